@@ -1,9 +1,13 @@
-"""Emulator subcommands of `nwlab`: `chip simulate` and `sim serve`."""
+"""Emulator subcommands of `nwlab`: `chip …` (chip files standalone) and `sim …` (the bench)."""
 
 from __future__ import annotations
 
 import argparse
 
+from sim_backend import chip_cli, serve_cli
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the emulator's subcommands to the `nwlab` parser."""
+    chip_cli.register(subparsers)
+    serve_cli.register(subparsers)

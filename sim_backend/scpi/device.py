@@ -1,0 +1,30 @@
+"""The contract between an emulated instrument and the transports that carry its bytes.
+
+A transport (in-process VISA library or TCP server) only moves bytes: it feeds whatever arrives
+to `write_bytes` and hands out what `read_message` returns. Message framing (terminators,
+IEEE 488.2 blocks), parsing, the error queue and the instrument's behaviour live behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class MessageDevice(Protocol):
+    """An instrument as its transport sees it."""
+
+    #: Terminator the instrument appends to each response (e.g. b"\n", b"\r\n" for Lake Shore).
+    response_terminator: bytes
+
+    def write_bytes(self, data: bytes) -> None:
+        """Accept bytes from the controller in any chunking; complete messages are executed."""
+
+    def read_message(self) -> bytes | None:
+        """Next whole response including its terminator, or None when nothing is queued.
+
+        None is what a real instrument does when no query was sent: the controller's read
+        times out. The transport turns it into a timeout, never into an empty reply.
+        """
+
+    def device_clear(self) -> None:
+        """IEEE 488.2 device clear: drop pending input and output, keep settings."""
