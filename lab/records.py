@@ -1,0 +1,229 @@
+"""Records a run emits: typed, frozen documents the archive (and any other consumer) subscribes to.
+
+A run is `RunStart`, then any number of `TraceBlock`, `TableRows`, `Result` and
+`SnapshotChanged` in any order, then `RunStop`. Everything is SI; `units` strings are
+UDUNITS ("V", "A", "s", "J", "Hz", "K", "ohm", "1" for dimensionless).
+
+`RunStart` declares the shape of what will follow (`TraceSpec`, `TableSpec`) so a writer can
+create every object up front: an HDF5 file in SWMR mode cannot gain new datasets later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+ParameterValue = float | int | str | bool
+ExitStatus = Literal["completed", "aborted", "failed"]
+EXIT_STATUSES: tuple[str, ...] = ("completed", "aborted", "failed")
+
+
+def _as_1d(name: str, values: Any, dtype: Any = None) -> np.ndarray:
+    array = np.asarray(values, dtype=dtype)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    return array
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)  # frozen dataclasses normalise inputs in __post_init__
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One declared 1-D column: its units and numpy dtype string (bools are stored as int8)."""
+
+    units: str
+    dtype: str = "f8"
+
+
+@dataclass(frozen=True, eq=False)
+class TraceSpec:
+    """What every `TraceBlock` of the run will look like."""
+
+    channel_names: tuple[str, ...]
+    time_s: np.ndarray
+    columns: Mapping[str, ColumnSpec] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _set(self, "channel_names", tuple(self.channel_names))
+        _set(self, "time_s", _as_1d("TraceSpec.time_s", self.time_s, np.float64))
+        _set(self, "columns", dict(self.columns))
+        if not self.channel_names or len(self.time_s) == 0:
+            raise ValueError("TraceSpec needs at least one channel and one time point")
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.time_s)
+
+    @classmethod
+    def like(cls, block: TraceBlock) -> TraceSpec:
+        """The spec that a block (e.g. one test acquisition) implies."""
+        columns = {
+            name: ColumnSpec(units, _storage_dtype(values.dtype))
+            for name, (values, units) in block.columns.items()
+        }
+        return cls(block.channel_names, block.time_s, columns)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table of 1-D columns of equal length (non-trace data: an I-V sweep, switching events).
+
+    `axis` and `signal` name the columns a viewer plots (x and y); by default the first and last.
+    """
+
+    columns: Mapping[str, ColumnSpec]
+    axis: str | None = None
+    signal: str | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "columns", dict(self.columns))
+        if not self.columns:
+            raise ValueError("a TableSpec needs at least one column")
+        names = list(self.columns)
+        _set(self, "axis", self.axis or names[0])
+        _set(self, "signal", self.signal or names[-1])
+        for role in (self.axis, self.signal):
+            if role not in self.columns:
+                raise ValueError(f"TableSpec names {role!r}, which is not one of its columns {names}")
+
+
+@dataclass(frozen=True, eq=False)
+class RunStart:
+    run_id: str
+    procedure: str
+    started_at: str  # ISO 8601 with time zone
+    parameters: Mapping[str, tuple[ParameterValue, str]]  # name -> (value, units)
+    station_text: str
+    chip_text: str
+    snapshot: Mapping[str, Any]  # JSON-able instrument snapshot
+    software_version: str
+    emulator_seed: int | None = None  # None on real hardware
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # free, JSON-able
+    traces: TraceSpec | None = None
+    tables: Mapping[str, TableSpec] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.run_id or any(c in self.run_id for c in "/\\\0") or self.run_id.startswith("."):
+            raise ValueError(f"run_id {self.run_id!r} cannot be used as a file name")
+        for name, pair in self.parameters.items():
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], str)):
+                raise ValueError(f"parameter {name!r} must be (value, units), got {pair!r}")
+        _set(self, "parameters", dict(self.parameters))
+        _set(self, "tables", dict(self.tables))
+
+
+@dataclass(frozen=True, eq=False)
+class TraceBlock:
+    """n_traces scope acquisitions: voltage (n_traces, n_channels, n_points) and per-trace columns."""
+
+    voltage_v: np.ndarray
+    time_s: np.ndarray
+    channel_names: tuple[str, ...]
+    columns: Mapping[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        voltage = np.asarray(self.voltage_v, dtype=np.float32)
+        if voltage.ndim == 2:  # a single trace
+            voltage = voltage[np.newaxis]
+        if voltage.ndim != 3:
+            raise ValueError(f"voltage_v must be (n_traces, n_channels, n_points), got {voltage.shape}")
+        _set(self, "voltage_v", voltage)
+        _set(self, "time_s", _as_1d("TraceBlock.time_s", self.time_s, np.float64))
+        _set(self, "channel_names", tuple(self.channel_names))
+        n_traces, n_channels, n_points = voltage.shape
+        if (n_channels, n_points) != (len(self.channel_names), len(self.time_s)):
+            raise ValueError(
+                f"voltage_v shape {voltage.shape} does not match {len(self.channel_names)} channel "
+                f"names and {len(self.time_s)} time points"
+            )
+        columns = {}
+        for name, (values, units) in self.columns.items():
+            array = _as_1d(f"column {name!r}", values)
+            if len(array) != n_traces:
+                raise ValueError(f"column {name!r} has {len(array)} values for {n_traces} traces")
+            columns[name] = (array, units)
+        _set(self, "columns", columns)
+
+    @property
+    def n_traces(self) -> int:
+        return self.voltage_v.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class TableRows:
+    """Rows appended to a named table: column name -> (1-D values, units)."""
+
+    table: str
+    columns: Mapping[str, tuple[np.ndarray, str]]
+
+    def __post_init__(self) -> None:
+        columns = {name: (_as_1d(f"{self.table}.{name}", v), u) for name, (v, u) in self.columns.items()}
+        lengths = {len(v) for v, _ in columns.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"table {self.table!r}: columns differ in length {sorted(lengths)}")
+        _set(self, "columns", columns)
+
+    @property
+    def n_rows(self) -> int:
+        return len(next(iter(self.columns.values()))[0])
+
+    def spec(self) -> TableSpec:
+        return TableSpec({n: ColumnSpec(u, _storage_dtype(v.dtype)) for n, (v, u) in self.columns.items()})
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The coordinate along the first dimension of an array result."""
+
+    name: str
+    values: Any
+    units: str
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    name: str
+    value: Any  # scalar or array
+    units: str
+    axis: Axis | None = None
+
+    def __post_init__(self) -> None:
+        value = np.asarray(self.value)
+        if self.axis is not None and (value.ndim == 0 or len(np.ravel(self.axis.values)) != len(value)):
+            raise ValueError(f"result {self.name!r}: axis {self.axis.name!r} does not match shape {value.shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class SnapshotChanged:
+    changed_at: str  # ISO 8601
+    snapshot: Mapping[str, Any]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunStop:
+    exit_status: ExitStatus
+    ended_at: str  # ISO 8601
+    message: str = ""
+    traceback: str = ""
+
+    def __post_init__(self) -> None:
+        if self.exit_status not in EXIT_STATUSES:
+            raise ValueError(f"exit_status must be one of {EXIT_STATUSES}, got {self.exit_status!r}")
+
+
+Record = RunStart | TraceBlock | TableRows | Result | SnapshotChanged | RunStop
+
+
+def _storage_dtype(dtype: np.dtype) -> str:
+    """HDF5 bools are enums that netCDF readers drop; store them as int8."""
+    return "i1" if dtype == np.bool_ else np.dtype(dtype).str.lstrip("<>|=")
