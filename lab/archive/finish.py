@@ -1,0 +1,78 @@
+"""Closing a run's file: the fields that are only known at the end (shared by writer and recover).
+
+These are written with the file open `r+` and not in SWMR mode, because SWMR cannot create
+objects or change attributes. Then the file is fsynced and renamed from `.h5.partial` to `.h5`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import h5py
+
+from lab.archive import layout
+from lab.records import Result
+
+
+def write_status(entry: h5py.Group, *, status: str, end_time: str, message: str = "",
+                 traceback: str = "") -> None:
+    for name, value in (("end_time", end_time), ("exit_status", status),
+                        ("exit_message", message), ("traceback", traceback)):
+        if name in entry:
+            del entry[name]
+        layout.text(entry, name, value)
+
+
+def snapshot_notes(entry: h5py.Group) -> int:
+    """Turn the live snapshot journal into one NXnote per change; return how many."""
+    instrument = entry["instrument"]
+    if layout.SNAPSHOT_LOG not in instrument:
+        return 0
+    lines = [s.decode() if isinstance(s, bytes) else s for s in instrument[layout.SNAPSHOT_LOG][()]]
+    for n, line in enumerate(lines, start=1):
+        change = json.loads(line)
+        g = layout.note(instrument, f"snapshot_{n}", "application/json",
+                        json.dumps(change["snapshot"], sort_keys=True), change["changed_at"])
+        layout.text(g, "description", change.get("reason", ""))
+        g.create_dataset("after_trace", data=int(change["after_trace"]))
+    del instrument[layout.SNAPSHOT_LOG]
+    del instrument["snapshot_change"]
+    return len(lines)
+
+
+def write_results(entry: h5py.Group, results: Iterable[Result]) -> None:
+    for result in results:
+        layout.write_result(entry, result)
+
+
+def set_default(f: h5py.File) -> None:
+    """Point the @default chain at something plottable: traces, else results, else a table."""
+    entry = f[layout.ENTRY]
+    candidates = [layout.TRACES, layout.RESULTS] + [
+        k for k, g in entry.items() if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"
+    ]
+    for name in candidates:
+        if name in entry and "signal" in entry[name].attrs:
+            entry.attrs["default"] = name
+            return
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """fsync, then atomically rename, then fsync the directory so the rename itself survives."""
+    fsync_path(tmp)
+    os.replace(tmp, final)
+    try:
+        fsync_path(final.parent)
+    except OSError:  # some filesystems refuse directory fsync; the rename is still atomic
+        pass

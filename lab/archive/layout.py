@@ -1,0 +1,224 @@
+"""The file layout (reference/hdf5.md §1, §5): names, NeXus classes and the h5py helpers that
+give every dimension of every dataset a dimension scale, so xarray/h5netcdf, silx/h5web and
+plain h5py all read the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from lab.records import ColumnSpec, Result, TableSpec, TraceSpec
+
+LIBVER = ("v110", "v110")  # allows SWMR, no 64 KiB attribute limit, readable by HDF5 1.10+
+SUFFIX = ".h5"
+PARTIAL_SUFFIX = ".h5.partial"
+ENTRY = "entry"
+TRACES = "traces"
+RESULTS = "results"
+SNAPSHOT_LOG = "snapshot_log"  # crash-safe journal of snapshot changes while the run is live
+# Names a table may not take inside the entry.
+RESERVED = frozenset(
+    {TRACES, RESULTS, "parameters", "instrument", "sample", "metadata", "program_name", "run_id",
+     "procedure", "start_time", "end_time", "exit_status", "exit_message", "traceback",
+     "recovered_traces"}
+)
+COLUMN_CHUNK = 4096  # elements per chunk of a 1-D column
+CHUNK_TARGET_BYTES = 1 << 20
+BLOCK_TARGET_BYTES = 32 << 20
+
+
+class ArchiveError(RuntimeError):
+    """A run cannot be written or read as the archive layout requires."""
+
+
+def chunk_traces(bytes_per_trace: int) -> int:
+    """Traces per chunk: the largest power of two whose chunk stays within 1 MiB (§3: 8 x 80 kB)."""
+    k = 1
+    while k < 64 and 2 * k * bytes_per_trace <= CHUNK_TARGET_BYTES:
+        k *= 2
+    return k
+
+
+def block_traces(chunk: int, bytes_per_trace: int, wanted: int = 64) -> int:
+    """Traces per write: `wanted`, capped at ~32 MiB, rounded to whole chunks."""
+    cap = max(1, BLOCK_TARGET_BYTES // bytes_per_trace)
+    n = max(chunk, min(wanted, cap))
+    return max(chunk, n - n % chunk)
+
+
+def set_nx(obj: h5py.HLObject, nx_class: str, **attrs: Any) -> None:
+    obj.attrs["NX_class"] = nx_class
+    obj.attrs.update(attrs)
+
+
+def text(group: h5py.Group, name: str, value: str) -> h5py.Dataset:
+    """A scalar string dataset (vlen UTF-8, no size limit)."""
+    return group.create_dataset(name, data=value, dtype=h5py.string_dtype())
+
+
+def note(parent: h5py.Group, name: str, mime: str, data: str, date: str | None = None) -> h5py.Group:
+    """An NXnote: h5web renders `application/json` data as a tree."""
+    g = parent.create_group(name)
+    set_nx(g, "NXnote")
+    text(g, "type", mime)
+    text(g, "data", data)
+    if date:
+        text(g, "date", date)
+    return g
+
+
+def json_text(obj: Any) -> str:
+    try:
+        return json.dumps(obj, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ArchiveError(f"snapshot/metadata is not JSON-able: {exc}") from exc
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def scale(group: h5py.Group, name: str, data: Any = None, *, dtype: Any = None,
+          units: str | None = None, unlimited: bool = False) -> h5py.Dataset:
+    """A dimension scale (a netCDF dimension + coordinate variable)."""
+    if unlimited:
+        ds = group.create_dataset(name, (0,), dtype=dtype or "i8", maxshape=(None,),
+                                  chunks=(COLUMN_CHUNK,))
+    else:
+        ds = group.create_dataset(name, data=np.asarray(data, dtype=dtype))
+    ds.make_scale(name)
+    if units:
+        ds.attrs["units"] = units
+    return ds
+
+
+def attach(ds: h5py.Dataset, *scales: h5py.Dataset) -> None:
+    for dim, s in enumerate(scales):
+        ds.dims[dim].attach_scale(s)
+
+
+def index_scales(group: h5py.Group, ds: h5py.Dataset, stem: str) -> None:
+    """Attach plain index scales to every dimension of `ds` (h5netcdf refuses partial labelling)."""
+    scales = []
+    for dim, n in enumerate(ds.shape):
+        name = f"{stem}_dim{dim}" if ds.ndim > 1 else f"{stem}_index"
+        scales.append(group[name] if name in group else scale(group, name, np.arange(n)))
+    attach(ds, *scales)
+
+
+def column(group: h5py.Group, name: str, spec: ColumnSpec, row_scale: h5py.Dataset) -> h5py.Dataset:
+    """An empty, growable 1-D column along `row_scale`."""
+    try:
+        dtype = np.dtype(spec.dtype)
+    except TypeError as exc:
+        raise ArchiveError(f"column {name!r}: unknown dtype {spec.dtype!r}") from exc
+    if dtype.kind not in "biuf":
+        raise ArchiveError(f"column {name!r}: only numeric columns are archived, got {dtype}")
+    ds = group.create_dataset(name, (0,), dtype=dtype, maxshape=(None,), chunks=(COLUMN_CHUNK,))
+    ds.attrs["units"] = spec.units
+    attach(ds, row_scale)
+    return ds
+
+
+def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
+    """`entry/traces` NXdata: voltage (trace, channel, time), unlimited along trace."""
+    g = entry.create_group(TRACES)
+    set_nx(g, "NXdata", signal="voltage", axes=["trace", "channel", "time"],
+           trace_indices=0, channel_indices=1, time_indices=2)
+    bytes_per_trace = 4 * spec.n_channels * spec.n_points
+    k = chunk_traces(bytes_per_trace)
+    v = g.create_dataset("voltage", (0, spec.n_channels, spec.n_points), dtype="f4",
+                         maxshape=(None, spec.n_channels, spec.n_points),
+                         chunks=(k, spec.n_channels, spec.n_points))
+    v.attrs.update(units="V", long_name="voltage (V)")
+    trace = scale(g, "trace", unlimited=True)
+    trace.attrs["long_name"] = "trace index"
+    channel = scale(g, "channel", np.arange(spec.n_channels), dtype="i4")
+    time = scale(g, "time", spec.time_s, dtype="f8", units="s")
+    time.attrs["long_name"] = "time (s)"
+    attach(v, trace, channel, time)
+    names = g.create_dataset("channel_name", data=list(spec.channel_names), dtype=h5py.string_dtype())
+    attach(names, channel)
+    for name, col in spec.columns.items():
+        if name in g:
+            raise ArchiveError(f"per-trace column {name!r} clashes with a name in entry/traces")
+        column(g, name, col, trace)
+
+
+def create_table(entry: h5py.Group, name: str, spec: TableSpec) -> None:
+    """A table as its own NXdata group with its own `row` dimension."""
+    if name in RESERVED or name in entry:
+        raise ArchiveError(f"table name {name!r} is reserved or already used in the entry")
+    g = entry.create_group(name)
+    set_nx(g, "NXdata", signal=spec.signal, axes=[spec.axis], **{f"{spec.axis}_indices": 0})
+    row = scale(g, "row", unlimited=True)
+    for col_name, col in spec.columns.items():
+        if col_name == "row":
+            raise ArchiveError(f"table {name!r}: a column may not be called 'row'")
+        column(g, col_name, col, row)
+
+
+def write_parameters(entry: h5py.Group, parameters: Mapping[str, tuple[Any, str]]) -> None:
+    """0-d datasets with @units in an NXcollection (bools as int8, §4)."""
+    g = entry.create_group("parameters")
+    set_nx(g, "NXcollection")
+    for name, (value, units) in parameters.items():
+        if isinstance(value, (bool, np.bool_)):
+            ds = g.create_dataset(name, data=np.int8(value))
+        elif isinstance(value, str):
+            ds = text(g, name, value)
+        else:
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise ArchiveError(f"parameter {name!r}: cannot store {type(value).__name__}")
+            ds = g.create_dataset(name, data=arr)
+            if arr.ndim:
+                index_scales(g, ds, name)
+        ds.attrs["units"] = units
+
+
+def write_result(entry: h5py.Group, result: Result) -> None:
+    """A run result in `entry/results` (NXdata; @signal is the first numeric result)."""
+    g = entry.require_group(RESULTS)
+    if "NX_class" not in g.attrs:
+        set_nx(g, "NXdata")
+    if result.name in g:
+        raise ArchiveError(f"result {result.name!r} was reported twice")
+    value = np.asarray(result.value)
+    if value.dtype.kind in "US":
+        ds = text(g, result.name, str(result.value))
+    else:
+        if value.dtype == np.bool_:
+            value = value.astype(np.int8)
+        ds = g.create_dataset(result.name, data=value)
+        if "signal" not in g.attrs:
+            g.attrs["signal"] = result.name
+    ds.attrs["units"] = result.units
+    if value.ndim == 0:
+        return
+    if result.axis is not None:
+        axis_values = np.asarray(result.axis.values)
+        if result.axis.name in g:
+            axis = g[result.axis.name]
+            if axis.shape != axis_values.shape or not np.array_equal(axis[()], axis_values):
+                raise ArchiveError(f"result {result.name!r}: axis {result.axis.name!r} differs "
+                                   "from the one already stored")
+        else:
+            axis = scale(g, result.axis.name, axis_values, units=result.axis.units)
+        ds.dims[0].attach_scale(axis)
+        for dim in range(1, value.ndim):
+            ds.dims[dim].attach_scale(scale(g, f"{result.name}_dim{dim}", np.arange(value.shape[dim])))
+        if g.attrs.get("signal") == result.name:
+            g.attrs.update(axes=[result.axis.name] + ["."] * (value.ndim - 1),
+                           **{f"{result.axis.name}_indices": 0})
+    else:
+        index_scales(g, ds, result.name)

@@ -1,0 +1,298 @@
+"""The archive writer: subscribes to run records and writes one HDF5 file per run.
+
+Life of a file (reference/hdf5.md §5):
+1. `RunStart`: create `<dir>/<run_id>.h5.partial` (libver v110) with the whole NeXus skeleton
+   and every dataset the run declared, flush, then switch SWMR on. From here a SIGKILL loses at
+   most the records not yet flushed, and the file stays readable (`recover`).
+2. Data: trace blocks and table rows are buffered; per block one resize + one slice write per
+   dataset, then one `flush()`. A block is written when it holds `block_traces` traces (64 by
+   default, whole chunks), `table_rows` rows, or its oldest record is `max_latency_s` old.
+3. `RunStop`: write what is buffered, close, reopen `r+` for end_time/exit status/results/
+   snapshot notes, close, fsync, rename to `<run_id>.h5`. Aborted and failed runs too.
+
+Trade-off: SWMR forbids creating objects, so data the `RunStart` did not declare (no
+`TraceSpec`, an unknown table) is held in memory and written at `RunStop`; it is lost if the
+process dies. Declare everything in `RunStart` to make it crash-safe.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from lab.archive import finish, layout
+from lab.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
+                         TraceSpec)
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    block_traces: int = 64  # traces per write (rounded to whole chunks)
+    table_rows: int = 4096  # table rows per write
+    max_latency_s: float = 1.0  # write a partial block once its oldest record is this old
+    fsync_every_blocks: int | None = None  # also fsync (power-loss safety) every N blocks
+
+
+class _Buffer:
+    """Pending arrays for one group of equal-length datasets."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {}
+        self.rows = 0
+        self.since = 0.0
+
+    def add(self, arrays: dict[str, np.ndarray], rows: int) -> None:
+        if not self.rows:
+            self.since = time.monotonic()
+        for name, a in arrays.items():
+            self.parts.setdefault(name, []).append(a)
+        self.rows += rows
+
+    def take(self) -> dict[str, np.ndarray]:
+        out = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in self.parts.items()}
+        self.parts, self.rows = {}, 0
+        return out
+
+
+def _append(group: h5py.Group, arrays: dict[str, np.ndarray], scale_name: str) -> int:
+    """Grow every dataset of `group` along its first dimension by one block; return the new length."""
+    n = len(next(iter(arrays.values())))
+    start = group[scale_name].shape[0]
+    end = start + n
+    arrays = {scale_name: np.arange(start, end), **arrays}
+    for name, data in arrays.items():
+        ds = group[name]
+        if ds.shape[0] != start:
+            raise layout.ArchiveError(f"{ds.name} has {ds.shape[0]} rows, expected {start}")
+        ds.resize(end, axis=0)
+        ds[start:end] = data
+    return end
+
+
+class RunFile:
+    """One run's open file."""
+
+    def __init__(self, directory: Path, start: RunStart, options: WriterOptions) -> None:
+        self.start, self.options = start, options
+        self.final_path = directory / f"{start.run_id}{layout.SUFFIX}"
+        self.path = directory / f"{start.run_id}{layout.PARTIAL_SUFFIX}"
+        for p in (self.final_path, self.path):
+            if p.exists():
+                raise layout.ArchiveError(f"{p} already exists: run ids must be unique")
+        self.spec = start.traces
+        self.tables = dict(start.tables)
+        self.n_traces = 0
+        self.blocks = 0
+        self.traces = _Buffer()
+        self.rows: dict[str, _Buffer] = {name: _Buffer() for name in self.tables}
+        self.results: list[Result] = []
+        self.late_traces: list[TraceBlock] = []  # undeclared: written at RunStop (see module doc)
+        self.late_rows: list[TableRows] = []
+        self.file = h5py.File(self.path, "w", libver=layout.LIBVER)
+        try:
+            self._skeleton()
+            self.file.flush()
+            self.file.swmr_mode = True
+        except BaseException:
+            self.file.close()
+            raise
+        self.entry = self.file[layout.ENTRY]
+
+    def _skeleton(self) -> None:
+        s, f = self.start, self.file
+        f.attrs["default"] = layout.ENTRY
+        entry = f.create_group(layout.ENTRY)
+        layout.set_nx(entry, "NXentry")
+        if s.traces is not None:
+            entry.attrs["default"] = layout.TRACES
+        for name, value in (("run_id", s.run_id), ("procedure", s.procedure), ("start_time", s.started_at)):
+            layout.text(entry, name, value)
+        layout.text(entry, "program_name", "nwlab").attrs["version"] = s.software_version
+        layout.write_parameters(entry, s.parameters)
+        if s.metadata:
+            layout.note(entry, "metadata", "application/json", layout.json_text(s.metadata))
+        instrument = entry.create_group("instrument")
+        layout.set_nx(instrument, "NXinstrument")
+        layout.text(instrument, "bench", "hardware" if s.emulator_seed is None else "emulator")
+        if s.emulator_seed is not None:
+            instrument.create_dataset("emulator_seed", data=np.int64(s.emulator_seed))
+        layout.note(instrument, "snapshot", "application/json", layout.json_text(s.snapshot), s.started_at)
+        layout.note(instrument, "station", "application/yaml", s.station_text)
+        sample = entry.create_group("sample")
+        layout.set_nx(sample, "NXsample")
+        layout.note(sample, "chip", "application/yaml", s.chip_text)
+        change = layout.scale(instrument, "snapshot_change", unlimited=True)
+        log = instrument.create_dataset(layout.SNAPSHOT_LOG, (0,), dtype=h5py.string_dtype(),
+                                        maxshape=(None,), chunks=(16,))
+        layout.attach(log, change)
+        if s.traces is not None:
+            layout.create_traces(entry, s.traces)
+            v = entry[layout.TRACES]["voltage"]
+            self.block_traces = layout.block_traces(v.chunks[0], 4 * v.shape[1] * v.shape[2],
+                                                    self.options.block_traces)
+        for name, spec in self.tables.items():
+            layout.create_table(entry, name, spec)
+
+    # -- records ---------------------------------------------------------------------------
+    def add_traces(self, block: TraceBlock) -> None:
+        if self.spec is None:
+            if not self.late_traces:
+                warnings.warn(f"{self.path}: traces arrived but RunStart declared no TraceSpec; "
+                              "they are kept in memory until RunStop (not crash-safe)", stacklevel=4)
+            self.late_traces.append(block)
+            return
+        self._check(block, self.spec)
+        arrays = {name: values for name, (values, _) in block.columns.items()}
+        self.traces.add({"voltage": block.voltage_v, **arrays}, block.n_traces)
+        self.n_traces += block.n_traces
+        if self.traces.rows >= self.block_traces:
+            self.flush()
+
+    def add_rows(self, rows: TableRows) -> None:
+        spec = self.tables.get(rows.table)
+        if spec is None:
+            if all(r.table != rows.table for r in self.late_rows):
+                warnings.warn(f"{self.path}: table {rows.table!r} was not declared in RunStart; "
+                              "its rows are kept in memory until RunStop (not crash-safe)", stacklevel=4)
+            self.late_rows.append(rows)
+            return
+        if set(rows.columns) != set(spec.columns):
+            raise layout.ArchiveError(f"{self.path}: table {rows.table!r} got columns "
+                                      f"{sorted(rows.columns)}, declared {sorted(spec.columns)}")
+        self.rows[rows.table].add({n: v for n, (v, _) in rows.columns.items()}, rows.n_rows)
+        if self.rows[rows.table].rows >= self.options.table_rows:
+            self.flush()
+
+    def snapshot_changed(self, change: SnapshotChanged) -> None:
+        """Journal the change at once (rare, small) so a crash keeps it."""
+        line = layout.json_text({"changed_at": change.changed_at, "reason": change.reason,
+                                 "after_trace": self.n_traces, "snapshot": change.snapshot})
+        instrument = self.entry["instrument"]
+        _append(instrument, {layout.SNAPSHOT_LOG: np.array([line], dtype=object)}, "snapshot_change")
+        self.file.flush()
+
+    def _check(self, block: TraceBlock, spec: TraceSpec) -> None:
+        problems = []
+        if block.channel_names != spec.channel_names:
+            problems.append(f"channels {block.channel_names} != {spec.channel_names}")
+        if block.time_s.shape != spec.time_s.shape or not np.allclose(block.time_s, spec.time_s):
+            problems.append("time axis differs from the declared one")
+        if set(block.columns) != set(spec.columns):
+            problems.append(f"columns {sorted(block.columns)} != declared {sorted(spec.columns)}")
+        if problems:
+            raise layout.ArchiveError(f"{self.path}: trace block does not match TraceSpec: "
+                                      + "; ".join(problems))
+
+    def due(self) -> bool:
+        now, limit = time.monotonic(), self.options.max_latency_s
+        return any(b.rows and now - b.since >= limit for b in (self.traces, *self.rows.values()))
+
+    def flush(self) -> None:
+        """Write every buffered block, then one HDF5 flush (and an fsync every N blocks)."""
+        wrote = False
+        if self.traces.rows:
+            _append(self.entry[layout.TRACES], self.traces.take(), "trace")
+            wrote = True
+        for name, buffer in self.rows.items():
+            if buffer.rows:
+                _append(self.entry[name], buffer.take(), "row")
+                wrote = True
+        if not wrote:
+            return
+        self.file.flush()
+        self.blocks += 1
+        every = self.options.fsync_every_blocks
+        if every and self.blocks % every == 0:
+            os.fsync(self.file.id.get_vfd_handle())
+
+    # -- end of run ------------------------------------------------------------------------
+    def finish(self, stop: RunStop) -> Path:
+        self.flush()
+        self.file.close()
+        with h5py.File(self.path, "r+", libver=layout.LIBVER) as f:
+            entry = f[layout.ENTRY]
+            self._write_late(entry)
+            finish.write_status(entry, status=stop.exit_status, end_time=stop.ended_at,
+                                message=stop.message, traceback=stop.traceback)
+            finish.snapshot_notes(entry)
+            finish.write_results(entry, self.results)
+            finish.set_default(f)
+        finish.publish(self.path, self.final_path)
+        return self.final_path
+
+    def _write_late(self, entry: h5py.Group) -> None:
+        if self.late_traces:
+            spec = TraceSpec.like(self.late_traces[0])
+            layout.create_traces(entry, spec)
+            for block in self.late_traces:
+                self._check(block, spec)
+                arrays = {n: v for n, (v, _) in block.columns.items()}
+                _append(entry[layout.TRACES], {"voltage": block.voltage_v, **arrays}, "trace")
+        for rows in self.late_rows:
+            if rows.table not in entry:
+                layout.create_table(entry, rows.table, rows.spec())
+            _append(entry[rows.table], {n: v for n, (v, _) in rows.columns.items()}, "row")
+
+
+class ArchiveWriter:
+    """Record subscriber: `writer(record)` for each record of each run; one file per run.
+
+    `close()` (or leaving a `with` block) ends a run that never got its `RunStop` as "failed".
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], options: WriterOptions | None = None) -> None:
+        self.directory = Path(directory)
+        self.options = options or WriterOptions()
+        self.run: RunFile | None = None
+        self.last_path: Path | None = None
+
+    def __call__(self, record: Record) -> None:
+        if not isinstance(record, RunStart) and self.run is None:
+            raise layout.ArchiveError(f"{type(record).__name__} arrived with no run open")
+        match record:
+            case RunStart():
+                if self.run is not None:
+                    raise layout.ArchiveError(f"RunStart {record.run_id!r} while run "
+                                              f"{self.run.start.run_id!r} is still open")
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self.run = RunFile(self.directory, record, self.options)
+                self.last_path = self.run.path
+            case TraceBlock():
+                self.run.add_traces(record)
+            case TableRows():
+                self.run.add_rows(record)
+            case Result():
+                self.run.results.append(record)
+            case SnapshotChanged():
+                self.run.snapshot_changed(record)
+            case RunStop():
+                run, self.run = self.run, None
+                self.last_path = run.finish(record)
+                return
+            case _:
+                raise TypeError(f"not a run record: {record!r}")
+        if self.run is not None and self.run.due():
+            self.run.flush()
+
+    def flush(self) -> None:
+        """Write buffered data now (a runner may call this when idle)."""
+        if self.run is not None:
+            self.run.flush()
+
+    def close(self) -> None:
+        if self.run is not None:
+            self(RunStop("failed", datetime.now(timezone.utc).isoformat(),
+                         message="the run ended without a RunStop record"))
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
