@@ -1,0 +1,128 @@
+"""A pulse generator's front panel and the voltage it puts on its output connector.
+
+The Keysight 33500B/33600A and 81160A personalities both drive this model: they differ in
+SCPI and in their limits (edge times, amplitude), not in what a pulse is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Function = Literal["PULS", "DC", "SQU"]
+TriggerSource = Literal["IMM", "BUS", "EXT", "TIM"]
+
+#: Delay from a trigger to the start of the first pulse's leading edge.
+TRIGGER_LATENCY_S = 100e-9
+
+
+@dataclass
+class GeneratorChannel:
+    """Settings of one output channel, as the instrument holds them (SI units)."""
+
+    function: Function = "PULS"
+    amplitude_vpp: float = 0.1
+    offset_v: float = 0.0
+    frequency_hz: float = 1e3
+    pulse_width_s: float = 100e-9
+    lead_edge_s: float = 10e-9        # 10 %-90 % transition time
+    trail_edge_s: float = 10e-9
+    burst_enabled: bool = False
+    burst_cycles: int = 1
+    trigger_source: TriggerSource = "IMM"
+    output_enabled: bool = False
+    inverted: bool = False
+    load_ohm: float = 50.0            # the load the amplitude is specified into (inf = high Z)
+    #: Lab times of burst triggers not yet superseded; the bench trims old ones.
+    trigger_times_s: list[float] = field(default_factory=list)
+    #: Lab time from which a continuous (non-burst) waveform has been running.
+    running_since_s: float = 0.0
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.frequency_hz
+
+    @property
+    def low_v(self) -> float:
+        return self.offset_v - self.amplitude_vpp / 2
+
+    @property
+    def high_v(self) -> float:
+        return self.offset_v + self.amplitude_vpp / 2
+
+    def pulse_offsets_s(self, origin_s: float, start_rel_s: float, stop_rel_s: float) -> np.ndarray:
+        """Leading-edge starts within [start_rel_s, stop_rel_s), relative to lab time origin_s.
+
+        Offsets are built from the trigger (or run start) relative to the origin plus whole
+        periods, so that a window anchored on a trigger stays exact even hours into a run.
+        """
+        if not self.output_enabled or self.function == "DC":
+            return np.empty(0)
+        if self.burst_enabled:
+            cycles = np.arange(self.burst_cycles) * self.period_s
+            offsets = np.concatenate([
+                (trigger_s - origin_s) + TRIGGER_LATENCY_S + cycles for trigger_s in self.trigger_times_s
+            ]) if self.trigger_times_s else np.empty(0)
+        else:
+            base_rel_s = self.running_since_s - origin_s
+            first = max(np.ceil((start_rel_s - base_rel_s) / self.period_s), 0.0)
+            last = np.floor((stop_rel_s - base_rel_s) / self.period_s)
+            offsets = base_rel_s + np.arange(first, last + 1) * self.period_s
+        return offsets[(offsets >= start_rel_s) & (offsets < stop_rel_s)]
+
+    def next_pulse_start_s(self, after_s: float) -> float | None:
+        """Lab time of the first leading edge at or after `after_s`, or None if none is due."""
+        horizon_s = TRIGGER_LATENCY_S + self.period_s * (self.burst_cycles + 1 if self.burst_enabled else 1)
+        offsets = self.pulse_offsets_s(after_s, 0.0, horizon_s)
+        return after_s + float(offsets[0]) if offsets.size else None
+
+    def output_v(self, origin_s: float, start_rel_s: float, stop_rel_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Piecewise-linear output voltage over a window: (times relative to origin_s, volts).
+
+        A pulse's width is measured at 50 % of its edges, as on Keysight generators; a 10-90 %
+        edge time t corresponds to a linear ramp of t / 0.8.
+        """
+        if not self.output_enabled:
+            idle_v = high_v = 0.0
+        elif self.function == "DC":
+            idle_v = high_v = self.offset_v
+        else:
+            idle_v, high_v = self.low_v, self.high_v
+            if self.inverted:
+                idle_v, high_v = 2 * self.offset_v - idle_v, 2 * self.offset_v - high_v
+        times, volts = [start_rel_s], [idle_v]
+        lead_s, trail_s = self.lead_edge_s / 0.8, self.trail_edge_s / 0.8
+        top_s = max(self.pulse_width_s - (lead_s + trail_s) / 2, 0.0)
+        earliest_rel_s = start_rel_s - lead_s - top_s - trail_s
+        for edge_s in self.pulse_offsets_s(origin_s, earliest_rel_s, stop_rel_s):
+            corners = (edge_s, edge_s + lead_s, edge_s + lead_s + top_s, edge_s + lead_s + top_s + trail_s)
+            for t_s, v in zip(corners, (idle_v, high_v, high_v, idle_v)):
+                if t_s > times[-1]:
+                    times.append(t_s)
+                    volts.append(v)
+                elif t_s == times[-1]:
+                    volts[-1] = v
+        if stop_rel_s > times[-1]:
+            times.append(stop_rel_s)
+            volts.append(volts[-1] if len(times) == 2 else idle_v)
+        return np.asarray(times), np.asarray(volts)
+
+
+@dataclass
+class PulseGenerator:
+    """All channels of one generator."""
+
+    channels: dict[int, GeneratorChannel]
+
+    @classmethod
+    def with_channels(cls, count: int) -> PulseGenerator:
+        return cls({n: GeneratorChannel() for n in range(1, count + 1)})
+
+    def trigger(self, now_s: float, *, source: TriggerSource = "BUS") -> None:
+        """A trigger (*TRG, front-panel button) starts a burst on channels waiting for it."""
+        for channel in self.channels.values():
+            if channel.output_enabled and channel.burst_enabled and channel.trigger_source == source:
+                channel.trigger_times_s.append(now_s)
+                del channel.trigger_times_s[:-16]   # history of interest to an acquisition

@@ -1,0 +1,98 @@
+"""An oscilloscope's front panel and the record it holds after an acquisition.
+
+Infiniium and Tektronix personalities both drive this model. Each translates its own
+horizontal controls (Infiniium range/position/reference, Tek scale/position %) into the record
+length, sample rate and the time of the first sample relative to the trigger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+AcquisitionState = Literal["stopped", "armed", "done"]
+ADC_BITS = 8
+
+
+@dataclass
+class ScopeChannel:
+    displayed: bool = True
+    range_v: float = 0.8               # full-scale vertical range (8 divisions)
+    offset_v: float = 0.0              # voltage at the centre of the screen
+    bandwidth_limit_hz: float | None = None
+
+    @property
+    def lsb_v(self) -> float:
+        return self.range_v / 2**ADC_BITS
+
+    def quantize(self, volts: np.ndarray) -> np.ndarray:
+        """ADC codes, signed, centred on the offset; clipped at the screen edges."""
+        codes = np.round((volts - self.offset_v) / self.lsb_v)
+        return np.clip(codes, -(2 ** (ADC_BITS - 1)), 2 ** (ADC_BITS - 1) - 1).astype(np.int16)
+
+
+@dataclass
+class ScopeTrigger:
+    source_channel: int = 1
+    level_v: float = 0.0
+    slope: Literal["rising", "falling"] = "rising"
+
+
+@dataclass
+class ChannelRecord:
+    """One channel's last acquired record: ADC codes plus the scaling that turns them into volts."""
+
+    codes: np.ndarray                  # int16, 8-bit range
+    lsb_v: float
+    offset_v: float
+    first_sample_s: float              # relative to the trigger
+    sample_interval_s: float
+
+    @property
+    def volts(self) -> np.ndarray:
+        return self.codes * self.lsb_v + self.offset_v
+
+    @property
+    def time_s(self) -> np.ndarray:
+        return self.first_sample_s + np.arange(self.codes.size) * self.sample_interval_s
+
+
+@dataclass
+class Oscilloscope:
+    channels: dict[int, ScopeChannel]
+    max_sample_rate_hz: float
+    analog_bandwidth_hz: float
+    max_record_length: int
+    sample_rate_hz: float = 20e9
+    record_length: int = 2000
+    first_sample_s: float = -50e-9     # time of the first sample relative to the trigger
+    average_count: int = 1
+    trigger: ScopeTrigger = field(default_factory=ScopeTrigger)
+    state: AcquisitionState = "stopped"
+    continuous: bool = False           # RUN mode re-arms after every acquisition
+    armed_at_s: float = 0.0
+    records: dict[int, ChannelRecord] = field(default_factory=dict)
+    acquisitions_completed: int = 0
+
+    @classmethod
+    def with_channels(cls, count: int, **limits) -> Oscilloscope:
+        return cls({n: ScopeChannel() for n in range(1, count + 1)}, **limits)
+
+    @property
+    def sample_interval_s(self) -> float:
+        return 1.0 / self.sample_rate_hz
+
+    @property
+    def record_duration_s(self) -> float:
+        return self.record_length * self.sample_interval_s
+
+    def arm(self, now_s: float, *, continuous: bool = False) -> None:
+        self.state = "armed"
+        self.continuous = continuous
+        self.armed_at_s = now_s
+
+    def stop(self) -> None:
+        self.state = "stopped" if self.state != "done" else "done"
+        self.continuous = False

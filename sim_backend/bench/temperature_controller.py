@@ -1,0 +1,108 @@
+"""A cryostat temperature controller's front panel and its control loop.
+
+Lake Shore 336 and 372 personalities drive this model. The loop follows Lake Shore's manual
+form: output % = P·(e + I·∫e dt + D·de/dt) with e in kelvin, I in 1/s·1e-3 ("repeats per
+1000 s"), D in s; the heater delivers output%·range power into the stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from sim_backend.physics import thermal
+
+OutputMode = Literal["off", "closed_loop", "zone", "open_loop"]
+
+
+@dataclass
+class HeaterOutput:
+    mode: OutputMode = "off"
+    control_input: str = "A"
+    range_index: int = 0                   # 0 = off, then the controller's ranges
+    setpoint_k: float = 0.0
+    ramp_enabled: bool = False
+    ramp_rate_k_per_min: float = 0.0
+    p: float = 50.0
+    i: float = 20.0
+    d: float = 0.0
+    manual_output_pct: float = 0.0
+    output_pct: float = 0.0                # what the heater delivers now
+    ramping_setpoint_k: float | None = None  # the setpoint the loop follows while ramping
+    integral_k_s: float = 0.0
+    last_error_k: float = 0.0
+
+    @property
+    def ramping(self) -> bool:
+        return self.ramp_enabled and self.ramping_setpoint_k is not None \
+            and self.ramping_setpoint_k != self.setpoint_k
+
+
+@dataclass
+class SensorInput:
+    noise_k_rms: float = 1e-3
+
+
+@dataclass
+class TemperatureController:
+    """Controller plus the stage it regulates; `advance_to` integrates both through lab time."""
+
+    stage: thermal.StageParams
+    state: thermal.ThermalState
+    range_powers_w: tuple[float, ...]      # index 0 = off
+    inputs: dict[str, SensorInput]
+    outputs: dict[int, HeaterOutput]
+    control_interval_s: float = 0.5        # the loop's update period (336: 10 Hz is finer; 0.5 s suffices)
+    extra_power_w: float = 0.0             # e.g. an injected heat load (fridge excursion)
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def set_setpoint(self, output: int, setpoint_k: float) -> None:
+        heater = self.outputs[output]
+        if heater.ramp_enabled and heater.ramp_rate_k_per_min > 0:
+            if heater.ramping_setpoint_k is None:
+                heater.ramping_setpoint_k = self.state.temperature_k
+        else:
+            heater.ramping_setpoint_k = setpoint_k
+        heater.setpoint_k = setpoint_k
+
+    def reading_k(self, input_name: str) -> float:
+        noise_k = self.inputs[input_name].noise_k_rms * self.rng.standard_normal()
+        return max(self.state.temperature_k + noise_k, 0.0)
+
+    def heater_power_w(self) -> float:
+        return sum(self.range_powers_w[h.range_index] * h.output_pct / 100.0
+                   for h in self.outputs.values() if h.range_index > 0)
+
+    def advance_to(self, now_s: float) -> None:
+        """Run the loop and the stage's thermal model up to lab time now_s."""
+        while self.state.time_s < now_s:
+            dt_s = min(self.control_interval_s, now_s - self.state.time_s)
+            for heater in self.outputs.values():
+                self._update_loop(heater, dt_s)
+            self.state = thermal.step(self.state, self.stage,
+                                      self.heater_power_w() + self.extra_power_w, dt_s)
+
+    def _update_loop(self, heater: HeaterOutput, dt_s: float) -> None:
+        if heater.mode == "off" or heater.range_index == 0:
+            heater.output_pct = 0.0
+            return
+        if heater.mode == "open_loop":
+            heater.output_pct = heater.manual_output_pct
+            return
+        target_k = heater.setpoint_k
+        if heater.ramp_enabled and heater.ramping_setpoint_k is not None:
+            step_k = heater.ramp_rate_k_per_min / 60.0 * dt_s
+            gap_k = heater.setpoint_k - heater.ramping_setpoint_k
+            heater.ramping_setpoint_k += float(np.clip(gap_k, -step_k, step_k))
+            target_k = heater.ramping_setpoint_k
+        error_k = target_k - self.state.temperature_k
+        derivative = (error_k - heater.last_error_k) / dt_s
+        heater.last_error_k = error_k
+        unclamped = heater.p * (error_k + heater.i * 1e-3 * (heater.integral_k_s + error_k * dt_s)
+                                + heater.d * derivative) + heater.manual_output_pct
+        # Anti-windup: integrate only while the output is not pinned at a limit.
+        if 0.0 < unclamped < 100.0:
+            heater.integral_k_s += error_k * dt_s
+        heater.output_pct = float(np.clip(unclamped, 0.0, 100.0))
