@@ -1,0 +1,117 @@
+"""One small Protocol per instrument role. Procedures talk to these; drivers satisfy them.
+
+Drivers satisfy the Protocols structurally (they need not import `lab`), so the same
+procedure runs against any model that fills the role, real or emulated. Every verb carries its
+units in its name; every role can be brought to a safe state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class TemperatureController(Protocol):
+    """Holds the sample stage at a temperature (Lake Shore 336, 372)."""
+
+    def read_temperature_k(self) -> float:
+        """The control sensor's temperature now."""
+
+    def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
+        """Regulate at temperature_k, ramping the setpoint at ramp_k_per_min (None: step)."""
+
+    def heater_output_pct(self) -> float:
+        """Heater output in percent of the active range."""
+
+    def safe_state(self) -> None:
+        """Heater off (range 0): the stage drifts to the cryocooler's base temperature."""
+
+
+@runtime_checkable
+class PulseGenerator(Protocol):
+    """Fires input pulses into the chip (Keysight 33500B/33600A, 81160A)."""
+
+    def configure_pulse(
+        self, *, amplitude_v: float, width_s: float, edge_s: float, period_s: float, count: int,
+    ) -> None:
+        """A burst of `count` pulses from 0 V to amplitude_v at the generator's output, started
+        by `trigger()`; edge_s is the 10-90 % transition of both edges."""
+
+    def configure_dc(self, *, level_v: float) -> None:
+        """A constant output level (for firing-rate measurements under DC input)."""
+
+    def set_output_enabled(self, enabled: bool) -> None:
+        """Connect or disconnect the output."""
+
+    def trigger(self) -> None:
+        """Start the configured burst now."""
+
+    def safe_state(self) -> None:
+        """Output off, level zero."""
+
+
+@dataclass(frozen=True)
+class Traces:
+    """Scope records scaled to volts at the scope input, on a common time axis."""
+
+    time_s: np.ndarray                       # relative to the trigger
+    voltage_v: Mapping[int, np.ndarray]      # scope channel -> volts
+
+
+@runtime_checkable
+class Oscilloscope(Protocol):
+    """Captures the chip's output (Keysight Infiniium, Tektronix DPO/MSO 5000/7000/70000)."""
+
+    def configure_acquisition(
+        self, *, channel_ranges_v: Mapping[int, float], record_length: int, sample_rate_hz: float,
+        pretrigger_s: float, trigger_channel: int, trigger_level_v: float,
+        trigger_slope: Literal["rising", "falling"] = "rising", average_count: int = 1,
+    ) -> None:
+        """Vertical full-scale range per channel (centred on 0 V), horizontal record and trigger."""
+
+    def arm_single(self) -> None:
+        """Arm one acquisition; it completes on the next trigger."""
+
+    def wait_acquired(self, timeout_s: float) -> bool:
+        """True once the armed acquisition has completed, False if timeout_s passed first."""
+
+    def fetch_traces(self, channels: Sequence[int]) -> Traces:
+        """The last acquisition of each channel, in volts and seconds."""
+
+    def safe_state(self) -> None:
+        """Stop acquiring."""
+
+
+@runtime_checkable
+class BiasSource(Protocol):
+    """DC-biases the nanowires and measures the voltage across them (Keithley 2450)."""
+
+    def set_compliance_v(self, voltage_v: float) -> None:
+        """Voltage limit while sourcing current."""
+
+    def set_current_a(self, current_a: float, *, ramp_a_per_s: float) -> None:
+        """Ramp the sourced current to current_a at no more than ramp_a_per_s."""
+
+    def current_a(self) -> float:
+        """The current being sourced now."""
+
+    def measure_voltage_v(self) -> float:
+        """One voltage reading across the load."""
+
+    def set_output_enabled(self, enabled: bool) -> None:
+        """Connect or disconnect the output (the current is ramped to zero first)."""
+
+    def safe_state(self) -> None:
+        """Bias ramped to zero, output off."""
+
+
+ROLE_PROTOCOLS: dict[str, type] = {
+    "temperature_controller": TemperatureController,
+    "pulse_generator": PulseGenerator,
+    "oscilloscope": Oscilloscope,
+    "bias_source": BiasSource,
+}
