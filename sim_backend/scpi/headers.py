@@ -1,0 +1,106 @@
+"""Header patterns: compile `[SOURce#]:VOLTage[:LEVel]`-style declarations and resolve headers.
+
+Pattern syntax (as in instrument manuals):
+
+* upper-case letters are the short form, the whole word the long form (`VOLTage`: VOLT, VOLTAGE);
+* `[...]` marks an optional node (`[:LEVel]`, `[SOURce#]`);
+* `#` after a mnemonic takes a numeric suffix (`OUTPut#`: OUTP, OUTP1, OUTPUT2; absent = 1);
+* a leading `*` makes a common command (`*IDN`): matched whole, case-insensitively.
+
+A header to resolve is the full path in upper case, one `:` before each node (`:SOUR2:VOLT`).
+Each pattern becomes one regex; results are cached per header string, so a command a scope
+sees a thousand times is one dict lookup after the first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sim_backend.scpi.params import mnemonic_forms
+
+T = TypeVar("T")
+
+_NODE = re.compile(r"(\[)?:?([A-Za-z][A-Za-z0-9_]*)(#)?(\])?")
+_CACHE_LIMIT = 4096  # bounded: a fuzzer must not grow it forever
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    """One header pattern: its regex, and the short names of its nodes that take a suffix."""
+
+    text: str
+    regex: re.Pattern[str]
+    suffix_nodes: tuple[str, ...]
+
+
+def compile_pattern(text: str) -> CompiledPattern:
+    """Compile a header pattern; ValueError names what is wrong with a malformed one."""
+    if text.startswith("*"):
+        if not re.fullmatch(r"\*[A-Za-z]+", text):
+            raise ValueError(f"common command pattern {text!r} must be '*' and letters")
+        return CompiledPattern(text, re.compile(re.escape(text.upper())), ())
+    parts: list[str] = []
+    suffix_nodes: list[str] = []
+    pos = 0
+    for match in _NODE.finditer(text):
+        if match.start() != pos or bool(match.group(1)) != bool(match.group(4)):
+            raise ValueError(f"cannot parse header pattern {text!r} at {text[pos:]!r}")
+        short, long = mnemonic_forms(match.group(2))
+        forms = short if short == long else f"{short}|{long}"
+        node = f":(?:{forms})"
+        if match.group(3):
+            node += r"(\d*)"
+            suffix_nodes.append(short)
+        parts.append(f"(?:{node})?" if match.group(1) else node)
+        pos = match.end()
+    if pos != len(text) or not parts:
+        raise ValueError(f"cannot parse header pattern {text!r} at {text[pos:]!r}")
+    return CompiledPattern(text, re.compile("".join(parts)), tuple(suffix_nodes))
+
+
+@dataclass(frozen=True, slots=True)
+class Match(Generic[T]):
+    """A resolved header: the entry, and (node short name, suffix) for each `#` node."""
+
+    entry: T
+    suffixes: tuple[tuple[str, int], ...]
+
+
+class HeaderTable(Generic[T]):
+    """Maps headers to entries declared with patterns; the first declared pattern that matches wins."""
+
+    def __init__(self, declarations: Iterable[tuple[str, T]]) -> None:
+        self._common: dict[str, T] = {}
+        self._compound: list[tuple[CompiledPattern, T]] = []
+        for text, entry in declarations:
+            pattern = compile_pattern(text)
+            if text.startswith("*"):
+                self._common.setdefault(text.upper(), entry)
+            else:
+                self._compound.append((pattern, entry))
+        self._cache: dict[str, Match[T] | None] = {}
+
+    def common(self, header: str) -> T | None:
+        """Entry for a common command header such as '*idn'."""
+        return self._common.get(header.upper())
+
+    def resolve(self, path: str) -> Match[T] | None:
+        """Entry for a compound header path such as ':SOUR2:VOLT:LEV' (upper case), or None."""
+        try:
+            return self._cache[path]
+        except KeyError:
+            pass
+        found: Match[T] | None = None
+        for pattern, entry in self._compound:
+            match = pattern.regex.fullmatch(path)
+            if match is not None:
+                numbers = (int(digits) if digits else 1 for digits in match.groups())
+                found = Match(entry, tuple(zip(pattern.suffix_nodes, numbers)))
+                break
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[path] = found
+        return found
