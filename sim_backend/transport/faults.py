@@ -51,12 +51,15 @@ class ReplyAction:
 
 
 def line_noise(message: bytes) -> bytes:
-    """Flip bit 5 of every byte before the trailing CR/LF, never creating a CR or LF, so the
-    controller reads one whole reply with the wrong content."""
+    """Flip one bit of every byte before the trailing CR/LF, never creating a CR or LF, so
+    the controller reads one whole reply of the same length with every character wrong."""
     body = message.rstrip(b"\r\n")
-    eol = b"\r\n"
-    noisy = bytes(b if b in eol or (b ^ 0x20) in eol else b ^ 0x20 for b in body)
-    return noisy + message[len(body) :]
+    return bytes(_flip(b) for b in body) + message[len(body) :]
+
+
+def _flip(byte: int) -> int:
+    flipped = byte ^ 0x20  # letter case / digit -> control: obviously wrong, still one byte
+    return flipped if flipped not in b"\r\n" else byte ^ 0x01
 
 
 DELIVER = ReplyAction()

@@ -1,0 +1,244 @@
+"""The TCP SCPI server, driven by pyvisa-py SOCKET resources and by raw sockets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import pyvisa
+from pyvisa.constants import StatusCode
+from stand_in import EchoInstrument, block_payload
+
+from sim_backend.transport.tcp_server import ScpiSocketServer
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(scope="module")
+def rm() -> Iterator[pyvisa.ResourceManager]:
+    manager = pyvisa.ResourceManager("@py")
+    yield manager
+    manager.close()
+
+
+@pytest.fixture
+def device() -> EchoInstrument:
+    return EchoInstrument()
+
+
+@pytest.fixture
+def server(device: EchoInstrument) -> Iterator[ScpiSocketServer]:
+    with ScpiSocketServer(device, max_message_bytes=64 * 1024, max_clients=4) as srv:
+        yield srv
+
+
+def open_socket(rm, server, **options):
+    settings = dict(read_termination="\n", write_termination="\n", timeout=1000)
+    settings.update(options)
+    return rm.open_resource(server.visa_address, **settings)
+
+
+def raw_client(server: ScpiSocketServer) -> socket.socket:
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    return sock
+
+
+def recv_line(sock: socket.socket) -> bytes:
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def wait_until(condition, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_binds_loopback_by_default(server):
+    assert server.host == "127.0.0.1"
+    assert server.visa_address == f"TCPIP0::127.0.0.1::{server.port}::SOCKET"
+
+
+def test_query_write_read_raw(rm, server, device):
+    res = open_socket(rm, server)
+    try:
+        assert res.query("*IDN?") == "NWLAB,ECHO,0,1.0"
+        res.write("ECHO? over tcp")
+        assert res.read_raw() == b"over tcp\n"
+        res.write("*TRG")
+        assert res.query("TRG:COUNT?") == "1"
+        assert device.executed == 4
+    finally:
+        res.close()
+
+
+def test_binary_blocks(rm, server):
+    res = open_socket(rm, server)
+    try:
+        data = res.query_binary_values("BLOCK? 40000", datatype="B", container=bytes)
+        assert data == block_payload(40000)
+        words = res.query_binary_values(
+            "BLOCK0? 4000", datatype="h", container=np.ndarray, data_points=2000,
+            expect_termination=True,
+        )
+        assert np.array_equal(words, np.frombuffer(block_payload(4000), dtype="<i2"))
+        # A binary block sent to the instrument, LF bytes and all.
+        res.write_binary_values("DATA ", list(block_payload(5000)), datatype="B")
+        assert res.query("DATA:LEN?") == "5000"
+    finally:
+        res.close()
+
+
+def test_read_with_nothing_queued_times_out(rm, server):
+    res = open_socket(rm, server, timeout=300)
+    try:
+        start = time.monotonic()
+        with pytest.raises(pyvisa.VisaIOError) as info:
+            res.read()
+        assert info.value.error_code == StatusCode.error_timeout
+        assert 0.29 <= time.monotonic() - start < 2.0
+        assert res.query("ECHO? after timeout") == "after timeout"
+    finally:
+        res.close()
+
+
+def test_concurrent_clients_get_their_own_replies(rm, server):
+    errors: list[str] = []
+
+    def worker(tag: int) -> None:
+        res = open_socket(rm, server, timeout=5000)
+        try:
+            for i in range(200):
+                reply = res.query(f"ECHO? {tag}-{i}")
+                if reply != f"{tag}-{i}":
+                    errors.append(reply)
+        finally:
+            res.close()
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(25)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+
+def test_half_lines_from_two_clients_do_not_interleave(server):
+    a, b = raw_client(server), raw_client(server)
+    with a, b:
+        a.sendall(b"ECHO? from")
+        b.sendall(b"ECHO? other")
+        time.sleep(0.1)  # both halves reach the server before either line ends
+        a.sendall(b" a\n")
+        b.sendall(b" b\n")
+        assert recv_line(a) == b"from a\n"
+        assert recv_line(b) == b"other b\n"
+
+
+def test_idle_half_open_client_does_not_block_others(rm, server):
+    idle = raw_client(server)
+    idle.sendall(b"ECHO? never finished")  # no LF, never read
+    try:
+        res = open_socket(rm, server)
+        try:
+            start = time.monotonic()
+            assert res.query("*IDN?") == "NWLAB,ECHO,0,1.0"
+            assert time.monotonic() - start < 0.5
+        finally:
+            res.close()
+    finally:
+        idle.close()
+
+
+def test_oversized_message_closes_only_that_connection(rm, server):
+    under = raw_client(server)
+    with under:  # just under the limit is served
+        payload = b"y" * (server.max_message_bytes - 100)
+        under.sendall(b"ECHO? " + payload + b"\n")
+        assert recv_line(under) == payload + b"\n"
+    big = raw_client(server)
+    with big:
+        with _closed_by_peer(big):
+            big.sendall(b"ECHO? " + b"x" * (server.max_message_bytes + 10))
+            # The server closes the connection: the next recv sees EOF (or a reset).
+            assert big.recv(10) == b""
+    res = open_socket(rm, server)
+    try:
+        assert res.query("*IDN?") == "NWLAB,ECHO,0,1.0"
+    finally:
+        res.close()
+
+
+class _closed_by_peer:
+    """Accept either way a peer's close shows up: EOF or ECONNRESET/EPIPE."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:
+        return kind is not None and issubclass(kind, (ConnectionResetError, BrokenPipeError))
+
+
+def test_abrupt_disconnects_leave_the_server_serving(rm, server):
+    for _ in range(5):
+        sock = raw_client(server)
+        sock.sendall(b"BLOCK? 200000\n")  # a reply nobody will read
+        # SO_LINGER 0: close with RST, like a killed process
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+    assert wait_until(lambda: server.client_count == 0)
+    res = open_socket(rm, server)
+    try:
+        assert res.query("ECHO? alive") == "alive"
+    finally:
+        res.close()
+
+
+def test_clients_beyond_the_limit_are_refused(server):
+    clients = [raw_client(server) for _ in range(server.max_clients)]
+    try:
+        assert wait_until(lambda: server.client_count == server.max_clients)
+        extra = raw_client(server)
+        with extra:
+            with _closed_by_peer(extra):
+                assert extra.recv(10) == b""
+        clients[0].sendall(b"ECHO? served\n")
+        assert recv_line(clients[0]) == b"served\n"
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_stop_closes_clients_and_releases_the_port(device):
+    srv = ScpiSocketServer(device).start()
+    port = srv.port
+    client = raw_client(srv)
+    client.sendall(b"ECHO? partial")  # a connection in the middle of a message
+    start = time.monotonic()
+    srv.stop()
+    assert time.monotonic() - start < 2.0
+    with client, _closed_by_peer(client):
+        assert client.recv(10) == b""
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    again = ScpiSocketServer(device, port=port).start()  # the same port binds again
+    try:
+        assert again.port == port
+    finally:
+        again.stop()
