@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from lab.archive import finish, layout
+from lab.archive.blocks import Appender, Buffer
 from lab.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
                          TraceSpec)
 
@@ -38,42 +39,6 @@ class WriterOptions:
     table_rows: int = 4096  # table rows per write
     max_latency_s: float = 1.0  # write a partial block once its oldest record is this old
     fsync_every_blocks: int | None = None  # also fsync (power-loss safety) every N blocks
-
-
-class _Buffer:
-    """Pending arrays for one group of equal-length datasets."""
-
-    def __init__(self) -> None:
-        self.parts: dict[str, list[np.ndarray]] = {}
-        self.rows = 0
-        self.since = 0.0
-
-    def add(self, arrays: dict[str, np.ndarray], rows: int) -> None:
-        if not self.rows:
-            self.since = time.monotonic()
-        for name, a in arrays.items():
-            self.parts.setdefault(name, []).append(a)
-        self.rows += rows
-
-    def take(self) -> dict[str, np.ndarray]:
-        out = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in self.parts.items()}
-        self.parts, self.rows = {}, 0
-        return out
-
-
-def _append(group: h5py.Group, arrays: dict[str, np.ndarray], scale_name: str) -> int:
-    """Grow every dataset of `group` along its first dimension by one block; return the new length."""
-    n = len(next(iter(arrays.values())))
-    start = group[scale_name].shape[0]
-    end = start + n
-    arrays = {scale_name: np.arange(start, end), **arrays}
-    for name, data in arrays.items():
-        ds = group[name]
-        if ds.shape[0] != start:
-            raise layout.ArchiveError(f"{ds.name} has {ds.shape[0]} rows, expected {start}")
-        ds.resize(end, axis=0)
-        ds[start:end] = data
-    return end
 
 
 class RunFile:
@@ -90,8 +55,8 @@ class RunFile:
         self.tables = dict(start.tables)
         self.n_traces = 0
         self.blocks = 0
-        self.traces = _Buffer()
-        self.rows: dict[str, _Buffer] = {name: _Buffer() for name in self.tables}
+        self.traces = Buffer()
+        self.rows: dict[str, _Buffer] = {name: Buffer() for name in self.tables}
         self.results: list[Result] = []
         self.late_traces: list[TraceBlock] = []  # undeclared: written at RunStop (see module doc)
         self.late_rows: list[TableRows] = []
@@ -104,6 +69,11 @@ class RunFile:
             self.file.close()
             raise
         self.entry = self.file[layout.ENTRY]
+        self.appenders = {"instrument": Appender(self.entry["instrument"], "snapshot_change")}
+        if self.spec is not None:
+            self.appenders[layout.TRACES] = Appender(self.entry[layout.TRACES], "trace")
+        for name in self.tables:
+            self.appenders[name] = Appender(self.entry[name], "row")
 
     def _skeleton(self) -> None:
         s, f = self.start, self.file
@@ -175,14 +145,16 @@ class RunFile:
         line = layout.json_text({"changed_at": change.changed_at, "reason": change.reason,
                                  "after_trace": self.n_traces, "snapshot": change.snapshot})
         instrument = self.entry["instrument"]
-        _append(instrument, {layout.SNAPSHOT_LOG: np.array([line], dtype=object)}, "snapshot_change")
+        self.appenders["instrument"].append({layout.SNAPSHOT_LOG: np.array([line], dtype=object)})
         self.file.flush()
 
     def _check(self, block: TraceBlock, spec: TraceSpec) -> None:
         problems = []
         if block.channel_names != spec.channel_names:
             problems.append(f"channels {block.channel_names} != {spec.channel_names}")
-        if block.time_s.shape != spec.time_s.shape or not np.allclose(block.time_s, spec.time_s):
+        same_time = block.time_s is spec.time_s or (
+            block.time_s.shape == spec.time_s.shape and np.allclose(block.time_s, spec.time_s))
+        if not same_time:
             problems.append("time axis differs from the declared one")
         if set(block.columns) != set(spec.columns):
             problems.append(f"columns {sorted(block.columns)} != declared {sorted(spec.columns)}")
@@ -198,11 +170,11 @@ class RunFile:
         """Write every buffered block, then one HDF5 flush (and an fsync every N blocks)."""
         wrote = False
         if self.traces.rows:
-            _append(self.entry[layout.TRACES], self.traces.take(), "trace")
+            self.appenders[layout.TRACES].append(self.traces.take())
             wrote = True
         for name, buffer in self.rows.items():
             if buffer.rows:
-                _append(self.entry[name], buffer.take(), "row")
+                self.appenders[name].append(buffer.take())
                 wrote = True
         if not wrote:
             return
@@ -231,14 +203,14 @@ class RunFile:
         if self.late_traces:
             spec = TraceSpec.like(self.late_traces[0])
             layout.create_traces(entry, spec)
+            traces = Appender(entry[layout.TRACES], "trace")
             for block in self.late_traces:
                 self._check(block, spec)
-                arrays = {n: v for n, (v, _) in block.columns.items()}
-                _append(entry[layout.TRACES], {"voltage": block.voltage_v, **arrays}, "trace")
+                traces.append({"voltage": block.voltage_v, **{n: v for n, (v, _) in block.columns.items()}})
         for rows in self.late_rows:
             if rows.table not in entry:
                 layout.create_table(entry, rows.table, rows.spec())
-            _append(entry[rows.table], {n: v for n, (v, _) in rows.columns.items()}, "row")
+            Appender(entry[rows.table], "row").append({n: v for n, (v, _) in rows.columns.items()})
 
 
 class ArchiveWriter:

@@ -1,0 +1,105 @@
+"""Archive write path against a raw `f.write` of the same bytes, measured in the same run.
+
+Each pass writes N traces of 2 x 10,000 float32 points (plus a per-trace trigger-time column)
+twice: through `ArchiveWriter` (RunStart ... RunStop: SWMR, flush per block, reopen, fsync,
+rename) and as raw bytes with `f.write` per block + fsync. Passes alternate (ABBA) so neither
+writer always follows the other; the medians are compared.
+
+    .ci/env python benchmarks/archive_write.py [--traces 4000] [--repeats 5] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lab.archive.writer import ArchiveWriter
+from lab.records import ColumnSpec, RunStart, RunStop, TraceBlock, TraceSpec
+
+N_CHANNELS, N_POINTS, BLOCK = 2, 10_000, 64
+TIME_S = np.arange(N_POINTS) * 1e-10
+CHANNELS = ("main", "control")
+
+
+def make_blocks(n_distinct: int = 4) -> list[TraceBlock]:
+    """Scope-like data: 8-bit codes scaled to volts, a few distinct blocks reused."""
+    rng = np.random.default_rng(1)
+    blocks = []
+    for b in range(n_distinct):
+        codes = rng.integers(-128, 128, (BLOCK, N_CHANNELS, N_POINTS), dtype=np.int16)
+        t_trigger_s = (b * BLOCK + np.arange(BLOCK)) * 1e-3
+        blocks.append(TraceBlock((codes * 1e-4).astype(np.float32), TIME_S, CHANNELS,
+                                 {"t_trigger_s": (t_trigger_s, "s")}))
+    return blocks
+
+
+def archive_pass(directory: Path, run_id: str, blocks: list[TraceBlock], n_blocks: int) -> float:
+    spec = TraceSpec(CHANNELS, TIME_S, {"t_trigger_s": ColumnSpec("s")})
+    t0 = time.perf_counter()
+    writer = ArchiveWriter(directory)
+    writer(RunStart(run_id, "benchmark", "2026-01-01T00:00:00+00:00", {}, "", "", {}, "bench",
+                    traces=spec))
+    for i in range(n_blocks):
+        writer(blocks[i % len(blocks)])
+    writer(RunStop("completed", "2026-01-01T00:00:01+00:00"))
+    return time.perf_counter() - t0
+
+
+def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int) -> float:
+    t0 = time.perf_counter()
+    with open(path, "wb") as f:
+        for i in range(n_blocks):
+            block = blocks[i % len(blocks)]
+            f.write(memoryview(block.voltage_v))
+            f.write(memoryview(block.columns["t_trigger_s"][0]))
+        f.flush()
+        os.fsync(f.fileno())
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temp dir)")
+    args = parser.parse_args()
+    n_blocks = max(1, args.traces // BLOCK)
+    blocks = make_blocks()
+    megabytes = n_blocks * (blocks[0].voltage_v.nbytes + BLOCK * 8) / 1e6
+    scratch = Path(tempfile.mkdtemp(prefix="nwlab-bench-", dir=args.dir))
+    times: dict[str, list[float]] = {"raw": [], "archive": []}
+    try:
+        archive_pass(scratch, "warmup", blocks, 2)
+        for r in range(args.repeats):
+            order = ("raw", "archive") if r % 2 == 0 else ("archive", "raw")  # no order bias
+            for kind in order:
+                if kind == "raw":
+                    times["raw"].append(raw_pass(scratch / f"raw{r}.bin", blocks, n_blocks))
+                else:
+                    times["archive"].append(archive_pass(scratch, f"run{r}", blocks, n_blocks))
+            for p in scratch.iterdir():  # keep the page cache from filling with old passes
+                p.unlink()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"{n_blocks * BLOCK} traces x {N_CHANNELS} x {N_POINTS} float32 = {megabytes:.0f} MB, "
+          f"{args.repeats} passes, medians")
+    print(f"{'writer':<10}{'median s':>10}{'min s':>9}{'max s':>9}{'MB/s':>9}{'traces/s':>11}")
+    for k in ("raw", "archive"):
+        print(f"{k:<10}{med[k]:>10.3f}{min(times[k]):>9.3f}{max(times[k]):>9.3f}"
+              f"{megabytes / med[k]:>9.0f}{n_blocks * BLOCK / med[k]:>11.0f}")
+    print(json.dumps({"benchmark": "archive_write", "ratio_to_raw": round(med["raw"] / med["archive"], 3),
+                      "archive_mb_per_s": round(megabytes / med["archive"], 1),
+                      "raw_mb_per_s": round(megabytes / med["raw"], 1)}))
+
+
+if __name__ == "__main__":
+    main()

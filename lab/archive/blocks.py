@@ -1,0 +1,100 @@
+"""Buffered, block-wise appends: one resize and one write per dataset per block (hdf5.md §3)."""
+
+from __future__ import annotations
+
+import time
+
+import h5py
+import numpy as np
+
+from lab.archive.layout import ArchiveError
+
+
+class Buffer:
+    """Pending arrays for one group of equal-length datasets."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {}
+        self.rows = 0
+        self.since = 0.0
+
+    def add(self, arrays: dict[str, np.ndarray], rows: int) -> None:
+        if not self.rows:
+            self.since = time.monotonic()
+        for name, a in arrays.items():
+            self.parts.setdefault(name, []).append(a)
+        self.rows += rows
+
+    def take(self) -> dict[str, np.ndarray]:
+        out = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in self.parts.items()}
+        self.parts, self.rows = {}, 0
+        return out
+
+
+class Appender:
+    """Grows the datasets of one group together along their first (unlimited) dimension.
+
+    Uses h5py's low-level calls: resize + slice write cost ~11 µs instead of ~49 µs with the
+    high-level API, which matters when each block also grows a scale and several columns.
+    """
+
+    def __init__(self, group: h5py.Group, scale_name: str) -> None:
+        self.group, self.scale_name = group, scale_name
+        self.length = group[scale_name].shape[0]
+        self.datasets: dict[str, tuple[h5py.Dataset, int]] = {}  # name -> (dataset, direct-chunk rows)
+
+    def append(self, arrays: dict[str, np.ndarray]) -> int:
+        """Append one block; the scale gets the running row index. Returns the new length."""
+        start = self.length
+        end = start + len(next(iter(arrays.values())))
+        for name, data in ((self.scale_name, np.arange(start, end)), *arrays.items()):
+            if name not in self.datasets:
+                ds = self.group[name]
+                self.datasets[name] = (ds, direct_chunk_rows(ds))
+            ds, k = self.datasets[name]
+            shape = ds.id.shape
+            if shape[0] != start:
+                raise ArchiveError(f"{ds.file.filename}: {ds.name} has {shape[0]} rows, expected {start}")
+            ds.id.set_extent((end, *shape[1:]))
+            write_rows(ds, start, data, k)
+        self.length = end
+        return end
+
+
+def _write_slice(ds: h5py.Dataset, start: int, data: np.ndarray) -> None:
+    if data.dtype.kind == "O":  # vlen strings need h5py's type mapping
+        ds[start:start + len(data)] = data
+        return
+    data = np.ascontiguousarray(data)
+    file_space = ds.id.get_space()
+    file_space.select_hyperslab((start, *(0,) * (data.ndim - 1)), data.shape)
+    ds.id.write(h5py.h5s.create_simple(data.shape), file_space, data)
+
+
+def direct_chunk_rows(ds: h5py.Dataset) -> int:
+    """Rows per chunk if whole chunks can be written raw (chunk spans whole rows, no filters), else 0."""
+    k = ds.chunks[0] if ds.chunks else 0
+    whole_rows = bool(k) and ds.ndim > 1 and ds.chunks[1:] == ds.shape[1:]
+    filtered = ds.compression or ds.shuffle or ds.fletcher32 or ds.scaleoffset
+    return k if whole_rows and not filtered and ds.dtype.kind in "biuf" else 0
+
+
+def write_rows(ds: h5py.Dataset, start: int, data: np.ndarray, k: int) -> None:
+    """Write rows [start, start+len(data)); with k > 0, whole chunks of k rows go straight to
+    the file. `write_direct_chunk` skips the chunk cache and h5py's selection machinery (measured
+    for 320 MB: 0.034 s against 0.046 s for a slice write and 0.030 s for raw `f.write`).
+    """
+    if not k:
+        _write_slice(ds, start, data)
+        return
+    end = start + len(data)
+    data = np.ascontiguousarray(data, dtype=ds.dtype)
+    first = min(end, -(-start // k) * k)  # end of a leading partial chunk
+    last = first + (end - first) // k * k  # end of the whole chunks
+    if start < first:
+        _write_slice(ds, start, data[: first - start])
+    zeros = (0,) * (ds.ndim - 1)
+    for row in range(first, last, k):
+        ds.id.write_direct_chunk((row, *zeros), data[row - start: row - start + k])
+    if last < end:
+        _write_slice(ds, last, data[last - start:])
