@@ -42,12 +42,16 @@ def serve_command(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other machines",
               file=sys.stderr)
+    try:
+        bench = open_bench(args.station)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"cannot open the bench for {args.station}: {exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        bench = open_bench(args.station)
         with BenchServer(bench, host=args.host, base_port=args.base_port) as served:
             for inst in served.instruments:
                 print(inst.role, inst.model, inst.server.visa_address)
@@ -55,7 +59,7 @@ def serve_command(args: argparse.Namespace) -> int:
             while not stop.wait(0.5):
                 pass
     except OSError as exc:
-        print(f"cannot serve {args.station}: {exc}", file=sys.stderr)
+        print(f"cannot serve {args.station}: {exc}", file=sys.stderr)  # e.g. port in use
         return 1
     finally:
         for sig, handler in previous.items():
