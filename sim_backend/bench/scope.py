@@ -65,6 +65,7 @@ class Oscilloscope:
     max_sample_rate_hz: float
     analog_bandwidth_hz: float
     max_record_length: int
+    input_noise_v_rms: float = 0.5e-3   # referred to the scope input, over the analog bandwidth
     sample_rate_hz: float = 20e9
     record_length: int = 2000
     first_sample_s: float = -50e-9     # time of the first sample relative to the trigger

@@ -77,6 +77,7 @@ class EmulatedStation:
     name: str
     chip_path: Path
     clock_acceleration: float
+    emulator_seed: int
     instruments: tuple[EmulatedInstrument, ...]
     pulse_inputs: tuple[PulseInputWiring, ...]
     bias: tuple[BiasWiring, ...]
@@ -180,6 +181,7 @@ def load_station(path: str | Path) -> EmulatedStation:
         name=reader.get(root, "station", "", str, path.stem),
         chip_path=chip_path,
         clock_acceleration=acceleration,
+        emulator_seed=reader.get(reader.mapping(root.get("emulator", {}), "emulator"), "seed", "emulator", int, 0),
         instruments=tuple(instruments),
         pulse_inputs=tuple(pulse_inputs),
         bias=tuple(biases),

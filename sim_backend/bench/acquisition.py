@@ -1,0 +1,148 @@
+"""One oscilloscope acquisition on the emulated bench.
+
+An armed scope completes on the first trigger after it was armed: the bench finds the next
+generator event (a burst trigger or a free-running pulse), simulates the chip around it, passes
+each channel's signal through its gain and bandwidth, finds the trigger crossing, samples at the
+scope's rate, adds input noise and quantizes to 8 bits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim_backend.bench.pulse_generator import PulseGenerator
+from sim_backend.bench.scope import ChannelRecord, Oscilloscope
+from sim_backend.bench.signal_processing import crossing_time_s, first_crossing_index, low_pass
+from sim_backend.physics.transient import TransientResult
+
+#: How long after a generator event the trigger crossing is looked for.
+SEARCH_S = 100e-9
+#: Simulated before the record so the chip's response and the filters have settled.
+PREROLL_S = 10e-9
+#: Finest time step of the analog signals before the scope samples them.
+FINE_STEP_S = 10e-12
+#: Most generator events tried for one acquisition before the bench stops looking.
+MAX_EVENTS_PER_CALL = 32
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Ground truth of the last acquisition (for tests; never seen by procedures)."""
+
+    origin_s: float                 # lab time the window is relative to
+    trigger_rel_s: float            # trigger time relative to origin_s
+    chip: TransientResult           # on the fine grid, window-relative times
+
+
+def try_complete(world, role_name: str) -> bool:
+    """Complete the scope's armed acquisition if its trigger has happened by now."""
+    scope = world.panels[role_name]
+    assert isinstance(scope, Oscilloscope)
+    if scope.state != "armed":
+        return scope.state == "done"
+    now_s = world.now_s()
+    for _ in range(MAX_EVENTS_PER_CALL):
+        origin_s = _next_event_s(world, scope.armed_at_s)
+        if origin_s is None or origin_s > now_s:
+            return False
+        if _capture(world, scope, origin_s):
+            scope.acquisitions_completed += 1
+            scope.state = "done"      # in RUN mode the personality re-arms when data are read
+            return True
+        scope.armed_at_s = origin_s + SEARCH_S   # that event did not trigger: wait for the next
+    return False
+
+
+def _next_event_s(world, after_s: float) -> float | None:
+    """Lab time of the first generator event at or after `after_s`, exact for burst triggers."""
+    events = []
+    for wire in world.station.pulse_inputs:
+        generator = world.panels.get(wire.instrument)
+        if not isinstance(generator, PulseGenerator):
+            continue
+        channel = generator.channels[wire.channel]
+        if not channel.output_enabled:
+            continue
+        if channel.function == "DC":
+            events.append(after_s)                  # a DC-driven chip may spike at any time
+        elif channel.burst_enabled:
+            events.extend(t for t in channel.trigger_times_s if t >= after_s)
+        else:
+            cycles = math.ceil((after_s - channel.running_since_s) / channel.period_s)
+            events.append(channel.running_since_s + max(cycles, 0) * channel.period_s)
+    return min(events) if events else None
+
+
+def _capture(world, scope: Oscilloscope, origin_s: float) -> bool:
+    interval_s = scope.sample_interval_s
+    oversample = max(1, math.ceil(interval_s / FINE_STEP_S))
+    fine_s = interval_s / oversample
+    start_rel_s = scope.first_sample_s - PREROLL_S
+    stop_rel_s = scope.first_sample_s + scope.record_length * interval_s + SEARCH_S
+    fine_time_s = start_rel_s + fine_s * np.arange(int(round((stop_rel_s - start_rel_s) / fine_s)) + 1)
+
+    average = max(1, scope.average_count)
+    sums: dict[int, np.ndarray] = {}
+    for repeat in range(average):
+        signals, chip = _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s)
+        trigger_signal = signals.get(scope.trigger.source_channel)
+        if trigger_signal is None:
+            return False
+        search_from = int(np.searchsorted(fine_time_s, -PREROLL_S / 2))
+        index = first_crossing_index(trigger_signal, scope.trigger.level_v,
+                                     scope.trigger.slope == "rising", search_from)
+        if index is None or fine_time_s[index] > SEARCH_S:
+            return False
+        trigger_rel_s = crossing_time_s(fine_time_s, trigger_signal, index, scope.trigger.level_v)
+        sample_times_s = trigger_rel_s + scope.first_sample_s + interval_s * np.arange(scope.record_length)
+        for number, signal in signals.items():
+            volts = np.interp(sample_times_s, fine_time_s, signal)
+            volts += scope.input_noise_v_rms * world.rng.standard_normal(volts.size)
+            codes = scope.channels[number].quantize(volts).astype(np.int32)
+            sums[number] = codes if repeat == 0 else sums[number] + codes
+        world.last_capture = Capture(origin_s, trigger_rel_s, chip)
+
+    # Averaging N records of 8-bit codes gains resolution: keep 8 more bits, as WORD data do.
+    extra_bits = 0 if average == 1 else 8
+    for number, total in sums.items():
+        channel = scope.channels[number]
+        codes = np.round(total * (2**extra_bits) / average).astype(np.int16)
+        scope.records[number] = ChannelRecord(codes, channel.lsb_v / 2**extra_bits, channel.offset_v,
+                                              scope.first_sample_s, interval_s)
+    return True
+
+
+def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s):
+    """Each displayed channel's voltage at the scope input on the fine grid, band-limited."""
+    chip = world.chip.run(
+        start_s=start_rel_s, stop_s=stop_rel_s, bias_a=world.bias_currents_a(),
+        inputs_a=world.input_currents_a(origin_s, start_rel_s, stop_rel_s),
+        sample_times_s=fine_time_s, temperature_k=world.stage_temperature_k(), rng=world.rng,
+    )
+    fine_s = fine_time_s[1] - fine_time_s[0]
+    signals = {}
+    for number, channel in scope.channels.items():
+        wiring = next((w for w in world.station.readout if w.scope_channel == number), None)
+        if not channel.displayed and number != scope.trigger.source_channel:
+            continue
+        if wiring is None:
+            signals[number] = np.zeros_like(fine_time_s)
+            continue
+        if wiring.chip_node is not None:
+            raw_v = chip.node_voltage_v[wiring.chip_node]
+        else:
+            index = _monitored_input(world, wiring.monitor)
+            waveform = world.generator_output_v(index, origin_s, start_rel_s, stop_rel_s)
+            raw_v = np.interp(fine_time_s, waveform.times_s, waveform.values)
+        bandwidths = [wiring.bandwidth_hz, scope.analog_bandwidth_hz, channel.bandwidth_limit_hz or math.inf]
+        signals[number] = low_pass(raw_v * 10.0 ** (wiring.gain_db / 20.0), fine_s, min(bandwidths))
+    return signals, chip
+
+
+def _monitored_input(world, monitor: str) -> int:
+    if monitor == "pulse_input":
+        return 0
+    return int(monitor.rsplit("_", 1)[1])

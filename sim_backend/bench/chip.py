@@ -1,0 +1,94 @@
+"""The chip as the bench sees it: the chip file's circuit plus what the wiring hangs on it.
+
+The wiring adds real loads: each pulse input reaches its port through a series resistor
+(a Norton source: current V/R into the port, R from the port to ground), and each readout
+amplifier loads its node with its input impedance. The chip keeps its state between
+simulations, so a wire latched by one bias step is still latched at the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim_backend.bench.station import EmulatedStation
+from sim_backend.chip_file import ChipDefinition, load_chip
+from sim_backend.physics.circuit import Circuit, Resistor
+from sim_backend.physics.transient import CircuitState, TransientResult, dc_state, simulate
+from sim_backend.physics.waveform import PiecewiseLinear
+
+#: A bias change is applied as a ramp of this duration (the solver integrates dI/dt).
+BIAS_STEP_RISE_S = 1e-9
+
+
+@dataclass
+class ChipUnderTest:
+    definition: ChipDefinition
+    circuit: Circuit                          # chip + wiring loads
+    port_sources: dict[str, str]              # chip port -> source element name
+    state: CircuitState | None = None
+    bias_a: dict[str, float] | None = None    # DC port currents the state was reached with
+    last_result: TransientResult | None = None
+
+    @classmethod
+    def from_station(cls, station: EmulatedStation) -> ChipUnderTest:
+        definition = load_chip(station.chip_path)
+        elements = list(definition.circuit.elements)
+        for index, wire in enumerate(station.pulse_inputs):
+            node = definition.port_node(wire.chip_port)
+            elements.append(Resistor(f"wiring_input_{index}", node, "0", wire.series_resistance_ohm))
+        for channel in station.readout:
+            if channel.chip_node is not None and channel.input_impedance_ohm is not None:
+                elements.append(Resistor(f"wiring_readout_ch{channel.scope_channel}",
+                                         channel.chip_node, "0", channel.input_impedance_ohm))
+        circuit = Circuit(tuple(elements))
+        ports = {port: definition.port_source(port) for port in definition.port_names}
+        return cls(definition, circuit, ports)
+
+    def run(
+        self, *, start_s: float, stop_s: float, bias_a: Mapping[str, float],
+        inputs_a: Mapping[str, PiecewiseLinear], sample_times_s: np.ndarray,
+        temperature_k: float, rng: np.random.Generator,
+    ) -> TransientResult:
+        """Simulate [start_s, stop_s] (window-relative times) from the chip's last state.
+
+        `bias_a` holds DC port currents; a change from the last run ramps over
+        BIAS_STEP_RISE_S from start_s. `inputs_a` are time-dependent port currents.
+        """
+        previous = self.bias_a or {}
+        drives: dict[str, PiecewiseLinear] = {}
+        for port, current_a in bias_a.items():
+            old_a = previous.get(port, 0.0)
+            if old_a == current_a:
+                drives[self.port_sources[port]] = PiecewiseLinear.constant(current_a)
+            else:
+                drives[self.port_sources[port]] = PiecewiseLinear(
+                    np.array([start_s, start_s + BIAS_STEP_RISE_S]), np.array([old_a, current_a]))
+        for port, waveform in inputs_a.items():
+            drives[self.port_sources[port]] = waveform
+        for source in self.circuit.sources:       # undriven ports carry nothing
+            drives.setdefault(source.name, PiecewiseLinear.constant(0.0))
+        initial = self.state
+        if initial is None:
+            initial = dc_state(self.circuit, temperature_k=temperature_k,
+                               source_values={self.port_sources[p]: previous.get(p, 0.0) for p in self.port_sources})
+        result = simulate(
+            self.circuit, stop_s - start_s,
+            drives={name: _shifted(w, -start_s) for name, w in drives.items()},
+            sample_times_s=np.asarray(sample_times_s) - start_s,
+            temperature_k=temperature_k, rng=rng, initial=initial,
+        )
+        self.state = result.final_state
+        self.bias_a = dict(bias_a)
+        self.last_result = result
+        return result
+
+    def reset(self) -> None:
+        """Forget the state: the next run starts from the superconducting DC operating point."""
+        self.state = None
+
+
+def _shifted(waveform: PiecewiseLinear, shift_s: float) -> PiecewiseLinear:
+    return PiecewiseLinear(waveform.times_s + shift_s, waveform.values)

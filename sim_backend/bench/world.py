@@ -1,0 +1,120 @@
+"""The emulated world: lab clock, instruments' front panels, the wiring and the chip.
+
+Personalities (sim_backend.scpi) read and set front panels and ask the world for what depends
+on physics: an acquisition, a voltage reading, the stage temperature. The world holds one lock;
+transports hold it around every device call.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim_backend.bench.chip import ChipUnderTest
+from sim_backend.bench.pulse_generator import PulseGenerator
+from sim_backend.bench.scope import Oscilloscope
+from sim_backend.bench.source_meter import SourceMeter
+from sim_backend.bench.station import EmulatedStation
+from sim_backend.bench.temperature_controller import TemperatureController
+from sim_backend.clock import LabClock
+from sim_backend.physics.waveform import PiecewiseLinear
+
+FrontPanel = PulseGenerator | Oscilloscope | SourceMeter | TemperatureController
+
+#: Stage temperature when the station has no temperature controller.
+DEFAULT_STAGE_TEMPERATURE_K = 2.0
+#: Settling simulated before an SMU reading at a new bias (the chip's L/R times are ~ns).
+DC_SETTLE_S = 20e-9
+
+
+@dataclass
+class World:
+    station: EmulatedStation
+    seed: int = 0
+    clock: LabClock | None = None
+    panels: dict[str, FrontPanel] = field(default_factory=dict)   # role name -> front panel
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = LabClock(self.station.clock_acceleration)
+        self.rng = np.random.default_rng(self.seed)
+        self._chip: ChipUnderTest | None = None
+        self.last_capture = None      # ground truth of the last acquisition (tests only)
+
+    @property
+    def chip(self) -> ChipUnderTest:
+        """The chip under test, loaded from its chip file when physics is first needed."""
+        if self._chip is None:
+            self._chip = ChipUnderTest.from_station(self.station)
+        return self._chip
+
+    # --- time and temperature -------------------------------------------------------------
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+    def temperature_controllers(self) -> list[TemperatureController]:
+        return [p for p in self.panels.values() if isinstance(p, TemperatureController)]
+
+    def stage_temperature_k(self) -> float:
+        """The chip's temperature: the regulated stage, brought up to the present."""
+        controllers = self.temperature_controllers()
+        if not controllers:
+            return self.chip.definition.temperature_k or DEFAULT_STAGE_TEMPERATURE_K
+        controller = controllers[0]
+        controller.advance_to(self.now_s())
+        return controller.state.temperature_k
+
+    # --- what reaches the chip -------------------------------------------------------------
+    def bias_currents_a(self) -> dict[str, float]:
+        """DC current into each bias port from its source-measure unit."""
+        currents: dict[str, float] = {}
+        for wire in self.station.bias:
+            panel = self.panels.get(wire.instrument)
+            if isinstance(panel, SourceMeter):
+                currents[wire.chip_port] = currents.get(wire.chip_port, 0.0) + panel.sourced_current_a
+        return currents
+
+    def generator_output_v(self, index: int, origin_s: float, start_rel_s: float,
+                           stop_rel_s: float) -> PiecewiseLinear:
+        """Voltage at the generator connector of pulse input `index` (window-relative times)."""
+        wire = self.station.pulse_inputs[index]
+        generator = self.panels[wire.instrument]
+        assert isinstance(generator, PulseGenerator)
+        times_s, volts = generator.channels[wire.channel].output_v(origin_s, start_rel_s, stop_rel_s)
+        return PiecewiseLinear(times_s, volts)
+
+    def input_currents_a(self, origin_s: float, start_rel_s: float, stop_rel_s: float) -> dict[str, PiecewiseLinear]:
+        """Current into each pulse-input port: attenuated generator voltage over the series R."""
+        currents = {}
+        for index, wire in enumerate(self.station.pulse_inputs):
+            volts = self.generator_output_v(index, origin_s, start_rel_s, stop_rel_s)
+            scale = 10.0 ** (-wire.attenuation_db / 20.0) / wire.series_resistance_ohm
+            currents[wire.chip_port] = PiecewiseLinear(volts.times_s, volts.values * scale)
+        return currents
+
+    # --- readings that need physics --------------------------------------------------------
+    def bias_port_voltage_v(self, role_name: str) -> float:
+        """What an SMU reads: its line resistance drop plus the chip's mean voltage at its port.
+
+        The chip is simulated for DC_SETTLE_S from its last state under the present bias, so a
+        wire that switched stays resistive on the next reading until it retraps (hysteresis).
+        """
+        wires = [w for w in self.station.bias if w.instrument == role_name]
+        panel = self.panels[role_name]
+        assert isinstance(panel, SourceMeter)
+        if not wires or not panel.output_enabled:
+            return 0.0
+        wire = wires[0]
+        node = self.chip.definition.port_node(wire.chip_port)
+        grid_s = np.linspace(0.0, DC_SETTLE_S, 201)
+        now = self.now_s()
+        result = self.chip.run(
+            start_s=0.0, stop_s=DC_SETTLE_S, bias_a=self.bias_currents_a(),
+            inputs_a=self.input_currents_a(now, 0.0, DC_SETTLE_S),
+            sample_times_s=grid_s, temperature_k=self.stage_temperature_k(), rng=self.rng,
+        )
+        chip_v = float(np.mean(result.node_voltage_v[node][grid_s.size // 2:]))
+        return panel.sourced_current_a * wire.line_resistance_ohm + chip_v

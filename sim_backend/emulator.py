@@ -1,0 +1,93 @@
+"""The emulated bench, assembled: the world, one personality per instrument, fault plans.
+
+This is the emulator's composition root, above the personalities and the world. Transports
+find benches here: `open_bench("<station.yaml>[#<bench-id>]")` builds each distinct library path
+once, so every test can have a fresh bench by choosing a new bench id.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim_backend.bench.station import EmulatedStation, StationFileError, load_station
+from sim_backend.bench.world import World
+from sim_backend.clock import LabClock
+from sim_backend.fault_injection import InstrumentFaults
+from sim_backend.scpi.models import personality_classes
+
+DEFAULT_STATION = Path(__file__).resolve().parents[1] / "stations" / "emulated.yaml"
+
+
+@dataclass(frozen=True)
+class InstrumentEntry:
+    role: str        # role name in the station file (e.g. "scope")
+    model: str
+    address: str
+
+
+@dataclass
+class Bench:
+    world: World
+    devices: dict[str, object]                              # address -> personality
+    instruments: list[InstrumentEntry]
+    faults: dict[str, InstrumentFaults] = field(default_factory=dict)
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.world.lock
+
+    @property
+    def station(self) -> EmulatedStation:
+        return self.world.station
+
+    def faults_for(self, address: str) -> InstrumentFaults:
+        return self.faults[address.replace(" ", "").upper()]
+
+    def device(self, role_name: str):
+        """The personality serving a role (tests and fault injection use this)."""
+        for entry in self.instruments:
+            if entry.role == role_name:
+                return self.devices[entry.address]
+        raise KeyError(f"no instrument with role name {role_name!r} on this bench")
+
+
+def build_bench(station_path: str | Path, *, seed: int | None = None, clock: LabClock | None = None) -> Bench:
+    station = load_station(station_path)
+    world = World(station, seed=station.emulator_seed if seed is None else seed, clock=clock)
+    classes = personality_classes()
+    devices, entries, faults = {}, [], {}
+    for instrument in station.instruments:
+        cls = classes.get(instrument.model)
+        if cls is None:
+            raise StationFileError(
+                f"{station.path}: instruments.{instrument.role_name}.emulator.model: unknown model "
+                f"{instrument.model!r}; the emulator has {', '.join(sorted(classes))}")
+        world.panels[instrument.role_name] = cls.create_panel(instrument.model, instrument.settings)
+        device = cls(world, instrument.role_name, instrument.model, instrument.settings)
+        devices[instrument.address] = device
+        entries.append(InstrumentEntry(instrument.role_name, instrument.model, instrument.address))
+        faults[instrument.address] = InstrumentFaults.from_settings(
+            instrument.faults, where=f"{station.path}: instruments.{instrument.role_name}.emulator.faults")
+    return Bench(world, devices, entries, faults)
+
+
+_benches: dict[str, Bench] = {}
+_benches_lock = threading.Lock()
+
+
+def open_bench(library_path: str) -> Bench:
+    """The bench for `"<station.yaml>[#<bench-id>]"`, built on first use ("" = embedded default)."""
+    with _benches_lock:
+        bench = _benches.get(library_path)
+        if bench is None:
+            path = library_path.split("#", 1)[0] or str(DEFAULT_STATION)
+            bench = _benches[library_path] = build_bench(path)
+        return bench
+
+
+def close_bench(library_path: str) -> None:
+    """Forget a bench (the next open builds a fresh one)."""
+    with _benches_lock:
+        _benches.pop(library_path, None)
