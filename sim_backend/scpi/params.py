@@ -44,26 +44,19 @@ class Param:
         return str(value)
 
 
-@dataclass(frozen=True)
-class Real(Param):
-    """A real number in SI units of `unit` (None: no suffix allowed), e.g. ``Real("V", 0, 10)``.
+class Numeric(Param):
+    """Shared by Real and Integer: numbers, MIN/MAX/DEF, range check."""
 
-    `fmt` formats query answers (a str.format pattern, e.g. ``"{:+.15E}"``); default repr().
-    """
+    unit: str | None
+    min: float | None
+    max: float | None
+    default: float | None
+    fmt: str | None
 
-    unit: str | None = None
-    min: float | None = None
-    max: float | None = None
-    default: float | None = None
-    fmt: str | None = None
-
-    def convert(self, token: Token) -> float:
+    def number(self, token: Token) -> float:
         if not isinstance(token, str):
             raise ScpiError(-104)
-        if looks_numeric(token):
-            value = parse_number(token, self.unit)
-        else:
-            value = self.limit(token)
+        value = parse_number(token, self.unit) if looks_numeric(token) else self.limit(token)
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             raise ScpiError(-222)
         return value
@@ -78,16 +71,39 @@ class Real(Param):
             raise ScpiError(-224)
         return value
 
+
+@dataclass(frozen=True)
+class Real(Numeric):
+    """A real number in SI units of `unit` (None: no suffix allowed), e.g. ``Real("V", 0, 10)``.
+
+    `fmt` formats query answers (a str.format pattern, e.g. ``"{:+.15E}"``); default repr().
+    """
+
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    default: float | None = None
+    fmt: str | None = None
+
+    def convert(self, token: Token) -> float:
+        return self.number(token)
+
     def format(self, value: object) -> str:
         return self.fmt.format(value) if self.fmt else repr(float(value))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class Integer(Real):
-    """An integer; decimal values are rounded (IEEE 488.2 §7.7.2.5). `unit` is usually None."""
+class Integer(Numeric):
+    """An integer, e.g. ``Integer(1, 1_000_000)``; decimals are rounded (IEEE 488.2 §7.7.2.5)."""
+
+    min: float | None = None
+    max: float | None = None
+    default: float | None = None
+    fmt: str | None = None
+    unit: str | None = None
 
     def convert(self, token: Token) -> int:
-        return _round_half_up(super().convert(token))
+        return _round_half_up(self.number(token))
 
     def format(self, value: object) -> str:
         return self.fmt.format(value) if self.fmt else str(int(value))  # type: ignore[call-overload]

@@ -31,7 +31,7 @@ from sim_backend.scpi.errors import ESR_PON, STANDARD_ERRORS, ScpiError
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.scpi.headers import HeaderTable
 from sim_backend.scpi.lexer import Unit, units
-from sim_backend.scpi.params import LIMIT_WORDS, Real
+from sim_backend.scpi.params import LIMIT_WORDS, Numeric
 from sim_backend.scpi.status import StatusRegisters
 
 ErrorReporting = Literal["queue", "status_only"]
@@ -186,7 +186,7 @@ class Personality:
         tokens = unit.params
         if not command.query_params and len(tokens) == 1 and command.params:
             last = command.params[-1]  # VOLT? MIN: the declared limit, as a real instrument answers
-            if isinstance(last, Real) and isinstance(tokens[0], str) and tokens[0].upper() in LIMIT_WORDS:
+            if isinstance(last, Numeric) and isinstance(tokens[0], str) and tokens[0].upper() in LIMIT_WORDS:
                 return last.format(last.limit(tokens[0])).encode("latin-1")
         value = command.query_handler(self, *suffixes, *_convert(command.query_params, unit))
         return command.format_answer(value)
