@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sim_backend.transport.faults import NO_FAULTS, FaultPlan
 
 
+@lru_cache(maxsize=16)
 def block_payload(n_bytes: int) -> bytes:
     """Deterministic payload using every byte value, including LF and CR."""
     return bytes((i * 7 + 3) % 256 for i in range(n_bytes))

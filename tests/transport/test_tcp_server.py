@@ -242,3 +242,15 @@ def test_stop_closes_clients_and_releases_the_port(device):
         assert again.port == port
     finally:
         again.stop()
+
+
+def test_qcodes_visa_instrument_over_a_socket(server):
+    from qcodes.instrument import VisaInstrument
+
+    inst = VisaInstrument("echo_tcp", server.visa_address, visalib="@py", terminator="\n",
+                          timeout=1.0)
+    try:
+        assert inst.get_idn()["model"] == "ECHO"
+        assert inst.ask("ECHO? 4.2") == "4.2"
+    finally:
+        inst.close()
