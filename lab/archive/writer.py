@@ -27,7 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lab.archive import finish, layout
+from lab.archive import finish, layout, liveness
 from lab.archive.blocks import Appender, Buffer
 from lab.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
                          TraceSpec)
@@ -68,6 +68,7 @@ class RunFile:
         except BaseException:
             self.file.close()
             raise
+        self.lock = liveness.hold(self.path)
         self.entry = self.file[layout.ENTRY]
         self.appenders = {"instrument": Appender(self.entry["instrument"], "snapshot_change")}
         if self.spec is not None:
@@ -187,6 +188,7 @@ class RunFile:
     # -- end of run ------------------------------------------------------------------------
     def finish(self, stop: RunStop) -> Path:
         self.flush()
+        liveness.release(self.lock)  # HDF5 locks the file itself from here on
         self.file.close()
         with h5py.File(self.path, "r+", libver=layout.LIBVER) as f:
             entry = f[layout.ENTRY]

@@ -1,0 +1,133 @@
+"""Reading archived runs back for people: a one-line summary per run and a full description."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from lab.archive import layout
+from lab.archive.recover import open_partial
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    path: Path
+    run_id: str
+    procedure: str
+    status: str  # completed | aborted | failed | crashed | incomplete
+    start_time: str
+    n_traces: int
+    size_bytes: int
+
+
+def _open(path: Path) -> h5py.File:
+    if path.name.endswith(layout.PARTIAL_SUFFIX):
+        return open_partial(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise layout.ArchiveError(f"{path}: not a readable HDF5 file ({exc})") from exc
+
+
+def _str(group: h5py.Group, name: str, default: str = "") -> str:
+    if name not in group:
+        return default
+    value = group[name][()]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(f: h5py.File, path: Path) -> h5py.Group:
+    if layout.ENTRY not in f:
+        raise layout.ArchiveError(f"{path}: no /{layout.ENTRY} group; not an nwlab run file")
+    return f[layout.ENTRY]
+
+
+def summarize(path: str | os.PathLike[str]) -> RunSummary:
+    path = Path(path)
+    with _open(path) as f:
+        entry = _entry(f, path)
+        partial = path.name.endswith(layout.PARTIAL_SUFFIX)
+        n = entry[layout.TRACES]["trace"].shape[0] if layout.TRACES in entry else 0
+        return RunSummary(path, _str(entry, "run_id"), _str(entry, "procedure"),
+                          "incomplete" if partial else _str(entry, "exit_status", "unknown"),
+                          _str(entry, "start_time"), n, path.stat().st_size)
+
+
+def run_files(directory: str | os.PathLike[str]) -> list[Path]:
+    d = Path(directory)
+    if not d.is_dir():
+        raise layout.ArchiveError(f"{d}: not a directory")
+    files = [p for p in d.iterdir() if p.name.endswith((layout.SUFFIX, layout.PARTIAL_SUFFIX))]
+    return sorted(files, key=lambda p: p.name)
+
+
+def _value(ds: h5py.Dataset) -> str:
+    units = ds.attrs.get("units", "")
+    units = "" if units == "1" else units  # dimensionless
+    if ds.ndim == 0:
+        v = ds[()]
+        v = v.decode() if isinstance(v, bytes) else v
+        return f"{v:.6g} {units}".rstrip() if isinstance(v, (float, np.floating)) else f"{v} {units}".rstrip()
+    dims = [d.label or (d[0].name.rsplit("/", 1)[1] if len(d) else "?") for d in ds.dims]
+    return f"{ds.dtype}{list(ds.shape)} {units} along ({', '.join(dims)})"
+
+
+def describe(path: str | os.PathLike[str]) -> str:
+    """Everything a person checks first: status, parameters, results, data shapes, snapshots."""
+    path = Path(path)
+    s = summarize(path)
+    lines = [f"run {s.run_id} ({s.procedure}): {s.status}",
+             f"  file {path} ({s.size_bytes / 1e6:.1f} MB)"]
+    with _open(path) as f:
+        entry = _entry(f, path)
+        lines.append(f"  started {s.start_time}; ended {_str(entry, 'end_time', '-')}")
+        for field in ("exit_message", "traceback"):
+            text = _str(entry, field).rstrip()
+            if text:
+                lines.append(f"  {field.replace('_', ' ')}:")
+                lines += [f"    {line}" for line in text.splitlines()]
+        instrument = entry["instrument"]
+        seed = f" (seed {instrument['emulator_seed'][()]})" if "emulator_seed" in instrument else ""
+        version = entry["program_name"].attrs.get("version", "?")
+        lines.append(f"  bench {_str(instrument, 'bench')}{seed}; nwlab {version}")
+        for group in ("parameters", layout.RESULTS):
+            if group in entry:
+                lines.append(f"{group}:")
+                for name, ds in entry[group].items():
+                    if not h5py.h5ds.is_scale(ds.id):
+                        lines.append(f"  {name} = {_value(ds)}")
+        if layout.TRACES in entry:
+            lines.append(_traces_line(entry[layout.TRACES], s.n_traces))
+        tables = [k for k, g in entry.items() if isinstance(g, h5py.Group) and k not in
+                  (layout.TRACES, layout.RESULTS) and g.attrs.get("NX_class") == "NXdata"]
+        if tables:
+            lines.append("tables:")
+            for name in tables:
+                g = entry[name]
+                cols = ", ".join(f"{c} [{g[c].attrs.get('units', '')}]" for c in g if c != "row")
+                lines.append(f"  {name}: {g['row'].shape[0]} rows; {cols}")
+        lines.append(_snapshot_line(instrument))
+    return "\n".join(lines)
+
+
+def _traces_line(g: h5py.Group, n: int) -> str:
+    names = [x.decode() if isinstance(x, bytes) else x for x in g["channel_name"][()]]
+    time = g["time"]
+    cols = [f"{c} [{g[c].attrs.get('units', '')}]" for c in g
+            if c not in ("voltage", "trace", "channel", "time", "channel_name")]
+    return (f"traces: {n} x {len(names)} channels ({', '.join(names)}) x {time.shape[0]} points, "
+            f"time {time[0]:.4g} .. {time[-1]:.4g} s" + (f"; per trace: {', '.join(cols)}" if cols else ""))
+
+
+def _snapshot_line(instrument: h5py.Group) -> str:
+    notes = sorted(k for k in instrument if k == "snapshot" or k.startswith("snapshot_")
+                   and k[9:].isdigit())
+    pending = instrument[layout.SNAPSHOT_LOG].shape[0] if layout.SNAPSHOT_LOG in instrument else 0
+    top = sorted(json.loads(_str(instrument["snapshot"], "data") or "{}"))
+    return (f"snapshot: {len(notes)} note(s) + {pending} journalled change(s); "
+            f"top-level keys: {', '.join(top) or '-'}")
