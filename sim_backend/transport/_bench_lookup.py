@@ -1,6 +1,6 @@
 """How the transports find a bench, and what they need from it.
 
-The bench (`sim_backend.bench.registry.open_bench`) owns the instruments. The transports reach
+The bench (`sim_backend.emulator.open_bench`) owns the instruments. The transports reach
 it through one replaceable function, so they can be tested with small stand-in devices and
 so a test can point a whole pyvisa backend at a bench it built itself.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sim_backend.scpi.device import MessageDevice
@@ -33,7 +34,7 @@ _opener_guard = threading.Lock()
 
 
 def set_bench_opener(opener: BenchOpener | None) -> BenchOpener | None:
-    """Use `opener(library_path)` to find benches; None restores the bench registry.
+    """Use `opener(library_path)` to find benches; None restores `sim_backend.emulator`.
 
     Returns the previous opener so a test can put it back.
     """
@@ -48,13 +49,13 @@ def open_bench(library_path: str) -> BenchLike:
     opener = _opener
     if opener is None:
         try:
-            from sim_backend.bench.registry import open_bench as registry_open_bench
+            from sim_backend.emulator import open_bench as emulator_open_bench
         except ImportError as exc:
             raise RuntimeError(
-                "no bench available: sim_backend.bench.registry cannot be imported "
+                "no bench available: sim_backend.emulator cannot be imported "
                 f"({exc}); install a bench opener with set_bench_opener()"
             ) from exc
-        opener = registry_open_bench
+        opener = emulator_open_bench
     return opener(library_path)
 
 
@@ -64,14 +65,26 @@ def faults_for(bench: BenchLike, address: str) -> FaultPlan:
     return NO_FAULTS if hook is None else hook(address)
 
 
-def device_table(bench: BenchLike) -> dict[str, tuple[str, MessageDevice]]:
-    """Normalised resource name -> (the bench's own key, device)."""
-    table: dict[str, tuple[str, MessageDevice]] = {}
+@dataclass(frozen=True)
+class BenchDevice:
+    bench_key: str  # the address as the bench spells it; faults_for() takes this
+    name: str  # canonical VISA resource name
+    device: MessageDevice
+
+
+def lookup_key(name: str) -> str:
+    """Table key for a resource name: canonical, then case-blind as VISA names are."""
+    return normalize_resource_name(name).upper()
+
+
+def device_table(bench: BenchLike) -> dict[str, BenchDevice]:
+    """`lookup_key(address)` -> the bench's device at that address."""
+    table: dict[str, BenchDevice] = {}
     for key, device in bench.devices.items():
-        name = normalize_resource_name(key)
-        if name in table:
-            raise ValueError(f"bench lists {key!r} and {table[name][0]!r}: both are {name}")
-        table[name] = (key, device)
+        entry = BenchDevice(key, normalize_resource_name(key), device)
+        other = table.setdefault(entry.name.upper(), entry)
+        if other is not entry:
+            raise ValueError(f"bench lists {key!r} and {other.bench_key!r}: both are {entry.name}")
     return table
 
 

@@ -10,8 +10,8 @@ from sim_backend.transport._bench_lookup import (
     bench_instruments,
     device_table,
     faults_for,
+    lookup_key,
 )
-from sim_backend.transport.resource_names import normalize_resource_name
 from sim_backend.transport.tcp_server import ScpiSocketServer
 
 
@@ -40,11 +40,11 @@ class BenchServer:
         table = device_table(self.bench)
         try:
             for index, (role, model, address) in enumerate(bench_instruments(self.bench)):
-                key, device = table[normalize_resource_name(address)]
+                found = table[lookup_key(address)]
                 server = ScpiSocketServer(
-                    device,
+                    found.device,
                     lock=self.bench.lock,
-                    faults=lambda bench=self.bench, key=key: faults_for(bench, key),
+                    faults=lambda bench=self.bench, key=found.bench_key: faults_for(bench, key),
                     host=self.host,
                     port=self.base_port + index if self.base_port else 0,
                     **self._options,  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from sim_backend.transport._bench_lookup import (
     BenchLike,
     device_table,
     faults_for,
+    lookup_key,
     open_bench,
 )
 from sim_backend.transport.resource_names import normalize_resource_name
@@ -72,7 +73,8 @@ class NwlabVisaLibrary(highlevel.VisaLibraryBase):
     def list_resources(
         self, session: VISARMSession, query: str = "?*::INSTR"
     ) -> tuple[str, ...]:
-        return tuple(rname.filter(list(device_table(self.bench)), query))
+        names = [entry.name for entry in device_table(self.bench).values()]
+        return tuple(rname.filter(names, query))
 
     def open(
         self,
@@ -88,14 +90,13 @@ class NwlabVisaLibrary(highlevel.VisaLibraryBase):
                 None, StatusCode.error_invalid_resource_name
             )
         parsed = rname.parse_resource_name(name)
-        found = device_table(self.bench).get(name)
+        found = device_table(self.bench).get(lookup_key(name))
         if found is None or parsed.resource_class not in _MESSAGE_BASED:
             return VISASession(0), self.handle_return_value(
                 None, StatusCode.error_resource_not_found
             )
-        bench_key, device = found
-        bench = self.bench
-        sess = VisaSession(parsed, device, bench.lock, lambda: faults_for(bench, bench_key))
+        bench, key = self.bench, found.bench_key
+        sess = VisaSession(parsed, found.device, bench.lock, lambda: faults_for(bench, key))
         handle = self._new_handle()
         self.sessions[handle] = sess
         return VISASession(handle), self.handle_return_value(handle, StatusCode.success)

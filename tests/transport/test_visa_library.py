@@ -43,6 +43,14 @@ def test_backend_is_selected_by_name_and_lists_the_bench(make_bench):
     assert usb.query("*IDN?") == "NWLAB,ECHO,0,1.0"
 
 
+def test_addresses_match_case_blind(make_bench):
+    # The station loader upper-cases addresses; drivers write them as they like.
+    path, _ = make_bench({"TCPIP0::10.0.0.22::INST0::INSTR": EchoInstrument()})
+    rm = pyvisa.ResourceManager(f"{path}@nwlab")
+    res = rm.open_resource("tcpip::10.0.0.22::inst0::instr", read_termination="\n")
+    assert res.query("*IDN?") == "NWLAB,ECHO,0,1.0"
+
+
 def test_query_write_read(make_bench):
     _, res, bench = open_echo(make_bench)
     device = bench.devices["GPIB::12::INSTR"]
