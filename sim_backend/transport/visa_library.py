@@ -76,6 +76,16 @@ class NwlabVisaLibrary(highlevel.VisaLibraryBase):
         names = [entry.name for entry in device_table(self.bench).values()]
         return tuple(rname.filter(names, query))
 
+    def parse_resource_extended(
+        self, session: VISARMSession, resource_name: str
+    ) -> tuple[highlevel.ResourceInfo, StatusCode]:
+        # pyvisa picks the resource class from this; accept every VISA spelling of a name.
+        try:
+            resource_name = normalize_resource_name(resource_name)
+        except rname.InvalidResourceName:
+            pass  # the base class reports it
+        return super().parse_resource_extended(session, resource_name)
+
     def open(
         self,
         session: VISARMSession,
