@@ -1,12 +1,14 @@
 """Input framing: split the controller's byte stream into whole program messages.
 
 A program message ends at LF (a CR before it is dropped). LF bytes do not end a message while
-they sit inside a quoted string ('…' or "…") or inside an IEEE 488.2 block:
+they sit inside an IEEE 488.2 block or a quoted string:
 
 * definite block ``#<d><len><bytes>``: the framer skips exactly <len> bytes;
-* indefinite block ``#0<bytes>``: runs to LF+END. A byte stream carries no END line, so a
-  `write_bytes` call stands for one END-terminated transfer (as a VISA write is): the block ends
-  at an LF that is the last byte of a call. An LF in the middle of a call is block data.
+* indefinite block ``#0<bytes>`` and strings ('…' or "…"): run to LF+END (IEEE 488.2 §7.5).
+  A byte stream carries no END line, so a `write_bytes` call stands for one END-terminated
+  transfer (as a VISA write is): an LF that is the last byte of a call ends the message, an LF
+  in the middle of a call is data. So an unbalanced quote costs one message (the parser reports
+  it), not every message after it.
 
 The framer scans each byte once (it resumes where it stopped), jumping from one special byte
 to the next with a compiled regex, so a multi-megabyte block costs a few slices, not a loop.
@@ -75,6 +77,10 @@ class MessageFramer:
             if self._quote is not None:
                 found = _QUOTE_END[self._quote].search(buf, pos)
                 if found is None:
+                    if buf.endswith(b"\n"):  # LF+END ends even an unterminated string
+                        self._quote = None
+                        self._pos = size - 1
+                        return size - 1
                     self._pos = size
                     return None
                 self._quote = None

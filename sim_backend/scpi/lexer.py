@@ -71,7 +71,8 @@ def units(message: str) -> Iterator[Unit]:
             if pos < size and message[pos] != ";":
                 pos = _params(message, pos, params)
         if pos < size and message[pos] != ";":
-            raise ScpiError(-101 if _INVALID.match(message, pos) else -102)
+            # Right after a header: a stray character in it (SETUP&); after parameters: structure.
+            raise ScpiError(-101 if not params or _INVALID.match(message, pos) else -102)
         yield Unit(header, query, tuple(params))
         if pos >= size:
             return

@@ -9,9 +9,9 @@ from sim_backend.scpi.framing import InputOverrun, MessageFramer
 
 
 def test_any_chunking_gives_the_same_messages():
-    stream = b'VOLT 1;*IDN?\r\nDATA:ARB "a\nb",#15x\ny\nz\nOUTP ON\n'
+    stream = b"VOLT 1;*IDN?\r\nDATA:ARB 'a;b',#15x\ny\nz\nOUTP ON\n"
     whole = MessageFramer().feed(stream)
-    assert whole == [b"VOLT 1;*IDN?", b'DATA:ARB "a\nb",#15x\ny\nz', b"OUTP ON"]
+    assert whole == [b"VOLT 1;*IDN?", b"DATA:ARB 'a;b',#15x\ny\nz", b"OUTP ON"]
     for size in (1, 2, 3, 7):
         framer = MessageFramer()
         pieces = [framer.feed(stream[i : i + size]) for i in range(0, len(stream), size)]
@@ -25,8 +25,14 @@ def test_incomplete_message_waits_for_its_terminator():
     assert framer.feed(b"\n") == [b"VOLT 1;VOLT?"]
 
 
-def test_single_quoted_string_keeps_lf():
-    assert MessageFramer().feed(b"X 'a\n''b'\nY\n") == [b"X 'a\n''b'", b"Y"]
+def test_strings_keep_lf_that_does_not_end_a_write():
+    assert MessageFramer().feed(b"X 'a\n''b'\nY \"c\nd\"\n") == [b"X 'a\n''b'", b'Y "c\nd"']
+
+
+def test_lf_ending_a_write_ends_an_unterminated_string():
+    framer = MessageFramer()
+    assert framer.feed(b"X 'a\n") == [b"X 'a"]
+    assert framer.feed(b"Y\n") == [b"Y"]
 
 
 def test_definite_block_length_field_split_across_chunks():
