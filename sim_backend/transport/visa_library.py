@@ -28,7 +28,7 @@ from sim_backend.transport.resource_names import normalize_resource_name
 from sim_backend.transport.visa_session import VisaSession
 
 #: Library path pyvisa passes when none is given ("@nwlab"): the embedded default station.
-_DEFAULT_PATH = "default"
+_DEFAULT_PATH = "<embedded default station>"
 
 _MESSAGE_BASED = {"INSTR", "SOCKET"}
 
