@@ -1,0 +1,255 @@
+"""Archive round trips: every record type in, the same values out, readable by h5py and xarray."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+
+from lab.archive.layout import ArchiveError
+from lab.archive.writer import ArchiveWriter, WriterOptions
+from lab.records import (Axis, ColumnSpec, Result, RunStart, RunStop, SnapshotChanged, TableRows,
+                         TableSpec, TraceBlock, TraceSpec)
+
+CHANNELS = ("main", "control")
+TIME_S = np.arange(500) * 2e-11
+STATION = "instruments:\n  scope: {driver: tektronix_dpo7000}\n"
+CHIP = "netlist: neuron\nic_main_a: 1.2e-05\n"
+
+
+def start(run_id: str = "run-1", traces: bool = True, **kw) -> RunStart:
+    spec = TraceSpec(CHANNELS, TIME_S, {"t_trigger_s": ColumnSpec("s"), "spike_detected": ColumnSpec("1", "i1")})
+    fields = dict(
+        run_id=run_id, procedure="spike_threshold", started_at="2026-03-01T10:00:00+00:00",
+        parameters={"width_s": (2e-9, "s"), "n_repeats": (50, "1"), "use_monitor": (True, "1"),
+                    "mode": ("sweep", "1"), "amplitudes_a": (np.array([1e-6, 2e-6]), "A")},
+        station_text=STATION, chip_text=CHIP, snapshot={"scope": {"timebase_s": 1e-9}},
+        software_version="0.1.0", emulator_seed=7, metadata={"operator": "ada"},
+        traces=spec if traces else None,
+        tables={"iv": TableSpec({"bias_a": ColumnSpec("A"), "voltage_v": ColumnSpec("V")})},
+    )
+    fields.update(kw)
+    return RunStart(**fields)
+
+
+def block(first: int, n: int, rng: np.random.Generator) -> TraceBlock:
+    v = rng.normal(size=(n, 2, TIME_S.size)).astype(np.float32)
+    idx = np.arange(first, first + n)
+    return TraceBlock(v, TIME_S, CHANNELS, {"t_trigger_s": (idx * 1e-3, "s"),
+                                            "spike_detected": (idx % 3 == 0, "1")})
+
+
+def full_run(directory, status="completed", n_blocks=5, per_block=13, changes=2):
+    rng = np.random.default_rng(0)
+    w = ArchiveWriter(directory, WriterOptions(block_traces=16))
+    w(start())
+    blocks = []
+    for b in range(n_blocks):
+        blocks.append(block(b * per_block, per_block, rng))
+        w(blocks[-1])
+        w(TableRows("iv", {"bias_a": (np.arange(4) * 1e-6 + b, "A"), "voltage_v": (np.full(4, b * 1e-3), "V")}))
+        if b < changes:
+            w(SnapshotChanged(f"2026-03-01T10:0{b + 1}:00+00:00", {"scope": {"timebase_s": 2e-9 * (b + 1)}}, "zoom"))
+    w(Result("energy_per_spike_j", 1.5e-17, "J"))
+    w(Result("firing_probability", np.array([0.1, 0.5, 0.9]), "1", Axis("input_amplitude_a", [1e-6, 2e-6, 3e-6], "A")))
+    w(Result("baseline_v", np.zeros((3, 2)), "V"))
+    w(RunStop(status, "2026-03-01T10:05:00+00:00", message="done" if status == "completed" else "stopped",
+              traceback="Traceback: boom" if status == "failed" else ""))
+    return w.last_path, blocks
+
+
+def test_every_record_round_trips(tmp_path):
+    path, blocks = full_run(tmp_path)
+    assert path == tmp_path / "run-1.h5" and not (tmp_path / "run-1.h5.partial").exists()
+    with h5py.File(path, "r") as f:
+        e = f["entry"]
+        assert e["run_id"][()].decode() == "run-1" and e["procedure"][()].decode() == "spike_threshold"
+        assert e["start_time"][()].decode() == "2026-03-01T10:00:00+00:00"
+        assert e["end_time"][()].decode() == "2026-03-01T10:05:00+00:00"
+        assert e["exit_status"][()].decode() == "completed" and e["exit_message"][()].decode() == "done"
+        p = e["parameters"]
+        assert p["width_s"][()] == 2e-9 and p["width_s"].attrs["units"] == "s"
+        assert p["n_repeats"][()] == 50 and p["use_monitor"].dtype == np.int8 and p["use_monitor"][()] == 1
+        assert p["mode"][()].decode() == "sweep"
+        np.testing.assert_array_equal(p["amplitudes_a"][()], [1e-6, 2e-6])
+        assert e["instrument/station/data"][()].decode() == STATION
+        assert e["sample/chip/data"][()].decode() == CHIP
+        assert json.loads(e["instrument/snapshot/data"][()]) == {"scope": {"timebase_s": 1e-9}}
+        assert json.loads(e["metadata/data"][()]) == {"operator": "ada"}
+        assert e["program_name"].attrs["version"] == "0.1.0"
+        assert e["instrument/emulator_seed"][()] == 7 and e["instrument/bench"][()].decode() == "emulator"
+        t = e["traces"]
+        np.testing.assert_array_equal(t["voltage"][()], np.concatenate([b.voltage_v for b in blocks]))
+        np.testing.assert_array_equal(t["trace"][()], np.arange(65))
+        np.testing.assert_array_equal(t["time"][()], TIME_S)
+        assert [c.decode() for c in t["channel_name"][()]] == list(CHANNELS)
+        np.testing.assert_array_equal(t["t_trigger_s"][()], np.arange(65) * 1e-3)
+        np.testing.assert_array_equal(t["spike_detected"][()], (np.arange(65) % 3 == 0).astype(np.int8))
+        assert t["voltage"].chunks[0] * 4 * 2 * TIME_S.size <= 1 << 20
+        iv = e["iv"]
+        assert iv["bias_a"].attrs["units"] == "A" and iv["row"].shape == (20,)
+        np.testing.assert_array_equal(iv["voltage_v"][()], np.repeat(np.arange(5) * 1e-3, 4))
+        r = e["results"]
+        assert r["energy_per_spike_j"][()] == 1.5e-17 and r["energy_per_spike_j"].attrs["units"] == "J"
+        np.testing.assert_array_equal(r["firing_probability"][()], [0.1, 0.5, 0.9])
+        assert r["firing_probability"].dims[0][0].name == "/entry/results/input_amplitude_a"
+        assert r["input_amplitude_a"].attrs["units"] == "A"
+        assert r["baseline_v"].shape == (3, 2)
+
+
+def test_xarray_reads_traces_with_dims_coords_and_units(tmp_path):
+    path, blocks = full_run(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_dataset(path, engine="h5netcdf", group="entry/traces")
+        results = xr.open_dataset(path, engine="h5netcdf", group="entry/results")
+        iv = xr.open_dataset(path, engine="h5netcdf", group="entry/iv")
+    with ds, results, iv:
+        assert ds["voltage"].dims == ("trace", "channel", "time")
+        assert set(ds.coords) == {"trace", "channel", "time"}
+        assert ds["voltage"].attrs["units"] == "V" and ds["time"].attrs["units"] == "s"
+        assert ds["t_trigger_s"].dims == ("trace",) and ds["t_trigger_s"].attrs["units"] == "s"
+        assert list(ds["channel_name"].values) == list(CHANNELS)
+        np.testing.assert_array_equal(ds["voltage"].values[13:26], blocks[1].voltage_v)
+        np.testing.assert_allclose(ds["time"].values, TIME_S)
+        assert results["firing_probability"].dims == ("input_amplitude_a",)
+        assert iv["bias_a"].dims == ("row",) and iv.sizes["row"] == 20
+
+
+def test_nexus_default_chain_and_classes(tmp_path):
+    path, _ = full_run(tmp_path)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["default"] == "entry"
+        e = f["entry"]
+        assert e.attrs["NX_class"] == "NXentry" and e.attrs["default"] == "traces"
+        t = e["traces"]
+        assert t.attrs["NX_class"] == "NXdata" and t.attrs["signal"] == "voltage"
+        assert list(t.attrs["axes"]) == ["trace", "channel", "time"]
+        assert (t.attrs["trace_indices"], t.attrs["channel_indices"], t.attrs["time_indices"]) == (0, 1, 2)
+        assert e["results"].attrs["NX_class"] == "NXdata" and e["results"].attrs["signal"] == "energy_per_spike_j"
+        assert e["iv"].attrs["signal"] == "voltage_v" and list(np.atleast_1d(e["iv"].attrs["axes"])) == ["bias_a"]
+        assert e["parameters"].attrs["NX_class"] == "NXcollection"
+        assert e["instrument"].attrs["NX_class"] == "NXinstrument"
+        assert e["sample"].attrs["NX_class"] == "NXsample"
+        for note in ("instrument/snapshot", "instrument/station", "sample/chip", "metadata"):
+            assert e[note].attrs["NX_class"] == "NXnote", note
+        assert e["instrument/snapshot/type"][()].decode() == "application/json"
+        assert f.id.get_create_plist().get_version()[0] == 3  # superblock v3: the v110 format
+
+
+def test_every_dimension_of_every_dataset_has_a_scale(tmp_path):
+    path, _ = full_run(tmp_path)
+    unscaled = []
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.ndim and not h5py.h5ds.is_scale(obj.id):
+                unscaled.extend(f"{name}[{d}]" for d in range(obj.ndim) if len(obj.dims[d]) == 0)
+        f.visititems(visit)
+    assert unscaled == []
+
+
+def test_one_note_per_snapshot_change(tmp_path):
+    path, _ = full_run(tmp_path, changes=3)
+    with h5py.File(path, "r") as f:
+        inst = f["entry/instrument"]
+        notes = sorted(k for k in inst if k.startswith("snapshot_"))
+        assert notes == ["snapshot_1", "snapshot_2", "snapshot_3"]
+        for n, name in enumerate(notes, start=1):
+            assert inst[name].attrs["NX_class"] == "NXnote"
+            assert json.loads(inst[name]["data"][()]) == {"scope": {"timebase_s": 2e-9 * n}}
+            assert inst[name]["after_trace"][()] == 13 * n
+            assert inst[name]["date"][()].decode() == f"2026-03-01T10:0{n}:00+00:00"
+
+
+@pytest.mark.parametrize("status", ["aborted", "failed"])
+def test_aborted_and_failed_runs_are_recorded_and_closed(tmp_path, status):
+    path, _ = full_run(tmp_path, status=status)
+    assert path.name == "run-1.h5" and list(tmp_path.iterdir()) == [path]
+    with h5py.File(path, "r") as f:
+        e = f["entry"]
+        assert e["exit_status"][()].decode() == status and e["exit_message"][()].decode() == "stopped"
+        assert e["traceback"][()].decode() == ("Traceback: boom" if status == "failed" else "")
+        assert e["traces/voltage"].shape[0] == 65
+
+
+def test_writer_closed_without_runstop_records_failure(tmp_path):
+    rng = np.random.default_rng(1)
+    with ArchiveWriter(tmp_path) as w:
+        w(start())
+        w(block(0, 5, rng))
+    with h5py.File(tmp_path / "run-1.h5", "r") as f:
+        assert f["entry/exit_status"][()].decode() == "failed"
+        assert b"without a RunStop" in f["entry/exit_message"][()]
+        assert f["entry/traces/voltage"].shape[0] == 5
+
+
+def test_live_file_is_partial_and_swmr_readable(tmp_path):
+    rng = np.random.default_rng(2)
+    w = ArchiveWriter(tmp_path, WriterOptions(block_traces=64))
+    w(start())
+    w(block(0, 10, rng))  # buffered: less than a block
+    w(block(10, 60, rng))  # now over a block: all 70 are written and flushed
+    assert [p.name for p in tmp_path.iterdir()] == ["run-1.h5.partial"]
+    with h5py.File(tmp_path / "run-1.h5.partial", "r", swmr=True) as f:
+        assert f["entry/traces/voltage"].shape[0] == 70
+        assert f["entry/traces/trace"].shape[0] == 70
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+    assert [p.name for p in tmp_path.iterdir()] == ["run-1.h5"]
+
+
+def test_undeclared_traces_and_tables_are_kept_and_written_at_stop(tmp_path):
+    rng = np.random.default_rng(3)
+    w = ArchiveWriter(tmp_path)
+    w(start(traces=False, tables={}))
+    with pytest.warns(UserWarning, match="not crash-safe"):
+        w(block(0, 3, rng))
+    with pytest.warns(UserWarning, match="'events' was not declared"):
+        w(TableRows("events", {"switching_current_a": (np.array([1e-5, 1.1e-5]), "A")}))
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+    ds = xr.open_dataset(w.last_path, engine="h5netcdf", group="entry/traces")
+    ev = xr.open_dataset(w.last_path, engine="h5netcdf", group="entry/events")
+    with ds, ev:
+        assert ds.sizes["trace"] == 3 and ds["t_trigger_s"].attrs["units"] == "s"
+        assert ev["switching_current_a"].attrs["units"] == "A" and ev.sizes["row"] == 2
+
+
+def test_block_that_does_not_match_the_spec_is_refused_naming_the_file(tmp_path):
+    w = ArchiveWriter(tmp_path)
+    w(start())
+    bad = TraceBlock(np.zeros((2, 2, 10)), np.arange(10) * 1e-9, CHANNELS,
+                     {"t_trigger_s": (np.zeros(2), "s"), "spike_detected": (np.zeros(2), "1")})
+    with pytest.raises(ArchiveError, match=r"run-1\.h5\.partial.*time axis"):
+        w(bad)
+
+
+def test_records_validate_their_inputs():
+    with pytest.raises(ValueError, match="file name"):
+        start(run_id="a/b")
+    with pytest.raises(ValueError, match="exit_status"):
+        RunStop("ok", "2026-03-01T10:05:00+00:00")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not match"):
+        TraceBlock(np.zeros((1, 3, 4)), np.arange(4), CHANNELS)
+    with pytest.raises(ValueError, match="differ in length"):
+        TableRows("iv", {"a": ([1, 2], "A"), "b": ([1], "V")})
+    with pytest.raises(ValueError, match="must be \\(value, units\\)"):
+        start(parameters={"width_s": 2e-9})
+
+
+def test_run_ids_are_never_overwritten(tmp_path):
+    full_run(tmp_path)
+    with pytest.raises(ArchiveError, match="already exists"):
+        ArchiveWriter(tmp_path)(start())
+
+
+def test_a_partial_block_is_written_once_it_is_old_enough(tmp_path):
+    rng = np.random.default_rng(4)
+    w = ArchiveWriter(tmp_path, WriterOptions(max_latency_s=0.0))
+    w(start())
+    w(block(0, 3, rng))
+    with h5py.File(tmp_path / "run-1.h5.partial", "r", swmr=True) as f:
+        assert f["entry/traces/voltage"].shape[0] == 3
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
