@@ -1,0 +1,289 @@
+"""Station files: instruments, their safety envelopes, wiring and chip, validated on load.
+
+Every error names the file, the key path and the problem, and nothing is built from a file that
+fails. The schema is documented in docs/station-file.md; `stations/emulated.yaml` and
+`stations/example-lan.yaml` are complete examples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.envelope import ENVELOPE_FIELDS, Envelope
+from lab.station_yaml import load_yaml
+from lab.units import db_to_voltage_ratio
+
+ROLES = ("temperature_controller", "pulse_generator", "oscilloscope", "bias_source")
+
+
+class StationError(ValueError):
+    """A station file that cannot be used; the message names file, key path and problem."""
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    name: str                 # key under `instruments:`, e.g. "scope"
+    role: str                 # one of ROLES
+    driver: str               # dotted path of the driver class
+    address: str              # VISA resource name
+    visalib: str | None       # pyvisa backend spec, relative paths resolved against the file
+    options: dict[str, Any]
+    envelope: Envelope
+    emulator: dict[str, Any]  # kept for the record; drivers never read it
+
+
+@dataclass(frozen=True)
+class PulseInput:
+    instrument: str
+    channel: int
+    chip_port: str
+    attenuation_db: float
+    series_resistance_ohm: float
+
+    @property
+    def amperes_per_volt(self) -> float:
+        """Chip current per volt at the generator output."""
+        return db_to_voltage_ratio(self.attenuation_db) / self.series_resistance_ohm
+
+
+@dataclass(frozen=True)
+class BiasLine:
+    instrument: str
+    channel: int
+    chip_port: str
+    line_resistance_ohm: float
+
+
+@dataclass(frozen=True)
+class Readout:
+    scope_channel: int
+    chip_node: str | None
+    monitor: str | None
+    gain_db: float
+    bandwidth_hz: float
+    input_impedance_ohm: float | None
+
+    @property
+    def volts_at_source_per_volt(self) -> float:
+        """What one volt at the scope input was at the chip node (or the monitored output)."""
+        return 1.0 / db_to_voltage_ratio(-self.gain_db)
+
+
+@dataclass(frozen=True)
+class Station:
+    path: Path
+    name: str
+    description: str
+    chip_path: Path
+    clock_acceleration: float
+    emulator_seed: int | None
+    instruments: dict[str, InstrumentConfig]
+    pulse_inputs: tuple[PulseInput, ...]
+    bias_lines: tuple[BiasLine, ...]
+    readouts: tuple[Readout, ...]
+    text: str = field(repr=False, default="")
+
+    def by_role(self, role: str) -> InstrumentConfig:
+        matches = [i for i in self.instruments.values() if i.role == role]
+        if not matches:
+            raise StationError(f"{self.path}: no instrument has role {role!r}")
+        return matches[0]
+
+    def readout(self, *, chip_node: str | None = None, monitor: str | None = None) -> Readout:
+        for readout in self.readouts:
+            if (chip_node and readout.chip_node == chip_node) or (monitor and readout.monitor == monitor):
+                return readout
+        raise StationError(f"{self.path}: wiring.readout has no channel for {chip_node or monitor!r}")
+
+    @property
+    def is_emulated(self) -> bool:
+        return any(i.visalib and i.visalib.endswith("@nwlab") for i in self.instruments.values())
+
+
+class _Tree:
+    """Typed access to the parsed YAML with errors that carry the key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key_path: str, problem: str) -> StationError:
+        return StationError(f"{self.path}: {key_path}: {problem}")
+
+    def mapping(self, node: Any, key_path: str) -> dict[str, Any]:
+        if not isinstance(node, dict):
+            raise self.fail(key_path, f"expected a mapping, got {_kind(node)}")
+        return node
+
+    def string(self, node: dict, key: str, key_path: str, default: Any = ...) -> Any:
+        value = self._get(node, key, key_path, default)
+        if value is not default and not (isinstance(value, str) and value.strip()):
+            raise self.fail(f"{key_path}.{key}", f"expected a non-empty string, got {value!r}")
+        return value
+
+    def number(self, node: dict, key: str, key_path: str, default: Any = ..., *,
+               positive: bool = False, minimum: float | None = None) -> Any:
+        value = self._get(node, key, key_path, default)
+        if value is default:
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(f"{key_path}.{key}", f"expected a finite number, got {value!r}")
+        if positive and value <= 0:
+            raise self.fail(f"{key_path}.{key}", f"must be > 0, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(f"{key_path}.{key}", f"must be >= {minimum}, got {value!r}")
+        return float(value)
+
+    def integer(self, node: dict, key: str, key_path: str, default: Any = ..., *, minimum: int = 0) -> Any:
+        value = self._get(node, key, key_path, default)
+        if value is default:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(f"{key_path}.{key}", f"expected a whole number >= {minimum}, got {value!r}")
+        return value
+
+    def only(self, node: dict, allowed: set[str], key_path: str) -> None:
+        unknown = sorted(set(node) - allowed)
+        if unknown:
+            raise self.fail(f"{key_path}.{unknown[0]}" if key_path else unknown[0],
+                            f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+    def _get(self, node: dict, key: str, key_path: str, default: Any) -> Any:
+        if key in node and node[key] is not None:
+            return node[key]
+        if default is ...:
+            raise self.fail(f"{key_path}.{key}" if key_path else key, "missing")
+        return default
+
+
+def _kind(node: Any) -> str:
+    return "nothing" if node is None else type(node).__name__
+
+
+def load_station(path: str | Path) -> Station:
+    """Read and validate a station file."""
+    path = Path(path).resolve()
+    tree = _Tree(path)
+    root = tree.mapping(load_yaml(path, StationError), "(top level)")
+    tree.only(root, {"station", "description", "chip", "clock", "emulator", "instruments", "wiring"}, "")
+
+    chip_path = (path.parent / tree.string(root, "chip", "")).resolve()
+    if not chip_path.is_file():
+        raise tree.fail("chip", f"chip file {chip_path} does not exist")
+    clock = tree.mapping(root.get("clock") or {}, "clock")
+    tree.only(clock, {"acceleration"}, "clock")
+    emulator = tree.mapping(root.get("emulator") or {}, "emulator")
+
+    instruments = {}
+    for name, node in tree.mapping(root.get("instruments"), "instruments").items():
+        instruments[name] = _instrument(tree, path, name, node)
+    if not instruments:
+        raise tree.fail("instruments", "no instruments")
+
+    wiring = tree.mapping(root.get("wiring") or {}, "wiring")
+    pulse_inputs, bias_lines, readouts = _wiring(tree, wiring, instruments)
+    return Station(
+        path=path,
+        name=tree.string(root, "station", "", path.stem),
+        description=str(root.get("description") or "").strip(),
+        chip_path=chip_path,
+        clock_acceleration=tree.number(clock, "acceleration", "clock", 1.0, positive=True),
+        emulator_seed=tree.integer(emulator, "seed", "emulator", None),
+        instruments=instruments,
+        pulse_inputs=pulse_inputs,
+        bias_lines=bias_lines,
+        readouts=readouts,
+        text=path.read_text(),
+    )
+
+
+def _instrument(tree: _Tree, path: Path, name: str, node: Any) -> InstrumentConfig:
+    key_path = f"instruments.{name}"
+    node = tree.mapping(node, key_path)
+    tree.only(node, {"role", "driver", "address", "visalib", "options", "envelope", "emulator"}, key_path)
+    role = tree.string(node, "role", key_path)
+    if role not in ROLES:
+        raise tree.fail(f"{key_path}.role", f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    driver = tree.string(node, "driver", key_path)
+    if "." not in driver:
+        raise tree.fail(f"{key_path}.driver", f"expected a dotted class path like drivers.module.Class, got {driver!r}")
+    visalib = tree.string(node, "visalib", key_path, None)
+    if visalib is not None and "@" in visalib:
+        # A backend argument that names a file is relative to the station file (as @sim YAMLs).
+        library_path, backend = visalib.rsplit("@", 1)
+        file_part, _, bench_id = library_path.partition("#")
+        if file_part and not Path(file_part).is_absolute():
+            file_part = str((path.parent / file_part).resolve())
+        visalib = f"{file_part}{'#' + bench_id if bench_id else ''}@{backend}"
+    envelope_node = tree.mapping(node.get("envelope") or {}, f"{key_path}.envelope")
+    allowed = set(ENVELOPE_FIELDS[role])
+    tree.only(envelope_node, allowed, f"{key_path}.envelope")
+    limits = {key: tree.number(envelope_node, key, f"{key_path}.envelope", positive=not key.startswith("temperature_min"),
+                               minimum=0.0)
+              for key in envelope_node}
+    envelope = Envelope(role=role, limits=limits, where=f"{path}: {key_path}.envelope")
+    envelope.check_consistent(lambda k, problem: tree.fail(f"{key_path}.envelope.{k}", problem))
+    return InstrumentConfig(
+        name=name, role=role, driver=driver, address=tree.string(node, "address", key_path),
+        visalib=visalib, options=tree.mapping(node.get("options") or {}, f"{key_path}.options"),
+        envelope=envelope, emulator=tree.mapping(node.get("emulator") or {}, f"{key_path}.emulator"),
+    )
+
+
+def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig]):
+    pulse_inputs, bias_lines, readouts = [], [], []
+    for name, node in wiring.items():
+        key_path = f"wiring.{name}"
+        if name == "readout":
+            if not isinstance(node, list):
+                raise tree.fail(key_path, f"expected a list of scope channels, got {_kind(node)}")
+            for index, channel in enumerate(node):
+                readouts.append(_readout(tree, channel, f"{key_path}[{index}]"))
+            continue
+        node = tree.mapping(node, key_path)
+        source = tree.mapping(node.get("source"), f"{key_path}.source")
+        instrument = tree.string(source, "instrument", f"{key_path}.source")
+        if instrument not in instruments:
+            raise tree.fail(f"{key_path}.source.instrument", f"{instrument!r} is not under instruments")
+        channel = tree.integer(source, "channel", f"{key_path}.source", 1, minimum=1)
+        chip_port = tree.string(node, "chip_port", key_path)
+        role = instruments[instrument].role
+        if role == "pulse_generator":
+            tree.only(node, {"source", "chip_port", "attenuation_db", "series_resistance_ohm"}, key_path)
+            pulse_inputs.append(PulseInput(
+                instrument, channel, chip_port,
+                tree.number(node, "attenuation_db", key_path, 0.0),
+                tree.number(node, "series_resistance_ohm", key_path, positive=True)))
+        elif role == "bias_source":
+            tree.only(node, {"source", "chip_port", "line_resistance_ohm"}, key_path)
+            bias_lines.append(BiasLine(instrument, channel, chip_port,
+                                       tree.number(node, "line_resistance_ohm", key_path, 0.0, minimum=0.0)))
+        else:
+            raise tree.fail(f"{key_path}.source.instrument",
+                            f"{instrument!r} is a {role}; only pulse generators and bias sources drive the chip")
+    paths = {"pulse_input"} if pulse_inputs else set()
+    for index, readout in enumerate(readouts):
+        if readout.monitor is not None and readout.monitor not in paths:
+            raise tree.fail(f"wiring.readout[{index}].monitor", f"unknown wiring path {readout.monitor!r}")
+    channels = [r.scope_channel for r in readouts]
+    if len(set(channels)) != len(channels):
+        raise tree.fail("wiring.readout", f"a scope channel appears twice: {channels}")
+    return tuple(pulse_inputs), tuple(bias_lines), tuple(readouts)
+
+
+def _readout(tree: _Tree, node: Any, key_path: str) -> Readout:
+    node = tree.mapping(node, key_path)
+    tree.only(node, {"scope_channel", "chip_node", "monitor", "gain_db", "bandwidth_hz", "input_impedance_ohm"}, key_path)
+    chip_node = tree.string(node, "chip_node", key_path, None)
+    monitor = tree.string(node, "monitor", key_path, None)
+    if (chip_node is None) == (monitor is None):
+        raise tree.fail(key_path, "give exactly one of chip_node or monitor")
+    return Readout(
+        scope_channel=tree.integer(node, "scope_channel", key_path, minimum=1),
+        chip_node=chip_node, monitor=monitor,
+        gain_db=tree.number(node, "gain_db", key_path, 0.0),
+        bandwidth_hz=tree.number(node, "bandwidth_hz", key_path, math.inf, positive=True),
+        input_impedance_ohm=tree.number(node, "input_impedance_ohm", key_path, None, positive=True),
+    )

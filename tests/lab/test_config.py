@@ -1,0 +1,108 @@
+"""Station files: the shipped ones load; malformed ones fail naming file, key path and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.config import StationError, load_station
+from lab.envelope import EnvelopeError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def station_text(tmp_path) -> str:
+    chip = tmp_path / "chip.yaml"
+    chip.write_text("# placeholder chip for station-file tests\n")
+    text = (ROOT / "stations" / "emulated.yaml").read_text()
+    return text.replace("chip: chips/default-neuron.yaml", f"chip: {chip}")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "station.yaml"
+    path.write_text(text)
+    return path
+
+
+def edited(text: str, edit) -> str:
+    tree = yaml.safe_load(text)
+    edit(tree)
+    return yaml.safe_dump(tree)
+
+
+def test_emulated_station_loads_with_units_and_wiring(tmp_path, station_text):
+    station = load_station(write(tmp_path, station_text))
+    assert set(station.instruments) == {"cryostat", "pulser", "scope", "bias"}
+    assert station.instruments["scope"].visalib == f"{tmp_path / 'emulated.yaml'}@nwlab"
+    assert station.pulse_inputs[0].amperes_per_volt == pytest.approx(0.1 / 2000.0)
+    assert station.readout(chip_node="m").volts_at_source_per_volt == pytest.approx(10 ** (-50 / 20))
+    assert station.readouts[0].bandwidth_hz == 2.0e9          # YAML 1.2 float, not a string
+    assert station.clock_acceleration == 600
+    assert station.is_emulated
+
+
+def test_emulated_and_lan_stations_differ_only_in_addresses_and_clock():
+    emulated = yaml.safe_load((ROOT / "stations" / "emulated.yaml").read_text())
+    lan = yaml.safe_load((ROOT / "stations" / "example-lan.yaml").read_text())
+    for tree in (emulated, lan):
+        tree.pop("station"), tree.pop("clock")
+        for instrument in tree["instruments"].values():
+            instrument.pop("address"), instrument.pop("visalib", None)
+    assert emulated == lan
+
+
+@pytest.mark.parametrize("edit, key_path, problem", [
+    (lambda t: t["instruments"]["bias"].pop("role"), "instruments.bias.role", "missing"),
+    (lambda t: t["instruments"]["bias"].update(role="magnet"), "instruments.bias.role", "unknown role"),
+    (lambda t: t["instruments"]["bias"].update(driver="Keithley"), "instruments.bias.driver", "dotted"),
+    (lambda t: t["instruments"]["bias"]["envelope"].update(bias_current_max_a="lots"),
+     "instruments.bias.envelope.bias_current_max_a", "finite number"),
+    (lambda t: t["instruments"]["bias"]["envelope"].update(bias_current_max_a=-1e-6),
+     "instruments.bias.envelope.bias_current_max_a", "> 0"),
+    (lambda t: t["instruments"]["bias"]["envelope"].update(pulse_width_max_s=1e-6),
+     "instruments.bias.envelope.pulse_width_max_s", "unknown key"),
+    (lambda t: t["instruments"]["cryostat"]["envelope"].update(temperature_min_k=20.0),
+     "instruments.cryostat.envelope.temperature_min_k", "below temperature_max_k"),
+    (lambda t: t["wiring"]["pulse_input"]["source"].update(instrument="nobody"),
+     "wiring.pulse_input.source.instrument", "not under instruments"),
+    (lambda t: t["wiring"]["pulse_input"].update(series_resistance_ohm=0),
+     "wiring.pulse_input.series_resistance_ohm", "> 0"),
+    (lambda t: t["wiring"]["readout"][0].update(monitor="pulse_input"),
+     "wiring.readout[0]", "exactly one of chip_node or monitor"),
+    (lambda t: t["wiring"]["readout"][1].update(scope_channel=1), "wiring.readout", "appears twice"),
+    (lambda t: t.update(chip="missing/chip.yaml"), "chip", "does not exist"),
+    (lambda t: t.update(instruments=[]), "instruments", "expected a mapping"),
+    (lambda t: t.update(extra=1), "extra", "unknown key"),
+])
+def test_malformed_station_names_file_key_and_problem(tmp_path, station_text, edit, key_path, problem):
+    path = write(tmp_path, edited(station_text, edit))
+    with pytest.raises(StationError) as error:
+        load_station(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: {key_path}: ")
+    assert problem in message
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = write(tmp_path, "station: x\ninstruments: [unclosed\n")
+    with pytest.raises(StationError, match=r"not valid YAML \(line 3"):
+        load_station(path)
+
+
+def test_envelope_refuses_with_limit_and_source(tmp_path, station_text):
+    station = load_station(write(tmp_path, station_text))
+    bias = station.instruments["bias"].envelope
+    bias.check_bias(29e-6, 50e-6)
+    with pytest.raises(EnvelopeError, match=r"bias current 4e-05 A is above .*bias_current_max_a = 3e-05 A"):
+        bias.check_bias(40e-6, 50e-6)
+    with pytest.raises(EnvelopeError, match="bias ramp rate"):
+        bias.check_bias(10e-6, 1.0)
+    cryostat = station.instruments["cryostat"].envelope
+    with pytest.raises(EnvelopeError, match="below"):
+        cryostat.check_temperature_k(1.0)
+    pulser = station.instruments["pulser"].envelope
+    with pytest.raises(EnvelopeError, match="pulse current at the chip"):
+        pulser.check_pulse(amplitude_v=2.0, width_s=2e-9, chip_current_a=2.0 * station.pulse_inputs[0].amperes_per_volt)
