@@ -254,3 +254,17 @@ def test_qcodes_visa_instrument_over_a_socket(server):
         assert inst.ask("ECHO? 4.2") == "4.2"
     finally:
         inst.close()
+
+
+def test_messages_split_anywhere_and_several_per_packet(server):
+    sock = raw_client(server)
+    with sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for byte in b"ECHO? one byte at a time\n":
+            sock.send(bytes([byte]))
+        assert recv_line(sock) == b"one byte at a time\n"
+        sock.sendall(b"ECHO? a\nECHO? b\r\n*IDN?\n")
+        replies = b""
+        while replies.count(b"\n") < 3:
+            replies += sock.recv(4096)
+        assert replies == b"a\nb\nNWLAB,ECHO,0,1.0\n"
