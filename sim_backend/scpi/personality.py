@@ -31,7 +31,7 @@ from sim_backend.scpi.errors import ESR_PON, STANDARD_ERRORS, ScpiError
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.scpi.headers import HeaderTable
 from sim_backend.scpi.lexer import Unit, units
-from sim_backend.scpi.params import LIMIT_WORDS, Numeric
+from sim_backend.scpi.params import LIMIT_WORDS, Numeric, Param
 from sim_backend.scpi.status import StatusRegisters
 
 ErrorReporting = Literal["queue", "status_only"]
@@ -62,18 +62,19 @@ class Personality:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        seen: dict[str, Command] = {}
+        seen: dict[str, tuple[Command, type]] = {}
         for klass in cls.__mro__:  # most derived first: a subclass overrides by name and wins ties
             for name, value in vars(klass).items():
                 if isinstance(value, Command) and name not in seen:
-                    seen[name] = value
-        merged: dict[str, Command] = {}
-        for found in seen.values():  # a `command` and a `query` may share a pattern (*OPC, *OPC?)
-            if found.pattern in cls.omit:
-                continue
+                    seen[name] = (value, klass)
+        omit = {pattern.upper() for pattern in cls.omit}
+        merged: dict[str, tuple[Command, type]] = {}
+        for found, klass in seen.values():  # a `command` and a `query` may share a pattern (*OPC)
             key = found.pattern.upper()
-            merged[key] = _merge(merged[key], found) if key in merged else found
-        cls.commands = tuple(merged.values())
+            if key in omit:
+                continue
+            merged[key] = _merge(merged[key], (found, klass)) if key in merged else (found, klass)
+        cls.commands = tuple(entry for entry, _ in merged.values())
         cls._table = HeaderTable((c.pattern, c) for c in cls.commands)
 
     def __init__(self) -> None:
@@ -199,15 +200,22 @@ class Personality:
         return tuple(number for _, number in found)
 
 
-def _merge(first: Command, second: Command) -> Command:
-    """One table entry from a set-only and a query-only declaration of the same pattern."""
-    if (first.set_handler and second.set_handler) or (first.query_handler and second.query_handler):
-        raise TypeError(f"{first.pattern!r} is declared twice for the same form")
-    setter, getter = (first, second) if first.set_handler else (second, first)
-    return replace(setter, query_params=getter.query_params, query_handler=getter.query_handler)
+def _merge(first: tuple[Command, type], second: tuple[Command, type]) -> tuple[Command, type]:
+    """One table entry from two declarations of a pattern (`first` is from the more derived class).
+
+    A set-only and a query-only declaration combine. Where both declare a form, the subclass's
+    replaces the base class's (per form); the same form twice in one class is a mistake.
+    """
+    (a, a_class), (b, b_class) = first, second
+    clash = (a.set_handler and b.set_handler) or (a.query_handler and b.query_handler)
+    if clash and a_class is b_class:
+        raise TypeError(f"{a.pattern!r} is declared twice for the same form in {a_class.__name__}")
+    setter = a if a.set_handler else b  # per form, the more derived declaration wins
+    getter = a if a.query_handler else b
+    return replace(setter, query_params=getter.query_params, query_handler=getter.query_handler), a_class
 
 
-def _convert(params: tuple, unit: Unit) -> list[object]:
+def _convert(params: tuple[Param, ...], unit: Unit) -> list[object]:
     """Convert a unit's tokens by the declared types: -109 too few, -108 too many."""
     tokens = unit.params
     if len(tokens) > len(params):
@@ -221,3 +229,6 @@ def _convert(params: tuple, unit: Unit) -> list[object]:
         else:
             raise ScpiError(-109)
     return values
+
+
+Personality.__init_subclass__()  # the bare base gets an (empty) table too

@@ -7,11 +7,12 @@ import copy
 import pytest
 from scpi_helpers import ask, codes, drain_errors
 
-from sim_backend.scpi.commands import query, setting
+from sim_backend.scpi.commands import command, query, setting
 from sim_backend.scpi.errors import STANDARD_ERRORS, ScpiError
 from sim_backend.scpi.example import ExamplePulser
 from sim_backend.scpi.ieee488 import Identity, Ieee488Personality
-from sim_backend.scpi.params import Choice, Integer, Real
+from sim_backend.scpi.params import Boolean, Choice, Integer, Real
+from sim_backend.scpi.personality import Personality
 
 
 @pytest.mark.parametrize(
@@ -214,3 +215,35 @@ def test_declaring_the_same_form_twice_is_rejected():
             @query("THING")
             def two(self) -> str:
                 return "2"
+
+
+def test_subclass_overrides_one_form_of_an_inherited_command():
+    class Renamed(ExamplePulser):
+        identity = Identity("NWLAB", "RENAMED")
+
+        @query("*IDN")
+        def model_idn(self) -> str:
+            return "custom"
+
+        @command("OUTPut#[:STATe]", Boolean())
+        def output_switch(self, channel: int, state: bool) -> None:
+            self.channels[channel].output = not state  # visibly different from the base setter
+
+    device = Renamed()
+    assert ask(device, "*IDN?") == b"custom\n"
+    assert ask(device, "OUTP2 OFF;OUTP2?") == b"1\n"  # new setter, inherited query
+    assert ask(device, "*opc?") == b"1\n"
+
+
+def test_omit_is_case_insensitive_and_bare_base_is_usable():
+    class NoTrigger(ExamplePulser):
+        omit = frozenset({"*trg", "output#[:state]"})
+
+    device = NoTrigger()
+    ask(device, "*TRG;:OUTP ON")
+    assert codes(device) == [-113]  # *TRG is gone; the chain stopped there
+    ask(device, "OUTP ON")
+    assert codes(device) == [-113]
+    bare = Personality()
+    assert ask(bare, "*IDN?") is None
+    assert bare.status.errors[0].code == -113
