@@ -1,0 +1,136 @@
+"""Crash safety: a writer process is SIGKILLed mid-run; `recover` must give back every block it
+had flushed, intact, as a normal `.h5` that plain h5py and xarray open."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+
+from lab import archive_cli
+from lab.archive import liveness
+from lab.archive.layout import ArchiveError
+from lab.archive.recover import recover
+
+N_POINTS = 2000
+ROWS_PER_BLOCK = 3
+
+# Trace i holds the value i on channel 0 and -i on channel 1, so any recovered trace can be
+# checked for content, not just counted. Block sizes vary to exercise partial chunks.
+WRITER = f"""
+import sys, numpy as np
+from lab.archive.writer import ArchiveWriter, WriterOptions
+from lab.records import *
+out, seed = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(seed)
+t = np.arange({N_POINTS}) * 1e-10
+w = ArchiveWriter(out, WriterOptions(block_traces=32, max_latency_s=60))
+w(RunStart("crash", "stress", "2026-03-01T10:00:00+00:00", {{"n": (1, "1")}}, "s", "c", {{"v": 0}},
+           "0.1.0", seed, traces=TraceSpec(("main", "control"), t, {{"t_trigger_s": ColumnSpec("s")}}),
+           tables={{"iv": TableSpec({{"bias_a": ColumnSpec("A")}})}}))
+n = rows = 0
+for b in range(100000):
+    k = int(rng.integers(1, 40))
+    idx = np.arange(n, n + k, dtype=np.float32)
+    v = np.stack([np.repeat(idx[:, None], t.size, 1), np.repeat(-idx[:, None], t.size, 1)], 1)
+    w(TraceBlock(v, t, ("main", "control"), {{"t_trigger_s": (idx * 1e-3, "s")}}))
+    w(TableRows("iv", {{"bias_a": (np.arange(rows, rows + {ROWS_PER_BLOCK}) * 1e-6, "A")}}))
+    if b == 2:
+        w(SnapshotChanged("2026-03-01T10:01:00+00:00", {{"v": 1}}, "gain"))
+    n += k
+    rows += {ROWS_PER_BLOCK}
+    w.flush()
+    print(n, rows, b >= 2, flush=True)
+"""
+
+
+def run_and_kill(tmp_path, seed: int, after_lines: int) -> tuple[int, int, bool]:
+    """Start a writer, SIGKILL it after `after_lines` flushes plus a random delay.
+
+    Returns what the writer had reported flushed before it died (traces, rows, snapshot change).
+    """
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(seed)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(after_lines):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+    time.sleep(random.Random(seed).uniform(0, 0.02))  # land anywhere: mid-write, mid-flush
+    proc.send_signal(signal.SIGKILL)
+    rest = proc.communicate(timeout=10)[0].split("\n")
+    assert proc.returncode == -signal.SIGKILL
+    last = [line for line in rest if line.strip()][-1:] or [line]
+    n, rows, changed = last[0].split()
+    return int(n), int(rows), changed == "True"
+
+
+@pytest.mark.parametrize("seed", [11, 22, 33, 44, 55])
+def test_killed_writer_loses_nothing_it_flushed(tmp_path, seed):
+    after = random.Random(seed).randint(1, 25)
+    flushed_traces, flushed_rows, changed = run_and_kill(tmp_path, seed, after)
+    partial = tmp_path / "crash.h5.partial"
+    assert partial.exists() and not (tmp_path / "crash.h5").exists()
+
+    result = recover(partial)
+    assert result.path == tmp_path / "crash.h5" and not partial.exists()
+    assert result.n_traces >= flushed_traces
+    assert result.table_rows["iv"] >= flushed_rows
+    assert result.snapshot_changes == 1 if changed else result.snapshot_changes in (0, 1)
+
+    with h5py.File(result.path, "r") as f:  # plain h5py: the crash flag is gone
+        e = f["entry"]
+        assert e["exit_status"][()].decode() == "crashed"
+        assert e["recovered_traces"][()] == result.n_traces
+        v = e["traces/voltage"][()]
+        idx = np.arange(result.n_traces, dtype=np.float32)
+        np.testing.assert_array_equal(v[:, 0, :], np.repeat(idx[:, None], N_POINTS, 1))
+        np.testing.assert_array_equal(v[:, 1, :], -np.repeat(idx[:, None], N_POINTS, 1))
+        np.testing.assert_array_equal(e["traces/t_trigger_s"][()], idx * 1e-3)
+        np.testing.assert_array_equal(e["iv/bias_a"][()], np.arange(result.table_rows["iv"]) * 1e-6)
+        if changed:
+            assert e["instrument/snapshot_1/data"][()] == b'{"v": 1}'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with xr.open_dataset(result.path, engine="h5netcdf", group="entry/traces") as ds:
+            assert ds["voltage"].dims == ("trace", "channel", "time")
+            assert ds.sizes["trace"] == result.n_traces and ds["time"].attrs["units"] == "s"
+
+
+def test_ls_lists_a_partial_as_incomplete_and_recover_cli_fixes_it(tmp_path, capsys):
+    run_and_kill(tmp_path, 66, 3)
+    assert archive_cli.main(["archive", "ls", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "crash" in out and "incomplete (recover with: nwlab archive recover" in out
+    assert archive_cli.main(["archive", "recover", str(tmp_path / "crash.h5.partial"), "--keep-partial"]) == 0
+    assert "recovered" in capsys.readouterr().out
+    assert (tmp_path / "crash.h5.partial").exists()  # kept on request
+    archive_cli.main(["archive", "ls", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert any("crashed" in line for line in lines)
+    assert archive_cli.main(["archive", "show", str(tmp_path / "crash.h5")]) == 0
+    shown = capsys.readouterr().out
+    assert "crashed" in shown and "traces:" in shown and "iv:" in shown
+    # A second recovery would overwrite the first: refused with a clear message.
+    assert archive_cli.main(["archive", "recover", str(tmp_path / "crash.h5.partial")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_recover_refuses_a_file_a_live_writer_holds(tmp_path):
+    from lab.archive.writer import ArchiveWriter
+    from lab.records import RunStart
+
+    w = ArchiveWriter(tmp_path)
+    w(RunStart("live", "p", "2026-03-01T10:00:00+00:00", {}, "", "", {}, "0.1.0"))
+    partial = tmp_path / "live.h5.partial"
+    assert liveness.is_live(partial)
+    with pytest.raises(ArchiveError, match="live process"):
+        recover(partial)
+    w.close()
+    assert (tmp_path / "live.h5").exists()
