@@ -67,7 +67,9 @@ def _doc(function: Handler) -> str:
     return (function.__doc__ or "").strip()
 
 
-def setting(pattern: str, *params: Param, query_params: tuple[Param, ...] = ()) -> Callable[[Handler], Command]:
+def setting(
+    pattern: str, *params: Param, query_params: tuple[Param, ...] = ()
+) -> Callable[[Handler], Command]:
     """Declare a settable, queryable command; decorate the query handler (see module doc)."""
     return lambda getter: Command(pattern, params, query_params, None, getter, _doc(getter))
 

@@ -16,7 +16,11 @@ from sim_backend.scpi.errors import ScpiError
 _NUMBER = re.compile(
     r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[ \t]*[eE][ \t]*[+-]?\d+)?)[ \t]*([A-Za-z][A-Za-z0-9/%]*)?$"
 )
-_NON_DECIMAL = {"H": (16, re.compile(r"[0-9A-Fa-f]+$")), "Q": (8, re.compile(r"[0-7]+$")), "B": (2, re.compile(r"[01]+$"))}
+_NON_DECIMAL = {
+    "H": (16, re.compile(r"[0-9A-Fa-f]+$")),
+    "Q": (8, re.compile(r"[0-7]+$")),
+    "B": (2, re.compile(r"[01]+$")),
+}
 
 MULTIPLIERS = {
     "EX": 1e18, "PE": 1e15, "T": 1e12, "G": 1e9, "MA": 1e6, "K": 1e3,
