@@ -12,7 +12,8 @@ Life of a file (reference/hdf5.md §5):
 
 Trade-off: SWMR forbids creating objects, so data the `RunStart` did not declare (no
 `TraceSpec`, an unknown table) is held in memory and written at `RunStop`; it is lost if the
-process dies. Declare everything in `RunStart` to make it crash-safe.
+process dies. Declare everything in `RunStart` to make it crash-safe. `Result`s (computed at
+the end of a run) are likewise written at `RunStop`; snapshot changes are journalled at once.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class RunFile:
             self.file.swmr_mode = True
         except BaseException:
             self.file.close()
+            self.path.unlink(missing_ok=True)  # a run that could not start has nothing to keep
             raise
         self.lock = liveness.hold(self.path)
         self.entry = self.file[layout.ENTRY]

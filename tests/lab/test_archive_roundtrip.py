@@ -253,3 +253,17 @@ def test_a_partial_block_is_written_once_it_is_old_enough(tmp_path):
     with h5py.File(tmp_path / "run-1.h5.partial", "r", swmr=True) as f:
         assert f["entry/traces/voltage"].shape[0] == 3
     w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+
+
+def test_fsync_cadence_and_a_refused_start_leave_no_debris(tmp_path):
+    rng = np.random.default_rng(5)
+    w = ArchiveWriter(tmp_path, WriterOptions(max_latency_s=0.0, fsync_every_blocks=1))
+    w(start())
+    w(block(0, 3, rng))
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+    with h5py.File(w.last_path, "r") as f:
+        assert f["entry/traces/voltage"].shape[0] == 3
+    bad = start(run_id="run-2", tables={"results": TableSpec({"x_a": ColumnSpec("A")})})
+    with pytest.raises(ArchiveError, match="'results' is reserved"):
+        w(bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-1.h5"]
