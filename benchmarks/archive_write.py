@@ -5,7 +5,7 @@ twice: through `ArchiveWriter` (RunStart ... RunStop: SWMR, flush per block, reo
 rename) and as raw bytes with `f.write` per block + fsync. Passes alternate (ABBA) so neither
 writer always follows the other; the medians are compared.
 
-    .ci/env python benchmarks/archive_write.py [--traces 4000] [--repeats 5] [--dir DIR]
+    .ci/env python benchmarks/archive_write.py [--traces 8000] [--repeats 9] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--traces", type=int, default=4000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--traces", type=int, default=8000)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temp dir)")
     args = parser.parse_args()
     n_blocks = max(1, args.traces // BLOCK)
