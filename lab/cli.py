@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from lab import archive_cli
 from sim_backend import cli as sim_cli
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sim_cli.register(subparsers)
+    archive_cli.register(subparsers)
     return parser
 
 

@@ -1,0 +1,75 @@
+"""Walk a plan with no instruments: list its steps, check the envelope, estimate its duration.
+
+Replies are stand-ins (the setpoint for a temperature, zero volts, flat traces), so a plan
+that branches on measurements follows its "nothing happened" path; plans keep their step
+count independent of replies where they can, so the estimate holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lab import steps
+from lab.config import Station
+from lab.envelope import EnvelopeError
+from lab.executor import WiringState, check_step, estimate_s, remember
+from lab.procedure import PlanContext, Procedure
+
+
+@dataclass
+class DryRunReport:
+    procedure: str
+    steps: list[tuple[steps.Step, float]] = field(default_factory=list)   # (step, estimated lab s)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(estimate for _, estimate in self.steps)
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(step, kind) for step, _ in self.steps)
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for step, _ in self.steps:
+            kinds[type(step).__name__] = kinds.get(type(step).__name__, 0) + 1
+        listed = ", ".join(f"{n}×{k}" for k, n in kinds.items())
+        return f"{self.procedure}: {len(self.steps)} steps ({listed}); estimated {self.duration_s:.1f} s of lab time"
+
+
+def stand_in_reply(step: steps.Step, state: WiringState, capture: steps.ConfigureCapture | None):
+    match step:
+        case steps.ReadTemperature() | steps.WaitTemperatureStable():
+            return state.setpoint_k if state.setpoint_k is not None else 0.0
+        case steps.MeasureBiasVoltage():
+            return 0.0
+        case steps.Capture() if capture is not None:
+            time_s = -capture.pretrigger_s + np.arange(capture.record_length) / capture.sample_rate_hz
+            zeros = np.zeros(capture.record_length)
+            return steps.ChipTraces(time_s, {node: zeros for node in capture.node_ranges_v}, zeros)
+    return None
+
+
+def dry_run(procedure: Procedure, station: Station, context: PlanContext | None = None) -> DryRunReport:
+    """Walk `procedure`'s plan; raises EnvelopeError (naming the step) at the first refusal."""
+    context = context or PlanContext(dry_run=True)
+    report = DryRunReport(procedure.name)
+    state = WiringState()
+    capture = None
+    plan = procedure.plan(context)
+    reply = None
+    while True:
+        try:
+            step = plan.send(reply)
+        except StopIteration:
+            return report
+        try:
+            check_step(step, station, state)
+        except EnvelopeError as error:
+            raise EnvelopeError(f"{procedure.name}, step {len(report.steps) + 1} ({type(step).__name__}): {error}") from None
+        report.steps.append((step, estimate_s(step, state)))
+        if isinstance(step, steps.ConfigureCapture):
+            capture = step
+        reply = stand_in_reply(step, state, capture)
+        remember(step, state)

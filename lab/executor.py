@@ -1,0 +1,193 @@
+"""Carries out plan steps against the roles, converting chip quantities through the wiring.
+
+The envelope is checked here, before a role verb is called, and again by the drivers. The
+same checks and duration estimates serve the dry run (lab.dry_run), which replaces the roles
+with stand-in replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from lab.clock import LabTime
+from lab.config import Station
+
+#: Lab time a capture is assumed to take in estimates (arm, trigger, fetch).
+CAPTURE_ESTIMATE_S = 0.05
+
+
+class StepError(RuntimeError):
+    """A step that could not be carried out (e.g. the stage never became stable)."""
+
+
+@dataclass
+class WiringState:
+    """What the executor remembers between steps to convert and estimate."""
+    bias_a: float = 0.0
+    setpoint_k: float | None = None
+    pulse_current_a: float = 0.0
+
+
+def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
+    """Refuse a step outside the safety envelope (EnvelopeError); writes nothing."""
+    match step:
+        case steps.SetTemperature(setpoint_k=setpoint_k, ramp_k_per_min=ramp):
+            envelope = station.by_role("temperature_controller").envelope
+            envelope.check_temperature_k(setpoint_k)
+            if ramp is not None:
+                envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp, "setpoint ramp", "K/min")
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+            station.by_role("bias_source").envelope.check_bias(current_a, ramp)
+        case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
+            wire = station.pulse_inputs[0]
+            station.by_role("pulse_generator").envelope.check_pulse(
+                amplitude_v=current_a / wire.amperes_per_volt, width_s=width_s, chip_current_a=current_a)
+        case steps.ConfigureDcInput(current_a=current_a):
+            wire = station.pulse_inputs[0]
+            station.by_role("pulse_generator").envelope.check_pulse(
+                amplitude_v=current_a / wire.amperes_per_volt, width_s=0.0, chip_current_a=current_a)
+
+
+def estimate_s(step: steps.Step, state: WiringState) -> float:
+    """Lab time a step should take, for dry runs and progress."""
+    match step:
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+            return abs(current_a - state.bias_a) / ramp
+        case steps.WaitTemperatureStable(hold_s=hold_s):
+            return hold_s
+        case steps.Wait(duration_s=duration_s):
+            return duration_s
+        case steps.Capture():
+            return CAPTURE_ESTIMATE_S
+    return 0.0
+
+
+def remember(step: steps.Step, state: WiringState) -> None:
+    match step:
+        case steps.SetBias(current_a=current_a):
+            state.bias_a = current_a
+        case steps.SetTemperature(setpoint_k=setpoint_k):
+            state.setpoint_k = setpoint_k
+        case steps.ConfigurePulses(current_a=current_a) | steps.ConfigureDcInput(current_a=current_a):
+            state.pulse_current_a = current_a
+
+
+class StepExecutor:
+    """Executes steps on real role objects (drivers satisfying lab.roles)."""
+
+    def __init__(self, station: Station, roles: Mapping[str, object], clock: LabTime) -> None:
+        self.station = station
+        self.roles = roles
+        self.clock = clock
+        self.state = WiringState()
+        self.capture_nodes: tuple[str, ...] = ()
+
+    def role(self, name: str):
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise StepError(f"the station has no {name.replace('_', ' ')}") from None
+
+    def execute(self, step: steps.Step):
+        check_step(step, self.station, self.state)
+        reply = self._dispatch(step)
+        remember(step, self.state)
+        return reply
+
+    def _dispatch(self, step: steps.Step):
+        wire = self.station.pulse_inputs[0] if self.station.pulse_inputs else None
+        match step:
+            case steps.SetTemperature(setpoint_k=setpoint_k, ramp_k_per_min=ramp):
+                self.role("temperature_controller").set_setpoint_k(setpoint_k, ramp_k_per_min=ramp)
+            case steps.ReadTemperature():
+                return self.role("temperature_controller").read_temperature_k()
+            case steps.WaitTemperatureStable():
+                return self._wait_stable(step)
+            case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+                self.role("bias_source").set_current_a(current_a, ramp_a_per_s=ramp)
+            case steps.MeasureBiasVoltage():
+                line = self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
+                return self.role("bias_source").measure_voltage_v() - self.state.bias_a * line
+            case steps.ConfigurePulses(current_a=current_a, width_s=width_s, edge_s=edge_s,
+                                       period_s=period_s, count=count):
+                self.role("pulse_generator").configure_pulse(
+                    amplitude_v=current_a / wire.amperes_per_volt, width_s=width_s, edge_s=edge_s,
+                    period_s=period_s, count=count)
+            case steps.ConfigureDcInput(current_a=current_a):
+                self.role("pulse_generator").configure_dc(level_v=current_a / wire.amperes_per_volt)
+            case steps.SetInputEnabled(enabled=enabled):
+                self.role("pulse_generator").set_output_enabled(enabled)
+            case steps.ConfigureCapture():
+                self._configure_capture(step)
+            case steps.Capture(fire=fire, timeout_s=timeout_s):
+                return self._capture(fire, timeout_s)
+            case steps.Wait(duration_s=duration_s):
+                self.clock.sleep(duration_s)
+            case steps.Archive() | steps.Progress() | steps.Note():
+                pass   # handled by the runner
+            case _:
+                raise StepError(f"unknown step {step!r}")
+        return None
+
+    def _wait_stable(self, step: steps.WaitTemperatureStable) -> float:
+        controller = self.role("temperature_controller")
+        start_s = self.clock.now_s()
+        stable_since_s = None
+        while True:
+            temperature_k = controller.read_temperature_k()
+            now_s = self.clock.now_s()
+            if abs(temperature_k - step.setpoint_k) <= step.tolerance_k:
+                stable_since_s = now_s if stable_since_s is None else stable_since_s
+                if now_s - stable_since_s >= step.hold_s:
+                    return temperature_k
+            else:
+                stable_since_s = None
+            if now_s - start_s > step.timeout_s:
+                raise StepError(
+                    f"stage not stable within ±{step.tolerance_k} K of {step.setpoint_k} K for "
+                    f"{step.hold_s} s after {step.timeout_s} s of lab time (last reading {temperature_k:.4f} K)")
+            self.clock.sleep(step.poll_s)
+
+    def _channel(self, node: str) -> int:
+        return self.station.readout(chip_node=node).scope_channel
+
+    def _configure_capture(self, step: steps.ConfigureCapture) -> None:
+        wire = self.station.pulse_inputs[0]
+        monitor = self.station.readout(monitor="pulse_input")
+        ranges_v = {self._channel(node): range_v / self.station.readout(chip_node=node).volts_at_source_per_volt
+                    for node, range_v in step.node_ranges_v.items()}
+        monitor_range_v = step.input_range_a / wire.amperes_per_volt / monitor.volts_at_source_per_volt
+        ranges_v[monitor.scope_channel] = monitor_range_v
+        if step.trigger_on == "input":
+            channel = monitor.scope_channel
+            pulse_v = self.state.pulse_current_a / wire.amperes_per_volt / monitor.volts_at_source_per_volt
+            level_v = step.trigger_level * pulse_v
+        else:
+            channel = self._channel(step.trigger_on)
+            level_v = step.trigger_level / self.station.readout(chip_node=step.trigger_on).volts_at_source_per_volt
+        self.role("oscilloscope").configure_acquisition(
+            channel_ranges_v=ranges_v, record_length=step.record_length, sample_rate_hz=step.sample_rate_hz,
+            pretrigger_s=step.pretrigger_s, trigger_channel=channel, trigger_level_v=level_v,
+            average_count=step.average_count)
+        self.capture_nodes = tuple(step.node_ranges_v)
+
+    def _capture(self, fire: bool, timeout_s: float) -> steps.ChipTraces | None:
+        scope = self.role("oscilloscope")
+        scope.arm_single()
+        if fire:
+            self.role("pulse_generator").trigger()
+        if not scope.wait_acquired(timeout_s):
+            return None
+        monitor = self.station.readout(monitor="pulse_input")
+        channels = [self._channel(node) for node in self.capture_nodes] + [monitor.scope_channel]
+        traces = scope.fetch_traces(channels)
+        wire = self.station.pulse_inputs[0]
+        nodes = {node: np.asarray(traces.voltage_v[self._channel(node)])
+                 * self.station.readout(chip_node=node).volts_at_source_per_volt for node in self.capture_nodes}
+        input_a = (np.asarray(traces.voltage_v[monitor.scope_channel])
+                   * monitor.volts_at_source_per_volt * wire.amperes_per_volt)
+        return steps.ChipTraces(np.asarray(traces.time_s), nodes, input_a)

@@ -1,0 +1,169 @@
+"""Runs a procedure's plan against the station's roles, with progress, abort and safe shutdown.
+
+Order of a run: dry run (refuses out-of-envelope plans before any instrument is touched),
+station lock (one run at a time), RunStart to the archive, steps, then — always — every role's
+`safe_state()` and a RunStop with the exit status: "completed", "aborted" (Ctrl-C or SIGTERM)
+or "failed" (an exception, its traceback recorded).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from lab import steps
+from lab.archive.writer import ArchiveWriter
+from lab.clock import LabTime
+from lab.config import Station
+from lab.dry_run import dry_run
+from lab.executor import StepExecutor
+from lab.procedure import PlanContext, Procedure
+from lab.provenance import software_version
+from lab.records import Result, RunStart, RunStop
+from lab.run_lock import StationLock
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    archive_path: Path
+    exit_status: str
+    message: str
+    results: dict[str, Result] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a run like Ctrl-C: aborted, outputs safe."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """Shutdown must finish: hold off SIGINT/SIGTERM while outputs are made safe."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class Runner:
+    def __init__(
+        self, station: Station, roles: Mapping[str, object], *, archive_dir: str | Path,
+        clock: LabTime | None = None, snapshot: Callable[[], dict] = dict,
+        chip_design: Mapping[str, Any] | None = None, show_progress: bool = True,
+    ) -> None:
+        self.station = station
+        self.roles = roles
+        self.archive_dir = Path(archive_dir)
+        self.clock = clock or LabTime(station.clock_acceleration)
+        self.snapshot = snapshot
+        self.context = PlanContext(chip_design=chip_design or {})
+        self.show_progress = show_progress
+
+    def run(self, procedure: Procedure) -> RunOutcome:
+        estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
+        with StationLock(self.station.path):
+            return self._run_locked(procedure, len(estimate.steps), estimate.duration_s)
+
+    def _run_locked(self, procedure: Procedure, step_count: int, duration_s: float) -> RunOutcome:
+        run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{procedure.name}-{uuid.uuid4().hex[:6]}"
+        trace_spec, tables = procedure.declare()
+        writer = ArchiveWriter(self.archive_dir)
+        writer(RunStart(
+            run_id=run_id, procedure=procedure.name, started_at=_now(),
+            parameters=procedure.parameter_records(), station_text=self.station.text,
+            chip_text=self.station.chip_path.read_text(), snapshot=self.snapshot(),
+            software_version=software_version(), emulator_seed=self.station.emulator_seed if self.station.is_emulated else None,
+            metadata={"station": str(self.station.path), "estimated_lab_time_s": duration_s},
+            traces=trace_spec, tables=tables,
+        ))
+        results: dict[str, Result] = {}
+        notes: dict[str, Any] = {}
+        status, message, trace_text = "completed", "", ""
+        executor = StepExecutor(self.station, self.roles, self.clock)
+        bar = tqdm(total=step_count, desc=procedure.name, unit="step", disable=not self.show_progress,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]")
+        try:
+            with _sigterm_as_interrupt():
+                self._execute(procedure, executor, writer, results, notes, bar)
+        except KeyboardInterrupt:
+            status, message = "aborted", "interrupted by the operator (Ctrl-C or SIGTERM)"
+        except Exception as error:  # noqa: BLE001 - every failure ends the run as "failed"
+            status, message, trace_text = "failed", f"{type(error).__name__}: {error}", traceback.format_exc()
+        finally:
+            with _uninterruptible():
+                problems = self._make_safe()
+                if problems:
+                    message = "; ".join(filter(None, [message, *problems]))
+                    if status == "completed":
+                        status = "failed"
+                bar.close()
+                writer(RunStop(status, _now(), message=message, traceback=trace_text))
+        return RunOutcome(run_id, writer.last_path, status, message, results, notes)
+
+    def _execute(self, procedure, executor, writer, results, notes, bar) -> None:
+        plan = procedure.plan(self.context)
+        reply = None
+        try:
+            while True:
+                try:
+                    step = plan.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                match step:
+                    case steps.Archive(record=record):
+                        writer(record)
+                        if isinstance(record, Result):
+                            results[record.name] = record
+                    case steps.Progress(message=text):
+                        bar.set_postfix_str(text, refresh=False)
+                    case steps.Note(values=values):
+                        notes.update(values)
+                    case _:
+                        reply = executor.execute(step)
+                bar.update(1)
+        finally:
+            plan.close()
+
+    def _make_safe(self) -> list[str]:
+        """safe_state() on every role, each attempted even if another fails."""
+        problems = []
+        for name, role in self.roles.items():
+            try:
+                role.safe_state()
+            except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
+                problems.append(f"safe_state of {name} failed: {type(error).__name__}: {error}")
+        return problems
