@@ -72,11 +72,21 @@ class Netlist:
     wires: dict[str, WireParams] = field(default_factory=dict)
     #: Node names that carry the circuit's named nodes (ngspice lower-cases everything).
     nodes: tuple[str, ...] = ()
+    #: Circuit name -> deck name, for nodes and elements whose names had to be made SPICE-safe.
+    node_alias: dict[str, str] = field(default_factory=dict)
+    element_alias: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
         # uic: start from the stated initial conditions (zero unless an element line sets IC=).
         tran = f".tran {_g(self.max_step_s)} {_g(self.stop_s)} 0 {_g(self.max_step_s)} uic"
         return "\n".join([self.title, *self.elements, tran, ".end", ""])
+
+
+def pwl_text(times_s, values) -> str:
+    """PWL(...) with continuation lines, for long sampled waveforms."""
+    pairs = [f"{_g(t)} {_g(v)}" for t, v in zip(times_s, values)]
+    chunks = [" ".join(pairs[i : i + 6]) for i in range(0, len(pairs), 6)]
+    return "PWL(" + "\n+ ".join(chunks) + ")"
 
 
 def pulse_source(name: str, node_from: str, node_to: str, amplitude: float, delay_s: float,

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,23 +49,38 @@ class SpiceResult:
     vectors: dict[str, np.ndarray]
     wires: dict[str, WireParams]
     wall_time_s: float
+    node_alias: dict[str, str] = field(default_factory=dict)
+    element_alias: dict[str, str] = field(default_factory=dict)
+
+    def _node(self, node: str) -> str:
+        return self.node_alias.get(node, node).lower()
+
+    def _element(self, name: str) -> str:
+        return self.element_alias.get(name, name).lower()
 
     def voltage_v(self, node: str) -> np.ndarray:
-        return self._get(f"v({node.lower()})")
+        if node == "0":
+            return np.zeros_like(self.time_s)
+        return self._get(f"v({self._node(node)})")
 
     def branch_current_a(self, element: str) -> np.ndarray:
+        """ngspice's branch current (for a V source: into its + terminal)."""
         return self._get(f"i({element.lower()})")
 
     def wire_current_a(self, wire: str) -> np.ndarray:
-        return self._get(f"i(vsen_{wire.lower()})")
+        """Nanowire current, positive from its first node to its second."""
+        return self._get(f"i(vsen_{self._element(wire)})")
+
+    def switching_current_a(self, wire: str) -> float:
+        return self.wires[self._element(wire)].switching_current_a
 
     def hotspot_ohm(self, wire: str) -> np.ndarray:
         """Hotspot resistance, zero while superconducting (the integrator's state when normal)."""
-        r = self._get(f"v({wire.lower()}_r)")
+        r = self._get(f"v({self._element(wire)}_r)")
         return np.where(self.normal_state(wire), np.maximum(r, 0.0), 0.0)
 
     def normal_state(self, wire: str) -> np.ndarray:
-        return self._get(f"v({wire.lower()}_st)") > 0.5
+        return self._get(f"v({self._element(wire)}_st)") > 0.5
 
     def _get(self, key: str) -> np.ndarray:
         try:
@@ -129,4 +144,5 @@ def run(netlist: Netlist, *, timeout_s: float = 120.0, keep_dir: Path | None = N
         time_s, vectors = read_raw(raw)
     if time_s.size < 2 or time_s[-1] < 0.999 * netlist.stop_s:
         raise NgspiceError(f"ngspice stopped early on {netlist.title!r} at t={time_s[-1]:.4g} s")
-    return SpiceResult(time_s=time_s, vectors=vectors, wires=dict(netlist.wires), wall_time_s=wall)
+    return SpiceResult(time_s=time_s, vectors=vectors, wires=dict(netlist.wires), wall_time_s=wall,
+                       node_alias=dict(netlist.node_alias), element_alias=dict(netlist.element_alias))

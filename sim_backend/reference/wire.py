@@ -25,7 +25,9 @@ class WireParams:
     thickness_m: float = 4e-9
     sheet_resistance_ohm: float = 400.0
     tc_k: float = 10.5
+    #: Substrate (bath) temperature: sets Tc - T in the Stekly parameter.
     tsub_k: float = 2.0
+    #: Critical current density at tsub_k (the <=2020 model has no further temperature factor).
     jc_a_per_m2: float = 5e10
     constriction: float = 1.0
     kappa_w_per_m_k: float = 0.108
