@@ -1,0 +1,190 @@
+"""What the Lake Shore 336 and 372 personalities share: framing, error policy, heater state.
+
+Lake Shore controllers end replies with CR LF, have no SCPI error queue (a bad command is
+ignored and only sets an *ESR bit: command error 0x20, execution error 0x10) and answer
+fixed-width numbers such as ``+4.5000``. Commands take their channel as the first parameter
+(``KRDG? A``, ``SETP 1,4.5``), so the channel is a declared parameter here, not a suffix.
+
+The front panel (`TemperatureController`) runs one PID form: output % of range power =
+P·(e + I·1e-3·∫e dt + D·de/dt), e in K, I in repeats per 1000 s, D in s. Each model converts
+its own P, I, D units into that form (`panel_pid`), and keeps the values it was sent for
+the `PID?` answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim_backend.bench.temperature_controller import HeaterOutput, TemperatureController
+from sim_backend.physics import thermal
+from sim_backend.scpi.errors import ScpiError
+from sim_backend.scpi.ieee488 import Ieee488Personality
+from sim_backend.scpi.lexer import Quoted, Token
+from sim_backend.scpi.params import Param
+
+#: Station-file `stage` -> the stage model the controller regulates.
+STAGES = {"4k_probe_station": thermal.STAGE_4K, "dilution_mxc": thermal.STAGE_MXC}
+
+#: Panel mode for each Lake Shore closed/open-loop behaviour (the loop does not model zones).
+OFF, CLOSED, ZONE, OPEN = "off", "closed_loop", "zone", "open_loop"
+
+#: Longest lab-time span stepped at once while every heater is off (the thermal model is
+#: implicit and adaptive, so one call over hours is exact and fast; the loop needs none).
+_IDLE_CHUNK_S = 3600.0
+
+
+def stage_for(settings: dict, default: str) -> thermal.StageParams:
+    """The stage named by `settings["stage"]`; ValueError for an unknown name."""
+    name = settings.get("stage", default)
+    try:
+        return STAGES[name]
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; choose one of {', '.join(STAGES)}") from None
+
+
+@dataclass(frozen=True)
+class Channel(Param):
+    """A channel name from a fixed set (``A``-``D``, ``1``-``16``): -224 for anything else."""
+
+    names: tuple[str, ...] = ()
+
+    def convert(self, token: Token) -> str:
+        if not isinstance(token, str):
+            raise ScpiError(-104)
+        name = token.strip().upper()
+        if name.isdigit():
+            name = str(int(name))  # "01" is channel 1
+        if name not in self.names:
+            raise ScpiError(-224)
+        return name
+
+
+@dataclass(frozen=True)
+class Name(Param):
+    """Free text such as a sensor name, quoted or not, at most `max_length` characters."""
+
+    max_length: int = 15
+
+    def convert(self, token: Token) -> str:
+        text = token.text if isinstance(token, Quoted) else token
+        if not isinstance(text, str):
+            raise ScpiError(-104)
+        if len(text) > self.max_length:
+            raise ScpiError(-223)
+        return text
+
+
+def fixed(value: float, decimals: int = 4) -> str:
+    """Lake Shore number format: explicit sign, fixed decimals (``+4.5000``)."""
+    return f"{value:+.{decimals}f}"
+
+
+@dataclass
+class OutputSettings:
+    """One output as the instrument was told (instrument units), beside the panel's loop."""
+
+    mode: int = 0
+    control_input: str = "A"
+    powerup: int = 0
+    p: float = 50.0
+    i: float = 20.0
+    d: float = 0.0
+    range_index: int = 0
+    manual_pct: float = 0.0
+    setpoint: float = 0.0
+    ramp_enabled: int = 0
+    ramp_rate_k_per_min: float = 0.0
+    extra: tuple = ()  # model-specific OUTMODE fields (372: polarity, filter, delay)
+
+
+class LakeshorePersonality(Ieee488Personality):
+    """Shared base: CR LF replies, errors as *ESR bits only, lab time before every command."""
+
+    response_terminator = b"\r\n"
+    error_reporting = "status_only"
+    omit = frozenset({"*TRG"})
+
+    def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
+        super().__init__()
+        self.world = world
+        self.role_name = role_name
+        self.model = model
+        self.settings = settings
+        self.rng = np.random.default_rng(int(settings.get("seed", 0)))
+
+    @property
+    def panel(self) -> TemperatureController:
+        return self.world.panels[self.role_name]
+
+    def before_command(self, command: object) -> None:
+        """Bring the stage and the loop up to the present before the command sees them."""
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """`panel.advance_to(now)`, with idle stretches (all heaters off) taken in big steps."""
+        panel, now_s = self.panel, self.world.now_s()
+        idle = all(h.mode == OFF or h.range_index == 0 for h in panel.outputs.values())
+        while idle and now_s - panel.state.time_s > panel.control_interval_s:
+            dt_s = min(_IDLE_CHUNK_S, now_s - panel.state.time_s)
+            panel.state = thermal.step(panel.state, panel.stage, panel.extra_power_w, dt_s)
+            for heater in panel.outputs.values():
+                heater.output_pct = 0.0
+        panel.advance_to(now_s)
+
+    def temperature_k(self) -> float:
+        """The stage temperature as a sensor reads it now (with the panel's sensor noise)."""
+        return self.panel.reading_k(next(iter(self.panel.inputs)))
+
+    # -- heater helpers for the model classes ------------------------------------------------
+
+    def heater(self, output: int) -> HeaterOutput | None:
+        """The panel's heater for an output, or None when the output heats nothing modelled."""
+        return self.panel.outputs.get(output)
+
+    def apply(self, output: int, settings: OutputSettings, mode: str, pid: tuple[float, float, float],
+              manual_power_pct: float, range_index: int) -> None:
+        """Push one output's settings to the panel heater (when the output has one)."""
+        heater = self.heater(output)
+        if heater is None:
+            return
+        if heater.mode != mode and mode in (CLOSED, ZONE):
+            heater.integral_k_s = 0.0  # a loop switched on starts without stale wind-up
+            heater.last_error_k = 0.0
+        heater.mode = mode  # type: ignore[assignment]
+        heater.control_input = settings.control_input
+        heater.p, heater.i, heater.d = pid
+        heater.manual_output_pct = manual_power_pct
+        heater.range_index = range_index
+        heater.ramp_enabled = bool(settings.ramp_enabled) and settings.ramp_rate_k_per_min > 0
+        heater.ramp_rate_k_per_min = settings.ramp_rate_k_per_min
+        if not heater.ramp_enabled:
+            heater.ramping_setpoint_k = None
+
+    def set_setpoint_k(self, output: int, setpoint_k: float) -> None:
+        heater = self.heater(output)
+        if heater is not None:
+            self.panel.set_setpoint(output, setpoint_k)
+
+    def ramping(self, output: int) -> bool:
+        heater = self.heater(output)
+        return bool(heater is not None and heater.ramping)
+
+
+def current_fraction_pct(power_pct: float) -> float:
+    """% of full-scale current that delivers `power_pct` % of the range's power (P ∝ I²)."""
+    return 100.0 * math.sqrt(max(power_pct, 0.0) / 100.0)
+
+
+def power_fraction_pct(current_pct: float) -> float:
+    """% of the range's power delivered at `current_pct` % of full-scale current."""
+    return 100.0 * (current_pct / 100.0) ** 2
+
+
+def interpolate(table: tuple[tuple[float, float], ...], temperature_k: float) -> float:
+    """Sensor units at a temperature, linear between the table's (K, value) points."""
+    temps = [t for t, _ in table]
+    values = [v for _, v in table]
+    return float(np.interp(temperature_k, temps, values))
