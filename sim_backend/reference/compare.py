@@ -17,7 +17,7 @@ from sim_backend.physics.transient import simulate
 
 from . import ngspice
 from .events import switching_times_s
-from .from_circuit import netlist_from_circuit
+from .from_circuit import deterministic, netlist_from_circuit
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,9 @@ def _anchored_errors(ref: np.ndarray, emu: np.ndarray, anchors: np.ndarray) -> n
 def crosscheck(circuit: cm.Circuit, stop_s: float, *, drives: Mapping[str, object] | None = None,
                temperature_k: float = 2.0, max_step_s: float = 1e-12,
                sample_interval_s: float = 1e-12) -> Comparison:
-    """Run both simulators on `circuit` and compare every nanowire."""
+    """Run both simulators on `circuit` (switching-threshold spread removed) and compare wires."""
     drives = dict(drives or {})
+    circuit = deterministic(circuit)
     samples = np.arange(0.0, stop_s + 0.5 * sample_interval_s, sample_interval_s)
     samples = samples[samples <= stop_s]
     start = time.perf_counter()

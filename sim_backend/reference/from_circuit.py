@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from collections.abc import Mapping
 
 from sim_backend.physics import circuit as cm
 
-from .netlist import Netlist, _g, pwl_text, wire_lines
+from .netlist import INTERNAL_NODES, Netlist, _g, pwl_text, wire_lines
 from .wire import WireParams
 
 _RETRAP = {"voltage": "a", "current": "b"}
@@ -33,7 +34,7 @@ def wire_params(p, temperature_k: float | None = None) -> WireParams:
         raise ValueError(f"bath temperature {t_k} K must lie in [0, Tc={p.tc_k} K) for the reference")
     jc = p.jc_a_per_m2 * _temperature_factor(t_k, p.tc_k) / _temperature_factor(t_ref, p.tc_k)
     if getattr(p, "sigma_isw_a", 0.0):
-        raise ValueError("the ngspice reference is deterministic: set sigma_isw_a = 0")
+        raise ValueError("the ngspice reference is deterministic: pass deterministic(circuit)")
     return WireParams(
         inductance_h=p.inductance_h, nonlinear=p.nonlinear_inductance, width_m=p.width_m,
         thickness_m=p.thickness_m, sheet_resistance_ohm=p.sheet_resistance_ohm, tc_k=p.tc_k,
@@ -42,6 +43,14 @@ def wire_params(p, temperature_k: float | None = None) -> WireParams:
         heat_capacity_j_per_m3_k=p.heat_capacity_j_per_m3_k,
         boundary_conductance_w_per_m2_k=p.boundary_conductance_w_per_m2_k, delta=p.delta,
     )
+
+
+def deterministic(circuit):
+    """The same circuit with every wire's switching-threshold spread set to zero."""
+    return cm.Circuit(tuple(
+        replace(e, params=replace(e.params, sigma_isw_a=0.0)) if isinstance(e, cm.Nanowire) else e
+        for e in circuit.elements
+    ), circuit.nodes)
 
 
 def _safe(name: str, taken: set[str]) -> str:
@@ -83,16 +92,18 @@ def netlist_from_circuit(circuit, drives: Mapping[str, object] | None = None, st
     unknown = set(drives) - {s.name for s in circuit.sources}
     if unknown:
         raise ValueError(f"drives for unknown sources: {sorted(unknown)}")
-    taken_nodes: set[str] = {"0"}
+    taken: set[str] = set()
+    element_alias = {e.name: _safe(e.name, taken) for e in circuit.elements}
+    # A wire's internal nodes (<name>_r, ...) must not coincide with a circuit node.
+    taken_nodes = {"0"} | {f"{element_alias[e.name]}_{suffix}" for e in circuit.elements
+                           if isinstance(e, cm.Nanowire) for suffix in INTERNAL_NODES}
     node_alias = {"0": "0"}
     for node in circuit.node_names:
         node_alias[node] = _safe(node, taken_nodes)
-    taken: set[str] = set()
-    element_alias: dict[str, str] = {}
     wires: dict[str, WireParams] = {}
     lines: list[str] = []
     for e in circuit.elements:
-        name = element_alias[e.name] = _safe(e.name, taken)
+        name = element_alias[e.name]
         pos, neg = node_alias[e.node_pos], node_alias[e.node_neg]
         if isinstance(e, cm.Nanowire):
             wires[name] = wire_params(e.params, temperature_k)

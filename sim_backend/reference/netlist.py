@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from .wire import Retrap, WireParams
 
 
+#: Suffixes of the nodes each wire adds (<name>_<suffix>).
+INTERNAL_NODES = ("n0", "n1", "n2", "sd", "st", "r")
+
+
 def _g(x: float) -> str:
     return f"{x:.12g}"
 

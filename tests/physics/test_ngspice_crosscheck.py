@@ -160,3 +160,22 @@ def test_emulator_matches_ngspice_below_threshold():
     comparison = crosscheck(ec.neuron(), 12e-9, drives=drives)
     _assert_agree(comparison, expect_switches=False)
     assert all(w.reference_s.size == 0 for w in comparison.wires)
+
+
+def test_deck_conventions_and_safe_names():
+    from sim_backend.physics import circuit as cm
+    from sim_backend.physics.nanowire import NanowireParams
+
+    circuit = cm.Circuit((
+        cm.CurrentSource("I bias", "Top", "0", 15e-6),
+        cm.Resistor("R", "Top", "0", 50.0),
+        cm.Nanowire("W", "Top", "w_r", NanowireParams(inductance_h=50e-9)),  # a node named like an internal one
+        cm.Resistor("R2", "w_r", "0", 10.0),
+    ))
+    deck = netlist_from_circuit(circuit, stop_s=1e-9)
+    text = deck.text()
+    assert "i_i_bias 0 top 1.5e-05" in text  # pushes its current into node_pos
+    assert deck.node_alias["w_r"] != "w_r"  # renamed away from the wire's integrator node
+    assert f"r_r2 {deck.node_alias['w_r']} 0 10" in text
+    with pytest.raises(ValueError, match="unknown sources"):
+        netlist_from_circuit(circuit, {"nope": 1.0}, stop_s=1e-9)
