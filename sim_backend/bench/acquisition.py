@@ -16,7 +16,7 @@ import numpy as np
 from sim_backend.bench.pulse_generator import PulseGenerator
 from sim_backend.bench.scope import ChannelRecord, Oscilloscope
 from sim_backend.bench.signal_processing import crossing_time_s, first_crossing_index, low_pass
-from sim_backend.physics.transient import TransientResult
+from sim_backend.physics.results import TransientResult
 
 #: How long after a generator event the trigger crossing is looked for.
 SEARCH_S = 100e-9

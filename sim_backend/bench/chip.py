@@ -16,7 +16,9 @@ import numpy as np
 from sim_backend.bench.station import EmulatedStation
 from sim_backend.chip_file import ChipDefinition, load_chip
 from sim_backend.physics.circuit import Circuit, Resistor
-from sim_backend.physics.transient import CircuitState, TransientResult, dc_state, simulate
+from sim_backend.physics.dc import dc_state
+from sim_backend.physics.results import CircuitState, TransientResult
+from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
 
 #: A bias change is applied as a ramp of this duration (the solver integrates dI/dt).
