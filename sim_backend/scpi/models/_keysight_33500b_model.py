@@ -1,0 +1,126 @@
+"""Keysight 33500B / 33600A: models, per-channel settings, their limits and couplings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sim_backend.scpi.models._keysight_common import (
+    check_levels, check_pulse_timing, conflict, load_gain,
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str                   # as *IDN? answers it
+    channels: int
+    frequency_max_hz: float     # sine
+    pulse_frequency_max_hz: float  # pulse and square
+    ramp_frequency_max_hz: float   # triangle and ramp
+    width_min_s: float
+    edge_min_s: float
+
+
+_33500B = dict(width_min_s=16e-9, edge_min_s=8.4e-9, ramp_frequency_max_hz=200e3)
+_33600A = dict(width_min_s=5e-9, edge_min_s=2.9e-9, ramp_frequency_max_hz=800e3)
+MODELS = {
+    "keysight_33511b": ModelSpec("33511B", 1, 20e6, 20e6, **_33500B),
+    "keysight_33512b": ModelSpec("33512B", 2, 20e6, 20e6, **_33500B),
+    "keysight_33521b": ModelSpec("33521B", 1, 30e6, 30e6, **_33500B),
+    "keysight_33522b": ModelSpec("33522B", 2, 30e6, 30e6, **_33500B),
+    "keysight_33611a": ModelSpec("33611A", 1, 80e6, 50e6, **_33600A),
+    "keysight_33612a": ModelSpec("33612A", 2, 80e6, 50e6, **_33600A),
+    "keysight_33621a": ModelSpec("33621A", 1, 120e6, 100e6, **_33600A),
+    "keysight_33622a": ModelSpec("33622A", 2, 120e6, 100e6, **_33600A),
+}
+
+# Open-circuit output limits (the 50 ohm figures of the data sheet, doubled).
+AMPLITUDE_MIN_OPEN_VPP, AMPLITUDE_MAX_OPEN_VPP, WINDOW_OPEN_V = 2e-3, 20.0, 10.0
+EDGE_MAX_S = 1e-6
+# Vpp -> Vrms for the shapes whose amplitude may be given in VRMS or DBM.
+RMS_PER_VPP = {"SIN": 1 / (2 * math.sqrt(2)), "SQU": 0.5, "TRI": 1 / (2 * math.sqrt(3)),
+                "RAMP": 1 / (2 * math.sqrt(3))}
+PANEL_FUNCTION = {"PULS": "PULS", "SQU": "SQU"}  # other shapes are shown as their mean (DC)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One channel's settings as the instrument holds them (*RST values)."""
+
+    function: str = "SIN"
+    frequency_hz: float = 1e3
+    frequency_mode: str = "CW"
+    phase_deg: float = 0.0
+    amplitude_vpp: float = 0.1
+    offset_v: float = 0.0
+    unit: str = "VPP"
+    width_s: float = 100e-6
+    duty_pct: float = 10.0       # pulse duty cycle, held instead of the width when hold == "DCYC"
+    hold: str = "WIDT"
+    lead_s: float = 10e-9
+    trail_s: float = 10e-9
+    square_duty_pct: float = 50.0
+    ramp_symmetry_pct: float = 100.0
+    burst: bool = False
+    burst_mode: str = "TRIG"
+    burst_cycles: float = 1      # int, or math.inf
+    burst_phase_deg: float = 0.0
+    burst_period_s: float = 10e-3
+    gate_polarity: str = "NORM"
+    trigger_source: str = "IMM"
+    trigger_slope: str = "POS"
+    trigger_count: float = 1
+    trigger_delay_s: float = 0.0
+    trigger_timer_s: float = 1.0
+    output: bool = False
+    load_ohm: float = 50.0
+    polarity: str = "NORM"
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.frequency_hz
+
+
+
+def frequency_max_hz(spec: ModelSpec, function: str) -> float:
+    if function in ("PULS", "SQU"):
+        return spec.pulse_frequency_max_hz
+    if function in ("TRI", "RAMP"):
+        return spec.ramp_frequency_max_hz
+    return spec.frequency_max_hz
+
+
+def check_channel(spec: ModelSpec, ch: Channel) -> None:
+    """Raise -221 if the settings cannot coexist (each value alone is already in range)."""
+    if ch.frequency_hz > frequency_max_hz(spec, ch.function) * (1 + 1e-12):
+        raise conflict("frequency too high for this function")
+    if ch.function != "DC":
+        check_levels(ch.amplitude_vpp, ch.offset_v, ch.load_ohm, amplitude_min_vpp=AMPLITUDE_MIN_OPEN_VPP,
+                     amplitude_max_vpp=AMPLITUDE_MAX_OPEN_VPP, window_v=WINDOW_OPEN_V)
+    elif abs(ch.offset_v) > WINDOW_OPEN_V * load_gain(ch.load_ohm) * (1 + 1e-12):
+        raise conflict("offset exceeds the output window")
+    if ch.unit != "VPP" and (ch.function not in RMS_PER_VPP or (ch.unit == "DBM" and math.isinf(ch.load_ohm))):
+        raise conflict("amplitude unit not available here")
+    if ch.function == "PULS":
+        if ch.width_s < spec.width_min_s * (1 - 1e-9):
+            raise conflict("pulse width below model minimum")
+        check_pulse_timing(ch.period_s, ch.width_s, ch.lead_s, ch.trail_s, spec.width_min_s)
+    if ch.burst and ch.burst_mode == "TRIG" and ch.trigger_source == "IMM":
+        if math.isinf(ch.burst_cycles) or ch.burst_cycles * ch.period_s + 1e-6 > ch.burst_period_s:
+            raise conflict("burst does not fit its internal period")
+
+
+def amplitude_in_unit(ch: Channel, vpp: float) -> float:
+    """A peak-to-peak amplitude expressed in the channel's VOLTage:UNIT."""
+    if ch.unit == "VPP":
+        return vpp
+    rms = vpp * RMS_PER_VPP[ch.function]
+    return rms if ch.unit == "VRMS" else 10 * math.log10(rms**2 / ch.load_ohm / 1e-3)
+
+
+def amplitude_vpp(ch: Channel, value: float) -> float:
+    """An amplitude given in the channel's VOLTage:UNIT, as Vpp."""
+    if ch.unit == "VPP":
+        return value
+    rms = value if ch.unit == "VRMS" else math.sqrt(1e-3 * ch.load_ohm * 10 ** (value / 10))
+    return rms / RMS_PER_VPP[ch.function]

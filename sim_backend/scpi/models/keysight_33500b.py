@@ -1,0 +1,300 @@
+"""Keysight 33500B / 33600A Trueform waveform generators (33511B ... 33622A).
+
+Commands, forms and limits follow the 33500/33600 Series user's guide as the stock QCoDeS
+`Keysight33xxx` drivers use them (`SOURce1:FUNCtion:PULSE:WIDTh 5e-08`, `OUTPut1 1`, ...).
+Unlike the real instrument, which clips some out-of-range values and adjusts conflicting
+ones, a rejected value changes nothing: -222 for a value outside its range, -221 when it
+conflicts with other settings. The channel's waveform is shown on the bench front panel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sim_backend.scpi.commands import command, setting
+from sim_backend.scpi.errors import ScpiError
+from sim_backend.scpi.ieee488 import Identity
+from sim_backend.scpi.models._keysight_33500b_model import (
+    AMPLITUDE_MAX_OPEN_VPP, AMPLITUDE_MIN_OPEN_VPP, EDGE_MAX_S, MODELS, PANEL_FUNCTION, WINDOW_OPEN_V, Channel,
+    amplitude_in_unit, amplitude_vpp, check_channel,
+)
+from sim_backend.scpi.models._keysight_common import (
+    NR3, PANEL_BURST_CYCLES_MAX, IntegerOrInfinity, KeysightPulsePersonality, LoadDependent, RealOrInfinity,
+    conflict, field_setting, load_gain, out_of_range, real,
+)
+from sim_backend.scpi.params import Boolean, Choice
+
+_EDGE = real("S", 2.9e-9, EDGE_MAX_S, 10e-9)   # the 33600A minimum; the 33500B's is checked per model
+_LEVEL = LoadDependent("V", -5.0, 5.0, 0.0, NR3)
+
+
+class Keysight33500B(KeysightPulsePersonality):
+    """33500B (8.4 ns edges) and 33600A (2.9 ns edges), one or two channels."""
+
+    models = tuple(MODELS)
+    channel_nodes = ("SOUR", "OUTP", "TRIG")
+
+    @classmethod
+    def channel_count(cls, model: str) -> int:
+        return MODELS[model].channels
+
+    def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
+        self.spec = MODELS[model]
+        self.identity = Identity("Keysight Technologies", self.spec.name, "MY00000000", "4.00-1.19-2.00-58-00")
+        super().__init__(world, role_name, model, settings)
+
+    def reset(self) -> None:
+        self.channels = {n: Channel() for n in range(1, self.channel_total + 1)}
+        self.sync_output, self.sync_source = True, "CH1"
+        for number in self.channels:
+            self._show(number)
+
+    def change(self, number: int, **fields: object) -> None:
+        """Validate the channel's settings with `fields` applied, then commit and show them."""
+        candidate = replace(self.channels[number], **fields)
+        if candidate.hold == "DCYC" and "width_s" not in fields:
+            candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
+        else:
+            candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
+        check_channel(self.spec, candidate)
+        self.channels[number] = candidate
+        self._show(number)
+
+    def _show(self, number: int) -> None:
+        ch = self.channels[number]
+        shape = PANEL_FUNCTION.get(ch.function, "DC")
+        square = shape == "SQU"
+        # A gated burst waits for a gate the bench never gives: shown as a burst nobody triggers.
+        self.show(number, function=shape, amplitude_vpp=ch.amplitude_vpp, offset_v=ch.offset_v,
+                  frequency_hz=ch.frequency_hz,
+                  pulse_width_s=ch.period_s * ch.square_duty_pct / 100 if square else ch.width_s,
+                  lead_edge_s=self.spec.edge_min_s if square else ch.lead_s,
+                  trail_edge_s=self.spec.edge_min_s if square else ch.trail_s,
+                  burst_enabled=ch.burst, burst_cycles=int(min(ch.burst_cycles, PANEL_BURST_CYCLES_MAX)),
+                  trigger_source="EXT" if ch.burst_mode == "GAT" else ch.trigger_source,
+                  output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
+
+    # -- waveform ----------------------------------------------------------------------------
+
+    function = field_setting(
+        "[SOURce#]:FUNCtion[:SHAPe]", Choice("SINusoid", "SQUare", "TRIangle", "RAMP", "PULSe", "PRBS", "NOISe",
+                                             "ARB", "DC"),
+        "function", "Waveform shape (SIN, SQU, TRI, RAMP, PULS, PRBS, NOIS, ARB, DC).")
+
+    @setting("[SOURce#]:FREQuency[:CW]", real("HZ", 1e-6, 120e6, 1e3))
+    def frequency(self, number: int) -> float:
+        """Output frequency, Hz (the pulse period is its inverse)."""
+        return self.channels[number].frequency_hz
+
+    @frequency.setter
+    def frequency(self, number: int, hertz: float) -> None:
+        if hertz > self.spec.frequency_max_hz:
+            raise out_of_range("frequency above model maximum")
+        self.change(number, frequency_hz=hertz)
+
+    @setting("[SOURce#]:FUNCtion:PULSe:PERiod", real("S", 1 / 120e6, 1e6, 1e-3))
+    def pulse_period(self, number: int) -> float:
+        """Pulse period, s (the same setting as 1/frequency)."""
+        return self.channels[number].period_s
+
+    @pulse_period.setter
+    def pulse_period(self, number: int, seconds: float) -> None:
+        self.frequency.set_handler(self, number, 1.0 / seconds)  # type: ignore[misc]
+
+    frequency_mode = field_setting("[SOURce#]:FREQuency:MODE", Choice("CW", "LIST", "SWEep", "FIXed"),
+                                   "frequency_mode", "Frequency mode (CW, LIST, SWE, FIX).")
+    phase = field_setting("[SOURce#]:PHASe", real("DEG", -360, 360, 0), "phase_deg", "Phase offset, degrees.")
+
+    @command("[SOURce#]:PHASe:SYNChronize")
+    def phase_synchronize(self, number: int) -> None:
+        """Restart both channels in phase (the bench's channels share one time base already)."""
+
+    @setting("[SOURce#]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", LoadDependent("V", 1e-3, 10.0, 0.1, NR3))
+    def amplitude(self, number: int) -> float:
+        """Amplitude into the set load, in the VOLTage:UNIT (Vpp, Vrms or dBm)."""
+        ch = self.channels[number]
+        return amplitude_in_unit(ch, ch.amplitude_vpp)
+
+    @amplitude.setter
+    def amplitude(self, number: int, value: float) -> None:
+        ch = self.channels[number]
+        vpp, gain = amplitude_vpp(ch, value), load_gain(ch.load_ohm)
+        if not AMPLITUDE_MIN_OPEN_VPP * gain * (1 - 1e-12) <= vpp <= AMPLITUDE_MAX_OPEN_VPP * gain * (1 + 1e-12):
+            raise out_of_range("amplitude")
+        self.change(number, amplitude_vpp=vpp)
+
+    @setting("[SOURce#]:VOLTage[:LEVel][:IMMediate]:OFFSet", _LEVEL)
+    def offset(self, number: int) -> float:
+        """DC offset into the set load, V."""
+        return self.channels[number].offset_v
+
+    @offset.setter
+    def offset(self, number: int, volts: float) -> None:
+        if abs(volts) > WINDOW_OPEN_V * load_gain(self.channels[number].load_ohm) * (1 + 1e-12):
+            raise out_of_range("offset")
+        self.change(number, offset_v=volts)
+
+    @setting("[SOURce#]:VOLTage[:LEVel][:IMMediate]:HIGH", _LEVEL)
+    def high(self, number: int) -> float:
+        """High level, V; setting it keeps the low level."""
+        ch = self.channels[number]
+        return ch.offset_v + ch.amplitude_vpp / 2
+
+    @high.setter
+    def high(self, number: int, volts: float) -> None:
+        self._levels(number, volts, self.low.query_handler(self, number))  # type: ignore[misc]
+
+    @setting("[SOURce#]:VOLTage[:LEVel][:IMMediate]:LOW", _LEVEL)
+    def low(self, number: int) -> float:
+        """Low level, V; setting it keeps the high level."""
+        ch = self.channels[number]
+        return ch.offset_v - ch.amplitude_vpp / 2
+
+    @low.setter
+    def low(self, number: int, volts: float) -> None:
+        self._levels(number, self.high.query_handler(self, number), volts)  # type: ignore[misc]
+
+    def _levels(self, number: int, high_v: float, low_v: float) -> None:
+        if high_v <= low_v:
+            raise conflict("high level must exceed low level")
+        self.change(number, amplitude_vpp=high_v - low_v, offset_v=(high_v + low_v) / 2)
+
+    voltage_unit = field_setting("[SOURce#]:VOLTage:UNIT", Choice("VPP", "VRMS", "DBM"), "unit",
+                                 "Amplitude unit (VPP, VRMS, DBM).")
+
+    # -- pulse, square, ramp -----------------------------------------------------------------
+
+    @setting("[SOURce#]:FUNCtion:PULSe:WIDTh", real("S", 5e-9, 1e6, 100e-6))
+    def pulse_width(self, number: int) -> float:
+        """Pulse width at 50 % of the edges, s."""
+        return self.channels[number].width_s
+
+    @pulse_width.setter
+    def pulse_width(self, number: int, seconds: float) -> None:
+        if seconds < self.spec.width_min_s:
+            raise out_of_range("pulse width below model minimum")
+        self.change(number, width_s=seconds)
+
+    @setting("[SOURce#]:FUNCtion:PULSe:DCYCle", real(None, 0, 100, 10))
+    def pulse_duty(self, number: int) -> float:
+        """Pulse duty cycle, percent of the period."""
+        return self.channels[number].duty_pct
+
+    @pulse_duty.setter
+    def pulse_duty(self, number: int, percent: float) -> None:
+        ch = self.channels[number]
+        self.change(number, width_s=ch.period_s * percent / 100)
+
+    hold = field_setting("[SOURce#]:FUNCtion:PULSe:HOLD", Choice("WIDTh", "DCYCle"), "hold",
+                         "What a period change keeps: the pulse WIDTh or the DCYCle.")
+
+    @setting("[SOURce#]:FUNCtion:PULSe:TRANsition[:BOTH]", _EDGE)
+    def transition(self, number: int) -> float:
+        """Both edge times (10-90 %), s; the query answers the leading edge."""
+        return self.channels[number].lead_s
+
+    @transition.setter
+    def transition(self, number: int, seconds: float) -> None:
+        self.change(number, lead_s=self._edge(seconds), trail_s=seconds)
+
+    @setting("[SOURce#]:FUNCtion:PULSe:TRANsition:LEADing", _EDGE)
+    def leading(self, number: int) -> float:
+        """Leading edge time (10-90 %), s."""
+        return self.channels[number].lead_s
+
+    @leading.setter
+    def leading(self, number: int, seconds: float) -> None:
+        self.change(number, lead_s=self._edge(seconds))
+
+    @setting("[SOURce#]:FUNCtion:PULSe:TRANsition:TRAiling", _EDGE)
+    def trailing(self, number: int) -> float:
+        """Trailing edge time (90-10 %), s."""
+        return self.channels[number].trail_s
+
+    @trailing.setter
+    def trailing(self, number: int, seconds: float) -> None:
+        self.change(number, trail_s=self._edge(seconds))
+
+    def _edge(self, seconds: float) -> float:
+        if seconds < self.spec.edge_min_s * (1 - 1e-9):
+            raise out_of_range("edge time below model minimum")
+        return seconds
+
+    square_duty = field_setting("[SOURce#]:FUNCtion:SQUare:DCYCle", real(None, 0.01, 99.99, 50),
+                                "square_duty_pct", "Square wave duty cycle, percent.")
+    ramp_symmetry = field_setting("[SOURce#]:FUNCtion:RAMP:SYMMetry", real(None, 0, 100, 100),
+                                  "ramp_symmetry_pct", "Ramp symmetry, percent of the period spent rising.")
+
+    # -- burst and trigger -------------------------------------------------------------------
+
+    burst = field_setting("[SOURce#]:BURSt:STATe", Boolean(), "burst", "Burst mode on (1) or off (0).")
+    burst_mode = field_setting("[SOURce#]:BURSt:MODE", Choice("TRIGgered", "GATed"), "burst_mode",
+                               "Burst mode: TRIG (N cycles per trigger) or GAT (gated).")
+    burst_cycles = field_setting("[SOURce#]:BURSt:NCYCles", IntegerOrInfinity(1, 100_000_000, 1),
+                                 "burst_cycles", "Cycles per burst (INF: until the trigger source stops).")
+    burst_phase = field_setting("[SOURce#]:BURSt:PHASe", real("DEG", -360, 360, 0), "burst_phase_deg",
+                                "Start phase of a burst, degrees.")
+    burst_period = field_setting("[SOURce#]:BURSt:INTernal:PERiod", real("S", 1e-6, 8e3, 10e-3),
+                                 "burst_period_s", "Burst repetition period with the IMMediate trigger, s.")
+    gate_polarity = field_setting("[SOURce#]:BURSt:GATE:POLarity", Choice("NORMal", "INVerted"),
+                                  "gate_polarity", "Gate polarity of a gated burst (NORM, INV).")
+    trigger_source = field_setting("TRIGger#:SOURce", Choice("IMMediate", "EXTernal", "TIMer", "BUS"),
+                                   "trigger_source", "Trigger source (IMM, EXT, TIM, BUS: *TRG).")
+    trigger_slope = field_setting("TRIGger#:SLOPe", Choice("POSitive", "NEGative"), "trigger_slope",
+                                  "External trigger edge (POS, NEG).")
+    trigger_count = field_setting("TRIGger#:COUNt", IntegerOrInfinity(1, 1_000_000, 1), "trigger_count",
+                                  "Triggers accepted before returning to idle.")
+    trigger_delay = field_setting("TRIGger#:DELay", real("S", 0, 1e3, 0), "trigger_delay_s",
+                                  "Delay from trigger to output, s.")
+    trigger_timer = field_setting("TRIGger#:TIMer", real("S", 1e-6, 8e3, 1), "trigger_timer_s",
+                                  "Period of the TIMer trigger source, s.")
+
+    @command("TRIGger#[:IMMediate]")
+    def trigger_now(self, number: int) -> None:
+        """Trigger this channel now, whatever its trigger source."""
+        channel = self.panel.channels[number]
+        if channel.output_enabled and channel.burst_enabled:
+            channel.trigger_times_s.append(self.world.now_s())
+
+    # -- output ------------------------------------------------------------------------------
+
+    output = field_setting("OUTPut#[:STATe]", Boolean(), "output", "Output on (1) or off (0).")
+    polarity = field_setting("OUTPut#:POLarity", Choice("NORMal", "INVerted"), "polarity",
+                             "Output polarity (NORM, INV: inverted about the offset).")
+
+    @setting("OUTPut#:LOAD", RealOrInfinity("OHM", 1, 10e3, 50, NR3))
+    def load(self, number: int) -> float:
+        """Load the levels are specified into, ohm (INF: high Z, answered 9.9E+37)."""
+        return self.channels[number].load_ohm
+
+    @load.setter
+    def load(self, number: int, ohms: float) -> None:
+        # The output voltage stays; the displayed levels follow the new load.
+        ch = self.channels[number]
+        scale = load_gain(ohms) / load_gain(ch.load_ohm)
+        self.change(number, load_ohm=ohms, amplitude_vpp=ch.amplitude_vpp * scale, offset_v=ch.offset_v * scale)
+
+    @setting("OUTPut:SYNC[:STATe]", Boolean())
+    def sync(self) -> bool:
+        """Sync output connector on (1) or off (0)."""
+        return self.sync_output
+
+    @sync.setter
+    def sync(self, state: bool) -> None:
+        self.sync_output = state
+
+    @setting("OUTPut:SYNC:SOURce", Choice("CH1", "CH2"))
+    def sync_channel(self) -> str:
+        """Channel the sync output follows (two-channel models)."""
+        if self.channel_total < 2:
+            raise ScpiError(-113)
+        return self.sync_source
+
+    @sync_channel.setter
+    def sync_channel(self, source: str) -> None:
+        if self.channel_total < 2:
+            raise ScpiError(-113)
+        self.sync_source = source
+
+
+PERSONALITIES = (Keysight33500B,)
