@@ -136,17 +136,17 @@ class KeysightPulsePersonality(ScpiPersonality):
     channel_nodes: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def channel_count(cls, model: str) -> int:
+    def channel_count(cls, model: str, settings: dict) -> int:
         raise NotImplementedError
 
     @classmethod
     def create_panel(cls, model: str, settings: dict) -> PulseGenerator:
-        return PulseGenerator.with_channels(cls.channel_count(model))
+        return PulseGenerator.with_channels(cls.channel_count(model, settings))
 
     def __init__(self, world: Any, role_name: str, model: str, settings: dict) -> None:
         super().__init__()
         self.world, self.role_name, self.model = world, role_name, model
-        self.channel_total = self.channel_count(model)
+        self.channel_total = self.channel_count(model, settings)
         self.suffix_limits = {node: self.channel_total for node in self.channel_nodes}
         self.reset()
 

@@ -35,7 +35,7 @@ class Keysight33500B(KeysightPulsePersonality):
     channel_nodes = ("SOUR", "OUTP", "TRIG")
 
     @classmethod
-    def channel_count(cls, model: str) -> int:
+    def channel_count(cls, model: str, settings: dict) -> int:
         return MODELS[model].channels
 
     def __init__(self, world, role_name: str, model: str, settings: dict) -> None:

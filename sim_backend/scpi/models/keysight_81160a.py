@@ -1,0 +1,284 @@
+"""Keysight 81160A 330 MHz pulse/function/arbitrary/noise generator (fast edges).
+
+Commands follow the 81150A/81160A programming reference: the channel may be given on the
+SOURce node or on the command's own keyword (`:SOUR2:PULS:WIDT 5NS` = `:PULS:WIDT2 5NS`).
+Levels are set as amplitude/offset or as high/low; `:VOLT#:LIM:HIGH/LOW/STAT` are output
+limits that, when on, refuse levels beyond them (-221). Triggered pulses and bursts come
+from the arming model: `:ARM:SOUR IMM` runs continuously; MANual (*TRG), EXTernal or
+INTernal2 arm `:TRIG:COUN` pulses per event. A rejected value changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sim_backend.scpi.commands import setting
+from sim_backend.scpi.ieee488 import Identity
+from sim_backend.scpi.models._keysight_common import (
+    NR3, PANEL_BURST_CYCLES_MAX, KeysightPulsePersonality, LoadDependent, RealOrInfinity, check_levels, check_pulse_timing, conflict,
+    field_setting, load_gain, out_of_range, real,
+)
+from sim_backend.scpi.params import Boolean, Choice, Integer
+
+WIDTH_MIN_S, EDGE_MIN_S, PERIOD_MIN_S = 1.5e-9, 1e-9, 1 / 330e6
+FREQUENCY_MAX_HZ, PULSE_FREQUENCY_MAX_HZ = 500e6, 330e6
+# Open-circuit output limits (data sheet: 50 mVpp-5 Vpp, window +-5 V into 50 ohm).
+AMPLITUDE_MIN_OPEN_VPP, AMPLITUDE_MAX_OPEN_VPP, WINDOW_OPEN_V = 0.1, 10.0, 10.0
+_PANEL_FUNCTION = {"PULS": "PULS", "SQU": "SQU"}   # other shapes are shown as their mean (DC)
+_PANEL_SOURCE = {"IMM": "IMM", "MAN": "BUS", "EXT": "EXT", "INT2": "TIM"}
+_LEVEL = LoadDependent("V", -5.0, 5.0, 0.0, NR3)
+_EDGE = real("S", EDGE_MIN_S, 1e3, 2.5e-9)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One channel's settings as the instrument holds them (*RST values)."""
+
+    function: str = "SIN"
+    frequency_hz: float = 1e6
+    amplitude_vpp: float = 1.0
+    offset_v: float = 0.0
+    width_s: float = 100e-9
+    duty_pct: float = 10.0
+    hold: str = "WIDT"
+    lead_s: float = 2.5e-9
+    trail_s: float = 2.5e-9
+    trail_auto: bool = True      # the trailing edge follows the leading edge
+    output: bool = False
+    polarity: str = "NORM"
+    load_ohm: float = 50.0
+    limit_high_v: float = 5.0
+    limit_low_v: float = -5.0
+    limits_on: bool = False
+    arm_source: str = "IMM"
+    trigger_count: int = 1
+    trigger_source: str = "IMM"
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.frequency_hz
+
+    @property
+    def high_v(self) -> float:
+        return self.offset_v + self.amplitude_vpp / 2
+
+    @property
+    def low_v(self) -> float:
+        return self.offset_v - self.amplitude_vpp / 2
+
+
+def check_channel(ch: Channel) -> None:
+    """Raise -221 if the settings cannot coexist (each value alone is already in range)."""
+    if ch.function in ("PULS", "SQU") and ch.frequency_hz > PULSE_FREQUENCY_MAX_HZ * (1 + 1e-12):
+        raise conflict("frequency too high for this function")
+    check_levels(ch.amplitude_vpp, ch.offset_v, ch.load_ohm, amplitude_min_vpp=AMPLITUDE_MIN_OPEN_VPP,
+                 amplitude_max_vpp=AMPLITUDE_MAX_OPEN_VPP, window_v=WINDOW_OPEN_V)
+    if ch.limit_high_v <= ch.limit_low_v:
+        raise conflict("high limit must exceed low limit")
+    if ch.limits_on and (ch.high_v > ch.limit_high_v + 1e-12 or ch.low_v < ch.limit_low_v - 1e-12):
+        raise conflict("levels beyond the output limits")
+    if ch.function == "PULS":
+        check_pulse_timing(ch.period_s, ch.width_s, ch.lead_s, ch.trail_s, WIDTH_MIN_S)
+
+
+class Keysight81160A(KeysightPulsePersonality):
+    """81160A, one or two channels (`channels:` in the station's emulator settings, default 2)."""
+
+    models = ("keysight_81160a",)
+    channel_nodes = ("SOUR", "FUNC", "FREQ", "VOLT", "PER", "WIDT", "DCYC", "HOLD", "TRAN", "OUTP", "COUN")
+    identity = Identity("Agilent Technologies", "81160A", "DE00000000", "2.1.0.0-2.3")
+
+    @classmethod
+    def channel_count(cls, model: str, settings: dict) -> int:
+        return int(settings.get("channels", 2))
+
+    def reset(self) -> None:
+        self.channels = {n: Channel() for n in range(1, self.channel_total + 1)}
+        for number in self.channels:
+            self._show(number)
+
+    def change(self, number: int, **fields: object) -> None:
+        """Validate the channel's settings with `fields` applied, then commit and show them."""
+        candidate = replace(self.channels[number], **fields)
+        if candidate.hold == "DCYC" and "width_s" not in fields:
+            candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
+        else:
+            candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
+        check_channel(candidate)
+        self.channels[number] = candidate
+        self._show(number)
+
+    def _show(self, number: int) -> None:
+        ch = self.channels[number]
+        shape = _PANEL_FUNCTION.get(ch.function, "DC")
+        square = shape == "SQU"
+        self.show(number, function=shape, amplitude_vpp=ch.amplitude_vpp, offset_v=ch.offset_v,
+                  frequency_hz=ch.frequency_hz, pulse_width_s=ch.period_s / 2 if square else ch.width_s,
+                  lead_edge_s=ch.lead_s, trail_edge_s=ch.trail_s, burst_enabled=ch.arm_source != "IMM",
+                  burst_cycles=min(ch.trigger_count, PANEL_BURST_CYCLES_MAX), trigger_source=_PANEL_SOURCE[ch.arm_source],
+                  output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
+
+    # -- waveform and timing -----------------------------------------------------------------
+
+    function = field_setting("[SOURce#]:FUNCtion#[:SHAPe]", Choice("SINusoid", "SQUare", "RAMP", "PULSe", "NOISe",
+                                                                    "DC", "USER"),
+                             "function", "Waveform shape (SIN, SQU, RAMP, PULS, NOIS, DC, USER).")
+
+    @setting("[SOURce#]:FREQuency#[:CW]", real("HZ", 1e-6, FREQUENCY_MAX_HZ, 1e6))
+    def frequency(self, *suffixes: int) -> float:
+        """Frequency, Hz (pulse period = 1/frequency)."""
+        return self.channels[self.channel_of(*suffixes)].frequency_hz
+
+    @frequency.setter
+    def frequency(self, *args) -> None:
+        *suffixes, hertz = args
+        self.change(self.channel_of(*suffixes), frequency_hz=hertz)
+
+    @setting("[SOURce#]:PULSe:PERiod#", real("S", PERIOD_MIN_S * (1 - 1e-9), 1e6, 1e-6))
+    def period(self, *suffixes: int) -> float:
+        """Pulse period, s."""
+        return self.channels[self.channel_of(*suffixes)].period_s
+
+    @period.setter
+    def period(self, *args) -> None:
+        *suffixes, seconds = args
+        self.change(self.channel_of(*suffixes), frequency_hz=1.0 / seconds)
+
+    width = field_setting("[SOURce#]:PULSe:WIDTh#", real("S", WIDTH_MIN_S, 1e6, 100e-9), "width_s",
+                          "Pulse width at 50 % of the edges, s.")
+    hold = field_setting("[SOURce#]:PULSe:HOLD#", Choice("WIDTh", "DCYCle"), "hold",
+                         "What a period change keeps: the pulse WIDTh or the DCYCle.")
+
+    @setting("[SOURce#]:PULSe:DCYCle#", real(None, 0, 100, 10))
+    def duty(self, *suffixes: int) -> float:
+        """Pulse duty cycle, percent of the period."""
+        return self.channels[self.channel_of(*suffixes)].duty_pct
+
+    @duty.setter
+    def duty(self, *args) -> None:
+        *suffixes, percent = args
+        number = self.channel_of(*suffixes)
+        self.change(number, width_s=self.channels[number].period_s * percent / 100)
+
+    @setting("[SOURce#]:PULSe:TRANsition#[:LEADing]", _EDGE)
+    def leading(self, *suffixes: int) -> float:
+        """Leading edge time (10-90 %), s; the trailing edge follows while TRA:AUTO is on."""
+        return self.channels[self.channel_of(*suffixes)].lead_s
+
+    @leading.setter
+    def leading(self, *args) -> None:
+        *suffixes, seconds = args
+        number = self.channel_of(*suffixes)
+        auto = self.channels[number].trail_auto
+        self.change(number, lead_s=seconds, trail_s=seconds if auto else self.channels[number].trail_s)
+
+    @setting("[SOURce#]:PULSe:TRANsition#:TRAiling", _EDGE)
+    def trailing(self, *suffixes: int) -> float:
+        """Trailing edge time (90-10 %), s; setting it turns TRA:AUTO off."""
+        return self.channels[self.channel_of(*suffixes)].trail_s
+
+    @trailing.setter
+    def trailing(self, *args) -> None:
+        *suffixes, seconds = args
+        self.change(self.channel_of(*suffixes), trail_s=seconds, trail_auto=False)
+
+    trailing_auto = field_setting("[SOURce#]:PULSe:TRANsition#:TRAiling:AUTO", Boolean(), "trail_auto",
+                                  "Trailing edge time follows the leading edge (1) or not (0).")
+
+    # -- levels and limits -------------------------------------------------------------------
+
+    @setting("[SOURce#]:VOLTage#[:LEVel][:IMMediate][:AMPLitude]", LoadDependent("V", 0.05, 5.0, 1.0, NR3))
+    def amplitude(self, *suffixes: int) -> float:
+        """Amplitude into the set load, Vpp."""
+        return self.channels[self.channel_of(*suffixes)].amplitude_vpp
+
+    @amplitude.setter
+    def amplitude(self, *args) -> None:
+        *suffixes, vpp = args
+        number = self.channel_of(*suffixes)
+        gain = load_gain(self.channels[number].load_ohm)
+        if not AMPLITUDE_MIN_OPEN_VPP * gain * (1 - 1e-12) <= vpp <= AMPLITUDE_MAX_OPEN_VPP * gain * (1 + 1e-12):
+            raise out_of_range("amplitude")
+        self.change(number, amplitude_vpp=vpp)
+
+    @setting("[SOURce#]:VOLTage#[:LEVel][:IMMediate]:OFFSet", _LEVEL)
+    def offset(self, *suffixes: int) -> float:
+        """Offset into the set load, V."""
+        return self.channels[self.channel_of(*suffixes)].offset_v
+
+    @offset.setter
+    def offset(self, *args) -> None:
+        *suffixes, volts = args
+        number = self.channel_of(*suffixes)
+        self._window(number, volts)
+        self.change(number, offset_v=volts)
+
+    @setting("[SOURce#]:VOLTage#[:LEVel][:IMMediate]:HIGH", _LEVEL)
+    def high(self, *suffixes: int) -> float:
+        """High level, V; setting it keeps the low level."""
+        return self.channels[self.channel_of(*suffixes)].high_v
+
+    @high.setter
+    def high(self, *args) -> None:
+        *suffixes, volts = args
+        number = self.channel_of(*suffixes)
+        self._levels(number, volts, self.channels[number].low_v)
+
+    @setting("[SOURce#]:VOLTage#[:LEVel][:IMMediate]:LOW", _LEVEL)
+    def low(self, *suffixes: int) -> float:
+        """Low level, V; setting it keeps the high level."""
+        return self.channels[self.channel_of(*suffixes)].low_v
+
+    @low.setter
+    def low(self, *args) -> None:
+        *suffixes, volts = args
+        number = self.channel_of(*suffixes)
+        self._levels(number, self.channels[number].high_v, volts)
+
+    def _window(self, number: int, volts: float) -> None:
+        if abs(volts) > WINDOW_OPEN_V * load_gain(self.channels[number].load_ohm) * (1 + 1e-12):
+            raise out_of_range("level outside the output window")
+
+    def _levels(self, number: int, high_v: float, low_v: float) -> None:
+        self._window(number, high_v)
+        self._window(number, low_v)
+        if high_v <= low_v:
+            raise conflict("high level must exceed low level")
+        self.change(number, amplitude_vpp=high_v - low_v, offset_v=(high_v + low_v) / 2)
+
+    limit_high = field_setting("[SOURce#]:VOLTage#:LIMit[:HIGH]", real("V", -9.99, 10, 5), "limit_high_v",
+                               "Output high-level limit, V (enforced while LIM:STAT is on).")
+    limit_low = field_setting("[SOURce#]:VOLTage#:LIMit:LOW", real("V", -10, 9.99, -5), "limit_low_v",
+                              "Output low-level limit, V (enforced while LIM:STAT is on).")
+    limits_on = field_setting("[SOURce#]:VOLTage#:LIMit:STATe", Boolean(), "limits_on",
+                              "Output limits on (1): levels beyond them are refused.")
+
+    # -- output, arming, triggering ----------------------------------------------------------
+
+    output = field_setting("OUTPut#[:NORMal][:STATe]", Boolean(), "output", "Normal output on (1) or off (0).")
+    polarity = field_setting("OUTPut#:POLarity", Choice("NORMal", "INVerted"), "polarity",
+                             "Output polarity (NORM, INV).")
+
+    @setting("OUTPut#:LOAD", RealOrInfinity("OHM", 0.3, 1e6, 50, NR3))
+    def load(self, number: int) -> float:
+        """Expected load, ohm (INF: high Z); also OUTPut#:IMPedance:EXTernal."""
+        return self.channels[number].load_ohm
+
+    @load.setter
+    def load(self, number: int, ohms: float) -> None:
+        # The output voltage stays; the displayed levels follow the new load.
+        ch = self.channels[number]
+        scale = load_gain(ohms) / load_gain(ch.load_ohm)
+        self.change(number, load_ohm=ohms, amplitude_vpp=ch.amplitude_vpp * scale, offset_v=ch.offset_v * scale)
+
+    external_impedance = replace(load, pattern="OUTPut#:IMPedance:EXTernal")
+
+    arm_source = field_setting("ARM:SOURce#", Choice("IMMediate", "INTernal2", "EXTernal", "MANual"),
+                               "arm_source", "Arming source (IMM: continuous; MAN: *TRG; EXT; INT2).")
+    trigger_count = field_setting("TRIGger:COUNt#", Integer(1, 2_147_483_647, 1), "trigger_count",
+                                  "Pulses per arming event (burst length).")
+    trigger_source = field_setting("TRIGger:SOURce#", Choice("IMMediate", "INTernal2", "EXTernal"),
+                                   "trigger_source", "Pulse trigger source within a burst (IMM, INT2, EXT).")
+
+
+PERSONALITIES = (Keysight81160A,)
