@@ -1,0 +1,220 @@
+"""Numba kernel, part 3: the time loop (steps, events, threshold draws, sampling).
+
+``advance`` is resumable: it returns a status and leaves all state in its arrays, so the caller
+can grow a buffer (events, random draws) and call it again.
+Status: 0 done, 1 event buffer full, 2 random draws exhausted, 3 step size underflow,
+4 endless zero-time switching.
+
+Random draws: a wire's switching threshold is I_sw(T) + σ·z with z taken in order from that wire's
+row of ``z`` (standard normals drawn by the caller from its Generator). A new z is taken when the
+wire has none (``zcur`` NaN): at the start of a run without an inherited draw, and after every
+retrap. σ = 0 wires take no draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sim_backend.physics._kernel_integrate import T_TOL_S, dense, error_norm, event_value, rk_step
+from sim_backend.physics._kernel_network import network, node_of, pwl_value, vdiff
+from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_ISW, W_SIGMA
+
+H_AFTER_EVENT_S = 1e-13
+H_MIN_S = 1e-21
+THRESHOLD_FLOOR = 1e-3  # a drawn threshold never falls below this fraction of I_sw(T)
+
+
+@njit(cache=True)
+def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
+    """[node voltages | branch currents | resistor currents | current sources | V-source currents | energies]."""
+    network(t, t, y, s, ip, fp, kinv, v, iv, dy, wk)
+    nn = ip[NN]
+    nb = ip[NB]
+    nw = ip[NW]
+    k = 0
+    for j in range(nn):
+        row[k] = v[j]
+        k += 1
+    for b in range(nb):
+        row[k] = y[b]
+        k += 1
+    for j in range(ip[NR]):
+        row[k] = fp[ip[R_G] + j] * vdiff(v, node_of(ip, R_P, j), node_of(ip, R_N, j))
+        k += 1
+    for j in range(ip[NCS]):
+        row[k] = pwl_value(j, t, ip, fp)
+        k += 1
+    for m in range(ip[NVS]):
+        row[k] = iv[m]
+        k += 1
+    for j in range(nb + nw, y.shape[0]):
+        row[k] = y[j]
+        k += 1
+
+
+@njit(cache=True)
+def _any_event(y, s, thr, ip, fp):
+    for w in range(s.shape[0]):
+        if event_value(w, y, s, thr, ip, fp) >= 0.0:
+            return w
+    return -1
+
+
+@njit(cache=True)
+def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, atol, rtol,
+            bp, ts, out, ev, n_ev, cursor, stats):
+    """Integrate from t to t_stop. cursor = [breakpoint index, sample index];
+    stats = [accepted steps, rejected steps, event-location steps]. Returns (status, t, h, n_ev)."""
+    nb = ip[NB]
+    nw = ip[NW]
+    nn = ip[NN]
+    nvs = ip[NVS]
+    ny = y.shape[0]
+    n_ctrl = nb + nw
+    e_hs0 = nb + nw + ip[NR]
+    v = np.empty(nn)
+    iv = np.empty(nvs)
+    dy = np.empty(ny)
+    k1 = np.empty(ny)
+    y1 = np.empty(ny)
+    ylo = np.empty(ny)
+    ytr = np.empty(ny)
+    yhi = np.empty(ny)
+    kst = np.empty((7, ny))
+    ktr = np.empty((7, ny))
+    khi = np.empty((7, ny))
+    ysm = np.empty(ny)
+    tmp = np.empty(ny)
+    wk = np.empty(nn + nvs + 2 * nb + ip[NCL] * (ip[NCL] + 2))
+    ns = ts.shape[0]
+    while cursor[1] < ns and ts[cursor[1]] <= t:
+        sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+        cursor[1] += 1
+    need_f = True
+    while True:
+        for w in range(nw):
+            if math.isnan(zcur[w]):
+                if fp[ip[W_SIGMA] + w] == 0.0:
+                    zcur[w] = 0.0
+                elif z_idx[w] >= z.shape[1]:
+                    return 2, t, h, n_ev
+                else:
+                    zcur[w] = z[w, z_idx[w]]
+                    z_idx[w] += 1
+            thr[w] = max(fp[ip[W_ISW] + w] + fp[ip[W_SIGMA] + w] * zcur[w], THRESHOLD_FLOOR * fp[ip[W_ISW] + w])
+        w = _any_event(y, s, thr, ip, fp)
+        if w >= 0:
+            if n_ev >= ev.shape[0]:
+                return 1, t, h, n_ev
+            if n_ev > 4 * nw + 4 and ev[n_ev - 4 * nw - 4, 1] == t:
+                return 4, t, h, n_ev  # transitions without time passing: inconsistent thresholds
+            ev[n_ev, 0] = w
+            ev[n_ev, 1] = t
+            if s[w] == 0:
+                s[w] = 1
+                ev[n_ev, 2] = 0.0
+                ev[n_ev, 3] = math.nan
+                e_sw[w] = y[e_hs0 + w]
+            else:
+                s[w] = 0
+                ev[n_ev, 2] = 1.0
+                ev[n_ev, 3] = y[e_hs0 + w] - e_sw[w]
+                zcur[w] = math.nan
+            y[nb + w] = 0.0
+            n_ev += 1
+            need_f = True
+            h = min(h, H_AFTER_EVENT_S)
+            continue
+        if t >= t_stop:
+            return 0, t, h, n_ev
+        if need_f:
+            network(t, t, y, s, ip, fp, kinv, v, iv, k1, wk)
+            need_f = False
+        while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t:
+            cursor[0] += 1
+        t_limit = t_stop
+        if cursor[0] < bp.shape[0] and bp[cursor[0]] < t_limit:
+            t_limit = bp[cursor[0]]
+        h = min(h, h_max)
+        to_limit = False
+        if t + h >= t_limit or t_limit - (t + h) < 1e-6 * h:
+            h = t_limit - t
+            to_limit = True
+        if h < H_MIN_S:
+            return 3, t, h, n_ev
+        rk_step(t, h, y, k1, s, ip, fp, kinv, kst, y1, v, iv, wk, tmp)
+        err = error_norm(h, y, y1, kst, n_ctrl, atol, rtol)
+        if not err <= 1.0:
+            stats[1] += 1
+            h *= 0.2 if math.isnan(err) else max(0.2, 0.9 * err ** -0.2)
+            continue
+        # earliest crossing in this step: regula falsi (Illinois) on real RK steps
+        target = -1
+        best = 2.0
+        for w in range(nw):
+            e1 = event_value(w, y1, s, thr, ip, fp)
+            if e1 >= 0.0:
+                e0 = event_value(w, y, s, thr, ip, fp)
+                theta = e0 / (e0 - e1) if e0 < e1 else 0.0
+                if theta < best:
+                    best = theta
+                    target = w
+        h_acc = h
+        if target >= 0:
+            lo = 0.0
+            hi = 1.0
+            ylo[:] = y
+            yhi[:] = y1
+            khi[:, :] = kst
+            e_lo = event_value(target, ylo, s, thr, ip, fp)
+            e_hi = event_value(target, yhi, s, thr, ip, fp)
+            side = 0
+            for _ in range(200):
+                if (hi - lo) * h <= T_TOL_S:
+                    break
+                theta = (lo * e_hi - hi * e_lo) / (e_hi - e_lo)
+                margin = 1e-3 * (hi - lo)
+                if not (lo + margin < theta < hi - margin):
+                    theta = 0.5 * (lo + hi)
+                rk_step(t, theta * h, y, k1, s, ip, fp, kinv, ktr, ytr, v, iv, wk, tmp)
+                stats[2] += 1
+                fired = _any_event(ytr, s, thr, ip, fp)
+                if fired >= 0:
+                    if event_value(target, ytr, s, thr, ip, fp) < 0.0:
+                        target = fired
+                        e_lo = event_value(target, ylo, s, thr, ip, fp)
+                        side = 0
+                    hi = theta
+                    yhi[:] = ytr
+                    khi[:, :] = ktr
+                    e_hi = event_value(target, ytr, s, thr, ip, fp)
+                    if side == 1:
+                        e_lo *= 0.5
+                    side = 1
+                else:
+                    lo = theta
+                    ylo[:] = ytr
+                    e_lo = event_value(target, ytr, s, thr, ip, fp)
+                    if side == -1:
+                        e_hi *= 0.5
+                    side = -1
+            h_acc = hi * h
+            y1[:] = yhi
+            kst[:, :] = khi
+            need_f = True
+        stats[0] += 1
+        t_new = t_limit if (to_limit and target < 0) else t + h_acc
+        while cursor[1] < ns and ts[cursor[1]] <= t_new:
+            dense(min((ts[cursor[1]] - t) / h_acc, 1.0), h_acc, y, kst, ysm)
+            sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+            cursor[1] += 1
+        t = t_new
+        y[:] = y1
+        if target >= 0:
+            h = H_AFTER_EVENT_S
+        else:
+            k1[:] = kst[6]
+            h *= min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))

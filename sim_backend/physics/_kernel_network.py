@@ -1,0 +1,271 @@
+"""Numba kernel, part 1: source waveforms, nanowire nonlinearities and the network right-hand side.
+
+The network is L–R only (no capacitors), so the state is the inductive branch currents plus the
+hotspot resistances; node voltages are algebraic. Given the branch currents they follow from the
+resistive MNA system K·[v; i_V] = [J − A_L·i; V], whose inverse is precomputed (K is constant:
+hotspot resistances sit in series with their inductive branch, not in K). Nodes that reach ground
+only through inductive branches form floating clusters; for each, one KCL row is replaced by
+"v_rep = 0" and the cluster's common-mode potential is found from the differentiated cluster KCL
+(Σ A_L·dI/dt = dJ/dt), so no regularising conductance is needed.
+
+Element data arrive packed in ``ip``/``fp`` (layout in _packing) plus ``kinv``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sim_backend.physics._packing import (
+    BR_ISW, BR_L0, BR_N, BR_NL, BR_P, BR_WIRE, CL_OF_NODE, CL_REP, CS_N, CS_P, NB, NCL, NCS, NN, NR,
+    NVS, NW, PWL_LEN, PWL_OFF, PWL_T, PWL_V, R_G, R_N, R_P, VS_N, VS_P, W_BR, W_DELTA, W_IHS, W_K,
+    W_RN,
+)
+
+FIT_CAP = 0.99 / 0.6  # keep in step with nanowire.MAX_FIT_RATIO
+
+
+@njit(cache=True)
+def _segment(k, t, ip, fp):
+    """(lo, hi) point indices in fp around t for source k; lo == hi outside the waveform."""
+    o = ip[ip[PWL_OFF] + k]
+    n = ip[ip[PWL_LEN] + k]
+    pt = ip[PWL_T]
+    if n == 1 or t <= fp[pt + o]:
+        return o, o
+    if t >= fp[pt + o + n - 1]:
+        return o + n - 1, o + n - 1
+    lo = o
+    hi = o + n - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fp[pt + mid] <= t:
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi
+
+
+@njit(cache=True)
+def pwl_value(k, t, ip, fp):
+    lo, hi = _segment(k, t, ip, fp)
+    pt = ip[PWL_T]
+    pv = ip[PWL_V]
+    if lo == hi:
+        return fp[pv + lo]
+    return fp[pv + lo] + (t - fp[pt + lo]) / (fp[pt + hi] - fp[pt + lo]) * (fp[pv + hi] - fp[pv + lo])
+
+
+@njit(cache=True)
+def pwl_slope(k, t, ip, fp):
+    """Slope of the segment containing t (steps never straddle a breakpoint, so t = mid-step)."""
+    lo, hi = _segment(k, t, ip, fp)
+    if lo == hi:
+        return 0.0
+    pt = ip[PWL_T]
+    pv = ip[PWL_V]
+    return (fp[pv + hi] - fp[pv + lo]) / (fp[pt + hi] - fp[pt + lo])
+
+
+@njit(cache=True)
+def differential_inductance(l0, nonlinear, isw, i):
+    """dΦ/dI for Φ = L₀·I/(2cos(0.67·asin(0.6·I/I_sw))−1), or L₀ for linear branches."""
+    if nonlinear == 0:
+        return l0
+    x = abs(i) / isw
+    if x >= FIT_CAP:
+        a = math.asin(0.6 * FIT_CAP)
+        return l0 / (2.0 * math.cos(0.67 * a) - 1.0)
+    y = 0.6 * x
+    a = math.asin(y)
+    d = 2.0 * math.cos(0.67 * a) - 1.0
+    dd_dx = -2.0 * math.sin(0.67 * a) * 0.67 * 0.6 / math.sqrt(1.0 - y * y)
+    return l0 / d - l0 * x * dd_dx / (d * d)
+
+
+@njit(cache=True)
+def boundary_velocity(x_hs, delta):
+    """u = (ψi²−2)/(√max(ψi²−1,0)+δ) with ψi² = 2(I/I_hs)²."""
+    q = 2.0 * x_hs * x_hs
+    r = q - 1.0
+    if r < 0.0:
+        r = 0.0
+    return (q - 2.0) / (math.sqrt(r) + delta)
+
+
+@njit(cache=True)
+def solve_small(a, b):
+    """Gaussian elimination with partial pivoting on copies; returns x with a·x = b."""
+    n = b.shape[0]
+    m = a.copy()
+    x = b.copy()
+    for c in range(n):
+        p = c
+        best = abs(m[c, c])
+        for r in range(c + 1, n):
+            if abs(m[r, c]) > best:
+                best = abs(m[r, c])
+                p = r
+        if p != c:
+            for k in range(n):
+                tmp = m[c, k]
+                m[c, k] = m[p, k]
+                m[p, k] = tmp
+            tmp = x[c]
+            x[c] = x[p]
+            x[p] = tmp
+        for r in range(c + 1, n):
+            f = m[r, c] / m[c, c]
+            if f != 0.0:
+                for k in range(c, n):
+                    m[r, k] -= f * m[c, k]
+                x[r] -= f * x[c]
+    for c in range(n - 1, -1, -1):
+        s = x[c]
+        for k in range(c + 1, n):
+            s -= m[c, k] * x[k]
+        x[c] = s / m[c, c]
+    return x
+
+
+@njit(cache=True)
+def node_of(ip, base, k):
+    return ip[ip[base] + k]
+
+
+@njit(cache=True)
+def vdiff(v, p, n):
+    return (v[p] if p >= 0 else 0.0) - (v[n] if n >= 0 else 0.0)
+
+
+@njit(cache=True)
+def network(t, t_mid, y, s, ip, fp, kinv, v, iv, dy, wk):
+    """Fill node voltages v, voltage-source currents iv and dy/dt for state y, wire states s.
+    wk: scratch ≥ n_nodes + n_vsources + 2·n_branches + n_clusters·(n_clusters+2)."""
+    nn = ip[NN]
+    nb = ip[NB]
+    nw = ip[NW]
+    nr = ip[NR]
+    ncs = ip[NCS]
+    nvs = ip[NVS]
+    n_cl = ip[NCL]
+    # scratch layout in wk: [rhs (nn+nvs) | dΦ/dI (nb) | branch drive (nb) | cluster system]
+    o_ld = nn + nvs
+    o_dr = o_ld + nb
+    for k in range(nn + nvs):
+        wk[k] = 0.0
+    for k in range(ncs):
+        val = pwl_value(k, t, ip, fp)
+        p = node_of(ip, CS_P, k)
+        n = node_of(ip, CS_N, k)
+        if p >= 0:
+            wk[p] += val
+        if n >= 0:
+            wk[n] -= val
+    for b in range(nb):
+        p = node_of(ip, BR_P, b)
+        n = node_of(ip, BR_N, b)
+        if p >= 0:
+            wk[p] -= y[b]
+        if n >= 0:
+            wk[n] += y[b]
+    for m in range(nvs):
+        wk[nn + m] = pwl_value(ncs + m, t, ip, fp)
+    for c in range(n_cl):
+        wk[node_of(ip, CL_REP, c)] = 0.0
+    # mat-vec by hand: numba's @ needs SciPy's BLAS
+    for r in range(nn + nvs):
+        acc = 0.0
+        for c in range(nn + nvs):
+            acc += kinv[r, c] * wk[c]
+        if r < nn:
+            v[r] = acc
+        else:
+            iv[r - nn] = acc
+    # branch drive: (v_p − v_n − R·I), divided later by dΦ/dI
+    for b in range(nb):
+        w = node_of(ip, BR_WIRE, b)
+        rb = 0.0
+        if w >= 0 and s[w] == 1:
+            rb = max(y[nb + w], 0.0)
+        wk[o_ld + b] = differential_inductance(fp[ip[BR_L0] + b], node_of(ip, BR_NL, b), fp[ip[BR_ISW] + b], y[b])
+        wk[o_dr + b] = vdiff(v, node_of(ip, BR_P, b), node_of(ip, BR_N, b)) - rb * y[b]
+    if n_cl > 0:
+        _cluster_potentials(t_mid, ip, fp, v, wk, o_ld, o_dr)
+    for b in range(nb):
+        dy[b] = wk[o_dr + b] / wk[o_ld + b]
+    # hotspot resistance, clamped to [0, R_n]
+    for w in range(nw):
+        i = y[node_of(ip, W_BR, w)]
+        r = y[nb + w]
+        if s[w] == 1:
+            rate = fp[ip[W_K] + w] * boundary_velocity(abs(i) / fp[ip[W_IHS] + w], fp[ip[W_DELTA] + w])
+            if (r >= fp[ip[W_RN] + w] and rate > 0.0) or (r <= 0.0 and rate < 0.0):
+                rate = 0.0
+            dy[nb + w] = rate
+        else:
+            dy[nb + w] = 0.0
+    # energy quadratures: resistors, hotspots, sources (delivered)
+    off = nb + nw
+    for k in range(nr):
+        dv = vdiff(v, node_of(ip, R_P, k), node_of(ip, R_N, k))
+        dy[off + k] = fp[ip[R_G] + k] * dv * dv
+    off += nr
+    for w in range(nw):
+        i = y[node_of(ip, W_BR, w)]
+        dy[off + w] = max(y[nb + w], 0.0) * i * i if s[w] == 1 else 0.0
+    off += nw
+    for k in range(ncs):
+        dy[off + k] = pwl_value(k, t, ip, fp) * vdiff(v, node_of(ip, CS_P, k), node_of(ip, CS_N, k))
+    off += ncs
+    for m in range(nvs):
+        dy[off + m] = pwl_value(ncs + m, t, ip, fp) * iv[m]
+
+
+@njit(cache=True)
+def _cluster_potentials(t_mid, ip, fp, v, wk, o_ld, o_dr):
+    """Common-mode potential of each floating cluster from d/dt of its summed KCL."""
+    nn = ip[NN]
+    nb = ip[NB]
+    ncs = ip[NCS]
+    n_cl = ip[NCL]
+    mat = np.zeros((n_cl, n_cl))
+    cr = np.zeros(n_cl)
+    for k in range(ncs):
+        sl = pwl_slope(k, t_mid, ip, fp)
+        p = node_of(ip, CS_P, k)
+        n = node_of(ip, CS_N, k)
+        if p >= 0 and node_of(ip, CL_OF_NODE, p) >= 0:
+            cr[node_of(ip, CL_OF_NODE, p)] += sl
+        if n >= 0 and node_of(ip, CL_OF_NODE, n) >= 0:
+            cr[node_of(ip, CL_OF_NODE, n)] -= sl
+    for b in range(nb):
+        p = node_of(ip, BR_P, b)
+        n = node_of(ip, BR_N, b)
+        cp = node_of(ip, CL_OF_NODE, p) if p >= 0 else -1
+        cn = node_of(ip, CL_OF_NODE, n) if n >= 0 else -1
+        g = 1.0 / wk[o_ld + b]
+        if cp >= 0:
+            cr[cp] -= wk[o_dr + b] * g
+            mat[cp, cp] += g
+            if cn >= 0:
+                mat[cp, cn] -= g
+        if cn >= 0:
+            cr[cn] += wk[o_dr + b] * g
+            mat[cn, cn] += g
+            if cp >= 0:
+                mat[cn, cp] -= g
+    cm = solve_small(mat, cr)
+    for k in range(nn):
+        c = node_of(ip, CL_OF_NODE, k)
+        if c >= 0:
+            v[k] += cm[c]
+    for b in range(nb):
+        p = node_of(ip, BR_P, b)
+        n = node_of(ip, BR_N, b)
+        if p >= 0 and node_of(ip, CL_OF_NODE, p) >= 0:
+            wk[o_dr + b] += cm[node_of(ip, CL_OF_NODE, p)]
+        if n >= 0 and node_of(ip, CL_OF_NODE, n) >= 0:
+            wk[o_dr + b] -= cm[node_of(ip, CL_OF_NODE, n)]

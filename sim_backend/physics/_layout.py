@@ -1,0 +1,204 @@
+"""Flatten a Circuit at a temperature into the kernel's arrays (the ``net`` tuple).
+
+Nanowires below their T_c are inductive branches with a hotspot; at or above T_c a wire is normal
+metal: a resistor of R_n (its kinetic inductance and hotspot do not exist there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from sim_backend.physics import nanowire as nw
+from sim_backend.physics.circuit import (
+    GROUND, Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource,
+)
+from sim_backend.physics.waveform import PiecewiseLinear
+
+_I = np.int64
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """Temperature-dependent structure of a circuit (cached); waveforms are added per call."""
+
+    nodes: tuple[str, ...]
+    branches: tuple[str, ...]          # inductive branches: inductors, superconducting wires
+    wires: tuple[str, ...]             # superconducting wires (subset of branches, in order)
+    resistors: tuple[str, ...]         # resistors and normal (T >= Tc) wires
+    current_sources: tuple[str, ...]
+    voltage_sources: tuple[str, ...]
+    arrays: tuple                      # net[0:23] and net[27:30]
+    cluster_incidence: np.ndarray      # (n_clusters, n_branches): summed KCL of floating clusters
+    cluster_injection: np.ndarray      # (n_clusters, n_current_sources)
+    branch_l0_h: np.ndarray
+    branch_nonlinear: np.ndarray
+    branch_isw_a: np.ndarray
+
+
+def _union_find(items):
+    parent = {x: x for x in items}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    return parent, find
+
+
+@lru_cache(maxsize=64)
+def structure(circuit: Circuit, temperature_k: float) -> Structure:
+    if not (np.isfinite(temperature_k) and temperature_k >= 0):
+        raise ValueError(f"temperature_k must be >= 0, got {temperature_k!r}")
+    nodes = circuit.node_names
+    idx = {n: k for k, n in enumerate(nodes)}
+    idx[GROUND] = -1
+    branches, wires, resistors, css, vss = [], [], [], [], []
+    br_p, br_n, br_l0, br_nl, br_isw, br_wire = [], [], [], [], [], []
+    w_br, w_ihs, w_k, w_rn, w_delta, w_mode, w_isw, w_sigma = [], [], [], [], [], [], [], []
+    r_p, r_n, r_g = [], [], []
+    for e in circuit.elements:
+        p, n = idx[e.node_pos], idx[e.node_neg]
+        if isinstance(e, Nanowire) and temperature_k >= e.params.tc_k:
+            resistors.append(e.name)
+            r_p.append(p); r_n.append(n); r_g.append(1.0 / nw.normal_resistance_ohm(e.params))
+        elif isinstance(e, (Nanowire, Inductor)):
+            branches.append(e.name)
+            br_p.append(p); br_n.append(n)
+            if isinstance(e, Inductor):
+                br_l0.append(e.inductance_h); br_nl.append(0); br_isw.append(1.0); br_wire.append(-1)
+                continue
+            prm = e.params
+            isw = nw.switching_current_a(prm, temperature_k)
+            br_l0.append(prm.inductance_h); br_nl.append(int(prm.nonlinear_inductance))
+            br_isw.append(isw); br_wire.append(len(wires))
+            wires.append(e.name)
+            w_br.append(len(branches) - 1)
+            w_ihs.append(nw.hotspot_current_a(prm, temperature_k))
+            w_k.append(nw.growth_prefactor_ohm_per_s(prm))
+            w_rn.append(nw.normal_resistance_ohm(prm))
+            w_delta.append(prm.delta)
+            w_mode.append(0 if prm.retrap == "voltage" else 1)
+            w_isw.append(isw)
+            w_sigma.append(prm.sigma_isw_a)
+        elif isinstance(e, Resistor):
+            resistors.append(e.name)
+            r_p.append(p); r_n.append(n); r_g.append(1.0 / e.resistance_ohm)
+        elif isinstance(e, CurrentSource):
+            css.append(e)
+        elif isinstance(e, VoltageSource):
+            vss.append(e)
+    nn, nv = len(nodes), len(vss)
+    k = np.zeros((nn + nv, nn + nv))
+    for p, n, g in zip(r_p, r_n, r_g):
+        for a, b, sg in ((p, p, g), (n, n, g), (p, n, -g), (n, p, -g)):
+            if a >= 0 and b >= 0:
+                k[a, b] += sg
+    for m, e in enumerate(vss):
+        p, n = idx[e.node_pos], idx[e.node_neg]
+        if p >= 0:
+            k[p, nn + m] -= 1.0; k[nn + m, p] += 1.0
+        if n >= 0:
+            k[n, nn + m] += 1.0; k[nn + m, n] -= 1.0
+    # floating clusters: resistive/V-source components that do not contain ground
+    parent, find = _union_find(list(nodes) + [GROUND])
+    for e in circuit.elements:
+        if e.name in resistors or isinstance(e, VoltageSource):
+            parent[find(e.node_pos)] = find(e.node_neg)
+    roots: dict[str, int] = {}
+    reps: list[int] = []
+    cl_of_node = np.full(nn, -1, dtype=_I)
+    for node in nodes:
+        r = find(node)
+        if r == find(GROUND):
+            continue
+        if r not in roots:
+            roots[r] = len(roots)
+            rep = idx[node]
+            reps.append(rep)
+            k[rep, :] = 0.0
+            k[rep, rep] = 1.0
+        cl_of_node[idx[node]] = roots[r]
+    cl_rep = np.array(reps, dtype=_I)
+    try:
+        kinv = np.linalg.inv(k)
+    except np.linalg.LinAlgError:
+        raise ValueError("Circuit: singular network (a loop of voltage sources?)") from None
+    n_cl = len(roots)
+    inc = np.zeros((n_cl, len(branches)))
+    for b, (p, n) in enumerate(zip(br_p, br_n)):
+        if p >= 0 and cl_of_node[p] >= 0:
+            inc[cl_of_node[p], b] += 1.0
+        if n >= 0 and cl_of_node[n] >= 0:
+            inc[cl_of_node[n], b] -= 1.0
+    inj = np.zeros((n_cl, len(css)))
+    for j, e in enumerate(css):
+        p, n = idx[e.node_pos], idx[e.node_neg]
+        if p >= 0 and cl_of_node[p] >= 0:
+            inj[cl_of_node[p], j] += 1.0
+        if n >= 0 and cl_of_node[n] >= 0:
+            inj[cl_of_node[n], j] -= 1.0
+    f = lambda xs: np.array(xs, dtype=np.float64)  # noqa: E731
+    i = lambda xs: np.array(xs, dtype=_I)  # noqa: E731
+    arrays = (
+        nn, kinv, cl_of_node, n_cl, cl_rep,
+        i(br_p), i(br_n), f(br_l0), i(br_nl), f(br_isw), i(br_wire),
+        i(w_br), f(w_ihs), f(w_k), f(w_rn), f(w_delta),
+        i(r_p), i(r_n), f(r_g),
+        i([idx[e.node_pos] for e in css]), i([idx[e.node_neg] for e in css]),
+        i([idx[e.node_pos] for e in vss]), i([idx[e.node_neg] for e in vss]),
+        i(w_mode), f(w_isw), f(w_sigma),
+    )
+    return Structure(
+        nodes, tuple(branches), tuple(wires), tuple(resistors),
+        tuple(e.name for e in css), tuple(e.name for e in vss), arrays, inc, inj,
+        f(br_l0), i(br_nl), f(br_isw),
+    )
+
+
+def waveform_arrays(circuit: Circuit, st: Structure, drives: dict[str, PiecewiseLinear]):
+    """Flat PWL arrays for the sources (current sources first, then voltage sources)."""
+    off, ln, ts, vs = [], [], [], []
+    pos = 0
+    for name in st.current_sources + st.voltage_sources:
+        wave = drives.get(name)
+        if wave is None:
+            e = circuit.element(name)
+            value = e.current_a if isinstance(e, CurrentSource) else e.voltage_v
+            wave = PiecewiseLinear.constant(value)
+        off.append(pos); ln.append(wave.times_s.size)
+        ts.append(wave.times_s); vs.append(wave.values)
+        pos += wave.times_s.size
+    cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+    return np.array(off, dtype=_I), np.array(ln, dtype=_I), cat(ts), cat(vs)
+
+
+def pack(st: Structure, pwl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ip, fp, kinv) for the kernel; layout in _packing."""
+    from sim_backend.physics import _packing as pk
+
+    a = st.arrays
+    fields = dict(zip(
+        ("kinv", "cl_of_node", "n_cl", "cl_rep", "br_p", "br_n", "br_l0", "br_nl", "br_isw",
+         "br_wire", "w_br", "w_ihs", "w_k", "w_rn", "w_delta", "r_p", "r_n", "r_g", "cs_p", "cs_n",
+         "vs_p", "vs_n", "w_mode", "w_isw", "w_sigma"), a[1:]))
+    fields.update(zip(("pwl_off", "pwl_len", "pwl_t", "pwl_v"), pwl))
+    header = np.zeros(pk.N_HEADER, dtype=_I)
+    header[[pk.NN, pk.NB, pk.NW, pk.NR, pk.NCS, pk.NVS, pk.NCL]] = [
+        a[0], fields["br_p"].size, fields["w_br"].size, fields["r_p"].size, fields["cs_p"].size,
+        fields["vs_p"].size, a[3]]
+    ints, pos = [header], pk.N_HEADER
+    for k, name in enumerate(pk.INT_FIELDS):
+        header[pk.CL_OF_NODE + k] = pos
+        ints.append(np.asarray(fields[name], dtype=_I))
+        pos += ints[-1].size
+    floats, pos = [], 0
+    for k, name in enumerate(pk.FLOAT_FIELDS):
+        header[pk.BR_L0 + k] = pos
+        floats.append(np.asarray(fields[name], dtype=np.float64))
+        pos += floats[-1].size
+    return np.concatenate(ints), np.concatenate(floats + [np.zeros(1)]), np.ascontiguousarray(a[1])

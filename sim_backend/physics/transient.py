@@ -1,0 +1,154 @@
+"""Transient simulation of a chip netlist: the public entry point of the solver.
+
+Times are absolute: a run goes from ``initial.time_s`` (0 without an initial state) to
+``stop_s``; drives and sample times use the same time axis.
+
+Random draws (only for wires with sigma_isw_a > 0, from ``rng`` with ``rng.standard_normal``):
+each wire's switching threshold is I_sw(T) + σ·z. A wire takes a new z when it has none — at the
+start of a run unless ``initial.threshold_z`` carries one — and right after each of its retraps.
+Draws are taken from ``rng`` in blocks of ``DRAW_BLOCK`` per wire (shape (n_wires, DRAW_BLOCK));
+unused draws are discarded at the end of the call. Same seed, same inputs -> identical result.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+
+from sim_backend.physics import _layout
+from sim_backend.physics._kernel_advance import advance
+from sim_backend.physics.circuit import Circuit
+from sim_backend.physics.dc import project_cluster_kcl, stored_energy_total_j
+from sim_backend.physics.results import CircuitState, EnergyReport, SwitchEvent, TransientResult
+from sim_backend.physics.waveform import PiecewiseLinear
+
+# Tolerances: with these, C2 timing agrees with a 1e-7/1e-12 run to < 2e-5 relative.
+DRAW_BLOCK = 64
+DEFAULT_SAMPLE_INTERVAL_S = 1e-12
+MAX_DEFAULT_SAMPLES = 200_001
+RTOL = 1e-6
+ATOL_CURRENT_A = 1e-12
+ATOL_RESISTANCE_OHM = 1e-2
+DEFAULT_MAX_STEP_S = 500e-12
+MAX_EVENTS = 10_000_000
+
+
+def simulate(
+    circuit: Circuit,
+    stop_s: float,
+    *,
+    drives: Mapping[str, PiecewiseLinear] | None = None,
+    sample_times_s: np.ndarray | None = None,
+    temperature_k: float = 2.0,
+    rng: np.random.Generator | None = None,
+    initial: CircuitState | None = None,
+    max_step_s: float = DEFAULT_MAX_STEP_S,
+) -> TransientResult:
+    """Integrate the circuit to ``stop_s``; see the module docstring for time and randomness."""
+    drives = dict(drives or {})
+    st = _layout.structure(circuit, float(temperature_k))
+    sources = set(st.current_sources + st.voltage_sources)
+    for name in drives:
+        if name not in sources:
+            raise ValueError(f"drive {name!r}: no current or voltage source of that name")
+    initial = initial or CircuitState()
+    t0 = float(initial.time_s)
+    if not stop_s > t0:
+        raise ValueError(f"stop_s ({stop_s!r}) must be after the start time ({t0!r})")
+    if sample_times_s is None:
+        n = int(min(MAX_DEFAULT_SAMPLES, math.floor((stop_s - t0) / DEFAULT_SAMPLE_INTERVAL_S) + 1))
+        sample_times_s = np.linspace(t0, stop_s, max(n, 2))
+    ts = np.ascontiguousarray(sample_times_s, dtype=np.float64)
+    if ts.ndim != 1 or np.any(np.diff(ts) < 0) or (ts.size and (ts[0] < t0 or ts[-1] > stop_s)):
+        raise ValueError("sample_times_s must be non-decreasing and inside [start, stop_s]")
+    pwl = _layout.waveform_arrays(circuit, st, drives)
+    ip, fp, kinv = _layout.pack(st, pwl)
+    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
+    ncs, nvs = len(st.current_sources), len(st.voltage_sources)
+
+    y = np.zeros(nb + nw + nr + nw + ncs + nvs)
+    for b, name in enumerate(st.branches):
+        y[b] = float(initial.branch_current_a.get(name, 0.0))
+    s = np.zeros(nw, dtype=np.int64)
+    zcur = np.full(nw, math.nan)
+    for w, name in enumerate(st.wires):
+        if initial.resistive.get(name, False):
+            s[w] = 1
+            y[nb + w] = float(initial.hotspot_resistance_ohm.get(name, 0.0))
+        zcur[w] = float(initial.threshold_z.get(name, math.nan))
+    j0 = np.array([_source_at(circuit, drives, n, t0) for n in st.current_sources])
+    y[:nb] = project_cluster_kcl(st, y[:nb], j0)
+
+    sigma = np.array(st.arrays[-1])
+    if np.any(sigma > 0) and rng is None:
+        raise ValueError("wires with sigma_isw_a > 0 need rng (a seeded numpy.random.Generator)")
+    z = rng.standard_normal((nw, DRAW_BLOCK)) if (rng is not None and np.any(sigma > 0)) else np.zeros((nw, 0))
+    z_idx = np.zeros(nw, dtype=np.int64)
+    thr = np.zeros(nw)
+    e_sw = np.full(nw, math.nan)
+    atol = np.concatenate([np.full(nb, ATOL_CURRENT_A), np.full(nw, ATOL_RESISTANCE_OHM)])
+    bp = np.unique(pwl[2])
+    bp = bp[(bp > t0) & (bp < stop_s)]
+    out = np.zeros((ts.size, len(st.nodes) + nb + nr + ncs + nvs + nr + nw + ncs + nvs))
+    ev = np.zeros((64, 4))
+    cursor = np.zeros(2, dtype=np.int64)
+    stats = np.zeros(3, dtype=np.int64)
+    stored_start = stored_energy_total_j(st, y[:nb])
+    t, h, n_ev = t0, 1e-12, 0
+    while True:
+        status, t, h, n_ev = advance(t, float(stop_s), h, float(max_step_s), y, s, zcur, thr, z, z_idx,
+                                     e_sw, ip, fp, kinv, atol, RTOL, bp, ts, out, ev, n_ev, cursor, stats)
+        if status == 0:
+            break
+        if status == 1:
+            ev = np.concatenate([ev, np.zeros_like(ev)])
+        elif status == 2:
+            z = rng.standard_normal((nw, DRAW_BLOCK))
+            z_idx[:] = 0
+        elif status == 3:
+            raise RuntimeError(f"transient solver: step size underflow at t = {t:.6e} s")
+        else:
+            raise RuntimeError(f"transient solver: wires switch back and forth without time passing at t = {t:.6e} s")
+        if ev.shape[0] > MAX_EVENTS:
+            raise RuntimeError(f"transient solver: more than {MAX_EVENTS} switching events")
+    return _result(st, ts, out, ev[:n_ev], y, s, zcur, t, stored_start, stats)
+
+
+def _source_at(circuit: Circuit, drives: Mapping[str, PiecewiseLinear], name: str, t_s: float) -> float:
+    if name in drives:
+        return float(drives[name](t_s))
+    return float(circuit.element(name).current_a)
+
+
+def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> TransientResult:
+    nn, nb, nw, nr = len(st.nodes), len(st.branches), len(st.wires), len(st.resistors)
+    ncs, nvs = len(st.current_sources), len(st.voltage_sources)
+    cols = iter(range(out.shape[1]))
+    node_v = {n: out[:, next(cols)] for n in st.nodes}
+    currents = {}
+    for name in st.branches + st.resistors + st.current_sources + st.voltage_sources:
+        currents[name] = out[:, next(cols)]
+    diss = {name: out[:, next(cols)] for name in st.resistors}
+    diss.update({name: out[:, next(cols)] for name in st.wires})
+    deliv = {name: out[:, next(cols)] for name in st.current_sources + st.voltage_sources}
+    off = nb + nw
+    totals = y[off:]
+    dissipated = {name: float(totals[k]) for k, name in enumerate(st.resistors)}
+    dissipated.update({name: float(totals[nr + w]) for w, name in enumerate(st.wires)})
+    delivered = {name: float(totals[nr + nw + k]) for k, name in enumerate(st.current_sources + st.voltage_sources)}
+    events = tuple(
+        SwitchEvent(st.wires[int(w)], float(t), "switch" if kind == 0 else "retrap", float(e))
+        for w, t, kind, e in ev
+    )
+    final = CircuitState(
+        time_s=float(t_end),
+        branch_current_a={name: float(y[b]) for b, name in enumerate(st.branches)},
+        hotspot_resistance_ohm={name: float(y[nb + w]) for w, name in enumerate(st.wires)},
+        resistive={name: bool(s[w]) for w, name in enumerate(st.wires)},
+        threshold_z={name: float(zcur[w]) for w, name in enumerate(st.wires)},
+    )
+    energy = EnergyReport(dissipated, delivered, float(stored_start), stored_energy_total_j(st, y[:nb]))
+    return TransientResult(ts, node_v, currents, diss, deliv, events, energy, final,
+                           {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2])})
