@@ -1,0 +1,162 @@
+"""Shared driver plumbing: bounded reconnects after transport faults, SCPI error draining.
+
+Every driver mixes `RecoveringVisa` in front of its QCoDeS base class. All traffic goes
+through `write_raw` / `ask_raw` (or `guarded` for binary reads), so one place decides what
+a timeout or a dropped link means: close the VISA resource, reopen it with exponential
+backoff (bounded attempts), check the instrument answers `*IDN?`, re-apply the last role
+settings, then retry the operation once. If that fails the caller gets an
+`InstrumentConnectionError` naming the instrument, its address and what failed; never a hang,
+because every read has the VISA timeout (`timeout_s`, seconds; pyvisa itself counts ms).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pyvisa
+from pyvisa import constants
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: VISA status codes that mean "the link, not the command, failed": worth a reconnect.
+_TRANSPORT_CODES = frozenset({
+    constants.StatusCode.error_timeout,
+    constants.StatusCode.error_connection_lost,
+    constants.StatusCode.error_io,
+    constants.StatusCode.error_invalid_object,
+    constants.StatusCode.error_resource_not_found,
+})
+
+
+class InstrumentConnectionError(ConnectionError):
+    """An instrument stopped answering and could not be reached again."""
+
+
+class InstrumentError(RuntimeError):
+    """The instrument reported errors (its SCPI error queue) after a role verb."""
+
+
+def is_transport_failure(exc: BaseException) -> bool:
+    if isinstance(exc, pyvisa.VisaIOError):
+        return exc.error_code in _TRANSPORT_CODES
+    return isinstance(exc, (OSError, pyvisa.InvalidSession))
+
+
+class RecoveringVisa:
+    """Mixin for `VisaInstrument` subclasses (put it first in the bases).
+
+    Subclasses override `reapply_role_settings()` to restore what the role verbs set last
+    (the instrument may have been power-cycled while the link was down).
+    """
+
+    #: Reconnect attempts after the first failure, and the first backoff (doubles each time).
+    reconnect_attempts: int = 3
+    reconnect_backoff_s: float = 0.05
+
+    _recovering: bool = False
+    _open_spec: tuple[str, str | None] | None = None
+
+    def remember_address(self, address: str, visalib: str | None) -> None:
+        """Called by each driver's __init__ with what it was opened with."""
+        self._open_spec = (address, visalib)
+
+    # --- the two choke points of QCoDeS traffic ---------------------------------------------
+    def write_raw(self, cmd: str) -> None:
+        self.guarded(f"write {cmd!r}", lambda: super(RecoveringVisa, self).write_raw(cmd))
+
+    def ask_raw(self, cmd: str) -> str:
+        return self.guarded(f"query {cmd!r}", lambda: super(RecoveringVisa, self).ask_raw(cmd))
+
+    def guarded(self, what: str, operation: Callable[[], T]) -> T:
+        """Run `operation`; on a transport failure reconnect and run it once more."""
+        try:
+            return operation()
+        except Exception as exc:
+            if self._recovering or self._open_spec is None or not is_transport_failure(exc):
+                raise
+            first_error = exc
+        self._reconnect(what, first_error)
+        try:
+            return operation()
+        except Exception as exc:
+            if not is_transport_failure(exc):
+                raise
+            raise self._connection_error(what, f"it failed again after reconnecting: {exc}") from exc
+
+    # --- recovery ---------------------------------------------------------------------------
+    def reapply_role_settings(self) -> None:
+        """Write the last role settings again after a reconnect (default: none)."""
+
+    def _reconnect(self, what: str, cause: BaseException) -> None:
+        assert self._open_spec is not None
+        address, visalib = self._open_spec
+        timeout_ms = self._last_timeout_ms()
+        backoff_s = self.reconnect_backoff_s
+        last: BaseException = cause
+        log.warning("%s: %s failed (%s); reconnecting", self._who(), what, cause)
+        self._recovering = True
+        try:
+            for attempt in range(1, self.reconnect_attempts + 1):
+                try:
+                    self._reopen(address, visalib, timeout_ms)
+                    self.reapply_role_settings()
+                    log.warning("%s: reconnected on attempt %d", self._who(), attempt)
+                    return
+                except Exception as exc:  # noqa: BLE001 - every failure counts as an attempt
+                    last = exc
+                    log.warning("%s: reconnect attempt %d failed: %s", self._who(), attempt, exc)
+                    time.sleep(backoff_s)
+                    backoff_s *= 2
+        finally:
+            self._recovering = False
+        raise self._connection_error(
+            what, f"{cause}; {self.reconnect_attempts} reconnect attempts failed, last: {last}") from last
+
+    def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
+        handle: Any = self.visa_handle  # type: ignore[attr-defined]
+        read_term, write_term = handle.read_termination, handle.write_termination
+        try:
+            handle.close()
+        except Exception:  # noqa: BLE001 - a dead session may refuse to close; reopen anyway
+            pass
+        manager = pyvisa.ResourceManager(visalib) if visalib else pyvisa.ResourceManager()
+        resource = manager.open_resource(address)
+        self._visa_handle = resource
+        resource.read_termination, resource.write_termination = read_term, write_term
+        resource.timeout = timeout_ms
+        resource.clear()
+        resource.query("*IDN?")
+
+    def _last_timeout_ms(self) -> float:
+        try:
+            return float(self.visa_handle.timeout)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the dead session may not answer attribute reads
+            return 5000.0
+
+    def _who(self) -> str:
+        address = self._open_spec[0] if self._open_spec else "?"
+        return f"{type(self).__name__} {self.name!r} at {address}"  # type: ignore[attr-defined]
+
+    def _connection_error(self, what: str, detail: str) -> InstrumentConnectionError:
+        return InstrumentConnectionError(f"{self._who()}: {what} failed: {detail}")
+
+    # --- SCPI error queue -------------------------------------------------------------------
+    def drain_errors(self, query: str = "SYST:ERR?", limit: int = 32) -> list[str]:
+        """Read the error queue until it reports 0; returns the errors it held."""
+        errors = []
+        for _ in range(limit):
+            reply = self.ask(query).strip()  # type: ignore[attr-defined]
+            code = reply.split(",", 1)[0]
+            if int(float(code)) == 0:
+                break
+            errors.append(reply)
+        return errors
+
+    def raise_on_errors(self, after: str, query: str = "SYST:ERR?") -> None:
+        errors = self.drain_errors(query)
+        if errors:
+            raise InstrumentError(f"{self._who()}: after {after} the instrument reported {'; '.join(errors)}")

@@ -1,0 +1,86 @@
+"""The TemperatureController role on Lake Shore controllers (336, 372), on the stock parameters.
+
+Lake Shore's command set (Model 336 manual §6.6, Model 372 manual §6.12 "Command list"):
+`KRDG? <input>`, `SETP <output>,<value>`, `RAMP <output>,<off/on>,<rate K/min>`,
+`OUTMODE <output>,<mode>,<input>,...`, `RANGE <output>,<range>`, `HTR? <output>`, `*ESR?`.
+The controllers keep no SCPI error queue: a bad command only sets *ESR bits, so after each
+role verb the driver reads *ESR? and raises if a command or execution error bit is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers._common import InstrumentError, RecoveringVisa
+from lab.envelope import Envelope, EnvelopeError
+
+#: *ESR bits: command error, execution error, device-dependent error, query error.
+_ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}
+
+
+class LakeshoreTemperatureRole(RecoveringVisa):
+    """Role verbs shared by the Lake Shore drivers; subclasses pick output, input and range."""
+
+    envelope: Envelope
+    heater_range_on: str          # the stock driver's range name used while regulating
+    _last_setpoint: tuple[float, float | None] | None = None
+
+    def role_output(self) -> Any:
+        """The stock output submodule that regulates the stage."""
+        raise NotImplementedError
+
+    def role_sensor(self) -> Any:
+        """The stock sensor channel submodule of the control input."""
+        raise NotImplementedError
+
+    def role_control_input(self) -> Any:
+        """The control input as the stock OUTMODE `input_channel` parameter spells it."""
+        raise NotImplementedError
+
+    # --- role: TemperatureController --------------------------------------------------------
+    def read_temperature_k(self) -> float:
+        return float(self.role_sensor().temperature())
+
+    def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
+        self.envelope.check_temperature_k(temperature_k)
+        if ramp_k_per_min is not None:
+            if ramp_k_per_min <= 0:
+                raise EnvelopeError(f"refused: setpoint ramp must be > 0 K/min, got {ramp_k_per_min!r}; "
+                                    "nothing was written")
+            self.envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp_k_per_min, "setpoint ramp", "K/min")
+        self._write_setpoint(temperature_k, ramp_k_per_min)
+        self._last_setpoint = (temperature_k, ramp_k_per_min)
+        self.raise_on_status_errors("set_setpoint_k")
+
+    def heater_output_pct(self) -> float:
+        return float(self.role_output().output())
+
+    def safe_state(self) -> None:
+        self.role_output().output_range("off")
+        self._last_setpoint = None
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _write_setpoint(self, temperature_k: float, ramp_k_per_min: float | None) -> None:
+        output = self.role_output()
+        if ramp_k_per_min is not None and output.output_range() == "off":
+            # A ramp starts from the present setpoint; while the heater was off that may be far
+            # from the stage (0 K after a reset), so start it from the stage temperature.
+            output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": False})
+            output.setpoint(round(self.read_temperature_k(), 4))
+        # Ramp first: the new setpoint is then approached at the rate from the present one.
+        output.setpoint_ramp_group.set_parameters(
+            {"setpoint_ramp_enabled": ramp_k_per_min is not None, "setpoint_ramp_rate": ramp_k_per_min or 0.0})
+        output.output_group.set_parameters({"mode": "closed_loop", "input_channel": self.role_control_input()})
+        output.setpoint(temperature_k)
+        output.output_range(self.heater_range_on)
+
+    def reapply_role_settings(self) -> None:
+        if self._last_setpoint is not None:
+            self._write_setpoint(*self._last_setpoint)
+
+    def raise_on_status_errors(self, after: str) -> None:
+        status = int(self.ask("*ESR?").strip())  # type: ignore[attr-defined]
+        flagged = [text for bit, text in _ESR_ERROR_BITS.items() if status & bit]
+        if flagged:
+            raise InstrumentError(f"{self._who()}: after {after} the instrument flagged {', '.join(flagged)} "
+                                  f"(*ESR? = {status})")

@@ -1,0 +1,72 @@
+"""Pulse-generator helpers shared by the Keysight 33500B and 81160A drivers.
+
+Both instruments refuse a setting that conflicts with the others (a width longer than the
+period, edges longer than the width), so moving from one pulse to another must go through
+valid intermediate states. `timing_order` finds an order of the three timing writes in which
+every intermediate state is valid; `level_order` does the same for high/low levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import permutations
+
+from lab.envelope import Envelope
+
+#: Fraction of the edge time a pulse's width and gap must each hold (Keysight: 10-90 % edges
+#: take 0.625 of the 0-100 % ramp, so a pulse of width w fits edges up to w / 1.6).
+EDGE_FIT = 1.6
+
+
+@dataclass(frozen=True)
+class PulseTiming:
+    period_s: float
+    width_s: float
+    edge_s: float
+
+    def fits(self, width_min_s: float) -> bool:
+        return (self.width_s <= self.period_s - width_min_s
+                and EDGE_FIT * self.edge_s <= self.width_s
+                and EDGE_FIT * self.edge_s <= self.period_s - self.width_s)
+
+
+def timing_order(present: PulseTiming, target: PulseTiming, width_min_s: float) -> tuple[str, ...]:
+    """Order of the writes ("period", "width", "edge") that keeps every step valid.
+
+    Falls back to period, width, edge (the instrument then reports the conflict) when no order
+    works, which happens only if the target itself does not fit.
+    """
+    for order in permutations(("period", "width", "edge")):
+        state = present.__dict__.copy()
+        for name in order:
+            state[f"{name}_s"] = getattr(target, f"{name}_s")
+            if not PulseTiming(**state).fits(width_min_s):
+                break
+        else:
+            return order
+    return ("period", "width", "edge")
+
+
+def level_order(present_high_v: float, present_low_v: float, high_v: float, low_v: float) -> tuple[str, ...]:
+    """Write "high" first when the new high stays above the present low, else "low" first."""
+    del present_high_v, low_v  # the order depends only on the new high against the present low
+    return ("high", "low") if high_v > present_low_v else ("low", "high")
+
+
+def check_pulse_request(envelope: Envelope, chip_amperes_per_volt: float | None, *, amplitude_v: float,
+                        width_s: float, edge_s: float, period_s: float, count: int) -> None:
+    """Refuse an invalid or unsafe pulse request before anything is written."""
+    if not (width_s > 0 and edge_s > 0 and period_s > width_s):
+        raise ValueError(f"pulse timing must satisfy 0 < width_s < period_s and edge_s > 0; got "
+                         f"width_s={width_s!r}, period_s={period_s!r}, edge_s={edge_s!r}")
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a whole number >= 1, got {count!r}")
+    if amplitude_v == 0:
+        raise ValueError("amplitude_v must be non-zero (use configure_dc for a constant level)")
+    chip_a = None if chip_amperes_per_volt is None else amplitude_v * chip_amperes_per_volt
+    envelope.check_pulse(amplitude_v=amplitude_v, width_s=width_s, chip_current_a=chip_a)
+
+
+def check_dc_request(envelope: Envelope, chip_amperes_per_volt: float | None, level_v: float) -> None:
+    chip_a = None if chip_amperes_per_volt is None else level_v * chip_amperes_per_volt
+    envelope.check_pulse(amplitude_v=level_v, width_s=0.0, chip_current_a=chip_a)

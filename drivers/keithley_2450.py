@@ -1,0 +1,133 @@
+"""Keithley 2450 SMU as the bias source: the stock QCoDeS driver plus ramped, enveloped bias.
+
+The bias never jumps: `set_current_a` steps the source level from where it is to the target
+in at most `max_ramp_steps` steps of at most `max_step_a`, waiting step/rate between steps
+(wall time: the instrument lives in real time), so the rate never exceeds the one asked for,
+and that rate never exceeds the envelope's `bias_ramp_max_a_per_s`. Switching the output on or
+off happens at zero current.
+
+Commands (Keithley 2450 Reference Manual, 2450-901-01, section 14 "SCPI command reference"):
+`:SOURce[1]:FUNCtion[:MODE] CURRent`, `:SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]`,
+`:SOURce[1]:CURRent:VLIMit[:LEVel]`, `:OUTPut[1][:STATe]`, `:SENSe[1]:FUNCtion[:ON]`,
+`:MEASure[:<function>]? [<bufferName>]`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from qcodes import validators as vals
+from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
+
+from drivers._common import RecoveringVisa
+from lab.envelope import Envelope
+
+#: Ramp rate used to bring the level to zero when none was asked for and the envelope sets none.
+DEFAULT_RAMP_A_PER_S = 10e-6
+
+
+class Keithley2450(RecoveringVisa, _StockKeithley2450):
+    """BiasSource role on a Keithley 2450 (current source, voltage sense)."""
+
+    def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
+                 max_step_a: float = 1e-6, max_ramp_steps: int = 50, **kwargs: Any) -> None:
+        self.envelope = envelope or Envelope("bias_source")
+        super().__init__(name, address, **kwargs)
+        self.remember_address(address, kwargs.get("visalib"))
+        self.ramp_step_max = self.add_parameter(
+            "ramp_step_max", unit="A", vals=vals.Numbers(1e-12, 1e-3), initial_value=max_step_a,
+            get_cmd=None, set_cmd=None, docstring="Largest single step of a bias ramp.")
+        self.ramp_steps_max = self.add_parameter(
+            "ramp_steps_max", unit="", vals=vals.Ints(1, 1000), initial_value=max_ramp_steps,
+            get_cmd=None, set_cmd=None, docstring="Most steps in one bias ramp (bounds its duration).")
+        self._compliance_v: float | None = None
+        self._last_ramp_a_per_s: float | None = None
+        self._output_on: bool | None = None
+
+    # --- role: BiasSource -------------------------------------------------------------------
+    def set_compliance_v(self, voltage_v: float) -> None:
+        self.envelope.check_at_most("compliance_max_v", voltage_v, "compliance voltage", "V")
+        self._ensure_current_source()
+        self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}")
+        self._compliance_v = voltage_v
+
+    def set_current_a(self, current_a: float, *, ramp_a_per_s: float) -> None:
+        self.envelope.check_bias(current_a, ramp_a_per_s)
+        self._ensure_current_source()
+        self._ramp_to(current_a, ramp_a_per_s)
+        self._last_ramp_a_per_s = ramp_a_per_s
+
+    def current_a(self) -> float:
+        if not self._output_is_on():
+            return 0.0
+        return self.source_level_a()
+
+    def measure_voltage_v(self) -> float:
+        if not self._output_is_on():
+            raise RuntimeError(f"{self.name}: the output is off; switch it on to measure a voltage")
+        if self.sense_function.get_latest() != "voltage":
+            self.sense_function("voltage")
+        return float(self.ask(":MEAS:VOLT?"))
+
+    def set_output_enabled(self, enabled: bool) -> None:
+        if enabled:
+            self._check_compliance_in_envelope()
+        self._ensure_current_source()
+        self._ramp_to(0.0, self._safe_ramp_a_per_s())
+        self.write(f":OUTP {'ON' if enabled else 'OFF'}")
+        self._output_on = enabled
+
+    def safe_state(self) -> None:
+        self.set_output_enabled(False)
+
+    # --- helpers ----------------------------------------------------------------------------
+    def source_level_a(self) -> float:
+        """The programmed source current (whether or not the output is on)."""
+        return float(self.ask(":SOUR:CURR?"))
+
+    def ramp_plan(self, start_a: float, stop_a: float, ramp_a_per_s: float) -> tuple[list[float], float]:
+        """Levels to write and the wait before each one, in seconds."""
+        span_a = abs(stop_a - start_a)
+        if span_a == 0.0:
+            return [], 0.0
+        steps = min(max(math.ceil(span_a / self.ramp_step_max() - 1e-9), 1), self.ramp_steps_max())
+        levels = [start_a + (stop_a - start_a) * k / steps for k in range(1, steps + 1)]
+        return levels, span_a / steps / ramp_a_per_s
+
+    def _ramp_to(self, target_a: float, ramp_a_per_s: float) -> None:
+        levels, wait_s = self.ramp_plan(self.source_level_a(), target_a, ramp_a_per_s)
+        for level_a in levels:
+            # Wait before each step, so back-to-back ramps cannot exceed the rate either.
+            time.sleep(wait_s)
+            self.write(f":SOUR:CURR {level_a:.9g}")
+
+    def _ensure_current_source(self) -> None:
+        if self.ask(":SOUR:FUNC?").strip().upper() not in ("CURR", "CURRENT"):
+            if self._output_is_on():
+                raise RuntimeError(f"{self.name}: refusing to switch the source function to current "
+                                    "while the output is on in voltage mode; nothing was written")
+            self.write(":SOUR:FUNC CURR")
+            self.write(":SOUR:CURR 0")
+            self.source_function.cache.set("current")
+
+    def _check_compliance_in_envelope(self) -> None:
+        if self.envelope.limit("compliance_max_v") is None:
+            return
+        present_v = self._compliance_v if self._compliance_v is not None else float(self.ask(":SOUR:CURR:VLIM?"))
+        self.envelope.check_at_most("compliance_max_v", present_v, "compliance voltage (set it first)", "V")
+
+    def _safe_ramp_a_per_s(self) -> float:
+        limit = self.envelope.limit("bias_ramp_max_a_per_s")
+        return self._last_ramp_a_per_s or (limit if limit is not None else DEFAULT_RAMP_A_PER_S)
+
+    def _output_is_on(self) -> bool:
+        self._output_on = self.ask(":OUTP?").strip() in ("1", "ON")
+        return self._output_on
+
+    def reapply_role_settings(self) -> None:
+        if self._compliance_v is not None:
+            if self.ask(":SOUR:FUNC?").strip().upper() not in ("CURR", "CURRENT"):
+                self.write(":SOUR:FUNC CURR")
+            self.write(f":SOUR:CURR:VLIM {self._compliance_v:.6g}")

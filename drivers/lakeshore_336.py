@@ -1,0 +1,48 @@
+"""Lake Shore 336 as the temperature controller: the stock QCoDeS driver plus the role verbs.
+
+Options (station file): `sensor_input` (A-D, the control sensor), `heater_output` (1 or 2, the
+current outputs that can heat a stage), `heater_range` (low | medium | high while regulating).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qcodes import validators as vals
+from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
+
+from drivers._lakeshore import LakeshoreTemperatureRole
+from lab.envelope import Envelope
+
+
+class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
+    """TemperatureController role on a Lake Shore 336."""
+
+    def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
+                 sensor_input: str = "A", heater_output: int = 1, heater_range: str = "medium",
+                 **kwargs: Any) -> None:
+        self.envelope = envelope or Envelope("temperature_controller")
+        super().__init__(name, address, **kwargs)
+        self.remember_address(address, kwargs.get("visalib"))
+        self.control_sensor = self.add_parameter(
+            "control_sensor", initial_value=sensor_input, vals=vals.Enum("A", "B", "C", "D"), unit="",
+            get_cmd=None, set_cmd=None, docstring="Sensor input the role verbs read and regulate on.")
+        self.control_output = self.add_parameter(
+            "control_output", initial_value=heater_output, vals=vals.Enum(1, 2), unit="",
+            get_cmd=None, set_cmd=None, docstring="Heater output (1 or 2) the role verbs drive.")
+        self.regulating_range = self.add_parameter(
+            "regulating_range", initial_value=heater_range, vals=vals.Enum("low", "medium", "high"), unit="",
+            get_cmd=None, set_cmd=None, docstring="Heater range switched on by set_setpoint_k.")
+
+    @property
+    def heater_range_on(self) -> str:  # type: ignore[override]
+        return self.regulating_range()
+
+    def role_output(self) -> Any:
+        return self.output_1 if self.control_output() == 1 else self.output_2
+
+    def role_sensor(self) -> Any:
+        return self.submodules[self.control_sensor()]
+
+    def role_control_input(self) -> Any:
+        return self.control_sensor()
