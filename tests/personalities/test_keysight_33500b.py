@@ -1,0 +1,205 @@
+"""Keysight 33500B/33600A personality: bytes in/out per model, then the stock QCoDeS driver
+in-process and over TCP against the emulated bench."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim_backend.bench.pulse_generator import PulseGenerator
+from sim_backend.scpi.models._keysight_33500b_model import MODELS
+from sim_backend.scpi.models.keysight_33500b import Keysight33500B
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class StandInWorld:
+    """What a generator personality uses of the world: panels and the lab clock."""
+
+    def __init__(self) -> None:
+        self.panels: dict[str, PulseGenerator] = {}
+        self.time_s = 0.0
+
+    def now_s(self) -> float:
+        return self.time_s
+
+
+def make(model: str = "keysight_33522b") -> tuple[Keysight33500B, PulseGenerator, StandInWorld]:
+    world = StandInWorld()
+    world.panels["pg"] = Keysight33500B.create_panel(model, {})
+    return Keysight33500B(world, "pg", model, {}), world.panels["pg"], world
+
+
+def ask(device, text: str) -> str | None:
+    device.write_bytes(text.encode() + b"\n")
+    answer = device.read_message()
+    return None if answer is None else answer.decode().removesuffix("\n")
+
+
+def errors(device) -> list[int]:
+    found = []
+    while (answer := ask(device, "SYST:ERR?")) != '+0,"No error"':
+        found.append(int(answer.split(",")[0]))
+    return found
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_idn_and_channel_count_per_model(model):
+    device, panel, _ = make(model)
+    spec = MODELS[model]
+    maker, name, _serial, _firmware = ask(device, "*IDN?").split(",")
+    assert (maker, name) == ("Keysight Technologies", spec.name)
+    assert sorted(panel.channels) == list(range(1, spec.channels + 1))
+    ask(device, "SOUR2:VOLT 0.2")
+    assert errors(device) == ([] if spec.channels == 2 else [-114])
+
+
+def test_reset_restores_defaults_on_instrument_and_panel():
+    device, panel, _ = make()
+    for text in ("FUNC PULS", "VOLT 0.3", "FREQ 2e3", "OUTP1 ON", "OUTP1:LOAD INF", "BURS:STAT ON", "TRIG1:SOUR BUS"):
+        ask(device, text)
+    ask(device, "*RST")
+    answers = [ask(device, q) for q in ("FUNC?", "FREQ?", "VOLT?", "VOLT:OFFS?", "OUTP1?", "OUTP1:LOAD?",
+                                        "BURS:STAT?", "BURS:MODE?", "BURS:NCYC?", "TRIG1:SOUR?", "FUNC:PULS:WIDT?",
+                                        "VOLT:UNIT?", "OUTP:SYNC?")]
+    assert answers == ["SIN", "+1.00000000000000E+03", "+1.00000000000000E-01", "+0.00000000000000E+00", "0",
+                       "+5.00000000000000E+01", "0", "TRIG", "+1.00000000000000E+00", "IMM",
+                       "+1.00000000000000E-04", "VPP", "1"]
+    channel = panel.channels[1]
+    assert (channel.output_enabled, channel.burst_enabled, channel.load_ohm) == (False, False, 50.0)
+    assert errors(device) == []
+
+
+ROUND_TRIPS = [  # (set, query, answer) in short, long and mixed-case forms
+    ("SOUR1:FUNC PULS", "SOURCE1:FUNCTION?", "PULS"),
+    ("source2:function:shape square", "SOUR2:FUNC?", "SQU"),
+    ("FREQ 2.5KHZ", "SOUR1:FREQ:CW?", "+2.50000000000000E+03"),
+    ("SOUR1:FUNC:PULS:PER 2E-3", "FREQ?", "+5.00000000000000E+02"),
+    ("FREQ:MODE FIX", "FREQ:MODE?", "FIX"),
+    ("PHAS 90", "SOUR1:PHASe?", "+9.00000000000000E+01"),
+    ("VOLT 250 MV", "VOLTage:LEVel:IMMediate:AMPLitude?", "+2.50000000000000E-01"),
+    ("VOLT:OFFS -0.1", "volt:offs?", "-1.00000000000000E-01"),
+    ("VOLT:HIGH 0.4;LOW -0.2", "VOLT?;VOLT:OFFS?", "+6.00000000000000E-01;+1.00000000000000E-01"),
+    ("FUNC:PULS:WIDT 50NS", "FUNCtion:PULSe:WIDTh?", "+5.00000000000000E-08"),
+    ("FUNC:PULS:DCYC 20", "FUNC:PULS:WIDT?", "+2.00000000000000E-04"),
+    ("FUNC:PULS:HOLD DCYCLE", "FUNC:PULS:HOLD?", "DCYC"),
+    ("FUNC:PULS:TRAN:BOTH 20NS", "FUNC:PULS:TRAN:TRA?", "+2.00000000000000E-08"),
+    ("FUNC:PULS:TRAN:LEAD 9NS", "FUNC:PULS:TRAN:LEADING?", "+9.00000000000000E-09"),
+    ("FUNC:PULS:TRAN:TRAiling 12NS", "FUNC:PULS:TRAN:TRA?", "+1.20000000000000E-08"),
+    ("FUNC:SQU:DCYC 30", "FUNC:SQU:DCYC?", "+3.00000000000000E+01"),
+    ("FUNC:RAMP:SYMM 50", "FUNC:RAMP:SYMMetry?", "+5.00000000000000E+01"),
+    ("VOLT:UNIT VRMS", "VOLT?", "+3.53553390593274E-02"),
+    ("BURS:STAT ON", "SOUR1:BURSt:STATe?", "1"),
+    ("BURS:MODE GAT", "BURS:MODE?", "GAT"),
+    ("BURS:NCYC 5", "BURS:NCYCLes?", "+5.00000000000000E+00"),
+    ("TRIG:SOUR BUS;:BURS:NCYC INF", "BURS:NCYC?", "+9.90000000000000E+37"),
+    ("BURS:PHAS -90", "BURS:PHAS?", "-9.00000000000000E+01"),
+    ("BURS:INT:PER 0.1", "BURSt:INTernal:PERiod?", "+1.00000000000000E-01"),
+    ("BURS:GATE:POL INV", "BURS:GATE:POL?", "INV"),
+    ("TRIG1:SOUR EXT", "TRIGger1:SOURce?", "EXT"),
+    ("TRIG2:SLOP NEG", "TRIG2:SLOPe?", "NEG"),
+    ("TRIG:COUN 10", "TRIG:COUN?", "+1.00000000000000E+01"),
+    ("TRIG:DEL 1US", "TRIG:DEL?", "+1.00000000000000E-06"),
+    ("TRIG:TIM 0.5", "TRIG:TIMer?", "+5.00000000000000E-01"),
+    ("OUTP ON", "OUTPut1:STATe?", "1"),
+    ("OUTP2:POL INV", "OUTP2:POLarity?", "INV"),
+    ("OUTP:LOAD 1KOHM", "OUTP1:LOAD?", "+1.00000000000000E+03"),
+    ("OUTP:SYNC OFF", "OUTP:SYNC?", "0"),
+    ("OUTP:SYNC:SOUR CH2", "OUTPut:SYNC:SOURce?", "CH2"),
+]
+
+
+@pytest.mark.parametrize(("setting", "query", "answer"), ROUND_TRIPS, ids=[r[0] for r in ROUND_TRIPS])
+def test_round_trip(setting, query, answer):
+    device, _, _ = make()
+    if "PULS" in setting or "TRAN" in setting:
+        ask(device, "FUNC PULS")
+    ask(device, setting)
+    assert ask(device, query) == answer
+    assert errors(device) == []
+
+
+def test_settings_reach_the_front_panel():
+    device, panel, world = make()
+    world.time_s = 3.0
+    ask(device, "FUNC PULS;:VOLT 0.5;VOLT:OFFS 0.25;:FUNC:PULS:WIDT 40NS;TRAN:LEAD 9NS;TRA 11NS;:FREQ 1E4")
+    ask(device, "OUTP1:POL INV;:OUTP1 ON")
+    assert errors(device) == []
+    channel = panel.channels[1]
+    assert (channel.function, channel.amplitude_vpp, channel.offset_v, channel.frequency_hz) == ("PULS", 0.5, 0.25, 1e4)
+    assert channel.pulse_width_s == pytest.approx(40e-9)
+    assert (channel.lead_edge_s, channel.trail_edge_s) == pytest.approx((9e-9, 11e-9))
+    assert channel.inverted and channel.output_enabled and channel.running_since_s == 3.0
+    world.time_s = 4.0
+    ask(device, "VOLT:OFFS 0.25")          # unchanged waveform: keeps running
+    assert channel.running_since_s == 3.0
+    ask(device, "VOLT 0.4")
+    assert channel.running_since_s == 4.0
+    ask(device, "FUNC SIN")                # no sine on the panel: shown as its mean
+    assert (channel.function, channel.offset_v) == ("DC", 0.25)
+
+
+def test_load_keeps_the_output_voltage_and_rescales_levels():
+    device, panel, _ = make()
+    ask(device, "VOLT 1;VOLT:OFFS 0.5;:OUTP:LOAD INF")
+    assert ask(device, "VOLT?;VOLT:OFFS?;:OUTP:LOAD?") == ("+2.00000000000000E+00;+1.00000000000000E+00;"
+                                                           "+9.90000000000000E+37")
+    assert math.isinf(panel.channels[1].load_ohm) and panel.channels[1].amplitude_vpp == 2.0
+    ask(device, "VOLT 15")                 # 15 Vpp fits only into high Z
+    assert errors(device) == [] and ask(device, "OUTP:LOAD 50") is None
+    assert errors(device) == [] and ask(device, "VOLT?") == "+7.50000000000000E+00"
+
+
+def test_edge_and_width_minimums_follow_the_model():
+    fast, _, _ = make("keysight_33622a")
+    slow, _, _ = make("keysight_33522b")
+    for device in (fast, slow):
+        ask(device, "FUNC PULS;:FUNC:PULS:WIDT 1E-6")
+        ask(device, "FUNC:PULS:TRAN 3NS")
+        ask(device, "FUNC:PULS:WIDT 5NS")
+    assert errors(fast) == [] and ask(fast, "FUNC:PULS:TRAN?;WIDT?") == "+3.00000000000000E-09;+5.00000000000000E-09"
+    assert errors(slow) == [-222, -222]
+    assert ask(slow, "FUNC:PULS:TRAN?;WIDT?") == "+1.00000000000000E-08;+1.00000000000000E-06"
+    ask(slow, "FUNC:PULS:TRAN 8.4NS")
+    assert errors(slow) == []
+
+
+BAD = [
+    ("SOUR1:FUNC:BOGUS 1", -113), ("VOLT:AMPL:FOO 1", -113), ("OUTP3 ON", -114), ("FUNC SAWTOOTH", -224),
+    ("VOLT 11", -222), ("VOLT 0.5MV", -222), ("FREQ 31MHZ", -222), ("FUNC:PULS:WIDT 10NS", -222),
+    ("FUNC:PULS:TRAN 5NS", -222), ("BURS:NCYC 0", -222), ("OUTP:LOAD 0.5", -222), ("PHAS 400", -222),
+    ("FUNC:PULS:WIDT 0.99999E-3", -221), ("FUNC:PULS:TRAN 100NS", -221), ("FREQ 9MHZ", -221),
+    ("VOLT:OFFS 4.99", -221), ("VOLT:LOW 1", -221), ("BURS:NCYC INF", -221),
+    ("VOLT ABC", -104), ("FREQ 1 V", -131), ("OUTP", -109), ("VOLT 1,2", -108), ("OUTP:LOAD FOO", -104),
+]
+
+
+@pytest.mark.parametrize(("command", "code"), BAD, ids=[b[0] for b in BAD])
+def test_wrong_commands_queue_the_error_and_change_nothing(command, code):
+    device, panel, _ = make()
+    ask(device, "FUNC PULS;:VOLT 0.2;:FREQ 1E3;:FUNC:PULS:WIDT 100NS;:BURS:STAT ON;:OUTP1 ON")
+    assert errors(device) == []
+    before, panel_before = copy.deepcopy(device.channels), copy.deepcopy(panel)
+    assert ask(device, command) is None
+    assert errors(device) == [code]
+    assert device.channels == before and panel == panel_before
+
+
+def test_burst_and_bus_trigger_record_a_trigger_on_the_panel():
+    device, panel, world = make()
+    ask(device, "FUNC PULS;:BURS:STAT ON;MODE TRIG;NCYC 3;:TRIG1:SOUR IMM;:OUTP1 ON")
+    world.time_s = 1.5
+    ask(device, "*TRG")
+    assert panel.channels[1].trigger_times_s == []           # trigger source is not BUS
+    ask(device, "TRIG1:SOUR BUS")
+    world.time_s = 2.5
+    ask(device, "*TRG")
+    assert panel.channels[1].trigger_times_s == [2.5] and panel.channels[1].burst_cycles == 3
+    assert panel.channels[2].trigger_times_s == []           # channel 2 is off
+    ask(device, "TRIG1")                                      # immediate trigger, any source
+    assert panel.channels[1].trigger_times_s == [2.5, 2.5]
+    assert errors(device) == []
