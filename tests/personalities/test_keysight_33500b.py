@@ -203,3 +203,104 @@ def test_burst_and_bus_trigger_record_a_trigger_on_the_panel():
     ask(device, "TRIG1")                                      # immediate trigger, any source
     assert panel.channels[1].trigger_times_s == [2.5, 2.5]
     assert errors(device) == []
+
+
+# -- the stock QCoDeS driver against the emulated bench -------------------------------------
+
+@pytest.fixture
+def close_instruments():
+    from qcodes.instrument import Instrument
+
+    yield
+    Instrument.close_all()
+
+
+def single_shot_pulse(pg) -> None:
+    """The 50 ns single-shot pulse of reference/instruments.md §2.2, through the stock driver."""
+    ch = pg.ch1
+    ch.function_type("PULS")
+    ch.amplitude(0.25)
+    ch.offset(0.125)
+    ch.frequency(1000.0)
+    ch.pulse_width(5e-08)
+    pg.write("SOURce1:FUNCtion:PULSe:TRANsition 8.4e-09")   # the driver has no edge parameter
+    ch.burst_state("ON")
+    ch.burst_mode("N Cycle")
+    ch.burst_ncycles(1)
+    ch.trigger_source("BUS")
+    ch.output("ON")
+    pg.force_trigger()
+    assert pg.error() == (0, "No error")
+
+
+def check_pulse_on_panel(channel) -> None:
+    assert (channel.function, channel.amplitude_vpp, channel.offset_v, channel.frequency_hz) == ("PULS", 0.25, 0.125, 1e3)
+    assert (channel.pulse_width_s, channel.lead_edge_s, channel.trail_edge_s) == (5e-8, 8.4e-9, 8.4e-9)
+    assert (channel.burst_enabled, channel.burst_cycles, channel.trigger_source) == (True, 1, "BUS")
+    assert channel.output_enabled and len(channel.trigger_times_s) == 1
+
+
+def check_snapshot_changes_nothing(pg, panel, device) -> None:
+    before, settings = copy.deepcopy(panel), copy.deepcopy(device.channels)
+    snapshot = pg.snapshot(update=True)
+    assert panel == before and device.channels == settings
+    parameters = snapshot["submodules"]["ch1"]["parameters"]
+    assert parameters["pulse_width"]["value"] == 5e-8 and parameters["burst_mode"]["value"] == "N Cycle"
+    assert parameters["output"]["value"] == "ON" and pg.error() == (0, "No error")
+
+
+def test_stock_driver_in_process(bench, visalib, close_instruments):
+    from qcodes.instrument_drivers.Keysight import Keysight33522B
+
+    address = next(e.address for e in bench.instruments if e.role == "pulser")
+    pg = Keysight33522B("pg_in_process", address, visalib=visalib)
+    assert pg.IDN()["model"] == "33522B" and pg.num_channels == 2
+    single_shot_pulse(pg)
+    panel = bench.world.panels["pulser"]
+    check_pulse_on_panel(panel.channels[1])
+    check_snapshot_changes_nothing(pg, panel, bench.device("pulser"))
+
+
+@pytest.mark.timeout(30)
+def test_stock_driver_over_tcp(bench, close_instruments):
+    from qcodes.instrument_drivers.Keysight import Keysight33522B
+    from sim_backend.transport.bench_server import BenchServer
+
+    with BenchServer(bench) as server:
+        address = next(s.server.visa_address for s in server.instruments if s.role == "pulser")
+        pg = Keysight33522B("pg_tcp", address, visalib="@py")
+        single_shot_pulse(pg)
+        panel = bench.world.panels["pulser"]
+        check_pulse_on_panel(panel.channels[1])
+        check_snapshot_changes_nothing(pg, panel, bench.device("pulser"))
+        pg.close()
+
+
+DRIVERS = {"keysight_33511b": "Keysight33511B", "keysight_33512b": "Keysight33512B",
+           "keysight_33611a": "Keysight33611A", "keysight_33622a": "Keysight33622A"}
+
+
+@pytest.mark.parametrize("model", sorted(DRIVERS))
+def test_stock_driver_per_model(model, tmp_path, close_instruments):
+    import qcodes.instrument_drivers.Keysight as drivers
+    from sim_backend import emulator
+    from sim_backend.transport._bench_lookup import set_bench_opener
+
+    station = yaml.safe_load((ROOT / "stations" / "emulated.yaml").read_text())
+    station["chip"] = str(ROOT / "stations" / "chips" / "default-neuron.yaml")
+    station["instruments"]["pulser"]["emulator"]["model"] = model
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(station))
+    library_path = f"{path}#{model}"
+    previous = set_bench_opener(emulator.open_bench)
+    try:
+        bench = emulator.open_bench(library_path)
+        address = next(e.address for e in bench.instruments if e.role == "pulser")
+        pg = getattr(drivers, DRIVERS[model])(f"pg_{model}", address, visalib=f"{library_path}@nwlab")
+        assert pg.IDN()["model"] == MODELS[model].name and pg.num_channels == MODELS[model].channels
+        single_shot_pulse(pg)
+        check_pulse_on_panel(bench.world.panels["pulser"].channels[1])
+        check_snapshot_changes_nothing(pg, bench.world.panels["pulser"], bench.device("pulser"))
+    finally:
+        emulator.close_bench(library_path)
+        set_bench_opener(previous)
