@@ -1,0 +1,221 @@
+"""Lake Shore 336 personality: bytes in/out, then the stock QCoDeS driver in-process and over TCP.
+
+The world here is a stand-in (lab clock frozen, moved with `advance`) holding the personality's
+real front panel and stage model, so lab time is exact and the thermal results are physics.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+
+import pytest
+
+from sim_backend.clock import LabClock
+from sim_backend.physics import thermal
+from sim_backend.scpi.models.lakeshore_336 import Lakeshore336
+from sim_backend.transport._bench_lookup import set_bench_opener
+
+ADDRESS = "TCPIP0::10.0.0.20::7777::SOCKET"
+
+
+class StandInWorld:
+    def __init__(self) -> None:
+        self.clock = LabClock(0)
+        self.panels: dict = {}
+
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+
+class StandInBench:
+    def __init__(self, device, role: str, model: str) -> None:
+        self.devices = {ADDRESS: device}
+        self.lock = threading.RLock()
+        self.instruments = [(role, model, ADDRESS)]
+
+
+def make(**settings):
+    settings = {"stage": "4k_probe_station", "initial_temperature_k": 3.0, **settings}
+    world = StandInWorld()
+    world.panels["cryostat"] = Lakeshore336.create_panel("lakeshore_336", settings)
+    return Lakeshore336(world, "cryostat", "lakeshore_336", settings), world
+
+
+def ask(device, text: str) -> bytes | None:
+    device.write_bytes(text.encode() + b"\r\n")
+    return device.read_message()
+
+
+def value(device, text: str) -> str:
+    answer = ask(device, text)
+    assert answer is not None and answer.endswith(b"\r\n"), answer
+    return answer[:-2].decode()
+
+
+def test_idn_and_crlf_replies():
+    device, _ = make()
+    assert ask(device, "*IDN?") == b"LSCI,MODEL336,LSA1A2B/#######,2.9\r\n"
+    assert float(value(device, "KRDG? A")) == pytest.approx(3.0, abs=0.01)
+    assert len(value(device, "KRDG? 0").split(",")) == 4
+
+
+def test_measured_sequence_bytes_reach_the_panel():
+    device, world = make()
+    heater = world.panels["cryostat"].outputs[1]
+    for text in ("RANGE 1, 1", "SETP 1, 4.5", "OUTMODE 1, 1, 1, 0", "PID 1,50,20,0"):
+        assert ask(device, text) is None
+    assert value(device, "OUTMODE? 1") == "1,1,0"
+    assert [float(x) for x in value(device, "PID? 1").split(",")] == [50.0, 20.0, 0.0]
+    assert (heater.mode, heater.range_index, heater.setpoint_k) == ("closed_loop", 1, 4.5)
+    assert value(device, "SETP? 1") == "+4.5000"
+    assert int(value(device, "*ESR?")) & 0x30 == 0
+
+
+@pytest.mark.parametrize(("bad", "bit"), [
+    ("FOO 1", 0x20),              # unknown header: command error
+    ("RANGE 1,7", 0x10),          # out of range: execution error
+    ("RANGE 3,2", 0x10),          # analog outputs are off/on only
+    ("OUTMODE 1,4,1,0", 0x10),    # monitor out exists on outputs 3-4 only
+    ("SETP 1", 0x20),             # missing parameter
+    ("KRDG? E", 0x10),            # no input E
+    ("HTRSET 2,1,4,0,1", 0x10),   # 2 A is output 1 only
+    ("SYST:ERR?", 0x20),          # no SCPI error queue on a Lake Shore
+])
+def test_bad_commands_set_esr_bits_and_change_nothing(bad, bit):
+    device, world = make()
+    ask(device, "*ESR?")  # clears power-on
+    before = copy.deepcopy((device.outputs, device.htrset, world.panels["cryostat"].outputs))
+    assert ask(device, bad) is None
+    assert int(value(device, "*ESR?")) == bit
+    assert (device.outputs, device.htrset, world.panels["cryostat"].outputs) == before
+
+
+def test_rst_and_cls():
+    device, world = make()
+    ask(device, "RANGE 1,3;OUTMODE 1,3,1,0;MOUT 1,40")
+    assert world.panels["cryostat"].outputs[1].range_index == 3
+    ask(device, "FOO")
+    ask(device, "*RST")
+    assert value(device, "RANGE? 1") == "0"
+    assert world.panels["cryostat"].outputs[1].mode == "off"
+    ask(device, "*CLS")
+    assert value(device, "*ESR?") == "0"
+
+
+def test_pid_units_follow_the_manual():
+    device, world = make()
+    ask(device, "PID 1,40,25,100")  # D 100 % of a quarter of the 40 s integral time
+    heater = world.panels["cryostat"].outputs[1]
+    assert (heater.p, heater.i) == (40.0, 25.0)
+    assert heater.d == pytest.approx(1.0 * 1000 / 25 / 4)
+
+
+def test_heater_setup_sets_range_powers():
+    device, world = make()
+    assert world.panels["cryostat"].range_powers_w[3] == pytest.approx(100.0)  # 2 A into 25 Ω
+    ask(device, "HTRSET 1,2,2,0,2")  # 50 Ω, 1 A, show power
+    assert value(device, "HTRSET? 1") == "2,2,+0.000,2"
+    assert world.panels["cryostat"].range_powers_w[1:] == pytest.approx((0.5, 5.0, 50.0))
+
+
+def test_open_loop_heater_percent_of_current_and_power():
+    device, world = make()
+    ask(device, "OUTMODE 1,3,1,0;RANGE 1,1;MOUT 1,50")
+    world.clock.advance(5.0)
+    assert float(value(device, "HTR? 1")) == pytest.approx(50.0)          # % of current
+    assert world.panels["cryostat"].heater_power_w() == pytest.approx(0.25)  # (0.5)² · 1 W
+    ask(device, "HTRSET 1,1,4,0,2")                                        # display power
+    assert float(value(device, "HTR? 1")) == pytest.approx(25.0)
+
+
+def test_setpoint_ramp_status():
+    device, world = make()
+    ask(device, "RANGE 1,2;OUTMODE 1,1,1,0;RAMP 1,1,1.0;SETP 1,5.0")
+    world.clock.advance(60.0)
+    assert value(device, "RAMPST? 1") == "1"
+    world.clock.advance(300.0)
+    assert value(device, "RAMPST? 1") == "0"
+
+
+def test_cooldown_from_room_temperature_takes_hours():
+    device, world = make(initial_temperature_k=300.0)
+    hours = 0.0
+    while float(value(device, "KRDG? A")) > 4.5:
+        world.clock.advance(600.0)
+        hours += 600.0 / 3600.0
+        assert hours < 12
+    assert 2.0 < hours < 6.0
+    world.clock.advance(4 * 3600.0)
+    base_k = thermal.equilibrium_temperature_k(thermal.STAGE_4K, 0.0)
+    assert float(value(device, "KRDG? A")) == pytest.approx(base_k, abs=0.01)
+
+
+@pytest.fixture
+def driver_bench():
+    device, world = make()
+    bench = StandInBench(device, "cryostat", "lakeshore_336")
+    path = f"stand-in-336-{uuid.uuid4().hex}.yaml#b"
+    previous = set_bench_opener(lambda library_path: bench)
+    yield device, world, bench, path
+    set_bench_opener(previous)
+
+
+def _state(device, world):
+    panel = world.panels["cryostat"]
+    return copy.deepcopy(([vars(i) for i in device.inputs.values()], device.outputs,
+                          device.htrset, panel.outputs, panel.range_powers_w))
+
+
+def _settle_with_driver(ls, device, world):
+    sent: list[str] = []
+    original = device.write_bytes
+    device.write_bytes = lambda data: (sent.append(data.decode().strip()), original(data))[1]
+    ls.A.temperature()
+    ls.output_1.output_range("low")
+    ls.output_1.setpoint(4.5)
+    ls.output_1.mode("closed_loop")
+    ls.output_1.P(50)
+    ls.output_1.output()
+    device.write_bytes = original
+    assert sent[:6] == ["KRDG? A", "RANGE 1, 1", "SETP 1, 4.5", "OUTMODE? 1", "OUTMODE 1, 1, 1, 0", "PID? 1"]
+    assert sent[6].startswith("PID 1,50,") and sent[7] == "HTR? 1"
+    world.clock.advance(3600.0)
+    assert ls.A.temperature() == pytest.approx(4.5, abs=0.01)
+    current_pct = ls.output_1.output()
+    stage = thermal.STAGE_4K
+    needed_w = stage.cooler.power_w(4.5) - stage.parasitic_w
+    assert (current_pct / 100) ** 2 * 1.0 == pytest.approx(needed_w, rel=0.03)  # Low = 1 W
+    before = _state(device, world)
+    ls.ask("*ESR?")
+    ls.snapshot(update=True)
+    assert _state(device, world) == before
+    assert int(ls.ask("*ESR?")) == 0  # every query the driver sent was valid
+
+
+def test_stock_driver_in_process(driver_bench):
+    from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
+
+    device, world, _, path = driver_bench
+    ls = LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab")
+    try:
+        _settle_with_driver(ls, device, world)
+    finally:
+        ls.close()
+
+
+@pytest.mark.timeout(30)
+def test_stock_driver_over_tcp(driver_bench):
+    from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
+
+    from sim_backend.transport.bench_server import BenchServer
+
+    device, world, bench, _ = driver_bench
+    with BenchServer(bench) as server:
+        address = server.instruments[0].server.visa_address
+        ls = LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", address, visalib="@py")
+        try:
+            _settle_with_driver(ls, device, world)
+        finally:
+            ls.close()
