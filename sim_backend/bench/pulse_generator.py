@@ -61,10 +61,15 @@ class GeneratorChannel:
         if not self.output_enabled or self.function == "DC":
             return np.empty(0)
         if self.burst_enabled:
-            cycles = np.arange(self.burst_cycles) * self.period_s
-            offsets = np.concatenate([
-                (trigger_s - origin_s) + TRIGGER_LATENCY_S + cycles for trigger_s in self.trigger_times_s
-            ]) if self.trigger_times_s else np.empty(0)
+            # Only the cycles that fall inside the window: a burst may hold 1e8 cycles.
+            pieces = []
+            for trigger_s in self.trigger_times_s:
+                base_rel_s = (trigger_s - origin_s) + TRIGGER_LATENCY_S
+                first = max(np.ceil((start_rel_s - base_rel_s) / self.period_s), 0.0)
+                last = min(np.floor((stop_rel_s - base_rel_s) / self.period_s), self.burst_cycles - 1.0)
+                if last >= first:
+                    pieces.append(base_rel_s + np.arange(first, last + 1) * self.period_s)
+            offsets = np.concatenate(pieces) if pieces else np.empty(0)
         else:
             base_rel_s = self.running_since_s - origin_s
             first = max(np.ceil((start_rel_s - base_rel_s) / self.period_s), 0.0)
