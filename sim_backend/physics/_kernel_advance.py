@@ -29,7 +29,8 @@ THRESHOLD_FLOOR = 1e-3  # a drawn threshold never falls below this fraction of I
 
 @njit(cache=True)
 def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
-    """[node voltages | branch currents | resistor currents | current sources | V-source currents | energies]."""
+    """[node voltages | branch currents | resistor currents | current sources | V-source currents |
+    energies | hotspot resistances]."""
     network(t, t, y, s, ip, fp, kinv, v, iv, dy, wk)
     nn = ip[NN]
     nb = ip[NB]
@@ -52,6 +53,9 @@ def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
         k += 1
     for j in range(nb + nw, y.shape[0]):
         row[k] = y[j]
+        k += 1
+    for w in range(nw):
+        row[k] = max(y[nb + w], 0.0) if s[w] == 1 else 0.0
         k += 1
 
 
@@ -215,6 +219,8 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         y[:] = y1
         if target >= 0:
             h = H_AFTER_EVENT_S
+        elif to_limit:
+            need_f = True  # a new waveform segment starts: FSAL stage has the old slope
         else:
             k1[:] = kst[6]
             h *= min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))

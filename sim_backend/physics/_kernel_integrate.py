@@ -73,6 +73,8 @@ def rk_step(t, h, y, k1, s, ip, fp, kinv, kst, y1, v, iv, wk, tmp):
 
 @njit(cache=True)
 def error_norm(h, y, y1, kst, n_ctrl, atol, rtol):
+    if n_ctrl == 0:
+        return 0.0  # no dynamic state (purely resistive at this temperature)
     acc = 0.0
     for j in range(n_ctrl):
         e = 0.0

@@ -33,7 +33,7 @@ def _segment(k, t, ip, fp):
     o = ip[ip[PWL_OFF] + k]
     n = ip[ip[PWL_LEN] + k]
     pt = ip[PWL_T]
-    if n == 1 or t <= fp[pt + o]:
+    if n == 1 or t < fp[pt + o]:
         return o, o
     if t >= fp[pt + o + n - 1]:
         return o + n - 1, o + n - 1

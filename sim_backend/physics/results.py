@@ -62,13 +62,16 @@ class EnergyReport:
 class TransientResult:
     """Samples on ``time_s``. Branch currents cover every element (sign conventions in circuit.py).
     ``cumulative_dissipated_j`` / ``cumulative_delivered_j`` are running energy integrals from the
-    start of the run, sampled on the same grid (for energy in a window: difference of two samples)."""
+    start of the run, sampled on the same grid (for energy in a window: difference of two samples).
+    ``hotspot_resistance_ohm``: each superconducting-capable wire's hotspot resistance (0 when
+    superconducting)."""
 
     time_s: np.ndarray
     node_voltage_v: Mapping[str, np.ndarray]
     branch_current_a: Mapping[str, np.ndarray]
     cumulative_dissipated_j: Mapping[str, np.ndarray]
     cumulative_delivered_j: Mapping[str, np.ndarray]
+    hotspot_resistance_ohm: Mapping[str, np.ndarray]
     events: tuple[SwitchEvent, ...]
     energy: EnergyReport
     final_state: CircuitState

@@ -91,7 +91,7 @@ def simulate(
     atol = np.concatenate([np.full(nb, ATOL_CURRENT_A), np.full(nw, ATOL_RESISTANCE_OHM)])
     bp = np.unique(pwl[2])
     bp = bp[(bp > t0) & (bp < stop_s)]
-    out = np.zeros((ts.size, len(st.nodes) + nb + nr + ncs + nvs + nr + nw + ncs + nvs))
+    out = np.zeros((ts.size, len(st.nodes) + nb + nr + ncs + nvs + nr + nw + ncs + nvs + nw))
     ev = np.zeros((64, 4))
     cursor = np.zeros(2, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
@@ -133,6 +133,7 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
     diss = {name: out[:, next(cols)] for name in st.resistors}
     diss.update({name: out[:, next(cols)] for name in st.wires})
     deliv = {name: out[:, next(cols)] for name in st.current_sources + st.voltage_sources}
+    hotspot = {name: out[:, next(cols)] for name in st.wires}
     off = nb + nw
     totals = y[off:]
     dissipated = {name: float(totals[k]) for k, name in enumerate(st.resistors)}
@@ -150,5 +151,5 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
         threshold_z={name: float(zcur[w]) for w, name in enumerate(st.wires)},
     )
     energy = EnergyReport(dissipated, delivered, float(stored_start), stored_energy_total_j(st, y[:nb]))
-    return TransientResult(ts, node_v, currents, diss, deliv, events, energy, final,
+    return TransientResult(ts, node_v, currents, diss, deliv, hotspot, events, energy, final,
                            {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2])})

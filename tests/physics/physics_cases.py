@@ -1,0 +1,45 @@
+"""Circuits and figure extraction shared by the physics tests (physics.md §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim_backend.physics.circuit import Circuit, Nanowire, Resistor, VoltageSource
+from sim_backend.physics.nanowire import NanowireParams
+
+
+def oscillator(*, nonlinear: bool = False, retrap: str = "voltage", sigma_isw_a: float = 0.0) -> Circuit:
+    """C2/C3: 70 nH wire, 2.08 V through 100 kOhm, 50 Ohm shunt."""
+    wire = NanowireParams(inductance_h=70e-9, nonlinear_inductance=nonlinear, retrap=retrap,
+                          sigma_isw_a=sigma_isw_a)
+    return Circuit((
+        VoltageSource("vb", "src", "0", 2.08),
+        Resistor("rb", "src", "d", 100e3),
+        Resistor("rsh", "d", "0", 50.0),
+        Nanowire("w", "d", "0", wire),
+    ))
+
+
+def cycle_window(result, element="w", cycle=-2):
+    """(start, end) of a steady-state cycle, switch to switch."""
+    sw = result.switch_times_s(element)
+    return sw[cycle - 1], sw[cycle]
+
+
+def window_energy_j(result, trace: np.ndarray, start_s: float, end_s: float) -> float:
+    return float(np.interp(end_s, result.time_s, trace) - np.interp(start_s, result.time_s, trace))
+
+
+def fwhm_s(t: np.ndarray, v: np.ndarray) -> float:
+    """Full width at half maximum of the single peak in v (absolute half level)."""
+    k = int(np.argmax(v))
+    half = 0.5 * v[k]
+    left = k
+    while left > 0 and v[left] > half:
+        left -= 1
+    right = k
+    while right < v.size - 1 and v[right] > half:
+        right += 1
+    tl = np.interp(half, [v[left], v[left + 1]], [t[left], t[left + 1]])
+    tr = np.interp(half, [v[right], v[right - 1]], [t[right], t[right - 1]])
+    return float(tr - tl)
