@@ -23,7 +23,8 @@ from sim_backend.physics import thermal
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Ieee488Personality
 from sim_backend.scpi.lexer import Quoted, Token
-from sim_backend.scpi.params import Param
+from sim_backend.scpi.commands import query, setting
+from sim_backend.scpi.params import Integer, Param, Real
 
 #: Station-file `stage` -> the stage model the controller regulates.
 STAGES = {"4k_probe_station": thermal.STAGE_4K, "dilution_mxc": thermal.STAGE_MXC}
@@ -188,3 +189,49 @@ def interpolate(table: tuple[tuple[float, float], ...], temperature_k: float) ->
     temps = [t for t, _ in table]
     values = [v for _, v in table]
     return float(np.interp(temperature_k, temps, values))
+
+
+def shared_commands(input_param: Param, output_param: Param, rate_decimals: int) -> type:
+    """A mixin with the commands both models spell alike: INNAME, TLIMIT, RAMP, RAMPST?.
+
+    The model supplies `inputs` (objects with `name`, `limit_k`), `outputs` (OutputSettings),
+    `_push(n)` and `ramping(n)`.
+    """
+
+    @setting("INNAME", input_param, Name(max_length=15), query_params=(input_param,))
+    def input_name(self, channel: str) -> str:
+        """Sensor name shown on the display (15 characters)."""
+        return self.inputs[channel].name
+
+    @input_name.setter
+    def input_name(self, channel: str, text: str) -> None:
+        self.inputs[channel].name = text
+
+    @setting("TLIMIT", input_param, Real(None, 0.0, 2000.0), query_params=(input_param,))
+    def temperature_limit(self, channel: str) -> str:
+        """Temperature limit, K, above which every output is switched off (0: none)."""
+        return fixed(self.inputs[channel].limit_k)
+
+    @temperature_limit.setter
+    def temperature_limit(self, channel: str, limit_k: float) -> None:
+        self.inputs[channel].limit_k = limit_k
+
+    @setting("RAMP", output_param, Integer(0, 1), Real(None, 0.0, 100.0), query_params=(output_param,))
+    def ramp(self, n: int) -> str:
+        """Setpoint ramping on/off and rate, K/min (0: as if off)."""
+        out = self.outputs[n]
+        return f"{out.ramp_enabled},{out.ramp_rate_k_per_min:+.{rate_decimals}f}"
+
+    @ramp.setter
+    def ramp(self, n: int, enabled: int, rate_k_per_min: float) -> None:
+        out = self.outputs[n]
+        out.ramp_enabled, out.ramp_rate_k_per_min = enabled, rate_k_per_min
+        self._push(n)
+
+    @query("RAMPST", output_param)
+    def ramp_status(self, n: int) -> int:
+        """1 while the setpoint is ramping."""
+        return int(self.ramping(n))
+
+    return type("SharedCommands", (), {"input_name": input_name, "temperature_limit": temperature_limit,
+                                       "ramp": ramp, "ramp_status": ramp_status})

@@ -21,7 +21,7 @@ from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models import _lakeshore_common as common
-from sim_backend.scpi.models._lakeshore_common import Channel, Name, OutputSettings, fixed
+from sim_backend.scpi.models._lakeshore_common import Channel, OutputSettings, fixed
 from sim_backend.scpi.params import Integer, Real
 
 INPUTS = ("A", "B", "C", "D")
@@ -50,7 +50,7 @@ class _Input:
         self.limit_k = 0.0
 
 
-class Lakeshore336(common.LakeshorePersonality):
+class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _OUTPUT, 1)):
     """LSCI,MODEL336: the 4 K stage's controller (see the module docstring)."""
 
     models = ("lakeshore_336",)
@@ -149,24 +149,6 @@ class Lakeshore336(common.LakeshorePersonality):
         """Curve header: name, serial number, format (2 V/K, 3 Ω/K, 4 log Ω/K), limit K, coefficient."""
         name, serial, fmt, limit_k, coefficient = _CURVES.get(curve, ("User Curve", "", 3, 375.0, 1))
         return f"{name:<15},{serial:<10},{fmt},{limit_k:+.3f},{coefficient}"
-
-    @setting("INNAME", _INPUT, Name(max_length=15), query_params=(_INPUT,))
-    def input_name(self, letter: str) -> str:
-        """Sensor name shown on the display (15 characters)."""
-        return self.inputs[letter].name
-
-    @input_name.setter
-    def input_name(self, letter: str, name: str) -> None:
-        self.inputs[letter].name = name
-
-    @setting("TLIMIT", _INPUT, Real(None, 0.0, 2000.0), query_params=(_INPUT,))
-    def temperature_limit(self, letter: str) -> str:
-        """Temperature limit, K, above which every output is switched off (0: no limit)."""
-        return fixed(self.inputs[letter].limit_k)
-
-    @temperature_limit.setter
-    def temperature_limit(self, letter: str, limit_k: float) -> None:
-        self.inputs[letter].limit_k = limit_k
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -296,23 +278,6 @@ class Lakeshore336(common.LakeshorePersonality):
     def heater_status(self, n: int) -> int:
         """Heater error: 0 none, 1 open load, 2 short."""
         return 0
-
-    @setting("RAMP", _OUTPUT, Integer(0, 1), Real(None, 0.0, 100.0), query_params=(_OUTPUT,))
-    def ramp(self, n: int) -> str:
-        """Setpoint ramping on/off and rate, K/min (0: as if off)."""
-        out = self.outputs[n]
-        return f"{out.ramp_enabled},{out.ramp_rate_k_per_min:+.1f}"
-
-    @ramp.setter
-    def ramp(self, n: int, enabled: int, rate_k_per_min: float) -> None:
-        out = self.outputs[n]
-        out.ramp_enabled, out.ramp_rate_k_per_min = enabled, rate_k_per_min
-        self._push(n)
-
-    @query("RAMPST", _OUTPUT)
-    def ramp_status(self, n: int) -> int:
-        """1 while the setpoint is ramping."""
-        return int(self.ramping(n))
 
 
 

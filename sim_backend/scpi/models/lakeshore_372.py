@@ -17,6 +17,7 @@ I² · R with R the heater resistance from HTRSET (default 100 Ω: 100 mA gives 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureController
 from sim_backend.physics import thermal
@@ -24,7 +25,7 @@ from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models import _lakeshore_common as common
-from sim_backend.scpi.models._lakeshore_common import Channel, Name, OutputSettings, fixed
+from sim_backend.scpi.models._lakeshore_common import Channel, OutputSettings, fixed
 from sim_backend.scpi.params import Integer, Real
 
 CHANNELS = ("A",) + tuple(str(n) for n in range(1, 17))
@@ -58,7 +59,7 @@ class _Input:
         self.limit_k = 0.0
 
 
-class Lakeshore372(common.LakeshorePersonality):
+class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _OUTPUT, 3)):
     """LSCI,MODEL372: the dilution fridge's mixing-chamber controller (module docstring)."""
 
     models = ("lakeshore_372",)
@@ -102,20 +103,14 @@ class Lakeshore372(common.LakeshorePersonality):
         """Temperature reading, K."""
         return fixed(self._kelvin(name), 6)
 
-    @query("KRDG", _INPUT)
-    def kelvin_reading_alias(self, name: str) -> str:
-        """Temperature reading, K (same as RDGK?)."""
-        return fixed(self._kelvin(name), 6)
+    kelvin_reading_alias = replace(kelvin_reading, pattern="KRDG", doc="Temperature reading, K (as RDGK?).")
 
     @query("RDGR", _INPUT)
     def resistance_reading(self, name: str) -> str:
         """Resistance reading, Ω."""
         return fixed(ruox_ohm(self.temperature_k()) if self.inputs[name].inset[0] else 0.0, 3)
 
-    @query("SRDG", _INPUT)
-    def sensor_reading(self, name: str) -> str:
-        """Sensor units reading, Ω (same as RDGR?)."""
-        return self.resistance_reading.query_handler(self, name)  # type: ignore[attr-defined]
+    sensor_reading = replace(resistance_reading, pattern="SRDG", doc="Sensor units reading, Ω (as RDGR?).")
 
     @query("RDGST", _INPUT)
     def reading_status(self, name: str) -> int:
@@ -144,24 +139,6 @@ class Lakeshore372(common.LakeshorePersonality):
         if mode == 0 and excitation > 12:
             raise ScpiError(-222)  # voltage excitation has ranges 1-12 only
         self.inputs[name].intype = [mode, excitation, autorange, rng, shunt, units]
-
-    @setting("INNAME", _INPUT, Name(max_length=15), query_params=(_INPUT,))
-    def input_name(self, name: str) -> str:
-        """Sensor name (15 characters)."""
-        return self.inputs[name].name
-
-    @input_name.setter
-    def input_name(self, name: str, text: str) -> None:
-        self.inputs[name].name = text
-
-    @setting("TLIMIT", _INPUT, Real(None, 0.0, 2000.0), query_params=(_INPUT,))
-    def temperature_limit(self, name: str) -> str:
-        """Temperature limit, K, above which every output is switched off (0: none)."""
-        return fixed(self.inputs[name].limit_k)
-
-    @temperature_limit.setter
-    def temperature_limit(self, name: str, limit_k: float) -> None:
-        self.inputs[name].limit_k = limit_k
 
     @setting("SCAN", _SCANNED, Integer(0, 1), query_params=())
     def scanner(self) -> str:
@@ -313,23 +290,6 @@ class Lakeshore372(common.LakeshorePersonality):
     def heater_status(self, n: int) -> int:
         """Heater error: 0 none, 1 open, 2 short."""
         return 0
-
-    @setting("RAMP", _OUTPUT, Integer(0, 1), Real(None, 0.0, 100.0), query_params=(_OUTPUT,))
-    def ramp(self, n: int) -> str:
-        """Setpoint ramping on/off and rate, K/min."""
-        out = self.outputs[n]
-        return f"{out.ramp_enabled},{out.ramp_rate_k_per_min:+.3f}"
-
-    @ramp.setter
-    def ramp(self, n: int, enabled: int, rate_k_per_min: float) -> None:
-        out = self.outputs[n]
-        out.ramp_enabled, out.ramp_rate_k_per_min = enabled, rate_k_per_min
-        self._push(n)
-
-    @query("RAMPST", _OUTPUT)
-    def ramp_status(self, n: int) -> int:
-        """1 while the setpoint is ramping."""
-        return int(self.ramping(n))
 
 
 def _range_powers_w(resistance_ohm: float) -> tuple[float, ...]:
