@@ -5,6 +5,7 @@ implementations); only then is it used as the reference the emulator must agree 
 """
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def test_ngspice_failure_carries_its_messages():
 
 from sim_backend.reference import emulator_circuits as ec  # noqa: E402
 from sim_backend.reference.compare import crosscheck  # noqa: E402
-from sim_backend.reference.from_circuit import netlist_from_circuit  # noqa: E402
+from sim_backend.reference.from_circuit import deterministic, netlist_from_circuit, wire_params  # noqa: E402
 
 
 def _assert_agree(comparison, *, expect_switches=True):
@@ -179,3 +180,25 @@ def test_deck_conventions_and_safe_names():
     assert f"r_r2 {deck.node_alias['w_r']} 0 10" in text
     with pytest.raises(ValueError, match="unknown sources"):
         netlist_from_circuit(circuit, {"nope": 1.0}, stop_s=1e-9)
+
+
+CHIP_FILES = sorted((Path(__file__).resolve().parents[2] / "stations" / "chips").glob("*.yaml"))
+
+
+@needs_ngspice
+@pytest.mark.skipif(not CHIP_FILES, reason="no chip files in stations/chips")
+@pytest.mark.parametrize("chip_path", CHIP_FILES, ids=[p.stem for p in CHIP_FILES])
+def test_emulator_matches_ngspice_on_shipped_chips(chip_path):
+    """Any shipped chip, with a generic stimulus: DC sources as the file sets them, and a
+    2 ns pulse of 1.5x the largest switching current on every source the file leaves at zero."""
+    from sim_backend.chip_file import load_chip
+    from sim_backend.physics import circuit as cm
+
+    circuit = deterministic(load_chip(chip_path).circuit)
+    wires = [e for e in circuit.elements if isinstance(e, cm.Nanowire)]
+    assert wires, "a chip without nanowires"
+    amplitude = 1.5 * max(wire_params(w.params).switching_current_a for w in wires)
+    drives = {s.name: ec.pulse_train(amplitude, 2e-9, (5e-9,)) for s in circuit.sources
+              if isinstance(s, cm.CurrentSource) and s.current_a == 0.0}
+    comparison = crosscheck(circuit, 20e-9, drives=drives)
+    _assert_agree(comparison)
