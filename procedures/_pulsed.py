@@ -1,0 +1,121 @@
+"""Plan pieces shared by the pulsed procedures: capture set-up, averaged sub-threshold
+reference responses and spike counting against them.
+
+Sub-plans are generators used with `yield from`; they return what they measured. They keep
+their step count independent of the replies (a capture that never triggers counts as a
+trial without a spike), so dry-run estimates hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from procedures.analysis.spikes import has_spike, linear_excess_v
+
+#: Scope sample rate used by default (the Infiniium's 20 GS/s).
+DEFAULT_SAMPLE_RATE_HZ = 20e9
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Chip-side scope set-up shared by a procedure's captures."""
+    output_node: str
+    bias_node: str
+    output_range_v: float
+    record_s: float
+    pretrigger_s: float
+    sample_rate_hz: float = DEFAULT_SAMPLE_RATE_HZ
+    capture_timeout_s: float = 2.0
+
+    @property
+    def record_length(self) -> int:
+        return max(16, int(round(self.record_s * self.sample_rate_hz)))
+
+    def configure(self, input_range_a: float, *, trigger_on: str = "input",
+                  trigger_level: float = 0.5, with_bias_node: bool = True) -> steps.ConfigureCapture:
+        nodes = {self.output_node: self.output_range_v}
+        if with_bias_node:
+            nodes[self.bias_node] = self.output_range_v
+        return steps.ConfigureCapture(
+            node_ranges_v=nodes, input_range_a=input_range_a, record_length=self.record_length,
+            sample_rate_hz=self.sample_rate_hz, pretrigger_s=self.pretrigger_s,
+            trigger_on=trigger_on, trigger_level=trigger_level)
+
+
+@dataclass(frozen=True)
+class Response:
+    """Mean of several captures at one amplitude (zeros when none triggered)."""
+    amplitude_a: float
+    time_s: np.ndarray
+    output_v: np.ndarray
+    bias_node_v: np.ndarray
+    input_a: np.ndarray
+    count: int
+
+
+def input_range_a(amplitude_a: float) -> float:
+    """Monitor full scale for a pulse of amplitude_a (the pulse sits in the upper half)."""
+    return max(2.5 * abs(amplitude_a), 1e-7)
+
+
+def pulses(amplitude_a: float, width_s: float, edge_s: float, *, count: int = 1,
+           spacing_s: float = 1e-6) -> steps.ConfigurePulses:
+    return steps.ConfigurePulses(current_a=amplitude_a, width_s=width_s, edge_s=edge_s,
+                                 period_s=spacing_s, count=count)
+
+
+def captures(settings: CaptureSettings, count: int):
+    """`count` captures; returns the traces that triggered."""
+    found = []
+    for _ in range(count):
+        traces = yield steps.Capture(fire=True, timeout_s=settings.capture_timeout_s)
+        if traces is not None:
+            found.append(traces)
+    return found
+
+
+def mean_response(settings: CaptureSettings, amplitude_a: float, traces: list) -> Response:
+    n = settings.record_length
+    if not traces:
+        time_s = -settings.pretrigger_s + np.arange(n) / settings.sample_rate_hz
+        zeros = np.zeros(n)
+        return Response(amplitude_a, time_s, zeros, zeros, zeros, 0)
+
+    def mean(get) -> np.ndarray:
+        return np.mean([np.asarray(get(t), dtype=float) for t in traces], axis=0)
+
+    bias = settings.bias_node
+    return Response(amplitude_a, np.asarray(traces[0].time_s, dtype=float),
+                    mean(lambda t: t.node_voltage_v[settings.output_node]),
+                    mean(lambda t: t.node_voltage_v.get(bias, np.zeros(n))),
+                    mean(lambda t: t.input_a), len(traces))
+
+
+def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
+    """Configure `burst` (a sub-threshold amplitude), capture `count` times, return the mean."""
+    yield burst
+    yield settings.configure(input_range_a(burst.current_a))
+    found = yield from captures(settings, count)
+    return mean_response(settings, burst.current_a, found)
+
+
+def spike_seen(traces: steps.ChipTraces, settings: CaptureSettings, reference: Response,
+               amplitude_a: float, detect_v: float, window_s: tuple[float, float]) -> bool:
+    """Does the output show more than the scaled linear response, inside the window?"""
+    output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
+    scale = amplitude_a / reference.amplitude_a if reference.amplitude_a else 0.0
+    ref = reference.output_v if reference.output_v.shape == output_v.shape else None
+    excess = linear_excess_v(output_v, ref, scale)
+    return has_spike(traces.time_s, excess, detect_v, window_s)
+
+
+def spike_count(settings: CaptureSettings, burst: steps.ConfigurePulses, trials: int,
+                reference: Response, detect_v: float, window_s: tuple[float, float]):
+    """Fire `burst` `trials` times; return how many captures showed a spike in the window."""
+    yield burst
+    yield settings.configure(input_range_a(burst.current_a))
+    found = yield from captures(settings, trials)
+    return sum(spike_seen(t, settings, reference, burst.current_a, detect_v, window_s) for t in found)

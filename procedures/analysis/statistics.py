@@ -1,0 +1,97 @@
+"""Sample statistics, spike probabilities, bisection on a probability and level crossings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation (ddof=1) and standard error of the finite values."""
+    mean: float
+    std: float
+    stderr: float
+    count: int
+
+
+def summarize(values) -> Summary:
+    """Summary of the finite values; NaN fields (never an exception) when there are too few."""
+    array = np.asarray(values, dtype=float).ravel()
+    array = array[np.isfinite(array)]
+    n = int(array.size)
+    if n == 0:
+        return Summary(math.nan, math.nan, math.nan, 0)
+    mean = float(np.mean(array))
+    if n == 1:
+        return Summary(mean, math.nan, math.nan, 1)
+    std = float(np.std(array, ddof=1))
+    return Summary(mean, std, std / math.sqrt(n), n)
+
+
+def histogram(values, bin_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, bin_edges) of the finite values; one zero-width-safe bin set for constant data."""
+    array = np.asarray(values, dtype=float).ravel()
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return np.zeros(bin_count, dtype=int), np.linspace(0.0, 1.0, bin_count + 1)
+    low, high = float(array.min()), float(array.max())
+    if high <= low:   # every value equal: centre them in a bin of nominal width
+        half = abs(low) * 1e-6 or 1e-12
+        low, high = low - half, high + half
+    counts, edges = np.histogram(array, bins=bin_count, range=(low, high))
+    return counts, edges
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.0) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (z=1: ~68 %); (0, 1) for no trials."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z**2 / trials
+    centre = (p + z**2 / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Bisection:
+    """Bracket [low, high] on an amplitude whose spike probability crosses `target`.
+
+    `update(p)` at the midpoint keeps the half where the crossing lies: p >= target moves
+    `high` down, otherwise `low` up. A fixed number of updates narrows the bracket by 2^-n,
+    whatever was measured, so a plan's step count does not depend on its replies."""
+    low: float
+    high: float
+    target: float = 0.5
+
+    @property
+    def midpoint(self) -> float:
+        return 0.5 * (self.low + self.high)
+
+    @property
+    def width(self) -> float:
+        return self.high - self.low
+
+    def update(self, probability: float) -> Bisection:
+        if probability >= self.target:
+            return Bisection(self.low, self.midpoint, self.target)
+        return Bisection(self.midpoint, self.high, self.target)
+
+
+def falling_crossing(x, y, level: float = 0.5) -> float:
+    """The x where y first drops below `level`, walking x in the given order; linear
+    interpolation between the last point at/above and the first below. NaN if it never does
+    (or starts below)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if y.size == 0 or not y[0] >= level:
+        return math.nan
+    below = np.flatnonzero(y < level)
+    if below.size == 0:
+        return math.nan
+    k = int(below[0])
+    y0, y1 = y[k - 1], y[k]
+    return float(x[k - 1] + (y0 - level) / (y0 - y1) * (x[k] - x[k - 1]))

@@ -1,0 +1,95 @@
+"""The characterization campaign: procedures in order, and how each result feeds the next.
+
+    cooldown ─▶ iv_sweep ─▶ strength_duration ─▶ refractory ─▶ firing_rate ─▶ energy_per_spike ─▶ efficiency
+
+Hand-offs (result name → parameter of a later procedure):
+* strength_duration "threshold_a" at the width closest to the pulsed procedures' width →
+  refractory.threshold_a and energy_per_spike.threshold_a (their amplitudes are multiples of it);
+* strength_duration "rheobase_a" → firing_rate current range (0.5× to 2× the rheobase: the
+  DC onset lies near the rheobase);
+* cooldown "stable_temperature_k" → efficiency.chip_temperature_k;
+* energy_per_spike "energy_per_spike_j" / "energy_per_spike_std_j" → efficiency.
+Values the campaign has not measured (yet, or NaN) are left to the procedures' defaults, which
+take the chip file's design values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from lab.procedure import Procedure
+from lab.records import Result
+from procedures.cooldown import Cooldown
+from procedures.efficiency import Efficiency
+from procedures.energy_per_spike import EnergyPerSpike
+from procedures.firing_rate import FiringRate
+from procedures.iv_sweep import IvSweep
+from procedures.refractory import Refractory
+from procedures.strength_duration import StrengthDuration
+
+CAMPAIGN: tuple[type[Procedure], ...] = (
+    Cooldown, IvSweep, StrengthDuration, Refractory, FiringRate, EnergyPerSpike, Efficiency)
+
+Results = Mapping[str, Mapping[str, Result]]    # procedure name -> result name -> Result
+
+
+def _scalar(results: Results, procedure: str, name: str) -> float | None:
+    result = results.get(procedure, {}).get(name)
+    if result is None:
+        return None
+    value = np.asarray(result.value)
+    if value.ndim != 0 or value.dtype.kind not in "fi" or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def _threshold_at(results: Results, width_s: float) -> float | None:
+    result = results.get("strength_duration", {}).get("threshold_a")
+    if result is None or result.axis is None:
+        return None
+    widths = np.asarray(result.axis.values, dtype=float)
+    thresholds = np.asarray(result.value, dtype=float)
+    finite = np.isfinite(thresholds)
+    if not finite.any():
+        return None
+    nearest = np.argmin(np.where(finite, np.abs(widths - width_s), np.inf))
+    return float(thresholds[nearest])
+
+
+def hand_off(procedure: type[Procedure], results: Results, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Parameters for `procedure` from the campaign's results so far (overrides win)."""
+    values: dict[str, Any] = {}
+    if procedure in (Refractory, EnergyPerSpike):
+        width_s = dict(overrides or {}).get("width_s", procedure.Parameters().width_s)
+        threshold = _threshold_at(results, width_s)
+        if threshold is not None:
+            values["threshold_a"] = threshold
+    elif procedure is FiringRate:
+        rheobase = _scalar(results, "strength_duration", "rheobase_a")
+        if rheobase is not None and rheobase > 0:
+            values.update(current_min_a=0.5 * rheobase, current_max_a=2.0 * rheobase)
+    elif procedure is Efficiency:
+        for name in ("energy_per_spike_j", "energy_per_spike_std_j"):
+            value = _scalar(results, "energy_per_spike", name)
+            if value is not None and value > 0:
+                values[name] = value
+        temperature = _scalar(results, "cooldown", "stable_temperature_k")
+        if temperature is not None and temperature > 0:
+            values["chip_temperature_k"] = temperature
+    values.update(overrides or {})
+    return values
+
+
+def campaign_plan(results_so_far: Results, overrides: Mapping[str, Mapping[str, Any]] | None = None
+                  ) -> Procedure | None:
+    """The next procedure of the campaign, built with its hand-off parameters; None when done.
+
+    `results_so_far` maps each finished procedure's name to its results (RunOutcome.results)."""
+    for procedure in CAMPAIGN:
+        if procedure.name not in results_so_far:
+            return procedure(**hand_off(procedure, results_so_far, (overrides or {}).get(procedure.name)))
+    return None

@@ -1,0 +1,59 @@
+"""Cooldown: bring the sample stage to a setpoint and hold it there until it is stable.
+
+Sets the controller's setpoint (ramped), logs the stage temperature every `log_interval_s`
+while it approaches, then waits until it stays within `tolerance_k` of the setpoint for
+`hold_s`. The log is archived as the table "temperature_log" (lab time, temperature).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from lab.procedure import PlanContext, Procedure, parameter
+from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+
+
+@dataclass(frozen=True)
+class CooldownParameters:
+    setpoint_k: float = parameter(4.2, unit="K", doc="stage temperature to regulate at", minimum=0.01, maximum=400.0)
+    ramp_k_per_min: float = parameter(5.0, unit="K/min", doc="setpoint ramp rate", minimum=1e-3)
+    tolerance_k: float = parameter(0.01, unit="K", doc="stable means within this of the setpoint", minimum=1e-5)
+    hold_s: float = parameter(120.0, unit="s", doc="how long it must stay within tolerance", minimum=0.0)
+    timeout_s: float = parameter(3600.0, unit="s", doc="give up after this much lab time", minimum=1.0)
+    log_interval_s: float = parameter(30.0, unit="s", doc="temperature log interval while approaching",
+                                      minimum=0.1)
+    log_duration_s: float = parameter(600.0, unit="s", doc="length of the logged approach", minimum=0.0)
+
+
+class Cooldown(Procedure):
+    name = "cooldown"
+    Parameters = CooldownParameters
+
+    def declare(self):
+        return None, {"temperature_log": TableSpec(
+            {"time_s": ColumnSpec("s"), "temperature_k": ColumnSpec("K")}, axis="time_s", signal="temperature_k")}
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        yield steps.SetTemperature(setpoint_k=p.setpoint_k, ramp_k_per_min=p.ramp_k_per_min)
+        points = int(math.floor(p.log_duration_s / p.log_interval_s)) + 1
+        times_s = np.arange(points) * p.log_interval_s
+        temperatures_k = np.full(points, np.nan)
+        for k in range(points):
+            if k:
+                yield steps.Wait(duration_s=p.log_interval_s)
+            temperatures_k[k] = yield steps.ReadTemperature()
+            # One row per reading: a run killed during a long approach keeps its log.
+            yield steps.Archive(TableRows("temperature_log", {"time_s": (times_s[k:k + 1], "s"),
+                                                              "temperature_k": (temperatures_k[k:k + 1], "K")}))
+            yield steps.Progress(fraction=0.8 * (k + 1) / points, message=f"{temperatures_k[k]:.3f} K")
+        final_k = yield steps.WaitTemperatureStable(
+            setpoint_k=p.setpoint_k, tolerance_k=p.tolerance_k, hold_s=p.hold_s,
+            timeout_s=p.timeout_s, poll_s=min(5.0, max(p.hold_s / 10.0, 0.1)))
+        yield steps.Archive(Result("stable_temperature_k", float(final_k), "K"))
+        yield steps.Archive(Result("temperature_log_k", temperatures_k, "K", Axis("log_time_s", times_s, "s")))
+        yield steps.Progress(fraction=1.0, message="stable")

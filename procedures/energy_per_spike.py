@@ -1,0 +1,147 @@
+"""Energy per spike from captured traces, against the sub-threshold baseline.
+
+For every capture, E = ∫ (V_m·I_in + V_c·I_bias) dt over the window: V_m and I_in from the
+scope (node m, input monitor), V_c from the scope (node c) and I_bias the DC bias this plan set
+(analysis.energy). The sub-threshold baseline comes from `reference_captures` captures at
+A₀ = reference_fraction × threshold: by linearity it is (A/A₀)²·E_in(A₀) + (A/A₀)·E_bias(A₀)
+at amplitude A. Each spiking capture's energy minus that baseline is one spike's energy; the
+result is their mean with its spread. Captures without a spike (excess over the scaled
+reference below detect_v) are archived but not averaged. What this measures is the energy the
+sources deliver over the window; when the chip is back in its starting state at the end of
+the window, that is the energy dissipated per spike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from lab.procedure import PlanContext, Procedure, parameter
+from lab.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
+from procedures import _pulsed
+from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
+from procedures.analysis.statistics import summarize
+from procedures.design import DesignHints
+
+#: Trace channels: node voltages in V; "input_a" holds the input current in A (the archive's
+#: trace array is labelled in volts; this channel's values are amperes).
+CHANNELS = ("m", "c", "input_a")
+KIND_REFERENCE, KIND_SPIKE = 0, 1
+
+
+@dataclass(frozen=True)
+class EnergyPerSpikeParameters:
+    threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
+                                   "strength_duration); 0 takes the design threshold", minimum=0.0)
+    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+                                        maximum=3.0)
+    reference_fraction: float = parameter(0.5, unit="1", doc="baseline amplitude A0 in thresholds",
+                                          minimum=0.05, maximum=0.9)
+    width_s: float = parameter(16e-9, unit="s", doc="input pulse width", minimum=1e-10, maximum=1e-6)
+    edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
+    spikes: int = parameter(40, unit="1", doc="captures at the spiking amplitude", minimum=1, maximum=100_000)
+    reference_captures: int = parameter(20, unit="1", doc="captures averaged for the baseline", minimum=1)
+    record_after_s: float = parameter(40e-9, unit="s", doc="record (and integrate) this long after the pulse "
+                                      "ends: long enough for the chip to relax", minimum=1e-9)
+    pretrigger_s: float = parameter(10e-9, unit="s", doc="record before the trigger (half-amplitude of the "
+                                    "leading edge)", minimum=0.0)
+    sample_rate_hz: float = parameter(20e9, unit="Hz", doc="scope sample rate", minimum=1e6)
+    bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
+    detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
+                                "amplitude", minimum=0.0)
+    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+
+
+class EnergyPerSpike(Procedure):
+    name = "energy_per_spike"
+    Parameters = EnergyPerSpikeParameters
+
+    def _settings(self, design: DesignHints) -> _pulsed.CaptureSettings:
+        p = self.parameters
+        return _pulsed.CaptureSettings(
+            design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+            record_s=p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s,
+            pretrigger_s=p.pretrigger_s, sample_rate_hz=p.sample_rate_hz)
+
+    def declare(self):
+        settings = self._settings(DesignHints.from_chip(None))
+        time_s = -settings.pretrigger_s + np.arange(settings.record_length) / settings.sample_rate_hz
+        columns = {"kind": ColumnSpec("1", "i1"), "amplitude_a": ColumnSpec("A"), "bias_a": ColumnSpec("A"),
+                   "spiked": ColumnSpec("1", "i1"), "input_energy_j": ColumnSpec("J"),
+                   "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J")}
+        return (TraceSpec(CHANNELS, time_s, columns),
+                {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spike_energy_j": ColumnSpec("J")},
+                                             axis="capture", signal="spike_energy_j")})
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        design = DesignHints.from_chip(context.chip_design)
+        settings = self._settings(design)
+        threshold_a = p.threshold_a or design.threshold_a
+        amplitude_a, reference_a = p.threshold_factor * threshold_a, p.reference_fraction * threshold_a
+        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
+        bias_a = p.bias_a or design.bias_a
+        window_s = (-np.inf, np.inf)       # the whole record
+        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        yield steps.SetInputEnabled(enabled=True)
+
+        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
+        yield settings.configure(_pulsed.input_range_a(reference_a))
+        found = yield from _pulsed.captures(settings, p.reference_captures)
+        reference = _pulsed.mean_response(settings, reference_a, found)
+        energies = [self._energy(t, settings, bias_a, window_s) for t in found]
+        baseline = PortEnergy(float(np.mean([e.input_j for e in energies])) if energies else 0.0,
+                              float(np.mean([e.bias_j for e in energies])) if energies else 0.0)
+        yield from self._archive(found, energies, settings, KIND_REFERENCE, reference_a, bias_a,
+                                 [False] * len(found), [np.nan] * len(found))
+        yield steps.Progress(fraction=0.3, message="baseline measured")
+
+        yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s)
+        yield settings.configure(_pulsed.input_range_a(amplitude_a))
+        found = yield from _pulsed.captures(settings, p.spikes)
+        energies = [self._energy(t, settings, bias_a, window_s) for t in found]
+        spiked = [_pulsed.spike_seen(t, settings, reference, amplitude_a, detect_v, window_s) for t in found]
+        base_j = baseline_j(baseline, amplitude_a, reference_a)
+        spike_j = [e.total_j - base_j if s else np.nan for e, s in zip(energies, spiked)]
+        yield from self._archive(found, energies, settings, KIND_SPIKE, amplitude_a, bias_a, spiked, spike_j)
+        yield steps.Archive(TableRows("spike_energies", {
+            "capture": (np.arange(len(spike_j), dtype=np.int64), "1"), "spike_energy_j": (np.asarray(spike_j, float), "J")}))
+        yield steps.SetInputEnabled(enabled=False)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+
+        stats = summarize(spike_j)
+        delivered = summarize([e.total_j for e, s in zip(energies, spiked) if s])
+        for name, value, units in (
+            ("energy_per_spike_j", stats.mean, "J"), ("energy_per_spike_std_j", stats.std, "J"),
+            ("energy_per_spike_stderr_j", stats.stderr, "J"), ("spikes_averaged", stats.count, "1"),
+            ("captures", len(found), "1"), ("delivered_per_spiking_capture_j", delivered.mean, "J"),
+            ("baseline_j", base_j, "J"), ("baseline_input_j", baseline.input_j, "J"),
+            ("baseline_bias_j", baseline.bias_j, "J"), ("amplitude_a", amplitude_a, "A"),
+            ("reference_amplitude_a", reference_a, "A"), ("bias_a", bias_a, "A"),
+        ):
+            yield steps.Archive(Result(name, value, units))
+
+    @staticmethod
+    def _energy(traces: steps.ChipTraces, settings: _pulsed.CaptureSettings, bias_a: float,
+                window_s) -> PortEnergy:
+        nodes = traces.node_voltage_v
+        return port_energy(traces.time_s, nodes[settings.output_node], traces.input_a,
+                           nodes.get(settings.bias_node), bias_a, window_s)
+
+    @staticmethod
+    def _archive(found, energies, settings, kind, amplitude_a, bias_a, spiked, spike_j):
+        if not found:
+            return
+        n = settings.record_length
+        voltage = np.stack([np.stack([np.asarray(t.node_voltage_v[settings.output_node], float),
+                                      np.asarray(t.node_voltage_v.get(settings.bias_node, np.zeros(n)), float),
+                                      np.asarray(t.input_a, float)]) for t in found])
+        count = len(found)
+        yield steps.Archive(TraceBlock(voltage, np.asarray(found[0].time_s, float), CHANNELS, {
+            "kind": (np.full(count, kind, np.int8), "1"), "amplitude_a": (np.full(count, amplitude_a), "A"),
+            "bias_a": (np.full(count, bias_a), "A"), "spiked": (np.asarray(spiked, np.int8), "1"),
+            "input_energy_j": (np.array([e.input_j for e in energies]), "J"),
+            "bias_energy_j": (np.array([e.bias_j for e in energies]), "J"),
+            "spike_energy_j": (np.asarray(spike_j, float), "J")}))

@@ -1,0 +1,95 @@
+"""f–I curve: firing rate against a constant input current.
+
+At each DC input current, `captures` long records triggered on node m itself (a spike starts
+the record). The rate is the number of spikes *after* the triggering one over the time from
+the trigger to the end of the record: for a steadily firing neuron that is unbiased, whereas
+counting the trigger spike would add one spike per record. A capture that never triggers
+(no spike within the timeout) counts as 0 Hz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from lab.procedure import PlanContext, Procedure, parameter
+from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from procedures import _pulsed
+from procedures.analysis.spikes import firing_rate_hz, spike_times_s
+from procedures.analysis.statistics import summarize
+from procedures.design import DesignHints
+
+
+@dataclass(frozen=True)
+class FiringRateParameters:
+    current_min_a: float = parameter(0.0, unit="A", doc="smallest DC input; 0 takes 0.2x the design "
+                                     "threshold", minimum=0.0)
+    current_max_a: float = parameter(0.0, unit="A", doc="largest DC input; 0 takes 1.5x the design "
+                                     "threshold", minimum=0.0)
+    points: int = parameter(8, unit="1", doc="input currents, evenly spaced", minimum=2, maximum=1000)
+    captures: int = parameter(2, unit="1", doc="records per input current", minimum=1)
+    record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
+    pretrigger_s: float = parameter(1e-9, unit="s", doc="record before the trigger", minimum=0.0)
+    sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6)
+    capture_timeout_s: float = parameter(0.05, unit="s", doc="no spike within this: 0 Hz", minimum=1e-3)
+    bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
+    detect_v: float = parameter(0.0, unit="V", doc="spike threshold at node m (also the trigger level); "
+                                "0 takes 0.5x the design spike amplitude", minimum=0.0)
+    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+
+
+class FiringRate(Procedure):
+    name = "firing_rate"
+    Parameters = FiringRateParameters
+
+    def declare(self):
+        return None, {"records": TableSpec(
+            {"input_current_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
+             "duration_s": ColumnSpec("s"), "rate_hz": ColumnSpec("Hz")}, axis="input_current_a", signal="rate_hz")}
+
+    def currents_a(self, design: DesignHints) -> np.ndarray:
+        p = self.parameters
+        return np.linspace(p.current_min_a or 0.2 * design.threshold_a,
+                           p.current_max_a or 1.5 * design.threshold_a, p.points)
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        design = DesignHints.from_chip(context.chip_design)
+        detect_v = p.detect_v or 0.5 * design.spike_amplitude_v
+        settings = _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+                                           record_s=p.record_s, pretrigger_s=p.pretrigger_s,
+                                           sample_rate_hz=p.sample_rate_hz, capture_timeout_s=p.capture_timeout_s)
+        currents = self.currents_a(design)
+        rates, spreads = np.zeros(currents.size), np.zeros(currents.size)
+        yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        for index, current_a in enumerate(currents):
+            yield steps.ConfigureDcInput(current_a=float(current_a))
+            yield steps.SetInputEnabled(enabled=True)
+            yield settings.configure(_pulsed.input_range_a(current_a), trigger_on=settings.output_node,
+                                     trigger_level=detect_v, with_bias_node=False)
+            per_record = []
+            for _ in range(p.captures):
+                traces = yield steps.Capture(fire=False, timeout_s=p.capture_timeout_s)
+                spikes, duration_s = 0, p.record_s - p.pretrigger_s
+                if traces is not None:
+                    time_s = np.asarray(traces.time_s, dtype=float)
+                    times = spike_times_s(time_s, traces.node_voltage_v[settings.output_node], detect_v)
+                    spikes = int(np.sum(times > 2.0 / p.sample_rate_hz))   # after the trigger spike
+                    duration_s = float(time_s[-1]) if time_s.size else duration_s
+                per_record.append(firing_rate_hz(spikes, duration_s))
+                yield steps.Archive(TableRows("records", {
+                    "input_current_a": (np.array([current_a]), "A"), "spikes": (np.array([spikes]), "1"),
+                    "duration_s": (np.array([duration_s]), "s"), "rate_hz": (np.array([per_record[-1]]), "Hz")}))
+            summary = summarize(per_record)
+            rates[index], spreads[index] = summary.mean, summary.std
+            yield steps.SetInputEnabled(enabled=False)
+            yield steps.Progress(fraction=(index + 1) / currents.size,
+                                 message=f"{current_a * 1e6:.3g} uA: {rates[index] / 1e6:.3g} MHz")
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        axis = Axis("input_current_a", currents, "A")
+        yield steps.Archive(Result("firing_rate_hz", rates, "Hz", axis))
+        yield steps.Archive(Result("firing_rate_std_hz", spreads, "Hz", axis))
+        firing = currents[rates > 0]
+        yield steps.Archive(Result("onset_current_a", float(firing[0]) if firing.size else float("nan"), "A"))

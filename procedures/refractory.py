@@ -1,0 +1,116 @@
+"""Refractory period: probability of a second spike against the spacing of a pulse pair.
+
+Both pulses have amplitude `threshold_factor` × the firing threshold. What the second pulse
+alone would add without spiking is known without measuring every spacing: the chip is linear
+below threshold, so it is the sub-threshold reference response (amplitude A₀) scaled by A/A₀
+and delayed by the spacing. The first pulse's own response (spike included) is the mean of
+single-pulse captures at the same amplitude. A second spike is an excess of node m over the
+sum of both, inside the window after the second pulse. The refractory period is the spacing
+at which P(second spike) first drops below 0.5 going to shorter spacings (interpolated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from lab.procedure import PlanContext, Procedure, parameter
+from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from procedures import _pulsed
+from procedures.analysis.spikes import delayed, has_spike
+from procedures.analysis.statistics import falling_crossing, wilson_interval
+from procedures.design import DesignHints
+
+
+@dataclass(frozen=True)
+class RefractoryParameters:
+    threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
+                                   "strength_duration); 0 takes the design threshold", minimum=0.0)
+    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+                                        maximum=3.0)
+    width_s: float = parameter(16e-9, unit="s", doc="width of each pulse", minimum=1e-10, maximum=1e-6)
+    edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
+    spacing_max_s: float = parameter(0.0, unit="s", doc="longest spacing (start to start); 0 takes 6x the "
+                                     "design refractory period plus a pulse", minimum=0.0)
+    spacing_min_s: float = parameter(0.0, unit="s", doc="shortest spacing; 0 takes the pulse width plus "
+                                     "two edges", minimum=0.0)
+    spacings: int = parameter(8, unit="1", doc="spacings, geometric from longest to shortest", minimum=2)
+    trials: int = parameter(10, unit="1", doc="pairs fired per spacing", minimum=1)
+    reference_fraction: float = parameter(0.3, unit="1", doc="reference amplitude A0 in thresholds",
+                                          minimum=0.01, maximum=0.9)
+    reference_captures: int = parameter(8, unit="1", doc="captures averaged for each reference", minimum=1)
+    bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
+    detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
+                                "amplitude", minimum=0.0)
+    spike_after_s: float = parameter(10e-9, unit="s", doc="window after the second pulse", minimum=0.0)
+    pretrigger_s: float = parameter(2e-9, unit="s", doc="record before the trigger", minimum=0.0)
+    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+
+
+class Refractory(Procedure):
+    name = "refractory"
+    Parameters = RefractoryParameters
+
+    def declare(self):
+        return None, {"pairs": TableSpec(
+            {"spacing_s": ColumnSpec("s"), "first_spikes": ColumnSpec("1", "i8"),
+             "second_spikes": ColumnSpec("1", "i8"), "trials": ColumnSpec("1", "i8"),
+             "probability": ColumnSpec("1")}, axis="spacing_s", signal="probability")}
+
+    def spacings_s(self, design: DesignHints) -> np.ndarray:
+        p = self.parameters
+        shortest = p.spacing_min_s or p.width_s + 2 * p.edge_s
+        longest = p.spacing_max_s or max(6 * design.refractory_s + p.width_s + 2 * p.edge_s, 2 * shortest)
+        return np.geomspace(longest, shortest, p.spacings)
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        design = DesignHints.from_chip(context.chip_design)
+        threshold_a = p.threshold_a or design.threshold_a
+        amplitude_a = p.threshold_factor * threshold_a
+        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
+        spacings = self.spacings_s(design)
+        record_s = p.pretrigger_s + spacings[0] + p.width_s + 2 * p.edge_s + p.spike_after_s
+        settings = _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+                                           record_s=record_s, pretrigger_s=p.pretrigger_s)
+        yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        yield steps.SetInputEnabled(enabled=True)
+        reference = yield from _pulsed.reference_response(
+            settings, _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s), p.reference_captures)
+        single = yield from _pulsed.reference_response(
+            settings, _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.reference_captures)
+        first_window = (-p.edge_s, p.width_s + 2 * p.edge_s + p.spike_after_s)
+        scale = amplitude_a / reference.amplitude_a
+        probabilities = np.zeros(spacings.size)
+        for index, spacing_s in enumerate(spacings):
+            spacing_s = float(spacing_s)
+            expected_v = single.output_v + scale * delayed(reference.time_s, reference.output_v, spacing_s)
+            first_expected_v = scale * reference.output_v
+            yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s, count=2, spacing_s=spacing_s)
+            yield settings.configure(_pulsed.input_range_a(amplitude_a), with_bias_node=False)
+            found = yield from _pulsed.captures(settings, p.trials)
+            second_window = (spacing_s - p.edge_s, spacing_s + p.width_s + 2 * p.edge_s + p.spike_after_s)
+            firsts = seconds = 0
+            for traces in found:
+                output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
+                if output_v.shape != expected_v.shape:
+                    continue
+                firsts += has_spike(traces.time_s, output_v - first_expected_v, detect_v, first_window)
+                seconds += has_spike(traces.time_s, output_v - expected_v, detect_v, second_window)
+            probabilities[index] = seconds / p.trials
+            yield steps.Archive(TableRows("pairs", {
+                "spacing_s": (np.array([spacing_s]), "s"), "first_spikes": (np.array([firsts]), "1"),
+                "second_spikes": (np.array([seconds]), "1"), "trials": (np.array([p.trials]), "1"),
+                "probability": (np.array([probabilities[index]]), "1")}))
+            yield steps.Progress(fraction=(index + 1) / spacings.size,
+                                 message=f"{spacing_s * 1e9:.3g} ns: P = {probabilities[index]:.2f}")
+        yield steps.SetInputEnabled(enabled=False)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        low, high = np.array([wilson_interval(int(round(q * p.trials)), p.trials) for q in probabilities]).T
+        yield steps.Archive(Result("second_spike_probability", probabilities, "1", Axis("spacing_s", spacings, "s")))
+        yield steps.Archive(Result("second_spike_probability_low", low, "1", Axis("spacing_s", spacings, "s")))
+        yield steps.Archive(Result("second_spike_probability_high", high, "1", Axis("spacing_s", spacings, "s")))
+        yield steps.Archive(Result("refractory_period_s", falling_crossing(spacings, probabilities, 0.5), "s"))
+        yield steps.Archive(Result("pulse_amplitude_a", amplitude_a, "A"))

@@ -1,0 +1,111 @@
+"""Strength–duration curve: firing threshold against input pulse width; rheobase, chronaxie.
+
+At each width: an averaged sub-threshold reference response (amplitude A₀), then a bisection
+on the spike probability — `trials` captures per amplitude, a spike being an excess of node m
+over the reference scaled to the amplitude (analysis.spikes) inside the spike window. The
+threshold is the amplitude where P crosses 0.5, to (high − low)/2^bisection_steps. A bisection
+that never left one end of its bracket gives NaN (the threshold lies outside). Rheobase and
+chronaxie come from the Weiss and Lapicque fits (analysis.strength_duration).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import steps
+from lab.procedure import PlanContext, Procedure, parameter
+from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from procedures import _pulsed
+from procedures.analysis.statistics import Bisection
+from procedures.analysis.strength_duration import fit_lapicque, fit_weiss
+from procedures.design import DesignHints
+
+
+@dataclass(frozen=True)
+class StrengthDurationParameters:
+    widths_s: tuple = parameter((16e-9, 24e-9, 32e-9, 48e-9, 64e-9), unit="s", doc="input pulse widths",
+                                minimum=1e-10, maximum=1e-6)
+    edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
+    trials: int = parameter(8, unit="1", doc="captures per amplitude", minimum=1, maximum=1000)
+    bisection_steps: int = parameter(6, unit="1", doc="bisection iterations per width", minimum=1, maximum=30)
+    bracket_low_a: float = parameter(0.0, unit="A", doc="lower end of the bracket; 0 takes 0.3x the design "
+                                     "threshold", minimum=0.0)
+    bracket_high_a: float = parameter(0.0, unit="A", doc="upper end of the bracket; 0 takes 2.5x the design "
+                                      "threshold", minimum=0.0)
+    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude A0 as a fraction of the "
+                                          "bracket's lower end (must be sub-threshold)", minimum=0.01, maximum=1.0)
+    reference_captures: int = parameter(8, unit="1", doc="captures averaged for the reference", minimum=1)
+    bias_a: float = parameter(0.0, unit="A", doc="DC bias into the bias port; 0 takes the design bias",
+                              minimum=0.0)
+    detect_v: float = parameter(0.0, unit="V", doc="spike = excess over the linear response above this; 0 "
+                                "takes 0.3x the design spike amplitude", minimum=0.0)
+    spike_after_s: float = parameter(10e-9, unit="s", doc="spike window extends this long after the pulse",
+                                     minimum=0.0)
+    pretrigger_s: float = parameter(2e-9, unit="s", doc="record before the trigger", minimum=0.0)
+    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+
+
+class StrengthDuration(Procedure):
+    name = "strength_duration"
+    Parameters = StrengthDurationParameters
+
+    def declare(self):
+        return None, {"probability": TableSpec(
+            {"width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
+             "trials": ColumnSpec("1", "i8"), "probability": ColumnSpec("1")},
+            axis="amplitude_a", signal="probability")}
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        design = DesignHints.from_chip(context.chip_design)
+        low_a = p.bracket_low_a or 0.3 * design.threshold_a
+        high_a = p.bracket_high_a or 2.5 * design.threshold_a
+        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
+        bias_a = p.bias_a or design.bias_a
+        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        yield steps.SetInputEnabled(enabled=True)
+        widths = np.asarray(p.widths_s, dtype=float)
+        thresholds = np.full(widths.size, np.nan)
+        for index, width_s in enumerate(widths):
+            thresholds[index] = yield from self._threshold(design, float(width_s), low_a, high_a, detect_v)
+            yield steps.Progress(fraction=(index + 1) / widths.size,
+                                 message=f"{width_s * 1e9:.3g} ns: {thresholds[index] * 1e6:.3g} uA")
+        yield steps.SetInputEnabled(enabled=False)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        weiss, lapicque = fit_weiss(widths, thresholds), fit_lapicque(widths, thresholds)
+        yield steps.Archive(Result("threshold_a", thresholds, "A", Axis("width_s", widths, "s")))
+        for name, value, units in (
+            ("rheobase_a", weiss.rheobase_a, "A"), ("chronaxie_s", weiss.chronaxie_s, "s"),
+            ("weiss_rms_residual_a", weiss.rms_residual_a, "A"),
+            ("lapicque_rheobase_a", lapicque.rheobase_a, "A"), ("lapicque_chronaxie_s", lapicque.chronaxie_s, "s"),
+            ("lapicque_time_constant_s", lapicque.time_constant_s, "s"),
+            ("lapicque_rms_residual_a", lapicque.rms_residual_a, "A"),
+            ("threshold_resolution_a", (high_a - low_a) / 2**p.bisection_steps, "A"),
+        ):
+            yield steps.Archive(Result(name, value, units))
+
+    def _threshold(self, design: DesignHints, width_s: float, low_a: float, high_a: float, detect_v: float):
+        p = self.parameters
+        edge_s = p.edge_s
+        after_s = width_s + 2 * edge_s + p.spike_after_s
+        settings = _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+                                           record_s=p.pretrigger_s + after_s, pretrigger_s=p.pretrigger_s)
+        window_s = (-edge_s, after_s)
+        reference = yield from _pulsed.reference_response(
+            settings, _pulsed.pulses(p.reference_fraction * low_a, width_s, edge_s), p.reference_captures)
+        bisection = Bisection(low_a, high_a)
+        for _ in range(p.bisection_steps):
+            amplitude_a = bisection.midpoint
+            spikes = yield from _pulsed.spike_count(settings, _pulsed.pulses(amplitude_a, width_s, edge_s),
+                                                    p.trials, reference, detect_v, window_s)
+            yield steps.Archive(TableRows("probability", {
+                "width_s": (np.array([width_s]), "s"), "amplitude_a": (np.array([amplitude_a]), "A"),
+                "spikes": (np.array([spikes]), "1"), "trials": (np.array([p.trials]), "1"),
+                "probability": (np.array([spikes / p.trials]), "1")}))
+            bisection = bisection.update(spikes / p.trials)
+        if bisection.low == low_a or bisection.high == high_a:
+            return math.nan     # never crossed inside the bracket
+        return bisection.midpoint
