@@ -1,0 +1,109 @@
+"""Statistics, bisection, crossings, I-V analysis and strength-duration fits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from procedures.analysis import iv
+from procedures.analysis.statistics import Bisection, falling_crossing, histogram, summarize, wilson_interval
+from procedures.analysis.strength_duration import (
+    fit_lapicque, fit_weiss, lapicque_threshold_a, weiss_threshold_a,
+)
+
+
+def test_summary_and_histogram_of_a_known_normal_sample():
+    rng = np.random.default_rng(7)
+    values = rng.normal(22e-6, 0.15e-6, 5000)
+    s = summarize(values)
+    assert s.count == 5000
+    assert s.mean == pytest.approx(22e-6, abs=4 * 0.15e-6 / math.sqrt(5000))
+    assert s.std == pytest.approx(0.15e-6, rel=0.05)
+    assert s.stderr == pytest.approx(s.std / math.sqrt(5000))
+    counts, edges = histogram(values, 40)
+    assert counts.sum() == 5000 and edges.size == 41
+    assert abs(0.5 * (edges[np.argmax(counts)] + edges[np.argmax(counts) + 1]) - 22e-6) < 0.1e-6
+
+
+def test_summary_and_histogram_never_divide_by_zero():
+    assert summarize([]).count == 0 and math.isnan(summarize([]).mean)
+    one = summarize([1.0, math.nan])
+    assert one.mean == 1.0 and math.isnan(one.std)
+    counts, edges = histogram([3e-6] * 10, 5)
+    assert counts.sum() == 10 and np.all(np.diff(edges) > 0)
+    assert histogram([], 4)[0].sum() == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(threshold=st.floats(0.05, 0.95), steps=st.integers(1, 20))
+def test_bisection_on_a_step_probability_converges_to_the_threshold(threshold, steps):
+    b = Bisection(0.0, 1.0)
+    for _ in range(steps):
+        b = b.update(1.0 if b.midpoint >= threshold else 0.0)
+    assert b.low <= threshold <= b.high
+    assert b.width == pytest.approx(2.0**-steps)
+
+
+def test_bisection_on_a_smooth_probability_finds_its_half_point():
+    probability = lambda x: 0.5 * (1 + math.erf((x - 17e-6) / (math.sqrt(2) * 0.3e-6)))
+    b = Bisection(5e-6, 40e-6)
+    for _ in range(12):
+        b = b.update(probability(b.midpoint))
+    assert b.midpoint == pytest.approx(17e-6, abs=b.width)
+
+
+def test_wilson_interval_contains_the_estimate_and_handles_no_trials():
+    low, high = wilson_interval(3, 10)
+    assert low < 0.3 < high
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_falling_crossing_interpolates_and_reports_never():
+    spacing = np.array([20e-9, 10e-9, 5e-9, 2e-9])
+    p = np.array([1.0, 0.9, 0.3, 0.0])
+    # Between 10 ns (0.9) and 5 ns (0.3): 0.5 lies 2/3 of the way.
+    assert falling_crossing(spacing, p) == pytest.approx(10e-9 - (0.4 / 0.6) * 5e-9)
+    assert math.isnan(falling_crossing(spacing, np.ones(4)))
+    assert math.isnan(falling_crossing(spacing, np.zeros(4)))
+
+
+def test_iv_analysis_of_a_synthetic_hysteretic_curve():
+    isw, ir, r = 23.4e-6, 6e-6, 40.0
+    up = np.linspace(0, 30e-6, 31)
+    up_v = np.where(up >= isw, r * up, 0.0)
+    down = up[::-1]
+    down_v = np.where(down > ir, r * down, 0.0)
+    assert iv.switching_current_a(up, up_v, 1e-5) == pytest.approx(24e-6)
+    assert iv.retrapping_current_a(down, down_v, 1e-5) == pytest.approx(6e-6)
+    assert iv.resistive_branch_ohm(up, up_v, 1e-5) == pytest.approx(r)
+    assert math.isnan(iv.switching_current_a(up, np.zeros(31), 1e-5))
+    assert math.isnan(iv.retrapping_current_a(down, np.zeros(31), 1e-5))
+    assert math.isnan(iv.resistive_branch_ohm(up, np.zeros(31), 1e-5))
+
+
+@pytest.mark.parametrize("rheobase, chronaxie", [(12e-6, 1.5e-9), (20e-6, 8e-9)])
+def test_weiss_fit_recovers_rheobase_and_chronaxie(rheobase, chronaxie):
+    widths = np.array([0.5, 1, 2, 4, 8, 16]) * 1e-9
+    fit = fit_weiss(widths, weiss_threshold_a(widths, rheobase, chronaxie))
+    assert fit.rheobase_a == pytest.approx(rheobase, rel=1e-9)
+    assert fit.chronaxie_s == pytest.approx(chronaxie, rel=1e-9)
+
+
+def test_lapicque_fit_recovers_rheobase_and_time_constant_with_noise():
+    rng = np.random.default_rng(3)
+    widths = np.array([0.5, 1, 2, 4, 8, 16, 32]) * 1e-9
+    thresholds = lapicque_threshold_a(widths, 14e-6, 3e-9) * (1 + 0.002 * rng.standard_normal(widths.size))
+    fit = fit_lapicque(widths, thresholds)
+    assert fit.rheobase_a == pytest.approx(14e-6, rel=0.01)
+    assert fit.time_constant_s == pytest.approx(3e-9, rel=0.03)
+    assert fit.chronaxie_s == pytest.approx(3e-9 * math.log(2), rel=0.03)
+
+
+def test_fits_refuse_too_little_data_with_nan():
+    assert math.isnan(fit_weiss([1e-9], [1e-5]).rheobase_a)
+    assert math.isnan(fit_lapicque([1e-9, 2e-9], [math.nan, math.nan]).chronaxie_s)
