@@ -1,0 +1,339 @@
+"""Keysight Infiniium personality: bytes in/out per model, waveform blocks against the preamble,
+*OPC? after :DIGitize, then the stock QCoDeS driver in-process and over TCP."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from pyvisa.errors import InvalidBinaryFormat
+
+from sim_backend.bench.scope import ChannelRecord
+from sim_backend.scpi.models.keysight_infiniium import KeysightInfiniium
+
+ADDRESS = "TCPIP0::10.0.0.22::inst0::INSTR"
+
+
+class StandInWorld:
+    """What a scope personality uses of the world; no generator, so nothing ever triggers."""
+
+    def __init__(self) -> None:
+        self.panels: dict = {}
+        self.time_s = 0.0
+        self.station = SimpleNamespace(pulse_inputs=(), readout=(), bias=())
+
+    def now_s(self) -> float:
+        return self.time_s
+
+
+def make(model: str = "keysight_infiniium"):
+    world = StandInWorld()
+    world.panels["scope"] = KeysightInfiniium.create_panel(model, {"input_noise_v_rms": 1e-3})
+    device = KeysightInfiniium(world, "scope", model, {})
+    ask(device, ":SYSTem:HEADer OFF")
+    return device, world.panels["scope"], world
+
+
+def ask(device, text: str) -> str | None:
+    device.write_bytes(text.encode() + b"\n")
+    answer = device.read_message()
+    return None if answer is None else answer.decode("latin-1").removesuffix("\n")
+
+
+def raw(device, text: str) -> bytes | None:
+    device.write_bytes(text.encode() + b"\n")
+    return device.read_message()
+
+
+def errors(device) -> list[int]:
+    found = []
+    while (answer := ask(device, "SYST:ERR?")) != '+0,"No error"':
+        found.append(int(answer.split(",")[0]))
+    return found
+
+
+def acquire(panel, codes_by_channel: dict[int, np.ndarray]) -> None:
+    """Stand in for a completed acquisition: records taken with the panel's present settings."""
+    for number, codes in codes_by_channel.items():
+        channel = panel.channels[number]
+        panel.records[number] = ChannelRecord(np.asarray(codes, np.int16), channel.lsb_v, channel.offset_v,
+                                              panel.first_sample_s, panel.sample_interval_s)
+    panel.state, panel.continuous = "done", False
+    panel.acquisitions_completed += 1
+
+
+@pytest.mark.parametrize("model", sorted(KeysightInfiniium.model_table))
+def test_idn_and_limits_per_model(model):
+    device, panel, _ = make(model)
+    spec = KeysightInfiniium.model_table[model]
+    maker, name, _serial, _firmware = ask(device, "*IDN?").split(",")
+    assert (maker, name) == ("KEYSIGHT TECHNOLOGIES", spec.identity.model)
+    assert ask(device, ":ACQ:POIN:TESTLIMITS?") == f"1,<numeric>16:{spec.max_record_length}"
+    assert float(ask(device, ":ACQ:SRAT:TESTLIMITS?").split(":")[1]) == spec.max_sample_rate_hz
+    assert panel.max_sample_rate_hz == spec.max_sample_rate_hz and panel.input_noise_v_rms == 1e-3
+    ask(device, f":ACQ:SRAT {spec.max_sample_rate_hz * 2}")
+    ask(device, ":CHAN5:RANG 1")
+    assert errors(device) == [-222, -114]
+
+
+def test_reset_restores_defaults():
+    device, panel, _ = make()
+    for text in (":TIM:RANG 1e-6", ":TIM:POS 1e-7", ":TIM:REF LEFT", ":CHAN1:RANG 2", ":CHAN2:DISP ON",
+                 ":ACQ:POIN 4000", ":ACQ:SRAT 1e9", ":TRIG:EDGE:SOUR CHAN2", ":TRIG:LEV CHAN2,0.3",
+                 ":WAV:FORM WORD", ":ACQ:AVER ON", ":STOP"):
+        ask(device, text)
+    ask(device, "*RST")
+    queries = (":TIM:RANG?", ":TIM:POS?", ":TIM:REF?", ":CHAN1:RANG?", ":CHAN2:DISP?", ":ACQ:POIN?",
+               ":ACQ:SRAT?", ":TRIG:EDGE:SOUR?", ":TRIG:LEV? CHAN2", ":WAV:FORM?", ":ACQ:AVER?", ":RST?")
+    assert [ask(device, q) for q in queries] == [
+        "5.0000000000E-07", "0.0000000000E+00", "CENT", "8.0000000000E-01", "0", "10000",
+        "2.0000000000E+10", "CHAN1", "0.0000000000E+00", "ASC", "0", "RUN"]
+    assert (panel.record_length, panel.sample_rate_hz, panel.state) == (10_000, 20e9, "armed")
+    assert errors(device) == []
+
+
+ROUND_TRIPS = [  # (set, query, answer): short, long and mixed-case forms
+    (":TIMebase:RANGe 2E-6", ":TIM:RANG?", "2.0000000000E-06"),
+    (":tim:scal 50ns", ":TIMEBASE:RANGE?", "5.0000000000E-07"),
+    (":TIM:POS -20NS", ":TIM:POS?", "-2.0000000000E-08"),
+    (":TIM:REF RIGHT", ":TIM:REF?", "RIGH"),
+    (":CHANnel2:RANGe 400MV", ":CHAN2:SCAL?", "5.0000000000E-02"),
+    (":CHAN3:SCAL 0.02", ":CHAN3:RANG?", "1.6000000000E-01"),
+    (":CHAN1:OFFS -0.1", ":CHANNEL1:OFFSET?", "-1.0000000000E-01"),
+    (":CHAN4:DISP ON", ":CHAN4:DISP?", "1"),
+    (":CHAN2:INP DC50", ":CHAN2:INP?", "DC50"),
+    (":ACQ:POIN 2500", ":ACQuire:POINts:ANALog?", "2500"),
+    (":ACQ:SRAT 5E9", ":ACQ:SRAT?", "5.0000000000E+09"),
+    (":ACQ:SRAT MAX", ":ACQ:SRAT?", "2.0000000000E+10"),
+    (":ACQ:BAND 1E9", ":ACQ:BAND?", "1.0000000000E+09"),
+    (":ACQ:BAND AUTO", ":ACQ:BAND?", "2.5000000000E+09"),
+    (":ACQ:AVER:COUN 64", ":ACQ:AVER:COUN?", "64"),
+    (":ACQ:MODE HRES", "ACQuire:MODE?", "HRES"),
+    (":TRIGger:EDGE:SOURce CHAN2", ":TRIG:EDGE:SOUR?", "CHAN2"),
+    (":TRIG:EDGE:SLOP NEGATIVE", ":TRIG:EDGE:SLOP?", "NEG"),
+    (":TRIG:LEV CHAN3,25MV", ":TRIG:LEV? CHAN3", "2.5000000000E-02"),
+    (":TRIG:SWE TRIG", ":TRIG:SWE?", "TRIG"),
+    (":WAV:SOUR CHAN2", ":WAVeform:SOURce?", "CHAN2"),
+    (":WAVEFORM:FORMAT WORD", ":WAV:FORM?", "WORD"),
+    (":WAVEFORM:BYTEORDER LSBFirst", ":WAV:BYT?", "LSBF"),
+    (":WAVEFORM:STREAMING OFF", ":WAV:STR?", "0"),
+    (":FUNC3:DISP ON", "FUNC3:DISP?", "1"),
+]
+
+
+@pytest.mark.parametrize(("command", "question", "answer"), ROUND_TRIPS)
+def test_round_trips(command, question, answer):
+    device, _, _ = make()
+    assert ask(device, command) is None
+    assert ask(device, question) == answer
+    assert errors(device) == []
+
+
+@pytest.mark.parametrize(("bad", "code", "question"), [
+    (":CHAN1:RANG 100", -222, ":CHAN1:RANG?"),
+    (":CHAN1:RANG 1 S", -131, ":CHAN1:RANG?"),
+    (":CHAN5:RANG 1", -114, ":CHAN1:RANG?"),
+    (":TIM:REF MIDDLE", -224, ":TIM:REF?"),
+    (":TIM:RANG", -109, ":TIM:RANG?"),
+    (":ACQ:POIN 5E9", -222, ":ACQ:POIN?"),
+    (":ACQ:POIN 8", -222, ":ACQ:POIN?"),
+    (":TRIG:LEV CHAN1", -109, ":TRIG:LEV? CHAN1"),
+    (":TRIG:LEV CHAN9,0.1", -224, ":TRIG:LEV? CHAN1"),
+    (":WAV:FORM WORD,1", -108, ":WAV:FORM?"),
+    (":WAV:SOUR 'CHAN2'", -104, ":WAV:SOUR?"),
+    (":TIMebase:FOO 1", -113, ":TIM:RANG?"),
+    (":ACQ:AVER:COUN 1", -222, ":ACQ:AVER:COUN?"),
+])
+def test_errors_are_queued_and_change_nothing(bad, code, question):
+    device, panel, _ = make()
+    before, panel_before = ask(device, question), (panel.record_length, panel.channels[1].range_v)
+    assert ask(device, bad) is None
+    assert errors(device) == [code]
+    assert ask(device, question) == before
+    assert (panel.record_length, panel.channels[1].range_v) == panel_before
+
+
+def test_header_on_prefixes_answers():
+    device, _, _ = make()
+    ask(device, ":SYST:HEAD ON")
+    assert ask(device, ":CHAN1:RANG?") == ":CHAN1:RANG 8.0000000000E-01"
+    assert ask(device, ":FUNC2?") == ":FUNC2:ADD CHAN1,CHAN2"
+    assert ask(device, "*IDN?").startswith("KEYSIGHT")
+
+
+def _preamble(device) -> list[str]:
+    fields = ask(device, ":WAV:PRE?").split(",")
+    assert len(fields) == 24
+    return fields
+
+
+def test_horizontal_controls_set_record_and_first_sample():
+    device, panel, _ = make()
+    for text in (":TIM:RANG 200NS", ":TIM:POS 30NS", ":TIM:REF LEFT", ":ACQ:SRAT 10E9", ":ACQ:POIN AUTO"):
+        ask(device, text)
+    assert int(ask(device, ":ACQ:POIN?")) == panel.record_length == 2000
+    assert panel.first_sample_s == pytest.approx(30e-9)            # record fills the screen
+    ask(device, ":ACQ:POIN 4000")                                    # longer record, centred on the screen
+    fields = _preamble(device)
+    assert (int(fields[2]), float(fields[4]), float(fields[5])) == (4000, pytest.approx(1e-10), pytest.approx(-70e-9))
+    assert int(ask(device, ":WAV:POIN?")) == 4000
+    assert float(ask(device, ":WAV:XOR?")) == pytest.approx(panel.first_sample_s)
+
+
+@pytest.mark.parametrize(("setup", "header", "dtype", "shift"), [
+    ((":WAV:FORM WORD", ":WAV:BYT LSBF", ":WAV:STR ON"), b"#0", "<i2", 8),
+    ((":WAV:FORM WORD", ":WAV:BYT MSBF", ":WAV:STR OFF"), b"#", ">i2", 8),
+    ((":WAV:FORM BYTE", ":WAV:STR OFF"), b"#", "i1", 0),
+])
+def test_waveform_block_matches_preamble(setup, header, dtype, shift):
+    device, panel, _ = make()
+    for text in (":ACQ:POIN 1000", ":CHAN1:RANG 0.4", ":CHAN1:OFFS 0.05", *setup):
+        ask(device, text)
+    codes = np.round(100 * np.sin(np.arange(1000) / 40)).astype(np.int16)
+    acquire(panel, {1: codes})
+    fields = _preamble(device)
+    block = raw(device, ":WAV:DATA?")
+    assert block.startswith(header) and block.endswith(b"\n")
+    if header == b"#0":
+        payload = block[2:-1]
+    else:
+        digits = int(block[1:2])
+        payload = block[2 + digits:-1]
+        assert int(block[2:2 + digits]) == len(payload)
+    data = np.frombuffer(payload, dtype)
+    assert data.size == int(fields[2]) == int(ask(device, ":ACQ:POIN?")) == 1000
+    assert np.array_equal(data, codes.astype(np.int32) << shift)
+    volts = data * float(fields[7]) + float(fields[8])
+    assert volts == pytest.approx(panel.records[1].volts, abs=1e-9)
+    assert (float(fields[4]), float(fields[5])) == (pytest.approx(panel.sample_interval_s),
+                                                    pytest.approx(panel.first_sample_s))
+    assert (fields[0], fields[21]) == ("2" if dtype != "i1" else "1", "1")
+    assert errors(device) == []
+
+
+def test_ascii_data_are_volts_and_missing_records_are_reported():
+    device, panel, _ = make()
+    ask(device, ":ACQ:POIN 100")
+    assert raw(device, ":WAV:DATA?") == b"\n"                   # nothing acquired yet
+    assert errors(device) == [-230]
+    acquire(panel, {1: np.arange(-50, 50)})
+    values = np.array(ask(device, ":WAV:DATA?").split(","), float)
+    assert values == pytest.approx(panel.records[1].volts)
+
+
+def test_opc_after_digitize_waits_for_the_acquisition():
+    device, panel, _ = make()
+    ask(device, ":ACQ:POIN 100")
+    assert ask(device, ":DIGitize;*OPC?") is None                 # armed, no trigger yet: no answer
+    assert ask(device, ":ADER?") == "0" and errors(device) == [-410]   # a new message interrupts it
+    assert ask(device, ":DIGitize;*OPC?") is None
+    assert device.read_message() is None
+    acquire(panel, {1: np.zeros(100)})                             # the trigger came
+    assert device.read_message() == b"1\n"
+    assert (ask(device, ":ADER?"), ask(device, ":ADER?"), ask(device, ":RST?")) == ("1", "0", "STOP")
+    assert ask(device, ":AST?") == "ADONE"
+
+
+def test_measurements_on_the_record():
+    device, panel, _ = make()
+    ask(device, ":ACQ:POIN 1000")
+    assert float(ask(device, ":MEAS:VPP? CHAN1")) == 9.99999e37      # no record: undefined
+    square = np.where((np.arange(1000) // 100) % 2 == 0, 80, -40)
+    acquire(panel, {1: square})
+    lsb = panel.channels[1].lsb_v
+    assert float(ask(device, ":MEAS:VPP? CHAN1")) == pytest.approx(120 * lsb)
+    assert float(ask(device, ":MEAS:VAMP? CHAN1")) == pytest.approx(120 * lsb, rel=0.02)
+    assert float(ask(device, ":MEAS:FREQ? CHAN1")) == pytest.approx(panel.sample_rate_hz / 200, rel=1e-6)
+    assert float(ask(device, ":MEAS:VAV? DISP,CHAN1")) == pytest.approx(20 * lsb)
+
+
+# -- the stock QCoDeS driver ----------------------------------------------------------------------
+
+@pytest.fixture
+def driver_bench():
+    from sim_backend.transport._bench_lookup import set_bench_opener
+
+    device, panel, world = make()
+    ask(device, ":SYST:HEAD ON")          # as at power-on: the driver turns it off itself
+    bench = SimpleNamespace(devices={ADDRESS: device}, lock=threading.RLock(),
+                            instruments=[("scope", "keysight_infiniium", ADDRESS)])
+    path = f"stand-in-infiniium-{uuid.uuid4().hex}.yaml#b"
+    previous = set_bench_opener(lambda library_path: bench)
+    yield device, panel, bench, path
+    set_bench_opener(previous)
+
+
+def _use_driver(scope, device, panel, snapshot_budget_s: float):
+    scope.timebase_range(400e-9)
+    scope.acquire_points(2000)
+    scope.sample_rate(5e9)
+    scope.ch1.range(0.5)
+    scope.ch1.offset(0.01)
+    scope.ch2.display(True)
+    scope.ch1.trigger_level(0.02)
+    scope.trigger_edge_source("CHAN1")
+    before = (panel.state, panel.acquisitions_completed, panel.record_length, panel.first_sample_s)
+    scope.snapshot(update=True)
+    started = time.perf_counter()
+    snapshot = scope.snapshot(update=True)
+    assert time.perf_counter() - started < snapshot_budget_s
+    assert (panel.state, panel.acquisitions_completed, panel.record_length, panel.first_sample_s) == before
+    assert snapshot["parameters"]["acquire_points"]["value"] == 2000
+    assert snapshot["submodules"]["ch1"]["parameters"]["range"]["value"] == 0.5
+    scope.auto_digitize(False)
+    scope.stop()
+    codes = np.round(60 * np.cos(np.arange(2000) / 50)).astype(np.int16)
+    acquire(panel, {1: codes, 2: -codes})
+    for channel in (scope.ch1, scope.ch2):
+        trace = fetch_trace(scope, channel)
+        assert trace.shape == (2000,)
+        assert trace == pytest.approx(panel.records[channel.channel].volts, abs=1e-9)
+    assert scope.ch1.time_axis() == pytest.approx(panel.records[1].time_s)
+    with pytest.raises(InvalidBinaryFormat, match="maximum supported dimension"):
+        scope.ch1.trace()       # qcodes 0.58 passes container=npt.NDArray, which pyvisa cannot build
+    assert errors(device) == []
+
+
+def fetch_trace(scope, channel) -> np.ndarray:
+    """DSOTraceParam.get_raw's own sequence and scaling, with a container pyvisa accepts."""
+    channel.trace.update_setpoints()
+    scope.write(f":WAV:SOUR {channel.channel_name}")
+    scope.write(":WAV:DATA?")
+    assert scope.visa_handle.read_bytes(2) == b"#0"
+    data = scope.visa_handle.read_binary_values("h", container=np.ndarray, header_fmt="empty",
+                                                expect_termination=True, data_points=channel.trace._points)
+    return data * channel.trace._yincrement + channel.trace._yoffset
+
+
+def test_stock_driver_in_process(driver_bench):
+    from qcodes.instrument_drivers.Keysight import KeysightInfiniium as Driver
+
+    device, panel, _, path = driver_bench
+    scope = Driver(f"inf_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab", timeout=2)
+    try:
+        _use_driver(scope, device, panel, snapshot_budget_s=1.0)
+    finally:
+        scope.close()
+
+
+@pytest.mark.timeout(30)
+def test_stock_driver_over_tcp(driver_bench):
+    from qcodes.instrument_drivers.Keysight import KeysightInfiniium as Driver
+
+    from sim_backend.transport.bench_server import BenchServer
+
+    device, panel, bench, _ = driver_bench
+    with BenchServer(bench) as server:
+        address = server.instruments[0].server.visa_address
+        scope = Driver(f"inf_{uuid.uuid4().hex[:8]}", address, visalib="@py", timeout=2,
+                       silence_pyvisapy_warning=True)
+        try:
+            # pyvisa-py leaves Nagle on: each write that follows a write waits ~40 ms for the
+            # server's delayed ACK (the snapshot has 48 such pairs), hence the larger budget.
+            _use_driver(scope, device, panel, snapshot_budget_s=5.0)
+        finally:
+            scope.close()
