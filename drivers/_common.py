@@ -85,6 +85,11 @@ class RecoveringVisa:
         except Exception as exc:
             if not is_transport_failure(exc):
                 raise
+            # The link answers *IDN? but not this: most likely a command the instrument refused.
+            reported = self._errors_after_failure()
+            if reported:
+                raise InstrumentError(f"{self._who()}: {what} got no reply although the instrument answers "
+                                      f"*IDN?; it reported {'; '.join(reported)}") from exc
             raise self._connection_error(what, f"it failed again after reconnecting: {exc}") from exc
 
     # --- recovery ---------------------------------------------------------------------------
@@ -144,7 +149,19 @@ class RecoveringVisa:
     def _connection_error(self, what: str, detail: str) -> InstrumentConnectionError:
         return InstrumentConnectionError(f"{self._who()}: {what} failed: {detail}")
 
+    def _errors_after_failure(self) -> list[str]:
+        self._recovering = True
+        try:
+            return self.drain_errors(self.error_query) if self.error_query else []
+        except Exception:  # noqa: BLE001 - best effort: the link may be gone after all
+            return []
+        finally:
+            self._recovering = False
+
     # --- SCPI error queue -------------------------------------------------------------------
+    #: The query that pops one error ("SYST:ERR?"); None for instruments without a queue.
+    error_query: str | None = "SYST:ERR?"
+
     def drain_errors(self, query: str = "SYST:ERR?", limit: int = 32) -> list[str]:
         """Read the error queue until it reports 0; returns the errors it held."""
         errors = []

@@ -22,6 +22,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     """Role verbs shared by the Lake Shore drivers; subclasses pick output, input and range."""
 
     envelope: Envelope
+    error_query = None            # Lake Shore keeps no error queue, only *ESR bits
     heater_range_on: str          # the stock driver's range name used while regulating
     _last_setpoint: tuple[float, float | None] | None = None
 
@@ -58,6 +59,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     def safe_state(self) -> None:
         self.role_output().output_range("off")
         self._last_setpoint = None
+        self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
 
     # --- helpers ----------------------------------------------------------------------------
     def _write_setpoint(self, temperature_k: float, ramp_k_per_min: float | None) -> None:

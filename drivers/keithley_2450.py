@@ -42,6 +42,11 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self.ramp_steps_max = self.add_parameter(
             "ramp_steps_max", unit="", vals=vals.Ints(1, 1000), initial_value=max_ramp_steps,
             get_cmd=None, set_cmd=None, docstring="Most steps in one bias ramp (bounds its duration).")
+        for module in self.submodules.values():
+            if "user_delay" in getattr(module, "parameters", {}):
+                # The stock query reads `...:DELay:USER<user_number>?` with user_number unset
+                # (`USERNone?`): a malformed header that only stalls a snapshot.
+                module.parameters["user_delay"].snapshot_exclude = True
         self._compliance_v: float | None = None
         self._last_ramp_a_per_s: float | None = None
         self._output_on: bool | None = None
@@ -52,12 +57,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self._ensure_current_source()
         self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}")
         self._compliance_v = voltage_v
+        self.raise_on_errors("set_compliance_v")
 
     def set_current_a(self, current_a: float, *, ramp_a_per_s: float) -> None:
         self.envelope.check_bias(current_a, ramp_a_per_s)
         self._ensure_current_source()
         self._ramp_to(current_a, ramp_a_per_s)
         self._last_ramp_a_per_s = ramp_a_per_s
+        self.raise_on_errors("set_current_a")  # also waits until the last step is applied
 
     def current_a(self) -> float:
         if not self._output_is_on():
@@ -78,6 +85,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self._ramp_to(0.0, self._safe_ramp_a_per_s())
         self.write(f":OUTP {'ON' if enabled else 'OFF'}")
         self._output_on = enabled
+        self.raise_on_errors("set_output_enabled")
 
     def safe_state(self) -> None:
         self.set_output_enabled(False)

@@ -79,9 +79,12 @@ class Keysight33500B(RecoveringVisa, Keysight33xxx):
     def set_output_enabled(self, enabled: bool) -> None:
         self.role_channel.output("ON" if enabled else "OFF")
         self._output_on = enabled
+        self.raise_on_errors("set_output_enabled")
 
     def trigger(self) -> None:
+        # *OPC? returns once the trigger is executed, whatever the transport buffers.
         self.write("*TRG")
+        self.ask("*OPC?")
 
     def safe_state(self) -> None:
         self.set_output_enabled(False)

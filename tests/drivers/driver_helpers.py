@@ -1,0 +1,55 @@
+"""Helpers shared by the driver tests (imported by name; conftest.py holds the fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.envelope import Envelope
+
+#: The envelope limits of stations/emulated.yaml, restated so each test shows what it checks.
+ENVELOPES = {
+    "cryostat": Envelope("temperature_controller", {
+        "temperature_min_k": 1.5, "temperature_max_k": 12.0, "setpoint_ramp_max_k_per_min": 10.0}),
+    "pulser": Envelope("pulse_generator", {"pulse_current_max_a": 60e-6, "pulse_width_max_s": 1e-6}),
+    "scope": Envelope("oscilloscope", {}),
+    "bias": Envelope("bias_source", {
+        "bias_current_max_a": 30e-6, "bias_ramp_max_a_per_s": 100e-6, "compliance_max_v": 1.0}),
+}
+#: Chip amperes per generator volt of the emulated wiring: 20 dB, then 2 kOhm.
+CHIP_AMPERES_PER_VOLT = 0.1 / 2000.0
+
+
+def station_address(bench, role_name: str) -> str:
+    return next(entry.address for entry in bench.instruments if entry.role == role_name)
+
+
+class Received:
+    """Messages a personality received, split at LF as the instrument frames them."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    @property
+    def messages(self) -> list[str]:
+        return [m.decode("ascii", "replace").strip() for m in bytes(self._buffer).split(b"\n") if m.strip()]
+
+    @property
+    def byte_count(self) -> int:
+        return len(self._buffer)
+
+    def clear(self) -> None:
+        self._buffer.clear()
+
+
+def physics_available() -> bool:
+    """Acquisitions and SMU voltage readings need the chip simulation and the chip file."""
+    chip_file = Path(__file__).resolve().parents[2] / "stations" / "chips" / "default-neuron.yaml"
+    try:
+        import sim_backend.chip_file  # noqa: F401
+        from sim_backend.physics import transient  # noqa: F401
+    except ImportError:
+        return False
+    return chip_file.is_file()

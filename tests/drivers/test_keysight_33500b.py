@@ -1,0 +1,84 @@
+"""Keysight 33500B driver (PulseGenerator) against the emulated 33522B."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
+
+from drivers._pulse import PulseTiming, timing_order
+from drivers.keysight_33500b import Keysight33500B
+from lab.envelope import EnvelopeError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def generator(connect):
+    return connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
+                   chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT, channel=1)
+
+
+def test_configured_burst_fires_on_trigger(generator, bench):
+    generator.configure_pulse(amplitude_v=0.8, width_s=20e-9, edge_s=9e-9, period_s=1e-6, count=3)
+    generator.set_output_enabled(True)
+    channel = bench.world.panels["pulser"].channels[1]
+    assert channel.function == "PULS" and channel.burst_enabled and channel.trigger_source == "BUS"
+    assert (channel.low_v, channel.high_v) == pytest.approx((0.0, 0.8))
+    assert channel.pulse_width_s == pytest.approx(20e-9)
+    assert channel.lead_edge_s == pytest.approx(9e-9) and channel.trail_edge_s == pytest.approx(9e-9)
+    assert channel.period_s == pytest.approx(1e-6) and channel.burst_cycles == 3
+    assert channel.trigger_times_s == []
+    generator.trigger()
+    assert len(channel.trigger_times_s) == 1
+
+
+def test_negative_pulse_idles_at_zero(generator, bench):
+    generator.configure_pulse(amplitude_v=-0.3, width_s=200e-9, edge_s=20e-9, period_s=10e-6, count=1)
+    channel = bench.world.panels["pulser"].channels[1]
+    assert channel.inverted
+    # Inverted about the offset: idle at 0 V, pulse to -0.3 V.
+    assert 2 * channel.offset_v - channel.low_v == pytest.approx(0.0, abs=1e-12)
+    assert 2 * channel.offset_v - channel.high_v == pytest.approx(-0.3)
+
+
+def test_reconfiguring_between_short_and_long_pulses(generator, bench):
+    # Long to short and back: the driver orders its writes so no step conflicts (-221).
+    generator.configure_pulse(amplitude_v=0.5, width_s=500e-9, edge_s=100e-9, period_s=100e-6, count=1)
+    generator.configure_pulse(amplitude_v=0.5, width_s=20e-9, edge_s=9e-9, period_s=60e-9, count=2)
+    generator.configure_pulse(amplitude_v=0.5, width_s=900e-9, edge_s=500e-9, period_s=1e-3, count=1)
+    channel = bench.world.panels["pulser"].channels[1]
+    assert (channel.pulse_width_s, channel.lead_edge_s, channel.period_s) == pytest.approx((900e-9, 500e-9, 1e-3))
+
+
+def test_dc_level_and_safe_state(generator, bench):
+    generator.configure_dc(level_v=0.4)
+    generator.set_output_enabled(True)
+    channel = bench.world.panels["pulser"].channels[1]
+    assert channel.function == "DC" and channel.offset_v == pytest.approx(0.4) and channel.output_enabled
+    generator.safe_state()
+    assert not channel.output_enabled and channel.offset_v == 0.0
+
+
+@pytest.mark.parametrize("amplitude_v, width_s, limit", [
+    (1.3, 100e-9, "pulse_current_max_a"),     # 1.3 V -> 65 uA at the chip, above 60 uA
+    (-1.3, 100e-9, "pulse_current_max_a"),
+    (0.5, 2e-6, "pulse_width_max_s"),
+])
+def test_refused_pulse_writes_nothing(generator, bench, received, amplitude_v, width_s, limit):
+    generator.configure_pulse(amplitude_v=0.5, width_s=100e-9, edge_s=10e-9, period_s=10e-6, count=1)
+    before = copy.deepcopy(bench.world.panels["pulser"])
+    log = received("pulser")
+    with pytest.raises(EnvelopeError, match=limit):
+        generator.configure_pulse(amplitude_v=amplitude_v, width_s=width_s, edge_s=10e-9, period_s=10e-6, count=1)
+    with pytest.raises(EnvelopeError, match="pulse_current_max_a"):
+        generator.configure_dc(level_v=1.3)
+    assert log.byte_count == 0
+    assert bench.world.panels["pulser"] == before
+
+
+def test_timing_order_keeps_each_step_valid():
+    long_pulse, short_pulse = PulseTiming(1e-3, 100e-6, 10e-9), PulseTiming(60e-9, 20e-9, 9e-9)
+    assert timing_order(long_pulse, short_pulse, 16e-9) == ("width", "period", "edge")
+    assert timing_order(short_pulse, long_pulse, 16e-9)[0] == "period"

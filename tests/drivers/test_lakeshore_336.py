@@ -1,0 +1,67 @@
+"""Lake Shore 336 driver (TemperatureController) against the emulated controller and stage."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from driver_helpers import ENVELOPES
+
+from drivers.lakeshore_336 import Lakeshore336
+from lab.envelope import EnvelopeError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def controller(connect):
+    return connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"], sensor_input="A", heater_output=1)
+
+
+def test_reads_the_stage_temperature(controller, bench):
+    reading_k = controller.read_temperature_k()
+    panel = bench.world.panels["cryostat"]
+    # The reading carries the sensor's noise (1 mK rms) on the modelled stage temperature.
+    assert reading_k == pytest.approx(panel.state.temperature_k, abs=0.02)
+    assert 2.0 < reading_k < 4.0  # the station's stage starts at 3 K
+
+
+def test_setpoint_regulates_with_the_heater_on(controller, bench):
+    controller.set_setpoint_k(4.2)
+    heater = bench.world.panels["cryostat"].outputs[1]
+    assert heater.setpoint_k == pytest.approx(4.2)
+    assert heater.mode == "closed_loop" and heater.control_input == "A"
+    assert heater.range_index == 2            # "medium"
+    assert not heater.ramp_enabled
+    assert 0.0 <= controller.heater_output_pct() <= 100.0
+
+
+def test_ramped_setpoint_starts_from_the_stage(controller, bench):
+    controller.set_setpoint_k(5.0, ramp_k_per_min=2.0)
+    heater = bench.world.panels["cryostat"].outputs[1]
+    assert heater.ramp_enabled and heater.ramp_rate_k_per_min == pytest.approx(2.0)
+    assert heater.setpoint_k == pytest.approx(5.0)
+    # The ramp begins at the stage temperature, not at the 0 K setpoint left by *RST.
+    assert heater.ramping_setpoint_k == pytest.approx(bench.world.panels["cryostat"].state.temperature_k, abs=0.1)
+
+
+def test_safe_state_switches_the_heater_off(controller, bench):
+    controller.set_setpoint_k(4.2)
+    controller.safe_state()
+    assert bench.world.panels["cryostat"].outputs[1].range_index == 0
+
+
+@pytest.mark.parametrize("setpoint_k, ramp_k_per_min, limit", [
+    (12.5, None, "temperature_max_k"),
+    (1.0, None, "temperature_min_k"),
+    (4.2, 20.0, "setpoint_ramp_max_k_per_min"),
+    (4.2, 0.0, "ramp"),
+])
+def test_refused_setpoint_writes_nothing(controller, bench, received, setpoint_k, ramp_k_per_min, limit):
+    controller.set_setpoint_k(4.0)
+    before = copy.deepcopy(bench.world.panels["cryostat"].outputs)
+    log = received("cryostat")
+    with pytest.raises(EnvelopeError, match=limit):
+        controller.set_setpoint_k(setpoint_k, ramp_k_per_min=ramp_k_per_min)
+    assert log.byte_count == 0
+    assert bench.world.panels["cryostat"].outputs == before
