@@ -93,8 +93,9 @@ class IvSweep(Procedure):
         retrap_a = summarize(retraps).mean
         expected_a = pilot_switch.mean if math.isfinite(pilot_switch.mean) else design.switching_current_a
         coarse_a = top_a / (p.pilot_points - 1)
-        window = self._window(expected_a, max(pilot_switch.std if pilot_switch.count > 1 else 0.0, coarse_a),
-                              retrap_a, expected_a)
+        # The pilot resolves the switch to one coarse step: search that step and its neighbours.
+        pilot_std = pilot_switch.std if pilot_switch.count > 1 else 0.0
+        window = self._window(expected_a, max(pilot_std, coarse_a / p.window_sigmas), retrap_a, expected_a, top_a)
 
         events: list[float] = []
         sweeps, most = 0, int(math.ceil(1.1 * p.switching_events))
@@ -109,7 +110,7 @@ class IvSweep(Procedure):
             if sweeps % p.window_update_events == 0:
                 so_far = summarize(events)
                 if so_far.count >= 5:
-                    window = self._window(so_far.mean, so_far.std, retrap_a, so_far.mean)
+                    window = self._window(so_far.mean, so_far.std, retrap_a, so_far.mean, top_a)
                 yield steps.Progress(fraction=0.1 + 0.9 * min(len(events) / p.switching_events, 1.0),
                                      message=f"{len(events)} switching events")
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
@@ -137,11 +138,12 @@ class IvSweep(Procedure):
         resistance = iv.resistive_branch_ohm(up_a[above], up_v[above], p.switched_v)
         return switch_a, retrap_a, resistance
 
-    def _window(self, centre_a: float, sigma_a: float, retrap_a: float, scale_a: float) -> Window:
+    def _window(self, centre_a: float, sigma_a: float, retrap_a: float, scale_a: float, top_a: float) -> Window:
+        """Fine steps over centre ± max(window_sigmas·σ, min_window_fraction·scale), inside [0, top]."""
         p = self.parameters
         half_a = max(p.window_sigmas * sigma_a, p.min_window_fraction * abs(scale_a), 1e-12)
-        start_a = max(centre_a - half_a, 0.0)
-        step_a = 2 * half_a / (p.fine_points - 1)
+        start_a = min(max(centre_a - half_a, 0.0), top_a)
+        step_a = (min(centre_a + half_a, top_a) - start_a) / (p.fine_points - 1)
         margin_a = p.reset_margin_fraction * abs(scale_a)
         below_retrap_a = retrap_a - margin_a if math.isfinite(retrap_a) else 0.0
         reset_a = max(min(start_a - step_a, below_retrap_a), 0.0)

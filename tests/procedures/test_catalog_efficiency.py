@@ -1,0 +1,73 @@
+"""Campaign order and hand-offs; the efficiency report's arithmetic and citations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lab.dry_run import dry_run
+from lab.records import Axis, Result
+from procedures.analysis.references import REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w
+from procedures.catalog import CAMPAIGN, campaign_plan, hand_off
+from procedures.efficiency import Efficiency
+from procedures.energy_per_spike import EnergyPerSpike
+from procedures.firing_rate import FiringRate
+from procedures.refractory import Refractory
+
+
+def test_campaign_runs_in_the_documented_order_and_ends():
+    done: dict = {}
+    order = []
+    while (procedure := campaign_plan(done)) is not None:
+        order.append(procedure.name)
+        done[procedure.name] = {}
+    assert order == ["cooldown", "iv_sweep", "strength_duration", "refractory", "firing_rate",
+                     "energy_per_spike", "efficiency"]
+    assert [p.name for p in CAMPAIGN] == order
+
+
+def test_results_feed_the_next_procedures():
+    widths = np.array([16e-9, 32e-9])
+    results = {
+        "cooldown": {"stable_temperature_k": Result("stable_temperature_k", 4.19, "K")},
+        "strength_duration": {
+            "threshold_a": Result("threshold_a", np.array([14e-6, 11e-6]), "A", Axis("width_s", widths, "s")),
+            "rheobase_a": Result("rheobase_a", 9e-6, "A")},
+        "energy_per_spike": {"energy_per_spike_j": Result("energy_per_spike_j", 12e-18, "J"),
+                             "energy_per_spike_std_j": Result("energy_per_spike_std_j", math.nan, "J")},
+    }
+    assert hand_off(Refractory, results)["threshold_a"] == 14e-6            # default width 16 ns
+    assert hand_off(EnergyPerSpike, results, {"width_s": 30e-9})["threshold_a"] == 11e-6
+    assert hand_off(FiringRate, results) == {"current_min_a": 4.5e-6, "current_max_a": 18e-6}
+    efficiency = hand_off(Efficiency, results)
+    assert efficiency == {"energy_per_spike_j": 12e-18, "chip_temperature_k": 4.19}   # NaN std not handed on
+    nxt = campaign_plan({k: results.get(k, {}) for k in ("cooldown", "iv_sweep", "strength_duration")})
+    assert isinstance(nxt, Refractory) and nxt.parameters.threshold_a == 14e-6
+
+
+def test_efficiency_reports_measured_and_reference_figures_with_sources(station):
+    report = dry_run(Efficiency(energy_per_spike_j=20e-18, synaptic_energy_ratio=0.1,
+                                cooling_overhead_w_per_w=999.0), station)
+    results = {s.record.name: s.record.value for s, _ in report.steps if hasattr(s, "record")}
+    assert results["energy_per_synaptic_event_j"] == pytest.approx(2e-18)
+    assert results["sops_per_w_on_chip"] == pytest.approx(5e17)
+    assert results["sops_per_w_wall_plug"] == pytest.approx(5e17 / 1000)
+    for figure in REFERENCE_FIGURES:
+        assert figure.source and figure.status in ("verified", "reported")
+        assert figure.source.split(",")[0] in results[f"{figure.key}_source"]
+        assert results[f"{figure.key}_status"].startswith(figure.status)
+        assert results[f"{figure.key}_sops_per_w"] == figure.sops_per_w
+        assert results[f"{figure.key}_wall_plug_advantage"] == pytest.approx(5e14 / figure.sops_per_w)
+    assert {"truenorth", "spinnaker", "loihi", "human_brain"} <= {f.key for f in REFERENCE_FIGURES}
+    assert "Cryogenics" in results["cooling_overhead_source"]
+
+
+def test_reference_arithmetic():
+    assert sops_per_w(1e-12) == pytest.approx(1e12)
+    assert sops_per_w(1e-12, 999.0) == pytest.approx(1e9)
+    assert math.isnan(sops_per_w(0.0))
+    assert carnot_overhead_w_per_w(4.2) == pytest.approx(70.43, rel=1e-3)
+    for figure in REFERENCE_FIGURES:   # each figure's SOPS/W is within an order of its energy's reciprocal
+        assert 0.1 < figure.sops_per_w * figure.energy_per_synaptic_event_j < 10
