@@ -24,6 +24,7 @@ from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N
 
 H_AFTER_EVENT_S = 1e-13
 H_MIN_S = 1e-21
+T_SNAP_S = 1e-19  # closer than this to a breakpoint or the end counts as on it
 THRESHOLD_FLOOR = 1e-3  # a drawn threshold never falls below this fraction of I_sw(T)
 
 
@@ -132,12 +133,16 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             need_f = True
             h = min(h, H_AFTER_EVENT_S)
             continue
-        if t >= t_stop:
+        if t >= t_stop - T_SNAP_S:
+            # samples left only by rounding (t a few ulp short of t_stop) take the final state
+            while cursor[1] < ns:
+                sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+                cursor[1] += 1
             return 0, t, h, n_ev
         if need_f:
             network(t, t, y, s, ip, fp, kinv, v, iv, k1, wk)
             need_f = False
-        while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t:
+        while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t + T_SNAP_S:
             cursor[0] += 1
         t_limit = t_stop
         if cursor[0] < bp.shape[0] and bp[cursor[0]] < t_limit:

@@ -1,0 +1,227 @@
+"""Chip files (YAML, format ``nwlab-chip/1``) -> a validated ``Circuit`` plus ports and provenance.
+
+The format is documented in docs/chip-files.md. Every error names the file, the element (or
+section) and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from sim_backend.chip_units import UnitError, quantity_si
+from sim_backend.physics.circuit import (
+    GROUND, Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource,
+)
+from sim_backend.physics.nanowire import NanowireParams
+
+FORMAT = "nwlab-chip/1"
+
+# chip-file field -> (NanowireParams field, unit kind)
+WIRE_FIELDS: dict[str, tuple[str, str]] = {
+    "inductance": ("inductance_h", "inductance"),
+    "width": ("width_m", "length"),
+    "thickness": ("thickness_m", "length"),
+    "sheet_resistance": ("sheet_resistance_ohm", "sheet_resistance"),
+    "tc": ("tc_k", "temperature"),
+    "jc": ("jc_a_per_m2", "current_density"),
+    "jc_reference_temperature": ("jc_reference_temperature_k", "temperature"),
+    "constriction": ("constriction", "dimensionless"),
+    "thermal_conductivity": ("thermal_conductivity_w_per_m_k", "thermal_conductivity"),
+    "heat_capacity": ("heat_capacity_j_per_m3_k", "heat_capacity"),
+    "boundary_conductance": ("boundary_conductance_w_per_m2_k", "boundary_conductance"),
+    "delta": ("delta", "dimensionless"),
+    "sigma_isw": ("sigma_isw_a", "current"),
+}
+WIRE_FLAGS = {"nonlinear_inductance": bool, "retrap": str}
+# element type -> (class, value field in the file, unit kind, constructor keyword, must be > 0)
+SIMPLE = {
+    "inductor": (Inductor, "inductance", "inductance", "inductance_h", True),
+    "resistor": (Resistor, "resistance", "resistance", "resistance_ohm", True),
+    "current_source": (CurrentSource, "current", "current", "current_a", False),
+    "voltage_source": (VoltageSource, "voltage", "voltage", "voltage_v", False),
+}
+
+
+class ChipFileError(ValueError):
+    """Malformed or unphysical chip file; the message names file, element and field."""
+
+
+@dataclass(frozen=True, eq=False)
+class ChipFile:
+    path: Path
+    name: str
+    description: str
+    circuit: Circuit
+    temperature_k: float
+    ports: Mapping[str, str]            # port name -> source element it drives
+    outputs: Mapping[str, str]          # output name -> node
+    provenance: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (element, field) -> note
+    notes: str = ""
+
+
+def load_chip(path: str | Path) -> ChipFile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ChipFileError(f"{path}: not valid YAML: {exc}") from None
+    return parse_chip(data, path)
+
+
+def parse_chip(data: Any, path: Path | str = "<chip>") -> ChipFile:
+    path = Path(path)
+
+    def fail(where: str, fld: str, problem: str) -> ChipFileError:
+        return ChipFileError(f"{path}: {where}, field '{fld}': {problem}")
+
+    if not isinstance(data, dict):
+        raise ChipFileError(f"{path}: top level must be a mapping")
+    if data.get("format") != FORMAT:
+        raise fail("chip", "format", f"must be {FORMAT!r}, got {data.get('format')!r}")
+    for key in ("name", "nodes", "elements", "temperature"):
+        if key not in data:
+            raise fail("chip", key, "missing")
+    provenance: dict[tuple[str, str], str] = {}
+    try:
+        temperature_k, provenance[("chip", "temperature")] = quantity_si(data["temperature"], "temperature")
+    except UnitError as exc:
+        raise fail("chip", "temperature", str(exc)) from None
+    nodes = data["nodes"]
+    if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
+        raise fail("chip", "nodes", "must be a list of node names (ground is \"0\")")
+    declared = set(nodes) | {GROUND}
+    defaults = data.get("wire_defaults", {}) or {}
+    if not isinstance(defaults, dict):
+        raise fail("wire_defaults", "wire_defaults", "must be a mapping")
+    raw = data["elements"]
+    if not isinstance(raw, list) or not raw:
+        raise fail("chip", "elements", "must be a non-empty list")
+    elements = []
+    seen: set[str] = set()
+    for k, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise fail(f"element #{k + 1}", "elements", "must be a mapping")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise fail(f"element #{k + 1}", "name", "missing or empty")
+        where = f"element '{name}'"
+        if name in seen:
+            raise fail(where, "name", "duplicate element name")
+        seen.add(name)
+        ends = entry.get("nodes")
+        if not (isinstance(ends, list) and len(ends) == 2):
+            raise fail(where, "nodes", "must be [node_pos, node_neg]")
+        ends = [str(n) for n in ends]
+        for n in ends:
+            if n not in declared:
+                raise fail(where, "nodes", f"unknown node {n!r} (declare it under 'nodes')")
+        kind = entry.get("type")
+        try:
+            if kind == "nanowire":
+                elements.append(_nanowire(name, ends, entry, defaults, provenance))
+            elif kind in SIMPLE:
+                cls, fld, unit_kind, kw, positive = SIMPLE[kind]
+                _only(entry, {"name", "type", "nodes", fld}, where, fail)
+                if fld not in entry:
+                    raise fail(where, fld, "missing")
+                value, provenance[(name, fld)] = _q(entry[fld], unit_kind, where, fld, fail)
+                if positive and value <= 0:
+                    raise fail(where, fld, f"must be positive, got {value:g}")
+                elements.append(cls(name, ends[0], ends[1], value))
+            else:
+                raise fail(where, "type", f"unknown type {kind!r} (nanowire, {', '.join(SIMPLE)})")
+        except _WireError as exc:
+            raise ChipFileError(f"{path}: {exc}") from None
+        except ChipFileError:
+            raise
+        except ValueError as exc:
+            raise fail(where, "nodes" if "node" in str(exc) else "value", str(exc)) from None
+    _check_dangling(elements, fail)
+    try:
+        circuit = Circuit(tuple(elements), nodes=tuple(nodes))
+    except ValueError as exc:
+        culprit = next((e.name for e in elements if f"'{e.name}'" in str(exc)), "chip")
+        raise fail(f"element '{culprit}'" if culprit != "chip" else "chip", "nodes", str(exc)) from None
+    ports = _names(data.get("ports", {}), "ports", "source", {e.name for e in circuit.sources}, fail)
+    outputs = _names(data.get("outputs", {}), "outputs", "node", set(nodes), fail)
+    return ChipFile(path, str(data["name"]), str(data.get("description", "")), circuit, temperature_k,
+                    ports, outputs, provenance, str(data.get("notes", "")))
+
+
+def _q(entry, kind, where, fld, fail):
+    try:
+        return quantity_si(entry, kind)
+    except UnitError as exc:
+        raise fail(where, fld, str(exc)) from None
+
+
+def _only(entry, allowed, where, fail):
+    extra = set(entry) - allowed
+    if extra:
+        raise fail(where, sorted(extra)[0], "unknown field")
+
+
+def _nanowire(name, ends, entry, defaults, provenance):
+    where = f"element '{name}'"
+    kwargs: dict[str, Any] = {}
+    merged = {**defaults, **entry}
+    for key in merged:
+        if key in ("name", "type", "nodes"):
+            continue
+        if key in WIRE_FLAGS:
+            if not isinstance(merged[key], WIRE_FLAGS[key]):
+                raise _wire_error(where, key, f"must be a {WIRE_FLAGS[key].__name__}")
+            kwargs[key] = merged[key]
+        elif key in WIRE_FIELDS:
+            attr, kind = WIRE_FIELDS[key]
+            try:
+                kwargs[attr], provenance[(name, key)] = quantity_si(merged[key], kind)
+            except UnitError as exc:
+                raise _wire_error(where, key, str(exc)) from None
+        else:
+            raise _wire_error(where, key, "unknown field")
+    if "inductance_h" not in kwargs:
+        raise _wire_error(where, "inductance", "missing")
+    try:
+        params = NanowireParams(**kwargs)
+    except ValueError as exc:
+        fld = next((k for k, (attr, _) in WIRE_FIELDS.items() if attr in str(exc)),
+                   next((k for k in WIRE_FLAGS if k in str(exc)), "value"))
+        raise _wire_error(where, fld, str(exc)) from None
+    return Nanowire(name, ends[0], ends[1], params)
+
+
+class _WireError(ChipFileError):
+    pass
+
+
+def _wire_error(where, fld, problem):
+    return _WireError(f"{where}, field '{fld}': {problem}")
+
+
+def _check_dangling(elements, fail):
+    count: dict[str, int] = {}
+    for e in elements:
+        for n in (e.node_pos, e.node_neg):
+            count[n] = count.get(n, 0) + 1
+    for e in elements:
+        for n in (e.node_pos, e.node_neg):
+            if n != GROUND and count[n] < 2:
+                raise fail(f"element '{e.name}'", "nodes", f"dangling node {n!r}: nothing else connects to it")
+
+
+def _names(section, title, key, allowed, fail):
+    if not isinstance(section, dict):
+        raise fail(title, title, "must be a mapping")
+    out = {}
+    for port, entry in section.items():
+        if not isinstance(entry, dict) or key not in entry:
+            raise fail(f"{title[:-1]} '{port}'", key, "missing")
+        if entry[key] not in allowed:
+            raise fail(f"{title[:-1]} '{port}'", key, f"{entry[key]!r} is not one of {sorted(allowed)}")
+        out[str(port)] = str(entry[key])
+    return out
