@@ -276,6 +276,7 @@ def _use_driver(scope, device, panel, snapshot_budget_s: float):
     scope.ch2.display(True)
     scope.ch1.trigger_level(0.02)
     scope.trigger_edge_source("CHAN1")
+    assert scope.ask("*OPC?") == "1"          # over TCP, writes are done once a query is answered
     before = (panel.state, panel.acquisitions_completed, panel.record_length, panel.first_sample_s)
     scope.snapshot(update=True)
     started = time.perf_counter()
