@@ -1,8 +1,16 @@
-"""Design values of the chip under test, read from its chip file (PlanContext.chip_design).
+"""Design values of the chip under test, from its chip file (PlanContext.chip_design).
 
-Plans pick their ranges from these (bisection brackets, pulse amplitudes, record lengths).
-A chip file that lacks a value — or a dry run without one — falls back to the documented
-defaults below, which are the scale of the reconstructed neuron of physics reference §5 C8.
+Plans pick their ranges from these (bisection brackets, amplitudes, capture ranges). Three
+sources, in order of preference:
+
+1. values the chip file documents (any key named like `firing_threshold`, `refractory_period`,
+   `energy_per_spike`, `spike_amplitude`, as a number in SI or a `{value, unit}` quantity);
+2. estimates from its netlist (format nwlab-chip/1): node names from `outputs`/`ports`, the bias
+   from the bias port's source, each wire's I_sw = Jc·w·d, the spike amplitude I_sw,main·R_shunt
+   (the main wire's current diverted into its shunt) and thresholds from the inductive current
+   division of a DC current injected at a node (physics reference §1.3; the long-pulse limit,
+   i.e. near the rheobase — nonlinear inductance moves it by some 10 %);
+3. the fallbacks below (the reconstructed neuron C8 of physics reference §5).
 """
 
 from __future__ import annotations
@@ -12,18 +20,35 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Fallbacks (reference neuron C8: I_sw 20 µA, 20 µA bias, 20 Ω shunts, ~10 aJ per spike).
 FALLBACK_THRESHOLD_A = 15e-6
-FALLBACK_PULSE_WIDTH_S = 2e-9
-FALLBACK_REFRACTORY_S = 5e-9
+FALLBACK_REFRACTORY_S = 10e-9
 FALLBACK_ENERGY_J = 10e-18
 FALLBACK_SWITCHING_CURRENT_A = 20e-6
 FALLBACK_BIAS_A = 20e-6
-FALLBACK_SPIKE_AMPLITUDE_V = 0.4e-3
+FALLBACK_SPIKE_AMPLITUDE_V = 0.2e-3
+
+_PREFIX = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "k": 1e3,
+           "M": 1e6, "G": 1e9}
+_BASES = ("ohm/sq", "A/m^2", "ohm", "Ohm", "Ω", "A", "V", "H", "m", "s", "K", "J", "Hz", "1", "")
+
+
+def quantity(entry: Any) -> float | None:
+    """SI value of a number or a {value, unit} mapping ("22 uA" style units); None if neither."""
+    if isinstance(entry, Mapping):
+        value, unit = entry.get("value"), str(entry.get("unit", "")).strip()
+    else:
+        value, unit = entry, ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if unit in _BASES:
+        return float(value)
+    if unit[:1] in _PREFIX and unit[1:] in _BASES:
+        return float(value) * _PREFIX[unit[0]]
+    return None
 
 
 def _walk(tree: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
-    if isinstance(tree, Mapping):
+    if isinstance(tree, Mapping) and not ("value" in tree and len(path) > 0):
         for key, value in tree.items():
             yield from _walk(value, path + (str(key).lower(),))
     elif isinstance(tree, (list, tuple)):
@@ -33,37 +58,50 @@ def _walk(tree: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ..
         yield path, tree
 
 
-def find_number(tree: Mapping[str, Any], *names: str, within: str | None = None) -> float | None:
-    """The first finite number whose key is one of `names` (case-blind), anywhere in the tree,
-    optionally only below a key containing `within`."""
-    wanted = [n.lower() for n in names]
-    for name in wanted:
+def find_number(tree: Mapping[str, Any], *names: str) -> float | None:
+    """The first quantity whose key is one of `names` (case-blind), anywhere in the tree."""
+    for name in (n.lower() for n in names):
         for path, value in _walk(tree):
-            if not path or path[-1] != name:
-                continue
-            if within is not None and not any(within in part for part in path[:-1]):
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return float(value)
-    return None
-
-
-def find_text(tree: Mapping[str, Any], *names: str) -> str | None:
-    wanted = [n.lower() for n in names]
-    for name in wanted:
-        for path, value in _walk(tree):
-            if path and path[-1] == name and isinstance(value, str):
-                return value
+            if path and path[-1] == name and (number := quantity(value)) is not None:
+                return number
     return None
 
 
 @dataclass(frozen=True)
+class _Netlist:
+    elements: tuple[Mapping[str, Any], ...]
+    defaults: Mapping[str, Any]
+
+    def at_node(self, kind: str, node: str) -> Mapping[str, Any] | None:
+        """The element of `kind` from `node` to ground."""
+        for e in self.elements:
+            if e.get("type") == kind and set(map(str, e.get("nodes", ()))) == {node, "0"}:
+                return e
+        return None
+
+    def between(self, kind: str, a: str, b: str) -> Mapping[str, Any] | None:
+        for e in self.elements:
+            if e.get("type") == kind and set(map(str, e.get("nodes", ()))) == {a, b}:
+                return e
+        return None
+
+    def value(self, element: Mapping[str, Any] | None, field: str) -> float | None:
+        if element is None:
+            return None
+        return quantity(element.get(field, self.defaults.get(field)))
+
+    def switching_current_a(self, wire: Mapping[str, Any] | None) -> float | None:
+        jc, w, d = (self.value(wire, f) for f in ("jc", "width", "thickness"))
+        constriction = self.value(wire, "constriction") or 1.0
+        return None if None in (jc, w, d) else constriction * jc * w * d
+
+
+@dataclass(frozen=True)
 class DesignHints:
-    threshold_a: float            # firing threshold for a pulse of threshold_width_s
-    threshold_width_s: float
+    threshold_a: float            # input current that fires the neuron (long pulses: ~rheobase)
     refractory_s: float
     energy_per_spike_j: float
-    switching_current_a: float    # of the wire that switches first at the bias port
+    switching_current_a: float    # at the bias port (the first wire to switch, by current division)
     bias_a: float                 # operating DC bias into the bias port
     spike_amplitude_v: float      # at the output node
     output_node: str = "m"
@@ -72,22 +110,63 @@ class DesignHints:
     @classmethod
     def from_chip(cls, design: Mapping[str, Any] | None) -> DesignHints:
         d = design or {}
+        estimates = _netlist_estimates(d)
 
-        def pick(fallback: float, *names: str, within: str | None = None) -> float:
-            value = find_number(d, *names, within=within)
-            return fallback if value is None or value <= 0 else value
+        def pick(key: str, fallback: float, *names: str) -> float:
+            for value in (find_number(d, *names), estimates.get(key)):
+                if value is not None and value > 0:
+                    return value
+            return fallback
 
         return cls(
-            threshold_a=pick(FALLBACK_THRESHOLD_A, "threshold_a", "firing_threshold_a", "threshold_current_a"),
-            threshold_width_s=pick(FALLBACK_PULSE_WIDTH_S, "threshold_pulse_width_s", "pulse_width_s",
-                                   "width_s", within="threshold"),
-            refractory_s=pick(FALLBACK_REFRACTORY_S, "refractory_s", "refractory_period_s",
-                              "refractory_window_s"),
-            energy_per_spike_j=pick(FALLBACK_ENERGY_J, "energy_per_spike_j", "spike_energy_j"),
-            switching_current_a=pick(FALLBACK_SWITCHING_CURRENT_A, "bias_port_switching_current_a",
-                                     "switching_current_a", "i_sw_a", "isw_a"),
-            bias_a=pick(FALLBACK_BIAS_A, "bias_a", "operating_bias_a", "bias_current_a"),
-            spike_amplitude_v=pick(FALLBACK_SPIKE_AMPLITUDE_V, "spike_amplitude_v", "spike_peak_v"),
-            output_node=find_text(d, "output_node") or "m",
-            bias_node=find_text(d, "bias_node") or "c",
+            threshold_a=pick("threshold_a", FALLBACK_THRESHOLD_A, "firing_threshold", "threshold_current",
+                             "firing_threshold_a", "threshold_a"),
+            refractory_s=pick("refractory_s", FALLBACK_REFRACTORY_S, "refractory_period", "refractory_window",
+                              "refractory_s", "refractory_period_s"),
+            energy_per_spike_j=pick("energy_j", FALLBACK_ENERGY_J, "energy_per_spike", "energy_per_spike_j"),
+            switching_current_a=pick("port_switching_a", FALLBACK_SWITCHING_CURRENT_A,
+                                     "bias_port_switching_current", "bias_port_switching_current_a"),
+            bias_a=pick("bias_a", FALLBACK_BIAS_A, "operating_bias", "operating_bias_a"),
+            spike_amplitude_v=pick("spike_v", FALLBACK_SPIKE_AMPLITUDE_V, "spike_amplitude", "spike_amplitude_v"),
+            output_node=str(estimates.get("output_node", "m")),
+            bias_node=str(estimates.get("bias_node", "c")),
         )
+
+
+def _netlist_estimates(d: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimates from an nwlab-chip/1 netlist: neuron topology main m→0, loop m–c, control c→0."""
+    elements = d.get("elements")
+    if not isinstance(elements, list):
+        return {}
+    net = _Netlist(tuple(e for e in elements if isinstance(e, Mapping)), d.get("wire_defaults") or {})
+    by_name = {str(e.get("name")): e for e in net.elements}
+    out: dict[str, Any] = {}
+    source = lambda port: by_name.get(str(((d.get("ports") or {}).get(port) or {}).get("source")))
+    bias_source, input_source = source("bias"), source("input")
+    if bias_source is not None:
+        out["bias_node"] = next(str(n) for n in bias_source.get("nodes", ("c",)) if str(n) != "0")
+        out["bias_a"] = net.value(bias_source, "current")
+    if input_source is not None:
+        out["output_node"] = next(str(n) for n in input_source.get("nodes", ("m",)) if str(n) != "0")
+    vout = ((d.get("outputs") or {}).get("vout") or {}).get("node")
+    if vout is not None:
+        out["output_node"] = str(vout)
+    m, c = out.get("output_node", "m"), out.get("bias_node", "c")
+    main, control = net.at_node("nanowire", m), net.at_node("nanowire", c)
+    loop, shunt = net.between("inductor", m, c), net.at_node("resistor", m)
+    isw_m, isw_c = net.switching_current_a(main), net.switching_current_a(control)
+    if isw_m and net.value(shunt, "resistance"):
+        out["spike_v"] = isw_m * net.value(shunt, "resistance")
+    l_m, l_s, l_c = (net.value(e, "inductance") for e in (main, loop, control))
+    if None in (l_m, l_s, l_c, isw_m, isw_c):
+        return out
+    total = l_m + l_s + l_c
+    bias = out.get("bias_a") or 0.0
+    # Current injected at c reaches the control wire with share (L_m+L_s)/ΣL, the main wire L_c/ΣL;
+    # injected at m: main (L_s+L_c)/ΣL, control L_m/ΣL.
+    out["port_switching_a"] = min(isw_c * total / (l_m + l_s), isw_m * total / l_c)
+    needed = [(isw_m - bias * l_c / total) * total / (l_s + l_c), (isw_c - bias * (l_m + l_s) / total) * total / l_m]
+    positive = [n for n in needed if n > 0]
+    if positive:
+        out["threshold_a"] = min(positive)
+    return out

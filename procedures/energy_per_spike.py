@@ -22,6 +22,7 @@ from lab.procedure import PlanContext, Procedure, parameter
 from lab.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
+from procedures.analysis.spikes import linear_excess_v, spike_times_s
 from procedures.analysis.statistics import summarize
 from procedures.design import DesignHints
 
@@ -35,7 +36,7 @@ KIND_REFERENCE, KIND_SPIKE = 0, 1
 class EnergyPerSpikeParameters:
     threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
                                    "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+    threshold_factor: float = parameter(1.1, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
                                         maximum=3.0)
     reference_fraction: float = parameter(0.5, unit="1", doc="baseline amplitude A0 in thresholds",
                                           minimum=0.05, maximum=0.9)
@@ -69,10 +70,11 @@ class EnergyPerSpike(Procedure):
         settings = self._settings(DesignHints.from_chip(None))
         time_s = -settings.pretrigger_s + np.arange(settings.record_length) / settings.sample_rate_hz
         columns = {"kind": ColumnSpec("1", "i1"), "amplitude_a": ColumnSpec("A"), "bias_a": ColumnSpec("A"),
-                   "spiked": ColumnSpec("1", "i1"), "input_energy_j": ColumnSpec("J"),
+                   "spikes": ColumnSpec("1", "i8"), "input_energy_j": ColumnSpec("J"),
                    "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J")}
         return (TraceSpec(CHANNELS, time_s, columns),
-                {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spike_energy_j": ColumnSpec("J")},
+                {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spikes": ColumnSpec("1", "i8"),
+                                              "spike_energy_j": ColumnSpec("J")},
                                              axis="capture", signal="spike_energy_j")})
 
     def plan(self, context: PlanContext):
@@ -95,27 +97,31 @@ class EnergyPerSpike(Procedure):
         baseline = PortEnergy(float(np.mean([e.input_j for e in energies])) if energies else 0.0,
                               float(np.mean([e.bias_j for e in energies])) if energies else 0.0)
         yield from self._archive(found, energies, settings, KIND_REFERENCE, reference_a, bias_a,
-                                 [False] * len(found), [np.nan] * len(found))
+                                 [0] * len(found), [np.nan] * len(found))
         yield steps.Progress(fraction=0.3, message="baseline measured")
 
         yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s)
         yield settings.configure(_pulsed.input_range_a(amplitude_a))
         found = yield from _pulsed.captures(settings, p.spikes)
         energies = [self._energy(t, settings, bias_a, window_s) for t in found]
-        spiked = [_pulsed.spike_seen(t, settings, reference, amplitude_a, detect_v, window_s) for t in found]
+        counts = [self._spikes(t, settings, reference, amplitude_a, detect_v) for t in found]
         base_j = baseline_j(baseline, amplitude_a, reference_a)
-        spike_j = [e.total_j - base_j if s else np.nan for e, s in zip(energies, spiked)]
-        yield from self._archive(found, energies, settings, KIND_SPIKE, amplitude_a, bias_a, spiked, spike_j)
+        spike_j = [(e.total_j - base_j) / n if n else np.nan for e, n in zip(energies, counts)]
+        yield from self._archive(found, energies, settings, KIND_SPIKE, amplitude_a, bias_a, counts, spike_j)
         yield steps.Archive(TableRows("spike_energies", {
-            "capture": (np.arange(len(spike_j), dtype=np.int64), "1"), "spike_energy_j": (np.asarray(spike_j, float), "J")}))
+            "capture": (np.arange(len(spike_j), dtype=np.int64), "1"), "spikes": (np.asarray(counts, np.int64), "1"),
+            "spike_energy_j": (np.asarray(spike_j, float), "J")}))
         yield steps.SetInputEnabled(enabled=False)
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
 
         stats = summarize(spike_j)
-        delivered = summarize([e.total_j for e, s in zip(energies, spiked) if s])
+        total_spikes = int(sum(counts))
+        mean_j = sum(e.total_j - base_j for e, n in zip(energies, counts) if n) / total_spikes if total_spikes else np.nan
+        delivered = summarize([e.total_j for e, n in zip(energies, counts) if n])
         for name, value, units in (
-            ("energy_per_spike_j", stats.mean, "J"), ("energy_per_spike_std_j", stats.std, "J"),
-            ("energy_per_spike_stderr_j", stats.stderr, "J"), ("spikes_averaged", stats.count, "1"),
+            ("energy_per_spike_j", mean_j, "J"), ("energy_per_spike_std_j", stats.std, "J"),
+            ("energy_per_spike_stderr_j", stats.stderr, "J"), ("spikes_averaged", total_spikes, "1"),
+            ("spiking_captures", stats.count, "1"),
             ("captures", len(found), "1"), ("delivered_per_spiking_capture_j", delivered.mean, "J"),
             ("baseline_j", base_j, "J"), ("baseline_input_j", baseline.input_j, "J"),
             ("baseline_bias_j", baseline.bias_j, "J"), ("amplitude_a", amplitude_a, "A"),
@@ -131,7 +137,15 @@ class EnergyPerSpike(Procedure):
                            nodes.get(settings.bias_node), bias_a, window_s)
 
     @staticmethod
-    def _archive(found, energies, settings, kind, amplitude_a, bias_a, spiked, spike_j):
+    def _spikes(traces, settings, reference, amplitude_a: float, detect_v: float) -> int:
+        """Spikes in a capture: rising crossings of the excess over the scaled linear response."""
+        output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
+        ref = reference.output_v if reference.output_v.shape == output_v.shape else None
+        excess = linear_excess_v(output_v, ref, amplitude_a / reference.amplitude_a if reference.amplitude_a else 0.0)
+        return int(spike_times_s(traces.time_s, excess, detect_v).size)
+
+    @staticmethod
+    def _archive(found, energies, settings, kind, amplitude_a, bias_a, spikes, spike_j):
         if not found:
             return
         n = settings.record_length
@@ -141,7 +155,7 @@ class EnergyPerSpike(Procedure):
         count = len(found)
         yield steps.Archive(TraceBlock(voltage, np.asarray(found[0].time_s, float), CHANNELS, {
             "kind": (np.full(count, kind, np.int8), "1"), "amplitude_a": (np.full(count, amplitude_a), "A"),
-            "bias_a": (np.full(count, bias_a), "A"), "spiked": (np.asarray(spiked, np.int8), "1"),
+            "bias_a": (np.full(count, bias_a), "A"), "spikes": (np.asarray(spikes, np.int64), "1"),
             "input_energy_j": (np.array([e.input_j for e in energies]), "J"),
             "bias_energy_j": (np.array([e.bias_j for e in energies]), "J"),
             "spike_energy_j": (np.asarray(spike_j, float), "J")}))

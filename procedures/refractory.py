@@ -28,7 +28,7 @@ from procedures.design import DesignHints
 class RefractoryParameters:
     threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
                                    "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+    threshold_factor: float = parameter(1.2, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
                                         maximum=3.0)
     width_s: float = parameter(16e-9, unit="s", doc="width of each pulse", minimum=1e-10, maximum=1e-6)
     edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
@@ -113,4 +113,7 @@ class Refractory(Procedure):
         yield steps.Archive(Result("second_spike_probability_low", low, "1", Axis("spacing_s", spacings, "s")))
         yield steps.Archive(Result("second_spike_probability_high", high, "1", Axis("spacing_s", spacings, "s")))
         yield steps.Archive(Result("refractory_period_s", falling_crossing(spacings, probabilities, 0.5), "s"))
+        # P never fell below 0.5: the refractory period is shorter than the shortest spacing tried.
+        never = bool(np.all(probabilities >= 0.5))
+        yield steps.Archive(Result("refractory_period_below_s", float(spacings[-1]) if never else np.nan, "s"))
         yield steps.Archive(Result("pulse_amplitude_a", amplitude_a, "A"))

@@ -90,7 +90,7 @@ def test_refractory_fires_pairs_at_decreasing_spacing(station):
     report = dry_run(p, station)
     pairs = [s for s, _ in report.steps if isinstance(s, steps.ConfigurePulses) and s.count == 2]
     assert len(pairs) == 5
-    assert all(s.current_a == pytest.approx(1.3 * 12e-6) for s in pairs)
+    assert all(s.current_a == pytest.approx(1.2 * 12e-6) for s in pairs)
     spacings = [s.period_s for s in pairs]
     assert spacings == sorted(spacings, reverse=True)
     assert report.count(steps.Capture) == 2 * 4 + 5 * 6
@@ -112,7 +112,7 @@ def test_energy_per_spike_baseline_then_spikes_and_design_amplitudes(station):
     p = EnergyPerSpike(spikes=7, reference_captures=5)
     report = dry_run(p, station, PlanContext({"neuron": {"threshold_a": 10e-6}}, dry_run=True))
     amplitudes = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigurePulses)]
-    assert amplitudes == pytest.approx([0.5 * 10e-6, 1.3 * 10e-6])
+    assert amplitudes == pytest.approx([0.5 * 10e-6, 1.1 * 10e-6])
     assert report.count(steps.Capture) == 12
     traces = [s.record for s, _ in report.steps
               if isinstance(s, steps.Archive) and s.record.__class__.__name__ == "TraceBlock"]

@@ -50,8 +50,8 @@ def test_parameters_out_of_bounds_are_refused_naming_parameter_and_bound(procedu
     (FiringRate, {"current_max_a": 40e-6}, {"pulser": {"pulse_current_max_a": 30e-6}},
      r"firing_rate, step \d+ \(ConfigureDcInput\): refused"),
     (EnergyPerSpike, {"threshold_a": 20e-6}, {"pulser": {"pulse_current_max_a": 20e-6}},
-     r"energy_per_spike, step \d+ \(ConfigurePulses\): refused: pulse current at the chip 2\.6e-05 A"),
-    (Refractory, {"threshold_a": 20e-6}, {"pulser": {"pulse_current_max_a": 25e-6}},
+     r"energy_per_spike, step \d+ \(ConfigurePulses\): refused: pulse current at the chip 2\.2e-05 A"),
+    (Refractory, {"threshold_a": 20e-6}, {"pulser": {"pulse_current_max_a": 22e-6}},
      r"refractory, step \d+ \(ConfigurePulses\): refused"),
 ])
 def test_a_tighter_envelope_refuses_the_plan_naming_the_step(tmp_path, procedure, values, envelope, message):
