@@ -45,11 +45,11 @@ class IvSweepParameters:
                                   "switching current of the bias port", minimum=0.0, maximum=1e-3)
     fine_points: int = parameter(12, unit="1", doc="most readings per fast sweep", minimum=2, maximum=1000)
     window_sigmas: float = parameter(4.0, unit="1", doc="fast-sweep window half-width in sigma", minimum=0.5)
-    min_window_fraction: float = parameter(0.01, unit="1", doc="smallest window half-width as a fraction of "
+    min_window_fraction: float = parameter(0.005, unit="1", doc="smallest window half-width as a fraction of "
                                            "the switching current", minimum=1e-5, maximum=0.5)
     window_update_events: int = parameter(100, unit="1", doc="re-centre the window every this many events",
                                           minimum=5)
-    reset_margin_fraction: float = parameter(0.05, unit="1", doc="go this fraction of the switching current "
+    reset_margin_fraction: float = parameter(0.01, unit="1", doc="go this fraction of the switching current "
                                              "below the retrapping current to reset", minimum=0.0, maximum=1.0)
     ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
     switched_v: float = parameter(20e-6, unit="V", doc="|V| above this means the port is resistive",
