@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim_backend.bench.station import EmulatedStation
-from sim_backend.chip_file import ChipDefinition, load_chip
+from sim_backend.chip_file import ChipFile, load_chip
 from sim_backend.physics.circuit import Circuit, Resistor
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.results import CircuitState, TransientResult
@@ -27,7 +27,7 @@ BIAS_STEP_RISE_S = 1e-9
 
 @dataclass
 class ChipUnderTest:
-    definition: ChipDefinition
+    definition: ChipFile
     circuit: Circuit                          # chip + wiring loads
     port_sources: dict[str, str]              # chip port -> source element name
     state: CircuitState | None = None
@@ -39,14 +39,14 @@ class ChipUnderTest:
         definition = load_chip(station.chip_path)
         elements = list(definition.circuit.elements)
         for index, wire in enumerate(station.pulse_inputs):
-            node = definition.port_node(wire.chip_port)
+            node = definition.circuit.element(definition.ports[wire.chip_port]).node_pos
             elements.append(Resistor(f"wiring_input_{index}", node, "0", wire.series_resistance_ohm))
         for channel in station.readout:
             if channel.chip_node is not None and channel.input_impedance_ohm is not None:
                 elements.append(Resistor(f"wiring_readout_ch{channel.scope_channel}",
                                          channel.chip_node, "0", channel.input_impedance_ohm))
         circuit = Circuit(tuple(elements))
-        ports = {port: definition.port_source(port) for port in definition.port_names}
+        ports = dict(definition.ports)
         return cls(definition, circuit, ports)
 
     def run(
