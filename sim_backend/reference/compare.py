@@ -30,8 +30,9 @@ class WireComparison:
     emulator_period_s: float
     reference_peak_v: np.ndarray
     emulator_peak_v: np.ndarray
-    #: |dt| of each matched switching over the interval since the previous reference anchor
-    #: (t=0, the onset of a drive pulse, or any earlier switching of any wire).
+    #: |dt| of each matched switching over the time since its previous reference anchor: t=0,
+    #: the onset of a drive pulse, or this wire's own previous switching. (Another wire's switching
+    #: is not an anchor: it can fall a few ps before an event it did not cause.)
     timing_error: np.ndarray
 
     @property
@@ -69,10 +70,21 @@ def _period(times: np.ndarray, skip: int = 1) -> float:
     return float(np.mean(np.diff(steady))) if steady.size >= 2 else float("nan")
 
 
-def _peaks(t: np.ndarray, v: np.ndarray, switches: np.ndarray, stop_s: float) -> np.ndarray:
+#: A switching this close to the end of the run has no complete spike to measure.
+PEAK_WINDOW_S = 1e-9
+
+
+def _complete(switches: np.ndarray, stop_s: float) -> int:
+    """How many leading switchings are followed by a whole spike inside the run."""
+    n = switches.size
+    return n - 1 if n and stop_s - switches[-1] < PEAK_WINDOW_S else n
+
+
+def _peaks(t: np.ndarray, v: np.ndarray, switches: np.ndarray, stop_s: float, count: int) -> np.ndarray:
+    """Peak |V| from each of the first `count` switchings to the next one (or the end)."""
     bounds = [*switches[1:], stop_s]
     out = []
-    for t0, t1 in zip(switches, bounds):
+    for t0, t1 in list(zip(switches, bounds))[:count]:
         sel = (t >= t0) & (t <= t1)
         out.append(float(np.max(np.abs(v[sel]))) if np.any(sel) else float("nan"))
     return np.asarray(out)
@@ -111,17 +123,18 @@ def crosscheck(circuit: cm.Circuit, stop_s: float, *, drives: Mapping[str, objec
     ref_switch = {w.name: switching_times_s(ref.time_s, ref.wire_current_a(w.name), ref.switching_current_a(w.name))
                   for w in wires}
     onsets = [_onsets_s(d) for d in drives.values() if hasattr(d, "times_s")]
-    anchors = np.sort(np.concatenate([np.zeros(1), *onsets, *ref_switch.values()]))
+    common_anchors = np.concatenate([np.zeros(1), *onsets])
     out = []
     for w in wires:
         r_sw, e_sw = ref_switch[w.name], emu.switch_times_s(w.name)
         n = min(r_sw.size, e_sw.size)
+        n_peak = min(n, _complete(r_sw, stop_s))
         node = w.node_pos if w.node_pos != cm.GROUND else w.node_neg
         out.append(WireComparison(
             wire=w.name, node=node, reference_s=r_sw, emulator_s=e_sw,
             reference_period_s=_period(r_sw), emulator_period_s=_period(e_sw),
-            reference_peak_v=_peaks(ref.time_s, ref.voltage_v(node), r_sw[:n], stop_s),
-            emulator_peak_v=_peaks(emu.time_s, emu.node_voltage_v[node], e_sw[:n], stop_s),
-            timing_error=_anchored_errors(r_sw[:n], e_sw[:n], anchors),
+            reference_peak_v=_peaks(ref.time_s, ref.voltage_v(node), r_sw, stop_s, n_peak),
+            emulator_peak_v=_peaks(emu.time_s, emu.node_voltage_v[node], e_sw, stop_s, n_peak),
+            timing_error=_anchored_errors(r_sw[:n], e_sw[:n], np.concatenate([common_anchors, r_sw])),
         ))
     return Comparison(tuple(out), emu_wall, ref.wall_time_s)
