@@ -24,12 +24,12 @@ def threshold(chip):
 
 
 def test_threshold_exists_and_is_sharp(chip, threshold):
-    assert 10e-6 < threshold < 80e-6
+    assert 10e-6 < threshold < 30e-6  # below 1.5 I_sw: the generic shipped-chip stimulus fires it
     below = drive(chip, [(0.97 * threshold, FIRST_S)], stop_s=20e-9, samples=False)
     assert spikes(below) == 0 and spikes(below, "wc") == 0
 
 
-@pytest.mark.parametrize("factor", [1.03, 1.1, 1.5, 2.0])
+@pytest.mark.parametrize("factor", [1.03, 1.1, 1.5])
 def test_one_spike_above_threshold(chip, threshold, factor):
     result = drive(chip, [(factor * threshold, FIRST_S)], stop_s=25e-9, samples=False)
     assert spikes(result) == 1
