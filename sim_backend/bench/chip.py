@@ -9,7 +9,7 @@ simulations, so a wire latched by one bias step is still latched at the next.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,7 +72,8 @@ class ChipUnderTest:
             drives[self.port_sources[port]] = waveform
         for source in self.circuit.sources:       # undriven ports carry nothing
             drives.setdefault(source.name, PiecewiseLinear.constant(0.0))
-        initial = self.state
+        # The saved state ends the previous window; this window's clock starts at zero.
+        initial = None if self.state is None else replace(self.state, time_s=0.0)
         if initial is None:
             initial = dc_state(self.circuit, temperature_k=temperature_k,
                                source_values={self.port_sources[p]: previous.get(p, 0.0) for p in self.port_sources})
@@ -90,6 +91,16 @@ class ChipUnderTest:
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
         self.state = None
+
+
+def port_node(definition: ChipFile, port: str) -> str:
+    """The chip node a port's source pushes its current into."""
+    try:
+        source = definition.circuit.element(definition.ports[port])
+    except KeyError:
+        raise ValueError(f"{definition.path}: the chip has no port {port!r} "
+                         f"(ports: {', '.join(definition.ports)})") from None
+    return source.node_pos
 
 
 def _shifted(waveform: PiecewiseLinear, shift_s: float) -> PiecewiseLinear:

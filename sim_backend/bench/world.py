@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim_backend.bench.chip import ChipUnderTest
+from sim_backend.bench.chip import ChipUnderTest, port_node
 from sim_backend.bench.pulse_generator import PulseGenerator
 from sim_backend.bench.scope import Oscilloscope
 from sim_backend.bench.source_meter import SourceMeter
@@ -108,7 +108,7 @@ class World:
         if not wires or not panel.output_enabled:
             return 0.0
         wire = wires[0]
-        node = self.chip.definition.port_node(wire.chip_port)
+        node = port_node(self.chip.definition, wire.chip_port)
         grid_s = np.linspace(0.0, DC_SETTLE_S, 201)
         now = self.now_s()
         result = self.chip.run(
