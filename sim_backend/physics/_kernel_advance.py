@@ -2,6 +2,10 @@
 
 ``advance`` is resumable: it returns a status and leaves all state in its arrays, so the caller
 can grow a buffer (events, random draws) and call it again.
+Numba caches each jitted function keyed on its own source file only: after editing any
+_kernel_*.py or _packing.py, delete sim_backend/physics/__pycache__/_kernel*.nb[ic] so that
+callers in other files are recompiled.
+
 Status: 0 done, 1 event buffer full, 2 random draws exhausted, 3 step size underflow,
 4 endless zero-time switching.
 

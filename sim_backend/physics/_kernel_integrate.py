@@ -23,7 +23,7 @@ from numba import njit
 from sim_backend.physics._kernel_network import network
 from sim_backend.physics._packing import NB, W_BR, W_IHS, W_MODE
 
-T_TOL_S = 1e-16
+T_TOL_S = 1e-14
 RETRAP_REFERENCE_RESISTANCE_OHM = 1.0
 EVENT_MARGIN_A = 1e-30
 
