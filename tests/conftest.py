@@ -38,3 +38,39 @@ def bench(bench_path):
 def visalib(bench, bench_path) -> str:
     """The `visalib` string that opens this test's bench through pyvisa."""
     return f"{bench_path}@nwlab"
+
+
+@pytest.fixture
+def variant_bench(tmp_path):
+    """Factory: a fresh bench from a copy of the emulated station with other models in some roles.
+
+        bench, visalib = variant_bench(pulser=("keysight_33522b", "drivers.keysight_33500b.Keysight33500B"))
+
+    Each keyword is a role name under `instruments:`; the value is (emulator model, driver class).
+    """
+    import yaml
+
+    from sim_backend import emulator
+    from sim_backend.transport._bench_lookup import set_bench_opener
+
+    previous = set_bench_opener(emulator.open_bench)
+    opened = []
+
+    def make(**models: tuple[str, str]):
+        tree = yaml.safe_load(EMULATED_STATION.read_text())
+        tree["chip"] = str(EMULATED_STATION.parent / tree["chip"])
+        for role_name, (model, driver) in models.items():
+            tree["instruments"][role_name]["emulator"]["model"] = model
+            tree["instruments"][role_name]["driver"] = driver
+        path = tmp_path / f"station-{uuid.uuid4().hex[:8]}.yaml"
+        path.write_text(yaml.safe_dump(tree, sort_keys=False))
+        library_path = f"{path}#variant"
+        opened.append(library_path)
+        return emulator.open_bench(library_path), f"{library_path}@nwlab"
+
+    try:
+        yield make
+    finally:
+        for library_path in opened:
+            emulator.close_bench(library_path)
+        set_bench_opener(previous)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim_backend.bench.pulse_generator import PulseGenerator
+from sim_backend.bench.pulse_generator import TRIGGER_LATENCY_S, PulseGenerator
 from sim_backend.bench.scope import ChannelRecord, Oscilloscope
 from sim_backend.bench.signal_processing import crossing_time_s, first_crossing_index, low_pass
 from sim_backend.physics.results import TransientResult
@@ -69,7 +69,8 @@ def _next_event_s(world, after_s: float) -> float | None:
         if channel.function == "DC":
             events.append(after_s)                  # a DC-driven chip may spike at any time
         elif channel.burst_enabled:
-            events.extend(t for t in channel.trigger_times_s if t >= after_s)
+            # Anchor on the burst's first pulse, which starts a trigger latency after *TRG.
+            events.extend(t + TRIGGER_LATENCY_S for t in channel.trigger_times_s if t >= after_s)
         else:
             cycles = math.ceil((after_s - channel.running_since_s) / channel.period_s)
             events.append(channel.running_since_s + max(cycles, 0) * channel.period_s)

@@ -95,9 +95,9 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_envelope_refuses_with_limit_and_source(tmp_path, station_text):
     station = load_station(write(tmp_path, station_text))
     bias = station.instruments["bias"].envelope
-    bias.check_bias(29e-6, 50e-6)
-    with pytest.raises(EnvelopeError, match=r"bias current 4e-05 A is above .*bias_current_max_a = 3e-05 A"):
-        bias.check_bias(40e-6, 50e-6)
+    bias.check_bias(44e-6, 50e-6)
+    with pytest.raises(EnvelopeError, match=r"bias current 5e-05 A is above .*bias_current_max_a = 4.5e-05 A"):
+        bias.check_bias(50e-6, 50e-6)
     with pytest.raises(EnvelopeError, match="bias ramp rate"):
         bias.check_bias(10e-6, 1.0)
     cryostat = station.instruments["cryostat"].envelope
@@ -105,4 +105,4 @@ def test_envelope_refuses_with_limit_and_source(tmp_path, station_text):
         cryostat.check_temperature_k(1.0)
     pulser = station.instruments["pulser"].envelope
     with pytest.raises(EnvelopeError, match="pulse current at the chip"):
-        pulser.check_pulse(amplitude_v=2.0, width_s=2e-9, chip_current_a=2.0 * station.pulse_inputs[0].amperes_per_volt)
+        pulser.check_pulse(amplitude_v=4.0, width_s=2e-9, chip_current_a=4.0 * station.pulse_inputs[0].amperes_per_volt)

@@ -68,10 +68,10 @@ def test_dry_run_lists_steps_and_estimates_lab_time(station):
 
 
 def test_dry_run_refuses_out_of_envelope_steps_naming_the_step(station):
-    with pytest.raises(EnvelopeError, match=r"sweep, step 15 \(SetBias\): refused: bias current 4e-05 A"):
-        dry_run(Sweep(bias_max_a=40e-6), station)
-    with pytest.raises(EnvelopeError, match=r"pulse current at the chip 8e-05 A is above"):
-        dry_run(Sweep(pulse_current_a=80e-6), station)
+    with pytest.raises(EnvelopeError, match=r"sweep, step 15 \(SetBias\): refused: bias current 6e-05 A"):
+        dry_run(Sweep(bias_max_a=60e-6), station)
+    with pytest.raises(EnvelopeError, match=r"pulse current at the chip 0.0002 A is above"):
+        dry_run(Sweep(pulse_current_a=200e-6), station)
     with pytest.raises(EnvelopeError, match="bias ramp rate"):
         dry_run(Sweep(ramp_a_per_s=1.0), station)
 

@@ -249,7 +249,11 @@ def check_snapshot_changes_nothing(pg, panel, device) -> None:
     assert parameters["output"]["value"] == "ON" and pg.error() == (0, "No error")
 
 
-def test_stock_driver_in_process(bench, visalib, close_instruments):
+PULSER_33522B = {"pulser": ("keysight_33522b", "drivers.keysight_33500b.Keysight33500B")}
+
+
+def test_stock_driver_in_process(variant_bench, close_instruments):
+    bench, visalib = variant_bench(**PULSER_33522B)
     from qcodes.instrument_drivers.Keysight import Keysight33522B
 
     address = next(e.address for e in bench.instruments if e.role == "pulser")
@@ -262,7 +266,8 @@ def test_stock_driver_in_process(bench, visalib, close_instruments):
 
 
 @pytest.mark.timeout(30)
-def test_stock_driver_over_tcp(bench, close_instruments):
+def test_stock_driver_over_tcp(variant_bench, close_instruments):
+    bench, _ = variant_bench(**PULSER_33522B)
     from qcodes.instrument_drivers.Keysight import Keysight33522B
     from sim_backend.transport.bench_server import BenchServer
 
