@@ -1,0 +1,176 @@
+"""Acquisitions per second, end to end: pyvisa -> transport -> bench -> physics -> binary block ->
+parsed trace, for a 2-channel, 10,000-point Infiniium trace (WORD, #0 blocks), on the emulated
+station (bias on, generator pulsing at 1 kHz, trigger on the input monitor).
+
+Rows: the in-process backend; the TCP server over pyvisa-py; and, as the reference measured in
+the same run, a plain loopback TCP server that answers the same queries with the same bytes
+(no bench, no physics). pyvisa-sim would be the natural second reference (a static reply of the
+same size) but it is not part of the environment. A profile splits the in-process time into
+physics (chip simulation) and the rest.
+
+    .ci/env python benchmarks/acquisition_throughput.py [--seconds 3]
+
+Prints a table and one JSON line {"benchmark": "acquisition_throughput", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyvisa
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+POINTS = 10_000
+SETUP = (":SYST:HEAD OFF", ":WAV:FORM WORD", ":WAV:BYT LSBF", ":WAV:STR ON", ":TIM:RANG 500E-9",
+         ":TIM:REF LEFT", ":TIM:POS -50E-9", ":ACQ:SRAT 20E9", f":ACQ:POIN {POINTS}", ":CHAN1:RANG 0.4",
+         ":CHAN1:OFFS 0.1", ":CHAN2:DISP ON", ":CHAN2:RANG 0.4", ":CHAN2:OFFS 0.1", ":TRIG:EDGE:SOUR CHAN2",
+         ":TRIG:LEV CHAN2,0.06")
+
+
+def station_file(directory: Path) -> Path:
+    station = yaml.safe_load((ROOT / "stations" / "emulated.yaml").read_text())
+    station["chip"] = str(ROOT / "stations" / "chips" / "default-neuron.yaml")
+    path = directory / "station.yaml"
+    path.write_text(yaml.safe_dump(station))
+    return path
+
+
+def prepare(bench) -> None:
+    """Bias on, a 1.2 V, 2 ns pulse every 1 ms (60 uA at the chip: above threshold)."""
+    world = bench.world
+    bias = world.panels["bias"]
+    bias.source_function, bias.current_level_a, bias.output_enabled = "current", 22e-6, True
+    pulse = world.panels["pulser"].channels[1]
+    pulse.function, pulse.amplitude_vpp, pulse.offset_v, pulse.frequency_hz = "PULS", 1.2, 0.6, 1e3
+    pulse.pulse_width_s, pulse.lead_edge_s, pulse.trail_edge_s = 2e-9, 0.2e-9, 0.2e-9
+    pulse.running_since_s, pulse.output_enabled = world.now_s(), True
+
+
+def acquire(scope) -> list[np.ndarray]:
+    """What the stock driver does per trace: digitize, then each channel's #0 WORD block."""
+    scope.write(":DIGitize;*OPC?")
+    assert scope.read() == "1"
+    traces = []
+    for channel in (1, 2):
+        scope.write(f":WAV:SOUR CHAN{channel}")
+        preamble = scope.query(":WAV:PRE?").split(",")
+        scope.write(":WAV:DATA?")
+        assert scope.read_bytes(2) == b"#0"
+        codes = scope.read_binary_values("h", container=np.ndarray, header_fmt="empty",
+                                         expect_termination=True, data_points=POINTS)
+        traces.append(codes * float(preamble[7]) + float(preamble[8]))
+    assert all(trace.size == POINTS for trace in traces)
+    return traces
+
+
+def rate(scope, seconds: float) -> tuple[float, int]:
+    acquire(scope)                                     # warm-up: numba, caches
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or count < 3:
+        acquire(scope)
+        count += 1
+    return count / (time.perf_counter() - started), count
+
+
+def open_scope(rm, address: str, nodelay: bool):
+    scope = rm.open_resource(address, read_termination="\n", write_termination="\n", timeout=20_000)
+    if nodelay:   # pyvisa-py leaves Nagle on; NI-VISA's default is VI_ATTR_TCPIP_NODELAY true
+        rm.visalib.sessions[scope.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for text in SETUP:
+        scope.write(text)
+    return scope
+
+
+class CannedScope:
+    """A loopback TCP server answering the benchmark's queries with fixed bytes of the same size."""
+
+    def __init__(self, preamble: bytes, block: bytes) -> None:
+        self.replies = {b"*OPC?": b"1\n", b":WAV:PRE?": preamble, b":WAV:DATA?": block}
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pending = b""
+        while chunk := conn.recv(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                for unit in line.split(b";"):
+                    reply = self.replies.get(unit.strip())
+                    if reply:
+                        conn.sendall(reply)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per row, s")
+    args = parser.parse_args()
+
+    from sim_backend import emulator
+    from sim_backend.transport._bench_lookup import set_bench_opener
+    from sim_backend.transport.bench_server import BenchServer
+
+    set_bench_opener(emulator.open_bench)
+    rows: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        library = f"{station_file(Path(tmp))}#bench-{uuid.uuid4().hex[:8]}"
+        bench = emulator.open_bench(library)
+        prepare(bench)
+        address = bench.station.instrument("scope").address
+        in_process = open_scope(pyvisa.ResourceManager(f"{library}@nwlab"), address, nodelay=False)
+        rows["in_process"], n = rate(in_process, args.seconds)
+
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(max(3, n // 4)):
+            acquire(in_process)
+        profile.disable()
+        stats = pstats.Stats(profile)
+        total_s = sum(entry[2] for entry in stats.stats.values())           # own time of every function
+        physics_s = stats.stats[next(k for k in stats.stats if k[2] == "simulate" and "transient" in k[0])][3]
+        physics_share = physics_s / max(total_s, 1e-12)
+        preamble = (in_process.query(":WAV:PRE?") + "\n").encode()
+        record = bench.world.panels["scope"].records[1]            # the same bytes :WAV:DATA? sends
+        block = b"#0" + (record.codes.astype("<i2") << 8).tobytes() + b"\n"
+        in_process.close()
+
+        with BenchServer(bench) as server:
+            tcp_address = server.instruments[[i.role for i in bench.instruments].index("scope")].server.visa_address
+            rm = pyvisa.ResourceManager("@py")
+            for nodelay, name in ((False, "tcp"), (True, "tcp_nodelay")):
+                scope = open_scope(rm, tcp_address, nodelay)
+                rows[name], _ = rate(scope, args.seconds)
+                scope.close()
+            canned = CannedScope(preamble, block)
+            scope = open_scope(rm, f"TCPIP0::127.0.0.1::{canned.port}::SOCKET", nodelay=True)
+            rows["raw_loopback_tcp"], _ = rate(scope, args.seconds)
+            scope.close()
+
+    print(f"{'path':<20}{'acq/s':>10}{'ms/acq':>10}   ({POINTS} points x 2 channels, {len(block)} B per block)")
+    for name, value in rows.items():
+        print(f"{name:<20}{value:>10.1f}{1e3 / value:>10.2f}")
+    print(f"physics share of in-process time: {physics_share:.0%} (chip simulation inside the acquisition)")
+    print("pyvisa-sim reference: not measured (pyvisa-sim is not installed in this environment)")
+    print(json.dumps({"benchmark": "acquisition_throughput", "points": POINTS, "channels": 2,
+                      "acquisitions_per_s": {k: round(v, 1) for k, v in rows.items()},
+                      "in_process_vs_raw_loopback": round(rows["in_process"] / rows["raw_loopback_tcp"], 3),
+                      "physics_share_in_process": round(physics_share, 3), "target_in_process": 100,
+                      "pyvisa_sim": "not installed"}))
+
+
+if __name__ == "__main__":
+    main()
