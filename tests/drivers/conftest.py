@@ -13,7 +13,46 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from driver_helpers import Received, station_address
+from driver_helpers import EMULATED_STATION, Received, station_address, write_station
+
+
+@pytest.fixture
+def bench_models() -> dict[str, str]:
+    """Emulator models behind the station's instruments; test modules override this."""
+    return {}
+
+
+@pytest.fixture
+def bench_path(tmp_path, bench_models) -> str:
+    """A station with `bench_models`, and a bench id no other test uses."""
+    return f"{write_station(tmp_path, bench_models)}#test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def bench(bench_path):
+    """The emulated bench of `stations/emulated.yaml` with lab time at wall speed.
+
+    Driver tests check commands and panel state, not settling, and at the station's 600x the
+    stage's thermal model costs more wall time than it simulates once the heater is on (each
+    reply slower than the last). Every library path a test opens gets its own such bench.
+    """
+    from sim_backend.clock import LabClock
+    from sim_backend.emulator import build_bench
+    from sim_backend.transport._bench_lookup import set_bench_opener
+
+    benches: dict[str, object] = {}
+
+    def open_bench(library_path: str):
+        if library_path not in benches:
+            station_path = library_path.split("#", 1)[0] or str(EMULATED_STATION)
+            benches[library_path] = build_bench(station_path, clock=LabClock(1.0))
+        return benches[library_path]
+
+    previous = set_bench_opener(open_bench)
+    try:
+        yield open_bench(bench_path)
+    finally:
+        set_bench_opener(previous)
 
 
 @pytest.fixture(params=["inproc", "tcp"])

@@ -3,10 +3,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from lab.envelope import Envelope
 
-#: The envelope limits of stations/emulated.yaml, restated so each test shows what it checks.
+EMULATED_STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
+
+#: Driver classes of the emulator's models (station file `driver:` values).
+DRIVERS = {
+    "keysight_33522b": "drivers.keysight_33500b.Keysight33500B",
+    "keysight_81160a": "drivers.keysight_81160a.Keysight81160A",
+    "keysight_infiniium": "drivers.keysight_infiniium.KeysightInfiniium",
+    "tektronix_dpo7000": "drivers.tektronix_dpo.TektronixDPO",
+    "lakeshore_336": "drivers.lakeshore_336.Lakeshore336",
+    "lakeshore_372": "drivers.lakeshore_372.Lakeshore372",
+    "keithley_2450": "drivers.keithley_2450.Keithley2450",
+}
+
+
+def write_station(directory: Path, models: dict[str, str], *, options: dict[str, dict[str, Any]] | None = None,
+                  emulator: dict[str, dict[str, Any]] | None = None) -> Path:
+    """stations/emulated.yaml with other models behind some instruments, written to `directory`.
+
+    `models` maps station keys (e.g. "scope") to emulator models; the driver follows the model.
+    The tests then do not depend on which models the shipped station happens to use.
+    """
+    root = yaml.safe_load(EMULATED_STATION.read_text())
+    root["chip"] = str((EMULATED_STATION.parent / root["chip"]).resolve())
+    for name, model in models.items():
+        entry = root["instruments"][name]
+        entry["emulator"] = {**entry.get("emulator", {}), "model": model, **(emulator or {}).get(name, {})}
+        entry["driver"] = DRIVERS[model]
+        entry["options"] = (options or {}).get(name, entry.get("options") or {})
+    for name, extra in (emulator or {}).items():
+        root["instruments"][name]["emulator"].update(extra)
+    path = directory / f"station-{'-'.join(sorted(models.values())) or 'shipped'}.yaml"
+    path.write_text(yaml.safe_dump(root, sort_keys=False))
+    return path
+
+
+#: Envelope limits the driver tests check against (stated here, not read from the station).
 ENVELOPES = {
     "cryostat": Envelope("temperature_controller", {
         "temperature_min_k": 1.5, "temperature_max_k": 12.0, "setpoint_ramp_max_k_per_min": 10.0}),

@@ -15,6 +15,11 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
+def bench_models() -> dict[str, str]:
+    return {"bias": "keithley_2450"}
+
+
+@pytest.fixture
 def smu(connect):
     return connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
 
@@ -59,20 +64,23 @@ def test_ramp_down_and_output_off_happen_at_zero_current(smu, bench, received):
     assert smu.current_a() == 0.0
 
 
-@pytest.mark.parametrize("request_", [
-    dict(current_a=31e-6, ramp_a_per_s=10e-6),     # above bias_current_max_a = 30 uA
-    dict(current_a=-31e-6, ramp_a_per_s=10e-6),    # the limit is on |I|
-    dict(current_a=10e-6, ramp_a_per_s=150e-6),    # above bias_ramp_max_a_per_s = 100 uA/s
-    dict(current_a=10e-6, ramp_a_per_s=0.0),
-])
-def test_refused_bias_writes_nothing(smu, bench, received, request_):
+REFUSED = [  # (current_a, ramp_a_per_s, the limit named in the refusal)
+    (31e-6, 10e-6, "bias_current_max_a"),
+    (-31e-6, 10e-6, "bias_current_max_a"),     # the limit is on |I|
+    (10e-6, 150e-6, "bias_ramp_max_a_per_s"),
+    (10e-6, 0.0, "ramp rate must be > 0"),
+]
+
+
+def test_refused_bias_writes_nothing(smu, bench, received):
     smu.set_compliance_v(0.5)
     smu.set_output_enabled(True)
     smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
     before = copy.deepcopy(bench.world.panels["bias"])
     log = received("bias")
-    with pytest.raises(EnvelopeError, match="nothing was written"):
-        smu.set_current_a(request_["current_a"], ramp_a_per_s=request_["ramp_a_per_s"])
+    for current_a, ramp_a_per_s, limit in REFUSED:
+        with pytest.raises(EnvelopeError, match=limit):
+            smu.set_current_a(current_a, ramp_a_per_s=ramp_a_per_s)
     assert log.byte_count == 0
     assert bench.world.panels["bias"] == before
 

@@ -1,0 +1,97 @@
+"""Transport faults: a dropped connection is survived, a dead instrument gives a clear error fast.
+
+Each case names a driver, how to open it, a role verb that reads from the instrument and what
+the emulator must show afterwards (the role settings re-applied after reconnecting).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, station_address
+
+from drivers._common import InstrumentConnectionError
+from drivers.keithley_2450 import Keithley2450
+from drivers.keysight_33500b import Keysight33500B
+from drivers.lakeshore_336 import Lakeshore336
+from sim_backend.transport import faults
+
+pytestmark = pytest.mark.timeout(30)
+
+#: QCoDeS timeouts are seconds (pyvisa's are ms): short, so a dead instrument is noticed fast.
+TIMEOUT_S = 0.15
+
+
+@dataclass(frozen=True)
+class Case:
+    role_name: str
+    driver: type
+    kwargs: dict[str, Any]
+    configure: Callable[[Any], None]     # role settings to be re-applied after a reconnect
+    read: Callable[[Any], Any]           # a verb that needs a reply
+    check: Callable[[Any], None]         # the bench state those settings produce
+
+
+CASES = {
+    "lakeshore_336": Case(
+        "cryostat", Lakeshore336, dict(envelope=ENVELOPES["cryostat"]),
+        lambda d: d.set_setpoint_k(4.5), lambda d: d.read_temperature_k(),
+        lambda bench: bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(4.5)),
+    "keysight_33500b": Case(
+        "pulser", Keysight33500B, dict(envelope=ENVELOPES["pulser"], chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+        lambda d: d.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2),
+        lambda d: d.set_output_enabled(True),
+        lambda bench: bench.world.panels["pulser"].channels[1].burst_cycles == 2),
+    "keithley_2450": Case(
+        "bias", Keithley2450, dict(envelope=ENVELOPES["bias"]),
+        lambda d: d.set_compliance_v(0.7), lambda d: d.current_a(),
+        lambda bench: bench.world.panels["bias"].voltage_limit_v == pytest.approx(0.7)),
+}
+
+
+MODELS = {"lakeshore_336": "lakeshore_336", "keysight_33500b": "keysight_33522b", "keithley_2450": "keithley_2450"}
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request) -> Case:
+    return CASES[request.param]
+
+
+@pytest.fixture
+def bench_models(case) -> dict[str, str]:
+    return {case.role_name: MODELS[next(k for k, c in CASES.items() if c is case)]}
+
+
+def test_reconnects_after_a_dropped_connection(case, connect, bench):
+    driver = connect(case.role_name, case.driver, timeout=TIMEOUT_S, **case.kwargs)
+    case.configure(driver)
+    plan = bench.faults_for(station_address(bench, case.role_name))
+    replies_before = plan.replies
+    plan.inject(faults.drop())
+    case.read(driver)                       # the reply is lost with the link; the driver reconnects
+    assert plan.replies > replies_before + 1  # the dropped reply, then the reconnect's traffic
+    assert case.check(bench) is not False
+    case.read(driver)                       # and keeps working
+
+
+def test_persistent_timeout_gives_a_clear_error_not_a_hang(case, connect, bench):
+    driver = connect(case.role_name, case.driver, timeout=TIMEOUT_S, **case.kwargs)
+    case.configure(driver)
+    address = station_address(bench, case.role_name)
+    bench.faults_for(address).set_persistent(faults.withhold())
+    start = time.monotonic()
+    with pytest.raises(InstrumentConnectionError) as info:
+        case.read(driver)
+    elapsed_s = time.monotonic() - start
+    message = str(info.value)
+    assert driver.name in message and "reconnect attempts failed" in message
+    assert "timeout" in message.lower()
+    # The original timeout, then each attempt's *IDN? timeout plus its backoff: bounded.
+    attempts = driver.reconnect_attempts
+    bound_s = (attempts + 1) * TIMEOUT_S + driver.reconnect_backoff_s * 2 ** attempts + 2.0
+    assert elapsed_s < bound_s
+    bench.faults_for(address).set_persistent(None)
+    case.read(driver)                       # once the instrument answers again, so does the driver
