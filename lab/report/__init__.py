@@ -1,0 +1,1 @@
+"""The campaign report: archived runs read back (xarray), figures (matplotlib, Agg) and Markdown."""

@@ -1,0 +1,140 @@
+"""One archived run read back for the report, through xarray (h5netcdf) as any user would.
+
+Everything the report needs is loaded into memory at once and the file is closed: status and
+provenance, parameters and results with their units, each table and the traces (if any).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TRACES, RESULTS = "traces", "results"
+NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", "instrument", "sample", "metadata"})
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A parameter or result: value (scalar, array or text), units, and its axis if any."""
+    value: Any
+    units: str
+    axis_name: str | None = None
+    axis_values: np.ndarray | None = None
+    axis_units: str = ""
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.value, str)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not self.is_text and np.ndim(self.value) == 0
+
+    def scalar(self) -> float:
+        """The value as a float; NaN for text or arrays."""
+        return float(self.value) if self.is_scalar else float("nan")
+
+
+@dataclass
+class RunData:
+    path: Path
+    run_id: str
+    procedure: str
+    status: str
+    message: str
+    started_at: str
+    ended_at: str
+    software_version: str
+    bench: str                        # "emulator" or "hardware"
+    emulator_seed: int | None
+    station_text: str
+    chip_text: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Quantity] = field(default_factory=dict)
+    results: dict[str, Quantity] = field(default_factory=dict)
+    tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    table_units: dict[str, dict[str, str]] = field(default_factory=dict)
+    traces: Any = None                # xarray.Dataset (loaded) or None
+
+    def result(self, name: str) -> Quantity | None:
+        return self.results.get(name)
+
+    def scalar(self, name: str) -> float:
+        found = self.results.get(name)
+        return found.scalar() if found is not None else float("nan")
+
+
+def _text(value: Any) -> str:
+    value = np.asarray(value).item() if np.ndim(value) == 0 else value
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _quantities(ds) -> dict[str, Quantity]:
+    """Data variables of a results/parameters group; coordinates become axes."""
+    out: dict[str, Quantity] = {}
+    for name, var in ds.data_vars.items():
+        units = str(var.attrs.get("units", ""))
+        values = var.values
+        if values.dtype.kind in "USO":
+            out[name] = Quantity(_text(values), units)
+            continue
+        if values.ndim == 0:
+            out[name] = Quantity(values.item(), units)
+            continue
+        dim = var.dims[0]
+        axis = ds[dim] if dim in ds.coords else None
+        named = axis is not None and not dim.endswith(("_index", "_dim0"))
+        out[name] = Quantity(values, units, dim if named else None,
+                             np.asarray(axis.values) if named else None,
+                             str(axis.attrs.get("units", "")) if named else "")
+    return out
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read a run file (`.h5`) completely; raises OSError/KeyError if it is not a run file."""
+    import xarray as xr
+
+    path = Path(path)
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        entry = tree["entry"]
+        top = entry.to_dataset()
+        instrument = entry["instrument"]
+        seed = instrument.to_dataset().get("emulator_seed")
+        station = instrument.children.get("station")
+        metadata = entry.children.get("metadata")
+        chip = entry["sample"].children.get("chip") if "sample" in entry.children else None
+        run = RunData(
+            path=path, run_id=_text(top["run_id"].values), procedure=_text(top["procedure"].values),
+            status=_text(top["exit_status"].values) if "exit_status" in top else "unknown",
+            message=_text(top["exit_message"].values) if "exit_message" in top else "",
+            started_at=_text(top["start_time"].values),
+            ended_at=_text(top["end_time"].values) if "end_time" in top else "",
+            software_version=str(top["program_name"].attrs.get("version", "?")),
+            bench=_text(instrument.to_dataset()["bench"].values),
+            emulator_seed=int(seed.values) if seed is not None else None,
+            station_text=_text(station.to_dataset()["data"].values) if station is not None else "",
+            chip_text=_text(chip.to_dataset()["data"].values) if chip is not None else "",
+            metadata=json.loads(_text(metadata.to_dataset()["data"].values)) if metadata is not None else {},
+        )
+        for group, target in (("parameters", run.parameters), (RESULTS, run.results)):
+            if group in entry.children:
+                target.update(_quantities(entry[group].to_dataset()))
+        for name, child in entry.children.items():
+            if name in NOT_TABLES or child.attrs.get("NX_class") != "NXdata":
+                continue
+            ds = child.to_dataset()
+            run.tables[name] = {col: np.asarray(var.values) for col, var in ds.data_vars.items()}
+            run.table_units[name] = {col: str(var.attrs.get("units", "")) for col, var in ds.data_vars.items()}
+        if TRACES in entry.children:
+            run.traces = entry[TRACES].to_dataset().load()
+    return run
+
+
+def load_runs(directory: str | Path) -> list[RunData]:
+    """Every finished run file (`*.h5`) in a directory, in start order."""
+    runs = [load_run(p) for p in sorted(Path(directory).glob("*.h5"))]
+    return sorted(runs, key=lambda r: (r.started_at, r.run_id))
