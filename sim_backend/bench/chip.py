@@ -4,6 +4,10 @@ The wiring adds real loads: each pulse input reaches its port through a series r
 (a Norton source: current V/R into the port, R from the port to ground), and each readout
 amplifier loads its node with its input impedance. The chip keeps its state between
 simulations, so a wire latched by one bias step is still latched at the next.
+
+A latched wire (an injected fault: a wire stuck resistive, as a wire with a local defect or
+insufficient shunting does) is simulated as its normal-state resistance until every bias
+current is removed, when it recovers.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import numpy as np
 
 from sim_backend.bench.station import EmulatedStation
 from sim_backend.chip_file import ChipFile, load_chip
-from sim_backend.physics.circuit import Circuit, Resistor
+from sim_backend.physics.circuit import Circuit, Nanowire, Resistor
 from sim_backend.physics.dc import dc_state
+from sim_backend.physics.nanowire import normal_resistance_ohm
 from sim_backend.physics.results import CircuitState, TransientResult
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
@@ -33,21 +38,35 @@ class ChipUnderTest:
     state: CircuitState | None = None
     bias_a: dict[str, float] | None = None    # DC port currents the state was reached with
     last_result: TransientResult | None = None
+    latched: frozenset[str] = frozenset()     # nanowires held resistive until the bias is removed
 
     @classmethod
     def from_station(cls, station: EmulatedStation) -> ChipUnderTest:
         definition = load_chip(station.chip_path)
         elements = list(definition.circuit.elements)
         for index, wire in enumerate(station.pulse_inputs):
-            node = definition.circuit.element(definition.ports[wire.chip_port]).node_pos
+            node = port_node(definition, wire.chip_port)
             elements.append(Resistor(f"wiring_input_{index}", node, "0", wire.series_resistance_ohm))
         for channel in station.readout:
             if channel.chip_node is not None and channel.input_impedance_ohm is not None:
                 elements.append(Resistor(f"wiring_readout_ch{channel.scope_channel}",
                                          channel.chip_node, "0", channel.input_impedance_ohm))
-        circuit = Circuit(tuple(elements))
-        ports = dict(definition.ports)
-        return cls(definition, circuit, ports)
+        return cls(definition, Circuit(tuple(elements)), dict(definition.ports))
+
+    def latch(self, element: str) -> None:
+        """Hold a nanowire resistive (at its normal resistance) until the bias is removed."""
+        wire = self.circuit.element(element)
+        if not isinstance(wire, Nanowire):
+            raise ValueError(f"{element!r} is a {type(wire).__name__}, not a nanowire")
+        self.latched = self.latched | {element}
+        self.state = None            # the circuit changes: restart from its DC operating point
+
+    def _circuit_now(self) -> Circuit:
+        if not self.latched:
+            return self.circuit
+        return Circuit(tuple(
+            Resistor(e.name, e.node_pos, e.node_neg, normal_resistance_ohm(e.params))
+            if e.name in self.latched else e for e in self.circuit.elements))
 
     def run(
         self, *, start_s: float, stop_s: float, bias_a: Mapping[str, float],
@@ -60,6 +79,9 @@ class ChipUnderTest:
         BIAS_STEP_RISE_S from start_s. `inputs_a` are time-dependent port currents.
         """
         previous = self.bias_a or {}
+        if self.latched and not any(bias_a.values()) and not any(previous.values()):
+            self.latched, self.state = frozenset(), None    # bias removed: the wire recovers
+        circuit = self._circuit_now()
         drives: dict[str, PiecewiseLinear] = {}
         for port, current_a in bias_a.items():
             old_a = previous.get(port, 0.0)
@@ -70,21 +92,24 @@ class ChipUnderTest:
                     np.array([start_s, start_s + BIAS_STEP_RISE_S]), np.array([old_a, current_a]))
         for port, waveform in inputs_a.items():
             drives[self.port_sources[port]] = waveform
-        for source in self.circuit.sources:       # undriven ports carry nothing
+        for source in circuit.sources:            # undriven ports carry nothing
             drives.setdefault(source.name, PiecewiseLinear.constant(0.0))
         # The saved state ends the previous window; this window's clock starts at zero.
         initial = None if self.state is None else replace(self.state, time_s=0.0)
         if initial is None:
-            initial = dc_state(self.circuit, temperature_k=temperature_k,
+            initial = dc_state(circuit, temperature_k=temperature_k,
                                source_values={self.port_sources[p]: previous.get(p, 0.0) for p in self.port_sources})
         result = simulate(
-            self.circuit, stop_s - start_s,
+            circuit, stop_s - start_s,
             drives={name: _shifted(w, -start_s) for name, w in drives.items()},
             sample_times_s=np.asarray(sample_times_s) - start_s,
             temperature_k=temperature_k, rng=rng, initial=initial,
         )
         self.state = result.final_state
         self.bias_a = dict(bias_a)
+        # Report on the caller's clock: times relative to the window's origin, like the drives.
+        result = replace(result, time_s=result.time_s + start_s,
+                         events=tuple(replace(e, time_s=e.time_s + start_s) for e in result.events))
         self.last_result = result
         return result
 

@@ -187,6 +187,7 @@ class ScpiSocketServer:
                 continue
             if not chunk:
                 return  # client closed its end
+            _ack_now(conn)
             pending += chunk
             end = pending.rfind(b"\n") + 1
             if end:
@@ -242,3 +243,15 @@ def _shutdown(conn: socket.socket) -> None:
         conn.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass  # already closed or never connected
+
+
+def _ack_now(conn: socket.socket) -> None:
+    """Acknowledge at once instead of delaying the ACK (Linux re-arms delayed ACKs, so after
+    every recv). pyvisa-py leaves Nagle on: a client write that follows a write waits for the
+    ACK of the first, which a delayed ACK holds back ~40 ms per command."""
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+        except OSError:
+            pass

@@ -398,14 +398,10 @@ def _spike_trace(bench, input_a: float):
 
 
 def test_spike_above_threshold_none_below_none_above_tc(neuron_bench):
-    from sim_backend.bench.acquisition import PREROLL_S
-
     t_above, above, truth = _spike_trace(neuron_bench, 1.6 * THRESHOLD_A)
     wm_switches = truth.chip.switch_times_s("wm")
     assert wm_switches.size >= 1                              # ground truth: the neuron fired
-    # The capture's chip times start at the simulated window's start (first sample - PREROLL_S),
-    # not at its origin as Capture documents (bench/chip.py; see report).
-    chip_time_s = truth.chip.time_s + t_above[0] - PREROLL_S
+    chip_time_s = truth.chip.time_s              # relative to the capture's origin, like trigger_rel_s
     expected = np.interp(t_above + truth.trigger_rel_s, chip_time_s, truth.chip.node_voltage_v["m"]) * GAIN
     assert above.max() == pytest.approx(expected.max(), rel=0.15)         # amplitude through the chain
     assert t_above[above.argmax()] == pytest.approx(t_above[expected.argmax()], abs=0.3e-9)
