@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lab import archive_cli
+from lab import run_cli
 from sim_backend import cli as sim_cli
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sim_cli.register(subparsers)
     archive_cli.register(subparsers)
+    run_cli.register(subparsers)
     return parser
 
 

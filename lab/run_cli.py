@@ -1,0 +1,183 @@
+"""`nwlab campaign | run | dry-run`: the characterization campaign, one procedure, or a plan
+checked without instruments.
+
+Problems the user can fix (station file, procedure name, parameter, envelope) end the command
+with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+USAGE_ERROR = 2
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: true/false, a whole number, a number, a comma list of numbers, or text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if "," in text:
+        return tuple(parse_value(part) for part in text.split(",") if part.strip())
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_sets(items: Sequence[str], *, dotted: bool) -> dict:
+    """["a=1", ...] -> {"a": 1}; with dotted=True, ["proc.a=1"] -> {"proc": {"a": 1}}."""
+    from lab.campaign import CampaignError
+
+    values: dict = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise CampaignError(f"--set {item!r}: expected NAME=VALUE")
+        name = name.strip()
+        if dotted:
+            procedure, dot, name = name.partition(".")
+            if not dot or not name:
+                raise CampaignError(f"--set {item!r}: expected PROCEDURE.NAME=VALUE in a campaign")
+            values.setdefault(procedure, {})[name] = parse_value(text)
+        else:
+            values[name] = parse_value(text)
+    return values
+
+
+def _reporting(handler: Handler) -> Handler:
+    """The exceptions below carry complete messages: print them, exit 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from lab.bench import StationInstrumentError
+        from lab.campaign import CampaignError
+        from lab.config import StationError
+        from lab.envelope import EnvelopeError
+        from lab.procedure import ParameterError
+
+        try:
+            return handler(args)
+        except (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError) as exc:
+            print(f"nwlab {args.command}: {exc}", file=sys.stderr)
+            return USAGE_ERROR
+
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    campaign = subparsers.add_parser("campaign", help="run the whole characterization campaign and write the report")
+    campaign.add_argument("--station", required=True, help="station file (e.g. stations/emulated.yaml)")
+    campaign.add_argument("--out", required=True, help="directory for the run archives and report.md")
+    campaign.add_argument("--only", action="append", metavar="PROCEDURE", help="run only these procedures")
+    campaign.add_argument("--set", action="append", default=[], metavar="PROCEDURE.NAME=VALUE",
+                          help="override a procedure parameter (SI units), e.g. iv_sweep.switching_events=200")
+    campaign.add_argument("--quiet", action="store_true", help="no plan, no progress bars")
+    campaign.set_defaults(handler=_reporting(_campaign))
+
+    run = subparsers.add_parser("run", help="run one procedure and archive it")
+    run.add_argument("procedure")
+    run.add_argument("--station", required=True)
+    run.add_argument("--out", required=True, help="directory for the run archive")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--quiet", action="store_true")
+    run.set_defaults(handler=_reporting(_run))
+
+    dry = subparsers.add_parser("dry-run", help="check a procedure's (or the campaign's) plan against the "
+                                "envelope and estimate its duration; touches no instrument")
+    dry.add_argument("procedure", help="a procedure name, or 'campaign'")
+    dry.add_argument("--station", required=True)
+    dry.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="NAME=VALUE for a procedure, PROCEDURE.NAME=VALUE for the campaign")
+    dry.add_argument("--steps", type=int, default=20, metavar="N", help="list the first N steps (default 20)")
+    dry.set_defaults(handler=_reporting(_dry_run))
+
+
+def _procedure_class(name: str):
+    from lab.campaign import CampaignError, selected
+
+    if name == "campaign":
+        raise CampaignError("'campaign' is not a single procedure: use `nwlab campaign`")
+    return selected([name])[0]
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from lab.campaign import run_campaign
+
+    overrides = parse_sets(args.set, dotted=True)
+    outcome = run_campaign(args.station, args.out, only=args.only, show_progress=not args.quiet,
+                           overrides=overrides)
+    for name, run in outcome.outcomes.items():
+        print(f"{name:<18} {run.exit_status:<10} {run.archive_path}")
+    for name, why in outcome.not_run:
+        print(f"{name:<18} {why}")
+    print(f"report: {outcome.report_path}")
+    return 0 if outcome.all_completed else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lab.bench import open_instruments
+    from lab.campaign import chip_design
+    from lab.config import load_station
+    from lab.report.plots import format_value
+    from lab.runner import Runner
+
+    procedure = _procedure_class(args.procedure)(**parse_sets(args.set, dotted=False))
+    station = load_station(args.station)
+    design = chip_design(station)
+    with open_instruments(station) as instruments:
+        outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
+                         chip_design=design, show_progress=not args.quiet).run(procedure)
+    print(f"{outcome.run_id}: {outcome.exit_status}{' (' + outcome.message + ')' if outcome.message else ''}")
+    print(f"archive: {outcome.archive_path}")
+    for name, result in outcome.results.items():
+        value = result.value
+        try:
+            shown = format_value(float(value), result.units)
+        except (TypeError, ValueError):
+            shown = f"{len(value)} values" if hasattr(value, "__len__") and not isinstance(value, str) else str(value)
+        print(f"  {name} = {shown}")
+    return 0 if outcome.exit_status == "completed" else 1
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from lab.campaign import chip_design, plan_campaign, plan_text, selected
+    from lab.config import load_station
+
+    station = load_station(args.station)
+    design = chip_design(station)
+    if args.procedure == "campaign":
+        planned = plan_campaign(station, selected(None), parse_sets(args.set, dotted=True), design)
+    else:
+        procedure = _procedure_class(args.procedure)
+        planned = plan_campaign(station, [procedure], {procedure.name: parse_sets(args.set, dotted=False)}, design)
+    for run in planned:
+        shown = run.dry_run.steps[:max(args.steps, 0)]
+        if shown:
+            print(f"{run.name}: first {len(shown)} of {len(run.dry_run.steps)} steps")
+            for number, (step, estimate_s) in enumerate(shown, start=1):
+                print(f"  {number:>5}  {estimate_s:9.3f} s  {_step_text(step)}")
+    print(plan_text(planned, station))
+    print("envelope: every step is within the station's safe envelope; no instrument was touched")
+    return 0
+
+
+def _step_text(step) -> str:
+    text = repr(step)
+    return text if len(text) <= 110 else text[:107] + "..."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nwlab")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
