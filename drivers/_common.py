@@ -152,7 +152,7 @@ class RecoveringVisa:
     def _errors_after_failure(self) -> list[str]:
         self._recovering = True
         try:
-            return self.drain_errors(self.error_query) if self.error_query else []
+            return self.drain_errors()
         except Exception:  # noqa: BLE001 - best effort: the link may be gone after all
             return []
         finally:
@@ -162,8 +162,11 @@ class RecoveringVisa:
     #: The query that pops one error ("SYST:ERR?"); None for instruments without a queue.
     error_query: str | None = "SYST:ERR?"
 
-    def drain_errors(self, query: str = "SYST:ERR?", limit: int = 32) -> list[str]:
+    def drain_errors(self, query: str | None = None, limit: int = 32) -> list[str]:
         """Read the error queue until it reports 0; returns the errors it held."""
+        query = query or self.error_query
+        if query is None:
+            return []
         errors = []
         for _ in range(limit):
             reply = self.ask(query).strip()  # type: ignore[attr-defined]
@@ -173,7 +176,7 @@ class RecoveringVisa:
             errors.append(reply)
         return errors
 
-    def raise_on_errors(self, after: str, query: str = "SYST:ERR?") -> None:
+    def raise_on_errors(self, after: str, query: str | None = None) -> None:
         errors = self.drain_errors(query)
         if errors:
             raise InstrumentError(f"{self._who()}: after {after} the instrument reported {'; '.join(errors)}")

@@ -16,7 +16,7 @@ DRIVERS = {
     "keysight_33522b": "drivers.keysight_33500b.Keysight33500B",
     "keysight_81160a": "drivers.keysight_81160a.Keysight81160A",
     "keysight_infiniium": "drivers.keysight_infiniium.KeysightInfiniium",
-    "tektronix_dpo7000": "drivers.tektronix_dpo.TektronixDPO",
+    "tektronix_dpo7254": "drivers.tektronix_dpo.TektronixDPO",
     "lakeshore_336": "drivers.lakeshore_336.Lakeshore336",
     "lakeshore_372": "drivers.lakeshore_372.Lakeshore372",
     "keithley_2450": "drivers.keithley_2450.Keithley2450",

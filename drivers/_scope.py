@@ -1,0 +1,137 @@
+"""The Oscilloscope role, shared by the Infiniium and Tektronix drivers.
+
+The verbs validate and check the envelope, then call model hooks for the SCPI: each model
+turns the same `AcquisitionSettings` into its own commands and reads its own records back as
+volts at the scope input and seconds relative to the trigger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from drivers._common import RecoveringVisa
+from lab.envelope import Envelope
+from lab.roles import Traces
+
+#: How often wait_acquired asks whether the acquisition completed (wall time).
+POLL_INTERVAL_S = 2e-3
+
+
+@dataclass(frozen=True)
+class AcquisitionSettings:
+    channel_ranges_v: dict[int, float]   # full scale, centred on 0 V
+    record_length: int
+    sample_rate_hz: float
+    pretrigger_s: float
+    trigger_channel: int
+    trigger_level_v: float
+    trigger_slope: Literal["rising", "falling"]
+    average_count: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.record_length / self.sample_rate_hz
+
+
+class ScopeRole(RecoveringVisa):
+    """Role verbs; subclasses implement the `_write_*`, `_armed_*` and `_read_*` hooks."""
+
+    envelope: Envelope
+    channel_count: int = 4
+    _last_settings: AcquisitionSettings | None = None
+
+    # --- role: Oscilloscope -----------------------------------------------------------------
+    def configure_acquisition(
+        self, *, channel_ranges_v: Mapping[int, float], record_length: int, sample_rate_hz: float,
+        pretrigger_s: float, trigger_channel: int, trigger_level_v: float,
+        trigger_slope: Literal["rising", "falling"] = "rising", average_count: int = 1,
+    ) -> None:
+        settings = AcquisitionSettings(dict(channel_ranges_v), record_length, sample_rate_hz, pretrigger_s,
+                                       trigger_channel, trigger_level_v, trigger_slope, average_count)
+        self._check(settings)
+        self._write_acquisition(settings)
+        self._last_settings = settings
+        self.raise_on_errors("configure_acquisition")
+
+    def arm_single(self) -> None:
+        self._write_arm()
+
+    def wait_acquired(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._read_acquired():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(POLL_INTERVAL_S, max(deadline - time.monotonic(), 0.0)))
+
+    def fetch_traces(self, channels: Sequence[int]) -> Traces:
+        if not channels:
+            raise ValueError("fetch_traces needs at least one channel")
+        time_s: np.ndarray | None = None
+        volts: dict[int, np.ndarray] = {}
+        for channel in channels:
+            self._check_channel(channel)
+            channel_time_s, volts[channel] = self._read_record(channel)
+            if time_s is None:
+                time_s = channel_time_s
+            elif channel_time_s.shape != time_s.shape or not np.allclose(channel_time_s, time_s, rtol=0, atol=1e-15):
+                raise RuntimeError(f"{self.name}: channel {channel}'s record has another time axis")  # type: ignore[attr-defined]
+        assert time_s is not None
+        return Traces(time_s=time_s, voltage_v=volts)
+
+    def safe_state(self) -> None:
+        self._write_stop()
+        self.raise_on_errors("safe_state")
+
+    # --- hooks ------------------------------------------------------------------------------
+    def _write_acquisition(self, settings: AcquisitionSettings) -> None:
+        raise NotImplementedError
+
+    def _write_arm(self) -> None:
+        raise NotImplementedError
+
+    def _write_stop(self) -> None:
+        raise NotImplementedError
+
+    def _read_acquired(self) -> bool:
+        raise NotImplementedError
+
+    def _read_record(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
+        """(time_s relative to the trigger, volts at the scope input) of the last acquisition."""
+        raise NotImplementedError
+
+    # --- checks and recovery ----------------------------------------------------------------
+    def _check_channel(self, channel: int) -> None:
+        if not isinstance(channel, int) or not 1 <= channel <= self.channel_count:
+            raise ValueError(f"no scope channel {channel!r}; channels are 1..{self.channel_count}")
+
+    def _check(self, s: AcquisitionSettings) -> None:
+        if not s.channel_ranges_v:
+            raise ValueError("channel_ranges_v names no channel")
+        for channel, range_v in s.channel_ranges_v.items():
+            self._check_channel(channel)
+            if not range_v > 0:
+                raise ValueError(f"channel {channel}: range must be > 0 V, got {range_v!r}")
+            self.envelope.check_at_most("input_range_max_v", range_v, f"channel {channel} input range", "V")
+        self._check_channel(s.trigger_channel)
+        if not isinstance(s.record_length, int) or s.record_length < 16:
+            raise ValueError(f"record_length must be a whole number >= 16, got {s.record_length!r}")
+        if not s.sample_rate_hz > 0:
+            raise ValueError(f"sample_rate_hz must be > 0, got {s.sample_rate_hz!r}")
+        if not 0 <= s.pretrigger_s <= s.duration_s:
+            raise ValueError(f"pretrigger_s must lie within the record (0..{s.duration_s:.3g} s), "
+                             f"got {s.pretrigger_s!r}")
+        if s.trigger_slope not in ("rising", "falling"):
+            raise ValueError(f"trigger_slope must be 'rising' or 'falling', got {s.trigger_slope!r}")
+        if not isinstance(s.average_count, int) or s.average_count < 1:
+            raise ValueError(f"average_count must be a whole number >= 1, got {s.average_count!r}")
+
+    def reapply_role_settings(self) -> None:
+        if self._last_settings is not None:
+            self._write_acquisition(self._last_settings)
