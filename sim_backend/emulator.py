@@ -68,9 +68,34 @@ def build_bench(station_path: str | Path, *, seed: int | None = None, clock: Lab
         device = cls(world, instrument.role_name, instrument.model, instrument.settings)
         devices[instrument.address] = device
         entries.append(InstrumentEntry(instrument.role_name, instrument.model, instrument.address))
+        where = f"{station.path}: instruments.{instrument.role_name}.emulator.faults"
         faults[instrument.address] = InstrumentFaults.from_settings(
-            instrument.faults, where=f"{station.path}: instruments.{instrument.role_name}.emulator.faults")
+            instrument.faults, where=where, queue_error=getattr(device, "queue_error", None))
+        _schedule_world_faults(world, instrument.faults, where)
+    for start_s, duration_s, heat_w in world.pending_excursions:
+        world.inject_excursion(heat_w=heat_w, duration_s=duration_s, start_s=start_s)
     return Bench(world, devices, entries, faults)
+
+
+def _schedule_world_faults(world: World, settings: dict, where: str) -> None:
+    """Faults that act on the chip or the fridge rather than on the transport."""
+    def number(node: dict, key: str, key_path: str) -> float:
+        value = node.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise StationFileError(f"{where}.{key_path}.{key}: must be a number >= 0, got {value!r}")
+        return float(value)
+
+    latch = settings.get("latch_nanowire")
+    if latch is not None:
+        if not isinstance(latch, dict) or not isinstance(latch.get("element"), str):
+            raise StationFileError(f"{where}.latch_nanowire: expected {{element: <nanowire>, after_s: <s>}}")
+        world.inject_latch(latch["element"], after_s=number(latch, "after_s", "latch_nanowire"))
+    excursion = settings.get("fridge_excursion")
+    if excursion is not None:
+        if not isinstance(excursion, dict):
+            raise StationFileError(f"{where}.fridge_excursion: expected {{after_s, duration_s, heat_w}}")
+        world.pending_excursions.append(tuple(number(excursion, key, "fridge_excursion")
+                                              for key in ("after_s", "duration_s", "heat_w")))
 
 
 _benches: dict[str, Bench] = {}

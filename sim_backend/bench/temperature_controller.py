@@ -57,7 +57,8 @@ class TemperatureController:
     inputs: dict[str, SensorInput]
     outputs: dict[int, HeaterOutput]
     control_interval_s: float = 0.5        # the loop's update period (336: 10 Hz is finer; 0.5 s suffices)
-    extra_power_w: float = 0.0             # e.g. an injected heat load (fridge excursion)
+    #: Injected heat loads (fridge excursions): (start lab s, stop lab s, heat W).
+    excursions: list[tuple[float, float, float]] = field(default_factory=list)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
 
     def set_setpoint(self, output: int, setpoint_k: float) -> None:
@@ -77,21 +78,29 @@ class TemperatureController:
         return sum(self.range_powers_w[h.range_index] * h.output_pct / 100.0
                    for h in self.outputs.values() if h.range_index > 0)
 
+    def excursion_power_w(self, time_s: float) -> float:
+        return sum(heat_w for start_s, stop_s, heat_w in self.excursions if start_s <= time_s < stop_s)
+
+    def _next_boundary_s(self, time_s: float, now_s: float) -> float:
+        """The next excursion start or end after time_s (or now_s): steps must not straddle one."""
+        edges = [t for start_s, stop_s, _ in self.excursions for t in (start_s, stop_s) if time_s < t < now_s]
+        return min(edges, default=now_s)
+
     def advance_to(self, now_s: float) -> None:
         """Run the loop and the stage's thermal model up to lab time now_s."""
         while self.state.time_s < now_s:
+            extra_w = self.excursion_power_w(self.state.time_s)
+            until_s = self._next_boundary_s(self.state.time_s, now_s)
             if all(h.mode == "off" or h.range_index == 0 for h in self.outputs.values()):
                 # No loop to run: the implicit thermal step takes any span in one call.
                 for heater in self.outputs.values():
                     heater.output_pct = 0.0
-                self.state = thermal.step(self.state, self.stage, self.extra_power_w,
-                                          now_s - self.state.time_s)
-                return
-            dt_s = min(self.control_interval_s, now_s - self.state.time_s)
+                self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
+                continue
+            dt_s = min(self.control_interval_s, until_s - self.state.time_s)
             for heater in self.outputs.values():
                 self._update_loop(heater, dt_s)
-            self.state = thermal.step(self.state, self.stage,
-                                      self.heater_power_w() + self.extra_power_w, dt_s)
+            self.state = thermal.step(self.state, self.stage, self.heater_power_w() + extra_w, dt_s)
 
     def _update_loop(self, heater: HeaterOutput, dt_s: float) -> None:
         if heater.mode == "off" or heater.range_index == 0:

@@ -25,8 +25,11 @@ FrontPanel = PulseGenerator | Oscilloscope | SourceMeter | TemperatureController
 
 #: Stage temperature when the station has no temperature controller.
 DEFAULT_STAGE_TEMPERATURE_K = 2.0
-#: Settling simulated before an SMU reading at a new bias (the chip's L/R times are ~ns).
-DC_SETTLE_S = 20e-9
+#: Settling simulated after a bias change before an SMU reading (the chip's L/R times reach
+#: ~10 ns; a real SMU reads milliseconds after its step, long after the transient).
+DC_SETTLE_S = 100e-9
+#: The window an SMU reading averages (covers several relaxation-oscillation periods).
+DC_READING_S = 20e-9
 
 
 @dataclass
@@ -43,6 +46,8 @@ class World:
         self.rng = np.random.default_rng(self.seed)
         self._chip: ChipUnderTest | None = None
         self.last_capture = None      # ground truth of the last acquisition (tests only)
+        self.scheduled_latches: list[tuple[float, str]] = []   # (lab time, nanowire)
+        self.pending_excursions: list[tuple[float, float, float]] = []  # read from the station
 
     @property
     def chip(self) -> ChipUnderTest:
@@ -95,12 +100,38 @@ class World:
             currents[wire.chip_port] = PiecewiseLinear(volts.times_s, volts.values * scale)
         return currents
 
+    # --- injected faults ----------------------------------------------------------------------
+    def inject_latch(self, element: str, *, after_s: float | None = None) -> None:
+        """Latch a nanowire resistive (now, or at lab time after_s once the bias is on) until
+        every bias current is removed."""
+        if after_s is None:
+            self.chip.latch(element)
+        else:
+            self.scheduled_latches.append((after_s, element))
+
+    def inject_excursion(self, *, heat_w: float, duration_s: float, start_s: float | None = None) -> None:
+        """Heat the stage by heat_w for duration_s of lab time (a fridge excursion)."""
+        start_s = self.now_s() if start_s is None else start_s
+        for controller in self.temperature_controllers():
+            controller.excursions.append((start_s, start_s + duration_s, heat_w))
+
+    def chip_for_run(self) -> ChipUnderTest:
+        """The chip, with any scheduled latch that is due applied (it needs a live bias)."""
+        chip = self.chip
+        if self.scheduled_latches and any(self.bias_currents_a().values()):
+            now_s = self.now_s()
+            for due in [entry for entry in self.scheduled_latches if entry[0] <= now_s]:
+                self.scheduled_latches.remove(due)
+                chip.latch(due[1])
+        return chip
+
     # --- readings that need physics --------------------------------------------------------
     def bias_port_voltage_v(self, role_name: str) -> float:
         """What an SMU reads: its line resistance drop plus the chip's mean voltage at its port.
 
-        The chip is simulated for DC_SETTLE_S from its last state under the present bias, so a
-        wire that switched stays resistive on the next reading until it retraps (hysteresis).
+        The chip is simulated from its last state under the present bias (first settling for
+        DC_SETTLE_S if the bias changed), so a wire that switched stays resistive on the next
+        reading until it retraps (hysteresis).
         """
         wires = [w for w in self.station.bias if w.instrument == role_name]
         panel = self.panels[role_name]
@@ -109,12 +140,14 @@ class World:
             return 0.0
         wire = wires[0]
         node = port_node(self.chip.definition, wire.chip_port)
-        grid_s = np.linspace(0.0, DC_SETTLE_S, 201)
-        now = self.now_s()
-        result = self.chip.run(
-            start_s=0.0, stop_s=DC_SETTLE_S, bias_a=self.bias_currents_a(),
-            inputs_a=self.input_currents_a(now, 0.0, DC_SETTLE_S),
+        bias_a = self.bias_currents_a()
+        settle_s = DC_SETTLE_S if bias_a != (self.chip.bias_a or {}) else 0.0
+        stop_s = settle_s + DC_READING_S
+        grid_s = np.linspace(settle_s, stop_s, 101)
+        result = self.chip_for_run().run(
+            start_s=0.0, stop_s=stop_s, bias_a=bias_a,
+            inputs_a=self.input_currents_a(self.now_s(), 0.0, stop_s),
             sample_times_s=grid_s, temperature_k=self.stage_temperature_k(), rng=self.rng,
         )
-        chip_v = float(np.mean(result.node_voltage_v[node][grid_s.size // 2:]))
+        chip_v = float(np.mean(result.node_voltage_v[node]))
         return panel.sourced_current_a * wire.line_resistance_ohm + chip_v

@@ -32,10 +32,6 @@ STAGES = {"4k_probe_station": thermal.STAGE_4K, "dilution_mxc": thermal.STAGE_MX
 #: Panel mode for each Lake Shore closed/open-loop behaviour (the loop does not model zones).
 OFF, CLOSED, ZONE, OPEN = "off", "closed_loop", "zone", "open_loop"
 
-#: Longest lab-time span stepped at once while every heater is off (the thermal model is
-#: implicit and adaptive, so one call over hours is exact and fast; the loop needs none).
-_IDLE_CHUNK_S = 3600.0
-
 
 def stage_for(settings: dict, default: str) -> thermal.StageParams:
     """The stage named by `settings["stage"]`; ValueError for an unknown name."""
@@ -125,15 +121,8 @@ class LakeshorePersonality(Ieee488Personality):
         self.catch_up()
 
     def catch_up(self) -> None:
-        """`panel.advance_to(now)`, with idle stretches (all heaters off) taken in big steps."""
-        panel, now_s = self.panel, self.world.now_s()
-        idle = all(h.mode == OFF or h.range_index == 0 for h in panel.outputs.values())
-        while idle and now_s - panel.state.time_s > panel.control_interval_s:
-            dt_s = min(_IDLE_CHUNK_S, now_s - panel.state.time_s)
-            panel.state = thermal.step(panel.state, panel.stage, panel.extra_power_w, dt_s)
-            for heater in panel.outputs.values():
-                heater.output_pct = 0.0
-        panel.advance_to(now_s)
+        """Bring the panel's loop and stage model up to the present lab time."""
+        self.panel.advance_to(self.world.now_s())
 
     def temperature_k(self) -> float:
         """The stage temperature as a sensor reads it now (with the panel's sensor noise)."""
