@@ -28,6 +28,7 @@ class StepError(RuntimeError):
 class WiringState:
     """What the executor remembers between steps to convert and estimate."""
     bias_a: float = 0.0
+    bias_output_on: bool = False
     setpoint_k: float | None = None
     pulse_current_a: float = 0.0
 
@@ -108,7 +109,11 @@ class StepExecutor:
             case steps.WaitTemperatureStable():
                 return self._wait_stable(step)
             case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
-                self.role("bias_source").set_current_a(current_a, ramp_a_per_s=ramp)
+                bias = self.role("bias_source")
+                if current_a != 0.0 and not self.state.bias_output_on:
+                    bias.set_output_enabled(True)     # at zero current: the ramp starts from 0 A
+                    self.state.bias_output_on = True
+                bias.set_current_a(current_a, ramp_a_per_s=ramp)
             case steps.MeasureBiasVoltage():
                 line = self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
                 return self.role("bias_source").measure_voltage_v() - self.state.bias_a * line
