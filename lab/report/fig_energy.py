@@ -104,11 +104,14 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     bars = [("This chip, on chip", run.scalar("sops_per_w_on_chip"), "C3", ""),
             ("This chip, at the wall plug", run.scalar("sops_per_w_wall_plug"), "C1", "")]
     notes = []
+    references.sort(key=lambda ref: -ref[2] if math.isfinite(ref[2]) else 0.0)
     for n, (_, platform, value, source) in enumerate(references, start=1):
         bars.append((f"{platform} [{n}]", value, "C0", source))
         notes.append(f"[{n}] {source}")
     overhead = run.scalar("cooling_overhead_w_per_w")
-    fig, ax = plt.subplots(figsize=(8.5, 4.8 + 0.28 * len(notes)))
+    footnote = "\n".join(textwrap.fill(note, 150) for note in notes)
+    height_in = 4.6 + 0.12 * (footnote.count("\n") + 1)
+    fig, ax = plt.subplots(figsize=(8.5, height_in))
     names = [b[0] for b in bars]
     values = np.array([b[1] for b in bars], float)
     shown = np.where(np.isfinite(values) & (values > 0), values, np.nan)
@@ -123,9 +126,10 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
         ax.set_xlim(np.nanmin(shown) / 10, np.nanmax(shown) * 30)
     ax.set(xlabel="synaptic operations per second per watt (SOPS/W = 1/J per synaptic event)",
            title=f"Energy efficiency (wall plug: cooling overhead {overhead:g} W/W)")
-    footnote = "\n".join(textwrap.fill(note, 150) for note in notes)
     fig.text(0.01, 0.01, footnote, fontsize=6, va="bottom", ha="left")
-    fig.tight_layout(rect=(0, 0.02 + 0.045 * footnote.count("\n") + 0.04 * bool(notes), 1, 1))
+    # Leave room at the bottom for the footnote: its lines are 6 pt at ~1.25 line spacing.
+    lines = footnote.count("\n") + 1 if notes else 0
+    fig.tight_layout(rect=(0, 0.015 + lines * 6 * 1.25 / 72 / height_in, 1, 1))
     path = directory / "efficiency.png"
     fig.savefig(path, dpi=130)
     plt.close(fig)

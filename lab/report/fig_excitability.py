@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.report.plots import Figure, empty_note, finite, label, prefix_for, pyplot, save
+from lab.report.plots import Figure, empty_note, finite, label, plain_log_x, prefix_for, pyplot, save
 from lab.report.runs import RunData
 from procedures.analysis.strength_duration import lapicque_threshold_a, weiss_threshold_a
 
@@ -35,7 +35,8 @@ def strength_duration(run: RunData, directory: Path) -> list[Figure]:
         if math.isfinite(tau) and math.isfinite(lapicque):
             ax.plot(grid * 1e9, lapicque_threshold_a(grid, lapicque, tau) * i_factor, "--",
                     label=f"Lapicque: τ = {tau * 1e9:.3g} ns")
-        ax.set(xscale="log", xlabel="input pulse width (ns)", ylabel=label("threshold current", i_unit))
+        plain_log_x(ax)
+        ax.set(xlabel="input pulse width (ns)", ylabel=label("threshold current", i_unit))
         ax.legend(fontsize=8)
     else:
         empty_note(ax, "no finite threshold: every bisection stayed at one end of its bracket")
@@ -64,7 +65,8 @@ def refractory(run: RunData, directory: Path) -> list[Figure]:
         below = run.scalar("refractory_period_below_s")
         if math.isfinite(below):
             ax.axvline(below * 1e9, color="C3", ls=":", label=f"refractory period < {below * 1e9:.3g} ns")
-        ax.set(xscale="log", ylim=(-0.05, 1.05))
+        plain_log_x(ax)
+        ax.set(ylim=(-0.05, 1.05))
         ax.legend(fontsize=8)
     else:
         empty_note(ax, "no second-spike probabilities archived")
@@ -77,15 +79,22 @@ def refractory(run: RunData, directory: Path) -> list[Figure]:
 def firing_rate(run: RunData, directory: Path) -> list[Figure]:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
-    rate = run.result("firing_rate_hz")
+    rate, spread = run.result("firing_rate_hz"), run.result("firing_rate_std_hz")
+    current = values = errors = None
     if rate is not None and rate.axis_values is not None:
-        current = np.asarray(rate.axis_values, float)
-        values = np.asarray(rate.value, float)
-        spread = run.result("firing_rate_std_hz")
+        current, values = np.asarray(rate.axis_values, float), np.asarray(rate.value, float)
+        errors = None if spread is None else np.asarray(spread.value, float)
+    elif run.tables.get("records", {}).get("rate_hz") is not None:
+        # A run that ended early has its per-record rates but no summary: average them here.
+        table = run.tables["records"]
+        current = np.unique(table["input_current_a"])
+        per = [table["rate_hz"][table["input_current_a"] == c] for c in current]
+        values, errors = np.array([p.mean() for p in per]), np.array([p.std() for p in per])
+    if current is not None and current.size:
         i_factor, i_unit = prefix_for(current, "A")
         f_factor, f_unit = prefix_for(values if np.any(values > 0) else [1e6], "Hz")
         ax.errorbar(current * i_factor, values * f_factor,
-                    yerr=None if spread is None else np.asarray(spread.value, float) * f_factor,
+                    yerr=None if errors is None else errors * f_factor,
                     fmt="o-", capsize=3, label="firing rate (mean ± σ over records)")
         onset = run.scalar("onset_current_a")
         if math.isfinite(onset):

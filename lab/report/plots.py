@@ -88,3 +88,14 @@ class Figure:
 
     def __init__(self, path: Path, title: str, caption: str = "") -> None:
         self.path, self.title, self.caption = Path(path), title, caption
+
+
+def plain_log_x(ax) -> None:
+    """A log x axis labelled 20, 30, 50 instead of 2×10¹ (the ranges here span about a decade)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)

@@ -1,0 +1,254 @@
+"""The campaign report from real archive files: runs written by the real ArchiveWriter from
+records shaped like each procedure's (declared tables, traces and result names), read back
+and turned into report.md and PNG figures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lab import steps
+from lab.archive.writer import ArchiveWriter
+from lab.config import load_station
+from lab.dry_run import dry_run
+from lab.procedure import PlanContext
+from lab.records import Axis, Result, RunStart, RunStop, TableRows, TraceBlock
+from lab.report.markdown import CampaignNotes, write_report
+from lab.report.runs import load_runs
+from procedures.analysis.statistics import falling_crossing, wilson_interval
+from procedures.analysis.strength_duration import fit_lapicque, fit_weiss, weiss_threshold_a
+from procedures.catalog import CAMPAIGN
+from procedures.cooldown import Cooldown
+from procedures.efficiency import Efficiency
+from procedures.energy_per_spike import EnergyPerSpike
+from procedures.firing_rate import FiringRate
+from procedures.iv_sweep import IvSweep
+from procedures.refractory import Refractory
+from procedures.strength_duration import StrengthDuration
+
+ROOT = Path(__file__).resolve().parents[2]
+STATION = load_station(ROOT / "stations" / "emulated.yaml")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def archive(directory: Path, procedure, records, status="completed", message="", index=0) -> None:
+    """One run through the real writer, declared exactly as the Runner declares it."""
+    traces, tables = procedure.declare()
+    writer = ArchiveWriter(directory)
+    writer(RunStart(
+        run_id=f"2026010{index}T000000-{procedure.name}", procedure=procedure.name,
+        started_at=f"2026-01-01T00:0{index}:00+00:00", parameters=procedure.parameter_records(),
+        station_text=STATION.text, chip_text=STATION.chip_path.read_text(), snapshot={"station": "test"},
+        software_version="nwlab 0.1.0 (test)", emulator_seed=STATION.emulator_seed,
+        metadata={"station": str(STATION.path)}, traces=traces, tables=tables))
+    for record in records:
+        writer(record)
+    writer(RunStop(status, f"2026-01-01T00:0{index}:59+00:00", message=message))
+
+
+def rows(table: str, **columns) -> TableRows:
+    return TableRows(table, {name: (np.asarray(values), units) for name, (values, units) in columns.items()})
+
+
+def cooldown_records(rng):
+    time_s = np.arange(21) * 30.0
+    temperature_k = 4.2 + (3.0 - 4.2) * np.exp(-time_s / 120.0) + rng.normal(0, 2e-3, time_s.size)
+    return [rows("temperature_log", time_s=(time_s, "s"), temperature_k=(temperature_k, "K")),
+            Result("stable_temperature_k", 4.2003, "K"),
+            Result("temperature_log_k", temperature_k, "K", Axis("log_time_s", time_s, "s"))]
+
+
+def iv_records(rng):
+    records = []
+    up = np.linspace(0, 40e-6, 40)
+    for sweep in range(2):
+        down = up[::-1]
+        v_up = np.where(up > 31e-6, up * 900.0, 0.0)
+        v_down = np.where(down > 9e-6, down * 900.0, 0.0)
+        records.append(rows("iv_curve", sweep=(np.full(80, sweep), "1"),
+                            direction=(np.r_[np.ones(40, int), -np.ones(40, int)], "1"),
+                            bias_a=(np.r_[up, down], "A"), voltage_v=(np.r_[v_up, v_down], "V")))
+    events = rng.normal(31e-6, 0.08e-6, 300)
+    records.append(rows("switching_events", event=(np.arange(300), "1"), switching_current_a=(events, "A"),
+                        step_a=(np.full(300, 0.03e-6), "A"), readings=(np.full(300, 6), "1")))
+    counts, edges = np.histogram(events, 40)
+    records += [Result("switching_current_mean_a", events.mean(), "A"),
+                Result("switching_current_std_a", events.std(ddof=1), "A"),
+                Result("switching_current_stderr_a", events.std(ddof=1) / np.sqrt(300), "A"),
+                Result("switching_events", 300, "1"), Result("fast_sweeps", 305, "1"),
+                Result("retrapping_current_a", 9.2e-6, "A"), Result("resistive_branch_ohm", 900.0, "ohm"),
+                Result("switching_current_histogram", counts, "1",
+                       Axis("switching_current_bin_a", 0.5 * (edges[1:] + edges[:-1]), "A"))]
+    return records
+
+
+def strength_duration_records(rng):
+    widths = np.array(StrengthDuration.Parameters().widths_s)
+    thresholds = weiss_threshold_a(widths, 22e-6, 12e-9) * (1 + rng.normal(0, 0.01, widths.size))
+    weiss, lapicque = fit_weiss(widths, thresholds), fit_lapicque(widths, thresholds)
+    records = [rows("probability", width_s=(np.repeat(widths, 2), "s"), amplitude_a=(np.repeat(thresholds, 2), "A"),
+                    spikes=(np.tile([3, 5], widths.size), "1"), trials=(np.full(2 * widths.size, 8), "1"),
+                    probability=(np.tile([3 / 8, 5 / 8], widths.size), "1"))]
+    records.append(Result("threshold_a", thresholds, "A", Axis("width_s", widths, "s")))
+    for name, value, units in (("rheobase_a", weiss.rheobase_a, "A"), ("chronaxie_s", weiss.chronaxie_s, "s"),
+                               ("weiss_rms_residual_a", weiss.rms_residual_a, "A"),
+                               ("lapicque_rheobase_a", lapicque.rheobase_a, "A"),
+                               ("lapicque_time_constant_s", lapicque.time_constant_s, "s"),
+                               ("threshold_resolution_a", 0.8e-6, "A")):
+        records.append(Result(name, value, units))
+    return records
+
+
+def refractory_records(rng):
+    spacings = np.geomspace(80e-9, 33e-9, 8)
+    trials = 10
+    seconds = np.clip(np.round(trials / (1 + np.exp(-(spacings - 45e-9) / 3e-9))), 0, trials).astype(int)
+    probability = seconds / trials
+    low, high = np.array([wilson_interval(int(k), trials) for k in seconds]).T
+    axis = Axis("spacing_s", spacings, "s")
+    return [rows("pairs", spacing_s=(spacings, "s"), first_spikes=(np.full(8, trials), "1"),
+                 second_spikes=(seconds, "1"), trials=(np.full(8, trials), "1"), probability=(probability, "1")),
+            Result("second_spike_probability", probability, "1", axis),
+            Result("second_spike_probability_low", low, "1", axis),
+            Result("second_spike_probability_high", high, "1", axis),
+            Result("refractory_period_s", falling_crossing(spacings, probability, 0.5), "s"),
+            Result("refractory_period_below_s", np.nan, "s"), Result("pulse_amplitude_a", 31e-6, "A")]
+
+
+def firing_rate_records(rng):
+    currents = np.linspace(5e-6, 40e-6, 8)
+    rates = np.where(currents > 18e-6, 60e6 * np.sqrt(np.clip(currents - 18e-6, 0, None) / 1e-6), 0.0)
+    axis = Axis("input_current_a", currents, "A")
+    return [rows("records", input_current_a=(currents, "A"), spikes=(np.round(rates * 99e-9), "1"),
+                 duration_s=(np.full(8, 99e-9), "s"), rate_hz=(rates, "Hz")),
+            Result("firing_rate_hz", rates, "Hz", axis), Result("firing_rate_std_hz", 0.05 * rates, "Hz", axis),
+            Result("onset_current_a", float(currents[rates > 0][0]), "A")]
+
+
+def energy_records(rng, procedure: EnergyPerSpike):
+    spec, _ = procedure.declare()
+    time_s = spec.time_s
+    pulse = np.exp(-0.5 * ((time_s - 16e-9) / 8e-9) ** 2)
+    linear_v_per_a = 5.0                                     # V at node m per A of input
+    spike = 0.2e-3 * np.exp(-0.5 * ((time_s - 20e-9) / 0.4e-9) ** 2)
+
+    def block(kind, amplitude_a, n, spiking):
+        m = np.stack([linear_v_per_a * amplitude_a * pulse + (spike if spiking else 0)
+                      + rng.normal(0, 5e-6, time_s.size) for _ in range(n)])
+        voltage = np.stack([m, 0.3 * m, np.tile(amplitude_a * pulse, (n, 1))], axis=1)
+        energies = rng.normal(14e-18, 1.5e-18, n) if spiking else np.full(n, np.nan)
+        return TraceBlock(voltage, time_s, spec.channel_names, {
+            "kind": (np.full(n, kind, np.int8), "1"), "amplitude_a": (np.full(n, amplitude_a), "A"),
+            "bias_a": (np.full(n, 24e-6), "A"), "spikes": (np.full(n, int(spiking)), "1"),
+            "input_energy_j": (np.full(n, 3e-17), "J"), "bias_energy_j": (np.full(n, 1e-17), "J"),
+            "spike_energy_j": (energies, "J")}), energies
+
+    reference, _ = block(0, 11e-6, 20, False)
+    spiking, energies = block(1, 24e-6, 40, True)
+    return [reference, spiking,
+            rows("spike_energies", capture=(np.arange(40), "1"), spikes=(np.ones(40, int), "1"),
+                 spike_energy_j=(energies, "J")),
+            Result("energy_per_spike_j", energies.mean(), "J"), Result("energy_per_spike_std_j", energies.std(), "J"),
+            Result("energy_per_spike_stderr_j", energies.std() / np.sqrt(40), "J"),
+            Result("spikes_averaged", 40, "1"), Result("baseline_j", 2.1e-17, "J"), Result("amplitude_a", 24e-6, "A")]
+
+
+def efficiency_records(energy_j: float):
+    """The real plan: it touches no instrument, so its records are the real ones."""
+    plan = Efficiency(energy_per_spike_j=energy_j, energy_per_spike_std_j=1.5e-18).plan(PlanContext())
+    return [s.record for s in plan if isinstance(s, steps.Archive)]
+
+
+@pytest.fixture(scope="module")
+def campaign_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("campaign")
+    rng = np.random.default_rng(5)
+    energy = EnergyPerSpike()
+    energy_records_ = energy_records(rng, energy)
+    runs = [(Cooldown(), cooldown_records(rng), "completed", ""),
+            (IvSweep(), iv_records(rng), "completed", ""),
+            (StrengthDuration(), strength_duration_records(rng), "completed", ""),
+            (Refractory(threshold_a=25e-6), refractory_records(rng), "completed", ""),
+            (FiringRate(), firing_rate_records(rng)[:1], "failed", "StepError: scope never triggered"),
+            (energy, energy_records_, "completed", ""),
+            (Efficiency(), efficiency_records(energy_records_[3].value), "completed", "")]
+    for index, (procedure, records, status, message) in enumerate(runs):
+        archive(directory, procedure, records, status, message, index)
+    notes = CampaignNotes(station_path="stations/emulated.yaml",
+                          command="nwlab campaign --station stations/emulated.yaml --out runs/x",
+                          not_run=[("extra", "skipped: depends on firing_rate, which failed")])
+    write_report(directory, notes)
+    return directory
+
+
+def test_report_lists_every_run_status_and_archive(campaign_dir):
+    text = (campaign_dir / "report.md").read_text()
+    for run in load_runs(campaign_dir):
+        line = next(line for line in text.splitlines() if line.startswith(f"| {run.procedure} |"))
+        assert f"**{run.status}**" in line and run.path.name in line
+    assert "| firing_rate | **failed** |" in text and "scope never triggered" in text
+    assert "| extra | **not run** |" in text and "depends on firing_rate" in text
+    assert "6 of 7 completed" in text
+    assert "emulator seed 20261124" in text and "default-neuron" in text
+    assert "nwlab campaign --station stations/emulated.yaml --out runs/x" in text
+
+
+def test_report_tables_every_numeric_result_with_its_unit(campaign_dir):
+    text = (campaign_dir / "report.md").read_text()
+    for run in load_runs(campaign_dir):
+        for name, quantity in run.results.items():
+            if quantity.is_text:
+                assert f"`{name}`: {quantity.value}" in text
+                continue
+            if "_std_" in name and name.replace("_std_", "_mean_") in run.results or \
+                    name == "energy_per_spike_std_j":
+                continue            # shown as the ± of its mean
+            row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
+            assert row is not None, name
+            assert row.rstrip().endswith(f"| {quantity.units} |"), row
+
+
+def test_report_values_are_the_archived_ones(campaign_dir):
+    text = (campaign_dir / "report.md").read_text()
+    energy = next(r for r in load_runs(campaign_dir) if r.procedure == "energy_per_spike")
+    mean_aj = energy.scalar("energy_per_spike_j") * 1e18
+    std_aj = energy.scalar("energy_per_spike_std_j") * 1e18
+    assert re.search(rf"\| `energy_per_spike_j` \| {mean_aj:.4g} \| {std_aj:.3g} \| aJ \| J \|", text)
+
+
+def test_every_figure_is_a_real_png(campaign_dir):
+    import matplotlib.image
+
+    text = (campaign_dir / "report.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert len(linked) == 8       # one per figure of the seven procedures (two for energy)
+    for relative in linked:
+        path = campaign_dir / relative
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        assert path.stat().st_size > 15_000, path
+        pixels = matplotlib.image.imread(path)
+        assert pixels.shape[0] > 300 and pixels.shape[1] > 500
+        assert pixels[..., :3].std() > 0.05            # not a blank canvas
+
+
+def test_reproduce_line_carries_the_hand_off_parameters(campaign_dir):
+    text = (campaign_dir / "report.md").read_text()
+    assert "nwlab run refractory --station" in text and "--set threshold_a=2.5e-05" in text
+
+
+def test_report_survives_runs_of_flat_data(tmp_path):
+    """Dry-run records (nothing switches, no spike): NaN results and empty tables, still a report."""
+    design = yaml.safe_load(STATION.chip_path.read_text())
+    for index, procedure_class in enumerate(CAMPAIGN):
+        procedure = procedure_class()
+        report = dry_run(procedure, STATION, PlanContext(design, dry_run=True))
+        archive(tmp_path, procedure, [s.record for s, _ in report.steps if isinstance(s, steps.Archive)],
+                index=index)
+    text = write_report(tmp_path).read_text()
+    assert text.count("**completed**") == len(CAMPAIGN)
+    assert "| `rheobase_a` | n/a |" in text
+    assert len(list((tmp_path / "figures").rglob("*.png"))) == 8
