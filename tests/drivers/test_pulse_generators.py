@@ -1,4 +1,4 @@
-"""Keysight 33500B driver (PulseGenerator) against the emulated 33522B."""
+"""Pulse generator drivers (Keysight 33500B, 81160A) against their emulated instruments."""
 
 from __future__ import annotations
 
@@ -9,19 +9,28 @@ from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
 
 from drivers._pulse import PulseTiming, timing_order
 from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_81160a import Keysight81160A
 from lab.envelope import EnvelopeError
 
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def bench_models() -> dict[str, str]:
-    return {"pulser": "keysight_33522b"}
+MODELS = {"keysight_33522b": Keysight33500B, "keysight_81160a": Keysight81160A}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def generator(connect):
-    return connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
+def bench_models(model) -> dict[str, str]:
+    return {"pulser": model}
+
+
+@pytest.fixture
+def generator(connect, model):
+    return connect("pulser", MODELS[model], envelope=ENVELOPES["pulser"],
                    chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT, channel=1)
 
 
