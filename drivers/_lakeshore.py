@@ -64,6 +64,9 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     # --- helpers ----------------------------------------------------------------------------
     def _write_setpoint(self, temperature_k: float, ramp_k_per_min: float | None) -> None:
         output = self.role_output()
+        # The stock 0.5 s pause guards a read-back right after SETP; the verbs never read it
+        # back, so the manual's 50 ms command spacing is enough.
+        output.setpoint.post_delay = 0.05
         if ramp_k_per_min is not None and output.output_range() == "off":
             # A ramp starts from the present setpoint; while the heater was off that may be far
             # from the stage (0 K after a reset), so start it from the stage temperature.

@@ -1,4 +1,4 @@
-"""Lake Shore 336 driver (TemperatureController) against the emulated controller and stage."""
+"""Lake Shore 336 and 372 drivers (TemperatureController) against the emulated controllers and stage."""
 
 from __future__ import annotations
 
@@ -8,19 +8,38 @@ import pytest
 from driver_helpers import ENVELOPES
 
 from drivers.lakeshore_336 import Lakeshore336
+from drivers.lakeshore_372 import Lakeshore372
 from lab.envelope import EnvelopeError
 
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def bench_models() -> dict[str, str]:
-    return {"cryostat": "lakeshore_336"}
+#: model -> (driver, options, heater output on the panel, its control input, regulating range index)
+MODELS = {
+    "lakeshore_336": (Lakeshore336, dict(sensor_input="A", heater_output=1, heater_range="medium"), 1, "A", 2),
+    "lakeshore_372": (Lakeshore372, dict(sensor_input=6, heater_range="316μA"), 0, "6", 3),
+}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def controller(connect):
-    return connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"], sensor_input="A", heater_output=1)
+def bench_models(model) -> dict[str, str]:
+    return {"cryostat": model}
+
+
+@pytest.fixture
+def heater(bench, model):
+    return bench.world.panels["cryostat"].outputs[MODELS[model][2]]
+
+
+@pytest.fixture
+def controller(connect, model):
+    driver, options, *_ = MODELS[model]
+    return connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **options)
 
 
 def test_reads_the_stage_temperature(controller, bench):
@@ -31,29 +50,27 @@ def test_reads_the_stage_temperature(controller, bench):
     assert 2.0 < reading_k < 4.0  # the station's stage starts at 3 K
 
 
-def test_setpoint_regulates_with_the_heater_on(controller, bench):
+def test_setpoint_regulates_with_the_heater_on(controller, heater, model):
     controller.set_setpoint_k(4.2)
-    heater = bench.world.panels["cryostat"].outputs[1]
     assert heater.setpoint_k == pytest.approx(4.2)
-    assert heater.mode == "closed_loop" and heater.control_input == "A"
-    assert heater.range_index == 2            # "medium"
+    assert heater.mode == "closed_loop" and heater.control_input == MODELS[model][3]
+    assert heater.range_index == MODELS[model][4]
     assert not heater.ramp_enabled
     assert 0.0 <= controller.heater_output_pct() <= 100.0
 
 
-def test_ramped_setpoint_starts_from_the_stage(controller, bench):
+def test_ramped_setpoint_starts_from_the_stage(controller, heater):
     controller.set_setpoint_k(5.0, ramp_k_per_min=2.0)
-    heater = bench.world.panels["cryostat"].outputs[1]
     assert heater.ramp_enabled and heater.ramp_rate_k_per_min == pytest.approx(2.0)
     assert heater.setpoint_k == pytest.approx(5.0)
     # The ramp begins at the stage temperature, not at the 0 K setpoint left by *RST.
     assert 2.5 < heater.ramping_setpoint_k < 5.0
 
 
-def test_safe_state_switches_the_heater_off(controller, bench):
+def test_safe_state_switches_the_heater_off(controller, heater):
     controller.set_setpoint_k(4.2)
     controller.safe_state()
-    assert bench.world.panels["cryostat"].outputs[1].range_index == 0
+    assert heater.range_index == 0
 
 
 REFUSED = [  # (setpoint_k, ramp_k_per_min, the limit named in the refusal)

@@ -1,0 +1,100 @@
+"""Oscilloscope drivers (Keysight Infiniium, Tektronix DPO) against their emulated scopes.
+
+A full acquisition: the generator fires a pulse through the emulated wiring and chip; the
+scope triggers on the monitor channel and records the configured number of samples.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, physics_available
+
+from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_infiniium import KeysightInfiniium
+from drivers.tektronix_dpo import TektronixDPO
+from lab.envelope import Envelope, EnvelopeError
+
+pytestmark = pytest.mark.timeout(30)
+needs_physics = pytest.mark.skipif(not physics_available(), reason="acquisitions need the chip simulation "
+                                   "(sim_backend.physics.transient and the chip file), which has not landed")
+
+MODELS = {"keysight_infiniium": KeysightInfiniium, "tektronix_dpo7254": TektronixDPO}
+#: The monitor channel sees the generator through a -20 dB pick-off.
+CAPTURE = dict(channel_ranges_v={1: 0.4, 2: 0.16}, record_length=2000, sample_rate_hz=20e9, pretrigger_s=20e-9,
+               trigger_channel=2, trigger_level_v=0.02)
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def bench_models(model) -> dict[str, str]:
+    return {"scope": model, "pulser": "keysight_33522b"}
+
+
+@pytest.fixture
+def scope(connect, model):
+    return connect("scope", MODELS[model], envelope=Envelope("oscilloscope", {"input_range_max_v": 2.0}))
+
+
+@pytest.fixture
+def generator(connect):
+    driver = connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
+                     chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+    driver.configure_pulse(amplitude_v=0.8, width_s=50e-9, edge_s=9e-9, period_s=1e-6, count=1)
+    driver.set_output_enabled(True)
+    return driver
+
+
+def test_configuration_reaches_the_scope(scope, bench):
+    scope.configure_acquisition(**CAPTURE, trigger_slope="falling", average_count=1)
+    panel = bench.world.panels["scope"]
+    assert panel.record_length == 2000 and panel.sample_rate_hz == pytest.approx(20e9)
+    assert panel.first_sample_s == pytest.approx(-20e-9)
+    assert panel.trigger.source_channel == 2 and panel.trigger.slope == "falling"
+    assert panel.trigger.level_v == pytest.approx(0.02)
+    assert panel.channels[1].displayed and panel.channels[2].displayed and not panel.channels[4].displayed
+    # Full scale as asked (the Tek ADC spans 10.24 of its 10 screen divisions).
+    assert panel.channels[2].range_v == pytest.approx(0.16, rel=0.03)
+
+
+@needs_physics
+def test_armed_capture_returns_volts_and_seconds(scope, generator, bench):
+    scope.configure_acquisition(**CAPTURE)
+    scope.arm_single()
+    assert not scope.wait_acquired(0.05)       # nothing fired yet
+    generator.trigger()
+    assert scope.wait_acquired(5.0)
+    traces = scope.fetch_traces([1, 2])
+    assert traces.time_s.shape == (2000,)
+    assert traces.time_s[0] == pytest.approx(-20e-9, abs=1e-12)
+    assert np.diff(traces.time_s) == pytest.approx(np.full(1999, 50e-12))
+    assert set(traces.voltage_v) == {1, 2}
+    monitor = traces.voltage_v[2]
+    assert monitor.shape == (2000,) and monitor.dtype == np.float64
+    # The -20 dB monitor of a 0.8 V pulse crosses the 20 mV trigger level near t = 0.
+    assert monitor.max() > 0.02 and abs(monitor[traces.time_s < -5e-9].mean()) < 0.01
+    crossing_s = traces.time_s[np.argmax(monitor > 0.02)]
+    assert abs(crossing_s) < 2e-9
+
+
+def test_refused_range_writes_nothing(scope, bench, received):
+    before = copy.deepcopy({n: c for n, c in bench.world.panels["scope"].channels.items()})
+    log = received("scope")
+    with pytest.raises(EnvelopeError, match="input_range_max_v"):
+        scope.configure_acquisition(**{**CAPTURE, "channel_ranges_v": {1: 0.4, 2: 4.0}})
+    assert log.byte_count == 0
+    assert bench.world.panels["scope"].channels == before
+
+
+def test_safe_state_stops_acquiring(scope, bench):
+    scope.configure_acquisition(**CAPTURE)
+    scope.arm_single()
+    assert bench.world.panels["scope"].state == "armed"
+    scope.safe_state()
+    assert bench.world.panels["scope"].state != "armed"
