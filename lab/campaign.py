@@ -125,11 +125,16 @@ def _weight_s(run: PlannedRun, station: Station) -> float:
     return run.dry_run.duration_s / station.clock_acceleration + STEP_OVERHEAD_S * len(run.dry_run.steps)
 
 
-def _blocked(name: str, outcomes: Mapping[str, RunOutcome]) -> str | None:
+def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tuple[str, str]]) -> str | None:
+    """Why `name` must not run: a dependency that ran and did not complete, or was skipped.
+    A dependency left out of the campaign (`only`) blocks nothing: design values stand in."""
+    skipped = {procedure for procedure, _ in not_run}
     for needed in DEPENDS_ON.get(name, ()):
         outcome = outcomes.get(needed)
         if outcome is not None and outcome.exit_status != "completed":
             return f"skipped: depends on {needed}, which {outcome.exit_status}"
+        if needed in skipped:
+            return f"skipped: depends on {needed}, which did not run"
     return None
 
 
@@ -183,7 +188,7 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         if outcome.interrupted:
             outcome.not_run.append((name, "not run: the campaign was interrupted (Ctrl-C)"))
             continue
-        reason = _blocked(name, outcome.outcomes)
+        reason = _blocked(name, outcome.outcomes, outcome.not_run)
         if reason is not None:
             outcome.not_run.append((name, reason))
             bar.update(_weight_s(run, station))
