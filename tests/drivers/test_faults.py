@@ -16,13 +16,17 @@ from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, station_address
 from drivers._common import InstrumentConnectionError
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_81160a import Keysight81160A
+from drivers.keysight_infiniium import KeysightInfiniium
 from drivers.lakeshore_336 import Lakeshore336
+from drivers.lakeshore_372 import Lakeshore372
+from drivers.tektronix_dpo import TektronixDPO
 from sim_backend.transport import faults
 
 pytestmark = pytest.mark.timeout(30)
 
 #: QCoDeS timeouts are seconds (pyvisa's are ms): short, so a dead instrument is noticed fast.
-TIMEOUT_S = 0.15
+TIMEOUT_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,27 @@ CASES = {
         lambda d: d.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2),
         lambda d: d.set_output_enabled(True),
         lambda bench: bench.world.panels["pulser"].channels[1].burst_cycles == 2),
+    "keysight_81160a": Case(
+        "pulser", Keysight81160A, dict(envelope=ENVELOPES["pulser"], chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+        lambda d: d.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2),
+        lambda d: d.set_output_enabled(True),
+        lambda bench: bench.world.panels["pulser"].channels[1].burst_cycles == 2),
+    "lakeshore_372": Case(
+        "cryostat", Lakeshore372, dict(envelope=ENVELOPES["cryostat"], sensor_input=6),
+        lambda d: d.set_setpoint_k(4.5), lambda d: d.read_temperature_k(),
+        lambda bench: bench.world.panels["cryostat"].outputs[0].setpoint_k == pytest.approx(4.5)),
+    "keysight_infiniium": Case(
+        "scope", KeysightInfiniium, dict(envelope=ENVELOPES["scope"]),
+        lambda d: d.configure_acquisition(channel_ranges_v={1: 0.4}, record_length=1000, sample_rate_hz=10e9,
+                                          pretrigger_s=10e-9, trigger_channel=1, trigger_level_v=0.01),
+        lambda d: d.wait_acquired(0.01),
+        lambda bench: bench.world.panels["scope"].record_length == 1000),
+    "tektronix_dpo7254": Case(
+        "scope", TektronixDPO, dict(envelope=ENVELOPES["scope"]),
+        lambda d: d.configure_acquisition(channel_ranges_v={1: 0.4}, record_length=1000, sample_rate_hz=10e9,
+                                          pretrigger_s=10e-9, trigger_channel=1, trigger_level_v=0.01),
+        lambda d: d.wait_acquired(0.01),
+        lambda bench: bench.world.panels["scope"].record_length == 1000),
     "keithley_2450": Case(
         "bias", Keithley2450, dict(envelope=ENVELOPES["bias"]),
         lambda d: d.set_compliance_v(0.7), lambda d: d.current_a(),
@@ -52,7 +77,9 @@ CASES = {
 }
 
 
-MODELS = {"lakeshore_336": "lakeshore_336", "keysight_33500b": "keysight_33522b", "keithley_2450": "keithley_2450"}
+MODELS = {"lakeshore_336": "lakeshore_336", "keysight_33500b": "keysight_33522b", "keithley_2450": "keithley_2450",
+          "keysight_81160a": "keysight_81160a", "lakeshore_372": "lakeshore_372",
+          "keysight_infiniium": "keysight_infiniium", "tektronix_dpo7254": "tektronix_dpo7254"}
 
 
 @pytest.fixture(params=sorted(CASES))
@@ -79,6 +106,7 @@ def test_reconnects_after_a_dropped_connection(case, connect, bench):
 
 def test_persistent_timeout_gives_a_clear_error_not_a_hang(case, connect, bench):
     driver = connect(case.role_name, case.driver, timeout=TIMEOUT_S, **case.kwargs)
+    driver.reconnect_backoff_s = 0.01   # the bound below follows it
     case.configure(driver)
     address = station_address(bench, case.role_name)
     bench.faults_for(address).set_persistent(faults.withhold())
