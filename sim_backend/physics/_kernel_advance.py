@@ -24,6 +24,7 @@ from numba import njit
 
 from sim_backend.physics._kernel_integrate import T_TOL_S, dense, error_norm, event_value, rk_step
 from sim_backend.physics._kernel_network import network, node_of, pwl_value, vdiff
+from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
 from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_ISW, W_SIGMA
 
 H_AFTER_EVENT_S = 1e-13
@@ -99,6 +100,10 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     tmp = np.empty(ny)
     wk = np.empty(nn + nvs + 2 * nb + ip[NCL] * (ip[NCL] + 2))
     ns = ts.shape[0]
+    # polynomial output per step (see _kernel_output) unless floating clusters need the network
+    poly_out = ip[NCL] == 0
+    coef = np.empty((out.shape[1], N_COEF))
+    rhs = np.empty((N_COEF, nn + nvs))
     while cursor[1] < ns and ts[cursor[1]] <= t:
         sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
         cursor[1] += 1
@@ -220,10 +225,15 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             need_f = True
         stats[0] += 1
         t_new = t_limit if (to_limit and target < 0) else t + h_acc
-        while cursor[1] < ns and ts[cursor[1]] <= t_new:
-            dense(min((ts[cursor[1]] - t) / h_acc, 1.0), h_acc, y, kst, ysm)
-            sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
-            cursor[1] += 1
+        if poly_out:
+            if cursor[1] < ns and ts[cursor[1]] <= t_new:
+                output_coefficients(t, h_acc, y, kst, s, ip, fp, kinv, coef, rhs)
+                cursor[1] = write_samples(coef, nw, t, h_acc, ts, cursor[1], t_new, out)
+        else:
+            while cursor[1] < ns and ts[cursor[1]] <= t_new:
+                dense(min((ts[cursor[1]] - t) / h_acc, 1.0), h_acc, y, kst, ysm)
+                sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+                cursor[1] += 1
         t = t_new
         y[:] = y1
         if target >= 0:

@@ -1,0 +1,82 @@
+"""The solver's fast paths give the same answers as the direct ones they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim_backend.physics import _layout
+from sim_backend.physics._kernel_advance import sample_row
+from sim_backend.physics._kernel_integrate import dense, rk_step
+from sim_backend.physics._kernel_network import network
+from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
+from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor
+from sim_backend.physics.nanowire import NanowireParams
+from sim_backend.physics.waveform import PiecewiseLinear
+from tests.physics.physics_cases import oscillator
+
+
+def _neuron_like(nonlinear: bool) -> Circuit:
+    wire = NanowireParams(inductance_h=20e-9, nonlinear_inductance=nonlinear)
+    return Circuit((
+        CurrentSource("bias", "0", "c", 20e-6),
+        CurrentSource("input", "0", "m", 0.0),
+        Nanowire("main", "m", "0", wire),
+        Nanowire("control", "c", "0", wire),
+        Inductor("ls", "m", "c", 100e-9),
+        Resistor("rm", "m", "0", 20.0),
+        Resistor("rc", "c", "0", 20.0),
+    ))
+
+
+def _kernel_inputs(circuit, drives):
+    st = _layout.structure(circuit, 2.0)
+    ip, fp, kinv = _layout.pack(st, _layout.waveform_arrays(circuit, st, drives))
+    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
+    ny = nb + nw + nr + nw + len(st.current_sources) + len(st.voltage_sources)
+    ncol = len(st.nodes) + nb + nr + 2 * len(st.current_sources) + 2 * len(st.voltage_sources) + nr + 2 * nw
+    return st, ip, fp, kinv, ny, ncol
+
+
+@pytest.mark.parametrize("case", ["c2_resistive", "c3_superconducting", "neuron_ramp", "neuron_nonlinear_resistive"])
+def test_polynomial_output_matches_network_at_dense_states(case):
+    """Samples written from the per-step polynomials equal the network evaluated at the
+    dense-output state, for every output column (voltages, currents, energies, hotspots)."""
+    rng = np.random.default_rng(7)
+    if case.startswith("c"):
+        circuit, drives = oscillator(nonlinear=case.startswith("c3")), {}
+    else:
+        circuit = _neuron_like(nonlinear="nonlinear" in case)
+        # the step lies on the rising edge of a ramp: sources vary linearly inside it
+        drives = {"input": PiecewiseLinear(np.array([0.0, 1e-9]), np.array([0.0, 40e-6]))}
+    st, ip, fp, kinv, ny, ncol = _kernel_inputs(circuit, drives)
+    nb, nw = len(st.branches), len(st.wires)
+    y = np.zeros(ny)
+    y[:nb] = rng.uniform(2e-6, 18e-6, nb)
+    y[nb + nw:] = rng.uniform(0.0, 1e-17, ny - nb - nw)      # running energies
+    s = np.zeros(nw, dtype=np.int64)
+    if "resistive" in case:
+        s[0] = 1
+        y[nb] = 350.0
+    nn, nvs = len(st.nodes), len(st.voltage_sources)
+    v, iv, dy, k1 = np.empty(nn), np.empty(nvs), np.empty(ny), np.empty(ny)
+    wk = np.empty(nn + nvs + 2 * nb + 4)
+    t, h = 0.2e-9, 3e-12 if "resistive" in case else 40e-12
+    network(t, t, y, s, ip, fp, kinv, v, iv, k1, wk)
+    kst, y1, tmp = np.empty((7, ny)), np.empty(ny), np.empty(ny)
+    rk_step(t, h, y, k1, s, ip, fp, kinv, kst, y1, v, iv, wk, tmp)
+
+    ts = t + h * np.array([0.0, 0.13, 0.5, 0.77, 1.0])
+    fast = np.full((ts.size, ncol), np.nan)
+    coef = np.empty((ncol, N_COEF))
+    output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, np.empty((N_COEF, nn + nvs)))
+    assert write_samples(coef, nw, t, h, ts, 0, t + h, fast) == ts.size
+    direct = np.empty_like(fast)
+    ysm = np.empty(ny)
+    for row, t_s in enumerate(ts):
+        dense(min((t_s - t) / h, 1.0), h, y, kst, ysm)
+        sample_row(t_s, ysm, s, ip, fp, kinv, v, iv, dy, direct[row], wk)
+    scale = np.maximum(np.abs(direct).max(axis=0), 1e-300)
+    assert np.all(np.abs(fast - direct) <= 1e-12 * scale)
+    if "resistive" in case:
+        assert np.all(fast[:, -nw] > 0)                # the hotspot column carries R while resistive
