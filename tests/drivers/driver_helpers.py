@@ -40,6 +40,9 @@ def write_station(directory: Path, models: dict[str, str], *, options: dict[str,
     for name, extra in (emulator or {}).items():
         root["instruments"][name]["emulator"].update(extra)
     path = directory / f"station-{'-'.join(sorted(models.values())) or 'shipped'}.yaml"
+    for entry in root["instruments"].values():
+        if entry.get("visalib"):
+            entry["visalib"] = f"{path.name}@nwlab"   # this file's bench, relative to the file
     path.write_text(yaml.safe_dump(root, sort_keys=False))
     return path
 
