@@ -10,11 +10,17 @@ from numba import njit
 
 
 @njit(cache=True)
-def _one_pole(signal: np.ndarray, alpha: float) -> np.ndarray:
+def _one_pole(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
+    """Exact response of τ·y' = x − y to the signal joined linearly between samples
+    (decay = exp(−T/τ), ratio = τ/T), settled on the first sample."""
     out = np.empty_like(signal)
     state = signal[0]
-    for k in range(signal.size):
-        state += alpha * (signal[k] - state)
+    out[0] = state
+    ramp = ratio * (1.0 - decay)
+    for k in range(1, signal.size):
+        x0 = signal[k - 1]
+        x1 = signal[k]
+        state = x1 + decay * (state - x0) - ramp * (x1 - x0)
         out[k] = state
     return out
 
@@ -24,13 +30,17 @@ def low_pass(signal: np.ndarray, sample_interval_s: float, bandwidth_hz: float) 
 
     Two poles give a realistic, overshoot-free step response (10-90 % rise ≈ 0.34/bandwidth)
     for an amplifier chain plus scope front end. The filter starts settled on the first sample.
+    Each section is solved exactly for an input joined linearly between samples (the chip's and
+    the generator's signals are piecewise linear on the grid), so the response hardly depends on
+    the grid step as long as the step resolves the signal.
     """
     if not math.isfinite(bandwidth_hz) or bandwidth_hz <= 0:
         return signal.copy()
     pole_hz = bandwidth_hz * 1.5537739740300374   # 1/sqrt(sqrt(2) - 1)
-    alpha = 1.0 - math.exp(-2.0 * math.pi * pole_hz * sample_interval_s)
+    ratio = 1.0 / (2.0 * math.pi * pole_hz * sample_interval_s)
+    decay = math.exp(-1.0 / ratio)
     signal = np.ascontiguousarray(signal, dtype=np.float64)
-    return _one_pole(_one_pole(signal, alpha), alpha)
+    return _one_pole(_one_pole(signal, decay, ratio), decay, ratio)
 
 
 def first_crossing_index(signal: np.ndarray, level: float, rising: bool, start_index: int = 0) -> int | None:
@@ -46,3 +56,14 @@ def crossing_time_s(time_s: np.ndarray, signal: np.ndarray, index: int, level: f
     v0, v1 = signal[index - 1], signal[index]
     fraction = 0.0 if v1 == v0 else (level - v0) / (v1 - v0)
     return float(time_s[index - 1] + fraction * (time_s[index] - time_s[index - 1]))
+
+
+def resample(start_s: float, step_s: float, signal: np.ndarray, sample_times_s: np.ndarray) -> np.ndarray:
+    """Values of a uniformly sampled, band-limited signal at other times (cubic Catmull-Rom
+    interpolation: exact for cubics, so a scope sample between grid points keeps a peak's height
+    where joining the grid points linearly would cut it)."""
+    position = (np.asarray(sample_times_s, dtype=np.float64) - start_s) / step_s
+    index = np.clip(np.floor(position).astype(np.int64), 1, signal.size - 3)
+    u = position - index
+    p0, p1, p2, p3 = signal[index - 1], signal[index], signal[index + 1], signal[index + 2]
+    return p1 + 0.5 * u * (p2 - p0 + u * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + u * (3.0 * (p1 - p2) + p3 - p0)))
