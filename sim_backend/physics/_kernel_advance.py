@@ -31,6 +31,10 @@ H_AFTER_EVENT_S = 1e-13
 H_MIN_S = 1e-21
 T_SNAP_S = 1e-19  # closer than this to a breakpoint or the end counts as on it
 THRESHOLD_FLOOR = 1e-3  # a drawn threshold never falls below this fraction of I_sw(T)
+# Steps longer than this also look for a transition inside the step (at these fractions of it, on
+# the dense output), so that a long step cannot carry a current above threshold and back unseen.
+H_INTERIOR_CHECK_S = 100e-12
+INTERIOR_THETAS = (0.25, 0.5, 0.75)
 
 
 @njit(cache=True)
@@ -71,6 +75,17 @@ def _any_event(y, s, thr, ip, fp):
         if event_value(w, y, s, thr, ip, fp) >= 0.0:
             return w
     return -1
+
+
+@njit(cache=True)
+def interior_event(h, y, kst, s, thr, ip, fp, ysm):
+    """Smallest checked fraction θ of the step at which a wire's event function is ≥ 0 on the
+    dense output, or 0 when there is none."""
+    for theta in INTERIOR_THETAS:
+        dense(theta, h, y, kst, ysm)
+        if _any_event(ysm, s, thr, ip, fp) >= 0:
+            return theta
+    return 0.0
 
 
 @njit(cache=True)
@@ -169,6 +184,12 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             stats[1] += 1
             h *= 0.2 if math.isnan(err) else max(0.2, 0.9 * err ** -0.2)
             continue
+        if h > H_INTERIOR_CHECK_S and _any_event(y1, s, thr, ip, fp) < 0:
+            theta_in = interior_event(h, y, kst, s, thr, ip, fp, ysm)
+            if theta_in > 0.0:
+                stats[1] += 1
+                h *= theta_in   # the shorter step ends past the crossing: located below
+                continue
         # earliest crossing in this step: regula falsi (Illinois) on real RK steps
         target = -1
         best = 2.0

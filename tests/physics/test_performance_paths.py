@@ -80,3 +80,48 @@ def test_polynomial_output_matches_network_at_dense_states(case):
     assert np.all(np.abs(fast - direct) <= 1e-12 * scale)
     if "resistive" in case:
         assert np.all(fast[:, -nw] > 0)                # the hotspot column carries R while resistive
+
+
+@pytest.mark.parametrize("bump_a, fires", [(8e-6, True), (3e-6, False)])
+def test_long_step_sees_a_transition_inside_it(bump_a, fires):
+    """A step whose wire current rises above threshold and falls back below it by the end is
+    caught on the dense output (long superconducting steps cannot skip a switch)."""
+    from sim_backend.physics._kernel_advance import interior_event
+    from sim_backend.physics._kernel_integrate import _C
+
+    st, ip, fp, kinv, ny, _ = _kernel_inputs(oscillator(), {})
+    h = 2e-9
+    slope = 4.0 * bump_a / h                   # I(θ) = I0 + bump·4θ(1 − θ): back to I0 at θ = 1
+    kst = np.zeros((7, ny))
+    for q, c in enumerate(list(_C) + [1.0]):
+        kst[q, 0] = slope * (1.0 - 2.0 * c)
+    y = np.zeros(ny)
+    y[0] = 15e-6
+    s = np.zeros(1, dtype=np.int64)
+    thr = np.array([20e-6])
+    theta = interior_event(h, y, kst, s, thr, ip, fp, np.empty(ny))
+    assert (theta > 0.0) == fires
+    if fires:
+        assert 15e-6 + bump_a * 4 * theta * (1 - theta) >= 20e-6
+
+
+@pytest.mark.parametrize("case", ["c3", "neuron"])
+def test_long_default_steps_keep_switching_times(case):
+    """The default maximum step (long superconducting steps) gives the switching times of a run
+    held to 0.5 ns steps, to well within the solver's ps-level accuracy."""
+    from sim_backend.physics.transient import DEFAULT_MAX_STEP_S, simulate
+
+    if case == "c3":
+        circuit, drives = oscillator(nonlinear=True), {}
+    else:
+        circuit = _neuron_like(nonlinear=True)
+        drives = {"input": PiecewiseLinear.pulse(30e-6, delay_s=10e-9, width_s=2e-9, rise_s=0.2e-9)
+                  + PiecewiseLinear.pulse(30e-6, delay_s=60e-9, width_s=2e-9, rise_s=0.2e-9)}
+    grid = np.array([0.0, 100e-9])
+    long = simulate(circuit, 100e-9, drives=drives, sample_times_s=grid)
+    short = simulate(circuit, 100e-9, drives=drives, sample_times_s=grid, max_step_s=0.5e-9)
+    assert DEFAULT_MAX_STEP_S > 0.5e-9
+    assert len(long.events) == len(short.events) > 0
+    assert [e.kind for e in long.events] == [e.kind for e in short.events]
+    dt = np.array([a.time_s - b.time_s for a, b in zip(long.events, short.events)])
+    assert np.max(np.abs(dt)) < 1e-12
