@@ -60,6 +60,8 @@ class ScopeRole(RecoveringVisa):
 
     def arm_single(self) -> None:
         self._write_arm()
+        # A query, not *OPC? (which would wait for the trigger): returns once the scope is armed.
+        self.raise_on_errors("arm_single")
 
     def wait_acquired(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

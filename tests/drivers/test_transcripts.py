@@ -124,7 +124,7 @@ KEYSIGHT_INFINIIUM = [
     ":TRIGger:SWEep TRIGgered", ":ACQuire:AVERage OFF",
     ":WAVeform:FORMat WORD", ":WAVeform:BYTeorder LSBFirst", ":WAVeform:STReaming OFF",
     "SYST:ERR?",
-    ":SINGle", ":ASTate?",
+    ":SINGle", "SYST:ERR?", ":ASTate?",
 ]
 
 # DPO70000/DPO7000/MSO5000 Programmer Manual, command groups Acquisition (ACQuire:STATE|MODe|
@@ -141,7 +141,7 @@ TEKTRONIX_DPO = [
     "TRIGger:A:MODe NORMal", "ACQuire:MODe SAMple", "ACQuire:STOPAfter SEQuence",
     "DATa:ENCdg SRIBinary", "DATa:WIDth 2", "DATa:STARt 1", "DATa:STOP 1000",
     "*ESR?", "EVMsg?",
-    "ACQuire:STATE RUN", "ACQuire:STATE?",
+    "ACQuire:STATE RUN", "*ESR?", "EVMsg?", "ACQuire:STATE?",
 ]
 
 
