@@ -100,7 +100,8 @@ class TemperatureController:
             dt_s = min(self.control_interval_s, until_s - self.state.time_s)
             for heater in self.outputs.values():
                 self._update_loop(heater, dt_s)
-            self.state = thermal.step(self.state, self.stage, self.heater_power_w() + extra_w, dt_s)
+            self.state = thermal.step(self.state, self.stage, self.heater_power_w() + extra_w, dt_s,
+                                      adaptive=False)
 
     def _update_loop(self, heater: HeaterOutput, dt_s: float) -> None:
         if heater.mode == "off" or heater.range_index == 0:
