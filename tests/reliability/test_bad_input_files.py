@@ -65,7 +65,7 @@ def _apply(tree, mutation):
     return tree
 
 
-_LOCATED = re.compile(r"^(?:(?P<yaml>not valid YAML)|(?P<key>[^:]+?): )")
+_LOCATED = re.compile(r"^(?:(?P<yaml>not valid YAML)|(?P<key>.+?): )")
 
 
 def assert_station_error(error: StationError, path: Path, roots: set | None = None) -> str:
