@@ -109,14 +109,10 @@ class StepExecutor:
             case steps.WaitTemperatureStable():
                 return self._wait_stable(step)
             case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
-                bias = self.role("bias_source")
-                if current_a != 0.0 and not self.state.bias_output_on:
-                    bias.set_output_enabled(True)     # at zero current: the ramp starts from 0 A
-                    self.state.bias_output_on = True
-                bias.set_current_a(current_a, ramp_a_per_s=ramp)
+                self._bias_output_on().set_current_a(current_a, ramp_a_per_s=ramp)
             case steps.MeasureBiasVoltage():
                 line = self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
-                return self.role("bias_source").measure_voltage_v() - self.state.bias_a * line
+                return self._bias_output_on().measure_voltage_v() - self.state.bias_a * line
             case steps.ConfigurePulses(current_a=current_a, width_s=width_s, edge_s=edge_s,
                                        period_s=period_s, count=count):
                 self.role("pulse_generator").configure_pulse(
@@ -137,6 +133,18 @@ class StepExecutor:
             case _:
                 raise StepError(f"unknown step {step!r}")
         return None
+
+    def _bias_output_on(self):
+        """The bias source with its output on: compliance inside the envelope first, then the
+        output switched on at zero current, so every later change is a ramp from 0 A."""
+        bias = self.role("bias_source")
+        if not self.state.bias_output_on:
+            compliance_v = self.station.by_role("bias_source").envelope.limit("compliance_max_v")
+            if compliance_v is not None:
+                bias.set_compliance_v(compliance_v)
+            bias.set_output_enabled(True)
+            self.state.bias_output_on = True
+        return bias
 
     def _wait_stable(self, step: steps.WaitTemperatureStable) -> float:
         controller = self.role("temperature_controller")
