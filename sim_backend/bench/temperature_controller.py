@@ -56,7 +56,7 @@ class TemperatureController:
     range_powers_w: tuple[float, ...]      # index 0 = off
     inputs: dict[str, SensorInput]
     outputs: dict[int, HeaterOutput]
-    control_interval_s: float = 0.5        # the loop's update period (336: 10 Hz is finer; 0.5 s suffices)
+    control_interval_s: float = 0.1        # the loop's update period: the 336 updates its PID at ~10 Hz
     #: Injected heat loads (fridge excursions): (start lab s, stop lab s, heat W).
     excursions: list[tuple[float, float, float]] = field(default_factory=list)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
