@@ -141,13 +141,25 @@ class World:
         wire = wires[0]
         node = port_node(self.chip.definition, wire.chip_port)
         bias_a = self.bias_currents_a()
-        settle_s = DC_SETTLE_S if bias_a != (self.chip.bias_a or {}) else 0.0
+        line_v = panel.sourced_current_a * wire.line_resistance_ohm
+        chip = self.chip_for_run()
+        temperature_k = self.stage_temperature_k()
+        if self._input_idle() and chip.static_bias_change(bias_a, temperature_k=temperature_k, rng=self.rng):
+            return line_v                    # superconducting and static: no voltage on the chip
+        settle_s = DC_SETTLE_S if bias_a != (chip.bias_a or {}) else 0.0
         stop_s = settle_s + DC_READING_S
         grid_s = np.linspace(settle_s, stop_s, 101)
-        result = self.chip_for_run().run(
+        result = chip.run(
             start_s=0.0, stop_s=stop_s, bias_a=bias_a,
             inputs_a=self.input_currents_a(self.now_s(), 0.0, stop_s),
-            sample_times_s=grid_s, temperature_k=self.stage_temperature_k(), rng=self.rng,
+            sample_times_s=grid_s, temperature_k=temperature_k, rng=self.rng,
         )
-        chip_v = float(np.mean(result.node_voltage_v[node]))
-        return panel.sourced_current_a * wire.line_resistance_ohm + chip_v
+        return line_v + float(np.mean(result.node_voltage_v[node]))
+
+    def _input_idle(self) -> bool:
+        """No generator is driving the chip (output off), so nothing but the bias acts on it."""
+        for wire in self.station.pulse_inputs:
+            generator = self.panels.get(wire.instrument)
+            if isinstance(generator, PulseGenerator) and generator.channels[wire.channel].output_enabled:
+                return False
+        return True
