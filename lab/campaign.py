@@ -147,6 +147,7 @@ def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequenc
     StationError, CampaignError, ParameterError or EnvelopeError before touching anything."""
     from lab.bench import open_instruments
     from lab.report.markdown import CampaignNotes, write_report
+    from lab.run_lock import StationLock
     from lab.runner import Runner
 
     started = time.monotonic()
@@ -159,19 +160,20 @@ def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequenc
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = CampaignOutcome(out_dir, estimated_lab_time_s=sum(r.dry_run.duration_s for r in planned))
     results: dict[str, dict[str, Result]] = {}
-    instruments = open_instruments(station)
-    try:
-        runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
-                        chip_design=design, show_progress=show_progress)
-        bar = tqdm(total=sum(_weight_s(r, station) for r in planned), desc="campaign", unit="s",
-                   disable=not show_progress, position=0,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining} left] {postfix}")
+    with StationLock(station.path):            # refuse a busy station before touching instruments
+        instruments = open_instruments(station)
         try:
-            _run_all(planned, runner, station, overrides or {}, results, outcome, bar)
+            runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
+                            chip_design=design, show_progress=show_progress)
+            bar = tqdm(total=sum(_weight_s(r, station) for r in planned), desc="campaign", unit="s",
+                       disable=not show_progress, position=0,
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining} left] {postfix}")
+            try:
+                _run_all(planned, runner, station, overrides or {}, results, outcome, bar)
+            finally:
+                bar.close()
         finally:
-            bar.close()
-    finally:
-        instruments.close()
+            instruments.close()
     outcome.wall_time_s = time.monotonic() - started
     notes = CampaignNotes(
         station_path=str(station_path), command=command or _command(station_path, out_dir, only, overrides),

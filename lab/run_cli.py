@@ -60,10 +60,12 @@ def _reporting(handler: Handler) -> Handler:
         from lab.config import StationError
         from lab.envelope import EnvelopeError
         from lab.procedure import ParameterError
+        from lab.run_lock import StationBusyError
 
         try:
             return handler(args)
-        except (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError) as exc:
+        except (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError,
+                StationBusyError) as exc:
             print(f"nwlab {args.command}: {exc}", file=sys.stderr)
             return USAGE_ERROR
 
@@ -125,12 +127,13 @@ def _run(args: argparse.Namespace) -> int:
     from lab.campaign import chip_design
     from lab.config import load_station
     from lab.report.plots import format_value
+    from lab.run_lock import StationLock
     from lab.runner import Runner
 
     procedure = _procedure_class(args.procedure)(**parse_sets(args.set, dotted=False))
     station = load_station(args.station)
     design = chip_design(station)
-    with open_instruments(station) as instruments:
+    with StationLock(station.path), open_instruments(station) as instruments:
         outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
                          chip_design=design, show_progress=not args.quiet).run(procedure)
     print(f"{outcome.run_id}: {outcome.exit_status}{' (' + outcome.message + ')' if outcome.message else ''}")
