@@ -74,3 +74,14 @@ def variant_bench(tmp_path):
         for library_path in opened:
             emulator.close_bench(library_path)
         set_bench_opener(previous)
+
+
+@pytest.fixture
+def private_station(tmp_path) -> Path:
+    """A copy of the emulated station with its own run lock and its own in-process bench."""
+    path = tmp_path / "emulated.yaml"
+    text = EMULATED_STATION.read_text().replace(
+        "chip: chips/default-neuron.yaml", f"chip: {EMULATED_STATION.parent / 'chips' / 'default-neuron.yaml'}")
+    path.write_text(text.replace("visalib: emulated.yaml@nwlab",
+                                 f"visalib: {path}#private-{uuid.uuid4().hex[:8]}@nwlab"))
+    return path

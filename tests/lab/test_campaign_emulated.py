@@ -20,9 +20,8 @@ REDUCED = {
 }
 
 
-def test_emulated_campaign_completes_every_run_and_reports(tmp_path):
-    outcome = run_campaign(ROOT / "stations" / "emulated.yaml", tmp_path, show_progress=False,
-                           overrides=REDUCED)
+def test_emulated_campaign_completes_every_run_and_reports(tmp_path, private_station):
+    outcome = run_campaign(private_station, tmp_path / "runs", show_progress=False, overrides=REDUCED)
     problems = {name: f"{run.exit_status}: {run.message}" for name, run in outcome.outcomes.items()
                 if run.exit_status != "completed"}
     assert not problems and not outcome.not_run, (problems, outcome.not_run)
@@ -33,4 +32,4 @@ def test_emulated_campaign_completes_every_run_and_reports(tmp_path):
         assert load_run(run.archive_path).status == "completed"
     energy = outcome.outcomes["energy_per_spike"].results["energy_per_spike_j"].value
     assert 1e-19 < energy < 1e-15            # attojoules to femtojoules, as the chip dissipates
-    assert len(list((tmp_path / "figures").rglob("*.png"))) == 8
+    assert len(list((tmp_path / "runs" / "figures").rglob("*.png"))) == 8
