@@ -98,7 +98,11 @@ class OutputSettings:
 
 
 class LakeshorePersonality(Ieee488Personality):
-    """Shared base: CR LF replies, errors as *ESR bits only, lab time before every command."""
+    """Shared base: CR LF replies, errors as *ESR bits only, lab time before every command.
+
+    The model's `reset` sets `outputs` (OutputSettings by number) and `htrset` (HTRSET fields by
+    output); the model supplies `_setpoint_k(n)`, the setpoint in kelvin.
+    """
 
     response_terminator = b"\r\n"
     error_reporting = "status_only"
@@ -111,6 +115,7 @@ class LakeshorePersonality(Ieee488Personality):
         self.model = model
         self.settings = settings
         self.rng = np.random.default_rng(int(settings.get("seed", 0)))
+        self.reset()
 
     @property
     def panel(self) -> TemperatureController:
@@ -134,24 +139,30 @@ class LakeshorePersonality(Ieee488Personality):
         """The panel's heater for an output, or None when the output heats nothing modelled."""
         return self.panel.outputs.get(output)
 
-    def apply(self, output: int, settings: OutputSettings, mode: str, pid: tuple[float, float, float],
-              manual_power_pct: float, range_index: int) -> None:
-        """Push one output's settings to the panel heater (when the output has one)."""
+    def shows_current(self, output: int) -> bool:
+        """True when HTRSET has the output display % of current (rather than of power)."""
+        return output in self.htrset and self.htrset[output][3] == 1
+
+    def apply(self, output: int, mode: str, pid: tuple[float, float, float]) -> None:
+        """Push one output's settings, `pid` in panel units, to its panel heater (when it has one)."""
         heater = self.heater(output)
         if heater is None:
             return
+        settings = self.outputs[output]
         if heater.mode != mode and mode in (CLOSED, ZONE):
             heater.integral_k_s = 0.0  # a loop switched on starts without stale wind-up
             heater.last_error_k = 0.0
         heater.mode = mode  # type: ignore[assignment]
         heater.control_input = settings.control_input
         heater.p, heater.i, heater.d = pid
-        heater.manual_output_pct = manual_power_pct
-        heater.range_index = range_index
+        manual_pct = settings.manual_pct
+        heater.manual_output_pct = power_fraction_pct(manual_pct) if self.shows_current(output) else manual_pct
+        heater.range_index = settings.range_index
         heater.ramp_enabled = bool(settings.ramp_enabled) and settings.ramp_rate_k_per_min > 0
         heater.ramp_rate_k_per_min = settings.ramp_rate_k_per_min
         if not heater.ramp_enabled:
             heater.ramping_setpoint_k = None
+        self.panel.set_setpoint(output, self._setpoint_k(output))
 
     def set_setpoint_k(self, output: int, setpoint_k: float) -> None:
         heater = self.heater(output)
@@ -180,8 +191,8 @@ def interpolate(table: tuple[tuple[float, float], ...], temperature_k: float) ->
     return float(np.interp(temperature_k, temps, values))
 
 
-def shared_commands(input_param: Param, output_param: Param, rate_decimals: int) -> type:
-    """A mixin with the commands both models spell alike: INNAME, TLIMIT, RAMP, RAMPST?.
+def shared_commands(input_param: Param, output_param: Param, rate_decimals: int, manual_decimals: int) -> type:
+    """A mixin with the commands both models spell alike: INNAME, TLIMIT, RAMP, RAMPST?, MOUT.
 
     The model supplies `inputs` (objects with `name`, `limit_k`), `outputs` (OutputSettings),
     `_push(n)` and `ramping(n)`.
@@ -222,5 +233,16 @@ def shared_commands(input_param: Param, output_param: Param, rate_decimals: int)
         """1 while the setpoint is ramping."""
         return int(self.ramping(n))
 
+    @setting("MOUT", output_param, Real(None, 0.0, 100.0), query_params=(output_param,))
+    def manual_output(self, n: int) -> str:
+        """Manual output, % (added to the PID output in closed loop; the output in open loop)."""
+        return f"{self.outputs[n].manual_pct:+.{manual_decimals}f}"
+
+    @manual_output.setter
+    def manual_output(self, n: int, percent: float) -> None:
+        self.outputs[n].manual_pct = percent
+        self._push(n)
+
     return type("SharedCommands", (), {"input_name": input_name, "temperature_limit": temperature_limit,
-                                       "ramp": ramp, "ramp_status": ramp_status})
+                                       "ramp": ramp, "ramp_status": ramp_status,
+                                       "manual_output": manual_output})

@@ -50,7 +50,7 @@ class _Input:
         self.limit_k = 0.0
 
 
-class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _OUTPUT, 1)):
+class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _OUTPUT, 1, 2)):
     """LSCI,MODEL336: the 4 K stage's controller (see the module docstring)."""
 
     models = ("lakeshore_336",)
@@ -68,10 +68,6 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
             inputs={letter: SensorInput() for letter in INPUTS},
             outputs={1: HeaterOutput()},
         )
-
-    def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
-        super().__init__(world, role_name, model, settings)
-        self.reset()
 
     def reset(self) -> None:
         """*RST: the manual's defaults; every output off."""
@@ -158,12 +154,7 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         mode = _MODES.get(out.mode, common.OFF) if out.control_input != "0" else common.OFF
         i = out.i
         d_s = out.d / 100.0 * 1000.0 / (4.0 * i) if i > 0 else 0.0
-        manual = common.power_fraction_pct(out.manual_pct) if self._shows_current(n) else out.manual_pct
-        self.apply(n, out, mode, (out.p, i, d_s), manual, out.range_index)
-        self.set_setpoint_k(n, self._setpoint_k(n))
-
-    def _shows_current(self, n: int) -> bool:
-        return n in self.htrset and self.htrset[n][3] == 1
+        self.apply(n, mode, (out.p, i, d_s))
 
     def _setpoint_k(self, n: int) -> float:
         out = self.outputs[n]
@@ -219,16 +210,6 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         out.p, out.i, out.d = p, i, d
         self._push(n)
 
-    @setting("MOUT", _OUTPUT, Real(None, 0.0, 100.0), query_params=(_OUTPUT,))
-    def manual_output(self, n: int) -> str:
-        """Manual output, % (added to the PID output in closed loop; the output in open loop)."""
-        return f"{self.outputs[n].manual_pct:+.2f}"
-
-    @manual_output.setter
-    def manual_output(self, n: int, percent: float) -> None:
-        self.outputs[n].manual_pct = percent
-        self._push(n)
-
     def _output_pct(self, n: int) -> float:
         """Output now, % of range power (panel heater), or the open-loop value elsewhere."""
         heater = self.heater(n)
@@ -245,7 +226,7 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         driver polling every output gets a reply instead of a timeout.
         """
         power_pct = self._output_pct(n)
-        shown = common.current_fraction_pct(power_pct) if self._shows_current(n) else power_pct
+        shown = common.current_fraction_pct(power_pct) if self.shows_current(n) else power_pct
         return f"{shown:+06.2f}"
 
     @query("AOUT", Integer(3, 4))

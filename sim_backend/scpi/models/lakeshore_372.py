@@ -59,7 +59,7 @@ class _Input:
         self.limit_k = 0.0
 
 
-class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _OUTPUT, 3)):
+class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _OUTPUT, 3, 3)):
     """LSCI,MODEL372: the dilution fridge's mixing-chamber controller (module docstring)."""
 
     models = ("lakeshore_372",)
@@ -77,10 +77,6 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
             inputs={name: SensorInput(noise_k_rms=_SENSOR_NOISE_K) for name in CHANNELS},
             outputs={0: HeaterOutput()},
         )
-
-    def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
-        super().__init__(world, role_name, model, settings)
-        self.reset()
 
     def reset(self) -> None:
         """*RST: defaults; every output off, scanner on channel 1."""
@@ -155,12 +151,7 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         out = self.outputs[n]
         mode = _MODES.get(out.mode, common.OFF)
         i_panel = 1000.0 / out.i if out.i > 0 else 0.0
-        manual = common.power_fraction_pct(out.manual_pct) if self._shows_current(n) else out.manual_pct
-        self.apply(n, out, mode, (out.p, i_panel, out.d), manual, out.range_index)
-        self.set_setpoint_k(n, self._setpoint_k(n))
-
-    def _shows_current(self, n: int) -> bool:
-        return n in self.htrset and self.htrset[n][3] == 1
+        self.apply(n, mode, (out.p, i_panel, out.d))
 
     def _setpoint_k(self, n: int) -> float:
         out = self.outputs[n]
@@ -220,16 +211,6 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         out.p, out.i, out.d = p, i, d
         self._push(n)
 
-    @setting("MOUT", _OUTPUT, Real(None, 0.0, 100.0), query_params=(_OUTPUT,))
-    def manual_output(self, n: int) -> str:
-        """Manual output, % (added to the PID output in closed loop; the output in open loop)."""
-        return f"{self.outputs[n].manual_pct:+.3f}"
-
-    @manual_output.setter
-    def manual_output(self, n: int, percent: float) -> None:
-        self.outputs[n].manual_pct = percent
-        self._push(n)
-
     def _output_pct(self, n: int) -> float:
         heater = self.heater(n)
         if heater is not None:
@@ -248,7 +229,7 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         if n:
             return self.analog_output.query_handler(self, n)  # type: ignore[attr-defined]
         power_pct = self._output_pct(0)
-        if self._shows_current(0):
+        if self.shows_current(0):
             return f"{common.current_fraction_pct(power_pct):+.3f}"
         return f"{power_pct / 100 * self.panel.range_powers_w[self.outputs[0].range_index]:+.3e}"
 
