@@ -1,15 +1,19 @@
-"""Pulse-generator helpers shared by the Keysight 33500B and 81160A drivers.
+"""The PulseGenerator role shared by the Keysight 33500B and 81160A drivers.
 
-Both instruments refuse a setting that conflicts with the others (a width longer than the
-period, edges longer than the width), so moving from one pulse to another must go through
-valid intermediate states. `timing_order` finds an order of the three timing writes in which
-every intermediate state is valid; `level_order` does the same for high/low levels.
+`PulseGeneratorRole` holds the role verbs; each driver writes only its own commands
+(`_write_pulse`, `_write_dc`, `_switch_output`). Both instruments refuse a setting that
+conflicts with the others (a width longer than the period, edges longer than the width), so
+moving from one pulse to another must go through valid intermediate states. `timing_order`
+finds an order of the three timing writes in which every intermediate state is valid;
+`level_order` does the same for high/low levels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import permutations
+from typing import Any
 
 from lab.envelope import Envelope
 
@@ -53,6 +57,27 @@ def level_order(present_high_v: float, present_low_v: float, high_v: float, low_
     return ("high", "low") if high_v > present_low_v else ("low", "high")
 
 
+def write_timing(present: PulseTiming, target: PulseTiming, width_min_s: float,
+                 setters: dict[str, Callable[[float], object]]) -> None:
+    """Write the target's "period", "width" and "edge" through `setters`, in `timing_order`."""
+    for name in timing_order(present, target, width_min_s):
+        setters[name](getattr(target, f"{name}_s"))
+
+
+def write_levels(amplitude_v: float, polarity: Callable[..., Any], level_high: Callable[..., Any],
+                 level_low: Callable[..., Any]) -> None:
+    """Levels of a pulse from 0 V to `amplitude_v`, written in `level_order`.
+
+    A negative pulse is the positive one inverted about the offset, so it idles at 0 V.
+    """
+    polarity("NORM" if amplitude_v > 0 else "INV")
+    high_v, low_v = (amplitude_v, 0.0) if amplitude_v > 0 else (0.0, amplitude_v)
+    levels = {"high": (level_high, high_v), "low": (level_low, low_v)}
+    for name in level_order(level_high(), level_low(), high_v, low_v):
+        parameter, value = levels[name]
+        parameter(value)
+
+
 def check_pulse_request(envelope: Envelope, chip_amperes_per_volt: float | None, *, amplitude_v: float,
                         width_s: float, edge_s: float, period_s: float, count: int) -> None:
     """Refuse an invalid or unsafe pulse request before anything is written."""
@@ -70,3 +95,50 @@ def check_pulse_request(envelope: Envelope, chip_amperes_per_volt: float | None,
 def check_dc_request(envelope: Envelope, chip_amperes_per_volt: float | None, level_v: float) -> None:
     chip_a = None if chip_amperes_per_volt is None else level_v * chip_amperes_per_volt
     envelope.check_pulse(amplitude_v=level_v, width_s=0.0, chip_current_a=chip_a)
+
+
+class PulseGeneratorRole:
+    """PulseGenerator verbs for a `RecoveringVisa` driver (put it first in the bases).
+
+    The driver sets `envelope`, `chip_amperes_per_volt` and `role_channel`, and supplies
+    `_write_pulse(target, amplitude_v, count)`, `_write_dc(level_v)` and `_switch_output(on)`.
+    """
+
+    _last_config: tuple[str, dict[str, Any]] | None = None
+    _output_on = False
+
+    def configure_pulse(self, *, amplitude_v: float, width_s: float, edge_s: float, period_s: float,
+                        count: int) -> None:
+        check_pulse_request(self.envelope, self.chip_amperes_per_volt, amplitude_v=amplitude_v,
+                            width_s=width_s, edge_s=edge_s, period_s=period_s, count=count)
+        self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
+        self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
+                                           period_s=period_s, count=count))
+        self.raise_on_errors("configure_pulse")
+
+    def configure_dc(self, *, level_v: float) -> None:
+        check_dc_request(self.envelope, self.chip_amperes_per_volt, level_v)
+        self._write_dc(level_v)
+        self._last_config = ("dc", dict(level_v=level_v))
+        self.raise_on_errors("configure_dc")
+
+    def set_output_enabled(self, enabled: bool) -> None:
+        self._switch_output(enabled)
+        self._output_on = enabled
+        self.raise_on_errors("set_output_enabled")
+
+    def trigger(self) -> None:
+        # *OPC? returns once the trigger is executed, whatever the transport buffers.
+        self.write("*TRG")
+        self.ask("*OPC?")
+
+    def safe_state(self) -> None:
+        self.set_output_enabled(False)
+        self.configure_dc(level_v=0.0)
+
+    # --- recovery ---------------------------------------------------------------------------
+    def reapply_role_settings(self) -> None:
+        if self._last_config is not None:
+            kind, settings = self._last_config
+            (self.configure_pulse if kind == "pulse" else self.configure_dc)(**settings)
+        self._switch_output(self._output_on)

@@ -17,7 +17,7 @@ from qcodes.instrument import InstrumentChannel, VisaInstrument
 from qcodes.parameters import create_on_off_val_mapping
 
 from drivers._common import RecoveringVisa
-from drivers._pulse import PulseTiming, check_dc_request, check_pulse_request, level_order, timing_order
+from drivers._pulse import PulseGeneratorRole, PulseTiming, write_levels, write_timing
 from lab.envelope import Envelope
 
 #: Data sheet limits (81160A, 50 ohm load where levels are concerned).
@@ -68,7 +68,7 @@ class Keysight81160AChannel(InstrumentChannel):
                                   unit="", vals=vals.Enum("IMM", "INT2", "EXT"))
 
 
-class Keysight81160A(RecoveringVisa, VisaInstrument):
+class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
     """PulseGenerator role on one channel of a Keysight 81160A."""
 
     default_terminator = "\n"
@@ -86,63 +86,26 @@ class Keysight81160A(RecoveringVisa, VisaInstrument):
             raise ValueError(f"{name}: channel {channel} does not exist on a {channels}-channel 81160A")
         self.channel = channel
         self.role_channel: Keysight81160AChannel = self.submodules[f"ch{channel}"]  # type: ignore[assignment]
-        self._last_config: tuple[str, dict[str, Any]] | None = None
-        self._output_on = False
         self.connect_message()
 
-    # --- role: PulseGenerator ---------------------------------------------------------------
-    def configure_pulse(self, *, amplitude_v: float, width_s: float, edge_s: float, period_s: float,
-                        count: int) -> None:
-        check_pulse_request(self.envelope, self.chip_amperes_per_volt, amplitude_v=amplitude_v,
-                            width_s=width_s, edge_s=edge_s, period_s=period_s, count=count)
+    # --- what the shared PulseGenerator verbs write -----------------------------------------
+    def _write_pulse(self, target: PulseTiming, amplitude_v: float, count: int) -> None:
         ch = self.role_channel
         ch.function("PULS")
         ch.edge_trailing_auto(True)
         present = PulseTiming(ch.pulse_period(), ch.pulse_width(), max(ch.edge_leading(), ch.edge_trailing()))
-        target = PulseTiming(period_s, width_s, edge_s)
-        setters = {"period": ch.pulse_period, "width": ch.pulse_width, "edge": ch.edge_leading}
-        for name in timing_order(present, target, WIDTH_MIN_S):
-            setters[name](getattr(target, f"{name}_s"))
-        # A negative pulse is the positive one inverted about the offset, so it idles at 0 V.
-        ch.polarity("NORM" if amplitude_v > 0 else "INV")
-        high_v, low_v = (amplitude_v, 0.0) if amplitude_v > 0 else (0.0, amplitude_v)
-        levels = {"high": (ch.level_high, high_v), "low": (ch.level_low, low_v)}
-        for name in level_order(ch.level_high(), ch.level_low(), high_v, low_v):
-            parameter, value = levels[name]
-            parameter(value)
+        write_timing(present, target, WIDTH_MIN_S,
+                     {"period": ch.pulse_period, "width": ch.pulse_width, "edge": ch.edge_leading})
+        write_levels(amplitude_v, ch.polarity, ch.level_high, ch.level_low)
         ch.trigger_source("IMM")
         ch.trigger_count(count)
         ch.arm_source("MAN")
-        self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
-                                           period_s=period_s, count=count))
-        self.raise_on_errors("configure_pulse")
 
-    def configure_dc(self, *, level_v: float) -> None:
-        check_dc_request(self.envelope, self.chip_amperes_per_volt, level_v)
+    def _write_dc(self, level_v: float) -> None:
         ch = self.role_channel
         ch.arm_source("IMM")
         ch.function("DC")
         ch.offset(level_v)
-        self._last_config = ("dc", dict(level_v=level_v))
-        self.raise_on_errors("configure_dc")
 
-    def set_output_enabled(self, enabled: bool) -> None:
+    def _switch_output(self, enabled: bool) -> None:
         self.role_channel.output(enabled)
-        self._output_on = enabled
-        self.raise_on_errors("set_output_enabled")
-
-    def trigger(self) -> None:
-        # *OPC? returns once the trigger is executed, whatever the transport buffers.
-        self.write("*TRG")
-        self.ask("*OPC?")
-
-    def safe_state(self) -> None:
-        self.set_output_enabled(False)
-        self.configure_dc(level_v=0.0)
-
-    # --- recovery ---------------------------------------------------------------------------
-    def reapply_role_settings(self) -> None:
-        if self._last_config is not None:
-            kind, settings = self._last_config
-            (self.configure_pulse if kind == "pulse" else self.configure_dc)(**settings)
-        self.role_channel.output(self._output_on)
