@@ -108,6 +108,17 @@ class ScopeRole(RecoveringVisa):
         """(time_s relative to the trigger, volts at the scope input) of the last acquisition."""
         raise NotImplementedError
 
+    def _read_int16_block(self, query: str, channel: int, points: int, points_from: str) -> np.ndarray:
+        """The little-endian int16 codes `query` answers; RuntimeError unless there are `points`."""
+        codes = self.guarded(f"query {query!r} (channel {channel})",
+                             lambda: self.visa_handle.query_binary_values(  # type: ignore[attr-defined]
+                                 query, datatype="h", is_big_endian=False, container=np.array,
+                                 expect_termination=True))
+        if codes.size != points:
+            raise RuntimeError(f"{self.name}: channel {channel} sent {codes.size} points, "  # type: ignore[attr-defined]
+                               f"{points_from} says {points}")
+        return codes
+
     # --- checks and recovery ----------------------------------------------------------------
     def _check_channel(self, channel: int) -> None:
         if not isinstance(channel, int) or not 1 <= channel <= self.channel_count:

@@ -73,8 +73,5 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
         points = int(float(preamble[2]))
         x_increment_s, x_origin_s = float(preamble[4]), float(preamble[5])
         y_increment_v, y_origin_v = float(preamble[7]), float(preamble[8])
-        codes = self.guarded(f"query ':WAVeform:DATA?' (channel {channel})", lambda: self.visa_handle.query_binary_values(
-            ":WAVeform:DATA?", datatype="h", is_big_endian=False, container=np.array, expect_termination=True))
-        if codes.size != points:
-            raise RuntimeError(f"{self.name}: channel {channel} sent {codes.size} points, its preamble says {points}")
+        codes = self._read_int16_block(":WAVeform:DATA?", channel, points, "its preamble")
         return x_origin_s + np.arange(points) * x_increment_s, codes * y_increment_v + y_origin_v

@@ -99,10 +99,7 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
         x_increment_s, x_zero_s = float(self.ask("WFMOutpre:XINcr?")), float(self.ask("WFMOutpre:XZEro?"))
         y_mult_v = float(self.ask("WFMOutpre:YMUlt?"))
         y_offset, y_zero_v = float(self.ask("WFMOutpre:YOFf?")), float(self.ask("WFMOutpre:YZEro?"))
-        raw = self.guarded(f"query 'CURVe?' (channel {channel})", lambda: self.visa_handle.query_binary_values(
-            "CURVe?", datatype="h", is_big_endian=False, container=np.array, expect_termination=True))
-        if raw.size != points:
-            raise RuntimeError(f"{self.name}: channel {channel} sent {raw.size} points, WFMOutpre:NR_Pt says {points}")
+        raw = self._read_int16_block("CURVe?", channel, points, "WFMOutpre:NR_Pt")
         return x_zero_s + np.arange(points) * x_increment_s, (raw - y_offset) * y_mult_v + y_zero_v
 
 
