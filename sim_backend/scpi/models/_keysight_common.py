@@ -9,7 +9,7 @@ load it was told about (`OUTPut:LOAD`), behind its 50 ohm source impedance.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from sim_backend.bench.pulse_generator import GeneratorChannel, PulseGenerator
@@ -86,6 +86,13 @@ def out_of_range(detail: str) -> ScpiError:
     return ScpiError(-222, f"Data out of range;{detail}")
 
 
+def check_amplitude(vpp: float, load_ohm: float, *, amplitude_min_vpp: float, amplitude_max_vpp: float) -> None:
+    """A requested amplitude against open-circuit limits scaled to the load (-222 outside)."""
+    gain = load_gain(load_ohm)
+    if not amplitude_min_vpp * gain * (1 - 1e-12) <= vpp <= amplitude_max_vpp * gain * (1 + 1e-12):
+        raise out_of_range("amplitude")
+
+
 def check_pulse_timing(period_s: float, width_s: float, lead_s: float, trail_s: float,
                        width_min_s: float) -> None:
     """Keysight pulse rules: the pulse and the gap each fit 1.6 edge times and a minimum width."""
@@ -121,6 +128,21 @@ def field_setting(pattern: str, param: Param, name: str, doc: str) -> Command:
     return setting(pattern, param)(get).setter(put)
 
 
+def load_setting(param: Param, doc: str) -> Command:
+    """`OUTPut#:LOAD`: the output voltage stays, so the displayed levels follow the new load."""
+
+    def get(self: Any, number: int) -> float:
+        return self.channels[number].load_ohm
+
+    def put(self: Any, number: int, ohms: float) -> None:
+        ch = self.channels[number]
+        scale = load_gain(ohms) / load_gain(ch.load_ohm)
+        self.change(number, load_ohm=ohms, amplitude_vpp=ch.amplitude_vpp * scale, offset_v=ch.offset_v * scale)
+
+    get.__doc__ = doc
+    return setting("OUTPut#:LOAD", param)(get).setter(put)
+
+
 def _waveform(channel: GeneratorChannel) -> tuple:
     return (channel.function, channel.amplitude_vpp, channel.offset_v, channel.frequency_hz,
             channel.pulse_width_s, channel.lead_edge_s, channel.trail_edge_s, channel.inverted,
@@ -128,7 +150,11 @@ def _waveform(channel: GeneratorChannel) -> tuple:
 
 
 class KeysightPulsePersonality(ScpiPersonality):
-    """Plumbing shared by both families: the panel, channel suffixes, *TRG."""
+    """Plumbing shared by both families: the panel, channel suffixes, *TRG, committing changes.
+
+    A model keeps `channels` (frozen dataclasses by number, with `hold`, `duty_pct`, `width_s`
+    and `period_s`) and supplies `validate(channel)` and `_show(number)`.
+    """
 
     role = "pulse_generator"
     models: ClassVar[tuple[str, ...]] = ()
@@ -153,6 +179,25 @@ class KeysightPulsePersonality(ScpiPersonality):
     @property
     def panel(self) -> PulseGenerator:
         return self.world.panels[self.role_name]
+
+    def change(self, number: int, **fields: object) -> None:
+        """Validate the channel's settings with `fields` applied, then commit and show them."""
+        candidate = replace(self.channels[number], **fields)
+        if candidate.hold == "DCYC" and "width_s" not in fields:
+            candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
+        else:
+            candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
+        self.validate(candidate)
+        self.channels[number] = candidate
+        self._show(number)
+
+    def validate(self, channel: Any) -> None:
+        """Raise -221 if a channel's settings cannot coexist."""
+        raise NotImplementedError
+
+    def _show(self, number: int) -> None:
+        """Put channel `number`'s settings on the front panel (through `show`)."""
+        raise NotImplementedError
 
     def channel_of(self, *suffixes: int) -> int:
         """The channel a header names; `SOUR2:PULS:WIDT2` and `PULS:WIDT2` both mean 2."""

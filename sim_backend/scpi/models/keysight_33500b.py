@@ -9,8 +9,6 @@ conflicts with other settings. The channel's waveform is shown on the bench fron
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sim_backend.scpi.commands import command, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
@@ -20,7 +18,7 @@ from sim_backend.scpi.models._keysight_33500b_model import (
 )
 from sim_backend.scpi.models._keysight_common import (
     NR3, PANEL_BURST_CYCLES_MAX, IntegerOrInfinity, KeysightPulsePersonality, LoadDependent, RealOrInfinity,
-    conflict, field_setting, load_gain, out_of_range, real,
+    check_amplitude, conflict, field_setting, load_gain, load_setting, out_of_range, real,
 )
 from sim_backend.scpi.params import Boolean, Choice
 
@@ -49,16 +47,8 @@ class Keysight33500B(KeysightPulsePersonality):
         for number in self.channels:
             self._show(number)
 
-    def change(self, number: int, **fields: object) -> None:
-        """Validate the channel's settings with `fields` applied, then commit and show them."""
-        candidate = replace(self.channels[number], **fields)
-        if candidate.hold == "DCYC" and "width_s" not in fields:
-            candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
-        else:
-            candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
-        check_channel(self.spec, candidate)
-        self.channels[number] = candidate
-        self._show(number)
+    def validate(self, channel: Channel) -> None:
+        check_channel(self.spec, channel)
 
     def _show(self, number: int) -> None:
         ch = self.channels[number]
@@ -118,9 +108,9 @@ class Keysight33500B(KeysightPulsePersonality):
     @amplitude.setter
     def amplitude(self, number: int, value: float) -> None:
         ch = self.channels[number]
-        vpp, gain = amplitude_vpp(ch, value), load_gain(ch.load_ohm)
-        if not AMPLITUDE_MIN_OPEN_VPP * gain * (1 - 1e-12) <= vpp <= AMPLITUDE_MAX_OPEN_VPP * gain * (1 + 1e-12):
-            raise out_of_range("amplitude")
+        vpp = amplitude_vpp(ch, value)
+        check_amplitude(vpp, ch.load_ohm, amplitude_min_vpp=AMPLITUDE_MIN_OPEN_VPP,
+                        amplitude_max_vpp=AMPLITUDE_MAX_OPEN_VPP)
         self.change(number, amplitude_vpp=vpp)
 
     @setting("[SOURce#]:VOLTage[:LEVel][:IMMediate]:OFFSet", _LEVEL)
@@ -262,17 +252,8 @@ class Keysight33500B(KeysightPulsePersonality):
     polarity = field_setting("OUTPut#:POLarity", Choice("NORMal", "INVerted"), "polarity",
                              "Output polarity (NORM, INV: inverted about the offset).")
 
-    @setting("OUTPut#:LOAD", RealOrInfinity("OHM", 1, 10e3, 50, NR3))
-    def load(self, number: int) -> float:
-        """Load the levels are specified into, ohm (INF: high Z, answered 9.9E+37)."""
-        return self.channels[number].load_ohm
-
-    @load.setter
-    def load(self, number: int, ohms: float) -> None:
-        # The output voltage stays; the displayed levels follow the new load.
-        ch = self.channels[number]
-        scale = load_gain(ohms) / load_gain(ch.load_ohm)
-        self.change(number, load_ohm=ohms, amplitude_vpp=ch.amplitude_vpp * scale, offset_v=ch.offset_v * scale)
+    load = load_setting(RealOrInfinity("OHM", 1, 10e3, 50, NR3),
+                        "Load the levels are specified into, ohm (INF: high Z, answered 9.9E+37).")
 
     @setting("OUTPut:SYNC[:STATe]", Boolean())
     def sync(self) -> bool:

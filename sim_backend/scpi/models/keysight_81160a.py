@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from sim_backend.scpi.commands import setting
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models._keysight_common import (
-    NR3, PANEL_BURST_CYCLES_MAX, KeysightPulsePersonality, LoadDependent, RealOrInfinity, check_levels, check_pulse_timing, conflict,
-    field_setting, load_gain, out_of_range, real,
+    NR3, PANEL_BURST_CYCLES_MAX, KeysightPulsePersonality, LoadDependent, RealOrInfinity, check_amplitude, check_levels,
+    check_pulse_timing, conflict, field_setting, load_gain, load_setting, out_of_range, real,
 )
 from sim_backend.scpi.params import Boolean, Choice, Integer
 
@@ -97,16 +97,8 @@ class Keysight81160A(KeysightPulsePersonality):
         for number in self.channels:
             self._show(number)
 
-    def change(self, number: int, **fields: object) -> None:
-        """Validate the channel's settings with `fields` applied, then commit and show them."""
-        candidate = replace(self.channels[number], **fields)
-        if candidate.hold == "DCYC" and "width_s" not in fields:
-            candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
-        else:
-            candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
-        check_channel(candidate)
-        self.channels[number] = candidate
-        self._show(number)
+    def validate(self, channel: Channel) -> None:
+        check_channel(channel)
 
     def _show(self, number: int) -> None:
         ch = self.channels[number]
@@ -196,9 +188,8 @@ class Keysight81160A(KeysightPulsePersonality):
     def amplitude(self, *args) -> None:
         *suffixes, vpp = args
         number = self.channel_of(*suffixes)
-        gain = load_gain(self.channels[number].load_ohm)
-        if not AMPLITUDE_MIN_OPEN_VPP * gain * (1 - 1e-12) <= vpp <= AMPLITUDE_MAX_OPEN_VPP * gain * (1 + 1e-12):
-            raise out_of_range("amplitude")
+        check_amplitude(vpp, self.channels[number].load_ohm, amplitude_min_vpp=AMPLITUDE_MIN_OPEN_VPP,
+                        amplitude_max_vpp=AMPLITUDE_MAX_OPEN_VPP)
         self.change(number, amplitude_vpp=vpp)
 
     @setting("[SOURce#]:VOLTage#[:LEVel][:IMMediate]:OFFSet", _LEVEL)
@@ -259,17 +250,8 @@ class Keysight81160A(KeysightPulsePersonality):
     polarity = field_setting("OUTPut#:POLarity", Choice("NORMal", "INVerted"), "polarity",
                              "Output polarity (NORM, INV).")
 
-    @setting("OUTPut#:LOAD", RealOrInfinity("OHM", 0.3, 1e6, 50, NR3))
-    def load(self, number: int) -> float:
-        """Expected load, ohm (INF: high Z); also OUTPut#:IMPedance:EXTernal."""
-        return self.channels[number].load_ohm
-
-    @load.setter
-    def load(self, number: int, ohms: float) -> None:
-        # The output voltage stays; the displayed levels follow the new load.
-        ch = self.channels[number]
-        scale = load_gain(ohms) / load_gain(ch.load_ohm)
-        self.change(number, load_ohm=ohms, amplitude_vpp=ch.amplitude_vpp * scale, offset_v=ch.offset_v * scale)
+    load = load_setting(RealOrInfinity("OHM", 0.3, 1e6, 50, NR3),
+                        "Expected load, ohm (INF: high Z); also OUTPut#:IMPedance:EXTernal.")
 
     external_impedance = replace(load, pattern="OUTPut#:IMPedance:EXTernal")
 
