@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-Handler = Callable[[argparse.Namespace], int]
+from lab.cli_errors import reporting
 
 
-def _reporting(handler: Handler) -> Handler:
+def _archive_errors() -> tuple[type[Exception], ...]:
     """Archive problems end the command with one clear line, not a traceback."""
+    from lab.archive.layout import ArchiveError
 
-    def run(args: argparse.Namespace) -> int:
-        from lab.archive.layout import ArchiveError
-
-        try:
-            return handler(args)
-        except ArchiveError as exc:
-            print(f"nwlab archive: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+    return (ArchiveError,)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,15 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
     ls = sub.add_parser("ls", help="one line per run file in a directory")
     ls.add_argument("directory")
-    ls.set_defaults(handler=_reporting(_ls))
+    ls.set_defaults(handler=reporting(_ls, _archive_errors))
     show = sub.add_parser("show", help="parameters, results, status and data shapes of one run")
     show.add_argument("file")
-    show.set_defaults(handler=_reporting(_show))
+    show.set_defaults(handler=reporting(_show, _archive_errors))
     recover = sub.add_parser("recover", help="turn a .h5.partial left by a crash into a .h5")
     recover.add_argument("file")
     recover.add_argument("--keep-partial", action="store_true",
                          help="keep the .partial after a successful recovery")
-    recover.set_defaults(handler=_reporting(_recover))
+    recover.set_defaults(handler=reporting(_recover, _archive_errors))
 
 
 def _ls(args: argparse.Namespace) -> int:

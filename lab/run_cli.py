@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
-USAGE_ERROR = 2
+from lab.cli_errors import reporting
 
 
 def parse_value(text: str) -> Any:
@@ -51,25 +50,16 @@ def parse_sets(items: Sequence[str], *, dotted: bool) -> dict:
     return values
 
 
-def _reporting(handler: Handler) -> Handler:
-    """The exceptions below carry complete messages: print them, exit 2."""
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The problems a user can fix: station file, procedure name, parameter, envelope, a busy station."""
+    from lab.bench import StationInstrumentError
+    from lab.campaign import CampaignError
+    from lab.config import StationError
+    from lab.envelope import EnvelopeError
+    from lab.procedure import ParameterError
+    from lab.run_lock import StationBusyError
 
-    def run(args: argparse.Namespace) -> int:
-        from lab.bench import StationInstrumentError
-        from lab.campaign import CampaignError
-        from lab.config import StationError
-        from lab.envelope import EnvelopeError
-        from lab.procedure import ParameterError
-        from lab.run_lock import StationBusyError
-
-        try:
-            return handler(args)
-        except (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError,
-                StationBusyError) as exc:
-            print(f"nwlab {args.command}: {exc}", file=sys.stderr)
-            return USAGE_ERROR
-
-    return run
+    return (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError, StationBusyError)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     campaign.add_argument("--set", action="append", default=[], metavar="PROCEDURE.NAME=VALUE",
                           help="override a procedure parameter (SI units), e.g. iv_sweep.switching_events=200")
     campaign.add_argument("--quiet", action="store_true", help="no plan, no progress bars")
-    campaign.set_defaults(handler=_reporting(_campaign))
+    campaign.set_defaults(handler=reporting(_campaign, _user_errors))
 
     run = subparsers.add_parser("run", help="run one procedure and archive it")
     run.add_argument("procedure")
@@ -88,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--out", required=True, help="directory for the run archive")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     run.add_argument("--quiet", action="store_true")
-    run.set_defaults(handler=_reporting(_run))
+    run.set_defaults(handler=reporting(_run, _user_errors))
 
     dry = subparsers.add_parser("dry-run", help="check a procedure's (or the campaign's) plan against the "
                                 "envelope and estimate its duration; touches no instrument")
@@ -97,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dry.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="NAME=VALUE for a procedure, PROCEDURE.NAME=VALUE for the campaign")
     dry.add_argument("--steps", type=int, default=20, metavar="N", help="list the first N steps (default 20)")
-    dry.set_defaults(handler=_reporting(_dry_run))
+    dry.set_defaults(handler=reporting(_dry_run, _user_errors))
 
 
 def _procedure_class(name: str):
