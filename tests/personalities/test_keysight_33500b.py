@@ -5,46 +5,19 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import pytest
-import yaml
 
 from sim_backend.bench.pulse_generator import PulseGenerator
 from sim_backend.scpi.models._keysight_33500b_model import MODELS
 from sim_backend.scpi.models.keysight_33500b import Keysight33500B
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class StandInWorld:
-    """What a generator personality uses of the world: panels and the lab clock."""
-
-    def __init__(self) -> None:
-        self.panels: dict[str, PulseGenerator] = {}
-        self.time_s = 0.0
-
-    def now_s(self) -> float:
-        return self.time_s
+from tests.personalities.personality_helpers import StandInWorld, ask, errors
 
 
 def make(model: str = "keysight_33522b") -> tuple[Keysight33500B, PulseGenerator, StandInWorld]:
     world = StandInWorld()
     world.panels["pg"] = Keysight33500B.create_panel(model, {})
     return Keysight33500B(world, "pg", model, {}), world.panels["pg"], world
-
-
-def ask(device, text: str) -> str | None:
-    device.write_bytes(text.encode() + b"\n")
-    answer = device.read_message()
-    return None if answer is None else answer.decode().removesuffix("\n")
-
-
-def errors(device) -> list[int]:
-    found = []
-    while (answer := ask(device, "SYST:ERR?")) != '+0,"No error"':
-        found.append(int(answer.split(",")[0]))
-    return found
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -286,26 +259,13 @@ DRIVERS = {"keysight_33511b": "Keysight33511B", "keysight_33512b": "Keysight3351
 
 
 @pytest.mark.parametrize("model", sorted(DRIVERS))
-def test_stock_driver_per_model(model, tmp_path, close_instruments):
+def test_stock_driver_per_model(model, variant_bench, close_instruments):
     import qcodes.instrument_drivers.Keysight as drivers
-    from sim_backend import emulator
-    from sim_backend.transport._bench_lookup import set_bench_opener
 
-    station = yaml.safe_load((ROOT / "stations" / "emulated.yaml").read_text())
-    station["chip"] = str(ROOT / "stations" / "chips" / "default-neuron.yaml")
-    station["instruments"]["pulser"]["emulator"]["model"] = model
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(station))
-    library_path = f"{path}#{model}"
-    previous = set_bench_opener(emulator.open_bench)
-    try:
-        bench = emulator.open_bench(library_path)
-        address = next(e.address for e in bench.instruments if e.role == "pulser")
-        pg = getattr(drivers, DRIVERS[model])(f"pg_{model}", address, visalib=f"{library_path}@nwlab")
-        assert pg.IDN()["model"] == MODELS[model].name and pg.num_channels == MODELS[model].channels
-        single_shot_pulse(pg)
-        check_pulse_on_panel(bench.world.panels["pulser"].channels[1])
-        check_snapshot_changes_nothing(pg, bench.world.panels["pulser"], bench.device("pulser"))
-    finally:
-        emulator.close_bench(library_path)
-        set_bench_opener(previous)
+    bench, visalib = variant_bench(pulser=(model, "drivers.keysight_33500b.Keysight33500B"))
+    address = next(e.address for e in bench.instruments if e.role == "pulser")
+    pg = getattr(drivers, DRIVERS[model])(f"pg_{model}", address, visalib=visalib)
+    assert pg.IDN()["model"] == MODELS[model].name and pg.num_channels == MODELS[model].channels
+    single_shot_pulse(pg)
+    check_pulse_on_panel(bench.world.panels["pulser"].channels[1])
+    check_snapshot_changes_nothing(pg, bench.world.panels["pulser"], bench.device("pulser"))

@@ -4,15 +4,11 @@ bench whose pulser is an 81160A (no stock driver exists for it)."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
 
 from sim_backend.scpi.models.keysight_81160a import Keysight81160A
-from tests.personalities.test_keysight_33500b import StandInWorld, ask, errors
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.personalities.personality_helpers import StandInWorld, ask, errors
 
 
 def make(channels: int = 2):
@@ -116,22 +112,8 @@ SCENARIO = (":FUNC1 PULS", ":VOLT1:HIGH 0.25", ":VOLT1:LOW 0", ":PULS:PER1 1E-3"
 
 
 @pytest.fixture
-def bench_81160a(tmp_path):
-    from sim_backend import emulator
-    from sim_backend.transport._bench_lookup import set_bench_opener
-
-    station = yaml.safe_load((ROOT / "stations" / "emulated.yaml").read_text())
-    station["chip"] = str(ROOT / "stations" / "chips" / "default-neuron.yaml")
-    station["instruments"]["pulser"]["emulator"]["model"] = "keysight_81160a"
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(station))
-    library_path = f"{path}#81160a"
-    previous = set_bench_opener(emulator.open_bench)
-    try:
-        yield emulator.open_bench(library_path), f"{library_path}@nwlab"
-    finally:
-        emulator.close_bench(library_path)
-        set_bench_opener(previous)
+def bench_81160a(variant_bench):
+    return variant_bench(pulser=("keysight_81160a", "drivers.keysight_81160a.Keysight81160A"))
 
 
 def run_scenario(resource, bench) -> None:

@@ -4,32 +4,18 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 import time
 import uuid
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from pyvisa.errors import InvalidBinaryFormat
 
-from sim_backend.bench.scope import ChannelRecord
 from sim_backend.scpi.models.keysight_infiniium import KeysightInfiniium
+from tests.personalities.personality_helpers import StandInWorld, acquire, ask, errors, one_instrument_bench, raw
 
 ADDRESS = "TCPIP0::10.0.0.22::inst0::INSTR"
-
-
-class StandInWorld:
-    """What a scope personality uses of the world; no generator, so nothing ever triggers."""
-
-    def __init__(self) -> None:
-        self.panels: dict = {}
-        self.time_s = 0.0
-        self.station = SimpleNamespace(pulse_inputs=(), readout=(), bias=())
-
-    def now_s(self) -> float:
-        return self.time_s
 
 
 def make(model: str = "keysight_infiniium"):
@@ -38,34 +24,6 @@ def make(model: str = "keysight_infiniium"):
     device = KeysightInfiniium(world, "scope", model, {})
     ask(device, ":SYSTem:HEADer OFF")
     return device, world.panels["scope"], world
-
-
-def ask(device, text: str) -> str | None:
-    device.write_bytes(text.encode() + b"\n")
-    answer = device.read_message()
-    return None if answer is None else answer.decode("latin-1").removesuffix("\n")
-
-
-def raw(device, text: str) -> bytes | None:
-    device.write_bytes(text.encode() + b"\n")
-    return device.read_message()
-
-
-def errors(device) -> list[int]:
-    found = []
-    while (answer := ask(device, "SYST:ERR?")) != '+0,"No error"':
-        found.append(int(answer.split(",")[0]))
-    return found
-
-
-def acquire(panel, codes_by_channel: dict[int, np.ndarray]) -> None:
-    """Stand in for a completed acquisition: records taken with the panel's present settings."""
-    for number, codes in codes_by_channel.items():
-        channel = panel.channels[number]
-        panel.records[number] = ChannelRecord(np.asarray(codes, np.int16), channel.lsb_v, channel.offset_v,
-                                              panel.first_sample_s, panel.sample_interval_s)
-    panel.state, panel.continuous = "done", False
-    panel.acquisitions_completed += 1
 
 
 @pytest.mark.parametrize("model", sorted(KeysightInfiniium.model_table))
@@ -257,16 +215,10 @@ def test_measurements_on_the_record():
 
 @pytest.fixture
 def driver_bench():
-    from sim_backend.transport._bench_lookup import set_bench_opener
-
     device, panel, world = make()
     ask(device, ":SYST:HEAD ON")          # as at power-on: the driver turns it off itself
-    bench = SimpleNamespace(devices={ADDRESS: device}, lock=threading.RLock(),
-                            instruments=[("scope", "keysight_infiniium", ADDRESS)])
-    path = f"stand-in-infiniium-{uuid.uuid4().hex}.yaml#b"
-    previous = set_bench_opener(lambda library_path: bench)
-    yield device, panel, bench, path
-    set_bench_opener(previous)
+    with one_instrument_bench(device, "scope", "keysight_infiniium", ADDRESS) as (bench, path):
+        yield device, panel, bench, path
 
 
 def _use_driver(scope, device, panel, snapshot_budget_s: float):

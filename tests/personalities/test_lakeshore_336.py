@@ -7,51 +7,23 @@ real front panel and stage model, so lab time is exact and the thermal results a
 from __future__ import annotations
 
 import copy
-import threading
 import uuid
 
 import pytest
 
-from sim_backend.clock import LabClock
 from sim_backend.physics import thermal
 from sim_backend.scpi.models.lakeshore_336 import Lakeshore336
-from sim_backend.transport._bench_lookup import set_bench_opener
+from tests.personalities.personality_helpers import ClockedWorld, one_instrument_bench
+from tests.personalities.personality_helpers import ask_crlf as ask, value_crlf as value
 
 ADDRESS = "TCPIP0::10.0.0.20::7777::SOCKET"
 
 
-class StandInWorld:
-    def __init__(self) -> None:
-        self.clock = LabClock(0)
-        self.panels: dict = {}
-
-    def now_s(self) -> float:
-        return self.clock.now_s()
-
-
-class StandInBench:
-    def __init__(self, device, role: str, model: str) -> None:
-        self.devices = {ADDRESS: device}
-        self.lock = threading.RLock()
-        self.instruments = [(role, model, ADDRESS)]
-
-
 def make(**settings):
     settings = {"stage": "4k_probe_station", "initial_temperature_k": 3.0, **settings}
-    world = StandInWorld()
+    world = ClockedWorld()
     world.panels["cryostat"] = Lakeshore336.create_panel("lakeshore_336", settings)
     return Lakeshore336(world, "cryostat", "lakeshore_336", settings), world
-
-
-def ask(device, text: str) -> bytes | None:
-    device.write_bytes(text.encode() + b"\r\n")
-    return device.read_message()
-
-
-def value(device, text: str) -> str:
-    answer = ask(device, text)
-    assert answer is not None and answer.endswith(b"\r\n"), answer
-    return answer[:-2].decode()
 
 
 def test_idn_and_crlf_replies():
@@ -155,11 +127,8 @@ def test_cooldown_from_room_temperature_takes_hours():
 @pytest.fixture
 def driver_bench():
     device, world = make()
-    bench = StandInBench(device, "cryostat", "lakeshore_336")
-    path = f"stand-in-336-{uuid.uuid4().hex}.yaml#b"
-    previous = set_bench_opener(lambda library_path: bench)
-    yield device, world, bench, path
-    set_bench_opener(previous)
+    with one_instrument_bench(device, "cryostat", "lakeshore_336", ADDRESS) as (bench, path):
+        yield device, world, bench, path
 
 
 def _state(device, world):

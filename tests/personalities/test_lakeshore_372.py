@@ -8,51 +8,23 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 import uuid
 
 import pytest
 
-from sim_backend.clock import LabClock
 from sim_backend.physics import thermal
 from sim_backend.scpi.models.lakeshore_372 import Lakeshore372, ruox_kelvin, ruox_ohm
-from sim_backend.transport._bench_lookup import set_bench_opener
+from tests.personalities.personality_helpers import ClockedWorld, one_instrument_bench
+from tests.personalities.personality_helpers import ask_crlf as ask, value_crlf as value
 
 ADDRESS = "TCPIP0::10.0.0.24::7777::SOCKET"
 
 
-class StandInWorld:
-    def __init__(self) -> None:
-        self.clock = LabClock(0)
-        self.panels: dict = {}
-
-    def now_s(self) -> float:
-        return self.clock.now_s()
-
-
-class StandInBench:
-    def __init__(self, device, role: str, model: str) -> None:
-        self.devices = {ADDRESS: device}
-        self.lock = threading.RLock()
-        self.instruments = [(role, model, ADDRESS)]
-
-
 def make(**settings):
     settings = {"stage": "dilution_mxc", **settings}
-    world = StandInWorld()
+    world = ClockedWorld()
     world.panels["fridge"] = Lakeshore372.create_panel("lakeshore_372", settings)
     return Lakeshore372(world, "fridge", "lakeshore_372", settings), world
-
-
-def ask(device, text: str) -> bytes | None:
-    device.write_bytes(text.encode() + b"\r\n")
-    return device.read_message()
-
-
-def value(device, text: str) -> str:
-    answer = ask(device, text)
-    assert answer is not None and answer.endswith(b"\r\n"), answer
-    return answer[:-2].decode()
 
 
 def test_idn_base_temperature_and_resistance():
@@ -117,11 +89,8 @@ def test_setpoint_in_ohms_when_the_input_reads_ohms():
 @pytest.fixture
 def driver_bench():
     device, world = make()
-    bench = StandInBench(device, "fridge", "lakeshore_372")
-    path = f"stand-in-372-{uuid.uuid4().hex}.yaml#b"
-    previous = set_bench_opener(lambda library_path: bench)
-    yield device, world, bench, path
-    set_bench_opener(previous)
+    with one_instrument_bench(device, "fridge", "lakeshore_372", ADDRESS) as (bench, path):
+        yield device, world, bench, path
 
 
 def _state(device, world):

@@ -5,30 +5,16 @@ TCP (its full snapshot: 2,487 messages)."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from sim_backend.bench.scope import ChannelRecord
 from sim_backend.scpi.models.tektronix_dpo import TektronixDPO
+from tests.personalities.personality_helpers import StandInWorld, acquire, ask, one_instrument_bench, raw
 
 ADDRESS = "TCPIP0::10.0.0.24::inst0::INSTR"
-
-
-class StandInWorld:
-    """What a scope personality uses of the world; no generator, so nothing ever triggers."""
-
-    def __init__(self) -> None:
-        self.panels: dict = {}
-        self.time_s = 0.0
-        self.station = SimpleNamespace(pulse_inputs=(), readout=(), bias=())
-
-    def now_s(self) -> float:
-        return self.time_s
 
 
 def make(model: str = "tektronix_dpo7254"):
@@ -37,30 +23,9 @@ def make(model: str = "tektronix_dpo7254"):
     return TektronixDPO(world, "scope", model, {}), world.panels["scope"]
 
 
-def ask(device, text: str) -> str | None:
-    device.write_bytes(text.encode() + b"\n")
-    answer = device.read_message()
-    return None if answer is None else answer.decode("latin-1").removesuffix("\n")
-
-
-def raw(device, text: str) -> bytes | None:
-    device.write_bytes(text.encode() + b"\n")
-    return device.read_message()
-
-
 def errors(device) -> list[int]:
     answer = ask(device, "ALLEV?")
     return [] if answer.startswith("0,") else [int(entry) for entry in answer.split(",")[::2]]
-
-
-def acquire(panel, codes_by_channel: dict[int, np.ndarray]) -> None:
-    """Stand in for a completed acquisition: records taken with the panel's present settings."""
-    for number, codes in codes_by_channel.items():
-        channel = panel.channels[number]
-        panel.records[number] = ChannelRecord(np.asarray(codes, np.int16), channel.lsb_v, channel.offset_v,
-                                              panel.first_sample_s, panel.sample_interval_s)
-    panel.state, panel.continuous = "done", False
-    panel.acquisitions_completed += 1
 
 
 @pytest.mark.parametrize("model", sorted(TektronixDPO.model_table))
@@ -245,18 +210,12 @@ def test_measurement_slots_accept_every_type_and_answer_values():
 def driver_bench(monkeypatch):
     from qcodes.instrument_drivers.tektronix.DPO7200xx import TektronixDPOMeasurement
 
-    from sim_backend.transport._bench_lookup import set_bench_opener
-
     # The driver sleeps 0.1 s (wall clock) after each measurement type change to let a real scope
     # settle; its snapshot changes the type 364 times. The emulator needs no settling.
     monkeypatch.setattr(TektronixDPOMeasurement, "_minimum_adjustment_time", 0.0)
     device, panel = make()
-    bench = SimpleNamespace(devices={ADDRESS: device}, lock=threading.RLock(),
-                            instruments=[("scope", "tektronix_dpo7254", ADDRESS)])
-    path = f"stand-in-dpo-{uuid.uuid4().hex}.yaml#b"
-    previous = set_bench_opener(lambda library_path: bench)
-    yield device, panel, bench, path
-    set_bench_opener(previous)
+    with one_instrument_bench(device, "scope", "tektronix_dpo7254", ADDRESS) as (bench, path):
+        yield device, panel, bench, path
 
 
 def _use_driver(scope, device, panel, snapshot_budget_s: float):
