@@ -51,6 +51,15 @@ def one_instrument_bench(device, role: str, model: str, address: str) -> Iterato
         set_bench_opener(previous)
 
 
+@contextmanager
+def over_tcp(bench) -> Iterator[str]:
+    """`bench` served on localhost while the block runs: the first instrument's VISA address."""
+    from sim_backend.transport.bench_server import BenchServer
+
+    with BenchServer(bench) as server:
+        yield server.instruments[0].server.visa_address
+
+
 def raw(device, text: str) -> bytes | None:
     """Send one LF-terminated message; the reply as bytes (None when there is none)."""
     device.write_bytes(text.encode() + b"\n")

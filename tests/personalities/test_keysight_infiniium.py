@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from contextlib import closing
 from pathlib import Path
 import time
 import uuid
@@ -13,7 +14,9 @@ import pytest
 from pyvisa.errors import InvalidBinaryFormat
 
 from sim_backend.scpi.models.keysight_infiniium import KeysightInfiniium
-from tests.personalities.personality_helpers import StandInWorld, acquire, ask, errors, one_instrument_bench, raw
+from tests.personalities.personality_helpers import (
+    StandInWorld, acquire, ask, errors, one_instrument_bench, over_tcp, raw,
+)
 
 ADDRESS = "TCPIP0::10.0.0.22::inst0::INSTR"
 
@@ -268,30 +271,21 @@ def test_stock_driver_in_process(driver_bench):
     from qcodes.instrument_drivers.Keysight import KeysightInfiniium as Driver
 
     device, panel, _, path = driver_bench
-    scope = Driver(f"inf_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab", timeout=2)
-    try:
+    with closing(Driver(f"inf_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab", timeout=2)) as scope:
         _use_driver(scope, device, panel, snapshot_budget_s=1.0)
-    finally:
-        scope.close()
 
 
 @pytest.mark.timeout(30)
 def test_stock_driver_over_tcp(driver_bench):
     from qcodes.instrument_drivers.Keysight import KeysightInfiniium as Driver
 
-    from sim_backend.transport.bench_server import BenchServer
-
     device, panel, bench, _ = driver_bench
-    with BenchServer(bench) as server:
-        address = server.instruments[0].server.visa_address
-        scope = Driver(f"inf_{uuid.uuid4().hex[:8]}", address, visalib="@py", timeout=2,
-                       silence_pyvisapy_warning=True)
-        try:
-            # pyvisa-py leaves Nagle on: each write that follows a write waits ~40 ms for the
-            # server's delayed ACK (the snapshot has 48 such pairs), hence the larger budget.
-            _use_driver(scope, device, panel, snapshot_budget_s=5.0)
-        finally:
-            scope.close()
+    with (over_tcp(bench) as address,
+          closing(Driver(f"inf_{uuid.uuid4().hex[:8]}", address, visalib="@py", timeout=2,
+                         silence_pyvisapy_warning=True)) as scope):
+        # pyvisa-py leaves Nagle on: each write that follows a write waits ~40 ms for the
+        # server's delayed ACK (the snapshot has 48 such pairs), hence the larger budget.
+        _use_driver(scope, device, panel, snapshot_budget_s=5.0)
 
 
 # -- end to end on the emulated bench: bias, one input pulse, the chip, the scope -----------------

@@ -7,13 +7,14 @@ real front panel and stage model, so lab time is exact and the thermal results a
 from __future__ import annotations
 
 import copy
+from contextlib import closing
 import uuid
 
 import pytest
 
 from sim_backend.physics import thermal
 from sim_backend.scpi.models.lakeshore_336 import Lakeshore336
-from tests.personalities.personality_helpers import ClockedWorld, one_instrument_bench
+from tests.personalities.personality_helpers import ClockedWorld, one_instrument_bench, over_tcp
 from tests.personalities.personality_helpers import ask_crlf as ask, value_crlf as value
 
 ADDRESS = "TCPIP0::10.0.0.20::7777::SOCKET"
@@ -167,24 +168,15 @@ def test_stock_driver_in_process(driver_bench):
     from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
 
     device, world, _, path = driver_bench
-    ls = LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab")
-    try:
+    with closing(LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab")) as ls:
         _settle_with_driver(ls, device, world)
-    finally:
-        ls.close()
 
 
 @pytest.mark.timeout(30)
 def test_stock_driver_over_tcp(driver_bench):
     from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
 
-    from sim_backend.transport.bench_server import BenchServer
-
     device, world, bench, _ = driver_bench
-    with BenchServer(bench) as server:
-        address = server.instruments[0].server.visa_address
-        ls = LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", address, visalib="@py")
-        try:
-            _settle_with_driver(ls, device, world)
-        finally:
-            ls.close()
+    with (over_tcp(bench) as address,
+          closing(LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", address, visalib="@py")) as ls):
+        _settle_with_driver(ls, device, world)

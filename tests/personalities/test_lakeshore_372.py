@@ -7,6 +7,7 @@ real front panel and stage model, so lab time is exact and the thermal results a
 from __future__ import annotations
 
 import copy
+from contextlib import closing
 import math
 import uuid
 
@@ -14,7 +15,7 @@ import pytest
 
 from sim_backend.physics import thermal
 from sim_backend.scpi.models.lakeshore_372 import Lakeshore372, ruox_kelvin, ruox_ohm
-from tests.personalities.personality_helpers import ClockedWorld, one_instrument_bench
+from tests.personalities.personality_helpers import ClockedWorld, one_instrument_bench, over_tcp
 from tests.personalities.personality_helpers import ask_crlf as ask, value_crlf as value
 
 ADDRESS = "TCPIP0::10.0.0.24::7777::SOCKET"
@@ -127,24 +128,15 @@ def test_stock_driver_in_process(driver_bench):
     from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372
 
     device, world, _, path = driver_bench
-    ls = LakeshoreModel372(f"ls372_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab")
-    try:
+    with closing(LakeshoreModel372(f"ls372_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab")) as ls:
         _regulate_with_driver(ls, device, world)
-    finally:
-        ls.close()
 
 
 @pytest.mark.timeout(30)
 def test_stock_driver_over_tcp(driver_bench):
     from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372
 
-    from sim_backend.transport.bench_server import BenchServer
-
     device, world, bench, _ = driver_bench
-    with BenchServer(bench) as server:
-        address = server.instruments[0].server.visa_address
-        ls = LakeshoreModel372(f"ls372_{uuid.uuid4().hex[:8]}", address, visalib="@py")
-        try:
-            _regulate_with_driver(ls, device, world)
-        finally:
-            ls.close()
+    with (over_tcp(bench) as address,
+          closing(LakeshoreModel372(f"ls372_{uuid.uuid4().hex[:8]}", address, visalib="@py")) as ls):
+        _regulate_with_driver(ls, device, world)

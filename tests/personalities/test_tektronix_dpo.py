@@ -5,6 +5,7 @@ TCP (its full snapshot: 2,487 messages)."""
 from __future__ import annotations
 
 import socket
+from contextlib import closing
 import time
 import uuid
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from sim_backend.scpi.models.tektronix_dpo import TektronixDPO
-from tests.personalities.personality_helpers import StandInWorld, acquire, ask, one_instrument_bench, raw
+from tests.personalities.personality_helpers import StandInWorld, acquire, ask, one_instrument_bench, over_tcp, raw
 
 ADDRESS = "TCPIP0::10.0.0.24::inst0::INSTR"
 
@@ -252,29 +253,20 @@ def test_stock_driver_in_process(driver_bench):
     from qcodes.instrument_drivers.tektronix.DPO7200xx import TektronixDPO7000xx as Driver
 
     device, panel, _, path = driver_bench
-    scope = Driver(f"dpo_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab", timeout=2)
-    try:
+    with closing(Driver(f"dpo_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab", timeout=2)) as scope:
         _use_driver(scope, device, panel, snapshot_budget_s=3.0)
-    finally:
-        scope.close()
 
 
 @pytest.mark.timeout(30)
 def test_stock_driver_over_tcp(driver_bench):
     from qcodes.instrument_drivers.tektronix.DPO7200xx import TektronixDPO7000xx as Driver
 
-    from sim_backend.transport.bench_server import BenchServer
-
     device, panel, bench, _ = driver_bench
-    with BenchServer(bench) as server:
-        address = server.instruments[0].server.visa_address
-        scope = Driver(f"dpo_{uuid.uuid4().hex[:8]}", address, visalib="@py", timeout=2)
+    with (over_tcp(bench) as address,
+          closing(Driver(f"dpo_{uuid.uuid4().hex[:8]}", address, visalib="@py", timeout=2)) as scope):
         # pyvisa-py leaves Nagle on and its SOCKET sessions lack VI_ATTR_TCPIP_NODELAY (NI-VISA's
         # default is true): a write that follows a write waits ~40 ms for the server's delayed
         # ACK, 728 times in this snapshot. Switch it off on the client socket, as NI-VISA would.
         handle = scope.visa_handle
         handle.visalib.sessions[handle.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            _use_driver(scope, device, panel, snapshot_budget_s=10.0)
-        finally:
-            scope.close()
+        _use_driver(scope, device, panel, snapshot_budget_s=10.0)
