@@ -5,6 +5,9 @@ Pattern syntax (as in instrument manuals):
 * upper-case letters are the short form, the whole word the long form (`VOLTage`: VOLT, VOLTAGE);
 * `[...]` marks an optional node (`[:LEVel]`, `[SOURce#]`);
 * `#` after a mnemonic takes a numeric suffix (`OUTPut#`: OUTP, OUTP1, OUTPUT2; absent = 1);
+* `[N]` after a mnemonic is a fixed optional suffix, as manuals write `:SOURce[1]`: the node
+  accepts SOUR and SOUR1, the handler gets no argument for it, and any other suffix (SOUR2,
+  SOUR0) is out of range (-114, reported through `Match.invalid`);
 * a leading `*` makes a common command (`*IDN`): matched whole, case-insensitively.
 
 A header to resolve is the full path in upper case, one `:` before each node (`:SOUR2:VOLT`).
@@ -23,17 +26,20 @@ from sim_backend.scpi.params import mnemonic_forms
 
 T = TypeVar("T")
 
-_NODE = re.compile(r"(\[)?:?([A-Za-z][A-Za-z0-9_]*)(#)?(\])?")
+#: One node: [optional] `:`? mnemonic, then `#` (any suffix) or `[N]` (only N, or none), [close].
+_NODE = re.compile(r"(\[)?:?([A-Za-z][A-Za-z0-9_]*)(#|\[\d+\])?(\])?")
 _CACHE_LIMIT = 4096  # bounded: a fuzzer must not grow it forever
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
-    """One header pattern: its regex, and the short names of its nodes that take a suffix."""
+    """One header pattern: its regex, the short names of its `#` nodes (handler arguments), and
+    one (short name, fixed suffix or None) per capture group of the regex, in order."""
 
     text: str
     regex: re.Pattern[str]
     suffix_nodes: tuple[str, ...]
+    groups: tuple[tuple[str, int | None], ...] = ()
 
 
 def compile_pattern(text: str) -> CompiledPattern:
@@ -44,6 +50,7 @@ def compile_pattern(text: str) -> CompiledPattern:
         return CompiledPattern(text, re.compile(re.escape(text.upper())), ())
     parts: list[str] = []
     suffix_nodes: list[str] = []
+    groups: list[tuple[str, int | None]] = []
     pos = 0
     for match in _NODE.finditer(text):
         if match.start() != pos or bool(match.group(1)) != bool(match.group(4)):
@@ -51,22 +58,32 @@ def compile_pattern(text: str) -> CompiledPattern:
         short, long = mnemonic_forms(match.group(2))
         forms = short if short == long else f"{short}|{long}"
         node = f":(?:{forms})"
-        if match.group(3):
+        suffix = match.group(3)
+        if suffix == "#":
             node += r"(\d*)"
             suffix_nodes.append(short)
+            groups.append((short, None))
+        elif suffix:  # `[N]`: digits are captured so that a wrong suffix is -114, not -113
+            fixed = int(suffix[1:-1])
+            if fixed < 1:
+                raise ValueError(f"header pattern {text!r}: a fixed suffix must be >= 1, got {suffix}")
+            node += r"(\d*)"
+            groups.append((short, fixed))
         parts.append(f"(?:{node})?" if match.group(1) else node)
         pos = match.end()
     if pos != len(text) or not parts:
         raise ValueError(f"cannot parse header pattern {text!r} at {text[pos:]!r}")
-    return CompiledPattern(text, re.compile("".join(parts)), tuple(suffix_nodes))
+    return CompiledPattern(text, re.compile("".join(parts)), tuple(suffix_nodes), tuple(groups))
 
 
 @dataclass(frozen=True, slots=True)
 class Match(Generic[T]):
-    """A resolved header: the entry, and (node short name, suffix) for each `#` node."""
+    """A resolved header: the entry, (node short name, suffix) for each `#` node, and
+    (node short name, suffix) for each `[N]` node given a suffix other than N (-114)."""
 
     entry: T
     suffixes: tuple[tuple[str, int], ...]
+    invalid: tuple[tuple[str, int], ...] = ()
 
 
 class HeaderTable(Generic[T]):
@@ -97,8 +114,14 @@ class HeaderTable(Generic[T]):
         for pattern, entry in self._compound:
             match = pattern.regex.fullmatch(path)
             if match is not None:
-                numbers = (int(digits) if digits else 1 for digits in match.groups())
-                found = Match(entry, tuple(zip(pattern.suffix_nodes, numbers)))
+                suffixes: list[tuple[str, int]] = []
+                invalid: list[tuple[str, int]] = []
+                for (short, fixed), digits in zip(pattern.groups, match.groups()):
+                    if fixed is None:
+                        suffixes.append((short, int(digits) if digits else 1))
+                    elif digits and int(digits) != fixed:
+                        invalid.append((short, int(digits)))
+                found = Match(entry, tuple(suffixes), tuple(invalid))
                 break
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()

@@ -171,6 +171,8 @@ class Personality:
         self.before_command(command)
         if command is None:
             raise ScpiError(-113)
+        if match and match.invalid:
+            raise ScpiError(-114)  # a fixed suffix (`SOURce[1]`) given another number
         if match and match.suffixes:
             suffixes = self._check_suffixes(match.suffixes)
         if unit.query:

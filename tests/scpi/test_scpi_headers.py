@@ -116,3 +116,25 @@ def test_table_resolves_suffixes_and_first_declaration_wins():
     found = table.resolve(":CHANNEL3:PROB12")
     assert found is not None and found.suffixes == (("CHAN", 3), ("PROB", 12))
     assert table.resolve(":CHAN:PROBE:X") is None
+
+
+def test_fixed_optional_suffix_accepts_none_or_that_number_only():
+    """`SOURce[1]` (as the Keithley manual writes it): SOUR and SOUR1 match, with no handler
+    argument; SOUR2 and SOUR0 match the entry but are marked invalid (-114 in the engine)."""
+    table = HeaderTable([(":SOURce[1]:CURRent[:LEVel]", "a"), ("[:SENSe[2]]:COUNt", "b")])
+    for header in (":SOUR:CURR", ":SOUR1:CURR", ":SOURCE1:CURRENT:LEVEL", ":SOURCE:CURR:LEV"):
+        found = table.resolve(header)
+        assert found is not None and found.entry == "a", header
+        assert found.suffixes == () and found.invalid == (), header
+    for header, number in ((":SOUR2:CURR", 2), (":SOURCE0:CURR", 0), (":SOUR11:CURR:LEV", 11)):
+        found = table.resolve(header)
+        assert found is not None and found.entry == "a" and found.invalid == (("SOUR", number),), header
+    assert table.resolve(":COUN").invalid == () and table.resolve(":SENS2:COUN").invalid == ()
+    assert table.resolve(":SENS1:COUN").invalid == (("SENS", 1),)
+    assert table.resolve(":SOURX:CURR") is None
+
+
+@pytest.mark.parametrize("bad", ["SOURce[0]:VOLT", "SOURce[1", "SOURce[1]]:VOLT", "SOURce[-1]:VOLT"])
+def test_malformed_fixed_suffix_patterns_are_rejected(bad):
+    with pytest.raises(ValueError):
+        compile_pattern(bad)

@@ -85,7 +85,7 @@ def _check_source_range(self, key: str, value: float) -> None:
 
 
 def _source_commands(key: str, node: str, unit: str) -> dict[str, Command]:
-    path = f":SOURce:{node}"
+    path = f":SOURce[1]:{node}"
     return {
         f"src_range_{key}": _keyed(f"{path}:RANGe", Real(unit, -SOURCE_RANGES[key][-1], SOURCE_RANGES[key][-1], fmt=_NR3),
                                    "source_range", key, f"Source range ({unit}); turns autorange off.",
@@ -100,7 +100,7 @@ def _source_commands(key: str, node: str, unit: str) -> dict[str, Command]:
 
 
 def _sense_commands(key: str, node: str, unit: str) -> dict[str, Command]:
-    path = f":SENSe:{node}"
+    path = f":SENSe[1]:{node}"
     ranges = SENSE_RANGES[key]
     return {
         f"sense_range_{key}": _keyed(f"{path}:RANGe[:UPPer]", Real(unit, 0.0, ranges[-1], fmt=_NR3), "sense_range", key,
@@ -188,7 +188,7 @@ class TraceCommands:
             raise ScpiError(-230)
         return _format(readings[-1], elements)
 
-    @command(":SOURce:SWEep:CURRent:LINear", Real("A", -1.05, 1.05), Real("A", -1.05, 1.05), Integer(2, 1_000_000),
+    @command(":SOURce[1]:SWEep:CURRent:LINear", Real("A", -1.05, 1.05), Real("A", -1.05, 1.05), Integer(2, 1_000_000),
              Real("S", 0.0, 1e4, optional=True), Integer(0, 268_435_455, optional=True),
              Choice("AUTO", "BEST", "FIXed", optional=True), Boolean(optional=True), Boolean(optional=True),
              String(optional=True))
@@ -196,7 +196,7 @@ class TraceCommands:
         """Set up a linear current sweep (run by :INITiate)."""
         self.sweep = ("CURR", start, stop, points, count or 1, buffer or "defbuffer1")
 
-    @command(":SOURce:SWEep:VOLTage:LINear", Real("V", -210.0, 210.0), Real("V", -210.0, 210.0),
+    @command(":SOURce[1]:SWEep:VOLTage:LINear", Real("V", -210.0, 210.0), Real("V", -210.0, 210.0),
              Integer(2, 1_000_000), Real("S", 0.0, 1e4, optional=True), Integer(0, 268_435_455, optional=True),
              Choice("AUTO", "BEST", "FIXed", optional=True), Boolean(optional=True), Boolean(optional=True),
              String(optional=True))

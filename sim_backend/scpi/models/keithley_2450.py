@@ -8,6 +8,8 @@ ohmic load at that operating point) and VLIM:TRIPped? answers 1. Sourcing voltag
 taken as the line resistance (a superconducting chip), and the current is clipped at ILIMit.
 
 Errors go to the SCPI queue with the standard codes; a refused command changes nothing.
+Headers follow the reference manual's `:SOURce[1]:…`, `:SENSe[1]:…`, `:OUTPut[1]…`: the suffix 1
+may be given or left out; any other suffix is -114.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from sim_backend.scpi.params import Boolean, Choice, Integer, Raw, Real, String
 _NR3 = "{:.6E}"
 _UNITS = {"CURR": "Amp DC", "VOLT": "Volt DC", "RES": "Ohm"}
 _SENSE_NAMES = {"CURR": '"CURR:DC"', "VOLT": '"VOLT:DC"', "RES": '"RES"'}
+
+
 class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     """KEITHLEY INSTRUMENTS,MODEL 2450 in its SCPI language (module docstring)."""
 
@@ -40,6 +44,9 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     role = "bias_source"
     identity = Identity("KEITHLEY INSTRUMENTS", "MODEL 2450", "04412345", "1.7.3c")
     error_messages = {-222: "Parameter data out of range", -221: "Settings conflict"}
+    #: User delays 1-5 (`:SOURce[1]:<f>:DELay:USER#`, `:SENSe[1]:<f>:DELay:USER#`): USER0, USER6 -> -114.
+    #: SOURce/SENSe/OUTPut take only the fixed suffix 1, declared in the patterns as `[1]`.
+    suffix_limits = {"USER": 5}
 
     @classmethod
     def create_panel(cls, model: str, settings: dict) -> SourceMeter:
@@ -143,7 +150,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
 
     # -- source --------------------------------------------------------------------------------
 
-    @setting(":SOURce:FUNCtion[:MODE]", Choice("CURRent", "VOLTage"))
+    @setting(":SOURce[1]:FUNCtion[:MODE]", Choice("CURRent", "VOLTage"))
     def source_function(self) -> str:
         """Source function: current or voltage."""
         return "CURR" if self.panel.source_function == "current" else "VOLT"
@@ -152,7 +159,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def source_function(self, function: str) -> None:
         self.panel.source_function = "current" if function == "CURR" else "voltage"
 
-    @setting(":SOURce:CURRent[:LEVel][:IMMediate][:AMPLitude]", Real("A", -1.05, 1.05, 0.0, _NR3))
+    @setting(":SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]", Real("A", -1.05, 1.05, 0.0, _NR3))
     def current_level(self) -> float:
         """Source current, A (checked against the fixed range when autorange is off)."""
         return self.panel.current_level_a
@@ -162,7 +169,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
         self._fit_source("CURR", amps)
         self.panel.current_level_a = amps
 
-    @setting(":SOURce:VOLTage[:LEVel][:IMMediate][:AMPLitude]", Real("V", -210.0, 210.0, 0.0, _NR3))
+    @setting(":SOURce[1]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", Real("V", -210.0, 210.0, 0.0, _NR3))
     def voltage_level(self) -> float:
         """Source voltage, V."""
         return self.panel.voltage_level_v
@@ -178,7 +185,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
         elif abs(value) > 1.05 * self.source_range[function]:
             raise ScpiError(-222)
 
-    @setting(":SOURce:CURRent:VLIMit[:LEVel]", Real("V", 0.02, 210.0, 21.0, _NR3))
+    @setting(":SOURce[1]:CURRent:VLIMit[:LEVel]", Real("V", 0.02, 210.0, 21.0, _NR3))
     def voltage_limit(self) -> float:
         """Voltage limit (compliance) while sourcing current, V."""
         return self.panel.voltage_limit_v
@@ -187,7 +194,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def voltage_limit(self, volts: float) -> None:
         self.panel.voltage_limit_v = volts
 
-    @setting(":SOURce:VOLTage:ILIMit[:LEVel]", Real("A", 1e-9, 1.05, 105e-6, _NR3))
+    @setting(":SOURce[1]:VOLTage:ILIMit[:LEVel]", Real("A", 1e-9, 1.05, 105e-6, _NR3))
     def current_limit(self) -> float:
         """Current limit (compliance) while sourcing voltage, A."""
         return self.panel.current_limit_a
@@ -196,17 +203,17 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def current_limit(self, amps: float) -> None:
         self.panel.current_limit_a = amps
 
-    @query(":SOURce:CURRent:VLIMit[:LEVel]:TRIPped")
+    @query(":SOURce[1]:CURRent:VLIMit[:LEVel]:TRIPped")
     def voltage_limit_tripped(self) -> int:
         """1 when the last reading was held at the voltage limit."""
         return int(self.tripped and self.panel.source_function == "current")
 
-    @query(":SOURce:VOLTage:ILIMit[:LEVel]:TRIPped")
+    @query(":SOURce[1]:VOLTage:ILIMit[:LEVel]:TRIPped")
     def current_limit_tripped(self) -> int:
         """1 when the last reading was held at the current limit."""
         return int(self.tripped and self.panel.source_function == "voltage")
 
-    @setting(":OUTPut[:STATe]", Boolean())
+    @setting(":OUTPut[1][:STATe]", Boolean())
     def output(self) -> bool:
         """Output relay on or off."""
         return self.panel.output_enabled
@@ -226,7 +233,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
 
     # -- sense ---------------------------------------------------------------------------------
 
-    @setting(":SENSe:FUNCtion[:ON]", String())
+    @setting(":SENSe[1]:FUNCtion[:ON]", String())
     def sense_function(self) -> str:
         """Measure function: "CURR[:DC]", "VOLT[:DC]" or "RES"."""
         return _SENSE_NAMES[{"current": "CURR", "voltage": "VOLT", "resistance": "RES"}[self.panel.sense_function]]
@@ -239,7 +246,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
             raise ScpiError(-224)
         self.panel.sense_function = found[key]  # type: ignore[assignment]
 
-    @setting(":SENSe:COUNt", Integer(1, 300_000, 1))
+    @setting(":SENSe[1]:COUNt", Integer(1, 300_000, 1))
     def sense_count(self) -> int:
         """Readings per measure request."""
         return self.count
@@ -248,7 +255,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def sense_count(self, count: int) -> None:
         self.count = count
 
-    @command(":SENSe:AZERo:ONCE")
+    @command(":SENSe[1]:AZERo:ONCE")
     def auto_zero_once(self) -> None:
         """Refresh the zero reference once."""
 
