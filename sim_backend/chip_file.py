@@ -64,11 +64,20 @@ class ChipFile:
 
 
 def load_chip(path: str | Path) -> ChipFile:
+    """Read and validate a chip file; every failure is a ChipFileError naming the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ChipFileError(f"{path}: cannot read: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except (OSError, ValueError) as exc:   # missing, a directory, unreadable; ValueError: NUL in the path
+        raise ChipFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ChipFileError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ChipFileError(f"{path}: not valid YAML: nested too deeply") from None
     return parse_chip(data, path)
 
 
@@ -90,6 +99,8 @@ def parse_chip(data: Any, path: Path | str = "<chip>") -> ChipFile:
         temperature_k, provenance[("chip", "temperature")] = quantity_si(data["temperature"], "temperature")
     except UnitError as exc:
         raise fail("chip", "temperature", str(exc)) from None
+    if not temperature_k > 0:
+        raise fail("chip", "temperature", f"must be > 0 K, got {temperature_k:g} K")
     nodes = data["nodes"]
     if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
         raise fail("chip", "nodes", "must be a list of node names (ground is \"0\")")
@@ -120,6 +131,8 @@ def parse_chip(data: Any, path: Path | str = "<chip>") -> ChipFile:
             if n not in declared:
                 raise fail(where, "nodes", f"unknown node {n!r} (declare it under 'nodes')")
         kind = entry.get("type")
+        if not isinstance(kind, str):
+            raise fail(where, "type", f"must be one of nanowire, {', '.join(SIMPLE)}; got {kind!r}")
         try:
             if kind == "nanowire":
                 elements.append(_nanowire(name, ends, entry, defaults, provenance))
@@ -162,7 +175,7 @@ def _q(entry, kind, where, fld, fail):
 def _only(entry, allowed, where, fail):
     extra = set(entry) - allowed
     if extra:
-        raise fail(where, sorted(extra)[0], "unknown field")
+        raise fail(where, sorted(extra, key=str)[0], "unknown field")
 
 
 def _nanowire(name, ends, entry, defaults, provenance):
@@ -221,7 +234,7 @@ def _names(section, title, key, allowed, fail):
     for port, entry in section.items():
         if not isinstance(entry, dict) or key not in entry:
             raise fail(f"{title[:-1]} '{port}'", key, "missing")
-        if entry[key] not in allowed:
+        if not isinstance(entry[key], str) or entry[key] not in allowed:
             raise fail(f"{title[:-1]} '{port}'", key, f"{entry[key]!r} is not one of {sorted(allowed)}")
         out[str(port)] = str(entry[key])
     return out

@@ -51,11 +51,14 @@ def quantity_si(entry: object, kind: str) -> tuple[float, str]:
         raise UnitError(f"missing {', '.join(missing)}")
     extra = set(entry) - {"value", "unit", "source"}
     if extra:
-        raise UnitError(f"unexpected key(s) {sorted(extra)}")
+        raise UnitError(f"unexpected key(s) {sorted(extra, key=str)}")
     value = entry["value"]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UnitError(f"value must be a finite number, got {value!r}")
     source = entry["source"]
     if not isinstance(source, str) or not source.strip():
         raise UnitError("source must be a non-empty provenance note")
-    return float(value) * scale_for(str(entry.get("unit", "")), kind), source
+    si = float(value) * scale_for(str(entry.get("unit", "")), kind)
+    if not math.isfinite(si):
+        raise UnitError(f"value {value!r} {entry.get('unit', '')} overflows in SI units")
+    return si, source

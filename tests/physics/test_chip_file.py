@@ -98,6 +98,43 @@ def _bad_port(d):
     d["ports"]["input"] = {"source": "rm"}
 
 
+def _list_type(d):
+    _element(d, "rm")["type"] = ["resistor"]
+
+
+def _mapping_type(d):
+    _element(d, "wm")["type"] = {"nanowire": 1}
+
+
+def _list_port_source(d):
+    d["ports"]["bias"] = {"source": ["ib"]}
+
+
+def _mapping_output_node(d):
+    d["outputs"]["vout"] = {"node": {"m": 1}}
+
+
+def _negative_temperature(d):
+    d["temperature"] = {"value": -3, "unit": "K", "source": "test"}
+
+
+def _zero_temperature(d):
+    d["temperature"] = {"value": 0, "unit": "mK", "source": "test"}
+
+
+def _overflowing_temperature(d):
+    d["temperature"] = {"value": 1e300, "unit": "TK", "source": "test"}
+
+
+def _mixed_unknown_fields(d):
+    _element(d, "rm")[1] = 2
+    _element(d, "rm")["zz"] = 3
+
+
+def _mixed_unknown_quantity_keys(d):
+    _element(d, "ls")["inductance"].update({1: 2, "zz": 3})
+
+
 @pytest.mark.parametrize(("mutate", "where", "field"), [
     (_negative_inductance, "element 'ls'", "inductance"),
     (_unknown_unit, "element 'rm'", "resistance"),
@@ -112,6 +149,15 @@ def _bad_port(d):
     (_bad_retrap, "element 'wc'", "retrap"),
     (_unknown_type, "element 'rm'", "type"),
     (_bad_port, "port 'input'", "source"),
+    (_list_type, "element 'rm'", "type"),
+    (_mapping_type, "element 'wm'", "type"),
+    (_list_port_source, "port 'bias'", "source"),
+    (_mapping_output_node, "output 'vout'", "node"),
+    (_negative_temperature, "chip", "temperature"),
+    (_zero_temperature, "chip", "temperature"),
+    (_overflowing_temperature, "chip", "temperature"),
+    (_mixed_unknown_fields, "element 'rm'", "1"),
+    (_mixed_unknown_quantity_keys, "element 'ls'", "inductance"),
 ])
 def test_malformed_chip_names_file_element_and_field(tmp_path, mutate, where, field):
     data = _base()
@@ -129,3 +175,41 @@ def test_malformed_chip_names_file_element_and_field(tmp_path, mutate, where, fi
 def test_not_a_chip_file():
     with pytest.raises(ChipFileError, match="format"):
         parse_chip({"name": "x"}, "x.yaml")
+
+
+def test_temperature_must_be_positive_kelvin(tmp_path):
+    data = _base()
+    data["temperature"] = {"value": -3, "unit": "K", "source": "test"}
+    with pytest.raises(ChipFileError, match=r"chip, field 'temperature': must be > 0 K"):
+        parse_chip(data, tmp_path / "cold.yaml")
+    data["temperature"] = {"value": 20, "unit": "mK", "source": "dilution stage"}
+    assert parse_chip(data, tmp_path / "cold.yaml").temperature_k == pytest.approx(0.02)
+
+
+def _unreadable(tmp_path, kind):
+    if kind == "missing":
+        return tmp_path / "missing.yaml"
+    if kind == "directory":
+        (tmp_path / "chip.yaml").mkdir()
+        return tmp_path / "chip.yaml"
+    if kind == "nul":
+        return tmp_path / "ch\0ip.yaml"
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes((CHIPS / "neuron-c8.yaml").read_bytes().replace(b"name: neuron-c8", b"name: neur\xf3n"))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "nul", "not-utf8"])
+def test_unreadable_chip_file_is_a_chip_file_error_naming_the_file(tmp_path, kind):
+    path = _unreadable(tmp_path, kind)
+    with pytest.raises(ChipFileError) as info:
+        load_chip(path)
+    assert str(info.value).startswith(f"{path}: cannot read"), str(info.value)
+
+
+def test_deeply_nested_chip_yaml_is_a_chip_file_error(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("format: nwlab-chip/1\nnotes: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ChipFileError) as info:
+        load_chip(path)
+    assert str(info.value).startswith(f"{path}: "), str(info.value)
