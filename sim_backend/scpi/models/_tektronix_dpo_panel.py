@@ -65,6 +65,17 @@ def _per_node(node: str, pattern: str, param, attribute: str, doc: str) -> Comma
     return Command(f"TRIGger:{node}:{pattern}", (param,), (), put, get, doc)
 
 
+def _level(node: str) -> Command:
+    """TRIGger:<node>:LEVel, kept per edge source of that trigger system."""
+    def get(self) -> str:
+        return NR3.format(self.trigger_levels[node].get(self.trigger_source[node], 0.0))
+
+    def put(self, volts: float) -> None:
+        self.trigger_levels[node][self.trigger_source[node]] = volts
+    return Command(f"TRIGger:{node}:LEVel", (Real("V", -12.0, 12.0),), (), put, get,
+                   "Trigger level of the edge source, V.")
+
+
 def _statistic(name: str):
     def handler(self, slot: int) -> str:
         return self.slot_value(slot, name)
@@ -113,29 +124,10 @@ class TekPanelCommands(ScopePersonality):
             "trigger_coupling", "Edge trigger coupling.")
         vars()[f"trigger_type_{_node}"] = _per_node(_node, "TYPe", LongChoice("EDGE", "LOGIc", "PULse", "VIDeo"),
                                                     "trigger_type", "Trigger type (edge is what triggers here).")
+        vars()[f"trigger_level_{_node}"] = _level(_node)
     del _node
 
     trigger_mode_setting = stored("TRIGger:A:MODe", LongChoice("AUTO", "NORMal"), "trigger_mode", "Trigger mode.")
-
-    @query("TRIGger:A:LEVel")
-    def _level_a_query(self) -> str:
-        """Trigger level of the A edge source, V."""
-        return NR3.format(self.trigger_levels["A"].get(self.trigger_source["A"], 0.0))
-
-    @command("TRIGger:A:LEVel", Real("V", -12.0, 12.0))
-    def _level_a(self, volts: float) -> None:
-        """Set the level of the A edge source, V."""
-        self.trigger_levels["A"][self.trigger_source["A"]] = volts
-
-    @query("TRIGger:B:LEVel")
-    def _level_b_query(self) -> str:
-        """Trigger level of the B edge source, V."""
-        return NR3.format(self.trigger_levels["B"].get(self.trigger_source["B"], 0.0))
-
-    @command("TRIGger:B:LEVel", Real("V", -12.0, 12.0))
-    def _level_b(self, volts: float) -> None:
-        """Set the level of the B edge source, V."""
-        self.trigger_levels["B"][self.trigger_source["B"]] = volts
 
     @query("TRIGger:STATE")
     def trigger_state(self) -> str:
