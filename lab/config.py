@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from lab.envelope import ENVELOPE_FIELDS, Envelope
-from lab.station_yaml import load_yaml
+from lab.station_yaml import parse_yaml, read_text
 from lab.units import db_to_voltage_ratio
 
 ROLES = ("temperature_controller", "pulse_generator", "oscilloscope", "bias_source")
+
+#: Fault names the emulator accepts under `instruments.<name>.emulator.faults`. A copy of the
+#: list documented in sim_backend/fault_injection.py (`_PERIODIC_KEYS`, `WORLD_KEYS` and
+#: reply_delay_s), which lab does not import; the emulator checks the values when it builds
+#: the bench, and tests/lab/test_config.py checks that the two lists agree.
+EMULATOR_FAULTS = ("reply_delay_s", "withhold_every", "drop_every", "garble_every", "truncate_every",
+                   "scpi_error_every", "latch_nanowire", "fridge_excursion")
 
 
 class StationError(ValueError):
@@ -120,7 +127,7 @@ class _Tree:
     def string(self, node: dict, key: str, key_path: str, default: Any = ...) -> Any:
         value = self._get(node, key, key_path, default)
         if value is not default and not (isinstance(value, str) and value.strip()):
-            raise self.fail(f"{key_path}.{key}", f"expected a non-empty string, got {value!r}")
+            raise self.fail(_join(key_path, key), f"expected a non-empty string, got {value!r}")
         return value
 
     def number(self, node: dict, key: str, key_path: str, default: Any = ..., *,
@@ -128,12 +135,13 @@ class _Tree:
         value = self._get(node, key, key_path, default)
         if value is default:
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(f"{key_path}.{key}", f"expected a finite number, got {value!r}")
+        where = _join(key_path, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise self.fail(where, f"expected a finite number, got {value!r}")
         if positive and value <= 0:
-            raise self.fail(f"{key_path}.{key}", f"must be > 0, got {value!r}")
+            raise self.fail(where, f"must be > 0, got {value!r}")
         if minimum is not None and value < minimum:
-            raise self.fail(f"{key_path}.{key}", f"must be >= {minimum}, got {value!r}")
+            raise self.fail(where, f"must be >= {minimum}, got {value!r}")
         return float(value)
 
     def integer(self, node: dict, key: str, key_path: str, default: Any = ..., *, minimum: int = 0) -> Any:
@@ -141,21 +149,41 @@ class _Tree:
         if value is default:
             return value
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(f"{key_path}.{key}", f"expected a whole number >= {minimum}, got {value!r}")
+            raise self.fail(_join(key_path, key), f"expected a whole number >= {minimum}, got {value!r}")
         return value
 
     def only(self, node: dict, allowed: set[str], key_path: str) -> None:
-        unknown = sorted(set(node) - allowed)
+        unknown = sorted(set(node) - allowed, key=str)   # keys may be of mixed types (1, "zz")
         if unknown:
-            raise self.fail(f"{key_path}.{unknown[0]}" if key_path else unknown[0],
-                            f"unknown key; expected one of {', '.join(sorted(allowed))}")
+            raise self.fail(_join(key_path, unknown[0]), f"unknown key; expected one of {', '.join(sorted(allowed))}")
 
     def _get(self, node: dict, key: str, key_path: str, default: Any) -> Any:
         if key in node and node[key] is not None:
             return node[key]
         if default is ...:
-            raise self.fail(f"{key_path}.{key}" if key_path else key, "missing")
+            raise self.fail(_join(key_path, key), "missing")
         return default
+
+    def file_path(self, base: Path, text: str, key_path: str) -> Path:
+        """`text` as a path relative to `base`, made absolute."""
+        if "\0" in text:
+            raise self.fail(key_path, f"a path cannot contain a NUL byte: {text!r}")
+        try:
+            return (base / text).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise self.fail(key_path, f"not a usable path {text!r}: {exc}") from None
+
+
+def _join(key_path: str, key: Any) -> str:
+    """`wiring.bias` + `source` -> `wiring.bias.source`; at the top level the key alone."""
+    return f"{key_path}.{key}" if key_path else str(key)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:         # an int too large for a float
+        return False
 
 
 def _kind(node: Any) -> str:
@@ -164,17 +192,22 @@ def _kind(node: Any) -> str:
 
 def load_station(path: str | Path) -> Station:
     """Read and validate a station file."""
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:     # ValueError: a NUL byte in the path
+        raise StationError(f"{path}: cannot read: {exc}") from None
     tree = _Tree(path)
-    root = tree.mapping(load_yaml(path, StationError), "(top level)")
+    text = read_text(path, StationError)
+    root = tree.mapping(parse_yaml(text, path, StationError), "(top level)")
     tree.only(root, {"station", "description", "chip", "clock", "emulator", "instruments", "wiring"}, "")
 
-    chip_path = (path.parent / tree.string(root, "chip", "")).resolve()
+    chip_path = tree.file_path(path.parent, tree.string(root, "chip", ""), "chip")
     if not chip_path.is_file():
         raise tree.fail("chip", f"chip file {chip_path} does not exist")
     clock = tree.mapping(root.get("clock") or {}, "clock")
     tree.only(clock, {"acceleration"}, "clock")
     emulator = tree.mapping(root.get("emulator") or {}, "emulator")
+    tree.only(emulator, {"seed"}, "emulator")
 
     instruments = {}
     for name, node in tree.mapping(root.get("instruments"), "instruments").items():
@@ -195,7 +228,7 @@ def load_station(path: str | Path) -> Station:
         pulse_inputs=pulse_inputs,
         bias_lines=bias_lines,
         readouts=readouts,
-        text=path.read_text(),
+        text=text,
     )
 
 
@@ -215,7 +248,7 @@ def _instrument(tree: _Tree, path: Path, name: str, node: Any) -> InstrumentConf
         library_path, backend = visalib.rsplit("@", 1)
         file_part, _, bench_id = library_path.partition("#")
         if file_part and not Path(file_part).is_absolute():
-            file_part = str((path.parent / file_part).resolve())
+            file_part = str(tree.file_path(path.parent, file_part, f"{key_path}.visalib"))
         visalib = f"{file_part}{'#' + bench_id if bench_id else ''}@{backend}"
     envelope_node = tree.mapping(node.get("envelope") or {}, f"{key_path}.envelope")
     allowed = set(ENVELOPE_FIELDS[role])
@@ -228,8 +261,18 @@ def _instrument(tree: _Tree, path: Path, name: str, node: Any) -> InstrumentConf
     return InstrumentConfig(
         name=name, role=role, driver=driver, address=tree.string(node, "address", key_path),
         visalib=visalib, options=tree.mapping(node.get("options") or {}, f"{key_path}.options"),
-        envelope=envelope, emulator=tree.mapping(node.get("emulator") or {}, f"{key_path}.emulator"),
+        envelope=envelope, emulator=_emulator(tree, node.get("emulator"), f"{key_path}.emulator"),
     )
+
+
+def _emulator(tree: _Tree, node: Any, key_path: str) -> dict[str, Any]:
+    """`instruments.<name>.emulator`: `model` and `faults` are checked here; the other keys are
+    the model's own settings, free-form, checked by the emulator when it builds the bench."""
+    emulator = tree.mapping(node or {}, key_path)
+    tree.string(emulator, "model", key_path, None)
+    faults = tree.mapping(emulator.get("faults") or {}, f"{key_path}.faults")
+    tree.only(faults, set(EMULATOR_FAULTS), f"{key_path}.faults")
+    return emulator
 
 
 def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig]):
@@ -244,6 +287,7 @@ def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig])
             continue
         node = tree.mapping(node, key_path)
         source = tree.mapping(node.get("source"), f"{key_path}.source")
+        tree.only(source, {"instrument", "channel"}, f"{key_path}.source")
         instrument = tree.string(source, "instrument", f"{key_path}.source")
         if instrument not in instruments:
             raise tree.fail(f"{key_path}.source.instrument", f"{instrument!r} is not under instruments")

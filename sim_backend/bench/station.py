@@ -116,33 +116,57 @@ class _Reader:
             return default
         value = node[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:       # an int too large for a float: reported below
+                pass
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
             raise self.fail(f"{key_path}.{key}" if key_path else key,
                             f"expected {kind.__name__}, got {value!r}")
         return value
 
+    def only(self, node: dict, allowed: set[str], key_path: str) -> None:
+        unknown = sorted(set(node) - allowed, key=str)
+        if unknown:
+            raise self.fail(f"{key_path}.{unknown[0]}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+    def file_path(self, base: Path, text: str, key_path: str) -> Path:
+        if "\0" in text:
+            raise self.fail(key_path, f"a path cannot contain a NUL byte: {text!r}")
+        try:
+            return (base / text).resolve()
+        except (OSError, ValueError, RuntimeError) as error:
+            raise self.fail(key_path, f"not a usable path {text!r}: {error}") from None
+
 
 def load_station(path: str | Path) -> EmulatedStation:
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:     # ValueError: a NUL byte in the path
+        raise StationFileError(f"{path}: cannot read station file: {exc}") from None
     reader = _Reader(path)
     try:
-        tree = yaml.load(path.read_text(), Loader=Yaml12FloatLoader)
-    except OSError as error:
+        tree = yaml.load(path.read_text(encoding="utf-8"), Loader=Yaml12FloatLoader)
+    except UnicodeDecodeError as error:
+        raise StationFileError(f"{path}: cannot read station file: not UTF-8 text "
+                               f"(byte {error.start}: {error.reason})") from None
+    except (OSError, ValueError) as error:     # ValueError: a NUL byte in the path
         raise StationFileError(f"{path}: cannot read station file: {error}") from error
     except yaml.YAMLError as error:
         raise StationFileError(f"{path}: not valid YAML: {error}") from error
+    except RecursionError:
+        raise StationFileError(f"{path}: not valid YAML: nested too deeply") from None
     root = reader.mapping(tree, "(top level)")
 
-    chip_path = (path.parent / reader.get(root, "chip", "", str)).resolve()
-    clock = reader.mapping(root.get("clock", {}), "clock")
+    chip_path = reader.file_path(path.parent, reader.get(root, "chip", "", str), "chip")
+    clock = reader.mapping(root.get("clock") or {}, "clock")
     acceleration = reader.get(clock, "acceleration", "clock", float, 1.0)
 
     instruments = []
     for role_name, node in reader.mapping(root.get("instruments"), "instruments").items():
         key_path = f"instruments.{role_name}"
         node = reader.mapping(node, key_path)
-        emulator = reader.mapping(node.get("emulator", {}), f"{key_path}.emulator")
+        emulator = reader.mapping(node.get("emulator") or {}, f"{key_path}.emulator")
         settings = {k: v for k, v in emulator.items() if k not in ("model", "faults")}
         instruments.append(EmulatedInstrument(
             role_name=role_name,
@@ -150,19 +174,22 @@ def load_station(path: str | Path) -> EmulatedStation:
             address=normalise_address(reader.get(node, "address", key_path, str)),
             model=reader.get(emulator, "model", f"{key_path}.emulator", str),
             settings=settings,
-            faults=reader.mapping(emulator.get("faults", {}), f"{key_path}.emulator.faults"),
+            faults=reader.mapping(emulator.get("faults") or {}, f"{key_path}.emulator.faults"),
         ))
 
-    wiring = reader.mapping(root.get("wiring", {}), "wiring")
+    wiring = reader.mapping(root.get("wiring") or {}, "wiring")
     pulse_inputs, biases, readouts = [], [], []
     for name, node in wiring.items():
         key_path = f"wiring.{name}"
         if name == "readout":
-            for index, channel in enumerate(node or []):
+            if not isinstance(node, list):
+                raise reader.fail(key_path, f"expected a list of scope channels, got {type(node).__name__}")
+            for index, channel in enumerate(node):
                 readouts.append(_readout(reader, channel, f"{key_path}[{index}]"))
             continue
         node = reader.mapping(node, key_path)
         source = reader.mapping(reader.get(node, "source", key_path, dict), f"{key_path}.source")
+        reader.only(source, {"instrument", "channel"}, f"{key_path}.source")
         instrument = reader.get(source, "instrument", f"{key_path}.source", str)
         channel = reader.get(source, "channel", f"{key_path}.source", int, 1)
         chip_port = reader.get(node, "chip_port", key_path, str)
@@ -176,12 +203,14 @@ def load_station(path: str | Path) -> EmulatedStation:
                 instrument, channel, chip_port,
                 reader.get(node, "line_resistance_ohm", key_path, float, 0.0)))
 
+    emulator_block = reader.mapping(root.get("emulator") or {}, "emulator")
+    reader.only(emulator_block, {"seed"}, "emulator")
     station = EmulatedStation(
         path=path,
         name=reader.get(root, "station", "", str, path.stem),
         chip_path=chip_path,
         clock_acceleration=acceleration,
-        emulator_seed=reader.get(reader.mapping(root.get("emulator", {}), "emulator"), "seed", "emulator", int, 0),
+        emulator_seed=reader.get(emulator_block, "seed", "emulator", int, 0),
         instruments=tuple(instruments),
         pulse_inputs=tuple(pulse_inputs),
         bias=tuple(biases),

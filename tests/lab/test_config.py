@@ -106,3 +106,77 @@ def test_envelope_refuses_with_limit_and_source(tmp_path, station_text):
     pulser = station.instruments["pulser"].envelope
     with pytest.raises(EnvelopeError, match="pulse current at the chip"):
         pulser.check_pulse(amplitude_v=4.0, width_s=2e-9, chip_current_a=4.0 * station.pulse_inputs[0].amperes_per_volt)
+
+
+# -- keys and files that used to escape or be ignored (docs/reliability.md F-CFG-1..3) ----------
+
+@pytest.mark.parametrize("edit, key_path, problem", [
+    (lambda t: t.update(chip=["a"]), "chip", "expected a non-empty string"),
+    (lambda t: t.update(station={"name": "x"}), "station", "expected a non-empty string"),
+    (lambda t: t["wiring"]["pulse_input"]["source"].update(chanel=2), "wiring.pulse_input.source.chanel",
+     "unknown key; expected one of channel, instrument"),
+    (lambda t: t["wiring"]["bias"]["source"].update(Channel=1), "wiring.bias.source.Channel", "unknown key"),
+    (lambda t: t["emulator"].update(sed=1), "emulator.sed", "unknown key; expected one of seed"),
+    (lambda t: t["instruments"]["bias"]["emulator"].update(faults={"drop_evry": 5}),
+     "instruments.bias.emulator.faults.drop_evry", "unknown key; expected one of drop_every"),
+    (lambda t: t["instruments"]["bias"]["emulator"].update(faults=[1]), "instruments.bias.emulator.faults",
+     "expected a mapping"),
+    (lambda t: t["instruments"]["bias"]["emulator"].update(model=["keithley_2450"]),
+     "instruments.bias.emulator.model", "expected a non-empty string"),
+    (lambda t: t.update({1: 2, "zz": 3}), "1", "unknown key"),
+    (lambda t: t["wiring"]["pulse_input"].update({2.5: 1, "zz": 3}), "wiring.pulse_input.2.5", "unknown key"),
+    (lambda t: t.update(chip="chips/de\0fault.yaml"), "chip", "NUL byte"),
+    (lambda t: t["instruments"]["bias"].update(visalib="emu\0lated.yaml@nwlab"), "instruments.bias.visalib",
+     "NUL byte"),
+    (lambda t: t["wiring"]["bias"].update(line_resistance_ohm=10**400), "wiring.bias.line_resistance_ohm",
+     "finite number"),
+])
+def test_keys_once_ignored_or_crashing_are_refused_by_key_path(tmp_path, station_text, edit, key_path, problem):
+    path = write(tmp_path, edited(station_text, edit))
+    with pytest.raises(StationError) as error:
+        load_station(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: {key_path}: "), message
+    assert problem in message
+
+
+def test_emulator_model_settings_and_documented_faults_stay_free_form(tmp_path, station_text):
+    def edit(tree):
+        tree["instruments"]["scope"]["emulator"]["any_model_setting"] = {"nested": [1, 2]}
+        tree["instruments"]["bias"]["emulator"]["faults"] = {"reply_delay_s": 0.01, "drop_every": 50,
+                                                             "latch_nanowire": {"element": "wc", "after_s": 600}}
+    station = load_station(write(tmp_path, edited(station_text, edit)))
+    assert station.instruments["scope"].emulator["any_model_setting"] == {"nested": [1, 2]}
+    assert station.instruments["bias"].emulator["faults"]["drop_every"] == 50
+
+
+def test_fault_names_match_the_emulators_documented_list():
+    """lab keeps its own copy (lab must not import sim_backend); the two must agree."""
+    from lab.config import EMULATOR_FAULTS
+    from sim_backend import fault_injection
+
+    emulator = {"reply_delay_s", *fault_injection._PERIODIC_KEYS, *fault_injection.WORLD_KEYS}
+    assert set(EMULATOR_FAULTS) == emulator
+    assert all(name in fault_injection.__doc__ for name in EMULATOR_FAULTS)
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"station: caf\xe9\n", "cannot read: not UTF-8 text"),
+    (b"\xff\xfe" + "station: x\n".encode("utf-16-le"), "cannot read: not UTF-8 text"),
+    (b"station: a\x00b\n", "not valid YAML"),
+    (b"station: " + b"[" * 20000 + b"]" * 20000 + b"\n", "not valid YAML"),
+    (b"station: " + b"{a: " * 5000 + b"1" + b"}" * 5000 + b"\n", "not valid YAML"),
+])
+def test_undecodable_or_pathological_files_name_the_file(tmp_path, content, problem):
+    path = tmp_path / "station.yaml"
+    path.write_bytes(content)
+    with pytest.raises(StationError) as error:
+        load_station(path)
+    assert str(error.value).startswith(f"{path}: {problem}"), str(error.value)
+
+
+def test_a_directory_or_a_nul_in_the_path_is_a_station_error(tmp_path):
+    (tmp_path / "dir.yaml").mkdir()
+    for path in (tmp_path / "dir.yaml", tmp_path / "st\0ation.yaml"):
+        with pytest.raises(StationError, match="cannot read"):
+            load_station(path)

@@ -23,6 +23,8 @@ from reliability_helpers import (
 )
 
 from lab.config import StationError, load_station
+from sim_backend.bench.station import StationFileError
+from sim_backend.bench.station import load_station as emulator_load_station
 from sim_backend.chip_file import ChipFileError, load_chip
 
 FILES = settings(max_examples=150, deadline=None, derandomize=True,
@@ -35,12 +37,6 @@ UNKNOWN_KEYS = ["nope", "Role", "bias_current_max_ma", "envelope ", "évolution"
 STATION = emulated_tree()
 STATION_PATHS = key_paths(STATION)
 TOP_KEYS = set(STATION)
-
-
-def _open_finding_station(access: tuple, value) -> bool:
-    """F-CFG-1: a top-level string (`chip`, `station`) of the wrong type is reported at key path
-    '.chip' / '.station' (leading dot), not 'chip' / 'station'."""
-    return len(access) == 1 and access[0] in ("chip", "station")
 
 
 def _station_mutation():
@@ -90,8 +86,6 @@ def assert_station_error(error: StationError, path: Path, roots: set | None = No
 def test_mutated_station_files_fail_only_with_a_located_station_error(tmp_path, mutations):
     tree = STATION
     for mutation in mutations:
-        if mutation[0] != "unknown":
-            assume(not _open_finding_station(mutation[1][1], mutation[2]))
         try:
             tree = _apply(tree, mutation)
         except (KeyError, IndexError, TypeError):
@@ -102,6 +96,16 @@ def test_mutated_station_files_fail_only_with_a_located_station_error(tmp_path, 
     except StationError as error:
         assert_station_error(error, path.resolve(), TOP_KEYS | set(UNKNOWN_KEYS))
     # Loading may succeed (e.g. a new description); anything but StationError propagates and fails.
+    assert_emulator_reader_fails_cleanly(path)
+
+
+def assert_emulator_reader_fails_cleanly(path: Path) -> None:
+    """The emulator's own reader of the same file: it loads, or raises StationFileError naming
+    the file (it checks less than lab.config, never crashes on more)."""
+    try:
+        emulator_load_station(path)
+    except StationFileError as error:
+        assert str(error).startswith(f"{path.resolve()}: "), str(error)
 
 
 NUMERIC_LIMITS = [(dotted, access) for dotted, access in STATION_PATHS
@@ -138,32 +142,44 @@ def test_a_missing_required_key_is_named(tmp_path, dotted):
     assert key == dotted or (dotted == "instruments" and key.startswith("instruments")), str(error.value)
 
 
-# Free-form mappings are left out: `options` (driver keywords), `emulator` (model settings) and
-# `wiring`/`instruments` (names). `wiring.<path>.source` and the top-level `emulator` section are
-# open finding F-CFG-2 (unknown keys silently ignored).
+# Free-form mappings are left out: `options` (driver keywords), `instruments.<name>.emulator`
+# (model settings; its `faults` are checked below) and `wiring`/`instruments` (names).
+CLOSED_MAPPINGS = [("", ())] + [p for p in STATION_PATHS if isinstance(get_at(STATION, p[1]), dict)
+                                and not p[0].endswith((".options", ".emulator"))
+                                and ".emulator." not in p[0] and p[0] not in ("wiring", "instruments")]
+assert {"emulator", "wiring.pulse_input.source", "wiring.bias.source"} <= {p[0] for p in CLOSED_MAPPINGS}
+
+
 @pytest.mark.timeout(60)
 @FILES
-@given(where=st.sampled_from([("", ())] + [p for p in STATION_PATHS if isinstance(get_at(STATION, p[1]), dict)
-                                           and not p[0].endswith((".options", ".emulator", ".source"))
-                                           and ".emulator." not in p[0] and p[0] not in ("wiring", "instruments", "emulator")]),
-       key=st.sampled_from(UNKNOWN_KEYS))
+@given(where=st.sampled_from(CLOSED_MAPPINGS + [("instruments.bias.emulator.faults", ("instruments", "bias",
+                                                                                      "emulator", "faults"))]),
+       key=st.sampled_from(UNKNOWN_KEYS + [1, 2.5, True]))
 def test_an_unknown_key_is_refused_by_name(tmp_path, where, key):
     dotted, access = where
     tree = copy.deepcopy(STATION)
+    if access[-1:] == ("faults",):
+        get_at(tree, access[:-1])["faults"] = {"drop_every": 50}
     get_at(tree, access)[key] = 1.0
+    get_at(tree, access)["zz_second"] = 2.0      # two unknown keys, maybe of different types
     path = write_station(tmp_path, tree)
     with pytest.raises(StationError) as error:
         load_station(path)
     located = assert_station_error(error.value, path.resolve())
-    assert located == (f"{dotted}.{key}" if dotted else key), str(error.value)
+    first = sorted([key, "zz_second"], key=str)[0]
+    assert located == (f"{dotted}.{first}" if dotted else str(first)), str(error.value)
     assert "unknown key" in str(error.value)
 
 
 def _text_corruptions():
     text = (Path(STATION["chip"]).parent.parent / "emulated.yaml").read_text()
-    # printable, but YAML-significant characters weighted up; NUL bytes and non-UTF-8 are open findings
-    alphabet = st.sampled_from(list(":-[]{}&*!|>'\"#%@`,? \t\n") + ["\u00e9", "\ufeff", "x", "1"])
-    edit = st.tuples(st.integers(0, len(text)), st.integers(0, 8), st.text(alphabet, max_size=6))
+    # YAML-significant characters weighted up, plus NUL, control bytes, deep nesting and bytes
+    # that are not UTF-8 (a lone continuation byte, a truncated sequence, Latin-1 é, UTF-16 BOM)
+    pieces = [c.encode() for c in ":-[]{}&*!|>'\"#%@`,? \t\nx1"] + [
+        "\u00e9".encode(), "\ufeff".encode(), b"\x00", b"\x07", b"\x80", b"\xc3", b"\xe9", b"\xff\xfe",
+        b"[" * 3000, b"{a: " * 3000]
+    edit = st.tuples(st.integers(0, len(text)), st.integers(0, 8),
+                     st.lists(st.sampled_from(pieces), max_size=6).map(b"".join))
     return text, st.lists(edit, min_size=1, max_size=4)
 
 
@@ -174,16 +190,19 @@ _TEXT, _EDITS = _text_corruptions()
 @FILES
 @given(edits=_EDITS)
 def test_corrupted_station_text_fails_only_with_a_station_error(tmp_path, edits):
-    text = _TEXT.replace("chip: chips/default-neuron.yaml", f"chip: {STATION['chip']}")
+    data = _TEXT.replace("chip: chips/default-neuron.yaml", f"chip: {STATION['chip']}").encode()
     for at, cut, insert in edits:
-        at = min(at, len(text))
-        text = text[:at] + insert + text[at + cut:]
+        at = min(at, len(data))
+        data = data[:at] + insert + data[at + cut:]
     path = tmp_path / "station.yaml"
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes(data)
     try:
         load_station(path)
     except StationError as error:
-        assert_station_error(error, path.resolve())
+        message = str(error)
+        if ": cannot read: not UTF-8 text" not in message:
+            assert_station_error(error, path.resolve())
+    assert_emulator_reader_fails_cleanly(path)
 
 
 @pytest.mark.timeout(30)
@@ -197,6 +216,37 @@ def test_unreadable_and_empty_station_files(tmp_path):
         assert str(error.value).startswith(f"{path.resolve()}: ")
     with pytest.raises(StationError, match="cannot read"):
         load_station(tmp_path / "missing.yaml")
+
+
+def _unusual_station_files(tmp_path):
+    """(path, what is wrong): files and paths that used to escape as other exceptions."""
+    text = write_station(tmp_path, STATION).read_text()
+    cases = []
+    for name, data in [("latin1.yaml", text.replace("emulated-probe-station", "caf\u00e9").encode("latin-1")),
+                       ("utf16.yaml", text.encode("utf-16")),
+                       ("nul-byte.yaml", text.replace("4 K probe", "4\0K probe").encode()),
+                       ("deep-list.yaml", b"station: " + b"[" * 20000 + b"]" * 20000 + b"\n"),
+                       ("deep-map.yaml", b"station: " + b"{a: " * 5000 + b"1" + b"}" * 5000 + b"\n"),
+                       ("mixed-keys.yaml", text.encode() + b"1: 2\nzz: 3\n"),
+                       ("nul-chip.yaml", text.replace(f"chip: {STATION['chip']}", f'chip: "{STATION["chip"]}\\0"')
+                        .encode())]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        cases.append(path)
+    (tmp_path / "a-directory.yaml").mkdir()
+    return cases + [tmp_path / "a-directory.yaml", tmp_path / "nul\0in-name.yaml"]
+
+
+@pytest.mark.timeout(30)
+def test_undecodable_nested_and_nul_station_files_are_station_errors(tmp_path):
+    for path in _unusual_station_files(tmp_path):
+        with pytest.raises(StationError) as error:
+            load_station(path)
+        assert str(error.value).startswith(f"{path.resolve() if chr(0) not in str(path) else path}: "), str(error.value)
+        try:
+            emulator_load_station(path)
+        except StationFileError as error:
+            assert str(error).startswith(f"{path.resolve() if chr(0) not in str(path) else path}: "), str(error)
 
 
 # -- chip files -----------------------------------------------------------------------------------
