@@ -10,6 +10,11 @@ Life of a file (reference/hdf5.md §5):
 3. `RunStop`: write what is buffered, close, reopen `r+` for end_time/exit status/results/
    snapshot notes, close, fsync, rename to `<run_id>.h5`. Aborted and failed runs too.
 
+Flush journal (for crash tests and post-mortems): with `WriterOptions.flush_log` set, or the
+environment variable `NWLAB_FLUSH_LOG` naming a file, each block flush appends one line after
+the HDF5 flush returned: `{"run_id": ..., "block": n, "traces": n, "rows": {table: n}}`
+(JSON, totals so far). What a line lists is in the file; a kill may lose what came after it.
+
 Trade-off: SWMR forbids creating objects, so data the `RunStart` did not declare (no
 `TraceSpec`, an unknown table) is held in memory and written at `RunStop`; it is lost if the
 process dies. Declare everything in `RunStart` to make it crash-safe. `Result`s (computed at
@@ -18,6 +23,7 @@ the end of a run) are likewise written at `RunStop`; snapshot changes are journa
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -40,6 +46,7 @@ class WriterOptions:
     table_rows: int = 4096  # table rows per write
     max_latency_s: float = 1.0  # write a partial block once its oldest record is this old
     fsync_every_blocks: int | None = None  # also fsync (power-loss safety) every N blocks
+    flush_log: str | None = None  # append one JSON line per flushed block (default: $NWLAB_FLUSH_LOG)
 
 
 class RunFile:
@@ -186,6 +193,16 @@ class RunFile:
         every = self.options.fsync_every_blocks
         if every and self.blocks % every == 0:
             os.fsync(self.file.id.get_vfd_handle())
+        journal = self.options.flush_log or os.environ.get("NWLAB_FLUSH_LOG")
+        if journal:
+            self._journal(journal)
+
+    def _journal(self, journal: str) -> None:
+        traces = self.appenders[layout.TRACES].length if layout.TRACES in self.appenders else 0
+        line = json.dumps({"run_id": self.start.run_id, "block": self.blocks, "traces": traces,
+                           "rows": {name: self.appenders[name].length for name in self.tables}})
+        with open(journal, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
     # -- end of run ------------------------------------------------------------------------
     def finish(self, stop: RunStop) -> Path:
