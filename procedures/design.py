@@ -101,7 +101,7 @@ class DesignHints:
     threshold_a: float            # input current that fires the neuron (long pulses: ~rheobase)
     refractory_s: float
     energy_per_spike_j: float
-    switching_current_a: float    # at the bias port (the first wire to switch, by current division)
+    switching_current_a: float    # DC switching current of the bias port (both wires at I_sw)
     bias_a: float                 # operating DC bias into the bias port
     spike_amplitude_v: float      # at the output node
     output_node: str = "m"
@@ -164,7 +164,11 @@ def _netlist_estimates(d: Mapping[str, Any]) -> dict[str, Any]:
     bias = out.get("bias_a") or 0.0
     # Current injected at c reaches the control wire with share (L_m+L_s)/ΣL, the main wire L_c/ΣL;
     # injected at m: main (L_s+L_c)/ΣL, control L_m/ΣL.
-    out["port_switching_a"] = min(isw_c * total / (l_m + l_s), isw_m * total / l_c)
+    # The first wire to switch (normally the control wire) does so at a port current of its I_sw
+    # over its share, but only transiently: its current moves into the superconducting loop as
+    # trapped flux and the port stays at zero volts. A steady voltage needs both wires at their
+    # I_sw at once: the port's DC switching current is I_sw,m + I_sw,c.
+    out["port_switching_a"] = isw_m + isw_c
     needed = [(isw_m - bias * l_c / total) * total / (l_s + l_c), (isw_c - bias * (l_m + l_s) / total) * total / l_m]
     positive = [n for n in needed if n > 0]
     if positive:

@@ -36,23 +36,24 @@ KIND_REFERENCE, KIND_SPIKE = 0, 1
 class EnergyPerSpikeParameters:
     threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
                                    "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.1, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
                                         maximum=3.0)
     reference_fraction: float = parameter(0.5, unit="1", doc="baseline amplitude A0 in thresholds",
                                           minimum=0.05, maximum=0.9)
-    width_s: float = parameter(16e-9, unit="s", doc="input pulse width", minimum=1e-10, maximum=1e-6)
-    edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
+    width_s: float = parameter(2e-9, unit="s", doc="input pulse width", minimum=1e-10, maximum=1e-6)
+    edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
     spikes: int = parameter(40, unit="1", doc="captures at the spiking amplitude", minimum=1, maximum=100_000)
-    reference_captures: int = parameter(20, unit="1", doc="captures averaged for the baseline", minimum=1)
+    reference_captures: int = parameter(20, unit="1", doc="captures averaged for the baseline", minimum=1,
+                                        maximum=100_000)
     record_after_s: float = parameter(40e-9, unit="s", doc="record (and integrate) this long after the pulse "
                                       "ends: long enough for the chip to relax", minimum=1e-9)
     pretrigger_s: float = parameter(10e-9, unit="s", doc="record before the trigger (half-amplitude of the "
                                     "leading edge)", minimum=0.0)
-    sample_rate_hz: float = parameter(20e9, unit="Hz", doc="scope sample rate", minimum=1e6)
+    sample_rate_hz: float = parameter(20e9, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=1e12)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
     detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
                                 "amplitude", minimum=0.0)
-    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
 
 
 class EnergyPerSpike(Procedure):

@@ -29,15 +29,15 @@ class FiringRateParameters:
     current_max_a: float = parameter(0.0, unit="A", doc="largest DC input; 0 takes 1.5x the design "
                                      "threshold", minimum=0.0)
     points: int = parameter(8, unit="1", doc="input currents, evenly spaced", minimum=2, maximum=1000)
-    captures: int = parameter(2, unit="1", doc="records per input current", minimum=1)
+    captures: int = parameter(2, unit="1", doc="records per input current", minimum=1, maximum=1000)
     record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
     pretrigger_s: float = parameter(1e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6)
+    sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=1e12)
     capture_timeout_s: float = parameter(0.05, unit="s", doc="no spike within this: 0 Hz", minimum=1e-3)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
     detect_v: float = parameter(0.0, unit="V", doc="spike threshold at node m (also the trigger level); "
                                 "0 takes 0.5x the design spike amplitude", minimum=0.0)
-    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
 
 
 class FiringRate(Procedure):

@@ -19,6 +19,13 @@ Plan:
    A switch is recorded at the midpoint of the step in which it happened. A sweep already
    switched at its first point did not retrap: it is discarded and the bias goes to zero.
 Fast sweeps go on until `switching_events` valid events or 10 % more sweeps than asked.
+
+On the default neuron (emulated station): the control wire switches first, near 1.5 I_sw,c at
+the port, but only transiently - its current moves into the loop as trapped flux and the port
+stays at 0 V. The port turns resistive where both wires carry their I_sw at once, at
+I_sw,m + I_sw,c (36.6 uA at the 3.17 K base of the stage, sigma ~50-80 nA); it retraps ~1 uA lower.
+After a retrap the loop holds flux that leaves a wire near its I_sw, so many fast sweeps latch
+resistive at their first point and are discarded: at present ~15 % of sweeps give an event.
 """
 
 from __future__ import annotations
@@ -41,20 +48,23 @@ class IvSweepParameters:
     switching_events: int = parameter(1000, unit="1", doc="switching events to collect", minimum=1, maximum=100_000)
     pilot_sweeps: int = parameter(2, unit="1", doc="full up/down sweeps for the I-V curve", minimum=1, maximum=100)
     pilot_points: int = parameter(40, unit="1", doc="readings per pilot sweep direction", minimum=4, maximum=2000)
-    bias_max_a: float = parameter(0.0, unit="A", doc="top of the pilot sweeps; 0 takes 1.3x the design "
+    bias_max_a: float = parameter(0.0, unit="A", doc="top of the pilot sweeps; 0 takes 1.1x the design "
                                   "switching current of the bias port", minimum=0.0, maximum=1e-3)
     fine_points: int = parameter(12, unit="1", doc="most readings per fast sweep", minimum=2, maximum=1000)
     window_sigmas: float = parameter(4.0, unit="1", doc="fast-sweep window half-width in sigma", minimum=0.5)
     min_window_fraction: float = parameter(0.005, unit="1", doc="smallest window half-width as a fraction of "
                                            "the switching current", minimum=1e-5, maximum=0.5)
     window_update_events: int = parameter(100, unit="1", doc="re-centre the window every this many events",
-                                          minimum=5)
-    reset_margin_fraction: float = parameter(0.01, unit="1", doc="go this fraction of the switching current "
+                                          minimum=5, maximum=100_000)
+    reset_margin_fraction: float = parameter(0.05, unit="1", doc="go this fraction of the switching current "
                                              "below the retrapping current to reset", minimum=0.0, maximum=1.0)
-    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
     switched_v: float = parameter(20e-6, unit="V", doc="|V| above this means the port is resistive",
                                   minimum=1e-9)
-    histogram_bins: int = parameter(40, unit="1", doc="bins of the switching-current histogram", minimum=2)
+    approach_points: int = parameter(4, unit="1", doc="readings on the way from the reset level to the "
+                                     "window", minimum=0, maximum=1000)
+    histogram_bins: int = parameter(40, unit="1", doc="bins of the switching-current histogram", minimum=2,
+                                    maximum=10_000)
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class IvSweep(Procedure):
     def plan(self, context: PlanContext):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
-        top_a = p.bias_max_a or 1.3 * design.switching_current_a
+        top_a = p.bias_max_a or 1.1 * design.switching_current_a
         switches, retraps, resistances = [], [], []
         for sweep in range(p.pilot_sweeps):
             curve = yield from self._pilot(sweep, top_a)
@@ -150,9 +160,21 @@ class IvSweep(Procedure):
         return Window(start_a, step_a, reset_a)
 
     def _fast_sweep(self, window: Window):
-        """Step up until the port switches; returns (switching current or NaN, readings)."""
+        """Step up until the port switches, then reset below retrapping and read there: the
+        reading confirms the retrap (a port still resistive goes to zero) and makes the chip see
+        the reset level at all (an SMU level is applied; the chip's state is what it was at the
+        last reading). Returns (switching current or NaN, readings)."""
         p = self.parameters
         found, readings, stuck = math.nan, 0, False
+        # Climb from the reset level to the window in read steps: one jump of several µA makes
+        # the wires switch dynamically, and the port can latch resistive below its DC switching.
+        for current_a in np.linspace(window.reset_a, window.start_a, p.approach_points + 2)[1:-1]:
+            yield steps.SetBias(current_a=float(current_a), ramp_a_per_s=p.ramp_a_per_s)
+            voltage_v = yield steps.MeasureBiasVoltage()
+            readings += 1
+            if abs(voltage_v) > p.switched_v:
+                yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+                return math.nan, readings
         for k in range(p.fine_points):
             current_a = window.start_a + k * window.step_a
             yield steps.SetBias(current_a=current_a, ramp_a_per_s=p.ramp_a_per_s)
@@ -164,6 +186,11 @@ class IvSweep(Procedure):
                 found = math.nan if stuck else current_a - 0.5 * window.step_a
                 break
         yield steps.SetBias(current_a=0.0 if stuck else window.reset_a, ramp_a_per_s=p.ramp_a_per_s)
+        if not stuck and math.isfinite(found):
+            still_v = yield steps.MeasureBiasVoltage()
+            if abs(still_v) > p.switched_v:
+                yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+                yield steps.MeasureBiasVoltage()
         return found, readings
 
     def _results(self, events, retraps, resistances, sweeps):

@@ -28,25 +28,27 @@ from procedures.design import DesignHints
 class RefractoryParameters:
     threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
                                    "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.2, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
                                         maximum=3.0)
-    width_s: float = parameter(16e-9, unit="s", doc="width of each pulse", minimum=1e-10, maximum=1e-6)
-    edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
-    spacing_max_s: float = parameter(0.0, unit="s", doc="longest spacing (start to start); 0 takes 6x the "
-                                     "design refractory period plus a pulse", minimum=0.0)
+    width_s: float = parameter(2e-9, unit="s", doc="width of each pulse", minimum=1e-10, maximum=1e-6)
+    edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
+    spacing_max_s: float = parameter(0.0, unit="s", doc="longest spacing (start to start); 0 takes 3x the "
+                                     "design refractory period plus the shortest", minimum=0.0, maximum=1e-3)
     spacing_min_s: float = parameter(0.0, unit="s", doc="shortest spacing; 0 takes the pulse width plus "
-                                     "two edges", minimum=0.0)
-    spacings: int = parameter(8, unit="1", doc="spacings, geometric from longest to shortest", minimum=2)
-    trials: int = parameter(10, unit="1", doc="pairs fired per spacing", minimum=1)
+                                     "two edges", minimum=0.0, maximum=1e-3)
+    spacings: int = parameter(12, unit="1", doc="spacings, geometric from longest to shortest", minimum=2,
+                               maximum=1000)
+    trials: int = parameter(4, unit="1", doc="pairs fired per spacing", minimum=1, maximum=1000)
     reference_fraction: float = parameter(0.3, unit="1", doc="reference amplitude A0 in thresholds",
                                           minimum=0.01, maximum=0.9)
-    reference_captures: int = parameter(8, unit="1", doc="captures averaged for each reference", minimum=1)
+    reference_captures: int = parameter(4, unit="1", doc="captures averaged for each reference", minimum=1,
+                                        maximum=1000)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
     detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
                                 "amplitude", minimum=0.0)
     spike_after_s: float = parameter(10e-9, unit="s", doc="window after the second pulse", minimum=0.0)
     pretrigger_s: float = parameter(2e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
 
 
 class Refractory(Procedure):
@@ -62,7 +64,7 @@ class Refractory(Procedure):
     def spacings_s(self, design: DesignHints) -> np.ndarray:
         p = self.parameters
         shortest = p.spacing_min_s or p.width_s + 2 * p.edge_s
-        longest = p.spacing_max_s or max(6 * design.refractory_s + p.width_s + 2 * p.edge_s, 2 * shortest)
+        longest = p.spacing_max_s or max(3 * design.refractory_s + shortest, 2 * shortest)
         return np.geomspace(longest, shortest, p.spacings)
 
     def plan(self, context: PlanContext):

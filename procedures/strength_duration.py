@@ -6,6 +6,11 @@ over the reference scaled to the amplitude (analysis.spikes) inside the spike wi
 threshold is the amplitude where P crosses 0.5, to (high − low)/2^bisection_steps. A bisection
 that never left one end of its bracket gives NaN (the threshold lies outside). Rheobase and
 chronaxie come from the Weiss and Lapicque fits (analysis.strength_duration).
+
+On the default neuron: for 2-3 ns pulses the main wire fires first and the thresholds agree with
+the chip's main-wire switching within ~1 %. For pulses of 5 ns and more the control wire can
+switch alone below threshold; the flux it traps lifts the main wire, so later pulses fire lower
+and those thresholds read ~5-10 % below a fresh chip's.
 """
 
 from __future__ import annotations
@@ -26,18 +31,19 @@ from procedures.design import DesignHints
 
 @dataclass(frozen=True)
 class StrengthDurationParameters:
-    widths_s: tuple = parameter((16e-9, 24e-9, 32e-9, 48e-9, 64e-9), unit="s", doc="input pulse widths",
+    widths_s: tuple = parameter((2e-9, 3e-9, 5e-9, 10e-9, 20e-9), unit="s", doc="input pulse widths",
                                 minimum=1e-10, maximum=1e-6)
-    edge_s: float = parameter(8.4e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11)
-    trials: int = parameter(8, unit="1", doc="captures per amplitude", minimum=1, maximum=1000)
-    bisection_steps: int = parameter(6, unit="1", doc="bisection iterations per width", minimum=1, maximum=30)
-    bracket_low_a: float = parameter(0.0, unit="A", doc="lower end of the bracket; 0 takes 0.3x the design "
+    edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
+    trials: int = parameter(3, unit="1", doc="captures per amplitude", minimum=1, maximum=1000)
+    bisection_steps: int = parameter(8, unit="1", doc="bisection iterations per width", minimum=1, maximum=30)
+    bracket_low_a: float = parameter(0.0, unit="A", doc="lower end of the bracket; 0 takes 0.4x the design "
                                      "threshold", minimum=0.0)
-    bracket_high_a: float = parameter(0.0, unit="A", doc="upper end of the bracket; 0 takes 2.5x the design "
+    bracket_high_a: float = parameter(0.0, unit="A", doc="upper end of the bracket; 0 takes 4x the design "
                                       "threshold", minimum=0.0)
-    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude A0 as a fraction of the "
+    reference_fraction: float = parameter(1.0, unit="1", doc="reference amplitude A0 as a fraction of the "
                                           "bracket's lower end (must be sub-threshold)", minimum=0.01, maximum=1.0)
-    reference_captures: int = parameter(8, unit="1", doc="captures averaged for the reference", minimum=1)
+    reference_captures: int = parameter(4, unit="1", doc="captures averaged for the reference", minimum=1,
+                                        maximum=1000)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias into the bias port; 0 takes the design bias",
                               minimum=0.0)
     detect_v: float = parameter(0.0, unit="V", doc="spike = excess over the linear response above this; 0 "
@@ -45,7 +51,7 @@ class StrengthDurationParameters:
     spike_after_s: float = parameter(10e-9, unit="s", doc="spike window extends this long after the pulse",
                                      minimum=0.0)
     pretrigger_s: float = parameter(2e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    ramp_a_per_s: float = parameter(100e-6, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
 
 
 class StrengthDuration(Procedure):
@@ -61,8 +67,8 @@ class StrengthDuration(Procedure):
     def plan(self, context: PlanContext):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
-        low_a = p.bracket_low_a or 0.3 * design.threshold_a
-        high_a = p.bracket_high_a or 2.5 * design.threshold_a
+        low_a = p.bracket_low_a or 0.4 * design.threshold_a
+        high_a = p.bracket_high_a or 4.0 * design.threshold_a
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         bias_a = p.bias_a or design.bias_a
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)

@@ -45,8 +45,8 @@ def test_netlist_estimates_follow_the_inductive_division():
     assert hints.bias_a == pytest.approx(22e-6)
     assert (hints.output_node, hints.bias_node) == ("m", "c")
     assert hints.spike_amplitude_v == pytest.approx(isw * 8.0)
-    # Bias into c: the control wire takes (L_m + L_s)/ΣL = 2/3 of it.
-    assert hints.switching_current_a == pytest.approx(isw * 3 / 2)
+    # Bias into c: the port's DC switching needs both wires at I_sw (trapped flux shares it).
+    assert hints.switching_current_a == pytest.approx(2 * isw)
     # Input into m: control wire gets 1/3 of it on top of 2/3 of the bias -> (20 - 14.67)·3 µA.
     assert hints.threshold_a == pytest.approx((isw - 22e-6 * 2 / 3) * 3)
     # A stronger bias lowers the estimated threshold; a larger shunt raises the spike.

@@ -42,7 +42,7 @@ def test_parameters_out_of_bounds_are_refused_naming_parameter_and_bound(procedu
     (IvSweep, {"bias_max_a": 26e-6, "switching_events": 5}, {"bias": {"bias_current_max_a": 20e-6}},
      r"iv_sweep, step \d+ \(SetBias\): refused: bias current 2\.\d+e-05 A is above"),
     (IvSweep, {"switching_events": 5}, {"bias": {"bias_ramp_max_a_per_s": 10e-6}},
-     r"iv_sweep, step 1 \(SetBias\): refused: bias ramp rate 0.0001 A/s"),
+     r"iv_sweep, step 1 \(SetBias\): refused: bias ramp rate 0.001 A/s"),
     (StrengthDuration, {"bracket_low_a": 5e-6, "bracket_high_a": 40e-6}, {"pulser": {"pulse_current_max_a": 10e-6}},
      r"strength_duration, step \d+ \(ConfigurePulses\): refused: pulse current at the chip"),
     (StrengthDuration, {"widths_s": (16e-9, 200e-9)}, {"pulser": {"pulse_width_max_s": 100e-9}},
@@ -50,7 +50,7 @@ def test_parameters_out_of_bounds_are_refused_naming_parameter_and_bound(procedu
     (FiringRate, {"current_max_a": 40e-6}, {"pulser": {"pulse_current_max_a": 30e-6}},
      r"firing_rate, step \d+ \(ConfigureDcInput\): refused"),
     (EnergyPerSpike, {"threshold_a": 20e-6}, {"pulser": {"pulse_current_max_a": 20e-6}},
-     r"energy_per_spike, step \d+ \(ConfigurePulses\): refused: pulse current at the chip 2\.2e-05 A"),
+     r"energy_per_spike, step \d+ \(ConfigurePulses\): refused: pulse current at the chip 2\.6e-05 A"),
     (Refractory, {"threshold_a": 20e-6}, {"pulser": {"pulse_current_max_a": 22e-6}},
      r"refractory, step \d+ \(ConfigurePulses\): refused"),
 ])

@@ -1,0 +1,163 @@
+"""Each procedure end to end on a fresh emulated station: real drivers, the in-process emulator,
+real archives; results checked against the chip's physics (tests/procedures/ground_truth.py)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from lab.bench import open_instruments
+from lab.config import load_station
+from lab.report.runs import load_run
+from lab.runner import Runner
+from procedures.cooldown import Cooldown
+from procedures.efficiency import Efficiency
+from procedures.energy_per_spike import EnergyPerSpike
+from procedures.firing_rate import FiringRate
+from procedures.iv_sweep import IvSweep
+from procedures.refractory import Refractory
+from procedures.strength_duration import StrengthDuration
+from sim_backend import emulator
+from tests.procedures.conftest import EMULATED
+from tests.procedures.ground_truth import Chip
+
+BIAS_A = 24e-6          # the chip file's operating bias (procedures' default)
+
+
+class Bench:
+    """A fresh emulated station in tmp_path, its drivers open, and the bench's ground truth."""
+
+    def __init__(self, tmp_path):
+        tree = yaml.safe_load(EMULATED.read_text())
+        tree["chip"] = str((EMULATED.parent / tree["chip"]).resolve())
+        path = tmp_path / "station.yaml"
+        library = f"{path}#{uuid.uuid4().hex}"
+        for instrument in tree["instruments"].values():
+            instrument["visalib"] = f"{library}@nwlab"
+        path.write_text(yaml.safe_dump(tree, sort_keys=False))
+        self.station = load_station(path)
+        self.design = yaml.safe_load(self.station.chip_path.read_text())
+        self.instruments = open_instruments(self.station, name_prefix=f"e2e{uuid.uuid4().hex[:8]}_")
+        self.bench = emulator.open_bench(library)
+        self.archive_dir = tmp_path / "runs"
+
+    def run(self, procedure):
+        outcome = Runner(self.station, self.instruments.roles, archive_dir=self.archive_dir,
+                         snapshot=dict, chip_design=self.design, show_progress=False).run(procedure)
+        assert outcome.exit_status == "completed", outcome.message
+        assert load_run(outcome.archive_path).status == "completed"
+        return outcome
+
+    def results(self, outcome) -> dict:
+        return {name: result.value for name, result in outcome.results.items()}
+
+
+@pytest.fixture
+def bench(tmp_path):
+    logging.getLogger("qcodes").setLevel(logging.ERROR)
+    b = Bench(tmp_path)
+    yield b
+    b.instruments.close()
+
+
+def test_cooldown_reaches_and_holds_its_setpoint(bench):
+    r = bench.results(bench.run(Cooldown(setpoint_k=4.2, log_duration_s=120.0, hold_s=20.0, timeout_s=1800.0)))
+    assert r["stable_temperature_k"] == pytest.approx(4.2, abs=0.01)
+    log_k = r["temperature_log_k"]
+    assert np.all(np.isfinite(log_k)) and abs(log_k[-1] - 4.2) < abs(log_k[0] - 4.2)   # it approached
+
+
+def test_iv_sweep_switches_where_both_wires_reach_their_switching_current(bench):
+    r = bench.results(bench.run(IvSweep(switching_events=40)))
+    chip = Chip(bench.bench, 0.0)
+    expected_a = chip.switching_current_a("wm") + chip.switching_current_a("wc")
+    assert r["switching_events"] >= 5
+    assert r["switching_current_mean_a"] == pytest.approx(expected_a, rel=0.01)
+    sigma_a = 50e-9                                    # the chip file's sigma_isw
+    assert 0.2 * sigma_a < r["switching_current_std_a"] < 4 * sigma_a
+    assert r["retrapping_current_a"] < r["switching_current_mean_a"]
+
+
+def test_strength_duration_thresholds_match_the_main_wire_switching(bench):
+    outcome = bench.run(StrengthDuration())
+    r = bench.results(outcome)
+    widths = outcome.results["threshold_a"].axis.values
+    thresholds = r["threshold_a"]
+    assert np.all(np.isfinite(thresholds)) and np.all(np.diff(thresholds) < 0)   # a strength-duration curve
+    chip = Chip(bench.bench, BIAS_A)
+    for width_s in (2e-9, 3e-9):       # short pulses: the main wire fires first, nothing is left trapped
+        index = int(np.argmin(np.abs(widths - width_s)))
+        assert thresholds[index] == pytest.approx(chip.threshold_a(width_s, 1e-9), rel=0.03)
+    assert 0 < r["rheobase_a"] < thresholds[-1]
+
+
+def test_refractory_period_against_paired_pulse_ground_truth(bench):
+    chip = Chip(bench.bench, BIAS_A)
+    threshold_a = chip.threshold_a(2e-9, 1e-9)
+    r = bench.results(bench.run(Refractory(threshold_a=threshold_a)))
+    expected_s = chip.refractory_s(1.3 * threshold_a, 2e-9, 1e-9, 3.6e-9, 40e-9)
+    probability = r["second_spike_probability"]
+    assert probability[0] == 1.0                       # the longest spacing always fires twice
+    assert r["refractory_period_s"] == pytest.approx(expected_s, rel=0.35)
+
+
+def test_firing_rate_has_an_onset_and_rises(bench):
+    r = bench.results(bench.run(FiringRate()))
+    rates = r["firing_rate_hz"]
+    assert rates[0] == 0.0 and rates[-1] > 10e6
+    firing = rates[rates > 0]
+    assert np.all(np.diff(firing) > -0.2 * firing[:-1])   # monotonic within a record's resolution
+    assert firing[-1] > firing[0]
+
+
+def test_energy_per_spike_matches_the_bench_within_5_percent(bench):
+    world = bench.bench.world
+    captures = []
+
+    class Recording(type(world)):
+        @property
+        def last_capture(self):
+            return self.__dict__.get("_last")
+
+        @last_capture.setter
+        def last_capture(self, value):
+            self.__dict__["_last"] = value
+            if value is not None:
+                captures.append(value)
+
+    world.__class__ = Recording
+    procedure = EnergyPerSpike(spikes=20, reference_captures=10, threshold_a=24e-6)
+    outcome = bench.run(procedure)
+    r = bench.results(outcome)
+    p = procedure.parameters
+    sources = Chip(bench.bench, BIAS_A).chip.port_sources
+
+    def delivered(capture, source):
+        return capture.chip.energy.delivered_j[source]
+
+    def net(capture):
+        e = capture.chip.energy
+        return sum(e.delivered_j.values()) - (e.stored_end_j - e.stored_start_j)
+
+    reference, spiking = captures[:p.reference_captures], captures[p.reference_captures:]
+    assert len(spiking) == p.spikes and r["spikes_averaged"] == p.spikes
+    ratio = r["amplitude_a"] / r["reference_amplitude_a"]
+    baseline_j = (ratio**2 * np.mean([delivered(c, sources["input"]) for c in reference])
+                  + ratio * np.mean([net(c) - delivered(c, sources["input"]) for c in reference]))
+    truth_j = np.mean([net(c) for c in spiking]) - baseline_j
+    assert r["energy_per_spike_j"] == pytest.approx(truth_j, rel=0.05)
+    assert 3e-18 < r["energy_per_spike_j"] < 30e-18
+    traces = xr.open_dataset(outcome.archive_path, engine="h5netcdf", group="entry/traces")
+    assert traces.data_vars and all(size > 0 for size in traces.sizes.values())
+    traces.close()
+
+    efficiency = bench.results(bench.run(Efficiency(energy_per_spike_j=r["energy_per_spike_j"])))
+    assert efficiency["energy_per_synaptic_event_j"] == pytest.approx(0.1 * r["energy_per_spike_j"])
+    assert efficiency["sops_per_w_on_chip"] == pytest.approx(1 / (0.1 * r["energy_per_spike_j"]))
+    overhead = efficiency["cooling_overhead_w_per_w"]
+    assert efficiency["sops_per_w_wall_plug"] == pytest.approx(efficiency["sops_per_w_on_chip"] / (1 + overhead))
