@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -150,24 +151,31 @@ class ServedBench:
             raise
 
     def _read_addresses(self, timeout_s: float) -> None:
+        """Read `ROLE MODEL ADDRESS` lines from a thread, so a silent server cannot block us."""
         want = len(emulated_tree()["instruments"])
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+
+        def pump() -> None:
+            for line in stdout:
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + timeout_s
-        selector = selectors.DefaultSelector()
-        selector.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            while len(self.addresses) < want:
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise RuntimeError(f"nwlab sim serve gave {self.addresses} within {timeout_s} s "
-                                       f"(exit code {self.proc.poll()})")
-                if selector.select(timeout=min(left, 0.5)):
-                    line = self.proc.stdout.readline()
-                    parts = line.split()
-                    if len(parts) == 3:
-                        self.addresses[parts[0]] = parts[2]
-                        self.models[parts[0]] = parts[1]
-        finally:
-            selector.close()
+        while len(self.addresses) < want:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"nwlab sim serve gave {self.addresses} within {timeout_s} s "
+                                   f"(exit code {self.proc.poll()})")
+            try:
+                parts = lines.get(timeout=min(left, 0.5)).split()
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"nwlab sim serve exited with {self.proc.returncode}") from None
+                continue
+            if len(parts) == 3:
+                self.addresses[parts[0]] = parts[2]
+                self.models[parts[0]] = parts[1]
 
     def close(self) -> int | None:
         if self.proc.poll() is None:
@@ -219,3 +227,18 @@ def scpi_query(address: str, command: str, timeout_s: float = 3.0) -> str:
                 break
             data += chunk
     return data.decode(errors="replace").strip()
+
+
+def scpi_write(address: str, command: str, timeout_s: float = 3.0) -> None:
+    """Send one command (no reply expected) over a fresh TCP connection, then check with `*OPC?`
+    on the same connection that the instrument took it."""
+    with socket.create_connection(("127.0.0.1", port_of(address)), timeout=timeout_s) as sock:
+        sock.sendall(command.encode() + b"\n*OPC?\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    if data.strip() != b"1":
+        raise RuntimeError(f"{address}: {command!r} then *OPC? answered {data!r}")
