@@ -161,7 +161,7 @@ def _restore(world, saved) -> None:
 
 def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s):
     """Each displayed channel's voltage at the scope input on the fine grid, band-limited."""
-    chip = world.chip_for_run().run(
+    chip = world.chip_at_present_bias().run(
         start_s=start_rel_s, stop_s=stop_rel_s, bias_a=world.bias_currents_a(),
         inputs_a=world.input_currents_a(origin_s, start_rel_s, stop_rel_s),
         sample_times_s=fine_time_s, temperature_k=world.stage_temperature_k(), rng=world.rng,

@@ -27,7 +27,8 @@ from sim_backend.physics.results import CircuitState, TransientResult
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
 
-#: A bias change is applied as a ramp of this duration (the solver integrates dI/dt).
+#: A bias change not otherwise announced is applied as a ramp of this duration (the solver
+#: integrates dI/dt); the world settles bias changes with a slower ramp before readings.
 BIAS_STEP_RISE_S = 1e-9
 
 
@@ -63,6 +64,11 @@ class ChipUnderTest:
             raise ValueError(f"{element!r} is a {type(wire).__name__}, not a nanowire")
         self.latched = self.latched | {element}
         self.state, self.settled = None, False   # the circuit changes: restart from its DC point
+
+    def release_latch_if_unbiased(self, bias_a: Mapping[str, float]) -> None:
+        """A latched wire recovers once its bias is gone (now and at the last run)."""
+        if self.latched and not any(bias_a.values()) and not any((self.bias_a or {}).values()):
+            self.latched, self.state, self.settled = frozenset(), None, False
 
     def _circuit_now(self) -> Circuit:
         if not self.latched:
@@ -120,7 +126,7 @@ class ChipUnderTest:
     def run(
         self, *, start_s: float, stop_s: float, bias_a: Mapping[str, float],
         inputs_a: Mapping[str, PiecewiseLinear], sample_times_s: np.ndarray,
-        temperature_k: float, rng: np.random.Generator,
+        temperature_k: float, rng: np.random.Generator, bias_ramp_s: float = BIAS_STEP_RISE_S,
     ) -> TransientResult:
         """Simulate [start_s, stop_s] (window-relative times) from the chip's last state.
 
@@ -128,8 +134,7 @@ class ChipUnderTest:
         BIAS_STEP_RISE_S from start_s. `inputs_a` are time-dependent port currents.
         """
         previous = self.bias_a or {}
-        if self.latched and not any(bias_a.values()) and not any(previous.values()):
-            self.latched, self.state, self.settled = frozenset(), None, False   # bias removed: it recovers
+        self.release_latch_if_unbiased(bias_a)
         circuit = self._circuit_now()
         drives: dict[str, PiecewiseLinear] = {}
         for port, current_a in bias_a.items():
@@ -138,7 +143,7 @@ class ChipUnderTest:
                 drives[self.port_sources[port]] = PiecewiseLinear.constant(current_a)
             else:
                 drives[self.port_sources[port]] = PiecewiseLinear(
-                    np.array([start_s, start_s + BIAS_STEP_RISE_S]), np.array([old_a, current_a]))
+                    np.array([start_s, start_s + bias_ramp_s]), np.array([old_a, current_a]))
         for port, waveform in inputs_a.items():
             drives[self.port_sources[port]] = waveform
         for source in circuit.sources:            # undriven ports carry nothing

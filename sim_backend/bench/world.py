@@ -25,9 +25,10 @@ FrontPanel = PulseGenerator | Oscilloscope | SourceMeter | TemperatureController
 
 #: Stage temperature when the station has no temperature controller.
 DEFAULT_STAGE_TEMPERATURE_K = 2.0
-#: Settling simulated after a bias change before an SMU reading (the chip's L/R times reach
-#: ~10 ns; a real SMU reads milliseconds after its step, long after the transient).
-DC_SETTLE_S = 100e-9
+#: Settling simulated after a bias change (the chip's L/R times reach ~10 ns; a real SMU reads
+#: milliseconds after its step, long after the transient), and the ramp that applies it.
+DC_SETTLE_S = 150e-9
+BIAS_RAMP_S = 50e-9
 #: The window an SMU reading averages (covers several relaxation-oscillation periods).
 DC_READING_S = 20e-9
 
@@ -126,12 +127,33 @@ class World:
         return chip
 
     # --- readings that need physics --------------------------------------------------------
+    def chip_at_present_bias(self) -> ChipUnderTest:
+        """The chip brought to the SMUs' present bias, as a real source ramps it: slowly.
+
+        SMUs ramp over milliseconds, far slower than the chip's ns dynamics, so a bias change
+        is applied quasi-statically: as a DC redistribution when nothing can switch, otherwise
+        as a BIAS_RAMP_S ramp simulated for DC_SETTLE_S. Levels a driver wrote between two
+        readings are points on that same slow ramp.
+        """
+        chip = self.chip_for_run()
+        bias_a = self.bias_currents_a()
+        chip.release_latch_if_unbiased(bias_a)
+        if bias_a == (chip.bias_a or {}):
+            return chip
+        temperature_k = self.stage_temperature_k()
+        if self._input_idle() and chip.static_bias_change(bias_a, temperature_k=temperature_k, rng=self.rng):
+            return chip
+        chip.run(start_s=0.0, stop_s=DC_SETTLE_S, bias_a=bias_a,
+                 inputs_a=self.input_currents_a(self.now_s(), 0.0, DC_SETTLE_S),
+                 sample_times_s=np.array([DC_SETTLE_S]), temperature_k=temperature_k, rng=self.rng,
+                 bias_ramp_s=BIAS_RAMP_S)
+        return chip
+
     def bias_port_voltage_v(self, role_name: str) -> float:
         """What an SMU reads: its line resistance drop plus the chip's mean voltage at its port.
 
-        The chip is simulated from its last state under the present bias (first settling for
-        DC_SETTLE_S if the bias changed), so a wire that switched stays resistive on the next
-        reading until it retraps (hysteresis).
+        The chip is brought to the present bias, then read over DC_READING_S from its state, so
+        a wire that switched stays resistive on the next reading until it retraps (hysteresis).
         """
         wires = [w for w in self.station.bias if w.instrument == role_name]
         panel = self.panels[role_name]
@@ -139,22 +161,17 @@ class World:
         if not wires or not panel.output_enabled:
             return 0.0
         wire = wires[0]
-        node = port_node(self.chip.definition, wire.chip_port)
-        bias_a = self.bias_currents_a()
         line_v = panel.sourced_current_a * wire.line_resistance_ohm
-        chip = self.chip_for_run()
-        temperature_k = self.stage_temperature_k()
-        if self._input_idle() and chip.static_bias_change(bias_a, temperature_k=temperature_k, rng=self.rng):
+        chip = self.chip_at_present_bias()
+        if chip.settled and self._input_idle():
             return line_v                    # superconducting and static: no voltage on the chip
-        settle_s = DC_SETTLE_S if bias_a != (chip.bias_a or {}) else 0.0
-        stop_s = settle_s + DC_READING_S
-        grid_s = np.linspace(settle_s, stop_s, 101)
+        grid_s = np.linspace(0.0, DC_READING_S, 101)
         result = chip.run(
-            start_s=0.0, stop_s=stop_s, bias_a=bias_a,
-            inputs_a=self.input_currents_a(self.now_s(), 0.0, stop_s),
-            sample_times_s=grid_s, temperature_k=temperature_k, rng=self.rng,
+            start_s=0.0, stop_s=DC_READING_S, bias_a=self.bias_currents_a(),
+            inputs_a=self.input_currents_a(self.now_s(), 0.0, DC_READING_S),
+            sample_times_s=grid_s, temperature_k=self.stage_temperature_k(), rng=self.rng,
         )
-        return line_v + float(np.mean(result.node_voltage_v[node]))
+        return line_v + float(np.mean(result.node_voltage_v[port_node(chip.definition, wire.chip_port)]))
 
     def _input_idle(self) -> bool:
         """No generator is driving the chip (output off), so nothing but the bias acts on it."""
