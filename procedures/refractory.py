@@ -28,14 +28,14 @@ from procedures.design import DesignHints
 class RefractoryParameters:
     threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
                                    "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
+    threshold_factor: float = parameter(1.2, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
                                         maximum=3.0)
     width_s: float = parameter(2e-9, unit="s", doc="width of each pulse", minimum=1e-10, maximum=1e-6)
     edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
     spacing_max_s: float = parameter(0.0, unit="s", doc="longest spacing (start to start); 0 takes 3x the "
                                      "design refractory period plus the shortest", minimum=0.0, maximum=1e-3)
     spacing_min_s: float = parameter(0.0, unit="s", doc="shortest spacing; 0 takes the pulse width plus "
-                                     "two edges", minimum=0.0, maximum=1e-3)
+                                     "1.6 edge times", minimum=0.0, maximum=1e-3)
     spacings: int = parameter(12, unit="1", doc="spacings, geometric from longest to shortest", minimum=2,
                                maximum=1000)
     trials: int = parameter(4, unit="1", doc="pairs fired per spacing", minimum=1, maximum=1000)
@@ -63,7 +63,8 @@ class Refractory(Procedure):
 
     def spacings_s(self, design: DesignHints) -> np.ndarray:
         p = self.parameters
-        shortest = p.spacing_min_s or p.width_s + 2 * p.edge_s
+        # A pulse generator needs 1.6 edge times of gap between pulses (Keysight's rule).
+        shortest = p.spacing_min_s or p.width_s + 1.6 * p.edge_s
         longest = p.spacing_max_s or max(3 * design.refractory_s + shortest, 2 * shortest)
         return np.geomspace(longest, shortest, p.spacings)
 

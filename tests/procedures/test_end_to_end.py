@@ -100,7 +100,7 @@ def test_refractory_period_against_paired_pulse_ground_truth(bench):
     chip = Chip(bench.bench, BIAS_A)
     threshold_a = chip.threshold_a(2e-9, 1e-9)
     r = bench.results(bench.run(Refractory(threshold_a=threshold_a)))
-    expected_s = chip.refractory_s(1.3 * threshold_a, 2e-9, 1e-9, 3.6e-9, 40e-9)
+    expected_s = chip.refractory_s(1.2 * threshold_a, 2e-9, 1e-9, 3.6e-9, 40e-9)
     probability = r["second_spike_probability"]
     assert probability[0] == 1.0                       # the longest spacing always fires twice
     assert r["refractory_period_s"] == pytest.approx(expected_s, rel=0.35)
