@@ -108,7 +108,8 @@ def _set_arguments(run: RunData) -> str:
         value = quantity.value
         default = defaults.get(name)
         if isinstance(default, tuple):
-            if np.allclose(np.asarray(value, float), np.asarray(default, float)):
+            given, usual = np.atleast_1d(np.asarray(value, float)), np.asarray(default, float)
+            if given.shape == usual.shape and np.allclose(given, usual):
                 continue
             parts.append(f"--set {name}=" + ",".join(f"{v:.6g}" for v in np.atleast_1d(value)))
         elif default is not None and value != default:

@@ -3,18 +3,15 @@ real drivers over the in-process pyvisa backend, archives and report."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lab.campaign import run_campaign
 from lab.report.runs import load_run
 
-ROOT = Path(__file__).resolve().parents[2]
 REDUCED = {
     "cooldown": {"log_duration_s": 60.0, "hold_s": 10.0, "timeout_s": 900.0},
     "iv_sweep": {"switching_events": 40, "pilot_points": 20},
-    "strength_duration": {"widths_s": (16e-9, 32e-9, 64e-9), "trials": 4, "bisection_steps": 4,
+    "strength_duration": {"widths_s": (2e-9, 5e-9, 10e-9), "trials": 3, "bisection_steps": 6,
                           "reference_captures": 4},
-    "refractory": {"spacings": 4, "trials": 4, "reference_captures": 4},
+    "refractory": {"spacings": 6, "trials": 3, "reference_captures": 4},
     "firing_rate": {"points": 4, "captures": 1},
     "energy_per_spike": {"spikes": 10, "reference_captures": 6},
 }
