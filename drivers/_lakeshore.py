@@ -17,6 +17,12 @@ from lab.envelope import Envelope, EnvelopeError
 #: *ESR bits: command error, execution error, device-dependent error, query error.
 _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}
 
+#: The stock QCoDeS output's HTRSET group (`lakeshore_base.LakeshoreBaseOutput.heater_group`),
+#: in the Model 335's five-field layout: `HTRSET? <output>` answers
+#: <output type>,<heater resistance>,<max current>,<max user current>,<current/power>.
+STOCK_HTRSET_PARAMETERS = ("output_type", "output_heater_resistance", "output_max_current",
+                           "output_max_user_current", "output_display")
+
 
 class LakeshoreTemperatureRole(RecoveringVisa):
     """Role verbs shared by the Lake Shore drivers; subclasses pick output, input and range."""
@@ -62,6 +68,21 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
 
     # --- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def exclude_stock_heater_setup(*outputs: Any) -> None:
+        """Keep the stock HTRSET parameters of `outputs` out of snapshots.
+
+        The stock group reads `HTRSET?` as the Model 335's five fields (output type first). The
+        336 and 372 have no output-type field: their `HTRSET? <output>` answers four,
+        <heater resistance>,<max current>,<max user current>,<current/power> (Model 336 manual
+        §6.6 and Model 372 manual §6.12, HTRSET), so the five-way split fails on every read and
+        each snapshot would log one failure per parameter. The values cannot be read through
+        the stock parameters at all; the role verbs never use them.
+        """
+        for output in outputs:
+            for name in STOCK_HTRSET_PARAMETERS:
+                output.parameters[name].snapshot_exclude = True
+
     def _write_setpoint(self, temperature_k: float, ramp_k_per_min: float | None) -> None:
         output = self.role_output()
         # The stock 0.5 s pause guards a read-back right after SETP; the verbs never read it

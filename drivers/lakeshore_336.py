@@ -33,6 +33,10 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
         self.regulating_range = self.add_parameter(
             "regulating_range", initial_value=heater_range, vals=vals.Enum("low", "medium", "high"), unit="",
             get_cmd=None, set_cmd=None, docstring="Heater range switched on by set_setpoint_k.")
+        # Model 336 manual §6.6, HTRSET: four fields (no output type; that is the 335's), and
+        # for the heater outputs 1-2 only (3-4 are analog voltage outputs without a heater
+        # setup); the stock parameters read the 335's five (see exclude_stock_heater_setup).
+        self.exclude_stock_heater_setup(self.output_1, self.output_2, self.output_3, self.output_4)
 
     @property
     def heater_range_on(self) -> str:  # type: ignore[override]

@@ -19,10 +19,6 @@ from drivers._lakeshore import LakeshoreTemperatureRole
 from lab.envelope import Envelope
 
 
-_HTRSET_336_FIELDS = ("output_type", "output_heater_resistance", "output_max_current", "output_max_user_current",
-                      "output_display")
-
-
 class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
     """TemperatureController role on a Lake Shore 372."""
 
@@ -38,11 +34,10 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
             "regulating_range", initial_value=heater_range,
             vals=vals.Enum(*(r for r in LakeshoreModel372Output.RANGES if r != "off")), unit="",
             get_cmd=None, set_cmd=None, docstring="Sample heater range switched on by set_setpoint_k.")
-        for output in (self.sample_heater, self.warmup_heater, self.analog_heater):
-            # The stock base class parses HTRSET? in the 336's five-field form; the 372 answers
-            # another layout (manual §6.12, HTRSET), so these fail in every snapshot.
-            for name in _HTRSET_336_FIELDS:
-                output.parameters[name].snapshot_exclude = True
+        # Model 372 manual §6.12, HTRSET: four fields (no output type), and for the sample and
+        # warm-up heaters (outputs 0-1) only, not the analog heater (output 2); the stock
+        # parameters read the 335's five (see exclude_stock_heater_setup).
+        self.exclude_stock_heater_setup(self.sample_heater, self.warmup_heater, self.analog_heater)
 
     @property
     def heater_range_on(self) -> str:  # type: ignore[override]

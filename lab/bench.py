@@ -4,6 +4,7 @@ Each instrument's driver class is imported by the dotted path the station file n
 with the instrument's name, address, `visalib` (if any), options and safety envelope; a pulse
 generator also gets the chip amperes per generator volt of the wiring path it drives, so it can
 check the envelope's `pulse_current_max_a` itself. Real or emulated makes no difference here.
+Stock parameters that no instrument can answer in a snapshot are excluded (`SNAPSHOT_EXCLUDED`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.config import Station
+
+
+#: Stock QCoDeS parameters left out of every snapshot, by the stock (sub)module class that declares
+#: them ("module.QualName"; subclasses match too). Each is a defect of the stock driver, not a
+#: setting the instrument could report:
+#: - Keithley 2450 source `sweep_axis`: computed from `sweep_setup()`'s arguments, it queries
+#:   nothing and raises until a sweep has been set up, so a snapshot of a freshly opened (or
+#:   reset) instrument fails on it for each source function.
+SNAPSHOT_EXCLUDED: dict[str, tuple[str, ...]] = {
+    "qcodes.instrument_drivers.Keithley.Keithley_2450.Keithley2450Source": ("sweep_axis",),
+}
 
 
 class StationInstrumentError(RuntimeError):
@@ -59,6 +71,27 @@ class StationInstruments:
         self.close()
 
 
+def _modules(node: Any) -> list[Any]:
+    """`node` and every submodule below it (channel lists included)."""
+    found = [node]
+    for sub in getattr(node, "submodules", {}).values():
+        if hasattr(sub, "parameters"):
+            found += _modules(sub)
+        else:  # a channel list/tuple: its channels
+            for channel in sub:
+                found += _modules(channel)
+    return found
+
+
+def exclude_stock_snapshot_defects(driver: Any) -> None:
+    """Mark the `SNAPSHOT_EXCLUDED` parameters of `driver` and its submodules `snapshot_exclude`."""
+    for module in _modules(driver):
+        for cls in type(module).__mro__:
+            for name in SNAPSHOT_EXCLUDED.get(f"{cls.__module__}.{cls.__qualname__}", ()):
+                if name in module.parameters:
+                    module.parameters[name].snapshot_exclude = True
+
+
 def driver_class(station: Station, name: str) -> type:
     """The class `instruments.<name>.driver` names."""
     config = station.instruments[name]
@@ -98,6 +131,7 @@ def open_instruments(station: Station, *, name_prefix: str = "") -> StationInstr
                     f"{station.path}: instruments.{name}: cannot open {config.driver} at {config.address}"
                     f"{' via ' + config.visalib if config.visalib else ''}: {type(exc).__name__}: {exc}") from exc
             opened.instruments[name] = driver
+            exclude_stock_snapshot_defects(driver)
             opened.roles.setdefault(config.role, driver)
     except BaseException:
         opened.close()
