@@ -9,15 +9,25 @@ off happens at zero current.
 Commands (Keithley 2450 Reference Manual, 2450-901-01, section 14 "SCPI command reference"):
 `:SOURce[1]:FUNCtion[:MODE] CURRent`, `:SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]`,
 `:SOURce[1]:CURRent:VLIMit[:LEVel]`, `:OUTPut[1][:STATe]`, `:SENSe[1]:FUNCtion[:ON]`,
-`:MEASure[:<function>]? [<bufferName>]`.
+`:MEASure[:<function>]? [<bufferName>]`; hardware sweeps: `:SOURce[1]:LIST:CURRent <list>`,
+`:SOURce[1]:LIST:CURRent:APPend <list>`, `:SOURce[1]:SWEep:CURRent:LIST <startIndex>, <delay>, <count>,
+<failAbort>, "<bufferName>"`, `:INITiate`, `*OPC?`, `:TRACe:CLEar`, `:TRACe:DATA? <start>, <end>,
+"<bufferName>", READing`.
+
+`sweep_current_a` lets the instrument step through a list itself (source delay = dwell per
+point, one reading per point): no controller round trip per point, which is what switching
+statistics need. The envelope is checked on every level and on the steepest step (including
+the one from the present level) before anything is written.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from qcodes import validators as vals
 from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
 
@@ -26,6 +36,12 @@ from lab.envelope import Envelope
 
 #: Ramp rate used to bring the level to zero when none was asked for and the envelope sets none.
 DEFAULT_RAMP_A_PER_S = 10e-6
+#: Longest source list the 2450 holds; longer sweeps run as consecutive list sweeps.
+LIST_POINTS_MAX = 2500
+#: Values per list command (keeps each command line short).
+LIST_CHUNK = 100
+#: Sweep dwell limits: the 2450's source delay is 50 us .. 10 ks.
+DWELL_MIN_S, DWELL_MAX_S = 50e-6, 1e4
 
 
 class Keithley2450(RecoveringVisa, _StockKeithley2450):
@@ -77,6 +93,47 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if self.sense_function.get_latest() != "voltage":
             self.sense_function("voltage")
         return float(self.ask(":MEAS:VOLT?"))
+
+    def sweep_current_a(self, levels_a: Sequence[float], *, dwell_s: float) -> np.ndarray:
+        """Step through levels_a on the instrument, dwell_s per level, one voltage reading each.
+
+        The output must be on; afterwards it stays at the last level."""
+        levels = np.asarray(levels_a, dtype=float).ravel()
+        if levels.size == 0:
+            return np.zeros(0)
+        if not DWELL_MIN_S <= dwell_s <= DWELL_MAX_S:
+            raise ValueError(f"{self.name}: sweep dwell {dwell_s!r} s is outside {DWELL_MIN_S}..{DWELL_MAX_S} s; "
+                             "nothing was written")
+        if not np.all(np.isfinite(levels)):
+            raise ValueError(f"{self.name}: sweep levels must be finite; nothing was written")
+        start_a = self.source_level_a()
+        steepest_a = float(np.max(np.abs(np.diff(np.concatenate([[start_a], levels])))))
+        self.envelope.check_bias(float(levels[np.argmax(np.abs(levels))]), max(steepest_a / dwell_s, 1e-300))
+        if not self._output_is_on():
+            raise RuntimeError(f"{self.name}: the output is off; switch it on before a sweep")
+        self._ensure_current_source()
+        if self.sense_function.get_latest() != "voltage":
+            self.sense_function("voltage")
+        readings = [self._list_sweep(levels[k:k + LIST_POINTS_MAX], dwell_s)
+                    for k in range(0, levels.size, LIST_POINTS_MAX)]
+        self.raise_on_errors("sweep_current_a")
+        return np.concatenate(readings)
+
+    def _list_sweep(self, levels: np.ndarray, dwell_s: float) -> np.ndarray:
+        for k in range(0, levels.size, LIST_CHUNK):
+            values = ",".join(f"{v:.9g}" for v in levels[k:k + LIST_CHUNK])
+            self.write(f":SOUR:LIST:CURR{':APP' if k else ''} {values}")
+        self.write(':TRAC:CLE "defbuffer1"')
+        self.write(f':SOUR:SWE:CURR:LIST 1, {dwell_s:.6g}, 1, OFF, "defbuffer1"')
+        self.write(":INIT")
+        # The sweep runs on the instrument: wait for it with a timeout that covers its duration.
+        with self.timeout.set_to(max(self.timeout() or 0.0, 10.0 + 2.0 * levels.size * dwell_s)):
+            self.ask("*OPC?")
+        answer = self.ask(f':TRAC:DATA? 1, {levels.size}, "defbuffer1", READ')
+        values = np.array([float(v) for v in answer.split(",")])
+        if values.size != levels.size:
+            raise RuntimeError(f"{self.name}: sweep of {levels.size} points returned {values.size} readings")
+        return values
 
     def set_output_enabled(self, enabled: bool) -> None:
         if enabled:

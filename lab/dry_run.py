@@ -44,6 +44,8 @@ def stand_in_reply(step: steps.Step, state: WiringState, capture: steps.Configur
             return state.setpoint_k if state.setpoint_k is not None else 0.0
         case steps.MeasureBiasVoltage():
             return 0.0
+        case steps.SweepBias(levels_a=levels_a):
+            return np.zeros(len(levels_a))
         case steps.Capture() if capture is not None:
             time_s = -capture.pretrigger_s + np.arange(capture.record_length) / capture.sample_rate_hz
             zeros = np.zeros(capture.record_length)

@@ -15,6 +15,7 @@ import numpy as np
 from lab import steps
 from lab.clock import LabTime
 from lab.config import Station
+from lab.envelope import EnvelopeError
 
 #: Lab time a capture is assumed to take in estimates (arm, trigger, fetch).
 CAPTURE_ESTIMATE_S = 0.05
@@ -43,6 +44,8 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
                 envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp, "setpoint ramp", "K/min")
         case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
             station.by_role("bias_source").envelope.check_bias(current_a, ramp)
+        case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+            check_sweep(levels_a, dwell_s, station, state)
         case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
             wire = station.pulse_inputs[0]
             station.by_role("pulse_generator").envelope.check_pulse(
@@ -53,11 +56,24 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
                 amplitude_v=current_a / wire.amperes_per_volt, width_s=0.0, chip_current_a=current_a)
 
 
+def check_sweep(levels_a, dwell_s: float, station: Station, state: WiringState) -> None:
+    """A sweep is a ramp of its steepest step (from the present bias on) over one dwell."""
+    if dwell_s <= 0 or not levels_a:
+        raise EnvelopeError(f"refused: a bias sweep needs levels and a dwell > 0 s (got {len(levels_a)} levels, "
+                            f"{dwell_s!r} s); nothing was written")
+    path_a = np.concatenate([[state.bias_a], levels_a])
+    largest_a = float(path_a[1:][np.argmax(np.abs(path_a[1:]))])
+    station.by_role("bias_source").envelope.check_bias(largest_a, max(float(np.max(np.abs(np.diff(path_a)))) / dwell_s,
+                                                                      1e-300))
+
+
 def estimate_s(step: steps.Step, state: WiringState) -> float:
     """Lab time a step should take, for dry runs and progress."""
     match step:
         case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
             return abs(current_a - state.bias_a) / ramp
+        case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+            return len(levels_a) * dwell_s
         case steps.WaitTemperatureStable(hold_s=hold_s):
             return hold_s
         case steps.Wait(duration_s=duration_s):
@@ -71,6 +87,8 @@ def remember(step: steps.Step, state: WiringState) -> None:
     match step:
         case steps.SetBias(current_a=current_a):
             state.bias_a = current_a
+        case steps.SweepBias(levels_a=levels_a):
+            state.bias_a = levels_a[-1]
         case steps.SetTemperature(setpoint_k=setpoint_k):
             state.setpoint_k = setpoint_k
         case steps.ConfigurePulses(current_a=current_a) | steps.ConfigureDcInput(current_a=current_a):
@@ -111,8 +129,10 @@ class StepExecutor:
             case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
                 self._bias_output_on().set_current_a(current_a, ramp_a_per_s=ramp)
             case steps.MeasureBiasVoltage():
-                line = self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
-                return self._bias_output_on().measure_voltage_v() - self.state.bias_a * line
+                return self._bias_output_on().measure_voltage_v() - self.state.bias_a * self._line_ohm()
+            case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+                volts = np.asarray(self._bias_output_on().sweep_current_a(levels_a, dwell_s=dwell_s), dtype=float)
+                return volts - np.asarray(levels_a) * self._line_ohm()
             case steps.ConfigurePulses(current_a=current_a, width_s=width_s, edge_s=edge_s,
                                        period_s=period_s, count=count):
                 self.role("pulse_generator").configure_pulse(
@@ -133,6 +153,9 @@ class StepExecutor:
             case _:
                 raise StepError(f"unknown step {step!r}")
         return None
+
+    def _line_ohm(self) -> float:
+        return self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
 
     def _bias_output_on(self):
         """The bias source with its output on: compliance inside the envelope first, then the

@@ -102,6 +102,12 @@ class BiasSource(Protocol):
     def measure_voltage_v(self) -> float:
         """One voltage reading across the load."""
 
+    def sweep_current_a(self, levels_a: Sequence[float], *, dwell_s: float) -> np.ndarray:
+        """Step the sourced current through levels_a on the instrument itself, holding each for
+        dwell_s before one voltage reading; the readings, in order. The steepest step (from the
+        present level on) over dwell_s is a ramp rate, refused like set_current_a's before
+        anything is written. Afterwards the output is at the last level."""
+
     def set_output_enabled(self, enabled: bool) -> None:
         """Connect or disconnect the output (the current is ramped to zero first)."""
 

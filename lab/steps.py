@@ -56,6 +56,20 @@ class MeasureBiasVoltage:
 
 
 @dataclass(frozen=True)
+class SweepBias:
+    """Let the bias source step through levels_a itself, dwell_s per level, one reading each.
+
+    Reply: np.ndarray of the voltages across the chip's bias port (V, line resistance
+    removed), one per level. The steepest step (from the present bias on) over dwell_s must
+    respect the ramp limit. The bias stays at the last level."""
+    levels_a: tuple[float, ...]
+    dwell_s: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels_a", tuple(float(v) for v in np.asarray(self.levels_a, dtype=float).ravel()))
+
+
+@dataclass(frozen=True)
 class ConfigurePulses:
     """A burst of `count` input pulses of current_a at the chip, fired by `FirePulses`.
 
@@ -140,7 +154,7 @@ class Note:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
-Step = (SetTemperature | ReadTemperature | WaitTemperatureStable | SetBias | MeasureBiasVoltage
+Step = (SetTemperature | ReadTemperature | WaitTemperatureStable | SetBias | MeasureBiasVoltage | SweepBias
         | ConfigurePulses | ConfigureDcInput | SetInputEnabled | ConfigureCapture | Capture | Wait
         | Archive | Progress | Note)
 Plan = Generator[Step, Any, None]

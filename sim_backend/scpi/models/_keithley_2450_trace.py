@@ -1,7 +1,8 @@
-"""Keithley 2450 parts: reading buffers (:TRACe, :FETCh?), linear sweeps, per-function settings.
+"""Keithley 2450 parts: reading buffers (:TRACe, :FETCh?), linear and list sweeps, per-function settings.
 
 Mixed into `keithley_2450.Keithley2450`, which supplies `_measure`, `buffers`, `count`,
-`sweep`, `panel` and the range tables. Kept apart so each module stays small.
+`sweep`, `source_list`, `panel`, `world` (its clock: a sweep's delays pass in lab time), `_fit_source`
+and the range tables. Kept apart so each module stays small.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ _ELEMENTS = {"READing": "reading", "SOURce": "source", "RELative": "relative_s",
              "FORMatted": "reading", "SOURFORMatted": "source"}
 _ELEMENT_LOOKUP = {form: attr for name, attr in _ELEMENTS.items() for form in mnemonic_forms(name)}
 _ELEMENT_ARGS = tuple(Raw(optional=True) for _ in range(len(_ELEMENTS)))
-
-
+#: Source list length (reference manual, :SOURce[1]:LIST:<function>).
+MAX_LIST_POINTS = 2500
+_LIST_VALUES = (Real("A", -1.05, 1.05),
+                *(Real("A", -1.05, 1.05, optional=True) for _ in range(MAX_LIST_POINTS - 1)))
+#: Sweep source delay: -1 is autodelay, else 0..10 ks.
+_DELAY = Real("S", -1.0, 1e4, optional=True)
 
 
 @dataclass
@@ -127,8 +132,7 @@ class TraceCommands:
     """Reading buffers and sweeps (see the module docstring)."""
 
     def _buffer(self, token: object) -> Buffer:
-        name = buffer_name(token)
-        if name not in self.buffers:
+        if (name := buffer_name(token)) not in self.buffers:
             raise ScpiError(-224, "Illegal parameter value;buffer does not exist")
         return self.buffers[name]
 
@@ -189,44 +193,96 @@ class TraceCommands:
         return _format(readings[-1], elements)
 
     @command(":SOURce[1]:SWEep:CURRent:LINear", Real("A", -1.05, 1.05), Real("A", -1.05, 1.05), Integer(2, 1_000_000),
-             Real("S", 0.0, 1e4, optional=True), Integer(0, 268_435_455, optional=True),
+             _DELAY, Integer(0, 268_435_455, optional=True),
              Choice("AUTO", "BEST", "FIXed", optional=True), Boolean(optional=True), Boolean(optional=True),
              String(optional=True))
     def sweep_current(self, start: float, stop: float, points: int, delay_s, count, rng, abort, dual, buffer) -> None:
         """Set up a linear current sweep (run by :INITiate)."""
-        self.sweep = ("CURR", start, stop, points, count or 1, buffer or "defbuffer1")
+        self.sweep = _linear("CURR", start, stop, points, delay_s, count, dual, buffer)
 
     @command(":SOURce[1]:SWEep:VOLTage:LINear", Real("V", -210.0, 210.0), Real("V", -210.0, 210.0),
-             Integer(2, 1_000_000), Real("S", 0.0, 1e4, optional=True), Integer(0, 268_435_455, optional=True),
+             Integer(2, 1_000_000), _DELAY, Integer(0, 268_435_455, optional=True),
              Choice("AUTO", "BEST", "FIXed", optional=True), Boolean(optional=True), Boolean(optional=True),
              String(optional=True))
     def sweep_voltage(self, start: float, stop: float, points: int, delay_s, count, rng, abort, dual, buffer) -> None:
         """Set up a linear voltage sweep (run by :INITiate)."""
-        self.sweep = ("VOLT", start, stop, points, count or 1, buffer or "defbuffer1")
+        self.sweep = _linear("VOLT", start, stop, points, delay_s, count, dual, buffer)
+
+    # A source list (`:SOURce[1]:LIST:CURRent`, up to MAX_LIST_POINTS values) run as a sweep.
+    @setting(":SOURce[1]:LIST:CURRent", *_LIST_VALUES,
+             query_params=(Integer(1, MAX_LIST_POINTS, optional=True), Integer(1, MAX_LIST_POINTS, optional=True)))
+    def list_current(self, start: int | None, count: int | None) -> str:
+        """The current list, A (optionally `count` values from index `start`, 1-based)."""
+        values = self.source_list[(start or 1) - 1:]
+        values = values[:count] if count is not None else values
+        return ",".join(_NR3.format(v) for v in values)
+
+    @list_current.setter
+    def list_current(self, *values) -> None:
+        self.source_list = _checked_list([], values)
+
+    @command(":SOURce[1]:LIST:CURRent:APPend", *_LIST_VALUES)
+    def list_current_append(self, *values) -> None:
+        """Add values to the end of the current list."""
+        self.source_list = _checked_list(self.source_list, values)
+
+    @query(":SOURce[1]:LIST:CURRent:POINts")
+    def list_current_points(self) -> int:
+        """Values in the current list."""
+        return len(self.source_list)
+
+    @command(":SOURce[1]:SWEep:CURRent:LIST", Integer(1, MAX_LIST_POINTS), _DELAY,
+             Integer(1, 268_435_455, optional=True), Boolean(optional=True), String(optional=True))
+    def sweep_current_list(self, start: int, delay_s, count, abort, buffer) -> None:
+        """Set up a sweep through the current list from index `start` (run by :INITiate)."""
+        if start > len(self.source_list):
+            raise ScpiError(-221, "Settings conflict;source list is shorter than the start index")
+        self.sweep = ("CURR", tuple(self.source_list[start - 1:]), _delay(delay_s), count or 1, buffer or "defbuffer1")
 
     @command(":INITiate[:IMMediate]")
     def initiate(self) -> None:
-        """Run the configured sweep: each level is set, measured and stored, then the output turns on."""
+        """Run the configured sweep: output on, then per level: set it, wait the delay (lab time
+        passes), measure into the buffer. The output stays on at the last level."""
         if self.sweep is None:
             return
-        key, start, stop, points, count, buffer = self.sweep
+        key, levels, delay_s, count, buffer = self.sweep
         panel = self.panel
         if buffer not in self.buffers:
             raise ScpiError(-224)
+        for level in levels:
+            self._fit_source(key, level)   # a level outside a fixed range refuses the whole sweep
         panel.source_function = "current" if key == "CURR" else "voltage"
         panel.output_enabled = True
         for _ in range(count):
-            for k in range(points):
-                level = start + (stop - start) * k / (points - 1)
-                if key == "CURR":
-                    panel.current_level_a = level
-                else:
-                    panel.voltage_level_v = level
+            for level in levels:
+                self._fit_source(key, level)
+                setattr(panel, "current_level_a" if key == "CURR" else "voltage_level_v", level)
+                if delay_s:
+                    self.world.clock.advance(delay_s)
                 self._measure(None, buffer)
 
     @command(":ABORt")
     def abort(self) -> None:
         """Stop the trigger model (sweeps here run to completion at :INITiate)."""
+
+
+def _delay(delay_s: float | None) -> float:
+    """Source delay per point, s; -1 (the default) selects autodelay, modelled as none."""
+    return 0.0 if delay_s is None or delay_s < 0 else delay_s
+
+
+def _linear(key, start, stop, points, delay_s, count, dual, buffer) -> tuple:
+    levels = [start + (stop - start) * k / (points - 1) for k in range(points)]
+    if dual:
+        levels += levels[::-1]   # dual sweep: start -> stop -> start
+    return key, tuple(levels), _delay(delay_s), count or 1, buffer or "defbuffer1"
+
+
+def _checked_list(present: list[float], values: tuple) -> list[float]:
+    new = present + [v for v in values if v is not None]
+    if len(new) > MAX_LIST_POINTS:
+        raise ScpiError(-222)
+    return new
 
 
 def _format(reading: Reading, elements: tuple[object, ...]) -> str:

@@ -82,6 +82,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
         self.count, self.terminals, self.tripped = 1, "FRON", False
         self.buffers = {"defbuffer1": Buffer(100_000), "defbuffer2": Buffer(100_000)}
         self.sweep: tuple | None = None
+        self.source_list: list[float] = []
 
     # -- the measurement -----------------------------------------------------------------------
 
