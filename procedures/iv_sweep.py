@@ -1,31 +1,36 @@
-"""I–V sweep and switching-current statistics at the chip's bias port.
+"""I–V sweep and switching-current statistics at the chip's bias port, with hardware sweeps.
 
 What is measured: the voltage across the *bias port* (node c of the neuron) against the DC
 current forced into it, line resistance removed. That current divides between the branches
-in inverse proportion to their inductances (physics reference §1.3): most of it flows straight
-into the control wire (c→ground), the rest through the loop inductor and the main wire. The
-port therefore switches when the first wire — normally the control wire — reaches its own
-switching current, at a port current of I_sw,wire divided by that wire's share. The figures
+in inverse proportion to their inductances (physics reference §1.3); the port turns resistive
+where both wires carry their I_sw at once (I_sw,m + I_sw,c on the default neuron; the first
+wire's switch alone only moves current into the loop as trapped flux, at 0 V). The figures
 below are port currents, not a single wire's I_sw.
 
-Plan:
-1. `pilot_sweeps` full sweeps 0 → bias_max → 0 with `pilot_points` readings each way: the I–V
-   curve (table "iv_curve"), a first switching current, the retrapping current (the bias at
-   which the down-sweep's voltage returns to ~0) and the resistive branch's dV/dI.
-2. Fast sweeps, one switching event each (table "switching_events"): jump to the start of a
-   window around the expected switching current, step up through at most `fine_points`
-   readings until the voltage jumps, then ramp back down below retrapping. The window is
-   re-centred every `window_update_events` events on the mean ± window_sigmas·σ so far.
-   A switch is recorded at the midpoint of the step in which it happened. A sweep already
-   switched at its first point did not retrap: it is discarded and the bias goes to zero.
-Fast sweeps go on until `switching_events` valid events or 10 % more sweeps than asked.
+Every reading comes from a `SweepBias`: the source steps through a list itself, `dwell_s` per
+level, one reading per level, so no controller round trip sits between points. No step is
+larger than ramp_a_per_s · dwell_s.
 
-On the default neuron (emulated station): the control wire switches first, near 1.5 I_sw,c at
-the port, but only transiently - its current moves into the loop as trapped flux and the port
-stays at 0 V. The port turns resistive where both wires carry their I_sw at once, at
-I_sw,m + I_sw,c (36.6 uA at the 3.17 K base of the stage, sigma ~50-80 nA); it retraps ~1 uA lower.
-After a retrap the loop holds flux that leaves a wire near its I_sw, so many fast sweeps latch
-resistive at their first point and are discarded: at present ~15 % of sweeps give an event.
+Plan:
+1. `pilot_sweeps` sweeps 0 → bias_max → 0 (`pilot_points` levels each way): the I–V curve
+   (table "iv_curve"), a first switching current (to one coarse step), the retrapping current
+   (first level of the down-sweep back at ~0 V) and the resistive branch's dV/dI.
+2. Fast sweeps, one switching event each (table "switching_events"), `sweeps_per_step` of them
+   per SweepBias: climb through a window of levels around the switching current, then one step
+   down to a reset level below retrapping. The event is the first window level that reads
+   resistive, recorded at the midpoint of the step into it. The first `search_sweeps` use a
+   fine window over the pilot's coarse step; later windows span mean − window_below_sigmas·σ
+   to mean + window_above_sigmas·σ in steps of step_sigmas·σ, offset by a rotating fraction
+   of a step (dither) so that the coarse grid does not bias the mean.
+
+Trapped flux, handled by recording it: after each event the port retraps at the reset level
+with flux left in the loop, so the next climb starts from the chip's present flux state (on
+the default neuron the flux shifts which wire switches transiently first, not the port's DC
+switching current). A sweep is an event only if the reset reading before it was
+superconducting and the switch came inside the window; a reset that still reads resistive
+(the port did not retrap) makes the following sweep "latched": it is counted, not used, and
+the bias is then brought to zero and back (no wire can stay resistive unbiased). Switches on
+the step into the window ("below_window") or none within it ("above_window") are counted.
 """
 
 from __future__ import annotations
@@ -47,31 +52,31 @@ from procedures.design import DesignHints
 class IvSweepParameters:
     switching_events: int = parameter(1000, unit="1", doc="switching events to collect", minimum=1, maximum=100_000)
     pilot_sweeps: int = parameter(2, unit="1", doc="full up/down sweeps for the I-V curve", minimum=1, maximum=100)
-    pilot_points: int = parameter(40, unit="1", doc="readings per pilot sweep direction", minimum=4, maximum=2000)
+    pilot_points: int = parameter(40, unit="1", doc="levels per pilot sweep direction", minimum=4, maximum=2000)
     bias_max_a: float = parameter(0.0, unit="A", doc="top of the pilot sweeps; 0 takes 1.1x the design "
                                   "switching current of the bias port", minimum=0.0, maximum=1e-3)
-    fine_points: int = parameter(12, unit="1", doc="most readings per fast sweep", minimum=2, maximum=1000)
-    window_sigmas: float = parameter(4.0, unit="1", doc="fast-sweep window half-width in sigma", minimum=0.5)
-    min_window_fraction: float = parameter(0.005, unit="1", doc="smallest window half-width as a fraction of "
-                                           "the switching current", minimum=1e-5, maximum=0.5)
-    window_update_events: int = parameter(100, unit="1", doc="re-centre the window every this many events",
-                                          minimum=5, maximum=100_000)
-    reset_margin_fraction: float = parameter(0.05, unit="1", doc="go this fraction of the switching current "
-                                             "below the retrapping current to reset", minimum=0.0, maximum=1.0)
-    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
-    switched_v: float = parameter(20e-6, unit="V", doc="|V| above this means the port is resistive",
-                                  minimum=1e-9)
-    approach_points: int = parameter(4, unit="1", doc="readings on the way from the reset level to the "
-                                     "window", minimum=0, maximum=1000)
+    dwell_s: float = parameter(2e-3, unit="s", doc="source delay per level of a sweep", minimum=50e-6, maximum=10.0)
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="largest bias step over dwell_s", minimum=1e-9)
+    search_sweeps: int = parameter(20, unit="1", doc="fast sweeps with the fine search window", minimum=5,
+                                   maximum=10_000)
+    search_points: int = parameter(20, unit="1", doc="levels of the search window", minimum=2, maximum=1000)
+    window_below_sigmas: float = parameter(3.5, unit="1", doc="window start below the mean, in sigma", minimum=0.5)
+    window_above_sigmas: float = parameter(2.5, unit="1", doc="window end above the mean, in sigma", minimum=0.0)
+    step_sigmas: float = parameter(1.0, unit="1", doc="window step in sigma", minimum=0.05, maximum=10.0)
+    dither_phases: int = parameter(5, unit="1", doc="window offsets (fractions of a step) in rotation",
+                                   minimum=1, maximum=100)
+    sweeps_per_step: int = parameter(25, unit="1", doc="fast sweeps per SweepBias", minimum=1, maximum=200)
+    reset_margin_a: float = parameter(0.5e-6, unit="A", doc="reset this far below the retrapping current",
+                                      minimum=0.0)
+    switched_v: float = parameter(10e-6, unit="V", doc="|V| above this means the port is resistive", minimum=1e-9)
     histogram_bins: int = parameter(40, unit="1", doc="bins of the switching-current histogram", minimum=2,
                                     maximum=10_000)
 
 
-@dataclass(frozen=True)
-class Window:
-    start_a: float
-    step_a: float
-    reset_a: float
+def path_a(start_a: float, stop_a: float, max_step_a: float) -> np.ndarray:
+    """Levels from start_a (excluded) to stop_a (included) in equal steps of at most max_step_a."""
+    count = max(int(math.ceil(abs(stop_a - start_a) / max_step_a - 1e-9)), 1)
+    return start_a + (stop_a - start_a) * np.arange(1, count + 1) / count
 
 
 class IvSweep(Procedure):
@@ -84,7 +89,7 @@ class IvSweep(Procedure):
                                    "bias_a": ColumnSpec("A"), "voltage_v": ColumnSpec("V")},
                                   axis="bias_a", signal="voltage_v"),
             "switching_events": TableSpec({"event": ColumnSpec("1", "i8"), "switching_current_a": ColumnSpec("A"),
-                                           "step_a": ColumnSpec("A"), "readings": ColumnSpec("1", "i8")},
+                                           "step_a": ColumnSpec("A"), "sweep": ColumnSpec("1", "i8")},
                                           axis="event", signal="switching_current_a"),
         }
 
@@ -92,119 +97,126 @@ class IvSweep(Procedure):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
         top_a = p.bias_max_a or 1.1 * design.switching_current_a
+        max_step_a = p.ramp_a_per_s * p.dwell_s
         switches, retraps, resistances = [], [], []
         for sweep in range(p.pilot_sweeps):
-            curve = yield from self._pilot(sweep, top_a)
-            switches.append(curve[0])
-            retraps.append(curve[1])
-            resistances.append(curve[2])
+            switch_a, retrap_a, resistance = yield from self._pilot(sweep, top_a, max_step_a)
+            switches.append(switch_a)
+            retraps.append(retrap_a)
+            resistances.append(resistance)
             yield steps.Progress(fraction=0.1 * (sweep + 1) / p.pilot_sweeps, message=f"pilot sweep {sweep + 1}")
-        pilot_switch = summarize(switches)
-        retrap_a = summarize(retraps).mean
-        expected_a = pilot_switch.mean if math.isfinite(pilot_switch.mean) else design.switching_current_a
         coarse_a = top_a / (p.pilot_points - 1)
-        # The pilot resolves the switch to one coarse step: search that step and its neighbours.
-        pilot_std = pilot_switch.std if pilot_switch.count > 1 else 0.0
-        window = self._window(expected_a, max(pilot_std, coarse_a / p.window_sigmas), retrap_a, expected_a, top_a)
+        pilot_a = summarize(switches).mean
+        pilot_a = pilot_a if math.isfinite(pilot_a) else design.switching_current_a
+        retrap_a = summarize(retraps).mean
+        retrap_a = retrap_a if math.isfinite(retrap_a) else pilot_a - coarse_a
+        # The pilot brackets the switch within one coarse step below its first resistive level.
+        search = np.linspace(pilot_a - coarse_a, min(pilot_a, top_a), p.search_points)
 
         events: list[float] = []
-        sweeps, most = 0, int(math.ceil(1.1 * p.switching_events))
-        while len(events) < p.switching_events and sweeps < most:
-            current_a, readings = yield from self._fast_sweep(window)
-            sweeps += 1
-            if math.isfinite(current_a):
-                events.append(current_a)
-                yield steps.Archive(TableRows("switching_events", {
-                    "event": (np.array([len(events) - 1]), "1"), "switching_current_a": (np.array([current_a]), "A"),
-                    "step_a": (np.array([window.step_a]), "A"), "readings": (np.array([readings]), "1")}))
-            if sweeps % p.window_update_events == 0:
-                so_far = summarize(events)
-                if so_far.count >= 5:
-                    window = self._window(so_far.mean, so_far.std, retrap_a, so_far.mean, top_a)
-                yield steps.Progress(fraction=0.1 + 0.9 * min(len(events) / p.switching_events, 1.0),
-                                     message=f"{len(events)} switching events")
-        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
-        yield from self._results(events, retraps, resistances, sweeps)
+        counts = {"sweeps": 0, "latched": 0, "below_window": 0, "above_window": 0}
+        level_a, reset_ok = 0.0, True
+        while len(events) < p.switching_events and counts["sweeps"] < 1.2 * p.switching_events + p.search_sweeps:
+            stats = summarize(events)
+            windows = [search if counts["sweeps"] + k < p.search_sweeps or stats.count < 5
+                       else self._window(stats.mean, stats.std, counts["sweeps"] + k, top_a)
+                       for k in range(p.sweeps_per_step)]
+            reset_a = max(min(retrap_a - p.reset_margin_a, min(w[0] for w in windows)), 0.0)
+            levels, spans = self._batch(level_a, reset_a, windows, max_step_a)
+            volts = yield steps.SweepBias(levels_a=tuple(levels), dwell_s=p.dwell_s)
+            resistive = np.abs(np.asarray(volts)) > p.switched_v
+            for window, (first, last) in zip(windows, spans):
+                counts["sweeps"] += 1
+                hit = np.flatnonzero(resistive[first:first + window.size])
+                if not reset_ok:
+                    counts["latched"] += 1
+                elif hit.size == 0 or hit[0] == 0:
+                    counts["above_window" if hit.size == 0 else "below_window"] += 1
+                else:
+                    k = int(hit[0])
+                    events.append(float(0.5 * (window[k - 1] + window[k])))
+                    yield steps.Archive(TableRows("switching_events", {
+                        "event": (np.array([len(events) - 1]), "1"),
+                        "switching_current_a": (np.array([events[-1]]), "A"),
+                        "step_a": (np.array([window[k] - window[k - 1]]), "A"),
+                        "sweep": (np.array([counts["sweeps"] - 1]), "1")}))
+                reset_ok = not resistive[last]
+            level_a = float(levels[-1])
+            if not reset_ok:   # not retrapped at the reset level: through zero bias and back
+                yield steps.SweepBias(levels_a=tuple(np.concatenate([path_a(level_a, 0.0, max_step_a),
+                                                                     path_a(0.0, reset_a, max_step_a)])),
+                                      dwell_s=p.dwell_s)
+                level_a, reset_ok = reset_a, True
+            yield steps.Progress(fraction=0.1 + 0.9 * min(len(events) / p.switching_events, 1.0),
+                                 message=f"{len(events)} switching events")
+        if level_a:
+            yield steps.SweepBias(levels_a=tuple(path_a(level_a, 0.0, max_step_a)), dwell_s=p.dwell_s)
+        yield from self._results(events, retraps, resistances, counts)
 
     # --- pieces of the plan ------------------------------------------------------------------
-    def _pilot(self, sweep: int, top_a: float):
+    def _pilot(self, sweep: int, top_a: float, max_step_a: float):
         """One full sweep up and down; returns (switching, retrapping current, dV/dI)."""
         p = self.parameters
         up_a = np.linspace(0.0, top_a, p.pilot_points)
         down_a = up_a[::-1]
-        up_v, down_v = np.zeros_like(up_a), np.zeros_like(down_a)
-        for values_a, values_v in ((up_a, up_v), (down_a, down_v)):
-            for k, current_a in enumerate(values_a):
-                yield steps.SetBias(current_a=float(current_a), ramp_a_per_s=p.ramp_a_per_s)
-                values_v[k] = yield steps.MeasureBiasVoltage()
         bias = np.concatenate([up_a, down_a])
+        # Coarse pilot steps may exceed one ramp step: fill in levels, keep the readings we want.
+        filled, keep, level_a = [], [], 0.0
+        for target_a in bias:
+            filled.extend(path_a(level_a, target_a, max_step_a) if target_a != level_a else [target_a])
+            keep.append(len(filled) - 1)
+            level_a = target_a
+        volts = yield steps.SweepBias(levels_a=tuple(filled), dwell_s=p.dwell_s)
+        volts = np.asarray(volts)[keep]
+        up_v, down_v = volts[:up_a.size], volts[up_a.size:]
         yield steps.Archive(TableRows("iv_curve", {
             "sweep": (np.full(bias.size, sweep), "1"),
             "direction": (np.concatenate([np.ones(up_a.size, int), -np.ones(down_a.size, int)]), "1"),
-            "bias_a": (bias, "A"), "voltage_v": (np.concatenate([up_v, down_v]), "V")}))
+            "bias_a": (bias, "A"), "voltage_v": (volts, "V")}))
         switch_a = iv.switching_current_a(up_a, up_v, p.switched_v)
+        # The down-sweep starts at the top, resistive if the port switched on the way up.
         retrap_a = iv.retrapping_current_a(down_a, down_v, p.switched_v)
         above = up_a >= switch_a if math.isfinite(switch_a) else np.zeros(up_a.size, bool)
         resistance = iv.resistive_branch_ohm(up_a[above], up_v[above], p.switched_v)
         return switch_a, retrap_a, resistance
 
-    def _window(self, centre_a: float, sigma_a: float, retrap_a: float, scale_a: float, top_a: float) -> Window:
-        """Fine steps over centre ± max(window_sigmas·σ, min_window_fraction·scale), inside [0, top]."""
+    def _window(self, mean_a: float, sigma_a: float, sweep: int, top_a: float) -> np.ndarray:
+        """Levels mean − below·σ … mean + above·σ in steps of step_sigmas·σ, dithered per sweep."""
         p = self.parameters
-        half_a = max(p.window_sigmas * sigma_a, p.min_window_fraction * abs(scale_a), 1e-12)
-        start_a = min(max(centre_a - half_a, 0.0), top_a)
-        step_a = (min(centre_a + half_a, top_a) - start_a) / (p.fine_points - 1)
-        margin_a = p.reset_margin_fraction * abs(scale_a)
-        below_retrap_a = retrap_a - margin_a if math.isfinite(retrap_a) else 0.0
-        reset_a = max(min(start_a - step_a, below_retrap_a), 0.0)
-        return Window(start_a, step_a, reset_a)
+        step_a = max(p.step_sigmas * sigma_a, 1e-12)
+        offset_a = step_a * (sweep % p.dither_phases) / p.dither_phases
+        start_a = mean_a - p.window_below_sigmas * sigma_a + offset_a
+        count = int(math.ceil((p.window_below_sigmas + p.window_above_sigmas) / p.step_sigmas)) + 1
+        return np.clip(start_a + step_a * np.arange(count), 0.0, top_a)
 
-    def _fast_sweep(self, window: Window):
-        """Step up until the port switches, then reset below retrapping and read there: the
-        reading confirms the retrap (a port still resistive goes to zero) and makes the chip see
-        the reset level at all (an SMU level is applied; the chip's state is what it was at the
-        last reading). Returns (switching current or NaN, readings)."""
-        p = self.parameters
-        found, readings, stuck = math.nan, 0, False
-        # Climb from the reset level to the window in read steps: one jump of several µA makes
-        # the wires switch dynamically, and the port can latch resistive below its DC switching.
-        for current_a in np.linspace(window.reset_a, window.start_a, p.approach_points + 2)[1:-1]:
-            yield steps.SetBias(current_a=float(current_a), ramp_a_per_s=p.ramp_a_per_s)
-            voltage_v = yield steps.MeasureBiasVoltage()
-            readings += 1
-            if abs(voltage_v) > p.switched_v:
-                yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
-                return math.nan, readings
-        for k in range(p.fine_points):
-            current_a = window.start_a + k * window.step_a
-            yield steps.SetBias(current_a=current_a, ramp_a_per_s=p.ramp_a_per_s)
-            voltage_v = yield steps.MeasureBiasVoltage()
-            readings += 1
-            if abs(voltage_v) > p.switched_v:
-                # Switched at the first point: it had not retrapped; do not count it.
-                stuck = k == 0
-                found = math.nan if stuck else current_a - 0.5 * window.step_a
-                break
-        yield steps.SetBias(current_a=0.0 if stuck else window.reset_a, ramp_a_per_s=p.ramp_a_per_s)
-        if not stuck and math.isfinite(found):
-            still_v = yield steps.MeasureBiasVoltage()
-            if abs(still_v) > p.switched_v:
-                yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
-                yield steps.MeasureBiasVoltage()
-        return found, readings
+    @staticmethod
+    def _batch(level_a: float, reset_a: float, windows, max_step_a: float):
+        """One list for several fast sweeps: [to window, window, down to reset] each. Returns the
+        levels and, per sweep, (index of its first window level, index of its reset reading)."""
+        levels, spans = [], []
+        for window in windows:
+            levels.extend(path_a(level_a, window[0], max_step_a)[:-1])
+            first = len(levels)
+            levels.extend(window)
+            levels.extend(path_a(window[-1], reset_a, max_step_a))
+            spans.append((first, len(levels) - 1))
+            level_a = reset_a
+        return np.asarray(levels), spans
 
-    def _results(self, events, retraps, resistances, sweeps):
+    def _results(self, events, retraps, resistances, counts):
         p = self.parameters
         stats = summarize(events)
-        counts, edges = histogram(events, p.histogram_bins)
+        counts_h, edges = histogram(events, p.histogram_bins)
         centres = 0.5 * (edges[1:] + edges[:-1])
         for name, value, units in (
             ("switching_current_mean_a", stats.mean, "A"), ("switching_current_std_a", stats.std, "A"),
             ("switching_current_stderr_a", stats.stderr, "A"), ("switching_events", stats.count, "1"),
-            ("fast_sweeps", sweeps, "1"),
+            ("fast_sweeps", counts["sweeps"], "1"), ("latched_sweeps", counts["latched"], "1"),
+            ("below_window_sweeps", counts["below_window"], "1"),
+            ("above_window_sweeps", counts["above_window"], "1"),
             ("retrapping_current_a", summarize(retraps).mean, "A"),
             ("resistive_branch_ohm", summarize(resistances).mean, "ohm"),
         ):
             yield steps.Archive(Result(name, value, units))
-        yield steps.Archive(Result("switching_current_histogram", counts, "1",
+        yield steps.Archive(Result("switching_current_histogram", counts_h, "1",
                                    Axis("switching_current_bin_a", centres, "A")))
