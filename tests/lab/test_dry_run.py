@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab import steps
@@ -65,6 +66,39 @@ def test_dry_run_lists_steps_and_estimates_lab_time(station):
     # 60 s hold + 5 × 1 s settle + ramps: up to 20 µA in 5 µA steps and back down, at 10 µA/s.
     assert report.duration_s == pytest.approx(60 + 5 + 4 * 0.5 + 2.0 + 0.05)
     assert "6×SetBias" in report.summary()
+
+
+@dataclass(frozen=True)
+class ListParameters:
+    top_a: float = parameter(10e-6, unit="A", doc="top of the sweep", minimum=0.0, maximum=1e-3)
+    dwell_s: float = parameter(1e-3, unit="s", doc="dwell per level", minimum=0.0)
+    drop_a: float = parameter(1e-6, unit="A", doc="first step of the way down", minimum=0.0)
+
+
+class ListSweep(Procedure):
+    name = "list_sweep"
+    Parameters = ListParameters
+
+    def plan(self, context):
+        p = self.parameters
+        volts = yield steps.SweepBias(levels_a=tuple(np.linspace(0.0, p.top_a, 11)), dwell_s=p.dwell_s)
+        assert isinstance(volts, np.ndarray) and volts.shape == (11,) and not volts.any()
+        down = p.top_a - p.drop_a
+        yield steps.SweepBias(levels_a=tuple(np.linspace(down, 0.0, 11)), dwell_s=p.dwell_s)
+
+
+def test_sweep_bias_estimate_stand_in_and_refusals(station):
+    report = dry_run(ListSweep(), station)
+    assert report.count(steps.SweepBias) == 2
+    assert report.duration_s == pytest.approx(22 * 1e-3)
+    # 1 uA per 1 ms is 1 mA/s, the envelope's limit; 0.5 ms makes it 2 mA/s.
+    with pytest.raises(EnvelopeError, match=r"step 1 \(SweepBias\): refused: bias ramp rate 0.002 A/s"):
+        dry_run(ListSweep(dwell_s=0.5e-3), station)
+    # The step from the present level (the first sweep's last) into the next sweep counts too.
+    with pytest.raises(EnvelopeError, match=r"step 2 \(SweepBias\): refused: bias ramp rate 0.003 A/s"):
+        dry_run(ListSweep(drop_a=3e-6), station)
+    with pytest.raises(EnvelopeError, match="bias current 5e-05 A"):
+        dry_run(ListSweep(top_a=50e-6, dwell_s=10e-3), station)
 
 
 def test_dry_run_refuses_out_of_envelope_steps_naming_the_step(station):

@@ -53,22 +53,23 @@ def test_cooldown_logs_then_holds(station):
     assert results(report)["stable_temperature_k"].value == pytest.approx(4.2)
 
 
-def test_iv_sweep_step_budget_and_ramp_time(station):
-    p = IvSweep(switching_events=50, pilot_sweeps=2, pilot_points=10, fine_points=8, approach_points=0)
+def test_iv_sweep_step_budget_and_sweep_time(station):
+    p = IvSweep(switching_events=50, pilot_sweeps=2, pilot_points=10, search_sweeps=5, sweeps_per_step=10)
     report = dry_run(p, station)
-    fast_sweeps = math.ceil(1.1 * 50)       # nothing switches in a dry run: every sweep tried
-    assert report.count(steps.MeasureBiasVoltage) == 2 * 2 * 10 + fast_sweeps * 8
-    assert report.count(steps.SetBias) == 2 * 2 * 10 + fast_sweeps * (8 + 1) + 1
-    # Estimate = the bias path length over the ramp rate; recompute it from the SetBias steps.
-    path, level = 0.0, 0.0
-    for step, _ in report.steps:
-        if isinstance(step, steps.SetBias):
-            path, level = path + abs(step.current_a - level), step.current_a
-    assert report.duration_s == pytest.approx(path / p.parameters.ramp_a_per_s)
-    top = max(s.current_a for s, _ in report.steps if isinstance(s, steps.SetBias))
-    assert top == pytest.approx(1.1 * DESIGN.switching_current_a)
+    sweeps = [s for s, _ in report.steps if isinstance(s, steps.SweepBias)]
+    assert report.count(steps.SetBias) == report.count(steps.MeasureBiasVoltage) == 0
+    # Nothing switches in a dry run: every fast sweep is tried, in batches of sweeps_per_step,
+    # until the cap of 1.2 x events + search sweeps; then one sweep back to zero.
+    batches = math.ceil((1.2 * 50 + 5) / 10)
+    assert len(sweeps) == p.parameters.pilot_sweeps + batches + 1
+    # Estimate = levels x dwell; no step (from the previous level on) exceeds ramp x dwell.
+    levels = np.concatenate([[0.0]] + [s.levels_a for s in sweeps])
+    assert report.duration_s == pytest.approx((levels.size - 1) * p.parameters.dwell_s)
+    assert np.max(np.abs(np.diff(levels))) <= p.parameters.ramp_a_per_s * p.parameters.dwell_s * (1 + 1e-9)
+    assert levels.max() == pytest.approx(1.1 * DESIGN.switching_current_a) and levels[-1] == 0.0
     r = results(report)
     assert r["switching_events"].value == 0 and math.isnan(r["switching_current_mean_a"].value)
+    assert r["above_window_sweeps"].value == r["fast_sweeps"].value == batches * 10
 
 
 def test_strength_duration_captures_and_thresholds_outside_bracket_are_nan(station):

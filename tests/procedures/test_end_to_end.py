@@ -73,14 +73,16 @@ def test_cooldown_reaches_and_holds_its_setpoint(bench):
 
 
 def test_iv_sweep_switches_where_both_wires_reach_their_switching_current(bench):
-    r = bench.results(bench.run(IvSweep(switching_events=40)))
+    r = bench.results(bench.run(IvSweep(switching_events=1000)))
     chip = Chip(bench.bench, 0.0)
     expected_a = chip.switching_current_a("wm") + chip.switching_current_a("wc")
-    assert r["switching_events"] >= 5
+    assert r["switching_events"] >= 1000
     assert r["switching_current_mean_a"] == pytest.approx(expected_a, rel=0.01)
     sigma_a = 50e-9                                    # the chip file's sigma_isw
     assert 0.2 * sigma_a < r["switching_current_std_a"] < 4 * sigma_a
     assert r["retrapping_current_a"] < r["switching_current_mean_a"]
+    assert r["switching_events"] + r["latched_sweeps"] + r["below_window_sweeps"] + r["above_window_sweeps"] \
+        == r["fast_sweeps"]
 
 
 def test_strength_duration_thresholds_match_the_main_wire_switching(bench):
