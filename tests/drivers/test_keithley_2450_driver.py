@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 import time
 
+import numpy as np
 import pytest
 from driver_helpers import ENVELOPES, physics_available
 
 from drivers.keithley_2450 import Keithley2450
-from lab.envelope import EnvelopeError
+from lab.envelope import Envelope, EnvelopeError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -99,6 +100,66 @@ def test_output_on_is_refused_while_the_instrument_compliance_is_outside_the_env
     with pytest.raises(EnvelopeError, match="compliance"):
         smu.set_output_enabled(True)
     assert not bench.world.panels["bias"].output_enabled
+
+
+def test_sweep_writes_the_list_runs_it_on_the_instrument_and_reads_the_buffer(smu, bench, received):
+    smu.set_compliance_v(0.5)
+    smu.set_output_enabled(True)
+    log = received("bias")
+    levels = [k * 0.1e-6 for k in range(1, 151)]    # 0.1 uA per 1 ms = 100 uA/s, the limit
+    lab_start_s = bench.world.now_s()
+    volts = smu.sweep_current_a(levels, dwell_s=1e-3)
+    assert volts.shape == (150,)
+    sent = [m for m in log.messages if not m.endswith("?") and "?" not in m]
+    lists = [m for m in sent if m.startswith(":SOUR:LIST:CURR")]
+    assert [m.split()[0] for m in lists] == [":SOUR:LIST:CURR", ":SOUR:LIST:CURR:APP"]
+    written = [float(v) for m in lists for v in m.split(" ", 1)[1].split(",")]
+    assert written == pytest.approx(levels)
+    order = [':TRAC:CLE "defbuffer1"', ':SOUR:SWE:CURR:LIST 1, 0.001, 1, OFF, "defbuffer1"', ":INIT"]
+    assert [m for m in sent if m in order] == order
+    assert "*OPC?" in log.messages and ':TRAC:DATA? 1, 150, "defbuffer1", READ' in log.messages
+    assert not any(m.startswith(":SOUR:CURR ") for m in log.messages)      # no point-by-point writes
+    assert bench.world.now_s() - lab_start_s >= 150 * 1e-3                  # the dwell passed in lab time
+    assert bench.world.panels["bias"].current_level_a == pytest.approx(levels[-1])
+
+
+SWEEPS_REFUSED = [  # (levels_a, dwell_s, the limit named in the refusal)
+    ([1e-6, 31e-6], 1.0, "bias_current_max_a"),
+    ([-31e-6], 1.0, "bias_current_max_a"),
+    ([2e-6, 4e-6], 10e-3, "bias_ramp_max_a_per_s"),    # 2 uA in 10 ms: 200 uA/s
+    ([0.5e-6], 1e-3, "bias_ramp_max_a_per_s"),          # from the present 2 uA: 1.5 mA/s
+]
+
+
+@pytest.mark.parametrize(("levels_a", "dwell_s", "limit"), SWEEPS_REFUSED)
+def test_refused_sweep_writes_nothing(smu, bench, received, levels_a, dwell_s, limit):
+    smu.set_compliance_v(0.5)
+    smu.set_output_enabled(True)
+    smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
+    before = copy.deepcopy(bench.world.panels["bias"])
+    log = received("bias")
+    with pytest.raises(EnvelopeError, match=limit):
+        smu.sweep_current_a(levels_a, dwell_s=dwell_s)
+    assert not [m for m in log.messages if "?" not in m]      # queries only, nothing written
+    assert bench.world.panels["bias"] == before
+
+
+def test_sweep_through_the_chip_shows_the_switching_jump_and_hysteresis(connect, bench):
+    # The shipped station's envelope: the port switches above the 30 uA of ENVELOPES["bias"].
+    smu = connect("bias", Keithley2450, envelope=Envelope("bias_source", {
+        "bias_current_max_a": 45e-6, "bias_ramp_max_a_per_s": 1e-3, "compliance_max_v": 1.0}))
+    smu.set_compliance_v(0.5)
+    smu.set_output_enabled(True)
+    up = [k * 0.1e-6 for k in range(1, 401)]            # to 40 uA, above the port's switching current
+    levels = up + up[::-1][1:]
+    line_ohm = bench.world.station.bias[0].line_resistance_ohm
+    chip_v = smu.sweep_current_a(levels, dwell_s=1e-3) - np.asarray(levels) * line_ohm
+    resistive = np.abs(chip_v) > 10e-6
+    switch = int(np.argmax(resistive[:400]))
+    retrap = 400 + int(np.argmax(~resistive[400:]))
+    assert resistive[:400].any() and not resistive[:switch].any() and not resistive[-1]
+    assert 30e-6 < levels[switch] < 40e-6                   # near I_sw,m + I_sw,c
+    assert levels[retrap] < levels[switch]                  # hysteresis: retraps lower
 
 
 @pytest.mark.skipif(not physics_available(), reason="an SMU voltage reading needs the chip simulation "

@@ -112,6 +112,47 @@ def test_fixed_range_refuses_a_larger_level():
     assert float(ask(device, ":SOUR:CURR?")) == 0.0
 
 
+def test_list_sweep_sets_each_level_waits_the_delay_and_fills_the_buffer():
+    device, world = make()
+    world.chip_ohm = 75.0
+    levels = [1e-6 * k for k in range(1, 151)]
+    ask(device, ':SOUR:FUNC CURR;:SENS:FUNC "VOLT"')
+    ask(device, ":SOUR:LIST:CURR " + ",".join(f"{v:g}" for v in levels[:100]))
+    ask(device, ":SOUR:LIST:CURR:APP " + ",".join(f"{v:g}" for v in levels[100:]))
+    assert ask(device, ":SOUR:LIST:CURR:POIN?") == "150"
+    assert [float(v) for v in ask(device, ":SOUR:LIST:CURR? 149, 2").split(",")] == pytest.approx(levels[148:])
+    ask(device, ':SOUR:SWE:CURR:LIST 1, 0.002, 1, OFF, "defbuffer1"')
+    start_s = world.now_s()
+    assert ask(device, ":INIT;*OPC?") == "1"
+    assert world.now_s() - start_s == pytest.approx(150 * 0.002)    # the delays passed in lab time
+    readings = [float(v) for v in ask(device, ':TRAC:DATA? 1, 150, "defbuffer1", READ').split(",")]
+    assert readings == pytest.approx([v * (LINE_OHM + 75.0) for v in levels])
+    panel = world.panels["bias"]
+    assert panel.output_enabled and panel.current_level_a == pytest.approx(levels[-1])   # stays at the last level
+    assert errors(device) == []
+
+
+@pytest.mark.parametrize(("bad", "code"), [
+    (":SOUR:LIST:CURR 1e-6, 2", -222), (":SOUR:LIST:CURR", -109), (':SOUR:SWE:CURR:LIST 5, 0.001', -221),
+    (":SOUR:LIST:CURR " + ",".join(["1e-6"] * 2501), -108),
+])
+def test_list_errors_change_nothing(bad, code):
+    device, _ = make()
+    ask(device, ":SOUR:LIST:CURR 1e-6, 2e-6")
+    ask(device, bad)
+    assert errors(device) == [code]
+    assert ask(device, ":SOUR:LIST:CURR:POIN?") == "2" and device.sweep is None
+
+
+def test_list_is_bounded_by_its_capacity():
+    device, _ = make()
+    chunk = ",".join(["1e-6"] * 2500)
+    ask(device, ":SOUR:LIST:CURR " + chunk)
+    ask(device, ":SOUR:LIST:CURR:APP 2e-6")
+    assert errors(device) == [-222]
+    assert ask(device, ":SOUR:LIST:CURR:POIN?") == "2500"
+
+
 def test_measuring_with_the_output_off_is_an_error():
     device, _ = make()
     assert ask(device, ":MEAS:VOLT?") is None
