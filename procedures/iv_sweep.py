@@ -91,7 +91,7 @@ class IvSweep(Procedure):
                                    "bias_a": ColumnSpec("A"), "voltage_v": ColumnSpec("V")},
                                   axis="bias_a", signal="voltage_v"),
             "switching_events": TableSpec({"event": ColumnSpec("1", "i8"), "switching_current_a": ColumnSpec("A"),
-                                           "step_a": ColumnSpec("A"), "sweep": ColumnSpec("1", "i8")},
+                                           "step_a": ColumnSpec("A"), "readings": ColumnSpec("1", "i8")},
                                           axis="event", signal="switching_current_a"),
         }
 
@@ -127,7 +127,7 @@ class IvSweep(Procedure):
             levels, spans = self._batch(level_a, reset_a, windows, max_step_a)
             volts = yield steps.SweepBias(levels_a=tuple(levels), dwell_s=p.dwell_s)
             resistive = np.abs(np.asarray(volts)) > p.switched_v
-            for window, (first, last) in zip(windows, spans):
+            for window, (start, first, last) in zip(windows, spans):
                 counts["sweeps"] += 1
                 hit = np.flatnonzero(resistive[first:first + window.size])
                 if not reset_ok:
@@ -141,13 +141,14 @@ class IvSweep(Procedure):
                         "event": (np.array([len(events) - 1]), "1"),
                         "switching_current_a": (np.array([events[-1]]), "A"),
                         "step_a": (np.array([window[k] - window[k - 1]]), "A"),
-                        "sweep": (np.array([counts["sweeps"] - 1]), "1")}))
+                        "readings": (np.array([last - start + 1]), "1")}))
                 reset_ok = not resistive[last]
             level_a = float(levels[-1])
             if hit.size == 0 and reset_ok:   # the last sweep never switched: switch it at the top
                 yield steps.SweepBias(levels_a=tuple(np.concatenate([path_a(level_a, top_a, max_step_a),
                                                                      path_a(top_a, reset_a, max_step_a)])),
                                       dwell_s=p.dwell_s)
+                level_a = reset_a
             if not reset_ok:   # not retrapped at the reset level: through zero bias and back
                 yield steps.SweepBias(levels_a=tuple(np.concatenate([path_a(level_a, 0.0, max_step_a),
                                                                      path_a(0.0, reset_a, max_step_a)])),
@@ -198,14 +199,15 @@ class IvSweep(Procedure):
     @staticmethod
     def _batch(level_a: float, reset_a: float, windows, max_step_a: float):
         """One list for several fast sweeps: [to window, window, down to reset] each. Returns the
-        levels and, per sweep, (index of its first window level, index of its reset reading)."""
+        levels and, per sweep, the indices of its first level, first window level and reset reading."""
         levels, spans = [], []
         for window in windows:
+            start = len(levels)
             levels.extend(path_a(level_a, window[0], max_step_a)[:-1])
             first = len(levels)
             levels.extend(window)
             levels.extend(path_a(window[-1], reset_a, max_step_a))
-            spans.append((first, len(levels) - 1))
+            spans.append((start, first, len(levels) - 1))
             level_a = reset_a
         return np.asarray(levels), spans
 
