@@ -92,7 +92,7 @@ def test_refractory_fires_pairs_at_decreasing_spacing(station):
     report = dry_run(p, station)
     pairs = [s for s, _ in report.steps if isinstance(s, steps.ConfigurePulses) and s.count == 2]
     assert len(pairs) == 5
-    assert all(s.current_a == pytest.approx(1.3 * 12e-6) for s in pairs)
+    assert all(s.current_a == pytest.approx(p.parameters.threshold_factor * 12e-6) for s in pairs)
     spacings = [s.period_s for s in pairs]
     assert spacings == sorted(spacings, reverse=True)
     assert report.count(steps.Capture) == 2 * 4 + 5 * 6
