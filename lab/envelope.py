@@ -6,6 +6,7 @@ station file; the caller must check before it writes anything, so a refusal chan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,13 +42,20 @@ class Envelope:
             f"refused: {what} {value:.6g} {unit} is {bound} the safe envelope "
             f"({name} = {self.limits[name]:.6g} {unit}, {self.where}); nothing was written")
 
+    def check_finite(self, value: float, what: str, unit: str) -> None:
+        """Refuse NaN and infinities: every comparison with NaN is false, so no limit stops it."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise EnvelopeError(f"refused: {what} {value!r} {unit} is not a finite number; nothing was written")
+
     def check_at_most(self, name: str, value: float, what: str, unit: str) -> None:
         """Refuse |value| above the limit `name` (no limit declared: allowed)."""
+        self.check_finite(value, what, unit)
         bound = self.limits.get(name)
         if bound is not None and abs(value) > bound * (1 + 1e-12):
             raise self._refuse(what, value, unit, name, "above")
 
     def check_temperature_k(self, temperature_k: float) -> None:
+        self.check_finite(temperature_k, "setpoint", "K")
         low, high = self.limits.get("temperature_min_k"), self.limits.get("temperature_max_k")
         if low is not None and temperature_k < low:
             raise self._refuse("setpoint", temperature_k, "K", "temperature_min_k", "below")
@@ -56,6 +64,7 @@ class Envelope:
 
     def check_bias(self, current_a: float, ramp_a_per_s: float) -> None:
         self.check_at_most("bias_current_max_a", current_a, "bias current", "A")
+        self.check_finite(ramp_a_per_s, "bias ramp rate", "A/s")
         if ramp_a_per_s <= 0:
             raise EnvelopeError(f"refused: bias ramp rate must be > 0 A/s, got {ramp_a_per_s!r}; nothing was written")
         self.check_at_most("bias_ramp_max_a_per_s", ramp_a_per_s, "bias ramp rate", "A/s")

@@ -180,3 +180,16 @@ def test_a_directory_or_a_nul_in_the_path_is_a_station_error(tmp_path):
     for path in (tmp_path / "dir.yaml", tmp_path / "st\0ation.yaml"):
         with pytest.raises(StationError, match="cannot read"):
             load_station(path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_envelope_refuses_non_finite_requests(tmp_path, station_text, value):
+    station = load_station(write(tmp_path, station_text))
+    with pytest.raises(EnvelopeError, match="not a finite number"):
+        station.instruments["bias"].envelope.check_bias(value, 50e-6)
+    with pytest.raises(EnvelopeError, match="not a finite number"):
+        station.instruments["bias"].envelope.check_bias(10e-6, value)
+    with pytest.raises(EnvelopeError, match="not a finite number"):
+        station.instruments["cryostat"].envelope.check_temperature_k(value)
+    with pytest.raises(EnvelopeError, match="not a finite number"):
+        station.instruments["pulser"].envelope.check_pulse(amplitude_v=value, width_s=2e-9, chip_current_a=None)
