@@ -31,7 +31,7 @@ LOG_INTERVAL_S = 10.0
 PROCEDURES = {
     "cooldown": ((f"log_interval_s={LOG_INTERVAL_S:g}", "log_duration_s=3000"), ("temperature_log",), 5.0),
     "iv_sweep": (("switching_events=80", "pilot_points=10", "pilot_sweeps=1", "ramp_a_per_s=1e-3"),
-                 ("iv_curve", "switching_events"), 4.0),
+                 ("iv_curve", "switching_events"), 5.5),
 }
 #: (procedure, kill delay) for every kill: 6 cooldowns and 4 I-V sweeps, delays seeded.
 _rng = random.Random(SEED)
