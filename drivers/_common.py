@@ -11,6 +11,7 @@ because every read has the VISA timeout (`timeout_s`, seconds; pyvisa itself cou
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -58,7 +59,28 @@ class RecoveringVisa:
     reconnect_backoff_s: float = 0.05
 
     _recovering: bool = False
+    _making_safe: bool = False
     _open_spec: tuple[str, str | None] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # While a driver makes itself safe, a reconnect only reopens the link: re-applying the
+        # last role settings first (as for any other verb) can need more replies than a failing
+        # link gives, and then the output would stay on.
+        super().__init_subclass__(**kwargs)
+        safe_state = getattr(cls, "safe_state", None)
+        if safe_state is None or getattr(safe_state, "_reconnects_bare", False):
+            return
+
+        @functools.wraps(safe_state)
+        def safe_state_with_bare_reconnects(self, *args: Any, **kw: Any) -> Any:
+            previous, self._making_safe = self._making_safe, True
+            try:
+                return safe_state(self, *args, **kw)
+            finally:
+                self._making_safe = previous
+
+        safe_state_with_bare_reconnects._reconnects_bare = True  # type: ignore[attr-defined]
+        cls.safe_state = safe_state_with_bare_reconnects  # type: ignore[attr-defined]
 
     def remember_address(self, address: str, visalib: str | None) -> None:
         """Called by each driver's __init__ with what it was opened with."""
@@ -108,7 +130,8 @@ class RecoveringVisa:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
                     self._reopen(address, visalib, timeout_ms)
-                    self.reapply_role_settings()
+                    if not self._making_safe:
+                        self.reapply_role_settings()
                     log.warning("%s: reconnected on attempt %d", self._who(), attempt)
                     return
                 except Exception as exc:  # noqa: BLE001 - every failure counts as an attempt

@@ -158,12 +158,17 @@ class Runner:
         finally:
             plan.close()
 
-    def _make_safe(self) -> list[str]:
-        """safe_state() on every role, each attempted even if another fails."""
+    def _make_safe(self, attempts: int = 2) -> list[str]:
+        """safe_state() on every role, each attempted even if another fails, and tried again
+        once: a link that just dropped often answers the second time."""
         problems = []
         for name, role in self.roles.items():
-            try:
-                role.safe_state()
-            except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
-                problems.append(f"safe_state of {name} failed: {type(error).__name__}: {error}")
+            for attempt in range(1, attempts + 1):
+                try:
+                    role.safe_state()
+                    break
+                except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
+                    if attempt == attempts:
+                        problems.append(f"safe_state of {name} failed {attempts} times: "
+                                        f"{type(error).__name__}: {error}")
         return problems

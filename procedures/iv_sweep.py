@@ -58,7 +58,10 @@ class IvSweepParameters:
     bias_max_a: float = parameter(0.0, unit="A", doc="top of the pilot sweeps; 0 takes 1.1x the design "
                                   "switching current of the bias port", minimum=0.0, maximum=1e-3)
     dwell_s: float = parameter(2e-3, unit="s", doc="source delay per level of a sweep", minimum=50e-6, maximum=10.0)
-    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="largest bias step over dwell_s", minimum=1e-9)
+    # At least 10 uA/s: with the shortest dwell a step is then >= 0.5 nA, so a sweep over the
+    # envelope stays below ~1e5 levels (a slower ramp would ask the SMU for millions).
+    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="largest bias step over dwell_s", minimum=1e-5,
+                                    maximum=1.0)
     search_sweeps: int = parameter(20, unit="1", doc="fast sweeps with the fine search window", minimum=5,
                                    maximum=10_000)
     search_points: int = parameter(20, unit="1", doc="levels of the search window", minimum=2, maximum=1000)

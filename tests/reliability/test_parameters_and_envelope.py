@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -158,11 +159,19 @@ def assert_within(accepted, station):
     cryostat = station.by_role("temperature_controller").envelope
     wire = station.pulse_inputs[0]
     tol = 1 + 1e-12
+    level_a = 0.0                                    # the bias before each step (it starts at 0 A)
     for step in accepted:
         match step:
             case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
                 assert abs(current_a) <= bias.limit("bias_current_max_a") * tol, step
                 assert 0 < ramp <= bias.limit("bias_ramp_max_a_per_s") * tol, step
+                level_a = current_a
+            case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+                levels = np.asarray((level_a, *levels_a))
+                assert np.all(np.abs(levels) <= bias.limit("bias_current_max_a") * tol), "level above the envelope"
+                steepest_a_per_s = np.max(np.abs(np.diff(levels))) / dwell_s
+                assert steepest_a_per_s <= bias.limit("bias_ramp_max_a_per_s") * tol, "sweep steeper than the ramp"
+                level_a = levels_a[-1]
             case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
                 assert abs(current_a) <= pulser.limit("pulse_current_max_a") * tol, step
                 assert width_s <= pulser.limit("pulse_width_max_s") * tol, step
