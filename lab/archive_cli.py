@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
 from lab.cli_errors import reporting
 
@@ -68,15 +66,3 @@ def _recover(args: argparse.Namespace) -> int:
     print(f"recovered {r.n_traces} traces{'; ' + tables if tables else ''}; "
           f"{r.snapshot_changes} snapshot change(s) -> {r.path}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lab.archive_cli archive ...` until `nwlab` wires `register` in."""
-    parser = argparse.ArgumentParser(prog="nwlab")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

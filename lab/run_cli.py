@@ -8,7 +8,6 @@ with one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,14 +162,3 @@ def _dry_run(args: argparse.Namespace) -> int:
 def _step_text(step) -> str:
     text = repr(step)
     return text if len(text) <= 110 else text[:107] + "..."
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nwlab")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

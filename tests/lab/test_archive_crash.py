@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lab import archive_cli
+from lab.cli import main as nwlab_main
 from lab.archive import liveness
 from lab.archive.layout import ArchiveError
 from lab.archive.recover import recover
@@ -105,20 +105,20 @@ def test_killed_writer_loses_nothing_it_flushed(tmp_path, seed):
 
 def test_ls_lists_a_partial_as_incomplete_and_recover_cli_fixes_it(tmp_path, capsys):
     run_and_kill(tmp_path, 66, 3)
-    assert archive_cli.main(["archive", "ls", str(tmp_path)]) == 0
+    assert nwlab_main(["archive", "ls", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "crash" in out and "incomplete (recover with: nwlab archive recover" in out
-    assert archive_cli.main(["archive", "recover", str(tmp_path / "crash.h5.partial"), "--keep-partial"]) == 0
+    assert nwlab_main(["archive", "recover", str(tmp_path / "crash.h5.partial"), "--keep-partial"]) == 0
     assert "recovered" in capsys.readouterr().out
     assert (tmp_path / "crash.h5.partial").exists()  # kept on request
-    archive_cli.main(["archive", "ls", str(tmp_path)])
+    nwlab_main(["archive", "ls", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     assert any("crashed" in line for line in lines)
-    assert archive_cli.main(["archive", "show", str(tmp_path / "crash.h5")]) == 0
+    assert nwlab_main(["archive", "show", str(tmp_path / "crash.h5")]) == 0
     shown = capsys.readouterr().out
     assert "crashed" in shown and "traces:" in shown and "iv:" in shown
     # A second recovery would overwrite the first: refused with a clear message.
-    assert archive_cli.main(["archive", "recover", str(tmp_path / "crash.h5.partial")]) == 2
+    assert nwlab_main(["archive", "recover", str(tmp_path / "crash.h5.partial")]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
