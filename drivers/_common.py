@@ -41,6 +41,10 @@ class InstrumentError(RuntimeError):
     """The instrument reported errors (its SCPI error queue) after a role verb."""
 
 
+class MalformedReplyError(InstrumentError):
+    """An instrument's reply could not be read as what the query returns, twice in a row."""
+
+
 def is_transport_failure(exc: BaseException) -> bool:
     if isinstance(exc, pyvisa.VisaIOError):
         return exc.error_code in _TRANSPORT_CODES
@@ -57,6 +61,12 @@ class RecoveringVisa:
     #: Reconnect attempts after the first failure, and the first backoff (doubles each time).
     reconnect_attempts: int = 3
     reconnect_backoff_s: float = 0.05
+    #: Reads of one reply before a reply that does not parse is reported (a garbled line).
+    parse_attempts: int = 2
+
+    #: Counts the links re-established: anything the instrument held for us (an armed
+    #: acquisition, a record) may be gone once it changes, as settings were written again.
+    link_generation: int = 0
 
     _recovering: bool = False
     _making_safe: bool = False
@@ -114,6 +124,28 @@ class RecoveringVisa:
                                       f"*IDN?; it reported {'; '.join(reported)}") from exc
             raise self._connection_error(what, f"it failed again after reconnecting: {exc}") from exc
 
+    def read_parsed(self, what: str, read: Callable[[], T], *, repeatable: bool = True) -> T:
+        """`read()` (a query and its parsing); a reply that does not parse (ValueError,
+        IndexError) is read again, up to parse_attempts in all, then MalformedReplyError names
+        the instrument, what was read and why. A read that consumes what it reports (an error
+        queue entry, an event register) is not `repeatable`: the first malformed reply is final."""
+        attempts = self.parse_attempts if repeatable else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return read()
+            except (ValueError, IndexError) as exc:
+                if attempt == attempts:
+                    raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
+                                              f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
+                                              f"{exc}") from exc
+                log.warning("%s: %s gave a malformed reply (%s); reading it again", self._who(), what, exc)
+        raise AssertionError("unreachable")
+
+    def ask_parsed(self, query: str, parse: Callable[[str], T], *, repeatable: bool = True) -> T:
+        """A query whose reply `parse` turns into a value; see read_parsed."""
+        return self.read_parsed(f"query {query!r}", lambda: parse(self.ask(query)),  # type: ignore[attr-defined]
+                                repeatable=repeatable)
+
     # --- recovery ---------------------------------------------------------------------------
     def reapply_role_settings(self) -> None:
         """Write the last role settings again after a reconnect (default: none)."""
@@ -130,6 +162,7 @@ class RecoveringVisa:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
                     self._reopen(address, visalib, timeout_ms)
+                    self.link_generation += 1
                     if not self._making_safe:
                         self.reapply_role_settings()
                     log.warning("%s: reconnected on attempt %d", self._who(), attempt)
@@ -192,9 +225,8 @@ class RecoveringVisa:
             return []
         errors = []
         for _ in range(limit):
-            reply = self.ask(query).strip()  # type: ignore[attr-defined]
-            code = reply.split(",", 1)[0]
-            if int(float(code)) == 0:
+            code, reply = self.ask_parsed(query, _error_entry, repeatable=False)
+            if code == 0:
                 break
             errors.append(reply)
         return errors
@@ -203,3 +235,9 @@ class RecoveringVisa:
         errors = self.drain_errors(query)
         if errors:
             raise InstrumentError(f"{self._who()}: after {after} the instrument reported {'; '.join(errors)}")
+
+
+def _error_entry(reply: str) -> tuple[int, str]:
+    """A SCPI error-queue entry, `<code>,"<text>"`: (code, the entry as read)."""
+    reply = reply.strip()
+    return int(reply.split(",", 1)[0]), reply

@@ -46,7 +46,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
 
     # --- role: TemperatureController --------------------------------------------------------
     def read_temperature_k(self) -> float:
-        return float(self.role_sensor().temperature())
+        return self.read_parsed("the control sensor's temperature", lambda: float(self.role_sensor().temperature()))
 
     def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
         self.envelope.check_temperature_k(temperature_k)
@@ -60,7 +60,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         self.raise_on_status_errors("set_setpoint_k")
 
     def heater_output_pct(self) -> float:
-        return float(self.role_output().output())
+        return self.read_parsed("the heater output", lambda: float(self.role_output().output()))
 
     def safe_state(self) -> None:
         self.role_output().output_range("off")
@@ -105,7 +105,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             self._write_setpoint(*self._last_setpoint)
 
     def raise_on_status_errors(self, after: str) -> None:
-        status = int(self.ask("*ESR?").strip())  # type: ignore[attr-defined]
+        status = self.ask_parsed("*ESR?", int, repeatable=False)
         flagged = [text for bit, text in _ESR_ERROR_BITS.items() if status & bit]
         if flagged:
             raise InstrumentError(f"{self._who()}: after {after} the instrument flagged {', '.join(flagged)} "

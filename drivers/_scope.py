@@ -16,7 +16,7 @@ import numpy as np
 
 from drivers._common import RecoveringVisa
 from lab.envelope import Envelope
-from lab.roles import Traces
+from lab.roles import AcquisitionLost, Traces
 
 #: How often wait_acquired asks whether the acquisition completed (wall time).
 POLL_INTERVAL_S = 2e-3
@@ -44,6 +44,8 @@ class ScopeRole(RecoveringVisa):
     envelope: Envelope
     channel_count: int = 4
     _last_settings: AcquisitionSettings | None = None
+    #: link_generation when the last acquisition was armed (None: nothing armed yet).
+    _armed_generation: int | None = None
 
     # --- role: Oscilloscope -----------------------------------------------------------------
     def configure_acquisition(
@@ -59,6 +61,7 @@ class ScopeRole(RecoveringVisa):
         self.raise_on_errors("configure_acquisition")
 
     def arm_single(self) -> None:
+        self._armed_generation = self.link_generation
         self._write_arm()
         # A query, not *OPC? (which would wait for the trigger): returns once the scope is armed.
         self.raise_on_errors("arm_single")
@@ -66,7 +69,9 @@ class ScopeRole(RecoveringVisa):
     def wait_acquired(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while True:
-            if self._read_acquired():
+            acquired = self._read_acquired()
+            self._check_acquisition_kept("waiting for the trigger")
+            if acquired:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -75,6 +80,18 @@ class ScopeRole(RecoveringVisa):
     def fetch_traces(self, channels: Sequence[int]) -> Traces:
         if not channels:
             raise ValueError("fetch_traces needs at least one channel")
+        traces = self._fetch(channels)
+        self._check_acquisition_kept("reading the records")
+        return traces
+
+    def _check_acquisition_kept(self, doing: str) -> None:
+        """A reconnect re-applies the acquisition settings, which ends the armed acquisition
+        and may clear its record: what was read since is not that acquisition's."""
+        if self._armed_generation is not None and self.link_generation != self._armed_generation:
+            raise AcquisitionLost(f"{self._who()}: the link was re-established while {doing}; "
+                                  "the armed acquisition is lost")
+
+    def _fetch(self, channels: Sequence[int]) -> Traces:
         time_s: np.ndarray | None = None
         volts: dict[int, np.ndarray] = {}
         for channel in channels:
@@ -109,15 +126,18 @@ class ScopeRole(RecoveringVisa):
         raise NotImplementedError
 
     def _read_int16_block(self, query: str, channel: int, points: int, points_from: str) -> np.ndarray:
-        """The little-endian int16 codes `query` answers; RuntimeError unless there are `points`."""
-        codes = self.guarded(f"query {query!r} (channel {channel})",
-                             lambda: self.visa_handle.query_binary_values(  # type: ignore[attr-defined]
-                                 query, datatype="h", is_big_endian=False, container=np.array,
-                                 expect_termination=True))
-        if codes.size != points:
-            raise RuntimeError(f"{self.name}: channel {channel} sent {codes.size} points, "  # type: ignore[attr-defined]
-                               f"{points_from} says {points}")
-        return codes
+        """The little-endian int16 codes `query` answers, exactly `points` of them (a block
+        that does not parse or is short is read again once, then MalformedReplyError)."""
+        what = f"query {query!r} (channel {channel})"
+
+        def read() -> np.ndarray:
+            codes = self.guarded(what, lambda: self.visa_handle.query_binary_values(  # type: ignore[attr-defined]
+                query, datatype="h", is_big_endian=False, container=np.array, expect_termination=True))
+            if codes.size != points:
+                raise ValueError(f"channel {channel} sent {codes.size} points, {points_from} says {points}")
+            return codes
+
+        return self.read_parsed(what, read)
 
     # --- checks and recovery ----------------------------------------------------------------
     def _check_channel(self, channel: int) -> None:

@@ -92,7 +92,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             raise RuntimeError(f"{self.name}: the output is off; switch it on to measure a voltage")
         if self.sense_function.get_latest() != "voltage":
             self.sense_function("voltage")
-        return float(self.ask(":MEAS:VOLT?"))
+        return self.ask_parsed(":MEAS:VOLT?", float)
 
     def sweep_current_a(self, levels_a: Sequence[float], *, dwell_s: float) -> np.ndarray:
         """Step through levels_a on the instrument, dwell_s per level, one voltage reading each.
@@ -129,11 +129,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         # The sweep runs on the instrument: wait for it with a timeout that covers its duration.
         with self.timeout.set_to(max(self.timeout() or 0.0, 10.0 + 2.0 * levels.size * dwell_s)):
             self.ask("*OPC?")
-        answer = self.ask(f':TRAC:DATA? 1, {levels.size}, "defbuffer1", READ')
-        values = np.array([float(v) for v in answer.split(",")])
-        if values.size != levels.size:
-            raise RuntimeError(f"{self.name}: sweep of {levels.size} points returned {values.size} readings")
-        return values
+        def readings(answer: str) -> np.ndarray:
+            values = np.array([float(v) for v in answer.split(",")])
+            if values.size != levels.size:
+                raise ValueError(f"a sweep of {levels.size} points returned {values.size} readings")
+            return values
+
+        # The buffer keeps the readings: a garbled reply is read again.
+        return self.ask_parsed(f':TRAC:DATA? 1, {levels.size}, "defbuffer1", READ', readings)
 
     def set_output_enabled(self, enabled: bool) -> None:
         if enabled:
@@ -150,7 +153,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     # --- helpers ----------------------------------------------------------------------------
     def source_level_a(self) -> float:
         """The programmed source current (whether or not the output is on)."""
-        return float(self.ask(":SOUR:CURR?"))
+        return self.ask_parsed(":SOUR:CURR?", float)
 
     def ramp_plan(self, start_a: float, stop_a: float, ramp_a_per_s: float) -> tuple[list[float], float]:
         """Levels to write and the wait before each one, in seconds."""
@@ -180,7 +183,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def _check_compliance_in_envelope(self) -> None:
         if self.envelope.limit("compliance_max_v") is None:
             return
-        present_v = self._compliance_v if self._compliance_v is not None else float(self.ask(":SOUR:CURR:VLIM?"))
+        present_v = self._compliance_v if self._compliance_v is not None else self.ask_parsed(":SOUR:CURR:VLIM?", float)
         self.envelope.check_at_most("compliance_max_v", present_v, "compliance voltage (set it first)", "V")
 
     def _safe_ramp_a_per_s(self) -> float:

@@ -69,9 +69,13 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
 
     def _read_record(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
         self.write(f":WAVeform:SOURce CHANnel{channel}")
-        preamble = self.ask(":WAVeform:PREamble?").split(",")
-        points = int(float(preamble[2]))
-        x_increment_s, x_origin_s = float(preamble[4]), float(preamble[5])
-        y_increment_v, y_origin_v = float(preamble[7]), float(preamble[8])
+        points, x_increment_s, x_origin_s, y_increment_v, y_origin_v = self.ask_parsed(
+            ":WAVeform:PREamble?", _preamble)
         codes = self._read_int16_block(":WAVeform:DATA?", channel, points, "its preamble")
         return x_origin_s + np.arange(points) * x_increment_s, codes * y_increment_v + y_origin_v
+
+
+def _preamble(reply: str) -> tuple[int, float, float, float, float]:
+    """(points, x increment s, x origin s, y increment V, y origin V) of a :WAVeform:PREamble? reply."""
+    fields = reply.split(",")
+    return int(float(fields[2])), float(fields[4]), float(fields[5]), float(fields[7]), float(fields[8])

@@ -95,10 +95,10 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
 
     def _read_record(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
         self.write(f"DATa:SOUrce CH{channel}")
-        points = int(self.ask("WFMOutpre:NR_Pt?"))
-        x_increment_s, x_zero_s = float(self.ask("WFMOutpre:XINcr?")), float(self.ask("WFMOutpre:XZEro?"))
-        y_mult_v = float(self.ask("WFMOutpre:YMUlt?"))
-        y_offset, y_zero_v = float(self.ask("WFMOutpre:YOFf?")), float(self.ask("WFMOutpre:YZEro?"))
+        points = self.ask_parsed("WFMOutpre:NR_Pt?", int)
+        x_increment_s, x_zero_s = self.ask_parsed("WFMOutpre:XINcr?", float), self.ask_parsed("WFMOutpre:XZEro?", float)
+        y_mult_v = self.ask_parsed("WFMOutpre:YMUlt?", float)
+        y_offset, y_zero_v = self.ask_parsed("WFMOutpre:YOFf?", float), self.ask_parsed("WFMOutpre:YZEro?", float)
         raw = self._read_int16_block("CURVe?", channel, points, "WFMOutpre:NR_Pt")
         return x_zero_s + np.arange(points) * x_increment_s, (raw - y_offset) * y_mult_v + y_zero_v
 

@@ -7,6 +7,7 @@ with stand-in replies.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,9 +17,14 @@ from lab import steps
 from lab.clock import LabTime
 from lab.config import Station
 from lab.envelope import EnvelopeError
+from lab.roles import AcquisitionLost
+
+log = logging.getLogger(__name__)
 
 #: Lab time a capture is assumed to take in estimates (arm, trigger, fetch).
 CAPTURE_ESTIMATE_S = 0.05
+#: Captures attempted in a row when the scope loses the armed acquisition (link re-established).
+CAPTURE_ATTEMPTS = 3
 
 
 class StepError(RuntimeError):
@@ -212,6 +218,18 @@ class StepExecutor:
         self.capture_nodes = tuple(step.node_ranges_v)
 
     def _capture(self, fire: bool, timeout_s: float) -> steps.ChipTraces | None:
+        """One capture; when the scope loses it (a reconnect meanwhile) it is taken again, so
+        the plan sees each capture once, never a record from before the reconnect."""
+        for attempt in range(1, CAPTURE_ATTEMPTS + 1):
+            try:
+                return self._capture_once(fire, timeout_s)
+            except AcquisitionLost as lost:
+                if attempt == CAPTURE_ATTEMPTS:
+                    raise StepError(f"capture lost {CAPTURE_ATTEMPTS} times in a row: {lost}") from lost
+                log.warning("capture attempt %d lost (%s); capturing again", attempt, lost)
+        raise AssertionError("unreachable")
+
+    def _capture_once(self, fire: bool, timeout_s: float) -> steps.ChipTraces | None:
         scope = self.role("oscilloscope")
         scope.arm_single()
         if fire:

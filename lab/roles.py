@@ -54,6 +54,11 @@ class PulseGenerator(Protocol):
         """Output off, level zero."""
 
 
+class AcquisitionLost(RuntimeError):
+    """The armed acquisition ended before its record was read: the link to the scope was
+    re-established meanwhile, and re-applying its settings ends an acquisition. Capture again."""
+
+
 @dataclass(frozen=True)
 class Traces:
     """Scope records scaled to volts at the scope input, on a common time axis."""
@@ -77,10 +82,12 @@ class Oscilloscope(Protocol):
         """Arm one acquisition; it completes on the next trigger."""
 
     def wait_acquired(self, timeout_s: float) -> bool:
-        """True once the armed acquisition has completed, False if timeout_s passed first."""
+        """True once the armed acquisition has completed, False if timeout_s passed first
+        (no trigger); AcquisitionLost if it can no longer complete."""
 
     def fetch_traces(self, channels: Sequence[int]) -> Traces:
-        """The last acquisition of each channel, in volts and seconds."""
+        """The last acquisition of each channel, in volts and seconds; AcquisitionLost if the
+        records read may not be the armed acquisition's."""
 
     def safe_state(self) -> None:
         """Stop acquiring."""

@@ -107,6 +107,8 @@ RECOVERED = {
     "bias dropped connection": {"bias": {"drop_every": 30}},
     "scope dropped connection": {"scope": {"drop_every": 30}},
     "bias garbled reply": {"bias": {"garble_every": 30}},
+    "scope withheld reply (timeout)": {"scope": {"withhold_every": 40}},
+    "scope garbled reply": {"scope": {"garble_every": 40}},
 }
 
 
@@ -134,31 +136,12 @@ def test_reported_instrument_error_fails_the_run_safely_by_name(tmp_path, faults
     assert_safe(outcome)
 
 
-@pytest.mark.timeout(60)
-def test_open_finding_withheld_scope_reply_silently_drops_a_capture(tmp_path, clean):
-    """F-RUN-1: a timed-out scope query during a capture is taken for "no trigger"."""
-    outcome = run_with_faults(tmp_path, {"scope": {"withhold_every": 40}})
-    assert_safe(outcome)
-    assert outcome.status == "completed" and outcome.message == ""
-    lost = clean.lengths["traces"] - outcome.lengths["traces"]
-    assert lost >= 1, "no capture lost: F-RUN-1 is fixed; assert_same_data(outcome, clean) instead"
-    assert outcome.lengths["spike_energies"] < PARAMETERS["spikes"]
-
-
-@pytest.mark.timeout(60)
-def test_garbled_scope_reply_fails_the_run_safely(tmp_path):
-    """Which scope reply is garbled depends on how often the run polls, so the message varies
-    (a parser error, or the short-record check); the run must fail, outputs safe."""
-    outcome = run_with_faults(tmp_path, {"scope": {"garble_every": 40}})
-    assert outcome.status == "failed", outcome.message
-    assert outcome.message, outcome
-    assert_safe(outcome)
-
-
-@pytest.mark.timeout(60)
-def test_open_finding_garbled_reply_error_does_not_name_the_instrument(tmp_path):
-    """F-RUN-2, deterministic at the driver: one garbled preamble reply ends a run with a bare
-    `ValueError: could not convert string to float`, naming neither the instrument nor the query."""
+def _scope_with_garbled_preambles(tmp_path: Path, garbled: int):
+    """Capture one input pulse through the executor, then read the scope's channel 1 with its
+    next `garbled` replies garbled (the first of them is the :WAVeform:PREamble? reply)."""
+    from lab.clock import LabTime
+    from lab.executor import StepExecutor
+    from lab import steps
     from sim_backend.transport.faults import garble
 
     path = private_station(tmp_path, options={k: {"timeout": TIMEOUT_S} for k in ALL_KEYS})
@@ -166,16 +149,46 @@ def test_open_finding_garbled_reply_error_does_not_name_the_instrument(tmp_path)
     library = station.instruments["scope"].visalib.rsplit("@", 1)[0]
     try:
         with open_instruments(station) as instruments:
+            executor = StepExecutor(station, instruments.roles, LabTime(station.clock_acceleration))
+            for step in (steps.ConfigurePulses(current_a=10e-6, width_s=5e-9, edge_s=1e-9, period_s=1e-6, count=1),
+                         steps.SetInputEnabled(True),
+                         steps.ConfigureCapture(node_ranges_v={"m": 2e-3}, input_range_a=25e-6, record_length=400,
+                                                sample_rate_hz=20e9, pretrigger_s=5e-9, trigger_on="input",
+                                                trigger_level=0.5)):
+                executor.execute(step)
             scope = instruments.instruments["scope"]
-            bench = emulator.open_bench(library)
-            bench.faults_for(station.instruments["scope"].address).inject(garble())
-            with pytest.raises(ValueError) as error:
-                scope.fetch_traces([1])
+            scope.arm_single()
+            instruments.roles["pulse_generator"].trigger()
+            assert scope.wait_acquired(2.0)
+            faults = emulator.open_bench(library).faults_for(station.instruments["scope"].address)
+            for _ in range(garbled):
+                faults.inject(garble())
+            traces = scope.fetch_traces([1])
+            for role in instruments.roles.values():
+                role.safe_state()
+            return traces
     finally:
         emulator.close_bench(library)
+
+
+@pytest.mark.timeout(60)
+def test_one_garbled_preamble_is_read_again(tmp_path):
+    """F-RUN-2 (fixed): a garbled :WAVeform:PREamble? reply is read again; the record arrives."""
+    traces = _scope_with_garbled_preambles(tmp_path, garbled=1)
+    assert traces.time_s.size == 400 and traces.voltage_v[1].shape == traces.time_s.shape
+    assert np.all(np.isfinite(traces.voltage_v[1]))
+
+
+@pytest.mark.timeout(60)
+def test_persistently_garbled_reply_names_instrument_and_query(tmp_path):
+    """F-RUN-2 (fixed): twice garbled, the error names the driver, the instrument and the query."""
+    from drivers._common import MalformedReplyError
+
+    with pytest.raises(MalformedReplyError) as error:
+        _scope_with_garbled_preambles(tmp_path, garbled=2)
     text = str(error.value)
-    assert "could not convert" in text, text
-    assert "scope" not in text and "Infiniium" not in text and "PREamble" not in text, text
+    assert "KeysightInfiniium 'scope'" in text and ":WAVeform:PREamble?" in text, text
+    assert "malformed reply 2 times in a row" in text, text
 
 
 @pytest.mark.timeout(60)
