@@ -9,6 +9,7 @@ output % of its range's power into the stage.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,6 +18,25 @@ import numpy as np
 from sim_backend.physics import thermal
 
 OutputMode = Literal["off", "closed_loop", "zone", "open_loop"]
+
+#: `initial_temperature_k` value (and default) meaning the stage's no-load equilibrium.
+BASE = "base"
+
+
+def initial_temperature_k(settings: dict, stage: thermal.StageParams, key: str = "initial_temperature_k") -> float:
+    """The stage's starting temperature from an emulator's station-file settings.
+
+    A number of kelvin (> 0), or ``base`` (the default): the stage's no-load equilibrium, where
+    it stays with the heater off, so readings do not depend on when (in wall time) they are taken.
+    ValueError naming the key for anything else.
+    """
+    value = settings.get(key, BASE)
+    if value == BASE:
+        return thermal.equilibrium_temperature_k(stage, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"emulator.{key}: expected a temperature in kelvin > 0 or {BASE!r} "
+                         f"(the stage's no-load equilibrium), got {value!r}")
+    return float(value)
 
 
 @dataclass

@@ -125,6 +125,25 @@ def test_cooldown_from_room_temperature_takes_hours():
     assert float(value(device, "KRDG? A")) == pytest.approx(base_k, abs=0.01)
 
 
+@pytest.mark.parametrize("start", [{}, {"initial_temperature_k": "base"}])
+def test_the_stage_starts_and_stays_at_its_base_by_default(start):
+    settings = {"stage": "4k_probe_station", **start}
+    world = ClockedWorld()
+    world.panels["cryostat"] = Lakeshore336.create_panel("lakeshore_336", settings)
+    device = Lakeshore336(world, "cryostat", "lakeshore_336", settings)
+    base_k = thermal.equilibrium_temperature_k(thermal.STAGE_4K, 0.0)
+    assert world.panels["cryostat"].state.temperature_k == base_k
+    world.clock.advance(3600.0)                        # heater off: nothing to drift towards
+    assert float(value(device, "KRDG? A")) == pytest.approx(base_k, abs=0.01)
+    assert world.panels["cryostat"].state.temperature_k == pytest.approx(base_k, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["cold", -4.0, 0.0, None, False])
+def test_a_bad_initial_temperature_names_the_setting(bad):
+    with pytest.raises(ValueError, match="initial_temperature_k: expected a temperature in kelvin > 0 or 'base'"):
+        make(initial_temperature_k=bad)
+
+
 @pytest.fixture
 def driver_bench():
     device, world = make()

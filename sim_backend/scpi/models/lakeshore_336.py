@@ -11,11 +11,15 @@ D in seconds = D/100 · 1000/(4·I). The panel's D is in seconds, hence the conv
 Heater ranges of outputs 1-2: Low, Medium, High = 1 %, 10 %, 100 % of full power, which is
 I_max² · R from HTRSET (output 1: 2 A into 25 Ω = 100 W). HTR? answers % of full-scale
 current or of power, as HTRSET's display field says.
+
+The stage starts at `initial_temperature_k` (station file): by default ``base``, its no-load
+equilibrium (~3.17 K for the 4 K probe station), where it stays until heated.
 """
 
 from __future__ import annotations
 
-from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureController
+from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureController,
+                                                      initial_temperature_k)
 from sim_backend.physics import thermal
 from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.errors import ScpiError
@@ -63,7 +67,7 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         full_w = _full_power_w(1, 4)
         return TemperatureController(
             stage=stage,
-            state=thermal.ThermalState(temperature_k=float(settings.get("initial_temperature_k", 4.0))),
+            state=thermal.ThermalState(temperature_k=initial_temperature_k(settings, stage)),
             range_powers_w=(0.0, full_w / 100, full_w / 10, full_w),
             inputs={letter: SensorInput() for letter in INPUTS},
             outputs={1: HeaterOutput()},
