@@ -134,6 +134,16 @@ def check_table_indices(path: Path, table: str) -> np.ndarray:
     return rows
 
 
+def check_trace_indices(path: Path) -> int:
+    """`entry/traces/trace` must be 0..n-1 and as long as the voltage array; returns n."""
+    with h5py.File(path, "r") as f:
+        traces = f["entry"]["traces"]
+        index, n = traces["trace"][()], traces["voltage"].shape[0]
+    assert index.size == n, f"{path}: {index.size} trace indices for {n} traces"
+    assert np.array_equal(index, np.arange(n)), f"{path}: traces/trace is not 0..n-1: {index[:20]}"
+    return n
+
+
 # -- a served emulator -------------------------------------------------------------------------
 
 class ServedBench:

@@ -5,6 +5,12 @@ recover` (a real subprocess) must turn it into a `.h5` that plain h5py and xarra
 recovered file must hold every block the writer's flush journal (`NWLAB_FLUSH_LOG`) says was
 flushed before the kill, with row indices 0..n-1 and the plan's own values (nothing duplicated,
 nothing shifted). Kill delays are drawn from a fixed seed.
+
+Three procedures: `cooldown` and `iv_sweep` write tables only; `energy_per_spike` writes
+`entry/traces` (a block of 64 reference captures, a block of spiking captures) and its
+`spike_energies` table. Half of its kills are timed from the `.partial` (any phase), half from
+the first journal line that lists flushed traces, so they land while trace blocks are being
+written or after them, never only on an empty skeleton.
 """
 
 from __future__ import annotations
@@ -18,25 +24,41 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from run_helpers import (check_table_indices, journal_lines, open_with_xarray, private_station, run_nwlab,
-                         start_nwlab, stop, table_lengths, text)
+from run_helpers import (check_table_indices, check_trace_indices, journal_lines, open_with_xarray,
+                         private_station, run_nwlab, start_nwlab, stop, table_lengths, text)
 
 from lab.archive.writer import ArchiveWriter, WriterOptions
 from lab.records import ColumnSpec, RunStart, RunStop, TableRows, TableSpec
 
 SEED = 20261124
 LOG_INTERVAL_S = 10.0
+REFERENCE_CAPTURES = 64  # energy_per_spike: one whole trace block (the writer's block_traces)
+THRESHOLD_A = 24e-6  # energy_per_spike: fires the emulated neuron (docs/reliability.md)
 
 #: procedure, --set overrides, tables it writes, kill window after the .partial appears (wall s)
 PROCEDURES = {
     "cooldown": ((f"log_interval_s={LOG_INTERVAL_S:g}", "log_duration_s=3000"), ("temperature_log",), 5.0),
     "iv_sweep": (("switching_events=80", "pilot_points=10", "pilot_sweeps=1", "ramp_a_per_s=1e-3"),
                  ("iv_curve", "switching_events"), 5.5),
+    # The SMU ramps in wall time: 24 uA at 1e-5 A/s is ~2.4 s up before the captures and ~2.4 s
+    # down after the trace blocks were archived, so a kill lands before, between or after trace
+    # flushes. 64 reference captures fill one trace block (the writer's block_traces).
+    "energy_per_spike": ((f"reference_captures={REFERENCE_CAPTURES}", "spikes=300",
+                          f"threshold_a={THRESHOLD_A:g}", "ramp_a_per_s=1e-5"), ("spike_energies",), 5.0),
 }
-#: (procedure, kill delay) for every kill: 6 cooldowns and 4 I-V sweeps, delays seeded.
+#: Procedures that write `entry/traces` (checked trace by trace after recovery).
+TRACE_PROCEDURES = frozenset({"energy_per_spike"})
+#: Kill window after the first flushed trace block (wall s): the "flush" anchor.
+AFTER_TRACE_FLUSH_S = 2.0
+#: (procedure, anchor, kill delay) for every kill, delays seeded: 6 cooldowns and 4 I-V sweeps
+#: after the `.partial` appeared; energy_per_spike 3 times after the `.partial` appeared (any
+#: phase) and 3 times after the journal first listed traces (a trace block flushed, the next
+#: being captured or written, or the ramp down). The trace runs come last, so the table runs
+#: keep the delays they always had.
 _rng = random.Random(SEED)
-KILLS = [(name, round(_rng.uniform(0.05, PROCEDURES[name][2]), 3))
-         for name in ["cooldown"] * 6 + ["iv_sweep"] * 4]
+KILLS = [(name, "partial", round(_rng.uniform(0.05, PROCEDURES[name][2]), 3))
+         for name in ["cooldown"] * 6 + ["iv_sweep"] * 4 + ["energy_per_spike"] * 3]
+KILLS += [("energy_per_spike", "flush", round(_rng.uniform(0.0, AFTER_TRACE_FLUSH_S), 3)) for _ in range(3)]
 PARALLEL = 2
 
 
@@ -51,29 +73,36 @@ def _start(tmp_path: Path, index: int, procedure: str) -> dict:
     return {"proc": proc, "work": work, "journal": journal, "procedure": procedure}
 
 
-def _kill_after_partials(batch: list[tuple[dict, float]], timeout_s: float = 40.0) -> None:
-    """SIGKILL each job `delay` seconds after its `.h5.partial` appeared (all jobs at once)."""
+def _anchor_reached(job: dict, anchor: str) -> bool:
+    """"partial": the run's `.h5.partial` exists; "flush": its journal lists a flushed trace."""
+    if anchor == "partial":
+        out = job["work"] / "out"
+        return out.is_dir() and any(out.glob("*.h5.partial"))
+    return any(line["traces"] > 0 for line in journal_lines(job["journal"]))
+
+
+def _kill_after_anchors(batch: list[tuple[dict, str, float]], timeout_s: float = 40.0) -> None:
+    """SIGKILL each job `delay` seconds after its anchor was reached (all jobs at once)."""
     deadline = time.monotonic() + timeout_s
     seen: dict[int, float] = {}
-    while len(seen) < len(batch) or any("killed_mid_run" not in job for job, _ in batch):
+    while len(seen) < len(batch) or any("killed_mid_run" not in job for job, _, _ in batch):
         now = time.monotonic()
-        assert now < deadline, "a run did not start its archive within the start-up timeout"
-        for index, (job, delay_s) in enumerate(batch):
+        assert now < deadline, "a run did not reach its kill anchor within the start-up timeout"
+        for index, (job, anchor, delay_s) in enumerate(batch):
             if "killed_mid_run" in job:
                 continue
             if index not in seen:
-                out = job["work"] / "out"
-                if out.is_dir() and any(out.glob("*.h5.partial")):
+                if _anchor_reached(job, anchor):
                     seen[index] = now
                 else:
-                    assert job["proc"].poll() is None, f"run ended before its archive appeared: " \
+                    assert job["proc"].poll() is None, f"run ended before its kill anchor ({anchor}): " \
                                                        f"{job['proc'].communicate()}"
                     continue
             if now >= seen[index] + delay_s:
                 job["killed_mid_run"] = job["proc"].poll() is None
                 job["proc"].send_signal(signal.SIGKILL)
         time.sleep(0.01)
-    for job, _ in batch:
+    for job, _, _ in batch:
         job["proc"].communicate(timeout=10)
 
 
@@ -98,7 +127,10 @@ def _check_killed_run(job: dict) -> dict:
 
     flushed = [line for line in journal_lines(job["journal"]) if line["run_id"] == run_id]
     last = flushed[-1]["rows"] if flushed else {}
+    journal_traces = flushed[-1]["traces"] if flushed else 0
     lengths = table_lengths(final)
+    if procedure in TRACE_PROCEDURES:
+        _check_recovered_traces(final, journal_traces, lengths["traces"])
     for table in PROCEDURES[procedure][1]:
         # every block the journal lists as flushed is in the recovered file
         assert lengths.get(table, 0) >= last.get(table, 0), (table, lengths, flushed[-1:])
@@ -119,18 +151,49 @@ def _check_killed_run(job: dict) -> dict:
         if procedure == "iv_sweep" and "switching_events" in entry:
             events = entry["switching_events"]["event"][()]
             assert np.all(np.diff(events) > 0), events                                # no duplicate
-    return {"rows": lengths, "journal": last, "blocks": len(flushed)}
+    return {"procedure": procedure, "rows": lengths, "journal": last, "journal_traces": journal_traces,
+            "blocks": len(flushed)}
 
 
-@pytest.mark.timeout(110)
+def _check_recovered_traces(final: Path, journal_traces: int, n: int) -> None:
+    """energy_per_spike after recovery: every journalled trace, indices 0..n-1, the plan's own
+    per-trace values (reference captures first, then spiking ones), finite voltages, xarray."""
+    assert n >= journal_traces, (n, journal_traces)
+    assert check_trace_indices(final) == n
+    with h5py.File(final, "r") as f:
+        entry = f["entry"]
+        assert int(entry["recovered_traces"][()]) == n
+        traces = entry["traces"]
+        voltage = traces["voltage"][()]
+        assert voltage.shape[:2] == (n, 3), voltage.shape
+        assert np.all(np.isfinite(voltage)), "non-finite samples in recovered traces"
+        # reference captures (kind 0, at 0.5 x threshold) first, then spiking ones (kind 1, 1.3 x):
+        # nothing shifted between blocks (a capture the scope missed may shorten a block)
+        kind, amplitude = traces["kind"][()], traces["amplitude_a"][()]
+        references = int(np.count_nonzero(kind == 0))
+        assert references <= REFERENCE_CAPTURES and np.all(kind[:references] == 0) \
+            and np.all(kind[references:] == 1), kind
+        np.testing.assert_allclose(amplitude, np.where(kind == 0, 0.5, 1.3) * THRESHOLD_A, rtol=1e-9)
+        for column in ("bias_a", "input_energy_j", "bias_energy_j"):
+            assert np.all(np.isfinite(traces[column][()])), column
+        if "spike_energies" in entry and entry["spike_energies"]["row"].shape[0]:
+            captures = entry["spike_energies"]["capture"][()]
+            assert np.array_equal(captures, np.arange(captures.size)), captures
+    ds = open_with_xarray(final, "entry/traces")
+    assert ds["voltage"].dims == ("trace", "channel", "time")
+    assert ds.sizes["trace"] == n and ds["time"].attrs["units"] == "s"
+    assert np.all(np.isfinite(ds["voltage"].values))
+
+
+@pytest.mark.timeout(160)
 def test_sigkill_at_random_points_loses_at_most_the_unflushed_block(tmp_path):
     jobs: list[dict] = []
     try:
         for wave in range(0, len(KILLS), PARALLEL):
             batch = [(i, *KILLS[i]) for i in range(wave, min(wave + PARALLEL, len(KILLS)))]
-            started = [(_start(tmp_path, i, name), delay) for i, name, delay in batch]
-            jobs += [job for job, _ in started]
-            _kill_after_partials(started)
+            started = [(_start(tmp_path, i, name), anchor, delay) for i, name, anchor, delay in batch]
+            jobs += [job for job, _, _ in started]
+            _kill_after_anchors(started)
         summary = [_check_killed_run(job) for job in jobs if job["killed_mid_run"]]
     finally:
         for job in jobs:
@@ -139,7 +202,14 @@ def test_sigkill_at_random_points_loses_at_most_the_unflushed_block(tmp_path):
     assert mid_run >= len(KILLS) - 2, f"only {mid_run} of {len(KILLS)} kills landed while the run was going"
     # the kills must have exercised flushed data, not only empty skeletons
     assert sum(s["blocks"] > 0 for s in summary) >= len(KILLS) // 3, summary
+    # ... and the trace runs must have been killed mid-run after trace blocks were flushed
+    trace_kills = [s for s in summary if s["procedure"] in TRACE_PROCEDURES]
+    with_traces = sum(s["journal_traces"] > 0 for s in trace_kills)
+    wanted = sum(anchor == "flush" for _, anchor, _ in KILLS) - 1
+    assert with_traces >= wanted, [(s["rows"], s["journal_traces"]) for s in trace_kills]
     print("kills (rows recovered, rows journalled):", [(s["rows"], s["journal"]) for s in summary])
+    print("trace kills (traces recovered, traces journalled):",
+          [(s["rows"]["traces"], s["journal_traces"]) for s in trace_kills])
 
 
 @pytest.mark.timeout(30)
