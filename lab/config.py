@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.envelope import ENVELOPE_FIELDS, Envelope
+from lab.guards import GuardSettings
 from lab.station_yaml import parse_yaml, read_text
 from lab.units import db_to_voltage_ratio
 
@@ -91,6 +92,7 @@ class Station:
     pulse_inputs: tuple[PulseInput, ...]
     bias_lines: tuple[BiasLine, ...]
     readouts: tuple[Readout, ...]
+    guards: GuardSettings = GuardSettings()
     text: str = field(repr=False, default="")
 
     def by_role(self, role: str) -> InstrumentConfig:
@@ -199,7 +201,7 @@ def load_station(path: str | Path) -> Station:
     tree = _Tree(path)
     text = read_text(path, StationError)
     root = tree.mapping(parse_yaml(text, path, StationError), "(top level)")
-    tree.only(root, {"station", "description", "chip", "clock", "emulator", "instruments", "wiring"}, "")
+    tree.only(root, {"station", "description", "chip", "clock", "emulator", "instruments", "wiring", "guards"}, "")
 
     chip_path = tree.file_path(path.parent, tree.string(root, "chip", ""), "chip")
     if not chip_path.is_file():
@@ -217,6 +219,7 @@ def load_station(path: str | Path) -> Station:
 
     wiring = tree.mapping(root.get("wiring") or {}, "wiring")
     pulse_inputs, bias_lines, readouts = _wiring(tree, wiring, instruments)
+    guards = _guards(tree, root.get("guards") or {}, instruments)
     return Station(
         path=path,
         name=tree.string(root, "station", "", path.stem),
@@ -228,7 +231,37 @@ def load_station(path: str | Path) -> Station:
         pulse_inputs=pulse_inputs,
         bias_lines=bias_lines,
         readouts=readouts,
+        guards=guards,
         text=text,
+    )
+
+
+def _guards(tree: _Tree, node: Any, instruments: dict[str, InstrumentConfig]) -> GuardSettings:
+    """The `guards:` section; the temperature window defaults to the controller's envelope."""
+    node = tree.mapping(node, "guards")
+    tree.only(node, {"temperature_window_k", "temperature_tolerance_k", "check_interval_s", "excursion_wait_s",
+                     "excursion_hold_s", "retakes"}, "guards")
+    limits = next((i.envelope.limits for i in instruments.values() if i.role == "temperature_controller"), {})
+    window = node.get("temperature_window_k")
+    if window is None:
+        window_k = (limits.get("temperature_min_k", 0.0), limits.get("temperature_max_k", math.inf))
+    else:
+        where = "guards.temperature_window_k"
+        if not (isinstance(window, list) and len(window) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in window)):
+            raise tree.fail(where, f"expected [low, high] in K (two finite numbers), got {window!r}")
+        if not 0 <= window[0] < window[1]:
+            raise tree.fail(where, f"expected 0 <= low < high, got {window!r}")
+        window_k = (float(window[0]), float(window[1]))
+    defaults = GuardSettings()
+    return GuardSettings(
+        temperature_window_k=window_k,
+        temperature_tolerance_k=tree.number(node, "temperature_tolerance_k", "guards",
+                                            defaults.temperature_tolerance_k, positive=True),
+        check_interval_s=tree.number(node, "check_interval_s", "guards", defaults.check_interval_s, positive=True),
+        excursion_wait_s=tree.number(node, "excursion_wait_s", "guards", defaults.excursion_wait_s, minimum=0.0),
+        excursion_hold_s=tree.number(node, "excursion_hold_s", "guards", defaults.excursion_hold_s, minimum=0.0),
+        retakes=tree.integer(node, "retakes", "guards", defaults.retakes, minimum=1),
     )
 
 

@@ -42,7 +42,7 @@ def stand_in_reply(step: steps.Step, state: WiringState, capture: steps.Configur
     match step:
         case steps.ReadTemperature() | steps.WaitTemperatureStable():
             return state.setpoint_k if state.setpoint_k is not None else 0.0
-        case steps.MeasureBiasVoltage():
+        case steps.MeasureBiasVoltage() | steps.CycleBias():
             return 0.0
         case steps.SweepBias(levels_a=levels_a):
             return np.zeros(len(levels_a))

@@ -17,6 +17,7 @@ from lab import steps
 from lab.clock import LabTime
 from lab.config import Station
 from lab.envelope import EnvelopeError
+from lab.guards import TemperatureWatch
 from lab.roles import AcquisitionLost
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 CAPTURE_ESTIMATE_S = 0.05
 #: Captures attempted in a row when the scope loses the armed acquisition (link re-established).
 CAPTURE_ATTEMPTS = 3
+#: Steps that measure at the stage temperature (checked against the window, see lab.guards).
+MEASUREMENTS = (steps.Capture, steps.SweepBias, steps.MeasureBiasVoltage)
+#: Ramp for bias changes the executor makes itself (excursions, CycleBias) when neither the plan
+#: nor the envelope gave one.
+FALLBACK_RAMP_A_PER_S = 1e-5
 
 
 class StepError(RuntimeError):
@@ -35,6 +41,7 @@ class StepError(RuntimeError):
 class WiringState:
     """What the executor remembers between steps to convert and estimate."""
     bias_a: float = 0.0
+    bias_ramp_a_per_s: float | None = None
     bias_output_on: bool = False
     setpoint_k: float | None = None
     pulse_current_a: float = 0.0
@@ -50,6 +57,8 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
                 envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp, "setpoint ramp", "K/min")
         case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
             station.by_role("bias_source").envelope.check_bias(current_a, ramp)
+        case steps.CycleBias():
+            station.by_role("bias_source").envelope.check_bias(state.bias_a, bias_ramp_a_per_s(station, state))
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
             check_sweep(levels_a, dwell_s, station, state)
         case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
@@ -73,11 +82,21 @@ def check_sweep(levels_a, dwell_s: float, station: Station, state: WiringState) 
                                                                       1e-300))
 
 
+def bias_ramp_a_per_s(station: Station, state: WiringState) -> float:
+    """The ramp for bias changes the plan did not spell out: its last one, else the envelope's."""
+    if state.bias_ramp_a_per_s is not None:
+        return state.bias_ramp_a_per_s
+    limit = station.by_role("bias_source").envelope.limit("bias_ramp_max_a_per_s")
+    return limit if limit is not None else FALLBACK_RAMP_A_PER_S
+
+
 def estimate_s(step: steps.Step, state: WiringState) -> float:
     """Lab time a step should take, for dry runs and progress."""
     match step:
         case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
             return abs(current_a - state.bias_a) / ramp
+        case steps.CycleBias(dwell_s=dwell_s):
+            return 2 * abs(state.bias_a) / (state.bias_ramp_a_per_s or FALLBACK_RAMP_A_PER_S) + dwell_s
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
             return len(levels_a) * dwell_s
         case steps.WaitTemperatureStable(hold_s=hold_s):
@@ -91,8 +110,8 @@ def estimate_s(step: steps.Step, state: WiringState) -> float:
 
 def remember(step: steps.Step, state: WiringState) -> None:
     match step:
-        case steps.SetBias(current_a=current_a):
-            state.bias_a = current_a
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+            state.bias_a, state.bias_ramp_a_per_s = current_a, ramp
         case steps.SweepBias(levels_a=levels_a):
             state.bias_a = levels_a[-1]
         case steps.SetTemperature(setpoint_k=setpoint_k):
@@ -110,6 +129,10 @@ class StepExecutor:
         self.clock = clock
         self.state = WiringState()
         self.capture_nodes: tuple[str, ...] = ()
+        controller = roles.get("temperature_controller")
+        self.watch = TemperatureWatch(station.guards, controller, clock) if controller is not None else None
+        #: What the run met and dealt with (excursions sat out, bias cycles), for its record.
+        self.incidents: list[str] = []
 
     def role(self, name: str):
         try:
@@ -119,9 +142,67 @@ class StepExecutor:
 
     def execute(self, step: steps.Step):
         check_step(step, self.station, self.state)
-        reply = self._dispatch(step)
+        if isinstance(step, MEASUREMENTS) and self.watch is not None:
+            reply = self._measure_in_window(step)
+        else:
+            reply = self._dispatch(step)
+        self._follow_setpoint(step)
         remember(step, self.state)
         return reply
+
+    # --- the temperature window (lab.guards) -------------------------------------------------
+    def _follow_setpoint(self, step: steps.Step) -> None:
+        if self.watch is None:
+            return
+        match step:
+            case steps.SetTemperature():
+                self.watch.release()
+            case steps.WaitTemperatureStable(setpoint_k=setpoint_k, tolerance_k=tolerance_k):
+                self.watch.hold_at(setpoint_k, tolerance_k)
+
+    def _measure_in_window(self, step: steps.Step):
+        """Measure with the stage inside its window; a measurement followed by a reading outside
+        it is discarded, the excursion sat out, and the measurement taken again."""
+        assert self.watch is not None
+        outside_k = self.watch.outside()
+        if outside_k is not None:
+            self._sit_out_excursion(step, outside_k, "held back until then")
+        for _ in range(self.station.guards.retakes):
+            reply = self._dispatch(step)
+            outside_k = self.watch.outside()
+            if outside_k is None:
+                return reply
+            self._sit_out_excursion(step, outside_k, "taken meanwhile discarded and taken again")
+        raise StepError(f"{type(step).__name__} was interrupted by the stage leaving its window "
+                        f"{self.watch.describe_window()} {self.station.guards.retakes} times in a row")
+
+    def _sit_out_excursion(self, step: steps.Step, temperature_k: float, measurement: str) -> None:
+        assert self.watch is not None
+        window = self.watch.describe_window()
+        log.warning("stage at %.4g K, outside its window %s: bias to 0 A until it is back", temperature_k, window)
+        level_a = self.state.bias_a
+        if self.state.bias_output_on:
+            self._ramp_bias(0.0)
+        waited_s, back_k = self.watch.wait_back(temperature_k)
+        if self.state.bias_output_on:
+            self._ramp_bias(level_a)
+        self.incidents.append(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A for "
+                              f"{waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
+                              f"the {type(step).__name__} {measurement}")
+
+    def _ramp_bias(self, current_a: float) -> None:
+        self.role("bias_source").set_current_a(current_a, ramp_a_per_s=bias_ramp_a_per_s(self.station, self.state))
+
+    def _cycle_bias(self, dwell_s: float) -> float:
+        level_a = self.state.bias_a
+        bias = self._bias_output_on()
+        self._ramp_bias(0.0)
+        self.clock.sleep(dwell_s)
+        volts_at_zero = bias.measure_voltage_v()
+        self._ramp_bias(level_a)
+        self.incidents.append(f"bias cycled to 0 A and back to {level_a * 1e6:.4g} uA "
+                              f"(port {volts_at_zero * 1e6:.3g} uV at 0 A)")
+        return volts_at_zero
 
     def _dispatch(self, step: steps.Step):
         wire = self.station.pulse_inputs[0] if self.station.pulse_inputs else None
@@ -134,6 +215,8 @@ class StepExecutor:
                 return self._wait_stable(step)
             case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
                 self._bias_output_on().set_current_a(current_a, ramp_a_per_s=ramp)
+            case steps.CycleBias(dwell_s=dwell_s):
+                return self._cycle_bias(dwell_s)
             case steps.MeasureBiasVoltage():
                 return self._bias_output_on().measure_voltage_v() - self.state.bias_a * self._line_ohm()
             case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):

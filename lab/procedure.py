@@ -22,6 +22,10 @@ class ParameterError(ValueError):
     """A procedure parameter that is unknown, of the wrong type or out of its bounds."""
 
 
+class MeasurementError(RuntimeError):
+    """A plan found that its measurement cannot be made (e.g. no spike where spikes are certain)."""
+
+
 def parameter(default: Any, *, unit: str, doc: str, minimum: float | None = None,
               maximum: float | None = None) -> Any:
     """A procedure parameter: its default, UDUNITS unit ("" if none), bounds and meaning."""

@@ -3,7 +3,8 @@
 Order of a run: dry run (refuses out-of-envelope plans before any instrument is touched),
 station lock (one run at a time), RunStart to the archive, steps, then — always — every role's
 `safe_state()` and a RunStop with the exit status: "completed", "aborted" (Ctrl-C or SIGTERM)
-or "failed" (an exception, its traceback recorded).
+or "failed" (an exception, its traceback recorded). Its message also lists what the run met
+and dealt with on the way (a temperature excursion sat out, a bias cycled to free a latch).
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class Runner:
             status, message, trace_text = "failed", f"{type(error).__name__}: {error}", traceback.format_exc()
         finally:
             with _uninterruptible():
+                message = "; ".join(filter(None, [message, *executor.incidents]))
                 problems = self._make_safe()
                 if problems:
                     message = "; ".join(filter(None, [message, *problems]))

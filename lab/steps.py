@@ -51,6 +51,15 @@ class SetBias:
 
 
 @dataclass(frozen=True)
+class CycleBias:
+    """Ramp the bias to 0 A, hold dwell_s, read the port there, ramp back to the present level:
+    what frees a latched nanowire (one stuck resistive by its own bias current's heat).
+
+    Reply: the port voltage read at 0 A (V), which should be ~0 V."""
+    dwell_s: float = 0.1
+
+
+@dataclass(frozen=True)
 class MeasureBiasVoltage:
     """Reply: the voltage across the chip's bias port (V), line resistance removed."""
 
@@ -154,7 +163,7 @@ class Note:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
-Step = (SetTemperature | ReadTemperature | WaitTemperatureStable | SetBias | MeasureBiasVoltage | SweepBias
+Step = (SetTemperature | ReadTemperature | WaitTemperatureStable | SetBias | CycleBias | MeasureBiasVoltage | SweepBias
         | ConfigurePulses | ConfigureDcInput | SetInputEnabled | ConfigureCapture | Capture | Wait
         | Archive | Progress | Note)
 Plan = Generator[Step, Any, None]

@@ -88,8 +88,14 @@ def _schedule_world_faults(world: World, settings: dict, where: str) -> None:
     latch = settings.get("latch_nanowire")
     if latch is not None:
         if not isinstance(latch, dict) or not isinstance(latch.get("element"), str):
-            raise StationFileError(f"{where}.latch_nanowire: expected {{element: <nanowire>, after_s: <s>}}")
-        world.inject_latch(latch["element"], after_s=number(latch, "after_s", "latch_nanowire"))
+            raise StationFileError(f"{where}.latch_nanowire: expected {{element: <nanowire>, after_s: <s>}} "
+                                   "(optionally repeat: true)")
+        unknown = sorted(set(latch) - {"element", "after_s", "repeat"})
+        if unknown or not isinstance(latch.get("repeat", False), bool):
+            raise StationFileError(f"{where}.latch_nanowire: unknown key {unknown[0]!r}" if unknown else
+                                   f"{where}.latch_nanowire.repeat: expected true or false, got {latch['repeat']!r}")
+        world.inject_latch(latch["element"], after_s=number(latch, "after_s", "latch_nanowire"),
+                           repeat=latch.get("repeat", False))
     excursion = settings.get("fridge_excursion")
     if excursion is not None:
         if not isinstance(excursion, dict):

@@ -13,6 +13,7 @@ World-level faults are read by the bench (sim_backend/emulator.py), under the in
 concern:
 
     latch_nanowire: {element: wc, after_s: 600}          # bias source: wire stuck resistive
+                                                         # (repeat: true: again whenever re-biased)
     fridge_excursion: {after_s: 900, duration_s: 300, heat_w: 2.0}   # temperature controller
 
 At run time, `inject(*actions)` queues one-off actions for the next replies and

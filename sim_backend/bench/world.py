@@ -47,7 +47,7 @@ class World:
         self.rng = np.random.default_rng(self.seed)
         self._chip: ChipUnderTest | None = None
         self.last_capture = None      # ground truth of the last acquisition (tests only)
-        self.scheduled_latches: list[tuple[float, str]] = []   # (lab time, nanowire)
+        self.scheduled_latches: list[tuple[float, str, bool]] = []   # (lab time, nanowire, repeat)
         self.pending_excursions: list[tuple[float, float, float]] = []  # read from the station
 
     @property
@@ -102,13 +102,14 @@ class World:
         return currents
 
     # --- injected faults ----------------------------------------------------------------------
-    def inject_latch(self, element: str, *, after_s: float | None = None) -> None:
+    def inject_latch(self, element: str, *, after_s: float | None = None, repeat: bool = False) -> None:
         """Latch a nanowire resistive (now, or at lab time after_s once the bias is on) until
-        every bias current is removed."""
+        every bias current is removed; with `repeat`, again each time the bias comes back (a
+        defective wire)."""
         if after_s is None:
             self.chip.latch(element)
-        else:
-            self.scheduled_latches.append((after_s, element))
+        if after_s is not None or repeat:
+            self.scheduled_latches.append((after_s or 0.0, element, repeat))
 
     def inject_excursion(self, *, heat_w: float, duration_s: float, start_s: float | None = None) -> None:
         """Heat the stage by heat_w for duration_s of lab time (a fridge excursion)."""
@@ -122,7 +123,8 @@ class World:
         if self.scheduled_latches and any(self.bias_currents_a().values()):
             now_s = self.now_s()
             for due in [entry for entry in self.scheduled_latches if entry[0] <= now_s]:
-                self.scheduled_latches.remove(due)
+                if not due[2]:
+                    self.scheduled_latches.remove(due)
                 chip.latch(due[1])
         return chip
 

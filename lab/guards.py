@@ -1,0 +1,103 @@
+"""The stage temperature a run measures at: a window checked while measuring.
+
+A capture, a bias sweep or a bias reading is a measurement at the stage temperature; one taken
+while the stage is outside its window (a fridge excursion, a heater fault) would be archived as
+if it were not. So before and after each measurement (at most every `check_interval_s` of lab
+time) the run reads the stage. Outside the window it stops measuring: the executor ramps the
+bias to 0 A (a wire above Tc with bias on only heats), waits for the stage to be back inside for
+`excursion_hold_s`, restores the bias and takes the measurement again; if the stage is not back
+within `excursion_wait_s` the run fails, saying where the stage went.
+
+The window is the station file's `guards.temperature_window_k` (default: the temperature
+controller's envelope), narrowed to setpoint ± tolerance once a run has waited for a setpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lab.clock import LabTime
+
+
+class TemperatureExcursionError(RuntimeError):
+    """The stage left its window and did not come back in time."""
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """The station file's `guards:` section."""
+    temperature_window_k: tuple[float, float] = (0.0, math.inf)
+    temperature_tolerance_k: float = 0.1     # around a setpoint the run waited for
+    check_interval_s: float = 1.0            # lab time between readings while measuring
+    excursion_wait_s: float = 1800.0         # lab time the run waits for the stage to come back
+    excursion_hold_s: float = 10.0           # back inside this long before measuring again
+    retakes: int = 3                         # one measurement retaken at most this often in a row
+
+
+class TemperatureWatch:
+    """Reads the stage through the temperature controller role, on the lab clock."""
+
+    def __init__(self, settings: GuardSettings, controller, clock: LabTime) -> None:
+        self.settings = settings
+        self.controller = controller
+        self.clock = clock
+        self.window_k = settings.temperature_window_k
+        self._last_check_s: float | None = None
+
+    def hold_at(self, setpoint_k: float, tolerance_k: float) -> None:
+        """The run waited for setpoint_k: measure only within the tolerance of it."""
+        tolerance_k = max(tolerance_k, self.settings.temperature_tolerance_k)
+        low_k, high_k = self.settings.temperature_window_k
+        self.window_k = (max(low_k, setpoint_k - tolerance_k), min(high_k, setpoint_k + tolerance_k))
+
+    def release(self) -> None:
+        """A new setpoint is on its way: back to the station's window."""
+        self.window_k = self.settings.temperature_window_k
+
+    def outside(self, *, force: bool = False) -> float | None:
+        """The stage temperature if a reading is due (or forced) and lies outside the window."""
+        now_s = self.clock.now_s()
+        if not force and self._last_check_s is not None and now_s - self._last_check_s < self.settings.check_interval_s:
+            return None
+        self._last_check_s = now_s
+        temperature_k = self.controller.read_temperature_k()
+        return None if self._inside(temperature_k) else temperature_k
+
+    def wait_back(self, left_at_k: float) -> tuple[float, float]:
+        """Poll until the stage has been inside for excursion_hold_s; (lab seconds waited,
+        temperature). TemperatureExcursionError once excursion_wait_s has passed."""
+        s = self.settings
+        poll_s = max(min(s.check_interval_s, s.excursion_hold_s / 5), 1e-3)
+        start_s = self.clock.now_s()
+        inside_since_s = None
+        furthest_k = temperature_k = left_at_k
+        while True:
+            temperature_k = self.controller.read_temperature_k()
+            now_s = self.clock.now_s()
+            furthest_k = max(furthest_k, temperature_k, key=self._distance_k)
+            if self._inside(temperature_k):
+                inside_since_s = now_s if inside_since_s is None else inside_since_s
+                if now_s - inside_since_s >= s.excursion_hold_s:
+                    self._last_check_s = now_s
+                    return now_s - start_s, temperature_k
+            else:
+                inside_since_s = None
+            if now_s - start_s > s.excursion_wait_s:
+                raise TemperatureExcursionError(
+                    f"the stage left its measurement window {self.describe_window()} (read {left_at_k:.4g} K, "
+                    f"furthest {furthest_k:.4g} K) and was not back for {s.excursion_hold_s:g} s within "
+                    f"{s.excursion_wait_s:g} s of lab time (last reading {temperature_k:.4g} K); bias left at 0 A")
+            self.clock.sleep(poll_s)
+
+    def describe_window(self) -> str:
+        low_k, high_k = self.window_k
+        return f"[{low_k:.4g}, {high_k:.4g}] K"
+
+    def _distance_k(self, temperature_k: float) -> float:
+        low_k, high_k = self.window_k
+        return max(low_k - temperature_k, temperature_k - high_k, 0.0)
+
+    def _inside(self, temperature_k: float) -> bool:
+        low_k, high_k = self.window_k
+        return math.isfinite(temperature_k) and low_k <= temperature_k <= high_k

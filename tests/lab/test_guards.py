@@ -1,0 +1,152 @@
+"""The temperature window (lab.guards) as the executor applies it, on a private emulated bench.
+
+The stage temperature comes from a scripted controller standing in for the Lake Shore (so an
+excursion can be placed exactly: during one capture); the bias source, pulse generator and scope
+are the emulated instruments through their real drivers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lab import steps
+from lab.bench import open_instruments
+from lab.clock import LabTime
+from lab.config import StationError, load_station
+from lab.executor import StepExecutor
+from lab.guards import GuardSettings, TemperatureExcursionError, TemperatureWatch
+
+BIAS_A = 20e-6
+INSIDE_K, OUTSIDE_K = 3.2, 5.0
+
+
+class ScriptedStage:
+    """A temperature controller whose readings follow a script (the last value repeats); it
+    notes the bias being sourced at each reading."""
+
+    def __init__(self, readings_k: list[float], bias) -> None:
+        self.readings_k = list(readings_k)
+        self.bias = bias
+        self.bias_at_readings_a: list[float] = []
+
+    def read_temperature_k(self) -> float:
+        self.bias_at_readings_a.append(self.bias.current_a())
+        return self.readings_k.pop(0) if len(self.readings_k) > 1 else self.readings_k[0]
+
+    def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
+        pass
+
+    def heater_output_pct(self) -> float:
+        return 0.0
+
+    def safe_state(self) -> None:
+        pass
+
+
+def _prepared(station, roles, readings_k):
+    stage = ScriptedStage(readings_k, roles["bias_source"])
+    executor = StepExecutor(station, {**roles, "temperature_controller": stage}, LabTime(station.clock_acceleration))
+    for step in (steps.SetBias(current_a=BIAS_A, ramp_a_per_s=1e-3),
+                 steps.ConfigurePulses(current_a=10e-6, width_s=5e-9, edge_s=1e-9, period_s=1e-6, count=1),
+                 steps.SetInputEnabled(True),
+                 steps.ConfigureCapture(node_ranges_v={"m": 2e-3}, input_range_a=25e-6, record_length=400,
+                                        sample_rate_hz=20e9, pretrigger_s=5e-9, trigger_on="input",
+                                        trigger_level=0.5)):
+        executor.execute(step)
+    return executor, stage
+
+
+@pytest.mark.timeout(60)
+def test_capture_during_an_excursion_is_discarded_and_taken_again_with_the_bias_at_zero_meanwhile(
+        private_station):
+    station = load_station(private_station)
+    # before the capture: inside; after it: outside twice; then back inside for good
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, [INSIDE_K, OUTSIDE_K, OUTSIDE_K, INSIDE_K])
+        traces = executor.execute(steps.Capture(fire=True, timeout_s=2.0))
+        instruments_bias_a = instruments.roles["bias_source"].current_a()
+        for role in instruments.roles.values():
+            role.safe_state()
+    assert traces is not None and traces.time_s.size == 400
+    assert len(executor.incidents) == 1, executor.incidents
+    assert "stage at 5 K left its window [2, 4.5] K" in executor.incidents[0]
+    assert "the Capture taken meanwhile discarded and taken again" in executor.incidents[0]
+    hold_s = station.guards.excursion_hold_s
+    waited_s = float(executor.incidents[0].split("bias at 0 A for ")[1].split(" s")[0])
+    assert hold_s <= waited_s <= hold_s + 3 * station.guards.check_interval_s
+    # readings: before, after (outside), then the wait: outside once more, then inside
+    bias_a = stage.bias_at_readings_a
+    assert bias_a[:2] == [BIAS_A, BIAS_A], bias_a
+    waiting = bias_a[2:]
+    while waiting and waiting[-1] == BIAS_A:          # checks after the retake (bias restored)
+        waiting.pop()
+    assert len(waiting) >= hold_s / station.guards.check_interval_s and set(waiting) == {0.0}, bias_a
+    assert executor.state.bias_a == BIAS_A == instruments_bias_a
+
+
+@pytest.mark.timeout(60)
+def test_stage_not_back_in_time_raises_naming_window_and_temperatures(private_station):
+    station = load_station(private_station)
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, [OUTSIDE_K, 6.5, OUTSIDE_K])
+        with pytest.raises(TemperatureExcursionError) as error:
+            executor.execute(steps.Capture(fire=True, timeout_s=2.0))
+        bias_after_a = instruments.roles["bias_source"].current_a()
+        for role in instruments.roles.values():
+            role.safe_state()
+    text = str(error.value)
+    assert "window [2, 4.5] K (read 5 K, furthest 6.5 K)" in text, text
+    assert f"within {station.guards.excursion_wait_s:g} s of lab time" in text and "bias left at 0 A" in text
+    assert bias_after_a == 0.0
+
+
+def test_window_narrows_to_the_setpoint_the_run_waited_for_and_widens_for_a_new_one():
+    settings = GuardSettings(temperature_window_k=(2.0, 4.5), temperature_tolerance_k=0.1)
+    watch = TemperatureWatch(settings, controller=None, clock=LabTime(1.0))
+    watch.hold_at(4.2, 0.01)                                   # the guard's tolerance is the floor
+    assert watch.window_k == pytest.approx((4.1, 4.3))
+    watch.hold_at(4.45, 0.2)                                   # never wider than the station's window
+    assert watch.window_k == pytest.approx((4.25, 4.5))
+    watch.release()
+    assert watch.window_k == (2.0, 4.5)
+
+
+def test_excursion_steps_in_a_plan_keep_the_dry_run_estimate(private_station):
+    """A dry run knows no excursions: CycleBias is estimated from the ramp and dwell."""
+    from lab.executor import WiringState, estimate_s
+    state = WiringState(bias_a=20e-6, bias_ramp_a_per_s=1e-4)
+    assert estimate_s(steps.CycleBias(dwell_s=0.5), state) == pytest.approx(2 * 0.2 + 0.5)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("temperature_window_k: [4.5, 2.0]", "guards.temperature_window_k: expected 0 <= low < high"),
+    ("temperature_window_k: 4.2", "guards.temperature_window_k: expected [low, high] in K"),
+    ("temperature_window_k: [2.0, .nan]", "guards.temperature_window_k: expected [low, high] in K"),
+    ("excursion_wait_s: -1", "guards.excursion_wait_s: must be >= 0.0"),
+    ("check_interval_s: 0", "guards.check_interval_s: must be > 0"),
+    ("retakes: 0", "guards.retakes: expected a whole number >= 1"),
+    ("hold_s: 3", "guards.hold_s: unknown key"),
+])
+def test_malformed_guards_section_is_refused_naming_the_key(private_station, text, problem):
+    key = text.split(":")[0]
+    lines = [line for line in private_station.read_text().splitlines(keepends=True)
+             if not line.startswith(f"  {key}:")]                   # the shipped value of that key
+    index = lines.index("guards:\n")
+    private_station.write_text("".join(lines[:index + 1] + [f"  {text}\n"] + lines[index + 1:]))
+    with pytest.raises(StationError) as error:
+        load_station(private_station)
+    assert problem in str(error.value) and str(private_station) in str(error.value)
+
+
+def test_window_defaults_to_the_temperature_controller_envelope(private_station):
+    text = private_station.read_text()
+    start = text.index("\nguards:\n")
+    end = text.index("\ninstruments:", start)
+    private_station.write_text(text[:start] + "\n" + text[end:])
+    station = load_station(private_station)
+    envelope = station.by_role("temperature_controller").envelope
+    assert station.guards.temperature_window_k == (envelope.limit("temperature_min_k"),
+                                                   envelope.limit("temperature_max_k"))
+    assert math.isfinite(station.guards.excursion_wait_s)
