@@ -26,21 +26,36 @@ def write_status(entry: h5py.Group, *, status: str, end_time: str, message: str 
         layout.text(entry, name, value)
 
 
-def snapshot_notes(entry: h5py.Group) -> int:
-    """Turn the live snapshot journal into one NXnote per change; return how many."""
+def snapshot_notes(entry: h5py.Group, *, drop_journal: bool = True) -> int:
+    """Turn the live snapshot journal into one NXnote per change; return how many.
+
+    `drop_journal=False` leaves the journal datasets for `drop_snapshot_journal`: the writer
+    deletes them last, because deleting frees file space that HDF5 would hand to the next
+    dataset, whose data goes to disk at once, while the metadata that still links the journal
+    stays cached until close — a crash in between would leave the journal overwritten."""
     instrument = entry["instrument"]
     if layout.SNAPSHOT_LOG not in instrument:
         return 0
     lines = [s.decode() if isinstance(s, bytes) else s for s in instrument[layout.SNAPSHOT_LOG][()]]
     for n, line in enumerate(lines, start=1):
         change = json.loads(line)
+        if f"snapshot_{n}" in instrument:  # left by a finishing step that died half-way
+            del instrument[f"snapshot_{n}"]
         g = layout.note(instrument, f"snapshot_{n}", "application/json",
                         json.dumps(change["snapshot"], sort_keys=True), change["changed_at"])
         layout.text(g, "description", change.get("reason", ""))
         g.create_dataset("after_trace", data=int(change["after_trace"]))
-    del instrument[layout.SNAPSHOT_LOG]
-    del instrument["snapshot_change"]
+    if drop_journal:
+        drop_snapshot_journal(entry)
     return len(lines)
+
+
+def drop_snapshot_journal(entry: h5py.Group) -> None:
+    """Delete the live snapshot journal (once `snapshot_notes` has turned it into notes)."""
+    instrument = entry["instrument"]
+    for name in (layout.SNAPSHOT_LOG, "snapshot_change"):
+        if name in instrument:
+            del instrument[name]
 
 
 def write_results(entry: h5py.Group, results: Iterable[Result]) -> None:

@@ -1,4 +1,4 @@
-"""Recover a `.h5.partial` left by a process that died mid-run.
+"""Recover a `.h5.partial` left by a process that died mid-run or while finishing the run.
 
 h5clear is not needed: the file is opened SWMR-read (which tolerates the "open for write" flag
 a crash leaves behind) and every flushed object is copied into a fresh file. Dimension scales
@@ -6,11 +6,25 @@ are re-created and re-attached by path, because HDF5's object copy across files 
 scale references dangling. Datasets that grow together (traces, table rows, the snapshot
 journal) are cut to their shortest flushed length, so the copy is always consistent.
 The run is marked "crashed"; the `.partial` is removed only once the `.h5` is complete.
+
+The writer's finishing step (writer.py, `RunFile.finish`) closes the SWMR file and reopens it
+`r+` outside SWMR mode. What a death there leaves, read from the superblock's consistency flags
+(superblock.py), and what recover does with it:
+- flags clear, `exit_status` written: the finishing step closed the file, only the rename to
+  `.h5` is missing. The file is published as it is, with the run's own status and results.
+- flags clear, no `exit_status`: died between the SWMR close and the reopen. Copied as above.
+- "open for write" without "SWMR write": died inside the `r+` window (or in the short set-up
+  before SWMR starts). HDF5 refuses such a file; it is read through a view with the flags
+  cleared (the file is not changed) and copied as above: every flushed block is in it, since
+  finishing flushes before it closes. Undeclared data and results the writer held in memory
+  are lost. If HDF5 cannot read it even so (metadata torn mid-write), recover says so, naming
+  the file, and leaves it alone.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +32,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lab.archive import finish, layout, liveness
+from lab.archive import finish, layout, liveness, superblock
 
 SCALE_ATTRS = frozenset({"CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST"})
 COPY_BYTES = 32 << 20  # copy big datasets in slabs of about this size
@@ -30,18 +44,47 @@ class Recovery:
     n_traces: int
     table_rows: dict[str, int]
     snapshot_changes: int
+    finished: bool = False  # the run had been finished (own status kept); only the rename was missing
 
 
 def open_partial(path: Path) -> h5py.File:
-    """Open a `.partial` read-only whether it crashed in SWMR mode or not."""
+    """Open a `.partial` read-only whether it crashed in SWMR mode, outside it, or not at all."""
+    return _open_partial(Path(path))[0]
+
+
+def _flags(path: Path) -> superblock.Superblock | None:
+    try:
+        return superblock.read_superblock(path)
+    except (OSError, superblock.SuperblockError):
+        return None
+
+
+def _open_partial(path: Path) -> tuple[h5py.File, superblock.Superblock | None]:
+    """The open file and its superblock (None if unreadable by superblock.py)."""
     errors = []
     for kwargs in ({"swmr": True}, {}):
         try:
-            return h5py.File(path, "r", libver=layout.LIBVER, **kwargs)
+            return h5py.File(path, "r", libver=layout.LIBVER, **kwargs), _flags(path)
         except OSError as exc:
             errors.append(str(exc))
-    raise layout.ArchiveError(f"{path}: cannot be opened, even SWMR-read ({'; '.join(errors)}); "
-                              "it died before its first flush and holds no data")
+    try:
+        sb = superblock.read_superblock(path)
+    except superblock.SuperblockError as exc:
+        raise layout.ArchiveError(f"{path}: unreadable: {exc}; it died before its first flush or is damaged, "
+                                  "and nothing can be recovered from it") from exc
+    if sb.open_for_write and not sb.open_for_swmr_write:
+        if liveness.is_live(path):
+            raise layout.ArchiveError(f"{path}: a live process is still writing it")
+        try:
+            return superblock.open_flags_cleared(path), sb
+        except (OSError, superblock.SuperblockError) as exc:
+            errors.append(f"with its open-for-write flag ignored: {exc}")
+        raise layout.ArchiveError(
+            f"{path}: unreadable HDF5 file: its writer died while it was open for writing outside SWMR "
+            f"mode (finishing the run, or setting the file up) and left it damaged ({'; '.join(errors)}); "
+            "nothing can be recovered from it; the file is left as it is")
+    raise layout.ArchiveError(f"{path}: unreadable HDF5 file, even SWMR-read ({'; '.join(errors)}); it died "
+                              "before its first flush or is damaged, and nothing can be recovered from it")
 
 
 def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> Recovery:
@@ -57,20 +100,54 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
     if liveness.is_live(src_path):
         raise layout.ArchiveError(f"{src_path}: a live process is still writing it")
     died_at = datetime.fromtimestamp(src_path.stat().st_mtime, timezone.utc).isoformat()
-    with open_partial(src_path) as src, h5py.File(tmp, "w", libver=layout.LIBVER) as dst:
+    src, sb = _open_partial(src_path)
+    with src:
+        if layout.ENTRY not in src:
+            raise layout.ArchiveError(f"{src_path}: no /{layout.ENTRY} group: it died before its first flush "
+                                      "and holds no run data")
         lengths = _consistent_lengths(src)
-        _copy_tree(src, dst, lengths)
-        _copy_scales(src, dst)
-        entry = dst[layout.ENTRY]
         n_traces = lengths.get(f"/{layout.ENTRY}/{layout.TRACES}", 0)
-        changes = finish.snapshot_notes(entry)
-        finish.write_status(entry, status="crashed", end_time=died_at,
-                            message=f"the writing process died; recovered {n_traces} traces "
-                                    f"flushed before {died_at} from {src_path.name}")
-        entry.create_dataset("recovered_traces", data=np.int64(n_traces))
-        finish.set_default(dst)
         rows = {g.rsplit("/", 1)[1]: n for g, n in lengths.items()
                 if g.count("/") == 2 and g.split("/")[2] not in (layout.TRACES, "instrument")}
+        if sb is not None and sb.flags == 0 and "exit_status" in src[layout.ENTRY]:
+            changes = sum(1 for k in src[layout.ENTRY]["instrument"] if k.startswith("snapshot_")
+                          and k[len("snapshot_"):].isdigit())
+            finished = True
+        else:
+            finished = False
+            died_in = ("while the file was open outside SWMR mode (finishing the run, or setting it up); "
+                       if sb is not None and sb.open_for_write and not sb.open_for_swmr_write else "")
+            try:
+                with h5py.File(tmp, "w", libver=layout.LIBVER) as dst:
+                    _copy_tree(src, dst, lengths)
+                    _copy_scales(src, dst)
+                    entry = dst[layout.ENTRY]
+                    changes = finish.snapshot_notes(entry)
+                    finish.write_status(entry, status="crashed", end_time=died_at,
+                                        message=f"the writing process died {died_in}recovered {n_traces} "
+                                                f"traces flushed before {died_at} from {src_path.name}")
+                    if "recovered_traces" in entry:
+                        del entry["recovered_traces"]
+                    entry.create_dataset("recovered_traces", data=np.int64(n_traces))
+                    finish.set_default(dst)
+            except (OSError, KeyError, ValueError, layout.ArchiveError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise layout.ArchiveError(f"{src_path}: damaged, not recovered: {exc}; the file is left as "
+                                          "it is") from exc
+    if finished:
+        # The finishing step closed the file: it is complete, with the run's own status and
+        # results; only the rename was lost. Publish it as it is (a copy if it is to be kept).
+        if keep_partial:
+            shutil.copyfile(src_path, tmp)
+            finish.publish(tmp, final)
+        else:
+            finish.publish(src_path, final)
+        with h5py.File(final, "r") as check:  # plain h5py opens it: the flags are clear
+            entry = check[layout.ENTRY]
+            got = entry[layout.TRACES]["trace"].shape[0] if layout.TRACES in entry else 0
+        if got != n_traces:
+            raise layout.ArchiveError(f"{final}: verification failed ({got} != {n_traces} traces)")
+        return Recovery(final, n_traces, rows, changes, finished=True)
     finish.publish(tmp, final)
     with h5py.File(final, "r") as check:  # only a readable, complete copy replaces the original
         got = check[layout.ENTRY]["recovered_traces"][()]
@@ -123,7 +200,10 @@ def _copy_dataset(src: h5py.Dataset, dst: h5py.Group, name: str, rows: int | Non
         step = max(src.chunks[0], COPY_BYTES // row_bytes // src.chunks[0] * src.chunks[0])
         for start in range(0, shape[0], step):
             stop = min(shape[0], start + step)
-            out[start:stop] = src[start:stop]
+            try:
+                out[start:stop] = src[start:stop]
+            except OSError as exc:
+                raise layout.ArchiveError(f"cannot read {src.name}[{start}:{stop}] ({exc})") from exc
     _copy_attrs(src, out)
 
 

@@ -9,6 +9,13 @@ Life of a file (reference/hdf5.md §5):
    default, whole chunks), `table_rows` rows, or its oldest record is `max_latency_s` old.
 3. `RunStop`: write what is buffered, close, reopen `r+` for end_time/exit status/results/
    snapshot notes, close, fsync, rename to `<run_id>.h5`. Aborted and failed runs too.
+   The writer's lock on the `.partial` (liveness.py) is held until the rename, so `recover`
+   refuses a file that is still being finished. A death in this step leaves a `.partial` that
+   `recover` turns into a `.h5` (recover.py says how, per state): the SWMR close has flushed
+   every block first, and the `r+` session only adds objects, deleting the snapshot journal
+   last, so no file space that flushed data used is handed out again before the close. HDF5
+   marks the file "open for write" in its superblock when it reopens it, which tells recover
+   that the finishing was interrupted.
 
 Flush journal (for crash tests and post-mortems): with `WriterOptions.flush_log` set, or the
 environment variable `NWLAB_FLUSH_LOG` naming a file, each block flush appends one line after
@@ -207,17 +214,22 @@ class RunFile:
     # -- end of run ------------------------------------------------------------------------
     def finish(self, stop: RunStop) -> Path:
         self.flush()
-        liveness.release(self.lock)  # HDF5 locks the file itself from here on
         self.file.close()
-        with h5py.File(self.path, "r+", libver=layout.LIBVER) as f:
-            entry = f[layout.ENTRY]
-            self._write_late(entry)
-            finish.write_status(entry, status=stop.exit_status, end_time=stop.ended_at,
-                                message=stop.message, traceback=stop.traceback)
-            finish.snapshot_notes(entry)
-            finish.write_results(entry, self.results)
-            finish.set_default(f)
-        finish.publish(self.path, self.final_path)
+        try:
+            # HDF5's own file lock is off for this open: it would conflict with the writer's
+            # lock, which stays held so that no `recover` copies the file while it changes.
+            with h5py.File(self.path, "r+", libver=layout.LIBVER, locking=False) as f:
+                entry = f[layout.ENTRY]
+                self._write_late(entry)
+                finish.write_status(entry, status=stop.exit_status, end_time=stop.ended_at,
+                                    message=stop.message, traceback=stop.traceback)
+                finish.snapshot_notes(entry, drop_journal=False)
+                finish.write_results(entry, self.results)
+                finish.set_default(f)
+                finish.drop_snapshot_journal(entry)  # last: see finish.snapshot_notes
+            finish.publish(self.path, self.final_path)
+        finally:
+            liveness.release(self.lock)
         return self.final_path
 
     def _write_late(self, entry: h5py.Group) -> None:
