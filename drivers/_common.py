@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 import pyvisa
 from pyvisa import constants
 
+from lab.error_text import error_text
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -122,7 +124,7 @@ class RecoveringVisa:
             if reported:
                 raise InstrumentError(f"{self._who()}: {what} got no reply although the instrument answers "
                                       f"*IDN?; it reported {'; '.join(reported)}") from exc
-            raise self._connection_error(what, f"it failed again after reconnecting: {exc}") from exc
+            raise self._connection_error(what, f"it failed again after reconnecting: {error_text(exc)}") from exc
 
     def read_parsed(self, what: str, read: Callable[[], T], *, repeatable: bool = True) -> T:
         """`read()` (a query and its parsing); a reply that does not parse (ValueError,
@@ -137,7 +139,7 @@ class RecoveringVisa:
                 if attempt == attempts:
                     raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
                                               f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
-                                              f"{exc}") from exc
+                                              f"{error_text(exc)}") from exc
                 log.warning("%s: %s gave a malformed reply (%s); reading it again", self._who(), what, exc)
         raise AssertionError("unreachable")
 
@@ -175,7 +177,8 @@ class RecoveringVisa:
         finally:
             self._recovering = False
         raise self._connection_error(
-            what, f"{cause}; {self.reconnect_attempts} reconnect attempts failed, last: {last}") from last
+            what, f"{error_text(cause)}; {self.reconnect_attempts} reconnect attempts failed, "
+                  f"last: {error_text(last)}") from last
 
     def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
         handle: Any = self.visa_handle  # type: ignore[attr-defined]

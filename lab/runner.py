@@ -27,6 +27,7 @@ from lab.archive.writer import ArchiveWriter
 from lab.clock import LabTime
 from lab.config import Station
 from lab.dry_run import dry_run
+from lab.error_text import failure_message
 from lab.executor import StepExecutor
 from lab.procedure import PlanContext, Procedure
 from lab.provenance import software_version
@@ -122,7 +123,7 @@ class Runner:
         except KeyboardInterrupt:
             status, message = "aborted", "interrupted by the operator (Ctrl-C or SIGTERM)"
         except Exception as error:  # noqa: BLE001 - every failure ends the run as "failed"
-            status, message, trace_text = "failed", f"{type(error).__name__}: {error}", traceback.format_exc()
+            status, message, trace_text = "failed", failure_message(error), traceback.format_exc()
         finally:
             with _uninterruptible():
                 message = "; ".join(filter(None, [message, *executor.incidents]))
@@ -172,5 +173,5 @@ class Runner:
                 except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
                     if attempt == attempts:
                         problems.append(f"safe_state of {name} failed {attempts} times: "
-                                        f"{type(error).__name__}: {error}")
+                                        f"{failure_message(error)}")
         return problems

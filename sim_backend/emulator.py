@@ -64,7 +64,10 @@ def build_bench(station_path: str | Path, *, seed: int | None = None, clock: Lab
             raise StationFileError(
                 f"{station.path}: instruments.{instrument.role_name}.emulator.model: unknown model "
                 f"{instrument.model!r}; the emulator has {', '.join(sorted(classes))}")
-        world.panels[instrument.role_name] = cls.create_panel(instrument.model, instrument.settings)
+        try:
+            world.panels[instrument.role_name] = cls.create_panel(instrument.model, instrument.settings)
+        except ValueError as exc:   # a bad emulator setting: say in which file and instrument
+            raise StationFileError(f"{station.path}: instruments.{instrument.role_name}: {exc}") from None
         device = cls(world, instrument.role_name, instrument.model, instrument.settings)
         devices[instrument.address] = device
         entries.append(InstrumentEntry(instrument.role_name, instrument.model, instrument.address))

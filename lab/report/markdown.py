@@ -174,7 +174,7 @@ def _relative(path: Path, base: Path) -> str:
 def procedure_section(run: RunData, out_dir: Path, figure_dir: Path) -> list[str]:
     lines = [f"## {run.procedure} — {run.status}", "",
              f"Run `{run.run_id}`, archive `{_relative(run.path, out_dir)}`, {run.started_at} → {run.ended_at}.", ""]
-    if run.status != "completed" and run.message:
+    if run.message:             # why it failed, or what a completed run met and dealt with
         lines += [f"> {run.message}", ""]
     lines += results_table(run) + [""]
     run_figures = figure_dir / run.run_id       # two runs of one procedure keep their own figures

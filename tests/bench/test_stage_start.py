@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sim_backend.clock import LabClock
+from sim_backend.bench.station import StationFileError
 from sim_backend.emulator import build_bench
 from sim_backend.physics import thermal
 
@@ -68,6 +69,9 @@ def test_initial_temperature_is_base_by_default_by_keyword_or_a_number(tmp_path,
 
 
 @pytest.mark.parametrize("value", ["warm", "Base", "3.0 K", None, True, 0, -1.0, float("nan"), float("inf"), [3.0]])
-def test_a_bad_initial_temperature_is_refused_naming_the_key(tmp_path, value):
-    with pytest.raises(ValueError, match=r"initial_temperature_k: expected a temperature in kelvin > 0 or 'base'"):
-        build_bench(station(tmp_path, initial_temperature_k=value))
+def test_a_bad_initial_temperature_is_refused_naming_file_instrument_and_key(tmp_path, value):
+    path = station(tmp_path, initial_temperature_k=value)
+    with pytest.raises(StationFileError) as error:
+        build_bench(path)
+    assert str(error.value).startswith(f"{path}: instruments.cryostat: emulator.initial_temperature_k: expected "
+                                       "a temperature in kelvin > 0 or 'base'"), error.value

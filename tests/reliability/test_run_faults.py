@@ -201,6 +201,7 @@ def test_generator_made_safe_even_when_reconnects_keep_failing(tmp_path):
     assert outcome.status == "failed"
     assert "Keysight81160A" in outcome.message and "pulser" in outcome.message, outcome.message
     assert "reconnect attempts failed" in outcome.message and "CONN_LOST" in outcome.message
+    assert "('" not in outcome.message, "QCoDeS's context (args) is joined, not shown as a tuple's repr"
     assert outcome.safe["smu_on"] is False and outcome.safe["smu_level_a"] == 0.0, outcome.safe
     assert not any(outcome.safe["heater_ranges"]), outcome.safe
     assert not any(outcome.safe["generator_on"]), outcome.safe         # every pulse output is off

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureController
+from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureController,
+                                                      initial_temperature_k)
 from sim_backend.physics import thermal
 from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.errors import ScpiError
@@ -69,10 +70,9 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
     @classmethod
     def create_panel(cls, model: str, settings: dict) -> TemperatureController:
         stage = common.stage_for(settings, "dilution_mxc")
-        start_k = settings.get("initial_temperature_k") or thermal.equilibrium_temperature_k(stage, 0.0)
         return TemperatureController(
             stage=stage,
-            state=thermal.ThermalState(temperature_k=float(start_k)),
+            state=thermal.ThermalState(temperature_k=initial_temperature_k(settings, stage)),
             range_powers_w=_range_powers_w(100.0),
             inputs={name: SensorInput(noise_k_rms=_SENSOR_NOISE_K) for name in CHANNELS},
             outputs={0: HeaterOutput()},
