@@ -1,22 +1,27 @@
 """Plan pieces shared by the pulsed procedures: capture set-up, averaged sub-threshold
-reference responses and spike counting against them.
+reference responses, spike counting against them, and the check that the neuron fires at all.
 
 Sub-plans are generators used with `yield from`; they return what they measured. They keep
 their step count independent of the replies (a capture that never triggers counts as a
-trial without a spike), so dry-run estimates hold.
+trial without a spike), so dry-run estimates hold; only the recovery from a wire that does not
+fire (`reference_and_firing`) adds steps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from lab import steps
+from lab.procedure import MeasurementError
 from procedures.analysis.spikes import has_spike, linear_excess_v
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).
 DEFAULT_SAMPLE_RATE_HZ = 20e9
+#: Bias cycles through 0 A tried when a burst that must fire does not, before giving up.
+LATCH_CYCLES = 2
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,58 @@ def mean_response(settings: CaptureSettings, amplitude_a: float, traces: list) -
                     mean(lambda t: t.input_a), len(traces))
 
 
-def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
-    """Configure `burst` (a sub-threshold amplitude), capture `count` times, return the mean."""
+def captures_of(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
+    """Configure `burst` and the scope for it, capture `count` times; the traces that triggered."""
     yield burst
     yield settings.configure(input_range_a(burst.current_a))
-    found = yield from captures(settings, count)
+    return (yield from captures(settings, count))
+
+
+def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
+    """Configure `burst` (a sub-threshold amplitude), capture `count` times, return the mean."""
+    found = yield from captures_of(settings, burst, count)
     return mean_response(settings, burst.current_a, found)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """Reference captures and their mean, then the captures of a burst that should fire."""
+    reference_traces: list
+    reference: Response
+    traces: list
+    spikes: list[int]            # per capture of the burst
+
+    @property
+    def fired(self) -> bool:
+        return any(self.spikes)
+
+
+def reference_and_firing(settings: CaptureSettings, reference_burst: steps.ConfigurePulses, reference_count: int,
+                         burst: steps.ConfigurePulses, count: int,
+                         spikes_in: Callable[[steps.ChipTraces, Response], int], *, dry_run: bool):
+    """Reference captures, then `count` captures of `burst`, which should fire.
+
+    If none of them spikes, a wire may be latched (held resistive by its own bias current): the
+    bias is cycled through 0 A, which frees it, and both sets are taken again, since a reference
+    taken while latched is no reference either. After LATCH_CYCLES cycles the last sets are
+    returned as they are; the caller decides (`not_firing` is the error to raise)."""
+    for cycles in range(LATCH_CYCLES + 1):
+        reference_traces = yield from captures_of(settings, reference_burst, reference_count)
+        reference = mean_response(settings, reference_burst.current_a, reference_traces)
+        traces = yield from captures_of(settings, burst, count)
+        firing = Firing(reference_traces, reference, traces, [int(spikes_in(t, reference)) for t in traces])
+        if firing.fired or dry_run or cycles == LATCH_CYCLES:
+            return firing
+        yield steps.CycleBias()
+    raise AssertionError("unreachable")
+
+
+def not_firing(amplitude_a: float, count: int, settings_hint: str) -> MeasurementError:
+    """The error of a plan whose burst never fired, even after the bias cycles."""
+    return MeasurementError(
+        f"no spike in {count} captures at {amplitude_a * 1e6:.4g} uA, with the bias cycled to 0 A "
+        f"{LATCH_CYCLES} times between tries: a wire is latched, or the neuron does not fire at these "
+        f"settings ({settings_hint})")
 
 
 def spike_seen(traces: steps.ChipTraces, settings: CaptureSettings, reference: Response,
@@ -115,7 +166,5 @@ def spike_seen(traces: steps.ChipTraces, settings: CaptureSettings, reference: R
 def spike_count(settings: CaptureSettings, burst: steps.ConfigurePulses, trials: int,
                 reference: Response, detect_v: float, window_s: tuple[float, float]):
     """Fire `burst` `trials` times; return how many captures showed a spike in the window."""
-    yield burst
-    yield settings.configure(input_range_a(burst.current_a))
-    found = yield from captures(settings, trials)
+    found = yield from captures_of(settings, burst, trials)
     return sum(spike_seen(t, settings, reference, burst.current_a, detect_v, window_s) for t in found)

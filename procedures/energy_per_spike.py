@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import MeasurementError, PlanContext, Procedure, parameter
+from lab.procedure import PlanContext, Procedure, parameter
 from lab.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
@@ -30,8 +30,6 @@ from procedures.design import DesignHints
 #: trace array is labelled in volts; this channel's values are amperes).
 CHANNELS = ("m", "c", "input_a")
 KIND_REFERENCE, KIND_SPIKE = 0, 1
-#: Bias cycles through 0 A tried when no capture spikes, before the run fails.
-LATCH_CYCLES = 2
 
 
 @dataclass(frozen=True)
@@ -92,37 +90,29 @@ class EnergyPerSpike(Procedure):
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         yield steps.SetInputEnabled(enabled=True)
 
-        # Above threshold every capture should spike. If none does, a wire may be latched: the
-        # bias is cycled through 0 A (which frees it) and both sets are taken again, since a
-        # reference taken while latched is no reference either.
-        for cycles in range(LATCH_CYCLES + 1):
-            reference_found, reference = yield from self._references(settings, reference_a)
-            yield steps.Progress(fraction=0.3, message="baseline measured")
-            yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s)
-            yield settings.configure(_pulsed.input_range_a(amplitude_a))
-            found = yield from _pulsed.captures(settings, p.spikes)
-            counts = [self._spikes(t, settings, reference, amplitude_a, detect_v) for t in found]
-            if any(counts) or context.dry_run or cycles == LATCH_CYCLES:
-                break
-            yield steps.Progress(fraction=0.3, message="no spike: bias cycled to 0 A")
-            yield steps.CycleBias()
-
-        reference_energies = [self._energy(t, settings, bias_a, window_s) for t in reference_found]
+        # Above threshold every capture should spike; if none does, a wire may be latched
+        # (_pulsed.reference_and_firing cycles the bias and measures both sets again).
+        firing = yield from _pulsed.reference_and_firing(
+            settings, _pulsed.pulses(reference_a, p.width_s, p.edge_s), p.reference_captures,
+            _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.spikes,
+            lambda t, reference: self._spikes(t, settings, reference, amplitude_a, detect_v),
+            dry_run=context.dry_run)
+        reference_energies = [self._energy(t, settings, bias_a, window_s) for t in firing.reference_traces]
         baseline = PortEnergy(
             float(np.mean([e.input_j for e in reference_energies])) if reference_energies else 0.0,
             float(np.mean([e.bias_j for e in reference_energies])) if reference_energies else 0.0)
-        yield from self._archive(reference_found, reference_energies, settings, KIND_REFERENCE, reference_a, bias_a,
-                                 [0] * len(reference_found), [np.nan] * len(reference_found))
+        yield from self._archive(firing.reference_traces, reference_energies, settings, KIND_REFERENCE, reference_a,
+                                 bias_a, [0] * len(firing.reference_traces), [np.nan] * len(firing.reference_traces))
+        yield steps.Progress(fraction=0.3, message="baseline measured")
+        found, counts = firing.traces, firing.spikes
         energies = [self._energy(t, settings, bias_a, window_s) for t in found]
         base_j = baseline_j(baseline, amplitude_a, reference_a)
         spike_j = [(e.total_j - base_j) / n if n else np.nan for e, n in zip(energies, counts)]
         yield from self._archive(found, energies, settings, KIND_SPIKE, amplitude_a, bias_a, counts, spike_j)
-        if not any(counts) and not context.dry_run:
-            raise MeasurementError(
-                f"no spike in {len(found)} captures at {amplitude_a * 1e6:.4g} uA ({p.threshold_factor:g} x the "
-                f"threshold {threshold_a * 1e6:.4g} uA), with the bias cycled to 0 A {LATCH_CYCLES} times between "
-                "tries: a wire is latched, or the neuron does not fire at these settings (threshold_a, bias_a, "
-                "detect_v); the captures are archived")
+        if not firing.fired and not context.dry_run:       # the captures above are archived
+            raise _pulsed.not_firing(amplitude_a, len(found),
+                                     f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
+                                     "detect_v")
         yield steps.Archive(TableRows("spike_energies", {
             "capture": (np.arange(len(spike_j), dtype=np.int64), "1"), "spikes": (np.asarray(counts, np.int64), "1"),
             "spike_energy_j": (np.asarray(spike_j, float), "J")}))
@@ -143,14 +133,6 @@ class EnergyPerSpike(Procedure):
             ("reference_amplitude_a", reference_a, "A"), ("bias_a", bias_a, "A"),
         ):
             yield steps.Archive(Result(name, value, units))
-
-    def _references(self, settings: _pulsed.CaptureSettings, reference_a: float):
-        """Sub-threshold captures and their mean response."""
-        p = self.parameters
-        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
-        yield settings.configure(_pulsed.input_range_a(reference_a))
-        found = yield from _pulsed.captures(settings, p.reference_captures)
-        return found, _pulsed.mean_response(settings, reference_a, found)
 
     @staticmethod
     def _energy(traces: steps.ChipTraces, settings: _pulsed.CaptureSettings, bias_a: float,

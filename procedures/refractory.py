@@ -80,11 +80,19 @@ class Refractory(Procedure):
                                            record_s=record_s, pretrigger_s=p.pretrigger_s)
         yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
         yield steps.SetInputEnabled(enabled=True)
-        reference = yield from _pulsed.reference_response(
-            settings, _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s), p.reference_captures)
-        single = yield from _pulsed.reference_response(
-            settings, _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.reference_captures)
         first_window = (-p.edge_s, p.width_s + 2 * p.edge_s + p.spike_after_s)
+        # The single-pulse response must show a spike; if not, a wire may be latched
+        # (_pulsed.reference_and_firing cycles the bias and measures both again).
+        firing = yield from _pulsed.reference_and_firing(
+            settings, _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s), p.reference_captures,
+            _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.reference_captures,
+            lambda t, ref: _pulsed.spike_seen(t, settings, ref, amplitude_a, detect_v, first_window),
+            dry_run=context.dry_run)
+        if not firing.fired and not context.dry_run:
+            raise _pulsed.not_firing(amplitude_a, len(firing.traces),
+                                     f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, detect_v")
+        reference = firing.reference
+        single = _pulsed.mean_response(settings, amplitude_a, firing.traces)
         scale = amplitude_a / reference.amplitude_a
         probabilities = np.zeros(spacings.size)
         for index, spacing_s in enumerate(spacings):

@@ -30,6 +30,7 @@ from lab.campaign import chip_design
 from lab.config import load_station
 from lab.runner import Runner
 from procedures.energy_per_spike import EnergyPerSpike
+from procedures.refractory import Refractory
 from sim_backend import emulator
 
 PARAMETERS = dict(spikes=20, reference_captures=10, threshold_a=24e-6)
@@ -48,7 +49,7 @@ class Outcome:
     stage_k: float
 
 
-def run_with_faults(tmp_path: Path, faults: dict[str, dict]) -> Outcome:
+def run_with_faults(tmp_path: Path, faults: dict[str, dict], procedure=None) -> Outcome:
     work = tmp_path / uuid.uuid4().hex[:8]
     work.mkdir()
     path = private_station(work, faults=faults, options={k: {"timeout": TIMEOUT_S} for k in ALL_KEYS})
@@ -57,7 +58,7 @@ def run_with_faults(tmp_path: Path, faults: dict[str, dict]) -> Outcome:
     try:
         with open_instruments(station) as instruments:
             outcome = Runner(station, instruments.roles, archive_dir=work / "out", snapshot=instruments.snapshot,
-                             chip_design=chip_design(station), show_progress=False).run(EnergyPerSpike(**PARAMETERS))
+                             chip_design=chip_design(station), show_progress=False).run(procedure or EnergyPerSpike(**PARAMETERS))
         world = emulator.open_bench(library).world
         smu, generator, controller = world.panels["bias"], world.panels["pulser"], world.panels["cryostat"]
         safe = {"smu_on": smu.output_enabled, "smu_level_a": smu.current_level_a,
@@ -216,6 +217,20 @@ def test_latched_wire_is_freed_by_cycling_the_bias(tmp_path, clean):
     assert outcome.status == "completed", outcome.message
     assert "bias cycled to 0 A and back" in outcome.message, outcome.message
     assert_same_data(outcome, clean)
+    assert_safe(outcome)
+
+
+@pytest.mark.timeout(60)
+def test_latched_wire_is_freed_before_a_refractory_measurement(tmp_path):
+    """The same latch before refractory: its single-pulse captures show no spike, so the bias is
+    cycled and reference and single-pulse captures are taken again; the longest spacing then
+    fires twice on every trial, as on a healthy chip."""
+    outcome = run_with_faults(tmp_path, {"bias": {"latch_nanowire": {"element": "wm", "after_s": 1}}},
+                              Refractory(threshold_a=24e-6, spacings=3, trials=4, reference_captures=4))
+    assert outcome.status == "completed", outcome.message
+    assert outcome.message.count("bias cycled to 0 A and back") == 1, outcome.message
+    with h5py.File(outcome.archive, "r") as f:
+        assert f["entry/pairs/second_spikes"][0] == f["entry/pairs/trials"][0] == 4
     assert_safe(outcome)
 
 
