@@ -157,6 +157,7 @@ class Runner:
                         notes.update(values)
                     case _:
                         reply = executor.execute(step)
+                        writer.flush_if_due()
                 bar.update(1)
         finally:
             plan.close()

@@ -291,6 +291,12 @@ class ArchiveWriter:
         if self.run is not None:
             self.run.flush()
 
+    def flush_if_due(self) -> None:
+        """Write buffered data whose oldest record is max_latency_s old: a runner calls this
+        between steps, so records do not wait for the next record while a plan goes quiet."""
+        if self.run is not None and self.run.due():
+            self.run.flush()
+
     def close(self) -> None:
         if self.run is not None:
             self(RunStop("failed", datetime.now(timezone.utc).isoformat(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import warnings
 
 import h5py
@@ -252,6 +253,26 @@ def test_a_partial_block_is_written_once_it_is_old_enough(tmp_path):
     w(block(0, 3, rng))
     with h5py.File(tmp_path / "run-1.h5.partial", "r", swmr=True) as f:
         assert f["entry/traces/voltage"].shape[0] == 3
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+
+
+def test_a_quiet_plan_still_gets_its_block_written_when_the_runner_asks(tmp_path):
+    """No record follows the last block (a plan ramping its bias down): flush_if_due, called by
+    the runner between steps, writes it once it is max_latency_s old, not before."""
+    rng = np.random.default_rng(6)
+    w = ArchiveWriter(tmp_path, WriterOptions(max_latency_s=0.2))
+    w(start())
+    w(block(0, 3, rng))
+    w.flush_if_due()
+
+    def written() -> int:
+        with h5py.File(tmp_path / "run-1.h5.partial", "r", swmr=True) as f:
+            return f["entry/traces/voltage"].shape[0]
+
+    assert written() == 0
+    time.sleep(0.25)
+    w.flush_if_due()
+    assert written() == 3
     w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
 
 
