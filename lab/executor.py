@@ -201,7 +201,7 @@ class StepExecutor:
         volts_at_zero = bias.measure_voltage_v()
         self._ramp_bias(level_a)
         self.incidents.append(f"bias cycled to 0 A and back to {level_a * 1e6:.4g} uA "
-                              f"(port {volts_at_zero * 1e6:.3g} uV at 0 A)")
+                              f"(port {volts_at_zero * 1e3:.3f} mV at 0 A)")
         return volts_at_zero
 
     def _dispatch(self, step: steps.Step):
