@@ -57,7 +57,7 @@ def recv_line(sock: socket.socket) -> bytes:
     return bytes(data)
 
 
-def wait_until(condition, timeout_s: float = 5.0) -> bool:
+def wait_until(condition, timeout_s: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
