@@ -9,15 +9,27 @@ output % of its range's power into the stage.
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
+from sim_backend.physics import _kernel_thermal as kt
 from sim_backend.physics import thermal
 
 OutputMode = Literal["off", "closed_loop", "zone", "open_loop"]
+
+log = logging.getLogger(__name__)
+
+#: Control intervals per kernel call: the wall-time budget is checked between calls (~10 ms
+#: apart at most while the loop is in a transient).
+CATCH_UP_CHUNK_STEPS = 2000
+#: Wall time one catch-up may take on a bench whose lab clock runs by itself (see
+#: `TemperatureController.advance_to`); set on the panel by the Lake Shore personalities.
+CATCH_UP_WALL_BUDGET_S = 0.5
 
 #: `initial_temperature_k` value (and default) meaning the stage's no-load equilibrium.
 BASE = "base"
@@ -80,6 +92,10 @@ class TemperatureController:
     #: Injected heat loads (fridge excursions): (start lab s, stop lab s, heat W).
     excursions: list[tuple[float, float, float]] = field(default_factory=list)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: Wall seconds one `advance_to` may work before skipping the rest (None: no limit, exact).
+    max_catch_up_wall_s: float | None = None
+    slipped_s: float = 0.0                 # lab time skipped by clock slips, s
+    slips: int = 0
 
     def set_setpoint(self, output: int, setpoint_k: float) -> None:
         heater = self.outputs[output]
@@ -107,12 +123,44 @@ class TemperatureController:
         return min(edges, default=now_s)
 
     def advance_to(self, now_s: float) -> None:
-        """Run the loop and the stage's thermal model up to lab time now_s."""
+        """Run the loop and the stage's thermal model up to lab time now_s.
+
+        The loop runs at its own update period (`control_interval_s`, the instrument's 10 Hz), in
+        the compiled kernel (`physics/_kernel_thermal.py`); the results are the reference path's
+        (`advance_to_reference`) to round-off. With `max_catch_up_wall_s` set (a bench whose lab
+        clock runs by itself), one call works at most about that long: what is still left is
+        skipped, the stage and loop resuming at now_s as they were (a clock slip, logged once
+        and counted in `slipped_s`), so that a command is answered even when the machine cannot
+        keep up with the clock.
+        """
+        budget_s = self.max_catch_up_wall_s
+        started: float | None = None
         while self.state.time_s < now_s:
             extra_w = self.excursion_power_w(self.state.time_s)
             until_s = self._next_boundary_s(self.state.time_s, now_s)
-            if all(h.mode == "off" or h.range_index == 0 for h in self.outputs.values()):
+            if self._loop_idle():
                 # No loop to run: the implicit thermal step takes any span in one call.
+                for heater in self.outputs.values():
+                    heater.output_pct = 0.0
+                self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
+                continue
+            self._run_kernel(until_s, extra_w, CATCH_UP_CHUNK_STEPS)
+            if budget_s is not None and self.state.time_s < now_s:
+                # Timed from the first chunk's end, so a first call's compilation is not counted.
+                if started is None:
+                    started = time.perf_counter()
+                elif time.perf_counter() - started > budget_s:
+                    self._slip(now_s)
+                    return
+
+    def advance_to_reference(self, now_s: float) -> None:
+        """`advance_to` in plain Python, one control interval per `thermal.step` call (no work cap).
+
+        The reference the compiled path is checked against (tests/physics/test_thermal_catch_up.py)."""
+        while self.state.time_s < now_s:
+            extra_w = self.excursion_power_w(self.state.time_s)
+            until_s = self._next_boundary_s(self.state.time_s, now_s)
+            if self._loop_idle():
                 for heater in self.outputs.values():
                     heater.output_pct = 0.0
                 self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
@@ -122,6 +170,62 @@ class TemperatureController:
                 self._update_loop(heater, dt_s)
             self.state = thermal.step(self.state, self.stage, self.heater_power_w() + extra_w, dt_s,
                                       adaptive=False)
+
+    def _loop_idle(self) -> bool:
+        return all(h.mode == "off" or h.range_index == 0 for h in self.outputs.values())
+
+    def _run_kernel(self, until_s: float, extra_w: float, max_steps: int) -> None:
+        """Up to max_steps control intervals towards until_s in the compiled kernel."""
+        heaters = list(self.outputs.values())
+        rows = np.zeros((len(heaters), kt.H_FIELDS))
+        for row, heater in zip(rows, heaters):
+            active = heater.mode != "off" and heater.range_index != 0
+            row[kt.H_MODE] = (kt.MODE_OFF if not active else
+                              kt.MODE_OPEN if heater.mode == "open_loop" else kt.MODE_PID)
+            row[kt.H_POWER] = self.range_powers_w[heater.range_index] if active else 0.0
+            row[kt.H_SETPOINT] = heater.setpoint_k
+            ramp = heater.ramp_enabled and heater.ramping_setpoint_k is not None
+            row[kt.H_RAMP] = 1.0 if ramp else 0.0
+            row[kt.H_RAMP_SP] = heater.ramping_setpoint_k if ramp else 0.0
+            row[kt.H_RATE] = heater.ramp_rate_k_per_min
+            row[kt.H_P], row[kt.H_I], row[kt.H_D] = heater.p, heater.i, heater.d
+            row[kt.H_MANUAL] = heater.manual_output_pct
+            row[kt.H_INTEGRAL] = heater.integral_k_s
+            row[kt.H_LAST_ERROR] = heater.last_error_k
+            row[kt.H_OUTPUT] = heater.output_pct
+        s = self.state
+        x = np.array([s.temperature_k, s.time_s, s.heater_energy_j, s.parasitic_energy_j, s.cooling_energy_j])
+        stage, temps, powers = thermal.packed_stage(self.stage)
+        status, _, _ = kt.closed_loop(stage, temps, powers, rows, x, float(until_s), float(self.control_interval_s),
+                                      float(extra_w), int(max_steps))
+        for row, heater in zip(rows, heaters):
+            if row[kt.H_RAMP]:
+                heater.ramping_setpoint_k = float(row[kt.H_RAMP_SP])
+            if row[kt.H_MODE] == kt.MODE_PID:
+                heater.integral_k_s = float(row[kt.H_INTEGRAL])
+                heater.last_error_k = float(row[kt.H_LAST_ERROR])
+            heater.output_pct = float(row[kt.H_OUTPUT])
+        self.state = replace(s, temperature_k=float(x[kt.X_T]), time_s=float(x[kt.X_TIME]),
+                             heater_energy_j=float(x[kt.X_HEATER_J]), parasitic_energy_j=float(x[kt.X_PARASITIC_J]),
+                             cooling_energy_j=float(x[kt.X_COOLING_J]))
+        if status == kt.RUNAWAY:
+            raise ValueError(f"{self.stage.name}: runaway temperature (heater "
+                             f"{self.heater_power_w() + extra_w + self.stage.parasitic_w} W?)")
+
+    def _slip(self, now_s: float) -> None:
+        """Skip the rest of a catch-up: lab time moves to now_s, stage and loop stay as they are."""
+        lag_s = now_s - self.state.time_s
+        self.slipped_s += lag_s
+        self.slips += 1
+        if self.slips == 1:
+            log.warning("%s: the temperature controller's model fell %.1f lab s behind the lab clock "
+                        "(more than %.2f s of wall time for one catch-up) and skipped it: stage and loop "
+                        "resume from where they were (clock slip; further slips are counted in slipped_s "
+                        "and logged at debug level)", self.stage.name, lag_s, self.max_catch_up_wall_s)
+        else:
+            log.debug("%s: clock slip of %.1f lab s (%d so far, %.1f lab s in all)",
+                      self.stage.name, lag_s, self.slips, self.slipped_s)
+        self.state = replace(self.state, time_s=now_s)
 
     def _update_loop(self, heater: HeaterOutput, dt_s: float) -> None:
         if heater.mode == "off" or heater.range_index == 0:

@@ -19,6 +19,7 @@ H(T_new) - H(T_old) = dt * (P_heater + P_parasitic - P_cool(T_new)). Pure: time 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -262,6 +263,36 @@ def step(state: ThermalState, params: StageParams, heater_power_w: float, dt_s: 
         parasitic_energy_j=state.parasitic_energy_j + params.parasitic_w * dt_s,
         cooling_energy_j=state.cooling_energy_j + q_cool,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def packed_stage(params: StageParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stage as `_kernel_thermal` takes it: (stage vector, cooler temperatures, cooler powers).
+
+    The arrays are shared between callers: read only."""
+    from sim_backend.physics import _kernel_thermal as k
+
+    stage = np.zeros(k.S_FIELDS)
+    stage[k.S_MOLES] = params.moles
+    stage[k.S_GAMMA_E] = params.electronic_gamma_j_per_mol_k2
+    stage[k.S_DEBYE] = params.debye_k
+    stage[k.S_EXTRA_GAMMA] = params.extra_gamma_j_per_k2
+    stage[k.S_PARASITIC] = params.parasitic_w
+    cooler = params.cooler
+    if isinstance(cooler, TabulatedCooler):
+        stage[k.S_COOLER] = k.COOLER_TABULATED
+        temps, powers = np.array(cooler.temperatures_k, float), np.array(cooler.powers_w, float)
+    elif isinstance(cooler, DilutionCooler):
+        stage[k.S_COOLER] = k.COOLER_DILUTION
+        stage[k.S_DIL_COEF] = cooler.coefficient_j_per_mol_k2
+        stage[k.S_DIL_FLOW] = cooler.circulation_mol_per_s
+        stage[k.S_DIL_LIMIT] = cooler.limit_temperature_k
+        temps, powers = np.zeros(2), np.zeros(2)
+    else:
+        raise TypeError(f"{params.name}: no compiled form of cooler {type(cooler).__name__}")
+    for array in (stage, temps, powers):
+        array.flags.writeable = False
+    return stage, temps, powers
 
 
 def cooldown_time_s(
