@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
+from lab.procedure import MeasurementError, PlanContext, Procedure, parameter
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.statistics import Bisection
@@ -61,7 +61,7 @@ class StrengthDuration(Procedure):
     def declare(self):
         return None, {"probability": TableSpec(
             {"width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
-             "trials": ColumnSpec("1", "i8"), "probability": ColumnSpec("1")},
+             "trials": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"), "attempt": ColumnSpec("1", "i8")},
             axis="amplitude_a", signal="probability")}
 
     def plan(self, context: PlanContext):
@@ -76,9 +76,21 @@ class StrengthDuration(Procedure):
         widths = np.asarray(p.widths_s, dtype=float)
         thresholds = np.full(widths.size, np.nan)
         for index, width_s in enumerate(widths):
-            thresholds[index] = yield from self._threshold(design, float(width_s), low_a, high_a, detect_v)
+            # A width that never fired, even at the top of the bracket, may mean a latched wire:
+            # the bias is cycled through 0 A (which frees it) and the width measured again; rows
+            # of the earlier attempt stay in the table under their attempt number.
+            for attempt in range(_pulsed.LATCH_CYCLES + 1):
+                thresholds[index], fired = yield from self._threshold(design, float(width_s), low_a, high_a,
+                                                                      detect_v, attempt)
+                if fired or context.dry_run or attempt == _pulsed.LATCH_CYCLES:
+                    break
+                yield steps.CycleBias()
             yield steps.Progress(fraction=(index + 1) / widths.size,
                                  message=f"{width_s * 1e9:.3g} ns: {thresholds[index] * 1e6:.3g} uA")
+        if np.all(np.isnan(thresholds)) and not context.dry_run:
+            raise MeasurementError(f"no width fired up to the bracket top {high_a * 1e6:.4g} uA, with the bias "
+                                   f"cycled to 0 A {_pulsed.LATCH_CYCLES} times for each: a wire is latched, or "
+                                   "the bracket is below threshold (bracket_high_a, bias_a, detect_v)")
         yield steps.SetInputEnabled(enabled=False)
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
         weiss, lapicque = fit_weiss(widths, thresholds), fit_lapicque(widths, thresholds)
@@ -93,7 +105,9 @@ class StrengthDuration(Procedure):
         ):
             yield steps.Archive(Result(name, value, units))
 
-    def _threshold(self, design: DesignHints, width_s: float, low_a: float, high_a: float, detect_v: float):
+    def _threshold(self, design: DesignHints, width_s: float, low_a: float, high_a: float, detect_v: float,
+                   attempt: int):
+        """(threshold, whether any capture spiked) at one width; NaN outside the bracket."""
         p = self.parameters
         edge_s = p.edge_s
         after_s = width_s + 2 * edge_s + p.spike_after_s
@@ -103,6 +117,7 @@ class StrengthDuration(Procedure):
         reference = yield from _pulsed.reference_response(
             settings, _pulsed.pulses(p.reference_fraction * low_a, width_s, edge_s), p.reference_captures)
         bisection = Bisection(low_a, high_a)
+        fired = False
         for _ in range(p.bisection_steps):
             amplitude_a = bisection.midpoint
             spikes = yield from _pulsed.spike_count(settings, _pulsed.pulses(amplitude_a, width_s, edge_s),
@@ -110,8 +125,9 @@ class StrengthDuration(Procedure):
             yield steps.Archive(TableRows("probability", {
                 "width_s": (np.array([width_s]), "s"), "amplitude_a": (np.array([amplitude_a]), "A"),
                 "spikes": (np.array([spikes]), "1"), "trials": (np.array([p.trials]), "1"),
-                "probability": (np.array([spikes / p.trials]), "1")}))
+                "probability": (np.array([spikes / p.trials]), "1"), "attempt": (np.array([attempt]), "1")}))
             bisection = bisection.update(spikes / p.trials)
+            fired = fired or spikes > 0
         if bisection.low == low_a or bisection.high == high_a:
-            return math.nan     # never crossed inside the bracket
-        return bisection.midpoint
+            return math.nan, fired     # never crossed inside the bracket
+        return bisection.midpoint, fired

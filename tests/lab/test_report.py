@@ -92,7 +92,8 @@ def strength_duration_records(rng):
     weiss, lapicque = fit_weiss(widths, thresholds), fit_lapicque(widths, thresholds)
     records = [rows("probability", width_s=(np.repeat(widths, 2), "s"), amplitude_a=(np.repeat(thresholds, 2), "A"),
                     spikes=(np.tile([3, 5], widths.size), "1"), trials=(np.full(2 * widths.size, 8), "1"),
-                    probability=(np.tile([3 / 8, 5 / 8], widths.size), "1"))]
+                    probability=(np.tile([3 / 8, 5 / 8], widths.size), "1"),
+                    attempt=(np.zeros(2 * widths.size, np.int64), "1"))]
     records.append(Result("threshold_a", thresholds, "A", Axis("width_s", widths, "s")))
     for name, value, units in (("rheobase_a", weiss.rheobase_a, "A"), ("chronaxie_s", weiss.chronaxie_s, "s"),
                                ("weiss_rms_residual_a", weiss.rms_residual_a, "A"),

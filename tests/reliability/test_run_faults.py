@@ -31,6 +31,7 @@ from lab.config import load_station
 from lab.runner import Runner
 from procedures.energy_per_spike import EnergyPerSpike
 from procedures.refractory import Refractory
+from procedures.strength_duration import StrengthDuration
 from sim_backend import emulator
 
 PARAMETERS = dict(spikes=20, reference_captures=10, threshold_a=24e-6)
@@ -231,6 +232,27 @@ def test_latched_wire_is_freed_before_a_refractory_measurement(tmp_path):
     assert outcome.message.count("bias cycled to 0 A and back") == 1, outcome.message
     with h5py.File(outcome.archive, "r") as f:
         assert f["entry/pairs/second_spikes"][0] == f["entry/pairs/trials"][0] == 4
+    assert_safe(outcome)
+
+
+@pytest.mark.timeout(60)
+def test_latched_wire_is_freed_during_a_strength_duration_search(tmp_path):
+    """The same latch before strength_duration: the first width never fires, so the bias is
+    cycled and that width searched again; its first attempt stays in the table as attempt 0 and
+    every width gets a finite threshold."""
+    outcome = run_with_faults(tmp_path, {"bias": {"latch_nanowire": {"element": "wm", "after_s": 1}}},
+                              StrengthDuration(widths_s=(2e-9, 5e-9), trials=3, bisection_steps=4,
+                                               reference_captures=3))
+    assert outcome.status == "completed", outcome.message
+    assert outcome.message.count("bias cycled to 0 A and back") == 1, outcome.message
+    with h5py.File(outcome.archive, "r") as f:
+        table = {name: f[f"entry/probability/{name}"][()] for name in ("width_s", "attempt", "spikes")}
+        thresholds = f["entry/results/threshold_a"][()]
+    void = table["attempt"] == 0
+    first = table["width_s"] == 2e-9
+    assert np.all(table["spikes"][void & first] == 0) and np.any(table["attempt"][first] == 1)
+    assert np.all(table["attempt"][~first] == 0)          # the freed wire fires at the next width at once
+    assert thresholds.shape == (2,) and np.all(np.isfinite(thresholds)), thresholds
     assert_safe(outcome)
 
 
