@@ -9,8 +9,9 @@ fire (`reference_and_firing`) adds steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -72,13 +73,19 @@ def pulses(amplitude_a: float, width_s: float, edge_s: float, *, count: int = 1,
                                  period_s=spacing_s, count=count)
 
 
-def captures(settings: CaptureSettings, count: int):
-    """`count` captures; returns the traces that triggered."""
+#: Steps to yield for one capture as it arrives (e.g. archiving it at once).
+OnCapture = Callable[[steps.ChipTraces], Iterable[steps.Step]]
+
+
+def captures(settings: CaptureSettings, count: int, on_capture: OnCapture | None = None):
+    """`count` captures; returns the traces that triggered (each passed to on_capture first)."""
     found = []
     for _ in range(count):
         traces = yield steps.Capture(fire=True, timeout_s=settings.capture_timeout_s)
         if traces is not None:
             found.append(traces)
+            if on_capture is not None:
+                yield from on_capture(traces)
     return found
 
 
@@ -99,11 +106,12 @@ def mean_response(settings: CaptureSettings, amplitude_a: float, traces: list) -
                     mean(lambda t: t.input_a), len(traces))
 
 
-def captures_of(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
+def captures_of(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int,
+                on_capture: OnCapture | None = None):
     """Configure `burst` and the scope for it, capture `count` times; the traces that triggered."""
     yield burst
     yield settings.configure(input_range_a(burst.current_a))
-    return (yield from captures(settings, count))
+    return (yield from captures(settings, count, on_capture))
 
 
 def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
@@ -125,21 +133,35 @@ class Firing:
         return any(self.spikes)
 
 
+class FiringStream(Protocol):
+    """What a plan does with each capture of reference_and_firing as it arrives (archive it):
+    `attempt` counts the bias cycles before it, so captures a later cycle made void can be told."""
+
+    def reference(self, traces: steps.ChipTraces, attempt: int) -> Iterable[steps.Step]: ...
+
+    def firing(self, traces: steps.ChipTraces, reference: Response, attempt: int) -> Iterable[steps.Step]: ...
+
+
 def reference_and_firing(settings: CaptureSettings, reference_burst: steps.ConfigurePulses, reference_count: int,
                          burst: steps.ConfigurePulses, count: int,
-                         spikes_in: Callable[[steps.ChipTraces, Response], int], *, dry_run: bool):
+                         spikes_in: Callable[[steps.ChipTraces, Response], int], *, dry_run: bool,
+                         stream: FiringStream | None = None):
     """Reference captures, then `count` captures of `burst`, which should fire.
 
     If none of them spikes, a wire may be latched (held resistive by its own bias current): the
     bias is cycled through 0 A, which frees it, and both sets are taken again, since a reference
     taken while latched is no reference either. After LATCH_CYCLES cycles the last sets are
     returned as they are; the caller decides (`not_firing` is the error to raise)."""
-    for cycles in range(LATCH_CYCLES + 1):
-        reference_traces = yield from captures_of(settings, reference_burst, reference_count)
+    for attempt in range(LATCH_CYCLES + 1):
+        reference_traces = yield from captures_of(
+            settings, reference_burst, reference_count,
+            None if stream is None else lambda t: stream.reference(t, attempt))
         reference = mean_response(settings, reference_burst.current_a, reference_traces)
-        traces = yield from captures_of(settings, burst, count)
+        traces = yield from captures_of(
+            settings, burst, count,
+            None if stream is None else lambda t: stream.firing(t, reference, attempt))
         firing = Firing(reference_traces, reference, traces, [int(spikes_in(t, reference)) for t in traces])
-        if firing.fired or dry_run or cycles == LATCH_CYCLES:
+        if firing.fired or dry_run or attempt == LATCH_CYCLES:
             return firing
         yield steps.CycleBias()
     raise AssertionError("unreachable")

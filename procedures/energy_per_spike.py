@@ -13,7 +13,7 @@ the window, that is the energy dissipated per spike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -72,7 +72,8 @@ class EnergyPerSpike(Procedure):
         time_s = -settings.pretrigger_s + np.arange(settings.record_length) / settings.sample_rate_hz
         columns = {"kind": ColumnSpec("1", "i1"), "amplitude_a": ColumnSpec("A"), "bias_a": ColumnSpec("A"),
                    "spikes": ColumnSpec("1", "i8"), "input_energy_j": ColumnSpec("J"),
-                   "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J")}
+                   "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J"),
+                   "attempt": ColumnSpec("1", "i8")}
         return (TraceSpec(CHANNELS, time_s, columns),
                 {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spikes": ColumnSpec("1", "i8"),
                                               "spike_energy_j": ColumnSpec("J")},
@@ -91,28 +92,24 @@ class EnergyPerSpike(Procedure):
         yield steps.SetInputEnabled(enabled=True)
 
         # Above threshold every capture should spike; if none does, a wire may be latched
-        # (_pulsed.reference_and_firing cycles the bias and measures both sets again).
+        # (_pulsed.reference_and_firing cycles the bias and measures both sets again). Each
+        # capture is archived as it arrives, with the attempt it belongs to.
+        archiver = _Archiver(self, settings, bias_a, amplitude_a, reference_a, detect_v, window_s)
         firing = yield from _pulsed.reference_and_firing(
             settings, _pulsed.pulses(reference_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.spikes,
             lambda t, reference: self._spikes(t, settings, reference, amplitude_a, detect_v),
-            dry_run=context.dry_run)
-        reference_energies = [self._energy(t, settings, bias_a, window_s) for t in firing.reference_traces]
-        baseline = PortEnergy(
-            float(np.mean([e.input_j for e in reference_energies])) if reference_energies else 0.0,
-            float(np.mean([e.bias_j for e in reference_energies])) if reference_energies else 0.0)
-        yield from self._archive(firing.reference_traces, reference_energies, settings, KIND_REFERENCE, reference_a,
-                                 bias_a, [0] * len(firing.reference_traces), [np.nan] * len(firing.reference_traces))
-        yield steps.Progress(fraction=0.3, message="baseline measured")
+            dry_run=context.dry_run, stream=archiver)
+        if not firing.fired and not context.dry_run:       # the captures are archived
+            raise _pulsed.not_firing(amplitude_a, len(firing.traces),
+                                     f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
+                                     "detect_v")
+        yield steps.Progress(fraction=0.9, message="captures done")
+        baseline = mean_energy([self._energy(t, settings, bias_a, window_s) for t in firing.reference_traces])
         found, counts = firing.traces, firing.spikes
         energies = [self._energy(t, settings, bias_a, window_s) for t in found]
         base_j = baseline_j(baseline, amplitude_a, reference_a)
-        spike_j = [(e.total_j - base_j) / n if n else np.nan for e, n in zip(energies, counts)]
-        yield from self._archive(found, energies, settings, KIND_SPIKE, amplitude_a, bias_a, counts, spike_j)
-        if not firing.fired and not context.dry_run:       # the captures above are archived
-            raise _pulsed.not_firing(amplitude_a, len(found),
-                                     f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
-                                     "detect_v")
+        spike_j = [spike_energy(e, base_j, n) for e, n in zip(energies, counts)]
         yield steps.Archive(TableRows("spike_energies", {
             "capture": (np.arange(len(spike_j), dtype=np.int64), "1"), "spikes": (np.asarray(counts, np.int64), "1"),
             "spike_energy_j": (np.asarray(spike_j, float), "J")}))
@@ -150,17 +147,53 @@ class EnergyPerSpike(Procedure):
         return int(spike_times_s(traces.time_s, excess, detect_v).size)
 
     @staticmethod
-    def _archive(found, energies, settings, kind, amplitude_a, bias_a, spikes, spike_j):
-        if not found:
-            return
+    def _archive(traces: steps.ChipTraces, energy: PortEnergy, settings: _pulsed.CaptureSettings, kind: int,
+                 amplitude_a: float, bias_a: float, spikes: int, spike_j: float, attempt: int):
         n = settings.record_length
-        voltage = np.stack([np.stack([np.asarray(t.node_voltage_v[settings.output_node], float),
-                                      np.asarray(t.node_voltage_v.get(settings.bias_node, np.zeros(n)), float),
-                                      np.asarray(t.input_a, float)]) for t in found])
-        count = len(found)
-        yield steps.Archive(TraceBlock(voltage, np.asarray(found[0].time_s, float), CHANNELS, {
-            "kind": (np.full(count, kind, np.int8), "1"), "amplitude_a": (np.full(count, amplitude_a), "A"),
-            "bias_a": (np.full(count, bias_a), "A"), "spikes": (np.asarray(spikes, np.int64), "1"),
-            "input_energy_j": (np.array([e.input_j for e in energies]), "J"),
-            "bias_energy_j": (np.array([e.bias_j for e in energies]), "J"),
-            "spike_energy_j": (np.asarray(spike_j, float), "J")}))
+        voltage = np.stack([np.asarray(traces.node_voltage_v[settings.output_node], float),
+                            np.asarray(traces.node_voltage_v.get(settings.bias_node, np.zeros(n)), float),
+                            np.asarray(traces.input_a, float)])[np.newaxis]
+        yield steps.Archive(TraceBlock(voltage, np.asarray(traces.time_s, float), CHANNELS, {
+            "kind": (np.array([kind], np.int8), "1"), "amplitude_a": (np.array([amplitude_a]), "A"),
+            "bias_a": (np.array([bias_a]), "A"), "spikes": (np.array([spikes], np.int64), "1"),
+            "input_energy_j": (np.array([energy.input_j]), "J"), "bias_energy_j": (np.array([energy.bias_j]), "J"),
+            "spike_energy_j": (np.array([spike_j], float), "J"), "attempt": (np.array([attempt], np.int64), "1")}))
+
+
+def mean_energy(energies: list[PortEnergy]) -> PortEnergy:
+    """The mean of the reference captures' port energies (zero when there are none)."""
+    if not energies:
+        return PortEnergy(0.0, 0.0)
+    return PortEnergy(float(np.mean([e.input_j for e in energies])), float(np.mean([e.bias_j for e in energies])))
+
+
+def spike_energy(energy: PortEnergy, base_j: float, spikes: int) -> float:
+    """A spiking capture's energy above the scaled baseline, per spike (NaN without a spike)."""
+    return (energy.total_j - base_j) / spikes if spikes else np.nan
+
+
+@dataclass
+class _Archiver:
+    """Archives each capture of the firing check as it arrives (a _pulsed.FiringStream)."""
+    procedure: EnergyPerSpike
+    settings: _pulsed.CaptureSettings
+    bias_a: float
+    amplitude_a: float
+    reference_a: float
+    detect_v: float
+    window_s: tuple[float, float]
+    reference_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)
+
+    def reference(self, traces: steps.ChipTraces, attempt: int):
+        energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
+        self.reference_energies.setdefault(attempt, []).append(energy)
+        yield from self.procedure._archive(traces, energy, self.settings, KIND_REFERENCE, self.reference_a,
+                                           self.bias_a, 0, np.nan, attempt)
+
+    def firing(self, traces: steps.ChipTraces, reference: _pulsed.Response, attempt: int):
+        base_j = baseline_j(mean_energy(self.reference_energies.get(attempt, [])), self.amplitude_a,
+                            self.reference_a)
+        energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
+        spikes = self.procedure._spikes(traces, self.settings, reference, self.amplitude_a, self.detect_v)
+        yield from self.procedure._archive(traces, energy, self.settings, KIND_SPIKE, self.amplitude_a, self.bias_a,
+                                           spikes, spike_energy(energy, base_j, spikes), attempt)

@@ -30,7 +30,10 @@ def spike_traces(run: RunData, directory: Path) -> list[Figure]:
         empty_note(v_ax, "no traces archived")
     else:
         time_ns = traces["time"].values * 1e9
-        kind = traces["kind"].values
+        kind = traces["kind"].values.copy()
+        if "attempt" in traces:     # captures a bias cycle made void (a latched wire) are not shown
+            attempt = traces["attempt"].values
+            kind[attempt != attempt.max()] = -1
         spikes = traces["spikes"].values
         amplitude = traces["amplitude_a"].values
         monitor = _channel(traces, "input_a")

@@ -118,7 +118,9 @@ def test_energy_per_spike_baseline_then_spikes_and_design_amplitudes(station):
     assert report.count(steps.Capture) == 12
     traces = [s.record for s, _ in report.steps
               if isinstance(s, steps.Archive) and s.record.__class__.__name__ == "TraceBlock"]
-    assert [t.n_traces for t in traces] == [5, 7]
+    assert [t.n_traces for t in traces] == [1] * 12                   # each capture archived as it arrives
+    assert [int(t.columns["kind"][0][0]) for t in traces] == [0] * 5 + [1] * 7
+    assert all(int(t.columns["attempt"][0][0]) == 0 for t in traces)
     spec, _ = p.declare()
     assert all(t.voltage_v.shape[2] == spec.n_points and set(t.columns) == set(spec.columns) for t in traces)
     assert results(report)["spikes_averaged"].value == 0

@@ -83,14 +83,23 @@ def assert_safe(outcome: Outcome) -> None:
     assert (status, message) == (outcome.status, outcome.message)
 
 
-def assert_same_data(outcome: Outcome, clean: Outcome) -> None:
-    assert outcome.lengths == clean.lengths, (outcome.lengths, clean.lengths)
+def assert_same_data(outcome: Outcome, clean: Outcome, void_attempts: int = 0) -> None:
+    """The fault-free run's data, plus `void_attempts` earlier sets of captures that a bias cycle
+    made void (kept in the archive, marked by their attempt number)."""
+    lengths = dict(outcome.lengths, traces=outcome.lengths["traces"] // (1 + void_attempts))
+    assert lengths == clean.lengths, (outcome.lengths, clean.lengths)
     check_table_indices(outcome.archive, "spike_energies")
     with h5py.File(outcome.archive, "r") as f:
         captures = f["entry/spike_energies/capture"][()]
         trace_index = f["entry/traces/trace"][()]
+        attempt = f["entry/traces/attempt"][()]
+        kind = f["entry/traces/kind"][()]
     assert np.array_equal(captures, np.arange(captures.size))                # none lost, none duplicated
     assert np.array_equal(trace_index, np.arange(trace_index.size))
+    per_attempt = clean.lengths["traces"]
+    assert np.array_equal(attempt, np.repeat(np.arange(1 + void_attempts), per_attempt))
+    with h5py.File(clean.archive, "r") as f:
+        assert np.array_equal(kind, np.tile(f["entry/traces/kind"][()], 1 + void_attempts))
     assert outcome.spikes == clean.spikes
 
 
@@ -213,11 +222,12 @@ def test_generator_made_safe_even_when_reconnects_keep_failing(tmp_path):
 def test_latched_wire_is_freed_by_cycling_the_bias(tmp_path, clean):
     """F-RUN-3 (fixed): a wire latched from the start of the bias: no capture spikes, so the plan
     cycles the bias through 0 A (which frees it), takes reference and spiking captures again and
-    completes with the fault-free run's data; the run's message says what was done."""
+    completes with the fault-free run's data, the void first set kept as attempt 0; the run's
+    message says what was done."""
     outcome = run_with_faults(tmp_path, {"bias": {"latch_nanowire": {"element": "wm", "after_s": 1}}})
     assert outcome.status == "completed", outcome.message
-    assert "bias cycled to 0 A and back" in outcome.message, outcome.message
-    assert_same_data(outcome, clean)
+    assert outcome.message.count("bias cycled to 0 A and back") == 1, outcome.message
+    assert_same_data(outcome, clean, void_attempts=1)
     assert_safe(outcome)
 
 
@@ -258,14 +268,17 @@ def test_latched_wire_is_freed_during_a_strength_duration_search(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_wire_that_stays_latched_fails_the_run_with_its_captures_archived(tmp_path):
-    """A wire latched again after every bias cycle: the run fails saying so, after archiving the
-    last set of captures (nothing measured is dropped)."""
+    """A wire latched again after every bias cycle: the run fails saying so; every capture of
+    the three attempts is archived (nothing measured is dropped)."""
     outcome = run_with_faults(tmp_path, {"bias": {"latch_nanowire": {"element": "wm", "after_s": 1,
                                                                       "repeat": True}}})
     assert outcome.status == "failed"
     assert "MeasurementError: no spike in 20 captures" in outcome.message, outcome.message
     assert "a wire is latched" in outcome.message and outcome.message.count("bias cycled to 0 A and back") == 2
-    assert outcome.lengths == {"traces": 30, "spike_energies": 0}
+    assert outcome.lengths == {"traces": 90, "spike_energies": 0}
+    with h5py.File(outcome.archive, "r") as f:
+        assert np.array_equal(f["entry/traces/attempt"][()], np.repeat([0, 1, 2], 30))
+        assert not np.any(f["entry/traces/spikes"][()])
     assert_safe(outcome)
 
 
