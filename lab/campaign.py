@@ -114,15 +114,16 @@ def plan_text(planned: Sequence[PlannedRun], station: Station) -> str:
     for run in planned:
         lines.append(f"  {run.dry_run.summary()}")
     total = sum(r.dry_run.duration_s for r in planned)
+    wall_s = sum(r.dry_run.wall_s(station.clock_acceleration) for r in planned)
     steps = sum(len(r.dry_run.steps) for r in planned)
     lines.append(f"  total: {len(planned)} procedures, {steps} steps, {total:.1f} s of lab time "
-                 f"({total / 60:.1f} min; clock acceleration {station.clock_acceleration:g}x, "
-                 f"so at least {total / station.clock_acceleration:.1f} s of wall time)")
+                 f"({total / 60:.1f} min; clock acceleration {station.clock_acceleration:g}x, bias ramps "
+                 f"in real time, so at least {wall_s:.1f} s of wall time)")
     return "\n".join(lines)
 
 
 def _weight_s(run: PlannedRun, station: Station) -> float:
-    return run.dry_run.duration_s / station.clock_acceleration + STEP_OVERHEAD_S * len(run.dry_run.steps)
+    return run.dry_run.wall_s(station.clock_acceleration) + STEP_OVERHEAD_S * len(run.dry_run.steps)
 
 
 def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tuple[str, str]]) -> str | None:

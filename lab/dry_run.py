@@ -18,6 +18,11 @@ from lab.executor import WiringState, check_step, estimate_s, remember
 from lab.procedure import PlanContext, Procedure
 
 
+#: Steps whose time passes on the instrument in real time whatever the lab clock: the bias source
+#: ramps step by step in wall time (on the emulator too, where lab time runs faster).
+REAL_TIME_STEPS = (steps.SetBias, steps.CycleBias)
+
+
 @dataclass
 class DryRunReport:
     procedure: str
@@ -26,6 +31,11 @@ class DryRunReport:
     @property
     def duration_s(self) -> float:
         return sum(estimate for _, estimate in self.steps)
+
+    def wall_s(self, acceleration: float) -> float:
+        """Least wall time: lab time over the clock's acceleration, but bias ramps in real time."""
+        return sum(estimate if isinstance(step, REAL_TIME_STEPS) else estimate / acceleration
+                   for step, estimate in self.steps)
 
     def count(self, kind: type) -> int:
         return sum(isinstance(step, kind) for step, _ in self.steps)

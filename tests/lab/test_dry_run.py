@@ -66,6 +66,9 @@ def test_dry_run_lists_steps_and_estimates_lab_time(station):
     # 60 s hold + 5 × 1 s settle + ramps: up to 20 µA in 5 µA steps and back down, at 10 µA/s.
     assert report.duration_s == pytest.approx(60 + 5 + 4 * 0.5 + 2.0 + 0.05)
     assert "6×SetBias" in report.summary()
+    # On a 600x clock the hold and settles shrink; the bias source still ramps in real time.
+    assert report.wall_s(600.0) == pytest.approx((60 + 5 + 0.05) / 600 + 4 * 0.5 + 2.0)
+    assert report.wall_s(1.0) == pytest.approx(report.duration_s)
 
 
 @dataclass(frozen=True)
