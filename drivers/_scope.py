@@ -61,6 +61,9 @@ class ScopeRole(RecoveringVisa):
         self.raise_on_errors("configure_acquisition")
 
     def arm_single(self) -> None:
+        # Taken before arming: a reconnect while arming (after which the write is retried and the
+        # scope armed) also counts as lost, so the capture is taken again; one pulse more, never
+        # a record of unknown origin.
         self._armed_generation = self.link_generation
         self._write_arm()
         # A query, not *OPC? (which would wait for the trigger): returns once the scope is armed.

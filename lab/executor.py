@@ -45,6 +45,7 @@ class WiringState:
     bias_output_on: bool = False
     setpoint_k: float | None = None
     pulse_current_a: float = 0.0
+    input_enabled: bool = False
 
 
 def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
@@ -118,6 +119,8 @@ def remember(step: steps.Step, state: WiringState) -> None:
             state.setpoint_k = setpoint_k
         case steps.ConfigurePulses(current_a=current_a) | steps.ConfigureDcInput(current_a=current_a):
             state.pulse_current_a = current_a
+        case steps.SetInputEnabled(enabled=enabled):
+            state.input_enabled = enabled
 
 
 class StepExecutor:
@@ -164,30 +167,41 @@ class StepExecutor:
         """Measure with the stage inside its window; a measurement followed by a reading outside
         it is discarded, the excursion sat out, and the measurement taken again."""
         assert self.watch is not None
+        self.watch.measurable()
         outside_k = self.watch.outside()
         if outside_k is not None:
             self._sit_out_excursion(step, outside_k, "held back until then")
-        for _ in range(self.station.guards.retakes):
+        retakes = self.station.guards.retakes
+        for take in range(retakes + 1):
             reply = self._dispatch(step)
             outside_k = self.watch.outside()
             if outside_k is None:
                 return reply
+            if take == retakes:
+                break
             self._sit_out_excursion(step, outside_k, "taken meanwhile discarded and taken again")
         raise StepError(f"{type(step).__name__} was interrupted by the stage leaving its window "
-                        f"{self.watch.describe_window()} {self.station.guards.retakes} times in a row")
+                        f"{self.watch.describe_window()} {retakes + 1} times in a row (last reading "
+                        f"{outside_k:.4g} K); the last one is discarded")
 
     def _sit_out_excursion(self, step: steps.Step, temperature_k: float, measurement: str) -> None:
         assert self.watch is not None
         window = self.watch.describe_window()
-        log.warning("stage at %.4g K, outside its window %s: bias to 0 A until it is back", temperature_k, window)
+        log.warning("stage at %.4g K, outside its window %s: bias to 0 A, input off until it is back",
+                    temperature_k, window)
+        # Nothing drives the chip while it is warm: the bias goes to 0 A and the input off.
         level_a = self.state.bias_a
         if self.state.bias_output_on:
             self._ramp_bias(0.0)
+        if self.state.input_enabled:
+            self.role("pulse_generator").set_output_enabled(False)
         waited_s, back_k = self.watch.wait_back(temperature_k)
         if self.state.bias_output_on:
             self._ramp_bias(level_a)
-        self.incidents.append(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A for "
-                              f"{waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
+        if self.state.input_enabled:
+            self.role("pulse_generator").set_output_enabled(True)
+        self.incidents.append(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A and input "
+                              f"off for {waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
                               f"the {type(step).__name__} {measurement}")
 
     def _ramp_bias(self, current_a: float) -> None:

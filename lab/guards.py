@@ -4,9 +4,11 @@ A capture, a bias sweep or a bias reading is a measurement at the stage temperat
 while the stage is outside its window (a fridge excursion, a heater fault) would be archived as
 if it were not. So before and after each measurement (at most every `check_interval_s` of lab
 time) the run reads the stage. Outside the window it stops measuring: the executor ramps the
-bias to 0 A (a wire above Tc with bias on only heats), waits for the stage to be back inside for
-`excursion_hold_s`, restores the bias and takes the measurement again; if the stage is not back
-within `excursion_wait_s` the run fails, saying where the stage went.
+bias to 0 A and switches the input off (a wire above Tc with bias on only heats), waits for the
+stage to be back inside for `excursion_hold_s`, restores both and takes the measurement again
+(at most `retakes` times in a row); if the stage is not back
+within `excursion_wait_s` the run fails, saying where the stage went. Readings are
+`check_interval_s` apart: measurements taken since the last reading inside are kept.
 
 The window is the station file's `guards.temperature_window_k` (default: the temperature
 controller's envelope), narrowed to setpoint ± tolerance once a run has waited for a setpoint.
@@ -32,7 +34,7 @@ class GuardSettings:
     check_interval_s: float = 1.0            # lab time between readings while measuring
     excursion_wait_s: float = 1800.0         # lab time the run waits for the stage to come back
     excursion_hold_s: float = 10.0           # back inside this long before measuring again
-    retakes: int = 3                         # one measurement retaken at most this often in a row
+    retakes: int = 3                         # one measurement taken again at most this often in a row
 
 
 class TemperatureWatch:
@@ -43,22 +45,36 @@ class TemperatureWatch:
         self.controller = controller
         self.clock = clock
         self.window_k = settings.temperature_window_k
+        self._held_at: tuple[float, float] | None = None
         self._last_check_s: float | None = None
 
     def hold_at(self, setpoint_k: float, tolerance_k: float) -> None:
-        """The run waited for setpoint_k: measure only within the tolerance of it."""
+        """The run waited for setpoint_k: measure only within the tolerance of it, inside the
+        station's window (which a setpoint may lie outside: see measurable)."""
         tolerance_k = max(tolerance_k, self.settings.temperature_tolerance_k)
         low_k, high_k = self.settings.temperature_window_k
         self.window_k = (max(low_k, setpoint_k - tolerance_k), min(high_k, setpoint_k + tolerance_k))
+        self._held_at = (setpoint_k, tolerance_k)
+
+    def measurable(self) -> None:
+        """TemperatureExcursionError when the run holds a setpoint outside the station's window:
+        a measurement there could never be taken (a warm-up that measures nothing is fine)."""
+        if self.window_k[0] > self.window_k[1]:
+            setpoint_k, tolerance_k = self._held_at
+            low_k, high_k = self.settings.temperature_window_k
+            raise TemperatureExcursionError(
+                f"the run holds the stage at {setpoint_k:g} K ± {tolerance_k:g} K, outside the station's "
+                f"measurement window [{low_k:g}, {high_k:g}] K (guards.temperature_window_k): no measurement "
+                "can be taken there")
 
     def release(self) -> None:
         """A new setpoint is on its way: back to the station's window."""
-        self.window_k = self.settings.temperature_window_k
+        self.window_k, self._held_at = self.settings.temperature_window_k, None
 
-    def outside(self, *, force: bool = False) -> float | None:
-        """The stage temperature if a reading is due (or forced) and lies outside the window."""
+    def outside(self) -> float | None:
+        """The stage temperature if a reading is due and lies outside the window."""
         now_s = self.clock.now_s()
-        if not force and self._last_check_s is not None and now_s - self._last_check_s < self.settings.check_interval_s:
+        if self._last_check_s is not None and now_s - self._last_check_s < self.settings.check_interval_s:
             return None
         self._last_check_s = now_s
         temperature_k = self.controller.read_temperature_k()
@@ -68,7 +84,8 @@ class TemperatureWatch:
         """Poll until the stage has been inside for excursion_hold_s; (lab seconds waited,
         temperature). TemperatureExcursionError once excursion_wait_s has passed."""
         s = self.settings
-        poll_s = max(min(s.check_interval_s, s.excursion_hold_s / 5), 1e-3)
+        # Several readings over the hold, but never faster than the check interval's own pace.
+        poll_s = min(s.check_interval_s, s.excursion_hold_s / 5) or s.check_interval_s
         start_s = self.clock.now_s()
         inside_since_s = None
         furthest_k = temperature_k = left_at_k

@@ -127,6 +127,7 @@ class Firing:
     reference: Response
     traces: list
     spikes: list[int]            # per capture of the burst
+    attempt: int = 0             # bias cycles before these sets
 
     @property
     def fired(self) -> bool:
@@ -160,17 +161,23 @@ def reference_and_firing(settings: CaptureSettings, reference_burst: steps.Confi
         traces = yield from captures_of(
             settings, burst, count,
             None if stream is None else lambda t: stream.firing(t, reference, attempt))
-        firing = Firing(reference_traces, reference, traces, [int(spikes_in(t, reference)) for t in traces])
+        firing = Firing(reference_traces, reference, traces, [int(spikes_in(t, reference)) for t in traces],
+                        attempt)
         if firing.fired or dry_run or attempt == LATCH_CYCLES:
             return firing
         yield steps.CycleBias()
     raise AssertionError("unreachable")
 
 
-def not_firing(amplitude_a: float, count: int, settings_hint: str) -> MeasurementError:
-    """The error of a plan whose burst never fired, even after the bias cycles."""
+def not_firing(amplitude_a: float, triggered: int, tried: int, settings_hint: str) -> MeasurementError:
+    """The error of a plan whose burst never fired (`tried` captures of the last attempt,
+    `triggered` of them triggered the scope), even after the bias cycles."""
+    if not triggered:
+        return MeasurementError(
+            f"the scope never triggered in {tried} captures at {amplitude_a * 1e6:.4g} uA (bias cycled to 0 A "
+            f"{LATCH_CYCLES} times between tries): check the input pulse and the monitor channel's wiring")
     return MeasurementError(
-        f"no spike in {count} captures at {amplitude_a * 1e6:.4g} uA, with the bias cycled to 0 A "
+        f"no spike in {triggered} of {tried} captures at {amplitude_a * 1e6:.4g} uA, with the bias cycled to 0 A "
         f"{LATCH_CYCLES} times between tries: a wire is latched, or the neuron does not fire at these "
         f"settings ({settings_hint})")
 

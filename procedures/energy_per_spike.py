@@ -101,13 +101,13 @@ class EnergyPerSpike(Procedure):
             lambda t, reference: self._spikes(t, settings, reference, amplitude_a, detect_v),
             dry_run=context.dry_run, stream=archiver)
         if not firing.fired and not context.dry_run:       # the captures are archived
-            raise _pulsed.not_firing(amplitude_a, len(firing.traces),
+            raise _pulsed.not_firing(amplitude_a, len(firing.traces), p.spikes,
                                      f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
                                      "detect_v")
         yield steps.Progress(fraction=0.9, message="captures done")
-        baseline = mean_energy([self._energy(t, settings, bias_a, window_s) for t in firing.reference_traces])
+        baseline = mean_energy(archiver.reference_energies.get(firing.attempt, []))
         found, counts = firing.traces, firing.spikes
-        energies = [self._energy(t, settings, bias_a, window_s) for t in found]
+        energies = archiver.spike_energies.get(firing.attempt, [])
         base_j = baseline_j(baseline, amplitude_a, reference_a)
         spike_j = [spike_energy(e, base_j, n) for e, n in zip(energies, counts)]
         yield steps.Archive(TableRows("spike_energies", {
@@ -182,7 +182,8 @@ class _Archiver:
     reference_a: float
     detect_v: float
     window_s: tuple[float, float]
-    reference_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)
+    reference_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)   # per attempt
+    spike_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)
 
     def reference(self, traces: steps.ChipTraces, attempt: int):
         energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
@@ -194,6 +195,7 @@ class _Archiver:
         base_j = baseline_j(mean_energy(self.reference_energies.get(attempt, [])), self.amplitude_a,
                             self.reference_a)
         energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
+        self.spike_energies.setdefault(attempt, []).append(energy)
         spikes = self.procedure._spikes(traces, self.settings, reference, self.amplitude_a, self.detect_v)
         yield from self.procedure._archive(traces, energy, self.settings, KIND_SPIKE, self.amplitude_a, self.bias_a,
                                            spikes, spike_energy(energy, base_j, spikes), attempt)

@@ -89,7 +89,7 @@ class Refractory(Procedure):
             lambda t, ref: _pulsed.spike_seen(t, settings, ref, amplitude_a, detect_v, first_window),
             dry_run=context.dry_run)
         if not firing.fired and not context.dry_run:
-            raise _pulsed.not_firing(amplitude_a, len(firing.traces),
+            raise _pulsed.not_firing(amplitude_a, len(firing.traces), p.reference_captures,
                                      f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, detect_v")
         reference = firing.reference
         single = _pulsed.mean_response(settings, amplitude_a, firing.traces)

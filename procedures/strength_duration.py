@@ -75,19 +75,20 @@ class StrengthDuration(Procedure):
         yield steps.SetInputEnabled(enabled=True)
         widths = np.asarray(p.widths_s, dtype=float)
         thresholds = np.full(widths.size, np.nan)
+        fired_at = np.zeros(widths.size, dtype=bool)
         for index, width_s in enumerate(widths):
             # A width that never fired, even at the top of the bracket, may mean a latched wire:
             # the bias is cycled through 0 A (which frees it) and the width measured again; rows
             # of the earlier attempt stay in the table under their attempt number.
             for attempt in range(_pulsed.LATCH_CYCLES + 1):
-                thresholds[index], fired = yield from self._threshold(design, float(width_s), low_a, high_a,
-                                                                      detect_v, attempt)
-                if fired or context.dry_run or attempt == _pulsed.LATCH_CYCLES:
+                thresholds[index], fired_at[index] = yield from self._threshold(
+                    design, float(width_s), low_a, high_a, detect_v, attempt)
+                if fired_at[index] or context.dry_run or attempt == _pulsed.LATCH_CYCLES:
                     break
                 yield steps.CycleBias()
             yield steps.Progress(fraction=(index + 1) / widths.size,
                                  message=f"{width_s * 1e9:.3g} ns: {thresholds[index] * 1e6:.3g} uA")
-        if np.all(np.isnan(thresholds)) and not context.dry_run:
+        if not fired_at.any() and not context.dry_run:
             raise MeasurementError(f"no width fired up to the bracket top {high_a * 1e6:.4g} uA, with the bias "
                                    f"cycled to 0 A {_pulsed.LATCH_CYCLES} times for each: a wire is latched, or "
                                    "the bracket is below threshold (bracket_high_a, bias_a, detect_v)")

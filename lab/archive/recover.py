@@ -115,7 +115,7 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
             finished = True
         else:
             finished = False
-            died_in = ("while the file was open outside SWMR mode (finishing the run, or setting it up); "
+            died_in = (" while the file was open outside SWMR mode (finishing the run, or setting it up)"
                        if sb is not None and sb.open_for_write and not sb.open_for_swmr_write else "")
             try:
                 with h5py.File(tmp, "w", libver=layout.LIBVER) as dst:
@@ -124,7 +124,7 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
                     entry = dst[layout.ENTRY]
                     changes = finish.snapshot_notes(entry)
                     finish.write_status(entry, status="crashed", end_time=died_at,
-                                        message=f"the writing process died {died_in}recovered {n_traces} "
+                                        message=f"the writing process died{died_in}; recovered {n_traces} "
                                                 f"traces flushed before {died_at} from {src_path.name}")
                     if "recovered_traces" in entry:
                         del entry["recovered_traces"]
@@ -137,16 +137,17 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
     if finished:
         # The finishing step closed the file: it is complete, with the run's own status and
         # results; only the rename was lost. Publish it as it is (a copy if it is to be kept).
+        with h5py.File(src_path, "r") as check:  # plain h5py opens it (the flags are clear) before it moves
+            entry = check[layout.ENTRY]
+            got = entry[layout.TRACES]["trace"].shape[0] if layout.TRACES in entry else 0
+        if got != n_traces:
+            raise layout.ArchiveError(f"{src_path}: verification failed ({got} != {n_traces} traces); the file "
+                                      "is left as it is")
         if keep_partial:
             shutil.copyfile(src_path, tmp)
             finish.publish(tmp, final)
         else:
             finish.publish(src_path, final)
-        with h5py.File(final, "r") as check:  # plain h5py opens it: the flags are clear
-            entry = check[layout.ENTRY]
-            got = entry[layout.TRACES]["trace"].shape[0] if layout.TRACES in entry else 0
-        if got != n_traces:
-            raise layout.ArchiveError(f"{final}: verification failed ({got} != {n_traces} traces)")
         return Recovery(final, n_traces, rows, changes, finished=True)
     finish.publish(tmp, final)
     with h5py.File(final, "r") as check:  # only a readable, complete copy replaces the original

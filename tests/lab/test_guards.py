@@ -15,7 +15,7 @@ from lab import steps
 from lab.bench import open_instruments
 from lab.clock import LabTime
 from lab.config import StationError, load_station
-from lab.executor import StepExecutor
+from lab.executor import StepError, StepExecutor
 from lab.guards import GuardSettings, TemperatureExcursionError, TemperatureWatch
 
 BIAS_A = 20e-6
@@ -24,15 +24,20 @@ INSIDE_K, OUTSIDE_K = 3.2, 5.0
 
 class ScriptedStage:
     """A temperature controller whose readings follow a script (the last value repeats); it
-    notes the bias being sourced at each reading."""
+    notes the bias being sourced and whether the pulse generator's output is on at each reading."""
 
-    def __init__(self, readings_k: list[float], bias) -> None:
+    def __init__(self, readings_k: list[float], bias, generator) -> None:
         self.readings_k = list(readings_k)
         self.bias = bias
+        self.generator = generator
         self.bias_at_readings_a: list[float] = []
+        self.input_on_at_readings: list[bool] = []
+        self.readings = 0
 
     def read_temperature_k(self) -> float:
+        self.readings += 1
         self.bias_at_readings_a.append(self.bias.current_a())
+        self.input_on_at_readings.append(self.generator.ask(":OUTP1?").strip() == "1")
         return self.readings_k.pop(0) if len(self.readings_k) > 1 else self.readings_k[0]
 
     def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
@@ -46,7 +51,7 @@ class ScriptedStage:
 
 
 def _prepared(station, roles, readings_k):
-    stage = ScriptedStage(readings_k, roles["bias_source"])
+    stage = ScriptedStage(readings_k, roles["bias_source"], roles["pulse_generator"])
     executor = StepExecutor(station, {**roles, "temperature_controller": stage}, LabTime(station.clock_acceleration))
     for step in (steps.SetBias(current_a=BIAS_A, ramp_a_per_s=1e-3),
                  steps.ConfigurePulses(current_a=10e-6, width_s=5e-9, edge_s=1e-9, period_s=1e-6, count=1),
@@ -74,7 +79,7 @@ def test_capture_during_an_excursion_is_discarded_and_taken_again_with_the_bias_
     assert "stage at 5 K left its window [2, 4.5] K" in executor.incidents[0]
     assert "the Capture taken meanwhile discarded and taken again" in executor.incidents[0]
     hold_s = station.guards.excursion_hold_s
-    waited_s = float(executor.incidents[0].split("bias at 0 A for ")[1].split(" s")[0])
+    waited_s = float(executor.incidents[0].split("bias at 0 A and input off for ")[1].split(" s")[0])
     assert hold_s <= waited_s <= hold_s + 3 * station.guards.check_interval_s
     # readings: before, after (outside), then the wait: outside once more, then inside
     bias_a = stage.bias_at_readings_a
@@ -83,6 +88,8 @@ def test_capture_during_an_excursion_is_discarded_and_taken_again_with_the_bias_
     while waiting and waiting[-1] == BIAS_A:          # checks after the retake (bias restored)
         waiting.pop()
     assert len(waiting) >= hold_s / station.guards.check_interval_s and set(waiting) == {0.0}, bias_a
+    input_on = stage.input_on_at_readings
+    assert input_on[:2] == [True, True] and not any(input_on[2:2 + len(waiting)]), input_on   # input off too
     assert executor.state.bias_a == BIAS_A == instruments_bias_a
 
 
@@ -111,6 +118,34 @@ def test_window_narrows_to_the_setpoint_the_run_waited_for_and_widens_for_a_new_
     assert watch.window_k == pytest.approx((4.25, 4.5))
     watch.release()
     assert watch.window_k == (2.0, 4.5)
+    watch.hold_at(6.0, 0.05)                                   # a warm-up: fine until it measures
+    with pytest.raises(TemperatureExcursionError, match=r"holds the stage at 6 K ± 0.1 K, outside the station's "
+                                                        r"measurement window \[2, 4.5\] K"):
+        watch.measurable()
+
+
+def _with_guards(path, **guards) -> None:
+    lines = [line for line in path.read_text().splitlines(keepends=True)
+             if not any(line.startswith(f"  {key}:") for key in guards)]
+    index = lines.index("guards:\n")
+    path.write_text("".join(lines[:index + 1] + [f"  {k}: {v}\n" for k, v in guards.items()] + lines[index + 1:]))
+
+
+@pytest.mark.timeout(60)
+def test_a_measurement_interrupted_every_time_is_taken_retakes_plus_one_times_then_fails(private_station):
+    _with_guards(private_station, retakes=2, excursion_hold_s=0, check_interval_s=1e-3)
+    station = load_station(private_station)
+    # before: inside; then after every take outside, and back inside at once while waiting
+    script = [INSIDE_K] + [OUTSIDE_K, INSIDE_K] * 2 + [OUTSIDE_K]
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, script)
+        with pytest.raises(StepError, match=r"Capture was interrupted by the stage leaving its window \[2, 4.5\] K "
+                                            r"3 times in a row \(last reading 5 K\)"):
+            executor.execute(steps.Capture(fire=True, timeout_s=2.0))
+        for role in instruments.roles.values():
+            role.safe_state()
+    assert stage.readings == len(script)            # no wait after the last take: the run fails at once
+    assert len(executor.incidents) == 2 and all("discarded and taken again" in i for i in executor.incidents)
 
 
 def test_excursion_steps_in_a_plan_keep_the_dry_run_estimate(private_station):

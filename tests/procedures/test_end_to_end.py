@@ -98,6 +98,15 @@ def test_strength_duration_thresholds_match_the_main_wire_switching(bench):
     assert 0 < r["rheobase_a"] < thresholds[-1]
 
 
+def test_strength_duration_with_a_bracket_above_threshold_completes_with_nan(bench):
+    """Every amplitude fires: the threshold lies below the bracket (NaN), which is no latch, so
+    the run completes without cycling the bias."""
+    outcome = bench.run(StrengthDuration(widths_s=(5e-9,), bracket_low_a=40e-6, bracket_high_a=80e-6, trials=2,
+                                         bisection_steps=3, reference_captures=2))
+    assert np.isnan(bench.results(outcome)["threshold_a"]).all()
+    assert "bias cycled" not in outcome.message
+
+
 def test_refractory_period_against_paired_pulse_ground_truth(bench):
     chip = Chip(bench.bench, BIAS_A)
     threshold_a = chip.threshold_a(2e-9, 1e-9)

@@ -273,7 +273,7 @@ def test_wire_that_stays_latched_fails_the_run_with_its_captures_archived(tmp_pa
     outcome = run_with_faults(tmp_path, {"bias": {"latch_nanowire": {"element": "wm", "after_s": 1,
                                                                       "repeat": True}}})
     assert outcome.status == "failed"
-    assert "MeasurementError: no spike in 20 captures" in outcome.message, outcome.message
+    assert "MeasurementError: no spike in 20 of 20 captures" in outcome.message, outcome.message
     assert "a wire is latched" in outcome.message and outcome.message.count("bias cycled to 0 A and back") == 2
     assert outcome.lengths == {"traces": 90, "spike_energies": 0}
     with h5py.File(outcome.archive, "r") as f:
@@ -291,7 +291,7 @@ def test_stage_leaving_the_temperature_window_is_sat_out(tmp_path, clean):
     outcome = run_with_faults(tmp_path, {"cryostat": {"fridge_excursion": {"after_s": 30, "duration_s": 600,
                                                                           "heat_w": 2.0}}})
     assert outcome.status == "completed", outcome.message
-    assert "left its window [2, 4.5] K: bias at 0 A for" in outcome.message, outcome.message
+    assert "left its window [2, 4.5] K: bias at 0 A and input off for" in outcome.message, outcome.message
     assert_same_data(outcome, clean)
     assert_safe(outcome)
 

@@ -141,6 +141,8 @@ def _check_killed_run(job: dict) -> dict:
     with h5py.File(final, "r") as f:
         entry = f["entry"]
         assert text(entry, "exit_status") == "crashed"
+        assert text(entry, "exit_message").startswith("the writing process died; recovered "), \
+            text(entry, "exit_message")
         assert text(entry, "run_id") == run_id
         if procedure == "cooldown" and "temperature_log" in entry:
             log = entry["temperature_log"]

@@ -135,7 +135,7 @@ class LakeshorePersonality(Ieee488Personality):
 
         The loop runs at the instrument's 10 Hz in a compiled kernel, a settled loop at almost no
         cost, so a 600x clock is followed with a wide margin (benchmarks/thermal_catch_up.py).
-        Should the machine still not keep up, one catch-up works at most
+        Should the machine still not keep up, one catch-up works about
         `CATCH_UP_WALL_BUDGET_S` of wall time on a bench whose clock runs by itself; the lab time
         left over is skipped (a clock slip: the stage and the loop resume where they were,
         a warning is logged once, `panel.slipped_s` counts it) and the command is answered.
