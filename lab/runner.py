@@ -80,6 +80,25 @@ def _uninterruptible() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C or SIGTERM while a record is written takes effect once it is written: an HDF5
+    append cut in the middle would leave the archive inconsistent for the run's own end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if received:
+        raise KeyboardInterrupt(f"signal {received[0]}")
+
+
 class Runner:
     def __init__(
         self, station: Station, roles: Mapping[str, object], *, archive_dir: str | Path,
@@ -148,7 +167,8 @@ class Runner:
                 reply = None
                 match step:
                     case steps.Archive(record=record):
-                        writer(record)
+                        with interrupts_deferred():
+                            writer(record)
                         if isinstance(record, Result):
                             results[record.name] = record
                     case steps.Progress(message=text):
@@ -157,7 +177,8 @@ class Runner:
                         notes.update(values)
                     case _:
                         reply = executor.execute(step)
-                        writer.flush_if_due()
+                        with interrupts_deferred():
+                            writer.flush_if_due()
                 bar.update(1)
         finally:
             plan.close()

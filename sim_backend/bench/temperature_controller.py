@@ -9,6 +9,8 @@ output % of its range's power into the stage.
 
 from __future__ import annotations
 
+import copy
+
 import logging
 import math
 import time
@@ -30,6 +32,7 @@ CATCH_UP_CHUNK_STEPS = 2000
 #: Wall time one catch-up may take on a bench whose lab clock runs by itself (see
 #: `TemperatureController.advance_to`); set on the panel by the Lake Shore personalities.
 CATCH_UP_WALL_BUDGET_S = 0.5
+_loop_kernel_compiled = False      # per process: see TemperatureController.compile_loop_kernel
 
 #: `initial_temperature_k` value (and default) meaning the stage's no-load equilibrium.
 BASE = "base"
@@ -170,6 +173,21 @@ class TemperatureController:
                 self._update_loop(heater, dt_s)
             self.state = thermal.step(self.state, self.stage, self.heater_power_w() + extra_w, dt_s,
                                       adaptive=False)
+
+    def compile_loop_kernel(self) -> None:
+        """Run the loop kernel once on a copy of this panel: numba compiles it on its first call
+        (seconds while its on-disk cache is cold, e.g. in a fresh clone), which would otherwise
+        fall on the first command that needs it and could outlast a client's VISA timeout."""
+        global _loop_kernel_compiled
+        if _loop_kernel_compiled:
+            return
+        trial = copy.deepcopy(self)
+        heater = next(iter(trial.outputs.values()), None)
+        if heater is None:
+            return
+        heater.mode, heater.range_index, trial.max_catch_up_wall_s = "closed_loop", 1, None
+        trial.advance_to(trial.state.time_s + 2 * trial.control_interval_s)
+        _loop_kernel_compiled = True
 
     def _loop_idle(self) -> bool:
         return all(h.mode == "off" or h.range_index == 0 for h in self.outputs.values())

@@ -120,6 +120,7 @@ class LakeshorePersonality(Ieee488Personality):
             # Lab time runs by itself: a catch-up that cannot keep up with it is cut short (a
             # clock slip) rather than letting the backlog grow; see `catch_up`.
             self.panel.max_catch_up_wall_s = CATCH_UP_WALL_BUDGET_S
+        self.panel.compile_loop_kernel()      # now, while the bench is built, not on a client's clock
         self.reset()
 
     @property
