@@ -288,7 +288,9 @@ def test_stage_leaving_the_temperature_window_is_sat_out(tmp_path, clean):
     mid-run; the run ramps the bias to 0 A, waits until the stage is back, restores the bias and
     completes with the fault-free run's data (tests/lab/test_guards.py covers the retake of a
     measurement the excursion interrupted)."""
-    outcome = run_with_faults(tmp_path, {"cryostat": {"fridge_excursion": {"after_s": 30, "duration_s": 600,
+    # Lab time counts from the bench's start: 1500 s (2.5 s of wall time) overlaps the run's start
+    # even on a loaded machine, and ends well inside guards.excursion_wait_s (1800 s).
+    outcome = run_with_faults(tmp_path, {"cryostat": {"fridge_excursion": {"after_s": 30, "duration_s": 1500,
                                                                           "heat_w": 2.0}}})
     assert outcome.status == "completed", outcome.message
     assert "left its window [2, 4.5] K: bias at 0 A and input off for" in outcome.message, outcome.message
