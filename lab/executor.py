@@ -17,7 +17,7 @@ from lab import steps
 from lab.clock import LabTime
 from lab.config import Station
 from lab.envelope import EnvelopeError
-from lab.guards import TemperatureWatch
+from lab.guards import TemperatureWatch, hold_inside
 from lab.roles import AcquisitionLost
 
 log = logging.getLogger(__name__)
@@ -273,23 +273,15 @@ class StepExecutor:
         return bias
 
     def _wait_stable(self, step: steps.WaitTemperatureStable) -> float:
-        controller = self.role("temperature_controller")
-        start_s = self.clock.now_s()
-        stable_since_s = None
-        while True:
-            temperature_k = controller.read_temperature_k()
-            now_s = self.clock.now_s()
-            if abs(temperature_k - step.setpoint_k) <= step.tolerance_k:
-                stable_since_s = now_s if stable_since_s is None else stable_since_s
-                if now_s - stable_since_s >= step.hold_s:
-                    return temperature_k
-            else:
-                stable_since_s = None
-            if now_s - start_s > step.timeout_s:
-                raise StepError(
-                    f"stage not stable within ±{step.tolerance_k} K of {step.setpoint_k} K for "
-                    f"{step.hold_s} s after {step.timeout_s} s of lab time (last reading {temperature_k:.4f} K)")
-            self.clock.sleep(step.poll_s)
+        held, _, readings_k = hold_inside(
+            self.role("temperature_controller").read_temperature_k,
+            lambda temperature_k: abs(temperature_k - step.setpoint_k) <= step.tolerance_k, self.clock,
+            hold_s=step.hold_s, timeout_s=step.timeout_s, poll_s=step.poll_s)
+        if not held:
+            raise StepError(
+                f"stage not stable within ±{step.tolerance_k} K of {step.setpoint_k} K for "
+                f"{step.hold_s} s after {step.timeout_s} s of lab time (last reading {readings_k[-1]:.4f} K)")
+        return readings_k[-1]
 
     def _channel(self, node: str) -> int:
         return self.station.readout(chip_node=node).scope_channel

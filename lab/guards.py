@@ -17,6 +17,7 @@ controller's envelope), narrowed to setpoint ± tolerance once a run has waited 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab.clock import LabTime
@@ -86,26 +87,17 @@ class TemperatureWatch:
         s = self.settings
         # Several readings over the hold, but never faster than the check interval's own pace.
         poll_s = min(s.check_interval_s, s.excursion_hold_s / 5) or s.check_interval_s
-        start_s = self.clock.now_s()
-        inside_since_s = None
-        furthest_k = temperature_k = left_at_k
-        while True:
-            temperature_k = self.controller.read_temperature_k()
-            now_s = self.clock.now_s()
-            furthest_k = max(furthest_k, temperature_k, key=self._distance_k)
-            if self._inside(temperature_k):
-                inside_since_s = now_s if inside_since_s is None else inside_since_s
-                if now_s - inside_since_s >= s.excursion_hold_s:
-                    self._last_check_s = now_s
-                    return now_s - start_s, temperature_k
-            else:
-                inside_since_s = None
-            if now_s - start_s > s.excursion_wait_s:
-                raise TemperatureExcursionError(
-                    f"the stage left its measurement window {self.describe_window()} (read {left_at_k:.4g} K, "
-                    f"furthest {furthest_k:.4g} K) and was not back for {s.excursion_hold_s:g} s within "
-                    f"{s.excursion_wait_s:g} s of lab time (last reading {temperature_k:.4g} K); bias left at 0 A")
-            self.clock.sleep(poll_s)
+        held, waited_s, readings_k = hold_inside(self.controller.read_temperature_k, self._inside, self.clock,
+                                                 hold_s=s.excursion_hold_s, timeout_s=s.excursion_wait_s,
+                                                 poll_s=poll_s)
+        if not held:
+            furthest_k = max([left_at_k, *readings_k], key=self._distance_k)
+            raise TemperatureExcursionError(
+                f"the stage left its measurement window {self.describe_window()} (read {left_at_k:.4g} K, "
+                f"furthest {furthest_k:.4g} K) and was not back for {s.excursion_hold_s:g} s within "
+                f"{s.excursion_wait_s:g} s of lab time (last reading {readings_k[-1]:.4g} K); bias left at 0 A")
+        self._last_check_s = self.clock.now_s()
+        return waited_s, readings_k[-1]
 
     def describe_window(self) -> str:
         low_k, high_k = self.window_k
@@ -118,3 +110,24 @@ class TemperatureWatch:
     def _inside(self, temperature_k: float) -> bool:
         low_k, high_k = self.window_k
         return math.isfinite(temperature_k) and low_k <= temperature_k <= high_k
+
+
+def hold_inside(read_k: Callable[[], float], inside: Callable[[float], bool], clock: LabTime, *,
+                hold_s: float, timeout_s: float, poll_s: float) -> tuple[bool, float, list[float]]:
+    """Read every poll_s of lab time until the readings have been `inside` for hold_s, or
+    timeout_s has passed: (held, lab seconds waited, the readings in order)."""
+    start_s = clock.now_s()
+    inside_since_s = None
+    readings_k: list[float] = []
+    while True:
+        readings_k.append(read_k())
+        now_s = clock.now_s()
+        if inside(readings_k[-1]):
+            inside_since_s = now_s if inside_since_s is None else inside_since_s
+            if now_s - inside_since_s >= hold_s:
+                return True, now_s - start_s, readings_k
+        else:
+            inside_since_s = None
+        if now_s - start_s > timeout_s:
+            return False, now_s - start_s, readings_k
+        clock.sleep(poll_s)

@@ -187,3 +187,19 @@ def test_window_defaults_to_the_temperature_controller_envelope(private_station)
     assert station.guards.temperature_window_k == (envelope.limit("temperature_min_k"),
                                                    envelope.limit("temperature_max_k"))
     assert math.isfinite(station.guards.excursion_wait_s)
+
+
+@pytest.mark.timeout(60)
+def test_wait_for_a_setpoint_that_never_holds_names_tolerance_and_last_reading(private_station):
+    """WaitTemperatureStable shares the hold loop (lab.guards.hold_inside) with the excursion wait."""
+    station = load_station(private_station)
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, [4.0, 4.3])
+        with pytest.raises(StepError, match=r"stage not stable within ±0.05 K of 4.2 K for 10.0 s after 60.0 s "
+                                            r"of lab time \(last reading 4.3000 K\)"):
+            executor.execute(steps.WaitTemperatureStable(setpoint_k=4.2, tolerance_k=0.05, hold_s=10.0,
+                                                         timeout_s=60.0, poll_s=5.0))
+        assert executor.execute(steps.WaitTemperatureStable(setpoint_k=4.3, tolerance_k=0.05, hold_s=10.0,
+                                                            timeout_s=60.0, poll_s=5.0)) == 4.3
+        for role in instruments.roles.values():
+            role.safe_state()
