@@ -140,7 +140,8 @@ class FiringStream(Protocol):
 
     def reference(self, traces: steps.ChipTraces, attempt: int) -> Iterable[steps.Step]: ...
 
-    def firing(self, traces: steps.ChipTraces, reference: Response, attempt: int) -> Iterable[steps.Step]: ...
+    def firing(self, traces: steps.ChipTraces, reference: Response, spikes: int,
+               attempt: int) -> Iterable[steps.Step]: ...
 
 
 def reference_and_firing(settings: CaptureSettings, reference_burst: steps.ConfigurePulses, reference_count: int,
@@ -158,11 +159,14 @@ def reference_and_firing(settings: CaptureSettings, reference_burst: steps.Confi
             settings, reference_burst, reference_count,
             None if stream is None else lambda t: stream.reference(t, attempt))
         reference = mean_response(settings, reference_burst.current_a, reference_traces)
-        traces = yield from captures_of(
-            settings, burst, count,
-            None if stream is None else lambda t: stream.firing(t, reference, attempt))
-        firing = Firing(reference_traces, reference, traces, [int(spikes_in(t, reference)) for t in traces],
-                        attempt)
+        spikes: list[int] = []          # counted once per capture, as it arrives
+
+        def counted(traces: steps.ChipTraces) -> Iterable[steps.Step]:
+            spikes.append(int(spikes_in(traces, reference)))
+            return () if stream is None else stream.firing(traces, reference, spikes[-1], attempt)
+
+        traces = yield from captures_of(settings, burst, count, counted)
+        firing = Firing(reference_traces, reference, traces, spikes, attempt)
         if firing.fired or dry_run or attempt == LATCH_CYCLES:
             return firing
         yield steps.CycleBias()

@@ -94,7 +94,7 @@ class EnergyPerSpike(Procedure):
         # Above threshold every capture should spike; if none does, a wire may be latched
         # (_pulsed.reference_and_firing cycles the bias and measures both sets again). Each
         # capture is archived as it arrives, with the attempt it belongs to.
-        archiver = _Archiver(self, settings, bias_a, amplitude_a, reference_a, detect_v, window_s)
+        archiver = _Archiver(self, settings, bias_a, amplitude_a, reference_a, window_s)
         firing = yield from _pulsed.reference_and_firing(
             settings, _pulsed.pulses(reference_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.spikes,
@@ -180,7 +180,6 @@ class _Archiver:
     bias_a: float
     amplitude_a: float
     reference_a: float
-    detect_v: float
     window_s: tuple[float, float]
     reference_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)   # per attempt
     spike_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)
@@ -191,11 +190,10 @@ class _Archiver:
         yield from self.procedure._archive(traces, energy, self.settings, KIND_REFERENCE, self.reference_a,
                                            self.bias_a, 0, np.nan, attempt)
 
-    def firing(self, traces: steps.ChipTraces, reference: _pulsed.Response, attempt: int):
+    def firing(self, traces: steps.ChipTraces, reference: _pulsed.Response, spikes: int, attempt: int):
         base_j = baseline_j(mean_energy(self.reference_energies.get(attempt, [])), self.amplitude_a,
                             self.reference_a)
         energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
         self.spike_energies.setdefault(attempt, []).append(energy)
-        spikes = self.procedure._spikes(traces, self.settings, reference, self.amplitude_a, self.detect_v)
         yield from self.procedure._archive(traces, energy, self.settings, KIND_SPIKE, self.amplitude_a, self.bias_a,
                                            spikes, spike_energy(energy, base_j, spikes), attempt)
