@@ -142,10 +142,7 @@ class TemperatureController:
             extra_w = self.excursion_power_w(self.state.time_s)
             until_s = self._next_boundary_s(self.state.time_s, now_s)
             if self._loop_idle():
-                # No loop to run: the implicit thermal step takes any span in one call.
-                for heater in self.outputs.values():
-                    heater.output_pct = 0.0
-                self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
+                self._drift(until_s, extra_w)
                 continue
             self._run_kernel(until_s, extra_w, CATCH_UP_CHUNK_STEPS)
             if budget_s is not None and self.state.time_s < now_s:
@@ -164,9 +161,7 @@ class TemperatureController:
             extra_w = self.excursion_power_w(self.state.time_s)
             until_s = self._next_boundary_s(self.state.time_s, now_s)
             if self._loop_idle():
-                for heater in self.outputs.values():
-                    heater.output_pct = 0.0
-                self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
+                self._drift(until_s, extra_w)
                 continue
             dt_s = min(self.control_interval_s, until_s - self.state.time_s)
             for heater in self.outputs.values():
@@ -188,6 +183,12 @@ class TemperatureController:
         heater.mode, heater.range_index, trial.max_catch_up_wall_s = "closed_loop", 1, None
         trial.advance_to(trial.state.time_s + 2 * trial.control_interval_s)
         _loop_kernel_compiled = True
+
+    def _drift(self, until_s: float, extra_w: float) -> None:
+        """No loop to run: the heaters are off and the implicit thermal step takes any span in one call."""
+        for heater in self.outputs.values():
+            heater.output_pct = 0.0
+        self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
 
     def _loop_idle(self) -> bool:
         return all(h.mode == "off" or h.range_index == 0 for h in self.outputs.values())
