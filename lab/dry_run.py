@@ -80,7 +80,7 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
             check_step(step, station, state)
         except EnvelopeError as error:
             raise EnvelopeError(f"{procedure.name}, step {len(report.steps) + 1} ({type(step).__name__}): {error}") from None
-        report.steps.append((step, estimate_s(step, state)))
+        report.steps.append((step, estimate_s(step, station, state)))
         if isinstance(step, steps.ConfigureCapture):
             capture = step
         reply = stand_in_reply(step, state, capture)

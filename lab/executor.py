@@ -91,13 +91,13 @@ def bias_ramp_a_per_s(station: Station, state: WiringState) -> float:
     return limit if limit is not None else FALLBACK_RAMP_A_PER_S
 
 
-def estimate_s(step: steps.Step, state: WiringState) -> float:
+def estimate_s(step: steps.Step, station: Station, state: WiringState) -> float:
     """Lab time a step should take, for dry runs and progress."""
     match step:
         case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
             return abs(current_a - state.bias_a) / ramp
         case steps.CycleBias(dwell_s=dwell_s):
-            return 2 * abs(state.bias_a) / (state.bias_ramp_a_per_s or FALLBACK_RAMP_A_PER_S) + dwell_s
+            return 2 * abs(state.bias_a) / bias_ramp_a_per_s(station, state) + dwell_s
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
             return len(levels_a) * dwell_s
         case steps.WaitTemperatureStable(hold_s=hold_s):

@@ -151,10 +151,15 @@ def test_a_measurement_interrupted_every_time_is_taken_retakes_plus_one_times_th
 
 
 def test_excursion_steps_in_a_plan_keep_the_dry_run_estimate(private_station):
-    """A dry run knows no excursions: CycleBias is estimated from the ramp and dwell."""
+    """A dry run knows no excursions: CycleBias is estimated from the ramp it will use (the plan's
+    last, else the envelope's) and its dwell."""
     from lab.executor import WiringState, estimate_s
+    station = load_station(private_station)
     state = WiringState(bias_a=20e-6, bias_ramp_a_per_s=1e-4)
-    assert estimate_s(steps.CycleBias(dwell_s=0.5), state) == pytest.approx(2 * 0.2 + 0.5)
+    assert estimate_s(steps.CycleBias(dwell_s=0.5), station, state) == pytest.approx(2 * 0.2 + 0.5)
+    envelope_ramp = station.by_role("bias_source").envelope.limit("bias_ramp_max_a_per_s")
+    assert estimate_s(steps.CycleBias(dwell_s=0.5), station, WiringState(bias_a=20e-6)) == pytest.approx(
+        2 * 20e-6 / envelope_ramp + 0.5)
 
 
 @pytest.mark.parametrize("text, problem", [
