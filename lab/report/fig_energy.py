@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.report.plots import Figure, empty_note, finite, label, prefix_for, pyplot, save
+from lab.report.plots import Figure, empty_note, finite, histogram_with_mean, label, prefix_for, pyplot, save
 from lab.report.runs import RunData
 
 KIND_REFERENCE, KIND_SPIKE = 0, 1   # procedures.energy_per_spike: per-trace "kind"
@@ -74,15 +74,10 @@ def energy_histogram(run: RunData, directory: Path) -> list[Figure]:
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
     energies = finite(run.tables.get("spike_energies", {}).get("spike_energy_j", []))[0]
     if energies.size:
-        factor, unit = prefix_for(energies, "J")
-        ax.hist(energies * factor, bins=min(30, max(5, energies.size // 3)), color="C4",
-                label=f"{energies.size} spiking captures")
-        mean, std = run.scalar("energy_per_spike_j"), run.scalar("energy_per_spike_std_j")
-        if math.isfinite(mean):
-            ax.axvline(mean * factor, color="k", ls="--",
-                       label=f"energy per spike {mean * factor:.3g} ± {std * factor:.2g} {unit} (σ)")
-        ax.set(xlabel=label("energy per spike", unit), ylabel="captures per bin")
-        ax.legend(fontsize=8)
+        histogram_with_mean(ax, energies, "J", quantity="energy per spike", counted="spiking captures",
+                            mean=run.scalar("energy_per_spike_j"), std=run.scalar("energy_per_spike_std_j"),
+                            bins=min(30, max(5, energies.size // 3)), color="C4", mean_label="energy per spike",
+                            digits=3)
     else:
         empty_note(ax, "no spiking capture: no energy per spike")
     ax.set_title("Energy per spike (baseline subtracted)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.report.plots import Figure, empty_note, finite, label, prefix_for, pyplot, save
+from lab.report.plots import Figure, empty_note, finite, histogram_with_mean, label, prefix_for, pyplot, save
 from lab.report.runs import RunData
 
 
@@ -54,14 +54,9 @@ def iv_sweep(run: RunData, directory: Path) -> list[Figure]:
 
     events = finite(run.tables.get("switching_events", {}).get("switching_current_a", []))[0]
     if events.size:
-        factor, unit = prefix_for(events, "A")
-        hist_ax.hist(events * factor, bins=min(40, max(5, events.size // 10)), color="C2",
-                     label=f"{events.size} switching events")
-        mean, std = events.mean(), events.std(ddof=1) if events.size > 1 else 0.0
-        hist_ax.axvline(mean * factor, color="k", ls="--",
-                        label=f"mean {mean * factor:.4g} ± {std * factor:.2g} {unit} (σ)")
-        hist_ax.set(xlabel=label("switching current", unit), ylabel="events per bin")
-        hist_ax.legend(fontsize=8)
+        histogram_with_mean(hist_ax, events, "A", quantity="switching current", counted="switching events",
+                            mean=events.mean(), std=events.std(ddof=1) if events.size > 1 else 0.0,
+                            bins=min(40, max(5, events.size // 10)), color="C2")
     else:
         empty_note(hist_ax, "no switching events archived")
     hist_ax.set_title("Switching-current histogram")

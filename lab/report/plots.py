@@ -67,6 +67,18 @@ def empty_note(ax, text: str) -> None:
             fontsize=10, color="0.35")
 
 
+def histogram_with_mean(ax, values: np.ndarray, units: str, *, quantity: str, counted: str, mean: float,
+                        std: float, bins: int, color: str, mean_label: str = "mean", digits: int = 4) -> None:
+    """A histogram of values (with SI prefix), a dashed line at mean labelled mean ± std (σ)."""
+    factor, unit = prefix_for(values, units)
+    ax.hist(values * factor, bins=bins, color=color, label=f"{values.size} {counted}")
+    if math.isfinite(mean):
+        ax.axvline(mean * factor, color="k", ls="--",
+                   label=f"{mean_label} {mean * factor:.{digits}g} ± {std * factor:.2g} {unit} (σ)")
+    ax.set(xlabel=label(quantity, unit), ylabel=f"{counted.split()[-1]} per bin")
+    ax.legend(fontsize=8)
+
+
 def save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
