@@ -31,10 +31,12 @@ from sim_backend.scpi.errors import ESR_PON, STANDARD_ERRORS, ScpiError
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.scpi.headers import HeaderTable
 from sim_backend.scpi.lexer import Unit, units
-from sim_backend.scpi.params import LIMIT_WORDS, Numeric, Param
+from sim_backend.scpi.numbers import plain_decimal
+from sim_backend.scpi.params import LIMIT_WORDS, Boolean, Numeric, Param
 from sim_backend.scpi.status import StatusRegisters
 
 ErrorReporting = Literal["queue", "status_only"]
+NumericData = Literal["ieee488", "plain_decimal"]
 
 
 class Personality:
@@ -45,6 +47,9 @@ class Personality:
     * `response_terminator`: appended to each answer (Lake Shore: b"\\r\\n").
     * `error_reporting`: "queue" puts errors in the SCPI error queue; "status_only" (Lake Shore,
       which has no error queue) only sets the *ESR bits, so a bad command is silently ignored.
+    * `numeric_data`: "ieee488" takes IEEE 488.2 numeric data (suffixes, `#H1F`, MIN/MAX/DEF);
+      "plain_decimal" (Lake Shore, whose manuals define numbers as plain decimals) refuses
+      everything else as a command error (numbers.plain_decimal).
     * `error_queue_size`, `error_messages` (model-specific texts overriding the standard ones).
     * `suffix_limits`: highest numeric suffix per node short name, e.g. {"SOUR": 2, "CHAN": 4};
       a larger (or zero) suffix is -114. Nodes not listed accept any suffix >= 1.
@@ -53,6 +58,7 @@ class Personality:
 
     response_terminator: ClassVar[bytes] = b"\n"
     error_reporting: ClassVar[ErrorReporting] = "queue"
+    numeric_data: ClassVar[NumericData] = "ieee488"
     error_queue_size: ClassVar[int] = 20
     error_messages: ClassVar[Mapping[int, str]] = {}
     suffix_limits: Mapping[str, int] = {}
@@ -180,18 +186,18 @@ class Personality:
         elif command.set_handler is None:
             raise ScpiError(-113)
         else:
-            command.set_handler(self, *suffixes, *_convert(command.params, unit))
+            command.set_handler(self, *suffixes, *_convert(command.params, unit, self.numeric_data))
         return path
 
     def _query(self, command: Command, suffixes: tuple[int, ...], unit: Unit) -> bytes:
         if command.query_handler is None:
             raise ScpiError(-113)
         tokens = unit.params
-        if not command.query_params and len(tokens) == 1 and command.params:
+        if not command.query_params and len(tokens) == 1 and command.params and self.numeric_data == "ieee488":
             last = command.params[-1]  # VOLT? MIN: the declared limit, as a real instrument answers
             if isinstance(last, Numeric) and isinstance(tokens[0], str) and tokens[0].upper() in LIMIT_WORDS:
                 return last.format(last.limit(tokens[0])).encode("latin-1")
-        value = command.query_handler(self, *suffixes, *_convert(command.query_params, unit))
+        value = command.query_handler(self, *suffixes, *_convert(command.query_params, unit, self.numeric_data))
         return command.format_answer(value)
 
     def _check_suffixes(self, found: tuple[tuple[str, int], ...]) -> tuple[int, ...]:
@@ -217,15 +223,21 @@ def _merge(first: tuple[Command, type], second: tuple[Command, type]) -> tuple[C
     return replace(setter, query_params=getter.query_params, query_handler=getter.query_handler), a_class
 
 
-def _convert(params: tuple[Param, ...], unit: Unit) -> list[object]:
-    """Convert a unit's tokens by the declared types: -109 too few, -108 too many."""
+def _convert(params: tuple[Param, ...], unit: Unit, numeric_data: NumericData) -> list[object]:
+    """Convert a unit's tokens by the declared types: -109 too few, -108 too many.
+
+    With "plain_decimal" numeric data a number must be a plain decimal before its type sees it.
+    """
     tokens = unit.params
     if len(tokens) > len(params):
         raise ScpiError(-108)
     values: list[object] = []
     for index, param in enumerate(params):
         if index < len(tokens):
-            values.append(param.convert(tokens[index]))
+            token = tokens[index]
+            if numeric_data == "plain_decimal" and isinstance(param, (Numeric, Boolean)) and isinstance(token, str):
+                plain_decimal(token)  # -120 for MIN, #H1F, 1E-999999, ...
+            values.append(param.convert(token))
         elif param.optional:
             values.append(None)
         else:

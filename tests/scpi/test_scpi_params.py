@@ -53,7 +53,11 @@ def test_numbers_units_and_multipliers(text, unit, value):
         ("1V", None, -138),
         ("1XV", "V", -131),
         ("1A", "V", -131),
-        ("1e999", None, -123),
+        ("1e999", None, -222),          # legal syntax (exponent <= 32000), no double holds it
+        ("1e32001", None, -123),        # IEEE 488.2 §7.7.2.4.1: exponent magnitude above 32000
+        ("1e-999999", None, -123),
+        ("9" * 256, None, -124),        # more than 255 digits
+        ("#H" + "F" * 300, None, -222),
     ],
 )
 def test_malformed_numbers_raise_the_standard_code(text, unit, code):

@@ -2,7 +2,9 @@
 
 Lake Shore controllers end replies with CR LF, have no SCPI error queue (a bad command is
 ignored and only sets an *ESR bit: command error 0x20, execution error 0x10) and answer
-fixed-width numbers such as ``+4.5000``. Commands take their channel as the first parameter
+fixed-width numbers such as ``+4.5000``. They take numbers as plain decimals only (the manuals'
+``±nnnnnn``): ``MIN``, ``#H1F`` or ``1E-999999`` is a command error, a value outside the
+parameter's range an execution error. Commands take their channel as the first parameter
 (``KRDG? A``, ``SETP 1,4.5``), so the channel is a declared parameter here, not a suffix.
 
 The front panel (`TemperatureController`) runs one PID form: output % of range power =
@@ -106,6 +108,7 @@ class LakeshorePersonality(Ieee488Personality):
 
     response_terminator = b"\r\n"
     error_reporting = "status_only"
+    numeric_data = "plain_decimal"  # the manuals' numbers: no MIN/MAX, no #H, no suffixes
     omit = frozenset({"*TRG"})
 
     def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
