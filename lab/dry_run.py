@@ -64,8 +64,12 @@ def stand_in_reply(step: steps.Step, state: WiringState, capture: steps.Configur
 
 
 def dry_run(procedure: Procedure, station: Station, context: PlanContext | None = None) -> DryRunReport:
-    """Walk `procedure`'s plan; raises EnvelopeError (naming the step) at the first refusal."""
+    """Walk `procedure`'s plan; raises ParameterError for parameters the chip's design values
+    rule out, EnvelopeError (naming the step) at the first step outside the envelope."""
     context = context or PlanContext(dry_run=True)
+    # Rules between parameters and the chip's design values refuse before the first step
+    # (ParameterError, one line); those between parameters alone refused when they were bound.
+    procedure.check_bound(context)
     report = DryRunReport(procedure.name)
     state = WiringState()
     capture = None

@@ -23,7 +23,44 @@ class ParameterError(ValueError):
 
 
 class MeasurementError(RuntimeError):
-    """A plan found that its measurement cannot be made (e.g. no spike where spikes are certain)."""
+    """A plan found that its measurement cannot be made (e.g. no spike where spikes are certain),
+    or ended with less valid data than the procedure's stated minimum: the run fails."""
+
+
+#: Memory a run may hold in scope records at once: float64 samples of every recorded channel and
+#: of the time axis, for every capture a plan keeps together (the dry run builds stand-ins too).
+CAPTURE_MEMORY_MAX_BYTES = 512 * 2**20
+#: Longest scope record a plan may ask for: the smallest maximum record of the supported scopes
+#: (Keysight Infiniium S-Series, 100 Mpts).
+RECORD_LENGTH_MAX = 100_000_000
+#: Fastest sample rate a plan may ask for: the fastest supported scope (Tektronix DPO7254,
+#: 40 GS/s). A slower model's own ceiling is checked by its driver when the run configures it.
+SAMPLE_RATE_MAX_HZ = 40e9
+#: Levels in one bias sweep list (the source steps through them itself, dwell_s each).
+SWEEP_LEVELS_MAX = 200_000
+
+
+def refuse(procedure: str, names: str, problem: str) -> ParameterError:
+    """The one line of a parameter set that cannot run: procedure, parameters, the bound."""
+    return ParameterError(f"{procedure}: {names}: {problem}")
+
+
+def too_little(procedure: str, minimum: str, found: str) -> MeasurementError:
+    """The error of a run that ended below its procedure's minimum of valid data."""
+    return MeasurementError(f"{procedure} measured too little to report: needs {minimum}; got {found}")
+
+
+def check_record(procedure: str, names: str, record_length: int, arrays: int, kept: int) -> None:
+    """Refuse records longer than a scope holds, or captures that would not fit the memory limit:
+    `arrays` float64 arrays of record_length per capture (channels and time), `kept` at once."""
+    if record_length > RECORD_LENGTH_MAX:
+        raise refuse(procedure, names, f"a record of {record_length:,} samples is longer than a scope holds "
+                                       f"({RECORD_LENGTH_MAX:,} samples)")
+    needed = record_length * arrays * 8 * kept
+    if needed > CAPTURE_MEMORY_MAX_BYTES:
+        raise refuse(procedure, names, f"{kept} capture(s) of {record_length:,} samples x {arrays} arrays need "
+                                       f"{needed / 2**20:,.0f} MiB, above the {CAPTURE_MEMORY_MAX_BYTES / 2**20:.0f} "
+                                       "MiB capture memory limit")
 
 
 def parameter(default: Any, *, unit: str, doc: str, minimum: float | None = None,
@@ -57,6 +94,16 @@ class Procedure:
 
     def __init__(self, **values: Any) -> None:
         self.parameters = self.validated(values)
+        self.check_parameters()
+
+    def check_parameters(self) -> None:
+        """Refuse (ParameterError, via `refuse`) parameter sets that no run can carry out: the
+        rules between parameters (min < max, a width inside its period, a record that fits the
+        memory limit). Called when the parameters are bound, before anything else."""
+
+    def check_bound(self, context: PlanContext) -> None:
+        """The same for the rules that need the chip's design values (defaults taken from them).
+        The dry run calls it before the plan's first step, and every run starts with a dry run."""
 
     @classmethod
     def parameter_info(cls) -> list[ParameterInfo]:

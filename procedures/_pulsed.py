@@ -16,13 +16,36 @@ from typing import Protocol
 import numpy as np
 
 from lab import steps
-from lab.procedure import MeasurementError
+from lab.procedure import MeasurementError, check_record, refuse
 from procedures.analysis.spikes import has_spike, linear_excess_v
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).
 DEFAULT_SAMPLE_RATE_HZ = 20e9
 #: Bias cycles through 0 A tried when a burst that must fire does not, before giving up.
 LATCH_CYCLES = 2
+#: Period of a single-pulse burst (what the generator's timing rules apply to).
+SINGLE_PULSE_PERIOD_S = 1e-6
+#: Edge times a pulse's width and the gap after it must each hold (Keysight: 10-90 % edges
+#: take 0.625 of the 0-100 % ramp).
+EDGE_FIT = 1.6
+
+
+def check_timing(procedure: str, names: str, width_s: float, edge_s: float,
+                 period_s: float = SINGLE_PULSE_PERIOD_S) -> None:
+    """Refuse a pulse the generator cannot make: edges longer than the width, or a width with
+    its trailing edge that does not fit in the period."""
+    if EDGE_FIT * edge_s > width_s:
+        raise refuse(procedure, names, f"width {width_s:.4g} s is shorter than {EDGE_FIT:g} x edge_s "
+                                       f"({EDGE_FIT * edge_s:.4g} s): the edges do not fit in the pulse")
+    if width_s + EDGE_FIT * edge_s > period_s:
+        raise refuse(procedure, names, f"width {width_s:.4g} s + {EDGE_FIT:g} x edge_s {edge_s:.4g} s does not fit "
+                                       f"in the pulse period {period_s:.4g} s")
+
+
+def check_captures(procedure: str, names: str, settings: CaptureSettings, nodes: int, kept: int) -> None:
+    """Refuse records the scope or the memory limit cannot hold: `kept` captures of `nodes`
+    chip nodes plus the input monitor and the time axis."""
+    check_record(procedure, names, settings.record_length, nodes + 2, kept)
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
+from lab.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+
+
+#: Longest wait a cooldown may ask for (lab time).
+WEEK_S = 7 * 86400.0
+#: Readings in the logged approach (one step and one table row each).
+LOG_POINTS_MAX = 100_000
 
 
 @dataclass(frozen=True)
 class CooldownParameters:
     setpoint_k: float = parameter(4.2, unit="K", doc="stage temperature to regulate at", minimum=0.01, maximum=400.0)
     ramp_k_per_min: float = parameter(5.0, unit="K/min", doc="setpoint ramp rate", minimum=1e-3)
-    tolerance_k: float = parameter(0.01, unit="K", doc="stable means within this of the setpoint", minimum=1e-5)
-    hold_s: float = parameter(120.0, unit="s", doc="how long it must stay within tolerance", minimum=0.0)
-    timeout_s: float = parameter(3600.0, unit="s", doc="give up after this much lab time", minimum=1.0)
+    tolerance_k: float = parameter(0.01, unit="K", doc="stable means within this of the setpoint", minimum=1e-5,
+                                   maximum=10.0)
+    hold_s: float = parameter(120.0, unit="s", doc="how long it must stay within tolerance", minimum=0.0,
+                              maximum=WEEK_S)
+    timeout_s: float = parameter(3600.0, unit="s", doc="give up after this much lab time", minimum=1.0,
+                                 maximum=WEEK_S)
     log_interval_s: float = parameter(30.0, unit="s", doc="temperature log interval while approaching",
-                                      minimum=0.1)
-    log_duration_s: float = parameter(600.0, unit="s", doc="length of the logged approach", minimum=0.0)
+                                      minimum=0.1, maximum=WEEK_S)
+    log_duration_s: float = parameter(600.0, unit="s", doc="length of the logged approach", minimum=0.0,
+                                      maximum=WEEK_S)
 
 
 class Cooldown(Procedure):
@@ -36,6 +46,16 @@ class Cooldown(Procedure):
     def declare(self):
         return None, {"temperature_log": TableSpec(
             {"time_s": ColumnSpec("s"), "temperature_k": ColumnSpec("K")}, axis="time_s", signal="temperature_k")}
+
+    def check_parameters(self) -> None:
+        p = self.parameters
+        points = p.log_duration_s / p.log_interval_s + 1
+        if points > LOG_POINTS_MAX:
+            raise refuse(self.name, "log_duration_s, log_interval_s", f"{points:,.0f} log readings, above "
+                                                                      f"{LOG_POINTS_MAX:,}")
+        if p.hold_s > p.timeout_s:
+            raise refuse(self.name, "hold_s, timeout_s", f"hold_s {p.hold_s:.4g} s cannot fit in timeout_s "
+                                                         f"{p.timeout_s:.4g} s")
 
     def plan(self, context: PlanContext):
         p = self.parameters
@@ -54,6 +74,10 @@ class Cooldown(Procedure):
         final_k = yield steps.WaitTemperatureStable(
             setpoint_k=p.setpoint_k, tolerance_k=p.tolerance_k, hold_s=p.hold_s,
             timeout_s=p.timeout_s, poll_s=min(5.0, max(p.hold_s / 10.0, 0.1)))
+        # Minimum of valid data: the stage held at the setpoint (a timeout fails in the step).
+        if not context.dry_run and not abs(float(final_k) - p.setpoint_k) <= p.tolerance_k:
+            raise too_little(self.name, f"the stage within {p.tolerance_k:g} K of {p.setpoint_k:g} K",
+                             f"{float(final_k):.4g} K")
         yield steps.Archive(Result("stable_temperature_k", float(final_k), "K"))
         yield steps.Archive(Result("temperature_log_k", temperatures_k, "K", Axis("log_time_s", times_s, "s")))
         yield steps.Progress(fraction=1.0, message="stable")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
+from lab.procedure import PlanContext, Procedure, parameter, too_little
 from lab.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
@@ -66,6 +66,13 @@ class EnergyPerSpike(Procedure):
             design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
             record_s=p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s,
             pretrigger_s=p.pretrigger_s, sample_rate_hz=p.sample_rate_hz)
+
+    def check_parameters(self) -> None:
+        p = self.parameters
+        _pulsed.check_timing(self.name, "width_s, edge_s", p.width_s, p.edge_s)
+        # Every capture of the last attempt is kept until the energies are computed.
+        _pulsed.check_captures(self.name, "spikes, reference_captures, record_after_s, pretrigger_s, sample_rate_hz",
+                               self._settings(DesignHints.from_chip(None)), 2, p.spikes + p.reference_captures)
 
     def declare(self):
         settings = self._settings(DesignHints.from_chip(None))
@@ -118,6 +125,14 @@ class EnergyPerSpike(Procedure):
 
         stats = summarize(spike_j)
         total_spikes = int(sum(counts))
+        # Minimum of valid data: a baseline from at least one triggered reference capture (else
+        # the baseline reads 0 J and every energy is overstated) and a finite energy from spikes.
+        if not context.dry_run and not archiver.reference_energies.get(firing.attempt):
+            raise too_little(self.name, "at least 1 triggered reference capture for the baseline",
+                             f"0 of {p.reference_captures} triggered")
+        if not context.dry_run and not (total_spikes and np.isfinite(sum(e.total_j for e in energies))):
+            raise too_little(self.name, "a finite energy from at least 1 spike",
+                             f"{total_spikes} spikes in {len(found)} captures")
         mean_j = sum(e.total_j - base_j for e, n in zip(energies, counts) if n) / total_spikes if total_spikes else np.nan
         delivered = summarize([e.total_j for e, n in zip(energies, counts) if n])
         for name, value, units in (

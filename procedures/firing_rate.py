@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
+from lab.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
@@ -33,7 +33,8 @@ class FiringRateParameters:
     record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
     pretrigger_s: float = parameter(1e-9, unit="s", doc="record before the trigger", minimum=0.0)
     sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=1e12)
-    capture_timeout_s: float = parameter(0.05, unit="s", doc="no spike within this: 0 Hz", minimum=1e-3)
+    capture_timeout_s: float = parameter(0.05, unit="s", doc="no spike within this: 0 Hz", minimum=1e-3,
+                                         maximum=60.0)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
     detect_v: float = parameter(0.0, unit="V", doc="spike threshold at node m (also the trigger level); "
                                 "0 takes 0.5x the design spike amplitude", minimum=0.0)
@@ -49,6 +50,29 @@ class FiringRate(Procedure):
             {"input_current_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
              "duration_s": ColumnSpec("s"), "rate_hz": ColumnSpec("Hz")}, axis="input_current_a", signal="rate_hz")}
 
+    def check_parameters(self) -> None:
+        p = self.parameters
+        if p.current_min_a and p.current_max_a and p.current_min_a >= p.current_max_a:
+            raise refuse(self.name, "current_min_a, current_max_a", f"current_min_a {p.current_min_a:.4g} A must be "
+                                                                    f"below current_max_a {p.current_max_a:.4g} A")
+        if p.pretrigger_s >= p.record_s:
+            raise refuse(self.name, "pretrigger_s, record_s", f"pretrigger_s {p.pretrigger_s:.4g} s must be below "
+                                                              f"record_s {p.record_s:.4g} s")
+        _pulsed.check_captures(self.name, "record_s, sample_rate_hz", self._settings(DesignHints.from_chip(None)), 1, 1)
+
+    def check_bound(self, context: PlanContext) -> None:
+        currents = self.currents_a(DesignHints.from_chip(context.chip_design))
+        if not currents[0] < currents[-1]:
+            raise refuse(self.name, "current_min_a, current_max_a",
+                         f"the range {currents[0]:.4g} A to {currents[-1]:.4g} A (0 takes the design value) is "
+                         "empty or reversed")
+
+    def _settings(self, design: DesignHints) -> _pulsed.CaptureSettings:
+        p = self.parameters
+        return _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+                                       record_s=p.record_s, pretrigger_s=p.pretrigger_s,
+                                       sample_rate_hz=p.sample_rate_hz, capture_timeout_s=p.capture_timeout_s)
+
     def currents_a(self, design: DesignHints) -> np.ndarray:
         p = self.parameters
         return np.linspace(p.current_min_a or 0.2 * design.threshold_a,
@@ -58,11 +82,10 @@ class FiringRate(Procedure):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
         detect_v = p.detect_v or 0.5 * design.spike_amplitude_v
-        settings = _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-                                           record_s=p.record_s, pretrigger_s=p.pretrigger_s,
-                                           sample_rate_hz=p.sample_rate_hz, capture_timeout_s=p.capture_timeout_s)
+        settings = self._settings(design)
         currents = self.currents_a(design)
         rates, spreads = np.zeros(currents.size), np.zeros(currents.size)
+        triggered = 0
         yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
         for index, current_a in enumerate(currents):
             yield steps.ConfigureDcInput(current_a=float(current_a))
@@ -72,6 +95,7 @@ class FiringRate(Procedure):
             per_record = []
             for _ in range(p.captures):
                 traces = yield steps.Capture(fire=False, timeout_s=p.capture_timeout_s)
+                triggered += traces is not None
                 spikes, duration_s = 0, p.record_s - p.pretrigger_s
                 if traces is not None:
                     time_s = np.asarray(traces.time_s, dtype=float)
@@ -93,3 +117,9 @@ class FiringRate(Procedure):
         yield steps.Archive(Result("firing_rate_std_hz", spreads, "Hz", axis))
         firing = currents[rates > 0]
         yield steps.Archive(Result("onset_current_a", float(firing[0]) if firing.size else float("nan"), "A"))
+        # Minimum of valid data: an f-I curve needs the neuron to fire at some input current.
+        if not firing.size and not context.dry_run:
+            raise too_little(self.name, "repeated firing at 1 input current at least",
+                             f"0 Hz at all {currents.size} currents from {currents[0] * 1e6:.4g} to "
+                             f"{currents[-1] * 1e6:.4g} uA ({triggered} of {currents.size * p.captures} records "
+                             "triggered)")

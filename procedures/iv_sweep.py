@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
+from lab.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures.analysis import iv
 from procedures.analysis.statistics import histogram, summarize
@@ -65,17 +65,31 @@ class IvSweepParameters:
     search_sweeps: int = parameter(20, unit="1", doc="fast sweeps with the fine search window", minimum=5,
                                    maximum=10_000)
     search_points: int = parameter(20, unit="1", doc="levels of the search window", minimum=2, maximum=1000)
-    window_below_sigmas: float = parameter(3.5, unit="1", doc="window start below the mean, in sigma", minimum=0.5)
-    window_above_sigmas: float = parameter(2.5, unit="1", doc="window end above the mean, in sigma", minimum=0.0)
+    window_below_sigmas: float = parameter(3.5, unit="1", doc="window start below the mean, in sigma", minimum=0.5,
+                                           maximum=20.0)
+    window_above_sigmas: float = parameter(2.5, unit="1", doc="window end above the mean, in sigma", minimum=0.0,
+                                           maximum=20.0)
     step_sigmas: float = parameter(1.0, unit="1", doc="window step in sigma", minimum=0.05, maximum=10.0)
     dither_phases: int = parameter(5, unit="1", doc="window offsets (fractions of a step) in rotation",
                                    minimum=1, maximum=100)
     sweeps_per_step: int = parameter(25, unit="1", doc="fast sweeps per SweepBias", minimum=1, maximum=200)
     reset_margin_a: float = parameter(0.5e-6, unit="A", doc="reset this far below the retrapping current",
-                                      minimum=0.0)
-    switched_v: float = parameter(10e-6, unit="V", doc="|V| above this means the port is resistive", minimum=1e-9)
+                                      minimum=0.0, maximum=1e-3)
+    switched_v: float = parameter(10e-6, unit="V", doc="|V| above this means the port is resistive", minimum=1e-9,
+                                  maximum=1.0)
     histogram_bins: int = parameter(40, unit="1", doc="bins of the switching-current histogram", minimum=2,
                                     maximum=10_000)
+
+
+#: Levels in one switching window (the search window's maximum too).
+WINDOW_LEVELS_MAX = 1000
+#: Fraction of the requested switching events a run must collect (and at least 2, for a spread).
+EVENTS_MIN_FRACTION = 0.5
+
+
+def events_min(requested: int) -> int:
+    """The fewest switching events a run may report: half the requested, at least 2 (1 if 1 asked)."""
+    return min(requested, max(2, math.ceil(EVENTS_MIN_FRACTION * requested)))
 
 
 def path_a(start_a: float, stop_a: float, max_step_a: float) -> np.ndarray:
@@ -98,25 +112,55 @@ class IvSweep(Procedure):
                                           axis="event", signal="switching_current_a"),
         }
 
+    def check_parameters(self) -> None:
+        p = self.parameters
+        levels = math.ceil((p.window_below_sigmas + p.window_above_sigmas) / p.step_sigmas) + 1
+        if levels > WINDOW_LEVELS_MAX:
+            raise refuse(self.name, "window_below_sigmas, window_above_sigmas, step_sigmas",
+                         f"a window of {levels:,} levels, above {WINDOW_LEVELS_MAX:,}")
+        if p.bias_max_a:
+            self._check_pilot(p.bias_max_a)
+
+    def check_bound(self, context: PlanContext) -> None:
+        self._check_pilot(self._top_a(DesignHints.from_chip(context.chip_design)))
+
+    def _check_pilot(self, top_a: float) -> None:
+        p = self.parameters
+        levels = 2 * max(math.ceil(top_a / (p.ramp_a_per_s * p.dwell_s)), p.pilot_points)
+        if levels > SWEEP_LEVELS_MAX:
+            raise refuse(self.name, "bias_max_a, ramp_a_per_s, dwell_s",
+                         f"a pilot sweep to {top_a:.4g} A in steps of ramp_a_per_s x dwell_s = "
+                         f"{p.ramp_a_per_s * p.dwell_s:.4g} A has {levels:,} levels, above {SWEEP_LEVELS_MAX:,}")
+
+    def _top_a(self, design: DesignHints) -> float:
+        """The highest level of every sweep: bias_max_a, a hard ceiling when set."""
+        return self.parameters.bias_max_a or 1.1 * design.switching_current_a
+
     def plan(self, context: PlanContext):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
-        top_a = p.bias_max_a or 1.1 * design.switching_current_a
+        top_a = self._top_a(design)
         max_step_a = p.ramp_a_per_s * p.dwell_s
-        switches, retraps, resistances = [], [], []
+        switches, retraps, resistances, max_v = [], [], [], [0.0]
         for sweep in range(p.pilot_sweeps):
-            switch_a, retrap_a, resistance = yield from self._pilot(sweep, top_a, max_step_a)
+            switch_a, retrap_a, resistance = yield from self._pilot(sweep, top_a, max_step_a, max_v)
             switches.append(switch_a)
             retraps.append(retrap_a)
             resistances.append(resistance)
             yield steps.Progress(fraction=0.1 * (sweep + 1) / p.pilot_sweeps, message=f"pilot sweep {sweep + 1}")
         coarse_a = top_a / (p.pilot_points - 1)
         pilot_a = summarize(switches).mean
-        pilot_a = pilot_a if math.isfinite(pilot_a) else design.switching_current_a
+        if not math.isfinite(pilot_a) and not context.dry_run:
+            # Nothing switched up to the top: windows there would only ever read "above".
+            raise too_little(self.name, f"a switch in the pilot sweeps up to {top_a * 1e6:.4g} uA (bias_max_a)",
+                             f"none in {p.pilot_sweeps} sweeps (largest |V| {max_v[0]:.3g} V, switched_v "
+                             f"{p.switched_v:.3g} V)")
+        pilot_a = min(pilot_a if math.isfinite(pilot_a) else design.switching_current_a, top_a)
         retrap_a = summarize(retraps).mean
-        retrap_a = retrap_a if math.isfinite(retrap_a) else pilot_a - coarse_a
-        # The pilot brackets the switch within one coarse step below its first resistive level.
-        search = np.linspace(pilot_a - coarse_a, min(pilot_a, top_a), p.search_points)
+        retrap_a = min(retrap_a if math.isfinite(retrap_a) else pilot_a - coarse_a, top_a)
+        # The pilot brackets the switch within one coarse step below its first resistive level;
+        # no level above the top (bias_max_a is the user's ceiling).
+        search = np.clip(np.linspace(pilot_a - coarse_a, pilot_a, p.search_points), 0.0, top_a)
 
         events: list[float] = []
         counts = {"sweeps": 0, "latched": 0, "below_window": 0, "above_window": 0}
@@ -162,10 +206,20 @@ class IvSweep(Procedure):
         if level_a:
             yield steps.SweepBias(levels_a=tuple(path_a(level_a, 0.0, max_step_a)), dwell_s=p.dwell_s)
         yield from self._results(events, retraps, resistances, counts)
+        # Minimum of valid data (the results above stay archived): enough events for a mean
+        # and a spread.
+        needed = events_min(p.switching_events)
+        stats = summarize(events)
+        if not context.dry_run and (len(events) < needed or not math.isfinite(stats.mean)
+                                    or (needed > 1 and not math.isfinite(stats.std))):
+            raise too_little(self.name, f"{needed} switching events with a finite mean and spread",
+                             f"{len(events)} in {counts['sweeps']} fast sweeps ({counts['above_window']} above the "
+                             f"window, {counts['below_window']} below it, {counts['latched']} latched)")
 
     # --- pieces of the plan ------------------------------------------------------------------
-    def _pilot(self, sweep: int, top_a: float, max_step_a: float):
-        """One full sweep up and down; returns (switching, retrapping current, dV/dI)."""
+    def _pilot(self, sweep: int, top_a: float, max_step_a: float, max_v: list[float]):
+        """One full sweep up and down; returns (switching, retrapping current, dV/dI) and keeps
+        the largest |V| read in max_v[0]."""
         p = self.parameters
         up_a = np.linspace(0.0, top_a, p.pilot_points)
         down_a = up_a[::-1]
@@ -178,6 +232,7 @@ class IvSweep(Procedure):
             level_a = target_a
         volts = yield steps.SweepBias(levels_a=tuple(filled), dwell_s=p.dwell_s)
         volts = np.asarray(volts)[keep]
+        max_v[0] = max(max_v[0], float(np.max(np.abs(volts))) if volts.size else 0.0)
         up_v, down_v = volts[:up_a.size], volts[up_a.size:]
         yield steps.Archive(TableRows("iv_curve", {
             "sweep": (np.full(bias.size, sweep), "1"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
+from lab.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import delayed, has_spike
@@ -61,6 +61,33 @@ class Refractory(Procedure):
              "second_spikes": ColumnSpec("1", "i8"), "trials": ColumnSpec("1", "i8"),
              "probability": ColumnSpec("1")}, axis="spacing_s", signal="probability")}
 
+    def check_parameters(self) -> None:
+        p = self.parameters
+        _pulsed.check_timing(self.name, "width_s, edge_s", p.width_s, p.edge_s)
+        if p.spacing_min_s and p.spacing_max_s and p.spacing_min_s >= p.spacing_max_s:
+            raise refuse(self.name, "spacing_min_s, spacing_max_s", f"spacing_min_s {p.spacing_min_s:.4g} s must be "
+                                                                    f"below spacing_max_s {p.spacing_max_s:.4g} s")
+        if p.spacing_min_s:      # a pair's spacing is its period: the pulse must fit in it
+            _pulsed.check_timing(self.name, "spacing_min_s, width_s, edge_s", p.width_s, p.edge_s, p.spacing_min_s)
+
+    def check_bound(self, context: PlanContext) -> None:
+        p = self.parameters
+        spacings = self.spacings_s(DesignHints.from_chip(context.chip_design))
+        if not spacings[-1] < spacings[0]:
+            raise refuse(self.name, "spacing_min_s, spacing_max_s",
+                         f"the spacings {spacings[-1]:.4g} s to {spacings[0]:.4g} s (0 takes the design value) are "
+                         "empty or reversed")
+        # The single-pulse sets stay in memory while the pairs (at most `trials` kept) are taken.
+        _pulsed.check_captures(self.name, "spacing_max_s, pretrigger_s, spike_after_s, reference_captures, trials",
+                               self._settings(DesignHints.from_chip(context.chip_design), spacings), 2,
+                               2 * p.reference_captures + p.trials)
+
+    def _settings(self, design: DesignHints, spacings: np.ndarray) -> _pulsed.CaptureSettings:
+        p = self.parameters
+        record_s = p.pretrigger_s + spacings[0] + p.width_s + 2 * p.edge_s + p.spike_after_s
+        return _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+                                       record_s=record_s, pretrigger_s=p.pretrigger_s)
+
     def spacings_s(self, design: DesignHints) -> np.ndarray:
         p = self.parameters
         # A pulse generator needs 1.6 edge times of gap between pulses (Keysight's rule).
@@ -75,9 +102,7 @@ class Refractory(Procedure):
         amplitude_a = p.threshold_factor * threshold_a
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         spacings = self.spacings_s(design)
-        record_s = p.pretrigger_s + spacings[0] + p.width_s + 2 * p.edge_s + p.spike_after_s
-        settings = _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-                                           record_s=record_s, pretrigger_s=p.pretrigger_s)
+        settings = self._settings(design, spacings)
         yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
         yield steps.SetInputEnabled(enabled=True)
         first_window = (-p.edge_s, p.width_s + 2 * p.edge_s + p.spike_after_s)
@@ -128,3 +153,9 @@ class Refractory(Procedure):
         never = bool(np.all(probabilities >= 0.5))
         yield steps.Archive(Result("refractory_period_below_s", float(spacings[-1]) if never else np.nan, "s"))
         yield steps.Archive(Result("pulse_amplitude_a", amplitude_a, "A"))
+        # Minimum of valid data: a second spike at some spacing (P >= 0.5), else the pairs say
+        # nothing about a refractory period.
+        if not np.any(probabilities >= 0.5) and not context.dry_run:
+            raise too_little(self.name, "a second spike in half the pairs at 1 spacing at least",
+                             f"P(second spike) < 0.5 at all {spacings.size} spacings from {spacings[0] * 1e9:.4g} to "
+                             f"{spacings[-1] * 1e9:.4g} ns (highest {probabilities.max():.2f})")

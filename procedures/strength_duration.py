@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import MeasurementError, PlanContext, Procedure, parameter
+from lab.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.statistics import Bisection
@@ -64,11 +64,39 @@ class StrengthDuration(Procedure):
              "trials": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"), "attempt": ColumnSpec("1", "i8")},
             axis="amplitude_a", signal="probability")}
 
+    def check_parameters(self) -> None:
+        p = self.parameters
+        if not p.widths_s:
+            raise refuse(self.name, "widths_s", "needs at least one width")
+        for width_s in p.widths_s:
+            _pulsed.check_timing(self.name, "widths_s, edge_s", width_s, p.edge_s)
+        if p.bracket_low_a and p.bracket_high_a and p.bracket_low_a >= p.bracket_high_a:
+            raise refuse(self.name, "bracket_low_a, bracket_high_a", f"bracket_low_a {p.bracket_low_a:.4g} A must be "
+                                                                     f"below bracket_high_a {p.bracket_high_a:.4g} A")
+        design = DesignHints.from_chip(None)
+        _pulsed.check_captures(self.name, "widths_s, pretrigger_s, spike_after_s, reference_captures, trials",
+                               self._settings(design, max(p.widths_s)), 2, p.reference_captures + p.trials)
+
+    def check_bound(self, context: PlanContext) -> None:
+        low_a, high_a = self._bracket_a(DesignHints.from_chip(context.chip_design))
+        if not low_a < high_a:
+            raise refuse(self.name, "bracket_low_a, bracket_high_a",
+                         f"the bracket {low_a:.4g} A to {high_a:.4g} A (0 takes the design value) is empty or reversed")
+
+    def _bracket_a(self, design: DesignHints) -> tuple[float, float]:
+        p = self.parameters
+        return p.bracket_low_a or 0.4 * design.threshold_a, p.bracket_high_a or 4.0 * design.threshold_a
+
+    def _settings(self, design: DesignHints, width_s: float) -> _pulsed.CaptureSettings:
+        p = self.parameters
+        return _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
+                                       record_s=p.pretrigger_s + width_s + 2 * p.edge_s + p.spike_after_s,
+                                       pretrigger_s=p.pretrigger_s)
+
     def plan(self, context: PlanContext):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
-        low_a = p.bracket_low_a or 0.4 * design.threshold_a
-        high_a = p.bracket_high_a or 4.0 * design.threshold_a
+        low_a, high_a = self._bracket_a(design)
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         bias_a = p.bias_a or design.bias_a
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
@@ -92,6 +120,12 @@ class StrengthDuration(Procedure):
             raise MeasurementError(f"no width fired up to the bracket top {high_a * 1e6:.4g} uA, with the bias "
                                    f"cycled to 0 A {_pulsed.LATCH_CYCLES} times for each: a wire is latched, or "
                                    "the bracket is below threshold (bracket_high_a, bias_a, detect_v)")
+        # Minimum of valid data: a threshold inside the bracket at one width at least.
+        if not np.isfinite(thresholds).any() and not context.dry_run:
+            raise too_little(self.name, "a finite threshold at 1 width at least",
+                             f"no width crossed P = 0.5 inside the bracket {low_a * 1e6:.4g} to {high_a * 1e6:.4g} uA "
+                             f"({int(fired_at.sum())} of {widths.size} widths fired at all; bracket_low_a, "
+                             "bracket_high_a)")
         yield steps.SetInputEnabled(enabled=False)
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
         weiss, lapicque = fit_weiss(widths, thresholds), fit_lapicque(widths, thresholds)
@@ -112,8 +146,7 @@ class StrengthDuration(Procedure):
         p = self.parameters
         edge_s = p.edge_s
         after_s = width_s + 2 * edge_s + p.spike_after_s
-        settings = _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-                                           record_s=p.pretrigger_s + after_s, pretrigger_s=p.pretrigger_s)
+        settings = self._settings(design, width_s)
         window_s = (-edge_s, after_s)
         reference = yield from _pulsed.reference_response(
             settings, _pulsed.pulses(p.reference_fraction * low_a, width_s, edge_s), p.reference_captures)

@@ -49,8 +49,7 @@ class Sweep(Procedure):
 
 @pytest.fixture
 def station(tmp_path):
-    chip = tmp_path / "chip.yaml"
-    chip.write_text("# placeholder\n")
+    chip = ROOT / "stations" / "chips" / "default-neuron.yaml"    # the station refuses a file that is no chip
     text = (ROOT / "stations" / "emulated.yaml").read_text().replace(
         "chip: chips/default-neuron.yaml", f"chip: {chip}")
     path = tmp_path / "station.yaml"
