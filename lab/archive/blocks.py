@@ -43,6 +43,20 @@ class Appender:
         self.length = group[scale_name].shape[0]
         self.datasets: dict[str, tuple[h5py.Dataset, int]] = {}  # name -> (dataset, direct-chunk rows)
 
+    def bytes_needed(self, rows: int, parts: dict[str, list[np.ndarray]]) -> int:
+        """File space appending `rows` rows takes: the chunks they start (every dataset of the
+        group, the scale included) and the text of string columns."""
+        start, end = self.length, self.length + rows
+        total = 0
+        for name in (self.scale_name, *parts):
+            ds = self.group[name]
+            k = ds.chunks[0] if ds.chunks else 1
+            new_chunks = -(-end // k) - -(-start // k)
+            total += new_chunks * k * ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+            if ds.dtype.kind == "O":
+                total += sum(len(str(x)) + 16 for part in parts.get(name, ()) for x in part)
+        return total
+
     def append(self, arrays: dict[str, np.ndarray]) -> int:
         """Append one block; the scale gets the running row index. Returns the new length."""
         start = self.length

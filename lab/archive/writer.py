@@ -22,6 +22,16 @@ environment variable `NWLAB_FLUSH_LOG` naming a file, each block flush appends o
 the HDF5 flush returned: `{"run_id": ..., "block": n, "traces": n, "rows": {table: n}}`
 (JSON, totals so far). What a line lists is in the file; a kill may lose what came after it.
 
+Disk faults (output_dir.py): before each block the writer checks that the filesystem still has
+room for the block and for the run's end (`FINISH_BYTES` plus what the end will add); after each
+block, that it has room for the next one. When it has not, the run is stopped with everything
+measured archived, and the end still fits (status, results, rename to `.h5`). A write that fails
+anyway (another process filled the disk, a quota, I/O error) detaches the file at once: HDF5's
+file descriptor is pointed at /dev/null, so nothing HDF5 writes after the failure (half a
+metadata flush, the close) reaches the file, which keeps its last flushed state — what a kill
+leaves, and what `recover` turns into a `.h5`. Either way `RunStop` raises ArchiveWriteError,
+after the file is closed, so the caller stops writing into that directory.
+
 Trade-off: SWMR forbids creating objects, so data the `RunStart` did not declare (no
 `TraceSpec`, an unknown table) is held in memory and written at `RunStop`; it is lost if the
 process dies. Declare everything in `RunStart` to make it crash-safe. `Result`s (computed at
@@ -30,6 +40,7 @@ the end of a run) are likewise written at `RunStop`; snapshot changes are journa
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -41,8 +52,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lab.archive import finish, layout, liveness
+from lab.archive import finish, layout, liveness, output_dir
 from lab.archive.blocks import Appender, Buffer
+from lab.archive.output_dir import ArchiveWriteError
 from lab.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
                          TraceSpec)
 
@@ -54,13 +66,14 @@ class WriterOptions:
     max_latency_s: float = 1.0  # write a partial block once its oldest record is this old
     fsync_every_blocks: int | None = None  # also fsync (power-loss safety) every N blocks
     flush_log: str | None = None  # append one JSON line per flushed block (default: $NWLAB_FLUSH_LOG)
+    finish_bytes: int = output_dir.FINISH_BYTES  # free space kept for the run's end (see module doc)
 
 
 class RunFile:
     """One run's open file."""
 
     def __init__(self, directory: Path, start: RunStart, options: WriterOptions) -> None:
-        self.start, self.options = start, options
+        self.start, self.options, self.directory = start, options, directory
         self.final_path = directory / f"{start.run_id}{layout.SUFFIX}"
         self.path = directory / f"{start.run_id}{layout.PARTIAL_SUFFIX}"
         for p in (self.final_path, self.path):
@@ -75,15 +88,31 @@ class RunFile:
         self.results: list[Result] = []
         self.late_traces: list[TraceBlock] = []  # undeclared: written at RunStop (see module doc)
         self.late_rows: list[TableRows] = []
-        self.file = h5py.File(self.path, "w", libver=layout.LIBVER)
+        self.stopped: ArchiveWriteError | None = None  # the disk filled up: the run was stopped in time
+        self.broken: ArchiveWriteError | None = None  # a write failed: the file is detached (module doc)
+        self.journal_bytes = 0
+        self.dropped: list[str] = []  # blocks the end of a stopped run had no room for
+        self._check_room_to_start()
+        try:
+            self.file = h5py.File(self.path, "w", libver=layout.LIBVER)
+        except Exception as exc:  # noqa: BLE001 - h5py reports write failures as OSError or RuntimeError
+            self.path.unlink(missing_ok=True)
+            raise output_dir.write_error(self.path, exc, "the run was not started") from exc
         try:
             self._skeleton()
             self.file.flush()
             self.file.swmr_mode = True
-        except BaseException:
-            self.file.close()
+        except BaseException as exc:
+            if not isinstance(exc, layout.ArchiveError) and isinstance(exc, (OSError, RuntimeError)):
+                _detach(self.file)
+            try:
+                self.file.close()
+            except Exception:  # noqa: BLE001 - the file is removed below
+                pass
             self.path.unlink(missing_ok=True)  # a run that could not start has nothing to keep
-            raise
+            if isinstance(exc, layout.ArchiveError) or not isinstance(exc, (OSError, RuntimeError)):
+                raise
+            raise output_dir.write_error(self.path, exc, "the run was not started") from exc
         self.lock = liveness.hold(self.path)
         self.entry = self.file[layout.ENTRY]
         self.appenders = {"instrument": Appender(self.entry["instrument"], "snapshot_change")}
@@ -91,6 +120,21 @@ class RunFile:
             self.appenders[layout.TRACES] = Appender(self.entry[layout.TRACES], "trace")
         for name in self.tables:
             self.appenders[name] = Appender(self.entry[name], "row")
+
+    def _check_room_to_start(self) -> None:
+        s = self.start
+        texts = sum(len(t.encode()) for t in (s.station_text, s.chip_text, layout.json_text(s.snapshot),
+                                              layout.json_text(s.metadata)))
+        skeleton = (64 << 10) + 2 * texts
+        need = output_dir.first_block_bytes(s.traces, s.tables, self.options.block_traces, skeleton) \
+            + self.options.finish_bytes
+        self.next_block_bytes = output_dir.first_block_bytes(s.traces, s.tables, self.options.block_traces, 0)
+        free = output_dir.free_bytes(self.directory)
+        if free < need:
+            raise ArchiveWriteError(
+                f"{self.directory}: no space left on device: {output_dir.megabytes(free)} free, run "
+                f"{s.run_id} needs {output_dir.megabytes(need)} to start (its first block and the room to "
+                "end it); it was not started", self.directory, errno.ENOSPC)
 
     def _skeleton(self) -> None:
         s, f = self.start, self.file
@@ -161,9 +205,16 @@ class RunFile:
         """Journal the change at once (rare, small) so a crash keeps it."""
         line = layout.json_text({"changed_at": change.changed_at, "reason": change.reason,
                                  "after_trace": self.n_traces, "snapshot": change.snapshot})
-        instrument = self.entry["instrument"]
-        self.appenders["instrument"].append({layout.SNAPSHOT_LOG: np.array([line], dtype=object)})
-        self.file.flush()
+        if self.broken is not None:
+            raise self.broken
+        try:
+            self.appenders["instrument"].append({layout.SNAPSHOT_LOG: np.array([line], dtype=object)})
+            self.file.flush()
+        except layout.ArchiveError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            raise self._break(exc) from exc
+        self.journal_bytes += len(line.encode())
 
     def _check(self, block: TraceBlock, spec: TraceSpec) -> None:
         problems = []
@@ -183,26 +234,70 @@ class RunFile:
         now, limit = time.monotonic(), self.options.max_latency_s
         return any(b.rows and now - b.since >= limit for b in (self.traces, *self.rows.values()))
 
-    def flush(self) -> None:
-        """Write every buffered block, then one HDF5 flush (and an fsync every N blocks)."""
-        wrote = False
-        if self.traces.rows:
-            self.appenders[layout.TRACES].append(self.traces.take())
-            wrote = True
-        for name, buffer in self.rows.items():
-            if buffer.rows:
-                self.appenders[name].append(buffer.take())
-                wrote = True
-        if not wrote:
+    def flush(self, *, keep_room: bool = True) -> None:
+        """Write every buffered block, then one HDF5 flush (and an fsync every N blocks).
+
+        With `keep_room` (always but at the run's end), a block is written only if the room for
+        the run's end stays free, and the run is stopped once the next block would not fit. At
+        the end, a block that does not fit at all is dropped (and said so in `dropped`) rather
+        than written half, so the file can still be finished."""
+        if self.broken is not None:
+            raise self.broken
+        pending = [(layout.TRACES, self.traces)] if self.traces.rows else []
+        pending += [(name, buffer) for name, buffer in self.rows.items() if buffer.rows]
+        if not pending:
             return
-        self.file.flush()
-        self.blocks += 1
-        every = self.options.fsync_every_blocks
-        if every and self.blocks % every == 0:
-            os.fsync(self.file.id.get_vfd_handle())
+        need = sum(self.appenders[name].bytes_needed(buffer.rows, buffer.parts) for name, buffer in pending)
+        free = output_dir.free_bytes(self.directory)
+        if keep_room and free < need + self._finish_bytes():
+            raise self._stop(free, need + self._finish_bytes())
+        if not keep_room and free < need + (64 << 10):
+            for name, buffer in pending:
+                self.dropped.append(f"{buffer.rows} {'traces' if name == layout.TRACES else name + ' rows'}")
+                buffer.take()
+            return
+        try:
+            for name, buffer in pending:
+                self.appenders[name].append(buffer.take())
+            self.file.flush()
+            self.blocks += 1
+            every = self.options.fsync_every_blocks
+            if every and self.blocks % every == 0:
+                os.fsync(self.file.id.get_vfd_handle())
+        except layout.ArchiveError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            raise self._break(exc) from exc
         journal = self.options.flush_log or os.environ.get("NWLAB_FLUSH_LOG")
         if journal:
             self._journal(journal)
+        left = free - need
+        if keep_room and left < self.next_block_bytes + self._finish_bytes():
+            raise self._stop(left, self.next_block_bytes + self._finish_bytes())
+
+    def _finish_bytes(self) -> int:
+        """Room the run's end needs: the fixed reserve, the snapshot notes the journal becomes,
+        results and whatever undeclared data waits in memory."""
+        held = sum(np.asarray(r.value).nbytes for r in self.results)
+        held += sum(b.voltage_v.nbytes for b in self.late_traces)
+        held += sum(sum(np.asarray(v).nbytes for v, _ in r.columns.values()) for r in self.late_rows)
+        return self.options.finish_bytes + 2 * self.journal_bytes + 2 * held
+
+    def _stop(self, free: int, need: int) -> ArchiveWriteError:
+        """The disk is (nearly) full: stop the run while its end still fits."""
+        self.stopped = ArchiveWriteError(
+            f"{self.directory}: no space left on device: {output_dir.megabytes(max(free, 0))} free, the next "
+            f"block and the run's end need {output_dir.megabytes(need)}; the run was stopped with "
+            f"everything written so far kept", self.directory, errno.ENOSPC)
+        return self.stopped
+
+    def _break(self, exc: BaseException) -> ArchiveWriteError:
+        """A write failed: detach the file so it keeps its last flushed state (module doc)."""
+        _detach(self.file)
+        self.broken = output_dir.write_error(
+            self.directory, exc, f"writing {self.path.name} failed; the run was stopped; the blocks flushed "
+            "before the failure are kept in it")
+        return self.broken
 
     def _journal(self, journal: str) -> None:
         traces = self.appenders[layout.TRACES].length if layout.TRACES in self.appenders else 0
@@ -213,12 +308,52 @@ class RunFile:
 
     # -- end of run ------------------------------------------------------------------------
     def finish(self, stop: RunStop) -> Path:
-        self.flush()
-        self.file.close()
+        """Close, finish and publish the file. After a disk fault, raise ArchiveWriteError once
+        the file is closed: published as `.h5` if the run was stopped in time, else the
+        `.partial` with its flushed blocks, for `recover` once there is room."""
+        try:
+            try:
+                self.flush(keep_room=False)  # into the room kept for the end
+            except ArchiveWriteError:
+                pass  # self.broken says what happened
+            if self.broken is not None:
+                self._close_detached()
+            else:
+                self._finish(stop)
+        finally:
+            liveness.release(self.lock)
+        if self.broken is not None:
+            raise ArchiveWriteError(
+                f"{self.broken}; the file is {self.path}: free some space, then run "
+                f"`nwlab archive recover {self.path}`", self.broken.path, self.broken.errno)
+        if self.stopped is not None:
+            lost = f" (no room for the last {' and '.join(self.dropped)})" if self.dropped else ""
+            raise ArchiveWriteError(f"{self.stopped}{lost}; archived in {self.final_path}", self.stopped.path,
+                                    self.stopped.errno)
+        return self.final_path
+
+    def _close_detached(self) -> None:
+        try:
+            self.file.close()
+        except Exception:  # noqa: BLE001 - detached: nothing HDF5 says now reaches the file
+            pass
+
+    def _finish(self, stop: RunStop) -> None:
+        try:
+            self.file.close()
+        except Exception as exc:  # noqa: BLE001 - h5py reports write failures as OSError or RuntimeError
+            self._break(exc)
+            self._close_detached()
+            return
         try:
             # HDF5's own file lock is off for this open: it would conflict with the writer's
             # lock, which stays held so that no `recover` copies the file while it changes.
-            with h5py.File(self.path, "r+", libver=layout.LIBVER, locking=False) as f:
+            f = h5py.File(self.path, "r+", libver=layout.LIBVER, locking=False)
+        except Exception as exc:  # noqa: BLE001 - as above
+            self.broken = output_dir.write_error(self.directory, exc, f"finishing {self.path.name} failed")
+            return
+        try:
+            with f:
                 entry = f[layout.ENTRY]
                 self._write_late(entry)
                 finish.write_status(entry, status=stop.exit_status, end_time=stop.ended_at,
@@ -227,10 +362,21 @@ class RunFile:
                 finish.write_results(entry, self.results)
                 finish.set_default(f)
                 finish.drop_snapshot_journal(entry)  # last: see finish.snapshot_notes
+        except layout.ArchiveError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            _detach(f)  # what finishing wrote so far stays out of the file; recover reads the rest
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001 - detached
+                pass
+            self.broken = output_dir.write_error(self.directory, exc, f"finishing {self.path.name} failed; "
+                                                 "every block flushed before is kept in it")
+            return
+        try:
             finish.publish(self.path, self.final_path)
-        finally:
-            liveness.release(self.lock)
-        return self.final_path
+        except OSError as exc:
+            self.broken = output_dir.write_error(self.directory, exc, f"publishing {self.path.name} failed")
 
     def _write_late(self, entry: h5py.Group) -> None:
         if self.late_traces:
@@ -244,6 +390,20 @@ class RunFile:
             if rows.table not in entry:
                 layout.create_table(entry, rows.table, rows.spec())
             Appender(entry[rows.table], "row").append({n: v for n, (v, _) in rows.columns.items()})
+
+
+def _detach(file: h5py.File) -> None:
+    """Point HDF5's file descriptor at /dev/null: whatever the library writes from now on (the
+    rest of a failed flush, the close) is dropped, and the file keeps its last flushed state."""
+    try:
+        fd = file.id.get_vfd_handle()
+    except Exception:  # noqa: BLE001 - already closed, or a driver without a descriptor
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 class ArchiveWriter:
@@ -266,7 +426,7 @@ class ArchiveWriter:
                 if self.run is not None:
                     raise layout.ArchiveError(f"RunStart {record.run_id!r} while run "
                                               f"{self.run.start.run_id!r} is still open")
-                self.directory.mkdir(parents=True, exist_ok=True)
+                output_dir.check_output_dir(self.directory, need_bytes=0)  # RunFile checks the room
                 self.run = RunFile(self.directory, record, self.options)
                 self.last_path = self.run.path
             case TraceBlock():
