@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def station_text(tmp_path) -> str:
     chip = tmp_path / "chip.yaml"
-    chip.write_text("# placeholder chip for station-file tests\n")
+    chip.write_text((ROOT / "stations" / "chips" / "default-neuron.yaml").read_text())
     text = (ROOT / "stations" / "emulated.yaml").read_text()
     return text.replace("chip: chips/default-neuron.yaml", f"chip: {chip}")
 
