@@ -1,12 +1,23 @@
-"""Shared driver plumbing: bounded reconnects after transport faults, SCPI error draining.
+"""Shared driver plumbing: the envelope guard on every write, resynchronisation after an
+interrupted exchange, bounded reconnects after transport faults, SCPI error draining.
 
 Every driver mixes `RecoveringVisa` in front of its QCoDeS base class. All traffic goes
-through `write_raw` / `ask_raw` (or `guarded` for binary reads), so one place decides what
-a timeout or a dropped link means: close the VISA resource, reopen it with exponential
-backoff (bounded attempts), check the instrument answers `*IDN?`, re-apply the last role
-settings, then retry the operation once. If that fails the caller gets an
-`InstrumentConnectionError` naming the instrument, its address and what failed; never a hang,
-because every read has the VISA timeout (`timeout_s`, seconds; pyvisa itself counts ms).
+through `exchange` (from `write_raw` / `ask_raw`, and the scopes' binary reads), so one place
+decides three things:
+
+- what may be sent: the message goes through the driver's `WriteGuard` (`drivers/_write_guard`)
+  first, and a level outside the envelope is refused before a byte is written, whatever
+  asked for it (a role verb, a stock parameter, a ramp step, a reconnect's re-applied
+  settings, a safe-state sequence);
+- whether a reply can be trusted: an exchange that did not complete (a signal, a timeout or a
+  malformed block in the middle of it) leaves the session unsynchronised — its reply may still
+  be on the way and would be taken as the answer to the next query — so the next exchange
+  first clears the device and reconnects, and checks `*IDN?` answers like an `*IDN?`;
+- what a timeout or a dropped link means: close the VISA resource, reopen it with exponential
+  backoff (bounded attempts), check `*IDN?`, re-apply the last role settings, then retry the
+  operation once. If that fails the caller gets an `InstrumentConnectionError` naming the
+  instrument, its address and what failed; never a hang, because every read has the VISA
+  timeout (`timeout_s`, seconds; pyvisa itself counts ms).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from typing import Any, TypeVar
 import pyvisa
 from pyvisa import constants
 
+from drivers._write_guard import STORED_SETUP_RULES, Rule, WriteGuard
 from lab.error_text import error_text
 
 log = logging.getLogger(__name__)
@@ -73,6 +85,12 @@ class RecoveringVisa:
     _recovering: bool = False
     _making_safe: bool = False
     _open_spec: tuple[str, str | None] | None = None
+    #: True from the moment an exchange starts until it completes: if it never completes, its
+    #: reply may still arrive and must not be read as the reply to anything else.
+    _unsynced: bool = False
+    #: Times the session was cleared and reopened because an exchange had been interrupted.
+    resynchronisations: int = 0
+    _write_guard: WriteGuard | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # While a driver makes itself safe, a reconnect only reopens the link: re-applying the
@@ -98,12 +116,53 @@ class RecoveringVisa:
         """Called by each driver's __init__ with what it was opened with."""
         self._open_spec = (address, visalib)
 
-    # --- the two choke points of QCoDeS traffic ---------------------------------------------
+    # --- what may be written -----------------------------------------------------------------
+    def write_rules(self) -> list[Rule]:
+        """The model's rules for headers that set levels (see drivers/_write_guard)."""
+        return []
+
+    @property
+    def write_guard(self) -> WriteGuard:
+        if self._write_guard is None:
+            self._write_guard = WriteGuard(self._who, [*self.write_rules(), *STORED_SETUP_RULES])
+        return self._write_guard
+
+    # --- the choke point of all traffic -------------------------------------------------------
     def write_raw(self, cmd: str) -> None:
-        self.guarded(f"write {cmd!r}", lambda: super(RecoveringVisa, self).write_raw(cmd))
+        self.exchange(f"write {cmd!r}", cmd, lambda: super(RecoveringVisa, self).write_raw(cmd))
 
     def ask_raw(self, cmd: str) -> str:
-        return self.guarded(f"query {cmd!r}", lambda: super(RecoveringVisa, self).ask_raw(cmd))
+        return self.exchange(f"query {cmd!r}", cmd, lambda: super(RecoveringVisa, self).ask_raw(cmd))
+
+    def exchange(self, what: str, message: str, operation: Callable[[], T]) -> T:
+        """Send `message` (and read its reply) through `operation`: the envelope guard first,
+        then a resynchronisation if the last exchange was cut short, then the exchange itself
+        with the reconnect policy of `guarded`."""
+        admitted = self.write_guard.admit(message)     # raises before a byte is written
+        if self._unsynced and not self._recovering:
+            self._resynchronise(what)
+
+        def attempt() -> T:
+            self._unsynced = True
+            result = operation()
+            self._unsynced = False
+            return result
+
+        result = self.guarded(what, attempt)
+        self.write_guard.commit(admitted)
+        return result
+
+    def _resynchronise(self, what: str) -> None:
+        """Device clear and a fresh session, with no settings re-applied: the instrument kept
+        them; only the link's unread reply (or half-written command) is thrown away."""
+        log.warning("%s: the previous exchange was interrupted, so its reply cannot be trusted; "
+                    "clearing the device and reconnecting before %s", self._who(), what)
+        self.resynchronisations += 1
+        previous, self._making_safe = self._making_safe, True
+        try:
+            self._reconnect(f"resynchronising before {what}", None)
+        finally:
+            self._making_safe = previous
 
     def guarded(self, what: str, operation: Callable[[], T]) -> T:
         """Run `operation`; on a transport failure reconnect and run it once more."""
@@ -152,13 +211,14 @@ class RecoveringVisa:
     def reapply_role_settings(self) -> None:
         """Write the last role settings again after a reconnect (default: none)."""
 
-    def _reconnect(self, what: str, cause: BaseException) -> None:
+    def _reconnect(self, what: str, cause: BaseException | None) -> None:
         assert self._open_spec is not None
         address, visalib = self._open_spec
         timeout_ms = self._last_timeout_ms()
         backoff_s = self.reconnect_backoff_s
-        last: BaseException = cause
-        log.warning("%s: %s failed (%s); reconnecting", self._who(), what, cause)
+        last: BaseException | None = cause
+        if cause is not None:
+            log.warning("%s: %s failed (%s); reconnecting", self._who(), what, cause)
         self._recovering = True
         try:
             for attempt in range(1, self.reconnect_attempts + 1):
@@ -176,9 +236,10 @@ class RecoveringVisa:
                     backoff_s *= 2
         finally:
             self._recovering = False
+        cause_text = f"{error_text(cause)}; " if cause is not None else ""
         raise self._connection_error(
-            what, f"{error_text(cause)}; {self.reconnect_attempts} reconnect attempts failed, "
-                  f"last: {error_text(last)}") from last
+            what, f"{cause_text}{self.reconnect_attempts} reconnect attempts failed, "
+                  f"last: {error_text(last) if last is not None else '?'}") from last
 
     def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
         handle: Any = self.visa_handle  # type: ignore[attr-defined]
@@ -192,8 +253,12 @@ class RecoveringVisa:
         self._visa_handle = resource
         resource.read_termination, resource.write_termination = read_term, write_term
         resource.timeout = timeout_ms
-        resource.clear()
-        resource.query("*IDN?")
+        self._unsynced = True
+        resource.clear()       # device clear; on a socket, whatever is still in flight is read away
+        identity = resource.query("*IDN?")
+        if identity.count(",") < 3:
+            raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
+        self._unsynced = False
 
     def _last_timeout_ms(self) -> float:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from drivers._common import InstrumentError, RecoveringVisa
+from drivers._write_guard import Admission, Rule, number, refuse
 from lab.envelope import Envelope, EnvelopeError
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
@@ -67,6 +68,25 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         self._last_setpoint = None
         self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
 
+    # --- the write guard's rules (336 manual §6.6, 372 manual §6.12) --------------------------
+    def write_rules(self) -> list[Rule]:
+        """Every setpoint inside the temperature window, every enabled ramp within the limit;
+        a manual heater output (an open-loop level no window bounds) is refused."""
+        def setpoint(admission: Admission) -> None:
+            self.envelope.check_temperature_k(number(admission, 1, "setpoint", "K"))
+
+        def ramp(admission: Admission) -> None:
+            if number(admission, 1, "ramp enable", "") == 0:
+                return
+            rate_k_per_min = number(admission, 2, "setpoint ramp", "K/min")
+            if rate_k_per_min <= 0:
+                raise EnvelopeError(f"refused: setpoint ramp must be > 0 K/min, got {rate_k_per_min!r}; "
+                                    "nothing was written")
+            self.envelope.check_at_most("setpoint_ramp_max_k_per_min", rate_k_per_min, "setpoint ramp", "K/min")
+
+        return [Rule("SETP", setpoint), Rule("RAMP", ramp),
+                Rule("MOUT", refuse("a manual heater output is not bounded by the temperature window"))]
+
     # --- helpers ----------------------------------------------------------------------------
     @staticmethod
     def exclude_stock_heater_setup(*outputs: Any) -> None:
@@ -91,14 +111,20 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         if ramp_k_per_min is not None and output.output_range() == "off":
             # A ramp starts from the present setpoint; while the heater was off that may be far
             # from the stage (0 K after a reset), so start it from the stage temperature.
+            # Clamped to the window: the stage may sit outside it, a setpoint may not.
             output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": False})
-            output.setpoint(round(self.read_temperature_k(), 4))
+            output.setpoint(self._inside_window_k(round(self.read_temperature_k(), 4)))
         # Ramp first: the new setpoint is then approached at the rate from the present one.
         output.setpoint_ramp_group.set_parameters(
             {"setpoint_ramp_enabled": ramp_k_per_min is not None, "setpoint_ramp_rate": ramp_k_per_min or 0.0})
         output.output_group.set_parameters({"mode": "closed_loop", "input_channel": self.role_control_input()})
         output.setpoint(temperature_k)
         output.output_range(self.heater_range_on)
+
+    def _inside_window_k(self, temperature_k: float) -> float:
+        low, high = self.envelope.limit("temperature_min_k"), self.envelope.limit("temperature_max_k")
+        return min(max(temperature_k, low if low is not None else temperature_k),
+                   high if high is not None else temperature_k)
 
     def reapply_role_settings(self) -> None:
         if self._last_setpoint is not None:

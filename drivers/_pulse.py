@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Any
 
-from lab.envelope import Envelope
+from drivers._write_guard import Admission, Rule, forget, number, refuse, switch
+from lab.envelope import Envelope, EnvelopeError
 
 #: Fraction of the edge time a pulse's width and gap must each hold (Keysight: 10-90 % edges
 #: take 0.625 of the 0-100 % ramp, so a pulse of width w fits edges up to w / 1.6).
@@ -97,6 +98,110 @@ def check_dc_request(envelope: Envelope, chip_amperes_per_volt: float | None, le
     envelope.check_pulse(amplitude_v=level_v, width_s=0.0, chip_current_a=chip_a)
 
 
+@dataclass(frozen=True)
+class PulseHeaders:
+    """How a model spells the headers that set a channel's levels (`{n}`: the channel)."""
+
+    high: str
+    low: str
+    offset: str
+    amplitude: str
+    width: str
+    duty_cycle: str
+    function: str
+    output: str
+    apply: str
+
+
+def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_per_volt: float | None) -> list[Rule]:
+    """The generator's part of the write-path guard.
+
+    The guard follows each channel's high and low levels and offset as commanded (a Keysight
+    keeps the low level when the high is set, and the amplitude when the offset is set). Every
+    level a channel would put out — the pulse's high and low, the DC function's offset — must
+    lie inside the envelope at the generator and, through the wiring, at the chip; switching an
+    output on needs those levels known. Every channel is held to the role channel's limits.
+    """
+
+    def check_level(level_v: float) -> None:
+        chip_a = None if chip_amperes_per_volt is None else level_v * chip_amperes_per_volt
+        envelope.check_pulse(amplitude_v=level_v, width_s=0.0, chip_current_a=chip_a)
+
+    def levels(admission: Admission) -> dict[str, float | None]:
+        return admission.state.setdefault(("levels", admission.channel), {"high": None, "low": None, "offset": None})
+
+    def settle(admission: Admission, present: dict[str, float | None]) -> None:
+        for name, level_v in present.items():
+            if level_v is not None:
+                check_level(level_v)
+
+    def set_high_or_low(name: str) -> Callable[[Admission], None]:
+        def check(admission: Admission) -> None:
+            present = levels(admission)
+            present[name] = number(admission, 0, f"{name} level", "V")
+            high, low = present["high"], present["low"]
+            present["offset"] = None if high is None or low is None else (high + low) / 2
+            settle(admission, present)
+        return check
+
+    def set_offset(admission: Admission) -> None:
+        present = levels(admission)
+        offset_v = number(admission, 0, "offset", "V")
+        high, low = present["high"], present["low"]
+        if high is not None and low is not None:
+            shift_v = offset_v - (high + low) / 2
+            present["high"], present["low"] = high + shift_v, low + shift_v
+        else:
+            present["high"] = present["low"] = None
+        present["offset"] = offset_v
+        settle(admission, present)
+
+    def set_amplitude(admission: Admission) -> None:
+        present = levels(admission)
+        amplitude_v = abs(number(admission, 0, "amplitude", "V"))
+        middle_v = present["offset"]
+        if middle_v is None and present["high"] is not None and present["low"] is not None:
+            middle_v = (present["high"] + present["low"]) / 2
+        if middle_v is None:
+            present["high"] = present["low"] = None
+        else:
+            present["high"], present["low"] = middle_v + amplitude_v / 2, middle_v - amplitude_v / 2
+        settle(admission, present)
+
+    def set_width(admission: Admission) -> None:
+        envelope.check_at_most("pulse_width_max_s", number(admission, 0, "pulse width", "s"), "pulse width", "s")
+
+    def set_function(admission: Admission) -> None:
+        admission.state[("function", admission.channel)] = (admission.unit.arguments or ("",))[0].upper()
+
+    def set_output(admission: Admission) -> None:
+        if switch(admission):
+            present = levels(admission)
+            is_dc = admission.state.get(("function", admission.channel)) == "DC"
+            needed = ("offset",) if is_dc else ("high", "low")
+            if any(present[name] is None for name in needed):
+                raise EnvelopeError(f"refused: switching output {admission.channel} on while its levels are "
+                                    "unknown (set them first); nothing was written")
+            settle(admission, present)
+
+    def reset(admission: Admission) -> None:
+        forget("levels", "function")(admission)
+
+    return [
+        Rule(headers.high, set_high_or_low("high")),
+        Rule(headers.low, set_high_or_low("low")),
+        Rule(headers.offset, set_offset),
+        Rule(headers.amplitude, set_amplitude),
+        Rule(headers.width, set_width),
+        Rule(headers.function, set_function),
+        Rule(headers.output, set_output),
+        Rule("*RST", reset),
+        Rule(headers.duty_cycle, refuse("a duty cycle sets a width the guard cannot check; set the width")),
+        Rule(headers.apply, refuse("APPLy sets levels and switches the output on in one command; "
+                                   "set them one by one")),
+    ]
+
+
 class PulseGeneratorRole:
     """PulseGenerator verbs for a `RecoveringVisa` driver (put it first in the bases).
 
@@ -106,6 +211,11 @@ class PulseGeneratorRole:
 
     _last_config: tuple[str, dict[str, Any]] | None = None
     _output_on = False
+    #: The model's spelling of the level headers, for the write guard.
+    pulse_headers: PulseHeaders
+
+    def write_rules(self) -> list[Rule]:
+        return pulse_write_rules(self.pulse_headers, self.envelope, self.chip_amperes_per_volt)
 
     def configure_pulse(self, *, amplitude_v: float, width_s: float, edge_s: float, period_s: float,
                         count: int) -> None:

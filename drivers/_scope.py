@@ -134,7 +134,7 @@ class ScopeRole(RecoveringVisa):
         what = f"query {query!r} (channel {channel})"
 
         def read() -> np.ndarray:
-            codes = self.guarded(what, lambda: self.visa_handle.query_binary_values(  # type: ignore[attr-defined]
+            codes = self.exchange(what, query, lambda: self.visa_handle.query_binary_values(  # type: ignore[attr-defined]
                 query, datatype="h", is_big_endian=False, container=np.array, expect_termination=True))
             if codes.size != points:
                 raise ValueError(f"channel {channel} sent {codes.size} points, {points_from} says {points}")

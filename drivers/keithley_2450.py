@@ -18,10 +18,16 @@ Commands (Keithley 2450 Reference Manual, 2450-901-01, section 14 "SCPI command 
 point, one reading per point): no controller round trip per point, which is what switching
 statistics need. The envelope is checked on every level and on the steepest step (including
 the one from the present level) before anything is written.
+
+Below the verbs, `write_rules` is the SMU's part of the write-path guard: every source level,
+list entry, list sweep, compliance and output switch any code sends is checked there, rises
+against the ramp limit too; voltage sourcing and recalled setups are refused. A ramp starts from
+the level last commanded, cross-checked with the instrument's reading (`ramp_start_a`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -31,8 +37,11 @@ import numpy as np
 from qcodes import validators as vals
 from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
 
-from drivers._common import RecoveringVisa
-from lab.envelope import Envelope
+from drivers._common import MalformedReplyError, RecoveringVisa
+from drivers._write_guard import Admission, Rule, forget, number, numbers, refuse, switch
+from lab.envelope import Envelope, EnvelopeError
+
+log = logging.getLogger(__name__)
 
 #: Ramp rate used to bring the level to zero when none was asked for and the envelope sets none.
 DEFAULT_RAMP_A_PER_S = 10e-6
@@ -42,6 +51,48 @@ LIST_POINTS_MAX = 2500
 LIST_CHUNK = 100
 #: Sweep dwell limits: the 2450's source delay is 50 us .. 10 ks.
 DWELL_MIN_S, DWELL_MAX_S = 50e-6, 1e4
+#: A reading agrees with the commanded level within this (the source's setting resolution).
+LEVEL_AGREEMENT_A = 1e-9
+
+#: What the write guard remembers of the SMU (keys of `WriteGuard.state`).
+LEVEL_A, LEVEL_AT_S, OUTPUT_ON, LIST_A = "source_level_a", "source_level_at_s", "output_on", "source_list_a"
+
+
+def ramp_start_a(commanded_a: float | None, read_a: float | None, limit_a: float | None) -> tuple[float, str]:
+    """Where a ramp starts, and a note when the reading and the commanded level disagree.
+
+    The level last commanded is known (every level went through the write guard); the reading
+    is a cross-check. A reading that is not finite or lies outside the envelope is implausible
+    (nothing could have put it there) and is ignored. When the two disagree the true level is
+    one of them, so the ramp starts from the one nearer zero (with opposite signs: from 0 A):
+    its every step then lowers |I| whichever is true. With no level commanded, a plausible
+    reading is the start; otherwise 0 A, the one level that can only lower |I|.
+    """
+    plausible = read_a is not None and math.isfinite(read_a) and (
+        limit_a is None or abs(read_a) <= limit_a * (1 + 1e-9))
+    if commanded_a is None:
+        if plausible:
+            return float(read_a), ""  # type: ignore[arg-type]
+        return 0.0, (f"source level unknown and its reading {read_a!r} A implausible: "
+                     "set 0 A directly, which can only lower |I|")
+    if not plausible:
+        return commanded_a, (f"source reading {read_a!r} A implausible; ramped from the "
+                             f"commanded {commanded_a:.6g} A")
+    if abs(read_a - commanded_a) <= max(LEVEL_AGREEMENT_A, 1e-6 * abs(commanded_a)):  # type: ignore[operator]
+        return commanded_a, ""
+    start_a = (min(commanded_a, read_a, key=abs) if commanded_a * read_a >= 0 else 0.0)  # type: ignore[operator]
+    return start_a, (f"source reading {read_a:.6g} A disagrees with the commanded {commanded_a:.6g} A: "
+                     f"ramped from {start_a:.6g} A, which can only lower |I|")
+
+
+def clamped_to_envelope_a(start_a: float, limit_a: float | None) -> tuple[float, str]:
+    """A ramp never commands a level outside the envelope, not even on its way down: from a
+    level above the limit (the envelope was tightened while the source held it) it steps to
+    the limit first, which lowers |I|."""
+    if limit_a is None or abs(start_a) <= limit_a:
+        return start_a, ""
+    return math.copysign(limit_a, start_a), (f"source at {start_a:.6g} A, outside the envelope "
+                                             f"(bias_current_max_a = {limit_a:.6g} A): stepped to the limit first")
 
 
 class Keithley2450(RecoveringVisa, _StockKeithley2450):
@@ -66,6 +117,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self._compliance_v: float | None = None
         self._last_ramp_a_per_s: float | None = None
         self._output_on: bool | None = None
+        #: What the safe paths met and did about it (a disagreeing reading), for the run's message.
+        self.safety_notes: list[str] = []
 
     # --- role: BiasSource -------------------------------------------------------------------
     def set_compliance_v(self, voltage_v: float) -> None:
@@ -161,15 +214,36 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if span_a == 0.0:
             return [], 0.0
         steps = min(max(math.ceil(span_a / self.ramp_step_max() - 1e-9), 1), self.ramp_steps_max())
-        levels = [start_a + (stop_a - start_a) * k / steps for k in range(1, steps + 1)]
+        levels = [start_a + (stop_a - start_a) * k / steps for k in range(1, steps)] + [stop_a]
         return levels, span_a / steps / ramp_a_per_s
 
     def _ramp_to(self, target_a: float, ramp_a_per_s: float) -> None:
-        levels, wait_s = self.ramp_plan(self.source_level_a(), target_a, ramp_a_per_s)
+        start_a = self._ramp_start_a()
+        levels, wait_s = self.ramp_plan(start_a, target_a, ramp_a_per_s)
+        if levels and start_a != self.write_guard.commanded(LEVEL_A):
+            levels.insert(0, start_a)     # say where the ramp starts: a move that only lowers |I|
         for level_a in levels:
             # Wait before each step, so back-to-back ramps cannot exceed the rate either.
             time.sleep(wait_s)
             self.write(f":SOUR:CURR {level_a:.9g}")
+        if self.write_guard.commanded(LEVEL_A) != float(f"{target_a:.9g}"):
+            # The start was taken as the target (or 0 A was the only safe move): say it once, so
+            # the commanded level is known from here on.
+            self.write(f":SOUR:CURR {target_a:.9g}")
+
+    def _ramp_start_a(self) -> float:
+        try:
+            read_a: float | None = self.source_level_a()
+        except MalformedReplyError as error:
+            read_a = None
+            log.warning("%s: %s", self._who(), error)
+        limit_a = self.envelope.limit("bias_current_max_a")
+        start_a, note = ramp_start_a(self.write_guard.commanded(LEVEL_A), read_a, limit_a)
+        start_a, clamp_note = clamped_to_envelope_a(start_a, limit_a)
+        for text in filter(None, (note, clamp_note)):
+            log.warning("%s: %s", self._who(), text)
+            self.safety_notes.append(f"{self.name}: {text}")
+        return start_a
 
     def _ensure_current_source(self) -> None:
         if self.ask(":SOUR:FUNC?").strip().upper() not in ("CURR", "CURRENT"):
@@ -193,6 +267,95 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def _output_is_on(self) -> bool:
         self._output_on = self.ask(":OUTP?").strip() in ("1", "ON")
         return self._output_on
+
+    # --- the write guard's rules (Keithley 2450 manual, section 14) ---------------------------
+    def write_rules(self) -> list[Rule]:
+        return [
+            Rule("[:SOURce[1]]:CURRent[:LEVel][:IMMediate][:AMPLitude]", self._admit_level),
+            Rule("[:SOURce[1]]:CURRent:VLIMit[:LEVel]", self._admit_compliance),
+            Rule("[:SOURce[1]]:LIST:CURRent", self._admit_list(append=False)),
+            Rule("[:SOURce[1]]:LIST:CURRent:APPend", self._admit_list(append=True)),
+            Rule("[:SOURce[1]]:SWEep:CURRent:LIST", self._admit_list_sweep),
+            Rule("[:SOURce[1]]:FUNCtion[:MODE]", self._admit_function),
+            Rule(":OUTPut[1][:STATe]", self._admit_output),
+            Rule("*RST", self._admit_reset),
+            Rule("[:SOURce[1]]:SWEep:CURRent:LINear*", refuse("a linear sweep's levels are not checked step by "
+                                                              "step; use a list sweep")),
+            Rule("[:SOURce[1]]:SWEep:CURRent:LOG", refuse("a log sweep's levels are not checked step by step; "
+                                                          "use a list sweep")),
+            Rule("[:SOURce[1]]:VOLTage*", refuse("the bias is a current source; sourcing voltage is outside "
+                                                 "the envelope")),
+            Rule("[:SOURce[1]]:LIST:VOLTage*", refuse("the bias is a current source; sourcing voltage is "
+                                                      "outside the envelope")),
+            Rule("[:SOURce[1]]:SWEep:VOLTage*", refuse("the bias is a current source; sourcing voltage is "
+                                                       "outside the envelope")),
+            Rule("[:SOURce[1]]:CONFiguration:LIST:RECall", refuse("recalling a source configuration could "
+                                                                  "apply levels outside the envelope")),
+        ]
+
+    def _check_rise(self, state: dict, from_a: float | None, to_a: float, over_s: float, what: str) -> None:
+        """A rise of |I| while the output is on must keep to the envelope's ramp limit."""
+        rate_limit = self.envelope.limit("bias_ramp_max_a_per_s")
+        if rate_limit is None or not state.get(OUTPUT_ON) or from_a is None or abs(to_a) <= abs(from_a):
+            return
+        rise_a = abs(to_a - from_a)
+        if rise_a > rate_limit * over_s * (1 + 1e-6) + 1e-15:
+            raise EnvelopeError(f"refused: {what} from {from_a:.6g} A to {to_a:.6g} A in {over_s:.3g} s rises "
+                                f"faster than the safe envelope (bias_ramp_max_a_per_s = {rate_limit:.6g} A/s, "
+                                f"{self.envelope.where}); nothing was written")
+
+    def _admit_level(self, admission: Admission) -> None:
+        state, now_s = admission.state, time.monotonic()
+        level_a = number(admission, 0, "bias current", "A")
+        self.envelope.check_at_most("bias_current_max_a", level_a, "bias current", "A")
+        self._check_rise(state, state.get(LEVEL_A), level_a, now_s - state.get(LEVEL_AT_S, -math.inf), "a step")
+        state[LEVEL_A], state[LEVEL_AT_S] = level_a, now_s
+
+    def _admit_compliance(self, admission: Admission) -> None:
+        self.envelope.check_at_most("compliance_max_v", number(admission, 0, "compliance voltage", "V"),
+                                    "compliance voltage", "V")
+
+    def _admit_list(self, *, append: bool):
+        def check(admission: Admission) -> None:
+            levels_a = numbers(admission, "list level", "A")
+            for level_a in levels_a:
+                self.envelope.check_at_most("bias_current_max_a", level_a, "list level", "A")
+            admission.state[LIST_A] = (admission.state.get(LIST_A, ()) if append else ()) + tuple(levels_a)
+        return check
+
+    def _admit_list_sweep(self, admission: Admission) -> None:
+        state = admission.state
+        start = int(number(admission, 0, "list start index", ""))
+        dwell_s = number(admission, 1, "sweep dwell", "s")
+        count = int(number(admission, 2, "sweep count", "")) if len(admission.unit.arguments) > 2 else 1
+        levels_a = state.get(LIST_A, ())[max(start, 1) - 1:]
+        if not levels_a:
+            raise EnvelopeError("refused: a list sweep with no checked list levels; nothing was written")
+        path_a = [state.get(LEVEL_A), *levels_a * max(count, 1)]
+        for from_a, to_a in zip(path_a, path_a[1:]):
+            self._check_rise(state, from_a, to_a, dwell_s, "a list sweep step")
+        state[LEVEL_A], state[LEVEL_AT_S] = levels_a[-1], time.monotonic()
+
+    def _admit_function(self, admission: Admission) -> None:
+        function = (admission.unit.arguments or ("",))[0].upper()
+        if function not in ("CURR", "CURRENT"):
+            raise EnvelopeError(f"refused: source function {function[:20]!r}: the bias is a current source; "
+                                "nothing was written")
+        admission.state.pop(LEVEL_A, None)     # the current function keeps a level of its own
+
+    def _admit_output(self, admission: Admission) -> None:
+        on = switch(admission)
+        if on:
+            level_a = admission.state.get(LEVEL_A)
+            if level_a is None:
+                raise EnvelopeError("refused: switching the output on while the source level is unknown "
+                                    "(set it first); nothing was written")
+            self.envelope.check_at_most("bias_current_max_a", level_a, "bias current", "A")
+        admission.state[OUTPUT_ON] = on
+
+    def _admit_reset(self, admission: Admission) -> None:
+        forget(LEVEL_A, LIST_A)(admission)
+        admission.state[OUTPUT_ON] = False
 
     def reapply_role_settings(self) -> None:
         if self._compliance_v is not None:

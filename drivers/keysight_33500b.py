@@ -15,7 +15,7 @@ from qcodes import validators as vals
 from qcodes.instrument_drivers.Keysight.KeysightAgilent_33XXX import Keysight33xxx
 
 from drivers._common import RecoveringVisa
-from drivers._pulse import PulseGeneratorRole, PulseTiming, write_levels, write_timing
+from drivers._pulse import PulseGeneratorRole, PulseHeaders, PulseTiming, write_levels, write_timing
 from lab.envelope import Envelope
 
 #: The 33500B's minimum pulse width (the 33600A's is 5 ns): a safe margin for write ordering.
@@ -24,6 +24,12 @@ WIDTH_MIN_S = 16e-9
 
 class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
     """PulseGenerator role on one channel of a Keysight 33500B/33600A."""
+
+    pulse_headers = PulseHeaders(
+        high="[:SOURce{n}]:VOLTage:HIGH", low="[:SOURce{n}]:VOLTage:LOW", offset="[:SOURce{n}]:VOLTage:OFFSet",
+        amplitude="[:SOURce{n}]:VOLTage[:LEVel][:IMMediate][:AMPLitude]",
+        width="[:SOURce{n}]:FUNCtion:PULSe:WIDTh", duty_cycle="[:SOURce{n}]:FUNCtion:PULSe:DCYCle",
+        function="[:SOURce{n}]:FUNCtion[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce{n}]:APPLy*")
 
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
                  chip_amperes_per_volt: float | None = None, channel: int = 1, **kwargs: Any) -> None:

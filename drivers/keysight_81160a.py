@@ -17,7 +17,7 @@ from qcodes.instrument import InstrumentChannel, VisaInstrument
 from qcodes.parameters import create_on_off_val_mapping
 
 from drivers._common import RecoveringVisa
-from drivers._pulse import PulseGeneratorRole, PulseTiming, write_levels, write_timing
+from drivers._pulse import PulseGeneratorRole, PulseHeaders, PulseTiming, write_levels, write_timing
 from lab.envelope import Envelope
 
 #: Data sheet limits (81160A, 50 ohm load where levels are concerned).
@@ -70,6 +70,12 @@ class Keysight81160AChannel(InstrumentChannel):
 
 class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
     """PulseGenerator role on one channel of a Keysight 81160A."""
+
+    pulse_headers = PulseHeaders(
+        high="[:SOURce]:VOLTage{n}:HIGH", low="[:SOURce]:VOLTage{n}:LOW", offset="[:SOURce]:VOLTage{n}:OFFSet",
+        amplitude="[:SOURce]:VOLTage{n}[:LEVel][:IMMediate][:AMPLitude]",
+        width="[:SOURce]:PULSe:WIDTh{n}", duty_cycle="[:SOURce]:PULSe:DCYCle{n}",
+        function="[:SOURce]:FUNCtion{n}[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce]:APPLy{n}*")
 
     default_terminator = "\n"
 

@@ -16,6 +16,7 @@ import numpy as np
 from qcodes.instrument_drivers.Keysight import KeysightInfiniium as _StockInfiniium
 
 from drivers._scope import AcquisitionSettings, ScopeRole
+from drivers._write_guard import Admission, Rule, number
 from lab.envelope import Envelope
 
 
@@ -73,6 +74,13 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
             ":WAVeform:PREamble?", _preamble)
         codes = self._read_int16_block(":WAVeform:DATA?", channel, points, "its preamble")
         return x_origin_s + np.arange(points) * x_increment_s, codes * y_increment_v + y_origin_v
+
+    # --- the write guard's rule ---------------------------------------------------------------
+    def write_rules(self) -> list[Rule]:
+        def channel_range(admission: Admission) -> None:
+            self.envelope.check_at_most("input_range_max_v", number(admission, 0, "input range", "V"),
+                                        f"channel {admission.channel} input range", "V")
+        return [Rule(":CHANnel{n}:RANGe", channel_range)]
 
 
 def _preamble(reply: str) -> tuple[int, float, float, float, float]:

@@ -23,6 +23,7 @@ from qcodes.instrument_drivers.tektronix.DPO7200xx import (
 )
 
 from drivers._scope import AcquisitionSettings, ScopeRole
+from drivers._write_guard import Admission, Rule, number
 from lab.envelope import Envelope
 
 #: Vertical divisions on screen: the full-scale range is 10 x CH<x>:SCAle.
@@ -101,6 +102,13 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
         y_offset, y_zero_v = self.ask_parsed("WFMOutpre:YOFf?", float), self.ask_parsed("WFMOutpre:YZEro?", float)
         raw = self._read_int16_block("CURVe?", channel, points, "WFMOutpre:NR_Pt")
         return x_zero_s + np.arange(points) * x_increment_s, (raw - y_offset) * y_mult_v + y_zero_v
+
+    # --- the write guard's rule ---------------------------------------------------------------
+    def write_rules(self) -> list[Rule]:
+        def channel_scale(admission: Admission) -> None:
+            range_v = SCREEN_DIVISIONS * number(admission, 0, "vertical scale", "V/div")
+            self.envelope.check_at_most("input_range_max_v", range_v, f"channel {admission.channel} input range", "V")
+        return [Rule(":CH{n}:SCAle", channel_scale)]
 
 
 def _exclude_state_changing_from_snapshots(instrument: Any) -> None:

@@ -1,0 +1,236 @@
+"""The one check of every message a driver sends against the station's envelope.
+
+`RecoveringVisa` hands each outgoing message — a role verb's write, a stock QCoDeS parameter
+set, a ramp step, a re-applied setting after a reconnect, a safe-state write, the setting part
+of a query — to its driver's `WriteGuard` before a byte leaves. The guard splits the message
+into program message units (IEEE 488.2 §7.4: `;` separates units; a unit without a leading
+`:` continues the previous unit's path, SCPI-99 §6.2.4), matches each unit's header against
+the model's rules (written as the manual spells the header), and checks the instrument state
+the message would leave: a level outside the envelope, a value the rule cannot read as a plain
+decimal number, or a command that would apply levels the guard cannot see (a stored setup
+recalled, a voltage source on a current-biased wire) is refused with `EnvelopeError` and
+nothing is written. Only after the exchange completes does the commanded state advance, so
+the driver always knows what it last told the instrument (a ramp starts from there).
+
+Headers no rule names pass unchanged: they set no level (triggering, acquisition, display).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.envelope import EnvelopeError
+
+#: A plain decimal number as a level may be written (no SCPI keywords, suffixes or #H forms):
+#: anything else is refused, since the guard could not say what the instrument would make of it.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: What a header may hold: keywords, numeric suffixes, colons, a leading `*`, a trailing `?`.
+_HEADER = re.compile(r"\*?:?[A-Z0-9_]+(?::[A-Z0-9_]+)*\??")
+
+
+@dataclass(frozen=True)
+class ProgramUnit:
+    """One program message unit: its header with the full path (upper case) and arguments."""
+
+    header: str
+    arguments: tuple[str, ...]
+    text: str
+
+    @property
+    def is_query(self) -> bool:
+        return self.header.endswith("?")
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    parts, current, quote = [], [], ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def program_units(message: str) -> list[ProgramUnit]:
+    """The units of `message`, each header given the path it has in the instrument's parser
+    (`:SOUR:FUNC CURR;CURR 0` sets `:SOUR:CURR`); headers carry a leading `:` unless common."""
+    units: list[ProgramUnit] = []
+    path = ""                         # the compound-header path a following unit continues
+    for raw in _split_outside_quotes(message.strip(), ";"):
+        text = raw.strip()
+        if not text:
+            continue
+        header, rest = (re.split(r"\s+", text, maxsplit=1) + [""])[:2]
+        header = header.upper()
+        if not _HEADER.fullmatch(header):
+            raise EnvelopeError(f"refused: {text[:60]!r} is not a program unit the envelope check can read; "
+                                "nothing was written")
+        if header.startswith("*"):
+            full = header          # common commands leave the path alone
+        else:
+            full = header if header.startswith(":") else f"{path}:{header}"
+            path = full.rsplit(":", 1)[0]
+        arguments = tuple(a.strip() for a in _split_outside_quotes(rest, ",")) if rest.strip() else ()
+        units.append(ProgramUnit(full, arguments, text))
+    return units
+
+
+def header_pattern(spelling: str) -> re.Pattern[str]:
+    """A regex for a header as a manual spells it: `[:SOURce[1]]:CURRent[:LEVel]`.
+
+    Upper case is the short form, lower case the rest of the long form; `[...]` is optional;
+    `{n}` is a numeric suffix (captured as `n`); a trailing `*` takes every header below this
+    one as well. Headers are matched with their leading `:`.
+    """
+    subtree = spelling.endswith("*")
+    spelling = spelling.rstrip("*")
+    out, i = [], 0
+    while i < len(spelling):
+        char = spelling[i]
+        if char == "[":
+            out.append("(?:")
+        elif char == "]":
+            out.append(")?")
+        elif spelling.startswith("{n}", i):
+            out.append(r"(?P<n>\d*)")
+            i += 3
+            continue
+        elif char.isalpha():
+            j = i
+            while j < len(spelling) and spelling[j].isalpha():
+                j += 1
+            word = spelling[i:j]
+            short = "".join(c for c in word if c.isupper())
+            rest = word[len(short):]
+            out.append(f"{re.escape(short)}(?:{re.escape(rest.upper())})?" if rest else re.escape(short))
+            i = j
+            continue
+        else:
+            out.append(re.escape(char))
+        i += 1
+    pattern = "".join(out)
+    if spelling[0].isalpha():
+        pattern = r"\:" + pattern        # a bare spelling (`SETP`) is a root header
+    if subtree:
+        pattern += r"(?::[A-Z0-9_]+)*"
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@dataclass
+class Admission:
+    """What one unit does to the commanded state, found while checking it."""
+
+    state: dict[Any, Any]
+    unit: ProgramUnit
+    channel: int
+
+
+#: A rule's check: reads the unit, raises EnvelopeError to refuse it, updates `state` (a copy).
+Check = Callable[[Admission], None]
+
+
+@dataclass
+class Rule:
+    spelling: str
+    check: Check
+    pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pattern = header_pattern(self.spelling)
+
+
+class WriteGuard:
+    """The envelope check at the bottom of one driver's write path, and what it last commanded."""
+
+    def __init__(self, who: Callable[[], str], rules: Iterable[Rule] = ()) -> None:
+        self._who = who
+        self.rules = list(rules)
+        self.state: dict[Any, Any] = {}
+
+    def admit(self, message: str) -> dict[Any, Any]:
+        """Check `message`; returns the state it would leave (commit it once it was sent)."""
+        state = dict(self.state)
+        for unit in program_units(message):
+            if unit.is_query:
+                continue
+            for rule in self.rules:
+                match = rule.pattern.fullmatch(unit.header)
+                if match is None:
+                    continue
+                suffix = match.groupdict().get("n") or ""
+                try:
+                    rule.check(Admission(state, unit, int(suffix) if suffix else 1))
+                except EnvelopeError as error:
+                    raise EnvelopeError(f"{self._who()}: {error} (in {unit.text[:120]!r})") from None
+                break
+        return state
+
+    def commit(self, state: dict[Any, Any]) -> None:
+        self.state = state
+
+    def commanded(self, key: Any) -> Any:
+        return self.state.get(key)
+
+
+# --- reading arguments -----------------------------------------------------------------------
+
+def number(admission: Admission, index: int, what: str, unit: str) -> float:
+    """Argument `index` as a finite plain decimal number, or refuse the unit."""
+    arguments = admission.unit.arguments
+    text = arguments[index] if index < len(arguments) else ""
+    if not _DECIMAL.fullmatch(text):
+        raise EnvelopeError(f"refused: {what} {text[:40]!r} is not a plain decimal number, so it cannot be "
+                            "checked against the envelope; nothing was written")
+    value = float(text)
+    if not math.isfinite(value):
+        raise EnvelopeError(f"refused: {what} {text[:40]!r} {unit} is not finite; nothing was written")
+    return value
+
+
+def numbers(admission: Admission, what: str, unit: str) -> list[float]:
+    return [number(admission, k, what, unit) for k in range(len(admission.unit.arguments))]
+
+
+def switch(admission: Admission, index: int = 0) -> bool:
+    """An ON/OFF (1/0) argument."""
+    arguments = admission.unit.arguments
+    text = (arguments[index] if index < len(arguments) else "").upper()
+    if text in ("ON", "1"):
+        return True
+    if text in ("OFF", "0"):
+        return False
+    raise EnvelopeError(f"refused: output state {text[:20]!r} is neither ON nor OFF; nothing was written")
+
+
+def refuse(reason: str) -> Check:
+    """A rule for a command whose effect on the levels the guard cannot know."""
+    def check(admission: Admission) -> None:
+        raise EnvelopeError(f"refused: {reason}; nothing was written")
+    return check
+
+
+def forget(*keys: Any) -> Check:
+    """A rule for a command after which the instrument's levels are no longer known (*RST)."""
+    def check(admission: Admission) -> None:
+        for key in list(admission.state):
+            if key in keys or (isinstance(key, tuple) and key[0] in keys):
+                del admission.state[key]
+    return check
+
+
+#: Commands that load settings the guard never saw, on every SCPI instrument.
+STORED_SETUP_RULES = (
+    Rule("*RCL", refuse("recalling a stored setup could apply levels outside the envelope")),
+    Rule("[:SYSTem]:SETup", refuse("loading a setup could apply levels outside the envelope")),
+    Rule(":MMEMory:LOAD:STATe", refuse("loading a stored state could apply levels outside the envelope")),
+)
