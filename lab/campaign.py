@@ -161,7 +161,7 @@ def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequenc
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = CampaignOutcome(out_dir, estimated_lab_time_s=sum(r.dry_run.duration_s for r in planned))
     results: dict[str, dict[str, Result]] = {}
-    with StationLock(station.path):            # refuse a busy station before touching instruments
+    with StationLock(station, out_dir=out_dir):  # refuse busy instruments or --out before touching instruments
         instruments = open_instruments(station)
         try:
             runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,

@@ -115,7 +115,7 @@ class Runner:
 
     def run(self, procedure: Procedure) -> RunOutcome:
         estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
-        with StationLock(self.station.path):
+        with StationLock(self.station, out_dir=self.archive_dir):
             return self._run_locked(procedure, len(estimate.steps), estimate.duration_s)
 
     def _run_locked(self, procedure: Procedure, step_count: int, duration_s: float) -> RunOutcome:
