@@ -29,7 +29,7 @@ class MeasurementError(RuntimeError):
 
 #: Memory a run may hold in scope records at once: float64 samples of every recorded channel and
 #: of the time axis, for every capture a plan keeps together (the dry run builds stand-ins too).
-CAPTURE_MEMORY_MAX_BYTES = 512 * 2**20
+CAPTURE_MEMORY_MAX_BYTES = 256 * 2**20
 #: Longest scope record a plan may ask for: the smallest maximum record of the supported scopes
 #: (Keysight Infiniium S-Series, 100 Mpts).
 RECORD_LENGTH_MAX = 100_000_000

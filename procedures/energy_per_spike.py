@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter, too_little
+from lab.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, too_little
 from lab.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
@@ -49,7 +49,8 @@ class EnergyPerSpikeParameters:
                                       "ends: long enough for the chip to relax", minimum=1e-9)
     pretrigger_s: float = parameter(10e-9, unit="s", doc="record before the trigger (half-amplitude of the "
                                     "leading edge)", minimum=0.0)
-    sample_rate_hz: float = parameter(20e9, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=1e12)
+    sample_rate_hz: float = parameter(20e9, unit="Hz", doc="scope sample rate", minimum=1e6,
+                                    maximum=SAMPLE_RATE_MAX_HZ)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
     detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
                                 "amplitude", minimum=0.0)
@@ -96,6 +97,7 @@ class EnergyPerSpike(Procedure):
         bias_a = p.bias_a or design.bias_a
         window_s = (-np.inf, np.inf)       # the whole record
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)   # levels first, then the output on
         yield steps.SetInputEnabled(enabled=True)
 
         # Above threshold every capture should spike; if none does, a wire may be latched

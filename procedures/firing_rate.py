@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter, refuse, too_little
+from lab.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, refuse, too_little
 from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
@@ -32,7 +32,8 @@ class FiringRateParameters:
     captures: int = parameter(2, unit="1", doc="records per input current", minimum=1, maximum=1000)
     record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
     pretrigger_s: float = parameter(1e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=1e12)
+    sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6,
+                                    maximum=SAMPLE_RATE_MAX_HZ)
     capture_timeout_s: float = parameter(0.05, unit="s", doc="no spike within this: 0 Hz", minimum=1e-3,
                                          maximum=60.0)
     bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)

@@ -104,6 +104,8 @@ class Refractory(Procedure):
         spacings = self.spacings_s(design)
         settings = self._settings(design, spacings)
         yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        # Levels first, then the output on.
+        yield _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
         first_window = (-p.edge_s, p.width_s + 2 * p.edge_s + p.spike_after_s)
         # The single-pulse response must show a spike; if not, a wire may be latched

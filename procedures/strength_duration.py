@@ -100,8 +100,10 @@ class StrengthDuration(Procedure):
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         bias_a = p.bias_a or design.bias_a
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
-        yield steps.SetInputEnabled(enabled=True)
         widths = np.asarray(p.widths_s, dtype=float)
+        # Levels first (the first reference pulse), then the output on.
+        yield _pulsed.pulses(p.reference_fraction * low_a, float(widths[0]), p.edge_s)
+        yield steps.SetInputEnabled(enabled=True)
         thresholds = np.full(widths.size, np.nan)
         fired_at = np.zeros(widths.size, dtype=bool)
         for index, width_s in enumerate(widths):

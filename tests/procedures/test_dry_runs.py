@@ -77,7 +77,7 @@ def test_strength_duration_captures_and_thresholds_outside_bracket_are_nan(stati
     p = StrengthDuration(widths_s=(16e-9, 32e-9, 64e-9), trials=4, bisection_steps=5, reference_captures=3)
     report = dry_run(p, station)
     assert report.count(steps.Capture) == 3 * (3 + 5 * 4)
-    assert report.count(steps.ConfigurePulses) == 3 * (1 + 5)
+    assert report.count(steps.ConfigurePulses) == 1 + 3 * (1 + 5)     # levels set before the output goes on
     bias = DESIGN.bias_a
     assert report.duration_s == pytest.approx(report.count(steps.Capture) * CAPTURE_ESTIMATE_S
                                               + 2 * bias / p.parameters.ramp_a_per_s)
@@ -114,7 +114,7 @@ def test_energy_per_spike_baseline_then_spikes_and_design_amplitudes(station):
     p = EnergyPerSpike(spikes=7, reference_captures=5)
     report = dry_run(p, station, PlanContext({"neuron": {"threshold_a": 10e-6}}, dry_run=True))
     amplitudes = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigurePulses)]
-    assert amplitudes == pytest.approx([0.5 * 10e-6, 1.3 * 10e-6])
+    assert amplitudes == pytest.approx([0.5 * 10e-6, 0.5 * 10e-6, 1.3 * 10e-6])   # levels before the output on
     assert report.count(steps.Capture) == 12
     traces = [s.record for s, _ in report.steps
               if isinstance(s, steps.Archive) and s.record.__class__.__name__ == "TraceBlock"]
