@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from lab.config import Station, load_station
 from lab.dry_run import DryRunReport, dry_run
+from lab.interrupts import handling_stop_signals, stop_requested
 from lab.procedure import ParameterError, PlanContext, Procedure
 from lab.records import Result
 from lab.runner import RunOutcome
@@ -145,7 +146,17 @@ def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequenc
     """Run the campaign (or the `only` procedures of it) and write `out_dir/report.md`.
 
     `overrides` maps procedure name -> parameter overrides (they win over hand-offs). Raises
-    StationError, CampaignError, ParameterError or EnvelopeError before touching anything."""
+    StationError, CampaignError, ParameterError or EnvelopeError before touching anything.
+    Ctrl-C or SIGTERM ends the running procedure as "aborted", starts nothing new, and the
+    report is still written (lab/interrupts.py: only a run's steps are interruptible)."""
+    with handling_stop_signals():
+        return _run_campaign(station_path, out_dir, only=only, show_progress=show_progress,
+                             overrides=overrides, command=command)
+
+
+def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequence[str] | None,
+                  show_progress: bool, overrides: Mapping[str, Mapping[str, Any]] | None,
+                  command: str) -> CampaignOutcome:
     from lab.bench import open_instruments
     from lab.report.markdown import CampaignNotes, write_report
     from lab.run_lock import StationLock
@@ -188,6 +199,8 @@ def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequenc
 def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutcome, bar) -> None:
     for index, run in enumerate(planned):
         name = run.name
+        if stop_requested():               # a signal the last run's ending noted
+            outcome.interrupted = True
         if outcome.interrupted:
             outcome.not_run.append((name, "not run: the campaign was interrupted (Ctrl-C)"))
             continue
@@ -216,7 +229,7 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         outcome.outcomes[name] = result
         results[name] = result.results
         bar.update(_weight_s(run, station))
-        if result.exit_status == "aborted":
+        if result.exit_status == "aborted" or stop_requested():
             outcome.interrupted = True
 
 

@@ -112,6 +112,15 @@ def _campaign(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lab.interrupts import handling_stop_signals
+
+    # From the first line: a signal before the run's steps (loading, locking, opening the
+    # instruments) or after them (safe state, closing) is noted, not raised (lab/interrupts.py).
+    with handling_stop_signals():
+        return _run_procedure(args)
+
+
+def _run_procedure(args: argparse.Namespace) -> int:
     from lab.bench import open_instruments
     from lab.campaign import chip_design
     from lab.config import load_station

@@ -4,17 +4,18 @@ Order of a run: dry run (refuses out-of-envelope plans before any instrument is 
 station lock (one run at a time), RunStart to the archive, steps, then — always — every role's
 `safe_state()` and a RunStop with the exit status: "completed", "aborted" (Ctrl-C or SIGTERM)
 or "failed" (an exception, its traceback recorded). Its message also lists what the run met
-and dealt with on the way (a temperature excursion sat out, a bias cycled to free a latch).
+and dealt with on the way (a temperature excursion sat out, a bias cycled to free a latch, a
+source reading that disagreed with the level last commanded).
+
+Only the steps are interruptible (lab/interrupts.py): a signal there ends them at once; the
+ending — safe state and RunStop — runs to its end however many signals arrive.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ from lab.config import Station
 from lab.dry_run import dry_run
 from lab.error_text import failure_message
 from lab.executor import StepExecutor
+from lab.interrupts import deferred, handling_stop_signals, interruptible
 from lab.procedure import PlanContext, Procedure
 from lab.provenance import software_version
 from lab.records import Result, RunStart, RunStop
@@ -49,56 +51,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends a run like Ctrl-C: aborted, outputs safe."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """Shutdown must finish: hold off SIGINT/SIGTERM while outputs are made safe."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C or SIGTERM while a record is written takes effect once it is written: an HDF5
-    append cut in the middle would leave the archive inconsistent for the run's own end."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if received:
-        raise KeyboardInterrupt(f"signal {received[0]}")
-
-
 class Runner:
     def __init__(
         self, station: Station, roles: Mapping[str, object], *, archive_dir: str | Path,
@@ -114,45 +66,55 @@ class Runner:
         self.show_progress = show_progress
 
     def run(self, procedure: Procedure) -> RunOutcome:
-        estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
-        with StationLock(self.station, out_dir=self.archive_dir):
-            return self._run_locked(procedure, len(estimate.steps), estimate.duration_s)
+        with handling_stop_signals():
+            estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
+            with StationLock(self.station, out_dir=self.archive_dir):
+                return self._run_locked(procedure, len(estimate.steps), estimate.duration_s)
 
     def _run_locked(self, procedure: Procedure, step_count: int, duration_s: float) -> RunOutcome:
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{procedure.name}-{uuid.uuid4().hex[:6]}"
         trace_spec, tables = procedure.declare()
         writer = ArchiveWriter(self.archive_dir)
-        writer(RunStart(
-            run_id=run_id, procedure=procedure.name, started_at=_now(),
-            parameters=procedure.parameter_records(), station_text=self.station.text,
-            chip_text=self.station.chip_path.read_text(), snapshot=self.snapshot(),
-            software_version=software_version(), emulator_seed=self.station.emulator_seed if self.station.is_emulated else None,
-            metadata={"station": str(self.station.path), "estimated_lab_time_s": duration_s},
-            traces=trace_spec, tables=tables,
-        ))
         results: dict[str, Result] = {}
         notes: dict[str, Any] = {}
         status, message, trace_text = "completed", "", ""
         executor = StepExecutor(self.station, self.roles, self.clock)
         bar = tqdm(total=step_count, desc=procedure.name, unit="step", disable=not self.show_progress,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]")
+        started, failure = False, None
         try:
-            with _sigterm_as_interrupt():
+            with interruptible():
+                with deferred():
+                    writer(RunStart(
+                        run_id=run_id, procedure=procedure.name, started_at=_now(),
+                        parameters=procedure.parameter_records(), station_text=self.station.text,
+                        chip_text=self.station.chip_path.read_text(), snapshot=self.snapshot(),
+                        software_version=software_version(),
+                        emulator_seed=self.station.emulator_seed if self.station.is_emulated else None,
+                        metadata={"station": str(self.station.path), "estimated_lab_time_s": duration_s},
+                        traces=trace_spec, tables=tables,
+                    ))
+                    started = True
                 self._execute(procedure, executor, writer, results, notes, bar)
         except KeyboardInterrupt:
             status, message = "aborted", "interrupted by the operator (Ctrl-C or SIGTERM)"
         except Exception as error:  # noqa: BLE001 - every failure ends the run as "failed"
             status, message, trace_text = "failed", failure_message(error), traceback.format_exc()
-        finally:
-            with _uninterruptible():
-                message = "; ".join(filter(None, [message, *executor.incidents]))
-                problems = self._make_safe()
-                if problems:
-                    message = "; ".join(filter(None, [message, *problems]))
-                    if status == "completed":
-                        status = "failed"
-                bar.close()
-                writer(RunStop(status, _now(), message=message, traceback=trace_text))
+            failure = error
+        # Not interruptible from here on (lab/interrupts.py): signals are noted, not raised.
+        message = "; ".join(filter(None, [message, *executor.incidents]))
+        problems = self._make_safe()
+        if problems:
+            message = "; ".join(filter(None, [message, *problems]))
+            if status == "completed":
+                status = "failed"
+        message = "; ".join(filter(None, [message, *self._safety_notes()]))
+        bar.close()
+        if not started:             # the archive never opened: nothing to close, say why
+            if failure is not None:
+                raise failure
+            raise KeyboardInterrupt("interrupted before the run's archive was opened")
+        writer(RunStop(status, _now(), message=message, traceback=trace_text))
         return RunOutcome(run_id, writer.last_path, status, message, results, notes)
 
     def _execute(self, procedure, executor, writer, results, notes, bar) -> None:
@@ -167,7 +129,7 @@ class Runner:
                 reply = None
                 match step:
                     case steps.Archive(record=record):
-                        with interrupts_deferred():
+                        with deferred():
                             writer(record)
                         if isinstance(record, Result):
                             results[record.name] = record
@@ -177,11 +139,21 @@ class Runner:
                         notes.update(values)
                     case _:
                         reply = executor.execute(step)
-                        with interrupts_deferred():
+                        with deferred():
                             writer.flush_if_due()
                 bar.update(1)
         finally:
             plan.close()
+
+    def _safety_notes(self) -> list[str]:
+        """What the drivers' safe paths met and did (a reading that disagreed with the level
+        last commanded, a start outside the envelope): said in the run's message."""
+        collected = []
+        for role in self.roles.values():
+            collected.extend(getattr(role, "safety_notes", ()))
+            if hasattr(role, "safety_notes"):
+                role.safety_notes.clear()
+        return collected
 
     def _make_safe(self, attempts: int = 2) -> list[str]:
         """safe_state() on every role, each attempted even if another fails, and tried again

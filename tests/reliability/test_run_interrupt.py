@@ -17,9 +17,9 @@ from run_helpers import (exit_status, private_station, run_nwlab, scpi_query, sc
                          signal_and_wait,
                          start_nwlab, stop, tcp_station)
 
-#: A long energy_per_spike run: 10,000 captures above the threshold the bench has, so each one
+#: A long energy_per_spike run: 5,000 captures above the threshold the bench has, so each one
 #: fires and the run goes on (outputs on) until it is interrupted.
-LONG_RUN = ("energy_per_spike", "--set", "spikes=10000", "--set", "threshold_a=24e-6")
+LONG_RUN = ("energy_per_spike", "--set", "spikes=5000", "--set", "threshold_a=24e-6")
 RUN_FAILED = 1          # `nwlab run`: 0 completed, 1 aborted or failed, 2 a problem the user can fix
 USAGE_ERROR = 2
 
