@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -68,6 +69,28 @@ def parse_input(spec: str):
     raise ValueError(f"--input {spec!r}: unknown waveform {kind!r} (pulse, dc)")
 
 
+def sample_count(args: argparse.Namespace, chip) -> int:
+    """Samples of the output grid, checked before anything is allocated: the time flags must be
+    positive and finite, and the traces fit in MAX_TRACE_BYTES (ValueError with the estimate)."""
+    from sim_backend.physics.transient import MAX_TRACE_BYTES, format_bytes, trace_bytes
+
+    for flag, value in (("--stop-s", args.stop_s), ("--sample-interval-s", args.sample_interval_s)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag} {value!r}: must be a positive number of seconds")
+    if args.sample_interval_s > args.stop_s:
+        raise ValueError(f"--sample-interval-s {args.sample_interval_s!r}: longer than --stop-s {args.stop_s!r}")
+    n = int(round(args.stop_s / args.sample_interval_s)) + 1
+    needed = trace_bytes(chip.circuit, n, chip.temperature_k)
+    if needed > MAX_TRACE_BYTES:
+        per_sample = needed / n
+        coarsest = args.stop_s / max(MAX_TRACE_BYTES / per_sample - 1, 1)
+        raise ValueError(f"--stop-s {args.stop_s:g} at --sample-interval-s {args.sample_interval_s:g}: {n} samples "
+                         f"x {per_sample:.0f} bytes = {format_bytes(needed)} of traces, above the "
+                         f"{format_bytes(MAX_TRACE_BYTES)} limit; use --sample-interval-s {coarsest:.3g} or more, "
+                         "or a shorter --stop-s")
+    return n
+
+
 def simulate_command(args: argparse.Namespace) -> int:
     from sim_backend.chip_output import summary, write_json, write_traces
     from sim_backend.physics.dc import dc_state
@@ -87,18 +110,31 @@ def simulate_command(args: argparse.Namespace) -> int:
         if out.suffix not in (".h5", ".csv"):
             raise ValueError(f"--out {out}: must end in .h5 or .csv")
         temperature_k = chip.temperature_k if args.temperature_k is None else args.temperature_k
-        initial = None if args.no_bias_state else dc_state(chip.circuit, temperature_k=temperature_k)
-        n = int(round(args.stop_s / args.sample_interval_s)) + 1
-        result = simulate(chip.circuit, args.stop_s, drives=drives, temperature_k=temperature_k,
-                          rng=np.random.default_rng(args.seed), initial=initial,
-                          sample_times_s=np.linspace(0.0, args.stop_s, n))
+        if not (math.isfinite(temperature_k) and temperature_k > 0):
+            raise ValueError(f"--temperature-k {temperature_k!r}: must be a positive number of kelvin")
+        n = sample_count(args, chip)
     except (ChipFileError, ValueError, OSError) as exc:
         print(f"nwlab chip simulate: {exc}", file=sys.stderr)
         return 2
-    write_traces(out, result)
-    meta = {"chip": chip.name, "chip_file": str(chip.path), "temperature_k": temperature_k,
-            "seed": args.seed, "stop_s": args.stop_s, "inputs": args.input}
-    json_path = write_json(out.with_suffix(".json"), result, meta)
+    try:
+        initial = None if args.no_bias_state else dc_state(chip.circuit, temperature_k=temperature_k)
+        result = simulate(chip.circuit, args.stop_s, drives=drives, temperature_k=temperature_k,
+                          rng=np.random.default_rng(args.seed), initial=initial,
+                          sample_times_s=np.linspace(0.0, args.stop_s, n))
+    except (ValueError, RuntimeError) as exc:   # the network or the solver, for this chip
+        print(f"nwlab chip simulate: {chip.path}: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"nwlab chip simulate: {chip.path}: out of memory during the simulation", file=sys.stderr)
+        return 2
+    try:
+        write_traces(out, result)
+        meta = {"chip": chip.name, "chip_file": str(chip.path), "temperature_k": temperature_k,
+                "seed": args.seed, "stop_s": args.stop_s, "inputs": args.input}
+        json_path = write_json(out.with_suffix(".json"), result, meta)
+    except OSError as exc:
+        print(f"nwlab chip simulate: --out {out}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(summary(chip.name, result, out, json_path))
     return 0
 

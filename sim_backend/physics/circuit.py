@@ -137,6 +137,8 @@ class Circuit:
                 if node != GROUND and terminals[node] < 2:
                     raise ValueError(f"{type(e).__name__} {e.name!r}: dangling node {node!r} (no other element on it)")
         self._check_connected(elements)
+        _check_voltage_source_loops(elements)
+        _check_current_source_cuts(elements)
 
     @staticmethod
     def _check_connected(elements: tuple[Element, ...]) -> None:
@@ -174,3 +176,64 @@ class Circuit:
     @property
     def sources(self) -> tuple[Source, ...]:
         return tuple(e for e in self.elements if isinstance(e, (CurrentSource, VoltageSource)))
+
+
+def _check_voltage_source_loops(elements: tuple[Element, ...]) -> None:
+    """Voltage sources in a loop (two in parallel, three in a triangle) fix one voltage twice:
+    the network equations have no solution. Names the sources of the first loop found."""
+    adjacency: dict[str, list[tuple[str, str]]] = {}  # node -> (neighbour, source) over earlier sources
+    for e in elements:
+        if not isinstance(e, VoltageSource):
+            continue
+        way = _source_path(adjacency, e.node_pos, e.node_neg)
+        if way is not None:
+            loop = ", ".join(repr(name) for name in way + [e.name])
+            raise ValueError(f"VoltageSource {e.name!r}: voltage sources {loop} form a loop "
+                             f"(nodes {e.node_pos!r} and {e.node_neg!r}): they fix one voltage twice")
+        adjacency.setdefault(e.node_pos, []).append((e.node_neg, e.name))
+        adjacency.setdefault(e.node_neg, []).append((e.node_pos, e.name))
+
+
+def _source_path(adjacency: dict[str, list[tuple[str, str]]], start: str, goal: str) -> list[str] | None:
+    """The sources on a path from `start` to `goal` through `adjacency`, or None."""
+    found: dict[str, list[str]] = {start: []}
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return found[node]
+        for neighbour, name in adjacency.get(node, ()):
+            if neighbour not in found:
+                found[neighbour] = found[node] + [name]
+                stack.append(neighbour)
+    return None
+
+
+def _check_current_source_cuts(elements: tuple[Element, ...]) -> None:
+    """A group of nodes that only current sources join to ground has no defined voltage, and the
+    sources' currents must sum to zero exactly: refused, naming the sources and the nodes."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for e in elements:
+        if not isinstance(e, CurrentSource):
+            parent[find(e.node_pos)] = find(e.node_neg)
+    for e in elements:
+        if not isinstance(e, CurrentSource):
+            continue
+        for node in (e.node_pos, e.node_neg):
+            root = find(node)
+            if root == find(GROUND):
+                continue
+            group = sorted({n for c in elements for n in (c.node_pos, c.node_neg) if find(n) == root})
+            feeding = [c.name for c in elements if isinstance(c, CurrentSource)
+                       and root in (find(c.node_pos), find(c.node_neg))]
+            raise ValueError(f"CurrentSource {e.name!r}: node(s) {', '.join(map(repr, group))} connect to the rest "
+                             f"only through current sources {', '.join(map(repr, feeding))}: their voltage is "
+                             "undefined (add a resistor or inductor from them to ground or another node)")

@@ -146,8 +146,11 @@ def boundary_velocity_factor(x_hs: float, delta: float) -> float:
 
 
 def growth_rate_ohm_per_s(p: NanowireParams, current_a: float, temperature_k: float | None = None) -> float:
-    """dR_hs/dt in the resistive state at a given current."""
+    """dR_hs/dt in the resistive state at a given current (ValueError at or above Tc: no hotspot)."""
     ihs = hotspot_current_a(p, temperature_k)
+    if ihs <= 0.0:
+        t_k = p.jc_reference_temperature_k if temperature_k is None else temperature_k
+        raise ValueError(f"no hotspot growth at {t_k:g} K: at or above Tc = {p.tc_k:g} K the wire is normal")
     return growth_prefactor_ohm_per_s(p) * boundary_velocity_factor(abs(current_a) / ihs, p.delta)
 
 

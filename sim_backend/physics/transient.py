@@ -35,6 +35,22 @@ ATOL_RESISTANCE_OHM = 1e-2
 # dense output inside steps > 100 ps for a transition, so none is skipped.
 DEFAULT_MAX_STEP_S = 5e-9
 MAX_EVENTS = 10_000_000
+#: Largest trace record one simulation allocates (samples × traces × 8 bytes); more is refused
+#: before anything is allocated, with the estimate, instead of dying in a MemoryError.
+MAX_TRACE_BYTES = 1 << 30
+
+
+def trace_bytes(circuit: Circuit, n_samples: int, temperature_k: float = 2.0) -> int:
+    """Bytes of the traces `simulate` records at `n_samples` sample times (time axis included)."""
+    st = _layout.structure(circuit, float(temperature_k))
+    return int(n_samples) * (_trace_columns(st) + 1) * 8
+
+
+def _trace_columns(st: _layout.Structure) -> int:
+    """Recorded traces: node voltages, element currents, dissipated/delivered power, hotspot R."""
+    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
+    ncs, nvs = len(st.current_sources), len(st.voltage_sources)
+    return len(st.nodes) + nb + nr + ncs + nvs + nr + nw + ncs + nvs + nw
 
 
 def simulate(
@@ -47,8 +63,12 @@ def simulate(
     rng: np.random.Generator | None = None,
     initial: CircuitState | None = None,
     max_step_s: float = DEFAULT_MAX_STEP_S,
+    max_trace_bytes: int = MAX_TRACE_BYTES,
 ) -> TransientResult:
-    """Integrate the circuit to ``stop_s``; see the module docstring for time and randomness."""
+    """Integrate the circuit to ``stop_s``; see the module docstring for time and randomness.
+
+    ValueError when the traces at ``sample_times_s`` would take more than ``max_trace_bytes``.
+    """
     drives = dict(drives or {})
     st = _layout.structure(circuit, float(temperature_k))
     sources = set(st.current_sources + st.voltage_sources)
@@ -65,6 +85,10 @@ def simulate(
     ts = np.ascontiguousarray(sample_times_s, dtype=np.float64)
     if ts.ndim != 1 or np.any(np.diff(ts) < 0) or (ts.size and (ts[0] < t0 or ts[-1] > stop_s)):
         raise ValueError("sample_times_s must be non-decreasing and inside [start, stop_s]")
+    needed = ts.size * (_trace_columns(st) + 1) * 8
+    if needed > max_trace_bytes:
+        raise ValueError(f"{ts.size} sample times x {_trace_columns(st) + 1} traces x 8 bytes = "
+                         f"{format_bytes(needed)}, above the {format_bytes(max_trace_bytes)} limit of one simulation")
     pwl = _layout.waveform_arrays(circuit, st, drives)
     ip, fp, kinv = _layout.pack(st, pwl)
     nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
@@ -93,7 +117,7 @@ def simulate(
     atol = np.concatenate([np.full(nb, ATOL_CURRENT_A), np.full(nw, ATOL_RESISTANCE_OHM)])
     bp = np.unique(pwl[2])
     bp = bp[(bp > t0) & (bp < stop_s)]
-    out = np.zeros((ts.size, len(st.nodes) + nb + nr + ncs + nvs + nr + nw + ncs + nvs + nw))
+    out = np.zeros((ts.size, _trace_columns(st)))
     ev = np.zeros((64, 4))
     cursor = np.zeros(2, dtype=np.int64)
     stats = np.zeros(3, dtype=np.int64)
@@ -116,6 +140,15 @@ def simulate(
         if ev.shape[0] > MAX_EVENTS:
             raise RuntimeError(f"transient solver: more than {MAX_EVENTS} switching events")
     return _result(st, ts, out, ev[:n_ev], y, s, zcur, t, stored_start, stats)
+
+
+def format_bytes(n: float) -> str:
+    """`n` bytes as a short figure in B, KiB, MiB, GiB or TiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _source_at(circuit: Circuit, drives: Mapping[str, PiecewiseLinear], name: str, t_s: float) -> float:

@@ -253,7 +253,8 @@ def test_undecodable_nested_and_nul_station_files_are_station_errors(tmp_path):
 
 CHIP_FILES = sorted(CHIPS.glob("*.yaml"))
 CHIP_TREES = {p.name: yaml.safe_load(p.read_text()) for p in CHIP_FILES}
-_CHIP_MESSAGE = re.compile(r"^(?P<file>.+?): (?:not valid YAML|top level must be a mapping|(?P<where>chip|element '[^']*'|"
+_CHIP_MESSAGE = re.compile(r"^(?P<file>.+?): (?:not valid YAML|top level must be a mapping|"
+                           r"line \d+: (?:YAML anchor or alias|duplicate key)|(?P<where>chip|element '[^']*'|"
                            r"element #\d+|wire_defaults|ports|outputs|port '[^']*'|output '[^']*'), field '(?P<field>[^']*)': )")
 
 
