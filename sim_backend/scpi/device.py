@@ -7,6 +7,9 @@ IEEE 488.2 blocks), parsing, the error queue and the instrument's behaviour live
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 
@@ -28,3 +31,28 @@ class MessageDevice(Protocol):
 
     def device_clear(self) -> None:
         """IEEE 488.2 device clear: drop pending input and output, keep settings."""
+
+
+# -- between the units of a message ------------------------------------------------------------
+
+_gap = threading.local()
+
+
+def between_units() -> None:
+    """A device calls this between the units (commands) of one program message. The transport
+    running the message may use the gap (`interleaving`): the TCP server lets other instruments
+    of the bench run a command there, so a 5000-unit message stalls them one command, not all."""
+    hook = getattr(_gap, "hook", None)
+    if hook is not None:
+        hook()
+
+
+@contextmanager
+def interleaving(hook: Callable[[], None]) -> Iterator[None]:
+    """Call `hook` at every `between_units` of this thread while the block runs."""
+    previous = getattr(_gap, "hook", None)
+    _gap.hook = hook
+    try:
+        yield
+    finally:
+        _gap.hook = previous

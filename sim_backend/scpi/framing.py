@@ -41,6 +41,13 @@ class MessageFramer:
         self._quote: int | None = None  # opening quote byte while inside a string
         self._indefinite = False  # inside a #0 block
 
+    @property
+    def needed_bytes(self) -> int:
+        """Bytes pending input must reach before the current message can end: what is buffered,
+        or more when a definite block header has declared a longer block. A transport compares it
+        with its limit to refuse `#9999999999` at once instead of buffering toward it."""
+        return max(len(self._buf), self._pos)
+
     def feed(self, data: bytes) -> list[bytes]:
         """Append `data`; return the messages it completed, without their terminators."""
         self._buf += data

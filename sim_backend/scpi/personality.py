@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import ClassVar, Literal
 
 from sim_backend.scpi.commands import Command
+from sim_backend.scpi.device import between_units
 from sim_backend.scpi.errors import ESR_PON, STANDARD_ERRORS, ScpiError
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.scpi.headers import HeaderTable
@@ -150,7 +151,9 @@ class Personality:
         answers: list[bytes] = []
         path: tuple[str, ...] = ()
         try:
-            for unit in units(message.decode("latin-1")):
+            for index, unit in enumerate(units(message.decode("latin-1"))):
+                if index:
+                    between_units()  # the transport may let other instruments in here
                 if answers and unit.query and answers[-1].startswith(b"#0"):
                     raise ScpiError(-440)
                 path = self._run(unit, path, answers)

@@ -12,6 +12,7 @@ from sim_backend.transport._bench_lookup import (
     faults_for,
     lookup_key,
 )
+from sim_backend.transport.bench_gate import BenchGate
 from sim_backend.transport.tcp_server import ScpiSocketServer
 
 
@@ -38,12 +39,13 @@ class BenchServer:
 
     def start(self) -> BenchServer:
         table = device_table(self.bench)
+        gate = BenchGate(self.bench.lock)  # one queue for the bench: instruments take turns
         try:
             for index, (role, model, address) in enumerate(bench_instruments(self.bench)):
                 found = table[lookup_key(address)]
                 server = ScpiSocketServer(
                     found.device,
-                    lock=self.bench.lock,
+                    lock=gate,
                     faults=lambda bench=self.bench, key=found.bench_key: faults_for(bench, key),
                     host=self.host,
                     port=self.base_port + index if self.base_port else 0,

@@ -1,10 +1,30 @@
 """Raw SCPI socket server for one emulated instrument (the LAN port 5025 protocol).
 
-Bytes a client sends go to the instrument's `write_bytes` in whole lines (up to the last LF
-received), so two clients of one instrument never interleave inside a line; every reply the
-instrument queues goes back to the client whose message produced it. There is no END on a
-socket: clients find the end of a reply by its terminator (pyvisa `read_termination`) or, for
-binary blocks, by the block length.
+Each connection frames its own input (`MessageFramer`, LF outside blocks and strings ends a
+message) and the instrument's `write_bytes` only ever gets whole program messages, one per call,
+so two clients of one instrument never interleave inside a message and nothing a client left
+unfinished — a half line, a half-received `#<d><len>` block header — outlives its connection.
+Every reply the instrument queues goes back to the client whose message produced it; when that
+client goes, the instrument gets a device clear, so a reply it held back (a scope's *OPC?) can
+never reach a later client. There is no END on a socket: clients find the end of a reply by its
+terminator (pyvisa `read_termination`) or, for binary blocks, by the block length.
+
+Limits, per connection:
+
+* input: `max_message_bytes` (8 MiB) for a message in progress, counting the length a block
+  header declares, so `#9999999999` closes the connection at once instead of buffering toward it;
+* idle: a connection that stopped sending mid-message for `idle_timeout_s` (10 s) is closed —
+  a controller writes a message in one go, so a half line left that long is a client that went
+  away. A connection with nothing unfinished may stay open and silent for hours (QCoDeS and
+  pyvisa sessions do), but once the port is full, a newcomer takes the slot of the connection
+  idle longest, if that one has been idle `idle_timeout_s`. So a port is locked out at most
+  `idle_timeout_s` by clients that connect and do nothing;
+* output: a client that accepts no reply bytes for `send_stall_s` (30 s) is closed.
+
+Fairness: all instruments of a bench share its lock. A message runs under its instrument's own
+lock (one message at a time per instrument, as on the real one), and takes the bench lock
+through the bench's `BenchGate`, which between the message's units lets any waiting instrument
+run first, so a 5000-unit message delays the other instruments by one command, not by itself.
 
 Threads, not asyncio: every device call is a blocking call into the bench (a physics solve
 can take milliseconds), serialised by the bench's `threading.RLock` that the in-process
@@ -18,11 +38,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
-from sim_backend.scpi.device import MessageDevice
+from sim_backend.scpi.device import MessageDevice, interleaving
+from sim_backend.scpi.framing import InputOverrun, MessageFramer
+from sim_backend.transport.bench_gate import BenchGate
 from sim_backend.transport.faults import NO_FAULTS, FaultPlan
 
 log = logging.getLogger(__name__)
@@ -34,38 +58,60 @@ DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_CLIENTS = 8
 #: A client that accepts no reply bytes for this long is treated as gone.
 DEFAULT_SEND_STALL_S = 30.0
+#: A message left unfinished this long closes its connection; see the module docstring.
+DEFAULT_IDLE_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Connection:
+    """One client: its socket, its thread and everything it has sent that is not executed yet."""
+
+    sock: socket.socket
+    framer: MessageFramer
+    thread: threading.Thread | None = None
+    pending: bytearray = field(default_factory=bytearray)  # after the last LF received
+    last_active_s: float = field(default_factory=time.monotonic)  # last input, or last reply done
+    evicted: bool = False  # closed to make room; its thread is ending
+
+    @property
+    def mid_message(self) -> bool:
+        return bool(self.pending) or self.framer.needed_bytes > 0
 
 
 class ScpiSocketServer:
     """Serve `device` on `host:port` (port 0 picks a free one) until `stop()`.
 
     `faults()` is asked for the instrument's fault plan before every reply, so a plan the
-    bench swaps at run time applies to the next reply.
+    bench swaps at run time applies to the next reply. `lock` is the bench's lock, or the
+    `BenchGate` in front of it that every server of the bench shares (BenchServer does that).
     """
 
     def __init__(
         self,
         device: MessageDevice,
         *,
-        lock: AbstractContextManager[Any] | None = None,
+        lock: AbstractContextManager[Any] | BenchGate | None = None,
         faults: Callable[[], FaultPlan] = lambda: NO_FAULTS,
         host: str = "127.0.0.1",
         port: int = 0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_clients: int = DEFAULT_MAX_CLIENTS,
         send_stall_s: float = DEFAULT_SEND_STALL_S,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         self._device = device
-        self._lock = lock if lock is not None else threading.RLock()
+        self._gate = lock if isinstance(lock, BenchGate) else BenchGate(lock)
+        self._device_lock = threading.Lock()  # one message at a time on this instrument
         self._faults = faults
         self._requested = (host, port)
         self.max_message_bytes = max_message_bytes
         self.max_clients = max_clients
         self.send_stall_s = send_stall_s
+        self.idle_timeout_s = idle_timeout_s
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
-        self._clients: dict[socket.socket, threading.Thread] = {}
+        self._clients: dict[socket.socket, _Connection] = {}
         self._clients_guard = threading.Lock()
         self._last_writer: socket.socket | None = None
 
@@ -100,8 +146,9 @@ class ScpiSocketServer:
             clients = list(self._clients.items())
         for conn, _ in clients:
             _shutdown(conn)  # wakes a thread blocked in recv/send at once
-        for _, thread in clients:
-            thread.join(timeout_s)
+        for _, client in clients:
+            if client.thread is not None:
+                client.thread.join(timeout_s)
         if self._listener is not None:
             self._listener.close()
 
@@ -145,15 +192,25 @@ class ScpiSocketServer:
             except OSError:
                 break
             with self._clients_guard:
-                full = len(self._clients) >= self.max_clients
+                live = [c for c in self._clients.values() if not c.evicted]
+                full = len(live) >= self.max_clients
+                idlest = min(live, key=lambda c: c.last_active_s, default=None)
+                if full and idlest is not None and (
+                        time.monotonic() - idlest.last_active_s >= self.idle_timeout_s):
+                    log.warning("port %d: full, closing the connection idle longest for %s",
+                                self.port, peer)
+                    idlest.evicted = True
+                    _shutdown(idlest.sock)  # its thread sees EOF and ends within a tick
+                    full = False
                 if not full:
                     conn.settimeout(_TICK_S)
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    thread = threading.Thread(
-                        target=self._serve, args=(conn,), name=f"scpi-{self.port}-{peer[1]}",
+                    client = _Connection(conn, self._new_framer())
+                    client.thread = thread = threading.Thread(
+                        target=self._serve, args=(client,), name=f"scpi-{self.port}-{peer[1]}",
                         daemon=True,
                     )
-                    self._clients[conn] = thread
+                    self._clients[conn] = client
             if full:
                 log.warning("port %d: refusing %s, %d clients connected", self.port, peer,
                             self.max_clients)
@@ -162,51 +219,89 @@ class ScpiSocketServer:
             else:
                 thread.start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _new_framer(self) -> MessageFramer:
+        # Never raises in practice: input is checked against max_message_bytes after every
+        # chunk, so the framer holds at most that plus one chunk plus what it was just fed.
+        return MessageFramer(limit_bytes=2 * self.max_message_bytes + 2 * _RECV_BYTES)
+
+    def _serve(self, client: _Connection) -> None:
+        conn = client.sock
         try:
-            self._exchange(conn)
+            self._exchange(client)
         except OSError as exc:  # reset by peer, broken pipe: that client is gone
             log.debug("port %d: connection ended: %s", self.port, exc)
         finally:
             with self._clients_guard:
                 self._clients.pop(conn, None)
-                if self._last_writer is conn:
-                    self._last_writer = None
             _shutdown(conn)
             conn.close()
+            self._forget(conn)
 
-    def _exchange(self, conn: socket.socket) -> None:
-        pending = bytearray()  # bytes after the last LF: an unfinished message
+    def _forget(self, conn: socket.socket) -> None:
+        """What the instrument still holds for a closed connection goes with it."""
+        if self._last_writer is not conn:
+            return
+        with self._device_lock, self._gate:
+            if self._last_writer is conn:
+                self._last_writer = None
+                self._device.device_clear()
+
+    def _exchange(self, client: _Connection) -> None:
+        conn = client.sock
         while not self._stop.is_set():
             try:
                 chunk = conn.recv(_RECV_BYTES)
             except TimeoutError:
+                if client.mid_message and (
+                        time.monotonic() - client.last_active_s >= self.idle_timeout_s):
+                    log.warning("port %d: a message left unfinished %.0f s, closing that "
+                                "connection", self.port, self.idle_timeout_s)
+                    return
                 # Idle: hand over replies the instrument queued late to its last writer.
                 if self._last_writer is conn and not self._send_replies(conn, b""):
                     return
                 continue
             if not chunk:
                 return  # client closed its end
+            client.last_active_s = time.monotonic()
             _ack_now(conn)
-            pending += chunk
-            end = pending.rfind(b"\n") + 1
-            if end:
-                complete = bytes(pending[:end])
-                del pending[:end]
-                if not self._send_replies(conn, complete):
-                    return
-            if len(pending) > self.max_message_bytes:
-                log.warning("port %d: message over %d bytes, closing that connection",
-                            self.port, self.max_message_bytes)
+            if not self._take(client, chunk):
                 return
 
+    def _take(self, client: _Connection, chunk: bytes) -> bool:
+        """Frame `chunk`, run the messages it completes; False: close the client."""
+        pending = client.pending
+        pending += chunk
+        end = pending.rfind(b"\n") + 1  # an LF last in what is fed may end a block or string
+        if end:
+            try:
+                messages = client.framer.feed(bytes(pending[:end]))
+            except InputOverrun:
+                messages = None
+            del pending[:end]
+            if messages is None:
+                return self._too_long()
+            for message in messages:
+                if not self._send_replies(client.sock, message + b"\n"):
+                    return False
+            client.last_active_s = time.monotonic()
+        if len(pending) + client.framer.needed_bytes > self.max_message_bytes:
+            return self._too_long()
+        return True
+
+    def _too_long(self) -> bool:
+        log.warning("port %d: message over %d bytes, closing that connection",
+                    self.port, self.max_message_bytes)
+        return False
+
     def _send_replies(self, conn: socket.socket, data: bytes) -> bool:
-        """Write `data` to the instrument, send back what it queued; False: close the client."""
+        """Write one whole message (or nothing) to the instrument, send back what it queued;
+        False: close the client."""
         replies = []
-        with self._lock:
+        with self._device_lock, self._gate, interleaving(self._gate.let_others_in):
             if data:
-                self._device.write_bytes(data)
                 self._last_writer = conn
+                self._device.write_bytes(data)
             while (reply := self._device.read_message()) is not None:
                 replies.append(reply)
         for reply in replies:
