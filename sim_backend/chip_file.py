@@ -26,6 +26,9 @@ FORMAT = "nwlab-chip/1"
 #: Every top-level key a chip file may have (docs/chip-files.md).
 TOP_LEVEL = ("format", "name", "description", "temperature", "nodes", "wire_defaults", "elements",
              "ports", "outputs", "notes")
+#: Largest chip file read: the shipped ones are 2-6 KB, and YAML parses at ~100 KB/s here, so a
+#: huge file would hold the loader for minutes before any check could refuse it.
+FILE_BYTES_MAX = 256 * 1024
 #: Longest key or value text quoted in a message (a file may hold a megabyte-long name).
 SHOWN_CHARS_MAX = 60
 
@@ -109,11 +112,16 @@ def load_chip(path: str | Path) -> ChipFile:
     """Read and validate a chip file; every failure is a ChipFileError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ChipFileError(f"{path}: cannot read: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        with path.open("rb") as file:           # bounded: /dev/zero or a huge file is refused at once
+            raw = file.read(FILE_BYTES_MAX + 1)
     except (OSError, ValueError) as exc:   # missing, a directory, unreadable; ValueError: NUL in the path
         raise ChipFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(raw) > FILE_BYTES_MAX:
+        raise ChipFileError(f"{path}: more than {FILE_BYTES_MAX} bytes: too large for a chip file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ChipFileError(f"{path}: cannot read: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     loader = _ChipLoader(text)
     try:
         data = loader.get_single_data()

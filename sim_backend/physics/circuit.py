@@ -181,15 +181,25 @@ class Circuit:
 def _check_voltage_source_loops(elements: tuple[Element, ...]) -> None:
     """Voltage sources in a loop (two in parallel, three in a triangle) fix one voltage twice:
     the network equations have no solution. Names the sources of the first loop found."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
     adjacency: dict[str, list[tuple[str, str]]] = {}  # node -> (neighbour, source) over earlier sources
     for e in elements:
         if not isinstance(e, VoltageSource):
             continue
-        way = _source_path(adjacency, e.node_pos, e.node_neg)
-        if way is not None:
+        if find(e.node_pos) == find(e.node_neg):
+            way = _source_path(adjacency, e.node_pos, e.node_neg) or []
             loop = ", ".join(repr(name) for name in way + [e.name])
             raise ValueError(f"VoltageSource {e.name!r}: voltage sources {loop} form a loop "
                              f"(nodes {e.node_pos!r} and {e.node_neg!r}): they fix one voltage twice")
+        parent[find(e.node_pos)] = find(e.node_neg)
         adjacency.setdefault(e.node_pos, []).append((e.node_neg, e.name))
         adjacency.setdefault(e.node_neg, []).append((e.node_pos, e.name))
 

@@ -209,3 +209,23 @@ def test_simulate_into_an_unwritable_place_is_one_line(tmp_path, capsys):
                  "--out", str(blocker / "r.h5")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"nwlab chip simulate: --out {blocker / 'r.h5'}: cannot write") and "\n" not in err, err
+
+
+def test_a_huge_or_endless_file_is_refused_without_parsing_it(tmp_path):
+    padding = "# " + "x" * 78 + "\n"
+    path = write(tmp_path, TEXT + padding * 40_000)   # 3.2 MB: ~30 s of YAML parsing
+    start = time.monotonic()
+    assert "too large for a chip file" in refusal(path)
+    with pytest.raises(ChipFileError, match=r"^/dev/zero: more than \d+ bytes: too large for a chip file$"):
+        load_chip("/dev/zero")
+    assert time.monotonic() - start < 1.0
+
+
+def test_voltage_source_loops_are_found_in_a_large_netlist_quickly():
+    count = 3000
+    elements = [VoltageSource(f"v{k}", f"n{k}", f"n{k + 1}" if k + 1 < count else "0", 1e-3) for k in range(count)]
+    elements += [Resistor("r", "n0", "0", 1.0), VoltageSource("vshort", "n0", "0", 1.0)]
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"VoltageSource 'vshort': voltage sources 'v0', 'v1', .* 'vshort' form a loop"):
+        Circuit(tuple(elements))
+    assert time.monotonic() - start < 1.0
