@@ -229,3 +229,18 @@ def test_voltage_source_loops_are_found_in_a_large_netlist_quickly():
     with pytest.raises(ValueError, match=r"VoltageSource 'vshort': voltage sources 'v0', 'v1', .* 'vshort' form a loop"):
         Circuit(tuple(elements))
     assert time.monotonic() - start < 1.0
+
+
+def test_simulate_refuses_sample_times_beyond_its_trace_limit_before_integrating():
+    import numpy as np
+
+    from sim_backend.physics.transient import simulate, trace_bytes
+
+    chip = load_chip(OSCILLATOR)
+    times_s = np.linspace(0.0, 1e-9, 1001)
+    needed = trace_bytes(chip.circuit, times_s.size, chip.temperature_k)
+    assert needed == 1001 * 12 * 8     # time + 11 traces of the oscillator
+    with pytest.raises(ValueError, match=r"^1001 sample times x 12 traces x 8 bytes = 93\.8 KiB, above the "
+                                         r"50\.0 KiB limit of one simulation$"):
+        simulate(chip.circuit, 1e-9, sample_times_s=times_s, temperature_k=chip.temperature_k,
+                 max_trace_bytes=50 * 1024)

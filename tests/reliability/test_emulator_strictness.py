@@ -157,3 +157,40 @@ def test_keithley_2450_tiny_numbers_round_to_zero_within_the_exponent_limit(smu)
     res, _ = smu
     res.write(":SOUR:CURR 1E-32000")
     assert (float(res.query(":SOUR:CURR?")), res.query(":SYST:ERR?")) == (0.0, '+0,"No error"')
+
+
+#: One model of each personality family; *ESE takes a number on every one of them.
+FAMILIES = ["keithley_2450", "keysight_33522b", "keysight_81160a", "keysight_infiniium", "tektronix_dpo7254c",
+            "lakeshore_336", "lakeshore_372"]
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_every_family_reports_oversized_numbers_by_the_same_rule(tmp_path, model):
+    """IEEE 488.2 families: exponent above 32000 or 256 digits is a command error, a number no
+    double holds an execution error (-222). Lake Shore: all of them are command errors."""
+    from reliability_helpers import bench_for_model
+
+    from sim_backend.scpi.models import personality_classes
+
+    cls = personality_classes()[model]
+    bench, key = bench_for_model(tmp_path, model, cls.role)
+    device = bench.device(key)
+    terminator = cls.response_terminator
+
+    def ask(text: str) -> str | None:
+        device.write_bytes(text.encode() + b"\n")
+        answer = device.read_message()
+        return None if answer is None else answer.decode().removesuffix(terminator.decode())
+
+    ask("*ESE 16")
+    ask("*ESR?")
+    plain = cls.numeric_data == "plain_decimal"
+    for text, bit in [("1E-999999", CME), ("1E32001", CME), ("9" * 256, CME),
+                      ("1E999", CME if plain else EXE), ("1E-400", CME if plain else None)]:
+        ask(f"*ESE {text}")
+        esr = int(ask("*ESR?"))
+        if bit is None:   # IEEE 488.2: a tiny number rounds to 0, which *ESE takes
+            assert (esr, ask("*ESE?")) == (0, "0"), (model, text)
+            ask("*ESE 16")
+        else:
+            assert (esr & (CME | EXE), ask("*ESE?")) == (bit, "16"), (model, text)
