@@ -13,6 +13,7 @@ import threading
 
 from sim_backend.transport._bench_lookup import open_bench
 from sim_backend.transport.bench_server import BenchServer, is_loopback
+from sim_backend.transport.tcp_server import DEFAULT_IDLE_TIMEOUT_S
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,12 +33,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--base-port", type=int, default=0,
         help="first port; instruments get consecutive ports (default 0: any free port each)",
     )
+    serve.add_argument(
+        "--idle-timeout-s", type=float, default=DEFAULT_IDLE_TIMEOUT_S,
+        help="close a connection that leaves a message unfinished this long; a full port gives "
+             f"the slot of a connection idle this long to a newcomer (default {DEFAULT_IDLE_TIMEOUT_S:g})",
+    )
     serve.set_defaults(handler=serve_command)
 
 
 def serve_command(args: argparse.Namespace) -> int:
     if not 0 <= args.base_port <= 65535:
         print(f"--base-port must be 0..65535, got {args.base_port}", file=sys.stderr)
+        return 2
+    if not args.idle_timeout_s > 0:
+        print(f"--idle-timeout-s must be > 0, got {args.idle_timeout_s}", file=sys.stderr)
         return 2
     if not is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other machines",
@@ -52,7 +61,8 @@ def serve_command(args: argparse.Namespace) -> int:
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with BenchServer(bench, host=args.host, base_port=args.base_port) as served:
+        with BenchServer(bench, host=args.host, base_port=args.base_port,
+                         idle_timeout_s=args.idle_timeout_s) as served:
             for inst in served.instruments:
                 print(inst.role, inst.model, inst.server.visa_address)
             sys.stdout.flush()

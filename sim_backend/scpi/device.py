@@ -41,7 +41,10 @@ _gap = threading.local()
 def between_units() -> None:
     """A device calls this between the units (commands) of one program message. The transport
     running the message may use the gap (`interleaving`): the TCP server lets other instruments
-    of the bench run a command there, so a 5000-unit message stalls them one command, not all."""
+    of the bench run a command there, so a 5000-unit message stalls them one command, not all.
+    The hook may raise to abandon the rest of the message (its client is gone): the device is
+    left as after the units that ran, the exception passes through, and the transport clears
+    the device. A device must therefore call this only where no command is half done."""
     hook = getattr(_gap, "hook", None)
     if hook is not None:
         hook()

@@ -25,6 +25,9 @@ Fairness: all instruments of a bench share its lock. A message runs under its in
 lock (one message at a time per instrument, as on the real one), and takes the bench lock
 through the bench's `BenchGate`, which between the message's units lets any waiting instrument
 run first, so a 5000-unit message delays the other instruments by one command, not by itself.
+Between units the server also looks (every tick) whether the message's client is still there;
+if it has gone, the rest of the message is dropped, so a client that sends a long message and
+leaves does not keep its instrument busy for nobody.
 
 Threads, not asyncio: every device call is a blocking call into the bench (a physics solve
 can take milliseconds), serialised by the bench's `threading.RLock` that the in-process
@@ -36,6 +39,7 @@ other client, and a fault's reply delay is a plain wait in that client's own thr
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
@@ -60,6 +64,10 @@ DEFAULT_MAX_CLIENTS = 8
 DEFAULT_SEND_STALL_S = 30.0
 #: A message left unfinished this long closes its connection; see the module docstring.
 DEFAULT_IDLE_TIMEOUT_S = 10.0
+
+
+class _ClientGone(Exception):
+    """Raised between the units of a message whose client has closed its connection."""
 
 
 @dataclass
@@ -258,7 +266,7 @@ class ScpiSocketServer:
                                 "connection", self.port, self.idle_timeout_s)
                     return
                 # Idle: hand over replies the instrument queued late to its last writer.
-                if self._last_writer is conn and not self._send_replies(conn, b""):
+                if self._last_writer is conn and not self._send_replies(client, b""):
                     return
                 continue
             if not chunk:
@@ -282,7 +290,7 @@ class ScpiSocketServer:
             if messages is None:
                 return self._too_long()
             for message in messages:
-                if not self._send_replies(client.sock, message + b"\n"):
+                if not self._send_replies(client, message + b"\n"):
                     return False
             client.last_active_s = time.monotonic()
         if len(pending) + client.framer.needed_bytes > self.max_message_bytes:
@@ -294,16 +302,21 @@ class ScpiSocketServer:
                     self.port, self.max_message_bytes)
         return False
 
-    def _send_replies(self, conn: socket.socket, data: bytes) -> bool:
+    def _send_replies(self, client: _Connection, data: bytes) -> bool:
         """Write one whole message (or nothing) to the instrument, send back what it queued;
         False: close the client."""
+        conn = client.sock
         replies = []
-        with self._device_lock, self._gate, interleaving(self._gate.let_others_in):
-            if data:
-                self._last_writer = conn
-                self._device.write_bytes(data)
-            while (reply := self._device.read_message()) is not None:
-                replies.append(reply)
+        try:
+            with self._device_lock, self._gate, interleaving(self._unit_gap(client)):
+                if data:
+                    self._last_writer = conn
+                    self._device.write_bytes(data)
+                while (reply := self._device.read_message()) is not None:
+                    replies.append(reply)
+        except _ClientGone:
+            log.info("port %d: client left during a message, the rest of it is dropped", self.port)
+            return False
         for reply in replies:
             action = self._faults().before_reply(reply)
             if action.kind == "drop":
@@ -315,6 +328,23 @@ class ScpiSocketServer:
             if out and not self._send_all(conn, out):
                 return False
         return True
+
+    def _unit_gap(self, client: _Connection) -> Callable[[], None]:
+        """What runs between two units of a message: other instruments get their turn, and a
+        message whose client has gone stops there instead of running its thousands of units
+        for nobody while the instrument stays busy."""
+        checked_s = time.monotonic()
+
+        def gap() -> None:
+            nonlocal checked_s
+            self._gate.let_others_in()
+            now = time.monotonic()
+            if now - checked_s >= _TICK_S:
+                checked_s = client.last_active_s = now  # busy is not idle
+                if self._stop.is_set() or _peer_gone(client.sock):
+                    raise _ClientGone
+
+        return gap
 
     def _send_all(self, conn: socket.socket, data: bytes) -> bool:
         view = memoryview(data)
@@ -338,6 +368,17 @@ def _shutdown(conn: socket.socket) -> None:
         conn.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass  # already closed or never connected
+
+
+def _peer_gone(conn: socket.socket) -> bool:
+    """True when the peer has closed (EOF) or reset the connection; never blocks."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except ValueError:  # a descriptor select() cannot watch: cannot tell, keep going
+        return False
+    except OSError:
+        return True
 
 
 def _ack_now(conn: socket.socket) -> None:

@@ -268,3 +268,143 @@ def test_messages_split_anywhere_and_several_per_packet(server):
         while replies.count(b"\n") < 3:
             replies += sock.recv(4096)
         assert replies == b"a\nb\nNWLAB,ECHO,0,1.0\n"
+
+
+# -- a connection's state dies with it -----------------------------------------------------------
+
+class LateEcho(EchoInstrument):
+    """`LATE? <text>` answers <text> only `delay_s` after it was asked, like a scope's *OPC?
+    that waits for its acquisition: the reply is still inside the instrument when asked for."""
+
+    def __init__(self, delay_s: float = 0.2) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self._late: list[tuple[float, bytes]] = []
+
+    def write_bytes(self, data: bytes) -> None:
+        if data.upper().startswith(b"LATE? "):
+            self._late.append((time.monotonic() + self.delay_s, data[6:].rstrip(b"\r\n") + b"\n"))
+            return
+        super().write_bytes(data)
+
+    def read_message(self) -> bytes | None:
+        if self._late and self._late[0][0] <= time.monotonic():
+            return self._late.pop(0)[1]
+        return super().read_message()
+
+    def device_clear(self) -> None:
+        super().device_clear()
+        self._late.clear()
+
+
+def lines_within(sock: socket.socket, window_s: float) -> bytes:
+    """Everything the server sends in `window_s` (a stale reply would show up here)."""
+    sock.settimeout(0.05)
+    data = bytearray()
+    deadline = time.monotonic() + window_s
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+@pytest.mark.parametrize("query", [b"BLOCK? 200000\n", b"ECHO? stale\n", b"LATE? stale\n"])
+def test_a_reply_queued_for_a_closed_connection_never_reaches_the_next(query):
+    device = LateEcho(delay_s=0.2)
+    with ScpiSocketServer(device) as server:
+        for _ in range(3):
+            gone = raw_client(server)
+            gone.sendall(query)
+            gone.close()                                    # without reading anything
+            assert wait_until(lambda: server.client_count == 0)
+            time.sleep(device.delay_s)                      # a late reply would be due by now
+            with raw_client(server) as fresh:
+                fresh.sendall(b"*IDN?\n")
+                assert lines_within(fresh, 0.5) == b"NWLAB,ECHO,0,1.0\n"
+
+
+def test_a_fresh_connection_starts_with_an_empty_parser(server, device):
+    left_behind = [
+        b"ECHO? half a line",                               # no LF
+        b"DATA #6100000" + b"x" * 10 + b"\n" + b"y" * 5,     # half a block, an LF inside it
+        b"*IDN? #9999999",                                  # half a block header
+    ]
+    for leftover in left_behind:
+        gone = raw_client(server)
+        gone.sendall(leftover)
+        time.sleep(0.05)                                    # it reaches the server first
+        gone.close()
+        assert wait_until(lambda: server.client_count == 0)
+        with raw_client(server) as fresh:
+            fresh.sendall(b"*IDN?\nDATA:LEN?\n")
+            assert lines_within(fresh, 0.3) == b"NWLAB,ECHO,0,1.0\n0\n", leftover
+    assert device.executed == 2 * len(left_behind)         # none of the leftovers ran
+
+
+def test_a_block_header_over_the_limit_closes_the_connection_at_once(server, device):
+    bad = raw_client(server)
+    with bad, _closed_by_peer(bad):
+        started = time.monotonic()
+        bad.sendall(b"*IDN? #9999999999\n")
+        assert bad.recv(10) == b""                          # closed, nothing answered
+        assert time.monotonic() - started < 1.0
+    assert device.executed == 0
+    with raw_client(server) as fresh:
+        fresh.sendall(b"*IDN?\n")
+        assert recv_line(fresh) == b"NWLAB,ECHO,0,1.0\n"
+
+
+# -- idle connections ----------------------------------------------------------------------------
+
+def closed_within(sock: socket.socket, within_s: float) -> bool:
+    sock.settimeout(within_s)
+    try:
+        return sock.recv(10) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_message_left_unfinished_times_out_a_finished_one_does_not(device):
+    with ScpiSocketServer(device, idle_timeout_s=0.3, max_clients=4) as server:
+        quiet = raw_client(server)                          # a session that has nothing to say
+        quiet.sendall(b"ECHO? hello\n")
+        assert recv_line(quiet) == b"hello\n"
+        half = raw_client(server)
+        started = time.monotonic()
+        half.sendall(b"ECHO? never finish")
+        with half:
+            assert closed_within(half, 3.0)
+        assert 0.3 <= time.monotonic() - started < 2.0
+        with quiet:                                         # idle but whole: still served
+            quiet.sendall(b"ECHO? still here\n")
+            assert recv_line(quiet) == b"still here\n"
+
+
+def test_a_full_port_gives_the_slot_of_the_idlest_connection_to_a_newcomer(device):
+    with ScpiSocketServer(device, idle_timeout_s=0.3, max_clients=3) as server:
+        held = [raw_client(server) for _ in range(3)]
+        assert wait_until(lambda: server.client_count == 3)
+        early = raw_client(server)                          # nobody idle long enough yet
+        with early:
+            assert closed_within(early, 2.0)
+        time.sleep(0.1)
+        for sock in held[1:]:                               # these two keep talking
+            sock.sendall(b"ECHO? busy\n")
+            assert recv_line(sock) == b"busy\n"
+        time.sleep(0.3)                                     # held[0] now idle past the timeout
+        with raw_client(server) as newcomer:
+            newcomer.sendall(b"*IDN?\n")
+            assert recv_line(newcomer) == b"NWLAB,ECHO,0,1.0\n"
+            assert closed_within(held[0], 2.0)              # the idlest gave up its slot
+            for sock in held[1:]:
+                sock.sendall(b"ECHO? kept\n")
+                assert recv_line(sock) == b"kept\n"
+        for sock in held:
+            sock.close()
