@@ -18,6 +18,13 @@ import yaml
 class Yaml12FloatLoader(yaml.SafeLoader):
     """SafeLoader that reads `2e9` and `2.0e9` as floats, as YAML 1.2 does (1.1 reads strings)."""
 
+    def compose_node(self, parent, index):
+        # Refused as lab.station_yaml refuses them: nested aliases let 1 KB stand for gigabytes.
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: YAML anchors and aliases are not allowed")
+        return super().compose_node(parent, index)
+
 
 Yaml12FloatLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,22 @@ def test_undecodable_nested_and_nul_station_files_are_station_errors(tmp_path):
             emulator_load_station(path)
         except StationFileError as error:
             assert str(error).startswith(f"{path.resolve() if chr(0) not in str(path) else path}: "), str(error)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("anchored", ["station: *l8", "instruments:\n  bias:\n    address: *l8"])
+def test_aliases_in_a_station_file_are_refused_by_both_readers_at_once(tmp_path, anchored):
+    """~1 KB of nested aliases standing for 9**9 strings, where a message would show the value
+    (it used to hang lab's loader, growing 75 MB/s, and the emulator's): refused within a second."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n" + anchored + "\n")
+    for load, error in ((load_station, StationError), (emulator_load_station, StationFileError)):
+        began = time.monotonic()
+        with pytest.raises(error, match=r"line 1: YAML anchor"):
+            load(path)
+        assert time.monotonic() - began < 1.0
 
 
 # -- chip files -----------------------------------------------------------------------------------
