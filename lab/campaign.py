@@ -160,7 +160,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
     from lab.bench import open_instruments
     from lab.report.markdown import CampaignNotes, write_report
     from lab.run_lock import StationLock
-    from lab.runner import Runner
+    from lab.runner import Runner, make_safe
 
     started = time.monotonic()
     station = load_station(station_path)
@@ -185,6 +185,9 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
             finally:
                 bar.close()
         finally:
+            if stop_requested():    # e.g. a Ctrl-C while the instruments were opened: no run ended it
+                for problem in make_safe(instruments.roles):
+                    say(problem)
             instruments.close()
     outcome.wall_time_s = time.monotonic() - started
     notes = CampaignNotes(

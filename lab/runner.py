@@ -155,17 +155,21 @@ class Runner:
                 role.safety_notes.clear()
         return collected
 
-    def _make_safe(self, attempts: int = 2) -> list[str]:
-        """safe_state() on every role, each attempted even if another fails, and tried again
-        once: a link that just dropped often answers the second time."""
-        problems = []
-        for name, role in self.roles.items():
-            for attempt in range(1, attempts + 1):
-                try:
-                    role.safe_state()
-                    break
-                except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
-                    if attempt == attempts:
-                        problems.append(f"safe_state of {name} failed {attempts} times: "
-                                        f"{failure_message(error)}")
-        return problems
+    def _make_safe(self) -> list[str]:
+        return make_safe(self.roles)
+
+
+def make_safe(roles: Mapping[str, object], attempts: int = 2) -> list[str]:
+    """safe_state() on every role, each attempted even if another fails, and tried again
+    once: a link that just dropped often answers the second time."""
+    problems = []
+    for name, role in roles.items():
+        for attempt in range(1, attempts + 1):
+            try:
+                role.safe_state()
+                break
+            except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
+                if attempt == attempts:
+                    problems.append(f"safe_state of {name} failed {attempts} times: "
+                                    f"{failure_message(error)}")
+    return problems

@@ -15,6 +15,7 @@ from sim_backend.bench.station import EmulatedStation, StationFileError, load_st
 from sim_backend.bench.world import World
 from sim_backend.clock import LabClock
 from sim_backend.fault_injection import InstrumentFaults
+from sim_backend.received_log import attach_received_log
 from sim_backend.scpi.models import personality_classes
 
 DEFAULT_STATION = Path(__file__).resolve().parents[1] / "stations" / "emulated.yaml"
@@ -69,6 +70,7 @@ def build_bench(station_path: str | Path, *, seed: int | None = None, clock: Lab
         except ValueError as exc:   # a bad emulator setting: say in which file and instrument
             raise StationFileError(f"{station.path}: instruments.{instrument.role_name}: {exc}") from None
         device = cls(world, instrument.role_name, instrument.model, instrument.settings)
+        attach_received_log(instrument.role_name, instrument.model, device)
         devices[instrument.address] = device
         entries.append(InstrumentEntry(instrument.role_name, instrument.model, instrument.address))
         where = f"{station.path}: instruments.{instrument.role_name}.emulator.faults"

@@ -149,11 +149,11 @@ def check_trace_indices(path: Path) -> int:
 class ServedBench:
     """`nwlab sim serve STATION` as its own process; `addresses` maps station key -> VISA address."""
 
-    def __init__(self, station: Path, start_timeout_s: float = 30.0) -> None:
+    def __init__(self, station: Path, start_timeout_s: float = 30.0, env: dict | None = None) -> None:
         self.station = station
         self.addresses: dict[str, str] = {}
         self.models: dict[str, str] = {}
-        self.proc = start_nwlab("sim", "serve", str(station))
+        self.proc = start_nwlab("sim", "serve", str(station), env=env)
         try:
             self._read_addresses(start_timeout_s)
         except BaseException:
@@ -199,8 +199,8 @@ class ServedBench:
 
 
 @contextmanager
-def served_bench(station: Path) -> Iterator[ServedBench]:
-    served = ServedBench(station)
+def served_bench(station: Path, env: dict | None = None) -> Iterator[ServedBench]:
+    served = ServedBench(station, env=env)
     try:
         yield served
     finally:

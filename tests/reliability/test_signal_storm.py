@@ -1,0 +1,253 @@
+"""2–5 SIGINTs at seeded random moments to real `nwlab campaign` processes — with the emulator in
+the process (the in-process VISA backend) and served by `nwlab sim serve` over TCP (pyvisa-py,
+the path a LAN bench uses) — including 1 ms gaps, signals during a query or a binary block
+transfer, a ramp, the safe-state sequence and the report.
+
+Every byte each emulated instrument received is logged by the emulator itself
+(`NWLAB_SIM_RECEIVED_LOG`, sim_backend/received_log.py) and read back here with a parser of its
+own: in no trial may any level outside the station's envelope have reached an instrument. Then:
+the process ended (no hang) without a traceback, the report was written, no archive was left
+`.partial`, the run that was going when the first signal came ended "aborted", and the
+instruments were left safe — read over TCP after the process ended, and from the log's last
+commands for the in-process bench, which ends with its process.
+
+Trials per transport: `NWLAB_SIGNAL_TRIALS` (default 3; docs/reliability.md gives a deeper run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+from run_helpers import private_station, scpi_query, served_bench, start_nwlab, stop, tcp_station
+
+from lab.config import load_station
+
+TRIALS = int(os.environ.get("NWLAB_SIGNAL_TRIALS", "3"))
+#: A small campaign that still sweeps the bias on the instrument (iv_sweep: list sweeps and
+#: ramps), captures binary records (energy_per_spike) and regulates the stage (cooldown).
+CAMPAIGN = ("--only", "cooldown", "--only", "iv_sweep", "--only", "energy_per_spike",
+            "--set", "cooldown.hold_s=10", "--set", "cooldown.log_duration_s=60",
+            "--set", "iv_sweep.switching_events=40", "--set", "iv_sweep.pilot_points=10",
+            "--set", "iv_sweep.search_sweeps=5",
+            "--set", "energy_per_spike.spikes=20", "--set", "energy_per_spike.reference_captures=5",
+            "--set", "energy_per_spike.threshold_a=24e-6")
+#: Roughly how long that campaign measures here (s): first signals are spread over it and a bit past.
+CAMPAIGN_S = 14.0
+HANG_S = 90.0
+
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_SMU_LEVEL = re.compile(r":?(?:SOUR(?:CE)?1?:)?CURR(?:ENT)?(?::LEV(?:EL)?)?(?::IMM(?:EDIATE)?)?(?::AMPL(?:ITUDE)?)?\s+(.*)",
+                        re.IGNORECASE)
+_SMU_LIST = re.compile(r":?(?:SOUR(?:CE)?1?:)?LIST:CURR(?:ENT)?(?::APP(?:END)?)?\s+(.*)", re.IGNORECASE)
+_SMU_OUTPUT = re.compile(r":?OUTP(?:UT)?1?(?::STAT(?:E)?)?\s+(\S+)", re.IGNORECASE)
+_GEN_LEVEL = re.compile(r":?(?:SOUR(?:CE)?:)?VOLT(?:AGE)?(\d?):(HIGH|LOW|OFFS(?:ET)?)\s+(.*)", re.IGNORECASE)
+_GEN_OUTPUT = re.compile(r":?OUTP(?:UT)?(\d?)(?::STAT(?:E)?)?\s+(\S+)", re.IGNORECASE)
+_SETPOINT = re.compile(r"SETP\s+(\d+)\s*,\s*(.*)", re.IGNORECASE)
+_RANGE = re.compile(r"RANGE\s+(\d+)\s*,\s*(\d+)", re.IGNORECASE)
+
+
+def received(log_path: Path) -> list[dict]:
+    if not log_path.exists():
+        return []
+    lines = []
+    for line in log_path.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return lines
+
+
+def units(data: str) -> list[str]:
+    """The setting units of the messages in `data` (queries left out); a unit without a leading
+    ':' after a ';' keeps the path of the one before (SCPI)."""
+    out = []
+    for message in data.splitlines():
+        path = ""
+        for unit in message.split(";"):
+            unit = unit.strip()
+            if not unit:
+                continue
+            if not unit.startswith((":", "*")) and path:
+                unit = f"{path}:{unit}"
+            if not unit.startswith("*"):
+                header = unit.split()[0]
+                path = header.rsplit(":", 1)[0] if ":" in header.lstrip(":") else ""
+            if not unit.split()[0].endswith("?"):       # queries set nothing
+                out.append(unit)
+    return out
+
+
+def as_number(text: str) -> float:
+    text = text.strip()
+    assert re.fullmatch(_NUMBER, text), f"a level that is not a plain number reached an instrument: {text!r}"
+    return float(text)
+
+
+def levels_outside(log: list[dict], station) -> list[str]:
+    """Every level the log shows an instrument was told that lies outside the station's envelope."""
+    limits = {name: config.envelope.limits for name, config in station.instruments.items()}
+    amperes_per_volt = {w.instrument: w.amperes_per_volt for w in station.pulse_inputs}
+    bad = []
+    for line in log:
+        role, model = line["role"], line["model"]
+        for unit in units(line["data"]):
+            if model == "keithley_2450":
+                bias_max_a = limits[role]["bias_current_max_a"]
+                if m := _SMU_LEVEL.fullmatch(unit):
+                    if abs(as_number(m.group(1))) > bias_max_a * (1 + 1e-9):
+                        bad.append(f"{role}: {unit}")
+                elif m := _SMU_LIST.fullmatch(unit):
+                    if any(abs(as_number(v)) > bias_max_a * (1 + 1e-9) for v in m.group(1).split(",")):
+                        bad.append(f"{role}: {unit[:80]}")
+                elif re.match(r":?(SOUR(CE)?1?:)?(FUNC\w*\s+VOLT|VOLT)", unit, re.IGNORECASE):
+                    bad.append(f"{role}: voltage sourcing: {unit}")
+            elif model.startswith("keysight_8116") or model.startswith("keysight_33"):
+                if m := _GEN_LEVEL.fullmatch(unit):
+                    level_v = as_number(m.group(3))
+                    chip_a = abs(level_v) * amperes_per_volt.get(role, 0.0)
+                    if chip_a > limits[role].get("pulse_current_max_a", float("inf")) * (1 + 1e-9):
+                        bad.append(f"{role}: {unit} ({chip_a:.3g} A at the chip)")
+            elif model.startswith("lakeshore"):
+                if m := _SETPOINT.fullmatch(unit):
+                    setpoint_k = as_number(m.group(2))
+                    window = limits[role]
+                    if not window["temperature_min_k"] <= setpoint_k <= window["temperature_max_k"]:
+                        bad.append(f"{role}: {unit}")
+    return bad
+
+
+def last_states(log: list[dict], station) -> dict[str, str]:
+    """The state the last commands of the log left: SMU output and level, generator outputs,
+    heater range (what the in-process bench, gone with its process, last heard)."""
+    state: dict[str, str] = {}
+    for line in log:
+        role, model = line["role"], line["model"]
+        for unit in units(line["data"]):
+            if model == "keithley_2450":
+                if m := _SMU_LEVEL.fullmatch(unit):
+                    state["smu level"] = str(as_number(m.group(1)))
+                elif m := _SMU_OUTPUT.fullmatch(unit):
+                    state["smu output"] = "0" if m.group(1).upper() in ("0", "OFF") else "1"
+            elif model.startswith("keysight"):
+                if m := _GEN_OUTPUT.fullmatch(unit):
+                    state[f"generator output {m.group(1) or '1'}"] = "0" if m.group(2).upper() in ("0", "OFF") else "1"
+            elif model.startswith("lakeshore"):
+                if m := _RANGE.fullmatch(unit):
+                    state[f"heater range {m.group(1)}"] = m.group(2)
+    return state
+
+
+def archives(out: Path) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(out.glob("*.h5")):
+        with h5py.File(path, "r") as f:
+            status = f["entry"]["exit_status"][()]
+        found.append((path.name, status.decode() if isinstance(status, bytes) else str(status)))
+    return found
+
+
+def plan_of(trial: int, transport: str) -> tuple[float, list[float]]:
+    """Seeded: the first signal's delay after the instruments first hear from the campaign, and
+    the gaps before each further signal (1 ms, a few ms, or up to 3 s: into safe state and the report)."""
+    rng = random.Random(f"signal-storm-{transport}-{trial}")
+    first_s = rng.uniform(0.0, CAMPAIGN_S * 1.2)
+    gaps_s = [rng.choice([0.001, rng.uniform(0.001, 0.05), rng.uniform(0.05, 3.0)])
+              for _ in range(rng.randint(1, 4))]
+    return first_s, gaps_s
+
+
+def storm(station: Path, out: Path, log_path: Path, first_s: float, gaps_s: list[float],
+          env: dict) -> tuple[subprocess.Popen, str, str, list[float]]:
+    """Start the campaign, send the signals, wait (bounded) for the process to end."""
+    heard_before = len(received(log_path))       # a served bench logs its own start-up checks
+    proc = start_nwlab("campaign", "--station", str(station), "--out", str(out), "--quiet", *CAMPAIGN, env=env)
+    sent_at: list[float] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(received(log_path)) <= heard_before:
+            assert proc.poll() is None, f"the campaign ended before touching an instrument: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the campaign never reached an instrument"
+            time.sleep(0.02)
+        began = time.monotonic()
+        time.sleep(first_s)
+        for gap_s in [0.0, *gaps_s]:
+            time.sleep(gap_s)
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGINT)
+            sent_at.append(time.monotonic() - began)
+        out_text, err_text = proc.communicate(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        pytest.fail(f"the campaign hung: still running {HANG_S} s after signals at {sent_at} s")
+    finally:
+        stop(proc)
+    return proc, out_text, err_text, sent_at
+
+
+def check_ending(proc, out_text: str, err_text: str, out: Path, sent_at: list[float], trial: str) -> None:
+    assert proc.returncode in (0, 1), f"{trial}: exit {proc.returncode}\n{err_text[-3000:]}"
+    assert "Traceback" not in err_text, f"{trial}: a traceback reached the operator:\n{err_text[-3000:]}"
+    assert (out / "report.md").is_file(), f"{trial}: no report after signals at {sent_at}: {err_text[-2000:]}"
+    assert not list(out.glob("*.partial")), f"{trial}: archives left open: {list(out.glob('*.partial'))}"
+    statuses = archives(out)
+    assert all(status in ("completed", "aborted") for _, status in statuses), f"{trial}: {statuses}"
+    if sent_at and proc.returncode == 1:
+        # The run that was going when the first signal came is the last one, and it was aborted
+        # (unless every run had finished: then the signal came during the report).
+        assert statuses and (statuses[-1][1] == "aborted" or "not run" not in out_text), (trial, statuses, out_text)
+
+
+SAFE = {"smu output": "0", "generator output 1": "0", "generator output 2": "0", "heater range": "0"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60 + TRIALS * 130)
+@pytest.mark.parametrize("transport", ["in-process", "tcp"])
+def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelope(tmp_path, transport):
+    failures = []
+    for trial in range(TRIALS):
+        first_s, gaps_s = plan_of(trial, transport)
+        where = tmp_path / f"trial-{trial}"
+        where.mkdir()
+        log_path = where / "received.jsonl"
+        env = {"NWLAB_SIM_RECEIVED_LOG": str(log_path)}
+        label = f"{transport} trial {trial} (first signal {first_s:.2f} s, gaps {[round(g, 3) for g in gaps_s]})"
+        if transport == "in-process":
+            station_path = private_station(where)
+            proc, out_text, err_text, sent_at = storm(station_path, where / "out", log_path, first_s, gaps_s, env)
+            check_ending(proc, out_text, err_text, where / "out", sent_at, label)
+            left = last_states(received(log_path), load_station(station_path))
+            state = {"smu output": left.get("smu output"), "generator output 1": left.get("generator output 1", "0"),
+                     "generator output 2": left.get("generator output 2", "0"),
+                     "heater range": left.get("heater range 1", "0")}
+            smu_level_a = float(left.get("smu level", "0"))
+        else:
+            served_station = private_station(where, name="served.yaml")
+            with served_bench(served_station, env=env) as served:
+                station_path = tcp_station(where, served)
+                proc, out_text, err_text, sent_at = storm(station_path, where / "out", log_path, first_s, gaps_s,
+                                                          env)
+                check_ending(proc, out_text, err_text, where / "out", sent_at, label)
+                addresses = served.addresses
+                state = {"smu output": scpi_query(addresses["bias"], ":OUTP?"),
+                         "generator output 1": scpi_query(addresses["pulser"], ":OUTP1?"),
+                         "generator output 2": scpi_query(addresses["pulser"], ":OUTP2?"),
+                         "heater range": scpi_query(addresses["cryostat"], "RANGE? 1")}
+                smu_level_a = float(scpi_query(addresses["bias"], ":SOUR:CURR?"))
+        outside = levels_outside(received(log_path), load_station(station_path))
+        if outside:
+            failures.append(f"{label}: levels outside the envelope reached the instruments: {outside[:5]}")
+        if state != SAFE or abs(smu_level_a) > 1e-12:
+            failures.append(f"{label}: left {state}, SMU level {smu_level_a} A")
+    assert not failures, "\n".join(failures)
