@@ -24,6 +24,7 @@ _INVALID = re.compile(r"[^\x20-\x7e\t]")
 # Plain parameter text up to the next byte that ends or structures it.
 _PLAIN = re.compile(r"[^,;\"'#()]*")
 _WHITE = " \t"
+_BLANK_TO_END = re.compile(r"[ \t]*\Z")  # matched in place: no copy of the rest per unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def units(message: str) -> Iterator[Unit]:
         if pos >= size:
             return
         pos += 1  # past ';'
-        if message[pos:].strip(_WHITE) == "":
+        if _BLANK_TO_END.match(message, pos):
             return  # a trailing ';' is tolerated
 
 
