@@ -1,4 +1,8 @@
-"""Reading archived runs back for people: a one-line summary per run and a full description."""
+"""Reading archived runs back for people: a one-line summary per run and a full description.
+
+A damaged file (empty, truncated, a broken checksum, not HDF5, a directory) gives one
+ArchiveError naming it, whatever h5py raised while reading it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import h5py
 import numpy as np
 
 from lab.archive import layout
-from lab.archive.recover import open_partial
+from lab.archive.recover import check_file, open_partial, short
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,15 @@ class RunSummary:
 def _open(path: Path) -> h5py.File:
     if path.name.endswith(layout.PARTIAL_SUFFIX):
         return open_partial(path)
+    check_file(path)
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
-        raise layout.ArchiveError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError or RuntimeError
+        raise layout.ArchiveError(f"{path}: not a readable HDF5 file ({short(exc)})") from exc
+
+
+def _damaged(path: Path, exc: Exception) -> layout.ArchiveError:
+    return layout.ArchiveError(f"{path}: damaged run file ({short(exc)})")
 
 
 def _str(group: h5py.Group, name: str, default: str = "") -> str:
@@ -49,6 +58,15 @@ def _entry(f: h5py.File, path: Path) -> h5py.Group:
 
 def summarize(path: str | os.PathLike[str]) -> RunSummary:
     path = Path(path)
+    try:
+        return _summarize(path)
+    except layout.ArchiveError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damaged metadata: OSError, RuntimeError, KeyError, ...
+        raise _damaged(path, exc) from exc
+
+
+def _summarize(path: Path) -> RunSummary:
     with _open(path) as f:
         entry = _entry(f, path)
         partial = path.name.endswith(layout.PARTIAL_SUFFIX)
@@ -80,6 +98,15 @@ def _value(ds: h5py.Dataset) -> str:
 def describe(path: str | os.PathLike[str]) -> str:
     """Everything a person checks first: status, parameters, results, data shapes, snapshots."""
     path = Path(path)
+    try:
+        return _describe(path)
+    except layout.ArchiveError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damaged metadata: OSError, RuntimeError, KeyError, ...
+        raise _damaged(path, exc) from exc
+
+
+def _describe(path: Path) -> str:
     s = summarize(path)
     lines = [f"run {s.run_id} ({s.procedure}): {s.status}",
              f"  file {path} ({s.size_bytes / 1e6:.1f} MB)"]

@@ -19,10 +19,17 @@ The writer's finishing step (writer.py, `RunFile.finish`) closes the SWMR file a
   finishing flushes before it closes. Undeclared data and results the writer held in memory
   are lost. If HDF5 cannot read it even so (metadata torn mid-write), recover says so, naming
   the file, and leaves it alone.
+
+A `.partial` no process holds any more is read outside SWMR mode (through the flag-cleared view
+when its flags are set): a SWMR reader retries a metadata block whose checksum fails for minutes
+(HDF5 assumes the writer is still changing it), which is the wrong thing for a dead file. Only
+a live file is read as a SWMR reader. Any damage — zero bytes, truncation, a broken checksum,
+garbage, a directory — ends in one ArchiveError naming the file; the file is left unchanged.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -32,7 +39,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lab.archive import finish, layout, liveness, superblock
+from lab.archive import finish, layout, liveness, output_dir, superblock
 
 SCALE_ATTRS = frozenset({"CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST"})
 COPY_BYTES = 32 << 20  # copy big datasets in slabs of about this size
@@ -52,47 +59,56 @@ def open_partial(path: Path) -> h5py.File:
     return _open_partial(Path(path))[0]
 
 
-def _flags(path: Path) -> superblock.Superblock | None:
-    try:
-        return superblock.read_superblock(path)
-    except (OSError, superblock.SuperblockError):
-        return None
+def short(exc: BaseException) -> str:
+    """HDF5's first line without its error stack details (the time, buffer addresses, ...)."""
+    text = str(exc).split("\n", 1)[0].strip()
+    for noise in (" (file read failed: time =", ", filename ="):
+        text = text.split(noise, 1)[0]
+    return (text.strip(" (\"'") or type(exc).__name__)[:200]
+
+
+def check_file(path: Path) -> None:
+    """Refuse what is not a regular, non-empty file with one clear line."""
+    if path.is_dir():
+        raise layout.ArchiveError(f"{path}: a directory, not a run file")
+    if not path.exists():
+        raise layout.ArchiveError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise layout.ArchiveError(f"{path}: empty (0 bytes): its writer never wrote to it; it holds no run "
+                                  "data and nothing can be recovered from it")
 
 
 def _open_partial(path: Path) -> tuple[h5py.File, superblock.Superblock | None]:
-    """The open file and its superblock (None if unreadable by superblock.py)."""
-    errors = []
-    for kwargs in ({"swmr": True}, {}):
-        try:
-            return h5py.File(path, "r", libver=layout.LIBVER, **kwargs), _flags(path)
-        except OSError as exc:
-            errors.append(str(exc))
+    """The open file and its superblock (see the module doc for which way it is opened)."""
+    check_file(path)
     try:
         sb = superblock.read_superblock(path)
-    except superblock.SuperblockError as exc:
-        raise layout.ArchiveError(f"{path}: unreadable: {exc}; it died before its first flush or is damaged, "
-                                  "and nothing can be recovered from it") from exc
-    if sb.open_for_write and not sb.open_for_swmr_write:
-        if liveness.is_live(path):
-            raise layout.ArchiveError(f"{path}: a live process is still writing it")
+    except (OSError, superblock.SuperblockError) as exc:
+        raise layout.ArchiveError(f"{exc}; it died before its first flush or is damaged, and nothing can be "
+                                  "recovered from it") from exc
+    if liveness.is_live(path):
         try:
-            return superblock.open_flags_cleared(path), sb
-        except (OSError, superblock.SuperblockError) as exc:
-            errors.append(f"with its open-for-write flag ignored: {exc}")
+            return h5py.File(path, "r", libver=layout.LIBVER, swmr=True), sb
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError or RuntimeError
+            raise layout.ArchiveError(f"{path}: a live process is still writing it, and it cannot be read "
+                                      f"now ({short(exc)})") from exc
+    try:
+        if sb.flags == 0:
+            return h5py.File(path, "r", libver=layout.LIBVER, locking=False), sb
+        return superblock.open_flags_cleared(path), sb
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError or RuntimeError
+        died_in = ("while it was open for writing outside SWMR mode (finishing the run, or setting the file up)"
+                   if sb.open_for_write and not sb.open_for_swmr_write else "before its first flush")
         raise layout.ArchiveError(
-            f"{path}: unreadable HDF5 file: its writer died while it was open for writing outside SWMR "
-            f"mode (finishing the run, or setting the file up) and left it damaged ({'; '.join(errors)}); "
-            "nothing can be recovered from it; the file is left as it is")
-    raise layout.ArchiveError(f"{path}: unreadable HDF5 file, even SWMR-read ({'; '.join(errors)}); it died "
-                              "before its first flush or is damaged, and nothing can be recovered from it")
+            f"{path}: unreadable HDF5 file ({short(exc)}): its writer died {died_in} or it is damaged; "
+            "nothing can be recovered from it; the file is left as it is") from exc
 
 
 def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> Recovery:
     src_path = Path(partial)
     if not src_path.name.endswith(layout.PARTIAL_SUFFIX):
         raise layout.ArchiveError(f"{src_path}: not a {layout.PARTIAL_SUFFIX} file")
-    if not src_path.exists():
-        raise layout.ArchiveError(f"{src_path}: no such file")
+    check_file(src_path)
     final = src_path.with_name(src_path.name[: -len(".partial")])
     tmp = src_path.with_name(src_path.name[: -len(".partial")] + ".recovering")
     if final.exists():
@@ -102,21 +118,28 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
     died_at = datetime.fromtimestamp(src_path.stat().st_mtime, timezone.utc).isoformat()
     src, sb = _open_partial(src_path)
     with src:
-        if layout.ENTRY not in src:
-            raise layout.ArchiveError(f"{src_path}: no /{layout.ENTRY} group: it died before its first flush "
-                                      "and holds no run data")
-        lengths = _consistent_lengths(src)
+        try:
+            lengths = _read_lengths(src, src_path)
+            finished = sb.flags == 0 and "exit_status" in src[layout.ENTRY]
+            changes = sum(1 for k in src[layout.ENTRY]["instrument"] if k.startswith("snapshot_")
+                          and k[len("snapshot_"):].isdigit()) if finished else 0
+        except layout.ArchiveError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged metadata: h5py raises OSError, RuntimeError, ...
+            raise layout.ArchiveError(f"{src_path}: damaged, not recovered: {short(exc)}; the file is left as "
+                                      "it is") from exc
         n_traces = lengths.get(f"/{layout.ENTRY}/{layout.TRACES}", 0)
         rows = {g.rsplit("/", 1)[1]: n for g, n in lengths.items()
                 if g.count("/") == 2 and g.split("/")[2] not in (layout.TRACES, "instrument")}
-        if sb is not None and sb.flags == 0 and "exit_status" in src[layout.ENTRY]:
-            changes = sum(1 for k in src[layout.ENTRY]["instrument"] if k.startswith("snapshot_")
-                          and k[len("snapshot_"):].isdigit())
-            finished = True
-        else:
-            finished = False
+        if not finished:
             died_in = (" while the file was open outside SWMR mode (finishing the run, or setting it up)"
                        if sb is not None and sb.open_for_write and not sb.open_for_swmr_write else "")
+            free, need = output_dir.free_bytes(src_path.parent), src_path.stat().st_size + (1 << 20)
+            if free < need:
+                raise output_dir.ArchiveWriteError(
+                    f"{src_path.parent}: no space left on device: {output_dir.megabytes(free)} free, the recovered "
+                    f"copy needs up to {output_dir.megabytes(need)}; nothing was changed: free some space and run "
+                    "it again", src_path.parent, errno.ENOSPC)
             try:
                 with h5py.File(tmp, "w", libver=layout.LIBVER) as dst:
                     _copy_tree(src, dst, lengths)
@@ -130,9 +153,12 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
                         del entry["recovered_traces"]
                     entry.create_dataset("recovered_traces", data=np.int64(n_traces))
                     finish.set_default(dst)
-            except (OSError, KeyError, ValueError, layout.ArchiveError) as exc:
+            except Exception as exc:  # noqa: BLE001 - h5py raises OSError, RuntimeError, KeyError, ...
                 tmp.unlink(missing_ok=True)
-                raise layout.ArchiveError(f"{src_path}: damaged, not recovered: {exc}; the file is left as "
+                if output_dir.errno_of(exc) in output_dir.DISK_ERRNOS - {errno.ENOENT}:
+                    raise output_dir.write_error(tmp, exc, f"the recovery of {src_path.name} was not written; "
+                                                 "nothing was changed") from exc
+                raise layout.ArchiveError(f"{src_path}: damaged, not recovered: {short(exc)}; the file is left as "
                                           "it is") from exc
     if finished:
         # The finishing step closed the file: it is complete, with the run's own status and
@@ -144,7 +170,11 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
             raise layout.ArchiveError(f"{src_path}: verification failed ({got} != {n_traces} traces); the file "
                                       "is left as it is")
         if keep_partial:
-            shutil.copyfile(src_path, tmp)
+            try:
+                shutil.copyfile(src_path, tmp)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise output_dir.write_error(tmp, exc, "nothing was changed") from exc
             finish.publish(tmp, final)
         else:
             finish.publish(src_path, final)
@@ -157,6 +187,13 @@ def recover(partial: str | os.PathLike[str], *, keep_partial: bool = False) -> R
     if not keep_partial:
         src_path.unlink()
     return Recovery(final, n_traces, rows, changes)
+
+
+def _read_lengths(src: h5py.File, path: Path) -> dict[str, int]:
+    if layout.ENTRY not in src:
+        raise layout.ArchiveError(f"{path}: no /{layout.ENTRY} group: it died before its first flush "
+                                  "and holds no run data")
+    return _consistent_lengths(src)
 
 
 def _growing(group: h5py.Group) -> list[h5py.Dataset]:

@@ -19,7 +19,7 @@ import yaml
 
 from lab.report import fig_energy, fig_excitability, fig_iv
 from lab.report.plots import Figure, display_unit, format_value, prefix_for
-from lab.report.runs import Quantity, RunData, load_runs
+from lab.report.runs import Quantity, RunData, load_readable, load_runs
 
 REPORT_NAME = "report.md"
 FIGURES: dict[str, tuple[Callable[[RunData, Path], list[Figure]], ...]] = {
@@ -190,11 +190,32 @@ def procedure_section(run: RunData, out_dir: Path, figure_dir: Path) -> list[str
 
 
 def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
-                 runs: Sequence[RunData] | None = None) -> Path:
-    """Write `out_dir/report.md` and `out_dir/figures/*.png` from the runs archived in out_dir."""
+                 runs: Sequence[RunData | Path] | None = None) -> Path:
+    """Write `out_dir/report.md` and `out_dir/figures/*.png` from the runs archived in out_dir
+    (or from `runs`: loaded runs or run files). A run file that cannot be read is left out and
+    named in the report. A directory that cannot take the report (full disk, read-only) gives
+    ArchiveWriteError naming the path and the problem."""
+    from lab.archive.output_dir import write_error
+
     out_dir = Path(out_dir)
     notes = notes or CampaignNotes()
-    runs = list(runs) if runs is not None else load_runs(out_dir)
+    skipped: list[str] = []
+    if runs is None:
+        runs = load_runs(out_dir, skipped)
+    else:
+        loaded = [r for r in runs if isinstance(r, RunData)]
+        runs = sorted(loaded + load_readable([Path(r) for r in runs if not isinstance(r, RunData)], skipped),
+                      key=lambda r: (r.started_at, r.run_id))
+    if skipped:
+        notes = dataclasses.replace(notes, remarks=[*notes.remarks, *(f"Left out, unreadable: {why}"
+                                                                     for why in skipped)])
+    try:
+        return _write(out_dir, notes, runs)
+    except OSError as exc:
+        raise write_error(getattr(exc, "filename", None) or out_dir, exc, "the report was not written") from exc
+
+
+def _write(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> Path:
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     lines = header(runs, notes) + runs_table(runs, notes, out_dir)
@@ -204,5 +225,10 @@ def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
               "stores SI (last column). Read any run with "
               "`xarray.open_dataset(path, engine=\"h5netcdf\", group=\"entry/results\")`.", ""]
     path = out_dir / REPORT_NAME
-    path.write_text("\n".join(lines))
+    tmp = path.with_name(path.name + ".tmp")  # a full disk must not leave a half (or empty) report
+    try:
+        tmp.write_text("\n".join(lines))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -2,6 +2,11 @@
 
 Everything the report needs is loaded into memory at once and the file is closed: status and
 provenance, parameters and results with their units, each table and the traces (if any).
+
+A file is read with plain h5py first (every object's metadata, the first and last row of every
+dataset) and handed to xarray only if that went cleanly: a damaged file (a full disk, a copy cut
+short) gives a RunFileError naming it, and `load_runs` skips it with a note, so one bad file
+never takes the report down.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import numpy as np
 
 TRACES, RESULTS = "traces", "results"
 NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", "instrument", "sample", "metadata"})
+
+
+class RunFileError(ValueError):
+    """A run file the report cannot read (damaged, empty, not a run file)."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +103,49 @@ def _quantities(ds) -> dict[str, Quantity]:
     return out
 
 
+def _short(exc: BaseException) -> str:
+    text = str(exc).split("\n", 1)[0].strip().strip("\"'")
+    return text.split(" (file read failed", 1)[0][:200] or type(exc).__name__
+
+
+def check_readable(path: Path) -> None:
+    """Raise RunFileError unless plain h5py reads the file's whole structure and every dataset's
+    first and last row (where a cut or unwritten block would show)."""
+    import h5py
+
+    if not path.is_file() or path.stat().st_size == 0:
+        raise RunFileError(f"{path}: {'empty (0 bytes)' if path.is_file() else 'not a file'}")
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            if "entry" not in f or "run_id" not in f["entry"]:
+                raise RunFileError(f"{path}: not an nwlab run file (no /entry/run_id)")
+            datasets: list = []
+            f.visititems(lambda _, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
+            for ds in datasets:
+                dict(ds.attrs)
+                if ds.shape == ():
+                    ds[()]
+                elif ds.size:
+                    ds[:1], ds[-1:]
+    except RunFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, RuntimeError, KeyError, ...
+        raise RunFileError(f"{path}: damaged run file ({_short(exc)})") from exc
+
+
 def load_run(path: str | Path) -> RunData:
-    """Read a run file (`.h5`) completely; raises OSError/KeyError if it is not a run file."""
+    """Read a run file (`.h5`) completely; raises RunFileError if it is damaged or not a run file."""
+    path = Path(path)
+    check_readable(path)
+    try:
+        return _load(path)
+    except Exception as exc:  # noqa: BLE001 - readable by h5py, yet not the layout the report reads
+        raise RunFileError(f"{path}: not readable as a run ({type(exc).__name__}: {_short(exc)})") from exc
+
+
+def _load(path: Path) -> RunData:
     import xarray as xr
 
-    path = Path(path)
     with xr.open_datatree(path, engine="h5netcdf") as tree:
         entry = tree["entry"]
         top = entry.to_dataset()
@@ -134,7 +181,19 @@ def load_run(path: str | Path) -> RunData:
     return run
 
 
-def load_runs(directory: str | Path) -> list[RunData]:
-    """Every finished run file (`*.h5`) in a directory, in start order."""
-    runs = [load_run(p) for p in sorted(Path(directory).glob("*.h5"))]
+def load_readable(paths, skipped: list[str] | None = None) -> list[RunData]:
+    """The runs of `paths` in start order; each file that cannot be read is left out, and one
+    line saying why is appended to `skipped`."""
+    runs = []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except RunFileError as error:
+            if skipped is not None:
+                skipped.append(str(error))
     return sorted(runs, key=lambda r: (r.started_at, r.run_id))
+
+
+def load_runs(directory: str | Path, skipped: list[str] | None = None) -> list[RunData]:
+    """Every finished run file (`*.h5`) in a directory that can be read, in start order."""
+    return load_readable(sorted(Path(directory).glob("*.h5")), skipped)
