@@ -72,7 +72,7 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
     procedure.check_bound(context)
     report = DryRunReport(procedure.name)
     state = WiringState()
-    capture = None
+    capture, flat = None, None
     plan = procedure.plan(context)
     reply = None
     while True:
@@ -86,6 +86,11 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
             raise EnvelopeError(f"{procedure.name}, step {len(report.steps) + 1} ({type(step).__name__}): {error}") from None
         report.steps.append((step, estimate_s(step, station, state)))
         if isinstance(step, steps.ConfigureCapture):
-            capture = step
-        reply = stand_in_reply(step, state, capture)
+            capture, flat = step, None
+        if isinstance(step, steps.Capture):
+            # One flat record per scope set-up, shared by its captures (records reach 10^7 samples).
+            flat = flat if flat is not None else stand_in_reply(step, state, capture)
+            reply = flat
+        else:
+            reply = stand_in_reply(step, state, capture)
         remember(step, state)

@@ -43,19 +43,13 @@ def rising_crossings(values: np.ndarray, level: float, hysteresis: float) -> np.
     The hysteresis keeps noise on a spike's flank from counting it twice. A record that starts
     above the level does not count its first spike (it began before the record)."""
     values = np.asarray(values, dtype=float)
-    armed = False
-    found = []
     low = level - abs(hysteresis)
-    # A short loop in Python is fine: records are ~10^4 samples and crossings are rare.
     above = values > level
-    below = values < low
-    for index in np.flatnonzero(above | below):
-        if below[index]:
-            armed = True
-        elif armed:
-            found.append(index)
-            armed = False
-    return np.asarray(found, dtype=int)
+    # The samples above or below the band, in order: a crossing is one above whose predecessor
+    # among them is below (vectorised: records reach 10^7 samples).
+    events = np.flatnonzero(above | (values < low))
+    rising = above[events[1:]] & ~above[events[:-1]]
+    return events[1:][rising].astype(int)
 
 
 def spike_times_s(time_s: np.ndarray, voltage_v: np.ndarray, threshold_v: float,
