@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from lab.archive.output_dir import ArchiveWriteError, check_for_runs
 from lab.config import Station, load_station
 from lab.dry_run import DryRunReport, dry_run
 from lab.interrupts import handling_stop_signals, stop_requested
@@ -70,6 +71,7 @@ class CampaignOutcome:
     wall_time_s: float = 0.0
     per_procedure_wall_s: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    disk_error: ArchiveWriteError | None = None   # the output directory failed: no run after it
 
     @property
     def all_completed(self) -> bool:
@@ -168,8 +170,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
     planned = plan_campaign(station, selected(only), overrides, design)
     say = print if show_progress else (lambda *a, **k: None)
     say(plan_text(planned, station))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_for_runs(out_dir, [r.procedure for r in planned])  # before any instrument is opened
     outcome = CampaignOutcome(out_dir, estimated_lab_time_s=sum(r.dry_run.duration_s for r in planned))
     results: dict[str, dict[str, Result]] = {}
     with StationLock(station, out_dir=out_dir):  # refuse busy instruments or --out before touching instruments
@@ -194,7 +195,13 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
         station_path=str(station_path), command=command or _command(station_path, out_dir, only, overrides),
         not_run=outcome.not_run, estimated_lab_time_s=outcome.estimated_lab_time_s,
         wall_time_s=outcome.wall_time_s, remarks=_remarks(outcome))
-    outcome.report_path = write_report(out_dir, notes, runs=_run_data(outcome))
+    try:
+        outcome.report_path = write_report(out_dir, notes, runs=_run_data(outcome))
+    except ArchiveWriteError:
+        if outcome.disk_error is None:
+            raise
+    if outcome.disk_error is not None:
+        raise outcome.disk_error          # one line, exit 2 (run_cli); the report says the rest if it fit
     say(f"report: {outcome.report_path}")
     return outcome
 
@@ -206,6 +213,9 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
             outcome.interrupted = True
         if outcome.interrupted:
             outcome.not_run.append((name, "not run: the campaign was interrupted (Ctrl-C)"))
+            continue
+        if outcome.disk_error is not None:
+            outcome.not_run.append((name, f"not run: {outcome.disk_error.path} failed earlier"))
             continue
         reason = _blocked(name, outcome.outcomes, outcome.not_run)
         if reason is not None:
@@ -224,6 +234,10 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         except KeyboardInterrupt:          # between steps the Runner does not own (lock, dry run)
             outcome.interrupted = True
             outcome.not_run.append((name, "not run: the campaign was interrupted (Ctrl-C)"))
+            continue
+        except ArchiveWriteError as error:  # full, read-only, ...: no further run goes into that directory
+            outcome.disk_error = error
+            outcome.not_run.append((name, f"stopped: {error}"))
             continue
         except Exception as error:  # noqa: BLE001 - refused before its archive opened (envelope, lock)
             outcome.not_run.append((name, f"refused: {type(error).__name__}: {error}"))
@@ -250,9 +264,7 @@ def _remarks(outcome: CampaignOutcome) -> list[str]:
 
 
 def _run_data(outcome: CampaignOutcome):
-    from lab.report.runs import load_run
-
-    return [load_run(o.archive_path) for o in outcome.outcomes.values()
+    return [Path(o.archive_path) for o in outcome.outcomes.values()   # the report leaves out unreadable ones
             if o.archive_path is not None and Path(o.archive_path).suffix == ".h5"]
 
 

@@ -51,6 +51,7 @@ def parse_sets(items: Sequence[str], *, dotted: bool) -> dict:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """The problems a user can fix: station file, procedure name, parameter, envelope, a busy station."""
+    from lab.archive.output_dir import ArchiveWriteError
     from lab.bench import StationInstrumentError
     from lab.campaign import CampaignError
     from lab.config import StationError
@@ -58,7 +59,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from lab.procedure import ParameterError
     from lab.run_lock import StationBusyError
 
-    return (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError, StationBusyError)
+    return (StationError, CampaignError, ParameterError, EnvelopeError, StationInstrumentError, StationBusyError,
+            ArchiveWriteError)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -121,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_procedure(args: argparse.Namespace) -> int:
+    from lab.archive.output_dir import check_for_runs
     from lab.bench import open_instruments
     from lab.campaign import chip_design
     from lab.config import load_station
@@ -131,6 +134,7 @@ def _run_procedure(args: argparse.Namespace) -> int:
     procedure = _procedure_class(args.procedure)(**parse_sets(args.set, dotted=False))
     station = load_station(args.station)
     design = chip_design(station)
+    check_for_runs(args.out, [procedure])  # room, writable, a directory: before any instrument is opened
     with StationLock(station.path), open_instruments(station) as instruments:
         outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
                          chip_design=design, show_progress=not args.quiet).run(procedure)

@@ -107,20 +107,29 @@ def check_output_dir(directory: str | os.PathLike[str], need_bytes: int = START_
     ancestor = _existing_ancestor(path.absolute())
     if not ancestor.is_dir():
         raise ArchiveWriteError(f"{path}: cannot be a directory: {ancestor} is a file", path, errno.ENOTDIR)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise write_error(path, exc, "cannot create the output directory") from exc
-    probe = path / f".nwlab-probe-{uuid.uuid4().hex[:8]}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        probe.unlink()
-    except OSError as exc:
-        raise write_error(path, exc, "cannot write a file into the output directory") from exc
-    free = free_bytes(path)
+    free = free_bytes(ancestor)  # before anything is made: a refused run leaves no directory behind
+    if free >= need_bytes:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(path, exc, "cannot create the output directory") from exc
+        probe = path / f".nwlab-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            probe.unlink()
+        except OSError as exc:
+            raise write_error(path, exc, "cannot write a file into the output directory") from exc
+        free = free_bytes(path)  # another filesystem may be mounted there
     if free < need_bytes:
         raise ArchiveWriteError(f"{path}: no space left on device: {megabytes(free)} free, a run needs "
                                 f"{megabytes(need_bytes)} to start (its first block and the room to end it); "
                                 "nothing was started", path, errno.ENOSPC)
     return path
+
+
+def check_for_runs(directory: str | os.PathLike[str], procedures) -> Path:
+    """`check_output_dir` with room for the largest first block of `procedures` (each has
+    `declare() -> (TraceSpec | None, tables)`) and the end of the run."""
+    need = max((first_block_bytes(*p.declare()) for p in procedures), default=START_BYTES)
+    return check_output_dir(directory, need + FINISH_BYTES)
