@@ -193,3 +193,17 @@ def test_envelope_refuses_non_finite_requests(tmp_path, station_text, value):
         station.instruments["cryostat"].envelope.check_temperature_k(value)
     with pytest.raises(EnvelopeError, match="not a finite number"):
         station.instruments["pulser"].envelope.check_pulse(amplitude_v=value, width_s=2e-9, chip_current_a=None)
+
+
+@pytest.mark.parametrize("one, other", [
+    ("TCPIP0::10.0.0.23::5025::SOCKET", " tcpip::10.0.0.23::5025::socket "),
+    ("TCPIP0::10.0.0.22::inst0::INSTR", "TCPIP::10.0.0.22::INSTR"),
+    ("GPIB0::5::INSTR", "gpib::5"),
+])
+def test_one_instrument_has_one_normalised_address(one, other):
+    from lab.config import normalise_address, resource_key
+
+    assert normalise_address(one) == normalise_address(other)
+    assert resource_key(one, None) == resource_key(other, "@py")           # a real address, whatever library
+    assert resource_key(one, "/s.yaml#a@nwlab") != resource_key(one, "/s.yaml#b@nwlab")   # two emulated benches
+    assert normalise_address(one) != normalise_address("TCPIP0::10.0.0.99::5025::SOCKET")
