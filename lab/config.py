@@ -5,8 +5,8 @@ fails. What a run would refuse or fail on for reasons visible in the file is ref
 any instrument is opened, so `nwlab dry-run` and the start of every run say the same: each role
 filled by exactly one instrument, two instruments never at one address, driver classes that
 import, wiring for the pulse input, the bias and the readout, wired channels the instruments
-have, and chip ports and nodes the chip file has. The schema is documented in docs/station-file.md; `stations/emulated.yaml` and
-`stations/example-lan.yaml` are complete examples.
+have, and chip ports and nodes the chip file has. The schema is documented in
+docs/station-file.md; `stations/emulated.yaml` and `stations/example-lan.yaml` are complete examples.
 """
 
 from __future__ import annotations

@@ -113,6 +113,8 @@ def parse_yaml(text: str, path: Path, error: type[Exception]) -> Any:
         raise error(f"{path}: not valid YAML{where}: {problem}") from exc
     except RecursionError:
         raise error(f"{path}: not valid YAML: nested too deeply") from None
+    except ValueError as exc:          # e.g. an integer of more than 4300 digits
+        raise error(f"{path}: not a usable YAML value: {clip(exc)}") from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -224,3 +224,15 @@ def test_a_huge_value_is_shown_cut_short(tmp_path):
     message = str(error.value)
     assert message.startswith(f"{path}: ") and "expected" in message
     assert len(message) < len(str(path)) + 300, len(message)
+
+
+def test_an_integer_too_long_to_read_is_a_station_error(tmp_path):
+    """YAML makes an int of 5001 digits only by raising ValueError (Python's digit limit), which
+    used to escape the loader as a traceback."""
+    tree = _tree(tmp_path, "digits")
+    path = tmp_path / "digits.yaml"
+    path.write_text(_dump(tree).replace("bias_current_max_a: 4.5e-05", "bias_current_max_a: 1" + "0" * 5000))
+    with pytest.raises(StationError) as error:
+        load_station(path)
+    assert str(error.value).startswith(f"{path}: not a usable YAML value: Exceeds the limit (4300 digits)")
+    assert len(str(error.value)) < len(str(path)) + 250
