@@ -18,7 +18,8 @@ Plan:
 2. Fast sweeps, one switching event each (table "switching_events"), `sweeps_per_step` of them
    per SweepBias: climb through a window of levels around the switching current, then one step
    down to a reset level below retrapping. The event is the first window level that reads
-   resistive, recorded at the midpoint of the step into it. The first `search_sweeps` use a
+   resistive, recorded at the midpoint of the step into it (a window step larger than
+   ramp_a_per_s · dwell_s is filled in with levels whose readings are not used). The first `search_sweeps` use a
    fine window over the pilot's coarse step; later windows span mean − window_below_sigmas·σ
    to mean + window_above_sigmas·σ in steps of step_sigmas·σ, offset by a rotating fraction
    of a step (dither) so that the coarse grid does not bias the mean.
@@ -174,9 +175,9 @@ class IvSweep(Procedure):
             levels, spans = self._batch(level_a, reset_a, windows, max_step_a)
             volts = yield steps.SweepBias(levels_a=tuple(levels), dwell_s=p.dwell_s)
             resistive = np.abs(np.asarray(volts)) > p.switched_v
-            for window, (start, first, last) in zip(windows, spans):
+            for window, (start, kept, last) in zip(windows, spans):
                 counts["sweeps"] += 1
-                hit = np.flatnonzero(resistive[first:first + window.size])
+                hit = np.flatnonzero(resistive[kept])
                 if not reset_ok:
                     counts["latched"] += 1
                 elif hit.size == 0 or hit[0] == 0:
@@ -256,16 +257,21 @@ class IvSweep(Procedure):
 
     @staticmethod
     def _batch(level_a: float, reset_a: float, windows, max_step_a: float):
-        """One list for several fast sweeps: [to window, window, down to reset] each. Returns the
-        levels and, per sweep, the indices of its first level, first window level and reset reading."""
+        """One list for several fast sweeps: [to window, window, down to reset] each, window steps
+        larger than max_step_a filled in (the ramp holds inside windows too). Returns the levels
+        and, per sweep, the index of its first level, those of its window levels and that of its
+        reset reading."""
         levels, spans = [], []
         for window in windows:
             start = len(levels)
-            levels.extend(path_a(level_a, window[0], max_step_a)[:-1])
-            first = len(levels)
-            levels.extend(window)
+            kept = []
+            for target_a in window:
+                levels.extend(path_a(level_a, target_a, max_step_a)[:-1])
+                kept.append(len(levels))
+                levels.append(float(target_a))
+                level_a = float(target_a)
             levels.extend(path_a(window[-1], reset_a, max_step_a))
-            spans.append((start, first, len(levels) - 1))
+            spans.append((start, np.asarray(kept), len(levels) - 1))
             level_a = reset_a
         return np.asarray(levels), spans
 

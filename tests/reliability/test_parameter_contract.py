@@ -150,6 +150,17 @@ def test_no_level_of_an_iv_sweep_goes_above_bias_max_a(bias_max_a):
     assert levels.size > 0 and levels.max() <= bias_max_a * (1 + 1e-12) and levels.min() >= 0.0
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("ramp_a_per_s, dwell_s", [(1e-5, 50e-6), (1e-4, 1e-4), (1e-3, 2e-3)])
+def test_no_step_of_an_iv_sweep_is_steeper_than_its_ramp(ramp_a_per_s, dwell_s):
+    """Windows included (their steps of a fraction of a coarse step once exceeded a slow ramp:
+    1.2 mA/s asked of a 10 uA/s sweep, which the envelope then refused)."""
+    report = dry_run(IvSweep(ramp_a_per_s=ramp_a_per_s, dwell_s=dwell_s, switching_events=50),
+                     load_station(STATION), DRY)
+    levels = np.concatenate([[0.0], *[s.levels_a for s, _ in report.steps if isinstance(s, steps.SweepBias)]])
+    assert np.max(np.abs(np.diff(levels))) <= ramp_a_per_s * dwell_s * (1 + 1e-9)
+
+
 # -- a run below its minimum of valid data fails -----------------------------------------------
 
 def _walk(plan, reply_to):
@@ -220,6 +231,17 @@ def test_iv_sweep_below_the_switching_current_fails_on_the_emulator(bench, tmp_p
     assert outcome.message.startswith("MeasurementError: iv_sweep measured too little to report: needs a switch in "
                                       "the pilot sweeps up to 10 uA (bias_max_a); got none in 2 sweeps"), outcome.message
     assert exit_status(outcome.archive_path)[0] == "failed"
+
+
+@pytest.mark.timeout(60)
+def test_firing_rate_that_never_fires_fails_on_the_emulator(bench, tmp_path):
+    """DC inputs far below threshold: an f-I curve of zeros has no onset, so the run fails."""
+    outcome = _runner(bench, tmp_path).run(PROCEDURES["firing_rate"](current_min_a=1e-6, current_max_a=2e-6,
+                                                                       points=2, captures=1))
+    assert outcome.exit_status == "failed"
+    assert outcome.message.startswith("MeasurementError: firing_rate measured too little to report: needs repeated "
+                                      "firing at 1 input current at least; got 0 Hz at all 2 currents from 1 to 2 "
+                                      "uA"), outcome.message
 
 
 @pytest.mark.timeout(90)
