@@ -33,7 +33,7 @@ SYSTEM_LOCK_DIRS = (Path("/run/lock"), Path("/var/lock"))
 
 
 class StationBusyError(RuntimeError):
-    """Another run holds this station."""
+    """Another run holds one of this station's instruments, or its output directory."""
 
 
 _held: dict[Path, tuple[int, int]] = {}     # lock file -> (open descriptor, depth) in this process
@@ -51,10 +51,13 @@ def lock_directory() -> Path:
                     os.chmod(shared, 0o1777)       # every user's runs meet here (sticky: none deletes another's)
             except OSError:
                 continue
-            if os.access(shared, os.W_OK | os.X_OK):
+            if not shared.is_symlink() and os.access(shared, os.W_OK | os.X_OK):
                 return shared
     private = Path(f"/tmp/nwlab-locks-{os.getuid()}")
     private.mkdir(mode=0o700, exist_ok=True)
+    if private.is_symlink() or private.lstat().st_uid != os.getuid():
+        raise StationBusyError(f"{private} is not this user's directory: run locks cannot be kept there "
+                               "(remove it, or make /run/lock writable)")
     return private
 
 
