@@ -283,7 +283,8 @@ class ScpiSocketServer:
         end = pending.rfind(b"\n") + 1  # an LF last in what is fed may end a block or string
         if end:
             try:
-                messages = client.framer.feed(bytes(pending[:end]))
+                with memoryview(pending) as view:  # no copy: a message may be megabytes
+                    messages = client.framer.feed(view[:end])
             except InputOverrun:
                 messages = None
             del pending[:end]

@@ -1,6 +1,10 @@
 """The TCP server under abuse, on the emulated bench: bind address, oversized messages with the
 server's memory watched, half-open and stalled connections, more clients than the port takes,
 abrupt disconnects mid-reply, a fuzzing client. After each, a normal client gets *IDN? promptly.
+Then the bad clients of issue 10 against a real `nwlab sim serve` process: a block header that
+declares a gigabyte, idle half-line connections filling a port, one message of thousands of
+units. Each with the server's RSS bounded, the other instruments answering within 1 s and the
+wedged instrument answering again once the bad client has left.
 Only 127.0.0.1 traffic; every loop is bounded.
 """
 
@@ -11,6 +15,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -218,3 +223,200 @@ def test_oversized_messages_close_the_connection_and_memory_stays_bounded(tmp_pa
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+# -- a bad client against a real `nwlab sim serve` process: the issue's three cases ---------------
+# Each: the server's RSS stays bounded, the other instruments answer within 1 s throughout, and
+# the instrument the bad client wedged answers again once it has left.
+
+OTHERS_S = 1.0       # another instrument's *IDN? must come back within this, whatever one client does
+IDLE_TIMEOUT_S = 1.0
+#: Growth of the server's RSS a bad client may cause: copies of one message in flight. The
+#: reported `#9999999999` case grew it by 243 MB.
+RSS_BOUND_MIB = 24
+
+
+class ServeProcess:
+    def __init__(self, station: Path) -> None:
+        nwlab = Path(sys.executable).with_name("nwlab")
+        self.proc = subprocess.Popen(
+            [str(nwlab), "sim", "serve", str(station), "--idle-timeout-s", str(IDLE_TIMEOUT_S)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = [self.proc.stdout.readline().split() for _ in range(4)]
+        assert all(len(line) == 3 for line in lines), self.proc.communicate(timeout=10)[1]
+        self.ports = {role: int(address.split("::")[2]) for role, _model, address in lines}
+
+    def terminator(self, role: str) -> bytes:
+        return b"\r\n" if role == "cryostat" else b"\n"
+
+    def others_answer(self, busy_role: str) -> int:
+        """Ask every other instrument *IDN?, each within OTHERS_S; return how many answered."""
+        for role, port in self.ports.items():
+            if role != busy_role:
+                answer_within(port, b"*IDN?" + self.terminator(role), OTHERS_S)
+        return len(self.ports) - 1
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            assert self.proc.wait(timeout=10) == 0, self.proc.stderr.read()
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory):
+    server = ServeProcess(write_station(tmp_path_factory.mktemp("serve"), emulated_tree()))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def answer_within(port: int, message: bytes, within_s: float) -> bytes:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=within_s + 1) as sock:
+        sock.sendall(message)
+        data = b""
+        while not data.endswith(b"\n"):
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                pytest.fail(f"port {port} did not answer {message!r} within {within_s + 1:.0f} s")
+            assert chunk, f"port {port} closed a normal client's connection"
+            data += chunk
+    took_s = time.monotonic() - started
+    assert took_s < within_s, f"port {port} took {took_s:.2f} s to answer {message!r}"
+    return data
+
+
+class RssWatch:
+    """Peak RSS growth of a process while the block runs, sampled every 20 ms from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.baseline_kib = self.peak_kib = _rss_kib(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            self.peak_kib = max(self.peak_kib, _rss_kib(self.pid))
+
+    def __enter__(self) -> RssWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak_kib = max(self.peak_kib, _rss_kib(self.pid))
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak_kib - self.baseline_kib) / 1024
+
+
+@pytest.mark.timeout(60)
+def test_a_block_header_left_by_a_client_dies_with_its_connection(serve):
+    port = serve.ports["bias"]
+    reference = answer_within(port, b"*IDN?\n", PROMPT_S)
+    with RssWatch(serve.proc.pid) as rss:
+        for leftover in (b"*IDN? #9999999999\n",             # the reported case: ~1 GB declared
+                         b"*IDN? #520000" + b"x" * 100 + b"\n"):  # a block that never completes
+            with connect(port) as bad:
+                bad.sendall(leftover)
+            assert answer_within(port, b"*IDN?\n", PROMPT_S) == reference, leftover
+        bad = connect(port)                                 # one that keeps sending after it
+        sent = 0
+        try:
+            bad.sendall(b"*IDN? #9999999999\n")
+            block = b"\n" * (1 << 20)
+            while sent < 64 * (1 << 20):
+                bad.sendall(block)
+                sent += len(block)
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            pass                                            # closed at once: expected
+        assert sent < 64 * (1 << 20), "the server kept reading a block it can never take"
+        assert closed_by_server(bad)
+        bad.close()
+        assert serve.others_answer("bias") == 3
+        assert answer_within(port, b"*IDN?\n", OTHERS_S) == reference
+    assert rss.growth_mib < RSS_BOUND_MIB, f"server RSS grew {rss.growth_mib:.1f} MiB"
+
+
+@pytest.mark.timeout(60)
+def test_idle_connections_time_out_and_the_port_serves_again(serve):
+    port = serve.ports["bias"]
+    with RssWatch(serve.proc.pid) as rss:
+        half = [connect(port) for _ in range(DEFAULT_MAX_CLIENTS)]  # the reported case
+        started = time.monotonic()
+        for sock in half:
+            sock.sendall(b"*IDN")
+        with connect(port) as refused:                     # the port is full for now
+            assert closed_by_server(refused, within_s=OTHERS_S)
+        assert serve.others_answer("bias") == 3
+        for sock in half:
+            assert closed_by_server(sock, within_s=IDLE_TIMEOUT_S + 3), "a half line never timed out"
+            sock.close()
+        assert IDLE_TIMEOUT_S * 0.9 <= time.monotonic() - started < IDLE_TIMEOUT_S + 3
+        assert answer_within(port, b"*IDN?\n", PROMPT_S).startswith(b"KEITHLEY")
+        silent = [connect(port) for _ in range(DEFAULT_MAX_CLIENTS)]  # whole-message sessions
+        try:
+            time.sleep(IDLE_TIMEOUT_S + 0.2)
+            assert answer_within(port, b"*IDN?\n", PROMPT_S).startswith(b"KEITHLEY")  # took a slot
+            assert closed_by_server(silent[0], within_s=2)  # the one idle longest gave it up
+            silent[1].sendall(b"*IDN?\n")                   # the rest are still served
+            silent[1].settimeout(PROMPT_S)
+            assert silent[1].recv(200).startswith(b"KEITHLEY")
+        finally:
+            for sock in silent:
+                sock.close()
+    assert rss.growth_mib < RSS_BOUND_MIB, f"server RSS grew {rss.growth_mib:.1f} MiB"
+
+
+@pytest.mark.timeout(90)
+def test_a_long_message_delays_other_instruments_by_one_command(serve):
+    port = serve.ports["bias"]
+    # A 10-reading buffer: the instrument's own reading store (100,000 by default) is not the
+    # server's memory under test.
+    setup = b':TRAC:POIN 10,"defbuffer1";:SOUR:FUNC CURR;:SOUR:CURR 12E-6;:SENS:FUNC "VOLT";:OUTP ON;*OPC?\n'
+    assert answer_within(port, setup, PROMPT_S) == b"1\n"
+    answer_within(port, b":READ?\n", 30)                   # the chip model loads on first use
+    units = 40_000                                          # 280 kB, seconds of readings
+    try:
+        with RssWatch(serve.proc.pid) as rss:
+            long_client = connect(port)
+            long_client.settimeout(60)
+            reply = bytearray()
+
+            def read_reply() -> None:
+                while not reply.endswith(b"\n"):
+                    chunk = long_client.recv(1 << 20)
+                    if not chunk:
+                        return
+                    reply.extend(chunk)
+
+            reader = threading.Thread(target=read_reply)
+            long_client.sendall(b";".join([b":READ?"] * units) + b"\n")
+            started = time.monotonic()
+            reader.start()
+            answered_during = 0
+            while reader.is_alive():
+                answered_during += serve.others_answer("bias")
+                time.sleep(0.05)
+            reader.join()
+            long_client.close()
+            took_s = time.monotonic() - started
+            assert reply.count(b";") == units - 1, "the long message was not answered in full"
+            assert answered_during >= 9, f"only {answered_during} answers during {took_s:.1f} s"
+            # A client that sends a longer one and leaves: the rest of it is dropped.
+            with connect(port) as leaver:
+                leaver.sendall(b";".join([b":READ?"] * 300_000) + b"\n")  # 2 MB
+                time.sleep(0.5)
+            assert answer_within(port, b"*IDN?\n", PROMPT_S).startswith(b"KEITHLEY")
+        assert rss.growth_mib < RSS_BOUND_MIB, f"server RSS grew {rss.growth_mib:.1f} MiB"
+    finally:
+        answer_within(port, b":OUTP OFF;*OPC?\n", 10)
