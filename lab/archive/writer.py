@@ -251,7 +251,10 @@ class RunFile:
         free = output_dir.free_bytes(self.directory)
         if keep_room and free < need + self._finish_bytes():
             raise self._stop(free, need + self._finish_bytes())
-        if not keep_room and free < need + (64 << 10):
+        refused = _reserve(self.file, need + METADATA_BYTES)
+        if keep_room and refused is not None:
+            raise self._stop(free, need + self._finish_bytes(), refused)
+        if not keep_room and (refused is not None or free < need + METADATA_BYTES):
             for name, buffer in pending:
                 self.dropped.append(f"{buffer.rows} {'traces' if name == layout.TRACES else name + ' rows'}")
                 buffer.take()
@@ -283,12 +286,15 @@ class RunFile:
         held += sum(sum(np.asarray(v).nbytes for v, _ in r.columns.values()) for r in self.late_rows)
         return self.options.finish_bytes + 2 * self.journal_bytes + 2 * held
 
-    def _stop(self, free: int, need: int) -> ArchiveWriteError:
+    def _stop(self, free: int, need: int, refused: OSError | None = None) -> ArchiveWriteError:
         """The disk is (nearly) full: stop the run while its end still fits."""
-        self.stopped = ArchiveWriteError(
-            f"{self.directory}: no space left on device: {output_dir.megabytes(max(free, 0))} free, the next "
-            f"block and the run's end need {output_dir.megabytes(need)}; the run was stopped with "
-            f"everything written so far kept", self.directory, errno.ENOSPC)
+        if refused is None:
+            why, number = (f"no space left on device: {output_dir.megabytes(max(free, 0))} free, the next "
+                           f"block and the run's end need {output_dir.megabytes(need)}"), errno.ENOSPC
+        else:
+            why, number = f"{output_dir.problem(refused)}: no room for the next block", refused.errno
+        self.stopped = ArchiveWriteError(f"{self.directory}: {why}; the run was stopped with everything "
+                                         "written so far kept", self.directory, number)
         return self.stopped
 
     def _break(self, exc: BaseException) -> ArchiveWriteError:
@@ -324,7 +330,7 @@ class RunFile:
             liveness.release(self.lock)
         if self.broken is not None:
             raise ArchiveWriteError(
-                f"{self.broken}; the file is {self.path}: free some space, then run "
+                f"{self.broken}; the file is {self.path}: fix that (free some space), then run "
                 f"`nwlab archive recover {self.path}`", self.broken.path, self.broken.errno)
         if self.stopped is not None:
             lost = f" (no room for the last {' and '.join(self.dropped)})" if self.dropped else ""
@@ -339,11 +345,18 @@ class RunFile:
             pass
 
     def _finish(self, stop: RunStop) -> None:
+        refused = _reserve(self.file, METADATA_BYTES)
         try:
             self.file.close()
         except Exception as exc:  # noqa: BLE001 - h5py reports write failures as OSError or RuntimeError
             self._break(exc)
             self._close_detached()
+            return
+        if refused is None:
+            refused = _reserve_path(self.path, self._finish_bytes() - self.options.finish_bytes + 2 * METADATA_BYTES)
+        if refused is not None:  # the closed file holds every block; recover finishes it elsewhere
+            self.broken = output_dir.write_error(self.directory, refused, f"no room to finish {self.path.name}; "
+                                                 "every block flushed before is kept in it")
             return
         try:
             # HDF5's own file lock is off for this open: it would conflict with the writer's
@@ -390,6 +403,40 @@ class RunFile:
             if rows.table not in entry:
                 layout.create_table(entry, rows.table, rows.spec())
             Appender(entry[rows.table], "row").append({n: v for n, (v, _) in rows.columns.items()})
+
+
+#: room for the metadata HDF5 writes with a block or at a close (object headers, chunk index, heap)
+METADATA_BYTES = 64 << 10
+
+
+def _allocate(fd: int, nbytes: int) -> OSError | None:
+    try:
+        os.posix_fallocate(fd, os.fstat(fd).st_size, max(1, nbytes))
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return None  # no fallocate here: the free-space check is all there is
+        return exc
+    return None
+
+
+def _reserve(file: h5py.File, nbytes: int) -> OSError | None:
+    """Allocate `nbytes` past the file's end before HDF5 writes there (it allocates new space at
+    the end): a full disk, a quota or a file-size limit then refuses this call, not HDF5's write
+    halfway through a flush — whose metadata would land and whose data would not. Returns the
+    refusal, None when the space is the file's (HDF5 trims what it does not use when it flushes)."""
+    try:
+        fd = file.id.get_vfd_handle()
+    except Exception:  # noqa: BLE001 - a driver without a descriptor: nothing to reserve with
+        return None
+    return _allocate(fd, nbytes)
+
+
+def _reserve_path(path: Path, nbytes: int) -> OSError | None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        return _allocate(fd, nbytes)
+    finally:
+        os.close(fd)
 
 
 def _detach(file: h5py.File) -> None:
