@@ -76,6 +76,31 @@ def _summarize(path: Path) -> RunSummary:
                           _str(entry, "start_time"), n, path.stat().st_size)
 
 
+def check_readable(path: str | os.PathLike[str]) -> None:
+    """Raise ArchiveError unless plain h5py reads the finished file's whole structure and every
+    dataset's first and last row (where a cut or an unwritten block would show). Readers that
+    hand files to other libraries (the report, through xarray) check with this first."""
+    path = Path(path)
+    if path.name.endswith(layout.PARTIAL_SUFFIX):
+        raise layout.ArchiveError(f"{path}: an unfinished run (recover it with: nwlab archive recover {path})")
+    try:
+        with _open(path) as f:
+            if layout.ENTRY not in f or "run_id" not in f[layout.ENTRY]:
+                raise layout.ArchiveError(f"{path}: not an nwlab run file (no /{layout.ENTRY}/run_id)")
+            datasets: list[h5py.Dataset] = []
+            f.visititems(lambda _, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
+            for ds in datasets:
+                dict(ds.attrs)
+                if ds.shape == ():
+                    ds[()]
+                elif ds.size:
+                    ds[:1], ds[-1:]
+    except layout.ArchiveError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, RuntimeError, KeyError, ...
+        raise _damaged(path, exc) from exc
+
+
 def run_files(directory: str | os.PathLike[str]) -> list[Path]:
     d = Path(directory)
     if not d.is_dir():

@@ -3,8 +3,8 @@
 Everything the report needs is loaded into memory at once and the file is closed: status and
 provenance, parameters and results with their units, each table and the traces (if any).
 
-A file is read with plain h5py first (every object's metadata, the first and last row of every
-dataset) and handed to xarray only if that went cleanly: a damaged file (a full disk, a copy cut
+A file is read with plain h5py first (lab.archive.reader.check_readable: every object's
+metadata, the first and last row of every dataset) and handed to xarray only if that went cleanly: a damaged file (a full disk, a copy cut
 short) gives a RunFileError naming it, and `load_runs` skips it with a note, so one bad file
 never takes the report down.
 """
@@ -108,35 +108,16 @@ def _short(exc: BaseException) -> str:
     return text.split(" (file read failed", 1)[0][:200] or type(exc).__name__
 
 
-def check_readable(path: Path) -> None:
-    """Raise RunFileError unless plain h5py reads the file's whole structure and every dataset's
-    first and last row (where a cut or unwritten block would show)."""
-    import h5py
-
-    if not path.is_file() or path.stat().st_size == 0:
-        raise RunFileError(f"{path}: {'empty (0 bytes)' if path.is_file() else 'not a file'}")
-    try:
-        with h5py.File(path, "r", locking=False) as f:
-            if "entry" not in f or "run_id" not in f["entry"]:
-                raise RunFileError(f"{path}: not an nwlab run file (no /entry/run_id)")
-            datasets: list = []
-            f.visititems(lambda _, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) else None)
-            for ds in datasets:
-                dict(ds.attrs)
-                if ds.shape == ():
-                    ds[()]
-                elif ds.size:
-                    ds[:1], ds[-1:]
-    except RunFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, RuntimeError, KeyError, ...
-        raise RunFileError(f"{path}: damaged run file ({_short(exc)})") from exc
-
-
 def load_run(path: str | Path) -> RunData:
     """Read a run file (`.h5`) completely; raises RunFileError if it is damaged or not a run file."""
+    from lab.archive.layout import ArchiveError
+    from lab.archive.reader import check_readable
+
     path = Path(path)
-    check_readable(path)
+    try:
+        check_readable(path)
+    except ArchiveError as exc:
+        raise RunFileError(str(exc)) from exc
     try:
         return _load(path)
     except Exception as exc:  # noqa: BLE001 - readable by h5py, yet not the layout the report reads
