@@ -140,6 +140,47 @@ def test_abrupt_disconnects_mid_reply(served):
     assert ask_idn(port) == reference
 
 
+@pytest.mark.timeout(30)
+def test_what_a_closed_connection_left_never_reaches_the_next(served):
+    server = served["scope"]
+    reference = ask_idn(server.port)
+    for leftover in (b":SINGle;*OPC?\n",                   # a reply the scope holds back
+                     b":TIMebase:RANGe?;*IDN?\n",           # a reply nobody reads
+                     b":TIMebase:RANGe 2",                  # half a line
+                     b":WAVeform:DATA #9100000"):           # half a block header
+        with connect(server.port) as gone:
+            gone.sendall(leftover)
+        deadline = time.monotonic() + 5
+        while server.client_count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with connect(server.port) as fresh:
+            fresh.sendall(b"*IDN?\n")
+            assert read_lines(fresh, 1) == reference, leftover
+            fresh.sendall(b":SYSTem:ERRor?\n")
+            error = read_lines(fresh, 1)
+        assert error.endswith(b'+0,"No error"\n'), (leftover, error)  # no -410 from another's query
+
+
+@pytest.mark.timeout(30)
+def test_pipelined_queries_each_get_their_answer(served):
+    port = served["scope"].port
+    reference = ask_idn(port)
+    with connect(port) as sock:
+        sock.sendall(b"*IDN?\n:SYSTem:ERRor?\n*IDN?\n")      # one packet, three messages
+        idn, error, again = read_lines(sock, 3).splitlines(keepends=True)
+    assert idn == again == reference
+    assert error.endswith(b'+0,"No error"\n'), error            # not -410: nothing was interrupted
+
+
+def read_lines(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while data.count(b"\n") < count:
+        chunk = sock.recv(4096)
+        assert chunk, "server closed the connection"
+        data += chunk
+    return data
+
+
 @pytest.mark.timeout(60)
 def test_a_fuzzing_client_never_crashes_the_server_and_others_keep_working(served):
     rng = random.Random(20261124)

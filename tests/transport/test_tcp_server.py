@@ -13,6 +13,7 @@ import pyvisa
 from pyvisa.constants import StatusCode
 from stand_in import EchoInstrument, block_payload
 
+from sim_backend.transport.bench_gate import BenchGate
 from sim_backend.transport.tcp_server import ScpiSocketServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -317,7 +318,7 @@ def lines_within(sock: socket.socket, window_s: float) -> bytes:
 def test_a_reply_queued_for_a_closed_connection_never_reaches_the_next(query):
     device = LateEcho(delay_s=0.2)
     with ScpiSocketServer(device) as server:
-        for _ in range(3):
+        for _ in range(2):
             gone = raw_client(server)
             gone.sendall(query)
             gone.close()                                    # without reading anything
@@ -325,7 +326,7 @@ def test_a_reply_queued_for_a_closed_connection_never_reaches_the_next(query):
             time.sleep(device.delay_s)                      # a late reply would be due by now
             with raw_client(server) as fresh:
                 fresh.sendall(b"*IDN?\n")
-                assert lines_within(fresh, 0.5) == b"NWLAB,ECHO,0,1.0\n"
+                assert lines_within(fresh, 0.3) == b"NWLAB,ECHO,0,1.0\n"
 
 
 def test_a_fresh_connection_starts_with_an_empty_parser(server, device):
@@ -408,3 +409,25 @@ def test_a_full_port_gives_the_slot_of_the_idlest_connection_to_a_newcomer(devic
                 assert recv_line(sock) == b"kept\n"
         for sock in held:
             sock.close()
+
+
+# -- instruments take turns ----------------------------------------------------------------------
+
+def test_the_bench_gate_lets_a_waiting_thread_in_between_units():
+    gate = BenchGate()
+    order: list[str] = []
+
+    def other_instrument() -> None:
+        with gate:
+            order.append("other")
+
+    with gate:
+        gate.let_others_in()                                # nobody waits: carries on
+        order.append("unit 1")
+        other = threading.Thread(target=other_instrument)
+        other.start()
+        assert wait_until(lambda: gate.waiting == 1)
+        gate.let_others_in()                                # the waiting one runs here
+        order.append("unit 2")
+    other.join(5)
+    assert order == ["unit 1", "other", "unit 2"]
