@@ -7,6 +7,7 @@ count independent of replies where they can, so the estimate holds.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,13 @@ from lab import steps
 from lab.config import Station
 from lab.envelope import EnvelopeError
 from lab.executor import WiringState, check_step, estimate_s, remember
-from lab.procedure import PlanContext, Procedure
+from lab.procedure import ParameterError, PlanContext, Procedure
+
+#: Pulse timing limits a pulse generator's driver module may state (data sheet values, s), and
+#: the rule every generator shares: 10-90 % edges take 1/1.6 of the ramp, so a width and the gap
+#: after it must each hold 1.6 edge times.
+PULSE_TIMING_LIMITS = ("WIDTH_MIN_S", "EDGE_MIN_S", "PERIOD_MIN_S")
+EDGE_FIT = 1.6
 
 
 #: Steps whose time passes on the instrument in real time whatever the lab clock: the bias source
@@ -63,6 +70,33 @@ def stand_in_reply(step: steps.Step, state: WiringState, capture: steps.Configur
     return None
 
 
+def pulse_timing_limits(station: Station) -> dict[str, float]:
+    """The timing limits the station's pulse generator driver states (none if it states none
+    or has no generator): what the instrument would refuse when the run configures a pulse."""
+    try:
+        module = importlib.import_module(station.by_role("pulse_generator").driver.rpartition(".")[0])
+    except Exception:  # noqa: BLE001 - no generator, or a driver the station check reports itself
+        return {}
+    return {f"{module.__name__}.{name}": float(getattr(module, name)) for name in PULSE_TIMING_LIMITS
+            if isinstance(getattr(module, name, None), (int, float))}
+
+
+def check_pulse_timing(step: steps.ConfigurePulses, limits: dict[str, float]) -> None:
+    """Refuse a pulse the generator cannot make (ParameterError), as it would in the run."""
+    named = {key.rpartition(".")[2]: (key, value) for key, value in limits.items()}
+    width_min_s = named.get("WIDTH_MIN_S", ("", 0.0))[1]
+    for what, value, name in (("width", step.width_s, "WIDTH_MIN_S"), ("edge", step.edge_s, "EDGE_MIN_S"),
+                              ("period", step.period_s, "PERIOD_MIN_S")):
+        if name in named and value < named[name][1]:
+            raise ParameterError(f"pulse {what} {value:.4g} s is below the pulse generator's minimum "
+                                 f"{named[name][1]:.4g} s ({named[name][0]})")
+    if not (EDGE_FIT * step.edge_s <= step.width_s and step.width_s + max(EDGE_FIT * step.edge_s, width_min_s)
+            <= step.period_s * (1 + 1e-12)):
+        raise ParameterError(f"pulse width {step.width_s:.4g} s with edges {step.edge_s:.4g} s does not fit the period "
+                             f"{step.period_s:.4g} s (the width and the gap after it must each hold {EDGE_FIT:g} edges"
+                             f"{f' and {width_min_s:.4g} s' if width_min_s else ''})")
+
+
 def dry_run(procedure: Procedure, station: Station, context: PlanContext | None = None) -> DryRunReport:
     """Walk `procedure`'s plan; raises ParameterError for parameters the chip's design values
     rule out, EnvelopeError (naming the step) at the first step outside the envelope."""
@@ -73,6 +107,7 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
     report = DryRunReport(procedure.name)
     state = WiringState()
     capture, flat = None, None
+    timing: dict[str, float] | None = None      # read from the driver at the first pulse
     plan = procedure.plan(context)
     reply = None
     while True:
@@ -80,10 +115,16 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
             step = plan.send(reply)
         except StopIteration:
             return report
+        where = f"{procedure.name}, step {len(report.steps) + 1} ({type(step).__name__})"
         try:
             check_step(step, station, state)
+            if isinstance(step, steps.ConfigurePulses):
+                timing = pulse_timing_limits(station) if timing is None else timing
+                check_pulse_timing(step, timing)
         except EnvelopeError as error:
-            raise EnvelopeError(f"{procedure.name}, step {len(report.steps) + 1} ({type(step).__name__}): {error}") from None
+            raise EnvelopeError(f"{where}: {error}") from None
+        except ParameterError as error:
+            raise ParameterError(f"{where}: {error}") from None
         report.steps.append((step, estimate_s(step, station, state)))
         if isinstance(step, steps.ConfigureCapture):
             capture, flat = step, None

@@ -39,7 +39,7 @@ class Sweep(Procedure):
             yield steps.Wait(duration_s=p.settle_s)
             voltage_v = yield steps.MeasureBiasVoltage()
             assert voltage_v == 0.0
-        yield steps.ConfigurePulses(current_a=p.pulse_current_a, width_s=2e-9, edge_s=0.3e-9, period_s=1e-6)
+        yield steps.ConfigurePulses(current_a=p.pulse_current_a, width_s=2e-9, edge_s=1e-9, period_s=1e-6)
         yield steps.ConfigureCapture(node_ranges_v={"m": 2e-3}, input_range_a=40e-6, record_length=1000,
                                      sample_rate_hz=20e9, pretrigger_s=5e-9)
         traces = yield steps.Capture()

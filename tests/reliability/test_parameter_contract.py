@@ -58,8 +58,13 @@ REFUSED = [
      "firing_rate: record_s, sample_rate_hz: 1 capture(s) of 20,000,000 samples x 3 arrays need 458 MiB, above "
      "the 256 MiB capture memory limit"),
 ]
-#: Refused only against the chip's design values (the default current_max_a is 1.5x its threshold).
+#: Refused by the dry run only: against the chip's design values (the default current_max_a is
+#: 1.5x its threshold, the default shortest spacing the width plus 1.6 edges) or the station's
+#: pulse generator (the 81160A's edges are 1 ns at least).
 REFUSED_BY_DESIGN = [
+    ("energy_per_spike", ["edge_s=0.3e-9"],
+     "energy_per_spike, step 2 (ConfigurePulses): pulse edge 3e-10 s is below the pulse generator's minimum "
+     "1e-09 s (drivers.keysight_81160a.EDGE_MIN_S)"),
     ("firing_rate", ["current_min_a=30e-6"],
      "firing_rate: current_min_a, current_max_a: the range 3e-05 A to 1.8e-05 A (0 takes the design value) is "
      "empty or reversed"),
@@ -109,7 +114,7 @@ def test_dry_run_refuses_each_bad_parameter_set_in_one_line():
 @pytest.mark.parametrize("name, values, line", REFUSED_BY_DESIGN, ids=[f"{n}:{','.join(v)}" for n, v, _ in
                                                                       REFUSED_BY_DESIGN])
 def test_dry_run_refuses_against_the_design_values_in_one_line(capsys, name, values, line):
-    """The same command in-process: the rules that need the chip's design values."""
+    """The same command in-process: the rules that need the chip's design values or the station."""
     assert nwlab_main(["dry-run", name, "--station", str(STATION), *_sets(values)]) == 2
     assert capsys.readouterr() == ("", f"nwlab dry-run: {line}\n")
 

@@ -122,8 +122,8 @@ def test_valid_parameters_dry_run_or_refuse_with_envelope_error(shipped_station,
     try:       # each value within its bounds; the rules between them may still refuse the set
         procedure = PROCEDURES[name](**values)
         report = dry_run(procedure, shipped_station, CONTEXT)
-    except ParameterError as error:
-        assert str(error).startswith(f"{name}: ") and "\n" not in str(error), str(error)
+    except ParameterError as error:      # when bound, or at a step the instrument would refuse
+        assert str(error).startswith((f"{name}: ", f"{name}, step ")) and "\n" not in str(error), str(error)
         return
     except EnvelopeError as error:
         assert str(error).startswith(f"{name}, step "), str(error)
@@ -207,6 +207,8 @@ def test_no_accepted_step_exceeds_a_generated_envelope(tmp_path, name, data):
         report = dry_run(procedure, station, CONTEXT)
         accepted = _accepted(report)
         refused = None
+    except ParameterError:     # a pulse the generator cannot make: not an envelope question
+        return
     except EnvelopeError as error:
         refused = error
         number = int(str(error).split(", step ")[1].split(" ")[0])
