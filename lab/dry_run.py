@@ -23,6 +23,9 @@ from lab.procedure import ParameterError, PlanContext, Procedure
 #: after it must each hold 1.6 edge times.
 PULSE_TIMING_LIMITS = ("WIDTH_MIN_S", "EDGE_MIN_S", "PERIOD_MIN_S")
 EDGE_FIT = 1.6
+#: Steps a plan may take: the dry run walks every one (~10^4 per second), so a plan beyond this
+#: is refused rather than listed for minutes (the iv_sweep of 100,000 events takes ~4e5).
+PLAN_STEPS_MAX = 500_000
 
 
 #: Steps whose time passes on the instrument in real time whatever the lab clock: the bias source
@@ -116,6 +119,12 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
         except StopIteration:
             return report
         where = f"{procedure.name}, step {len(report.steps) + 1} ({type(step).__name__})"
+        if len(report.steps) >= PLAN_STEPS_MAX:
+            counts = ", ".join(f"{name} = {value}" for name, (value, _) in procedure.parameter_records().items()
+                               if isinstance(value, int) and not isinstance(value, bool))
+            plan.close()
+            raise ParameterError(f"{procedure.name}: the plan has more than {PLAN_STEPS_MAX:,} steps; ask for fewer "
+                                 f"({counts})")
         try:
             check_step(step, station, state)
             if isinstance(step, steps.ConfigurePulses):

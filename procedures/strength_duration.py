@@ -29,6 +29,10 @@ from procedures.analysis.strength_duration import fit_lapicque, fit_weiss
 from procedures.design import DesignHints
 
 
+#: Pulse widths one run may measure.
+WIDTHS_MAX = 100
+
+
 @dataclass(frozen=True)
 class StrengthDurationParameters:
     widths_s: tuple = parameter((2e-9, 3e-9, 5e-9, 10e-9, 20e-9), unit="s", doc="input pulse widths",
@@ -66,8 +70,8 @@ class StrengthDuration(Procedure):
 
     def check_parameters(self) -> None:
         p = self.parameters
-        if not p.widths_s:
-            raise refuse(self.name, "widths_s", "needs at least one width")
+        if not 1 <= len(p.widths_s) <= WIDTHS_MAX:
+            raise refuse(self.name, "widths_s", f"{len(p.widths_s)} widths; give 1 to {WIDTHS_MAX}")
         for width_s in p.widths_s:
             _pulsed.check_timing(self.name, "widths_s, edge_s", width_s, p.edge_s)
         if p.bracket_low_a and p.bracket_high_a and p.bracket_low_a >= p.bracket_high_a:
