@@ -91,6 +91,9 @@ class Procedure:
 
     name: ClassVar[str]
     Parameters: ClassVar[type]
+    #: The least valid data a run must end with to report results; below it the plan raises
+    #: `too_little` and the run ends "failed" saying what was missing.
+    minimum_valid_data: ClassVar[str] = ""
 
     def __init__(self, **values: Any) -> None:
         self.parameters = self.validated(values)

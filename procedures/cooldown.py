@@ -41,6 +41,7 @@ class CooldownParameters:
 
 class Cooldown(Procedure):
     name = "cooldown"
+    minimum_valid_data = "the stage held within tolerance_k of the setpoint for hold_s"
     Parameters = CooldownParameters
 
     def declare(self):

@@ -38,6 +38,7 @@ class EfficiencyParameters:
 
 class Efficiency(Procedure):
     name = "efficiency"
+    minimum_valid_data = "none measured: it computes from its parameters (finite by their bounds)"
     Parameters = EfficiencyParameters
 
     def plan(self, context: PlanContext):

@@ -59,6 +59,8 @@ class EnergyPerSpikeParameters:
 
 class EnergyPerSpike(Procedure):
     name = "energy_per_spike"
+    minimum_valid_data = ("a baseline from at least one triggered reference capture and a finite energy from "
+                          "at least one spike")
     Parameters = EnergyPerSpikeParameters
 
     def _settings(self, design: DesignHints) -> _pulsed.CaptureSettings:

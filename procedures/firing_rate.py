@@ -44,6 +44,7 @@ class FiringRateParameters:
 
 class FiringRate(Procedure):
     name = "firing_rate"
+    minimum_valid_data = "repeated firing (a rate above 0 Hz) at one input current at least"
     Parameters = FiringRateParameters
 
     def declare(self):

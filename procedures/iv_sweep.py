@@ -101,6 +101,8 @@ def path_a(start_a: float, stop_a: float, max_step_a: float) -> np.ndarray:
 
 class IvSweep(Procedure):
     name = "iv_sweep"
+    minimum_valid_data = ("a switch in the pilot sweeps, then half the requested switching events (at least 2) "
+                          "with a finite mean and spread")
     Parameters = IvSweepParameters
 
     def declare(self):

@@ -53,6 +53,7 @@ class RefractoryParameters:
 
 class Refractory(Procedure):
     name = "refractory"
+    minimum_valid_data = "a spiking single pulse, and a second spike in half the pairs at one spacing at least"
     Parameters = RefractoryParameters
 
     def declare(self):

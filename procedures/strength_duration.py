@@ -60,6 +60,7 @@ class StrengthDurationParameters:
 
 class StrengthDuration(Procedure):
     name = "strength_duration"
+    minimum_valid_data = "a finite threshold (P = 0.5 crossed inside the bracket) at one width at least"
     Parameters = StrengthDurationParameters
 
     def declare(self):

@@ -168,6 +168,9 @@ def test_no_step_of_an_iv_sweep_is_steeper_than_its_ramp(ramp_a_per_s, dwell_s):
 
 # -- a run below its minimum of valid data fails -----------------------------------------------
 
+def test_every_procedure_states_its_minimum_of_valid_data():
+    assert all(p.minimum_valid_data for p in CAMPAIGN), [p.name for p in CAMPAIGN if not p.minimum_valid_data]
+
 def _walk(plan, reply_to):
     """Drive a plan as the runner does, replying to each step with reply_to(step)."""
     reply = None
@@ -233,8 +236,9 @@ def test_iv_sweep_below_the_switching_current_fails_on_the_emulator(bench, tmp_p
     the run ends 'failed' after the pilot sweeps, saying what was missing."""
     outcome = _runner(bench, tmp_path).run(IvSweep(bias_max_a=10e-6))
     assert outcome.exit_status == "failed"
-    assert outcome.message.startswith("MeasurementError: iv_sweep measured too little to report: needs a switch in "
-                                      "the pilot sweeps up to 10 uA (bias_max_a); got none in 2 sweeps"), outcome.message
+    assert outcome.message.startswith(
+        "MeasurementError: iv_sweep measured too little to report: needs a switch in the pilot sweeps up to 10 uA "
+        "(bias_max_a); got none in 2 sweeps"), outcome.message
     assert exit_status(outcome.archive_path)[0] == "failed"
 
 
