@@ -106,13 +106,15 @@ def pulses(amplitude_a: float, width_s: float, edge_s: float, *, count: int = 1,
 OnCapture = Callable[[steps.ChipTraces], Iterable[steps.Step]]
 
 
-def captures(settings: CaptureSettings, count: int, on_capture: OnCapture | None = None):
-    """`count` captures; returns the traces that triggered (each passed to on_capture first)."""
+def captures(settings: CaptureSettings, count: int, on_capture: OnCapture | None = None, *, keep: bool = True):
+    """`count` captures; returns the traces that triggered (each passed to on_capture first;
+    with keep=False none is returned, so a long set need not fit in memory at once)."""
     found = []
     for _ in range(count):
         traces = yield steps.Capture(fire=True, timeout_s=settings.capture_timeout_s)
         if traces is not None:
-            found.append(traces)
+            if keep:
+                found.append(traces)
             if on_capture is not None:
                 yield from on_capture(traces)
     return found
@@ -136,11 +138,11 @@ def mean_response(settings: CaptureSettings, amplitude_a: float, traces: list) -
 
 
 def captures_of(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int,
-                on_capture: OnCapture | None = None):
+                on_capture: OnCapture | None = None, *, keep: bool = True):
     """Configure `burst` and the scope for it, capture `count` times; the traces that triggered."""
     yield burst
     yield settings.configure(input_range_a(burst.current_a))
-    return (yield from captures(settings, count, on_capture))
+    return (yield from captures(settings, count, on_capture, keep=keep))
 
 
 def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
@@ -176,7 +178,7 @@ class FiringStream(Protocol):
 def reference_and_firing(settings: CaptureSettings, reference_burst: steps.ConfigurePulses, reference_count: int,
                          burst: steps.ConfigurePulses, count: int,
                          spikes_in: Callable[[steps.ChipTraces, Response], int], *, dry_run: bool,
-                         stream: FiringStream | None = None):
+                         stream: FiringStream | None = None, keep_firing: bool = True):
     """Reference captures, then `count` captures of `burst`, which should fire.
 
     If none of them spikes, a wire may be latched (held resistive by its own bias current): the
@@ -194,7 +196,7 @@ def reference_and_firing(settings: CaptureSettings, reference_burst: steps.Confi
             spikes.append(int(spikes_in(traces, reference)))
             return () if stream is None else stream.firing(traces, reference, spikes[-1], attempt)
 
-        traces = yield from captures_of(settings, burst, count, counted)
+        traces = yield from captures_of(settings, burst, count, counted, keep=keep_firing)
         firing = Firing(reference_traces, reference, traces, spikes, attempt)
         if firing.fired or dry_run or attempt == LATCH_CYCLES:
             return firing

@@ -73,9 +73,10 @@ class EnergyPerSpike(Procedure):
     def check_parameters(self) -> None:
         p = self.parameters
         _pulsed.check_timing(self.name, "width_s, edge_s", p.width_s, p.edge_s)
-        # Every capture of the last attempt is kept until the energies are computed.
-        _pulsed.check_captures(self.name, "spikes, reference_captures, record_after_s, pretrigger_s, sample_rate_hz",
-                               self._settings(DesignHints.from_chip(None)), 2, p.spikes + p.reference_captures)
+        # The reference captures are kept (their mean is the baseline response); the spiking ones
+        # are streamed to the archive one at a time.
+        _pulsed.check_captures(self.name, "reference_captures, record_after_s, pretrigger_s, sample_rate_hz",
+                               self._settings(DesignHints.from_chip(None)), 2, p.reference_captures + 1)
 
     def declare(self):
         settings = self._settings(DesignHints.from_chip(None))
@@ -110,14 +111,14 @@ class EnergyPerSpike(Procedure):
             settings, _pulsed.pulses(reference_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.spikes,
             lambda t, reference: self._spikes(t, settings, reference, amplitude_a, detect_v),
-            dry_run=context.dry_run, stream=archiver)
+            dry_run=context.dry_run, stream=archiver, keep_firing=False)   # streamed, not kept
         if not firing.fired and not context.dry_run:       # the captures are archived
-            raise _pulsed.not_firing(amplitude_a, len(firing.traces), p.spikes,
+            raise _pulsed.not_firing(amplitude_a, len(firing.spikes), p.spikes,
                                      f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
                                      "detect_v")
         yield steps.Progress(fraction=0.9, message="captures done")
         baseline = mean_energy(archiver.reference_energies.get(firing.attempt, []))
-        found, counts = firing.traces, firing.spikes
+        counts = firing.spikes           # one per triggered capture
         energies = archiver.spike_energies.get(firing.attempt, [])
         base_j = baseline_j(baseline, amplitude_a, reference_a)
         spike_j = [spike_energy(e, base_j, n) for e, n in zip(energies, counts)]
@@ -136,14 +137,14 @@ class EnergyPerSpike(Procedure):
                              f"0 of {p.reference_captures} triggered")
         if not context.dry_run and not (total_spikes and np.isfinite(sum(e.total_j for e in energies))):
             raise too_little(self.name, "a finite energy from at least 1 spike",
-                             f"{total_spikes} spikes in {len(found)} captures")
+                             f"{total_spikes} spikes in {len(counts)} captures")
         mean_j = sum(e.total_j - base_j for e, n in zip(energies, counts) if n) / total_spikes if total_spikes else np.nan
         delivered = summarize([e.total_j for e, n in zip(energies, counts) if n])
         for name, value, units in (
             ("energy_per_spike_j", mean_j, "J"), ("energy_per_spike_std_j", stats.std, "J"),
             ("energy_per_spike_stderr_j", stats.stderr, "J"), ("spikes_averaged", total_spikes, "1"),
             ("spiking_captures", stats.count, "1"),
-            ("captures", len(found), "1"), ("delivered_per_spiking_capture_j", delivered.mean, "J"),
+            ("captures", len(counts), "1"), ("delivered_per_spiking_capture_j", delivered.mean, "J"),
             ("baseline_j", base_j, "J"), ("baseline_input_j", baseline.input_j, "J"),
             ("baseline_bias_j", baseline.bias_j, "J"), ("amplitude_a", amplitude_a, "A"),
             ("reference_amplitude_a", reference_a, "A"), ("bias_a", bias_a, "A"),
