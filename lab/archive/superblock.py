@@ -141,8 +141,11 @@ def open_flags_cleared(path: Path) -> h5py.File:
     # A writer that died outside SWMR mode may have written metadata it had moved or grown past
     # the end of allocation its superblock records (the superblock is rewritten only at flush
     # and close), e.g. a global heap collection that got more strings: allocate the whole file,
-    # as `h5clear --increment` would.
-    view = _PatchedView(path, sb.offset, sb.cleared(end_of_file=path.stat().st_size))
+    # as `h5clear --increment` would. A SWMR writer orders its writes so that the recorded end
+    # of allocation holds everything its flushed metadata points to: keep it (past it the
+    # writer may have reserved space it never wrote, zeros a raised end would hand out).
+    grow = None if sb.open_for_swmr_write else path.stat().st_size
+    view = _PatchedView(path, sb.offset, sb.cleared(end_of_file=grow))
     try:
         f = h5py.File(view, "r")
     except BaseException:

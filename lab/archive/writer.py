@@ -25,8 +25,11 @@ the HDF5 flush returned: `{"run_id": ..., "block": n, "traces": n, "rows": {tabl
 Disk faults (output_dir.py): before each block the writer checks that the filesystem still has
 room for the block and for the run's end (`FINISH_BYTES` plus what the end will add); after each
 block, that it has room for the next one. When it has not, the run is stopped with everything
-measured archived, and the end still fits (status, results, rename to `.h5`). A write that fails
-anyway (another process filled the disk, a quota, I/O error) detaches the file at once: HDF5's
+measured archived, and the end still fits (status, results, rename to `.h5`). Each block's space
+is also reserved (posix_fallocate from HDF5's end of allocation) before HDF5 writes: a quota, a
+file-size limit or another process filling the disk refuses the reservation, and the run stops
+the same way, instead of HDF5 failing halfway through a flush (its metadata lands, its data does
+not). A write that fails anyway (an I/O error) detaches the file at once: HDF5's
 file descriptor is pointed at /dev/null, so nothing HDF5 writes after the failure (half a
 metadata flush, the close) reaches the file, which keeps its last flushed state — what a kill
 leaves, and what `recover` turns into a `.h5`. Either way `RunStop` raises ArchiveWriteError,
@@ -52,7 +55,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lab.archive import finish, layout, liveness, output_dir
+from lab.archive import finish, layout, liveness, output_dir, superblock
 from lab.archive.blocks import Appender, Buffer
 from lab.archive.output_dir import ArchiveWriteError
 from lab.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
@@ -409,9 +412,9 @@ class RunFile:
 METADATA_BYTES = 64 << 10
 
 
-def _allocate(fd: int, nbytes: int) -> OSError | None:
+def _allocate(fd: int, nbytes: int, start: int | None = None) -> OSError | None:
     try:
-        os.posix_fallocate(fd, os.fstat(fd).st_size, max(1, nbytes))
+        os.posix_fallocate(fd, os.fstat(fd).st_size if start is None else start, max(1, nbytes))
     except OSError as exc:
         if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
             return None  # no fallocate here: the free-space check is all there is
@@ -428,7 +431,12 @@ def _reserve(file: h5py.File, nbytes: int) -> OSError | None:
         fd = file.id.get_vfd_handle()
     except Exception:  # noqa: BLE001 - a driver without a descriptor: nothing to reserve with
         return None
-    return _allocate(fd, nbytes)
+    try:  # from HDF5's end of allocation at its last flush: reservations overlap, not pile up
+        sb = superblock.read_superblock(Path(file.filename))
+        start = sb.offset + sb.end_of_file
+    except (OSError, superblock.SuperblockError):
+        start = None
+    return _allocate(fd, nbytes, start)
 
 
 def _reserve_path(path: Path, nbytes: int) -> OSError | None:
