@@ -389,17 +389,19 @@ def test_a_message_left_unfinished_times_out_a_finished_one_does_not(device):
 
 
 def test_a_full_port_gives_the_slot_of_the_idlest_connection_to_a_newcomer(device):
-    with ScpiSocketServer(device, idle_timeout_s=0.3, max_clients=3) as server:
+    idle_timeout_s = 1.0
+    with ScpiSocketServer(device, idle_timeout_s=idle_timeout_s, max_clients=3) as server:
+        started = time.monotonic()
         held = [raw_client(server) for _ in range(3)]
         assert wait_until(lambda: server.client_count == 3)
         early = raw_client(server)                          # nobody idle long enough yet
         with early:
             assert closed_within(early, 2.0)
-        time.sleep(0.1)
+        assert time.monotonic() - started < idle_timeout_s, "too slow to test the early refusal"
         for sock in held[1:]:                               # these two keep talking
             sock.sendall(b"ECHO? busy\n")
             assert recv_line(sock) == b"busy\n"
-        time.sleep(0.3)                                     # held[0] now idle past the timeout
+        time.sleep(idle_timeout_s)                          # held[0] now idle past the timeout
         with raw_client(server) as newcomer:
             newcomer.sendall(b"*IDN?\n")
             assert recv_line(newcomer) == b"NWLAB,ECHO,0,1.0\n"
