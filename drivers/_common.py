@@ -254,7 +254,11 @@ class RecoveringVisa:
         resource.read_termination, resource.write_termination = read_term, write_term
         resource.timeout = timeout_ms
         self._unsynced = True
-        resource.clear()       # device clear; on a socket, whatever is still in flight is read away
+        if not _is_pyvisa_py_socket(resource):
+            # Device clear: the instrument drops what it held for the old session. A new
+            # pyvisa-py socket has nothing in flight, and its "clear" reads until the peer is
+            # silent: forever, if the peer closes the connection.
+            resource.clear()
         identity = resource.query("*IDN?")
         if identity.count(",") < 3:
             raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
@@ -303,6 +307,11 @@ class RecoveringVisa:
         errors = self.drain_errors(query)
         if errors:
             raise InstrumentError(f"{self._who()}: after {after} the instrument reported {'; '.join(errors)}")
+
+
+def _is_pyvisa_py_socket(resource: Any) -> bool:
+    return (resource.resource_name.upper().endswith("::SOCKET")
+            and type(resource.visalib).__module__.startswith("pyvisa_py"))
 
 
 def _error_entry(reply: str) -> tuple[int, str]:

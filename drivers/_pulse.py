@@ -163,29 +163,36 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_pe
         if middle_v is None and present["high"] is not None and present["low"] is not None:
             middle_v = (present["high"] + present["low"]) / 2
         if middle_v is None:
-            present["high"] = present["low"] = None
-        else:
-            present["high"], present["low"] = middle_v + amplitude_v / 2, middle_v - amplitude_v / 2
+            raise EnvelopeError(f"refused: amplitude {amplitude_v:.6g} V around an unknown offset (set the levels "
+                                "or the offset first); nothing was written")
+        present["high"], present["low"] = middle_v + amplitude_v / 2, middle_v - amplitude_v / 2
         settle(admission, present)
 
     def set_width(admission: Admission) -> None:
         envelope.check_at_most("pulse_width_max_s", number(admission, 0, "pulse width", "s"), "pulse width", "s")
 
+    def check_output_levels_known(admission: Admission) -> None:
+        present = levels(admission)
+        is_dc = admission.state.get(("function", admission.channel)) == "DC"
+        needed = ("offset",) if is_dc else ("high", "low")
+        if any(present[name] is None for name in needed):
+            raise EnvelopeError(f"refused: output {admission.channel} would put out levels that are unknown "
+                                "(set them first); nothing was written")
+        settle(admission, present)
+
     def set_function(admission: Admission) -> None:
         admission.state[("function", admission.channel)] = (admission.unit.arguments or ("",))[0].upper()
+        if admission.state.get(("output_on", admission.channel)):
+            check_output_levels_known(admission)      # the new waveform appears at once
 
     def set_output(admission: Admission) -> None:
-        if switch(admission):
-            present = levels(admission)
-            is_dc = admission.state.get(("function", admission.channel)) == "DC"
-            needed = ("offset",) if is_dc else ("high", "low")
-            if any(present[name] is None for name in needed):
-                raise EnvelopeError(f"refused: switching output {admission.channel} on while its levels are "
-                                    "unknown (set them first); nothing was written")
-            settle(admission, present)
+        on = switch(admission)
+        if on:
+            check_output_levels_known(admission)
+        admission.state[("output_on", admission.channel)] = on
 
     def reset(admission: Admission) -> None:
-        forget("levels", "function")(admission)
+        forget("levels", "function", "output_on")(admission)
 
     return [
         Rule(headers.high, set_high_or_low("high")),

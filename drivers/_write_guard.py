@@ -17,6 +17,7 @@ Headers no rule names pass unchanged: they set no level (triggering, acquisition
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -159,7 +160,7 @@ class WriteGuard:
 
     def admit(self, message: str) -> dict[Any, Any]:
         """Check `message`; returns the state it would leave (commit it once it was sent)."""
-        state = dict(self.state)
+        state = copy.deepcopy(self.state)        # a refused message leaves no trace
         for unit in program_units(message):
             if unit.is_query:
                 continue

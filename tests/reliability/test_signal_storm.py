@@ -7,7 +7,7 @@ Every byte each emulated instrument received is logged by the emulator itself
 (`NWLAB_SIM_RECEIVED_LOG`, sim_backend/received_log.py) and read back here with a parser of its
 own: in no trial may any level outside the station's envelope have reached an instrument. Then:
 the process ended (no hang) without a traceback, the report was written, no archive was left
-`.partial`, the run that was going when the first signal came ended "aborted", and the
+`.partial`, no run started after the first signal and only the last one may be "aborted", and the
 instruments were left safe — read over TCP after the process ended, and from the log's last
 commands for the in-process bench, which ends with its process.
 
@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
@@ -147,13 +148,15 @@ def last_states(log: list[dict], station) -> dict[str, str]:
     return state
 
 
-def archives(out: Path) -> list[tuple[str, str]]:
+def archives(out: Path) -> list[tuple[str, str, datetime]]:
+    """(file name, exit status, start time) of each finished archive, in start order."""
     found = []
-    for path in sorted(out.glob("*.h5")):
+    for path in out.glob("*.h5"):
         with h5py.File(path, "r") as f:
-            status = f["entry"]["exit_status"][()]
-        found.append((path.name, status.decode() if isinstance(status, bytes) else str(status)))
-    return found
+            status, started = f["entry"]["exit_status"][()], f["entry"]["start_time"][()]
+        found.append((path.name, status.decode() if isinstance(status, bytes) else str(status),
+                      datetime.fromisoformat(started.decode() if isinstance(started, bytes) else str(started))))
+    return sorted(found, key=lambda a: a[2])
 
 
 def plan_of(trial: int, transport: str) -> tuple[float, list[float]]:
@@ -167,11 +170,12 @@ def plan_of(trial: int, transport: str) -> tuple[float, list[float]]:
 
 
 def storm(station: Path, out: Path, log_path: Path, first_s: float, gaps_s: list[float],
-          env: dict) -> tuple[subprocess.Popen, str, str, list[float]]:
+          env: dict) -> tuple[subprocess.Popen, str, str, list[float], datetime | None]:
     """Start the campaign, send the signals, wait (bounded) for the process to end."""
     heard_before = len(received(log_path))       # a served bench logs its own start-up checks
     proc = start_nwlab("campaign", "--station", str(station), "--out", str(out), "--quiet", *CAMPAIGN, env=env)
     sent_at: list[float] = []
+    first_signal_at = None
     try:
         deadline = time.monotonic() + 60
         while len(received(log_path)) <= heard_before:
@@ -185,6 +189,7 @@ def storm(station: Path, out: Path, log_path: Path, first_s: float, gaps_s: list
             if proc.poll() is not None:
                 break
             proc.send_signal(signal.SIGINT)
+            first_signal_at = first_signal_at or datetime.now(timezone.utc)
             sent_at.append(time.monotonic() - began)
         out_text, err_text = proc.communicate(timeout=HANG_S)
     except subprocess.TimeoutExpired:
@@ -192,20 +197,23 @@ def storm(station: Path, out: Path, log_path: Path, first_s: float, gaps_s: list
         pytest.fail(f"the campaign hung: still running {HANG_S} s after signals at {sent_at} s")
     finally:
         stop(proc)
-    return proc, out_text, err_text, sent_at
+    return proc, out_text, err_text, sent_at, first_signal_at
 
 
-def check_ending(proc, out_text: str, err_text: str, out: Path, sent_at: list[float], trial: str) -> None:
+def check_ending(proc, out_text: str, err_text: str, out: Path, sent_at: list[float],
+                 first_signal_at: datetime | None, trial: str) -> None:
     assert proc.returncode in (0, 1), f"{trial}: exit {proc.returncode}\n{err_text[-3000:]}"
     assert "Traceback" not in err_text, f"{trial}: a traceback reached the operator:\n{err_text[-3000:]}"
     assert (out / "report.md").is_file(), f"{trial}: no report after signals at {sent_at}: {err_text[-2000:]}"
     assert not list(out.glob("*.partial")), f"{trial}: archives left open: {list(out.glob('*.partial'))}"
-    statuses = archives(out)
-    assert all(status in ("completed", "aborted") for _, status in statuses), f"{trial}: {statuses}"
-    if sent_at and proc.returncode == 1:
-        # The run that was going when the first signal came is the last one, and it was aborted
-        # (unless every run had finished: then the signal came during the report).
-        assert statuses and (statuses[-1][1] == "aborted" or "not run" not in out_text), (trial, statuses, out_text)
+    runs = archives(out)
+    assert all(status in ("completed", "aborted") for _, status, _ in runs), f"{trial}: {runs}"
+    if first_signal_at is not None:
+        # Nothing starts after the first signal, and only the run it interrupted (the last one
+        # started, if its steps were going) can be "aborted".
+        late = [name for name, _, started in runs if started > first_signal_at]
+        assert not late, f"{trial}: runs started after the first signal: {late}"
+        assert all(status == "completed" for _, status, _ in runs[:-1]), f"{trial}: {runs}"
 
 
 SAFE = {"smu output": "0", "generator output 1": "0", "generator output 2": "0", "heater range": "0"}
@@ -225,8 +233,9 @@ def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelop
         label = f"{transport} trial {trial} (first signal {first_s:.2f} s, gaps {[round(g, 3) for g in gaps_s]})"
         if transport == "in-process":
             station_path = private_station(where)
-            proc, out_text, err_text, sent_at = storm(station_path, where / "out", log_path, first_s, gaps_s, env)
-            check_ending(proc, out_text, err_text, where / "out", sent_at, label)
+            proc, out_text, err_text, sent_at, first_at = storm(station_path, where / "out", log_path, first_s,
+                                                                gaps_s, env)
+            check_ending(proc, out_text, err_text, where / "out", sent_at, first_at, label)
             left = last_states(received(log_path), load_station(station_path))
             state = {"smu output": left.get("smu output"), "generator output 1": left.get("generator output 1", "0"),
                      "generator output 2": left.get("generator output 2", "0"),
@@ -236,9 +245,9 @@ def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelop
             served_station = private_station(where, name="served.yaml")
             with served_bench(served_station, env=env) as served:
                 station_path = tcp_station(where, served)
-                proc, out_text, err_text, sent_at = storm(station_path, where / "out", log_path, first_s, gaps_s,
-                                                          env)
-                check_ending(proc, out_text, err_text, where / "out", sent_at, label)
+                proc, out_text, err_text, sent_at, first_at = storm(station_path, where / "out", log_path,
+                                                                    first_s, gaps_s, env)
+                check_ending(proc, out_text, err_text, where / "out", sent_at, first_at, label)
                 addresses = served.addresses
                 state = {"smu output": scpi_query(addresses["bias"], ":OUTP?"),
                          "generator output 1": scpi_query(addresses["pulser"], ":OUTP1?"),

@@ -1,0 +1,257 @@
+"""The write-path guard: every way a level can be written to an instrument is checked at one place,
+and a reply cut off by an interruption is never read as the answer to a later query.
+
+Real drivers, real pyvisa transports (in-process backend and TCP on 127.0.0.1), the emulated
+bench; `received` is what the instrument itself got.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+
+import pytest
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers._write_guard import program_units
+from drivers.keithley_2450 import LEVEL_AGREEMENT_A, Keithley2450, clamped_to_envelope_a, ramp_start_a
+from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_81160a import Keysight81160A
+from drivers.lakeshore_336 import Lakeshore336
+from lab.envelope import EnvelopeError
+
+BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]
+PULSE_MAX_V = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
+
+
+@pytest.fixture
+def bench_models() -> dict[str, str]:
+    return {"pulser": "keysight_81160a"}
+
+
+def smu(connect) -> Keithley2450:
+    driver = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+    driver.set_compliance_v(0.5)
+    return driver
+
+
+# -- every path is checked -----------------------------------------------------------------------
+
+SMU_REFUSED = {
+    "compound path": lambda d: d.write(":SOUR:FUNC CURR;CURR 1"),
+    "long form, lower case": lambda d: d.write(":source1:current:level:immediate:amplitude 1e-3"),
+    "inside a query": lambda d: d.ask(":SOUR:CURR 31e-6;:SOUR:CURR?"),
+    "keyword value": lambda d: d.write(":SOUR:CURR MAX"),
+    "non-decimal value": lambda d: d.write(":SOUR:CURR #H1"),
+    "stock parameter": lambda d: d.source.current(1.0),
+    "voltage source": lambda d: d.write(":SOUR:FUNC VOLT"),
+    "voltage level": lambda d: d.write(":SOUR:VOLT 1"),
+    "list entry": lambda d: d.write(":SOUR:LIST:CURR 1e-6,1e-3"),
+    "recalled setup": lambda d: d.write("*RCL 1"),
+    "compliance": lambda d: d.write(":SOUR:CURR:VLIM 20"),
+    "linear sweep": lambda d: d.write(':SOUR:SWE:CURR:LIN 0, 1e-3, 10, 1e-3'),
+}
+
+
+@pytest.mark.parametrize("path", sorted(SMU_REFUSED))
+def test_every_way_to_a_bias_level_is_checked_before_a_byte_is_written(connect, received, bench, path):
+    driver = smu(connect)
+    driver.set_output_enabled(True)
+    driver.set_current_a(10e-6, ramp_a_per_s=100e-6)
+    log = received("bias")
+    with pytest.raises(EnvelopeError, match="refused"):
+        SMU_REFUSED[path](driver)
+    assert log.messages == [], f"{path}: reached the instrument: {log.messages}"
+    assert bench.world.panels["bias"].current_level_a == pytest.approx(10e-6)
+
+
+def test_a_bias_rise_faster_than_the_envelope_is_refused(connect, received):
+    driver = smu(connect)
+    driver.set_output_enabled(True)
+    log = received("bias")
+    with pytest.raises(EnvelopeError, match="rises faster"):
+        driver.write(":SOUR:CURR 25e-6")                   # 25 uA at once; the limit is 100 uA/s
+    assert log.messages == []
+    driver.set_current_a(25e-6, ramp_a_per_s=100e-6)      # the same level, ramped, is fine
+    assert driver.source_level_a() == pytest.approx(25e-6)
+
+
+def test_output_on_with_an_unknown_level_is_refused(connect, received):
+    driver = smu(connect)
+    driver.write("*RST")                                   # the source level is now the instrument's
+    log = received("bias")
+    with pytest.raises(EnvelopeError, match="unknown"):
+        driver.write(":OUTP ON")
+    assert log.messages == []
+
+
+def test_pulse_levels_by_any_path_are_checked(connect, received, bench):
+    generator = connect("pulser", Keysight81160A, envelope=ENVELOPES["pulser"],
+                        chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
+    log = received("pulser")
+    for write in (lambda: generator.ch1.level_high(2 * PULSE_MAX_V),       # a stock-style parameter
+                  lambda: generator.write(f":VOLT1:OFFS {PULSE_MAX_V}"),  # offset moves both levels up
+                  lambda: generator.write(":VOLT2:LOW -4"),                # another channel
+                  lambda: generator.write(":PULS:WIDT1 5e-6"),
+                  lambda: generator.write(":APPL1:PULS 1e6, 1, 0")):
+        with pytest.raises(EnvelopeError, match="refused"):
+            write()
+    assert log.messages == []
+    assert generator.write_guard.commanded(("levels", 1))["high"] == pytest.approx(0.5 * PULSE_MAX_V)
+
+
+class TestKeysight33500B:
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {"pulser": "keysight_33522b"}
+
+    def test_an_amplitude_around_an_unknown_offset_is_refused_and_the_output_stays_off(self, connect, received):
+        generator = connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
+                            chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+        log = received("pulser")
+        with pytest.raises(EnvelopeError, match="refused"):
+            generator.ch1.amplitude(0.1)                   # stock parameter: levels around an unknown offset
+        generator.ch1.function_type("PULS")
+        with pytest.raises(EnvelopeError, match="unknown"):
+            generator.write("OUTP1 ON")                    # levels never set in this session
+        assert not any("OUTP1 ON" in m or "VOLT 0.1" in m for m in log.messages), log.messages
+
+
+def test_setpoints_by_any_path_are_checked(connect, received):
+    controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+    log = received("cryostat")
+    for write in (lambda: controller.output_1.setpoint(300.0),            # stock parameter
+                  lambda: controller.write("SETP 1,#H1F"),
+                  lambda: controller.write("SETP 1,MIN"),
+                  lambda: controller.write("SETP 1, 0.5"),
+                  lambda: controller.write("RAMP 1,1,100"),
+                  lambda: controller.write("MOUT 1,50")):
+        with pytest.raises(EnvelopeError, match="refused"):
+            write()
+    assert log.messages == []
+
+
+def test_program_units_follow_the_compound_header_rule():
+    units = program_units(":SOUR:FUNC CURR;CURR 5e-6;*OPC?;:OUTP ON;STAT 0")
+    assert [u.header for u in units] == [":SOUR:FUNC", ":SOUR:CURR", "*OPC?", ":OUTP", ":STAT"]
+    assert units[1].arguments == ("5e-6",)
+    with pytest.raises(EnvelopeError, match="not a program unit"):
+        program_units("SETP1,4.2")
+
+
+# -- an interrupted exchange ---------------------------------------------------------------------
+
+def bias_faults(bench):
+    """The SMU's fault plan, which both transports consult before every reply."""
+    return bench.faults_for(next(e.address for e in bench.instruments if e.role == "bias"))
+
+
+def interrupted_query(driver, query: str, after_s: float) -> None:
+    """`query` with the reply delayed; a signal raises KeyboardInterrupt while it is awaited."""
+    def fire(signum, frame):
+        raise KeyboardInterrupt("test signal")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, after_s)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            driver.ask(query)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_reply_left_by_an_interrupted_query_is_never_taken_for_a_later_one(connect, bench, received):
+    """The Ctrl-C case of the issue: `:OUTP?` cut mid-reply; its `1` must not become the source
+    level that the ramp to zero starts from (it ramped down from 1 A)."""
+    driver = smu(connect)
+    driver.set_output_enabled(True)
+    driver.set_current_a(12e-6, ramp_a_per_s=100e-6)
+    faults = bias_faults(bench)
+    faults.reply_delay_s = 0.4
+    interrupted_query(driver, ":OUTP?", after_s=0.1)
+    faults.reply_delay_s = 0.0
+    time.sleep(0.5)                                         # the stale "1" is now waiting
+    log = received("bias")
+    assert driver.source_level_a() == pytest.approx(12e-6)  # not 1 (the answer to :OUTP?)
+    assert driver.resynchronisations == 1
+    driver.safe_state()
+    panel = bench.world.panels["bias"]
+    assert panel.current_level_a == 0.0 and not panel.output_enabled
+    levels = [float(m.split()[-1]) for m in log.messages if m.upper().startswith(":SOUR:CURR ")]
+    assert levels and max(abs(x) for x in levels) <= 12e-6 * (1 + 1e-9), levels
+
+
+# -- the ramp's start against any reading ---------------------------------------------------------
+
+readings = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                     st.sampled_from([1.0, 0.98, -1.0, 0.0, 45e-6, 1e300, -1e-300]))
+commanded = st.one_of(st.none(), st.floats(-BIAS_MAX_A, BIAS_MAX_A))
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(commanded_a=commanded, read_a=readings)
+def test_the_ramp_to_zero_can_only_lower_the_current_whatever_the_reading(commanded_a, read_a):
+    """Whatever the reply (garbage, desynchronised, another query's answer), every level of the
+    ramp to 0 A lies in the envelope and, for every level the source might really be at (the one
+    commanded, or a plausible reading), is no further from 0 A on the same side."""
+    start_a, _ = ramp_start_a(commanded_a, read_a, BIAS_MAX_A)
+    start_a, _ = clamped_to_envelope_a(start_a, BIAS_MAX_A)
+    span = abs(start_a)
+    steps = max(math.ceil(span / 1e-6), 1)
+    levels = [start_a * (1 - k / steps) for k in range(steps + 1)]
+    plausible = read_a is not None and math.isfinite(read_a) and abs(read_a) <= BIAS_MAX_A
+    possible = [x for x in (commanded_a, read_a if plausible else None) if x is not None]
+    for level in levels:
+        assert abs(level) <= BIAS_MAX_A
+        for true_a in possible:
+            # Readings within the source's resolution agree: they are one level.
+            same_side = math.copysign(1.0, level) == math.copysign(1.0, true_a) or abs(true_a) <= LEVEL_AGREEMENT_A
+            assert level == 0 or (same_side and abs(level) <= abs(true_a) + LEVEL_AGREEMENT_A), (
+                commanded_a, read_a, start_a, level)
+
+
+@settings(derandomize=True, max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(level_fraction=st.floats(0.05, 1.0), cut_at=st.integers(0, 6), garble=st.booleans())
+def test_safe_state_after_a_cut_exchange_and_garbage_stays_in_the_envelope(connect, bench, received, level_fraction,
+                                                                         cut_at, garble):
+    """A run interrupted at any of the exchanges of a bias change (its reply left unread), then
+    safe state with a garbled reply on the way: every level the SMU got is in the envelope and
+    the source ends at 0 A, output off."""
+    from sim_backend.transport.faults import garble as garbled
+
+    driver = smu(connect)
+    driver.set_output_enabled(True)
+    log = received("bias")
+    log.clear()
+    handle = driver.visa_handle
+    original_read, reads = handle.read, [0]
+
+    def read(*args, **kwargs):
+        reads[0] += 1
+        if reads[0] == cut_at + 1:
+            raise KeyboardInterrupt("cut")               # the reply stays unread
+        return original_read(*args, **kwargs)
+
+    handle.read = read
+    try:
+        driver.set_current_a(level_fraction * BIAS_MAX_A, ramp_a_per_s=ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.read = original_read
+    if garble:
+        bias_faults(bench).inject(garbled())
+    try:
+        driver.safe_state()
+    finally:
+        driver.close()          # each example's connection ends with it (a port serves 8 clients)
+    panel = bench.world.panels["bias"]
+    assert panel.current_level_a == 0.0 and not panel.output_enabled
+    levels = [float(m.split()[-1]) for m in log.messages if m.upper().startswith(":SOUR:CURR ")]
+    assert all(abs(x) <= BIAS_MAX_A * (1 + 1e-9) for x in levels), levels
