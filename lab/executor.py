@@ -70,6 +70,10 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
             wire = station.pulse_inputs[0]
             station.by_role("pulse_generator").envelope.check_pulse(
                 amplitude_v=current_a / wire.amperes_per_volt, width_s=0.0, chip_current_a=current_a)
+        case steps.ConfigureCapture(node_ranges_v=node_ranges_v, trigger_on=trigger_on):
+            # A node the readout does not wire fails the run; the dry run says so first.
+            for node in [*node_ranges_v, *([] if trigger_on == "input" else [trigger_on])]:
+                station.readout(chip_node=node)
 
 
 def check_sweep(levels_a, dwell_s: float, station: Station, state: WiringState) -> None:

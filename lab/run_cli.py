@@ -127,6 +127,8 @@ def _run_procedure(args: argparse.Namespace) -> int:
     from lab.bench import open_instruments
     from lab.campaign import chip_design
     from lab.config import load_station
+    from lab.dry_run import dry_run
+    from lab.procedure import PlanContext
     from lab.report.plots import format_value
     from lab.run_lock import StationLock
     from lab.runner import Runner
@@ -135,7 +137,10 @@ def _run_procedure(args: argparse.Namespace) -> int:
     station = load_station(args.station)
     design = chip_design(station)
     check_for_runs(args.out, [procedure])  # room, writable, a directory: before any instrument is opened
-    with StationLock(station.path), open_instruments(station) as instruments:
+    # The dry run refuses whatever the run would refuse for static reasons, before any
+    # instrument is opened; the Runner repeats it (it is also the Runner's contract).
+    dry_run(procedure, station, PlanContext(design, dry_run=True))
+    with StationLock(station, out_dir=args.out), open_instruments(station) as instruments:
         outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
                          chip_design=design, show_progress=not args.quiet).run(procedure)
     print(f"{outcome.run_id}: {outcome.exit_status}{' (' + outcome.message + ')' if outcome.message else ''}")

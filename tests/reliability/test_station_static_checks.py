@@ -236,3 +236,21 @@ def test_an_integer_too_long_to_read_is_a_station_error(tmp_path):
         load_station(path)
     assert str(error.value).startswith(f"{path}: not a usable YAML value: Exceeds the limit (4300 digits)")
     assert len(str(error.value)) < len(str(path)) + 250
+
+
+def test_a_captured_node_the_readout_does_not_wire_is_refused_by_the_dry_run(tmp_path):
+    """energy_per_spike records the bias port node `c`; without its readout the run failed at
+    the capture, after cooldown and I-V had run. The dry run now refuses it."""
+    from reliability_helpers import emulated_tree, write_station
+
+    from lab.campaign import chip_design
+    from lab.config import StationError, load_station
+    from lab.dry_run import dry_run
+    from lab.procedure import PlanContext
+    from procedures.energy_per_spike import EnergyPerSpike
+
+    tree = emulated_tree()
+    tree["wiring"]["readout"] = [r for r in tree["wiring"]["readout"] if r.get("chip_node") != "c"]
+    station = load_station(write_station(tmp_path, tree))
+    with pytest.raises(StationError, match=r"wiring\.readout has no channel for 'c'"):
+        dry_run(EnergyPerSpike(threshold_a=24e-6), station, PlanContext(chip_design(station), dry_run=True))
