@@ -80,6 +80,16 @@ def _raise_pending() -> None:
         raise KeyboardInterrupt(f"signal {_state.signals[0]}")
 
 
+def handle_stop_signals_until_exit() -> None:
+    """The handler for the rest of the process (the `nwlab run` and `campaign` commands): a
+    signal while the outcome is printed or the interpreter exits is noted too, not raised."""
+    if _state.installed or threading.current_thread() is not threading.main_thread():
+        return
+    for s in STOP_SIGNALS:
+        signal.signal(s, _handle)
+    _state.installed = True
+
+
 @contextmanager
 def handling_stop_signals() -> Iterator[None]:
     """The stop-signal handler for the duration of the block (re-entrant; main thread only:

@@ -8,6 +8,7 @@ with one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,6 +102,9 @@ def _procedure_class(name: str):
 
 def _campaign(args: argparse.Namespace) -> int:
     from lab.campaign import run_campaign
+    from lab.interrupts import handle_stop_signals_until_exit
+
+    handle_stop_signals_until_exit()     # from here to the process's end (lab/interrupts.py)
 
     overrides = parse_sets(args.set, dotted=True)
     outcome = run_campaign(args.station, args.out, only=args.only, show_progress=not args.quiet,
@@ -114,25 +118,20 @@ def _campaign(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from lab.interrupts import handling_stop_signals
-
-    # From the first line: a signal before the run's steps (loading, locking, opening the
-    # instruments) or after them (safe state, closing) is noted, not raised (lab/interrupts.py).
-    with handling_stop_signals():
-        return _run_procedure(args)
-
-
-def _run_procedure(args: argparse.Namespace) -> int:
     from lab.archive.output_dir import check_for_runs
     from lab.bench import open_instruments
     from lab.campaign import chip_design
     from lab.config import load_station
     from lab.dry_run import dry_run
+    from lab.interrupts import handle_stop_signals_until_exit
     from lab.procedure import PlanContext
     from lab.report.plots import format_value
     from lab.run_lock import StationLock
     from lab.runner import Runner
 
+    # From here to the process's end a signal before the run's steps (loading, locking,
+    # opening the instruments) or after them is noted, not raised (lab/interrupts.py).
+    handle_stop_signals_until_exit()
     procedure = _procedure_class(args.procedure)(**parse_sets(args.set, dotted=False))
     station = load_station(args.station)
     design = chip_design(station)
@@ -140,9 +139,13 @@ def _run_procedure(args: argparse.Namespace) -> int:
     # The dry run refuses whatever the run would refuse for static reasons, before any
     # instrument is opened; the Runner repeats it (it is also the Runner's contract).
     dry_run(procedure, station, PlanContext(design, dry_run=True))
-    with StationLock(station, out_dir=args.out), open_instruments(station) as instruments:
-        outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
-                         chip_design=design, show_progress=not args.quiet).run(procedure)
+    try:
+        with StationLock(station, out_dir=args.out), open_instruments(station) as instruments:
+            outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
+                             chip_design=design, show_progress=not args.quiet).run(procedure)
+    except KeyboardInterrupt:          # stopped before the run's archive was opened
+        print(f"nwlab run: interrupted before {procedure.name} started; nothing was measured", file=sys.stderr)
+        return 1
     print(f"{outcome.run_id}: {outcome.exit_status}{' (' + outcome.message + ')' if outcome.message else ''}")
     print(f"archive: {outcome.archive_path}")
     for name, result in outcome.results.items():
