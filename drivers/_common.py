@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import pyvisa
 from pyvisa import constants
 
-from drivers._write_guard import STORED_SETUP_RULES, Rule, WriteGuard
+from drivers._write_guard import STORED_SETUP_RULES, Learner, Rule, WriteGuard
 from lab.error_text import error_text
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ class RecoveringVisa:
     #: Reads of one reply before a reply that does not parse is reported (a garbled line).
     parse_attempts: int = 2
 
-    #: Counts the links re-established: anything the instrument held for us (an armed
-    #: acquisition, a record) may be gone once it changes, as settings were written again.
+    #: Counts the links re-established with the settings written again: anything the
+    #: instrument held for us (an armed acquisition, a record) may be gone once it changes.
     link_generation: int = 0
 
     _recovering: bool = False
@@ -91,6 +91,15 @@ class RecoveringVisa:
     #: Times the session was cleared and reopened because an exchange had been interrupted.
     resynchronisations: int = 0
     _write_guard: WriteGuard | None = None
+    _safety_notes: list[str] | None = None
+
+    @property
+    def safety_notes(self) -> list[str]:
+        """What the driver met and did about it on the way (a reading that disagreed with the
+        level last commanded, an error-queue entry lost to line noise): said in the run's message."""
+        if self._safety_notes is None:
+            self._safety_notes = []
+        return self._safety_notes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # While a driver makes itself safe, a reconnect only reopens the link: re-applying the
@@ -121,10 +130,15 @@ class RecoveringVisa:
         """The model's rules for headers that set levels (see drivers/_write_guard)."""
         return []
 
+    def reply_learners(self) -> list[Learner]:
+        """What the guard may learn from replies about state it does not know (see Learner)."""
+        return []
+
     @property
     def write_guard(self) -> WriteGuard:
         if self._write_guard is None:
-            self._write_guard = WriteGuard(self._who, [*self.write_rules(), *STORED_SETUP_RULES])
+            self._write_guard = WriteGuard(self._who, [*self.write_rules(), *STORED_SETUP_RULES],
+                                           self.reply_learners())
         return self._write_guard
 
     # --- the choke point of all traffic -------------------------------------------------------
@@ -148,8 +162,14 @@ class RecoveringVisa:
             self._unsynced = False
             return result
 
-        result = self.guarded(what, attempt)
+        try:
+            result = self.guarded(what, attempt)
+        except BaseException:
+            self.write_guard.commit_uncertain(admitted)   # the bytes may have been executed
+            raise
         self.write_guard.commit(admitted)
+        if isinstance(result, str):
+            self.write_guard.learn(message, result)
         return result
 
     def _resynchronise(self, what: str) -> None:
@@ -195,6 +215,9 @@ class RecoveringVisa:
             try:
                 return read()
             except (ValueError, IndexError) as exc:
+                # A reply that does not parse may be half of one split by a stray line feed:
+                # the rest would answer the next query. Resynchronise before reading again.
+                self._unsynced = True
                 if attempt == attempts:
                     raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
                                               f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
@@ -224,8 +247,10 @@ class RecoveringVisa:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
                     self._reopen(address, visalib, timeout_ms)
-                    self.link_generation += 1
                     if not self._making_safe:
+                        # Settings written again end what the instrument held for us (an armed
+                        # acquisition); a bare reopen (safe state, a resync) leaves it be.
+                        self.link_generation += 1
                         self.reapply_role_settings()
                     log.warning("%s: reconnected on attempt %d", self._who(), attempt)
                     return
@@ -297,7 +322,15 @@ class RecoveringVisa:
             return []
         errors = []
         for _ in range(limit):
-            code, reply = self.ask_parsed(query, _error_entry, repeatable=False)
+            try:
+                code, reply = self.ask_parsed(query, _error_entry, repeatable=False)
+            except MalformedReplyError as error:
+                # Line noise on an entry that reading consumed: it cannot be read again, so the
+                # run says it was lost and reads on (after a resynchronisation).
+                self.safety_notes.append(f"{self.name}: an error-queue entry arrived garbled and is "  # type: ignore[attr-defined]
+                                         f"lost ({error_text(error)[-80:]})")
+                log.warning("%s: %s", self._who(), error)
+                continue
             if code == 0:
                 break
             errors.append(reply)

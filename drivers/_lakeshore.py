@@ -85,7 +85,9 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             self.envelope.check_at_most("setpoint_ramp_max_k_per_min", rate_k_per_min, "setpoint ramp", "K/min")
 
         return [Rule("SETP", setpoint), Rule("RAMP", ramp),
-                Rule("MOUT", refuse("a manual heater output is not bounded by the temperature window"))]
+                Rule("MOUT", refuse("a manual heater output is not bounded by the temperature window")),
+                Rule("INTYPE", refuse("an input's type sets the units a setpoint is read in (the window is "
+                                      "in kelvin)"))]
 
     # --- helpers ----------------------------------------------------------------------------
     @staticmethod

@@ -111,6 +111,10 @@ class PulseHeaders:
     function: str
     output: str
     apply: str
+    load: str
+    #: Headers whose one allowed value keeps the levels and width what the guard follows
+    #: (a pulse held by its width, amplitudes in volts peak to peak).
+    fixed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_per_volt: float | None) -> list[Rule]:
@@ -181,7 +185,11 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_pe
         settle(admission, present)
 
     def set_function(admission: Admission) -> None:
-        admission.state[("function", admission.channel)] = (admission.unit.arguments or ("",))[0].upper()
+        function = (admission.unit.arguments or ("",))[0].upper()
+        if function not in ("PULS", "PULSE", "DC"):
+            raise EnvelopeError(f"refused: function {function[:12]!r}: the envelope covers pulses and DC levels "
+                                "(another waveform's width and levels are not checked); nothing was written")
+        admission.state[("function", admission.channel)] = "DC" if function == "DC" else "PULS"
         if admission.state.get(("output_on", admission.channel)):
             check_output_levels_known(admission)      # the new waveform appears at once
 
@@ -193,6 +201,21 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_pe
 
     def reset(admission: Admission) -> None:
         forget("levels", "function", "output_on")(admission)
+
+    def load(admission: Admission) -> None:
+        # Levels are set "into the load": a high-Z setting doubles them at the chip, which the
+        # wiring's amperes per volt (a 50 ohm source into the matched line) does not allow for.
+        if number(admission, 0, "load", "ohm") != 50:
+            raise EnvelopeError("refused: a load setting other than 50 ohm changes the levels at the chip; "
+                                "nothing was written")
+
+    def only(values: tuple[str, ...]) -> Callable[[Admission], None]:
+        def check(admission: Admission) -> None:
+            value = (admission.unit.arguments or ("",))[0].upper()
+            if value not in values:
+                raise EnvelopeError(f"refused: {admission.unit.header} {value[:12]!r} changes what the levels or the "
+                                    f"width mean (allowed: {', '.join(values)}); nothing was written")
+        return check
 
     return [
         Rule(headers.high, set_high_or_low("high")),
@@ -206,6 +229,8 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_pe
         Rule(headers.duty_cycle, refuse("a duty cycle sets a width the guard cannot check; set the width")),
         Rule(headers.apply, refuse("APPLy sets levels and switches the output on in one command; "
                                    "set them one by one")),
+        Rule(headers.load, load),
+        *(Rule(spelling, only(values)) for spelling, values in headers.fixed),
     ]
 
 

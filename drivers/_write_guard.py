@@ -66,6 +66,13 @@ def program_units(message: str) -> list[ProgramUnit]:
     """The units of `message`, each header given the path it has in the instrument's parser
     (`:SOUR:FUNC CURR;CURR 0` sets `:SOUR:CURR`); headers carry a leading `:` unless common."""
     units: list[ProgramUnit] = []
+    for line in _split_outside_quotes(message, "\n"):     # an LF ends a program message
+        units.extend(_message_units(line))
+    return units
+
+
+def _message_units(message: str) -> list[ProgramUnit]:
+    units: list[ProgramUnit] = []
     path = ""                         # the compound-header path a following unit continues
     for raw in _split_outside_quotes(message.strip(), ";"):
         text = raw.strip()
@@ -90,7 +97,8 @@ def header_pattern(spelling: str) -> re.Pattern[str]:
     """A regex for a header as a manual spells it: `[:SOURce[1]]:CURRent[:LEVel]`.
 
     Upper case is the short form, lower case the rest of the long form; `[...]` is optional;
-    `{n}` is a numeric suffix (captured as `n`); a trailing `*` takes every header below this
+    `{n}` (and `{m}`) is a numeric suffix, captured; a fixed suffix may carry leading zeros
+    (`SOUR01`), as the parser reads it; a trailing `*` takes every header below this
     one as well. Headers are matched with their leading `:`.
     """
     subtree = spelling.endswith("*")
@@ -102,10 +110,12 @@ def header_pattern(spelling: str) -> re.Pattern[str]:
             out.append("(?:")
         elif char == "]":
             out.append(")?")
-        elif spelling.startswith("{n}", i):
-            out.append(r"(?P<n>\d*)")
+        elif spelling.startswith("{n}", i) or spelling.startswith("{m}", i):
+            out.append(rf"(?P<{spelling[i + 1]}>\d*)")
             i += 3
             continue
+        elif char.isdigit():
+            out.append(f"0*{char}")           # a suffix may be written with leading zeros
         elif char.isalpha():
             j = i
             while j < len(spelling) and spelling[j].isalpha():
@@ -150,12 +160,27 @@ class Rule:
         self.pattern = header_pattern(self.spelling)
 
 
+@dataclass
+class Learner:
+    """What a query's reply tells of a state the guard does not know yet (`learn(state, reply)`),
+    e.g. the source level a new session finds. Only unknown state is learnt: what the guard
+    commanded itself stays authoritative."""
+
+    spelling: str
+    learn: Callable[[dict[Any, Any], str], None]
+    pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pattern = header_pattern(self.spelling)
+
+
 class WriteGuard:
     """The envelope check at the bottom of one driver's write path, and what it last commanded."""
 
-    def __init__(self, who: Callable[[], str], rules: Iterable[Rule] = ()) -> None:
+    def __init__(self, who: Callable[[], str], rules: Iterable[Rule] = (), learners: Iterable[Learner] = ()) -> None:
         self._who = who
         self.rules = list(rules)
+        self.learners = list(learners)
         self.state: dict[Any, Any] = {}
 
     def admit(self, message: str) -> dict[Any, Any]:
@@ -168,7 +193,8 @@ class WriteGuard:
                 match = rule.pattern.fullmatch(unit.header)
                 if match is None:
                     continue
-                suffix = match.groupdict().get("n") or ""
+                groups = match.groupdict()
+                suffix = groups.get("n") or groups.get("m") or ""
                 try:
                     rule.check(Admission(state, unit, int(suffix) if suffix else 1))
                 except EnvelopeError as error:
@@ -178,6 +204,27 @@ class WriteGuard:
 
     def commit(self, state: dict[Any, Any]) -> None:
         self.state = state
+
+    def commit_uncertain(self, state: dict[Any, Any]) -> None:
+        """After an exchange that did not complete, the instrument may have the old state or the
+        new: what differs becomes unknown, and an output that may be on counts as on."""
+        merged = {}
+        for key in self.state.keys() | state.keys():
+            old, new = self.state.get(key), state.get(key)
+            if old == new:
+                merged[key] = old
+            elif isinstance(old, bool) or isinstance(new, bool):
+                merged[key] = True
+        self.state = merged
+
+    def learn(self, message: str, reply: str) -> None:
+        units = program_units(message)
+        if len(units) != 1 or not units[0].is_query:
+            return
+        for learner in self.learners:
+            if learner.pattern.fullmatch(units[0].header[:-1]):
+                learner.learn(self.state, reply.strip())
+                return
 
     def commanded(self, key: Any) -> Any:
         return self.state.get(key)

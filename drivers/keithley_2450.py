@@ -38,7 +38,7 @@ from qcodes import validators as vals
 from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
 
 from drivers._common import MalformedReplyError, RecoveringVisa
-from drivers._write_guard import Admission, Rule, forget, number, numbers, refuse, switch
+from drivers._write_guard import Admission, Learner, Rule, forget, number, numbers, refuse, switch
 from lab.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,13 @@ LEVEL_AGREEMENT_A = 1e-9
 
 #: What the write guard remembers of the SMU (keys of `WriteGuard.state`).
 LEVEL_A, LEVEL_AT_S, OUTPUT_ON, LIST_A = "source_level_a", "source_level_at_s", "output_on", "source_list_a"
+
+
+def _is_decimal(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def ramp_start_a(commanded_a: float | None, read_a: float | None, limit_a: float | None) -> tuple[float, str]:
@@ -117,8 +124,6 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self._compliance_v: float | None = None
         self._last_ramp_a_per_s: float | None = None
         self._output_on: bool | None = None
-        #: What the safe paths met and did about it (a disagreeing reading), for the run's message.
-        self.safety_notes: list[str] = []
 
     # --- role: BiasSource -------------------------------------------------------------------
     def set_compliance_v(self, voltage_v: float) -> None:
@@ -201,12 +206,27 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self.raise_on_errors("set_output_enabled")
 
     def safe_state(self) -> None:
+        if self._source_function() != "current":
+            # Found sourcing voltage (set by hand): no current ramp applies, and the guard
+            # refuses voltage levels, so the output goes off at once.
+            self.write(":OUTP OFF")
+            self._output_on = False
         self.set_output_enabled(False)
 
     # --- helpers ----------------------------------------------------------------------------
     def source_level_a(self) -> float:
-        """The programmed source current (whether or not the output is on)."""
-        return self.ask_parsed(":SOUR:CURR?", float)
+        """The programmed source current (whether or not the output is on). A reading outside
+        the envelope cannot be the level (none was ever commanded): it is taken for a reply
+        split by line noise — `+1.20000` of `+1.200000E-05` — and read again after a resync."""
+        limit_a = self.envelope.limit("bias_current_max_a")
+
+        def parse(reply: str) -> float:
+            level_a = float(reply)
+            if not math.isfinite(level_a) or (limit_a is not None and abs(level_a) > limit_a * (1 + 1e-9)):
+                raise ValueError(f"source level {reply.strip()[:40]!r} A lies outside the envelope")
+            return level_a
+
+        return self.ask_parsed(":SOUR:CURR?", parse)
 
     def ramp_plan(self, start_a: float, stop_a: float, ramp_a_per_s: float) -> tuple[list[float], float]:
         """Levels to write and the wait before each one, in seconds."""
@@ -232,21 +252,34 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             self.write(f":SOUR:CURR {target_a:.9g}")
 
     def _ramp_start_a(self) -> float:
+        commanded_a = self.write_guard.commanded(LEVEL_A)     # before the reading can teach it
         try:
             read_a: float | None = self.source_level_a()
         except MalformedReplyError as error:
             read_a = None
             log.warning("%s: %s", self._who(), error)
         limit_a = self.envelope.limit("bias_current_max_a")
-        start_a, note = ramp_start_a(self.write_guard.commanded(LEVEL_A), read_a, limit_a)
+        start_a, note = ramp_start_a(commanded_a, read_a, limit_a)
+        if note:
+            self._unsynced = True     # a reading that disagrees may be another query's reply
         start_a, clamp_note = clamped_to_envelope_a(start_a, limit_a)
         for text in filter(None, (note, clamp_note)):
             log.warning("%s: %s", self._who(), text)
             self.safety_notes.append(f"{self.name}: {text}")
         return start_a
 
+    def _source_function(self) -> str:
+        """ "current" or "voltage"; any other reply is malformed (read again after a resync)."""
+        def parse(reply: str) -> str:
+            function = {"CURR": "current", "CURRENT": "current", "VOLT": "voltage", "VOLTAGE": "voltage"}.get(
+                reply.strip().strip('"').upper())
+            if function is None:
+                raise ValueError(f"not a source function: {reply[:40]!r}")
+            return function
+        return self.ask_parsed(":SOUR:FUNC?", parse)
+
     def _ensure_current_source(self) -> None:
-        if self.ask(":SOUR:FUNC?").strip().upper() not in ("CURR", "CURRENT"):
+        if self._source_function() != "current":
             if self._output_is_on():
                 raise RuntimeError(f"{self.name}: refusing to switch the source function to current "
                                     "while the output is on in voltage mode; nothing was written")
@@ -265,7 +298,12 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         return self._last_ramp_a_per_s or (limit if limit is not None else DEFAULT_RAMP_A_PER_S)
 
     def _output_is_on(self) -> bool:
-        self._output_on = self.ask(":OUTP?").strip() in ("1", "ON")
+        def parse(reply: str) -> bool:
+            state = {"1": True, "ON": True, "0": False, "OFF": False}.get(reply.strip().upper())
+            if state is None:
+                raise ValueError(f"not an output state: {reply[:40]!r}")
+            return state
+        self._output_on = self.ask_parsed(":OUTP?", parse)
         return self._output_on
 
     # --- the write guard's rules (Keithley 2450 manual, section 14) ---------------------------
@@ -278,6 +316,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             Rule("[:SOURce[1]]:SWEep:CURRent:LIST", self._admit_list_sweep),
             Rule("[:SOURce[1]]:FUNCtion[:MODE]", self._admit_function),
             Rule(":OUTPut[1][:STATe]", self._admit_output),
+            Rule(":INITiate[:IMMediate]", self._admit_initiate),
             Rule("*RST", self._admit_reset),
             Rule("[:SOURce[1]]:SWEep:CURRent:LINear*", refuse("a linear sweep's levels are not checked step by "
                                                               "step; use a list sweep")),
@@ -293,16 +332,45 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                                                                   "apply levels outside the envelope")),
         ]
 
-    def _check_rise(self, state: dict, from_a: float | None, to_a: float, over_s: float, what: str) -> None:
-        """A rise of |I| while the output is on must keep to the envelope's ramp limit."""
-        rate_limit = self.envelope.limit("bias_ramp_max_a_per_s")
-        if rate_limit is None or not state.get(OUTPUT_ON) or from_a is None or abs(to_a) <= abs(from_a):
+    def reply_learners(self) -> list[Learner]:
+        def level(state: dict, reply: str) -> None:
+            if LEVEL_A not in state and _is_decimal(reply):
+                state[LEVEL_A], state[LEVEL_AT_S] = float(reply), time.monotonic()
+
+        def output(state: dict, reply: str) -> None:
+            if OUTPUT_ON not in state and reply.upper() in ("0", "1", "ON", "OFF"):
+                state[OUTPUT_ON] = reply.upper() in ("1", "ON")
+
+        return [Learner("[:SOURce[1]]:CURRent[:LEVel][:IMMediate][:AMPLitude]", level),
+                Learner(":OUTPut[1][:STATe]", output)]
+
+    def _largest_step_a(self) -> float:
+        """The largest single step a ramp of this driver makes: the rate limit bounds steps over
+        time, this bounds a step after an idle spell (a rate averaged over it would pass)."""
+        limit_a = self.envelope.limit("bias_current_max_a") or 0.0
+        return max(self.ramp_step_max(), 2 * limit_a / self.ramp_steps_max())
+
+    def _check_rise(self, state: dict, from_a: float | None, to_a: float, over_s: float | None, what: str,
+                    *, single_write: bool = True) -> None:
+        """A step that raises |I| or crosses zero, with the output on (or possibly on), keeps to
+        the ramp limit, and a single write also to the largest ramp step (a list sweep's steps
+        are bounded by the rate over its dwell); an unknown level counts as 0 A."""
+        if not state.get(OUTPUT_ON, True):
             return
-        rise_a = abs(to_a - from_a)
-        if rise_a > rate_limit * over_s * (1 + 1e-6) + 1e-15:
-            raise EnvelopeError(f"refused: {what} from {from_a:.6g} A to {to_a:.6g} A in {over_s:.3g} s rises "
-                                f"faster than the safe envelope (bias_ramp_max_a_per_s = {rate_limit:.6g} A/s, "
-                                f"{self.envelope.where}); nothing was written")
+        start_a = 0.0 if from_a is None else from_a
+        crosses = start_a * to_a < 0
+        if not crosses and abs(to_a) <= abs(start_a) and from_a is not None:
+            return
+        step_a = abs(to_a) if from_a is None else abs(to_a - from_a)
+        if single_write and step_a > self._largest_step_a() * (1 + 1e-9) + 1e-15:
+            raise EnvelopeError(f"refused: {what} from {'an unknown level' if from_a is None else f'{from_a:.6g} A'} "
+                                f"to {to_a:.6g} A is a step of {step_a:.3g} A, above the largest ramp step "
+                                f"{self._largest_step_a():.3g} A; nothing was written")
+        rate_limit = self.envelope.limit("bias_ramp_max_a_per_s")
+        if rate_limit is not None and over_s is not None and step_a > rate_limit * over_s * (1 + 1e-6) + 1e-15:
+            raise EnvelopeError(f"refused: {what} to {to_a:.6g} A in {over_s:.3g} s rises faster than the safe "
+                                f"envelope (bias_ramp_max_a_per_s = {rate_limit:.6g} A/s, {self.envelope.where}); "
+                                "nothing was written")
 
     def _admit_level(self, admission: Admission) -> None:
         state, now_s = admission.state, time.monotonic()
@@ -320,6 +388,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             levels_a = numbers(admission, "list level", "A")
             for level_a in levels_a:
                 self.envelope.check_at_most("bias_current_max_a", level_a, "list level", "A")
+            if append and LIST_A not in admission.state:
+                raise EnvelopeError("refused: appending to a source list this session never wrote (its levels "
+                                    "are unknown); write the list first; nothing was written")
             admission.state[LIST_A] = (admission.state.get(LIST_A, ()) if append else ()) + tuple(levels_a)
         return check
 
@@ -332,8 +403,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if not levels_a:
             raise EnvelopeError("refused: a list sweep with no checked list levels; nothing was written")
         path_a = [state.get(LEVEL_A), *levels_a * max(count, 1)]
+        sweeping = {**state, OUTPUT_ON: True}           # :INIT switches the output on to sweep
         for from_a, to_a in zip(path_a, path_a[1:]):
-            self._check_rise(state, from_a, to_a, dwell_s, "a list sweep step")
+            self._check_rise(sweeping, from_a, to_a, dwell_s, "a list sweep step", single_write=False)
         state[LEVEL_A], state[LEVEL_AT_S] = levels_a[-1], time.monotonic()
 
     def _admit_function(self, admission: Admission) -> None:
@@ -353,12 +425,16 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             self.envelope.check_at_most("bias_current_max_a", level_a, "bias current", "A")
         admission.state[OUTPUT_ON] = on
 
+    def _admit_initiate(self, admission: Admission) -> None:
+        # A sweep's trigger model switches the output on; its levels were checked with it.
+        admission.state[OUTPUT_ON] = True
+
     def _admit_reset(self, admission: Admission) -> None:
         forget(LEVEL_A, LIST_A)(admission)
         admission.state[OUTPUT_ON] = False
 
     def reapply_role_settings(self) -> None:
         if self._compliance_v is not None:
-            if self.ask(":SOUR:FUNC?").strip().upper() not in ("CURR", "CURRENT"):
+            if self._source_function() != "current":
                 self.write(":SOUR:FUNC CURR")
             self.write(f":SOUR:CURR:VLIM {self._compliance_v:.6g}")

@@ -26,10 +26,13 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
     """PulseGenerator role on one channel of a Keysight 33500B/33600A."""
 
     pulse_headers = PulseHeaders(
-        high="[:SOURce{n}]:VOLTage:HIGH", low="[:SOURce{n}]:VOLTage:LOW", offset="[:SOURce{n}]:VOLTage:OFFSet",
+        high="[:SOURce{n}]:VOLTage[:LEVel][:IMMediate]:HIGH", low="[:SOURce{n}]:VOLTage[:LEVel][:IMMediate]:LOW",
+        offset="[:SOURce{n}]:VOLTage[:LEVel][:IMMediate]:OFFSet",
         amplitude="[:SOURce{n}]:VOLTage[:LEVel][:IMMediate][:AMPLitude]",
         width="[:SOURce{n}]:FUNCtion:PULSe:WIDTh", duty_cycle="[:SOURce{n}]:FUNCtion:PULSe:DCYCle",
-        function="[:SOURce{n}]:FUNCtion[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce{n}]:APPLy*")
+        function="[:SOURce{n}]:FUNCtion[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce{n}]:APPLy*",
+        load=":OUTPut{n}:LOAD",
+        fixed=(("[:SOURce{n}]:VOLTage:UNIT", ("VPP",)), ("[:SOURce{n}]:FUNCtion:PULSe:HOLD", ("WIDT", "WIDTH"))))
 
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
                  chip_amperes_per_volt: float | None = None, channel: int = 1, **kwargs: Any) -> None:

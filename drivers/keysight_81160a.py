@@ -71,11 +71,17 @@ class Keysight81160AChannel(InstrumentChannel):
 class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
     """PulseGenerator role on one channel of a Keysight 81160A."""
 
+    # The channel goes on the keyword (`:VOLTage2:HIGH`) or on SOURce (`:SOURce2:VOLTage:HIGH`).
     pulse_headers = PulseHeaders(
-        high="[:SOURce]:VOLTage{n}:HIGH", low="[:SOURce]:VOLTage{n}:LOW", offset="[:SOURce]:VOLTage{n}:OFFSet",
-        amplitude="[:SOURce]:VOLTage{n}[:LEVel][:IMMediate][:AMPLitude]",
-        width="[:SOURce]:PULSe:WIDTh{n}", duty_cycle="[:SOURce]:PULSe:DCYCle{n}",
-        function="[:SOURce]:FUNCtion{n}[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce]:APPLy{n}*")
+        high="[:SOURce{m}]:VOLTage{n}[:LEVel][:IMMediate]:HIGH",
+        low="[:SOURce{m}]:VOLTage{n}[:LEVel][:IMMediate]:LOW",
+        offset="[:SOURce{m}]:VOLTage{n}[:LEVel][:IMMediate]:OFFSet",
+        amplitude="[:SOURce{m}]:VOLTage{n}[:LEVel][:IMMediate][:AMPLitude]",
+        width="[:SOURce{m}]:PULSe:WIDTh{n}", duty_cycle="[:SOURce{m}]:PULSe:DCYCle{n}",
+        function="[:SOURce{m}]:FUNCtion{n}[:SHAPe]", output=":OUTPut{n}[:STATe]",
+        apply="[:SOURce{m}]:APPLy{n}*", load=":OUTPut{n}:LOAD",
+        fixed=(("[:SOURce{m}]:PULSe:HOLD{n}", ("WIDT", "WIDTH")),
+               ("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",))))
 
     default_terminator = "\n"
 

@@ -72,7 +72,7 @@ def test_a_bias_rise_faster_than_the_envelope_is_refused(connect, received):
     driver = smu(connect)
     driver.set_output_enabled(True)
     log = received("bias")
-    with pytest.raises(EnvelopeError, match="rises faster"):
+    with pytest.raises(EnvelopeError, match="largest ramp step"):
         driver.write(":SOUR:CURR 25e-6")                   # 25 uA at once; the limit is 100 uA/s
     assert log.messages == []
     driver.set_current_a(25e-6, ramp_a_per_s=100e-6)      # the same level, ramped, is fine
