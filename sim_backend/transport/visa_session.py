@@ -88,6 +88,10 @@ class VisaSession:
             return 0, StatusCode.error_connection_lost
         with self._lock:
             self._device.write_bytes(bytes(data))
+            # The replies this message produced are this session's, as on a socket: another
+            # session's write must not take them (or make the instrument drop them, -410).
+            while (reply := self._device.read_message()) is not None:
+                self._taken.append(reply)
         return len(data), StatusCode.success
 
     def read(self, count: int) -> tuple[bytes, StatusCode]:

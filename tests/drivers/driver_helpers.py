@@ -94,3 +94,13 @@ def physics_available() -> bool:
     except ImportError:
         return False
     return chip_file.is_file()
+
+
+def enveloped_smu(connect):
+    """A Keithley 2450 driver on the bench's bias instrument, with the test envelope and a
+    compliance inside it (switching its output on needs one)."""
+    from drivers.keithley_2450 import Keithley2450
+
+    driver = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+    driver.set_compliance_v(0.5)
+    return driver

@@ -12,12 +12,12 @@ import signal
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, enveloped_smu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers._write_guard import program_units
-from drivers.keithley_2450 import LEVEL_AGREEMENT_A, Keithley2450, clamped_to_envelope_a, ramp_start_a
+from drivers.keithley_2450 import LEVEL_AGREEMENT_A, clamped_to_envelope_a, ramp_start_a
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
@@ -32,10 +32,7 @@ def bench_models() -> dict[str, str]:
     return {"pulser": "keysight_81160a"}
 
 
-def smu(connect) -> Keithley2450:
-    driver = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
-    driver.set_compliance_v(0.5)
-    return driver
+smu = enveloped_smu
 
 
 # -- every path is checked -----------------------------------------------------------------------

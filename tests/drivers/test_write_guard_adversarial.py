@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, enveloped_smu
 
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
@@ -28,10 +28,7 @@ def bench_models() -> dict[str, str]:
     return {"pulser": "keysight_81160a"}
 
 
-def smu(connect) -> Keithley2450:
-    driver = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
-    driver.set_compliance_v(0.5)
-    return driver
+smu = enveloped_smu
 
 
 def try_write(driver, message: str) -> None:
