@@ -11,7 +11,7 @@ the process ended (no hang) without a traceback, the report was written, no arch
 instruments were left safe — read over TCP after the process ended, and from the log's last
 commands for the in-process bench, which ends with its process.
 
-Trials per transport: `NWLAB_SIGNAL_TRIALS` (default 3; docs/reliability.md gives a deeper run).
+Trials per transport: `NWLAB_SIGNAL_TRIALS` (default 2; docs/reliability.md gives a deeper run).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from run_helpers import private_station, scpi_query, served_bench, start_nwlab, 
 
 from lab.config import load_station
 
-TRIALS = int(os.environ.get("NWLAB_SIGNAL_TRIALS", "3"))
+TRIALS = int(os.environ.get("NWLAB_SIGNAL_TRIALS", "2"))
 #: A small campaign that still sweeps the bias on the instrument (iv_sweep: list sweeps and
 #: ramps), captures binary records (energy_per_spike) and regulates the stage (cooldown).
 CAMPAIGN = ("--only", "cooldown", "--only", "iv_sweep", "--only", "energy_per_spike",
