@@ -18,6 +18,7 @@ read as the answer to a later query.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import threading
@@ -88,6 +89,14 @@ def handle_stop_signals_until_exit() -> None:
     for s in STOP_SIGNALS:
         signal.signal(s, _handle)
     _state.installed = True
+    # At finalisation Python puts its default actions back (a SIGINT would then kill the
+    # process, exit -2, though everything is finished); ignored signals it leaves ignored.
+    atexit.register(_ignore_stop_signals)
+
+
+def _ignore_stop_signals() -> None:
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager

@@ -61,3 +61,25 @@ def test_a_signal_just_before_the_steps_interrupts_them_at_their_start():
         with pytest.raises(KeyboardInterrupt):
             with interruptible():
                 pytest.fail("the steps began although a stop was requested")
+
+
+def test_signals_while_the_process_finishes_do_not_kill_it():
+    """A Ctrl-C after the command's work, while the interpreter finishes (threads joined, atexit),
+    used to kill the process (exit -2): Python puts its default actions back at finalisation."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import threading, time\n"
+            "from lab.interrupts import handle_stop_signals_until_exit\n"
+            "handle_stop_signals_until_exit()\n"
+            "print('ready', flush=True)\n"
+            "threading.Thread(target=time.sleep, args=(1.5,)).start()\n")   # finalisation waits for it
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    for _ in range(3):
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
