@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import h5py
 import numpy as np
 
 from lab.archive import layout
 from lab.archive.recover import check_file, open_partial, short
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,13 @@ def _entry(f: h5py.File, path: Path) -> h5py.Group:
 
 
 def summarize(path: str | os.PathLike[str]) -> RunSummary:
-    path = Path(path)
+    return _naming_damage(Path(path), _summarize)
+
+
+def _naming_damage(path: Path, read: Callable[[Path], T]) -> T:
+    """`read(path)`; whatever damaged metadata raises becomes one ArchiveError naming the file."""
     try:
-        return _summarize(path)
+        return read(path)
     except layout.ArchiveError:
         raise
     except Exception as exc:  # noqa: BLE001 - damaged metadata: OSError, RuntimeError, KeyError, ...
@@ -122,13 +130,7 @@ def _value(ds: h5py.Dataset) -> str:
 
 def describe(path: str | os.PathLike[str]) -> str:
     """Everything a person checks first: status, parameters, results, data shapes, snapshots."""
-    path = Path(path)
-    try:
-        return _describe(path)
-    except layout.ArchiveError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - damaged metadata: OSError, RuntimeError, KeyError, ...
-        raise _damaged(path, exc) from exc
+    return _naming_damage(Path(path), _describe)
 
 
 def _describe(path: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sim_backend.physics.nanowire import NanowireParams
@@ -142,17 +143,7 @@ class Circuit:
 
     @staticmethod
     def _check_connected(elements: tuple[Element, ...]) -> None:
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for e in elements:
-            parent[find(e.node_pos)] = find(e.node_neg)
+        find = _NodeGroups(elements).find
         for e in elements:
             if find(e.node_pos) != find(GROUND):
                 raise ValueError(f"{type(e).__name__} {e.name!r}: not connected to ground")
@@ -181,15 +172,8 @@ class Circuit:
 def _check_voltage_source_loops(elements: tuple[Element, ...]) -> None:
     """Voltage sources in a loop (two in parallel, three in a triangle) fix one voltage twice:
     the network equations have no solution. Names the sources of the first loop found."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    groups = _NodeGroups()
+    find = groups.find
     adjacency: dict[str, list[tuple[str, str]]] = {}  # node -> (neighbour, source) over earlier sources
     for e in elements:
         if not isinstance(e, VoltageSource):
@@ -199,7 +183,7 @@ def _check_voltage_source_loops(elements: tuple[Element, ...]) -> None:
             loop = ", ".join(repr(name) for name in way + [e.name])
             raise ValueError(f"VoltageSource {e.name!r}: voltage sources {loop} form a loop "
                              f"(nodes {e.node_pos!r} and {e.node_neg!r}): they fix one voltage twice")
-        parent[find(e.node_pos)] = find(e.node_neg)
+        groups.join(e)
         adjacency.setdefault(e.node_pos, []).append((e.node_neg, e.name))
         adjacency.setdefault(e.node_neg, []).append((e.node_pos, e.name))
 
@@ -219,21 +203,30 @@ def _source_path(adjacency: dict[str, list[tuple[str, str]]], start: str, goal: 
     return None
 
 
+class _NodeGroups:
+    """Nodes joined into groups by elements (union-find): `find(node)` names a node's group."""
+
+    def __init__(self, elements: Iterable[Element] = ()) -> None:
+        self._parent: dict[str, str] = {}
+        for e in elements:
+            self.join(e)
+
+    def find(self, node: str) -> str:
+        parent = self._parent
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    def join(self, e: Element) -> None:
+        self._parent[self.find(e.node_pos)] = self.find(e.node_neg)
+
+
 def _check_current_source_cuts(elements: tuple[Element, ...]) -> None:
     """A group of nodes that only current sources join to ground has no defined voltage, and the
     sources' currents must sum to zero exactly: refused, naming the sources and the nodes."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for e in elements:
-        if not isinstance(e, CurrentSource):
-            parent[find(e.node_pos)] = find(e.node_neg)
+    find = _NodeGroups(e for e in elements if not isinstance(e, CurrentSource)).find
     for e in elements:
         if not isinstance(e, CurrentSource):
             continue

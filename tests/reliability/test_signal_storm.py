@@ -16,7 +16,6 @@ Trials per transport: `NWLAB_SIGNAL_TRIALS` (default 2; docs/reliability.md give
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import h5py
 import pytest
-from run_helpers import private_station, scpi_query, served_bench, start_nwlab, stop, tcp_station
+from run_helpers import (journal_lines, private_station, scpi_query, served_bench, start_nwlab, stop,
+                         tcp_station)
 
 from lab.config import load_station
 
@@ -57,15 +57,8 @@ _RANGE = re.compile(r"RANGE\s+(\d+)\s*,\s*(\d+)", re.IGNORECASE)
 
 
 def received(log_path: Path) -> list[dict]:
-    if not log_path.exists():
-        return []
-    lines = []
-    for line in log_path.read_text().splitlines():
-        try:
-            lines.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return lines
+    """The lines of the emulator's received-bytes log (JSON lines, as the flush journal)."""
+    return journal_lines(log_path)
 
 
 def units(data: str) -> list[str]:
