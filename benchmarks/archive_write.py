@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.archive.writer import ArchiveWriter
-from lab.records import ColumnSpec, RunStart, RunStop, TraceBlock, TraceSpec
+from contracts.records import ColumnSpec, RunStart, RunStop, TraceBlock, TraceSpec
 
 N_CHANNELS, N_POINTS, BLOCK = 2, 10_000, 64
 TIME_S = np.arange(N_POINTS) * 1e-10

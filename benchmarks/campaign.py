@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.campaign import run_campaign
-from lab.config import load_station
-from lab.run_cli import parse_sets
+from lab.app.campaign import run_campaign
+from contracts.files.station import load_station
+from lab.app.run_cli import parse_sets
 
 TARGET_S = 60.0
 

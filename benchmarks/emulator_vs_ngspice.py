@@ -13,14 +13,17 @@ import shutil
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from sim_backend.physics.transient import simulate
-from sim_backend.reference import emulator_circuits as ec
-from sim_backend.reference import ngspice
-from sim_backend.reference.compare import crosscheck
-from sim_backend.reference.from_circuit import netlist_from_circuit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # validation/ is not installed: it is no runtime package
+from validation import emulator_circuits as ec  # noqa: E402
+from validation import ngspice  # noqa: E402
+from validation.compare import crosscheck  # noqa: E402
+from validation.from_circuit import netlist_from_circuit
 
 STOP_S = 100e-9
 MAX_STEP_S = 1e-12

@@ -1,7 +1,7 @@
 """Lake Shore catch-up: lab seconds of stage + heater loop simulated per wall second, new vs old.
 
 The emulated temperature controller runs its PID at 10 Hz and the stage's thermal model up to
-"now" before every command (F-SIM-1). This times `TemperatureController.advance_to` (compiled
+"now" before every command (F-SIM-1). This times `TemperatureControllerPanel.advance_to` (compiled
 kernel) against `advance_to_reference` (the Python path it replaced), on the same scenarios in
 the same run, with a catch-up every `--poll` lab seconds (30 lab s = a command every 50 ms of
 wall time at 600x). Scenarios (4 K stage, Lake Shore 336 heater ranges, P 50, I 20):
@@ -20,26 +20,25 @@ Margin = lab s per wall s / 600 (the shipped station's clock): above 1 the bench
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import time
 
-from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureController
+from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureControllerPanel
 from sim_backend.physics import thermal
 
 CLOCK_ACCELERATION = 600.0
 RANGES_W = (0.0, 1.0, 10.0, 100.0)       # the 336's output 1 at 2 A into 25 ohm: 1 %, 10 %, 100 %
 
 
-def panel(start_k: float, range_index: int) -> TemperatureController:
-    return TemperatureController(
+def panel(start_k: float, range_index: int) -> TemperatureControllerPanel:
+    return TemperatureControllerPanel(
         stage=thermal.STAGE_4K, state=thermal.ThermalState(temperature_k=start_k), range_powers_w=RANGES_W,
         inputs={"A": SensorInput()},
         outputs={1: HeaterOutput(mode="closed_loop", range_index=range_index, p=50.0, i=20.0)})
 
 
-def setpoint(controller: TemperatureController, setpoint_k: float, ramp_k_per_min: float) -> None:
+def setpoint(controller: TemperatureControllerPanel, setpoint_k: float, ramp_k_per_min: float) -> None:
     heater = controller.outputs[1]
     heater.ramp_enabled, heater.ramp_rate_k_per_min = True, ramp_k_per_min
     if heater.ramping_setpoint_k is None:

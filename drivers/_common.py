@@ -32,7 +32,7 @@ import pyvisa
 from pyvisa import constants
 
 from drivers._write_guard import STORED_SETUP_RULES, Learner, Rule, WriteGuard
-from lab.error_text import error_text
+from contracts.error_text import error_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from typing import Any
 
 from drivers._common import InstrumentError, RecoveringVisa
 from drivers._write_guard import Admission, Rule, number, refuse
-from lab.envelope import Envelope, EnvelopeError
+from contracts.envelope import Envelope, EnvelopeError
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
 _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}

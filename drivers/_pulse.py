@@ -16,7 +16,7 @@ from itertools import permutations
 from typing import Any
 
 from drivers._write_guard import Admission, Rule, forget, number, refuse, switch
-from lab.envelope import Envelope, EnvelopeError
+from contracts.envelope import Envelope, EnvelopeError
 
 #: Fraction of the edge time a pulse's width and gap must each hold (Keysight: 10-90 % edges
 #: take 0.625 of the 0-100 % ramp, so a pulse of width w fits edges up to w / 1.6).

@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 
 from drivers._common import RecoveringVisa
-from lab.envelope import Envelope
-from lab.roles import AcquisitionLost, Traces
+from contracts.envelope import Envelope
+from contracts.roles import AcquisitionLost, Traces
 
 #: How often wait_acquired asks whether the acquisition completed (wall time).
 POLL_INTERVAL_S = 2e-3

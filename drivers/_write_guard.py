@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.envelope import EnvelopeError
+from contracts.envelope import EnvelopeError
 
 #: A plain decimal number as a level may be written (no SCPI keywords, suffixes or #H forms):
 #: anything else is refused, since the guard could not say what the instrument would make of it.

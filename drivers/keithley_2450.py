@@ -39,7 +39,7 @@ from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley245
 
 from drivers._common import MalformedReplyError, RecoveringVisa
 from drivers._write_guard import Admission, Learner, Rule, forget, number, numbers, refuse, switch
-from lab.envelope import Envelope, EnvelopeError
+from contracts.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from qcodes.instrument_drivers.Keysight.KeysightAgilent_33XXX import Keysight33x
 
 from drivers._common import RecoveringVisa
 from drivers._pulse import PulseGeneratorRole, PulseHeaders, PulseTiming, write_levels, write_timing
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 #: The 33500B's minimum pulse width (the 33600A's is 5 ns): a safe margin for write ordering.
 WIDTH_MIN_S = 16e-9

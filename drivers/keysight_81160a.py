@@ -18,7 +18,7 @@ from qcodes.parameters import create_on_off_val_mapping
 
 from drivers._common import RecoveringVisa
 from drivers._pulse import PulseGeneratorRole, PulseHeaders, PulseTiming, write_levels, write_timing
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 #: Data sheet limits (81160A, 50 ohm load where levels are concerned).
 WIDTH_MIN_S, EDGE_MIN_S, PERIOD_MIN_S = 1.5e-9, 1e-9, 1 / 330e6

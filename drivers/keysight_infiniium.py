@@ -17,7 +17,7 @@ from qcodes.instrument_drivers.Keysight import KeysightInfiniium as _StockInfini
 
 from drivers._scope import AcquisitionSettings, ScopeRole
 from drivers._write_guard import Admission, Rule, number
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 
 class KeysightInfiniium(ScopeRole, _StockInfiniium):

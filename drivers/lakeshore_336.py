@@ -12,7 +12,7 @@ from qcodes import validators as vals
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
 
 from drivers._lakeshore import LakeshoreTemperatureRole
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 
 class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):

@@ -16,7 +16,7 @@ from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372
 from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import LakeshoreModel372Output
 
 from drivers._lakeshore import LakeshoreTemperatureRole
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 
 class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):

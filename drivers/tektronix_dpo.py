@@ -24,7 +24,7 @@ from qcodes.instrument_drivers.tektronix.DPO7200xx import (
 
 from drivers._scope import AcquisitionSettings, ScopeRole
 from drivers._write_guard import Admission, Rule, number
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 #: Vertical divisions on screen: the full-scale range is 10 x CH<x>:SCAle.
 SCREEN_DIVISIONS = 10

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import MeasurementError, check_record, refuse
+from contracts import steps
+from contracts.procedure import MeasurementError, check_record, refuse
 from procedures.analysis.spikes import has_spike, linear_excess_v
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from lab.procedure import Procedure
-from lab.records import Result
+from contracts.procedure import Procedure
+from contracts.records import Result
 from procedures.cooldown import Cooldown
 from procedures.efficiency import Efficiency
 from procedures.energy_per_spike import EnergyPerSpike
@@ -33,6 +33,19 @@ from procedures.strength_duration import StrengthDuration
 
 CAMPAIGN: tuple[type[Procedure], ...] = (
     Cooldown, IvSweep, StrengthDuration, Refractory, FiringRate, EnergyPerSpike, Efficiency)
+
+#: What each procedure needs to have completed to be worth running. Everything needs a cold,
+#: regulated stage; the pulsed procedures take their amplitudes from the measured thresholds;
+#: the efficiency is computed from the measured energy per spike.
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "cooldown": (),
+    "iv_sweep": ("cooldown",),
+    "strength_duration": ("cooldown",),
+    "refractory": ("cooldown", "strength_duration"),
+    "firing_rate": ("cooldown", "strength_duration"),
+    "energy_per_spike": ("cooldown", "strength_duration"),
+    "efficiency": ("energy_per_spike",),
+}
 
 Results = Mapping[str, Mapping[str, Result]]    # procedure name -> result name -> Result
 

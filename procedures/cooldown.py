@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter, refuse, too_little
-from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts import steps
+from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 
 
 #: Longest wait a cooldown may ask for (lab time).

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.units import prefix_scale
+
 FALLBACK_THRESHOLD_A = 15e-6
 FALLBACK_REFRACTORY_S = 10e-9
 FALLBACK_ENERGY_J = 10e-18
@@ -27,8 +29,6 @@ FALLBACK_SWITCHING_CURRENT_A = 20e-6
 FALLBACK_BIAS_A = 20e-6
 FALLBACK_SPIKE_AMPLITUDE_V = 0.2e-3
 
-_PREFIX = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "k": 1e3,
-           "M": 1e6, "G": 1e9}
 _BASES = ("ohm/sq", "A/m^2", "ohm", "Ohm", "Ω", "A", "V", "H", "m", "s", "K", "J", "Hz", "1", "")
 
 
@@ -40,11 +40,8 @@ def quantity(entry: Any) -> float | None:
         value, unit = entry, ""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    if unit in _BASES:
-        return float(value)
-    if unit[:1] in _PREFIX and unit[1:] in _BASES:
-        return float(value) * _PREFIX[unit[0]]
-    return None
+    scale = prefix_scale(unit, _BASES)
+    return None if scale is None else float(value) * scale
 
 
 def _walk(tree: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter
-from lab.records import Result
+from contracts import steps
+from contracts.procedure import PlanContext, Procedure, parameter
+from contracts.records import Result
 from procedures.analysis.references import (
     CRYOCOOLER_OVERHEAD_SOURCE, CRYOCOOLER_OVERHEAD_W_PER_W, REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w,
 )

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, too_little
-from lab.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
+from contracts import steps
+from contracts.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, too_little
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
 from procedures.analysis.spikes import linear_excess_v, spike_times_s

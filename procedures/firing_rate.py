@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, refuse, too_little
-from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts import steps
+from contracts.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, refuse, too_little
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
 from procedures.analysis.statistics import summarize

@@ -43,9 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
-from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts import steps
+from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures.analysis import iv
 from procedures.analysis.statistics import histogram, summarize
 from procedures.design import DesignHints

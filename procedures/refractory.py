@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import PlanContext, Procedure, parameter, refuse, too_little
-from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts import steps
+from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import delayed, has_spike
 from procedures.analysis.statistics import falling_crossing, wilson_interval

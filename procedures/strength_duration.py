@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import steps
-from lab.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
-from lab.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts import steps
+from contracts.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.statistics import Bisection
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss

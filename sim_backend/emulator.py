@@ -11,10 +11,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim_backend.bench.station import EmulatedStation, StationFileError, load_station
+from sim_backend.bench.station import EmulatedStation, StationFileError, load_emulated_station
 from sim_backend.bench.world import World
 from sim_backend.clock import LabClock
-from sim_backend.fault_injection import InstrumentFaults
+from sim_backend.faults.settings import InstrumentFaults
 from sim_backend.received_log import attach_received_log
 from sim_backend.scpi.models import personality_classes
 
@@ -55,7 +55,7 @@ class Bench:
 
 
 def build_bench(station_path: str | Path, *, seed: int | None = None, clock: LabClock | None = None) -> Bench:
-    station = load_station(station_path)
+    station = load_emulated_station(station_path)
     world = World(station, seed=station.emulator_seed if seed is None else seed, clock=clock)
     classes = personality_classes()
     devices, entries, faults = {}, [], {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 
 from lab.archive import layout
-from lab.records import Result
+from contracts.records import Result
 
 
 def write_status(entry: h5py.Group, *, status: str, end_time: str, message: str = "",

@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lab.records import ColumnSpec, Result, TableSpec, TraceSpec
+from contracts.records import ColumnSpec, Result, TableSpec, TraceSpec
 
 LIBVER = ("v110", "v110")  # allows SWMR, no 64 KiB attribute limit, readable by HDF5 1.10+
 SUFFIX = ".h5"

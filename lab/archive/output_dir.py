@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.archive import layout
-from lab.records import TableSpec, TraceSpec
+from contracts.records import TableSpec, TraceSpec
 
 START_BYTES = 1 << 20   # the file's skeleton: NeXus groups, station, chip and snapshot texts
 FINISH_BYTES = 1 << 20  # the run's end: status, results, snapshot notes, the report beside it

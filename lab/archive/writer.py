@@ -58,7 +58,7 @@ import numpy as np
 from lab.archive import finish, layout, liveness, output_dir, superblock
 from lab.archive.blocks import Appender, Buffer
 from lab.archive.output_dir import ArchiveWriteError
-from lab.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
+from contracts.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
                          TraceSpec)
 
 
@@ -87,7 +87,7 @@ class RunFile:
         self.n_traces = 0
         self.blocks = 0
         self.traces = Buffer()
-        self.rows: dict[str, _Buffer] = {name: Buffer() for name in self.tables}
+        self.rows: dict[str, Buffer] = {name: Buffer() for name in self.tables}
         self.results: list[Result] = []
         self.late_traces: list[TraceBlock] = []  # undeclared: written at RunStop (see module doc)
         self.late_rows: list[TableRows] = []

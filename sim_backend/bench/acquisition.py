@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim_backend.bench.pulse_generator import TRIGGER_LATENCY_S, PulseGenerator
-from sim_backend.bench.scope import ChannelRecord, Oscilloscope
+from sim_backend.bench.pulse_generator import TRIGGER_LATENCY_S, PulseGeneratorPanel
+from sim_backend.bench.scope import ChannelRecord, OscilloscopePanel
 from sim_backend.bench.signal_processing import (
     crossing_time_s, first_crossing_index, low_pass, resample,
 )
@@ -38,7 +38,7 @@ MAX_EVENTS_PER_CALL = 32
 
 
 @dataclass(frozen=True)
-class Capture:
+class CaptureTruth:
     """Ground truth of the last acquisition (for tests; never seen by procedures)."""
 
     origin_s: float                 # lab time the window is relative to
@@ -49,7 +49,7 @@ class Capture:
 def try_complete(world, role_name: str) -> bool:
     """Complete the scope's armed acquisition if its trigger has happened by now."""
     scope = world.panels[role_name]
-    assert isinstance(scope, Oscilloscope)
+    assert isinstance(scope, OscilloscopePanel)
     if scope.state != "armed":
         return scope.state == "done"
     now_s = world.now_s()
@@ -70,7 +70,7 @@ def _next_event_s(world, after_s: float) -> float | None:
     events = []
     for wire in world.station.pulse_inputs:
         generator = world.panels.get(wire.instrument)
-        if not isinstance(generator, PulseGenerator):
+        if not isinstance(generator, PulseGeneratorPanel):
             continue
         channel = generator.channels[wire.channel]
         if not channel.output_enabled:
@@ -86,7 +86,7 @@ def _next_event_s(world, after_s: float) -> float | None:
     return min(events) if events else None
 
 
-def _capture(world, scope: Oscilloscope, origin_s: float) -> bool:
+def _capture(world, scope: OscilloscopePanel, origin_s: float) -> bool:
     interval_s = scope.sample_interval_s
     # (the small margin keeps an exact ratio such as 50 ps / 25 ps from rounding up)
     oversample = max(1, math.ceil(interval_s / FINE_STEP_S - 1e-9))
@@ -102,7 +102,7 @@ def _capture(world, scope: Oscilloscope, origin_s: float) -> bool:
             volts += scope.input_noise_v_rms * world.rng.standard_normal(volts.size)
             codes = scope.channels[number].quantize(volts).astype(np.int32)
             sums[number] = codes if repeat == 0 else sums[number] + codes
-        world.last_capture = Capture(origin_s, trigger_rel_s, chip)
+        world.last_capture = CaptureTruth(origin_s, trigger_rel_s, chip)
 
     # Averaging N records of 8-bit codes gains resolution: keep 8 more bits, as WORD data do.
     extra_bits = 0 if average == 1 else 8
@@ -114,7 +114,7 @@ def _capture(world, scope: Oscilloscope, origin_s: float) -> bool:
     return True
 
 
-def _record(world, scope: Oscilloscope, origin_s: float, fine_s: float):
+def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
     """One triggered record before noise: (trigger_rel_s, noiseless volts per channel, chip truth),
     or None when the trigger does not come within SEARCH_S of the event.
 

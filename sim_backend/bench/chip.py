@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sim_backend.bench.station import EmulatedStation
-from sim_backend.chip_file import ChipFile, load_chip
+from sim_backend.chip.reader import ChipFile, load_chip
 from sim_backend.physics.circuit import Circuit, Nanowire, Resistor
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.nanowire import normal_resistance_ohm, switching_current_a

@@ -116,13 +116,13 @@ class GeneratorChannel:
 
 
 @dataclass
-class PulseGenerator:
+class PulseGeneratorPanel:
     """All channels of one generator."""
 
     channels: dict[int, GeneratorChannel]
 
     @classmethod
-    def with_channels(cls, count: int) -> PulseGenerator:
+    def with_channels(cls, count: int) -> PulseGeneratorPanel:
         return cls({n: GeneratorChannel() for n in range(1, count + 1)})
 
     def trigger(self, now_s: float, *, source: TriggerSource = "BUS") -> None:

@@ -60,7 +60,7 @@ class ChannelRecord:
 
 
 @dataclass
-class Oscilloscope:
+class OscilloscopePanel:
     channels: dict[int, ScopeChannel]
     max_sample_rate_hz: float
     analog_bandwidth_hz: float
@@ -78,7 +78,7 @@ class Oscilloscope:
     acquisitions_completed: int = 0
 
     @classmethod
-    def with_channels(cls, count: int, **limits) -> Oscilloscope:
+    def with_channels(cls, count: int, **limits) -> OscilloscopePanel:
         return cls({n: ScopeChannel() for n in range(1, count + 1)}, **limits)
 
     @property

@@ -1,6 +1,6 @@
 """The emulator's reading of a station file: which instruments to emulate, the wiring, the chip.
 
-The full validation of station files belongs to `lab.config` (the side that drives
+The full validation of station files belongs to `contracts.files.station` (the side that drives
 instruments); the emulator reads only what it needs to build the bench and names the file and
 key path when that part is malformed.
 """
@@ -19,7 +19,7 @@ class Yaml12FloatLoader(yaml.SafeLoader):
     """SafeLoader that reads `2e9` and `2.0e9` as floats, as YAML 1.2 does (1.1 reads strings)."""
 
     def compose_node(self, parent, index):
-        # Refused as lab.station_yaml refuses them: nested aliases let 1 KB stand for gigabytes.
+        # Refused as contracts.files.yaml12 refuses them: nested aliases let 1 KB stand for gigabytes.
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise yaml.YAMLError(f"line {event.start_mark.line + 1}: YAML anchors and aliases are not allowed")
@@ -146,7 +146,7 @@ class _Reader:
             raise self.fail(key_path, f"not a usable path {text!r}: {error}") from None
 
 
-def load_station(path: str | Path) -> EmulatedStation:
+def load_emulated_station(path: str | Path) -> EmulatedStation:
     try:
         path = Path(path).resolve()
     except (OSError, ValueError, RuntimeError) as exc:     # ValueError: a NUL byte in the path

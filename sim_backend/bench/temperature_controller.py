@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 #: apart at most while the loop is in a transient).
 CATCH_UP_CHUNK_STEPS = 2000
 #: Wall time one catch-up may take on a bench whose lab clock runs by itself (see
-#: `TemperatureController.advance_to`); set on the panel by the Lake Shore personalities.
+#: `TemperatureControllerPanel.advance_to`); set on the panel by the Lake Shore personalities.
 CATCH_UP_WALL_BUDGET_S = 0.5
-_loop_kernel_compiled = False      # per process: see TemperatureController.compile_loop_kernel
+_loop_kernel_compiled = False      # per process: see TemperatureControllerPanel.compile_loop_kernel
 
 #: `initial_temperature_k` value (and default) meaning the stage's no-load equilibrium.
 BASE = "base"
@@ -83,7 +83,7 @@ class SensorInput:
 
 
 @dataclass
-class TemperatureController:
+class TemperatureControllerPanel:
     """Controller plus the stage it regulates; `advance_to` integrates both through lab time."""
 
     stage: thermal.StageParams

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim_backend.bench.chip import ChipUnderTest, port_node
-from sim_backend.bench.pulse_generator import PulseGenerator
-from sim_backend.bench.scope import Oscilloscope
+from sim_backend.bench.pulse_generator import PulseGeneratorPanel
+from sim_backend.bench.scope import OscilloscopePanel
 from sim_backend.bench.source_meter import SourceMeter
 from sim_backend.bench.station import EmulatedStation
-from sim_backend.bench.temperature_controller import TemperatureController
+from sim_backend.bench.temperature_controller import TemperatureControllerPanel
 from sim_backend.clock import LabClock
 from sim_backend.physics.waveform import PiecewiseLinear
 
-FrontPanel = PulseGenerator | Oscilloscope | SourceMeter | TemperatureController
+FrontPanel = PulseGeneratorPanel | OscilloscopePanel | SourceMeter | TemperatureControllerPanel
 
 #: Stage temperature when the station has no temperature controller.
 DEFAULT_STAGE_TEMPERATURE_K = 2.0
@@ -61,8 +61,8 @@ class World:
     def now_s(self) -> float:
         return self.clock.now_s()
 
-    def temperature_controllers(self) -> list[TemperatureController]:
-        return [p for p in self.panels.values() if isinstance(p, TemperatureController)]
+    def temperature_controllers(self) -> list[TemperatureControllerPanel]:
+        return [p for p in self.panels.values() if isinstance(p, TemperatureControllerPanel)]
 
     def stage_temperature_k(self) -> float:
         """The chip's temperature: the regulated stage, brought up to the present."""
@@ -88,7 +88,7 @@ class World:
         """Voltage at the generator connector of pulse input `index` (window-relative times)."""
         wire = self.station.pulse_inputs[index]
         generator = self.panels[wire.instrument]
-        assert isinstance(generator, PulseGenerator)
+        assert isinstance(generator, PulseGeneratorPanel)
         times_s, volts = generator.channels[wire.channel].output_v(origin_s, start_rel_s, stop_rel_s)
         return PiecewiseLinear(times_s, volts)
 
@@ -179,6 +179,6 @@ class World:
         """No generator is driving the chip (output off), so nothing but the bias acts on it."""
         for wire in self.station.pulse_inputs:
             generator = self.panels.get(wire.instrument)
-            if isinstance(generator, PulseGenerator) and generator.channels[wire.channel].output_enabled:
+            if isinstance(generator, PulseGeneratorPanel) and generator.channels[wire.channel].output_enabled:
                 return False
         return True

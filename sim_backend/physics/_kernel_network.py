@@ -20,7 +20,7 @@ from numba import njit
 
 from sim_backend.physics._packing import (
     BR_ISW, BR_L0, BR_N, BR_NL, BR_P, BR_WIRE, CL_OF_NODE, CL_REP, CS_N, CS_P, NB, NCL, NCS, NN, NR,
-    NVS, NW, PWL_LEN, PWL_OFF, PWL_T, PWL_V, R_G, R_N, R_P, VS_N, VS_P, W_BR, W_DELTA, W_IHS, W_K,
+    NVS, NW, PWL_LEN, PWL_OFF, PWL_T, PWL_V, R_G, R_N, R_P, W_BR, W_DELTA, W_IHS, W_K,
     W_RN,
 )
 

@@ -16,7 +16,6 @@ current sources | V-source currents | energies | hotspot resistances].
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from sim_backend.physics._kernel_integrate import _P

@@ -1,6 +1,6 @@
 """Numba kernel: a temperature controller's loop and its stage's thermal model over many steps.
 
-`closed_loop` runs what `TemperatureController.advance_to_reference` does in Python, one control
+`closed_loop` runs what `TemperatureControllerPanel.advance_to_reference` does in Python, one control
 interval after another: each heater's update (ramping setpoint, PID with anti-windup, clamped
 output), the heater power, then one backward-Euler step of the stage's enthalpy
 (`thermal.step(..., adaptive=False)`), with the same formulas and the same safeguarded Newton
@@ -159,7 +159,7 @@ def implicit_solve(stage, temps, powers, t_old, h_at_old, c_at_old, p_in, dt):
 
 @njit(cache=True)
 def _update_heaters(heaters, temperature_k, dt):
-    """`TemperatureController._update_loop` for every heater; the summed heater power, W."""
+    """`TemperatureControllerPanel._update_loop` for every heater; the summed heater power, W."""
     total_w = 0.0
     for n in range(heaters.shape[0]):
         row = heaters[n]

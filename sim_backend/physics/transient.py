@@ -158,8 +158,7 @@ def _source_at(circuit: Circuit, drives: Mapping[str, PiecewiseLinear], name: st
 
 
 def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> TransientResult:
-    nn, nb, nw, nr = len(st.nodes), len(st.branches), len(st.wires), len(st.resistors)
-    ncs, nvs = len(st.current_sources), len(st.voltage_sources)
+    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
     cols = iter(range(out.shape[1]))
     node_v = {n: out[:, next(cols)] for n in st.nodes}
     currents = {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sim_backend.scpi.device import MessageDevice
-from sim_backend.transport.faults import NO_FAULTS, FaultPlan
+from sim_backend.faults.plan import NO_FAULTS, FaultPlan
 from sim_backend.transport.resource_names import normalize_resource_name
 
 

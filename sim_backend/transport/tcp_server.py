@@ -51,7 +51,7 @@ from typing import Any
 from sim_backend.scpi.device import MessageDevice, interleaving
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.transport.bench_gate import BenchGate
-from sim_backend.transport.faults import NO_FAULTS, FaultPlan
+from sim_backend.faults.plan import NO_FAULTS, FaultPlan
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pyvisa import constants, rname
 from pyvisa.constants import StatusCode
 
 from sim_backend.scpi.device import MessageDevice
-from sim_backend.transport.faults import FaultPlan
+from sim_backend.faults.plan import FaultPlan
 from sim_backend.transport.visa_attributes import (
     READ_ONLY,
     check_attribute_value,

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from drivers.lakeshore_336 import Lakeshore336
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 from sim_backend.bench.temperature_controller import CATCH_UP_WALL_BUDGET_S
 
 #: The F-SIM-1 sequence, then a setpoint above 7.6 K (Theta_D/45, where the stage's Debye

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from lab.envelope import Envelope
+from contracts.envelope import Envelope
 
 EMULATED_STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
 
@@ -89,7 +89,7 @@ def physics_available() -> bool:
     """Acquisitions and SMU voltage readings need the chip simulation and the chip file."""
     chip_file = Path(__file__).resolve().parents[2] / "stations" / "chips" / "default-neuron.yaml"
     try:
-        import sim_backend.chip_file  # noqa: F401
+        import sim_backend.chip.reader  # noqa: F401
         from sim_backend.physics import transient  # noqa: F401
     except ImportError:
         return False

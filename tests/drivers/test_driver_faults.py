@@ -21,7 +21,7 @@ from drivers.keysight_infiniium import KeysightInfiniium
 from drivers.lakeshore_336 import Lakeshore336
 from drivers.lakeshore_372 import Lakeshore372
 from drivers.tektronix_dpo import TektronixDPO
-from sim_backend.transport import faults
+from sim_backend.faults import plan as faults
 
 pytestmark = pytest.mark.timeout(30)
 

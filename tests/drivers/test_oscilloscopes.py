@@ -15,7 +15,7 @@ from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, physics_available
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_infiniium import KeysightInfiniium
 from drivers.tektronix_dpo import TektronixDPO
-from lab.envelope import Envelope, EnvelopeError
+from contracts.envelope import Envelope, EnvelopeError
 
 pytestmark = pytest.mark.timeout(30)
 needs_physics = pytest.mark.skipif(not physics_available(), reason="acquisitions need the chip simulation "

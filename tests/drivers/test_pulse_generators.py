@@ -10,7 +10,7 @@ from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
 from drivers._pulse import PulseTiming, timing_order
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
-from lab.envelope import EnvelopeError
+from contracts.envelope import EnvelopeError
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -16,7 +16,7 @@ from drivers.keysight_infiniium import KeysightInfiniium
 from drivers.lakeshore_336 import Lakeshore336
 from drivers.lakeshore_372 import Lakeshore372
 from drivers.tektronix_dpo import TektronixDPO
-from lab import roles
+from contracts import roles
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,8 +12,8 @@ import logging
 
 import pytest
 
-from lab.bench import open_instruments
-from lab.config import load_station
+from lab.execution.instruments import open_instruments
+from contracts.files.station import load_station
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""The lab side opens a station through lab.bench; swapping models behind the roles changes
+"""The lab side opens a station through lab.execution.instruments; swapping models behind the roles changes
 nothing a procedure sees: the same verbs, the same shapes and units of results."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import yaml
 from driver_helpers import write_station, physics_available
 
-from lab import roles
-from lab.bench import StationInstrumentError, open_instruments
-from lab.config import StationError, load_station
+from contracts import roles
+from lab.execution.instruments import StationInstrumentError, open_instruments
+from contracts.files.station import StationError, load_station
 
 pytestmark = [pytest.mark.timeout(30),
               pytest.mark.skipif(not physics_available(), reason="a capture needs the chip simulation")]

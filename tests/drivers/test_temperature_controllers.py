@@ -9,7 +9,7 @@ from driver_helpers import ENVELOPES
 
 from drivers.lakeshore_336 import Lakeshore336
 from drivers.lakeshore_372 import Lakeshore372
-from lab.envelope import EnvelopeError
+from contracts.envelope import EnvelopeError
 from sim_backend.physics import thermal
 
 pytestmark = pytest.mark.timeout(30)

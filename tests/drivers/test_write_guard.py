@@ -21,7 +21,7 @@ from drivers.keithley_2450 import LEVEL_AGREEMENT_A, clamped_to_envelope_a, ramp
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
-from lab.envelope import EnvelopeError
+from contracts.envelope import EnvelopeError
 
 BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]
 PULSE_MAX_V = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
@@ -220,7 +220,7 @@ def test_safe_state_after_a_cut_exchange_and_garbage_stays_in_the_envelope(conne
     """A run interrupted at any of the exchanges of a bias change (its reply left unread), then
     safe state with a garbled reply on the way: every level the SMU got is in the envelope and
     the source ends at 0 A, output off."""
-    from sim_backend.transport.faults import garble as garbled
+    from sim_backend.faults.plan import garble as garbled
 
     driver = smu(connect)
     driver.set_output_enabled(True)

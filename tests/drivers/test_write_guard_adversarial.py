@@ -15,7 +15,7 @@ from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, enveloped_smu
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
-from lab.envelope import EnvelopeError
+from contracts.envelope import EnvelopeError
 
 BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]            # 30 uA
 RAMP_MAX_A_PER_S = ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"]   # 100 uA/s
@@ -138,7 +138,7 @@ def test_smu_a_reply_split_by_line_noise_is_never_taken_for_the_next(connect, be
     """Line noise that turns one byte of `+1.200000E-05` into LF: the driver reads `+1.20000`
     (a float), the rest stays unread and becomes the answer to the next query, and every later
     reply is one behind. No resynchronisation: the exchange counted as complete."""
-    from sim_backend.transport.faults import garble
+    from sim_backend.faults.plan import garble
 
     driver = smu(connect)
     driver.set_output_enabled(True)
@@ -153,8 +153,8 @@ def test_smu_safe_state_survives_garbled_function_replies(connect, bench):
     """`_ensure_current_source` takes any `:SOUR:FUNC?` reply other than CURR as "voltage mode"
     and, the output being on, refuses: a garbled reply (`CU\\x12R`) is not read
     again. Two in a row (one per attempt of the runner's make_safe) leave the bias on at 12 uA."""
-    from lab.runner import make_safe
-    from sim_backend.transport.faults import garble
+    from lab.execution.runner import make_safe
+    from sim_backend.faults.plan import garble
 
     driver = smu(connect)
     driver.set_output_enabled(True)
@@ -188,7 +188,7 @@ def test_smu_safe_state_switches_off_an_output_found_sourcing_voltage(connect, b
     """An SMU found sourcing voltage with its output on (left so by another program): the
     guard rightly refuses `:SOUR:FUNC CURR`, but safe_state then raises before `:OUTP OFF`, so
     no ending ever switches the output off."""
-    from lab.runner import make_safe
+    from lab.execution.runner import make_safe
 
     panel = bench.world.panels["bias"]
     driver = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
@@ -331,8 +331,8 @@ class TestScopeBlock:
         next query gets its own answer."""
         from drivers._common import MalformedReplyError
         from drivers.keysight_infiniium import KeysightInfiniium
-        from lab.envelope import Envelope
-        from sim_backend.transport.faults import garble
+        from contracts.envelope import Envelope
+        from sim_backend.faults.plan import garble
 
         scope = connect("scope", KeysightInfiniium, envelope=Envelope("oscilloscope", {"input_range_max_v": 2.0}))
         scope.timeout(0.5)

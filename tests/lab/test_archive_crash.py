@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lab.cli import main as nwlab_main
+from lab.app.cli import main as nwlab_main
 from lab.archive import liveness
 from lab.archive.layout import ArchiveError
 from lab.archive.recover import recover
@@ -28,7 +28,7 @@ ROWS_PER_BLOCK = 3
 WRITER = f"""
 import sys, numpy as np
 from lab.archive.writer import ArchiveWriter, WriterOptions
-from lab.records import *
+from contracts.records import *
 out, seed = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(seed)
 t = np.arange({N_POINTS}) * 1e-10
@@ -124,7 +124,7 @@ def test_ls_lists_a_partial_as_incomplete_and_recover_cli_fixes_it(tmp_path, cap
 
 def test_recover_refuses_a_file_a_live_writer_holds(tmp_path):
     from lab.archive.writer import ArchiveWriter
-    from lab.records import RunStart
+    from contracts.records import RunStart
 
     w = ArchiveWriter(tmp_path)
     w(RunStart("live", "p", "2026-03-01T10:00:00+00:00", {}, "", "", {}, "0.1.0"))

@@ -15,9 +15,9 @@ import pytest
 
 from lab.archive.output_dir import ArchiveWriteError, check_output_dir
 from lab.archive.writer import ArchiveWriter, WriterOptions
-from lab.cli import main as nwlab_main
-from lab.records import RunStart, RunStop, TraceBlock, TraceSpec
-from lab.report.markdown import write_report
+from lab.app.cli import main as nwlab_main
+from contracts.records import RunStart, RunStop, TraceBlock, TraceSpec
+from lab.app.report.markdown import write_report
 
 SPEC = TraceSpec(("m",), np.arange(100) * 1e-9)
 

@@ -34,7 +34,7 @@ WRITER = f"""
 import sys, time, numpy as np
 from lab.archive import finish
 from lab.archive.writer import ArchiveWriter, WriterOptions
-from lab.records import *
+from contracts.records import *
 out, point = sys.argv[1], sys.argv[2]
 
 def pause_before(fn):

@@ -13,7 +13,7 @@ import xarray as xr
 
 from lab.archive.layout import ArchiveError
 from lab.archive.writer import ArchiveWriter, WriterOptions
-from lab.records import (Axis, ColumnSpec, Result, RunStart, RunStop, SnapshotChanged, TableRows,
+from contracts.records import (Axis, ColumnSpec, Result, RunStart, RunStop, SnapshotChanged, TableRows,
                          TableSpec, TraceBlock, TraceSpec)
 
 CHANNELS = ("main", "control")

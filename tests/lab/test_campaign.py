@@ -11,11 +11,11 @@ import pytest
 import yaml
 from tqdm import tqdm
 
-from lab import campaign
-from lab.config import load_station
-from lab.envelope import EnvelopeError
-from lab.records import Axis, Result
-from lab.runner import RunOutcome
+from lab.app import campaign
+from contracts.files.station import load_station
+from contracts.envelope import EnvelopeError
+from contracts.records import Axis, Result
+from lab.execution.runner import RunOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATED = ROOT / "stations" / "emulated.yaml"
@@ -93,9 +93,9 @@ def test_out_of_envelope_plan_is_refused_before_any_instrument_opens(tmp_path, m
     station = tmp_path / "station.yaml"
     station.write_text(yaml.safe_dump(tree))
     opened = []
-    import lab.bench
+    import lab.execution.instruments
 
-    monkeypatch.setattr(lab.bench, "open_instruments", lambda *a, **k: opened.append(a))
+    monkeypatch.setattr(lab.execution.instruments, "open_instruments", lambda *a, **k: opened.append(a))
     with pytest.raises(EnvelopeError, match="pulse_current_max_a"):
         campaign.run_campaign(station, tmp_path / "out", show_progress=False)
     assert opened == [] and not (tmp_path / "out").exists()

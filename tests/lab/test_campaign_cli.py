@@ -15,7 +15,7 @@ STATION = "stations/emulated.yaml"
 
 
 def nwlab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lab.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lab.app.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -3,8 +3,8 @@ real drivers over the in-process pyvisa backend, archives and report."""
 
 from __future__ import annotations
 
-from lab.campaign import run_campaign
-from lab.report.runs import load_run
+from lab.app.campaign import run_campaign
+from lab.app.report.runs import load_run
 
 REDUCED = {
     "cooldown": {"log_duration_s": 60.0, "hold_s": 10.0, "timeout_s": 900.0},

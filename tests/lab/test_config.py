@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.config import StationError, load_station
-from lab.envelope import EnvelopeError
+from contracts.files.station import StationError, load_station
+from contracts.envelope import EnvelopeError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,8 +152,8 @@ def test_emulator_model_settings_and_documented_faults_stay_free_form(tmp_path, 
 
 def test_fault_names_match_the_emulators_documented_list():
     """lab keeps its own copy (lab must not import sim_backend); the two must agree."""
-    from lab.config import EMULATOR_FAULTS
-    from sim_backend import fault_injection
+    from contracts.files.station import EMULATOR_FAULTS
+    from sim_backend.faults import settings as fault_injection
 
     emulator = {"reply_delay_s", *fault_injection._PERIODIC_KEYS, *fault_injection.WORLD_KEYS}
     assert set(EMULATOR_FAULTS) == emulator
@@ -201,7 +201,7 @@ def test_envelope_refuses_non_finite_requests(tmp_path, station_text, value):
     ("GPIB0::5::INSTR", "gpib::5"),
 ])
 def test_one_instrument_has_one_normalised_address(one, other):
-    from lab.config import normalise_address, resource_key
+    from contracts.files.station import normalise_address, resource_key
 
     assert normalise_address(one) == normalise_address(other)
     assert resource_key(one, None) == resource_key(other, "@py")           # a real address, whatever library

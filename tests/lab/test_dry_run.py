@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import steps
-from lab.config import load_station
-from lab.dry_run import dry_run
-from lab.envelope import EnvelopeError
-from lab.procedure import ParameterError, Procedure, parameter
+from contracts import steps
+from contracts.files.station import load_station
+from lab.execution.dry_run import dry_run
+from contracts.envelope import EnvelopeError
+from contracts.procedure import ParameterError, Procedure, parameter
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The temperature window (lab.guards) as the executor applies it, on a private emulated bench.
+"""The temperature window (lab.execution.guards) as the executor applies it, on a private emulated bench.
 
 The stage temperature comes from a scripted controller standing in for the Lake Shore (so an
 excursion can be placed exactly: during one capture); the bias source, pulse generator and scope
@@ -11,12 +11,12 @@ import math
 
 import pytest
 
-from lab import steps
-from lab.bench import open_instruments
-from lab.clock import LabTime
-from lab.config import StationError, load_station
-from lab.executor import StepError, StepExecutor
-from lab.guards import GuardSettings, TemperatureExcursionError, TemperatureWatch
+from contracts import steps
+from lab.execution.instruments import open_instruments
+from contracts.clock import LabTime
+from contracts.files.station import StationError, load_station
+from lab.execution.executor import StepError, StepExecutor
+from lab.execution.guards import GuardSettings, TemperatureExcursionError, TemperatureWatch
 
 BIAS_A = 20e-6
 INSIDE_K, OUTSIDE_K = 3.2, 5.0
@@ -153,7 +153,7 @@ def test_a_measurement_interrupted_every_time_is_taken_retakes_plus_one_times_th
 def test_excursion_steps_in_a_plan_keep_the_dry_run_estimate(private_station):
     """A dry run knows no excursions: CycleBias is estimated from the ramp it will use (the plan's
     last, else the envelope's) and its dwell."""
-    from lab.executor import WiringState, estimate_s
+    from lab.execution.executor import WiringState, estimate_s
     station = load_station(private_station)
     state = WiringState(bias_a=20e-6, bias_ramp_a_per_s=1e-4)
     assert estimate_s(steps.CycleBias(dwell_s=0.5), station, state) == pytest.approx(2 * 0.2 + 0.5)
@@ -196,7 +196,7 @@ def test_window_defaults_to_the_temperature_controller_envelope(private_station)
 
 @pytest.mark.timeout(60)
 def test_wait_for_a_setpoint_that_never_holds_names_tolerance_and_last_reading(private_station):
-    """WaitTemperatureStable shares the hold loop (lab.guards.hold_inside) with the excursion wait."""
+    """WaitTemperatureStable shares the hold loop (lab.execution.guards.hold_inside) with the excursion wait."""
     station = load_station(private_station)
     with open_instruments(station) as instruments:
         executor, stage = _prepared(station, instruments.roles, [4.0, 4.3])

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from lab.interrupts import deferred, handling_stop_signals, interruptible, stop_requested
+from lab.execution.interrupts import deferred, handling_stop_signals, interruptible, stop_requested
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
@@ -71,7 +71,7 @@ def test_signals_while_the_process_finishes_do_not_kill_it():
     import time
 
     code = ("import threading, time\n"
-            "from lab.interrupts import handle_stop_signals_until_exit\n"
+            "from lab.execution.interrupts import handle_stop_signals_until_exit\n"
             "handle_stop_signals_until_exit()\n"
             "print('ready', flush=True)\n"
             "threading.Thread(target=time.sleep, args=(1.5,)).start()\n")   # finalisation waits for it

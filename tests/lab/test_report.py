@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import yaml
 
-from lab import steps
+from contracts import steps
 from lab.archive.writer import ArchiveWriter
-from lab.config import load_station
-from lab.dry_run import dry_run
-from lab.procedure import PlanContext
-from lab.records import Axis, Result, RunStart, RunStop, TableRows, TraceBlock
-from lab.report.markdown import CampaignNotes, write_report
-from lab.report.runs import load_runs
+from contracts.files.station import load_station
+from lab.execution.dry_run import dry_run
+from contracts.procedure import PlanContext
+from contracts.records import Axis, Result, RunStart, RunStop, TableRows, TraceBlock
+from lab.app.report.markdown import CampaignNotes, write_report
+from lab.app.report.runs import load_runs
 from procedures.analysis.statistics import falling_crossing, wilson_interval
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss, weiss_threshold_a
 from procedures.catalog import CAMPAIGN

@@ -14,8 +14,8 @@ import uuid
 import pytest
 import yaml
 
-from lab.config import load_station
-from lab.run_lock import StationBusyError, StationLock
+from contracts.files.station import load_station
+from lab.execution.run_lock import StationBusyError, StationLock
 from tests.conftest import EMULATED_STATION, ROOT
 
 
@@ -36,7 +36,7 @@ def test_lock_is_exclusive_across_holders_and_reentrant_in_one(tmp_path):
             pass
         other = subprocess.run(
             [sys.executable, "-c",
-             f"from lab.run_lock import StationLock\nfrom pathlib import Path\nStationLock(Path({str(path)!r})).__enter__()"],
+             f"from lab.execution.run_lock import StationLock\nfrom pathlib import Path\nStationLock(Path({str(path)!r})).__enter__()"],
             capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert other.returncode != 0 and "is busy" in other.stderr
     with StationLock(path):                          # released: free again
@@ -55,7 +55,7 @@ def edited_station(path, source, edit):
 @contextlib.contextmanager
 def held_elsewhere(path, out_dir=None):
     """Another process holding the lock of station file `path` (and of `out_dir`); yields its pid."""
-    code = (f"from lab.run_lock import StationLock\nimport time\n"
+    code = (f"from lab.execution.run_lock import StationLock\nimport time\n"
             f"l = StationLock({str(path)!r}, out_dir={str(out_dir) if out_dir else None!r}).__enter__()\n"
             f"print('held', flush=True)\ntime.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -68,7 +68,7 @@ def held_elsewhere(path, out_dir=None):
 
 
 def nwlab(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "lab.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lab.app.cli", *map(str, args)], capture_output=True, text=True,
                           timeout=100, cwd=ROOT, env=env)
 
 
@@ -134,7 +134,7 @@ def test_locks_are_all_or_nothing(tmp_path):
         with pytest.raises(StationBusyError, match=r"instruments\.bias \(TCPIP0::10\.0\.0\.23::5025::SOCKET\) is in use"):
             StationLock(shares_bias).__enter__()
         taken = subprocess.run(
-            [sys.executable, "-c", f"from lab.run_lock import StationLock\nStationLock({str(rest_only)!r}).__enter__()"],
+            [sys.executable, "-c", f"from lab.execution.run_lock import StationLock\nStationLock({str(rest_only)!r}).__enter__()"],
             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert taken.returncode == 0, taken.stderr
 
@@ -153,7 +153,7 @@ def test_a_second_campaign_into_the_same_out_is_refused(tmp_path):
 
 def test_busy_error_names_the_holder(tmp_path):
     path = station_copy(tmp_path)
-    code = f"from lab.run_lock import StationLock\nfrom pathlib import Path\nimport time\nl=StationLock(Path({str(path)!r})).__enter__()\nprint('held', flush=True)\ntime.sleep(30)"
+    code = f"from lab.execution.run_lock import StationLock\nfrom pathlib import Path\nimport time\nl=StationLock(Path({str(path)!r})).__enter__()\nprint('held', flush=True)\ntime.sleep(30)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline().strip() == "held"

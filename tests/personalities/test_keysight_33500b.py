@@ -8,13 +8,13 @@ import math
 
 import pytest
 
-from sim_backend.bench.pulse_generator import PulseGenerator
+from sim_backend.bench.pulse_generator import PulseGeneratorPanel
 from sim_backend.scpi.models._keysight_33500b_model import MODELS
 from sim_backend.scpi.models.keysight_33500b import Keysight33500B
 from tests.personalities.personality_helpers import StandInWorld, ask, errors
 
 
-def make(model: str = "keysight_33522b") -> tuple[Keysight33500B, PulseGenerator, StandInWorld]:
+def make(model: str = "keysight_33522b") -> tuple[Keysight33500B, PulseGeneratorPanel, StandInWorld]:
     world = StandInWorld()
     world.panels["pg"] = Keysight33500B.create_panel(model, {})
     return Keysight33500B(world, "pg", model, {}), world.panels["pg"], world

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lab.cli import main
+from lab.app.cli import main
 
 
 def test_simulate_writes_h5_and_json(tmp_path, capsys):

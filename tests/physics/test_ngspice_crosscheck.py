@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim_backend.reference import circuits, events, ngspice
-from sim_backend.reference.netlist import Netlist
+from validation import circuits, events, ngspice
+from validation.netlist import Netlist
 
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
 pytestmark = pytest.mark.ngspice
@@ -100,9 +100,9 @@ def test_ngspice_failure_carries_its_messages():
 
 # --- the emulator against the port -------------------------------------------------------------
 
-from sim_backend.reference import emulator_circuits as ec  # noqa: E402
-from sim_backend.reference.compare import crosscheck  # noqa: E402
-from sim_backend.reference.from_circuit import deterministic, netlist_from_circuit, wire_params  # noqa: E402
+from validation import emulator_circuits as ec  # noqa: E402
+from validation.compare import crosscheck  # noqa: E402
+from validation.from_circuit import deterministic, netlist_from_circuit, wire_params  # noqa: E402
 
 
 def _assert_agree(comparison, *, expect_switches=True):
@@ -192,7 +192,7 @@ def test_emulator_matches_ngspice_on_shipped_chips(chip_path):
     """Any shipped chip, with a generic stimulus: DC sources as the file sets them, and a
     2 ns pulse of 2.5x the largest switching current on every source the file leaves at zero
     (above the default neuron's 2 ns threshold, 1.84 I_sw, and below its 2x-threshold limit)."""
-    from sim_backend.chip_file import load_chip
+    from sim_backend.chip.reader import load_chip
     from sim_backend.physics import circuit as cm
 
     chip = load_chip(chip_path)

@@ -1,6 +1,6 @@
 """The compiled catch-up of the temperature controller (F-SIM-1) against the Python reference.
 
-`TemperatureController.advance_to` runs the 10 Hz loop and the stage's implicit thermal step in
+`TemperatureControllerPanel.advance_to` runs the 10 Hz loop and the stage's implicit thermal step in
 `physics/_kernel_thermal.py`; `advance_to_reference` is the Python path it replaced. Same
 formulas, same Newton solve, same order: temperatures agree to round-off (the Debye sums are
 added in another order, and numpy's vector expm1/pow round differently from libm's).
@@ -19,7 +19,7 @@ import logging
 
 import pytest
 
-from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureController
+from sim_backend.bench.temperature_controller import HeaterOutput, SensorInput, TemperatureControllerPanel
 from sim_backend.physics import thermal
 
 RTOL = 1e-9
@@ -29,12 +29,12 @@ BASE_4K = thermal.equilibrium_temperature_k(thermal.STAGE_4K, 0.0)
 
 
 def controller(stage=thermal.STAGE_4K, start_k=BASE_4K, ranges=RANGES_336_W, range_index=2, p=50.0, i=20.0):
-    return TemperatureController(stage=stage, state=thermal.ThermalState(temperature_k=start_k), range_powers_w=ranges,
+    return TemperatureControllerPanel(stage=stage, state=thermal.ThermalState(temperature_k=start_k), range_powers_w=ranges,
                                  inputs={"A": SensorInput()},
                                  outputs={1: HeaterOutput(mode="closed_loop", range_index=range_index, p=p, i=i)})
 
 
-def set_setpoint(c: TemperatureController, setpoint_k: float, ramp_k_per_min: float | None) -> None:
+def set_setpoint(c: TemperatureControllerPanel, setpoint_k: float, ramp_k_per_min: float | None) -> None:
     heater = c.outputs[1]
     heater.ramp_enabled = bool(ramp_k_per_min)
     heater.ramp_rate_k_per_min = ramp_k_per_min or 0.0
@@ -45,7 +45,7 @@ def set_setpoint(c: TemperatureController, setpoint_k: float, ramp_k_per_min: fl
     c.set_setpoint(1, setpoint_k)
 
 
-def compare(c: TemperatureController, program: list[tuple[float, float, float | None]], until_s: float,
+def compare(c: TemperatureControllerPanel, program: list[tuple[float, float, float | None]], until_s: float,
             poll_s: float) -> list[float]:
     """Run a copy of c through each path, changing setpoints at the program's lab times and
     catching up every poll_s; assert the two agree at every poll. Returns the temperatures."""

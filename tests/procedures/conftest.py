@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.config import load_station
+from contracts.files.station import load_station
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATED = ROOT / "stations" / "emulated.yaml"

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from lab.dry_run import dry_run
-from lab.records import Axis, Result
+from lab.execution.dry_run import dry_run
+from contracts.records import Axis, Result
 from procedures.analysis.references import REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w
 from procedures.catalog import CAMPAIGN, campaign_plan, hand_off
 from procedures.efficiency import Efficiency

@@ -8,11 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-from lab import steps
-from lab.dry_run import dry_run
-from lab.executor import CAPTURE_ESTIMATE_S
-from lab.procedure import PlanContext
-from lab.records import Result
+from contracts import steps
+from lab.execution.dry_run import dry_run
+from lab.execution.executor import CAPTURE_ESTIMATE_S
+from contracts.procedure import PlanContext
+from contracts.records import Result
 from procedures.catalog import CAMPAIGN
 from procedures.cooldown import Cooldown
 from procedures.design import DesignHints

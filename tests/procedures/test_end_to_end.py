@@ -11,10 +11,10 @@ import pytest
 import xarray as xr
 import yaml
 
-from lab.bench import open_instruments
-from lab.config import load_station
-from lab.report.runs import load_run
-from lab.runner import Runner
+from lab.execution.instruments import open_instruments
+from contracts.files.station import load_station
+from lab.app.report.runs import load_run
+from lab.execution.runner import Runner
 from procedures.cooldown import Cooldown
 from procedures.efficiency import Efficiency
 from procedures.energy_per_spike import EnergyPerSpike

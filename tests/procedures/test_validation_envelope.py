@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab.dry_run import dry_run
-from lab.envelope import EnvelopeError
-from lab.procedure import ParameterError
+from lab.execution.dry_run import dry_run
+from contracts.envelope import EnvelopeError
+from contracts.procedure import ParameterError
 from procedures.cooldown import Cooldown
 from procedures.efficiency import Efficiency
 from procedures.energy_per_spike import EnergyPerSpike

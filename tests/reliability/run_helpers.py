@@ -33,7 +33,7 @@ def nwlab_argv(*args: str) -> list[str]:
     """`nwlab ARGS` as a real subprocess command line (the venv's console script if present)."""
     if NWLAB.exists():
         return [str(NWLAB), *args]
-    return [sys.executable, "-m", "lab.cli", *args]
+    return [sys.executable, "-m", "lab.app.cli", *args]
 
 
 def private_station(tmp_dir: Path, *, faults: dict[str, dict] | None = None,

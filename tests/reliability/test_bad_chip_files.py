@@ -15,11 +15,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-import yaml
 from reliability_helpers import CHIPS, ROOT
 
-from lab.cli import main
-from sim_backend.chip_file import ChipFileError, load_chip
+from lab.app.cli import main
+from sim_backend.chip.reader import ChipFileError, load_chip
 from sim_backend.physics.circuit import Circuit, CurrentSource, Resistor, VoltageSource
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,7 +42,7 @@ def refusal(path: Path) -> str:
 
 
 def nwlab_chip(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lab.cli", "chip", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lab.app.cli", "chip", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout_s)
 
 

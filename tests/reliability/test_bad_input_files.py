@@ -23,10 +23,10 @@ from reliability_helpers import (
     BAD_NUMBERS, BAD_OTHERS, CHIPS, delete_at, emulated_tree, get_at, key_paths, set_at, write_station,
 )
 
-from lab.config import StationError, load_station
+from contracts.files.station import StationError, load_station
 from sim_backend.bench.station import StationFileError
-from sim_backend.bench.station import load_station as emulator_load_station
-from sim_backend.chip_file import ChipFileError, load_chip
+from sim_backend.bench.station import load_emulated_station as emulator_load_station
+from sim_backend.chip.reader import ChipFileError, load_chip
 
 FILES = settings(max_examples=150, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -102,7 +102,7 @@ def test_mutated_station_files_fail_only_with_a_located_station_error(tmp_path, 
 
 def assert_emulator_reader_fails_cleanly(path: Path) -> None:
     """The emulator's own reader of the same file: it loads, or raises StationFileError naming
-    the file (it checks less than lab.config, never crashes on more)."""
+    the file (it checks less than contracts.files.station, never crashes on more)."""
     try:
         emulator_load_station(path)
     except StationFileError as error:

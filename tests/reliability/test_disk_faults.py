@@ -115,7 +115,7 @@ def test_full_disk_refuses_the_run_before_any_instrument_with_one_line(tmp_path)
 def test_bad_output_directories_are_refused_with_one_line_before_any_instrument(tmp_path, capsys):
     """A read-only mount, `--out` a file, `--out` under a file: the same check as above, in
     process (the command line's own `main`) to keep the suite short; nothing is changed."""
-    from lab.cli import main as nwlab_main
+    from lab.app.cli import main as nwlab_main
 
     station = str(private_station(tmp_path))
     file = tmp_path / "file"

@@ -30,7 +30,7 @@ from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
 from drivers.lakeshore_372 import Lakeshore372
-from lab.envelope import Envelope, EnvelopeError
+from contracts.envelope import Envelope, EnvelopeError
 from sim_backend import emulator
 
 SETTINGS = settings(max_examples=int(os.environ.get("NWLAB_ENVELOPE_EXAMPLES", "25")), derandomize=True, deadline=None,

@@ -25,14 +25,14 @@ from hypothesis import strategies as st
 from reliability_helpers import ROOT, emulated_tree, write_station
 from run_helpers import exit_status, nwlab_argv, private_station
 
-from lab import steps
-from lab.bench import open_instruments
-from lab.cli import main as nwlab_main
-from lab.config import load_station
-from lab.dry_run import dry_run
-from lab.envelope import EnvelopeError
-from lab.procedure import MeasurementError, ParameterError, PlanContext
-from lab.runner import Runner
+from contracts import steps
+from lab.execution.instruments import open_instruments
+from lab.app.cli import main as nwlab_main
+from contracts.files.station import load_station
+from lab.execution.dry_run import dry_run
+from contracts.envelope import EnvelopeError
+from contracts.procedure import MeasurementError, ParameterError, PlanContext
+from lab.execution.runner import Runner
 from procedures.catalog import CAMPAIGN
 from procedures.iv_sweep import IvSweep
 

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import DEFAULT_CHIP, emulated_tree, write_station
 
-from lab import steps
-from lab.config import load_station
-from lab.dry_run import dry_run
-from lab.envelope import EnvelopeError
-from lab.procedure import ParameterError, PlanContext
+from contracts import steps
+from contracts.files.station import load_station
+from lab.execution.dry_run import dry_run
+from contracts.envelope import EnvelopeError
+from contracts.procedure import ParameterError, PlanContext
 from procedures.catalog import CAMPAIGN
 
 PARAMS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -224,8 +224,8 @@ def test_no_accepted_step_exceeds_a_generated_envelope(tmp_path, name, data):
 
 def _walk_until(procedure, station, count, check=True):
     """The first `count` steps of the plan with the dry run's own stand-in replies."""
-    from lab.dry_run import stand_in_reply
-    from lab.executor import WiringState, check_step, remember
+    from lab.execution.dry_run import stand_in_reply
+    from lab.execution.executor import WiringState, check_step, remember
 
     state, capture, taken, reply = WiringState(), None, [], None
     plan = procedure.plan(CONTEXT)

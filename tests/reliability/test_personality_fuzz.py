@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import bench_for_model
 
-from sim_backend.bench.pulse_generator import PulseGenerator
-from sim_backend.bench.scope import Oscilloscope
+from sim_backend.bench.pulse_generator import PulseGeneratorPanel
+from sim_backend.bench.scope import OscilloscopePanel
 from sim_backend.bench.source_meter import SourceMeter
-from sim_backend.bench.temperature_controller import TemperatureController
+from sim_backend.bench.temperature_controller import TemperatureControllerPanel
 from sim_backend.scpi.errors import STANDARD_ERRORS
 from sim_backend.scpi.headers import _NODE
 from sim_backend.scpi.models import _keysight_33500b_model, keysight_81160a, personality_classes
@@ -89,7 +89,7 @@ def assert_panel_within_limits(panel, cls) -> None:
         assert abs(panel.voltage_level_v) <= SMU_VOLTAGE_MAX_V * (1 + 1e-9), panel
         assert 0 < panel.voltage_limit_v <= SMU_VOLTAGE_MAX_V * (1 + 1e-9), panel
         assert 0 < panel.current_limit_a <= SMU_CURRENT_MAX_A * (1 + 1e-9), panel
-    elif isinstance(panel, PulseGenerator):
+    elif isinstance(panel, PulseGeneratorPanel):
         low, high, window = GENERATOR_LIMITS[cls.__name__]
         for number, ch in panel.channels.items():
             gain = load_gain(ch.load_ohm)
@@ -103,7 +103,7 @@ def assert_panel_within_limits(panel, cls) -> None:
             if ch.function == "PULS":   # a DC or square panel has no pulse width to respect
                 assert 0 < ch.pulse_width_s < ch.period_s, (number, ch)
             assert 1 <= ch.burst_cycles <= PANEL_BURST_CYCLES_MAX, (number, ch)
-    elif isinstance(panel, Oscilloscope):
+    elif isinstance(panel, OscilloscopePanel):
         assert 0 < panel.sample_rate_hz <= panel.max_sample_rate_hz * (1 + 1e-9), panel.sample_rate_hz
         assert 1 <= panel.record_length <= panel.max_record_length, panel.record_length
         assert panel.average_count >= 1
@@ -111,7 +111,7 @@ def assert_panel_within_limits(panel, cls) -> None:
             assert _finite(ch.range_v, ch.offset_v) and ch.range_v > 0, (number, ch)
         assert _finite(panel.trigger.level_v, panel.first_sample_s)
         assert panel.trigger.source_channel in panel.channels or panel.trigger.source_channel <= 0 or True
-    elif isinstance(panel, TemperatureController):
+    elif isinstance(panel, TemperatureControllerPanel):
         for number, heater in panel.outputs.items():
             assert 0 <= heater.range_index < len(panel.range_powers_w), (number, heater)
             assert 0.0 <= heater.output_pct <= 100.0 and 0.0 <= heater.manual_output_pct <= 100.0, (number, heater)

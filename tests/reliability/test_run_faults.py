@@ -25,10 +25,10 @@ import pytest
 from run_helpers import (check_table_indices, exit_status, private_station, run_nwlab, scpi_query, served_bench,
                          table_lengths, tcp_station)
 
-from lab.bench import open_instruments
-from lab.campaign import chip_design
-from lab.config import load_station
-from lab.runner import Runner
+from lab.execution.instruments import open_instruments
+from lab.app.campaign import chip_design
+from contracts.files.station import load_station
+from lab.execution.runner import Runner
 from procedures.energy_per_spike import EnergyPerSpike
 from procedures.refractory import Refractory
 from procedures.strength_duration import StrengthDuration
@@ -150,10 +150,10 @@ def test_reported_instrument_error_fails_the_run_safely_by_name(tmp_path, faults
 def _scope_with_garbled_preambles(tmp_path: Path, garbled: int):
     """Capture one input pulse through the executor, then read the scope's channel 1 with its
     next `garbled` replies garbled (the first of them is the :WAVeform:PREamble? reply)."""
-    from lab.clock import LabTime
-    from lab.executor import StepExecutor
-    from lab import steps
-    from sim_backend.transport.faults import garble
+    from contracts.clock import LabTime
+    from lab.execution.executor import StepExecutor
+    from contracts import steps
+    from sim_backend.faults.plan import garble
 
     path = private_station(tmp_path, options={k: {"timeout": TIMEOUT_S} for k in ALL_KEYS})
     station = load_station(path)

@@ -28,7 +28,7 @@ from run_helpers import (check_table_indices, check_trace_indices, journal_lines
                          private_station, run_nwlab, start_nwlab, stop, table_lengths, text)
 
 from lab.archive.writer import ArchiveWriter, WriterOptions
-from lab.records import ColumnSpec, RunStart, RunStop, TableRows, TableSpec
+from contracts.records import ColumnSpec, RunStart, RunStop, TableRows, TableSpec
 
 SEED = 20261124
 LOG_INTERVAL_S = 10.0

@@ -30,7 +30,7 @@ import pytest
 from run_helpers import (journal_lines, private_station, scpi_query, served_bench, start_nwlab, stop,
                          tcp_station)
 
-from lab.config import load_station
+from contracts.files.station import load_station
 
 TRIALS = int(os.environ.get("NWLAB_SIGNAL_TRIALS", "2"))
 #: A small campaign that still sweeps the bias on the instrument (iv_sweep: list sweeps and
@@ -125,7 +125,7 @@ def last_states(log: list[dict], station) -> dict[str, str]:
     heater range (what the in-process bench, gone with its process, last heard)."""
     state: dict[str, str] = {}
     for line in log:
-        role, model = line["role"], line["model"]
+        model = line["model"]
         for unit in units(line["data"]):
             if model == "keithley_2450":
                 if m := _SMU_LEVEL.fullmatch(unit):

@@ -9,7 +9,7 @@ the chip path naming a station file, a wired channel the generator does not have
 out after 120 s), no `wiring:` (IndexError in the executor), a readout node the chip does not
 have (failed after cooldown and I-V had run), a billion-laughs alias (the loader grew 75 MB/s).
 
-All CLI calls run in one interpreter (`lab.cli.main`, as `nwlab` runs it) to keep the set fast;
+All CLI calls run in one interpreter (`lab.app.cli.main`, as `nwlab` runs it) to keep the set fast;
 after each refused `run` the emulator has built no bench: no instrument was opened or written.
 """
 
@@ -26,7 +26,7 @@ import pytest
 import yaml
 from reliability_helpers import DEFAULT_CHIP, EMULATED, ROOT
 
-from lab.config import StationError, load_station
+from contracts.files.station import StationError, load_station
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -147,7 +147,7 @@ def _write(tmp: Path, name: str) -> tuple[Path, str]:
 _CLI = r"""
 import contextlib, io, json, sys
 from pathlib import Path
-from lab.cli import main
+from lab.app.cli import main
 from sim_backend import emulator
 
 results = {}
@@ -243,10 +243,10 @@ def test_a_captured_node_the_readout_does_not_wire_is_refused_by_the_dry_run(tmp
     the capture, after cooldown and I-V had run. The dry run now refuses it."""
     from reliability_helpers import emulated_tree, write_station
 
-    from lab.campaign import chip_design
-    from lab.config import StationError, load_station
-    from lab.dry_run import dry_run
-    from lab.procedure import PlanContext
+    from lab.app.campaign import chip_design
+    from contracts.files.station import StationError, load_station
+    from lab.execution.dry_run import dry_run
+    from contracts.procedure import PlanContext
     from procedures.energy_per_spike import EnergyPerSpike
 
     tree = emulated_tree()

@@ -10,7 +10,6 @@ Only 127.0.0.1 traffic; every loop is bounded.
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import subprocess
@@ -71,7 +70,7 @@ def test_default_bind_is_loopback_and_other_addresses_only_when_asked(tmp_path, 
     assert all(server.host == "127.0.0.1" for server in served.values())
     with ScpiSocketServer(object()) as bare:                   # the server's own default
         assert bare.host == "127.0.0.1"
-    help_text = subprocess.run([sys.executable, "-m", "lab.cli", "sim", "serve", "--help"], cwd=ROOT,
+    help_text = subprocess.run([sys.executable, "-m", "lab.app.cli", "sim", "serve", "--help"], cwd=ROOT,
                                capture_output=True, text=True, timeout=20).stdout
     assert "default 127.0.0.1" in help_text
     bench = build_bench(write_station(tmp_path / "any", emulated_tree()), clock=LabClock(1.0))

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from scpi_helpers import fresh_pulser  # noqa: E402
 
-from sim_backend.scpi.example import ExamplePulser  # noqa: E402
+from example_pulser import ExamplePulser  # noqa: E402
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim_backend.scpi.example import ExamplePulser
+from example_pulser import ExamplePulser
 from sim_backend.scpi.personality import Personality
 
 

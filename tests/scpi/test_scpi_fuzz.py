@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scpi_helpers import ask
 
 from sim_backend.scpi.errors import STANDARD_ERRORS
-from sim_backend.scpi.example import ExamplePulser
+from example_pulser import ExamplePulser
 
 _HEADERS = [
     "VOLT", ":SOUR2:VOLT:OFFS", "SOURCE1:FREQ", "FUNC", "FUNC:PULS:WIDT", "BURS:NCYC", "OUTP2",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sim_backend.scpi.example import ExamplePulser
+from example_pulser import ExamplePulser
 
 
 def test_a_command_costs_well_under_a_millisecond():

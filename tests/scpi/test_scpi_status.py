@@ -9,7 +9,7 @@ from scpi_helpers import ask, codes, drain_errors
 
 from sim_backend.scpi.commands import command, query, setting
 from sim_backend.scpi.errors import STANDARD_ERRORS, ScpiError
-from sim_backend.scpi.example import ExamplePulser
+from example_pulser import ExamplePulser
 from sim_backend.scpi.ieee488 import Identity, Ieee488Personality
 from sim_backend.scpi.params import Boolean, Choice, Integer, Real
 from sim_backend.scpi.personality import Personality

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from stand_in import EchoInstrument, StandInBench  # noqa: E402
 
-from lab.cli import main  # noqa: E402
+from lab.app.cli import main  # noqa: E402
 from sim_backend.transport._bench_lookup import set_bench_opener  # noqa: E402
 
 BENCH = StandInBench(

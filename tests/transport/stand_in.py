@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sim_backend.transport.faults import NO_FAULTS, FaultPlan
+from sim_backend.faults.plan import NO_FAULTS, FaultPlan
 
 
 @lru_cache(maxsize=16)

@@ -14,7 +14,7 @@ import pytest
 import pyvisa
 from pyvisa.constants import StatusCode
 
-from sim_backend.transport import faults
+from sim_backend.faults import plan as faults
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,12 +57,12 @@ def test_bench_fault_plan_reaches_the_in_process_reader(bench, visalib):
 
 
 def test_nwlab_sim_serve_subprocess():
-    from sim_backend.bench.station import load_station
+    from sim_backend.bench.station import load_emulated_station
 
-    station = load_station(STATION)
+    station = load_emulated_station(STATION)
     expected = {inst.role_name: inst.model for inst in station.instruments}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli", "sim", "serve", str(STATION)],
+        [sys.executable, "-m", "lab.app.cli", "sim", "serve", str(STATION)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -98,7 +98,7 @@ def test_nwlab_sim_serve_subprocess():
 def test_nwlab_sim_serve_missing_station():
     missing = ROOT / "stations" / "no-such-station.yaml"
     result = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "sim", "serve", str(missing)],
+        [sys.executable, "-m", "lab.app.cli", "sim", "serve", str(missing)],
         cwd=ROOT, capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 1

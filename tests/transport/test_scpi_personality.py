@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import pyvisa
 from pyvisa.constants import StatusCode
 from stand_in import block_payload
 
-from sim_backend.scpi.example import ExamplePulser
-from sim_backend.transport.tcp_server import ScpiSocketServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scpi"))  # the example personality lives with the SCPI tests
+from example_pulser import ExamplePulser  # noqa: E402
+from sim_backend.transport.tcp_server import ScpiSocketServer  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
 

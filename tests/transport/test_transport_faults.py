@@ -10,8 +10,8 @@ import pyvisa
 from pyvisa.constants import StatusCode
 from stand_in import EchoInstrument
 
-from sim_backend.transport import faults
-from sim_backend.transport.faults import ScriptedFaults, line_noise
+from sim_backend.faults import plan as faults
+from sim_backend.faults.plan import ScriptedFaults, line_noise
 from sim_backend.transport.tcp_server import ScpiSocketServer
 
 pytestmark = pytest.mark.timeout(30)

@@ -1,7 +1,7 @@
 """Shared by the Keysight pulse generator personalities (33500B/33600A family, 81160A).
 
 Both keep their own per-channel settings (the instrument's view, in its own terms) and show
-the result on the bench's `PulseGenerator` front panel, which is what the rest of the world
+the result on the bench's `PulseGeneratorPanel`, which is what the rest of the world
 sees. Levels are held as displayed values: the amplitude the instrument would put across the
 load it was told about (`OUTPut:LOAD`), behind its 50 ohm source impedance.
 """
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from sim_backend.bench.pulse_generator import GeneratorChannel, PulseGenerator
+from sim_backend.bench.pulse_generator import GeneratorChannel, PulseGeneratorPanel
 from sim_backend.scpi.commands import Command, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import ScpiPersonality
@@ -166,8 +166,8 @@ class KeysightPulsePersonality(ScpiPersonality):
         raise NotImplementedError
 
     @classmethod
-    def create_panel(cls, model: str, settings: dict) -> PulseGenerator:
-        return PulseGenerator.with_channels(cls.channel_count(model, settings))
+    def create_panel(cls, model: str, settings: dict) -> PulseGeneratorPanel:
+        return PulseGeneratorPanel.with_channels(cls.channel_count(model, settings))
 
     def __init__(self, world: Any, role_name: str, model: str, settings: dict) -> None:
         super().__init__()
@@ -177,7 +177,7 @@ class KeysightPulsePersonality(ScpiPersonality):
         self.reset()
 
     @property
-    def panel(self) -> PulseGenerator:
+    def panel(self) -> PulseGeneratorPanel:
         return self.world.panels[self.role_name]
 
     def change(self, number: int, **fields: object) -> None:

@@ -7,7 +7,7 @@ fixed-width numbers such as ``+4.5000``. They take numbers as plain decimals onl
 parameter's range an execution error. Commands take their channel as the first parameter
 (``KRDG? A``, ``SETP 1,4.5``), so the channel is a declared parameter here, not a suffix.
 
-The front panel (`TemperatureController`) runs one PID form: output % of range power =
+The front panel (`TemperatureControllerPanel`) runs one PID form: output % of range power =
 P·(e + I·1e-3·∫e dt + D·de/dt), e in K, I in repeats per 1000 s, D in s. Each model converts
 its own P, I, D units into that form (`panel_pid`), and keeps the values it was sent for
 the `PID?` answer.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim_backend.bench.temperature_controller import CATCH_UP_WALL_BUDGET_S, HeaterOutput, TemperatureController
+from sim_backend.bench.temperature_controller import CATCH_UP_WALL_BUDGET_S, HeaterOutput, TemperatureControllerPanel
 from sim_backend.physics import thermal
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Ieee488Personality
@@ -127,7 +127,7 @@ class LakeshorePersonality(Ieee488Personality):
         self.reset()
 
     @property
-    def panel(self) -> TemperatureController:
+    def panel(self) -> TemperatureControllerPanel:
         return self.world.panels[self.role_name]
 
     def before_command(self, command: object) -> None:

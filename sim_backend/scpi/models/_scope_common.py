@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim_backend.bench.scope import ChannelRecord, Oscilloscope
+from sim_backend.bench.scope import ChannelRecord, OscilloscopePanel
 from sim_backend.scpi.commands import Command
-from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity, ScpiPersonality
 from sim_backend.scpi.lexer import Token
 from sim_backend.scpi.params import Param, Real, mnemonic_forms
@@ -33,8 +32,8 @@ class ScopeModel:
     analog_bandwidth_hz: float
     max_record_length: int
 
-    def panel(self, settings: dict) -> Oscilloscope:
-        panel = Oscilloscope.with_channels(
+    def panel(self, settings: dict) -> OscilloscopePanel:
+        panel = OscilloscopePanel.with_channels(
             self.channels, max_sample_rate_hz=self.max_sample_rate_hz,
             analog_bandwidth_hz=self.analog_bandwidth_hz, max_record_length=self.max_record_length)
         noise = settings.get("input_noise_v_rms")
@@ -67,7 +66,7 @@ class ScopePersonality(ScpiPersonality):
     _self_headed: frozenset[str] = frozenset()  # patterns whose answers carry their own header
 
     @classmethod
-    def create_panel(cls, model: str, settings: dict) -> Oscilloscope:
+    def create_panel(cls, model: str, settings: dict) -> OscilloscopePanel:
         return cls.model_table[model].panel(settings)
 
     def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
@@ -83,7 +82,7 @@ class ScopePersonality(ScpiPersonality):
         self.reset()
 
     @property
-    def panel(self) -> Oscilloscope:
+    def panel(self) -> OscilloscopePanel:
         return self.world.panels[self.role_name]
 
     # -- acquisitions ------------------------------------------------------------------------
@@ -240,13 +239,6 @@ def _mode(values: np.ndarray) -> float:
     counts, edges = np.histogram(values, bins=max(1, min(256, values.size)))
     peak = int(np.argmax(counts))
     return float((edges[peak] + edges[peak + 1]) / 2)
-
-
-def check_suffix(value: int, high: int) -> int:
-    """A numeric suffix carried in a parameter (CHAN5): -114 beyond the instrument's count."""
-    if not 1 <= value <= high:
-        raise ScpiError(-114)
-    return value
 
 
 # -- declarative settings ----------------------------------------------------------------------

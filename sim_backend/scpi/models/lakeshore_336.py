@@ -18,7 +18,7 @@ equilibrium (~3.17 K for the 4 K probe station), where it stays until heated.
 
 from __future__ import annotations
 
-from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureController,
+from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureControllerPanel,
                                                       initial_temperature_k)
 from sim_backend.physics import thermal
 from sim_backend.scpi.commands import query, setting
@@ -62,10 +62,10 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
     identity = Identity("LSCI", "MODEL336", "LSA1A2B/#######", "2.9")
 
     @classmethod
-    def create_panel(cls, model: str, settings: dict) -> TemperatureController:
+    def create_panel(cls, model: str, settings: dict) -> TemperatureControllerPanel:
         stage = common.stage_for(settings, "4k_probe_station")
         full_w = _full_power_w(1, 4)
-        return TemperatureController(
+        return TemperatureControllerPanel(
             stage=stage,
             state=thermal.ThermalState(temperature_k=initial_temperature_k(settings, stage)),
             range_powers_w=(0.0, full_w / 100, full_w / 10, full_w),

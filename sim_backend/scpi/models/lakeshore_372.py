@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureController,
+from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureControllerPanel,
                                                       initial_temperature_k)
 from sim_backend.physics import thermal
 from sim_backend.scpi.commands import query, setting
@@ -68,9 +68,9 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
     identity = Identity("LSCI", "MODEL372", "LSA2B3C", "1.4")
 
     @classmethod
-    def create_panel(cls, model: str, settings: dict) -> TemperatureController:
+    def create_panel(cls, model: str, settings: dict) -> TemperatureControllerPanel:
         stage = common.stage_for(settings, "dilution_mxc")
-        return TemperatureController(
+        return TemperatureControllerPanel(
             stage=stage,
             state=thermal.ThermalState(temperature_k=initial_temperature_k(settings, stage)),
             range_powers_w=_range_powers_w(100.0),

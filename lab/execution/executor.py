@@ -1,0 +1,340 @@
+"""Carries out plan steps against the roles, converting chip quantities through the wiring.
+
+The envelope is checked here, before a role verb is called, and again by the drivers. The
+same checks and duration estimates serve the dry run (lab.execution.dry_run), which replaces the roles
+with stand-in replies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from contracts import steps
+from contracts.clock import LabTime
+from contracts.files.station import Station
+from contracts.envelope import EnvelopeError
+from lab.execution.guards import TemperatureWatch, hold_inside
+from contracts.roles import AcquisitionLost
+
+log = logging.getLogger(__name__)
+
+#: Lab time a capture is assumed to take in estimates (arm, trigger, fetch).
+CAPTURE_ESTIMATE_S = 0.05
+#: Captures attempted in a row when the scope loses the armed acquisition (link re-established).
+CAPTURE_ATTEMPTS = 3
+#: Steps that measure at the stage temperature (checked against the window, see lab.execution.guards).
+MEASUREMENTS = (steps.Capture, steps.SweepBias, steps.MeasureBiasVoltage)
+#: Ramp for bias changes the executor makes itself (excursions, CycleBias) when neither the plan
+#: nor the envelope gave one.
+FALLBACK_RAMP_A_PER_S = 1e-5
+
+
+class StepError(RuntimeError):
+    """A step that could not be carried out (e.g. the stage never became stable)."""
+
+
+@dataclass
+class WiringState:
+    """What the executor remembers between steps to convert and estimate."""
+    bias_a: float = 0.0
+    bias_ramp_a_per_s: float | None = None
+    bias_output_on: bool = False
+    setpoint_k: float | None = None
+    pulse_current_a: float = 0.0
+    input_enabled: bool = False
+
+
+def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
+    """Refuse a step outside the safety envelope (EnvelopeError); writes nothing."""
+    match step:
+        case steps.SetTemperature(setpoint_k=setpoint_k, ramp_k_per_min=ramp):
+            envelope = station.by_role("temperature_controller").envelope
+            envelope.check_temperature_k(setpoint_k)
+            if ramp is not None:
+                envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp, "setpoint ramp", "K/min")
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+            station.by_role("bias_source").envelope.check_bias(current_a, ramp)
+        case steps.CycleBias():
+            station.by_role("bias_source").envelope.check_bias(state.bias_a, bias_ramp_a_per_s(station, state))
+        case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+            check_sweep(levels_a, dwell_s, station, state)
+        case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
+            wire = station.pulse_inputs[0]
+            station.by_role("pulse_generator").envelope.check_pulse(
+                amplitude_v=current_a / wire.amperes_per_volt, width_s=width_s, chip_current_a=current_a)
+        case steps.ConfigureDcInput(current_a=current_a):
+            wire = station.pulse_inputs[0]
+            station.by_role("pulse_generator").envelope.check_pulse(
+                amplitude_v=current_a / wire.amperes_per_volt, width_s=0.0, chip_current_a=current_a)
+        case steps.ConfigureCapture(node_ranges_v=node_ranges_v, trigger_on=trigger_on):
+            # A node the readout does not wire fails the run; the dry run says so first.
+            for node in [*node_ranges_v, *([] if trigger_on == "input" else [trigger_on])]:
+                station.readout(chip_node=node)
+
+
+def check_sweep(levels_a, dwell_s: float, station: Station, state: WiringState) -> None:
+    """A sweep is a ramp of its steepest step (from the present bias on) over one dwell."""
+    if dwell_s <= 0 or not levels_a:
+        raise EnvelopeError(f"refused: a bias sweep needs levels and a dwell > 0 s (got {len(levels_a)} levels, "
+                            f"{dwell_s!r} s); nothing was written")
+    path_a = np.concatenate([[state.bias_a], levels_a])
+    largest_a = float(path_a[1:][np.argmax(np.abs(path_a[1:]))])
+    station.by_role("bias_source").envelope.check_bias(largest_a, max(float(np.max(np.abs(np.diff(path_a)))) / dwell_s,
+                                                                      1e-300))
+
+
+def bias_ramp_a_per_s(station: Station, state: WiringState) -> float:
+    """The ramp for bias changes the plan did not spell out: its last one, else the envelope's."""
+    if state.bias_ramp_a_per_s is not None:
+        return state.bias_ramp_a_per_s
+    limit = station.by_role("bias_source").envelope.limit("bias_ramp_max_a_per_s")
+    return limit if limit is not None else FALLBACK_RAMP_A_PER_S
+
+
+def estimate_s(step: steps.Step, station: Station, state: WiringState) -> float:
+    """Lab time a step should take, for dry runs and progress."""
+    match step:
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+            return abs(current_a - state.bias_a) / ramp
+        case steps.CycleBias(dwell_s=dwell_s):
+            return 2 * abs(state.bias_a) / bias_ramp_a_per_s(station, state) + dwell_s
+        case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+            return len(levels_a) * dwell_s
+        case steps.WaitTemperatureStable(hold_s=hold_s):
+            return hold_s
+        case steps.Wait(duration_s=duration_s):
+            return duration_s
+        case steps.Capture():
+            return CAPTURE_ESTIMATE_S
+    return 0.0
+
+
+def remember(step: steps.Step, state: WiringState) -> None:
+    match step:
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+            state.bias_a, state.bias_ramp_a_per_s = current_a, ramp
+        case steps.SweepBias(levels_a=levels_a):
+            state.bias_a = levels_a[-1]
+        case steps.SetTemperature(setpoint_k=setpoint_k):
+            state.setpoint_k = setpoint_k
+        case steps.ConfigurePulses(current_a=current_a) | steps.ConfigureDcInput(current_a=current_a):
+            state.pulse_current_a = current_a
+        case steps.SetInputEnabled(enabled=enabled):
+            state.input_enabled = enabled
+
+
+class StepExecutor:
+    """Executes steps on real role objects (drivers satisfying contracts.roles)."""
+
+    def __init__(self, station: Station, roles: Mapping[str, object], clock: LabTime) -> None:
+        self.station = station
+        self.roles = roles
+        self.clock = clock
+        self.state = WiringState()
+        self.capture_nodes: tuple[str, ...] = ()
+        controller = roles.get("temperature_controller")
+        self.watch = TemperatureWatch(station.guards, controller, clock) if controller is not None else None
+        #: What the run met and dealt with (excursions sat out, bias cycles), for its record.
+        self.incidents: list[str] = []
+
+    def role(self, name: str):
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise StepError(f"the station has no {name.replace('_', ' ')}") from None
+
+    def execute(self, step: steps.Step):
+        check_step(step, self.station, self.state)
+        if isinstance(step, MEASUREMENTS) and self.watch is not None:
+            reply = self._measure_in_window(step)
+        else:
+            reply = self._dispatch(step)
+        self._follow_setpoint(step)
+        remember(step, self.state)
+        return reply
+
+    # --- the temperature window (lab.execution.guards) -------------------------------------------------
+    def _follow_setpoint(self, step: steps.Step) -> None:
+        if self.watch is None:
+            return
+        match step:
+            case steps.SetTemperature():
+                self.watch.release()
+            case steps.WaitTemperatureStable(setpoint_k=setpoint_k, tolerance_k=tolerance_k):
+                self.watch.hold_at(setpoint_k, tolerance_k)
+
+    def _measure_in_window(self, step: steps.Step):
+        """Measure with the stage inside its window; a measurement followed by a reading outside
+        it is discarded, the excursion sat out, and the measurement taken again."""
+        assert self.watch is not None
+        self.watch.measurable()
+        outside_k = self.watch.outside()
+        if outside_k is not None:
+            self._sit_out_excursion(step, outside_k, "held back until then")
+        retakes = self.station.guards.retakes
+        for take in range(retakes + 1):
+            reply = self._dispatch(step)
+            outside_k = self.watch.outside()
+            if outside_k is None:
+                return reply
+            if take == retakes:
+                break
+            self._sit_out_excursion(step, outside_k, "taken meanwhile discarded and taken again")
+        raise StepError(f"{type(step).__name__} was interrupted by the stage leaving its window "
+                        f"{self.watch.describe_window()} {retakes + 1} times in a row (last reading "
+                        f"{outside_k:.4g} K); the last one is discarded")
+
+    def _sit_out_excursion(self, step: steps.Step, temperature_k: float, measurement: str) -> None:
+        assert self.watch is not None
+        window = self.watch.describe_window()
+        log.warning("stage at %.4g K, outside its window %s: bias to 0 A, input off until it is back",
+                    temperature_k, window)
+        # Nothing drives the chip while it is warm: the bias goes to 0 A and the input off.
+        level_a = self.state.bias_a
+        if self.state.bias_output_on:
+            self._ramp_bias(0.0)
+        if self.state.input_enabled:
+            self.role("pulse_generator").set_output_enabled(False)
+        waited_s, back_k = self.watch.wait_back(temperature_k)
+        if self.state.bias_output_on:
+            self._ramp_bias(level_a)
+        if self.state.input_enabled:
+            self.role("pulse_generator").set_output_enabled(True)
+        self.incidents.append(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A and input "
+                              f"off for {waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
+                              f"the {type(step).__name__} {measurement}")
+
+    def _ramp_bias(self, current_a: float) -> None:
+        self.role("bias_source").set_current_a(current_a, ramp_a_per_s=bias_ramp_a_per_s(self.station, self.state))
+
+    def _cycle_bias(self, dwell_s: float) -> float:
+        level_a = self.state.bias_a
+        bias = self._bias_output_on()
+        self._ramp_bias(0.0)
+        self.clock.sleep(dwell_s)
+        volts_at_zero = bias.measure_voltage_v()
+        self._ramp_bias(level_a)
+        self.incidents.append(f"bias cycled to 0 A and back to {level_a * 1e6:.4g} uA "
+                              f"(port {volts_at_zero * 1e3:.3f} mV at 0 A)")
+        return volts_at_zero
+
+    def _dispatch(self, step: steps.Step):
+        wire = self.station.pulse_inputs[0] if self.station.pulse_inputs else None
+        match step:
+            case steps.SetTemperature(setpoint_k=setpoint_k, ramp_k_per_min=ramp):
+                self.role("temperature_controller").set_setpoint_k(setpoint_k, ramp_k_per_min=ramp)
+            case steps.ReadTemperature():
+                return self.role("temperature_controller").read_temperature_k()
+            case steps.WaitTemperatureStable():
+                return self._wait_stable(step)
+            case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
+                self._bias_output_on().set_current_a(current_a, ramp_a_per_s=ramp)
+            case steps.CycleBias(dwell_s=dwell_s):
+                return self._cycle_bias(dwell_s)
+            case steps.MeasureBiasVoltage():
+                return self._bias_output_on().measure_voltage_v() - self.state.bias_a * self._line_ohm()
+            case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
+                volts = np.asarray(self._bias_output_on().sweep_current_a(levels_a, dwell_s=dwell_s), dtype=float)
+                return volts - np.asarray(levels_a) * self._line_ohm()
+            case steps.ConfigurePulses(current_a=current_a, width_s=width_s, edge_s=edge_s,
+                                       period_s=period_s, count=count):
+                self.role("pulse_generator").configure_pulse(
+                    amplitude_v=current_a / wire.amperes_per_volt, width_s=width_s, edge_s=edge_s,
+                    period_s=period_s, count=count)
+            case steps.ConfigureDcInput(current_a=current_a):
+                self.role("pulse_generator").configure_dc(level_v=current_a / wire.amperes_per_volt)
+            case steps.SetInputEnabled(enabled=enabled):
+                self.role("pulse_generator").set_output_enabled(enabled)
+            case steps.ConfigureCapture():
+                self._configure_capture(step)
+            case steps.Capture(fire=fire, timeout_s=timeout_s):
+                return self._capture(fire, timeout_s)
+            case steps.Wait(duration_s=duration_s):
+                self.clock.sleep(duration_s)
+            case steps.Archive() | steps.Progress() | steps.Note():
+                pass   # handled by the runner
+            case _:
+                raise StepError(f"unknown step {step!r}")
+        return None
+
+    def _line_ohm(self) -> float:
+        return self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
+
+    def _bias_output_on(self):
+        """The bias source with its output on: compliance inside the envelope first, then the
+        output switched on at zero current, so every later change is a ramp from 0 A."""
+        bias = self.role("bias_source")
+        if not self.state.bias_output_on:
+            compliance_v = self.station.by_role("bias_source").envelope.limit("compliance_max_v")
+            if compliance_v is not None:
+                bias.set_compliance_v(compliance_v)
+            bias.set_output_enabled(True)
+            self.state.bias_output_on = True
+        return bias
+
+    def _wait_stable(self, step: steps.WaitTemperatureStable) -> float:
+        held, _, readings_k = hold_inside(
+            self.role("temperature_controller").read_temperature_k,
+            lambda temperature_k: abs(temperature_k - step.setpoint_k) <= step.tolerance_k, self.clock,
+            hold_s=step.hold_s, timeout_s=step.timeout_s, poll_s=step.poll_s)
+        if not held:
+            raise StepError(
+                f"stage not stable within ±{step.tolerance_k} K of {step.setpoint_k} K for "
+                f"{step.hold_s} s after {step.timeout_s} s of lab time (last reading {readings_k[-1]:.4f} K)")
+        return readings_k[-1]
+
+    def _channel(self, node: str) -> int:
+        return self.station.readout(chip_node=node).scope_channel
+
+    def _configure_capture(self, step: steps.ConfigureCapture) -> None:
+        wire = self.station.pulse_inputs[0]
+        monitor = self.station.readout(monitor="pulse_input")
+        ranges_v = {self._channel(node): range_v / self.station.readout(chip_node=node).volts_at_source_per_volt
+                    for node, range_v in step.node_ranges_v.items()}
+        monitor_range_v = step.input_range_a / wire.amperes_per_volt / monitor.volts_at_source_per_volt
+        ranges_v[monitor.scope_channel] = monitor_range_v
+        if step.trigger_on == "input":
+            channel = monitor.scope_channel
+            pulse_v = self.state.pulse_current_a / wire.amperes_per_volt / monitor.volts_at_source_per_volt
+            level_v = step.trigger_level * pulse_v
+        else:
+            channel = self._channel(step.trigger_on)
+            level_v = step.trigger_level / self.station.readout(chip_node=step.trigger_on).volts_at_source_per_volt
+        self.role("oscilloscope").configure_acquisition(
+            channel_ranges_v=ranges_v, record_length=step.record_length, sample_rate_hz=step.sample_rate_hz,
+            pretrigger_s=step.pretrigger_s, trigger_channel=channel, trigger_level_v=level_v,
+            average_count=step.average_count)
+        self.capture_nodes = tuple(step.node_ranges_v)
+
+    def _capture(self, fire: bool, timeout_s: float) -> steps.ChipTraces | None:
+        """One capture; when the scope loses it (a reconnect meanwhile) it is taken again, so
+        the plan sees each capture once, never a record from before the reconnect."""
+        for attempt in range(1, CAPTURE_ATTEMPTS + 1):
+            try:
+                return self._capture_once(fire, timeout_s)
+            except AcquisitionLost as lost:
+                if attempt == CAPTURE_ATTEMPTS:
+                    raise StepError(f"capture lost {CAPTURE_ATTEMPTS} times in a row: {lost}") from lost
+                log.warning("capture attempt %d lost (%s); capturing again", attempt, lost)
+        raise AssertionError("unreachable")
+
+    def _capture_once(self, fire: bool, timeout_s: float) -> steps.ChipTraces | None:
+        scope = self.role("oscilloscope")
+        scope.arm_single()
+        if fire:
+            self.role("pulse_generator").trigger()
+        if not scope.wait_acquired(timeout_s):
+            return None
+        monitor = self.station.readout(monitor="pulse_input")
+        channels = [self._channel(node) for node in self.capture_nodes] + [monitor.scope_channel]
+        traces = scope.fetch_traces(channels)
+        wire = self.station.pulse_inputs[0]
+        nodes = {node: np.asarray(traces.voltage_v[self._channel(node)])
+                 * self.station.readout(chip_node=node).volts_at_source_per_volt for node in self.capture_nodes}
+        input_a = (np.asarray(traces.voltage_v[monitor.scope_channel])
+                   * monitor.volts_at_source_per_volt * wire.amperes_per_volt)
+        return steps.ChipTraces(np.asarray(traces.time_s), nodes, input_a)

@@ -1,0 +1,175 @@
+"""Runs a procedure's plan against the station's roles, with progress, abort and safe shutdown.
+
+Order of a run: dry run (refuses out-of-envelope plans before any instrument is touched),
+station lock (one run at a time), RunStart to the archive, steps, then — always — every role's
+`safe_state()` and a RunStop with the exit status: "completed", "aborted" (Ctrl-C or SIGTERM)
+or "failed" (an exception, its traceback recorded). Its message also lists what the run met
+and dealt with on the way (a temperature excursion sat out, a bias cycled to free a latch, a
+source reading that disagreed with the level last commanded).
+
+Only the steps are interruptible (lab/execution/interrupts.py): a signal there ends them at once; the
+ending — safe state and RunStop — runs to its end however many signals arrive.
+"""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from contracts import steps
+from lab.archive.writer import ArchiveWriter
+from contracts.clock import LabTime
+from contracts.files.station import Station
+from lab.execution.dry_run import dry_run
+from contracts.error_text import failure_message
+from lab.execution.executor import StepExecutor
+from lab.execution.interrupts import deferred, handling_stop_signals, interruptible
+from contracts.procedure import PlanContext, Procedure
+from lab.execution.provenance import software_version
+from contracts.records import Result, RunStart, RunStop
+from lab.execution.run_lock import StationLock
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    archive_path: Path
+    exit_status: str
+    message: str
+    results: dict[str, Result] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Runner:
+    def __init__(
+        self, station: Station, roles: Mapping[str, object], *, archive_dir: str | Path,
+        clock: LabTime | None = None, snapshot: Callable[[], dict] = dict,
+        chip_design: Mapping[str, Any] | None = None, show_progress: bool = True,
+    ) -> None:
+        self.station = station
+        self.roles = roles
+        self.archive_dir = Path(archive_dir)
+        self.clock = clock or LabTime(station.clock_acceleration)
+        self.snapshot = snapshot
+        self.context = PlanContext(chip_design=chip_design or {})
+        self.show_progress = show_progress
+
+    def run(self, procedure: Procedure) -> RunOutcome:
+        with handling_stop_signals():
+            estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
+            with StationLock(self.station, out_dir=self.archive_dir):
+                return self._run_locked(procedure, len(estimate.steps), estimate.duration_s)
+
+    def _run_locked(self, procedure: Procedure, step_count: int, duration_s: float) -> RunOutcome:
+        run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{procedure.name}-{uuid.uuid4().hex[:6]}"
+        trace_spec, tables = procedure.declare()
+        writer = ArchiveWriter(self.archive_dir)
+        results: dict[str, Result] = {}
+        notes: dict[str, Any] = {}
+        status, message, trace_text = "completed", "", ""
+        executor = StepExecutor(self.station, self.roles, self.clock)
+        bar = tqdm(total=step_count, desc=procedure.name, unit="step", disable=not self.show_progress,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]")
+        started, failure = False, None
+        try:
+            with interruptible():
+                with deferred():
+                    writer(RunStart(
+                        run_id=run_id, procedure=procedure.name, started_at=_now(),
+                        parameters=procedure.parameter_records(), station_text=self.station.text,
+                        chip_text=self.station.chip_path.read_text(), snapshot=self.snapshot(),
+                        software_version=software_version(),
+                        emulator_seed=self.station.emulator_seed if self.station.is_emulated else None,
+                        metadata={"station": str(self.station.path), "estimated_lab_time_s": duration_s},
+                        traces=trace_spec, tables=tables,
+                    ))
+                    started = True
+                self._execute(procedure, executor, writer, results, notes, bar)
+        except KeyboardInterrupt:
+            status, message = "aborted", "interrupted by the operator (Ctrl-C or SIGTERM)"
+        except Exception as error:  # noqa: BLE001 - every failure ends the run as "failed"
+            status, message, trace_text = "failed", failure_message(error), traceback.format_exc()
+            failure = error
+        # Not interruptible from here on (lab/execution/interrupts.py): signals are noted, not raised.
+        message = "; ".join(filter(None, [message, *executor.incidents]))
+        problems = self._make_safe()
+        if problems:
+            message = "; ".join(filter(None, [message, *problems]))
+            if status == "completed":
+                status = "failed"
+        message = "; ".join(filter(None, [message, *self._safety_notes()]))
+        bar.close()
+        if not started:             # the archive never opened: nothing to close, say why
+            if failure is not None:
+                raise failure
+            raise KeyboardInterrupt("interrupted before the run's archive was opened")
+        writer(RunStop(status, _now(), message=message, traceback=trace_text))
+        return RunOutcome(run_id, writer.last_path, status, message, results, notes)
+
+    def _execute(self, procedure, executor, writer, results, notes, bar) -> None:
+        plan = procedure.plan(self.context)
+        reply = None
+        try:
+            while True:
+                try:
+                    step = plan.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                match step:
+                    case steps.Archive(record=record):
+                        with deferred():
+                            writer(record)
+                        if isinstance(record, Result):
+                            results[record.name] = record
+                    case steps.Progress(message=text):
+                        bar.set_postfix_str(text, refresh=False)
+                    case steps.Note(values=values):
+                        notes.update(values)
+                    case _:
+                        reply = executor.execute(step)
+                        with deferred():
+                            writer.flush_if_due()
+                bar.update(1)
+        finally:
+            plan.close()
+
+    def _safety_notes(self) -> list[str]:
+        """What the drivers' safe paths met and did (a reading that disagreed with the level
+        last commanded, a start outside the envelope): said in the run's message."""
+        collected = []
+        for role in self.roles.values():
+            collected.extend(getattr(role, "safety_notes", ()))
+            if hasattr(role, "safety_notes"):
+                role.safety_notes.clear()
+        return collected
+
+    def _make_safe(self) -> list[str]:
+        return make_safe(self.roles)
+
+
+def make_safe(roles: Mapping[str, object], attempts: int = 2) -> list[str]:
+    """safe_state() on every role, each attempted even if another fails, and tried again
+    once: a link that just dropped often answers the second time."""
+    problems = []
+    for name, role in roles.items():
+        for attempt in range(1, attempts + 1):
+            try:
+                role.safe_state()
+                break
+            except Exception as error:  # noqa: BLE001 - report, and keep making the others safe
+                if attempt == attempts:
+                    problems.append(f"safe_state of {name} failed {attempts} times: "
+                                    f"{failure_message(error)}")
+    return problems
