@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lab.app import archive_cli
+from lab.app import chip_cli
 from lab.app import run_cli
 from sim_backend import cli as sim_cli
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lab control for superconducting nanowire spiking neurons.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chip_cli.register(subparsers)
     sim_cli.register(subparsers)
     archive_cli.register(subparsers)
     run_cli.register(subparsers)

@@ -1,4 +1,8 @@
-"""`nwlab chip …`: simulate or check a chip file standalone (docs/chip-files.md)."""
+"""`nwlab chip …`: simulate or check a chip file standalone (docs/chip-files.md).
+
+The application's one use of the emulator's chip reader and solver, outside any bench: the
+import-linter contract "Only the command line reaches into the emulator" names each module.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from sim_backend.chip.reader import ChipFileError, load_chip
+from sim_backend.physics import nanowire as nw
+from sim_backend.physics.circuit import CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
+from sim_backend.physics.dc import dc_state
 
-CHIP_DIR = Path(__file__).resolve().parents[1] / "stations" / "chips"
+CHIP_DIR = Path(__file__).resolve().parents[2] / "stations" / "chips"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,8 +99,8 @@ def sample_count(args: argparse.Namespace, chip) -> int:
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    from sim_backend.chip.output import summary, write_json, write_traces
-    from sim_backend.physics.dc import dc_state
+    from lab.app.chip_output import summary, write_csv, write_json
+    from lab.archive.chip_traces import write_chip_traces
     from sim_backend.physics.transient import simulate
 
     try:
@@ -128,7 +135,10 @@ def simulate_command(args: argparse.Namespace) -> int:
         print(f"nwlab chip simulate: {chip.path}: out of memory during the simulation", file=sys.stderr)
         return 2
     try:
-        write_traces(out, result)
+        if out.suffix == ".h5":
+            write_chip_traces(out, result.time_s, result.node_voltage_v)
+        else:
+            write_csv(out, result.time_s, result.node_voltage_v)
         meta = {"chip": chip.name, "chip_file": str(chip.path), "temperature_k": temperature_k,
                 "seed": args.seed, "stop_s": args.stop_s, "inputs": args.input}
         json_path = write_json(out.with_suffix(".json"), result, meta)
@@ -140,8 +150,6 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from sim_backend.chip.output import describe_chip
-
     try:
         chip = load_chip(resolve_chip(args.chip))
         text = describe_chip(chip)
@@ -150,3 +158,44 @@ def check_command(args: argparse.Namespace) -> int:
         return 2
     print(text)
     return 0
+
+
+def describe_chip(chip) -> str:
+    """What `nwlab chip check` prints: each element with its derived constants, ports, outputs
+    and the DC bias state."""
+    t = chip.temperature_k
+    lines = [f"chip {chip.name} ({chip.path}): OK", f"  temperature {t:g} K",
+             f"  nodes: {', '.join(chip.circuit.node_names)}; ground 0"]
+    for e in chip.circuit.elements:
+        ends = f"{e.node_pos} -> {e.node_neg}"
+        if isinstance(e, Nanowire):
+            p = e.params
+            isw = nw.switching_current_a(p, t)
+            lines += [
+                f"  nanowire {e.name} ({ends}): L0 {p.inductance_h * 1e9:g} nH"
+                f" ({'nonlinear' if p.nonlinear_inductance else 'linear'}), retrap {p.retrap}",
+                f"    I_sw({t:g} K) {isw * 1e6:.4f} uA, I_hs {nw.hotspot_current_a(p, t) * 1e6:.4f} uA,"
+                f" psi {nw.stekly_parameter(p, t):.3f}, sigma {p.sigma_isw_a * 1e9:g} nA",
+                f"    L_sq {nw.inductance_per_square_h(p) * 1e12:.3f} pH, {nw.squares(p):.1f} squares,"
+                f" length {nw.length_m(p) * 1e6:.2f} um, R_n {nw.normal_resistance_ohm(p) / 1e3:.2f} kohm",
+                f"    v0 {nw.characteristic_velocity_m_per_s(p):.2f} m/s, dR/dt at I_sw"
+                f" {nw.growth_rate_ohm_per_s(p, isw, t) * 1e-12:.3f} ohm/ps,"
+                f" stored energy at I_sw {nw.stored_energy_j(p, isw) * 1e18:.3f} aJ",
+            ]
+        elif isinstance(e, Inductor):
+            lines.append(f"  inductor {e.name} ({ends}): {e.inductance_h * 1e9:g} nH")
+        elif isinstance(e, Resistor):
+            lines.append(f"  resistor {e.name} ({ends}): {e.resistance_ohm:g} ohm")
+        elif isinstance(e, CurrentSource):
+            lines.append(f"  current source {e.name} ({ends}): {e.current_a * 1e6:g} uA DC")
+        elif isinstance(e, VoltageSource):
+            lines.append(f"  voltage source {e.name} ({ends}): {e.voltage_v:g} V DC")
+    lines.append("  ports: " + ", ".join(f"{k} -> {v}" for k, v in chip.ports.items()))
+    lines.append("  outputs: " + ", ".join(f"{k} -> node {v}" for k, v in chip.outputs.items()))
+    try:
+        state = dc_state(chip.circuit, temperature_k=t)
+        lines.append("  DC bias state: " + ", ".join(
+            f"{k} {v * 1e6:.3f} uA" for k, v in state.branch_current_a.items()))
+    except ValueError as exc:
+        lines.append(f"  DC bias state: none ({exc})")
+    return "\n".join(lines)
