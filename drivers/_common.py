@@ -85,10 +85,11 @@ class RecoveringVisa:
     _recovering: bool = False
     _making_safe: bool = False
     _open_spec: tuple[str, str | None] | None = None
-    #: True from the moment an exchange starts until it completes: if it never completes, its
-    #: reply may still arrive and must not be read as the reply to anything else.
-    _unsynced: bool = False
-    #: Times the session was cleared and reopened because an exchange had been interrupted.
+    #: Why the link is out of step ("" when it is not), set from the moment an exchange starts
+    #: until it completes: if it never completes, its reply may still arrive and must not be
+    #: read as the reply to anything else. Also set by a garbled reply and a partial reconnect.
+    _unsynced: str = ""
+    #: Times the session was cleared and reopened because the link was out of step (_unsynced).
     resynchronisations: int = 0
     _write_guard: WriteGuard | None = None
     _safety_notes: list[str] | None = None
@@ -157,9 +158,9 @@ class RecoveringVisa:
             self._resynchronise(what)
 
         def attempt() -> T:
-            self._unsynced = True
+            self._unsynced = "the previous exchange was interrupted"
             result = operation()
-            self._unsynced = False
+            self._unsynced = ""
             return result
 
         try:
@@ -175,8 +176,8 @@ class RecoveringVisa:
     def _resynchronise(self, what: str) -> None:
         """Device clear and a fresh session, with no settings re-applied: the instrument kept
         them; only the link's unread reply (or half-written command) is thrown away."""
-        log.warning("%s: the previous exchange was interrupted, so its reply cannot be trusted; "
-                    "clearing the device and reconnecting before %s", self._who(), what)
+        log.warning("%s: %s, so what the link holds cannot be trusted; "
+                    "clearing the device and reconnecting before %s", self._who(), self._unsynced, what)
         self.resynchronisations += 1
         previous, self._making_safe = self._making_safe, True
         try:
@@ -217,7 +218,7 @@ class RecoveringVisa:
             except (ValueError, IndexError) as exc:
                 # A reply that does not parse may be half of one split by a stray line feed:
                 # the rest would answer the next query. Resynchronise before reading again.
-                self._unsynced = True
+                self._unsynced = "the previous reply was garbled"
                 if attempt == attempts:
                     raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
                                               f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
@@ -278,7 +279,7 @@ class RecoveringVisa:
         self._visa_handle = resource
         resource.read_termination, resource.write_termination = read_term, write_term
         resource.timeout = timeout_ms
-        self._unsynced = True
+        self._unsynced = "the previous reconnect did not complete"
         if not _is_pyvisa_py_socket(resource):
             # Device clear: the instrument drops what it held for the old session. A new
             # pyvisa-py socket has nothing in flight, and its "clear" reads until the peer is
@@ -287,7 +288,7 @@ class RecoveringVisa:
         identity = resource.query("*IDN?")
         if identity.count(",") < 3:
             raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
-        self._unsynced = False
+        self._unsynced = ""
 
     def _last_timeout_ms(self) -> float:
         try:

@@ -261,7 +261,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         limit_a = self.envelope.limit("bias_current_max_a")
         start_a, note = ramp_start_a(commanded_a, read_a, limit_a)
         if note:
-            self._unsynced = True     # a reading that disagrees may be another query's reply
+            self._unsynced = "a reading disagreed with the level last commanded"   # maybe another query's reply
         start_a, clamp_note = clamped_to_envelope_a(start_a, limit_a)
         for text in filter(None, (note, clamp_note)):
             log.warning("%s: %s", self._who(), text)
