@@ -79,8 +79,8 @@ def write_levels(amplitude_v: float, polarity: Callable[..., Any], level_high: C
         parameter(value)
 
 
-def check_pulse_request(envelope: Envelope, chip_amperes_per_volt: float | None, *, amplitude_v: float,
-                        width_s: float, edge_s: float, period_s: float, count: int) -> None:
+def check_pulse_request(envelope: Envelope, *, amplitude_v: float, width_s: float, edge_s: float,
+                        period_s: float, count: int) -> None:
     """Refuse an invalid or unsafe pulse request before anything is written."""
     if not (width_s > 0 and edge_s > 0 and period_s > width_s):
         raise ValueError(f"pulse timing must satisfy 0 < width_s < period_s and edge_s > 0; got "
@@ -89,13 +89,11 @@ def check_pulse_request(envelope: Envelope, chip_amperes_per_volt: float | None,
         raise ValueError(f"count must be a whole number >= 1, got {count!r}")
     if amplitude_v == 0:
         raise ValueError("amplitude_v must be non-zero (use configure_dc for a constant level)")
-    chip_a = None if chip_amperes_per_volt is None else amplitude_v * chip_amperes_per_volt
-    envelope.check_pulse(amplitude_v=amplitude_v, width_s=width_s, chip_current_a=chip_a)
+    envelope.check_generator_pulse(amplitude_v=amplitude_v, width_s=width_s)
 
 
-def check_dc_request(envelope: Envelope, chip_amperes_per_volt: float | None, level_v: float) -> None:
-    chip_a = None if chip_amperes_per_volt is None else level_v * chip_amperes_per_volt
-    envelope.check_pulse(amplitude_v=level_v, width_s=0.0, chip_current_a=chip_a)
+def check_dc_request(envelope: Envelope, level_v: float) -> None:
+    envelope.check_generator_level(level_v)
 
 
 @dataclass(frozen=True)
@@ -117,19 +115,19 @@ class PulseHeaders:
     fixed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_per_volt: float | None) -> list[Rule]:
+def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
     """The generator's part of the write-path guard.
 
     The guard follows each channel's high and low levels and offset as commanded (a Keysight
     keeps the low level when the high is set, and the amplitude when the offset is set). Every
     level a channel would put out — the pulse's high and low, the DC function's offset — must
-    lie inside the envelope at the generator and, through the wiring, at the chip; switching an
-    output on needs those levels known. Every channel is held to the role channel's limits.
+    lie inside the envelope in generator volts (`pulse_amplitude_max_v`, which the wiring derives
+    from the limit at the chip); switching an output on needs those levels known. Every channel
+    is held to the role channel's limits.
     """
 
     def check_level(level_v: float) -> None:
-        chip_a = None if chip_amperes_per_volt is None else level_v * chip_amperes_per_volt
-        envelope.check_pulse(amplitude_v=level_v, width_s=0.0, chip_current_a=chip_a)
+        envelope.check_generator_level(level_v)
 
     def levels(admission: Admission) -> dict[str, float | None]:
         return admission.state.setdefault(("levels", admission.channel), {"high": None, "low": None, "offset": None})
@@ -237,7 +235,8 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope, chip_amperes_pe
 class PulseGeneratorRole:
     """PulseGenerator verbs for a `RecoveringVisa` driver (put it first in the bases).
 
-    The driver sets `envelope`, `chip_amperes_per_volt` and `role_channel`, and supplies
+    The driver sets `envelope` (in generator volts: contracts.wiring derives it for the
+    channel) and `role_channel`, and supplies
     `_write_pulse(target, amplitude_v, count)`, `_write_dc(level_v)` and `_switch_output(on)`.
     """
 
@@ -247,19 +246,19 @@ class PulseGeneratorRole:
     pulse_headers: PulseHeaders
 
     def write_rules(self) -> list[Rule]:
-        return pulse_write_rules(self.pulse_headers, self.envelope, self.chip_amperes_per_volt)
+        return pulse_write_rules(self.pulse_headers, self.envelope)
 
     def configure_pulse(self, *, amplitude_v: float, width_s: float, edge_s: float, period_s: float,
                         count: int) -> None:
-        check_pulse_request(self.envelope, self.chip_amperes_per_volt, amplitude_v=amplitude_v,
-                            width_s=width_s, edge_s=edge_s, period_s=period_s, count=count)
+        check_pulse_request(self.envelope, amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
+                            period_s=period_s, count=count)
         self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
         self.raise_on_errors("configure_pulse")
 
     def configure_dc(self, *, level_v: float) -> None:
-        check_dc_request(self.envelope, self.chip_amperes_per_volt, level_v)
+        check_dc_request(self.envelope, level_v)
         self._write_dc(level_v)
         self._last_config = ("dc", dict(level_v=level_v))
         self.raise_on_errors("configure_dc")

@@ -34,10 +34,9 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
         load=":OUTPut{n}:LOAD",
         fixed=(("[:SOURce{n}]:VOLTage:UNIT", ("VPP",)), ("[:SOURce{n}]:FUNCtion:PULSe:HOLD", ("WIDT", "WIDTH"))))
 
-    def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
-                 chip_amperes_per_volt: float | None = None, channel: int = 1, **kwargs: Any) -> None:
+    def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, channel: int = 1,
+                 **kwargs: Any) -> None:
         self.envelope = envelope or Envelope("pulse_generator")
-        self.chip_amperes_per_volt = chip_amperes_per_volt
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))
         if channel not in range(1, self.num_channels + 1):

@@ -85,11 +85,9 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
 
     default_terminator = "\n"
 
-    def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
-                 chip_amperes_per_volt: float | None = None, channel: int = 1, channels: int = 2,
-                 **kwargs: Any) -> None:
+    def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, channel: int = 1,
+                 channels: int = 2, **kwargs: Any) -> None:
         self.envelope = envelope or Envelope("pulse_generator")
-        self.chip_amperes_per_volt = chip_amperes_per_volt
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))
         for n in range(1, channels + 1):

@@ -1,4 +1,5 @@
-"""Carries out plan steps against the roles, converting chip quantities through the wiring.
+"""Carries out plan steps against the roles, converting chip quantities through the wiring
+(contracts.wiring: generator volts, scope ranges and trigger levels, chip volts and amperes).
 
 The envelope is checked here, before a role verb is called, and again by the drivers. The
 same checks and duration estimates serve the dry run (lab.execution.dry_run), which replaces the roles
@@ -17,6 +18,7 @@ from contracts import steps
 from contracts.clock import LabTime
 from contracts.files.station import Station
 from contracts.envelope import EnvelopeError
+from contracts.wiring import wiring_of
 from lab.execution.guards import TemperatureWatch, hold_inside
 from contracts.roles import AcquisitionLost
 
@@ -63,17 +65,15 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
             check_sweep(levels_a, dwell_s, station, state)
         case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
-            wire = station.pulse_inputs[0]
             station.by_role("pulse_generator").envelope.check_pulse(
-                amplitude_v=current_a / wire.amperes_per_volt, width_s=width_s, chip_current_a=current_a)
+                amplitude_v=wiring_of(station).generator_v(current_a), width_s=width_s, chip_current_a=current_a)
         case steps.ConfigureDcInput(current_a=current_a):
-            wire = station.pulse_inputs[0]
             station.by_role("pulse_generator").envelope.check_pulse(
-                amplitude_v=current_a / wire.amperes_per_volt, width_s=0.0, chip_current_a=current_a)
+                amplitude_v=wiring_of(station).generator_v(current_a), width_s=0.0, chip_current_a=current_a)
         case steps.ConfigureCapture(node_ranges_v=node_ranges_v, trigger_on=trigger_on):
             # A node the readout does not wire fails the run; the dry run says so first.
             for node in [*node_ranges_v, *([] if trigger_on == "input" else [trigger_on])]:
-                station.readout(chip_node=node)
+                wiring_of(station).readout(chip_node=node)
 
 
 def check_sweep(levels_a, dwell_s: float, station: Station, state: WiringState) -> None:
@@ -132,6 +132,7 @@ class StepExecutor:
 
     def __init__(self, station: Station, roles: Mapping[str, object], clock: LabTime) -> None:
         self.station = station
+        self.wiring = wiring_of(station)
         self.roles = roles
         self.clock = clock
         self.state = WiringState()
@@ -223,7 +224,6 @@ class StepExecutor:
         return volts_at_zero
 
     def _dispatch(self, step: steps.Step):
-        wire = self.station.pulse_inputs[0] if self.station.pulse_inputs else None
         match step:
             case steps.SetTemperature(setpoint_k=setpoint_k, ramp_k_per_min=ramp):
                 self.role("temperature_controller").set_setpoint_k(setpoint_k, ramp_k_per_min=ramp)
@@ -236,17 +236,17 @@ class StepExecutor:
             case steps.CycleBias(dwell_s=dwell_s):
                 return self._cycle_bias(dwell_s)
             case steps.MeasureBiasVoltage():
-                return self._bias_output_on().measure_voltage_v() - self.state.bias_a * self._line_ohm()
+                return self.wiring.bias_port_v(self._bias_output_on().measure_voltage_v(), self.state.bias_a)
             case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
                 volts = np.asarray(self._bias_output_on().sweep_current_a(levels_a, dwell_s=dwell_s), dtype=float)
-                return volts - np.asarray(levels_a) * self._line_ohm()
+                return self.wiring.bias_port_v(volts, np.asarray(levels_a))
             case steps.ConfigurePulses(current_a=current_a, width_s=width_s, edge_s=edge_s,
                                        period_s=period_s, count=count):
                 self.role("pulse_generator").configure_pulse(
-                    amplitude_v=current_a / wire.amperes_per_volt, width_s=width_s, edge_s=edge_s,
+                    amplitude_v=self.wiring.generator_v(current_a), width_s=width_s, edge_s=edge_s,
                     period_s=period_s, count=count)
             case steps.ConfigureDcInput(current_a=current_a):
-                self.role("pulse_generator").configure_dc(level_v=current_a / wire.amperes_per_volt)
+                self.role("pulse_generator").configure_dc(level_v=self.wiring.generator_v(current_a))
             case steps.SetInputEnabled(enabled=enabled):
                 self.role("pulse_generator").set_output_enabled(enabled)
             case steps.ConfigureCapture():
@@ -260,9 +260,6 @@ class StepExecutor:
             case _:
                 raise StepError(f"unknown step {step!r}")
         return None
-
-    def _line_ohm(self) -> float:
-        return self.station.bias_lines[0].line_resistance_ohm if self.station.bias_lines else 0.0
 
     def _bias_output_on(self):
         """The bias source with its output on: compliance inside the envelope first, then the
@@ -287,23 +284,18 @@ class StepExecutor:
                 f"{step.hold_s} s after {step.timeout_s} s of lab time (last reading {readings_k[-1]:.4f} K)")
         return readings_k[-1]
 
-    def _channel(self, node: str) -> int:
-        return self.station.readout(chip_node=node).scope_channel
-
     def _configure_capture(self, step: steps.ConfigureCapture) -> None:
-        wire = self.station.pulse_inputs[0]
-        monitor = self.station.readout(monitor="pulse_input")
-        ranges_v = {self._channel(node): range_v / self.station.readout(chip_node=node).volts_at_source_per_volt
+        wiring = self.wiring
+        ranges_v = {wiring.scope_channel(node): wiring.node_scope_v(node, range_v)
                     for node, range_v in step.node_ranges_v.items()}
-        monitor_range_v = step.input_range_a / wire.amperes_per_volt / monitor.volts_at_source_per_volt
-        ranges_v[monitor.scope_channel] = monitor_range_v
+        ranges_v[wiring.monitor.scope_channel] = wiring.monitor_scope_v(step.input_range_a)
         if step.trigger_on == "input":
-            channel = monitor.scope_channel
-            pulse_v = self.state.pulse_current_a / wire.amperes_per_volt / monitor.volts_at_source_per_volt
-            level_v = step.trigger_level * pulse_v
+            # A fraction of the pulse the generator was last told to put out.
+            channel = wiring.monitor.scope_channel
+            level_v = step.trigger_level * wiring.monitor_scope_v(self.state.pulse_current_a)
         else:
-            channel = self._channel(step.trigger_on)
-            level_v = step.trigger_level / self.station.readout(chip_node=step.trigger_on).volts_at_source_per_volt
+            channel = wiring.scope_channel(step.trigger_on)
+            level_v = wiring.node_scope_v(step.trigger_on, step.trigger_level)
         self.role("oscilloscope").configure_acquisition(
             channel_ranges_v=ranges_v, record_length=step.record_length, sample_rate_hz=step.sample_rate_hz,
             pretrigger_s=step.pretrigger_s, trigger_channel=channel, trigger_level_v=level_v,
@@ -329,12 +321,10 @@ class StepExecutor:
             self.role("pulse_generator").trigger()
         if not scope.wait_acquired(timeout_s):
             return None
-        monitor = self.station.readout(monitor="pulse_input")
-        channels = [self._channel(node) for node in self.capture_nodes] + [monitor.scope_channel]
+        wiring = self.wiring
+        channels = [wiring.scope_channel(node) for node in self.capture_nodes] + [wiring.monitor.scope_channel]
         traces = scope.fetch_traces(channels)
-        wire = self.station.pulse_inputs[0]
-        nodes = {node: np.asarray(traces.voltage_v[self._channel(node)])
-                 * self.station.readout(chip_node=node).volts_at_source_per_volt for node in self.capture_nodes}
-        input_a = (np.asarray(traces.voltage_v[monitor.scope_channel])
-                   * monitor.volts_at_source_per_volt * wire.amperes_per_volt)
+        nodes = {node: wiring.node_v(node, np.asarray(traces.voltage_v[wiring.scope_channel(node)]))
+                 for node in self.capture_nodes}
+        input_a = wiring.input_current_a(np.asarray(traces.voltage_v[wiring.monitor.scope_channel]))
         return steps.ChipTraces(np.asarray(traces.time_s), nodes, input_a)

@@ -2,8 +2,9 @@
 
 Each instrument's driver class is imported by the dotted path the station file names and built
 with the instrument's name, address, `visalib` (if any), options and safety envelope; a pulse
-generator also gets the chip amperes per generator volt of the wiring path it drives, so it can
-check the envelope's `pulse_current_max_a` itself. Real or emulated makes no difference here.
+generator gets its envelope in generator volts, which the wiring derives from the station's
+limits at the chip (`pulse_current_max_a`), and the channel its wiring path starts from.
+Real or emulated makes no difference here.
 Stock parameters that no instrument can answer in a snapshot are excluded (`SNAPSHOT_EXCLUDED`).
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.files.station import Station
+from contracts.wiring import wiring_of
 
 
 #: Stock QCoDeS parameters left out of every snapshot, by the stock (sub)module class that declares
@@ -111,10 +113,11 @@ def driver_arguments(station: Station, name: str) -> dict[str, Any]:
         kwargs["visalib"] = config.visalib
     kwargs["envelope"] = config.envelope
     if config.role == "pulse_generator":
-        wires = [w for w in station.pulse_inputs if w.instrument == name]
-        if wires:
-            kwargs.setdefault("channel", wires[0].channel)
-            kwargs["chip_amperes_per_volt"] = wires[0].amperes_per_volt
+        wiring = wiring_of(station)
+        path = wiring.pulse_path(name)
+        if path is not None:
+            kwargs.setdefault("channel", path.channel)
+        kwargs["envelope"] = wiring.generator_envelope(name)
     return kwargs
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from contracts.envelope import Envelope
+from contracts.wiring import PulsePath
 
 EMULATED_STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
 
@@ -58,6 +59,8 @@ ENVELOPES = {
 }
 #: Chip amperes per generator volt of the emulated wiring: 20 dB, then 2 kOhm.
 CHIP_AMPERES_PER_VOLT = 0.1 / 2000.0
+#: The pulser's envelope in generator volts, as the station derives it through that wiring.
+PULSER_ENVELOPE = PulsePath("pulser", 1, "input", CHIP_AMPERES_PER_VOLT).generator_envelope(ENVELOPES["pulser"])
 
 
 def station_address(bench, role_name: str) -> str:
@@ -89,7 +92,7 @@ def physics_available() -> bool:
     """Acquisitions and SMU voltage readings need the chip simulation and the chip file."""
     chip_file = Path(__file__).resolve().parents[2] / "stations" / "chips" / "default-neuron.yaml"
     try:
-        import sim_backend.chip.reader  # noqa: F401
+        import sim_backend.chip.build  # noqa: F401
         from sim_backend.physics import transient  # noqa: F401
     except ImportError:
         return False

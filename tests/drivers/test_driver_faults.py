@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, station_address
+from driver_helpers import ENVELOPES, PULSER_ENVELOPE, station_address
 
 from drivers._common import InstrumentConnectionError
 from drivers.keithley_2450 import Keithley2450
@@ -45,12 +45,12 @@ CASES = {
         lambda d: d.set_setpoint_k(4.5), lambda d: d.read_temperature_k(),
         lambda bench: bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(4.5)),
     "keysight_33500b": Case(
-        "pulser", Keysight33500B, dict(envelope=ENVELOPES["pulser"], chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+        "pulser", Keysight33500B, dict(envelope=PULSER_ENVELOPE),
         lambda d: d.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2),
         lambda d: d.set_output_enabled(True),
         lambda bench: bench.world.panels["pulser"].channels[1].burst_cycles == 2),
     "keysight_81160a": Case(
-        "pulser", Keysight81160A, dict(envelope=ENVELOPES["pulser"], chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+        "pulser", Keysight81160A, dict(envelope=PULSER_ENVELOPE),
         lambda d: d.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2),
         lambda d: d.set_output_enabled(True),
         lambda bench: bench.world.panels["pulser"].channels[1].burst_cycles == 2),

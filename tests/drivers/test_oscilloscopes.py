@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, physics_available
+from driver_helpers import PULSER_ENVELOPE, physics_available
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_infiniium import KeysightInfiniium
@@ -44,8 +44,7 @@ def scope(connect, model):
 
 @pytest.fixture
 def generator(connect):
-    driver = connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
-                     chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+    driver = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
     driver.configure_pulse(amplitude_v=0.8, width_s=50e-9, edge_s=9e-9, period_s=1e-6, count=1)
     driver.set_output_enabled(True)
     return driver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES
+from driver_helpers import PULSER_ENVELOPE
 
 from drivers._pulse import PulseTiming, timing_order
 from drivers.keysight_33500b import Keysight33500B
@@ -30,8 +30,7 @@ def bench_models(model) -> dict[str, str]:
 
 @pytest.fixture
 def generator(connect, model):
-    return connect("pulser", MODELS[model], envelope=ENVELOPES["pulser"],
-                   chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT, channel=1)
+    return connect("pulser", MODELS[model], envelope=PULSER_ENVELOPE, channel=1)
 
 
 def test_configured_burst_fires_on_trigger(generator, bench):

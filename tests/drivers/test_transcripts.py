@@ -9,7 +9,7 @@ a changed command must be re-checked against the manual before its golden line c
 from __future__ import annotations
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, station_address
+from driver_helpers import ENVELOPES, station_address
 
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
@@ -172,9 +172,9 @@ CASES = [  # (bench models, role name, driver, kwargs, operation, golden)
                 d.safe_state()), LAKESHORE_336),
     ({"cryostat": "lakeshore_372"}, "cryostat", Lakeshore372, dict(sensor_input=6),
      lambda d: (d.set_setpoint_k(4.2), d.read_temperature_k()), LAKESHORE_372),
-    ({"pulser": "keysight_33522b"}, "pulser", Keysight33500B, dict(chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+    ({"pulser": "keysight_33522b"}, "pulser", Keysight33500B, {},
      _pulse, KEYSIGHT_33500B),
-    ({"pulser": "keysight_81160a"}, "pulser", Keysight81160A, dict(chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+    ({"pulser": "keysight_81160a"}, "pulser", Keysight81160A, {},
      _pulse, KEYSIGHT_81160A),
     ({"scope": "keysight_infiniium"}, "scope", KeysightInfiniium, {}, _capture, KEYSIGHT_INFINIIUM),
     ({"scope": "tektronix_dpo7254"}, "scope", TektronixDPO, {}, _capture, TEKTRONIX_DPO),

@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, enveloped_smu
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,8 +86,7 @@ def test_output_on_with_an_unknown_level_is_refused(connect, received):
 
 
 def test_pulse_levels_by_any_path_are_checked(connect, received, bench):
-    generator = connect("pulser", Keysight81160A, envelope=ENVELOPES["pulser"],
-                        chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+    generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
     generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
     log = received("pulser")
     for write in (lambda: generator.ch1.level_high(2 * PULSE_MAX_V),       # a stock-style parameter
@@ -107,8 +106,7 @@ class TestKeysight33500B:
         return {"pulser": "keysight_33522b"}
 
     def test_an_amplitude_around_an_unknown_offset_is_refused_and_the_output_stays_off(self, connect, received):
-        generator = connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
-                            chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+        generator = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
         log = received("pulser")
         with pytest.raises(EnvelopeError, match="refused"):
             generator.ch1.amplitude(0.1)                   # stock parameter: levels around an unknown offset

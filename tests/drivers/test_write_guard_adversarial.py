@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, enveloped_smu
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu
 
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
@@ -202,8 +202,7 @@ def test_smu_safe_state_switches_off_an_output_found_sourcing_voltage(connect, b
 # -- Keysight 81160A -------------------------------------------------------------------------------
 
 def generator_81160a(connect) -> Keysight81160A:
-    generator = connect("pulser", Keysight81160A, envelope=ENVELOPES["pulser"],
-                        chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+    generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
     generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
     return generator
 
@@ -223,8 +222,7 @@ def test_81160a_every_spelling_of_a_level_header_is_checked(connect, bench, mess
 def test_81160a_a_load_setting_that_scales_the_levels_is_refused(connect, bench):
     """`OUTP1:LOAD INF` keeps the output voltage but the displayed (= chip-side, in this world)
     levels double; the guard still believes the levels it admitted."""
-    generator = connect("pulser", Keysight81160A, envelope=ENVELOPES["pulser"],
-                        chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+    generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
     generator.configure_pulse(amplitude_v=0.8 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
     try_write(generator, ":OUTP1:LOAD INF")
     channel = bench.world.panels["pulser"].channels[1]
@@ -252,8 +250,7 @@ class TestKeysight33500B:
 
     @pytest.mark.parametrize("message", [":VOLT:LEV:HIGH 4", ":SOUR1:VOLT:LEV:IMM:OFFS 3"])
     def test_33500b_every_spelling_of_a_level_header_is_checked(self, connect, bench, message):
-        generator = connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
-                            chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+        generator = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
         generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=100e-9, edge_s=10e-9,
                                   period_s=1e-6, count=1)
         try_write(generator, message)
@@ -266,8 +263,7 @@ class TestKeysight33500B:
         2.83x the peak-to-peak swing of a sine (0.9 Vrms = 2.55 Vpp around the 0.3 V middle).
         Back to Vpp and pulses, the guard still holds its 0.75 V high level and lets the output
         on; the chip gets 1.57 V pulses. Only stock QCoDeS parameters are used."""
-        generator = connect("pulser", Keysight33500B, envelope=ENVELOPES["pulser"],
-                            chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT)
+        generator = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
         generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=100e-9, edge_s=10e-9,
                                   period_s=1e-6, count=1)
         ch1 = generator.ch1

@@ -31,11 +31,13 @@ from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
 from drivers.lakeshore_372 import Lakeshore372
 from contracts.envelope import Envelope, EnvelopeError
+from contracts.wiring import PulsePath
 from sim_backend import emulator
 
 SETTINGS = settings(max_examples=int(os.environ.get("NWLAB_ENVELOPE_EXAMPLES", "25")), derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 CHIP_AMPERES_PER_VOLT = 0.1 / 2000.0          # the emulated wiring: 20 dB, then 2 kOhm
+PULSE_PATH = PulsePath("pulser", 1, "input", CHIP_AMPERES_PER_VOLT)
 MAX_STEP_A = 1e-6
 #: Slack for the time between two writes as seen at the instrument: the previous write may
 #: arrive up to this much after it was sent (transport and parser time), shortening the gap.
@@ -92,8 +94,7 @@ def shipped(tmp_path_factory):
     address = {k: v["address"] for k, v in tree["instruments"].items()}
     drivers = {
         "bias": Keithley2450(f"bias_{tag}", address["bias"], visalib=visalib, max_step_a=MAX_STEP_A),
-        "pulser": Keysight81160A(f"pulser_{tag}", address["pulser"], visalib=visalib,
-                                 chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+        "pulser": Keysight81160A(f"pulser_{tag}", address["pulser"], visalib=visalib),
         "cryostat": Lakeshore336(f"cryostat_{tag}", address["cryostat"], visalib=visalib, sensor_input="A",
                                  heater_output=1),
     }
@@ -116,8 +117,7 @@ def variants(tmp_path_factory):
     tag = uuid.uuid4().hex[:6]
     address = {k: v["address"] for k, v in tree["instruments"].items()}
     drivers = {
-        "pulser": Keysight33500B(f"pulser_{tag}", address["pulser"], visalib=visalib,
-                                 chip_amperes_per_volt=CHIP_AMPERES_PER_VOLT),
+        "pulser": Keysight33500B(f"pulser_{tag}", address["pulser"], visalib=visalib),
         "cryostat": Lakeshore372(f"cryostat_{tag}", address["cryostat"], visalib=visalib, sensor_input=6),
     }
     logs = {key: Received(bench.device(key)) for key in drivers}
@@ -195,7 +195,7 @@ def test_pulse_requests_outside_are_refused_unsent_inside_applied(request, which
                                                                   width_fraction):
     bench, drivers, logs = request.getfixturevalue(which)
     generator, log = drivers["pulser"], logs["pulser"]
-    generator.envelope = Envelope("pulse_generator", limits)
+    generator.envelope = PULSE_PATH.generator_envelope(Envelope("pulse_generator", limits))
     max_v = limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
     amplitude_v = amplitude_fraction * max_v
     width_s = max(width_fraction * limits["pulse_width_max_s"], 50e-9)
@@ -260,8 +260,8 @@ def test_non_finite_requests_are_refused_unsent(shipped, value):
     drivers["cryostat"].envelope = Envelope("temperature_controller", {"temperature_min_k": 1.5,
                                                                        "temperature_max_k": 12.0})
     drivers["bias"].envelope = Envelope("bias_source", {"bias_current_max_a": 10e-6, "bias_ramp_max_a_per_s": 1e-3})
-    drivers["pulser"].envelope = Envelope("pulse_generator", {"pulse_current_max_a": 60e-6,
-                                                              "pulse_width_max_s": 1e-6})
+    drivers["pulser"].envelope = PULSE_PATH.generator_envelope(Envelope("pulse_generator", {
+        "pulse_current_max_a": 60e-6, "pulse_width_max_s": 1e-6}))
     calls = {
         "cryostat": lambda: drivers["cryostat"].set_setpoint_k(value, ramp_k_per_min=1.0),
         "bias": lambda: drivers["bias"].set_current_a(value, ramp_a_per_s=1e-4),
