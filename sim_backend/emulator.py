@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.files.addresses import normalise_address
 from sim_backend.bench.station import EmulatedStation, StationFileError, load_emulated_station
 from sim_backend.bench.world import World
 from sim_backend.clock import LabClock
@@ -44,7 +45,7 @@ class Bench:
         return self.world.station
 
     def faults_for(self, address: str) -> InstrumentFaults:
-        return self.faults[address.replace(" ", "").upper()]
+        return self.faults[normalise_address(address)]
 
     def device(self, role_name: str):
         """The personality serving a role (tests and fault injection use this)."""

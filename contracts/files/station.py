@@ -1,25 +1,30 @@
-"""Station files: instruments, their safety envelopes, wiring and chip, validated on load.
+"""Station files: instruments, their safety envelopes, wiring, guards, emulator options and
+chip, read once and checked on load, for the lab and for the emulator alike.
 
 Every error names the file, the key path and the problem, and nothing is built from a file that
 fails. What a run would refuse or fail on for reasons visible in the file is refused here, before
 any instrument is opened, so `nwlab dry-run` and the start of every run say the same: each role
-filled by exactly one instrument, two instruments never at one address, driver classes that
-import, wiring for the pulse input, the bias and the readout, wired channels the instruments
-have, and chip ports and nodes the chip file has. The schema is documented in
-docs/station-file.md; `stations/emulated.yaml` and `stations/example-lan.yaml` are complete examples.
+filled by exactly one instrument, two instruments never at one address, wiring for the pulse
+input, the bias and the readout, and chip ports and nodes the chip file has (read by
+`contracts.files.chip`). What needs the driver classes themselves (that they import, and the
+channels they have) is checked on the lab side, by `lab.execution.station_checks`, which imports
+them. The schema is documented in docs/station-file.md; `stations/emulated.yaml` and
+`stations/example-lan.yaml` are complete examples.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import math
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from contracts.envelope import ENVELOPE_FIELDS, Envelope
+from contracts.files.addresses import normalise_address
+from contracts.files.chip import FORMAT as CHIP_FORMAT
+from contracts.files.chip import ChipDocument, ChipFileError, chip_document, read_chip_yaml
 from contracts.files.yaml12 import clip, parse_yaml, read_text
 from contracts.units import db_to_voltage_ratio
 
@@ -34,8 +39,20 @@ EMULATOR_FAULTS = ("reply_delay_s", "withhold_every", "drop_every", "garble_ever
 #: pyvisa backends that serve instruments inside the process (`<file>[#bench]@nwlab`): the same
 #: address on two such benches is two instruments.
 IN_PROCESS_BACKENDS = ("nwlab", "sim")
-#: The chip file format the station's `chip:` must name (sim_backend/chip/reader.py reads it in full).
-CHIP_FORMAT = "nwlab-chip/1"
+
+# The keys each closed mapping of the file may hold (docs/station-file.md). `options` (driver
+# keywords), `emulator` (the model's own settings) and the names under `instruments` and
+# `wiring` are free-form.
+TOP_KEYS = {"station", "description", "chip", "clock", "emulator", "instruments", "wiring", "guards"}
+CLOCK_KEYS = {"acceleration"}
+EMULATOR_KEYS = {"seed"}
+INSTRUMENT_KEYS = {"role", "driver", "address", "visalib", "options", "envelope", "emulator"}
+SOURCE_KEYS = {"instrument", "channel"}
+PULSE_INPUT_KEYS = {"source", "chip_port", "attenuation_db", "series_resistance_ohm"}
+BIAS_LINE_KEYS = {"source", "chip_port", "line_resistance_ohm"}
+READOUT_KEYS = {"scope_channel", "chip_node", "monitor", "gain_db", "bandwidth_hz", "input_impedance_ohm"}
+GUARD_KEYS = {"temperature_window_k", "temperature_tolerance_k", "check_interval_s", "excursion_wait_s",
+              "excursion_hold_s", "retakes"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,14 @@ class StationError(ValueError):
 
 
 @dataclass(frozen=True)
+class EmulatorOptions:
+    """`instruments.<name>.emulator`: what the emulator plays there; real instruments ignore it."""
+    model: str | None = None                                      # personality, e.g. "keithley_2450"
+    settings: Mapping[str, Any] = field(default_factory=dict)     # the model's own, checked by the emulator
+    faults: Mapping[str, Any] = field(default_factory=dict)       # names from EMULATOR_FAULTS
+
+
+@dataclass(frozen=True)
 class InstrumentConfig:
     name: str                 # key under `instruments:`, e.g. "scope"
     role: str                 # one of ROLES
@@ -63,25 +88,13 @@ class InstrumentConfig:
     options: dict[str, Any]
     envelope: Envelope
     emulator: dict[str, Any]  # kept for the record; drivers never read it
+    emulated: EmulatorOptions = EmulatorOptions()     # the same, typed
 
     @property
     def resource_key(self) -> str:
         """What identifies the instrument itself: its normalised address, on the in-process
         bench its `visalib` names (a real address is one instrument whatever library reaches it)."""
         return resource_key(self.address, self.visalib)
-
-
-def normalise_address(address: str) -> str:
-    """One spelling per VISA resource: pyvisa's canonical name (board 0, `inst0`, `::INSTR`
-    filled in), without spaces, upper case (`tcpip::h::5025::socket` is `TCPIP0::H::5025::SOCKET`)."""
-    from pyvisa import rname
-
-    text = "".join(address.split()).upper()
-    try:
-        text = rname.to_canonical_name(text)
-    except Exception:  # noqa: BLE001 - not a name pyvisa parses: compare the text itself
-        pass
-    return text.upper()
 
 
 def resource_key(address: str, visalib: str | None) -> str:
@@ -97,6 +110,7 @@ class PulseInput:
     chip_port: str
     attenuation_db: float
     series_resistance_ohm: float
+    name: str = "pulse_input"     # its key under `wiring:`
 
     @property
     def amperes_per_volt(self) -> float:
@@ -110,6 +124,7 @@ class BiasLine:
     channel: int
     chip_port: str
     line_resistance_ohm: float
+    name: str = "bias"            # its key under `wiring:`
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,7 @@ class Station:
     readouts: tuple[Readout, ...]
     guards: GuardSettings = GuardSettings()
     text: str = field(repr=False, default="")
+    chip: ChipDocument | None = field(repr=False, default=None)    # the chip file, read
 
     def by_role(self, role: str) -> InstrumentConfig:
         matches = [i for i in self.instruments.values() if i.role == role]
@@ -159,6 +175,11 @@ class Station:
         return any(i.visalib and i.visalib.endswith("@nwlab") for i in self.instruments.values())
 
 
+def station_error(path: Path, key_path: str, problem: str) -> StationError:
+    """The one shape of a station-file message: `<file>: <key path>: <problem>`."""
+    return StationError(f"{path}: {key_path}: {problem}")
+
+
 class _Tree:
     """Typed access to the parsed YAML with errors that carry the key path."""
 
@@ -166,7 +187,7 @@ class _Tree:
         self.path = path
 
     def fail(self, key_path: str, problem: str) -> StationError:
-        return StationError(f"{self.path}: {key_path}: {problem}")
+        return station_error(self.path, key_path, problem)
 
     def mapping(self, node: Any, key_path: str) -> dict[str, Any]:
         if not isinstance(node, dict):
@@ -176,7 +197,7 @@ class _Tree:
     def string(self, node: dict, key: str, key_path: str, default: Any = ...) -> Any:
         value = self._get(node, key, key_path, default)
         if value is not default and not (isinstance(value, str) and value.strip()):
-            raise self.fail(_join(key_path, key), f"expected a non-empty string, got {_shown(value)}")
+            raise self.fail(_join(key_path, key), f"expected a non-empty string, got {shown(value)}")
         return value
 
     def number(self, node: dict, key: str, key_path: str, default: Any = ..., *,
@@ -186,11 +207,11 @@ class _Tree:
             return value
         where = _join(key_path, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-            raise self.fail(where, f"expected a finite number, got {_shown(value)}")
+            raise self.fail(where, f"expected a finite number, got {shown(value)}")
         if positive and value <= 0:
-            raise self.fail(where, f"must be > 0, got {_shown(value)}")
+            raise self.fail(where, f"must be > 0, got {shown(value)}")
         if minimum is not None and value < minimum:
-            raise self.fail(where, f"must be >= {minimum}, got {_shown(value)}")
+            raise self.fail(where, f"must be >= {minimum}, got {shown(value)}")
         return float(value)
 
     def integer(self, node: dict, key: str, key_path: str, default: Any = ..., *, minimum: int = 0) -> Any:
@@ -198,7 +219,7 @@ class _Tree:
         if value is default:
             return value
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(_join(key_path, key), f"expected a whole number >= {minimum}, got {_shown(value)}")
+            raise self.fail(_join(key_path, key), f"expected a whole number >= {minimum}, got {shown(value)}")
         return value
 
     def only(self, node: dict, allowed: set[str], key_path: str) -> None:
@@ -216,11 +237,11 @@ class _Tree:
     def file_path(self, base: Path, text: str, key_path: str) -> Path:
         """`text` as a path relative to `base`, made absolute."""
         if "\0" in text:
-            raise self.fail(key_path, f"a path cannot contain a NUL byte: {_shown(text)}")
+            raise self.fail(key_path, f"a path cannot contain a NUL byte: {shown(text)}")
         try:
             return (base / text).resolve()
         except (OSError, ValueError, RuntimeError) as exc:
-            raise self.fail(key_path, f"not a usable path {_shown(text)}: {clip(exc)}") from None
+            raise self.fail(key_path, f"not a usable path {shown(text)}: {clip(exc)}") from None
 
 
 def _join(key_path: str, key: Any) -> str:
@@ -240,7 +261,7 @@ _REPR.maxstring = _REPR.maxother = 60
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxtuple = 2, 4, 4, 4
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """repr of a value from the file, bounded (a value may be a megabyte string or deep nesting)."""
     return _REPR.repr(value)
 
@@ -258,16 +279,16 @@ def load_station(path: str | Path) -> Station:
     tree = _Tree(path)
     text = read_text(path, StationError)
     root = tree.mapping(parse_yaml(text, path, StationError), "(top level)")
-    tree.only(root, {"station", "description", "chip", "clock", "emulator", "instruments", "wiring", "guards"}, "")
+    tree.only(root, TOP_KEYS, "")
 
     chip_path = tree.file_path(path.parent, tree.string(root, "chip", ""), "chip")
     if not chip_path.is_file():
         raise tree.fail("chip", f"chip file {chip_path} does not exist")
-    chip = _chip_outline(tree, chip_path)
+    chip = _chip(tree, chip_path)
     clock = tree.mapping(root.get("clock") or {}, "clock")
-    tree.only(clock, {"acceleration"}, "clock")
+    tree.only(clock, CLOCK_KEYS, "clock")
     emulator = tree.mapping(root.get("emulator") or {}, "emulator")
-    tree.only(emulator, {"seed"}, "emulator")
+    tree.only(emulator, EMULATOR_KEYS, "emulator")
 
     instruments = {}
     for name, node in tree.mapping(root.get("instruments"), "instruments").items():
@@ -296,14 +317,14 @@ def load_station(path: str | Path) -> Station:
         readouts=readouts,
         guards=guards,
         text=text,
+        chip=chip,
     )
 
 
 def _guards(tree: _Tree, node: Any, instruments: dict[str, InstrumentConfig]) -> GuardSettings:
     """The `guards:` section; the temperature window defaults to the controller's envelope."""
     node = tree.mapping(node, "guards")
-    tree.only(node, {"temperature_window_k", "temperature_tolerance_k", "check_interval_s", "excursion_wait_s",
-                     "excursion_hold_s", "retakes"}, "guards")
+    tree.only(node, GUARD_KEYS, "guards")
     limits = next((i.envelope.limits for i in instruments.values() if i.role == "temperature_controller"), {})
     window = node.get("temperature_window_k")
     if window is None:
@@ -312,9 +333,9 @@ def _guards(tree: _Tree, node: Any, instruments: dict[str, InstrumentConfig]) ->
         where = "guards.temperature_window_k"
         if not (isinstance(window, list) and len(window) == 2 and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in window)):
-            raise tree.fail(where, f"expected [low, high] in K (two finite numbers), got {_shown(window)}")
+            raise tree.fail(where, f"expected [low, high] in K (two finite numbers), got {shown(window)}")
         if not 0 <= window[0] < window[1]:
-            raise tree.fail(where, f"expected 0 <= low < high, got {_shown(window)}")
+            raise tree.fail(where, f"expected 0 <= low < high, got {shown(window)}")
         window_k = (float(window[0]), float(window[1]))
     defaults = GuardSettings()
     return GuardSettings(
@@ -331,14 +352,13 @@ def _guards(tree: _Tree, node: Any, instruments: dict[str, InstrumentConfig]) ->
 def _instrument(tree: _Tree, path: Path, name: str, node: Any) -> InstrumentConfig:
     key_path = f"instruments.{name}"
     node = tree.mapping(node, key_path)
-    tree.only(node, {"role", "driver", "address", "visalib", "options", "envelope", "emulator"}, key_path)
+    tree.only(node, INSTRUMENT_KEYS, key_path)
     role = tree.string(node, "role", key_path)
     if role not in ROLES:
-        raise tree.fail(f"{key_path}.role", f"unknown role {_shown(role)}; expected one of {', '.join(ROLES)}")
+        raise tree.fail(f"{key_path}.role", f"unknown role {shown(role)}; expected one of {', '.join(ROLES)}")
     driver = tree.string(node, "driver", key_path)
     if "." not in driver:
-        raise tree.fail(f"{key_path}.driver", f"expected a dotted class path like drivers.module.Class, got {_shown(driver)}")
-    _driver_class(tree, driver, f"{key_path}.driver")
+        raise tree.fail(f"{key_path}.driver", f"expected a dotted class path like drivers.module.Class, got {shown(driver)}")
     visalib = tree.string(node, "visalib", key_path, None)
     if visalib is not None and "@" in visalib:
         # A backend argument that names a file is relative to the station file (as @sim YAMLs).
@@ -355,24 +375,25 @@ def _instrument(tree: _Tree, path: Path, name: str, node: Any) -> InstrumentConf
               for key in envelope_node}
     envelope = Envelope(role=role, limits=limits, where=f"{path}: {key_path}.envelope")
     envelope.check_consistent(lambda k, problem: tree.fail(f"{key_path}.envelope.{k}", problem))
+    emulator = tree.mapping(node.get("emulator") or {}, f"{key_path}.emulator")
     return InstrumentConfig(
         name=name, role=role, driver=driver, address=tree.string(node, "address", key_path),
         visalib=visalib, options=tree.mapping(node.get("options") or {}, f"{key_path}.options"),
-        envelope=envelope, emulator=_emulator(tree, node.get("emulator"), f"{key_path}.emulator"),
+        envelope=envelope, emulator=emulator, emulated=_emulator(tree, emulator, f"{key_path}.emulator"),
     )
 
 
-def _emulator(tree: _Tree, node: Any, key_path: str) -> dict[str, Any]:
+def _emulator(tree: _Tree, emulator: dict, key_path: str) -> EmulatorOptions:
     """`instruments.<name>.emulator`: `model` and `faults` are checked here; the other keys are
     the model's own settings, free-form, checked by the emulator when it builds the bench."""
-    emulator = tree.mapping(node or {}, key_path)
-    tree.string(emulator, "model", key_path, None)
+    model = tree.string(emulator, "model", key_path, None)
     faults = tree.mapping(emulator.get("faults") or {}, f"{key_path}.faults")
     tree.only(faults, set(EMULATOR_FAULTS), f"{key_path}.faults")
-    return emulator
+    settings = {key: value for key, value in emulator.items() if key not in ("model", "faults")}
+    return EmulatorOptions(model=model, settings=settings, faults=faults)
 
 
-def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig], chip: _ChipOutline):
+def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig], chip: ChipDocument):
     pulse_inputs, bias_lines, readouts = [], [], []
     for name, node in wiring.items():
         key_path = _join("wiring", name)
@@ -384,43 +405,41 @@ def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig],
             continue
         node = tree.mapping(node, key_path)
         source = tree.mapping(node.get("source"), f"{key_path}.source")
-        tree.only(source, {"instrument", "channel"}, f"{key_path}.source")
+        tree.only(source, SOURCE_KEYS, f"{key_path}.source")
         instrument = tree.string(source, "instrument", f"{key_path}.source")
         if instrument not in instruments:
-            raise tree.fail(f"{key_path}.source.instrument", f"{_shown(instrument)} is not under instruments")
+            raise tree.fail(f"{key_path}.source.instrument", f"{shown(instrument)} is not under instruments")
         channel = tree.integer(source, "channel", f"{key_path}.source", 1, minimum=1)
         chip_port = tree.string(node, "chip_port", key_path)
         if chip_port not in chip.ports:
-            raise tree.fail(f"{key_path}.chip_port", f"the chip ({chip.path}) has no port {_shown(chip_port)}; "
+            raise tree.fail(f"{key_path}.chip_port", f"the chip ({chip.path}) has no port {shown(chip_port)}; "
                                                      f"its ports: {', '.join(map(str, chip.ports)) or 'none'}")
-        _check_channel(tree, instruments[instrument], channel, f"{key_path}.source.channel", source=True)
         role = instruments[instrument].role
         if role == "pulse_generator":
-            tree.only(node, {"source", "chip_port", "attenuation_db", "series_resistance_ohm"}, key_path)
+            tree.only(node, PULSE_INPUT_KEYS, key_path)
             pulse_inputs.append(PulseInput(
                 instrument, channel, chip_port,
                 tree.number(node, "attenuation_db", key_path, 0.0),
-                tree.number(node, "series_resistance_ohm", key_path, positive=True)))
+                tree.number(node, "series_resistance_ohm", key_path, positive=True), str(name)))
         elif role == "bias_source":
-            tree.only(node, {"source", "chip_port", "line_resistance_ohm"}, key_path)
+            tree.only(node, BIAS_LINE_KEYS, key_path)
             bias_lines.append(BiasLine(instrument, channel, chip_port,
-                                       tree.number(node, "line_resistance_ohm", key_path, 0.0, minimum=0.0)))
+                                       tree.number(node, "line_resistance_ohm", key_path, 0.0, minimum=0.0),
+                                       str(name)))
         else:
             raise tree.fail(f"{key_path}.source.instrument",
-                            f"{_shown(instrument)} is a {role}; only pulse generators and bias sources drive the chip")
+                            f"{shown(instrument)} is a {role}; only pulse generators and bias sources drive the chip")
     paths = {"pulse_input"} if pulse_inputs else set()
-    scope = next(i for i in instruments.values() if i.role == "oscilloscope")
     for index, readout in enumerate(readouts):
         if readout.monitor is not None and readout.monitor not in paths:
-            raise tree.fail(f"wiring.readout[{index}].monitor", f"unknown wiring path {_shown(readout.monitor)}")
+            raise tree.fail(f"wiring.readout[{index}].monitor", f"unknown wiring path {shown(readout.monitor)}")
         if readout.chip_node is not None and readout.chip_node not in chip.nodes:
             raise tree.fail(f"wiring.readout[{index}].chip_node",
-                            f"the chip ({chip.path}) has no node {_shown(readout.chip_node)}; "
+                            f"the chip ({chip.path}) has no node {shown(readout.chip_node)}; "
                             f"its nodes: {', '.join(chip.nodes) or 'none'}")
-        _check_channel(tree, scope, readout.scope_channel, f"wiring.readout[{index}].scope_channel", source=False)
     channels = [r.scope_channel for r in readouts]
     if len(set(channels)) != len(channels):
-        raise tree.fail("wiring.readout", f"a scope channel appears twice: {_shown(channels)}")
+        raise tree.fail("wiring.readout", f"a scope channel appears twice: {shown(channels)}")
     for role, wires, what in (("pulse_generator", pulse_inputs, "the pulse input"),
                               ("bias_source", bias_lines, "the bias line")):
         if not wires:
@@ -436,81 +455,18 @@ def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig],
     return tuple(pulse_inputs), tuple(bias_lines), tuple(readouts)
 
 
-@dataclass(frozen=True)
-class _ChipOutline:
-    """What the station's wiring refers to in the chip file: its ports and nodes."""
-    path: Path
-    ports: tuple[str, ...]
-    nodes: tuple[str, ...]
-
-
-def _chip_outline(tree: _Tree, chip_path: Path) -> _ChipOutline:
-    """The chip file's ports and nodes; a file that is not a chip file (a station file, say) is
-    refused here. The emulator validates the rest (`nwlab chip check`)."""
+def _chip(tree: _Tree, chip_path: Path) -> ChipDocument:
+    """The chip file, read by the chip reader; a file that is not a chip file (a station file,
+    say) is refused as such, and a chip file's own problems under `chip:`."""
     try:
-        data = parse_yaml(read_text(chip_path, StationError), chip_path, StationError)
-    except StationError as error:
+        data = read_chip_yaml(chip_path)
+        if not isinstance(data, dict) or data.get("format") != CHIP_FORMAT:
+            got = (f"format: {shown(data['format'])}" if isinstance(data, dict) and "format" in data
+                   else "no format key" if isinstance(data, dict) else f"a {_kind(data)}")
+            raise tree.fail("chip", f"{chip_path} is not a chip file: expected format: {CHIP_FORMAT}, found {got}")
+        return chip_document(data, chip_path)
+    except ChipFileError as error:
         raise tree.fail("chip", str(error)) from None
-    if not isinstance(data, dict) or data.get("format") != CHIP_FORMAT:
-        got = (f"format: {_shown(data['format'])}" if isinstance(data, dict) and "format" in data
-               else "no format key" if isinstance(data, dict) else f"a {_kind(data)}")
-        raise tree.fail("chip", f"{chip_path} is not a chip file: expected format: {CHIP_FORMAT}, found {got}")
-    nodes, ports = data.get("nodes"), data.get("ports") or {}
-    if not (isinstance(nodes, list) and all(isinstance(n, str) for n in nodes)):
-        raise tree.fail("chip", f"{chip_path}: nodes: expected a list of node names, got {_shown(nodes)}")
-    if not isinstance(ports, dict):
-        raise tree.fail("chip", f"{chip_path}: ports: expected a mapping, got {_kind(ports)}")
-    return _ChipOutline(chip_path, tuple(str(p) for p in ports), tuple(nodes))
-
-
-def _driver_class(tree: _Tree, driver: str, key_path: str) -> type:
-    """The class `driver` names, imported now (no instrument is opened), so that a misspelt
-    module or class is refused by the dry run rather than when the run opens instruments."""
-    module_name, _, class_name = driver.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except Exception as exc:  # noqa: BLE001 - any failure to import is the file's problem
-        raise tree.fail(key_path, f"cannot import {_shown(driver)}: {type(exc).__name__}: {clip(exc)}") from None
-    if not isinstance(cls, type):
-        raise tree.fail(key_path, f"{_shown(driver)} is a {type(cls).__name__}, not a driver class")
-    return cls
-
-
-def _channel_counts(config: InstrumentConfig) -> list[tuple[int, str]]:
-    """Every statement of how many channels the instrument has, with where it is made: its
-    `options.channels` and `emulator.channels`, the driver's `channels` default or
-    `number_of_channels`; a driver taking neither `channel` nor `channels` drives one output."""
-    where = f"instruments.{config.name}"
-    counts = [(config.options[key], f"{where}.options.channels") for key in ("channels",) if key in config.options]
-    counts += [(config.emulator[key], f"{where}.emulator.channels") for key in ("channels",) if key in config.emulator]
-    cls = _driver_class(_Tree(Path()), config.driver, "")
-    parameters = {}
-    for klass in reversed(cls.__mro__):
-        if "__init__" in vars(klass):
-            try:
-                parameters.update(inspect.signature(vars(klass)["__init__"]).parameters)
-            except (TypeError, ValueError):    # a builtin's __init__
-                pass
-    default = getattr(parameters.get("channels"), "default", None)
-    if "channels" not in config.options and isinstance(default, int):
-        counts.append((default, f"the default of {config.driver}"))
-    if isinstance(getattr(cls, "number_of_channels", None), int):
-        counts.append((cls.number_of_channels, f"{config.driver}.number_of_channels"))
-    if not counts and "channel" not in parameters:
-        counts.append((1, f"{config.driver} drives one output"))
-    return [(n, source) for n, source in counts if isinstance(n, int) and not isinstance(n, bool)]
-
-
-def _check_channel(tree: _Tree, config: InstrumentConfig, channel: int, key_path: str, *, source: bool) -> None:
-    """A wired channel the instrument has, and (for a source) the one its driver is told to drive."""
-    chosen = config.options.get("channel") if source else None
-    if chosen is not None and chosen != channel:
-        raise tree.fail(key_path, f"channel {channel} disagrees with instruments.{config.name}.options.channel "
-                                  f"= {_shown(chosen)}: the instrument would drive another channel than the wiring says")
-    for count, stated in _channel_counts(config):
-        if channel > count:
-            raise tree.fail(key_path, f"instruments.{config.name} has no channel {channel}: "
-                                      f"{count} channel{'s' if count != 1 else ''} ({stated})")
 
 
 def _one_instrument_per_address(tree: _Tree, instruments: dict[str, InstrumentConfig]) -> None:
@@ -520,8 +476,8 @@ def _one_instrument_per_address(tree: _Tree, instruments: dict[str, InstrumentCo
         first = seen.setdefault(config.resource_key, config)
         if first is not config:
             raise tree.fail(f"instruments.{config.name}.address",
-                            f"{_shown(config.address)} is the instrument instruments.{first.name} already names "
-                            f"({_shown(first.address)}): one instrument, one entry, one envelope")
+                            f"{shown(config.address)} is the instrument instruments.{first.name} already names "
+                            f"({shown(first.address)}): one instrument, one entry, one envelope")
 
 
 def _one_instrument_per_role(tree: _Tree, instruments: dict[str, InstrumentConfig]) -> None:
@@ -541,7 +497,7 @@ def _one_instrument_per_role(tree: _Tree, instruments: dict[str, InstrumentConfi
 
 def _readout(tree: _Tree, node: Any, key_path: str) -> Readout:
     node = tree.mapping(node, key_path)
-    tree.only(node, {"scope_channel", "chip_node", "monitor", "gain_db", "bandwidth_hz", "input_impedance_ohm"}, key_path)
+    tree.only(node, READOUT_KEYS, key_path)
     chip_node = tree.string(node, "chip_node", key_path, None)
     monitor = tree.string(node, "monitor", key_path, None)
     if (chip_node is None) == (monitor is None):

@@ -21,7 +21,8 @@ from typing import Any
 from tqdm import tqdm
 
 from lab.archive.output_dir import ArchiveWriteError, check_for_runs
-from contracts.files.station import Station, load_station
+from contracts.files.station import Station
+from lab.execution.station_checks import load_station
 from lab.execution.dry_run import DryRunReport, dry_run
 from lab.execution.interrupts import handling_stop_signals, stop_requested
 from contracts.procedure import ParameterError, PlanContext, Procedure

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim_backend.chip.reader import ChipFileError, load_chip
+from sim_backend.chip.build import ChipFileError, load_chip
 from sim_backend.physics import nanowire as nw
 from sim_backend.physics.circuit import CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
 from sim_backend.physics.dc import dc_state

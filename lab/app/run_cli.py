@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     from lab.archive.output_dir import check_for_runs
     from lab.execution.instruments import open_instruments
     from lab.app.campaign import chip_design
-    from contracts.files.station import load_station
+    from lab.execution.station_checks import load_station
     from lab.execution.dry_run import dry_run
     from lab.execution.interrupts import handle_stop_signals_until_exit
     from contracts.procedure import PlanContext
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     from lab.app.campaign import chip_design, plan_campaign, plan_text, selected
-    from contracts.files.station import load_station
+    from lab.execution.station_checks import load_station
 
     station = load_station(args.station)
     design = chip_design(station)

@@ -1,7 +1,7 @@
 """One run per set of instruments, one run writing into an output directory.
 
 A run holds an advisory lock (flock) per instrument of its station, keyed on the instrument
-itself: its normalised VISA address (`contracts.files.station.normalise_address`), or for an instrument that an
+itself: its normalised VISA address (`contracts.files.addresses.normalise_address`), or for an instrument that an
 in-process emulator serves, that bench (its `visalib`) and the address. A copy of the station file,
 another working directory or another TMPDIR therefore meets the same locks. All of a station's
 locks, and the one on `--out`, are taken all-or-nothing before any instrument is opened; a refusal

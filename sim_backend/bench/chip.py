@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sim_backend.bench.station import EmulatedStation
-from sim_backend.chip.reader import ChipFile, load_chip
+from sim_backend.chip.build import ChipFile, build_chip
 from sim_backend.physics.circuit import Circuit, Nanowire, Resistor
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.nanowire import normal_resistance_ohm, switching_current_a
@@ -46,7 +46,7 @@ class ChipUnderTest:
 
     @classmethod
     def from_station(cls, station: EmulatedStation) -> ChipUnderTest:
-        definition = load_chip(station.chip_path)
+        definition = build_chip(station.chip)
         elements = list(definition.circuit.elements)
         for index, wire in enumerate(station.pulse_inputs):
             node = port_node(definition, wire.chip_port)

@@ -13,9 +13,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from contracts.files.addresses import canonical_resource_name
 from sim_backend.scpi.device import MessageDevice
 from sim_backend.faults.plan import NO_FAULTS, FaultPlan
-from sim_backend.transport.resource_names import normalize_resource_name
 
 
 class BenchLike(Protocol):
@@ -74,14 +74,14 @@ class BenchDevice:
 
 def lookup_key(name: str) -> str:
     """Table key for a resource name: canonical, then case-blind as VISA names are."""
-    return normalize_resource_name(name).upper()
+    return canonical_resource_name(name).upper()
 
 
 def device_table(bench: BenchLike) -> dict[str, BenchDevice]:
     """`lookup_key(address)` -> the bench's device at that address."""
     table: dict[str, BenchDevice] = {}
     for key, device in bench.devices.items():
-        entry = BenchDevice(key, normalize_resource_name(key), device)
+        entry = BenchDevice(key, canonical_resource_name(key), device)
         other = table.setdefault(entry.name.upper(), entry)
         if other is not entry:
             raise ValueError(f"bench lists {key!r} and {other.bench_key!r}: both are {entry.name}")

@@ -17,6 +17,7 @@ from pyvisa.constants import StatusCode
 from pyvisa.typing import VISAEventContext, VISARMSession, VISASession
 from pyvisa.util import LibraryPath
 
+from contracts.files.addresses import canonical_resource_name
 from sim_backend.transport._bench_lookup import (
     BenchLike,
     device_table,
@@ -24,7 +25,6 @@ from sim_backend.transport._bench_lookup import (
     lookup_key,
     open_bench,
 )
-from sim_backend.transport.resource_names import normalize_resource_name
 from sim_backend.transport.visa_session import VisaSession
 
 #: Library path pyvisa passes when none is given ("@nwlab"): the embedded default station.
@@ -81,7 +81,7 @@ class NwlabVisaLibrary(highlevel.VisaLibraryBase):
     ) -> tuple[highlevel.ResourceInfo, StatusCode]:
         # pyvisa picks the resource class from this; accept every VISA spelling of a name.
         try:
-            resource_name = normalize_resource_name(resource_name)
+            resource_name = canonical_resource_name(resource_name)
         except rname.InvalidResourceName:
             pass  # the base class reports it
         return super().parse_resource_extended(session, resource_name)
@@ -94,7 +94,7 @@ class NwlabVisaLibrary(highlevel.VisaLibraryBase):
         open_timeout: int | None = constants.VI_TMO_IMMEDIATE,
     ) -> tuple[VISASession, StatusCode]:
         try:
-            name = normalize_resource_name(resource_name)
+            name = canonical_resource_name(resource_name)
         except rname.InvalidResourceName:
             return VISASession(0), self.handle_return_value(
                 None, StatusCode.error_invalid_resource_name

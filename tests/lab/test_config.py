@@ -201,7 +201,8 @@ def test_envelope_refuses_non_finite_requests(tmp_path, station_text, value):
     ("GPIB0::5::INSTR", "gpib::5"),
 ])
 def test_one_instrument_has_one_normalised_address(one, other):
-    from contracts.files.station import normalise_address, resource_key
+    from contracts.files.addresses import normalise_address
+    from contracts.files.station import resource_key
 
     assert normalise_address(one) == normalise_address(other)
     assert resource_key(one, None) == resource_key(other, "@py")           # a real address, whatever library

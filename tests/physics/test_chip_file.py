@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim_backend.chip.reader import ChipFileError, load_chip, parse_chip
+from sim_backend.chip.build import ChipFileError, load_chip, parse_chip
 from sim_backend.physics.circuit import Inductor, Nanowire
 
 CHIPS = Path(__file__).resolve().parents[2] / "stations" / "chips"

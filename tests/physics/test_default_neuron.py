@@ -8,7 +8,7 @@ from neuron_probe import (
     threshold_a,
 )
 
-from sim_backend.chip.reader import load_chip
+from sim_backend.chip.build import load_chip
 
 CHIPS = Path(__file__).resolve().parents[2] / "stations" / "chips"
 

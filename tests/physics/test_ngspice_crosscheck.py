@@ -192,7 +192,7 @@ def test_emulator_matches_ngspice_on_shipped_chips(chip_path):
     """Any shipped chip, with a generic stimulus: DC sources as the file sets them, and a
     2 ns pulse of 2.5x the largest switching current on every source the file leaves at zero
     (above the default neuron's 2 ns threshold, 1.84 I_sw, and below its 2x-threshold limit)."""
-    from sim_backend.chip.reader import load_chip
+    from sim_backend.chip.build import load_chip
     from sim_backend.physics import circuit as cm
 
     chip = load_chip(chip_path)

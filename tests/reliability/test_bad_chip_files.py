@@ -18,7 +18,7 @@ import pytest
 from reliability_helpers import CHIPS, ROOT
 
 from lab.app.cli import main
-from sim_backend.chip.reader import ChipFileError, load_chip
+from sim_backend.chip.build import ChipFileError, load_chip
 from sim_backend.physics.circuit import Circuit, CurrentSource, Resistor, VoltageSource
 
 pytestmark = pytest.mark.timeout(60)

@@ -26,7 +26,7 @@ from reliability_helpers import (
 from contracts.files.station import StationError, load_station
 from sim_backend.bench.station import StationFileError
 from sim_backend.bench.station import load_emulated_station as emulator_load_station
-from sim_backend.chip.reader import ChipFileError, load_chip
+from sim_backend.chip.build import ChipFileError, load_chip
 
 FILES = settings(max_examples=150, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

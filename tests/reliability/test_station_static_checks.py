@@ -26,7 +26,8 @@ import pytest
 import yaml
 from reliability_helpers import DEFAULT_CHIP, EMULATED, ROOT
 
-from contracts.files.station import StationError, load_station
+from contracts.files.station import StationError
+from lab.execution.station_checks import load_station
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -244,7 +245,8 @@ def test_a_captured_node_the_readout_does_not_wire_is_refused_by_the_dry_run(tmp
     from reliability_helpers import emulated_tree, write_station
 
     from lab.app.campaign import chip_design
-    from contracts.files.station import StationError, load_station
+    from contracts.files.station import StationError
+    from lab.execution.station_checks import load_station
     from lab.execution.dry_run import dry_run
     from contracts.procedure import PlanContext
     from procedures.energy_per_spike import EnergyPerSpike

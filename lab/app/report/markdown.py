@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from contracts.files.yaml12 import parse_yaml
 from lab.app.report import fig_energy, fig_excitability, fig_iv
 from lab.app.report.plots import Figure, format_value, prefix_for
 from lab.app.report.runs import Quantity, RunData, load_readable, load_runs
@@ -122,8 +122,8 @@ def _set_arguments(run: RunData) -> str:
 def _mapping(text: str) -> dict:
     """A YAML mapping from archived text; {} for anything else (the report must not fail on it)."""
     try:
-        tree = yaml.safe_load(text) if text else {}
-    except yaml.YAMLError:
+        tree = parse_yaml(text, Path("<archived text>"), ValueError) if text else {}
+    except ValueError:
         return {}
     return tree if isinstance(tree, dict) else {}
 
