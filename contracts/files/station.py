@@ -32,7 +32,7 @@ ROLES = ("temperature_controller", "pulse_generator", "oscilloscope", "bias_sour
 
 #: Fault names the emulator accepts under `instruments.<name>.emulator.faults`. A copy of the
 #: list documented in sim_backend/faults/settings.py (`_PERIODIC_KEYS`, `WORLD_KEYS` and
-#: reply_delay_s), which lab does not import; the emulator checks the values when it builds
+#: reply_delay_s), which the contracts cannot import; the emulator checks the values when it builds
 #: the bench, and tests/lab/test_config.py checks that the two lists agree.
 EMULATOR_FAULTS = ("reply_delay_s", "withhold_every", "drop_every", "garble_every", "truncate_every",
                    "scpi_error_every", "latch_nanowire", "fridge_excursion")
@@ -222,10 +222,13 @@ class _Tree:
             raise self.fail(_join(key_path, key), f"expected a whole number >= {minimum}, got {shown(value)}")
         return value
 
-    def only(self, node: dict, allowed: set[str], key_path: str) -> None:
+    def only(self, node: dict, allowed: set[str], key_path: str, what: str = "") -> None:
+        """Refuse the first key not `allowed`; `what` names such a key (e.g. "fault")."""
         unknown = sorted(set(node) - allowed, key=str)   # keys may be of mixed types (1, "zz")
         if unknown:
-            raise self.fail(_join(key_path, unknown[0]), f"unknown key; expected one of {', '.join(sorted(allowed))}")
+            named = f" (unknown {what} {shown(unknown[0])})" if what else ""
+            raise self.fail(_join(key_path, unknown[0]),
+                            f"unknown key; expected one of {', '.join(sorted(allowed))}{named}")
 
     def _get(self, node: dict, key: str, key_path: str, default: Any) -> Any:
         if key in node and node[key] is not None:
@@ -388,7 +391,7 @@ def _emulator(tree: _Tree, emulator: dict, key_path: str) -> EmulatorOptions:
     the model's own settings, free-form, checked by the emulator when it builds the bench."""
     model = tree.string(emulator, "model", key_path, None)
     faults = tree.mapping(emulator.get("faults") or {}, f"{key_path}.faults")
-    tree.only(faults, set(EMULATOR_FAULTS), f"{key_path}.faults")
+    tree.only(faults, set(EMULATOR_FAULTS), f"{key_path}.faults", "fault")
     settings = {key: value for key, value in emulator.items() if key not in ("model", "faults")}
     return EmulatorOptions(model=model, settings=settings, faults=faults)
 
