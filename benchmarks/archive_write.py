@@ -58,7 +58,7 @@ def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int) -> float:
     with open(path, "wb") as f:
         for i in range(n_blocks):
             block = blocks[i % len(blocks)]
-            f.write(memoryview(block.voltage_v))
+            f.write(memoryview(block.samples))
             f.write(memoryview(block.columns["t_trigger_s"][0]))
         f.flush()
         os.fsync(f.fileno())
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     n_blocks = max(1, args.traces // BLOCK)
     blocks = make_blocks()
-    megabytes = n_blocks * (blocks[0].voltage_v.nbytes + BLOCK * 8) / 1e6
+    megabytes = n_blocks * (blocks[0].samples.nbytes + BLOCK * 8) / 1e6
     scratch = Path(tempfile.mkdtemp(prefix="nwlab-bench-", dir=args.dir))
     times: dict[str, list[float]] = {"raw": [], "archive": []}
     try:

@@ -132,8 +132,10 @@ class Procedure:
         """name -> (value, unit), as the archive stores them."""
         return {p.name: (getattr(self.parameters, p.name), p.unit) for p in self.parameter_info()}
 
-    def declare(self) -> tuple[TraceSpec | None, dict[str, TableSpec]]:
-        """The traces and tables this run will archive (none by default)."""
+    def declare(self, context: PlanContext | None = None) -> tuple[TraceSpec | None, dict[str, TableSpec]]:
+        """The traces and tables this run will archive (none by default). `context` is the one
+        the plan will get: a record's length may follow the chip's design values (None: the
+        fallbacks)."""
         return None, {}
 
     def plan(self, context: PlanContext) -> Plan:

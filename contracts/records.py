@@ -42,18 +42,27 @@ class ColumnSpec:
 
 @dataclass(frozen=True, eq=False)
 class TraceSpec:
-    """What every `TraceBlock` of the run will look like."""
+    """What every `TraceBlock` of the run will look like: its channels, each in its own units
+    (a node voltage in "V", a monitored current in "A"), on one time axis, and per-trace columns.
+
+    `traces_max` is what the run expects to archive at most (None: no bound); the archive sizes
+    its chunks by it, so a run that keeps a few traces does not allocate room for many."""
 
     channel_names: tuple[str, ...]
     time_s: np.ndarray
     columns: Mapping[str, ColumnSpec] = field(default_factory=dict)
+    channel_units: tuple[str, ...] = ()  # one per channel; empty: every channel in volts
+    traces_max: int | None = None
 
     def __post_init__(self) -> None:
         _set(self, "channel_names", tuple(self.channel_names))
+        _set(self, "channel_units", _units_per_channel("TraceSpec", self.channel_names, self.channel_units))
         _set(self, "time_s", _as_1d("TraceSpec.time_s", self.time_s, np.float64))
         _set(self, "columns", dict(self.columns))
         if not self.channel_names or len(self.time_s) == 0:
             raise ValueError("TraceSpec needs at least one channel and one time point")
+        if self.traces_max is not None and self.traces_max < 0:
+            raise ValueError(f"TraceSpec.traces_max must be 0 or more, got {self.traces_max}")
 
     @property
     def n_channels(self) -> int:
@@ -70,7 +79,12 @@ class TraceSpec:
             name: ColumnSpec(units, _storage_dtype(values.dtype))
             for name, (values, units) in block.columns.items()
         }
-        return cls(block.channel_names, block.time_s, columns)
+        return cls(block.channel_names, block.time_s, columns, block.channel_units)
+
+    def block(self, samples: Any, columns: Mapping[str, tuple[Any, str]] | None = None) -> TraceBlock:
+        """A block of this spec's channels, units and time axis: samples (n_traces, n_channels,
+        n_points) in the declared channel order, and a value per trace of every declared column."""
+        return TraceBlock(samples, self.time_s, self.channel_names, columns or {}, self.channel_units)
 
 
 @dataclass(frozen=True)
@@ -123,26 +137,29 @@ class RunStart:
 
 @dataclass(frozen=True, eq=False)
 class TraceBlock:
-    """n_traces scope acquisitions: voltage (n_traces, n_channels, n_points) and per-trace columns."""
+    """n_traces scope acquisitions: samples (n_traces, n_channels, n_points), channel k in
+    channel_units[k] (empty: every channel in volts), and per-trace columns."""
 
-    voltage_v: np.ndarray
+    samples: np.ndarray
     time_s: np.ndarray
     channel_names: tuple[str, ...]
     columns: Mapping[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+    channel_units: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        voltage = np.asarray(self.voltage_v, dtype=np.float32)
-        if voltage.ndim == 2:  # a single trace
-            voltage = voltage[np.newaxis]
-        if voltage.ndim != 3:
-            raise ValueError(f"voltage_v must be (n_traces, n_channels, n_points), got {voltage.shape}")
-        _set(self, "voltage_v", voltage)
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim == 2:  # a single trace
+            samples = samples[np.newaxis]
+        if samples.ndim != 3:
+            raise ValueError(f"samples must be (n_traces, n_channels, n_points), got {samples.shape}")
+        _set(self, "samples", samples)
         _set(self, "time_s", _as_1d("TraceBlock.time_s", self.time_s, np.float64))
         _set(self, "channel_names", tuple(self.channel_names))
-        n_traces, n_channels, n_points = voltage.shape
+        _set(self, "channel_units", _units_per_channel("TraceBlock", self.channel_names, self.channel_units))
+        n_traces, n_channels, n_points = samples.shape
         if (n_channels, n_points) != (len(self.channel_names), len(self.time_s)):
             raise ValueError(
-                f"voltage_v shape {voltage.shape} does not match {len(self.channel_names)} channel "
+                f"samples shape {samples.shape} does not match {len(self.channel_names)} channel "
                 f"names and {len(self.time_s)} time points"
             )
         columns = {}
@@ -155,7 +172,7 @@ class TraceBlock:
 
     @property
     def n_traces(self) -> int:
-        return self.voltage_v.shape[0]
+        return self.samples.shape[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,6 +239,14 @@ class RunStop:
 
 
 Record = RunStart | TraceBlock | TableRows | Result | SnapshotChanged | RunStop
+
+
+def _units_per_channel(owner: str, names: tuple[str, ...], units: Any) -> tuple[str, ...]:
+    """One UDUNITS string per channel; none given: volts, what a scope records."""
+    units = tuple(units) if units else ("V",) * len(names)
+    if len(units) != len(names) or not all(isinstance(u, str) and u for u in units):
+        raise ValueError(f"{owner}.channel_units must give one unit per channel {names}, got {units}")
+    return units
 
 
 def _storage_dtype(dtype: np.dtype) -> str:

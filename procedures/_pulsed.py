@@ -1,5 +1,6 @@
-"""Plan pieces shared by the pulsed procedures: capture set-up, averaged sub-threshold
-reference responses, spike counting against them, and the check that the neuron fires at all.
+"""Plan pieces shared by the pulsed procedures: the parameters they share, capture set-up,
+averaged sub-threshold reference responses, spike counting against them, the check that the
+neuron fires at all, and the one way a capture becomes a trace record (`CaptureRecords`).
 
 Sub-plans are generators used with `yield from`; they return what they measured. They keep
 their step count independent of the replies (a capture that never triggers counts as a
@@ -9,14 +10,22 @@ fire (`reference_and_firing`) adds steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from contracts import steps
-from contracts.procedure import MeasurementError, check_record, refuse
+from contracts.procedure import (
+    SAMPLE_RATE_MAX_HZ,
+    MeasurementError,
+    check_record,
+    parameter,
+    refuse,
+)
+from contracts.records import ColumnSpec, TraceBlock, TraceSpec
 from procedures.analysis.spikes import has_spike, linear_excess_v
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).
@@ -28,6 +37,69 @@ SINGLE_PULSE_PERIOD_S = 1e-6
 #: Edge times a pulse's width and the gap after it must each hold (Keysight: 10-90 % edges
 #: take 0.625 of the 0-100 % ramp).
 EDGE_FIT = 1.6
+
+
+# -- parameters the pulsed procedures share ---------------------------------------------------
+# Each returns a fresh dataclass field (a field belongs to one class). Where procedures give a
+# parameter another default or meaning, they pass it; name, unit and bounds are declared here.
+
+def threshold_a_parameter() -> Any:
+    return parameter(0.0, unit="A", doc="firing threshold at this width (from strength_duration); 0 takes the "
+                     "design threshold", minimum=0.0)
+
+
+def threshold_factor_parameter(default: float) -> Any:
+    return parameter(default, unit="1", doc="pulse amplitude in thresholds", minimum=1.0, maximum=3.0)
+
+
+def width_s_parameter(doc: str) -> Any:
+    return parameter(2e-9, unit="s", doc=doc, minimum=1e-10, maximum=1e-6)
+
+
+def edge_s_parameter() -> Any:
+    return parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
+
+
+def trials_parameter(default: int, doc: str) -> Any:
+    return parameter(default, unit="1", doc=doc, minimum=1, maximum=1000)
+
+
+def reference_captures_parameter(default: int, doc: str, maximum: int = 1000) -> Any:
+    return parameter(default, unit="1", doc=doc, minimum=1, maximum=maximum)
+
+
+def bias_a_parameter(doc: str = "DC bias; 0 takes the design bias") -> Any:
+    return parameter(0.0, unit="A", doc=doc, minimum=0.0)
+
+
+def detect_v_parameter(doc: str = "spike detection level; 0 takes 0.3x the design spike amplitude") -> Any:
+    return parameter(0.0, unit="V", doc=doc, minimum=0.0)
+
+
+def pretrigger_s_parameter(default: float, doc: str = "record before the trigger") -> Any:
+    return parameter(default, unit="s", doc=doc, minimum=0.0)
+
+
+def sample_rate_hz_parameter(default: float) -> Any:
+    return parameter(default, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=SAMPLE_RATE_MAX_HZ)
+
+
+def spike_after_s_parameter(doc: str) -> Any:
+    return parameter(10e-9, unit="s", doc=doc, minimum=0.0)
+
+
+def ramp_a_per_s_parameter() -> Any:
+    return parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+
+
+#: Captures whose raw traces a pulsed procedure archives by default: a few hundred kB per run,
+#: enough to look again at what the analysis saw (energy_per_spike archives every capture).
+TRACES_ARCHIVED_MAX = 32
+
+
+def traces_archived_max_parameter() -> Any:
+    return parameter(TRACES_ARCHIVED_MAX, unit="1", doc="captures whose raw traces are archived, spread evenly "
+                     "over the run (every k-th capture); 0 archives none", minimum=0, maximum=100_000)
 
 
 def check_timing(procedure: str, names: str, width_s: float, edge_s: float,
@@ -145,9 +217,10 @@ def captures_of(settings: CaptureSettings, burst: steps.ConfigurePulses, count: 
     return (yield from captures(settings, count, on_capture, keep=keep))
 
 
-def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int):
+def reference_response(settings: CaptureSettings, burst: steps.ConfigurePulses, count: int,
+                       on_capture: OnCapture | None = None):
     """Configure `burst` (a sub-threshold amplitude), capture `count` times, return the mean."""
-    found = yield from captures_of(settings, burst, count)
+    found = yield from captures_of(settings, burst, count, on_capture)
     return mean_response(settings, burst.current_a, found)
 
 
@@ -228,7 +301,83 @@ def spike_seen(traces: steps.ChipTraces, settings: CaptureSettings, reference: R
 
 
 def spike_count(settings: CaptureSettings, burst: steps.ConfigurePulses, trials: int,
-                reference: Response, detect_v: float, window_s: tuple[float, float]):
-    """Fire `burst` `trials` times; return how many captures showed a spike in the window."""
-    found = yield from captures_of(settings, burst, trials)
-    return sum(spike_seen(t, settings, reference, burst.current_a, detect_v, window_s) for t in found)
+                reference: Response, detect_v: float, window_s: tuple[float, float],
+                on_capture: Callable[[steps.ChipTraces, bool], Iterable[steps.Step]] | None = None):
+    """Fire `burst` `trials` times; return how many captures showed a spike in the window (each
+    capture, with whether it did, passed to on_capture as it arrives)."""
+    seen: list = []
+
+    def counted(traces: steps.ChipTraces) -> Iterable[steps.Step]:
+        seen.append(spike_seen(traces, settings, reference, burst.current_a, detect_v, window_s))
+        return () if on_capture is None else on_capture(traces, bool(seen[-1]))
+
+    yield from captures_of(settings, burst, trials, counted, keep=False)
+    return sum(seen)
+
+
+# -- captures as trace records ----------------------------------------------------------------
+
+#: Trace channels of a pulsed capture: the output node and the bias node in volts (named as on
+#: the default neuron; the run's chip file says which nodes they are) and the input current,
+#: from the monitor, in amperes.
+CAPTURE_CHANNELS = ("m", "c", "input_a")
+CAPTURE_UNITS = ("V", "V", "A")
+#: The per-trace column `CaptureRecords.archive` fills itself: the capture's index in the run
+#: (which of them were archived, when only every k-th is).
+CAPTURE_INDEX = "capture"
+
+
+class CaptureRecords:
+    """The one adapter from captured chip traces (`steps.ChipTraces`, as the executor returns
+    them) to trace records, for every pulsed procedure.
+
+    `spec()` is what the procedure declares; `archive(traces, settings, **values)` yields the
+    step that archives one capture, with a value for each declared column (a `capture` column,
+    if declared, gets the capture's index in the run). Every capture is archived when `archived_max` is None; else at
+    most `archived_max`, every k-th of the `planned` captures (k = planned / archived_max
+    rounded up), so they spread over the run. All records share the longest one's time axis
+    (`longest`: pretrigger, sample rate and record length); a shorter record is padded with NaN
+    at its end, and a node a capture did not record is NaN throughout: what is archived is what
+    was measured.
+    """
+
+    def __init__(self, longest: CaptureSettings, columns: Mapping[str, ColumnSpec], *,
+                 archived_max: int | None = None, planned: int = 0) -> None:
+        self.time_s = -longest.pretrigger_s + np.arange(longest.record_length) / longest.sample_rate_hz
+        self.columns = dict(columns)
+        self.archived_max = archived_max
+        self.stride = max(1, math.ceil(planned / archived_max)) if archived_max else 1
+        self.offered = self.archived = 0
+        self._spec = TraceSpec(CAPTURE_CHANNELS, self.time_s, self.columns, CAPTURE_UNITS,
+                               traces_max=archived_max)
+
+    def spec(self) -> TraceSpec | None:
+        """What the procedure declares; None when it archives no capture (archived_max 0)."""
+        return None if self.archived_max == 0 else self._spec
+
+    def block(self, traces: steps.ChipTraces, settings: CaptureSettings, **values: Any) -> TraceBlock:
+        """One capture as a one-trace block: `values` gives one value per declared column."""
+        n = self.time_s.size
+        samples = np.full((1, len(CAPTURE_CHANNELS), n), np.nan)
+        nodes = traces.node_voltage_v
+        for row, channel in enumerate((nodes.get(settings.output_node), nodes.get(settings.bias_node),
+                                       traces.input_a)):
+            if channel is not None:
+                channel = np.asarray(channel, dtype=float)[:n]
+                samples[0, row, :channel.size] = channel
+        if set(values) != set(self.columns):
+            raise ValueError(f"capture record: values for {sorted(values)}, declared {sorted(self.columns)}")
+        columns = {name: (np.array([values[name]], dtype=spec.dtype), spec.units)
+                   for name, spec in self.columns.items()}
+        return self._spec.block(samples, columns)
+
+    def archive(self, traces: steps.ChipTraces, settings: CaptureSettings, **values: Any) -> Iterable[steps.Step]:
+        """The step archiving this capture, if it is one of those kept (see the class doc)."""
+        index = self.offered
+        self.offered += 1
+        if self.archived_max is not None and (self.archived >= self.archived_max or index % self.stride):
+            return
+        self.archived += 1
+        if CAPTURE_INDEX in self.columns:
+            values = {CAPTURE_INDEX: index, **values}
+        yield steps.Archive(self.block(traces, settings, **values))

@@ -44,7 +44,7 @@ class Cooldown(Procedure):
     minimum_valid_data = "the stage held within tolerance_k of the setpoint for hold_s"
     Parameters = CooldownParameters
 
-    def declare(self):
+    def declare(self, context: PlanContext | None = None):
         return None, {"temperature_log": TableSpec(
             {"time_s": ColumnSpec("s"), "temperature_k": ColumnSpec("K")}, axis="time_s", signal="temperature_k")}
 

@@ -18,43 +18,42 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from contracts import steps
-from contracts.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, too_little
-from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
+from contracts.procedure import PlanContext, Procedure, parameter, too_little
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
 from procedures.analysis.spikes import linear_excess_v, spike_times_s
 from procedures.analysis.statistics import summarize
 from procedures.design import DesignHints
 
-#: Trace channels: node voltages in V; "input_a" holds the input current in A (the archive's
-#: trace array is labelled in volts; this channel's values are amperes).
-CHANNELS = ("m", "c", "input_a")
 KIND_REFERENCE, KIND_SPIKE = 0, 1
+#: What is archived with each capture's traces (_pulsed.CaptureRecords: nodes m and c in volts,
+#: the input current in amperes): every capture, reference and spiking, is archived.
+TRACE_COLUMNS = {"kind": ColumnSpec("1", "i1"), "amplitude_a": ColumnSpec("A"), "bias_a": ColumnSpec("A"),
+                 "spikes": ColumnSpec("1", "i8"), "input_energy_j": ColumnSpec("J"),
+                 "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J"),
+                 "attempt": ColumnSpec("1", "i8")}
 
 
 @dataclass(frozen=True)
 class EnergyPerSpikeParameters:
-    threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
-                                   "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.3, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
-                                        maximum=3.0)
+    threshold_a: float = _pulsed.threshold_a_parameter()
+    threshold_factor: float = _pulsed.threshold_factor_parameter(1.3)
     reference_fraction: float = parameter(0.5, unit="1", doc="baseline amplitude A0 in thresholds",
                                           minimum=0.05, maximum=0.9)
-    width_s: float = parameter(2e-9, unit="s", doc="input pulse width", minimum=1e-10, maximum=1e-6)
-    edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
+    width_s: float = _pulsed.width_s_parameter("input pulse width")
+    edge_s: float = _pulsed.edge_s_parameter()
     spikes: int = parameter(40, unit="1", doc="captures at the spiking amplitude", minimum=1, maximum=100_000)
-    reference_captures: int = parameter(20, unit="1", doc="captures averaged for the baseline", minimum=1,
-                                        maximum=100_000)
+    reference_captures: int = _pulsed.reference_captures_parameter(20, "captures averaged for the baseline",
+                                                                   maximum=100_000)
     record_after_s: float = parameter(40e-9, unit="s", doc="record (and integrate) this long after the pulse "
                                       "ends: long enough for the chip to relax", minimum=1e-9)
-    pretrigger_s: float = parameter(10e-9, unit="s", doc="record before the trigger (half-amplitude of the "
-                                    "leading edge)", minimum=0.0)
-    sample_rate_hz: float = parameter(20e9, unit="Hz", doc="scope sample rate", minimum=1e6,
-                                    maximum=SAMPLE_RATE_MAX_HZ)
-    bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
-    detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
-                                "amplitude", minimum=0.0)
-    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(10e-9, "record before the trigger (half-amplitude of the "
+                                                         "leading edge)")
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(20e9)
+    bias_a: float = _pulsed.bias_a_parameter()
+    detect_v: float = _pulsed.detect_v_parameter()
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
 
 
 class EnergyPerSpike(Procedure):
@@ -78,14 +77,12 @@ class EnergyPerSpike(Procedure):
         _pulsed.check_captures(self.name, "reference_captures, record_after_s, pretrigger_s, sample_rate_hz",
                                self._settings(DesignHints.from_chip(None)), 2, p.reference_captures + 1)
 
-    def declare(self):
-        settings = self._settings(DesignHints.from_chip(None))
-        time_s = -settings.pretrigger_s + np.arange(settings.record_length) / settings.sample_rate_hz
-        columns = {"kind": ColumnSpec("1", "i1"), "amplitude_a": ColumnSpec("A"), "bias_a": ColumnSpec("A"),
-                   "spikes": ColumnSpec("1", "i8"), "input_energy_j": ColumnSpec("J"),
-                   "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J"),
-                   "attempt": ColumnSpec("1", "i8")}
-        return (TraceSpec(CHANNELS, time_s, columns),
+    def _records(self) -> _pulsed.CaptureRecords:
+        """Every capture's traces, on this run's record (its length needs no design value)."""
+        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS)
+
+    def declare(self, context: PlanContext | None = None):
+        return (self._records().spec(),
                 {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spikes": ColumnSpec("1", "i8"),
                                               "spike_energy_j": ColumnSpec("J")},
                                              axis="capture", signal="spike_energy_j")})
@@ -106,20 +103,20 @@ class EnergyPerSpike(Procedure):
         # Above threshold every capture should spike; if none does, a wire may be latched
         # (_pulsed.reference_and_firing cycles the bias and measures both sets again). Each
         # capture is archived as it arrives, with the attempt it belongs to.
-        archiver = _Archiver(self, settings, bias_a, amplitude_a, reference_a, window_s)
+        stream = EnergyStream(self._records(), settings, bias_a, amplitude_a, reference_a, window_s)
         firing = yield from _pulsed.reference_and_firing(
             settings, _pulsed.pulses(reference_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.spikes,
             lambda t, reference: self._spikes(t, settings, reference, amplitude_a, detect_v),
-            dry_run=context.dry_run, stream=archiver, keep_firing=False)   # streamed, not kept
+            dry_run=context.dry_run, stream=stream, keep_firing=False)   # streamed, not kept
         if not firing.fired and not context.dry_run:       # the captures are archived
             raise _pulsed.not_firing(amplitude_a, len(firing.spikes), p.spikes,
                                      f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
                                      "detect_v")
         yield steps.Progress(fraction=0.9, message="captures done")
-        baseline = mean_energy(archiver.reference_energies.get(firing.attempt, []))
+        baseline = mean_energy(stream.reference_energies.get(firing.attempt, []))
         counts = firing.spikes           # one per triggered capture
-        energies = archiver.spike_energies.get(firing.attempt, [])
+        energies = stream.spike_energies.get(firing.attempt, [])
         base_j = baseline_j(baseline, amplitude_a, reference_a)
         spike_j = [spike_energy(e, base_j, n) for e, n in zip(energies, counts)]
         yield steps.Archive(TableRows("spike_energies", {
@@ -132,7 +129,7 @@ class EnergyPerSpike(Procedure):
         total_spikes = int(sum(counts))
         # Minimum of valid data: a baseline from at least one triggered reference capture (else
         # the baseline reads 0 J and every energy is overstated) and a finite energy from spikes.
-        if not context.dry_run and not archiver.reference_energies.get(firing.attempt):
+        if not context.dry_run and not stream.reference_energies.get(firing.attempt):
             raise too_little(self.name, "at least 1 triggered reference capture for the baseline",
                              f"0 of {p.reference_captures} triggered")
         if not context.dry_run and not (total_spikes and np.isfinite(sum(e.total_j for e in energies))):
@@ -152,32 +149,12 @@ class EnergyPerSpike(Procedure):
             yield steps.Archive(Result(name, value, units))
 
     @staticmethod
-    def _energy(traces: steps.ChipTraces, settings: _pulsed.CaptureSettings, bias_a: float,
-                window_s) -> PortEnergy:
-        nodes = traces.node_voltage_v
-        return port_energy(traces.time_s, nodes[settings.output_node], traces.input_a,
-                           nodes.get(settings.bias_node), bias_a, window_s)
-
-    @staticmethod
     def _spikes(traces, settings, reference, amplitude_a: float, detect_v: float) -> int:
         """Spikes in a capture: rising crossings of the excess over the scaled linear response."""
         output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
         ref = reference.output_v if reference.output_v.shape == output_v.shape else None
         excess = linear_excess_v(output_v, ref, amplitude_a / reference.amplitude_a if reference.amplitude_a else 0.0)
         return int(spike_times_s(traces.time_s, excess, detect_v).size)
-
-    @staticmethod
-    def _archive(traces: steps.ChipTraces, energy: PortEnergy, settings: _pulsed.CaptureSettings, kind: int,
-                 amplitude_a: float, bias_a: float, spikes: int, spike_j: float, attempt: int):
-        n = settings.record_length
-        voltage = np.stack([np.asarray(traces.node_voltage_v[settings.output_node], float),
-                            np.asarray(traces.node_voltage_v.get(settings.bias_node, np.zeros(n)), float),
-                            np.asarray(traces.input_a, float)])[np.newaxis]
-        yield steps.Archive(TraceBlock(voltage, np.asarray(traces.time_s, float), CHANNELS, {
-            "kind": (np.array([kind], np.int8), "1"), "amplitude_a": (np.array([amplitude_a]), "A"),
-            "bias_a": (np.array([bias_a]), "A"), "spikes": (np.array([spikes], np.int64), "1"),
-            "input_energy_j": (np.array([energy.input_j]), "J"), "bias_energy_j": (np.array([energy.bias_j]), "J"),
-            "spike_energy_j": (np.array([spike_j], float), "J"), "attempt": (np.array([attempt], np.int64), "1")}))
 
 
 def mean_energy(energies: list[PortEnergy]) -> PortEnergy:
@@ -192,10 +169,19 @@ def spike_energy(energy: PortEnergy, base_j: float, spikes: int) -> float:
     return (energy.total_j - base_j) / spikes if spikes else np.nan
 
 
+def capture_energy(traces: steps.ChipTraces, settings: _pulsed.CaptureSettings, bias_a: float,
+                   window_s: tuple[float, float]) -> PortEnergy:
+    """The energy the input and the bias deliver over the window of one capture."""
+    nodes = traces.node_voltage_v
+    return port_energy(traces.time_s, nodes[settings.output_node], traces.input_a,
+                       nodes.get(settings.bias_node), bias_a, window_s)
+
+
 @dataclass
-class _Archiver:
-    """Archives each capture of the firing check as it arrives (a _pulsed.FiringStream)."""
-    procedure: EnergyPerSpike
+class EnergyStream:
+    """Each capture of the firing check as it arrives (a _pulsed.FiringStream): its energy,
+    kept per attempt, and its traces archived with it."""
+    records: _pulsed.CaptureRecords
     settings: _pulsed.CaptureSettings
     bias_a: float
     amplitude_a: float
@@ -205,15 +191,20 @@ class _Archiver:
     spike_energies: dict[int, list[PortEnergy]] = field(default_factory=dict)
 
     def reference(self, traces: steps.ChipTraces, attempt: int):
-        energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
+        energy = capture_energy(traces, self.settings, self.bias_a, self.window_s)
         self.reference_energies.setdefault(attempt, []).append(energy)
-        yield from self.procedure._archive(traces, energy, self.settings, KIND_REFERENCE, self.reference_a,
-                                           self.bias_a, 0, np.nan, attempt)
+        yield from self._archive(traces, energy, KIND_REFERENCE, self.reference_a, 0, np.nan, attempt)
 
     def firing(self, traces: steps.ChipTraces, reference: _pulsed.Response, spikes: int, attempt: int):
         base_j = baseline_j(mean_energy(self.reference_energies.get(attempt, [])), self.amplitude_a,
                             self.reference_a)
-        energy = self.procedure._energy(traces, self.settings, self.bias_a, self.window_s)
+        energy = capture_energy(traces, self.settings, self.bias_a, self.window_s)
         self.spike_energies.setdefault(attempt, []).append(energy)
-        yield from self.procedure._archive(traces, energy, self.settings, KIND_SPIKE, self.amplitude_a, self.bias_a,
-                                           spikes, spike_energy(energy, base_j, spikes), attempt)
+        yield from self._archive(traces, energy, KIND_SPIKE, self.amplitude_a, spikes,
+                                 spike_energy(energy, base_j, spikes), attempt)
+
+    def _archive(self, traces: steps.ChipTraces, energy: PortEnergy, kind: int, amplitude_a: float, spikes: int,
+                 spike_j: float, attempt: int):
+        return self.records.archive(traces, self.settings, kind=kind, amplitude_a=amplitude_a, bias_a=self.bias_a,
+                                    spikes=spikes, input_energy_j=energy.input_j, bias_energy_j=energy.bias_j,
+                                    spike_energy_j=spike_j, attempt=attempt)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts import steps
-from contracts.procedure import SAMPLE_RATE_MAX_HZ, PlanContext, Procedure, parameter, refuse, too_little
+from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
@@ -31,15 +31,21 @@ class FiringRateParameters:
     points: int = parameter(8, unit="1", doc="input currents, evenly spaced", minimum=2, maximum=1000)
     captures: int = parameter(2, unit="1", doc="records per input current", minimum=1, maximum=1000)
     record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
-    pretrigger_s: float = parameter(1e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    sample_rate_hz: float = parameter(10e9, unit="Hz", doc="scope sample rate", minimum=1e6,
-                                    maximum=SAMPLE_RATE_MAX_HZ)
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(1e-9)
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(10e9)
     capture_timeout_s: float = parameter(0.05, unit="s", doc="no spike within this: 0 Hz", minimum=1e-3,
                                          maximum=60.0)
-    bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
-    detect_v: float = parameter(0.0, unit="V", doc="spike threshold at node m (also the trigger level); "
-                                "0 takes 0.5x the design spike amplitude", minimum=0.0)
-    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    bias_a: float = _pulsed.bias_a_parameter()
+    detect_v: float = _pulsed.detect_v_parameter("spike threshold at node m (also the trigger level); 0 takes 0.5x "
+                                                 "the design spike amplitude")
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+    traces_archived_max: int = _pulsed.traces_archived_max_parameter()
+
+
+#: What is archived with each capture's traces: which capture, its DC input and the spikes
+#: counted after the triggering one.
+TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "input_current_a": ColumnSpec("A"),
+                 "spikes": ColumnSpec("1", "i8")}
 
 
 class FiringRate(Procedure):
@@ -47,8 +53,14 @@ class FiringRate(Procedure):
     minimum_valid_data = "repeated firing (a rate above 0 Hz) at one input current at least"
     Parameters = FiringRateParameters
 
-    def declare(self):
-        return None, {"records": TableSpec(
+    def _records(self) -> _pulsed.CaptureRecords:
+        """Up to traces_archived_max triggered records, spread over the run."""
+        p = self.parameters
+        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS,
+                                      archived_max=p.traces_archived_max, planned=p.points * p.captures)
+
+    def declare(self, context: PlanContext | None = None):
+        return self._records().spec(), {"records": TableSpec(
             {"input_current_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
              "duration_s": ColumnSpec("s"), "rate_hz": ColumnSpec("Hz")}, axis="input_current_a", signal="rate_hz")}
 
@@ -88,6 +100,7 @@ class FiringRate(Procedure):
         currents = self.currents_a(design)
         rates, spreads = np.zeros(currents.size), np.zeros(currents.size)
         triggered = 0
+        records = self._records()
         yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
         for index, current_a in enumerate(currents):
             yield steps.ConfigureDcInput(current_a=float(current_a))
@@ -104,6 +117,7 @@ class FiringRate(Procedure):
                     times = spike_times_s(time_s, traces.node_voltage_v[settings.output_node], detect_v)
                     spikes = int(np.sum(times > 2.0 / p.sample_rate_hz))   # after the trigger spike
                     duration_s = float(time_s[-1]) if time_s.size else duration_s
+                    yield from records.archive(traces, settings, input_current_a=float(current_a), spikes=spikes)
                 per_record.append(firing_rate_hz(spikes, duration_s))
                 yield steps.Archive(TableRows("records", {
                     "input_current_a": (np.array([current_a]), "A"), "spikes": (np.array([spikes]), "1"),

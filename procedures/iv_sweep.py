@@ -105,7 +105,7 @@ class IvSweep(Procedure):
                           "with a finite mean and spread")
     Parameters = IvSweepParameters
 
-    def declare(self):
+    def declare(self, context: PlanContext | None = None):
         return None, {
             "iv_curve": TableSpec({"sweep": ColumnSpec("1", "i8"), "direction": ColumnSpec("1", "i8"),
                                    "bias_a": ColumnSpec("A"), "voltage_v": ColumnSpec("V")},

@@ -26,29 +26,52 @@ from procedures.design import DesignHints
 
 @dataclass(frozen=True)
 class RefractoryParameters:
-    threshold_a: float = parameter(0.0, unit="A", doc="firing threshold at this width (from "
-                                   "strength_duration); 0 takes the design threshold", minimum=0.0)
-    threshold_factor: float = parameter(1.2, unit="1", doc="pulse amplitude in thresholds", minimum=1.0,
-                                        maximum=3.0)
-    width_s: float = parameter(2e-9, unit="s", doc="width of each pulse", minimum=1e-10, maximum=1e-6)
-    edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
+    threshold_a: float = _pulsed.threshold_a_parameter()
+    threshold_factor: float = _pulsed.threshold_factor_parameter(1.2)
+    width_s: float = _pulsed.width_s_parameter("width of each pulse")
+    edge_s: float = _pulsed.edge_s_parameter()
     spacing_max_s: float = parameter(0.0, unit="s", doc="longest spacing (start to start); 0 takes 3x the "
                                      "design refractory period plus the shortest", minimum=0.0, maximum=1e-3)
     spacing_min_s: float = parameter(0.0, unit="s", doc="shortest spacing; 0 takes the pulse width plus "
                                      "1.6 edge times", minimum=0.0, maximum=1e-3)
     spacings: int = parameter(12, unit="1", doc="spacings, geometric from longest to shortest", minimum=2,
                                maximum=1000)
-    trials: int = parameter(4, unit="1", doc="pairs fired per spacing", minimum=1, maximum=1000)
+    trials: int = _pulsed.trials_parameter(4, "pairs fired per spacing")
     reference_fraction: float = parameter(0.3, unit="1", doc="reference amplitude A0 in thresholds",
                                           minimum=0.01, maximum=0.9)
-    reference_captures: int = parameter(4, unit="1", doc="captures averaged for each reference", minimum=1,
-                                        maximum=1000)
-    bias_a: float = parameter(0.0, unit="A", doc="DC bias; 0 takes the design bias", minimum=0.0)
-    detect_v: float = parameter(0.0, unit="V", doc="spike detection level; 0 takes 0.3x the design spike "
-                                "amplitude", minimum=0.0)
-    spike_after_s: float = parameter(10e-9, unit="s", doc="window after the second pulse", minimum=0.0)
-    pretrigger_s: float = parameter(2e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    reference_captures: int = _pulsed.reference_captures_parameter(4, "captures averaged for each reference")
+    bias_a: float = _pulsed.bias_a_parameter()
+    detect_v: float = _pulsed.detect_v_parameter()
+    spike_after_s: float = _pulsed.spike_after_s_parameter("window after the second pulse")
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(2e-9)
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+    traces_archived_max: int = _pulsed.traces_archived_max_parameter()
+
+
+#: What is archived with each capture's traces: which capture, a sub-threshold reference (0), a
+#: single pulse (1) or a pair (2), its pulses, the spikes the analysis saw after the first and
+#: the second pulse, and the bias cycles before it.
+KIND_REFERENCE, KIND_SINGLE, KIND_PAIR = 0, 1, 2
+TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "kind": ColumnSpec("1", "i1"),
+                 "amplitude_a": ColumnSpec("A"), "spacing_s": ColumnSpec("s"), "first_spike": ColumnSpec("1", "i1"),
+                 "second_spike": ColumnSpec("1", "i1"), "attempt": ColumnSpec("1", "i8")}
+
+
+@dataclass
+class _SinglePulseStream:
+    """Archives the captures of the single-pulse firing check as they arrive (a _pulsed.FiringStream)."""
+    records: _pulsed.CaptureRecords
+    settings: _pulsed.CaptureSettings
+    reference_a: float
+    amplitude_a: float
+
+    def reference(self, traces: steps.ChipTraces, attempt: int):
+        return self.records.archive(traces, self.settings, kind=KIND_REFERENCE, amplitude_a=self.reference_a,
+                                    spacing_s=np.nan, first_spike=0, second_spike=0, attempt=attempt)
+
+    def firing(self, traces: steps.ChipTraces, reference: _pulsed.Response, spikes: int, attempt: int):
+        return self.records.archive(traces, self.settings, kind=KIND_SINGLE, amplitude_a=self.amplitude_a,
+                                    spacing_s=np.nan, first_spike=spikes, second_spike=0, attempt=attempt)
 
 
 class Refractory(Procedure):
@@ -56,8 +79,16 @@ class Refractory(Procedure):
     minimum_valid_data = "a spiking single pulse, and a second spike in half the pairs at one spacing at least"
     Parameters = RefractoryParameters
 
-    def declare(self):
-        return None, {"pairs": TableSpec(
+    def _records(self, design: DesignHints) -> _pulsed.CaptureRecords:
+        """Up to traces_archived_max captures' traces, spread over the run, on the longest pair's record."""
+        p = self.parameters
+        planned = 2 * p.reference_captures + p.spacings * p.trials
+        return _pulsed.CaptureRecords(self._settings(design, self.spacings_s(design)), TRACE_COLUMNS,
+                                      archived_max=p.traces_archived_max, planned=planned)
+
+    def declare(self, context: PlanContext | None = None):
+        design = DesignHints.from_chip(context.chip_design if context is not None else None)
+        return self._records(design).spec(), {"pairs": TableSpec(
             {"spacing_s": ColumnSpec("s"), "first_spikes": ColumnSpec("1", "i8"),
              "second_spikes": ColumnSpec("1", "i8"), "trials": ColumnSpec("1", "i8"),
              "probability": ColumnSpec("1")}, axis="spacing_s", signal="probability")}
@@ -111,11 +142,13 @@ class Refractory(Procedure):
         first_window = (-p.edge_s, p.width_s + 2 * p.edge_s + p.spike_after_s)
         # The single-pulse response must show a spike; if not, a wire may be latched
         # (_pulsed.reference_and_firing cycles the bias and measures both again).
+        records = self._records(design)
         firing = yield from _pulsed.reference_and_firing(
             settings, _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.reference_captures,
             lambda t, ref: _pulsed.spike_seen(t, settings, ref, amplitude_a, detect_v, first_window),
-            dry_run=context.dry_run)
+            dry_run=context.dry_run,
+            stream=_SinglePulseStream(records, settings, p.reference_fraction * threshold_a, amplitude_a))
         if not firing.fired and not context.dry_run:
             raise _pulsed.not_firing(amplitude_a, len(firing.traces), p.reference_captures,
                                      f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, detect_v")
@@ -129,15 +162,23 @@ class Refractory(Procedure):
             first_expected_v = scale * reference.output_v
             yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s, count=2, spacing_s=spacing_s)
             yield settings.configure(_pulsed.input_range_a(amplitude_a), with_bias_node=False)
-            found = yield from _pulsed.captures(settings, p.trials)
             second_window = (spacing_s - p.edge_s, spacing_s + p.width_s + 2 * p.edge_s + p.spike_after_s)
-            firsts = seconds = 0
-            for traces in found:
+            counted = [0, 0]         # pairs with a first, with a second spike
+
+            def pair(traces: steps.ChipTraces, spacing_s=spacing_s, expected_v=expected_v,
+                     first_expected_v=first_expected_v, second_window=second_window, counted=counted):
                 output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
-                if output_v.shape != expected_v.shape:
-                    continue
-                firsts += has_spike(traces.time_s, output_v - first_expected_v, detect_v, first_window)
-                seconds += has_spike(traces.time_s, output_v - expected_v, detect_v, second_window)
+                first = second = False
+                if output_v.shape == expected_v.shape:
+                    first = has_spike(traces.time_s, output_v - first_expected_v, detect_v, first_window)
+                    second = has_spike(traces.time_s, output_v - expected_v, detect_v, second_window)
+                    counted[0] += first
+                    counted[1] += second
+                return records.archive(traces, settings, kind=KIND_PAIR, amplitude_a=amplitude_a, spacing_s=spacing_s,
+                                       first_spike=first, second_spike=second, attempt=firing.attempt)
+
+            yield from _pulsed.captures(settings, p.trials, pair, keep=False)
+            firsts, seconds = counted
             probabilities[index] = seconds / p.trials
             yield steps.Archive(TableRows("pairs", {
                 "spacing_s": (np.array([spacing_s]), "s"), "first_spikes": (np.array([firsts]), "1"),

@@ -37,8 +37,8 @@ WIDTHS_MAX = 100
 class StrengthDurationParameters:
     widths_s: tuple = parameter((2e-9, 3e-9, 5e-9, 10e-9, 20e-9), unit="s", doc="input pulse widths",
                                 minimum=1e-10, maximum=1e-6)
-    edge_s: float = parameter(1e-9, unit="s", doc="pulse edge (10-90 %)", minimum=1e-11, maximum=1e-6)
-    trials: int = parameter(3, unit="1", doc="captures per amplitude", minimum=1, maximum=1000)
+    edge_s: float = _pulsed.edge_s_parameter()
+    trials: int = _pulsed.trials_parameter(3, "captures per amplitude")
     bisection_steps: int = parameter(8, unit="1", doc="bisection iterations per width", minimum=1, maximum=30)
     bracket_low_a: float = parameter(0.0, unit="A", doc="lower end of the bracket; 0 takes 0.4x the design "
                                      "threshold", minimum=0.0)
@@ -46,16 +46,22 @@ class StrengthDurationParameters:
                                       "threshold", minimum=0.0)
     reference_fraction: float = parameter(1.0, unit="1", doc="reference amplitude A0 as a fraction of the "
                                           "bracket's lower end (must be sub-threshold)", minimum=0.01, maximum=1.0)
-    reference_captures: int = parameter(4, unit="1", doc="captures averaged for the reference", minimum=1,
-                                        maximum=1000)
-    bias_a: float = parameter(0.0, unit="A", doc="DC bias into the bias port; 0 takes the design bias",
-                              minimum=0.0)
-    detect_v: float = parameter(0.0, unit="V", doc="spike = excess over the linear response above this; 0 "
-                                "takes 0.3x the design spike amplitude", minimum=0.0)
-    spike_after_s: float = parameter(10e-9, unit="s", doc="spike window extends this long after the pulse",
-                                     minimum=0.0)
-    pretrigger_s: float = parameter(2e-9, unit="s", doc="record before the trigger", minimum=0.0)
-    ramp_a_per_s: float = parameter(1e-3, unit="A/s", doc="bias ramp rate", minimum=1e-9)
+    reference_captures: int = _pulsed.reference_captures_parameter(4, "captures averaged for the reference")
+    bias_a: float = _pulsed.bias_a_parameter("DC bias into the bias port; 0 takes the design bias")
+    detect_v: float = _pulsed.detect_v_parameter("spike = excess over the linear response above this; 0 takes "
+                                                 "0.3x the design spike amplitude")
+    spike_after_s: float = _pulsed.spike_after_s_parameter("spike window extends this long after the pulse")
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(2e-9)
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+    traces_archived_max: int = _pulsed.traces_archived_max_parameter()
+
+
+#: What is archived with each capture's traces: which capture, a reference (0) or a trial of the
+#: bisection (1), its pulse, whether it counted as a spike, and the bias cycles before it.
+KIND_REFERENCE, KIND_TRIAL = 0, 1
+TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "kind": ColumnSpec("1", "i1"),
+                 "width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"), "spike": ColumnSpec("1", "i1"),
+                 "attempt": ColumnSpec("1", "i8")}
 
 
 class StrengthDuration(Procedure):
@@ -63,8 +69,15 @@ class StrengthDuration(Procedure):
     minimum_valid_data = "a finite threshold (P = 0.5 crossed inside the bracket) at one width at least"
     Parameters = StrengthDurationParameters
 
-    def declare(self):
-        return None, {"probability": TableSpec(
+    def _records(self) -> _pulsed.CaptureRecords:
+        """Up to traces_archived_max captures' traces, spread over the run, on the widest pulse's record."""
+        p = self.parameters
+        planned = len(p.widths_s) * (p.reference_captures + p.bisection_steps * p.trials)
+        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None), max(p.widths_s)), TRACE_COLUMNS,
+                                      archived_max=p.traces_archived_max, planned=planned)
+
+    def declare(self, context: PlanContext | None = None):
+        return self._records().spec(), {"probability": TableSpec(
             {"width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
              "trials": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"), "attempt": ColumnSpec("1", "i8")},
             axis="amplitude_a", signal="probability")}
@@ -109,6 +122,7 @@ class StrengthDuration(Procedure):
         # Levels first (the first reference pulse), then the output on.
         yield _pulsed.pulses(p.reference_fraction * low_a, float(widths[0]), p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
+        records = self._records()
         thresholds = np.full(widths.size, np.nan)
         fired_at = np.zeros(widths.size, dtype=bool)
         for index, width_s in enumerate(widths):
@@ -117,7 +131,7 @@ class StrengthDuration(Procedure):
             # of the earlier attempt stay in the table under their attempt number.
             for attempt in range(_pulsed.LATCH_CYCLES + 1):
                 thresholds[index], fired_at[index] = yield from self._threshold(
-                    design, float(width_s), low_a, high_a, detect_v, attempt)
+                    design, float(width_s), low_a, high_a, detect_v, attempt, records)
                 if fired_at[index] or context.dry_run or attempt == _pulsed.LATCH_CYCLES:
                     break
                 yield steps.CycleBias()
@@ -148,21 +162,26 @@ class StrengthDuration(Procedure):
             yield steps.Archive(Result(name, value, units))
 
     def _threshold(self, design: DesignHints, width_s: float, low_a: float, high_a: float, detect_v: float,
-                   attempt: int):
+                   attempt: int, records: _pulsed.CaptureRecords):
         """(threshold, whether any capture spiked) at one width; NaN outside the bracket."""
         p = self.parameters
         edge_s = p.edge_s
         after_s = width_s + 2 * edge_s + p.spike_after_s
         settings = self._settings(design, width_s)
         window_s = (-edge_s, after_s)
+        reference_a = p.reference_fraction * low_a
         reference = yield from _pulsed.reference_response(
-            settings, _pulsed.pulses(p.reference_fraction * low_a, width_s, edge_s), p.reference_captures)
+            settings, _pulsed.pulses(reference_a, width_s, edge_s), p.reference_captures,
+            lambda t: records.archive(t, settings, kind=KIND_REFERENCE, width_s=width_s, amplitude_a=reference_a,
+                                      spike=0, attempt=attempt))
         bisection = Bisection(low_a, high_a)
         fired = False
         for _ in range(p.bisection_steps):
             amplitude_a = bisection.midpoint
-            spikes = yield from _pulsed.spike_count(settings, _pulsed.pulses(amplitude_a, width_s, edge_s),
-                                                    p.trials, reference, detect_v, window_s)
+            spikes = yield from _pulsed.spike_count(
+                settings, _pulsed.pulses(amplitude_a, width_s, edge_s), p.trials, reference, detect_v, window_s,
+                lambda t, spike, a=amplitude_a: records.archive(t, settings, kind=KIND_TRIAL, width_s=width_s,
+                                                                amplitude_a=a, spike=spike, attempt=attempt))
             yield steps.Archive(TableRows("probability", {
                 "width_s": (np.array([width_s]), "s"), "amplitude_a": (np.array([amplitude_a]), "A"),
                 "spikes": (np.array([spikes]), "1"), "trials": (np.array([p.trials]), "1"),

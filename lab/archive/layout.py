@@ -88,11 +88,11 @@ def _json_default(obj: Any) -> Any:
 
 
 def scale(group: h5py.Group, name: str, data: Any = None, *, dtype: Any = None,
-          units: str | None = None, unlimited: bool = False) -> h5py.Dataset:
+          units: str | None = None, unlimited: bool = False, chunk: int = COLUMN_CHUNK) -> h5py.Dataset:
     """A dimension scale (a netCDF dimension + coordinate variable)."""
     if unlimited:
         ds = group.create_dataset(name, (0,), dtype=dtype or "i8", maxshape=(None,),
-                                  chunks=(COLUMN_CHUNK,))
+                                  chunks=(chunk,))
     else:
         ds = group.create_dataset(name, data=np.asarray(data, dtype=dtype))
     ds.make_scale(name)
@@ -115,7 +115,8 @@ def index_scales(group: h5py.Group, ds: h5py.Dataset, stem: str) -> None:
     attach(ds, *scales)
 
 
-def column(group: h5py.Group, name: str, spec: ColumnSpec, row_scale: h5py.Dataset) -> h5py.Dataset:
+def column(group: h5py.Group, name: str, spec: ColumnSpec, row_scale: h5py.Dataset,
+           chunk: int = COLUMN_CHUNK) -> h5py.Dataset:
     """An empty, growable 1-D column along `row_scale`."""
     try:
         dtype = np.dtype(spec.dtype)
@@ -123,35 +124,101 @@ def column(group: h5py.Group, name: str, spec: ColumnSpec, row_scale: h5py.Datas
         raise ArchiveError(f"column {name!r}: unknown dtype {spec.dtype!r}") from exc
     if dtype.kind not in "biuf":
         raise ArchiveError(f"column {name!r}: only numeric columns are archived, got {dtype}")
-    ds = group.create_dataset(name, (0,), dtype=dtype, maxshape=(None,), chunks=(COLUMN_CHUNK,))
+    ds = group.create_dataset(name, (0,), dtype=dtype, maxshape=(None,), chunks=(chunk,))
     ds.attrs["units"] = spec.units
     attach(ds, row_scale)
     return ds
 
 
+#: The trace variable of each unit. Volts keep the name every archive has had, so an all-volt
+#: run is laid out as before (voltage (trace, channel, time)); channels in another unit get a
+#: variable and a channel dimension of their own (current (trace, current_channel, time)).
+SIGNAL_NAMES = {"V": "voltage", "A": "current", "W": "power", "K": "temperature"}
+TRACE_SCALES = frozenset({"trace", "time"})
+
+
+def signal_name(units: str) -> str:
+    """The trace variable holding the channels recorded in `units`."""
+    return SIGNAL_NAMES.get(units) or "signal_" + "".join(c if c.isalnum() else "_" for c in units)
+
+
+def channel_dim(signal: str) -> str:
+    """The channel dimension of a trace variable (`channel` for voltage, as always)."""
+    return "channel" if signal == "voltage" else f"{signal}_channel"
+
+
+def channel_names_of(signal: str) -> str:
+    """The dataset naming the channels of a trace variable, along its channel dimension."""
+    return f"{channel_dim(signal)}_name"
+
+
+def trace_signals(channel_units: tuple[str, ...]) -> dict[str, tuple[str, list[int]]]:
+    """signal variable -> (its units, the indices of its channels), voltage first, then in the
+    order the units first appear."""
+    signals: dict[str, tuple[str, list[int]]] = {}
+    for index, units in sorted(enumerate(channel_units), key=lambda p: (signal_name(p[1]) != "voltage", p[0])):
+        signals.setdefault(signal_name(units), (units, []))[1].append(index)
+    return signals
+
+
+def trace_arrays(channel_units: tuple[str, ...], samples: np.ndarray) -> dict[str, np.ndarray]:
+    """A block's samples split into its signal variables (channel order kept within each)."""
+    out = {}
+    for name, (_, indices) in trace_signals(channel_units).items():
+        out[name] = samples if len(indices) == samples.shape[1] else samples[:, indices]
+    return out
+
+
+def trace_chunk(spec: TraceSpec) -> int:
+    """Traces per chunk: within 1 MiB (chunk_traces), and no more than the run expects in all."""
+    k = chunk_traces(4 * spec.n_channels * spec.n_points)
+    if spec.traces_max is not None:
+        while k > 1 and k // 2 >= spec.traces_max:
+            k //= 2
+    return k
+
+
+def trace_column_chunk(spec: TraceSpec) -> int:
+    """Elements per chunk of the trace scale and the per-trace columns: a chunk's worth of
+    traces when the run says how many it expects (a 4096-row chunk per column would outweigh a
+    few dozen traces), else COLUMN_CHUNK."""
+    return COLUMN_CHUNK if spec.traces_max is None else max(64, trace_chunk(spec))
+
+
 def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
-    """`entry/traces` NXdata: voltage (trace, channel, time), unlimited along trace."""
+    """`entry/traces` NXdata: one variable per unit, e.g. voltage (trace, channel, time) and
+    current (trace, current_channel, time), all unlimited along trace and sharing its scale and
+    the time scale; each channel dimension has its scale and a dataset of channel names."""
     g = entry.create_group(TRACES)
-    set_nx(g, "NXdata", signal="voltage", axes=["trace", "channel", "time"],
-           trace_indices=0, channel_indices=1, time_indices=2)
-    bytes_per_trace = 4 * spec.n_channels * spec.n_points
-    k = chunk_traces(bytes_per_trace)
-    v = g.create_dataset("voltage", (0, spec.n_channels, spec.n_points), dtype="f4",
-                         maxshape=(None, spec.n_channels, spec.n_points),
-                         chunks=(k, spec.n_channels, spec.n_points))
-    v.attrs.update(units="V", long_name="voltage (V)")
-    trace = scale(g, "trace", unlimited=True)
+    signals = trace_signals(spec.channel_units)
+    first = next(iter(signals))
+    set_nx(g, "NXdata", signal=first, axes=["trace", channel_dim(first), "time"],
+           trace_indices=0, **{f"{channel_dim(first)}_indices": 1}, time_indices=2)
+    k = trace_chunk(spec)
+    rows = trace_column_chunk(spec)
+    trace = scale(g, "trace", unlimited=True, chunk=rows)
     trace.attrs["long_name"] = "trace index"
-    channel = scale(g, "channel", np.arange(spec.n_channels), dtype="i4")
     time = scale(g, "time", spec.time_s, dtype="f8", units="s")
     time.attrs["long_name"] = "time (s)"
-    attach(v, trace, channel, time)
-    names = g.create_dataset("channel_name", data=list(spec.channel_names), dtype=h5py.string_dtype())
-    attach(names, channel)
+    for name, (units, indices) in signals.items():
+        n = len(indices)
+        v = g.create_dataset(name, (0, n, spec.n_points), dtype="f4", maxshape=(None, n, spec.n_points),
+                             chunks=(k, n, spec.n_points))
+        v.attrs.update(units=units, long_name=f"{name} ({units})")
+        channel = scale(g, channel_dim(name), np.arange(n), dtype="i4")
+        attach(v, trace, channel, time)
+        names = g.create_dataset(channel_names_of(name), data=[spec.channel_names[i] for i in indices],
+                                 dtype=h5py.string_dtype())
+        attach(names, channel)
     for name, col in spec.columns.items():
         if name in g:
             raise ArchiveError(f"per-trace column {name!r} clashes with a name in entry/traces")
-        column(g, name, col, trace)
+        column(g, name, col, trace, rows)
+
+
+def trace_signal_names(group: h5py.Group) -> list[str]:
+    """The signal variables of an archived traces group (old archives: just `voltage`)."""
+    return [name for name, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 3]
 
 
 def create_table(entry: h5py.Group, name: str, spec: TableSpec) -> None:

@@ -170,11 +170,16 @@ def _describe(path: Path) -> str:
 
 
 def _traces_line(g: h5py.Group, n: int) -> str:
-    names = [x.decode() if isinstance(x, bytes) else x for x in g["channel_name"][()]]
+    """Channels with their units (one signal variable per unit), time axis and per-trace columns."""
+    channels, skip = [], set(layout.TRACE_SCALES)
+    for signal in layout.trace_signal_names(g):
+        units = g[signal].attrs.get("units", "")
+        names = layout.channel_names_of(signal)
+        channels += [f"{x.decode() if isinstance(x, bytes) else x} [{units}]" for x in g[names][()]]
+        skip |= {signal, layout.channel_dim(signal), names}
     time = g["time"]
-    cols = [f"{c} [{g[c].attrs.get('units', '')}]" for c in g
-            if c not in ("voltage", "trace", "channel", "time", "channel_name")]
-    return (f"traces: {n} x {len(names)} channels ({', '.join(names)}) x {time.shape[0]} points, "
+    cols = [f"{c} [{g[c].attrs.get('units', '')}]" for c in g if c not in skip]
+    return (f"traces: {n} x {len(channels)} channels ({', '.join(channels)}) x {time.shape[0]} points, "
             f"time {time[0]:.4g} .. {time[-1]:.4g} s" + (f"; per trace: {', '.join(cols)}" if cols else ""))
 
 

@@ -168,8 +168,8 @@ class RunFile:
         layout.attach(log, change)
         if s.traces is not None:
             layout.create_traces(entry, s.traces)
-            v = entry[layout.TRACES]["voltage"]
-            self.block_traces = layout.block_traces(v.chunks[0], 4 * v.shape[1] * v.shape[2],
+            self.block_traces = layout.block_traces(layout.trace_chunk(s.traces),
+                                                    4 * s.traces.n_channels * s.traces.n_points,
                                                     self.options.block_traces)
         for name, spec in self.tables.items():
             layout.create_table(entry, name, spec)
@@ -184,7 +184,7 @@ class RunFile:
             return
         self._check(block, self.spec)
         arrays = {name: values for name, (values, _) in block.columns.items()}
-        self.traces.add({"voltage": block.voltage_v, **arrays}, block.n_traces)
+        self.traces.add({**layout.trace_arrays(block.channel_units, block.samples), **arrays}, block.n_traces)
         self.n_traces += block.n_traces
         if self.traces.rows >= self.block_traces:
             self.flush()
@@ -223,6 +223,8 @@ class RunFile:
         problems = []
         if block.channel_names != spec.channel_names:
             problems.append(f"channels {block.channel_names} != {spec.channel_names}")
+        elif block.channel_units != spec.channel_units:
+            problems.append(f"channel units {block.channel_units} != {spec.channel_units}")
         same_time = block.time_s is spec.time_s or (
             block.time_s.shape == spec.time_s.shape and np.allclose(block.time_s, spec.time_s))
         if not same_time:
@@ -285,7 +287,7 @@ class RunFile:
         """Room the run's end needs: the fixed reserve, the snapshot notes the journal becomes,
         results and whatever undeclared data waits in memory."""
         held = sum(np.asarray(r.value).nbytes for r in self.results)
-        held += sum(b.voltage_v.nbytes for b in self.late_traces)
+        held += sum(b.samples.nbytes for b in self.late_traces)
         held += sum(sum(np.asarray(v).nbytes for v, _ in r.columns.values()) for r in self.late_rows)
         return self.options.finish_bytes + 2 * self.journal_bytes + 2 * held
 
@@ -401,7 +403,8 @@ class RunFile:
             traces = Appender(entry[layout.TRACES], "trace")
             for block in self.late_traces:
                 self._check(block, spec)
-                traces.append({"voltage": block.voltage_v, **{n: v for n, (v, _) in block.columns.items()}})
+                traces.append({**layout.trace_arrays(block.channel_units, block.samples),
+                               **{n: v for n, (v, _) in block.columns.items()}})
         for rows in self.late_rows:
             if rows.table not in entry:
                 layout.create_table(entry, rows.table, rows.spec())

@@ -73,7 +73,7 @@ class Runner:
 
     def _run_locked(self, procedure: Procedure, step_count: int, duration_s: float) -> RunOutcome:
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{procedure.name}-{uuid.uuid4().hex[:6]}"
-        trace_spec, tables = procedure.declare()
+        trace_spec, tables = procedure.declare(self.context)
         writer = ArchiveWriter(self.archive_dir)
         results: dict[str, Result] = {}
         notes: dict[str, Any] = {}

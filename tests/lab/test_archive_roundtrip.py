@@ -84,7 +84,7 @@ def test_every_record_round_trips(tmp_path):
         assert e["program_name"].attrs["version"] == "0.1.0"
         assert e["instrument/emulator_seed"][()] == 7 and e["instrument/bench"][()].decode() == "emulator"
         t = e["traces"]
-        np.testing.assert_array_equal(t["voltage"][()], np.concatenate([b.voltage_v for b in blocks]))
+        np.testing.assert_array_equal(t["voltage"][()], np.concatenate([b.samples for b in blocks]))
         np.testing.assert_array_equal(t["trace"][()], np.arange(65))
         np.testing.assert_array_equal(t["time"][()], TIME_S)
         assert [c.decode() for c in t["channel_name"][()]] == list(CHANNELS)
@@ -115,7 +115,7 @@ def test_xarray_reads_traces_with_dims_coords_and_units(tmp_path):
         assert ds["voltage"].attrs["units"] == "V" and ds["time"].attrs["units"] == "s"
         assert ds["t_trigger_s"].dims == ("trace",) and ds["t_trigger_s"].attrs["units"] == "s"
         assert list(ds["channel_name"].values) == list(CHANNELS)
-        np.testing.assert_array_equal(ds["voltage"].values[13:26], blocks[1].voltage_v)
+        np.testing.assert_array_equal(ds["voltage"].values[13:26], blocks[1].samples)
         np.testing.assert_allclose(ds["time"].values, TIME_S)
         assert results["firing_probability"].dims == ("input_amplitude_a",)
         assert iv["bias_a"].dims == ("row",) and iv.sizes["row"] == 20

@@ -142,7 +142,7 @@ def energy_records(rng, procedure: EnergyPerSpike):
                       + rng.normal(0, 5e-6, time_s.size) for _ in range(n)])
         voltage = np.stack([m, 0.3 * m, np.tile(amplitude_a * pulse, (n, 1))], axis=1)
         energies = rng.normal(14e-18, 1.5e-18, n) if spiking else np.full(n, np.nan)
-        return TraceBlock(voltage, time_s, spec.channel_names, {
+        return TraceBlock(voltage, time_s, spec.channel_names, channel_units=spec.channel_units, columns={
             "kind": (np.full(n, kind, np.int8), "1"), "amplitude_a": (np.full(n, amplitude_a), "A"),
             "bias_a": (np.full(n, 24e-6), "A"), "spikes": (np.full(n, int(spiking)), "1"),
             "input_energy_j": (np.full(n, 3e-17), "J"), "bias_energy_j": (np.full(n, 1e-17), "J"),

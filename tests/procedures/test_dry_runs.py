@@ -122,5 +122,5 @@ def test_energy_per_spike_baseline_then_spikes_and_design_amplitudes(station):
     assert [int(t.columns["kind"][0][0]) for t in traces] == [0] * 5 + [1] * 7
     assert all(int(t.columns["attempt"][0][0]) == 0 for t in traces)
     spec, _ = p.declare()
-    assert all(t.voltage_v.shape[2] == spec.n_points and set(t.columns) == set(spec.columns) for t in traces)
+    assert all(t.samples.shape[2] == spec.n_points and set(t.columns) == set(spec.columns) for t in traces)
     assert results(report)["spikes_averaged"].value == 0

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from lab.app.report.plots import Figure, empty_note, finite, histogram_with_mean, label, prefix_for, pyplot, save
-from lab.app.report.runs import RunData
+from lab.app.report.runs import RunData, trace_channel
 
 KIND_REFERENCE, KIND_SPIKE = 0, 1   # procedures.energy_per_spike: per-trace "kind"
 SHOWN_TRACES = 4
 
 
 def _channel(traces, name: str) -> np.ndarray | None:
-    names = [str(n) for n in traces["channel_name"].values]
-    return traces["voltage"].values[:, names.index(name), :].astype(float) if name in names else None
+    found = trace_channel(traces, name)
+    return found[0] if found is not None else None
 
 
 def spike_traces(run: RunData, directory: Path) -> list[Figure]:

@@ -162,6 +162,23 @@ def _load(path: Path) -> RunData:
     return run
 
 
+def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
+    """One channel of the archived traces, (trace, time) as floats, and its units; None if no
+    channel has that name. Each unit has its own variable (voltage (trace, channel, time),
+    current (trace, current_channel, time), ...), whose channel names sit along its channel
+    dimension in `<dimension>_name`; an archive from before units per channel has only voltage."""
+    if traces is None:
+        return None
+    for var in traces.data_vars.values():
+        if var.ndim != 3 or var.dims[0] != "trace" or var.dims[2] != "time":
+            continue
+        names_var = traces.get(f"{var.dims[1]}_name")
+        names = [_text(n) for n in names_var.values] if names_var is not None else []
+        if name in names:
+            return var.values[:, names.index(name), :].astype(float), str(var.attrs.get("units", ""))
+    return None
+
+
 def load_readable(paths, skipped: list[str] | None = None) -> list[RunData]:
     """The runs of `paths` in start order; each file that cannot be read is left out, and one
     line saying why is appended to `skipped`."""
