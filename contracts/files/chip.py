@@ -12,9 +12,10 @@ the physics circuit (`sim_backend/chip/build.py`), which checks what only the ph
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from contracts.files.yaml12 import Wording, clip, load_yaml
 from contracts.units import UnitError, quantity_si

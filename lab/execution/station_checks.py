@@ -2,8 +2,9 @@
 driver classes it names, which this module imports (no instrument is opened).
 
 So `nwlab dry-run`, `nwlab run` and `nwlab campaign` refuse alike, before anything is opened, a
-misspelt driver module or class and a wired channel the instrument does not have (or that its
-driver is told not to drive). The messages have the station file's shape (file, key path, problem).
+misspelt driver module or class, a wired channel the instrument does not have (or that its
+driver is told not to drive), and a clock that does not move (`clock.acceleration: 0`, which
+the emulator's own tests use to move lab time by hand). The messages have the station file's shape (file, key path, problem).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import importlib
 import inspect
 from pathlib import Path
 
-from contracts.files.station import InstrumentConfig, Station, load_station as read_station
-from contracts.files.station import shown, station_error
+from contracts.files.station import InstrumentConfig, Station, shown, station_error
+from contracts.files.station import load_station as read_station
 from contracts.files.yaml12 import clip
 
 
@@ -25,7 +26,10 @@ def load_station(path: str | Path) -> Station:
 
 
 def check_drivers(station: Station) -> None:
-    """Every driver class imports, and every wired channel is one its instrument has."""
+    """Lab time that moves, every driver class imports, and every wired channel is one its
+    instrument has."""
+    if station.clock_acceleration <= 0:     # frozen lab time: the emulator's tests move it themselves
+        raise station_error(station.path, "clock.acceleration", f"must be > 0, got {station.clock_acceleration:g}")
     for config in station.instruments.values():
         driver_class(station, config.driver, f"instruments.{config.name}.driver")
     for wire in (*station.pulse_inputs, *station.bias_lines):

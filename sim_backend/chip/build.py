@@ -9,12 +9,20 @@ solve (voltage sources in a loop, a node no element reaches).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from contracts.files.chip import (
-    WIRE_FIELDS, WIRE_FLAGS, ChipDocument, ChipElement, ChipFileError, chip_document, chip_error, clip,
+    WIRE_FIELDS,
+    WIRE_FLAGS,
+    ChipDocument,
+    ChipElement,
+    ChipFileError,
+    chip_document,
+    chip_error,
+    clip,
     read_chip,
 )
 from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource

@@ -12,7 +12,8 @@ from driver_helpers import write_station, physics_available
 
 from contracts import roles
 from lab.execution.instruments import StationInstrumentError, open_instruments
-from contracts.files.station import StationError, load_station
+from contracts.files.station import StationError
+from lab.execution.station_checks import load_station
 
 pytestmark = [pytest.mark.timeout(30),
               pytest.mark.skipif(not physics_available(), reason="a capture needs the chip simulation")]
