@@ -333,9 +333,11 @@ class CaptureRecords:
 
     `spec()` is what the procedure declares; `archive(traces, settings, **values)` yields the
     step that archives one capture, with a value for each declared column (a `capture` column,
-    if declared, gets the capture's index in the run). Every capture is archived when `archived_max` is None; else at
-    most `archived_max`, every k-th of the `planned` captures (k = planned / archived_max
-    rounded up), so they spread over the run. All records share the longest one's time axis
+    if declared, gets the capture's index in the run). Every capture is archived when
+    `archived_max` is None; else at most `archived_max`, every k-th of the `planned` captures
+    (k = planned / archived_max rounded up), so they spread over the run. `planned` also sizes
+    the archive's chunks (captures a bias cycle adds beyond it only take more chunks).
+    All records share the longest one's time axis
     (`longest`: pretrigger, sample rate and record length); a shorter record is padded with NaN
     at its end, and a node a capture did not record is NaN throughout: what is archived is what
     was measured.
@@ -348,8 +350,9 @@ class CaptureRecords:
         self.archived_max = archived_max
         self.stride = max(1, math.ceil(planned / archived_max)) if archived_max else 1
         self.offered = self.archived = 0
+        expected = [n for n in (archived_max, planned) if n]
         self._spec = TraceSpec(CAPTURE_CHANNELS, self.time_s, self.columns, CAPTURE_UNITS,
-                               traces_max=archived_max)
+                               traces_max=min(expected) if expected else archived_max)
 
     def spec(self) -> TraceSpec | None:
         """What the procedure declares; None when it archives no capture (archived_max 0)."""

@@ -79,7 +79,9 @@ class EnergyPerSpike(Procedure):
 
     def _records(self) -> _pulsed.CaptureRecords:
         """Every capture's traces, on this run's record (its length needs no design value)."""
-        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS)
+        p = self.parameters
+        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS,
+                                      planned=p.reference_captures + p.spikes)
 
     def declare(self, context: PlanContext | None = None):
         return (self._records().spec(),
