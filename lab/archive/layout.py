@@ -217,8 +217,10 @@ def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
 
 
 def trace_signal_names(group: h5py.Group) -> list[str]:
-    """The signal variables of an archived traces group (old archives: just `voltage`)."""
-    return [name for name, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 3]
+    """The signal variables of an archived traces group, its NXdata signal first (old archives:
+    just `voltage`)."""
+    names = [name for name, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 3]
+    return sorted(names, key=lambda name: name != group.attrs.get("signal"))
 
 
 def create_table(entry: h5py.Group, name: str, spec: TableSpec) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -16,6 +20,7 @@ from lab.archive.writer import ArchiveWriter, WriterOptions
 from contracts.records import (Axis, ColumnSpec, Result, RunStart, RunStop, SnapshotChanged, TableRows,
                          TableSpec, TraceBlock, TraceSpec)
 
+ROOT = Path(__file__).resolve().parents[2]
 CHANNELS = ("main", "control")
 TIME_S = np.arange(500) * 2e-11
 STATION = "instruments:\n  scope: {driver: tektronix_dpo7000}\n"
@@ -288,3 +293,87 @@ def test_fsync_cadence_and_a_refused_start_leave_no_debris(tmp_path):
     with pytest.raises(ArchiveError, match="'results' is reserved"):
         w(bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-1.h5"]
+
+
+MIXED = ("m", "c", "input_a")
+MIXED_UNITS = ("V", "V", "A")
+
+
+def mixed_run(directory, n_blocks=3, per_block=5, stop=True):
+    """A run whose traces hold node voltages (V) and an input current (A)."""
+    spec = TraceSpec(MIXED, TIME_S, {"kind": ColumnSpec("1", "i1")}, MIXED_UNITS)
+    w = ArchiveWriter(directory, WriterOptions(block_traces=8))
+    w(dataclasses.replace(start(run_id="mixed", tables={}), traces=spec))
+    blocks = []
+    for b in range(n_blocks):
+        samples = np.stack([np.full((per_block, TIME_S.size), b + 1.0), np.full((per_block, TIME_S.size), -b - 1.0),
+                            np.full((per_block, TIME_S.size), (b + 1) * 1e-6)], axis=1)
+        blocks.append(spec.block(samples, {"kind": (np.full(per_block, b % 2), "1")}))
+        w(blocks[-1])
+    if stop:
+        w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+    return w, blocks
+
+
+def test_channels_in_other_units_get_their_own_variable_with_its_units(tmp_path):
+    w, blocks = mixed_run(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_dataset(w.last_path, engine="h5netcdf", group="entry/traces")
+    with ds:
+        assert ds["voltage"].dims == ("trace", "channel", "time") and ds["voltage"].attrs["units"] == "V"
+        assert ds["current"].dims == ("trace", "current_channel", "time") and ds["current"].attrs["units"] == "A"
+        assert list(ds["channel_name"].values) == ["m", "c"]
+        assert list(ds["current_channel_name"].values) == ["input_a"]
+        samples = np.concatenate([b.samples for b in blocks])
+        np.testing.assert_array_equal(ds["voltage"].values, samples[:, :2])
+        np.testing.assert_array_equal(ds["current"].values, samples[:, 2:])
+        assert ds.sizes["trace"] == 15 and ds["kind"].dims == ("trace",)
+    with h5py.File(w.last_path, "r") as f:
+        assert f["entry/traces"].attrs["signal"] == "voltage"
+        assert f["entry/traces/current"].dims[1][0].name == "/entry/traces/current_channel"
+
+
+def test_blocks_must_carry_the_declared_units(tmp_path):
+    w, _ = mixed_run(tmp_path, n_blocks=0, stop=False)
+    wrong = TraceBlock(np.zeros((1, 3, TIME_S.size)), TIME_S, MIXED, {"kind": (np.zeros(1), "1")})  # all "V"
+    with pytest.raises(ArchiveError, match="channel units"):
+        w(wrong)
+    with pytest.raises(ValueError, match="one unit per channel"):
+        TraceSpec(MIXED, TIME_S, channel_units=("V", "A"))
+
+
+def test_mixed_units_are_shown_recovered_and_read_by_the_report(tmp_path):
+    from lab.app.report.runs import load_run, trace_channel
+    from lab.archive.reader import describe
+    from lab.archive.recover import recover
+
+    w, _ = mixed_run(tmp_path)
+    assert "(m [V], c [V], input_a [A])" in describe(w.last_path)
+    run = load_run(w.last_path)
+    values, units = trace_channel(run.traces, "input_a")
+    assert units == "A" and values.shape == (15, TIME_S.size) and values[0, 0] == pytest.approx(1e-6)
+    assert trace_channel(run.traces, "c")[1] == "V" and trace_channel(run.traces, "x") is None
+
+    # A writer that dies before its RunStop: recover keeps both variables and their scales.
+    died = tmp_path / "died"
+    code = ("import os, sys; sys.path.insert(0, %r); from tests.lab.test_archive_roundtrip import mixed_run; "
+            "w, _ = mixed_run(%r, stop=False); w.flush(); os._exit(0)") % (str(ROOT), str(died))
+    subprocess.run([sys.executable, "-c", code], check=True)
+    recovered = recover(died / "mixed.h5.partial")
+    assert recovered.n_traces == 15
+    with xr.open_dataset(recovered.path, engine="h5netcdf", group="entry/traces") as ds:
+        assert ds["current"].attrs["units"] == "A" and ds.sizes["current_channel"] == 1
+        assert list(ds["current_channel_name"].values) == ["input_a"]
+
+
+def test_an_archive_from_before_units_per_channel_still_reads(tmp_path):
+    """Old energy_per_spike archives held the input current inside `voltage`: found by name."""
+    from lab.app.report.runs import load_run, trace_channel
+
+    w = ArchiveWriter(tmp_path)
+    w(dataclasses.replace(start(run_id="old", tables={}), traces=TraceSpec(MIXED, TIME_S)))
+    w(TraceBlock(np.ones((2, 3, TIME_S.size)), TIME_S, MIXED))
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+    run = load_run(w.last_path)
+    assert trace_channel(run.traces, "input_a")[0].shape == (2, TIME_S.size)
