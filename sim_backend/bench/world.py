@@ -97,8 +97,7 @@ class World:
         currents = {}
         for index, wire in enumerate(self.station.pulse_inputs):
             volts = self.generator_output_v(index, origin_s, start_rel_s, stop_rel_s)
-            scale = 10.0 ** (-wire.attenuation_db / 20.0) / wire.series_resistance_ohm
-            currents[wire.chip_port] = PiecewiseLinear(volts.times_s, volts.values * scale)
+            currents[wire.chip_port] = PiecewiseLinear(volts.times_s, volts.values * wire.amperes_per_volt)
         return currents
 
     # --- injected faults ----------------------------------------------------------------------
