@@ -166,7 +166,7 @@ def test_sweep_through_the_chip_shows_the_switching_jump_and_hysteresis(connect,
 
 
 @pytest.mark.skipif(not physics_available(), reason="an SMU voltage reading needs the chip simulation "
-                    "(sim_backend.chip.reader / physics.transient), which has not landed")
+                    "(sim_backend.chip.build / physics.transient), which has not landed")
 def test_measure_voltage_reads_the_bias_port(smu, bench):
     smu.set_compliance_v(0.5)
     smu.set_output_enabled(True)
