@@ -312,7 +312,8 @@ def load_station(path: str | Path) -> Station:
         name=tree.string(root, "station", "", path.stem),
         description=str(root.get("description") or "").strip(),
         chip_path=chip_path,
-        clock_acceleration=tree.number(clock, "acceleration", "clock", 1.0, minimum=0.0),   # 0: see docs
+        # 0 freezes lab time for the emulator's tests; the lab refuses it (lab.execution.station_checks)
+        clock_acceleration=tree.number(clock, "acceleration", "clock", 1.0, minimum=0.0),
         emulator_seed=tree.integer(emulator, "seed", "emulator", None),
         instruments=instruments,
         pulse_inputs=pulse_inputs,
