@@ -2,7 +2,8 @@
 
 A run is `RunStart`, then any number of `TraceBlock`, `TableRows`, `Result` and
 `SnapshotChanged` in any order, then `RunStop`. Everything is SI; `units` strings are
-UDUNITS ("V", "A", "s", "J", "Hz", "K", "ohm", "1" for dimensionless).
+UDUNITS ("V", "A", "s", "J", "Hz", "K", "ohm", "1" for dimensionless), and each trace channel
+carries its own (a node voltage in "V" beside a monitored current in "A").
 
 `RunStart` declares the shape of what will follow (`TraceSpec`, `TableSpec`) so a writer can
 create every object up front: an HDF5 file in SWMR mode cannot gain new datasets later.

@@ -166,9 +166,9 @@ def _check_recovered_traces(final: Path, journal_traces: int, n: int) -> None:
         entry = f["entry"]
         assert int(entry["recovered_traces"][()]) == n
         traces = entry["traces"]
-        voltage = traces["voltage"][()]
-        assert voltage.shape[:2] == (n, 3), voltage.shape
-        assert np.all(np.isfinite(voltage)), "non-finite samples in recovered traces"
+        voltage, current = traces["voltage"][()], traces["current"][()]     # m, c in V; input_a in A
+        assert voltage.shape[:2] == (n, 2) and current.shape[:2] == (n, 1), (voltage.shape, current.shape)
+        assert np.all(np.isfinite(voltage)) and np.all(np.isfinite(current)), "non-finite samples in recovered traces"
         # reference captures (kind 0, at 0.5 x threshold) first, then spiking ones (kind 1, 1.3 x):
         # nothing shifted between blocks (a capture the scope missed may shorten a block)
         kind, amplitude = traces["kind"][()], traces["amplitude_a"][()]
