@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from contracts.envelope import DerivedLimit, Envelope
 from contracts.files.station import BiasLine, PulseInput, Readout, Station, StationError
-from contracts.units import db_to_voltage_ratio
 
 #: The scope channel that watches the generator output names this wiring path (station file).
 INPUT_MONITOR = "pulse_input"
@@ -34,8 +33,7 @@ class PulsePath:
 
     @classmethod
     def from_station(cls, wire: PulseInput) -> PulsePath:
-        return cls(wire.instrument, wire.channel, wire.chip_port,
-                   db_to_voltage_ratio(wire.attenuation_db) / wire.series_resistance_ohm)
+        return cls(wire.instrument, wire.channel, wire.chip_port, wire.amperes_per_volt)
 
     def generator_v(self, chip_current_a: float) -> float:
         """Generator volts that drive `chip_current_a` into the port."""
@@ -84,8 +82,7 @@ class ReadoutPath:
 
     @classmethod
     def from_station(cls, readout: Readout) -> ReadoutPath:
-        return cls(readout.scope_channel, readout.chip_node, readout.monitor,
-                   1.0 / db_to_voltage_ratio(-readout.gain_db))
+        return cls(readout.scope_channel, readout.chip_node, readout.monitor, readout.volts_at_source_per_volt)
 
     def scope_v(self, source_v: float) -> float:
         """Scope volts for volts at the source (a range, a trigger level)."""

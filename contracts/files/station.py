@@ -137,9 +137,14 @@ class Readout:
     input_impedance_ohm: float | None
 
     @property
+    def scope_volts_per_source_volt(self) -> float:
+        """The amplifier chain's gain: volts at the scope input per volt at the chip node."""
+        return db_to_voltage_ratio(-self.gain_db)
+
+    @property
     def volts_at_source_per_volt(self) -> float:
         """What one volt at the scope input was at the chip node (or the monitored output)."""
-        return 1.0 / db_to_voltage_ratio(-self.gain_db)
+        return 1.0 / self.scope_volts_per_source_volt
 
 
 @dataclass(frozen=True)

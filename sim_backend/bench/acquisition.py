@@ -182,7 +182,7 @@ def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s
             waveform = world.generator_output_v(index, origin_s, start_rel_s, stop_rel_s)
             raw_v = np.interp(fine_time_s, waveform.times_s, waveform.values)
         bandwidths = [wiring.bandwidth_hz, scope.analog_bandwidth_hz, channel.bandwidth_limit_hz or math.inf]
-        signals[number] = low_pass(raw_v * 10.0 ** (wiring.gain_db / 20.0), fine_s, min(bandwidths))
+        signals[number] = low_pass(raw_v * wiring.scope_volts_per_source_volt, fine_s, min(bandwidths))
     return signals, chip
 
 
