@@ -88,17 +88,6 @@ class Received:
         self._buffer.clear()
 
 
-def physics_available() -> bool:
-    """Acquisitions and SMU voltage readings need the chip simulation and the chip file."""
-    chip_file = Path(__file__).resolve().parents[2] / "stations" / "chips" / "default-neuron.yaml"
-    try:
-        import sim_backend.chip.build  # noqa: F401
-        from sim_backend.physics import transient  # noqa: F401
-    except ImportError:
-        return False
-    return chip_file.is_file()
-
-
 def enveloped_smu(connect):
     """A Keithley 2450 driver on the bench's bias instrument, with the test envelope and a
     compliance inside it (switching its output on needs one)."""

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from driver_helpers import ENVELOPES, physics_available
+from driver_helpers import ENVELOPES
 
 from drivers.keithley_2450 import Keithley2450
 from contracts.envelope import Envelope, EnvelopeError
@@ -165,8 +165,6 @@ def test_sweep_through_the_chip_shows_the_switching_jump_and_hysteresis(connect,
     assert resistive[400:retrap].all() and not resistive[retrap:].any()
 
 
-@pytest.mark.skipif(not physics_available(), reason="an SMU voltage reading needs the chip simulation "
-                    "(sim_backend.chip.build / physics.transient), which has not landed")
 def test_measure_voltage_reads_the_bias_port(smu, bench):
     smu.set_compliance_v(0.5)
     smu.set_output_enabled(True)

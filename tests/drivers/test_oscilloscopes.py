@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pytest
-from driver_helpers import PULSER_ENVELOPE, physics_available
+from driver_helpers import PULSER_ENVELOPE
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_infiniium import KeysightInfiniium
@@ -18,8 +18,6 @@ from drivers.tektronix_dpo import TektronixDPO
 from contracts.envelope import Envelope, EnvelopeError
 
 pytestmark = pytest.mark.timeout(30)
-needs_physics = pytest.mark.skipif(not physics_available(), reason="acquisitions need the chip simulation "
-                                   "(sim_backend.physics.transient and the chip file), which has not landed")
 
 MODELS = {"keysight_infiniium": KeysightInfiniium, "tektronix_dpo7254": TektronixDPO}
 #: The monitor channel sees the generator through a -20 dB pick-off.
@@ -62,7 +60,6 @@ def test_configuration_reaches_the_scope(scope, bench):
     assert panel.channels[2].range_v == pytest.approx(0.16, rel=0.03)
 
 
-@needs_physics
 def test_armed_capture_returns_volts_and_seconds(scope, generator, bench):
     scope.configure_acquisition(**CAPTURE)
     scope.arm_single()

@@ -8,15 +8,14 @@ import json
 import numpy as np
 import pytest
 import yaml
-from driver_helpers import write_station, physics_available
+from driver_helpers import write_station
 
 from contracts import roles
 from lab.execution.instruments import StationInstrumentError, open_instruments
 from contracts.files.station import StationError
 from lab.execution.station_checks import load_station
 
-pytestmark = [pytest.mark.timeout(30),
-              pytest.mark.skipif(not physics_available(), reason="a capture needs the chip simulation")]
+pytestmark = pytest.mark.timeout(30)
 
 BENCHES = {  # label -> (models, options of the instruments whose model changed)
     "shipped models": ({"pulser": "keysight_33522b", "scope": "keysight_infiniium", "cryostat": "lakeshore_336"},
