@@ -169,12 +169,6 @@ class Station:
             raise StationError(f"{self.path}: no instrument has role {role!r}")
         return matches[0]
 
-    def readout(self, *, chip_node: str | None = None, monitor: str | None = None) -> Readout:
-        for readout in self.readouts:
-            if (chip_node and readout.chip_node == chip_node) or (monitor and readout.monitor == monitor):
-                return readout
-        raise StationError(f"{self.path}: wiring.readout has no channel for {chip_node or monitor!r}")
-
     @property
     def is_emulated(self) -> bool:
         return any(i.visalib and i.visalib.endswith("@nwlab") for i in self.instruments.values())

@@ -9,6 +9,7 @@ import yaml
 
 from contracts.files.station import StationError, load_station
 from contracts.envelope import EnvelopeError
+from contracts.wiring import wiring_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ def test_emulated_station_loads_with_units_and_wiring(tmp_path, station_text):
     assert set(station.instruments) == {"cryostat", "pulser", "scope", "bias"}
     assert station.instruments["scope"].visalib == f"{tmp_path / 'emulated.yaml'}@nwlab"
     assert station.pulse_inputs[0].amperes_per_volt == pytest.approx(0.1 / 2000.0)
-    assert station.readout(chip_node="m").volts_at_source_per_volt == pytest.approx(10 ** (-50 / 20))
+    assert wiring_of(station).readout(chip_node="m").source_volts_per_scope_volt == pytest.approx(10 ** (-50 / 20))
     assert station.readouts[0].bandwidth_hz == 2.0e9          # YAML 1.2 float, not a string
     assert station.clock_acceleration == 600
     assert station.is_emulated
