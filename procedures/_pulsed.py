@@ -336,11 +336,10 @@ class CaptureRecords:
     if declared, gets the capture's index in the run). Every capture is archived when
     `archived_max` is None; else at most `archived_max`, every k-th of the `planned` captures
     (k = planned / archived_max rounded up), so they spread over the run. `planned` also sizes
-    the archive's chunks (captures a bias cycle adds beyond it only take more chunks).
-    All records share the longest one's time axis
-    (`longest`: pretrigger, sample rate and record length); a shorter record is padded with NaN
-    at its end, and a node a capture did not record is NaN throughout: what is archived is what
-    was measured.
+    the archive's chunks (captures a bias cycle adds beyond it only take more chunks). All
+    records share the longest one's time axis (`longest`: pretrigger, sample rate and record
+    length); a shorter record is padded with NaN at its end, and a node a capture did not record
+    is NaN throughout: what is archived is what was measured.
     """
 
     def __init__(self, longest: CaptureSettings, columns: Mapping[str, ColumnSpec], *,
@@ -374,13 +373,15 @@ class CaptureRecords:
                    for name, spec in self.columns.items()}
         return self._spec.block(samples, columns)
 
-    def archive(self, traces: steps.ChipTraces, settings: CaptureSettings, **values: Any) -> Iterable[steps.Step]:
-        """The step archiving this capture, if it is one of those kept (see the class doc)."""
+    def archive(self, traces: steps.ChipTraces, settings: CaptureSettings,
+                **values: Any) -> tuple[steps.Step, ...]:
+        """The step archiving this capture if it is one of those kept (see the class doc), else
+        none. Every capture of the run passes through here once, kept or not."""
         index = self.offered
         self.offered += 1
         if self.archived_max is not None and (self.archived >= self.archived_max or index % self.stride):
-            return
+            return ()
         self.archived += 1
         if CAPTURE_INDEX in self.columns:
             values = {CAPTURE_INDEX: index, **values}
-        yield steps.Archive(self.block(traces, settings, **values))
+        return (steps.Archive(self.block(traces, settings, **values)),)
