@@ -27,6 +27,7 @@ from contracts.procedure import (
 )
 from contracts.records import ColumnSpec, TraceBlock, TraceSpec
 from procedures.analysis.spikes import has_spike, linear_excess_v
+from procedures.design import DesignHints
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).
 DEFAULT_SAMPLE_RATE_HZ = 20e9
@@ -120,6 +121,10 @@ def check_captures(procedure: str, names: str, settings: CaptureSettings, nodes:
     check_record(procedure, names, settings.record_length, nodes + 2, kept)
 
 
+#: Full scale of the recorded chip nodes, in the design's spike amplitudes.
+OUTPUT_RANGE_SPIKES = 4
+
+
 @dataclass(frozen=True)
 class CaptureSettings:
     """Chip-side scope set-up shared by a procedure's captures."""
@@ -130,6 +135,14 @@ class CaptureSettings:
     pretrigger_s: float
     sample_rate_hz: float = DEFAULT_SAMPLE_RATE_HZ
     capture_timeout_s: float = 2.0
+
+    @classmethod
+    def for_design(cls, design: DesignHints, record_s: float, pretrigger_s: float,
+                   **options: float) -> CaptureSettings:
+        """The design's output and bias nodes, recorded at OUTPUT_RANGE_SPIKES spike amplitudes
+        full scale (options: sample_rate_hz, capture_timeout_s)."""
+        return cls(design.output_node, design.bias_node, OUTPUT_RANGE_SPIKES * design.spike_amplitude_v,
+                   record_s=record_s, pretrigger_s=pretrigger_s, **options)
 
     @property
     def record_length(self) -> int:

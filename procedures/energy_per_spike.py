@@ -64,10 +64,9 @@ class EnergyPerSpike(Procedure):
 
     def _settings(self, design: DesignHints) -> _pulsed.CaptureSettings:
         p = self.parameters
-        return _pulsed.CaptureSettings(
-            design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-            record_s=p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s,
-            pretrigger_s=p.pretrigger_s, sample_rate_hz=p.sample_rate_hz)
+        return _pulsed.CaptureSettings.for_design(
+            design, p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s, p.pretrigger_s,
+            sample_rate_hz=p.sample_rate_hz)
 
     def check_parameters(self) -> None:
         p = self.parameters

@@ -83,9 +83,8 @@ class FiringRate(Procedure):
 
     def _settings(self, design: DesignHints) -> _pulsed.CaptureSettings:
         p = self.parameters
-        return _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-                                       record_s=p.record_s, pretrigger_s=p.pretrigger_s,
-                                       sample_rate_hz=p.sample_rate_hz, capture_timeout_s=p.capture_timeout_s)
+        return _pulsed.CaptureSettings.for_design(design, p.record_s, p.pretrigger_s, sample_rate_hz=p.sample_rate_hz,
+                                                  capture_timeout_s=p.capture_timeout_s)
 
     def currents_a(self, design: DesignHints) -> np.ndarray:
         p = self.parameters

@@ -117,8 +117,7 @@ class Refractory(Procedure):
     def _settings(self, design: DesignHints, spacings: np.ndarray) -> _pulsed.CaptureSettings:
         p = self.parameters
         record_s = p.pretrigger_s + spacings[0] + p.width_s + 2 * p.edge_s + p.spike_after_s
-        return _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-                                       record_s=record_s, pretrigger_s=p.pretrigger_s)
+        return _pulsed.CaptureSettings.for_design(design, record_s, p.pretrigger_s)
 
     def spacings_s(self, design: DesignHints) -> np.ndarray:
         p = self.parameters

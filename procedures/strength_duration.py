@@ -107,9 +107,8 @@ class StrengthDuration(Procedure):
 
     def _settings(self, design: DesignHints, width_s: float) -> _pulsed.CaptureSettings:
         p = self.parameters
-        return _pulsed.CaptureSettings(design.output_node, design.bias_node, 4 * design.spike_amplitude_v,
-                                       record_s=p.pretrigger_s + width_s + 2 * p.edge_s + p.spike_after_s,
-                                       pretrigger_s=p.pretrigger_s)
+        return _pulsed.CaptureSettings.for_design(design, p.pretrigger_s + width_s + 2 * p.edge_s + p.spike_after_s,
+                                                  p.pretrigger_s)
 
     def plan(self, context: PlanContext):
         p = self.parameters
