@@ -169,7 +169,7 @@ def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s
     fine_s = fine_time_s[1] - fine_time_s[0]
     signals = {}
     for number, channel in scope.channels.items():
-        wiring = next((w for w in world.station.readout if w.scope_channel == number), None)
+        wiring = next((w for w in world.station.readouts if w.scope_channel == number), None)
         if not channel.displayed and number != scope.trigger.source_channel:
             continue
         if wiring is None:

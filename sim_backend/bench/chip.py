@@ -51,7 +51,7 @@ class ChipUnderTest:
         for index, wire in enumerate(station.pulse_inputs):
             node = port_node(definition, wire.chip_port)
             elements.append(Resistor(f"wiring_input_{index}", node, "0", wire.series_resistance_ohm))
-        for channel in station.readout:
+        for channel in station.readouts:
             if channel.chip_node is not None and channel.input_impedance_ohm is not None:
                 elements.append(Resistor(f"wiring_readout_ch{channel.scope_channel}",
                                          channel.chip_node, "0", channel.input_impedance_ohm))

@@ -72,11 +72,11 @@ class EmulatedStation:
         return self.station.pulse_inputs
 
     @property
-    def bias(self) -> tuple[BiasLine, ...]:
+    def bias_lines(self) -> tuple[BiasLine, ...]:
         return self.station.bias_lines
 
     @property
-    def readout(self) -> tuple[Readout, ...]:
+    def readouts(self) -> tuple[Readout, ...]:
         return self.station.readouts
 
     def instrument(self, role_name: str) -> EmulatedInstrument:

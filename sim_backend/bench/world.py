@@ -77,7 +77,7 @@ class World:
     def bias_currents_a(self) -> dict[str, float]:
         """DC current into each bias port from its source-measure unit."""
         currents: dict[str, float] = {}
-        for wire in self.station.bias:
+        for wire in self.station.bias_lines:
             panel = self.panels.get(wire.instrument)
             if isinstance(panel, SourceMeter):
                 currents[wire.chip_port] = currents.get(wire.chip_port, 0.0) + panel.sourced_current_a
@@ -156,7 +156,7 @@ class World:
         The chip is brought to the present bias, then read over DC_READING_S from its state, so
         a wire that switched stays resistive on the next reading until it retraps (hysteresis).
         """
-        wires = [w for w in self.station.bias if w.instrument == role_name]
+        wires = [w for w in self.station.bias_lines if w.instrument == role_name]
         panel = self.panels[role_name]
         assert isinstance(panel, SourceMeter)
         if not wires or not panel.output_enabled:

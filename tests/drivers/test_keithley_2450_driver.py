@@ -152,7 +152,7 @@ def test_sweep_through_the_chip_shows_the_switching_jump_and_hysteresis(connect,
     smu.set_output_enabled(True)
     up = [k * 0.1e-6 for k in range(1, 401)]            # to 40 uA, above the port's switching current
     levels = up + up[::-1][1:]
-    line_ohm = bench.world.station.bias[0].line_resistance_ohm
+    line_ohm = bench.world.station.bias_lines[0].line_resistance_ohm
     chip_v = smu.sweep_current_a(levels, dwell_s=1e-3) - np.asarray(levels) * line_ohm
     resistive = np.abs(chip_v) > 10e-6
     switch = int(np.argmax(resistive[:400]))

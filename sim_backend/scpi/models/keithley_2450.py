@@ -100,7 +100,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
                 return math.copysign(limit_v, volts), panel.current_level_a * limit_v / abs(volts)
             return volts, panel.current_level_a
         volts = panel.voltage_level_v
-        wires = [w for w in self.world.station.bias if w.instrument == self.role_name]
+        wires = [w for w in self.world.station.bias_lines if w.instrument == self.role_name]
         line_ohm = wires[0].line_resistance_ohm if wires else math.inf
         amps = volts / line_ohm
         if abs(amps) > panel.current_limit_a:
