@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from lab.app.campaign import run_campaign
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.app.run_cli import parse_sets
 
 TARGET_S = 60.0
@@ -37,7 +37,7 @@ def main() -> None:
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)
-    acceleration = load_station(args.station).clock_acceleration
+    acceleration = read_station(args.station).clock_acceleration
     lab_s = outcome.estimated_lab_time_s
     print(f"{'procedure':<20}{'status':<12}{'wall s':>9}")
     for name, run in outcome.outcomes.items():

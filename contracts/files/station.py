@@ -272,7 +272,7 @@ def _kind(node: Any) -> str:
     return "nothing" if node is None else type(node).__name__
 
 
-def load_station(path: str | Path) -> Station:
+def read_station(path: str | Path) -> Station:
     """Read and validate a station file."""
     try:
         path = Path(path).resolve()

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.files.station import Station, load_station
+from contracts.files.station import Station, read_station
 
 #: System lock directories tried in order; the first writable one gets an `nwlab` directory.
 SYSTEM_LOCK_DIRS = (Path("/run/lock"), Path("/var/lock"))
@@ -73,7 +73,7 @@ class StationLock:
 
     def __init__(self, station: Station | str | Path, *, out_dir: str | Path | None = None,
                  lock_dir: Path | None = None) -> None:
-        self.station = station if isinstance(station, Station) else load_station(station)
+        self.station = station if isinstance(station, Station) else read_station(station)
         self.station_path = self.station.path
         directory = lock_dir or lock_directory()
         locks = {}

@@ -14,7 +14,7 @@ import inspect
 from pathlib import Path
 
 from contracts.files.station import InstrumentConfig, Station, shown, station_error
-from contracts.files.station import load_station as read_station
+from contracts.files.station import read_station
 from contracts.files.yaml12 import clip
 
 

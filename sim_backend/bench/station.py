@@ -12,7 +12,7 @@ from typing import Any
 
 from contracts.files.addresses import normalise_address
 from contracts.files.chip import ChipDocument
-from contracts.files.station import BiasLine, InstrumentConfig, PulseInput, Readout, Station, load_station
+from contracts.files.station import BiasLine, InstrumentConfig, PulseInput, Readout, Station, read_station
 from contracts.files.station import StationError as StationFileError
 
 __all__ = ["EmulatedInstrument", "EmulatedStation", "StationFileError", "load_emulated_station"]
@@ -88,7 +88,7 @@ class EmulatedStation:
 
 def load_emulated_station(path: str | Path) -> EmulatedStation:
     """Read a station file for the emulator: every instrument needs `emulator.model`."""
-    station = load_station(path)
+    station = read_station(path)
     for config in station.instruments.values():
         if config.emulated.model is None:
             raise StationFileError(f"{station.path}: instruments.{config.name}.emulator.model: missing")

@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from lab.execution.instruments import open_instruments
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 def station(private_station):
     from sim_backend import emulator
 
-    loaded = load_station(private_station)
+    loaded = read_station(private_station)
     yield loaded
     for library_path in {config.visalib.removesuffix("@nwlab") for config in loaded.instruments.values()}:
         emulator.close_bench(library_path)

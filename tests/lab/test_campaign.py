@@ -12,7 +12,7 @@ import yaml
 from tqdm import tqdm
 
 from lab.app import campaign
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from contracts.envelope import EnvelopeError
 from contracts.records import Axis, Result
 from lab.execution.runner import RunOutcome
@@ -35,7 +35,7 @@ class ScriptedRunner:
 
 
 def run_all(runner, only=None):
-    station = load_station(EMULATED)
+    station = read_station(EMULATED)
     planned = campaign.plan_campaign(station, campaign.selected(only))
     outcome = campaign.CampaignOutcome(Path("."))
     campaign._run_all(planned, runner, station, {}, {}, outcome, tqdm(disable=True))
@@ -104,6 +104,6 @@ def test_out_of_envelope_plan_is_refused_before_any_instrument_opens(tmp_path, m
 def test_unknown_procedure_and_override_are_refused():
     with pytest.raises(campaign.CampaignError, match="unknown procedure 'spike'"):
         campaign.selected(["spike"])
-    station = load_station(EMULATED)
+    station = read_station(EMULATED)
     with pytest.raises(campaign.CampaignError, match="unknown procedure 'ivsweep'"):
         campaign.plan_campaign(station, campaign.selected(None), {"ivsweep": {"switching_events": 3}})

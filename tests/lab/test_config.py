@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contracts.files.station import StationError, load_station
+from contracts.files.station import StationError, read_station
 from contracts.envelope import EnvelopeError
 from contracts.wiring import wiring_of
 
@@ -35,7 +35,7 @@ def edited(text: str, edit) -> str:
 
 
 def test_emulated_station_loads_with_units_and_wiring(tmp_path, station_text):
-    station = load_station(write(tmp_path, station_text))
+    station = read_station(write(tmp_path, station_text))
     assert set(station.instruments) == {"cryostat", "pulser", "scope", "bias"}
     assert station.instruments["scope"].visalib == f"{tmp_path / 'emulated.yaml'}@nwlab"
     assert station.pulse_inputs[0].amperes_per_volt == pytest.approx(0.1 / 2000.0)
@@ -81,7 +81,7 @@ def test_emulated_and_lan_stations_differ_only_in_addresses_and_clock():
 def test_malformed_station_names_file_key_and_problem(tmp_path, station_text, edit, key_path, problem):
     path = write(tmp_path, edited(station_text, edit))
     with pytest.raises(StationError) as error:
-        load_station(path)
+        read_station(path)
     message = str(error.value)
     assert message.startswith(f"{path}: {key_path}: ")
     assert problem in message
@@ -90,11 +90,11 @@ def test_malformed_station_names_file_key_and_problem(tmp_path, station_text, ed
 def test_invalid_yaml_names_the_line(tmp_path):
     path = write(tmp_path, "station: x\ninstruments: [unclosed\n")
     with pytest.raises(StationError, match=r"not valid YAML \(line 3"):
-        load_station(path)
+        read_station(path)
 
 
 def test_envelope_refuses_with_limit_and_source(tmp_path, station_text):
-    station = load_station(write(tmp_path, station_text))
+    station = read_station(write(tmp_path, station_text))
     bias = station.instruments["bias"].envelope
     bias.check_bias(44e-6, 50e-6)
     with pytest.raises(EnvelopeError, match=r"bias current 5e-05 A is above .*bias_current_max_a = 4.5e-05 A"):
@@ -135,7 +135,7 @@ def test_envelope_refuses_with_limit_and_source(tmp_path, station_text):
 def test_keys_once_ignored_or_crashing_are_refused_by_key_path(tmp_path, station_text, edit, key_path, problem):
     path = write(tmp_path, edited(station_text, edit))
     with pytest.raises(StationError) as error:
-        load_station(path)
+        read_station(path)
     message = str(error.value)
     assert message.startswith(f"{path}: {key_path}: "), message
     assert problem in message
@@ -146,7 +146,7 @@ def test_emulator_model_settings_and_documented_faults_stay_free_form(tmp_path, 
         tree["instruments"]["scope"]["emulator"]["any_model_setting"] = {"nested": [1, 2]}
         tree["instruments"]["bias"]["emulator"]["faults"] = {"reply_delay_s": 0.01, "drop_every": 50,
                                                              "latch_nanowire": {"element": "wc", "after_s": 600}}
-    station = load_station(write(tmp_path, edited(station_text, edit)))
+    station = read_station(write(tmp_path, edited(station_text, edit)))
     assert station.instruments["scope"].emulator["any_model_setting"] == {"nested": [1, 2]}
     assert station.instruments["bias"].emulator["faults"]["drop_every"] == 50
 
@@ -172,7 +172,7 @@ def test_undecodable_or_pathological_files_name_the_file(tmp_path, content, prob
     path = tmp_path / "station.yaml"
     path.write_bytes(content)
     with pytest.raises(StationError) as error:
-        load_station(path)
+        read_station(path)
     assert str(error.value).startswith(f"{path}: {problem}"), str(error.value)
 
 
@@ -180,12 +180,12 @@ def test_a_directory_or_a_nul_in_the_path_is_a_station_error(tmp_path):
     (tmp_path / "dir.yaml").mkdir()
     for path in (tmp_path / "dir.yaml", tmp_path / "st\0ation.yaml"):
         with pytest.raises(StationError, match="cannot read"):
-            load_station(path)
+            read_station(path)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_envelope_refuses_non_finite_requests(tmp_path, station_text, value):
-    station = load_station(write(tmp_path, station_text))
+    station = read_station(write(tmp_path, station_text))
     with pytest.raises(EnvelopeError, match="not a finite number"):
         station.instruments["bias"].envelope.check_bias(value, 50e-6)
     with pytest.raises(EnvelopeError, match="not a finite number"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contracts import steps
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.execution.dry_run import dry_run
 from contracts.envelope import EnvelopeError
 from contracts.procedure import ParameterError, Procedure, parameter
@@ -54,7 +54,7 @@ def station(tmp_path):
         "chip: chips/default-neuron.yaml", f"chip: {chip}")
     path = tmp_path / "station.yaml"
     path.write_text(text)
-    return load_station(path)
+    return read_station(path)
 
 
 def test_dry_run_lists_steps_and_estimates_lab_time(station):

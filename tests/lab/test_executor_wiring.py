@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contracts.envelope import EnvelopeError
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from contracts.wiring import wiring_of
 from lab.execution.instruments import driver_arguments
 
@@ -18,12 +18,12 @@ EMULATED = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
 
 @pytest.fixture(scope="module")
 def station():
-    return load_station(EMULATED)
+    return read_station(EMULATED)
 
 
 def test_one_wiring_per_station(station):
     assert wiring_of(station) is wiring_of(station)
-    assert wiring_of(load_station(EMULATED)) is not wiring_of(station)
+    assert wiring_of(read_station(EMULATED)) is not wiring_of(station)
 
 
 def test_conversions_follow_the_station_file(station):

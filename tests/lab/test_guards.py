@@ -14,7 +14,7 @@ import pytest
 from contracts import steps
 from lab.execution.instruments import open_instruments
 from contracts.clock import LabTime
-from contracts.files.station import StationError, load_station
+from contracts.files.station import StationError, read_station
 from lab.execution.executor import StepError, StepExecutor
 from lab.execution.guards import GuardSettings, TemperatureExcursionError, TemperatureWatch
 
@@ -66,7 +66,7 @@ def _prepared(station, roles, readings_k):
 @pytest.mark.timeout(60)
 def test_capture_during_an_excursion_is_discarded_and_taken_again_with_the_bias_at_zero_meanwhile(
         private_station):
-    station = load_station(private_station)
+    station = read_station(private_station)
     # before the capture: inside; after it: outside twice; then back inside for good
     with open_instruments(station) as instruments:
         executor, stage = _prepared(station, instruments.roles, [INSIDE_K, OUTSIDE_K, OUTSIDE_K, INSIDE_K])
@@ -97,7 +97,7 @@ def test_capture_during_an_excursion_is_discarded_and_taken_again_with_the_bias_
 
 @pytest.mark.timeout(60)
 def test_stage_not_back_in_time_raises_naming_window_and_temperatures(private_station):
-    station = load_station(private_station)
+    station = read_station(private_station)
     with open_instruments(station) as instruments:
         executor, stage = _prepared(station, instruments.roles, [OUTSIDE_K, 6.5, OUTSIDE_K])
         with pytest.raises(TemperatureExcursionError) as error:
@@ -136,7 +136,7 @@ def _with_guards(path, **guards) -> None:
 @pytest.mark.timeout(60)
 def test_a_measurement_interrupted_every_time_is_taken_retakes_plus_one_times_then_fails(private_station):
     _with_guards(private_station, retakes=2, excursion_hold_s=0, check_interval_s=1e-3)
-    station = load_station(private_station)
+    station = read_station(private_station)
     # before: inside; then after every take outside, and back inside at once while waiting
     script = [INSIDE_K] + [OUTSIDE_K, INSIDE_K] * 2 + [OUTSIDE_K]
     with open_instruments(station) as instruments:
@@ -154,7 +154,7 @@ def test_excursion_steps_in_a_plan_keep_the_dry_run_estimate(private_station):
     """A dry run knows no excursions: CycleBias is estimated from the ramp it will use (the plan's
     last, else the envelope's) and its dwell."""
     from lab.execution.executor import WiringState, estimate_s
-    station = load_station(private_station)
+    station = read_station(private_station)
     state = WiringState(bias_a=20e-6, bias_ramp_a_per_s=1e-4)
     assert estimate_s(steps.CycleBias(dwell_s=0.5), station, state) == pytest.approx(2 * 0.2 + 0.5)
     envelope_ramp = station.by_role("bias_source").envelope.limit("bias_ramp_max_a_per_s")
@@ -178,7 +178,7 @@ def test_malformed_guards_section_is_refused_naming_the_key(private_station, tex
     index = lines.index("guards:\n")
     private_station.write_text("".join(lines[:index + 1] + [f"  {text}\n"] + lines[index + 1:]))
     with pytest.raises(StationError) as error:
-        load_station(private_station)
+        read_station(private_station)
     assert problem in str(error.value) and str(private_station) in str(error.value)
 
 
@@ -187,7 +187,7 @@ def test_window_defaults_to_the_temperature_controller_envelope(private_station)
     start = text.index("\nguards:\n")
     end = text.index("\ninstruments:", start)
     private_station.write_text(text[:start] + "\n" + text[end:])
-    station = load_station(private_station)
+    station = read_station(private_station)
     envelope = station.by_role("temperature_controller").envelope
     assert station.guards.temperature_window_k == (envelope.limit("temperature_min_k"),
                                                    envelope.limit("temperature_max_k"))
@@ -197,7 +197,7 @@ def test_window_defaults_to_the_temperature_controller_envelope(private_station)
 @pytest.mark.timeout(60)
 def test_wait_for_a_setpoint_that_never_holds_names_tolerance_and_last_reading(private_station):
     """WaitTemperatureStable shares the hold loop (lab.execution.guards.hold_inside) with the excursion wait."""
-    station = load_station(private_station)
+    station = read_station(private_station)
     with open_instruments(station) as instruments:
         executor, stage = _prepared(station, instruments.roles, [4.0, 4.3])
         with pytest.raises(StepError, match=r"stage not stable within ±0.05 K of 4.2 K for 10.0 s after 60.0 s "

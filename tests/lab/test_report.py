@@ -13,7 +13,7 @@ import yaml
 
 from contracts import steps
 from lab.archive.writer import ArchiveWriter
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.execution.dry_run import dry_run
 from contracts.procedure import PlanContext
 from contracts.records import Axis, Result, RunStart, RunStop, TableRows, TraceBlock
@@ -31,7 +31,7 @@ from procedures.refractory import Refractory
 from procedures.strength_duration import StrengthDuration
 
 ROOT = Path(__file__).resolve().parents[2]
-STATION = load_station(ROOT / "stations" / "emulated.yaml")
+STATION = read_station(ROOT / "stations" / "emulated.yaml")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,7 +14,7 @@ import uuid
 import pytest
 import yaml
 
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.execution.run_lock import StationBusyError, StationLock
 from tests.conftest import EMULATED_STATION, ROOT
 
@@ -98,7 +98,7 @@ def test_a_copy_of_the_station_under_another_tmpdir_is_refused_before_touching_i
     named = re.search(rf"instruments\.(\w+) \((.+?)\) is in use by another run \(pid {pid}, station {original}\)",
                       result.stderr)
     assert named, result.stderr
-    assert load_station(copy).instruments[named[1]].address == named[2]
+    assert read_station(copy).instruments[named[1]].address == named[2]
 
 
 def test_the_same_address_spelt_differently_is_the_same_instrument(tmp_path):

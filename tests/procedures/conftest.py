@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 
 ROOT = Path(__file__).resolve().parents[2]
 EMULATED = ROOT / "stations" / "emulated.yaml"
@@ -28,7 +28,7 @@ def station_copy(tmp_path: Path, envelope: dict | None = None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(tree, sort_keys=False))
-    return load_station(path)
+    return read_station(path)
 
 
 @pytest.fixture

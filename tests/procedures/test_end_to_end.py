@@ -12,7 +12,7 @@ import xarray as xr
 import yaml
 
 from lab.execution.instruments import open_instruments
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.app.report.runs import load_run
 from lab.execution.runner import Runner
 from procedures.cooldown import Cooldown
@@ -40,7 +40,7 @@ class Bench:
         for instrument in tree["instruments"].values():
             instrument["visalib"] = f"{library}@nwlab"
         path.write_text(yaml.safe_dump(tree, sort_keys=False))
-        self.station = load_station(path)
+        self.station = read_station(path)
         self.design = yaml.safe_load(self.station.chip_path.read_text())
         self.instruments = open_instruments(self.station, name_prefix=f"e2e{uuid.uuid4().hex[:8]}_")
         self.bench = emulator.open_bench(library)

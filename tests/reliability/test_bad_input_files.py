@@ -23,7 +23,7 @@ from reliability_helpers import (
     BAD_NUMBERS, BAD_OTHERS, CHIPS, delete_at, emulated_tree, get_at, key_paths, set_at, write_station,
 )
 
-from contracts.files.station import StationError, load_station
+from contracts.files.station import StationError, read_station
 from sim_backend.bench.station import StationFileError
 from sim_backend.bench.station import load_emulated_station as emulator_load_station
 from sim_backend.chip.build import ChipFileError, load_chip
@@ -93,7 +93,7 @@ def test_mutated_station_files_fail_only_with_a_located_station_error(tmp_path, 
             assume(False)       # an earlier mutation removed or retyped the parent
     path = write_station(tmp_path, tree)
     try:
-        load_station(path)
+        read_station(path)
     except StationError as error:
         assert_station_error(error, path.resolve(), TOP_KEYS | set(UNKNOWN_KEYS))
     # Loading may succeed (e.g. a new description); anything but StationError propagates and fails.
@@ -123,7 +123,7 @@ def test_a_bad_envelope_limit_is_refused_naming_its_key_path(tmp_path, target, v
         return
     path = write_station(tmp_path, set_at(STATION, access, value))
     with pytest.raises(StationError) as error:
-        load_station(path)
+        read_station(path)
     assert assert_station_error(error.value, path.resolve()) == dotted
 
 
@@ -138,7 +138,7 @@ def test_a_missing_required_key_is_named(tmp_path, dotted):
     access = dict(STATION_PATHS)[dotted]
     path = write_station(tmp_path, delete_at(STATION, access))
     with pytest.raises(StationError) as error:
-        load_station(path)
+        read_station(path)
     key = assert_station_error(error.value, path.resolve())
     assert key == dotted or (dotted == "instruments" and key.startswith("instruments")), str(error.value)
 
@@ -165,7 +165,7 @@ def test_an_unknown_key_is_refused_by_name(tmp_path, where, key):
     get_at(tree, access)["zz_second"] = 2.0      # two unknown keys, maybe of different types
     path = write_station(tmp_path, tree)
     with pytest.raises(StationError) as error:
-        load_station(path)
+        read_station(path)
     located = assert_station_error(error.value, path.resolve())
     first = sorted([key, "zz_second"], key=str)[0]
     assert located == (f"{dotted}.{first}" if dotted else str(first)), str(error.value)
@@ -198,7 +198,7 @@ def test_corrupted_station_text_fails_only_with_a_station_error(tmp_path, edits)
     path = tmp_path / "station.yaml"
     path.write_bytes(data)
     try:
-        load_station(path)
+        read_station(path)
     except StationError as error:
         message = str(error)
         if ": cannot read: not UTF-8 text" not in message:
@@ -213,10 +213,10 @@ def test_unreadable_and_empty_station_files(tmp_path):
         path = tmp_path / name
         path.write_text(content)
         with pytest.raises(StationError) as error:
-            load_station(path)
+            read_station(path)
         assert str(error.value).startswith(f"{path.resolve()}: ")
     with pytest.raises(StationError, match="cannot read"):
-        load_station(tmp_path / "missing.yaml")
+        read_station(tmp_path / "missing.yaml")
 
 
 def _unusual_station_files(tmp_path):
@@ -242,7 +242,7 @@ def _unusual_station_files(tmp_path):
 def test_undecodable_nested_and_nul_station_files_are_station_errors(tmp_path):
     for path in _unusual_station_files(tmp_path):
         with pytest.raises(StationError) as error:
-            load_station(path)
+            read_station(path)
         assert str(error.value).startswith(f"{path.resolve() if chr(0) not in str(path) else path}: "), str(error.value)
         try:
             emulator_load_station(path)
@@ -259,7 +259,7 @@ def test_aliases_in_a_station_file_are_refused_by_both_readers_at_once(tmp_path,
     lines += [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
     path = tmp_path / "laughs.yaml"
     path.write_text("\n".join(lines) + "\n" + anchored + "\n")
-    for load, error in ((load_station, StationError), (emulator_load_station, StationFileError)):
+    for load, error in ((read_station, StationError), (emulator_load_station, StationFileError)):
         began = time.monotonic()
         with pytest.raises(error, match=r"line 1: YAML anchor"):
             load(path)

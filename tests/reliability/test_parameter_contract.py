@@ -28,7 +28,7 @@ from run_helpers import exit_status, nwlab_argv, private_station
 from contracts import steps
 from lab.execution.instruments import open_instruments
 from lab.app.cli import main as nwlab_main
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.execution.dry_run import dry_run
 from contracts.envelope import EnvelopeError
 from contracts.procedure import MeasurementError, ParameterError, PlanContext
@@ -149,7 +149,7 @@ def test_campaign_refuses_identically_before_opening_an_instrument(unreachable_s
 def test_no_level_of_an_iv_sweep_goes_above_bias_max_a(bias_max_a):
     """The dry run's flat replies are the run where nothing switches up to the top (what made
     the windows climb to 39.7 uA under a 10 uA limit): every level stays at or below it."""
-    station = load_station(STATION)
+    station = read_station(STATION)
     report = dry_run(IvSweep(bias_max_a=bias_max_a, switching_events=50), station, DRY)
     levels = np.concatenate([s.levels_a for s, _ in report.steps if isinstance(s, steps.SweepBias)])
     assert levels.size > 0 and levels.max() <= bias_max_a * (1 + 1e-12) and levels.min() >= 0.0
@@ -161,7 +161,7 @@ def test_no_step_of_an_iv_sweep_is_steeper_than_its_ramp(ramp_a_per_s, dwell_s):
     """Windows included (their steps of a fraction of a coarse step once exceeded a slow ramp:
     1.2 mA/s asked of a 10 uA/s sweep, which the envelope then refused)."""
     report = dry_run(IvSweep(ramp_a_per_s=ramp_a_per_s, dwell_s=dwell_s, switching_events=50),
-                     load_station(STATION), DRY)
+                     read_station(STATION), DRY)
     levels = np.concatenate([[0.0], *[s.levels_a for s, _ in report.steps if isinstance(s, steps.SweepBias)]])
     assert np.max(np.abs(np.diff(levels))) <= ramp_a_per_s * dwell_s * (1 + 1e-9)
 
@@ -216,7 +216,7 @@ def bench(tmp_path_factory):
     library = f"{tmp / 'station.yaml'}#contract-{uuid.uuid4().hex[:10]}@nwlab"    # one bench for all
     for instrument in tree["instruments"].values():
         instrument["visalib"] = library
-    station = load_station(write_station(tmp, tree))
+    station = read_station(write_station(tmp, tree))
     instruments = open_instruments(station, name_prefix=f"pc{uuid.uuid4().hex[:6]}_")
     try:
         yield station, instruments
@@ -293,7 +293,7 @@ def _verdict(name: str, values: dict):
     """(procedure or None, the refusal or None): binding the parameters, then the dry run."""
     try:
         procedure = PROCEDURES[name](**values)
-        dry_run(procedure, load_station(STATION), DRY)
+        dry_run(procedure, read_station(STATION), DRY)
         return procedure, None
     except (ParameterError, EnvelopeError) as error:
         return None, error
@@ -312,7 +312,7 @@ def test_a_set_the_dry_run_refuses_is_refused_by_the_run_before_any_instrument(t
     out = tmp_path_factory.mktemp("refused")
     with pytest.raises(type(refusal)) as raised:
         procedure = PROCEDURES[name](**values)
-        Runner(load_station(STATION), {}, archive_dir=out, chip_design=DESIGN, show_progress=False).run(procedure)
+        Runner(read_station(STATION), {}, archive_dir=out, chip_design=DESIGN, show_progress=False).run(procedure)
     assert str(raised.value) == str(refusal) and "\n" not in str(refusal)
     assert not any(out.iterdir())
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from reliability_helpers import DEFAULT_CHIP, emulated_tree, write_station
 
 from contracts import steps
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.execution.dry_run import dry_run
 from contracts.envelope import EnvelopeError
 from contracts.procedure import ParameterError, PlanContext
@@ -110,7 +110,7 @@ def test_an_unknown_parameter_is_refused_by_name(name):
 
 @pytest.fixture(scope="module")
 def shipped_station(tmp_path_factory):
-    return load_station(write_station(tmp_path_factory.mktemp("shipped"), emulated_tree()))
+    return read_station(write_station(tmp_path_factory.mktemp("shipped"), emulated_tree()))
 
 
 @pytest.mark.timeout(90)
@@ -194,7 +194,7 @@ def assert_within(accepted, station):
 @given(data=st.data())
 def test_no_accepted_step_exceeds_a_generated_envelope(tmp_path, name, data):
     tree = data.draw(tightened_envelopes())
-    station = load_station(write_station(tmp_path, tree))
+    station = read_station(write_station(tmp_path, tree))
     try:
         procedure = PROCEDURES[name](**data.draw(valid_parameters(PROCEDURES[name])))
         procedure.check_bound(CONTEXT)

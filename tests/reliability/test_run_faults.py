@@ -27,7 +27,7 @@ from run_helpers import (check_table_indices, exit_status, private_station, run_
 
 from lab.execution.instruments import open_instruments
 from lab.app.campaign import chip_design
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 from lab.execution.runner import Runner
 from procedures.energy_per_spike import EnergyPerSpike
 from procedures.refractory import Refractory
@@ -54,7 +54,7 @@ def run_with_faults(tmp_path: Path, faults: dict[str, dict], procedure=None) -> 
     work = tmp_path / uuid.uuid4().hex[:8]
     work.mkdir()
     path = private_station(work, faults=faults, options={k: {"timeout": TIMEOUT_S} for k in ALL_KEYS})
-    station = load_station(path)
+    station = read_station(path)
     library = station.instruments["bias"].visalib.rsplit("@", 1)[0]
     try:
         with open_instruments(station) as instruments:
@@ -156,7 +156,7 @@ def _scope_with_garbled_preambles(tmp_path: Path, garbled: int):
     from sim_backend.faults.plan import garble
 
     path = private_station(tmp_path, options={k: {"timeout": TIMEOUT_S} for k in ALL_KEYS})
-    station = load_station(path)
+    station = read_station(path)
     library = station.instruments["scope"].visalib.rsplit("@", 1)[0]
     try:
         with open_instruments(station) as instruments:
@@ -309,7 +309,7 @@ def test_stage_not_back_in_time_fails_the_run_safely(tmp_path, clean):
     assert outcome.status == "failed"
     assert "TemperatureExcursionError: the stage left its measurement window [2, 4.5] K" in outcome.message
     assert "within 1800 s of lab time" in outcome.message and "bias left at 0 A" in outcome.message
-    window_max_k = load_station(private_station(tmp_path)).by_role("temperature_controller").envelope.limit(
+    window_max_k = read_station(private_station(tmp_path)).by_role("temperature_controller").envelope.limit(
         "temperature_max_k")
     assert outcome.stage_k > window_max_k, (outcome.stage_k, window_max_k)
     assert_safe(outcome)

@@ -30,7 +30,7 @@ import pytest
 from run_helpers import (journal_lines, private_station, scpi_query, served_bench, start_nwlab, stop,
                          tcp_station)
 
-from contracts.files.station import load_station
+from contracts.files.station import read_station
 
 TRIALS = int(os.environ.get("NWLAB_SIGNAL_TRIALS", "2"))
 #: A small campaign that still sweeps the bias on the instrument (iv_sweep: list sweeps and
@@ -229,7 +229,7 @@ def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelop
             proc, out_text, err_text, sent_at, first_at = storm(station_path, where / "out", log_path, first_s,
                                                                 gaps_s, env)
             check_ending(proc, out_text, err_text, where / "out", sent_at, first_at, label)
-            left = last_states(received(log_path), load_station(station_path))
+            left = last_states(received(log_path), read_station(station_path))
             state = {"smu output": left.get("smu output"), "generator output 1": left.get("generator output 1", "0"),
                      "generator output 2": left.get("generator output 2", "0"),
                      "heater range": left.get("heater range 1", "0")}
@@ -247,7 +247,7 @@ def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelop
                          "generator output 2": scpi_query(addresses["pulser"], ":OUTP2?"),
                          "heater range": scpi_query(addresses["cryostat"], "RANGE? 1")}
                 smu_level_a = float(scpi_query(addresses["bias"], ":SOUR:CURR?"))
-        outside = levels_outside(received(log_path), load_station(station_path))
+        outside = levels_outside(received(log_path), read_station(station_path))
         if outside:
             failures.append(f"{label}: levels outside the envelope reached the instruments: {outside[:5]}")
         if state != SAFE or abs(smu_level_a) > 1e-12:
