@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from contracts.records import TableSpec, TraceSpec
 from contracts.steps import Plan
+from contracts.units import display_unit, format_si
 
 
 class ParameterError(ValueError):
@@ -154,7 +155,8 @@ def _checked(procedure: str, spec: ParameterInfo, value: Any) -> Any:
             raise ParameterError(f"{where}: expected a whole number, got {value!r}")
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ParameterError(f"{where}: expected a finite number in {spec.unit or 'no unit'}, got {value!r}")
+            raise ParameterError(f"{where}: expected a finite number in {display_unit(spec.unit) or 'no unit'}, "
+                                 f"got {value!r}")
         value = float(value)
     elif isinstance(default, tuple):
         if not isinstance(value, (tuple, list)):
@@ -163,9 +165,10 @@ def _checked(procedure: str, spec: ParameterInfo, value: Any) -> Any:
                      for v in value)
     elif isinstance(default, str) and not isinstance(value, str):
         raise ParameterError(f"{where}: expected text, got {value!r}")
-    unit = f" {spec.unit}" if spec.unit else ""
     if spec.minimum is not None and value < spec.minimum:
-        raise ParameterError(f"{where} = {value!r}{unit} is below its minimum {spec.minimum!r}{unit}")
+        raise ParameterError(f"{where} = {format_si(value, spec.unit)} is below its minimum "
+                             f"{format_si(spec.minimum, spec.unit)}")
     if spec.maximum is not None and value > spec.maximum:
-        raise ParameterError(f"{where} = {value!r}{unit} is above its maximum {spec.maximum!r}{unit}")
+        raise ParameterError(f"{where} = {format_si(value, spec.unit)} is above its maximum "
+                             f"{format_si(spec.maximum, spec.unit)}")
     return value

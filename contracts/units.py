@@ -81,3 +81,61 @@ def db_to_voltage_ratio(attenuation_db: float) -> float:
     """Voltage ratio out/in of a chain with the given attenuation (positive dB = loss)."""
     return 10.0 ** (-attenuation_db / 20.0)
 
+
+
+# -- numbers as people read them ---------------------------------------------------------------
+
+#: Prefixes a shown number takes (one spelling of micro: µ, U+00B5).
+SHOWN_PREFIXES = ((1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""),
+                  (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"))
+#: Units that take SI prefixes when shown, alone or as the numerator of a rate ("A/s" → "mA/s").
+#: Temperatures stay in K (0.012 K reads as a fridge setting); dimensionless values carry no unit.
+PREFIXABLE = frozenset({"A", "V", "s", "J", "Hz", "ohm", "W", "H", "F"})
+_DISPLAY = {"1": "", "J-1": "1/J", "ohm": "Ω", "ohm/sq": "Ω/sq"}
+
+
+def display_unit(unit: str) -> str:
+    """UDUNITS as people read them: "1" is dimensionless, "J-1" is 1/J, "ohm" is Ω."""
+    if unit in _DISPLAY:
+        return _DISPLAY[unit]
+    head, slash, tail = unit.partition("/")
+    return f"{_DISPLAY.get(head, head)}/{tail}" if slash and head in PREFIXABLE else unit
+
+
+def _prefixable(unit: str) -> bool:
+    return unit.partition("/")[0] in PREFIXABLE
+
+
+def prefix_for(values, unit: str) -> tuple[float, str]:
+    """(factor, shown unit) so the largest finite |value| × factor lies in [1, 1000)."""
+    import numpy as np
+
+    if not _prefixable(unit):
+        return 1.0, display_unit(unit)
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if finite.size == 0:
+        return 1.0, display_unit(unit)
+    scale, prefix = SHOWN_PREFIXES[0]
+    for candidate, name in SHOWN_PREFIXES:
+        if finite.max() >= candidate * (1 - 1e-9):
+            scale, prefix = candidate, name
+    return 1.0 / scale, prefix + display_unit(unit)
+
+
+def format_si(value, unit: str = "", digits: int = 4) -> str:
+    """A number as a person reads it: "25.9 µA", "2 ns", "1 mA/s", "40", "1.2e+17 1/J", "n/a".
+
+    The one formatter of every number nwlab shows (command line, messages, report): SI prefixes
+    on SI units, `digits` significant digits, whole numbers in full, no unit for "1"."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value)} {display_unit(unit)}".rstrip()
+    value = float(value)
+    if not math.isfinite(value):
+        return "n/a"
+    factor, shown = prefix_for([value], unit)
+    return f"{value * factor:.{digits}g} {shown}".rstrip()

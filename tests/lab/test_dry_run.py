@@ -113,7 +113,7 @@ def test_dry_run_refuses_out_of_envelope_steps_naming_the_step(station):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"bias_max_a": -1e-6}, "bias_max_a = -1e-06 A is below its minimum 0.0 A"),
+    ({"bias_max_a": -1e-6}, "bias_max_a = -1 µA is below its minimum 0 A"),
     ({"points": 2.5}, "points: expected a whole number"),
     ({"settle_s": "long"}, "settle_s: expected a finite number in s"),
     ({"colour": "red"}, "unknown parameter 'colour'"),

@@ -18,14 +18,14 @@ from tests.procedures.conftest import station_copy
 
 
 @pytest.mark.parametrize("procedure, values, message", [
-    (IvSweep, {"switching_events": 0}, "iv_sweep: parameter switching_events = 0 1 is below its minimum 1"),
-    (IvSweep, {"bias_max_a": 2e-3}, "parameter bias_max_a = 0.002 A is above its maximum 0.001 A"),
-    (Cooldown, {"setpoint_k": -1.0}, "parameter setpoint_k = -1.0 K is below its minimum 0.01 K"),
-    (Refractory, {"threshold_factor": 5.0}, "parameter threshold_factor = 5.0 1 is above its maximum 3.0"),
-    (StrengthDuration, {"widths_s": (2e-9, 5e-6)}, "parameter widths_s = 5e-06 s is above its maximum 1e-06 s"),
+    (IvSweep, {"switching_events": 0}, "iv_sweep: parameter switching_events = 0 is below its minimum 1"),
+    (IvSweep, {"bias_max_a": 2e-3}, "parameter bias_max_a = 2 mA is above its maximum 1 mA"),
+    (Cooldown, {"setpoint_k": -1.0}, "parameter setpoint_k = -1 K is below its minimum 0.01 K"),
+    (Refractory, {"threshold_factor": 5.0}, "parameter threshold_factor = 5 is above its maximum 3"),
+    (StrengthDuration, {"widths_s": (2e-9, 5e-6)}, "parameter widths_s = 5 µs is above its maximum 1 µs"),
     (FiringRate, {"points": 1.5}, "parameter points: expected a whole number"),
-    (EnergyPerSpike, {"reference_fraction": 0.95}, "reference_fraction = 0.95 1 is above its maximum 0.9"),
-    (Efficiency, {"energy_per_spike_j": 0.0}, "energy_per_spike_j = 0.0 J is below its minimum"),
+    (EnergyPerSpike, {"reference_fraction": 0.95}, "reference_fraction = 0.95 is above its maximum 0.9"),
+    (Efficiency, {"energy_per_spike_j": 0.0}, "energy_per_spike_j = 0 J is below its minimum"),
     (EnergyPerSpike, {"spike_count": 3}, "unknown parameter 'spike_count'"),
 ])
 def test_parameters_out_of_bounds_are_refused_naming_parameter_and_bound(procedure, values, message):

@@ -44,7 +44,7 @@ DRY = PlanContext(chip_design=DESIGN, dry_run=True)
 #: (procedure, --set values, the one line) for every bad parameter set the issue lists.
 REFUSED = [
     ("iv_sweep", ["window_above_sigmas=1e6"],
-     "iv_sweep: parameter window_above_sigmas = 1000000.0 1 is above its maximum 20.0 1"),
+     "iv_sweep: parameter window_above_sigmas = 1e+06 is above its maximum 20"),
     ("energy_per_spike", ["width_s=1e-6"],
      "energy_per_spike: width_s, edge_s: width 1e-06 s + 1.6 x edge_s 1e-09 s does not fit in the pulse period "
      "1e-06 s"),
@@ -53,7 +53,7 @@ REFUSED = [
     ("refractory", ["spacing_min_s=50e-9", "spacing_max_s=20e-9"],
      "refractory: spacing_min_s, spacing_max_s: spacing_min_s 5e-08 s must be below spacing_max_s 2e-08 s"),
     ("firing_rate", ["record_s=1e-3", "sample_rate_hz=1e12"],
-     "firing_rate: parameter sample_rate_hz = 1000000000000.0 Hz is above its maximum 40000000000.0 Hz"),
+     "firing_rate: parameter sample_rate_hz = 1 THz is above its maximum 40 GHz"),
     ("firing_rate", ["record_s=1e-3", "sample_rate_hz=20e9"],
      "firing_rate: record_s, sample_rate_hz: 1 capture(s) of 20,000,000 samples x 3 arrays need 458 MiB, above "
      "the 256 MiB capture memory limit"),

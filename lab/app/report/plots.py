@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-PREFIXES = ((1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""),
-            (1e3, "k"), (1e6, "M"), (1e9, "G"))
-#: Units that take SI prefixes when shown (dimensionless and compound units are shown as stored).
-PREFIXABLE = frozenset({"A", "V", "s", "J", "Hz", "ohm", "W", "K"})
+from contracts.units import display_unit, format_si, prefix_for  # noqa: F401 - the one formatter, used by the figures
+
 DPI = 120
 
 
@@ -27,34 +25,9 @@ def pyplot():
     return plt
 
 
-def display_unit(units: str) -> str:
-    """UDUNITS as people read them: "1" is dimensionless, "J-1" is 1/J, "ohm" is Ω."""
-    return {"1": "", "J-1": "1/J", "ohm": "Ω", "K/min": "K/min"}.get(units, units)
-
-
-def prefix_for(values, units: str) -> tuple[float, str]:
-    """(factor, shown unit) so the largest finite |value| × factor lies in [1, 1000)."""
-    if units not in PREFIXABLE or units == "K":
-        return 1.0, display_unit(units)
-    finite = np.abs(np.asarray(values, dtype=float))
-    finite = finite[np.isfinite(finite) & (finite > 0)]
-    if finite.size == 0:
-        return 1.0, display_unit(units)
-    scale, prefix = PREFIXES[0]
-    for candidate, name in PREFIXES:
-        if finite.max() >= candidate * (1 - 1e-9):
-            scale, prefix = candidate, name
-    return 1.0 / scale, prefix + display_unit(units)
-
-
 def format_value(value: float, units: str, digits: int = 4) -> str:
-    """"25.9 µA", "1.2e+17 1/J", "nan" — a number for a table cell."""
-    if not math.isfinite(value):
-        return "n/a"
-    factor, shown = prefix_for([value], units)
-    if units not in PREFIXABLE and (abs(value) >= 1e5 or 0 < abs(value) < 1e-3):
-        return f"{value:.{digits - 1}e} {shown}".rstrip()
-    return f"{value * factor:.{digits}g} {shown}".rstrip()
+    """"25.9 µA", "1.2e+17 1/J", "n/a" — a number for a table cell (contracts.units.format_si)."""
+    return format_si(value, units, digits)
 
 
 def label(name: str, shown_unit: str) -> str:
