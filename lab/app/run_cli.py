@@ -117,32 +117,41 @@ def _campaign(args: argparse.Namespace) -> int:
     return 0 if outcome.all_completed else 1
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_procedure(procedure, station_path, out_dir, *, show_progress: bool = True):
+    """Run one built procedure on the station and archive it in `out_dir` (the path of `nwlab
+    run` and of lab.app.api): returns the RunOutcome. Raises StationError, ParameterError,
+    EnvelopeError, ... before any instrument is opened, KeyboardInterrupt if stopped before the
+    run's archive was opened."""
     from lab.archive.output_dir import check_for_runs
     from lab.execution.instruments import open_instruments
     from lab.app.campaign import chip_design
     from lab.execution.station_checks import load_station
     from lab.execution.dry_run import dry_run
-    from lab.execution.interrupts import handle_stop_signals_until_exit
     from contracts.procedure import PlanContext
-    from lab.app.report.plots import format_value
     from lab.execution.run_lock import StationLock
     from lab.execution.runner import Runner
+
+    station = load_station(station_path)
+    design = chip_design(station)
+    check_for_runs(out_dir, [procedure])  # room, writable, a directory: before any instrument is opened
+    # The dry run refuses whatever the run would refuse for static reasons, before any
+    # instrument is opened; the Runner repeats it (it is also the Runner's contract).
+    dry_run(procedure, station, PlanContext(design, dry_run=True))
+    with StationLock(station, out_dir=out_dir), open_instruments(station) as instruments:
+        return Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
+                      chip_design=design, show_progress=show_progress).run(procedure)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lab.execution.interrupts import handle_stop_signals_until_exit
+    from lab.app.report.plots import format_value
 
     # From here to the process's end a signal before the run's steps (loading, locking,
     # opening the instruments) or after them is noted, not raised (lab/execution/interrupts.py).
     handle_stop_signals_until_exit()
     procedure = _procedure_class(args.procedure)(**parse_sets(args.set, dotted=False))
-    station = load_station(args.station)
-    design = chip_design(station)
-    check_for_runs(args.out, [procedure])  # room, writable, a directory: before any instrument is opened
-    # The dry run refuses whatever the run would refuse for static reasons, before any
-    # instrument is opened; the Runner repeats it (it is also the Runner's contract).
-    dry_run(procedure, station, PlanContext(design, dry_run=True))
     try:
-        with StationLock(station, out_dir=args.out), open_instruments(station) as instruments:
-            outcome = Runner(station, instruments.roles, archive_dir=args.out, snapshot=instruments.snapshot,
-                             chip_design=design, show_progress=not args.quiet).run(procedure)
+        outcome = run_procedure(procedure, args.station, args.out, show_progress=not args.quiet)
     except KeyboardInterrupt:          # stopped before the run's archive was opened
         print(f"nwlab run: interrupted before {procedure.name} started; nothing was measured", file=sys.stderr)
         return 1
