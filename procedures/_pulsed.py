@@ -25,9 +25,10 @@ from contracts.procedure import (
     parameter,
     refuse,
 )
-from contracts.records import ColumnSpec, TraceBlock, TraceSpec
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
 from procedures.analysis.spikes import has_spike, linear_excess_v
-from procedures.design import DesignHints
+from procedures.analysis.statistics import Bisection
+from procedures.design import DesignHints, documented_threshold_a
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).
 DEFAULT_SAMPLE_RATE_HZ = 20e9
@@ -46,7 +47,8 @@ EDGE_FIT = 1.6
 
 def threshold_a_parameter() -> Any:
     return parameter(0.0, unit="A", doc="firing threshold at this width (from strength_duration); 0 takes the "
-                     "design threshold", minimum=0.0)
+                     "chip file's documented threshold, else a quick search at this width before measuring",
+                     minimum=0.0)
 
 
 def threshold_factor_parameter(default: float) -> Any:
@@ -85,8 +87,12 @@ def sample_rate_hz_parameter(default: float) -> Any:
     return parameter(default, unit="Hz", doc="scope sample rate", minimum=1e6, maximum=SAMPLE_RATE_MAX_HZ)
 
 
+#: How long after a pulse a spike may come (a spike window's default extension).
+SPIKE_AFTER_S = 10e-9
+
+
 def spike_after_s_parameter(doc: str) -> Any:
-    return parameter(10e-9, unit="s", doc=doc, minimum=0.0)
+    return parameter(SPIKE_AFTER_S, unit="s", doc=doc, minimum=0.0)
 
 
 def ramp_a_per_s_parameter() -> Any:
@@ -326,6 +332,195 @@ def spike_count(settings: CaptureSettings, burst: steps.ConfigurePulses, trials:
 
     yield from captures_of(settings, burst, trials, counted, keep=False)
     return sum(seen)
+
+
+# -- the threshold at one width: a bisection on the spike probability ------------------------
+# strength_duration measures the threshold this way at each width; a pulsed procedure run
+# without a threshold (none handed on, none given, none in the chip file) does the same once,
+# coarser, at its own width before it measures (`threshold_for`).
+
+#: The bracket of a threshold search, in design thresholds (the design value is a long-pulse
+#: estimate: short pulses need more, up to a few times it).
+BRACKET_LOW_THRESHOLDS, BRACKET_HIGH_THRESHOLDS = 0.4, 4.0
+#: Columns of a search's table: one row per bisection step, with the bias cycles before it.
+PROBABILITY_COLUMNS = {"width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"),
+                       "spikes": ColumnSpec("1", "i8"), "trials": ColumnSpec("1", "i8"),
+                       "probability": ColumnSpec("1"), "attempt": ColumnSpec("1", "i8")}
+
+
+def probability_table() -> TableSpec:
+    return TableSpec(PROBABILITY_COLUMNS, axis="amplitude_a", signal="probability")
+
+
+@dataclass(frozen=True)
+class ThresholdSearch:
+    """How to bisect for the threshold at one width: the bracket, the sub-threshold reference
+    (A0, averaged over reference_captures), trials per amplitude, bisection steps, the spike
+    detection level, and the window after the pulse a spike may come in."""
+    low_a: float
+    high_a: float
+    reference_a: float
+    reference_captures: int
+    trials: int
+    bisection_steps: int
+    detect_v: float
+    edge_s: float
+    spike_after_s: float
+    table: str                   # rows of the bisection go to this table (PROBABILITY_COLUMNS)
+
+    @property
+    def captures(self) -> int:
+        """Captures of one attempt at one width."""
+        return self.reference_captures + self.bisection_steps * self.trials
+
+    @property
+    def resolution_a(self) -> float:
+        return (self.high_a - self.low_a) / 2**self.bisection_steps
+
+
+#: What a plan does with each capture of a search as it arrives (archive it): the capture, whether
+#: it is a trial of the bisection (else a reference), its amplitude, whether it spiked, the attempt.
+OnSearchCapture = Callable[[steps.ChipTraces, bool, float, bool, int], Iterable[steps.Step]]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A search's outcome at one width: the threshold (NaN when P = 0.5 was not crossed inside
+    the bracket), whether any capture spiked, and the bias cycles it took."""
+    threshold_a: float
+    fired: bool
+    attempt: int
+
+
+def threshold_at(settings: CaptureSettings, search: ThresholdSearch, width_s: float, attempt: int,
+                 on_capture: OnSearchCapture):
+    """One attempt: reference captures, then the bisection; returns (threshold, whether any
+    capture spiked); NaN when the bisection never left one end of its bracket."""
+    edge_s = search.edge_s
+    window_s = (-edge_s, width_s + 2 * edge_s + search.spike_after_s)
+    reference = yield from reference_response(
+        settings, pulses(search.reference_a, width_s, edge_s), search.reference_captures,
+        lambda t: on_capture(t, False, search.reference_a, False, attempt))
+    bisection = Bisection(search.low_a, search.high_a)
+    fired = False
+    for _ in range(search.bisection_steps):
+        amplitude_a = bisection.midpoint
+        spikes = yield from spike_count(
+            settings, pulses(amplitude_a, width_s, edge_s), search.trials, reference, search.detect_v, window_s,
+            lambda t, spike, a=amplitude_a: on_capture(t, True, a, spike, attempt))
+        yield steps.Archive(TableRows(search.table, {
+            "width_s": (np.array([width_s]), "s"), "amplitude_a": (np.array([amplitude_a]), "A"),
+            "spikes": (np.array([spikes]), "1"), "trials": (np.array([search.trials]), "1"),
+            "probability": (np.array([spikes / search.trials]), "1"), "attempt": (np.array([attempt]), "1")}))
+        bisection = bisection.update(spikes / search.trials)
+        fired = fired or spikes > 0
+    if bisection.low == search.low_a or bisection.high == search.high_a:
+        return math.nan, fired     # never crossed inside the bracket
+    return bisection.midpoint, fired
+
+
+def threshold_search(settings: CaptureSettings, search: ThresholdSearch, width_s: float,
+                     on_capture: OnSearchCapture, *, dry_run: bool):
+    """The threshold at one width (`Found`). A width that never fired, even at the top of the
+    bracket, may mean a latched wire: the bias is cycled through 0 A (which frees it) and the
+    width searched again, up to LATCH_CYCLES times; rows of an earlier attempt stay in the table
+    under their attempt number."""
+    for attempt in range(LATCH_CYCLES + 1):
+        threshold_a, fired = yield from threshold_at(settings, search, width_s, attempt, on_capture)
+        if fired or dry_run or attempt == LATCH_CYCLES:
+            return Found(threshold_a, fired, attempt)
+        yield steps.CycleBias()
+    raise AssertionError("unreachable")
+
+
+# -- a pulsed procedure's threshold: given, documented, or measured in the run -----------------
+
+#: The quick search of a procedure run without a threshold: 4 reference captures, 6 bisection
+#: steps of 3 trials (the bracket to 1/64: ~0.7 uA on the default neuron), at the procedure's width.
+QUICK_REFERENCE_CAPTURES, QUICK_TRIALS, QUICK_BISECTION_STEPS = 4, 3, 6
+#: Its table, declared by a procedure that will search.
+QUICK_SEARCH_TABLE = "threshold_search"
+#: Where a threshold came from (`Threshold.source`; the archived `threshold_source` of a search).
+SOURCE_PARAMETER = "as given (parameter threshold_a)"
+SOURCE_CHIP_FILE = "documented in the chip file"
+SOURCE_MEASURED = "measured in this run (quick search)"
+SOURCE_DESIGN_ESTIMATE = "estimated from the design (dry run: nothing measured)"
+
+
+def searches(threshold_a: float, chip_design: Mapping[str, Any] | None) -> bool:
+    """Will a procedure with this threshold_a parameter search for its threshold? Only when none
+    is given and the chip file documents none (a netlist estimate is no threshold at a width)."""
+    return not threshold_a and documented_threshold_a(chip_design) is None
+
+
+def quick_search_captures(threshold_a: float, chip_design: Mapping[str, Any] | None) -> int:
+    """Captures the quick search adds to a run's plan (first attempt): 0 when it does not search."""
+    if not searches(threshold_a, chip_design):
+        return 0
+    return QUICK_REFERENCE_CAPTURES + QUICK_BISECTION_STEPS * QUICK_TRIALS
+
+
+def quick_search(design: DesignHints, detect_v: float, edge_s: float, spike_after_s: float) -> ThresholdSearch:
+    low_a, high_a = BRACKET_LOW_THRESHOLDS * design.threshold_a, BRACKET_HIGH_THRESHOLDS * design.threshold_a
+    return ThresholdSearch(low_a, high_a, low_a, QUICK_REFERENCE_CAPTURES, QUICK_TRIALS, QUICK_BISECTION_STEPS,
+                           detect_v, edge_s, spike_after_s, QUICK_SEARCH_TABLE)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The threshold a pulsed procedure takes its amplitudes from, and where it came from."""
+    value_a: float
+    source: str
+
+    def describe(self) -> str:
+        return f"threshold_a {self.value_a * 1e6:.4g} uA {self.source}"
+
+
+def threshold_for(procedure: str, threshold_a: float, chip_design: Mapping[str, Any] | None, design: DesignHints,
+                  settings: CaptureSettings, width_s: float, edge_s: float, detect_v: float,
+                  spike_after_s: float, on_capture: OnSearchCapture, *, dry_run: bool):
+    """The threshold at `width_s` (`Threshold`): the parameter if given, else the chip file's
+    documented one, else a quick search (input on for it, off after; the bias must be set).
+
+    A search archives its rows (QUICK_SEARCH_TABLE), its captures (on_capture), and the results
+    `threshold_a` and `threshold_source`; it fails the run, saying what to give, when it finds
+    no threshold inside its bracket. A dry run, whose flat data never fire, takes the same steps
+    and goes on with the design estimate."""
+    if threshold_a:
+        return Threshold(threshold_a, SOURCE_PARAMETER)
+    documented = documented_threshold_a(chip_design)
+    if documented is not None:
+        return Threshold(documented, SOURCE_CHIP_FILE)
+    search = quick_search(design, detect_v, edge_s, spike_after_s)
+    yield pulses(search.reference_a, width_s, edge_s)       # levels first, then the output on
+    yield steps.SetInputEnabled(enabled=True)
+    found = yield from threshold_search(settings, search, width_s, on_capture, dry_run=dry_run)
+    yield steps.SetInputEnabled(enabled=False)
+    if not math.isnan(found.threshold_a):
+        threshold = Threshold(found.threshold_a, SOURCE_MEASURED)
+    elif dry_run:           # the same steps as a run that found one
+        threshold = Threshold(design.threshold_a, SOURCE_DESIGN_ESTIMATE)
+    else:
+        raise search_failed(procedure, search, width_s, found)
+    yield steps.Archive(Result("threshold_a", threshold.value_a, "A"))
+    yield steps.Archive(Result("threshold_source", threshold.source, ""))
+    yield steps.Progress(fraction=0.0, message=f"threshold {threshold.value_a * 1e6:.3g} uA (quick search)")
+    return threshold
+
+
+def search_failed(procedure: str, search: ThresholdSearch, width_s: float, found: Found) -> MeasurementError:
+    """What a quick search that found no threshold says: where it looked, what to give instead."""
+    bracket = (f"{search.low_a * 1e6:.4g} to {search.high_a * 1e6:.4g} uA "
+               f"({BRACKET_LOW_THRESHOLDS:g} to {BRACKET_HIGH_THRESHOLDS:g} x the design threshold)")
+    if not found.fired:
+        what = (f"no capture spiked up to {search.high_a * 1e6:.4g} uA, with the bias cycled to 0 A "
+                f"{found.attempt} times")
+    else:
+        what = "the spike probability did not cross 0.5 inside the bracket"
+    return MeasurementError(
+        f"{procedure}: no threshold_a given and the chip file documents none, so the run searched for it: at "
+        f"{width_s * 1e9:.3g} ns, {bracket}, {what}. Give threshold_a (strength_duration measures it), or "
+        "check bias_a and detect_v")
 
 
 # -- captures as trace records ----------------------------------------------------------------

@@ -64,6 +64,16 @@ def find_number(tree: Mapping[str, Any], *names: str) -> float | None:
     return None
 
 
+#: Keys under which a chip file documents the firing threshold.
+THRESHOLD_KEYS = ("firing_threshold", "threshold_current", "firing_threshold_a", "threshold_a")
+
+
+def documented_threshold_a(design: Mapping[str, Any] | None) -> float | None:
+    """The firing threshold the chip file states (not estimated from its netlist), if any."""
+    value = find_number(design or {}, *THRESHOLD_KEYS)
+    return value if value is not None and value > 0 else None
+
+
 @dataclass(frozen=True)
 class _Netlist:
     elements: tuple[Mapping[str, Any], ...]
@@ -116,8 +126,7 @@ class DesignHints:
             return fallback
 
         return cls(
-            threshold_a=pick("threshold_a", FALLBACK_THRESHOLD_A, "firing_threshold", "threshold_current",
-                             "firing_threshold_a", "threshold_a"),
+            threshold_a=pick("threshold_a", FALLBACK_THRESHOLD_A, *THRESHOLD_KEYS),
             refractory_s=pick("refractory_s", FALLBACK_REFRACTORY_S, "refractory_period", "refractory_window",
                               "refractory_s", "refractory_period_s"),
             energy_per_spike_j=pick("energy_j", FALLBACK_ENERGY_J, "energy_per_spike", "energy_per_spike_j"),

@@ -9,6 +9,10 @@ result is their mean with its spread. Captures without a spike (excess over the 
 reference below detect_v) are archived but not averaged. What this measures is the energy the
 sources deliver over the window; when the chip is back in its starting state at the end of
 the window, that is the energy dissipated per spike.
+
+Without a threshold (threshold_a 0, none documented in the chip file) the run first searches
+for it at width_s (_pulsed.threshold_for: a quick bisection, archived as the table
+`threshold_search`, its captures as kind 2, and the results `threshold_a`, `threshold_source`).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from procedures.analysis.spikes import linear_excess_v, spike_times_s
 from procedures.analysis.statistics import summarize
 from procedures.design import DesignHints
 
-KIND_REFERENCE, KIND_SPIKE = 0, 1
+KIND_REFERENCE, KIND_SPIKE, KIND_SEARCH = 0, 1, 2
 #: What is archived with each capture's traces (_pulsed.CaptureRecords: nodes m and c in volts,
-#: the input current in amperes): every capture, reference and spiking, is archived.
+#: the input current in amperes): every capture, reference, spiking and of a threshold search
+#: (its energies NaN: not measured), is archived.
 TRACE_COLUMNS = {"kind": ColumnSpec("1", "i1"), "amplitude_a": ColumnSpec("A"), "bias_a": ColumnSpec("A"),
                  "spikes": ColumnSpec("1", "i8"), "input_energy_j": ColumnSpec("J"),
                  "bias_energy_j": ColumnSpec("J"), "spike_energy_j": ColumnSpec("J"),
@@ -76,35 +81,46 @@ class EnergyPerSpike(Procedure):
         _pulsed.check_captures(self.name, "reference_captures, record_after_s, pretrigger_s, sample_rate_hz",
                                self._settings(DesignHints.from_chip(None)), 2, p.reference_captures + 1)
 
-    def _records(self) -> _pulsed.CaptureRecords:
+    def _records(self, chip_design) -> _pulsed.CaptureRecords:
         """Every capture's traces, on this run's record (its length needs no design value)."""
         p = self.parameters
-        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS,
-                                      planned=p.reference_captures + p.spikes)
+        planned = p.reference_captures + p.spikes + _pulsed.quick_search_captures(p.threshold_a, chip_design)
+        return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS, planned=planned)
 
     def declare(self, context: PlanContext | None = None):
-        return (self._records().spec(),
-                {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spikes": ColumnSpec("1", "i8"),
-                                              "spike_energy_j": ColumnSpec("J")},
-                                             axis="capture", signal="spike_energy_j")})
+        chip_design = context.chip_design if context is not None else None
+        tables = {"spike_energies": TableSpec({"capture": ColumnSpec("1", "i8"), "spikes": ColumnSpec("1", "i8"),
+                                               "spike_energy_j": ColumnSpec("J")},
+                                              axis="capture", signal="spike_energy_j")}
+        if _pulsed.searches(self.parameters.threshold_a, chip_design):
+            tables[_pulsed.QUICK_SEARCH_TABLE] = _pulsed.probability_table()
+        return self._records(chip_design).spec(), tables
 
     def plan(self, context: PlanContext):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
         settings = self._settings(design)
-        threshold_a = p.threshold_a or design.threshold_a
-        amplitude_a, reference_a = p.threshold_factor * threshold_a, p.reference_fraction * threshold_a
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         bias_a = p.bias_a or design.bias_a
         window_s = (-np.inf, np.inf)       # the whole record
+        records = self._records(context.chip_design)
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        threshold = yield from _pulsed.threshold_for(
+            self.name, p.threshold_a, context.chip_design, design, settings, p.width_s, p.edge_s, detect_v,
+            _pulsed.SPIKE_AFTER_S,
+            lambda t, trial, a, spike, attempt: records.archive(
+                t, settings, kind=KIND_SEARCH, amplitude_a=a, bias_a=bias_a, spikes=int(spike), input_energy_j=np.nan,
+                bias_energy_j=np.nan, spike_energy_j=np.nan, attempt=attempt),
+            dry_run=context.dry_run)
+        threshold_a = threshold.value_a
+        amplitude_a, reference_a = p.threshold_factor * threshold_a, p.reference_fraction * threshold_a
         yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)   # levels first, then the output on
         yield steps.SetInputEnabled(enabled=True)
 
         # Above threshold every capture should spike; if none does, a wire may be latched
         # (_pulsed.reference_and_firing cycles the bias and measures both sets again). Each
         # capture is archived as it arrives, with the attempt it belongs to.
-        stream = EnergyStream(self._records(), settings, bias_a, amplitude_a, reference_a, window_s)
+        stream = EnergyStream(records, settings, bias_a, amplitude_a, reference_a, window_s)
         firing = yield from _pulsed.reference_and_firing(
             settings, _pulsed.pulses(reference_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.spikes,
@@ -112,8 +128,7 @@ class EnergyPerSpike(Procedure):
             dry_run=context.dry_run, stream=stream, keep_firing=False)   # streamed, not kept
         if not firing.fired and not context.dry_run:       # the captures are archived
             raise _pulsed.not_firing(amplitude_a, len(firing.spikes), p.spikes,
-                                     f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, "
-                                     "detect_v")
+                                     f"{p.threshold_factor:g} x {threshold.describe()}, bias_a, detect_v")
         yield steps.Progress(fraction=0.9, message="captures done")
         baseline = mean_energy(stream.reference_energies.get(firing.attempt, []))
         counts = firing.spikes           # one per triggered capture

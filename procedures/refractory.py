@@ -7,6 +7,10 @@ and delayed by the spacing. The first pulse's own response (spike included) is t
 single-pulse captures at the same amplitude. A second spike is an excess of node m over the
 sum of both, inside the window after the second pulse. The refractory period is the spacing
 at which P(second spike) first drops below 0.5 going to shorter spacings (interpolated).
+
+Without a threshold (threshold_a 0, none documented in the chip file) the run first searches
+for it at width_s (_pulsed.threshold_for: a quick bisection, archived as the table
+`threshold_search`, its captures as kind 3, and the results `threshold_a`, `threshold_source`).
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ class RefractoryParameters:
 
 
 #: What is archived with each capture's traces: which capture, a sub-threshold reference (0), a
-#: single pulse (1) or a pair (2), its pulses, the spikes the analysis saw after the first and
-#: the second pulse, and the bias cycles before it.
-KIND_REFERENCE, KIND_SINGLE, KIND_PAIR = 0, 1, 2
+#: single pulse (1), a pair (2) or a capture of a threshold search (3), its pulses, the spikes the
+#: analysis saw after the first and the second pulse, and the bias cycles before it.
+KIND_REFERENCE, KIND_SINGLE, KIND_PAIR, KIND_SEARCH = 0, 1, 2, 3
 TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "kind": ColumnSpec("1", "i1"),
                  "amplitude_a": ColumnSpec("A"), "spacing_s": ColumnSpec("s"), "first_spike": ColumnSpec("1", "i1"),
                  "second_spike": ColumnSpec("1", "i1"), "attempt": ColumnSpec("1", "i8")}
@@ -79,19 +83,24 @@ class Refractory(Procedure):
     minimum_valid_data = "a spiking single pulse, and a second spike in half the pairs at one spacing at least"
     Parameters = RefractoryParameters
 
-    def _records(self, design: DesignHints) -> _pulsed.CaptureRecords:
+    def _records(self, chip_design) -> _pulsed.CaptureRecords:
         """Up to traces_archived_max captures' traces, spread over the run, on the longest pair's record."""
         p = self.parameters
-        planned = 2 * p.reference_captures + p.spacings * p.trials
+        design = DesignHints.from_chip(chip_design)
+        planned = (2 * p.reference_captures + p.spacings * p.trials
+                   + _pulsed.quick_search_captures(p.threshold_a, chip_design))
         return _pulsed.CaptureRecords(self._settings(design, self.spacings_s(design)), TRACE_COLUMNS,
                                       archived_max=p.traces_archived_max, planned=planned)
 
     def declare(self, context: PlanContext | None = None):
-        design = DesignHints.from_chip(context.chip_design if context is not None else None)
-        return self._records(design).spec(), {"pairs": TableSpec(
+        chip_design = context.chip_design if context is not None else None
+        tables = {"pairs": TableSpec(
             {"spacing_s": ColumnSpec("s"), "first_spikes": ColumnSpec("1", "i8"),
              "second_spikes": ColumnSpec("1", "i8"), "trials": ColumnSpec("1", "i8"),
              "probability": ColumnSpec("1")}, axis="spacing_s", signal="probability")}
+        if _pulsed.searches(self.parameters.threshold_a, chip_design):
+            tables[_pulsed.QUICK_SEARCH_TABLE] = _pulsed.probability_table()
+        return self._records(chip_design).spec(), tables
 
     def check_parameters(self) -> None:
         p = self.parameters
@@ -129,19 +138,26 @@ class Refractory(Procedure):
     def plan(self, context: PlanContext):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
-        threshold_a = p.threshold_a or design.threshold_a
-        amplitude_a = p.threshold_factor * threshold_a
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         spacings = self.spacings_s(design)
         settings = self._settings(design, spacings)
+        records = self._records(context.chip_design)
         yield steps.SetBias(current_a=p.bias_a or design.bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        threshold = yield from _pulsed.threshold_for(
+            self.name, p.threshold_a, context.chip_design, design, settings, p.width_s, p.edge_s, detect_v,
+            p.spike_after_s,
+            lambda t, trial, a, spike, attempt: records.archive(
+                t, settings, kind=KIND_SEARCH, amplitude_a=a, spacing_s=np.nan, first_spike=spike, second_spike=0,
+                attempt=attempt),
+            dry_run=context.dry_run)
+        threshold_a = threshold.value_a
+        amplitude_a = p.threshold_factor * threshold_a
         # Levels first, then the output on.
         yield _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
         first_window = (-p.edge_s, p.width_s + 2 * p.edge_s + p.spike_after_s)
         # The single-pulse response must show a spike; if not, a wire may be latched
         # (_pulsed.reference_and_firing cycles the bias and measures both again).
-        records = self._records(design)
         firing = yield from _pulsed.reference_and_firing(
             settings, _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s), p.reference_captures,
             _pulsed.pulses(amplitude_a, p.width_s, p.edge_s), p.reference_captures,
@@ -150,7 +166,7 @@ class Refractory(Procedure):
             stream=_SinglePulseStream(records, settings, p.reference_fraction * threshold_a, amplitude_a))
         if not firing.fired and not context.dry_run:
             raise _pulsed.not_firing(amplitude_a, len(firing.traces), p.reference_captures,
-                                     f"{p.threshold_factor:g} x threshold_a {threshold_a * 1e6:.4g} uA, bias_a, detect_v")
+                                     f"{p.threshold_factor:g} x {threshold.describe()}, bias_a, detect_v")
         reference = firing.reference
         single = _pulsed.mean_response(settings, amplitude_a, firing.traces)
         scale = amplitude_a / reference.amplitude_a

@@ -15,16 +15,14 @@ and those thresholds read ~5-10 % below a fresh chip's.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from contracts import steps
 from contracts.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts.records import Axis, ColumnSpec, Result
 from procedures import _pulsed
-from procedures.analysis.statistics import Bisection
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss
 from procedures.design import DesignHints
 
@@ -77,10 +75,7 @@ class StrengthDuration(Procedure):
                                       archived_max=p.traces_archived_max, planned=planned)
 
     def declare(self, context: PlanContext | None = None):
-        return self._records().spec(), {"probability": TableSpec(
-            {"width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
-             "trials": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"), "attempt": ColumnSpec("1", "i8")},
-            axis="amplitude_a", signal="probability")}
+        return self._records().spec(), {"probability": _pulsed.probability_table()}
 
     def check_parameters(self) -> None:
         p = self.parameters
@@ -103,7 +98,8 @@ class StrengthDuration(Procedure):
 
     def _bracket_a(self, design: DesignHints) -> tuple[float, float]:
         p = self.parameters
-        return p.bracket_low_a or 0.4 * design.threshold_a, p.bracket_high_a or 4.0 * design.threshold_a
+        return (p.bracket_low_a or _pulsed.BRACKET_LOW_THRESHOLDS * design.threshold_a,
+                p.bracket_high_a or _pulsed.BRACKET_HIGH_THRESHOLDS * design.threshold_a)
 
     def _settings(self, design: DesignHints, width_s: float) -> _pulsed.CaptureSettings:
         p = self.parameters
@@ -124,16 +120,17 @@ class StrengthDuration(Procedure):
         records = self._records()
         thresholds = np.full(widths.size, np.nan)
         fired_at = np.zeros(widths.size, dtype=bool)
+        search = _pulsed.ThresholdSearch(low_a, high_a, p.reference_fraction * low_a, p.reference_captures, p.trials,
+                                         p.bisection_steps, detect_v, p.edge_s, p.spike_after_s, "probability")
         for index, width_s in enumerate(widths):
-            # A width that never fired, even at the top of the bracket, may mean a latched wire:
-            # the bias is cycled through 0 A (which frees it) and the width measured again; rows
-            # of the earlier attempt stay in the table under their attempt number.
-            for attempt in range(_pulsed.LATCH_CYCLES + 1):
-                thresholds[index], fired_at[index] = yield from self._threshold(
-                    design, float(width_s), low_a, high_a, detect_v, attempt, records)
-                if fired_at[index] or context.dry_run or attempt == _pulsed.LATCH_CYCLES:
-                    break
-                yield steps.CycleBias()
+            settings = self._settings(design, float(width_s))
+            found = yield from _pulsed.threshold_search(
+                settings, search, float(width_s),
+                lambda t, trial, a, spike, attempt, w=float(width_s), settings=settings: records.archive(
+                    t, settings, kind=KIND_TRIAL if trial else KIND_REFERENCE, width_s=w, amplitude_a=a,
+                    spike=spike, attempt=attempt),
+                dry_run=context.dry_run)
+            thresholds[index], fired_at[index] = found.threshold_a, found.fired
             yield steps.Progress(fraction=(index + 1) / widths.size,
                                  message=f"{width_s * 1e9:.3g} ns: {thresholds[index] * 1e6:.3g} uA")
         if not fired_at.any() and not context.dry_run:
@@ -156,37 +153,6 @@ class StrengthDuration(Procedure):
             ("lapicque_rheobase_a", lapicque.rheobase_a, "A"), ("lapicque_chronaxie_s", lapicque.chronaxie_s, "s"),
             ("lapicque_time_constant_s", lapicque.time_constant_s, "s"),
             ("lapicque_rms_residual_a", lapicque.rms_residual_a, "A"),
-            ("threshold_resolution_a", (high_a - low_a) / 2**p.bisection_steps, "A"),
+            ("threshold_resolution_a", search.resolution_a, "A"),
         ):
             yield steps.Archive(Result(name, value, units))
-
-    def _threshold(self, design: DesignHints, width_s: float, low_a: float, high_a: float, detect_v: float,
-                   attempt: int, records: _pulsed.CaptureRecords):
-        """(threshold, whether any capture spiked) at one width; NaN outside the bracket."""
-        p = self.parameters
-        edge_s = p.edge_s
-        after_s = width_s + 2 * edge_s + p.spike_after_s
-        settings = self._settings(design, width_s)
-        window_s = (-edge_s, after_s)
-        reference_a = p.reference_fraction * low_a
-        reference = yield from _pulsed.reference_response(
-            settings, _pulsed.pulses(reference_a, width_s, edge_s), p.reference_captures,
-            lambda t: records.archive(t, settings, kind=KIND_REFERENCE, width_s=width_s, amplitude_a=reference_a,
-                                      spike=0, attempt=attempt))
-        bisection = Bisection(low_a, high_a)
-        fired = False
-        for _ in range(p.bisection_steps):
-            amplitude_a = bisection.midpoint
-            spikes = yield from _pulsed.spike_count(
-                settings, _pulsed.pulses(amplitude_a, width_s, edge_s), p.trials, reference, detect_v, window_s,
-                lambda t, spike, a=amplitude_a: records.archive(t, settings, kind=KIND_TRIAL, width_s=width_s,
-                                                                amplitude_a=a, spike=spike, attempt=attempt))
-            yield steps.Archive(TableRows("probability", {
-                "width_s": (np.array([width_s]), "s"), "amplitude_a": (np.array([amplitude_a]), "A"),
-                "spikes": (np.array([spikes]), "1"), "trials": (np.array([p.trials]), "1"),
-                "probability": (np.array([spikes / p.trials]), "1"), "attempt": (np.array([attempt]), "1")}))
-            bisection = bisection.update(spikes / p.trials)
-            fired = fired or spikes > 0
-        if bisection.low == low_a or bisection.high == high_a:
-            return math.nan, fired     # never crossed inside the bracket
-        return bisection.midpoint, fired
