@@ -86,7 +86,7 @@ def db_to_voltage_ratio(attenuation_db: float) -> float:
 # -- numbers as people read them ---------------------------------------------------------------
 
 #: Prefixes a shown number takes (one spelling of micro: µ, U+00B5).
-SHOWN_PREFIXES = ((1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""),
+SHOWN_PREFIXES = ((1e-24, "y"), (1e-21, "z"), (1e-18, "a"), (1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""),
                   (1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T"))
 #: Units that take SI prefixes when shown, alone or as the numerator of a rate ("A/s" → "mA/s").
 #: Temperatures stay in K (0.012 K reads as a fridge setting); dimensionless values carry no unit.
@@ -139,3 +139,16 @@ def format_si(value, unit: str = "", digits: int = 4) -> str:
         return "n/a"
     factor, shown = prefix_for([value], unit)
     return f"{value * factor:.{digits}g} {shown}".rstrip()
+
+
+#: Name suffixes that carry a unit (`width_s`, `ramp_a_per_s`), longest first.
+NAME_UNITS = (("_a_per_s", "A/s"), ("_k_per_min", "K/min"), ("_v_per_s", "V/s"), ("_ohm", "ohm"), ("_hz", "Hz"),
+              ("_a", "A"), ("_v", "V"), ("_s", "s"), ("_k", "K"), ("_j", "J"), ("_w", "W"), ("_h", "H"))
+
+
+def unit_of_name(name: str) -> str:
+    """The unit a name carries by nwlab's convention ("width_s" → "s"; "" if none)."""
+    for suffix, unit in NAME_UNITS:
+        if name.endswith(suffix):
+            return unit
+    return ""

@@ -10,7 +10,10 @@ Hand-offs (result name → parameter of a later procedure):
 * cooldown "stable_temperature_k" → efficiency.chip_temperature_k;
 * energy_per_spike "energy_per_spike_j" / "energy_per_spike_std_j" → efficiency.
 Values the campaign has not measured (yet, or NaN) are left to the procedures' defaults, which
-take the chip file's design values.
+take the chip file's design values — except the hand-offs in REQUIRED_HAND_OFFS, without which
+the design value is known to mislead (a pulse at 1.3x a design threshold the chip does not
+have finds no spike): a campaign refuses to run those procedures before it opens an instrument
+(`missing_hand_offs`), naming the procedure to run first.
 """
 
 from __future__ import annotations
@@ -45,6 +48,35 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "firing_rate": ("cooldown", "strength_duration"),
     "energy_per_spike": ("cooldown", "strength_duration"),
     "efficiency": ("energy_per_spike",),
+}
+
+#: What `hand_off` passes on, for people (`nwlab procedures`): procedure -> (source procedure's
+#: result, parameter it sets). tests/lab/test_cli_discoverable.py checks it against `hand_off`.
+HAND_OFFS: dict[str, tuple[tuple[str, str], ...]] = {
+    "refractory": (("strength_duration.threshold_a", "threshold_a"),),
+    "energy_per_spike": (("strength_duration.threshold_a", "threshold_a"),),
+    "firing_rate": (("strength_duration.rheobase_a", "current_min_a"),
+                    ("strength_duration.rheobase_a", "current_max_a")),
+    "efficiency": (("energy_per_spike.energy_per_spike_j", "energy_per_spike_j"),
+                   ("energy_per_spike.energy_per_spike_std_j", "energy_per_spike_std_j"),
+                   ("cooldown.stable_temperature_k", "chip_temperature_k")),
+}
+
+#: Which parameter of a procedure is handed on from which earlier procedure (`hand_off` sets it).
+HAND_OFFS: dict[str, dict[str, str]] = {
+    "refractory": {"threshold_a": "strength_duration"},
+    "firing_rate": {"current_min_a": "strength_duration", "current_max_a": "strength_duration"},
+    "energy_per_spike": {"threshold_a": "strength_duration"},
+    "efficiency": {"energy_per_spike_j": "energy_per_spike", "energy_per_spike_std_j": "energy_per_spike",
+                   "chip_temperature_k": "cooldown"},
+}
+
+#: Hand-offs a procedure must be given (measured, or by an override): the pulsed procedures'
+#: amplitudes are multiples of the measured threshold, the efficiency is that of a measured energy.
+REQUIRED_HAND_OFFS: dict[str, tuple[str, ...]] = {
+    "refractory": ("threshold_a",),
+    "energy_per_spike": ("threshold_a",),
+    "efficiency": ("energy_per_spike_j",),
 }
 
 Results = Mapping[str, Mapping[str, Result]]    # procedure name -> result name -> Result
@@ -95,6 +127,23 @@ def hand_off(procedure: type[Procedure], results: Results, overrides: Mapping[st
             values["chip_temperature_k"] = temperature
     values.update(overrides or {})
     return values
+
+
+def handed_on(procedure: type[Procedure], results: Results, overrides: Mapping[str, Any] | None = None
+              ) -> dict[str, str]:
+    """parameter -> the procedure whose result `hand_off` took it from (overridden ones left out)."""
+    given = hand_off(procedure, results, None)
+    return {name: source for name, source in HAND_OFFS.get(procedure.name, {}).items()
+            if name in given and name not in (overrides or {})}
+
+
+def missing_hand_offs(procedure: type[Procedure], results: Results, overrides: Mapping[str, Any] | None = None
+                      ) -> dict[str, str]:
+    """Required parameter -> the procedure that must complete first, for each required hand-off
+    that neither `results` nor `overrides` give."""
+    given = hand_off(procedure, results, overrides)
+    return {name: HAND_OFFS[procedure.name][name] for name in REQUIRED_HAND_OFFS.get(procedure.name, ())
+            if name not in given}
 
 
 def campaign_plan(results_so_far: Results, overrides: Mapping[str, Mapping[str, Any]] | None = None

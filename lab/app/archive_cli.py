@@ -32,22 +32,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _ls(args: argparse.Namespace) -> int:
+    """One line per run file, columns aligned over the whole listing: run, procedure, start,
+    traces, size, status (an unreadable file: its name and why)."""
     from lab.archive.layout import ArchiveError
     from lab.archive.reader import run_files, summarize
 
     status = 0
+    rows: list[tuple[str, ...] | str] = []
     for path in run_files(args.directory):
         try:
             s = summarize(path)
         except ArchiveError as exc:  # summarize turns every damage into one
-            print(f"{path.name}  unreadable: {exc}")
+            rows.append(f"{path.name}  unreadable: {exc}")
             status = 1
             continue
         state = s.status
         if state == "incomplete":
             state = f"incomplete (recover with: nwlab archive recover {path})"
-        print(f"{s.run_id:<24} {s.procedure:<20} {s.start_time:<26} {s.n_traces:>8} traces "
-              f"{s.size_bytes / 1e6:>9.1f} MB  {state}")
+        rows.append((s.run_id, s.procedure, s.start_time, f"{s.n_traces} traces", f"{s.size_bytes / 1e6:.1f} MB",
+                     state))
+    table = [row for row in rows if isinstance(row, tuple)]
+    widths = [max((len(row[i]) for row in table), default=0) for i in range(5)]
+    right = (False, False, False, True, True)
+    for row in rows:
+        if isinstance(row, str):
+            print(row)
+            continue
+        cells = [cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)]
+        print("  ".join([*cells, row[5]]))
     return status
 
 

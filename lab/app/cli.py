@@ -7,6 +7,7 @@ collects them, so adding a command never means editing a shared switchboard.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,10 +30,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status when the reader of stdout went away (`nwlab archive show X | head`): 128 + SIGPIPE,
+#: what a tool the signal ended would report.
+CLOSED_PIPE_EXIT = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+            return int(args.handler(args) or 0)
+        finally:
+            sys.stdout.flush()      # here, not at exit, so a closed pipe is caught below
+    except BrokenPipeError:
+        _discard_stdout()
+        return CLOSED_PIPE_EXIT
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter flushes it again at exit, and a second
+    BrokenPipeError there would print "Exception ignored" (the Python signal docs' recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # a stdout without a descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from contracts.units import display_unit, format_si
 from lab.app.cli_errors import reporting
 
 
@@ -74,18 +75,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     campaign.add_argument("--quiet", action="store_true", help="no plan, no progress bars")
     campaign.set_defaults(handler=reporting(_campaign, _user_errors))
 
-    run = subparsers.add_parser("run", help="run one procedure and archive it")
-    run.add_argument("procedure")
-    run.add_argument("--station", required=True)
+    listing = subparsers.add_parser("procedures", help="list the procedures: what each measures, what it needs "
+                                    "and takes from the others")
+    listing.set_defaults(handler=lambda args: print(procedures_text()) or 0)
+
+    run = subparsers.add_parser("run", help="run one procedure and archive it", add_help=False,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=_procedures_epilog("run PROCEDURE --help"))
+    run.add_argument("-h", "--help", action=ProcedureHelp)
+    run.add_argument("procedure", help="the procedure to run (see below)")
+    run.add_argument("--station", required=True, help="station file (e.g. stations/emulated.yaml)")
     run.add_argument("--out", required=True, help="directory for the run archive")
-    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
-    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a parameter (SI units), e.g. --set width_s=2e-9; `nwlab run PROCEDURE --help` "
+                          "lists them")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=reporting(_run, _user_errors))
 
     dry = subparsers.add_parser("dry-run", help="check a procedure's (or the campaign's) plan against the "
-                                "envelope and estimate its duration; touches no instrument")
+                                "envelope and estimate its duration; touches no instrument", add_help=False,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=_procedures_epilog("dry-run PROCEDURE --help"))
+    dry.add_argument("-h", "--help", action=ProcedureHelp)
     dry.add_argument("procedure", help="a procedure name, or 'campaign'")
-    dry.add_argument("--station", required=True)
+    dry.add_argument("--station", required=True, help="station file (e.g. stations/emulated.yaml)")
     dry.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="NAME=VALUE for a procedure, PROCEDURE.NAME=VALUE for the campaign")
     dry.add_argument("--steps", type=int, default=20, metavar="N", help="list the first N steps (default 20)")
@@ -169,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     from lab.app.campaign import chip_design, plan_campaign, plan_text, selected
+    from lab.execution.dry_run import step_text
     from lab.execution.station_checks import load_station
 
     station = load_station(args.station)
@@ -183,12 +197,132 @@ def _dry_run(args: argparse.Namespace) -> int:
         if shown:
             print(f"{run.name}: first {len(shown)} of {len(run.dry_run.steps)} steps")
             for number, (step, estimate_s) in enumerate(shown, start=1):
-                print(f"  {number:>5}  {estimate_s:9.3f} s  {_step_text(step)}")
+                print(f"  {number:>5}  {format_si(estimate_s, 's'):>9}  {step_text(step)}")
     print(plan_text(planned, station))
     print("envelope: every step is within the station's safe envelope; no instrument was touched")
     return 0
 
 
-def _step_text(step) -> str:
-    text = repr(step)
-    return text if len(text) <= 110 else text[:107] + "..."
+# -- what the procedures are: `nwlab procedures`, `nwlab run PROCEDURE --help` --------------------
+
+class ProcedureHelp(argparse.Action):
+    """-h/--help: the command's help, and after a procedure's name its parameters too."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show this help (after a procedure's name: its parameters) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        name = getattr(namespace, "procedure", None)
+        if not name or name == "campaign":
+            parser.print_help()
+            parser.exit()
+        procedure = _known(name)
+        if procedure is None:
+            parser.error(f"unknown procedure {name!r}; `nwlab procedures` lists them")
+        print(procedure_help(procedure))
+        parser.exit()
+
+
+def _known(name: str):
+    from procedures.catalog import CAMPAIGN
+
+    return next((p for p in CAMPAIGN if p.name == name), None)
+
+
+def what_it_measures(procedure) -> str:
+    """The first sentence of the procedure's docstring (its class's, else its module's)."""
+    doc = procedure.__dict__.get("__doc__") or sys.modules[procedure.__module__].__doc__ or ""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    sentence, dot, _ = paragraph.partition(". ")
+    return sentence + dot.strip()
+
+
+def _hand_off_lines(name: str) -> list[str]:
+    """What `name` runs after (DEPENDS_ON), takes from earlier results and gives to later ones."""
+    from procedures.catalog import DEPENDS_ON, HAND_OFFS
+
+    lines = [f"runs after: {', '.join(DEPENDS_ON.get(name, ())) or 'nothing'}"]
+    taken = HAND_OFFS.get(name, ())
+    if taken:
+        lines.append("takes: " + "; ".join(f"{parameter} ← {source}" for source, parameter in taken))
+    given: dict[str, list[str]] = {}
+    for target, pairs in HAND_OFFS.items():
+        for source, parameter in pairs:
+            procedure, _, result = source.partition(".")
+            if procedure == name:
+                given.setdefault(result, []).append(f"{target}.{parameter}")
+    if given:
+        lines.append("gives: " + "; ".join(f"{result} → {', '.join(to)}" for result, to in given.items()))
+    return lines
+
+
+def _wrapped(lines: list[str], indent: int) -> list[str]:
+    import shutil
+    import textwrap
+
+    width = max(shutil.get_terminal_size((100, 24)).columns, indent + 40)
+    return [out for line in lines for out in textwrap.wrap(line, width, initial_indent=" " * indent,
+                                                           subsequent_indent=" " * (indent + 4))]
+
+
+def _procedures_epilog(usage: str) -> str:
+    from procedures.catalog import CAMPAIGN
+
+    width = max(len(p.name) for p in CAMPAIGN)
+    rows = "\n".join(f"  {p.name:<{width}}  {what_it_measures(p)}" for p in CAMPAIGN)
+    return f"procedures (`nwlab {usage}` lists a procedure's parameters):\n{rows}"
+
+
+def procedures_text() -> str:
+    """`nwlab procedures`: each procedure in campaign order, what it measures, its hand-offs."""
+    from procedures.catalog import CAMPAIGN
+
+    width = max(len(p.name) for p in CAMPAIGN)
+    lines = ["The campaign's procedures, in the order `nwlab campaign` runs them",
+             "(`nwlab run PROCEDURE --help` lists a procedure's parameters):", ""]
+    for procedure in CAMPAIGN:
+        lines.append(f"{procedure.name:<{width}}  {what_it_measures(procedure)}")
+        lines += _wrapped(_hand_off_lines(procedure.name), width + 2)
+    return "\n".join(lines)
+
+
+def _bounds_text(info) -> str:
+    low = None if info.minimum is None else format_si(info.minimum, info.unit)
+    high = None if info.maximum is None else format_si(info.maximum, info.unit)
+    if low is not None and high is not None:
+        return f"{low} .. {high}"
+    if low is not None:
+        return f">= {low}"
+    return f"<= {high}" if high is not None else "-"
+
+
+def _default_text(info) -> str:
+    if isinstance(info.default, tuple):
+        return ", ".join(format_si(v, info.unit) for v in info.default) or "()"
+    if isinstance(info.default, str):
+        return repr(info.default)
+    return format_si(info.default, info.unit)
+
+
+def procedure_help(procedure) -> str:
+    """`nwlab run PROCEDURE --help`: what it measures, hand-offs, every parameter."""
+    import shutil
+    import textwrap
+
+    infos = procedure.parameter_info()
+    rows = [(p.name, _default_text(p), _bounds_text(p), display_unit(p.unit) or "-", p.doc) for p in infos]
+    head = ("NAME", "DEFAULT", "BOUNDS", "UNIT", "MEANING")
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
+    indent = 2 + sum(widths) + 2 * 4
+    doc_width = max(shutil.get_terminal_size((120, 24)).columns - indent, 30)
+    lines = [f"{procedure.name}: {what_it_measures(procedure)}", *_wrapped(_hand_off_lines(procedure.name), 2),
+             "", "parameters (SI units; set with --set NAME=VALUE, lists as A,B,C):"]
+    for row in [head, *rows]:
+        cells = "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths))
+        wrapped = textwrap.wrap(row[4], doc_width) or [""]
+        lines.append(f"  {cells}  {wrapped[0]}".rstrip())
+        lines += [f"{'':<{indent}}{more}" for more in wrapped[1:]]
+    if procedure.minimum_valid_data:
+        lines += ["", f"least data to report results: {procedure.minimum_valid_data}"]
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import TypeVar
 import h5py
 import numpy as np
 
+from contracts.units import display_unit, format_si
 from lab.archive import layout
 from lab.archive.recover import check_file, open_partial, short
 
@@ -117,15 +118,37 @@ def run_files(directory: str | os.PathLike[str]) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
+def _scalar(ds: h5py.Dataset):
+    v = ds[()]
+    return v.decode() if isinstance(v, bytes) else v
+
+
 def _value(ds: h5py.Dataset) -> str:
-    units = ds.attrs.get("units", "")
-    units = "" if units == "1" else units  # dimensionless
+    units = str(ds.attrs.get("units", ""))
     if ds.ndim == 0:
-        v = ds[()]
-        v = v.decode() if isinstance(v, bytes) else v
-        return f"{v:.6g} {units}".rstrip() if isinstance(v, (float, np.floating)) else f"{v} {units}".rstrip()
+        v = _scalar(ds)
+        return format_si(v, units) if isinstance(v, (int, float, np.integer, np.floating)) else \
+            f"{v} {display_unit(units)}".rstrip()
     dims = [d.label or (d[0].name.rsplit("/", 1)[1] if len(d) else "?") for d in ds.dims]
-    return f"{ds.dtype}{list(ds.shape)} {units} along ({', '.join(dims)})"
+    return f"{ds.dtype}{list(ds.shape)} {display_unit(units)} along ({', '.join(dims)})".replace("  ", " ")
+
+
+def _parameter_value(ds: h5py.Dataset, results: h5py.Group | None) -> str:
+    """A parameter as set; one left at 0 ("automatic": the plan took it from the chip's design
+    values) with the value the run used beside it, where the run archived a result of its name."""
+    shown = _value(ds)
+    used = results.get(ds.name.rsplit("/", 1)[1]) if results is not None else None
+    if ds.ndim == 0 and ds.dtype.kind == "f" and _scalar(ds) == 0 and isinstance(used, h5py.Dataset) \
+            and used.ndim == 0 and used.dtype.kind in "fi" and _scalar(used) != 0:
+        return f"automatic ({_value(used)} used)"
+    return shown
+
+
+def _software(entry: h5py.Group) -> str:
+    """"nwlab 0.1.0 (commit)": the version string already names the program."""
+    program = _str(entry, "program_name", "nwlab")
+    version = str(entry["program_name"].attrs.get("version", "?")) if "program_name" in entry else "?"
+    return version if version.startswith(program) else f"{program} {version}"
 
 
 def describe(path: str | os.PathLike[str]) -> str:
@@ -147,14 +170,15 @@ def _describe(path: Path) -> str:
                 lines += [f"    {line}" for line in text.splitlines()]
         instrument = entry["instrument"]
         seed = f" (seed {instrument['emulator_seed'][()]})" if "emulator_seed" in instrument else ""
-        version = entry["program_name"].attrs.get("version", "?")
-        lines.append(f"  bench {_str(instrument, 'bench')}{seed}; nwlab {version}")
+        lines.append(f"  bench {_str(instrument, 'bench')}{seed}; software {_software(entry)}")
+        results = entry[layout.RESULTS] if layout.RESULTS in entry else None
         for group in ("parameters", layout.RESULTS):
             if group in entry:
                 lines.append(f"{group}:")
-                for name, ds in entry[group].items():
-                    if not h5py.h5ds.is_scale(ds.id):
-                        lines.append(f"  {name} = {_value(ds)}")
+                shown = [(name, _parameter_value(ds, results) if group == "parameters" else _value(ds))
+                         for name, ds in entry[group].items() if not h5py.h5ds.is_scale(ds.id)]
+                width = max((len(name) for name, _ in shown), default=0)
+                lines += [f"  {name:<{width}} = {text}" for name, text in shown]
         if layout.TRACES in entry:
             lines.append(_traces_line(entry[layout.TRACES], s.n_traces))
         tables = [k for k, g in entry.items() if isinstance(g, h5py.Group) and k not in
@@ -163,7 +187,7 @@ def _describe(path: Path) -> str:
             lines.append("tables:")
             for name in tables:
                 g = entry[name]
-                cols = ", ".join(f"{c} [{g[c].attrs.get('units', '')}]" for c in g if c != "row")
+                cols = ", ".join(_column(c, g[c]) for c in g if c != "row")
                 lines.append(f"  {name}: {g['row'].shape[0]} rows; {cols}")
         lines.append(_snapshot_line(instrument))
     return "\n".join(lines)
@@ -175,12 +199,20 @@ def _traces_line(g: h5py.Group, n: int) -> str:
     for signal in layout.trace_signal_names(g):
         units = g[signal].attrs.get("units", "")
         names = layout.channel_names_of(signal)
-        channels += [f"{x.decode() if isinstance(x, bytes) else x} [{units}]" for x in g[names][()]]
+        channels += [_column(x.decode() if isinstance(x, bytes) else x, units) for x in g[names][()]]
         skip |= {signal, layout.channel_dim(signal), names}
     time = g["time"]
-    cols = [f"{c} [{g[c].attrs.get('units', '')}]" for c in g if c not in skip]
+    cols = [_column(c, g[c]) for c in g if c not in skip]
     return (f"traces: {n} x {len(channels)} channels ({', '.join(channels)}) x {time.shape[0]} points, "
-            f"time {time[0]:.4g} .. {time[-1]:.4g} s" + (f"; per trace: {', '.join(cols)}" if cols else ""))
+            f"time {format_si(time[0], 's')} .. {format_si(time[-1], 's')}"
+            + (f"; per trace: {', '.join(cols)}" if cols else ""))
+
+
+def _column(name: str, units_or_ds) -> str:
+    """"spike_energy_j [J]"; dimensionless columns without brackets."""
+    units = units_or_ds if isinstance(units_or_ds, str) else str(units_or_ds.attrs.get("units", ""))
+    shown = display_unit(units)
+    return f"{name} [{shown}]" if shown else name
 
 
 def _snapshot_line(instrument: h5py.Group) -> str:

@@ -7,7 +7,9 @@ count independent of replies where they can, so the estimate holds.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +19,7 @@ from contracts.files.station import Station
 from contracts.envelope import EnvelopeError
 from lab.execution.executor import WiringState, check_step, estimate_s, remember
 from contracts.procedure import ParameterError, PlanContext, Procedure
+from contracts.units import format_si, unit_of_name
 
 #: Pulse timing limits a pulse generator's driver module may state (data sheet values, s), and
 #: the rule every generator shares: 10-90 % edges take 1/1.6 of the ramp, so a width and the gap
@@ -56,6 +59,33 @@ class DryRunReport:
             kinds[type(step).__name__] = kinds.get(type(step).__name__, 0) + 1
         listed = ", ".join(f"{n}×{k}" for k, n in kinds.items())
         return f"{self.procedure}: {len(self.steps)} steps ({listed}); estimated {self.duration_s:.1f} s of lab time"
+
+
+def step_text(step: steps.Step, width: int = 130) -> str:
+    """A step as a person reads it: "SetBias current_a=4.8 µA, ramp_a_per_s=1 mA/s" (units from
+    the field names, SI prefixes), cut to `width` characters."""
+    fields = ", ".join(f"{item.name}={_field_text(item.name, getattr(step, item.name))}"
+                       for item in dataclasses.fields(step))
+    text = f"{type(step).__name__} {fields}".rstrip()
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _field_text(name: str, value) -> str:
+    unit = unit_of_name(name)
+    if isinstance(value, (bool, np.bool_, str)):
+        return str(value).lower() if isinstance(value, (bool, np.bool_)) else value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return format_si(value, unit)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_field_text(name, v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (tuple, list, np.ndarray)):
+        shown = [_field_text(name, v) for v in list(value)[:4]]
+        more = f", … ({len(value)} values)" if len(value) > 4 else ""
+        return "(" + ", ".join(shown) + more + ")"
+    if value is None:
+        return "none"
+    named = getattr(value, "name", None)     # an archived record: its kind and name
+    return f"{type(value).__name__} {named}" if isinstance(named, str) else type(value).__name__
 
 
 def stand_in_reply(step: steps.Step, state: WiringState, capture: steps.ConfigureCapture | None):
