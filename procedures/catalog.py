@@ -50,18 +50,6 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "efficiency": ("energy_per_spike",),
 }
 
-#: What `hand_off` passes on, for people (`nwlab procedures`): procedure -> (source procedure's
-#: result, parameter it sets). tests/lab/test_cli_discoverable.py checks it against `hand_off`.
-HAND_OFFS: dict[str, tuple[tuple[str, str], ...]] = {
-    "refractory": (("strength_duration.threshold_a", "threshold_a"),),
-    "energy_per_spike": (("strength_duration.threshold_a", "threshold_a"),),
-    "firing_rate": (("strength_duration.rheobase_a", "current_min_a"),
-                    ("strength_duration.rheobase_a", "current_max_a")),
-    "efficiency": (("energy_per_spike.energy_per_spike_j", "energy_per_spike_j"),
-                   ("energy_per_spike.energy_per_spike_std_j", "energy_per_spike_std_j"),
-                   ("cooldown.stable_temperature_k", "chip_temperature_k")),
-}
-
 #: Which parameter of a procedure is handed on from which earlier procedure (`hand_off` sets it).
 HAND_OFFS: dict[str, dict[str, str]] = {
     "refractory": {"threshold_a": "strength_duration"},

@@ -240,20 +240,18 @@ def what_it_measures(procedure) -> str:
 
 def _hand_off_lines(name: str) -> list[str]:
     """What `name` runs after (DEPENDS_ON), takes from earlier results and gives to later ones."""
-    from procedures.catalog import DEPENDS_ON, HAND_OFFS
+    from procedures.catalog import DEPENDS_ON, HAND_OFFS, REQUIRED_HAND_OFFS
 
     lines = [f"runs after: {', '.join(DEPENDS_ON.get(name, ())) or 'nothing'}"]
-    taken = HAND_OFFS.get(name, ())
+    taken = HAND_OFFS.get(name, {})
+    required = REQUIRED_HAND_OFFS.get(name, ())
     if taken:
-        lines.append("takes: " + "; ".join(f"{parameter} ← {source}" for source, parameter in taken))
-    given: dict[str, list[str]] = {}
-    for target, pairs in HAND_OFFS.items():
-        for source, parameter in pairs:
-            procedure, _, result = source.partition(".")
-            if procedure == name:
-                given.setdefault(result, []).append(f"{target}.{parameter}")
+        lines.append("takes: " + "; ".join(f"{parameter} ← {source}{' (required)' if parameter in required else ''}"
+                                           for parameter, source in taken.items()))
+    given = [f"{target}.{parameter}" for target, pairs in HAND_OFFS.items()
+             for parameter, source in pairs.items() if source == name]
     if given:
-        lines.append("gives: " + "; ".join(f"{result} → {', '.join(to)}" for result, to in given.items()))
+        lines.append(f"gives: {', '.join(given)}")
     return lines
 
 
