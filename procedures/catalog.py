@@ -9,11 +9,11 @@ Hand-offs (result name → parameter of a later procedure):
   DC onset lies near the rheobase);
 * cooldown "stable_temperature_k" → efficiency.chip_temperature_k;
 * energy_per_spike "energy_per_spike_j" / "energy_per_spike_std_j" → efficiency.
-Values the campaign has not measured (yet, or NaN) are left to the procedures' defaults, which
-take the chip file's design values — except the hand-offs in REQUIRED_HAND_OFFS, without which
-the design value is known to mislead (a pulse at 1.3x a design threshold the chip does not
-have finds no spike): a campaign refuses to run those procedures before it opens an instrument
-(`missing_hand_offs`), naming the procedure to run first.
+Values the campaign has not measured (yet, or NaN) are left to the procedures' defaults: the
+chip file's design values, or what a procedure measures itself (a pulsed procedure without a
+threshold searches for one). Only the hand-offs in REQUIRED_HAND_OFFS have no such stand-in (an
+efficiency is that of a measured energy): a campaign refuses to run a procedure missing one
+before it opens an instrument (`missing_hand_offs`), naming the procedure to run first.
 """
 
 from __future__ import annotations
@@ -59,11 +59,9 @@ HAND_OFFS: dict[str, dict[str, str]] = {
                    "chip_temperature_k": "cooldown"},
 }
 
-#: Hand-offs a procedure must be given (measured, or by an override): the pulsed procedures'
-#: amplitudes are multiples of the measured threshold, the efficiency is that of a measured energy.
+#: Hand-offs a procedure must be given (measured, or by an override): the efficiency is that of
+#: a measured energy per spike, which no design value stands in for.
 REQUIRED_HAND_OFFS: dict[str, tuple[str, ...]] = {
-    "refractory": ("threshold_a",),
-    "energy_per_spike": ("threshold_a",),
     "efficiency": ("energy_per_spike_j",),
 }
 
