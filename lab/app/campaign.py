@@ -24,7 +24,7 @@ from lab.archive.output_dir import ArchiveWriteError, check_for_runs
 from contracts.files.station import Station
 from lab.execution.station_checks import load_station
 from lab.execution.dry_run import DryRunReport, dry_run
-from lab.execution.interrupts import handling_stop_signals, stop_requested
+from lab.execution.interrupts import handling_stop_signals, stop_cause, stop_requested
 from contracts.procedure import ParameterError, PlanContext, Procedure
 from contracts.records import Result
 from lab.execution.runner import RunOutcome
@@ -201,7 +201,7 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         if stop_requested():               # a signal the last run's ending noted
             outcome.interrupted = True
         if outcome.interrupted:
-            outcome.not_run.append((name, "not run: the campaign was interrupted (Ctrl-C)"))
+            outcome.not_run.append((name, f"not run: the campaign was interrupted ({stop_cause()})"))
             continue
         if outcome.disk_error is not None:
             outcome.not_run.append((name, f"not run: {outcome.disk_error.path} failed earlier"))
@@ -222,7 +222,7 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
             result = runner.run(procedure)
         except KeyboardInterrupt:          # between steps the Runner does not own (lock, dry run)
             outcome.interrupted = True
-            outcome.not_run.append((name, "not run: the campaign was interrupted (Ctrl-C)"))
+            outcome.not_run.append((name, f"not run: the campaign was interrupted ({stop_cause()})"))
             continue
         except ArchiveWriteError as error:  # full, read-only, ...: no further run goes into that directory
             outcome.disk_error = error

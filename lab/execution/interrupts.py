@@ -50,6 +50,32 @@ def signals_received() -> list[int]:
     return list(_state.signals)
 
 
+def signal_text(signum: int) -> str:
+    """A stop signal as the operator knows it: "Ctrl-C (SIGINT)", "SIGTERM"."""
+    if signum == signal.SIGINT:
+        return "Ctrl-C (SIGINT)"
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class StopSignal(KeyboardInterrupt):
+    """The KeyboardInterrupt a stop signal raises, naming it (SIGTERM is no Ctrl-C)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum} ({signal.Signals(signum).name})")
+        self.signum = signum
+
+
+def stop_cause(error: BaseException | None = None) -> str:
+    """What stopped the command, for its messages: the signal `error` was raised for, else the
+    first stop signal received; a plain KeyboardInterrupt (Python's own Ctrl-C) reads "Ctrl-C"."""
+    if isinstance(error, StopSignal):
+        return signal_text(error.signum)
+    return signal_text(_state.signals[0]) if _state.signals else "Ctrl-C"
+
+
 def _say(text: str) -> None:
     # os.write, not print: a handler that ran while the main thread was inside a stderr write
     # (a progress bar) would otherwise raise "reentrant call" into the code it interrupted.
@@ -68,17 +94,17 @@ def _handle(signum: int, frame: object) -> None:
     _state.signals.append(signum)
     if _may_raise():
         _state.raised = True
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise StopSignal(signum)
     if _state.deferred_depth and not _state.raised and _state.interruptible_depth:
         return                      # raised as soon as the record is written
-    _say(f"signal {signum} received: stopping once the outputs are safe and the archive and report "
+    _say(f"{signal_text(signum)} received: stopping once the outputs are safe and the archive and report "
          "are finished; that is not interrupted")
 
 
 def _raise_pending() -> None:
     if _may_raise():
         _state.raised = True
-        raise KeyboardInterrupt(f"signal {_state.signals[0]}")
+        raise StopSignal(_state.signals[0])
 
 
 def handle_stop_signals_until_exit() -> None:

@@ -30,7 +30,7 @@ from contracts.files.station import Station
 from lab.execution.dry_run import dry_run
 from contracts.error_text import failure_message
 from lab.execution.executor import StepExecutor
-from lab.execution.interrupts import deferred, handling_stop_signals, interruptible
+from lab.execution.interrupts import deferred, handling_stop_signals, interruptible, stop_cause
 from contracts.procedure import PlanContext, Procedure
 from lab.execution.provenance import software_version
 from contracts.records import Result, RunStart, RunStop
@@ -96,8 +96,8 @@ class Runner:
                     ))
                     started = True
                 self._execute(procedure, executor, writer, results, notes, bar)
-        except KeyboardInterrupt:
-            status, message = "aborted", "interrupted by the operator (Ctrl-C or SIGTERM)"
+        except KeyboardInterrupt as stop:
+            status, message = "aborted", f"interrupted by the operator ({stop_cause(stop)})"
         except Exception as error:  # noqa: BLE001 - every failure ends the run as "failed"
             status, message, trace_text = "failed", failure_message(error), traceback.format_exc()
             failure = error
