@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.units import format_si
 from sim_backend.chip.build import ChipFileError, load_chip
 from sim_backend.physics import nanowire as nw
 from sim_backend.physics.circuit import CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
@@ -172,30 +173,30 @@ def describe_chip(chip) -> str:
             p = e.params
             isw = nw.switching_current_a(p, t)
             lines += [
-                f"  nanowire {e.name} ({ends}): L0 {p.inductance_h * 1e9:g} nH"
+                f"  nanowire {e.name} ({ends}): L0 {format_si(p.inductance_h, 'H')}"
                 f" ({'nonlinear' if p.nonlinear_inductance else 'linear'}), retrap {p.retrap}",
-                f"    I_sw({t:g} K) {isw * 1e6:.4f} uA, I_hs {nw.hotspot_current_a(p, t) * 1e6:.4f} uA,"
-                f" psi {nw.stekly_parameter(p, t):.3f}, sigma {p.sigma_isw_a * 1e9:g} nA",
-                f"    L_sq {nw.inductance_per_square_h(p) * 1e12:.3f} pH, {nw.squares(p):.1f} squares,"
-                f" length {nw.length_m(p) * 1e6:.2f} um, R_n {nw.normal_resistance_ohm(p) / 1e3:.2f} kohm",
+                f"    I_sw({t:g} K) {format_si(isw, 'A', 6)}, I_hs {format_si(nw.hotspot_current_a(p, t), 'A', 6)},"
+                f" psi {nw.stekly_parameter(p, t):.3f}, sigma {format_si(p.sigma_isw_a, 'A')}",
+                f"    L_sq {format_si(nw.inductance_per_square_h(p), 'H')}, {nw.squares(p):.1f} squares,"
+                f" length {nw.length_m(p) * 1e6:.2f} µm, R_n {format_si(nw.normal_resistance_ohm(p), 'ohm', 5)}",
                 f"    v0 {nw.characteristic_velocity_m_per_s(p):.2f} m/s, dR/dt at I_sw"
-                f" {nw.growth_rate_ohm_per_s(p, isw, t) * 1e-12:.3f} ohm/ps,"
-                f" stored energy at I_sw {nw.stored_energy_j(p, isw) * 1e18:.3f} aJ",
+                f" {nw.growth_rate_ohm_per_s(p, isw, t) * 1e-12:.3f} Ω/ps,"
+                f" stored energy at I_sw {format_si(nw.stored_energy_j(p, isw), 'J')}",
             ]
         elif isinstance(e, Inductor):
-            lines.append(f"  inductor {e.name} ({ends}): {e.inductance_h * 1e9:g} nH")
+            lines.append(f"  inductor {e.name} ({ends}): {format_si(e.inductance_h, 'H')}")
         elif isinstance(e, Resistor):
-            lines.append(f"  resistor {e.name} ({ends}): {e.resistance_ohm:g} ohm")
+            lines.append(f"  resistor {e.name} ({ends}): {format_si(e.resistance_ohm, 'ohm')}")
         elif isinstance(e, CurrentSource):
-            lines.append(f"  current source {e.name} ({ends}): {e.current_a * 1e6:g} uA DC")
+            lines.append(f"  current source {e.name} ({ends}): {format_si(e.current_a, 'A')} DC")
         elif isinstance(e, VoltageSource):
-            lines.append(f"  voltage source {e.name} ({ends}): {e.voltage_v:g} V DC")
+            lines.append(f"  voltage source {e.name} ({ends}): {format_si(e.voltage_v, 'V')} DC")
     lines.append("  ports: " + ", ".join(f"{k} -> {v}" for k, v in chip.ports.items()))
     lines.append("  outputs: " + ", ".join(f"{k} -> node {v}" for k, v in chip.outputs.items()))
     try:
         state = dc_state(chip.circuit, temperature_k=t)
         lines.append("  DC bias state: " + ", ".join(
-            f"{k} {v * 1e6:.3f} uA" for k, v in state.branch_current_a.items()))
+            f"{k} {format_si(v, 'A')}" for k, v in state.branch_current_a.items()))
     except ValueError as exc:
         lines.append(f"  DC bias state: none ({exc})")
     return "\n".join(lines)

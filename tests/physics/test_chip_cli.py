@@ -46,7 +46,7 @@ def test_bad_input_spec_is_reported(tmp_path, capsys, bad):
 def test_check_prints_derived_constants(capsys):
     assert main(["chip", "check", "relaxation-oscillator"]) == 0
     text = capsys.readouterr().out
-    assert "I_sw(2 K) 20.0000 uA" in text and "psi 37.647" in text and "R_n 532.61 kohm" in text
+    assert "I_sw(2 K) 20 µA" in text and "psi 37.647" in text and "R_n 532.61 kΩ" in text
 
 
 def test_check_reports_broken_file(tmp_path, capsys):
