@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lab.app import archive_compare_cli
 from lab.app.cli_errors import reporting
 
 
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recover.add_argument("--keep-partial", action="store_true",
                          help="keep the .partial after a successful recovery")
     recover.set_defaults(handler=reporting(_recover, _archive_errors))
+    archive_compare_cli.register(sub)   # compare, export-qcodes
 
 
 def _ls(args: argparse.Namespace) -> int:

@@ -1,0 +1,127 @@
+"""A run's tables as QCoDeS datasets, so a QCoDeS lab keeps its database, plottr and its habits.
+
+Each table of the run becomes one dataset, named after the table, in the experiment named after
+the procedure (the sample: the chip's name); created if missing, reused if present. The
+table's axis column (the x its NXdata names) is the independent parameter and every other
+column depends on it, so plottr plots the table's signal against its axis at once. Units are
+the archive's ("1", dimensionless, becomes QCoDeS's ""). The dataset's metadata says where it
+came from: nwlab_run_id, nwlab_procedure, nwlab_table, nwlab_status, nwlab_started_at,
+nwlab_archive, and the run's parameters and scalar results as JSON ({name: [value, units]}).
+
+The database is opened by its path (qcodes.dataset.sqlite.database.connect creates it with
+QCoDeS's schema if missing), never through QCoDeS's configured default: exporting does not
+change which database the rest of the session writes to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lab.app.report.runs import RunData, load_run
+
+
+class QcodesExportError(ValueError):
+    """A run whose tables cannot be exported (no such table, nothing to export)."""
+
+
+@dataclass(frozen=True)
+class ExportedTable:
+    table: str
+    guid: str              # qcodes.dataset.load_by_guid(guid, conn=...)
+    captured_run_id: int   # qcodes.dataset.load_by_run_spec(captured_run_id=..., conn=...)
+    rows: int
+    db: Path
+
+
+def qcodes_unit(units: str) -> str:
+    """The archive's unit as QCoDeS shows it: dimensionless "1" is no unit."""
+    return "" if units == "1" else units
+
+
+def export_run_tables(path: str | Path, db: str | Path, *, tables: Sequence[str] | None = None,
+                      experiment: str | None = None, sample: str | None = None) -> list[ExportedTable]:
+    """Export the tables of the run file `path` (all, or those named) into the QCoDeS database
+    `db`; returns one ExportedTable per dataset written. Raises RunFileError for an unreadable
+    run and QcodesExportError for a table the run does not have or a run without tables."""
+    from qcodes.dataset import load_or_create_experiment
+    from qcodes.dataset.sqlite.database import connect
+
+    run = load_run(path)
+    names = list(run.tables) if tables is None else list(tables)
+    missing = [name for name in names if name not in run.tables]
+    if missing:
+        raise QcodesExportError(f"{run.path}: no table {missing[0]!r}; the run has: "
+                                f"{', '.join(run.tables) or 'no tables'}")
+    if not names:
+        raise QcodesExportError(f"{run.path}: {run.procedure} archived no tables; nothing to export")
+    db = Path(db)
+    conn = connect(str(db))
+    try:
+        exp = load_or_create_experiment(experiment or run.procedure, sample_name=sample or _chip_name(run),
+                                        conn=conn)
+        return [_export_table(run, name, exp, db) for name in names]
+    finally:
+        conn.close()
+
+
+def _export_table(run: RunData, name: str, exp, db: Path) -> ExportedTable:
+    from qcodes.dataset import Measurement
+
+    columns, units = run.tables[name], run.table_units[name]
+    axis = _axis(run.path, name, columns)
+    measurement = Measurement(exp=exp, name=name)
+    measurement.register_custom_parameter(axis, label=axis, unit=qcodes_unit(units.get(axis, "")))
+    for column in columns:
+        if column != axis:
+            measurement.register_custom_parameter(column, label=column, unit=qcodes_unit(units.get(column, "")),
+                                                  setpoints=(axis,))
+    rows = len(columns[axis])
+    with contextlib.redirect_stdout(io.StringIO()), measurement.run() as saver:   # QCoDeS prints the run id
+        if rows:   # a numeric parameter given arrays is stored one row per element
+            saver.add_result(*((column, np.asarray(values)) for column, values in columns.items()))
+        dataset = saver.dataset
+    for tag, value in _metadata(run, name).items():
+        dataset.add_metadata(tag, value)
+    return ExportedTable(name, dataset.guid, dataset.captured_run_id, rows, db)
+
+
+def _axis(path: Path, name: str, columns) -> str:
+    """The column the table's NXdata names as its axis; else its first column."""
+    import xarray as xr
+
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        axes = np.atleast_1d(tree["entry"][name].attrs.get("axes", []))
+    axis = str(axes[0]) if axes.size else ""
+    return axis if axis in columns else next(iter(columns))
+
+
+def _chip_name(run: RunData) -> str:
+    from contracts.files.yaml12 import parse_yaml
+
+    try:
+        tree = parse_yaml(run.chip_text, Path("<archived chip file>"), ValueError) if run.chip_text else {}
+    except ValueError:
+        tree = {}
+    name = tree.get("name") if isinstance(tree, dict) else None
+    return str(name) if name else "unknown chip"
+
+
+def _metadata(run: RunData, table: str) -> dict[str, str]:
+    def plain(value):
+        array = np.asarray(value)
+        return array.tolist() if array.dtype.kind in "biuf" else str(value)
+
+    return {
+        "nwlab_run_id": run.run_id, "nwlab_procedure": run.procedure, "nwlab_table": table,
+        "nwlab_status": run.status, "nwlab_started_at": run.started_at, "nwlab_archive": str(run.path.resolve()),
+        "nwlab_parameters": json.dumps({n: [plain(q.value), q.units] for n, q in run.parameters.items()}),
+        "nwlab_results": json.dumps({n: [plain(q.value), q.units] for n, q in run.results.items()
+                                     if q.is_scalar}),
+    }
