@@ -1,7 +1,11 @@
 """`nwlab sim serve STATION`: serve a station's emulated bench over TCP, one port per instrument.
 
-Prints one line per instrument, `ROLE MODEL VISA_ADDRESS`, then serves until SIGINT or SIGTERM
-and exits 0 with every port released. Scripts read the lines to learn the addresses.
+Prints one line per instrument on stdout, `KEY MODEL VISA_ADDRESS` (KEY: the instrument's key
+under `instruments:` in the station file), for scripts to read, and the same as a labelled table
+with each instrument's role on stderr, for people. With `--station-out FILE` it first writes a
+station file pointing at the served addresses (sim_backend/cli/served_station.py), so
+`nwlab campaign --station FILE` runs over TCP. Serves until SIGINT or SIGTERM and exits 0 with
+every port released.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from sim_backend.cli.served_station import StationOutError, served_station_text, write_served_station
 from sim_backend.transport._bench_lookup import open_bench
 from sim_backend.transport.bench_server import BenchServer, is_loopback
 from sim_backend.transport.tcp_server import DEFAULT_IDLE_TIMEOUT_S
@@ -23,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve every instrument of a station on its own TCP port (raw SCPI, port 5025 style)",
+        description="Serve every instrument of a station on its own TCP port. Prints one line per "
+                    "instrument on stdout, KEY MODEL VISA_ADDRESS (KEY: its key under `instruments:`), "
+                    "and a table with each instrument's role on stderr.",
     )
     serve.add_argument("station", help="station file, optionally '#<bench-id>'")
     serve.add_argument(
@@ -38,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="close a connection that leaves a message unfinished this long; a full port gives "
              f"the slot of a connection idle this long to a newcomer (default {DEFAULT_IDLE_TIMEOUT_S:g})",
     )
+    serve.add_argument(
+        "--station-out", metavar="FILE", type=Path,
+        help="write a station file whose instruments are the served ones (their served TCP "
+             "addresses, no visalib), for `nwlab campaign --station FILE` while this server runs",
+    )
     serve.set_defaults(handler=serve_command)
 
 
@@ -48,6 +62,9 @@ def serve_command(args: argparse.Namespace) -> int:
     if not args.idle_timeout_s > 0:
         print(f"--idle-timeout-s must be > 0, got {args.idle_timeout_s}", file=sys.stderr)
         return 2
+    if args.station_out is not None and args.station_out.is_dir():
+        print(f"--station-out {args.station_out} is a directory; give a file name", file=sys.stderr)
+        return 2
     if not is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other machines",
               file=sys.stderr)
@@ -56,6 +73,9 @@ def serve_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"cannot open the bench for {args.station}: {exc}", file=sys.stderr)
         return 1
+    if args.station_out is not None and getattr(bench, "station", None) is None:
+        print(f"cannot write --station-out: the bench for {args.station} has no station file", file=sys.stderr)
+        return 2
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -63,11 +83,20 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         with BenchServer(bench, host=args.host, base_port=args.base_port,
                          idle_timeout_s=args.idle_timeout_s) as served:
+            # The bench's instrument entries are named by their station key.
+            addresses = {inst.role: inst.server.visa_address for inst in served.instruments}
+            if args.station_out is not None:
+                write_served_station(args.station_out, served_station_text(
+                    Path(bench.station.path), addresses, f"nwlab sim serve {args.station}"))
             for inst in served.instruments:
                 print(inst.role, inst.model, inst.server.visa_address)
             sys.stdout.flush()
+            _show(bench, served.instruments, args.station_out)
             while not stop.wait(0.5):
                 pass
+    except StationOutError as exc:
+        print(f"cannot write --station-out {args.station_out}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"cannot serve {args.station}: {exc}", file=sys.stderr)  # e.g. port in use
         return 1
@@ -75,3 +104,25 @@ def serve_command(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _show(bench, instruments, station_out: Path | None) -> None:
+    """For people, on stderr: each instrument's key, role, model and served address; the station file."""
+    station = getattr(bench, "station", None)
+
+    def role(key: str) -> str:
+        try:
+            return station.instrument(key).role
+        except (AttributeError, KeyError):
+            return "-"
+
+    rows = [("KEY", "ROLE", "MODEL", "ADDRESS")]
+    rows += [(inst.role, role(inst.role), inst.model, inst.server.visa_address) for inst in instruments]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3], file=sys.stderr)
+    if station_out is not None:
+        print(f"station file for these addresses: {station_out}  (nwlab campaign --station {station_out} ...)",
+              file=sys.stderr)
+    print("serving until Ctrl-C or SIGTERM", file=sys.stderr)
+    sys.stderr.flush()
