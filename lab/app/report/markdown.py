@@ -3,6 +3,10 @@
 Everything in it is read back from the run files, so the report of a directory of runs can be
 rebuilt at any time (`write_report(out_dir)`); what only the campaign knows — procedures it did
 not run and why — comes in a `CampaignNotes`.
+
+A directory may hold several runs of a procedure (a resumed campaign, a procedure rerun with
+`--only`): the report has one section per procedure, showing its latest completed run (or, if
+none completed, its latest run) in full and listing the others.
 """
 
 from __future__ import annotations
@@ -140,7 +144,7 @@ def header(runs: Sequence[RunData], notes: CampaignNotes) -> list[str]:
         f"- **Chip:** {chip_name} (chip file `{station.get('chip', '?')}`)",
         f"- **Bench:** {first.bench if first else '?'}"
         + (f"; emulator seed {', '.join(map(str, seeds))}" if seeds else ""),
-        f"- **Software:** {first.software_version if first else '?'}",
+        f"- **Software:** {', '.join(dict.fromkeys(r.software_version for r in runs)) or '?'}",
         f"- **Started:** {first.started_at if first else '-'}",
         f"- **Ended:** {max((r.ended_at for r in runs), default='-')}",
         f"- **Runs:** {completed} of {len(runs)} completed"
@@ -171,18 +175,61 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
-def procedure_section(run: RunData, out_dir: Path, figure_dir: Path) -> list[str]:
+def by_procedure(runs: Sequence[RunData]) -> list[tuple[RunData, list[RunData]]]:
+    """One entry per procedure, in campaign order (then any other, by first start): the run its
+    section shows — the latest completed one, else the latest — and its other runs, newest first."""
+    from procedures.catalog import CAMPAIGN
+
+    order = [p.name for p in CAMPAIGN]
+    groups: dict[str, list[RunData]] = {}
+    for run in sorted(runs, key=lambda r: (r.started_at, r.run_id)):
+        groups.setdefault(run.procedure, []).append(run)
+    entries = []
+    for name in sorted(groups, key=lambda n: (order.index(n) if n in order else len(order), groups[n][0].started_at)):
+        newest_first = groups[name][::-1]
+        shown = next((r for r in newest_first if r.status == "completed"), newest_first[0])
+        entries.append((shown, [r for r in newest_first if r is not shown]))
+    return entries
+
+
+def other_runs(others: Sequence[RunData], out_dir: Path) -> list[str]:
+    if not others:
+        return []
+    lines = [f"Other runs of {others[0].procedure} in this directory (newest first):", ""]
+    for run in others:
+        message = run.message.replace("\n", " ")
+        lines.append(f"- **{run.status}**: `{_relative(run.path, out_dir)}`, {run.started_at} → {run.ended_at}"
+                     + (f" — {message}" if message else ""))
+    return lines + [""]
+
+
+#: Figures already drawn by this process: (run file, run id, figure directory) -> figures.
+_drawn: dict[tuple[str, str, str], list[Figure]] = {}
+
+
+def figures(run: RunData, run_figures: Path) -> list[Figure]:
+    """The run's figures, drawn once per process: a report rewritten after every run of a
+    campaign draws only the new run's (a run file does not change once it is finished)."""
+    key = (str(run.path.resolve()), run.run_id, str(run_figures.resolve()))
+    drawn = _drawn.get(key)
+    if drawn is None or not all(f.path.exists() for f in drawn):
+        run_figures.mkdir(parents=True, exist_ok=True)
+        drawn = [figure for draw in FIGURES.get(run.procedure, ()) for figure in draw(run, run_figures)]
+        _drawn[key] = drawn
+    return drawn
+
+
+def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Sequence[RunData] = ()) -> list[str]:
     lines = [f"## {run.procedure} — {run.status}", "",
              f"Run `{run.run_id}`, archive `{_relative(run.path, out_dir)}`, {run.started_at} → {run.ended_at}.", ""]
     if run.message:             # why it failed, or what a completed run met and dealt with
         lines += [f"> {run.message}", ""]
+    lines += other_runs(others, out_dir)
     lines += results_table(run) + [""]
     run_figures = figure_dir / run.run_id       # two runs of one procedure keep their own figures
-    run_figures.mkdir(parents=True, exist_ok=True)
-    for draw in FIGURES.get(run.procedure, ()):
-        for figure in draw(run, run_figures):
-            lines += [f"### {figure.title}", "", f"![{figure.title}]({_relative(figure.path, out_dir)})", "",
-                      figure.caption, ""]
+    for figure in figures(run, run_figures):
+        lines += [f"### {figure.title}", "", f"![{figure.title}]({_relative(figure.path, out_dir)})", "",
+                  figure.caption, ""]
     station = run.metadata.get("station", "STATION")
     lines += [f"Reproduce this run alone: `nwlab run {run.procedure} --station {station} --out DIR "
               f"{_set_arguments(run)}".rstrip() + "`", ""]
@@ -219,8 +266,8 @@ def _write(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> Path:
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     lines = header(runs, notes) + runs_table(runs, notes, out_dir)
-    for run in runs:
-        lines += procedure_section(run, out_dir, figure_dir)
+    for run, others in by_procedure(runs):
+        lines += procedure_section(run, out_dir, figure_dir, others)
     lines += ["## Units", "", "Values are shown with SI prefixes (µ = 1e-6, n = 1e-9, a = 1e-18); the archive "
               "stores SI (last column). Read any run with "
               "`xarray.open_dataset(path, engine=\"h5netcdf\", group=\"entry/results\")`.", ""]

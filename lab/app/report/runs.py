@@ -12,6 +12,7 @@ never takes the report down.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,37 @@ def _short(exc: BaseException) -> str:
 
 
 def load_run(path: str | Path) -> RunData:
-    """Read a run file (`.h5`) completely; raises RunFileError if it is damaged or not a run file."""
+    """Read a run file (`.h5`) completely; raises RunFileError if it is damaged or not a run file.
+
+    A finished run file does not change, so the runs read last are kept (by path, size and
+    modification time): a campaign rewrites its report after every run without reading every
+    earlier run again. Callers must not change the RunData they get."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _loaded:
+        _loaded.move_to_end(key)
+        return _loaded[key]
+    run = _checked_load(path)
+    if key is not None:
+        _loaded[key] = run
+        while len(_loaded) > KEPT_RUNS:
+            _loaded.popitem(last=False)
+    return run
+
+
+#: How many runs `load_run` keeps (about a campaign's worth, twice).
+KEPT_RUNS = 16
+_loaded: OrderedDict[tuple[str, int, int], RunData] = OrderedDict()
+
+
+def _checked_load(path: Path) -> RunData:
     from lab.archive.layout import ArchiveError
     from lab.archive.reader import check_readable
 
-    path = Path(path)
     try:
         check_readable(path)
     except ArchiveError as exc:

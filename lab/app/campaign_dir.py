@@ -1,0 +1,216 @@
+"""A campaign directory as a unit of work: what an earlier campaign left in it, whether this
+campaign may write into it, and what its completed runs hand on.
+
+`CampaignDirectory.inspect` reads the directory without changing it (the manifest, every
+finished run file, the `.partial` files) so that a campaign is refused — another station, chip
+or seed; an earlier campaign without `--resume`; a hand-off no archive holds — before any lock
+is taken or instrument opened. Under the campaign's lock `settle` makes the manifest match the
+directory: `.partial` runs are recovered (lab/archive/recover.py) and listed as crashed, run
+files the manifest does not know (a kill between a run's end and the manifest's update, or a
+`nwlab run` into the directory) are added, runs a kill left "running" without a file are dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from contracts.files.yaml12 import parse_yaml
+from contracts.records import Axis, Result
+from lab.app.manifest import (RUNNING, UNRECOVERABLE, Identity, Manifest, ManifestError, ManifestRun,
+                              load_manifest, save_manifest, text_sha256)
+from lab.app.report.runs import RunData, RunFileError, load_run
+
+PARTIAL = ".h5.partial"
+
+
+class CampaignDirectoryError(ValueError):
+    """This campaign must not write into that directory (one line saying why and what to do)."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _mapping(text: str) -> dict:
+    try:
+        tree = parse_yaml(text, Path("<archived text>"), ValueError) if text else {}
+    except ValueError:
+        return {}
+    return tree if isinstance(tree, dict) else {}
+
+
+def identity_of(run: RunData) -> Identity:
+    """The campaign identity a run file carries (station and chip texts, emulator seed)."""
+    return Identity(str(_mapping(run.station_text).get("station", "?")), str(run.metadata.get("station", "?")),
+                    text_sha256(run.station_text), str(_mapping(run.chip_text).get("name", "?")),
+                    text_sha256(run.chip_text), run.emulator_seed)
+
+
+def results_of(run: RunData) -> dict[str, Result]:
+    """A run file's numeric results as the campaign hands them on (`procedures.catalog.hand_off`)."""
+    results = {}
+    for name, quantity in run.results.items():
+        if quantity.is_text:
+            continue
+        axis = (Axis(quantity.axis_name, quantity.axis_values, quantity.axis_units)
+                if quantity.axis_name is not None else None)
+        results[name] = Result(name, quantity.value, quantity.units, axis)
+    return results
+
+
+@dataclasses.dataclass
+class CampaignDirectory:
+    path: Path
+    identity: Identity
+    manifest: Manifest | None
+    runs: list[RunData]                  # every readable finished run file, in start order
+    partials: list[Path]
+    unreadable: list[str]                # one line each: run files that cannot be read
+
+    @classmethod
+    def inspect(cls, path: str | Path, identity: Identity) -> CampaignDirectory:
+        """Read what `path` holds; change nothing (a missing directory or a file holds nothing)."""
+        path = Path(path)
+        runs: list[RunData] = []
+        partials: list[Path] = []
+        unreadable: list[str] = []
+        manifest = None
+        if path.is_dir():
+            try:
+                manifest = load_manifest(path)
+            except ManifestError as error:
+                raise CampaignDirectoryError(str(error)) from error
+            for file in sorted(path.iterdir()):
+                if file.name.endswith(PARTIAL):
+                    partials.append(file)
+                elif file.suffix == ".h5":
+                    try:
+                        runs.append(load_run(file))
+                    except RunFileError as error:
+                        unreadable.append(str(error))
+        runs.sort(key=lambda r: (r.started_at, r.run_id))
+        return cls(path, identity, manifest, runs, partials, unreadable)
+
+    @property
+    def holds_campaign(self) -> bool:
+        return self.manifest is not None or bool(self.runs or self.partials)
+
+    def check(self, *, resume: bool, only: bool) -> None:
+        """Refuse another campaign's directory, naming the difference; refuse to continue an
+        earlier campaign of this one unless asked (`--resume`, or `--only` naming what to run)."""
+        if not self.holds_campaign:
+            return
+        known = self.manifest.by_archive() if self.manifest is not None else {}
+        there = [(f"{self.path}", self.manifest.identity)] if self.manifest is not None else []
+        there += [(f"{run.path}", identity_of(run)) for run in self.runs if run.path.name not in known]
+        for where, identity in there:
+            differences = identity.differences(self.identity)
+            if differences:
+                raise CampaignDirectoryError(f"{self.path} holds a campaign of {'; '.join(differences)} "
+                                             f"(see {where}); choose another --out")
+        if not (resume or only):
+            completed = sorted({r.procedure for r in self.runs if r.status == "completed"})
+            unfinished = f", {len(self.partials)} unfinished run(s)" if self.partials else ""
+            raise CampaignDirectoryError(
+                f"{self.path} holds an earlier campaign of {self.identity.station_name} on chip "
+                f"{self.identity.chip_name} ({len(completed)} procedure(s) completed{unfinished}): continue it "
+                "with --resume (or rerun some procedures with --only), or choose another --out")
+
+    def completed(self) -> dict[str, RunData]:
+        """procedure -> its latest completed run in the directory."""
+        latest: dict[str, RunData] = {}
+        for run in self.runs:
+            if run.status == "completed":
+                latest[run.procedure] = run
+        return latest
+
+    def settle(self, command: str, tell: Callable[[str], None]) -> Manifest:
+        """Under the campaign's lock: recover `.partial` runs, make the manifest list every run
+        file of the directory, and save it (a new one if there was none)."""
+        manifest = self.manifest or Manifest(self.identity, created_at=now())
+        known = manifest.by_archive()
+        manifest.runs = [run for run in manifest.runs if run.status != RUNNING]   # a kill left them
+        settled = {run.archive for run in manifest.runs}
+        from lab.archive.layout import ArchiveError
+        from lab.archive.recover import recover
+
+        for partial in self.partials:
+            name = partial.name
+            if name in settled:            # noted unrecoverable by an earlier resume
+                continue
+            try:
+                recovered = recover(partial)
+            except ArchiveError as error:
+                tell(f"not recovered: {error}")
+                manifest.runs.append(ManifestRun(name.split("-")[1] if name.count("-") >= 2 else "?",
+                                                 UNRECOVERABLE, "", archive=name, message=str(error)))
+                continue
+            try:
+                run = load_run(recovered.path)
+            except RunFileError as error:
+                self.unreadable.append(str(error))
+                continue
+            tell(f"recovered: {name} -> {recovered.path.name} ({run.procedure}, {run.status})")
+            self.runs.append(run)
+        self.runs.sort(key=lambda r: (r.started_at, r.run_id))
+        for run in self.runs:
+            if run.path.name not in known:
+                manifest.runs.append(ManifestRun(run.procedure, run.status, run.started_at, archive=run.path.name,
+                                                 finished_at=run.ended_at, run_id=run.run_id,
+                                                 message=run.message, software_version=run.software_version))
+        manifest.runs.sort(key=lambda r: r.started_at)
+        with_runs = {run.procedure for run in manifest.runs}
+        manifest.not_run = {p: why for p, why in manifest.not_run.items() if p not in with_runs}
+        if command:
+            manifest.commands.append(command)
+        self.manifest = manifest
+        self.save()
+        return manifest
+
+    def started(self, procedure: str, hand_offs: Mapping[str, str], software_version: str) -> None:
+        assert self.manifest is not None
+        self.manifest.runs.append(ManifestRun(procedure, RUNNING, now(), hand_offs=dict(hand_offs),
+                                              software_version=software_version))
+        if software_version not in self.manifest.software_versions:
+            self.manifest.software_versions.append(software_version)
+        self.save()
+
+    def finished(self, procedure: str, run_id: str, archive: Path | None, status: str, message: str) -> None:
+        entry = self._running(procedure)
+        if entry is None:
+            return
+        if archive is None:          # refused before its archive opened: no run to list
+            self.manifest.runs.remove(entry)
+        else:
+            entry.status, entry.archive, entry.run_id = status, Path(archive).name, run_id
+            entry.finished_at, entry.message = now(), message
+            self.manifest.not_run.pop(procedure, None)
+        self.save()
+
+    def not_run(self, reasons: Mapping[str, str]) -> None:
+        assert self.manifest is not None
+        with_runs = {run.procedure for run in self.manifest.runs}
+        self.manifest.not_run.update({p: why for p, why in reasons.items() if p not in with_runs})
+
+    def _running(self, procedure: str) -> ManifestRun | None:
+        if self.manifest is None:
+            return None
+        return next((r for r in reversed(self.manifest.runs) if r.procedure == procedure and r.status == RUNNING),
+                    None)
+
+    def save(self) -> None:
+        """Write the manifest (OSError if the directory cannot take it)."""
+        assert self.manifest is not None
+        self.manifest.updated_at = now()
+        save_manifest(self.path, self.manifest)
+
+    def remarks(self) -> list[str]:
+        """What the report says about the directory besides its runs."""
+        lines = [f"Left out, unreadable: {why}" for why in self.unreadable]
+        if self.manifest is not None:
+            lines += [f"Left out, not recoverable: `{r.archive}`: {r.message}" for r in self.manifest.runs
+                      if r.status == UNRECOVERABLE]
+        return lines
