@@ -152,3 +152,9 @@ def unit_of_name(name: str) -> str:
         if name.endswith(suffix):
             return unit
     return ""
+
+
+def format_si_range(low: float, high: float, unit: str, digits: int = 4) -> str:
+    """Two ends with one prefix: "1 to 2 µA"."""
+    factor, shown = prefix_for([low, high], unit)
+    return f"{low * factor:.{digits}g} to {high * factor:.{digits}g} {shown}".rstrip()

@@ -26,6 +26,7 @@ from contracts.procedure import (
     refuse,
 )
 from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
+from contracts.units import format_si, format_si_range
 from procedures.analysis.spikes import has_spike, linear_excess_v
 from procedures.analysis.statistics import Bisection
 from procedures.design import DesignHints, documented_threshold_a
@@ -301,10 +302,10 @@ def not_firing(amplitude_a: float, triggered: int, tried: int, settings_hint: st
     `triggered` of them triggered the scope), even after the bias cycles."""
     if not triggered:
         return MeasurementError(
-            f"the scope never triggered in {tried} captures at {amplitude_a * 1e6:.4g} uA (bias cycled to 0 A "
+            f"the scope never triggered in {tried} captures at {format_si(amplitude_a, 'A')} (bias cycled to 0 A "
             f"{LATCH_CYCLES} times between tries): check the input pulse and the monitor channel's wiring")
     return MeasurementError(
-        f"no spike in {triggered} of {tried} captures at {amplitude_a * 1e6:.4g} uA, with the bias cycled to 0 A "
+        f"no spike in {triggered} of {tried} captures at {format_si(amplitude_a, 'A')}, with the bias cycled to 0 A "
         f"{LATCH_CYCLES} times between tries: a wire is latched, or the neuron does not fire at these "
         f"settings ({settings_hint})")
 
@@ -473,7 +474,7 @@ class Threshold:
     source: str
 
     def describe(self) -> str:
-        return f"threshold_a {self.value_a * 1e6:.4g} uA {self.source}"
+        return f"threshold_a {format_si(self.value_a, 'A')} {self.source}"
 
 
 def threshold_for(procedure: str, threshold_a: float, chip_design: Mapping[str, Any] | None, design: DesignHints,
@@ -504,16 +505,16 @@ def threshold_for(procedure: str, threshold_a: float, chip_design: Mapping[str, 
         raise search_failed(procedure, search, width_s, found)
     yield steps.Archive(Result("threshold_a", threshold.value_a, "A"))
     yield steps.Archive(Result("threshold_source", threshold.source, ""))
-    yield steps.Progress(fraction=0.0, message=f"threshold {threshold.value_a * 1e6:.3g} uA (quick search)")
+    yield steps.Progress(fraction=0.0, message=f"threshold {format_si(threshold.value_a, 'A', 3)} (quick search)")
     return threshold
 
 
 def search_failed(procedure: str, search: ThresholdSearch, width_s: float, found: Found) -> MeasurementError:
     """What a quick search that found no threshold says: where it looked, what to give instead."""
-    bracket = (f"{search.low_a * 1e6:.4g} to {search.high_a * 1e6:.4g} uA "
+    bracket = (f"{format_si_range(search.low_a, search.high_a, 'A')} "
                f"({BRACKET_LOW_THRESHOLDS:g} to {BRACKET_HIGH_THRESHOLDS:g} x the design threshold)")
     if not found.fired:
-        what = (f"no capture spiked up to {search.high_a * 1e6:.4g} uA, with the bias cycled to 0 A "
+        what = (f"no capture spiked up to {format_si(search.high_a, 'A')}, with the bias cycled to 0 A "
                 f"{found.attempt} times")
     else:
         what = "the spike probability did not cross 0.5 inside the bracket"

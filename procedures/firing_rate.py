@@ -16,6 +16,7 @@ import numpy as np
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts.units import format_si_range
 from procedures import _pulsed
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
 from procedures.analysis.statistics import summarize
@@ -135,6 +136,6 @@ class FiringRate(Procedure):
         # Minimum of valid data: an f-I curve needs the neuron to fire at some input current.
         if not firing.size and not context.dry_run:
             raise too_little(self.name, "repeated firing at 1 input current at least",
-                             f"0 Hz at all {currents.size} currents from {currents[0] * 1e6:.4g} to "
-                             f"{currents[-1] * 1e6:.4g} uA ({triggered} of {currents.size * p.captures} records "
+                             f"0 Hz at all {currents.size} currents from "
+                             f"{format_si_range(currents[0], currents[-1], 'A')} ({triggered} of {currents.size * p.captures} records "
                              "triggered)")

@@ -46,6 +46,7 @@ import numpy as np
 from contracts import steps
 from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts.units import format_si
 from procedures.analysis import iv
 from procedures.analysis.statistics import histogram, summarize
 from procedures.design import DesignHints
@@ -155,7 +156,7 @@ class IvSweep(Procedure):
         pilot_a = summarize(switches).mean
         if not math.isfinite(pilot_a) and not context.dry_run:
             # Nothing switched up to the top: windows there would only ever read "above".
-            raise too_little(self.name, f"a switch in the pilot sweeps up to {top_a * 1e6:.4g} uA (bias_max_a)",
+            raise too_little(self.name, f"a switch in the pilot sweeps up to {format_si(top_a, 'A')} (bias_max_a)",
                              f"none in {p.pilot_sweeps} sweeps (largest |V| {max_v[0]:.3g} V, switched_v "
                              f"{p.switched_v:.3g} V)")
         pilot_a = min(pilot_a if math.isfinite(pilot_a) else design.switching_current_a, top_a)

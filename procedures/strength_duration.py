@@ -22,6 +22,7 @@ import numpy as np
 from contracts import steps
 from contracts.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
 from contracts.records import Axis, ColumnSpec, Result
+from contracts.units import format_si, format_si_range
 from procedures import _pulsed
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss
 from procedures.design import DesignHints
@@ -132,15 +133,15 @@ class StrengthDuration(Procedure):
                 dry_run=context.dry_run)
             thresholds[index], fired_at[index] = found.threshold_a, found.fired
             yield steps.Progress(fraction=(index + 1) / widths.size,
-                                 message=f"{width_s * 1e9:.3g} ns: {thresholds[index] * 1e6:.3g} uA")
+                                 message=f"{format_si(width_s, 's', 3)}: {format_si(thresholds[index], 'A', 3)}")
         if not fired_at.any() and not context.dry_run:
-            raise MeasurementError(f"no width fired up to the bracket top {high_a * 1e6:.4g} uA, with the bias "
+            raise MeasurementError(f"no width fired up to the bracket top {format_si(high_a, 'A')}, with the bias "
                                    f"cycled to 0 A {_pulsed.LATCH_CYCLES} times for each: a wire is latched, or "
                                    "the bracket is below threshold (bracket_high_a, bias_a, detect_v)")
         # Minimum of valid data: a threshold inside the bracket at one width at least.
         if not np.isfinite(thresholds).any() and not context.dry_run:
             raise too_little(self.name, "a finite threshold at 1 width at least",
-                             f"no width crossed P = 0.5 inside the bracket {low_a * 1e6:.4g} to {high_a * 1e6:.4g} uA "
+                             f"no width crossed P = 0.5 inside the bracket {format_si_range(low_a, high_a, 'A')} "
                              f"({int(fired_at.sum())} of {widths.size} widths fired at all; bracket_low_a, "
                              "bracket_high_a)")
         yield steps.SetInputEnabled(enabled=False)

@@ -21,6 +21,7 @@ from contracts.envelope import EnvelopeError
 from contracts.wiring import wiring_of
 from lab.execution.guards import TemperatureWatch, hold_inside
 from contracts.roles import AcquisitionLost
+from contracts.units import format_si
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ class StepExecutor:
         self.clock.sleep(dwell_s)
         volts_at_zero = bias.measure_voltage_v()
         self._ramp_bias(level_a)
-        self.incidents.append(f"bias cycled to 0 A and back to {level_a * 1e6:.4g} uA "
+        self.incidents.append(f"bias cycled to 0 A and back to {format_si(level_a, 'A')} "
                               f"(port {volts_at_zero * 1e3:.3f} mV at 0 A)")
         return volts_at_zero
 

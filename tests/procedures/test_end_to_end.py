@@ -109,7 +109,7 @@ def test_strength_duration_with_a_bracket_above_threshold_fails_naming_the_brack
     assert outcome.exit_status == "failed" and load_run(outcome.archive_path).status == "failed"
     assert outcome.message.startswith("MeasurementError: strength_duration measured too little to report: needs "
                                       "a finite threshold at 1 width at least; got no width crossed P = 0.5 inside "
-                                      "the bracket 40 to 80 uA"), outcome.message
+                                      "the bracket 40 to 80 µA"), outcome.message
     assert "bias cycled" not in outcome.message
 
 

@@ -237,7 +237,7 @@ def test_iv_sweep_below_the_switching_current_fails_on_the_emulator(bench, tmp_p
     outcome = _runner(bench, tmp_path).run(IvSweep(bias_max_a=10e-6))
     assert outcome.exit_status == "failed"
     assert outcome.message.startswith(
-        "MeasurementError: iv_sweep measured too little to report: needs a switch in the pilot sweeps up to 10 uA "
+        "MeasurementError: iv_sweep measured too little to report: needs a switch in the pilot sweeps up to 10 µA "
         "(bias_max_a); got none in 2 sweeps"), outcome.message
     assert exit_status(outcome.archive_path)[0] == "failed"
 
@@ -250,7 +250,7 @@ def test_firing_rate_that_never_fires_fails_on_the_emulator(bench, tmp_path):
     assert outcome.exit_status == "failed"
     assert outcome.message.startswith("MeasurementError: firing_rate measured too little to report: needs repeated "
                                       "firing at 1 input current at least; got 0 Hz at all 2 currents from 1 to 2 "
-                                      "uA"), outcome.message
+                                      "µA"), outcome.message
 
 
 @pytest.mark.timeout(90)
