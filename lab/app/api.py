@@ -21,6 +21,7 @@ companion has no uncertainty (NaN), and its difference in σ between two runs is
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,7 +82,9 @@ class Run:
     `arrays`: the array results as an xarray Dataset on their axes (units in `.attrs`).
     `tables`: one DataFrame per table, its units in `.attrs["units"]` (column -> unit) and the
     columns a viewer plots in `.attrs["axis"]` and `.attrs["signal"]`.
-    `traces`: the captured traces as an xarray Dataset (trace, channel, time), or None.
+    `traces`: the captured traces as an xarray Dataset, one variable per unit (voltage (trace,
+    channel, time), current (trace, current_channel, time)) whose channel coordinates are the
+    channel names (`traces.voltage.sel(channel="m")`), with the per-trace columns; or None.
     """
     path: Path
     run_id: str
@@ -114,7 +117,10 @@ class Run:
 def open_run(path: str | Path) -> Run:
     """Read a run file (`.h5`) into a Run: parameters, results with units and uncertainties,
     array results, tables and traces in one call. Raises RunFileError (a ValueError) if the file
-    is damaged, unfinished (`nwlab archive recover` first) or not a run file."""
+    is damaged, unfinished (`nwlab archive recover` first) or not a run file.
+
+    Everything in the Run is the caller's own copy (the report's reader keeps the runs it read
+    last, which must not change under it)."""
     data = load_run(path)
     results, notes = _results_frame(data.results)
     return Run(
@@ -122,9 +128,22 @@ def open_run(path: str | Path) -> Run:
         started_at=data.started_at, ended_at=data.ended_at, software_version=data.software_version,
         bench=data.bench, emulator_seed=data.emulator_seed,
         parameters=_parameters_frame(data.parameters), results=results, notes=notes,
-        arrays=_arrays_dataset(data.results), tables=_tables(data), traces=data.traces,
-        station_text=data.station_text, chip_text=data.chip_text, metadata=data.metadata,
+        arrays=_arrays_dataset(data.results), tables=_tables(data),
+        traces=_named_channels(data.traces) if data.traces is not None else None,
+        station_text=data.station_text, chip_text=data.chip_text, metadata=copy.deepcopy(data.metadata),
     )
+
+
+def _named_channels(traces: xr.Dataset) -> xr.Dataset:
+    """A copy of the traces whose channel coordinates are the channel names, so a channel is
+    `traces.voltage.sel(channel="m")` (the file keeps names beside an index: `channel_name`)."""
+    named = traces.copy(deep=True)
+    for variable in [v for v in named.data_vars if str(v).endswith("_name")]:
+        dim = str(variable)[: -len("_name")]
+        if named[variable].dims == (dim,):
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in named[variable].values]
+            named = named.drop_vars(variable).assign_coords({dim: (dim, names, named[dim].attrs)})
+    return named
 
 
 def _companion(name: str, word: str, names) -> str | None:
@@ -139,7 +158,8 @@ def _companion(name: str, word: str, names) -> str | None:
 def _parameters_frame(parameters: Mapping[str, Quantity]) -> pd.DataFrame:
     import pandas as pd
 
-    frame = pd.DataFrame({"value": pd.Series({n: q.value for n, q in parameters.items()}, dtype=object),
+    frame = pd.DataFrame({"value": pd.Series({n: np.array(q.value) if isinstance(q.value, np.ndarray) else q.value
+                                              for n, q in parameters.items()}, dtype=object),
                           "units": pd.Series({n: q.units for n, q in parameters.items()}, dtype=object)})
     frame.index.name = "parameter"
     return frame
@@ -175,9 +195,9 @@ def _arrays_dataset(results: Mapping[str, Quantity]) -> xr.Dataset:
         values = np.asarray(quantity.value)
         dims = [quantity.axis_name or f"{name}_index"] + [f"{name}_dim{k}" for k in range(1, values.ndim)]
         if quantity.axis_name:
-            coords[quantity.axis_name] = xr.Variable(quantity.axis_name, np.asarray(quantity.axis_values),
+            coords[quantity.axis_name] = xr.Variable(quantity.axis_name, np.array(quantity.axis_values),
                                                      {"units": quantity.axis_units})
-        variables[name] = xr.Variable(dims, values, {"units": quantity.units})
+        variables[name] = xr.Variable(dims, values.copy(), {"units": quantity.units})
     return xr.Dataset(variables, coords=coords)
 
 
@@ -187,7 +207,7 @@ def _tables(data: RunData) -> dict[str, pd.DataFrame]:
     roles = _table_roles(data.path, list(data.tables))
     tables = {}
     for name, columns in data.tables.items():
-        frame = pd.DataFrame(columns)
+        frame = pd.DataFrame({column: np.array(values) for column, values in columns.items()})
         frame.index.name = "row"
         axis, signal = roles.get(name, (None, None))
         frame.attrs.update(units=dict(data.table_units[name]), axis=axis, signal=signal)

@@ -94,8 +94,24 @@ def test_open_run_gives_traces_as_xarray_with_time_and_units(runs):
     assert isinstance(run.traces, xr.Dataset)
     assert run.traces["time"].attrs["units"] == "s"
     assert run.traces["voltage"].attrs["units"] == "V" and run.traces["voltage"].dims == ("trace", "channel", "time")
+    with h5py.File(runs["traced"], "r") as f:   # the file: an index along channel, the names beside it
+        names = [n.decode() for n in f["entry/traces/channel_name"][()]]
+        voltage = f["entry/traces/voltage"][()]
+    assert list(run.traces["channel"].values) == names and "channel_name" not in run.traces
+    np.testing.assert_array_equal(run.traces["voltage"].sel(channel=names[-1]).values, voltage[:, -1, :])
     assert run.arrays["threshold_a"].dims == ("width_s",)
     np.testing.assert_allclose(run.arrays["width_s"].values, STRENGTH_DURATION_REDUCED["widths_s"])
+
+
+def test_a_run_opened_is_the_callers_own_copy(runs):
+    first = api.open_run(runs["traced"])
+    first.traces["voltage"].values[...] = 99.0
+    first.tables["probability"]["probability"] = -1.0
+    first.parameters.loc["widths_s", "value"][...] = 0.0
+    again = api.open_run(runs["traced"])
+    assert not (again.traces["voltage"].values == 99.0).any()
+    assert (again.tables["probability"]["probability"] >= 0).all()
+    np.testing.assert_allclose(again.parameters.loc["widths_s", "value"], STRENGTH_DURATION_REDUCED["widths_s"])
 
 
 def test_list_runs_is_a_dataframe_of_every_run_file(runs, tmp_path):
