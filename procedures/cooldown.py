@@ -64,6 +64,8 @@ class Cooldown(Procedure):
         points = int(math.floor(p.log_duration_s / p.log_interval_s)) + 1
         times_s = np.arange(points) * p.log_interval_s
         temperatures_k = np.full(points, np.nan)
+        # The logged approach's share of the run, in lab time (the hold follows it).
+        log_share = p.log_duration_s / (p.log_duration_s + p.hold_s) if p.log_duration_s + p.hold_s > 0 else 1.0
         for k in range(points):
             if k:
                 yield steps.Wait(duration_s=p.log_interval_s)
@@ -71,7 +73,8 @@ class Cooldown(Procedure):
             # One row per reading: a run killed during a long approach keeps its log.
             yield steps.Archive(TableRows("temperature_log", {"time_s": (times_s[k:k + 1], "s"),
                                                               "temperature_k": (temperatures_k[k:k + 1], "K")}))
-            yield steps.Progress(fraction=0.8 * (k + 1) / points, message=f"{temperatures_k[k]:.3f} K")
+            yield steps.Progress(fraction=log_share * (k + 1) / points,
+                                 message=f"reading {k + 1} of {points}: {temperatures_k[k]:.3f} K")
         final_k = yield steps.WaitTemperatureStable(
             setpoint_k=p.setpoint_k, tolerance_k=p.tolerance_k, hold_s=p.hold_s,
             timeout_s=p.timeout_s, poll_s=min(5.0, max(p.hold_s / 10.0, 0.1)))

@@ -151,7 +151,8 @@ class IvSweep(Procedure):
             switches.append(switch_a)
             retraps.append(retrap_a)
             resistances.append(resistance)
-            yield steps.Progress(fraction=0.1 * (sweep + 1) / p.pilot_sweeps, message=f"pilot sweep {sweep + 1}")
+            # No fraction of its own: the pilot's share of the run is the dry run's (the runner's estimate).
+            yield steps.Progress(fraction=0.0, message=f"pilot sweep {sweep + 1} of {p.pilot_sweeps}")
         coarse_a = top_a / (p.pilot_points - 1)
         pilot_a = summarize(switches).mean
         if not math.isfinite(pilot_a) and not context.dry_run:
@@ -169,7 +170,8 @@ class IvSweep(Procedure):
         events: list[float] = []
         counts = {"sweeps": 0, "latched": 0, "below_window": 0, "above_window": 0}
         level_a, reset_ok = 0.0, True
-        while len(events) < p.switching_events and counts["sweeps"] < 1.2 * p.switching_events + p.search_sweeps:
+        sweeps_max = 1.2 * p.switching_events + p.search_sweeps
+        while len(events) < p.switching_events and counts["sweeps"] < sweeps_max:
             stats = summarize(events)
             windows = [search if counts["sweeps"] + k < p.search_sweeps or stats.count < 5
                        else self._window(stats.mean, stats.std, counts["sweeps"] + k, top_a)
@@ -205,8 +207,10 @@ class IvSweep(Procedure):
                                                                      path_a(0.0, reset_a, max_step_a)])),
                                       dwell_s=p.dwell_s)
                 level_a, reset_ok = reset_a, True
-            yield steps.Progress(fraction=0.1 + 0.9 * min(len(events) / p.switching_events, 1.0),
-                                 message=f"{len(events)} switching events")
+            # Done when either count is reached: events wanted, or fast sweeps allowed.
+            done = max(len(events) / p.switching_events, counts["sweeps"] / sweeps_max)
+            yield steps.Progress(fraction=min(done, 1.0),
+                                 message=f"{len(events)} of {p.switching_events} switching events")
         if level_a:
             yield steps.SweepBias(levels_a=tuple(path_a(level_a, 0.0, max_step_a)), dwell_s=p.dwell_s)
         yield from self._results(events, retraps, resistances, counts)

@@ -18,22 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from lab.archive.output_dir import ArchiveWriteError, check_for_runs
 from contracts.files.station import Station
 from lab.execution.station_checks import load_station
 from lab.execution.dry_run import DryRunReport, dry_run
 from lab.execution.interrupts import handling_stop_signals, stop_cause, stop_requested
+from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text, expected_wall_s
 from contracts.procedure import ParameterError, PlanContext, Procedure
 from contracts.records import Result
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
 from procedures.catalog import CAMPAIGN, DEPENDS_ON, hand_off
-
-#: Wall seconds a step costs besides the lab time it waits (a few instrument round trips):
-#: used only to weigh procedures in the overall progress bar and its time-left estimate.
-STEP_OVERHEAD_S = 1e-3
 
 
 class CampaignError(ValueError):
@@ -115,7 +110,8 @@ def plan_text(planned: Sequence[PlannedRun], station: Station) -> str:
 
 
 def _weight_s(run: PlannedRun, station: Station) -> float:
-    return run.dry_run.wall_s(station.clock_acceleration) + STEP_OVERHEAD_S * len(run.dry_run.steps)
+    """Expected wall time of a run: it weighs the procedure in the overall bar and its time left."""
+    return expected_wall_s(run.dry_run, station.clock_acceleration)
 
 
 def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tuple[str, str]]) -> str | None:
@@ -165,11 +161,13 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
     with StationLock(station, out_dir=out_dir):  # refuse busy instruments or --out before touching instruments
         instruments = open_instruments(station)
         try:
+            # The overall bar: dry-run estimates corrected by the rates runs measure (lab.execution.progress).
+            progress = CampaignProgress.of(((r.name, _weight_s(r, station)) for r in planned), time.monotonic())
             runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
-                            chip_design=design, show_progress=show_progress)
-            bar = tqdm(total=sum(_weight_s(r, station) for r in planned), desc="campaign", unit="s",
-                       disable=not show_progress, position=0,
-                       bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining} left] {postfix}")
+                            chip_design=design, show_progress=show_progress, progress=progress)
+            bar = ProgressBar("campaign", progress.fraction, lambda now_s: campaign_text(progress, now_s),
+                              enabled=show_progress, clock=time.monotonic, position=0)
+            progress.listeners.append(lambda: bar.refresh(force=False))
             try:
                 _run_all(planned, runner, station, overrides or {}, results, outcome, bar)
             finally:
@@ -196,7 +194,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
 
 
 def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutcome, bar) -> None:
-    for index, run in enumerate(planned):
+    for run in planned:
         name = run.name
         if stop_requested():               # a signal the last run's ending noted
             outcome.interrupted = True
@@ -209,9 +207,8 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         reason = _blocked(name, outcome.outcomes, outcome.not_run)
         if reason is not None:
             outcome.not_run.append((name, reason))
-            bar.update(_weight_s(run, station))
+            bar.refresh()
             continue
-        bar.set_postfix_str(f"{index + 1}/{len(planned)} {name}")
         try:
             procedure = type(run.procedure)(**hand_off(type(run.procedure), results, overrides.get(name)))
         except ParameterError as error:    # a hand-off outside a parameter's bounds
@@ -234,7 +231,7 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         outcome.per_procedure_wall_s[name] = time.monotonic() - began
         outcome.outcomes[name] = result
         results[name] = result.results
-        bar.update(_weight_s(run, station))
+        bar.refresh()
         if result.exit_status == "aborted" or stop_requested():
             outcome.interrupted = True
 

@@ -13,6 +13,7 @@ ending — safe state and RunStop — runs to its end however many signals arriv
 
 from __future__ import annotations
 
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,16 +22,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from contracts import steps
 from lab.archive.writer import ArchiveWriter
 from contracts.clock import LabTime
 from contracts.files.station import Station
-from lab.execution.dry_run import dry_run
+from lab.execution.dry_run import DryRunReport, dry_run
 from contracts.error_text import failure_message
-from lab.execution.executor import StepExecutor
+from lab.execution.executor import StepExecutor, estimate_s
 from lab.execution.interrupts import deferred, handling_stop_signals, interruptible, stop_cause
+from lab.execution.progress import (CampaignProgress, ProgressBar, RunProgress, WallModel, expected_wall_s,
+                                    run_text, steps_wall_s)
 from contracts.procedure import PlanContext, Procedure
 from lab.execution.provenance import software_version
 from contracts.records import Result, RunStart, RunStop
@@ -56,6 +57,7 @@ class Runner:
         self, station: Station, roles: Mapping[str, object], *, archive_dir: str | Path,
         clock: LabTime | None = None, snapshot: Callable[[], dict] = dict,
         chip_design: Mapping[str, Any] | None = None, show_progress: bool = True,
+        progress: CampaignProgress | None = None, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.station = station
         self.roles = roles
@@ -64,14 +66,32 @@ class Runner:
         self.snapshot = snapshot
         self.context = PlanContext(chip_design=chip_design or {})
         self.show_progress = show_progress
+        #: The campaign's estimate this runner's runs report to (lab.execution.progress), if any.
+        self.progress = progress
+        self.monotonic = monotonic
 
     def run(self, procedure: Procedure) -> RunOutcome:
-        with handling_stop_signals():
-            estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
-            with StationLock(self.station, out_dir=self.archive_dir):
-                return self._run_locked(procedure, len(estimate.steps), estimate.duration_s)
+        began_s = self.monotonic()
+        outcome = None
+        try:
+            with handling_stop_signals():
+                estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
+                progress = self._run_progress(procedure, estimate, began_s)
+                with StationLock(self.station, out_dir=self.archive_dir):
+                    outcome = self._run_locked(procedure, estimate.duration_s, progress)
+                    return outcome
+        finally:
+            if self.progress is not None and self.progress.current is not None:
+                self.progress.end(procedure.name, outcome is not None and outcome.exit_status == "completed",
+                                  self.monotonic())
 
-    def _run_locked(self, procedure: Procedure, step_count: int, duration_s: float) -> RunOutcome:
+    def _run_progress(self, procedure: Procedure, estimate: DryRunReport, began_s: float) -> RunProgress:
+        acceleration = self.station.clock_acceleration
+        if self.progress is not None:
+            return self.progress.start(procedure.name, estimate, acceleration, began_s)
+        return RunProgress(steps_wall_s(estimate, acceleration), expected_wall_s(estimate, acceleration), began_s)
+
+    def _run_locked(self, procedure: Procedure, duration_s: float, progress: RunProgress) -> RunOutcome:
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{procedure.name}-{uuid.uuid4().hex[:6]}"
         trace_spec, tables = procedure.declare(self.context)
         writer = ArchiveWriter(self.archive_dir)
@@ -79,8 +99,8 @@ class Runner:
         notes: dict[str, Any] = {}
         status, message, trace_text = "completed", "", ""
         executor = StepExecutor(self.station, self.roles, self.clock)
-        bar = tqdm(total=step_count, desc=procedure.name, unit="step", disable=not self.show_progress,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}<{remaining}]")
+        bar = ProgressBar(procedure.name, lambda now_s: progress.fraction, lambda now_s: run_text(progress, now_s),
+                          enabled=self.show_progress, clock=self.monotonic)
         started, failure = False, None
         try:
             with interruptible():
@@ -95,7 +115,7 @@ class Runner:
                         traces=trace_spec, tables=tables,
                     ))
                     started = True
-                self._execute(procedure, executor, writer, results, notes, bar)
+                self._execute(procedure, executor, writer, results, notes, bar, progress)
         except KeyboardInterrupt as stop:
             status, message = "aborted", f"interrupted by the operator ({stop_cause(stop)})"
         except Exception as error:  # noqa: BLE001 - every failure ends the run as "failed"
@@ -109,6 +129,7 @@ class Runner:
             if status == "completed":
                 status = "failed"
         message = "; ".join(filter(None, [message, *self._safety_notes()]))
+        progress.end(self.monotonic())
         bar.close()
         if not started:             # the archive never opened: nothing to close, say why
             if failure is not None:
@@ -117,8 +138,10 @@ class Runner:
         writer(RunStop(status, _now(), message=message, traceback=trace_text))
         return RunOutcome(run_id, writer.last_path, status, message, results, notes)
 
-    def _execute(self, procedure, executor, writer, results, notes, bar) -> None:
+    def _execute(self, procedure, executor, writer, results, notes, bar, progress: RunProgress) -> None:
         plan = procedure.plan(self.context)
+        wall = WallModel(self.station.clock_acceleration)
+        progress.steps_begin(self.monotonic())
         reply = None
         try:
             while True:
@@ -127,21 +150,26 @@ class Runner:
                 except StopIteration:
                     return
                 reply = None
+                # Before the step: its estimate reads the state it starts from, as in the dry run.
+                expected_s = wall.step_s(step, estimate_s(step, self.station, executor.state))
                 match step:
                     case steps.Archive(record=record):
                         with deferred():
                             writer(record)
                         if isinstance(record, Result):
                             results[record.name] = record
-                    case steps.Progress(message=text):
-                        bar.set_postfix_str(text, refresh=False)
+                    case steps.Progress(fraction=fraction, message=text):
+                        progress.reported(fraction, text, self.monotonic())
                     case steps.Note(values=values):
                         notes.update(values)
                     case _:
                         reply = executor.execute(step)
                         with deferred():
                             writer.flush_if_due()
-                bar.update(1)
+                progress.step_done(expected_s, self.monotonic())
+                bar.refresh(force=False)
+                if self.progress is not None:
+                    self.progress.changed()
         finally:
             plan.close()
 

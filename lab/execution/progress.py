@@ -1,0 +1,321 @@
+"""How far a run and a campaign are, and how much wall time is left: estimates, no display.
+
+A run's expected wall time comes from its dry run: each step's lab time over the clock's
+acceleration (bias ramps in real time), plus what the step costs besides (instrument round
+trips, one reading per level of a bias sweep, a capture record's transfer) and a fixed cost
+per run (dry run, archive, snapshot, safe state). `WallModel` owns those figures.
+
+A run's fraction done is the plan's own, where it reports one (`steps.Progress`, in the
+procedure's units: switching events collected, widths measured), and between two reports the
+expected wall time of the steps carried out since, against what the dry run left after the
+last report; it never goes back. Time left is the remaining fraction over the rate measured
+in the recent part of the run (the latest `WINDOW_SHARE` of its elapsed time, so a slow start
+or a quick first step is forgotten), blended with the dry run's estimate while little of the
+run is done.
+
+The campaign's time left is the current run's plus the runs still to come, their dry-run
+estimates scaled by what the completed runs measured against theirs (wall time / estimate).
+Pure logic: every method takes the present time (`now_s`, any monotonic clock).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from contracts import steps
+from lab.execution.dry_run import REAL_TIME_STEPS, DryRunReport
+
+#: Wall seconds a step that talks to an instrument costs besides the lab time it waits: a few
+#: command round trips (a few ms over GPIB, LAN or the emulator's in-process bus).
+INSTRUMENT_STEP_S = 3e-3
+#: Per level of a bias sweep: the source's reading (integration and transfer; the emulator
+#: solves the chip at every level), measured at ~3 ms on the emulated station.
+SWEEP_LEVEL_S = 3e-3
+#: Per sample of a capture record (every recorded channel): its transfer and scaling.
+RECORD_SAMPLE_S = 1e-6
+#: An archived record: one HDF5 append.
+ARCHIVE_STEP_S = 1e-3
+#: Per run: the dry run before it, the archive opened with the station's snapshot, every
+#: role's safe state and the archive closed after it.
+RUN_OVERHEAD_S = 0.15
+
+#: The recent part of a run whose progress rate predicts the rest (share of its elapsed time).
+WINDOW_SHARE = 0.5
+#: Until this fraction of a run is done its dry-run estimate weighs in the time left.
+TRUST_FRACTION = 1.0
+#: The fraction shown stays below this until the run has ended (its ending takes time too).
+FRACTION_BEFORE_END = 0.999
+
+_FREE_STEPS = (steps.Progress, steps.Note)
+
+
+class WallModel:
+    """Expected wall seconds per step, from its lab-time estimate (follows the capture set-up
+    in effect, whose record size a capture transfers)."""
+
+    def __init__(self, acceleration: float) -> None:
+        self.acceleration = acceleration
+        self.record_samples = 0
+
+    def step_s(self, step: steps.Step, lab_s: float) -> float:
+        if isinstance(step, _FREE_STEPS):
+            return 0.0
+        if isinstance(step, steps.Archive):
+            return ARCHIVE_STEP_S
+        wall_s = INSTRUMENT_STEP_S + (lab_s if isinstance(step, REAL_TIME_STEPS) else lab_s / self.acceleration)
+        match step:
+            case steps.SweepBias(levels_a=levels_a):
+                wall_s += SWEEP_LEVEL_S * len(levels_a)
+            case steps.ConfigureCapture(record_length=length, node_ranges_v=nodes):
+                self.record_samples = length * (len(nodes) + 1)     # the input monitor too
+            case steps.Capture():
+                wall_s += RECORD_SAMPLE_S * self.record_samples
+        return wall_s
+
+
+def steps_wall_s(report: DryRunReport, acceleration: float) -> float:
+    """Expected wall seconds of a dry-run plan's steps."""
+    model = WallModel(acceleration)
+    return sum(model.step_s(step, lab_s) for step, lab_s in report.steps)
+
+
+def expected_wall_s(report: DryRunReport, acceleration: float) -> float:
+    """Expected wall seconds of a run of that plan: its steps and the run's fixed cost."""
+    return steps_wall_s(report, acceleration) + RUN_OVERHEAD_S
+
+
+class RunProgress:
+    """One run: its fraction done and the wall time left.
+
+    `steps_s` is the dry run's expected wall time of the steps (the unit of `step_done`),
+    `prior_s` the expected wall time of the whole run as the campaign now sees it (its
+    estimate scaled by the rate measured so far)."""
+
+    def __init__(self, steps_s: float, prior_s: float, now_s: float) -> None:
+        self.steps_s = max(steps_s, 0.0)
+        self.prior_s = max(prior_s, 0.0)
+        self.started_s = now_s
+        self.ended_s: float | None = None
+        self.step_count = 0
+        self.message = ""
+        self._done_s = 0.0                       # expected wall time of the steps carried out
+        self._anchor_fraction, self._anchor_done_s = 0.0, 0.0   # at the plan's last report
+        self._times_s: list[float] = [now_s]     # (time, fraction) at each change
+        self._fractions: list[float] = [0.0]
+
+    # --- what the runner tells it -------------------------------------------------------------
+    def steps_begin(self, now_s: float) -> None:
+        """The plan's first step starts: the rate is measured from here (the dry run, lock and
+        archive before it are done and cost no fraction)."""
+        if len(self._times_s) == 1:
+            self._times_s[0] = now_s
+
+    def step_done(self, expected_s: float, now_s: float) -> None:
+        self.step_count += 1
+        self._done_s += expected_s
+        self._record(now_s)
+
+    def reported(self, fraction: float, message: str, now_s: float) -> None:
+        """The plan's own Progress: it anchors the fraction (never below the present one)."""
+        self._anchor_fraction = min(max(fraction, self.fraction), 1.0)
+        self._anchor_done_s = self._done_s
+        self.message = message
+        self._record(now_s)
+
+    def end(self, now_s: float) -> None:
+        self.ended_s = now_s
+
+    # --- what it tells ------------------------------------------------------------------------
+    @property
+    def fraction(self) -> float:
+        if self.ended_s is not None:
+            return 1.0
+        left_s = self.steps_s - self._anchor_done_s       # what the dry run expected after the report
+        since = (self._done_s - self._anchor_done_s) / left_s if left_s > 0 else 0.0
+        fraction = self._anchor_fraction + (1.0 - self._anchor_fraction) * min(since, 1.0)
+        return min(fraction, FRACTION_BEFORE_END)
+
+    def elapsed_s(self, now_s: float) -> float:
+        return (self.ended_s if self.ended_s is not None else now_s) - self.started_s
+
+    def measured_left_s(self, now_s: float) -> float | None:
+        """Time left at the rate of the recent window; None before any progress."""
+        fraction = self.fraction
+        elapsed_s = now_s - self._times_s[0]
+        if fraction <= 0.0 or elapsed_s <= 0.0:
+            return None
+        since_s = now_s - WINDOW_SHARE * elapsed_s
+        then = self._fractions[bisect.bisect_right(self._times_s, since_s) - 1]
+        if fraction > then:
+            rate = (fraction - then) / (now_s - since_s)
+        else:                                    # nothing moved in the window (a long step)
+            rate = fraction / elapsed_s
+        return (1.0 - fraction) / rate
+
+    def left_s(self, now_s: float) -> float:
+        """Wall time left: the measured rate's, the dry run's while little is done."""
+        if self.ended_s is not None:
+            return 0.0
+        fraction = self.fraction
+        prior_s = self.prior_s * (1.0 - fraction)
+        measured_s = self.measured_left_s(now_s)
+        if measured_s is None:
+            return prior_s
+        trust = min(fraction / TRUST_FRACTION, 1.0)
+        return trust * measured_s + (1.0 - trust) * prior_s
+
+    def _record(self, now_s: float) -> None:
+        fraction = self.fraction
+        if fraction != self._fractions[-1]:
+            self._times_s.append(now_s)
+            self._fractions.append(fraction)
+
+
+@dataclass
+class _Planned:
+    name: str
+    expected_s: float
+    state: str = "waiting"                  # waiting, running, ended, skipped
+    actual_s: float = 0.0
+
+
+@dataclass
+class CampaignProgress:
+    """The campaign's runs in order with their expected wall times: time left and fraction.
+
+    The runner calls `start` and `end` around each run; a run never started before a later
+    one starts was skipped. Listeners are called after every change (a bar refreshes)."""
+
+    planned: list[_Planned]
+    started_s: float
+    current: RunProgress | None = None
+    listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, expected_s: Iterable[tuple[str, float]], now_s: float) -> CampaignProgress:
+        return cls([_Planned(name, max(seconds, 0.0)) for name, seconds in expected_s], now_s)
+
+    @property
+    def scale(self) -> float:
+        """Measured over expected wall time of the completed runs, their geometric mean (1
+        before any): each run is one measure of how fast this station goes, and an adaptive
+        run that ends early or late moves it no more than a plain one."""
+        ratios = [p.actual_s / p.expected_s for p in self.planned
+                  if p.state == "ended" and p.expected_s > 0 and p.actual_s > 0]
+        return math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else 1.0
+
+    def start(self, name: str, report: DryRunReport, acceleration: float, now_s: float) -> RunProgress:
+        """A run begins, with its dry run (hand-offs may have changed it since the plan)."""
+        index = self._index(name)
+        for earlier in self.planned[:index]:
+            if earlier.state == "waiting":
+                earlier.state = "skipped"
+        entry = self.planned[index]
+        steps_s = steps_wall_s(report, acceleration)
+        entry.expected_s, entry.state = steps_s + RUN_OVERHEAD_S, "running"
+        self.current = RunProgress(steps_s, entry.expected_s * self.scale, now_s)
+        self.changed()
+        return self.current
+
+    def end(self, name: str, completed: bool, now_s: float) -> None:
+        """A run ended: a completed one's wall time corrects the estimates of those to come."""
+        entry = self.planned[self._index(name)]
+        if self.current is not None:
+            self.current.end(now_s)
+            entry.actual_s = self.current.elapsed_s(now_s)
+        entry.state = "ended" if completed else "skipped"
+        self.current = None
+        self.changed()
+
+    def left_s(self, now_s: float) -> float:
+        waiting_s = sum(p.expected_s for p in self.planned if p.state == "waiting")
+        running_s = self.current.left_s(now_s) if self.current is not None else 0.0
+        return running_s + self.scale * waiting_s
+
+    def elapsed_s(self, now_s: float) -> float:
+        return now_s - self.started_s
+
+    def fraction(self, now_s: float) -> float:
+        """Wall time elapsed over elapsed plus left: the bar agrees with its time left."""
+        elapsed_s, left_s = self.elapsed_s(now_s), self.left_s(now_s)
+        return elapsed_s / (elapsed_s + left_s) if elapsed_s + left_s > 0 else 0.0
+
+    def position(self) -> tuple[int, int]:
+        """(1-based index of the running or next run, number of runs) for the bar's label."""
+        for index, entry in enumerate(self.planned):
+            if entry.state in ("running", "waiting"):
+                return index + 1, len(self.planned)
+        return len(self.planned), len(self.planned)
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def _index(self, name: str) -> int:
+        for index, entry in enumerate(self.planned):
+            if entry.name == name and entry.state in ("waiting", "running"):
+                return index
+        self.planned.append(_Planned(name, 0.0))            # a run the plan did not list
+        return len(self.planned) - 1
+
+
+def clock_text(seconds: float) -> str:
+    """h:mm:ss or mm:ss, as a person reads a time left."""
+    seconds = max(round(seconds), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def run_text(run: RunProgress, now_s: float) -> str:
+    """What a run's bar says after the bar itself: the plan's message, steps, times."""
+    parts = [run.message] if run.message else []
+    parts.append(f"{run.step_count} steps")
+    return (f"{', '.join(parts)} [{clock_text(run.elapsed_s(now_s))} elapsed, "
+            f"~{clock_text(run.left_s(now_s))} left]")
+
+
+def campaign_text(campaign: CampaignProgress, now_s: float) -> str:
+    index, total = campaign.position()
+    name = campaign.planned[index - 1].name if campaign.planned else ""
+    return (f"{index}/{total} {name} [{clock_text(campaign.elapsed_s(now_s))} elapsed, "
+            f"~{clock_text(campaign.left_s(now_s))} left]")
+
+
+# --- display ------------------------------------------------------------------------------------
+#: Shortest wall time between two redraws of a bar (s).
+REDRAW_S = 0.1
+#: Bar resolution (a bar's position is the fraction in these units).
+BAR_UNITS = 1000
+
+
+class ProgressBar:
+    """A terminal bar that shows a fraction and a text computed at each redraw: the numbers
+    are the estimates above, not tqdm's (whose rate is that of bar units per second)."""
+
+    def __init__(self, desc: str, fraction: Callable[[float], float], text: Callable[[float], str], *,
+                 enabled: bool, clock: Callable[[], float], position: int | None = None) -> None:
+        self.fraction, self.text, self.clock = fraction, text, clock
+        self.bar = tqdm(total=BAR_UNITS, desc=desc, disable=not enabled, position=position,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+        self.drawn_s = -math.inf
+
+    def refresh(self, force: bool = True) -> None:
+        if self.bar.disable:
+            return
+        now_s = self.clock()
+        if not force and now_s - self.drawn_s < REDRAW_S:
+            return
+        self.drawn_s = now_s
+        self.bar.n = round(BAR_UNITS * min(max(self.fraction(now_s), 0.0), 1.0))
+        self.bar.set_postfix_str(self.text(now_s), refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.refresh()
+        self.bar.close()
