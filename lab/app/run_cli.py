@@ -157,7 +157,6 @@ def run_procedure(procedure, station_path, out_dir, *, show_progress: bool = Tru
 
 def _run(args: argparse.Namespace) -> int:
     from lab.execution.interrupts import handle_stop_signals_until_exit
-    from lab.app.report.plots import format_value
 
     # From here to the process's end a signal before the run's steps (loading, locking,
     # opening the instruments) or after them is noted, not raised (lab/execution/interrupts.py).
@@ -173,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
     for name, result in outcome.results.items():
         value = result.value
         try:
-            shown = format_value(float(value), result.units)
+            shown = format_si(float(value), result.units)
         except (TypeError, ValueError):
             shown = f"{len(value)} values" if hasattr(value, "__len__") and not isinstance(value, str) else str(value)
         print(f"  {name} = {shown}")
