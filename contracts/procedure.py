@@ -66,7 +66,8 @@ def check_record(procedure: str, names: str, record_length: int, arrays: int, ke
 
 def parameter(default: Any, *, unit: str, doc: str, minimum: float | None = None,
               maximum: float | None = None) -> Any:
-    """A procedure parameter: its default, UDUNITS unit ("" if none), bounds and meaning."""
+    """A procedure parameter: its default, UDUNITS unit ("" if none), bounds and meaning. A doc
+    that says "0 takes …" marks 0 as "automatic": the plan chooses the value (ParameterInfo.automatic)."""
     return field(default=default, metadata={"unit": unit, "doc": doc, "minimum": minimum, "maximum": maximum})
 
 
@@ -78,6 +79,11 @@ class ParameterInfo:
     default: Any
     minimum: float | None
     maximum: float | None
+
+    @property
+    def automatic(self) -> bool:
+        """0 means "the plan chooses" (design values, a measured threshold): the doc says "0 takes"."""
+        return self.default == 0 and not isinstance(self.default, bool) and "0 takes" in self.doc
 
 
 @dataclass(frozen=True)

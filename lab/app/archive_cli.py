@@ -66,9 +66,13 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from lab.archive.reader import describe
+    from lab.archive.reader import describe, summarize
+    from procedures.catalog import CAMPAIGN
 
-    print(describe(args.file))
+    # The procedure says which of its parameters are "automatic" at 0 (the archive keeps values only).
+    procedure = next((p for p in CAMPAIGN if p.name == summarize(args.file).procedure), None)
+    automatic = None if procedure is None else {p.name for p in procedure.parameter_info() if p.automatic}
+    print(describe(args.file, automatic))
     return 0
 
 

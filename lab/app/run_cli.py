@@ -295,6 +295,8 @@ def _bounds_text(info) -> str:
 
 
 def _default_text(info) -> str:
+    if info.automatic:                  # 0: the plan chooses (its doc says how)
+        return f"auto ({format_si(info.default, info.unit)})"
     if isinstance(info.default, tuple):
         return ", ".join(format_si(v, info.unit) for v in info.default) or "()"
     if isinstance(info.default, str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -133,15 +133,19 @@ def _value(ds: h5py.Dataset) -> str:
     return f"{ds.dtype}{list(ds.shape)} {display_unit(units)} along ({', '.join(dims)})".replace("  ", " ")
 
 
-def _parameter_value(ds: h5py.Dataset, results: h5py.Group | None) -> str:
-    """A parameter as set; one left at 0 ("automatic": the plan took it from the chip's design
-    values) with the value the run used beside it, where the run archived a result of its name."""
-    shown = _value(ds)
-    used = results.get(ds.name.rsplit("/", 1)[1]) if results is not None else None
-    if ds.ndim == 0 and ds.dtype.kind == "f" and _scalar(ds) == 0 and isinstance(used, h5py.Dataset) \
-            and used.ndim == 0 and used.dtype.kind in "fi" and _scalar(used) != 0:
-        return f"automatic ({_value(used)} used)"
-    return shown
+def _parameter_value(ds: h5py.Dataset, results: h5py.Group | None, automatic: Collection[str] | None) -> str:
+    """A parameter as set; one left at 0 where 0 means "automatic" (the plan chose: design values,
+    a measured threshold) says so, with the value the run used beside it where the run archived a
+    result of its name. `automatic`: the procedure's automatic parameters (None: not known, then
+    a 0 with a non-zero result of its name is taken as one)."""
+    name = ds.name.rsplit("/", 1)[1]
+    used = results.get(name) if results is not None else None
+    used = used if isinstance(used, h5py.Dataset) and used.ndim == 0 and used.dtype.kind in "fi" else None
+    if not (ds.ndim == 0 and ds.dtype.kind == "f" and _scalar(ds) == 0):
+        return _value(ds)
+    if automatic is None and (used is None or _scalar(used) == 0) or automatic is not None and name not in automatic:
+        return _value(ds)
+    return f"automatic ({_value(used)} used)" if used is not None else "automatic (the value used is not archived)"
 
 
 def _software(entry: h5py.Group) -> str:
@@ -151,12 +155,13 @@ def _software(entry: h5py.Group) -> str:
     return version if version.startswith(program) else f"{program} {version}"
 
 
-def describe(path: str | os.PathLike[str]) -> str:
-    """Everything a person checks first: status, parameters, results, data shapes, snapshots."""
-    return _naming_damage(Path(path), _describe)
+def describe(path: str | os.PathLike[str], automatic: Collection[str] | None = None) -> str:
+    """Everything a person checks first: status, parameters, results, data shapes, snapshots.
+    `automatic`: the run's procedure's parameters where 0 means "the plan chooses" (if known)."""
+    return _naming_damage(Path(path), lambda p: _describe(p, automatic))
 
 
-def _describe(path: Path) -> str:
+def _describe(path: Path, automatic: Collection[str] | None = None) -> str:
     s = summarize(path)
     lines = [f"run {s.run_id} ({s.procedure}): {s.status}",
              f"  file {path} ({s.size_bytes / 1e6:.1f} MB)"]
@@ -175,7 +180,7 @@ def _describe(path: Path) -> str:
         for group in ("parameters", layout.RESULTS):
             if group in entry:
                 lines.append(f"{group}:")
-                shown = [(name, _parameter_value(ds, results) if group == "parameters" else _value(ds))
+                shown = [(name, _parameter_value(ds, results, automatic) if group == "parameters" else _value(ds))
                          for name, ds in entry[group].items() if not h5py.h5ds.is_scale(ds.id)]
                 width = max((len(name) for name, _ in shown), default=0)
                 lines += [f"  {name:<{width}} = {text}" for name, text in shown]

@@ -125,7 +125,8 @@ def write_run(directory: Path, run_id: str, procedure: str, traces: int) -> Path
     spec = TraceSpec(("m",), np.arange(10) * 1e-9)
     w = ArchiveWriter(directory)
     w(RunStart(run_id, procedure, "2026-03-01T10:00:00+00:00", {"bias_a": (0.0, "A"), "width_s": (2e-9, "s"),
-                                                                 "detect_v": (0.0, "V"), "spikes": (40, "1")},
+                                                                 "detect_v": (0.0, "V"), "spikes": (40, "1"),
+                                                                 "pretrigger_s": (0.0, "s")},
                "station: x\n", "name: chip\n", {}, "nwlab 0.1.0 (abc)", traces=spec))
     if traces:
         w(TraceBlock(np.zeros((traces, 1, 10)), spec.time_s, ("m",)))
@@ -140,8 +141,19 @@ def test_archive_show_reads_like_a_lab_book(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "nwlab nwlab" not in out and "software nwlab 0.1.0 (abc)" in out, out
     assert re.search(r"^  bias_a\s+= automatic \(24 µA used\)$", out, re.M), out
-    assert re.search(r"^  detect_v\s+= 0 V$", out, re.M), out        # no result of its name: as set
+    assert re.search(r"^  detect_v\s+= automatic \(the value used is not archived\)$", out, re.M), out
+    assert re.search(r"^  pretrigger_s\s+= 0 s$", out, re.M), out      # 0 is no "automatic" for it
     assert re.search(r"^  width_s\s+= 2 ns$", out, re.M) and re.search(r"^  spikes\s+= 40$", out, re.M), out
+    # A procedure nwlab does not know: a 0 with a result of its name is taken as automatic.
+    assert main(["archive", "show", str(write_run(tmp_path, "run-2", "someone_elses", 0))]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  bias_a\s+= automatic \(24 µA used\)$", out, re.M), out
+    assert re.search(r"^  detect_v\s+= 0 V$", out, re.M), out
+
+
+def test_run_help_marks_automatic_parameters(capsys):
+    text = help_text(capsys, "run", "refractory", "--help")
+    assert re.search(r"^  bias_a\s+auto \(0 A\)\s+>= 0 A\s+A\s+DC bias; 0 takes", text, re.M), text
 
 
 def test_archive_ls_columns_line_up(tmp_path, capsys):
