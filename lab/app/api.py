@@ -47,14 +47,16 @@ __all__ = ["Run", "compare_runs", "export_qcodes", "list_runs", "open_run", "run
 
 def run_campaign(station: str | Path, out_dir: str | Path, *, only: Sequence[str] | None = None,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 show_progress: bool = False) -> CampaignOutcome:
+                 show_progress: bool = False, **options: Any) -> CampaignOutcome:
     """The characterization campaign (or its `only` procedures) into `out_dir`, then its report:
     `nwlab campaign`. `overrides` maps a procedure to parameter values in SI units
     ({"iv_sweep": {"switching_events": 200}}); they win over the values handed on between
-    procedures. Returns the CampaignOutcome (`.outcomes[name].archive_path`, `.report_path`)."""
+    procedures. Other keywords are the campaign's own (lab.app.campaign.run_campaign), e.g.
+    `resume=True` for `--resume`. Returns the CampaignOutcome (`.outcomes[name].archive_path`,
+    `.report_path`)."""
     from lab.app.campaign import run_campaign as campaign
 
-    return campaign(station, out_dir, only=only, overrides=overrides, show_progress=show_progress)
+    return campaign(station, out_dir, only=only, overrides=overrides, show_progress=show_progress, **options)
 
 
 def run_procedure(name: str, station: str | Path, out_dir: str | Path, *, show_progress: bool = False,
