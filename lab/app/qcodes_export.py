@@ -6,7 +6,9 @@ table's axis column (the x its NXdata names) is the independent parameter and ev
 column depends on it, so plottr plots the table's signal against its axis at once. Units are
 the archive's ("1", dimensionless, becomes QCoDeS's ""). The dataset's metadata says where it
 came from: nwlab_run_id, nwlab_procedure, nwlab_table, nwlab_status, nwlab_started_at,
-nwlab_archive, and the run's parameters and scalar results as JSON ({name: [value, units]}).
+nwlab_archive, the run's parameters as JSON ({name: [value, units]}) and its scalar results
+with their uncertainties (lab.app.api) as JSON ({name: {value, uncertainty, spread, units}},
+null for none).
 
 The database is opened by its path (qcodes.dataset.sqlite.database.connect creates it with
 QCoDeS's schema if missing), never through QCoDeS's configured default: exporting does not
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.app.report.runs import RunData, load_run
+from lab.app.api import Run, open_run
 
 
 class QcodesExportError(ValueError):
@@ -53,7 +55,7 @@ def export_run_tables(path: str | Path, db: str | Path, *, tables: Sequence[str]
     from qcodes.dataset import load_or_create_experiment
     from qcodes.dataset.sqlite.database import connect
 
-    run = load_run(path)
+    run = open_run(path)
     names = list(run.tables) if tables is None else list(tables)
     missing = [name for name in names if name not in run.tables]
     if missing:
@@ -71,11 +73,12 @@ def export_run_tables(path: str | Path, db: str | Path, *, tables: Sequence[str]
         conn.close()
 
 
-def _export_table(run: RunData, name: str, exp, db: Path) -> ExportedTable:
+def _export_table(run: Run, name: str, exp, db: Path) -> ExportedTable:
     from qcodes.dataset import Measurement
 
-    columns, units = run.tables[name], run.table_units[name]
-    axis = _axis(run.path, name, columns)
+    columns = run.tables[name]
+    units = columns.attrs["units"]
+    axis = columns.attrs["axis"] if columns.attrs.get("axis") in columns else columns.columns[0]
     measurement = Measurement(exp=exp, name=name)
     measurement.register_custom_parameter(axis, label=axis, unit=qcodes_unit(units.get(axis, "")))
     for column in columns:
@@ -85,24 +88,14 @@ def _export_table(run: RunData, name: str, exp, db: Path) -> ExportedTable:
     rows = len(columns[axis])
     with contextlib.redirect_stdout(io.StringIO()), measurement.run() as saver:   # QCoDeS prints the run id
         if rows:   # a numeric parameter given arrays is stored one row per element
-            saver.add_result(*((column, np.asarray(values)) for column, values in columns.items()))
+            saver.add_result(*((column, values.to_numpy()) for column, values in columns.items()))
         dataset = saver.dataset
     for tag, value in _metadata(run, name).items():
         dataset.add_metadata(tag, value)
     return ExportedTable(name, dataset.guid, dataset.captured_run_id, rows, db)
 
 
-def _axis(path: Path, name: str, columns) -> str:
-    """The column the table's NXdata names as its axis; else its first column."""
-    import xarray as xr
-
-    with xr.open_datatree(path, engine="h5netcdf") as tree:
-        axes = np.atleast_1d(tree["entry"][name].attrs.get("axes", []))
-    axis = str(axes[0]) if axes.size else ""
-    return axis if axis in columns else next(iter(columns))
-
-
-def _chip_name(run: RunData) -> str:
+def _chip_name(run: Run) -> str:
     from contracts.files.yaml12 import parse_yaml
 
     try:
@@ -113,15 +106,20 @@ def _chip_name(run: RunData) -> str:
     return str(name) if name else "unknown chip"
 
 
-def _metadata(run: RunData, table: str) -> dict[str, str]:
+def _metadata(run: Run, table: str) -> dict[str, str]:
     def plain(value):
         array = np.asarray(value)
-        return array.tolist() if array.dtype.kind in "biuf" else str(value)
+        if array.dtype.kind not in "biuf":
+            return str(value)
+        listed = array.tolist()
+        return None if isinstance(listed, float) and not np.isfinite(listed) else listed   # JSON has no NaN
 
+    results = {name: {column: plain(row[column]) for column in ("value", "uncertainty", "spread")} | {"units": row["units"]}
+               for name, row in run.results.iterrows()}
     return {
         "nwlab_run_id": run.run_id, "nwlab_procedure": run.procedure, "nwlab_table": table,
         "nwlab_status": run.status, "nwlab_started_at": run.started_at, "nwlab_archive": str(run.path.resolve()),
-        "nwlab_parameters": json.dumps({n: [plain(q.value), q.units] for n, q in run.parameters.items()}),
-        "nwlab_results": json.dumps({n: [plain(q.value), q.units] for n, q in run.results.items()
-                                     if q.is_scalar}),
+        "nwlab_parameters": json.dumps({name: [plain(row["value"]), row["units"]]
+                                        for name, row in run.parameters.iterrows()}),
+        "nwlab_results": json.dumps(results),
     }
