@@ -47,7 +47,7 @@ RUN_OVERHEAD_S = 0.15
 #: The recent part of a run whose progress rate predicts the rest (share of its elapsed time).
 WINDOW_SHARE = 0.5
 #: Until this fraction of a run is done its dry-run estimate weighs in the time left.
-TRUST_FRACTION = 1.0
+TRUST_FRACTION = 0.3
 #: The fraction shown stays below this until the run has ended (its ending takes time too).
 FRACTION_BEFORE_END = 0.999
 
@@ -195,6 +195,10 @@ class CampaignProgress:
     started_s: float
     current: RunProgress | None = None
     listeners: list[Callable[[], None]] = field(default_factory=list)
+    #: Wall time between a run's end and the next one's start (hand-offs, the report brought
+    #: up to date): measured, and expected again before each run to come.
+    gaps_s: list[float] = field(default_factory=list)
+    ended_s: float | None = None
 
     @classmethod
     def of(cls, expected_s: Iterable[tuple[str, float]], now_s: float) -> CampaignProgress:
@@ -202,12 +206,19 @@ class CampaignProgress:
 
     @property
     def scale(self) -> float:
-        """Measured over expected wall time of the completed runs, their geometric mean (1
-        before any): each run is one measure of how fast this station goes, and an adaptive
-        run that ends early or late moves it no more than a plain one."""
+        """Measured over expected wall time of the completed runs: their geometric mean, each
+        run one measure of how fast this station goes (an adaptive run that ends early or late
+        moves it no more than a plain one), with the estimate itself counted as one more run
+        (ratio 1) so that a single run of a kind the model knows less well does not set it."""
         ratios = [p.actual_s / p.expected_s for p in self.planned
                   if p.state == "ended" and p.expected_s > 0 and p.actual_s > 0]
-        return math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else 1.0
+        return math.exp(sum(map(math.log, ratios)) / (len(ratios) + 1))
+
+    @property
+    def gap_s(self) -> float:
+        """Expected wall time between two runs: the mean of those measured, with one more of
+        none counted, since the first may hold one-time costs (imports, a first figure)."""
+        return sum(self.gaps_s) / (len(self.gaps_s) + 1)
 
     def start(self, name: str, report: DryRunReport, acceleration: float, now_s: float) -> RunProgress:
         """A run begins, with its dry run (hand-offs may have changed it since the plan)."""
@@ -216,6 +227,8 @@ class CampaignProgress:
             if earlier.state == "waiting":
                 earlier.state = "skipped"
         entry = self.planned[index]
+        if self.ended_s is not None:
+            self.gaps_s.append(max(now_s - self.ended_s, 0.0))
         steps_s = steps_wall_s(report, acceleration)
         entry.expected_s, entry.state = steps_s + RUN_OVERHEAD_S, "running"
         self.current = RunProgress(steps_s, entry.expected_s * self.scale, now_s)
@@ -229,13 +242,18 @@ class CampaignProgress:
             self.current.end(now_s)
             entry.actual_s = self.current.elapsed_s(now_s)
         entry.state = "ended" if completed else "skipped"
-        self.current = None
+        self.current, self.ended_s = None, now_s
         self.changed()
 
     def left_s(self, now_s: float) -> float:
-        waiting_s = sum(p.expected_s for p in self.planned if p.state == "waiting")
+        waiting = [p.expected_s for p in self.planned if p.state == "waiting"]
         running_s = self.current.left_s(now_s) if self.current is not None else 0.0
-        return running_s + self.scale * waiting_s
+        gap_s = self.gap_s
+        if self.current is None and self.ended_s is not None and waiting:
+            gap_s_now = max(gap_s - (now_s - self.ended_s), 0.0)   # in the gap before the next run
+        else:
+            gap_s_now = gap_s if waiting else 0.0
+        return running_s + self.scale * sum(waiting) + gap_s_now + gap_s * max(len(waiting) - 1, 0)
 
     def elapsed_s(self, now_s: float) -> float:
         return now_s - self.started_s

@@ -1,0 +1,169 @@
+"""Progress estimates (lab/execution/progress.py): the wall-time model of steps, a run's fraction
+and time left, the campaign's; and, on the emulated station, the campaign's time left against
+the time that actually remained."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from contracts import steps
+from lab.app.campaign import run_campaign
+from lab.execution import progress
+from lab.execution.dry_run import DryRunReport, dry_run
+from lab.execution.progress import CampaignProgress, RunProgress, WallModel, clock_text, expected_wall_s
+from procedures.iv_sweep import IvSweep
+from tests.lab.test_campaign_emulated import REDUCED
+
+
+# --- the wall-time model ---------------------------------------------------------------------
+def test_a_steps_wall_time_is_its_lab_time_over_the_acceleration_plus_what_it_costs_besides():
+    model = WallModel(acceleration=600.0)
+    assert model.step_s(steps.Wait(60.0), 60.0) == pytest.approx(0.1 + progress.INSTRUMENT_STEP_S)
+    # Bias ramps pass in real time, whatever the clock.
+    assert model.step_s(steps.SetBias(10e-6, 1e-5), 1.0) == pytest.approx(1.0 + progress.INSTRUMENT_STEP_S)
+    sweep = steps.SweepBias(levels_a=(1e-6,) * 100, dwell_s=1e-3)
+    assert model.step_s(sweep, 0.1) == pytest.approx(0.1 / 600 + progress.INSTRUMENT_STEP_S
+                                                     + 100 * progress.SWEEP_LEVEL_S)
+    # A capture transfers the record its set-up asked for: every node and the input monitor.
+    model.step_s(steps.ConfigureCapture({"m": 1.0, "c": 1.0}, 1e-4, 5000, 1e10, 1e-9), 0.0)
+    assert model.step_s(steps.Capture(), 0.0) == pytest.approx(progress.INSTRUMENT_STEP_S
+                                                               + 15000 * progress.RECORD_SAMPLE_S)
+    assert model.step_s(steps.Progress(0.5), 0.0) == model.step_s(steps.Note({}), 0.0) == 0.0
+
+
+def test_a_runs_expected_wall_time_adds_its_fixed_cost_to_its_steps():
+    report = DryRunReport("x", [(steps.Wait(6.0), 6.0), (steps.Progress(1.0), 0.0)])
+    assert expected_wall_s(report, 6.0) == pytest.approx(1.0 + progress.INSTRUMENT_STEP_S + progress.RUN_OVERHEAD_S)
+
+
+# --- one run ---------------------------------------------------------------------------------
+def test_the_fraction_follows_the_plans_reports_and_the_steps_between_them_and_never_goes_back():
+    run = RunProgress(steps_s=10.0, prior_s=10.0, now_s=0.0)
+    run.step_done(2.0, 1.0)
+    assert run.fraction == pytest.approx(0.2)                    # no report yet: the dry run's share
+    run.reported(0.5, "5 of 10 things", 2.0)
+    assert run.fraction == pytest.approx(0.5) and run.message == "5 of 10 things"
+    run.step_done(4.0, 3.0)                                      # half of what the dry run left (8 s)
+    assert run.fraction == pytest.approx(0.75)
+    run.reported(0.1, "", 4.0)                                   # a plan that reports less: kept
+    assert run.fraction == pytest.approx(0.75)
+    run.step_done(100.0, 5.0)                                    # beyond the dry run: not done yet
+    assert run.fraction < 1.0
+    run.end(6.0)
+    assert run.fraction == 1.0 and run.left_s(7.0) == 0.0 and run.elapsed_s(9.0) == 6.0
+
+
+def test_time_left_starts_from_the_estimate_and_follows_the_measured_rate():
+    run = RunProgress(steps_s=100.0, prior_s=50.0, now_s=0.0)
+    assert run.left_s(0.0) == pytest.approx(50.0)                # nothing done: the estimate
+    for second in range(1, 21):                                  # 1 % a second: 100 s in all
+        run.step_done(1.0, float(second))
+    trust = 0.2 / progress.TRUST_FRACTION                         # blended while little is done
+    assert run.left_s(20.0) == pytest.approx(trust * 80.0 + (1 - trust) * 40.0)
+    for second in range(21, 81):
+        run.step_done(1.0, float(second))
+    assert run.left_s(80.0) == pytest.approx(20.0, rel=0.15)     # the measured rate has taken over
+
+
+def test_the_rate_is_that_of_the_recent_window_not_of_the_first_steps():
+    run = RunProgress(steps_s=100.0, prior_s=100.0, now_s=0.0)
+    run.step_done(10.0, 0.1)                                     # a quick first tenth
+    for second in range(1, 41):                                  # then 1 % every 2 s
+        run.step_done(1.0, 0.1 + 2.0 * second)
+    now_s = 0.1 + 80.0
+    true_left_s = 2.0 * (100 - 50)
+    assert run.measured_left_s(now_s) == pytest.approx(true_left_s, rel=0.05)
+    assert run.left_s(now_s) == pytest.approx(true_left_s, rel=0.1)
+
+
+def test_a_long_step_without_progress_makes_the_time_left_grow():
+    run = RunProgress(steps_s=10.0, prior_s=10.0, now_s=0.0)
+    for second in range(1, 6):
+        run.step_done(1.0, float(second))
+    assert run.measured_left_s(20.0) > run.measured_left_s(5.0)
+
+
+# --- the campaign ----------------------------------------------------------------------------
+def report_of(wait_s: float) -> DryRunReport:
+    return DryRunReport("x", [(steps.Wait(wait_s), wait_s)])
+
+
+def test_the_campaign_scales_what_is_to_come_by_what_completed_runs_measured():
+    a, b, c = (expected_wall_s(report_of(s), 1.0) for s in (10.0, 20.0, 30.0))
+    campaign = CampaignProgress.of([("a", a), ("b", b), ("c", c)], now_s=0.0)
+    assert campaign.left_s(0.0) == pytest.approx(a + b + c) and campaign.fraction(0.0) == 0.0
+    campaign.start("a", report_of(10.0), 1.0, 0.0)
+    campaign.end("a", completed=True, now_s=4 * a)               # four times as slow as expected
+    # The geometric mean of the ratios measured, the estimate itself counted as one run.
+    assert campaign.scale == pytest.approx(2.0)
+    assert campaign.left_s(4 * a) == pytest.approx(2 * (b + c))
+    assert campaign.fraction(4 * a) == pytest.approx(4 * a / (4 * a + 2 * (b + c)))
+    # 2 s between a and b (a report written): expected again before c, shrunk toward none.
+    campaign.start("b", report_of(20.0), 1.0, 4 * a + 2.0)
+    assert campaign.gap_s == pytest.approx(1.0)
+    assert campaign.left_s(4 * a + 2.0) == pytest.approx(2 * b + 1.0 + 2 * c)
+    assert campaign.position() == (2, 3)
+
+
+def test_a_run_never_started_before_a_later_one_was_skipped():
+    campaign = CampaignProgress.of([("a", 1.0), ("b", 2.0), ("c", 3.0)], now_s=0.0)
+    campaign.start("c", report_of(3.0), 1.0, 0.0)
+    assert [p.state for p in campaign.planned] == ["skipped", "skipped", "running"]
+    assert campaign.left_s(0.0) == pytest.approx(expected_wall_s(report_of(3.0), 1.0))
+    assert campaign.position() == (3, 3)
+
+
+def test_an_unfinished_run_does_not_correct_the_others():
+    campaign = CampaignProgress.of([("a", 1.0), ("b", 1.0)], now_s=0.0)
+    campaign.start("a", report_of(1.0), 1.0, 0.0)
+    campaign.end("a", completed=False, now_s=0.01)
+    assert campaign.scale == 1.0
+
+
+def test_times_read_as_a_person_reads_them():
+    assert clock_text(59.6) == "01:00" and clock_text(3725) == "1:02:05" and clock_text(-3) == "00:00"
+
+
+def test_iv_sweep_reports_switching_events_of_events_wanted_up_to_one(station_for_dry_runs):
+    fractions = [s.fraction for s, _ in dry_run(IvSweep(switching_events=40), station_for_dry_runs).steps
+                 if isinstance(s, steps.Progress)]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+@pytest.fixture
+def station_for_dry_runs(private_station):
+    from lab.execution.station_checks import load_station
+    return load_station(private_station)
+
+
+# --- on the emulated station -----------------------------------------------------------------
+#: Below this many seconds left, the time left is held to an absolute error instead of a
+#: factor (a run's fixed cost and the scheduler's jitter are of that order).
+ABSOLUTE_S = 0.5
+
+
+def test_the_campaigns_time_left_is_within_a_factor_2_of_what_remained(tmp_path, private_station, monkeypatch):
+    samples: list[tuple[float, float]] = []                      # (time, estimated time left)
+    changed = CampaignProgress.changed
+
+    def sampled(self):
+        now_s = time.monotonic()
+        samples.append((now_s, self.left_s(now_s)))
+        changed(self)
+
+    monkeypatch.setattr(CampaignProgress, "changed", sampled)
+    outcome = run_campaign(private_station, tmp_path / "runs", show_progress=False, overrides=REDUCED)
+    assert outcome.all_completed
+    began_s, ended_s = samples[0][0], samples[-1][0]
+    misses = []
+    for now_s, left_s in samples:
+        done, actual_s = (now_s - began_s) / (ended_s - began_s), ended_s - now_s
+        if done < 0.2:
+            continue
+        within = (abs(left_s - actual_s) <= ABSOLUTE_S if actual_s < ABSOLUTE_S
+                  else actual_s / 2 <= left_s <= 2 * actual_s)
+        if not within:
+            misses.append(f"at {done:.0%}: {left_s:.2f} s left estimated, {actual_s:.2f} s remained")
+    assert len(samples) > 100 and not misses, "\n".join(misses[:20])
