@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from contracts.units import display_unit, format_si
+from contracts.units import display_unit, format_si, prefix_for
 from lab.app.cli_errors import reporting
 
 
@@ -297,8 +297,9 @@ def _bounds_text(info) -> str:
 def _default_text(info) -> str:
     if info.automatic:                  # 0: the plan chooses (its doc says how)
         return f"auto ({format_si(info.default, info.unit)})"
-    if isinstance(info.default, tuple):
-        return ", ".join(format_si(v, info.unit) for v in info.default) or "()"
+    if isinstance(info.default, tuple):      # one prefix for the list: "2, 3, 5, 10, 20 ns"
+        factor, shown = prefix_for(info.default, info.unit)
+        return f"{', '.join(f'{v * factor:.4g}' for v in info.default)} {shown}".strip() or "()"
     if isinstance(info.default, str):
         return repr(info.default)
     return format_si(info.default, info.unit)
