@@ -109,7 +109,9 @@ class Run:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        traces = "none" if self.traces is None else " x ".join(f"{n} {d}" for d, n in self.traces.sizes.items())
+        traces = "none" if self.traces is None else ", ".join(
+            f"{name} {' x '.join(map(str, var.shape))} ({', '.join(map(str, var.dims))})"
+            for name, var in self.traces.data_vars.items() if var.ndim == 3)
         tables = ", ".join(f"{name} ({len(df)} rows)" for name, df in self.tables.items()) or "none"
         return (f"<Run {self.run_id} ({self.procedure}): {self.status}; {len(self.parameters)} parameters, "
                 f"{len(self.results)} results, {len(self.arrays.data_vars)} arrays; tables: {tables}; "
