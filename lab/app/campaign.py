@@ -7,11 +7,22 @@ close the instruments (always); write the report from the archives.
 
 A failed procedure stops only the procedures that depend on it (procedures.catalog.DEPENDS_ON); Ctrl-C stops the
 campaign: the Runner archives the current run as aborted and the report says what completed.
+
+The output directory is a unit of work (lab/app/campaign_dir.py, its manifest lab/app/manifest.py):
+a directory holding another station's, chip's or seed's campaign is refused; one holding an
+earlier run of this campaign is continued only when asked — `resume` runs what has no completed
+run there (`.partial` runs are recovered, then run again), `only` runs the procedures named —
+and the completed runs there hand their results on. Each run is entered in the manifest when it
+starts and ends, and the report, always of every run in the directory, is rewritten after each.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +36,9 @@ from lab.execution.dry_run import DryRunReport, dry_run
 from lab.execution.interrupts import handling_stop_signals, stop_cause, stop_requested
 from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text, expected_wall_s
 from contracts.procedure import ParameterError, PlanContext, Procedure
-from contracts.records import Result
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
-from procedures.catalog import CAMPAIGN, DEPENDS_ON, hand_off
+from procedures.catalog import CAMPAIGN, DEPENDS_ON, HAND_OFFS, hand_off, handed_on, missing_hand_offs
 
 
 class CampaignError(ValueError):
@@ -56,10 +66,12 @@ class CampaignOutcome:
     per_procedure_wall_s: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     disk_error: ArchiveWriteError | None = None   # the output directory failed: no run after it
+    kept: dict[str, Path] = field(default_factory=dict)      # resumed: procedure -> its completed archive
+    recovered: list[str] = field(default_factory=list)       # what resuming found and did, one line each
 
     @property
     def all_completed(self) -> bool:
-        return (not self.not_run and not self.interrupted and bool(self.outcomes)
+        return (not self.not_run and not self.interrupted and bool(self.outcomes or self.kept)
                 and all(o.exit_status == "completed" for o in self.outcomes.values()))
 
 
@@ -129,23 +141,25 @@ def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tu
 
 def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequence[str] | None = None,
                  show_progress: bool = True, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 command: str = "") -> CampaignOutcome:
+                 command: str = "", resume: bool = False) -> CampaignOutcome:
     """Run the campaign (or the `only` procedures of it) and write `out_dir/report.md`.
 
     `overrides` maps procedure name -> parameter overrides (they win over hand-offs). Raises
     StationError, CampaignError, ParameterError or EnvelopeError before touching anything.
+    An `out_dir` holding an earlier run of this campaign needs `resume` (run only what has no
+    completed run there) or `only` (run these procedures again); their hand-offs come from the
+    completed runs there.
     Ctrl-C or SIGTERM ends the running procedure as "aborted", starts nothing new, and the
     report is still written (lab/execution/interrupts.py: only a run's steps are interruptible)."""
     with handling_stop_signals():
         return _run_campaign(station_path, out_dir, only=only, show_progress=show_progress,
-                             overrides=overrides, command=command)
+                             overrides=overrides, command=command, resume=resume)
 
 
 def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequence[str] | None,
                   show_progress: bool, overrides: Mapping[str, Mapping[str, Any]] | None,
-                  command: str) -> CampaignOutcome:
+                  command: str, resume: bool = False) -> CampaignOutcome:
     from lab.execution.instruments import open_instruments
-    from lab.app.report.markdown import CampaignNotes, write_report
     from lab.execution.run_lock import StationLock
     from lab.execution.runner import Runner, make_safe
 
@@ -154,11 +168,23 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
     design = chip_design(station)
     planned = plan_campaign(station, selected(only), overrides, design)
     say = print if show_progress else (lambda *a, **k: None)
+    command = command or _command(station_path, out_dir, only, overrides, resume)
+    # What the directory holds: refusals before any lock is taken or instrument opened.
+    directory, kept, results, sources = _earlier_campaign(out_dir, station, design, planned, overrides or {},
+                                                          resume=resume, only=bool(only))
+    planned = [r for r in planned if r.name not in kept]
     say(plan_text(planned, station))
+    _tell_hand_offs(planned, results, sources, overrides or {})
     out_dir = check_for_runs(out_dir, [r.procedure for r in planned])  # before any instrument is opened
-    outcome = CampaignOutcome(out_dir, estimated_lab_time_s=sum(r.dry_run.duration_s for r in planned))
-    results: dict[str, dict[str, Result]] = {}
+    outcome = CampaignOutcome(out_dir, estimated_lab_time_s=sum(r.dry_run.duration_s for r in planned), kept=kept)
+    journal = _Journal(directory, outcome, str(station_path), command, started)
+    if not planned:                  # resumed, and every procedure has completed: the report only
+        with StationLock(station, out_dir=out_dir):
+            journal.settle()
+        say("nothing to run: every procedure asked for has a completed run in " + str(out_dir))
+        return _finish(outcome, journal, say)
     with StationLock(station, out_dir=out_dir):  # refuse busy instruments or --out before touching instruments
+        journal.settle()             # recovers .partial runs, lists every run file in the manifest
         instruments = open_instruments(station)
         try:
             # The overall bar: dry-run estimates corrected by the rates runs measure (lab.execution.progress).
@@ -169,7 +195,8 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
                               enabled=show_progress, clock=time.monotonic, position=0)
             progress.listeners.append(lambda: bar.refresh(force=False))
             try:
-                _run_all(planned, runner, station, overrides or {}, results, outcome, bar)
+                _run_all(planned, runner, station, overrides or {}, results, outcome, bar,
+                         journal=journal, sources=sources)
             finally:
                 bar.close()
         finally:
@@ -177,23 +204,196 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
                 for problem in make_safe(instruments.roles):
                     say(problem)
             instruments.close()
-    outcome.wall_time_s = time.monotonic() - started
-    notes = CampaignNotes(
-        station_path=str(station_path), command=command or _command(station_path, out_dir, only, overrides),
-        not_run=outcome.not_run, estimated_lab_time_s=outcome.estimated_lab_time_s,
-        wall_time_s=outcome.wall_time_s, remarks=_remarks(outcome))
-    try:
-        outcome.report_path = write_report(out_dir, notes, runs=_run_data(outcome))
-    except ArchiveWriteError:
-        if outcome.disk_error is None:
-            raise
+    return _finish(outcome, journal, say)
+
+
+def _finish(outcome: CampaignOutcome, journal: _Journal, say) -> CampaignOutcome:
+    """The manifest and the report of the whole directory, last; a disk error after them."""
+    journal.not_run()
+    for write in (journal.save, journal.write_report):
+        try:
+            write(final=True)
+        except ArchiveWriteError:
+            if outcome.disk_error is None:
+                raise
     if outcome.disk_error is not None:
         raise outcome.disk_error          # one line, exit 2 (run_cli); the report says the rest if it fit
-    say(f"report: {outcome.report_path}")
     return outcome
 
 
-def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutcome, bar) -> None:
+def _earlier_campaign(out_dir, station: Station, design: Mapping[str, Any], planned: Sequence[PlannedRun],
+                      overrides: Mapping[str, Mapping[str, Any]], *, resume: bool, only: bool):
+    """(directory, kept, results, sources): what `out_dir` holds of this campaign, checked;
+    with `resume`, the planned procedures that have a completed run there (-> its archive);
+    the results of the latest completed run of each procedure there, and their archives.
+    Raises CampaignError: another campaign's directory, an earlier run of this one without
+    `resume` or `only`, or a required hand-off that neither the directory nor this run gives."""
+    from lab.app.campaign_dir import CampaignDirectory, CampaignDirectoryError, results_of
+    from lab.app.report.runs import RunFileError, load_run
+    from lab.app.manifest import Identity
+
+    identity = Identity.of(station, str(design.get("name", "?")))
+    try:
+        directory = CampaignDirectory.inspect(out_dir, identity)
+        directory.check(resume=resume, only=only)
+    except CampaignDirectoryError as error:
+        raise CampaignError(str(error)) from None
+    completed = directory.completed()
+    kept = {r.name: completed[r.name] for r in planned if resume and r.name in completed}
+    sources = {name: path for name, path in completed.items()
+               if any(name in HAND_OFFS.get(r.name, {}).values() for r in planned)}
+    try:
+        results = {name: results_of(load_run(path, data=False)) for name, path in sources.items()}
+    except RunFileError as error:
+        raise CampaignError(f"{error}; move it out of {directory.path} or choose another --out") from None
+    running = {r.name for r in planned if r.name not in kept}
+    for run in planned:
+        if run.name in kept:
+            continue
+        for parameter, source in missing_hand_offs(type(run.procedure), results, overrides.get(run.name)).items():
+            if source in running:
+                continue
+            there = (f"the completed {source} run in {directory.path} gives no usable value"
+                     if source in completed else f"{directory.path} holds no completed {source} run")
+            raise CampaignError(f"{run.name} needs {parameter} from {source}, and {there}: run {source} first "
+                                f"(--only {source}, or both: --only {source} --only {run.name}), or give it with "
+                                f"--set {run.name}.{parameter}=VALUE; nothing was started")
+    return directory, kept, results, sources
+
+
+def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str, Path],
+                    overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    """Print each hand-off an archive of the directory gives (not one this campaign measures)."""
+    from lab.app.report.plots import format_value
+
+    running = {r.name for r in planned}
+    for run in planned:
+        kind = type(run.procedure)
+        given = hand_off(kind, results, overrides.get(run.name))
+        units = {f.name: f.metadata.get("unit", "") for f in dataclasses.fields(kind.Parameters)}
+        for parameter, source in handed_on(kind, results, overrides.get(run.name)).items():
+            if source in running or source not in sources:
+                continue
+            value = given[parameter]
+            shown = format_value(value, units.get(parameter, "")) if isinstance(value, float) else str(value)
+            print(f"hand-off: {run.name}.{parameter} = {shown} from {sources[source].name}")
+
+
+#: The report writer started after each run (lab.app.report.markdown.write_report, CampaignNotes).
+REPORT_WRITER = ("import json, sys; from lab.app.report.markdown import CampaignNotes, write_report; "
+                 "write_report(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2])))")
+REPORT_WRITER_WAIT_S = 300.0
+
+
+class _Journal:
+    """Keeps the manifest and the report of the campaign directory up to date as runs end."""
+
+    def __init__(self, directory, outcome: CampaignOutcome, station_path: str, command: str,
+                 started_s: float) -> None:
+        self.directory, self.outcome = directory, outcome
+        self.station_path, self.command, self.started_s = station_path, command, started_s
+        self._writer: subprocess.Popen | None = None      # the report being rewritten after a run
+
+    def settle(self) -> None:
+        from lab.archive.output_dir import write_error
+
+        def tell(line: str) -> None:
+            print(line)
+            self.outcome.recovered.append(line)
+
+        try:
+            self.directory.settle(self.command, tell)
+        except OSError as exc:
+            raise write_error(getattr(exc, "filename", None) or self.directory.path, exc,
+                              "the campaign manifest was not written; nothing was started") from exc
+
+    def started(self, name: str, hand_offs: Mapping[str, str]) -> None:
+        from lab.execution.provenance import software_version
+
+        self._quietly(lambda: self.directory.started(name, hand_offs, software_version()))
+
+    def ended(self, name: str, result: RunOutcome | None) -> None:
+        """After each run (or a run refused before its archive opened: `result` None)."""
+        if result is None:
+            self._quietly(lambda: self.directory.finished(name, "", None, "", ""))
+            return
+        self._quietly(lambda: self.directory.finished(name, result.run_id, result.archive_path,
+                                                      result.exit_status, result.message))
+
+    def after_run(self) -> None:
+        """The report, rewritten after each run by a process of its own, so that the next run
+        starts at once: an emulated stage follows the wall clock, and a pause between two runs
+        would change what the next one measures. A kill (of the campaign) leaves the report up
+        to the last run that ended; the last report is written here, after the writer ended."""
+        if stop_requested():          # a signal: the campaign ends now and writes the report once
+            return
+        if self._writer is not None and self._writer.poll() is None:
+            return                    # still writing: the next run's report, or the last, covers this run
+        notes = dataclasses.asdict(self._notes())
+        try:
+            self._writer = subprocess.Popen(
+                [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)   # a Ctrl-C at the terminal is the campaign's, not the writer's
+        except OSError:
+            self._writer = None
+
+    def not_run(self) -> None:
+        if self.directory.manifest is not None:
+            self.directory.not_run(dict(self.outcome.not_run))
+
+    def save(self, final: bool) -> None:
+        from lab.archive.output_dir import write_error
+
+        if self.directory.manifest is None:
+            return
+        try:
+            self.directory.save()
+        except OSError as exc:
+            raise write_error(getattr(exc, "filename", None) or self.directory.path, exc,
+                              "the campaign manifest was not updated") from exc
+
+    def write_report(self, final: bool) -> None:
+        """The report of every run in the directory (never of this campaign's runs alone)."""
+        from lab.app.report.markdown import write_report
+
+        if self._writer is not None:
+            try:
+                self._writer.wait(timeout=REPORT_WRITER_WAIT_S)
+            except subprocess.TimeoutExpired:
+                self._writer.kill()
+                self._writer.wait()
+            self._writer = None
+        self.outcome.report_path = write_report(self.outcome.out_dir, self._notes())
+
+    def _notes(self):
+        from lab.app.report.markdown import CampaignNotes
+
+        outcome = self.outcome
+        outcome.wall_time_s = time.monotonic() - self.started_s
+        manifest = self.directory.manifest
+        not_run = dict(manifest.not_run) if manifest is not None else {}
+        not_run.update(dict(outcome.not_run))
+        commands = list(dict.fromkeys(manifest.commands if manifest is not None else []))
+        return CampaignNotes(
+            station_path=self.station_path, command=self.command.replace(" --resume", ""),
+            not_run=list(not_run.items()),
+            estimated_lab_time_s=outcome.estimated_lab_time_s, wall_time_s=outcome.wall_time_s,
+            remarks=_remarks(outcome) + self.directory.remarks()
+            + ([f"Commands run into this directory: {'; '.join(f'`{c}`' for c in commands)}."]
+               if len(set(commands)) > 1 else []))
+
+    def _quietly(self, write) -> None:
+        """Between runs a directory that cannot take the manifest or the report stops nothing:
+        the next run's own checks name the problem, and the last write raises it."""
+        try:
+            write()
+        except (OSError, ArchiveWriteError):
+            pass
+
+
+def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutcome, bar, *,
+             journal: _Journal | None = None, sources: dict[str, Path] | None = None) -> None:
     for run in planned:
         name = run.name
         if stop_requested():               # a signal the last run's ending noted
@@ -214,7 +414,12 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         except ParameterError as error:    # a hand-off outside a parameter's bounds
             outcome.not_run.append((name, f"not run: {error}"))
             continue
+        if journal is not None:
+            journal.started(name, {parameter: Path(sources[source]).name for parameter, source in
+                                   handed_on(type(procedure), results, overrides.get(name)).items()
+                                   if sources and source in sources})
         began = time.monotonic()
+        result = None
         try:
             result = runner.run(procedure)
         except KeyboardInterrupt:          # between steps the Runner does not own (lock, dry run)
@@ -228,10 +433,17 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         except Exception as error:  # noqa: BLE001 - refused before its archive opened (envelope, lock)
             outcome.not_run.append((name, f"refused: {type(error).__name__}: {error}"))
             continue
+        finally:
+            if journal is not None:
+                journal.ended(name, result)
         outcome.per_procedure_wall_s[name] = time.monotonic() - began
         outcome.outcomes[name] = result
         results[name] = result.results
+        if sources is not None and result.archive_path is not None:
+            sources[name] = Path(result.archive_path)
         bar.refresh()
+        if journal is not None:
+            journal.after_run()
         if result.exit_status == "aborted" or stop_requested():
             outcome.interrupted = True
 
@@ -249,13 +461,10 @@ def _remarks(outcome: CampaignOutcome) -> list[str]:
     return remarks
 
 
-def _run_data(outcome: CampaignOutcome):
-    return [Path(o.archive_path) for o in outcome.outcomes.values()   # the report leaves out unreadable ones
-            if o.archive_path is not None and Path(o.archive_path).suffix == ".h5"]
-
-
-def _command(station_path, out_dir, only, overrides) -> str:
+def _command(station_path, out_dir, only, overrides, resume: bool = False) -> str:
     parts = ["nwlab", "campaign", "--station", str(station_path), "--out", str(out_dir)]
+    if resume:
+        parts.append("--resume")
     for name in only or ():
         parts += ["--only", name]
     for procedure, values in (overrides or {}).items():

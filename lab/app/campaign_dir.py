@@ -66,13 +66,14 @@ class CampaignDirectory:
     path: Path
     identity: Identity
     manifest: Manifest | None
-    runs: list[RunData]                  # every readable finished run file, in start order
+    runs: list[RunData]                  # the readable run files the manifest does not list, in start order
     partials: list[Path]
     unreadable: list[str]                # one line each: run files that cannot be read
 
     @classmethod
     def inspect(cls, path: str | Path, identity: Identity) -> CampaignDirectory:
-        """Read what `path` holds; change nothing (a missing directory or a file holds nothing)."""
+        """Read what `path` holds; change nothing (a missing directory or a file holds nothing).
+        Run files the manifest lists are not opened here: their entries say what they hold."""
         path = Path(path)
         runs: list[RunData] = []
         partials: list[Path] = []
@@ -83,12 +84,13 @@ class CampaignDirectory:
                 manifest = load_manifest(path)
             except ManifestError as error:
                 raise CampaignDirectoryError(str(error)) from error
+            listed = manifest.by_archive() if manifest is not None else {}
             for file in sorted(path.iterdir()):
                 if file.name.endswith(PARTIAL):
                     partials.append(file)
-                elif file.suffix == ".h5":
+                elif file.suffix == ".h5" and file.name not in listed:
                     try:
-                        runs.append(load_run(file))
+                        runs.append(load_run(file, data=False))
                     except RunFileError as error:
                         unreadable.append(str(error))
         runs.sort(key=lambda r: (r.started_at, r.run_id))
@@ -103,36 +105,35 @@ class CampaignDirectory:
         earlier campaign of this one unless asked (`--resume`, or `--only` naming what to run)."""
         if not self.holds_campaign:
             return
-        known = self.manifest.by_archive() if self.manifest is not None else {}
         there = [(f"{self.path}", self.manifest.identity)] if self.manifest is not None else []
-        there += [(f"{run.path}", identity_of(run)) for run in self.runs if run.path.name not in known]
+        there += [(f"{run.path}", identity_of(run)) for run in self.runs]
         for where, identity in there:
             differences = identity.differences(self.identity)
             if differences:
                 raise CampaignDirectoryError(f"{self.path} holds a campaign of {'; '.join(differences)} "
                                              f"(see {where}); choose another --out")
         if not (resume or only):
-            completed = sorted({r.procedure for r in self.runs if r.status == "completed"})
+            completed = self.completed()
             unfinished = f", {len(self.partials)} unfinished run(s)" if self.partials else ""
             raise CampaignDirectoryError(
                 f"{self.path} holds an earlier campaign of {self.identity.station_name} on chip "
                 f"{self.identity.chip_name} ({len(completed)} procedure(s) completed{unfinished}): continue it "
                 "with --resume (or rerun some procedures with --only), or choose another --out")
 
-    def completed(self) -> dict[str, RunData]:
-        """procedure -> its latest completed run in the directory."""
-        latest: dict[str, RunData] = {}
-        for run in self.runs:
-            if run.status == "completed":
-                latest[run.procedure] = run
-        return latest
+    def completed(self) -> dict[str, Path]:
+        """procedure -> the run file of its latest completed run in the directory."""
+        found = [(r.started_at, r.procedure, self.path / r.archive) for r in
+                 (self.manifest.runs if self.manifest is not None else [])
+                 if r.status == "completed" and r.archive and (self.path / r.archive).is_file()]
+        found += [(r.started_at, r.procedure, r.path) for r in self.runs if r.status == "completed"]
+        return {procedure: path for _, procedure, path in sorted(found)}
 
     def settle(self, command: str, tell: Callable[[str], None]) -> Manifest:
         """Under the campaign's lock: recover `.partial` runs, make the manifest list every run
         file of the directory, and save it (a new one if there was none)."""
         manifest = self.manifest or Manifest(self.identity, created_at=now())
-        known = manifest.by_archive()
         manifest.runs = [run for run in manifest.runs if run.status != RUNNING]   # a kill left them
+        known = manifest.by_archive()
         settled = {run.archive for run in manifest.runs}
         from lab.archive.layout import ArchiveError
         from lab.archive.recover import recover
@@ -149,7 +150,7 @@ class CampaignDirectory:
                                                  UNRECOVERABLE, "", archive=name, message=str(error)))
                 continue
             try:
-                run = load_run(recovered.path)
+                run = load_run(recovered.path, data=False)
             except RunFileError as error:
                 self.unreadable.append(str(error))
                 continue

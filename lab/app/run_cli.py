@@ -68,8 +68,14 @@ def _user_errors() -> tuple[type[Exception], ...]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     campaign = subparsers.add_parser("campaign", help="run the whole characterization campaign and write the report")
     campaign.add_argument("--station", required=True, help="station file (e.g. stations/emulated.yaml)")
-    campaign.add_argument("--out", required=True, help="directory for the run archives and report.md")
-    campaign.add_argument("--only", action="append", metavar="PROCEDURE", help="run only these procedures")
+    campaign.add_argument("--out", required=True, help="directory for the run archives, campaign.json and "
+                          "report.md (the report covers every run in it)")
+    campaign.add_argument("--only", action="append", metavar="PROCEDURE",
+                          help="run only these procedures (again, into a directory that has them); hand-offs "
+                               "come from the completed runs in --out")
+    campaign.add_argument("--resume", action="store_true",
+                          help="continue the campaign in --out: keep its completed runs, recover and rerun "
+                               "unfinished ones, run the rest")
     campaign.add_argument("--set", action="append", default=[], metavar="PROCEDURE.NAME=VALUE",
                           help="override a procedure parameter (SI units), e.g. iv_sweep.switching_events=200")
     campaign.add_argument("--quiet", action="store_true", help="no plan, no progress bars")
@@ -121,7 +127,9 @@ def _campaign(args: argparse.Namespace) -> int:
 
     overrides = parse_sets(args.set, dotted=True)
     outcome = run_campaign(args.station, args.out, only=args.only, show_progress=not args.quiet,
-                           overrides=overrides)
+                           overrides=overrides, resume=args.resume)
+    for name, path in outcome.kept.items():
+        print(f"{name:<18} {'kept':<10} {path}")
     for name, run in outcome.outcomes.items():
         print(f"{name:<18} {run.exit_status:<10} {run.archive_path}")
     for name, why in outcome.not_run:

@@ -12,7 +12,9 @@ none completed, its latest run) in full and listing the others.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import numpy as np
 from contracts.files.yaml12 import parse_yaml
 from lab.app.report import fig_energy, fig_excitability, fig_iv
 from lab.app.report.plots import Figure, format_value, prefix_for
-from lab.app.report.runs import Quantity, RunData, load_readable, load_runs
+from lab.app.report.runs import Quantity, RunData, load_readable, load_run, load_runs
 
 REPORT_NAME = "report.md"
 FIGURES: dict[str, tuple[Callable[[RunData, Path], list[Figure]], ...]] = {
@@ -203,20 +205,37 @@ def other_runs(others: Sequence[RunData], out_dir: Path) -> list[str]:
     return lines + [""]
 
 
-#: Figures already drawn by this process: (run file, run id, figure directory) -> figures.
-_drawn: dict[tuple[str, str, str], list[Figure]] = {}
+#: Beside a run's figures: which run file they were drawn from, and their titles and captions.
+DRAWN_NAME = "figures.json"
 
 
 def figures(run: RunData, run_figures: Path) -> list[Figure]:
-    """The run's figures, drawn once per process: a report rewritten after every run of a
-    campaign draws only the new run's (a run file does not change once it is finished)."""
-    key = (str(run.path.resolve()), run.run_id, str(run_figures.resolve()))
-    drawn = _drawn.get(key)
-    if drawn is None or not all(f.path.exists() for f in drawn):
-        run_figures.mkdir(parents=True, exist_ok=True)
-        drawn = [figure for draw in FIGURES.get(run.procedure, ()) for figure in draw(run, run_figures)]
-        _drawn[key] = drawn
-    return drawn
+    """The run's figures, drawn once: a finished run file does not change, so a report rewritten
+    after every run of a campaign (or by a resumed one) draws only the runs it has not drawn yet.
+    `figures.json` beside them names the run file (size, modification time) they came from."""
+    try:
+        stat = run.path.stat()
+        source = {"archive": run.path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    except OSError:
+        source = None
+    drawn_path = run_figures / DRAWN_NAME
+    try:
+        drawn = json.loads(drawn_path.read_text())
+        listed = [Figure(run_figures / f["file"], f["title"], f["caption"]) for f in drawn["figures"]]
+        if source is not None and drawn["source"] == source and all(f.path.is_file() for f in listed):
+            return listed
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    run_figures.mkdir(parents=True, exist_ok=True)
+    if not run.with_data:            # read without its tables and traces: the figures need them
+        run = load_run(run.path)
+    made = [figure for draw in FIGURES.get(run.procedure, ()) for figure in draw(run, run_figures)]
+    if source is not None:
+        tmp = drawn_path.with_name(f".{DRAWN_NAME}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"source": source, "figures": [
+            {"file": f.path.name, "title": f.title, "caption": f.caption} for f in made]}))
+        tmp.replace(drawn_path)
+    return made
 
 
 def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Sequence[RunData] = ()) -> list[str]:
@@ -247,8 +266,8 @@ def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
     out_dir = Path(out_dir)
     notes = notes or CampaignNotes()
     skipped: list[str] = []
-    if runs is None:
-        runs = load_runs(out_dir, skipped)
+    if runs is None:                 # tables and traces are read only for figures not drawn yet
+        runs = load_runs(out_dir, skipped, data=False)
     else:
         loaded = [r for r in runs if isinstance(r, RunData)]
         runs = sorted(loaded + load_readable([Path(r) for r in runs if not isinstance(r, RunData)], skipped),
@@ -272,7 +291,9 @@ def _write(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> Path:
               "stores SI (last column). Read any run with "
               "`xarray.open_dataset(path, engine=\"h5netcdf\", group=\"entry/results\")`.", ""]
     path = out_dir / REPORT_NAME
-    tmp = path.with_name(path.name + ".tmp")  # a full disk must not leave a half (or empty) report
+    # A full disk must not leave a half (or empty) report; two writers (a campaign's report
+    # writer outliving it, the next campaign's) each write their own temporary file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text("\n".join(lines))
         tmp.replace(path)

@@ -69,6 +69,7 @@ class RunData:
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     table_units: dict[str, dict[str, str]] = field(default_factory=dict)
     traces: Any = None                # xarray.Dataset (loaded) or None
+    with_data: bool = True            # tables and traces read (False: `load_run(..., data=False)`)
 
     def result(self, name: str) -> Quantity | None:
         return self.results.get(name)
@@ -109,8 +110,10 @@ def _short(exc: BaseException) -> str:
     return text.split(" (file read failed", 1)[0][:200] or type(exc).__name__
 
 
-def load_run(path: str | Path) -> RunData:
-    """Read a run file (`.h5`) completely; raises RunFileError if it is damaged or not a run file.
+def load_run(path: str | Path, *, data: bool = True) -> RunData:
+    """Read a run file (`.h5`); raises RunFileError if it is damaged or not a run file. With
+    `data=False` its tables and traces are left out (`with_data` False): status, provenance,
+    parameters and results only, read three times faster.
 
     A finished run file does not change, so the runs read last are kept (by path, size and
     modification time): a campaign rewrites its report after every run without reading every
@@ -121,10 +124,10 @@ def load_run(path: str | Path) -> RunData:
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     except OSError:
         key = None
-    if key is not None and key in _loaded:
+    if key is not None and key in _loaded and (_loaded[key].with_data or not data):
         _loaded.move_to_end(key)
         return _loaded[key]
-    run = _checked_load(path)
+    run = _checked_load(path, data)
     if key is not None:
         _loaded[key] = run
         while len(_loaded) > KEPT_RUNS:
@@ -137,7 +140,7 @@ KEPT_RUNS = 16
 _loaded: OrderedDict[tuple[str, int, int], RunData] = OrderedDict()
 
 
-def _checked_load(path: Path) -> RunData:
+def _checked_load(path: Path, data: bool = True) -> RunData:
     from lab.archive.layout import ArchiveError
     from lab.archive.reader import check_readable
 
@@ -146,7 +149,7 @@ def _checked_load(path: Path) -> RunData:
     except ArchiveError as exc:
         raise RunFileError(str(exc)) from exc
     try:
-        return _load(path)
+        return _load(path) if data else _load_without_data(path)
     except Exception as exc:  # noqa: BLE001 - readable by h5py, yet not the layout the report reads
         raise RunFileError(f"{path}: not readable as a run ({type(exc).__name__}: {_short(exc)})") from exc
 
@@ -189,6 +192,41 @@ def _load(path: Path) -> RunData:
     return run
 
 
+def _load_without_data(path: Path) -> RunData:
+    """What `_load` reads but tables and traces: each group opened alone (the whole tree is slow)."""
+    import xarray as xr
+
+    def group(name: str):
+        try:
+            with xr.open_dataset(path, engine="h5netcdf", group=name) as ds:
+                return ds.load()
+        except OSError:          # no such group
+            return None
+
+    top, instrument = group("entry"), group("entry/instrument")
+    station, chip, metadata = group("entry/instrument/station"), group("entry/sample/chip"), group("entry/metadata")
+    seed = instrument.get("emulator_seed")
+    run = RunData(
+        path=path, run_id=_text(top["run_id"].values), procedure=_text(top["procedure"].values),
+        status=_text(top["exit_status"].values) if "exit_status" in top else "unknown",
+        message=_text(top["exit_message"].values) if "exit_message" in top else "",
+        started_at=_text(top["start_time"].values),
+        ended_at=_text(top["end_time"].values) if "end_time" in top else "",
+        software_version=str(top["program_name"].attrs.get("version", "?")),
+        bench=_text(instrument["bench"].values),
+        emulator_seed=int(seed.values) if seed is not None else None,
+        station_text=_text(station["data"].values) if station is not None else "",
+        chip_text=_text(chip["data"].values) if chip is not None else "",
+        metadata=json.loads(_text(metadata["data"].values)) if metadata is not None else {},
+        with_data=False,
+    )
+    for name, target in (("parameters", run.parameters), (RESULTS, run.results)):
+        found = group(f"entry/{name}")
+        if found is not None:
+            target.update(_quantities(found))
+    return run
+
+
 def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
     """One channel of the archived traces, (trace, time) as floats, and its units; None if no
     channel has that name. Each unit has its own variable (voltage (trace, channel, time),
@@ -206,19 +244,19 @@ def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
     return None
 
 
-def load_readable(paths, skipped: list[str] | None = None) -> list[RunData]:
+def load_readable(paths, skipped: list[str] | None = None, *, data: bool = True) -> list[RunData]:
     """The runs of `paths` in start order; each file that cannot be read is left out, and one
     line saying why is appended to `skipped`."""
     runs = []
     for path in paths:
         try:
-            runs.append(load_run(path))
+            runs.append(load_run(path, data=data))
         except RunFileError as error:
             if skipped is not None:
                 skipped.append(str(error))
     return sorted(runs, key=lambda r: (r.started_at, r.run_id))
 
 
-def load_runs(directory: str | Path, skipped: list[str] | None = None) -> list[RunData]:
+def load_runs(directory: str | Path, skipped: list[str] | None = None, *, data: bool = True) -> list[RunData]:
     """Every finished run file (`*.h5`) in a directory that can be read, in start order."""
-    return load_readable(sorted(Path(directory).glob("*.h5")), skipped)
+    return load_readable(sorted(Path(directory).glob("*.h5")), skipped, data=data)
