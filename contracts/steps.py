@@ -152,7 +152,10 @@ class Archive:
 
 @dataclass(frozen=True)
 class Progress:
-    """Tell the runner how far the plan is (0..1) and what it is doing. Reply: None."""
+    """Tell the runner how far the plan is (0..1, in the procedure's own units: events collected
+    of events wanted, widths measured of widths planned) and what it is doing (a person reads
+    `message` beside the bar). Between two reports the runner moves the bar by the dry run's
+    expected time of the steps carried out, and never back. Reply: None."""
     fraction: float
     message: str = ""
 

@@ -293,7 +293,7 @@ def clock_text(seconds: float) -> str:
 def run_text(run: RunProgress, now_s: float) -> str:
     """What a run's bar says after the bar itself: the plan's message, steps, times."""
     parts = [run.message] if run.message else []
-    parts.append(f"{run.step_count} steps")
+    parts.append(f"{run.step_count} step{'' if run.step_count == 1 else 's'}")
     return (f"{', '.join(parts)} [{clock_text(run.elapsed_s(now_s))} elapsed, "
             f"~{clock_text(run.left_s(now_s))} left]")
 
@@ -312,6 +312,16 @@ REDRAW_S = 0.1
 BAR_UNITS = 1000
 
 
+class _TextBar(tqdm):
+    """A tqdm bar with one more field for its format, {text}: tqdm puts ", " before a postfix."""
+
+    text = ""
+
+    @property
+    def format_dict(self):
+        return {**super().format_dict, "text": self.text}
+
+
 class ProgressBar:
     """A terminal bar that shows a fraction and a text computed at each redraw: the numbers
     are the estimates above, not tqdm's (whose rate is that of bar units per second)."""
@@ -319,8 +329,8 @@ class ProgressBar:
     def __init__(self, desc: str, fraction: Callable[[float], float], text: Callable[[float], str], *,
                  enabled: bool, clock: Callable[[], float], position: int | None = None) -> None:
         self.fraction, self.text, self.clock = fraction, text, clock
-        self.bar = tqdm(total=BAR_UNITS, desc=desc, disable=not enabled, position=position,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+        self.bar = _TextBar(total=BAR_UNITS, desc=desc, disable=not enabled, position=position,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {text}")
         self.drawn_s = -math.inf
 
     def refresh(self, force: bool = True) -> None:
@@ -331,7 +341,7 @@ class ProgressBar:
             return
         self.drawn_s = now_s
         self.bar.n = round(BAR_UNITS * min(max(self.fraction(now_s), 0.0), 1.0))
-        self.bar.set_postfix_str(self.text(now_s), refresh=False)
+        self.bar.text = self.text(now_s)
         self.bar.refresh()
 
     def close(self) -> None:
