@@ -98,3 +98,25 @@ def test_station_out_a_directory_is_refused(tmp_path):
     done = subprocess.run(nwlab("sim", "serve", str(STATION), "--station-out", str(tmp_path)), cwd=ROOT,
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "is a directory" in done.stderr and not done.stdout
+
+
+def test_strings_yaml_would_read_as_something_else_are_quoted(tmp_path):
+    """The writer's own check: every value reads back as written (YAML 1.2), whatever it spells."""
+    from sim_backend.cli.served_station import served_station_text
+
+    from contracts.files.yaml12 import load_yaml
+
+    station = tmp_path / "odd.yaml"
+    station.write_text(STATION.read_text().replace(
+        "options: {channel: 1}",
+        "options: {channel: 1, mode: '2e9', flag: 'true', empty: '', none: 'null', note: 'a: b # c', "
+        "lines: \"one\\ntwo\\n\", hex: '0x1F', spaced: ' x '}"))
+    tree = load_yaml(station, ValueError)
+    addresses = {key: f"TCPIP0::127.0.0.1::{5000 + i}::SOCKET" for i, key in enumerate(tree["instruments"])}
+    out = tmp_path / "served.yaml"
+    out.write_text(served_station_text(station, addresses, "nwlab sim serve odd.yaml"))
+    written = load_yaml(out, ValueError)
+    assert written["instruments"]["pulser"]["options"] == tree["instruments"]["pulser"]["options"]
+    assert written["instruments"]["pulser"]["address"] == addresses["pulser"]
+    assert "visalib" not in written["instruments"]["pulser"]
+    assert written["wiring"] == tree["wiring"] and written["guards"] == tree["guards"]
