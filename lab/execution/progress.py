@@ -9,9 +9,9 @@ A run's fraction done is the plan's own, where it reports one (`steps.Progress`,
 procedure's units: switching events collected, widths measured), and between two reports the
 expected wall time of the steps carried out since, against what the dry run left after the
 last report; it never goes back. Time left is the remaining fraction over the rate measured
-in the recent part of the run (the latest `WINDOW_SHARE` of its elapsed time, so a slow start
-or a quick first step is forgotten), blended with the dry run's estimate while little of the
-run is done.
+in the recent part of the run (the latest `WINDOW_SHARE` of its elapsed time and at least its
+last `WINDOW_CHANGES_MIN` steps, so a slow start or a quick first step is forgotten), blended
+(geometrically) with the dry run's estimate while little of the run is done.
 
 The campaign's time left is the current run's plus the runs still to come, their dry-run
 estimates scaled by what the completed runs measured against theirs (wall time / estimate).
@@ -44,8 +44,10 @@ ARCHIVE_STEP_S = 1e-3
 #: role's safe state and the archive closed after it.
 RUN_OVERHEAD_S = 0.15
 
-#: The recent part of a run whose progress rate predicts the rest (share of its elapsed time).
+#: The recent part of a run whose progress rate predicts the rest (share of its elapsed time),
+#: and the fewest changes of its fraction that part holds (a short run's few steps all count).
 WINDOW_SHARE = 0.5
+WINDOW_CHANGES_MIN = 10
 #: Until this fraction of a run is done its dry-run estimate weighs in the time left.
 TRUST_FRACTION = 0.3
 #: The fraction shown stays below this until the run has ended (its ending takes time too).
@@ -149,7 +151,7 @@ class RunProgress:
         elapsed_s = now_s - self._times_s[0]
         if fraction <= 0.0 or elapsed_s <= 0.0:
             return None
-        since_s = now_s - WINDOW_SHARE * elapsed_s
+        since_s = min(now_s - WINDOW_SHARE * elapsed_s, self._times_s[max(len(self._times_s) - WINDOW_CHANGES_MIN, 0)])
         then = self._fractions[bisect.bisect_right(self._times_s, since_s) - 1]
         if fraction > then:
             rate = (fraction - then) / (now_s - since_s)
@@ -166,8 +168,12 @@ class RunProgress:
         measured_s = self.measured_left_s(now_s)
         if measured_s is None:
             return prior_s
+        if prior_s <= 0.0:
+            return measured_s
+        # Geometric: a rate measured over the first few steps, off by a large factor either
+        # way, moves the estimate by a fraction of that factor.
         trust = min(fraction / TRUST_FRACTION, 1.0)
-        return trust * measured_s + (1.0 - trust) * prior_s
+        return math.exp(trust * math.log(measured_s) + (1.0 - trust) * math.log(prior_s))
 
     def _record(self, now_s: float) -> None:
         fraction = self.fraction
