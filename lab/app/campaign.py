@@ -280,8 +280,8 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
 
 
 #: The report writer started after each run (lab.app.report.markdown.write_report, CampaignNotes).
-REPORT_WRITER = ("import json, sys; from lab.app.report.markdown import CampaignNotes, write_report; "
-                 "write_report(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2])))")
+REPORT_WRITER = ("import json, sys; from lab.app.report.markdown import CampaignNotes, write_report_in_turn; "
+                 "write_report_in_turn(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2])))")
 REPORT_WRITER_WAIT_S = 300.0
 
 
@@ -292,7 +292,7 @@ class _Journal:
                  started_s: float) -> None:
         self.directory, self.outcome = directory, outcome
         self.station_path, self.command, self.started_s = station_path, command, started_s
-        self._writer: subprocess.Popen | None = None      # the report being rewritten after a run
+        self._writers: list[subprocess.Popen] = []      # the reports being rewritten after runs, in turn
 
     def settle(self) -> None:
         from lab.archive.output_dir import write_error
@@ -327,16 +327,15 @@ class _Journal:
         to the last run that ended; the last report is written here, after the writer ended."""
         if stop_requested():          # a signal: the campaign ends now and writes the report once
             return
-        if self._writer is not None and self._writer.poll() is None:
-            return                    # still writing: the next run's report, or the last, covers this run
+        self._writers = [w for w in self._writers if w.poll() is None]
         notes = dataclasses.asdict(self._notes())
         try:
-            self._writer = subprocess.Popen(
+            self._writers.append(subprocess.Popen(
                 [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True)   # a Ctrl-C at the terminal is the campaign's, not the writer's
+                start_new_session=True))  # a Ctrl-C at the terminal is the campaign's, not the writer's
         except OSError:
-            self._writer = None
+            pass
 
     def not_run(self) -> None:
         if self.directory.manifest is not None:
@@ -355,16 +354,19 @@ class _Journal:
 
     def write_report(self, final: bool) -> None:
         """The report of every run in the directory (never of this campaign's runs alone)."""
-        from lab.app.report.markdown import write_report
+        from lab.app.report.markdown import write_report, write_report_in_turn
 
-        if self._writer is not None:
+        for writer in self._writers:  # the last report is this one: no earlier writer may end after it
             try:
-                self._writer.wait(timeout=REPORT_WRITER_WAIT_S)
+                writer.wait(timeout=REPORT_WRITER_WAIT_S)
             except subprocess.TimeoutExpired:
-                self._writer.kill()
-                self._writer.wait()
-            self._writer = None
-        self.outcome.report_path = write_report(self.outcome.out_dir, self._notes())
+                writer.kill()
+                writer.wait()
+        self._writers = []
+        try:
+            self.outcome.report_path = write_report_in_turn(self.outcome.out_dir, self._notes())
+        except OSError:               # no room for the lock file: the report alone says what it can
+            self.outcome.report_path = write_report(self.outcome.out_dir, self._notes())
 
     def _notes(self):
         from lab.app.report.markdown import CampaignNotes

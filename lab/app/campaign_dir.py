@@ -85,7 +85,11 @@ class CampaignDirectory:
             except ManifestError as error:
                 raise CampaignDirectoryError(str(error)) from error
             listed = manifest.by_archive() if manifest is not None else {}
-            for file in sorted(path.iterdir()):
+            try:
+                files = sorted(path.iterdir())
+            except OSError:              # unreadable: the output directory check says so, in one line
+                files = []
+            for file in files:
                 if file.name.endswith(PARTIAL):
                     partials.append(file)
                 elif file.suffix == ".h5" and file.name not in listed:

@@ -157,6 +157,13 @@ def test_a_killed_campaign_resumed_ends_as_an_uninterrupted_one(station, full_ca
     kept_first = {r.procedure: r.run_id for r in latest_completed(out).values()}
     assert set(kept_first) == {"cooldown"}, kept_first
     kill_at(station, out, completed_in_manifest("strength_duration"), log, "--resume")
+    # The report the killed campaign left covers every run that ended before the kill (its
+    # writer, started after strength_duration, outlives the campaign).
+    strength_duration = latest_completed(out)["strength_duration"].path.name
+    deadline = time.monotonic() + 60
+    while not (out / "report.md").exists() or strength_duration not in (out / "report.md").read_text():
+        assert time.monotonic() < deadline, "the report never covered the last run before the kill"
+        time.sleep(0.2)
     done = nwlab(station, out, "--resume")
     assert done.returncode == 0, done.stdout + done.stderr + log.read_text()[-3000:]
     assert done.stdout.count("report: ") == 1

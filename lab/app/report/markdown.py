@@ -281,6 +281,20 @@ def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
         raise write_error(getattr(exc, "filename", None) or out_dir, exc, "the report was not written") from exc
 
 
+#: Taken (flock) by each report writer in a directory in turn: a campaign starts one after each run.
+LOCK_NAME = ".report.lock"
+
+
+def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None) -> Path:
+    """`write_report(out_dir, notes)` once no other writer is writing that directory's report
+    (the writers a campaign starts after its runs queue, and each reads every run there is)."""
+    import fcntl
+
+    with open(Path(out_dir) / LOCK_NAME, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return write_report(out_dir, notes)
+
+
 def _write(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> Path:
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
