@@ -48,6 +48,11 @@ RESULTS_BEFORE = Path(__file__).parent / "data" / "campaign_results_53b728c.json
 FOLLOW_WALL_CLOCK = {("cooldown", "results/stable_temperature_k"), ("cooldown", "results/temperature_log_k"),
                      ("efficiency", "results/carnot_overhead_w_per_w")}
 
+#: Runs whose figures integrate V·I over spikes whose shape follows the wires' switching current
+#: at the stage temperature of that moment: on a loaded machine the wall-clock stage has moved a
+#: little further by then (measured: 1e-4 relative, the same on the code from before the change).
+INTEGRATE_AT_STAGE_TEMPERATURE = {"energy_per_spike", "efficiency"}
+
 
 def archived_results(path: Path) -> dict[str, object]:
     found: dict[str, object] = {}
@@ -80,7 +85,8 @@ def assert_results_as_before(outcome) -> None:
     for run_name, results_before in before.items():
         now = archived_results(outcome.outcomes[run_name].archive_path)
         for name in sorted(set(now) | set(results_before)):
-            rel = 1e-2 if (run_name, name) in FOLLOW_WALL_CLOCK else 0.0
+            rel = (1e-2 if (run_name, name) in FOLLOW_WALL_CLOCK
+                   else 1e-3 if run_name in INTEGRATE_AT_STAGE_TEMPERATURE else 0.0)
             if name not in now or name not in results_before or not same(now[name], results_before[name], rel):
                 differences.append(f"{run_name} {name}: before {str(results_before.get(name))[:80]}, "
                                    f"now {str(now.get(name))[:80]}")
