@@ -20,7 +20,7 @@ from contracts.records import Result, RunStart, RunStop, TraceBlock, TraceSpec
 from contracts.units import format_si, unit_of_name
 from lab.app.cli import CLOSED_PIPE_EXIT, main
 from lab.archive.writer import ArchiveWriter
-from lab.execution.interrupts import StopSignal, interruptible, stop_cause
+from lab.execution.interrupts import stop_cause
 from procedures.catalog import CAMPAIGN, HAND_OFFS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,13 +205,25 @@ def test_chip_check_uses_si_prefixes_and_micro(capsys):
 
 # -- SIGTERM is not Ctrl-C ---------------------------------------------------------------------
 
+#: A fresh interpreter: signal handling is process-wide, and commands run in this test process
+#: (nwlab run through `main`) install it until the process exits.
+STOP_CAUSE = """
+import os, signal, sys, time
+from lab.execution.interrupts import StopSignal, handling_stop_signals, interruptible, stop_cause
+try:
+    with handling_stop_signals(), interruptible():
+        os.kill(os.getpid(), int(sys.argv[1]))
+        time.sleep(5)
+except StopSignal as stopped:
+    print(stop_cause(stopped))
+"""
+
+
 @pytest.mark.parametrize("signum, named", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C (SIGINT)")])
 def test_a_stop_signal_is_named(signum, named):
-    with pytest.raises(StopSignal) as stopped:
-        with interruptible():
-            os.kill(os.getpid(), signum)
-            time.sleep(1)
-    assert stop_cause(stopped.value) == named
+    done = subprocess.run([sys.executable, "-c", STOP_CAUSE, str(int(signum))], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == named, done.stdout + done.stderr
     assert stop_cause(KeyboardInterrupt()) == "Ctrl-C"         # Python's own, no handler of ours
 
 
