@@ -44,7 +44,8 @@ def test_emulated_campaign_completes_every_run_and_reports(tmp_path, private_sta
 #: issue 11) archived it for the same seeds: the restructure changes no measured figure.
 RESULTS_BEFORE = Path(__file__).parent / "data" / "campaign_results_53b728c.json"
 #: Results that follow the emulated stage's temperature, which the emulator advances with the
-#: wall clock (600x): they differ from run to run by a few mK, restructure or not.
+#: wall clock (600x): they differ from run to run by a few mK, restructure or not (more on a
+#: loaded machine, where the cooldown's first readings come later: within 5 %).
 FOLLOW_WALL_CLOCK = {("cooldown", "results/stable_temperature_k"), ("cooldown", "results/temperature_log_k"),
                      ("efficiency", "results/carnot_overhead_w_per_w")}
 
@@ -85,7 +86,7 @@ def assert_results_as_before(outcome) -> None:
     for run_name, results_before in before.items():
         now = archived_results(outcome.outcomes[run_name].archive_path)
         for name in sorted(set(now) | set(results_before)):
-            rel = (1e-2 if (run_name, name) in FOLLOW_WALL_CLOCK
+            rel = (5e-2 if (run_name, name) in FOLLOW_WALL_CLOCK
                    else 1e-3 if run_name in INTEGRATE_AT_STAGE_TEMPERATURE else 0.0)
             if name not in now or name not in results_before or not same(now[name], results_before[name], rel):
                 differences.append(f"{run_name} {name}: before {str(results_before.get(name))[:80]}, "
