@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from contracts.files.yaml12 import parse_yaml
 from contracts.records import Axis, Result
 from lab.app.manifest import (RUNNING, UNRECOVERABLE, Identity, Manifest, ManifestError, ManifestRun,
                               load_manifest, save_manifest, text_sha256)
-from lab.app.report.runs import RunData, RunFileError, load_run
+from lab.app.report.runs import RunData, RunFileError, archived_mapping, load_run
 
 PARTIAL = ".h5.partial"
 
@@ -34,18 +33,10 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _mapping(text: str) -> dict:
-    try:
-        tree = parse_yaml(text, Path("<archived text>"), ValueError) if text else {}
-    except ValueError:
-        return {}
-    return tree if isinstance(tree, dict) else {}
-
-
 def identity_of(run: RunData) -> Identity:
     """The campaign identity a run file carries (station and chip texts, emulator seed)."""
-    return Identity(str(_mapping(run.station_text).get("station", "?")), str(run.metadata.get("station", "?")),
-                    text_sha256(run.station_text), str(_mapping(run.chip_text).get("name", "?")),
+    return Identity(str(archived_mapping(run.station_text).get("station", "?")), str(run.metadata.get("station", "?")),
+                    text_sha256(run.station_text), str(archived_mapping(run.chip_text).get("name", "?")),
                     text_sha256(run.chip_text), run.emulator_seed)
 
 

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from contracts.files.yaml12 import parse_yaml
 from lab.app.report import fig_energy, fig_excitability, fig_iv
 from lab.app.report.plots import Figure, format_value, prefix_for
-from lab.app.report.runs import Quantity, RunData, load_readable, load_run, load_runs
+from lab.app.report.runs import Quantity, RunData, archived_mapping, load_readable, load_run, load_runs
 
 REPORT_NAME = "report.md"
 FIGURES: dict[str, tuple[Callable[[RunData, Path], list[Figure]], ...]] = {
@@ -125,19 +124,10 @@ def _set_arguments(run: RunData) -> str:
     return " ".join(parts)
 
 
-def _mapping(text: str) -> dict:
-    """A YAML mapping from archived text; {} for anything else (the report must not fail on it)."""
-    try:
-        tree = parse_yaml(text, Path("<archived text>"), ValueError) if text else {}
-    except ValueError:
-        return {}
-    return tree if isinstance(tree, dict) else {}
-
-
 def header(runs: Sequence[RunData], notes: CampaignNotes) -> list[str]:
     first = runs[0] if runs else None
-    station = _mapping(first.station_text if first else "")
-    chip_name = _mapping(first.chip_text if first else "").get("name", "?")
+    station = archived_mapping(first.station_text if first else "")
+    chip_name = archived_mapping(first.chip_text if first else "").get("name", "?")
     seeds = sorted({r.emulator_seed for r in runs if r.emulator_seed is not None})
     completed = sum(r.status == "completed" for r in runs)
     lines = [

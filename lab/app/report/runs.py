@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from contracts.files.yaml12 import parse_yaml
+
 TRACES, RESULTS = "traces", "results"
 NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", "instrument", "sample", "metadata"})
 
@@ -157,30 +159,10 @@ def _checked_load(path: Path, data: bool = True) -> RunData:
 def _load(path: Path) -> RunData:
     import xarray as xr
 
+    run = _load_without_data(path)
+    run.with_data = True
     with xr.open_datatree(path, engine="h5netcdf") as tree:
         entry = tree["entry"]
-        top = entry.to_dataset()
-        instrument = entry["instrument"]
-        seed = instrument.to_dataset().get("emulator_seed")
-        station = instrument.children.get("station")
-        metadata = entry.children.get("metadata")
-        chip = entry["sample"].children.get("chip") if "sample" in entry.children else None
-        run = RunData(
-            path=path, run_id=_text(top["run_id"].values), procedure=_text(top["procedure"].values),
-            status=_text(top["exit_status"].values) if "exit_status" in top else "unknown",
-            message=_text(top["exit_message"].values) if "exit_message" in top else "",
-            started_at=_text(top["start_time"].values),
-            ended_at=_text(top["end_time"].values) if "end_time" in top else "",
-            software_version=str(top["program_name"].attrs.get("version", "?")),
-            bench=_text(instrument.to_dataset()["bench"].values),
-            emulator_seed=int(seed.values) if seed is not None else None,
-            station_text=_text(station.to_dataset()["data"].values) if station is not None else "",
-            chip_text=_text(chip.to_dataset()["data"].values) if chip is not None else "",
-            metadata=json.loads(_text(metadata.to_dataset()["data"].values)) if metadata is not None else {},
-        )
-        for group, target in (("parameters", run.parameters), (RESULTS, run.results)):
-            if group in entry.children:
-                target.update(_quantities(entry[group].to_dataset()))
         for name, child in entry.children.items():
             if name in NOT_TABLES or child.attrs.get("NX_class") != "NXdata":
                 continue
@@ -193,7 +175,8 @@ def _load(path: Path) -> RunData:
 
 
 def _load_without_data(path: Path) -> RunData:
-    """What `_load` reads but tables and traces: each group opened alone (the whole tree is slow)."""
+    """A run's header, parameters and results, without tables and traces: each group opened
+    alone (the whole tree is slow)."""
     import xarray as xr
 
     def group(name: str):
@@ -260,3 +243,13 @@ def load_readable(paths, skipped: list[str] | None = None, *, data: bool = True)
 def load_runs(directory: str | Path, skipped: list[str] | None = None, *, data: bool = True) -> list[RunData]:
     """Every finished run file (`*.h5`) in a directory that can be read, in start order."""
     return load_readable(sorted(Path(directory).glob("*.h5")), skipped, data=data)
+
+
+def archived_mapping(text: str) -> dict:
+    """A YAML mapping from archived text (station, chip); {} for anything else, so that a report
+    or a campaign directory never fails on an old or damaged archive's text."""
+    try:
+        tree = parse_yaml(text, Path("<archived text>"), ValueError) if text else {}
+    except ValueError:
+        return {}
+    return tree if isinstance(tree, dict) else {}
