@@ -4,7 +4,7 @@ temporary directory: the documentation cannot fall behind the API."""
 
 from __future__ import annotations
 
-import uuid
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,16 +13,13 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "docs" / "examples" / "campaign.ipynb"
-EMULATED_STATION = ROOT / "stations" / "emulated.yaml"
+sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+import run_helpers  # noqa: E402
 
 
 def private_station(directory: Path) -> Path:
-    path = directory / "emulated.yaml"
-    text = EMULATED_STATION.read_text().replace(
-        "chip: chips/default-neuron.yaml", f"chip: {EMULATED_STATION.parent / 'chips' / 'default-neuron.yaml'}")
-    path.write_text(text.replace("visalib: emulated.yaml@nwlab",
-                                 f"visalib: {path}#private-{uuid.uuid4().hex[:8]}@nwlab"))
-    return path
+    """The emulated station with its own run lock and in-process bench."""
+    return run_helpers.private_station(directory, name="emulated.yaml")
 
 
 def text_of(cell) -> str:

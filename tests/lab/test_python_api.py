@@ -5,7 +5,7 @@ a run opened as pandas/xarray objects, a directory listed, two runs compared (al
 from __future__ import annotations
 
 import math
-import uuid
+import sys
 from pathlib import Path
 
 import h5py
@@ -19,21 +19,16 @@ from lab.app.cli import main
 from lab.app.report.runs import RunFileError
 
 ROOT = Path(__file__).resolve().parents[2]
-EMULATED_STATION = ROOT / "stations" / "emulated.yaml"
+sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+import run_helpers  # noqa: E402
 IV_REDUCED = {"switching_events": 40, "pilot_points": 20}
 STRENGTH_DURATION_REDUCED = {"widths_s": (2e-9, 5e-9, 10e-9), "trials": 3, "bisection_steps": 6,
                              "reference_captures": 4}
 
 
 def station_copy(directory: Path) -> Path:
-    """The emulated station with its own run lock and in-process bench (as tests/conftest.py's
-    private_station, for a module's worth of runs)."""
-    path = directory / "emulated.yaml"
-    text = EMULATED_STATION.read_text().replace(
-        "chip: chips/default-neuron.yaml", f"chip: {EMULATED_STATION.parent / 'chips' / 'default-neuron.yaml'}")
-    path.write_text(text.replace("visalib: emulated.yaml@nwlab",
-                                 f"visalib: {path}#private-{uuid.uuid4().hex[:8]}@nwlab"))
-    return path
+    """The emulated station with its own run lock and in-process bench."""
+    return run_helpers.private_station(directory, name="emulated.yaml")
 
 
 @pytest.fixture(scope="module")
