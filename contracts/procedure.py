@@ -139,6 +139,11 @@ class Procedure:
         """name -> (value, unit), as the archive stores them."""
         return {p.name: (getattr(self.parameters, p.name), p.unit) for p in self.parameter_info()}
 
+    def automatic_parameters(self) -> tuple[str, ...]:
+        """The automatic parameters left at 0: the plan chooses their values (and archives them
+        with a `ParametersResolved` record)."""
+        return tuple(p.name for p in self.parameter_info() if p.automatic and getattr(self.parameters, p.name) == 0)
+
     def declare(self, context: PlanContext | None = None) -> tuple[TraceSpec | None, dict[str, TableSpec]]:
         """The traces and tables this run will archive (none by default). `context` is the one
         the plan will get: a record's length may follow the chip's design values (None: the

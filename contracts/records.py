@@ -1,7 +1,7 @@
 """Records a run emits: typed, frozen documents the archive (and any other consumer) subscribes to.
 
-A run is `RunStart`, then any number of `TraceBlock`, `TableRows`, `Result` and
-`SnapshotChanged` in any order, then `RunStop`. Everything is SI; `units` strings are
+A run is `RunStart`, then any number of `TraceBlock`, `TableRows`, `Result`,
+`ParametersResolved` and `SnapshotChanged` in any order, then `RunStop`. Everything is SI; `units` strings are
 UDUNITS ("V", "A", "s", "J", "Hz", "K", "ohm", "1" for dimensionless), and each trace channel
 carries its own (a node voltage in "V" beside a monitored current in "A").
 
@@ -125,6 +125,9 @@ class RunStart:
     metadata: Mapping[str, Any] = field(default_factory=dict)  # free, JSON-able
     traces: TraceSpec | None = None
     tables: Mapping[str, TableSpec] = field(default_factory=dict)
+    #: Parameters left at 0 where 0 means "the plan chooses": the archive keeps room for the
+    #: value each plan used (`ParametersResolved`), in the parameter's units.
+    automatic: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.run_id or any(c in self.run_id for c in "/\\\0") or self.run_id.startswith("."):
@@ -134,6 +137,10 @@ class RunStart:
                 raise ValueError(f"parameter {name!r} must be (value, units), got {pair!r}")
         _set(self, "parameters", dict(self.parameters))
         _set(self, "tables", dict(self.tables))
+        _set(self, "automatic", tuple(self.automatic))
+        unknown = [name for name in self.automatic if name not in self.parameters]
+        if unknown:
+            raise ValueError(f"automatic parameters {unknown} are not among the parameters")
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +227,18 @@ class Result:
             raise ValueError(f"result {self.name!r}: axis {self.axis.name!r} does not match shape {value.shape}")
 
 
+@dataclass(frozen=True)
+class ParametersResolved:
+    """The values a plan chose for its automatic parameters (name -> value in the parameter's
+    units). The archive keeps those RunStart declared `automatic` and ignores the others (a
+    parameter that was set is its own value)."""
+
+    values: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        _set(self, "values", {name: float(value) for name, value in self.values.items()})
+
+
 @dataclass(frozen=True, eq=False)
 class SnapshotChanged:
     changed_at: str  # ISO 8601
@@ -239,7 +258,7 @@ class RunStop:
             raise ValueError(f"exit_status must be one of {EXIT_STATUSES}, got {self.exit_status!r}")
 
 
-Record = RunStart | TraceBlock | TableRows | Result | SnapshotChanged | RunStop
+Record = RunStart | TraceBlock | TableRows | Result | ParametersResolved | SnapshotChanged | RunStop
 
 
 def _units_per_channel(owner: str, names: tuple[str, ...], units: Any) -> tuple[str, ...]:

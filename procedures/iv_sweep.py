@@ -45,7 +45,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts.records import Axis, ColumnSpec, ParametersResolved, Result, TableRows, TableSpec
 from contracts.units import format_si
 from procedures.analysis import iv
 from procedures.analysis.statistics import histogram, summarize
@@ -144,6 +144,7 @@ class IvSweep(Procedure):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
         top_a = self._top_a(design)
+        yield steps.Archive(ParametersResolved({"bias_max_a": top_a}))
         max_step_a = p.ramp_a_per_s * p.dwell_s
         switches, retraps, resistances, max_v = [], [], [], [0.0]
         for sweep in range(p.pilot_sweeps):

@@ -76,7 +76,8 @@ def run_procedure(name: str, station: str | Path, out_dir: str | Path, *, show_p
 class Run:
     """One archived run, read completely into memory (the file is closed).
 
-    `parameters`: DataFrame indexed by name, columns `value`, `units`.
+    `parameters`: DataFrame indexed by name, columns `value`, `units`, `resolved` (the value the
+    plan chose for an automatic parameter left at 0; NaN where none was archived).
     `results`: the numeric scalar results, indexed by name, columns `value`, `uncertainty`
     (standard uncertainty, from `x_stderr_u`), `spread` (σ of the distribution, from `x_std_u`),
     `units`; the companions themselves are not repeated as rows.
@@ -131,7 +132,7 @@ def open_run(path: str | Path) -> Run:
         path=data.path, run_id=data.run_id, procedure=data.procedure, status=data.status, message=data.message,
         started_at=data.started_at, ended_at=data.ended_at, software_version=data.software_version,
         bench=data.bench, emulator_seed=data.emulator_seed,
-        parameters=_parameters_frame(data.parameters), results=results, notes=notes,
+        parameters=_parameters_frame(data.parameters, data.parameters_resolved), results=results, notes=notes,
         arrays=_arrays_dataset(data.results), tables=_tables(data),
         traces=_named_channels(data.traces) if data.traces is not None else None,
         station_text=data.station_text, chip_text=data.chip_text, metadata=copy.deepcopy(data.metadata),
@@ -159,12 +160,16 @@ def _companion(name: str, word: str, names) -> str | None:
     return None
 
 
-def _parameters_frame(parameters: Mapping[str, Quantity]) -> pd.DataFrame:
+def _parameters_frame(parameters: Mapping[str, Quantity],
+                      resolved: Mapping[str, Quantity] | None = None) -> pd.DataFrame:
     import pandas as pd
 
+    resolved = resolved or {}
     frame = pd.DataFrame({"value": pd.Series({n: np.array(q.value) if isinstance(q.value, np.ndarray) else q.value
                                               for n, q in parameters.items()}, dtype=object),
-                          "units": pd.Series({n: q.units for n, q in parameters.items()}, dtype=object)})
+                          "units": pd.Series({n: q.units for n, q in parameters.items()}, dtype=object),
+                          "resolved": pd.Series({n: float(resolved[n].value) if n in resolved else np.nan
+                                                 for n in parameters}, dtype=float)})
     frame.index.name = "parameter"
     return frame
 

@@ -6,7 +6,7 @@ plain h5py all read the same file.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import h5py
@@ -20,10 +20,11 @@ PARTIAL_SUFFIX = ".h5.partial"
 ENTRY = "entry"
 TRACES = "traces"
 RESULTS = "results"
+PARAMETERS_RESOLVED = "parameters_resolved"  # values the plan chose for automatic parameters
 SNAPSHOT_LOG = "snapshot_log"  # crash-safe journal of snapshot changes while the run is live
 # Names a table may not take inside the entry.
 RESERVED = frozenset(
-    {TRACES, RESULTS, "parameters", "instrument", "sample", "metadata", "program_name", "run_id",
+    {TRACES, RESULTS, "parameters", PARAMETERS_RESOLVED, "instrument", "sample", "metadata", "program_name", "run_id",
      "procedure", "start_time", "end_time", "exit_status", "exit_message", "traceback",
      "recovered_traces"}
 )
@@ -253,6 +254,24 @@ def write_parameters(entry: h5py.Group, parameters: Mapping[str, tuple[Any, str]
             if arr.ndim:
                 index_scales(g, ds, name)
         ds.attrs["units"] = units
+
+
+def create_parameters_resolved(entry: h5py.Group, names: Sequence[str],
+                               parameters: Mapping[str, tuple[Any, str]]) -> None:
+    """Room for the value the plan chose for each automatic parameter: a 0-d float with @units,
+    NaN until the plan reports it (created up front: an SWMR file cannot gain datasets later)."""
+    g = entry.create_group(PARAMETERS_RESOLVED)
+    set_nx(g, "NXcollection")
+    for name in names:
+        g.create_dataset(name, data=np.float64(np.nan)).attrs["units"] = parameters[name][1]
+
+
+def write_parameters_resolved(entry: h5py.Group, values: Mapping[str, float]) -> None:
+    """The values chosen, into the room RunStart made; names it did not declare are not kept."""
+    g = entry.get(PARAMETERS_RESOLVED)
+    for name, value in values.items():
+        if g is not None and name in g:
+            g[name][()] = np.float64(value)
 
 
 def write_result(entry: h5py.Group, result: Result) -> None:

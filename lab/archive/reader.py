@@ -133,17 +133,25 @@ def _value(ds: h5py.Dataset) -> str:
     return f"{ds.dtype}{list(ds.shape)} {display_unit(units)} along ({', '.join(dims)})".replace("  ", " ")
 
 
-def _parameter_value(ds: h5py.Dataset, results: h5py.Group | None, automatic: Collection[str] | None) -> str:
+def _parameter_value(ds: h5py.Dataset, results: h5py.Group | None, automatic: Collection[str] | None,
+                     resolved: h5py.Group | None = None) -> str:
     """A parameter as set; one left at 0 where 0 means "automatic" (the plan chose: design values,
-    a measured threshold) says so, with the value the run used beside it where the run archived a
-    result of its name. `automatic`: the procedure's automatic parameters (None: not known, then
-    a 0 with a non-zero result of its name is taken as one)."""
+    a measured threshold) says so, with the value the run used beside it: from
+    `entry/parameters_resolved`, or (archives from before it) a result of its name. `automatic`:
+    the procedure's automatic parameters (None: not known, then a parameter the run resolved, or a
+    0 with a non-zero result of its name, is taken as one)."""
     name = ds.name.rsplit("/", 1)[1]
-    used = results.get(name) if results is not None else None
-    used = used if isinstance(used, h5py.Dataset) and used.ndim == 0 and used.dtype.kind in "fi" else None
+    chosen = resolved.get(name) if resolved is not None else None
+    if isinstance(chosen, h5py.Dataset) and chosen.ndim == 0 and np.isfinite(_scalar(chosen)):
+        used = chosen
+    else:
+        used = results.get(name) if results is not None else None
+        used = used if isinstance(used, h5py.Dataset) and used.ndim == 0 and used.dtype.kind in "fi" else None
     if not (ds.ndim == 0 and ds.dtype.kind == "f" and _scalar(ds) == 0):
         return _value(ds)
-    if automatic is None and (used is None or _scalar(used) == 0) or automatic is not None and name not in automatic:
+    declared = chosen is not None
+    if automatic is None and not declared and (used is None or _scalar(used) == 0) \
+            or automatic is not None and name not in automatic:
         return _value(ds)
     return f"automatic ({_value(used)} used)" if used is not None else "automatic (the value used is not archived)"
 
@@ -177,10 +185,11 @@ def _describe(path: Path, automatic: Collection[str] | None = None) -> str:
         seed = f" (seed {instrument['emulator_seed'][()]})" if "emulator_seed" in instrument else ""
         lines.append(f"  bench {_str(instrument, 'bench')}{seed}; software {_software(entry)}")
         results = entry[layout.RESULTS] if layout.RESULTS in entry else None
+        resolved = entry.get(layout.PARAMETERS_RESOLVED)
         for group in ("parameters", layout.RESULTS):
             if group in entry:
                 lines.append(f"{group}:")
-                shown = [(name, _parameter_value(ds, results, automatic) if group == "parameters" else _value(ds))
+                shown = [(name, _parameter_value(ds, results, automatic, resolved) if group == "parameters" else _value(ds))
                          for name, ds in entry[group].items() if not h5py.h5ds.is_scale(ds.id)]
                 width = max((len(name) for name, _ in shown), default=0)
                 lines += [f"  {name:<{width}} = {text}" for name, text in shown]

@@ -58,8 +58,8 @@ import numpy as np
 from lab.archive import finish, layout, liveness, output_dir, superblock
 from lab.archive.blocks import Appender, Buffer
 from lab.archive.output_dir import ArchiveWriteError
-from contracts.records import (Record, Result, RunStart, RunStop, SnapshotChanged, TableRows, TraceBlock,
-                         TraceSpec)
+from contracts.records import (ParametersResolved, Record, Result, RunStart, RunStop, SnapshotChanged, TableRows,
+                              TraceBlock, TraceSpec)
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,8 @@ class RunFile:
             layout.text(entry, name, value)
         layout.text(entry, "program_name", "nwlab").attrs["version"] = s.software_version
         layout.write_parameters(entry, s.parameters)
+        if s.automatic:
+            layout.create_parameters_resolved(entry, s.automatic, s.parameters)
         if s.metadata:
             layout.note(entry, "metadata", "application/json", layout.json_text(s.metadata))
         instrument = entry.create_group("instrument")
@@ -218,6 +220,16 @@ class RunFile:
         except (OSError, RuntimeError) as exc:
             raise self._break(exc) from exc
         self.journal_bytes += len(line.encode())
+
+    def parameters_resolved(self, resolved: ParametersResolved) -> None:
+        """Write the values at once (a few scalars) so a crash keeps them."""
+        if self.broken is not None:
+            raise self.broken
+        try:
+            layout.write_parameters_resolved(self.entry, resolved.values)
+            self.file.flush()
+        except (OSError, RuntimeError) as exc:
+            raise self._break(exc) from exc
 
     def _check(self, block: TraceBlock, spec: TraceSpec) -> None:
         problems = []
@@ -493,6 +505,8 @@ class ArchiveWriter:
                 self.run.add_rows(record)
             case Result():
                 self.run.results.append(record)
+            case ParametersResolved():
+                self.run.parameters_resolved(record)
             case SnapshotChanged():
                 self.run.snapshot_changed(record)
             case RunStop():

@@ -112,7 +112,7 @@ class Runner:
                         software_version=software_version(),
                         emulator_seed=self.station.emulator_seed if self.station.is_emulated else None,
                         metadata={"station": str(self.station.path), "estimated_lab_time_s": duration_s},
-                        traces=trace_spec, tables=tables,
+                        traces=trace_spec, tables=tables, automatic=procedure.automatic_parameters(),
                     ))
                     started = True
                 self._execute(procedure, executor, writer, results, notes, bar, progress)

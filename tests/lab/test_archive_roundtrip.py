@@ -17,8 +17,8 @@ import xarray as xr
 
 from lab.archive.layout import ArchiveError
 from lab.archive.writer import ArchiveWriter, WriterOptions
-from contracts.records import (Axis, ColumnSpec, Result, RunStart, RunStop, SnapshotChanged, TableRows,
-                         TableSpec, TraceBlock, TraceSpec)
+from contracts.records import (Axis, ColumnSpec, ParametersResolved, Result, RunStart, RunStop, SnapshotChanged,
+                              TableRows, TableSpec, TraceBlock, TraceSpec)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNELS = ("main", "control")
@@ -105,6 +105,34 @@ def test_every_record_round_trips(tmp_path):
         assert r["firing_probability"].dims[0][0].name == "/entry/results/input_amplitude_a"
         assert r["input_amplitude_a"].attrs["units"] == "A"
         assert r["baseline_v"].shape == (3, 2)
+
+
+def test_resolved_parameters_round_trip_and_older_archives_read(tmp_path):
+    from lab.app.api import open_run
+    from lab.archive.reader import describe
+
+    parameters = {"bias_a": (0.0, "A"), "detect_v": (0.0, "V"), "width_s": (2e-9, "s")}
+    w = ArchiveWriter(tmp_path)
+    w(start("run-r", traces=False, parameters=parameters, automatic=("bias_a", "detect_v")))
+    w(ParametersResolved({"bias_a": 24e-6, "width_s": 5e-9}))     # width_s was set: not kept
+    w(RunStop("completed", "2026-03-01T10:01:00+00:00"))
+    with h5py.File(w.last_path, "r") as f:
+        g = f["entry/parameters_resolved"]
+        assert sorted(g) == ["bias_a", "detect_v"] and g["bias_a"].attrs["units"] == "A"
+        assert g["bias_a"][()] == 24e-6 and np.isnan(g["detect_v"][()])
+    text = describe(w.last_path, {"bias_a", "detect_v"})
+    assert "bias_a   = automatic (24 µA used)" in text, text
+    assert "detect_v = automatic (the value used is not archived)" in text, text
+    run = open_run(w.last_path)
+    assert run.parameters.loc["bias_a", "resolved"] == 24e-6
+    assert np.isnan(run.parameters.loc["detect_v", "resolved"]) and np.isnan(run.parameters.loc["width_s", "resolved"])
+    # An archive from before: no group, nothing resolved, still readable.
+    w(start("run-old", traces=False, parameters=parameters))
+    w(RunStop("completed", "2026-03-01T10:01:00+00:00"))
+    with h5py.File(w.last_path, "r") as f:
+        assert "parameters_resolved" not in f["entry"]
+    assert "bias_a   = automatic (the value used is not archived)" in describe(w.last_path, {"bias_a"})
+    assert open_run(w.last_path).parameters["resolved"].isna().all()
 
 
 def test_xarray_reads_traces_with_dims_coords_and_units(tmp_path):

@@ -151,6 +151,21 @@ def test_archive_show_reads_like_a_lab_book(tmp_path, capsys):
     assert re.search(r"^  detect_v\s+= 0 V$", out, re.M), out
 
 
+def test_archive_show_prints_the_values_a_real_run_chose(tmp_path, capsys):
+    station = private_station(tmp_path)
+    out_dir = tmp_path / "out"
+    main(["run", "strength_duration", "--station", str(station), "--out", str(out_dir), "--quiet",
+          "--set", "widths_s=2e-9,5e-9", "--set", "trials=3", "--set", "bisection_steps=4",
+          "--set", "reference_captures=2"])
+    [path] = sorted(out_dir.glob("*.h5"))
+    capsys.readouterr()
+    assert main(["archive", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("bias_a", "detect_v", "bracket_low_a", "bracket_high_a"):
+        assert re.search(rf"^  {name}\s+= automatic \(\S+ \S*(A|V) used\)$", out, re.M), out
+    assert "not archived" not in out, out
+
+
 def test_run_help_marks_automatic_parameters(capsys):
     text = help_text(capsys, "run", "refractory", "--help")
     assert re.search(r"^  bias_a\s+auto \(0 A\)\s+>= 0 A\s+A\s+DC bias; 0 takes", text, re.M), text

@@ -21,8 +21,8 @@ import numpy as np
 
 from contracts.files.yaml12 import parse_yaml
 
-TRACES, RESULTS = "traces", "results"
-NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", "instrument", "sample", "metadata"})
+TRACES, RESULTS, PARAMETERS_RESOLVED = "traces", "results", "parameters_resolved"
+NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", PARAMETERS_RESOLVED, "instrument", "sample", "metadata"})
 
 
 class RunFileError(ValueError):
@@ -67,6 +67,8 @@ class RunData:
     chip_text: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Quantity] = field(default_factory=dict)
+    #: The values the plan chose for automatic parameters left at 0 (absent: not archived).
+    parameters_resolved: dict[str, Quantity] = field(default_factory=dict)
     results: dict[str, Quantity] = field(default_factory=dict)
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     table_units: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -207,6 +209,10 @@ def _load_without_data(path: Path) -> RunData:
         found = group(f"entry/{name}")
         if found is not None:
             target.update(_quantities(found))
+    resolved = group(f"entry/{PARAMETERS_RESOLVED}")
+    if resolved is not None:     # NaN: the run ended before its plan chose the value
+        run.parameters_resolved.update({name: q for name, q in _quantities(resolved).items()
+                                        if np.isfinite(q.value)})
     return run
 
 
