@@ -189,8 +189,8 @@ def _describe(path: Path, automatic: Collection[str] | None = None) -> str:
         for group in ("parameters", layout.RESULTS):
             if group in entry:
                 lines.append(f"{group}:")
-                shown = [(name, _parameter_value(ds, results, automatic, resolved) if group == "parameters" else _value(ds))
-                         for name, ds in entry[group].items() if not h5py.h5ds.is_scale(ds.id)]
+                shown = [(name, _parameter_value(ds, results, automatic, resolved) if group == "parameters"
+                          else _value(ds)) for name, ds in entry[group].items() if not h5py.h5ds.is_scale(ds.id)]
                 width = max((len(name) for name, _ in shown), default=0)
                 lines += [f"  {name:<{width}} = {text}" for name, text in shown]
         if layout.TRACES in entry:
