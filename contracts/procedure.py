@@ -88,9 +88,17 @@ class ParameterInfo:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """What a plan may know besides its parameters: the chip's design values, the mode."""
+    """What a plan may know besides its parameters: the chip's design values, the mode; and
+    where it says which values it chose for its automatic parameters (`resolve`)."""
     chip_design: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
+    #: name -> value the plan chose (in the parameter's units); the runner archives each as it
+    #: appears (a `ParametersResolved` record). Not a step: step numbers stay those of the plan.
+    resolved: dict[str, float] = field(default_factory=dict)
+
+    def resolve(self, **values: float) -> None:
+        """The values the plan chose for automatic parameters (e.g. bias_a=24e-6)."""
+        self.resolved.update({name: float(value) for name, value in values.items()})
 
 
 class Procedure:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from contracts.records import ParametersResolved, Result, TableRows, TraceBlock
+from contracts.records import Result, TableRows, TraceBlock
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,8 @@ class Wait:
 
 @dataclass(frozen=True)
 class Archive:
-    """Hand a record (traces, table rows, result, the values chosen for automatic parameters)
-    to the archive. Reply: None."""
-    record: TraceBlock | TableRows | Result | ParametersResolved
+    """Hand a record (traces, table rows, result) to the archive. Reply: None."""
+    record: TraceBlock | TableRows | Result
 
 
 @dataclass(frozen=True)

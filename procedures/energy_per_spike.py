@@ -23,7 +23,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, too_little
-from contracts.records import ColumnSpec, ParametersResolved, Result, TableRows, TableSpec
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.energy import PortEnergy, baseline_j, port_energy
 from procedures.analysis.spikes import linear_excess_v, spike_times_s
@@ -104,7 +104,7 @@ class EnergyPerSpike(Procedure):
         bias_a = p.bias_a or design.bias_a
         window_s = (-np.inf, np.inf)       # the whole record
         records = self._records(context.chip_design)
-        yield steps.Archive(ParametersResolved({"bias_a": bias_a, "detect_v": detect_v}))
+        context.resolve(bias_a=bias_a, detect_v=detect_v)
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         threshold = yield from _pulsed.threshold_for(
             self.name, p.threshold_a, context.chip_design, design, settings, p.width_s, p.edge_s, detect_v,
@@ -114,7 +114,7 @@ class EnergyPerSpike(Procedure):
                 bias_energy_j=np.nan, spike_energy_j=np.nan, attempt=attempt),
             dry_run=context.dry_run)
         threshold_a = threshold.value_a
-        yield steps.Archive(ParametersResolved({"threshold_a": threshold_a}))
+        context.resolve(threshold_a=threshold_a)
         amplitude_a, reference_a = p.threshold_factor * threshold_a, p.reference_fraction * threshold_a
         yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)   # levels first, then the output on
         yield steps.SetInputEnabled(enabled=True)

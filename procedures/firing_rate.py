@@ -15,7 +15,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, ParametersResolved, Result, TableRows, TableSpec
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from contracts.units import format_si_range
 from procedures import _pulsed
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
@@ -102,9 +102,8 @@ class FiringRate(Procedure):
         triggered = 0
         records = self._records()
         bias_a = p.bias_a or design.bias_a
-        yield steps.Archive(ParametersResolved({"current_min_a": float(currents[0]),
-                                                "current_max_a": float(currents[-1]), "bias_a": bias_a,
-                                                "detect_v": detect_v}))
+        context.resolve(current_min_a=float(currents[0]), current_max_a=float(currents[-1]), bias_a=bias_a,
+                        detect_v=detect_v)
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         for index, current_a in enumerate(currents):
             yield steps.ConfigureDcInput(current_a=float(current_a))

@@ -45,7 +45,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, ParametersResolved, Result, TableRows, TableSpec
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from contracts.units import format_si
 from procedures.analysis import iv
 from procedures.analysis.statistics import histogram, summarize
@@ -144,6 +144,7 @@ class IvSweep(Procedure):
         p = self.parameters
         design = DesignHints.from_chip(context.chip_design)
         top_a = self._top_a(design)
+        context.resolve(bias_max_a=top_a)
         max_step_a = p.ramp_a_per_s * p.dwell_s
         switches, retraps, resistances, max_v = [], [], [], [0.0]
         for sweep in range(p.pilot_sweeps):
@@ -153,8 +154,6 @@ class IvSweep(Procedure):
             resistances.append(resistance)
             # No fraction of its own: the pilot's share of the run is the dry run's (the runner's estimate).
             yield steps.Progress(fraction=0.0, message=f"pilot sweep {sweep + 1} of {p.pilot_sweeps}")
-        # After the pilot sweeps: a refused plan names its first sweep as step 1.
-        yield steps.Archive(ParametersResolved({"bias_max_a": top_a}))
         coarse_a = top_a / (p.pilot_points - 1)
         pilot_a = summarize(switches).mean
         if not math.isfinite(pilot_a) and not context.dry_run:

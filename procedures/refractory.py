@@ -21,7 +21,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, ParametersResolved, Result, TableRows, TableSpec
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.spikes import delayed, has_spike
 from procedures.analysis.statistics import falling_crossing, wilson_interval
@@ -143,9 +143,8 @@ class Refractory(Procedure):
         settings = self._settings(design, spacings)
         records = self._records(context.chip_design)
         bias_a = p.bias_a or design.bias_a
-        yield steps.Archive(ParametersResolved({"spacing_min_s": float(spacings[-1]),
-                                                "spacing_max_s": float(spacings[0]), "bias_a": bias_a,
-                                                "detect_v": detect_v}))
+        context.resolve(spacing_min_s=float(spacings[-1]), spacing_max_s=float(spacings[0]), bias_a=bias_a,
+                        detect_v=detect_v)
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         threshold = yield from _pulsed.threshold_for(
             self.name, p.threshold_a, context.chip_design, design, settings, p.width_s, p.edge_s, detect_v,
@@ -155,7 +154,7 @@ class Refractory(Procedure):
                 attempt=attempt),
             dry_run=context.dry_run)
         threshold_a = threshold.value_a
-        yield steps.Archive(ParametersResolved({"threshold_a": threshold_a}))
+        context.resolve(threshold_a=threshold_a)
         amplitude_a = p.threshold_factor * threshold_a
         # Levels first, then the output on.
         yield _pulsed.pulses(p.reference_fraction * threshold_a, p.width_s, p.edge_s)

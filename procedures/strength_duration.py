@@ -21,7 +21,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, ParametersResolved, Result
+from contracts.records import Axis, ColumnSpec, Result
 from contracts.units import format_si, format_si_range
 from procedures import _pulsed
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss
@@ -113,8 +113,7 @@ class StrengthDuration(Procedure):
         low_a, high_a = self._bracket_a(design)
         detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
         bias_a = p.bias_a or design.bias_a
-        yield steps.Archive(ParametersResolved({"bracket_low_a": low_a, "bracket_high_a": high_a, "bias_a": bias_a,
-                                                "detect_v": detect_v}))
+        context.resolve(bracket_low_a=low_a, bracket_high_a=high_a, bias_a=bias_a, detect_v=detect_v)
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         widths = np.asarray(p.widths_s, dtype=float)
         # Levels first (the first reference pulse), then the output on.

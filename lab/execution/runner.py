@@ -34,7 +34,7 @@ from lab.execution.progress import (CampaignProgress, ProgressBar, RunProgress, 
                                     run_text, steps_wall_s)
 from contracts.procedure import PlanContext, Procedure
 from lab.execution.provenance import software_version
-from contracts.records import Result, RunStart, RunStop
+from contracts.records import ParametersResolved, Result, RunStart, RunStop
 from lab.execution.run_lock import StationLock
 
 
@@ -139,16 +139,22 @@ class Runner:
         return RunOutcome(run_id, writer.last_path, status, message, results, notes)
 
     def _execute(self, procedure, executor, writer, results, notes, bar, progress: RunProgress) -> None:
-        plan = procedure.plan(self.context)
+        context = PlanContext(self.context.chip_design)      # its own `resolved` for this run
+        plan = procedure.plan(context)
         wall = WallModel(self.station.clock_acceleration)
         progress.steps_begin(self.monotonic())
-        reply = None
+        reply, archived = None, {}
         try:
             while True:
                 try:
                     step = plan.send(reply)
                 except StopIteration:
+                    self._archive_resolved(context, archived, writer)
                     return
+                except BaseException:
+                    self._archive_resolved(context, archived, writer)
+                    raise
+                self._archive_resolved(context, archived, writer)
                 reply = None
                 # Before the step: its estimate reads the state it starts from, as in the dry run.
                 expected_s = wall.step_s(step, estimate_s(step, self.station, executor.state))
@@ -172,6 +178,15 @@ class Runner:
                     self.progress.changed()
         finally:
             plan.close()
+
+    @staticmethod
+    def _archive_resolved(context: PlanContext, archived: dict[str, float], writer: ArchiveWriter) -> None:
+        """The values the plan chose since the last step, to the archive at once."""
+        new = {name: value for name, value in context.resolved.items() if archived.get(name) != value}
+        if new:
+            with deferred():
+                writer(ParametersResolved(new))
+            archived.update(new)
 
     def _safety_notes(self) -> list[str]:
         """What the drivers' safe paths met and did (a reading that disagreed with the level
