@@ -215,16 +215,50 @@ class Axis:
 
 
 @dataclass(frozen=True, eq=False)
+class Uncertainty:
+    """How well a result is known: the interval [low, high] holding the true value with
+    probability `level` (0.95 for a 95 % interval), the method that computed it (named as a paper
+    would: "Wilson score interval", "bootstrap percentile interval, 2000 resamples", ...), and the
+    standard uncertainty (one σ) where the method gives one, NaN where it does not. `low`,
+    `high` and `standard` have the result's shape and units."""
+
+    method: str
+    level: float
+    low: Any
+    high: Any
+    standard: Any = float("nan")
+
+    def __post_init__(self) -> None:
+        if not self.method:
+            raise ValueError("an Uncertainty must name its method")
+        if not 0.0 < float(self.level) < 1.0:
+            raise ValueError(f"Uncertainty.level is a probability in (0, 1), got {self.level!r}")
+        for name in ("low", "high", "standard"):
+            _set(self, name, np.asarray(getattr(self, name), dtype=float))
+        _set(self, "level", float(self.level))
+
+
+@dataclass(frozen=True, eq=False)
 class Result:
+    """A named result in SI `units`; `uncertainty` says how well it is known (None only for what
+    is exact: counts, settings the plan chose, text)."""
+
     name: str
     value: Any  # scalar or array
     units: str
     axis: Axis | None = None
+    uncertainty: Uncertainty | None = None
 
     def __post_init__(self) -> None:
         value = np.asarray(self.value)
         if self.axis is not None and (value.ndim == 0 or len(np.ravel(self.axis.values)) != len(value)):
             raise ValueError(f"result {self.name!r}: axis {self.axis.name!r} does not match shape {value.shape}")
+        if self.uncertainty is not None:
+            for name in ("low", "high", "standard"):
+                bound = getattr(self.uncertainty, name)
+                if bound.shape not in (value.shape, ()) or (name != "standard" and bound.shape != value.shape):
+                    raise ValueError(f"result {self.name!r}: uncertainty {name} has shape {bound.shape}, the value "
+                                     f"{value.shape}")
 
 
 @dataclass(frozen=True)

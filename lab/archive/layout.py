@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from contracts.records import ColumnSpec, Result, TableSpec, TraceSpec
+from contracts.records import ColumnSpec, Result, TableSpec, TraceSpec, Uncertainty
 
 LIBVER = ("v110", "v110")  # allows SWMR, no 64 KiB attribute limit, readable by HDF5 1.10+
 SUFFIX = ".h5"
@@ -274,6 +274,33 @@ def write_parameters_resolved(entry: h5py.Group, values: Mapping[str, float]) ->
             g[name][()] = np.float64(value)
 
 
+#: Attributes of a result dataset that say how well it is known (contracts.records.Uncertainty).
+UNCERTAINTY_METHOD, CONFIDENCE_LEVEL = "uncertainty_method", "confidence_level"
+INTERVAL_LOW, INTERVAL_HIGH, STANDARD_UNCERTAINTY = "interval_low", "interval_high", "standard_uncertainty"
+
+
+def write_uncertainty(ds: h5py.Dataset, uncertainty: Uncertainty | None) -> None:
+    """The interval, its confidence level, the method and the standard uncertainty as attributes
+    of the result (arrays beside an array result: a result has tens of points, not millions)."""
+    if uncertainty is None:
+        return
+    ds.attrs[UNCERTAINTY_METHOD] = uncertainty.method
+    ds.attrs[CONFIDENCE_LEVEL] = uncertainty.level
+    ds.attrs[INTERVAL_LOW] = uncertainty.low
+    ds.attrs[INTERVAL_HIGH] = uncertainty.high
+    ds.attrs[STANDARD_UNCERTAINTY] = uncertainty.standard
+
+
+def read_uncertainty(attrs: Mapping[str, Any]) -> Uncertainty | None:
+    """What write_uncertainty stored, from a result's attributes (h5py or xarray); None for a
+    result archived without one."""
+    if UNCERTAINTY_METHOD not in attrs:
+        return None
+    method = attrs[UNCERTAINTY_METHOD]
+    return Uncertainty(method.decode() if isinstance(method, bytes) else str(method), float(attrs[CONFIDENCE_LEVEL]),
+                       attrs[INTERVAL_LOW], attrs[INTERVAL_HIGH], attrs.get(STANDARD_UNCERTAINTY, np.nan))
+
+
 def write_result(entry: h5py.Group, result: Result) -> None:
     """A run result in `entry/results` (NXdata; @signal is the first numeric result)."""
     g = entry.require_group(RESULTS)
@@ -291,6 +318,7 @@ def write_result(entry: h5py.Group, result: Result) -> None:
         if "signal" not in g.attrs:
             g.attrs["signal"] = result.name
     ds.attrs["units"] = result.units
+    write_uncertainty(ds, result.uncertainty)
     if value.ndim == 0:
         return
     if result.axis is not None:

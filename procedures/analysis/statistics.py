@@ -1,4 +1,9 @@
-"""Sample statistics, spike probabilities, bisection on a probability and level crossings."""
+"""Sample statistics with their intervals, spike probabilities, bisection on a probability and
+level crossings.
+
+Every interval here is computed at the confidence level its caller names, and says so: the
+`Uncertainty` it returns carries the method and level that the archive and the report print.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
+
+from contracts.records import Uncertainty
+
+#: The confidence level of every reported interval unless a procedure's parameter says otherwise.
+CONFIDENCE_LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,17 @@ def summarize(values) -> Summary:
     return Summary(mean, std, std / math.sqrt(n), n)
 
 
+def mean_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL) -> Uncertainty:
+    """Student-t interval on the mean of `summary`'s values; its standard uncertainty is the
+    standard error. NaN bounds below two values."""
+    if summary.count < 2 or not math.isfinite(summary.stderr):
+        return Uncertainty(f"Student t interval on the mean (n = {summary.count})", level, math.nan, math.nan,
+                           math.nan)
+    half = float(stats.t.ppf(0.5 + level / 2, summary.count - 1)) * summary.stderr
+    return Uncertainty(f"Student t interval on the mean (n = {summary.count})", level, summary.mean - half,
+                       summary.mean + half, summary.stderr)
+
+
 def histogram(values, bin_count: int) -> tuple[np.ndarray, np.ndarray]:
     """(counts, bin_edges) of the finite values; one zero-width-safe bin set for constant data."""
     array = np.asarray(values, dtype=float).ravel()
@@ -45,15 +67,27 @@ def histogram(values, bin_count: int) -> tuple[np.ndarray, np.ndarray]:
     return counts, edges
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.0) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (z=1: ~68 %); (0, 1) for no trials."""
+WILSON = "Wilson score interval"
+
+
+def wilson_interval(successes: int, trials: int, level: float = CONFIDENCE_LEVEL) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion at confidence `level`; (0, 1) for no trials."""
     if trials <= 0:
         return 0.0, 1.0
+    z = float(stats.norm.ppf(0.5 + level / 2))
     p = successes / trials
     denominator = 1 + z**2 / trials
     centre = (p + z**2 / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def proportion_uncertainty(successes, trials, level: float = CONFIDENCE_LEVEL) -> Uncertainty:
+    """Wilson intervals of the proportions successes/trials (arrays or scalars) at `level`."""
+    successes, trials = np.broadcast_arrays(np.asarray(successes), np.asarray(trials))
+    bounds = np.array([wilson_interval(int(k), int(n), level) for k, n in zip(successes.ravel(), trials.ravel())])
+    shape = successes.shape
+    return Uncertainty(WILSON, level, bounds[:, 0].reshape(shape), bounds[:, 1].reshape(shape))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from procedures.analysis import iv
-from procedures.analysis.statistics import Bisection, falling_crossing, histogram, summarize, wilson_interval
+from procedures.analysis.statistics import (Bisection, falling_crossing, histogram, mean_uncertainty,
+                                           proportion_uncertainty, summarize, wilson_interval)
 from procedures.analysis.strength_duration import (
     fit_lapicque, fit_weiss, lapicque_threshold_a, weiss_threshold_a,
 )
@@ -107,3 +108,23 @@ def test_lapicque_fit_recovers_rheobase_and_time_constant_with_noise():
 def test_fits_refuse_too_little_data_with_nan():
     assert math.isnan(fit_weiss([1e-9], [1e-5]).rheobase_a)
     assert math.isnan(fit_lapicque([1e-9, 2e-9], [math.nan, math.nan]).chronaxie_s)
+
+
+def test_wilson_interval_is_at_the_level_it_names():
+    # 4 of 4: the 95 % Wilson interval is [0.510, 1] (Wilson 1927; Newcombe 1998, table I).
+    low, high = wilson_interval(4, 4, level=0.95)
+    assert low == pytest.approx(0.5101, abs=1e-4) and high == pytest.approx(1.0)
+    assert wilson_interval(4, 4, level=0.6827)[0] == pytest.approx(0.8, abs=1e-3)   # one σ
+    u = proportion_uncertainty([4, 2], [4, 4])
+    assert u.method == "Wilson score interval" and u.level == 0.95
+    assert u.low[0] == pytest.approx(0.5101, abs=1e-4) and u.low[1] < 0.5 < u.high[1]
+
+
+def test_mean_uncertainty_is_a_student_t_interval_with_the_standard_error():
+    values = [1.0, 2.0, 3.0, 4.0]
+    s = summarize(values)
+    u = mean_uncertainty(s, 0.95)
+    half = 3.182446 * s.stderr        # t(0.975, 3)
+    assert (u.low, u.high) == (pytest.approx(2.5 - half), pytest.approx(2.5 + half))
+    assert u.standard == pytest.approx(s.stderr) and "n = 4" in u.method
+    assert math.isnan(mean_uncertainty(summarize([1.0])).low)

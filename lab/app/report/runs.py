@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from contracts.files.yaml12 import parse_yaml
+from contracts.records import Uncertainty
+from lab.archive.layout import read_uncertainty
 
 TRACES, RESULTS, PARAMETERS_RESOLVED = "traces", "results", "parameters_resolved"
 NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", PARAMETERS_RESOLVED, "instrument", "sample", "metadata"})
@@ -37,6 +39,7 @@ class Quantity:
     axis_name: str | None = None
     axis_values: np.ndarray | None = None
     axis_units: str = ""
+    uncertainty: Uncertainty | None = None
 
     @property
     def is_text(self) -> bool:
@@ -97,15 +100,16 @@ def _quantities(ds) -> dict[str, Quantity]:
         if values.dtype.kind in "USO":
             out[name] = Quantity(_text(values), units)
             continue
+        uncertainty = read_uncertainty(var.attrs)
         if values.ndim == 0:
-            out[name] = Quantity(values.item(), units)
+            out[name] = Quantity(values.item(), units, uncertainty=uncertainty)
             continue
         dim = var.dims[0]
         axis = ds[dim] if dim in ds.coords else None
         named = axis is not None and not dim.endswith(("_index", "_dim0"))
         out[name] = Quantity(values, units, dim if named else None,
                              np.asarray(axis.values) if named else None,
-                             str(axis.attrs.get("units", "")) if named else "")
+                             str(axis.attrs.get("units", "")) if named else "", uncertainty)
     return out
 
 
