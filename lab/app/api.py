@@ -13,10 +13,11 @@ The runs go through the same code as `nwlab run` and `nwlab campaign` (the same 
 any instrument is touched, the same archive and report); the reading goes through the report's
 reader (lab/app/report/runs.py), so a notebook sees what the report sees.
 
-Uncertainties follow the names the procedures give their results: the standard uncertainty of
-`x_u` or `x_mean_u` is `x_stderr_u` (the standard error of the mean), and its spread (one σ
-of the distribution, the report's "± spread") is `x_std_u`. A result without a `_stderr_`
-companion has no uncertainty (NaN), and its difference in σ between two runs is NaN too.
+A result's uncertainty is the one archived with it (an interval at a named confidence level, the
+method that computed it and, where the method gives one, the standard uncertainty); results of
+older runs have only the companions their names imply: the standard uncertainty of `x_u` or
+`x_mean_u` is `x_stderr_u`, and its spread (one σ of the distribution) is `x_std_u`. A result
+with neither has no uncertainty (NaN), and its difference in σ between two runs is NaN too.
 """
 
 from __future__ import annotations
@@ -79,10 +80,13 @@ class Run:
     `parameters`: DataFrame indexed by name, columns `value`, `units`, `resolved` (the value the
     plan chose for an automatic parameter left at 0; NaN where none was archived).
     `results`: the numeric scalar results, indexed by name, columns `value`, `uncertainty`
-    (standard uncertainty, from `x_stderr_u`), `spread` (σ of the distribution, from `x_std_u`),
-    `units`; the companions themselves are not repeated as rows.
+    (standard uncertainty: the archived one, else `x_stderr_u`), `low`, `high` (the archived
+    interval), `level` (its confidence level, 0.95 for 95 %), `method` (how it was computed),
+    `spread` (σ of the distribution, from `x_std_u`), `units`; the companions themselves are not
+    repeated as rows. NaN / "" where a result has none.
     `notes`: the text results (sources, statuses).
-    `arrays`: the array results as an xarray Dataset on their axes (units in `.attrs`).
+    `arrays`: the array results as an xarray Dataset on their axes (units in `.attrs`); an array
+    with an interval has `x_low` and `x_high` beside it (level and method in their `.attrs`).
     `tables`: one DataFrame per table, its units in `.attrs["units"]` (column -> unit) and the
     columns a viewer plots in `.attrs["axis"]` and `.attrs["signal"]`.
     `traces`: the captured traces as an xarray Dataset, one variable per unit (voltage (trace,
@@ -184,12 +188,20 @@ def _results_frame(results: Mapping[str, Quantity]) -> tuple[pd.DataFrame, dict[
         if name in companions:
             continue
         found = {w: _companion(name, w, scalars) for w in ("stderr", "std")}
-        rows[name] = {"value": quantity.scalar(),
-                      "uncertainty": scalars[found["stderr"]].scalar() if found["stderr"] else math.nan,
+        interval = quantity.uncertainty
+        standard = float(interval.standard) if interval is not None else math.nan
+        if math.isnan(standard) and found["stderr"]:
+            standard = scalars[found["stderr"]].scalar()
+        rows[name] = {"value": quantity.scalar(), "uncertainty": standard,
+                      "low": float(interval.low) if interval is not None else math.nan,
+                      "high": float(interval.high) if interval is not None else math.nan,
+                      "level": interval.level if interval is not None else math.nan,
+                      "method": interval.method if interval is not None else "",
                       "spread": scalars[found["std"]].scalar() if found["std"] else math.nan,
                       "units": quantity.units}
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "uncertainty", "spread", "units"])
-    frame = frame.astype({"value": float, "uncertainty": float, "spread": float})
+    columns = ["value", "uncertainty", "low", "high", "level", "method", "spread", "units"]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    frame = frame.astype({name: float for name in ("value", "uncertainty", "low", "high", "level", "spread")})
     frame.index.name = "result"
     return frame, {n: str(q.value) for n, q in results.items() if q.is_text}
 
@@ -207,6 +219,11 @@ def _arrays_dataset(results: Mapping[str, Quantity]) -> xr.Dataset:
             coords[quantity.axis_name] = xr.Variable(quantity.axis_name, np.array(quantity.axis_values),
                                                      {"units": quantity.axis_units})
         variables[name] = xr.Variable(dims, values.copy(), {"units": quantity.units})
+        interval = quantity.uncertainty
+        if interval is not None:    # its interval beside it, named as a viewer looks for it
+            attrs = {"units": quantity.units, "confidence_level": interval.level, "uncertainty_method": interval.method}
+            variables[f"{name}_low"] = xr.Variable(dims, np.array(interval.low, dtype=float), attrs)
+            variables[f"{name}_high"] = xr.Variable(dims, np.array(interval.high, dtype=float), attrs)
     return xr.Dataset(variables, coords=coords)
 
 
@@ -270,7 +287,8 @@ def compare_runs(a: str | Path | Run, b: str | Path | Run) -> pd.DataFrame:
     """The numeric scalar results of two runs side by side, indexed by result (every result of
     either run): units, a, a_uncertainty, b, b_uncertainty, difference (b − a) and
     difference_sigma, the difference over the combined standard uncertainty
-    sqrt(u_a² + u_b²) (NaN where neither run has one). `.attrs` holds both runs' ids and
+    sqrt(u_a² + u_b²) (NaN where neither run has one). A result archived with an interval but no
+    standard uncertainty counts its half-width over the normal quantile of its level. `.attrs` holds both runs' ids and
     procedures, and the parameters that differ (name -> (a, b, units))."""
     import pandas as pd
 
@@ -278,8 +296,9 @@ def compare_runs(a: str | Path | Run, b: str | Path | Run) -> pd.DataFrame:
     run_b = b if isinstance(b, Run) else open_run(b)
     names = list(run_a.results.index) + [n for n in run_b.results.index if n not in run_a.results.index]
     ra, rb = run_a.results.reindex(names), run_b.results.reindex(names)
-    frame = pd.DataFrame({"units": ra["units"].fillna(rb["units"]), "a": ra["value"], "a_uncertainty": ra["uncertainty"],
-                          "b": rb["value"], "b_uncertainty": rb["uncertainty"]}, index=pd.Index(names, name="result"))
+    frame = pd.DataFrame({"units": ra["units"].fillna(rb["units"]), "a": ra["value"],
+                          "a_uncertainty": _standard_uncertainty(ra), "b": rb["value"],
+                          "b_uncertainty": _standard_uncertainty(rb)}, index=pd.Index(names, name="result"))
     frame["difference"] = frame["b"] - frame["a"]
     combined = np.hypot(frame["a_uncertainty"].fillna(0.0), frame["b_uncertainty"].fillna(0.0))
     has_uncertainty = frame["a_uncertainty"].notna() | frame["b_uncertainty"].notna()
@@ -287,6 +306,15 @@ def compare_runs(a: str | Path | Run, b: str | Path | Run) -> pd.DataFrame:
     frame.attrs.update(a=run_a.run_id, b=run_b.run_id, a_procedure=run_a.procedure, b_procedure=run_b.procedure,
                        parameters_differing=_differing_parameters(run_a.parameters, run_b.parameters))
     return frame
+
+
+def _standard_uncertainty(results: pd.DataFrame) -> pd.Series:
+    """The archived standard uncertainty; where a method gives only an interval (a Wilson or a
+    bootstrap interval), its half-width over the normal quantile of its level."""
+    from scipy import stats
+
+    half_width = (results["high"] - results["low"]) / 2
+    return results["uncertainty"].fillna(half_width / stats.norm.ppf(0.5 + results["level"] / 2))
 
 
 def _differing_parameters(pa: pd.DataFrame, pb: pd.DataFrame) -> dict[str, tuple[Any, Any, str]]:

@@ -70,8 +70,8 @@ def comparison_text(frame, run_a, run_b) -> str:
             lines.append(f"  {name.ljust(width)}  {_parameter(a, units)} → {_parameter(b, units)}")
     else:
         lines.append("parameters: the same")
-    lines.append("uncertainty: standard error (x_stderr_u) where the run archived one; in σ = (B − A) / "
-                 "sqrt(u_A² + u_B²)")
+    lines.append("uncertainty: the standard uncertainty each run archived (else an interval's half-width over "
+                 "the normal quantile of its level); in σ = (B − A) / sqrt(u_A² + u_B²)")
     return "\n".join(lines)
 
 

@@ -405,3 +405,46 @@ def test_an_archive_from_before_units_per_channel_still_reads(tmp_path):
     w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
     run = load_run(w.last_path)
     assert trace_channel(run.traces, "input_a")[0].shape == (2, TIME_S.size)
+
+
+def test_uncertainties_round_trip_to_the_file_the_report_and_the_api(tmp_path):
+    from contracts.records import Uncertainty
+    from lab.app import api
+    from lab.app.report.runs import load_run
+
+    w = ArchiveWriter(tmp_path, WriterOptions(block_traces=16))
+    w(start(traces=False))
+    w(Result("energy_per_spike_j", 1.5e-17, "J",
+             uncertainty=Uncertainty("Student t interval on the mean (n = 40)", 0.95, 1.4e-17, 1.6e-17, 5e-19)))
+    axis = Axis("input_amplitude_a", [1e-6, 2e-6, 3e-6], "A")
+    w(Result("firing_probability", np.array([0.1, 0.5, 0.9]), "1", axis,
+             Uncertainty("Wilson score interval", 0.95, [0.02, 0.3, 0.7], [0.3, 0.7, 0.98])))
+    w(Result("captures", 40, "1"))
+    w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
+
+    with h5py.File(w.last_path, "r") as f:
+        attrs = f["entry/results/energy_per_spike_j"].attrs
+        assert attrs["uncertainty_method"] == "Student t interval on the mean (n = 40)"
+        assert (attrs["confidence_level"], attrs["interval_low"], attrs["interval_high"]) == (0.95, 1.4e-17, 1.6e-17)
+        assert "uncertainty_method" not in f["entry/results/captures"].attrs
+    quantity = load_run(w.last_path).results["firing_probability"]
+    np.testing.assert_array_equal(quantity.uncertainty.high, [0.3, 0.7, 0.98])
+    assert quantity.uncertainty.method == "Wilson score interval"
+
+    run = api.open_run(w.last_path)
+    row = run.results.loc["energy_per_spike_j"]
+    assert (row["low"], row["high"], row["level"], row["uncertainty"]) == (1.4e-17, 1.6e-17, 0.95, 5e-19)
+    assert row["method"].startswith("Student t")
+    assert np.isnan(run.results.loc["captures", "low"]) and run.results.loc["captures", "method"] == ""
+    low = run.arrays["firing_probability_low"]
+    np.testing.assert_array_equal(low.values, [0.02, 0.3, 0.7])
+    assert low.attrs["confidence_level"] == 0.95 and low.dims == ("input_amplitude_a",)
+
+
+def test_an_uncertainty_that_does_not_fit_its_result_is_refused():
+    from contracts.records import Uncertainty
+
+    with pytest.raises(ValueError, match="probability"):
+        Uncertainty("Wilson score interval", 95, 0.1, 0.2)
+    with pytest.raises(ValueError, match="shape"):
+        Result("p", np.array([0.1, 0.5]), "1", uncertainty=Uncertainty("Wilson score interval", 0.95, 0.0, 1.0))
