@@ -16,7 +16,7 @@ from typing import TypeVar
 import h5py
 import numpy as np
 
-from contracts.units import display_unit, format_si
+from contracts.units import display_unit, format_si, format_si_range
 from lab.archive import layout
 from lab.archive.recover import check_file, open_partial, short
 
@@ -125,12 +125,18 @@ def _scalar(ds: h5py.Dataset):
 
 def _value(ds: h5py.Dataset) -> str:
     units = str(ds.attrs.get("units", ""))
+    uncertainty = layout.read_uncertainty(ds.attrs)
     if ds.ndim == 0:
         v = _scalar(ds)
-        return format_si(v, units) if isinstance(v, (int, float, np.integer, np.floating)) else \
-            f"{v} {display_unit(units)}".rstrip()
+        if not isinstance(v, (int, float, np.integer, np.floating)):
+            return f"{v} {display_unit(units)}".rstrip()
+        if uncertainty is None:
+            return format_si(v, units)
+        return (f"{format_si(v, units)}, {uncertainty.level * 100:g} % interval "
+                f"{format_si_range(float(uncertainty.low), float(uncertainty.high), units)} ({uncertainty.method})")
     dims = [d.label or (d[0].name.rsplit("/", 1)[1] if len(d) else "?") for d in ds.dims]
-    return f"{ds.dtype}{list(ds.shape)} {display_unit(units)} along ({', '.join(dims)})".replace("  ", " ")
+    shown = f"{ds.dtype}{list(ds.shape)} {display_unit(units)} along ({', '.join(dims)})".replace("  ", " ")
+    return shown if uncertainty is None else f"{shown}, with {uncertainty.level * 100:g} % intervals ({uncertainty.method})"
 
 
 def _parameter_value(ds: h5py.Dataset, results: h5py.Group | None, automatic: Collection[str] | None,

@@ -440,6 +440,11 @@ def test_uncertainties_round_trip_to_the_file_the_report_and_the_api(tmp_path):
     np.testing.assert_array_equal(low.values, [0.02, 0.3, 0.7])
     assert low.attrs["confidence_level"] == 0.95 and low.dims == ("input_amplitude_a",)
 
+    from lab.archive.reader import describe
+    shown = describe(w.last_path)
+    assert "energy_per_spike_j = 15 aJ, 95 % interval 14 to 16 aJ (Student t interval on the mean (n = 40))" in shown
+    assert "with 95 % intervals (Wilson score interval)" in shown
+
 
 def test_an_uncertainty_that_does_not_fit_its_result_is_refused():
     from contracts.records import Uncertainty
