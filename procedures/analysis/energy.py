@@ -9,11 +9,15 @@ when the window covers the whole relaxation, since the circuit returns to where 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
+from contracts.records import Uncertainty
 from procedures.analysis.spikes import in_window
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, Summary
 
 
 def integrate_j(time_s: np.ndarray, power_w: np.ndarray, window_s: tuple[float, float] | None = None) -> float:
@@ -60,3 +64,54 @@ def spike_energy_j(measured: PortEnergy, reference: PortEnergy, amplitude_a: flo
                    reference_amplitude_a: float) -> float:
     """Energy of a spike: what was delivered minus the linear baseline at the same amplitude."""
     return measured.total_j - baseline_j(reference, amplitude_a, reference_amplitude_a)
+
+
+def std_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL, scale: float = 1.0) -> Uncertainty:
+    """Chi-square interval on a standard deviation (normal data): s·√((n−1)/χ²) at the two
+    tail quantiles; its standard uncertainty s/√(2(n−1)) (large-n). `scale` multiplies all of it
+    (1/√n gives the interval of the standard error). NaN bounds below two values."""
+    n = summary.count
+    method = f"chi-square interval on the standard deviation (n = {n}, normal data assumed)"
+    if n < 2 or not math.isfinite(summary.std):
+        return Uncertainty(method, level, math.nan, math.nan, math.nan)
+    dof = n - 1
+    low = summary.std * math.sqrt(dof / stats.chi2.ppf(0.5 + level / 2, dof))
+    high = summary.std * math.sqrt(dof / stats.chi2.ppf(0.5 - level / 2, dof))
+    return Uncertainty(method, level, scale * low, scale * high, scale * summary.std / math.sqrt(2 * dof))
+
+
+def ratio_uncertainty(energies_j, counts, level: float = CONFIDENCE_LEVEL) -> Uncertainty:
+    """Interval on R = Σ energy / Σ count over N captures (energy per spike when captures hold
+    different numbers of spikes): the ratio estimator's linearised standard error
+    √(Σ(e − R·n)² / (N(N−1))) / mean(n), with a Student t quantile at N − 1 degrees of freedom.
+    NaN bounds below two captures or without a count."""
+    e = np.asarray(energies_j, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    keep = np.isfinite(e) & np.isfinite(n)
+    e, n = e[keep], n[keep]
+    size = int(e.size)
+    method = f"ratio estimator, linearised standard error, Student t interval (N = {size} captures)"
+    if size < 2 or n.sum() <= 0:
+        return Uncertainty(method, level, math.nan, math.nan, math.nan)
+    ratio = e.sum() / n.sum()
+    standard = math.sqrt(np.sum((e - ratio * n) ** 2) / (size * (size - 1))) / n.mean()
+    half = float(stats.t.ppf(0.5 + level / 2, size - 1)) * standard
+    return Uncertainty(method, level, ratio - half, ratio + half, standard)
+
+
+def combined_uncertainty(estimate: float, parts, level: float = CONFIDENCE_LEVEL,
+                         method: str = "Student t interval") -> Uncertainty:
+    """Student t interval on a sum of independent estimates, from each one's standard
+    uncertainty and degrees of freedom [(standard, dof), ...]: standard = √Σu², degrees of
+    freedom by Welch–Satterthwaite (an energy above the baseline: the mean of the captures'
+    energies and the baseline's mean, each from its own captures). NaN bounds when a part is
+    not finite or has no degree of freedom."""
+    parts = [(float(u), int(dof)) for u, dof in parts]
+    if not parts or any(not math.isfinite(u) or dof < 1 for u, dof in parts):
+        return Uncertainty(method, level, math.nan, math.nan, math.nan)
+    variance = sum(u**2 for u, _ in parts)
+    if variance == 0.0:
+        return Uncertainty(method, level, estimate, estimate, 0.0)
+    dof = variance**2 / sum(u**4 / d for u, d in parts)
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * math.sqrt(variance)
+    return Uncertainty(method, level, estimate - half, estimate + half, math.sqrt(variance))

@@ -75,3 +75,50 @@ def delayed(time_s: np.ndarray, values: np.ndarray, delay_s: float) -> np.ndarra
     response to a copy of the input delayed by delay_s (superposition)."""
     time_s = np.asarray(time_s, dtype=float)
     return np.interp(time_s - delay_s, time_s, np.asarray(values, dtype=float), left=0.0)
+
+
+# -- what a capture at a spiking amplitude holds ----------------------------------------------
+# The main wire's spikes show at the output node (m); the control wire's switchings at the bias
+# node (c). On the default neuron each spike makes the control wire switch once (it resets the
+# loop's flux, ~1-2 ns after the spike). Each reset leaves a little current circulating in the
+# loop; over ~15 spikes it builds up until the control wire switches a second time, 10-20 ns
+# after the spike, with no spike on m: a control-wire afterpulse that releases the loop's
+# circulating current (~5.5 aJ more than the capture's spike alone). The reverse also happens
+# (the control wire does not switch after a spike: the loop keeps the spike's flux, and the
+# capture takes ~5 aJ less), and near threshold the control wire may switch with no spike.
+
+#: Capture classes (the `class` column of energy_per_spike's `captures` table).
+BASELINE, SINGLE_SPIKE, MULTIPLE_SPIKES, NO_SPIKE, CONTROL_AFTERPULSE, NO_RESET, SEARCH = 0, 1, 2, 3, 4, 5, 6
+CAPTURE_CLASSES = {
+    BASELINE: "baseline (sub-threshold reference)",
+    SINGLE_SPIKE: "single spike",
+    MULTIPLE_SPIKES: "double spike (or more)",
+    NO_SPIKE: "no spike",
+    CONTROL_AFTERPULSE: "spike + control-wire afterpulse",
+    NO_RESET: "spike without control-wire reset",
+    SEARCH: "threshold search (not classified)",
+}
+
+
+def event_count(time_s: np.ndarray, excess_v: np.ndarray, level_v: float) -> int:
+    """Events in a trace's excess over its linear response: rising crossings of level_v (with
+    spike_times_s's hysteresis of half the level)."""
+    return int(spike_times_s(time_s, excess_v, level_v).size)
+
+
+def classify_spiking_capture(main_spikes: int, control_events: int) -> int:
+    """The class of a capture at a spiking amplitude, from the spikes counted at the output node
+    and the control-wire switchings counted at the bias node.
+
+    Two or more spikes: MULTIPLE_SPIKES; none: NO_SPIKE. One spike with more control switchings
+    than spikes: CONTROL_AFTERPULSE (the control wire switched again with no spike to reset);
+    with none: NO_RESET (the loop kept the spike's flux). One of each: SINGLE_SPIKE."""
+    if main_spikes <= 0:
+        return NO_SPIKE
+    if main_spikes >= 2:
+        return MULTIPLE_SPIKES
+    if control_events > main_spikes:
+        return CONTROL_AFTERPULSE
+    if control_events < main_spikes:
+        return NO_RESET
+    return SINGLE_SPIKE
