@@ -1,24 +1,37 @@
-"""Energy efficiency: measured energy per spike → SOPS/W on chip and at the wall plug,
-beside the human brain, CMOS neuromorphic chips and the published nanowire figures.
+"""Energy efficiency: measured energy per spike → spikes and synaptic operations per joule, on
+chip and at the wall plug, beside the human brain, CMOS neuromorphic chips and the published
+nanowire figures.
 
-SOPS/W = 1 / (energy per synaptic event). This chip has no synapse to measure, so the energy
-of one synaptic event is taken as `synaptic_energy_ratio` × the measured energy per spike
-(default 0.1: the design simulation's ~5 aJ per event against ~50 aJ per spike, as reported —
-an assumption, stated in the results). At the wall plug every joule dissipated at 4 K costs
-(1 + cooling overhead) joules. Every reference figure is archived with its source and status
-(analysis.references); no instrument is touched.
+Per spike (measured): spikes per joule = 1 / energy per spike. Per synaptic event: SOPS/W = 1 /
+(energy per synaptic event); this chip has no synapse to measure, so the energy of one synaptic
+event is taken as `synaptic_energy_ratio` × the measured energy per spike (default 0.1: the
+design simulation's ~5 aJ per event against ~50 aJ per spike, as reported). That is an
+assumption: every figure resting on it is named `…_assuming_synaptic_ratio`, and the figures
+without it are archived beside them. At the wall plug every joule dissipated at 4 K costs
+(1 + cooling overhead) joules.
+
+The energy per spike's interval (energy_per_spike_low_j/high_j at energy_per_spike_level, from
+energy_per_spike's `energy_per_spike_j` uncertainty) is carried into every figure derived from
+it: each is monotone in the energy alone, so the images of the interval's bounds are its
+interval at the same level (exact, not a linearisation). Every reference figure is archived with
+its source and status (analysis.references); no instrument is touched.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter
-from contracts.records import Result
+from contracts.records import Result, Uncertainty
 from procedures.analysis.references import (
     CRYOCOOLER_OVERHEAD_SOURCE, CRYOCOOLER_OVERHEAD_W_PER_W, REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w,
 )
+
+
+#: The names of the figures that rest on the assumed synaptic energy end so.
+ASSUMING = "_assuming_synaptic_ratio"
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,12 @@ class EfficiencyParameters:
                                           minimum=1e-24, maximum=1e-6)
     energy_per_spike_std_j: float = parameter(0.0, unit="J", doc="its spread (from energy_per_spike)",
                                               minimum=0.0)
+    energy_per_spike_low_j: float = parameter(0.0, unit="J", doc="lower bound of the energy per spike's interval "
+                                              "(from energy_per_spike); 0: no interval given", minimum=0.0)
+    energy_per_spike_high_j: float = parameter(0.0, unit="J", doc="upper bound of the energy per spike's interval "
+                                               "(from energy_per_spike); 0: no interval given", minimum=0.0)
+    energy_per_spike_level: float = parameter(0.95, unit="1", doc="confidence level of that interval",
+                                              minimum=0.5, maximum=0.9999)
     synaptic_energy_ratio: float = parameter(0.1, unit="1", doc="synaptic event energy / spike energy "
                                              "(assumption; design figures as reported)", minimum=1e-6, maximum=10.0)
     cooling_overhead_w_per_w: float = parameter(CRYOCOOLER_OVERHEAD_W_PER_W, unit="1", doc="wall-plug watts "
@@ -41,24 +60,46 @@ class Efficiency(Procedure):
     minimum_valid_data = "none measured: it computes from its parameters (finite by their bounds)"
     Parameters = EfficiencyParameters
 
+    def _energy_interval(self) -> Uncertainty:
+        """The energy per spike's interval as handed on (NaN bounds when none was, or when it
+        does not hold the value)."""
+        p = self.parameters
+        low, high = p.energy_per_spike_low_j, p.energy_per_spike_high_j
+        if low > 0 and high > 0 and low <= p.energy_per_spike_j <= high:
+            return Uncertainty(f"as measured by energy_per_spike (its energy_per_spike_j interval, "
+                               f"{p.energy_per_spike_level:.0%})", p.energy_per_spike_level, low, high)
+        return Uncertainty("no interval handed on for energy_per_spike_j", p.energy_per_spike_level,
+                           math.nan, math.nan)
+
+    def _propagated(self, name: str, value_of_energy, units: str) -> Result:
+        """A figure f(energy per spike), monotone in it, with the interval of the energy mapped
+        through f (bounds in order)."""
+        energy = self._energy_interval()
+        ends = sorted((value_of_energy(float(energy.low)), value_of_energy(float(energy.high))))
+        method = (f"propagated from energy_per_spike_j ({energy.method}): the interval's bounds mapped "
+                  "through this figure, which is monotone in the energy alone (exact at the same level)")
+        return Result(name, value_of_energy(self.parameters.energy_per_spike_j), units,
+                      uncertainty=Uncertainty(method, energy.level, ends[0], ends[1]))
+
     def plan(self, context: PlanContext):
         p = self.parameters
-        synaptic_j = p.synaptic_energy_ratio * p.energy_per_spike_j
-        on_chip = sops_per_w(synaptic_j)
-        wall = sops_per_w(synaptic_j, p.cooling_overhead_w_per_w)
-        measured = (
-            ("energy_per_spike_j", p.energy_per_spike_j, "J"),
-            ("energy_per_spike_std_j", p.energy_per_spike_std_j, "J"),
-            ("energy_per_synaptic_event_j", synaptic_j, "J"),
-            ("synaptic_energy_ratio", p.synaptic_energy_ratio, "1"),
-            ("spikes_per_joule_on_chip", 1.0 / p.energy_per_spike_j, "J-1"),
-            ("sops_per_w_on_chip", on_chip, "J-1"),
-            ("sops_per_w_wall_plug", wall, "J-1"),
-            ("cooling_overhead_w_per_w", p.cooling_overhead_w_per_w, "1"),
-            ("carnot_overhead_w_per_w", carnot_overhead_w_per_w(p.chip_temperature_k), "1"),
-        )
-        for name, value, units in measured:
-            yield steps.Archive(Result(name, value, units))
+        ratio, overhead = p.synaptic_energy_ratio, p.cooling_overhead_w_per_w
+        figures = [
+            Result("energy_per_spike_j", p.energy_per_spike_j, "J", uncertainty=self._energy_interval()),
+            Result("energy_per_spike_std_j", p.energy_per_spike_std_j, "J"),
+            # Measured, no assumption: per spike.
+            self._propagated("spikes_per_joule_on_chip", lambda e: sops_per_w(e), "J-1"),
+            self._propagated("spikes_per_joule_wall_plug", lambda e: sops_per_w(e, overhead), "J-1"),
+            # Resting on the assumed synaptic energy.
+            self._propagated(f"energy_per_synaptic_event{ASSUMING}_j", lambda e: ratio * e, "J"),
+            self._propagated(f"sops_per_w_on_chip{ASSUMING}", lambda e: sops_per_w(ratio * e), "J-1"),
+            self._propagated(f"sops_per_w_wall_plug{ASSUMING}", lambda e: sops_per_w(ratio * e, overhead), "J-1"),
+            Result("synaptic_energy_ratio", ratio, "1"),
+            Result("cooling_overhead_w_per_w", overhead, "1"),
+            Result("carnot_overhead_w_per_w", carnot_overhead_w_per_w(p.chip_temperature_k), "1"),
+        ]
+        for result in figures:
+            yield steps.Archive(result)
         yield steps.Archive(Result("cooling_overhead_source", CRYOCOOLER_OVERHEAD_SOURCE, ""))
         yield steps.Archive(Result("synaptic_energy_ratio_source", "assumption: 5 aJ per synaptic event against "
                                    "50 aJ per spike in the design simulation (Toomey, Segall, Berggren, Front. "
@@ -66,13 +107,14 @@ class Efficiency(Procedure):
                                    ""))
         for figure in REFERENCE_FIGURES:
             key = figure.key
-            for name, value, units in (
-                (f"{key}_energy_per_synaptic_event_j", figure.energy_per_synaptic_event_j, "J"),
-                (f"{key}_sops_per_w", figure.sops_per_w, "J-1"),
-                (f"{key}_wall_plug_advantage", wall / figure.sops_per_w, "1"),
-                (f"{key}_on_chip_advantage", on_chip / figure.sops_per_w, "1"),
-            ):
-                yield steps.Archive(Result(name, value, units))
+            yield steps.Archive(Result(f"{key}_energy_per_synaptic_event_j", figure.energy_per_synaptic_event_j, "J"))
+            yield steps.Archive(Result(f"{key}_sops_per_w", figure.sops_per_w, "J-1"))
+            yield steps.Archive(self._propagated(f"{key}_wall_plug_advantage{ASSUMING}",
+                                                 lambda e: sops_per_w(ratio * e, overhead) / figure.sops_per_w, "1"))
+            yield steps.Archive(self._propagated(f"{key}_on_chip_advantage{ASSUMING}",
+                                                 lambda e: sops_per_w(ratio * e) / figure.sops_per_w, "1"))
             yield steps.Archive(Result(f"{key}_source", f"{figure.platform}: {figure.source}", ""))
             yield steps.Archive(Result(f"{key}_status", f"{figure.status}; {figure.note}", ""))
-        yield steps.Progress(fraction=1.0, message=f"{wall:.3g} SOPS/W at the wall plug")
+        wall = sops_per_w(ratio * p.energy_per_spike_j, overhead)
+        yield steps.Progress(fraction=1.0, message=f"{sops_per_w(p.energy_per_spike_j, overhead):.3g} spikes/J, "
+                             f"{wall:.3g} SOPS/W assuming synaptic energy = {ratio:g} x spike energy, at the wall plug")

@@ -51,15 +51,18 @@ def test_efficiency_reports_measured_and_reference_figures_with_sources(station)
     report = dry_run(Efficiency(energy_per_spike_j=20e-18, synaptic_energy_ratio=0.1,
                                 cooling_overhead_w_per_w=999.0), station)
     results = {s.record.name: s.record.value for s, _ in report.steps if hasattr(s, "record")}
-    assert results["energy_per_synaptic_event_j"] == pytest.approx(2e-18)
-    assert results["sops_per_w_on_chip"] == pytest.approx(5e17)
-    assert results["sops_per_w_wall_plug"] == pytest.approx(5e17 / 1000)
+    assert results["energy_per_synaptic_event_assuming_synaptic_ratio_j"] == pytest.approx(2e-18)
+    assert results["sops_per_w_on_chip_assuming_synaptic_ratio"] == pytest.approx(5e17)
+    assert results["sops_per_w_wall_plug_assuming_synaptic_ratio"] == pytest.approx(5e17 / 1000)
+    assert results["spikes_per_joule_on_chip"] == pytest.approx(5e16)        # no assumption: per spike
+    assert results["spikes_per_joule_wall_plug"] == pytest.approx(5e16 / 1000)
     for figure in REFERENCE_FIGURES:
         assert figure.source and figure.status in ("verified", "reported")
         assert figure.source.split(",")[0] in results[f"{figure.key}_source"]
         assert results[f"{figure.key}_status"].startswith(figure.status)
         assert results[f"{figure.key}_sops_per_w"] == figure.sops_per_w
-        assert results[f"{figure.key}_wall_plug_advantage"] == pytest.approx(5e14 / figure.sops_per_w)
+        assert results[f"{figure.key}_wall_plug_advantage_assuming_synaptic_ratio"] == pytest.approx(
+            5e14 / figure.sops_per_w)
     assert {"truenorth", "spinnaker", "loihi", "human_brain"} <= {f.key for f in REFERENCE_FIGURES}
     assert "Cryogenics" in results["cooling_overhead_source"]
 
@@ -71,3 +74,29 @@ def test_reference_arithmetic():
     assert carnot_overhead_w_per_w(4.2) == pytest.approx(70.43, rel=1e-3)
     for figure in REFERENCE_FIGURES:   # each figure's SOPS/W is within an order of its energy's reciprocal
         assert 0.1 < figure.sops_per_w * figure.energy_per_synaptic_event_j < 10
+
+
+def test_efficiency_carries_the_energy_interval_into_every_derived_figure():
+    """Each figure derived from the energy per spike gets the energy's interval mapped through it:
+    bounds in order, at the energy's level, the method naming where it comes from."""
+    from contracts.procedure import PlanContext
+
+    energy = Efficiency(energy_per_spike_j=14e-18, energy_per_spike_low_j=13e-18, energy_per_spike_high_j=16e-18,
+                        energy_per_spike_level=0.9, cooling_overhead_w_per_w=999.0)
+    results = {s.record.name: s.record for s in energy.plan(PlanContext()) if hasattr(s, "record")}
+    derived = [name for name in results if name.startswith(("spikes_per_joule", "sops_per_w", "energy_per_synaptic"))
+               or "advantage" in name]
+    assert len(derived) == 5 + 2 * len(REFERENCE_FIGURES)
+    for name in derived:
+        u = results[name].uncertainty
+        assert u is not None and u.level == 0.9 and "propagated from energy_per_spike_j" in u.method, name
+        assert u.low < results[name].value < u.high, name
+    on_chip = results["spikes_per_joule_on_chip"].uncertainty
+    assert (float(on_chip.low), float(on_chip.high)) == pytest.approx((1 / 16e-18, 1 / 13e-18))
+    sops = results["sops_per_w_wall_plug_assuming_synaptic_ratio"].uncertainty
+    assert float(sops.high) == pytest.approx(1 / (0.1 * 13e-18 * 1000))
+    # Without an interval handed on the bounds are NaN, and the method says so.
+    bare = {s.record.name: s.record for s in Efficiency(energy_per_spike_j=14e-18).plan(PlanContext())
+            if hasattr(s, "record")}
+    assert math.isnan(float(bare["spikes_per_joule_on_chip"].uncertainty.low))
+    assert "no interval handed on" in bare["spikes_per_joule_on_chip"].uncertainty.method
