@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
+
+from contracts.records import Uncertainty
+from contracts.units import format_si
 
 
 def first_switch_index(voltage_v, switched_v: float) -> int | None:
@@ -48,3 +52,46 @@ def resistive_branch_ohm(current_a, voltage_v, switched_v: float) -> float:
         return math.nan
     slope, _ = np.polyfit(current_a[keep], voltage_v[keep], 1)
     return float(slope)
+
+
+#: How `resistive_branch_fit` computes its interval.
+SLOPE_METHOD = "Student t interval on a least-squares slope"
+
+
+def resistive_branch_fit(current_a, voltage_v, switched_v: float, level: float) -> tuple[float, Uncertainty | None]:
+    """dV/dI of the resistive branch over all points with |V| > switched_v (several sweeps pooled),
+    with the slope's Student t interval (n − 2 degrees of freedom, standard error from the
+    residuals). (NaN, None) with fewer than three such points at distinct currents."""
+    current_a = np.asarray(current_a, dtype=float)
+    voltage_v = np.asarray(voltage_v, dtype=float)
+    keep = np.isfinite(current_a) & np.isfinite(voltage_v) & (np.abs(voltage_v) > switched_v)
+    n = int(keep.sum())
+    if n < 3 or np.ptp(current_a[keep]) == 0:
+        return math.nan, None
+    fit = stats.linregress(current_a[keep], voltage_v[keep])
+    half = float(stats.t.ppf(0.5 + level / 2, n - 2)) * fit.stderr
+    return float(fit.slope), Uncertainty(f"{SLOPE_METHOD} (n = {n} points, {n - 2} dof)", level,
+                                         fit.slope - half, fit.slope + half, fit.stderr)
+
+
+def bracketed_mean_uncertainty(values, resolution: float, level: float, unit: str = "") -> tuple[float, Uncertainty | None]:
+    """Mean of readings each known only to within a step of width `resolution` (given as the
+    step's middle), with an interval combining the spread between readings (Student t, type A)
+    and the step (uniform, resolution/√12, type B) as the GUM does: coverage factor from the
+    Welch–Satterthwaite degrees of freedom (type B taken as exact). (NaN, None) with no reading."""
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array)]
+    n = int(array.size)
+    if n == 0:
+        return math.nan, None
+    mean = float(array.mean())
+    type_a = float(array.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    type_b = abs(resolution) / math.sqrt(12.0)
+    standard = math.hypot(type_a, type_b)
+    if n == 1 and type_b == 0:
+        return mean, None
+    dof = math.inf if type_a == 0 else (standard**4 / (type_a**4 / (n - 1)) if n > 1 else math.inf)
+    k = float(stats.norm.ppf(0.5 + level / 2)) if math.isinf(dof) else float(stats.t.ppf(0.5 + level / 2, dof))
+    method = (f"GUM combined uncertainty: Student t spread over n = {n} readings and a {format_si(resolution, unit)} step "
+              f"(uniform), coverage factor {k:.3g} from the Welch-Satterthwaite dof")
+    return mean, Uncertainty(method, level, mean - k * standard, mean + k * standard, standard)
