@@ -1,0 +1,127 @@
+"""energy_per_spike's capture classes: the detection rule on synthetic traces, then a short
+emulated run (its class counts, its uncertainties, the single-spike mean) and its figures."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from lab.app.report import fig_energy
+from lab.app.report.runs import load_run
+from procedures.analysis.spikes import (
+    CONTROL_AFTERPULSE, MULTIPLE_SPIKES, NO_RESET, NO_SPIKE, SINGLE_SPIKE, classify_spiking_capture, event_count,
+)
+from procedures.efficiency import Efficiency
+from procedures.energy_per_spike import CLASS_COUNTS, EnergyPerSpike
+from tests.procedures.test_end_to_end import Bench
+
+TIME_S = np.arange(0, 50e-9, 50e-12)
+LEVEL_V = 120e-6
+
+
+def pulse(at_s: float, height_v: float, width_s: float = 0.4e-9) -> np.ndarray:
+    return height_v * np.exp(-0.5 * ((TIME_S - at_s) / width_s) ** 2)
+
+
+def noisy(trace: np.ndarray, seed: int = 0) -> np.ndarray:
+    return trace + np.random.default_rng(seed).normal(0, 3e-6, TIME_S.size)
+
+
+@pytest.mark.parametrize("main, control, expected", [
+    ([1e-9], [2e-9], SINGLE_SPIKE),                 # a spike and its control-wire reset
+    ([1e-9, 6e-9], [2e-9, 7e-9], MULTIPLE_SPIKES),   # two spikes
+    ([], [], NO_SPIKE),
+    ([], [2e-9], NO_SPIKE),                         # the control wire alone: still no spike
+    ([1e-9], [2e-9, 17e-9], CONTROL_AFTERPULSE),     # a second control switching, no spike with it
+    ([1e-9], [], NO_RESET),                          # the control wire never switched
+])
+def test_classes_from_spikes_at_m_and_control_switchings_at_c(main, control, expected):
+    m = noisy(sum((pulse(t, 250e-6) for t in main), np.zeros_like(TIME_S)), 1)
+    # A spike's coupling into c (~40 uV) is no control switching; a switching is ~70-100 uV.
+    c = noisy(sum((pulse(t + 0.5e-9, 40e-6) for t in main), np.zeros_like(TIME_S))
+              + sum((pulse(t, 90e-6, 1e-9) for t in control), np.zeros_like(TIME_S)), 2)
+    spikes = event_count(TIME_S, m, LEVEL_V)
+    switchings = event_count(TIME_S, c, 0.4 * LEVEL_V)
+    assert (spikes, switchings) == (len(main), len(control))
+    assert classify_spiking_capture(spikes, switchings) == expected
+
+
+def test_noise_and_a_spikes_flank_count_once():
+    """Noise on a spike's flank crosses the level back and forth: the hysteresis counts it once."""
+    spike = pulse(1e-9, 250e-6) + 20e-6 * np.sin(2 * np.pi * TIME_S / 0.1e-9) * (np.abs(TIME_S - 1e-9) < 0.6e-9)
+    assert event_count(TIME_S, noisy(spike), LEVEL_V) == 1
+
+
+@pytest.fixture(scope="module")
+def emulated_run(tmp_path_factory):
+    """40 captures at 1.3x the threshold the bench has (afterpulses come every ~15 spikes)."""
+    logging.getLogger("qcodes").setLevel(logging.ERROR)
+    bench = Bench(tmp_path_factory.mktemp("energy"))
+    try:
+        outcome = bench.run(EnergyPerSpike(spikes=40, reference_captures=10, threshold_a=24.7e-6))
+        energy = outcome.results["energy_per_spike_j"]
+        efficiency = bench.run(Efficiency(energy_per_spike_j=energy.value,
+                                          energy_per_spike_low_j=float(energy.uncertainty.low),
+                                          energy_per_spike_high_j=float(energy.uncertainty.high)))
+    finally:
+        bench.instruments.close()
+    return outcome, efficiency
+
+
+def test_every_capture_is_classified_and_the_counts_add_up(emulated_run):
+    outcome, _ = emulated_run
+    r = {name: result.value for name, result in outcome.results.items()}
+    captures = load_run(outcome.archive_path).tables["captures"]
+    assert len(captures["class"]) == 50                                  # every capture has a row
+    assert sum(r[name] for code, name in CLASS_COUNTS.items()) == 50
+    assert r["baseline_captures"] == 10
+    assert sum(r[name] for code, name in CLASS_COUNTS.items() if name != "baseline_captures") == r["captures"] == 40
+    for code, name in CLASS_COUNTS.items():
+        assert np.sum(captures["class"] == code) == r[name], name
+    # The afterpulses are there (seeded emulator) and cost more than a spike alone.
+    assert r["control_afterpulse_captures"] >= 1
+    assert r["control_afterpulse_capture_energy_j"] > r["energy_per_spike_j"] + 3e-18
+
+
+def test_every_numeric_result_has_an_uncertainty_or_is_a_count(emulated_run):
+    outcome, _ = emulated_run
+    exact = {"amplitude_a", "reference_amplitude_a", "bias_a", "threshold_a"}     # settings the plan chose
+    for name, result in outcome.results.items():
+        if isinstance(result.value, str) or name in exact:
+            continue
+        if result.units == "1":
+            assert float(result.value).is_integer(), name                        # a count
+            continue
+        u = result.uncertainty
+        assert u is not None and u.method and u.level == 0.95, name
+    u = outcome.results["energy_per_spike_j"].uncertainty
+    assert "Student t" in u.method and u.low < outcome.results["energy_per_spike_j"].value < u.high
+    spread = outcome.results["energy_per_spike_std_j"].uncertainty
+    assert "chi-square" in spread.method and spread.low < outcome.results["energy_per_spike_std_j"].value < spread.high
+
+
+def test_the_energy_per_spike_is_the_mean_of_the_single_spikes_only(emulated_run):
+    outcome, _ = emulated_run
+    captures = load_run(outcome.archive_path).tables["captures"]
+    single = captures["class"] == SINGLE_SPIKE
+    value = outcome.results["energy_per_spike_j"].value
+    assert value == pytest.approx(np.mean(captures["spike_energy_j"][single]), rel=1e-9, abs=0)
+    assert outcome.results["spikes_averaged"].value == np.sum(single)
+    firing = captures["kind"] == 1
+    assert value != pytest.approx(np.mean(captures["spike_energy_j"][firing]), rel=1e-3, abs=0)   # others excluded
+    # The single spikes are one tight population (the ~20 aJ captures were afterpulses).
+    assert outcome.results["energy_per_spike_std_j"].value < 0.05 * value
+    assert outcome.results["energy_per_spike_long_run_j"].value == pytest.approx(
+        np.sum(captures["energy_j"][firing]) / np.sum(captures["spikes"][firing]), rel=1e-9, abs=0)
+
+
+def test_energy_figures_render(emulated_run, tmp_path):
+    outcome, efficiency = emulated_run
+    run = load_run(outcome.archive_path)
+    for figure in fig_energy.energy_histogram(run, tmp_path) + fig_energy.spike_traces(run, tmp_path):
+        assert figure.path.stat().st_size > 15_000
+    assert "single spike" in fig_energy.energy_histogram(run, tmp_path)[0].caption
+    (figure,) = fig_energy.efficiency(load_run(efficiency.archive_path), tmp_path)
+    assert figure.path.stat().st_size > 15_000 and "assumes synaptic energy = 0.1 × spike energy" in figure.caption
