@@ -245,3 +245,27 @@ def _names(section, title, key, allowed, fail) -> dict[str, str]:
             raise fail(where, key, f"{_clip(repr(entry[key]))} is not one of {sorted(allowed)}")
         out[str(port)] = str(entry[key])
     return out
+
+
+# -- what a wire's numbers mean at a temperature ------------------------------------------------
+# The one owner of the switching current's temperature dependence (physics reference §2.5): the
+# emulator's nanowire model and the report's design values both take it from here.
+
+def switching_current_ratio(temperature_k: float, tc_k: float, reference_temperature_k: float) -> float:
+    """I_sw(T)/I_sw(T_ref) with I_sw(T) = I_sw(0)·(1−(T/Tc)²)^{3/2}; 0 at or above Tc."""
+    def factor(t_k: float) -> float:
+        return (1.0 - (t_k / tc_k) ** 2) ** 1.5 if t_k < tc_k else 0.0
+
+    return factor(temperature_k) / factor(reference_temperature_k)
+
+
+def wire_switching_current_a(wire: Mapping[str, Any], temperature_k: float) -> float | None:
+    """A nanowire's switching current at `temperature_k` from its chip-file values (ChipElement.wire,
+    SI keywords): C·Jc·w·d is I_sw at the Jc reference temperature, scaled by
+    `switching_current_ratio`. None if the wire leaves out jc, width, thickness, tc or
+    jc_reference_temperature (the emulator's defaults then apply; the chip file does not say)."""
+    needed = ("jc_a_per_m2", "width_m", "thickness_m", "tc_k", "jc_reference_temperature_k")
+    if any(name not in wire for name in needed):
+        return None
+    reference_a = wire.get("constriction", 1.0) * wire["jc_a_per_m2"] * wire["width_m"] * wire["thickness_m"]
+    return reference_a * switching_current_ratio(temperature_k, wire["tc_k"], wire["jc_reference_temperature_k"])

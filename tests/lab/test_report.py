@@ -4,6 +4,7 @@ and turned into report.md and PNG figures."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -16,10 +17,12 @@ from lab.archive.writer import ArchiveWriter
 from contracts.files.station import read_station
 from lab.execution.dry_run import dry_run
 from contracts.procedure import PlanContext
-from contracts.records import Axis, Result, RunStart, RunStop, TableRows, TraceBlock
+from contracts.records import Axis, Result, RunStart, RunStop, TableRows, TraceBlock, Uncertainty
 from lab.app.report.markdown import CampaignNotes, write_report
 from lab.app.report.runs import load_runs
-from procedures.analysis.statistics import falling_crossing, wilson_interval
+from lab.app.report.values import companions
+from contracts.units import format_si
+from procedures.analysis.statistics import falling_crossing, mean_uncertainty, summarize, wilson_interval
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss, weiss_threshold_a
 from procedures.catalog import CAMPAIGN
 from procedures.cooldown import Cooldown
@@ -35,19 +38,44 @@ STATION = read_station(ROOT / "stations" / "emulated.yaml")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def archive(directory: Path, procedure, records, status="completed", message="", index=0) -> None:
+def snapshot(stage_temperature_k: float | None) -> dict:
+    """An instrument snapshot as qcodes writes it, with the temperature controller ("cryostat" in
+    the station file) reading its control sensor."""
+    if stage_temperature_k is None:
+        return {"station": "test"}
+    return {"instruments": {"cryostat": {
+        "parameters": {"control_sensor": {"value": "A"}},
+        "submodules": {"A": {"parameters": {"temperature": {"value": stage_temperature_k, "unit": "K"}}}}}}}
+
+
+def archive(directory: Path, procedure, records, status="completed", message="", index=0,
+            stage_temperature_k: float | None = None) -> None:
     """One run through the real writer, declared exactly as the Runner declares it."""
     traces, tables = procedure.declare()
     writer = ArchiveWriter(directory)
     writer(RunStart(
         run_id=f"2026010{index}T000000-{procedure.name}", procedure=procedure.name,
         started_at=f"2026-01-01T00:0{index}:00+00:00", parameters=procedure.parameter_records(),
-        station_text=STATION.text, chip_text=STATION.chip_path.read_text(), snapshot={"station": "test"},
+        station_text=STATION.text, chip_text=STATION.chip_path.read_text(),
+        snapshot=snapshot(stage_temperature_k),
         software_version="nwlab 0.1.0 (test)", emulator_seed=STATION.emulator_seed,
         metadata={"station": str(STATION.path)}, traces=traces, tables=tables))
     for record in records:
-        writer(record)
+        writer(padded(record, tables))
     writer(RunStop(status, f"2026-01-01T00:0{index}:59+00:00", message=message))
+
+
+def padded(record, tables):
+    """Rows with any column the procedure declares and these records leave out (NaN or 0): the
+    report must read what each procedure archives, also as procedures gain columns."""
+    if not isinstance(record, TableRows) or record.table not in (tables or {}):
+        return record
+    n = len(next(iter(record.columns.values()))[0])
+    columns = dict(record.columns)
+    for name, spec in tables[record.table].columns.items():
+        if name not in columns:
+            columns[name] = (np.full(n, np.nan) if spec.dtype.startswith("f") else np.zeros(n, spec.dtype), spec.units)
+    return TableRows(record.table, columns)
 
 
 def rows(table: str, **columns) -> TableRows:
@@ -56,7 +84,7 @@ def rows(table: str, **columns) -> TableRows:
 
 def cooldown_records(rng):
     time_s = np.arange(21) * 30.0
-    temperature_k = 4.2 + (3.0 - 4.2) * np.exp(-time_s / 120.0) + rng.normal(0, 2e-3, time_s.size)
+    temperature_k = 4.2 + (3.0 - 4.2) * np.exp(-time_s / 60.0) + rng.normal(0, 2e-3, time_s.size)
     return [rows("temperature_log", time_s=(time_s, "s"), temperature_k=(temperature_k, "K")),
             Result("stable_temperature_k", 4.2003, "K"),
             Result("temperature_log_k", temperature_k, "K", Axis("log_time_s", time_s, "s"))]
@@ -76,7 +104,8 @@ def iv_records(rng):
     records.append(rows("switching_events", event=(np.arange(300), "1"), switching_current_a=(events, "A"),
                         step_a=(np.full(300, 0.03e-6), "A"), readings=(np.full(300, 6), "1")))
     counts, edges = np.histogram(events, 40)
-    records += [Result("switching_current_mean_a", events.mean(), "A"),
+    records += [Result("switching_current_mean_a", events.mean(), "A",
+                       uncertainty=mean_uncertainty(summarize(events))),
                 Result("switching_current_std_a", events.std(ddof=1), "A"),
                 Result("switching_current_stderr_a", events.std(ddof=1) / np.sqrt(300), "A"),
                 Result("switching_events", 300, "1"), Result("fast_sweeps", 305, "1"),
@@ -94,8 +123,14 @@ def strength_duration_records(rng):
                     spikes=(np.tile([3, 5], widths.size), "1"), trials=(np.full(2 * widths.size, 8), "1"),
                     probability=(np.tile([3 / 8, 5 / 8], widths.size), "1"),
                     attempt=(np.zeros(2 * widths.size, np.int64), "1"))]
-    records.append(Result("threshold_a", thresholds, "A", Axis("width_s", widths, "s")))
-    for name, value, units in (("rheobase_a", weiss.rheobase_a, "A"), ("chronaxie_s", weiss.chronaxie_s, "s"),
+    half_a = 0.4e-6 + 0.02 * thresholds              # an interval per width, as a psychometric fit gives
+    records.append(Result("threshold_a", thresholds, "A", Axis("width_s", widths, "s"),
+                          Uncertainty("probit fit, likelihood-ratio interval", 0.95, thresholds - half_a,
+                                      thresholds + half_a)))
+    records.append(Result("rheobase_a", weiss.rheobase_a, "A", uncertainty=Uncertainty(
+        "Weiss fit, bootstrap percentile interval, 200 resamples", 0.95, weiss.rheobase_a - 0.9e-6,
+        weiss.rheobase_a + 1.1e-6, 0.5e-6)))
+    for name, value, units in (("chronaxie_s", weiss.chronaxie_s, "s"),
                                ("weiss_rms_residual_a", weiss.rms_residual_a, "A"),
                                ("lapicque_rheobase_a", lapicque.rheobase_a, "A"),
                                ("lapicque_time_constant_s", lapicque.time_constant_s, "s"),
@@ -165,6 +200,9 @@ def efficiency_records(energy_j: float):
     return [s.record for s in plan if isinstance(s, steps.Archive)]
 
 
+IV_STAGE_K = 3.17
+
+
 @pytest.fixture(scope="module")
 def campaign_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("campaign")
@@ -179,7 +217,9 @@ def campaign_dir(tmp_path_factory) -> Path:
             (energy, energy_records_, "completed", ""),
             (Efficiency(), efficiency_records(next(r.value for r in energy_records_ if getattr(r, "name", "") == "energy_per_spike_j")), "completed", "")]
     for index, (procedure, records, status, message) in enumerate(runs):
-        archive(directory, procedure, records, status, message, index)
+        # The stage as each run's snapshot found it: the cooldown starts cold, the I–V runs at 3.17 K.
+        archive(directory, procedure, records, status, message, index,
+                {0: 3.2, 1: IV_STAGE_K}.get(index, 4.2) if procedure.name != "energy_per_spike" else None)
     notes = CampaignNotes(station_path="stations/emulated.yaml",
                           command="nwlab campaign --station stations/emulated.yaml --out runs/x",
                           not_run=[("extra", "skipped: depends on firing_rate, which failed")])
@@ -206,9 +246,8 @@ def test_report_tables_every_numeric_result_with_its_unit(campaign_dir):
             if quantity.is_text:
                 assert f"`{name}`: {quantity.value}" in text
                 continue
-            if "_std_" in name and name.replace("_std_", "_mean_") in run.results or \
-                    name == "energy_per_spike_std_j":
-                continue            # shown as the ± of its mean
+            if name in companions(run.results):
+                continue            # a spread or standard error, shown in its mean's row
             row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
             assert row is not None, name
             assert row.rstrip().endswith(f"| {quantity.units} |"), row
@@ -219,7 +258,12 @@ def test_report_values_are_the_archived_ones(campaign_dir):
     energy = next(r for r in load_runs(campaign_dir) if r.procedure == "energy_per_spike")
     mean_aj = energy.scalar("energy_per_spike_j") * 1e18
     std_aj = energy.scalar("energy_per_spike_std_j") * 1e18
-    assert re.search(rf"\| `energy_per_spike_j` \| {mean_aj:.4g} \| {std_aj:.3g} \| aJ \| J \|", text)
+    stderr_aj = energy.scalar("energy_per_spike_stderr_j") * 1e18
+    places = 1 - math.floor(math.log10(stderr_aj))        # two significant digits of the standard error
+    row = next(line for line in text.splitlines() if line.startswith("| `energy_per_spike_j` |"))
+    assert row.startswith(f"| `energy_per_spike_j` | {mean_aj:.{places}f} |  | {stderr_aj:.{places}f} | "
+                          f"{std_aj:.2g} | aJ | ["), row
+    assert row.endswith("| J |")
 
 
 def test_every_figure_is_a_real_png(campaign_dir):
@@ -254,3 +298,156 @@ def test_report_survives_runs_of_flat_data(tmp_path):
     assert text.count("**completed**") == len(CAMPAIGN)
     assert "| `rheobase_a` | n/a |" in text
     assert len(list((tmp_path / "figures").rglob("*.png"))) == 8
+
+
+# -- the summary of key figures and the HTML report ---------------------------------------------
+
+def summary_rows(text: str) -> dict[str, list[str]]:
+    """The summary table's rows by figure, cells stripped."""
+    section = text.split("## Summary: key figures", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith(("| figure |", "|---")):
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_summary_comes_first_and_lists_every_key_figure(campaign_dir):
+    text = (campaign_dir / "report.md").read_text()
+    assert text.index("## Summary: key figures") < text.index("## Runs") < text.index("## cooldown")
+    rows = summary_rows(text)
+    for label in ("Switching current (bias port)", "Retrapping current (bias port)",
+                  "Resistive-branch resistance (bias port)", "Rheobase", "Chronaxie", "Refractory period",
+                  "f–I onset current", "f–I gain", "Energy per spike"):
+        assert label in rows, label
+    widths = StrengthDuration.Parameters().widths_s
+    assert sum(label.startswith("Threshold at width_s") for label in rows) == len(widths)
+    # firing_rate failed before its onset; no run archives a gain yet: listed, never dropped
+    assert rows["f–I onset current"][1] == "**not measured**" and "not archived (run failed)" in rows["f–I onset current"][7]
+    assert rows["f–I gain"][1] == "**not measured**"
+    assert any(label.startswith("Efficiency `spikes_per_joule_on_chip`") for label in rows)
+
+
+def test_summary_switching_current_against_the_design_at_the_run_temperature(campaign_dir):
+    from contracts.files.chip import read_chip, wire_switching_current_a
+
+    iv = next(r for r in load_runs(campaign_dir) if r.procedure == "iv_sweep")
+    quantity = iv.results["switching_current_mean_a"]
+    chip = read_chip(STATION.chip_path)
+    design_a = sum(wire_switching_current_a(e.wire, IV_STAGE_K) for e in chip.elements if e.kind == "nanowire")
+    assert design_a == pytest.approx(2 * 20e-6 * ((1 - (IV_STAGE_K / 10.5) ** 2) / (1 - (2 / 10.5) ** 2)) ** 1.5)
+    row = summary_rows((campaign_dir / "report.md").read_text())["Switching current (bias port)"]
+    u = quantity.uncertainty
+    places = 1 - math.floor(math.log10(float(u.standard) * 1e6))
+    assert row[1] == f"{quantity.scalar() * 1e6:.{places}f} µA"
+    assert row[2] == f"[{float(u.low) * 1e6:.{places}f}, {float(u.high) * 1e6:.{places}f}] µA (95 %)"
+    assert row[3] == f"{float(u.standard) * 1e6:.{places}f} µA"
+    assert row[4].startswith(f"{design_a * 1e6:.4g} µA (I_sw,port = I_sw,wm + I_sw,wc at 3.17 K)")
+    assert row[5] == f"{(quantity.scalar() - design_a) / float(u.standard):+.1f}"
+    assert row[6].startswith("3.170 K (run start)")
+
+
+def test_summary_rheobase_design_is_the_current_division_at_the_run_temperature(campaign_dir):
+    """At 4.2 K each wire's I_sw is 16.3 µA; the 24 µA bias puts 8 µA in wm and 16 µA in wc (equal
+    20 nH inductances): the input that brings a wire to I_sw is the smaller of 1.5·(I_sw − 8 µA) and
+    3·(I_sw − 16 µA)."""
+    isw_a = 20e-6 * ((1 - (4.2 / 10.5) ** 2) / (1 - (2 / 10.5) ** 2)) ** 1.5
+    expected_a = min(n for n in (1.5 * (isw_a - 8e-6), 3 * (isw_a - 16e-6)) if n > 0)
+    row = summary_rows((campaign_dir / "report.md").read_text())["Rheobase"]
+    assert row[4].startswith(format_si(expected_a, "A"))
+    strength = next(r for r in load_runs(campaign_dir) if r.procedure == "strength_duration")
+    rheobase = strength.results["rheobase_a"]
+    assert row[3] == "0.50 µA" and row[1] == f"{rheobase.scalar() * 1e6:.2f} µA"
+    assert row[5] == f"{(rheobase.scalar() - expected_a) / 0.5e-6:+.1f}"
+    assert row[6].startswith("4.200 K (run start)")
+    energy = summary_rows((campaign_dir / "report.md").read_text())["Energy per spike"]
+    assert energy[6].startswith("4.200 K (cooldown's stable temperature)")     # its snapshot has no reading
+    assert energy[4].startswith("—") and energy[5] == "—"
+
+
+def test_switching_current_formula_is_the_emulators():
+    """One formula: the contracts' I_sw(T) is what the emulator's nanowire model computes."""
+    from contracts.files.chip import read_chip, wire_switching_current_a
+    from procedures.design import DesignHints
+    from sim_backend.physics import nanowire
+
+    chip = read_chip(STATION.chip_path)
+    wires = [e for e in chip.elements if e.kind == "nanowire"]
+    for temperature_k in (0.5, 2.0, 3.17, 4.2, 9.0, 10.5, 11.0):
+        for wire in wires:
+            params = nanowire.NanowireParams(**wire.wire)
+            assert wire_switching_current_a(wire.wire, temperature_k) == pytest.approx(
+                nanowire.switching_current_a(params, temperature_k), rel=1e-12, abs=1e-15)
+    at_reference = sum(wire_switching_current_a(w.wire, chip.temperature_k) for w in wires)
+    assert DesignHints.from_chip(yaml.safe_load(STATION.chip_path.read_text())).switching_current_a == \
+        pytest.approx(at_reference, rel=1e-12)
+
+
+def test_results_tables_show_intervals_methods_and_what_has_none(campaign_dir):
+    text = (campaign_dir / "report.md").read_text()
+    lines = text.splitlines()
+    row = lambda name: next(line for line in lines if line.startswith(f"| `{name}` |"))
+    assert "**no uncertainty archived**" in row("retrapping_current_a")
+    assert "exact (count)" in row("fast_sweeps") and "exact (setting the run used)" in row("switching_events")
+    assert "(95 %)" in row("threshold_a") and "[" in row("threshold_a").split(" | ")[2]
+    # the method is footnoted below the table
+    number = re.search(r"\| \[(\d+)\] \|", row("switching_current_mean_a")).group(1)
+    assert f"[{number}] Student t interval on the mean (n = 300)" in text
+    assert "given, not measured: see `human_brain_source`" in row("human_brain_sops_per_w")
+
+
+def test_cooldown_section_says_what_its_figure_shows(campaign_dir):
+    section = (campaign_dir / "report.md").read_text().split("## cooldown", 1)[1].split("\n## ", 1)[0]
+    account = next(line for line in section.splitlines() if line.startswith("What the figure shows"))
+    assert "warms from" in account and "4.2 K setpoint" in account
+    assert "no overshoot beyond the reading noise" in account
+    assert "later run(s) started with the stage at 3.170–4.200 K" in account and "not at this setpoint" in account
+
+
+def test_html_report_is_self_contained_with_the_same_content(campaign_dir):
+    import base64
+    import html as html_module
+
+    page = (campaign_dir / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert not re.search(r"""(src|href)=["'](https?:|//)""", page) and "<script" not in page and "<link" not in page
+    assert page.index("Summary: key figures") < page.index("<h2>Runs</h2>")
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 8
+    assert all(base64.b64decode(data)[:8] == PNG_SIGNATURE for data in images)
+    for run in load_runs(campaign_dir):                  # each section links its archive by relative path
+        assert f'<a href="{run.path.name}"><code>{run.path.name}</code></a>' in page
+        assert (campaign_dir / run.path.name).is_file()
+    assert html_module.escape("no uncertainty archived") in page and 'class="flagged"' in page
+    assert not list(campaign_dir.glob("report.*.tmp")) and not list(campaign_dir.glob("*.tmp"))
+
+
+def test_report_files_are_replaced_whole_or_not_at_all(tmp_path):
+    """A report that cannot be written leaves the old one and no temporary file behind."""
+    from lab.archive.output_dir import ArchiveWriteError
+
+    archive(tmp_path, Cooldown(), cooldown_records(np.random.default_rng(1)))
+    write_report(tmp_path)
+    before = (tmp_path / "report.md").read_text()
+    (tmp_path / "report.html").unlink()
+    (tmp_path / "report.html").mkdir()                   # the HTML cannot take its place
+    with pytest.raises(ArchiveWriteError):
+        write_report(tmp_path)
+    assert (tmp_path / "report.md").read_text() == before
+    assert not list(tmp_path.glob("report.*.tmp"))
+
+
+def test_cooldown_account_names_an_overshoot():
+    from lab.app.report.runs import Quantity, RunData
+    from lab.app.report.summary import cooldown_account
+
+    time_s = np.arange(21) * 30.0
+    ringing_k = 4.2 - 1.0 * np.exp(-time_s / 60.0) * np.cos(time_s / 50.0) + 1e-4 * np.cos(time_s)
+    run = RunData(Path("x.h5"), "x", "cooldown", "completed", "", "", "", "", "emulator", None, "",
+                  parameters={"setpoint_k": Quantity(4.2, "K"), "tolerance_k": Quantity(0.01, "K")},
+                  tables={"temperature_log": {"time_s": time_s, "temperature_k": ringing_k}})
+    account = cooldown_account(run)
+    assert "warms from 3.200 K" in account
+    overshoot_mk = (ringing_k.max() - 4.2) * 1e3
+    assert f"The controller overshoots: the furthest reading lies {overshoot_mk:.1f} mK past the setpoint" in account

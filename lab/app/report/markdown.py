@@ -1,4 +1,5 @@
-"""The campaign report: `report.md` (and its PNG figures) written from the archived runs.
+"""The campaign report: `report.md` (with its PNG figures) and `report.html` (self-contained, the
+same content) written from the archived runs.
 
 Everything in it is read back from the run files, so the report of a directory of runs can be
 rebuilt at any time (`write_report(out_dir)`); what only the campaign knows — procedures it did
@@ -16,6 +17,7 @@ import json
 import math
 import os
 import shlex
+from urllib.parse import quote
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from lab.app.report import fig_energy, fig_excitability, fig_iv
-from lab.app.report.plots import Figure, format_value, prefix_for
-from lab.app.report.runs import Quantity, RunData, archived_mapping, load_readable, load_run, load_runs
+from lab.app.report.document import Block, Bullets, Heading, Image, Paragraph, Quote, Table, relative, to_markdown
+from lab.app.report.html import REPORT_HTML_NAME, to_html, write_atomically
+from lab.app.report.plots import Figure
+from lab.app.report.runs import RunData, archived_mapping, load_readable, load_run, load_runs
+from lab.app.report.summary import cooldown_account, summary_blocks
+from lab.app.report.values import companions, show
 
 REPORT_NAME = "report.md"
 FIGURES: dict[str, tuple[Callable[[RunData, Path], list[Figure]], ...]] = {
@@ -36,7 +42,6 @@ FIGURES: dict[str, tuple[Callable[[RunData, Path], list[Figure]], ...]] = {
     "energy_per_spike": (fig_energy.spike_traces, fig_energy.energy_histogram),
     "efficiency": (fig_energy.efficiency,),
 }
-MAX_LISTED = 8        # array results with up to this many values are listed in full
 
 
 @dataclass
@@ -50,54 +55,40 @@ class CampaignNotes:
     wall_time_s: float = math.nan
 
 
-def _spread_name(name: str, results: dict[str, Quantity]) -> str | None:
-    """The result holding the spread of `name`: x_mean_a → x_std_a, x_j → x_std_j."""
-    stem, _, suffix = name.rpartition("_")
-    for candidate in (name.replace("_mean_", "_std_"), f"{stem}_std_{suffix}"):
-        if candidate != name and candidate in results:
-            return candidate
-    return None
-
-
-def _cell(quantity: Quantity) -> tuple[str, str]:
-    """(value text, shown unit) for a numeric result."""
-    if quantity.is_scalar:
-        value = quantity.scalar()
-        factor, unit = prefix_for([value], quantity.units)
-        text = format_value(value, quantity.units)
-        return (text[: -len(unit)].rstrip() if unit and text.endswith(unit) else text), unit
-    values = np.asarray(quantity.value, dtype=float)
-    factor, unit = prefix_for(values, quantity.units)
-    listed = ", ".join("n/a" if not math.isfinite(v) else f"{v * factor:.4g}" for v in values[:MAX_LISTED])
-    more = f", … ({values.size} values)" if values.size > MAX_LISTED else ""
-    along = ""
-    if quantity.axis_name:
-        a_factor, a_unit = prefix_for(quantity.axis_values, quantity.axis_units)
-        along = (f" at {quantity.axis_name} = " + ", ".join(f"{a * a_factor:.3g}" for a in
-                 np.asarray(quantity.axis_values, float)[:MAX_LISTED]) + f" {a_unit}").rstrip()
-    return f"[{listed}{more}]{along}", unit
-
-
-def results_table(run: RunData) -> list[str]:
-    spreads = {s for n in run.results if (s := _spread_name(n, run.results))}
-    lines = ["| result | value | ± spread (σ) | unit | SI unit |", "|---|---|---|---|---|"]
-    texts = []
+def results_table(run: RunData) -> list[Block]:
+    """Every result of the run: value, interval at its level, standard uncertainty, spread, unit
+    and method (footnoted); text results listed below it."""
+    hidden = companions(run.results)
+    rows, flagged, methods, texts = [], set(), {}, []
     for name, quantity in run.results.items():
         if quantity.is_text:
-            texts.append(f"- `{name}`: {quantity.value}")
+            texts.append(f"`{name}`: {quantity.value}")
             continue
-        if name in spreads:
+        if name in hidden:
             continue
-        value, unit = _cell(quantity)
-        spread = ""
-        if (spread_name := _spread_name(name, run.results)) is not None and run.results[spread_name].is_scalar:
-            factor, _ = prefix_for([quantity.scalar()], quantity.units) if quantity.is_scalar else (1.0, "")
-            s = run.results[spread_name].scalar()
-            spread = f"{s * factor:.3g}" if math.isfinite(s) and quantity.is_scalar else ""
-        lines.append(f"| `{name}` | {value} | {spread} | {unit} | {quantity.units} |")
-    if len(lines) == 2:
-        lines.append("| (no results) | | | | |")
-    return lines + ([""] + texts if texts else [])
+        shown = show(name, quantity, run)
+        if shown.missing:
+            flagged.add(len(rows))
+        if shown.missing or shown.method.startswith(("exact", "given")):
+            method = f"**{shown.method}**" if shown.missing else shown.method
+        else:
+            number = methods.setdefault(shown.method, len(methods) + 1)
+            method = f"[{number}]"
+        interval = f"{shown.interval} ({shown.level})" if shown.interval and shown.level else shown.interval
+        rows.append((f"`{name}`", shown.value, interval, shown.standard, shown.spread, shown.unit, method,
+                     quantity.units))
+    if not rows:
+        rows.append(("(no results)", "", "", "", "", "", "", ""))
+    blocks: list[Block] = [Table(RESULT_HEADER, tuple(rows), "results", frozenset(flagged))]
+    if methods:
+        blocks.append(Paragraph("Methods: " + "; ".join(f"[{k}] {m}" for m, k in methods.items()) + "."))
+    if texts:
+        blocks.append(Bullets(tuple(texts)))
+    return blocks
+
+
+RESULT_HEADER = ("result", "value", "interval (level)", "standard uncertainty", "spread (σ)", "unit", "method",
+                 "SI unit")
 
 
 def _set_arguments(run: RunData) -> str:
@@ -124,47 +115,45 @@ def _set_arguments(run: RunData) -> str:
     return " ".join(parts)
 
 
-def header(runs: Sequence[RunData], notes: CampaignNotes) -> list[str]:
+def header(runs: Sequence[RunData], notes: CampaignNotes) -> list[Block]:
     first = runs[0] if runs else None
     station = archived_mapping(first.station_text if first else "")
     chip_name = archived_mapping(first.chip_text if first else "").get("name", "?")
     seeds = sorted({r.emulator_seed for r in runs if r.emulator_seed is not None})
     completed = sum(r.status == "completed" for r in runs)
-    lines = [
-        "# Characterization campaign report", "",
-        f"- **Station:** {station.get('station', '?')} (`{notes.station_path or first.metadata.get('station', '?') if first else '?'}`)",
-        f"- **Chip:** {chip_name} (chip file `{station.get('chip', '?')}`)",
-        f"- **Bench:** {first.bench if first else '?'}"
-        + (f"; emulator seed {', '.join(map(str, seeds))}" if seeds else ""),
-        f"- **Software:** {', '.join(dict.fromkeys(r.software_version for r in runs)) or '?'}",
-        f"- **Started:** {first.started_at if first else '-'}",
-        f"- **Ended:** {max((r.ended_at for r in runs), default='-')}",
-        f"- **Runs:** {completed} of {len(runs)} completed"
+    items = [
+        f"**Station:** {station.get('station', '?')} (`{notes.station_path or first.metadata.get('station', '?') if first else '?'}`)",
+        f"**Chip:** {chip_name} (chip file `{station.get('chip', '?')}`)",
+        f"**Bench:** {first.bench if first else '?'}" + (f"; emulator seed {', '.join(map(str, seeds))}" if seeds else ""),
+        f"**Software:** {', '.join(dict.fromkeys(r.software_version for r in runs)) or '?'}",
+        f"**Started:** {first.started_at if first else '-'}",
+        f"**Ended:** {max((r.ended_at for r in runs), default='-')}",
+        f"**Runs:** {completed} of {len(runs)} completed"
         + (f"; {len(notes.not_run)} procedure(s) not run" if notes.not_run else ""),
     ]
     if math.isfinite(notes.estimated_lab_time_s):
-        lines.append(f"- **Lab time (estimated):** {notes.estimated_lab_time_s:.1f} s"
+        items.append(f"**Lab time (estimated):** {notes.estimated_lab_time_s:.1f} s"
                      + (f"; wall time {notes.wall_time_s:.1f} s" if math.isfinite(notes.wall_time_s) else ""))
     if notes.command:
-        lines.append(f"- **How to reproduce:** `{notes.command}`")
-    return lines + [""]
+        items.append(f"**How to reproduce:** `{notes.command}`")
+    return [Heading(1, TITLE), Bullets(tuple(items))]
 
 
-def runs_table(runs: Sequence[RunData], notes: CampaignNotes, out_dir: Path) -> list[str]:
-    lines = ["## Runs", "", "| procedure | exit status | archive | message |", "|---|---|---|---|"]
-    for run in runs:
-        message = run.message.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {run.procedure} | **{run.status}** | `{_relative(run.path, out_dir)}` | {message} |")
-    for procedure, why in notes.not_run:
-        lines.append(f"| {procedure} | **not run** | — | {why} |")
-    return lines + [""] + [f"- {remark}" for remark in notes.remarks] + ([""] if notes.remarks else [])
+TITLE = "Characterization campaign report"
 
 
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path)
+def archive_link(run: RunData, out_dir: Path) -> str:
+    """The run file by its path relative to the report (a link in both renderings)."""
+    path = relative(run.path, out_dir)
+    return f"[`{path}`]({quote(path)})"
+
+
+def runs_table(runs: Sequence[RunData], notes: CampaignNotes, out_dir: Path) -> list[Block]:
+    rows = [(run.procedure, f"**{run.status}**", archive_link(run, out_dir), run.message.replace("\n", " "))
+            for run in runs]
+    rows += [(procedure, "**not run**", "—", why) for procedure, why in notes.not_run]
+    blocks: list[Block] = [Heading(2, "Runs"), Table(("procedure", "exit status", "archive", "message"), tuple(rows))]
+    return blocks + ([Bullets(tuple(notes.remarks))] if notes.remarks else [])
 
 
 def by_procedure(runs: Sequence[RunData]) -> list[tuple[RunData, list[RunData]]]:
@@ -184,15 +173,15 @@ def by_procedure(runs: Sequence[RunData]) -> list[tuple[RunData, list[RunData]]]
     return entries
 
 
-def other_runs(others: Sequence[RunData], out_dir: Path) -> list[str]:
+def other_runs(others: Sequence[RunData], out_dir: Path) -> list[Block]:
     if not others:
         return []
-    lines = [f"Other runs of {others[0].procedure} in this directory (newest first):", ""]
+    items = []
     for run in others:
         message = run.message.replace("\n", " ")
-        lines.append(f"- **{run.status}**: `{_relative(run.path, out_dir)}`, {run.started_at} → {run.ended_at}"
+        items.append(f"**{run.status}**: {archive_link(run, out_dir)}, {run.started_at} → {run.ended_at}"
                      + (f" — {message}" if message else ""))
-    return lines + [""]
+    return [Paragraph(f"Other runs of {others[0].procedure} in this directory (newest first):"), Bullets(tuple(items))]
 
 
 #: Beside a run's figures: which run file they were drawn from, and their titles and captions.
@@ -228,21 +217,28 @@ def figures(run: RunData, run_figures: Path) -> list[Figure]:
     return made
 
 
-def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Sequence[RunData] = ()) -> list[str]:
-    lines = [f"## {run.procedure} — {run.status}", "",
-             f"Run `{run.run_id}`, archive `{_relative(run.path, out_dir)}`, {run.started_at} → {run.ended_at}.", ""]
+def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Sequence[RunData] = (),
+                      later: Sequence[RunData] = ()) -> list[Block]:
+    """A procedure's section: its shown run's results, figures and how to reproduce it (`later`:
+    the runs that started after it, whose conditions the cooldown's account mentions)."""
+    blocks: list[Block] = [
+        Heading(2, f"{run.procedure} — {run.status}"),
+        Paragraph(f"Run `{run.run_id}`, archive {archive_link(run, out_dir)}, {run.started_at} → {run.ended_at}.")]
     if run.message:             # why it failed, or what a completed run met and dealt with
-        lines += [f"> {run.message}", ""]
-    lines += other_runs(others, out_dir)
-    lines += results_table(run) + [""]
+        blocks.append(Quote(run.message.replace("\n", " ")))
+    blocks += other_runs(others, out_dir)
+    blocks += results_table(run)
     run_figures = figure_dir / run.run_id       # two runs of one procedure keep their own figures
-    for figure in figures(run, run_figures):
-        lines += [f"### {figure.title}", "", f"![{figure.title}]({_relative(figure.path, out_dir)})", "",
-                  figure.caption, ""]
+    drawn = figures(run, run_figures)
+    if run.procedure == "cooldown":             # what the temperature log shows, read from it
+        if not run.with_data:
+            run = load_run(run.path)
+        blocks.append(Paragraph(cooldown_account(run, later)))
+    blocks += [Image(figure.path, figure.title, figure.caption) for figure in drawn]
     station = run.metadata.get("station", "STATION")
-    lines += [f"Reproduce this run alone: `nwlab run {run.procedure} --station {station} --out DIR "
-              f"{_set_arguments(run)}".rstrip() + "`", ""]
-    return lines
+    blocks.append(Paragraph(f"Reproduce this run alone: `nwlab run {run.procedure} --station {station} --out DIR "
+                            f"{_set_arguments(run)}".rstrip() + "`"))
+    return blocks
 
 
 def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
@@ -285,22 +281,28 @@ def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None
         return write_report(out_dir, notes)
 
 
-def _write(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> Path:
+def report_blocks(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> list[Block]:
+    """The whole report's content, in order: header, summary, runs, one section per procedure, units."""
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
-    lines = header(runs, notes) + runs_table(runs, notes, out_dir)
-    for run, others in by_procedure(runs):
-        lines += procedure_section(run, out_dir, figure_dir, others)
-    lines += ["## Units", "", "Values are shown with SI prefixes (µ = 1e-6, n = 1e-9, a = 1e-18); the archive "
-              "stores SI (last column). Read any run with "
-              "`xarray.open_dataset(path, engine=\"h5netcdf\", group=\"entry/results\")`.", ""]
-    path = out_dir / REPORT_NAME
+    entries = by_procedure(runs)
+    blocks = header(runs, notes) + summary_blocks([shown for shown, _ in entries]) + runs_table(runs, notes, out_dir)
+    for run, others in entries:
+        later = [r for r in runs if r.started_at > run.started_at]
+        blocks += procedure_section(run, out_dir, figure_dir, others, later)
+    blocks += [Heading(2, "Units"), Paragraph(
+        "Values are shown with SI prefixes (µ = 1e-6, n = 1e-9, a = 1e-18); the archive stores SI (last column). "
+        "Each value has as many digits as its uncertainty supports: the standard uncertainty (or the interval's "
+        "half-width) rounded to two significant digits, the value to the same decimal place. Read any run with "
+        "`xarray.open_dataset(path, engine=\"h5netcdf\", group=\"entry/results\")`.")]
+    return blocks
+
+
+def _write(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> Path:
+    blocks = report_blocks(out_dir, notes, runs)
     # A full disk must not leave a half (or empty) report; two writers (a campaign's report
-    # writer outliving it, the next campaign's) each write their own temporary file.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text("\n".join(lines))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # writer outliving it, the next campaign's) each write their own temporary files.
+    path = out_dir / REPORT_NAME
+    write_atomically(out_dir / REPORT_HTML_NAME, to_html(blocks, TITLE))
+    write_atomically(path, to_markdown(blocks, out_dir))
     return path

@@ -77,6 +77,8 @@ class RunData:
     table_units: dict[str, dict[str, str]] = field(default_factory=dict)
     traces: Any = None                # xarray.Dataset (loaded) or None
     with_data: bool = True            # tables and traces read (False: `load_run(..., data=False)`)
+    #: The stage temperature the controller read as the run started (its snapshot); NaN if not archived.
+    stage_temperature_k: float = float("nan")
 
     def result(self, name: str) -> Quantity | None:
         return self.results.get(name)
@@ -192,7 +194,7 @@ def _load_without_data(path: Path) -> RunData:
         except OSError:          # no such group
             return None
 
-    top, instrument = group("entry"), group("entry/instrument")
+    top, instrument, snapshot = group("entry"), group("entry/instrument"), group("entry/instrument/snapshot")
     station, chip, metadata = group("entry/instrument/station"), group("entry/sample/chip"), group("entry/metadata")
     seed = instrument.get("emulator_seed")
     run = RunData(
@@ -209,6 +211,8 @@ def _load_without_data(path: Path) -> RunData:
         metadata=json.loads(_text(metadata["data"].values)) if metadata is not None else {},
         with_data=False,
     )
+    if snapshot is not None and station is not None:
+        run.stage_temperature_k = stage_temperature_k(_text(snapshot["data"].values), _text(station["data"].values))
     for name, target in (("parameters", run.parameters), (RESULTS, run.results)):
         found = group(f"entry/{name}")
         if found is not None:
@@ -218,6 +222,22 @@ def _load_without_data(path: Path) -> RunData:
         run.parameters_resolved.update({name: q for name, q in _quantities(resolved).items()
                                         if np.isfinite(q.value)})
     return run
+
+
+def stage_temperature_k(snapshot_text: str, station_text: str) -> float:
+    """The temperature controller's reading of its control sensor in a run's instrument snapshot
+    (the instrument with role temperature_controller in the station file); NaN if absent."""
+    try:
+        instruments = json.loads(snapshot_text).get("instruments", {})
+        name = next(n for n, i in archived_mapping(station_text).get("instruments", {}).items()
+                    if isinstance(i, dict) and i.get("role") == "temperature_controller")
+        controller = instruments[name]
+        sensor = controller["parameters"]["control_sensor"]["value"]
+        reading = controller["submodules"][sensor]["parameters"]["temperature"]
+        value = float(reading["value"])
+        return value if reading.get("unit", "K") == "K" and np.isfinite(value) else float("nan")
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration):
+        return float("nan")
 
 
 def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
