@@ -23,8 +23,9 @@ th, td { border: 1px solid #d0d7de; padding: .3em .6em; text-align: left; vertic
 th { background: #f3f5f7; }
 tr:nth-child(even) td { background: #fafbfc; }
 table.summary td:nth-child(2), table.summary td:nth-child(3), table.summary td:nth-child(4),
-table.summary td:nth-child(6), table.results td:nth-child(2), table.results td:nth-child(4),
+table.summary td:nth-child(6), table.results td:nth-child(4),
 table.results td:nth-child(5) { text-align: right; white-space: nowrap; }
+table.results td:nth-child(2) { text-align: right; }
 table.summary td:nth-child(5) { min-width: 14em; }
 .table-wrap { overflow-x: auto; }
 tr.flagged td { background: #fff4e5 !important; }

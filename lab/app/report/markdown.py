@@ -286,7 +286,12 @@ def report_blocks(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> l
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     entries = by_procedure(runs)
-    blocks = header(runs, notes) + summary_blocks([shown for shown, _ in entries]) + runs_table(runs, notes, out_dir)
+    try:
+        summary = summary_blocks([shown for shown, _ in entries])
+    except Exception as exc:  # noqa: BLE001 - the runs' sections must still be written; the report says why
+        summary = [Heading(2, "Summary: key figures"),
+                   Paragraph(f"**The summary could not be computed:** {type(exc).__name__}: {exc}")]
+    blocks = header(runs, notes) + summary + runs_table(runs, notes, out_dir)
     for run, others in entries:
         later = [r for r in runs if r.started_at > run.started_at]
         blocks += procedure_section(run, out_dir, figure_dir, others, later)
