@@ -451,3 +451,18 @@ def test_cooldown_account_names_an_overshoot():
     assert "warms from 3.200 K" in account
     overshoot_mk = (ringing_k.max() - 4.2) * 1e3
     assert f"The controller overshoots: the furthest reading lies {overshoot_mk:.1f} mK past the setpoint" in account
+
+
+def test_summary_lists_figures_of_runs_not_in_the_directory(campaign_dir):
+    from lab.app.report.document import Table
+    from lab.app.report.summary import FIGURES, summary_blocks
+
+    iv = [r for r in load_runs(campaign_dir, data=False) if r.procedure == "iv_sweep"]
+    table = next(b for b in summary_blocks(iv) if isinstance(b, Table))
+    labels = {row[0]: row for row in table.rows}
+    for figure in FIGURES:
+        if figure.procedure != "iv_sweep":
+            assert labels[figure.label][1] == "**not measured**"
+            assert labels[figure.label][7].endswith("no run in this directory")
+    assert labels["Efficiency"][1] == "**not measured**"
+    assert labels["Switching current (bias port)"][1].endswith("µA")

@@ -223,7 +223,9 @@ def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Seq
     the runs that started after it, whose conditions the cooldown's account mentions)."""
     blocks: list[Block] = [
         Heading(2, f"{run.procedure} — {run.status}"),
-        Paragraph(f"Run `{run.run_id}`, archive {archive_link(run, out_dir)}, {run.started_at} → {run.ended_at}.")]
+        Paragraph(f"Run `{run.run_id}`, archive {archive_link(run, out_dir)}, {run.started_at} → {run.ended_at}"
+                  + (f"; stage at {run.stage_temperature_k:.3f} K as it started (instrument snapshot)."
+                     if math.isfinite(run.stage_temperature_k) else "."))]
     if run.message:             # why it failed, or what a completed run met and dealt with
         blocks.append(Quote(run.message.replace("\n", " ")))
     blocks += other_runs(others, out_dir)
