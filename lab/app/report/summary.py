@@ -433,6 +433,7 @@ def cooldown_account(run: RunData, later: Sequence[RunData] = ()) -> str:
         span = f"{low_k:.3f} K" if high_k - low_k < 5e-4 else f"{low_k:.3f}–{high_k:.3f} K"
         held = max(abs(low_k - setpoint_k), abs(high_k - setpoint_k)) <= max(tolerance_k, 0.1)
         parts.append(f"The {len(starts)} later run(s) started with the stage at {span} (their instrument snapshots)"
-                     + ("." if held else ": not at this setpoint — the summary's conditions and design values take each run's "
-                                         "own start temperature."))
+                     + ("." if held else ": not at this setpoint (a run's end puts the controller in its safe "
+                                         "state, heater off, and the stage drifts back towards base) — the summary's "
+                                         "conditions and design values take each run's own start temperature."))
     return " ".join(parts)
