@@ -466,3 +466,16 @@ def test_summary_lists_figures_of_runs_not_in_the_directory(campaign_dir):
             assert labels[figure.label][7].endswith("no run in this directory")
     assert labels["Efficiency"][1] == "**not measured**"
     assert labels["Switching current (bias port)"][1].endswith("µA")
+
+
+@pytest.mark.parametrize("value, low, high, standard, expected", [
+    (1.23456, math.nan, math.nan, 0.0996, ("1.23", "", "0.10")),         # 0.0996 rounds up to 0.10
+    (36.59641, 36.5915, 36.6013, 0.00248, ("36.5964", "[36.5915, 36.6013]", "0.0025")),
+    (12345.6, 12000.0, 12700.0, 123.0, ("12350", "[12000, 12700]", "120")),
+    (21.934, 21.03, 23.03, math.nan, ("21.9", "[21.0, 23.0]", "")),      # no standard: the half-width sets digits
+    (5.0, math.nan, math.nan, math.nan, ("5", "", "")),
+])
+def test_digits_follow_the_uncertainty(value, low, high, standard, expected):
+    from lab.app.report.values import numbers
+
+    assert numbers(value, low, high, standard, 1.0) == expected

@@ -62,8 +62,9 @@ def source_of(name: str, results: Mapping[str, Quantity]) -> str | None:
 
 
 def decimals_for(standard: float) -> int:
-    """Decimal places that keep two significant digits of `standard` (negative: round to tens…)."""
-    return 1 - math.floor(math.log10(abs(standard)))
+    """Decimal places that keep two significant digits of `standard` (negative: round to tens…),
+    counted after rounding it (0.0996 rounds to 0.10: two places, not three)."""
+    return 1 - math.floor(math.log10(abs(float(f"{standard:.2g}"))))
 
 
 def rounded(value: float, decimals: int) -> str:
