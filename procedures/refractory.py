@@ -5,8 +5,16 @@ alone would add without spiking is known without measuring every spacing: the ch
 below threshold, so it is the sub-threshold reference response (amplitude A₀) scaled by A/A₀
 and delayed by the spacing. The first pulse's own response (spike included) is the mean of
 single-pulse captures at the same amplitude. A second spike is an excess of node m over the
-sum of both, inside the window after the second pulse. The refractory period is the spacing
-at which P(second spike) first drops below 0.5 going to shorter spacings (interpolated).
+sum of both, inside the window after the second pulse.
+
+The pairs go first to a geometric scan of `spacings` spacings (`trials` pairs each), then to
+adaptive rounds: each round fits the recovery curve P(second spike | spacing) =
+Φ((spacing − period)/width) to every pair so far (procedures/analysis/recovery.py: binomial
+maximum likelihood, profile-likelihood intervals) and fires `trials` pairs at each of the
+period's estimate and the estimate ± min(width, interval half-width) — where a pair tells most
+about the period — until the period's 95 % interval is within ± `period_precision` of it or
+`trials_max` pairs are spent. The refractory period is the fitted spacing at P = 0.5; a dry run
+takes every round (its duration is the longest a run can take).
 
 Without a threshold (threshold_a 0, none documented in the chip file) the run first searches
 for it at width_s (_pulsed.threshold_for: a quick bisection, archived as the table
@@ -23,8 +31,9 @@ from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
+from procedures.analysis.recovery import RecoveryFit, fit_recovery
 from procedures.analysis.spikes import delayed, has_spike
-from procedures.analysis.statistics import falling_crossing, wilson_interval
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, proportion_uncertainty
 from procedures.design import DesignHints
 
 
@@ -38,9 +47,14 @@ class RefractoryParameters:
                                      "design refractory period plus the shortest", minimum=0.0, maximum=1e-3)
     spacing_min_s: float = parameter(0.0, unit="s", doc="shortest spacing; 0 takes the pulse width plus "
                                      "1.6 edge times", minimum=0.0, maximum=1e-3)
-    spacings: int = parameter(12, unit="1", doc="spacings, geometric from longest to shortest", minimum=2,
-                               maximum=1000)
-    trials: int = _pulsed.trials_parameter(4, "pairs fired per spacing")
+    spacings: int = parameter(8, unit="1", doc="spacings of the first scan, geometric from longest to shortest",
+                              minimum=2, maximum=1000)
+    trials: int = _pulsed.trials_parameter(4, "pairs fired per spacing (the scan's and each adaptive one's)")
+    trials_max: int = parameter(128, unit="1", doc="pairs fired in all, scan and adaptive rounds (the scan is "
+                                "always fired whole)", minimum=1, maximum=100_000)
+    period_precision: float = parameter(0.1, unit="1", doc="adaptive rounds stop once the refractory period's 95 % "
+                                        "interval is within this fraction of it (half-width / value)",
+                                        minimum=0.001, maximum=10.0)
     reference_fraction: float = parameter(0.3, unit="1", doc="reference amplitude A0 in thresholds",
                                           minimum=0.01, maximum=0.9)
     reference_captures: int = _pulsed.reference_captures_parameter(4, "captures averaged for each reference")
@@ -87,7 +101,7 @@ class Refractory(Procedure):
         """Up to traces_archived_max captures' traces, spread over the run, on the longest pair's record."""
         p = self.parameters
         design = DesignHints.from_chip(chip_design)
-        planned = (2 * p.reference_captures + p.spacings * p.trials
+        planned = (2 * p.reference_captures + max(p.spacings * p.trials, p.trials_max)
                    + _pulsed.quick_search_captures(p.threshold_a, chip_design))
         return _pulsed.CaptureRecords(self._settings(design, self.spacings_s(design)), TRACE_COLUMNS,
                                       archived_max=p.traces_archived_max, planned=planned)
@@ -174,51 +188,144 @@ class Refractory(Procedure):
         reference = firing.reference
         single = _pulsed.mean_response(settings, amplitude_a, firing.traces)
         scale = amplitude_a / reference.amplitude_a
-        probabilities = np.zeros(spacings.size)
-        for index, spacing_s in enumerate(spacings):
-            spacing_s = float(spacing_s)
-            expected_v = single.output_v + scale * delayed(reference.time_s, reference.output_v, spacing_s)
-            first_expected_v = scale * reference.output_v
-            yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s, count=2, spacing_s=spacing_s)
+        first_expected_v = scale * reference.output_v
+        tried: list[tuple[float, int, int]] = []         # (spacing, second spikes, pairs) per block
+        budget = max(p.trials_max, spacings.size * p.trials)
+
+        def fire(round_spacings: list[float]):
+            """`trials` pairs at each spacing, interleaved: pass after pass over the spacings, each
+            pass in a shuffled order (seeded: the plan stays deterministic). The chip's state drifts
+            from capture to capture (the loop's trapped current); consecutive pairs at one spacing
+            would all see one part of that drift. One row of `pairs` per spacing."""
+            expected = {s: single.output_v + scale * delayed(reference.time_s, reference.output_v, s)
+                        for s in round_spacings}
+            counted = {s: [0, 0] for s in round_spacings}       # pairs with a first, with a second spike
+            order = np.random.default_rng(len(tried))
             yield settings.configure(_pulsed.input_range_a(amplitude_a), with_bias_node=False)
+            for _ in range(p.trials):
+                for spacing_s in order.permutation(round_spacings):
+                    spacing_s = float(spacing_s)
+                    yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s, count=2, spacing_s=spacing_s)
+                    yield from _pulsed.captures(settings, 1, lambda t, s=spacing_s: pair(t, s, expected[s],
+                                                                                         counted[s]), keep=False)
+            for spacing_s in round_spacings:
+                firsts, seconds = counted[spacing_s]
+                tried.append((spacing_s, seconds, p.trials))
+                yield steps.Archive(TableRows("pairs", {
+                    "spacing_s": (np.array([spacing_s]), "s"), "first_spikes": (np.array([firsts]), "1"),
+                    "second_spikes": (np.array([seconds]), "1"), "trials": (np.array([p.trials]), "1"),
+                    "probability": (np.array([seconds / p.trials]), "1")}))
+            described = ", ".join(f"{s * 1e9:.3g} ns: {counted[s][1]}/{p.trials}" for s in round_spacings)
+            yield steps.Progress(fraction=min(1.0, len(tried) * p.trials / budget), message=f"P(second) {described}")
+
+        def pair(traces: steps.ChipTraces, spacing_s: float, expected_v: np.ndarray, counted: list[int]):
+            output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
             second_window = (spacing_s - p.edge_s, spacing_s + p.width_s + 2 * p.edge_s + p.spike_after_s)
-            counted = [0, 0]         # pairs with a first, with a second spike
+            first = second = False
+            if output_v.shape == expected_v.shape:
+                first = has_spike(traces.time_s, output_v - first_expected_v, detect_v, first_window)
+                second = has_spike(traces.time_s, output_v - expected_v, detect_v, second_window)
+                counted[0] += first
+                counted[1] += second
+            return records.archive(traces, settings, kind=KIND_PAIR, amplitude_a=amplitude_a, spacing_s=spacing_s,
+                                   first_spike=first, second_spike=second, attempt=firing.attempt)
 
-            def pair(traces: steps.ChipTraces, spacing_s=spacing_s, expected_v=expected_v,
-                     first_expected_v=first_expected_v, second_window=second_window, counted=counted):
-                output_v = np.asarray(traces.node_voltage_v[settings.output_node], dtype=float)
-                first = second = False
-                if output_v.shape == expected_v.shape:
-                    first = has_spike(traces.time_s, output_v - first_expected_v, detect_v, first_window)
-                    second = has_spike(traces.time_s, output_v - expected_v, detect_v, second_window)
-                    counted[0] += first
-                    counted[1] += second
-                return records.archive(traces, settings, kind=KIND_PAIR, amplitude_a=amplitude_a, spacing_s=spacing_s,
-                                       first_spike=first, second_spike=second, attempt=firing.attempt)
+        def fit() -> RecoveryFit:
+            x, k, n = (np.array(column, dtype=float) for column in zip(*tried))
+            return fit_recovery(x, k, n, CONFIDENCE_LEVEL)
 
-            yield from _pulsed.captures(settings, p.trials, pair, keep=False)
-            firsts, seconds = counted
-            probabilities[index] = seconds / p.trials
-            yield steps.Archive(TableRows("pairs", {
-                "spacing_s": (np.array([spacing_s]), "s"), "first_spikes": (np.array([firsts]), "1"),
-                "second_spikes": (np.array([seconds]), "1"), "trials": (np.array([p.trials]), "1"),
-                "probability": (np.array([probabilities[index]]), "1")}))
-            yield steps.Progress(fraction=(index + 1) / spacings.size,
-                                 message=f"{spacing_s * 1e9:.3g} ns: P = {probabilities[index]:.2f}")
+        yield from fire([float(s) for s in spacings])
+        shortest, longest = float(spacings[-1]), float(spacings[0])
+        while len(tried) * p.trials + p.trials <= budget:
+            recovery = fit()
+            if precise(recovery, shortest, longest, p.period_precision) and not context.dry_run:
+                break
+            yield from fire(adaptive_spacings_s(recovery, shortest, longest, budget - len(tried) * p.trials,
+                                                p.trials))
         yield steps.SetInputEnabled(enabled=False)
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
-        low, high = np.array([wilson_interval(int(round(q * p.trials)), p.trials) for q in probabilities]).T
-        yield steps.Archive(Result("second_spike_probability", probabilities, "1", Axis("spacing_s", spacings, "s")))
-        yield steps.Archive(Result("second_spike_probability_low", low, "1", Axis("spacing_s", spacings, "s")))
-        yield steps.Archive(Result("second_spike_probability_high", high, "1", Axis("spacing_s", spacings, "s")))
-        yield steps.Archive(Result("refractory_period_s", falling_crossing(spacings, probabilities, 0.5), "s"))
-        # P never fell below 0.5: the refractory period is shorter than the shortest spacing tried.
-        never = bool(np.all(probabilities >= 0.5))
-        yield steps.Archive(Result("refractory_period_below_s", float(spacings[-1]) if never else np.nan, "s"))
+        for record in results_of(fit(), tried, shortest, longest):
+            yield steps.Archive(record)
         yield steps.Archive(Result("pulse_amplitude_a", amplitude_a, "A"))
         # Minimum of valid data: a second spike at some spacing (P >= 0.5), else the pairs say
         # nothing about a refractory period.
+        seen = pooled(tried)
+        probabilities = seen[1] / seen[2]
         if not np.any(probabilities >= 0.5) and not context.dry_run:
             raise too_little(self.name, "a second spike in half the pairs at 1 spacing at least",
-                             f"P(second spike) < 0.5 at all {spacings.size} spacings from {spacings[0] * 1e9:.4g} to "
-                             f"{spacings[-1] * 1e9:.4g} ns (highest {probabilities.max():.2f})")
+                             f"P(second spike) < 0.5 at all {seen[0].size} spacings from {longest * 1e9:.4g} to "
+                             f"{shortest * 1e9:.4g} ns (highest {probabilities.max():.2f})")
+
+
+def _inside(recovery: RecoveryFit, shortest_s: float, longest_s: float) -> tuple[float, float]:
+    """The period's interval clipped to the spacings that can be fired."""
+    return max(recovery.midpoint_low, shortest_s), min(recovery.midpoint_high, longest_s)
+
+
+def precise(recovery: RecoveryFit, shortest_s: float, longest_s: float, precision: float) -> bool:
+    """Is the period's interval, within the spacings that can be fired, at most ± precision of its
+    centre (the estimate; the interval's middle when the estimate is NaN)? An interval wholly
+    outside them is: more pairs cannot narrow it."""
+    low, high = _inside(recovery, shortest_s, longest_s)
+    if not low <= high:
+        return True
+    centre = recovery.midpoint if np.isfinite(recovery.midpoint) else 0.5 * (low + high)
+    return 0.5 * (high - low) <= precision * centre
+
+
+def adaptive_spacings_s(recovery: RecoveryFit, shortest_s: float, longest_s: float, pairs_left: int,
+                        trials: int) -> list[float]:
+    """The next round's spacings, as many as the pairs left allow: the period's estimate and the
+    estimate ± min(width, interval half-width) (a probit's information on its midpoint peaks
+    there); without an estimate (a period outside the spacings, or no transition yet), the ends
+    and middle of its interval within them; without either (a dry run's flat data), the scan's
+    geometric middle."""
+    low, high = _inside(recovery, shortest_s, longest_s)
+    if np.isfinite(recovery.midpoint):
+        step = min(recovery.width, recovery.half_width)
+        step = step if np.isfinite(step) and step > 0 else 0.1 * recovery.midpoint
+        candidates = [recovery.midpoint + sign * step for sign in (1, 0, -1)]
+    elif low <= high and np.isfinite(high - low):
+        candidates = [high, 0.5 * (low + high), low]
+    else:
+        candidates = [float(np.sqrt(shortest_s * longest_s))]
+    chosen = sorted({float(np.clip(c, shortest_s, longest_s)) for c in candidates}, reverse=True)
+    return chosen[:max(1, pairs_left // trials)]
+
+
+def pooled(tried: list[tuple[float, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(spacings longest first, second spikes, pairs) summed over the blocks at each spacing."""
+    x, k, n = (np.array(column, dtype=float) for column in zip(*tried))
+    spacings, index = np.unique(x, return_inverse=True)
+    seconds, pairs = np.bincount(index, weights=k), np.bincount(index, weights=n)
+    return spacings[::-1], seconds[::-1].astype(int), pairs[::-1].astype(int)
+
+
+def results_of(recovery: RecoveryFit, tried: list[tuple[float, int, int]], shortest_s: float,
+               longest_s: float) -> list[Result]:
+    """The probability at each spacing with its Wilson interval, the fitted period and width
+    with their profile-likelihood intervals, and — when the period lies outside the spacings
+    tried — NaN, the bound the fit gives and a note saying why."""
+    spacings, seconds, pairs = pooled(tried)
+    axis = Axis("spacing_s", spacings, "s")
+    wilson = proportion_uncertainty(seconds, pairs, CONFIDENCE_LEVEL)
+    found = [Result("second_spike_probability", seconds / pairs, "1", axis, wilson)]
+    period, width = recovery.midpoint, recovery.width
+    note, level = "", f"{CONFIDENCE_LEVEL:.0%} profile-likelihood"
+    every = bool(np.all(seconds >= 0.5 * pairs))
+    if period < shortest_s or (np.isnan(period) and np.isfinite(recovery.midpoint_high)):
+        seen = ("second spikes in half the pairs or more at every spacing down to the shortest, "
+                if every else "the fitted P = 0.5 spacing lies below the shortest spacing, ")
+        note = (f"{seen}{shortest_s * 1e9:.3g} ns: the refractory period is below it ({level} upper limit "
+                f"{recovery.midpoint_high * 1e9:.3g} ns)")
+        found.append(Result("refractory_period_upper_bound_s", recovery.midpoint_high, "s"))
+    elif period > longest_s or (np.isnan(period) and np.isfinite(recovery.midpoint_low)):
+        note = (f"second spikes in fewer than half the pairs up to the longest spacing, {longest_s * 1e9:.3g} ns: "
+                f"the refractory period is above it ({level} lower limit {recovery.midpoint_low * 1e9:.3g} ns)")
+        found.append(Result("refractory_period_lower_bound_s", recovery.midpoint_low, "s"))
+    if note:
+        period = width = np.nan
+        found.append(Result("refractory_period_note", note, ""))
+    found += [Result("refractory_period_s", period, "s", uncertainty=recovery.midpoint_uncertainty()),
+              Result("recovery_width_s", width, "s", uncertainty=recovery.width_uncertainty())]
+    return found

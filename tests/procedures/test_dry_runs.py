@@ -12,7 +12,8 @@ from contracts import steps
 from lab.execution.dry_run import dry_run
 from lab.execution.executor import CAPTURE_ESTIMATE_S
 from contracts.procedure import PlanContext
-from contracts.records import Result
+from contracts.records import Result, TableRows
+from procedures import _pulsed
 from procedures.catalog import CAMPAIGN
 from procedures.cooldown import Cooldown
 from procedures.design import DesignHints
@@ -74,29 +75,45 @@ def test_iv_sweep_step_budget_and_sweep_time(station):
 
 
 def test_strength_duration_captures_and_thresholds_outside_bracket_are_nan(station):
-    p = StrengthDuration(widths_s=(16e-9, 32e-9, 64e-9), trials=4, bisection_steps=5, reference_captures=3)
+    """Flat stand-in data never spike: each width's search climbs to the bracket's top and takes
+    every trial (trials_max), so the dry run's estimate is the longest a run takes."""
+    p = StrengthDuration(widths_s=(16e-9, 32e-9, 64e-9), trials_max=20, reference_captures=3)
     report = dry_run(p, station)
-    assert report.count(steps.Capture) == 3 * (3 + 5 * 4)
-    assert report.count(steps.ConfigurePulses) == 1 + 3 * (1 + 5)     # levels set before the output goes on
+    per_width = _pulsed.CONDITIONING_CAPTURES + 3 + 20
+    assert report.count(steps.Capture) == 3 * per_width
     bias = DESIGN.bias_a
     assert report.duration_s == pytest.approx(report.count(steps.Capture) * CAPTURE_ESTIMATE_S
                                               + 2 * bias / p.parameters.ramp_a_per_s)
-    # Flat traces never spike: the bisection runs to the top of its bracket -> NaN threshold.
+    # The search climbs towards the bracket's top (4 design thresholds), and a threshold it does
+    # not place inside the bracket is NaN, its interval open above.
     amplitudes = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigurePulses)]
-    assert max(amplitudes) == pytest.approx(4.0 * DESIGN.threshold_a * (1 - 2**-5 / 2 * 2), rel=0.05)
-    assert np.all(np.isnan(results(report)["threshold_a"].value))
+    assert max(amplitudes) == pytest.approx(4.0 * DESIGN.threshold_a, rel=0.01)
+    r = results(report)
+    assert np.all(np.isnan(r["threshold_a"].value)) and np.all(r["threshold_a"].uncertainty.high == np.inf)
+    assert r["threshold_a"].uncertainty.level == 0.95 and "psi-marginal" in r["threshold_a"].uncertainty.method
+    assert list(r["threshold_trials"].value) == [20, 20, 20] and r["threshold_trials"].uncertainty is None
+    tables = [s.record for s, _ in report.steps if isinstance(s, steps.Archive) and isinstance(s.record, TableRows)]
+    assert sum(int(t.columns["trials"][0].sum()) for t in tables) == 3 * 20      # one row per amplitude tried
 
 
-def test_refractory_fires_pairs_at_decreasing_spacing(station):
-    p = Refractory(threshold_a=12e-6, spacings=5, trials=6, reference_captures=4)
+def test_refractory_scans_then_takes_every_adaptive_round_in_a_dry_run(station):
+    """The scan fires `trials` pairs at each geometric spacing, interleaved; with flat stand-in data
+    (no spike) a dry run takes every adaptive round, so its estimate is the longest a run takes."""
+    p = Refractory(threshold_a=12e-6, spacings=5, trials=6, trials_max=54, reference_captures=4)
     report = dry_run(p, station)
     pairs = [s for s, _ in report.steps if isinstance(s, steps.ConfigurePulses) and s.count == 2]
-    assert len(pairs) == 5
+    assert len(pairs) == 54 and report.count(steps.Capture) == 2 * 4 + 54
     assert all(s.current_a == pytest.approx(p.parameters.threshold_factor * 12e-6) for s in pairs)
-    spacings = [s.period_s for s in pairs]
-    assert spacings == sorted(spacings, reverse=True)
-    assert report.count(steps.Capture) == 2 * 4 + 5 * 6
-    assert np.all(results(report)["second_spike_probability"].value == 0.0)
+    scan = [s.period_s for s in pairs[:30]]
+    expected = np.geomspace(scan[0] if max(scan) == scan[0] else max(scan), min(scan), 5)
+    np.testing.assert_allclose(sorted(set(scan), reverse=True), expected)
+    assert all(scan.count(value) == 6 for value in set(scan))
+    assert scan[:5] != sorted(scan[:5], reverse=True) or scan[5:10] != sorted(scan[5:10], reverse=True)  # shuffled
+    r = results(report)
+    assert np.all(r["second_spike_probability"].value == 0.0)
+    assert r["second_spike_probability"].uncertainty.method == "Wilson score interval"
+    assert math.isnan(r["refractory_period_s"].value)
+    assert "above it" in r["refractory_period_note"].value
 
 
 def test_firing_rate_uses_dc_input_and_self_triggered_captures(station):

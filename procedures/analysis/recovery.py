@@ -1,0 +1,204 @@
+"""A probability rising with a stimulus — a second spike against a pulse pair's spacing, repeated
+firing against a DC input current — fitted as a probit by maximum likelihood, with
+profile-likelihood intervals on its midpoint and width.
+
+Model: P(x) = λ/2 + (1 − λ)·Φ((x − μ)/σ). For paired pulses: the second pulse fires when the
+spacing exceeds the time the neuron needs to recover on that pair. That time varies from pair to
+pair (the switching current's spread, the state earlier pulses left in the loop); taken as normal
+with median μ and spread σ, P(second spike | spacing) is this curve, μ (P = 0.5) is the refractory
+period and σ the pair-to-pair spread of recovery times (the transition's width). The same holds
+for the DC current at which a neuron starts firing. λ = LAPSE = 1 % is fixed, not fitted: one
+spurious or missed spike far from the transition would otherwise have a likelihood of ~0 and
+move the whole fit (the same choice as procedures/analysis/psychometric.py).
+
+Fit: maximum likelihood on every (x, successes, trials) at once (binomial). Intervals: profile
+likelihood, {μ : 2[ℓ̂ − max_σ ℓ(μ, σ)] ≤ χ²₁(level)}, and the same for σ (Wilks). The search
+runs over μ in the data's x range extended by one range on each side (not below 0 when every x
+is positive: a spacing, a current) and σ from 1e-4 to 2 ranges; a side the likelihood does not
+close inside it is open (−inf, or 0 for a positive x, and +inf for μ; 0/+inf for σ), and μ's
+estimate is then NaN. Data
+that separate perfectly (all failures below some x, all successes above) put σ̂ at its floor and
+μ anywhere in the gap between them: the estimate is then the middle of the flat part of the
+profile and the interval covers the gap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from contracts.records import Uncertainty
+
+#: Fixed lapse rate λ (see the module doc).
+LAPSE = 0.01
+#: Search range, in units of the data's x range (span): μ within span of the data, σ in
+#: [SIGMA_RANGE[0], SIGMA_RANGE[1]] x span; the coarse grid that brackets the roots.
+MU_EXTENSION, SIGMA_RANGE = 1.0, (1e-4, 2.0)
+GRID_MU, GRID_SIGMA = 241, 60
+
+
+def probability(x, midpoint, width, lapse: float = LAPSE) -> np.ndarray:
+    """P(x) of the model (arrays broadcast)."""
+    with np.errstate(under="ignore"):          # Φ far from the transition is 0 or 1: exact enough
+        z = (np.asarray(x, dtype=float) - midpoint) / width
+        return lapse / 2 + (1 - lapse) * special.ndtr(z)
+
+
+def method_text(level: float) -> str:
+    return (f"profile-likelihood interval (χ²₁ at {level:.0%}) of a probit P = Φ((x − μ)/σ) fitted by "
+            f"binomial maximum likelihood, lapse {LAPSE:.0%} fixed")
+
+
+@dataclass(frozen=True)
+class RecoveryFit:
+    """μ (the midpoint, P = 0.5) and σ (the width) with their intervals at `level` (−inf/+inf,
+    0/+inf on a side the data leave open); `midpoint` NaN when no finite estimate exists (no
+    data, or no success / no failure at all). `deviance` is 2(ℓ_saturated − ℓ̂) on
+    `points − 2` degrees of freedom (a goodness-of-fit check)."""
+    midpoint: float
+    midpoint_low: float
+    midpoint_high: float
+    width: float
+    width_low: float
+    width_high: float
+    level: float
+    trials: int
+    points: int
+    deviance: float
+    method: str
+
+    @property
+    def half_width(self) -> float:
+        """Half the midpoint's interval (inf when a side is open)."""
+        return 0.5 * (self.midpoint_high - self.midpoint_low)
+
+    def midpoint_uncertainty(self) -> Uncertainty:
+        return Uncertainty(self.method, self.level, self.midpoint_low, self.midpoint_high)
+
+    def width_uncertainty(self) -> Uncertainty:
+        return Uncertainty(self.method, self.level, self.width_low, self.width_high)
+
+
+class _Likelihood:
+    """ℓ(μ, σ) of binomial data under the model, in x scaled to the data's range (conditioning)."""
+
+    def __init__(self, x: np.ndarray, k: np.ndarray, n: np.ndarray):
+        self.origin = float(x.min())
+        self.scale = float(np.ptp(x)) or (abs(self.origin) * 0.1 or 1.0)
+        self.x = (x - self.origin) / self.scale
+        self.k, self.n = k, n
+        # A positive stimulus (a spacing, a current) has a positive midpoint.
+        self.mu_bounds = (-MU_EXTENSION if self.origin <= 0 else max(-MU_EXTENSION, -self.origin / self.scale),
+                          1.0 + MU_EXTENSION)
+        self.log_sigma_bounds = (math.log(SIGMA_RANGE[0]), math.log(SIGMA_RANGE[1]))
+
+    def loglik(self, mu, log_sigma):
+        """ℓ, broadcasting μ and log σ against each other (data on a trailing axis)."""
+        mu = np.asarray(mu, dtype=float)[..., None]
+        sigma = np.exp(np.asarray(log_sigma, dtype=float))[..., None]
+        p = probability(self.x, mu, sigma)
+        return np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p), axis=-1)
+
+    def profile_mu(self, mu: float) -> float:
+        """max over σ of ℓ(μ, σ) (unimodal in log σ: the probit is log-concave in 1/σ)."""
+        found = optimize.minimize_scalar(lambda s: -float(self.loglik(mu, s)), bounds=self.log_sigma_bounds,
+                                         method="bounded", options={"xatol": 1e-4})
+        return max(-float(found.fun), float(self.loglik(mu, self.log_sigma_bounds[0])))
+
+    def profile_sigma(self, log_sigma: float, near_mu: float) -> float:
+        """max over μ of ℓ(μ, σ) (unimodal in μ at fixed σ)."""
+        found = optimize.minimize_scalar(lambda m: -float(self.loglik(m, log_sigma)), bounds=self.mu_bounds,
+                                         method="bounded", options={"xatol": 1e-5})
+        return max(-float(found.fun), float(self.loglik(near_mu, log_sigma)))
+
+    def saturated(self) -> float:
+        p = np.clip(self.k / self.n, LAPSE / 2, 1 - LAPSE / 2)
+        return float(np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p)))
+
+
+def _root(f, inside: float, outside: float) -> float:
+    """The crossing of f (< 0 at inside, > 0 at outside) between them; `inside` itself if f
+    is not below 0 there (a profile flat at the cut)."""
+    if not f(inside) < 0:
+        return inside
+    return float(optimize.brentq(f, inside, outside, xtol=1e-6, rtol=1e-8))
+
+
+def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
+    """Fit the rising probit to `successes` of `trials` at each x (points may repeat an x).
+    Never raises on data: no data gives NaN everywhere; all successes or none an open interval
+    and a NaN midpoint."""
+    x = np.asarray(x, dtype=float).ravel()
+    k = np.asarray(successes, dtype=float).ravel()
+    n = np.asarray(trials, dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(k) & np.isfinite(n) & (n > 0)
+    x, k, n = x[keep], k[keep], n[keep]
+    method = method_text(level)
+    if x.size == 0:
+        return RecoveryFit(*[math.nan] * 6, level, 0, 0, math.nan, method)
+    like = _Likelihood(x, k, n)
+    cut = float(stats.chi2.ppf(level, 1))
+
+    # A coarse grid finds the maximum and brackets the interval's ends.
+    mu_grid = np.linspace(*like.mu_bounds, GRID_MU)
+    log_sigma_grid = np.linspace(*like.log_sigma_bounds, GRID_SIGMA)
+    table = like.loglik(mu_grid[:, None], log_sigma_grid[None, :])
+    i, j = np.unravel_index(np.argmax(table), table.shape)
+    found = optimize.minimize(lambda v: -float(like.loglik(v[0], v[1])), [mu_grid[i], log_sigma_grid[j]],
+                              method="L-BFGS-B", bounds=[like.mu_bounds, like.log_sigma_bounds])
+    best = max(-float(found.fun), float(table[i, j]))
+    mu_hat, log_sigma_hat = (found.x if -found.fun >= table[i, j] else (mu_grid[i], log_sigma_grid[j]))
+    mu_hat, log_sigma_hat = float(mu_hat), float(log_sigma_hat)
+
+    def deviance_mu(mu: float) -> float:
+        return 2 * (best - like.profile_mu(mu)) - cut
+
+    def deviance_sigma(log_sigma: float) -> float:
+        return 2 * (best - like.profile_sigma(log_sigma, mu_hat)) - cut
+
+    # The flat part of μ's profile (perfect separation): its middle is the estimate.
+    profile_grid = table.max(axis=1)
+    flat = mu_grid[2 * (best - profile_grid) <= 1e-3]
+    if flat.size and np.ptp(flat) > 2 * (mu_grid[1] - mu_grid[0]):
+        mu_hat = float(np.clip(0.5 * (flat.min() + flat.max()), *like.mu_bounds))
+
+    # The inner maximisations may find a little more than the 2-D search did.
+    best = max(best, like.profile_mu(mu_hat), like.profile_sigma(log_sigma_hat, mu_hat))
+
+    def ends(deviance, estimate: float, grid: np.ndarray, coarse: np.ndarray, open_low: float,
+             open_high: float) -> tuple[float, float]:
+        """The interval's ends: outward from the estimate, the first grid point whose coarse
+        deviance (a maximum over the grid: never below the exact one) passes the cut and whose
+        exact one does too, then the root between it and the estimate."""
+        out = []
+        for side, open_value in ((grid < estimate, open_low), (grid > estimate, open_high)):
+            order = np.flatnonzero(side)
+            order = order[::-1] if open_value < 0 else order
+            outside = next((grid[g] for g in order if coarse[g] > 0 and deviance(grid[g]) > 0), None)
+            if outside is None:
+                out.append(open_value)
+            else:
+                out.append(_root(deviance, estimate, float(outside)))
+        return out[0], out[1]
+
+    mu_low, mu_high = ends(deviance_mu, mu_hat, mu_grid, 2 * (best - table.max(axis=1)) - cut, -math.inf, math.inf)
+    s_low, s_high = ends(deviance_sigma, log_sigma_hat, log_sigma_grid, 2 * (best - table.max(axis=0)) - cut,
+                         -math.inf, math.inf)
+
+    scale, origin = like.scale, like.origin
+    located = math.isfinite(mu_low) and math.isfinite(mu_high)
+    if mu_low == -math.inf and origin > 0:
+        mu_low = -origin / scale            # open down to 0: the bound of a positive stimulus
+    midpoint = origin + scale * mu_hat if located else math.nan
+    if not located:        # no transition inside the range: its width is not measured
+        s_low, log_sigma_hat, s_high = -math.inf, math.nan, math.inf
+    width = scale * math.exp(log_sigma_hat) if math.isfinite(s_high) else math.nan
+    deviance = 2 * (like.saturated() - best)
+    return RecoveryFit(
+        midpoint, origin + scale * mu_low, origin + scale * mu_high,
+        width, 0.0 if not math.isfinite(s_low) else scale * math.exp(s_low),
+        math.inf if not math.isfinite(s_high) else scale * math.exp(s_high),
+        level, int(n.sum()), int(x.size), deviance, method)
