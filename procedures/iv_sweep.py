@@ -22,7 +22,16 @@ Plan:
    ramp_a_per_s · dwell_s is filled in with levels whose readings are not used). The first `search_sweeps` use a
    fine window over the pilot's coarse step; later windows span mean − window_below_sigmas·σ
    to mean + window_above_sigmas·σ in steps of step_sigmas·σ, offset by a rotating fraction
-   of a step (dither) so that the coarse grid does not bias the mean.
+   of a step (dither) so that the coarse grid does not bias the mean. The step and the grid's
+   origin are fixed when the first such window is made (σ then comes from the search); later
+   windows move by whole steps only. Every event after the search therefore lies on one grid,
+   step / dither_phases apart, which the histogram's bins follow (procedures/analysis/switching.py).
+
+Results: the mean of the recorded events (Student t interval) and their spread (chi-square
+interval; it includes the step's quantisation, about step²/12 in variance); a Gaussian fitted by
+maximum likelihood to the events as observed, each a threshold inside its step and counted only
+inside its window (profile-likelihood intervals; its width is the distribution's, without the
+quantisation), with a Pearson chi-square goodness of fit over the histogram's bins.
 
 Trapped flux, handled by recording it: after each event the port retraps at the reset level
 with flux left in the loop, so the next climb starts from the chip's present flux state (on
@@ -45,10 +54,12 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec, Uncertainty
 from contracts.units import format_si
 from procedures.analysis import iv
-from procedures.analysis.statistics import histogram, summarize
+from procedures.analysis.energy import std_uncertainty
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, summarize
+from procedures.analysis.switching import CensoredEvents, Grid, fit_gaussian, grid_histogram
 from procedures.design import DesignHints
 
 
@@ -79,8 +90,9 @@ class IvSweepParameters:
                                       minimum=0.0, maximum=1e-3)
     switched_v: float = parameter(10e-6, unit="V", doc="|V| above this means the port is resistive", minimum=1e-9,
                                   maximum=1.0)
-    histogram_bins: int = parameter(40, unit="1", doc="bins of the switching-current histogram", minimum=2,
-                                    maximum=10_000)
+    histogram_bins: int = parameter(0, unit="1", doc="about this many bins in the switching-current histogram, "
+                                    "widths rounded to whole steps of the events' grid; 0 takes the "
+                                    "Freedman-Diaconis width", minimum=0, maximum=10_000)
 
 
 #: Levels in one switching window (the search window's maximum too).
@@ -112,7 +124,8 @@ class IvSweep(Procedure):
                                    "bias_a": ColumnSpec("A"), "voltage_v": ColumnSpec("V")},
                                   axis="bias_a", signal="voltage_v"),
             "switching_events": TableSpec({"event": ColumnSpec("1", "i8"), "switching_current_a": ColumnSpec("A"),
-                                           "step_a": ColumnSpec("A"), "readings": ColumnSpec("1", "i8")},
+                                           "step_a": ColumnSpec("A"), "readings": ColumnSpec("1", "i8"),
+                                           "window_low_a": ColumnSpec("A"), "window_high_a": ColumnSpec("A")},
                                           axis="event", signal="switching_current_a"),
         }
 
@@ -146,12 +159,13 @@ class IvSweep(Procedure):
         top_a = self._top_a(design)
         context.resolve(bias_max_a=top_a)
         max_step_a = p.ramp_a_per_s * p.dwell_s
-        switches, retraps, resistances, max_v = [], [], [], [0.0]
+        switches, retraps, branch, max_v = [], [], ([], []), [0.0]
         for sweep in range(p.pilot_sweeps):
-            switch_a, retrap_a, resistance = yield from self._pilot(sweep, top_a, max_step_a, max_v)
+            switch_a, retrap_a, (branch_a, branch_v) = yield from self._pilot(sweep, top_a, max_step_a, max_v)
             switches.append(switch_a)
             retraps.append(retrap_a)
-            resistances.append(resistance)
+            branch[0].extend(branch_a)
+            branch[1].extend(branch_v)
             # No fraction of its own: the pilot's share of the run is the dry run's (the runner's estimate).
             yield steps.Progress(fraction=0.0, message=f"pilot sweep {sweep + 1} of {p.pilot_sweeps}")
         coarse_a = top_a / (p.pilot_points - 1)
@@ -167,15 +181,22 @@ class IvSweep(Procedure):
         # The pilot brackets the switch within one coarse step below its first resistive level;
         # no level above the top (bias_max_a is the user's ceiling).
         search = np.clip(np.linspace(pilot_a - coarse_a, pilot_a, p.search_points), 0.0, top_a)
+        # No σ below what the search's step can resolve (a spread it cannot see is not zero).
+        sigma_floor_a = max(coarse_a / (p.search_points - 1) / math.sqrt(12.0), 1e-12)
 
         events: list[float] = []
+        event_steps, event_windows = [], []
+        grid = None     # (step, origin) of the windows after the search, fixed at the first
         counts = {"sweeps": 0, "latched": 0, "below_window": 0, "above_window": 0}
         level_a, reset_ok = 0.0, True
         sweeps_max = 1.2 * p.switching_events + p.search_sweeps
         while len(events) < p.switching_events and counts["sweeps"] < sweeps_max:
             stats = summarize(events)
+            sigma_a = max(stats.std, sigma_floor_a) if stats.count >= 5 else math.nan
+            if grid is None and stats.count >= 5:
+                grid = (p.step_sigmas * sigma_a, stats.mean - p.window_below_sigmas * sigma_a)
             windows = [search if counts["sweeps"] + k < p.search_sweeps or stats.count < 5
-                       else self._window(stats.mean, stats.std, counts["sweeps"] + k, top_a)
+                       else self._window(stats.mean, sigma_a, counts["sweeps"] + k, top_a, grid)
                        for k in range(p.sweeps_per_step)]
             reset_a = max(min(retrap_a - p.reset_margin_a, min(w[0] for w in windows)), 0.0)
             levels, spans = self._batch(level_a, reset_a, windows, max_step_a)
@@ -191,11 +212,15 @@ class IvSweep(Procedure):
                 else:
                     k = int(hit[0])
                     events.append(float(0.5 * (window[k - 1] + window[k])))
+                    event_steps.append(float(window[k] - window[k - 1]))
+                    event_windows.append((float(window[0]), float(window[-1])))
                     yield steps.Archive(TableRows("switching_events", {
                         "event": (np.array([len(events) - 1]), "1"),
                         "switching_current_a": (np.array([events[-1]]), "A"),
-                        "step_a": (np.array([window[k] - window[k - 1]]), "A"),
-                        "readings": (np.array([last - start + 1]), "1")}))
+                        "step_a": (np.array([event_steps[-1]]), "A"),
+                        "readings": (np.array([last - start + 1]), "1"),
+                        "window_low_a": (np.array([window[0]]), "A"),
+                        "window_high_a": (np.array([window[-1]]), "A")}))
                 reset_ok = not resistive[last]
             level_a = float(levels[-1])
             if hit.size == 0 and reset_ok:   # the last sweep never switched: switch it at the top
@@ -214,7 +239,16 @@ class IvSweep(Procedure):
                                  message=f"{len(events)} of {p.switching_events} switching events")
         if level_a:
             yield steps.SweepBias(levels_a=tuple(path_a(level_a, 0.0, max_step_a)), dwell_s=p.dwell_s)
-        yield from self._results(events, retraps, resistances, counts)
+        if grid is not None:     # after the search: the windows' grid, divided by the dither
+            events_grid = Grid(grid[0] / p.dither_phases, grid[1] + grid[0] / 2)
+        else:                    # only search windows: their levels' middles
+            events_grid = Grid(float(search[1] - search[0]), float(0.5 * (search[0] + search[1])))
+        results, bins = self._results(events, event_steps, event_windows, events_grid, retraps, coarse_a,
+                                      branch, counts)
+        if not p.histogram_bins:
+            context.resolve(histogram_bins=bins)
+        for result in results:
+            yield steps.Archive(result)
         # Minimum of valid data (the results above stay archived): enough events for a mean
         # and a spread.
         needed = events_min(p.switching_events)
@@ -227,8 +261,8 @@ class IvSweep(Procedure):
 
     # --- pieces of the plan ------------------------------------------------------------------
     def _pilot(self, sweep: int, top_a: float, max_step_a: float, max_v: list[float]):
-        """One full sweep up and down; returns (switching, retrapping current, dV/dI) and keeps
-        the largest |V| read in max_v[0]."""
+        """One full sweep up and down; returns (switching, retrapping current, (bias, voltage) of the
+        resistive branch's up-sweep points) and keeps the largest |V| read in max_v[0]."""
         p = self.parameters
         up_a = np.linspace(0.0, top_a, p.pilot_points)
         down_a = up_a[::-1]
@@ -251,17 +285,18 @@ class IvSweep(Procedure):
         # The down-sweep starts at the top, resistive if the port switched on the way up.
         retrap_a = iv.retrapping_current_a(down_a, down_v, p.switched_v)
         above = up_a >= switch_a if math.isfinite(switch_a) else np.zeros(up_a.size, bool)
-        resistance = iv.resistive_branch_ohm(up_a[above], up_v[above], p.switched_v)
-        return switch_a, retrap_a, resistance
+        return switch_a, retrap_a, (up_a[above].tolist(), up_v[above].tolist())
 
-    def _window(self, mean_a: float, sigma_a: float, sweep: int, top_a: float) -> np.ndarray:
-        """Levels mean − below·σ … mean + above·σ in steps of step_sigmas·σ, dithered per sweep."""
+    def _window(self, mean_a: float, sigma_a: float, sweep: int, top_a: float, grid) -> np.ndarray:
+        """Levels from mean − below·σ (or up to a step above) to at least mean + above·σ, on the run's
+        grid (step, origin) shifted by the sweep's dither offset (a fraction of a step)."""
         p = self.parameters
-        step_a = max(p.step_sigmas * sigma_a, 1e-12)
+        step_a, origin_a = grid
         offset_a = step_a * (sweep % p.dither_phases) / p.dither_phases
-        start_a = mean_a - p.window_below_sigmas * sigma_a + offset_a
-        count = int(math.ceil((p.window_below_sigmas + p.window_above_sigmas) / p.step_sigmas)) + 1
-        return np.clip(start_a + step_a * np.arange(count), 0.0, top_a)
+        first = math.ceil((mean_a - p.window_below_sigmas * sigma_a - origin_a - offset_a) / step_a - 1e-9)
+        span = (p.window_below_sigmas + p.window_above_sigmas) * sigma_a / step_a
+        count = min(int(math.ceil(span - 1e-9)) + 1, WINDOW_LEVELS_MAX)
+        return np.clip(origin_a + offset_a + step_a * (first + np.arange(count)), 0.0, top_a)
 
     @staticmethod
     def _batch(level_a: float, reset_a: float, windows, max_step_a: float):
@@ -283,20 +318,46 @@ class IvSweep(Procedure):
             level_a = reset_a
         return np.asarray(levels), spans
 
-    def _results(self, events, retraps, resistances, counts):
+    def _results(self, events, event_steps, event_windows, grid: Grid, retraps, pilot_step_a: float, branch,
+                 counts) -> tuple[list[Result], int]:
+        """The run's results, and the number of histogram bins chosen."""
         p = self.parameters
+        level = CONFIDENCE_LEVEL
         stats = summarize(events)
-        counts_h, edges = histogram(events, p.histogram_bins)
-        centres = 0.5 * (edges[1:] + edges[:-1])
-        for name, value, units in (
-            ("switching_current_mean_a", stats.mean, "A"), ("switching_current_std_a", stats.std, "A"),
-            ("switching_current_stderr_a", stats.stderr, "A"), ("switching_events", stats.count, "1"),
-            ("fast_sweeps", counts["sweeps"], "1"), ("latched_sweeps", counts["latched"], "1"),
-            ("below_window_sweeps", counts["below_window"], "1"),
-            ("above_window_sweeps", counts["above_window"], "1"),
-            ("retrapping_current_a", summarize(retraps).mean, "A"),
-            ("resistive_branch_ohm", summarize(resistances).mean, "ohm"),
-        ):
-            yield steps.Archive(Result(name, value, units))
-        yield steps.Archive(Result("switching_current_histogram", counts_h, "1",
-                                   Axis("switching_current_bin_a", centres, "A")))
+        counts_h, edges = grid_histogram(events, grid, p.histogram_bins)
+        windows = np.asarray(event_windows, dtype=float).reshape(-1, 2)
+        censored = CensoredEvents.from_steps(events, event_steps, windows[:, 0], windows[:, 1])
+        fit = fit_gaussian(censored, level, edges)
+        spread = std_uncertainty(stats, level)
+        stderr = std_uncertainty(stats, level, scale=1 / math.sqrt(stats.count) if stats.count else math.nan)
+        # The pilot reads the retrap to one step: the last resistive level is one step above.
+        retrap_a, retrap_u = iv.bracketed_mean_uncertainty(np.asarray(retraps) + pilot_step_a / 2, pilot_step_a,
+                                                            level, "A")
+        resistance, resistance_u = iv.resistive_branch_fit(branch[0], branch[1], p.switched_v, level)
+        results = [
+            Result("switching_current_mean_a", stats.mean, "A", uncertainty=mean_uncertainty(stats, level)),
+            Result("switching_current_std_a", stats.std, "A", uncertainty=spread),
+            Result("switching_current_stderr_a", stats.stderr, "A", uncertainty=stderr),
+            Result("switching_events", stats.count, "1"), Result("fast_sweeps", counts["sweeps"], "1"),
+            Result("latched_sweeps", counts["latched"], "1"),
+            Result("below_window_sweeps", counts["below_window"], "1"),
+            Result("above_window_sweeps", counts["above_window"], "1"),
+            Result("retrapping_current_a", retrap_a, "A", uncertainty=retrap_u),
+            Result("resistive_branch_ohm", resistance, "ohm", uncertainty=resistance_u),
+            # The grid the events after the search lie on (a setting of the windows: exact).
+            Result("switching_current_grid_a", grid.spacing_a, "A"),
+            Result("switching_current_histogram", counts_h, "1",
+                   Axis("switching_current_bin_a", 0.5 * (edges[1:] + edges[:-1]), "A")),
+        ]
+        if fit is not None:
+            results += [
+                Result("switching_fit_mean_a", fit.mean_a, "A", uncertainty=Uncertainty(
+                    fit.method("mean"), level, *fit.mean_interval_a, fit.mean_standard_a)),
+                Result("switching_fit_width_a", fit.width_a, "A", uncertainty=Uncertainty(
+                    fit.method("standard deviation"), level, *fit.width_interval_a, fit.width_standard_a)),
+                # A test's outcome and its degrees of freedom: computed exactly from the counts.
+                Result("switching_fit_chi_square", fit.chi_square, "1"),
+                Result("switching_fit_dof", fit.dof, "1"),
+                Result("switching_fit_p_value", fit.p_value, "1"),
+            ]
+        return results, len(counts_h)

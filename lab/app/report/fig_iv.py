@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.units import format_si
 from lab.app.report.plots import Figure, empty_note, finite, histogram_with_mean, label, prefix_for, pyplot, save
-from lab.app.report.runs import RunData
+from lab.app.report.runs import Quantity, RunData
+from procedures.analysis.switching import CensoredEvents, expected_counts
 
 
 def cooldown(run: RunData, directory: Path) -> list[Figure]:
@@ -52,14 +54,75 @@ def iv_sweep(run: RunData, directory: Path) -> list[Figure]:
         empty_note(iv_ax, "no I–V points archived")
     iv_ax.set_title("I–V of the bias port")
 
-    events = finite(run.tables.get("switching_events", {}).get("switching_current_a", []))[0]
-    if events.size:
-        histogram_with_mean(hist_ax, events, "A", quantity="switching current", counted="switching events",
-                            mean=events.mean(), std=events.std(ddof=1) if events.size > 1 else 0.0,
-                            bins=min(40, max(5, events.size // 10)), color="C2")
-    else:
-        empty_note(hist_ax, "no switching events archived")
+    switching_histogram(hist_ax, run)
     hist_ax.set_title("Switching-current histogram")
     return [Figure(save(fig, directory / "iv_switching.png"), "I–V and switching current",
                    "Left: pilot sweeps up and down (retrapping on the way down). Right: switching "
-                   "currents of the fast sweeps, one event per sweep.")]
+                   "currents of the fast sweeps, one event per sweep, in bins a whole number of steps of the "
+                   "events' grid wide (edges half-way between grid values); the Gaussian fitted by maximum "
+                   "likelihood to the events as read (each inside its step and window): the counts it expects "
+                   "per bin (steps), which the chi-square test compares, and its density (dashed).")]
+
+
+def _interval(quantity: Quantity | None, factor: float, unit: str, digits: int) -> str:
+    """"36.5964 µA [36.5912, 36.6015]" — a value and its interval in one prefix."""
+    if quantity is None:
+        return "n/a"
+    text = f"{quantity.scalar() * factor:.{digits}g}"
+    u = quantity.uncertainty
+    if u is not None and np.isfinite(u.low) and np.isfinite(u.high):
+        text += f" [{float(u.low) * factor:.{digits}g}, {float(u.high) * factor:.{digits}g}]"
+    return f"{text} {unit}"
+
+
+def switching_histogram(ax, run: RunData) -> None:
+    """The archived grid-aligned histogram, the fitted Gaussian's expected counts per bin and its
+    density, parameters with their intervals in the legend. Archives without them: the events in
+    plain bins, mean ± σ."""
+    table = run.tables.get("switching_events", {})
+    events = finite(table.get("switching_current_a", []))[0]
+    histogram = run.result("switching_current_histogram")
+    fit_mean, fit_width = run.result("switching_fit_mean_a"), run.result("switching_fit_width_a")
+    if not events.size:
+        empty_note(ax, "no switching events archived")
+        return
+    if histogram is None or histogram.axis_values is None or len(histogram.axis_values) < 2:
+        histogram_with_mean(ax, events, "A", quantity="switching current", counted="switching events",
+                            mean=events.mean(), std=events.std(ddof=1) if events.size > 1 else 0.0,
+                            bins=min(40, max(5, events.size // 10)), color="C2")
+        return
+    counts = np.asarray(histogram.value, dtype=float)
+    centres = np.asarray(histogram.axis_values, dtype=float)
+    width_a = float(np.mean(np.diff(centres)))
+    edges = np.concatenate([centres - width_a / 2, [centres[-1] + width_a / 2]])
+    factor, unit = prefix_for(centres, "A")
+    grid_a = run.scalar("switching_current_grid_a")
+    steps = f" = {round(width_a / grid_a)} grid steps of {format_si(grid_a, 'A', 5)}" if np.isfinite(grid_a) else ""
+    ax.bar(centres * factor, counts, width=width_a * factor, color="C2", alpha=0.7,
+           label=f"{int(counts.sum())} switching events, bins {format_si(width_a, 'A', 5)}{steps}")
+    if fit_mean is not None and fit_width is not None:
+        mean_a, sigma_a = fit_mean.scalar(), fit_width.scalar()
+        step_a = np.asarray(table.get("step_a", np.full(events.size, np.nan)), float)
+        low_a = table.get("window_low_a")
+        high_a = table.get("window_high_a")
+        recorded = CensoredEvents.from_steps(table.get("switching_current_a"), step_a, low_a, high_a)
+        if recorded.count:
+            expected = expected_counts(recorded, mean_a, sigma_a, edges)
+            ax.step(edges * factor, np.concatenate([expected, expected[-1:]]), where="post", color="k", lw=1.2,
+                    label="fit: expected per bin")
+        x_a = np.linspace(edges[0], edges[-1], 400)
+        density = (counts.sum() * width_a * np.exp(-0.5 * ((x_a - mean_a) / sigma_a) ** 2)
+                   / (sigma_a * np.sqrt(2 * np.pi)))
+        ax.plot(x_a * factor, density, "--", color="C3", lw=1.2,
+                label=f"fit: μ = {_interval(fit_mean, factor, unit, 7)}")
+        level = fit_mean.uncertainty.level if fit_mean.uncertainty is not None else float("nan")
+        p_value, dof = run.scalar("switching_fit_p_value"), run.scalar("switching_fit_dof")
+        ax.plot([], [], " ", label=f"σ = {_interval(fit_width, 1e9, 'nA', 3)} ({level:.0%}, profile likelihood)")
+        ax.plot([], [], " ", label=f"χ² test: p = {p_value:.3g}, {dof:.0f} dof")
+    mean = run.result("switching_current_mean_a")
+    if mean is not None:
+        ax.axvline(mean.scalar() * factor, color="k", ls=":", lw=1,
+                   label=f"mean of events {_interval(mean, factor, unit, 7)}")
+    ax.set(xlabel=label("switching current", unit), ylabel="events per bin")
+    ax.set_ylim(0, 1.9 * max(counts.max(), 1))        # room above the bars for the legend
+    ax.legend(fontsize=7, loc="upper left")
