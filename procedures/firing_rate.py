@@ -1,10 +1,24 @@
 """f–I curve: firing rate against a constant input current.
 
 At each DC input current, `captures` long records triggered on node m itself (a spike starts
-the record). The rate is the number of spikes *after* the triggering one over the time from
+the record). A record's rate is the number of spikes *after* the triggering one over the time from
 the trigger to the end of the record: for a steadily firing neuron that is unbiased, whereas
 counting the trigger spike would add one spike per record. A capture that never triggers
 (no spike within the timeout) counts as 0 Hz.
+
+A point's rate is the mean of its records' rates, with a Student t interval over the records: a
+relaxation oscillator's spike count is far from Poisson (nearly periodic above onset, a few
+spikes or none from one record to the next near it), so the records' own spread is what says how
+well the rate is known. Where no record had a spike after its trigger, the interval is the exact
+Poisson (Garwood) one on zero spikes in the records' total time: [0, 3.69/T] at 95 %.
+
+The onset is where the neuron starts firing repeatedly: a record "fires" when it holds a spike
+after its trigger, and P(fires | current) = Φ((I − I_on)/σ) is fitted to every record by binomial
+maximum likelihood (procedures/analysis/recovery.py, profile-likelihood interval), after
+`refine_steps` extra currents bisect the gap between the highest current where fewer than half
+the records fired and the lowest where at least half did. The gain is the slope of the records'
+rates against the current over the currents where every record fired (least squares, Student t
+interval on the slope).
 """
 
 from __future__ import annotations
@@ -16,10 +30,12 @@ import numpy as np
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
-from contracts.units import format_si_range
+from contracts.units import format_si, format_si_range
 from procedures import _pulsed
+from procedures.analysis.rate import gain_fit, rate_uncertainty
+from procedures.analysis.recovery import fit_recovery
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
-from procedures.analysis.statistics import summarize
+from procedures.analysis.statistics import CONFIDENCE_LEVEL
 from procedures.design import DesignHints
 
 
@@ -30,7 +46,9 @@ class FiringRateParameters:
     current_max_a: float = parameter(0.0, unit="A", doc="largest DC input; 0 takes 1.5x the design "
                                      "threshold", minimum=0.0)
     points: int = parameter(8, unit="1", doc="input currents, evenly spaced", minimum=2, maximum=1000)
-    captures: int = parameter(2, unit="1", doc="records per input current", minimum=1, maximum=1000)
+    captures: int = parameter(6, unit="1", doc="records per input current", minimum=1, maximum=1000)
+    refine_steps: int = parameter(3, unit="1", doc="extra currents bisecting the gap where repeated firing starts",
+                                  minimum=0, maximum=20)
     record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
     pretrigger_s: float = _pulsed.pretrigger_s_parameter(1e-9)
     sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(10e9)
@@ -58,7 +76,8 @@ class FiringRate(Procedure):
         """Up to traces_archived_max triggered records, spread over the run."""
         p = self.parameters
         return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS,
-                                      archived_max=p.traces_archived_max, planned=p.points * p.captures)
+                                      archived_max=p.traces_archived_max,
+                                      planned=(p.points + p.refine_steps) * p.captures)
 
     def declare(self, context: PlanContext | None = None):
         return self._records().spec(), {"records": TableSpec(
@@ -98,19 +117,21 @@ class FiringRate(Procedure):
         detect_v = p.detect_v or 0.5 * design.spike_amplitude_v
         settings = self._settings(design)
         currents = self.currents_a(design)
-        rates, spreads = np.zeros(currents.size), np.zeros(currents.size)
         triggered = 0
         records = self._records()
         bias_a = p.bias_a or design.bias_a
         context.resolve(current_min_a=float(currents[0]), current_max_a=float(currents[-1]), bias_a=bias_a,
                         detect_v=detect_v)
-        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
-        for index, current_a in enumerate(currents):
-            yield steps.ConfigureDcInput(current_a=float(current_a))
+        measured: dict[float, tuple[list[int], list[float]]] = {}     # current -> spikes, durations per record
+        planned = currents.size + p.refine_steps
+
+        def measure(current_a: float):
+            nonlocal triggered
+            yield steps.ConfigureDcInput(current_a=current_a)
             yield steps.SetInputEnabled(enabled=True)
             yield settings.configure(_pulsed.input_range_a(current_a), trigger_on=settings.output_node,
                                      trigger_level=detect_v, with_bias_node=False)
-            per_record = []
+            spikes_per, durations = [], []
             for _ in range(p.captures):
                 traces = yield steps.Capture(fire=False, timeout_s=p.capture_timeout_s)
                 triggered += traces is not None
@@ -120,25 +141,88 @@ class FiringRate(Procedure):
                     times = spike_times_s(time_s, traces.node_voltage_v[settings.output_node], detect_v)
                     spikes = int(np.sum(times > 2.0 / p.sample_rate_hz))   # after the trigger spike
                     duration_s = float(time_s[-1]) if time_s.size else duration_s
-                    yield from records.archive(traces, settings, input_current_a=float(current_a), spikes=spikes)
-                per_record.append(firing_rate_hz(spikes, duration_s))
+                    yield from records.archive(traces, settings, input_current_a=current_a, spikes=spikes)
+                spikes_per.append(spikes)
+                durations.append(duration_s)
                 yield steps.Archive(TableRows("records", {
                     "input_current_a": (np.array([current_a]), "A"), "spikes": (np.array([spikes]), "1"),
-                    "duration_s": (np.array([duration_s]), "s"), "rate_hz": (np.array([per_record[-1]]), "Hz")}))
-            summary = summarize(per_record)
-            rates[index], spreads[index] = summary.mean, summary.std
+                    "duration_s": (np.array([duration_s]), "s"),
+                    "rate_hz": (np.array([firing_rate_hz(spikes, duration_s)]), "Hz")}))
+            measured[current_a] = (spikes_per, durations)
             yield steps.SetInputEnabled(enabled=False)
-            yield steps.Progress(fraction=(index + 1) / currents.size,
-                                 message=f"{current_a * 1e6:.3g} uA: {rates[index] / 1e6:.3g} MHz")
+            rate_hz = float(np.mean([firing_rate_hz(k, t) for k, t in zip(spikes_per, durations)]))
+            yield steps.Progress(fraction=len(measured) / planned,
+                                 message=f"{current_a * 1e6:.3g} uA: {rate_hz / 1e6:.3g} MHz")
+
+        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        for current_a in currents:
+            yield from measure(float(current_a))
+        # A dry run's flat data never fire: it bisects the middle of the grid instead (the same steps).
+        stand_in = (float(currents[currents.size // 2 - 1]), float(currents[currents.size // 2]))
+        for _ in range(p.refine_steps):
+            gap = onset_gap_a(measured) or (stand_in if context.dry_run else None)
+            if gap is None or 0.5 * (gap[0] + gap[1]) in measured:
+                break
+            yield from measure(0.5 * (gap[0] + gap[1]))
+            stand_in = (gap[0], 0.5 * (gap[0] + gap[1]))
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
-        axis = Axis("input_current_a", currents, "A")
-        yield steps.Archive(Result("firing_rate_hz", rates, "Hz", axis))
-        yield steps.Archive(Result("firing_rate_std_hz", spreads, "Hz", axis))
-        firing = currents[rates > 0]
-        yield steps.Archive(Result("onset_current_a", float(firing[0]) if firing.size else float("nan"), "A"))
+        for result in results_of(measured, float(currents[0]), float(currents[-1])):
+            yield steps.Archive(result)
         # Minimum of valid data: an f-I curve needs the neuron to fire at some input current.
-        if not firing.size and not context.dry_run:
+        if not any(sum(spikes) for spikes, _ in measured.values()) and not context.dry_run:
             raise too_little(self.name, "repeated firing at 1 input current at least",
                              f"0 Hz at all {currents.size} currents from "
-                             f"{format_si_range(currents[0], currents[-1], 'A')} ({triggered} of {currents.size * p.captures} records "
-                             "triggered)")
+                             f"{format_si_range(currents[0], currents[-1], 'A')} ({triggered} of "
+                             f"{len(measured) * p.captures} records triggered)")
+
+
+def _fired(spikes: list[int]) -> int:
+    """Records that fired repeatedly (a spike after the triggering one)."""
+    return int(np.count_nonzero(np.asarray(spikes) > 0))
+
+
+def onset_gap_a(measured: dict[float, tuple[list[int], list[float]]]) -> tuple[float, float] | None:
+    """(highest current below the first where at least half the records fired, where fewer did;
+    that first current), or None when no current or every one has half firing."""
+    currents = sorted(measured)
+    half = [2 * _fired(measured[c][0]) >= len(measured[c][0]) for c in currents]
+    if True not in half:
+        return None
+    first = half.index(True)
+    return None if first == 0 else (currents[first - 1], currents[first])
+
+
+def results_of(measured: dict[float, tuple[list[int], list[float]]], lowest_a: float,
+               highest_a: float) -> list[Result]:
+    """The rate at each current with its interval, the onset (fitted P(fires) = 0.5) and the gain
+    with theirs; an onset outside the currents is NaN with its bound and a note."""
+    currents = np.array(sorted(measured))
+    spikes = [np.asarray(measured[c][0], dtype=float) for c in currents]
+    durations = [np.asarray(measured[c][1], dtype=float) for c in currents]
+    rates, uncertainty = rate_uncertainty(spikes, durations, CONFIDENCE_LEVEL)
+    axis = Axis("input_current_a", currents, "A")
+    found = [Result("firing_rate_hz", rates, "Hz", axis, uncertainty)]
+    fired = np.array([_fired(k) for k in spikes])
+    counts = np.array([k.size for k in spikes])
+    onset = fit_recovery(currents, fired, counts, CONFIDENCE_LEVEL)
+    value, note = onset.midpoint, ""
+    if value < lowest_a or (np.isnan(value) and np.isfinite(onset.midpoint_high)):
+        note = (f"repeated firing in half the records or more down to the lowest current, "
+                f"{format_si(lowest_a, 'A', 3)}: the onset is below it")
+        found.append(Result("onset_current_upper_bound_a", onset.midpoint_high, "A"))
+    elif value > highest_a or (np.isnan(value) and np.isfinite(onset.midpoint_low)):
+        note = (f"repeated firing in fewer than half the records up to the highest current, "
+                f"{format_si(highest_a, 'A', 3)}: the onset is above it")
+        found.append(Result("onset_current_lower_bound_a", onset.midpoint_low, "A"))
+    if note:
+        value = np.nan
+        found.append(Result("onset_note", note, ""))
+    found.append(Result("onset_current_a", value, "A", uncertainty=onset.midpoint_uncertainty()))
+    found.append(Result("onset_width_a", onset.width if not note else np.nan, "A",
+                        uncertainty=onset.width_uncertainty()))
+    every = fired == counts
+    gain_hz_per_a, gain = gain_fit([c for c, e in zip(currents, every) if e],
+                                   [r for r, e in zip(spikes, every) if e],
+                                   [d for d, e in zip(durations, every) if e], CONFIDENCE_LEVEL)
+    found.append(Result("firing_gain_hz_per_a", gain_hz_per_a, "Hz/A", uncertainty=gain))
+    return found

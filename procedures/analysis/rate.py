@@ -1,0 +1,75 @@
+"""Firing rates from spike counts in records: each point's rate with its interval, and the slope
+of the rate against the input current (the f–I gain) with its interval.
+
+A relaxation oscillator's spike count is not Poisson: nearly periodic above onset (a count that
+varies by ±1 between records: a Poisson interval would be several times too wide), a few spikes
+or none from one record to the next near onset (wider than Poisson). So the interval comes from
+the records' own spread, a Student t interval on the mean of the records' rates; the exact
+Poisson (Garwood) interval is used only where that spread says nothing: no spike in any record
+([0, χ²(1 − α/2; 2)/2 / T], T the records' total time) or a single record.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from contracts.records import Uncertainty
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, summarize
+
+RATE_METHOD = ("Student t interval on the mean of the records' rates (spikes after the trigger over the time after "
+               "it); exact Poisson (Garwood) interval on the total count over the total time where no record had a "
+               "spike or one record was taken")
+
+
+def garwood_interval(count: int, total_s: float, level: float = CONFIDENCE_LEVEL) -> tuple[float, float]:
+    """Exact (Garwood) interval on a Poisson rate: `count` events in `total_s`."""
+    tail = (1 - level) / 2
+    low = 0.0 if count == 0 else float(stats.chi2.ppf(tail, 2 * count)) / 2
+    high = float(stats.chi2.ppf(1 - tail, 2 * count + 2)) / 2
+    return low / total_s, high / total_s
+
+
+def rate_uncertainty(spikes, durations_s, level: float = CONFIDENCE_LEVEL) -> tuple[np.ndarray, Uncertainty]:
+    """Per point (lists of per-record arrays): the mean of the records' rates and its interval
+    (see the module doc); the standard uncertainty is the standard error of that mean (NaN
+    where the Poisson interval was used)."""
+    rates, low, high, standard = [], [], [], []
+    for counts, times in zip(spikes, durations_s):
+        counts, times = np.asarray(counts, dtype=float), np.asarray(times, dtype=float)
+        per_record = counts / times
+        summary = summarize(per_record)
+        rates.append(summary.mean)
+        if counts.sum() == 0 or summary.count < 2:
+            bounds = garwood_interval(int(counts.sum()), float(times.sum()), level)
+            low.append(bounds[0])
+            high.append(bounds[1])
+            standard.append(math.nan)
+        else:
+            t = mean_uncertainty(summary, level)
+            low.append(max(0.0, float(t.low)))
+            high.append(float(t.high))
+            standard.append(float(t.standard))
+    return np.array(rates), Uncertainty(RATE_METHOD, level, np.array(low), np.array(high), np.array(standard))
+
+
+def gain_fit(currents_a, spikes, durations_s, level: float = CONFIDENCE_LEVEL) -> tuple[float, Uncertainty]:
+    """Least-squares slope of the records' rates against the current (one current per entry,
+    lists of per-record arrays), with a Student t interval (records − 2 degrees of freedom);
+    NaN with fewer than two currents or three records."""
+    x = np.concatenate([np.full(np.size(k), c, dtype=float) for c, k in zip(currents_a, spikes)]) \
+        if len(currents_a) else np.array([])
+    y = np.concatenate([np.asarray(k, float) / np.asarray(t, float) for k, t in zip(spikes, durations_s)]) \
+        if len(currents_a) else np.array([])
+    method = (f"Student t interval on the least-squares slope of {y.size} records' rates against the current, "
+              f"over the {len(currents_a)} currents where every record fired")
+    if np.unique(x).size < 2 or y.size < 3:
+        return math.nan, Uncertainty(method, level, math.nan, math.nan)
+    sxx = float(np.sum((x - x.mean()) ** 2))
+    slope = float(np.sum((x - x.mean()) * (y - y.mean())) / sxx)
+    residual = y - y.mean() - slope * (x - x.mean())
+    error = math.sqrt(float(np.sum(residual**2)) / (y.size - 2) / sxx)
+    half = float(stats.t.ppf(0.5 + level / 2, y.size - 2)) * error
+    return slope, Uncertainty(method, level, slope - half, slope + half, error)
