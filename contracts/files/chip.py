@@ -252,11 +252,13 @@ def _names(section, title, key, allowed, fail) -> dict[str, str]:
 # emulator's nanowire model and the report's design values both take it from here.
 
 def switching_current_ratio(temperature_k: float, tc_k: float, reference_temperature_k: float) -> float:
-    """I_sw(T)/I_sw(T_ref) with I_sw(T) = I_sw(0)·(1−(T/Tc)²)^{3/2}; 0 at or above Tc."""
+    """I_sw(T)/I_sw(T_ref) with I_sw(T) = I_sw(0)·(1−(T/Tc)²)^{3/2}; 0 at or above Tc (NaN for a
+    reference temperature at or above Tc, where Jc means nothing)."""
     def factor(t_k: float) -> float:
         return (1.0 - (t_k / tc_k) ** 2) ** 1.5 if t_k < tc_k else 0.0
 
-    return factor(temperature_k) / factor(reference_temperature_k)
+    reference = factor(reference_temperature_k)
+    return factor(temperature_k) / reference if reference > 0 else float("nan")
 
 
 def wire_switching_current_a(wire: Mapping[str, Any], temperature_k: float) -> float | None:

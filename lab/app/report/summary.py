@@ -103,6 +103,8 @@ def port_switching_design(chip: Chip, temperature_k: float) -> Design:
         return Design(None, "the chip file does not give every wire's Jc, w, d, Tc and Jc reference temperature")
     hints = DesignHints.from_chip(tree)
     total = sum(currents.values())
+    if not math.isfinite(total):
+        return Design(None, "a wire's Jc reference temperature is at or above its Tc")
     if not math.isclose(hints.switching_current_a, total, rel_tol=1e-9):
         return Design(None, "the chip is not the two-wire neuron procedures/design.py reads")
     return Design(total, "I_sw,port = " + " + ".join(f"I_sw,{n}" for n in currents) + f" at {temperature_k:.3g} K")
