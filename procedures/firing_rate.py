@@ -32,7 +32,7 @@ from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_l
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from contracts.units import format_si, format_si_range
 from procedures import _pulsed
-from procedures.analysis.rate import gain_fit, rate_uncertainty
+from procedures.analysis.rate import every_record_fired, gain_fit, rate_uncertainty
 from procedures.analysis.recovery import fit_recovery
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
 from procedures.analysis.statistics import CONFIDENCE_LEVEL
@@ -220,9 +220,8 @@ def results_of(measured: dict[float, tuple[list[int], list[float]]], lowest_a: f
     found.append(Result("onset_current_a", value, "A", uncertainty=onset.midpoint_uncertainty()))
     found.append(Result("onset_width_a", onset.width if not note else np.nan, "A",
                         uncertainty=onset.width_uncertainty()))
-    every = fired == counts
-    gain_hz_per_a, gain = gain_fit([c for c, e in zip(currents, every) if e],
-                                   [r for r, e in zip(spikes, every) if e],
-                                   [d for d, e in zip(durations, every) if e], CONFIDENCE_LEVEL)
-    found.append(Result("firing_gain_hz_per_a", gain_hz_per_a, "Hz/A", uncertainty=gain))
+    every = every_record_fired(currents, spikes)
+    gain = gain_fit(currents[every], [k for k, e in zip(spikes, every) if e],
+                    [d for d, e in zip(durations, every) if e], CONFIDENCE_LEVEL)
+    found.append(Result("firing_gain_hz_per_a", gain.slope_hz_per_a, "Hz/A", uncertainty=gain.uncertainty))
     return found

@@ -12,6 +12,7 @@ Poisson (Garwood) interval is used only where that spread says nothing: no spike
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -55,21 +56,42 @@ def rate_uncertainty(spikes, durations_s, level: float = CONFIDENCE_LEVEL) -> tu
     return np.array(rates), Uncertainty(RATE_METHOD, level, np.array(low), np.array(high), np.array(standard))
 
 
-def gain_fit(currents_a, spikes, durations_s, level: float = CONFIDENCE_LEVEL) -> tuple[float, Uncertainty]:
+@dataclass(frozen=True)
+class Gain:
+    """The least-squares line f = rate_mean + slope·(I − current_mean) through the records'
+    rates, over the currents it was fitted to (`currents_a`); `uncertainty` is the slope's."""
+    slope_hz_per_a: float
+    uncertainty: Uncertainty
+    current_mean_a: float
+    rate_mean_hz: float
+    currents_a: np.ndarray
+
+    def rate_hz(self, current_a) -> np.ndarray:
+        return self.rate_mean_hz + self.slope_hz_per_a * (np.asarray(current_a, dtype=float) - self.current_mean_a)
+
+
+def gain_fit(currents_a, spikes, durations_s, level: float = CONFIDENCE_LEVEL) -> Gain:
     """Least-squares slope of the records' rates against the current (one current per entry,
     lists of per-record arrays), with a Student t interval (records − 2 degrees of freedom);
     NaN with fewer than two currents or three records."""
-    x = np.concatenate([np.full(np.size(k), c, dtype=float) for c, k in zip(currents_a, spikes)]) \
-        if len(currents_a) else np.array([])
+    currents_a = np.asarray(currents_a, dtype=float)
+    x = np.concatenate([np.full(np.size(k), c) for c, k in zip(currents_a, spikes)]) if currents_a.size \
+        else np.array([])
     y = np.concatenate([np.asarray(k, float) / np.asarray(t, float) for k, t in zip(spikes, durations_s)]) \
-        if len(currents_a) else np.array([])
+        if currents_a.size else np.array([])
     method = (f"Student t interval on the least-squares slope of {y.size} records' rates against the current, "
-              f"over the {len(currents_a)} currents where every record fired")
+              f"over the {currents_a.size} currents where every record fired")
     if np.unique(x).size < 2 or y.size < 3:
-        return math.nan, Uncertainty(method, level, math.nan, math.nan)
+        return Gain(math.nan, Uncertainty(method, level, math.nan, math.nan), math.nan, math.nan, currents_a)
     sxx = float(np.sum((x - x.mean()) ** 2))
     slope = float(np.sum((x - x.mean()) * (y - y.mean())) / sxx)
     residual = y - y.mean() - slope * (x - x.mean())
     error = math.sqrt(float(np.sum(residual**2)) / (y.size - 2) / sxx)
     half = float(stats.t.ppf(0.5 + level / 2, y.size - 2)) * error
-    return slope, Uncertainty(method, level, slope - half, slope + half, error)
+    return Gain(slope, Uncertainty(method, level, slope - half, slope + half, error), float(x.mean()),
+                float(y.mean()), currents_a)
+
+
+def every_record_fired(currents_a, spikes) -> np.ndarray:
+    """Which currents had a spike after the trigger in every record (where the gain is fitted)."""
+    return np.array([bool(np.all(np.asarray(k) > 0)) for k in spikes], dtype=bool).reshape(np.shape(currents_a))

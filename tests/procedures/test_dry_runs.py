@@ -13,7 +13,6 @@ from lab.execution.dry_run import dry_run
 from lab.execution.executor import CAPTURE_ESTIMATE_S
 from contracts.procedure import PlanContext
 from contracts.records import Result, TableRows
-from procedures import _pulsed
 from procedures.catalog import CAMPAIGN
 from procedures.cooldown import Cooldown
 from procedures.design import DesignHints
@@ -79,7 +78,7 @@ def test_strength_duration_captures_and_thresholds_outside_bracket_are_nan(stati
     every trial (trials_max), so the dry run's estimate is the longest a run takes."""
     p = StrengthDuration(widths_s=(16e-9, 32e-9, 64e-9), trials_max=20, reference_captures=3)
     report = dry_run(p, station)
-    per_width = _pulsed.CONDITIONING_CAPTURES + 3 + 20
+    per_width = 3 + 20
     assert report.count(steps.Capture) == 3 * per_width
     bias = DESIGN.bias_a
     assert report.duration_s == pytest.approx(report.count(steps.Capture) * CAPTURE_ESTIMATE_S
@@ -117,7 +116,7 @@ def test_refractory_scans_then_takes_every_adaptive_round_in_a_dry_run(station):
 
 
 def test_firing_rate_uses_dc_input_and_self_triggered_captures(station):
-    p = FiringRate(points=4, captures=3, current_min_a=5e-6, current_max_a=20e-6)
+    p = FiringRate(points=4, captures=3, refine_steps=0, current_min_a=5e-6, current_max_a=20e-6)
     report = dry_run(p, station)
     dc = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigureDcInput)]
     np.testing.assert_allclose(dc, np.linspace(5e-6, 20e-6, 4))
@@ -125,6 +124,19 @@ def test_firing_rate_uses_dc_input_and_self_triggered_captures(station):
     assert all(c.trigger_on == DESIGN.output_node for c in configs)
     assert report.count(steps.Capture) == 12
     assert not any(s.fire for s, _ in report.steps if isinstance(s, steps.Capture))
+
+
+def test_firing_rate_dry_run_takes_its_refinement_steps_too(station):
+    """Flat stand-in data never fire; the dry run bisects the grid's middle gap instead, so its
+    estimate holds the refinement a real run takes."""
+    p = FiringRate(points=4, captures=3, refine_steps=2, current_min_a=5e-6, current_max_a=20e-6)
+    report = dry_run(p, station)
+    dc = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigureDcInput)]
+    np.testing.assert_allclose(dc, [5e-6, 10e-6, 15e-6, 20e-6, 12.5e-6, 11.25e-6])
+    assert report.count(steps.Capture) == 18
+    r = results(report)
+    assert r["firing_rate_hz"].uncertainty.level == 0.95 and math.isnan(r["onset_current_a"].value)
+    assert r["onset_note"].value.startswith("repeated firing in fewer than half the records up to the highest")
 
 
 def test_energy_per_spike_baseline_then_spikes_and_design_amplitudes(station):

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.app.report.plots import Figure, empty_note, finite, label, plain_log_x, prefix_for, pyplot, save
+from lab.app.report.plots import (Figure, empty_note, finite, format_si, label, plain_log_x, prefix_for, pyplot,
+                                  save)
 from lab.app.report.runs import RunData
+from procedures.analysis.rate import every_record_fired, gain_fit, rate_uncertainty
+from procedures.analysis.recovery import probability as recovery_probability
 from procedures.analysis.strength_duration import lapicque_threshold_a, weiss_threshold_a
 
 
@@ -46,64 +49,151 @@ def strength_duration(run: RunData, directory: Path) -> list[Figure]:
                    "resolution; Weiss I = I_rh(1 + t_ch/w) and Lapicque I = I_rh/(1 − e^(−w/τ)) fits.")]
 
 
+def _interval(quantity, fallback_low=None, fallback_high=None):
+    """(low, high, level) of a result's uncertainty; an older run's separate low/high results."""
+    u = None if quantity is None else quantity.uncertainty
+    if u is not None:
+        return np.asarray(u.low, float), np.asarray(u.high, float), float(u.level)
+    if fallback_low is not None and fallback_high is not None:
+        return np.asarray(fallback_low.value, float), np.asarray(fallback_high.value, float), 0.95
+    return None
+
+
+def _span_label(name: str, value: float, quantity, units: str) -> str:
+    """"name 4.33 ns (95 % interval 3.8 to 4.62 ns)" from a scalar result and its uncertainty."""
+    u = quantity.uncertainty if quantity is not None else None
+    text = f"{name} {format_si(value, units, 3)}"
+    if u is not None and np.isfinite(u.low) and np.isfinite(u.high):
+        text += f" ({u.level:.0%} interval {format_si(float(u.low), units, 3)} to {format_si(float(u.high), units, 3)})"
+    return text
+
+
 def refractory(run: RunData, directory: Path) -> list[Figure]:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
     probability = run.result("second_spike_probability")
     if probability is not None and probability.axis_values is not None:
         spacing_ns = np.asarray(probability.axis_values, float) * 1e9
-        order = np.argsort(spacing_ns)
-        low, high = run.result("second_spike_probability_low"), run.result("second_spike_probability_high")
-        if low is not None and high is not None:
-            ax.fill_between(spacing_ns[order], np.asarray(low.value)[order], np.asarray(high.value)[order],
-                            color="C0", alpha=0.2, label="95 % Wilson interval")
-        ax.plot(spacing_ns[order], np.asarray(probability.value)[order], "o-", label="P(second spike)")
+        values = np.asarray(probability.value, float)
+        interval = _interval(probability, run.result("second_spike_probability_low"),
+                             run.result("second_spike_probability_high"))
+        pairs = run.tables.get("pairs", {})
+        counted = ""
+        if pairs.get("trials") is not None:
+            counted = f", {int(np.sum(pairs['trials']))} pairs"
+        if interval is not None:
+            low, high, level = interval
+            ax.errorbar(spacing_ns, values, yerr=[np.clip(values - low, 0, None), np.clip(high - values, 0, None)],
+                        fmt="o", capsize=3, label=f"P(second spike), {level:.0%} Wilson interval{counted}")
+        else:
+            ax.plot(spacing_ns, values, "o", label=f"P(second spike){counted}")
         ax.axhline(0.5, color="0.5", ls=":", label="P = 0.5")
-        period = run.scalar("refractory_period_s")
-        if math.isfinite(period):
-            ax.axvline(period * 1e9, color="C3", ls="--", label=f"refractory period {period * 1e9:.3g} ns")
-        below = run.scalar("refractory_period_below_s")
-        if math.isfinite(below):
-            ax.axvline(below * 1e9, color="C3", ls=":", label=f"refractory period < {below * 1e9:.3g} ns")
+        period_q, width_q = run.result("refractory_period_s"), run.result("recovery_width_s")
+        period, width = run.scalar("refractory_period_s"), run.scalar("recovery_width_s")
+        grid = np.geomspace(spacing_ns.min() * 0.9, spacing_ns.max() * 1.1, 400) * 1e-9
+        if math.isfinite(period) and math.isfinite(width) and width > 0:
+            ax.plot(grid * 1e9, recovery_probability(grid, period, width), "-", color="C1",
+                    label=_span_label("fit Φ((Δ − period)/width), width", width, width_q, "s"))
+            u = period_q.uncertainty
+            if u is not None and np.isfinite(u.low) and np.isfinite(u.high):
+                ax.fill_between(grid * 1e9, recovery_probability(grid, float(u.low), width),
+                                recovery_probability(grid, float(u.high), width), color="C1", alpha=0.15,
+                                label=f"fit shifted across the period's {u.level:.0%} interval")
+                ax.axvspan(float(u.low) * 1e9, float(u.high) * 1e9, color="C3", alpha=0.12)
+            ax.axvline(period * 1e9, color="C3", ls="--", label=_span_label("refractory period", period, period_q, "s"))
+        upper, lower = run.scalar("refractory_period_upper_bound_s"), run.scalar("refractory_period_lower_bound_s")
+        if math.isfinite(upper):
+            ax.axvline(upper * 1e9, color="C3", ls=":", label=f"refractory period < {format_si(upper, 's', 3)} "
+                                                               "(95 % profile-likelihood upper limit)")
+        if math.isfinite(lower):
+            ax.axvline(lower * 1e9, color="C3", ls=":", label=f"refractory period > {format_si(lower, 's', 3)} "
+                                                               "(95 % profile-likelihood lower limit)")
         plain_log_x(ax)
         ax.set(ylim=(-0.05, 1.05))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     else:
         empty_note(ax, "no second-spike probabilities archived")
     ax.set(xlabel="pulse spacing, start to start (ns)", ylabel="second-spike probability",
            title="Refractory period (paired pulses)")
     return [Figure(save(fig, directory / "refractory.png"), "Refractory period",
-                   "Probability that the second pulse of a pair fires a spike, against the pair's spacing.")]
+                   "Probability that the second pulse of a pair fires a spike, against the pair's spacing, with "
+                   "Wilson intervals; the recovery curve P = Φ((Δ − period)/width) fitted by binomial maximum "
+                   "likelihood to every pair, and the period (P = 0.5) with its profile-likelihood interval.")]
+
+
+def _records_by_current(run: RunData):
+    """(currents, per-current spikes, per-current durations) from the `records` table, or None."""
+    table = run.tables.get("records", {})
+    if table.get("input_current_a") is None or table.get("spikes") is None or table.get("duration_s") is None:
+        return None
+    current = np.asarray(table["input_current_a"], float)
+    values = np.unique(current)
+    return (values, [np.asarray(table["spikes"])[current == c] for c in values],
+            [np.asarray(table["duration_s"], float)[current == c] for c in values])
 
 
 def firing_rate(run: RunData, directory: Path) -> list[Figure]:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
-    rate, spread = run.result("firing_rate_hz"), run.result("firing_rate_std_hz")
-    current = values = errors = None
+    rate = run.result("firing_rate_hz")
+    records = _records_by_current(run)
+    current = values = None
+    low = high = None
+    label_points = "firing rate"
     if rate is not None and rate.axis_values is not None:
         current, values = np.asarray(rate.axis_values, float), np.asarray(rate.value, float)
-        errors = None if spread is None else np.asarray(spread.value, float)
-    elif run.tables.get("records", {}).get("rate_hz") is not None:
-        # A run that ended early has its per-record rates but no summary: average them here.
-        table = run.tables["records"]
-        current = np.unique(table["input_current_a"])
-        per = [table["rate_hz"][table["input_current_a"] == c] for c in current]
-        values, errors = np.array([p.mean() for p in per]), np.array([p.std() for p in per])
+        interval = _interval(rate)
+        if interval is not None:
+            low, high, level = interval
+            label_points = f"firing rate, mean over records, {level:.0%} interval"
+        elif run.result("firing_rate_std_hz") is not None:        # an older run: σ over its records
+            spread = np.asarray(run.result("firing_rate_std_hz").value, float)
+            low, high = values - spread, values + spread
+            label_points = "firing rate (mean ± σ over records)"
+    elif records is not None:
+        # A run that ended early has its records but no summary: their rates with the same intervals.
+        current = records[0]
+        values, u = rate_uncertainty(records[1], records[2])
+        low, high = np.asarray(u.low), np.asarray(u.high)
+        label_points = f"firing rate, mean over records, {u.level:.0%} interval"
     if current is not None and current.size:
         i_factor, i_unit = prefix_for(current, "A")
         f_factor, f_unit = prefix_for(values if np.any(values > 0) else [1e6], "Hz")
-        ax.errorbar(current * i_factor, values * f_factor,
-                    yerr=None if errors is None else errors * f_factor,
-                    fmt="o-", capsize=3, label="firing rate (mean ± σ over records)")
+        yerr = None if low is None else [np.clip(values - low, 0, None) * f_factor,
+                                         np.clip(high - values, 0, None) * f_factor]
+        ax.errorbar(current * i_factor, values * f_factor, yerr=yerr, fmt="o", capsize=3, label=label_points)
+        gain_q = run.result("firing_gain_hz_per_a")
+        if records is not None and gain_q is not None and math.isfinite(gain_q.scalar()):
+            every = every_record_fired(records[0], records[1])
+            gain = gain_fit(records[0][every], [k for k, e in zip(records[1], every) if e],
+                            [d for d, e in zip(records[2], every) if e])
+            if math.isfinite(gain.slope_hz_per_a) and gain.slope_hz_per_a > 0:
+                fitted = np.linspace(gain.currents_a.min(), gain.currents_a.max(), 50)
+                ax.plot(fitted * i_factor, gain.rate_hz(fitted) * f_factor, "-", color="C1",
+                        label=_span_label("least-squares line, gain", gain_q.scalar(), gain_q, "Hz/A"))
+                zero_a = gain.current_mean_a - gain.rate_mean_hz / gain.slope_hz_per_a
+                below = np.linspace(max(zero_a, current.min()), gain.currents_a.min(), 20)
+                ax.plot(below * i_factor, gain.rate_hz(below) * f_factor, ":", color="C1",
+                        label="the line extended to zero rate")
+        onset_q = run.result("onset_current_a")
         onset = run.scalar("onset_current_a")
         if math.isfinite(onset):
-            ax.axvline(onset * i_factor, color="C3", ls="--", label=f"onset {onset * i_factor:.3g} {i_unit}")
+            u = onset_q.uncertainty
+            if u is not None and np.isfinite(u.low) and np.isfinite(u.high):
+                ax.axvspan(float(u.low) * i_factor, float(u.high) * i_factor, color="C3", alpha=0.12)
+            ax.axvline(onset * i_factor, color="C3", ls="--",
+                       label=_span_label("onset (half the records fire)", onset, onset_q, "A"))
+        for name, sign in (("onset_current_upper_bound_a", "<"), ("onset_current_lower_bound_a", ">")):
+            bound = run.scalar(name)
+            if math.isfinite(bound):
+                ax.axvline(bound * i_factor, color="C3", ls=":", label=f"onset {sign} {format_si(bound, 'A', 3)}")
         ax.set(xlabel=label("DC input current", i_unit), ylabel=label("firing rate", f_unit))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     else:
         empty_note(ax, "no firing rates archived")
     ax.set_title("f–I curve")
     return [Figure(save(fig, directory / "firing_rate.png"), "f–I curve",
-                   "Firing rate against a constant input current; spikes after the triggering one, "
-                   "over the record after the trigger.")]
+                   "Firing rate against a constant input current (spikes after the triggering one, over the record "
+                   "after the trigger), mean over records with its interval; the onset where half the records fire "
+                   "repeatedly (probit fit, profile-likelihood interval) and the least-squares line over the "
+                   "currents where every record fired.")]
