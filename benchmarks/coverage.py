@@ -9,11 +9,13 @@ test's p-value against it (and against 68 %), the mean interval width. A run tha
 gives no interval, is counted as a failure and listed. Ends with one JSON line.
 
     .ci/env python benchmarks/coverage.py [--repetitions 30] [--only FIGURE_OR_PROCEDURE ...] [--workers 2]
+                                          [--log reps.jsonl] [--truths benchmarks/coverage_truths.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -47,6 +49,8 @@ def main() -> int:
                         help="figures or procedures (default: all): " + ", ".join(cv.JOBS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed-base", type=int, default=SEED_BASE)
+    parser.add_argument("--truths", type=Path, default=TRUTHS, help="cache of the truths (JSON)")
+    parser.add_argument("--log", type=Path, default=None, help="append each repetition here as a JSON line")
     args = parser.parse_args()
     jobs = sorted({cv.job_of(name) for name in args.only}) if args.only else list(cv.JOBS)
     wanted = set(args.only or [])
@@ -65,13 +69,16 @@ def main() -> int:
         with context.Pool(args.workers, maxtasksperchild=10) as pool:
             for rep in pool.imap_unordered(_run, [(name, seed, work) for name, seed in tasks]):
                 reps.append(rep)
+                if args.log:
+                    with args.log.open("a") as log:
+                        log.write(json.dumps(dataclasses.asdict(rep), default=float) + "\n")
                 elapsed = time.monotonic() - began
                 left = elapsed / len(reps) * (len(tasks) - len(reps))
                 note = "" if rep.status == "completed" else f"  {rep.status.upper()}: {rep.message.splitlines()[0][:100]}"
                 print(f"[{len(reps)}/{len(tasks)}] {rep.job} seed {rep.seed}: {rep.seconds:.1f} s; "
                       f"elapsed {elapsed:.0f} s, about {left:.0f} s left{note}", flush=True)
 
-    cache = gt.TruthCache(TRUTHS)
+    cache = gt.TruthCache(args.truths)
     truths: dict[int, dict] = {}
 
     def truths_for(rep: cv.Repetition) -> dict:
