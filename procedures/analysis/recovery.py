@@ -9,17 +9,20 @@ with median μ and spread σ, P(second spike | spacing) is this curve, μ (P = 0
 period and σ the pair-to-pair spread of recovery times (the transition's width). The same holds
 for the DC current at which a neuron starts firing. λ = LAPSE = 1 % is fixed, not fitted: one
 spurious or missed spike far from the transition would otherwise have a likelihood of ~0 and
-move the whole fit (the same choice as procedures/analysis/psychometric.py).
+move the whole fit. The model and λ are procedures/analysis/psychometric.py's; what is here is
+the inference asked of a refractory period and an onset: maximum likelihood with
+profile-likelihood intervals, a positive stimulus, and the bounds a midpoint outside the data
+has. (psychometric.fit_psychometric gives Bayesian credible intervals on a grid for the same
+model; on a 10 x 8 design both cover 92-95 %.)
 
 Fit: maximum likelihood on every (x, successes, trials) at once (binomial). Intervals: profile
 likelihood, {μ : 2[ℓ̂ − max_σ ℓ(μ, σ)] ≤ χ²₁(level)}, and the same for σ (Wilks). The search
 runs over μ in the data's x range extended by one range on each side (not below 0 when every x
 is positive: a spacing, a current) and σ from 1e-4 to 2 ranges; a side the likelihood does not
 close inside it is open (−inf, or 0 for a positive x, and +inf for μ; 0/+inf for σ), and μ's
-estimate is then NaN. Data
-that separate perfectly (all failures below some x, all successes above) put σ̂ at its floor and
-μ anywhere in the gap between them: the estimate is then the middle of the flat part of the
-profile and the interval covers the gap.
+estimate is then NaN. Data that separate perfectly (all failures below some x, all successes
+above) put σ̂ at its floor and μ anywhere in the gap between them: the estimate is then the
+middle of the flat part of the profile and the interval covers the gap.
 """
 
 from __future__ import annotations
@@ -28,23 +31,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 
 from contracts.records import Uncertainty
+from procedures.analysis.psychometric import LAPSE, probability
 
-#: Fixed lapse rate λ (see the module doc).
-LAPSE = 0.01
 #: Search range, in units of the data's x range (span): μ within span of the data, σ in
 #: [SIGMA_RANGE[0], SIGMA_RANGE[1]] x span; the coarse grid that brackets the roots.
 MU_EXTENSION, SIGMA_RANGE = 1.0, (1e-4, 2.0)
 GRID_MU, GRID_SIGMA = 241, 60
-
-
-def probability(x, midpoint, width, lapse: float = LAPSE) -> np.ndarray:
-    """P(x) of the model (arrays broadcast)."""
-    with np.errstate(under="ignore"):          # Φ far from the transition is 0 or 1: exact enough
-        z = (np.asarray(x, dtype=float) - midpoint) / width
-        return lapse / 2 + (1 - lapse) * special.ndtr(z)
 
 
 def method_text(level: float) -> str:
@@ -99,8 +94,9 @@ class _Likelihood:
         """ℓ, broadcasting μ and log σ against each other (data on a trailing axis)."""
         mu = np.asarray(mu, dtype=float)[..., None]
         sigma = np.exp(np.asarray(log_sigma, dtype=float))[..., None]
-        p = probability(self.x, mu, sigma)
-        return np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p), axis=-1)
+        with np.errstate(under="ignore"):      # Φ far from the transition is 0 or 1: exact enough
+            p = probability(self.x, mu, sigma)
+            return np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p), axis=-1)
 
     def profile_mu(self, mu: float) -> float:
         """max over σ of ℓ(μ, σ) (unimodal in log σ: the probit is log-concave in 1/σ)."""
