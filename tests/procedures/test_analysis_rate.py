@@ -68,3 +68,21 @@ def test_the_gain_is_recovered_and_its_interval_covers_95_percent():
 
 def test_every_record_fired_needs_a_spike_in_each():
     assert list(every_record_fired([1e-6, 2e-6], [np.array([0, 3]), np.array([2, 3])])) == [False, True]
+
+
+def test_an_onset_outside_the_currents_is_nan_with_its_bound_and_a_reason():
+    from procedures.firing_rate import onset_gap_a, results_of
+
+    durations = [RECORD_S] * 4
+    firing = {c: ([5, 6, 5, 6], durations) for c in (10e-6, 12e-6, 14e-6)}
+    found = {r.name: r for r in results_of(firing, 10e-6, 14e-6)}
+    assert math.isnan(found["onset_current_a"].value)
+    assert found["onset_current_upper_bound_a"].value < 11e-6
+    assert found["onset_note"].value.startswith("repeated firing in half the records or more down to the lowest "
+                                                "current, 10 µA")
+    assert found["firing_gain_hz_per_a"].value == pytest.approx(0.0, abs=1e12)
+    silent = {c: ([0, 0, 0, 0], durations) for c in (10e-6, 12e-6)}
+    found = {r.name: r for r in results_of(silent, 10e-6, 12e-6)}
+    assert math.isnan(found["onset_current_a"].value) and found["onset_current_lower_bound_a"].value > 11e-6
+    assert onset_gap_a(silent) is None and onset_gap_a(firing) is None
+    assert onset_gap_a({**silent, 14e-6: ([3, 0, 2, 4], durations)}) == (12e-6, 14e-6)
