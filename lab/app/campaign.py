@@ -34,7 +34,7 @@ from contracts.files.station import Station
 from lab.execution.station_checks import load_station
 from lab.execution.dry_run import DryRunReport, dry_run
 from lab.execution.interrupts import handling_stop_signals, stop_cause, stop_requested
-from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text, expected_wall_s
+from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text, steps_wall_s
 from contracts.procedure import ParameterError, PlanContext, Procedure
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
@@ -49,6 +49,7 @@ class CampaignError(ValueError):
 class PlannedRun:
     procedure: Procedure
     dry_run: DryRunReport
+    dry_run_s: float = 0.0          # wall time the dry run took (the run will take it again first)
 
     @property
     def name(self) -> str:
@@ -104,7 +105,9 @@ def plan_campaign(station: Station, procedures: Sequence[type[Procedure]],
     planned = []
     for procedure in procedures:
         built = procedure(**hand_off(procedure, {}, overrides.get(procedure.name)))
-        planned.append(PlannedRun(built, dry_run(built, station, context)))
+        began_s = time.monotonic()
+        report = dry_run(built, station, context)
+        planned.append(PlannedRun(built, report, time.monotonic() - began_s))
     return planned
 
 
@@ -121,9 +124,10 @@ def plan_text(planned: Sequence[PlannedRun], station: Station) -> str:
     return "\n".join(lines)
 
 
-def _weight_s(run: PlannedRun, station: Station) -> float:
-    """Expected wall time of a run: it weighs the procedure in the overall bar and its time left."""
-    return expected_wall_s(run.dry_run, station.clock_acceleration)
+def _weight(run: PlannedRun, station: Station) -> tuple[str, float, float]:
+    """What the overall bar knows of a run before it starts: its name, its steps' expected wall
+    time and its dry run's (lab.execution.progress.CampaignProgress corrects both as runs go)."""
+    return run.name, steps_wall_s(run.dry_run, station.clock_acceleration), run.dry_run_s
 
 
 def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tuple[str, str]]) -> str | None:
@@ -188,7 +192,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
         instruments = open_instruments(station)
         try:
             # The overall bar: dry-run estimates corrected by the rates runs measure (lab.execution.progress).
-            progress = CampaignProgress.of(((r.name, _weight_s(r, station)) for r in planned), time.monotonic())
+            progress = CampaignProgress.of((_weight(r, station) for r in planned), time.monotonic())
             runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
                             chip_design=design, show_progress=show_progress, progress=progress)
             bar = ProgressBar("campaign", progress.fraction, lambda now_s: campaign_text(progress, now_s),

@@ -2,8 +2,10 @@
 
 A run's expected wall time comes from its dry run: each step's lab time over the clock's
 acceleration (bias ramps in real time), plus what the step costs besides (instrument round
-trips, one reading per level of a bias sweep, a capture record's transfer) and a fixed cost
-per run (dry run, archive, snapshot, safe state). `WallModel` owns those figures.
+trips, one reading per level of a bias sweep, a capture record's transfer), and what the run
+costs besides its steps: its dry run before them (timed when the campaign was planned), the
+archive opened with the station's snapshot, and after them every role's safe state and the
+archive closed. `WallModel` owns the per-step figures.
 
 A run's fraction done is the plan's own, where it reports one (`steps.Progress`, in the
 procedure's units: switching events collected, widths measured), and between two reports the
@@ -11,10 +13,14 @@ expected wall time of the steps carried out since, against what the dry run left
 last report; it never goes back. Time left is the remaining fraction over the rate measured
 in the recent part of the run (the latest `WINDOW_SHARE` of its elapsed time and at least its
 last `WINDOW_CHANGES_MIN` steps, so a slow start or a quick first step is forgotten), blended
-(geometrically) with the dry run's estimate while little of the run is done.
+(geometrically) with the dry run's estimate while little of the run is done. A plan whose dry
+run is only its most (adaptive: trials until a threshold is precise, sweeps until enough
+events) is thus timed by what it reports, not by its dry run's step count.
 
-The campaign's time left is the current run's plus the runs still to come, their dry-run
-estimates scaled by what the completed runs measured against theirs (wall time / estimate).
+The campaign's time left is the current run's plus the runs still to come: each one's dry-run
+estimate of its steps times the step rate measured so far (`StepRates`: measured over expected
+wall time of every step carried out, the running run's included, so a loaded machine shows at
+once), plus its dry run and the other costs besides steps that the runs measured.
 Pure logic: every method takes the present time (`now_s`, any monotonic clock).
 """
 
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -40,9 +46,14 @@ SWEEP_LEVEL_S = 3e-3
 RECORD_SAMPLE_S = 1e-6
 #: An archived record: one HDF5 append.
 ARCHIVE_STEP_S = 1e-3
-#: Per run: the dry run before it, the archive opened with the station's snapshot, every
-#: role's safe state and the archive closed after it.
-RUN_OVERHEAD_S = 0.15
+#: Per run besides its steps and its dry run, until runs have measured theirs: before the first
+#: step, the station lock and the archive opened with the station's snapshot; after the last,
+#: every role's safe state and the archive closed.
+RUN_HEAD_S = 0.1
+RUN_TAIL_S = 0.05
+RUN_OVERHEAD_S = RUN_HEAD_S + RUN_TAIL_S
+#: Expected wall time of steps (s) that weighs as much as the time measured while little was.
+RATE_PRIOR_S = 1.0
 
 #: The recent part of a run whose progress rate predicts the rest (share of its elapsed time),
 #: and the fewest changes of its fraction that part holds (a short run's few steps all count).
@@ -52,6 +63,8 @@ WINDOW_CHANGES_MIN = 10
 TRUST_FRACTION = 0.3
 #: The fraction shown stays below this until the run has ended (its ending takes time too).
 FRACTION_BEFORE_END = 0.999
+#: Between two reports of the plan the fraction covers at most this share of the way to the next.
+FRACTION_BEFORE_REPORT = 0.9
 
 _FREE_STEPS = (steps.Progress, steps.Note)
 
@@ -75,8 +88,10 @@ class WallModel:
                 wall_s += SWEEP_LEVEL_S * len(levels_a)
             case steps.ConfigureCapture(record_length=length, node_ranges_v=nodes):
                 self.record_samples = length * (len(nodes) + 1)     # the input monitor too
-            case steps.Capture():
-                wall_s += RECORD_SAMPLE_S * self.record_samples
+            case steps.Capture(fire=fire, timeout_s=timeout_s):
+                # One on the chip's own trigger (not fired) may wait its whole timeout, on the
+                # wall clock (the scope driver's deadline): the model takes the most, as dry runs do.
+                wall_s += RECORD_SAMPLE_S * self.record_samples + (0.0 if fire else timeout_s)
         return wall_s
 
 
@@ -86,25 +101,65 @@ def steps_wall_s(report: DryRunReport, acceleration: float) -> float:
     return sum(model.step_s(step, lab_s) for step, lab_s in report.steps)
 
 
+def report_marks(report: DryRunReport, acceleration: float) -> list[tuple[float, float]]:
+    """(expected wall time of the steps before it, fraction) of each `steps.Progress` of a dry
+    run: where the plan's reports should come, the fractions never going back."""
+    model, done_s, fraction, marks = WallModel(acceleration), 0.0, 0.0, []
+    for step, lab_s in report.steps:
+        if isinstance(step, steps.Progress):
+            fraction = min(max(fraction, step.fraction), 1.0)
+            marks.append((done_s, fraction))
+        done_s += model.step_s(step, lab_s)
+    return marks
+
+
 def expected_wall_s(report: DryRunReport, acceleration: float) -> float:
     """Expected wall seconds of a run of that plan: its steps and the run's fixed cost."""
     return steps_wall_s(report, acceleration) + RUN_OVERHEAD_S
+
+
+@dataclass
+class StepRates:
+    """How much longer than the model expects the steps carried out took: their measured wall
+    time over their expected (each step from the end of the one before, so the plan's own
+    computation between steps counts). Measured on the steps actually carried out, so a plan
+    that ends before its dry run's count (adaptive, the dry run planning its most) biases it not."""
+
+    wall_s: float = 0.0
+    expected_s: float = 0.0
+
+    def add(self, expected_s: float, wall_s: float) -> None:
+        self.expected_s += max(expected_s, 0.0)
+        self.wall_s += max(wall_s, 0.0)
+
+    @property
+    def ratio(self) -> float:
+        """Measured over expected, drawn toward 1 while little is measured (`RATE_PRIOR_S`)."""
+        return (self.wall_s + RATE_PRIOR_S) / (self.expected_s + RATE_PRIOR_S)
 
 
 class RunProgress:
     """One run: its fraction done and the wall time left.
 
     `steps_s` is the dry run's expected wall time of the steps (the unit of `step_done`),
-    `prior_s` the expected wall time of the whole run as the campaign now sees it (its
-    estimate scaled by the rate measured so far)."""
+    `prior_s` the expected wall time of the whole run as the campaign now sees it, of which
+    `head_s` before the first step (its dry run, the archive opened) and `tail_s` after the
+    last (safe state, archive closed). The steps' measured wall times go to `rates`."""
 
-    def __init__(self, steps_s: float, prior_s: float, now_s: float) -> None:
+    def __init__(self, steps_s: float, prior_s: float, now_s: float, rates: StepRates | None = None, *,
+                 head_s: float = 0.0, tail_s: float = 0.0, marks: Sequence[tuple[float, float]] = ()) -> None:
         self.steps_s = max(steps_s, 0.0)
+        self.marks = list(marks)                 # the dry run's reports (`report_marks`)
         self.prior_s = max(prior_s, 0.0)
+        self.head_s, self.tail_s = max(head_s, 0.0), max(tail_s, 0.0)
+        self.rates = rates if rates is not None else StepRates()
         self.started_s = now_s
+        self.began_s: float | None = None        # the plan's first step started
         self.ended_s: float | None = None
         self.step_count = 0
+        self.steps_wall_s = 0.0                  # measured wall time of the steps carried out
         self.message = ""
+        self._step_end_s = now_s
         self._done_s = 0.0                       # expected wall time of the steps carried out
         self._anchor_fraction, self._anchor_done_s = 0.0, 0.0   # at the plan's last report
         self._times_s: list[float] = [now_s]     # (time, fraction) at each change
@@ -114,10 +169,18 @@ class RunProgress:
     def steps_begin(self, now_s: float) -> None:
         """The plan's first step starts: the rate is measured from here (the dry run, lock and
         archive before it are done and cost no fraction)."""
+        if self.began_s is None:
+            self.began_s = now_s
         if len(self._times_s) == 1:
             self._times_s[0] = now_s
+        self._step_end_s = now_s
 
     def step_done(self, expected_s: float, now_s: float) -> None:
+        if self.began_s is None:                 # no word of the start: the run's own
+            self.began_s = self.started_s
+        wall_s, self._step_end_s = max(now_s - self._step_end_s, 0.0), now_s
+        self.rates.add(expected_s, wall_s)
+        self.steps_wall_s += wall_s
         self.step_count += 1
         self._done_s += expected_s
         self._record(now_s)
@@ -135,18 +198,40 @@ class RunProgress:
     # --- what it tells ------------------------------------------------------------------------
     @property
     def fraction(self) -> float:
+        """The plan's last report, and toward its next one (the dry run's next report above it,
+        else the end) as the expected wall time of the steps since covers the dry run's between
+        the two; never up to the next one until the plan reports it (a plan whose steps take
+        longer than its dry run's would otherwise show the run done early)."""
         if self.ended_s is not None:
             return 1.0
-        left_s = self.steps_s - self._anchor_done_s       # what the dry run expected after the report
+        anchor = self._anchor_fraction
+        # Where the dry run was at the last report and at the next (without its reports: the
+        # steps carried out, and the end).
+        behind_s, next_s, target = (0.0 if self.marks else self._anchor_done_s), self.steps_s, 1.0
+        reported = False                          # the next is a report (else the end)
+        for done_s, fraction in self.marks:
+            if fraction > anchor:
+                next_s, target, reported = done_s, fraction, True
+                break
+            if self._anchor_done_s > 0 or fraction > 0:       # not the plan's start
+                behind_s = done_s
+        left_s = next_s - behind_s
         since = (self._done_s - self._anchor_done_s) / left_s if left_s > 0 else 0.0
-        fraction = self._anchor_fraction + (1.0 - self._anchor_fraction) * min(since, 1.0)
-        return min(fraction, FRACTION_BEFORE_END)
+        share = min(since, FRACTION_BEFORE_REPORT if reported else 1.0)
+        return min(anchor + (target - anchor) * share, FRACTION_BEFORE_END)
 
     def elapsed_s(self, now_s: float) -> float:
         return (self.ended_s if self.ended_s is not None else now_s) - self.started_s
 
+    def overhead_s(self) -> tuple[float, float] | None:
+        """(before the first step, after the last) measured, once the run has ended; None for a
+        run that never began its steps."""
+        if self.ended_s is None or self.began_s is None or not self.step_count:
+            return None
+        return max(self.began_s - self.started_s, 0.0), max(self.ended_s - self._step_end_s, 0.0)
+
     def measured_left_s(self, now_s: float) -> float | None:
-        """Time left at the rate of the recent window; None before any progress."""
+        """Time left of the steps at the rate of the recent window; None before any progress."""
         fraction = self.fraction
         elapsed_s = now_s - self._times_s[0]
         if fraction <= 0.0 or elapsed_s <= 0.0:
@@ -160,20 +245,23 @@ class RunProgress:
         return (1.0 - fraction) / rate
 
     def left_s(self, now_s: float) -> float:
-        """Wall time left: the measured rate's, the dry run's while little is done."""
+        """Wall time left: the steps' at the measured rate (the dry run's while little is done),
+        and the run's ending."""
         if self.ended_s is not None:
             return 0.0
+        if self.began_s is None:
+            return self.prior_s
         fraction = self.fraction
-        prior_s = self.prior_s * (1.0 - fraction)
+        prior_s = max(self.prior_s - self.head_s - self.tail_s, 0.0) * (1.0 - fraction)
         measured_s = self.measured_left_s(now_s)
         if measured_s is None:
-            return prior_s
+            return prior_s + self.tail_s
         if prior_s <= 0.0:
-            return measured_s
+            return measured_s + self.tail_s
         # Geometric: a rate measured over the first few steps, off by a large factor either
         # way, moves the estimate by a fraction of that factor.
         trust = min(fraction / TRUST_FRACTION, 1.0)
-        return math.exp(trust * math.log(measured_s) + (1.0 - trust) * math.log(prior_s))
+        return math.exp(trust * math.log(measured_s) + (1.0 - trust) * math.log(prior_s)) + self.tail_s
 
     def _record(self, now_s: float) -> None:
         fraction = self.fraction
@@ -185,46 +273,61 @@ class RunProgress:
 @dataclass
 class _Planned:
     name: str
-    expected_s: float
+    steps_s: float                          # expected wall time of its steps (its dry run's)
+    dry_run_s: float = 0.0                  # wall time its dry run took when the campaign was planned
     state: str = "waiting"                  # waiting, running, ended, skipped
-    actual_s: float = 0.0
 
 
 @dataclass
 class CampaignProgress:
-    """The campaign's runs in order with their expected wall times: time left and fraction.
+    """The campaign's runs in order with their steps' expected wall times: time left and fraction.
 
-    The runner calls `start` and `end` around each run; a run never started before a later
-    one starts was skipped. Listeners are called after every change (a bar refreshes)."""
+    A run to come is expected to take its steps' expected wall time times the step rate
+    measured so far (`rates`), its dry run, and the costs besides steps that runs measured.
+    The runner calls `start` and `end` around each run; a run never started before a later one
+    starts was skipped. Listeners are called after every change (a bar refreshes)."""
 
     planned: list[_Planned]
     started_s: float
     current: RunProgress | None = None
     listeners: list[Callable[[], None]] = field(default_factory=list)
-    #: Wall time between a run's end and the next one's start (hand-offs, the report brought
-    #: up to date): measured, and expected again before each run to come.
+    rates: StepRates = field(default_factory=StepRates)
+    #: Measured wall time of each run before its first step besides its dry run, and after its
+    #: last step.
+    heads_s: list[float] = field(default_factory=list)
+    tails_s: list[float] = field(default_factory=list)
+    #: Wall time between a run's end and the next one's start (hand-offs, the report writer
+    #: started): measured, and expected again before each run to come.
     gaps_s: list[float] = field(default_factory=list)
     ended_s: float | None = None
 
     @classmethod
-    def of(cls, expected_s: Iterable[tuple[str, float]], now_s: float) -> CampaignProgress:
-        return cls([_Planned(name, max(seconds, 0.0)) for name, seconds in expected_s], now_s)
+    def of(cls, planned: Iterable[tuple[str, float] | tuple[str, float, float]], now_s: float) -> CampaignProgress:
+        """`planned`: each run in order as (name, expected wall time of its steps (`steps_wall_s`)
+        [, wall time its dry run took])."""
+        return cls([_Planned(name, max(steps_s, 0.0), *(max(x, 0.0) for x in rest))
+                    for name, steps_s, *rest in planned], now_s)
 
     @property
-    def scale(self) -> float:
-        """Measured over expected wall time of the completed runs: their geometric mean, each
-        run one measure of how fast this station goes (an adaptive run that ends early or late
-        moves it no more than a plain one), with the estimate itself counted as one more run
-        (ratio 1) so that a single run of a kind the model knows less well does not set it."""
-        ratios = [p.actual_s / p.expected_s for p in self.planned
-                  if p.state == "ended" and p.expected_s > 0 and p.actual_s > 0]
-        return math.exp(sum(map(math.log, ratios)) / (len(ratios) + 1))
+    def head_s(self) -> float:
+        """Expected wall time of a run before its first step besides its dry run: the mean of
+        those measured, with the model's `RUN_HEAD_S` counted as one more."""
+        return (sum(self.heads_s) + RUN_HEAD_S) / (len(self.heads_s) + 1)
+
+    @property
+    def tail_s(self) -> float:
+        """Expected wall time of a run after its last step, likewise."""
+        return (sum(self.tails_s) + RUN_TAIL_S) / (len(self.tails_s) + 1)
 
     @property
     def gap_s(self) -> float:
         """Expected wall time between two runs: the mean of those measured, with one more of
         none counted, since the first may hold one-time costs (imports, a first figure)."""
         return sum(self.gaps_s) / (len(self.gaps_s) + 1)
+
+    def expected_s(self, entry: _Planned) -> float:
+        """Expected wall time of a planned run, as measured so far."""
+        return entry.dry_run_s + self.head_s + self.rates.ratio * entry.steps_s + self.tail_s
 
     def start(self, name: str, report: DryRunReport, acceleration: float, now_s: float) -> RunProgress:
         """A run begins, with its dry run (hand-offs may have changed it since the plan)."""
@@ -235,31 +338,35 @@ class CampaignProgress:
         entry = self.planned[index]
         if self.ended_s is not None:
             self.gaps_s.append(max(now_s - self.ended_s, 0.0))
-        steps_s = steps_wall_s(report, acceleration)
-        entry.expected_s, entry.state = steps_s + RUN_OVERHEAD_S, "running"
-        self.current = RunProgress(steps_s, entry.expected_s * self.scale, now_s)
+        entry.steps_s, entry.state = steps_wall_s(report, acceleration), "running"
+        self.current = RunProgress(entry.steps_s, self.expected_s(entry), now_s, self.rates,
+                                   head_s=entry.dry_run_s + self.head_s, tail_s=self.tail_s,
+                                   marks=report_marks(report, acceleration))
         self.changed()
         return self.current
 
     def end(self, name: str, completed: bool, now_s: float) -> None:
-        """A run ended: a completed one's wall time corrects the estimates of those to come."""
+        """A run ended: what it took besides its steps is expected of those to come."""
         entry = self.planned[self._index(name)]
         if self.current is not None:
             self.current.end(now_s)
-            entry.actual_s = self.current.elapsed_s(now_s)
+            measured = self.current.overhead_s()
+            if measured is not None:
+                self.heads_s.append(max(measured[0] - entry.dry_run_s, 0.0))
+                self.tails_s.append(measured[1])
         entry.state = "ended" if completed else "skipped"
         self.current, self.ended_s = None, now_s
         self.changed()
 
     def left_s(self, now_s: float) -> float:
-        waiting = [p.expected_s for p in self.planned if p.state == "waiting"]
+        waiting = [self.expected_s(p) for p in self.planned if p.state == "waiting"]
         running_s = self.current.left_s(now_s) if self.current is not None else 0.0
         gap_s = self.gap_s
         if self.current is None and self.ended_s is not None and waiting:
             gap_s_now = max(gap_s - (now_s - self.ended_s), 0.0)   # in the gap before the next run
         else:
             gap_s_now = gap_s if waiting else 0.0
-        return running_s + self.scale * sum(waiting) + gap_s_now + gap_s * max(len(waiting) - 1, 0)
+        return running_s + sum(waiting) + gap_s_now + gap_s * max(len(waiting) - 1, 0)
 
     def elapsed_s(self, now_s: float) -> float:
         return now_s - self.started_s

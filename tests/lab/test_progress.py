@@ -28,6 +28,9 @@ def test_a_steps_wall_time_is_its_lab_time_over_the_acceleration_plus_what_it_co
     assert model.step_s(steps.Capture(), 0.0) == pytest.approx(progress.INSTRUMENT_STEP_S
                                                                + 15000 * progress.RECORD_SAMPLE_S)
     assert model.step_s(steps.Progress(0.5), 0.0) == model.step_s(steps.Note({}), 0.0) == 0.0
+    # One on the chip's own trigger may wait its whole timeout (wall clock): the model takes it.
+    assert model.step_s(steps.Capture(fire=False, timeout_s=0.05), 0.0) == pytest.approx(
+        progress.INSTRUMENT_STEP_S + 15000 * progress.RECORD_SAMPLE_S + 0.05)
 
 
 def test_a_runs_expected_wall_time_adds_its_fixed_cost_to_its_steps():
@@ -50,6 +53,24 @@ def test_the_fraction_follows_the_plans_reports_and_the_steps_between_them_and_n
     assert run.fraction < 1.0
     run.end(6.0)
     assert run.fraction == 1.0 and run.left_s(7.0) == 0.0 and run.elapsed_s(9.0) == 6.0
+
+
+def test_between_reports_the_fraction_heads_for_the_dry_runs_next_report_and_stops_short_of_it():
+    report = DryRunReport("x", [(steps.Wait(5.0), 5.0), (steps.Progress(0.5), 0.0),
+                                (steps.Wait(5.0), 5.0), (steps.Progress(1.0), 0.0)])
+    marks = progress.report_marks(report, 1.0)
+    step_s = progress.INSTRUMENT_STEP_S + 5.0
+    assert marks == [(pytest.approx(step_s), 0.5), (pytest.approx(2 * step_s), 1.0)]
+    run = RunProgress(steps_s=2 * step_s, prior_s=2 * step_s, now_s=0.0, marks=marks)
+    run.step_done(step_s / 2, 1.0)
+    assert run.fraction == pytest.approx(0.25)
+    run.step_done(10 * step_s, 2.0)          # the plan's steps take longer than its dry run's
+    assert run.fraction == pytest.approx(0.5 * progress.FRACTION_BEFORE_REPORT)
+    run.reported(0.5, "half", 3.0)
+    run.step_done(10 * step_s, 4.0)
+    assert run.fraction == pytest.approx(0.5 + 0.5 * progress.FRACTION_BEFORE_REPORT)   # not done before it says so
+    run.reported(1.0, "all", 5.0)
+    assert run.fraction == pytest.approx(progress.FRACTION_BEFORE_END)
 
 
 def test_time_left_starts_from_the_estimate_and_follows_the_measured_rate():
@@ -87,21 +108,65 @@ def report_of(wait_s: float) -> DryRunReport:
     return DryRunReport("x", [(steps.Wait(wait_s), wait_s)])
 
 
-def test_the_campaign_scales_what_is_to_come_by_what_completed_runs_measured():
-    a, b, c = (expected_wall_s(report_of(s), 1.0) for s in (10.0, 20.0, 30.0))
-    campaign = CampaignProgress.of([("a", a), ("b", b), ("c", c)], now_s=0.0)
-    assert campaign.left_s(0.0) == pytest.approx(a + b + c) and campaign.fraction(0.0) == 0.0
-    campaign.start("a", report_of(10.0), 1.0, 0.0)
-    campaign.end("a", completed=True, now_s=4 * a)               # four times as slow as expected
-    # The geometric mean of the ratios measured, the estimate itself counted as one run.
-    assert campaign.scale == pytest.approx(2.0)
-    assert campaign.left_s(4 * a) == pytest.approx(2 * (b + c))
-    assert campaign.fraction(4 * a) == pytest.approx(4 * a / (4 * a + 2 * (b + c)))
-    # 2 s between a and b (a report written): expected again before c, shrunk toward none.
-    campaign.start("b", report_of(20.0), 1.0, 4 * a + 2.0)
+def steps_of(wait_s: float) -> float:
+    return progress.steps_wall_s(report_of(wait_s), 1.0)
+
+
+def run_steps(run: RunProgress, expected_s: list[float], wall_s: float, now_s: float) -> float:
+    """The steps carried out, each taking `wall_s`; returns the time after the last."""
+    for step_s in expected_s:
+        now_s += wall_s
+        run.step_done(step_s, now_s)
+    return now_s
+
+
+def test_runs_to_come_take_their_steps_at_the_rate_measured_and_the_costs_runs_measured_besides():
+    a, b, c = steps_of(10.0), steps_of(20.0), steps_of(30.0)
+    campaign = CampaignProgress.of([("a", a), ("b", b, 0.5), ("c", c)], now_s=0.0)
+    fixed_s = progress.RUN_HEAD_S + progress.RUN_TAIL_S
+    assert campaign.left_s(0.0) == pytest.approx(a + b + c + 3 * fixed_s + 0.5)
+    assert campaign.fraction(0.0) == 0.0
+    run = campaign.start("a", report_of(10.0), 1.0, 0.0)
+    run.steps_begin(1.0)                                         # 1 s before its first step
+    now_s = run_steps(run, [a / 4] * 4, a, 1.0)                  # each step four times as slow
+    campaign.end("a", completed=True, now_s=now_s + 0.3)          # 0.3 s after its last
+    # Four times as slow over `a` s expected: the measured ratio, drawn toward 1 by RATE_PRIOR_S.
+    ratio = (4 * a + progress.RATE_PRIOR_S) / (a + progress.RATE_PRIOR_S)
+    assert campaign.rates.ratio == pytest.approx(ratio)
+    head_s, tail_s = (1.0 + progress.RUN_HEAD_S) / 2, (0.3 + progress.RUN_TAIL_S) / 2
+    assert campaign.head_s == pytest.approx(head_s) and campaign.tail_s == pytest.approx(tail_s)
+    # b's dry run (0.5 s, timed at planning) comes before its steps.
+    end_s = now_s + 0.3
+    assert campaign.left_s(end_s) == pytest.approx(ratio * (b + c) + 2 * (head_s + tail_s) + 0.5)
+    # 2 s between a and b (a report writer started): expected again before c, shrunk toward none.
+    campaign.start("b", report_of(20.0), 1.0, end_s + 2.0)
     assert campaign.gap_s == pytest.approx(1.0)
-    assert campaign.left_s(4 * a + 2.0) == pytest.approx(2 * b + 1.0 + 2 * c)
+    assert campaign.left_s(end_s + 2.0) == pytest.approx(
+        ratio * b + 0.5 + head_s + tail_s + 1.0 + ratio * c + head_s + tail_s)
     assert campaign.position() == (2, 3)
+
+
+def test_an_adaptive_run_that_ends_early_does_not_make_the_runs_to_come_look_quick():
+    # The dry run plans for the most (10 steps); the run stops after 3, each as slow as expected.
+    campaign = CampaignProgress.of([("adaptive", 10.0), ("next", 10.0)], now_s=0.0)
+    report = DryRunReport("adaptive", [(steps.Wait(1.0), 1.0)] * 10)
+    run = campaign.start("adaptive", report, 1.0, 0.0)
+    run.steps_begin(0.0)
+    expected_s = progress.steps_wall_s(report, 1.0) / 10
+    now_s = run_steps(run, [expected_s] * 3, expected_s, 0.0)
+    campaign.end("adaptive", completed=True, now_s=now_s)
+    assert campaign.rates.ratio == pytest.approx(1.0)
+
+
+def test_a_run_reported_by_its_plan_is_timed_by_its_reports_not_by_its_dry_runs_count():
+    # The dry run expects 100 s (its most); the plan reports a tenth done every second.
+    run = RunProgress(steps_s=100.0, prior_s=100.0, now_s=0.0)
+    run.steps_begin(0.0)
+    for second in range(1, 6):
+        run.step_done(1.0, float(second))
+        run.reported(second / 10, f"{second} of 10", float(second))
+    assert run.measured_left_s(5.0) == pytest.approx(5.0)
+    assert run.left_s(5.0) < 2 * 5.0                              # the dry run's 50 s left hardly weighs
 
 
 def test_a_run_never_started_before_a_later_one_was_skipped():
@@ -112,11 +177,20 @@ def test_a_run_never_started_before_a_later_one_was_skipped():
     assert campaign.position() == (3, 3)
 
 
-def test_an_unfinished_run_does_not_correct_the_others():
+def test_a_run_that_never_began_its_steps_measures_no_costs():
     campaign = CampaignProgress.of([("a", 1.0), ("b", 1.0)], now_s=0.0)
     campaign.start("a", report_of(1.0), 1.0, 0.0)
     campaign.end("a", completed=False, now_s=0.01)
-    assert campaign.scale == 1.0
+    assert campaign.rates.ratio == 1.0 and campaign.heads_s == [] and campaign.tails_s == []
+
+
+def test_the_running_runs_time_left_holds_its_ending():
+    run = RunProgress(steps_s=1.0, prior_s=2.0, now_s=0.0, head_s=0.5, tail_s=0.5)
+    assert run.left_s(0.0) == pytest.approx(2.0)                 # not begun: the whole run
+    run.steps_begin(0.5)
+    assert run.left_s(0.5) == pytest.approx(1.5)                 # its steps and its ending
+    run.step_done(1.0, 1.5)
+    assert run.left_s(1.5) == pytest.approx(0.5, abs=0.01)              # its ending only
 
 
 def test_times_read_as_a_person_reads_them():
