@@ -48,7 +48,7 @@ batch whose last sweep never switched is followed by one sweep up to the pilot's
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -308,6 +308,13 @@ class IvSweep(Procedure):
         for window in windows:
             start = len(levels)
             kept = []
+            below_a = 2 * window[0] - window[1] if len(window) > 1 else level_a
+            if level_a < below_a:
+                # Arrive one window step below the window, not with a ramp step onto its first
+                # level: a µA step onto it switched the emulated port there ("below the window")
+                # in 131 of 1225 sweeps, 42 of 1150 when arriving like this (1000-event runs).
+                levels.extend(path_a(level_a, below_a, max_step_a))
+                level_a = float(below_a)
             for target_a in window:
                 levels.extend(path_a(level_a, target_a, max_step_a)[:-1])
                 kept.append(len(levels))
@@ -330,6 +337,7 @@ class IvSweep(Procedure):
         fit = fit_gaussian(censored, level, edges)
         spread = std_uncertainty(stats, level)
         stderr = std_uncertainty(stats, level, scale=1 / math.sqrt(stats.count) if stats.count else math.nan)
+        stderr = replace(stderr, method=f"{stderr.method}, divided by the square root of n")
         # The pilot reads the retrap to one step: the last resistive level is one step above.
         retrap_a, retrap_u = iv.bracketed_mean_uncertainty(np.asarray(retraps) + pilot_step_a / 2, pilot_step_a,
                                                             level, "A")
@@ -359,5 +367,6 @@ class IvSweep(Procedure):
                 Result("switching_fit_chi_square", fit.chi_square, "1"),
                 Result("switching_fit_dof", fit.dof, "1"),
                 Result("switching_fit_p_value", fit.p_value, "1"),
+                Result("switching_fit_test", fit.test_method, ""),
             ]
         return results, len(counts_h)

@@ -51,6 +51,8 @@ def test_measured_results_carry_an_interval_with_its_method_and_level(run):
         assert run.result(name).uncertainty is None, name          # counts: exact
     dof, p_value = run.scalar("switching_fit_dof"), run.scalar("switching_fit_p_value")
     assert dof >= 1 and dof == int(dof) and 0.0 <= p_value <= 1.0
+    assert run.result("switching_fit_test").value.startswith("Pearson chi-square test of the fitted Gaussian over")
+    assert "divided by the square root of n" in run.result("switching_current_stderr_a").uncertainty.method
     # The fitted width is the distribution's; the events' spread adds the quantisation to it.
     assert run.scalar("switching_fit_width_a") < run.scalar("switching_current_std_a")
 
