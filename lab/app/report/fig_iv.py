@@ -97,7 +97,8 @@ def switching_histogram(ax, run: RunData) -> None:
     edges = np.concatenate([centres - width_a / 2, [centres[-1] + width_a / 2]])
     factor, unit = prefix_for(centres, "A")
     grid_a = run.scalar("switching_current_grid_a")
-    steps = f" = {round(width_a / grid_a)} grid steps of {format_si(grid_a, 'A', 5)}" if np.isfinite(grid_a) else ""
+    multiple = round(width_a / grid_a) if np.isfinite(grid_a) and grid_a > 0 else 0
+    steps = f" = {multiple} grid step{'s' if multiple > 1 else ''} of {format_si(grid_a, 'A', 5)}" if multiple else ""
     ax.bar(centres * factor, counts, width=width_a * factor, color="C2", alpha=0.7,
            label=f"{int(counts.sum())} switching events, bins {format_si(width_a, 'A', 5)}{steps}")
     if fit_mean is not None and fit_width is not None:
