@@ -4,8 +4,10 @@ neuron fires at all, and the one way a capture becomes a trace record (`CaptureR
 
 Sub-plans are generators used with `yield from`; they return what they measured. They keep
 their step count independent of the replies (a capture that never triggers counts as a
-trial without a spike), so dry-run estimates hold; only the recovery from a wire that does not
-fire (`reference_and_firing`) adds steps.
+trial without a spike), so dry-run estimates hold; the recovery from a wire that does not
+fire (`reference_and_firing`) adds steps, and a threshold search stops early once its
+threshold is as precise as asked: its trials_max bounds it, and a dry run (whose flat data
+never fire) takes all of them, so its estimate is the upper bound.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from contracts.procedure import (
     parameter,
     refuse,
 )
-from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec, Uncertainty
 from contracts.units import format_si, format_si_range
 from procedures.analysis.spikes import has_spike, linear_excess_v
-from procedures.analysis.statistics import Bisection
+from procedures.analysis.psychometric import PsiSearch, PsychometricFit
+from procedures.analysis.statistics import CONFIDENCE_LEVEL
 from procedures.design import DesignHints, documented_threshold_a
 
 #: Scope sample rate used by default (the Infiniium's 20 GS/s).
@@ -335,15 +338,18 @@ def spike_count(settings: CaptureSettings, burst: steps.ConfigurePulses, trials:
     return sum(seen)
 
 
-# -- the threshold at one width: a bisection on the spike probability ------------------------
+# -- the threshold at one width: an adaptive psychometric search ------------------------------
 # strength_duration measures the threshold this way at each width; a pulsed procedure run
 # without a threshold (none handed on, none given, none in the chip file) does the same once,
 # coarser, at its own width before it measures (`threshold_for`).
 
 #: The bracket of a threshold search, in design thresholds (the design value is a long-pulse
-#: estimate: short pulses need more, up to a few times it).
+#: estimate: short pulses need more, up to a few times it). It bounds the prior on the threshold.
 BRACKET_LOW_THRESHOLDS, BRACKET_HIGH_THRESHOLDS = 0.4, 4.0
-#: Columns of a search's table: one row per bisection step, with the bias cycles before it.
+#: Trials at the bracket's top that start each search (see threshold_at).
+TOP_TRIALS = 3
+#: Columns of a search's table: one row per amplitude tried (spikes of trials there), with the
+#: bias cycles before it: the data behind each psychometric fit.
 PROBABILITY_COLUMNS = {"width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"),
                        "spikes": ColumnSpec("1", "i8"), "trials": ColumnSpec("1", "i8"),
                        "probability": ColumnSpec("1"), "attempt": ColumnSpec("1", "i8")}
@@ -355,69 +361,91 @@ def probability_table() -> TableSpec:
 
 @dataclass(frozen=True)
 class ThresholdSearch:
-    """How to bisect for the threshold at one width: the bracket, the sub-threshold reference
-    (A0, averaged over reference_captures), trials per amplitude, bisection steps, the spike
-    detection level, and the window after the pulse a spike may come in."""
+    """How to search for the threshold at one width: the bracket (the prior's range), the
+    sub-threshold reference (A0, averaged over reference_captures), the precision to stop at
+    (half-width of the threshold's interval at `level`, as a fraction of the threshold), the
+    most trials, the spike detection level, and the window after the pulse a spike may come in.
+    Each trial is one capture at the amplitude the psi method chose (analysis.psychometric)."""
     low_a: float
     high_a: float
     reference_a: float
     reference_captures: int
-    trials: int
-    bisection_steps: int
+    precision: float
+    trials_max: int
     detect_v: float
     edge_s: float
     spike_after_s: float
-    table: str                   # rows of the bisection go to this table (PROBABILITY_COLUMNS)
+    table: str                   # rows of the search go to this table (PROBABILITY_COLUMNS)
+    level: float = CONFIDENCE_LEVEL
 
     @property
     def captures(self) -> int:
-        """Captures of one attempt at one width."""
-        return self.reference_captures + self.bisection_steps * self.trials
-
-    @property
-    def resolution_a(self) -> float:
-        return (self.high_a - self.low_a) / 2**self.bisection_steps
+        """Most captures of one attempt at one width (the search may stop before trials_max)."""
+        return self.reference_captures + self.trials_max
 
 
 #: What a plan does with each capture of a search as it arrives (archive it): the capture, whether
-#: it is a trial of the bisection (else a reference), its amplitude, whether it spiked, the attempt.
+#: it is a trial of the search (else a reference), its amplitude, whether it spiked, the attempt.
 OnSearchCapture = Callable[[steps.ChipTraces, bool, float, bool, int], Iterable[steps.Step]]
 
 
 @dataclass(frozen=True)
 class Found:
-    """A search's outcome at one width: the threshold (NaN when P = 0.5 was not crossed inside
-    the bracket), whether any capture spiked, and the bias cycles it took."""
+    """A search's outcome at one width: the threshold (NaN when the fit does not locate P = 0.5
+    inside the bracket), whether any capture spiked, the bias cycles it took, and the fit (its
+    interval, the transition's width, the trials it used)."""
     threshold_a: float
     fired: bool
     attempt: int
+    fit: PsychometricFit | None = None
 
 
 def threshold_at(settings: CaptureSettings, search: ThresholdSearch, width_s: float, attempt: int,
                  on_capture: OnSearchCapture):
-    """One attempt: reference captures, then the bisection; returns (threshold, whether any
-    capture spiked); NaN when the bisection never left one end of its bracket."""
+    """One attempt: reference captures, then trials one capture each, the first TOP_TRIALS at the
+    bracket's top and the others at the amplitude the psi method chooses, until the threshold's
+    interval is as narrow as asked or trials_max; archives one row per amplitude tried; returns
+    (the fit, whether any capture spiked). The scope is set up again at each new amplitude: its trigger
+    level is a fraction of the configured pulse (a stale one moves the time axis, and with it
+    the spike window, against the reference)."""
     edge_s = search.edge_s
     window_s = (-edge_s, width_s + 2 * edge_s + search.spike_after_s)
     reference = yield from reference_response(
         settings, pulses(search.reference_a, width_s, edge_s), search.reference_captures,
         lambda t: on_capture(t, False, search.reference_a, False, attempt))
-    bisection = Bisection(search.low_a, search.high_a)
-    fired = False
-    for _ in range(search.bisection_steps):
-        amplitude_a = bisection.midpoint
-        spikes = yield from spike_count(
-            settings, pulses(amplitude_a, width_s, edge_s), search.trials, reference, search.detect_v, window_s,
-            lambda t, spike, a=amplitude_a: on_capture(t, True, a, spike, attempt))
-        yield steps.Archive(TableRows(search.table, {
-            "width_s": (np.array([width_s]), "s"), "amplitude_a": (np.array([amplitude_a]), "A"),
-            "spikes": (np.array([spikes]), "1"), "trials": (np.array([search.trials]), "1"),
-            "probability": (np.array([spikes / search.trials]), "1"), "attempt": (np.array([attempt]), "1")}))
-        bisection = bisection.update(spikes / search.trials)
-        fired = fired or spikes > 0
-    if bisection.low == search.low_a or bisection.high == search.high_a:
-        return math.nan, fired     # never crossed inside the bracket
-    return bisection.midpoint, fired
+    psi = PsiSearch(search.low_a, search.high_a, level=search.level)
+    tally: dict[float, list[int]] = {}          # amplitude -> [spikes, trials]
+    amplitude_a = math.nan
+    for trial in range(search.trials_max):
+        # The first trials fire at the bracket's top: the chip keeps the flux its last pulses left
+        # in its loops (the previous width's search), which shifts the threshold for a while, and
+        # spikes well above threshold bring it to one state each time. On the emulated default
+        # neuron 3 ns read 12 % low without them (and with them at the bracket's middle).
+        chosen_a = float(psi.stimuli[-1]) if trial < TOP_TRIALS else psi.next_stimulus()
+        if chosen_a != amplitude_a:
+            amplitude_a = chosen_a
+            yield pulses(amplitude_a, width_s, edge_s)
+            yield settings.configure(input_range_a(amplitude_a))
+        traces = yield steps.Capture(fire=True, timeout_s=settings.capture_timeout_s)
+        # A capture that never triggered is a trial without a spike.
+        spike = traces is not None and spike_seen(traces, settings, reference, amplitude_a, search.detect_v,
+                                                  window_s)
+        if traces is not None:
+            yield from on_capture(traces, True, amplitude_a, spike, attempt)
+        psi.record(amplitude_a, spike)
+        counts = tally.setdefault(amplitude_a, [0, 0])
+        counts[0] += int(spike)
+        counts[1] += 1
+        if psi.done(search.precision)[0]:
+            break
+    amplitudes = np.array(sorted(tally))
+    spikes = np.array([tally[a][0] for a in amplitudes])
+    trials = np.array([tally[a][1] for a in amplitudes])
+    yield steps.Archive(TableRows(search.table, {
+        "width_s": (np.full(amplitudes.size, width_s), "s"), "amplitude_a": (amplitudes, "A"),
+        "spikes": (spikes, "1"), "trials": (trials, "1"), "probability": (spikes / trials, "1"),
+        "attempt": (np.full(amplitudes.size, attempt), "1")}))
+    return psi.fit(), bool(spikes.any())
 
 
 def threshold_search(settings: CaptureSettings, search: ThresholdSearch, width_s: float,
@@ -427,18 +455,19 @@ def threshold_search(settings: CaptureSettings, search: ThresholdSearch, width_s
     width searched again, up to LATCH_CYCLES times; rows of an earlier attempt stay in the table
     under their attempt number."""
     for attempt in range(LATCH_CYCLES + 1):
-        threshold_a, fired = yield from threshold_at(settings, search, width_s, attempt, on_capture)
+        fit, fired = yield from threshold_at(settings, search, width_s, attempt, on_capture)
         if fired or dry_run or attempt == LATCH_CYCLES:
-            return Found(threshold_a, fired, attempt)
+            return Found(fit.midpoint, fired, attempt, fit)
         yield steps.CycleBias()
     raise AssertionError("unreachable")
 
 
 # -- a pulsed procedure's threshold: given, documented, or measured in the run -----------------
 
-#: The quick search of a procedure run without a threshold: 4 reference captures, 6 bisection
-#: steps of 3 trials (the bracket to 1/64: ~0.7 uA on the default neuron), at the procedure's width.
-QUICK_REFERENCE_CAPTURES, QUICK_TRIALS, QUICK_BISECTION_STEPS = 4, 3, 6
+#: The quick search of a procedure run without a threshold, at the procedure's width: 4
+#: reference captures, then the adaptive search to a coarser precision than strength_duration's
+#: (95 % interval half-width QUICK_PRECISION of the threshold), at most QUICK_TRIALS_MAX trials.
+QUICK_REFERENCE_CAPTURES, QUICK_PRECISION, QUICK_TRIALS_MAX = 4, 0.05, 40
 #: Its table, declared by a procedure that will search.
 QUICK_SEARCH_TABLE = "threshold_search"
 #: Where a threshold came from (`Threshold.source`; the archived `threshold_source` of a search).
@@ -455,23 +484,25 @@ def searches(threshold_a: float, chip_design: Mapping[str, Any] | None) -> bool:
 
 
 def quick_search_captures(threshold_a: float, chip_design: Mapping[str, Any] | None) -> int:
-    """Captures the quick search adds to a run's plan (first attempt): 0 when it does not search."""
+    """Most captures the quick search adds to a run's plan (first attempt): 0 when it does not search."""
     if not searches(threshold_a, chip_design):
         return 0
-    return QUICK_REFERENCE_CAPTURES + QUICK_BISECTION_STEPS * QUICK_TRIALS
+    return QUICK_REFERENCE_CAPTURES + QUICK_TRIALS_MAX
 
 
 def quick_search(design: DesignHints, detect_v: float, edge_s: float, spike_after_s: float) -> ThresholdSearch:
     low_a, high_a = BRACKET_LOW_THRESHOLDS * design.threshold_a, BRACKET_HIGH_THRESHOLDS * design.threshold_a
-    return ThresholdSearch(low_a, high_a, low_a, QUICK_REFERENCE_CAPTURES, QUICK_TRIALS, QUICK_BISECTION_STEPS,
+    return ThresholdSearch(low_a, high_a, low_a, QUICK_REFERENCE_CAPTURES, QUICK_PRECISION, QUICK_TRIALS_MAX,
                            detect_v, edge_s, spike_after_s, QUICK_SEARCH_TABLE)
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """The threshold a pulsed procedure takes its amplitudes from, and where it came from."""
+    """The threshold a pulsed procedure takes its amplitudes from, where it came from, and its
+    interval when it was measured in the run (None when given or documented)."""
     value_a: float
     source: str
+    uncertainty: Uncertainty | None = None
 
     def describe(self) -> str:
         return f"threshold_a {format_si(self.value_a, 'A')} {self.source}"
@@ -484,7 +515,8 @@ def threshold_for(procedure: str, threshold_a: float, chip_design: Mapping[str, 
     documented one, else a quick search (input on for it, off after; the bias must be set).
 
     A search archives its rows (QUICK_SEARCH_TABLE), its captures (on_capture), and the results
-    `threshold_a` and `threshold_source`; it fails the run, saying what to give, when it finds
+    `threshold_a` (with the search's interval), `threshold_width_a` (the psychometric curve's σ),
+    `threshold_trials` and `threshold_source`; it fails the run, saying what to give, when it finds
     no threshold inside its bracket. A dry run, whose flat data never fire, takes the same steps
     and goes on with the design estimate."""
     if threshold_a:
@@ -497,13 +529,16 @@ def threshold_for(procedure: str, threshold_a: float, chip_design: Mapping[str, 
     yield steps.SetInputEnabled(enabled=True)
     found = yield from threshold_search(settings, search, width_s, on_capture, dry_run=dry_run)
     yield steps.SetInputEnabled(enabled=False)
+    fit = found.fit
     if not math.isnan(found.threshold_a):
-        threshold = Threshold(found.threshold_a, SOURCE_MEASURED)
+        threshold = Threshold(found.threshold_a, SOURCE_MEASURED, fit.midpoint_uncertainty())
     elif dry_run:           # the same steps as a run that found one
         threshold = Threshold(design.threshold_a, SOURCE_DESIGN_ESTIMATE)
     else:
         raise search_failed(procedure, search, width_s, found)
-    yield steps.Archive(Result("threshold_a", threshold.value_a, "A"))
+    yield steps.Archive(Result("threshold_a", threshold.value_a, "A", uncertainty=threshold.uncertainty))
+    yield steps.Archive(Result("threshold_width_a", fit.width, "A", uncertainty=fit.width_uncertainty()))
+    yield steps.Archive(Result("threshold_trials", fit.trials, "1"))
     yield steps.Archive(Result("threshold_source", threshold.source, ""))
     yield steps.Progress(fraction=0.0, message=f"threshold {format_si(threshold.value_a, 'A', 3)} (quick search)")
     return threshold
@@ -517,7 +552,8 @@ def search_failed(procedure: str, search: ThresholdSearch, width_s: float, found
         what = (f"no capture spiked up to {format_si(search.high_a, 'A')}, with the bias cycled to 0 A "
                 f"{found.attempt} times")
     else:
-        what = "the spike probability did not cross 0.5 inside the bracket"
+        what = (f"the psychometric fit of {found.fit.trials if found.fit else 0} trials does not place P = 0.5 "
+                "inside the bracket")
     return MeasurementError(
         f"{procedure}: no threshold_a given and the chip file documents none, so the run searched for it: at "
         f"{width_s * 1e9:.3g} ns, {bracket}, {what}. Give threshold_a (strength_duration measures it), or "

@@ -1,11 +1,17 @@
 """Strength–duration curve: firing threshold against input pulse width; rheobase, chronaxie.
 
-At each width: an averaged sub-threshold reference response (amplitude A₀), then a bisection
-on the spike probability — `trials` captures per amplitude, a spike being an excess of node m
-over the reference scaled to the amplitude (analysis.spikes) inside the spike window. The
-threshold is the amplitude where P crosses 0.5, to (high − low)/2^bisection_steps. A bisection
-that never left one end of its bracket gives NaN (the threshold lies outside). Rheobase and
-chronaxie come from the Weiss and Lapicque fits (analysis.strength_duration).
+At each width: an averaged sub-threshold reference response (amplitude A₀), then an adaptive
+psychometric search (analysis.psychometric: the psi method on a grid posterior of a probit
+P(spike | A) = Φ((A − μ)/σ)): each trial is one capture, at the amplitude that is expected to
+tell most about the threshold μ, a spike being an excess of node m over the reference scaled to
+the amplitude (analysis.spikes) inside the spike window. It stops when the 95 % credible
+interval of μ has a half-width of at most threshold_precision × μ, or after trials_max trials.
+The bracket bounds the prior on μ; a threshold the data do not place inside it is NaN. Each
+width's threshold (`threshold_a`) carries its interval, the transition's width σ
+(`threshold_width_a`) its own, and `threshold_trials` says how many trials each took; the
+`probability` table keeps one row per amplitude tried (the data behind each fit). Rheobase and
+chronaxie come from the Weiss and Lapicque fits (analysis.strength_duration), weighted by the
+thresholds' standard uncertainties, with parametric-bootstrap intervals.
 
 On the default neuron: for 2-3 ns pulses the main wire fires first and the thresholds agree with
 the chip's main-wire switching within ~1 %. For pulses of 5 ns and more the control wire can
@@ -21,15 +27,17 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import MeasurementError, PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, Result
+from contracts.records import Axis, ColumnSpec, Result, Uncertainty
 from contracts.units import format_si, format_si_range
 from procedures import _pulsed
-from procedures.analysis.strength_duration import fit_lapicque, fit_weiss
+from procedures.analysis.strength_duration import bootstrap_intervals, fit_lapicque, fit_weiss
 from procedures.design import DesignHints
 
 
 #: Pulse widths one run may measure.
 WIDTHS_MAX = 100
+#: Default precision and trial cap of each width's search (see the README's measurement).
+THRESHOLD_PRECISION, TRIALS_MAX = 0.03, 80
 
 
 @dataclass(frozen=True)
@@ -37,12 +45,15 @@ class StrengthDurationParameters:
     widths_s: tuple = parameter((2e-9, 3e-9, 5e-9, 10e-9, 20e-9), unit="s", doc="input pulse widths",
                                 minimum=1e-10, maximum=1e-6)
     edge_s: float = _pulsed.edge_s_parameter()
-    trials: int = _pulsed.trials_parameter(3, "captures per amplitude")
-    bisection_steps: int = parameter(8, unit="1", doc="bisection iterations per width", minimum=1, maximum=30)
-    bracket_low_a: float = parameter(0.0, unit="A", doc="lower end of the bracket; 0 takes 0.4x the design "
-                                     "threshold", minimum=0.0)
-    bracket_high_a: float = parameter(0.0, unit="A", doc="upper end of the bracket; 0 takes 4x the design "
-                                      "threshold", minimum=0.0)
+    threshold_precision: float = parameter(THRESHOLD_PRECISION, unit="1", doc="stop a width's search when the "
+                                           "half-width of its threshold's 95 % interval is at most this fraction "
+                                           "of the threshold", minimum=0.001, maximum=0.5)
+    trials_max: int = parameter(TRIALS_MAX, unit="1", doc="most trials (captures) of one width's search",
+                                minimum=2, maximum=1000)
+    bracket_low_a: float = parameter(0.0, unit="A", doc="lower end of the bracket (the threshold's prior range); 0 "
+                                     "takes 0.4x the design threshold", minimum=0.0)
+    bracket_high_a: float = parameter(0.0, unit="A", doc="upper end of the bracket (the threshold's prior range); 0 "
+                                      "takes 4x the design threshold", minimum=0.0)
     reference_fraction: float = parameter(1.0, unit="1", doc="reference amplitude A0 as a fraction of the "
                                           "bracket's lower end (must be sub-threshold)", minimum=0.01, maximum=1.0)
     reference_captures: int = _pulsed.reference_captures_parameter(4, "captures averaged for the reference")
@@ -56,7 +67,7 @@ class StrengthDurationParameters:
 
 
 #: What is archived with each capture's traces: which capture, a reference (0) or a trial of the
-#: bisection (1), its pulse, whether it counted as a spike, and the bias cycles before it.
+#: search (1), its pulse, whether it counted as a spike, and the bias cycles before it.
 KIND_REFERENCE, KIND_TRIAL = 0, 1
 TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "kind": ColumnSpec("1", "i1"),
                  "width_s": ColumnSpec("s"), "amplitude_a": ColumnSpec("A"), "spike": ColumnSpec("1", "i1"),
@@ -65,13 +76,13 @@ TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "kind": ColumnSpe
 
 class StrengthDuration(Procedure):
     name = "strength_duration"
-    minimum_valid_data = "a finite threshold (P = 0.5 crossed inside the bracket) at one width at least"
+    minimum_valid_data = "a finite threshold (P = 0.5 located inside the bracket) at one width at least"
     Parameters = StrengthDurationParameters
 
     def _records(self) -> _pulsed.CaptureRecords:
         """Up to traces_archived_max captures' traces, spread over the run, on the widest pulse's record."""
         p = self.parameters
-        planned = len(p.widths_s) * (p.reference_captures + p.bisection_steps * p.trials)
+        planned = len(p.widths_s) * (p.reference_captures + p.trials_max)
         return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None), max(p.widths_s)), TRACE_COLUMNS,
                                       archived_max=p.traces_archived_max, planned=planned)
 
@@ -88,8 +99,8 @@ class StrengthDuration(Procedure):
             raise refuse(self.name, "bracket_low_a, bracket_high_a", f"bracket_low_a {p.bracket_low_a:.4g} A must be "
                                                                      f"below bracket_high_a {p.bracket_high_a:.4g} A")
         design = DesignHints.from_chip(None)
-        _pulsed.check_captures(self.name, "widths_s, pretrigger_s, spike_after_s, reference_captures, trials",
-                               self._settings(design, max(p.widths_s)), 2, p.reference_captures + p.trials)
+        _pulsed.check_captures(self.name, "widths_s, pretrigger_s, spike_after_s, reference_captures",
+                               self._settings(design, max(p.widths_s)), 2, p.reference_captures)
 
     def check_bound(self, context: PlanContext) -> None:
         low_a, high_a = self._bracket_a(DesignHints.from_chip(context.chip_design))
@@ -120,10 +131,11 @@ class StrengthDuration(Procedure):
         yield _pulsed.pulses(p.reference_fraction * low_a, float(widths[0]), p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
         records = self._records()
-        thresholds = np.full(widths.size, np.nan)
+        fits = []
         fired_at = np.zeros(widths.size, dtype=bool)
-        search = _pulsed.ThresholdSearch(low_a, high_a, p.reference_fraction * low_a, p.reference_captures, p.trials,
-                                         p.bisection_steps, detect_v, p.edge_s, p.spike_after_s, "probability")
+        search = _pulsed.ThresholdSearch(low_a, high_a, p.reference_fraction * low_a, p.reference_captures,
+                                         p.threshold_precision, p.trials_max, detect_v, p.edge_s, p.spike_after_s,
+                                         "probability")
         for index, width_s in enumerate(widths):
             settings = self._settings(design, float(width_s))
             found = yield from _pulsed.threshold_search(
@@ -132,9 +144,12 @@ class StrengthDuration(Procedure):
                     t, settings, kind=KIND_TRIAL if trial else KIND_REFERENCE, width_s=w, amplitude_a=a,
                     spike=spike, attempt=attempt),
                 dry_run=context.dry_run)
-            thresholds[index], fired_at[index] = found.threshold_a, found.fired
+            fits.append(found.fit)
+            fired_at[index] = found.fired
             yield steps.Progress(fraction=(index + 1) / widths.size,
-                                 message=f"{format_si(width_s, 's', 3)}: {format_si(thresholds[index], 'A', 3)}")
+                                 message=f"{format_si(width_s, 's', 3)}: {format_si(found.threshold_a, 'A', 3)} "
+                                         f"({found.fit.trials} trials)")
+        thresholds = np.array([f.midpoint for f in fits])
         if not fired_at.any() and not context.dry_run:
             raise MeasurementError(f"no width fired up to the bracket top {format_si(high_a, 'A')}, with the bias "
                                    f"cycled to 0 A {_pulsed.LATCH_CYCLES} times for each: a wire is latched, or "
@@ -142,19 +157,30 @@ class StrengthDuration(Procedure):
         # Minimum of valid data: a threshold inside the bracket at one width at least.
         if not np.isfinite(thresholds).any() and not context.dry_run:
             raise too_little(self.name, "a finite threshold at 1 width at least",
-                             f"no width crossed P = 0.5 inside the bracket {format_si_range(low_a, high_a, 'A')} "
+                             "no width's psychometric fit located P = 0.5 inside the bracket "
+                             f"{format_si_range(low_a, high_a, 'A')} "
                              f"({int(fired_at.sum())} of {widths.size} widths fired at all; bracket_low_a, "
                              "bracket_high_a)")
         yield steps.SetInputEnabled(enabled=False)
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
-        weiss, lapicque = fit_weiss(widths, thresholds), fit_lapicque(widths, thresholds)
-        yield steps.Archive(Result("threshold_a", thresholds, "A", Axis("width_s", widths, "s")))
+        standard_a = np.array([f.midpoint_standard for f in fits])
+        axis = Axis("width_s", widths, "s")
+
+        def uncertainty(field: str) -> Uncertainty:
+            return Uncertainty(fits[0].method, search.level, *(np.array([getattr(f, f"{field}_{end}") for f in fits])
+                                                                for end in ("low", "high", "standard")))
+
+        yield steps.Archive(Result("threshold_a", thresholds, "A", axis, uncertainty("midpoint")))
+        yield steps.Archive(Result("threshold_width_a", np.array([f.width for f in fits]), "A", axis,
+                                   uncertainty("width")))
+        yield steps.Archive(Result("threshold_trials", np.array([f.trials for f in fits]), "1", axis))
+        weiss, lapicque = fit_weiss(widths, thresholds, standard_a), fit_lapicque(widths, thresholds, standard_a)
+        intervals = bootstrap_intervals(widths, thresholds, standard_a, search.level)
         for name, value, units in (
             ("rheobase_a", weiss.rheobase_a, "A"), ("chronaxie_s", weiss.chronaxie_s, "s"),
             ("weiss_rms_residual_a", weiss.rms_residual_a, "A"),
             ("lapicque_rheobase_a", lapicque.rheobase_a, "A"), ("lapicque_chronaxie_s", lapicque.chronaxie_s, "s"),
             ("lapicque_time_constant_s", lapicque.time_constant_s, "s"),
             ("lapicque_rms_residual_a", lapicque.rms_residual_a, "A"),
-            ("threshold_resolution_a", search.resolution_a, "A"),
         ):
-            yield steps.Archive(Result(name, value, units))
+            yield steps.Archive(Result(name, value, units, uncertainty=intervals.get(name)))

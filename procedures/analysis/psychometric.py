@@ -46,6 +46,12 @@ LAPSE = 0.01
 FIT_MIDPOINTS, FIT_WIDTHS = 601, 121
 
 
+#: Probabilities of cells far from the data underflow to 0 on the way: harmless here (they are
+#: excluded), so computations run with underflow ignored whatever the caller's numpy settings.
+_QUIET = np.errstate(under="ignore")
+
+
+@_QUIET
 def probability(x, midpoint, width, lapse: float = LAPSE, falling: bool = False) -> np.ndarray:
     """P(response | x) of the model (arrays broadcast)."""
     z = (np.asarray(x, dtype=float) - midpoint) / width
@@ -57,6 +63,7 @@ def _cell_edges(grid: np.ndarray) -> np.ndarray:
     return np.concatenate([[grid[0] - (inner[0] - grid[0])], inner, [grid[-1] + (grid[-1] - inner[-1])]])
 
 
+@_QUIET
 def _quantiles(weights: np.ndarray, edges: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Quantiles of a grid marginal (weights over cells, last axis), linear within a cell."""
     cdf = np.cumsum(weights, axis=-1)
@@ -98,6 +105,7 @@ class GridPosterior:
         x = np.asarray(x, dtype=float).reshape(-1, 1, 1)
         return probability(x, self.midpoints[:, None], self.widths[None, :], self.lapse, self.falling)
 
+    @_QUIET
     def add(self, x, successes, trials, rows=None) -> None:
         """Add data (x, successes of trials) to the batch rows `rows` (all rows by default; with
         rows, x etc. give one value per row)."""
@@ -110,11 +118,13 @@ class GridPosterior:
         else:
             self.loglik[rows] += terms
 
+    @_QUIET
     def posterior(self) -> np.ndarray:
         top = self.loglik.max(axis=(1, 2), keepdims=True)
         post = np.exp(self.loglik - top)
         return post / post.sum(axis=(1, 2), keepdims=True)
 
+    @_QUIET
     def _estimate(self, marginal: np.ndarray, grid: np.ndarray, profile: np.ndarray, level: float,
                   low_open: float, high_open: float) -> Estimate:
         tail = (1 - level) / 2
@@ -226,6 +236,7 @@ class PsiSearch:
     `next_stimulus()` gives each search's next stimulus; `update(stimulus_index, response)` adds
     the replies; `done(precision)` says which have reached their precision; `fit(row)` reports."""
 
+    @_QUIET
     def __init__(self, low: float, high: float, *, level: float = 0.95, batch: int = 1, lapse: float = LAPSE,
                  grid: tuple[int, int, int] = (SEARCH_MIDPOINTS, SEARCH_WIDTHS, CANDIDATE_STRIDE)):
         if not 0 < low < high:
@@ -244,6 +255,7 @@ class PsiSearch:
         self.method = method_text(level, "log-uniform prior on the threshold over the bracket, log-uniform on the "
                                          "width", lapse) + "; psi-marginal adaptive design"
 
+    @_QUIET
     def next_index(self, rows=None) -> np.ndarray:
         """Index into `stimuli` of each search's (or each of `rows`') next stimulus."""
         post = self.posterior.posterior()
@@ -266,6 +278,7 @@ class PsiSearch:
     def next_stimulus(self) -> float:
         return float(self.stimuli[self.next_index()[0]])
 
+    @_QUIET
     def update(self, index, response, rows=None) -> None:
         index = np.atleast_1d(np.asarray(index))
         response = np.atleast_1d(np.asarray(response, dtype=bool))

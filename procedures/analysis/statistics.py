@@ -1,5 +1,4 @@
-"""Sample statistics with their intervals, spike probabilities, bisection on a probability and
-level crossings.
+"""Sample statistics with their intervals, spike probabilities and level crossings.
 
 Every interval here is computed at the confidence level its caller names, and says so: the
 `Uncertainty` it returns carries the method and level that the archive and the report print.
@@ -88,31 +87,6 @@ def proportion_uncertainty(successes, trials, level: float = CONFIDENCE_LEVEL) -
     bounds = np.array([wilson_interval(int(k), int(n), level) for k, n in zip(successes.ravel(), trials.ravel())])
     shape = successes.shape
     return Uncertainty(WILSON, level, bounds[:, 0].reshape(shape), bounds[:, 1].reshape(shape))
-
-
-@dataclass(frozen=True)
-class Bisection:
-    """Bracket [low, high] on an amplitude whose spike probability crosses `target`.
-
-    `update(p)` at the midpoint keeps the half where the crossing lies: p >= target moves
-    `high` down, otherwise `low` up. A fixed number of updates narrows the bracket by 2^-n,
-    whatever was measured, so a plan's step count does not depend on its replies."""
-    low: float
-    high: float
-    target: float = 0.5
-
-    @property
-    def midpoint(self) -> float:
-        return 0.5 * (self.low + self.high)
-
-    @property
-    def width(self) -> float:
-        return self.high - self.low
-
-    def update(self, probability: float) -> Bisection:
-        if probability >= self.target:
-            return Bisection(self.low, self.midpoint, self.target)
-        return Bisection(self.midpoint, self.high, self.target)
 
 
 def falling_crossing(x, y, level: float = 0.5) -> float:

@@ -18,14 +18,14 @@ from lab.app.report.runs import load_run
 from lab.execution.dry_run import dry_run
 from lab.execution.runner import Runner
 from procedures import _pulsed
-from procedures.design import DesignHints
 from procedures.energy_per_spike import KIND_SEARCH, EnergyPerSpike
 from procedures.refractory import Refractory
 from tests.procedures.conftest import ROOT
 from tests.procedures.ground_truth import Chip
 from tests.procedures.test_end_to_end import BIAS_A, bench  # noqa: F401  (fixture)
 
-SEARCH_CAPTURES = _pulsed.QUICK_REFERENCE_CAPTURES + _pulsed.QUICK_BISECTION_STEPS * _pulsed.QUICK_TRIALS
+#: Captures of a quick search in a dry run (flat data never fire: it takes every trial).
+SEARCH_CAPTURES = _pulsed.QUICK_REFERENCE_CAPTURES + _pulsed.QUICK_TRIALS_MAX
 
 
 def results(report) -> dict[str, Result]:
@@ -46,7 +46,8 @@ def search_rows(report) -> list[TableRows]:
 def test_the_dry_run_counts_the_search_a_run_without_threshold_makes(procedure, captures, station):
     report = dry_run(procedure, station)
     assert report.count(steps.Capture) == captures + SEARCH_CAPTURES
-    assert len(search_rows(report)) == _pulsed.QUICK_BISECTION_STEPS
+    rows = search_rows(report)          # one row per amplitude tried; the dry run takes every trial
+    assert sum(int(t.columns["trials"][0].sum()) for t in rows) == _pulsed.QUICK_TRIALS_MAX
     r = results(report)
     assert r["threshold_source"].value == _pulsed.SOURCE_DESIGN_ESTIMATE     # flat data never fire
     _, tables = procedure.declare()
@@ -77,18 +78,26 @@ def test_energy_per_spike_alone_measures_its_threshold_then_the_energy(bench):  
     outcome = bench.run(EnergyPerSpike(spikes=10, reference_captures=6))
     r = bench.results(outcome)
     truth_a = Chip(bench.bench, BIAS_A).threshold_a(2e-9, 1e-9)
-    search = _pulsed.quick_search(DesignHints.from_chip(bench.design), 0.0, 1e-9, 10e-9)
     assert r["threshold_source"] == _pulsed.SOURCE_MEASURED
-    assert abs(r["threshold_a"] - truth_a) <= 2 * search.resolution_a + 0.03 * truth_a
+    interval = outcome.results["threshold_a"].uncertainty
+    assert interval.level == 0.95 and interval.low < r["threshold_a"] < interval.high
+    assert interval.high - interval.low <= 2 * _pulsed.QUICK_PRECISION * r["threshold_a"] * 1.001 \
+        or r["threshold_trials"] == _pulsed.QUICK_TRIALS_MAX
+    # The fresh chip's threshold lies within the interval, give or take the 3 % the chip's memory
+    # of earlier pulses moves it by (test_end_to_end's tolerance).
+    assert interval.low - 0.03 * truth_a <= truth_a <= interval.high + 0.03 * truth_a
     assert r["amplitude_a"] == pytest.approx(1.3 * r["threshold_a"])
-    assert r["spikes_averaged"] == 10 and 3e-18 < r["energy_per_spike_j"] < 30e-18
+    # The chip remembers earlier pulses (its loops keep their currents), so the search's curve is
+    # wide (sigma ~3 uA at 2 ns) and 1.3 x its midpoint fires 8 of 10 captures here, not all.
+    assert r["spikes_averaged"] >= 8 and 3e-18 < r["energy_per_spike_j"] < 30e-18
     run = load_run(outcome.archive_path)
     assert run.results["threshold_source"].value == _pulsed.SOURCE_MEASURED
     with h5py.File(outcome.archive_path, "r") as f:
         rows = f[f"entry/{_pulsed.QUICK_SEARCH_TABLE}/amplitude_a"][()]
         kinds = f["entry/traces/kind"][()]
-    assert rows.size == _pulsed.QUICK_BISECTION_STEPS
-    assert np.count_nonzero(kinds == KIND_SEARCH) == SEARCH_CAPTURES      # its captures are archived too
+    assert 1 <= rows.size <= r["threshold_trials"] <= _pulsed.QUICK_TRIALS_MAX    # one row per amplitude tried
+    # Its reference captures and trials are archived too.
+    assert np.count_nonzero(kinds == KIND_SEARCH) == _pulsed.QUICK_REFERENCE_CAPTURES + r["threshold_trials"]
 
 
 def test_refractory_alone_measures_its_threshold_then_the_pairs(bench):  # noqa: F811

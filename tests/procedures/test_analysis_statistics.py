@@ -6,11 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from procedures.analysis import iv
-from procedures.analysis.statistics import (Bisection, falling_crossing, histogram, mean_uncertainty,
+from procedures.analysis.statistics import (falling_crossing, histogram, mean_uncertainty,
                                            proportion_uncertainty, summarize, wilson_interval)
 from procedures.analysis.strength_duration import (
     fit_lapicque, fit_weiss, lapicque_threshold_a, weiss_threshold_a,
@@ -37,24 +35,6 @@ def test_summary_and_histogram_never_divide_by_zero():
     counts, edges = histogram([3e-6] * 10, 5)
     assert counts.sum() == 10 and np.all(np.diff(edges) > 0)
     assert histogram([], 4)[0].sum() == 0
-
-
-@settings(max_examples=60, deadline=None)
-@given(threshold=st.floats(0.05, 0.95), steps=st.integers(1, 20))
-def test_bisection_on_a_step_probability_converges_to_the_threshold(threshold, steps):
-    b = Bisection(0.0, 1.0)
-    for _ in range(steps):
-        b = b.update(1.0 if b.midpoint >= threshold else 0.0)
-    assert b.low <= threshold <= b.high
-    assert b.width == pytest.approx(2.0**-steps)
-
-
-def test_bisection_on_a_smooth_probability_finds_its_half_point():
-    probability = lambda x: 0.5 * (1 + math.erf((x - 17e-6) / (math.sqrt(2) * 0.3e-6)))
-    b = Bisection(5e-6, 40e-6)
-    for _ in range(12):
-        b = b.update(probability(b.midpoint))
-    assert b.midpoint == pytest.approx(17e-6, abs=b.width)
 
 
 def test_wilson_interval_contains_the_estimate_and_handles_no_trials():

@@ -62,7 +62,7 @@ def test_values_must_match_the_declared_columns():
 
 
 @pytest.mark.parametrize("procedure, archived_max", [
-    (StrengthDuration(widths_s=(2e-9, 5e-9), trials=2, bisection_steps=3, reference_captures=2), 5),
+    (StrengthDuration(widths_s=(2e-9, 5e-9), trials_max=6, reference_captures=2), 5),
     (Refractory(spacings=3, trials=2, reference_captures=2), 4),
     (FiringRate(points=3, captures=2), 4),
     (EnergyPerSpike(spikes=3, reference_captures=2), None),

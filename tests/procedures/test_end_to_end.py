@@ -99,17 +99,18 @@ def test_strength_duration_thresholds_match_the_main_wire_switching(bench):
 
 
 def test_strength_duration_with_a_bracket_above_threshold_fails_naming_the_bracket(bench):
-    """Every amplitude fires: the threshold lies below the bracket (NaN), which is no latch (the
-    bias is not cycled), but no threshold was measured: below the procedure's minimum of valid
-    data, so the run fails saying so."""
+    """Every amplitude fires (against a reference below threshold: one at the bracket's foot would
+    fire itself and hide the spikes near it): the threshold lies below the bracket (NaN), which
+    is no latch (the bias is not cycled), but no threshold was measured: below the procedure's
+    minimum of valid data, so the run fails saying so."""
     outcome = Runner(bench.station, bench.instruments.roles, archive_dir=bench.archive_dir, snapshot=dict,
                      chip_design=bench.design, show_progress=False).run(
-        StrengthDuration(widths_s=(5e-9,), bracket_low_a=40e-6, bracket_high_a=80e-6, trials=2,
-                         bisection_steps=3, reference_captures=2))
+        StrengthDuration(widths_s=(5e-9,), bracket_low_a=40e-6, bracket_high_a=80e-6, trials_max=12,
+                         reference_fraction=0.2, reference_captures=2))
     assert outcome.exit_status == "failed" and load_run(outcome.archive_path).status == "failed"
     assert outcome.message.startswith("MeasurementError: strength_duration measured too little to report: needs "
-                                      "a finite threshold at 1 width at least; got no width crossed P = 0.5 inside "
-                                      "the bracket 40 to 80 µA"), outcome.message
+                                      "a finite threshold at 1 width at least; got no width's psychometric fit "
+                                      "located P = 0.5 inside the bracket 40 to 80 µA"), outcome.message
     assert "bias cycled" not in outcome.message
 
 
