@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from contracts.units import format_si
-from lab.app.report.plots import Figure, empty_note, finite, histogram_with_mean, label, prefix_for, pyplot, save
+from lab.app.report.plots import Figure, empty_note, finite, label, prefix_for, pyplot, save
 from lab.app.report.runs import Quantity, RunData
-from procedures.analysis.switching import CensoredEvents, expected_counts
+from procedures.analysis.switching import CensoredEvents, estimate_grid, expected_counts, grid_histogram
 
 
 def cooldown(run: RunData, directory: Path) -> list[Figure]:
@@ -77,8 +77,8 @@ def _interval(quantity: Quantity | None, factor: float, unit: str, digits: int) 
 
 def switching_histogram(ax, run: RunData) -> None:
     """The archived grid-aligned histogram, the fitted Gaussian's expected counts per bin and its
-    density, parameters with their intervals in the legend. Archives without them: the events in
-    plain bins, mean ± σ."""
+    density, parameters with their intervals in the legend. Archives from before the grid-aligned
+    bins: the events binned on the grid estimated from their spacing (plain bins if none)."""
     table = run.tables.get("switching_events", {})
     events = finite(table.get("switching_current_a", []))[0]
     histogram = run.result("switching_current_histogram")
@@ -86,17 +86,22 @@ def switching_histogram(ax, run: RunData) -> None:
     if not events.size:
         empty_note(ax, "no switching events archived")
         return
-    if histogram is None or histogram.axis_values is None or len(histogram.axis_values) < 2:
-        histogram_with_mean(ax, events, "A", quantity="switching current", counted="switching events",
-                            mean=events.mean(), std=events.std(ddof=1) if events.size > 1 else 0.0,
-                            bins=min(40, max(5, events.size // 10)), color="C2")
-        return
-    counts = np.asarray(histogram.value, dtype=float)
-    centres = np.asarray(histogram.axis_values, dtype=float)
-    width_a = float(np.mean(np.diff(centres)))
-    edges = np.concatenate([centres - width_a / 2, [centres[-1] + width_a / 2]])
-    factor, unit = prefix_for(centres, "A")
     grid_a = run.scalar("switching_current_grid_a")
+    if np.isfinite(grid_a) and histogram is not None and histogram.axis_values is not None \
+            and len(histogram.axis_values) >= 2:
+        counts = np.asarray(histogram.value, dtype=float)
+        centres = np.asarray(histogram.axis_values, dtype=float)
+        width_a = float(np.mean(np.diff(centres)))
+        edges = np.concatenate([centres - width_a / 2, [centres[-1] + width_a / 2]])
+    else:
+        # The windows after the search share the last event's step; their events carry the grid.
+        step_a = np.asarray(table.get("step_a", []), float)
+        windowed = events[step_a == step_a[-1]] if step_a.size == events.size else events
+        grid = estimate_grid(windowed)
+        grid_a = grid.spacing_a if grid is not None else float("nan")
+        counts, edges = grid_histogram(events, grid)
+        centres, width_a = 0.5 * (edges[1:] + edges[:-1]), float(np.mean(np.diff(edges)))
+    factor, unit = prefix_for(centres, "A")
     multiple = round(width_a / grid_a) if np.isfinite(grid_a) and grid_a > 0 else 0
     steps = f" = {multiple} grid step{'s' if multiple > 1 else ''} of {format_si(grid_a, 'A', 5)}" if multiple else ""
     ax.bar(centres * factor, counts, width=width_a * factor, color="C2", alpha=0.7,
