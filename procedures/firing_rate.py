@@ -4,7 +4,10 @@ At each DC input current, `captures` long records triggered on node m itself (a 
 the record). A record's rate is the number of spikes *after* the triggering one over the time from
 the trigger to the end of the record: for a steadily firing neuron that is unbiased, whereas
 counting the trigger spike would add one spike per record. A capture that never triggers
-(no spike within the timeout) counts as 0 Hz.
+(no spike within the timeout) counts as 0 Hz. The first `settle_records` records at each current
+are archived but not counted: near onset the neuron fires a burst when the input comes on
+(each spike leaves current in the loop, and firing stops after some 10-30 spikes), so only
+later records say whether it keeps firing.
 
 A point's rate is the mean of its records' rates, with a Student t interval over the records: a
 relaxation oscillator's spike count is far from Poisson (nearly periodic above onset, a few
@@ -47,6 +50,9 @@ class FiringRateParameters:
                                      "threshold", minimum=0.0)
     points: int = parameter(8, unit="1", doc="input currents, evenly spaced", minimum=2, maximum=1000)
     captures: int = parameter(6, unit="1", doc="records per input current", minimum=1, maximum=1000)
+    settle_records: int = parameter(4, unit="1", doc="records taken at each current before those counted (archived, "
+                                    "counted 0): the burst that switching the input on fires is no steady rate",
+                                    minimum=0, maximum=1000)
     refine_steps: int = parameter(3, unit="1", doc="extra currents bisecting the gap where repeated firing starts",
                                   minimum=0, maximum=20)
     record_s: float = parameter(100e-9, unit="s", doc="record length", minimum=1e-9, maximum=1e-3)
@@ -64,7 +70,7 @@ class FiringRateParameters:
 #: What is archived with each capture's traces: which capture, its DC input and the spikes
 #: counted after the triggering one.
 TRACE_COLUMNS = {_pulsed.CAPTURE_INDEX: ColumnSpec("1", "i8"), "input_current_a": ColumnSpec("A"),
-                 "spikes": ColumnSpec("1", "i8")}
+                 "spikes": ColumnSpec("1", "i8"), "counted": ColumnSpec("1", "i1")}
 
 
 class FiringRate(Procedure):
@@ -77,12 +83,13 @@ class FiringRate(Procedure):
         p = self.parameters
         return _pulsed.CaptureRecords(self._settings(DesignHints.from_chip(None)), TRACE_COLUMNS,
                                       archived_max=p.traces_archived_max,
-                                      planned=(p.points + p.refine_steps) * p.captures)
+                                      planned=(p.points + p.refine_steps) * (p.settle_records + p.captures))
 
     def declare(self, context: PlanContext | None = None):
         return self._records().spec(), {"records": TableSpec(
             {"input_current_a": ColumnSpec("A"), "spikes": ColumnSpec("1", "i8"),
-             "duration_s": ColumnSpec("s"), "rate_hz": ColumnSpec("Hz")}, axis="input_current_a", signal="rate_hz")}
+             "duration_s": ColumnSpec("s"), "rate_hz": ColumnSpec("Hz"), "counted": ColumnSpec("1", "i1")},
+            axis="input_current_a", signal="rate_hz")}
 
     def check_parameters(self) -> None:
         p = self.parameters
@@ -132,7 +139,8 @@ class FiringRate(Procedure):
             yield settings.configure(_pulsed.input_range_a(current_a), trigger_on=settings.output_node,
                                      trigger_level=detect_v, with_bias_node=False)
             spikes_per, durations = [], []
-            for _ in range(p.captures):
+            for index in range(p.settle_records + p.captures):
+                counted = index >= p.settle_records
                 traces = yield steps.Capture(fire=False, timeout_s=p.capture_timeout_s)
                 triggered += traces is not None
                 spikes, duration_s = 0, p.record_s - p.pretrigger_s
@@ -141,13 +149,16 @@ class FiringRate(Procedure):
                     times = spike_times_s(time_s, traces.node_voltage_v[settings.output_node], detect_v)
                     spikes = int(np.sum(times > 2.0 / p.sample_rate_hz))   # after the trigger spike
                     duration_s = float(time_s[-1]) if time_s.size else duration_s
-                    yield from records.archive(traces, settings, input_current_a=current_a, spikes=spikes)
-                spikes_per.append(spikes)
-                durations.append(duration_s)
+                    yield from records.archive(traces, settings, input_current_a=current_a, spikes=spikes,
+                                               counted=counted)
+                if counted:
+                    spikes_per.append(spikes)
+                    durations.append(duration_s)
                 yield steps.Archive(TableRows("records", {
                     "input_current_a": (np.array([current_a]), "A"), "spikes": (np.array([spikes]), "1"),
                     "duration_s": (np.array([duration_s]), "s"),
-                    "rate_hz": (np.array([firing_rate_hz(spikes, duration_s)]), "Hz")}))
+                    "rate_hz": (np.array([firing_rate_hz(spikes, duration_s)]), "Hz"),
+                    "counted": (np.array([int(counted)]), "1")}))
             measured[current_a] = (spikes_per, durations)
             yield steps.SetInputEnabled(enabled=False)
             rate_hz = float(np.mean([firing_rate_hz(k, t) for k, t in zip(spikes_per, durations)]))
@@ -173,7 +184,7 @@ class FiringRate(Procedure):
             raise too_little(self.name, "repeated firing at 1 input current at least",
                              f"0 Hz at all {currents.size} currents from "
                              f"{format_si_range(currents[0], currents[-1], 'A')} ({triggered} of "
-                             f"{len(measured) * p.captures} records triggered)")
+                             f"{len(measured) * (p.settle_records + p.captures)} records triggered)")
 
 
 def _fired(spikes: list[int]) -> int:

@@ -116,7 +116,7 @@ def test_refractory_scans_then_takes_every_adaptive_round_in_a_dry_run(station):
 
 
 def test_firing_rate_uses_dc_input_and_self_triggered_captures(station):
-    p = FiringRate(points=4, captures=3, refine_steps=0, current_min_a=5e-6, current_max_a=20e-6)
+    p = FiringRate(points=4, captures=3, settle_records=0, refine_steps=0, current_min_a=5e-6, current_max_a=20e-6)
     report = dry_run(p, station)
     dc = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigureDcInput)]
     np.testing.assert_allclose(dc, np.linspace(5e-6, 20e-6, 4))
@@ -129,11 +129,11 @@ def test_firing_rate_uses_dc_input_and_self_triggered_captures(station):
 def test_firing_rate_dry_run_takes_its_refinement_steps_too(station):
     """Flat stand-in data never fire; the dry run bisects the grid's middle gap instead, so its
     estimate holds the refinement a real run takes."""
-    p = FiringRate(points=4, captures=3, refine_steps=2, current_min_a=5e-6, current_max_a=20e-6)
+    p = FiringRate(points=4, captures=3, settle_records=1, refine_steps=2, current_min_a=5e-6, current_max_a=20e-6)
     report = dry_run(p, station)
     dc = [s.current_a for s, _ in report.steps if isinstance(s, steps.ConfigureDcInput)]
     np.testing.assert_allclose(dc, [5e-6, 10e-6, 15e-6, 20e-6, 12.5e-6, 11.25e-6])
-    assert report.count(steps.Capture) == 18
+    assert report.count(steps.Capture) == 6 * (1 + 3)
     r = results(report)
     assert r["firing_rate_hz"].uncertainty.level == 0.95 and math.isnan(r["onset_current_a"].value)
     assert r["onset_note"].value.startswith("repeated firing in fewer than half the records up to the highest")

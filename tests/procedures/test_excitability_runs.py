@@ -49,13 +49,16 @@ def test_refractory_archives_the_fitted_period_and_width_with_their_intervals(be
 
 
 def test_firing_rate_archives_rates_onset_and_gain_with_their_intervals(bench, tmp_path):
-    outcome = bench.run(FiringRate(points=4, captures=2, refine_steps=1, current_min_a=6e-6, current_max_a=18e-6))
+    outcome = bench.run(FiringRate(points=4, captures=2, settle_records=1, refine_steps=1, current_min_a=6e-6,
+                                   current_max_a=18e-6))
     run = load_run(outcome.archive_path)
     rate = run.results["firing_rate_hz"]
     assert rate.uncertainty.method == RATE_METHOD and rate.uncertainty.level == 0.95
     assert rate.axis_values.size in (4, 5)              # the grid and the bisection between its onset points
     assert np.all(rate.uncertainty.low <= rate.value) and np.all(rate.value <= rate.uncertainty.high)
-    assert run.tables["records"]["spikes"].size == 2 * rate.axis_values.size
+    records = run.tables["records"]
+    assert records["spikes"].size == 3 * rate.axis_values.size            # one settling record, two counted
+    assert int(records["counted"].sum()) == 2 * rate.axis_values.size
     onset, gain = run.results["onset_current_a"], run.results["firing_gain_hz_per_a"]
     assert onset.uncertainty.method.startswith("profile-likelihood interval") and onset.uncertainty.level == 0.95
     assert gain.uncertainty.method.startswith("Student t interval on the least-squares slope")

@@ -127,6 +127,10 @@ def _records_by_current(run: RunData):
     if table.get("input_current_a") is None or table.get("spikes") is None or table.get("duration_s") is None:
         return None
     current = np.asarray(table["input_current_a"], float)
+    if table.get("counted") is not None:        # records taken while firing settled are not counted
+        counted = np.asarray(table["counted"]).astype(bool)
+        table = {name: np.asarray(column)[counted] for name, column in table.items()}
+        current = current[counted]
     values = np.unique(current)
     return (values, [np.asarray(table["spikes"])[current == c] for c in values],
             [np.asarray(table["duration_s"], float)[current == c] for c in values])
