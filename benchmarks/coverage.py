@@ -51,6 +51,8 @@ def main() -> int:
     parser.add_argument("--seed-base", type=int, default=SEED_BASE)
     parser.add_argument("--truths", type=Path, default=TRUTHS, help="cache of the truths (JSON)")
     parser.add_argument("--log", type=Path, default=None, help="append each repetition here as a JSON line")
+    parser.add_argument("--from-log", type=Path, default=None,
+                        help="no runs: tally the repetitions a --log file holds (against today's truths)")
     args = parser.parse_args()
     jobs = sorted({cv.job_of(name) for name in args.only}) if args.only else list(cv.JOBS)
     wanted = set(args.only or [])
@@ -64,9 +66,14 @@ def main() -> int:
     tasks = [(name, args.seed_base + k) for k in range(args.repetitions) for name in jobs]
     reps: list[cv.Repetition] = []
     began = time.monotonic()
+    if args.from_log:
+        reps = [cv.Repetition(**json.loads(line)) for line in args.from_log.read_text().splitlines() if line.strip()]
+        reps = [r for r in reps if r.job in jobs]
+        tasks = []
+        print(f"  {len(reps)} repetitions from {args.from_log}")
     with tempfile.TemporaryDirectory(prefix="nwlab-coverage-") as work:
         context = multiprocessing.get_context("spawn")
-        with context.Pool(args.workers, maxtasksperchild=10) as pool:
+        with context.Pool(args.workers if tasks else 1, maxtasksperchild=10) as pool:
             for rep in pool.imap_unordered(_run, [(name, seed, work) for name, seed in tasks]):
                 reps.append(rep)
                 if args.log:
@@ -106,6 +113,8 @@ def main() -> int:
               f"{s['coverage_ci95'][0]:>7.3f}-{s['coverage_ci95'][1]:<7.3f} {s['level']:>7.3f} {s['p_value']:>7.3g} "
               f"{s['p_value_vs_68']:>7.2g} {s['mean_width']:>11.4g} {s['truth']:>11.5g} {s['failed']:>6}  "
               f"{'; '.join(s['methods'])[:80]}")
+        print(f"{'':<26} values over the seeds: mean - truth = {s['bias']:.4g} ± {s['bias_stderr']:.2g}; "
+              f"1.96 x their scatter / mean stated half-width = {s['scatter_over_half_width']:.2f}")
         verdict = "consistent with" if s["consistent"] else "NOT consistent with"
         print(f"{'':<26} coverage {verdict} the claimed {s['level']:.0%} (exact binomial test, p = {s['p_value']:.3g}); "
               f"against other truths: " + ", ".join(f"{a} {c:.2f}" for a, c in s["coverage_of_alternatives"].items()))

@@ -187,15 +187,15 @@ JOBS: dict[str, Job] = {
                                     truth_key=_single_or_all),
                              Figure("energy_per_spike_long_run_j", "energy_per_spike_long_run_j")),
                             _energy_truth),
-    "strength_duration": Job("strength_duration", {"widths_s": (2e-9, 5e-9), "trials": 3, "bisection_steps": 6,
+    "strength_duration": Job("strength_duration", {"widths_s": (2e-9, 5e-9), "trials_max": 40,
                                                    "reference_captures": 2},
                              (Figure("threshold_a@2ns", "threshold_a", index=0),
                               Figure("threshold_a@5ns", "threshold_a", index=1),
                               Figure("rheobase_a", "rheobase_a"), Figure("chronaxie_s", "chronaxie_s")),
                              _sd_truth),
-    "refractory": Job("refractory", {"threshold_a": 24e-6, "spacings": 8, "trials": 4, "reference_captures": 2},
+    "refractory": Job("refractory", {"threshold_a": 24e-6, "trials_max": 32, "reference_captures": 2},
                       (Figure("refractory_period_s", "refractory_period_s"),), _refractory_truth),
-    "firing_rate": Job("firing_rate", {"points": 6, "captures": 1}, (Figure("onset_current_a", "onset_current_a"),),
+    "firing_rate": Job("firing_rate", {"points": 6, "captures": 3}, (Figure("onset_current_a", "onset_current_a"),),
                        _onset_truth),
 }
 
@@ -284,6 +284,7 @@ class Coverage:
     misses: list = field(default_factory=list)     # (seed, value, low, high, truth)
     covered_alternatives: dict = field(default_factory=dict)   # other truths (fresh, ...) -> covered
     truths: list = field(default_factory=list)
+    values: list = field(default_factory=list)
     truth_keys: set = field(default_factory=set)
 
     def add(self, seed: int, found: dict, truth: dict, key: str = "truth") -> None:
@@ -296,6 +297,7 @@ class Coverage:
         self.methods.add(found["method"])
         self.widths.append(found["high"] - found["low"])
         self.truths.append(value)
+        self.values.append(found["value"])
         if found["low"] <= value <= found["high"]:
             self.covered += 1
         else:
@@ -322,6 +324,13 @@ class Coverage:
                     "consistent": bool(test and test.pvalue >= 0.05),
                     "p_value_vs_68": stats.binomtest(k, n, 0.68).pvalue,
                     "mean_width": float(np.mean(self.widths)), "truth": float(np.median(self.truths)),
+                    # Without the truth: 1.96 x the values' scatter over seeds against the stated half-width
+                    # (about 1 where the intervals are as wide as the run-to-run scatter says), and the
+                    # values' mean minus the truth with its standard error.
+                    "scatter_over_half_width": float(1.96 * np.std(self.values, ddof=1) / (np.mean(self.widths) / 2))
+                    if n > 1 else math.nan,
+                    "bias": float(np.mean(self.values) - np.median(self.truths)),
+                    "bias_stderr": float(np.std(self.values, ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
                     "coverage_of_alternatives": {a: c / n for a, c in self.covered_alternatives.items()}}
         return out
 
