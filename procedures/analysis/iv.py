@@ -74,7 +74,8 @@ def resistive_branch_fit(current_a, voltage_v, switched_v: float, level: float) 
                                          fit.slope - half, fit.slope + half, fit.stderr)
 
 
-def bracketed_mean_uncertainty(values, resolution: float, level: float, unit: str = "") -> tuple[float, Uncertainty | None]:
+def bracketed_mean_uncertainty(values, resolution: float, level: float,
+                               unit: str = "") -> tuple[float, Uncertainty | None]:
     """Mean of readings each known only to within a step of width `resolution` (given as the
     step's middle), with an interval combining the spread between readings (Student t, type A)
     and the step (uniform, resolution/√12, type B) as the GUM does: coverage factor from the
@@ -92,6 +93,6 @@ def bracketed_mean_uncertainty(values, resolution: float, level: float, unit: st
         return mean, None
     dof = math.inf if type_a == 0 else (standard**4 / (type_a**4 / (n - 1)) if n > 1 else math.inf)
     k = float(stats.norm.ppf(0.5 + level / 2)) if math.isinf(dof) else float(stats.t.ppf(0.5 + level / 2, dof))
-    method = (f"GUM combined uncertainty: Student t spread over n = {n} readings and a {format_si(resolution, unit)} step "
-              f"(uniform), coverage factor {k:.3g} from the Welch-Satterthwaite dof")
+    method = (f"GUM combined uncertainty: Student t spread over n = {n} readings and a "
+              f"{format_si(resolution, unit)} step (uniform), coverage factor {k:.3g} from the Welch-Satterthwaite dof")
     return mean, Uncertainty(method, level, mean - k * standard, mean + k * standard, standard)
