@@ -15,7 +15,8 @@ Lapicque form is the physically motivated one; Weiss needs no iteration and is r
 Both are weighted least-squares fits when the thresholds' standard uncertainties are given
 (weights 1/u², in Q = I_th·w for Weiss, i.e. 1/(u·w)²), and `bootstrap_intervals` gives their
 parameters' intervals: a parametric bootstrap in which each width's threshold is redrawn from a
-normal of its value and standard uncertainty and both fits are repeated (vectorised over the
+normal of its value and standard uncertainty (scaled up by the fit's Birge ratio where the
+model misses the points by more than that) and both fits are repeated (vectorised over the
 resamples), the interval being the resamples' percentiles.
 """
 
@@ -145,24 +146,39 @@ BOOTSTRAPPED = ("rheobase_a", "chronaxie_s", "lapicque_rheobase_a", "lapicque_ch
                 "lapicque_time_constant_s")
 
 
+def birge_ratio(residual_a: np.ndarray, weight: np.ndarray, parameters: int = 2) -> float:
+    """sqrt(χ²/(n − parameters)) of a weighted fit (NaN without degrees of freedom): above 1 the
+    points scatter about the model more than their uncertainties say."""
+    dof = residual_a.size - parameters
+    return math.sqrt(float(np.sum(weight * residual_a**2)) / dof) if dof > 0 else math.nan
+
+
 def bootstrap_intervals(width_s, threshold_a, threshold_sd_a, level: float,
                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict[str, Uncertainty]:
     """Intervals at `level` of the Weiss (rheobase_a, chronaxie_s) and Lapicque (lapicque_*)
     parameters: each resample redraws every width's threshold from a normal of its value and
-    standard uncertainty and repeats both weighted fits; the interval is the resamples'
-    equal-tailed percentiles and the standard uncertainty their standard deviation. NaN bounds
-    when fewer than two widths have a threshold and an uncertainty, or when more than
-    (1 − level) of the resamples give no fit (a line of non-positive slope)."""
+    standard uncertainty and repeats the weighted fit; the interval is the resamples'
+    equal-tailed percentiles and the standard uncertainty their standard deviation. Where a
+    model misses the points by more than their uncertainties (Birge ratio r = sqrt(χ²/(n − 2))
+    above 1), that model's draws use the uncertainties times r, so the interval covers the
+    misfit too. NaN bounds when fewer than two widths have a threshold and an uncertainty, or
+    when more than (1 − level) of the resamples give no fit (a line of non-positive slope)."""
     w, i, weight = _finite(width_s, threshold_a, threshold_sd_a)
     method = (f"percentile interval of a parametric bootstrap ({resamples} resamples, seed {seed}: each width's "
-              "threshold redrawn from a normal of its value and standard uncertainty), weighted least-squares refit")
+              "threshold redrawn from a normal of its value and standard uncertainty, scaled by the fit's Birge "
+              "ratio sqrt(chi2/(n-2)) where above 1), weighted least-squares refit")
     nan = {name: Uncertainty(method, level, math.nan, math.nan, math.nan) for name in BOOTSTRAPPED}
     if w.size < 2 or np.ptp(w) == 0:
         return nan
-    rng = np.random.default_rng(seed)
-    drawn = i + rng.standard_normal((resamples, i.size)) / np.sqrt(weight)
-    rheobase, chronaxie = _weiss_many(w, drawn, weight)
-    lap_rheobase, tau_s, _ = _lapicque_many(w, drawn, weight)
+    noise = np.random.default_rng(seed).standard_normal((resamples, i.size)) / np.sqrt(weight)
+    weiss, lapicque = fit_weiss(w, i, 1 / np.sqrt(weight)), fit_lapicque(w, i, 1 / np.sqrt(weight))
+    scales = []
+    for residual in (i - weiss_threshold_a(w, weiss.rheobase_a, weiss.chronaxie_s),
+                     i - lapicque_threshold_a(w, lapicque.rheobase_a, lapicque.time_constant_s)):
+        ratio = birge_ratio(residual, weight)
+        scales.append(ratio if np.isfinite(ratio) and ratio > 1 else 1.0)
+    rheobase, chronaxie = _weiss_many(w, i + scales[0] * noise, weight)
+    lap_rheobase, tau_s, _ = _lapicque_many(w, i + scales[1] * noise, weight)
     tail = 100 * (1 - level) / 2
     out = {}
     for name, values in zip(BOOTSTRAPPED, (rheobase, chronaxie, lap_rheobase, tau_s * math.log(2.0), tau_s)):

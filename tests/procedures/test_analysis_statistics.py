@@ -11,7 +11,7 @@ from procedures.analysis import iv
 from procedures.analysis.statistics import (falling_crossing, histogram, mean_uncertainty,
                                            proportion_uncertainty, summarize, wilson_interval)
 from procedures.analysis.strength_duration import (
-    fit_lapicque, fit_weiss, lapicque_threshold_a, weiss_threshold_a,
+    bootstrap_intervals, fit_lapicque, fit_weiss, lapicque_threshold_a, weiss_threshold_a,
 )
 
 
@@ -108,3 +108,28 @@ def test_mean_uncertainty_is_a_student_t_interval_with_the_standard_error():
     assert (u.low, u.high) == (pytest.approx(2.5 - half), pytest.approx(2.5 + half))
     assert u.standard == pytest.approx(s.stderr) and "n = 4" in u.method
     assert math.isnan(mean_uncertainty(summarize([1.0])).low)
+
+
+def test_strength_duration_bootstrap_intervals_cover_the_true_parameters():
+    """Thresholds drawn about an exact Lapicque curve with known standard uncertainties: the
+    95 % bootstrap intervals of τ and of the rheobase cover the truth in a fraction of the
+    seeded repetitions inside the 99.9 % binomial acceptance region of 0.95."""
+    from scipy import stats
+    widths = np.array([2, 3, 5, 10, 20]) * 1e-9
+    sd_a = np.array([0.5, 0.5, 0.3, 0.4, 0.3]) * 1e-6
+    tau_s, rheobase_a = 3e-9, 11e-6
+    truth = lapicque_threshold_a(widths, rheobase_a, tau_s)
+    rng = np.random.default_rng(11)
+    repetitions, covered_tau, covered_rheobase = 80, 0, 0
+    for _ in range(repetitions):
+        b = bootstrap_intervals(widths, truth + rng.standard_normal(widths.size) * sd_a, sd_a, 0.95, resamples=400)
+        covered_tau += b["lapicque_time_constant_s"].low <= tau_s <= b["lapicque_time_constant_s"].high
+        covered_rheobase += b["lapicque_rheobase_a"].low <= rheobase_a <= b["lapicque_rheobase_a"].high
+    low, high = stats.binom.interval(0.999, repetitions, 0.95)
+    assert low <= covered_tau <= high and low <= covered_rheobase <= high
+    assert "parametric bootstrap" in b["chronaxie_s"].method and b["chronaxie_s"].level == 0.95
+
+
+def test_strength_duration_bootstrap_without_uncertainties_is_nan():
+    b = bootstrap_intervals([2e-9, 5e-9], [20e-6, 15e-6], [math.nan, math.nan], 0.95)
+    assert all(math.isnan(u.low) and math.isnan(u.high) for u in b.values())
