@@ -8,9 +8,10 @@ archive opened with the station's snapshot, and after them every role's safe sta
 archive closed. `WallModel` owns the per-step figures.
 
 A run's fraction done is the plan's own, where it reports one (`steps.Progress`, in the
-procedure's units: switching events collected, widths measured), and between two reports the
-expected wall time of the steps carried out since, against what the dry run left after the
-last report; it never goes back. Time left is the remaining fraction over the rate measured
+procedure's units: switching events collected, widths measured), and between two reports it
+heads for the next report the dry run made (or the end) as the expected wall time of the steps
+carried out since covers what the dry run expected between the two, stopping short of it until
+the plan reports it (`FRACTION_BEFORE_REPORT`); it never goes back. Time left is the remaining fraction over the rate measured
 in the recent part of the run (the latest `WINDOW_SHARE` of its elapsed time and at least its
 last `WINDOW_CHANGES_MIN` steps, so a slow start or a quick first step is forgotten), blended
 (geometrically) with the dry run's estimate while little of the run is done. A plan whose dry
