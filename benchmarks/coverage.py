@@ -114,7 +114,8 @@ def main() -> int:
               f"{s['p_value_vs_68']:>7.2g} {s['mean_width']:>11.4g} {s['truth']:>11.5g} {s['failed']:>6}  "
               f"{'; '.join(s['methods'])[:80]}")
         print(f"{'':<26} values over the seeds: mean - truth = {s['bias']:.4g} ± {s['bias_stderr']:.2g}; "
-              f"1.96 x their scatter / mean stated half-width = {s['scatter_over_half_width']:.2f}")
+              f"1.96 x their scatter / mean stated half-width = {s['scatter_over_half_width']:.2f}; "
+              f"{s['distinct_values']} distinct values, {s['nan_values']} NaN (interval a bound)")
         verdict = "consistent with" if s["consistent"] else "NOT consistent with"
         print(f"{'':<26} coverage {verdict} the claimed {s['level']:.0%} (exact binomial test, p = {s['p_value']:.3g}); "
               f"against other truths: " + ", ".join(f"{a} {c:.2f}" for a, c in s["coverage_of_alternatives"].items()))

@@ -313,7 +313,10 @@ class Coverage:
 
     def summary(self) -> dict:
         n, k = self.repetitions, self.covered
+        finite = [v for v in self.values if math.isfinite(v)]
         out = {"repetitions": n, "covered": k, "failed": len(self.failed), "level": self.level,
+               # Seeds that change nothing give the same run again: not independent repetitions.
+               "distinct_values": len({f"{v:.6g}" for v in finite}), "nan_values": n - len(finite),
                "truth_keys": sorted(self.truth_keys),
                "methods": sorted(self.methods)}
         if n:
@@ -327,10 +330,10 @@ class Coverage:
                     # Without the truth: 1.96 x the values' scatter over seeds against the stated half-width
                     # (about 1 where the intervals are as wide as the run-to-run scatter says), and the
                     # values' mean minus the truth with its standard error.
-                    "scatter_over_half_width": float(1.96 * np.std(self.values, ddof=1) / (np.mean(self.widths) / 2))
-                    if n > 1 else math.nan,
-                    "bias": float(np.mean(self.values) - np.median(self.truths)),
-                    "bias_stderr": float(np.std(self.values, ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+                    "scatter_over_half_width": float(1.96 * np.std(finite, ddof=1) / (np.mean(self.widths) / 2))
+                    if len(finite) > 1 else math.nan,
+                    "bias": float(np.mean(finite) - np.median(self.truths)) if finite else math.nan,
+                    "bias_stderr": float(np.std(finite, ddof=1) / math.sqrt(len(finite))) if len(finite) > 1 else math.nan,
                     "coverage_of_alternatives": {a: c / n for a, c in self.covered_alternatives.items()}}
         return out
 
