@@ -12,6 +12,7 @@ from lab.app.report import fig_energy
 from lab.app.report.runs import load_run
 from procedures.analysis.spikes import (
     CONTROL_AFTERPULSE, MULTIPLE_SPIKES, NO_RESET, NO_SPIKE, SINGLE_SPIKE, classify_spiking_capture, event_count,
+    peak_count,
 )
 from procedures.efficiency import Efficiency
 from procedures.energy_per_spike import CLASS_COUNTS, EnergyPerSpike
@@ -43,16 +44,28 @@ def test_classes_from_spikes_at_m_and_control_switchings_at_c(main, control, exp
     # A spike's coupling into c (~40 uV) is no control switching; a switching is ~70-100 uV.
     c = noisy(sum((pulse(t + 0.5e-9, 40e-6) for t in main), np.zeros_like(TIME_S))
               + sum((pulse(t, 90e-6, 1e-9) for t in control), np.zeros_like(TIME_S)), 2)
-    spikes = event_count(TIME_S, m, LEVEL_V)
+    spikes = peak_count(m, LEVEL_V)
     switchings = event_count(TIME_S, c, 0.4 * LEVEL_V)
     assert (spikes, switchings) == (len(main), len(control))
     assert classify_spiking_capture(spikes, switchings) == expected
+
+
+def test_two_spikes_1_ns_apart_on_a_slow_tail_count_twice():
+    """At 2x threshold the main wire fires twice ~1 ns apart and the excess stays ~100 uV between
+    the spikes (emulator, 2026-12-04): never below a crossing's hysteresis, so rising crossings
+    count one spike; the peaks, each standing out by more than half the level, count two."""
+    tail = 110e-6 * np.exp(-np.clip(TIME_S - 0.5e-9, 0, None) / 2e-9) * (TIME_S > 0.3e-9)
+    m = noisy(tail + pulse(0.5e-9, 160e-6, 0.2e-9) + pulse(1.5e-9, 200e-6, 0.2e-9))
+    assert event_count(TIME_S, m, LEVEL_V) == 1
+    assert peak_count(m, LEVEL_V) == 2
+    assert peak_count(noisy(tail + pulse(0.5e-9, 160e-6, 0.2e-9)), LEVEL_V) == 1
 
 
 def test_noise_and_a_spikes_flank_count_once():
     """Noise on a spike's flank crosses the level back and forth: the hysteresis counts it once."""
     spike = pulse(1e-9, 250e-6) + 20e-6 * np.sin(2 * np.pi * TIME_S / 0.1e-9) * (np.abs(TIME_S - 1e-9) < 0.6e-9)
     assert event_count(TIME_S, noisy(spike), LEVEL_V) == 1
+    assert peak_count(noisy(spike), LEVEL_V) == 1
 
 
 @pytest.fixture(scope="module")
