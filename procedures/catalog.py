@@ -8,7 +8,8 @@ Hand-offs (result name → parameter of a later procedure):
 * strength_duration "rheobase_a" → firing_rate current range (0.5× to 2× the rheobase: the
   DC onset lies near the rheobase);
 * cooldown "stable_temperature_k" → efficiency.chip_temperature_k;
-* energy_per_spike "energy_per_spike_j" / "energy_per_spike_std_j" → efficiency.
+* energy_per_spike "energy_per_spike_j" / "energy_per_spike_std_j" and the energy's interval
+  (its bounds and level) → efficiency.
 Values the campaign has not measured (yet, or NaN) are left to the procedures' defaults: the
 chip file's design values, or what a procedure measures itself (a pulsed procedure without a
 threshold searches for one). Only the hand-offs in REQUIRED_HAND_OFFS have no such stand-in (an
@@ -56,7 +57,8 @@ HAND_OFFS: dict[str, dict[str, str]] = {
     "firing_rate": {"current_min_a": "strength_duration", "current_max_a": "strength_duration"},
     "energy_per_spike": {"threshold_a": "strength_duration"},
     "efficiency": {"energy_per_spike_j": "energy_per_spike", "energy_per_spike_std_j": "energy_per_spike",
-                   "chip_temperature_k": "cooldown"},
+                   "energy_per_spike_low_j": "energy_per_spike", "energy_per_spike_high_j": "energy_per_spike",
+                   "energy_per_spike_level": "energy_per_spike", "chip_temperature_k": "cooldown"},
 }
 
 #: Hand-offs a procedure must be given (measured, or by an override): the efficiency is that of
@@ -91,6 +93,18 @@ def _threshold_at(results: Results, width_s: float) -> float | None:
     return float(thresholds[nearest])
 
 
+def _interval_of(results: Results, procedure: str, name: str) -> dict[str, float]:
+    """A measured scalar's interval as the parameters `<stem>_low_<u>`, `<stem>_high_<u>` and
+    `<stem>_level` of the procedure it is handed to; none where it has no finite interval."""
+    result = results.get(procedure, {}).get(name)
+    interval = result.uncertainty if result is not None else None
+    if interval is None or interval.low.ndim or not (np.isfinite(interval.low) and np.isfinite(interval.high)):
+        return {}
+    stem, _, units = name.rpartition("_")
+    return {f"{stem}_low_{units}": float(interval.low), f"{stem}_high_{units}": float(interval.high),
+            f"{stem}_level": interval.level}
+
+
 def hand_off(procedure: type[Procedure], results: Results, overrides: Mapping[str, Any] | None = None) -> dict:
     """Parameters for `procedure` from the campaign's results so far (overrides win)."""
     values: dict[str, Any] = {}
@@ -108,6 +122,7 @@ def hand_off(procedure: type[Procedure], results: Results, overrides: Mapping[st
             value = _scalar(results, "energy_per_spike", name)
             if value is not None and value > 0:
                 values[name] = value
+        values.update(_interval_of(results, "energy_per_spike", "energy_per_spike_j"))
         temperature = _scalar(results, "cooldown", "stable_temperature_k")
         if temperature is not None and temperature > 0:
             values["chip_temperature_k"] = temperature

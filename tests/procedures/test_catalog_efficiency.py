@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lab.execution.dry_run import dry_run
-from contracts.records import Axis, Result
+from contracts.records import Axis, Result, Uncertainty
 from procedures.analysis.references import REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w
 from procedures.catalog import CAMPAIGN, campaign_plan, hand_off
 from procedures.efficiency import Efficiency
@@ -43,6 +43,13 @@ def test_results_feed_the_next_procedures():
     assert hand_off(FiringRate, results) == {"current_min_a": 4.5e-6, "current_max_a": 18e-6}
     efficiency = hand_off(Efficiency, results)
     assert efficiency == {"energy_per_spike_j": 12e-18, "chip_temperature_k": 4.19}   # NaN std not handed on
+    # the energy's interval goes with it: the efficiency maps its bounds through every figure
+    results["energy_per_spike"]["energy_per_spike_j"] = Result(
+        "energy_per_spike_j", 12e-18, "J", uncertainty=Uncertainty("Student t interval on the mean (n = 36)", 0.95,
+                                                                    11.5e-18, 12.5e-18, 0.25e-18))
+    assert hand_off(Efficiency, results) == {"energy_per_spike_j": 12e-18, "chip_temperature_k": 4.19,
+                                             "energy_per_spike_low_j": 11.5e-18, "energy_per_spike_high_j": 12.5e-18,
+                                             "energy_per_spike_level": 0.95}
     nxt = campaign_plan({k: results.get(k, {}) for k in ("cooldown", "iv_sweep", "strength_duration")})
     assert isinstance(nxt, Refractory) and nxt.parameters.threshold_a == 14e-6
 
