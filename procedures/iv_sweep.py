@@ -189,6 +189,7 @@ class IvSweep(Procedure):
         grid = None     # (step, origin) of the windows after the search, fixed at the first
         counts = {"sweeps": 0, "latched": 0, "below_window": 0, "above_window": 0}
         level_a, reset_ok = 0.0, True
+        lowered_a, missed = 0.0, False    # how far below retrap − margin resets go after missed retraps
         sweeps_max = 1.2 * p.switching_events + p.search_sweeps
         while len(events) < p.switching_events and counts["sweeps"] < sweeps_max:
             stats = summarize(events)
@@ -198,7 +199,7 @@ class IvSweep(Procedure):
             windows = [search if counts["sweeps"] + k < p.search_sweeps or stats.count < 5
                        else self._window(stats.mean, sigma_a, counts["sweeps"] + k, top_a, grid)
                        for k in range(p.sweeps_per_step)]
-            reset_a = max(min(retrap_a - p.reset_margin_a, min(w[0] for w in windows)), 0.0)
+            reset_a = max(min(retrap_a - p.reset_margin_a - lowered_a, min(w[0] for w in windows)), 0.0)
             levels, spans = self._batch(level_a, reset_a, windows, max_step_a)
             volts = yield steps.SweepBias(levels_a=tuple(levels), dwell_s=p.dwell_s)
             resistive = np.abs(np.asarray(volts)) > p.switched_v
@@ -222,6 +223,14 @@ class IvSweep(Procedure):
                         "window_low_a": (np.array([window[0]]), "A"),
                         "window_high_a": (np.array([window[-1]]), "A")}))
                 reset_ok = not resistive[last]
+                # Not retrapped at the reset level: every later sweep of the batch starts resistive
+                # (latched). The pilot's down-sweep can retrap higher than fast sweeps do; later
+                # batches reset a margin lower (30-event runs, seeds 1000-1004: 33, 5, 43, 1, 31
+                # latched sweeps without this, 24, 5, 26, 1, 22 with it).
+                missed = missed or not reset_ok
+            if missed:
+                lowered_a += p.reset_margin_a
+                missed = False
             level_a = float(levels[-1])
             if hit.size == 0 and reset_ok:   # the last sweep never switched: switch it at the top
                 yield steps.SweepBias(levels_a=tuple(np.concatenate([path_a(level_a, top_a, max_step_a),
