@@ -16,10 +16,10 @@ from lab.app.report.runs import load_run
 REDUCED = {
     "cooldown": {"log_duration_s": 60.0, "hold_s": 10.0, "timeout_s": 900.0},
     "iv_sweep": {"switching_events": 40, "pilot_points": 20},
-    "strength_duration": {"widths_s": (2e-9, 5e-9, 10e-9), "trials": 3, "bisection_steps": 6,
+    "strength_duration": {"widths_s": (2e-9, 5e-9, 10e-9), "trials_max": 20, "threshold_precision": 0.05,
                           "reference_captures": 4},
-    "refractory": {"spacings": 6, "trials": 3, "reference_captures": 4},
-    "firing_rate": {"points": 4, "captures": 1},
+    "refractory": {"spacings": 6, "trials": 3, "trials_max": 30, "reference_captures": 4},
+    "firing_rate": {"points": 4, "captures": 2, "settle_records": 1, "refine_steps": 1},
     "energy_per_spike": {"spikes": 10, "reference_captures": 6},
 }
 

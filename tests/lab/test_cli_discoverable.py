@@ -156,8 +156,8 @@ def test_archive_show_prints_the_values_a_real_run_chose(tmp_path, capsys):
     out_dir = tmp_path / "out"
     # A subprocess: `nwlab run` keeps its stop-signal handler for the rest of its process.
     done = subprocess.run(nwlab_argv("run", "strength_duration", "--station", str(station), "--out", str(out_dir),
-                                     "--quiet", "--set", "widths_s=2e-9,5e-9", "--set", "trials=3",
-                                     "--set", "bisection_steps=4", "--set", "reference_captures=2"),
+                                     "--quiet", "--set", "widths_s=2e-9,5e-9", "--set", "trials_max=12",
+                                     "--set", "threshold_precision=0.05", "--set", "reference_captures=2"),
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     [path] = sorted(out_dir.glob("*.h5"))

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 import run_helpers  # noqa: E402
 IV_REDUCED = {"switching_events": 40, "pilot_points": 20}
-STRENGTH_DURATION_REDUCED = {"widths_s": (2e-9, 5e-9, 10e-9), "trials": 3, "bisection_steps": 6,
+STRENGTH_DURATION_REDUCED = {"widths_s": (2e-9, 5e-9, 10e-9), "trials_max": 20, "threshold_precision": 0.05,
                              "reference_captures": 4}
 
 

@@ -41,7 +41,7 @@ def search_rows(report) -> list[TableRows]:
 
 @pytest.mark.parametrize("procedure, captures", [
     (EnergyPerSpike(spikes=7, reference_captures=5), 5 + 7),
-    (Refractory(spacings=3, trials=2, reference_captures=2), 2 * 2 + 3 * 2),
+    (Refractory(spacings=3, trials=2, trials_max=6, reference_captures=2), 2 * 2 + 3 * 2),
 ], ids=lambda p: getattr(p, "name", ""))
 def test_the_dry_run_counts_the_search_a_run_without_threshold_makes(procedure, captures, station):
     report = dry_run(procedure, station)
@@ -56,7 +56,8 @@ def test_the_dry_run_counts_the_search_a_run_without_threshold_makes(procedure, 
 
 @pytest.mark.parametrize("procedure, captures", [
     (EnergyPerSpike(spikes=7, reference_captures=5, threshold_a=25e-6), 5 + 7),
-    (Refractory(spacings=3, trials=2, reference_captures=2, threshold_a=25e-6), 2 * 2 + 3 * 2),
+    (Refractory(spacings=3, trials=2, trials_max=6, reference_captures=2, threshold_a=25e-6),
+     2 * 2 + 3 * 2),
 ], ids=lambda p: getattr(p, "name", ""))
 def test_a_given_threshold_takes_no_search_and_archives_nothing_more(procedure, captures, station):
     report = dry_run(procedure, station)

@@ -278,7 +278,7 @@ CHOICES = {
     "energy_per_spike": {"width_s": [2e-9, 1e-6, 0.5e-9], "edge_s": [1e-9, 0.3e-9], "spikes": [2],
                          "reference_captures": [1, 100_000], "record_after_s": [20e-9]},
     "strength_duration": {"widths_s": [(3e-9,), (1e-9,), (1e-6,)], "bracket_low_a": [0.0, 12e-6, 30e-6],
-                          "bracket_high_a": [0.0, 20e-6, 60e-6], "trials": [1], "bisection_steps": [2],
+                          "bracket_high_a": [0.0, 20e-6, 60e-6], "trials_max": [4], "threshold_precision": [0.5],
                           "reference_captures": [1]},
 }
 

@@ -255,7 +255,7 @@ def test_latched_wire_is_freed_during_a_strength_duration_search(tmp_path):
     cycled and that width searched again; its first attempt stays in the table as attempt 0 and
     every width gets a finite threshold."""
     outcome = run_with_faults(tmp_path, {"bias": {"latch_nanowire": {"element": "wm", "after_s": 1}}},
-                              StrengthDuration(widths_s=(2e-9, 5e-9), trials=3, bisection_steps=4,
+                              StrengthDuration(widths_s=(2e-9, 5e-9), trials_max=16, threshold_precision=0.05,
                                                reference_captures=3))
     assert outcome.status == "completed", outcome.message
     assert outcome.message.count("bias cycled to 0 A and back") == 1, outcome.message

@@ -22,11 +22,22 @@ def strength_duration(run: RunData, directory: Path) -> list[Figure]:
     threshold = run.result("threshold_a")
     widths, thresholds = (finite(threshold.axis_values, threshold.value) if threshold is not None
                           and threshold.axis_values is not None else (np.array([]), np.array([])))
+    caption_error = "no interval archived"
     if widths.size:
         i_factor, i_unit = prefix_for(thresholds, "A")
-        resolution = run.scalar("threshold_resolution_a")
-        error = resolution / 2 * i_factor if math.isfinite(resolution) else None
-        ax.errorbar(widths * 1e9, thresholds * i_factor, yerr=error, fmt="o", capsize=3, label="measured threshold")
+        interval = _interval(threshold)
+        if interval is not None:          # the archived interval of each threshold, on the finite ones
+            keep = np.isfinite(np.asarray(threshold.value, float)) & np.isfinite(np.asarray(threshold.axis_values,
+                                                                                               float))
+            low, high, level = interval
+            low, high = np.where(np.isfinite(low[keep]), low[keep], thresholds), np.where(
+                np.isfinite(high[keep]), high[keep], thresholds)
+            error = np.vstack([thresholds - low, high - thresholds]) * i_factor
+            caption_error = f"error bars the {level * 100:g} % interval ({threshold.uncertainty.method})"
+            ax.errorbar(widths * 1e9, thresholds * i_factor, yerr=error, fmt="o", capsize=3,
+                        label=f"measured threshold, {level * 100:g} % interval")
+        else:
+            ax.plot(widths * 1e9, thresholds * i_factor, "o", label="measured threshold (no interval archived)")
         grid = np.geomspace(widths.min() * 0.7, widths.max() * 1.5, 200)
         rheobase, chronaxie = run.scalar("rheobase_a"), run.scalar("chronaxie_s")
         if math.isfinite(rheobase) and math.isfinite(chronaxie):
@@ -42,11 +53,12 @@ def strength_duration(run: RunData, directory: Path) -> list[Figure]:
         ax.set(xlabel="input pulse width (ns)", ylabel=label("threshold current", i_unit))
         ax.legend(fontsize=8)
     else:
-        empty_note(ax, "no finite threshold: every bisection stayed at one end of its bracket")
+        empty_note(ax, "no finite threshold: no width's psychometric fit crossed P = 0.5 inside its bracket")
     ax.set_title("Strength–duration curve")
     return [Figure(save(fig, directory / "strength_duration.png"), "Strength–duration",
-                   "Firing threshold (P = 0.5) against input pulse width, error bars ± half the bisection "
-                   "resolution; Weiss I = I_rh(1 + t_ch/w) and Lapicque I = I_rh/(1 − e^(−w/τ)) fits.")]
+                   f"Firing threshold (P = 0.5 of a probit psychometric fit) against input pulse width, "
+                   f"{caption_error}; Weiss I = I_rh(1 + t_ch/w) and Lapicque I = I_rh/(1 − e^(−w/τ)) fits "
+                   "weighted by the thresholds' uncertainties.")]
 
 
 def _interval(quantity, fallback_low=None, fallback_high=None):
