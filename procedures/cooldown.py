@@ -2,11 +2,13 @@
 
 Sets the controller's setpoint (ramped), logs the stage temperature every `log_interval_s`
 while it approaches, then waits until it stays within `tolerance_k` of the setpoint for
-`hold_s`. The log is archived as the table "temperature_log" (lab time, temperature).
+`hold_s`. The log is archived as the table "temperature_log" (lab time, temperature); the
+temperature held is the mean of HELD_READINGS further readings, with its interval.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -14,13 +16,16 @@ import numpy as np
 
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
-from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec
+from procedures.analysis.statistics import mean_uncertainty, summarize
 
 
 #: Longest wait a cooldown may ask for (lab time).
 WEEK_S = 7 * 86400.0
 #: Readings in the logged approach (one step and one table row each).
 LOG_POINTS_MAX = 100_000
+#: Readings once stable whose mean is the temperature held.
+HELD_READINGS = 10
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,18 @@ class Cooldown(Procedure):
         if not context.dry_run and not abs(float(final_k) - p.setpoint_k) <= p.tolerance_k:
             raise too_little(self.name, f"the stage within {p.tolerance_k:g} K of {p.setpoint_k:g} K",
                              f"{float(final_k):.4g} K")
-        yield steps.Archive(Result("stable_temperature_k", float(final_k), "K"))
-        yield steps.Archive(Result("temperature_log_k", temperatures_k, "K", Axis("log_time_s", times_s, "s")))
+        # The temperature held: the mean of further readings at the setpoint, with the interval
+        # their scatter gives (the regulation's, not the sensor calibration's).
+        poll_s = min(5.0, max(p.hold_s / 10.0, 0.1))
+        held_k = np.full(HELD_READINGS, np.nan)
+        for k in range(HELD_READINGS):
+            if k:
+                yield steps.Wait(duration_s=poll_s)
+            held_k[k] = yield steps.ReadTemperature()
+        held = summarize(held_k)
+        interval = mean_uncertainty(held)
+        method = (f"{interval.method} of readings every {poll_s:g} s once stable; the sensor's calibration "
+                  "uncertainty is not included")
+        yield steps.Archive(Result("stable_temperature_k", held.mean, "K",
+                                   uncertainty=dataclasses.replace(interval, method=method)))
         yield steps.Progress(fraction=1.0, message="stable")

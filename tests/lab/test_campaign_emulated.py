@@ -4,10 +4,8 @@ real drivers over the in-process pyvisa backend, archives and report."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from lab.app.campaign import run_campaign
@@ -40,55 +38,83 @@ def test_emulated_campaign_completes_every_run_and_reports(tmp_path, private_sta
     assert_results_as_before(outcome)
 
 
-#: Every result the campaign above archived, as main 53b728c (before the restructure of
-#: issue 11) archived it for the same seeds: the restructure changes no measured figure.
-RESULTS_BEFORE = Path(__file__).parent / "data" / "campaign_results_53b728c.json"
-#: Results that follow the emulated stage's temperature, which the emulator advances with the
-#: wall clock (600x): they differ from run to run by a few mK, restructure or not (more on a
-#: loaded machine, where the cooldown's first readings come later: within 5 %).
-FOLLOW_WALL_CLOCK = {("cooldown", "results/stable_temperature_k"), ("cooldown", "results/temperature_log_k"),
-                     ("efficiency", "results/carnot_overhead_w_per_w")}
-
-#: Runs whose figures integrate V·I over spikes whose shape follows the wires' switching current
-#: at the stage temperature of that moment: on a loaded machine the wall-clock stage has moved a
-#: little further by then (measured: 1e-4 relative, the same on the code from before the change).
-INTEGRATE_AT_STAGE_TEMPERATURE = {"energy_per_spike", "efficiency"}
+#: The reduced campaign's figures (every result archived with an interval: value, interval,
+#: level), recorded from main by running this file (`.ci/env python tests/lab/test_campaign_emulated.py`)
+#: when the results first carried their uncertainties. The same seed gives the same random draws,
+#: but the emulated stage's temperature follows the wall clock and an adaptive search can take
+#: another path from a tiny difference, so a figure is compared within its uncertainty (as two
+#: measurements are), not digit for digit.
+FIGURES_BEFORE = Path(__file__).parent / "data" / "campaign_figures.json"
+#: Two measurements of one figure agree when they differ by at most this many combined standard
+#: uncertainties (each the interval's half-width over the normal quantile of its level): one
+#: figure in about 10⁴ exceeds it by chance.
+AGREE_SIGMAS = 4.0
 
 
-def archived_results(path: Path) -> dict[str, object]:
-    found: dict[str, object] = {}
-    with h5py.File(path, "r") as archive:
-        def visit(name: str, item) -> None:
-            if isinstance(item, h5py.Dataset) and name.startswith("results/"):
-                value = item[()]
-                found[name] = (value.decode() if isinstance(value, bytes)
-                               else np.asarray(value).tolist() if np.asarray(value).dtype.kind in "fiub"
-                               else [str(v) for v in np.ravel(value)])
-        archive["entry"].visititems(visit)
+def figures(path: Path) -> dict[str, dict]:
+    """name -> {"value", "low", "high", "level"} of every result archived with an interval."""
+    found = {}
+    for name, quantity in load_run(path).results.items():
+        if quantity.uncertainty is None or quantity.is_text:
+            continue
+        u = quantity.uncertainty
+        found[name] = {"value": np.asarray(quantity.value, float).tolist(), "low": u.low.tolist(),
+                       "high": u.high.tolist(), "level": u.level, "method": u.method}
     return found
 
 
-def same(a, b, rel: float) -> bool:
-    if isinstance(a, list) or isinstance(b, list):
-        return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(
-            same(x, y, rel) for x, y in zip(a, b))
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if rel and isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(a, b, rel_tol=rel)
-    return a == b
+def standard_uncertainty(figure: dict) -> np.ndarray:
+    from scipy import stats
+
+    return (np.asarray(figure["high"], float) - np.asarray(figure["low"], float)) / 2 / stats.norm.ppf(
+        0.5 + figure["level"] / 2)
+
+
+def disagreements(run_name: str, before: dict[str, dict], now: dict[str, dict]) -> list[str]:
+    found = []
+    for name in sorted(set(before) | set(now)):
+        if name not in before or name not in now:
+            found.append(f"{run_name} {name}: archived with an interval {'now' if name in now else 'before'} only")
+            continue
+        a, b = np.asarray(before[name]["value"], float), np.asarray(now[name]["value"], float)
+        if a.shape != b.shape:
+            found.append(f"{run_name} {name}: shape {a.shape} before, {b.shape} now")
+            continue
+        combined = np.hypot(standard_uncertainty(before[name]), standard_uncertainty(now[name]))
+        both = np.isfinite(a) & np.isfinite(b) & np.isfinite(combined)
+        off = both & (np.abs(a - b) > AGREE_SIGMAS * combined)
+        if np.any(off) or np.any(np.isfinite(a) != np.isfinite(b)):
+            found.append(f"{run_name} {name}: before {a.tolist()}, now {b.tolist()} (combined σ {combined.tolist()})")
+    return found
 
 
 def assert_results_as_before(outcome) -> None:
-    before = json.loads(RESULTS_BEFORE.read_text())
+    from lab.app.report.values import show
+
+    before = json.loads(FIGURES_BEFORE.read_text())
     assert set(outcome.outcomes) == set(before)
-    differences = []
-    for run_name, results_before in before.items():
-        now = archived_results(outcome.outcomes[run_name].archive_path)
-        for name in sorted(set(now) | set(results_before)):
-            rel = (5e-2 if (run_name, name) in FOLLOW_WALL_CLOCK
-                   else 1e-3 if run_name in INTEGRATE_AT_STAGE_TEMPERATURE else 0.0)
-            if name not in now or name not in results_before or not same(now[name], results_before[name], rel):
-                differences.append(f"{run_name} {name}: before {str(results_before.get(name))[:80]}, "
-                                   f"now {str(now.get(name))[:80]}")
-    assert not differences, "\n".join(differences)
+    problems = []
+    for run_name, figures_before in before.items():
+        path = outcome.outcomes[run_name].archive_path
+        run = load_run(path)
+        # Every measured number carries its uncertainty; counts, settings and cited figures say why not.
+        problems += [f"{run_name} {name}: measured, no uncertainty archived" for name, q in run.results.items()
+                     if not q.is_text and show(name, q, run).missing]
+        problems += disagreements(run_name, figures_before, figures(path))
+    assert not problems, "\n".join(problems)
+
+
+if __name__ == "__main__":          # record FIGURES_BEFORE from this checkout
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
+    import run_helpers
+
+    with tempfile.TemporaryDirectory() as directory:
+        station = run_helpers.private_station(Path(directory), name="emulated.yaml")
+        recorded = run_campaign(station, Path(directory) / "runs", show_progress=False, overrides=REDUCED)
+        assert recorded.all_completed, {n: r.message for n, r in recorded.outcomes.items()}
+        FIGURES_BEFORE.write_text(json.dumps({name: figures(run.archive_path)
+                                              for name, run in recorded.outcomes.items()}, indent=1) + "\n")
+    print(f"wrote {FIGURES_BEFORE}")

@@ -46,10 +46,10 @@ def test_every_plan_survives_flat_stand_in_data_without_numeric_warnings(procedu
 def test_cooldown_logs_then_holds(station):
     p = Cooldown(log_duration_s=300.0, log_interval_s=30.0, hold_s=60.0)
     report = dry_run(p, station)
-    assert report.count(steps.ReadTemperature) == 11
-    assert report.count(steps.Wait) == 10
+    assert report.count(steps.ReadTemperature) == 11 + 10      # the log, then the readings held
+    assert report.count(steps.Wait) == 10 + 9
     assert report.count(steps.WaitTemperatureStable) == 1
-    assert report.duration_s == pytest.approx(300.0 + 60.0)
+    assert report.duration_s == pytest.approx(300.0 + 60.0 + 9 * 5.0)
     assert results(report)["stable_temperature_k"].value == pytest.approx(4.2)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import h5py
 import numpy as np
 import pytest
 import yaml
@@ -63,9 +64,15 @@ def bench(tmp_path):
 
 
 def test_cooldown_reaches_and_holds_its_setpoint(bench):
-    r = bench.results(bench.run(Cooldown(setpoint_k=4.2, log_duration_s=120.0, hold_s=20.0, timeout_s=1800.0)))
+    outcome = bench.run(Cooldown(setpoint_k=4.2, log_duration_s=120.0, hold_s=20.0, timeout_s=1800.0))
+    r = bench.results(outcome)
     assert r["stable_temperature_k"] == pytest.approx(4.2, abs=0.01)
-    log_k = r["temperature_log_k"]
+    with h5py.File(outcome.archive_path, "r") as f:
+        log_k = f["entry/temperature_log/temperature_k"][()]
+        held = f["entry/results/stable_temperature_k"].attrs
+        # the temperature held is a mean of readings: its interval is their scatter's, and says so
+        assert held["interval_low"] < r["stable_temperature_k"] < held["interval_high"]
+        assert held["interval_high"] - held["interval_low"] < 0.01 and "n = 10" in held["uncertainty_method"]
     assert np.all(np.isfinite(log_k)) and abs(log_k[-1] - 4.2) < abs(log_k[0] - 4.2)   # it approached
 
 
