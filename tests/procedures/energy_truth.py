@@ -81,6 +81,12 @@ def delivered_j(capture) -> float:
     return float(sum(capture.chip.energy.delivered_j.values()))
 
 
+def port_delivered_j(captures: list, source: str) -> np.ndarray:
+    """What one port's source delivered in each capture (ChipUnderTest.port_sources["input"] or
+    ["bias"]): the truth of that port's ∫V·I dt, capture by capture."""
+    return np.array([float(c.chip.energy.delivered_j[source]) for c in captures])
+
+
 def true_energies(references: list, spiking: list, input_source: str, ratio: float,
                   accounting=dissipated_j) -> TrueEnergies:
     """True class and energy above the true baseline of each spiking capture; `ratio` is the
