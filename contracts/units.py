@@ -102,18 +102,27 @@ def display_unit(unit: str) -> str:
     return f"{_DISPLAY.get(head, head)}/{tail}" if slash and head in PREFIXABLE else unit
 
 
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 def _prefixable(unit: str) -> bool:
     return unit.partition("/")[0] in PREFIXABLE
 
 
 def prefix_for(values, unit: str) -> tuple[float, str]:
-    """(factor, shown unit) so the largest finite |value| × factor lies in [1, 1000)."""
+    """(factor, shown unit) so the largest finite |value| × factor lies in [1, 1000). A unit that
+    takes no prefix (1/J, dimensionless) shows a power of ten instead ("× 10¹⁷ 1/J") beyond
+    [10⁻³, 10⁶)."""
     import numpy as np
 
-    if not _prefixable(unit):
-        return 1.0, display_unit(unit)
     finite = np.abs(np.asarray(values, dtype=float))
     finite = finite[np.isfinite(finite) & (finite > 0)]
+    if not _prefixable(unit):
+        if finite.size == 0 or 1e-3 <= finite.max() < 1e6:
+            return 1.0, display_unit(unit)
+        exponent = int(np.floor(np.log10(finite.max())))
+        power = "10" + str(exponent).translate(_SUPERSCRIPTS)
+        return 10.0 ** -exponent, f"× {power} {display_unit(unit)}".rstrip()
     if finite.size == 0:
         return 1.0, display_unit(unit)
     scale, prefix = SHOWN_PREFIXES[0]
@@ -124,7 +133,7 @@ def prefix_for(values, unit: str) -> tuple[float, str]:
 
 
 def format_si(value, unit: str = "", digits: int = 4) -> str:
-    """A number as a person reads it: "25.9 µA", "2 ns", "1 mA/s", "40", "1.2e+17 1/J", "n/a".
+    """A number as a person reads it: "25.9 µA", "2 ns", "1 mA/s", "40", "1.2 × 10¹⁷ 1/J", "n/a".
 
     The one formatter of every number nwlab shows (command line, messages, report): SI prefixes
     on SI units, `digits` significant digits, whole numbers in full, no unit for "1"."""

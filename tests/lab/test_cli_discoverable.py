@@ -94,7 +94,7 @@ def test_hand_offs_table_names_real_parameters_and_dependencies():
 
 @pytest.mark.parametrize("value, unit, shown", [
     (4.800000000000008e-06, "A", "4.8 µA"), (2e-9, "s", "2 ns"), (1e-3, "A/s", "1 mA/s"), (40, "1", "40"),
-    (0.0, "A", "0 A"), (20e9, "Hz", "20 GHz"), (1.2e17, "J-1", "1.2e+17 1/J"), (float("nan"), "J", "n/a"),
+    (0.0, "A", "0 A"), (20e9, "Hz", "20 GHz"), (1.2e17, "J-1", "1.2 × 10¹⁷ 1/J"), (float("nan"), "J", "n/a"),
     (0.95, "1", "0.95"), (532.61e3, "ohm", "532.6 kΩ"), (12.28e-18, "J", "12.28 aJ"), (4.192, "K", "4.192 K"),
     (True, "", "true"),
 ])

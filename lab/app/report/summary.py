@@ -203,7 +203,9 @@ FIGURES: tuple[KeyFigure, ...] = (
     KeyFigure("Refractory period", "refractory", "refractory_period_s",
            lambda chip, t, bias: documented_design(chip, "refractory_period", "refractory_window",
                                                    "refractory_s", "refractory_period_s")),
-    KeyFigure("f–I onset current", "firing_rate", "onset_current_a", threshold_design),
+    KeyFigure("f–I onset current", "firing_rate", "onset_current_a", None,
+              "the onset of repeated firing under a DC input needs the relaxation dynamics; the first wire's "
+              "DC switching (the rheobase's design value) is only where a single spike becomes possible"),
     KeyFigure("f–I gain", "firing_rate", "firing_gain_hz_per_a", None, "the chip file gives no f–I slope"),
     KeyFigure("Energy per spike", "energy_per_spike", "energy_per_spike_j",
            lambda chip, t, bias: documented_design(chip, "energy_per_spike", "energy_per_spike_j")),
@@ -370,7 +372,7 @@ def design_notes(chip: Chip, temperatures: Sequence[float]) -> list[str]:
         "wire that reaches its I_sw first switches only transiently (its current moves into the superconducting "
         "loop as trapped flux and the port stays at zero volts), so a steady voltage needs every wire at its "
         "I_sw at once: I_sw,port = Σ I_sw,wire (`procedures/design.py`, DesignHints.switching_current_a).",
-        "Rheobase and f–I onset: the input current at which the first wire reaches I_sw(T) by the DC (long-pulse) "
+        "Rheobase: the input current at which the first wire reaches I_sw(T) by the DC (long-pulse) "
         "inductive division of input and bias currents, linear inductance (DesignHints.threshold_a). The first "
         "wire can be the control wire when the bias alone holds it near its I_sw(T): its switching resets the loop "
         "and need not fire the output, and the nonlinear inductance moves the division by some 10 %, so read this "
