@@ -134,7 +134,11 @@ def _campaign(args: argparse.Namespace) -> int:
         print(f"{name:<18} {run.exit_status:<10} {run.archive_path}")
     for name, why in outcome.not_run:
         print(f"{name:<18} {why}")
-    print(f"report: {outcome.report_path}")
+    from lab.app.report.html import REPORT_HTML_NAME
+
+    html = outcome.report_path.with_name(REPORT_HTML_NAME)
+    print(f"report: {html} (open it in a browser; Markdown beside it: {outcome.report_path.name})"
+          if html.exists() else f"report: {outcome.report_path}")
     return 0 if outcome.all_completed else 1
 
 
