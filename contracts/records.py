@@ -240,19 +240,23 @@ class Uncertainty:
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """A named result in SI `units`; `uncertainty` says how well it is known (None only for what
-    is exact: counts, settings the plan chose, text)."""
+    """A named result in SI `units`; `uncertainty` says how well it is known. A number without
+    one says why in `exact` ("setting the run used", "goodness-of-fit statistic", "a 95 % upper
+    confidence limit") unless that is evident (counts and text need none)."""
 
     name: str
     value: Any  # scalar or array
     units: str
     axis: Axis | None = None
     uncertainty: Uncertainty | None = None
+    exact: str = ""
 
     def __post_init__(self) -> None:
         value = np.asarray(self.value)
         if self.axis is not None and (value.ndim == 0 or len(np.ravel(self.axis.values)) != len(value)):
             raise ValueError(f"result {self.name!r}: axis {self.axis.name!r} does not match shape {value.shape}")
+        if self.uncertainty is not None and self.exact:
+            raise ValueError(f"result {self.name!r} has an uncertainty and says it is exact ({self.exact})")
         if self.uncertainty is not None:
             for name in ("low", "high", "standard"):
                 bound = getattr(self.uncertainty, name)

@@ -96,7 +96,8 @@ class Efficiency(Procedure):
             self._propagated(f"sops_per_w_wall_plug{ASSUMING}", lambda e: sops_per_w(ratio * e, overhead), "J-1"),
             Result("synaptic_energy_ratio", ratio, "1"),
             Result("cooling_overhead_w_per_w", overhead, "1"),
-            Result("carnot_overhead_w_per_w", carnot_overhead_w_per_w(p.chip_temperature_k), "1"),
+            Result("carnot_overhead_w_per_w", carnot_overhead_w_per_w(p.chip_temperature_k), "1",
+                   exact="the Carnot limit at the handed-on chip temperature"),
         ]
         for result in figures:
             yield steps.Archive(result)

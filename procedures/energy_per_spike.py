@@ -226,7 +226,7 @@ class EnergyPerSpike(Procedure):
             yield steps.Archive(result)
         for name, value, units in (("amplitude_a", amplitude_a, "A"), ("reference_amplitude_a", reference_a, "A"),
                                    ("bias_a", bias_a, "A")):
-            yield steps.Archive(Result(name, value, units))
+            yield steps.Archive(Result(name, value, units, exact="setting the run used"))
 
     @staticmethod
     def _spikes(traces, settings, reference, amplitude_a: float, detect_v: float) -> int:

@@ -220,11 +220,13 @@ def results_of(measured: dict[float, tuple[list[int], list[float]]], lowest_a: f
     if value < lowest_a or (np.isnan(value) and np.isfinite(onset.midpoint_high)):
         note = (f"repeated firing in half the records or more down to the lowest current, "
                 f"{format_si(lowest_a, 'A', 3)}: the onset is below it")
-        found.append(Result("onset_current_upper_bound_a", onset.midpoint_high, "A"))
+        found.append(Result("onset_current_upper_bound_a", onset.midpoint_high, "A",
+                            exact=f"a {CONFIDENCE_LEVEL:.0%} profile-likelihood upper confidence limit itself"))
     elif value > highest_a or (np.isnan(value) and np.isfinite(onset.midpoint_low)):
         note = (f"repeated firing in fewer than half the records up to the highest current, "
                 f"{format_si(highest_a, 'A', 3)}: the onset is above it")
-        found.append(Result("onset_current_lower_bound_a", onset.midpoint_low, "A"))
+        found.append(Result("onset_current_lower_bound_a", onset.midpoint_low, "A",
+                            exact=f"a {CONFIDENCE_LEVEL:.0%} profile-likelihood lower confidence limit itself"))
     if note:
         value = np.nan
         found.append(Result("onset_note", note, ""))

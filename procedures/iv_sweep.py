@@ -362,7 +362,8 @@ class IvSweep(Procedure):
             Result("retrapping_current_a", retrap_a, "A", uncertainty=retrap_u),
             Result("resistive_branch_ohm", resistance, "ohm", uncertainty=resistance_u),
             # The grid the events after the search lie on (a setting of the windows: exact).
-            Result("switching_current_grid_a", grid.spacing_a, "A"),
+            Result("switching_current_grid_a", grid.spacing_a, "A",
+                   exact="setting: the windows' step over their dither phases"),
             Result("switching_current_histogram", counts_h, "1",
                    Axis("switching_current_bin_a", 0.5 * (edges[1:] + edges[:-1]), "A")),
         ]
@@ -373,9 +374,9 @@ class IvSweep(Procedure):
                 Result("switching_fit_width_a", fit.width_a, "A", uncertainty=Uncertainty(
                     fit.method("standard deviation"), level, *fit.width_interval_a, fit.width_standard_a)),
                 # A test's outcome and its degrees of freedom: computed exactly from the counts.
-                Result("switching_fit_chi_square", fit.chi_square, "1"),
+                Result("switching_fit_chi_square", fit.chi_square, "1", exact="goodness-of-fit statistic"),
                 Result("switching_fit_dof", fit.dof, "1"),
-                Result("switching_fit_p_value", fit.p_value, "1"),
+                Result("switching_fit_p_value", fit.p_value, "1", exact="goodness-of-fit statistic"),
                 Result("switching_fit_test", fit.test_method, ""),
             ]
         return results, len(counts_h)

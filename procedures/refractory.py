@@ -246,7 +246,8 @@ class Refractory(Procedure):
         yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
         for record in results_of(fit(), tried, shortest, longest):
             yield steps.Archive(record)
-        yield steps.Archive(Result("pulse_amplitude_a", amplitude_a, "A"))
+        yield steps.Archive(Result("pulse_amplitude_a", amplitude_a, "A",
+                                   exact="setting the run used: threshold_factor × the threshold"))
         # Minimum of valid data: a second spike at some spacing (P >= 0.5), else the pairs say
         # nothing about a refractory period.
         seen = pooled(tried)
@@ -318,11 +319,13 @@ def results_of(recovery: RecoveryFit, tried: list[tuple[float, int, int]], short
                 if every else "the fitted P = 0.5 spacing lies below the shortest spacing, ")
         note = (f"{seen}{shortest_s * 1e9:.3g} ns: the refractory period is below it ({level} upper limit "
                 f"{recovery.midpoint_high * 1e9:.3g} ns)")
-        found.append(Result("refractory_period_upper_bound_s", recovery.midpoint_high, "s"))
+        found.append(Result("refractory_period_upper_bound_s", recovery.midpoint_high, "s",
+                            exact=f"a {level} upper confidence limit itself"))
     elif period > longest_s or (np.isnan(period) and np.isfinite(recovery.midpoint_low)):
         note = (f"second spikes in fewer than half the pairs up to the longest spacing, {longest_s * 1e9:.3g} ns: "
                 f"the refractory period is above it ({level} lower limit {recovery.midpoint_low * 1e9:.3g} ns)")
-        found.append(Result("refractory_period_lower_bound_s", recovery.midpoint_low, "s"))
+        found.append(Result("refractory_period_lower_bound_s", recovery.midpoint_low, "s",
+                            exact=f"a {level} lower confidence limit itself"))
     if note:
         period = width = np.nan
         found.append(Result("refractory_period_note", note, ""))

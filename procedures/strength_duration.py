@@ -188,4 +188,6 @@ class StrengthDuration(Procedure):
             ("lapicque_time_constant_s", lapicque.time_constant_s, "s"),
             ("lapicque_rms_residual_a", lapicque.rms_residual_a, "A"),
         ):
-            yield steps.Archive(Result(name, value, units, uncertainty=intervals.get(name)))
+            interval = intervals.get(name)
+            yield steps.Archive(Result(name, value, units, uncertainty=interval,
+                                       exact="" if interval is not None else "descriptive: the fit's residuals"))

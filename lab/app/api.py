@@ -196,7 +196,8 @@ def _results_frame(results: Mapping[str, Quantity]) -> tuple[pd.DataFrame, dict[
                       "low": float(interval.low) if interval is not None else math.nan,
                       "high": float(interval.high) if interval is not None else math.nan,
                       "level": interval.level if interval is not None else math.nan,
-                      "method": interval.method if interval is not None else "",
+                      "method": interval.method if interval is not None else (
+                          f"exact ({quantity.exact})" if quantity.exact else ""),
                       "spread": scalars[found["std"]].scalar() if found["std"] else math.nan,
                       "units": quantity.units}
     columns = ["value", "uncertainty", "low", "high", "level", "method", "spread", "units"]

@@ -48,7 +48,7 @@ def results_of(run: RunData) -> dict[str, Result]:
             continue
         axis = (Axis(quantity.axis_name, quantity.axis_values, quantity.axis_units)
                 if quantity.axis_name is not None else None)
-        results[name] = Result(name, quantity.value, quantity.units, axis, quantity.uncertainty)
+        results[name] = Result(name, quantity.value, quantity.units, axis, quantity.uncertainty, quantity.exact)
     return results
 
 

@@ -277,6 +277,8 @@ def write_parameters_resolved(entry: h5py.Group, values: Mapping[str, float]) ->
 #: Attributes of a result dataset that say how well it is known (contracts.records.Uncertainty).
 UNCERTAINTY_METHOD, CONFIDENCE_LEVEL = "uncertainty_method", "confidence_level"
 INTERVAL_LOW, INTERVAL_HIGH, STANDARD_UNCERTAINTY = "interval_low", "interval_high", "standard_uncertainty"
+#: Attribute of a result without an uncertainty that says why it needs none.
+EXACT = "exact_because"
 
 
 def write_uncertainty(ds: h5py.Dataset, uncertainty: Uncertainty | None) -> None:
@@ -319,6 +321,8 @@ def write_result(entry: h5py.Group, result: Result) -> None:
             g.attrs["signal"] = result.name
     ds.attrs["units"] = result.units
     write_uncertainty(ds, result.uncertainty)
+    if result.exact:
+        ds.attrs[EXACT] = result.exact
     if value.ndim == 0:
         return
     if result.axis is not None:

@@ -420,6 +420,7 @@ def test_uncertainties_round_trip_to_the_file_the_report_and_the_api(tmp_path):
     w(Result("firing_probability", np.array([0.1, 0.5, 0.9]), "1", axis,
              Uncertainty("Wilson score interval", 0.95, [0.02, 0.3, 0.7], [0.3, 0.7, 0.98])))
     w(Result("captures", 40, "1"))
+    w(Result("pulse_amplitude_a", 31e-6, "A", exact="setting the run used"))
     w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
 
     with h5py.File(w.last_path, "r") as f:
@@ -436,6 +437,8 @@ def test_uncertainties_round_trip_to_the_file_the_report_and_the_api(tmp_path):
     assert (row["low"], row["high"], row["level"], row["uncertainty"]) == (1.4e-17, 1.6e-17, 0.95, 5e-19)
     assert row["method"].startswith("Student t")
     assert np.isnan(run.results.loc["captures", "low"]) and run.results.loc["captures", "method"] == ""
+    assert run.results.loc["pulse_amplitude_a", "method"] == "exact (setting the run used)"
+    assert load_run(w.last_path).results["pulse_amplitude_a"].exact == "setting the run used"
     low = run.arrays["firing_probability_low"]
     np.testing.assert_array_equal(low.values, [0.02, 0.3, 0.7])
     assert low.attrs["confidence_level"] == 0.95 and low.dims == ("input_amplitude_a",)
@@ -451,5 +454,7 @@ def test_an_uncertainty_that_does_not_fit_its_result_is_refused():
 
     with pytest.raises(ValueError, match="probability"):
         Uncertainty("Wilson score interval", 95, 0.1, 0.2)
+    with pytest.raises(ValueError, match="exact"):
+        Result("p", 0.5, "1", uncertainty=Uncertainty("Wilson score interval", 0.95, 0.4, 0.6), exact="a setting")
     with pytest.raises(ValueError, match="shape"):
         Result("p", np.array([0.1, 0.5]), "1", uncertainty=Uncertainty("Wilson score interval", 0.95, 0.0, 1.0))

@@ -21,7 +21,7 @@ import numpy as np
 
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
-from lab.archive.layout import read_uncertainty
+from lab.archive.layout import EXACT, read_uncertainty
 
 TRACES, RESULTS, PARAMETERS_RESOLVED = "traces", "results", "parameters_resolved"
 NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", PARAMETERS_RESOLVED, "instrument", "sample", "metadata"})
@@ -40,6 +40,7 @@ class Quantity:
     axis_values: np.ndarray | None = None
     axis_units: str = ""
     uncertainty: Uncertainty | None = None
+    exact: str = ""                   # why a number has no uncertainty, as the run archived it
 
     @property
     def is_text(self) -> bool:
@@ -103,15 +104,16 @@ def _quantities(ds) -> dict[str, Quantity]:
             out[name] = Quantity(_text(values), units)
             continue
         uncertainty = read_uncertainty(var.attrs)
+        exact = _text(var.attrs.get(EXACT, ""))
         if values.ndim == 0:
-            out[name] = Quantity(values.item(), units, uncertainty=uncertainty)
+            out[name] = Quantity(values.item(), units, uncertainty=uncertainty, exact=exact)
             continue
         dim = var.dims[0]
         axis = ds[dim] if dim in ds.coords else None
         named = axis is not None and not dim.endswith(("_index", "_dim0"))
         out[name] = Quantity(values, units, dim if named else None,
                              np.asarray(axis.values) if named else None,
-                             str(axis.attrs.get("units", "")) if named else "", uncertainty)
+                             str(axis.attrs.get("units", "")) if named else "", uncertainty, exact)
     return out
 
 

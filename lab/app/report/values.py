@@ -115,6 +115,8 @@ def show(name: str, quantity: Quantity, run: RunData) -> Shown:
     elif (stderr := companion(name, "stderr", results)) is not None and quantity.is_scalar:
         standards = np.array([results[stderr].scalar()])
         method = f"standard error of the mean (`{stderr}`); no interval archived"
+    elif quantity.exact:
+        method = f"exact ({quantity.exact})"
     elif name in run.parameters or name in run.parameters_resolved:
         method = EXACT_SETTING
     elif (source := source_of(name, results)) is not None:
