@@ -7,8 +7,8 @@ column depends on it, so plottr plots the table's signal against its axis at onc
 the archive's ("1", dimensionless, becomes QCoDeS's ""). The dataset's metadata says where it
 came from: nwlab_run_id, nwlab_procedure, nwlab_table, nwlab_status, nwlab_started_at,
 nwlab_archive, the run's parameters as JSON ({name: [value, units]}) and its scalar results
-with their uncertainties (lab.app.api) as JSON ({name: {value, uncertainty, spread, units}},
-null for none).
+with their uncertainties (lab.app.api) as JSON ({name: {value, uncertainty, low, high, level,
+method, spread, units}}, null for none).
 
 The database is opened by its path (qcodes.dataset.sqlite.database.connect creates it with
 QCoDeS's schema if missing), never through QCoDeS's configured default: exporting does not
@@ -114,7 +114,8 @@ def _metadata(run: Run, table: str) -> dict[str, str]:
         listed = array.tolist()
         return None if isinstance(listed, float) and not np.isfinite(listed) else listed   # JSON has no NaN
 
-    results = {name: {column: plain(row[column]) for column in ("value", "uncertainty", "spread")} | {"units": row["units"]}
+    columns = ("value", "uncertainty", "low", "high", "level", "method", "spread")
+    results = {name: {column: plain(row[column]) for column in columns} | {"units": row["units"]}
                for name, row in run.results.iterrows()}
     return {
         "nwlab_run_id": run.run_id, "nwlab_procedure": run.procedure, "nwlab_table": table,

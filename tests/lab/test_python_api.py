@@ -66,10 +66,17 @@ def test_open_run_gives_parameters_results_with_uncertainties_and_tables(runs):
     std, _ = archived(runs["few"], "results", "switching_current_std_a")
     row = run.results.loc["switching_current_mean_a"]
     assert (row["value"], row["uncertainty"], row["spread"], row["units"]) == (mean, stderr, std, units == "A" and "A")
-    # the companions are columns, not rows; a result without one has NaN there
+    # the companions are columns, not rows; the archived interval is in low/high/level/method; a
+    # count has none (NaN, "")
     assert "switching_current_stderr_a" not in run.results.index
     assert "switching_current_std_a" not in run.results.index
-    assert math.isnan(run.results.loc["retrapping_current_a", "uncertainty"])
+    with h5py.File(runs["few"], "r") as f:
+        attrs = f["entry/results/retrapping_current_a"].attrs
+        archived_interval = (attrs["interval_low"], attrs["interval_high"], attrs["confidence_level"])
+    retrap = run.results.loc["retrapping_current_a"]
+    assert (retrap["low"], retrap["high"], retrap["level"]) == archived_interval and retrap["method"]
+    assert math.isnan(run.results.loc["switching_events", "uncertainty"])
+    assert run.results.loc["switching_events", "method"] == ""
 
     histogram = run.arrays["switching_current_histogram"]
     assert isinstance(run.arrays, xr.Dataset) and histogram.dims == ("switching_current_bin_a",)
@@ -138,7 +145,7 @@ def test_compare_runs_side_by_side_with_the_difference_in_sigma(runs):
     assert row["difference"] == pytest.approx(row["b"] - row["a"])
     assert row["difference_sigma"] == pytest.approx(
         (row["b"] - row["a"]) / math.hypot(row["a_uncertainty"], row["b_uncertainty"]))
-    assert math.isnan(frame.loc["retrapping_current_a", "difference_sigma"])   # no uncertainty archived
+    assert math.isnan(frame.loc["switching_events", "difference_sigma"])   # a count: no uncertainty
     assert frame.loc["switching_events", "b"] > frame.loc["switching_events", "a"]
     assert frame.attrs["parameters_differing"] == {"switching_events": (40, 80, "1")}
     assert set(frame.index) == set(a.index) | set(b.index)

@@ -74,10 +74,12 @@ def test_each_table_is_a_dataset_qcodes_reads_back_with_values_and_units(iv_run,
             assert (meta["nwlab_run_id"], meta["nwlab_table"], meta["nwlab_status"]) == (run.run_id, table.table,
                                                                                           "completed")
             results = json.loads(meta["nwlab_results"])
+            mean = run.result("switching_current_mean_a").uncertainty
             assert results["switching_current_mean_a"] == {
-                "value": run.scalar("switching_current_mean_a"), "units": "A",
-                "uncertainty": run.scalar("switching_current_stderr_a"), "spread": run.scalar("switching_current_std_a")}
-            assert results["retrapping_current_a"]["uncertainty"] is None
+                "value": run.scalar("switching_current_mean_a"), "units": "A", "uncertainty": float(mean.standard),
+                "low": float(mean.low), "high": float(mean.high), "level": mean.level, "method": mean.method,
+                "spread": run.scalar("switching_current_std_a")}
+            assert results["switching_events"]["uncertainty"] is None      # a count: exact
             assert json.loads(meta["nwlab_parameters"])["switching_events"] == [40, "1"]
         iv = load_by_guid(exported[0].guid, conn=conn)
         assert {p.name: p.unit for p in iv.get_parameters()}["voltage_v"] == "V"
