@@ -44,7 +44,7 @@ DRY = PlanContext(chip_design=DESIGN, dry_run=True)
 #: (procedure, --set values, the one line) for every bad parameter set the issue lists.
 REFUSED = [
     ("iv_sweep", ["window_above_sigmas=1e6"],
-     "iv_sweep: parameter window_above_sigmas = 1e+06 is above its maximum 20"),
+     "iv_sweep: parameter window_above_sigmas = 1 × 10⁶ is above its maximum 20"),
     ("energy_per_spike", ["width_s=1e-6"],
      "energy_per_spike: width_s, edge_s: width 1e-06 s + 1.6 x edge_s 1e-09 s does not fit in the pulse period "
      "1e-06 s"),
