@@ -217,16 +217,15 @@ def results_of(measured: dict[float, tuple[list[int], list[float]]], lowest_a: f
     counts = np.array([k.size for k in spikes])
     onset = fit_recovery(currents, fired, counts, CONFIDENCE_LEVEL)
     value, note = onset.midpoint, ""
-    if value < lowest_a or (np.isnan(value) and np.isfinite(onset.midpoint_high)):
+    side = onset.outside(lowest_a, highest_a)
+    if side == "below":
         note = (f"repeated firing in half the records or more down to the lowest current, "
                 f"{format_si(lowest_a, 'A', 3)}: the onset is below it")
-        found.append(Result("onset_current_upper_bound_a", onset.midpoint_high, "A",
-                            exact=f"a {CONFIDENCE_LEVEL:.0%} profile-likelihood upper confidence limit itself"))
-    elif value > highest_a or (np.isnan(value) and np.isfinite(onset.midpoint_low)):
+        found.append(onset.limit("onset_current_upper_bound_a", side))
+    elif side == "above":
         note = (f"repeated firing in fewer than half the records up to the highest current, "
                 f"{format_si(highest_a, 'A', 3)}: the onset is above it")
-        found.append(Result("onset_current_lower_bound_a", onset.midpoint_low, "A",
-                            exact=f"a {CONFIDENCE_LEVEL:.0%} profile-likelihood lower confidence limit itself"))
+        found.append(onset.limit("onset_current_lower_bound_a", side))
     if note:
         value = np.nan
         found.append(Result("onset_note", note, ""))

@@ -314,18 +314,17 @@ def results_of(recovery: RecoveryFit, tried: list[tuple[float, int, int]], short
     period, width = recovery.midpoint, recovery.width
     note, level = "", f"{CONFIDENCE_LEVEL:.0%} profile-likelihood"
     every = bool(np.all(seconds >= 0.5 * pairs))
-    if period < shortest_s or (np.isnan(period) and np.isfinite(recovery.midpoint_high)):
+    side = recovery.outside(shortest_s, longest_s)
+    if side == "below":
         seen = ("second spikes in half the pairs or more at every spacing down to the shortest, "
                 if every else "the fitted P = 0.5 spacing lies below the shortest spacing, ")
         note = (f"{seen}{shortest_s * 1e9:.3g} ns: the refractory period is below it ({level} upper limit "
                 f"{recovery.midpoint_high * 1e9:.3g} ns)")
-        found.append(Result("refractory_period_upper_bound_s", recovery.midpoint_high, "s",
-                            exact=f"a {level} upper confidence limit itself"))
-    elif period > longest_s or (np.isnan(period) and np.isfinite(recovery.midpoint_low)):
+        found.append(recovery.limit("refractory_period_upper_bound_s", side))
+    elif side == "above":
         note = (f"second spikes in fewer than half the pairs up to the longest spacing, {longest_s * 1e9:.3g} ns: "
                 f"the refractory period is above it ({level} lower limit {recovery.midpoint_low * 1e9:.3g} ns)")
-        found.append(Result("refractory_period_lower_bound_s", recovery.midpoint_low, "s",
-                            exact=f"a {level} lower confidence limit itself"))
+        found.append(recovery.limit("refractory_period_lower_bound_s", side))
     if note:
         period = width = np.nan
         found.append(Result("refractory_period_note", note, ""))

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from contracts.records import Uncertainty
+from contracts.records import Result, Uncertainty
 from procedures.analysis.psychometric import LAPSE, probability
 
 #: Search range, in units of the data's x range (span): μ within span of the data, σ in
@@ -75,6 +75,23 @@ class RecoveryFit:
 
     def width_uncertainty(self) -> Uncertainty:
         return Uncertainty(self.method, self.level, self.width_low, self.width_high)
+
+    def outside(self, lowest: float, highest: float) -> str:
+        """"below" or "above" when the midpoint lies outside what was scanned, [lowest, highest]
+        (or the data give only its confidence limit on that side); "" when inside."""
+        if self.midpoint < lowest or (np.isnan(self.midpoint) and np.isfinite(self.midpoint_high)):
+            return "below"
+        if self.midpoint > highest or (np.isnan(self.midpoint) and np.isfinite(self.midpoint_low)):
+            return "above"
+        return ""
+
+    def limit(self, name: str, side: str) -> Result:
+        """The confidence limit a midpoint outside the scan keeps to, as the result `name`
+        ("x_upper_bound_u" for a side "below", "x_lower_bound_u" for "above")."""
+        upper = side == "below"
+        return Result(name, self.midpoint_high if upper else self.midpoint_low, name.rpartition("_")[2],
+                      exact=f"a {self.level:.0%} profile-likelihood {'upper' if upper else 'lower'} confidence "
+                            "limit itself")
 
 
 class _Likelihood:
