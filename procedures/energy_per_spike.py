@@ -41,13 +41,13 @@ from contracts.procedure import PlanContext, Procedure, parameter, too_little
 from contracts.records import ColumnSpec, Result, TableRows, TableSpec
 from procedures import _pulsed
 from procedures.analysis.energy import (
-    PortEnergy, baseline_j, combined_uncertainty, port_energy, ratio_uncertainty, std_uncertainty,
+    PortEnergy, baseline_j, combined_uncertainty, port_energy, ratio_uncertainty,
 )
 from procedures.analysis.spikes import (
     BASELINE, CONTROL_AFTERPULSE, MULTIPLE_SPIKES, NO_RESET, NO_SPIKE, SEARCH, SINGLE_SPIKE,
     classify_spiking_capture, event_count, linear_excess_v, peak_count,
 )
-from procedures.analysis.statistics import CONFIDENCE_LEVEL, Summary, mean_uncertainty, summarize
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, Summary, mean_uncertainty, std_uncertainty, summarize
 from procedures.design import DesignHints
 
 KIND_REFERENCE, KIND_SPIKE, KIND_SEARCH = 0, 1, 2

@@ -57,8 +57,7 @@ from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parame
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec, Uncertainty
 from contracts.units import format_si
 from procedures.analysis import iv
-from procedures.analysis.energy import std_uncertainty
-from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, summarize
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, std_uncertainty, summarize
 from procedures.analysis.switching import CensoredEvents, Grid, fit_gaussian, grid_histogram
 from procedures.design import DesignHints
 

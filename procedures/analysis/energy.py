@@ -17,7 +17,7 @@ from scipy import stats
 
 from contracts.records import Uncertainty
 from procedures.analysis.spikes import in_window
-from procedures.analysis.statistics import CONFIDENCE_LEVEL, Summary
+from procedures.analysis.statistics import CONFIDENCE_LEVEL
 
 
 def integrate_j(time_s: np.ndarray, power_w: np.ndarray, window_s: tuple[float, float] | None = None) -> float:
@@ -64,20 +64,6 @@ def spike_energy_j(measured: PortEnergy, reference: PortEnergy, amplitude_a: flo
                    reference_amplitude_a: float) -> float:
     """Energy of a spike: what was delivered minus the linear baseline at the same amplitude."""
     return measured.total_j - baseline_j(reference, amplitude_a, reference_amplitude_a)
-
-
-def std_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL, scale: float = 1.0) -> Uncertainty:
-    """Chi-square interval on a standard deviation (normal data): s·√((n−1)/χ²) at the two
-    tail quantiles; its standard uncertainty s/√(2(n−1)) (large-n). `scale` multiplies all of it
-    (1/√n gives the interval of the standard error). NaN bounds below two values."""
-    n = summary.count
-    method = f"chi-square interval on the standard deviation (n = {n}, normal data assumed)"
-    if n < 2 or not math.isfinite(summary.std):
-        return Uncertainty(method, level, math.nan, math.nan, math.nan)
-    dof = n - 1
-    low = summary.std * math.sqrt(dof / stats.chi2.ppf(0.5 + level / 2, dof))
-    high = summary.std * math.sqrt(dof / stats.chi2.ppf(0.5 - level / 2, dof))
-    return Uncertainty(method, level, scale * low, scale * high, scale * summary.std / math.sqrt(2 * dof))
 
 
 def ratio_uncertainty(energies_j, counts, level: float = CONFIDENCE_LEVEL) -> Uncertainty:

@@ -52,6 +52,20 @@ def mean_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL) -> Uncer
                        summary.mean + half, summary.stderr)
 
 
+def std_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL, scale: float = 1.0) -> Uncertainty:
+    """Chi-square interval on a standard deviation (normal data): s·√((n−1)/χ²) at the two
+    tail quantiles; its standard uncertainty s/√(2(n−1)) (large-n). `scale` multiplies all of it
+    (1/√n gives the interval of the standard error). NaN bounds below two values."""
+    n = summary.count
+    method = f"chi-square interval on the standard deviation (n = {n}, normal data assumed)"
+    if n < 2 or not math.isfinite(summary.std):
+        return Uncertainty(method, level, math.nan, math.nan, math.nan)
+    dof = n - 1
+    low = summary.std * math.sqrt(dof / stats.chi2.ppf(0.5 + level / 2, dof))
+    high = summary.std * math.sqrt(dof / stats.chi2.ppf(0.5 - level / 2, dof))
+    return Uncertainty(method, level, scale * low, scale * high, scale * summary.std / math.sqrt(2 * dof))
+
+
 def histogram(values, bin_count: int) -> tuple[np.ndarray, np.ndarray]:
     """(counts, bin_edges) of the finite values; one zero-width-safe bin set for constant data."""
     array = np.asarray(values, dtype=float).ravel()
