@@ -4,10 +4,11 @@ At each DC input current, `captures` long records triggered on node m itself (a 
 the record). A record's rate is the number of spikes *after* the triggering one over the time from
 the trigger to the end of the record: for a steadily firing neuron that is unbiased, whereas
 counting the trigger spike would add one spike per record. A capture that never triggers
-(no spike within the timeout) counts as 0 Hz. The first `settle_records` records at each current
-are archived but not counted: near onset the neuron fires a burst when the input comes on
-(each spike leaves current in the loop, and firing stops after some 10-30 spikes), so only
-later records say whether it keeps firing.
+(no spike within the timeout) counts as 0 Hz. Near onset the neuron fires a burst when the input
+comes on (each spike leaves current in the loop, and firing stops after some 10-30 spikes, a few
+hundred ns): the scope is armed milliseconds after the level is set, so records see whether it
+keeps firing. `settle_records` records at each current can be taken and archived uncounted for a
+chip whose burst lasts longer.
 
 A point's rate is the mean of its records' rates, with a Student t interval over the records: a
 relaxation oscillator's spike count is far from Poisson (nearly periodic above onset, a few
@@ -50,8 +51,9 @@ class FiringRateParameters:
                                      "threshold", minimum=0.0)
     points: int = parameter(8, unit="1", doc="input currents, evenly spaced", minimum=2, maximum=1000)
     captures: int = parameter(6, unit="1", doc="records per input current", minimum=1, maximum=1000)
-    settle_records: int = parameter(4, unit="1", doc="records taken at each current before those counted (archived, "
-                                    "counted 0): the burst that switching the input on fires is no steady rate",
+    settle_records: int = parameter(0, unit="1", doc="records taken at each current before those counted (archived, "
+                                    "counted 0), for a chip whose burst when the input comes on outlasts the time "
+                                    "from setting the level to arming the scope (milliseconds on a bench)",
                                     minimum=0, maximum=1000)
     refine_steps: int = parameter(3, unit="1", doc="extra currents bisecting the gap where repeated firing starts",
                                   minimum=0, maximum=20)

@@ -48,6 +48,7 @@ from procedures.analysis.strength_duration import fit_weiss
 from sim_backend.bench.chip import ChipUnderTest
 from sim_backend.bench.station import load_emulated_station
 from sim_backend.bench.temperature_controller import initial_temperature_k
+from sim_backend.bench.world import DC_INPUT_SETTLE_S
 from sim_backend.physics.circuit import Circuit, Nanowire
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.nanowire import switching_current_a
@@ -392,9 +393,10 @@ def refractory_truth(chip: TruthChip, amplitude_a: float, width_s: float, ramp: 
             "post_spike": chip.refractory_period_s(amplitude_a, width_s, ramp, states[0]), "cycle": over}
 
 
-def onset_truth(chip: TruthChip, record_s: float, settle_s: float = 3e-6) -> dict:
+def onset_truth(chip: TruthChip, record_s: float, settle_s: float = DC_INPUT_SETTLE_S) -> dict:
     """(e) Smallest DC input that fires repeatedly within a record: `truth` where firing
-    persists settle_s after the input came on (what records taken long after see), `first_record`
+    persists settle_s after the input came on (what the emulated bench's records see: it settles
+    the chip that long under a new DC level before an acquisition), `first_record`
     where the first spikes after switching the input on repeat (fresh chip)."""
     return {"truth": chip.onset_current_a(record_s, state="fresh", settle_s=settle_s),
             "first_record": chip.onset_current_a(record_s, state="fresh"),

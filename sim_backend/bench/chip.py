@@ -42,6 +42,8 @@ class ChipUnderTest:
     last_result: TransientResult | None = None
     latched: frozenset[str] = frozenset()     # nanowires held resistive until the bias is removed
     settled: bool = False                     # the last run ended with no switching: a static state
+    #: The DC input levels the state has settled under (World.dc_inputs); None: not settled under one.
+    settled_dc_inputs: tuple | None = None
     _dc_cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -64,11 +66,13 @@ class ChipUnderTest:
             raise ValueError(f"{element!r} is a {type(wire).__name__}, not a nanowire")
         self.latched = self.latched | {element}
         self.state, self.settled = None, False   # the circuit changes: restart from its DC point
+        self.settled_dc_inputs = None
 
     def release_latch_if_unbiased(self, bias_a: Mapping[str, float]) -> None:
         """A latched wire recovers once its bias is gone (now and at the last run)."""
         if self.latched and not any(bias_a.values()) and not any((self.bias_a or {}).values()):
             self.latched, self.state, self.settled = frozenset(), None, False
+            self.settled_dc_inputs = None
 
     def _circuit_now(self) -> Circuit:
         if not self.latched:
@@ -170,7 +174,7 @@ class ChipUnderTest:
 
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
-        self.state = None
+        self.state, self.settled_dc_inputs = None, None
 
 
 def port_node(definition: ChipFile, port: str) -> str:

@@ -48,3 +48,37 @@ def test_sweeps_switch_and_retrap_with_hysteresis():
     assert 30e-6 < switched < 44e-6                    # the bias port's switching current
     assert retrapped < switched                        # hysteresis: it stays resistive on the way down
     assert np.all(readings["up"][up < switched] < 1e-6)
+
+
+def dc_input_world(input_a: float):
+    """The bench at the default bias with its pulse input held at a DC current `input_a`."""
+    world, smu = bench_with_bias(simulate_every_reading=False)
+    smu.current_level_a = 24e-6
+    world.bias_port_voltage_v("bias")                    # settled at the bias, input off
+    wire = world.station.pulse_inputs[0]
+    channel = world.panels[wire.instrument].channels[wire.channel]
+    channel.function, channel.offset_v, channel.output_enabled = "DC", input_a / wire.amperes_per_volt, True
+    return world
+
+
+def main_wire_spikes(world, window_s: float = 100e-9) -> int:
+    result = world.chip.run(start_s=0.0, stop_s=window_s, bias_a=world.bias_currents_a(),
+                            inputs_a=world.input_currents_a(world.now_s(), 0.0, window_s),
+                            sample_times_s=np.array([window_s]), temperature_k=world.stage_temperature_k(),
+                            rng=world.rng)
+    return len(result.switch_times_s("wm"))
+
+
+@pytest.mark.parametrize("input_a, keeps_firing", [(11e-6, False), (14e-6, True)])
+def test_a_new_dc_input_level_is_seen_settled_as_a_bench_sees_it(input_a, keeps_firing):
+    """Switching a DC input on near the f–I onset fires a burst that stops (each spike leaves
+    current in the loop). A bench arms its scope milliseconds later: what the emulated bench
+    acquires after a level change is the state after that burst, not the burst."""
+    first = dc_input_world(input_a)
+    assert main_wire_spikes(first) >= 2                  # the burst, straight after the step
+    settled = dc_input_world(input_a)
+    settled.chip_at_present_bias()                      # what every acquisition and reading does first
+    assert (main_wire_spikes(settled) >= 2) == keeps_firing
+    assert settled.chip.settled_dc_inputs == settled.dc_inputs()
+    settled.chip_at_present_bias()                      # the same level again: nothing more to settle
+    assert (main_wire_spikes(settled) >= 2) == keeps_firing
