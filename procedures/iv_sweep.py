@@ -57,7 +57,9 @@ from contracts.procedure import SWEEP_LEVELS_MAX, PlanContext, Procedure, parame
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec, Uncertainty
 from contracts.units import format_si
 from procedures.analysis import iv
-from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, std_uncertainty, summarize
+from procedures.analysis.statistics import (
+    CONFIDENCE_LEVEL, correlated_mean_uncertainty, integrated_autocorrelation_time, std_uncertainty, summarize,
+)
 from procedures.analysis.switching import CensoredEvents, Grid, fit_gaussian, grid_histogram
 from procedures.design import DesignHints
 
@@ -344,16 +346,22 @@ class IvSweep(Procedure):
         censored = CensoredEvents.from_steps(events, event_steps, windows[:, 0], windows[:, 1])
         fit = fit_gaussian(censored, level, edges)
         spread = std_uncertainty(stats, level)
-        stderr = std_uncertainty(stats, level, scale=1 / math.sqrt(stats.count) if stats.count else math.nan)
-        stderr = replace(stderr, method=f"{stderr.method}, divided by the square root of n")
+        # Each switch leaves flux in the loop that the next sweep starts from: successive events
+        # are correlated, and the mean is known as from n/τ independent ones.
+        mean_u = correlated_mean_uncertainty(events, level)
+        tau = integrated_autocorrelation_time(events)
+        effective = stats.count / tau if math.isfinite(tau) else math.nan
+        stderr = std_uncertainty(stats, level, scale=1 / math.sqrt(effective) if effective > 0 else math.nan)
+        stderr = replace(stderr, method=f"{stderr.method}, divided by the square root of n/τ (τ = {tau:.2g}, "
+                                        "the integrated autocorrelation time of the events in sweep order)")
         # The pilot reads the retrap to one step: the last resistive level is one step above.
         retrap_a, retrap_u = iv.bracketed_mean_uncertainty(np.asarray(retraps) + pilot_step_a / 2, pilot_step_a,
                                                             level, "A")
         resistance, resistance_u = iv.resistive_branch_fit(branch[0], branch[1], p.switched_v, level)
         results = [
-            Result("switching_current_mean_a", stats.mean, "A", uncertainty=mean_uncertainty(stats, level)),
+            Result("switching_current_mean_a", stats.mean, "A", uncertainty=mean_u),
             Result("switching_current_std_a", stats.std, "A", uncertainty=spread),
-            Result("switching_current_stderr_a", stats.stderr, "A", uncertainty=stderr),
+            Result("switching_current_stderr_a", mean_u.standard, "A", uncertainty=stderr),
             Result("switching_events", stats.count, "1"), Result("fast_sweeps", counts["sweeps"], "1"),
             Result("latched_sweeps", counts["latched"], "1"),
             Result("below_window_sweeps", counts["below_window"], "1"),

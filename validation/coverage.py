@@ -27,6 +27,8 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from procedures.analysis.strength_duration import fit_weiss
+from validation import capture_log as cl
 from validation import ground_truth as gt
 
 STAND_IN_LEVEL = 0.95
@@ -50,6 +52,9 @@ class Job:
     parameters: Mapping[str, object]
     figures: tuple[Figure, ...]
     truth: Callable[[dict, gt.TruthCache], dict]      # conditions -> {figure name: truth dict}
+    #: (run, its captures, conditions) -> {figure name: {truth name: value}}, computed from the chip
+    #: states the run's own trials met (validation/capture_log.py); merged into `truth`'s dicts
+    run_truth: Callable[[object, list, dict], dict] | None = None
 
 
 # --- a run's conditions and intervals ----------------------------------------------------------------
@@ -163,6 +168,54 @@ def _onset_truth(c: dict, cache: gt.TruthCache) -> dict:
     return {"onset_current_a": cache.get("onset", lambda: gt.onset_truth(_chip(c), window_s), **key)}
 
 
+def _drive(capture) -> cl.Pulses | None:
+    """The pulses into the (one) pulse input during a capture."""
+    return cl.pulses(next(iter(capture.inputs_a.values()))) if capture.inputs_a else None
+
+
+def _state(chip: gt.TruthChip, capture):
+    return capture.initial_state if capture.initial_state is not None else "fresh"
+
+
+def _sd_run_truth(run, captures: list, c: dict) -> dict:
+    """Thresholds at each width: the median, over the trials' starting states, of the amplitude
+    that fires from each (reference captures left out); rheobase and chronaxie fitted to them."""
+    chip, ramp = _chip(c), gt.ramp_s(c["edge_s"])
+    widths = np.asarray(c["widths_s"], dtype=float)
+    reference_a = parameter_value(run, "reference_fraction") * parameter_value(run, "bracket_low_a")
+    per_width: dict[int, list[float]] = {}
+    for capture in captures:
+        drive = _drive(capture)
+        if drive is None or len(drive.starts_s) != 1 or math.isclose(drive.amplitude_a, reference_a, rel_tol=1e-3):
+            continue
+        index = int(np.argmin(np.abs(widths - drive.width_s)))
+        if abs(widths[index] - drive.width_s) > 0.05 * widths[index]:
+            continue
+        per_width.setdefault(index, []).append(
+            chip.threshold_a(float(widths[index]), ramp, _state(chip, capture), rel_tol=1e-4))
+    medians = np.array([float(np.median(per_width[i])) if i in per_width else math.nan for i in range(widths.size)])
+    out = {f"threshold_a@{w * 1e9:g}ns": {"visited": float(m), "visited_trials": len(per_width.get(i, []))}
+           for i, (w, m) in enumerate(zip(widths, medians))}
+    fit = fit_weiss(widths, medians)
+    out["rheobase_a"], out["chronaxie_s"] = {"visited": fit.rheobase_a}, {"visited": fit.chronaxie_s}
+    return out
+
+
+def _refractory_run_truth(run, captures: list, c: dict) -> dict:
+    """The median, over the pairs' starting states, of the spacing below which the second pulse
+    no longer fires from each."""
+    chip, ramp = _chip(c), gt.ramp_s(c["edge_s"])
+    periods = [chip.refractory_period_s(drive.amplitude_a, c["width_s"], ramp, _state(chip, capture), tol_s=20e-12)
+               for capture in captures if (drive := _drive(capture)) is not None and len(drive.starts_s) == 2]
+    return {"refractory_period_s": {"visited": float(np.median(periods)) if periods else math.nan,
+                                    "visited_trials": len(periods)}}
+
+
+def _visited(found: dict) -> str:
+    """A figure of a chip with memory: true for the states the run's trials met."""
+    return "visited"
+
+
 def _single_or_all(found: dict) -> str:
     """energy_per_spike_j averages single-spike captures where its method says so (else all)."""
     return "single_spike" if "single-spike" in found.get("method", "") else "truth"
@@ -189,12 +242,14 @@ JOBS: dict[str, Job] = {
                             _energy_truth),
     "strength_duration": Job("strength_duration", {"widths_s": (2e-9, 5e-9), "trials_max": 40,
                                                    "reference_captures": 2},
-                             (Figure("threshold_a@2ns", "threshold_a", index=0),
-                              Figure("threshold_a@5ns", "threshold_a", index=1),
-                              Figure("rheobase_a", "rheobase_a"), Figure("chronaxie_s", "chronaxie_s")),
-                             _sd_truth),
+                             (Figure("threshold_a@2ns", "threshold_a", index=0, truth_key=_visited),
+                              Figure("threshold_a@5ns", "threshold_a", index=1, truth_key=_visited),
+                              Figure("rheobase_a", "rheobase_a", truth_key=_visited),
+                              Figure("chronaxie_s", "chronaxie_s", truth_key=_visited)),
+                             _sd_truth, _sd_run_truth),
     "refractory": Job("refractory", {"threshold_a": 24e-6, "trials_max": 32, "reference_captures": 2},
-                      (Figure("refractory_period_s", "refractory_period_s"),), _refractory_truth),
+                      (Figure("refractory_period_s", "refractory_period_s", truth_key=_visited),), _refractory_truth,
+                      _refractory_run_truth),
     "firing_rate": Job("firing_rate", {"points": 6, "captures": 3}, (Figure("onset_current_a", "onset_current_a"),),
                        _onset_truth),
 }
@@ -234,6 +289,7 @@ class Repetition:
     message: str = ""
     conditions: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)    # figure -> interval dict
+    run_truths: dict = field(default_factory=dict)  # figure -> {truth name: value} of this run's chip states
 
 
 def run_repetition(job_name: str, seed: int, work_dir: str, parameters: Mapping | None = None) -> Repetition:
@@ -248,6 +304,7 @@ def run_repetition(job_name: str, seed: int, work_dir: str, parameters: Mapping 
     try:
         logging.getLogger("qcodes").setLevel(logging.ERROR)
         station, library = private_station(Path(work_dir) / "stations", seed)
+        captures = cl.record_captures(emulator.open_bench(library).world) if job.run_truth else []
         with contextlib.redirect_stdout(io.StringIO()):
             outcome = run_procedure(job.procedure, station, Path(work_dir) / f"runs-{job_name}-{seed}", show_progress=False,
                                     **dict(parameters if parameters is not None else job.parameters))
@@ -260,6 +317,8 @@ def run_repetition(job_name: str, seed: int, work_dir: str, parameters: Mapping 
                     rep.figures[figure.name] = interval(run, figure)
                 except (KeyError, IndexError) as error:
                     rep.figures[figure.name] = {"error": f"{type(error).__name__}: {error}"}
+            if job.run_truth:
+                rep.run_truths = job.run_truth(run, captures, rep.conditions)
     except Exception as error:   # counted and listed, never silent
         rep.status, rep.message = "failed", f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
     finally:
@@ -349,7 +408,7 @@ def tally(reps: list[Repetition], truths_for: Callable[[Repetition], dict]) -> d
                 cov.failed.append((rep.seed, f"run {rep.status}: {rep.message.splitlines()[0] if rep.message else ''}"))
                 continue
             try:
-                truth = truths_for(rep)[figure.name]
+                truth = {**truths_for(rep)[figure.name], **rep.run_truths.get(figure.name, {})}
             except Exception as error:
                 cov.failed.append((rep.seed, f"no truth: {type(error).__name__}: {error}"))
                 continue

@@ -52,6 +52,45 @@ def mean_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL) -> Uncer
                        summary.mean + half, summary.stderr)
 
 
+def integrated_autocorrelation_time(values) -> float:
+    """τ = 1 + 2·Σρ_k of a sequence in the order it was taken, by Geyer's initial positive sequence
+    (ρ_2m + ρ_2m+1 summed while positive), at least 1: how many values carry the information of
+    one independent value. NaN below four values."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 4:
+        return math.nan
+    x = x - x.mean()
+    variance = float(np.dot(x, x)) / n
+    if variance == 0.0:
+        return 1.0
+    rho = np.array([float(np.dot(x[: n - k], x[k:])) / n / variance for k in range(n)])
+    tau = -1.0                       # 1 + 2·Σ_{k≥1} ρ_k = -ρ_0 + 2·Σ_m (ρ_2m + ρ_2m+1)
+    for m in range(n // 2):
+        pair = rho[2 * m] + rho[2 * m + 1]
+        if pair <= 0.0:
+            break
+        tau += 2.0 * pair
+    return max(1.0, tau)
+
+
+def correlated_mean_uncertainty(values, level: float = CONFIDENCE_LEVEL) -> Uncertainty:
+    """Student-t interval on the mean of a sequence whose successive values are correlated (each
+    leaves the chip in a state the next starts from): the standard error s·√(τ/n) and n/τ − 1
+    degrees of freedom, τ the integrated autocorrelation time. NaN bounds below four values."""
+    summary = summarize(values)
+    tau = integrated_autocorrelation_time(values)
+    method = (f"Student t interval on the mean of correlated values (n = {summary.count}, integrated "
+              f"autocorrelation time {tau:.2g} by Geyer's initial positive sequence, n/τ − 1 degrees of freedom)")
+    if not math.isfinite(tau) or not math.isfinite(summary.std):
+        return Uncertainty(method, level, math.nan, math.nan, math.nan)
+    effective = summary.count / tau
+    stderr = summary.std / math.sqrt(effective)
+    half = float(stats.t.ppf(0.5 + level / 2, max(effective - 1.0, 1.0))) * stderr
+    return Uncertainty(method, level, summary.mean - half, summary.mean + half, stderr)
+
+
 def std_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL, scale: float = 1.0) -> Uncertainty:
     """Chi-square interval on a standard deviation (normal data): s·√((n−1)/χ²) at the two
     tail quantiles; its standard uncertainty s/√(2(n−1)) (large-n). `scale` multiplies all of it

@@ -9,6 +9,7 @@ scope's rate, adds input noise and quantizes to 8 bits.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,8 @@ from sim_backend.bench.scope import ChannelRecord, OscilloscopePanel
 from sim_backend.bench.signal_processing import (
     crossing_time_s, first_crossing_index, low_pass, resample,
 )
-from sim_backend.physics.results import TransientResult
+from sim_backend.physics.results import CircuitState, TransientResult
+from sim_backend.physics.waveform import PiecewiseLinear
 
 #: How long after a generator event the trigger crossing is looked for.
 SEARCH_S = 100e-9
@@ -44,6 +46,8 @@ class CaptureTruth:
     origin_s: float                 # lab time the window is relative to
     trigger_rel_s: float            # trigger time relative to origin_s
     chip: TransientResult           # on the fine grid, window-relative times
+    initial_state: CircuitState     # the chip's state as the simulated window began
+    inputs_a: Mapping[str, PiecewiseLinear]   # current into each pulse-input port, window-relative times
 
 
 def try_complete(world, role_name: str) -> bool:
@@ -97,12 +101,12 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float) -> bool:
         record = _record(world, scope, origin_s, fine_s)
         if record is None:
             return False
-        trigger_rel_s, volts_by_channel, chip = record
+        trigger_rel_s, volts_by_channel, (chip, initial_state, inputs_a) = record
         for number, volts in volts_by_channel.items():
             volts += scope.input_noise_v_rms * world.rng.standard_normal(volts.size)
             codes = scope.channels[number].quantize(volts).astype(np.int32)
             sums[number] = codes if repeat == 0 else sums[number] + codes
-        world.last_capture = CaptureTruth(origin_s, trigger_rel_s, chip)
+        world.last_capture = CaptureTruth(origin_s, trigger_rel_s, chip, initial_state, inputs_a)
 
     # Averaging N records of 8-bit codes gains resolution: keep 8 more bits, as WORD data do.
     extra_bits = 0 if average == 1 else 8
@@ -115,7 +119,8 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float) -> bool:
 
 
 def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
-    """One triggered record before noise: (trigger_rel_s, noiseless volts per channel, chip truth),
+    """One triggered record before noise: (trigger_rel_s, noiseless volts per channel, (chip
+    transient, its initial state, input currents)),
     or None when the trigger does not come within SEARCH_S of the event.
 
     The chip is simulated up to FIRST_SEARCH_S past the record first. Only when the trigger is not
@@ -160,10 +165,13 @@ def _restore(world, saved) -> None:
 
 
 def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s):
-    """Each displayed channel's voltage at the scope input on the fine grid, band-limited."""
-    chip = world.chip_at_present_bias().run(
-        start_s=start_rel_s, stop_s=stop_rel_s, bias_a=world.bias_currents_a(),
-        inputs_a=world.input_currents_a(origin_s, start_rel_s, stop_rel_s),
+    """Each displayed channel's voltage at the scope input on the fine grid, band-limited, and
+    the chip's (transient, initial state, input currents)."""
+    under_test = world.chip_at_present_bias()
+    initial_state = under_test.state
+    inputs_a = world.input_currents_a(origin_s, start_rel_s, stop_rel_s)
+    chip = under_test.run(
+        start_s=start_rel_s, stop_s=stop_rel_s, bias_a=world.bias_currents_a(), inputs_a=inputs_a,
         sample_times_s=fine_time_s, temperature_k=world.stage_temperature_k(), rng=world.rng,
     )
     fine_s = fine_time_s[1] - fine_time_s[0]
@@ -183,7 +191,7 @@ def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s
             raw_v = np.interp(fine_time_s, waveform.times_s, waveform.values)
         bandwidths = [wiring.bandwidth_hz, scope.analog_bandwidth_hz, channel.bandwidth_limit_hz or math.inf]
         signals[number] = low_pass(raw_v * wiring.scope_volts_per_source_volt, fine_s, min(bandwidths))
-    return signals, chip
+    return signals, (chip, initial_state, inputs_a)
 
 
 def _monitored_input(world, monitor: str) -> int:

@@ -1,6 +1,6 @@
 """The emulator's true energies of an energy_per_spike run, capture by capture (a test helper).
 
-`record_captures(world)` makes the emulated bench keep the ground truth of every acquisition
+`record_captures(world)` (validation/capture_log.py) makes the emulated bench keep the ground truth of every acquisition
 (sim_backend/bench/acquisition.py `CaptureTruth`: the noise-free transient the scope's record
 was made from, with the solver's energy accounting, sim_backend/physics/results.py
 `EnergyReport`). For each capture:
@@ -28,26 +28,6 @@ import numpy as np
 from procedures.analysis.spikes import classify_spiking_capture
 
 MAIN_WIRE, CONTROL_WIRE = "wm", "wc"
-
-
-def record_captures(world) -> list:
-    """Make `world` (an emulated bench's World) append every acquisition's CaptureTruth to the
-    returned list, in the order the scope completes them (the procedure's capture order)."""
-    captures: list = []
-
-    class Recording(type(world)):
-        @property
-        def last_capture(self):
-            return self.__dict__.get("_last")
-
-        @last_capture.setter
-        def last_capture(self, value):
-            self.__dict__["_last"] = value
-            if value is not None:
-                captures.append(value)
-
-    world.__class__ = Recording
-    return captures
 
 
 def switches(capture, wire: str) -> int:

@@ -16,10 +16,9 @@ from procedures.analysis.spikes import (
 )
 from procedures.efficiency import Efficiency
 from procedures.energy_per_spike import CLASS_COUNTS, EnergyPerSpike
-from tests.procedures.energy_truth import (
-    delivered_j, dissipated_j, port_delivered_j, record_captures, true_energies,
-)
+from tests.procedures.energy_truth import delivered_j, dissipated_j, port_delivered_j, true_energies
 from tests.procedures.test_end_to_end import Bench
+from validation.capture_log import record_captures
 
 TIME_S = np.arange(0, 50e-9, 50e-12)
 LEVEL_V = 120e-6
