@@ -1,7 +1,8 @@
 """The report reads a run's header (status, provenance, parameters, results with their units,
-axes and uncertainties) with h5py in one open of the file; it must give exactly what reading each
-group through xarray (h5netcdf), as the report did before, gives. The xarray reading is kept here
-as the reference only.
+axes and uncertainties) and its tables with h5py in one open of the file, and its traces through
+xarray opening that one group; it must give exactly what reading each group (the header) and the
+whole tree (tables and traces) through xarray (h5netcdf), as the report did before, gives. The
+xarray reading is kept here as the reference only.
 
 The runs are the real writer's files of the report tests' campaign directory (every procedure of
 the campaign, shaped as each declares its records) and of a reduced emulated I–V sweep."""
@@ -17,8 +18,8 @@ import numpy as np
 import pytest
 
 from lab.app import api
-from lab.app.report.runs import (PARAMETERS_RESOLVED, RESULTS, Quantity, RunData, RunFileError, _checked_load,
-                                 _load_without_data, _text, stage_temperature_k)
+from lab.app.report.runs import (NOT_TABLES, PARAMETERS_RESOLVED, RESULTS, TRACES, Quantity, RunData, RunFileError,
+                                 _checked_load, _load, _load_without_data, _text, stage_temperature_k)
 from lab.archive.layout import EXACT, read_uncertainty
 from test_report import campaign_dir  # noqa: F401 - the module fixture: a campaign directory of every procedure
 
@@ -90,6 +91,24 @@ def reference_load(path: Path) -> RunData:
     return run
 
 
+def reference_load_data(path: Path) -> RunData:
+    import xarray as xr
+
+    run = reference_load(path)
+    run.with_data = True
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        entry = tree["entry"]
+        for name, child in entry.children.items():
+            if name in NOT_TABLES or child.attrs.get("NX_class") != "NXdata":
+                continue
+            ds = child.to_dataset()
+            run.tables[name] = {col: np.asarray(var.values) for col, var in ds.data_vars.items()}
+            run.table_units[name] = {col: str(var.attrs.get("units", "")) for col, var in ds.data_vars.items()}
+        if TRACES in entry.children:
+            run.traces = entry[TRACES].to_dataset().load()
+    return run
+
+
 # -- exact comparison --------------------------------------------------------------------------------------
 
 def assert_same_value(new, old, where: str) -> None:
@@ -117,15 +136,48 @@ def assert_same_quantities(new: dict[str, Quantity], old: dict[str, Quantity], w
                 assert_same_value(getattr(n.uncertainty, part), getattr(q.uncertainty, part), f"{at} {part}")
 
 
-def assert_same_header(path: Path) -> RunData:
-    new, old = _load_without_data(path), reference_load(path)
+def assert_same_traces(new, old, where: str) -> None:
+    """The same xarray Dataset: names, dims, coordinates and their indexes, attributes, values,
+    each variable's dtype and encoding (the Dataset's encoding also names its source file)."""
+    import xarray as xr
+
+    assert type(new) is type(old), where
+    if old is None:
+        return
+    xr.testing.assert_identical(new, old)
+    assert list(new.variables) == list(old.variables) and list(new.coords) == list(old.coords), where
+    for name, var in old.variables.items():
+        assert new[name].dtype == var.dtype and new[name].encoding == var.encoding, (where, name)
+        assert_same_value(new[name].values, var.values, f"{where} {name}")
+    assert list(new.indexes) == list(old.indexes), where
+    assert {k: v for k, v in new.encoding.items() if k != "source"} == old.encoding, where
+
+
+def assert_same_run(new: RunData, old: RunData) -> None:
+    path = old.path
     for name in ("path", "run_id", "procedure", "status", "message", "started_at", "ended_at", "software_version",
-                 "bench", "emulator_seed", "station_text", "chip_text", "metadata", "with_data", "tables",
-                 "table_units", "traces"):
+                 "bench", "emulator_seed", "station_text", "chip_text", "metadata", "with_data", "table_units"):
         assert_same_value(getattr(new, name), getattr(old, name), f"{path.name} {name}")
+    assert list(new.tables) == list(old.tables), path.name
+    for table, columns in old.tables.items():
+        assert list(new.tables[table]) == list(columns), (path.name, table)
+        for column, values in columns.items():
+            assert_same_value(new.tables[table][column], values, f"{path.name} {table}/{column}")
+    assert_same_traces(new.traces, old.traces, f"{path.name} traces")
     assert_same_value(new.stage_temperature_k, old.stage_temperature_k, f"{path.name} stage_temperature_k")
     for name in ("parameters", "parameters_resolved", "results"):
         assert_same_quantities(getattr(new, name), getattr(old, name), f"{path.name} {name}")
+
+
+def assert_same_header(path: Path) -> RunData:
+    new = _load_without_data(path)
+    assert_same_run(new, reference_load(path))
+    return new
+
+
+def assert_same_data(path: Path) -> RunData:
+    new = _load(path)
+    assert_same_run(new, reference_load_data(path))
     return new
 
 
@@ -160,7 +212,14 @@ def test_header_of_every_campaign_run_is_the_xarray_reading(campaign_dir):  # no
     assert any(math.isfinite(run.stage_temperature_k) for run in runs)
 
 
-def test_header_of_an_emulated_run_is_the_xarray_reading(emulated_iv_run):
+def test_tables_and_traces_of_every_campaign_run_are_the_xarray_reading(campaign_dir):  # noqa: F811
+    runs = [assert_same_data(path) for path in sorted(campaign_dir.glob("*.h5"))]
+    assert all(run.with_data for run in runs) and sum(run.traces is not None for run in runs) >= 2
+    assert sum(len(run.tables) for run in runs) >= 7
+
+
+def test_header_and_tables_of_an_emulated_run_are_the_xarray_reading(emulated_iv_run):
+    assert assert_same_data(emulated_iv_run).tables
     run = assert_same_header(emulated_iv_run)
     assert run.bench == "emulator" and run.emulator_seed is not None and run.results
     assert run.parameters_resolved and any(q.axis_name is not None for q in run.results.values())

@@ -205,20 +205,24 @@ def _checked_load(path: Path, data: bool = True) -> RunData:
 
 
 def _load(path: Path) -> RunData:
+    """The header and tables read with h5py in one open of the file; the traces, an xarray
+    Dataset, through xarray opening that one group (not the whole tree: it walks every group)."""
     import xarray as xr
 
-    run = _load_without_data(path)
-    run.with_data = True
-    with xr.open_datatree(path, engine="h5netcdf") as tree:
-        entry = tree["entry"]
-        for name, child in entry.children.items():
-            if name in NOT_TABLES or child.attrs.get("NX_class") != "NXdata":
+    with h5py.File(path, "r") as f:
+        run = _header(f[ENTRY], path)
+        run.with_data = True
+        for name, group in f[ENTRY].items():
+            if name in NOT_TABLES or not isinstance(group, h5py.Group) \
+                    or _attrs(group, "NX_class").get("NX_class") != "NXdata":
                 continue
-            ds = child.to_dataset()
-            run.tables[name] = {col: np.asarray(var.values) for col, var in ds.data_vars.items()}
-            run.table_units[name] = {col: str(var.attrs.get("units", "")) for col, var in ds.data_vars.items()}
-        if TRACES in entry.children:
-            run.traces = entry[TRACES].to_dataset().load()
+            columns = {col: ds for col, ds in group.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale}
+            run.tables[name] = {col: ds[()] for col, ds in columns.items()}
+            run.table_units[name] = {col: str(_attrs(ds, "units").get("units", "")) for col, ds in columns.items()}
+        traced = isinstance(f[ENTRY].get(TRACES), h5py.Group)
+    if traced:
+        with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
+            run.traces = traces.load()
     return run
 
 
@@ -226,34 +230,38 @@ def _load_without_data(path: Path) -> RunData:
     """A run's header, parameters and results, without tables and traces, read with h5py in one
     open of the file (xarray walks the whole file for each group it opens)."""
     with h5py.File(path, "r") as f:
-        top = f[ENTRY]
-        instrument = top["instrument"]
+        return _header(f[ENTRY], path)
 
-        def text(group: h5py.Group | None, name: str, default: str = "") -> str:
-            return _text(group[name][()]) if group is not None and name in group else default
 
-        station, chip = top.get("instrument/station"), top.get("sample/chip")
-        snapshot, metadata = top.get("instrument/snapshot"), top.get("metadata")
-        seed = instrument.get("emulator_seed")
-        run = RunData(
-            path=path, run_id=_text(top["run_id"][()]), procedure=_text(top["procedure"][()]),
-            status=text(top, "exit_status", "unknown"), message=text(top, "exit_message"),
-            started_at=_text(top["start_time"][()]), ended_at=text(top, "end_time"),
-            software_version=str(_attrs(top["program_name"], "version").get("version", "?")),
-            bench=_text(instrument["bench"][()]),
-            emulator_seed=int(seed[()]) if seed is not None else None,
-            station_text=text(station, "data"), chip_text=text(chip, "data"),
-            metadata=json.loads(text(metadata, "data")) if metadata is not None else {},
-            with_data=False,
-        )
-        if snapshot is not None and station is not None:
-            run.stage_temperature_k = stage_temperature_k(text(snapshot, "data"), run.station_text)
-        for name, target in (("parameters", run.parameters), (RESULTS, run.results)):
-            if name in top:
-                target.update(_quantities(top[name]))
-        if PARAMETERS_RESOLVED in top:  # NaN: the run ended before its plan chose the value
-            run.parameters_resolved.update({name: q for name, q in _quantities(top[PARAMETERS_RESOLVED]).items()
-                                            if np.isfinite(q.value)})
+def _header(top: h5py.Group, path: Path) -> RunData:
+    """Status, provenance, parameters and results from an open run file's entry group."""
+    instrument = top["instrument"]
+
+    def text(group: h5py.Group | None, name: str, default: str = "") -> str:
+        return _text(group[name][()]) if group is not None and name in group else default
+
+    station, chip = top.get("instrument/station"), top.get("sample/chip")
+    snapshot, metadata = top.get("instrument/snapshot"), top.get("metadata")
+    seed = instrument.get("emulator_seed")
+    run = RunData(
+        path=path, run_id=_text(top["run_id"][()]), procedure=_text(top["procedure"][()]),
+        status=text(top, "exit_status", "unknown"), message=text(top, "exit_message"),
+        started_at=_text(top["start_time"][()]), ended_at=text(top, "end_time"),
+        software_version=str(_attrs(top["program_name"], "version").get("version", "?")),
+        bench=_text(instrument["bench"][()]),
+        emulator_seed=int(seed[()]) if seed is not None else None,
+        station_text=text(station, "data"), chip_text=text(chip, "data"),
+        metadata=json.loads(text(metadata, "data")) if metadata is not None else {},
+        with_data=False,
+    )
+    if snapshot is not None and station is not None:
+        run.stage_temperature_k = stage_temperature_k(text(snapshot, "data"), run.station_text)
+    for name, target in (("parameters", run.parameters), (RESULTS, run.results)):
+        if name in top:
+            target.update(_quantities(top[name]))
+    if PARAMETERS_RESOLVED in top:  # NaN: the run ended before its plan chose the value
+        run.parameters_resolved.update({name: q for name, q in _quantities(top[PARAMETERS_RESOLVED]).items()
+                                        if np.isfinite(q.value)})
     return run
 
 
