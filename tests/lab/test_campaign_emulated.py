@@ -17,7 +17,7 @@ REDUCED = {
     "strength_duration": {"widths_s": (2e-9, 5e-9, 10e-9), "trials_max": 20, "threshold_precision": 0.05,
                           "reference_captures": 4},
     "refractory": {"spacings": 6, "trials": 3, "trials_max": 30, "reference_captures": 4},
-    "firing_rate": {"points": 4, "captures": 2, "settle_records": 1, "refine_steps": 1},
+    "firing_rate": {"points": 4, "captures": 2, "refine_steps": 1},
     "energy_per_spike": {"spikes": 10, "reference_captures": 6},
 }
 
