@@ -13,6 +13,7 @@ a note, so one bad file never takes the report down.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -207,8 +208,6 @@ def _checked_load(path: Path, data: bool = True) -> RunData:
 def _load(path: Path) -> RunData:
     """The header and tables read with h5py in one open of the file; the traces, an xarray
     Dataset, through xarray opening that one group (not the whole tree: it walks every group)."""
-    import xarray as xr
-
     with h5py.File(path, "r") as f:
         run = _header(f[ENTRY], path)
         run.with_data = True
@@ -221,6 +220,8 @@ def _load(path: Path) -> RunData:
             run.table_units[name] = {col: str(_attrs(ds, "units").get("units", "")) for col, ds in columns.items()}
         traced = isinstance(f[ENTRY].get(TRACES), h5py.Group)
     if traced:
+        import xarray as xr     # only here: importing it takes most of a second
+
         with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
             run.traces = traces.load()
     return run
@@ -270,15 +271,21 @@ def stage_temperature_k(snapshot_text: str, station_text: str) -> float:
     (the instrument with role temperature_controller in the station file); NaN if absent."""
     try:
         instruments = json.loads(snapshot_text).get("instruments", {})
-        name = next(n for n, i in archived_mapping(station_text).get("instruments", {}).items()
-                    if isinstance(i, dict) and i.get("role") == "temperature_controller")
-        controller = instruments[name]
+        controller = instruments[_temperature_controller(station_text)]
         sensor = controller["parameters"]["control_sensor"]["value"]
         reading = controller["submodules"][sensor]["parameters"]["temperature"]
         value = float(reading["value"])
         return value if reading.get("unit", "K") == "K" and np.isfinite(value) else float("nan")
     except (ValueError, KeyError, TypeError, AttributeError, StopIteration):
         return float("nan")
+
+
+@functools.lru_cache(maxsize=8)
+def _temperature_controller(station_text: str) -> str:
+    """The instrument with role temperature_controller in the station file; its YAML is parsed
+    once per text (a campaign's runs share one); StopIteration if there is none."""
+    return next(n for n, i in archived_mapping(station_text).get("instruments", {}).items()
+                if isinstance(i, dict) and i.get("role") == "temperature_controller")
 
 
 def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
