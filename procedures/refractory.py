@@ -55,6 +55,9 @@ class RefractoryParameters:
     period_precision: float = parameter(0.1, unit="1", doc="adaptive rounds stop once the refractory period's 95 % "
                                         "interval is within this fraction of it (half-width / value)",
                                         minimum=0.001, maximum=10.0)
+    order_seed: int = parameter(0, unit="1", doc="seed of the order pairs are fired in (each pass over the spacings "
+                                "shuffled); 0 draws one as the run starts, archived with the resolved parameters",
+                                minimum=0, maximum=2**31 - 1)
     reference_fraction: float = parameter(0.3, unit="1", doc="reference amplitude A0 in thresholds",
                                           minimum=0.01, maximum=0.9)
     reference_captures: int = _pulsed.reference_captures_parameter(4, "captures averaged for each reference")
@@ -157,8 +160,12 @@ class Refractory(Procedure):
         settings = self._settings(design, spacings)
         records = self._records(context.chip_design)
         bias_a = p.bias_a or design.bias_a
+        # A fixed order would pair each spacing with the same part of the chip's drift (below) in
+        # every run: a bias no repetition could show.
+        order_seed = p.order_seed or int(np.random.SeedSequence().entropy % (2**31 - 2)) + 1
+        order = np.random.default_rng(order_seed)
         context.resolve(spacing_min_s=float(spacings[-1]), spacing_max_s=float(spacings[0]), bias_a=bias_a,
-                        detect_v=detect_v)
+                        detect_v=detect_v, order_seed=order_seed)
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         threshold = yield from _pulsed.threshold_for(
             self.name, p.threshold_a, context.chip_design, design, settings, p.width_s, p.edge_s, detect_v,
@@ -194,13 +201,12 @@ class Refractory(Procedure):
 
         def fire(round_spacings: list[float]):
             """`trials` pairs at each spacing, interleaved: pass after pass over the spacings, each
-            pass in a shuffled order (seeded: the plan stays deterministic). The chip's state drifts
-            from capture to capture (the loop's trapped current); consecutive pairs at one spacing
-            would all see one part of that drift. One row of `pairs` per spacing."""
+            pass in a shuffled order (`order_seed`). The chip's state drifts from capture to capture
+            (the loop's trapped current, which each spike changes); consecutive pairs at one
+            spacing would all see one part of that drift. One row of `pairs` per spacing."""
             expected = {s: single.output_v + scale * delayed(reference.time_s, reference.output_v, s)
                         for s in round_spacings}
             counted = {s: [0, 0] for s in round_spacings}       # pairs with a first, with a second spike
-            order = np.random.default_rng(len(tried))
             yield settings.configure(_pulsed.input_range_a(amplitude_a), with_bias_node=False)
             for _ in range(p.trials):
                 for spacing_s in order.permutation(round_spacings):

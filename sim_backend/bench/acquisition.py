@@ -130,6 +130,7 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
     """
     interval_s = scope.sample_interval_s
     start_rel_s = scope.first_sample_s - PREROLL_S
+    world.chip_at_present_bias()     # settled once, before the state the second search restarts from
     for search_s in (FIRST_SEARCH_S, SEARCH_S):
         final = search_s >= SEARCH_S
         saved = None if final else _save(world)
@@ -156,12 +157,14 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
 
 def _save(world):
     chip = world.chip
-    return (chip.state, chip.bias_a, chip.latched, chip.last_result), world.rng.bit_generator.state
+    return (chip.state, chip.bias_a, chip.latched, chip.last_result, chip.settled_dc_inputs), \
+        world.rng.bit_generator.state
 
 
 def _restore(world, saved) -> None:
     chip = world.chip
-    (chip.state, chip.bias_a, chip.latched, chip.last_result), world.rng.bit_generator.state = saved
+    (chip.state, chip.bias_a, chip.latched, chip.last_result, chip.settled_dc_inputs), \
+        world.rng.bit_generator.state = saved
 
 
 def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from sim_backend.clock import LabClock
 from sim_backend.emulator import build_bench
 from tests.conftest import EMULATED_STATION
+from tests.personalities.personality_helpers import ask
 
 
 def bench_with_bias(*, simulate_every_reading: bool):
@@ -82,3 +84,31 @@ def test_a_new_dc_input_level_is_seen_settled_as_a_bench_sees_it(input_a, keeps_
     assert settled.chip.settled_dc_inputs == settled.dc_inputs()
     settled.chip_at_present_bias()                      # the same level again: nothing more to settle
     assert (main_wire_spikes(settled) >= 2) == keeps_firing
+
+
+@pytest.mark.parametrize("input_a, triggers", [(11e-6, False), (14e-6, True)])
+def test_a_scope_armed_after_a_dc_level_change_triggers_only_on_steady_firing(tmp_path, input_a, triggers):
+    """Through the scope's SCPI, as a procedure acquires: the level is set, then the scope is armed
+    and waits for a spike on node m. Below the steady-firing onset (12.6 µA) the burst that the
+    level change fires is over long before a bench could arm, so nothing triggers."""
+    station = yaml.safe_load(EMULATED_STATION.read_text())
+    station["chip"] = str((EMULATED_STATION.parent / station["chip"]).resolve())
+    station["clock"]["acceleration"] = 0               # lab time moves only when the test says so
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(station))
+    bench = build_bench(path, seed=3)
+    world, scope = bench.world, bench.device("scope")
+    bias = world.panels["bias"]
+    bias.source_function, bias.current_level_a, bias.output_enabled = "current", 24e-6, True
+    world.bias_port_voltage_v("bias")                   # biased, input off: the state the level change starts from
+    wire = world.station.pulse_inputs[0]
+    channel = world.panels[wire.instrument].channels[wire.channel]
+    channel.function, channel.offset_v, channel.output_enabled = "DC", input_a / wire.amperes_per_volt, True
+    for text in (":SYST:HEAD OFF", ":TIM:RANG 100E-9", ":TIM:REF LEFT", ":TIM:POS -1E-9", ":ACQ:SRAT 10E9",
+                 ":CHAN1:RANG 0.4", ":CHAN1:OFFS 0.1", ":TRIG:EDGE:SOUR CHAN1", ":TRIG:LEV CHAN1,0.05"):
+        ask(scope, text)
+    reply = ask(scope, ":DIGitize;*OPC?")          # None: still waiting for its trigger
+    if reply is None:
+        world.clock.advance(1e-3)
+        reply = scope.read_message()
+    assert (reply in ("1", b"1\n")) == triggers, reply
