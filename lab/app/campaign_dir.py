@@ -164,6 +164,12 @@ class CampaignDirectory:
             manifest.commands.append(command)
         self.manifest = manifest
         self.save()
+        from lab.execution.provenance import software_version
+
+        earlier = sorted({run.software_version for run in manifest.runs if run.software_version} - {software_version()})
+        if earlier:        # a fix between two runs of one campaign is normal; mixing them silently is not
+            tell(f"runs here were taken with {', '.join(earlier)}; this is {software_version()} "
+                 "(the report lists the runs of each version)")
         return manifest
 
     def started(self, procedure: str, hand_offs: Mapping[str, str], software_version: str) -> None:
@@ -209,4 +215,17 @@ class CampaignDirectory:
         if self.manifest is not None:
             lines += [f"Left out, not recoverable: `{r.archive}`: {r.message}" for r in self.manifest.runs
                       if r.status == UNRECOVERABLE]
+            lines += self._versions_remark()
         return lines
+
+    def _versions_remark(self) -> list[str]:
+        by_version: dict[str, list[str]] = {}
+        for run in self.manifest.runs:
+            if run.software_version and run.archive:
+                by_version.setdefault(run.software_version, []).append(run.procedure)
+        if len(by_version) < 2:
+            return []
+        return ["Runs in this directory were taken with more than one software version: "
+                + "; ".join(f"{version} ({', '.join(dict.fromkeys(procedures))})"
+                            for version, procedures in by_version.items())
+                + ". Compare results across versions with `nwlab archive compare`."]
