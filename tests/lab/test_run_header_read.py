@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from lab.app import api
-from lab.app.report.runs import (NOT_TABLES, PARAMETERS_RESOLVED, RESULTS, TRACES, Quantity, RunData, RunFileError,
-                                 _checked_load, _load, _load_without_data, _text, stage_temperature_k)
+from lab.app.report.runs import (PARAMETERS_RESOLVED, RESULTS, TRACES, Quantity, RunData, RunFileError,
+                                 _checked_load, _load, _text, stage_temperature_k)
+from lab.archive.stored_run import NOT_TABLES
 from lab.archive.layout import EXACT, read_uncertainty
 from test_report import campaign_dir  # noqa: F401 - the module fixture: a campaign directory of every procedure
 
@@ -170,7 +171,7 @@ def assert_same_run(new: RunData, old: RunData) -> None:
 
 
 def assert_same_header(path: Path) -> RunData:
-    new = _load_without_data(path)
+    new = _load(path, data=False)
     assert_same_run(new, reference_load(path))
     return new
 

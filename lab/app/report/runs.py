@@ -2,8 +2,8 @@
 
 Everything the report needs is loaded into memory at once and the file is closed: status and
 provenance, parameters and results with their units, each table and the traces (if any). The
-header (all but tables and traces) is read with h5py in one open of the file, giving exactly what
-xarray gives (tests/lab/test_run_header_read.py); tables and traces through xarray (h5netcdf).
+header and tables are read with h5py in one open of the file (lab.archive.stored_run), giving
+exactly what xarray gives (tests/lab/test_run_header_read.py); the traces through xarray (h5netcdf).
 
 A file is checked with plain h5py first (lab.archive.reader.check_readable: every object's
 metadata, the first and last row of every dataset) and read only if that went cleanly: a damaged
@@ -20,17 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
-from lab.archive.layout import (CONFIDENCE_LEVEL, ENTRY, EXACT, INTERVAL_HIGH, INTERVAL_LOW,
-                                STANDARD_UNCERTAINTY, UNCERTAINTY_METHOD, read_uncertainty)
-
-TRACES, RESULTS, PARAMETERS_RESOLVED = "traces", "results", "parameters_resolved"
-UNCERTAINTY_ATTRS = (UNCERTAINTY_METHOD, CONFIDENCE_LEVEL, INTERVAL_LOW, INTERVAL_HIGH, STANDARD_UNCERTAINTY)
-NOT_TABLES = frozenset({TRACES, RESULTS, "parameters", PARAMETERS_RESOLVED, "instrument", "sample", "metadata"})
+from lab.archive.layout import ENTRY, EXACT, read_uncertainty
+from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity,
+                                    read_stored_run, text as _text)
 
 
 class RunFileError(ValueError):
@@ -95,65 +91,12 @@ class RunData:
         return found.scalar() if found is not None else float("nan")
 
 
-def _text(value: Any) -> str:
-    value = np.asarray(value).item() if np.ndim(value) == 0 else value
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _attrs(obj: h5py.HLObject, *names: str) -> dict[str, Any]:
-    """The named attributes of `obj` as xarray (h5netcdf) gives them: fixed-length byte strings
-    decoded, and a one-element array as its element (so a reader sees the same values either way)."""
-    out: dict[str, Any] = {}
-    for name in names:
-        if name not in obj.attrs:
-            continue
-        value = obj.attrs[name]
-        if isinstance(value, bytes):
-            value = value.decode()
-        elif isinstance(value, np.ndarray) and len(value) == 1:
-            value = value[0]
-        out[name] = value
-    return out
-
-
-def _axis(group: h5py.Group, ds: h5py.Dataset) -> h5py.Dataset | None:
-    """The dimension scale of `ds`'s first dimension, if it is a named axis in `group` (not the
-    plain index scale the archive gives a dimension without one)."""
-    dim = ds.dims[0]
-    if not len(dim):
-        return None
-    scale = dim[len(dim) - 1]                    # the last one attached, as netCDF readers take it
-    name = scale.name.rsplit("/", 1)[-1]
-    axis = group.get(name)
-    if not isinstance(axis, h5py.Dataset) or not axis.is_scale or name.endswith(("_index", "_dim0")):
-        return None
-    return axis
-
-
-def _quantities(group: h5py.Group) -> dict[str, Quantity]:
-    """Datasets of a results/parameters group with their units and uncertainty; dimension
-    scales are not quantities but the axes of those that have one."""
-    out: dict[str, Quantity] = {}
-    for name, ds in group.items():
-        if not isinstance(ds, h5py.Dataset) or ds.is_scale:
-            continue
-        attrs = _attrs(ds, "units", EXACT, *UNCERTAINTY_ATTRS)
-        units = str(attrs.get("units", ""))
-        if h5py.check_string_dtype(ds.dtype) is not None:
-            out[name] = Quantity(_text(ds.asstr()[()]), units)
-            continue
-        values = ds[()]
-        uncertainty = read_uncertainty(attrs)
-        exact = _text(attrs.get(EXACT, ""))
-        if ds.ndim == 0:
-            out[name] = Quantity(values.item(), units, uncertainty=uncertainty, exact=exact)
-            continue
-        axis = _axis(group, ds)
-        out[name] = Quantity(values, units, axis.name.rsplit("/", 1)[-1] if axis is not None else None,
-                             axis[()] if axis is not None else None,
-                             str(_attrs(axis, "units").get("units", "")) if axis is not None else "",
-                             uncertainty, exact)
-    return out
+def _quantity(stored: StoredQuantity) -> Quantity:
+    units = str(stored.attrs.get("units", ""))
+    if isinstance(stored.value, str):
+        return Quantity(stored.value, units)
+    return Quantity(stored.value, units, stored.axis_name, stored.axis_values, stored.axis_units,
+                    read_uncertainty(stored.attrs), _text(stored.attrs.get(EXACT, "")))
 
 
 def _short(exc: BaseException) -> str:
@@ -200,69 +143,38 @@ def _checked_load(path: Path, data: bool = True) -> RunData:
     except ArchiveError as exc:
         raise RunFileError(str(exc)) from exc
     try:
-        return _load(path) if data else _load_without_data(path)
+        return _load(path, data)
     except Exception as exc:  # noqa: BLE001 - readable by h5py, yet not the layout the report reads
         raise RunFileError(f"{path}: not readable as a run ({type(exc).__name__}: {_short(exc)})") from exc
 
 
-def _load(path: Path) -> RunData:
-    """The header and tables read with h5py in one open of the file; the traces, an xarray
-    Dataset, through xarray opening that one group (not the whole tree: it walks every group)."""
-    with h5py.File(path, "r") as f:
-        run = _header(f[ENTRY], path)
-        run.with_data = True
-        for name, group in f[ENTRY].items():
-            if name in NOT_TABLES or not isinstance(group, h5py.Group) \
-                    or _attrs(group, "NX_class").get("NX_class") != "NXdata":
-                continue
-            columns = {col: ds for col, ds in group.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale}
-            run.tables[name] = {col: ds[()] for col, ds in columns.items()}
-            run.table_units[name] = {col: str(_attrs(ds, "units").get("units", "")) for col, ds in columns.items()}
-        traced = isinstance(f[ENTRY].get(TRACES), h5py.Group)
-    if traced:
+def _load(path: Path, data: bool = True) -> RunData:
+    """The header (and with `data` the tables) read with h5py in one open of the file
+    (lab.archive.stored_run); the traces, an xarray Dataset, through xarray opening that one group
+    (not the whole tree: it walks every group)."""
+    stored = read_stored_run(path, tables=data)
+    fields = stored.fields
+    run = RunData(
+        path=path, run_id=fields["run_id"], procedure=fields["procedure"], status=fields["exit_status"],
+        message=fields["exit_message"], started_at=fields["start_time"], ended_at=fields["end_time"],
+        software_version=fields["software_version"], bench=fields["bench"], emulator_seed=fields["emulator_seed"],
+        station_text=fields["station_text"], chip_text=fields["chip_text"],
+        metadata=json.loads(fields["metadata_text"]) if fields["metadata_text"] is not None else {},
+        with_data=data, tables=stored.tables, table_units=stored.table_units,
+    )
+    if fields["snapshot_text"] is not None and fields["station_text"]:
+        run.stage_temperature_k = stage_temperature_k(fields["snapshot_text"], run.station_text)
+    quantities = stored.quantities
+    run.parameters.update({name: _quantity(q) for name, q in quantities.get(PARAMETERS, {}).items()})
+    run.results.update({name: _quantity(q) for name, q in quantities.get(RESULTS, {}).items()})
+    resolved = {name: _quantity(q) for name, q in quantities.get(PARAMETERS_RESOLVED, {}).items()}
+    # NaN: the run ended before its plan chose the value
+    run.parameters_resolved.update({name: q for name, q in resolved.items() if np.isfinite(q.value)})
+    if data and stored.traced:
         import xarray as xr     # only here: importing it takes most of a second
 
         with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
             run.traces = traces.load()
-    return run
-
-
-def _load_without_data(path: Path) -> RunData:
-    """A run's header, parameters and results, without tables and traces, read with h5py in one
-    open of the file (xarray walks the whole file for each group it opens)."""
-    with h5py.File(path, "r") as f:
-        return _header(f[ENTRY], path)
-
-
-def _header(top: h5py.Group, path: Path) -> RunData:
-    """Status, provenance, parameters and results from an open run file's entry group."""
-    instrument = top["instrument"]
-
-    def text(group: h5py.Group | None, name: str, default: str = "") -> str:
-        return _text(group[name][()]) if group is not None and name in group else default
-
-    station, chip = top.get("instrument/station"), top.get("sample/chip")
-    snapshot, metadata = top.get("instrument/snapshot"), top.get("metadata")
-    seed = instrument.get("emulator_seed")
-    run = RunData(
-        path=path, run_id=_text(top["run_id"][()]), procedure=_text(top["procedure"][()]),
-        status=text(top, "exit_status", "unknown"), message=text(top, "exit_message"),
-        started_at=_text(top["start_time"][()]), ended_at=text(top, "end_time"),
-        software_version=str(_attrs(top["program_name"], "version").get("version", "?")),
-        bench=_text(instrument["bench"][()]),
-        emulator_seed=int(seed[()]) if seed is not None else None,
-        station_text=text(station, "data"), chip_text=text(chip, "data"),
-        metadata=json.loads(text(metadata, "data")) if metadata is not None else {},
-        with_data=False,
-    )
-    if snapshot is not None and station is not None:
-        run.stage_temperature_k = stage_temperature_k(text(snapshot, "data"), run.station_text)
-    for name, target in (("parameters", run.parameters), (RESULTS, run.results)):
-        if name in top:
-            target.update(_quantities(top[name]))
-    if PARAMETERS_RESOLVED in top:  # NaN: the run ended before its plan chose the value
-        run.parameters_resolved.update({name: q for name, q in _quantities(top[PARAMETERS_RESOLVED]).items()
-                                        if np.isfinite(q.value)})
     return run
 
 
