@@ -92,6 +92,10 @@ class PlanContext:
     where it says which values it chose for its automatic parameters (`resolve`)."""
     chip_design: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
+    #: Seeds the plan's own random choices (a shuffled order) where the run should be repeatable:
+    #: on an emulated station, from its seed, so that one seed gives one campaign; None (a real
+    #: bench): the plan draws its own and archives it.
+    seed: int | None = None
     #: name -> value the plan chose (in the parameter's units); the runner archives each as it
     #: appears (a `ParametersResolved` record). Not a step: step numbers stay those of the plan.
     resolved: dict[str, float] = field(default_factory=dict)

@@ -56,7 +56,8 @@ class RefractoryParameters:
                                         "interval is within this fraction of it (half-width / value)",
                                         minimum=0.001, maximum=10.0)
     order_seed: int = parameter(0, unit="1", doc="seed of the order pairs are fired in (each pass over the spacings "
-                                "shuffled); 0 draws one as the run starts, archived with the resolved parameters",
+                                "shuffled); 0 takes one from the emulated station's seed, or draws one on a real bench "
+                                "(archived with the resolved parameters)",
                                 minimum=0, maximum=2**31 - 1)
     reference_fraction: float = parameter(0.3, unit="1", doc="reference amplitude A0 in thresholds",
                                           minimum=0.01, maximum=0.9)
@@ -162,7 +163,7 @@ class Refractory(Procedure):
         bias_a = p.bias_a or design.bias_a
         # A fixed order would pair each spacing with the same part of the chip's drift (below) in
         # every run: a bias no repetition could show.
-        order_seed = p.order_seed or int(np.random.SeedSequence().entropy % (2**31 - 2)) + 1
+        order_seed = p.order_seed or context.seed or int(np.random.SeedSequence().entropy % (2**31 - 2)) + 1
         order = np.random.default_rng(order_seed)
         context.resolve(spacing_min_s=float(spacings[-1]), spacing_max_s=float(spacings[0]), bias_a=bias_a,
                         detect_v=detect_v, order_seed=order_seed)

@@ -13,6 +13,7 @@ ending — safe state and RunStop — runs to its end however many signals arriv
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 import uuid
@@ -138,8 +139,16 @@ class Runner:
         writer(RunStop(status, _now(), message=message, traceback=trace_text))
         return RunOutcome(run_id, writer.last_path, status, message, results, notes)
 
+    def _plan_seed(self, procedure: Procedure) -> int | None:
+        """The emulated station's seed, mixed with the procedure's name (each its own draws)."""
+        seed = self.station.emulator_seed if self.station.is_emulated else None
+        if seed is None:
+            return None
+        digest = hashlib.sha256(f"{seed}:{procedure.name}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") % (2**31 - 2) + 1
+
     def _execute(self, procedure, executor, writer, results, notes, bar, progress: RunProgress) -> None:
-        context = PlanContext(self.context.chip_design)      # its own `resolved` for this run
+        context = PlanContext(self.context.chip_design, seed=self._plan_seed(procedure))   # its own `resolved`
         plan = procedure.plan(context)
         wall = WallModel(self.station.clock_acceleration)
         progress.steps_begin(self.monotonic())
