@@ -57,6 +57,8 @@ def try_complete(world, role_name: str) -> bool:
     if scope.state != "armed":
         return scope.state == "done"
     now_s = world.now_s()
+    if _static_under_dc(world):
+        return False
     for _ in range(MAX_EVENTS_PER_CALL):
         origin_s = _next_event_s(world, scope.armed_at_s)
         if origin_s is None or origin_s > now_s:
@@ -67,6 +69,19 @@ def try_complete(world, role_name: str) -> bool:
             return True
         scope.armed_at_s = origin_s + SEARCH_S   # that event did not trigger: wait for the next
     return False
+
+
+def _static_under_dc(world) -> bool:
+    """Only DC levels drive the chip and its last simulated window had no switching: it sits in
+    a static state, and nothing can trigger (below the f–I onset a scope waits out its timeout;
+    simulating window after window of it would only cost time)."""
+    if world.dc_inputs() is None or any(
+            generator.channels[wire.channel].output_enabled and generator.channels[wire.channel].function != "DC"
+            for wire in world.station.pulse_inputs
+            if isinstance(generator := world.panels.get(wire.instrument), PulseGeneratorPanel)):
+        return False
+    chip = world.chip_at_present_bias()
+    return chip.settled and chip.state is not None
 
 
 def _next_event_s(world, after_s: float) -> float | None:
