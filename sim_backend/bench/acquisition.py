@@ -4,6 +4,12 @@ An armed scope completes on the first trigger after it was armed: the bench find
 generator event (a burst trigger or a free-running pulse), simulates the chip around it, passes
 each channel's signal through its gain and bandwidth, finds the trigger crossing, samples at the
 scope's rate, adds input noise and quantizes to 8 bits.
+
+The chip carries its state from one acquisition to the next (the current its loop keeps from
+spike to spike). Lab time between acquisitions is not simulated, except where it matters: under
+a new DC input level the chip is first settled (World.chip_at_present_bias), as a bench arms its
+scope milliseconds after setting one; and a chip static under DC levels cannot trigger, so the
+scope waits out its timeout without simulating anything.
 """
 
 from __future__ import annotations
