@@ -441,6 +441,10 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
             continue
         finally:
             if journal is not None:
+                if result is not None:
+                    # The report's writer first: a kill as soon as the manifest says the run
+                    # ended still leaves a report that covers it.
+                    journal.after_run()
                 journal.ended(name, result)
         outcome.per_procedure_wall_s[name] = time.monotonic() - began
         outcome.outcomes[name] = result
@@ -448,8 +452,6 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         if sources is not None and result.archive_path is not None:
             sources[name] = Path(result.archive_path)
         bar.refresh()
-        if journal is not None:
-            journal.after_run()
         if result.exit_status == "aborted" or stop_requested():
             outcome.interrupted = True
 
