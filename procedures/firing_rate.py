@@ -165,7 +165,7 @@ class FiringRate(Procedure):
             yield steps.SetInputEnabled(enabled=False)
             rate_hz = float(np.mean([firing_rate_hz(k, t) for k, t in zip(spikes_per, durations)]))
             yield steps.Progress(fraction=len(measured) / planned,
-                                 message=f"{current_a * 1e6:.3g} uA: {rate_hz / 1e6:.3g} MHz")
+                                 message=f"{format_si(current_a, 'A')}: {format_si(rate_hz, 'Hz')}")
 
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         for current_a in currents:
