@@ -51,7 +51,7 @@ def main() -> None:
         CampaignProgress.changed = changed
         shutil.rmtree(out, ignore_errors=True)
     began_s, ended_s = samples[0][0], samples[-1][0]
-    factors, within, shown = [], 0, 0.0
+    factors, within, shown, misses = [], 0, 0.0, []
     per_run: dict[str, list[int]] = {}                           # run -> [samples, within]
     print(" done  estimated left  remained  ratio")
     for now_s, left_s, run in samples:
@@ -61,6 +61,8 @@ def main() -> None:
         ratio = left_s / actual_s if actual_s > 0 else float("inf")
         ok = abs(left_s - actual_s) <= ABSOLUTE_S if actual_s < ABSOLUTE_S else 0.5 <= ratio <= 2.0
         within += ok
+        if not ok:
+            misses.append((done, run, left_s, actual_s))
         per_run.setdefault(run, [0, 0])[0] += 1
         per_run[run][1] += ok
         if actual_s >= ABSOLUTE_S:
@@ -72,6 +74,8 @@ def main() -> None:
         measured = f"{outcome.per_procedure_wall_s[run]:.2f} s" if run in outcome.per_procedure_wall_s else "-"
         guess = f"{expected[run]:.2f} s" if run in expected else "-"
         print(f"  {run:20s} {ok:5d} of {count:5d} within; wall {measured}, expected at its start {guess}")
+    for done, run, left_s, actual_s in misses[:20]:
+        print(f"  miss at {done:6.1%} in {run}: estimated {left_s:.2f} s left, {actual_s:.2f} s remained")
     counted = sum(1 for now_s, _, _ in samples if (now_s - began_s) / (ended_s - began_s) >= 0.2)
     worst = max(factors, default=1.0)
     print(f"campaign {ended_s - began_s:.1f} s wall, all completed: {outcome.all_completed}; "
