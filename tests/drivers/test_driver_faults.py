@@ -26,7 +26,13 @@ from sim_backend.faults import plan as faults
 pytestmark = pytest.mark.timeout(30)
 
 #: QCoDeS timeouts are seconds (pyvisa's are ms): short, so a dead instrument is noticed fast.
+#: Set only once the fault is armed: opening a stock driver over TCP on a loaded machine can take
+#: longer than this, and a failure there would say nothing about the fault handling under test.
 TIMEOUT_S = 0.05
+#: While the link is whole (connecting, configuring, answering again after the fault).
+WORKING_TIMEOUT_S = 5.0
+#: A dropped reply over TCP shows as a timeout; the reconnect's own traffic runs at it too.
+DROP_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -93,10 +99,11 @@ def bench_models(case) -> dict[str, str]:
 
 
 def test_reconnects_after_a_dropped_connection(case, connect, bench):
-    driver = connect(case.role_name, case.driver, timeout=TIMEOUT_S, **case.kwargs)
+    driver = connect(case.role_name, case.driver, timeout=WORKING_TIMEOUT_S, **case.kwargs)
     case.configure(driver)
     plan = bench.faults_for(station_address(bench, case.role_name))
     replies_before = plan.replies
+    driver.timeout(DROP_TIMEOUT_S)
     plan.inject(faults.drop())
     case.read(driver)                       # the reply is lost with the link; the driver reconnects
     assert plan.replies > replies_before + 1  # the dropped reply, then the reconnect's traffic
@@ -105,10 +112,11 @@ def test_reconnects_after_a_dropped_connection(case, connect, bench):
 
 
 def test_persistent_timeout_gives_a_clear_error_not_a_hang(case, connect, bench):
-    driver = connect(case.role_name, case.driver, timeout=TIMEOUT_S, **case.kwargs)
+    driver = connect(case.role_name, case.driver, timeout=WORKING_TIMEOUT_S, **case.kwargs)
     driver.reconnect_backoff_s = 0.01   # the bound below follows it
     case.configure(driver)
     address = station_address(bench, case.role_name)
+    driver.timeout(TIMEOUT_S)
     bench.faults_for(address).set_persistent(faults.withhold())
     start = time.monotonic()
     with pytest.raises(InstrumentConnectionError) as info:
@@ -122,4 +130,5 @@ def test_persistent_timeout_gives_a_clear_error_not_a_hang(case, connect, bench)
     bound_s = (attempts + 1) * TIMEOUT_S + driver.reconnect_backoff_s * 2 ** attempts + 2.0
     assert elapsed_s < bound_s
     bench.faults_for(address).set_persistent(None)
+    driver.timeout(WORKING_TIMEOUT_S)
     case.read(driver)                       # once the instrument answers again, so does the driver
