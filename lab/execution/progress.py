@@ -275,7 +275,7 @@ class RunProgress:
 class _Planned:
     name: str
     steps_s: float                          # expected wall time of its steps (its dry run's)
-    dry_run_s: float = 0.0                  # wall time its dry run took when the campaign was planned
+    dry_run_s: float = 0.0                  # wall time its dry run took: planning, then at its start
     state: str = "waiting"                  # waiting, running, ended, skipped
 
 
@@ -330,8 +330,12 @@ class CampaignProgress:
         """Expected wall time of a planned run, as measured so far."""
         return entry.dry_run_s + self.head_s + self.rates.ratio * entry.steps_s + self.tail_s
 
-    def start(self, name: str, report: DryRunReport, acceleration: float, now_s: float) -> RunProgress:
-        """A run begins, with its dry run (hand-offs may have changed it since the plan)."""
+    def start(self, name: str, report: DryRunReport, acceleration: float, now_s: float, *,
+              dry_run_s: float | None = None) -> RunProgress:
+        """A run began at `now_s` with its dry run (hand-offs may have changed it since the plan),
+        which took `dry_run_s` (None: as long as when the campaign was planned). The hand-offs
+        can make it take much longer or shorter than then; what it took is not a cost of the
+        runs to come, so `heads_s` leaves it out."""
         index = self._index(name)
         for earlier in self.planned[:index]:
             if earlier.state == "waiting":
@@ -340,6 +344,8 @@ class CampaignProgress:
         if self.ended_s is not None:
             self.gaps_s.append(max(now_s - self.ended_s, 0.0))
         entry.steps_s, entry.state = steps_wall_s(report, acceleration), "running"
+        if dry_run_s is not None:
+            entry.dry_run_s = max(dry_run_s, 0.0)
         self.current = RunProgress(entry.steps_s, self.expected_s(entry), now_s, self.rates,
                                    head_s=entry.dry_run_s + self.head_s, tail_s=self.tail_s,
                                    marks=report_marks(report, acceleration))

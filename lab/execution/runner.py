@@ -89,7 +89,8 @@ class Runner:
     def _run_progress(self, procedure: Procedure, estimate: DryRunReport, began_s: float) -> RunProgress:
         acceleration = self.station.clock_acceleration
         if self.progress is not None:
-            return self.progress.start(procedure.name, estimate, acceleration, began_s)
+            return self.progress.start(procedure.name, estimate, acceleration, began_s,
+                                       dry_run_s=self.monotonic() - began_s)
         return RunProgress(steps_wall_s(estimate, acceleration), expected_wall_s(estimate, acceleration), began_s)
 
     def _run_locked(self, procedure: Procedure, duration_s: float, progress: RunProgress) -> RunOutcome:

@@ -146,6 +146,24 @@ def test_runs_to_come_take_their_steps_at_the_rate_measured_and_the_costs_runs_m
     assert campaign.position() == (2, 3)
 
 
+def test_a_dry_run_the_hand_offs_made_longer_is_not_expected_of_the_runs_to_come():
+    # b's dry run took 0.5 s at planning and 2.5 s at its start (the hand-offs changed its plan):
+    # the 2 s more belong to b, not to every run's fixed cost.
+    campaign = CampaignProgress.of([("a", 1.0), ("b", 1.0, 0.5), ("c", 1.0)], now_s=0.0)
+    run = campaign.start("b", report_of(1.0), 1.0, 0.0, dry_run_s=2.5)
+    assert run.left_s(0.0) == pytest.approx(run.prior_s)
+    assert campaign.planned[1].dry_run_s == 2.5
+    run.steps_begin(2.6)                                         # 0.1 s besides its dry run
+    campaign.end("b", completed=True, now_s=run_steps(run, [steps_of(1.0)], steps_of(1.0), 2.6))
+    assert campaign.heads_s == [pytest.approx(0.1)]
+    # Without the measured dry run the 2 s would have been counted as b's fixed cost.
+    unmeasured = CampaignProgress.of([("b", 1.0, 0.5), ("c", 1.0)], now_s=0.0)
+    run = unmeasured.start("b", report_of(1.0), 1.0, 0.0)
+    run.steps_begin(2.6)
+    unmeasured.end("b", completed=True, now_s=run_steps(run, [steps_of(1.0)], steps_of(1.0), 2.6))
+    assert unmeasured.heads_s == [pytest.approx(2.1)]
+
+
 def test_an_adaptive_run_that_ends_early_does_not_make_the_runs_to_come_look_quick():
     # The dry run plans for the most (10 steps); the run stops after 3, each as slow as expected.
     campaign = CampaignProgress.of([("adaptive", 10.0), ("next", 10.0)], now_s=0.0)
