@@ -66,7 +66,7 @@ def main() -> None:
         per_run.setdefault(run, [0, 0])[0] += 1
         per_run[run][1] += ok
         if actual_s >= ABSOLUTE_S:
-            factors.append(max(ratio, 1 / ratio) if ratio > 0 else float("inf"))
+            factors.append((max(ratio, 1 / ratio) if ratio > 0 else float("inf"), done, run, left_s, actual_s))
         if done >= shown:
             print(f"{done:5.0%}  {left_s:12.2f} s  {actual_s:7.2f} s  {ratio:5.2f}")
             shown = (int(done * 10) + 1) / 10
@@ -77,7 +77,10 @@ def main() -> None:
     for done, run, left_s, actual_s in misses[:20]:
         print(f"  miss at {done:6.1%} in {run}: estimated {left_s:.2f} s left, {actual_s:.2f} s remained")
     counted = sum(1 for now_s, _, _ in samples if (now_s - began_s) / (ended_s - began_s) >= 0.2)
-    worst = max(factors, default=1.0)
+    worst, *where = max(factors, default=(1.0,))
+    if where:
+        done, run, left_s, actual_s = where
+        print(f"  worst at {done:6.1%} in {run}: estimated {left_s:.2f} s left, {actual_s:.2f} s remained")
     print(f"campaign {ended_s - began_s:.1f} s wall, all completed: {outcome.all_completed}; "
           f"{within} of {counted} samples after 20 % within the target; worst factor {worst:.2f} (target 2)")
     print(json.dumps({"benchmark": "progress_estimate", "wall_s": round(ended_s - began_s, 2),
