@@ -41,6 +41,12 @@ from contracts.files.yaml12 import load_yaml
 from procedures.catalog import CAMPAIGN, DEPENDS_ON, HAND_OFFS, hand_off, handed_on, missing_hand_offs
 
 
+#: A child process out of the terminal's reach of Ctrl-C (a new session; on Windows, a new
+#: process group).
+_OWN_SESSION: dict[str, Any] = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+                                else {"start_new_session": True})
+
+
 class CampaignError(ValueError):
     """A campaign that cannot start (unknown procedure, bad parameter, refused plan)."""
 
@@ -337,7 +343,7 @@ class _Journal:
             self._writers.append(subprocess.Popen(
                 [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True))  # a Ctrl-C at the terminal is the campaign's, not the writer's
+                **_OWN_SESSION))  # a Ctrl-C at the terminal is the campaign's, not the writer's
         except OSError:
             pass
 

@@ -2,26 +2,29 @@
 
 HDF5 drops its own file lock when SWMR starts (so readers can open the file), which would let
 `recover` copy a live file. The writer therefore holds a shared flock on the `.partial` while
-the run is open; the kernel releases it when the process dies. Filesystems without flock
-(some network shares) make this best-effort: the lock is skipped there.
+the run is open; the system releases it when the process dies (`file_locks`: flock, or a
+byte-range lock on Windows). Filesystems without locks (some network shares) make this
+best-effort: the lock is skipped there.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
+
+from lab.archive import file_locks
 
 
 def hold(path: Path) -> int | None:
     """Take a shared lock for the writer; returns the fd to pass to `release`."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        if file_locks.try_lock(fd, shared=True):
+            return fd
     except OSError:
-        os.close(fd)
-        return None
-    return fd
+        pass
+    os.close(fd)
+    return None
 
 
 def release(fd: int | None) -> None:
@@ -33,11 +36,8 @@ def is_live(path: Path) -> bool:
     """True if some process still holds the writer's lock."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not file_locks.try_lock(fd)
     except OSError:
-        return False  # no flock here: cannot tell
+        return False  # no locks here: cannot tell
     finally:
         os.close(fd)
-    return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,8 +70,7 @@ def write_error(path: Path | str, exc: BaseException, then: str = "") -> Archive
 
 def free_bytes(directory: Path) -> int:
     """Bytes an unprivileged writer may still use on the directory's filesystem."""
-    st = os.statvfs(directory)
-    return st.f_bavail * st.f_frsize
+    return shutil.disk_usage(directory).free
 
 
 def megabytes(n: float) -> str:

@@ -11,7 +11,8 @@ The lock files live in one fixed directory, never under TMPDIR: `/run/lock/nwlab
 directory for lock files, `/var/lock` on older systems; shared by every user, emptied at boot,
 which is harmless since a flock dies with its process) and, where neither is writable, the fixed
 per-user `/tmp/nwlab-locks-<uid>` (per user so that no other user can plant files in it; two users
-then do not see each other's runs: give them a writable /run/lock).
+then do not see each other's runs: give them a writable /run/lock). On Windows: `%ProgramData%\nwlab\locks`,
+else the user's `%LOCALAPPDATA%\nwlab\locks`. The lock itself: `lab.archive.file_locks`.
 
 The lock is re-entrant within a process: a campaign holds it around all its runs (from before
 the instruments are opened), and each run's Runner takes it again without blocking itself.
@@ -19,14 +20,15 @@ the instruments are opened), and each run's Runner takes it again without blocki
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.files.station import Station, read_station
+from lab.archive import file_locks
 
 #: System lock directories tried in order; the first writable one gets an `nwlab` directory.
 SYSTEM_LOCK_DIRS = (Path("/run/lock"), Path("/var/lock"))
@@ -40,8 +42,14 @@ _held: dict[Path, tuple[int, int]] = {}     # lock file -> (open descriptor, dep
 _held_guard = threading.Lock()
 
 
+#: Opened without following a symbolic link planted in place of a lock file (POSIX).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 def lock_directory() -> Path:
     """The fixed directory of the lock files (see the module doc)."""
+    if sys.platform == "win32":
+        return _windows_lock_directory()
     for system in SYSTEM_LOCK_DIRS:
         if os.access(system, os.W_OK | os.X_OK):
             shared = system / "nwlab"
@@ -59,6 +67,20 @@ def lock_directory() -> Path:
         raise StationBusyError(f"{private} is not this user's directory: run locks cannot be kept there "
                                "(remove it, or make /run/lock writable)")
     return private
+
+
+def _windows_lock_directory() -> Path:
+    for root in (os.environ.get("ProgramData"), os.environ.get("LOCALAPPDATA")):
+        if root:
+            directory = Path(root) / "nwlab" / "locks"
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            if os.access(directory, os.W_OK):
+                return directory
+    raise StationBusyError("no writable directory for run locks: neither %ProgramData% nor %LOCALAPPDATA% "
+                           "holds a writable nwlab\\locks")
 
 
 @dataclass(frozen=True)
@@ -117,23 +139,26 @@ def _acquire(lock: _Lock, station_path: Path) -> None:
         _held[lock.path] = (fd, depth + 1)
         return
     try:
-        fd = os.open(lock.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        fd = os.open(lock.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666)
     except PermissionError:            # another user's lock file: a read-only descriptor locks too
-        fd = os.open(lock.path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(lock.path, os.O_RDONLY | _NOFOLLOW)
     try:
-        if os.fstat(fd).st_uid == os.getuid():
+        if hasattr(os, "getuid") and os.fstat(fd).st_uid == os.getuid():
             os.fchmod(fd, 0o666)       # other users' runs must be able to open it (umask aside)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise StationBusyError(f"{lock.busy} ({holder}); wait for it to finish or stop it first") from None
+        held = file_locks.try_lock(fd)
+        if not held:
+            os.lseek(fd, 0, os.SEEK_SET)
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
     except BaseException:
         os.close(fd)
         raise
+    if not held:
+        os.close(fd)
+        raise StationBusyError(f"{lock.busy} ({holder}); wait for it to finish or stop it first")
     try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, station {station_path}".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()}, station {station_path}".encode())
     except OSError:                    # read-only descriptor: the lock holds, unlabelled
         pass
     _held[lock.path] = (fd, 1)
@@ -149,5 +174,5 @@ def _release(path: Path) -> None:
         os.ftruncate(fd, 0)
     except OSError:
         pass
-    fcntl.flock(fd, fcntl.LOCK_UN)
+    file_locks.unlock(fd)
     os.close(fd)

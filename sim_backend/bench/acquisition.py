@@ -3,7 +3,9 @@
 An armed scope completes on the first trigger after it was armed: the bench finds the next
 generator event (a burst trigger or a free-running pulse), simulates the chip around it, passes
 each channel's signal through its gain and bandwidth, finds the trigger crossing, samples at the
-scope's rate, adds input noise and quantizes to 8 bits.
+scope's rate, adds input noise and quantizes to 8 bits. A scope on auto trigger that saw none
+by its timer (`OscilloscopePanel.auto_trigger_at_s`) acquires anyway, the record's time origin
+at the forced trigger.
 
 The chip carries its state from one acquisition to the next (the current its loop keeps from
 spike to spike). Lab time between acquisitions is not simulated, except where it matters: under
@@ -63,18 +65,27 @@ def try_complete(world, role_name: str) -> bool:
     if scope.state != "armed":
         return scope.state == "done"
     now_s = world.now_s()
-    if _static_under_dc(world):
-        return False
-    for _ in range(MAX_EVENTS_PER_CALL):
-        origin_s = _next_event_s(world, scope.armed_at_s)
-        if origin_s is None or origin_s > now_s:
-            return False
-        if _capture(world, scope, origin_s):
-            scope.acquisitions_completed += 1
-            scope.state = "done"      # in RUN mode the personality re-arms when data are read
-            return True
-        scope.armed_at_s = origin_s + SEARCH_S   # that event did not trigger: wait for the next
+    forced_at_s = scope.auto_trigger_at_s()
+    until_s = now_s if forced_at_s is None else min(now_s, forced_at_s)
+    if not _static_under_dc(world):
+        for _ in range(MAX_EVENTS_PER_CALL):
+            origin_s = _next_event_s(world, scope.armed_at_s)
+            if origin_s is None or origin_s > until_s:
+                break
+            if _capture(world, scope, origin_s):
+                return _completed(scope)
+            scope.armed_at_s = origin_s + SEARCH_S   # that event did not trigger: wait for the next
+        else:
+            return False                             # more events to try on the next call
+    if forced_at_s is not None and now_s >= forced_at_s and _capture(world, scope, forced_at_s, forced=True):
+        return _completed(scope)
     return False
+
+
+def _completed(scope: OscilloscopePanel) -> bool:
+    scope.acquisitions_completed += 1
+    scope.state = "done"      # in RUN mode the personality re-arms when data are read
+    return True
 
 
 def _static_under_dc(world) -> bool:
@@ -111,7 +122,7 @@ def _next_event_s(world, after_s: float) -> float | None:
     return min(events) if events else None
 
 
-def _capture(world, scope: OscilloscopePanel, origin_s: float) -> bool:
+def _capture(world, scope: OscilloscopePanel, origin_s: float, *, forced: bool = False) -> bool:
     interval_s = scope.sample_interval_s
     # (the small margin keeps an exact ratio such as 50 ps / 25 ps from rounding up)
     oversample = max(1, math.ceil(interval_s / FINE_STEP_S - 1e-9))
@@ -119,7 +130,7 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float) -> bool:
     average = max(1, scope.average_count)
     sums: dict[int, np.ndarray] = {}
     for repeat in range(average):
-        record = _record(world, scope, origin_s, fine_s)
+        record = _record(world, scope, origin_s, fine_s, forced=forced)
         if record is None:
             return False
         trigger_rel_s, volts_by_channel, (chip, initial_state, inputs_a) = record
@@ -139,10 +150,11 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float) -> bool:
     return True
 
 
-def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
+def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, forced: bool = False):
     """One triggered record before noise: (trigger_rel_s, noiseless volts per channel, (chip
     transient, its initial state, input currents)),
-    or None when the trigger does not come within SEARCH_S of the event.
+    or None when the trigger does not come within SEARCH_S of the event. `forced`: the trigger
+    is at `origin_s` itself (an auto trigger), nothing searched.
 
     The chip is simulated up to FIRST_SEARCH_S past the record first. Only when the trigger is not
     found there is the same stretch simulated again, from the same chip state and random state, up
@@ -152,12 +164,17 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
     interval_s = scope.sample_interval_s
     start_rel_s = scope.first_sample_s - PREROLL_S
     world.chip_at_present_bias()     # settled once, before the state the second search restarts from
+    if forced:
+        stop_rel_s = scope.first_sample_s + scope.record_length * interval_s
+        fine_time_s = _fine_grid_s(start_rel_s, stop_rel_s, fine_s)
+        signals, chip = _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s)
+        sample_times_s = scope.first_sample_s + interval_s * np.arange(scope.record_length)
+        return 0.0, {n: resample(start_rel_s, fine_s, v, sample_times_s) for n, v in signals.items()}, chip
     for search_s in (FIRST_SEARCH_S, SEARCH_S):
         final = search_s >= SEARCH_S
         saved = None if final else _save(world)
         stop_rel_s = scope.first_sample_s + scope.record_length * interval_s + search_s
-        steps = int(round((stop_rel_s - start_rel_s) / fine_s))
-        fine_time_s = np.minimum(start_rel_s + fine_s * np.arange(steps + 1), stop_rel_s)
+        fine_time_s = _fine_grid_s(start_rel_s, stop_rel_s, fine_s)
         signals, chip = _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s)
         trigger_signal = signals.get(scope.trigger.source_channel)
         if trigger_signal is None:
@@ -174,6 +191,11 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float):
             return None
         _restore(world, saved)
     return None
+
+
+def _fine_grid_s(start_rel_s: float, stop_rel_s: float, fine_s: float) -> np.ndarray:
+    steps = int(round((stop_rel_s - start_rel_s) / fine_s))
+    return np.minimum(start_rel_s + fine_s * np.arange(steps + 1), stop_rel_s)
 
 
 def _save(world):

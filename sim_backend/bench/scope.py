@@ -14,6 +14,11 @@ import numpy as np
 
 AcquisitionState = Literal["stopped", "armed", "done"]
 ADC_BITS = 8
+#: Auto trigger (Infiniium AUTO sweep, Tektronix AUTO mode): with no trigger event this long
+#: after arming, the scope forces one and acquires unsynchronised. The manuals give no figure,
+#: only that it follows the time base: taken as ten record lengths, at least 10 ms.
+AUTO_TRIGGER_RECORDS = 10
+AUTO_TRIGGER_MIN_S = 10e-3
 
 
 @dataclass
@@ -73,7 +78,9 @@ class OscilloscopePanel:
     trigger: ScopeTrigger = field(default_factory=ScopeTrigger)
     state: AcquisitionState = "stopped"
     continuous: bool = False           # RUN mode re-arms after every acquisition
-    armed_at_s: float = 0.0
+    armed_at_s: float = 0.0            # trigger events are looked for from here (moves past misses)
+    arm_began_s: float = 0.0           # when the scope was armed: the auto trigger's timer runs from it
+    auto_trigger: bool = False         # force a trigger when none came (AUTO sweep/mode)
     records: dict[int, ChannelRecord] = field(default_factory=dict)
     acquisitions_completed: int = 0
 
@@ -89,10 +96,16 @@ class OscilloscopePanel:
     def record_duration_s(self) -> float:
         return self.record_length * self.sample_interval_s
 
+    def auto_trigger_at_s(self) -> float | None:
+        """Lab time the armed scope forces a trigger at; None when it waits for a real one."""
+        if not self.auto_trigger:
+            return None
+        return self.arm_began_s + max(AUTO_TRIGGER_MIN_S, AUTO_TRIGGER_RECORDS * self.record_duration_s)
+
     def arm(self, now_s: float, *, continuous: bool = False) -> None:
         self.state = "armed"
         self.continuous = continuous
-        self.armed_at_s = now_s
+        self.armed_at_s = self.arm_began_s = now_s
 
     def stop(self) -> None:
         self.state = "stopped" if self.state != "done" else "done"

@@ -276,10 +276,10 @@ LOCK_NAME = ".report.lock"
 def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None) -> Path:
     """`write_report(out_dir, notes)` once no other writer is writing that directory's report
     (the writers a campaign starts after its runs queue, and each reads every run there is)."""
-    import fcntl
+    from lab.archive import file_locks
 
     with open(Path(out_dir) / LOCK_NAME, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        file_locks.lock(lock.fileno())
         return write_report(out_dir, notes)
 
 

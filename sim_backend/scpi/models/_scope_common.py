@@ -88,8 +88,13 @@ class ScopePersonality(ScpiPersonality):
     # -- acquisitions ------------------------------------------------------------------------
 
     def complete(self) -> bool:
-        """Complete an armed acquisition if its trigger happened; True when one is done."""
+        """Complete an armed acquisition if its trigger happened; True when one is done.
+
+        In RUN mode a done acquisition is bookkept, then the scope re-arms and may complete the
+        next one (a scope that keeps acquiring: NUMACq? counts on, records are the latest)."""
         panel = self.panel
+        if panel.state == "done" and panel.continuous and panel.acquisitions_completed == self.seen_done:
+            panel.arm(self.world.now_s(), continuous=True)
         if panel.state == "armed":
             from sim_backend.bench.acquisition import try_complete  # physics loads on first use
             try_complete(self.world, self.role_name)

@@ -109,6 +109,7 @@ class TekPanelCommands(ScopePersonality):
         trigger.source_channel = int(source[2:]) if source.startswith("CH") else 0
         trigger.level_v = self.trigger_levels["A"].get(source, 0.0)
         trigger.slope = "falling" if self.trigger_slope["A"] == "FALL" else "rising"
+        self.panel.auto_trigger = self.trigger_mode == "AUTO"
 
     header = stored("HEADer", Boolean(), "header_on", "ON: answers start with their header.")
 
@@ -127,7 +128,8 @@ class TekPanelCommands(ScopePersonality):
         vars()[f"trigger_level_{_node}"] = _level(_node)
     del _node
 
-    trigger_mode_setting = stored("TRIGger:A:MODe", LongChoice("AUTO", "NORMal"), "trigger_mode", "Trigger mode.")
+    trigger_mode_setting = stored("TRIGger:A:MODe", LongChoice("AUTO", "NORMal"), "trigger_mode",
+                                  "AUTO forces a trigger when none came in time (bench.scope); NORMal waits.")
 
     @query("TRIGger:STATE")
     def trigger_state(self) -> str:

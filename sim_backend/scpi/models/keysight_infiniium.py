@@ -85,6 +85,7 @@ class KeysightInfiniium(InfiniiumWaveformCommands):
         panel.trigger.source_channel = int(self.edge_source[4:]) if self.edge_source.startswith("CHAN") else 0
         panel.trigger.level_v = self.levels.get(self.edge_source, 0.0)
         panel.trigger.slope = "falling" if self.slope == "NEG" else "rising"   # EITHer: rising edges
+        panel.auto_trigger = self.sweep == "AUTO"
         for channel in panel.channels.values():
             channel.bandwidth_limit_hz = self.bandwidth_hz
 
@@ -201,7 +202,8 @@ class KeysightInfiniium(InfiniiumWaveformCommands):
     edge_slope = stored(":TRIGger:EDGE:SLOPe", Choice("POSitive", "NEGative", "EITHer"), "slope",
                         "Edge trigger slope (EITHer triggers on rising edges here).")
     trigger_sweep = stored(":TRIGger:SWEep", Choice("AUTO", "TRIGgered", "SINGle"), "sweep",
-                           "Sweep mode; the emulator acquires on real triggers only.")
+                           "Sweep mode: AUTO forces a trigger when none came in time (bench.scope); "
+                           "TRIGgered waits for one.")
 
     @setting(":TRIGger:LEVel", _LEVEL_SOURCES, Real("V", -12.0, 12.0, fmt=NR3), query_params=(_LEVEL_SOURCES,))
     def trigger_level(self, source: str) -> float:
