@@ -145,7 +145,7 @@ BAD = [
     ("SOUR1:FUNC:BOGUS 1", -113), ("VOLT:AMPL:FOO 1", -113), ("OUTP3 ON", -114), ("FUNC SAWTOOTH", -224),
     ("VOLT 11", -222), ("VOLT 0.5MV", -222), ("FREQ 31MHZ", -222), ("FUNC:PULS:WIDT 10NS", -222),
     ("FUNC:PULS:TRAN 5NS", -222), ("BURS:NCYC 0", -222), ("OUTP:LOAD 0.5", -222), ("PHAS 400", -222),
-    ("FUNC:PULS:WIDT 0.99999E-3", -221), ("FUNC:PULS:TRAN 100NS", -221), ("FREQ 9MHZ", -221),
+    ("FUNC:PULS:WIDT 0.99999E-3", -221), ("FUNC:PULS:TRAN 100NS", -221), ("BURS:INT:PER 1E-6", -221),
     ("VOLT:OFFS 4.99", -221), ("VOLT:LOW 1", -221), ("BURS:NCYC INF", -221),
     ("VOLT ABC", -104), ("FREQ 1 V", -131), ("OUTP", -109), ("VOLT 1,2", -108), ("OUTP:LOAD FOO", -104),
 ]
@@ -160,6 +160,34 @@ def test_wrong_commands_queue_the_error_and_change_nothing(command, code):
     assert ask(device, command) is None
     assert errors(device) == [code]
     assert device.channels == before and panel == panel_before
+
+
+def test_a_new_period_adjusts_the_pulse_edges_first_then_width_as_the_manual_says():
+    device, panel, _ = make()                       # 33522B: 16 ns minimum width, 8.4 ns edges
+    ask(device, "FUNC PULS;:FUNC:PULS:TRAN 20NS")
+    ask(device, "FREQ 1E5")                         # 10 µs: the 100 µs default width cannot stay
+    assert errors(device) == []
+    ch = device.channels[1]
+    # The width leaves the minimum gap (16 ns); the edges shrink to what fits it: 16 ns / 1.6.
+    assert (ch.frequency_hz, ch.width_s, ch.lead_s) == (1e5, pytest.approx(10e-6 - 16e-9), pytest.approx(10e-9))
+    assert panel.channels[1].frequency_hz == 1e5 and panel.channels[1].pulse_width_s == ch.width_s
+    ask(device, "FUNC:PULS:WIDT 400NS;:FUNC:PULS:TRAN 200NS;:FREQ 2E6")   # 500 ns: the edges shrink first
+    ch = device.channels[1]
+    assert errors(device) == [] and ch.width_s == pytest.approx(400e-9, rel=1e-12)
+    assert ch.lead_s == ch.trail_s == pytest.approx(100e-9 / 1.6)          # into the 100 ns gap
+    ask(device, "FREQ 3E6")                         # 333 ns: the width goes, then the edges fit the gap
+    ch = device.channels[1]
+    assert errors(device) == [] and ch.width_s == pytest.approx(1 / 3e6 - 16e-9)
+    assert ch.lead_s == ch.trail_s == pytest.approx(16e-9 / 1.6)
+    ask(device, "FUNC:PULS:WIDT 1E-3")              # a width that cannot fit is still refused
+    assert errors(device) == [-221]
+
+
+def test_a_burst_that_outgrows_its_internal_period_lengthens_it():
+    device, _, _ = make()
+    ask(device, "FUNC PULS;:FREQ 1E3;:BURS:NCYC 20;:BURS:STAT ON")      # 20 ms of pulses, 10 ms period
+    assert errors(device) == []
+    assert device.channels[1].burst and device.channels[1].burst_period_s == pytest.approx(20e-3 + 1e-6)
 
 
 def test_burst_and_bus_trigger_record_a_trigger_on_the_panel():
@@ -252,6 +280,30 @@ def test_stock_driver_over_tcp(variant_bench, close_instruments):
         check_pulse_on_panel(panel.channels[1])
         check_snapshot_changes_nothing(pg, panel, bench.device("pulser"))
         pg.close()
+
+
+@pytest.mark.parametrize("model", ["keysight_33522b", "keysight_33622a"])
+def test_stock_driver_period_change_is_fitted_not_silently_refused(model, variant_bench, close_instruments):
+    """A stock driver never reads the error queue: a refused frequency would leave the user at
+    1 kHz untold. The instrument fits the pulse to the new period instead, and so does this."""
+    import qcodes.instrument_drivers.Keysight as drivers
+
+    bench, visalib = variant_bench(pulser=(model, "drivers.keysight_33500b.Keysight33500B"))
+    address = next(e.address for e in bench.instruments if e.role == "pulser")
+    pg = getattr(drivers, "Keysight33522B" if model == "keysight_33522b" else "Keysight33622A")(
+        f"pg_fit_{model}", address, visalib=visalib)
+    ch = pg.ch1
+    ch.function_type("PULS")
+    ch.frequency(1e5)                                   # 10 µs, with the default 100 µs width
+    assert ch.frequency() == 1e5
+    assert ch.pulse_width() == pytest.approx(1e-5 - MODELS[model].width_min_s)
+    ch.burst_ncycles(20)                                # 200 µs of pulses
+    ch.burst_state("ON")
+    assert ch.burst_state() == "ON"
+    assert pg.error() == (0, "No error")
+    panel = bench.world.panels["pulser"].channels[1]
+    assert (panel.frequency_hz, panel.burst_enabled) == (1e5, True)
+    assert panel.pulse_width_s == pytest.approx(ch.pulse_width(), rel=1e-9)     # the reply has 10 digits
 
 
 DRIVERS = {"keysight_33511b": "Keysight33511B", "keysight_33512b": "Keysight33512B",

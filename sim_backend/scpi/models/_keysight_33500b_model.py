@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sim_backend.scpi.models._keysight_common import (
     check_levels, check_pulse_timing, conflict, load_gain,
@@ -88,6 +88,27 @@ def frequency_max_hz(spec: ModelSpec, function: str) -> float:
     if function in ("TRI", "RAMP"):
         return spec.ramp_frequency_max_hz
     return spec.frequency_max_hz
+
+
+def fit_to_period(spec: ModelSpec, ch: Channel, changed: set[str]) -> Channel:
+    """What the 33500/33600 do when a new period (or frequency) leaves no room for the pulse,
+    or a burst no longer fits its internal period: the user's guide says the instrument adjusts
+    the pulse width (or duty cycle) to accommodate the period, edge times first (here: shortened
+    as far as needed, no further), and increases the burst period as needed. A width, edge or burst period the user set in the same command
+    is not adjusted: its conflict is refused (-221)."""
+    period_s = ch.period_s
+    if ch.function == "PULS" and "frequency_hz" in changed:
+        width_s = min(ch.width_s, period_s - spec.width_min_s)
+        edge_max_s = max(min(width_s, period_s - width_s) / 1.6, spec.edge_min_s)
+        lead_s, trail_s = min(ch.lead_s, edge_max_s), min(ch.trail_s, edge_max_s)
+        width_s = min(width_s, period_s - 1.6 * max(lead_s, trail_s))
+        if width_s >= spec.width_min_s and width_s >= 1.6 * max(lead_s, trail_s):
+            ch = replace(ch, width_s=width_s, duty_pct=100 * width_s / period_s, lead_s=lead_s, trail_s=trail_s)
+    burst_s = ch.burst_cycles * period_s + 1e-6
+    if (ch.burst and ch.burst_mode == "TRIG" and ch.trigger_source == "IMM" and "burst_period_s" not in changed
+            and not math.isinf(ch.burst_cycles) and burst_s > ch.burst_period_s):
+        ch = replace(ch, burst_period_s=burst_s)
+    return ch
 
 
 def check_channel(spec: ModelSpec, ch: Channel) -> None:

@@ -187,9 +187,15 @@ class KeysightPulsePersonality(ScpiPersonality):
             candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
         else:
             candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
+        candidate = self.fit(candidate, set(fields))
         self.validate(candidate)
         self.channels[number] = candidate
         self._show(number)
+
+    def fit(self, channel: Any, changed: set[str]) -> Any:
+        """The settings the model adjusts itself to make room for the `changed` ones (its
+        manual's rules); by default none: a conflict is refused."""
+        return channel
 
     def validate(self, channel: Any) -> None:
         """Raise -221 if a channel's settings cannot coexist."""

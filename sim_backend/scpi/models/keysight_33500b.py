@@ -2,9 +2,11 @@
 
 Commands, forms and limits follow the 33500/33600 Series user's guide as the stock QCoDeS
 `Keysight33xxx` drivers use them (`SOURce1:FUNCtion:PULSE:WIDTh 5e-08`, `OUTPut1 1`, ...).
-Unlike the real instrument, which clips some out-of-range values and adjusts conflicting
-ones, a rejected value changes nothing: -222 for a value outside its range, -221 when it
-conflicts with other settings. The channel's waveform is shown on the bench front panel.
+A value outside its range is refused and changes nothing (-222). A new period that leaves no
+room for the pulse, or a burst that no longer fits its internal period, makes the instrument
+adjust the pulse (edges first, then width) or the burst period, as the user's guide describes
+(`fit_to_period`); other conflicts are refused (-221). The channel's waveform is shown on the
+bench front panel.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models._keysight_33500b_model import (
     AMPLITUDE_MAX_OPEN_VPP, AMPLITUDE_MIN_OPEN_VPP, EDGE_MAX_S, MODELS, PANEL_FUNCTION, WINDOW_OPEN_V, Channel,
-    amplitude_in_unit, amplitude_vpp, check_channel,
+    amplitude_in_unit, amplitude_vpp, check_channel, fit_to_period,
 )
 from sim_backend.scpi.models._keysight_common import (
     NR3, PANEL_BURST_CYCLES_MAX, IntegerOrInfinity, KeysightPulsePersonality, LoadDependent, RealOrInfinity,
@@ -46,6 +48,9 @@ class Keysight33500B(KeysightPulsePersonality):
         self.sync_output, self.sync_source = True, "CH1"
         for number in self.channels:
             self._show(number)
+
+    def fit(self, channel: Channel, changed: set[str]) -> Channel:
+        return fit_to_period(self.spec, channel, changed)
 
     def validate(self, channel: Channel) -> None:
         check_channel(self.spec, channel)
