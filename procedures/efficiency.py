@@ -22,9 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from contracts import steps
 from contracts.procedure import PlanContext, Procedure, parameter
-from contracts.records import Result, Uncertainty
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec, Uncertainty
 from procedures.analysis.references import (
     CRYOCOOLER_OVERHEAD_SOURCE, CRYOCOOLER_OVERHEAD_W_PER_W, REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w,
 )
@@ -32,6 +34,10 @@ from procedures.analysis.references import (
 
 #: The names of the figures that rest on the assumed synaptic energy end so.
 ASSUMING = "_assuming_synaptic_ratio"
+#: One row per system: this chip (row 0, assuming the synaptic ratio) and each reference figure
+#: in `REFERENCE_FIGURES` order, named in the result `comparison_systems`. The archive's
+#: default plot: energy per synaptic event against system.
+COMPARISON_TABLE = "comparison"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,11 @@ class Efficiency(Procedure):
     name = "efficiency"
     minimum_valid_data = "none measured: it computes from its parameters (finite by their bounds)"
     Parameters = EfficiencyParameters
+
+    def declare(self, context: PlanContext | None = None):
+        return None, {COMPARISON_TABLE: TableSpec(
+            {"system": ColumnSpec("1", "i8"), "energy_per_synaptic_event_j": ColumnSpec("J"),
+             "sops_per_w": ColumnSpec("J-1")}, axis="system", signal="energy_per_synaptic_event_j")}
 
     def _energy_interval(self) -> Uncertainty:
         """The energy per spike's interval as handed on (NaN bounds when none was, or when it
@@ -116,6 +127,15 @@ class Efficiency(Procedure):
                                                  lambda e: sops_per_w(ratio * e) / figure.sops_per_w, "1"))
             yield steps.Archive(Result(f"{key}_source", f"{figure.platform}: {figure.source}", ""))
             yield steps.Archive(Result(f"{key}_status", f"{figure.status}; {figure.note}", ""))
+        synaptic_j = [ratio * p.energy_per_spike_j] + [f.energy_per_synaptic_event_j for f in REFERENCE_FIGURES]
+        yield steps.Archive(TableRows(COMPARISON_TABLE, {
+            "system": (np.arange(len(synaptic_j)), "1"),
+            "energy_per_synaptic_event_j": (np.array(synaptic_j), "J"),
+            "sops_per_w": (np.array([sops_per_w(ratio * p.energy_per_spike_j)]
+                                    + [f.sops_per_w for f in REFERENCE_FIGURES]), "J-1")}))
+        yield steps.Archive(Result("comparison_systems", "; ".join(
+            [f"0: this chip (on chip{ASSUMING.replace('_', ' ')})"]
+            + [f"{row}: {figure.platform}" for row, figure in enumerate(REFERENCE_FIGURES, start=1)]), ""))
         wall = sops_per_w(ratio * p.energy_per_spike_j, overhead)
         yield steps.Progress(fraction=1.0, message=f"{sops_per_w(p.energy_per_spike_j, overhead):.3g} spikes/J, "
                              f"{wall:.3g} SOPS/W assuming synaptic energy = {ratio:g} x spike energy, at the wall plug")

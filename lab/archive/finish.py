@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import h5py
@@ -63,16 +63,28 @@ def write_results(entry: h5py.Group, results: Iterable[Result]) -> None:
         layout.write_result(entry, result)
 
 
-def set_default(f: h5py.File) -> None:
-    """Point the @default chain at something plottable: traces, else results, else a table."""
+def set_default(f: h5py.File, tables: Sequence[str] = ()) -> None:
+    """Point @default at what a NeXus viewer should plot first. Viewers plot 1-D and 2-D data
+    (nexusformat refuses scalars and 3-D), so: the results when they form a curve (the
+    strength–duration, refractory or f–I curve), else the first of the procedure's `tables` (in
+    the order it declared them: its main one first), else any other table; the traces (trace ×
+    channel × time) only when nothing else is plottable, and the results when nothing is."""
     entry = f[layout.ENTRY]
-    candidates = [layout.TRACES, layout.RESULTS] + [
-        k for k, g in entry.items() if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"
-    ]
-    for name in candidates:
-        if name in entry and "signal" in entry[name].attrs:
+    groups = [name for name, g in entry.items() if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"]
+    order = [layout.RESULTS, *tables, *sorted(groups)]
+    for name in order:
+        if name in groups and _plottable(entry[name]):
             entry.attrs["default"] = name
             return
+    for name in (layout.TRACES, layout.RESULTS):
+        if name in groups and "signal" in entry[name].attrs:
+            entry.attrs["default"] = name
+            return
+
+
+def _plottable(group: h5py.Group) -> bool:
+    signal = group.get(str(group.attrs.get("signal", "")))
+    return isinstance(signal, h5py.Dataset) and signal.ndim in (1, 2) and signal.size > 0
 
 
 def fsync_path(path: Path) -> None:

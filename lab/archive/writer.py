@@ -390,7 +390,7 @@ class RunFile:
                                     message=stop.message, traceback=stop.traceback)
                 finish.snapshot_notes(entry, drop_journal=False)
                 finish.write_results(entry, self.results)
-                finish.set_default(f)
+                finish.set_default(f, tuple(self.start.tables))
                 finish.drop_snapshot_journal(entry)  # last: see finish.snapshot_notes
         except layout.ArchiveError:
             raise

@@ -11,8 +11,8 @@ The lock files live in one fixed directory, never under TMPDIR: `/run/lock/nwlab
 directory for lock files, `/var/lock` on older systems; shared by every user, emptied at boot,
 which is harmless since a flock dies with its process) and, where neither is writable, the fixed
 per-user `/tmp/nwlab-locks-<uid>` (per user so that no other user can plant files in it; two users
-then do not see each other's runs: give them a writable /run/lock). On Windows: `%ProgramData%\nwlab\locks`,
-else the user's `%LOCALAPPDATA%\nwlab\locks`. The lock itself: `lab.archive.file_locks`.
+then do not see each other's runs: give them a writable /run/lock). On Windows: `%ProgramData%/nwlab/locks`,
+else the user's `%LOCALAPPDATA%/nwlab/locks`. The lock itself: `lab.archive.file_locks`.
 
 The lock is re-entrant within a process: a campaign holds it around all its runs (from before
 the instruments are opened), and each run's Runner takes it again without blocking itself.

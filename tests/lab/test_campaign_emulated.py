@@ -36,6 +36,52 @@ def test_emulated_campaign_completes_every_run_and_reports(tmp_path, private_sta
     assert 1e-19 < energy < 1e-15            # attojoules to femtojoules, as the chip dissipates
     assert len(list((tmp_path / "runs" / "figures").rglob("*.png"))) == 8
     assert_results_as_before(outcome)
+    for run in outcome.outcomes.values():
+        assert_viewers_read(run.archive_path, tmp_path / "plots")
+
+
+#: The NXdata each procedure's archive points viewers at (@default): a curve, never 3-D traces.
+DEFAULT_PLOTS = {"cooldown": "temperature_log", "iv_sweep": "iv_curve", "strength_duration": "results",
+                 "refractory": "results", "firing_rate": "results", "energy_per_spike": "spike_energies",
+                 "efficiency": "comparison"}
+
+
+def assert_viewers_read(path: Path, plots: Path) -> None:
+    """What NeXus and HDF5 viewers do with an archive: nexusformat plots its default, silx finds
+    the default and validates every NXdata, xarray turns each table into a DataFrame in one call."""
+    import warnings
+
+    import h5py
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import xarray
+    from nexusformat.nexus import nxload
+    from silx.io.nxdata import get_default, is_valid_nxdata
+
+    matplotlib.use("Agg")
+    plots.mkdir(exist_ok=True)
+    root = nxload(str(path))
+    procedure = str(root["entry/procedure"].nxvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")              # nexusformat's own deprecation notes
+        root.plot()
+    figure = plots / f"{procedure}.png"
+    plt.savefig(figure)
+    plt.close("all")
+    assert figure.stat().st_size > 5_000             # axes, ticks and a curve, not an empty canvas
+    assert root.plottable_data.nxpath == f"/entry/{DEFAULT_PLOTS[procedure]}"
+    with h5py.File(path) as f:
+        default = get_default(f)
+        assert default is not None and default.group.name == f"/entry/{DEFAULT_PLOTS[procedure]}"
+        assert default.signal.ndim in (1, 2)
+        groups = [g for g in f["entry"].values() if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"]
+        assert [g.name for g in groups if not is_valid_nxdata(g)] == []
+        assert json.loads(f["entry/instrument/snapshot/data"][()])        # a JSON object, as its type says
+        assert f["entry/instrument/snapshot/type"][()].decode() == "application/json"
+        tables = [g.name.rsplit("/", 1)[1] for g in groups if "row" in g]
+    for table in tables:
+        frame = xarray.open_dataset(path, engine="h5netcdf", group=f"entry/{table}").to_dataframe()
+        assert len(frame) > 0 and len(frame.columns) >= 1, (procedure, table)
 
 
 #: The reduced campaign's figures (every result archived with an interval: value, interval,

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lab.execution.dry_run import dry_run
-from contracts.records import Axis, Result, Uncertainty
+from contracts.procedure import PlanContext
+from contracts.records import Axis, Result, TableRows, Uncertainty
 from procedures.analysis.references import REFERENCE_FIGURES, carnot_overhead_w_per_w, sops_per_w
 from procedures.catalog import CAMPAIGN, campaign_plan, hand_off
 from procedures.efficiency import Efficiency
@@ -57,7 +58,7 @@ def test_results_feed_the_next_procedures():
 def test_efficiency_reports_measured_and_reference_figures_with_sources(station):
     report = dry_run(Efficiency(energy_per_spike_j=20e-18, synaptic_energy_ratio=0.1,
                                 cooling_overhead_w_per_w=999.0), station)
-    results = {s.record.name: s.record.value for s, _ in report.steps if hasattr(s, "record")}
+    results = {s.record.name: s.record.value for s, _ in report.steps if isinstance(getattr(s, "record", None), Result)}
     assert results["energy_per_synaptic_event_assuming_synaptic_ratio_j"] == pytest.approx(2e-18)
     assert results["sops_per_w_on_chip_assuming_synaptic_ratio"] == pytest.approx(5e17)
     assert results["sops_per_w_wall_plug_assuming_synaptic_ratio"] == pytest.approx(5e17 / 1000)
@@ -86,11 +87,11 @@ def test_reference_arithmetic():
 def test_efficiency_carries_the_energy_interval_into_every_derived_figure():
     """Each figure derived from the energy per spike gets the energy's interval mapped through it:
     bounds in order, at the energy's level, the method naming where it comes from."""
-    from contracts.procedure import PlanContext
 
     energy = Efficiency(energy_per_spike_j=14e-18, energy_per_spike_low_j=13e-18, energy_per_spike_high_j=16e-18,
                         energy_per_spike_level=0.9, cooling_overhead_w_per_w=999.0)
-    results = {s.record.name: s.record for s in energy.plan(PlanContext()) if hasattr(s, "record")}
+    results = {s.record.name: s.record for s in energy.plan(PlanContext())
+               if isinstance(getattr(s, "record", None), Result)}
     derived = [name for name in results if name.startswith(("spikes_per_joule", "sops_per_w", "energy_per_synaptic"))
                or "advantage" in name]
     assert len(derived) == 5 + 2 * len(REFERENCE_FIGURES)
@@ -104,6 +105,22 @@ def test_efficiency_carries_the_energy_interval_into_every_derived_figure():
     assert float(sops.high) == pytest.approx(1 / (0.1 * 13e-18 * 1000))
     # Without an interval handed on the bounds are NaN, and the method says so.
     bare = {s.record.name: s.record for s in Efficiency(energy_per_spike_j=14e-18).plan(PlanContext())
-            if hasattr(s, "record")}
+            if isinstance(getattr(s, "record", None), Result)}
     assert math.isnan(float(bare["spikes_per_joule_on_chip"].uncertainty.low))
     assert "no interval handed on" in bare["spikes_per_joule_on_chip"].uncertainty.method
+
+
+def test_efficiency_tabulates_the_comparison_a_viewer_plots_by_default():
+    energy = Efficiency(energy_per_spike_j=14e-18, synaptic_energy_ratio=0.2)
+    _, tables = energy.declare()
+    archived = [s.record for s in energy.plan(PlanContext()) if hasattr(s, "record")]
+    rows = [r for r in archived if isinstance(r, TableRows)]
+    assert [r.table for r in rows] == list(tables) == ["comparison"]
+    columns = {name: values for name, (values, _units) in rows[0].columns.items()}
+    assert list(columns["system"]) == list(range(1 + len(REFERENCE_FIGURES)))
+    assert columns["energy_per_synaptic_event_j"][0] == pytest.approx(0.2 * 14e-18)
+    assert list(columns["energy_per_synaptic_event_j"][1:]) == [f.energy_per_synaptic_event_j for f in REFERENCE_FIGURES]
+    assert columns["sops_per_w"][0] == pytest.approx(1 / (0.2 * 14e-18))
+    names = next(r.value for r in archived if isinstance(r, Result) and r.name == "comparison_systems")
+    assert names.startswith("0: this chip") and all(f"{k}: {f.platform}" in names
+                                                     for k, f in enumerate(REFERENCE_FIGURES, start=1))
