@@ -73,6 +73,29 @@ def note(parent: h5py.Group, name: str, mime: str, data: str, date: str | None =
     return g
 
 
+#: *IDN? fields (QCoDeS's IDN parameter) -> the NeXus field names a reader looks for.
+IDENTITY_FIELDS = {"vendor": "vendor", "model": "model", "serial": "serial_number", "firmware": "firmware_version"}
+
+
+def identities(instrument: h5py.Group, snapshot: Mapping[str, Any]) -> None:
+    """One NXcollection per instrument of the station snapshot, named by its role: its address
+    and its *IDN? identity, so that a NeXus reader finds the instruments without parsing the
+    snapshot (a role named like a field already there gets `_instrument` appended)."""
+    for role, state in (snapshot.get("instruments") or {}).items():
+        if not isinstance(state, Mapping):
+            continue
+        name = role if role not in instrument else f"{role}_instrument"
+        g = instrument.create_group(name)
+        set_nx(g, "NXcollection")
+        text(g, "name", str(state.get("name", role)))
+        if state.get("address"):
+            text(g, "address", str(state["address"]))
+        idn = ((state.get("parameters") or {}).get("IDN") or {}).get("value") or {}
+        for field_name, nexus_name in IDENTITY_FIELDS.items():
+            if idn.get(field_name):
+                text(g, nexus_name, str(idn[field_name]))
+
+
 def json_text(obj: Any) -> str:
     try:
         return json.dumps(obj, sort_keys=True, default=_json_default)

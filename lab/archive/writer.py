@@ -160,6 +160,7 @@ class RunFile:
         if s.emulator_seed is not None:
             instrument.create_dataset("emulator_seed", data=np.int64(s.emulator_seed))
         layout.note(instrument, "snapshot", "application/json", layout.json_text(s.snapshot), s.started_at)
+        layout.identities(instrument, s.snapshot)
         layout.note(instrument, "station", "application/yaml", s.station_text)
         sample = entry.create_group("sample")
         layout.set_nx(sample, "NXsample")

@@ -76,8 +76,13 @@ def assert_viewers_read(path: Path, plots: Path) -> None:
         assert default.signal.ndim in (1, 2)
         groups = [g for g in f["entry"].values() if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata"]
         assert [g.name for g in groups if not is_valid_nxdata(g)] == []
-        assert json.loads(f["entry/instrument/snapshot/data"][()])        # a JSON object, as its type says
+        snapshot = json.loads(f["entry/instrument/snapshot/data"][()])   # a JSON object, as its type says
         assert f["entry/instrument/snapshot/type"][()].decode() == "application/json"
+        for role, state in snapshot["instruments"].items():               # identities beside it, by role
+            identity = f[f"entry/instrument/{role}"]
+            assert identity.attrs["NX_class"] == "NXcollection"
+            assert identity["model"][()].decode() == state["parameters"]["IDN"]["value"]["model"]
+            assert identity["serial_number"][()].decode() == state["parameters"]["IDN"]["value"]["serial"]
         tables = [g.name.rsplit("/", 1)[1] for g in groups if "row" in g]
     for table in tables:
         frame = xarray.open_dataset(path, engine="h5netcdf", group=f"entry/{table}").to_dataframe()
