@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from lab.app import archive_cli
 from lab.app import chip_cli
+from lab.app import record
 from lab.app import run_cli
 from sim_backend import cli as sim_cli
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.register(subparsers)
     archive_cli.register(subparsers)
     run_cli.register(subparsers)
+    record.register(subparsers)
     return parser
 
 

@@ -22,10 +22,8 @@ from sim_backend.transport.bench_server import BenchServer, is_loopback
 from sim_backend.transport.tcp_server import DEFAULT_IDLE_TIMEOUT_S
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `nwlab sim` to the parser."""
-    sim = subparsers.add_parser("sim", help="run the emulated bench")
-    commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add `nwlab sim serve` to the `sim` subcommands."""
     serve = commands.add_parser(
         "serve",
         help="serve every instrument of a station on its own TCP port (raw SCPI, port 5025 style)",
