@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -222,8 +223,7 @@ class ScpiSocketServer:
             if full:
                 log.warning("port %d: refusing %s, %d clients connected", self.port, peer,
                             self.max_clients)
-                _shutdown(conn)
-                conn.close()
+                _reset(conn)
             else:
                 thread.start()
 
@@ -239,11 +239,13 @@ class ScpiSocketServer:
         except OSError as exc:  # reset by peer, broken pipe: that client is gone
             log.debug("port %d: connection ended: %s", self.port, exc)
         finally:
+            _shutdown(conn)
+            self._forget(conn)
+            # Counted as gone only once the instrument has dropped what it held for it: a
+            # newcomer admitted before would meet that (a held *OPC? answered with -410).
             with self._clients_guard:
                 self._clients.pop(conn, None)
-            _shutdown(conn)
             conn.close()
-            self._forget(conn)
 
     def _forget(self, conn: socket.socket) -> None:
         """What the instrument still holds for a closed connection goes with it."""
@@ -362,6 +364,16 @@ class ScpiSocketServer:
             view = view[sent:]
             stalled_s = 0.0
         return not view
+
+
+def _reset(conn: socket.socket) -> None:
+    """Close with a reset (RST), not an orderly end: the client's next read or write fails at
+    once as a refused connection, where an orderly close reads as a reply that never comes."""
+    try:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    conn.close()
 
 
 def _shutdown(conn: socket.socket) -> None:
