@@ -43,8 +43,9 @@ from procedures.catalog import CAMPAIGN, DEPENDS_ON, HAND_OFFS, hand_off, handed
 
 #: A child process out of the terminal's reach of Ctrl-C (a new session; on Windows, a new
 #: process group).
-_OWN_SESSION: dict[str, Any] = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
-                                else {"start_new_session": True})
+_OWN_SESSION: dict[str, Any] = (
+    {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}   # the Win32 constant
+    if sys.platform == "win32" else {"start_new_session": True})
 
 
 class CampaignError(ValueError):
