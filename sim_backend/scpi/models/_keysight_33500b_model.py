@@ -43,6 +43,10 @@ RMS_PER_VPP = {"SIN": 1 / (2 * math.sqrt(2)), "SQU": 0.5, "TRI": 1 / (2 * math.s
 PANEL_FUNCTION = {"PULS": "PULS", "SQU": "SQU"}  # other shapes are shown as their mean (DC)
 
 
+#: The arbitrary waveform a channel holds after *RST (the 33500/33600 user's guide).
+DEFAULT_ARB = "INT:\\BUILTIN\\EXP_RISE.ARB"
+
+
 @dataclass(frozen=True)
 class Channel:
     """One channel's settings as the instrument holds them (*RST values)."""
@@ -72,6 +76,10 @@ class Channel:
     trigger_count: float = 1
     trigger_delay_s: float = 0.0
     trigger_timer_s: float = 1.0
+    arb_name: str = DEFAULT_ARB          # FUNCtion:ARBitrary: the waveform in volatile memory played
+    arb_advance: str = "SRAT"            # SRATe: point to point at arb_srate_hz; TRIGger: per trigger
+    arb_filter: str = "NORM"
+    arb_srate_hz: float = 40e3
     output: bool = False
     load_ohm: float = 50.0
     polarity: str = "NORM"

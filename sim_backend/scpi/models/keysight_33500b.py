@@ -15,14 +15,15 @@ from sim_backend.scpi.commands import command, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models._keysight_33500b_model import (
-    AMPLITUDE_MAX_OPEN_VPP, AMPLITUDE_MIN_OPEN_VPP, EDGE_MAX_S, MODELS, PANEL_FUNCTION, WINDOW_OPEN_V, Channel,
+    AMPLITUDE_MAX_OPEN_VPP, AMPLITUDE_MIN_OPEN_VPP, DEFAULT_ARB, EDGE_MAX_S, MODELS, PANEL_FUNCTION, WINDOW_OPEN_V,
+    Channel,
     amplitude_in_unit, amplitude_vpp, check_channel, fit_to_period,
 )
 from sim_backend.scpi.models._keysight_common import (
     NR3, PANEL_BURST_CYCLES_MAX, IntegerOrInfinity, KeysightPulsePersonality, LoadDependent, RealOrInfinity,
     check_amplitude, conflict, field_setting, load_gain, load_setting, out_of_range, real,
 )
-from sim_backend.scpi.params import Boolean, Choice
+from sim_backend.scpi.params import Boolean, Choice, Raw, String
 
 _EDGE = real("S", 2.9e-9, EDGE_MAX_S, 10e-9)   # the 33600A minimum; the 33500B's is checked per model
 _LEVEL = LoadDependent("V", -5.0, 5.0, 0.0, NR3)
@@ -46,6 +47,8 @@ class Keysight33500B(KeysightPulsePersonality):
     def reset(self) -> None:
         self.channels = {n: Channel() for n in range(1, self.channel_total + 1)}
         self.sync_output, self.sync_source = True, "CH1"
+        self.trigger_output = False
+        self.arb_memory: set[str] = set()     # names DATA:ARB loaded into volatile memory
         for number in self.channels:
             self._show(number)
 
@@ -259,6 +262,45 @@ class Keysight33500B(KeysightPulsePersonality):
 
     load = load_setting(RealOrInfinity("OHM", 1, 10e3, 50, NR3),
                         "Load the levels are specified into, ohm (INF: high Z, answered 9.9E+37).")
+
+    # -- arbitrary waveforms: the settings as the instrument keeps them ---------------------
+    # The bench plays no arbitrary waveform: a channel on ARB shows the front panel its offset.
+
+    @setting("[SOURce#]:FUNCtion:ARBitrary", String())
+    def arb_file(self, number: int) -> str:
+        """Arbitrary waveform played from volatile memory (a built-in one after *RST)."""
+        return String().format(self.channels[self.channel_of(number)].arb_name)
+
+    @arb_file.setter
+    def arb_file(self, number: int, name: str) -> None:
+        if name.upper() not in {n.upper() for n in (DEFAULT_ARB, *self.arb_memory)}:
+            raise ScpiError(-224, "Illegal parameter value;arbitrary waveform not in volatile memory")
+        self.change(self.channel_of(number), arb_name=name)
+
+    arb_advance = field_setting("[SOURce#]:FUNCtion:ARBitrary:ADVance", Choice("TRIGger", "SRATe"),
+                                "arb_advance", "ARB point advance: SRATe (sample clock) or TRIGger.")
+    arb_filter = field_setting("[SOURce#]:FUNCtion:ARBitrary:FILTer", Choice("NORMal", "STEP", "OFF"),
+                               "arb_filter", "ARB reconstruction filter: NORMal, STEP or OFF.")
+    arb_srate = field_setting("[SOURce#]:FUNCtion:ARBitrary:SRATe", real("SA/S", 1e-6, 1e9, 40e3),
+                              "arb_srate_hz", "ARB sample rate, Sa/s.")
+
+    @command("[SOURce#]:DATA:ARBitrary", Raw(), Raw())
+    def data_arb(self, number: int, name: object, values: object) -> None:
+        """Load an arbitrary waveform into volatile memory: a name and its points (ASCII
+        values in -1..1, or a binary block of floats)."""
+        label = str(getattr(name, "text", name)).strip('"')
+        if not label:
+            raise ScpiError(-224)
+        self.arb_memory.add(label)
+
+    @setting("OUTPut:TRIGger[:STATe]", Boolean())
+    def trigger_out(self) -> bool:
+        """Trigger out connector on (1) or off (0)."""
+        return self.trigger_output
+
+    @trigger_out.setter
+    def trigger_out(self, state: bool) -> None:
+        self.trigger_output = state
 
     @setting("OUTPut:SYNC[:STATe]", Boolean())
     def sync(self) -> bool:
