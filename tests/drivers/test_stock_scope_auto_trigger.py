@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from pyvisa.errors import VisaIOError
 
+from tests.personalities.personality_helpers import infiniium_trace
+
 pytestmark = pytest.mark.timeout(60)
 
 #: 1 mV/div: the ADC step (31 µV) resolves the input noise (0.5 mV rms on the emulated scope).
@@ -48,19 +50,6 @@ def _stock_infiniium(connect, transport):
     return scope
 
 
-def _infiniium_trace(scope) -> np.ndarray:
-    """DSOTraceParam.get_raw's own sequence after its digitize, with a container pyvisa accepts
-    (qcodes 0.58 passes npt.NDArray, which pyvisa cannot build)."""
-    channel = scope.ch1
-    channel.trace.update_setpoints()
-    scope.write(f":WAV:SOUR {channel.channel_name}")
-    scope.write(":WAV:DATA?")
-    assert scope.visa_handle.read_bytes(2) == b"#0"
-    data = scope.visa_handle.read_binary_values("h", container=np.ndarray, header_fmt="empty",
-                                                expect_termination=True, data_points=channel.trace._points)
-    return data * channel.trace._yincrement + channel.trace._yoffset
-
-
 @pytest.mark.parametrize("bench_models", ["keysight_infiniium"], indirect=True)
 def test_stock_infiniium_digitizes_with_nothing_firing(connect, bench, transport):
     scope = _stock_infiniium(connect, transport)
@@ -69,7 +58,7 @@ def test_stock_infiniium_digitizes_with_nothing_firing(connect, bench, transport
     scope.digitize()                         # :DIGitize;*OPC?, read until "1": the stock driver's own
     assert time.monotonic() - started < 5.0
     panel = bench.world.panels["scope"]
-    _noise_check(_infiniium_trace(scope), panel)
+    _noise_check(infiniium_trace(scope, scope.ch1), panel)
     assert scope.ch1.time_axis()[0] == pytest.approx(panel.first_sample_s)
     assert scope.ask(":SYST:ERR?") == '+0,"No error"'
 

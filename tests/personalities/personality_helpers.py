@@ -101,3 +101,15 @@ def acquire(panel, codes_by_channel: dict[int, np.ndarray]) -> None:
                                               panel.first_sample_s, panel.sample_interval_s)
     panel.state, panel.continuous = "done", False
     panel.acquisitions_completed += 1
+
+
+def infiniium_trace(scope, channel) -> np.ndarray:
+    """The stock QCoDeS Infiniium's DSOTraceParam.get_raw, its own sequence and scaling, with a
+    container pyvisa accepts (qcodes 0.58 passes npt.NDArray, which pyvisa cannot build)."""
+    channel.trace.update_setpoints()
+    scope.write(f":WAV:SOUR {channel.channel_name}")
+    scope.write(":WAV:DATA?")
+    assert scope.visa_handle.read_bytes(2) == b"#0"
+    data = scope.visa_handle.read_binary_values("h", container=np.ndarray, header_fmt="empty",
+                                                expect_termination=True, data_points=channel.trace._points)
+    return data * channel.trace._yincrement + channel.trace._yoffset

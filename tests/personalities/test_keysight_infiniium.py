@@ -15,7 +15,7 @@ from pyvisa.errors import InvalidBinaryFormat
 
 from sim_backend.scpi.models.keysight_infiniium import KeysightInfiniium
 from tests.personalities.personality_helpers import (
-    StandInWorld, acquire, ask, errors, one_instrument_bench, over_tcp, raw,
+    StandInWorld, acquire, ask, errors, infiniium_trace, one_instrument_bench, over_tcp, raw,
 )
 
 ADDRESS = "TCPIP0::10.0.0.22::inst0::INSTR"
@@ -247,24 +247,13 @@ def _use_driver(scope, device, panel, snapshot_budget_s: float):
     codes = np.round(60 * np.cos(np.arange(2000) / 50)).astype(np.int16)
     acquire(panel, {1: codes, 2: -codes})
     for channel in (scope.ch1, scope.ch2):
-        trace = fetch_trace(scope, channel)
+        trace = infiniium_trace(scope, channel)
         assert trace.shape == (2000,)
         assert trace == pytest.approx(panel.records[channel.channel].volts, abs=1e-9)
     assert scope.ch1.time_axis() == pytest.approx(panel.records[1].time_s)
     with pytest.raises(InvalidBinaryFormat, match="maximum supported dimension"):
         scope.ch1.trace()       # qcodes 0.58 passes container=npt.NDArray, which pyvisa cannot build
     assert errors(device) == []
-
-
-def fetch_trace(scope, channel) -> np.ndarray:
-    """DSOTraceParam.get_raw's own sequence and scaling, with a container pyvisa accepts."""
-    channel.trace.update_setpoints()
-    scope.write(f":WAV:SOUR {channel.channel_name}")
-    scope.write(":WAV:DATA?")
-    assert scope.visa_handle.read_bytes(2) == b"#0"
-    data = scope.visa_handle.read_binary_values("h", container=np.ndarray, header_fmt="empty",
-                                                expect_termination=True, data_points=channel.trace._points)
-    return data * channel.trace._yincrement + channel.trace._yoffset
 
 
 def test_stock_driver_in_process(driver_bench):

@@ -25,6 +25,7 @@ from sim_backend.clock import LabClock
 from sim_backend.emulator import build_bench
 from sim_backend.transport.bench_server import BenchServer
 from sim_backend.transport.tcp_server import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_MESSAGE_BYTES, ScpiSocketServer
+from tests.transport.socket_checks import refused_at
 
 PROMPT_S = 2.0       # a normal *IDN? must come back within this
 
@@ -63,17 +64,6 @@ def closed_by_server(sock: socket.socket, within_s: float = 5.0) -> bool:
         return True
     except TimeoutError:
         return False
-
-
-def refused_at(port: int, within_s: float = 5.0) -> bool:
-    """A connection past the limit is reset: during connect when the reset comes first, else
-    at the first read."""
-    try:
-        sock = connect(port)
-    except (ConnectionResetError, ConnectionRefusedError):
-        return True
-    with sock:
-        return closed_by_server(sock, within_s)
 
 
 @pytest.mark.timeout(30)
@@ -120,7 +110,7 @@ def test_more_clients_than_the_port_takes_are_refused_not_crashed(served):
         time.sleep(0.01)
     assert server.client_count == DEFAULT_MAX_CLIENTS
     try:
-        assert all(refused_at(port) for _ in range(5)), "a client beyond the limit was kept"
+        assert all(refused_at("127.0.0.1", port, 5.0) for _ in range(5)), "a client beyond the limit was kept"
         assert server.client_count == DEFAULT_MAX_CLIENTS
         held[0].sendall(b"*IDN?\n")                          # the admitted clients still work
         held[0].settimeout(PROMPT_S)
@@ -405,7 +395,7 @@ def test_idle_connections_time_out_and_the_port_serves_again(serve):
         started = time.monotonic()
         for sock in half:
             sock.sendall(b"*IDN")
-        assert refused_at(port, within_s=OTHERS_S)         # the port is full for now
+        assert refused_at("127.0.0.1", port, OTHERS_S)         # the port is full for now
         assert serve.others_answer("bias") == 3
         for sock in half:
             assert closed_by_server(sock, within_s=IDLE_TIMEOUT_S + 3), "a half line never timed out"

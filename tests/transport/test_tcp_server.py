@@ -15,6 +15,7 @@ from stand_in import EchoInstrument, block_payload
 
 from sim_backend.transport.bench_gate import BenchGate
 from sim_backend.transport.tcp_server import ScpiSocketServer
+from tests.transport.socket_checks import closed_within, refused_at
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -359,25 +360,8 @@ def test_a_block_header_over_the_limit_closes_the_connection_at_once(server, dev
 
 # -- idle connections ----------------------------------------------------------------------------
 
-def closed_within(sock: socket.socket, within_s: float) -> bool:
-    sock.settimeout(within_s)
-    try:
-        return sock.recv(10) == b""
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except TimeoutError:
-        return False
-
-
 def refused(server: ScpiSocketServer) -> bool:
-    """A connection past the limit is reset: during connect when the reset comes first, else
-    at the first read."""
-    try:
-        sock = raw_client(server)
-    except (ConnectionResetError, ConnectionRefusedError):
-        return True
-    with sock:
-        return closed_within(sock, 2.0)
+    return refused_at(server.host, server.port)
 
 
 def test_a_message_left_unfinished_times_out_a_finished_one_does_not(device):
