@@ -18,7 +18,8 @@ Limits, per connection:
   away. A connection with nothing unfinished may stay open and silent for hours (QCoDeS and
   pyvisa sessions do), but once the port is full, a newcomer takes the slot of the connection
   idle longest, if that one has been idle `idle_timeout_s`. So a port is locked out at most
-  `idle_timeout_s` by clients that connect and do nothing;
+  `idle_timeout_s` by clients that connect and do nothing. A newcomer that finds the port full
+  otherwise is reset at once (RST), so its client reports a refused connection, not a timeout;
 * output: a client that accepts no reply bytes for `send_stall_s` (30 s) is closed.
 
 Fairness: all instruments of a bench share its lock. A message runs under its instrument's own
