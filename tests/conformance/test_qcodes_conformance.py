@@ -134,15 +134,11 @@ def cause_of(path: str, failure: str) -> Cause | None:
 
 
 def open_stock(model: str, transport: str, tmp_path: Path):
-    from qcodes.instrument_drivers.tektronix.DPO7200xx import TektronixDPOMeasurement
-
     from sim_backend.clock import LabClock
     from sim_backend.emulator import build_bench
     from sim_backend.transport._bench_lookup import set_bench_opener
     from sim_backend.transport.bench_server import BenchServer
 
-    # The driver sleeps 0.1 s after each measurement type change for a real scope to settle.
-    TektronixDPOMeasurement._minimum_adjustment_time = 0.0
     role, module, name = PAIRS[model]
     station = write_station(tmp_path, {role: model}) if model in DRIVERS else _with_model(tmp_path, role, model)
     library = f"{station}#conformance-{uuid.uuid4().hex[:8]}"
@@ -173,14 +169,24 @@ def _with_model(tmp_path: Path, role: str, model: str) -> Path:
 
 
 def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[tuple[str, str]]]:
-    logging.getLogger("qcodes").setLevel(logging.CRITICAL)
-    instrument, server = open_stock(model, transport, tmp_path)
+    from qcodes.instrument_drivers.tektronix.DPO7200xx import TektronixDPOMeasurement
+
+    qcodes_log = logging.getLogger("qcodes")
+    level, settle_s = qcodes_log.level, TektronixDPOMeasurement._minimum_adjustment_time
+    qcodes_log.setLevel(logging.CRITICAL)       # every failure is classified here, not logged
+    # The driver sleeps 0.1 s after each measurement type change for a real scope to settle.
+    TektronixDPOMeasurement._minimum_adjustment_time = 0.0
     try:
-        return round_trips(instrument)
+        instrument, server = open_stock(model, transport, tmp_path)
+        try:
+            return round_trips(instrument)
+        finally:
+            instrument.close()
+            if server is not None:
+                server.stop()
     finally:
-        instrument.close()
-        if server is not None:
-            server.stop()
+        qcodes_log.setLevel(level)              # other tests read qcodes' warnings
+        TektronixDPOMeasurement._minimum_adjustment_time = settle_s
 
 
 @pytest.fixture(autouse=True)
