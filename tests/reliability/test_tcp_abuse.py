@@ -148,6 +148,9 @@ def test_what_a_closed_connection_left_never_reaches_the_next(served):
                      b":TIMebase:RANGe 2",                  # half a line
                      b":WAVeform:DATA #9100000"):           # half a block header
         with connect(server.port) as gone:
+            deadline = time.monotonic() + 5         # admitted (not still in the listen backlog),
+            while not server.client_count and time.monotonic() < deadline:   # so its leftover
+                time.sleep(0.01)                    # is the server's before the next connects
             gone.sendall(leftover)
         deadline = time.monotonic() + 5
         while server.client_count and time.monotonic() < deadline:
