@@ -243,9 +243,14 @@ class Refractory(Procedure):
 
         yield from fire([float(s) for s in spacings])
         shortest, longest = float(spacings[-1]), float(spacings[0])
+        first_fit = None
         while len(tried) * p.trials + p.trials <= budget:
-            recovery = fit()
-            if precise(recovery, shortest, longest, p.period_precision) and not context.dry_run:
+            # A dry run's captures are flat, so its first fit places every round: refitting a
+            # growing table each round made long dry runs take minutes.
+            recovery = first_fit or fit()
+            if context.dry_run:
+                first_fit = recovery
+            elif precise(recovery, shortest, longest, p.period_precision):
                 break
             yield from fire(adaptive_spacings_s(recovery, shortest, longest, budget - len(tried) * p.trials,
                                                 p.trials))
