@@ -4,9 +4,9 @@ Each connection frames its own input (`MessageFramer`, LF outside blocks and str
 message) and the instrument's `write_bytes` only ever gets whole program messages, one per call,
 so two clients of one instrument never interleave inside a message and nothing a client left
 unfinished — a half line, a half-received `#<d><len>` block header — outlives its connection.
-Every reply the instrument queues goes back to the client whose message produced it; when that
-client goes, the instrument gets a device clear, so a reply it held back (a scope's *OPC?) can
-never reach a later client. There is no END on a socket: clients find the end of a reply by its
+Messages reach the instrument through its `InstrumentAccess` (shared with its VXI-11 and HiSLIP
+servers): every reply goes back to the client whose message produced it, and when that client
+goes, the instrument gets a device clear. There is no END on a socket: clients find the end of a reply by its
 terminator (pyvisa `read_termination`) or, for binary blocks, by the block length.
 
 Limits, per connection:
@@ -40,9 +40,7 @@ other client, and a fault's reply delay is a plain wait in that client's own thr
 from __future__ import annotations
 
 import logging
-import select
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -50,15 +48,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim_backend.scpi.device import MessageDevice, interleaving
+from sim_backend.faults.plan import NO_FAULTS, FaultPlan
+from sim_backend.scpi.device import MessageDevice
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.transport.bench_gate import BenchGate
-from sim_backend.faults.plan import NO_FAULTS, FaultPlan
+from sim_backend.transport.instrument_access import ClientGone, InstrumentAccess
+from sim_backend.transport.socket_ops import TICK_S, ack_now, peer_gone, reset, send_all, shutdown
 
 log = logging.getLogger(__name__)
 
-#: How often blocked threads look at the stop flag; bounds shutdown latency.
-_TICK_S = 0.05
 _RECV_BYTES = 65536
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_CLIENTS = 8
@@ -66,10 +64,6 @@ DEFAULT_MAX_CLIENTS = 8
 DEFAULT_SEND_STALL_S = 30.0
 #: A message left unfinished this long closes its connection; see the module docstring.
 DEFAULT_IDLE_TIMEOUT_S = 10.0
-
-
-class _ClientGone(Exception):
-    """Raised between the units of a message whose client has closed its connection."""
 
 
 @dataclass
@@ -93,7 +87,8 @@ class ScpiSocketServer:
 
     `faults()` is asked for the instrument's fault plan before every reply, so a plan the
     bench swaps at run time applies to the next reply. `lock` is the bench's lock, or the
-    `BenchGate` in front of it that every server of the bench shares (BenchServer does that).
+    `BenchGate` in front of it that every server of the bench shares. `access`, when given,
+    replaces all three: the instrument's access shared with its other servers (BenchServer).
     """
 
     def __init__(
@@ -108,11 +103,10 @@ class ScpiSocketServer:
         max_clients: int = DEFAULT_MAX_CLIENTS,
         send_stall_s: float = DEFAULT_SEND_STALL_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        access: InstrumentAccess | None = None,
     ) -> None:
-        self._device = device
-        self._gate = lock if isinstance(lock, BenchGate) else BenchGate(lock)
-        self._device_lock = threading.Lock()  # one message at a time on this instrument
-        self._faults = faults
+        self._access = access if access is not None else InstrumentAccess(
+            device, lock if isinstance(lock, BenchGate) else BenchGate(lock), faults)
         self._requested = (host, port)
         self.max_message_bytes = max_message_bytes
         self.max_clients = max_clients
@@ -123,7 +117,6 @@ class ScpiSocketServer:
         self._accept_thread: threading.Thread | None = None
         self._clients: dict[socket.socket, _Connection] = {}
         self._clients_guard = threading.Lock()
-        self._last_writer: socket.socket | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -139,7 +132,7 @@ class ScpiSocketServer:
         except OSError:
             listener.close()
             raise
-        listener.settimeout(_TICK_S)
+        listener.settimeout(TICK_S)
         self._listener = listener
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name=f"scpi-accept-{self.port}", daemon=True
@@ -155,7 +148,7 @@ class ScpiSocketServer:
         with self._clients_guard:
             clients = list(self._clients.items())
         for conn, _ in clients:
-            _shutdown(conn)  # wakes a thread blocked in recv/send at once
+            shutdown(conn)  # wakes a thread blocked in recv/send at once
         for _, client in clients:
             if client.thread is not None:
                 client.thread.join(timeout_s)
@@ -210,10 +203,10 @@ class ScpiSocketServer:
                     log.warning("port %d: full, closing the connection idle longest for %s",
                                 self.port, peer)
                     idlest.evicted = True
-                    _shutdown(idlest.sock)  # its thread sees EOF and ends within a tick
+                    shutdown(idlest.sock)  # its thread sees EOF and ends within a tick
                     full = False
                 if not full:
-                    conn.settimeout(_TICK_S)
+                    conn.settimeout(TICK_S)
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     client = _Connection(conn, self._new_framer())
                     client.thread = thread = threading.Thread(
@@ -224,7 +217,7 @@ class ScpiSocketServer:
             if full:
                 log.warning("port %d: refusing %s, %d clients connected", self.port, peer,
                             self.max_clients)
-                _reset(conn)
+                reset(conn)
             else:
                 thread.start()
 
@@ -240,22 +233,13 @@ class ScpiSocketServer:
         except OSError as exc:  # reset by peer, broken pipe: that client is gone
             log.debug("port %d: connection ended: %s", self.port, exc)
         finally:
-            _shutdown(conn)
-            self._forget(conn)
+            shutdown(conn)
+            self._access.forget(conn)
             # Counted as gone only once the instrument has dropped what it held for it: a
             # newcomer admitted before would meet that (a held *OPC? answered with -410).
             with self._clients_guard:
                 self._clients.pop(conn, None)
             conn.close()
-
-    def _forget(self, conn: socket.socket) -> None:
-        """What the instrument still holds for a closed connection goes with it."""
-        if self._last_writer is not conn:
-            return
-        with self._device_lock, self._gate:
-            if self._last_writer is conn:
-                self._last_writer = None
-                self._device.device_clear()
 
     def _exchange(self, client: _Connection) -> None:
         conn = client.sock
@@ -269,13 +253,13 @@ class ScpiSocketServer:
                                 "connection", self.port, self.idle_timeout_s)
                     return
                 # Idle: hand over replies the instrument queued late to its last writer.
-                if self._last_writer is conn and not self._send_replies(client, b""):
+                if self._access.is_last_writer(conn) and not self._send_replies(client, b""):
                     return
                 continue
             if not chunk:
                 return  # client closed its end
             client.last_active_s = time.monotonic()
-            _ack_now(conn)
+            ack_now(conn)
             if not self._take(client, chunk):
                 return
 
@@ -310,19 +294,13 @@ class ScpiSocketServer:
         """Write one whole message (or nothing) to the instrument, send back what it queued;
         False: close the client."""
         conn = client.sock
-        replies = []
         try:
-            with self._device_lock, self._gate, interleaving(self._unit_gap(client)):
-                if data:
-                    self._last_writer = conn
-                    self._device.write_bytes(data)
-                while (reply := self._device.read_message()) is not None:
-                    replies.append(reply)
-        except _ClientGone:
+            replies = self._access.exchange(conn, data, lambda: self._client_gone(client))
+        except ClientGone:
             log.info("port %d: client left during a message, the rest of it is dropped", self.port)
             return False
         for reply in replies:
-            action = self._faults().before_reply(reply)
+            action = self._access.fault_action(reply)
             if action.kind == "drop":
                 log.info("port %d: fault plan drops the connection", self.port)
                 return False
@@ -333,75 +311,15 @@ class ScpiSocketServer:
                 return False
         return True
 
-    def _unit_gap(self, client: _Connection) -> Callable[[], None]:
-        """What runs between two units of a message: other instruments get their turn, and a
-        message whose client has gone stops there instead of running its thousands of units
-        for nobody while the instrument stays busy."""
-        checked_s = time.monotonic()
-
-        def gap() -> None:
-            nonlocal checked_s
-            self._gate.let_others_in()
-            now = time.monotonic()
-            if now - checked_s >= _TICK_S:
-                checked_s = client.last_active_s = now  # busy is not idle
-                if self._stop.is_set() or _peer_gone(client.sock):
-                    raise _ClientGone
-
-        return gap
+    def _client_gone(self, client: _Connection) -> bool:
+        """Asked every tick while the client's message runs: busy is not idle."""
+        client.last_active_s = time.monotonic()
+        return self._stop.is_set() or peer_gone(client.sock)
 
     def _send_all(self, conn: socket.socket, data: bytes) -> bool:
-        view = memoryview(data)
-        stalled_s = 0.0
-        while view and not self._stop.is_set():
-            try:
-                sent = conn.send(view)
-            except TimeoutError:
-                stalled_s += _TICK_S
-                if stalled_s >= self.send_stall_s:
-                    log.warning("port %d: client reads nothing, closing it", self.port)
-                    return False
-                continue
-            view = view[sent:]
-            stalled_s = 0.0
-        return not view
-
-
-def _reset(conn: socket.socket) -> None:
-    """Close with a reset (RST), not an orderly end: the client's next read or write fails at
-    once as a refused connection, where an orderly close reads as a reply that never comes."""
-    try:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    conn.close()
-
-
-def _shutdown(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed or never connected
-
-
-def _peer_gone(conn: socket.socket) -> bool:
-    """True when the peer has closed (EOF) or reset the connection; never blocks."""
-    try:
-        readable, _, _ = select.select([conn], [], [], 0)
-        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
-    except ValueError:  # a descriptor select() cannot watch: cannot tell, keep going
+        if send_all(conn, data, self._stop, self.send_stall_s):
+            return True
+        if not self._stop.is_set():
+            log.warning("port %d: client reads nothing, closing it", self.port)
         return False
-    except OSError:
-        return True
 
-
-def _ack_now(conn: socket.socket) -> None:
-    """Acknowledge at once instead of delaying the ACK (Linux re-arms delayed ACKs, so after
-    every recv). pyvisa-py leaves Nagle on: a client write that follows a write waits for the
-    ACK of the first, which a delayed ACK holds back ~40 ms per command."""
-    quickack = getattr(socket, "TCP_QUICKACK", None)
-    if quickack is not None:
-        try:
-            conn.setsockopt(socket.IPPROTO_TCP, quickack, 1)
-        except OSError:
-            pass
