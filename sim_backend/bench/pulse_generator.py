@@ -2,6 +2,11 @@
 
 The Keysight 33500B/33600A and 81160A personalities both drive this model: they differ in
 SCPI and in their limits (edge times, amplitude), not in what a pulse is.
+
+An arbitrary waveform (function ARB) is played point by point at its sample rate, one whole
+waveform per cycle, its -1..+1 full scale mapped to the low..high levels as the generators do.
+Between points the output is joined linearly (the generators' smoothing filters), or, with the
+filter off, held and stepped over `arb_step_s` (the DAC's transition).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-Function = Literal["PULS", "DC", "SQU"]
+Function = Literal["PULS", "DC", "SQU", "ARB"]
 TriggerSource = Literal["IMM", "BUS", "EXT", "TIM"]
 
 #: Delay from a trigger to the start of the first pulse's leading edge.
@@ -39,6 +44,11 @@ class GeneratorChannel:
     trigger_times_s: list[float] = field(default_factory=list)
     #: Lab time from which a continuous (non-burst) waveform has been running.
     running_since_s: float = 0.0
+    #: Function ARB: the points in full scale (-1..+1), played at arb_sample_rate_hz (one
+    #: waveform per period: frequency_hz = arb_sample_rate_hz / points).
+    arb_points: tuple[float, ...] = (0.0,) * 8
+    arb_sample_rate_hz: float = 40e3
+    arb_step_s: float = 0.0           # 0: points joined linearly; > 0: held, stepped over this time
 
     @property
     def period_s(self) -> float:
@@ -89,6 +99,8 @@ class GeneratorChannel:
         A pulse's width is measured at 50 % of its edges, as on Keysight generators; a 10-90 %
         edge time t corresponds to a linear ramp of t / 0.8.
         """
+        if self.output_enabled and self.function == "ARB":
+            return self._arb_output_v(origin_s, start_rel_s, stop_rel_s)
         if not self.output_enabled:
             idle_v = high_v = 0.0
         elif self.function == "DC":
@@ -113,6 +125,38 @@ class GeneratorChannel:
             times.append(stop_rel_s)
             volts.append(volts[-1] if len(times) == 2 else idle_v)
         return np.asarray(times), np.asarray(volts)
+
+    def _arb_output_v(self, origin_s: float, start_rel_s: float, stop_rel_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """The arbitrary waveform's cycles over a window; between bursts (and before the
+        first) the output rests at the waveform's first point."""
+        sign = -1.0 if self.inverted else 1.0
+        volts_of = self.offset_v + sign * np.asarray(self.arb_points) * (self.amplitude_vpp / 2)
+        sample_s = 1.0 / self.arb_sample_rate_hz
+        count = volts_of.size
+        times, volts = [], []
+        for cycle_s in self.pulse_offsets_s(origin_s, start_rel_s - count * sample_s, stop_rel_s):
+            # Only the points near the window, with one on each side to interpolate from.
+            first = int(max(np.floor((start_rel_s - cycle_s) / sample_s) - 1, 0))
+            last = int(min(np.ceil((stop_rel_s - cycle_s) / sample_s) + 1, count))
+            index = np.arange(first, last + 1)
+            point_v = volts_of[index % count]         # a cycle ends where the next starts, at point 0
+            if self.arb_step_s > 0:                 # each point held, then stepped to the next
+                held_s = cycle_s + index[:-1] * sample_s
+                times += [np.column_stack((held_s, held_s + sample_s - self.arb_step_s)).ravel(),
+                          cycle_s + index[-1:] * sample_s]
+                volts += [np.repeat(point_v[:-1], 2), point_v[-1:]]
+            else:
+                times.append(cycle_s + index * sample_s)
+                volts.append(point_v)
+        if not times or times[0][0] > start_rel_s:
+            times.insert(0, np.array([start_rel_s]))
+            volts.insert(0, volts_of[:1])
+        time_s, volt_v = np.concatenate(times), np.concatenate(volts)
+        later = np.append(np.diff(time_s) > 0, True)   # where two cycles meet, one point
+        time_s, volt_v = time_s[later], volt_v[later]
+        if stop_rel_s > time_s[-1]:
+            time_s, volt_v = np.append(time_s, stop_rel_s), np.append(volt_v, volt_v[-1])
+        return time_s, volt_v
 
 
 @dataclass

@@ -188,6 +188,18 @@ class Binary(Param):
 
 
 @dataclass(frozen=True)
+class Repeated(Param):
+    """The rest of a unit's parameters, each converted by `each` (a list of points such as
+    DATA:ARB's): declared last; the handler gets a tuple of at least `minimum` values."""
+
+    each: Param
+    minimum: int = 1
+
+    def convert(self, token: Token) -> object:
+        return self.each.convert(token)
+
+
+@dataclass(frozen=True)
 class Raw(Param):
     """Any token unconverted (str, Quoted or Block): an escape hatch for odd syntaxes."""
 

@@ -33,7 +33,7 @@ from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.scpi.headers import HeaderTable
 from sim_backend.scpi.lexer import Unit, units
 from sim_backend.scpi.numbers import plain_decimal
-from sim_backend.scpi.params import LIMIT_WORDS, Boolean, Numeric, Param
+from sim_backend.scpi.params import LIMIT_WORDS, Boolean, Numeric, Param, Repeated
 from sim_backend.scpi.status import StatusRegisters
 
 ErrorReporting = Literal["queue", "status_only"]
@@ -232,6 +232,14 @@ def _convert(params: tuple[Param, ...], unit: Unit, numeric_data: NumericData) -
     With "plain_decimal" numeric data a number must be a plain decimal before its type sees it.
     """
     tokens = unit.params
+    if params and isinstance(params[-1], Repeated):     # the handler gets the list as one tuple
+        fixed, repeated = params[:-1], params[-1]
+        if len(tokens) < len(fixed) + repeated.minimum:
+            raise ScpiError(-109)
+        head = _convert(fixed, replace(unit, params=tokens[:len(fixed)]), numeric_data)
+        rest = _convert((repeated.each,) * (len(tokens) - len(fixed)), replace(unit, params=tokens[len(fixed):]),
+                        numeric_data)
+        return [*head, tuple(rest)]
     if len(tokens) > len(params):
         raise ScpiError(-108)
     values: list[object] = []

@@ -372,3 +372,94 @@ def test_pymeasure_agilent33500_round_trips_every_property(variant_bench, close_
     generator.adapter.close()
     assert failures == []
     assert checked >= 70
+
+
+def test_arbitrary_waveforms_load_per_channel_as_lists_dac_codes_or_blocks():
+    device, panel, _ = make()
+    ask(device, "DATA:ARB ramp8, -1, -0.5, 0, 0.5, 1, 0.5, 0, -0.5")
+    ask(device, "SOUR2:DATA:ARB:DAC dac8, -32767, 0, 32767, 0, -32767, 0, 32767, 0")
+    codes = np.array([0, 16384, 32767, 16384, 0, -16384, -32767, -16384], dtype="<i2")
+    ask(device, "FORM:BORD SWAP")
+    device.write_bytes(b"SOUR2:DATA:ARB:DAC swapped,#216" + codes.tobytes() + b"\n")
+    assert errors(device) == [] and ask(device, "FORM:BORD?") == "SWAP"
+    ask(device, "FUNC:ARB ramp8;:FUNC ARB;:SOUR2:FUNC:ARB swapped;:SOUR2:FUNC ARB")
+    assert errors(device) == []
+    np.testing.assert_allclose(panel.channels[1].arb_points, [-1, -0.5, 0, 0.5, 1, 0.5, 0, -0.5])
+    np.testing.assert_allclose(panel.channels[2].arb_points, codes / 32767)
+    ask(device, "SOUR2:FUNC:ARB ramp8")              # loaded into channel 1's memory, not 2's
+    assert errors(device) == [-224] and ask(device, "SOUR2:FUNC:ARB?") == '"swapped"'
+
+
+@pytest.mark.parametrize("command", [
+    "DATA:ARB bad, 0, 0.5, 1.5, 0, 0, 0, 0, 0",        # beyond full scale
+    "DATA:ARB short, 0, 0.5, 1, 0",                     # fewer than 8 points
+    "DATA:ARB:DAC big, 0, 40000, 0, 0, 0, 0, 0, 0",     # beyond the DAC's codes
+    "DATA:ARB",                                         # no name, no points
+    "DATA:ARB text, 0, 0, 0, 0, 0, 0, 0, ON",           # not a number
+])
+def test_a_refused_arbitrary_waveform_changes_nothing(command):
+    device, _, _ = make()
+    ask(device, "DATA:ARB keep, -1, -1, 1, 1, -1, -1, 1, 1;:FUNC:ARB keep")
+    name = command.split()[1].rstrip(",") if " " in command else "keep"
+    ask(device, command)
+    assert errors(device)                            # refused, with its error
+    ask(device, f"FUNC:ARB {name}")
+    assert name == "keep" or errors(device) == [-224]
+    assert ask(device, "FUNC:ARB?") == '"keep"'
+
+
+def test_clearing_volatile_memory_returns_the_channel_to_the_default_waveform():
+    device, _, _ = make()
+    ask(device, "DATA:ARB mine, -1, -1, 1, 1, -1, -1, 1, 1;:FUNC:ARB mine")
+    ask(device, "DATA:VOL:CLE")
+    assert errors(device) == [] and ask(device, "FUNC:ARB?") == '"INT:\\BUILTIN\\EXP_RISE.ARB"'
+    ask(device, "FUNC:ARB mine")
+    assert errors(device) == [-224]
+
+
+@pytest.mark.parametrize("filter_name", ["NORM", "OFF"])
+def test_a_playing_arbitrary_waveform_is_the_output_voltage(filter_name):
+    """The panel's output (what reaches the chip through the input wiring) is the waveform,
+    scaled to the levels, one waveform per period: joined linearly, or held and stepped with
+    the filter off."""
+    device, panel, world = make()
+    points = np.array([-1, -1, 1, 1, 0.5, 0, -0.5, -1])
+    ask(device, "DATA:ARB spike," + ",".join(f"{p:g}" for p in points))
+    ask(device, f"FUNC:ARB spike;:FUNC ARB;:FUNC:ARB:SRAT 1E8;:FUNC:ARB:FILT {filter_name};"
+                ":VOLT:HIGH 0.8;:VOLT:LOW 0;:OUTP ON")
+    assert errors(device) == []
+    channel = panel.channels[1]
+    sample_s, period_s = 1e-8, 8e-8
+    start_s = channel.running_since_s
+    times_s, volts = channel.output_v(start_s, 3 * period_s, 5 * period_s)
+    expected_v = 0.4 + 0.4 * points
+    grid_s = 3 * period_s + np.arange(16) * sample_s
+    if filter_name == "NORM":
+        np.testing.assert_allclose(np.interp(grid_s, times_s, volts), np.tile(expected_v, 2), atol=1e-12)
+        middle_s = grid_s[:-1] + sample_s / 2
+        np.testing.assert_allclose(np.interp(middle_s, times_s, volts),
+                                   (np.tile(expected_v, 2)[:-1] + np.tile(expected_v, 2)[1:]) / 2, atol=1e-12)
+    else:
+        held_s = grid_s + 0.3 * sample_s           # the DAC's step (8.4 ns edges: half a sample) is over
+        np.testing.assert_allclose(np.interp(held_s, times_s, volts), np.tile(expected_v, 2), atol=1e-12)
+    assert np.all(np.diff(times_s) > 0) and times_s[0] == 3 * period_s and times_s[-1] == 5 * period_s
+    ask(device, "OUTP:POL INV")
+    _, inverted_v = channel.output_v(start_s, 3 * period_s, 5 * period_s)
+    np.testing.assert_allclose(inverted_v, 0.8 - volts, atol=1e-12)
+
+
+def test_an_arbitrary_waveform_burst_plays_once_per_trigger_and_rests_at_its_first_point():
+    device, panel, world = make()
+    ask(device, "DATA:ARB blip, -1, 1, 1, -1, -1, -1, -1, -1;:FUNC:ARB blip;:FUNC ARB;:FUNC:ARB:SRAT 1E8")
+    ask(device, ":VOLT:HIGH 0.5;:VOLT:LOW 0;:BURS:MODE TRIG;:BURS:NCYC 2;:TRIG:SOUR BUS;:BURS:STAT ON;:OUTP ON")
+    assert errors(device) == []
+    channel = panel.channels[1]
+    origin_s = world.now_s()
+    _, idle_v = channel.output_v(origin_s, 0.0, 1e-6)
+    assert np.all(idle_v == 0.0)                        # no trigger yet: resting at the first point
+    ask(device, "*TRG")
+    times_s, volts = channel.output_v(origin_s, 0.0, 2e-6)
+    high_s = times_s[volts == 0.5]
+    assert len(high_s) == 4                             # two cycles, each two points at the top
+    assert high_s[2] - high_s[0] == pytest.approx(8e-8)  # one waveform (8 points at 100 MSa/s) apart
+    assert volts[-1] == 0.0

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from sim_backend.scpi.errors import ScpiError
+from sim_backend.scpi.lexer import Block
 from sim_backend.scpi.models._keysight_common import (
     check_levels, check_pulse_timing, conflict, load_gain,
 )
@@ -43,8 +47,37 @@ RMS_PER_VPP = {"SIN": 1 / (2 * math.sqrt(2)), "SQU": 0.5, "TRI": 1 / (2 * math.s
 PANEL_FUNCTION = {"PULS": "PULS", "SQU": "SQU"}  # other shapes are shown as their mean (DC)
 
 
-#: The arbitrary waveform a channel holds after *RST (the 33500/33600 user's guide).
+#: The arbitrary waveform a channel holds after *RST (the 33500/33600 user's guide); its
+#: points here: an exponential rise over five time constants, full scale -1 to +1.
 DEFAULT_ARB = "INT:\\BUILTIN\\EXP_RISE.ARB"
+DEFAULT_ARB_POINTS = -1 + 2 * (1 - np.exp(-5 * np.linspace(0, 1, 100))) / (1 - math.exp(-5))
+#: Points per waveform in volatile memory (standard memory: 1 MSa per channel).
+ARB_POINTS_MIN, ARB_POINTS_MAX = 8, 1_000_000
+DAC_FULL_SCALE = 32767          # DATA:ARB:DAC codes run from -32767 to +32767
+
+
+def arb_points(values: tuple, *, dac: bool, big_endian: bool) -> np.ndarray:
+    """DATA:ARBitrary's points in full scale (-1..+1), from its list of numbers or its binary
+    block (float32, or int16 DAC codes; byte order from FORMat:BORDer); -222 outside the range
+    or the memory's point counts."""
+    if len(values) == 1 and isinstance(values[0], Block):
+        kind = (">" if big_endian else "<") + ("i2" if dac else "f4")
+        data = values[0].data
+        if len(data) % np.dtype(kind).itemsize:
+            raise ScpiError(-222, "Data out of range;block length is not whole points")
+        points = np.frombuffer(data, dtype=kind).astype(float)
+    else:
+        try:
+            points = np.array([float(str(v)) for v in values])
+        except ValueError:
+            raise ScpiError(-104) from None
+    if dac:
+        points = points / DAC_FULL_SCALE
+    if not ARB_POINTS_MIN <= points.size <= ARB_POINTS_MAX:
+        raise ScpiError(-222, f"Data out of range;{points.size} points, {ARB_POINTS_MIN} to {ARB_POINTS_MAX} allowed")
+    if not np.all(np.abs(points) <= 1.0):
+        raise ScpiError(-222, "Data out of range;points must be within -1 to +1 full scale")
+    return points
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,30 @@ A value outside its range is refused and changes nothing (-222). A new period th
 room for the pulse, or a burst that no longer fits its internal period, makes the instrument
 adjust the pulse (edges first, then width) or the burst period, as the user's guide describes
 (`fit_to_period`); other conflicts are refused (-221). The channel's waveform is shown on the
-bench front panel.
+bench front panel. Arbitrary waveforms (DATA:ARBitrary as values -1..+1, DATA:ARBitrary:DAC as
+codes, each a list or a binary block in FORMat:BORDer order) go to each channel's volatile
+memory; the one chosen with FUNCtion:ARBitrary plays to the chip at its sample rate.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim_backend.scpi.commands import command, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
+from sim_backend.scpi.lexer import Quoted
 from sim_backend.scpi.models._keysight_33500b_model import (
-    AMPLITUDE_MAX_OPEN_VPP, AMPLITUDE_MIN_OPEN_VPP, DEFAULT_ARB, EDGE_MAX_S, MODELS, PANEL_FUNCTION, WINDOW_OPEN_V,
+    AMPLITUDE_MAX_OPEN_VPP, AMPLITUDE_MIN_OPEN_VPP, DEFAULT_ARB, DEFAULT_ARB_POINTS, EDGE_MAX_S, MODELS,
+    PANEL_FUNCTION, WINDOW_OPEN_V,
     Channel,
-    amplitude_in_unit, amplitude_vpp, check_channel, fit_to_period,
+    amplitude_in_unit, amplitude_vpp, arb_points, check_channel, fit_to_period,
 )
 from sim_backend.scpi.models._keysight_common import (
     NR3, PANEL_BURST_CYCLES_MAX, IntegerOrInfinity, KeysightPulsePersonality, LoadDependent, RealOrInfinity,
     check_amplitude, conflict, field_setting, load_gain, load_setting, out_of_range, real,
 )
-from sim_backend.scpi.params import Boolean, Choice, Raw, String
+from sim_backend.scpi.params import Boolean, Choice, Raw, Repeated, String
 
 _EDGE = real("S", 2.9e-9, EDGE_MAX_S, 10e-9)   # the 33600A minimum; the 33500B's is checked per model
 _LEVEL = LoadDependent("V", -5.0, 5.0, 0.0, NR3)
@@ -48,7 +54,9 @@ class Keysight33500B(KeysightPulsePersonality):
         self.channels = {n: Channel() for n in range(1, self.channel_total + 1)}
         self.sync_output, self.sync_source = True, "CH1"
         self.trigger_output = False
-        self.arb_memory: set[str] = set()     # names DATA:ARB loaded into volatile memory
+        # Each channel's volatile waveform memory: name as loaded -> points in full scale.
+        self.arb_memory: dict[int, dict[str, np.ndarray]] = {n: {} for n in self.channels}
+        self.big_endian = True                  # FORMat:BORDer NORMal: most significant byte first
         for number in self.channels:
             self._show(number)
 
@@ -60,6 +68,9 @@ class Keysight33500B(KeysightPulsePersonality):
 
     def _show(self, number: int) -> None:
         ch = self.channels[number]
+        if ch.function == "ARB":
+            self._show_arb(number)
+            return
         shape = PANEL_FUNCTION.get(ch.function, "DC")
         square = shape == "SQU"
         # A gated burst waits for a gate the bench never gives: shown as a burst nobody triggers.
@@ -71,6 +82,27 @@ class Keysight33500B(KeysightPulsePersonality):
                   burst_enabled=ch.burst, burst_cycles=int(min(ch.burst_cycles, PANEL_BURST_CYCLES_MAX)),
                   trigger_source="EXT" if ch.burst_mode == "GAT" else ch.trigger_source,
                   output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
+
+    def _show_arb(self, number: int) -> None:
+        """An arbitrary waveform on the panel, played at its sample rate. With TRIGger advance
+        each trigger steps one point, which the bench does not model: the output holds the
+        first point."""
+        ch = self.channels[number]
+        points = self._arb_points(number, ch.arb_name)
+        playing = ch.arb_advance == "SRAT"
+        sample_s = 1.0 / ch.arb_srate_hz
+        self.show(number, function="ARB" if playing else "DC", amplitude_vpp=ch.amplitude_vpp,
+                  offset_v=ch.offset_v if playing else ch.offset_v + points[0] * ch.amplitude_vpp / 2,
+                  frequency_hz=ch.arb_srate_hz / points.size, arb_points=tuple(points.tolist()), arb_sample_rate_hz=ch.arb_srate_hz,
+                  # Filter OFF: the DAC steps from point to point in the model's edge time.
+                  arb_step_s=min(self.spec.edge_min_s, 0.5 * sample_s) if ch.arb_filter == "OFF" else 0.0,
+                  burst_enabled=ch.burst, burst_cycles=int(min(ch.burst_cycles, PANEL_BURST_CYCLES_MAX)),
+                  trigger_source="EXT" if ch.burst_mode == "GAT" else ch.trigger_source,
+                  output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
+
+    def _arb_points(self, number: int, name: str) -> np.ndarray:
+        loaded = {label.upper(): points for label, points in self.arb_memory[number].items()}
+        return loaded.get(name.upper(), DEFAULT_ARB_POINTS)
 
     # -- waveform ----------------------------------------------------------------------------
 
@@ -263,19 +295,21 @@ class Keysight33500B(KeysightPulsePersonality):
     load = load_setting(RealOrInfinity("OHM", 1, 10e3, 50, NR3),
                         "Load the levels are specified into, ohm (INF: high Z, answered 9.9E+37).")
 
-    # -- arbitrary waveforms: the settings as the instrument keeps them ---------------------
-    # The bench plays no arbitrary waveform: a channel on ARB shows the front panel its offset.
+    # -- arbitrary waveforms: each channel's volatile memory, played to the chip ---------------
 
-    @setting("[SOURce#]:FUNCtion:ARBitrary", String())
+    @setting("[SOURce#]:FUNCtion:ARBitrary", Raw())
     def arb_file(self, number: int) -> str:
-        """Arbitrary waveform played from volatile memory (a built-in one after *RST)."""
+        """Arbitrary waveform played from volatile memory (a built-in one after *RST); its
+        name quoted or not, as the user's guide's examples write it both ways."""
         return String().format(self.channels[self.channel_of(number)].arb_name)
 
     @arb_file.setter
-    def arb_file(self, number: int, name: str) -> None:
-        if name.upper() not in {n.upper() for n in (DEFAULT_ARB, *self.arb_memory)}:
+    def arb_file(self, number: int, token: object) -> None:
+        name = _arb_name(token)
+        channel = self.channel_of(number)
+        if name.upper() not in {n.upper() for n in (DEFAULT_ARB, *self.arb_memory[channel])}:
             raise ScpiError(-224, "Illegal parameter value;arbitrary waveform not in volatile memory")
-        self.change(self.channel_of(number), arb_name=name)
+        self.change(channel, arb_name=name)
 
     arb_advance = field_setting("[SOURce#]:FUNCtion:ARBitrary:ADVance", Choice("TRIGger", "SRATe"),
                                 "arb_advance", "ARB point advance: SRATe (sample clock) or TRIGger.")
@@ -284,14 +318,42 @@ class Keysight33500B(KeysightPulsePersonality):
     arb_srate = field_setting("[SOURce#]:FUNCtion:ARBitrary:SRATe", real("SA/S", 1e-6, 1e9, 40e3),
                               "arb_srate_hz", "ARB sample rate, Sa/s.")
 
-    @command("[SOURce#]:DATA:ARBitrary", Raw(), Raw())
-    def data_arb(self, number: int, name: object, values: object) -> None:
-        """Load an arbitrary waveform into volatile memory: a name and its points (ASCII
-        values in -1..1, or a binary block of floats)."""
-        label = str(getattr(name, "text", name)).strip('"')
-        if not label:
-            raise ScpiError(-224)
-        self.arb_memory.add(label)
+    @command("[SOURce#]:DATA:ARBitrary", Raw(), Repeated(Raw()))
+    def data_arb(self, number: int, name: object, values: tuple) -> None:
+        """Load an arbitrary waveform into the channel's volatile memory: a name and its points
+        (values -1 to +1, as a list or a binary block of floats)."""
+        self._load_arb(number, name, arb_points(values, dac=False, big_endian=self.big_endian))
+
+    @command("[SOURce#]:DATA:ARBitrary:DAC", Raw(), Repeated(Raw()))
+    def data_arb_dac(self, number: int, name: object, values: tuple) -> None:
+        """Load an arbitrary waveform as DAC codes (-32767 to +32767, a list or a block of int16)."""
+        self._load_arb(number, name, arb_points(values, dac=True, big_endian=self.big_endian))
+
+    def _load_arb(self, number: int, name: object, points: np.ndarray) -> None:
+        label = _arb_name(name)
+        channel = self.channel_of(number)
+        memory = self.arb_memory[channel]
+        for existing in [n for n in memory if n.upper() == label.upper()]:
+            del memory[existing]
+        memory[label] = points
+        if self.channels[channel].arb_name.upper() == label.upper():
+            self._show(channel)                # the waveform playing now is the one replaced
+
+    @command("[SOURce#]:DATA:VOLatile:CLEar")
+    def clear_arb_memory(self, number: int) -> None:
+        """Clear the channel's volatile waveform memory; it plays the default waveform again."""
+        channel = self.channel_of(number)
+        self.arb_memory[channel].clear()
+        self.change(channel, arb_name=DEFAULT_ARB)
+
+    @setting("FORMat:BORDer", Choice("NORMal", "SWAPped"))
+    def byte_order(self) -> str:
+        """Byte order of binary blocks: NORMal (most significant byte first) or SWAPped."""
+        return "NORM" if self.big_endian else "SWAP"
+
+    @byte_order.setter
+    def byte_order(self, order: str) -> None:
+        self.big_endian = order == "NORM"
 
     @setting("OUTPut:TRIGger[:STATe]", Boolean())
     def trigger_out(self) -> bool:
@@ -323,6 +385,14 @@ class Keysight33500B(KeysightPulsePersonality):
         if self.channel_total < 2:
             raise ScpiError(-113)
         self.sync_source = source
+
+
+def _arb_name(token: object) -> str:
+    """A waveform's name, quoted ("my_arb") or not (my_arb); -224 for anything else."""
+    name = token.text if isinstance(token, Quoted) else token
+    if not isinstance(name, str) or not name:
+        raise ScpiError(-224)
+    return name
 
 
 PERSONALITIES = (Keysight33500B,)

@@ -214,10 +214,18 @@ class KeysightInfiniium(InfiniiumWaveformCommands):
     def trigger_level(self, source: str, volts: float) -> None:
         self.levels[source] = volts
 
-    @query(":TRIGger:MODE")
+    @setting(":TRIGger:MODE", Choice("EDGE", "GLITch", "ADVanced", "COMM", "DELay", "PATTern", "PWIDth",
+                                     "RUNT", "SEQuence", "SHOLd", "STATe", "TIMeout", "TRANsition", "TV",
+                                     "WINDow", "SBUS1", "SBUS2", "SBUS3", "SBUS4"))
     def trigger_mode(self) -> str:
-        """Trigger mode: edge only on this bench."""
+        """Trigger mode: EDGE (the programmer's guide's other modes are refused, -221: the bench
+        triggers on edges only)."""
         return "EDGE"
+
+    @trigger_mode.setter
+    def trigger_mode(self, mode: str) -> None:
+        if mode != "EDGE":
+            raise ScpiError(-221, "Settings conflict;only EDGE triggering is emulated")
 
     # -- acquisition ---------------------------------------------------------------------------
 
