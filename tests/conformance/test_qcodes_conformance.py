@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-import socket
 import sys
 import uuid
 from collections import Counter
@@ -23,20 +22,20 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
-from driver_helpers import DRIVERS, write_station  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stock_bench import no_nagle, reach  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
-#: (station role, emulator model, module, stock QCoDeS class)
+#: emulator model -> (module, stock QCoDeS class)
 PAIRS = {
-    "keysight_33522b": ("pulser", "qcodes.instrument_drivers.Keysight", "Keysight33522B"),
-    "keysight_33622a": ("pulser", "qcodes.instrument_drivers.Keysight", "Keysight33622A"),
-    "lakeshore_336": ("cryostat", "qcodes.instrument_drivers.Lakeshore", "LakeshoreModel336"),
-    "lakeshore_372": ("cryostat", "qcodes.instrument_drivers.Lakeshore", "LakeshoreModel372"),
-    "keithley_2450": ("bias", "qcodes.instrument_drivers.Keithley", "Keithley2450"),
-    "keysight_infiniium": ("scope", "qcodes.instrument_drivers.Keysight", "KeysightInfiniium"),
-    "tektronix_dpo7254": ("scope", "qcodes.instrument_drivers.tektronix.DPO7200xx", "TektronixDPO7000xx"),
+    "keysight_33522b": ("qcodes.instrument_drivers.Keysight", "Keysight33522B"),
+    "keysight_33622a": ("qcodes.instrument_drivers.Keysight", "Keysight33622A"),
+    "lakeshore_336": ("qcodes.instrument_drivers.Lakeshore", "LakeshoreModel336"),
+    "lakeshore_372": ("qcodes.instrument_drivers.Lakeshore", "LakeshoreModel372"),
+    "keithley_2450": ("qcodes.instrument_drivers.Keithley", "Keithley2450"),
+    "keysight_infiniium": ("qcodes.instrument_drivers.Keysight", "KeysightInfiniium"),
+    "tektronix_dpo7254": ("qcodes.instrument_drivers.tektronix.DPO7200xx", "TektronixDPO7000xx"),
 }
 
 
@@ -134,38 +133,14 @@ def cause_of(path: str, failure: str) -> Cause | None:
 
 
 def open_stock(model: str, transport: str, tmp_path: Path):
-    from sim_backend.clock import LabClock
-    from sim_backend.emulator import build_bench
-    from sim_backend.transport._bench_lookup import set_bench_opener
-    from sim_backend.transport.bench_server import BenchServer
-
-    role, module, name = PAIRS[model]
-    station = write_station(tmp_path, {role: model}) if model in DRIVERS else _with_model(tmp_path, role, model)
-    library = f"{station}#conformance-{uuid.uuid4().hex[:8]}"
-    bench = build_bench(str(station), clock=LabClock(1.0))
-    set_bench_opener(lambda path: bench)          # the test's own bench (restored by the fixture)
+    module, name = PAIRS[model]
+    reached = reach(model, transport, tmp_path)
     driver_class = getattr(importlib.import_module(module), name)
-    instrument_name = f"{name}_{uuid.uuid4().hex[:6]}"
-    if transport == "inproc":
-        address = next(e.address for e in bench.instruments if e.role == role)
-        return driver_class(instrument_name, address, visalib=f"{library}@nwlab", timeout=2), None
-    server = BenchServer(bench).start()
-    address = next(s.server.visa_address for s in server.instruments if s.role == role)
-    instrument = driver_class(instrument_name, address, visalib="@py", timeout=2)
-    handle = instrument.visa_handle   # NI-VISA's default; pyvisa-py leaves Nagle on (40 ms per write pair)
-    handle.visalib.sessions[handle.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return instrument, server
-
-
-def _with_model(tmp_path: Path, role: str, model: str) -> Path:
-    import yaml
-
-    path = write_station(tmp_path, {})
-    tree = yaml.safe_load(path.read_text())
-    tree["instruments"][role]["emulator"]["model"] = model
-    tree["instruments"][role]["driver"] = "drivers.keysight_33500b.Keysight33500B"
-    path.write_text(yaml.safe_dump(tree, sort_keys=False))
-    return path
+    instrument = driver_class(f"{name}_{uuid.uuid4().hex[:6]}", reached.address, visalib=reached.visa_library,
+                              timeout=2)
+    if reached.server is not None:
+        no_nagle(instrument.visa_handle)
+    return instrument, reached
 
 
 def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[tuple[str, str]]]:
@@ -177,13 +152,12 @@ def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[t
     # The driver sleeps 0.1 s after each measurement type change for a real scope to settle.
     TektronixDPOMeasurement._minimum_adjustment_time = 0.0
     try:
-        instrument, server = open_stock(model, transport, tmp_path)
+        instrument, reached = open_stock(model, transport, tmp_path)
         try:
             return round_trips(instrument)
         finally:
             instrument.close()
-            if server is not None:
-                server.stop()
+            reached.stop()
     finally:
         qcodes_log.setLevel(level)              # other tests read qcodes' warnings
         TektronixDPOMeasurement._minimum_adjustment_time = settle_s
@@ -222,7 +196,7 @@ def table(tmp_path: Path) -> str:
             passed, failures = conformance(model, transport, tmp_path / f"{model}-{transport}")
             causes = Counter(getattr(cause_of(p, f), "name", "UNEXPLAINED") for p, f in failures)
             text = "; ".join(f"{name} {count}" for name, count in sorted(causes.items())) or "none"
-            rows.append(f"| {model} | {PAIRS[model][2]} | {transport} | {passed + len(failures)} | {passed} | {text} |")
+            rows.append(f"| {model} | {PAIRS[model][1]} | {transport} | {passed + len(failures)} | {passed} | {text} |")
     return "\n".join(rows)
 
 

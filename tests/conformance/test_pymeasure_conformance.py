@@ -1,0 +1,164 @@
+"""Stock PyMeasure drivers against the emulated models, every property, over both transports.
+
+For each emulated model and the PyMeasure driver that claims it, every property of the
+instrument and of its channels is read, and every settable one is set to the value just read
+and read back. A property passes when both work; a failure must match one of the reviewed
+causes in `CAUSES` — a defect of the stock driver (PyMeasure 0.16), checked against the
+instrument's manual — or the test fails and names it. A timeout (the emulator not answering)
+is never an accepted cause. docs/conformance.md's PyMeasure table is this test's output:
+`python tests/conformance/test_pymeasure_conformance.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stock_bench import no_nagle, reach  # noqa: E402
+
+pytest.importorskip("pymeasure", reason="pymeasure is a dev dependency: install .[dev]")
+pytestmark = pytest.mark.timeout(300)
+
+#: emulator model -> (module, stock PyMeasure class)
+PAIRS = {
+    "keysight_33522b": ("pymeasure.instruments.agilent", "Agilent33500"),
+    "keysight_33622a": ("pymeasure.instruments.agilent", "Agilent33500"),
+}
+#: Properties that are the SCPI plumbing, not the instrument's settings.
+PLUMBING = {"id", "complete", "status", "next_error", "options", "check_errors"}
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A reviewed reason a stock driver's property fails on the instrument it claims."""
+
+    name: str
+    reason: str
+    error: str                       # regex on "<operation>: <exception type>: <message>"
+    path: str = ".*"                 # regex on the property's path ("ch_1.shape")
+
+
+CAUSES = (
+    Cause("write-only",
+          "the driver declares the property without a getter (a display text, a command): PyMeasure "
+          "raises before anything is sent",
+          r"^get: LookupError: Property can not be read"),
+)
+
+
+def properties(instrument):
+    """(path, owner, name, property) of every property of the instrument and its channels."""
+    owners = [("", instrument)]
+    owners += [(f"{name}.", child) for name, child in sorted(getattr(instrument, "channels", {}).items(),
+                                                             key=lambda item: str(item[0]))]
+    seen_channels = {id(child) for _, child in owners}
+    for attribute in dir(instrument):                # channels kept outside `channels` (ch_1, output_2)
+        child = getattr(type(instrument), attribute, None)
+        if attribute.startswith("_") or isinstance(child, property):
+            continue
+        value = getattr(instrument, attribute, None)
+        if hasattr(value, "parent") and hasattr(value, "id") and id(value) not in seen_channels \
+                and value.__class__.__module__.startswith("pymeasure"):
+            owners.append((f"{attribute}.", value))
+            seen_channels.add(id(value))
+    for prefix, owner in owners:
+        for name, attribute in inspect.getmembers(type(owner), lambda a: isinstance(a, property)):
+            if not name.startswith("_") and name not in PLUMBING:
+                yield prefix + name, owner, name, attribute
+
+
+def round_trips(instrument) -> tuple[int, list[tuple[str, str]]]:
+    """(properties that pass, [(path, failure)])."""
+    passed, failures = 0, []
+    for path, owner, name, attribute in properties(instrument):
+        try:
+            value = getattr(owner, name)
+        except Exception as error:  # noqa: BLE001 - each failure is classified below
+            failures.append((path, f"get: {type(error).__name__}: {error}"))
+            continue
+        if attribute.fset is not None and value is not None and not hasattr(value, "shape"):
+            try:
+                setattr(owner, name, value)
+                again = getattr(owner, name)
+            except Exception as error:  # noqa: BLE001
+                failures.append((path, f"set: {type(error).__name__}: {error}"))
+                continue
+            if again != value and not (isinstance(value, float) and again == pytest.approx(value, rel=1e-9)):
+                failures.append((path, f"round trip: {value!r} came back as {again!r}"))
+                continue
+        passed += 1
+    return passed, failures
+
+
+def cause_of(path: str, failure: str) -> Cause | None:
+    return next((c for c in CAUSES if re.search(c.error, failure) and re.fullmatch(c.path, path)), None)
+
+
+def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[tuple[str, str]]]:
+    module, name = PAIRS[model]
+    reached = reach(model, transport, tmp_path)
+    driver_class = getattr(importlib.import_module(module), name)
+    # Raw sockets carry no message ends: a stock client names the terminator (VXI-11 would not).
+    instrument = driver_class(reached.address, visa_library=reached.visa_library, timeout=2000,
+                              read_termination="\n", write_termination="\n")
+    try:
+        if reached.server is not None:
+            no_nagle(instrument.adapter.connection)
+        return round_trips(instrument)
+    finally:
+        instrument.adapter.close()
+        reached.stop()
+
+
+@pytest.fixture(autouse=True)
+def _restore_bench_opener():
+    from sim_backend.transport._bench_lookup import set_bench_opener
+
+    previous = set_bench_opener(None)             # what the suite had; put back after the test
+    set_bench_opener(previous)
+    yield
+    set_bench_opener(previous)
+
+
+@pytest.mark.parametrize("transport", ["inproc", "tcp"])
+@pytest.mark.parametrize("model", sorted(PAIRS))
+def test_every_stock_pymeasure_property_round_trips_or_has_a_reviewed_cause(model, transport, tmp_path):
+    passed, failures = conformance(model, transport, tmp_path)
+    unexplained = [f"{path}: {failure[:160]}" for path, failure in failures if cause_of(path, failure) is None]
+    assert not unexplained, "\n".join(unexplained)
+    assert passed >= 20                     # the walk reached the driver's properties
+
+
+def test_a_timeout_is_never_an_accepted_cause():
+    assert cause_of("ch_1.shape", "get: VisaIOError: VI_ERROR_TMO (-1073807339): Timeout expired") is None
+
+
+def table(tmp_path: Path) -> str:
+    """docs/conformance.md's PyMeasure table: per model and driver, passes and failures by cause."""
+    rows = ["| model | stock PyMeasure driver | transport | properties | pass | failures by reviewed cause |",
+            "|---|---|---|---|---|---|"]
+    for model in sorted(PAIRS):
+        for transport in ("inproc", "tcp"):
+            passed, failures = conformance(model, transport, tmp_path / f"{model}-{transport}")
+            causes = Counter(getattr(cause_of(p, f), "name", "UNEXPLAINED") for p, f in failures)
+            text = "; ".join(f"{name} {count}" for name, count in sorted(causes.items())) or "none"
+            rows.append(f"| {model} | {PAIRS[model][1]} | {transport} | {passed + len(failures)} | {passed} | {text} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    root = Path(tempfile.mkdtemp())
+    for model in PAIRS:
+        (root / f"{model}-inproc").mkdir()
+        (root / f"{model}-tcp").mkdir()
+    print(table(root))
