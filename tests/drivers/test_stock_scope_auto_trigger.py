@@ -128,3 +128,23 @@ def test_nwlab_drivers_wait_for_a_real_trigger(bench_models, connect, bench, tra
     driver.arm_single()
     assert driver.wait_acquired(0.2) is False      # 20 auto-trigger timers of this record at wall speed
     assert bench.world.panels["scope"].acquisitions_completed == 0
+
+
+@pytest.mark.parametrize("bench_models", ["keysight_infiniium"], indirect=True)
+@pytest.mark.parametrize("extension", [".png", ".bmp", ".jpg"])
+def test_stock_infiniium_screenshot_shows_the_record(connect, bench, transport, tmp_path, extension):
+    """The stock driver's screenshot(): `:DISPlay:DATA? <type>`, a definite block of an image
+    file, which it opens with Pillow. The noise record (channel 1, yellow) lies on the centre
+    line of a 1 mV/div screen; channel 2 is off and draws nothing."""
+    scope = _stock_infiniium(connect, transport)
+    scope.digitize()
+    pixels = scope.screenshot(tmp_path / f"screen{extension}")
+    assert pixels is not None and pixels.shape[:2] == (768, 1024)
+    red, green, blue = (pixels[..., i].astype(int) for i in range(3))
+    yellow = (red > 180) & (green > 180) & (blue < 90)
+    rows = np.flatnonzero(yellow.any(axis=1))
+    assert yellow.any(axis=0).mean() > 0.95                  # the trace crosses the whole screen
+    # 0.5 mV rms of noise on 1 mV/div (96 px): within about ±2 mV of the centre, 384 px
+    assert 384 - 250 < rows.min() and rows.max() < 384 + 250
+    pure_green = (green > 180) & (red < 90) & (blue < 90)
+    assert not pure_green.any()

@@ -9,12 +9,14 @@ Measurements and waveform transfer live in _keysight_infiniium_waveform.py.
 
 from __future__ import annotations
 
+from sim_backend.bench.scope_screen import screen_image
 from sim_backend.scpi.commands import command, query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models._keysight_infiniium_waveform import NR3, REFERENCE, InfiniiumWaveformCommands
 from sim_backend.scpi.models._scope_common import RealOr, ScopeModel, channel_field, stored
 from sim_backend.scpi.params import Boolean, Choice, Integer, Raw, Real
+from sim_backend.scpi.responses import definite_block
 
 LIMIT = "{:.5E}"          # TESTLIMITS answers: the driver's regex wants d.dddddE+dd
 _EDGE_SOURCES = Choice(*(f"CHANnel{n}" for n in range(1, 5)), "AUX", "LINE")
@@ -194,6 +196,15 @@ class KeysightInfiniium(InfiniiumWaveformCommands):
     def channel_differential(self, channel: int) -> str:
         """Differential pairing of channels: always off on this bench."""
         return "0"
+
+    @query(":DISPlay:DATA", Choice("BMP", "GIF", "JPG", "PNG", "TIF", optional=True),
+           Choice("SCReen", "GRATicule", optional=True), Boolean(optional=True),
+           Choice("NORMal", "INVert", optional=True))
+    def screen(self, image_format: str | None, mode: str | None, compression: bool | None,
+               inversion: str | None) -> bytes:
+        """A screenshot as a definite block: BMP (the default), GIF, JPG, PNG or TIF; the
+        screen or the graticule area alone (drawn alike here), optionally inverted."""
+        return definite_block(screen_image(self.panel, image_format or "BMP", inverted=inversion == "INV"))
 
     # -- trigger -------------------------------------------------------------------------------
 
