@@ -182,6 +182,11 @@ class KeysightPulsePersonality(ScpiPersonality):
 
     def change(self, number: int, **fields: object) -> None:
         """Validate the channel's settings with `fields` applied, then commit and show them."""
+        self.commit(number, self.prepare(number, **fields))
+
+    def prepare(self, number: int, **fields: object) -> Any:
+        """The channel's settings with `fields` applied and fitted, validated but not committed
+        (a change that spans channels validates every one before committing any)."""
         candidate = replace(self.channels[number], **fields)
         if candidate.hold == "DCYC" and "width_s" not in fields:
             candidate = replace(candidate, width_s=candidate.period_s * candidate.duty_pct / 100)
@@ -189,7 +194,11 @@ class KeysightPulsePersonality(ScpiPersonality):
             candidate = replace(candidate, duty_pct=100 * candidate.width_s / candidate.period_s)
         candidate = self.fit(candidate, set(fields))
         self.validate(candidate)
-        self.channels[number] = candidate
+        return candidate
+
+    def commit(self, number: int, channel: Any) -> None:
+        """Make validated settings the channel's and show them."""
+        self.channels[number] = channel
         self._show(number)
 
     def fit(self, channel: Any, changed: set[str]) -> Any:
