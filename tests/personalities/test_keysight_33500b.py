@@ -84,6 +84,10 @@ ROUND_TRIPS = [  # (set, query, answer) in short, long and mixed-case forms
     ("OUTP:LOAD 1KOHM", "OUTP1:LOAD?", "+1.00000000000000E+03"),
     ("OUTP:SYNC OFF", "OUTP:SYNC?", "0"),
     ("OUTP:SYNC:SOUR CH2", "OUTPut:SYNC:SOURce?", "CH2"),
+    ('DISP:TEXT "cooling"', "DISPlay:TEXT?", '"cooling"'),
+    ('DISP:TEXT "cooling";:DISP:TEXT:CLE', "DISP:TEXT?", '""'),
+    ("DISP OFF;:SYST:BEEP", "DISPlay:STATe?", "0"),
+    ("FORM:BORD SWAP", "FORMat:BORDer?", "SWAP"),
 ]
 
 

@@ -57,6 +57,7 @@ class Keysight33500B(KeysightPulsePersonality):
         # Each channel's volatile waveform memory: name as loaded -> points in full scale.
         self.arb_memory: dict[int, dict[str, np.ndarray]] = {n: {} for n in self.channels}
         self.big_endian = True                  # FORMat:BORDer NORMal: most significant byte first
+        self.display_on, self.display_text = True, ""
         for number in self.channels:
             self._show(number)
 
@@ -354,6 +355,35 @@ class Keysight33500B(KeysightPulsePersonality):
     @byte_order.setter
     def byte_order(self, order: str) -> None:
         self.big_endian = order == "NORM"
+
+    # -- front panel: nothing reaches the chip -------------------------------------------------
+
+    @command("SYSTem:BEEPer[:IMMediate]")
+    def beep(self) -> None:
+        """Sound one beep."""
+
+    @setting("DISPlay[:STATe]", Boolean())
+    def display(self) -> bool:
+        """Front-panel display on (1) or off (0)."""
+        return self.display_on
+
+    @display.setter
+    def display(self, state: bool) -> None:
+        self.display_on = state
+
+    @setting("DISPlay:TEXT", String())
+    def display_message(self) -> str:
+        """A message shown across the display ("" after *RST or DISPlay:TEXT:CLEar)."""
+        return String().format(self.display_text)
+
+    @display_message.setter
+    def display_message(self, text: str) -> None:
+        self.display_text = text
+
+    @command("DISPlay:TEXT:CLEar")
+    def clear_display_message(self) -> None:
+        """Clear the message on the display."""
+        self.display_text = ""
 
     @setting("OUTPut:TRIGger[:STATe]", Boolean())
     def trigger_out(self) -> bool:
