@@ -1,0 +1,135 @@
+"""A TCP port served with one thread per connection, and a cap: the newcomer past
+`max_connections` is reset at once (RST), so its client reports a refused connection instead
+of waiting on one that is never served. The VXI-11 (ONC RPC) and HiSLIP servers build on it;
+what a connection carries is the `serve` function's business."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sim_backend.transport.socket_ops import TICK_S, peer_gone, reset, shutdown
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Connection:
+    sock: socket.socket
+    peer: tuple[str, int]
+    thread: threading.Thread | None = None
+    last_active_s: float = field(default_factory=time.monotonic)
+
+    def gone(self) -> bool:
+        """The client closed or reset its end (never blocks)."""
+        return peer_gone(self.sock)
+
+
+class ConnectionServer:
+    """Run `serve(connection)` in a thread per connection on `host:port` (0: any free port)
+    until `stop()`. Sockets come with a `TICK_S` timeout, so `serve` can watch `stopping`."""
+
+    def __init__(self, serve: Callable[[Connection], None], *, host: str = "127.0.0.1",
+                 port: int = 0, max_connections: int = 16, name: str = "tcp") -> None:
+        self._serve = serve
+        self.max_connections = max_connections
+        self.name = name
+        self.stopping = threading.Event()
+        self._requested = (host, port)
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._connections: dict[socket.socket, Connection] = {}
+        self._guard = threading.Lock()
+
+    def start(self) -> ConnectionServer:
+        if self._listener is not None:
+            raise RuntimeError("server already started")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Rebinding a just-released port must work (a restart on the same port).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(self._requested)
+            listener.listen(self.max_connections)
+        except OSError:
+            listener.close()
+            raise
+        listener.settimeout(TICK_S)
+        self._listener = listener
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"{self.name}-accept-{self.port}", daemon=True)
+        self._accept_thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the port and every connection; returns when their threads have ended."""
+        self.stopping.set()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout_s)
+        with self._guard:
+            connections = list(self._connections.values())
+        for connection in connections:
+            shutdown(connection.sock)  # wakes a thread blocked in recv/send at once
+        for connection in connections:
+            if connection.thread is not None:
+                connection.thread.join(timeout_s)
+        if self._listener is not None:
+            self._listener.close()
+
+    @property
+    def host(self) -> str:
+        return self._bound()[0]
+
+    @property
+    def port(self) -> int:
+        return self._bound()[1]
+
+    @property
+    def connection_count(self) -> int:
+        with self._guard:
+            return len(self._connections)
+
+    def _bound(self) -> tuple[str, int]:
+        if self._listener is None:
+            raise RuntimeError("server not started")
+        return self._listener.getsockname()[:2]
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self.stopping.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            with self._guard:
+                full = len(self._connections) >= self.max_connections
+                if not full:
+                    connection = Connection(conn, peer)
+                    self._connections[conn] = connection
+            if full:
+                log.warning("%s port %d: refusing %s, %d connections open", self.name, self.port,
+                            peer, self.max_connections)
+                reset(conn)
+                continue
+            conn.settimeout(TICK_S)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection.thread = threading.Thread(
+                target=self._run, args=(connection,), name=f"{self.name}-{self.port}-{peer[1]}",
+                daemon=True)
+            connection.thread.start()
+
+    def _run(self, connection: Connection) -> None:
+        try:
+            self._serve(connection)
+        except OSError as exc:  # reset by peer, broken pipe: that client is gone
+            log.debug("%s port %d: connection ended: %s", self.name, self.port, exc)
+        finally:
+            shutdown(connection.sock)
+            with self._guard:
+                self._connections.pop(connection.sock, None)
+            connection.sock.close()
