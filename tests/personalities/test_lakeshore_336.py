@@ -77,6 +77,40 @@ def test_rst_and_cls():
     assert value(device, "*ESR?") == "0"
 
 
+def test_reading_status_is_a_three_digit_bit_weighting():
+    device, _ = make()
+    assert [value(device, f"RDGST? {letter}") for letter in "ABCD"] == ["000"] * 4
+    ask(device, "INTYPE B,0,0,0,0,1")                   # disabled: invalid reading
+    ask(device, "INTYPE C,2,0,0,0,1;INCRV C,6")         # PT-100 curve: 30 K to 800 K
+    assert (value(device, "RDGST? B"), value(device, "RDGST? C")) == ("001", "016")
+
+
+def test_temperature_limit_switches_every_output_off_when_exceeded():
+    device, world = make()
+    ask(device, "TLIMIT B,3.5;OUTMODE 1,3,1,0;RANGE 1,3;MOUT 1,100;RANGE 2,1;RANGE 3,1")
+    assert value(device, "TLIMIT? B") == "+3.5000"
+    world.clock.advance(60.0)                            # 100 W open loop: past 3.5 K within a minute
+    assert [value(device, f"RANGE? {n}") for n in (1, 2, 3)] == ["0", "0", "0"]
+    assert world.panels["cryostat"].outputs[1].range_index == 0
+    ask(device, "TLIMIT B,0;RANGE 1,1")                  # zero turns the limit off
+    world.clock.advance(60.0)
+    assert value(device, "RANGE? 1") == "1"
+
+
+def test_output_2_keeps_the_manuals_settings_and_its_power_up_heater_setup_can_be_sent_back():
+    device, world = make()
+    setup = value(device, "HTRSET? 2")
+    assert setup == "1,2,+0.000,1"                       # 25 Ω, 1 A, current
+    ask(device, "*ESR?")
+    ask(device, f"HTRSET 2,{setup}")
+    for text in ("OUTMODE 2,1,2,0", "RANGE 2,2", "PID 2,30,15,5", "MOUT 2,12.5", "SETP 2,6.25"):
+        ask(device, text)
+    assert int(value(device, "*ESR?")) == 0
+    assert [value(device, q) for q in ("OUTMODE? 2", "RANGE? 2", "PID? 2", "MOUT? 2", "SETP? 2")] == \
+        ["1,2,0", "2", "+0030.0,+0015.0,+005.0", "+12.50", "+6.2500"]
+    assert world.panels["cryostat"].outputs[1].range_index == 0     # output 2 heats nothing modelled
+
+
 def test_pid_units_follow_the_manual():
     device, world = make()
     ask(device, "PID 1,40,25,100")  # D 100 % of a quarter of the 40 s integral time

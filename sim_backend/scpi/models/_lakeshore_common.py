@@ -2,10 +2,17 @@
 
 Lake Shore controllers end replies with CR LF, have no SCPI error queue (a bad command is
 ignored and only sets an *ESR bit: command error 0x20, execution error 0x10) and answer
-fixed-width numbers such as ``+4.5000``. They take numbers as plain decimals only (the manuals'
+fixed-width numbers such as ``+4.5000`` and status weightings as three digits (RDGST?, format
+``nnn``: "A '000' response indicates a valid reading is present", Model 350 manual, chapter 6,
+whose command set the 336 shares). They take numbers as plain decimals only (the manuals'
 ``±nnnnnn``): ``MIN``, ``#H1F`` or ``1E-999999`` is a command error, a value outside the
 parameter's range an execution error. Commands take their channel as the first parameter
 (``KRDG? A``, ``SETP 1,4.5``), so the channel is a declared parameter here, not a suffix.
+
+TLIMIT is enforced as the manuals word it: "The temperature limit in kelvin for which to shut
+down all control outputs when exceeded. A temperature limit of zero turns the temperature limit
+feature off" — an input above its limit sets every output's heater range to Off. The limit is
+checked whenever lab time is brought up to the present (before each command).
 
 The front panel (`TemperatureControllerPanel`) runs one PID form: output % of range power =
 P·(e + I·1e-3·∫e dt + D·de/dt), e in K, I in repeats per 1000 s, D in s. Each model converts
@@ -81,6 +88,11 @@ def fixed(value: float, decimals: int = 4) -> str:
     return f"{value:+.{decimals}f}"
 
 
+def bit_weighting(bits: int) -> str:
+    """A status register as the manuals' ``nnn`` format writes it (``000`` when nothing is set)."""
+    return f"{bits:03d}"
+
+
 @dataclass
 class OutputSettings:
     """One output as the instrument was told (instrument units), beside the panel's loop."""
@@ -102,8 +114,9 @@ class OutputSettings:
 class LakeshorePersonality(Ieee488Personality):
     """Shared base: CR LF replies, errors as *ESR bits only, lab time before every command.
 
-    The model's `reset` sets `outputs` (OutputSettings by number) and `htrset` (HTRSET fields by
-    output); the model supplies `_setpoint_k(n)`, the setpoint in kelvin.
+    The model's `reset` sets `inputs` (objects with `limit_k`), `outputs` (OutputSettings by
+    number) and `htrset` (HTRSET fields by output); the model supplies `_setpoint_k(n)`, the
+    setpoint in kelvin, and `_push(n)`, which mirrors output n onto the panel.
     """
 
     response_terminator = b"\r\n"
@@ -146,6 +159,17 @@ class LakeshorePersonality(Ieee488Personality):
         With a frozen clock (tests moving lab time themselves) every catch-up is exact.
         """
         self.panel.advance_to(self.world.now_s())
+        self.enforce_temperature_limits()
+
+    def enforce_temperature_limits(self) -> None:
+        """TLIMIT: once the stage exceeds an input's non-zero limit, every heater range goes Off."""
+        stage_k = self.panel.state.temperature_k
+        if not any(0.0 < sensor.limit_k < stage_k for sensor in self.inputs.values()):
+            return
+        for number, settings in self.outputs.items():
+            if settings.range_index:
+                settings.range_index = 0
+                self._push(number)
 
     def temperature_k(self) -> float:
         """The stage temperature as a sensor reads it now (with the panel's sensor noise)."""

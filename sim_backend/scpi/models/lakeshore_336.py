@@ -12,6 +12,20 @@ Heater ranges of outputs 1-2: Low, Medium, High = 1 %, 10 %, 100 % of full power
 I_max² · R from HTRSET (output 1: 2 A into 25 Ω = 100 W). HTR? answers % of full-scale
 current or of power, as HTRSET's display field says.
 
+HTRSET? answers the Model 336's four fields, ``<htr resistance>,<max current>,<max user
+current>,<current/power>`` (format ``n,n,+n.nnn,n``); the Model 335 puts an output type before
+them, which is the form QCoDeS' LakeshoreModel336 parses (docs/conformance.md). Output 2 is
+refused 2 A (max current 4, output 1 into 25 Ω only), so it powers up at 1 A: what HTRSET? 2
+answers can be sent back.
+
+Power-up state (*RST): every output's mode is Off (``OUTMODE? 1`` answers ``0,1,0``) with
+heater range Off, so a client that sets only a setpoint and a range gets no heat until it
+sends ``OUTMODE <n>,1,<input>,<powerup>`` (closed-loop PID) — nwlab's driver does; PyMeasure's
+LakeShore3xx flow does not (tests/personalities/test_lakeshore_stock_clients.py).
+
+RDGST? answers the bit weighting as ``nnn``: 1 invalid reading (input disabled), 16 temperature
+underrange and 32 overrange (outside the input curve's temperature span).
+
 The stage starts at `initial_temperature_k` (station file): by default ``base``, its no-load
 equilibrium (~3.17 K for the 4 K probe station), where it stays until heated.
 """
@@ -25,7 +39,7 @@ from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models import _lakeshore_common as common
-from sim_backend.scpi.models._lakeshore_common import Channel, OutputSettings, fixed
+from sim_backend.scpi.models._lakeshore_common import Channel, OutputSettings, bit_weighting, fixed
 from sim_backend.scpi.params import Integer, Real
 
 INPUTS = ("A", "B", "C", "D")
@@ -40,6 +54,8 @@ _RESISTANCE_OHM = {1: 25.0, 2: 50.0}
 _CURVES = {1: ("DT-470", "Standard", 2, 475.0, 1), 2: ("DT-670", "Standard", 2, 500.0, 1),
            3: ("DT-500-D", "Standard", 2, 365.0, 1), 6: ("PT-100", "Standard", 3, 800.0, 2),
            7: ("PT-1000", "Standard", 3, 800.0, 2), 8: ("RX-102A-AA", "Standard", 4, 40.0, 1)}
+#: Lowest temperature, K, of each standard curve above (below it a reading is underrange).
+_CURVE_LOWEST_K = {1: 1.4, 2: 1.4, 3: 1.4, 6: 30.0, 7: 30.0, 8: 0.05}
 #: Approximate DT-670 diode voltage, V, against temperature, K (coarse points of curve 11).
 _DIODE_V = ((1.4, 1.644), (4.2, 1.578), (10.0, 1.384), (20.0, 1.198), (30.0, 1.106),
             (50.0, 1.072), (77.35, 1.027), (100.0, 0.976), (200.0, 0.754), (300.0, 0.559),
@@ -74,10 +90,11 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         )
 
     def reset(self) -> None:
-        """*RST: the manual's defaults; every output off."""
+        """*RST: every output Off (mode and range), inputs A-D controlling outputs 1-4."""
         self.inputs = {letter: _Input(letter) for letter in INPUTS}
         self.outputs = {n: OutputSettings(control_input=INPUTS[(n - 1) % 4]) for n in range(1, 5)}
-        self.htrset = {n: [1, 4, 0.0, 1] for n in (1, 2)}  # 25 Ω, 2 A, user 0 A, show current
+        # 25 Ω, show current; output 1 at 2 A (100 W), output 2 at 1 A (its setter refuses 2 A)
+        self.htrset = {1: [1, 4, 0.0, 1], 2: [1, 2, 0.0, 1]}
         for n in self.outputs:
             self._push(n)
 
@@ -115,13 +132,15 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         return 0.0
 
     @query("RDGST", _INPUT)
-    def reading_status(self, letter: str) -> int:
-        """Status bits: 1 invalid, 16 temp underrange, 32 temp overrange (0: OK)."""
+    def reading_status(self, letter: str) -> str:
+        """Status bit weighting, ``nnn``: 1 invalid, 16 temp underrange, 32 temp overrange (000: OK)."""
         found = self.inputs[letter]
         if not found.intype[0]:
-            return 1
-        limit_k = _CURVES[found.curve][3] if found.curve in _CURVES else float("inf")
-        return 32 if self.temperature_k() > limit_k else 0
+            return bit_weighting(1)
+        temperature_k = self.temperature_k()
+        highest_k = _CURVES[found.curve][3] if found.curve in _CURVES else float("inf")
+        lowest_k = _CURVE_LOWEST_K.get(found.curve, 0.0)
+        return bit_weighting(32 if temperature_k > highest_k else 16 if temperature_k < lowest_k else 0)
 
     @setting("INTYPE", _INPUT, Integer(0, 4), Integer(0, 1), Integer(0, 8), Integer(0, 1), Integer(1, 3),
              query_params=(_INPUT,))

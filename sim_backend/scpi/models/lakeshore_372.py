@@ -26,7 +26,7 @@ from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models import _lakeshore_common as common
-from sim_backend.scpi.models._lakeshore_common import Channel, OutputSettings, fixed
+from sim_backend.scpi.models._lakeshore_common import Channel, OutputSettings, bit_weighting, fixed
 from sim_backend.scpi.params import Integer, Real
 
 CHANNELS = ("A",) + tuple(str(n) for n in range(1, 17))
@@ -109,9 +109,10 @@ class Lakeshore372(common.LakeshorePersonality, common.shared_commands(_INPUT, _
     sensor_reading = replace(resistance_reading, pattern="SRDG", doc="Sensor units reading, Ω (as RDGR?).")
 
     @query("RDGST", _INPUT)
-    def reading_status(self, name: str) -> int:
-        """Status bits: 1 CS OVL, 2 VCM OVL, 4 VMIX OVL, 8 VDIF OVL, 16 R OVER, 32 R UNDER, 64 T OVER, 128 T UNDER."""
-        return 0
+    def reading_status(self, name: str) -> str:
+        """Status bit weighting, ``nnn``: 1 CS OVL, 2 VCM OVL, 4 VMIX OVL, 8 VDIF OVL, 16 R OVER,
+        32 R UNDER, 64 T OVER, 128 T UNDER (000: none)."""
+        return bit_weighting(0)
 
     @setting("INSET", _INPUT, Integer(0, 1), Integer(1, 200), Integer(3, 200), Integer(0, 59), Integer(1, 2),
              query_params=(_INPUT,))
