@@ -1,6 +1,7 @@
 """Tektronix DPO/MSO personality: bytes in/out per model, horizontal modes, CURVe? blocks against
-WFMOutpre, measurement slots, single sequence, then the stock QCoDeS driver in-process and over
-TCP (its full snapshot: 2,487 messages)."""
+WFMOutpre (field by field and as the whole preamble), HORizontal:RECOrdlength, measurement
+slots, single sequence, then the stock QCoDeS driver in-process and over TCP (its full
+snapshot: 2,487 messages)."""
 
 from __future__ import annotations
 
@@ -164,6 +165,66 @@ def test_curve_block_matches_wfmoutpre(encoding, width, dtype, shift, unsigned):
     assert xzero + xincr * np.arange(points) == pytest.approx(panel.records[2].time_s[100:900])
     assert (xincr, ask(device, "WFMOutpre:XUNit?"), ask(device, "WFMOutpre:YUNit?")) == (1e-10, '"s"', '"V"')
     assert errors(device) == []
+
+
+#: WFMOutpre? fields in the programmer manual's order, each with the query that answers it alone.
+PREAMBLE_FIELDS = (("BYT_NR", "BYT_Nr"), ("BIT_NR", "BIT_Nr"), ("ENCDG", "ENCdg"), ("BN_FMT", "BN_Fmt"),
+                   ("BYT_OR", "BYT_Or"), ("WFID", "WFId"), ("NR_PT", "NR_Pt"), ("PT_FMT", "PT_Fmt"),
+                   ("XUNIT", "XUNit"), ("XINCR", "XINcr"), ("XZERO", "XZEro"), ("PT_OFF", "PT_Off"),
+                   ("YUNIT", "YUNit"), ("YMULT", "YMUlt"), ("YOFF", "YOFf"), ("YZERO", "YZEro"), ("NR_FR", "NR_FR"))
+
+
+@pytest.mark.parametrize("header", ["WFMOutpre?", "WFMO?", "wfmoutpre?", ":WFMO?"])
+def test_wfmoutpre_answers_the_whole_preamble_in_the_manuals_order(header):
+    device, panel = make()
+    for text in ("HOR:MODE MAN", "HOR:MODE:RECO 1000", "HOR:MODE:SAMPLER 10E9", "CH2:SCA 0.05", "CH2:OFFS 0.02",
+                 "SEL:CH2 ON", "DATA:ENC SRIbinary", "DATA:WIDTH 2", "DATA:SOU CH2", "DATA:START 101",
+                 "DATA:STOP 900"):
+        ask(device, text)
+    acquire(panel, {2: np.zeros(1000, dtype=np.int16)})
+    values = ask(device, header).split(";")
+    alone = [ask(device, f"WFMOutpre:{query}?") for _, query in PREAMBLE_FIELDS]
+    assert values == ["2", "16", "BINARY", "RI", "LSB",
+                      '"Ch2, DC coupling, 50.00mV/div, 10.00ns/div, 800 points, Sample mode"', "800", "Y", '"s"',
+                      *alone[9:11], "0", '"V"', *alone[13:16], "1"]
+    # ENCdg, BN_Fmt and BYT_Or answer in their own (short) spelling; the rest as in the preamble
+    assert [v for i, v in enumerate(values) if i not in (2, 3, 4)] == \
+        [v for i, v in enumerate(alone) if i not in (2, 3, 4)]
+    assert errors(device) == []
+    ask(device, "HEADER ON")
+    named = ask(device, header)
+    assert named.startswith(":WFMOUTPRE:BYT_NR 2;BIT_NR 16;ENCDG BINARY;")
+    assert named.removeprefix(":WFMOUTPRE:").split(";") == \
+        [f"{name} {value}" for (name, _), value in zip(PREAMBLE_FIELDS, values)]
+
+
+def test_wfmoutpre_bit_nr_sets_the_width_and_refuses_what_no_width_gives():
+    device, _ = make()
+    ask(device, "WFMO:BIT_NR 16")
+    assert (ask(device, "WFMO:BYT_NR?"), ask(device, "DATA:WIDTH?"), ask(device, "WFMO:BIT_NR?")) == ("2", "2", "16")
+    ask(device, "WFMO:BIT_NR 12")
+    ask(device, "WFMO:BIT_NR 24")
+    assert errors(device) == [-224, -224]
+    assert ask(device, "WFMO:BIT_NR?") == "16"
+
+
+@pytest.mark.parametrize("header", ["HORizontal:RECOrdlength", "HOR:RECO", "hor:reco", "HORIZONTAL:RECORDLENGTH"])
+def test_horizontal_record_length_answers_in_short_and_long_form(header):
+    device, panel = make()
+    assert ask(device, f"{header}?") == ask(device, "HOR:MODE:RECO?") == "5000"
+    ask(device, f"{header} 10000")                            # AUTO: the sample rate follows
+    assert ask(device, f"{header}?") == ask(device, "HOR:MODE:RECO?") == "10000"
+    assert (panel.record_length, panel.sample_rate_hz) == (10000, pytest.approx(10e9))
+    ask(device, "HOR:MODE MAN")
+    ask(device, f"{header} 2000")
+    assert (ask(device, f"{header}?"), panel.record_length) == ("2000", 2000)
+    ask(device, "HOR:MODE CONS")                              # scale and rate set the length here
+    before = ask(device, f"{header}?")
+    ask(device, f"{header} 4000")
+    assert errors(device) == [-221]
+    assert ask(device, f"{header}?") == before
+    ask(device, "HEADER ON")
+    assert ask(device, f"{header}?") == f":{header.upper()} {before}"
 
 
 def test_curve_without_an_acquisition_is_an_error():

@@ -1,6 +1,15 @@
 """Tektronix DPO/MSO waveform transfer: `DATa:*` picks source, encoding, width and the
 [STARt, STOP] slice; `WFMOutpre:*` describe it, volts = (raw - YOFf)·YMUlt + YZEro, time =
-XZEro + i·XINcr; `CURVe?` sends the samples as ASCII integers or a definite block.
+XZEro + XINcr·(i - PT_Off) with PT_Off 0 (XZEro is the time of the first point sent); `CURVe?`
+sends the samples as ASCII integers or a definite block.
+
+`WFMOutpre?` ("This query-only command returns the waveform formatting data for the waveform
+specified by the DATa:SOUrce command") answers the whole preamble in the order of the example
+in Tektronix's TDS5000B Online Programmer Guide (p. 813; the DPO7000 series' waveform transfer
+group comes from that family): ``:WFMOUTPRE:BYT_NR 2;BIT_NR 16;ENCDG BINARY;BN_FMT RI;BYT_OR
+MSB;WFID "Ch1, DC coupling, ...";NR_PT 1000;PT_FMT Y;XUNIT "s";XINCR 80.0000E-9;XZERO 0.0000;
+PT_OFF 625;YUNIT "V";YMULT 31.2500E-6;YOFF 0.0000;YZERO 0.0000;NR_FR 3`` — with HEADer OFF the
+values alone, separated by semicolons.
 
 The model class supplies `horizontal()` -> (scale s/div, sample rate Hz, record length) and the
 vertical settings `offsets`, `volts_per_div` and `vertical_at_capture`.
@@ -17,16 +26,23 @@ from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.models._scope_common import stored
 from sim_backend.scpi.models._tektronix_dpo_panel import NR3, LongChoice as Choice, TekPanelCommands
 from sim_backend.scpi.params import Integer
-from sim_backend.scpi.responses import definite_block
+from sim_backend.scpi.responses import definite_block, quoted
 
 #: The 8-bit ADC spans 10.24 divisions.
 ADC_DIVISIONS = 10.24
 _ENCODINGS = Choice("ASCIi", "FAStest", "RIBinary", "RPBinary", "FPBinary", "SRIbinary", "SRPbinary", "SFPbinary")
 _WAVE_SOURCES = Choice(*(f"{kind}{n}" for kind in ("CH", "MATH", "REF") for n in range(1, 5)))
+#: ACQuire:MODe (short form) -> the mode as WFId spells it.
+_ACQUISITION_MODE_NAMES = {"SAM": "Sample", "PEAK": "Peak detect", "HIR": "Hi Res", "AVE": "Average",
+                           "WFMDB": "WfmDB", "ENV": "Envelope"}
+#: (scale, SI prefix) from the largest down, for the scales WFId quotes.
+_SI_PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"))
 
 
 class TekWaveformTransfer(TekPanelCommands):
     """DATa, WFMOutpre and CURVe?, alike on every DPO/MSO model."""
+
+    _self_headed = frozenset({"WFMOutpre"})   # the preamble names each of its fields itself
 
     data_source = stored("DATa:SOUrce", _WAVE_SOURCES, "data_source", "Waveform that CURVe? sends.")
     data_start = stored("DATa:STARt", Integer(1, None), "start", "First point sent (1-based).")
@@ -65,6 +81,17 @@ class TekWaveformTransfer(TekPanelCommands):
         self.width = width
 
     wfm_width = replace(data_width, pattern="WFMOutpre:BYT_Nr")
+
+    @setting("WFMOutpre:BIT_Nr", Integer(8, 64))
+    def wfm_bits(self) -> int:
+        """Bits per sample: 8 · BYT_Nr (setting it sets BYT_Nr)."""
+        return 8 * self.width
+
+    @wfm_bits.setter
+    def wfm_bits(self, bits: int) -> None:
+        if bits % 8:
+            raise ScpiError(-224)
+        self.data_width.set_handler(self, bits // 8)
 
     def _slice(self) -> tuple[object, int, int]:
         """(record or None, first index, points) of the DATa source and [STARt, STOP]."""
@@ -144,3 +171,51 @@ class TekWaveformTransfer(TekPanelCommands):
     def y_unit(self) -> str:
         """Vertical unit."""
         return '"V"'
+
+    @query("WFMOutpre:WFId")
+    def waveform_id(self) -> str:
+        """The source described: channel, coupling, V/div, s/div, points, acquisition mode."""
+        number = int(self.data_source[2:]) if self.data_source.startswith("CH") else 1
+        mode = _ACQUISITION_MODE_NAMES.get(self.acquire_mode, "Sample")
+        return quoted(f"{self.data_source.capitalize()}, {self.couplings[number]} coupling, "
+                      f"{engineering(self.volts_per_div[number], 'V')}/div, "
+                      f"{engineering(self.horizontal()[0], 's')}/div, {self._slice()[2]} points, {mode} mode")
+
+    @query("WFMOutpre:PT_Fmt")
+    def point_format(self) -> str:
+        """Y: one value per point (ENV, min/max pairs, is not acquired here)."""
+        return "Y"
+
+    @query("WFMOutpre:PT_Off")
+    def point_offset(self) -> int:
+        """Trigger point relative to the first point sent: 0, as XZEro carries the time."""
+        return 0
+
+    @query("WFMOutpre:NR_FR")
+    def frames(self) -> int:
+        """Frames in the waveform (FastFrame off: 1)."""
+        return 1
+
+    @query("WFMOutpre")
+    def preamble(self) -> str:
+        """The whole preamble; with HEADer ON each field carries its name, as the manual shows."""
+        fields = (("BYT_NR", self.data_width.query_handler(self)), ("BIT_NR", self.wfm_bits.query_handler(self)),
+                  ("ENCDG", "BINARY" if self.encoding == "BIN" else "ASCII"), ("BN_FMT", self.format),
+                  ("BYT_OR", self.byte_order), ("WFID", self.waveform_id.query_handler(self)),
+                  ("NR_PT", self.points.query_handler(self)), ("PT_FMT", self.point_format.query_handler(self)),
+                  ("XUNIT", self.x_unit.query_handler(self)), ("XINCR", self.x_increment.query_handler(self)),
+                  ("XZERO", self.x_zero.query_handler(self)), ("PT_OFF", self.point_offset.query_handler(self)),
+                  ("YUNIT", self.y_unit.query_handler(self)), ("YMULT", self.y_mult.query_handler(self)),
+                  ("YOFF", self.y_off.query_handler(self)), ("YZERO", self.y_zero.query_handler(self)),
+                  ("NR_FR", self.frames.query_handler(self)))
+        if self.header_on:
+            return ":WFMOUTPRE:" + ";".join(f"{name} {value}" for name, value in fields)
+        return ";".join(str(value) for _, value in fields)
+
+
+def engineering(value: float, unit: str) -> str:
+    """Four significant digits with an SI prefix, as Tek writes scales: ``100.0mV``, ``4.000us``."""
+    scale, prefix = next((pair for pair in _SI_PREFIXES if abs(value) >= pair[0]), _SI_PREFIXES[-1])
+    number = value / scale
+    return f"{number:.{max(0, 4 - len(str(int(abs(number)))))}f}{prefix}{unit}"
+

@@ -2,14 +2,17 @@
 
 Horizontal: in AUTO mode the scale (s/div, 10 div) and record length set the sample rate; in
 CONStant mode scale and sample rate set the record length; in MANual mode sample rate and record
-length set the scale. `HORizontal:POSition` is the % of the record before the trigger. Vertical:
-`CH#:SCAle` V/div, the 8-bit ADC spans 10.24 div (25 levels/div), centred at OFFSet - POSition·SCAle.
-Errors go to the event queue (`EVMsg?`, `ALLEv?`, `*ESR?`); these scopes have no SYSTem:ERRor.
-Waveform transfer lives in _tektronix_dpo_waveform.py, measurement slots and the rest of the
-panel in _tektronix_dpo_panel.py.
+length set the scale. The record length answers to `HORizontal:MODE:RECOrdlength` and to
+`HORizontal:RECOrdlength` (short form `HOR:RECO`), set and query alike. `HORizontal:POSition`
+is the % of the record before the trigger. Vertical: `CH#:SCAle` V/div, the 8-bit ADC spans
+10.24 div (25 levels/div), centred at OFFSet - POSition·SCAle. Errors go to the event queue
+(`EVMsg?`, `ALLEv?`, `*ESR?`); these scopes have no SYSTem:ERRor. Waveform transfer lives in
+_tektronix_dpo_waveform.py, measurement slots and the rest of the panel in _tektronix_dpo_panel.py.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from sim_backend.scpi.commands import command, query, setting
 from sim_backend.scpi.errors import ScpiError
@@ -137,6 +140,9 @@ class TektronixDPO(TekWaveformTransfer):
         if points > self.spec.max_record_length:
             raise ScpiError(-222)
         self.length = points
+
+    # The programmer manual lists both headers for the one record length.
+    horizontal_record_length = replace(record_length, pattern="HORizontal:RECOrdlength")
 
     @query("HORizontal[:MAIn]:UNIts")
     def horizontal_units(self) -> str:
