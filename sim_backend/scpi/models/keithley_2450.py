@@ -7,20 +7,36 @@ exceed the voltage limit, the output holds ±limit, the current falls to I·limi
 ohmic load at that operating point) and VLIM:TRIPped? answers 1. Sourcing voltage, the load is
 taken as the line resistance (a superconducting chip), and the current is clipped at ILIMit.
 
+With the output off the instrument still measures (Model 2450 Reference Manual 2-82, "Output-off
+state": in the normal and zero states it sources 0 V, in the guard state 0 A, in the
+high-impedance state its relay is open), so :READ? and :MEASure? answer a reading: 0 V and 0 A at
+the chip's terminals, and resistance overflows (9.9E+37, Keithley's overflow reading).
+:READ?, :MEASure? and :MEASure:<function>? make :SENSe:COUNt readings into a buffer (defbuffer1
+unless named) and answer the last one, with the buffer elements listed (6-4, 6-6).
+
 Errors go to the SCPI queue with the standard codes; a refused command changes nothing.
 Headers follow the reference manual's `:SOURce[1]:…`, `:SENSe[1]:…`, `:OUTPut[1]…`: the suffix 1
-may be given or left out; any other suffix is -114.
+may be given or left out; any other suffix is -114. A last parameter left empty (`:TRACe:MAKE
+'b', 100, `, as QCoDeS's Keithley2450Buffer sends it when no buffer style is given) counts as
+omitted: QCoDeS's Keithley 2450 example notebook makes its buffer so on the instrument. Commands
+of the Series 2400 that the 2450 does not have (:TRACe:FEED, :STATus:MEASurement, :TRIGger:COUNt)
+and *OPT?, which the 2450's common commands (Appendix B) do not include, are -113 Undefined header.
+Buffers, reading formats and the trigger model: `_keithley_2450_trace`; status registers:
+`_keithley_2450_status`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from sim_backend.bench.source_meter import SourceMeter
 from sim_backend.scpi.commands import command, query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity, ScpiPersonality
+from sim_backend.scpi.models._keithley_2450_status import StatusCommands
 from sim_backend.scpi.models._keithley_2450_trace import (
+    ELEMENT_ARGS,
     SENSE_RANGES,
     SOURCE_RANGES,
     Buffer,
@@ -35,9 +51,15 @@ from sim_backend.scpi.params import Boolean, Choice, Integer, Raw, Real, String
 _NR3 = "{:.6E}"
 _UNITS = {"CURR": "Amp DC", "VOLT": "Volt DC", "RES": "Ohm"}
 _SENSE_NAMES = {"CURR": '"CURR:DC"', "VOLT": '"VOLT:DC"', "RES": '"RES"'}
+_SENSE_KEYS = {"current": "CURR", "voltage": "VOLT", "resistance": "RES"}
+_OVERFLOW = 9.9e37
+_OFF_STATE = Choice("NORMal", "HIMPedance", "ZERO", "GUARd")
+#: A parameter separator followed by nothing up to the end of a unit: ", " before ';' or the end,
+#: outside quoted strings (the unit's text between quotes is matched whole).
+_EMPTY_LAST_PARAMETER = re.compile(rb"""("[^"]*"|'[^']*')|,\s*(?=;|$)""")
 
 
-class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
+class Keithley2450(StatusCommands, ScpiPersonality, TraceCommands, FunctionCommands):
     """KEITHLEY INSTRUMENTS,MODEL 2450 in its SCPI language (module docstring)."""
 
     models = ("keithley_2450",)
@@ -55,6 +77,7 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
         super().__init__()
         self.world, self.role_name = world, role_name
+        self.reset_status_sets()   # power-on state; *RST keeps the status model
         self.reset()
 
     @property
@@ -79,6 +102,11 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
         self.source_delay_auto = {"CURR": True, "VOLT": True}
         self.source_delays = {(f, n): 0.0 for f in SOURCE_RANGES for n in range(1, 6)}
         self.read_back = {"CURR": True, "VOLT": True}
+        self.off_state = {"CURR": "NORM", "VOLT": "NORM"}
+        self.filter_on = {f: False for f in SENSE_RANGES}
+        self.filter_count = {f: 10 for f in SENSE_RANGES}
+        self.filter_type = {f: "REP" for f in SENSE_RANGES}
+        self.data_format, self.byte_order = "ASC", "SWAP"
         self.count, self.terminals, self.tripped = 1, "FRON", False
         self.buffers = {"defbuffer1": Buffer(100_000), "defbuffer2": Buffer(100_000)}
         self.sweep: tuple | None = None
@@ -108,46 +136,49 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
             amps = math.copysign(panel.current_limit_a, amps)
         return volts, amps
 
-    def _measure(self, function: str | None, buffer: str) -> float:
-        """One reading of `function` (default: the sense function), stored in `buffer`."""
+    def _measure(self, function: str | None, buffer: str, count: int = 1) -> Reading:
+        """`count` readings of `function` (default: the sense function) stored in `buffer`; the last."""
         if buffer not in self.buffers:
             raise ScpiError(-224, "Illegal parameter value;buffer does not exist")
-        if not self.panel.output_enabled:
-            raise ScpiError(-221, "Settings conflict;output is off")  # no reading with the output off
-        function = function or {"current": "CURR", "voltage": "VOLT", "resistance": "RES"}[self.panel.sense_function]
-        volts, amps = self._load()
-        value = {"VOLT": volts, "CURR": amps, "RES": volts / amps if amps else math.inf}[function]
+        function = function or _SENSE_KEYS[self.panel.sense_function]
         sourcing = "CURR" if self.panel.source_function == "current" else "VOLT"
-        source_value = amps if sourcing == "CURR" else volts
-        self.panel.peak_current_a = max(self.panel.peak_current_a, abs(amps))
-        self.buffers[buffer].add(Reading(value, source_value, self.world.now_s(), _UNITS[function],
-                                          _UNITS[sourcing], int(self.tripped)))
-        return value
+        for _ in range(count):
+            volts, amps = self._load()
+            value = {"VOLT": volts, "CURR": amps, "RES": volts / amps if amps else _OVERFLOW}[function]
+            self.panel.peak_current_a = max(self.panel.peak_current_a, abs(amps))
+            reading = Reading(value, amps if sourcing == "CURR" else volts, self.world.now_s(), _UNITS[function],
+                              _UNITS[sourcing], int(self.tripped))
+            self._store(self.buffers[buffer], reading)
+        return reading
 
-    @query(":MEASure", Raw(optional=True))
-    def measure(self, buffer: object) -> str:
+    def _answer(self, function: str | None, buffer: object, elements: tuple[object, ...]) -> str | bytes:
+        attributes = self._elements(elements)      # checked before anything is measured
+        return self._encode([self._measure(function, buffer_name(buffer), self.count)], attributes)
+
+    @query(":MEASure", Raw(optional=True), *ELEMENT_ARGS)
+    def measure(self, buffer: object, *elements: object) -> str | bytes:
         """Measure the sense function (V, A or Ω) into a buffer (default defbuffer1)."""
-        return _NR3.format(self._measure(None, buffer_name(buffer)))
+        return self._answer(None, buffer, elements)
 
-    @query(":READ", Raw(optional=True))
-    def read(self, buffer: object) -> str:
+    @query(":READ", Raw(optional=True), *ELEMENT_ARGS)
+    def read(self, buffer: object, *elements: object) -> str | bytes:
         """Same as :MEASure? for the present sense function."""
-        return _NR3.format(self._measure(None, buffer_name(buffer)))
+        return self._answer(None, buffer, elements)
 
-    @query(":MEASure:CURRent[:DC]", Raw(optional=True))
-    def measure_current(self, buffer: object) -> str:
+    @query(":MEASure:CURRent[:DC]", Raw(optional=True), *ELEMENT_ARGS)
+    def measure_current(self, buffer: object, *elements: object) -> str | bytes:
         """Measure current, A."""
-        return _NR3.format(self._measure("CURR", buffer_name(buffer)))
+        return self._answer("CURR", buffer, elements)
 
-    @query(":MEASure:VOLTage[:DC]", Raw(optional=True))
-    def measure_voltage(self, buffer: object) -> str:
+    @query(":MEASure:VOLTage[:DC]", Raw(optional=True), *ELEMENT_ARGS)
+    def measure_voltage(self, buffer: object, *elements: object) -> str | bytes:
         """Measure voltage, V."""
-        return _NR3.format(self._measure("VOLT", buffer_name(buffer)))
+        return self._answer("VOLT", buffer, elements)
 
-    @query(":MEASure:RESistance", Raw(optional=True))
-    def measure_resistance(self, buffer: object) -> str:
+    @query(":MEASure:RESistance", Raw(optional=True), *ELEMENT_ARGS)
+    def measure_resistance(self, buffer: object, *elements: object) -> str | bytes:
         """Measure resistance, Ω (V/I)."""
-        return _NR3.format(self._measure("RES", buffer_name(buffer)))
+        return self._answer("RES", buffer, elements)
 
     # -- source --------------------------------------------------------------------------------
 
@@ -223,6 +254,15 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def output(self, state: bool) -> None:
         self.panel.output_enabled = state
 
+    @setting(":OUTPut[1]:SMODe", _OFF_STATE)
+    def output_off_state(self) -> str:
+        """Output-off state of the present source function; setting it sets both functions'."""
+        return self.off_state["CURR" if self.panel.source_function == "current" else "VOLT"]
+
+    @output_off_state.setter
+    def output_off_state(self, state: str) -> None:
+        self.off_state = dict.fromkeys(self.off_state, state)
+
     @setting(":ROUTe:TERMinals", Choice("FRONt", "REAR"))
     def route_terminals(self) -> str:
         """Front or rear terminals."""
@@ -274,10 +314,22 @@ class Keithley2450(ScpiPersonality, TraceCommands, FunctionCommands):
     def language(self, name: str) -> None:
         self.next_language = name
 
-    @command(":STATus:CLEar")
-    def status_clear(self) -> None:
-        """Clear the event registers."""
-        self.status.esr = 0
+    @command(":SYSTem:CLEar")
+    def clear_event_log(self) -> None:
+        """Clear the event log (errors stay in the queue)."""
+
+    @command(":SYSTem:BEEPer[:IMMediate]", Real("HZ", 20.0, 8000.0), Real("S", 0.001, 100.0))
+    def beep(self, frequency_hz: float, duration_s: float) -> None:
+        """Sound the beeper (nothing to hear here)."""
+
+    # -- engine hooks --------------------------------------------------------------------------
+
+    def device_status_bits(self) -> int:
+        return self.status_summary_bits()
+
+    def _execute(self, message: bytes) -> None:
+        """A last parameter left empty counts as omitted (module docstring)."""
+        super()._execute(_EMPTY_LAST_PARAMETER.sub(lambda m: m.group(1) or b"", message))
 
 
 PERSONALITIES = (Keithley2450,)
