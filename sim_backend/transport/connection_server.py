@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sim_backend.transport.socket_ops import TICK_S, peer_gone, reset, shutdown
+from sim_backend.transport.socket_ops import TICK_S, listen, peer_gone, reset, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,7 @@ class ConnectionServer:
     def start(self) -> ConnectionServer:
         if self._listener is not None:
             raise RuntimeError("server already started")
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Rebinding a just-released port must work (a restart on the same port).
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind(self._requested)
-            listener.listen(self.max_connections)
-        except OSError:
-            listener.close()
-            raise
-        listener.settimeout(TICK_S)
-        self._listener = listener
+        self._listener = listen(self._requested, self.max_connections)
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name=f"{self.name}-accept-{self.port}", daemon=True)
         self._accept_thread.start()

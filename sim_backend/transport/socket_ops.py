@@ -1,5 +1,5 @@
-"""Socket chores every LAN server of the emulator shares: refusing, closing, noticing a gone
-peer, acknowledging promptly and sending under a stall limit."""
+"""Socket chores every LAN server of the emulator shares: listening, refusing, closing, noticing
+a gone peer, acknowledging promptly and sending under a stall limit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,21 @@ import threading
 
 #: How often blocked threads look at the stop flag; bounds shutdown latency.
 TICK_S = 0.05
+
+
+def listen(address: tuple[str, int], backlog: int) -> socket.socket:
+    """A TCP socket listening on `address` (port 0: any free one), its accept polled every tick."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Rebinding a just-released port must work (a restart on the same port).
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(backlog)
+    except OSError:
+        listener.close()
+        raise
+    listener.settimeout(TICK_S)
+    return listener
 
 
 def reset(conn: socket.socket) -> None:

@@ -53,7 +53,7 @@ from sim_backend.scpi.device import MessageDevice
 from sim_backend.scpi.framing import InputOverrun, MessageFramer
 from sim_backend.transport.bench_gate import BenchGate
 from sim_backend.transport.instrument_access import ClientGone, InstrumentAccess
-from sim_backend.transport.socket_ops import TICK_S, ack_now, peer_gone, reset, send_all, shutdown
+from sim_backend.transport.socket_ops import TICK_S, ack_now, listen, peer_gone, reset, send_all, shutdown
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,7 @@ class ScpiSocketServer:
     def start(self) -> ScpiSocketServer:
         if self._listener is not None:
             raise RuntimeError("server already started")
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Rebinding a just-released port must work (restart on the same --base-port).
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind(self._requested)
-            listener.listen(self.max_clients)
-        except OSError:
-            listener.close()
-            raise
-        listener.settimeout(TICK_S)
-        self._listener = listener
+        self._listener = listen(self._requested, self.max_clients)
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name=f"scpi-accept-{self.port}", daemon=True
         )

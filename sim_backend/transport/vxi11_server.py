@@ -273,7 +273,6 @@ class _CoreSession:
             raise ProcedureUnavailable(proc)
         out = Packer()
         handler(self, args, out)
-        args.done()  # trailing bytes: garbage arguments
         return out.get_buffer()
 
     # Every reply starts with a Device_ErrorCode; a _LinkError becomes that code, with the
@@ -494,7 +493,7 @@ class _CoreSession:
             if link.replies and link.replies[0][0] <= now:
                 link.unread += link.replies.popleft()[1]
                 break
-            if not link.replies:
+            if not link.replies and link.access.is_last_writer(link):  # a reply queued late
                 self._receive(link, link.access.exchange(link, b"", self._gone))
                 if link.replies:
                     continue
