@@ -27,6 +27,7 @@ class Reached:
 
     address: str
     visa_library: str
+    bench: object
     server: object | None            # the TCP server to stop, if any
 
     def stop(self) -> None:
@@ -34,8 +35,9 @@ class Reached:
             self.server.stop()
 
 
-def reach(model: str, transport: str, tmp_path: Path) -> Reached:
-    """A bench with `model` in its role, for this caller only; its address over `transport`."""
+def reach(model: str, transport: str, tmp_path: Path, *, acceleration: float = 1.0) -> Reached:
+    """A bench with `model` in its role, for this caller only, its lab clock `acceleration`
+    times the wall clock; the instrument's address over `transport`."""
     from sim_backend.clock import LabClock
     from sim_backend.emulator import build_bench
     from sim_backend.transport._bench_lookup import set_bench_opener
@@ -43,13 +45,13 @@ def reach(model: str, transport: str, tmp_path: Path) -> Reached:
 
     role = ROLES[model]
     station = write_station(tmp_path, {role: model}) if model in DRIVERS else _with_model(tmp_path, role, model)
-    bench = build_bench(str(station), clock=LabClock(1.0))
+    bench = build_bench(str(station), clock=LabClock(acceleration))
     set_bench_opener(lambda path: bench)          # the caller's own bench (callers restore the opener)
     if transport == "inproc":
         address = next(e.address for e in bench.instruments if e.role == role)
-        return Reached(address, f"{station}#conformance-{uuid.uuid4().hex[:8]}@nwlab", None)
+        return Reached(address, f"{station}#conformance-{uuid.uuid4().hex[:8]}@nwlab", bench, None)
     server = BenchServer(bench).start()
-    return Reached(next(s.server.visa_address for s in server.instruments if s.role == role), "@py", server)
+    return Reached(next(s.server.visa_address for s in server.instruments if s.role == role), "@py", bench, server)
 
 
 def no_nagle(resource) -> None:

@@ -1,11 +1,8 @@
 """Stock clients on the emulated Lake Shore 336, in-process (pyvisa over the nwlab backend) and
 over TCP (pyvisa-py against a BenchServer), on a bench built from the emulated station file.
 
-* PyMeasure 0.16's `LakeShore3xx` (the class that claims the 336; `LakeShore331` is the
-  two-input 331): every property of the instrument, inputs A-D and outputs 1-4 is read, every
-  settable one set back to what was read. Its option-card inputs (C1-C4, D1-D5: the 340's
-  cards and the 336's 3062 scanner) do not exist on the emulated 336, which answers them as the
-  controller does: execution error bit, no reply.
+(PyMeasure's `LakeShore3xx` property walk is in tests/conformance/test_pymeasure_conformance.py.)
+
 * PyMeasure's documented flow — setpoint, heater range, `wait_for_temperature` — on the clock
   of a station running 3600x: with the power-up output mode (Off, `OUTMODE? 1` = ``0,1,0``)
   the heater stays at 0 %; once the client selects closed-loop PID (`OUTMODE 1,1,1,0`) the
@@ -17,107 +14,40 @@ over TCP (pyvisa-py against a BenchServer), on a bench built from the emulated s
 
 from __future__ import annotations
 
-import inspect
-import socket
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from sim_backend.clock import LabClock
-from sim_backend.emulator import build_bench
 from sim_backend.transport._bench_lookup import set_bench_opener
-from sim_backend.transport.bench_server import BenchServer
-from tests.drivers.driver_helpers import write_station
+from tests.conformance.stock_bench import Reached, no_nagle, reach
 
 pytestmark = pytest.mark.timeout(120)
 
 TRANSPORTS = ("inproc", "tcp")
-#: Inputs PyMeasure's LakeShore3xx declares for option cards the emulated 336 does not carry.
-OPTION_CARD_INPUTS = ("C1", "C2", "C3", "C4", "D1", "D2", "D3", "D4", "D5")
-#: PyMeasure's SCPI bookkeeping properties (*IDN?, *OPC?, *STB?, *OPT?, SYST:ERR?): not 336 settings.
-BOOKKEEPING = ("id", "complete", "status", "options", "next_error", "check_errors", "celcius")
-#: Reviewed failures of the PyMeasure walk: none remain on inputs A-D and outputs 1-4.
-REVIEWED_PYMEASURE_FAILURES: dict[str, str] = {}
 
 
 @contextmanager
-def cryostat_session(transport: str, tmp_path: Path, acceleration: float) -> Iterator[SimpleNamespace]:
-    """The emulated station's bench with a Lake Shore 336 as cryostat: (bench, address, visa_library)."""
-    station = write_station(tmp_path, {"cryostat": "lakeshore_336"})
-    bench = build_bench(str(station), clock=LabClock(acceleration))
-    previous = set_bench_opener(lambda path: bench)
+def cryostat_session(transport: str, tmp_path: Path, acceleration: float) -> Iterator[Reached]:
+    """The emulated station's bench with a Lake Shore 336 as cryostat, reached over `transport`."""
+    previous = set_bench_opener(None)
+    reached = reach("lakeshore_336", transport, tmp_path, acceleration=acceleration)
     try:
-        if transport == "inproc":
-            address = next(e.address for e in bench.instruments if e.role == "cryostat")
-            yield SimpleNamespace(bench=bench, address=address,
-                                  visa_library=f"{station}#stock-{uuid.uuid4().hex[:8]}@nwlab")
-        else:
-            with BenchServer(bench) as server:
-                address = next(s.server.visa_address for s in server.instruments if s.role == "cryostat")
-                yield SimpleNamespace(bench=bench, address=address, visa_library="@py")
+        yield reached
     finally:
+        reached.stop()
         set_bench_opener(previous)
 
 
-def no_delay(resource) -> None:
-    """NI-VISA's default on a TCP socket; pyvisa-py leaves Nagle on (40 ms per write pair)."""
-    session = resource.visalib.sessions[resource.session]
-    if hasattr(getattr(session, "interface", None), "setsockopt"):
-        session.interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def pymeasure_controller(session: SimpleNamespace):
+def pymeasure_controller(session: Reached):
     lakeshore = pytest.importorskip("pymeasure.instruments.lakeshore", reason="pymeasure is a dev dependency")
     controller = lakeshore.LakeShore3xx(session.address, visa_library=session.visa_library, timeout=2000)
-    no_delay(controller.adapter.connection)
+    no_nagle(controller.adapter.connection)
     controller.ask("*ESR?")                      # clears power-on, so later reads show errors only
     return controller
-
-
-def round_trip_every_property(target) -> tuple[int, dict[str, str]]:
-    """(properties checked, {name: failure}): each read, each settable one set back and compared."""
-    checked, failures = 0, {}
-    for name, attribute in inspect.getmembers(type(target), lambda a: isinstance(a, property)):
-        if name.startswith("_") or name in BOOKKEEPING:
-            continue
-        checked += 1
-        try:
-            value = getattr(target, name)
-            try:
-                setattr(target, name, value)
-            except LookupError as error:
-                if type(error) is not LookupError:    # PyMeasure's measurements raise exactly this
-                    raise
-                continue
-            assert getattr(target, name) == value
-        except Exception as error:  # noqa: BLE001 - every failure is listed
-            failures[f"{target.id}.{name}"] = f"{type(error).__name__}: {error}"
-    return checked, failures
-
-
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_pymeasure_lakeshore3xx_round_trips_every_property(transport, tmp_path):
-    with cryostat_session(transport, tmp_path, acceleration=1.0) as session:
-        controller = pymeasure_controller(session)
-        checked, failures = round_trip_every_property(controller)
-        for channel in ("A", "B", "C", "D", 1, 2, 3, 4):
-            count, found = round_trip_every_property(getattr(controller, f"input_{channel}" if isinstance(
-                channel, str) else f"output_{channel}"))
-            checked, failures = checked + count, {**failures, **found}
-        assert failures == REVIEWED_PYMEASURE_FAILURES
-        assert checked == 28                    # kelvin, celsius, sensor x 4; output, mout, range, setpoint x 4
-        assert int(controller.ask("*ESR?")) == 0   # every command the walk sent was valid
-        controller.adapter.connection.timeout = 200
-        for name in OPTION_CARD_INPUTS:
-            with pytest.raises(Exception, match="VI_ERROR_TMO"):
-                getattr(controller, f"input_{name}").kelvin
-            assert int(controller.ask("*ESR?")) == 0x10   # execution error: no such input
-        controller.adapter.close()
 
 
 def pymeasure_heats_to(controller, target_k: float, wall_timeout_s: float) -> bool:
@@ -156,12 +86,12 @@ def test_pymeasure_wait_for_temperature_needs_closed_loop_mode_as_on_the_control
 
 
 @contextmanager
-def qcodes_controller(session: SimpleNamespace):
+def qcodes_controller(session: Reached):
     from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
 
     with closing(LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", session.address,
                                    visalib=session.visa_library, timeout=2)) as controller:
-        no_delay(controller.visa_handle)
+        no_nagle(controller.visa_handle)
         yield controller
 
 
