@@ -37,6 +37,7 @@ PAIRS = {
     # The class PyMeasure's Lake Shore package gives the 336 (LakeShore331 is the two-input 331);
     # the controller has no SCPI error queue: its status byte tells a refused command.
     "lakeshore_336": ("pymeasure.instruments.lakeshore", "LakeShore3xx", "*ESR?"),
+    "keithley_2450": ("pymeasure.instruments.keithley", "Keithley2450", "SYST:ERR?"),
 }
 #: Properties that are the SCPI plumbing, not the instrument's settings.
 PLUMBING = {"id", "complete", "status", "next_error", "options", "check_errors"}
@@ -71,6 +72,17 @@ CAUSES = (
           "LakeShore3xx declares inputs C1-C4 and D1-D5 (the 340's cards, the 336's 3062 scanner), which "
           "a 336 without the card does not have: it sets the execution error bit (16) and sends nothing",
           r"queued \[16\]", r"ch_(C[1-4]|D[1-5])\.(kelvin|celsius|celcius|sensor)"),
+    Cause("Series 2400 buffer read on the 2450",
+          "buffer_data sends the Series 2400's bare ':TRAC:DATA?'; the 2450 needs <startIndex>, <endIndex> "
+          "(Reference Manual 6-109): it queues -109 and answers nothing",
+          r"VI_ERROR_TMO.*queued \[-109\]", r"buffer_data"),
+    Cause("2450 statistics as one value",
+          "the driver takes means, maximums, minimums and standard deviations as the Series 2400's "
+          "(V, I, R) triple and indexes it; the 2450's :TRACe:STATistics:<statistic>? answers one value",
+          r"^get: TypeError: 'float' object is not subscriptable", r"(mean|max|min|std)_(voltage|current|resistance)"),
+    Cause("2450 filter state as ON/OFF",
+          "the setter's validator wants 'ON'/'OFF'; the 2450 answers its Boolean :AVERage[:STATe]? as 1/0",
+          r"^set: ValueError: Value of [01](\.0)? is not in the discrete set \['ON', 'OFF'\]", r"current_filter_state"),
     Cause("driver-side cache",
           "waveform_volatile is a cache in the driver, None until a waveform is set: setting None back "
           "fails in the driver before anything is sent",

@@ -1,13 +1,10 @@
 """PyMeasure's stock `Keysight81160A` (0.16) against the emulated 81160A, in-process and over
-TCP: every property of the instrument and of both channels is read and every settable one set
-back; each failure must be a reviewed one (the stock driver's own, checked against the
-81150A/81160A User's Guide) with the error the instrument queues. Then the channel set-up
-methods, and the SCPI added for them byte by byte (arguments refused as the manual says)."""
+TCP: the channel set-up methods, and the SCPI added for them byte by byte (arguments refused
+as the manual says). Its property walk is in tests/conformance/test_pymeasure_conformance.py."""
 
 from __future__ import annotations
 
 import copy
-import inspect
 
 import numpy as np
 import pytest
@@ -18,30 +15,6 @@ from tests.personalities.personality_helpers import ask, errors
 from tests.personalities.test_keysight_81160a import make
 
 pytest.importorskip("pymeasure", reason="pymeasure is a dev dependency; install .[dev]")
-
-#: Properties that are no command: PyMeasure's own state, or a write-only setting.
-NOT_COMMANDS = {"id", "complete", "status", "next_error", "options", "check_errors", "display"}
-
-# The 33500 family's syntax the driver inherits; the 81160A has none of it (its bursts come
-# from :ARM:SOURce and :TRIGger:COUNt, its user waveforms from :DATA and :FUNCtion:USER).
-_BURST = "33500 syntax: the 81160A has no BURSt subsystem (bursts are :ARM:SOUR + :TRIG:COUN)"
-_ARB = "33500 syntax: the 81160A's user waveforms are :FUNCtion:USER and :DATA, not FUNCtion:ARBitrary"
-_33500_ONLY = {"burst_state": _BURST, "burst_mode": _BURST, "burst_ncycles": _BURST, "burst_period": _BURST,
-               "arb_advance": _ARB, "arb_filter": _ARB, "arb_srate": _ARB}
-#: (target, property) -> (the error the instrument queues, why the stock driver fails).
-REVIEWED = {
-    **{("instrument", name): (-113, why) for name, why in _33500_ONLY.items()},
-    **{(channel, name): (-113, why) for channel in ("channel 1", "channel 2") for name, why in _33500_ONLY.items()},
-    ("instrument", "arb_file"): (-113, "reads :FUNC:USER? but sets back with the 33500's FUNC:ARB"),
-    ("instrument", "ext_trig_out"): (-113, "33500 syntax: OUTPut:TRIGger is not an 81160A command"),
-    ("channel 1", "arb_file"): (-113, _ARB),
-    ("channel 2", "arb_file"): (-113, _ARB),
-    ("channel 2", "coupling_enabled"): (-114, "the manual has :TRACe:CHANnel1 only; the driver sends :TRAC:CHAN2"),
-    **{(channel, "waveform_volatile"): (None, "a cache in the driver, None until a waveform is set: setting "
-                                              "None back fails in the driver before anything is sent")
-       for channel in ("channel 1", "channel 2")},
-}
-
 
 def open_generator(transport: str, tmp_path):
     """PyMeasure's Keysight81160A on a fresh bench whose pulser is an 81160A."""
@@ -72,48 +45,6 @@ def queued_errors(generator) -> list[int]:
     while not (answer := generator.ask("SYST:ERR?")).startswith("+0,"):
         codes.append(int(answer.split(",")[0]))
     return codes
-
-
-def walk(generator) -> tuple[int, dict[tuple[str, str], tuple[str, list[int]]]]:
-    """Read every property, set back every settable one: (properties, failures with the
-    exception and the errors queued). PyMeasure's measurements refuse a set by design
-    (LookupError before anything is sent): read-only, not a failure."""
-    checked, failures = 0, {}
-    targets = {"instrument": generator, **{f"channel {n}": ch for n, ch in generator.channels.items()}}
-    for label, target in targets.items():
-        for name, attribute in inspect.getmembers(type(target), lambda a: isinstance(a, property)):
-            if name.startswith("_") or name in NOT_COMMANDS:
-                continue
-            checked += 1
-            try:
-                value = getattr(target, name)
-                if attribute.fset is not None:
-                    try:
-                        setattr(target, name, value)
-                    except LookupError:
-                        value = None           # a measurement: nothing to set back
-                    if value is not None:
-                        again = getattr(target, name)
-                        assert again == pytest.approx(value) if isinstance(value, float) else again == value
-                problem = None
-            except Exception as error:  # noqa: BLE001 - every failure is classified
-                problem = f"{type(error).__name__}: {error}"
-            queued = queued_errors(generator)
-            if problem or queued:
-                failures[(label, name)] = (problem or "silently refused", queued)
-    return checked, failures
-
-
-def test_pymeasure_keysight81160a_walk(generator):
-    checked, failures = walk(generator)
-    unreviewed = {key: found for key, found in failures.items() if key not in REVIEWED}
-    assert unreviewed == {}
-    for key, (problem, queued) in failures.items():
-        code, _why = REVIEWED[key]
-        assert queued == ([] if code is None else [code]), key      # never a silent timeout
-    missing = set(REVIEWED) - set(failures)
-    assert missing == set()                   # a reviewed failure that passes is stale
-    assert (checked, checked - len(failures)) == (95, 95 - len(REVIEWED))
 
 
 def test_pymeasure_channel_set_up_methods(generator):
@@ -272,3 +203,24 @@ def test_square_duty_cycle_reaches_the_panel():
     device, panel, _ = make()
     ask(device, ":FUNC SQU;:FREQ 1E6;:FUNC:SQU:DCYC 20")
     assert panel.channels[1].pulse_width_s == pytest.approx(200e-9)
+
+
+def test_a_user_waveform_plays_once_per_period_at_the_channel_levels():
+    """What reaches the chip: the waveform's codes in full scale mapped to low..high, the whole
+    waveform once per period (the 81160A's USER function), point by point."""
+    device, panel, _ = make()
+    codes = np.array([-8191, 8191, 8191, 0, -8191, -8191, -8191, -8191])
+    load(device, ":DATA1:DAC VOLATILE,", dac_block(codes))
+    ask(device, ":FUNC1 USER;:FREQ1 10MHZ;:VOLT1:HIGH 0.6;:VOLT1:LOW 0;:OUTP1 ON")
+    assert errors(device) == []
+    channel = panel.channels[1]
+    period_s = 1e-7
+    start_s = channel.running_since_s
+    times_s, volts = channel.output_v(start_s, 2 * period_s, 3 * period_s)
+    point_times_s = 2 * period_s + np.arange(8) * period_s / 8
+    np.testing.assert_allclose(np.interp(point_times_s, times_s, volts), 0.3 + 0.3 * codes / 8191, atol=1e-12)
+    load(device, ":DATA1:DAC VOLATILE,", dac_block(-codes))            # reloaded while playing
+    _, inverted_v = channel.output_v(start_s, 2 * period_s, 3 * period_s)
+    np.testing.assert_allclose(inverted_v, 0.6 - volts, atol=1e-12)
+    ask(device, ":FREQ1 1MHZ;:FUNC1 PULS")
+    assert errors(device) == [] and channel.function == "PULS"

@@ -3,8 +3,9 @@ nonvolatile memory (81150A/81160A User's Guide, Remote Programming Reference, DA
 `:DATA[1|2]:DAC VOLATILE,<block>`, `:DATA[1|2]:COPY <name>[,VOLATILE]`, `:DATA[1|2]:DELete`,
 `:DATA[1|2]:NVOLatile:CATalog?` / `:FREE?`; `:FORMat:BORDer` orders the block's bytes).
 
-Waveforms are kept as DAC codes, as loaded; the bench does not play them (a channel on USER
-shows the front panel its offset). A refused command changes nothing.
+Waveforms are kept as DAC codes, as loaded; a channel on USER plays its waveform to the chip,
+the codes' full scale mapped to its levels (a channel with no waveform loaded shows its
+offset). A refused command changes nothing.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class WaveformMemory:
 
     def free(self) -> int:
         return NONVOLATILE_SLOTS - len(self.nonvolatile)
+
+    def points(self, channel: int, name: str) -> np.ndarray | None:
+        """The waveform `name` (VOLATILE: the channel's own) in full scale, -1..+1; None if absent."""
+        codes = self.volatile.get(channel) if name == VOLATILE else self.nonvolatile.get(name)
+        return None if codes is None else codes / DAC_CODE_MAX
 
     def holds(self, name: str) -> bool:
         """Whether FUNCtion:USER may select `name`."""

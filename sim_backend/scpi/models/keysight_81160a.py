@@ -171,7 +171,11 @@ class Keysight81160A(KeysightPulsePersonality):
 
     def _show(self, number: int) -> None:
         ch = self.channels[number]
-        shape = _PANEL_FUNCTION.get(ch.function, "DC")
+        points = self.memory.points(number, ch.user_waveform) if ch.function == "USER" else None
+        if points is not None:       # a user waveform plays whole once per period, point by point
+            self.show(number, function="ARB", arb_points=tuple(points.tolist()),
+                      arb_sample_rate_hz=ch.frequency_hz * points.size, arb_step_s=0.0)
+        shape = "ARB" if points is not None else _PANEL_FUNCTION.get(ch.function, "DC")
         square = shape == "SQU"
         self.show(number, function=shape, amplitude_vpp=ch.amplitude_vpp, offset_v=ch.offset_v,
                   frequency_hz=ch.frequency_hz,
@@ -393,6 +397,7 @@ class Keysight81160A(KeysightPulsePersonality):
         """Load 16-bit DAC codes (-8191..+8191, byte order per FORMat:BORDer) into the channel's
         volatile memory."""
         self.memory.load_dac(number, block)
+        self._show(number)                   # a channel playing its volatile waveform plays the new one
 
     @command("DATA#:COPY", Raw(), Choice("VOLATILE", optional=True))
     def data_copy(self, number: int, name: object, _source: str | None) -> None:
