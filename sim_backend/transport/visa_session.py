@@ -6,6 +6,10 @@ VI_ATTR_TERMCHAR_EN is set, or after `count` bytes. With VI_ATTR_SUPPRESS_END_EN
 on a raw socket) message ends do not end a read. A read with nothing to return waits, in real
 time, until its timeout and then fails with VI_ERROR_TMO: a shorter wait would let a driver
 that forgets to send a query pass on the emulator and fail in the lab.
+
+Writes follow viWrite: on an INSTR session (VXI-11, GPIB, USBTMC) each write ends with END while
+VI_ATTR_SEND_END_EN is set, and END ends a program message as an LF does; a socket carries no
+END, so there only the LF ends one.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class VisaSession:
         faults: Callable[[], FaultPlan],
     ) -> None:
         self.attributes = default_attributes(parsed)
+        self._ends_each_write = parsed.resource_class == "INSTR"
         self._device = device
         self._lock = lock
         self._faults = faults
@@ -86,6 +91,10 @@ class VisaSession:
     def write(self, data: bytes) -> tuple[int, StatusCode]:
         if self.connection_lost:
             return 0, StatusCode.error_connection_lost
+        if self._ends_each_write and bool(self.attributes[A.send_end_enabled]) and not data.endswith(b"\n"):
+            # END on the last byte ends the program message (IEEE 488.2), as the LF would: an
+            # INSTR session's write carries it (VXI-11, GPIB, USBTMC), a socket's has none.
+            data = bytes(data) + b"\n"
         with self._lock:
             self._device.write_bytes(bytes(data))
             # The replies this message produced are this session's, as on a socket: another

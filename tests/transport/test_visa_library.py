@@ -62,6 +62,30 @@ def test_query_write_read(make_bench):
     assert device.executed == 3
 
 
+def test_an_instr_write_ends_its_message_with_end_a_socket_write_does_not(make_bench):
+    """viWrite on an INSTR session sends END with its last byte (VI_ATTR_SEND_END_EN), which
+    ends the program message as an LF would (a driver may write a block with no terminator). A
+    socket has no END: there the message waits for its LF."""
+    path, bench = make_bench({"GPIB::12::INSTR": EchoInstrument(),
+                              "TCPIP::10.0.0.5::5025::SOCKET": EchoInstrument()})
+    rm = pyvisa.ResourceManager(f"{path}@nwlab")
+    instr = rm.open_resource("GPIB0::12::INSTR", read_termination="\n", timeout=200)
+    instr.write_raw(b"ECHO? ended")
+    assert instr.read_raw() == b"ended\n"
+    instr.send_end = False                  # without END the instrument waits for the LF
+    instr.write_raw(b"ECHO? late")
+    with pytest.raises(pyvisa.VisaIOError):
+        instr.read()
+    instr.write_raw(b"\n")
+    assert instr.read() == "late"
+    socket = rm.open_resource("TCPIP0::10.0.0.5::5025::SOCKET", read_termination="\n", timeout=200)
+    socket.write_raw(b"ECHO? waits")
+    with pytest.raises(pyvisa.VisaIOError):
+        socket.read()
+    socket.write_raw(b"\n")
+    assert socket.read() == "waits"
+
+
 def test_unknown_and_malformed_addresses(make_bench):
     path, _ = make_bench()
     rm = pyvisa.ResourceManager(f"{path}@nwlab")
