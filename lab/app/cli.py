@@ -16,6 +16,7 @@ from lab.app import chip_cli
 from lab.app import record
 from lab.app import run_cli
 from sim_backend import cli as sim_cli
+from sweeps import cli as sweep_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     archive_cli.register(subparsers)
     run_cli.register(subparsers)
     record.register(subparsers)
+    sweep_cli.register(subparsers)
     return parser
 
 

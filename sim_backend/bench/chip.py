@@ -1,8 +1,7 @@
 """The chip as the bench sees it: the chip file's circuit plus what the wiring hangs on it.
 
-The wiring adds real loads: each pulse input reaches its port through a series resistor
-(a Norton source: current V/R into the port, R from the port to ground), and each readout
-amplifier loads its node with its input impedance. The chip keeps its state between
+The wiring adds real loads (sim_backend/chip/loads.py): each pulse input's series resistor
+from its port to ground, each readout amplifier's input impedance on its node. The chip keeps its state between
 simulations, so a wire latched by one bias step is still latched at the next.
 
 A latched wire (an injected fault: a wire stuck resistive, as a wire with a local defect or
@@ -20,6 +19,7 @@ import numpy as np
 
 from sim_backend.bench.station import EmulatedStation
 from sim_backend.chip.build import ChipFile, build_chip
+from sim_backend.chip.loads import port_node, wiring_loads  # noqa: F401  (port_node: the bench's callers)
 from sim_backend.physics.circuit import Circuit, Nanowire, Resistor
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.nanowire import normal_resistance_ohm, switching_current_a
@@ -49,15 +49,8 @@ class ChipUnderTest:
     @classmethod
     def from_station(cls, station: EmulatedStation) -> ChipUnderTest:
         definition = build_chip(station.chip)
-        elements = list(definition.circuit.elements)
-        for index, wire in enumerate(station.pulse_inputs):
-            node = port_node(definition, wire.chip_port)
-            elements.append(Resistor(f"wiring_input_{index}", node, "0", wire.series_resistance_ohm))
-        for channel in station.readouts:
-            if channel.chip_node is not None and channel.input_impedance_ohm is not None:
-                elements.append(Resistor(f"wiring_readout_ch{channel.scope_channel}",
-                                         channel.chip_node, "0", channel.input_impedance_ohm))
-        return cls(definition, Circuit(tuple(elements)), dict(definition.ports))
+        loads = wiring_loads(definition, station.pulse_inputs, station.readouts)
+        return cls(definition, Circuit(definition.circuit.elements + loads), dict(definition.ports))
 
     def latch(self, element: str) -> None:
         """Hold a nanowire resistive (at its normal resistance) until the bias is removed."""
@@ -175,16 +168,6 @@ class ChipUnderTest:
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
         self.state, self.settled_dc_inputs = None, None
-
-
-def port_node(definition: ChipFile, port: str) -> str:
-    """The chip node a port's source pushes its current into."""
-    try:
-        source = definition.circuit.element(definition.ports[port])
-    except KeyError:
-        raise ValueError(f"{definition.path}: the chip has no port {port!r} "
-                         f"(ports: {', '.join(definition.ports)})") from None
-    return source.node_pos
 
 
 def _shifted(waveform: PiecewiseLinear, shift_s: float) -> PiecewiseLinear:
