@@ -59,17 +59,18 @@ CAUSES = (
           "the getter returns the reply text ('0.0', '1') and the setter's validator wants a number",
           r"^set: TypeError: \(\"'[^']*' is not an? (int or float|sequence)"),
     Cause("declared settable, read-only",
-          "the driver declares a setter that raises by design (measurement results, sensor curve "
-          "header fields, the record length outside manual mode)",
-          r"^set: (ValueError: \('A measurement cannot be set|RuntimeError: \('Calling set but no `set_cmd`"
-          r"|TektronixDPOModeError: )"),
+          "the driver declares a setter that raises by design: measurement results (the Tektronix "
+          "manuals list MEASUrement:MEAS<x>:VALue? as query only), sensor curve header fields",
+          r"^set: (ValueError: \('A measurement cannot be set|RuntimeError: \('Calling set but no `set_cmd`)"),
     Cause("sensor name validator",
           "vals.Strings(15) makes 15 characters the minimum; the manuals give 15 as the maximum",
           r"^set: ValueError: .*length must be between 15 and", r".*sensor_name$"),
     Cause("driver precondition",
           "the driver itself refuses until another call was made (sweep_setup, the output on for a "
-          "measurement, user_number before user_delay)",
-          r"^get: (ValueError: \('Please (setup|call)|RuntimeError: \('Output needs to be on)"),
+          "measurement, user_number before user_delay, the Tektronix horizontal mode set to manual "
+          "before a record length; the emulated scope, as its manual, takes one in AUTO mode too)",
+          r"^(get: (ValueError: \('Please (setup|call)|RuntimeError: \('Output needs to be on)"
+          r"|set: TektronixDPOModeError: )"),
     Cause("user_number unset",
           "user_delay queries USER<user_number>, None until set: the instrument answers -113 to "
           "'USERNone?', as a real 2450 does, and the read times out",
