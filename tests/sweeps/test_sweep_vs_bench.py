@@ -1,0 +1,103 @@
+"""The sweep's fast path measures what the procedures measure on the emulated bench: for two
+design points (the default neuron, and the same with a 15 nH loop inductor), the firing
+threshold (strength_duration), the energy per spike (energy_per_spike) and the refractory period
+(refractory) run end to end on a fresh emulated station — real drivers, the in-process emulator,
+archives — agree with the sweep's figures for the same chip at the bench's stage temperature
+with the station's wiring loads (`station:` in the spec).
+
+Tolerances: the procedures stop at their own precision (a threshold to 3 % by default) and see
+the chip through the scope (8-bit samples, noise, 20 GS/s); the sweep bisects noise-free
+simulations to 1 %. The refractory procedure's period is a probit midpoint over pairs repeated
+on one chip (3 % from the sweep's on the default neuron, 18 % with the 15 nH loop).
+
+What the sweep does not see: the bench's chip remembers earlier pulses. Where the control wire
+switches alone below threshold and traps flux (a stronger bias or loop, as the strength_duration
+procedure notes for long pulses), later pulses fire lower, and a bench run reads a threshold
+some 5-8 % below the fresh chip's that the sweep reports (ib 25 µA, ls 25 nH). The points here
+are ones without that memory."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+import yaml
+
+from contracts.files.station import read_station
+from lab.execution.instruments import open_instruments
+from lab.execution.runner import Runner
+from procedures.energy_per_spike import EnergyPerSpike
+from procedures.refractory import Refractory
+from procedures.strength_duration import StrengthDuration
+from sim_backend import emulator
+from sweeps.execute import evaluate_point
+from sweeps.spec import chip_variant, read_spec
+from tests.procedures.conftest import EMULATED
+from tests.sweeps.conftest import write_spec
+
+SPEC = f"""\
+format: nwlab-sweep/1
+chip: default-neuron
+station: {EMULATED}
+seed: 2
+parameters:
+  temperature: {{values: [TEMPERATURE_K]}}
+  ls.inductance: {{values: [20e-9, 15e-9]}}
+metrics: [threshold_a, energy_per_spike_j, refractory_s]
+# the procedures' pulses: 2 ns wide, 1 ns 10-90 % edges (a 1.25 ns ramp on the generator)
+stimulus: {{widths_s: [2e-9], rise_s: 1.25e-9, threshold_precision: 0.01}}
+"""
+
+
+class EmulatedStation:
+    """A fresh emulated station (stations/emulated.yaml) whose chip is `chip_path`, its drivers open."""
+
+    def __init__(self, tmp_path, chip_path):
+        tree = yaml.safe_load(EMULATED.read_text())
+        tree["chip"] = str(chip_path)
+        path = tmp_path / "station.yaml"
+        library = f"{path}#{uuid.uuid4().hex}"
+        for instrument in tree["instruments"].values():
+            instrument["visalib"] = f"{library}@nwlab"
+        path.write_text(yaml.safe_dump(tree, sort_keys=False))
+        self.station = read_station(path)
+        self.design = yaml.safe_load(chip_path.read_text())
+        self.instruments = open_instruments(self.station, name_prefix=f"sweep{uuid.uuid4().hex[:8]}_")
+        self.bench = emulator.open_bench(library)
+        self.archive_dir = tmp_path / "runs"
+
+    def results(self, procedure) -> dict:
+        outcome = Runner(self.station, self.instruments.roles, archive_dir=self.archive_dir, snapshot=dict,
+                         chip_design=self.design, show_progress=False).run(procedure)
+        assert outcome.exit_status == "completed", outcome.message
+        return {name: result.value for name, result in outcome.results.items()}
+
+
+@pytest.mark.parametrize("loop_h", [20e-9, 15e-9])
+def test_the_sweep_measures_what_the_procedures_measure_on_the_bench(tmp_path, loop_h):
+    logging.getLogger("qcodes").setLevel(logging.ERROR)
+    probe = read_spec(write_spec(tmp_path, SPEC.replace("TEMPERATURE_K", "2.0"), "probe.yaml"))
+    chip_path = tmp_path / "chip.yaml"
+    station = None
+    try:
+        # the bench's chip is the design point's chip file
+        chip_path.write_text(yaml.safe_dump(chip_variant(probe, (2.0, loop_h)), sort_keys=False))
+        station = EmulatedStation(tmp_path, chip_path)
+        temperature_k = station.bench.world.stage_temperature_k()
+        threshold = station.results(StrengthDuration(widths_s=(2e-9,)))["threshold_a"][0]
+        energy = station.results(EnergyPerSpike(threshold_a=float(threshold)))["energy_per_spike_j"]
+        refractory = station.results(Refractory(threshold_a=float(threshold)))["refractory_period_s"]
+        assert station.bench.world.stage_temperature_k() == pytest.approx(temperature_k, abs=0.01)
+    finally:
+        if station is not None:
+            station.instruments.close()
+
+    spec = read_spec(write_spec(tmp_path, SPEC.replace("TEMPERATURE_K", repr(temperature_k))))
+    point = evaluate_point(spec, 0 if loop_h == 20e-9 else 1, (temperature_k, loop_h))
+    assert point["error"] == ""
+    assert point["threshold_a"][0] == pytest.approx(threshold, rel=0.03)
+    assert point["energy_per_spike_j"] == pytest.approx(energy, rel=0.05)
+    # pairs fired again and again on a chip with memory: the procedures' own end-to-end test allows
+    # 35 % between this procedure and a fresh chip's paired-pulse bisection (test_end_to_end.py)
+    assert point["refractory_s"] == pytest.approx(refractory, rel=0.25)
