@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 import sys
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
+from walk import TRANSPORTS, Cause, cause_of, table, unexplained  # noqa: E402
 
 pytest.importorskip("pymeasure", reason="pymeasure is a dev dependency: install .[dev]")
 pytestmark = pytest.mark.timeout(300)
@@ -41,16 +39,6 @@ PAIRS = {
 }
 #: Properties that are the SCPI plumbing, not the instrument's settings.
 PLUMBING = {"id", "complete", "status", "next_error", "options", "check_errors"}
-
-
-@dataclass(frozen=True)
-class Cause:
-    """A reviewed reason a stock driver's property fails on the instrument it claims."""
-
-    name: str
-    reason: str
-    error: str                       # regex on "<operation>: <exception type>: <message>"
-    path: str = ".*"                 # regex on the property's path ("ch_1.shape")
 
 
 _BURST_81160A = r"burst_(state|mode|ncycles|period)"
@@ -155,10 +143,6 @@ def _queued(instrument, error_query: str | None) -> list[int]:
     return codes
 
 
-def cause_of(path: str, failure: str) -> Cause | None:
-    return next((c for c in CAUSES if re.search(c.error, failure) and re.fullmatch(c.path, path)), None)
-
-
 def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[tuple[str, str]]]:
     module, name, error_query = PAIRS[model]
     reached = reach(model, transport, tmp_path)
@@ -177,49 +161,20 @@ def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[t
         reached.stop()
 
 
-@pytest.fixture(autouse=True)
-def _restore_bench_opener():
-    from sim_backend.transport._bench_lookup import set_bench_opener
-
-    previous = set_bench_opener(None)             # what the suite had; put back after the test
-    set_bench_opener(previous)
-    yield
-    set_bench_opener(previous)
-
-
-@pytest.mark.parametrize("transport", ["inproc", "tcp"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("model", sorted(PAIRS))
 def test_every_stock_pymeasure_property_round_trips_or_has_a_reviewed_cause(model, transport, tmp_path):
     passed, failures = conformance(model, transport, tmp_path)
-    unexplained = [f"{path}: {failure[:160]}" for path, failure in failures if cause_of(path, failure) is None]
-    assert not unexplained, "\n".join(unexplained)
+    missing = unexplained(CAUSES, failures)
+    assert not missing, "\n".join(missing)
     assert passed >= 20                     # the walk reached the driver's properties
 
 
 def test_a_timeout_is_never_an_accepted_cause():
-    assert cause_of("ch_1.shape", "get: VisaIOError: VI_ERROR_TMO (-1073807339): Timeout expired; queued []") is None
-    assert cause_of("ch_1.burst_state", "get: VisaIOError: VI_ERROR_TMO (-1073807339): Timeout expired; queued []") \
+    assert cause_of(CAUSES, "ch_1.shape", "get: VisaIOError: VI_ERROR_TMO (-1073807339): Timeout expired; queued []") is None
+    assert cause_of(CAUSES, "ch_1.burst_state", "get: VisaIOError: VI_ERROR_TMO (-1073807339): Timeout expired; queued []") \
         is None
 
 
-def table(tmp_path: Path) -> str:
-    """docs/conformance.md's PyMeasure table: per model and driver, passes and failures by cause."""
-    rows = ["| model | stock PyMeasure driver | transport | properties | pass | failures by reviewed cause |",
-            "|---|---|---|---|---|---|"]
-    for model in sorted(PAIRS):
-        for transport in ("inproc", "tcp"):
-            passed, failures = conformance(model, transport, tmp_path / f"{model}-{transport}")
-            causes = Counter(getattr(cause_of(p, f), "name", "UNEXPLAINED") for p, f in failures)
-            text = "; ".join(f"{name} {count}" for name, count in sorted(causes.items())) or "none"
-            rows.append(f"| {model} | {PAIRS[model][1]} | {transport} | {passed + len(failures)} | {passed} | {text} |")
-    return "\n".join(rows)
-
-
 if __name__ == "__main__":
-    import tempfile
-
-    root = Path(tempfile.mkdtemp())
-    for model in PAIRS:
-        (root / f"{model}-inproc").mkdir()
-        (root / f"{model}-tcp").mkdir()
-    print(table(root))
+    print(table({model: pair[1] for model, pair in PAIRS.items()}, conformance, CAUSES, "PyMeasure", "properties"))

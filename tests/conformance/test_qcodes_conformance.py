@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 import sys
 import uuid
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
+from walk import TRANSPORTS, Cause, cause_of, table, unexplained  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,16 +35,6 @@ PAIRS = {
     "keysight_infiniium": ("qcodes.instrument_drivers.Keysight", "KeysightInfiniium"),
     "tektronix_dpo7254": ("qcodes.instrument_drivers.tektronix.DPO7200xx", "TektronixDPO7000xx"),
 }
-
-
-@dataclass(frozen=True)
-class Cause:
-    """A reviewed reason a stock driver's parameter fails on the instrument it claims."""
-
-    name: str
-    reason: str
-    error: str                       # regex on "<operation>: <exception type>: <message>"
-    parameter: str = ".*"            # regex on the parameter's path
 
 
 CAUSES = (
@@ -129,10 +117,6 @@ def round_trips(instrument) -> tuple[int, list[tuple[str, str]]]:
     return passed, failures
 
 
-def cause_of(path: str, failure: str) -> Cause | None:
-    return next((c for c in CAUSES if re.search(c.error, failure) and re.fullmatch(c.parameter, path)), None)
-
-
 def open_stock(model: str, transport: str, tmp_path: Path):
     module, name = PAIRS[model]
     reached = reach(model, transport, tmp_path)
@@ -164,48 +148,19 @@ def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[t
         TektronixDPOMeasurement._minimum_adjustment_time = settle_s
 
 
-@pytest.fixture(autouse=True)
-def _restore_bench_opener():
-    from sim_backend.transport._bench_lookup import set_bench_opener
-
-    previous = set_bench_opener(None)             # what the suite had; put back after the test
-    set_bench_opener(previous)
-    yield
-    set_bench_opener(previous)
-
-
-@pytest.mark.parametrize("transport", ["inproc", "tcp"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("model", sorted(PAIRS))
 def test_every_stock_qcodes_parameter_round_trips_or_has_a_reviewed_cause(model, transport, tmp_path):
     passed, failures = conformance(model, transport, tmp_path)
-    unexplained = [f"{path}: {failure[:160]}" for path, failure in failures if cause_of(path, failure) is None]
-    assert not unexplained, "\n".join(unexplained)
+    missing = unexplained(CAUSES, failures)
+    assert not missing, "\n".join(missing)
     assert passed >= 40                     # the walk reached the driver's parameters
 
 
 def test_a_timeout_is_never_an_accepted_cause():
-    assert cause_of("ch1.range", "get: VisaIOError: ('VI_ERROR_TMO (-1073807339): Timeout expired") is None
-    assert cause_of("output_1.setpoint", "get: KeyError: (\"'4' not in val_mapping\"") is None
-
-
-def table(tmp_path: Path) -> str:
-    """docs/conformance.md's table: per model and driver, passes and failures by cause."""
-    rows = ["| model | stock QCoDeS driver | transport | parameters | pass | failures by reviewed cause |",
-            "|---|---|---|---|---|---|"]
-    for model in sorted(PAIRS):
-        for transport in ("inproc", "tcp"):
-            passed, failures = conformance(model, transport, tmp_path / f"{model}-{transport}")
-            causes = Counter(getattr(cause_of(p, f), "name", "UNEXPLAINED") for p, f in failures)
-            text = "; ".join(f"{name} {count}" for name, count in sorted(causes.items())) or "none"
-            rows.append(f"| {model} | {PAIRS[model][1]} | {transport} | {passed + len(failures)} | {passed} | {text} |")
-    return "\n".join(rows)
+    assert cause_of(CAUSES, "ch1.range", "get: VisaIOError: ('VI_ERROR_TMO (-1073807339): Timeout expired") is None
+    assert cause_of(CAUSES, "output_1.setpoint", "get: KeyError: (\"'4' not in val_mapping\"") is None
 
 
 if __name__ == "__main__":
-    import tempfile
-
-    root = Path(tempfile.mkdtemp())
-    for model in PAIRS:
-        (root / f"{model}-inproc").mkdir()
-        (root / f"{model}-tcp").mkdir()
-    print(table(root))
+    print(table({model: pair[1] for model, pair in PAIRS.items()}, conformance, CAUSES, "QCoDeS", "parameters"))

@@ -1,0 +1,51 @@
+"""What the two conformance walks share: reviewed causes, matching a failure to one, and the
+table docs/conformance.md shows."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+TRANSPORTS = ("inproc", "tcp")
+#: (model, transport, directory) -> (passed, [(path, failure)])
+Walk = Callable[[str, str, Path], tuple[int, list[tuple[str, str]]]]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A reviewed reason a stock driver's parameter or property fails on the instrument it claims."""
+
+    name: str
+    reason: str
+    error: str                       # regex on "<operation>: <exception type>: <message>…"
+    path: str = ".*"                 # regex on the parameter's or property's path
+
+
+def cause_of(causes: Sequence[Cause], path: str, failure: str) -> Cause | None:
+    return next((c for c in causes if re.search(c.error, failure) and re.fullmatch(c.path, path)), None)
+
+
+def unexplained(causes: Sequence[Cause], failures: list[tuple[str, str]]) -> list[str]:
+    """The failures no reviewed cause explains, one line each."""
+    return [f"{path}: {failure[:160]}" for path, failure in failures if cause_of(causes, path, failure) is None]
+
+
+def table(models: dict[str, str], walk: Walk, causes: Sequence[Cause], what: str, counted: str) -> str:
+    """Per model (-> its stock driver's name) and transport: the count, the passes and the
+    failures by cause; `what` names the drivers' library, `counted` what the walk counts."""
+    rows = [f"| model | stock {what} driver | transport | {counted} | pass | failures by reviewed cause |",
+            "|---|---|---|---|---|---|"]
+    root = Path(tempfile.mkdtemp())
+    for model, driver in sorted(models.items()):
+        for transport in TRANSPORTS:
+            directory = root / f"{model}-{transport}"
+            directory.mkdir()
+            passed, failures = walk(model, transport, directory)
+            found = Counter(getattr(cause_of(causes, p, f), "name", "UNEXPLAINED") for p, f in failures)
+            text = "; ".join(f"{name} {count}" for name, count in sorted(found.items())) or "none"
+            rows.append(f"| {model} | {driver} | {transport} | {passed + len(failures)} | {passed} | {text} |")
+    return "\n".join(rows)
