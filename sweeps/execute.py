@@ -84,6 +84,7 @@ class RunSummary:
     elapsed_s: float
     dashboard: str | None
     dataset_path: str | None = None
+    map_s: float = 0.0            # from the first batch submitted to the last result in
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -209,12 +210,14 @@ def run_sweep(spec: SweepSpec, out_dir, executor: Executor, *, batch_points: int
         if time.monotonic() - last_flush >= flush_s:
             flush()
 
+    mapped = time.perf_counter()
     try:
         executor.map_batches(spec, batches, on_result)
+        mapped = time.perf_counter() - mapped
     finally:
         flush()          # whatever finished is kept, however the run ends
         bar.close()
     path, _ = store.write_dataset()
     return RunSummary(len(values), len(done), counts["computed"], counts["failed"], len(batches), size,
                       len(executor.client.nthreads()) if executor.client else 0, time.perf_counter() - started,
-                      executor.dashboard, str(path))
+                      executor.dashboard, str(path), mapped)
