@@ -109,6 +109,19 @@ class SweepStore:
             out.update({int(i): tuple(float(v) for v in row) for i, row in zip(index, values)})
         return out
 
+    def finished(self, metric: str) -> dict[int, tuple[tuple[float, ...], float]]:
+        """Finished points with one metric's value (the first width's): index -> (values, value)."""
+        out = {}
+        names = [p.name for p in self.spec.parameters]
+        for path in self.part_files():
+            with xr.open_dataset(path, engine="h5netcdf") as part:
+                metric_values = part[metric].values.reshape(part.sizes["point"], -1)[:, 0]
+                errors = part["error"].values
+                for k, index in enumerate(part["point"].values):
+                    value = float(metric_values[k]) if not errors[k] else math.nan
+                    out[int(index)] = (tuple(float(part[n].values[k]) for n in names), value)
+        return out
+
     def write_part(self, results: list[Mapping[str, Any]]) -> Path:
         """Write finished points as the next part file (temporary name, then renamed)."""
         files = self.part_files()

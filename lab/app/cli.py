@@ -15,8 +15,8 @@ from lab.app import archive_cli
 from lab.app import chip_cli
 from lab.app import record
 from lab.app import run_cli
+from lab.app import sweep_cli
 from sim_backend import cli as sim_cli
-from sweeps import cli as sweep_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from tests.sweeps.conftest import (
     write_spec,
 )
 
-POINTS = 16
+POINTS = 12
 SPEC = f"""\
 format: nwlab-sweep/1
 chip: default-neuron

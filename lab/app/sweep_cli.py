@@ -1,4 +1,6 @@
-"""`nwlab sweep SPEC --out DIR` and `nwlab sweep report DIR` (docs/design-sweeps.md)."""
+"""`nwlab sweep SPEC --out DIR` and `nwlab sweep report DIR` (docs/design-sweeps.md): the sweep
+itself is the `sweeps` package's; its report is a section of the application's report
+(lab/app/report/sweep.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--target", help="design search: METRIC=VALUE±TOLERANCE, ... (e.g. "
                        "\"refractory_s=10e-9±1e-9, threshold_a=25e-6±2e-6\")")
     sweep.add_argument("--candidates", type=int, default=5, help="best candidates reported by --target")
+    sweep.add_argument("--search-generations", type=int, default=6, help="generations of the differential "
+                       "evolution that refines --target from the sweep's best points (0: rank the sweep's only)")
     sweep.add_argument("--pareto", metavar="METRIC_X,METRIC_Y", help="(report) the two metrics of the Pareto view")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=sweep_command)
@@ -55,6 +59,8 @@ def sweep_command(args: argparse.Namespace) -> int:
         return fail(f"--workers {args.workers}: must be at least 1")
     if args.batch_points is not None and args.batch_points < 1:
         return fail(f"--batch-points {args.batch_points}: must be at least 1")
+    if args.search_generations < 0 or args.candidates < 1:
+        return fail("--search-generations must be 0 or more and --candidates 1 or more")
     try:
         spec = read_spec(args.spec)
         targets = parse_targets(args.target) if args.target else spec.targets
@@ -73,6 +79,11 @@ def sweep_command(args: argparse.Namespace) -> int:
     try:
         summary = run_sweep(spec, args.out, executor, batch_points=args.batch_points,
                             progress=not args.no_progress, flush_s=args.flush_s)
+        rate = summary.computed / summary.elapsed_s if summary.elapsed_s > 0 else float("nan")
+        print(f"nwlab sweep: {summary.computed} points computed ({summary.failed} failed), {summary.already_done} "
+              f"already done, in {summary.elapsed_s:.1f} s ({rate:.1f} points/s); results {summary.dataset_path}")
+        if targets:
+            search(spec, targets, executor, summary, args)
     except SweepDirError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
@@ -81,22 +92,42 @@ def sweep_command(args: argparse.Namespace) -> int:
         return 130
     finally:
         executor.close()
-    rate = summary.computed / summary.elapsed_s if summary.elapsed_s > 0 else float("nan")
-    print(f"nwlab sweep: {summary.computed} points computed ({summary.failed} failed), {summary.already_done} "
-          f"already done, in {summary.elapsed_s:.1f} s ({rate:.1f} points/s); results {summary.dataset_path}")
-    if targets:
-        import xarray as xr
-
-        from sweeps.search import best_candidates, format_candidates
-
-        with xr.open_dataset(summary.dataset_path, engine="h5netcdf") as data:
-            print(format_candidates(best_candidates(data.load(), spec, targets, args.candidates), spec, targets))
     print(json.dumps(summary.as_dict()))
     return 0
 
 
+def search(spec, targets, executor, summary, args) -> None:
+    """Rank the sweep's points against the targets, refine from the best, print the candidates and
+    write every point the refinement evaluated to DIR/search.nc."""
+    from pathlib import Path
+
+    import xarray as xr
+
+    from sweeps.search import (
+        best_candidates,
+        candidates_from,
+        format_candidates,
+        refine,
+        search_dataset,
+    )
+
+    with xr.open_dataset(summary.dataset_path, engine="h5netcdf") as data:
+        swept = candidates_from(data.load(), spec)
+    ranked = best_candidates(swept, targets, max(args.candidates, 5 * len(spec.parameters)))
+    print(format_candidates(ranked[:args.candidates], spec, targets, "nwlab sweep: best of the sweep's points"))
+    if args.search_generations == 0 or not ranked:
+        return
+    evaluated = refine(spec, executor, targets, ranked, generations=args.search_generations,
+                       first_index=summary.points)
+    path = Path(args.out) / "search.nc"
+    search_dataset(spec, evaluated).to_netcdf(path, engine="h5netcdf")
+    best = best_candidates(list(ranked) + evaluated, targets, args.candidates)
+    print(format_candidates(best, spec, targets, f"nwlab sweep: best candidates after the search "
+                                                 f"({len(evaluated)} more points, {path})"))
+
+
 def report_command(args: argparse.Namespace) -> int:
-    from sweeps.report import ReportError, write_report
+    from lab.app.report.sweep import ReportError, write_report
 
     if not args.directory:
         return fail("report needs the sweep directory: nwlab sweep report DIR")
