@@ -1,7 +1,10 @@
 """A TCP port served with one thread per connection, and a cap: the newcomer past
 `max_connections` is reset at once (RST), so its client reports a refused connection instead
-of waiting on one that is never served. The VXI-11 (ONC RPC) and HiSLIP servers build on it;
-what a connection carries is the `serve` function's business."""
+of waiting on one that is never served. With `evict_idle_s`, a full port first gives the
+newcomer the slot of the connection idle longest, if that one has been idle that long, so
+clients that connect and do nothing lock the port out for no longer. The raw SCPI, VXI-11
+(ONC RPC) and HiSLIP servers build on it; what a connection carries is the `serve` function's
+business."""
 
 from __future__ import annotations
 
@@ -11,10 +14,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from sim_backend.transport.socket_ops import TICK_S, listen, peer_gone, reset, shutdown
 
 log = logging.getLogger(__name__)
+
+# Per-connection limits every LAN server applies (each server's docstring says how).
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+#: A client that accepts no reply bytes for this long is treated as gone.
+DEFAULT_SEND_STALL_S = 30.0
+#: A message left unfinished this long closes its connection.
+DEFAULT_IDLE_TIMEOUT_S = 10.0
 
 
 @dataclass(eq=False)
@@ -22,7 +33,8 @@ class Connection:
     sock: socket.socket
     peer: tuple[str, int]
     thread: threading.Thread | None = None
-    last_active_s: float = field(default_factory=time.monotonic)
+    last_active_s: float = field(default_factory=time.monotonic)  # last input, or last reply done
+    evicted: bool = False  # closed to make room for a newcomer; its thread is ending
 
     def gone(self) -> bool:
         """The client closed or reset its end (never blocks)."""
@@ -31,13 +43,16 @@ class Connection:
 
 class ConnectionServer:
     """Run `serve(connection)` in a thread per connection on `host:port` (0: any free port)
-    until `stop()`. Sockets come with a `TICK_S` timeout, so `serve` can watch `stopping`."""
+    until `stop()`. Sockets come with a `TICK_S` timeout, so `serve` can watch `stopping`.
+    A connection counts (and holds its slot) until `serve` has returned."""
 
     def __init__(self, serve: Callable[[Connection], None], *, host: str = "127.0.0.1",
-                 port: int = 0, max_connections: int = 16, name: str = "tcp") -> None:
+                 port: int = 0, max_connections: int = 16, name: str = "tcp",
+                 evict_idle_s: float | None = None) -> None:
         self._serve = serve
         self.max_connections = max_connections
         self.name = name
+        self.evict_idle_s = evict_idle_s
         self.stopping = threading.Event()
         self._requested = (host, port)
         self._listener: socket.socket | None = None
@@ -97,21 +112,42 @@ class ConnectionServer:
             except OSError:
                 break
             with self._guard:
-                full = len(self._connections) >= self.max_connections
-                if not full:
-                    connection = Connection(conn, peer)
-                    self._connections[conn] = connection
-            if full:
+                connection = self._admit(conn, peer)
+            if connection is None:
                 log.warning("%s port %d: refusing %s, %d connections open", self.name, self.port,
                             peer, self.max_connections)
                 reset(conn)
-                continue
-            conn.settimeout(TICK_S)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection.thread = threading.Thread(
-                target=self._run, args=(connection,), name=f"{self.name}-{self.port}-{peer[1]}",
-                daemon=True)
-            connection.thread.start()
+            else:
+                assert connection.thread is not None
+                connection.thread.start()
+
+    def _admit(self, conn: socket.socket, peer: tuple[str, int]) -> Connection | None:
+        """Under the guard: the newcomer's connection, its thread made but not started (so
+        `stop` finds it), or None when the port is full."""
+        live = [c for c in self._connections.values() if not c.evicted]
+        if len(live) >= self.max_connections and not self._evict_idlest(live, peer):
+            return None
+        conn.settimeout(TICK_S)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = Connection(conn, peer)
+        connection.thread = threading.Thread(
+            target=self._run, args=(connection,), name=f"{self.name}-{self.port}-{peer[1]}",
+            daemon=True)
+        self._connections[conn] = connection
+        return connection
+
+    def _evict_idlest(self, live: list[Connection], peer: tuple[str, int]) -> bool:
+        """Close the connection idle longest if it has been idle `evict_idle_s`; True: its
+        slot is the newcomer's."""
+        idlest = min(live, key=lambda c: c.last_active_s, default=None)
+        if self.evict_idle_s is None or idlest is None or (
+                time.monotonic() - idlest.last_active_s < self.evict_idle_s):
+            return False
+        log.warning("%s port %d: full, closing the connection idle longest for %s", self.name,
+                    self.port, peer)
+        idlest.evicted = True
+        shutdown(idlest.sock)  # its thread sees EOF and ends within a tick
+        return True
 
     def _run(self, connection: Connection) -> None:
         try:
@@ -123,3 +159,32 @@ class ConnectionServer:
             with self._guard:
                 self._connections.pop(connection.sock, None)
             connection.sock.close()
+
+
+class ProtocolServer:
+    """A protocol served on one `ConnectionServer` port (`self.connections`): started, stopped
+    and used as a with-block through it, on its bound host and port."""
+
+    connections: ConnectionServer
+
+    def start(self) -> Self:
+        self.connections.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close the port and every connection; returns when their threads have ended."""
+        self.connections.stop(timeout_s)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        return self.connections.host
+
+    @property
+    def port(self) -> int:
+        return self.connections.port

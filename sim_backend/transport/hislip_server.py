@@ -40,20 +40,18 @@ from pyvisa_py.protocols.hislip import (
     PORT,
 )
 
-from sim_backend.transport.connection_server import Connection, ConnectionServer
+from sim_backend.transport.connection_server import (
+    DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEND_STALL_S, Connection,
+    ConnectionServer, ProtocolServer)
 from sim_backend.transport.instrument_access import ClientGone, InstrumentAccess
-from sim_backend.transport.socket_ops import TICK_S, ack_now, send_all, shutdown
+from sim_backend.transport.socket_ops import RECV_BYTES, TICK_S, ack_now, send_all, shutdown
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SESSIONS = 8
-DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-DEFAULT_IDLE_TIMEOUT_S = 10.0
-DEFAULT_SEND_STALL_S = 30.0
 #: Protocol version 1.0 as InitializeResponse reports it (major, minor bytes).
 _PROTOCOL_VERSION = 0x0100
 _VENDOR_ID = int.from_bytes(b"\0\0NW", "big")
-_RECV_BYTES = 65536
 _ERROR_UNRECOGNIZED_TYPE = 1
 _ERROR_TOO_LARGE = 4
 _LOCK_FAILURE, _LOCK_SUCCESS, _LOCK_ERROR = 0, 1, 3
@@ -127,7 +125,7 @@ class _Session:
     clears: int = 0  # device clears so far: a reply taken before one is never sent after it
 
 
-class HislipServer:
+class HislipServer(ProtocolServer):
     """Serve `instruments` (sub-address -> access) over HiSLIP on `host:port` (0: any free port;
     4880 is the standard one) until `stop()`."""
 
@@ -150,23 +148,6 @@ class HislipServer:
         self._guard = threading.Condition()
         self._session_ids = itertools.cycle(range(1, 0x10000))
 
-    def start(self) -> HislipServer:
-        self.connections.start()
-        return self
-
-    def stop(self) -> None:
-        self.connections.stop()
-
-    def __enter__(self) -> HislipServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self.connections.port
-
     @property
     def session_count(self) -> int:
         with self._guard:
@@ -174,7 +155,7 @@ class HislipServer:
 
     def visa_address(self, name: str) -> str:
         suffix = "" if self.port == PORT else f",{self.port}"
-        return f"TCPIP0::{self.connections.host}::{name}{suffix}::INSTR"
+        return f"TCPIP0::{self.host}::{name}{suffix}::INSTR"
 
     # -- a connection: the first message says which channel it is ----------------------------
 
@@ -204,7 +185,7 @@ class HislipServer:
         conn = connection.sock
         while not self.connections.stopping.is_set():
             try:
-                chunk = conn.recv(_RECV_BYTES)
+                chunk = conn.recv(RECV_BYTES)
             except TimeoutError:
                 if reader.mid_message and (
                         time.monotonic() - connection.last_active_s >= self.idle_timeout_s):

@@ -10,6 +10,8 @@ import threading
 
 #: How often blocked threads look at the stop flag; bounds shutdown latency.
 TICK_S = 0.05
+#: The most one recv takes: a multi-megabyte message arrives in few calls.
+RECV_BYTES = 65536
 
 
 def listen(address: tuple[str, int], backlog: int) -> socket.socket:

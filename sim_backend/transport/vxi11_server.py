@@ -57,8 +57,8 @@ from pyvisa_py.protocols.vxi11 import (
     ErrorCodes,
 )
 
+from sim_backend.transport.connection_server import DEFAULT_MAX_MESSAGE_BYTES
 from sim_backend.transport.instrument_access import ClientGone, InstrumentAccess
-from sim_backend.transport.socket_ops import shutdown
 from sim_backend.transport.onc_rpc import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_SEND_STALL_S,
@@ -67,13 +67,13 @@ from sim_backend.transport.onc_rpc import (
     ProcedureUnavailable,
     RpcTcpServer,
 )
+from sim_backend.transport.socket_ops import shutdown
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LINKS = 8
 #: maxRecvSize announced by create_link: the most one device_write carries.
 DEFAULT_MAX_RECV_BYTES = 1 << 20
-DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 #: io_timeout meaning "wait for ever" (VI_TMO_INFINITE as pyvisa-py sends it).
 _FOREVER_MS = 0xFFFF_FFFF
 #: A read waiting for a reply looks for it this often, backing off to the maximum.
