@@ -5,33 +5,21 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 from collections.abc import Iterator
 
 import pytest
 import pyvisa
-from lan_bench import (
-    check_clear_drops_held_reply,
-    check_idn_of_every_instrument,
-    check_stock_infiniium_waveform,
-    check_stock_lakeshore,
-    served_station,
-)
+from lan_bench import (  # noqa: F401  (the rm and echo fixtures)
+    StockClientsOverLan, check_freed_slot_is_served, check_idn_of_every_instrument,
+    check_others_still_served, check_refused_at_once, echo_instrument, echo_instruments, held_sessions,
+    module_resource_manager, served_station)
 from pyvisa.constants import ResourceAttribute
 from pyvisa_py.protocols.hislip import FATALERRORCODE, HEADER_FORMAT, HEADER_SIZE, MESSAGETYPE_STR
-from stand_in import EchoInstrument, block_payload
+from stand_in import block_payload
 
 from sim_backend.transport.hislip_server import HislipServer, message
-from sim_backend.transport.instrument_access import InstrumentAccess
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def rm() -> Iterator[pyvisa.ResourceManager]:
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
 
 
 @pytest.fixture
@@ -41,15 +29,8 @@ def station():
 
 
 @pytest.fixture
-def echo() -> EchoInstrument:
-    return EchoInstrument()
-
-
-@pytest.fixture
 def echo_server(echo) -> Iterator[HislipServer]:
-    instruments = {"hislip0": InstrumentAccess(echo),
-                   "hislip1": InstrumentAccess(EchoInstrument("NWLAB,OTHER,0,1"))}
-    with HislipServer(instruments, max_sessions=2) as server:
+    with HislipServer(echo_instruments(echo, ("hislip0", "hislip1")), max_sessions=2) as server:
         yield server
 
 
@@ -82,16 +63,8 @@ def test_every_emulated_instrument_answers_without_read_termination(rm, station)
     check_idn_of_every_instrument(rm, station, "hislip")
 
 
-def test_stock_infiniium_waveform_arrives_intact(rm, station):
-    check_stock_infiniium_waveform(rm, station, "hislip")
-
-
-def test_stock_lakeshore_driver_works_unchanged(station):
-    check_stock_lakeshore(station, "hislip")
-
-
-def test_device_clear_drops_a_held_reply(rm, station):
-    check_clear_drops_held_reply(rm, station, "hislip")
+class TestStockClientsOverHislip(StockClientsOverLan):
+    transport = "hislip"
 
 
 # -- protocol behaviour, with stand-in instruments --------------------------------------------
@@ -155,27 +128,14 @@ def test_unknown_sub_address_is_refused(rm, echo_server):
 
 
 def test_client_past_the_limit_is_refused_not_dropped(rm, echo_server):
-    held = [rm.open_resource(echo_server.visa_address("hislip0"), timeout=2000) for _ in range(2)]
-    try:
+    address = echo_server.visa_address("hislip0")
+    with held_sessions(rm, address, 2) as held:
         sock, (kind, control, _, _) = initialize(echo_server, b"hislip0")
         sock.close()
         assert (kind, control) == ("FatalError", FATALERRORCODE[
             "Server refused connection due to maximum number of clients exceeded"])
-        started = time.monotonic()
-        with pytest.raises(pyvisa.VisaIOError):
-            rm.open_resource(echo_server.visa_address("hislip0"), timeout=2000)
-        assert time.monotonic() - started < 1.5          # refused at once, not a timeout
-        assert all(res.query("*IDN?") == "NWLAB,ECHO,0,1.0\n" for res in held)
-        held.pop().close()
-        deadline = time.monotonic() + 5
-        while echo_server.session_count > 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        again = rm.open_resource(echo_server.visa_address("hislip0"), timeout=2000)
-        held.append(again)
-        assert again.query("*IDN?") == "NWLAB,ECHO,0,1.0\n"
-    finally:
-        for res in held:
-            res.close()
+        check_refused_at_once(rm, held, address, pyvisa.VisaIOError)
+        check_freed_slot_is_served(rm, held, address, lambda: echo_server.session_count <= 1)
 
 
 def test_garbage_gets_a_fatal_error_and_others_are_served(rm, echo_server):
@@ -193,9 +153,7 @@ def test_garbage_gets_a_fatal_error_and_others_are_served(rm, echo_server):
             sync.sendall(struct.pack(HEADER_FORMAT, b"HS", 7, 0, 0, 1 << 40))  # a 1 TiB DataEnd
             assert receive(sync)[0] == "FatalError"
             assert sync.recv(10) == b""
-        assert res.query("*IDN?") == "NWLAB,ECHO,0,1.0\n"
-        fresh = rm.open_resource(echo_server.visa_address("hislip1"), timeout=2000)
-        assert fresh.query("*IDN?") == "NWLAB,OTHER,0,1\n"
-        fresh.close()
+        check_others_still_served(rm, res, echo_server.visa_address("hislip1"), "*IDN?",
+                                  "NWLAB,OTHER,0,1\n")
     finally:
         res.close()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import pyvisa
+from lan_bench import module_resource_manager  # noqa: F401  (the rm fixture)
 from pyvisa.constants import StatusCode
 from stand_in import EchoInstrument, block_payload
 
@@ -18,13 +19,6 @@ from sim_backend.transport.tcp_server import ScpiSocketServer
 from tests.transport.socket_checks import closed_within, refused_at
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture(scope="module")
-def rm() -> Iterator[pyvisa.ResourceManager]:
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
 
 
 @pytest.fixture

@@ -20,32 +20,19 @@ from pathlib import Path
 
 import pytest
 import pyvisa
-from lan_bench import (
-    check_clear_drops_held_reply,
-    check_idn_of_every_instrument,
-    check_stock_infiniium_waveform,
-    check_stock_lakeshore,
-    require_portmapper,
-    served_station,
-)
+from lan_bench import (  # noqa: F401  (the rm and echo fixtures)
+    StockClientsOverLan, check_freed_slot_is_served, check_idn_of_every_instrument,
+    check_others_still_served, check_refused_at_once, echo_instrument, echo_instruments,
+    held_sessions, module_resource_manager, require_portmapper, served_station)
 from pyvisa_py.protocols import rpc, vxi11
 from pyvisa_py.tcpip import Vxi11CoreClient
-from stand_in import EchoInstrument
 
-from sim_backend.transport.instrument_access import InstrumentAccess
 from sim_backend.transport.vxi11_server import Vxi11Server
 from tests.transport.socket_checks import refused_at
 
 pytestmark = pytest.mark.timeout(60)
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def rm() -> Iterator[pyvisa.ResourceManager]:
-    manager = pyvisa.ResourceManager("@py")
-    yield manager
-    manager.close()
 
 
 @pytest.fixture
@@ -56,16 +43,10 @@ def station():
 
 
 @pytest.fixture
-def echo() -> EchoInstrument:
-    return EchoInstrument()
-
-
-@pytest.fixture
 def echo_server(echo) -> Iterator[Vxi11Server]:
     """Two stand-in instruments, two links each, no port mapper: addresses name the core port."""
-    instruments = {"inst0": InstrumentAccess(echo),
-                   "inst1": InstrumentAccess(EchoInstrument("NWLAB,OTHER,0,1"))}
-    with Vxi11Server(instruments, portmapper_port=None, max_links=2) as server:
+    with Vxi11Server(echo_instruments(echo, ("inst0", "inst1")), portmapper_port=None,
+                     max_links=2) as server:
         yield server
 
 
@@ -81,16 +62,8 @@ def test_stock_addresses_reach_every_emulated_instrument(rm, station):
     check_idn_of_every_instrument(rm, station, "vxi11")
 
 
-def test_stock_infiniium_waveform_arrives_intact(rm, station):
-    check_stock_infiniium_waveform(rm, station, "vxi11")
-
-
-def test_stock_lakeshore_driver_works_unchanged(station):
-    check_stock_lakeshore(station, "vxi11")
-
-
-def test_device_clear_drops_a_held_reply(rm, station):
-    check_clear_drops_held_reply(rm, station, "vxi11")
+class TestStockClientsOverVxi11(StockClientsOverLan):
+    transport = "vxi11"
 
 
 def test_port_mapper_names_the_core_port(station):
@@ -194,23 +167,14 @@ def test_unknown_device_name_is_refused(rm, echo_server):
 
 
 def test_client_past_the_limit_is_refused_not_dropped(rm, echo_server):
-    held = [rm.open_resource(echo_server.visa_address("inst0"), timeout=2000) for _ in range(2)]
-    try:
-        started = time.monotonic()
-        with pytest.raises(Exception, match="error creating link: 9"):   # out of resources
-            rm.open_resource(echo_server.visa_address("inst0"), timeout=2000)
-        assert time.monotonic() - started < 1.5          # refused at once, not a timeout
-        assert all(res.query("*IDN?") == "NWLAB,ECHO,0,1.0\n" for res in held)
+    address = echo_server.visa_address("inst0")
+    with held_sessions(rm, address, 2) as held:
+        check_refused_at_once(rm, held, address, Exception,
+                              match="error creating link: 9")   # out of resources
         # Another instrument of the bench still has its own links free.
         other = rm.open_resource(echo_server.visa_address("inst1"), timeout=2000)
         other.close()
-        held.pop().close()
-        again = rm.open_resource(echo_server.visa_address("inst0"), timeout=2000)
-        held.append(again)
-        assert again.query("*IDN?") == "NWLAB,ECHO,0,1.0\n"
-    finally:
-        for res in held:
-            res.close()
+        check_freed_slot_is_served(rm, held, address)
 
 
 def test_connections_past_every_link_are_reset(echo_server):
@@ -280,9 +244,7 @@ def test_garbage_records_get_protocol_errors_and_others_are_served(rm, echo_serv
             assert bad.recv(10) == b""                                    # closed, not buffered
         with socket.create_connection(("127.0.0.1", echo_server.core.port), timeout=3) as noise:
             noise.sendall(os.urandom(4096))
-        assert res.query("*IDN?") == "NWLAB,ECHO,0,1.0\n"
-        fresh = rm.open_resource(echo_server.visa_address("inst0"), timeout=2000)
-        assert fresh.query("ECHO? still serving") == "still serving\n"
-        fresh.close()
+        check_others_still_served(rm, res, echo_server.visa_address("inst0"),
+                                  "ECHO? still serving", "still serving\n")
     finally:
         res.close()
