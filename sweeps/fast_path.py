@@ -29,7 +29,8 @@ from procedures._pulsed import (
 )
 from procedures.analysis.energy import port_energy, spike_energy_j
 from procedures.analysis.recovery import fit_recovery
-from procedures.analysis.spikes import delayed, has_spike, linear_excess_v, peak_count
+from procedures.analysis.rate import gain_fit
+from procedures.analysis.spikes import delayed, has_spike, linear_excess_v, peak_count, spike_times_s
 from procedures.analysis.strength_duration import fit_weiss
 from procedures.design import DesignHints
 from procedures.energy_per_spike import EnergyPerSpikeParameters
@@ -40,7 +41,7 @@ from sim_backend.physics.circuit import Circuit
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
-from sweeps.spec import NEEDS_THRESHOLD
+from sweeps.spec import FI_METRICS, NEEDS_THRESHOLD
 
 #: Detection level in design spike amplitudes (the procedures' detect_v default).
 DETECT_SPIKE_AMPLITUDES = 0.3
@@ -50,6 +51,9 @@ ENERGY_REFERENCE_FRACTION = EnergyPerSpikeParameters().reference_fraction
 REFRACTORY_FACTOR = RefractoryParameters().threshold_factor
 #: A bisection's bracket may be extended downwards this many times (halving) when its low end fires.
 EXTENSIONS_MAX = 4
+#: f–I: the DC input's range in design thresholds and its spike level in design spike amplitudes
+#: (the firing_rate procedure's defaults).
+FI_CURRENT_MIN_THRESHOLDS, FI_CURRENT_MAX_THRESHOLDS, FI_DETECT_SPIKE_AMPLITUDES = 0.2, 1.5, 0.5
 #: The last stretch of the latch check's record in which activity means the design latched.
 LATCH_TAIL_S = 10e-9
 LEVEL = 0.95
@@ -111,6 +115,22 @@ class ChipProbe:
 
     def window_s(self, start_s: float, width_s: float) -> tuple[float, float]:
         return start_s, start_s + width_s + self.record_after_s
+
+    def dc_spikes(self, current_a: float) -> int:
+        """Spikes in the f–I record (fi_record_s after fi_settle_s) with a DC input ramped on in
+        rise_s: past the burst a neuron fires when its input comes on, what is left is its rate."""
+        s = self.stimulus
+        start_s, stop_s = s["fi_settle_s"], s["fi_settle_s"] + s["fi_record_s"]
+        times = np.arange(math.ceil(stop_s / s["sample_interval_s"]) + 1) * s["sample_interval_s"]
+        self.simulations += 1
+        result = simulate(self.chip.circuit, float(times[-1]),
+                          drives={self.input_source: PiecewiseLinear(np.array([0.0, self.rise_s]),
+                                                                     np.array([0.0, current_a]))},
+                          initial=self.initial, temperature_k=self.temperature_k,
+                          rng=np.random.default_rng(self.seed), sample_times_s=times)
+        spikes = spike_times_s(result.time_s, result.node_voltage_v[self.output_node],
+                               FI_DETECT_SPIKE_AMPLITUDES * self.design.spike_amplitude_v)
+        return int(np.sum(spikes >= start_s))
 
     def fires(self, amplitude_a: float, width_s: float) -> bool:
         end = self.delay_s + width_s + self.record_after_s
@@ -181,6 +201,8 @@ def evaluate(probe: ChipProbe, metrics: tuple[str, ...]) -> dict[str, Any]:
         if "latches" in metrics:
             end = float(result.time_s[-1])
             out["latches"] = int(has_spike(result.time_s, excess, probe.detect_v, (end - LATCH_TAIL_S, end)))
+    if set(metrics) & set(FI_METRICS):
+        out.update(firing_rate(probe))
     if not set(metrics) & set(NEEDS_THRESHOLD):
         return out
     thresholds, lows, highs = [], [], []
@@ -241,3 +263,31 @@ def refractory(probe: ChipProbe, threshold_a: float, width_s: float) -> dict[str
                   s["refractory_precision"], floor=s["sample_interval_s"], extensions=0)
     mid, low, high = probit(x, y)
     return {"refractory_s": mid, "refractory_s_low": low, "refractory_s_high": high}
+
+
+def firing_rate(probe: ChipProbe) -> dict[str, float]:
+    """f–I onset (bisection of the DC input at which the neuron keeps firing, with the probit fit
+    and interval the firing_rate procedure uses) and gain (least-squares slope of the rate at
+    fi_currents currents from the onset to the range's top, procedures.analysis.rate)."""
+    s = probe.stimulus
+    design_threshold_a = probe.design.threshold_a
+    low_a, high_a = FI_CURRENT_MIN_THRESHOLDS * design_threshold_a, FI_CURRENT_MAX_THRESHOLDS * design_threshold_a
+    counts: dict[float, int] = {}
+
+    def keeps_firing(current_a: float) -> bool:
+        counts[current_a] = probe.dc_spikes(current_a)
+        return counts[current_a] > 0
+
+    x, y = bisect(keeps_firing, low_a, high_a, s["threshold_precision"], extensions=0)
+    onset, onset_low, onset_high = probit(x, y)
+    out = {"fi_onset_a": onset, "fi_onset_a_low": onset_low, "fi_onset_a_high": onset_high,
+           "fi_gain_hz_per_a": math.nan}
+    if not math.isfinite(onset_high) or onset_high >= high_a:
+        return out
+    currents = np.linspace(onset_high, high_a, s["fi_currents"])
+    spikes = [[counts[c] if c in counts else probe.dc_spikes(float(c))] for c in currents]
+    firing = [k for k, n in enumerate(spikes) if n[0] > 0]
+    if len(firing) >= 2:
+        gain = gain_fit(currents[firing], [spikes[k] for k in firing], [[s["fi_record_s"]]] * len(firing))
+        out["fi_gain_hz_per_a"] = gain.slope_hz_per_a
+    return out

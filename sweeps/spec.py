@@ -48,9 +48,13 @@ METRICS: dict[str, tuple[str, str]] = {
     "chronaxie_s": ("s", "Weiss chronaxie from the thresholds at two or more widths"),
     "energy_per_spike_j": ("J", "energy delivered at 1.3x threshold minus the scaled sub-threshold baseline"),
     "refractory_s": ("s", "pulse spacing (start to start) at which a second pulse at 1.2x threshold fires again"),
+    "fi_onset_a": ("A", "DC input current from which the neuron keeps firing (after the burst when it comes on)"),
+    "fi_gain_hz_per_a": ("Hz/A", "slope of the firing rate against the DC input current above the onset"),
 }
 #: Metrics that need the firing threshold at the first width first.
 NEEDS_THRESHOLD = ("threshold_a", "rheobase_a", "chronaxie_s", "energy_per_spike_j", "refractory_s")
+#: Metrics of the f–I curve (DC input, no pulses).
+FI_METRICS = ("fi_onset_a", "fi_gain_hz_per_a")
 
 #: Stimulus settings and their defaults (SI); the factors are the procedures' own defaults
 #: (energy_per_spike 1.3 / 0.5, refractory 1.2), read in sweeps/fast_path.py.
@@ -63,6 +67,9 @@ STIMULUS_DEFAULTS: dict[str, Any] = {
     "refractory_precision": 0.01,
     "refractory_max_s": 40e-9,
     "energy_after_s": 40e-9,
+    "fi_settle_s": 1e-6,
+    "fi_record_s": 100e-9,
+    "fi_currents": 4,
 }
 
 SAMPLING_METHODS = ("grid", "random", "latin_hypercube", "adaptive")
@@ -384,7 +391,9 @@ def _stimulus(entry: Any, fail) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
             raise fail(f"stimulus.{key}", f"must be a positive number, got {clip(repr(value), 60)}")
-        out[key] = float(value)
+        if key == "fi_currents" and not (isinstance(value, int) and value >= 2):
+            raise fail("stimulus.fi_currents", f"must be a whole number of at least 2, got {clip(repr(value), 60)}")
+        out[key] = int(value) if key == "fi_currents" else float(value)
     if min(out["widths_s"]) <= out["rise_s"]:
         raise fail("stimulus.widths_s", f"each width must exceed rise_s ({out['rise_s']:g} s)")
     return out

@@ -39,7 +39,8 @@ PART = re.compile(r"^part-(\d{6,})\.nc$")
 PER_WIDTH = ("threshold_a", "threshold_a_low", "threshold_a_high")
 #: Interval variables: name -> the metric they bound.
 BOUNDS = {"threshold_a_low": "threshold_a", "threshold_a_high": "threshold_a",
-          "refractory_s_low": "refractory_s", "refractory_s_high": "refractory_s"}
+          "refractory_s_low": "refractory_s", "refractory_s_high": "refractory_s",
+          "fi_onset_a_low": "fi_onset_a", "fi_onset_a_high": "fi_onset_a"}
 INTERVAL_METHOD = ("95 % profile-likelihood interval of the probit fit to the bisection's trials "
                    "(procedures.analysis.recovery)")
 
@@ -60,7 +61,7 @@ def variables(spec: SweepSpec) -> list[str]:
     names = []
     for m in spec.metrics:
         names.append(m)
-        if m in ("threshold_a", "refractory_s"):
+        if m in ("threshold_a", "refractory_s", "fi_onset_a"):
             names += [f"{m}_low", f"{m}_high"]
         if m == "energy_per_spike_j":
             names.append("energy_spikes")

@@ -1,7 +1,7 @@
 """The sweep's fast path measures what the procedures measure on the emulated bench: for two
 design points (the default neuron, and the same with a 15 nH loop inductor), the firing
-threshold (strength_duration), the energy per spike (energy_per_spike) and the refractory period
-(refractory) run end to end on a fresh emulated station — real drivers, the in-process emulator,
+threshold (strength_duration), the energy per spike (energy_per_spike), the refractory period
+(refractory) and the f–I onset and gain (firing_rate) run end to end on a fresh emulated station — real drivers, the in-process emulator,
 archives — agree with the sweep's figures for the same chip at the bench's stage temperature
 with the station's wiring loads (`station:` in the spec).
 
@@ -28,6 +28,7 @@ from contracts.files.station import read_station
 from lab.execution.instruments import open_instruments
 from lab.execution.runner import Runner
 from procedures.energy_per_spike import EnergyPerSpike
+from procedures.firing_rate import FiringRate
 from procedures.refractory import Refractory
 from procedures.strength_duration import StrengthDuration
 from sim_backend import emulator
@@ -44,7 +45,7 @@ seed: 2
 parameters:
   temperature: {{values: [TEMPERATURE_K]}}
   ls.inductance: {{values: [20e-9, 15e-9]}}
-metrics: [threshold_a, energy_per_spike_j, refractory_s]
+metrics: [threshold_a, energy_per_spike_j, refractory_s, fi_onset_a, fi_gain_hz_per_a]
 # the procedures' pulses: 2 ns wide, 1 ns 10-90 % edges (a 1.25 ns ramp on the generator)
 stimulus: {{widths_s: [2e-9], rise_s: 1.25e-9, threshold_precision: 0.01}}
 """
@@ -88,6 +89,7 @@ def test_the_sweep_measures_what_the_procedures_measure_on_the_bench(tmp_path, l
         threshold = station.results(StrengthDuration(widths_s=(2e-9,)))["threshold_a"][0]
         energy = station.results(EnergyPerSpike(threshold_a=float(threshold)))["energy_per_spike_j"]
         refractory = station.results(Refractory(threshold_a=float(threshold)))["refractory_period_s"]
+        rates = station.results(FiringRate())
         assert station.bench.world.stage_temperature_k() == pytest.approx(temperature_k, abs=0.01)
     finally:
         if station is not None:
@@ -101,3 +103,5 @@ def test_the_sweep_measures_what_the_procedures_measure_on_the_bench(tmp_path, l
     # pairs fired again and again on a chip with memory: the procedures' own end-to-end test allows
     # 35 % between this procedure and a fresh chip's paired-pulse bisection (test_end_to_end.py)
     assert point["refractory_s"] == pytest.approx(refractory, rel=0.25)
+    assert point["fi_onset_a"] == pytest.approx(rates["onset_current_a"], rel=0.03)
+    assert point["fi_gain_hz_per_a"] == pytest.approx(rates["firing_gain_hz_per_a"], rel=0.15)
