@@ -53,9 +53,11 @@ def evaluate_point(spec: SweepSpec, index: int, values: Sequence[float]) -> dict
     return out
 
 
-def run_batch(spec: SweepSpec, batch: Sequence[tuple[int, Sequence[float]]]) -> list[dict[str, Any]]:
-    """A Dask task: the points of one batch, in order."""
-    return [evaluate_point(spec, index, values) for index, values in batch]
+def run_batch(spec: SweepSpec, batch: Sequence[tuple[int, Sequence[float]]],
+              evaluate: Callable | None = None) -> list[dict[str, Any]]:
+    """A Dask task: the points of one batch, in order (by the fast path unless `evaluate` says)."""
+    evaluate = evaluate or evaluate_point
+    return [evaluate(spec, index, values) for index, values in batch]
 
 
 def warm_up() -> float:
@@ -97,6 +99,9 @@ class Executor:
     def __init__(self, *, scheduler: str | None = None, scheduler_file: str | None = None,
                  workers: int | None = None, in_process: bool = False):
         self.client = self.cluster = None
+        #: How a point is measured: None for the fast path (sweeps.fast_path); the slow path's
+        #: function (lab.app.sweep_slow) for a `measure: procedures` spec. Workers import it by name.
+        self.evaluate: Callable | None = None
         self.in_process = in_process
         if in_process:
             return
@@ -129,20 +134,20 @@ class Executor:
         """Run every batch; on_result(results) as each finishes (in completion order)."""
         if self.client is None:
             for batch in batches:
-                on_result(run_batch(spec, batch))
+                on_result(run_batch(spec, batch, self.evaluate))
             return
         from distributed import as_completed
 
         [shared] = self.client.scatter([spec], broadcast=True)
         pending = iter(batches)
         window = self.threads * IN_FLIGHT_PER_THREAD
-        first = [self.client.submit(run_batch, shared, b, pure=False) for b in _take(pending, window)]
+        first = [self.client.submit(run_batch, shared, b, self.evaluate, pure=False) for b in _take(pending, window)]
         flow = as_completed(first)
         for future in flow:
             results = future.result()
             future.release()
             for b in _take(pending, 1):
-                flow.add(self.client.submit(run_batch, shared, b, pure=False))
+                flow.add(self.client.submit(run_batch, shared, b, self.evaluate, pure=False))
             on_result(results)
 
     def close(self) -> None:
@@ -170,6 +175,9 @@ def run_sweep(spec: SweepSpec, out_dir, executor: Executor, *, batch_points: int
     """Compute every point of the spec not yet in out_dir; write sweep.nc at the end."""
     from tqdm import tqdm
 
+    if spec.measure == "procedures" and executor.evaluate is None:
+        raise ValueError("a `measure: procedures` sweep needs the slow path's evaluate (lab.app.sweep_slow), "
+                         "as `nwlab sweep` sets it")
     store = SweepStore(out_dir, spec)
     store.open()
     if spec.sampling == "adaptive":

@@ -28,9 +28,15 @@ from procedures._pulsed import (
     SPIKE_AFTER_S,
 )
 from procedures.analysis.energy import port_energy, spike_energy_j
-from procedures.analysis.recovery import fit_recovery
 from procedures.analysis.rate import gain_fit
-from procedures.analysis.spikes import delayed, has_spike, linear_excess_v, peak_count, spike_times_s
+from procedures.analysis.recovery import fit_recovery
+from procedures.analysis.spikes import (
+    delayed,
+    has_spike,
+    linear_excess_v,
+    peak_count,
+    spike_times_s,
+)
 from procedures.analysis.strength_duration import fit_weiss
 from procedures.design import DesignHints
 from procedures.energy_per_spike import EnergyPerSpikeParameters

@@ -31,8 +31,13 @@ from contracts.files.yaml12 import Wording, clip, parse_yaml, read_text
 from contracts.units import BASE_UNITS
 
 FORMAT = "nwlab-sweep/1"
-TOP_LEVEL = ("format", "chip", "station", "seed", "parameters", "sampling", "metrics", "stimulus", "batch_points",
-             "target", "description")
+TOP_LEVEL = ("format", "chip", "station", "measure", "seed", "parameters", "sampling", "metrics", "stimulus",
+             "batch_points", "target", "description")
+#: How a point is measured: direct simulation (the fast path) or the procedures on an emulated
+#: station (the slow path, lab/app/sweep_slow.py), and the metrics the slow path has.
+MEASURES = ("simulation", "procedures")
+PROCEDURE_METRICS = ("threshold_a", "rheobase_a", "chronaxie_s", "energy_per_spike_j", "refractory_s",
+                     "fi_onset_a", "fi_gain_hz_per_a")
 SPEC_BYTES_MAX = 256 * 1024
 WORDING = Wording(file="a sweep spec", shown_chars=60, duplicate_by_line=True)
 #: Largest sweep one spec may ask for (a grid's product, or a sample count).
@@ -125,6 +130,7 @@ class SweepSpec:
     station_path: Path | None = None
     pulse_inputs: tuple = ()
     readouts: tuple = ()
+    measure: str = "simulation"
 
     @property
     def digest(self) -> str:
@@ -250,6 +256,15 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SweepSpec:
         raise fail("sampling.metric", "adaptive sampling follows a continuous metric, not fires/latches")
 
     stimulus = _stimulus(data.get("stimulus") or {}, fail)
+    measure = data.get("measure", "simulation")
+    if measure not in MEASURES:
+        raise fail("measure", f"{clip(repr(measure), 60)}: must be simulation (the fast path) or procedures")
+    if measure == "procedures":
+        if station_path is None:
+            raise fail("measure", "procedures run on an emulated station: give its file as station:")
+        for m in metrics:
+            if m not in PROCEDURE_METRICS:
+                raise fail("metrics", f"{m!r} is not measured by the procedures path ({', '.join(PROCEDURE_METRICS)})")
     if {"rheobase_a", "chronaxie_s"} & set(metrics) and len(stimulus["widths_s"]) < 2:
         raise fail("stimulus.widths_s", "rheobase_a and chronaxie_s need thresholds at two widths or more")
     batch = data.get("batch_points")
@@ -263,7 +278,8 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SweepSpec:
         if name not in metrics:
             raise fail("target", f"{name!r} is not one of the spec's metrics")
     return SweepSpec(path, text, chip_path, chip_tree, int(seed), parameters, sampling, points, tuple(metrics),
-                     stimulus, batch, adaptive_metric, targets, description, station_path, pulse_inputs, readouts)
+                     stimulus, batch, adaptive_metric, targets, description, station_path, pulse_inputs, readouts,
+                     measure)
 
 
 def _hint(key: Any, known) -> str:

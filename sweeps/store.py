@@ -43,6 +43,7 @@ BOUNDS = {"threshold_a_low": "threshold_a", "threshold_a_high": "threshold_a",
           "fi_onset_a_low": "fi_onset_a", "fi_onset_a_high": "fi_onset_a"}
 INTERVAL_METHOD = ("95 % profile-likelihood interval of the probit fit to the bisection's trials "
                    "(procedures.analysis.recovery)")
+PROCEDURE_INTERVALS = "the procedure's own 95 % interval (its method is archived with the run, DIR/runs/point-N/)"
 
 
 class SweepDirError(ValueError):
@@ -189,7 +190,8 @@ def points_dataset(spec: SweepSpec, results: Iterable[Mapping[str, Any]]) -> xr.
         described = METRICS.get(metric, ("1", "spikes counted in the energy record"))[1]
         attrs: dict[str, Any] = {"units": unit, "long_name": described}
         if name in BOUNDS:
-            attrs.update(uncertainty_method=INTERVAL_METHOD, level=0.95, bounds_of=metric)
+            method = INTERVAL_METHOD if spec.measure == "simulation" else PROCEDURE_INTERVALS
+            attrs.update(uncertainty_method=method, level=0.95, bounds_of=metric)
         elif f"{name}_low" in variables(spec):
             attrs["ancillary_variables"] = f"{name}_low {name}_high"
         if name in PER_WIDTH:

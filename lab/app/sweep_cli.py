@@ -76,6 +76,13 @@ def sweep_command(args: argparse.Namespace) -> int:
     except (OSError, TimeoutError, ValueError) as exc:
         where = args.scheduler or args.scheduler_file or "a LocalCluster"
         return fail(f"cannot reach {where}: {exc}")
+    if spec.measure == "procedures":
+        import functools
+        from pathlib import Path
+
+        from lab.app.sweep_slow import evaluate_point_slow
+
+        executor.evaluate = functools.partial(evaluate_point_slow, runs_dir=str(Path(args.out).resolve() / "runs"))
     try:
         summary = run_sweep(spec, args.out, executor, batch_points=args.batch_points,
                             progress=not args.no_progress, flush_s=args.flush_s)

@@ -8,7 +8,7 @@ import pytest
 
 from lab.app.cli import main
 from sweeps.spec import chip_variant, point_seed, read_spec
-from tests.sweeps.conftest import write_spec
+from tests.sweeps.conftest import ROOT, write_spec
 
 HEAD = "format: nwlab-sweep/1\nchip: default-neuron\n"
 GOOD = HEAD + """\
@@ -85,6 +85,10 @@ BAD = [
      "no-such-chip.yaml: cannot read"),
     (HEAD + "parameters: {bias: {range: [1e-6, 2e-6]}}\nsampling: {method: sobol, points: 4}\nmetrics: [fires]\n",
      "sampling.method: 'sobol': must be one of grid, random, latin_hypercube, adaptive"),
+    (HEAD + "measure: procedures\nparameters: {bias: {values: [1e-6]}}\nmetrics: [threshold_a]\n",
+     "measure: procedures run on an emulated station: give its file as station:"),
+    (HEAD + f"station: {ROOT / 'stations' / 'emulated.yaml'}\nmeasure: procedures\n"
+     "parameters: {bias: {values: [1e-6]}}\nmetrics: [latches]\n", "'latches' is not measured by the procedures path"),
 ]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import numpy as np
 import pytest
 import yaml
 
@@ -105,3 +106,33 @@ def test_the_sweep_measures_what_the_procedures_measure_on_the_bench(tmp_path, l
     assert point["refractory_s"] == pytest.approx(refractory, rel=0.25)
     assert point["fi_onset_a"] == pytest.approx(rates["onset_current_a"], rel=0.03)
     assert point["fi_gain_hz_per_a"] == pytest.approx(rates["firing_gain_hz_per_a"], rel=0.15)
+
+
+SLOW = f"""\
+format: nwlab-sweep/1
+chip: default-neuron
+station: {EMULATED}
+measure: procedures
+seed: 4
+parameters:
+  ib.current: {{values: [24e-6]}}
+metrics: [threshold_a, fi_onset_a]
+"""
+
+
+def test_the_procedures_path_runs_the_procedures_per_point_and_archives_each_run(tmp_path):
+    from lab.app.report.runs import load_run
+    from tests.sweeps.conftest import nwlab_sweep, open_results
+
+    summary, _ = nwlab_sweep(str(write_spec(tmp_path, SLOW)), "--out", str(tmp_path / "sweep"), "--in-process")
+    assert summary["computed"] == 1 and summary["failed"] == 0
+    data = open_results(tmp_path / "sweep")
+    point = tmp_path / "sweep" / "runs" / "point-000000"
+    archives = {load_run(path).procedure: load_run(path) for path in point.glob("*.h5")}
+    assert set(archives) == {"strength_duration", "firing_rate"}
+    assert all(run.status == "completed" for run in archives.values())
+    # the Dataset holds what the runs archived
+    threshold = archives["strength_duration"].results["threshold_a"].value
+    assert data["threshold_a"].values.ravel().tolist() == np.ravel(threshold).tolist()
+    assert data["fi_onset_a"].values.ravel().tolist() == [float(archives["firing_rate"].results["onset_current_a"].value)]
+    assert "procedure's own 95 % interval" in data["threshold_a_low"].attrs["uncertainty_method"]
