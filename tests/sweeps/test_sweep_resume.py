@@ -31,7 +31,7 @@ seed: 5
 parameters:
   ib.current: {{linspace: [21e-6, 25e-6, {POINTS}]}}
 metrics: [fires, threshold_a, refractory_s]
-stimulus: {{threshold_precision: 0.01}}
+stimulus: {{threshold_precision: 0.01, refractory_max_s: 20e-9}}
 batch_points: 2
 """
 

@@ -116,7 +116,8 @@ measure: procedures
 seed: 4
 parameters:
   ib.current: {{values: [24e-6]}}
-metrics: [threshold_a, fi_onset_a]
+metrics: [threshold_a, rheobase_a]
+stimulus: {{widths_s: [2e-9, 5e-9]}}
 """
 
 
@@ -129,10 +130,11 @@ def test_the_procedures_path_runs_the_procedures_per_point_and_archives_each_run
     data = open_results(tmp_path / "sweep")
     point = tmp_path / "sweep" / "runs" / "point-000000"
     archives = {load_run(path).procedure: load_run(path) for path in point.glob("*.h5")}
-    assert set(archives) == {"strength_duration", "firing_rate"}
+    assert set(archives) == {"strength_duration"}
     assert all(run.status == "completed" for run in archives.values())
     # the Dataset holds what the runs archived
     threshold = archives["strength_duration"].results["threshold_a"].value
     assert data["threshold_a"].values.ravel().tolist() == np.ravel(threshold).tolist()
-    assert data["fi_onset_a"].values.ravel().tolist() == [float(archives["firing_rate"].results["onset_current_a"].value)]
+    assert data["rheobase_a"].values.ravel().tolist() == [float(archives["strength_duration"].results["rheobase_a"]
+                                                                .value)]
     assert "procedure's own 95 % interval" in data["threshold_a_low"].attrs["uncertainty_method"]
