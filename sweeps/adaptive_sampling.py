@@ -81,7 +81,7 @@ def run_adaptive(spec: SweepSpec, store, executor, *, batch_points=None, progres
     try:
         while next_index < spec.points_requested:
             n = min(round_size, spec.points_requested - next_index)
-            asked, _ = learner.ask(n, tell_pending=False)
+            asked, _ = learner.ask(n)          # pending until told: a round has no point twice
             points = [(next_index + k, _back(spec, c)) for k, c in enumerate(asked)]
             next_index += len(points)
             results: dict[int, dict] = {}

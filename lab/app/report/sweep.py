@@ -115,8 +115,8 @@ def metric_figure(data: xr.Dataset, name: str, out: Path) -> Figure:
             ax.set(xlabel=label(params[0], x_unit), ylabel=label(name, y_unit))
         else:
             yy, yy_unit = _scaled(data[params[1]].values, data[params[1]].attrs.get("units", ""))
-            dots = ax.scatter(x, yy, c=np.ma.masked_invalid(y), cmap="viridis", s=28, edgecolors="0.3")
             missing = ~np.isfinite(y)
+            dots = ax.scatter(x[~missing], yy[~missing], c=y[~missing], cmap="viridis", s=28, edgecolors="0.3")
             ax.scatter(x[missing], yy[missing], marker="x", color="0.5", label="no value")
             fig.colorbar(dots, ax=ax, label=label(name, y_unit))
             ax.set(xlabel=label(params[0], x_unit), ylabel=label(params[1], yy_unit))
