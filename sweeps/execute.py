@@ -53,6 +53,13 @@ def evaluate_point(spec: SweepSpec, index: int, values: Sequence[float]) -> dict
     return out
 
 
+def failed_point(spec: SweepSpec, index: int, values: Sequence[float], exc: BaseException) -> dict[str, Any]:
+    """The record of a point whose task died with its worker (no traceback of the point's own)."""
+    return {"point": int(index), "seed": point_seed(spec.seed, index), "values": tuple(float(v) for v in values),
+            "error": f"{type(exc).__name__}: {' '.join(str(exc).split())} (the task's worker died)",
+            "elapsed_s": math.nan}
+
+
 def run_batch(spec: SweepSpec, batch: Sequence[tuple[int, Sequence[float]]],
               evaluate: Callable | None = None) -> list[dict[str, Any]]:
     """A Dask task: the points of one batch, in order (by the fast path unless `evaluate` says)."""
@@ -140,14 +147,24 @@ class Executor:
 
         [shared] = self.client.scatter([spec], broadcast=True)
         pending = iter(batches)
-        window = self.threads * IN_FLIGHT_PER_THREAD
-        first = [self.client.submit(run_batch, shared, b, self.evaluate, pure=False) for b in _take(pending, window)]
-        flow = as_completed(first)
+        batch_of = {}
+
+        def submit(batch) -> Any:
+            future = self.client.submit(run_batch, shared, batch, self.evaluate, pure=False)
+            batch_of[future.key] = batch
+            return future
+
+        flow = as_completed([submit(b) for b in _take(pending, self.threads * IN_FLIGHT_PER_THREAD)])
         for future in flow:
-            results = future.result()
+            batch = batch_of.pop(future.key)
+            try:
+                results = future.result()
+            except Exception as exc:  # noqa: BLE001 — a batch that kills its workers (Dask gives up
+                # after its retries: KilledWorker) fails its points, not the sweep
+                results = [failed_point(spec, index, values, exc) for index, values in batch]
             future.release()
             for b in _take(pending, 1):
-                flow.add(self.client.submit(run_batch, shared, b, self.evaluate, pure=False))
+                flow.add(submit(b))
             on_result(results)
 
     def close(self) -> None:

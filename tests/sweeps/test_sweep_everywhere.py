@@ -149,3 +149,24 @@ def test_a_dask_scheduler_and_workers_give_identical_results(spec_path, tmp_path
     assert summary["computed"] == 4 and summary["batches"] == 2 and summary["workers"] == 2
     assert "2 Dask workers" in done.stdout
     assert_same_results(open_results(out), in_process)
+
+
+def test_a_batch_whose_worker_dies_is_recorded_and_the_sweep_ends_normally(spec_path, tmp_path):
+    """A point that takes its worker process down (as a crash in native code would): once Dask
+    gives up on its task (KilledWorker), every point of that batch is recorded with the error,
+    and the sweep ends with its Dataset written."""
+    import dask
+
+    from tests.sweeps.dying_worker import evaluate_or_die
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):    # no retry on another worker
+        executor = Executor(workers=2)
+        try:
+            executor.evaluate = evaluate_or_die
+            summary = run_sweep(read_spec(spec_path), tmp_path / "sweep", executor, batch_points=4,
+                                progress=False, log=lambda text: None)
+        finally:
+            executor.close()
+    assert summary.computed == 4 and summary.failed == 4 and summary.batches == 1
+    errors = open_results(tmp_path / "sweep")["error"].values.ravel()
+    assert all(e.startswith("KilledWorker: ") and e.endswith("(the task's worker died)") for e in errors), errors
