@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,10 @@ def test_a_local_cluster_of_processes_gives_identical_results(spec_path, tmp_pat
     executor = Executor(workers=2)
     try:
         assert len(executor.client.nthreads()) == 2
+        # the dashboard the command prints is served (on loopback, a free port)
+        assert executor.dashboard.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(executor.dashboard, timeout=20) as page:
+            assert page.status == 200
         summary = run_sweep(read_spec(spec_path), tmp_path / "sweep", executor, batch_points=1, progress=False,
                             log=lambda text: None)
     finally:
