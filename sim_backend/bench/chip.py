@@ -1,8 +1,8 @@
 """The chip as the bench sees it: the chip file's circuit plus what the wiring hangs on it.
 
 The wiring adds real loads (sim_backend/chip/loads.py): each pulse input's series resistor
-from its port to ground, each readout amplifier's input impedance on its node. The chip keeps its state between
-simulations, so a wire latched by one bias step is still latched at the next.
+from its port to ground, each readout amplifier's input impedance on its node. The chip keeps
+its state between simulations, so a wire latched by one bias step is still latched at the next.
 
 A latched wire (an injected fault: a wire stuck resistive, as a wire with a local defect or
 insufficient shunting does) is simulated as its normal-state resistance until every bias
