@@ -124,7 +124,8 @@ def scheduler(tmp_path):
     logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]  # noqa: SIM115 — closed below
     try:
         started.append(subprocess.Popen(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard",
+             "--scheduler-file", str(tmp_path / "scheduler.json")],
             stdout=subprocess.DEVNULL, stderr=logs[0], start_new_session=True))
         started.append(subprocess.Popen(
             [str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
@@ -154,6 +155,11 @@ def test_a_dask_scheduler_and_workers_give_identical_results(spec_path, tmp_path
     assert summary["computed"] == 4 and summary["batches"] == 2 and summary["workers"] == 2
     assert "2 Dask workers" in done.stdout
     assert_same_results(open_results(out), in_process)
+    # the same cluster found through its scheduler file, as `dask scheduler --scheduler-file` writes it
+    summary, _ = nwlab_sweep(str(spec_path), "--out", str(tmp_path / "by-file"), "--scheduler-file",
+                             str(tmp_path / "scheduler.json"))
+    assert summary["computed"] == 4 and summary["workers"] == 2
+    assert_same_results(open_results(tmp_path / "by-file"), in_process)
 
 
 def test_a_batch_whose_worker_dies_is_recorded_and_the_sweep_ends_normally(spec_path, tmp_path):
