@@ -40,17 +40,16 @@ from pyvisa_py.protocols.rpc import (
     Unpacker,
 )
 
-from sim_backend.transport.connection_server import Connection, ConnectionServer
-from sim_backend.transport.socket_ops import TICK_S, ack_now, send_all
+from sim_backend.transport.connection_server import (
+    DEFAULT_IDLE_TIMEOUT_S, DEFAULT_SEND_STALL_S, Connection, ConnectionServer, ProtocolServer,
+)
+from sim_backend.transport.socket_ops import RECV_BYTES, TICK_S, ack_now, send_all
 
 log = logging.getLogger(__name__)
 
-_RECV_BYTES = 65536
 _LAST_FRAGMENT = 0x8000_0000
 #: A call header without credentials is 40 bytes; credentials and verifier are at most 400 each.
 HEADER_ALLOWANCE_BYTES = 1024
-DEFAULT_IDLE_TIMEOUT_S = 10.0
-DEFAULT_SEND_STALL_S = 30.0
 
 
 class GarbageArgs(Exception):
@@ -218,7 +217,7 @@ def answer(program: Program, session: Session, message: bytes, label: str) -> by
 
 # -- serving a program over TCP ----------------------------------------------------------------
 
-class RpcTcpServer:
+class RpcTcpServer(ProtocolServer):
     """Serve `program` on `host:port` (0: any free port) until `stop()`."""
 
     def __init__(self, program: Program, *, host: str = "127.0.0.1", port: int = 0,
@@ -233,21 +232,6 @@ class RpcTcpServer:
                                             max_connections=max_connections, name=name)
         self.stopping = self.connections.stopping
 
-    def start(self) -> RpcTcpServer:
-        self.connections.start()
-        return self
-
-    def stop(self) -> None:
-        self.connections.stop()
-
-    @property
-    def host(self) -> str:
-        return self.connections.host
-
-    @property
-    def port(self) -> int:
-        return self.connections.port
-
     def _serve(self, connection: Connection) -> None:
         label = f"{self.connections.name} port {self.port}"
         session = self.program.open(connection)
@@ -261,7 +245,7 @@ class RpcTcpServer:
         conn = connection.sock
         while not self.stopping.is_set():
             try:
-                chunk = conn.recv(_RECV_BYTES)
+                chunk = conn.recv(RECV_BYTES)
             except TimeoutError:
                 if reader.mid_record and (
                         time.monotonic() - connection.last_active_s >= self.idle_timeout_s):

@@ -57,11 +57,11 @@ from pyvisa_py.protocols.vxi11 import (
     ErrorCodes,
 )
 
-from sim_backend.transport.connection_server import DEFAULT_MAX_MESSAGE_BYTES
+from sim_backend.transport.connection_server import (
+    DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEND_STALL_S,
+)
 from sim_backend.transport.instrument_access import ClientGone, InstrumentAccess
 from sim_backend.transport.onc_rpc import (
-    DEFAULT_IDLE_TIMEOUT_S,
-    DEFAULT_SEND_STALL_S,
     Connection,
     PortMapperServer,
     ProcedureUnavailable,
