@@ -28,11 +28,12 @@ BIAS_A = 24e-6          # the chip file's operating bias (procedures' default)
 
 
 class Bench:
-    """A fresh emulated station in tmp_path, its drivers open, and the bench's ground truth."""
+    """A fresh emulated station in tmp_path (its chip the shipped one, or `chip_path`), its
+    drivers open, and the bench's ground truth."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, chip_path=None):
         tree = yaml.safe_load(EMULATED.read_text())
-        tree["chip"] = str((EMULATED.parent / tree["chip"]).resolve())
+        tree["chip"] = str(chip_path or (EMULATED.parent / tree["chip"]).resolve())
         path = tmp_path / "station.yaml"
         library = f"{path}#{uuid.uuid4().hex}"
         for instrument in tree["instruments"].values():

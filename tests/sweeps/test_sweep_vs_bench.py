@@ -19,23 +19,19 @@ are ones without that memory."""
 from __future__ import annotations
 
 import logging
-import uuid
 
 import numpy as np
 import pytest
 import yaml
 
-from contracts.files.station import read_station
-from lab.execution.instruments import open_instruments
-from lab.execution.runner import Runner
 from procedures.energy_per_spike import EnergyPerSpike
 from procedures.firing_rate import FiringRate
 from procedures.refractory import Refractory
 from procedures.strength_duration import StrengthDuration
-from sim_backend import emulator
 from sweeps.execute import evaluate_point
 from sweeps.spec import chip_variant, read_spec
 from tests.procedures.conftest import EMULATED
+from tests.procedures.test_end_to_end import Bench
 from tests.sweeps.conftest import write_spec
 
 SPEC = f"""\
@@ -52,28 +48,8 @@ stimulus: {{widths_s: [2e-9], rise_s: 1.25e-9, threshold_precision: 0.01}}
 """
 
 
-class EmulatedStation:
-    """A fresh emulated station (stations/emulated.yaml) whose chip is `chip_path`, its drivers open."""
-
-    def __init__(self, tmp_path, chip_path):
-        tree = yaml.safe_load(EMULATED.read_text())
-        tree["chip"] = str(chip_path)
-        path = tmp_path / "station.yaml"
-        library = f"{path}#{uuid.uuid4().hex}"
-        for instrument in tree["instruments"].values():
-            instrument["visalib"] = f"{library}@nwlab"
-        path.write_text(yaml.safe_dump(tree, sort_keys=False))
-        self.station = read_station(path)
-        self.design = yaml.safe_load(chip_path.read_text())
-        self.instruments = open_instruments(self.station, name_prefix=f"sweep{uuid.uuid4().hex[:8]}_")
-        self.bench = emulator.open_bench(library)
-        self.archive_dir = tmp_path / "runs"
-
-    def results(self, procedure) -> dict:
-        outcome = Runner(self.station, self.instruments.roles, archive_dir=self.archive_dir, snapshot=dict,
-                         chip_design=self.design, show_progress=False).run(procedure)
-        assert outcome.exit_status == "completed", outcome.message
-        return {name: result.value for name, result in outcome.results.items()}
+def results(station: Bench, procedure) -> dict:
+    return station.results(station.run(procedure))
 
 
 @pytest.mark.parametrize("loop_h", [20e-9, 15e-9])
@@ -85,12 +61,12 @@ def test_the_sweep_measures_what_the_procedures_measure_on_the_bench(tmp_path, l
     try:
         # the bench's chip is the design point's chip file
         chip_path.write_text(yaml.safe_dump(chip_variant(probe, (2.0, loop_h)), sort_keys=False))
-        station = EmulatedStation(tmp_path, chip_path)
+        station = Bench(tmp_path, chip_path)
         temperature_k = station.bench.world.stage_temperature_k()
-        threshold = station.results(StrengthDuration(widths_s=(2e-9,)))["threshold_a"][0]
-        energy = station.results(EnergyPerSpike(threshold_a=float(threshold)))["energy_per_spike_j"]
-        refractory = station.results(Refractory(threshold_a=float(threshold)))["refractory_period_s"]
-        rates = station.results(FiringRate())
+        threshold = results(station, StrengthDuration(widths_s=(2e-9,)))["threshold_a"][0]
+        energy = results(station, EnergyPerSpike(threshold_a=float(threshold)))["energy_per_spike_j"]
+        refractory = results(station, Refractory(threshold_a=float(threshold)))["refractory_period_s"]
+        rates = results(station, FiringRate())
         assert station.bench.world.stage_temperature_k() == pytest.approx(temperature_k, abs=0.01)
     finally:
         if station is not None:
