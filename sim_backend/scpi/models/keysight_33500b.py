@@ -74,15 +74,12 @@ class Keysight33500B(KeysightPulsePersonality):
             return
         shape = PANEL_FUNCTION.get(ch.function, "DC")
         square = shape == "SQU"
-        # A gated burst waits for a gate the bench never gives: shown as a burst nobody triggers.
         self.show(number, function=shape, amplitude_vpp=ch.amplitude_vpp, offset_v=ch.offset_v,
                   frequency_hz=ch.frequency_hz,
                   pulse_width_s=ch.period_s * ch.square_duty_pct / 100 if square else ch.width_s,
                   lead_edge_s=self.spec.edge_min_s if square else ch.lead_s,
                   trail_edge_s=self.spec.edge_min_s if square else ch.trail_s,
-                  burst_enabled=ch.burst, burst_cycles=int(min(ch.burst_cycles, PANEL_BURST_CYCLES_MAX)),
-                  trigger_source="EXT" if ch.burst_mode == "GAT" else ch.trigger_source,
-                  output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
+                  **_timing_and_output(ch))
 
     def _show_arb(self, number: int) -> None:
         """An arbitrary waveform on the panel, played at its sample rate. With TRIGger advance
@@ -97,9 +94,7 @@ class Keysight33500B(KeysightPulsePersonality):
                   frequency_hz=ch.arb_srate_hz / points.size, arb_points=tuple(points.tolist()), arb_sample_rate_hz=ch.arb_srate_hz,
                   # Filter OFF: the DAC steps from point to point in the model's edge time.
                   arb_step_s=min(self.spec.edge_min_s, 0.5 * sample_s) if ch.arb_filter == "OFF" else 0.0,
-                  burst_enabled=ch.burst, burst_cycles=int(min(ch.burst_cycles, PANEL_BURST_CYCLES_MAX)),
-                  trigger_source="EXT" if ch.burst_mode == "GAT" else ch.trigger_source,
-                  output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
+                  **_timing_and_output(ch))
 
     def _arb_points(self, number: int, name: str) -> np.ndarray:
         loaded = {label.upper(): points for label, points in self.arb_memory[number].items()}
@@ -415,6 +410,14 @@ class Keysight33500B(KeysightPulsePersonality):
         if self.channel_total < 2:
             raise ScpiError(-113)
         self.sync_source = source
+
+
+def _timing_and_output(ch: Channel) -> dict:
+    """The panel fields every shape shows alike: burst, trigger and output."""
+    # A gated burst waits for a gate the bench never gives: shown as a burst nobody triggers.
+    return dict(burst_enabled=ch.burst, burst_cycles=int(min(ch.burst_cycles, PANEL_BURST_CYCLES_MAX)),
+                trigger_source="EXT" if ch.burst_mode == "GAT" else ch.trigger_source,
+                output_enabled=ch.output, inverted=ch.polarity == "INV", load_ohm=ch.load_ohm)
 
 
 def _arb_name(token: object) -> str:
