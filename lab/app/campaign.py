@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.app.child_process import OWN_SESSION
+from lab.app.live_journal import (FINISHED, INTERRUPTED, RUN_ENDED, RUN_STARTED, LiveJournal,
+                                  progress_snapshot)
+from lab.app.watch_cli import WatchProcess
 from lab.archive.output_dir import ArchiveWriteError, check_for_runs
 from contracts.files.station import Station
 from lab.execution.station_checks import load_station
@@ -39,13 +43,6 @@ from contracts.procedure import ParameterError, PlanContext, Procedure
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
 from procedures.catalog import CAMPAIGN, DEPENDS_ON, HAND_OFFS, hand_off, handed_on, missing_hand_offs
-
-
-#: A child process out of the terminal's reach of Ctrl-C (a new session; on Windows, a new
-#: process group).
-_OWN_SESSION: dict[str, Any] = (
-    {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}   # the Win32 constant
-    if sys.platform == "win32" else {"start_new_session": True})
 
 
 class CampaignError(ValueError):
@@ -152,7 +149,7 @@ def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tu
 
 def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequence[str] | None = None,
                  show_progress: bool = True, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 command: str = "", resume: bool = False) -> CampaignOutcome:
+                 command: str = "", resume: bool = False, watch_port: int | None = None) -> CampaignOutcome:
     """Run the campaign (or the `only` procedures of it) and write `out_dir/report.md`.
 
     `overrides` maps procedure name -> parameter overrides (they win over hand-offs). Raises
@@ -161,15 +158,17 @@ def run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequenc
     completed run there) or `only` (run these procedures again); their hand-offs come from the
     completed runs there.
     Ctrl-C or SIGTERM ends the running procedure as "aborted", starts nothing new, and the
-    report is still written (lab/execution/interrupts.py: only a run's steps are interruptible)."""
+    report is still written (lab/execution/interrupts.py: only a run's steps are interruptible).
+    The directory's live files (lab/app/live_journal.py) say how far it is as it runs;
+    `watch_port` also serves them as a live page (`nwlab watch`) on that port of 127.0.0.1."""
     with handling_stop_signals():
         return _run_campaign(station_path, out_dir, only=only, show_progress=show_progress,
-                             overrides=overrides, command=command, resume=resume)
+                             overrides=overrides, command=command, resume=resume, watch_port=watch_port)
 
 
 def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequence[str] | None,
                   show_progress: bool, overrides: Mapping[str, Mapping[str, Any]] | None,
-                  command: str, resume: bool = False) -> CampaignOutcome:
+                  command: str, resume: bool = False, watch_port: int | None = None) -> CampaignOutcome:
     from lab.execution.instruments import open_instruments
     from lab.execution.run_lock import StationLock
     from lab.execution.runner import Runner, make_safe
@@ -196,25 +195,39 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
         return _finish(outcome, journal, say)
     with StationLock(station, out_dir=out_dir):  # refuse busy instruments or --out before touching instruments
         journal.settle()             # recovers .partial runs, lists every run file in the manifest
-        instruments = open_instruments(station)
+        # From here the directory is this campaign's: its live files, and the page that shows them.
+        estimates: list[CampaignProgress] = []
+        journal.live = LiveJournal(out_dir, lambda: progress_snapshot(estimates[0] if estimates else None,
+                                                                      time.monotonic()))
+        journal.live.start([r.name for r in planned])
+        watcher = WatchProcess(out_dir, watch_port) if watch_port is not None else None
         try:
-            # The overall bar: dry-run estimates corrected by the rates runs measure (lab.execution.progress).
-            progress = CampaignProgress.of((_weight(r, station) for r in planned), time.monotonic())
-            runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
-                            chip_design=design, show_progress=show_progress, progress=progress)
-            bar = ProgressBar("campaign", progress.fraction, lambda now_s: campaign_text(progress, now_s),
-                              enabled=show_progress, clock=time.monotonic, position=0)
-            progress.listeners.append(lambda: bar.refresh(force=False))
+            instruments = open_instruments(station)
             try:
-                _run_all(planned, runner, station, overrides or {}, results, outcome, bar,
-                         journal=journal, sources=sources)
+                # The overall bar: dry-run estimates corrected by the rates runs measure (lab.execution.progress).
+                progress = CampaignProgress.of((_weight(r, station) for r in planned), time.monotonic())
+                estimates.append(progress)
+                runner = Runner(station, instruments.roles, archive_dir=out_dir, snapshot=instruments.snapshot,
+                                chip_design=design, show_progress=show_progress, progress=progress)
+                bar = ProgressBar("campaign", progress.fraction, lambda now_s: campaign_text(progress, now_s),
+                                  enabled=show_progress, clock=time.monotonic, position=0)
+                progress.listeners.append(lambda: bar.refresh(force=False))
+                try:
+                    _run_all(planned, runner, station, overrides or {}, results, outcome, bar,
+                             journal=journal, sources=sources)
+                finally:
+                    bar.close()
             finally:
-                bar.close()
+                if stop_requested():    # e.g. a Ctrl-C while the instruments were opened: no run ended it
+                    for problem in make_safe(instruments.roles):
+                        say(problem)
+                instruments.close()
         finally:
-            if stop_requested():    # e.g. a Ctrl-C while the instruments were opened: no run ended it
-                for problem in make_safe(instruments.roles):
-                    say(problem)
-            instruments.close()
+            interrupted = outcome.interrupted or stop_requested()
+            journal.live.stop(INTERRUPTED if interrupted else FINISHED,
+                              f"interrupted ({stop_cause()})" if interrupted else "every planned run ended")
+            if watcher is not None:
+                watcher.close()
     return _finish(outcome, journal, say)
 
 
@@ -304,6 +317,7 @@ class _Journal:
         self.directory, self.outcome = directory, outcome
         self.station_path, self.command, self.started_s = station_path, command, started_s
         self._writers: list[subprocess.Popen] = []      # the reports being rewritten after runs, in turn
+        self.live: LiveJournal | None = None            # the directory's live files, once it is this campaign's
 
     def settle(self) -> None:
         from lab.archive.output_dir import write_error
@@ -322,9 +336,17 @@ class _Journal:
         from lab.execution.provenance import software_version
 
         self._quietly(lambda: self.directory.started(name, hand_offs, software_version()))
+        if self.live is not None:
+            self.live.event(RUN_STARTED, procedure=name, text=f"{name} started")
 
     def ended(self, name: str, result: RunOutcome | None) -> None:
         """After each run (or a run refused before its archive opened: `result` None)."""
+        if self.live is not None:
+            self.live.event(RUN_ENDED, procedure=name, text=(f"{name} {result.exit_status}" + (f": {result.message}" if result.message else "")
+                                                             if result is not None else f"{name} refused"),
+                            status=result.exit_status if result is not None else "refused",
+                            archive=Path(result.archive_path).name if result is not None and result.archive_path
+                            else None)
         if result is None:
             self._quietly(lambda: self.directory.finished(name, "", None, "", ""))
             return
@@ -344,7 +366,7 @@ class _Journal:
             self._writers.append(subprocess.Popen(
                 [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                **_OWN_SESSION))  # a Ctrl-C at the terminal is the campaign's, not the writer's
+                **OWN_SESSION))  # a Ctrl-C at the terminal is the campaign's, not the writer's
         except OSError:
             pass
 

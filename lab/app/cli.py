@@ -16,6 +16,7 @@ from lab.app import chip_cli
 from lab.app import record
 from lab.app import run_cli
 from lab.app import sweep_cli
+from lab.app import watch_cli
 from sim_backend import cli as sim_cli
 
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cli.register(subparsers)
     record.register(subparsers)
     sweep_cli.register(subparsers)
+    watch_cli.register(subparsers)
     return parser
 
 

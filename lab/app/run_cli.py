@@ -14,6 +14,7 @@ from typing import Any
 
 from contracts.units import display_unit, format_si, prefix_for
 from lab.app.cli_errors import reporting
+from lab.app.watch_cli import DEFAULT_PORT
 
 
 def parse_value(text: str) -> Any:
@@ -79,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     campaign.add_argument("--set", action="append", default=[], metavar="PROCEDURE.NAME=VALUE",
                           help="override a procedure parameter (SI units), e.g. iv_sweep.switching_events=200")
     campaign.add_argument("--quiet", action="store_true", help="no plan, no progress bars")
+    campaign.add_argument("--watch", nargs="?", type=int, const=DEFAULT_PORT, default=None, metavar="PORT",
+                          help=f"also serve the live page (`nwlab watch`) on 127.0.0.1:PORT (default {DEFAULT_PORT}; "
+                               "0: any free port) while the campaign runs")
     campaign.set_defaults(handler=reporting(_campaign, _user_errors))
 
     listing = subparsers.add_parser("procedures", help="list the procedures: what each measures, what it needs "
@@ -127,7 +131,7 @@ def _campaign(args: argparse.Namespace) -> int:
 
     overrides = parse_sets(args.set, dotted=True)
     outcome = run_campaign(args.station, args.out, only=args.only, show_progress=not args.quiet,
-                           overrides=overrides, resume=args.resume)
+                           overrides=overrides, resume=args.resume, watch_port=args.watch)
     for name, path in outcome.kept.items():
         print(f"{name:<18} {'kept':<10} {path}")
     for name, run in outcome.outcomes.items():

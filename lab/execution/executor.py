@@ -206,9 +206,14 @@ class StepExecutor:
             self._ramp_bias(level_a)
         if self.state.input_enabled:
             self.role("pulse_generator").set_output_enabled(True)
-        self.incidents.append(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A and input "
-                              f"off for {waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
-                              f"the {type(step).__name__} {measurement}")
+        self._incident(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A and input "
+                       f"off for {waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
+                       f"the {type(step).__name__} {measurement}")
+
+    def _incident(self, text: str) -> None:
+        """Kept for the run's record, and logged now: whoever watches the run sees it as it happens."""
+        self.incidents.append(text)
+        log.warning("%s", text)
 
     def _ramp_bias(self, current_a: float) -> None:
         self.role("bias_source").set_current_a(current_a, ramp_a_per_s=bias_ramp_a_per_s(self.station, self.state))
@@ -220,8 +225,8 @@ class StepExecutor:
         self.clock.sleep(dwell_s)
         volts_at_zero = bias.measure_voltage_v()
         self._ramp_bias(level_a)
-        self.incidents.append(f"bias cycled to 0 A and back to {format_si(level_a, 'A')} "
-                              f"(port {volts_at_zero * 1e3:.3f} mV at 0 A)")
+        self._incident(f"bias cycled to 0 A and back to {format_si(level_a, 'A')} "
+                       f"(port {volts_at_zero * 1e3:.3f} mV at 0 A)")
         return volts_at_zero
 
     def _dispatch(self, step: steps.Step):
