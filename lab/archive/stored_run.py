@@ -71,19 +71,28 @@ def read_stored_run(path: str | Path, *, tables: bool = False) -> StoredRun:
     """Read `path` (raises what h5py raises on a file that is not a run file: callers check
     readability first with lab.archive.reader.check_readable)."""
     with h5py.File(path, "r") as f:
-        top = f[ENTRY]
-        run = StoredRun(_fields(top), {name: _quantities(top[name]) for name in
-                                       (PARAMETERS, RESULTS, PARAMETERS_RESOLVED) if name in top})
-        run.traced = isinstance(top.get(TRACES), h5py.Group)
-        if tables:
-            for name, group in top.items():
-                if name in NOT_TABLES or not isinstance(group, h5py.Group) \
-                        or attributes(group, "NX_class").get("NX_class") != "NXdata":
-                    continue
-                columns = {col: ds for col, ds in group.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale}
-                run.tables[name] = {col: ds[()] for col, ds in columns.items()}
-                run.table_units[name] = {col: str(attributes(ds, "units").get("units", "")) for col, ds in columns.items()}
+        return read_stored_entry(f[ENTRY], tables=tables)
+
+
+def read_stored_entry(top: h5py.Group, *, tables: bool = False) -> StoredRun:
+    """`read_stored_run` of an entry group already open (the live view reads a `.partial` as a
+    SWMR reader and its tables itself: without `tables`, nothing of a growing dataset is read)."""
+    run = StoredRun(_fields(top), {name: _quantities(top[name]) for name in
+                                   (PARAMETERS, RESULTS, PARAMETERS_RESOLVED) if name in top})
+    run.traced = isinstance(top.get(TRACES), h5py.Group)
+    if tables:
+        for name, group in table_groups(top).items():
+            columns = {col: ds for col, ds in group.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale}
+            run.tables[name] = {col: ds[()] for col, ds in columns.items()}
+            run.table_units[name] = {col: str(attributes(ds, "units").get("units", "")) for col, ds in columns.items()}
     return run
+
+
+def table_groups(top: h5py.Group) -> dict[str, h5py.Group]:
+    """The entry's tables: its NXdata groups other than the traces and the results."""
+    return {name: group for name, group in top.items()
+            if name not in NOT_TABLES and isinstance(group, h5py.Group)
+            and attributes(group, "NX_class").get("NX_class") == "NXdata"}
 
 
 def _fields(top: h5py.Group) -> dict[str, Any]:

@@ -112,9 +112,14 @@ def peak_count(excess_v: np.ndarray, level_v: float, prominence_v: float | None 
     by default) from the dips on either side. Two spikes closer than a spike's decay (the main
     wire firing twice ~1 ns apart at 2x threshold) never drop below a crossing's hysteresis
     between them, so rising crossings count them once; their peaks are told apart."""
+    return int(peak_indices(excess_v, level_v, prominence_v).size)
+
+
+def peak_indices(excess_v: np.ndarray, level_v: float, prominence_v: float | None = None) -> np.ndarray:
+    """The samples where `peak_count` finds its spikes."""
     prominence_v = 0.5 * level_v if prominence_v is None else prominence_v
     peaks, _ = find_peaks(np.asarray(excess_v, dtype=float), height=level_v, prominence=prominence_v)
-    return int(peaks.size)
+    return peaks
 
 
 def classify_spiking_capture(main_spikes: int, control_events: int) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 class Heading:
     level: int
     text: str
+    anchor: str = ""                          # HTML only: the heading's id (a link target), if any
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,12 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 
+def run_anchor(run_id: str) -> str:
+    """The id of the report's section showing run `run_id` (`report.html#run-<run_id>`): stable,
+    so a link to a run's section survives the report being rewritten after every run."""
+    return "run-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", run_id)
+
+
 def inline(text: str) -> str:
     """`code`, **bold** and [text](href) as HTML; everything else escaped (code spans verbatim)."""
     parts = _CODE.split(text)
@@ -85,7 +91,8 @@ def to_html(blocks: list[Block], title: str) -> str:
     body = []
     for block in blocks:
         if isinstance(block, Heading):
-            body.append(f"<h{block.level}>{inline(block.text)}</h{block.level}>")
+            anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
+            body.append(f"<h{block.level}{anchor}>{inline(block.text)}</h{block.level}>")
         elif isinstance(block, Paragraph):
             body.append(f"<p>{inline(block.text)}</p>")
         elif isinstance(block, Quote):

@@ -26,7 +26,7 @@ import numpy as np
 
 from lab.app.report import fig_energy, fig_excitability, fig_iv
 from lab.app.report.document import Block, Bullets, Heading, Image, Paragraph, Quote, Table, relative, to_markdown
-from lab.app.report.html import REPORT_HTML_NAME, to_html, write_atomically
+from lab.app.report.html import REPORT_HTML_NAME, run_anchor, to_html, write_atomically
 from lab.app.report.plots import Figure
 from lab.app.report.runs import RunData, archived_mapping, load_readable, load_run, load_runs
 from lab.app.report.summary import cooldown_account, summary_blocks
@@ -222,7 +222,7 @@ def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Seq
     """A procedure's section: its shown run's results, figures and how to reproduce it (`later`:
     the runs that started after it, whose conditions the cooldown's account mentions)."""
     blocks: list[Block] = [
-        Heading(2, f"{run.procedure} — {run.status}"),
+        Heading(2, f"{run.procedure} — {run.status}", anchor=run_anchor(run.run_id)),
         Paragraph(f"Run `{run.run_id}`, archive {archive_link(run, out_dir)}, {run.started_at} → {run.ended_at}"
                   + (f"; stage at {run.stage_temperature_k:.3f} K as it started (instrument snapshot)."
                      if math.isfinite(run.stage_temperature_k) else "."))]

@@ -25,7 +25,7 @@ import numpy as np
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
 from lab.archive.layout import ENTRY, EXACT, read_uncertainty
-from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity,
+from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity, StoredRun,
                                     read_stored_run, text as _text)
 
 
@@ -153,6 +153,17 @@ def _load(path: Path, data: bool = True) -> RunData:
     (lab.archive.stored_run); the traces, an xarray Dataset, through xarray opening that one group
     (not the whole tree: it walks every group)."""
     stored = read_stored_run(path, tables=data)
+    run = run_from_stored(path, stored, data)
+    if data and stored.traced:
+        import xarray as xr     # only here: importing it takes most of a second
+
+        with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
+            run.traces = traces.load()
+    return run
+
+
+def run_from_stored(path: Path, stored: StoredRun, data: bool = True) -> RunData:
+    """A RunData of what lab.archive.stored_run read (its traces left out: None)."""
     fields = stored.fields
     run = RunData(
         path=path, run_id=fields["run_id"], procedure=fields["procedure"], status=fields["exit_status"],
@@ -170,11 +181,6 @@ def _load(path: Path, data: bool = True) -> RunData:
     resolved = {name: _quantity(q) for name, q in quantities.get(PARAMETERS_RESOLVED, {}).items()}
     # NaN: the run ended before its plan chose the value
     run.parameters_resolved.update({name: q for name, q in resolved.items() if np.isfinite(q.value)})
-    if data and stored.traced:
-        import xarray as xr     # only here: importing it takes most of a second
-
-        with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
-            run.traces = traces.load()
     return run
 
 
