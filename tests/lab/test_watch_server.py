@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.app.live_journal import EVENTS_NAME, FORMAT
-from tests.lab.watch_helpers import ROOT, private_station, start, until
+from tests.lab.watch_helpers import ROOT, private_station, run_helpers, start, until
 
 pytestmark = pytest.mark.slow
 
@@ -189,3 +189,50 @@ def test_a_stop_request_ends_the_campaign_as_ctrl_c_does(tmp_path):
     assert (out / "report.html").exists()
     live = json.loads((out / "live-status.json").read_text())
     assert live["state"] == "interrupted"
+
+
+@pytest.mark.timeout(240)
+def test_a_crashed_partial_shows_and_its_recovery_is_followed(tmp_path):
+    """A run killed mid-way leaves a `.partial`: the page says it is not being written and how to
+    recover it; `nwlab archive recover` turns it into a run file while the page is served, and
+    the page follows (the server never stops serving)."""
+    station = private_station(tmp_path)
+    out = tmp_path / "run"
+    flushes = tmp_path / "flushes.jsonl"      # the writer's flush journal (lab/archive/writer.py)
+    run = run_helpers.start_nwlab("run", "iv_sweep", "--station", str(station), "--out", str(out), "--quiet",
+                                  env={"NWLAB_FLUSH_LOG": str(flushes)})
+    try:
+        partial = until(lambda: next(iter(out.glob("*.h5.partial")), None) if out.exists() else None, 120,
+                        "the run's .partial")
+
+        def rows_flushed() -> int:
+            lines = flushes.read_text().splitlines() if flushes.exists() else []
+            return sum(json.loads(lines[-1])["rows"].values()) if lines else 0
+
+        until(lambda: rows_flushed() >= 20, 120, "rows flushed to the .partial")
+        run.kill()
+        run.wait(timeout=30)
+    finally:
+        run_helpers.stop(run)
+    served = start(["watch", str(out), "--port", "0"])
+    try:
+        def crashed():
+            runs = served.state()["runs"]
+            return runs if runs and runs[0]["status"] == "crashed" else None
+
+        runs = until(crashed, 30, "the killed run shown as crashed")
+        assert runs[0]["archive"] == partial.name and "--resume" in runs[0]["problem"]
+        recovered = run_helpers.run_nwlab("archive", "recover", str(partial), timeout_s=120)
+        assert recovered.returncode == 0, recovered.stderr
+
+        def followed():
+            runs = served.state()["runs"]
+            return runs if runs and runs[0]["archive"] == partial.name.removesuffix(".partial") else None
+
+        runs = until(followed, 30, "the recovered run file on the page")
+        # Now a finished file: marked crashed by the recovery, no problem, its data drawn.
+        assert runs[0]["problem"] is None and runs[0]["status"] == "crashed"
+        assert sum(f["points"] for f in runs[0]["figures"]) > 0, runs[0]["figures"]
+        assert served.request("GET", "/")[0] == 200
+    finally:
+        served.stop()
