@@ -73,6 +73,8 @@ class LiveJournal:
         self.snapshot = snapshot
         self.started_unix_s = time.time()
         self.state = RUNNING
+        #: The run going on now (incidents are its), "" between runs.
+        self.procedure = ""
         self._silenced = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -99,6 +101,10 @@ class LiveJournal:
         self.event(CAMPAIGN_ENDED, text=text or state)
 
     def event(self, kind: str, *, procedure: str = "", text: str = "", **fields: Any) -> None:
+        if kind == RUN_STARTED:
+            self.procedure = procedure
+        elif kind == RUN_ENDED:
+            self.procedure = ""
         line = json.dumps({"format": FORMAT, "unix_s": time.time(), "kind": kind, "procedure": procedure,
                            "text": text[:INCIDENT_CHARS_MAX], **fields}, default=str)
         with self._lock:
@@ -147,7 +153,8 @@ class _IncidentHandler(logging.Handler):
             text = record.getMessage()
         except Exception:                 # a malformed log call must not become a second problem
             text = str(record.msg)
-        self.journal.event(INCIDENT, text=text, source=record.name, level=record.levelname)
+        self.journal.event(INCIDENT, procedure=self.journal.procedure, text=text, source=record.name,
+                           level=record.levelname)
 
 
 def progress_snapshot(progress: CampaignProgress | None, now_s: float) -> dict[str, Any]:
