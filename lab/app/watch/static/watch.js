@@ -155,7 +155,9 @@
   /** Units given prefixes below 1 only (ms, mK) but never above (no ks, no kK). */
   const NO_UP_PREFIX = new Set(["s", "K"]);
 
-  const prefixable = (unit) => !!unit && !NO_PREFIX.has(unit) && !/^[0-9(\u00b7/]/.test(unit);
+  const prefixable = (unit) => !!unit && !NO_PREFIX.has(unit) && !/^[0-9(\u00b7/]|[0-9^\u207b\u00b9\u00b2\u00b3]/.test(unit);
+  /** A figure's unit as shown: "1" (dimensionless) is no unit. */
+  const unitOf = (unit) => (str(unit).trim() === "1" ? "" : str(unit).trim());
 
   /** The multiple of 3 for a magnitude (engineering exponent), clamped to the named prefixes. */
   function engExponent(magnitude) {
@@ -171,6 +173,7 @@
   }
 
   const scaled = (v, e) => (e < 0 ? v * 10 ** -e : v / 10 ** e);
+  const unscaled = (v, e) => (e < 0 ? v / 10 ** -e : v * 10 ** e);
 
   /** `digits` significant digits without trailing zeros. */
   function sig(value, digits) {
@@ -285,18 +288,79 @@
       markers.y.push(my);
       markers.label.push(str(m.label));
     }
-    return {
-      x: { label: str(xa.label), unit: str(xa.unit), log: xlog },
-      y: { label: str(ya.label), unit: str(ya.unit), log: ylog },
+    const clean = {
+      x: { label: str(xa.label), unit: unitOf(xa.unit), log: xlog, exp: 0 },
+      y: { label: str(ya.label), unit: unitOf(ya.unit), log: ylog, exp: 0 },
       series,
       markers,
     };
+    scaleToPrefixes(clean);
+    return clean;
+  }
+
+  /** The power of ten a linear axis is shown in (the SI prefix of its unit, or ×10ⁿ without one),
+      from the largest magnitude it holds; 0 on a log axis, whose ticks carry their own prefixes. */
+  function axisExponent(axis, magnitude) {
+    if (axis.log || !(magnitude > 0)) return 0;
+    if (prefixable(axis.unit)) return prefixExponent(magnitude, axis.unit);
+    if (magnitude >= 1e5 || magnitude < 1e-2) return engExponent(magnitude);
+    return 0;
+  }
+
+  /** Every value of a linear axis divided by its axis's power of ten, so that the chart works in
+      the unit shown (uPlot finds no ticks for spans below about 1e-16, e.g. attojoules in J). */
+  function scaleToPrefixes(clean) {
+    const biggest = { x: 0, y: 0 };
+    const take = (key, v) => {
+      if (v != null && Math.abs(v) > biggest[key]) biggest[key] = Math.abs(v);
+    };
+    for (const s of clean.series) {
+      for (let k = 0; k < s.x.length; k++) {
+        if (s.y[k] == null) continue;
+        take("x", s.x[k]);
+        take("y", s.y[k]);
+        if (s.low) {
+          take("y", s.low[k]);
+          take("y", s.high[k]);
+        }
+      }
+    }
+    clean.markers.x.forEach((v) => take("x", v));
+    clean.markers.y.forEach((v) => take("y", v));
+    const ex = axisExponent(clean.x, biggest.x);
+    const ey = axisExponent(clean.y, biggest.y);
+    clean.x.exp = ex;
+    clean.y.exp = ey;
+    const sx = (v) => (v == null ? null : scaled(v, ex));
+    const sy = (v) => (v == null ? null : scaled(v, ey));
+    for (const s of clean.series) {
+      if (ex) s.x = s.x.map(sx);
+      if (ey) {
+        s.y = s.y.map(sy);
+        if (s.low) {
+          s.low = s.low.map(sy);
+          s.high = s.high.map(sy);
+        }
+      }
+    }
+    if (ex) clean.markers.x = clean.markers.x.map(sx);
+    if (ey) clean.markers.y = clean.markers.y.map(sy);
   }
 
   /** What a chart is built from; a change of it rebuilds the chart, anything else is setData. */
   function shapeOf(clean) {
-    return JSON.stringify([clean.x.log, clean.y.log, clean.series.map((s) => [s.style, !!s.low]),
-      clean.markers.x.length > 0]);
+    return JSON.stringify([clean.x.log, clean.y.log, clean.x.exp, clean.y.exp,
+      clean.series.map((s) => [s.style, !!s.low]), clean.markers.x.length > 0]);
+  }
+
+  /** uPlot's data (mode 2): one [x, y] per series, the markers last; an empty placeholder when
+      the figure has neither (uPlot needs a series). */
+  function dataOf(clean) {
+    const data = [null];
+    for (const s of clean.series) data.push([s.x, s.y]);
+    if (clean.markers.x.length) data.push([clean.markers.x, clean.markers.y]);
+    if (data.length === 1) data.push([[], []]);
+    return data;
   }
 
   // Path builders (uPlot mode 2: each series has its own x, in any order, e.g. an up-and-down sweep).
@@ -360,12 +424,15 @@
       if (xs[i] == null || ys[i] == null) continue;
       const x = u.valToPos(xs[i], "x", true);
       const y = u.valToPos(ys[i], "y", true);
+      if (Math.abs(base - y) < 0.5) continue; // an empty bin: no bar
       fill.rect(x - width / 2, Math.min(y, base), width, Math.abs(base - y));
     }
     paths.stroke = fill;
     paths.fill = fill;
     return paths;
   }
+
+  const noPaths = () => null;
 
   /** Grid lines and ticks of a log axis spanning two decades or more: at the decades only. */
   function decadesOnLongLogAxes(u, splits, axisIdx) {
@@ -375,7 +442,7 @@
   }
 
   class Figure {
-    constructor(fig) {
+    constructor() {
       this.el = h("div", "figure");
       const head = h("div", "figure-head");
       this.titleEl = h("span", "figure-title");
@@ -399,7 +466,19 @@
       this.observer = new ResizeObserver(() => this.scheduleResize());
       this.observer.observe(this.plotEl);
       this.frame = 0;
-      this.update(fig);
+    }
+
+    /** A figure that could not be drawn: said in its box, rebuilt from scratch by the next update. */
+    fail(exc) {
+      try {
+        if (this.u) this.u.destroy();
+      } catch (ignored) {
+        // a chart that failed half-built may fail to tear down as well; it is dropped either way
+      }
+      this.u = null;
+      this.shape = null;
+      setText(this.emptyEl, "could not draw this figure: " + exc.message);
+      show(this.emptyEl, true);
     }
 
     update(fig) {
@@ -412,10 +491,9 @@
       const clean = cleanFigure(fig);
       this.clean = clean;
       const shape = shapeOf(clean);
-      const data = [null];
-      for (const s of clean.series) data.push([s.x, s.y]);
-      if (clean.markers.x.length) data.push([clean.markers.x, clean.markers.y]);
+      const data = dataOf(clean);
       const anyPoint = clean.series.some((s) => s.y.some((v) => v != null)) || clean.markers.x.length > 0;
+      setText(this.emptyEl, clean.series.length || clean.markers.x.length ? "no data yet" : "no series yet");
       show(this.emptyEl, !anyPoint);
       if (!this.u || shape !== this.shape) {
         this.build(data);
@@ -464,6 +542,7 @@
         series.push({ label: "markers", stroke: MARKER_COLOR, fill: rgba(MARKER_COLOR, 0.9), width: 1.2,
           paths: pointPathsOfSize(7), points: { show: false } });
       }
+      if (series.length === 1) series.push({ label: "no series", paths: noPaths, points: { show: false } });
       const axis = (key) => ({
         scale: key,
         font: AXIS_FONT,
@@ -571,7 +650,8 @@
       if (lo > hi) {
         result = log ? [1, 10] : [0, 1];
       } else if (log) {
-        result = uPlot.rangeLog(lo, hi, 10, true);
+        // Whole decades, one more where a point sits on a decade's edge (its marker would be cut).
+        result = uPlot.rangeLog(lo / 1.15, hi * 1.15, 10, true);
         if (!(result[0] > 0) || !(result[1] > result[0])) result = [lo / 10, hi * 10];
       } else {
         if (key === "y" && bars) {
@@ -585,7 +665,8 @@
         }
         const span = hi - lo;
         if (key === "x") {
-          const pad = tight && !clean.markers.x.length ? 0 : span * 0.03;
+          let pad = tight && !clean.markers.x.length ? 0 : span * 0.03;
+          if (bars && !log) pad = Math.max(pad, 0.55 * this.barSpacing());
           result = [lo - pad, hi + pad];
         } else {
           result = [bars && lo === 0 ? 0 : lo - span * 0.07, bars && hi === 0 ? 0 : hi + span * 0.07];
@@ -593,6 +674,17 @@
       }
       this.auto[key] = [result[0], result[1]];
       return [result[0], result[1]];
+    }
+
+    /** The closest two x of the bars series (what a bar is wide), 0 with fewer than two. */
+    barSpacing() {
+      let gap = Infinity;
+      for (const s of this.clean.series) {
+        if (s.style !== "bars") continue;
+        const xs = s.x.filter((v, k) => v != null && s.y[k] != null).sort((a, b) => a - b);
+        for (let k = 1; k < xs.length; k++) if (xs[k] > xs[k - 1]) gap = Math.min(gap, xs[k] - xs[k - 1]);
+      }
+      return Number.isFinite(gap) ? gap : 0;
     }
 
     noteScale(u, key) {
@@ -603,21 +695,10 @@
       show(this.zoomEl, this.zoomed.x || this.zoomed.y);
     }
 
-    /** SI prefix chosen for an axis from its current range (none on log axes: each tick has one). */
-    axisExponent(u, key) {
-      const axis = this.clean[key];
-      const sc = u.scales[key];
-      if (axis.log || !finite(sc.min) || !finite(sc.max)) return 0;
-      const magnitude = Math.max(Math.abs(sc.min), Math.abs(sc.max));
-      if (prefixable(axis.unit)) return prefixExponent(magnitude, axis.unit);
-      if (magnitude >= 1e5 || (magnitude > 0 && magnitude < 1e-2)) return engExponent(magnitude);
-      return 0;
-    }
-
     axisLabel(u, key) {
       const axis = this.clean[key];
       const name = axis.label || key;
-      const e = this.axisExponent(u, key);
+      const e = axis.exp;
       if (prefixable(axis.unit)) return name + " (" + PREFIX[e] + axis.unit + ")";
       const factor = e ? "\u00d710" + superscript(e) : "";
       const unit = [factor, axis.unit].filter(Boolean).join(" ");
@@ -636,11 +717,11 @@
           return v >= 1e4 || v < 1e-3 ? minus(v.toExponential(0)) : sig(v, 3);
         });
       }
-      const e = this.axisExponent(u, key);
-      const decimals = decimalsFor(scaled(incr, e));
+      // A linear axis holds its values already in the unit shown (cleanFigure scaled them).
+      const decimals = decimalsFor(incr);
       return splits.map((v) => {
         if (v == null) return "";
-        const text = scaled(v, e).toFixed(decimals);
+        const text = v.toFixed(decimals);
         return /^-0(\.0*)?$/.test(text) ? text.slice(1) : minus(text);
       });
     }
@@ -770,7 +851,7 @@
         for (let k = 0; k < s.x.length; k++) if (s.y[k] != null) consider(s.label || "series " + (i + 1), s.x[k], s.y[k]);
       });
       clean.markers.x.forEach((x, k) => consider("marker " + (clean.markers.label[k] || ""), x, clean.markers.y[k]));
-      const fmt = (key, v) => formatSI(v, clean[key].unit);
+      const fmt = (key, v) => formatSI(unscaled(v, clean[key].exp), clean[key].unit);
       if (best) {
         setText(this.readoutEl, best[0] + ":  " + (clean.x.label || "x") + " = " + fmt("x", best[1]) + ",  "
           + (clean.y.label || "y") + " = " + fmt("y", best[2]));
@@ -800,10 +881,15 @@
       while (seen.has(id)) id += "'";
       seen.add(id);
       let figure = figures.get(id);
-      if (figure) figure.update(fig);
-      else {
-        figure = new Figure(fig);
+      if (!figure) {
+        figure = new Figure();
         figures.set(id, figure);
+      }
+      try {
+        figure.update(fig);
+      } catch (exc) {
+        figure.fail(exc);
+        pageProblem("could not draw the figure " + id + ": " + exc.message);
       }
       nodes.push(figure.el);
     }
@@ -846,6 +932,7 @@
       figures: new Map(),
       autoOpen: null,
       userToggled: false,
+      allResults: false,
     };
     rec.bar.append(rec.barFill);
     rec.progress.append(rec.bar, rec.progressText);
@@ -860,6 +947,9 @@
     return rec;
   }
 
+  /** Rows a results table shows before its "show all" (a run may archive dozens of results). */
+  const RESULTS_SHOWN = 10;
+
   function renderResults(rec, results) {
     const list = Array.isArray(results) ? results.filter((r) => r && typeof r === "object") : [];
     const key = JSON.stringify(list);
@@ -872,18 +962,50 @@
     }
     const table = h("table", "results");
     const head = table.createTHead().insertRow();
-    for (const [text, cls] of [["name", ""], ["value", "num"], ["uncertainty", "num"]]) {
-      const th = h("th", cls, text);
-      head.append(th);
-    }
+    for (const [text, cls] of [["name", "name"], ["value", "val"], ["uncertainty", "unc"]]) head.append(h("th", cls, text));
     const body = table.createTBody();
-    for (const r of list) {
+    const foldable = list.length > RESULTS_SHOWN + 2;
+    let anyLong = false;
+    list.forEach((r, i) => {
       const row = body.insertRow();
-      row.append(h("td", "name", str(r.name)), h("td", "num", str(r.value)),
-        h("td", "num unc", r.uncertainty ? "\u00b1\u2009" + str(r.uncertainty).replace(/^\u00b1\s*/, "") : "\u2013"));
-      if (r.units) row.title = "units: " + r.units;
-    }
+      const value = str(r.value);
+      const uncertainty = str(r.uncertainty);
+      const unc = h("td", "unc");
+      if (uncertainty.length > 60) {
+        const clamp = h("div", "clamp", uncertainty);
+        clamp.title = uncertainty;
+        unc.append(clamp);
+      } else {
+        unc.textContent = uncertainty;
+      }
+      const long = value.length > 24;
+      const val = h("td", long ? "val long" : "val");
+      const valText = h("div", long ? "clamp" : null, value);
+      if (long) {
+        anyLong = true;
+        if (value.length > 90) valText.title = value;
+      }
+      val.append(valText);
+      row.append(h("td", "name", str(r.name)), val, unc);
+      if (r.units && r.units !== "1") row.title = "units: " + r.units;
+      if (foldable && i >= RESULTS_SHOWN) row.className = "more";
+    });
+    table.classList.toggle("folded", foldable && !rec.allResults);
+    table.classList.toggle("has-long", anyLong);
     rec.resultsWrap.append(table);
+    if (foldable) {
+      const toggle = h("button", "link-button results-toggle");
+      toggle.type = "button";
+      const label = () => setText(toggle, rec.allResults ? "show the first " + RESULTS_SHOWN + " only"
+        : "show all " + list.length + " results");
+      label();
+      toggle.addEventListener("click", () => {
+        rec.allResults = !rec.allResults;
+        table.classList.toggle("folded", !rec.allResults);
+        label();
+      });
+      rec.resultsWrap.append(toggle);
+    }
     show(rec.resultsWrap, true);
   }
 
@@ -985,7 +1107,11 @@
         rec = newRunRecord(keys[i]);
         runRecords.set(keys[i], rec);
       }
-      renderRun(rec, run, i, latestEndedKey);
+      try {
+        renderRun(rec, run, i, latestEndedKey);
+      } catch (exc) {
+        pageProblem("could not show run " + (i + 1) + " (" + str(run.procedure) + "): " + exc.message);
+      }
       nodes.push(rec.el);
     });
     const wanted = new Set(keys);
@@ -1071,11 +1197,14 @@
   }
 
   // --- campaign summary -----------------------------------------------------------------------
-  const pageProblems = [];
+  /** What the page itself met (an unreadable state, a figure it could not draw): shown until
+      the next state is rendered, which finds them again if they persist. */
+  let pageProblems = [];
 
   function pageProblem(text) {
     if (!pageProblems.includes(text)) pageProblems.push(text);
-    if (pageProblems.length > 3) pageProblems.shift();
+    if (pageProblems.length > 5) pageProblems.shift();
+    problemsKey = null;
     renderProblems(latest);
   }
 
@@ -1161,9 +1290,10 @@
     const running = state.campaign && state.campaign.state === "running";
     if (!running) stopAsked = false;
     show(button, !!stop.available);
-    button.disabled = stopPending || stopAsked;
+    button.disabled = stopPending || stopAsked || connectionState !== "connected";
     setText(button, stopAsked ? "Stop requested" : "Request stop");
-    setAttr(button, "title", stop.available ? "ask the campaign to stop, as Ctrl-C at its terminal does" : null);
+    setAttr(button, "title", !stop.available ? null : connectionState !== "connected" ? "not connected to the server"
+      : "ask the campaign to stop, as Ctrl-C at its terminal does");
     const why = $("stop-why");
     const explain = !stop.available && running && !!stop.why_not;
     setText(why, explain ? "no stop button: " + str(stop.why_not) : "");
@@ -1226,18 +1356,24 @@
     if (!state || typeof state !== "object") return;
     const firstRender = updates === 0;
     latest = state;
+    pageProblems = [];
     if (state.format && !/^nwlab-watch\/1(\.|$)/.test(str(state.format))) {
       pageProblem("this page reads nwlab-watch/1 states; the server sends " + str(state.format) + ": the page and the server are of different versions");
     }
-    try {
-      renderCampaign(state);
-      renderStop(state);
-      renderProblems(state);
-      renderRuns(Array.isArray(state.runs) ? state.runs.filter((r) => r && typeof r === "object") : []);
-      renderIncidents(state.incidents, firstRender);
-    } catch (exc) {
-      pageProblem("could not show a state: " + exc.message);
+    const parts = [
+      ["the campaign", () => renderCampaign(state)],
+      ["the stop button", () => renderStop(state)],
+      ["the runs", () => renderRuns(Array.isArray(state.runs) ? state.runs.filter((r) => r && typeof r === "object") : [])],
+      ["the incidents", () => renderIncidents(state.incidents, firstRender)],
+    ];
+    for (const [what, part] of parts) {
+      try {
+        part();
+      } catch (exc) {
+        pageProblem("could not show " + what + ": " + exc.message);
+      }
     }
+    renderProblems(state);
     updates += 1;
     document.body.dataset.updates = String(updates);
     lastHeard = Date.now();
@@ -1258,6 +1394,7 @@
     setAttr(node, "data-state", state);
     if (state === "reconnecting" && !downSince) downSince = Date.now();
     if (state === "connected") downSince = 0;
+    if (latest) renderStop(latest);
     tick();
   }
 
