@@ -333,10 +333,13 @@ class CampaignView:
         if isinstance(campaign, dict) and isinstance(campaign.get("planned"), list):
             planned = [str(p) for p in campaign["planned"]]
             states = campaign.get("states")
+            unstarted = self._unstarted(planned, manifest, status)
             if isinstance(states, list) and len(states) == len(planned):
-                waiting = [(p, s) for p, s in zip(planned, states) if s in ("waiting", "skipped")]
+                # The manifest enters a run a moment before the estimates call it running: a
+                # run there is not also waiting.
+                waiting = [(p, s) for p, s in zip(planned, states) if s in ("waiting", "skipped") and p in unstarted]
             else:
-                waiting = [(p, "waiting") for p in self._unstarted(planned, manifest, status)]
+                waiting = [(p, "waiting") for p in unstarted]
             ended = status.get("state") != live_journal.RUNNING
             for procedure, state in waiting:
                 if procedure in not_run or state == "skipped" or ended:

@@ -40,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lab.app import live_journal
+from lab.app.report.html import REPORT_HTML_NAME
 from lab.app.watch.campaign_view import CampaignView
 
 STATIC = Path(__file__).with_name("static")
@@ -125,9 +126,9 @@ class StatePublisher:
 
 
 def stop_target(settings: WatchSettings) -> tuple[int | None, dict[str, Any]]:
-    """(pid to signal, the page's `stop` field): whom a stop request would reach, or why none."""
-    if settings.stop_pid is not None:
-        return settings.stop_pid, {"available": True, "why_not": ""}
+    """(pid to signal, the page's `stop` field): whom a stop request would reach, or why none.
+    Only a campaign whose status says it is running, and is being rewritten now, is signalled:
+    a pid from a status nobody writes may belong to another process by now."""
     try:
         status = live_journal.read_status(settings.directory)
     except live_journal.LiveJournalError as error:
@@ -137,6 +138,8 @@ def stop_target(settings: WatchSettings) -> tuple[int | None, dict[str, Any]]:
     if status.get("stale_s"):
         return None, {"available": False, "why_not": "the campaign's process has not updated its status for "
                                                      f"{status['stale_s']:.0f} s"}
+    if settings.stop_pid is not None:             # beside the campaign (`campaign --watch`): its own pid
+        return settings.stop_pid, {"available": True, "why_not": ""}
     if status.get("host") != socket.gethostname():
         return None, {"available": False, "why_not": f"the campaign runs on {status.get('host')}; stop it there"}
     return int(status["pid"]), {"available": True, "why_not": ""}
@@ -175,6 +178,14 @@ def create_app(settings: WatchSettings) -> Starlette:
         if request.query_params.get("token") and has_token(request, settings.token):
             response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
         return response
+
+    async def report(request: Request) -> Response:
+        """The directory's report.html (self-contained), which the page's result sections link to."""
+        path = settings.directory / REPORT_HTML_NAME
+        if not path.is_file():
+            return PlainTextResponse("no report.html in this directory yet: the campaign writes it after each run",
+                                     status_code=404)
+        return FileResponse(path, headers={"Cache-Control": "no-store"})
 
     async def state(request: Request) -> Response:
         return Response(publisher.body, media_type="application/json", headers={"Cache-Control": "no-store"})
@@ -215,7 +226,7 @@ def create_app(settings: WatchSettings) -> Starlette:
         await publisher.stop()
 
     app = Starlette(
-        routes=[Route("/", index), Route("/api/state", state), Route("/events", events),
+        routes=[Route("/", index), Route(f"/{REPORT_HTML_NAME}", report), Route("/api/state", state), Route("/events", events),
                 Route("/api/stop", stop, methods=["POST"]), Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts),
                     Middleware(TokenGate, settings=settings)],
