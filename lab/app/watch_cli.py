@@ -4,6 +4,7 @@ same page started beside a campaign (`nwlab campaign … --watch [PORT]`)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import os
 import secrets
@@ -88,8 +89,20 @@ def serve(directory: str | Path, *, host: str = LOOPBACK, port: int = DEFAULT_PO
     print(f"live view of {settings.directory}: http://{shown}:{bound_port}/?token={token}", flush=True)
     print("  read-only; the token (needed " + ("for every request" if not loopback else "to request a stop")
           + ") also allows asking the campaign to stop, as Ctrl-C does", flush=True)
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    app = create_app(settings)
+    publisher = app.state.publisher
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            # The event streams never end by themselves: end them, so the shutdown is at once.
+            try:
+                asyncio.get_running_loop().call_soon_threadsafe(publisher.close)
+            except RuntimeError:          # no loop running yet
+                pass
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    Server(config).run(sockets=[sock])
 
 
 # --- beside a campaign -------------------------------------------------------------------------------

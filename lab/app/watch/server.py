@@ -76,6 +76,9 @@ class StatePublisher:
         self._compared = ""
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+        #: The server is shutting down: every event stream ends now (instead of holding the
+        #: shutdown until its next keep-alive).
+        self.closing = False
 
     async def start(self) -> None:
         await self.refresh()
@@ -84,6 +87,10 @@ class StatePublisher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+    def close(self) -> None:
+        self.closing = True
+        self._changed.set()
 
     async def refresh(self) -> None:
         state = await anyio.to_thread.run_sync(self._read)
@@ -193,8 +200,10 @@ def create_app(settings: WatchSettings) -> Starlette:
     async def events(request: Request) -> Response:
         async def stream():
             version = -1
-            while True:
+            while not publisher.closing:
                 if await publisher.wait_newer(version, PING_S):
+                    if publisher.closing:
+                        return
                     version = publisher.version
                     yield b"event: state\ndata: " + publisher.body + b"\n\n"
                 else:
