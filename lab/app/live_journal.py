@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.execution.progress import CampaignProgress
-
 FORMAT = "nwlab-live/1"
 STATUS_NAME = "live-status.json"
 EVENTS_NAME = "live-events.jsonl"
@@ -157,9 +155,11 @@ class _IncidentHandler(logging.Handler):
                            level=record.levelname)
 
 
-def progress_snapshot(progress: CampaignProgress | None, now_s: float) -> dict[str, Any]:
-    """The status's variable part from the campaign's estimates (lab.execution.progress): the
-    same figures its terminal bars show. None before the instruments are open."""
+def progress_snapshot(progress: Any, now_s: float) -> dict[str, Any]:
+    """The status's variable part from the campaign's estimates (a
+    lab.execution.progress.CampaignProgress, read only; not imported, so that a reader of these
+    files — the live view — never loads the runner): the same figures its terminal bars show.
+    None before the instruments are open."""
     if progress is None:
         return {"campaign": None, "run": None}
     campaign = {"fraction": progress.fraction(now_s), "elapsed_s": progress.elapsed_s(now_s),
