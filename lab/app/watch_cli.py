@@ -102,7 +102,14 @@ def serve(directory: str | Path, *, host: str = LOOPBACK, port: int = DEFAULT_PO
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    Server(config).run(sockets=[sock])
+    server = Server(config)
+
+    def campaign_gone() -> None:
+        publisher.close()
+        server.should_exit = True
+
+    settings.on_campaign_gone = campaign_gone
+    server.run(sockets=[sock])
 
 
 # --- beside a campaign -------------------------------------------------------------------------------

@@ -170,11 +170,12 @@ def test_a_stop_request_ends_the_campaign_as_ctrl_c_does(tmp_path):
     served = start(["campaign", "--station", str(station), "--out", str(out), "--only", "cooldown",
                     "--only", "iv_sweep", "--only", "strength_duration", "--quiet", "--watch", "0"])
     try:
-        def running_iv() -> bool:
+        def running_iv() -> bool:           # its archive open: the figures drawn from it
             state = served.state()
-            return any(r["procedure"] == "iv_sweep" and r["status"] == "running" for r in state["runs"])
+            return any(r["procedure"] == "iv_sweep" and r["status"] == "running" and r["archive"]
+                       for r in state["runs"])
 
-        until(running_iv, 120, "iv_sweep running on the page")
+        until(running_iv, 120, "iv_sweep running on the page, its archive open")
         assert served.state()["stop"]["available"]
         assert served.request("POST", "/api/stop")[0] == 403       # not without the token
         status, _, body = served.request("POST", f"/api/stop?token={served.token}")
@@ -185,7 +186,7 @@ def test_a_stop_request_ends_the_campaign_as_ctrl_c_does(tmp_path):
     manifest = json.loads((out / "campaign.json").read_text())
     statuses = {run["procedure"]: run["status"] for run in manifest["runs"]}
     assert statuses == {"cooldown": "completed", "iv_sweep": "aborted"}, (statuses, served.lines[-10:])
-    assert "strength_duration" in manifest["not_run"]
+    assert "interrupted" in manifest["not_run"]["strength_duration"]
     assert (out / "report.html").exists()
     live = json.loads((out / "live-status.json").read_text())
     assert live["state"] == "interrupted"
@@ -234,5 +235,29 @@ def test_a_crashed_partial_shows_and_its_recovery_is_followed(tmp_path):
         assert runs[0]["problem"] is None and runs[0]["status"] == "crashed"
         assert sum(f["points"] for f in runs[0]["figures"]) > 0, runs[0]["figures"]
         assert served.request("GET", "/")[0] == 200
+    finally:
+        served.stop()
+
+
+@pytest.mark.timeout(240)
+def test_the_page_beside_a_killed_campaign_ends_with_it(tmp_path):
+    """`campaign --watch`: a campaign killed outright (no chance to end its page) leaves no
+    server behind: the page's process sees the campaign gone and exits."""
+    station = private_station(tmp_path)
+    served = start(["campaign", "--station", str(station), "--out", str(tmp_path / "run"), "--only", "iv_sweep",
+                    "--quiet", "--watch", "0"])
+    try:
+        until(lambda: any(r["status"] == "running" for r in served.state()["runs"]), 120, "iv_sweep running")
+        served.process.kill()
+        served.process.wait(timeout=30)
+
+        def refused() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", served.port), timeout=2):
+                    return False
+            except OSError:
+                return True
+
+        until(refused, 20, "the page's server gone with the campaign")
     finally:
         served.stop()

@@ -24,12 +24,15 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import psutil
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -62,6 +65,9 @@ class WatchSettings:
     stop_pid: int | None = None
     allowed_hosts: list[str] = field(default_factory=lambda: ["127.0.0.1", "localhost", "[::1]", "::1"])
     poll_s: float = POLL_S
+    #: Called once `stop_pid`'s process is gone (a page beside a campaign ends with it, even
+    #: when the campaign was killed and could not end it).
+    on_campaign_gone: Callable[[], None] | None = None
 
 
 class StatePublisher:
@@ -130,12 +136,23 @@ class StatePublisher:
         while True:
             await asyncio.sleep(self.settings.poll_s)
             await self.refresh()
+            pid, gone = self.settings.stop_pid, self.settings.on_campaign_gone
+            if pid is not None and gone is not None and not _alive(pid):
+                gone()
+                return
+
+
+def _alive(pid: int) -> bool:
+    return psutil.pid_exists(pid)      # not os.kill(pid, 0): on Windows that terminates the process
 
 
 def stop_target(settings: WatchSettings) -> tuple[int | None, dict[str, Any]]:
     """(pid to signal, the page's `stop` field): whom a stop request would reach, or why none.
     Only a campaign whose status says it is running, and is being rewritten now, is signalled:
     a pid from a status nobody writes may belong to another process by now."""
+    if sys.platform == "win32":
+        return None, {"available": False, "why_not": "a stop from the page needs POSIX signals; press Ctrl-C in "
+                                                      "the campaign's window"}
     try:
         status = live_journal.read_status(settings.directory)
     except live_journal.LiveJournalError as error:
