@@ -37,17 +37,19 @@ from procedures.analysis.spikes import (
     peak_count,
     spike_times_s,
 )
+from procedures.analysis.statistics import proportion_uncertainty
 from procedures.analysis.strength_duration import fit_weiss
 from procedures.design import DesignHints
 from procedures.energy_per_spike import EnergyPerSpikeParameters
 from procedures.refractory import RefractoryParameters
 from sim_backend.chip.build import parse_chip
 from sim_backend.chip.loads import wiring_loads
+from sim_backend.chip.synapse import synaptic_energy_j
 from sim_backend.physics.circuit import Circuit
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
-from sweeps.spec import FI_METRICS, NEEDS_THRESHOLD
+from sweeps.spec import FI_METRICS, NEEDS_THRESHOLD, POST_OUTPUT, SYNAPTIC_METRICS
 
 #: Detection level in design spike amplitudes (the procedures' detect_v default).
 DETECT_SPIKE_AMPLITUDES = 0.3
@@ -92,16 +94,18 @@ class ChipProbe:
         self._references: dict[float, tuple[float, Any]] = {}
         self.simulations = 0
 
-    def run(self, pulses: list[tuple[float, float]], width_s: float, stop_s: float):
-        """Trapezoids [(amplitude_a, delay_s)] into the input port, sampled on the probe's grid to stop_s."""
+    def run(self, pulses: list[tuple[float, float]], width_s: float, stop_s: float, trial: int = 0):
+        """Trapezoids [(amplitude_a, delay_s)] into the input port, sampled on the probe's grid to
+        stop_s. `trial` > 0: another draw of the switching thresholds (seeded from the point's)."""
         wave = None
         for amplitude_a, delay_s in pulses:
             p = PiecewiseLinear.pulse(amplitude_a, delay_s=delay_s, width_s=width_s, rise_s=self.rise_s)
             wave = p if wave is None else wave + p
         times = self.grid_s[: int(np.searchsorted(self.grid_s, stop_s, side="right"))]
         self.simulations += 1
+        seed = self.seed if trial == 0 else [self.seed, trial]
         return simulate(self.chip.circuit, float(times[-1]), drives={self.input_source: wave}, initial=self.initial,
-                        temperature_k=self.temperature_k, rng=np.random.default_rng(self.seed),
+                        temperature_k=self.temperature_k, rng=np.random.default_rng(seed),
                         sample_times_s=times)
 
     def reference(self, width_s: float):
@@ -234,7 +238,52 @@ def evaluate(probe: ChipProbe, metrics: tuple[str, ...]) -> dict[str, Any]:
         out.update(energy(probe, threshold_a, first))
     if "refractory_s" in metrics:
         out.update(refractory(probe, threshold_a, first))
+    if set(metrics) & set(SYNAPTIC_METRICS):
+        out.update(synaptic_transfer(probe, threshold_a, first))
     return out
+
+
+def synaptic_transfer(probe: ChipProbe, threshold_a: float, width_s: float) -> dict[str, float]:
+    """Pre-neuron pulses at ENERGY_FACTOR x its threshold, `transfer_trials` draws of the
+    switching thresholds: the share of pre spikes after which every post-neuron fires (with the
+    Wilson interval of the procedures' statistics), the mean delay from the pre spike to the
+    posts' (spikes as the procedures detect them: rising crossings of detect_v, the pre's on its
+    excess over the scaled sub-threshold response, the posts' on their node voltage — no input
+    reaches them), and the energy the synapses' elements dissipate per pre spike over the record
+    (the simulation's own accounting: a design figure, not a lab measurement)."""
+    nan = {"transfer_probability": math.nan, "transfer_probability_low": math.nan,
+           "transfer_probability_high": math.nan, "transfer_delay_s": math.nan, "synaptic_energy_j": math.nan,
+           "pre_spikes": 0}
+    if not math.isfinite(threshold_a):
+        return nan
+    amplitude_a = ENERGY_FACTOR * threshold_a
+    stop = probe.delay_s + width_s + 2 * probe.rise_s + probe.stimulus["energy_after_s"]
+    posts = [node for name, node in probe.chip.outputs.items() if POST_OUTPUT.match(name)]
+    fired = transmitted = 0
+    delays_s, energies_j = [], []
+    for trial in range(probe.stimulus["transfer_trials"]):
+        result = probe.run([(amplitude_a, probe.delay_s)], width_s, stop, trial=trial)
+        pre = spike_times_s(result.time_s, probe.excess_v(result, width_s, amplitude_a), probe.detect_v)
+        pre = pre[pre >= probe.delay_s]
+        if pre.size == 0:
+            continue                     # no pre spike: no synaptic event to transmit
+        fired += 1
+        energies_j.append(sum(synaptic_energy_j(probe.chip, result.energy.dissipated_j).values()) / pre.size)
+        firsts = []
+        for node in posts:
+            post = spike_times_s(result.time_s, result.node_voltage_v[node], probe.detect_v)
+            post = post[post >= pre[0]]
+            firsts.append(post[0] if post.size else math.nan)
+        if all(math.isfinite(t) for t in firsts):
+            transmitted += 1
+            delays_s.append(float(np.mean(firsts)) - float(pre[0]))
+    if not fired:
+        return nan
+    share = proportion_uncertainty(transmitted, fired, LEVEL)
+    return {"transfer_probability": transmitted / fired, "transfer_probability_low": float(share.low),
+            "transfer_probability_high": float(share.high),
+            "transfer_delay_s": float(np.mean(delays_s)) if delays_s else math.nan,
+            "synaptic_energy_j": float(np.mean(energies_j)), "pre_spikes": fired}
 
 
 def energy(probe: ChipProbe, threshold_a: float, width_s: float) -> dict[str, float]:

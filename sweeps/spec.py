@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from contracts.files.chip import (
 from contracts.files.station import StationError, read_station
 from contracts.files.yaml12 import Wording, clip, parse_yaml, read_text
 from contracts.units import BASE_UNITS
+from sim_backend.chip.synapse import synapses
 
 FORMAT = "nwlab-sweep/1"
 TOP_LEVEL = ("format", "chip", "station", "measure", "seed", "parameters", "sampling", "metrics", "stimulus",
@@ -55,9 +57,20 @@ METRICS: dict[str, tuple[str, str]] = {
     "refractory_s": ("s", "pulse spacing (start to start) at which a second pulse at 1.2x threshold fires again"),
     "fi_onset_a": ("A", "DC input current from which the neuron keeps firing (after the burst when it comes on)"),
     "fi_gain_hz_per_a": ("Hz/A", "slope of the firing rate against the DC input current above the onset"),
+    "transfer_probability": ("1", "share of pre-neuron spikes (input at 1.3x its threshold) after which every "
+                                  "post-neuron (outputs vout_post*) fires: chips with synapses"),
+    "transfer_delay_s": ("s", "from the pre-neuron's spike to the post-neurons' (mean over posts and over the "
+                              "trials that transmitted): chips with synapses"),
+    "synaptic_energy_j": ("J", "energy dissipated in the synapses' elements (syn_*) per pre spike, the "
+                               "simulation's own accounting over the energy record: chips with synapses"),
 }
+#: Metrics of the synaptic transfer (a chip with synapses: docs/chip-files.md, "Synapses").
+SYNAPTIC_METRICS = ("transfer_probability", "transfer_delay_s", "synaptic_energy_j")
 #: Metrics that need the firing threshold at the first width first.
-NEEDS_THRESHOLD = ("threshold_a", "rheobase_a", "chronaxie_s", "energy_per_spike_j", "refractory_s")
+NEEDS_THRESHOLD = ("threshold_a", "rheobase_a", "chronaxie_s", "energy_per_spike_j", "refractory_s",
+                   *SYNAPTIC_METRICS)
+#: The outputs a synaptic transfer is read at: the post-neurons' main nodes.
+POST_OUTPUT = re.compile(r"^vout_post[0-9]*$")
 #: Metrics of the f–I curve (DC input, no pulses).
 FI_METRICS = ("fi_onset_a", "fi_gain_hz_per_a")
 
@@ -75,6 +88,7 @@ STIMULUS_DEFAULTS: dict[str, Any] = {
     "fi_settle_s": 1e-6,
     "fi_record_s": 100e-9,
     "fi_currents": 4,
+    "transfer_trials": 5,
 }
 
 SAMPLING_METHODS = ("grid", "random", "latin_hypercube", "adaptive")
@@ -265,6 +279,15 @@ def parse_spec(data: Any, path: Path, text: str = "") -> SweepSpec:
         for m in metrics:
             if m not in PROCEDURE_METRICS:
                 raise fail("metrics", f"{m!r} is not measured by the procedures path ({', '.join(PROCEDURE_METRICS)})")
+    if set(SYNAPTIC_METRICS) & set(metrics):
+        outputs = chip_tree.get("outputs") if isinstance(chip_tree, dict) else None
+        names = [str(k) for k in outputs] if isinstance(outputs, dict) else []
+        has_synapse = bool(synapses(document))
+        if not has_synapse or not any(POST_OUTPUT.match(n) for n in names):
+            first = next(m for m in metrics if m in SYNAPTIC_METRICS)
+            raise fail("metrics", f"{first!r} needs a chip with synapses (elements syn_*, outputs vout_post*, "
+                                  f"docs/chip-files.md 'Synapses'); {chip_path.name} has "
+                                  f"{'no post-neuron output' if has_synapse else 'no synapse'}")
     if {"rheobase_a", "chronaxie_s"} & set(metrics) and len(stimulus["widths_s"]) < 2:
         raise fail("stimulus.widths_s", "rheobase_a and chronaxie_s need thresholds at two widths or more")
     batch = data.get("batch_points")
@@ -409,7 +432,9 @@ def _stimulus(entry: Any, fail) -> dict[str, Any]:
             raise fail(f"stimulus.{key}", f"must be a positive number, got {clip(repr(value), 60)}")
         if key == "fi_currents" and not (isinstance(value, int) and value >= 2):
             raise fail("stimulus.fi_currents", f"must be a whole number of at least 2, got {clip(repr(value), 60)}")
-        out[key] = int(value) if key == "fi_currents" else float(value)
+        if key == "transfer_trials" and not (isinstance(value, int) and 1 <= value <= 1000):
+            raise fail("stimulus.transfer_trials", f"must be a whole number from 1 to 1000, got {clip(repr(value), 60)}")
+        out[key] = int(value) if key in ("fi_currents", "transfer_trials") else float(value)
     if min(out["widths_s"]) <= out["rise_s"]:
         raise fail("stimulus.widths_s", f"each width must exceed rise_s ({out['rise_s']:g} s)")
     return out

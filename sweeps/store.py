@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sweeps.spec import METRICS, SweepSpec
+from sweeps.spec import METRICS, SYNAPTIC_METRICS, SweepSpec
 
 MANIFEST_FORMAT = "nwlab-sweep-dir/1"
 PART = re.compile(r"^part-(\d{6,})\.nc$")
@@ -40,9 +40,15 @@ PER_WIDTH = ("threshold_a", "threshold_a_low", "threshold_a_high")
 #: Interval variables: name -> the metric they bound.
 BOUNDS = {"threshold_a_low": "threshold_a", "threshold_a_high": "threshold_a",
           "refractory_s_low": "refractory_s", "refractory_s_high": "refractory_s",
-          "fi_onset_a_low": "fi_onset_a", "fi_onset_a_high": "fi_onset_a"}
+          "fi_onset_a_low": "fi_onset_a", "fi_onset_a_high": "fi_onset_a",
+          "transfer_probability_low": "transfer_probability", "transfer_probability_high": "transfer_probability"}
+#: Counts recorded beside a metric: name -> what it counts.
+COUNTS = {"energy_spikes": "spikes counted in the energy record",
+          "pre_spikes": "trials of the synaptic transfer in which the pre-neuron spiked (the proportion's trials)"}
 INTERVAL_METHOD = ("95 % profile-likelihood interval of the probit fit to the bisection's trials "
                    "(procedures.analysis.recovery)")
+#: Metrics whose interval is not the probit fit's: metric -> its method.
+INTERVAL_METHODS = {"transfer_probability": "95 % Wilson interval of the proportion (procedures.analysis.statistics)"}
 PROCEDURE_INTERVALS = "the procedure's own 95 % interval (its method is archived with the run, DIR/runs/point-N/)"
 
 
@@ -62,10 +68,12 @@ def variables(spec: SweepSpec) -> list[str]:
     names = []
     for m in spec.metrics:
         names.append(m)
-        if m in ("threshold_a", "refractory_s", "fi_onset_a"):
+        if m in ("threshold_a", "refractory_s", "fi_onset_a", "transfer_probability"):
             names += [f"{m}_low", f"{m}_high"]
         if m == "energy_per_spike_j":
             names.append("energy_spikes")
+        if m in SYNAPTIC_METRICS and "pre_spikes" not in names:
+            names.append("pre_spikes")
     return names
 
 
@@ -187,10 +195,11 @@ def points_dataset(spec: SweepSpec, results: Iterable[Mapping[str, Any]]) -> xr.
     for name in variables(spec):
         metric = BOUNDS.get(name, name)
         unit = METRICS[metric][0] if metric in METRICS else "1"
-        described = METRICS.get(metric, ("1", "spikes counted in the energy record"))[1]
+        described = METRICS[metric][1] if metric in METRICS else COUNTS[name]
         attrs: dict[str, Any] = {"units": unit, "long_name": described}
         if name in BOUNDS:
-            method = INTERVAL_METHOD if spec.measure == "simulation" else PROCEDURE_INTERVALS
+            method = (INTERVAL_METHODS.get(metric, INTERVAL_METHOD) if spec.measure == "simulation"
+                      else PROCEDURE_INTERVALS)
             attrs.update(uncertainty_method=method, level=0.95, bounds_of=metric)
         elif f"{name}_low" in variables(spec):
             attrs["ancillary_variables"] = f"{name}_low {name}_high"

@@ -27,6 +27,7 @@ from lab.app.report.document import (
 )
 from lab.app.report.html import to_html, write_atomically
 from lab.app.report.plots import Figure, empty_note, label, prefix_for, pyplot, save
+from sweeps.store import COUNTS
 
 REPORT_DIR = "report"
 #: Metrics drawn (the counts and interval bounds are not drawn on their own).
@@ -52,7 +53,7 @@ def open_sweep(directory: Path) -> xr.Dataset:
 
 def metrics_of(data: xr.Dataset) -> list[str]:
     """The metric variables (not bounds, counts, seeds or errors)."""
-    skip = {"seed", "error", "elapsed_s", "point", "energy_spikes"}
+    skip = {"seed", "error", "elapsed_s", "point", *COUNTS}
     return [n for n in data.data_vars if n not in skip and "bounds_of" not in data[n].attrs]
 
 
