@@ -27,7 +27,8 @@ import h5py
 import numpy as np
 
 from lab.archive import layout
-from lab.archive.recover import check_file, open_partial, short
+from lab.archive.reader import open_run_file
+from lab.archive.recover import short
 from lab.archive.stored_run import StoredQuantity, attributes, read_stored_entry, table_groups, text
 
 #: Traces whose samples are read besides the last ones (a caller's picks), at most.
@@ -142,13 +143,7 @@ def read_live_run(path: str | os.PathLike[str], *, last_traces: int = 4, pick: P
 def _open(path: Path) -> h5py.File:
     if not path.exists() and not path.is_symlink():
         raise FileGone(f"{path}: gone before it was read (a recovery renamed it?)")
-    if path.name.endswith(layout.PARTIAL_SUFFIX):
-        return open_partial(path)
-    check_file(path)
-    try:
-        return h5py.File(path, "r")
-    except Exception as exc:  # noqa: BLE001 - h5py raises OSError or RuntimeError
-        raise layout.ArchiveError(f"{path}: not a readable HDF5 file ({short(exc)})") from exc
+    return open_run_file(path)
 
 
 def _length(ds: h5py.Dataset) -> int:

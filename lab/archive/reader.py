@@ -34,7 +34,9 @@ class RunSummary:
     size_bytes: int
 
 
-def _open(path: Path) -> h5py.File:
+def open_run_file(path: Path) -> h5py.File:
+    """A run file open read-only: a `.partial` as a SWMR reader (recover.open_partial), a `.h5`
+    after its signature is checked; one ArchiveError naming it when it is not readable HDF5."""
     if path.name.endswith(layout.PARTIAL_SUFFIX):
         return open_partial(path)
     check_file(path)
@@ -76,7 +78,7 @@ def _naming_damage(path: Path, read: Callable[[Path], T]) -> T:
 
 
 def _summarize(path: Path) -> RunSummary:
-    with _open(path) as f:
+    with open_run_file(path) as f:
         entry = _entry(f, path)
         partial = path.name.endswith(layout.PARTIAL_SUFFIX)
         n = entry[layout.TRACES]["trace"].shape[0] if layout.TRACES in entry else 0
@@ -93,7 +95,7 @@ def check_readable(path: str | os.PathLike[str]) -> None:
     if path.name.endswith(layout.PARTIAL_SUFFIX):
         raise layout.ArchiveError(f"{path}: an unfinished run (recover it with: nwlab archive recover {path})")
     try:
-        with _open(path) as f:
+        with open_run_file(path) as f:
             if layout.ENTRY not in f or "run_id" not in f[layout.ENTRY]:
                 raise layout.ArchiveError(f"{path}: not an nwlab run file (no /{layout.ENTRY}/run_id)")
             datasets: list[h5py.Dataset] = []
@@ -179,7 +181,7 @@ def _describe(path: Path, automatic: Collection[str] | None = None) -> str:
     s = summarize(path)
     lines = [f"run {s.run_id} ({s.procedure}): {s.status}",
              f"  file {path} ({s.size_bytes / 1e6:.1f} MB)"]
-    with _open(path) as f:
+    with open_run_file(path) as f:
         entry = _entry(f, path)
         lines.append(f"  started {s.start_time}; ended {_str(entry, 'end_time', '-')}")
         for field in ("exit_message", "traceback"):
