@@ -14,6 +14,11 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 
+class NoExtremesCapture(RuntimeError):
+    """The temperature controller keeps no capture of its control sensor's lowest and highest
+    reading (its text says why): the stage can only be read, reading by reading."""
+
+
 @runtime_checkable
 class TemperatureController(Protocol):
     """Holds the sample stage at a temperature (Lake Shore 336, 372)."""
@@ -26,6 +31,16 @@ class TemperatureController(Protocol):
 
     def heater_output_pct(self) -> float:
         """Heater output in percent of the active range."""
+
+    def reset_temperature_extremes(self) -> None:
+        """Start the controller's own capture of the control sensor's lowest and highest
+        temperature afresh (a min/max capture, kept by the instrument between readings);
+        writes no level. NoExtremesCapture when the controller keeps none."""
+
+    def temperature_extremes_k(self) -> tuple[float, float]:
+        """(lowest, highest) temperature of the control sensor since reset_temperature_extremes,
+        as the controller captured it, however briefly it was there. NoExtremesCapture when the
+        controller keeps no such capture."""
 
     def safe_state(self) -> None:
         """Heater off (range 0): the stage drifts to the cryocooler's base temperature."""

@@ -2,10 +2,20 @@
 
 Options (station file): `sensor_input` (A-D, the control sensor), `heater_output` (1 or 2, the
 current outputs that can heat a stage), `heater_range` (low | medium | high while regulating).
+
+Min/max capture (Model 336 manual, chapter 6 command list): `MNMXRST` resets the minimum and
+maximum data of all inputs, `MDAT? <input>` returns `<min value>,<max value>` of one input
+since then. The capture runs in the instrument, so the extremes cover the time between the two
+queries, not only the moments they were sent. Neither QCoDeS' LakeshoreModel336 nor PyMeasure's
+LakeShore3xx has parameters for them, so the role verbs send them. They set no level: the write guard has no
+rule for them (MNMXRST resets data, not an output). The values are taken as kelvin: they come
+in the input's preferred units, as a setpoint is read, and the role keeps those at kelvin (its
+write guard refuses INTYPE).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from qcodes import validators as vals
@@ -13,6 +23,17 @@ from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
 
 from drivers._lakeshore import LakeshoreTemperatureRole
 from contracts.envelope import Envelope
+
+
+def parse_extremes(reply: str) -> tuple[float, float]:
+    """`MDAT?`'s `<min value>,<max value>`; ValueError for anything else (read again)."""
+    fields = reply.strip().split(",")
+    if len(fields) != 2:
+        raise ValueError(f"expected <min value>,<max value>, got {reply!r}")
+    low, high = float(fields[0]), float(fields[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise ValueError(f"expected finite <min value> <= <max value>, got {reply!r}")
+    return low, high
 
 
 class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
@@ -50,3 +71,11 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
 
     def role_control_input(self) -> Any:
         return self.control_sensor()
+
+    # --- role: the min/max capture (see the module docstring) ---------------------------------
+    def reset_temperature_extremes(self) -> None:
+        self.write("MNMXRST")
+        self.raise_on_status_errors("reset_temperature_extremes (MNMXRST)")
+
+    def temperature_extremes_k(self) -> tuple[float, float]:
+        return self.ask_parsed(f"MDAT? {self.control_sensor()}", parse_extremes)

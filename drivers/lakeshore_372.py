@@ -5,6 +5,12 @@ Options (station file): `sensor_input` (1-16, the scanner channel read and regul
 `heater_range` (the stock driver's sample heater range name used while regulating, e.g. "316μA").
 Commands: Model 372 manual §6.12 (`KRDG? <ch>`, `SETP 0,<K>`, `RAMP 0,<on>,<K/min>`,
 `OUTMODE 0,<mode>,<input>,...`, `RANGE 0,<range>`, `HTR?`).
+
+No min/max capture: the role's `reset_temperature_extremes` and `temperature_extremes_k` raise
+NoExtremesCapture (NO_CAPTURE says why) and send nothing, so the run's temperature guard reads
+the stage before and after each measurement only, and says so in the run's record. The 372
+manual (§5.8.1) lists the Model 370's min/max command, MNMX, among those the 372 no longer
+supports; neither the stock QCoDeS driver nor the emulated 372 has a min/max query.
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import LakeshoreMod
 
 from drivers._lakeshore import LakeshoreTemperatureRole
 from contracts.envelope import Envelope
+from contracts.roles import NoExtremesCapture
+
+#: Why the 372 role has no min/max capture (the run's record quotes it).
+NO_CAPTURE = ("the Lake Shore 372 driver has no min/max capture to use (the 372 manual lists the 370's MNMX "
+              "among the commands it no longer supports)")
 
 
 class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
@@ -51,3 +62,10 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
 
     def role_control_input(self) -> Any:
         return self.control_sensor()
+
+    # --- role: no min/max capture (see the module docstring) ----------------------------------
+    def reset_temperature_extremes(self) -> None:
+        raise NoExtremesCapture(NO_CAPTURE)
+
+    def temperature_extremes_k(self) -> tuple[float, float]:
+        raise NoExtremesCapture(NO_CAPTURE)

@@ -19,7 +19,7 @@ from contracts.clock import LabTime
 from contracts.files.station import Station
 from contracts.envelope import EnvelopeError
 from contracts.wiring import wiring_of
-from lab.execution.guards import TemperatureWatch, hold_inside
+from lab.execution.guards import Excursion, TemperatureWatch, hold_inside
 from contracts.roles import AcquisitionLost
 from contracts.units import format_si
 
@@ -171,44 +171,56 @@ class StepExecutor:
 
     def _measure_in_window(self, step: steps.Step):
         """Measure with the stage inside its window; a measurement followed by a reading outside
-        it is discarded, the excursion sat out, and the measurement taken again."""
+        it, or over which the controller's min/max capture saw the stage outside it, is
+        discarded, the excursion sat out, and the measurement taken again."""
         assert self.watch is not None
         self.watch.measurable()
         outside_k = self.watch.outside()
         if outside_k is not None:
-            self._sit_out_excursion(step, outside_k, "held back until then")
+            self._sit_out_excursion(step, Excursion(outside_k), "held back until then")
         retakes = self.station.guards.retakes
         for take in range(retakes + 1):
+            missing = self.watch.start_capture()
+            if missing:
+                self._incident(f"no min/max capture around the measurements ({missing}): the stage is read "
+                               f"before and after each measurement only, so an excursion that begins and ends "
+                               f"within one is not seen")
             reply = self._dispatch(step)
-            outside_k = self.watch.outside()
-            if outside_k is None:
+            excursion = self.watch.after_measurement()
+            if excursion is None:
                 return reply
             if take == retakes:
                 break
-            self._sit_out_excursion(step, outside_k, "taken meanwhile discarded and taken again")
+            self._sit_out_excursion(step, excursion, "taken meanwhile discarded and taken again")
+        last = (f"last reading {excursion.temperature_k:.4g} K" if not excursion.captured
+                else f"last: {excursion.found()}")
         raise StepError(f"{type(step).__name__} was interrupted by the stage leaving its window "
-                        f"{self.watch.describe_window()} {retakes + 1} times in a row (last reading "
-                        f"{outside_k:.4g} K); the last one is discarded")
+                        f"{self.watch.describe_window()} {retakes + 1} times in a row ({last}); "
+                        f"the last one is discarded")
 
-    def _sit_out_excursion(self, step: steps.Step, temperature_k: float, measurement: str) -> None:
+    def _sit_out_excursion(self, step: steps.Step, excursion: Excursion, measurement: str) -> None:
         assert self.watch is not None
-        window = self.watch.describe_window()
-        log.warning("stage at %.4g K, outside its window %s: bias to 0 A, input off until it is back",
-                    temperature_k, window)
+        window, name = self.watch.describe_window(), type(step).__name__
+        if excursion.captured:
+            after = "" if excursion.reading_k is None else f"; read {excursion.reading_k:.4g} K after it"
+            where = (f"stage at {excursion.temperature_k:.4g} K during the {name} (the {excursion.extreme} "
+                     f"temperature of the controller's min/max capture, caught by it{after})")
+        else:
+            where = f"stage at {excursion.temperature_k:.4g} K"
+        log.warning("%s, outside its window %s: bias to 0 A, input off until it is back", where, window)
         # Nothing drives the chip while it is warm: the bias goes to 0 A and the input off.
         level_a = self.state.bias_a
         if self.state.bias_output_on:
             self._ramp_bias(0.0)
         if self.state.input_enabled:
             self.role("pulse_generator").set_output_enabled(False)
-        waited_s, back_k = self.watch.wait_back(temperature_k)
+        waited_s, back_k = self.watch.wait_back(excursion.temperature_k, excursion.found())
         if self.state.bias_output_on:
             self._ramp_bias(level_a)
         if self.state.input_enabled:
             self.role("pulse_generator").set_output_enabled(True)
-        self._incident(f"stage at {temperature_k:.4g} K left its window {window}: bias at 0 A and input "
-                       f"off for {waited_s:.0f} s of lab time until it was back ({back_k:.4g} K); "
-                       f"the {type(step).__name__} {measurement}")
+        self._incident(f"{where} left its window {window}: bias at 0 A and input off for {waited_s:.0f} s of "
+                       f"lab time until it was back ({back_k:.4g} K); the {name} {measurement}")
 
     def _incident(self, text: str) -> None:
         """Kept for the run's record, and logged now: whoever watches the run sees it as it happens."""

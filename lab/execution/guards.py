@@ -10,6 +10,15 @@ stage to be back inside for `excursion_hold_s`, restores both and takes the meas
 within `excursion_wait_s` the run fails, saying where the stage went. Readings are
 `check_interval_s` apart: measurements taken since the last reading inside are kept.
 
+Two readings cannot see an excursion that begins and ends between them, within one long
+measurement (a bias sweep of thousands of lab seconds). So around each measurement the run also
+uses the temperature controller's own min/max capture (Lake Shore 336: `MNMXRST` before,
+`MDAT?` after; the role verbs `reset_temperature_extremes`, `temperature_extremes_k`): the
+controller follows the stage between the two, and a lowest or highest temperature outside the
+window is an excursion exactly like a reading outside it, said to be caught by the capture. A
+controller without one (NoExtremesCapture, e.g. the Lake Shore 372) leaves the readings alone
+doing it; the run's record says so, once, at its first measurement.
+
 The window is the station file's `guards.temperature_window_k` (default: the temperature
 controller's envelope), narrowed to setpoint ± tolerance once a run has waited for a setpoint.
 """
@@ -18,13 +27,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from contracts.clock import LabTime
 from contracts.files.station import GuardSettings
+from contracts.roles import NoExtremesCapture
 
 
 class TemperatureExcursionError(RuntimeError):
     """The stage left its window and did not come back in time."""
+
+
+@dataclass(frozen=True)
+class Excursion:
+    """The stage found outside its window: by a reading, or by the controller's min/max capture
+    over a measurement (`extreme` "highest" or "lowest"; `reading_k` the reading after it, if
+    one was due)."""
+
+    temperature_k: float
+    extreme: str = ""
+    reading_k: float | None = None
+
+    @property
+    def captured(self) -> bool:
+        return bool(self.extreme)
+
+    def found(self) -> str:
+        """How it was found, for messages: "read 5 K" or "highest 5.93 K in the min/max capture"."""
+        if not self.captured:
+            return f"read {self.temperature_k:.4g} K"
+        return f"{self.extreme} {self.temperature_k:.4g} K in the min/max capture"
 
 
 class TemperatureWatch:
@@ -37,6 +69,9 @@ class TemperatureWatch:
         self.window_k = settings.temperature_window_k
         self._held_at: tuple[float, float] | None = None
         self._last_check_s: float | None = None
+        #: Why the controller's min/max capture is not used ("" while it is, or before the first try).
+        self.no_capture = ""
+        self._capturing = False
 
     def hold_at(self, setpoint_k: float, tolerance_k: float) -> None:
         """The run waited for setpoint_k: measure only within the tolerance of it, inside the
@@ -63,16 +98,58 @@ class TemperatureWatch:
 
     def outside(self) -> float | None:
         """The stage temperature if a reading is due and lies outside the window."""
+        temperature_k = self._due_reading()
+        return None if temperature_k is None or self._inside(temperature_k) else temperature_k
+
+    def _due_reading(self) -> float | None:
+        """A reading of the stage, if one is due (check_interval_s after the last)."""
         now_s = self.clock.now_s()
         if self._last_check_s is not None and now_s - self._last_check_s < self.settings.check_interval_s:
             return None
         self._last_check_s = now_s
-        temperature_k = self.controller.read_temperature_k()
-        return None if self._inside(temperature_k) else temperature_k
+        return self.controller.read_temperature_k()
 
-    def wait_back(self, left_at_k: float) -> tuple[float, float]:
+    # --- the controller's min/max capture around one measurement --------------------------------
+    def start_capture(self) -> str:
+        """Before a measurement: the controller's min/max capture starts afresh. Returns why
+        there is none the first time that turns out (the caller says so, once), else ""."""
+        if self.no_capture:
+            return ""
+        self._capturing = False
+        reset = getattr(self.controller, "reset_temperature_extremes", None)
+        try:
+            if reset is None:
+                raise NoExtremesCapture(f"the temperature controller ({type(self.controller).__name__}) "
+                                        "offers no min/max capture")
+            reset()
+        except NoExtremesCapture as missing:
+            self.no_capture = str(missing) or type(missing).__name__
+            return self.no_capture
+        self._capturing = True
+        return ""
+
+    def after_measurement(self) -> Excursion | None:
+        """After a measurement: the reading (if due) outside the window, else the capture's
+        lowest or highest temperature since start_capture outside it (the one further out)."""
+        reading_k = self._due_reading()
+        if reading_k is not None and not self._inside(reading_k):
+            return Excursion(reading_k)
+        if not self._capturing:
+            return None
+        self._capturing = False
+        low_k, high_k = self.controller.temperature_extremes_k()
+        outside = [(high_k, "highest"), (low_k, "lowest")]
+        outside = [(k, which) for k, which in outside if not self._inside(k)]
+        if not outside:
+            return None
+        temperature_k, which = max(outside, key=lambda found: self._distance_k(found[0])
+                                   if math.isfinite(found[0]) else math.inf)
+        return Excursion(temperature_k, extreme=which, reading_k=reading_k)
+
+    def wait_back(self, left_at_k: float, found: str = "") -> tuple[float, float]:
         """Poll until the stage has been inside for excursion_hold_s; (lab seconds waited,
-        temperature). TemperatureExcursionError once excursion_wait_s has passed."""
+        temperature). TemperatureExcursionError once excursion_wait_s has passed; `found` says
+        how the excursion was found (Excursion.found; default "read <left_at_k> K")."""
         s = self.settings
         # Several readings over the hold, but never faster than the check interval's own pace.
         poll_s = min(s.check_interval_s, s.excursion_hold_s / 5) or s.check_interval_s
@@ -82,7 +159,8 @@ class TemperatureWatch:
         if not held:
             furthest_k = max([left_at_k, *readings_k], key=self._distance_k)
             raise TemperatureExcursionError(
-                f"the stage left its measurement window {self.describe_window()} (read {left_at_k:.4g} K, "
+                f"the stage left its measurement window {self.describe_window()} "
+                f"({found or f'read {left_at_k:.4g} K'}, "
                 f"furthest {furthest_k:.4g} K) and was not back for {s.excursion_hold_s:g} s within "
                 f"{s.excursion_wait_s:g} s of lab time (last reading {readings_k[-1]:.4g} K); bias left at 0 A")
         self._last_check_s = self.clock.now_s()

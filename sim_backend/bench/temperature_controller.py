@@ -5,6 +5,15 @@ output % = p·(e + i·1e-3·∫e dt + d·de/dt) with e in kelvin, ∫e dt in K·
 each personality converts its manual's P, I, D into p, i, d (the 336's D is a percentage of a
 quarter of the integral time, the 372's I an integral time in seconds). The heater delivers
 output % of its range's power into the stage.
+
+Each sensor input keeps a min/max capture (Lake Shore 336 `MNMXRST`, `MDAT?`): the lowest and
+highest stage temperature since the capture was last reset, followed over every step of the
+thermal model's own integration, not only where a catch-up ends, so an excursion that begins
+and ends between two queries is captured as it was. A heater-off drift is one implicit step of
+constant power, along which the single-node stage moves monotonically, so its two ends are its
+extremes; a running loop reports the lowest and highest temperature of every control interval
+(`_kernel_thermal`). The capture follows the modelled stage, without the readings' noise; lab
+time skipped by a clock slip is not seen (the stage did not move in it).
 """
 
 from __future__ import annotations
@@ -80,6 +89,13 @@ class HeaterOutput:
 @dataclass
 class SensorInput:
     noise_k_rms: float = 1e-3
+    #: Min/max capture: lowest and highest stage temperature since the last reset, K.
+    lowest_k: float = math.nan
+    highest_k: float = math.nan
+
+    def capture(self, low_k: float, high_k: float) -> None:
+        self.lowest_k = low_k if math.isnan(self.lowest_k) else min(self.lowest_k, low_k)
+        self.highest_k = high_k if math.isnan(self.highest_k) else max(self.highest_k, high_k)
 
 
 @dataclass
@@ -99,6 +115,23 @@ class TemperatureControllerPanel:
     max_catch_up_wall_s: float | None = None
     slipped_s: float = 0.0                 # lab time skipped by clock slips, s
     slips: int = 0
+
+    def __post_init__(self) -> None:
+        self.reset_extremes()              # the capture runs from power-up
+
+    def reset_extremes(self) -> None:
+        """Every input's min/max capture starts afresh at the present stage temperature."""
+        for sensor in self.inputs.values():
+            sensor.lowest_k = sensor.highest_k = self.state.temperature_k
+
+    def extremes_k(self, input_name: str) -> tuple[float, float]:
+        """(lowest, highest) stage temperature an input's capture saw since its last reset."""
+        sensor = self.inputs[input_name]
+        return sensor.lowest_k, sensor.highest_k
+
+    def _capture(self, low_k: float, high_k: float) -> None:
+        for sensor in self.inputs.values():
+            sensor.capture(low_k, high_k)
 
     def set_setpoint(self, output: int, setpoint_k: float) -> None:
         heater = self.outputs[output]
@@ -168,6 +201,7 @@ class TemperatureControllerPanel:
                 self._update_loop(heater, dt_s)
             self.state = thermal.step(self.state, self.stage, self.heater_power_w() + extra_w, dt_s,
                                       adaptive=False)
+            self._capture(self.state.temperature_k, self.state.temperature_k)
 
     def compile_loop_kernel(self) -> None:
         """Run the loop kernel once on a copy of this panel: numba compiles it on its first call
@@ -188,7 +222,10 @@ class TemperatureControllerPanel:
         """No loop to run: the heaters are off and the implicit thermal step takes any span in one call."""
         for heater in self.outputs.values():
             heater.output_pct = 0.0
+        start_k = self.state.temperature_k
         self.state = thermal.step(self.state, self.stage, extra_w, until_s - self.state.time_s)
+        # Constant power on one thermal node: the path is monotonic, its ends are its extremes.
+        self._capture(min(start_k, self.state.temperature_k), max(start_k, self.state.temperature_k))
 
     def _loop_idle(self) -> bool:
         return all(h.mode == "off" or h.range_index == 0 for h in self.outputs.values())
@@ -213,7 +250,8 @@ class TemperatureControllerPanel:
             row[kt.H_LAST_ERROR] = heater.last_error_k
             row[kt.H_OUTPUT] = heater.output_pct
         s = self.state
-        x = np.array([s.temperature_k, s.time_s, s.heater_energy_j, s.parasitic_energy_j, s.cooling_energy_j])
+        x = np.array([s.temperature_k, s.time_s, s.heater_energy_j, s.parasitic_energy_j, s.cooling_energy_j,
+                      s.temperature_k, s.temperature_k])
         stage, temps, powers = thermal.packed_stage(self.stage)
         status, _, _ = kt.closed_loop(stage, temps, powers, rows, x, float(until_s), float(self.control_interval_s),
                                       float(extra_w), int(max_steps))
@@ -227,6 +265,7 @@ class TemperatureControllerPanel:
         self.state = replace(s, temperature_k=float(x[kt.X_T]), time_s=float(x[kt.X_TIME]),
                              heater_energy_j=float(x[kt.X_HEATER_J]), parasitic_energy_j=float(x[kt.X_PARASITIC_J]),
                              cooling_energy_j=float(x[kt.X_COOLING_J]))
+        self._capture(float(x[kt.X_T_MIN]), float(x[kt.X_T_MAX]))
         if status == kt.RUNAWAY:
             raise ValueError(f"{self.stage.name}: runaway temperature (heater "
                              f"{self.heater_power_w() + extra_w + self.stage.parasitic_w} W?)")

@@ -19,7 +19,9 @@ sim_backend/physics/__pycache__/_kernel_thermal*.nb[ic] if results look stale.
 Layouts (float64 arrays, filled by `thermal.packed_stage` and the controller):
 - stage: see the S_* indices; the tabulated cooler's points come as two more arrays;
 - heaters (n, H_FIELDS): see the H_* indices; H_MODE is 0 off (or range 0), 1 PID, 2 open loop;
-- state: see the X_* indices (`thermal.ThermalState`'s fields).
+- state: see the X_* indices (`thermal.ThermalState`'s fields, then the lowest and highest
+  temperature the loop stepped through, which the caller seeds with the present one: a
+  controller's min/max capture sees every control interval, not only where a catch-up ends).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ H_FIELDS = 13
 MODE_OFF, MODE_PID, MODE_OPEN = 0.0, 1.0, 2.0
 
 # state vector
-X_T, X_TIME, X_HEATER_J, X_PARASITIC_J, X_COOLING_J = range(5)
-X_FIELDS = 5
+X_T, X_TIME, X_HEATER_J, X_PARASITIC_J, X_COOLING_J, X_T_MIN, X_T_MAX = range(7)
+X_FIELDS = 7
 
 #: Status: 0 span done or step budget used; 1 runaway temperature (the Python path's ValueError).
 OK, RUNAWAY = 0, 1
@@ -213,6 +215,8 @@ def closed_loop(stage, temps, powers, heaters, state, until_s, interval_s, extra
             return status, steps, steady
         pc, _ = cooler_power_and_slope(stage, temps, powers, t_new)
         state[X_T] = t_new
+        state[X_T_MIN] = min(state[X_T_MIN], t_new)
+        state[X_T_MAX] = max(state[X_T_MAX], t_new)
         state[X_TIME] = state[X_TIME] + dt
         state[X_HEATER_J] = state[X_HEATER_J] + heater_w * dt
         state[X_PARASITIC_J] = state[X_PARASITIC_J] + parasitic_w * dt

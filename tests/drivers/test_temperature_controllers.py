@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 from driver_helpers import ENVELOPES
 
-from drivers.lakeshore_336 import Lakeshore336
-from drivers.lakeshore_372 import Lakeshore372
+from drivers.lakeshore_336 import Lakeshore336, parse_extremes
+from drivers.lakeshore_372 import NO_CAPTURE, Lakeshore372
 from contracts.envelope import EnvelopeError
+from contracts.roles import NoExtremesCapture
 from sim_backend.physics import thermal
 
 pytestmark = pytest.mark.timeout(30)
@@ -93,3 +95,45 @@ def test_refused_setpoints_write_nothing(controller, bench, received):
             controller.set_setpoint_k(setpoint_k, ramp_k_per_min=ramp_k_per_min)
     assert log.byte_count == 0
     assert bench.world.panels["cryostat"].outputs == before
+
+
+# --- the min/max capture (336: MNMXRST, MDAT?; the 372 keeps none) ------------------------------------
+
+@pytest.mark.parametrize("model", ["lakeshore_336"])
+def test_336_capture_has_the_extremes_a_reading_no_longer_shows(controller, bench, received):
+    panel = bench.world.panels["cryostat"]
+    log = received("cryostat")
+    controller.reset_temperature_extremes()
+    assert log.messages == ["MNMXRST", "*ESR?"]                   # status checked, as after every verb
+    base_k = controller.read_temperature_k()
+    low_k, high_k = controller.temperature_extremes_k()
+    assert low_k == pytest.approx(base_k, abs=0.01) and high_k - low_k < 1e-3
+    # Lab time runs at wall speed here: 5 W for half a second, then the stage cools back.
+    now_s = bench.world.now_s()
+    panel.excursions.append((now_s + 0.2, now_s + 0.7, 5.0))
+    time.sleep(3.0)
+    reading_k = controller.read_temperature_k()
+    low_k, high_k = controller.temperature_extremes_k()
+    assert high_k > 6.0 and low_k == pytest.approx(base_k, abs=0.01)
+    assert reading_k < high_k - 2.0                                     # the stage has cooled back a long way
+    assert log.messages[-1] == "MDAT? A"                              # the control input (sensor_input)
+    controller.reset_temperature_extremes()
+    low_k, high_k = controller.temperature_extremes_k()
+    assert high_k - low_k < 0.05 and high_k < reading_k + 0.05          # from the present reading again
+
+
+@pytest.mark.parametrize("model", ["lakeshore_372"])
+def test_372_says_it_keeps_no_capture_and_sends_nothing(controller, received):
+    log = received("cryostat")
+    for verb in (controller.reset_temperature_extremes, controller.temperature_extremes_k):
+        with pytest.raises(NoExtremesCapture) as missing:
+            verb()
+        assert str(missing.value) == NO_CAPTURE
+    assert log.byte_count == 0
+
+
+@pytest.mark.parametrize("reply", ["+3.1711", "+3.1,+2.0", "+3.1,nan", "a,b", "+1,+2,+3"])
+def test_a_min_max_reply_not_of_the_manuals_form_is_refused(reply):
+    with pytest.raises(ValueError):
+        parse_extremes(reply)
+    assert parse_extremes("+3.1711,+5.9286\r\n") == (3.1711, 5.9286)

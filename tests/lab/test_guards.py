@@ -1,8 +1,9 @@
 """The temperature window (lab.execution.guards) as the executor applies it, on a private emulated bench.
 
 The stage temperature comes from a scripted controller standing in for the Lake Shore (so an
-excursion can be placed exactly: during one capture); the bias source, pulse generator and scope
-are the emulated instruments through their real drivers.
+excursion can be placed exactly: during one capture), readings and min/max capture alike; the
+bias source, pulse generator and scope are the emulated instruments through their real drivers.
+tests/lab/test_temperature_capture.py runs the capture on the emulated Lake Shores themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contracts import steps
 from lab.execution.instruments import open_instruments
 from contracts.clock import LabTime
 from contracts.files.station import StationError, read_station
+from contracts.roles import NoExtremesCapture
 from lab.execution.executor import StepError, StepExecutor
 from lab.execution.guards import GuardSettings, TemperatureExcursionError, TemperatureWatch
 
@@ -24,21 +26,40 @@ INSIDE_K, OUTSIDE_K = 3.2, 5.0
 
 class ScriptedStage:
     """A temperature controller whose readings follow a script (the last value repeats); it
-    notes the bias being sourced and whether the pulse generator's output is on at each reading."""
+    notes the bias being sourced and whether the pulse generator's output is on at each reading.
 
-    def __init__(self, readings_k: list[float], bias, generator) -> None:
+    Its min/max capture answers `extremes_k` in turn, one (lowest, highest) per measurement; with
+    no script it saw nothing but the last reading. `capture=False`: it keeps none."""
+
+    def __init__(self, readings_k: list[float], bias, generator, *,
+                 extremes_k: list[tuple[float, float]] | None = None, capture: bool = True) -> None:
         self.readings_k = list(readings_k)
         self.bias = bias
         self.generator = generator
         self.bias_at_readings_a: list[float] = []
         self.input_on_at_readings: list[bool] = []
         self.readings = 0
+        self.extremes_script_k = list(extremes_k or [])
+        self.capture = capture
+        self.resets = 0
+        self.last_k = readings_k[0]
 
     def read_temperature_k(self) -> float:
         self.readings += 1
         self.bias_at_readings_a.append(self.bias.current_a())
         self.input_on_at_readings.append(self.generator.ask(":OUTP1?").strip() == "1")
-        return self.readings_k.pop(0) if len(self.readings_k) > 1 else self.readings_k[0]
+        self.last_k = self.readings_k.pop(0) if len(self.readings_k) > 1 else self.readings_k[0]
+        return self.last_k
+
+    def reset_temperature_extremes(self) -> None:
+        if not self.capture:
+            raise NoExtremesCapture("the scripted stage keeps no min/max capture")
+        self.resets += 1
+
+    def temperature_extremes_k(self) -> tuple[float, float]:
+        if not self.capture:
+            raise NoExtremesCapture("the scripted stage keeps no min/max capture")
+        return self.extremes_script_k.pop(0) if self.extremes_script_k else (self.last_k, self.last_k)
 
     def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
         pass
@@ -50,8 +71,8 @@ class ScriptedStage:
         pass
 
 
-def _prepared(station, roles, readings_k):
-    stage = ScriptedStage(readings_k, roles["bias_source"], roles["pulse_generator"])
+def _prepared(station, roles, readings_k, **capture):
+    stage = ScriptedStage(readings_k, roles["bias_source"], roles["pulse_generator"], **capture)
     executor = StepExecutor(station, {**roles, "temperature_controller": stage}, LabTime(station.clock_acceleration))
     for step in (steps.SetBias(current_a=BIAS_A, ramp_a_per_s=1e-3),
                  steps.ConfigurePulses(current_a=10e-6, width_s=5e-9, edge_s=1e-9, period_s=1e-6, count=1),
@@ -208,3 +229,68 @@ def test_wait_for_a_setpoint_that_never_holds_names_tolerance_and_last_reading(p
                                                             timeout_s=60.0, poll_s=5.0)) == 4.3
         for role in instruments.roles.values():
             role.safe_state()
+
+
+@pytest.mark.timeout(60)
+def test_an_excursion_only_the_min_max_capture_saw_is_sat_out_and_the_capture_taken_again(private_station):
+    """Readings before and after the capture inside, the capture's highest temperature outside:
+    the same as a reading outside (bias to 0 A and input off, wait, restore, take again), and the
+    incident names the extreme and the capture."""
+    station = read_station(private_station)
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, [INSIDE_K],
+                                    extremes_k=[(INSIDE_K, 5.9), (INSIDE_K, INSIDE_K)])
+        traces = executor.execute(steps.Capture(fire=True, timeout_s=2.0))
+        bias_a = instruments.roles["bias_source"].current_a()
+        for role in instruments.roles.values():
+            role.safe_state()
+    assert traces is not None and traces.time_s.size == 400
+    assert stage.resets == 2                                           # one per take
+    assert len(executor.incidents) == 1, executor.incidents
+    incident = executor.incidents[0]
+    assert incident.startswith("stage at 5.9 K during the Capture (the highest temperature of the controller's "
+                               "min/max capture, caught by it; read 3.2 K after it) left its window [2, 4.5] K: "
+                               "bias at 0 A and input off for "), incident
+    assert incident.endswith("the Capture taken meanwhile discarded and taken again"), incident
+    # readings: before and after the first take (bias on), then the wait (bias 0 A, input off)
+    bias_at_a = stage.bias_at_readings_a
+    assert bias_at_a[:2] == [BIAS_A, BIAS_A], bias_at_a
+    waiting = bias_at_a[2:]
+    while waiting and waiting[-1] == BIAS_A:          # a check after the retake (bias restored)
+        waiting.pop()
+    assert waiting and set(waiting) == {0.0}, bias_at_a
+    assert not any(stage.input_on_at_readings[2:2 + len(waiting)]), stage.input_on_at_readings
+    assert executor.state.bias_a == BIAS_A == bias_a
+
+
+@pytest.mark.timeout(60)
+def test_a_capture_that_fell_below_the_window_is_named_lowest_and_retakes_still_run_out(private_station):
+    _with_guards(private_station, retakes=1, excursion_hold_s=0, check_interval_s=1e-3)
+    station = read_station(private_station)
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, [INSIDE_K], extremes_k=[(1.5, INSIDE_K)] * 2)
+        with pytest.raises(StepError, match=r"Capture was interrupted by the stage leaving its window \[2, 4.5\] K "
+                                            r"2 times in a row \(last: lowest 1.5 K in the min/max capture\)"):
+            executor.execute(steps.Capture(fire=True, timeout_s=2.0))
+        for role in instruments.roles.values():
+            role.safe_state()
+    assert len(executor.incidents) == 1 and "stage at 1.5 K during the Capture (the lowest temperature" in \
+        executor.incidents[0]
+
+
+@pytest.mark.timeout(60)
+def test_without_a_capture_the_readings_guard_alone_and_the_run_says_so_once(private_station):
+    station = read_station(private_station)
+    with open_instruments(station) as instruments:
+        executor, stage = _prepared(station, instruments.roles, [INSIDE_K, OUTSIDE_K, INSIDE_K], capture=False)
+        for _ in range(3):
+            executor.execute(steps.MeasureBiasVoltage())
+        for role in instruments.roles.values():
+            role.safe_state()
+    missing = [i for i in executor.incidents if i.startswith("no min/max capture")]
+    assert missing == ["no min/max capture around the measurements (the scripted stage keeps no min/max capture): "
+                       "the stage is read before and after each measurement only, so an excursion that begins "
+                       "and ends within one is not seen"], executor.incidents
+    # the readings still guard: the one outside after the first measurement was sat out
+    assert any(i.startswith("stage at 5 K left its window [2, 4.5] K") for i in executor.incidents)
+    assert executor.watch.no_capture == "the scripted stage keeps no min/max capture"

@@ -6,6 +6,7 @@ real front panel and stage model, so lab time is exact and the thermal results a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from contextlib import closing
 import uuid
@@ -55,6 +56,12 @@ def test_measured_sequence_bytes_reach_the_panel():
     ("KRDG? E", 0x10),            # no input E
     ("HTRSET 2,1,4,0,1", 0x10),   # 2 A is output 1 only
     ("SYST:ERR?", 0x20),          # no SCPI error queue on a Lake Shore
+    ("MDAT?", 0x20),              # min/max data of which input?
+    ("MDAT? E", 0x10),            # no input E
+    ("MDAT? 0", 0x10),            # one input per query (unlike KRDG? 0)
+    ("MDAT A", 0x20),             # a query only
+    ("MNMXRST 1", 0x20),          # resets every input, takes no parameter
+    ("MNMXRST?", 0x20),           # a command only
 ])
 def test_bad_commands_set_esr_bits_and_change_nothing(bad, bit):
     device, world = make()
@@ -233,3 +240,86 @@ def test_stock_driver_over_tcp(driver_bench):
     with (over_tcp(bench) as address,
           closing(LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", address, visalib="@py")) as ls):
         _settle_with_driver(ls, device, world)
+
+
+# --- min/max capture: MNMXRST, MDAT? (manual chapter 6) ---------------------------------------------
+
+def _extremes(device, letter="A") -> tuple[float, float]:
+    low, high = value(device, f"MDAT? {letter}").split(",")
+    return float(low), float(high)
+
+
+def test_min_max_capture_sees_an_excursion_between_two_queries():
+    """Heater off: the stage drifts; 2 W for 300 s take it to ~5.93 K and it is back long before
+    the next query, which finds the highest temperature all the same."""
+    device, world = make()
+    panel = world.panels["cryostat"]
+    assert ask(device, "MNMXRST") is None
+    start_k = panel.state.temperature_k
+    assert value(device, "MDAT? A") == f"{start_k:+.4f},{start_k:+.4f}"        # from the present reading
+    panel.excursions.append((world.now_s() + 100.0, world.now_s() + 400.0, 2.0))
+    world.clock.advance(1800.0)
+    assert float(value(device, "KRDG? A")) < 3.3                              # back: a reading sees nothing
+    low_k, high_k = _extremes(device)
+    assert high_k == pytest.approx(thermal.equilibrium_temperature_k(thermal.STAGE_4K, 2.0), abs=1e-4)
+    assert low_k == pytest.approx(min(start_k, panel.state.temperature_k), abs=1e-4)
+    assert [_extremes(device, letter)[1] for letter in "BCD"] == [high_k] * 3   # every input captures
+    ask(device, "MNMXRST")                                                     # all inputs start again
+    assert all(_extremes(device, letter)[1] < 3.3 for letter in "ABCD")
+    assert int(value(device, "*ESR?")) & 0x30 == 0
+
+
+def test_min_max_capture_follows_the_regulating_loop_interval_by_interval():
+    """With the loop on, the capture has the lowest and highest temperature of every control
+    interval of the compiled catch-up: those of the Python reference path, which steps one
+    interval per call."""
+    device, world = make()
+    ask(device, "OUTMODE 1,1,1,0;RANGE 1,2;SETP 1,4.2")
+    world.clock.advance(3600.0)
+    ask(device, "MNMXRST")
+    panel = world.panels["cryostat"]
+    panel.excursions.append((world.now_s() + 60.0, world.now_s() + 90.0, 2.0))
+    reference = copy.deepcopy(panel)
+    world.clock.advance(600.0)
+    low_k, high_k = _extremes(device)
+    reference.advance_to_reference(world.now_s())
+    assert (low_k, high_k) == pytest.approx(reference.extremes_k("A"), abs=1e-4)
+    now_k = panel.state.temperature_k
+    assert high_k > now_k + 0.1 and low_k < 4.2 < high_k                      # overshoot and undershoot, gone
+
+
+def test_min_max_data_come_in_the_inputs_preferred_units():
+    device, world = make()
+    ask(device, "MNMXRST")
+    world.panels["cryostat"].excursions.append((world.now_s() + 10.0, world.now_s() + 300.0, 2.0))
+    world.clock.advance(600.0)
+    low_k, high_k = _extremes(device)
+    ask(device, "INTYPE A,1,0,0,0,2")                                          # Celsius
+    assert _extremes(device) == pytest.approx((low_k - 273.15, high_k - 273.15), abs=1e-4)
+    ask(device, "INTYPE A,1,0,0,0,3")                                          # sensor units: diode volts,
+    low_v, high_v = _extremes(device)                                          # lowest at the warmest
+    assert low_v < high_v and low_v == pytest.approx(device._sensor_units("A", high_k), abs=1e-4)
+    ask(device, "INTYPE A,0,0,0,0,1")                                          # disabled, as KRDG? answers
+    assert value(device, "MDAT? A") == "+0.0000,+0.0000"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("transport", ["inproc", "tcp"])
+def test_min_max_capture_through_the_stock_driver(driver_bench, transport):
+    """Stock QCoDeS has no parameter for it: the raw commands, over either transport."""
+    from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
+
+    device, world, bench, path = driver_bench
+    with contextlib.ExitStack() as stack:
+        address, library = ADDRESS, f"{path}@nwlab"
+        if transport == "tcp":
+            address, library = stack.enter_context(over_tcp(bench)), "@py"
+        ls = stack.enter_context(closing(LakeshoreModel336(f"ls336_{uuid.uuid4().hex[:8]}", address, visalib=library)))
+        ls.write("MNMXRST")
+        assert ls.ask("*OPC?") == "1"          # taken (over TCP a write returns before the server has it)
+        world.panels["cryostat"].excursions.append((world.now_s() + 10.0, world.now_s() + 300.0, 2.0))
+        world.clock.advance(900.0)
+        low_k, high_k = (float(v) for v in ls.ask("MDAT? A").split(","))
+        assert high_k == pytest.approx(thermal.equilibrium_temperature_k(thermal.STAGE_4K, 2.0), abs=1e-4)
+        assert low_k < 3.3 and ls.A.temperature() < 3.3
+        assert int(ls.ask("*ESR?")) & 0x30 == 0

@@ -26,6 +26,18 @@ LakeShore3xx flow does not (tests/personalities/test_lakeshore_stock_clients.py)
 RDGST? answers the bit weighting as ``nnn``: 1 invalid reading (input disabled), 16 temperature
 underrange and 32 overrange (outside the input curve's temperature span).
 
+Min/max capture (manual chapter 6, as in the Model 350's command set: ``MNMXRST`` "resets the
+minimum and maximum data for all inputs"; ``MDAT? <input>``, input A-D, returns ``<min
+value>,<max value>``, each here in KRDG?'s fixed form). No command configures the capture (the
+340's and 331's ``MNMX`` is not in the 336/350 command list): every input's capture runs from
+power-up, or from the last ``MNMXRST`` (not *RST), over the stage as the thermal model
+integrates it, step by step between commands (`TemperatureControllerPanel`), so an excursion that
+begins and ends between two queries is in it. The entry does not say in which units the data
+come; here they are the input's preferred units (INTYPE's last field: kelvin, Celsius or sensor
+units), as for SETP; a disabled input answers ``+0.0000,+0.0000`` as KRDG? answers 0. ``MDAT?``
+without an input, with input 0 or E, ``MNMXRST`` with a parameter or as a query set *ESR's bits
+as any other malformed command.
+
 The stage starts at `initial_temperature_k` (station file): by default ``base``, its no-load
 equilibrium (~3.17 K for the 4 K probe station), where it stays until heated.
 """
@@ -35,7 +47,7 @@ from __future__ import annotations
 from sim_backend.bench.temperature_controller import (HeaterOutput, SensorInput, TemperatureControllerPanel,
                                                       initial_temperature_k)
 from sim_backend.physics import thermal
-from sim_backend.scpi.commands import query, setting
+from sim_backend.scpi.commands import command, query, setting
 from sim_backend.scpi.errors import ScpiError
 from sim_backend.scpi.ieee488 import Identity
 from sim_backend.scpi.models import _lakeshore_common as common
@@ -121,8 +133,9 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         letters = INPUTS if letter == "0" else (letter,)
         return ",".join(fixed(self._sensor_units(name)) for name in letters)
 
-    def _sensor_units(self, letter: str) -> float:
-        kind, temperature_k = self.inputs[letter].intype[0], self.temperature_k()
+    def _sensor_units(self, letter: str, temperature_k: float | None = None) -> float:
+        kind = self.inputs[letter].intype[0]
+        temperature_k = self.temperature_k() if temperature_k is None else temperature_k
         if kind == 1:
             return common.interpolate(_DIODE_V, temperature_k)
         if kind == 2:  # platinum: ~0.385 %/K near room temperature, a residual below 30 K
@@ -141,6 +154,27 @@ class Lakeshore336(common.LakeshorePersonality, common.shared_commands(_INPUT, _
         highest_k = _CURVES[found.curve][3] if found.curve in _CURVES else float("inf")
         lowest_k = _CURVE_LOWEST_K.get(found.curve, 0.0)
         return bit_weighting(32 if temperature_k > highest_k else 16 if temperature_k < lowest_k else 0)
+
+    @command("MNMXRST")
+    def min_max_reset(self) -> None:
+        """Reset the minimum and maximum data of all inputs (they start again from the present reading)."""
+        self.panel.reset_extremes()
+
+    @query("MDAT", _INPUT)
+    def min_max_data(self, letter: str) -> str:
+        """Minimum and maximum input data since power-up or MNMXRST, ``<min>,<max>`` in the input's preferred units."""
+        found = self.inputs[letter]
+        if not found.intype[0]:
+            return f"{fixed(0.0)},{fixed(0.0)}"
+        low_k, high_k = self.panel.extremes_k(letter)
+        units = found.intype[4]
+        if units == 2:
+            low, high = low_k - 273.15, high_k - 273.15
+        elif units == 3:   # a diode's or an NTC's sensor units fall as the temperature rises
+            low, high = sorted((self._sensor_units(letter, low_k), self._sensor_units(letter, high_k)))
+        else:
+            low, high = low_k, high_k
+        return f"{fixed(low)},{fixed(high)}"
 
     @setting("INTYPE", _INPUT, Integer(0, 4), Integer(0, 1), Integer(0, 8), Integer(0, 1), Integer(1, 3),
              query_params=(_INPUT,))
