@@ -175,9 +175,6 @@ class StepExecutor:
         discarded, the excursion sat out, and the measurement taken again."""
         assert self.watch is not None
         self.watch.measurable()
-        outside_k = self.watch.outside()
-        if outside_k is not None:
-            self._sit_out_excursion(step, Excursion(outside_k), "held back until then")
         retakes = self.station.guards.retakes
         for take in range(retakes + 1):
             missing = self.watch.start_capture()
@@ -185,6 +182,11 @@ class StepExecutor:
                 self._incident(f"no min/max capture around the measurements ({missing}): the stage is read "
                                f"before and after each measurement only, so an excursion that begins and ends "
                                f"within one is not seen")
+            # Nothing is measured, nor the chip driven, while the stage is known to be out.
+            outside_k = self.watch.outside() if take == 0 else None
+            if outside_k is not None:
+                self._sit_out_excursion(step, Excursion(outside_k), "held back until then")
+                self.watch.start_capture()      # the capture covers the measurement, not the wait
             reply = self._dispatch(step)
             excursion = self.watch.after_measurement()
             if excursion is None:
@@ -202,9 +204,8 @@ class StepExecutor:
         assert self.watch is not None
         window, name = self.watch.describe_window(), type(step).__name__
         if excursion.captured:
-            after = "" if excursion.reading_k is None else f"; read {excursion.reading_k:.4g} K after it"
             where = (f"stage at {excursion.temperature_k:.4g} K during the {name} (the {excursion.extreme} "
-                     f"temperature of the controller's min/max capture, caught by it{after})")
+                     f"temperature of the controller's min/max capture, caught by it)")
         else:
             where = f"stage at {excursion.temperature_k:.4g} K"
         log.warning("%s, outside its window %s: bias to 0 A, input off until it is back", where, window)

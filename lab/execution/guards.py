@@ -41,12 +41,10 @@ class TemperatureExcursionError(RuntimeError):
 @dataclass(frozen=True)
 class Excursion:
     """The stage found outside its window: by a reading, or by the controller's min/max capture
-    over a measurement (`extreme` "highest" or "lowest"; `reading_k` the reading after it, if
-    one was due)."""
+    over a measurement (`extreme` "highest" or "lowest")."""
 
     temperature_k: float
     extreme: str = ""
-    reading_k: float | None = None
 
     @property
     def captured(self) -> bool:
@@ -97,17 +95,23 @@ class TemperatureWatch:
         self.window_k, self._held_at = self.settings.temperature_window_k, None
 
     def outside(self) -> float | None:
-        """The stage temperature if a reading is due and lies outside the window."""
-        temperature_k = self._due_reading()
+        """Before a measurement: the stage temperature if it lies outside the window. Read every
+        time while the controller's min/max capture guards the measurements (so the exchanges
+        with the controller do not depend on timing: a recorded session replays), else when a
+        reading is due."""
+        temperature_k = self._reading() if self._capturing else self._due_reading()
         return None if temperature_k is None or self._inside(temperature_k) else temperature_k
+
+    def _reading(self) -> float:
+        self._last_check_s = self.clock.now_s()
+        return self.controller.read_temperature_k()
 
     def _due_reading(self) -> float | None:
         """A reading of the stage, if one is due (check_interval_s after the last)."""
         now_s = self.clock.now_s()
         if self._last_check_s is not None and now_s - self._last_check_s < self.settings.check_interval_s:
             return None
-        self._last_check_s = now_s
-        return self.controller.read_temperature_k()
+        return self._reading()
 
     # --- the controller's min/max capture around one measurement --------------------------------
     def start_capture(self) -> str:
@@ -129,13 +133,12 @@ class TemperatureWatch:
         return ""
 
     def after_measurement(self) -> Excursion | None:
-        """After a measurement: the reading (if due) outside the window, else the capture's
-        lowest or highest temperature since start_capture outside it (the one further out)."""
-        reading_k = self._due_reading()
-        if reading_k is not None and not self._inside(reading_k):
-            return Excursion(reading_k)
+        """After a measurement: the capture's lowest or highest temperature since start_capture
+        outside the window (the one further out); without a capture, the reading (if due)
+        outside it."""
         if not self._capturing:
-            return None
+            reading_k = self._due_reading()
+            return Excursion(reading_k) if reading_k is not None and not self._inside(reading_k) else None
         self._capturing = False
         low_k, high_k = self.controller.temperature_extremes_k()
         outside = [(high_k, "highest"), (low_k, "lowest")]
@@ -144,7 +147,7 @@ class TemperatureWatch:
             return None
         temperature_k, which = max(outside, key=lambda found: self._distance_k(found[0])
                                    if math.isfinite(found[0]) else math.inf)
-        return Excursion(temperature_k, extreme=which, reading_k=reading_k)
+        return Excursion(temperature_k, extreme=which)
 
     def wait_back(self, left_at_k: float, found: str = "") -> tuple[float, float]:
         """Poll until the stage has been inside for excursion_hold_s; (lab seconds waited,

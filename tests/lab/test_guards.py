@@ -29,7 +29,8 @@ class ScriptedStage:
     notes the bias being sourced and whether the pulse generator's output is on at each reading.
 
     Its min/max capture answers `extremes_k` in turn, one (lowest, highest) per measurement; with
-    no script it saw nothing but the last reading. `capture=False`: it keeps none."""
+    no script it saw the stage go from where it was when reset to the script's next value (taken
+    as a reading, since the script is the stage's course). `capture=False`: it keeps none."""
 
     def __init__(self, readings_k: list[float], bias, generator, *,
                  extremes_k: list[tuple[float, float]] | None = None, capture: bool = True) -> None:
@@ -42,7 +43,7 @@ class ScriptedStage:
         self.extremes_script_k = list(extremes_k or [])
         self.capture = capture
         self.resets = 0
-        self.last_k = readings_k[0]
+        self.last_k = self.reset_at_k = readings_k[0]
 
     def read_temperature_k(self) -> float:
         self.readings += 1
@@ -55,11 +56,15 @@ class ScriptedStage:
         if not self.capture:
             raise NoExtremesCapture("the scripted stage keeps no min/max capture")
         self.resets += 1
+        self.reset_at_k = self.last_k
 
     def temperature_extremes_k(self) -> tuple[float, float]:
         if not self.capture:
             raise NoExtremesCapture("the scripted stage keeps no min/max capture")
-        return self.extremes_script_k.pop(0) if self.extremes_script_k else (self.last_k, self.last_k)
+        if self.extremes_script_k:
+            return self.extremes_script_k.pop(0)
+        now_k = self.read_temperature_k()
+        return min(self.reset_at_k, now_k), max(self.reset_at_k, now_k)
 
     def set_setpoint_k(self, temperature_k: float, *, ramp_k_per_min: float | None = None) -> None:
         pass
@@ -97,7 +102,9 @@ def test_capture_during_an_excursion_is_discarded_and_taken_again_with_the_bias_
             role.safe_state()
     assert traces is not None and traces.time_s.size == 400
     assert len(executor.incidents) == 1, executor.incidents
-    assert "stage at 5 K left its window [2, 4.5] K" in executor.incidents[0]
+    # after it the capture (the stage's course from its reset to the script's next value) has 5 K
+    assert ("stage at 5 K during the Capture (the highest temperature of the controller's min/max capture, "
+            "caught by it) left its window [2, 4.5] K") in executor.incidents[0]
     assert "the Capture taken meanwhile discarded and taken again" in executor.incidents[0]
     hold_s = station.guards.excursion_hold_s
     waited_s = float(executor.incidents[0].split("bias at 0 A and input off for ")[1].split(" s")[0])
@@ -163,7 +170,7 @@ def test_a_measurement_interrupted_every_time_is_taken_retakes_plus_one_times_th
     with open_instruments(station) as instruments:
         executor, stage = _prepared(station, instruments.roles, script)
         with pytest.raises(StepError, match=r"Capture was interrupted by the stage leaving its window \[2, 4.5\] K "
-                                            r"3 times in a row \(last reading 5 K\)"):
+                                            r"3 times in a row \(last: highest 5 K in the min/max capture\)"):
             executor.execute(steps.Capture(fire=True, timeout_s=2.0))
         for role in instruments.roles.values():
             role.safe_state()
@@ -233,7 +240,7 @@ def test_wait_for_a_setpoint_that_never_holds_names_tolerance_and_last_reading(p
 
 @pytest.mark.timeout(60)
 def test_an_excursion_only_the_min_max_capture_saw_is_sat_out_and_the_capture_taken_again(private_station):
-    """Readings before and after the capture inside, the capture's highest temperature outside:
+    """The reading before the capture inside, the capture's highest temperature outside:
     the same as a reading outside (bias to 0 A and input off, wait, restore, take again), and the
     incident names the extreme and the capture."""
     station = read_station(private_station)
@@ -249,17 +256,18 @@ def test_an_excursion_only_the_min_max_capture_saw_is_sat_out_and_the_capture_ta
     assert len(executor.incidents) == 1, executor.incidents
     incident = executor.incidents[0]
     assert incident.startswith("stage at 5.9 K during the Capture (the highest temperature of the controller's "
-                               "min/max capture, caught by it; read 3.2 K after it) left its window [2, 4.5] K: "
+                               "min/max capture, caught by it) left its window [2, 4.5] K: "
                                "bias at 0 A and input off for "), incident
     assert incident.endswith("the Capture taken meanwhile discarded and taken again"), incident
-    # readings: before and after the first take (bias on), then the wait (bias 0 A, input off)
+    # readings: before the first take (bias on; after it the capture speaks, no reading), then
+    # the wait (bias 0 A, input off)
     bias_at_a = stage.bias_at_readings_a
-    assert bias_at_a[:2] == [BIAS_A, BIAS_A], bias_at_a
-    waiting = bias_at_a[2:]
+    assert bias_at_a[:1] == [BIAS_A], bias_at_a
+    waiting = bias_at_a[1:]
     while waiting and waiting[-1] == BIAS_A:          # a check after the retake (bias restored)
         waiting.pop()
     assert waiting and set(waiting) == {0.0}, bias_at_a
-    assert not any(stage.input_on_at_readings[2:2 + len(waiting)]), stage.input_on_at_readings
+    assert not any(stage.input_on_at_readings[1:1 + len(waiting)]), stage.input_on_at_readings
     assert executor.state.bias_a == BIAS_A == bias_a
 
 

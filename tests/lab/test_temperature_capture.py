@@ -94,14 +94,14 @@ def test_an_excursion_inside_one_sweep_is_caught_by_the_336s_min_max_capture(pri
     outcome, sweeps, _ = _run_with_an_excursion_inside_a_long_sweep(private_station)
     assert outcome.exit_status == "completed", outcome.message
     found = re.fullmatch(r"stage at (?P<k>[\d.]+) K during the SweepBias \(the highest temperature of the "
-                         r"controller's min/max capture, caught by it; read (?P<after>[\d.]+) K after it\) left its "
+                         r"controller's min/max capture, caught by it\) left its "
                          r"window \[2, 4.5\] K: bias at 0 A and input off for \d+ s of lab time until it was back "
                          r"\([\d.]+ K\); the SweepBias taken meanwhile discarded and taken again", outcome.message)
     assert found, outcome.message
-    # the stage sat where 2 W hold it; the reading after the sweep found it back inside
+    # the stage sat where 2 W hold it (and was back inside by the sweep's end: the 372's run
+    # below, guarded by readings alone, lets the same excursion pass)
     assert float(found["k"]) == pytest.approx(thermal.equilibrium_temperature_k(thermal.STAGE_4K, EXCURSION_W),
                                               abs=0.01)
-    assert float(found["after"]) < 4.5
     # the long sweep was taken again (the same levels), at once after the excursion was sat out
     placed_in = _first_long_sweep(sweeps)
     assert sweeps[placed_in + 1] == sweeps[placed_in], _counts(sweeps)

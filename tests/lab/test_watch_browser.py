@@ -54,7 +54,9 @@ def test_live_page_follows_a_campaign_in_chromium(tmp_path):
         driver.get(f"{served.base}/?token={served.token}")
         until(lambda: int(page_value(driver, "return Number(document.body.dataset.updates || 0)")) > 0, 30,
               "a first state rendered")
-        assert page_value(driver, "return document.querySelector('#connection').dataset.state") == "connected"
+        # The first state comes by a plain request; then the event stream connects.
+        until(lambda: page_value(driver, "return document.querySelector('#connection').dataset.state")
+              == "connected", 30, "the event stream connected")
 
         # The running procedure's figure gains points while the run goes: the switching-current
         # histogram, one event at a time (the I-V curve's sweeps arrive whole, first).
