@@ -101,11 +101,15 @@ class StatePublisher:
     async def refresh(self) -> None:
         state = await anyio.to_thread.run_sync(self._read)
         # The reading time alone is no news; anything else (a heartbeat's time left included) is.
-        compared = json.dumps({k: v for k, v in state.items() if k != "generated_unix_s"}, sort_keys=True)
+        # Serialised once: the reading time alone is no news, so it is left out of the comparison
+        # and joined to the body after it.
+        generated = state.pop("generated_unix_s", None)
+        compared = json.dumps(state, allow_nan=False)
+        state["generated_unix_s"] = generated
         if compared == self._compared:
             return
         self._compared, self.state = compared, state
-        self.body = json.dumps(state, allow_nan=False).encode()
+        self.body = (compared[:-1] + f', "generated_unix_s": {json.dumps(generated)}}}').encode()
         self.version += 1
         self._changed.set()
         self._changed = asyncio.Event()
