@@ -252,7 +252,8 @@ def synaptic_transfer(probe: ChipProbe, threshold_a: float, width_s: float) -> d
     reaches them), and the energy the synapses' elements dissipate per pre spike over the record
     (the simulation's own accounting: a design figure, not a lab measurement)."""
     nan = {"transfer_probability": math.nan, "transfer_probability_low": math.nan,
-           "transfer_probability_high": math.nan, "transfer_delay_s": math.nan, "synaptic_energy_j": math.nan,
+           "transfer_probability_high": math.nan, "transfer_delay_s": math.nan, "transfer_delay_s_low": math.nan,
+           "transfer_delay_s_high": math.nan, "synaptic_energy_j": math.nan,
            "pre_spikes": 0}
     if not math.isfinite(threshold_a):
         return nan
@@ -283,6 +284,8 @@ def synaptic_transfer(probe: ChipProbe, threshold_a: float, width_s: float) -> d
     return {"transfer_probability": transmitted / fired, "transfer_probability_low": float(share.low),
             "transfer_probability_high": float(share.high),
             "transfer_delay_s": float(np.mean(delays_s)) if delays_s else math.nan,
+            "transfer_delay_s_low": float(np.min(delays_s)) if delays_s else math.nan,
+            "transfer_delay_s_high": float(np.max(delays_s)) if delays_s else math.nan,
             "synaptic_energy_j": float(np.mean(energies_j)), "pre_spikes": fired}
 
 

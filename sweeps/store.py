@@ -41,14 +41,18 @@ PER_WIDTH = ("threshold_a", "threshold_a_low", "threshold_a_high")
 BOUNDS = {"threshold_a_low": "threshold_a", "threshold_a_high": "threshold_a",
           "refractory_s_low": "refractory_s", "refractory_s_high": "refractory_s",
           "fi_onset_a_low": "fi_onset_a", "fi_onset_a_high": "fi_onset_a",
-          "transfer_probability_low": "transfer_probability", "transfer_probability_high": "transfer_probability"}
+          "transfer_probability_low": "transfer_probability", "transfer_probability_high": "transfer_probability",
+          "transfer_delay_s_low": "transfer_delay_s", "transfer_delay_s_high": "transfer_delay_s"}
 #: Counts recorded beside a metric: name -> what it counts.
 COUNTS = {"energy_spikes": "spikes counted in the energy record",
           "pre_spikes": "trials of the synaptic transfer in which the pre-neuron spiked (the proportion's trials)"}
 INTERVAL_METHOD = ("95 % profile-likelihood interval of the probit fit to the bisection's trials "
                    "(procedures.analysis.recovery)")
 #: Metrics whose interval is not the probit fit's: metric -> its method.
-INTERVAL_METHODS = {"transfer_probability": "95 % Wilson interval of the proportion (procedures.analysis.statistics)"}
+INTERVAL_METHODS = {"transfer_probability": "95 % Wilson interval of the proportion (procedures.analysis.statistics)",
+                    "transfer_delay_s": "range (lowest to highest) of the delay over the trials that transmitted"}
+#: Bounds that are a range over trials, not a confidence interval.
+RANGES = ("transfer_delay_s",)
 PROCEDURE_INTERVALS = "the procedure's own 95 % interval (its method is archived with the run, DIR/runs/point-N/)"
 
 
@@ -68,7 +72,7 @@ def variables(spec: SweepSpec) -> list[str]:
     names = []
     for m in spec.metrics:
         names.append(m)
-        if m in ("threshold_a", "refractory_s", "fi_onset_a", "transfer_probability"):
+        if m in ("threshold_a", "refractory_s", "fi_onset_a", "transfer_probability", "transfer_delay_s"):
             names += [f"{m}_low", f"{m}_high"]
         if m == "energy_per_spike_j":
             names.append("energy_spikes")
@@ -200,7 +204,9 @@ def points_dataset(spec: SweepSpec, results: Iterable[Mapping[str, Any]]) -> xr.
         if name in BOUNDS:
             method = (INTERVAL_METHODS.get(metric, INTERVAL_METHOD) if spec.measure == "simulation"
                       else PROCEDURE_INTERVALS)
-            attrs.update(uncertainty_method=method, level=0.95, bounds_of=metric)
+            attrs.update(uncertainty_method=method, bounds_of=metric)
+            if metric not in RANGES:          # a range over trials has no confidence level
+                attrs["level"] = 0.95
         elif f"{name}_low" in variables(spec):
             attrs["ancillary_variables"] = f"{name}_low {name}_high"
         if name in PER_WIDTH:

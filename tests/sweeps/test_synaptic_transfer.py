@@ -53,6 +53,10 @@ def test_the_weight_current_gates_the_transfer(swept):
     assert math.isnan(delay[0]) and math.isnan(delay[1])
     # Inside the range the post fires within a nanosecond, sooner at the stronger weight.
     assert 0 < delay[3] < delay[2] < 1e-9
+    low, high = swept["transfer_delay_s_low"].values, swept["transfer_delay_s_high"].values
+    assert np.all(low[2:] <= delay[2:]) and np.all(delay[2:] <= high[2:])
+    attrs = swept["transfer_delay_s_low"].attrs
+    assert attrs["uncertainty_method"].startswith("range") and "level" not in attrs
 
 
 def test_the_synaptic_energy_is_the_synapse_elements_dissipation(swept):
