@@ -14,6 +14,13 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 
+def role_key(role: str, chip_port: str | None = None) -> str:
+    """Where a run's roles mapping holds the driver filling `role`: under the role's name for the
+    instrument on its primary path (chip_port None), under `<role>:<chip_port>` for an instrument
+    driving a further chip port (a synapse's weight source)."""
+    return role if chip_port is None else f"{role}:{chip_port}"
+
+
 class NoExtremesCapture(RuntimeError):
     """The temperature controller keeps no capture of its control sensor's lowest and highest
     reading (its text says why): the stage can only be read, reading by reading."""

@@ -45,9 +45,13 @@ class WaitTemperatureStable:
 
 @dataclass(frozen=True)
 class SetBias:
-    """Ramp the bias current into the chip to current_a at ramp_a_per_s. Reply: None."""
+    """Ramp the bias current into the chip to current_a at ramp_a_per_s. Reply: None.
+
+    `port`: the chip port (a synapse's `weight`, a second neuron's `bias_post`) whose bias source
+    ramps; None: the neuron's bias, the station's primary bias line."""
     current_a: float
     ramp_a_per_s: float
+    port: str | None = None
 
 
 @dataclass(frozen=True)

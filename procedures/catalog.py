@@ -1,12 +1,20 @@
 """The characterization campaign: procedures in order, and how each result feeds the next.
 
-    cooldown ─▶ iv_sweep ─▶ strength_duration ─▶ refractory ─▶ firing_rate ─▶ energy_per_spike ─▶ efficiency
+    cooldown ─▶ iv_sweep ─▶ strength_duration ─▶ refractory ─▶ firing_rate ─▶ energy_per_spike
+             ─▶ [synaptic_transfer ─▶ synaptic_energy] ─▶ efficiency
+
+The synaptic procedures run only on a chip with a synapse (`campaign_for`): elsewhere there is
+nothing for them to measure, and the efficiency then rests on an assumed synaptic energy, named so.
 
 Hand-offs (result name → parameter of a later procedure):
 * strength_duration "threshold_a" at the width closest to the pulsed procedures' width →
   refractory.threshold_a and energy_per_spike.threshold_a (their amplitudes are multiples of it);
 * strength_duration "rheobase_a" → firing_rate current range (0.5× to 2× the rheobase: the
   DC onset lies near the rheobase);
+* strength_duration "threshold_a" also → synaptic_transfer.threshold_a and
+  synaptic_energy.threshold_a (the pre-neuron's threshold);
+* synaptic_energy "synaptic_energy_j" and its interval → efficiency (the measured energy per
+  synaptic event replaces the assumed ratio);
 * cooldown "stable_temperature_k" → efficiency.chip_temperature_k;
 * energy_per_spike "energy_per_spike_j" / "energy_per_spike_std_j" and the energy's interval
   (its bounds and level) → efficiency.
@@ -25,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from contracts.files.chip import synapse_of
 from contracts.procedure import Procedure
 from contracts.records import Result
 from procedures.cooldown import Cooldown
@@ -34,9 +43,14 @@ from procedures.firing_rate import FiringRate
 from procedures.iv_sweep import IvSweep
 from procedures.refractory import Refractory
 from procedures.strength_duration import StrengthDuration
+from procedures.synaptic_energy import SynapticEnergy
+from procedures.synaptic_transfer import SynapticTransfer
 
 CAMPAIGN: tuple[type[Procedure], ...] = (
-    Cooldown, IvSweep, StrengthDuration, Refractory, FiringRate, EnergyPerSpike, Efficiency)
+    Cooldown, IvSweep, StrengthDuration, Refractory, FiringRate, EnergyPerSpike, SynapticTransfer, SynapticEnergy,
+    Efficiency)
+#: Procedures that need a synapse on the chip (contracts.files.chip.synapse_of names its elements).
+SYNAPTIC: frozenset[str] = frozenset({"synaptic_transfer", "synaptic_energy"})
 
 #: What each procedure needs to have completed to be worth running. Everything needs a cold,
 #: regulated stage; the pulsed procedures take their amplitudes from the measured thresholds;
@@ -48,6 +62,8 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "refractory": ("cooldown", "strength_duration"),
     "firing_rate": ("cooldown", "strength_duration"),
     "energy_per_spike": ("cooldown", "strength_duration"),
+    "synaptic_transfer": ("cooldown", "strength_duration"),
+    "synaptic_energy": ("cooldown", "strength_duration"),
     "efficiency": ("energy_per_spike",),
 }
 
@@ -56,7 +72,12 @@ HAND_OFFS: dict[str, dict[str, str]] = {
     "refractory": {"threshold_a": "strength_duration"},
     "firing_rate": {"current_min_a": "strength_duration", "current_max_a": "strength_duration"},
     "energy_per_spike": {"threshold_a": "strength_duration"},
-    "efficiency": {"energy_per_spike_j": "energy_per_spike", "energy_per_spike_std_j": "energy_per_spike",
+    "synaptic_transfer": {"threshold_a": "strength_duration"},
+    "synaptic_energy": {"threshold_a": "strength_duration"},
+    "efficiency": {"synaptic_energy_j": "synaptic_energy", "synaptic_energy_low_j": "synaptic_energy",
+                   "synaptic_energy_high_j": "synaptic_energy", "synaptic_energy_level": "synaptic_energy",
+                   "synaptic_repeats_disagree": "synaptic_energy",
+                   "energy_per_spike_j": "energy_per_spike", "energy_per_spike_std_j": "energy_per_spike",
                    "energy_per_spike_low_j": "energy_per_spike", "energy_per_spike_high_j": "energy_per_spike",
                    "energy_per_spike_level": "energy_per_spike", "chip_temperature_k": "cooldown"},
 }
@@ -108,7 +129,7 @@ def _interval_of(results: Results, procedure: str, name: str) -> dict[str, float
 def hand_off(procedure: type[Procedure], results: Results, overrides: Mapping[str, Any] | None = None) -> dict:
     """Parameters for `procedure` from the campaign's results so far (overrides win)."""
     values: dict[str, Any] = {}
-    if procedure in (Refractory, EnergyPerSpike):
+    if procedure in (Refractory, EnergyPerSpike, SynapticTransfer, SynapticEnergy):
         width_s = dict(overrides or {}).get("width_s", procedure.Parameters().width_s)
         threshold = _threshold_at(results, width_s)
         if threshold is not None:
@@ -123,6 +144,13 @@ def hand_off(procedure: type[Procedure], results: Results, overrides: Mapping[st
             if value is not None and value > 0:
                 values[name] = value
         values.update(_interval_of(results, "energy_per_spike", "energy_per_spike_j"))
+        synaptic = _scalar(results, "synaptic_energy", "synaptic_energy_j")
+        if synaptic is not None and synaptic > 0:
+            values["synaptic_energy_j"] = synaptic
+            values.update(_interval_of(results, "synaptic_energy", "synaptic_energy_j"))
+            disagree = _scalar(results, "synaptic_energy", "repeats_disagree")
+            if disagree is not None:
+                values["synaptic_repeats_disagree"] = int(disagree)
         temperature = _scalar(results, "cooldown", "stable_temperature_k")
         if temperature is not None and temperature > 0:
             values["chip_temperature_k"] = temperature
@@ -147,12 +175,24 @@ def missing_hand_offs(procedure: type[Procedure], results: Results, overrides: M
             if name not in given}
 
 
-def campaign_plan(results_so_far: Results, overrides: Mapping[str, Mapping[str, Any]] | None = None
-                  ) -> Procedure | None:
+def has_synapse(chip_design: Mapping[str, Any] | None) -> bool:
+    """Whether the chip file has a synapse element (named syn_* or syn<N>_*)."""
+    return any(isinstance(e, Mapping) and synapse_of(str(e.get("name", "")))
+               for e in (chip_design or {}).get("elements") or ())
+
+
+def campaign_for(chip_design: Mapping[str, Any] | None) -> tuple[type[Procedure], ...]:
+    """The campaign for a chip: the synaptic procedures only where it has a synapse."""
+    synapse = has_synapse(chip_design)
+    return tuple(p for p in CAMPAIGN if synapse or p.name not in SYNAPTIC)
+
+
+def campaign_plan(results_so_far: Results, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                  chip_design: Mapping[str, Any] | None = None) -> Procedure | None:
     """The next procedure of the campaign, built with its hand-off parameters; None when done.
 
     `results_so_far` maps each finished procedure's name to its results (RunOutcome.results)."""
-    for procedure in CAMPAIGN:
+    for procedure in campaign_for(chip_design):
         if procedure.name not in results_so_far:
             return procedure(**hand_off(procedure, results_so_far, (overrides or {}).get(procedure.name)))
     return None

@@ -12,6 +12,7 @@ the physics circuit (`sim_backend/chip/build.py`), which checks what only the ph
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,16 @@ SIMPLE: dict[str, tuple[str, str, bool]] = {
     "voltage_source": ("voltage", "voltage", False),
 }
 SOURCES = ("current_source", "voltage_source")
+#: Synapse elements (docs/chip-files.md, "Synapses"): an element belongs to synapse ``<id>`` when
+#: its name is ``<id>_<part>``, ``<id>`` being ``syn`` followed by nothing or by digits (``syn_w``;
+#: ``syn1_w``, ``syn2_w`` on a chip with several). Group 1 is the id, group 2 the part.
+SYNAPSE_NAME = re.compile(r"^(syn[0-9]*)_(.+)$")
+
+
+def synapse_of(element: str) -> str | None:
+    """The synapse an element name belongs to (``'syn_w'`` -> ``'syn'``), or None."""
+    match = SYNAPSE_NAME.match(element)
+    return match.group(1) if match else None
 
 
 class ChipFileError(ValueError):

@@ -3,9 +3,11 @@ chip, read once and checked on load, for the lab and for the emulator alike.
 
 Every error names the file, the key path and the problem, and nothing is built from a file that
 fails. What a run would refuse or fail on for reasons visible in the file is refused here, before
-any instrument is opened, so `nwlab dry-run` and the start of every run say the same: each role
-filled by exactly one instrument, two instruments never at one address, wiring for the pulse
-input, the bias and the readout, and chip ports and nodes the chip file has (read by
+any instrument is opened, so `nwlab dry-run` and the start of every run say the same: the
+temperature controller and the scope one instrument each, every pulse generator and bias source
+on a wiring path of its own (the primary ones drive the neuron's input and bias; further ones a
+synapse's weight or a second neuron), two instruments never at one address, wiring for the
+pulse input, the bias and the readout, and chip ports and nodes the chip file has (read by
 `contracts.files.chip`). What needs the driver classes themselves (that they import, and the
 channels they have) is checked on the lab side, by `lab.execution.station_checks`, which imports
 them. The schema is documented in docs/station-file.md; `stations/emulated.yaml` and
@@ -29,6 +31,13 @@ from contracts.files.yaml12 import clip, parse_yaml, read_text
 from contracts.units import db_to_voltage_ratio
 
 ROLES = ("temperature_controller", "pulse_generator", "oscilloscope", "bias_source")
+#: Roles that drive the chip through a wiring path. More than one instrument may fill each: the
+#: first (the path `PRIMARY_PATHS` names, else the first wired) drives the neuron the procedures
+#: characterise; each further one drives a chip port of its own (a synapse's weight current, a
+#: second neuron's bias or input) through its own path and under its own envelope.
+SOURCE_ROLES = ("pulse_generator", "bias_source")
+#: The wiring key of each source role's primary path (the input monitor names "pulse_input").
+PRIMARY_PATHS = {"pulse_generator": "pulse_input", "bias_source": "bias"}
 
 #: Fault names the emulator accepts under `instruments.<name>.emulator.faults`. A copy of the
 #: list documented in sim_backend/faults/settings.py (`_PERIODIC_KEYS`, `WORLD_KEYS` and
@@ -164,10 +173,28 @@ class Station:
     chip: ChipDocument | None = field(repr=False, default=None)    # the chip file, read
 
     def by_role(self, role: str) -> InstrumentConfig:
+        """The instrument filling `role`; for a source role, the one on its primary path."""
+        paths = self.paths(role)
+        if paths:
+            return self.instruments[paths[0].instrument]
         matches = [i for i in self.instruments.values() if i.role == role]
         if not matches:
             raise StationError(f"{self.path}: no instrument has role {role!r}")
         return matches[0]
+
+    def paths(self, role: str) -> tuple[PulseInput, ...] | tuple[BiasLine, ...]:
+        """The wiring paths a source role drives, the primary first (empty for other roles)."""
+        return {"pulse_generator": self.pulse_inputs, "bias_source": self.bias_lines}.get(role, ())
+
+    def path_to(self, role: str, chip_port: str | None = None) -> PulseInput | BiasLine:
+        """The path of `role` into `chip_port` (None: the primary path); StationError if none."""
+        paths = self.paths(role)
+        found = paths[:1] if chip_port is None else [p for p in paths if p.chip_port == chip_port]
+        if not found:
+            wired = ", ".join(p.chip_port for p in paths) or "none"
+            what = "is wired" if chip_port is None else f"drives chip port {chip_port!r}"
+            raise StationError(f"{self.path}: no {role.replace('_', ' ')} {what} (wired ports: {wired})")
+        return found[0]
 
     @property
     def is_emulated(self) -> bool:
@@ -455,7 +482,8 @@ def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig],
                                           "captures trigger on it and the energy per spike integrates it")
     if not any(r.chip_node is not None for r in readouts):
         raise tree.fail("wiring.readout", "no scope channel reads a chip node (chip_node: ...)")
-    return tuple(pulse_inputs), tuple(bias_lines), tuple(readouts)
+    _one_path_per_source(tree, instruments, [*pulse_inputs, *bias_lines])
+    return _primary_first(pulse_inputs, "pulse_generator"), _primary_first(bias_lines, "bias_source"), tuple(readouts)
 
 
 def _chip(tree: _Tree, chip_path: Path) -> ChipDocument:
@@ -484,18 +512,48 @@ def _one_instrument_per_address(tree: _Tree, instruments: dict[str, InstrumentCo
 
 
 def _one_instrument_per_role(tree: _Tree, instruments: dict[str, InstrumentConfig]) -> None:
-    """Runs reach each role through one instrument; a second one of a role would not be the one
-    the wiring names, or would carry another envelope."""
+    """Runs reach the temperature controller and the scope through one instrument each (a
+    second one would carry another envelope and not be the one used); a source role may have
+    several, each on a path of its own (`_one_path_per_source`)."""
     by_role: dict[str, InstrumentConfig] = {}
     for config in instruments.values():
         first = by_role.setdefault(config.role, config)
-        if first is not config:
+        if first is not config and config.role not in SOURCE_ROLES:
             raise tree.fail(f"instruments.{config.name}.role",
                             f"{config.role} is already instruments.{first.name}: one instrument per role")
     missing = [role for role in ROLES if role not in by_role]
     if missing:
         raise tree.fail("instruments", f"no {missing[0]}: a station needs one instrument of each role "
                                        f"({', '.join(ROLES)})")
+
+
+def _one_path_per_source(tree: _Tree, instruments: dict[str, InstrumentConfig], paths) -> None:
+    """Every pulse generator and bias source drives exactly one wiring path (its driver drives
+    one channel under one envelope), and no two paths drive one chip port."""
+    driving: dict[str, str] = {}
+    ports: dict[str, str] = {}
+    for path in paths:
+        where = f"wiring.{clip(path.name)}"
+        if path.instrument in driving:
+            raise tree.fail(f"{where}.source.instrument",
+                            f"instruments.{path.instrument} already drives wiring.{driving[path.instrument]}: one "
+                            f"path per instrument (its driver drives one channel under one envelope)")
+        if path.chip_port in ports:
+            raise tree.fail(f"{where}.chip_port", f"chip port {shown(path.chip_port)} is already driven by "
+                                                  f"wiring.{ports[path.chip_port]}")
+        if path.name in ROLES:
+            raise tree.fail(where, f"a wiring path may not be named after a role ({shown(path.name)})")
+        driving[path.instrument], ports[path.chip_port] = path.name, path.name
+    for config in instruments.values():
+        if config.role in SOURCE_ROLES and config.name not in driving:
+            raise tree.fail(f"instruments.{config.name}", f"a {config.role.replace('_', ' ')} that no wiring entry "
+                                                          f"drives from (source.instrument: {config.name})")
+
+
+def _primary_first(paths: list, role: str) -> tuple:
+    """The role's paths with its primary one (named PRIMARY_PATHS[role], else the first) first."""
+    primary = next((p for p in paths if p.name == PRIMARY_PATHS[role]), paths[0] if paths else None)
+    return tuple([primary] + [p for p in paths if p is not primary]) if primary is not None else ()
 
 
 def _readout(tree: _Tree, node: Any, key_path: str) -> Readout:

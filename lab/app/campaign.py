@@ -42,7 +42,7 @@ from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text,
 from contracts.procedure import ParameterError, PlanContext, Procedure
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
-from procedures.catalog import CAMPAIGN, DEPENDS_ON, HAND_OFFS, hand_off, handed_on, missing_hand_offs
+from procedures.catalog import CAMPAIGN, DEPENDS_ON, campaign_for, HAND_OFFS, hand_off, handed_on, missing_hand_offs
 
 
 class CampaignError(ValueError):
@@ -80,10 +80,12 @@ class CampaignOutcome:
                 and all(o.exit_status == "completed" for o in self.outcomes.values()))
 
 
-def selected(only: Sequence[str] | None) -> list[type[Procedure]]:
+def selected(only: Sequence[str] | None, design: Mapping[str, Any] | None = None) -> list[type[Procedure]]:
+    """The procedures asked for by name (`only`), else the campaign for the station's chip
+    (the synaptic procedures where it has a synapse: procedures.catalog.campaign_for)."""
     known = [p.name for p in CAMPAIGN]
     if not only:
-        return list(CAMPAIGN)
+        return list(campaign_for(design))
     unknown = [name for name in only if name not in known]
     if unknown:
         raise CampaignError(f"unknown procedure {unknown[0]!r}; the campaign has: {', '.join(known)}")
@@ -176,7 +178,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
     started = time.monotonic()
     station = load_station(station_path)
     design = chip_design(station)
-    planned = plan_campaign(station, selected(only), overrides, design)
+    planned = plan_campaign(station, selected(only, design), overrides, design)
     say = print if show_progress else (lambda *a, **k: None)
     command = command or _command(station_path, out_dir, only, overrides, resume)
     # What the directory holds: refusals before any lock is taken or instrument opened.

@@ -203,7 +203,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     station = load_station(args.station)
     design = chip_design(station)
     if args.procedure == "campaign":
-        planned = plan_campaign(station, selected(None), parse_sets(args.set, dotted=True), design)
+        planned = plan_campaign(station, selected(None, design), parse_sets(args.set, dotted=True), design)
     else:
         procedure = _procedure_class(args.procedure)
         planned = plan_campaign(station, [procedure], {procedure.name: parse_sets(args.set, dotted=False)}, design)

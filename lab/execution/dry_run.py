@@ -177,4 +177,4 @@ def dry_run(procedure: Procedure, station: Station, context: PlanContext | None 
             reply = flat
         else:
             reply = stand_in_reply(step, state, capture)
-        remember(step, state)
+        remember(step, state, station)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from contracts.files.station import Station
 from contracts.envelope import EnvelopeError
 from contracts.wiring import wiring_of
 from lab.execution.guards import Excursion, TemperatureWatch, hold_inside
-from contracts.roles import AcquisitionLost
+from contracts.roles import AcquisitionLost, role_key
 from contracts.units import format_si
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,27 @@ class WiringState:
     setpoint_k: float | None = None
     pulse_current_a: float = 0.0
     input_enabled: bool = False
+    #: Further bias ports (a synapse's weight, a second neuron's bias): level and output state.
+    port_bias_a: dict[str, float] = field(default_factory=dict)
+    port_output_on: set[str] = field(default_factory=set)
+
+    def bias_of(self, port: str | None) -> float:
+        """The level last set on `port` (None: the primary bias)."""
+        return self.bias_a if port is None else self.port_bias_a.get(port, 0.0)
+
+
+def bias_port(step_port: str | None, station: Station) -> str | None:
+    """None for the primary bias line (named or not), else the further port the step names;
+    StationError when no bias source drives it."""
+    if step_port is None:
+        return None
+    path = station.path_to("bias_source", step_port)
+    return None if path is station.paths("bias_source")[0] else step_port
+
+
+def bias_envelope(station: Station, port: str | None):
+    """The envelope of the bias source on `port` (None: the primary one)."""
+    return station.instruments[station.path_to("bias_source", port).instrument].envelope
 
 
 def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
@@ -59,8 +80,8 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
             envelope.check_temperature_k(setpoint_k)
             if ramp is not None:
                 envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp, "setpoint ramp", "K/min")
-        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
-            station.by_role("bias_source").envelope.check_bias(current_a, ramp)
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp, port=port):
+            bias_envelope(station, bias_port(port, station)).check_bias(current_a, ramp)
         case steps.CycleBias():
             station.by_role("bias_source").envelope.check_bias(state.bias_a, bias_ramp_a_per_s(station, state))
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
@@ -99,8 +120,8 @@ def bias_ramp_a_per_s(station: Station, state: WiringState) -> float:
 def estimate_s(step: steps.Step, station: Station, state: WiringState) -> float:
     """Lab time a step should take, for dry runs and progress."""
     match step:
-        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
-            return abs(current_a - state.bias_a) / ramp
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp, port=port):
+            return abs(current_a - state.bias_of(bias_port(port, station))) / ramp
         case steps.CycleBias(dwell_s=dwell_s):
             return 2 * abs(state.bias_a) / bias_ramp_a_per_s(station, state) + dwell_s
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
@@ -114,8 +135,10 @@ def estimate_s(step: steps.Step, station: Station, state: WiringState) -> float:
     return 0.0
 
 
-def remember(step: steps.Step, state: WiringState) -> None:
+def remember(step: steps.Step, state: WiringState, station: Station) -> None:
     match step:
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp, port=port) if bias_port(port, station) is not None:
+            state.port_bias_a[bias_port(port, station)] = current_a
         case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
             state.bias_a, state.bias_ramp_a_per_s = current_a, ramp
         case steps.SweepBias(levels_a=levels_a):
@@ -156,7 +179,7 @@ class StepExecutor:
         else:
             reply = self._dispatch(step)
         self._follow_setpoint(step)
-        remember(step, self.state)
+        remember(step, self.state, self.station)
         return reply
 
     # --- the temperature window (lab.execution.guards) -------------------------------------------------
@@ -209,8 +232,12 @@ class StepExecutor:
         else:
             where = f"stage at {excursion.temperature_k:.4g} K"
         log.warning("%s, outside its window %s: bias to 0 A, input off until it is back", where, window)
-        # Nothing drives the chip while it is warm: the bias goes to 0 A and the input off.
+        # Nothing drives the chip while it is warm: every bias goes to 0 A (the further ports,
+        # a synapse's weight first, then the neuron's) and the input off; back in reverse.
         level_a = self.state.bias_a
+        further = sorted(self.state.port_output_on)
+        for port in further:
+            self._ramp_bias(0.0, port)
         if self.state.bias_output_on:
             self._ramp_bias(0.0)
         if self.state.input_enabled:
@@ -218,6 +245,8 @@ class StepExecutor:
         waited_s, back_k = self.watch.wait_back(excursion.temperature_k, excursion.found())
         if self.state.bias_output_on:
             self._ramp_bias(level_a)
+        for port in reversed(further):
+            self._ramp_bias(self.state.port_bias_a.get(port, 0.0), port)
         if self.state.input_enabled:
             self.role("pulse_generator").set_output_enabled(True)
         self._incident(f"{where} left its window {window}: bias at 0 A and input off for {waited_s:.0f} s of "
@@ -228,8 +257,12 @@ class StepExecutor:
         self.incidents.append(text)
         log.warning("%s", text)
 
-    def _ramp_bias(self, current_a: float) -> None:
-        self.role("bias_source").set_current_a(current_a, ramp_a_per_s=bias_ramp_a_per_s(self.station, self.state))
+    def _ramp_bias(self, current_a: float, port: str | None = None) -> None:
+        """To current_a at the plan's last ramp (or the envelope's) on `port` (None: the primary)."""
+        ramp = bias_ramp_a_per_s(self.station, self.state)
+        limit = bias_envelope(self.station, port).limit("bias_ramp_max_a_per_s")
+        self.role(role_key("bias_source", port)).set_current_a(
+            current_a, ramp_a_per_s=ramp if limit is None else min(ramp, limit))
 
     def _cycle_bias(self, dwell_s: float) -> float:
         level_a = self.state.bias_a
@@ -250,8 +283,8 @@ class StepExecutor:
                 return self.role("temperature_controller").read_temperature_k()
             case steps.WaitTemperatureStable():
                 return self._wait_stable(step)
-            case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
-                self._bias_output_on().set_current_a(current_a, ramp_a_per_s=ramp)
+            case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp, port=port):
+                self._bias_output_on(bias_port(port, self.station)).set_current_a(current_a, ramp_a_per_s=ramp)
             case steps.CycleBias(dwell_s=dwell_s):
                 return self._cycle_bias(dwell_s)
             case steps.MeasureBiasVoltage():
@@ -280,16 +313,21 @@ class StepExecutor:
                 raise StepError(f"unknown step {step!r}")
         return None
 
-    def _bias_output_on(self):
-        """The bias source with its output on: compliance inside the envelope first, then the
-        output switched on at zero current, so every later change is a ramp from 0 A."""
-        bias = self.role("bias_source")
-        if not self.state.bias_output_on:
-            compliance_v = self.station.by_role("bias_source").envelope.limit("compliance_max_v")
+    def _bias_output_on(self, port: str | None = None):
+        """The bias source (on `port`; None: the primary) with its output on: compliance inside
+        its envelope first, then the output switched on at zero current, so every later change
+        is a ramp from 0 A."""
+        bias = self.role(role_key("bias_source", port))
+        on = self.state.bias_output_on if port is None else port in self.state.port_output_on
+        if not on:
+            compliance_v = bias_envelope(self.station, port).limit("compliance_max_v")
             if compliance_v is not None:
                 bias.set_compliance_v(compliance_v)
             bias.set_output_enabled(True)
-            self.state.bias_output_on = True
+            if port is None:
+                self.state.bias_output_on = True
+            else:
+                self.state.port_output_on.add(port)
         return bias
 
     def _wait_stable(self, step: steps.WaitTemperatureStable) -> float:

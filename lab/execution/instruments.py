@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.files.station import Station
+from contracts.files.station import SOURCE_ROLES, Station
+from contracts.roles import role_key
 from contracts.wiring import wiring_of
 
 
@@ -39,7 +40,8 @@ class StationInstruments:
     station: Station
     #: station file key (e.g. "scope") -> driver
     instruments: dict[str, Any]
-    #: role (e.g. "oscilloscope") -> driver; the first instrument with that role
+    #: role (e.g. "oscilloscope") -> driver of its primary instrument, and `<role>:<chip port>`
+    #: -> driver of each further source (contracts.roles.role_key)
     roles: dict[str, Any] = field(default_factory=dict)
     _qcodes_station: Any = None
 
@@ -121,6 +123,15 @@ def driver_arguments(station: Station, name: str) -> dict[str, Any]:
     return kwargs
 
 
+def roles_of(station: Station, drivers: dict[str, Any]) -> dict[str, Any]:
+    """The run's roles mapping (contracts.roles.role_key) from the drivers by station file key."""
+    roles = {role: drivers[station.by_role(role).name] for role in {c.role for c in station.instruments.values()}}
+    for role in SOURCE_ROLES:
+        for path in station.paths(role)[1:]:
+            roles[role_key(role, path.chip_port)] = drivers[path.instrument]
+    return roles
+
+
 def open_instruments(station: Station, *, name_prefix: str = "") -> StationInstruments:
     """Open every instrument of the station; on any failure, close those already open."""
     opened = StationInstruments(station, {})
@@ -135,7 +146,7 @@ def open_instruments(station: Station, *, name_prefix: str = "") -> StationInstr
                     f"{' via ' + config.visalib if config.visalib else ''}: {type(exc).__name__}: {exc}") from exc
             opened.instruments[name] = driver
             exclude_stock_snapshot_defects(driver)
-            opened.roles.setdefault(config.role, driver)
+        opened.roles.update(roles_of(station, opened.instruments))
     except BaseException:
         opened.close()
         raise

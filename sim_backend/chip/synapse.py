@@ -13,17 +13,14 @@ Works on what the lab and the emulator hold: a ``ChipDocument`` (``contracts.fil
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.files.chip import SYNAPSE_NAME, synapse_of
 from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
 
 __all__ = ["SYNAPSE_NAME", "Synapse", "synapse_of", "synapses", "synaptic_energy_j"]
-
-#: ``<id>_<part>``: group 1 is the synapse id (``syn``, ``syn1``, ...), group 2 the part
-SYNAPSE_NAME = re.compile(r"^(syn[0-9]*)_(.+)$")
 
 #: element kinds as the chip file spells them, from the physics classes
 _KINDS = {Nanowire: "nanowire", Inductor: "inductor", Resistor: "resistor",
@@ -48,12 +45,6 @@ class Synapse:
     def dissipative(self) -> tuple[str, ...]:
         """The elements that can dissipate: its nanowires (hotspots) and resistors."""
         return tuple(e for e in self.elements if e in self.wires or e in self.resistors)
-
-
-def synapse_of(element: str) -> str | None:
-    """The synapse an element name belongs to (``'syn_w'`` -> ``'syn'``), or None."""
-    match = SYNAPSE_NAME.match(element)
-    return match.group(1) if match else None
 
 
 def _elements(chip: Any) -> list[tuple[str, str]]:

@@ -26,7 +26,14 @@ def test_campaign_runs_in_the_documented_order_and_ends():
         done[procedure.name] = {}
     assert order == ["cooldown", "iv_sweep", "strength_duration", "refractory", "firing_rate",
                      "energy_per_spike", "efficiency"]
-    assert [p.name for p in CAMPAIGN] == order
+    # A chip with a synapse: the synaptic procedures before the efficiency, which takes their energy.
+    synapse_chip = {"elements": [{"name": "syn_w", "type": "nanowire"}]}
+    done, with_synapse = {}, []
+    while (procedure := campaign_plan(done, chip_design=synapse_chip)) is not None:
+        with_synapse.append(procedure.name)
+        done[procedure.name] = {}
+    assert with_synapse == [*order[:-1], "synaptic_transfer", "synaptic_energy", "efficiency"]
+    assert [p.name for p in CAMPAIGN] == with_synapse
 
 
 def test_results_feed_the_next_procedures():

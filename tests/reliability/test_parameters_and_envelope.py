@@ -237,5 +237,5 @@ def _walk_until(procedure, station, count, check=True):
         if isinstance(step, steps.ConfigureCapture):
             capture = step
         reply = stand_in_reply(step, state, capture)
-        remember(step, state)
+        remember(step, state, station)
     return taken

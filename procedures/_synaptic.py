@@ -1,0 +1,158 @@
+"""What the synaptic procedures share: the synapse as the chip file describes it, their captures
+(the pre-neuron's output, the post-neuron's output and the weight port, with the input monitor),
+and how one capture is read: the pre spike, the post spike after it, and the energy the weight
+source delivered.
+
+A capture is read against the mean of sub-threshold reference captures (the pre input at a
+fraction of its threshold: no pre spike, so no synaptic event): at each node the excess over
+the reference scaled to the capture's amplitude is what the linear response does not explain
+(analysis.spikes). The weight source's energy over the record is I_w · ∫V dt at the weight
+port's node, signed by the port's orientation in the chip file; the reference's, scaled by
+A/A0 (linear in the input, as the bias term of energy_per_spike), is its baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from contracts import steps
+from contracts.files.chip import GROUND, synapse_of
+from contracts.procedure import refuse
+from procedures import _pulsed
+from procedures.analysis.energy import integrate_j
+from procedures.analysis.spikes import linear_excess_v, spike_times_s
+from procedures.design import DesignHints, find_number
+
+#: Full scale of the weight port's node, in the pre-neuron's spike amplitudes: the synapse wire's
+#: own switching shows there at ~1/3 of a spike, its slow L/R tail at tens of uV.
+WEIGHT_NODE_RANGE_SPIKES = 1.5
+
+
+@dataclass(frozen=True)
+class SynapseHints:
+    """The chip file's first synapse: its weight port, the node the weight source drives and the
+    sign of the power it delivers there, the design weight, and the post-neuron's output node,
+    bias port and design bias."""
+    weight_port: str
+    weight_node: str
+    weight_sign: float           # power delivered = weight_sign * I_w * V(weight_node)
+    weight_a: float              # design weight (control) current
+    post_output_node: str
+    post_bias_port: str | None
+    post_bias_a: float
+
+    @classmethod
+    def from_chip(cls, design: Mapping[str, Any] | None, procedure: str) -> SynapseHints:
+        """Refuses (one line, naming the procedure) a chip without a synapse driven by a port."""
+        d = design or {}
+        elements = {str(e.get("name")): e for e in d.get("elements") or () if isinstance(e, Mapping)}
+        ports = {str(p): str((spec or {}).get("source")) for p, spec in (d.get("ports") or {}).items()}
+        weight = next(((port, source) for port, source in ports.items() if synapse_of(source)), None)
+        if weight is None:
+            raise refuse(procedure, "chip", "the station's chip has no synapse driven by a port (elements named "
+                                            "syn_* with a current source on a port: docs/chip-files.md, 'Synapses')")
+        port, source = weight
+        nodes = [str(n) for n in elements[source].get("nodes", ())]
+        node = next(n for n in nodes if n != GROUND)
+        outputs = {str(k): str((v or {}).get("node")) for k, v in (d.get("outputs") or {}).items()}
+        post_node = next((node_ for name, node_ in outputs.items() if "_post" in name), None)
+        if post_node is None:
+            raise refuse(procedure, "chip", "the chip names no post-neuron output (an output named *_post)")
+        post_bias = next((p for p in ports if p.startswith("bias") and p != "bias"), None)
+        return cls(
+            weight_port=port, weight_node=node,
+            # A current source's current enters its first node (the chip file's convention).
+            weight_sign=1.0 if nodes[0] == node else -1.0,
+            weight_a=_source_current_a(elements[source]),
+            post_output_node=post_node, post_bias_port=post_bias,
+            post_bias_a=_source_current_a(elements[ports[post_bias]]) if post_bias else 0.0)
+
+
+def _source_current_a(element: Mapping[str, Any]) -> float:
+    value = find_number({"current": element.get("current")}, "current")
+    return float(value) if value is not None else math.nan
+
+
+@dataclass(frozen=True)
+class SynapticCaptureSettings:
+    """One capture of the pre input: the pre output, the post output and the weight port."""
+    pre: _pulsed.CaptureSettings
+    post_node: str
+    weight_node: str
+    weight_range_v: float
+
+    @classmethod
+    def for_design(cls, design: DesignHints, synapse: SynapseHints, record_s: float, pretrigger_s: float,
+                   sample_rate_hz: float) -> SynapticCaptureSettings:
+        pre = _pulsed.CaptureSettings.for_design(design, record_s, pretrigger_s, sample_rate_hz=sample_rate_hz)
+        return cls(pre, synapse.post_output_node, synapse.weight_node,
+                   WEIGHT_NODE_RANGE_SPIKES * design.spike_amplitude_v)
+
+    def configure(self, amplitude_a: float) -> steps.ConfigureCapture:
+        p = self.pre
+        return steps.ConfigureCapture(
+            node_ranges_v={p.output_node: p.output_range_v, self.post_node: p.output_range_v,
+                           self.weight_node: self.weight_range_v},
+            input_range_a=_pulsed.input_range_a(amplitude_a), record_length=p.record_length,
+            sample_rate_hz=p.sample_rate_hz, pretrigger_s=p.pretrigger_s)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Mean sub-threshold response at each recorded node, and the weight energy it cost."""
+    amplitude_a: float
+    node_v: Mapping[str, np.ndarray]
+    weight_energy_j: float
+    count: int
+
+
+def mean_reference(settings: SynapticCaptureSettings, amplitude_a: float, traces: list,
+                   weight_a: float, sign: float) -> Reference:
+    nodes = (settings.pre.output_node, settings.post_node, settings.weight_node)
+    if not traces:
+        return Reference(amplitude_a, {}, 0.0, 0)
+    mean = {n: np.mean([np.asarray(t.node_voltage_v[n], float) for t in traces], axis=0) for n in nodes}
+    energy = float(np.mean([weight_energy_j(t, settings, weight_a, sign) for t in traces]))
+    return Reference(amplitude_a, mean, energy, len(traces))
+
+
+def weight_energy_j(traces: steps.ChipTraces, settings: SynapticCaptureSettings, weight_a: float,
+                    sign: float) -> float:
+    """What the weight source delivered over the record: sign · I_w · ∫V(weight node) dt."""
+    return sign * weight_a * integrate_j(traces.time_s, np.asarray(traces.node_voltage_v[settings.weight_node]))
+
+
+@dataclass(frozen=True)
+class SynapticCapture:
+    """One capture read: the pre spikes, the first one's time, the post spike after it (within
+    the window) and the weight source's energy above the scaled baseline."""
+    pre_spikes: int
+    pre_time_s: float             # NaN without a pre spike
+    post_spiked: bool             # a post spike within the window after the first pre spike
+    delay_s: float                # post spike - pre spike (NaN unless post_spiked)
+    weight_energy_j: float        # delivered over the record
+    event_energy_j: float         # above the reference scaled to this amplitude
+
+
+def read_capture(traces: steps.ChipTraces, settings: SynapticCaptureSettings, reference: Reference,
+                 amplitude_a: float, detect_v: float, window_s: float, weight_a: float,
+                 sign: float) -> SynapticCapture:
+    scale = amplitude_a / reference.amplitude_a if reference.amplitude_a else 0.0
+
+    def spikes_at(node: str) -> np.ndarray:
+        voltage_v = np.asarray(traces.node_voltage_v[node], dtype=float)
+        ref = reference.node_v.get(node)
+        excess = linear_excess_v(voltage_v, ref if ref is not None and ref.shape == voltage_v.shape else None, scale)
+        return spike_times_s(traces.time_s, excess, detect_v)
+
+    pre, post = spikes_at(settings.pre.output_node), spikes_at(settings.post_node)
+    pre_s = float(pre[0]) if pre.size else math.nan
+    after = post[(post >= pre_s) & (post <= pre_s + window_s)] if pre.size else post[:0]
+    energy_j = weight_energy_j(traces, settings, weight_a, sign)
+    return SynapticCapture(int(pre.size), pre_s, bool(after.size), float(after[0] - pre_s) if after.size else math.nan,
+                           energy_j, energy_j - scale * reference.weight_energy_j)

@@ -1,0 +1,167 @@
+"""Energy per synaptic event, measured from the weight port's trace and the known weight current.
+
+A synaptic event costs what the synapse's supply, the weight (control) source, delivers when a
+pre spike switches the synapse wire and its return inductor releases the weight current: the
+energy the wire and resistors dissipate plus what reaches the post-neuron, less what the pre's
+tap pushes in (which the pre's spike energy already counts). It is measured as
+E = s · I_w · ∫V_w dt over the record, V_w the weight port's node from the scope, I_w the DC
+weight current this plan set and s the port's orientation (_synaptic), minus the baseline: the
+same from sub-threshold references (no pre spike, no event) scaled by A/A0. Captures with exactly
+one pre spike are the events; their energies above the baseline are averaged.
+
+Reporting follows NeuroBench's system track: the synaptic operation is defined (one pre spike
+switching one synapse), the measurement is repeated `repeats` times (each with its own
+references), the mean over every event is reported with its Student t interval and the repeats'
+spread, and when two repeats' means differ by more than 5 % of the mean that is said
+(`repeats_disagree`, and in the run's message). Every capture's energies are in the table
+`events`, each repeat's mean in `repeats`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from contracts import steps
+from contracts.procedure import PlanContext, Procedure, parameter, too_little
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec
+from contracts.units import format_si
+from procedures import _pulsed, _synaptic
+from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, summarize
+from procedures.design import DesignHints
+from procedures.synaptic_transfer import capture_set
+
+#: Repeats whose means differ by more than this fraction of the mean disagree (NeuroBench).
+REPEAT_AGREEMENT = 0.05
+EVENTS_TABLE, REPEATS_TABLE = "events", "repeats"
+EVENT_COLUMNS = {"repeat": ColumnSpec("1", "i8"), "pre_spikes": ColumnSpec("1", "i8"),
+                 "post_spiked": ColumnSpec("1", "i1"), "weight_energy_j": ColumnSpec("J"),
+                 "event_energy_j": ColumnSpec("J")}
+REPEAT_COLUMNS = {"repeat": ColumnSpec("1", "i8"), "events": ColumnSpec("1", "i8"),
+                  "mean_energy_j": ColumnSpec("J")}
+
+
+@dataclass(frozen=True)
+class SynapticEnergyParameters:
+    threshold_a: float = _pulsed.threshold_a_parameter()
+    threshold_factor: float = _pulsed.threshold_factor_parameter(1.3)
+    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude in pre thresholds (no spike)",
+                                          minimum=0.05, maximum=0.9)
+    width_s: float = _pulsed.width_s_parameter("pre input pulse width")
+    edge_s: float = _pulsed.edge_s_parameter()
+    weight_a: float = parameter(0.0, unit="A", doc="weight (control) current; 0 takes the design weight",
+                                minimum=0.0)
+    post_bias_a: float = parameter(0.0, unit="A", doc="post-neuron bias; 0 takes the design's", minimum=0.0)
+    repeats: int = parameter(5, unit="1", doc="independent repeats (NeuroBench asks at least 5)", minimum=1,
+                             maximum=1000)
+    captures: int = parameter(8, unit="1", doc="captures at the firing amplitude per repeat", minimum=1,
+                              maximum=10_000)
+    reference_captures: int = _pulsed.reference_captures_parameter(4, "sub-threshold captures per repeat")
+    window_s: float = parameter(10e-9, unit="s", doc="a post spike this long after the pre spike counts as "
+                                "transmitted", minimum=1e-11)
+    record_after_s: float = parameter(150e-9, unit="s", doc="record (and integrate) this long after the pulse: "
+                                      "the weight current's L/R return takes ~40 ns per e-fold", minimum=1e-9)
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(20e9)
+    bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
+    detect_v: float = _pulsed.detect_v_parameter()
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+
+
+class SynapticEnergy(Procedure):
+    name = "synaptic_energy"
+    minimum_valid_data = "at least one capture with exactly one pre spike (a synaptic event) and a baseline"
+    Parameters = SynapticEnergyParameters
+
+    def check_parameters(self) -> None:
+        p = self.parameters
+        _pulsed.check_timing(self.name, "width_s, edge_s", p.width_s, p.edge_s)
+
+    def declare(self, context: PlanContext | None = None):
+        tables = {EVENTS_TABLE: TableSpec(EVENT_COLUMNS, axis="repeat", signal="event_energy_j"),
+                  REPEATS_TABLE: TableSpec(REPEAT_COLUMNS, axis="repeat", signal="mean_energy_j")}
+        if _pulsed.searches(self.parameters.threshold_a, context.chip_design if context else None):
+            tables[_pulsed.QUICK_SEARCH_TABLE] = _pulsed.probability_table()
+        return None, tables
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        design = DesignHints.from_chip(context.chip_design)
+        synapse = _synaptic.SynapseHints.from_chip(context.chip_design, self.name)
+        settings = _synaptic.SynapticCaptureSettings.for_design(
+            design, synapse, p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s, p.pretrigger_s,
+            p.sample_rate_hz)
+        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
+        bias_a, post_bias_a = p.bias_a or design.bias_a, p.post_bias_a or synapse.post_bias_a
+        weight_a = p.weight_a or synapse.weight_a
+        context.resolve(bias_a=bias_a, post_bias_a=post_bias_a, weight_a=weight_a, detect_v=detect_v)
+        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        threshold = yield from _pulsed.threshold_for(
+            self.name, p.threshold_a, context.chip_design, design, settings.pre, p.width_s, p.edge_s, detect_v,
+            _pulsed.SPIKE_AFTER_S, lambda *capture: (), dry_run=context.dry_run)
+        amplitude_a, reference_a = p.threshold_factor * threshold.value_a, p.reference_fraction * threshold.value_a
+        context.resolve(threshold_a=threshold.value_a)
+        if synapse.post_bias_port is not None:
+            yield steps.SetBias(current_a=post_bias_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
+        yield steps.SetBias(current_a=weight_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
+        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
+        yield steps.SetInputEnabled(enabled=True)
+        read: list[tuple[int, _synaptic.SynapticCapture]] = []
+        for repeat in range(p.repeats):
+            found = yield from capture_set(settings, synapse, weight_a, reference_a, amplitude_a, p, detect_v)
+            read += [(repeat, c) for c in found]
+            events = [c for r, c in read if r == repeat and c.pre_spikes == 1]
+            yield steps.Progress(fraction=(repeat + 1) / p.repeats,
+                                 message=f"repeat {repeat + 1} of {p.repeats}: {len(events)} synaptic events")
+        yield steps.SetInputEnabled(enabled=False)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
+        if synapse.post_bias_port is not None:
+            yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        yield steps.Archive(TableRows(EVENTS_TABLE, {
+            "repeat": (np.array([r for r, _ in read], np.int64), "1"),
+            "pre_spikes": (np.array([c.pre_spikes for _, c in read], np.int64), "1"),
+            "post_spiked": (np.array([c.post_spiked for _, c in read], np.int8), "1"),
+            "weight_energy_j": (np.array([c.weight_energy_j for _, c in read], float), "J"),
+            "event_energy_j": (np.array([c.event_energy_j for _, c in read], float), "J")}))
+        if not context.dry_run and not any(c.pre_spikes == 1 for _, c in read):
+            raise too_little(self.name, "a capture with exactly one pre spike",
+                             f"none in {len(read)} captures at {format_si(amplitude_a, 'A')}")
+        for result in energy_results(read, p.repeats):
+            yield steps.Archive(result)
+        for name, value in (("amplitude_a", amplitude_a), ("weight_a", weight_a), ("post_bias_a", post_bias_a),
+                            ("bias_a", bias_a)):
+            yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
+
+
+def energy_results(read: list[tuple[int, _synaptic.SynapticCapture]], repeats: int,
+                   level: float = CONFIDENCE_LEVEL) -> list:
+    """The mean energy per synaptic event over every event (Student t), its spread, each repeat's
+    mean and whether the repeats agree within REPEAT_AGREEMENT."""
+    events = [(r, c) for r, c in read if c.pre_spikes == 1]
+    energies = [c.event_energy_j for _, c in events]
+    stats = summarize(energies)
+    uncertainty = mean_uncertainty(stats, level)
+    per_repeat = [summarize([c.event_energy_j for r, c in events if r == k]) for k in range(repeats)]
+    means = np.array([s.mean for s in per_repeat])
+    finite = means[np.isfinite(means)]
+    spread = float(np.ptp(finite) / abs(stats.mean)) if finite.size > 1 and stats.mean else math.nan
+    disagree = bool(spread > REPEAT_AGREEMENT)
+    return [
+        Result("synaptic_energy_j", stats.mean, "J", uncertainty=replace(
+            uncertainty, method=f"{uncertainty.method}: energies the weight source delivered above the baseline, "
+                                f"over {stats.count} synaptic events in {repeats} repeats")),
+        Result("synaptic_energy_std_j", stats.std, "J"),
+        Result("synaptic_events", stats.count, "1"),
+        Result("transmitted_events", sum(c.post_spiked for _, c in events), "1"),
+        Result("repeat_means_j", means, "J"),
+        Result("repeats_spread", spread, "1",
+               exact="largest minus smallest repeat mean, over the mean (NaN with fewer than two repeats)"),
+        Result("repeats_disagree", int(disagree), "1",
+               exact=f"1 when repeats' means differ by more than {REPEAT_AGREEMENT:.0%} of the mean"),
+        TableRows(REPEATS_TABLE, {"repeat": (np.arange(repeats, dtype=np.int64), "1"),
+                                  "events": (np.array([s.count for s in per_repeat], np.int64), "1"),
+                                  "mean_energy_j": (means, "J")}),
+    ]

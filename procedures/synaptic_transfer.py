@@ -1,0 +1,210 @@
+"""Synaptic transfer against the synapse's weight (control) current: after each pre-neuron spike,
+does the post-neuron fire, and how long after.
+
+The pre-neuron is fired by its input at `threshold_factor` x its threshold (handed on from
+strength_duration, else the chip file's, else a quick search), with the post-neuron at its bias
+(`post_bias_a`, the design's by default) and the weight source stepped through
+`weight_points` levels from `weight_min_a` to `weight_max_a` (by default 0.90 to 1.02 x the
+design weight, inside the weight source's envelope). At each weight: `reference_captures`
+sub-threshold captures (the pre input at `reference_fraction` x threshold: nothing fires) give
+the linear response each node is read against, then `captures` captures at the firing amplitude.
+A capture whose pre output shows a spike is a trial; it transmitted when the post output shows a
+spike within `window_s` after it (_synaptic.read_capture). Per weight: the transfer probability
+over trials (Wilson interval) and the delay pre spike to post spike over the transmitting trials
+(mean, Student t interval). A weight at which the pre-neuron never fired has no trials: its
+probability is NaN, said in `weights_without_trials`.
+
+This is the synapse's weight curve as a lab reads it: the control current at which the synapse
+starts to transmit (`weight_onset_a`, where the probability crosses 1/2, interpolated) and how
+the delay shortens as the released current grows. On an inhibitory synapse the post-neuron,
+which has no input of its own here, never fires: its suppression needs the post's own input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from contracts import steps
+from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_little
+from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec, Uncertainty
+from contracts.units import format_si
+from procedures import _pulsed, _synaptic
+from procedures.analysis.statistics import (
+    CONFIDENCE_LEVEL, mean_uncertainty, proportion_uncertainty, summarize,
+)
+from procedures.design import DesignHints
+
+TRANSFER_TABLE = "transfer"
+TRANSFER_COLUMNS = {"weight_a": ColumnSpec("A"), "trials": ColumnSpec("1", "i8"),
+                    "transmitted": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"),
+                    "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
+#: Default weight range, in design weights: the shipped excitatory synapse transmits from 0.95x
+#: (18.0 uA of 19) and switches by itself near 1.05x (chip notes).
+WEIGHT_MIN_DESIGN, WEIGHT_MAX_DESIGN = 0.90, 1.02
+
+
+@dataclass(frozen=True)
+class SynapticTransferParameters:
+    threshold_a: float = _pulsed.threshold_a_parameter()
+    threshold_factor: float = _pulsed.threshold_factor_parameter(1.3)
+    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude in pre thresholds (no spike)",
+                                          minimum=0.05, maximum=0.9)
+    width_s: float = _pulsed.width_s_parameter("pre input pulse width")
+    edge_s: float = _pulsed.edge_s_parameter()
+    weight_min_a: float = parameter(0.0, unit="A", doc=f"lowest weight (control) current; 0 takes "
+                                    f"{WEIGHT_MIN_DESIGN:g} x the design weight", minimum=0.0)
+    weight_max_a: float = parameter(0.0, unit="A", doc=f"highest weight current; 0 takes {WEIGHT_MAX_DESIGN:g} x "
+                                    "the design weight", minimum=0.0)
+    weight_points: int = parameter(7, unit="1", doc="weights measured", minimum=1, maximum=200)
+    captures: int = parameter(16, unit="1", doc="captures at the firing amplitude per weight", minimum=1,
+                              maximum=10_000)
+    reference_captures: int = _pulsed.reference_captures_parameter(4, "sub-threshold captures per weight")
+    post_bias_a: float = parameter(0.0, unit="A", doc="post-neuron bias; 0 takes the design's", minimum=0.0)
+    window_s: float = parameter(10e-9, unit="s", doc="a post spike this long after the pre spike counts as "
+                                "transmitted", minimum=1e-11)
+    record_after_s: float = parameter(20e-9, unit="s", doc="record this long after the pulse", minimum=1e-9)
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(20e9)
+    bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
+    detect_v: float = _pulsed.detect_v_parameter()
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+
+
+class SynapticTransfer(Procedure):
+    name = "synaptic_transfer"
+    minimum_valid_data = "at least one weight at which the pre-neuron fired (a trial)"
+    Parameters = SynapticTransferParameters
+
+    def check_parameters(self) -> None:
+        p = self.parameters
+        _pulsed.check_timing(self.name, "width_s, edge_s", p.width_s, p.edge_s)
+        if p.weight_max_a and p.weight_min_a > p.weight_max_a:
+            raise refuse(self.name, "weight_min_a, weight_max_a", f"{p.weight_min_a:.6g} A > {p.weight_max_a:.6g} A")
+
+    def declare(self, context: PlanContext | None = None):
+        tables = {TRANSFER_TABLE: TableSpec(TRANSFER_COLUMNS, axis="weight_a", signal="probability")}
+        if _pulsed.searches(self.parameters.threshold_a, context.chip_design if context else None):
+            tables[_pulsed.QUICK_SEARCH_TABLE] = _pulsed.probability_table()
+        return None, tables
+
+    def weights_a(self, synapse: _synaptic.SynapseHints) -> np.ndarray:
+        p = self.parameters
+        low = p.weight_min_a or WEIGHT_MIN_DESIGN * synapse.weight_a
+        high = p.weight_max_a or WEIGHT_MAX_DESIGN * synapse.weight_a
+        return np.linspace(low, high, p.weight_points) if p.weight_points > 1 else np.array([high])
+
+    def plan(self, context: PlanContext):
+        p = self.parameters
+        design = DesignHints.from_chip(context.chip_design)
+        synapse = _synaptic.SynapseHints.from_chip(context.chip_design, self.name)
+        settings = _synaptic.SynapticCaptureSettings.for_design(
+            design, synapse, p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s, p.pretrigger_s,
+            p.sample_rate_hz)
+        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
+        bias_a, post_bias_a = p.bias_a or design.bias_a, p.post_bias_a or synapse.post_bias_a
+        weights_a = self.weights_a(synapse)
+        context.resolve(bias_a=bias_a, post_bias_a=post_bias_a, detect_v=detect_v,
+                        weight_min_a=float(weights_a[0]), weight_max_a=float(weights_a[-1]))
+        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+        threshold = yield from _pulsed.threshold_for(
+            self.name, p.threshold_a, context.chip_design, design, settings.pre, p.width_s, p.edge_s, detect_v,
+            _pulsed.SPIKE_AFTER_S, lambda *capture: (), dry_run=context.dry_run)
+        amplitude_a, reference_a = p.threshold_factor * threshold.value_a, p.reference_fraction * threshold.value_a
+        context.resolve(threshold_a=threshold.value_a)
+        if synapse.post_bias_port is not None:
+            yield steps.SetBias(current_a=post_bias_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
+        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
+        yield steps.SetInputEnabled(enabled=True)
+
+        trials, transmitted, delays = [], [], []
+        for index, weight_a in enumerate(weights_a):
+            yield steps.SetBias(current_a=float(weight_a), ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
+            read = yield from capture_set(settings, synapse, float(weight_a), reference_a, amplitude_a, p, detect_v)
+            pre = [c for c in read if c.pre_spikes > 0]
+            trials.append(len(pre))
+            transmitted.append(sum(c.post_spiked for c in pre))
+            delays.append([c.delay_s for c in pre if c.post_spiked])
+            yield steps.Progress(fraction=(index + 1) / len(weights_a),
+                                 message=f"weight {format_si(weight_a, 'A', 4)}: {transmitted[-1]} of {trials[-1]} "
+                                         "pre spikes transmitted")
+        yield steps.SetInputEnabled(enabled=False)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
+        if synapse.post_bias_port is not None:
+            yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        if not context.dry_run and not any(trials):
+            raise too_little(self.name, "a pre spike at one weight at least",
+                             f"no pre spike in {p.captures} captures at each of {len(weights_a)} weights at "
+                             f"{format_si(amplitude_a, 'A')}")
+        for result in transfer_results(weights_a, trials, transmitted, delays):
+            yield steps.Archive(result)
+        for name, value in (("amplitude_a", amplitude_a), ("bias_a", bias_a), ("post_bias_a", post_bias_a)):
+            yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
+
+
+def capture_set(settings: _synaptic.SynapticCaptureSettings, synapse: _synaptic.SynapseHints, weight_a: float,
+                reference_a: float, amplitude_a: float, p, detect_v: float):
+    """References, then captures at the firing amplitude, each read (_synaptic.read_capture)."""
+    reference_burst = _pulsed.pulses(reference_a, p.width_s, p.edge_s)
+    yield reference_burst
+    yield settings.configure(reference_a)
+    found = yield from _pulsed.captures(settings.pre, p.reference_captures)
+    reference = _synaptic.mean_reference(settings, reference_a, found, weight_a, synapse.weight_sign)
+    yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s)
+    yield settings.configure(amplitude_a)
+    read: list[_synaptic.SynapticCapture] = []
+
+    def on_capture(traces):
+        read.append(_synaptic.read_capture(traces, settings, reference, amplitude_a, detect_v, p.window_s,
+                                           weight_a, synapse.weight_sign))
+        return ()
+
+    yield from _pulsed.captures(settings.pre, p.captures, on_capture, keep=False)
+    return read
+
+
+def transfer_results(weights_a, trials, transmitted, delays, level: float = CONFIDENCE_LEVEL) -> list:
+    weights_a = np.asarray(weights_a, dtype=float)
+    trials_n, sent = np.asarray(trials, dtype=np.int64), np.asarray(transmitted, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probability = np.where(trials_n > 0, sent / np.maximum(trials_n, 1), np.nan)
+    wilson = proportion_uncertainty(sent, np.maximum(trials_n, 1), level)
+    low = np.where(trials_n > 0, wilson.low, np.nan)
+    high = np.where(trials_n > 0, wilson.high, np.nan)
+    stats = [summarize(d) for d in delays]
+    delay_s = np.array([s.mean for s in stats])
+    delay_u = [mean_uncertainty(s, level) for s in stats]
+    axis = Axis("weight_a", weights_a, "A")
+    results = [
+        Result("transfer_probability", probability, "1", axis=axis,
+               uncertainty=Uncertainty(f"{wilson.method}, over the captures with a pre spike", level, low, high)),
+        Result("transfer_delay_s", delay_s, "s", axis=axis, uncertainty=Uncertainty(
+            f"{delay_u[0].method}: delay pre spike to post spike over the transmitting captures", level,
+            [float(u.low) for u in delay_u], [float(u.high) for u in delay_u])),
+        Result("trials", trials_n, "1", axis=axis),
+        Result("transmitted", sent, "1", axis=axis),
+        Result("weights_without_trials", int(np.sum(trials_n == 0)), "1"),
+        Result("weight_onset_a", onset_a(weights_a, probability), "A",
+               exact="interpolated where the transfer probability first reaches 1/2 (NaN if it never does)"),
+    ]
+    results.append(TableRows(TRANSFER_TABLE, {
+        "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
+        "probability": (probability, "1"), "delay_s": (delay_s, "s"),
+        "delay_std_s": (np.array([s.std for s in stats]), "s")}))
+    return results
+
+
+def onset_a(weights_a: np.ndarray, probability: np.ndarray) -> float:
+    """The weight where the probability first reaches 1/2, linearly between the two weights around it."""
+    finite = np.isfinite(probability)
+    w, prob = weights_a[finite], probability[finite]
+    above = np.flatnonzero(prob >= 0.5)
+    if not above.size:
+        return math.nan
+    i = int(above[0])
+    if i == 0:
+        return float(w[0])
+    return float(w[i - 1] + (0.5 - prob[i - 1]) / (prob[i] - prob[i - 1]) * (w[i] - w[i - 1]))
