@@ -134,6 +134,7 @@ class SynapticCapture:
     pre_spikes: int
     pre_time_s: float             # NaN without a pre spike
     post_spiked: bool             # a post spike within the window after the first pre spike
+    post_spikes: int              # every post spike in the record (the others: not caused by this pre spike)
     delay_s: float                # post spike - pre spike (NaN unless post_spiked)
     weight_energy_j: float        # delivered over the record
     event_energy_j: float         # above the reference scaled to this amplitude
@@ -154,5 +155,6 @@ def read_capture(traces: steps.ChipTraces, settings: SynapticCaptureSettings, re
     pre_s = float(pre[0]) if pre.size else math.nan
     after = post[(post >= pre_s) & (post <= pre_s + window_s)] if pre.size else post[:0]
     energy_j = weight_energy_j(traces, settings, weight_a, sign)
-    return SynapticCapture(int(pre.size), pre_s, bool(after.size), float(after[0] - pre_s) if after.size else math.nan,
+    return SynapticCapture(int(pre.size), pre_s, bool(after.size), int(post.size),
+                           float(after[0] - pre_s) if after.size else math.nan,
                            energy_j, energy_j - scale * reference.weight_energy_j)

@@ -64,7 +64,7 @@ class SynapticEnergyParameters:
     record_after_s: float = parameter(150e-9, unit="s", doc="record (and integrate) this long after the pulse: "
                                       "the weight current's L/R return takes ~40 ns per e-fold", minimum=1e-9)
     pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
-    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(20e9)
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(16e9)   # an 8-channel Infiniium MXR's most
     bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
     detect_v: float = _pulsed.detect_v_parameter()
     ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()

@@ -9,7 +9,9 @@ design weight, inside the weight source's envelope). At each weight: `reference_
 sub-threshold captures (the pre input at `reference_fraction` x threshold: nothing fires) give
 the linear response each node is read against, then `captures` captures at the firing amplitude.
 A capture whose pre output shows a spike is a trial; it transmitted when the post output shows a
-spike within `window_s` after it (_synaptic.read_capture). Per weight: the transfer probability
+spike within `window_s` after it (_synaptic.read_capture); a post spike at any other time in a
+capture (before the pre spike, or later than the window: the synapse switching by itself, which
+near the top of its range it does) is counted as spontaneous. Per weight: the transfer probability
 over trials (Wilson interval) and the delay pre spike to post spike over the transmitting trials
 (mean, Student t interval). A weight at which the pre-neuron never fired has no trials: its
 probability is NaN, said in `weights_without_trials`.
@@ -40,7 +42,7 @@ from procedures.design import DesignHints
 TRANSFER_TABLE = "transfer"
 TRANSFER_COLUMNS = {"weight_a": ColumnSpec("A"), "trials": ColumnSpec("1", "i8"),
                     "transmitted": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"),
-                    "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
+                    "spontaneous": ColumnSpec("1", "i8"), "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
 #: Default weight range, in design weights: the shipped excitatory synapse transmits from 0.95x
 #: (18.0 uA of 19) and switches by itself near 1.05x (chip notes).
 WEIGHT_MIN_DESIGN, WEIGHT_MAX_DESIGN = 0.90, 1.02
@@ -67,7 +69,7 @@ class SynapticTransferParameters:
                                 "transmitted", minimum=1e-11)
     record_after_s: float = parameter(20e-9, unit="s", doc="record this long after the pulse", minimum=1e-9)
     pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
-    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(20e9)
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(16e9)   # an 8-channel Infiniium MXR's most
     bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
     detect_v: float = _pulsed.detect_v_parameter()
     ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
@@ -119,7 +121,7 @@ class SynapticTransfer(Procedure):
         yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
 
-        trials, transmitted, delays = [], [], []
+        trials, transmitted, delays, spontaneous = [], [], [], []
         for index, weight_a in enumerate(weights_a):
             yield steps.SetBias(current_a=float(weight_a), ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
             read = yield from capture_set(settings, synapse, float(weight_a), reference_a, amplitude_a, p, detect_v)
@@ -127,6 +129,7 @@ class SynapticTransfer(Procedure):
             trials.append(len(pre))
             transmitted.append(sum(c.post_spiked for c in pre))
             delays.append([c.delay_s for c in pre if c.post_spiked])
+            spontaneous.append(sum(c.post_spikes - c.post_spiked for c in read))
             yield steps.Progress(fraction=(index + 1) / len(weights_a),
                                  message=f"weight {format_si(weight_a, 'A', 4)}: {transmitted[-1]} of {trials[-1]} "
                                          "pre spikes transmitted")
@@ -139,7 +142,7 @@ class SynapticTransfer(Procedure):
             raise too_little(self.name, "a pre spike at one weight at least",
                              f"no pre spike in {p.captures} captures at each of {len(weights_a)} weights at "
                              f"{format_si(amplitude_a, 'A')}")
-        for result in transfer_results(weights_a, trials, transmitted, delays):
+        for result in transfer_results(weights_a, trials, transmitted, delays, spontaneous):
             yield steps.Archive(result)
         for name, value in (("amplitude_a", amplitude_a), ("bias_a", bias_a), ("post_bias_a", post_bias_a)):
             yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
@@ -166,7 +169,7 @@ def capture_set(settings: _synaptic.SynapticCaptureSettings, synapse: _synaptic.
     return read
 
 
-def transfer_results(weights_a, trials, transmitted, delays, level: float = CONFIDENCE_LEVEL) -> list:
+def transfer_results(weights_a, trials, transmitted, delays, spontaneous, level: float = CONFIDENCE_LEVEL) -> list:
     weights_a = np.asarray(weights_a, dtype=float)
     trials_n, sent = np.asarray(trials, dtype=np.int64), np.asarray(transmitted, dtype=np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -186,12 +189,14 @@ def transfer_results(weights_a, trials, transmitted, delays, level: float = CONF
             [float(u.low) for u in delay_u], [float(u.high) for u in delay_u])),
         Result("trials", trials_n, "1", axis=axis),
         Result("transmitted", sent, "1", axis=axis),
+        Result("spontaneous_post_spikes", np.asarray(spontaneous, dtype=np.int64), "1", axis=axis),
         Result("weights_without_trials", int(np.sum(trials_n == 0)), "1"),
         Result("weight_onset_a", onset_a(weights_a, probability), "A",
                exact="interpolated where the transfer probability first reaches 1/2 (NaN if it never does)"),
     ]
     results.append(TableRows(TRANSFER_TABLE, {
         "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
+        "spontaneous": (np.asarray(spontaneous, dtype=np.int64), "1"),
         "probability": (probability, "1"), "delay_s": (delay_s, "s"),
         "delay_std_s": (np.array([s.std for s in stats]), "s")}))
     return results
