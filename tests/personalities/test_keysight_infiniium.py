@@ -38,8 +38,9 @@ def test_idn_and_limits_per_model(model):
     assert ask(device, ":ACQ:POIN:TESTLIMITS?") == f"1,<numeric>16:{spec.max_record_length}"
     assert float(ask(device, ":ACQ:SRAT:TESTLIMITS?").split(":")[1]) == spec.max_sample_rate_hz
     assert panel.max_sample_rate_hz == spec.max_sample_rate_hz and panel.input_noise_v_rms == 1e-3
+    assert sorted(panel.channels) == list(range(1, spec.channels + 1))
     ask(device, f":ACQ:SRAT {spec.max_sample_rate_hz * 2}")
-    ask(device, ":CHAN5:RANG 1")
+    ask(device, f":CHAN{spec.channels + 1}:RANG 1")
     assert errors(device) == [-222, -114]
 
 
@@ -214,6 +215,83 @@ def test_measurements_on_the_record():
     assert float(ask(device, ":MEAS:VAV? DISP,CHAN1")) == pytest.approx(20 * lsb)
 
 
+# -- channels per model: 8 on the MXR208A, 4 elsewhere ------------------------------------------
+
+EIGHT_CHANNEL = "keysight_mxr208a"
+FOUR_CHANNEL = sorted(m for m, spec in KeysightInfiniium.model_table.items() if spec.channels == 4)
+
+
+def test_channel_count_per_model():
+    counts = {model: spec.channels for model, spec in KeysightInfiniium.model_table.items()}
+    assert counts == {"keysight_infiniium": 4, "keysight_dsos254a": 4, "keysight_dsos404a": 4,
+                      "keysight_mxr208a": 8, "keysight_mxr404a": 4}
+
+
+def test_mxr208a_answers_on_channels_5_to_8():
+    device, panel, _ = make(EIGHT_CHANNEL)
+    for text in (":CHANnel8:RANGe 2", ":CHAN8:OFFS -0.1", ":CHAN8:DISP ON", ":CHAN6:INP DC50", ":CHAN5:SCAL 0.05",
+                 ":TRIG:EDGE:SOUR CHANNEL8", ":TRIG:LEV CHAN8,0.25", ":TRIG:LEV CHAN5,-0.1", ":MEAS:SOUR CHAN7"):
+        assert ask(device, text) is None, text
+    queries = (":CHANnel8:RANGe?", ":CHAN8:OFFS?", ":CHAN8:DISP?", ":CHAN6:INP?", ":CHAN5:RANG?",
+               ":TRIG:EDGE:SOUR?", ":TRIG:LEV? CHAN8", ":TRIG:LEV? CHAN5", ":MEAS:SOUR?", ":CHAN7:DIFF?")
+    assert [ask(device, q) for q in queries] == [
+        "2.0000000000E+00", "-1.0000000000E-01", "1", "DC50", "4.0000000000E-01",
+        "CHAN8", "2.5000000000E-01", "-1.0000000000E-01", "CHAN7", "0"]
+    assert (panel.channels[8].range_v, panel.channels[8].displayed) == (2.0, True)
+    assert (panel.trigger.source_channel, panel.trigger.level_v) == (8, 0.25)
+    assert errors(device) == []
+    for text in (":CHAN9:RANG 1", ":WAV:SOUR CHAN9", ":TRIG:EDGE:SOUR CHAN9"):
+        ask(device, text)
+    assert errors(device) == [-114, -224, -224]
+    ask(device, "*RST")
+    assert [ask(device, q) for q in (":CHAN8:RANG?", ":CHAN6:INP?", ":TRIG:LEV? CHAN8")] == [
+        "8.0000000000E-01", "DC", "0.0000000000E+00"]
+
+
+def test_mxr208a_sends_the_waveform_of_channel_7():
+    device, panel, _ = make(EIGHT_CHANNEL)
+    for text in (":ACQ:POIN 1000", ":CHAN7:RANG 0.4", ":CHAN7:OFFS 0.05", ":CHAN7:INP DC50", ":CHAN7:DISP ON",
+                 ":WAVeform:SOURce CHANnel7", ":WAV:FORM WORD", ":WAV:BYT LSBF", ":WAV:STR OFF"):
+        ask(device, text)
+    codes = np.round(100 * np.sin(np.arange(1000) / 40)).astype(np.int16)
+    acquire(panel, {1: np.zeros(1000), 7: codes})
+    fields = _preamble(device)
+    block = raw(device, ":WAVeform:DATA?")
+    digits = int(block[1:2])
+    payload = block[2 + digits:-1]
+    assert int(block[2:2 + digits]) == len(payload)
+    data = np.frombuffer(payload, "<i2")
+    assert data.size == int(fields[2]) == 1000
+    assert np.array_equal(data, codes.astype(np.int32) << 8)
+    assert data * float(fields[7]) + float(fields[8]) == pytest.approx(panel.records[7].volts, abs=1e-9)
+    # Coupling (DC50: 2), range and offset in the preamble are channel 7's.
+    assert (fields[10], float(fields[13]), float(fields[14])) == ("2", pytest.approx(0.4), pytest.approx(0.05))
+    assert float(ask(device, ":MEAS:VPP? CHAN7")) == pytest.approx(200 * panel.channels[7].lsb_v)
+    assert errors(device) == []
+
+
+@pytest.mark.parametrize("model", FOUR_CHANNEL)
+def test_four_channel_models_refuse_channel_5(model):
+    device, panel, _ = make(model)
+    refused = [(":CHAN5:RANG 1", -114), (":CHAN5:RANG?", -114), (":CHANnel5:DISPlay ON", -114),
+               (":CHAN5:INP DC50", -114), (":WAV:SOUR CHAN5", -224), (":TRIG:EDGE:SOUR CHAN5", -224),
+               (":TRIG:LEV CHAN5,0.1", -224), (":TRIG:LEV CHAN5", -224), (":TRIG:LEV? CHAN5", -224),
+               (":MEAS:SOUR CHAN5", -224), (":MEAS:VPP? CHAN5", -224)]
+    for text, code in refused:
+        assert ask(device, text) is None, text
+        assert errors(device) == [code], text
+    assert [ask(device, q) for q in (":WAV:SOUR?", ":TRIG:EDGE:SOUR?", ":MEAS:SOUR?")] == ["CHAN1"] * 3
+    assert sorted(panel.channels) == [1, 2, 3, 4] and panel.trigger.source_channel == 1
+
+
+def test_emulator_channels_setting_restates_the_model():
+    assert sorted(KeysightInfiniium.create_panel(EIGHT_CHANNEL, {"channels": 8}).channels) == list(range(1, 9))
+    with pytest.raises(ValueError, match=r"^emulator\.channels: 4 disagrees with the model: the MXR208A has 8 "):
+        KeysightInfiniium.create_panel(EIGHT_CHANNEL, {"channels": 4})
+    with pytest.raises(ValueError, match="the DSOS254A has 4 channels"):
+        KeysightInfiniium.create_panel("keysight_dsos254a", {"channels": 8})
+
+
 # -- the stock QCoDeS driver ----------------------------------------------------------------------
 
 @pytest.fixture
@@ -275,6 +353,36 @@ def test_stock_driver_over_tcp(driver_bench):
         # pyvisa-py leaves Nagle on: each write that follows a write waits ~40 ms for the
         # server's delayed ACK (the snapshot has 48 such pairs), hence the larger budget.
         _use_driver(scope, device, panel, snapshot_budget_s=5.0)
+
+
+def test_stock_driver_with_eight_channels_reads_channel_7():
+    from qcodes.instrument_drivers.Keysight import KeysightInfiniium as Driver
+
+    device, panel, _ = make(EIGHT_CHANNEL)
+    with (one_instrument_bench(device, "scope", EIGHT_CHANNEL, ADDRESS) as (_, path),
+          closing(Driver(f"inf_{uuid.uuid4().hex[:8]}", ADDRESS, visalib=f"{path}@nwlab", timeout=2,
+                         channels=8)) as scope):
+        assert len(scope.channels) == 8
+        scope.acquire_points(2000)
+        scope.ch8.range(0.5)
+        scope.ch7.display(True)
+        scope.ch7.offset(0.01)
+        scope.ch6.trigger_level(0.02)
+        scope.trigger_edge_source("CHAN6")
+        assert (scope.ch8.range(), scope.ch6.trigger_level(), scope.trigger_edge_source()) == (0.5, 0.02, "CHAN6")
+        assert (panel.channels[8].range_v, panel.trigger.source_channel) == (0.5, 6)
+        snapshot = scope.snapshot(update=True)
+        assert snapshot["submodules"]["ch8"]["parameters"]["range"]["value"] == 0.5
+        scope.auto_digitize(False)
+        scope.stop()
+        codes = np.round(60 * np.cos(np.arange(2000) / 50)).astype(np.int16)
+        acquire(panel, {7: codes})
+        assert infiniium_trace(scope, scope.ch7) == pytest.approx(panel.records[7].volts, abs=1e-9)
+        assert scope.ch7.time_axis() == pytest.approx(panel.records[7].time_s)
+        assert scope.ch7.measure.vpp() == pytest.approx(120 * panel.channels[7].lsb_v)
+        scope.measure.source("CHAN7")
+        assert ask(device, ":MEAS:SOUR?") == "CHAN7"
+        assert errors(device) == []
 
 
 # -- end to end on the emulated bench: bias, one input pulse, the chip, the scope -----------------
@@ -365,3 +473,67 @@ def test_spike_above_threshold_none_below_none_above_tc(neuron_bench):
     assert on_screen.sum() > 100
     residual_hot = hot - np.median(hot) - (hot_low - np.median(hot_low)) * (1.6 / 0.5)
     assert np.abs(residual_hot[on_screen]).max() < spike_v / 2
+
+
+# -- an 8-channel scope in a station: the lab opens it and captures on channels 5-8 ----------------
+
+def _station_with_mxr208a(tmp_path, **emulator) -> Path:
+    """The emulated station with an MXR208A driven as 8 channels, its readouts moved from 1-3 to 5-7."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    tree = yaml.safe_load((root / "stations" / "emulated.yaml").read_text())
+    tree["chip"] = str(root / "stations" / "chips" / "default-neuron.yaml")
+    path = tmp_path / "station.yaml"
+    bench_library = f"{path}#mxr-{uuid.uuid4().hex[:10]}@nwlab"     # a bench of its own
+    for instrument in tree["instruments"].values():
+        instrument["visalib"] = bench_library
+    scope = tree["instruments"]["scope"]
+    scope["emulator"] = {**scope["emulator"], "model": EIGHT_CHANNEL, **emulator}
+    scope["options"] = {**(scope.get("options") or {}), "channels": 8}
+    for readout in tree["wiring"]["readout"]:
+        readout["scope_channel"] += 4
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_station_with_mxr208a_captures_on_channels_5_to_8(tmp_path):
+    from lab.execution.instruments import open_instruments
+    from lab.execution.station_checks import load_station
+
+    station = load_station(_station_with_mxr208a(tmp_path))    # readouts on 5-7 pass the channel checks
+    monitor = next(r.scope_channel for r in station.readouts if r.monitor == "pulse_input")
+    assert monitor == 6
+    with open_instruments(station, name_prefix=f"mxr{uuid.uuid4().hex[:6]}_") as instruments:
+        scope, pulser = instruments.roles["oscilloscope"], instruments.roles["pulse_generator"]
+        assert (scope.IDN()["model"], scope.channel_count, len(scope.channels)) == ("MXR208A", 8, 8)
+        pulser.configure_pulse(amplitude_v=0.8, width_s=50e-9, edge_s=9e-9, period_s=1e-6, count=1)
+        pulser.set_output_enabled(True)
+        scope.configure_acquisition(channel_ranges_v={5: 0.4, 6: 0.16, 7: 0.4, 8: 0.4}, record_length=2000,
+                                    sample_rate_hz=16e9, pretrigger_s=20e-9, trigger_channel=monitor,
+                                    trigger_level_v=0.02)
+        scope.arm_single()
+        pulser.trigger()
+        assert scope.wait_acquired(5.0)
+        traces = scope.fetch_traces([5, 6, 7, 8])
+        assert set(traces.voltage_v) == {5, 6, 7, 8} and traces.time_s.shape == (2000,)
+        assert traces.time_s[0] == pytest.approx(-20e-9, abs=1e-12)
+        # The -20 dB pick-off of the 0.8 V pulse crosses the 20 mV trigger level near t = 0.
+        crossing_s = traces.time_s[np.argmax(traces.voltage_v[monitor] > 0.02)]
+        assert abs(crossing_s) < 2e-9
+        assert traces.voltage_v[5].max() > 0.05                  # node m through the 50 dB chain
+        assert np.abs(traces.voltage_v[8]).max() < 0.01         # channel 8 is not wired: noise only
+        assert scope.snapshot(update=True)["submodules"]["ch8"]["parameters"]["range"]["value"] == 0.4
+
+
+def test_emulator_channels_disagreeing_with_the_model_is_refused(tmp_path):
+    from contracts.files.station import StationError
+    from sim_backend.emulator import build_bench
+
+    build_bench(_station_with_mxr208a(tmp_path, channels=8))
+    with pytest.raises(StationError) as refused:
+        build_bench(_station_with_mxr208a(tmp_path, channels=4))
+    assert str(refused.value).endswith("station.yaml: instruments.scope: emulator.channels: 4 disagrees with "
+                                       "the model: the MXR208A has 8 channels")
+    assert "\n" not in str(refused.value)

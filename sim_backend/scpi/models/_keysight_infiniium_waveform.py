@@ -22,8 +22,9 @@ NR3 = "{:.10E}"
 UNDEFINED = 9.99999e37    # what Infiniium answers for a measurement it cannot make
 #: Where on the screen :TIMebase:REFerence puts the trigger point (fraction of the width).
 REFERENCE = {"LEFT": 0.0, "CENT": 0.5, "RIGH": 1.0}
-_SOURCES = Choice(*(f"CHANnel{n}" for n in range(1, 5)), *(f"FUNCtion{n}" for n in range(1, 17)),
-                  *(f"WMEMory{n}" for n in range(1, 5)))
+#: Declared for four channels; each instance widens the CHANnel options to its model's count.
+SOURCES = Choice(*(f"CHANnel{n}" for n in range(1, 5)), *(f"FUNCtion{n}" for n in range(1, 17)),
+                 *(f"WMEMory{n}" for n in range(1, 5)))
 _FORMATS = {"ASC": 0, "BYTE": 1, "WORD": 2}
 _COUPLING = {"AC": 0, "DC": 1, "DC50": 2, "LFR1": 3, "LFR2": 3}
 # :MEASure:<header>? -> shared measurement kind (volts, seconds, hertz, percent)
@@ -36,6 +37,12 @@ _MEASUREMENTS = {
 }
 
 
+def with_channels(choice: Choice, channels: int) -> Choice:
+    """`choice` with CHANnel1..`channels` in place of its CHANnel options; the others as they are."""
+    others = [option for option in choice.options if not option.upper().startswith("CHANNEL")]
+    return Choice(*(f"CHANnel{n}" for n in range(1, channels + 1)), *others, optional=choice.optional)
+
+
 def _measurement(kind: str):
     def handler(self, *tokens: object) -> str:
         return self._measure(kind, *tokens)
@@ -46,11 +53,13 @@ def _measurement(kind: str):
 class InfiniiumWaveformCommands(ScopePersonality):
     """Measurements and waveform transfer, alike on every Infiniium model."""
 
-    measure_source = stored(":MEASure:SOURce", _SOURCES, "measure_source", "Default measurement source.")
+    sources = SOURCES    # an instance widens it to its model's channel count
+
+    measure_source = stored(":MEASure:SOURce", SOURCES, "measure_source", "Default measurement source.")
 
     def _measure(self, kind: str, *tokens: object) -> str:
-        sources = [t.upper() for t in tokens if isinstance(t, str) and t.upper()[:4] in ("CHAN", "FUNC", "WMEM")]
-        source = _SOURCES.convert(sources[0]) if sources else self.measure_source
+        named = [t.upper() for t in tokens if isinstance(t, str) and t.upper()[:4] in ("CHAN", "FUNC", "WMEM")]
+        source = self.sources.convert(named[0]) if named else self.measure_source
         channel = int(source[4:]) if source.startswith("CHAN") else None
         value = measure(kind, self.current_record(channel) if channel in self.panel.channels else None)
         return NR3.format(UNDEFINED if value is None else value)
@@ -61,7 +70,7 @@ class InfiniiumWaveformCommands(ScopePersonality):
 
     # -- waveform transfer ---------------------------------------------------------------------
 
-    waveform_source = stored(":WAVeform:SOURce", _SOURCES, "wave_source", "Source of :WAVeform:DATA?.")
+    waveform_source = stored(":WAVeform:SOURce", SOURCES, "wave_source", "Source of :WAVeform:DATA?.")
     waveform_format = stored(":WAVeform:FORMat", Choice("ASCii", "BYTE", "WORD"), "wave_format",
                              "Data format: ASCii volts, BYTE int8, WORD int16.")
     waveform_byte_order = stored(":WAVeform:BYTeorder", Choice("LSBFirst", "MSBFirst"), "byte_order",

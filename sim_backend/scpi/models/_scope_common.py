@@ -33,6 +33,11 @@ class ScopeModel:
     max_record_length: int
 
     def panel(self, settings: dict) -> OscilloscopePanel:
+        # The model fixes the count; `channels:` may only restate it (the station checks read it too).
+        stated = settings.get("channels", self.channels)
+        if isinstance(stated, bool) or stated != self.channels:
+            raise ValueError(f"emulator.channels: {stated!r} disagrees with the model: the "
+                             f"{self.identity.model} has {self.channels} channels")
         panel = OscilloscopePanel.with_channels(
             self.channels, max_sample_rate_hz=self.max_sample_rate_hz,
             analog_bandwidth_hz=self.analog_bandwidth_hz, max_record_length=self.max_record_length)

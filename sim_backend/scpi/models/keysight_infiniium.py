@@ -4,46 +4,76 @@ Horizontal: `:TIMebase:RANGe` is the screen width (10 div), `:TIMebase:POSition`
 the trigger to the reference point (LEFT/CENTer/RIGHt of the screen). The record holds
 `:ACQuire:POINts` samples at `:ACQuire:SRATe`, centred on the screen; AUTO points fill the
 screen. Vertical: `:CHANnel#:RANGe` is the full scale (8 div) around `:CHANnel#:OFFSet`.
+Channels: 4, or 8 on the MXR/EXR models numbered x08A; every channel-indexed header and every
+CHANnel<n> source (trigger, measurement, waveform) follows the model's count.
 Measurements and waveform transfer live in _keysight_infiniium_waveform.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import cache
+
 from sim_backend.bench.scope_screen import screen_image
-from sim_backend.scpi.commands import command, query, setting
+from sim_backend.scpi.commands import Command, command, query, setting
 from sim_backend.scpi.errors import ScpiError
+from sim_backend.scpi.headers import HeaderTable
 from sim_backend.scpi.ieee488 import Identity
-from sim_backend.scpi.models._keysight_infiniium_waveform import NR3, REFERENCE, InfiniiumWaveformCommands
+from sim_backend.scpi.models._keysight_infiniium_waveform import (
+    NR3, REFERENCE, SOURCES, InfiniiumWaveformCommands, with_channels,
+)
 from sim_backend.scpi.models._scope_common import RealOr, ScopeModel, channel_field, stored
 from sim_backend.scpi.params import Boolean, Choice, Integer, Raw, Real
 from sim_backend.scpi.responses import definite_block
 
 LIMIT = "{:.5E}"          # TESTLIMITS answers: the driver's regex wants d.dddddE+dd
+# Declared for four channels; `_commands_for` widens them to the model's count.
 _EDGE_SOURCES = Choice(*(f"CHANnel{n}" for n in range(1, 5)), "AUX", "LINE")
 _LEVEL_SOURCES = Choice(*(f"CHANnel{n}" for n in range(1, 5)), "AUX")
 
 
-def _model(name: str, bandwidth_hz: float, rate_hz: float, points: int) -> ScopeModel:
+def _model(name: str, channels: int, bandwidth_hz: float, rate_hz: float, points: int) -> ScopeModel:
     return ScopeModel(Identity("KEYSIGHT TECHNOLOGIES", name, "MY00000000", "11.30.00102"),
-                      4, rate_hz, bandwidth_hz, points)
+                      channels, rate_hz, bandwidth_hz, points)
+
+
+def _widened(params: tuple, channels: int) -> tuple:
+    """`params` with each channel-source choice spanning CHANnel1..`channels`."""
+    return tuple(with_channels(p, channels) if isinstance(p, Choice) and "CHANnel1" in p.options else p
+                 for p in params)
+
+
+@cache
+def _commands_for(cls: type, channels: int) -> tuple[tuple[Command, ...], HeaderTable[Command]]:
+    """The class's commands and header table with every CHANnel<n> choice spanning 1..`channels`.
+
+    The sources stay parameter types, converted before any handler runs: a channel the model
+    lacks is refused (-224) at the same point of a message as any other unknown choice."""
+    commands = tuple(replace(c, params=_widened(c.params, channels), query_params=_widened(c.query_params, channels))
+                     for c in cls.commands)
+    return commands, HeaderTable((c.pattern, c) for c in commands)
 
 
 class KeysightInfiniium(InfiniiumWaveformCommands):
-    """Infiniium S-Series / MXR: 4 channels, 8-bit ADC, single/run/stop, :DIGitize."""
+    """Infiniium S-Series / MXR: 4 or 8 channels, 8-bit ADC, single/run/stop, :DIGitize."""
 
-    model_table = {
-        "keysight_infiniium": _model("DSOS254A", 2.5e9, 20e9, 100_000_000),
-        "keysight_dsos254a": _model("DSOS254A", 2.5e9, 20e9, 100_000_000),
-        "keysight_dsos404a": _model("DSOS404A", 4e9, 20e9, 100_000_000),
-        "keysight_mxr208a": _model("MXR208A", 2e9, 16e9, 200_000_000),
-        "keysight_mxr404a": _model("MXR404A", 4e9, 16e9, 200_000_000),
+    model_table = {   # the digit before the final A is the channel count
+        "keysight_infiniium": _model("DSOS254A", 4, 2.5e9, 20e9, 100_000_000),
+        "keysight_dsos254a": _model("DSOS254A", 4, 2.5e9, 20e9, 100_000_000),
+        "keysight_dsos404a": _model("DSOS404A", 4, 4e9, 20e9, 100_000_000),
+        "keysight_mxr208a": _model("MXR208A", 8, 2e9, 16e9, 200_000_000),
+        "keysight_mxr404a": _model("MXR404A", 4, 4e9, 16e9, 200_000_000),
     }
     models = tuple(model_table)
-    suffix_limits = {"CHAN": 4, "FUNC": 16}
     _self_headed = frozenset({":FUNCtion#"})
 
     def __init__(self, world, role_name: str, model: str, settings: dict) -> None:
         self.header_on = True    # power-on state; *RST leaves it alone
+        channels = self.model_table[model].channels
+        self.suffix_limits = {"CHAN": channels, "FUNC": 16}
+        # The class table's sources are CHANnel1-4: an instance answers from its model's table.
+        self.commands, self._table = _commands_for(type(self), channels)
+        self.sources = with_channels(SOURCES, channels)
         super().__init__(world, role_name, model, settings)
 
     def reset(self) -> None:
@@ -53,9 +83,10 @@ class KeysightInfiniium(InfiniiumWaveformCommands):
         self.points: int | None = None          # None: AUTO
         self.bandwidth_hz: float | None = None  # None: AUTO (full bandwidth)
         self.averaging, self.average_count, self.acquire_mode, self.interpolate = False, 16, "RTIM", "1"
-        self.levels = {source: 0.0 for source in ("CHAN1", "CHAN2", "CHAN3", "CHAN4", "AUX")}
+        numbers = range(1, self.spec.channels + 1)
+        self.levels = {**{f"CHAN{n}": 0.0 for n in numbers}, "AUX": 0.0}
         self.edge_source, self.slope, self.sweep = "CHAN1", "POS", "AUTO"
-        self.coupling = {n: "DC" for n in range(1, 5)}
+        self.coupling = {n: "DC" for n in numbers}
         self.functions = {n: False for n in range(1, 17)}
         self.wave_source, self.wave_format, self.byte_order, self.streaming = "CHAN1", "ASC", "MSBF", True
         self.measure_source = "CHAN1"
@@ -209,7 +240,7 @@ class KeysightInfiniium(InfiniiumWaveformCommands):
     # -- trigger -------------------------------------------------------------------------------
 
     edge_source_setting = stored(":TRIGger:EDGE:SOURce", _EDGE_SOURCES, "edge_source",
-                                 "Edge trigger source: CHAN1-4, AUX (nothing wired) or LINE.")
+                                 "Edge trigger source: a channel (CHAN1-4, or 1-8), AUX (nothing wired) or LINE.")
     edge_slope = stored(":TRIGger:EDGE:SLOPe", Choice("POSitive", "NEGative", "EITHer"), "slope",
                         "Edge trigger slope (EITHer triggers on rising edges here).")
     trigger_sweep = stored(":TRIGger:SWEep", Choice("AUTO", "TRIGgered", "SINGle"), "sweep",
