@@ -78,8 +78,9 @@ CASES = {
     "same_address_spelt_otherwise": (lambda t: _second_bias(t, " tcpip::10.0.0.23::5025::socket"), None,
                                      "instruments.bias.address: 'TCPIP0::10.0.0.23::5025::SOCKET' is the instrument "
                                      "instruments.bias2 already names (' tcpip::10.0.0.23::5025::socket')"),
+    # A second bias source is allowed on a path of its own (a synapse's weight); unwired, it is refused.
     "two_bias_sources": (lambda t: _second_bias(t, "TCPIP0::10.0.0.99::5025::SOCKET"), None,
-                         "instruments.bias.role: bias_source is already instruments.bias2: one instrument per role"),
+                         "instruments.bias2: a bias source that no wiring entry drives from (source.instrument: bias2)"),
     "duplicate_key": (None, _duplicate_limit,
                       "instruments.bias.envelope.bias_current_max_a: duplicate key (lines {first} and {second}): "
                       "YAML would keep only the last; write it once"),
