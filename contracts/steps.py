@@ -65,7 +65,11 @@ class CycleBias:
 
 @dataclass(frozen=True)
 class MeasureBiasVoltage:
-    """Reply: the voltage across the chip's bias port (V), line resistance removed."""
+    """Reply: the voltage across the chip's bias port (V), line resistance removed.
+
+    `port`: the further chip port (a synapse's `weight`) whose source reads; None: the neuron's
+    bias. A superconducting port reads ~0 V; a wire held resistive shows its voltage."""
+    port: str | None = None
 
 
 @dataclass(frozen=True)

@@ -172,9 +172,11 @@ class Wiring:
         """Amperes into the chip from what the input monitor recorded (a number or an array)."""
         return self.input.chip_current_a(self.monitor.source_v(monitor_scope_v))
 
-    def bias_port_v(self, source_v, current_a):
-        """Volts at the bias port for the bias source's reading while it drives `current_a`."""
-        return self.bias_lines[0].port_v(source_v, current_a) if self.bias_lines else source_v
+    def bias_port_v(self, source_v, current_a, chip_port: str | None = None):
+        """Volts at the bias port (None: the primary one; else `chip_port`) for its source's
+        reading while it drives `current_a`."""
+        lines = [line for line in self.bias_lines if chip_port is None or line.chip_port == chip_port]
+        return lines[0].port_v(source_v, current_a) if lines else source_v
 
     # --- envelopes ---------------------------------------------------------------------------
     def _generator_envelope(self, name: str, envelope: Envelope) -> Envelope:

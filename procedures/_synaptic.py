@@ -22,15 +22,24 @@ import numpy as np
 
 from contracts import steps
 from contracts.files.chip import GROUND, synapse_of
-from contracts.procedure import refuse
+from contracts.procedure import MeasurementError, refuse
 from procedures import _pulsed
 from procedures.analysis.energy import integrate_j
 from procedures.analysis.spikes import linear_excess_v, spike_times_s
 from procedures.design import DesignHints, find_number
 
-#: Full scale of the weight port's node, in the pre-neuron's spike amplitudes: the synapse wire's
-#: own switching shows there at ~1/3 of a spike, its slow L/R tail at tens of uV.
-WEIGHT_NODE_RANGE_SPIKES = 1.5
+#: Full scale of the weight port's node, in the pre-neuron's spike amplitudes. The synapse wire's
+#: switching pulls the node to about -1.5 mV for ~0.2 ns, then the weight current's return leaves
+#: a tail of tens of uV over ~100 ns that carries about half of the event's energy: an 8-bit record
+#: holds both only when the readout is band-limited (stations/emulated-synapse.yaml: 50 MHz), which
+#: keeps the area and spreads the pulse to ~0.1 mV. Captures whose weight node reaches the edge of
+#: the range are counted (`weight_node_clipped_captures`): then narrow the readout's bandwidth or
+#: widen this range.
+WEIGHT_NODE_RANGE_SPIKES = 1.0
+#: A weight-node sample this many LSB (of 256 across the full scale) from 0 counts as clipped.
+CLIPPED_LSB = 126.5
+#: A weight port reading above this is a synapse wire held resistive, not a superconducting port.
+WEIGHT_PORT_RESISTIVE_V = 100e-6
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ class SynapticCapture:
     delay_s: float                # post spike - pre spike (NaN unless post_spiked)
     weight_energy_j: float        # delivered over the record
     event_energy_j: float         # above the reference scaled to this amplitude
+    weight_node_clipped: bool = False   # the weight node's trace reached the edge of its range
 
 
 def read_capture(traces: steps.ChipTraces, settings: SynapticCaptureSettings, reference: Reference,
@@ -155,6 +165,21 @@ def read_capture(traces: steps.ChipTraces, settings: SynapticCaptureSettings, re
     pre_s = float(pre[0]) if pre.size else math.nan
     after = post[(post >= pre_s) & (post <= pre_s + window_s)] if pre.size else post[:0]
     energy_j = weight_energy_j(traces, settings, weight_a, sign)
+    edge_v = (CLIPPED_LSB / 256) * settings.weight_range_v
+    clipped = bool(np.any(np.abs(np.asarray(traces.node_voltage_v[settings.weight_node], dtype=float)) >= edge_v))
     return SynapticCapture(int(pre.size), pre_s, bool(after.size), int(post.size),
                            float(after[0] - pre_s) if after.size else math.nan,
-                           energy_j, energy_j - scale * reference.weight_energy_j)
+                           energy_j, energy_j - scale * reference.weight_energy_j, clipped)
+
+
+def set_weight(synapse: SynapseHints, weight_a: float, ramp_a_per_s: float, procedure: str, *, dry_run: bool):
+    """Ramp the weight source to weight_a, then read its port (the input off: nothing else acts):
+    a superconducting synapse reads ~0 V; one whose wire is held resistive fails the run here,
+    before any capture. Returns the reading (V)."""
+    yield steps.SetBias(current_a=weight_a, ramp_a_per_s=ramp_a_per_s, port=synapse.weight_port)
+    port_v = yield steps.MeasureBiasVoltage(port=synapse.weight_port)
+    if not dry_run and abs(port_v) > WEIGHT_PORT_RESISTIVE_V:
+        raise MeasurementError(f"{procedure}: the weight port reads {port_v * 1e3:.4g} mV at {weight_a * 1e6:.4g} uA: "
+                               f"the synapse wire is resistive (latched, or the weight is above its switching "
+                               f"current at this temperature); lower the weight or the stage temperature")
+    return float(port_v)

@@ -105,7 +105,8 @@ class SynapticEnergy(Procedure):
         context.resolve(threshold_a=threshold.value_a)
         if synapse.post_bias_port is not None:
             yield steps.SetBias(current_a=post_bias_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
-        yield steps.SetBias(current_a=weight_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
+        weight_port_v = yield from _synaptic.set_weight(synapse, weight_a, p.ramp_a_per_s, self.name,
+                                                        dry_run=context.dry_run)
         yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
         read: list[tuple[int, _synaptic.SynapticCapture]] = []
@@ -131,6 +132,7 @@ class SynapticEnergy(Procedure):
                              f"none in {len(read)} captures at {format_si(amplitude_a, 'A')}")
         for result in energy_results(read, p.repeats):
             yield steps.Archive(result)
+        yield steps.Archive(Result("weight_port_v", weight_port_v, "V", exact="one reading of the weight source"))
         for name, value in (("amplitude_a", amplitude_a), ("weight_a", weight_a), ("post_bias_a", post_bias_a),
                             ("bias_a", bias_a)):
             yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
@@ -156,6 +158,7 @@ def energy_results(read: list[tuple[int, _synaptic.SynapticCapture]], repeats: i
         Result("synaptic_energy_std_j", stats.std, "J"),
         Result("synaptic_events", stats.count, "1"),
         Result("transmitted_events", sum(c.post_spiked for _, c in events), "1"),
+        Result("weight_node_clipped_captures", sum(c.weight_node_clipped for _, c in read), "1"),
         Result("repeat_means_j", means, "J"),
         Result("repeats_spread", spread, "1",
                exact="largest minus smallest repeat mean, over the mean (NaN with fewer than two repeats)"),

@@ -42,7 +42,7 @@ from procedures.design import DesignHints
 TRANSFER_TABLE = "transfer"
 TRANSFER_COLUMNS = {"weight_a": ColumnSpec("A"), "trials": ColumnSpec("1", "i8"),
                     "transmitted": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"),
-                    "spontaneous": ColumnSpec("1", "i8"), "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
+                    "spontaneous": ColumnSpec("1", "i8"), "weight_port_v": ColumnSpec("V"), "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
 #: Default weight range, in design weights: the shipped excitatory synapse transmits from 0.95x
 #: (18.0 uA of 19) and switches by itself near 1.05x (chip notes).
 WEIGHT_MIN_DESIGN, WEIGHT_MAX_DESIGN = 0.90, 1.02
@@ -121,9 +121,12 @@ class SynapticTransfer(Procedure):
         yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
 
-        trials, transmitted, delays, spontaneous = [], [], [], []
+        trials, transmitted, delays, spontaneous, port_v = [], [], [], [], []
         for index, weight_a in enumerate(weights_a):
-            yield steps.SetBias(current_a=float(weight_a), ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
+            yield steps.SetInputEnabled(enabled=False)      # the weight port is read with nothing else acting
+            port_v.append((yield from _synaptic.set_weight(synapse, float(weight_a), p.ramp_a_per_s, self.name,
+                                                           dry_run=context.dry_run)))
+            yield steps.SetInputEnabled(enabled=True)
             read = yield from capture_set(settings, synapse, float(weight_a), reference_a, amplitude_a, p, detect_v)
             pre = [c for c in read if c.pre_spikes > 0]
             trials.append(len(pre))
@@ -142,7 +145,7 @@ class SynapticTransfer(Procedure):
             raise too_little(self.name, "a pre spike at one weight at least",
                              f"no pre spike in {p.captures} captures at each of {len(weights_a)} weights at "
                              f"{format_si(amplitude_a, 'A')}")
-        for result in transfer_results(weights_a, trials, transmitted, delays, spontaneous):
+        for result in transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v):
             yield steps.Archive(result)
         for name, value in (("amplitude_a", amplitude_a), ("bias_a", bias_a), ("post_bias_a", post_bias_a)):
             yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
@@ -169,7 +172,8 @@ def capture_set(settings: _synaptic.SynapticCaptureSettings, synapse: _synaptic.
     return read
 
 
-def transfer_results(weights_a, trials, transmitted, delays, spontaneous, level: float = CONFIDENCE_LEVEL) -> list:
+def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v,
+                     level: float = CONFIDENCE_LEVEL) -> list:
     weights_a = np.asarray(weights_a, dtype=float)
     trials_n, sent = np.asarray(trials, dtype=np.int64), np.asarray(transmitted, dtype=np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -190,13 +194,15 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, level:
         Result("trials", trials_n, "1", axis=axis),
         Result("transmitted", sent, "1", axis=axis),
         Result("spontaneous_post_spikes", np.asarray(spontaneous, dtype=np.int64), "1", axis=axis),
+        Result("weight_port_v", np.asarray(port_v, dtype=float), "V", axis=axis,
+               exact="one reading of the weight source per weight"),
         Result("weights_without_trials", int(np.sum(trials_n == 0)), "1"),
         Result("weight_onset_a", onset_a(weights_a, probability), "A",
                exact="interpolated where the transfer probability first reaches 1/2 (NaN if it never does)"),
     ]
     results.append(TableRows(TRANSFER_TABLE, {
         "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
-        "spontaneous": (np.asarray(spontaneous, dtype=np.int64), "1"),
+        "spontaneous": (np.asarray(spontaneous, dtype=np.int64), "1"), "weight_port_v": (np.asarray(port_v, float), "V"),
         "probability": (probability, "1"), "delay_s": (delay_s, "s"),
         "delay_std_s": (np.array([s.std for s in stats]), "s")}))
     return results

@@ -84,6 +84,8 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
             bias_envelope(station, bias_port(port, station)).check_bias(current_a, ramp)
         case steps.CycleBias():
             station.by_role("bias_source").envelope.check_bias(state.bias_a, bias_ramp_a_per_s(station, state))
+        case steps.MeasureBiasVoltage(port=port):
+            bias_port(port, station)      # a port no bias source drives fails here, in the dry run first
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
             check_sweep(levels_a, dwell_s, station, state)
         case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
@@ -287,8 +289,10 @@ class StepExecutor:
                 self._bias_output_on(bias_port(port, self.station)).set_current_a(current_a, ramp_a_per_s=ramp)
             case steps.CycleBias(dwell_s=dwell_s):
                 return self._cycle_bias(dwell_s)
-            case steps.MeasureBiasVoltage():
-                return self.wiring.bias_port_v(self._bias_output_on().measure_voltage_v(), self.state.bias_a)
+            case steps.MeasureBiasVoltage(port=port):
+                port = bias_port(port, self.station)
+                return self.wiring.bias_port_v(self._bias_output_on(port).measure_voltage_v(), self.state.bias_of(port),
+                                               port)
             case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
                 volts = np.asarray(self._bias_output_on().sweep_current_a(levels_a, dwell_s=dwell_s), dtype=float)
                 return self.wiring.bias_port_v(volts, np.asarray(levels_a))

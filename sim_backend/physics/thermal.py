@@ -322,6 +322,17 @@ PULSE_TUBE_4K = TabulatedCooler(
 #: 4 K probe-station sample stage (Lake Shore 336 loop): copper stage, holder and arms lumped.
 STAGE_4K = StageParams(name="4K stage", copper_mass_kg=4.0, cooler=PULSE_TUBE_4K, parasitic_w=0.25)
 
+#: A pumped-helium (1 K pot class) stage's cooling power against temperature: ~0.1 W at 2 K, a no-load
+#: base near 1.5 K, the 4 K cold head's power above ~4 K. Representative, not a fit to one unit:
+#: what lets a probe station hold a chip at the 2 K its design is given at.
+PUMPED_HE_2K = TabulatedCooler(
+    temperatures_k=(1.5, 1.7, 2.0, 2.5, 3.0, 4.2, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 80.0, 150.0, 300.0),
+    powers_w=(0.0, 0.05, 0.12, 0.25, 0.4, 1.0, 1.6, 2.3, 3.6, 4.8, 7.5, 10.0, 14.0, 20.0, 25.0, 28.0, 30.0),
+)
+
+#: 2 K probe-station sample stage (Lake Shore 336 loop): the 4 K stage's copper on a pumped-helium pot.
+STAGE_2K = StageParams(name="2K stage", copper_mass_kg=4.0, cooler=PUMPED_HE_2K, parasitic_w=0.02)
+
 #: Dilution-fridge mixing-chamber plate (Lake Shore 372 loop): 100 umol/s of 3He gives 2.5 uW of
 #: cooling at 20 mK and a base near 12 mK; ~0.09 mol-equivalent of liquid helium sets the minute-scale settling.
 STAGE_MXC = StageParams(

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim_backend.physics import thermal
-from sim_backend.physics.thermal import STAGE_4K, STAGE_MXC, ThermalState
+from sim_backend.physics.thermal import STAGE_2K, STAGE_4K, STAGE_MXC, ThermalState
 
-STAGES = pytest.mark.parametrize("params", [STAGE_4K, STAGE_MXC], ids=["4K", "mK"])
+STAGES = pytest.mark.parametrize("params", [STAGE_4K, STAGE_2K, STAGE_MXC], ids=["4K", "2K", "mK"])
 
 
 def settle(params, heater_w, start_k, duration_s=20 * 3600.0):

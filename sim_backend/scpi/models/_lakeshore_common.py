@@ -36,7 +36,8 @@ from sim_backend.scpi.commands import query, setting
 from sim_backend.scpi.params import Integer, Param, Real
 
 #: Station-file `stage` -> the stage model the controller regulates.
-STAGES = {"4k_probe_station": thermal.STAGE_4K, "dilution_mxc": thermal.STAGE_MXC}
+STAGES = {"4k_probe_station": thermal.STAGE_4K, "2k_probe_station": thermal.STAGE_2K,
+          "dilution_mxc": thermal.STAGE_MXC}
 
 #: Panel mode for each Lake Shore closed/open-loop behaviour (the loop does not model zones).
 OFF, CLOSED, ZONE, OPEN = "off", "closed_loop", "zone", "open_loop"
