@@ -139,6 +139,20 @@ class DesignHints:
         )
 
 
+def wire_flux_vs(design: Mapping[str, Any] | None, node: str) -> float | None:
+    """I_sw x L of the nanowire from `node` to ground in an nwlab-chip/1 netlist (V·s): about the
+    area ∫V dt a spike of that wire puts on the node (its current, switched into the shunt), and
+    what no inductive response to an input current alone reaches."""
+    d = design or {}
+    elements = d.get("elements")
+    if not isinstance(elements, list):
+        return None
+    net = _Netlist(tuple(e for e in elements if isinstance(e, Mapping)), d.get("wire_defaults") or {})
+    wire = net.at_node("nanowire", node)
+    isw_a, inductance_h = net.switching_current_a(wire), net.value(wire, "inductance")
+    return None if isw_a is None or inductance_h is None else isw_a * inductance_h
+
+
 def _netlist_estimates(d: Mapping[str, Any]) -> dict[str, Any]:
     """Estimates from an nwlab-chip/1 netlist: neuron topology main m→0, loop m–c, control c→0."""
     elements = d.get("elements")

@@ -67,7 +67,9 @@ class SynapticTransferParameters:
     post_bias_a: float = parameter(0.0, unit="A", doc="post-neuron bias; 0 takes the design's", minimum=0.0)
     window_s: float = parameter(10e-9, unit="s", doc="a post spike this long after the pre spike counts as "
                                 "transmitted", minimum=1e-11)
-    record_after_s: float = parameter(20e-9, unit="s", doc="record this long after the pulse", minimum=1e-9)
+    record_after_s: float = parameter(150e-9, unit="s", doc="record this long after the pulse: the synapse's "
+                                      "weight current returns with L/R ~ 40 ns, and a record of ~4 of them ends "
+                                      "with the synapse as it found it", minimum=1e-9)
     pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
     sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(16e9)   # an 8-channel Infiniium MXR's most
     bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
@@ -165,7 +167,8 @@ def capture_set(settings: _synaptic.SynapticCaptureSettings, synapse: _synaptic.
 
     def on_capture(traces):
         read.append(_synaptic.read_capture(traces, settings, reference, amplitude_a, detect_v, p.window_s,
-                                           weight_a, synapse.weight_sign))
+                                           weight_a, synapse.weight_sign,
+                                           _synaptic.POST_AREA_FRACTION * synapse.post_spike_area_vs))
         return ()
 
     yield from _pulsed.captures(settings.pre, p.captures, on_capture, keep=False)

@@ -131,7 +131,8 @@ def wilson_interval(successes: int, trials: int, level: float = CONFIDENCE_LEVEL
     denominator = 1 + z**2 / trials
     centre = (p + z**2 / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds p exactly: at 0 or n successes rounding left its end ~1e-17 past p.
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def proportion_uncertainty(successes, trials, level: float = CONFIDENCE_LEVEL) -> Uncertainty:

@@ -90,35 +90,41 @@ def first_switch_s(capture, wire: str) -> float:
 def test_excitatory_transfer_follows_the_weight_current(bench):
     """Per weight, the trials and transmissions the procedure reads from its traces are the pre and
     post switchings the emulator simulated in those captures; far below the synapse's onset nothing
-    is transmitted, at the design's top nearly everything, the post spiking within a few ns."""
+    is transmitted, at the top of its range most pre spikes are, the post spiking within a few ns."""
     captures = record_captures(bench.bench.world)
     p = SynapticTransfer(threshold_a=PRE_THRESHOLD_A, weight_min_a=15.0e-6, weight_max_a=19.4e-6, weight_points=3,
-                         captures=10, reference_captures=3)
+                         captures=8, reference_captures=2)
     r = bench.run(p).results
+    q = p.parameters
     weights = np.asarray(r["transfer_probability"].axis.values)
     probability = np.asarray(r["transfer_probability"].value, dtype=float)
     trials, transmitted = np.asarray(r["trials"].value), np.asarray(r["transmitted"].value)
     assert weights == pytest.approx([15.0e-6, 17.2e-6, 19.4e-6])
-    per_weight = p.parameters.reference_captures + p.parameters.captures
+    per_weight = q.reference_captures + q.captures
     assert len(captures) == 3 * per_weight
+    true_delays = []
     for k in range(3):
-        firing = captures[k * per_weight + p.parameters.reference_captures:(k + 1) * per_weight]
+        firing = captures[k * per_weight + q.reference_captures:(k + 1) * per_weight]
         true_trials = [c for c in firing if switches(c, "wm") >= 1]
         assert trials[k] == len(true_trials)
         # Transmitted: the post's main wire switched within the window after the pre's (the
-        # synapse also switches by itself near the top of its range: those post spikes are not).
-        # The traces time spikes by their voltage crossings, the truth by the wires' switching: a
-        # post spike right at the window's end, or one the synapse fired by itself just before the
-        # record (its tail inside it), may fall on either side.
-        assert abs(transmitted[k] - sum(any(0 < t - first_switch_s(c, "wm") < p.parameters.window_s
-                                         for t in switch_times_s(c, "wm_post")) for c in true_trials)) <= 2, k
-    assert np.all(trials >= 5), trials                          # the pre-neuron fired on most captures
-    assert probability[0] == 0.0 and probability[2] >= 0.7, probability
+        # traces time spikes at their peaks, the truth at the wires' switching: one spike right
+        # at the window's end may fall on either side).
+        sent = [[t - first_switch_s(c, "wm") for t in switch_times_s(c, "wm_post")
+                 if 0 < t - first_switch_s(c, "wm") < q.window_s] for c in true_trials]
+        assert abs(transmitted[k] - sum(bool(d) for d in sent)) <= 1, k
+        if k == 2:
+            true_delays = [d[0] for d in sent if d]
+    assert np.all(trials >= 3), trials                          # the pre-neuron fired on most captures
+    assert probability[0] == 0.0 and probability[2] >= 0.6, probability
     low, high = (np.asarray(getattr(r["transfer_probability"].uncertainty, k)) for k in ("low", "high"))
-    assert np.all(low <= probability) and np.all(probability <= high)
+    finite = np.isfinite(probability)
+    assert np.all(low[finite] <= probability[finite]) and np.all(probability[finite] <= high[finite])
     delay_s = np.asarray(r["transfer_delay_s"].value, dtype=float)
-    assert np.isnan(delay_s[0]) and 0.05e-9 < delay_s[2] < 10e-9
+    # Peak to peak against switch to switch: the same delay to within the spikes' rise (~1 ns).
+    assert np.isnan(delay_s[0]) and abs(delay_s[2] - np.mean(true_delays)) < 1.5e-9, (delay_s, true_delays)
     assert 15.0e-6 < float(r["weight_onset_a"].value) <= 19.4e-6
+    assert np.all(np.abs(np.asarray(r["weight_port_v"].value)) < 1e-5)      # superconducting at every weight
     # Every source is back at zero, the weight's and the post's included.
     for name in ("bias", "bias_post", "weight"):
         assert bench.instruments.instruments[name].current_a() == pytest.approx(0.0, abs=1e-12)
