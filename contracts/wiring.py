@@ -11,6 +11,7 @@ generator envelope in volts that it derives from the station's chip-side limits.
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 
@@ -34,6 +35,10 @@ class PulsePath:
     @classmethod
     def from_station(cls, wire: PulseInput) -> PulsePath:
         return cls(wire.instrument, wire.channel, wire.chip_port, wire.amperes_per_volt)
+
+    def sharing_with(self, paths) -> list[PulsePath]:
+        """The paths (this one included) fed by the same generator channel, through a splitter."""
+        return [p for p in paths if (p.instrument, p.channel) == (self.instrument, self.channel)]
 
     def generator_v(self, chip_current_a: float) -> float:
         """Generator volts that drive `chip_current_a` into the port."""
@@ -183,7 +188,16 @@ class Wiring:
         path = self.pulse_path(name)
         # An unwired generator keeps the station's chip-side limits, which its driver cannot
         # check in volts and so refuses every level (the station check refuses such a file first).
-        return envelope if path is None else path.generator_envelope(envelope)
+        if path is None:
+            return envelope
+        # A channel split to several ports: the volts that keep every port inside its limit.
+        candidates = [p.generator_envelope(envelope) for p in path.sharing_with(self.pulse_inputs)]
+        return min(candidates, key=lambda e: e.limit("pulse_amplitude_max_v") or math.inf)
+
+    def chip_currents_a(self, generator_v: float) -> dict[str, float]:
+        """Current into every chip port the primary input's generator channel feeds, for
+        `generator_v` at its output (the primary port and any the channel is split to)."""
+        return {p.chip_port: p.chip_current_a(generator_v) for p in self.input.sharing_with(self.pulse_inputs)}
 
     def generator_envelope(self, instrument: str) -> Envelope:
         """The envelope `instrument`'s driver is held to, in generator volts."""

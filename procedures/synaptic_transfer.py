@@ -17,9 +17,12 @@ over trials (Wilson interval) and the delay pre spike to post spike over the tra
 probability is NaN, said in `weights_without_trials`.
 
 This is the synapse's weight curve as a lab reads it: the control current at which the synapse
-starts to transmit (`weight_onset_a`, where the probability crosses 1/2, interpolated) and how
-the delay shortens as the released current grows. On an inhibitory synapse the post-neuron,
-which has no input of its own here, never fires: its suppression needs the post's own input.
+takes effect (`weight_onset_a`, where the probability gets halfway between its values at the
+lowest and the highest weight) and how the delay shortens as the released current grows. With
+`weight_off` the sweep starts at 0 A, the synapse off. On an inhibitory synapse the post-neuron
+needs an input of its own (a station splitting the pre's input to it through a longer cable:
+stations/emulated-synapse-inhibitory.yaml): with the synapse off it fires on that input, and the
+probability falling with the weight is its suppression.
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ class SynapticTransferParameters:
     weight_max_a: float = parameter(0.0, unit="A", doc=f"highest weight current; 0 takes {WEIGHT_MAX_DESIGN:g} x "
                                     "the design weight", minimum=0.0)
     weight_points: int = parameter(7, unit="1", doc="weights measured", minimum=1, maximum=200)
+    weight_off: int = parameter(1, unit="1", doc="1: first measure with the weight source at 0 A, the synapse off "
+                                "(an excitatory synapse then transmits nothing; the post-neuron of an inhibitory one "
+                                "fires on its own input: what its suppression is measured against)",
+                                minimum=0, maximum=1)
     captures: int = parameter(16, unit="1", doc="captures at the firing amplitude per weight", minimum=1,
                               maximum=10_000)
     reference_captures: int = _pulsed.reference_captures_parameter(4, "sub-threshold captures per weight")
@@ -98,7 +105,8 @@ class SynapticTransfer(Procedure):
         p = self.parameters
         low = p.weight_min_a or WEIGHT_MIN_DESIGN * synapse.weight_a
         high = p.weight_max_a or WEIGHT_MAX_DESIGN * synapse.weight_a
-        return np.linspace(low, high, p.weight_points) if p.weight_points > 1 else np.array([high])
+        sweep = np.linspace(low, high, p.weight_points) if p.weight_points > 1 else np.array([high])
+        return np.concatenate([[0.0], sweep]) if p.weight_off else sweep
 
     def plan(self, context: PlanContext):
         p = self.parameters
@@ -111,7 +119,7 @@ class SynapticTransfer(Procedure):
         bias_a, post_bias_a = p.bias_a or design.bias_a, p.post_bias_a or synapse.post_bias_a
         weights_a = self.weights_a(synapse)
         context.resolve(bias_a=bias_a, post_bias_a=post_bias_a, detect_v=detect_v,
-                        weight_min_a=float(weights_a[0]), weight_max_a=float(weights_a[-1]))
+                        weight_min_a=float(weights_a[1 if p.weight_off else 0]), weight_max_a=float(weights_a[-1]))
         yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
         threshold = yield from _pulsed.threshold_for(
             self.name, p.threshold_a, context.chip_design, design, settings.pre, p.width_s, p.edge_s, detect_v,
@@ -201,7 +209,8 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
                exact="one reading of the weight source per weight"),
         Result("weights_without_trials", int(np.sum(trials_n == 0)), "1"),
         Result("weight_onset_a", onset_a(weights_a, probability), "A",
-               exact="interpolated where the transfer probability first reaches 1/2 (NaN if it never does)"),
+               exact="interpolated where the transfer probability gets halfway from its value at the lowest weight "
+                     "to that at the highest (NaN if it does not change)"),
     ]
     results.append(TableRows(TRANSFER_TABLE, {
         "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
@@ -212,13 +221,16 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
 
 
 def onset_a(weights_a: np.ndarray, probability: np.ndarray) -> float:
-    """The weight where the probability first reaches 1/2, linearly between the two weights around it."""
+    """The weight where the probability first gets halfway from its value at the lowest weight
+    to its value at the highest (rising for an excitatory synapse, falling for an inhibitory one),
+    linearly between the two weights around it; NaN when it does not change."""
     finite = np.isfinite(probability)
     w, prob = weights_a[finite], probability[finite]
-    above = np.flatnonzero(prob >= 0.5)
-    if not above.size:
+    if w.size < 2 or prob[0] == prob[-1]:
         return math.nan
-    i = int(above[0])
+    half = (prob[0] + prob[-1]) / 2
+    past = np.flatnonzero((prob - half) * np.sign(prob[-1] - prob[0]) >= 0)
+    i = int(past[0])
     if i == 0:
         return float(w[0])
-    return float(w[i - 1] + (0.5 - prob[i - 1]) / (prob[i] - prob[i - 1]) * (w[i] - w[i - 1]))
+    return float(w[i - 1] + (half - prob[i - 1]) / (prob[i] - prob[i - 1]) * (w[i] - w[i - 1]))

@@ -52,12 +52,13 @@ IN_PROCESS_BACKENDS = ("nwlab", "sim")
 # The keys each closed mapping of the file may hold (docs/station-file.md). `options` (driver
 # keywords), `emulator` (the model's own settings) and the names under `instruments` and
 # `wiring` are free-form.
-TOP_KEYS = {"station", "description", "chip", "clock", "emulator", "instruments", "wiring", "guards"}
+TOP_KEYS = {"station", "description", "chip", "clock", "emulator", "instruments", "wiring", "guards",
+            "procedure_defaults"}
 CLOCK_KEYS = {"acceleration"}
 EMULATOR_KEYS = {"seed"}
 INSTRUMENT_KEYS = {"role", "driver", "address", "visalib", "options", "envelope", "emulator"}
 SOURCE_KEYS = {"instrument", "channel"}
-PULSE_INPUT_KEYS = {"source", "chip_port", "attenuation_db", "series_resistance_ohm"}
+PULSE_INPUT_KEYS = {"source", "chip_port", "attenuation_db", "series_resistance_ohm", "delay_s"}
 BIAS_LINE_KEYS = {"source", "chip_port", "line_resistance_ohm"}
 READOUT_KEYS = {"scope_channel", "chip_node", "monitor", "gain_db", "bandwidth_hz", "input_impedance_ohm"}
 GUARD_KEYS = {"temperature_window_k", "temperature_tolerance_k", "check_interval_s", "excursion_wait_s",
@@ -120,6 +121,8 @@ class PulseInput:
     attenuation_db: float
     series_resistance_ohm: float
     name: str = "pulse_input"     # its key under `wiring:`
+    #: Extra propagation delay of this path (a longer cable after a splitter), s.
+    delay_s: float = 0.0
 
     @property
     def amperes_per_volt(self) -> float:
@@ -169,6 +172,10 @@ class Station:
     bias_lines: tuple[BiasLine, ...]
     readouts: tuple[Readout, ...]
     guards: GuardSettings = GuardSettings()
+    #: `procedure_defaults:` parameter values this station gives in place of the procedures' own
+    #: defaults: `name: value` for every procedure with that parameter (a scope's top sample rate),
+    #: `procedure.name: value` for one (the stage temperature its chip is designed for).
+    procedure_defaults: Mapping[str, Any] = field(default_factory=dict)
     text: str = field(repr=False, default="")
     chip: ChipDocument | None = field(repr=False, default=None)    # the chip file, read
 
@@ -346,9 +353,23 @@ def read_station(path: str | Path) -> Station:
         bias_lines=bias_lines,
         readouts=readouts,
         guards=guards,
+        procedure_defaults=_procedure_defaults(tree, root.get("procedure_defaults") or {}),
         text=text,
         chip=chip,
     )
+
+
+def _procedure_defaults(tree: _Tree, node: Any) -> dict[str, Any]:
+    """`procedure_defaults:`: parameter names (optionally `procedure.`-prefixed) to numbers,
+    strings or booleans; which procedures have them is checked where the procedures are known."""
+    node = tree.mapping(node, "procedure_defaults")
+    for key, value in node.items():
+        where = _join("procedure_defaults", key)
+        if not isinstance(key, str) or not all(part.isidentifier() for part in key.split(".")) or key.count(".") > 1:
+            raise tree.fail(where, "expected a parameter name or procedure.parameter")
+        if not isinstance(value, (int, float, str, bool)) or (isinstance(value, float) and not _finite(value)):
+            raise tree.fail(where, f"expected a number, a string or true/false, got {shown(value)}")
+    return dict(node)
 
 
 def _guards(tree: _Tree, node: Any, instruments: dict[str, InstrumentConfig]) -> GuardSettings:
@@ -450,7 +471,8 @@ def _wiring(tree: _Tree, wiring: dict, instruments: dict[str, InstrumentConfig],
             pulse_inputs.append(PulseInput(
                 instrument, channel, chip_port,
                 tree.number(node, "attenuation_db", key_path, 0.0),
-                tree.number(node, "series_resistance_ohm", key_path, positive=True), str(name)))
+                tree.number(node, "series_resistance_ohm", key_path, positive=True), str(name),
+                tree.number(node, "delay_s", key_path, 0.0, minimum=0.0)))
         elif role == "bias_source":
             tree.only(node, BIAS_LINE_KEYS, key_path)
             bias_lines.append(BiasLine(instrument, channel, chip_port,
@@ -528,22 +550,28 @@ def _one_instrument_per_role(tree: _Tree, instruments: dict[str, InstrumentConfi
 
 
 def _one_path_per_source(tree: _Tree, instruments: dict[str, InstrumentConfig], paths) -> None:
-    """Every pulse generator and bias source drives exactly one wiring path (its driver drives
-    one channel under one envelope), and no two paths drive one chip port."""
-    driving: dict[str, str] = {}
+    """Every pulse generator and bias source drives a wiring path, each bias source exactly one
+    (its driver drives one channel under one envelope); a generator's channel may feed several
+    chip ports through a splitter (each path its own attenuation, resistor and delay), never
+    two channels. No two paths drive one chip port."""
+    driving: dict[str, PulseInput | BiasLine] = {}
     ports: dict[str, str] = {}
     for path in paths:
         where = f"wiring.{clip(path.name)}"
-        if path.instrument in driving:
+        first = driving.get(path.instrument)
+        split = isinstance(path, PulseInput) and isinstance(first, PulseInput) and first.channel == path.channel
+        if first is not None and not split:
             raise tree.fail(f"{where}.source.instrument",
-                            f"instruments.{path.instrument} already drives wiring.{driving[path.instrument]}: one "
-                            f"path per instrument (its driver drives one channel under one envelope)")
+                            f"instruments.{path.instrument} already drives wiring.{first.name}: one path per "
+                            f"instrument (its driver drives one channel under one envelope; a pulse generator's "
+                            f"channel may be split to several ports)")
         if path.chip_port in ports:
             raise tree.fail(f"{where}.chip_port", f"chip port {shown(path.chip_port)} is already driven by "
                                                   f"wiring.{ports[path.chip_port]}")
         if path.name in ROLES:
             raise tree.fail(where, f"a wiring path may not be named after a role ({shown(path.name)})")
-        driving[path.instrument], ports[path.chip_port] = path.name, path.name
+        driving.setdefault(path.instrument, path)
+        ports[path.chip_port] = path.name
     for config in instruments.values():
         if config.role in SOURCE_ROLES and config.name not in driving:
             raise tree.fail(f"instruments.{config.name}", f"a {config.role.replace('_', ' ')} that no wiring entry "

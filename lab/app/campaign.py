@@ -18,14 +18,13 @@ starts and ends, and the report, always of every run in the directory, is rewrit
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text,
 from contracts.procedure import ParameterError, PlanContext, Procedure
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
-from procedures.catalog import CAMPAIGN, DEPENDS_ON, campaign_for, HAND_OFFS, hand_off, handed_on, missing_hand_offs
+from procedures.catalog import CAMPAIGN, DEPENDS_ON, HAND_OFFS, campaign_for, hand_off, handed_on, missing_hand_offs
 
 
 class CampaignError(ValueError):
@@ -90,6 +89,30 @@ def selected(only: Sequence[str] | None, design: Mapping[str, Any] | None = None
     if unknown:
         raise CampaignError(f"unknown procedure {unknown[0]!r}; the campaign has: {', '.join(known)}")
     return [p for p in CAMPAIGN if p.name in only]
+
+
+def with_station_defaults(station: Station, overrides: Mapping[str, Mapping[str, Any]] | None = None
+                          ) -> dict[str, dict[str, Any]]:
+    """Per procedure of the catalog: the station's `procedure_defaults` that apply to it, then the
+    operator's overrides (which win). CampaignError for a default no procedure takes."""
+    merged: dict[str, dict[str, Any]] = {name: dict(values) for name, values in (overrides or {}).items()}
+    parameters = {p.name: {f.name for f in fields(p.Parameters)} for p in CAMPAIGN}
+    for key, value in station.procedure_defaults.items():
+        procedure, _, name = key.rpartition(".")
+        takers = [p for p, names in parameters.items() if name in names and procedure in ("", p)]
+        if not takers:
+            raise CampaignError(f"{station.path}: procedure_defaults.{key}: "
+                                + (f"no procedure has a parameter {name!r}" if not procedure else
+                                   f"{procedure!r} has no parameter {name!r}" if procedure in parameters
+                                   else f"no procedure {procedure!r}"))
+        for taker in takers:
+            merged.setdefault(taker, {}).setdefault(name, value)
+    # A procedure-specific default wins over a station-wide one of the same name.
+    for key, value in station.procedure_defaults.items():
+        procedure, _, name = key.rpartition(".")
+        if procedure and name not in (overrides or {}).get(procedure, {}):
+            merged[procedure][name] = value
+    return merged
 
 
 def chip_design(station: Station) -> dict[str, Any]:
@@ -178,9 +201,10 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
     started = time.monotonic()
     station = load_station(station_path)
     design = chip_design(station)
+    command = command or _command(station_path, out_dir, only, overrides, resume)
+    overrides = with_station_defaults(station, overrides)
     planned = plan_campaign(station, selected(only, design), overrides, design)
     say = print if show_progress else (lambda *a, **k: None)
-    command = command or _command(station_path, out_dir, only, overrides, resume)
     # What the directory holds: refusals before any lock is taken or instrument opened.
     directory, kept, results, sources = _earlier_campaign(out_dir, station, design, planned, overrides or {},
                                                           resume=resume, only=bool(only))
@@ -296,7 +320,7 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
     for run in planned:
         kind = type(run.procedure)
         given = hand_off(kind, results, overrides.get(run.name))
-        units = {f.name: f.metadata.get("unit", "") for f in dataclasses.fields(kind.Parameters)}
+        units = {f.name: f.metadata.get("unit", "") for f in fields(kind.Parameters)}
         for parameter, source in handed_on(kind, results, overrides.get(run.name)).items():
             if source in running or source not in sources:
                 continue
@@ -363,7 +387,7 @@ class _Journal:
         if stop_requested():          # a signal: the campaign ends now and writes the report once
             return
         self._writers = [w for w in self._writers if w.poll() is None]
-        notes = dataclasses.asdict(self._notes())
+        notes = asdict(self._notes())
         try:
             self._writers.append(subprocess.Popen(
                 [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],

@@ -171,13 +171,21 @@ def run_procedure(procedure, station_path, out_dir, *, show_progress: bool = Tru
                       chip_design=design, show_progress=show_progress).run(procedure)
 
 
+def _with_station_defaults(cls, station_path, values: dict):
+    """`cls` built with the station's procedure_defaults under the operator's values."""
+    from lab.app.campaign import with_station_defaults
+    from lab.execution.station_checks import load_station
+
+    return cls(**with_station_defaults(load_station(station_path), {cls.name: values}).get(cls.name, values))
+
+
 def _run(args: argparse.Namespace) -> int:
     from lab.execution.interrupts import handle_stop_signals_until_exit
 
     # From here to the process's end a signal before the run's steps (loading, locking,
     # opening the instruments) or after them is noted, not raised (lab/execution/interrupts.py).
     handle_stop_signals_until_exit()
-    procedure = _procedure_class(args.procedure)(**parse_sets(args.set, dotted=False))
+    procedure = _with_station_defaults(_procedure_class(args.procedure), args.station, parse_sets(args.set, dotted=False))
     try:
         outcome = run_procedure(procedure, args.station, args.out, show_progress=not args.quiet)
     except KeyboardInterrupt:          # stopped before the run's archive was opened
@@ -196,17 +204,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
-    from lab.app.campaign import chip_design, plan_campaign, plan_text, selected
+    from lab.app.campaign import chip_design, plan_campaign, plan_text, selected, with_station_defaults
     from lab.execution.dry_run import step_text
     from lab.execution.station_checks import load_station
 
     station = load_station(args.station)
     design = chip_design(station)
     if args.procedure == "campaign":
-        planned = plan_campaign(station, selected(None, design), parse_sets(args.set, dotted=True), design)
+        planned = plan_campaign(station, selected(None, design),
+                                with_station_defaults(station, parse_sets(args.set, dotted=True)), design)
     else:
         procedure = _procedure_class(args.procedure)
-        planned = plan_campaign(station, [procedure], {procedure.name: parse_sets(args.set, dotted=False)}, design)
+        planned = plan_campaign(station, [procedure], with_station_defaults(
+            station, {procedure.name: parse_sets(args.set, dotted=False)}), design)
     for run in planned:
         shown = run.dry_run.steps[:max(args.steps, 0)]
         if shown:

@@ -89,15 +89,23 @@ def check_step(step: steps.Step, station: Station, state: WiringState) -> None:
         case steps.SweepBias(levels_a=levels_a, dwell_s=dwell_s):
             check_sweep(levels_a, dwell_s, station, state)
         case steps.ConfigurePulses(current_a=current_a, width_s=width_s):
-            station.by_role("pulse_generator").envelope.check_pulse(
-                amplitude_v=wiring_of(station).generator_v(current_a), width_s=width_s, chip_current_a=current_a)
+            check_input(station, current_a, width_s)
         case steps.ConfigureDcInput(current_a=current_a):
-            station.by_role("pulse_generator").envelope.check_pulse(
-                amplitude_v=wiring_of(station).generator_v(current_a), width_s=0.0, chip_current_a=current_a)
+            check_input(station, current_a, 0.0)
         case steps.ConfigureCapture(node_ranges_v=node_ranges_v, trigger_on=trigger_on):
             # A node the readout does not wire fails the run; the dry run says so first.
             for node in [*node_ranges_v, *([] if trigger_on == "input" else [trigger_on])]:
                 wiring_of(station).readout(chip_node=node)
+
+
+def check_input(station: Station, current_a: float, width_s: float) -> None:
+    """The input's generator volts for current_a, and the current they drive into every port its
+    channel feeds (a splitter's other ports too), against the generator's envelope."""
+    wiring = wiring_of(station)
+    amplitude_v = wiring.generator_v(current_a)
+    for port_a in wiring.chip_currents_a(amplitude_v).values():
+        station.by_role("pulse_generator").envelope.check_pulse(amplitude_v=amplitude_v, width_s=width_s,
+                                                                chip_current_a=port_a)
 
 
 def check_sweep(levels_a, dwell_s: float, station: Station, state: WiringState) -> None:

@@ -27,14 +27,15 @@ from sim_backend import emulator
 from validation.capture_log import record_captures
 
 STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated-synapse.yaml"
+INHIBITORY = STATION.with_name("emulated-synapse-inhibitory.yaml")
 #: The pre-neuron's threshold at 2 ns on this chip (chip notes: 24.43 uA; strength_duration hands
 #: it on in a campaign), given so that no quick search runs first.
 PRE_THRESHOLD_A = 24.4e-6
 
 
-def synapse_tree() -> dict:
-    tree = yaml.safe_load(STATION.read_text())
-    tree["chip"] = str((STATION.parent / tree["chip"]).resolve())
+def synapse_tree(station: Path = STATION) -> dict:
+    tree = yaml.safe_load(station.read_text())
+    tree["chip"] = str((station.parent / tree["chip"]).resolve())
     return tree
 
 
@@ -48,8 +49,8 @@ def write_station(tmp_path, tree: dict) -> tuple[Path, str]:
 
 
 class SynapseBench:
-    def __init__(self, tmp_path):
-        path, library = write_station(tmp_path, synapse_tree())
+    def __init__(self, tmp_path, station: Path = STATION):
+        path, library = write_station(tmp_path, synapse_tree(station))
         self.station = read_station(path)
         self.design = yaml.safe_load(self.station.chip_path.read_text())
         self.instruments = open_instruments(self.station, name_prefix=f"syn{uuid.uuid4().hex[:8]}_")
@@ -65,12 +66,24 @@ class SynapseBench:
         return outcome
 
 
-@pytest.fixture
-def bench(tmp_path):
+def cold_bench(tmp_path, station: Path = STATION) -> SynapseBench:
     """The station held at 2 K, where the synapse chips are designed (their Jc is given there)."""
     logging.getLogger("qcodes").setLevel(logging.ERROR)
-    b = SynapseBench(tmp_path)
+    b = SynapseBench(tmp_path, station)
     b.run(Cooldown(setpoint_k=2.0, log_duration_s=60.0, hold_s=20.0, timeout_s=1800.0))
+    return b
+
+
+@pytest.fixture
+def bench(tmp_path):
+    b = cold_bench(tmp_path)
+    yield b
+    b.instruments.close()
+
+
+@pytest.fixture
+def inhibitory_bench(tmp_path):
+    b = cold_bench(tmp_path, INHIBITORY)
     yield b
     b.instruments.close()
 
@@ -92,7 +105,7 @@ def test_excitatory_transfer_follows_the_weight_current(bench):
     post switchings the emulator simulated in those captures; far below the synapse's onset nothing
     is transmitted, at the top of its range most pre spikes are, the post spiking within a few ns."""
     captures = record_captures(bench.bench.world)
-    p = SynapticTransfer(threshold_a=PRE_THRESHOLD_A, weight_min_a=15.0e-6, weight_max_a=19.4e-6, weight_points=3,
+    p = SynapticTransfer(threshold_a=PRE_THRESHOLD_A, weight_min_a=15.0e-6, weight_max_a=19.4e-6, weight_points=3, weight_off=0,
                          captures=8, reference_captures=2)
     r = bench.run(p).results
     q = p.parameters
@@ -128,6 +141,39 @@ def test_excitatory_transfer_follows_the_weight_current(bench):
     # Every source is back at zero, the weight's and the post's included.
     for name in ("bias", "bias_post", "weight"):
         assert bench.instruments.instruments[name].current_a() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_inhibitory_synapse_suppresses_the_post_neuron_driven_by_its_own_input(inhibitory_bench):
+    """The post-neuron gets its own pulse 3 ns after the pre's (a split of the pre's channel through a
+    longer cable): with the weight source off it fires on it; with the synapse at its design
+    weight the pre spike pulls its current away and it mostly does not, as the emulator's
+    switchings in the same captures say."""
+    bench = inhibitory_bench
+    captures = record_captures(bench.bench.world)
+    p = SynapticTransfer(threshold_a=24.7e-6, weight_max_a=19.0e-6, weight_points=1, weight_off=1, captures=8,
+                         reference_captures=2)
+    r = bench.run(p).results
+    q = p.parameters
+    assert np.asarray(r["transfer_probability"].axis.values) == pytest.approx([0.0, 19.0e-6])
+    probability = np.asarray(r["transfer_probability"].value, dtype=float)
+    transmitted, trials = np.asarray(r["transmitted"].value), np.asarray(r["trials"].value)
+    per_weight = q.reference_captures + q.captures
+    for k in range(2):
+        firing = captures[k * per_weight + q.reference_captures:(k + 1) * per_weight]
+        true_trials = [c for c in firing if switches(c, "wm") >= 1]
+        assert trials[k] == len(true_trials) >= 4
+        fired = sum(any(0 < t - first_switch_s(c, "wm") < q.window_s for t in switch_times_s(c, "wm_post"))
+                    for c in true_trials)
+        assert abs(transmitted[k] - fired) <= 1, k
+    assert probability[0] >= 0.75 and probability[1] <= 0.25, probability
+    print(f"inhibitory pair: post fired after {transmitted[0]} of {trials[0]} pre spikes with the weight off, "
+          f"{transmitted[1]} of {trials[1]} at 19 uA")
+    # The post's pulse reached its port 3 ns after the pre's reached its own.
+    inputs = captures[-1].inputs_a
+    start = {port: float(w.times_s[np.flatnonzero(np.asarray(w.values) > 0)[0] - 1]) for port, w in inputs.items()
+             if port in ("input", "input_post")}
+    assert start["input_post"] - start["input"] == pytest.approx(3.0e-9, abs=1e-12)
+    assert 0.0 < float(r["weight_onset_a"].value) < 19.0e-6      # falling: halfway between off and on
 
 
 def window_j(capture, cumulative: np.ndarray, start_s: float, stop_s: float) -> float:

@@ -189,16 +189,22 @@ def _figure(run: RunData, name: str) -> tuple[float, float, float]:
 def efficiency(run: RunData, directory: Path) -> list[Figure]:
     plt = pyplot()
     references = _references(run)
+    # Without `synaptic_energy_ratio` the run had a measured synaptic energy: this chip's SOPS/W
+    # rests on both measured energies and is drawn as measured, not hatched.
+    assumed = "synaptic_energy_ratio" in run.results
     ratio = run.scalar("synaptic_energy_ratio")
+    fan_out = run.scalar("fan_out")
     assumption = f"assumes synaptic energy = {ratio:g} × spike energy"
+    per_operation = f"per synaptic operation: synaptic event + spike / fan-out ({fan_out:g})"
     # (label, (value, low, high), colour, assumed?): per spike as measured, then the synaptic
-    # figures resting on the assumed ratio (archives before the split named them without suffix).
+    # figures (resting on the assumed ratio: archives before the split named them without suffix).
     bars = [("This chip per spike, on chip", _figure(run, "spikes_per_joule_on_chip"), "C3", False),
             ("This chip per spike, at the wall plug", _figure(run, "spikes_per_joule_wall_plug"), "C1", False)]
     for where, name in (("on chip", "sops_per_w_on_chip"), ("at the wall plug", "sops_per_w_wall_plug")):
         found = name + ASSUMING if name + ASSUMING in run.results else name
-        bars.append((f"This chip per synaptic event, {where}", _figure(run, found),
-                     "C3" if where == "on chip" else "C1", True))
+        what = "per synaptic event" if assumed else "per synaptic operation (measured)"
+        bars.append((f"This chip {what}, {where}", _figure(run, found), "C3" if where == "on chip" else "C1",
+                     assumed))
     notes = []
     references.sort(key=lambda ref: -ref[2] if math.isfinite(ref[2]) else 0.0)
     for n, (_, platform, value, source) in enumerate(references, start=1):
@@ -210,11 +216,11 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     fig, ax = plt.subplots(figsize=(9.0, height_in))
     values = np.array([b[1][0] for b in bars], float)
     shown = np.where(np.isfinite(values) & (values > 0), values, np.nan)
-    for y, (_, (value, low, high), color, assumed) in enumerate(bars):
+    for y, (_, (value, low, high), color, hatched) in enumerate(bars):
         if not math.isfinite(shown[y]):
             continue
-        ax.barh(y, value, color=color, alpha=0.45 if assumed else 1.0, hatch="//" if assumed else None,
-                edgecolor="k" if assumed else color, lw=0.6)
+        ax.barh(y, value, color=color, alpha=0.45 if hatched else 1.0, hatch="//" if hatched else None,
+                edgecolor="k" if hatched else color, lw=0.6)
         if math.isfinite(low) and math.isfinite(high):
             ax.errorbar(value, y, xerr=[[value - low], [high - value]], fmt="none", ecolor="k", capsize=3, lw=1)
         ax.text(value * 1.6, y, f"{value:.2g}", va="center", fontsize=8)
@@ -223,16 +229,19 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     ax.set_xscale("log")
     if np.isfinite(shown).any():
         ax.set_xlim(np.nanmin(shown) / 10, np.nanmax(shown) * 30)
-        for y, (_, _, _, assumed) in enumerate(bars):     # the assumption written on its bars
-            if assumed and math.isfinite(shown[y]):
+        for y, (_, _, _, hatched) in enumerate(bars):     # the assumption written on its bars
+            if hatched and math.isfinite(shown[y]):
                 ax.text(np.nanmin(shown) / 5, y, assumption, va="center", fontsize=7, style="italic",
                         bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(facecolor="C3", label="measured (energy per spike), with its interval"),
-                       Patch(facecolor="C3", alpha=0.45, hatch="//", edgecolor="k", label=assumption + " (hatched)"),
-                       Patch(facecolor="C0", label="published figures")], fontsize=7, loc="lower right")
-    ax.set(xlabel="operations per joule (spikes/J per spike; SOPS/W = 1/J per synaptic event)",
+    if assumed:
+        legend = [Patch(facecolor="C3", label="measured (energy per spike), with its interval"),
+                  Patch(facecolor="C3", alpha=0.45, hatch="//", edgecolor="k", label=assumption + " (hatched)")]
+    else:
+        legend = [Patch(facecolor="C3", label="measured: per spike, and " + per_operation + ", with intervals")]
+    ax.legend(handles=legend + [Patch(facecolor="C0", label="published figures")], fontsize=7, loc="lower right")
+    ax.set(xlabel="operations per joule (spikes/J per spike; SOPS/W = 1/J per synaptic operation)",
            title=f"Energy efficiency (wall plug: cooling overhead {overhead:g} W/W)")
     fig.text(0.01, 0.01, footnote, fontsize=6, va="bottom", ha="left")
     # Leave room at the bottom for the footnote: its lines are 6 pt at ~1.25 line spacing.
@@ -241,10 +250,23 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     path = directory / "efficiency.png"
     fig.savefig(path, dpi=130)
     plt.close(fig)
-    return [Figure(path, "Energy efficiency",
-                   "Spikes per joule of this chip from the measured energy per spike (solid, with the energy's "
+    sources = "\n".join(f"{n}. {platform}: {source}" for n, (_, platform, _, source) in enumerate(references, start=1))
+    if assumed:
+        caption = ("Spikes per joule of this chip from the measured energy per spike (solid, with the energy's "
                    "interval carried through), and SOPS/W per synaptic event, which this chip cannot measure: "
                    f"hatched, it {assumption} (synaptic_energy_ratio, an assumption from the design "
-                   "simulation); on chip and at the wall plug, beside published figures:\n"
-                   + "\n".join(f"{n}. {platform}: {source}" for n, (_, platform, _, source)
-                               in enumerate(references, start=1)))]
+                   "simulation); on chip and at the wall plug, beside published figures:\n" + sources)
+    else:
+        level = _level(run, "sops_per_w_on_chip")
+        caption = ("Spikes per joule of this chip from the measured energy per spike, and SOPS/W from the measured "
+                   f"energies per spike and per synaptic event, {per_operation} (solid; error bars at the "
+                   f"intervals' levels: the energy per spike's, and {level} for SOPS/W, the joint region of "
+                   "the two measured energies' intervals); on chip and at the wall plug, beside published "
+                   "figures:\n" + sources)
+    return [Figure(path, "Energy efficiency", caption)]
+
+
+def _level(run: RunData, name: str) -> str:
+    quantity = run.results.get(name)
+    u = quantity.uncertainty if quantity is not None else None
+    return f"{u.level * 100:g} %" if u is not None else "no interval archived"

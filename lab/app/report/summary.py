@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,13 @@ from scipy import stats
 from contracts.files.chip import GROUND, ChipDocument, ChipFileError, chip_document, switching_current_ratio, \
     wire_switching_current_a
 from contracts.units import format_si, prefix_for
+from contracts.records import Uncertainty
 from lab.app.report.document import Block, Bullets, Heading, Paragraph, Table
 from lab.app.report.runs import Quantity, RunData, archived_mapping
 from lab.app.report.values import companion, level_text, numbers
+from procedures.catalog import SYNAPTIC, has_synapse
+from procedures.efficiency import ASSUMING, EfficiencyParameters
+from procedures.synaptic_energy import REPEAT_AGREEMENT
 
 
 @dataclass(frozen=True)
@@ -183,11 +188,119 @@ def documented_design(chip: Chip, *keys: str) -> Design:
 @dataclass(frozen=True)
 class KeyFigure:
     """One key figure: where it is measured and how its design value is found."""
-    label: str
+    label: str                      # "{result}" in it is replaced by the result's name
     procedure: str
-    result: str
+    #: The result's name, or names in order of preference: the first the run archived is shown
+    #: (a measured figure before the one an older or assumed-ratio run archived in its place).
+    result: str | tuple[str, ...]
     design: Callable[[Chip, float, float], Design] | None = None
     no_design: str = ""             # why there is no design value (when `design` is None)
+    #: The conditions cell from (run, result name, stage temperature as text); None: temperature and bias.
+    conditions: Callable[[RunData, str, str], str] | None = None
+    #: What the run said is wrong with this figure ("" if nothing): written in the row, which is marked.
+    warning: Callable[[RunData, str], str] | None = None
+    #: Whether the row belongs in this report (chip, runs by procedure); None: always.
+    shown: Callable[[Chip, Mapping[str, RunData]], bool] | None = None
+    #: The quantity shown when it is not the archived result as it stands (run, result name).
+    quantity: Callable[[RunData, str], Quantity | None] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.result,) if isinstance(self.result, str) else self.result
+
+    def label_for(self, name: str) -> str:
+        return self.label.replace("{result}", name)
+
+
+def with_synapse(chip: Chip, runs: Mapping[str, RunData]) -> bool:
+    """A synaptic figure is a row on a chip with a synapse, or when a synaptic procedure ran."""
+    return has_synapse(chip.tree) or any(name in runs for name in SYNAPTIC)
+
+
+def _setting(run: RunData, name: str, units: str) -> str:
+    value = run.scalar(name)
+    if not math.isfinite(value) and name in run.parameters_resolved:
+        value = run.parameters_resolved[name].scalar()
+    return format_si(value, units) if math.isfinite(value) else "not archived"
+
+
+def synaptic_energy_conditions(run: RunData, name: str, temperature: str) -> str:
+    events, repeats = run.scalar("synaptic_events"), run.parameters.get("repeats")
+    counted = (f"; {events:.0f} synaptic events in {repeats.scalar():.0f} repeats"
+               if math.isfinite(events) and repeats is not None else "")
+    return (f"{temperature}; weight {_setting(run, 'weight_a', 'A')}, pre bias {_setting(run, 'bias_a', 'A')}, "
+            f"post bias {_setting(run, 'post_bias_a', 'A')}" + counted)
+
+
+def repeats_warning(run: RunData, name: str) -> str:
+    if run.scalar("repeats_disagree") != 1:
+        return ""
+    spread = run.scalar("repeats_spread")
+    return ("repeats disagree: their means span "
+            + (f"{spread * 100:.0f} % of the mean" if math.isfinite(spread) else "more")
+            + f" (agreement is within {REPEAT_AGREEMENT * 100:g} %)")
+
+
+def handed_on_repeats_warning(run: RunData, name: str) -> str:
+    """The efficiency's figures from a measured synaptic energy whose repeats disagreed."""
+    if run.scalar("synaptic_repeats_disagree") != 1 or "synaptic_energy_ratio" in run.results:
+        return ""
+    return f"synaptic_energy's repeats disagree (their means differ by more than {REPEAT_AGREEMENT * 100:g} %)"
+
+
+def transfer_conditions(run: RunData, name: str, temperature: str) -> str:
+    probability = run.results.get("transfer_probability")
+    weights = np.asarray(probability.axis_values, float) if probability is not None and \
+        probability.axis_values is not None else np.array([])
+    swept = (f"; P(transfer) = 1/2 interpolated between {weights.size} weights from "
+             f"{format_si(weights.min(), 'A')} to {format_si(weights.max(), 'A')}") if weights.size else ""
+    return f"{temperature}; pre bias {_setting(run, 'bias_a', 'A')}, post bias {_setting(run, 'post_bias_a', 'A')}" + swept
+
+
+def efficiency_conditions(run: RunData, name: str, temperature: str) -> str:
+    """What an efficiency figure rests on: the measured energies, or the assumed synaptic ratio
+    (an archive naming `synaptic_energy_ratio`; older ones named such figures without the suffix)."""
+    if name.startswith("spikes_per_joule"):
+        text = "from the measured energy per spike"
+    elif "synaptic_energy_ratio" in run.results:
+        text = (f"from the energy per spike, assuming synaptic energy = {run.scalar('synaptic_energy_ratio'):g} × "
+                "spike energy (`synaptic_energy_ratio`)")
+    else:
+        fan_out = run.scalar("fan_out")
+        text = ("from the measured energies per spike and per synaptic event: per operation E_syn + E_spike / "
+                f"fan-out ({fan_out:g})" if math.isfinite(fan_out) else "fan-out not archived")
+    if "wall_plug" in name:
+        text += f"; cooling overhead {run.scalar('cooling_overhead_w_per_w'):g} W/W"
+    return text
+
+
+def energy_ratio(run: RunData, name: str) -> Quantity | None:
+    """The archived ratio of the two measured mean energies with the interval their intervals
+    give: it rises with E_syn and falls with E_spike, so its bounds are at the corners of the two
+    intervals, which together hold at the product of their levels (independent measurements)."""
+    ratio, synaptic, spike = (run.results.get(n) for n in (name, "synaptic_energy_j", "energy_per_spike_j"))
+    if ratio is None or ratio.uncertainty is not None or synaptic is None or spike is None:
+        return ratio
+    u_syn, u_spike = synaptic.uncertainty, spike.uncertainty
+    if u_syn is None or u_spike is None:
+        return ratio
+    ends = [float(np.ravel(b)[0]) for b in (u_syn.low, u_syn.high, u_spike.low, u_spike.high)]
+    if not all(math.isfinite(e) for e in ends) or ends[2] <= 0:
+        return ratio
+    return dataclasses.replace(ratio, uncertainty=Uncertainty(
+        "corners of the intervals of synaptic_energy_j and energy_per_spike_j (the report's)",
+        u_syn.level * u_spike.level, ends[0] / ends[3], ends[1] / ends[2]))
+
+
+def ratio_conditions(run: RunData, name: str, temperature: str) -> str:
+    return (f"E_syn {_setting(run, 'synaptic_energy_j', 'J')} / E_spike {_setting(run, 'energy_per_spike_j', 'J')}, "
+            "the measured means efficiency was handed")
+
+
+def _efficiency(name: str, *alternatives: str, synaptic: bool = False) -> KeyFigure:
+    return KeyFigure("Efficiency `{result}`", "efficiency", (name, *alternatives), None,
+                     "the chip file gives no efficiency", conditions=efficiency_conditions,
+                     warning=handed_on_repeats_warning if synaptic else None)
 
 
 FIGURES: tuple[KeyFigure, ...] = (
@@ -209,9 +322,27 @@ FIGURES: tuple[KeyFigure, ...] = (
     KeyFigure("f–I gain", "firing_rate", "firing_gain_hz_per_a", None, "the chip file gives no f–I slope"),
     KeyFigure("Energy per spike", "energy_per_spike", "energy_per_spike_j",
            lambda chip, t, bias: documented_design(chip, "energy_per_spike", "energy_per_spike_j")),
+    KeyFigure("Energy per synaptic event", "synaptic_energy", "synaptic_energy_j",
+              lambda chip, t, bias: documented_design(chip, "energy_per_synaptic_event", "synaptic_energy",
+                                                      "synaptic_energy_j"),
+              conditions=synaptic_energy_conditions, warning=repeats_warning, shown=with_synapse),
+    KeyFigure("Synaptic / spike energy (measured)", "efficiency", "synaptic_to_spike_energy", None,
+              "none in the chip file; without a measured synaptic energy, efficiency assumes "
+              f"{EfficiencyParameters().synaptic_energy_ratio:g} from another design's simulation",
+              conditions=ratio_conditions,
+              warning=handed_on_repeats_warning,
+              shown=lambda chip, runs: with_synapse(chip, runs) or "synaptic_to_spike_energy" in getattr(
+                  runs.get("efficiency"), "results", {}),
+              quantity=energy_ratio),
+    KeyFigure("Synaptic weight onset", "synaptic_transfer", "weight_onset_a",
+              lambda chip, t, bias: documented_design(chip, "weight_onset", "weight_onset_a"),
+              conditions=transfer_conditions, shown=with_synapse),
+    _efficiency("spikes_per_joule_on_chip"),
+    _efficiency("spikes_per_joule_wall_plug"),
+    # A measured figure wins over one resting on the assumed synaptic ratio (a run archives one of them).
+    _efficiency("sops_per_w_on_chip", "sops_per_w_on_chip" + ASSUMING, synaptic=True),
+    _efficiency("sops_per_w_wall_plug", "sops_per_w_wall_plug" + ASSUMING, synaptic=True),
 )
-#: Efficiency figures: every result of the efficiency run whose name starts so.
-EFFICIENCY_PREFIXES = ("spikes_per_joule", "sops_per_w")
 
 HEADER = ("figure", "measured", "interval (level)", "standard uncertainty", "design value", "deviation (σ)",
           "conditions", "source")
@@ -282,7 +413,8 @@ def _row(figure_label: str, run: RunData, name: str, quantity: Quantity, k: int 
 
 
 def _not_measured(figure: KeyFigure, why: str) -> tuple[str, ...]:
-    return (figure.label, "**not measured**", "—", "—", "—", "—", "—", f"{figure.procedure} `{figure.result}`: {why}")
+    name = figure.names[0]
+    return (figure.label_for(name), "**not measured**", "—", "—", "—", "—", "—", f"{figure.procedure} `{name}`: {why}")
 
 
 def summary_blocks(shown_runs: Sequence[RunData]) -> list[Block]:
@@ -293,6 +425,7 @@ def summary_blocks(shown_runs: Sequence[RunData]) -> list[Block]:
     rows: list[tuple[str, ...]] = []
     flagged: set[int] = set()
     temperatures: list[float] = []
+    shown_names: set[str] = set()
 
     def add(row: tuple[str, ...], missing: bool = False) -> None:
         if missing:
@@ -300,51 +433,51 @@ def summary_blocks(shown_runs: Sequence[RunData]) -> list[Block]:
         rows.append(row)
 
     for figure in FIGURES:
+        if figure.shown is not None and not figure.shown(chip, by_procedure):
+            continue
         run = by_procedure.get(figure.procedure)
         if run is None:
             add(_not_measured(figure, "no run in this directory"), True)
             continue
-        quantity = run.results.get(figure.result)
+        name = next((n for n in figure.names if n in run.results), figure.names[0])
+        quantity = figure.quantity(run, name) if figure.quantity is not None else run.results.get(name)
         if quantity is None or quantity.is_text:
             add(_not_measured(figure, f"not archived (run {run.status})"), True)
             continue
         temperature_k, where = temperature_of(run, cooldown)
         bias_a = bias_of(run)
         conditions = (f"{temperature_k:.3f} K ({where})" if math.isfinite(temperature_k) else "temperature not archived")
-        if figure.procedure == "iv_sweep":
+        if figure.conditions is not None:
+            conditions = figure.conditions(run, name, conditions)
+        elif figure.procedure == "iv_sweep":
             conditions += "; bias swept"
         elif math.isfinite(bias_a):
             conditions += f"; bias {format_si(bias_a, 'A')}"
-        if math.isfinite(temperature_k):
+        warning = figure.warning(run, name) if figure.warning is not None else ""
+        if warning:
+            conditions += f"; **{warning}**"
+        if math.isfinite(temperature_k) and figure.procedure != "efficiency":   # it computes, measures nothing
             temperatures.append(temperature_k)
+        shown_names.add(name)
         if figure.design is not None and math.isfinite(temperature_k):
             design = figure.design(chip, temperature_k, bias_a)
         elif figure.design is not None:
             design = Design(None, "the measurement temperature is not archived")
         else:
             design = Design(None, figure.no_design)
+        label = figure.label_for(name)
         if quantity.is_scalar:
-            add(*_row(figure.label, run, figure.result, quantity, None, design, conditions))
+            row, missing = _row(label, run, name, quantity, None, design, conditions)
+            add(row, missing or bool(warning))
             continue
         axis = np.asarray(quantity.axis_values, float) if quantity.axis_values is not None else None
         for k in range(np.size(quantity.value)):
             at = (f" at {quantity.axis_name} = {format_si(axis[k], quantity.axis_units, 3)}"
                   if axis is not None else f" [{k}]")
-            add(*_row(figure.label + at, run, figure.result, quantity, k, design, conditions))
+            row, missing = _row(label + at, run, name, quantity, k, design, conditions)
+            add(row, missing or bool(warning))
 
-    efficiency = by_procedure.get("efficiency")
-    names = [n for n, q in (efficiency.results.items() if efficiency else ())
-             if n.startswith(EFFICIENCY_PREFIXES) and q.is_scalar]
-    if not names:
-        add(_not_measured(KeyFigure("Efficiency", "efficiency", "spikes_per_joule_*"),
-                          "no run in this directory" if efficiency is None else f"not archived (run {efficiency.status})"),
-            True)
-    for name in names:
-        temperature_k, where = temperature_of(efficiency, cooldown)
-        add(*_row(f"Efficiency `{name}`", efficiency, name, efficiency.results[name], None,
-                  Design(None, "the chip file gives no efficiency"), "from the energy per spike"))
-
-    notes = design_notes(chip, temperatures)
+    notes = design_notes(chip, temperatures) + [note for name, note in SYNAPTIC_NOTES.items() if name in shown_names]
     return [Heading(2, "Summary: key figures"),
             Paragraph("Each figure with its interval at the level named, its standard uncertainty, the design "
                       "value from the chip file at the stage temperature of the run, and the deviation "
@@ -352,6 +485,22 @@ def summary_blocks(shown_runs: Sequence[RunData]) -> list[Block]:
                       "a measured figure archived without any uncertainty is marked."),
             Table(HEADER, tuple(rows), "summary", frozenset(flagged)),
             Bullets(tuple(notes))]
+
+
+#: How to read the synaptic rows, said when they are shown.
+SYNAPTIC_NOTES = {
+    "synaptic_energy_j": "Energy per synaptic event: what the weight source delivers when a pre spike switches the "
+                         "synapse, above the sub-threshold baseline, averaged over every event of every repeat "
+                         "(synaptic_energy); repeats whose means differ by more than "
+                         f"{REPEAT_AGREEMENT * 100:g} % of the mean are said to disagree.",
+    "synaptic_to_spike_energy": "Synaptic / spike energy: the ratio of the two measured means as efficiency was "
+                                "handed them; its interval is the report's, from the corners of the two energies' "
+                                "intervals (the ratio rises with E_syn and falls with E_spike), at the product of "
+                                "their levels (two independent measurements).",
+    "weight_onset_a": "Synaptic weight onset: the weight (control) current at which the transfer probability first "
+                      "reaches 1/2, interpolated between the measured weights; the run archives no interval for "
+                      "it (the transfer figure shows each weight's Wilson interval).",
+}
 
 
 def design_notes(chip: Chip, temperatures: Sequence[float]) -> list[str]:
