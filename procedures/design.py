@@ -86,6 +86,18 @@ class _Netlist:
                 return e
         return None
 
+    def through_tap(self, kind: str, node: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+        """The element of `kind` from `node` to a node an inductor joins to ground (a tap under a
+        neuron's main wire, as on the synapse chips), and that inductor; (None, None) if none."""
+        for e in self.elements:
+            nodes = [str(n) for n in e.get("nodes", ())]
+            if e.get("type") != kind or node not in nodes or len(nodes) != 2 or "0" in nodes:
+                continue
+            tap = self.at_node("inductor", nodes[1] if nodes[0] == node else nodes[0])
+            if tap is not None:
+                return e, tap
+        return None, None
+
     def between(self, kind: str, a: str, b: str) -> Mapping[str, Any] | None:
         for e in self.elements:
             if e.get("type") == kind and set(map(str, e.get("nodes", ()))) == {a, b}:
@@ -173,11 +185,16 @@ def _netlist_estimates(d: Mapping[str, Any]) -> dict[str, Any]:
         out["output_node"] = str(vout)
     m, c = out.get("output_node", "m"), out.get("bias_node", "c")
     main, control = net.at_node("nanowire", m), net.at_node("nanowire", c)
+    tap = None
+    if main is None:                # a main wire over a tap inductor: the branch is both in series
+        main, tap = net.through_tap("nanowire", m)
     loop, shunt = net.between("inductor", m, c), net.at_node("resistor", m)
     isw_m, isw_c = net.switching_current_a(main), net.switching_current_a(control)
     if isw_m and net.value(shunt, "resistance"):
         out["spike_v"] = isw_m * net.value(shunt, "resistance")
     l_m, l_s, l_c = (net.value(e, "inductance") for e in (main, loop, control))
+    if l_m is not None and tap is not None:
+        l_m += net.value(tap, "inductance") or 0.0
     if None in (l_m, l_s, l_c, isw_m, isw_c):
         return out
     total = l_m + l_s + l_c

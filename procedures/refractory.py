@@ -67,6 +67,7 @@ class RefractoryParameters:
     spike_after_s: float = _pulsed.spike_after_s_parameter("window after the second pulse")
     pretrigger_s: float = _pulsed.pretrigger_s_parameter(2e-9)
     ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(_pulsed.DEFAULT_SAMPLE_RATE_HZ)
     traces_archived_max: int = _pulsed.traces_archived_max_parameter()
 
 
@@ -144,7 +145,7 @@ class Refractory(Procedure):
     def _settings(self, design: DesignHints, spacings: np.ndarray) -> _pulsed.CaptureSettings:
         p = self.parameters
         record_s = p.pretrigger_s + spacings[0] + p.width_s + 2 * p.edge_s + p.spike_after_s
-        return _pulsed.CaptureSettings.for_design(design, record_s, p.pretrigger_s)
+        return _pulsed.CaptureSettings.for_design(design, record_s, p.pretrigger_s, sample_rate_hz=p.sample_rate_hz)
 
     def spacings_s(self, design: DesignHints) -> np.ndarray:
         p = self.parameters

@@ -68,6 +68,7 @@ class StrengthDurationParameters:
     spike_after_s: float = _pulsed.spike_after_s_parameter("spike window extends this long after the pulse")
     pretrigger_s: float = _pulsed.pretrigger_s_parameter(2e-9)
     ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(_pulsed.DEFAULT_SAMPLE_RATE_HZ)
     traces_archived_max: int = _pulsed.traces_archived_max_parameter()
 
 
@@ -121,7 +122,7 @@ class StrengthDuration(Procedure):
     def _settings(self, design: DesignHints, width_s: float) -> _pulsed.CaptureSettings:
         p = self.parameters
         return _pulsed.CaptureSettings.for_design(design, p.pretrigger_s + width_s + 2 * p.edge_s + p.spike_after_s,
-                                                  p.pretrigger_s)
+                                                  p.pretrigger_s, sample_rate_hz=p.sample_rate_hz)
 
     def plan(self, context: PlanContext):
         p = self.parameters
