@@ -45,6 +45,10 @@ FALLBACK_SPIKE_AREA_VS = 0.4e-12
 #: spikes measured 0.34-0.42 pV·s and the synaptic current alone 0.03 pV·s (of 0.4) on the
 #: excitatory pair at 2 K, while their peaks (0.32-0.37 against 0.26 mV) nearly overlap.
 POST_AREA_FRACTION = 0.4
+#: A synaptic event is a weight-node area above this fraction of the synapse wire's I_sw x L:
+#: events measured 0.27-0.34 pV·s (5.2-6.5 aJ at 19 uA) and pre spikes that did not switch the
+#: synapse 0.005-0.03 pV·s (0.1-0.6 aJ), of 0.2 pV·s, on the excitatory pair at 2 K.
+SWITCH_AREA_FRACTION = 0.4
 #: A pre spike's peak is looked for this long after its rising crossing.
 PEAK_SEARCH_S = 1e-9
 #: A weight port reading above this is a synapse wire held resistive, not a superconducting port.
@@ -66,6 +70,9 @@ class SynapseHints:
     #: ∫V dt a post spike puts on its output node (its main wire's I_sw x L); the synaptic
     #: current alone, an inductive response, reaches ~1/10 of it on the shipped chips.
     post_spike_area_vs: float = math.nan
+    #: ∫V dt the synapse wire's switching puts on the weight node (its I_sw x L): what tells a
+    #: synaptic event from a pre spike that did not switch the synapse.
+    switch_area_vs: float = math.nan
 
     @classmethod
     def from_chip(cls, design: Mapping[str, Any] | None, procedure: str) -> SynapseHints:
@@ -92,7 +99,16 @@ class SynapseHints:
             weight_a=_source_current_a(elements[source]),
             post_output_node=post_node, post_bias_port=post_bias,
             post_bias_a=_source_current_a(elements[ports[post_bias]]) if post_bias else 0.0,
-            post_spike_area_vs=wire_flux_vs(d, post_node) or FALLBACK_SPIKE_AREA_VS)
+            post_spike_area_vs=wire_flux_vs(d, node=post_node) or FALLBACK_SPIKE_AREA_VS,
+            switch_area_vs=_synapse_wire_flux_vs(d, synapse_of(source)))
+
+
+def _synapse_wire_flux_vs(design: Mapping[str, Any], synapse: str | None) -> float:
+    """I_sw x L of the synapse's (first) nanowire, else the default neuron's main wire's."""
+    wire = next((str(e.get("name")) for e in design.get("elements") or ()
+                 if isinstance(e, Mapping) and e.get("type") == "nanowire" and synapse_of(str(e.get("name"))) == synapse),
+                None)
+    return (wire_flux_vs(design, name=wire) if wire else None) or FALLBACK_SPIKE_AREA_VS
 
 
 def _source_current_a(element: Mapping[str, Any]) -> float:
@@ -156,6 +172,7 @@ class SynapticCapture:
     pre_spikes: int
     pre_time_s: float             # NaN without a pre spike
     post_spiked: bool             # a post spike within the window after the first pre spike
+    synapse_switched: bool        # the weight node shows the synapse wire's switching after it
     post_spikes: int              # every post spike in the record (the others: not caused by this pre spike)
     delay_s: float                # post spike - pre spike (NaN unless post_spiked)
     weight_energy_j: float        # delivered over the record
@@ -165,14 +182,15 @@ class SynapticCapture:
 
 def read_capture(traces: steps.ChipTraces, settings: SynapticCaptureSettings, reference: Reference,
                  amplitude_a: float, detect_v: float, window_s: float, weight_a: float,
-                 sign: float, post_area_vs: float) -> SynapticCapture:
+                 sign: float, post_area_vs: float, switch_area_vs: float) -> SynapticCapture:
     """The pre spikes are rising crossings of detect_v by the pre output's excess over the scaled
     reference; the first one's time is its peak. The post-neuron spiked after it when its
     output's excess area within `window_s` exceeds `post_area_vs` (the synaptic current alone
     puts a sharp inductive peak there, about as high as a spike but with a tenth of its area);
     the delay runs from the pre's peak to the post's highest excess in the window. Elsewhere in
     the record, each stretch of `window_s` whose excess area exceeds post_area_vs is one post
-    spike the pre spike did not cause (spontaneous). An excess area above post_area_vs anywhere else in the
+    spike the pre spike did not cause (spontaneous). The synapse switched when the weight node's
+    area after the pre spike, signed as the source's power, exceeds `switch_area_vs`. An excess area above post_area_vs anywhere else in the
     record counts one spontaneous post spike."""
     scale = amplitude_a / reference.amplitude_a if reference.amplitude_a else 0.0
     time_s = np.asarray(traces.time_s, dtype=float)
@@ -196,9 +214,17 @@ def read_capture(traces: steps.ChipTraces, settings: SynapticCaptureSettings, re
     outside = sum(_area_vs(time_s[m], post_v[m]) > post_area_vs for m in
                   ((time_s >= t) & (time_s < t + window_s) & ~inside for t in starts))
     energy_j = weight_energy_j(traces, settings, weight_a, sign)
+    weight_v = np.asarray(traces.node_voltage_v[settings.weight_node], dtype=float)
+    # The switching pulls the weight node the way the source's power is positive (sign), and the
+    # weight current's return keeps it there for ~100 ns: its area from the pre spike to the end
+    # of the record (within the window alone it is small when the post fires and pushes current
+    # back). Read raw: the input's own share is a few % of it, and a reference that caught the
+    # tail of a weight change would only blur it.
+    after_pre = time_s >= pre_s if pre.size else np.zeros(time_s.size, bool)
+    switched = bool(pre.size) and sign * _area_vs(time_s[after_pre], weight_v[after_pre]) > switch_area_vs
     edge_v = (CLIPPED_LSB / 256) * settings.weight_range_v
     clipped = bool(np.any(np.abs(np.asarray(traces.node_voltage_v[settings.weight_node], dtype=float)) >= edge_v))
-    return SynapticCapture(int(pre.size), pre_s, post_spiked, int(post_spiked) + int(outside),
+    return SynapticCapture(int(pre.size), pre_s, post_spiked, switched, int(post_spiked) + int(outside),
                            delay_s, energy_j, energy_j - scale * reference.weight_energy_j, clipped)
 
 

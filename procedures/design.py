@@ -151,16 +151,18 @@ class DesignHints:
         )
 
 
-def wire_flux_vs(design: Mapping[str, Any] | None, node: str) -> float | None:
-    """I_sw x L of the nanowire from `node` to ground in an nwlab-chip/1 netlist (V·s): about the
-    area ∫V dt a spike of that wire puts on the node (its current, switched into the shunt), and
-    what no inductive response to an input current alone reaches."""
+def wire_flux_vs(design: Mapping[str, Any] | None, *, node: str | None = None, name: str | None = None
+                 ) -> float | None:
+    """I_sw x L (V·s) of a nanowire of an nwlab-chip/1 netlist: the one from `node` to ground, or
+    the one called `name`. About the area ∫V dt its switching puts on its node (its current,
+    switched into the shunt or released), which no inductive response alone reaches."""
     d = design or {}
     elements = d.get("elements")
     if not isinstance(elements, list):
         return None
     net = _Netlist(tuple(e for e in elements if isinstance(e, Mapping)), d.get("wire_defaults") or {})
-    wire = net.at_node("nanowire", node)
+    wire = (net.at_node("nanowire", node) if node is not None else
+            next((e for e in net.elements if e.get("type") == "nanowire" and e.get("name") == name), None))
     isw_a, inductance_h = net.switching_current_a(wire), net.value(wire, "inductance")
     return None if isw_a is None or inductance_h is None else isw_a * inductance_h
 

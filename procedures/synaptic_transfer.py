@@ -11,7 +11,8 @@ the linear response each node is read against, then `captures` captures at the f
 A capture whose pre output shows a spike is a trial; it transmitted when the post output shows a
 spike within `window_s` after it (_synaptic.read_capture); a post spike at any other time in a
 capture (before the pre spike, or later than the window: the synapse switching by itself, which
-near the top of its range it does) is counted as spontaneous. Per weight: the transfer probability
+near the top of its range it does) is counted as spontaneous, and whether the synapse wire switched (seen at the weight port) apart.
+Per weight: the transfer probability
 over trials (Wilson interval) and the delay pre spike to post spike over the transmitting trials
 (mean, Student t interval). A weight at which the pre-neuron never fired has no trials: its
 probability is NaN, said in `weights_without_trials`.
@@ -45,7 +46,8 @@ from procedures.design import DesignHints
 TRANSFER_TABLE = "transfer"
 TRANSFER_COLUMNS = {"weight_a": ColumnSpec("A"), "trials": ColumnSpec("1", "i8"),
                     "transmitted": ColumnSpec("1", "i8"), "probability": ColumnSpec("1"),
-                    "spontaneous": ColumnSpec("1", "i8"), "weight_port_v": ColumnSpec("V"), "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
+                    "spontaneous": ColumnSpec("1", "i8"), "weight_port_v": ColumnSpec("V"),
+                    "switched": ColumnSpec("1", "i8"), "delay_s": ColumnSpec("s"), "delay_std_s": ColumnSpec("s")}
 #: Default weight range, in design weights: the shipped excitatory synapse transmits from 0.95x
 #: (18.0 uA of 19) and switches by itself near 1.05x (chip notes).
 WEIGHT_MIN_DESIGN, WEIGHT_MAX_DESIGN = 0.90, 1.02
@@ -131,7 +133,7 @@ class SynapticTransfer(Procedure):
         yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
         yield steps.SetInputEnabled(enabled=True)
 
-        trials, transmitted, delays, spontaneous, port_v = [], [], [], [], []
+        trials, transmitted, delays, spontaneous, port_v, switched = [], [], [], [], [], []
         for index, weight_a in enumerate(weights_a):
             yield steps.SetInputEnabled(enabled=False)      # the weight port is read with nothing else acting
             port_v.append((yield from _synaptic.set_weight(synapse, float(weight_a), p.ramp_a_per_s, self.name,
@@ -143,6 +145,7 @@ class SynapticTransfer(Procedure):
             transmitted.append(sum(c.post_spiked for c in pre))
             delays.append([c.delay_s for c in pre if c.post_spiked])
             spontaneous.append(sum(c.post_spikes - c.post_spiked for c in read))
+            switched.append(sum(c.synapse_switched for c in pre))
             yield steps.Progress(fraction=(index + 1) / len(weights_a),
                                  message=f"weight {format_si(weight_a, 'A', 4)}: {transmitted[-1]} of {trials[-1]} "
                                          "pre spikes transmitted")
@@ -155,7 +158,7 @@ class SynapticTransfer(Procedure):
             raise too_little(self.name, "a pre spike at one weight at least",
                              f"no pre spike in {p.captures} captures at each of {len(weights_a)} weights at "
                              f"{format_si(amplitude_a, 'A')}")
-        for result in transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v):
+        for result in transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v, switched):
             yield steps.Archive(result)
         for name, value in (("amplitude_a", amplitude_a), ("bias_a", bias_a), ("post_bias_a", post_bias_a)):
             yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
@@ -176,14 +179,15 @@ def capture_set(settings: _synaptic.SynapticCaptureSettings, synapse: _synaptic.
     def on_capture(traces):
         read.append(_synaptic.read_capture(traces, settings, reference, amplitude_a, detect_v, p.window_s,
                                            weight_a, synapse.weight_sign,
-                                           _synaptic.POST_AREA_FRACTION * synapse.post_spike_area_vs))
+                                           _synaptic.POST_AREA_FRACTION * synapse.post_spike_area_vs,
+                                           _synaptic.SWITCH_AREA_FRACTION * synapse.switch_area_vs))
         return ()
 
     yield from _pulsed.captures(settings.pre, p.captures, on_capture, keep=False)
     return read
 
 
-def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v,
+def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v, switched,
                      level: float = CONFIDENCE_LEVEL) -> list:
     weights_a = np.asarray(weights_a, dtype=float)
     trials_n, sent = np.asarray(trials, dtype=np.int64), np.asarray(transmitted, dtype=np.int64)
@@ -204,6 +208,7 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
             [float(u.low) for u in delay_u], [float(u.high) for u in delay_u])),
         Result("trials", trials_n, "1", axis=axis),
         Result("transmitted", sent, "1", axis=axis),
+        Result("synapse_switched", np.asarray(switched, dtype=np.int64), "1", axis=axis),
         Result("spontaneous_post_spikes", np.asarray(spontaneous, dtype=np.int64), "1", axis=axis),
         Result("weight_port_v", np.asarray(port_v, dtype=float), "V", axis=axis,
                exact="one reading of the weight source per weight"),
@@ -215,6 +220,7 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
     results.append(TableRows(TRANSFER_TABLE, {
         "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
         "spontaneous": (np.asarray(spontaneous, dtype=np.int64), "1"), "weight_port_v": (np.asarray(port_v, float), "V"),
+        "switched": (np.asarray(switched, dtype=np.int64), "1"),
         "probability": (probability, "1"), "delay_s": (delay_s, "s"),
         "delay_std_s": (np.array([s.std for s in stats]), "s")}))
     return results

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from procedures.catalog import CAMPAIGN
+from procedures.catalog import CAMPAIGN, SYNAPTIC
 
 ROOT = Path(__file__).resolve().parents[2]
 STATION = "stations/emulated.yaml"
+#: The synaptic procedures need a chip with a synapse, and the bench that sets its weight.
+SYNAPSE_STATION = "stations/emulated-synapse.yaml"
 
 
 def nwlab(*args: str) -> subprocess.CompletedProcess:
@@ -21,7 +23,7 @@ def nwlab(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("name", [p.name for p in CAMPAIGN])
 def test_dry_run_of_each_procedure(name):
-    done = nwlab("dry-run", name, "--station", STATION, "--steps", "3")
+    done = nwlab("dry-run", name, "--station", SYNAPSE_STATION if name in SYNAPTIC else STATION, "--steps", "3")
     assert done.returncode == 0, done.stderr
     assert f"{name}: first 3 of" in done.stdout or name == "efficiency"
     assert f"  {name}: " in done.stdout and "s of lab time" in done.stdout
@@ -33,8 +35,22 @@ def test_dry_run_of_the_campaign_lists_every_procedure_and_the_total():
                  "--set", "iv_sweep.switching_events=10")
     assert done.returncode == 0, done.stderr
     for procedure in CAMPAIGN:
-        assert f"  {procedure.name}: " in done.stdout
+        assert (f"  {procedure.name}: " in done.stdout) == (procedure.name not in SYNAPTIC)
     assert "total: 7 procedures" in done.stdout
+
+
+def test_the_campaign_on_a_synapse_chip_adds_the_synaptic_procedures():
+    done = nwlab("dry-run", "campaign", "--station", SYNAPSE_STATION, "--steps", "0")
+    assert done.returncode == 0, done.stderr
+    assert all(f"  {procedure.name}: " in done.stdout for procedure in CAMPAIGN)
+    assert f"total: {len(CAMPAIGN)} procedures" in done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SYNAPTIC))
+def test_a_synaptic_procedure_on_a_chip_without_synapse_is_refused_in_one_line(name):
+    done = nwlab("dry-run", name, "--station", STATION)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "the station's chip has no synapse" in done.stderr
 
 
 def test_bad_station_file(tmp_path):

@@ -5,15 +5,19 @@ from __future__ import annotations
 import math
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from contracts import steps
+from contracts.files.station import read_station
 from lab.execution.dry_run import dry_run
 from lab.execution.executor import CAPTURE_ESTIMATE_S
 from contracts.procedure import PlanContext
 from contracts.records import Result, TableRows
-from procedures.catalog import CAMPAIGN
+from procedures.catalog import CAMPAIGN, SYNAPTIC
 from procedures.cooldown import Cooldown
 from procedures.design import DesignHints
 from procedures.energy_per_spike import EnergyPerSpike
@@ -23,6 +27,7 @@ from procedures.refractory import Refractory
 from procedures.strength_duration import StrengthDuration
 
 DESIGN = DesignHints.from_chip(None)
+SYNAPSE_STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated-synapse.yaml"
 
 
 def results(report) -> dict[str, Result]:
@@ -32,9 +37,13 @@ def results(report) -> dict[str, Result]:
 
 @pytest.mark.parametrize("procedure", CAMPAIGN, ids=lambda p: p.name)
 def test_every_plan_survives_flat_stand_in_data_without_numeric_warnings(procedure, station):
+    context = None
+    if procedure.name in SYNAPTIC:          # they need a chip with a synapse, and its bench
+        station = read_station(SYNAPSE_STATION)
+        context = PlanContext(yaml.safe_load(station.chip_path.read_text()), dry_run=True)
     with warnings.catch_warnings(), np.errstate(all="raise"):
         warnings.simplefilter("error")
-        report = dry_run(procedure(), station)
+        report = dry_run(procedure(), station, context)
     assert report.steps and report.duration_s >= 0
     # The archive must have declared every table the plan appends to.
     _, tables = procedure().declare()

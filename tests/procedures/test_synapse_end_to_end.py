@@ -200,6 +200,7 @@ def test_energy_per_synaptic_event_agrees_with_the_emulator_within_5_percent(ben
     with h5py.File(outcome.archive_path, "r") as f:
         measured_per_capture_j = f["entry/events/weight_energy_j"][()]
         pre_spikes = f["entry/events/pre_spikes"][()]
+        synapse_switched = f["entry/events/synapse_switched"][()].astype(bool)
     per_repeat = q.reference_captures + q.captures
     assert len(captures) == q.repeats * per_repeat
     delivered, events, dissipated = [], [], []
@@ -210,7 +211,10 @@ def test_energy_per_synaptic_event_agrees_with_the_emulator_within_5_percent(ben
         baseline_j = ratio * np.mean([truth(c) for c in references])
         for index, capture in enumerate(firing):
             delivered.append(truth(capture))
-            if pre_spikes[repeat * q.captures + index] == 1:
+            row = repeat * q.captures + index
+            # Read from the weight port's trace: the synapse wire switched, as the emulator says.
+            assert synapse_switched[row] == (switches(capture, "syn_w") >= 1) or pre_spikes[row] != 1, row
+            if pre_spikes[row] == 1 and synapse_switched[row]:
                 events.append(delivered[-1] - baseline_j)
                 dissipated.append(sum(window_j(capture, capture.chip.cumulative_dissipated_j[e], start_s, stop_s)
                                       for e in synapse_elements if e in capture.chip.cumulative_dissipated_j))
@@ -218,7 +222,11 @@ def test_energy_per_synaptic_event_agrees_with_the_emulator_within_5_percent(ben
     assert measured_per_capture_j == pytest.approx(np.array(delivered), rel=0.05, abs=0.3e-18)
     measured_j, truth_j = float(r["synaptic_energy_j"].value), float(np.mean(events))
     assert int(r["synaptic_events"].value) == len(events) > 10
+    assert int(r["pre_spikes_without_event"].value) == int(np.sum((pre_spikes == 1) & ~synapse_switched))
     assert measured_j == pytest.approx(truth_j, rel=0.05), (measured_j, truth_j)
+    print(f"synaptic energy {measured_j * 1e18:.3f} aJ measured, {truth_j * 1e18:.3f} aJ delivered by the weight "
+          f"source in the emulator ({measured_j / truth_j - 1:+.2%}), {np.mean(dissipated) * 1e18:.3f} aJ dissipated "
+          f"in the synapse's elements, over {len(events)} events")
     interval = r["synaptic_energy_j"].uncertainty
     assert interval.low < measured_j < interval.high and interval.level == 0.95
     assert np.asarray(r["repeat_means_j"].value).shape == (5,)
