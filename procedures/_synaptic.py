@@ -22,7 +22,7 @@ import numpy as np
 
 from contracts import steps
 from contracts.files.chip import GROUND, synapse_of
-from contracts.procedure import MeasurementError, refuse
+from contracts.procedure import MeasurementError, PlanContext, parameter, refuse
 from procedures import _pulsed
 from procedures.analysis.energy import integrate_j
 from procedures.analysis.spikes import linear_excess_v, spike_times_s
@@ -250,3 +250,85 @@ def set_weight(synapse: SynapseHints, weight_a: float, ramp_a_per_s: float, proc
                                f"the synapse wire is resistive (latched, or the weight is above its switching "
                                f"current at this temperature); lower the weight or the stage temperature")
     return float(port_v)
+
+
+# -- what both synaptic procedures share: parameters, the set-up and the way back --------------
+
+#: The 8-channel Infiniium MXR's top sample rate (the synapse stations' scope).
+SAMPLE_RATE_HZ = 16e9
+
+
+def post_bias_a_parameter() -> Any:
+    return parameter(0.0, unit="A", doc="post-neuron bias; 0 takes the design's", minimum=0.0)
+
+
+def window_s_parameter() -> Any:
+    return parameter(10e-9, unit="s", doc="a post spike this long after the pre spike counts as transmitted",
+                     minimum=1e-11)
+
+
+def record_after_s_parameter() -> Any:
+    return parameter(150e-9, unit="s", doc="record (and integrate) this long after the pulse: the synapse's weight "
+                     "current returns with L/R ~ 40 ns, and a record of ~4 of them ends with the synapse as it "
+                     "found it", minimum=1e-9)
+
+
+@dataclass(frozen=True)
+class SynapticParameters:
+    """The parameters both synaptic procedures take (each adds its own after these)."""
+    threshold_a: float = _pulsed.threshold_a_parameter()
+    threshold_factor: float = _pulsed.threshold_factor_parameter(1.3)
+    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude in pre thresholds (no spike)",
+                                          minimum=0.05, maximum=0.9)
+    width_s: float = _pulsed.width_s_parameter("pre input pulse width")
+    edge_s: float = _pulsed.edge_s_parameter()
+    post_bias_a: float = post_bias_a_parameter()
+    window_s: float = window_s_parameter()
+    record_after_s: float = record_after_s_parameter()
+    pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
+    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(SAMPLE_RATE_HZ)
+    bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
+    detect_v: float = _pulsed.detect_v_parameter()
+    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
+
+
+@dataclass(frozen=True)
+class SetUp:
+    """What a synaptic plan measures with, once the neurons are biased and the threshold known."""
+    design: DesignHints
+    synapse: SynapseHints
+    settings: SynapticCaptureSettings
+    detect_v: float
+    amplitude_a: float
+    reference_a: float
+
+
+def set_up(procedure: str, p: Any, context: PlanContext):
+    """Bias the pre-neuron, find its threshold (_pulsed.threshold_for), bias the post-neuron; the
+    input is left off. Returns SetUp."""
+    design = DesignHints.from_chip(context.chip_design)
+    synapse = SynapseHints.from_chip(context.chip_design, procedure)
+    settings = SynapticCaptureSettings.for_design(
+        design, synapse, p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s, p.pretrigger_s,
+        p.sample_rate_hz)
+    detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
+    bias_a, post_bias_a = p.bias_a or design.bias_a, p.post_bias_a or synapse.post_bias_a
+    context.resolve(bias_a=bias_a, post_bias_a=post_bias_a, detect_v=detect_v)
+    yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
+    threshold = yield from _pulsed.threshold_for(
+        procedure, p.threshold_a, context.chip_design, design, settings.pre, p.width_s, p.edge_s, detect_v,
+        _pulsed.SPIKE_AFTER_S, lambda *capture: (), dry_run=context.dry_run)
+    context.resolve(threshold_a=threshold.value_a)
+    if synapse.post_bias_port is not None:
+        yield steps.SetBias(current_a=post_bias_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
+    return SetUp(design, synapse, settings, detect_v, p.threshold_factor * threshold.value_a,
+                 p.reference_fraction * threshold.value_a)
+
+
+def tear_down(synapse: SynapseHints, ramp_a_per_s: float):
+    """Input off, then the weight, the post-neuron's bias and the pre-neuron's to 0 A."""
+    yield steps.SetInputEnabled(enabled=False)
+    yield steps.SetBias(current_a=0.0, ramp_a_per_s=ramp_a_per_s, port=synapse.weight_port)
+    if synapse.post_bias_port is not None:
+        yield steps.SetBias(current_a=0.0, ramp_a_per_s=ramp_a_per_s, port=synapse.post_bias_port)
+    yield steps.SetBias(current_a=0.0, ramp_a_per_s=ramp_a_per_s)

@@ -32,7 +32,6 @@ from contracts.records import ColumnSpec, Result, TableRows, TableSpec
 from contracts.units import format_si
 from procedures import _pulsed, _synaptic
 from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, summarize
-from procedures.design import DesignHints
 from procedures.synaptic_transfer import capture_set
 
 #: Repeats whose means differ by more than this fraction of the mean disagree (NeuroBench).
@@ -46,30 +45,14 @@ REPEAT_COLUMNS = {"repeat": ColumnSpec("1", "i8"), "events": ColumnSpec("1", "i8
 
 
 @dataclass(frozen=True)
-class SynapticEnergyParameters:
-    threshold_a: float = _pulsed.threshold_a_parameter()
-    threshold_factor: float = _pulsed.threshold_factor_parameter(1.3)
-    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude in pre thresholds (no spike)",
-                                          minimum=0.05, maximum=0.9)
-    width_s: float = _pulsed.width_s_parameter("pre input pulse width")
-    edge_s: float = _pulsed.edge_s_parameter()
+class SynapticEnergyParameters(_synaptic.SynapticParameters):
     weight_a: float = parameter(0.0, unit="A", doc="weight (control) current; 0 takes the design weight",
                                 minimum=0.0)
-    post_bias_a: float = parameter(0.0, unit="A", doc="post-neuron bias; 0 takes the design's", minimum=0.0)
     repeats: int = parameter(5, unit="1", doc="independent repeats (NeuroBench asks at least 5)", minimum=1,
                              maximum=1000)
     captures: int = parameter(8, unit="1", doc="captures at the firing amplitude per repeat", minimum=1,
                               maximum=10_000)
     reference_captures: int = _pulsed.reference_captures_parameter(4, "sub-threshold captures per repeat")
-    window_s: float = parameter(10e-9, unit="s", doc="a post spike this long after the pre spike counts as "
-                                "transmitted", minimum=1e-11)
-    record_after_s: float = parameter(150e-9, unit="s", doc="record (and integrate) this long after the pulse: "
-                                      "the weight current's L/R return takes ~40 ns per e-fold", minimum=1e-9)
-    pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
-    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(16e9)   # an 8-channel Infiniium MXR's most
-    bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
-    detect_v: float = _pulsed.detect_v_parameter()
-    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
 
 
 class SynapticEnergy(Procedure):
@@ -90,39 +73,22 @@ class SynapticEnergy(Procedure):
 
     def plan(self, context: PlanContext):
         p = self.parameters
-        design = DesignHints.from_chip(context.chip_design)
-        synapse = _synaptic.SynapseHints.from_chip(context.chip_design, self.name)
-        settings = _synaptic.SynapticCaptureSettings.for_design(
-            design, synapse, p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s, p.pretrigger_s,
-            p.sample_rate_hz)
-        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
-        bias_a, post_bias_a = p.bias_a or design.bias_a, p.post_bias_a or synapse.post_bias_a
-        weight_a = p.weight_a or synapse.weight_a
-        context.resolve(bias_a=bias_a, post_bias_a=post_bias_a, weight_a=weight_a, detect_v=detect_v)
-        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
-        threshold = yield from _pulsed.threshold_for(
-            self.name, p.threshold_a, context.chip_design, design, settings.pre, p.width_s, p.edge_s, detect_v,
-            _pulsed.SPIKE_AFTER_S, lambda *capture: (), dry_run=context.dry_run)
-        amplitude_a, reference_a = p.threshold_factor * threshold.value_a, p.reference_fraction * threshold.value_a
-        context.resolve(threshold_a=threshold.value_a)
-        if synapse.post_bias_port is not None:
-            yield steps.SetBias(current_a=post_bias_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
-        weight_port_v = yield from _synaptic.set_weight(synapse, weight_a, p.ramp_a_per_s, self.name,
+        run = yield from _synaptic.set_up(self.name, p, context)
+        weight_a = p.weight_a or run.synapse.weight_a
+        context.resolve(weight_a=weight_a)
+        weight_port_v = yield from _synaptic.set_weight(run.synapse, weight_a, p.ramp_a_per_s, self.name,
                                                         dry_run=context.dry_run)
-        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
+        yield _pulsed.pulses(run.reference_a, p.width_s, p.edge_s)       # levels first, then the output on
         yield steps.SetInputEnabled(enabled=True)
         read: list[tuple[int, _synaptic.SynapticCapture]] = []
         for repeat in range(p.repeats):
-            found = yield from capture_set(settings, synapse, weight_a, reference_a, amplitude_a, p, detect_v)
+            found = yield from capture_set(run, weight_a, p)
             read += [(repeat, c) for c in found]
             events = [c for r, c in read if r == repeat and is_event(c)]
             yield steps.Progress(fraction=(repeat + 1) / p.repeats,
                                  message=f"repeat {repeat + 1} of {p.repeats}: {len(events)} synaptic events")
-        yield steps.SetInputEnabled(enabled=False)
-        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
-        if synapse.post_bias_port is not None:
-            yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
-        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        yield from _synaptic.tear_down(run.synapse, p.ramp_a_per_s)
+        amplitude_a = run.amplitude_a
         yield steps.Archive(TableRows(EVENTS_TABLE, {
             "repeat": (np.array([r for r, _ in read], np.int64), "1"),
             "pre_spikes": (np.array([c.pre_spikes for _, c in read], np.int64), "1"),
@@ -137,8 +103,8 @@ class SynapticEnergy(Procedure):
         for result in energy_results(read, p.repeats):
             yield steps.Archive(result)
         yield steps.Archive(Result("weight_port_v", weight_port_v, "V", exact="one reading of the weight source"))
-        for name, value in (("amplitude_a", amplitude_a), ("weight_a", weight_a), ("post_bias_a", post_bias_a),
-                            ("bias_a", bias_a)):
+        for name, value in (("amplitude_a", amplitude_a), ("weight_a", weight_a),
+                            ("post_bias_a", context.resolved["post_bias_a"]), ("bias_a", context.resolved["bias_a"])):
             yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
 
 

@@ -41,7 +41,6 @@ from procedures import _pulsed, _synaptic
 from procedures.analysis.statistics import (
     CONFIDENCE_LEVEL, mean_uncertainty, proportion_uncertainty, summarize,
 )
-from procedures.design import DesignHints
 
 TRANSFER_TABLE = "transfer"
 TRANSFER_COLUMNS = {"weight_a": ColumnSpec("A"), "trials": ColumnSpec("1", "i8"),
@@ -54,13 +53,7 @@ WEIGHT_MIN_DESIGN, WEIGHT_MAX_DESIGN = 0.90, 1.02
 
 
 @dataclass(frozen=True)
-class SynapticTransferParameters:
-    threshold_a: float = _pulsed.threshold_a_parameter()
-    threshold_factor: float = _pulsed.threshold_factor_parameter(1.3)
-    reference_fraction: float = parameter(0.5, unit="1", doc="reference amplitude in pre thresholds (no spike)",
-                                          minimum=0.05, maximum=0.9)
-    width_s: float = _pulsed.width_s_parameter("pre input pulse width")
-    edge_s: float = _pulsed.edge_s_parameter()
+class SynapticTransferParameters(_synaptic.SynapticParameters):
     weight_min_a: float = parameter(0.0, unit="A", doc=f"lowest weight (control) current; 0 takes "
                                     f"{WEIGHT_MIN_DESIGN:g} x the design weight", minimum=0.0)
     weight_max_a: float = parameter(0.0, unit="A", doc=f"highest weight current; 0 takes {WEIGHT_MAX_DESIGN:g} x "
@@ -73,17 +66,6 @@ class SynapticTransferParameters:
     captures: int = parameter(16, unit="1", doc="captures at the firing amplitude per weight", minimum=1,
                               maximum=10_000)
     reference_captures: int = _pulsed.reference_captures_parameter(4, "sub-threshold captures per weight")
-    post_bias_a: float = parameter(0.0, unit="A", doc="post-neuron bias; 0 takes the design's", minimum=0.0)
-    window_s: float = parameter(10e-9, unit="s", doc="a post spike this long after the pre spike counts as "
-                                "transmitted", minimum=1e-11)
-    record_after_s: float = parameter(150e-9, unit="s", doc="record this long after the pulse: the synapse's "
-                                      "weight current returns with L/R ~ 40 ns, and a record of ~4 of them ends "
-                                      "with the synapse as it found it", minimum=1e-9)
-    pretrigger_s: float = _pulsed.pretrigger_s_parameter(5e-9)
-    sample_rate_hz: float = _pulsed.sample_rate_hz_parameter(16e9)   # an 8-channel Infiniium MXR's most
-    bias_a: float = _pulsed.bias_a_parameter("pre-neuron bias; 0 takes the design bias")
-    detect_v: float = _pulsed.detect_v_parameter()
-    ramp_a_per_s: float = _pulsed.ramp_a_per_s_parameter()
 
 
 class SynapticTransfer(Procedure):
@@ -112,34 +94,18 @@ class SynapticTransfer(Procedure):
 
     def plan(self, context: PlanContext):
         p = self.parameters
-        design = DesignHints.from_chip(context.chip_design)
-        synapse = _synaptic.SynapseHints.from_chip(context.chip_design, self.name)
-        settings = _synaptic.SynapticCaptureSettings.for_design(
-            design, synapse, p.pretrigger_s + p.width_s + 2 * p.edge_s + p.record_after_s, p.pretrigger_s,
-            p.sample_rate_hz)
-        detect_v = p.detect_v or 0.3 * design.spike_amplitude_v
-        bias_a, post_bias_a = p.bias_a or design.bias_a, p.post_bias_a or synapse.post_bias_a
+        run = yield from _synaptic.set_up(self.name, p, context)
+        synapse = run.synapse
         weights_a = self.weights_a(synapse)
-        context.resolve(bias_a=bias_a, post_bias_a=post_bias_a, detect_v=detect_v,
-                        weight_min_a=float(weights_a[1 if p.weight_off else 0]), weight_max_a=float(weights_a[-1]))
-        yield steps.SetBias(current_a=bias_a, ramp_a_per_s=p.ramp_a_per_s)
-        threshold = yield from _pulsed.threshold_for(
-            self.name, p.threshold_a, context.chip_design, design, settings.pre, p.width_s, p.edge_s, detect_v,
-            _pulsed.SPIKE_AFTER_S, lambda *capture: (), dry_run=context.dry_run)
-        amplitude_a, reference_a = p.threshold_factor * threshold.value_a, p.reference_fraction * threshold.value_a
-        context.resolve(threshold_a=threshold.value_a)
-        if synapse.post_bias_port is not None:
-            yield steps.SetBias(current_a=post_bias_a, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
-        yield _pulsed.pulses(reference_a, p.width_s, p.edge_s)
-        yield steps.SetInputEnabled(enabled=True)
-
+        context.resolve(weight_min_a=float(weights_a[1 if p.weight_off else 0]), weight_max_a=float(weights_a[-1]))
+        yield _pulsed.pulses(run.reference_a, p.width_s, p.edge_s)
         trials, transmitted, delays, spontaneous, port_v, switched = [], [], [], [], [], []
         for index, weight_a in enumerate(weights_a):
             yield steps.SetInputEnabled(enabled=False)      # the weight port is read with nothing else acting
             port_v.append((yield from _synaptic.set_weight(synapse, float(weight_a), p.ramp_a_per_s, self.name,
                                                            dry_run=context.dry_run)))
             yield steps.SetInputEnabled(enabled=True)
-            read = yield from capture_set(settings, synapse, float(weight_a), reference_a, amplitude_a, p, detect_v)
+            read = yield from capture_set(run, float(weight_a), p)
             pre = [c for c in read if c.pre_spikes > 0]
             trials.append(len(pre))
             transmitted.append(sum(c.post_spiked for c in pre))
@@ -149,35 +115,32 @@ class SynapticTransfer(Procedure):
             yield steps.Progress(fraction=(index + 1) / len(weights_a),
                                  message=f"weight {format_si(weight_a, 'A', 4)}: {transmitted[-1]} of {trials[-1]} "
                                          "pre spikes transmitted")
-        yield steps.SetInputEnabled(enabled=False)
-        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.weight_port)
-        if synapse.post_bias_port is not None:
-            yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s, port=synapse.post_bias_port)
-        yield steps.SetBias(current_a=0.0, ramp_a_per_s=p.ramp_a_per_s)
+        yield from _synaptic.tear_down(synapse, p.ramp_a_per_s)
+        amplitude_a = run.amplitude_a
         if not context.dry_run and not any(trials):
             raise too_little(self.name, "a pre spike at one weight at least",
                              f"no pre spike in {p.captures} captures at each of {len(weights_a)} weights at "
                              f"{format_si(amplitude_a, 'A')}")
         for result in transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v, switched):
             yield steps.Archive(result)
-        for name, value in (("amplitude_a", amplitude_a), ("bias_a", bias_a), ("post_bias_a", post_bias_a)):
-            yield steps.Archive(Result(name, value, "A", exact="setting the run used"))
+        for name in ("bias_a", "post_bias_a"):
+            yield steps.Archive(Result(name, context.resolved[name], "A", exact="setting the run used"))
+        yield steps.Archive(Result("amplitude_a", amplitude_a, "A", exact="setting the run used"))
 
 
-def capture_set(settings: _synaptic.SynapticCaptureSettings, synapse: _synaptic.SynapseHints, weight_a: float,
-                reference_a: float, amplitude_a: float, p, detect_v: float):
+def capture_set(run: _synaptic.SetUp, weight_a: float, p):
     """References, then captures at the firing amplitude, each read (_synaptic.read_capture)."""
-    reference_burst = _pulsed.pulses(reference_a, p.width_s, p.edge_s)
-    yield reference_burst
-    yield settings.configure(reference_a)
+    settings, synapse = run.settings, run.synapse
+    yield _pulsed.pulses(run.reference_a, p.width_s, p.edge_s)
+    yield settings.configure(run.reference_a)
     found = yield from _pulsed.captures(settings.pre, p.reference_captures)
-    reference = _synaptic.mean_reference(settings, reference_a, found, weight_a, synapse.weight_sign)
-    yield _pulsed.pulses(amplitude_a, p.width_s, p.edge_s)
-    yield settings.configure(amplitude_a)
+    reference = _synaptic.mean_reference(settings, run.reference_a, found, weight_a, synapse.weight_sign)
+    yield _pulsed.pulses(run.amplitude_a, p.width_s, p.edge_s)
+    yield settings.configure(run.amplitude_a)
     read: list[_synaptic.SynapticCapture] = []
 
     def on_capture(traces):
-        read.append(_synaptic.read_capture(traces, settings, reference, amplitude_a, detect_v, p.window_s,
+        read.append(_synaptic.read_capture(traces, settings, reference, run.amplitude_a, run.detect_v, p.window_s,
                                            weight_a, synapse.weight_sign,
                                            _synaptic.POST_AREA_FRACTION * synapse.post_spike_area_vs,
                                            _synaptic.SWITCH_AREA_FRACTION * synapse.switch_area_vs))
