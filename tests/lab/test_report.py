@@ -24,7 +24,7 @@ from lab.app.report.values import companions
 from contracts.units import format_si
 from procedures.analysis.statistics import falling_crossing, mean_uncertainty, summarize, wilson_interval
 from procedures.analysis.strength_duration import fit_lapicque, fit_weiss, weiss_threshold_a
-from procedures.catalog import CAMPAIGN
+from procedures.catalog import campaign_for
 from procedures.cooldown import Cooldown
 from procedures.efficiency import Efficiency
 from procedures.energy_per_spike import EnergyPerSpike
@@ -289,13 +289,14 @@ def test_reproduce_line_carries_the_hand_off_parameters(campaign_dir):
 def test_report_survives_runs_of_flat_data(tmp_path):
     """Dry-run records (nothing switches, no spike): NaN results and empty tables, still a report."""
     design = yaml.safe_load(STATION.chip_path.read_text())
-    for index, procedure_class in enumerate(CAMPAIGN):
+    campaign = campaign_for(design)           # this chip has no synapse: no synaptic procedure
+    for index, procedure_class in enumerate(campaign):
         procedure = procedure_class()
         report = dry_run(procedure, STATION, PlanContext(design, dry_run=True))
         archive(tmp_path, procedure, [s.record for s, _ in report.steps if isinstance(s, steps.Archive)],
                 index=index)
     text = write_report(tmp_path).read_text()
-    assert text.count("**completed**") == len(CAMPAIGN)
+    assert text.count("**completed**") == len(campaign)
     assert "| `rheobase_a` | n/a |" in text
     assert len(list((tmp_path / "figures").rglob("*.png"))) == 8
 
@@ -327,6 +328,20 @@ def test_summary_comes_first_and_lists_every_key_figure(campaign_dir):
     assert rows["f–I onset current"][1] == "**not measured**" and "not archived (run failed)" in rows["f–I onset current"][7]
     assert rows["f–I gain"][1] == "**not measured**"
     assert any(label.startswith("Efficiency `spikes_per_joule_on_chip`") for label in rows)
+
+
+def test_summary_of_an_efficiency_that_assumed_the_synaptic_ratio(campaign_dir):
+    """A chip without a synapse: efficiency's SOPS/W rest on the assumed ratio and say so, in the
+    summary and on the figure; no synaptic row (nothing synaptic was or could be measured)."""
+    text = (campaign_dir / "report.md").read_text()
+    rows = summary_rows(text)
+    for where in ("on_chip", "wall_plug"):
+        row = rows[f"Efficiency `sops_per_w_{where}_assuming_synaptic_ratio`"]
+        assert "assuming synaptic energy = 0.1 × spike energy" in row[6] and row[1].endswith("1/J")
+        assert f"Efficiency `sops_per_w_{where}`" not in rows
+    assert not any("ynaptic" in label and not label.startswith("Efficiency") for label in rows), list(rows)
+    section = text.split("## efficiency", 1)[1]
+    assert "hatched, it assumes synaptic energy = 0.1 × spike energy" in section
 
 
 def test_summary_switching_current_against_the_design_at_the_run_temperature(campaign_dir):
@@ -455,16 +470,20 @@ def test_cooldown_account_names_an_overshoot():
 
 def test_summary_lists_figures_of_runs_not_in_the_directory(campaign_dir):
     from lab.app.report.document import Table
-    from lab.app.report.summary import FIGURES, summary_blocks
+    from lab.app.report.summary import FIGURES, Chip, summary_blocks
 
     iv = [r for r in load_runs(campaign_dir, data=False) if r.procedure == "iv_sweep"]
     table = next(b for b in summary_blocks(iv) if isinstance(b, Table))
     labels = {row[0]: row for row in table.rows}
+    chip = Chip.from_runs(iv)
     for figure in FIGURES:
-        if figure.procedure != "iv_sweep":
-            assert labels[figure.label][1] == "**not measured**"
-            assert labels[figure.label][7].endswith("no run in this directory")
-    assert labels["Efficiency"][1] == "**not measured**"
+        if figure.shown is not None and not figure.shown(chip, {"iv_sweep": iv[0]}):
+            assert figure.label_for(figure.names[0]) not in labels      # synaptic: this chip has no synapse
+        elif figure.procedure != "iv_sweep":
+            label = figure.label_for(figure.names[0])
+            assert labels[label][1] == "**not measured**"
+            assert labels[label][7].endswith("no run in this directory")
+    assert labels["Efficiency `sops_per_w_on_chip`"][1] == "**not measured**"
     assert labels["Switching current (bias port)"][1].endswith("µA")
 
 

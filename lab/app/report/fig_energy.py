@@ -1,5 +1,6 @@
 """Figures of the energy procedures: spiking traces with the detected spikes, the
-energy-per-spike histogram and the efficiency comparison with its sources."""
+energy-per-spike histogram, the energies per synaptic event by repeat and the efficiency
+comparison with its sources."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from procedures.analysis.spikes import (
 )
 from procedures.efficiency import ASSUMING
 from procedures.energy_per_spike import CAPTURES_TABLE, KIND_REFERENCE, KIND_SPIKE
+from procedures.synaptic_energy import EVENTS_TABLE as SYNAPTIC_EVENTS_TABLE
+from procedures.synaptic_energy import REPEATS_TABLE as SYNAPTIC_REPEATS_TABLE
 
 SHOWN_TRACES = 4
 #: Histogram colours of the classes of captures at the spiking amplitude.
@@ -127,7 +130,7 @@ def energy_histogram(run: RunData, directory: Path) -> list[Figure]:
         ax.hist([energies[(classes == code) & np.isfinite(energies)] * factor for code in shown], bins=bins,
                 stacked=True, color=[CLASS_COLORS[c] for c in shown],
                 label=[f"{CAPTURE_CLASSES[c]} ({int(np.sum(classes == c))})" for c in shown])
-        _single_mean(ax, run, factor, unit)
+        _mean_line(ax, run.results.get("energy_per_spike_j"), factor, unit, "single-spike mean")
         ax.set(xlabel=label("energy above the baseline, per spike (per capture without one)", unit),
                ylabel="captures per bin")
         ax.legend(fontsize=7)
@@ -149,9 +152,9 @@ def energy_histogram(run: RunData, directory: Path) -> list[Figure]:
                    "energy_per_spike_j is the mean of the single spikes, shown with its interval.")]
 
 
-def _single_mean(ax, run: RunData, factor: float, unit: str) -> None:
-    """The single-spike mean as a dashed line, its interval as a band, both labelled."""
-    quantity = run.results.get("energy_per_spike_j")
+def _mean_line(ax, quantity, factor: float, unit: str, what: str, horizontal: bool = False) -> None:
+    """A scalar mean as a dashed line, its interval as a band, both labelled (a vertical line
+    across a histogram, a horizontal one across a strip of values)."""
     if quantity is None or not math.isfinite(quantity.scalar()):
         return
     mean = quantity.scalar() * factor
@@ -159,9 +162,70 @@ def _single_mean(ax, run: RunData, factor: float, unit: str) -> None:
     interval = ""
     if u is not None and np.isfinite(u.low) and np.isfinite(u.high):
         low, high = float(u.low) * factor, float(u.high) * factor
-        ax.axvspan(low, high, color="k", alpha=0.15, lw=0)
+        (ax.axhspan if horizontal else ax.axvspan)(low, high, color="k", alpha=0.15, lw=0)
         interval = f" [{low:.3g}, {high:.3g}] ({u.level:.0%})"
-    ax.axvline(mean, color="k", ls="--", lw=1, label=f"single-spike mean {mean:.3g} {unit}{interval}")
+    (ax.axhline if horizontal else ax.axvline)(mean, color="k", ls="--", lw=1,
+                                               label=f"{what} {mean:.3g} {unit}{interval}")
+
+
+def synaptic_energy(run: RunData, directory: Path) -> list[Figure]:
+    """Each capture's energy above the baseline by repeat: the synaptic events, marked by whether
+    the post-neuron fired, each repeat's mean and the overall mean with its interval; captures
+    that are not events in grey."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    table = run.tables.get(SYNAPTIC_EVENTS_TABLE, {})
+    energy_j = np.asarray(table.get("event_energy_j", []), float)
+    repeat = np.asarray(table.get("repeat", np.zeros(energy_j.size)), float)
+    pre_spikes = np.asarray(table.get("pre_spikes", np.zeros(energy_j.size)))
+    post = np.asarray(table.get("post_spiked", np.zeros(energy_j.size))).astype(bool)
+    # As synaptic_energy.is_event: one pre spike that switched the synapse (archives from before
+    # the `synapse_switched` column counted every single pre spike).
+    switched = np.asarray(table.get("synapse_switched", np.ones(energy_j.size))).astype(bool)
+    single = (pre_spikes == 1) & np.isfinite(energy_j)
+    event = single & switched
+    title = "Energy per synaptic event by repeat (baseline subtracted)"
+    if event.any():
+        factor, unit = prefix_for(energy_j[event], "J")
+        # Each repeat's captures side by side in the order taken (no random jitter: the figure is reproducible).
+        offset = np.zeros(energy_j.size)
+        for k in np.unique(repeat):
+            mine = np.flatnonzero(repeat == k)
+            offset[mine] = np.linspace(-0.25, 0.25, mine.size) if mine.size > 1 else 0.0
+        x = repeat + offset
+        other = ~single & np.isfinite(energy_j)
+        for keep, style, what in ((event & post, {"marker": "o", "color": "C3"}, "event, post-neuron fired"),
+                                  (event & ~post, {"marker": "o", "color": "C0", "mfc": "none"},
+                                   "event, post-neuron did not fire"),
+                                  (single & ~switched, {"marker": "+", "color": "C1"},
+                                   "one pre spike, the synapse did not switch"),
+                                  (other, {"marker": "x", "color": "0.6"}, "no pre spike, or two")):
+            if keep.any():
+                ax.plot(x[keep], energy_j[keep] * factor, ls="none", ms=6, **style,
+                        label=f"{what} ({int(keep.sum())})")
+        repeats = run.tables.get(SYNAPTIC_REPEATS_TABLE, {})
+        for n, (k, mean) in enumerate(zip(np.asarray(repeats.get("repeat", []), float),
+                                          np.asarray(repeats.get("mean_energy_j", []), float))):
+            if math.isfinite(mean):
+                ax.hlines(mean * factor, k - 0.35, k + 0.35, color="k", lw=2,
+                          label="repeat's mean over its events" if n == 0 else None)
+        _mean_line(ax, run.results.get("synaptic_energy_j"), factor, unit, "synaptic_energy_j, over every event",
+                   horizontal=True)
+        ax.set_xticks(np.unique(repeat))
+        ax.set(xlabel="repeat", ylabel=label("weight source's energy above the baseline", unit))
+        ax.legend(fontsize=7)
+        if run.scalar("repeats_disagree") == 1:
+            title += f"\nrepeats disagree: their means span {run.scalar('repeats_spread') * 100:.0f} % of the mean"
+    else:
+        empty_note(ax, "no synaptic event (no capture with one pre spike that switched the synapse)")
+    ax.set_title(title, fontsize=10)
+    return [Figure(save(fig, directory / "synaptic_energy.png"), "Energy per synaptic event",
+                   "Each capture's energy from the weight source, s·I_w·∫V_w dt over the record less the "
+                   "sub-threshold baseline, by repeat (each repeat its own references): the synaptic events "
+                   "(one pre spike that switched the synapse), filled where the post-neuron fired; single pre "
+                   "spikes that did not switch it (+) and captures with no pre spike or two (grey) are not "
+                   "events. Bars: each repeat's mean; dashed line and band: synaptic_energy_j, the mean over "
+                   "every event with its interval.")]
 
 
 def _references(run: RunData) -> list[tuple[str, str, float, str]]:
@@ -195,8 +259,8 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     ratio = run.scalar("synaptic_energy_ratio")
     fan_out = run.scalar("fan_out")
     assumption = f"assumes synaptic energy = {ratio:g} × spike energy"
-    per_operation = f"per synaptic operation: synaptic event + spike / fan-out ({fan_out:g})"
-    # (label, (value, low, high), colour, assumed?): per spike as measured, then the synaptic
+    per_operation = f"synaptic event + spike / fan-out ({fan_out:g})"
+    # (label, (value, low, high), colour, hatched?): per spike as measured, then the synaptic
     # figures (resting on the assumed ratio: archives before the split named them without suffix).
     bars = [("This chip per spike, on chip", _figure(run, "spikes_per_joule_on_chip"), "C3", False),
             ("This chip per spike, at the wall plug", _figure(run, "spikes_per_joule_wall_plug"), "C1", False)]
@@ -229,9 +293,10 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     ax.set_xscale("log")
     if np.isfinite(shown).any():
         ax.set_xlim(np.nanmin(shown) / 10, np.nanmax(shown) * 30)
-        for y, (_, _, _, hatched) in enumerate(bars):     # the assumption written on its bars
-            if hatched and math.isfinite(shown[y]):
-                ax.text(np.nanmin(shown) / 5, y, assumption, va="center", fontsize=7, style="italic",
+        for y, (title, _, _, hatched) in enumerate(bars):     # what this chip's synaptic bars rest on
+            if title.startswith("This chip per synaptic") and math.isfinite(shown[y]):
+                ax.text(np.nanmin(shown) / 5, y, assumption if hatched else f"measured: {per_operation}",
+                        va="center", fontsize=7, style="italic",
                         bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})
     from matplotlib.patches import Patch
 
@@ -239,9 +304,10 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
         legend = [Patch(facecolor="C3", label="measured (energy per spike), with its interval"),
                   Patch(facecolor="C3", alpha=0.45, hatch="//", edgecolor="k", label=assumption + " (hatched)")]
     else:
-        legend = [Patch(facecolor="C3", label="measured: per spike, and " + per_operation + ", with intervals")]
+        legend = [Patch(facecolor="C3", label="measured, with intervals")]
     ax.legend(handles=legend + [Patch(facecolor="C0", label="published figures")], fontsize=7, loc="lower right")
-    ax.set(xlabel="operations per joule (spikes/J per spike; SOPS/W = 1/J per synaptic operation)",
+    ax.set(xlabel="operations per joule (spikes/J per spike; SOPS/W = 1/J per synaptic "
+                  + ("event)" if assumed else "operation)"),
            title=f"Energy efficiency (wall plug: cooling overhead {overhead:g} W/W)")
     fig.text(0.01, 0.01, footnote, fontsize=6, va="bottom", ha="left")
     # Leave room at the bottom for the footnote: its lines are 6 pt at ~1.25 line spacing.
@@ -259,7 +325,8 @@ def efficiency(run: RunData, directory: Path) -> list[Figure]:
     else:
         level = _level(run, "sops_per_w_on_chip")
         caption = ("Spikes per joule of this chip from the measured energy per spike, and SOPS/W from the measured "
-                   f"energies per spike and per synaptic event, {per_operation} (solid; error bars at the "
+                   f"energies per spike and per synaptic event, per synaptic operation {per_operation} (solid; "
+                   "error bars at the "
                    f"intervals' levels: the energy per spike's, and {level} for SOPS/W, the joint region of "
                    "the two measured energies' intervals); on chip and at the wall plug, beside published "
                    "figures:\n" + sources)

@@ -1,9 +1,10 @@
-"""Figures of the pulsed procedures: strength–duration with its fits, the refractory curve and
-the f–I curve."""
+"""Figures of the pulsed procedures: strength–duration with its fits, the refractory curve, the
+f–I curve and the synaptic transfer curve."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,79 @@ def firing_rate(run: RunData, directory: Path) -> list[Figure]:
                    "after the trigger), mean over records with its interval; the onset where half the records fire "
                    "repeatedly (probit fit, profile-likelihood interval) and the least-squares line over the "
                    "currents where every record fired.")]
+
+
+def synaptic_transfer(run: RunData, directory: Path) -> list[Figure]:
+    """Transfer probability against the weight current with its Wilson intervals, each point's
+    transmitted/trials; below it, the delay pre spike to post spike over the transmitting trials."""
+    plt = pyplot()
+    fig, (p_ax, d_ax) = plt.subplots(2, 1, figsize=(6.8, 6.4), sharex=True, gridspec_kw={"height_ratios": (3, 2)})
+    probability, delay = run.result("transfer_probability"), run.result("transfer_delay_s")
+    weights = (np.asarray(probability.axis_values, float) if probability is not None
+               and probability.axis_values is not None else np.array([]))
+    values = np.asarray(probability.value, float) if weights.size else np.array([])
+    if np.isfinite(values).any():
+        w_factor, w_unit = prefix_for(weights, "A")
+        x = weights * w_factor
+        interval = _interval(probability)
+        counted = ""
+        trials, sent = run.result("trials"), run.result("transmitted")
+        if trials is not None and sent is not None:
+            counted = f", {int(np.sum(trials.value))} trials"
+            spontaneous = run.result("spontaneous_post_spikes")
+            extra = np.asarray(spontaneous.value) if spontaneous is not None else np.zeros(weights.size, int)
+            for xk, pk, k, n, s in zip(x, values, np.asarray(sent.value), np.asarray(trials.value), extra):
+                text = f"{k}/{n}" + (f", {s} spont." if s else "")
+                p_ax.annotate(text, (xk, pk if math.isfinite(pk) else 0.0), textcoords="offset points",
+                              xytext=(4, 6), fontsize=7, color="0.3")
+        if interval is not None:
+            low, high, level = interval
+            p_ax.errorbar(x, values, yerr=[np.clip(np.nan_to_num(values - low), 0, None),
+                                           np.clip(np.nan_to_num(high - values), 0, None)],
+                          fmt="o-", capsize=3, label=f"P(transfer), {level:.0%} Wilson interval{counted}")
+        else:
+            p_ax.plot(x, values, "o-", label=f"P(transfer){counted}")
+        onset_q = run.result("weight_onset_a")
+        onset = run.scalar("weight_onset_a")
+        for ax in (p_ax, d_ax):
+            if math.isfinite(onset):
+                ax.axvline(onset * w_factor, color="C3", ls="--",
+                           label=_span_label("weight onset", onset, onset_q, "A") if ax is p_ax else None)
+        p_ax.set(ylim=(-0.05, 1.1), ylabel="transfer probability")
+        p_ax.legend(fontsize=7, loc="best")
+        d_values = np.asarray(delay.value, float) if delay is not None else np.full(weights.size, np.nan)
+        sent_any = np.isfinite(d_values)
+        if sent_any.any():
+            d_interval = _interval(delay)
+            if d_interval is not None:
+                d_low, d_high, d_level = d_interval
+                bounded = sent_any & np.isfinite(d_low) & np.isfinite(d_high)
+                if bounded.any():
+                    d_ax.errorbar(x[bounded], d_values[bounded] * 1e9, fmt="s", color="C2", capsize=3,
+                                  yerr=[(d_values - d_low)[bounded] * 1e9, (d_high - d_values)[bounded] * 1e9],
+                                  label=f"mean delay, {d_level:.0%} interval ({_method_name(delay)})")
+                if (sent_any & ~bounded).any():
+                    d_ax.plot(x[sent_any & ~bounded], d_values[sent_any & ~bounded] * 1e9, "s", color="C2", mfc="none",
+                              label="delay of one transmission (no interval)")
+            else:
+                d_ax.plot(x[sent_any], d_values[sent_any] * 1e9, "s", color="C2", label="mean delay")
+            d_ax.legend(fontsize=7)
+        else:
+            empty_note(d_ax, "no pre spike was transmitted: no delay")
+        d_ax.set(xlabel=label("weight (control) current", w_unit), ylabel="delay pre → post spike (ns)")
+    else:
+        empty_note(p_ax, "no transfer probability archived (no weight with a pre spike)")
+        d_ax.set(xlabel="weight (control) current")
+    p_ax.set_title("Synaptic transfer against the weight current")
+    return [Figure(save(fig, directory / "synaptic_transfer.png"), "Synaptic transfer",
+                   "Probability that a pre-neuron spike fires the post-neuron within the window, against the "
+                   "synapse's weight (control) current, with Wilson intervals over the captures with a pre spike "
+                   "(transmitted/trials beside each point, spontaneous post spikes if any); the weight onset as "
+                   "archived (dashed). Below: the delay from the pre spike to the post spike, mean over the "
+                   "transmitting captures with its interval.")]
+
+
+def _method_name(quantity) -> str:
+    """An interval's method without its detail ("Student t interval on the mean"): one result's
+    method names the sample size of one of its points only."""
+    return re.sub(r"\s*\(n = \d+\)", "", quantity.uncertainty.method.split(":")[0])

@@ -40,6 +40,8 @@ FIGURES: dict[str, tuple[Callable[[RunData, Path], list[Figure]], ...]] = {
     "refractory": (fig_excitability.refractory,),
     "firing_rate": (fig_excitability.firing_rate,),
     "energy_per_spike": (fig_energy.spike_traces, fig_energy.energy_histogram),
+    "synaptic_transfer": (fig_excitability.synaptic_transfer,),
+    "synaptic_energy": (fig_energy.synaptic_energy,),
     "efficiency": (fig_energy.efficiency,),
 }
 

@@ -32,7 +32,7 @@ from lab.app.report.document import Block, Bullets, Heading, Paragraph, Table
 from lab.app.report.runs import Quantity, RunData, archived_mapping
 from lab.app.report.values import companion, level_text, numbers
 from procedures.catalog import SYNAPTIC, has_synapse
-from procedures.efficiency import ASSUMING, EfficiencyParameters
+from procedures.efficiency import ASSUMING
 from procedures.synaptic_energy import REPEAT_AGREEMENT
 
 
@@ -252,9 +252,12 @@ def transfer_conditions(run: RunData, name: str, temperature: str) -> str:
     probability = run.results.get("transfer_probability")
     weights = np.asarray(probability.axis_values, float) if probability is not None and \
         probability.axis_values is not None else np.array([])
-    swept = (f"; P(transfer) = 1/2 interpolated between {weights.size} weights from "
-             f"{format_si(weights.min(), 'A')} to {format_si(weights.max(), 'A')}") if weights.size else ""
-    return f"{temperature}; pre bias {_setting(run, 'bias_a', 'A')}, post bias {_setting(run, 'post_bias_a', 'A')}" + swept
+    swept = (f"; {weights.size} weights from {format_si(weights.min(), 'A')} to {format_si(weights.max(), 'A')}"
+             if weights.size else "")
+    onset = run.results.get(name)
+    how = f"; {onset.exact}" if onset is not None and onset.exact else ""
+    return (f"{temperature}; pre bias {_setting(run, 'bias_a', 'A')}, post bias {_setting(run, 'post_bias_a', 'A')}"
+            + swept + how)
 
 
 def efficiency_conditions(run: RunData, name: str, temperature: str) -> str:
@@ -327,8 +330,7 @@ FIGURES: tuple[KeyFigure, ...] = (
                                                       "synaptic_energy_j"),
               conditions=synaptic_energy_conditions, warning=repeats_warning, shown=with_synapse),
     KeyFigure("Synaptic / spike energy (measured)", "efficiency", "synaptic_to_spike_energy", None,
-              "none in the chip file; without a measured synaptic energy, efficiency assumes "
-              f"{EfficiencyParameters().synaptic_energy_ratio:g} from another design's simulation",
+              "the chip file states none",
               conditions=ratio_conditions,
               warning=handed_on_repeats_warning,
               shown=lambda chip, runs: with_synapse(chip, runs) or "synaptic_to_spike_energy" in getattr(
@@ -497,9 +499,9 @@ SYNAPTIC_NOTES = {
                                 "handed them; its interval is the report's, from the corners of the two energies' "
                                 "intervals (the ratio rises with E_syn and falls with E_spike), at the product of "
                                 "their levels (two independent measurements).",
-    "weight_onset_a": "Synaptic weight onset: the weight (control) current at which the transfer probability first "
-                      "reaches 1/2, interpolated between the measured weights; the run archives no interval for "
-                      "it (the transfer figure shows each weight's Wilson interval).",
+    "weight_onset_a": "Synaptic weight onset: the weight (control) current at which the synapse takes effect, "
+                      "interpolated between the measured weights as its conditions say; the run archives no "
+                      "interval for it (the transfer figure shows each weight's Wilson interval).",
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.units import format_si, prefix_for
+from contracts.units import prefix_for
 from lab.app.report.runs import Quantity, RunData
 
 #: The status shown for a measured value without any uncertainty.
@@ -127,9 +127,9 @@ def show(name: str, quantity: Quantity, run: RunData) -> Shown:
         method, missing = NO_UNCERTAINTY, True
     factor, unit = prefix_for(np.r_[values, lows if lows is not None else []], quantity.units)
     if lows is None and standards is None:
-        texts = [format_si(v, quantity.units) for v in values[:MAX_LISTED]] if method != EXACT_COUNT else \
-            [f"{v:.0f}" if math.isfinite(v) else "n/a" for v in values[:MAX_LISTED]]
-        shown_values = [t[: -len(unit)].rstrip() if unit and t.endswith(unit) else t for t in texts]
+        # One prefix for every value (the unit cell's): a zero or a small value keeps no prefix of its own.
+        shown_values = [("n/a" if not math.isfinite(v) else f"{v:.0f}" if method == EXACT_COUNT else
+                         f"{v * factor:.4g}") for v in values[:MAX_LISTED]]
         intervals, shown_standards = [""] * len(shown_values), [""] * len(shown_values)
     else:
         nan = np.full(values.shape, math.nan)
@@ -150,8 +150,9 @@ def show(name: str, quantity: Quantity, run: RunData) -> Shown:
         a_factor, a_unit = prefix_for(quantity.axis_values, quantity.axis_units)
         along = (f" at {quantity.axis_name} = " + ", ".join(f"{a * a_factor:.4g}" for a in
                  np.asarray(quantity.axis_values, float)[:MAX_LISTED]) + f" {a_unit}").rstrip()
-    joined = lambda items: f"[{', '.join(items)}{more}]" if any(items) else ""
-    return Shown(joined(shown_values) + along, "; ".join(i for i in intervals if i) + (more if any(intervals) else ""),
+    # A value without an interval (a weight with no trial) keeps its place: "—".
+    joined = lambda items: f"[{', '.join(i or '—' for i in items)}{more}]" if any(items) else ""
+    return Shown(joined(shown_values) + along, "; ".join(i or "—" for i in intervals) + more if any(intervals) else "",
                  level_text(uncertainty.level) if uncertainty else "", joined(shown_standards), unit, method,
                  missing)
 
