@@ -5,6 +5,7 @@ capture (validation/capture_log.py), the energy against the solver's own account
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -233,6 +234,38 @@ def test_energy_per_synaptic_event_agrees_with_the_emulator_within_5_percent(ben
     # What the synapse's own elements dissipated in those captures: the same scale (the weight
     # source also feeds the post-neuron and the pre's tap feeds the synapse).
     assert 0.5 < measured_j / float(np.mean(dissipated)) < 2.0
+
+
+def test_an_excursion_ramps_every_bias_to_zero_and_back_within_each_envelope(tmp_path, monkeypatch):
+    """A fridge excursion mid-run: the run ramps the weight, the post's bias and the neuron's to
+    0 A (in that order), waits for the stage, brings them back and completes; every level any of
+    the three sources was sent (ramps included, from the emulator's log of received bytes) stayed
+    inside its own envelope."""
+    received = tmp_path / "received.jsonl"
+    monkeypatch.setenv("NWLAB_SIM_RECEIVED_LOG", str(received))
+    bench = cold_bench(tmp_path)
+    try:
+        world = bench.bench.world
+        world.inject_excursion(heat_w=2.0, duration_s=300.0, start_s=world.now_s() + 2.0)
+        outcome = bench.run(SynapticEnergy(threshold_a=PRE_THRESHOLD_A, repeats=2, captures=6, reference_captures=2))
+    finally:
+        bench.instruments.close()
+    assert "left its window" in outcome.message and "bias at 0 A" in outcome.message, outcome.message
+    levels: dict[str, list[float]] = {"bias": [], "bias_post": [], "weight": []}
+    for line in received.read_text().splitlines():
+        entry = json.loads(line)
+        for command in entry["data"].strip().split(";"):
+            if entry["role"] in levels and command.strip().upper().startswith(":SOUR:CURR "):
+                levels[entry["role"]].append(float(command.split()[1]))
+    station = bench.station
+    for name, sent in levels.items():
+        limit_a = station.instruments[name].envelope.limit("bias_current_max_a")
+        assert sent and max(abs(v) for v in sent) <= limit_a, (name, max(sent), limit_a)
+    # The weight went up, down to 0 A for the excursion, up again, and to 0 A at the end.
+    weight = np.asarray(levels["weight"])
+    design = 19.0e-6
+    ups = np.flatnonzero((weight[1:] == design) & (weight[:-1] != design)) + 1
+    assert len(ups) >= 2 and np.any(weight[ups[0]:ups[1]] == 0.0) and weight[-1] == 0.0, weight
 
 
 def test_efficiency_from_measured_energies_assumes_no_ratio():
