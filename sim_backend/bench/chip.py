@@ -165,15 +165,6 @@ class ChipUnderTest:
         self.last_result = result
         return result
 
-    def start_at_rest(self, temperature_k: float) -> None:
-        """Cold and never biased: no current anywhere, settled. Bias changes from here are then
-        applied as every later one is (quasi-statically when nothing can switch), not as a first
-        transient whose slow tails would run on into the first records."""
-        ports = self.port_sources
-        self.state = dc_state(self._circuit_now(), temperature_k=temperature_k,
-                              source_values={ports[p]: 0.0 for p in ports})
-        self.bias_a, self.settled = {}, True
-
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
         self.state, self.settled_dc_inputs = None, None

@@ -144,8 +144,6 @@ class World:
         """
         chip = self.chip_for_run()
         bias_a = self.bias_currents_a()
-        if chip.state is None and chip.bias_a is None and self._input_idle():
-            chip.start_at_rest(self.stage_temperature_k())
         chip.release_latch_if_unbiased(bias_a)
         dc_inputs = self.dc_inputs()
         input_changed = dc_inputs is not None and dc_inputs != chip.settled_dc_inputs
