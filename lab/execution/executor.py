@@ -51,7 +51,7 @@ class WiringState:
     input_enabled: bool = False
     #: Further bias ports (a synapse's weight, a second neuron's bias): level and output state.
     port_bias_a: dict[str, float] = field(default_factory=dict)
-    port_output_on: set[str] = field(default_factory=set)
+    port_output_on: list[str] = field(default_factory=list)       # in the order they came on
 
     def bias_of(self, port: str | None) -> float:
         """The level last set on `port` (None: the primary bias)."""
@@ -242,10 +242,11 @@ class StepExecutor:
         else:
             where = f"stage at {excursion.temperature_k:.4g} K"
         log.warning("%s, outside its window %s: bias to 0 A, input off until it is back", where, window)
-        # Nothing drives the chip while it is warm: every bias goes to 0 A (the further ports,
-        # a synapse's weight first, then the neuron's) and the input off; back in reverse.
+        # Nothing drives the chip while it is warm: every bias goes to 0 A (the further ports in
+        # the reverse of the order they came on, so a synapse's weight, set last, goes first; then
+        # the neuron's) and the input off; back in reverse.
         level_a = self.state.bias_a
-        further = sorted(self.state.port_output_on)
+        further = self.state.port_output_on[::-1]
         for port in further:
             self._ramp_bias(0.0, port)
         if self.state.bias_output_on:
@@ -339,7 +340,7 @@ class StepExecutor:
             if port is None:
                 self.state.bias_output_on = True
             else:
-                self.state.port_output_on.add(port)
+                self.state.port_output_on.append(port)
         return bias
 
     def _wait_stable(self, step: steps.WaitTemperatureStable) -> float:

@@ -252,11 +252,18 @@ def test_an_excursion_ramps_every_bias_to_zero_and_back_within_each_envelope(tmp
         bench.instruments.close()
     assert "left its window" in outcome.message and "bias at 0 A" in outcome.message, outcome.message
     levels: dict[str, list[float]] = {"bias": [], "bias_post": [], "weight": []}
+    first_zero_s: dict[str, float] = {}     # when each went back to 0 A for the first time
     for line in received.read_text().splitlines():
         entry = json.loads(line)
         for command in entry["data"].strip().split(";"):
             if entry["role"] in levels and command.strip().upper().startswith(":SOUR:CURR "):
-                levels[entry["role"]].append(float(command.split()[1]))
+                level_a = float(command.split()[1])
+                sent = levels[entry["role"]]
+                if level_a == 0.0 and any(sent) and entry["role"] not in first_zero_s:
+                    first_zero_s[entry["role"]] = entry["t_s"]
+                sent.append(level_a)
+    # Down in the reverse of the order they came on: the weight, the post's bias, the neuron's.
+    assert first_zero_s["weight"] < first_zero_s["bias_post"] < first_zero_s["bias"], first_zero_s
     station = bench.station
     for name, sent in levels.items():
         limit_a = station.instruments[name].envelope.limit("bias_current_max_a")
