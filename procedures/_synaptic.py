@@ -26,7 +26,7 @@ from contracts.procedure import MeasurementError, PlanContext, parameter, refuse
 from procedures import _pulsed
 from procedures.analysis.energy import integrate_j
 from procedures.analysis.spikes import linear_excess_v, spike_times_s
-from procedures.design import DesignHints, find_number, wire_flux_vs
+from procedures.design import DesignHints, quantity, wire_flux_vs
 
 #: Full scale of the weight port's node, in the pre-neuron's spike amplitudes. The synapse wire's
 #: switching pulls the node to about -1.5 mV for ~0.2 ns, then the weight current's return leaves
@@ -112,7 +112,7 @@ def _synapse_wire_flux_vs(design: Mapping[str, Any], synapse: str | None) -> flo
 
 
 def _source_current_a(element: Mapping[str, Any]) -> float:
-    value = find_number({"current": element.get("current")}, "current")
+    value = quantity(element.get("current"))
     return float(value) if value is not None else math.nan
 
 

@@ -117,22 +117,27 @@ class Efficiency(Procedure):
                                f"{p.synaptic_energy_level:.0%})", p.synaptic_energy_level, low, high)
         return None
 
-    def _per_operation(self, name: str, of_operation_j, units: str) -> Result:
-        """A figure f(E_op), E_op = E_syn + E_spike / fan_out, monotone in E_op: bounds at the
+    def _from_both(self, name: str, of_energies, units: str) -> Result:
+        """A figure f(E_syn, E_spike), monotone in each: its bounds are the extremes of f at the four
         corners of the two measured intervals (joint level: the product of theirs)."""
         p = self.parameters
         spike, synaptic = self._energy_interval(), self._synaptic_interval()
-        value = of_operation_j(p.synaptic_energy_j + p.energy_per_spike_j / p.fan_out)
+        value = of_energies(p.synaptic_energy_j, p.energy_per_spike_j)
         if synaptic is None or not np.isfinite(spike.low):
             return Result(name, value, units, uncertainty=Uncertainty(
                 "no interval: one of the two measured energies was handed on without one", 0.95, math.nan, math.nan))
-        ends = sorted(of_operation_j(float(e_syn) + float(e_spike) / p.fan_out)
-                      for e_syn, e_spike in ((synaptic.low, spike.low), (synaptic.high, spike.high)))
+        corners = [of_energies(float(e_syn), float(e_spike))
+                   for e_syn in (synaptic.low, synaptic.high) for e_spike in (spike.low, spike.high)]
         return Result(name, value, units, uncertainty=Uncertainty(
             f"bounds at the corners of the measured intervals of energy_per_spike_j ({spike.level:.0%}) and "
             f"synaptic_energy_j ({synaptic.level:.0%}), through this figure, monotone in both: the joint region of "
             "two independent intervals, at the product of their levels", spike.level * synaptic.level,
-            ends[0], ends[1]))
+            min(corners), max(corners)))
+
+    def _per_operation(self, name: str, of_operation_j, units: str) -> Result:
+        """A figure f(E_op), E_op = E_syn + E_spike / fan_out, monotone in E_op (_from_both)."""
+        fan_out = self.parameters.fan_out
+        return self._from_both(name, lambda e_syn, e_spike: of_operation_j(e_syn + e_spike / fan_out), units)
 
     def _measured_synaptic_figures(self):
         """The figures from both measured energies (no assumed ratio)."""
@@ -144,8 +149,7 @@ class Efficiency(Procedure):
         yield Result("event_rate_hz", rate, "Hz", exact="setting the run used")
         yield Result("synaptic_repeats_disagree", p.synaptic_repeats_disagree, "1",
                      exact="as synaptic_energy said of its repeats (1: they differ by more than 5 %)")
-        yield Result("synaptic_to_spike_energy", p.synaptic_energy_j / p.energy_per_spike_j, "1",
-                     exact="ratio of the two measured means (their intervals are archived with each)")
+        yield self._from_both("synaptic_to_spike_energy", lambda e_syn, e_spike: e_syn / e_spike, "1")
         yield self._per_operation("energy_per_synaptic_operation_j", lambda e: e, "J")
         yield self._per_operation("sops_per_w_on_chip", sops_per_w, "J-1")
         yield self._per_operation("sops_per_w_wall_plug", lambda e: sops_per_w(e, overhead), "J-1")

@@ -167,7 +167,8 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
         Result("transfer_probability", probability, "1", axis=axis,
                uncertainty=Uncertainty(f"{wilson.method}, over the captures with a pre spike", level, low, high)),
         Result("transfer_delay_s", delay_s, "s", axis=axis, uncertainty=Uncertainty(
-            f"{delay_u[0].method}: delay pre spike to post spike over the transmitting captures", level,
+            "Student t interval on the mean delay, pre spike peak to post spike peak, over each weight's "
+            "transmitting captures (n = transmitted; none with fewer than 2)", level,
             [float(u.low) for u in delay_u], [float(u.high) for u in delay_u])),
         Result("trials", trials_n, "1", axis=axis),
         Result("transmitted", sent, "1", axis=axis),

@@ -93,11 +93,13 @@ def selected(only: Sequence[str] | None, design: Mapping[str, Any] | None = None
 
 def with_station_defaults(station: Station, overrides: Mapping[str, Mapping[str, Any]] | None = None
                           ) -> dict[str, dict[str, Any]]:
-    """Per procedure of the catalog: the station's `procedure_defaults` that apply to it, then the
-    operator's overrides (which win). CampaignError for a default no procedure takes."""
-    merged: dict[str, dict[str, Any]] = {name: dict(values) for name, values in (overrides or {}).items()}
+    """Per procedure of the catalog: the station's `procedure_defaults` that apply to it (a
+    `procedure.name` one over a plain `name` one), then the operator's overrides (which win).
+    CampaignError for a default no procedure takes."""
     parameters = {p.name: {f.name for f in fields(p.Parameters)} for p in CAMPAIGN}
-    for key, value in station.procedure_defaults.items():
+    defaults: dict[str, dict[str, Any]] = {}
+    # Plain names first, so that a procedure's own default is written over them.
+    for key, value in sorted(station.procedure_defaults.items(), key=lambda item: "." in item[0]):
         procedure, _, name = key.rpartition(".")
         takers = [p for p, names in parameters.items() if name in names and procedure in ("", p)]
         if not takers:
@@ -106,13 +108,9 @@ def with_station_defaults(station: Station, overrides: Mapping[str, Mapping[str,
                                    f"{procedure!r} has no parameter {name!r}" if procedure in parameters
                                    else f"no procedure {procedure!r}"))
         for taker in takers:
-            merged.setdefault(taker, {}).setdefault(name, value)
-    # A procedure-specific default wins over a station-wide one of the same name.
-    for key, value in station.procedure_defaults.items():
-        procedure, _, name = key.rpartition(".")
-        if procedure and name not in (overrides or {}).get(procedure, {}):
-            merged[procedure][name] = value
-    return merged
+            defaults.setdefault(taker, {})[name] = value
+    return {name: {**defaults.get(name, {}), **(overrides or {}).get(name, {})}
+            for name in {*defaults, *(overrides or {})}}
 
 
 def chip_design(station: Station) -> dict[str, Any]:

@@ -147,10 +147,12 @@ def estimate_s(step: steps.Step, station: Station, state: WiringState) -> float:
 
 def remember(step: steps.Step, state: WiringState, station: Station) -> None:
     match step:
-        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp, port=port) if bias_port(port, station) is not None:
-            state.port_bias_a[bias_port(port, station)] = current_a
-        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp):
-            state.bias_a, state.bias_ramp_a_per_s = current_a, ramp
+        case steps.SetBias(current_a=current_a, ramp_a_per_s=ramp, port=port):
+            further = bias_port(port, station)
+            if further is None:
+                state.bias_a, state.bias_ramp_a_per_s = current_a, ramp
+            else:
+                state.port_bias_a[further] = current_a
         case steps.SweepBias(levels_a=levels_a):
             state.bias_a = levels_a[-1]
         case steps.SetTemperature(setpoint_k=setpoint_k):

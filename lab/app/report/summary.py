@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,6 @@ from scipy import stats
 from contracts.files.chip import GROUND, ChipDocument, ChipFileError, chip_document, switching_current_ratio, \
     wire_switching_current_a
 from contracts.units import format_si, prefix_for
-from contracts.records import Uncertainty
 from lab.app.report.document import Block, Bullets, Heading, Paragraph, Table
 from lab.app.report.runs import Quantity, RunData, archived_mapping
 from lab.app.report.values import companion, level_text, numbers
@@ -201,8 +199,6 @@ class KeyFigure:
     warning: Callable[[RunData, str], str] | None = None
     #: Whether the row belongs in this report (chip, runs by procedure); None: always.
     shown: Callable[[Chip, Mapping[str, RunData]], bool] | None = None
-    #: The quantity shown when it is not the archived result as it stands (run, result name).
-    quantity: Callable[[RunData, str], Quantity | None] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -277,24 +273,6 @@ def efficiency_conditions(run: RunData, name: str, temperature: str) -> str:
     return text
 
 
-def energy_ratio(run: RunData, name: str) -> Quantity | None:
-    """The archived ratio of the two measured mean energies with the interval their intervals
-    give: it rises with E_syn and falls with E_spike, so its bounds are at the corners of the two
-    intervals, which together hold at the product of their levels (independent measurements)."""
-    ratio, synaptic, spike = (run.results.get(n) for n in (name, "synaptic_energy_j", "energy_per_spike_j"))
-    if ratio is None or ratio.uncertainty is not None or synaptic is None or spike is None:
-        return ratio
-    u_syn, u_spike = synaptic.uncertainty, spike.uncertainty
-    if u_syn is None or u_spike is None:
-        return ratio
-    ends = [float(np.ravel(b)[0]) for b in (u_syn.low, u_syn.high, u_spike.low, u_spike.high)]
-    if not all(math.isfinite(e) for e in ends) or ends[2] <= 0:
-        return ratio
-    return dataclasses.replace(ratio, uncertainty=Uncertainty(
-        "corners of the intervals of synaptic_energy_j and energy_per_spike_j (the report's)",
-        u_syn.level * u_spike.level, ends[0] / ends[3], ends[1] / ends[2]))
-
-
 def ratio_conditions(run: RunData, name: str, temperature: str) -> str:
     return (f"E_syn {_setting(run, 'synaptic_energy_j', 'J')} / E_spike {_setting(run, 'energy_per_spike_j', 'J')}, "
             "the measured means efficiency was handed")
@@ -334,8 +312,7 @@ FIGURES: tuple[KeyFigure, ...] = (
               conditions=ratio_conditions,
               warning=handed_on_repeats_warning,
               shown=lambda chip, runs: with_synapse(chip, runs) or "synaptic_to_spike_energy" in getattr(
-                  runs.get("efficiency"), "results", {}),
-              quantity=energy_ratio),
+                  runs.get("efficiency"), "results", {})),
     KeyFigure("Synaptic weight onset", "synaptic_transfer", "weight_onset_a",
               lambda chip, t, bias: documented_design(chip, "weight_onset", "weight_onset_a"),
               conditions=transfer_conditions, shown=with_synapse),
@@ -442,7 +419,7 @@ def summary_blocks(shown_runs: Sequence[RunData]) -> list[Block]:
             add(_not_measured(figure, "no run in this directory"), True)
             continue
         name = next((n for n in figure.names if n in run.results), figure.names[0])
-        quantity = figure.quantity(run, name) if figure.quantity is not None else run.results.get(name)
+        quantity = run.results.get(name)
         if quantity is None or quantity.is_text:
             add(_not_measured(figure, f"not archived (run {run.status})"), True)
             continue
@@ -496,9 +473,9 @@ SYNAPTIC_NOTES = {
                          "(synaptic_energy); repeats whose means differ by more than "
                          f"{REPEAT_AGREEMENT * 100:g} % of the mean are said to disagree.",
     "synaptic_to_spike_energy": "Synaptic / spike energy: the ratio of the two measured means as efficiency was "
-                                "handed them; its interval is the report's, from the corners of the two energies' "
-                                "intervals (the ratio rises with E_syn and falls with E_spike), at the product of "
-                                "their levels (two independent measurements).",
+                                "handed them, its interval from the corners of the two energies' intervals (the "
+                                "ratio rises with E_syn and falls with E_spike), at the product of their levels "
+                                "(two independent measurements).",
     "weight_onset_a": "Synaptic weight onset: the weight (control) current at which the synapse takes effect, "
                       "interpolated between the measured weights as its conditions say; the run archives no "
                       "interval for it (the transfer figure shows each weight's Wilson interval).",
