@@ -199,15 +199,12 @@ def _fine_grid_s(start_rel_s: float, stop_rel_s: float, fine_s: float) -> np.nda
 
 
 def _save(world):
-    chip = world.chip
-    return (chip.state, chip.bias_a, chip.latched, chip.last_result, chip.settled_dc_inputs), \
-        world.rng.bit_generator.state
+    return world.chip.snapshot(), world.rng.bit_generator.state
 
 
 def _restore(world, saved) -> None:
-    chip = world.chip
-    (chip.state, chip.bias_a, chip.latched, chip.last_result, chip.settled_dc_inputs), \
-        world.rng.bit_generator.state = saved
+    snapshot, world.rng.bit_generator.state = saved
+    world.chip.restore(snapshot)
 
 
 def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s):

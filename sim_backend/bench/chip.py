@@ -32,6 +32,17 @@ from sim_backend.physics.waveform import PiecewiseLinear
 BIAS_STEP_RISE_S = 1e-9
 
 
+@dataclass(frozen=True)
+class DcReading:
+    """What an SMU reads from the chip over a stretch of simulated time: each node's mean voltage."""
+
+    node_mean_v: Mapping[str, float]
+
+    @classmethod
+    def of(cls, result: TransientResult) -> DcReading:
+        return cls({node: float(np.mean(v)) for node, v in result.node_voltage_v.items()})
+
+
 @dataclass
 class ChipUnderTest:
     definition: ChipFile
@@ -44,6 +55,9 @@ class ChipUnderTest:
     settled: bool = False                     # the last run ended with no switching: a static state
     #: The DC input levels the state has settled under (World.dc_inputs); None: not settled under one.
     settled_dc_inputs: tuple | None = None
+    #: The last stretch of a bias settle, not yet read: the next SMU reading takes it instead of
+    #: simulating its own (World sets it; any run, latch or reset drops it).
+    dc_reading: DcReading | None = None
     _dc_cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -59,13 +73,13 @@ class ChipUnderTest:
             raise ValueError(f"{element!r} is a {type(wire).__name__}, not a nanowire")
         self.latched = self.latched | {element}
         self.state, self.settled = None, False   # the circuit changes: restart from its DC point
-        self.settled_dc_inputs = None
+        self.settled_dc_inputs, self.dc_reading = None, None
 
     def release_latch_if_unbiased(self, bias_a: Mapping[str, float]) -> None:
         """A latched wire recovers once its bias is gone (now and at the last run)."""
         if self.latched and not any(bias_a.values()) and not any((self.bias_a or {}).values()):
             self.latched, self.state, self.settled = frozenset(), None, False
-            self.settled_dc_inputs = None
+            self.settled_dc_inputs, self.dc_reading = None, None
 
     def _circuit_now(self) -> Circuit:
         if not self.latched:
@@ -101,9 +115,12 @@ class ChipUnderTest:
             if math.isnan(z):
                 z = draws[wire.name] = float(rng.standard_normal())
             if abs(currents[wire.name]) >= isw_a + wire.params.sigma_isw_a * z:
-                return False                                 # it would switch: simulate it
+                # It would switch: simulate it, with the thresholds drawn here (a new draw in
+                # the simulation would make this check a second, independent trial).
+                self.state = replace(state, threshold_z=draws)
+                return False
         self.state = replace(state, branch_current_a=currents, threshold_z=draws)
-        self.bias_a = dict(bias_a)
+        self.bias_a, self.dc_reading = dict(bias_a), None
         return True
 
     def _dc_currents(self, bias_a: Mapping[str, float], temperature_k: float) -> Mapping[str, float]:
@@ -132,6 +149,7 @@ class ChipUnderTest:
         """
         previous = self.bias_a or {}
         self.release_latch_if_unbiased(bias_a)
+        self.dc_reading = None
         circuit = self._circuit_now()
         drives: dict[str, PiecewiseLinear] = {}
         for port, current_a in bias_a.items():
@@ -157,7 +175,8 @@ class ChipUnderTest:
             temperature_k=temperature_k, rng=rng, initial=initial,
         )
         self.state = result.final_state
-        self.settled = not result.events          # an oscillating chip has no static state
+        # An oscillating chip has no static state, nor has a latched one (a resistor carries a voltage).
+        self.settled = not result.events and not self.latched
         self.bias_a = dict(bias_a)
         # Report on the caller's clock: times relative to the window's origin, like the drives.
         result = replace(result, time_s=result.time_s + start_s,
@@ -165,9 +184,21 @@ class ChipUnderTest:
         self.last_result = result
         return result
 
+    #: What a run changes: the state it continues from and what is known about it.
+    _RUN_STATE = ("state", "bias_a", "latched", "last_result", "settled", "settled_dc_inputs",
+                  "dc_reading")
+
+    def snapshot(self) -> tuple:
+        """Everything a run changes, for `restore` (a scope search simulates a stretch twice)."""
+        return tuple(getattr(self, name) for name in self._RUN_STATE)
+
+    def restore(self, snapshot: tuple) -> None:
+        for name, value in zip(self._RUN_STATE, snapshot, strict=True):
+            setattr(self, name, value)
+
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
-        self.state, self.settled_dc_inputs = None, None
+        self.state, self.settled_dc_inputs, self.dc_reading = None, None, None
 
 
 def _shifted(waveform: PiecewiseLinear, shift_s: float) -> PiecewiseLinear:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim_backend.bench.chip import ChipUnderTest, port_node
+from sim_backend.bench.chip import ChipUnderTest, DcReading, port_node
 from sim_backend.bench.pulse_generator import PulseGeneratorPanel
 from sim_backend.bench.scope import OscilloscopePanel
 from sim_backend.bench.source_meter import SourceMeter
@@ -36,6 +36,7 @@ BIAS_RAMP_S = 50e-9
 DC_INPUT_SETTLE_S = 3e-6
 #: The window an SMU reading averages (covers several relaxation-oscillation periods).
 DC_READING_S = 20e-9
+READING_SAMPLES = 101
 
 
 @dataclass
@@ -139,8 +140,9 @@ class World:
 
         SMUs ramp over milliseconds, far slower than the chip's ns dynamics, so a bias change
         is applied quasi-statically: as a DC redistribution when nothing can switch, otherwise
-        as a BIAS_RAMP_S ramp simulated for DC_SETTLE_S. Levels a driver wrote between two
-        readings are points on that same slow ramp.
+        as a BIAS_RAMP_S ramp simulated for DC_SETTLE_S, whose last DC_READING_S is the next
+        SMU reading. Levels a driver wrote between two readings are points on that same slow
+        ramp.
         """
         chip = self.chip_for_run()
         bias_a = self.bias_currents_a()
@@ -155,10 +157,12 @@ class World:
             chip.settled_dc_inputs = None
             return chip
         settle_s = DC_INPUT_SETTLE_S if dc_inputs is not None else DC_SETTLE_S
-        chip.run(start_s=0.0, stop_s=settle_s, bias_a=bias_a,
-                 inputs_a=self.input_currents_a(self.now_s(), 0.0, settle_s),
-                 sample_times_s=np.array([settle_s]), temperature_k=temperature_k, rng=self.rng,
-                 bias_ramp_s=BIAS_RAMP_S)
+        result = chip.run(start_s=0.0, stop_s=settle_s, bias_a=bias_a,
+                          inputs_a=self.input_currents_a(self.now_s(), 0.0, settle_s),
+                          sample_times_s=np.linspace(settle_s - DC_READING_S, settle_s, READING_SAMPLES),
+                          temperature_k=temperature_k, rng=self.rng, bias_ramp_s=BIAS_RAMP_S)
+        # The settle's last stretch is what an SMU reads next: the chip has settled into it.
+        chip.dc_reading = DcReading.of(result)
         chip.settled_dc_inputs = dc_inputs
         return chip
 
@@ -191,13 +195,15 @@ class World:
         chip = self.chip_at_present_bias()
         if chip.settled and self._input_idle():
             return line_v                    # superconducting and static: no voltage on the chip
-        grid_s = np.linspace(0.0, DC_READING_S, 101)
-        result = chip.run(
-            start_s=0.0, stop_s=DC_READING_S, bias_a=self.bias_currents_a(),
-            inputs_a=self.input_currents_a(self.now_s(), 0.0, DC_READING_S),
-            sample_times_s=grid_s, temperature_k=self.stage_temperature_k(), rng=self.rng,
-        )
-        return line_v + float(np.mean(result.node_voltage_v[port_node(chip.definition, wire.chip_port)]))
+        reading, chip.dc_reading = chip.dc_reading, None    # a second reading simulates a stretch of its own
+        if reading is None:
+            reading = DcReading.of(chip.run(
+                start_s=0.0, stop_s=DC_READING_S, bias_a=self.bias_currents_a(),
+                inputs_a=self.input_currents_a(self.now_s(), 0.0, DC_READING_S),
+                sample_times_s=np.linspace(0.0, DC_READING_S, READING_SAMPLES),
+                temperature_k=self.stage_temperature_k(), rng=self.rng,
+            ))
+        return line_v + reading.node_mean_v[port_node(chip.definition, wire.chip_port)]
 
     def _input_idle(self) -> bool:
         """No generator is driving the chip (output off), so nothing but the bias acts on it."""

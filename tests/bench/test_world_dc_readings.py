@@ -115,3 +115,25 @@ def test_a_scope_armed_after_a_dc_level_change_triggers_only_on_steady_firing(tm
         if not triggers:       # a chip static under DC levels cannot trigger: no window simulated again
             assert world.chip.settled and world.chip.last_result is last_window
     assert (reply in ("1", b"1\n")) == triggers, reply
+
+
+def test_a_reading_after_a_bias_change_is_the_settles_last_stretch():
+    """A bias change is settled for DC_SETTLE_S; the next SMU reading is the mean port voltage
+    over the settle's last DC_READING_S (no stretch simulated of its own), the one after it
+    simulates a stretch of its own."""
+    from sim_backend.bench.chip import port_node
+    from sim_backend.bench.world import DC_READING_S, DC_SETTLE_S
+
+    world, smu = bench_with_bias(simulate_every_reading=False)
+    smu.current_level_a = 40e-6                          # above the port's switching current
+    chip = world.chip_at_present_bias()
+    settle = chip.last_result
+    assert settle.time_s[0] == pytest.approx(DC_SETTLE_S - DC_READING_S) and settle.time_s[-1] == pytest.approx(DC_SETTLE_S)
+    port_v = settle.node_voltage_v[port_node(chip.definition, "bias")]
+    first_v = world.bias_port_voltage_v("bias")
+    assert chip.last_result is settle                    # nothing simulated for the first reading
+    assert first_v == pytest.approx(40e-6 * 25.0 + float(np.mean(port_v)), rel=1e-12)
+    assert first_v - 40e-6 * 25.0 > 5e-6                 # and it reads the resistive port
+    second_v = world.bias_port_voltage_v("bias")
+    assert chip.last_result is not settle                # the second reading simulated its stretch
+    assert second_v - 40e-6 * 25.0 > 5e-6
