@@ -64,10 +64,15 @@ def simulate(
     initial: CircuitState | None = None,
     max_step_s: float = DEFAULT_MAX_STEP_S,
     max_trace_bytes: int = MAX_TRACE_BYTES,
+    rtol: float = RTOL,
+    atol_current_a: float = ATOL_CURRENT_A,
+    atol_resistance_ohm: float = ATOL_RESISTANCE_OHM,
 ) -> TransientResult:
     """Integrate the circuit to ``stop_s``; see the module docstring for time and randomness.
 
     ValueError when the traces at ``sample_times_s`` would take more than ``max_trace_bytes``.
+    The tolerances are the step controller's (relative; absolute on branch currents and hotspot
+    resistances); the defaults are the ones every result is checked with.
     """
     drives = dict(drives or {})
     st = _layout.structure(circuit, float(temperature_k))
@@ -114,7 +119,7 @@ def simulate(
     z_idx = np.zeros(nw, dtype=np.int64)
     thr = np.zeros(nw)
     e_sw = np.full(nw, math.nan)
-    atol = np.concatenate([np.full(nb, ATOL_CURRENT_A), np.full(nw, ATOL_RESISTANCE_OHM)])
+    atol = np.concatenate([np.full(nb, atol_current_a), np.full(nw, atol_resistance_ohm)])
     bp = np.unique(pwl[2])
     bp = bp[(bp > t0) & (bp < stop_s)]
     out = np.zeros((ts.size, _trace_columns(st)))
@@ -125,7 +130,7 @@ def simulate(
     t, h, n_ev = t0, 1e-12, 0
     while True:
         status, t, h, n_ev = advance(t, float(stop_s), h, float(max_step_s), y, s, zcur, thr, z, z_idx,
-                                     e_sw, ip, fp, kinv, atol, RTOL, bp, ts, out, ev, n_ev, cursor, stats)
+                                     e_sw, ip, fp, kinv, atol, rtol, bp, ts, out, ev, n_ev, cursor, stats)
         if status == 0:
             break
         if status == 1:
