@@ -38,7 +38,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -120,10 +120,14 @@ class TruthChip:
     temperature_k: float
     bias_a: float
     spike_ramp_s: float = ramp_s(1e-9)  # the edge of the pulse that prepares the post-spike state
+    #: Solver settings other than the defaults (simulate's max_step_s, rtol, atol_*): for checking
+    #: that a truth does not depend on them.
+    solver: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_station(cls, station_path: str | Path = DEFAULT_STATION, *, bias_a: float | None = None,
-                     temperature_k: float | None = None, wiring: bool = True) -> TruthChip:
+                     temperature_k: float | None = None, wiring: bool = True,
+                     solver: Mapping[str, float] | None = None) -> TruthChip:
         station = load_emulated_station(station_path)
         chip = ChipUnderTest.from_station(station)
         circuit = chip.circuit if wiring else chip.definition.circuit
@@ -132,7 +136,7 @@ class TruthChip:
             bias_a = float(circuit.element(ports["bias"]).current_a)
         if temperature_k is None:
             temperature_k = station_temperature_k(station_path)
-        return cls(deterministic(circuit), ports, float(temperature_k), float(bias_a))
+        return cls(deterministic(circuit), ports, float(temperature_k), float(bias_a), solver=dict(solver or {}))
 
     # --- states and transients ---------------------------------------------------------------
     @cached_property
@@ -182,7 +186,7 @@ class TruthChip:
                                 self.ports["input"]: drive},
                         sample_times_s=np.array([stop_s]) if sample_times_s is None else sample_times_s,
                         temperature_k=self.temperature_k, rng=np.random.default_rng(0),
-                        initial=replace(self.state(state), time_s=0.0))
+                        initial=replace(self.state(state), time_s=0.0), **self.solver)
 
     def main_switches(self, drive: PiecewiseLinear, stop_s: float, state: str | CircuitState = "post_spike",
                       after_s: float = 0.0) -> int:

@@ -25,7 +25,7 @@ from numba import njit
 from sim_backend.physics._kernel_integrate import T_TOL_S, dense, error_norm, event_value, rk_step
 from sim_backend.physics._kernel_network import network, node_of, pwl_value, vdiff
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
-from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_ISW, W_SIGMA
+from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_ISW, W_SIGMA
 
 H_AFTER_EVENT_S = 1e-13
 H_MIN_S = 1e-21
@@ -86,6 +86,42 @@ def interior_event(h, y, kst, s, thr, ip, fp, ysm):
         if _any_event(ysm, s, thr, ip, fp) >= 0:
             return theta
     return 0.0
+
+
+@njit(cache=True)
+def peak_event(h, y, y1, k1, kst, s, thr, ip, fp, ysm):
+    """Smallest fraction θ of the step at which a superconducting wire's |I| peaks inside the
+    step above its threshold, or 0 when none does.
+
+    A current that rises through its threshold and falls back within one step ends the step
+    below it, and the checks at fixed fractions can straddle a short excursion: a pulse just
+    above threshold would then not switch the wire. Where |I| turns over inside the step (its
+    slopes at the two ends differ in sign), the turning point of the cubic through both ends and
+    slopes is found, and the dense output there is checked."""
+    best = 0.0
+    for w in range(s.shape[0]):
+        if s[w] != 0:
+            continue
+        b = ip[ip[W_BR] + w]
+        sign = 1.0 if y[b] + y1[b] >= 0.0 else -1.0
+        i0, i1, d0, d1 = sign * y[b], sign * y1[b], sign * h * k1[b], sign * h * kst[6, b]
+        if not (d0 > 0.0 and d1 < 0.0):
+            continue
+        # p'(θ) = aθ² + bθ + c of the cubic Hermite interpolant: one root in (0, 1), by bisection
+        a = 6.0 * (i0 - i1) + 3.0 * (d0 + d1)
+        bq = 6.0 * (i1 - i0) - 4.0 * d0 - 2.0 * d1
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            if (a * mid + bq) * mid + d0 > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        theta = 0.5 * (lo + hi)
+        dense(theta, h, y, kst, ysm)
+        if event_value(w, ysm, s, thr, ip, fp) >= 0.0 and (best == 0.0 or theta < best):
+            best = theta
+    return best
 
 
 @njit(cache=True)
@@ -184,8 +220,11 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             stats[1] += 1
             h *= 0.2 if math.isnan(err) else max(0.2, 0.9 * err ** -0.2)
             continue
-        if h > H_INTERIOR_CHECK_S and _any_event(y1, s, thr, ip, fp) < 0:
-            theta_in = interior_event(h, y, kst, s, thr, ip, fp, ysm)
+        if _any_event(y1, s, thr, ip, fp) < 0:
+            theta_in = interior_event(h, y, kst, s, thr, ip, fp, ysm) if h > H_INTERIOR_CHECK_S else 0.0
+            theta_pk = peak_event(h, y, y1, k1, kst, s, thr, ip, fp, ysm)
+            if theta_pk > 0.0 and (theta_in == 0.0 or theta_pk < theta_in):
+                theta_in = theta_pk
             if theta_in > 0.0:
                 stats[1] += 1
                 h *= theta_in   # the shorter step ends past the crossing: located below

@@ -53,3 +53,22 @@ def test_halving_tolerances_and_step_changes_no_spike_and_no_switching_time(path
         for before_s, after_s in zip(times_s, halved[key]):
             moved_s = abs(after_s - before_s)
             assert moved_s <= RELATIVE_TOLERANCE * before_s, (key, before_s, after_s)
+
+
+def test_halving_tolerances_and_step_moves_no_threshold_and_no_refractory_period():
+    """Near threshold a wire's current may exceed its switching threshold only briefly: such an
+    excursion must switch it however long the solver's steps are. The default neuron's
+    strength-duration thresholds (bisected to 1.5 nA) and its refractory period at 1.1x the 2 ns
+    threshold (to 5 ps) move by no more than 0.1 %."""
+    from validation.ground_truth import TruthChip
+
+    def truths(scale: float) -> list[float]:
+        chip = TruthChip.from_station(wiring=False, temperature_k=2.0, bias_a=24e-6, solver={
+            "max_step_s": transient.DEFAULT_MAX_STEP_S * scale, "rtol": transient.RTOL * scale,
+            "atol_current_a": transient.ATOL_CURRENT_A * scale,
+            "atol_resistance_ohm": transient.ATOL_RESISTANCE_OHM * scale})
+        thresholds_a = [chip.threshold_a(width_s, 0.2e-9, "fresh") for width_s in (1e-9, 2e-9, 5e-9, 10e-9)]
+        return [*thresholds_a, chip.refractory_period_s(1.1 * thresholds_a[1], 2e-9, 0.2e-9, "fresh")]
+
+    for default, halved in zip(truths(1.0), truths(0.5), strict=True):
+        assert halved == pytest.approx(default, rel=RELATIVE_TOLERANCE)

@@ -15,7 +15,7 @@ def bare():
     return TruthChip.from_station(wiring=False, temperature_k=2.0, bias_a=24e-6)
 
 
-@pytest.mark.parametrize("width_s, notes_a", [(1e-9, 33.9e-6), (2e-9, 25.9e-6), (5e-9, 20.8e-6), (10e-9, 16.3e-6)])
+@pytest.mark.parametrize("width_s, notes_a", [(1e-9, 33.5e-6), (2e-9, 25.8e-6), (5e-9, 20.8e-6), (10e-9, 16.3e-6)])
 def test_fresh_thresholds_are_the_notes_strength_duration_curve(bare, width_s, notes_a):
     assert bare.threshold_a(width_s, RAMP_S, "fresh") == pytest.approx(notes_a, abs=0.06e-6)   # notes: to 0.1 uA
 
