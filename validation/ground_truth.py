@@ -431,10 +431,11 @@ def energy_truth(chip: TruthChip, amplitude_a: float, reference_a: float, width_
 # --- cache -------------------------------------------------------------------------------------------
 
 def chip_digest(station_path: str | Path = DEFAULT_STATION) -> str:
-    """A short hash of the chip file, the wiring and this module (how the truths are computed):
-    a cached truth is used only for all three unchanged."""
+    """A short hash of the chip file, the wiring, this module and the solver (how the truths are
+    computed): a cached truth is used only for all of them unchanged."""
     station = load_emulated_station(station_path)
-    text = Path(station.chip_path).read_bytes() + Path(__file__).read_bytes()
+    solver = b"".join(path.read_bytes() for path in sorted(Path(simulate.__code__.co_filename).parent.glob("*.py")))
+    text = Path(station.chip_path).read_bytes() + Path(__file__).read_bytes() + solver
     wiring = repr((station.pulse_inputs, station.bias_lines, station.readouts)).encode()
     return hashlib.sha256(text + wiring).hexdigest()[:12]
 
