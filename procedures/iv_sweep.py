@@ -40,9 +40,9 @@ switching current). A sweep is an event only if the reset reading before it was
 superconducting and the switch came inside the window; a reset that still reads resistive
 (the port did not retrap) makes the following sweep "latched": it is counted, not used, and
 the bias is then brought to zero and back (no wire can stay resistive unbiased). Switches on
-the step into the window ("below_window") or none within it ("above_window") are counted; a
-batch whose last sweep never switched is followed by one sweep up to the pilot's top and back
-(it switches there), so that the next batch starts from a fresh switching trial.
+the step into the window ("below_window") or none within it ("above_window") are counted. A
+sweep that never switched needs nothing more: switching is an escape, and the next climb is a
+new trial whatever the last one survived.
 """
 
 from __future__ import annotations
@@ -233,11 +233,6 @@ class IvSweep(Procedure):
                 lowered_a += p.reset_margin_a
                 missed = False
             level_a = float(levels[-1])
-            if hit.size == 0 and reset_ok:   # the last sweep never switched: switch it at the top
-                yield steps.SweepBias(levels_a=tuple(np.concatenate([path_a(level_a, top_a, max_step_a),
-                                                                     path_a(top_a, reset_a, max_step_a)])),
-                                      dwell_s=p.dwell_s)
-                level_a = reset_a
             if not reset_ok:   # not retrapped at the reset level: through zero bias and back
                 yield steps.SweepBias(levels_a=tuple(np.concatenate([path_a(level_a, 0.0, max_step_a),
                                                                      path_a(0.0, reset_a, max_step_a)])),

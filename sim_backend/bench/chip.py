@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from statistics import NormalDist
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -96,6 +97,11 @@ class ChipUnderTest:
         only redistributes DC current by inductance on top of the flux already trapped. If no
         wire then reaches its drawn switching threshold, the chip settles with no voltage and
         the new state is exact up to the nonlinear inductance's small superposition error.
+
+        A wire whose current falls starts a new switching trial: its next climb is independent
+        of the one it survived (switching is an escape, not a fixed threshold), so its threshold
+        is drawn again, given only that it has not switched at its present current. Without
+        that, a high draw would hold through every later climb until one went past it.
         """
         state = self.state
         if state is None or not self.settled or self.latched or any(state.resistive.values()):
@@ -112,8 +118,11 @@ class ChipUnderTest:
             if isw_a <= 0.0:
                 return False                                 # above Tc: a resistor, simulate it
             z = draws.get(wire.name, math.nan)
+            now_a, sigma_a = abs(currents[wire.name]), wire.params.sigma_isw_a
             if math.isnan(z):
                 z = draws[wire.name] = float(rng.standard_normal())
+            elif sigma_a > 0.0 and now_a < abs(state.branch_current_a[wire.name]):
+                z = draws[wire.name] = _normal_above((now_a - isw_a) / sigma_a, rng)
             if abs(currents[wire.name]) >= isw_a + wire.params.sigma_isw_a * z:
                 # It would switch: simulate it, with the thresholds drawn here (a new draw in
                 # the simulation would make this check a second, independent trial).
@@ -199,6 +208,15 @@ class ChipUnderTest:
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
         self.state, self.settled_dc_inputs, self.dc_reading = None, None, None
+
+
+_STANDARD_NORMAL = NormalDist()
+
+
+def _normal_above(floor: float, rng: np.random.Generator) -> float:
+    """A standard-normal draw given that it is above `floor` (inverse CDF of the truncated law)."""
+    below = min(_STANDARD_NORMAL.cdf(floor), 1.0 - 1e-12)
+    return _STANDARD_NORMAL.inv_cdf(below + float(rng.random()) * (1.0 - below))
 
 
 def _shifted(waveform: PiecewiseLinear, shift_s: float) -> PiecewiseLinear:

@@ -137,3 +137,21 @@ def test_a_reading_after_a_bias_change_is_the_settles_last_stretch():
     second_v = world.bias_port_voltage_v("bias")
     assert chip.last_result is not settle                # the second reading simulated its stretch
     assert second_v - 40e-6 * 25.0 > 5e-6
+
+
+def test_every_climb_past_a_survived_level_is_a_new_switching_trial():
+    """Climbs from well below retrapping to near the port's switching current switch now and
+    then, climb after climb: a climb the wire survived does not fix its threshold for the next
+    one (a wire whose current falls draws a new threshold, given that it has not switched). With
+    the threshold kept, the first climb survived was followed by no switching at all."""
+    world, smu = bench_with_bias(simulate_every_reading=False)
+    near_switching_a, reset_a = 36.5e-6, 30e-6
+    switched = []
+    for _ in range(40):
+        smu.current_level_a = reset_a
+        assert world.bias_port_voltage_v("bias") - reset_a * 25.0 < 1e-6       # superconducting again
+        smu.current_level_a = near_switching_a
+        switched.append(world.bias_port_voltage_v("bias") - near_switching_a * 25.0 > 5e-6)
+    survived_then_switched = sum(1 for before, now in zip(switched, switched[1:]) if not before and now)
+    assert 4 <= sum(switched) <= 36, switched
+    assert survived_then_switched >= 2, switched

@@ -68,10 +68,9 @@ def test_iv_sweep_step_budget_and_sweep_time(station):
     sweeps = [s for s, _ in report.steps if isinstance(s, steps.SweepBias)]
     assert report.count(steps.SetBias) == report.count(steps.MeasureBiasVoltage) == 0
     # Nothing switches in a dry run: every fast sweep is tried, in batches of sweeps_per_step,
-    # until the cap of 1.2 x events + search sweeps, each batch followed by a sweep to the top
-    # (its last sweep never switched); then one sweep back to zero.
+    # until the cap of 1.2 x events + search sweeps; then one sweep back to zero.
     batches = math.ceil((1.2 * 50 + 5) / 10)
-    assert len(sweeps) == p.parameters.pilot_sweeps + 2 * batches + 1
+    assert len(sweeps) == p.parameters.pilot_sweeps + batches + 1
     # Estimate = levels x dwell; no step (from the previous level on) exceeds ramp x dwell.
     levels = np.concatenate([[0.0]] + [s.levels_a for s in sweeps])
     assert report.duration_s == pytest.approx((levels.size - 1) * p.parameters.dwell_s)

@@ -53,8 +53,10 @@ def test_measured_results_carry_an_interval_with_its_method_and_level(run):
     assert dof >= 1 and dof == int(dof) and 0.0 <= p_value <= 1.0
     assert run.result("switching_fit_test").value.startswith("Pearson chi-square test of the fitted Gaussian over")
     assert "divided by the square root of n" in run.result("switching_current_stderr_a").uncertainty.method
-    # The fitted width is the distribution's; the events' spread adds the quantisation to it.
-    assert run.scalar("switching_fit_width_a") < run.scalar("switching_current_std_a")
+    # The fit's width is the distribution's, the spread also holds the step's quantisation
+    # (~4 % of it here); with 150 events both estimate one σ within the spread's interval.
+    spread = run.result("switching_current_std_a").uncertainty
+    assert spread.low <= run.scalar("switching_fit_width_a") <= spread.high
 
 
 def test_histogram_bins_follow_the_events_grid_and_none_is_systematically_empty(run):
