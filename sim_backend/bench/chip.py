@@ -187,6 +187,7 @@ class ChipUnderTest:
         # An oscillating chip has no static state, nor has a latched one (a resistor carries a voltage).
         self.settled = not result.events and not self.latched
         self.bias_a = dict(bias_a)
+        self.release_latch_if_unbiased(bias_a)    # a run that ends unbiased frees a latched wire
         # Report on the caller's clock: times relative to the window's origin, like the drives.
         result = replace(result, time_s=result.time_s + start_s,
                          events=tuple(replace(e, time_s=e.time_s + start_s) for e in result.events))
