@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from statistics import NormalDist
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
 
@@ -123,7 +123,7 @@ class ChipUnderTest:
                 z = draws[wire.name] = float(rng.standard_normal())
             elif sigma_a > 0.0 and now_a < abs(state.branch_current_a[wire.name]):
                 z = draws[wire.name] = _normal_above((now_a - isw_a) / sigma_a, rng)
-            if abs(currents[wire.name]) >= isw_a + wire.params.sigma_isw_a * z:
+            if now_a >= isw_a + sigma_a * z:
                 # It would switch: simulate it, with the thresholds drawn here (a new draw in
                 # the simulation would make this check a second, independent trial).
                 self.state = replace(state, threshold_z=draws)

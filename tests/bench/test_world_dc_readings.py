@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
+from sim_backend.bench.chip import port_node
+from sim_backend.bench.world import DC_READING_S, DC_SETTLE_S
 from sim_backend.clock import LabClock
 from sim_backend.emulator import build_bench
 from tests.conftest import EMULATED_STATION
@@ -121,9 +123,6 @@ def test_a_reading_after_a_bias_change_is_the_settles_last_stretch():
     """A bias change is settled for DC_SETTLE_S; the next SMU reading is the mean port voltage
     over the settle's last DC_READING_S (no stretch simulated of its own), the one after it
     simulates a stretch of its own."""
-    from sim_backend.bench.chip import port_node
-    from sim_backend.bench.world import DC_READING_S, DC_SETTLE_S
-
     world, smu = bench_with_bias(simulate_every_reading=False)
     smu.current_level_a = 40e-6                          # above the port's switching current
     chip = world.chip_at_present_bias()
