@@ -1,7 +1,8 @@
 """Emulator circuit solver against ngspice (independent port of the nanowire model), same run.
 
-Speed: wall time of 100 ns transients of C2, of C3 (its nonlinear-inductance twin) and of the C8 neuron (median of repeats; the emulator
-is warmed up once so numba compilation is not counted; ngspice at 1 ps maximum step).
+Speed: wall time of 100 ns transients of C2, of C3 (its nonlinear-inductance twin) and of the C8
+neuron (median of repeats; the emulator is warmed up once so numba compilation is not counted;
+ngspice at 1 ps maximum step).
 Accuracy: switching times, period and peak voltages. Scaling: emulator cost from 10 ns to 10 us.
 Prints a table, then one JSON line. Usage: .ci/env python benchmarks/emulator_vs_ngspice.py
 """

@@ -19,12 +19,20 @@ from sim_backend.chip.build import load_chip
 from sim_backend.physics import transient
 from sim_backend.physics.dc import dc_state
 from sim_backend.physics.waveform import PiecewiseLinear
+from validation.ground_truth import TruthChip
 
 CHIPS = sorted((Path(__file__).resolve().parents[2] / "stations" / "chips").glob("*.yaml"))
 STOP_S = 100e-9
 PULSE_ONSETS_S = (10e-9, 40e-9, 70e-9)
 #: Largest switching-time change allowed, relative to the time.
 RELATIVE_TOLERANCE = 1e-3
+
+
+def solver_settings(scale: float) -> dict[str, float]:
+    """simulate()'s step control, its tolerances and maximum step times `scale`."""
+    return {"max_step_s": transient.DEFAULT_MAX_STEP_S * scale, "rtol": transient.RTOL * scale,
+            "atol_current_a": transient.ATOL_CURRENT_A * scale,
+            "atol_resistance_ohm": transient.ATOL_RESISTANCE_OHM * scale}
 
 
 def events_by_wire(path: Path, scale: float) -> dict[tuple[str, str], list[float]]:
@@ -36,8 +44,7 @@ def events_by_wire(path: Path, scale: float) -> dict[tuple[str, str], list[float
     result = transient.simulate(
         chip.circuit, STOP_S, drives=drives, sample_times_s=np.array([STOP_S]), temperature_k=chip.temperature_k,
         rng=np.random.default_rng(1), initial=dc_state(chip.circuit, temperature_k=chip.temperature_k),
-        max_step_s=transient.DEFAULT_MAX_STEP_S * scale, rtol=transient.RTOL * scale,
-        atol_current_a=transient.ATOL_CURRENT_A * scale, atol_resistance_ohm=transient.ATOL_RESISTANCE_OHM * scale)
+        **solver_settings(scale))
     times = defaultdict(list)
     for event in result.events:
         times[(event.element, event.kind)].append(event.time_s)
@@ -60,13 +67,8 @@ def test_halving_tolerances_and_step_moves_no_threshold_and_no_refractory_period
     excursion must switch it however long the solver's steps are. The default neuron's
     strength-duration thresholds (bisected to 1.5 nA) and its refractory period at 1.1x the 2 ns
     threshold (to 5 ps) move by no more than 0.1 %."""
-    from validation.ground_truth import TruthChip
-
     def truths(scale: float) -> list[float]:
-        chip = TruthChip.from_station(wiring=False, temperature_k=2.0, bias_a=24e-6, solver={
-            "max_step_s": transient.DEFAULT_MAX_STEP_S * scale, "rtol": transient.RTOL * scale,
-            "atol_current_a": transient.ATOL_CURRENT_A * scale,
-            "atol_resistance_ohm": transient.ATOL_RESISTANCE_OHM * scale})
+        chip = TruthChip.from_station(wiring=False, temperature_k=2.0, bias_a=24e-6, solver=solver_settings(scale))
         thresholds_a = [chip.threshold_a(width_s, 0.2e-9, "fresh") for width_s in (1e-9, 2e-9, 5e-9, 10e-9)]
         return [*thresholds_a, chip.refractory_period_s(1.1 * thresholds_a[1], 2e-9, 0.2e-9, "fresh")]
 
