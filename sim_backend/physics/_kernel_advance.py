@@ -159,7 +159,6 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
         cursor[1] += 1
     need_f = True
-    grow_max = 5.0   # 1 right after a rejection: a step that just failed is not lengthened (as in DOPRI5)
     while True:
         for w in range(nw):
             if math.isnan(zcur[w]):
@@ -220,7 +219,6 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         if not err <= 1.0:
             stats[1] += 1
             h *= 0.2 if math.isnan(err) else max(0.2, 0.9 * err ** -0.2)
-            grow_max = 1.0
             continue
         if _any_event(y1, s, thr, ip, fp) < 0:
             theta_in = interior_event(h, y, kst, s, thr, ip, fp, ysm) if h > H_INTERIOR_CHECK_S else 0.0
@@ -304,5 +302,4 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             need_f = True  # a new waveform segment starts: FSAL stage has the old slope
         else:
             k1[:] = kst[6]
-            h *= min(grow_max, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
-        grow_max = 5.0
+            h *= min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
