@@ -56,9 +56,9 @@ class ChipUnderTest:
     settled: bool = False                     # the last run ended with no switching: a static state
     #: The DC input levels the state has settled under (World.dc_inputs); None: not settled under one.
     settled_dc_inputs: tuple | None = None
-    #: The last stretch of a bias settle, not yet read: the next SMU reading takes it instead of
-    #: simulating its own (World sets it; any run, latch or reset drops it).
-    dc_reading: DcReading | None = None
+    #: The last stretch of a bias settle and the state it ended in (World sets it): while that is
+    #: still the chip's state, the next SMU reading takes it instead of simulating its own.
+    dc_reading: tuple[CircuitState | None, DcReading] | None = None
     _dc_cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -74,13 +74,13 @@ class ChipUnderTest:
             raise ValueError(f"{element!r} is a {type(wire).__name__}, not a nanowire")
         self.latched = self.latched | {element}
         self.state, self.settled = None, False   # the circuit changes: restart from its DC point
-        self.settled_dc_inputs, self.dc_reading = None, None
+        self.settled_dc_inputs = None
 
     def release_latch_if_unbiased(self, bias_a: Mapping[str, float]) -> None:
         """A latched wire recovers once its bias is gone (now and at the last run)."""
         if self.latched and not any(bias_a.values()) and not any((self.bias_a or {}).values()):
             self.latched, self.state, self.settled = frozenset(), None, False
-            self.settled_dc_inputs, self.dc_reading = None, None
+            self.settled_dc_inputs = None
 
     def _circuit_now(self) -> Circuit:
         if not self.latched:
@@ -129,7 +129,7 @@ class ChipUnderTest:
                 self.state = replace(state, threshold_z=draws)
                 return False
         self.state = replace(state, branch_current_a=currents, threshold_z=draws)
-        self.bias_a, self.dc_reading = dict(bias_a), None
+        self.bias_a = dict(bias_a)
         return True
 
     def _dc_currents(self, bias_a: Mapping[str, float], temperature_k: float) -> Mapping[str, float]:
@@ -158,7 +158,6 @@ class ChipUnderTest:
         """
         previous = self.bias_a or {}
         self.release_latch_if_unbiased(bias_a)
-        self.dc_reading = None
         circuit = self._circuit_now()
         drives: dict[str, PiecewiseLinear] = {}
         for port, current_a in bias_a.items():
@@ -194,6 +193,15 @@ class ChipUnderTest:
         self.last_result = result
         return result
 
+    def keep_dc_reading(self, result: TransientResult) -> None:
+        """Keep the mean node voltages over `result` as the next SMU reading of the present state."""
+        self.dc_reading = self.state, DcReading.of(result)
+
+    def take_dc_reading(self) -> DcReading | None:
+        """The kept reading if nothing has changed the state since, once; else None."""
+        kept, self.dc_reading = self.dc_reading, None
+        return kept[1] if kept is not None and kept[0] is self.state else None
+
     #: What a run changes: the state it continues from and what is known about it.
     _RUN_STATE = ("state", "bias_a", "latched", "last_result", "settled", "settled_dc_inputs",
                   "dc_reading")
@@ -208,7 +216,7 @@ class ChipUnderTest:
 
     def reset(self) -> None:
         """Forget the state: the next run starts from the superconducting DC operating point."""
-        self.state, self.settled_dc_inputs, self.dc_reading = None, None, None
+        self.state, self.settled_dc_inputs = None, None
 
 
 _STANDARD_NORMAL = NormalDist()

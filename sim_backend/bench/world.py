@@ -162,7 +162,7 @@ class World:
                           sample_times_s=np.linspace(settle_s - DC_READING_S, settle_s, READING_SAMPLES),
                           temperature_k=temperature_k, rng=self.rng, bias_ramp_s=BIAS_RAMP_S)
         # The settle's last stretch is what an SMU reads next: the chip has settled into it.
-        chip.dc_reading = DcReading.of(result)
+        chip.keep_dc_reading(result)
         chip.settled_dc_inputs = dc_inputs
         return chip
 
@@ -195,7 +195,7 @@ class World:
         chip = self.chip_at_present_bias()
         if chip.settled and self._input_idle():
             return line_v                    # superconducting and static: no voltage on the chip
-        reading, chip.dc_reading = chip.dc_reading, None    # a second reading simulates a stretch of its own
+        reading = chip.take_dc_reading()    # a second reading simulates a stretch of its own
         if reading is None:
             reading = DcReading.of(chip.run(
                 start_s=0.0, stop_s=DC_READING_S, bias_a=self.bias_currents_a(),
