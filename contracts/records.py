@@ -11,7 +11,7 @@ create every object up front: an HDF5 file in SWMR mode cannot gain new datasets
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +33,86 @@ def _set(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)  # frozen dataclasses normalise inputs in __post_init__
 
 
+@dataclass(frozen=True, eq=False)
+class Quantized:
+    """One channel's record as the ADC gave it: integer codes and the linear scaling that turns
+    them into the channel's units, value = code * step + origin. What was measured is the codes;
+    `values()` is derived, so any linear rescaling (the wiring from scope to chip) scales only
+    `step` and `origin` (`scaled`)."""
+
+    codes: np.ndarray   # integer
+    step: float         # channel units per code
+    origin: float       # channel units at code 0
+
+    def values(self) -> np.ndarray:
+        return self.codes * self.step + self.origin
+
+    def narrowed(self, bits: int, word_bits: int = 16) -> Quantized:
+        """The same record with `bits`-bit codes, when the words carry the ADC's bits at their top
+        (their low bits all zero, as scopes send 8-bit samples in 16-bit words); else unchanged
+        (an averaged record uses the whole word)."""
+        shift = word_bits - bits
+        codes = np.asarray(self.codes)
+        if shift <= 0 or codes.size == 0 or int(np.bitwise_or.reduce(codes, axis=None)) & ((1 << shift) - 1):
+            return self
+        return Quantized(codes >> shift, self.step * 2.0**shift, self.origin)
+
+    def scaled(self, linear: Callable[[float], float]) -> Quantized:
+        """The same codes through a linear map (f(a x) = a f(x), f(0) = 0) of the values."""
+        return Quantized(self.codes, float(linear(self.step)), float(linear(self.origin)))
+
+
+@dataclass(frozen=True, eq=False)
+class TraceCodes:
+    """A trace block's samples as ADC codes: sample[t, c, k] = codes[t, c, k] * step[t, c] +
+    origin[t, c] for k < points[t, c], and no sample (NaN) from there on: a shorter record, or a
+    channel the capture did not record (points 0)."""
+
+    codes: np.ndarray   # integer (n_traces, n_channels, n_points)
+    step: np.ndarray    # (n_traces, n_channels), channel units per code
+    origin: np.ndarray  # (n_traces, n_channels), channel units at code 0
+    points: np.ndarray  # (n_traces, n_channels), samples recorded
+
+    def __post_init__(self) -> None:
+        codes = np.asarray(self.codes)
+        if codes.ndim == 2:  # a single trace
+            codes = codes[np.newaxis]
+        if codes.ndim != 3 or codes.dtype.kind not in "iu":
+            raise ValueError(f"codes must be integers (n_traces, n_channels, n_points), got {codes.dtype} "
+                             f"{codes.shape}")
+        _set(self, "codes", codes)
+        for name, dtype in (("step", np.float64), ("origin", np.float64), ("points", np.int32)):
+            array = np.asarray(getattr(self, name), dtype=dtype).reshape(-1, codes.shape[1])
+            if array.shape != codes.shape[:2]:
+                raise ValueError(f"TraceCodes.{name} must be (n_traces, n_channels) = {codes.shape[:2]}, "
+                                 f"got {array.shape}")
+            _set(self, name, array)
+
+    def values(self) -> np.ndarray:
+        """The samples the codes stand for (float64, NaN where nothing was recorded)."""
+        values = self.codes * self.step[..., np.newaxis] + self.origin[..., np.newaxis]
+        values[np.arange(self.codes.shape[2]) >= self.points[..., np.newaxis]] = np.nan
+        return values
+
+    def samples(self) -> np.ndarray:
+        """`values()` as a block's float32 samples."""
+        return self.values().astype(np.float32)
+
+    @classmethod
+    def of_channels(cls, channels: Sequence[Quantized | None], n_points: int) -> TraceCodes:
+        """One trace of these channels' records, each cut or padded to n_points (None: a channel
+        not recorded)."""
+        codes = np.zeros((1, len(channels), n_points), dtype=np.int16)
+        step, origin = np.full((1, len(channels)), np.nan), np.full((1, len(channels)), np.nan)
+        points = np.zeros((1, len(channels)), dtype=np.int32)
+        for row, channel in enumerate(channels):
+            if channel is not None:
+                n = min(n_points, channel.codes.size)
+                codes[0, row, :n] = channel.codes[:n]
+                step[0, row], origin[0, row], points[0, row] = channel.step, channel.origin, n
+        return cls(codes, step, origin, points)
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """One declared 1-D column: its units and numpy dtype string (bools are stored as int8)."""
@@ -47,17 +127,23 @@ class TraceSpec:
     (a node voltage in "V", a monitored current in "A"), on one time axis, and per-trace columns.
 
     `traces_max` is what the run expects to archive at most (None: no bound); the archive sizes
-    its chunks by it, so a run that keeps a few traces does not allocate room for many."""
+    its chunks by it, so a run that keeps a few traces does not allocate room for many.
+
+    `code_bits`: the blocks carry ADC codes (`TraceBlock.codes`) of at most this many bits,
+    which the archive stores as such, with their scaling (None: float samples)."""
 
     channel_names: tuple[str, ...]
     time_s: np.ndarray
     columns: Mapping[str, ColumnSpec] = field(default_factory=dict)
     channel_units: tuple[str, ...] = ()  # one per channel; empty: every channel in volts
     traces_max: int | None = None
+    code_bits: int | None = None
 
     def __post_init__(self) -> None:
         _set(self, "channel_names", tuple(self.channel_names))
         _set(self, "channel_units", _units_per_channel("TraceSpec", self.channel_names, self.channel_units))
+        if self.code_bits is not None and not 1 <= self.code_bits <= 16:
+            raise ValueError(f"TraceSpec.code_bits must be 1 to 16, got {self.code_bits}")
         _set(self, "time_s", _as_1d("TraceSpec.time_s", self.time_s, np.float64))
         _set(self, "columns", dict(self.columns))
         if not self.channel_names or len(self.time_s) == 0:
@@ -86,6 +172,10 @@ class TraceSpec:
         """A block of this spec's channels, units and time axis: samples (n_traces, n_channels,
         n_points) in the declared channel order, and a value per trace of every declared column."""
         return TraceBlock(samples, self.time_s, self.channel_names, columns or {}, self.channel_units)
+
+    def block_of_codes(self, codes: TraceCodes, columns: Mapping[str, tuple[Any, str]] | None = None) -> TraceBlock:
+        """A block of this spec's channels whose samples are ADC codes with their scaling."""
+        return TraceBlock(None, self.time_s, self.channel_names, columns or {}, self.channel_units, codes)
 
 
 @dataclass(frozen=True)
@@ -146,15 +236,23 @@ class RunStart:
 @dataclass(frozen=True, eq=False)
 class TraceBlock:
     """n_traces scope acquisitions: samples (n_traces, n_channels, n_points), channel k in
-    channel_units[k] (empty: every channel in volts), and per-trace columns."""
+    channel_units[k] (empty: every channel in volts), and per-trace columns.
 
-    samples: np.ndarray
+    With `codes` (the ADC's codes and scaling, as measured), `samples` are derived from them
+    (pass None)."""
+
+    samples: np.ndarray | None
     time_s: np.ndarray
     channel_names: tuple[str, ...]
     columns: Mapping[str, tuple[np.ndarray, str]] = field(default_factory=dict)
     channel_units: tuple[str, ...] = ()
+    codes: TraceCodes | None = None
 
     def __post_init__(self) -> None:
+        if self.codes is not None:
+            if self.samples is not None:
+                raise ValueError("a TraceBlock with codes derives its samples from them: pass samples=None")
+            _set(self, "samples", self.codes.samples())
         samples = np.asarray(self.samples, dtype=np.float32)
         if samples.ndim == 2:  # a single trace
             samples = samples[np.newaxis]

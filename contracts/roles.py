@@ -8,10 +8,12 @@ units in its name; every role can be brought to a safe state.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+from contracts.records import Quantized
 
 
 def role_key(role: str, chip_port: str | None = None) -> str:
@@ -87,11 +89,17 @@ class Traces:
 
     time_s: np.ndarray                       # relative to the trigger
     voltage_v: Mapping[int, np.ndarray]      # scope channel -> volts
+    #: scope channel -> the same record as the ADC's codes and scaling to volts (the archive
+    #: keeps the codes); empty from a scope that does not give them
+    quantized_v: Mapping[int, Quantized] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Oscilloscope(Protocol):
     """Captures the chip's output (Keysight Infiniium, Tektronix DPO/MSO 5000/7000/70000)."""
+
+    #: bits of the ADC codes a record carries (`Traces.quantized_v`): what the archive stores per sample
+    adc_bits: int
 
     def configure_acquisition(
         self, *, channel_ranges_v: Mapping[int, float], record_length: int, sample_rate_hz: float,

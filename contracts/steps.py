@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from contracts.records import Result, TableRows, TraceBlock
+from contracts.records import Quantized, Result, TableRows, TraceBlock
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,9 @@ class ChipTraces:
     time_s: np.ndarray                       # relative to the trigger
     node_voltage_v: Mapping[str, np.ndarray]  # chip node -> volts at the chip
     input_a: np.ndarray                      # current into the chip's input port
+    #: the same records as ADC codes scaled to the chip (what the archive keeps), when the scope gave them
+    node_quantized: Mapping[str, Quantized] = field(default_factory=dict)
+    input_quantized: Quantized | None = None
 
 
 @dataclass(frozen=True)

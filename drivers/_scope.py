@@ -16,6 +16,7 @@ import numpy as np
 
 from drivers._common import RecoveringVisa
 from contracts.envelope import Envelope
+from contracts.records import Quantized
 from contracts.roles import AcquisitionLost, Traces
 
 #: How often wait_acquired asks whether the acquisition completed (wall time).
@@ -43,6 +44,9 @@ class ScopeRole(RecoveringVisa):
 
     envelope: Envelope
     channel_count: int = 4
+    #: The codes' resolution: 8-bit ADCs (Infiniium S-Series, Tektronix DPO/MSO, and the emulated
+    #: models), sent as 16-bit words; a model with a finer ADC says so.
+    adc_bits: int = 8
     _last_settings: AcquisitionSettings | None = None
     #: link_generation when the last acquisition was armed (None: nothing armed yet).
     _armed_generation: int | None = None
@@ -96,16 +100,18 @@ class ScopeRole(RecoveringVisa):
 
     def _fetch(self, channels: Sequence[int]) -> Traces:
         time_s: np.ndarray | None = None
-        volts: dict[int, np.ndarray] = {}
+        records: dict[int, Quantized] = {}
         for channel in channels:
             self._check_channel(channel)
-            channel_time_s, volts[channel] = self._read_record(channel)
+            channel_time_s, record = self._read_record(channel)
+            records[channel] = record.narrowed(self.adc_bits)
             if time_s is None:
                 time_s = channel_time_s
             elif channel_time_s.shape != time_s.shape or not np.allclose(channel_time_s, time_s, rtol=0, atol=1e-15):
                 raise RuntimeError(f"{self.name}: channel {channel}'s record has another time axis")  # type: ignore[attr-defined]
         assert time_s is not None
-        return Traces(time_s=time_s, voltage_v=volts)
+        return Traces(time_s=time_s, voltage_v={channel: record.values() for channel, record in records.items()},
+                      quantized_v=records)
 
     def safe_state(self) -> None:
         self._write_stop()
@@ -124,8 +130,9 @@ class ScopeRole(RecoveringVisa):
     def _read_acquired(self) -> bool:
         raise NotImplementedError
 
-    def _read_record(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
-        """(time_s relative to the trigger, volts at the scope input) of the last acquisition."""
+    def _read_record(self, channel: int) -> tuple[np.ndarray, Quantized]:
+        """(time_s relative to the trigger, the ADC codes with their scaling to volts at the scope
+        input) of the last acquisition."""
         raise NotImplementedError
 
     def _read_int16_block(self, query: str, channel: int, points: int, points_from: str) -> np.ndarray:

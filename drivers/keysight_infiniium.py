@@ -18,6 +18,7 @@ from qcodes.instrument_drivers.Keysight import KeysightInfiniium as _StockInfini
 from drivers._scope import AcquisitionSettings, ScopeRole
 from drivers._write_guard import Admission, Rule, number
 from contracts.envelope import Envelope
+from contracts.records import Quantized
 
 
 class KeysightInfiniium(ScopeRole, _StockInfiniium):
@@ -68,12 +69,12 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
     def _read_acquired(self) -> bool:
         return self.ask(":ASTate?").strip().upper() == "ADONE"
 
-    def _read_record(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read_record(self, channel: int) -> tuple[np.ndarray, Quantized]:
         self.write(f":WAVeform:SOURce CHANnel{channel}")
         points, x_increment_s, x_origin_s, y_increment_v, y_origin_v = self.ask_parsed(
             ":WAVeform:PREamble?", _preamble)
         codes = self._read_int16_block(":WAVeform:DATA?", channel, points, "its preamble")
-        return x_origin_s + np.arange(points) * x_increment_s, codes * y_increment_v + y_origin_v
+        return x_origin_s + np.arange(points) * x_increment_s, Quantized(codes, y_increment_v, y_origin_v)
 
     # --- the write guard's rule ---------------------------------------------------------------
     def write_rules(self) -> list[Rule]:

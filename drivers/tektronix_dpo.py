@@ -25,6 +25,7 @@ from qcodes.instrument_drivers.tektronix.DPO7200xx import (
 from drivers._scope import AcquisitionSettings, ScopeRole
 from drivers._write_guard import Admission, Rule, number
 from contracts.envelope import Envelope
+from contracts.records import Quantized
 
 #: Vertical divisions on screen: the full-scale range is 10 x CH<x>:SCAle.
 SCREEN_DIVISIONS = 10
@@ -94,14 +95,15 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
         # With STOPAfter SEQuence the scope stops itself once the record is complete.
         return self.ask("ACQuire:STATE?").strip() == "0"
 
-    def _read_record(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read_record(self, channel: int) -> tuple[np.ndarray, Quantized]:
         self.write(f"DATa:SOUrce CH{channel}")
         points = self.ask_parsed("WFMOutpre:NR_Pt?", int)
         x_increment_s, x_zero_s = self.ask_parsed("WFMOutpre:XINcr?", float), self.ask_parsed("WFMOutpre:XZEro?", float)
         y_mult_v = self.ask_parsed("WFMOutpre:YMUlt?", float)
         y_offset, y_zero_v = self.ask_parsed("WFMOutpre:YOFf?", float), self.ask_parsed("WFMOutpre:YZEro?", float)
         raw = self._read_int16_block("CURVe?", channel, points, "WFMOutpre:NR_Pt")
-        return x_zero_s + np.arange(points) * x_increment_s, (raw - y_offset) * y_mult_v + y_zero_v
+        # (raw - YOFf) * YMUlt + YZEro, with the codes kept as sent
+        return x_zero_s + np.arange(points) * x_increment_s, Quantized(raw, y_mult_v, y_zero_v - y_offset * y_mult_v)
 
     # --- the write guard's rule ---------------------------------------------------------------
     def write_rules(self) -> list[Rule]:

@@ -27,7 +27,7 @@ from contracts.procedure import (
     parameter,
     refuse,
 )
-from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceSpec, Uncertainty
+from contracts.records import ColumnSpec, Result, TableRows, TableSpec, TraceBlock, TraceCodes, TraceSpec, Uncertainty
 from contracts.units import format_si, format_si_range
 from procedures.analysis.spikes import has_spike, linear_excess_v
 from procedures.analysis.psychometric import PsiSearch, PsychometricFit
@@ -604,18 +604,22 @@ class CaptureRecords:
 
     def block(self, traces: steps.ChipTraces, settings: CaptureSettings, **values: Any) -> TraceBlock:
         """One capture as a one-trace block: `values` gives one value per declared column."""
-        n = self.time_s.size
-        samples = np.full((1, len(CAPTURE_CHANNELS), n), np.nan)
-        nodes = traces.node_voltage_v
-        for row, channel in enumerate((nodes.get(settings.output_node), nodes.get(settings.bias_node),
-                                       traces.input_a)):
-            if channel is not None:
-                channel = np.asarray(channel, dtype=float)[:n]
-                samples[0, row, :channel.size] = channel
         if set(values) != set(self.columns):
             raise ValueError(f"capture record: values for {sorted(values)}, declared {sorted(self.columns)}")
         columns = {name: (np.array([values[name]], dtype=spec.dtype), spec.units)
                    for name, spec in self.columns.items()}
+        n = self.time_s.size
+        nodes = traces.node_voltage_v
+        recorded = (nodes.get(settings.output_node), nodes.get(settings.bias_node), traces.input_a)
+        quantized = (traces.node_quantized.get(settings.output_node), traces.node_quantized.get(settings.bias_node),
+                     traces.input_quantized)
+        if all(q is not None for q, channel in zip(quantized, recorded) if channel is not None):
+            return self._spec.block_of_codes(TraceCodes.of_channels(quantized, n), columns)
+        samples = np.full((1, len(CAPTURE_CHANNELS), n), np.nan)
+        for row, channel in enumerate(recorded):
+            if channel is not None:
+                channel = np.asarray(channel, dtype=float)[:n]
+                samples[0, row, :channel.size] = channel
         return self._spec.block(samples, columns)
 
     def archive(self, traces: steps.ChipTraces, settings: CaptureSettings,

@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from contracts.records import ColumnSpec, Result, TableSpec, TraceSpec, Uncertainty
+from contracts.records import ColumnSpec, Result, TableSpec, TraceBlock, TraceCodes, TraceSpec, Uncertainty
 
 LIBVER = ("v110", "v110")  # allows SWMR, no 64 KiB attribute limit, readable by HDF5 1.10+
 SUFFIX = ".h5"
@@ -185,17 +185,68 @@ def trace_signals(channel_units: tuple[str, ...]) -> dict[str, tuple[str, list[i
     return signals
 
 
-def trace_arrays(channel_units: tuple[str, ...], samples: np.ndarray) -> dict[str, np.ndarray]:
-    """A block's samples split into its signal variables (channel order kept within each)."""
+#: A trace variable stored as ADC codes: `<signal>_code` (trace, channel, time) integers and, per
+#: trace and channel, the scaling and the samples recorded; the signal's samples are
+#: code * step + origin for time index < points, none (NaN) from there on.
+CODE, STEP, ORIGIN, POINTS = "_code", "_step", "_origin", "_points"
+
+
+def code_dtype(code_bits: int) -> np.dtype:
+    """The integer type an archive stores codes of `code_bits` bits in."""
+    return np.dtype("i1" if code_bits <= 8 else "i2")
+
+
+def sample_bytes(spec: TraceSpec) -> int:
+    """Bytes per archived sample: the codes' integer type, else float32."""
+    return 4 if spec.code_bits is None else code_dtype(spec.code_bits).itemsize
+
+
+def trace_bytes(spec: TraceSpec) -> int:
+    """Bytes of one archived trace: its samples, and a coded one's scaling (step, origin, points)."""
+    scaling = 0 if spec.code_bits is None else (8 + 8 + 4) * spec.n_channels
+    return sample_bytes(spec) * spec.n_channels * spec.n_points + scaling
+
+
+def coded_parts(signal: str) -> tuple[str, str, str, str]:
+    """The datasets of a signal stored as codes: codes, step, origin, points."""
+    return signal + CODE, signal + STEP, signal + ORIGIN, signal + POINTS
+
+
+def trace_arrays(spec: TraceSpec, block: TraceBlock) -> dict[str, np.ndarray]:
+    """A block's samples split into the spec's signal variables (channel order kept within each):
+    float samples, or, for a spec with code_bits, the codes and their scaling."""
     out = {}
-    for name, (_, indices) in trace_signals(channel_units).items():
-        out[name] = samples if len(indices) == samples.shape[1] else samples[:, indices]
+    for name, (_, indices) in trace_signals(spec.channel_units).items():
+        every = len(indices) == spec.n_channels
+        if spec.code_bits is None:
+            out[name] = block.samples if every else block.samples[:, indices]
+            continue
+        if block.codes is None:
+            raise ArchiveError("a trace block without ADC codes for a run that declared its traces as codes "
+                               f"of {spec.code_bits} bits")
+        codes = block.codes
+        part = (lambda a: a) if every else (lambda a: a[:, indices])
+        out.update(zip(coded_parts(name), (_fitted(part(codes.codes), spec.code_bits), part(codes.step),
+                                           part(codes.origin), part(codes.points))))
     return out
+
+
+def _fitted(codes: np.ndarray, code_bits: int) -> np.ndarray:
+    """The codes in the archive's integer type; ArchiveError (nothing written) if they do not fit."""
+    dtype = code_dtype(code_bits)
+    if codes.dtype == dtype:
+        return codes
+    low, high = (int(codes.min()), int(codes.max())) if codes.size else (0, 0)
+    limit = 1 << (code_bits - 1)
+    if low < -limit or high >= limit:
+        raise ArchiveError(f"ADC codes from {low} to {high} do not fit the {code_bits} bits the run declared "
+                           "(the scope's adc_bits); the block was not written")
+    return codes.astype(dtype)
 
 
 def trace_chunk(spec: TraceSpec) -> int:
     """Traces per chunk: within 1 MiB (chunk_traces), and no more than the run expects in all."""
-    k = chunk_traces(4 * spec.n_channels * spec.n_points)
+    k = chunk_traces(trace_bytes(spec))
     if spec.traces_max is not None:
         while k > 1 and k // 2 >= spec.traces_max:
             k //= 2
@@ -216,7 +267,7 @@ def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
     g = entry.create_group(TRACES)
     signals = trace_signals(spec.channel_units)
     first = next(iter(signals))
-    set_nx(g, "NXdata", signal=first, axes=["trace", channel_dim(first), "time"],
+    set_nx(g, "NXdata", signal=first if spec.code_bits is None else first + CODE, axes=["trace", channel_dim(first), "time"],
            trace_indices=0, **{f"{channel_dim(first)}_indices": 1}, time_indices=2)
     k = trace_chunk(spec)
     rows = trace_column_chunk(spec)
@@ -226,11 +277,15 @@ def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
     time.attrs["long_name"] = "time (s)"
     for name, (units, indices) in signals.items():
         n = len(indices)
-        v = g.create_dataset(name, (0, n, spec.n_points), dtype="f4", maxshape=(None, n, spec.n_points),
-                             chunks=(k, n, spec.n_points))
-        v.attrs.update(units=units, long_name=f"{name} ({units})")
         channel = scale(g, channel_dim(name), np.arange(n), dtype="i4")
+        stored = name if spec.code_bits is None else name + CODE
+        v = g.create_dataset(stored, (0, n, spec.n_points), maxshape=(None, n, spec.n_points), chunks=(k, n, spec.n_points),
+                             dtype="f4" if spec.code_bits is None else code_dtype(spec.code_bits))
         attach(v, trace, channel, time)
+        if spec.code_bits is None:
+            v.attrs.update(units=units, long_name=f"{name} ({units})")
+        else:
+            _coded(g, name, units, spec.code_bits, v, trace, channel, rows)
         names = g.create_dataset(channel_names_of(name), data=[spec.channel_names[i] for i in indices],
                                  dtype=h5py.string_dtype())
         attach(names, channel)
@@ -240,11 +295,81 @@ def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
         column(g, name, col, trace, rows)
 
 
+def _coded(g: h5py.Group, name: str, units: str, code_bits: int, codes: h5py.Dataset, trace: h5py.Dataset,
+           channel: h5py.Dataset, rows: int) -> None:
+    """The attributes of a signal's codes and its (trace, channel) scaling datasets."""
+    _, step, origin, points = coded_parts(name)
+    codes.attrs.update(units="1", long_name=f"{name} ADC codes ({code_bits} bits)",
+                       decoded_as=f"{name} ({units}) = {step} * {name}{CODE} + {origin} for time index < {points}, "
+                                  "else no sample (NaN)")
+    k = max(1, rows // 16)
+    for part, dtype, part_units, what in ((step, "f8", units, f"{name} per code"), (origin, "f8", units, f"{name} at code 0"),
+                                         (points, "i4", "1", "samples recorded")):
+        ds = g.create_dataset(part, (0, codes.shape[1]), dtype=dtype, maxshape=(None, codes.shape[1]),
+                              chunks=(k, codes.shape[1]))
+        ds.attrs.update(units=part_units, long_name=what)
+        attach(ds, trace, channel)
+
+
 def trace_signal_names(group: h5py.Group) -> list[str]:
     """The signal variables of an archived traces group, its NXdata signal first (old archives:
-    just `voltage`)."""
-    names = [name for name, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 3]
-    return sorted(names, key=lambda name: name != group.attrs.get("signal"))
+    just `voltage`); a signal stored as codes by its own name (`voltage` for `voltage_code`)."""
+    names = [name[: -len(CODE)] if name.endswith(CODE) else name
+             for name, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 3]
+    signal = text_attr(group.attrs.get("signal"))
+    return sorted(names, key=lambda name: name != signal and name + CODE != signal)
+
+
+def text_attr(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
+
+
+def is_coded(group: h5py.Group, signal: str) -> bool:
+    return signal + CODE in group
+
+
+def signal_dataset(group: h5py.Group, signal: str) -> h5py.Dataset:
+    """The stored 3-D dataset of a signal (its codes, for a coded one)."""
+    return group[signal + CODE] if is_coded(group, signal) else group[signal]
+
+
+def signal_units(group: h5py.Group, signal: str) -> str:
+    ds = group[signal + STEP] if is_coded(group, signal) else group[signal]
+    return text_attr(ds.attrs.get("units", "")) or ""
+
+
+def signal_parts(group: h5py.Group, signal: str) -> set[str]:
+    """Every dataset that holds a signal (the variable, or its codes and their scaling)."""
+    return set(coded_parts(signal)) if is_coded(group, signal) else {signal}
+
+
+def read_signal(group: h5py.Group, signal: str, indices: Sequence[int]) -> np.ndarray:
+    """Samples of the traces at `indices` (ascending), (n, channel, time) in the signal's units;
+    codes are decoded."""
+    ds = signal_dataset(group, signal)
+    if not len(indices):
+        return np.zeros((0, *ds.shape[1:]))
+    rows = list(indices)
+    if not is_coded(group, signal):
+        return np.asarray(ds[rows], dtype=float)
+    _, step, origin, points = (group[part] for part in coded_parts(signal))
+    return TraceCodes(ds[rows], step[rows], origin[rows], points[rows]).values()
+
+
+def decoded_traces(traces: Any) -> Any:
+    """An xarray Dataset of a traces group (xarray.open_dataset(..., group="entry/traces")) with
+    each signal stored as codes decoded into its variable (voltage (trace, channel, time) in V, as
+    a float archive has it), the codes and their scaling dropped."""
+    for name in [str(n) for n in traces.data_vars]:
+        signal = name[: -len(CODE)]
+        if not name.endswith(CODE) or signal + STEP not in traces:
+            continue
+        codes, step, origin, points = (traces[part] for part in coded_parts(signal))
+        units = str(step.attrs.get("units", ""))
+        values = TraceCodes(codes.values, step.values, origin.values, points.values).values()
+        traces = traces.drop_vars(list(coded_parts(signal))).assign(
+            {signal: (codes.dims, values, {"units": units, "long_name": f"{signal} ({units})"})})
+    return traces
 
 
 def create_table(entry: h5py.Group, name: str, spec: TableSpec) -> None:

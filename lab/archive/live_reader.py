@@ -181,11 +181,12 @@ def _traces(group: h5py.Group, last: int, pick: Pick | None, procedure: str) -> 
     signals = layout.trace_signal_names(group)
     skip = set(layout.TRACE_SCALES)
     for signal in signals:
-        skip |= {signal, layout.channel_dim(signal), layout.channel_names_of(signal)}
+        skip |= {*layout.signal_parts(group, signal), layout.channel_dim(signal), layout.channel_names_of(signal)}
     columns = {name: ds for name, ds in group.items()
                if name not in skip and isinstance(ds, h5py.Dataset) and not ds.is_scale and ds.ndim == 1}
     growing = [group["trace"]] if "trace" in group else []
-    count = min((_length(ds) for ds in [*growing, *(group[s] for s in signals), *columns.values()]), default=0)
+    stored = [group[part] for s in signals for part in layout.signal_parts(group, s)]
+    count = min((_length(ds) for ds in [*growing, *stored, *columns.values()]), default=0)
     column_values = {name: ds[:count] for name, ds in columns.items()}
     wanted = set(range(max(count - last, 0), count)) if last > 0 else set()
     if pick is not None:
@@ -195,14 +196,14 @@ def _traces(group: h5py.Group, last: int, pick: Pick | None, procedure: str) -> 
     samples: dict[str, np.ndarray] = {}
     channel_units: dict[str, str] = {}
     for signal in signals:
-        ds = group[signal]
+        ds = layout.signal_dataset(group, signal)
         names_ds = group.get(layout.channel_names_of(signal))
         names = [text(n) for n in names_ds[()]] if names_ds is not None else [
             f"{signal}{k}" for k in range(ds.shape[1])]
-        block = ds[indices.tolist()] if indices.size else np.zeros((0, *ds.shape[1:]), ds.dtype)
+        block = layout.read_signal(group, signal, indices.tolist())
         for k, name in enumerate(names):
-            samples[name] = np.asarray(block[:, k, :], dtype=float)
-            channel_units[name] = _units(ds)
+            samples[name] = block[:, k, :]
+            channel_units[name] = layout.signal_units(group, signal)
     time_s = group["time"][()] if "time" in group else np.arange(next(iter(samples.values())).shape[-1]
                                                                  if samples else 0, dtype=float)
     return LiveTraces(count, np.asarray(time_s, dtype=float), indices, samples, channel_units, column_values,

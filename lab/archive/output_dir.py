@@ -83,8 +83,8 @@ def first_block_bytes(traces: TraceSpec | None, tables: Mapping[str, TableSpec],
     (whole chunks) and one chunk of every table column (a column's first rows allocate a chunk)."""
     total = skeleton_bytes
     if traces is not None:
-        per_trace = 4 * traces.n_channels * traces.n_points + 8 * (1 + len(traces.columns))
-        chunk = layout.chunk_traces(4 * traces.n_channels * traces.n_points)
+        per_trace = layout.trace_bytes(traces) + 8 * (1 + len(traces.columns))
+        chunk = layout.trace_chunk(traces)
         total += layout.block_traces(chunk, per_trace, block_traces) * per_trace
     for spec in tables.values():
         itemsize = max((max(8, np.dtype(c.dtype).itemsize) for c in spec.columns.values()), default=8)

@@ -219,10 +219,10 @@ def _traces_line(g: h5py.Group, n: int) -> str:
     """Channels with their units (one signal variable per unit), time axis and per-trace columns."""
     channels, skip = [], set(layout.TRACE_SCALES)
     for signal in layout.trace_signal_names(g):
-        units = g[signal].attrs.get("units", "")
+        units = layout.signal_units(g, signal)
         names = layout.channel_names_of(signal)
         channels += [_column(x.decode() if isinstance(x, bytes) else x, units) for x in g[names][()]]
-        skip |= {signal, layout.channel_dim(signal), names}
+        skip |= {*layout.signal_parts(g, signal), layout.channel_dim(signal), names}
     time = g["time"]
     cols = [_column(c, g[c]) for c in g if c not in skip]
     return (f"traces: {n} x {len(channels)} channels ({', '.join(channels)}) x {time.shape[0]} points, "

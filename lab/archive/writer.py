@@ -172,7 +172,7 @@ class RunFile:
         if s.traces is not None:
             layout.create_traces(entry, s.traces)
             self.block_traces = layout.block_traces(layout.trace_chunk(s.traces),
-                                                    4 * s.traces.n_channels * s.traces.n_points,
+                                                    layout.trace_bytes(s.traces),
                                                     self.options.block_traces)
         for name, spec in self.tables.items():
             layout.create_table(entry, name, spec)
@@ -187,7 +187,7 @@ class RunFile:
             return
         self._check(block, self.spec)
         arrays = {name: values for name, (values, _) in block.columns.items()}
-        self.traces.add({**layout.trace_arrays(block.channel_units, block.samples), **arrays}, block.n_traces)
+        self.traces.add({**layout.trace_arrays(self.spec, block), **arrays}, block.n_traces)
         self.n_traces += block.n_traces
         if self.traces.rows >= self.block_traces:
             self.flush()
@@ -416,7 +416,7 @@ class RunFile:
             traces = Appender(entry[layout.TRACES], "trace")
             for block in self.late_traces:
                 self._check(block, spec)
-                traces.append({**layout.trace_arrays(block.channel_units, block.samples),
+                traces.append({**layout.trace_arrays(spec, block),
                                **{n: v for n, (v, _) in block.columns.items()}})
         for rows in self.late_rows:
             if rows.table not in entry:

@@ -399,4 +399,10 @@ class StepExecutor:
         nodes = {node: wiring.node_v(node, np.asarray(traces.voltage_v[wiring.scope_channel(node)]))
                  for node in self.capture_nodes}
         input_a = wiring.input_current_a(np.asarray(traces.voltage_v[wiring.monitor.scope_channel]))
-        return steps.ChipTraces(np.asarray(traces.time_s), nodes, input_a)
+        # The wiring's scalings are linear, so the ADC codes stay and only their scaling changes.
+        records = traces.quantized_v
+        node_quantized = {node: records[channel].scaled(lambda v, node=node: wiring.node_v(node, v))
+                          for node in self.capture_nodes if (channel := wiring.scope_channel(node)) in records}
+        monitor = records.get(wiring.monitor.scope_channel)
+        return steps.ChipTraces(np.asarray(traces.time_s), nodes, input_a, node_quantized,
+                                monitor.scaled(wiring.input_current_a) if monitor is not None else None)

@@ -18,7 +18,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,10 @@ class Runner:
     def _run_locked(self, procedure: Procedure, duration_s: float, progress: RunProgress) -> RunOutcome:
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{procedure.name}-{uuid.uuid4().hex[:6]}"
         trace_spec, tables = procedure.declare(self.context)
+        scope = self.roles.get("oscilloscope")
+        if trace_spec is not None and trace_spec.code_bits is None and scope is not None:
+            # Traces are kept as the scope's ADC codes: a byte per sample from an 8-bit scope.
+            trace_spec = replace(trace_spec, code_bits=scope.adc_bits)
         writer = ArchiveWriter(self.archive_dir)
         results: dict[str, Result] = {}
         notes: dict[str, Any] = {}

@@ -97,9 +97,16 @@ def test_open_run_gives_traces_as_xarray_with_time_and_units(runs):
     assert run.traces["time"].attrs["units"] == "s"
     assert run.traces["voltage"].attrs["units"] == "V" and run.traces["voltage"].dims == ("trace", "channel", "time")
     with h5py.File(runs["traced"], "r") as f:   # the file: an index along channel, the names beside it
-        names = [n.decode() for n in f["entry/traces/channel_name"][()]]
-        voltage = f["entry/traces/voltage"][()]
+        g = f["entry/traces"]
+        names = [n.decode() for n in g["channel_name"][()]]
+        # ... and the scope's 8-bit codes with their scaling per trace and channel
+        codes, step, origin, points = (g[f"voltage_{part}"][()] for part in ("code", "step", "origin", "points"))
+    assert codes.dtype == np.int8 and step.shape == origin.shape == points.shape == codes.shape[:2]
+    voltage = codes * step[..., None] + origin[..., None]
+    voltage[np.arange(codes.shape[2]) >= points[..., None]] = np.nan
+    assert np.isfinite(voltage).any() and np.unique(codes).size > 8
     assert list(run.traces["channel"].values) == names and "channel_name" not in run.traces
+    assert not {"voltage_code", "voltage_step", "voltage_origin", "voltage_points"} & set(run.traces.variables)
     np.testing.assert_array_equal(run.traces["voltage"].sel(channel=names[-1]).values, voltage[:, -1, :])
     assert run.arrays["threshold_a"].dims == ("width_s",)
     np.testing.assert_allclose(run.arrays["width_s"].values, STRENGTH_DURATION_REDUCED["widths_s"])

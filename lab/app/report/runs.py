@@ -24,7 +24,7 @@ import numpy as np
 
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
-from lab.archive.layout import ENTRY, EXACT, read_uncertainty
+from lab.archive.layout import ENTRY, EXACT, decoded_traces, read_uncertainty
 from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity, StoredRun,
                                     read_stored_run, text as _text)
 
@@ -158,7 +158,7 @@ def _load(path: Path, data: bool = True) -> RunData:
         import xarray as xr     # only here: importing it takes most of a second
 
         with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
-            run.traces = traces.load()
+            run.traces = decoded_traces(traces.load())
     return run
 
 
