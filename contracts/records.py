@@ -55,7 +55,8 @@ class Quantized:
         codes = np.asarray(self.codes)
         if shift <= 0 or codes.size == 0 or int(np.bitwise_or.reduce(codes, axis=None)) & ((1 << shift) - 1):
             return self
-        return Quantized(codes >> shift, self.step * 2.0**shift, self.origin)
+        narrow = (codes >> shift).astype(np.int8 if bits <= 8 else np.int16)
+        return Quantized(narrow, self.step * 2.0**shift, self.origin)
 
     def scaled(self, linear: Callable[[float], float]) -> Quantized:
         """The same codes through a linear map (f(a x) = a f(x), f(0) = 0) of the values."""
@@ -102,7 +103,8 @@ class TraceCodes:
     def of_channels(cls, channels: Sequence[Quantized | None], n_points: int) -> TraceCodes:
         """One trace of these channels' records, each cut or padded to n_points (None: a channel
         not recorded)."""
-        codes = np.zeros((1, len(channels), n_points), dtype=np.int16)
+        dtype = np.result_type(*(c.codes.dtype for c in channels if c is not None)) if any(channels) else np.int8
+        codes = np.zeros((1, len(channels), n_points), dtype=dtype)
         step, origin = np.full((1, len(channels)), np.nan), np.full((1, len(channels)), np.nan)
         points = np.zeros((1, len(channels)), dtype=np.int32)
         for row, channel in enumerate(channels):

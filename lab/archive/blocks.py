@@ -43,13 +43,19 @@ class Appender:
         self.length = group[scale_name].shape[0]
         self.datasets: dict[str, tuple[h5py.Dataset, int]] = {}  # name -> (dataset, direct-chunk rows)
 
+    def _dataset(self, name: str) -> tuple[h5py.Dataset, int]:
+        if name not in self.datasets:
+            ds = self.group[name]
+            self.datasets[name] = (ds, direct_chunk_rows(ds))
+        return self.datasets[name]
+
     def bytes_needed(self, rows: int, parts: dict[str, list[np.ndarray]]) -> int:
         """File space appending `rows` rows takes: the chunks they start (every dataset of the
         group, the scale included) and the text of string columns."""
         start, end = self.length, self.length + rows
         total = 0
         for name in (self.scale_name, *parts):
-            ds = self.group[name]
+            ds = self._dataset(name)[0]
             k = ds.chunks[0] if ds.chunks else 1
             new_chunks = -(-end // k) - -(-start // k)
             total += new_chunks * k * ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
@@ -62,10 +68,7 @@ class Appender:
         start = self.length
         end = start + len(next(iter(arrays.values())))
         for name, data in ((self.scale_name, np.arange(start, end)), *arrays.items()):
-            if name not in self.datasets:
-                ds = self.group[name]
-                self.datasets[name] = (ds, direct_chunk_rows(ds))
-            ds, k = self.datasets[name]
+            ds, k = self._dataset(name)
             shape = ds.id.shape
             if shape[0] != start:
                 raise ArchiveError(f"{ds.file.filename}: {ds.name} has {shape[0]} rows, expected {start}")

@@ -302,11 +302,10 @@ def _coded(g: h5py.Group, name: str, units: str, code_bits: int, codes: h5py.Dat
     codes.attrs.update(units="1", long_name=f"{name} ADC codes ({code_bits} bits)",
                        decoded_as=f"{name} ({units}) = {step} * {name}{CODE} + {origin} for time index < {points}, "
                                   "else no sample (NaN)")
-    k = max(1, rows // 16)
     for part, dtype, part_units, what in ((step, "f8", units, f"{name} per code"), (origin, "f8", units, f"{name} at code 0"),
                                          (points, "i4", "1", "samples recorded")):
         ds = g.create_dataset(part, (0, codes.shape[1]), dtype=dtype, maxshape=(None, codes.shape[1]),
-                              chunks=(k, codes.shape[1]))
+                              chunks=(rows, codes.shape[1]))
         ds.attrs.update(units=part_units, long_name=what)
         attach(ds, trace, channel)
 

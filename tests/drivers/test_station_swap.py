@@ -61,6 +61,11 @@ def test_swapping_models_changes_no_procedure_facing_behaviour(bench, tmp_path):
         assert traces.time_s.shape == (2000,) and traces.time_s.dtype == np.float64
         assert set(traces.voltage_v) == {1, 2}
         assert all(v.shape == (2000,) and v.dtype == np.float64 for v in traces.voltage_v.values())
+        # Both models send 8-bit samples in 16-bit words; the driver hands on the 8-bit codes.
+        for channel, record in traces.quantized_v.items():
+            assert record.codes.dtype == np.int8 and np.unique(record.codes).size > 2
+            np.testing.assert_allclose(record.values(), traces.voltage_v[channel], rtol=0, atol=1e-12)
+        assert set(traces.quantized_v) == {1, 2}
     # Same time axis (s, relative to the trigger) and the same pulse on the monitor (V).
     np.testing.assert_allclose(traces_a.time_s, traces_b.time_s, rtol=0, atol=1e-15)
     assert traces_a.voltage_v[2].max() == pytest.approx(traces_b.voltage_v[2].max(), rel=0.25)
