@@ -24,6 +24,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 import xarray as xr
+from lab.archive import layout
 from reliability_helpers import ROOT, emulated_tree, write_station
 
 NWLAB = ROOT / ".venv" / "bin" / "nwlab"
@@ -138,7 +139,7 @@ def check_trace_indices(path: Path) -> int:
     """`entry/traces/trace` must be 0..n-1 and as long as the voltage array; returns n."""
     with h5py.File(path, "r") as f:
         traces = f["entry"]["traces"]
-        index, n = traces["trace"][()], traces["voltage"].shape[0]
+        index, n = traces["trace"][()], layout.signal_dataset(traces, "voltage").shape[0]
     assert index.size == n, f"{path}: {index.size} trace indices for {n} traces"
     assert np.array_equal(index, np.arange(n)), f"{path}: traces/trace is not 0..n-1: {index[:20]}"
     return n

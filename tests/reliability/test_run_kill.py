@@ -27,6 +27,7 @@ import pytest
 from run_helpers import (check_table_indices, check_trace_indices, journal_lines, open_with_xarray,
                          private_station, run_nwlab, start_nwlab, stop, table_lengths, text)
 
+from lab.archive import layout
 from lab.archive.writer import ArchiveWriter, WriterOptions
 from contracts.records import ColumnSpec, RunStart, RunStop, TableRows, TableSpec
 
@@ -166,7 +167,9 @@ def _check_recovered_traces(final: Path, journal_traces: int, n: int) -> None:
         entry = f["entry"]
         assert int(entry["recovered_traces"][()]) == n
         traces = entry["traces"]
-        voltage, current = traces["voltage"][()], traces["current"][()]     # m, c in V; input_a in A
+        assert traces["voltage_code"].dtype == np.int8   # the scope's codes, kept through the recovery
+        # m, c in V; input_a in A
+        voltage, current = (layout.read_signal(traces, signal, range(n)) for signal in ("voltage", "current"))
         assert voltage.shape[:2] == (n, 2) and current.shape[:2] == (n, 1), (voltage.shape, current.shape)
         assert np.all(np.isfinite(voltage)) and np.all(np.isfinite(current)), "non-finite samples in recovered traces"
         # reference captures (kind 0, at 0.5 x threshold) first, then spiking ones (kind 1, 1.3 x):
@@ -181,7 +184,7 @@ def _check_recovered_traces(final: Path, journal_traces: int, n: int) -> None:
         if "spike_energies" in entry and entry["spike_energies"]["row"].shape[0]:
             captures = entry["spike_energies"]["capture"][()]
             assert np.array_equal(captures, np.arange(captures.size)), captures
-    ds = open_with_xarray(final, "entry/traces")
+    ds = layout.decoded_traces(open_with_xarray(final, "entry/traces"))
     assert ds["voltage"].dims == ("trace", "channel", "time")
     assert ds.sizes["trace"] == n and ds["time"].attrs["units"] == "s"
     assert np.all(np.isfinite(ds["voltage"].values))
