@@ -24,6 +24,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 import pytest
+from lab.archive import layout
 from run_helpers import (check_trace_indices, exit_status, journal_lines, nwlab_argv, private_station, run_nwlab,
                          scpi_query, served_bench, start_nwlab, stop, table_lengths, tcp_station)
 from reliability_helpers import ROOT
@@ -238,5 +239,9 @@ def test_file_size_limit_mid_run_keeps_every_flushed_block_and_no_zeros(tmp_path
     n = check_trace_indices(archives[0])
     assert n >= flushed, (n, journal_lines(journal))     # every flushed block
     with h5py.File(archives[0], "r") as f:
-        voltage = f["entry/traces/voltage"][()]
-    assert not np.any(np.all(voltage == 0, axis=(1, 2))), "an archived trace is all zeros"
+        traces = f["entry/traces"]
+        voltage = layout.read_signal(traces, "voltage", range(n))
+        step = traces["voltage_step"][()]
+    # a block whose metadata landed without its data reads as HDF5's fill: codes, scaling, points 0
+    assert np.all(step[:, 0] > 0), "an archived trace has no scaling (its data never landed)"
+    assert not np.any(np.all((voltage == 0) | np.isnan(voltage), axis=(1, 2))), "an archived trace is all zeros"
