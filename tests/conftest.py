@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from pathlib import Path
 
@@ -9,6 +10,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATED_STATION = ROOT / "stations" / "emulated.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _stop_signal_handling_as_found():
+    """Each test starts with the stop-signal handling the process had: a command run in-process
+    (`main(["run", ...])`) installs nwlab's handler for the rest of the process, as `nwlab run`
+    does, and a signal it noted would otherwise read as a stop request in every later test."""
+    from lab.execution import interrupts
+
+    handlers = {s: signal.getsignal(s) for s in interrupts.STOP_SIGNALS}
+    yield
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
+    interrupts._state.__init__()  # the module's own reset between commands (handling_stop_signals)
 
 
 @pytest.fixture

@@ -29,6 +29,12 @@ sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 from run_helpers import nwlab_argv, private_station, signal_and_wait, start_nwlab, stop  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch):
+    """Help is laid out to the terminal's width; these tests read it at 120 columns wherever run."""
+    monkeypatch.setenv("COLUMNS", "120")
+
+
 def help_text(capsys, *argv: str) -> str:
     with pytest.raises(SystemExit) as stopped:
         main(list(argv))
