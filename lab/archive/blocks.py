@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -31,6 +32,14 @@ class Buffer:
         return out
 
 
+class _Grown(NamedTuple):
+    dataset: h5py.Dataset
+    direct_rows: int   # rows per chunk written straight to the file (0: through HDF5's selection)
+    chunk_rows: int
+    row_bytes: int
+    text: bool
+
+
 class Appender:
     """Grows the datasets of one group together along their first (unlimited) dimension.
 
@@ -41,12 +50,16 @@ class Appender:
     def __init__(self, group: h5py.Group, scale_name: str) -> None:
         self.group, self.scale_name = group, scale_name
         self.length = group[scale_name].shape[0]
-        self.datasets: dict[str, tuple[h5py.Dataset, int]] = {}  # name -> (dataset, direct-chunk rows)
+        self.datasets: dict[str, _Grown] = {}
 
-    def _dataset(self, name: str) -> tuple[h5py.Dataset, int]:
+    def _dataset(self, name: str) -> _Grown:
+        """A dataset of the group with what a block asks of it, looked up once (h5py's property
+        calls cost more than a small block's write)."""
         if name not in self.datasets:
             ds = self.group[name]
-            self.datasets[name] = (ds, direct_chunk_rows(ds))
+            self.datasets[name] = _Grown(ds, direct_chunk_rows(ds), ds.chunks[0] if ds.chunks else 1,
+                                         ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64)),
+                                         ds.dtype.kind == "O")
         return self.datasets[name]
 
     def bytes_needed(self, rows: int, parts: dict[str, list[np.ndarray]]) -> int:
@@ -55,11 +68,10 @@ class Appender:
         start, end = self.length, self.length + rows
         total = 0
         for name in (self.scale_name, *parts):
-            ds = self._dataset(name)[0]
-            k = ds.chunks[0] if ds.chunks else 1
-            new_chunks = -(-end // k) - -(-start // k)
-            total += new_chunks * k * ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
-            if ds.dtype.kind == "O":
+            grown = self._dataset(name)
+            k = grown.chunk_rows
+            total += (-(-end // k) - -(-start // k)) * k * grown.row_bytes
+            if grown.text:
                 total += sum(len(str(x)) + 16 for part in parts.get(name, ()) for x in part)
         return total
 
@@ -68,7 +80,7 @@ class Appender:
         start = self.length
         end = start + len(next(iter(arrays.values())))
         for name, data in ((self.scale_name, np.arange(start, end)), *arrays.items()):
-            ds, k = self._dataset(name)
+            ds, k = self._dataset(name)[:2]
             shape = ds.id.shape
             if shape[0] != start:
                 raise ArchiveError(f"{ds.file.filename}: {ds.name} has {shape[0]} rows, expected {start}")
