@@ -181,6 +181,7 @@ class ChipUnderTest:
             drives={name: _shifted(w, -start_s) for name, w in drives.items()},
             sample_times_s=np.asarray(sample_times_s) - start_s,
             temperature_k=temperature_k, rng=rng, initial=initial,
+            node_voltages_only=True,     # the instruments see node voltages (scope probes, SMU sense)
         )
         self.state = result.final_state
         # An oscillating chip has no static state, nor has a latched one (a resistor carries a voltage).

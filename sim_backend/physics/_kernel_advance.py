@@ -153,10 +153,15 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     ns = ts.shape[0]
     # polynomial output per step (see _kernel_output) unless floating clusters need the network
     poly_out = ip[NCL] == 0
-    coef = np.empty((out.shape[1], N_COEF))
+    # every trace is computed; out keeps its first out.shape[1] columns (the node voltages alone
+    # when that is all the caller records)
+    n_out = out.shape[1]
+    row = np.empty(nn + nb + ip[NR] + ip[NCS] + nvs + (ny - nb - nw) + nw)
+    coef = np.empty((row.shape[0], N_COEF))
     rhs = np.empty((N_COEF, nn + nvs))
     while cursor[1] < ns and ts[cursor[1]] <= t:
-        sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+        sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, row, wk)
+        out[cursor[1], :] = row[:n_out]
         cursor[1] += 1
     need_f = True
     while True:
@@ -196,7 +201,8 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         if t >= t_stop - T_SNAP_S:
             # samples left only by rounding (t a few ulp short of t_stop) take the final state
             while cursor[1] < ns:
-                sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+                sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, row, wk)
+                out[cursor[1], :] = row[:n_out]
                 cursor[1] += 1
             return 0, t, h, n_ev
         if need_f:
@@ -292,7 +298,8 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         else:
             while cursor[1] < ns and ts[cursor[1]] <= t_new:
                 dense(min((ts[cursor[1]] - t) / h_acc, 1.0), h_acc, y, kst, ysm)
-                sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, out[cursor[1]], wk)
+                sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, row, wk)
+                out[cursor[1], :] = row[:n_out]
                 cursor[1] += 1
         t = t_new
         y[:] = y1

@@ -111,11 +111,12 @@ def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
 
 @njit(cache=True)
 def write_samples(coef, n_clamped, t, h, ts, first, t_end, out):
-    """Evaluate the step's polynomials at ts[first], ts[first+1], … ≤ t_end into out's rows; the
-    last n_clamped columns (hotspot resistances) are clamped at 0. Returns the next sample index."""
+    """Evaluate the step's polynomials at ts[first], ts[first+1], … ≤ t_end into out's rows (its
+    columns: the first out.shape[1] traces); the last n_clamped of coef's columns (hotspot
+    resistances) are clamped at 0. Returns the next sample index."""
     ns = ts.shape[0]
-    ncol = coef.shape[0]
-    n_free = ncol - n_clamped
+    ncol = out.shape[1]
+    n_free = coef.shape[0] - n_clamped
     k = first
     inv_h = 1.0 / h
     while k < ns and ts[k] <= t_end:

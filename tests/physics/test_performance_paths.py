@@ -125,3 +125,26 @@ def test_long_default_steps_keep_switching_times(case):
     assert [e.kind for e in long.events] == [e.kind for e in short.events]
     dt = np.array([a.time_s - b.time_s for a, b in zip(long.events, short.events)])
     assert np.max(np.abs(dt)) < 1e-12
+
+
+@pytest.mark.parametrize("case", ["c3", "neuron"])
+def test_node_voltages_only_are_the_full_runs_node_voltages(case):
+    """What the emulated instruments ask for (node voltages alone) is the same run: the same node
+    voltages, bit for bit, events and final state; only the other traces are left out."""
+    from sim_backend.physics.transient import simulate
+
+    if case == "c3":
+        circuit, drives = oscillator(nonlinear=True), {}
+    else:
+        circuit = _neuron_like(nonlinear=True)
+        drives = {"input": PiecewiseLinear.pulse(30e-6, delay_s=10e-9, width_s=2e-9, rise_s=0.2e-9)}
+    grid = np.linspace(0.0, 60e-9, 2401)
+    full = simulate(circuit, 60e-9, drives=drives, sample_times_s=grid)
+    nodes = simulate(circuit, 60e-9, drives=drives, sample_times_s=grid, node_voltages_only=True)
+    assert full.node_voltage_v.keys() == nodes.node_voltage_v.keys()
+    for node, volts in full.node_voltage_v.items():
+        np.testing.assert_array_equal(nodes.node_voltage_v[node], volts)
+    assert max(np.ptp(volts) for volts in full.node_voltage_v.values()) > 0
+    assert not (nodes.branch_current_a or nodes.cumulative_dissipated_j or nodes.hotspot_resistance_ohm)
+    assert [(e.element, e.kind, e.time_s) for e in nodes.events] == [(e.element, e.kind, e.time_s) for e in full.events]
+    assert len(full.events) > 0 and nodes.final_state == full.final_state and nodes.solver_steps == full.solver_steps
