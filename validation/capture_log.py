@@ -21,8 +21,9 @@ from sim_backend.physics.waveform import PiecewiseLinear
 def record_captures(world) -> list:
     """Make `world` (an emulated bench's World) append every acquisition's CaptureTruth
     (sim_backend/bench/acquisition.py) to the returned list, in the order the scope completes
-    them (the procedure's capture order)."""
+    them (the procedure's capture order), each with every trace of the chip (its energies too)."""
     captures: list = []
+    world.capture_all_traces = True
 
     class Recording(type(world)):
         @property

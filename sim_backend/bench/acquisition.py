@@ -53,7 +53,8 @@ class CaptureTruth:
 
     origin_s: float                 # lab time the window is relative to
     trigger_rel_s: float            # trigger time relative to origin_s
-    chip: TransientResult           # on the fine grid, window-relative times
+    chip: TransientResult           # on the fine grid, window-relative times (node voltages alone
+                                    # unless world.capture_all_traces)
     initial_state: CircuitState     # the chip's state as the simulated window began
     inputs_a: Mapping[str, PiecewiseLinear]   # current into each pulse-input port, window-relative times
 
@@ -216,6 +217,7 @@ def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s
     chip = under_test.run(
         start_s=start_rel_s, stop_s=stop_rel_s, bias_a=world.bias_currents_a(), inputs_a=inputs_a,
         sample_times_s=fine_time_s, temperature_k=world.stage_temperature_k(), rng=world.rng,
+        node_voltages_only=not world.capture_all_traces,
     )
     fine_s = fine_time_s[1] - fine_time_s[0]
     signals = {}

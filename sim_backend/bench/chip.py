@@ -150,11 +150,13 @@ class ChipUnderTest:
         self, *, start_s: float, stop_s: float, bias_a: Mapping[str, float],
         inputs_a: Mapping[str, PiecewiseLinear], sample_times_s: np.ndarray,
         temperature_k: float, rng: np.random.Generator, bias_ramp_s: float = BIAS_STEP_RISE_S,
+        node_voltages_only: bool = True,
     ) -> TransientResult:
         """Simulate [start_s, stop_s] (window-relative times) from the chip's last state.
 
         `bias_a` holds DC port currents; a change from the last run ramps over
-        BIAS_STEP_RISE_S from start_s. `inputs_a` are time-dependent port currents.
+        BIAS_STEP_RISE_S from start_s. `inputs_a` are time-dependent port currents. The result's
+        traces are the node voltages the instruments see, unless `node_voltages_only` is False.
         """
         previous = self.bias_a or {}
         self.release_latch_if_unbiased(bias_a)
@@ -181,7 +183,7 @@ class ChipUnderTest:
             drives={name: _shifted(w, -start_s) for name, w in drives.items()},
             sample_times_s=np.asarray(sample_times_s) - start_s,
             temperature_k=temperature_k, rng=rng, initial=initial,
-            node_voltages_only=True,     # the instruments see node voltages (scope probes, SMU sense)
+            node_voltages_only=node_voltages_only,
         )
         self.state = result.final_state
         # An oscillating chip has no static state, nor has a latched one (a resistor carries a voltage).

@@ -53,6 +53,9 @@ class World:
         self.rng = np.random.default_rng(self.seed)
         self._chip: ChipUnderTest | None = None
         self.last_capture = None      # ground truth of the last acquisition (tests only)
+        # Acquisitions simulate the node voltages the scope probes; with this set, every trace of
+        # the chip (branch currents, running energies: a capture's full ground truth) as well.
+        self.capture_all_traces = False
         self.scheduled_latches: list[tuple[float, str, bool]] = []   # (lab time, nanowire, repeat)
         self.pending_excursions: list[tuple[float, float, float]] = []  # read from the station
 
