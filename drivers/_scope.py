@@ -110,8 +110,8 @@ class ScopeRole(RecoveringVisa):
             elif channel_time_s.shape != time_s.shape or not np.allclose(channel_time_s, time_s, rtol=0, atol=1e-15):
                 raise RuntimeError(f"{self.name}: channel {channel}'s record has another time axis")  # type: ignore[attr-defined]
         assert time_s is not None
-        return Traces(time_s=time_s, voltage_v={channel: record.values() for channel, record in records.items()},
-                      quantized_v=records)
+        volts = {channel: record.values() for channel, record in records.items()}
+        return Traces(time_s=time_s, voltage_v=volts, quantized_v=records)
 
     def safe_state(self) -> None:
         self._write_stop()

@@ -267,8 +267,9 @@ def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
     g = entry.create_group(TRACES)
     signals = trace_signals(spec.channel_units)
     first = next(iter(signals))
-    set_nx(g, "NXdata", signal=first if spec.code_bits is None else first + CODE, axes=["trace", channel_dim(first), "time"],
-           trace_indices=0, **{f"{channel_dim(first)}_indices": 1}, time_indices=2)
+    set_nx(g, "NXdata", signal=first if spec.code_bits is None else first + CODE,
+           axes=["trace", channel_dim(first), "time"], trace_indices=0, **{f"{channel_dim(first)}_indices": 1},
+           time_indices=2)
     k = trace_chunk(spec)
     rows = trace_column_chunk(spec)
     trace = scale(g, "trace", unlimited=True, chunk=rows)
@@ -279,7 +280,8 @@ def create_traces(entry: h5py.Group, spec: TraceSpec) -> None:
         n = len(indices)
         channel = scale(g, channel_dim(name), np.arange(n), dtype="i4")
         stored = name if spec.code_bits is None else name + CODE
-        v = g.create_dataset(stored, (0, n, spec.n_points), maxshape=(None, n, spec.n_points), chunks=(k, n, spec.n_points),
+        v = g.create_dataset(stored, (0, n, spec.n_points), maxshape=(None, n, spec.n_points),
+                             chunks=(k, n, spec.n_points),
                              dtype="f4" if spec.code_bits is None else code_dtype(spec.code_bits))
         attach(v, trace, channel, time)
         if spec.code_bits is None:
@@ -302,7 +304,8 @@ def _coded(g: h5py.Group, name: str, units: str, code_bits: int, codes: h5py.Dat
     codes.attrs.update(units="1", long_name=f"{name} ADC codes ({code_bits} bits)",
                        decoded_as=f"{name} ({units}) = {step} * {name}{CODE} + {origin} for time index < {points}, "
                                   "else no sample (NaN)")
-    for part, dtype, part_units, what in ((step, "f8", units, f"{name} per code"), (origin, "f8", units, f"{name} at code 0"),
+    for part, dtype, part_units, what in ((step, "f8", units, f"{name} per code"),
+                                         (origin, "f8", units, f"{name} at code 0"),
                                          (points, "i4", "1", "samples recorded")):
         ds = g.create_dataset(part, (0, codes.shape[1]), dtype=dtype, maxshape=(None, codes.shape[1]),
                               chunks=(rows, codes.shape[1]))
