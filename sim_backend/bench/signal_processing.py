@@ -36,11 +36,35 @@ def low_pass(signal: np.ndarray, sample_interval_s: float, bandwidth_hz: float) 
     """
     if not math.isfinite(bandwidth_hz) or bandwidth_hz <= 0:
         return signal.copy()
+    decay, ratio = section_constants(sample_interval_s, bandwidth_hz)
+    signal = np.ascontiguousarray(signal, dtype=np.float64)
+    return _two_poles(signal, decay, ratio)
+
+
+def section_constants(sample_interval_s: float, bandwidth_hz: float) -> tuple[float, float]:
+    """(decay, ratio) of each of low_pass's two sections (see _one_pole)."""
     pole_hz = bandwidth_hz * 1.5537739740300374   # 1/sqrt(sqrt(2) - 1)
     ratio = 1.0 / (2.0 * math.pi * pole_hz * sample_interval_s)
-    decay = math.exp(-1.0 / ratio)
-    signal = np.ascontiguousarray(signal, dtype=np.float64)
-    return _one_pole(_one_pole(signal, decay, ratio), decay, ratio)
+    return math.exp(-1.0 / ratio), ratio
+
+
+@njit(cache=True)
+def _two_poles(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
+    """`_one_pole` twice in one pass over the signal (the same operations in the same order, so the
+    same numbers, with one array written instead of two)."""
+    out = np.empty_like(signal)
+    first = signal[0]
+    second = first
+    out[0] = second
+    ramp = ratio * (1.0 - decay)
+    for k in range(1, signal.size):
+        x0 = signal[k - 1]
+        x1 = signal[k]
+        previous = first
+        first = x1 + decay * (first - x0) - ramp * (x1 - x0)
+        second = first + decay * (second - previous) - ramp * (first - previous)
+        out[k] = second
+    return out
 
 
 def first_crossing_index(signal: np.ndarray, level: float, rising: bool, start_index: int = 0) -> int | None:
