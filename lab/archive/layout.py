@@ -62,6 +62,12 @@ def text(group: h5py.Group, name: str, value: str) -> h5py.Dataset:
     return group.create_dataset(name, data=value, dtype=h5py.string_dtype())
 
 
+def text_value(value: Any) -> str:
+    """A string as h5py reads it (a str, bytes, or a 0-d array of either) as str."""
+    value = np.asarray(value).item() if np.ndim(value) == 0 else value
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def note(parent: h5py.Group, name: str, mime: str, data: str, date: str | None = None) -> h5py.Group:
     """An NXnote: h5web renders `application/json` data as a tree."""
     g = parent.create_group(name)
@@ -318,12 +324,8 @@ def trace_signal_names(group: h5py.Group) -> list[str]:
     just `voltage`); a signal stored as codes by its own name (`voltage` for `voltage_code`)."""
     names = [name[: -len(CODE)] if name.endswith(CODE) else name
              for name, ds in group.items() if isinstance(ds, h5py.Dataset) and ds.ndim == 3]
-    signal = text_attr(group.attrs.get("signal"))
+    signal = text_value(group.attrs.get("signal", ""))
     return sorted(names, key=lambda name: name != signal and name + CODE != signal)
-
-
-def text_attr(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
 
 
 def is_coded(group: h5py.Group, signal: str) -> bool:
@@ -337,7 +339,7 @@ def signal_dataset(group: h5py.Group, signal: str) -> h5py.Dataset:
 
 def signal_units(group: h5py.Group, signal: str) -> str:
     ds = group[signal + STEP] if is_coded(group, signal) else group[signal]
-    return text_attr(ds.attrs.get("units", "")) or ""
+    return text_value(ds.attrs.get("units", ""))
 
 
 def signal_parts(group: h5py.Group, signal: str) -> set[str]:

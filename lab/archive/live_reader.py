@@ -29,7 +29,7 @@ import numpy as np
 from lab.archive import layout
 from lab.archive.reader import open_run_file
 from lab.archive.recover import short
-from lab.archive.stored_run import StoredQuantity, attributes, read_stored_entry, table_groups, text
+from lab.archive.stored_run import StoredQuantity, attributes, read_stored_entry, table_groups
 
 #: Traces whose samples are read besides the last ones (a caller's picks), at most.
 PICKED_TRACES_MAX = 64
@@ -170,8 +170,8 @@ def _table(name: str, group: h5py.Group) -> LiveTable:
     axes = attrs.get("axes")
     if isinstance(axes, np.ndarray):
         axes = axes[0] if axes.size else None
-    axis = text(axes) if axes is not None else None
-    signal = text(attrs["signal"]) if "signal" in attrs else None
+    axis = layout.text_value(axes) if axes is not None else None
+    signal = layout.text_value(attrs["signal"]) if "signal" in attrs else None
     return LiveTable(name, {col: ds[:rows] for col, ds in datasets.items()},
                      {col: _units(ds) for col, ds in datasets.items()},
                      axis if axis in datasets else None, signal if signal in datasets else None)
@@ -198,7 +198,7 @@ def _traces(group: h5py.Group, last: int, pick: Pick | None, procedure: str) -> 
     for signal in signals:
         ds = layout.signal_dataset(group, signal)
         names_ds = group.get(layout.channel_names_of(signal))
-        names = [text(n) for n in names_ds[()]] if names_ds is not None else [
+        names = [layout.text_value(n) for n in names_ds[()]] if names_ds is not None else [
             f"{signal}{k}" for k in range(ds.shape[1])]
         block = layout.read_signal(group, signal, indices.tolist())
         for k, name in enumerate(names):

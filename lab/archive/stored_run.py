@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from lab.archive.layout import (CONFIDENCE_LEVEL, ENTRY, EXACT, INTERVAL_HIGH, INTERVAL_LOW, STANDARD_UNCERTAINTY,
-                                UNCERTAINTY_METHOD)
+                                UNCERTAINTY_METHOD, text_value)
 
 TRACES, RESULTS, PARAMETERS, PARAMETERS_RESOLVED = "traces", "results", "parameters", "parameters_resolved"
 #: Groups of the entry that are not tables.
@@ -45,11 +45,6 @@ class StoredRun:
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     table_units: dict[str, dict[str, str]] = field(default_factory=dict)
     traced: bool = False                                    # the run holds a traces group
-
-
-def text(value: Any) -> str:
-    value = np.asarray(value).item() if np.ndim(value) == 0 else value
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def attributes(obj: h5py.HLObject, *names: str) -> dict[str, Any]:
@@ -99,17 +94,17 @@ def _fields(top: h5py.Group) -> dict[str, Any]:
     instrument = top["instrument"]
 
     def read(group: h5py.Group | None, name: str, default: str = "") -> str:
-        return text(group[name][()]) if group is not None and name in group else default
+        return text_value(group[name][()]) if group is not None and name in group else default
 
     station, chip = top.get("instrument/station"), top.get("sample/chip")
     snapshot, metadata = top.get("instrument/snapshot"), top.get("metadata")
     seed = instrument.get("emulator_seed")
     return {
-        "run_id": text(top["run_id"][()]), "procedure": text(top["procedure"][()]),
+        "run_id": text_value(top["run_id"][()]), "procedure": text_value(top["procedure"][()]),
         "exit_status": read(top, "exit_status", "unknown"), "exit_message": read(top, "exit_message"),
-        "start_time": text(top["start_time"][()]), "end_time": read(top, "end_time"),
+        "start_time": text_value(top["start_time"][()]), "end_time": read(top, "end_time"),
         "software_version": str(attributes(top["program_name"], "version").get("version", "?")),
-        "bench": text(instrument["bench"][()]), "emulator_seed": int(seed[()]) if seed is not None else None,
+        "bench": text_value(instrument["bench"][()]), "emulator_seed": int(seed[()]) if seed is not None else None,
         "station_text": read(station, "data"), "chip_text": read(chip, "data"),
         "snapshot_text": read(snapshot, "data") if snapshot is not None else None,
         "metadata_text": read(metadata, "data") if metadata is not None else None,
@@ -139,7 +134,7 @@ def _quantities(group: h5py.Group) -> dict[str, StoredQuantity]:
             continue
         attrs = attributes(ds, *QUANTITY_ATTRS)
         if h5py.check_string_dtype(ds.dtype) is not None:
-            out[name] = StoredQuantity(text(ds.asstr()[()]), attrs)
+            out[name] = StoredQuantity(text_value(ds.asstr()[()]), attrs)
             continue
         values = ds[()]
         if ds.ndim == 0:

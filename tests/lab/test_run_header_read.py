@@ -19,9 +19,9 @@ import pytest
 
 from lab.app import api
 from lab.app.report.runs import (PARAMETERS_RESOLVED, RESULTS, TRACES, Quantity, RunData, RunFileError,
-                                 _checked_load, _load, _text, stage_temperature_k)
+                                 _checked_load, _load, stage_temperature_k)
 from lab.archive.stored_run import NOT_TABLES
-from lab.archive.layout import EXACT, read_uncertainty
+from lab.archive.layout import EXACT, read_uncertainty, text_value
 from test_report import campaign_dir  # noqa: F401 - the module fixture: a campaign directory of every procedure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,10 +36,10 @@ def reference_quantities(ds) -> dict[str, Quantity]:
         units = str(var.attrs.get("units", ""))
         values = var.values
         if values.dtype.kind in "USO":
-            out[name] = Quantity(_text(values), units)
+            out[name] = Quantity(text_value(values), units)
             continue
         uncertainty = read_uncertainty(var.attrs)
-        exact = _text(var.attrs.get(EXACT, ""))
+        exact = text_value(var.attrs.get(EXACT, ""))
         if values.ndim == 0:
             out[name] = Quantity(values.item(), units, uncertainty=uncertainty, exact=exact)
             continue
@@ -66,21 +66,21 @@ def reference_load(path: Path) -> RunData:
     station, chip, metadata = group("entry/instrument/station"), group("entry/sample/chip"), group("entry/metadata")
     seed = instrument.get("emulator_seed")
     run = RunData(
-        path=path, run_id=_text(top["run_id"].values), procedure=_text(top["procedure"].values),
-        status=_text(top["exit_status"].values) if "exit_status" in top else "unknown",
-        message=_text(top["exit_message"].values) if "exit_message" in top else "",
-        started_at=_text(top["start_time"].values),
-        ended_at=_text(top["end_time"].values) if "end_time" in top else "",
+        path=path, run_id=text_value(top["run_id"].values), procedure=text_value(top["procedure"].values),
+        status=text_value(top["exit_status"].values) if "exit_status" in top else "unknown",
+        message=text_value(top["exit_message"].values) if "exit_message" in top else "",
+        started_at=text_value(top["start_time"].values),
+        ended_at=text_value(top["end_time"].values) if "end_time" in top else "",
         software_version=str(top["program_name"].attrs.get("version", "?")),
-        bench=_text(instrument["bench"].values),
+        bench=text_value(instrument["bench"].values),
         emulator_seed=int(seed.values) if seed is not None else None,
-        station_text=_text(station["data"].values) if station is not None else "",
-        chip_text=_text(chip["data"].values) if chip is not None else "",
-        metadata=json.loads(_text(metadata["data"].values)) if metadata is not None else {},
+        station_text=text_value(station["data"].values) if station is not None else "",
+        chip_text=text_value(chip["data"].values) if chip is not None else "",
+        metadata=json.loads(text_value(metadata["data"].values)) if metadata is not None else {},
         with_data=False,
     )
     if snapshot is not None and station is not None:
-        run.stage_temperature_k = stage_temperature_k(_text(snapshot["data"].values), _text(station["data"].values))
+        run.stage_temperature_k = stage_temperature_k(text_value(snapshot["data"].values), text_value(station["data"].values))
     for name, target in (("parameters", run.parameters), (RESULTS, run.results)):
         found = group(f"entry/{name}")
         if found is not None:

@@ -24,9 +24,9 @@ import numpy as np
 
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
-from lab.archive.layout import ENTRY, EXACT, decoded_traces, read_uncertainty
+from lab.archive.layout import ENTRY, EXACT, decoded_traces, read_uncertainty, text_value
 from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity, StoredRun,
-                                    read_stored_run, text as _text)
+                                    read_stored_run)
 
 
 class RunFileError(ValueError):
@@ -96,7 +96,7 @@ def _quantity(stored: StoredQuantity) -> Quantity:
     if isinstance(stored.value, str):
         return Quantity(stored.value, units)
     return Quantity(stored.value, units, stored.axis_name, stored.axis_values, stored.axis_units,
-                    read_uncertainty(stored.attrs), _text(stored.attrs.get(EXACT, "")))
+                    read_uncertainty(stored.attrs), text_value(stored.attrs.get(EXACT, "")))
 
 
 def _short(exc: BaseException) -> str:
@@ -217,7 +217,7 @@ def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
         if var.ndim != 3 or var.dims[0] != "trace" or var.dims[2] != "time":
             continue
         names_var = traces.get(f"{var.dims[1]}_name")
-        names = [_text(n) for n in names_var.values] if names_var is not None else []
+        names = [text_value(n) for n in names_var.values] if names_var is not None else []
         if name in names:
             return var.values[:, names.index(name), :].astype(float), str(var.attrs.get("units", ""))
     return None
