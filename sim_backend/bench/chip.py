@@ -59,6 +59,9 @@ class ChipUnderTest:
     #: The last stretch of a bias settle and the state it ended in (World sets it): while that is
     #: still the chip's state, the next SMU reading takes it instead of simulating its own.
     dc_reading: tuple[CircuitState | None, DcReading] | None = None
+    #: The state a settle left on a limit cycle and the drive it is the cycle of (World sets it):
+    #: while that is still the chip's state, where a new settle leads depends on the drives alone.
+    cycle: tuple[CircuitState, tuple] | None = None
     _dc_cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -121,8 +124,8 @@ class ChipUnderTest:
             now_a, sigma_a = abs(currents[wire.name]), wire.params.sigma_isw_a
             if math.isnan(z):
                 z = draws[wire.name] = float(rng.standard_normal())
-            elif sigma_a > 0.0 and now_a < abs(state.branch_current_a[wire.name]):
-                z = draws[wire.name] = _normal_above((now_a - isw_a) / sigma_a, rng)
+            elif now_a < abs(state.branch_current_a[wire.name]):
+                z = draws[wire.name] = _surviving_draw(wire, now_a, isw_a, rng, z)
             if now_a >= isw_a + sigma_a * z:
                 # It would switch: simulate it, with the thresholds drawn here (a new draw in
                 # the simulation would make this check a second, independent trial).
@@ -196,6 +199,27 @@ class ChipUnderTest:
         self.last_result = result
         return result
 
+    def continue_from(self, result: TransientResult, *, bias_a: Mapping[str, float], latched: frozenset[str],
+                      temperature_k: float, rng: np.random.Generator) -> None:
+        """Take the end of a settle simulated before from an equivalent state (steady_outcomes)
+        as this chip's: its state, its bias, its latched wires. Each superconducting wire's
+        threshold is drawn afresh, given that it has not switched at its present current: the
+        kept draw would make every reuse of the outcome one and the same switching trial."""
+        state = result.final_state
+        draws = dict(state.threshold_z)
+        for wire in self.circuit.elements:
+            if isinstance(wire, Nanowire) and not state.resistive.get(wire.name, False) and wire.name in draws:
+                isw_a = switching_current_a(wire.params, temperature_k)
+                draws[wire.name] = _surviving_draw(wire, abs(state.branch_current_a[wire.name]), isw_a, rng,
+                                                   draws[wire.name])
+        self.state, self.bias_a, self.latched = replace(state, threshold_z=draws), dict(bias_a), latched
+        self.settled = not result.events and not latched
+        self.last_result = result
+
+    def on_cycle_of(self) -> tuple | None:
+        """The drive whose limit cycle the present state is on (World.settle), None if it is not."""
+        return self.cycle[1] if self.cycle is not None and self.cycle[0] is self.state else None
+
     def keep_dc_reading(self, result: TransientResult) -> None:
         """Keep the mean node voltages over `result` as the next SMU reading of the present state."""
         self.dc_reading = self.state, DcReading.of(result)
@@ -207,7 +231,7 @@ class ChipUnderTest:
 
     #: What a run changes: the state it continues from and what is known about it.
     _RUN_STATE = ("state", "bias_a", "latched", "last_result", "settled", "settled_dc_inputs",
-                  "dc_reading")
+                  "dc_reading", "cycle")
 
     def snapshot(self) -> tuple:
         """Everything a run changes, for `restore` (a scope search simulates a stretch twice)."""
@@ -223,6 +247,14 @@ class ChipUnderTest:
 
 
 _STANDARD_NORMAL = NormalDist()
+
+
+def _surviving_draw(wire: Nanowire, current_a: float, isw_a: float, rng: np.random.Generator, z: float) -> float:
+    """A wire's threshold draw for a new switching trial, given that it has not switched at
+    current_a (z unchanged for a wire without spread, or above its critical temperature)."""
+    if wire.params.sigma_isw_a <= 0.0 or isw_a <= 0.0 or math.isnan(z):
+        return z
+    return _normal_above((current_a - isw_a) / wire.params.sigma_isw_a, rng)
 
 
 def _normal_above(floor: float, rng: np.random.Generator) -> float:

@@ -17,6 +17,7 @@ from sim_backend.bench.pulse_generator import PulseGeneratorPanel
 from sim_backend.bench.scope import OscilloscopePanel
 from sim_backend.bench.source_meter import SourceMeter
 from sim_backend.bench.station import EmulatedStation
+from sim_backend.bench.steady_outcomes import SteadyOutcome, SteadyOutcomes, drive_of, ends_on_cycle
 from sim_backend.bench.temperature_controller import TemperatureControllerPanel
 from sim_backend.clock import LabClock
 from sim_backend.physics.waveform import PiecewiseLinear
@@ -58,6 +59,7 @@ class World:
         self.capture_all_traces = False
         self.scheduled_latches: list[tuple[float, str, bool]] = []   # (lab time, nanowire, repeat)
         self.pending_excursions: list[tuple[float, float, float]] = []  # read from the station
+        self.steady_outcomes = SteadyOutcomes()
 
     @property
     def chip(self) -> ChipUnderTest:
@@ -159,15 +161,33 @@ class World:
         if self._input_idle() and chip.static_bias_change(bias_a, temperature_k=temperature_k, rng=self.rng):
             chip.settled_dc_inputs = None
             return chip
-        settle_s = DC_INPUT_SETTLE_S if dc_inputs is not None else DC_SETTLE_S
-        result = chip.run(start_s=0.0, stop_s=settle_s, bias_a=bias_a,
-                          inputs_a=self.input_currents_a(self.now_s(), 0.0, settle_s),
-                          sample_times_s=np.linspace(settle_s - DC_READING_S, settle_s, READING_SAMPLES),
-                          temperature_k=temperature_k, rng=self.rng, bias_ramp_s=BIAS_RAMP_S)
-        # The settle's last stretch is what an SMU reads next: the chip has settled into it.
-        chip.keep_dc_reading(result)
-        chip.settled_dc_inputs = dc_inputs
+        self._settle(chip, bias_a, dc_inputs, temperature_k)
         return chip
+
+    def _settle(self, chip: ChipUnderTest, bias_a: dict[str, float], dc_inputs: tuple | None,
+                temperature_k: float) -> None:
+        """Settle the chip at a new DC drive; from a limit cycle, a change simulated
+        OUTCOMES_KEPT times before is drawn from those instead (steady_outcomes)."""
+        drive = drive_of(bias_a, dc_inputs, temperature_k, chip.latched) if self._input_steady() else None
+        start = chip.on_cycle_of()
+        change = (start, drive) if start is not None and drive is not None else None
+        outcome = self.steady_outcomes.drawn(change, self.rng)
+        if outcome is not None:
+            chip.continue_from(outcome.result, bias_a=bias_a, latched=outcome.latched,
+                               temperature_k=temperature_k, rng=self.rng)
+        else:
+            settle_s = DC_INPUT_SETTLE_S if dc_inputs is not None else DC_SETTLE_S
+            result = chip.run(start_s=0.0, stop_s=settle_s, bias_a=bias_a,
+                              inputs_a=self.input_currents_a(self.now_s(), 0.0, settle_s),
+                              sample_times_s=np.linspace(settle_s - DC_READING_S, settle_s, READING_SAMPLES),
+                              temperature_k=temperature_k, rng=self.rng, bias_ramp_s=BIAS_RAMP_S)
+            outcome = SteadyOutcome(result, chip.latched)
+            self.steady_outcomes.keep(change, outcome)
+        on_cycle = drive is not None and ends_on_cycle(outcome.result, DC_READING_S, chip.latched)
+        chip.cycle = (chip.state, drive) if on_cycle else None
+        # The settle's last stretch is what an SMU reads next: the chip has settled into it.
+        chip.keep_dc_reading(outcome.result)
+        chip.settled_dc_inputs = dc_inputs
 
     def dc_inputs(self) -> tuple | None:
         """The settings of every pulse input held at a DC level (output on, function DC), None
@@ -207,6 +227,16 @@ class World:
                 temperature_k=self.stage_temperature_k(), rng=self.rng,
             ))
         return line_v + reading.node_mean_v[port_node(chip.definition, wire.chip_port)]
+
+    def _input_steady(self) -> bool:
+        """Every generator output that is on holds a DC level: the drive has no time dependence."""
+        for wire in self.station.pulse_inputs:
+            generator = self.panels.get(wire.instrument)
+            if isinstance(generator, PulseGeneratorPanel):
+                channel = generator.channels[wire.channel]
+                if channel.output_enabled and channel.function != "DC":
+                    return False
+        return True
 
     def _input_idle(self) -> bool:
         """No generator is driving the chip (output off), so nothing but the bias acts on it."""
