@@ -328,9 +328,11 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
 
 
 #: The report writer started after each run (lab.app.report.markdown.write_report, CampaignNotes).
-REPORT_WRITER = ("import json, sys; from lab.app.report.markdown import CampaignNotes, write_report_in_turn; "
+#: SIGTERM ends it as an exception would, so its temporary files go and its lock is let go.
+REPORT_WRITER = ("import json, signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
+                 "from lab.app.report.markdown import CampaignNotes, write_report_in_turn; "
                  "write_report_in_turn(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2])))")
-REPORT_WRITER_WAIT_S = 300.0
+REPORT_WRITER_WAIT_S = 60.0
 
 
 class _Journal:
@@ -413,7 +415,12 @@ class _Journal:
         """The report of every run in the directory (never of this campaign's runs alone)."""
         from lab.app.report.markdown import write_report, write_report_in_turn
 
-        for writer in self._writers:  # the last report is this one: no earlier writer may end after it
+        # The last report is this one: no earlier writer may end after it, and what an earlier
+        # one would write this one writes too. A writer stopped halfway leaves its run's figures
+        # unlisted (figures.json is written last), so they are drawn here.
+        for writer in self._writers:
+            writer.terminate()
+        for writer in self._writers:
             try:
                 writer.wait(timeout=REPORT_WRITER_WAIT_S)
             except subprocess.TimeoutExpired:

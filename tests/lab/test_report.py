@@ -498,3 +498,35 @@ def test_digits_follow_the_uncertainty(value, low, high, standard, expected):
     from lab.app.report.values import numbers
 
     assert numbers(value, low, high, standard, 1.0) == expected
+
+
+@pytest.mark.parametrize("stop_after_s", [0.3, 1.5, 3.0])
+def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campaign_dir, tmp_path, stop_after_s):
+    """The campaign stops a report writer still running when it writes the last report itself
+    (SIGTERM): whenever the signal lands, no temporary file is left, the lock is free and the
+    next report draws every figure."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    from lab.app.campaign import REPORT_WRITER
+    from lab.app.report.markdown import write_report_in_turn
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory), json.dumps(asdict(CampaignNotes()))])
+    time.sleep(stop_after_s)
+    writer.send_signal(signal.SIGTERM)
+    assert writer.wait(timeout=60) in (0, 1)              # a clean exit, not a death by the signal
+    assert not [p.name for p in directory.rglob("*") if ".tmp" in p.name]
+    write_report_in_turn(directory, CampaignNotes())
+    report = (directory / "report.md").read_text()
+    drawn = sorted(directory.glob("figures/*/figures.json"))
+    assert len(drawn) == len(list(directory.glob("*.h5")))
+    for listing in drawn:
+        for figure in json.loads(listing.read_text())["figures"]:
+            assert (listing.parent / figure["file"]).stat().st_size > 0 and figure["file"] in report
