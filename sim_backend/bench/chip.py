@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -27,6 +27,11 @@ from sim_backend.physics.nanowire import normal_resistance_ohm, switching_curren
 from sim_backend.physics.results import CircuitState, TransientResult
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
+
+#: A run that ended superconducting is at rest (a DC state) once its node voltages would move
+#: no branch current by more than this before they decay: V/R through the smallest resistance,
+#: a fiftieth of a default wire's 50 nA switching spread.
+REST_CURRENT_A = 1e-9
 
 #: A bias change not otherwise announced is applied as a ramp of this duration (the solver
 #: integrates dI/dt); the world settles bias changes with a slower ramp before readings.
@@ -62,7 +67,6 @@ class ChipUnderTest:
     #: The state a settle left on a limit cycle and the drive it is the cycle of (World sets it):
     #: while that is still the chip's state, where a new settle leads depends on the drives alone.
     cycle: tuple[CircuitState, tuple] | None = None
-    _dc_cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_station(cls, station: EmulatedStation) -> ChipUnderTest:
@@ -97,9 +101,9 @@ class ChipUnderTest:
         """Apply a bias change without a transient when nothing can switch; False if it might.
 
         With every wire superconducting, nothing latched and the input idle, a slow bias change
-        only redistributes DC current by inductance on top of the flux already trapped. If no
-        wire then reaches its drawn switching threshold, the chip settles with no voltage and
-        the new state is exact up to the nonlinear inductance's small superposition error.
+        only redistributes DC current by inductance, every loop keeping the flux it holds. If no
+        wire then reaches its drawn switching threshold, the chip settles with no voltage in
+        that DC state.
 
         A wire whose current falls starts a new switching trial: its next climb is independent
         of the one it survived (switching is an escape, not a fixed threshold), so its threshold
@@ -109,10 +113,9 @@ class ChipUnderTest:
         state = self.state
         if state is None or not self.settled or self.latched or any(state.resistive.values()):
             return False
-        old = self._dc_currents(self.bias_a or {}, temperature_k)
-        new = self._dc_currents(bias_a, temperature_k)
-        currents = {name: current + new.get(name, 0.0) - old.get(name, 0.0)
-                    for name, current in state.branch_current_a.items()}
+        ports = self.port_sources
+        currents = dc_state(self.circuit, temperature_k=temperature_k, keeping_flux_of=state,
+                            source_values={ports[p]: bias_a.get(p, 0.0) for p in ports}).branch_current_a
         draws = dict(state.threshold_z)
         for wire in self.circuit.elements:
             if not isinstance(wire, Nanowire):
@@ -134,20 +137,6 @@ class ChipUnderTest:
         self.state = replace(state, branch_current_a=currents, threshold_z=draws)
         self.bias_a = dict(bias_a)
         return True
-
-    def _dc_currents(self, bias_a: Mapping[str, float], temperature_k: float) -> Mapping[str, float]:
-        """DC branch currents with no trapped flux, cached: bias sweeps revisit the same levels.
-        Temperature enters only through the nonlinear inductance; 10 mK steps are ample."""
-        key = (tuple(sorted(bias_a.items())), round(temperature_k, 2))
-        currents = self._dc_cache.get(key)
-        if currents is None:
-            if len(self._dc_cache) > 4096:
-                self._dc_cache.clear()
-            ports = self.port_sources
-            currents = self._dc_cache[key] = dc_state(
-                self.circuit, temperature_k=key[1],
-                source_values={ports[p]: bias_a.get(p, 0.0) for p in ports}).branch_current_a
-        return currents
 
     def run(
         self, *, start_s: float, stop_s: float, bias_a: Mapping[str, float],
@@ -198,6 +187,17 @@ class ChipUnderTest:
                          events=tuple(replace(e, time_s=e.time_s + start_s) for e in result.events))
         self.last_result = result
         return result
+
+    def ended_at_rest(self, result: TransientResult) -> bool:
+        """`result` (this chip's last run) ended superconducting, nothing latched, its currents at
+        rest: what a superconducting L–R network still has to move after time t is the flux its
+        node voltages carry, V·L/R over L, so each node's V over the smallest resistance bounds it."""
+        if self.latched or any(result.final_state.resistive.values()):
+            return False
+        smallest_ohm = min((e.resistance_ohm for e in self.circuit.elements if isinstance(e, Resistor)),
+                           default=math.inf)
+        end_v = max((abs(float(v[-1])) for v in result.node_voltage_v.values()), default=0.0)
+        return result.time_s.size > 0 and end_v / smallest_ohm <= REST_CURRENT_A
 
     def continue_from(self, result: TransientResult, *, bias_a: Mapping[str, float], latched: frozenset[str],
                       temperature_k: float, rng: np.random.Generator) -> None:

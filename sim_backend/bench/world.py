@@ -185,6 +185,10 @@ class World:
             self.steady_outcomes.keep(change, outcome)
         on_cycle = drive is not None and ends_on_cycle(outcome.result, DC_READING_S, chip.latched)
         chip.cycle = (chip.state, drive) if on_cycle else None
+        # Switching over and the currents at rest: a DC state like any other (the next bias
+        # change that switches nothing needs no transient), though the settle had events.
+        if not chip.settled and not on_cycle and dc_inputs is None and chip.ended_at_rest(outcome.result):
+            chip.settled = True
         # The settle's last stretch is what an SMU reads next: the chip has settled into it.
         chip.keep_dc_reading(outcome.result)
         chip.settled_dc_inputs = dc_inputs

@@ -1,4 +1,5 @@
-"""DC operating point (all wires superconducting, no trapped flux) and stored inductive energy."""
+"""DC operating point (all wires superconducting, with no trapped flux or a given state's) and stored
+inductive energy."""
 
 from __future__ import annotations
 
@@ -33,15 +34,19 @@ def project_cluster_kcl(st: _layout.Structure, current_a: np.ndarray, injection_
 
 
 def dc_state(
-    circuit: Circuit, *, temperature_k: float = 2.0, source_values: Mapping[str, float] | None = None
+    circuit: Circuit, *, temperature_k: float = 2.0, source_values: Mapping[str, float] | None = None,
+    keeping_flux_of: CircuitState | None = None,
 ) -> CircuitState:
-    """All-superconducting DC operating point with no trapped flux.
+    """All-superconducting DC operating point with no trapped flux, or with the flux that every
+    superconducting loop holds in `keeping_flux_of` (the state a slow change of the sources
+    reaches from that superconducting state).
 
     Superconducting branches short their end nodes together ("supernodes"); the resistive network
     between supernodes fixes how much current enters each; inside a supernode the currents divide
     so that every loop's flux Σ±Φ(I) is zero (inverse-inductance division; iterated with the
-    secant inductance L(I) for nonlinear wires). Sources not named in ``source_values`` take their
-    DC value. Wires at or above T_c are resistors here.
+    secant inductance L(I) for nonlinear wires), or keeps the value it has in `keeping_flux_of`.
+    Sources not named in ``source_values`` take their DC value. Wires at or above T_c are
+    resistors here.
     """
     values = dict(source_values or {})
     st = _layout.structure(circuit, float(temperature_k))
@@ -119,7 +124,11 @@ def dc_state(
     for m, e in enumerate(vsrc):
         add(e.node_pos, sol[ns + m])
         add(e.node_neg, -sol[ns + m])
-    current = _divide_by_inductance(st, br, idx, find, inj)
+    if keeping_flux_of is None:
+        current = _divide_by_inductance(st, br, idx, find, inj)
+    else:
+        start = np.array([keeping_flux_of.branch_current_a[name] for name in st.branches])
+        current = _divide_keeping_flux(st, br, idx, find, inj, start)
     return CircuitState(
         time_s=0.0,
         branch_current_a={name: float(i) for name, i in zip(st.branches, current)},
@@ -157,6 +166,60 @@ def _divide_by_inductance(st, br, idx, find, inj) -> np.ndarray:
             return new
         current = new
     return current
+
+
+def _divide_keeping_flux(st, br, idx, find, inj, start_a: np.ndarray) -> np.ndarray:
+    """Branch currents with the node injections `inj` whose flux differs from that at `start_a`
+    only by differences of node potentials, so that no loop's flux changes: Newton's method on
+    Φ_b(I_b) = Φ_b(start_b) + φ_p − φ_q with KCL at every node."""
+    n = len(st.nodes)
+    pinned = {}
+    for node in st.nodes:
+        r = find(node)
+        if r != find(GROUND) and r not in pinned:
+            pinned[r] = idx[node]
+    ends = [(idx[e.node_pos], idx[e.node_neg]) for e in br]
+    flux_kept = np.array([_flux_wb(st, b, i) for b, i in enumerate(start_a)])
+    current = start_a.astype(float)
+    for _ in range(100):
+        flux = np.array([_flux_wb(st, b, i) for b, i in enumerate(current)])
+        slope = np.array([_differential_inductance_h(st, b, i) for b, i in enumerate(current)])
+        # I_b = c_b + (φ_p − φ_q)/L_b, linearised about the present currents
+        c = current + (flux_kept - flux) / slope
+        lap = np.zeros((n, n))
+        b_vec = inj.copy()
+        for (p, q), l_h, c_b in zip(ends, slope, c):
+            g = 1.0 / l_h
+            for i_, j_, sg in ((p, p, g), (q, q, g), (p, q, -g), (q, p, -g)):
+                if i_ >= 0 and j_ >= 0:
+                    lap[i_, j_] += sg
+            if p >= 0:
+                b_vec[p] -= c_b
+            if q >= 0:
+                b_vec[q] += c_b
+        for k in pinned.values():
+            lap[k, :] = 0.0
+            lap[k, k] = 1.0
+            b_vec[k] = 0.0
+        phi = np.linalg.solve(lap, b_vec) if n else np.zeros(0)
+        pot = lambda k: phi[k] if k >= 0 else 0.0  # noqa: E731
+        new = np.array([c_b + (pot(p) - pot(q)) / l_h for (p, q), l_h, c_b in zip(ends, slope, c)])
+        if np.allclose(new, current, rtol=1e-12, atol=1e-15):
+            return new
+        current = new
+    return current
+
+
+def _flux_wb(st: _layout.Structure, b: int, current_a: float) -> float:
+    return _secant_inductance_h(st, b, current_a) * current_a
+
+
+def _differential_inductance_h(st: _layout.Structure, b: int, current_a: float) -> float:
+    """dΦ/dI by a central difference (Newton's slope only: the fixed point is set by Φ itself)."""
+    if not st.branch_nonlinear[b]:
+        return float(st.branch_l0_h[b])
+    step_a = 1e-4 * float(st.branch_isw_a[b])
+    return (_flux_wb(st, b, current_a + step_a) - _flux_wb(st, b, current_a - step_a)) / (2.0 * step_a)
 
 
 def _secant_inductance_h(st: _layout.Structure, b: int, current_a: float) -> float:

@@ -154,3 +154,26 @@ def test_every_climb_past_a_survived_level_is_a_new_switching_trial():
     survived_then_switched = sum(1 for before, now in zip(switched, switched[1:]) if not before and now)
     assert 4 <= sum(switched) <= 36, switched
     assert survived_then_switched >= 2, switched
+
+
+def test_a_settle_that_retrapped_and_came_to_rest_is_a_static_state():
+    """Down from the resistive port to far below retrapping: the settle switches and retraps,
+    then the currents come to rest with flux left in the loop. The next bias change that
+    switches nothing is then applied statically, and agrees with simulating it."""
+    world, smu = bench_with_bias(simulate_every_reading=False)
+    smu.current_level_a = 40e-6
+    world.bias_port_voltage_v("bias")
+    smu.current_level_a = 20e-6
+    world.bias_port_voltage_v("bias")
+    chip = world.chip
+    assert chip.last_result.events and chip.settled       # it switched on the way, and is at rest
+    before = chip.snapshot()
+    temperature_k = world.stage_temperature_k()
+    assert chip.static_bias_change({"bias": 22e-6}, temperature_k=temperature_k, rng=world.rng)
+    static = dict(chip.state.branch_current_a)
+    chip.restore(before)
+    chip.run(start_s=0.0, stop_s=DC_SETTLE_S, bias_a={"bias": 22e-6}, inputs_a={},
+             sample_times_s=np.array([DC_SETTLE_S]), temperature_k=temperature_k, rng=world.rng, bias_ramp_s=50e-9)
+    assert not chip.last_result.events
+    for name, current_a in chip.state.branch_current_a.items():
+        assert static[name] == pytest.approx(current_a, abs=5e-9), name

@@ -57,6 +57,36 @@ def test_dc_state_nonlinear_has_zero_loop_flux():
     assert flux_c == pytest.approx(flux_m - flux_s, rel=1e-9)
 
 
+def test_dc_state_keeping_flux_is_where_a_slow_source_change_leads():
+    """With 3 µA circulating in the loop (trapped flux), the bias goes from 15 to 18 µA: the DC
+    state that keeps the loop's flux is where a simulated ramp ends, and differs from plain
+    superposition of the flux-free states (the nonlinear inductances divide differently at the
+    loop's currents)."""
+    from dataclasses import replace
+
+    from sim_backend.physics import nanowire as nw
+
+    circuit = _loop_circuit(nonlinear=True)
+    free = dc_state(circuit, temperature_k=2.0).branch_current_a
+    start = replace(dc_state(circuit, temperature_k=2.0), branch_current_a={
+        "wm": free["wm"] + 3e-6, "ls": free["ls"] - 3e-6, "wc": free["wc"] - 3e-6})
+    kept = dc_state(circuit, temperature_k=2.0, source_values={"ib": 18e-6}, keeping_flux_of=start).branch_current_a
+    wire = circuit.element("wc").params
+
+    def loop_flux_wb(currents):
+        return nw.flux_wb(wire, currents["wm"]) - 100e-9 * currents["ls"] - nw.flux_wb(wire, currents["wc"])
+
+    assert loop_flux_wb(kept) == pytest.approx(loop_flux_wb(start.branch_current_a), rel=1e-9)
+    assert kept["wc"] - kept["ls"] == pytest.approx(18e-6, rel=1e-12)          # KCL at the bias node
+    ramp = PiecewiseLinear(np.array([0.0, 20e-9]), np.array([15e-6, 18e-6]))
+    ramped = simulate(circuit, 25e-9, drives={"ib": ramp}, initial=start, sample_times_s=np.array([25e-9]))
+    for name, current_a in ramped.final_state.branch_current_a.items():
+        assert kept[name] == pytest.approx(current_a, abs=1e-11), name
+    superposed = start.branch_current_a["wm"] + dc_state(
+        circuit, temperature_k=2.0, source_values={"ib": 18e-6}).branch_current_a["wm"] - free["wm"]
+    assert abs(superposed - kept["wm"]) > 1e-9
+
+
 def test_dc_state_holds_still_in_a_purely_inductive_circuit():
     """Nodes reached only through inductors (no resistor anywhere): the DC state is stationary."""
     circuit = _loop_circuit()
