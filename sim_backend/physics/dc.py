@@ -3,6 +3,7 @@ inductive energy."""
 
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
 import numpy as np
@@ -48,7 +49,26 @@ def dc_state(
     Sources not named in ``source_values`` take their DC value. Wires at or above T_c are
     resistors here.
     """
-    values = dict(source_values or {})
+    st, br, idx, find, inj = _injections(circuit, float(temperature_k), tuple(sorted((source_values or {}).items())))
+    if keeping_flux_of is None:
+        current = _divide_by_inductance(st, br, idx, find, inj)
+    else:
+        start = np.array([keeping_flux_of.branch_current_a[name] for name in st.branches])
+        current = _divide_keeping_flux(st, br, idx, find, inj, start)
+    return CircuitState(
+        time_s=0.0,
+        branch_current_a={name: float(i) for name, i in zip(st.branches, current)},
+        hotspot_resistance_ohm={w: 0.0 for w in st.wires},
+        resistive={w: False for w in st.wires},
+        threshold_z={},
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _injections(circuit: Circuit, temperature_k: float, source_values: tuple):
+    """The circuit's layout, its supernodes and the current each node receives from resistors and
+    sources at DC (cached: bias sweeps revisit the same levels)."""
+    values = dict(source_values)
     st = _layout.structure(circuit, float(temperature_k))
     for name in values:
         if name not in st.current_sources + st.voltage_sources:
@@ -124,18 +144,7 @@ def dc_state(
     for m, e in enumerate(vsrc):
         add(e.node_pos, sol[ns + m])
         add(e.node_neg, -sol[ns + m])
-    if keeping_flux_of is None:
-        current = _divide_by_inductance(st, br, idx, find, inj)
-    else:
-        start = np.array([keeping_flux_of.branch_current_a[name] for name in st.branches])
-        current = _divide_keeping_flux(st, br, idx, find, inj, start)
-    return CircuitState(
-        time_s=0.0,
-        branch_current_a={name: float(i) for name, i in zip(st.branches, current)},
-        hotspot_resistance_ohm={w: 0.0 for w in st.wires},
-        resistive={w: False for w in st.wires},
-        threshold_z={},
-    )
+    return st, br, idx, find, inj
 
 
 def _divide_by_inductance(st, br, idx, find, inj) -> np.ndarray:
@@ -178,48 +187,45 @@ def _divide_keeping_flux(st, br, idx, find, inj, start_a: np.ndarray) -> np.ndar
         r = find(node)
         if r != find(GROUND) and r not in pinned:
             pinned[r] = idx[node]
-    ends = [(idx[e.node_pos], idx[e.node_neg]) for e in br]
-    flux_kept = np.array([_flux_wb(st, b, i) for b, i in enumerate(start_a)])
+    # incidence (node, branch): +1 where the branch leaves a node, -1 where it enters
+    incidence = np.zeros((n, len(br)))
+    for b, e in enumerate(br):
+        if idx[e.node_pos] >= 0:
+            incidence[idx[e.node_pos], b] = 1.0
+        if idx[e.node_neg] >= 0:
+            incidence[idx[e.node_neg], b] = -1.0
+    rows = list(pinned.values())
+    keep = np.ones(n)
+    keep[rows] = 0.0
+    flux_kept = _fluxes_wb(st, start_a)
     current = start_a.astype(float)
     for _ in range(100):
-        flux = np.array([_flux_wb(st, b, i) for b, i in enumerate(current)])
-        slope = np.array([_differential_inductance_h(st, b, i) for b, i in enumerate(current)])
+        slope = _differential_inductances_h(st, current)
         # I_b = c_b + (φ_p − φ_q)/L_b, linearised about the present currents
-        c = current + (flux_kept - flux) / slope
-        lap = np.zeros((n, n))
-        b_vec = inj.copy()
-        for (p, q), l_h, c_b in zip(ends, slope, c):
-            g = 1.0 / l_h
-            for i_, j_, sg in ((p, p, g), (q, q, g), (p, q, -g), (q, p, -g)):
-                if i_ >= 0 and j_ >= 0:
-                    lap[i_, j_] += sg
-            if p >= 0:
-                b_vec[p] -= c_b
-            if q >= 0:
-                b_vec[q] += c_b
-        for k in pinned.values():
-            lap[k, :] = 0.0
-            lap[k, k] = 1.0
-            b_vec[k] = 0.0
+        c = current + (flux_kept - _fluxes_wb(st, current)) / slope
+        lap = (incidence / slope) @ incidence.T * keep[:, None]
+        b_vec = (inj - incidence @ c) * keep
+        lap[rows, rows] = 1.0
         phi = np.linalg.solve(lap, b_vec) if n else np.zeros(0)
-        pot = lambda k: phi[k] if k >= 0 else 0.0  # noqa: E731
-        new = np.array([c_b + (pot(p) - pot(q)) / l_h for (p, q), l_h, c_b in zip(ends, slope, c)])
-        if np.allclose(new, current, rtol=1e-12, atol=1e-15):
+        new = c + (incidence.T @ phi) / slope
+        if np.max(np.abs(new - current), initial=0.0) <= 1e-15 + 1e-12 * np.max(np.abs(current), initial=0.0):
             return new
         current = new
     return current
 
 
-def _flux_wb(st: _layout.Structure, b: int, current_a: float) -> float:
-    return _secant_inductance_h(st, b, current_a) * current_a
+def _fluxes_wb(st: _layout.Structure, current_a: np.ndarray) -> np.ndarray:
+    """Φ_b(I_b) = L(I_b)·I_b of every inductive branch."""
+    nonlinear = st.branch_nonlinear.astype(bool)
+    ratio = np.ones_like(current_a)
+    ratio[nonlinear] = nw.inductance_ratios(current_a[nonlinear], st.branch_isw_a[nonlinear])
+    return st.branch_l0_h * ratio * current_a
 
 
-def _differential_inductance_h(st: _layout.Structure, b: int, current_a: float) -> float:
-    """dΦ/dI by a central difference (Newton's slope only: the fixed point is set by Φ itself)."""
-    if not st.branch_nonlinear[b]:
-        return float(st.branch_l0_h[b])
-    step_a = 1e-4 * float(st.branch_isw_a[b])
-    return (_flux_wb(st, b, current_a + step_a) - _flux_wb(st, b, current_a - step_a)) / (2.0 * step_a)
+def _differential_inductances_h(st: _layout.Structure, current_a: np.ndarray) -> np.ndarray:
+    """dΦ/dI by central differences (Newton's slope only: the fixed point is set by Φ itself)."""
+    step_a = 1e-4 * np.where(st.branch_nonlinear.astype(bool), st.branch_isw_a, 1.0)
+    return (_fluxes_wb(st, current_a + step_a) - _fluxes_wb(st, current_a - step_a)) / (2.0 * step_a)
 
 
 def _secant_inductance_h(st: _layout.Structure, b: int, current_a: float) -> float:

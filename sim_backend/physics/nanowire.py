@@ -154,10 +154,15 @@ def growth_rate_ohm_per_s(p: NanowireParams, current_a: float, temperature_k: fl
     return growth_prefactor_ohm_per_s(p) * boundary_velocity_factor(abs(current_a) / ihs, p.delta)
 
 
+def inductance_ratios(current_a: np.ndarray, isw_a: np.ndarray | float) -> np.ndarray:
+    """L(I)/L₀ = 1/(2cos(0.67·asin(0.6·I/I_sw))−1) (S5 empirical fit), element by element."""
+    x = np.minimum(np.abs(current_a) / isw_a, MAX_FIT_RATIO)
+    return 1.0 / (2.0 * np.cos(0.67 * np.arcsin(0.6 * x)) - 1.0)
+
+
 def inductance_ratio(current_a: float, isw_a: float) -> float:
-    """L(I)/L₀ = 1/(2cos(0.67·asin(0.6·I/I_sw))−1) (S5 empirical fit)."""
-    x = min(abs(current_a) / isw_a, MAX_FIT_RATIO)
-    return 1.0 / (2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0)
+    """L(I)/L₀ of one wire (inductance_ratios)."""
+    return float(inductance_ratios(np.asarray(current_a, dtype=float), isw_a))
 
 
 def flux_wb(p: NanowireParams, current_a: float, isw_a: float | None = None) -> float:
