@@ -21,6 +21,16 @@ TriggerSource = Literal["IMM", "BUS", "EXT", "TIM"]
 
 #: Delay from a trigger to the start of the first pulse's leading edge.
 TRIGGER_LATENCY_S = 100e-9
+#: Pulse timing relative to a window's origin is resolved to this (2^-33 s, 0.12 ns). Lab times
+#: are float seconds that reach 10^4–10^5 s in a campaign, where floats are 2–15 ps apart: a
+#: window anchored on a trigger (origin = trigger + latency) would otherwise see that trigger's
+#: pulse up to half a spacing early or late, by an amount set by the wall clock, and a pulse
+#: near threshold fire in one run and not in the next.
+PULSE_TIME_RESOLUTION_S = 2.0**-33
+
+
+def _resolved(offset_s: float) -> float:
+    return round(offset_s / PULSE_TIME_RESOLUTION_S) * PULSE_TIME_RESOLUTION_S
 
 
 @dataclass
@@ -65,8 +75,9 @@ class GeneratorChannel:
     def pulse_offsets_s(self, origin_s: float, start_rel_s: float, stop_rel_s: float) -> np.ndarray:
         """Leading-edge starts within [start_rel_s, stop_rel_s), relative to lab time origin_s.
 
-        Offsets are built from the trigger (or run start) relative to the origin plus whole
-        periods, so that a window anchored on a trigger stays exact even hours into a run.
+        Offsets are built from the trigger (or run start) relative to the origin (to
+        PULSE_TIME_RESOLUTION_S) plus whole periods, so that a window anchored on a trigger stays
+        exact even hours into a run.
         """
         if not self.output_enabled or self.function == "DC":
             return np.empty(0)
@@ -74,14 +85,14 @@ class GeneratorChannel:
             # Only the cycles that fall inside the window: a burst may hold 1e8 cycles.
             pieces = []
             for trigger_s in self.trigger_times_s:
-                base_rel_s = (trigger_s - origin_s) + TRIGGER_LATENCY_S
+                base_rel_s = _resolved((trigger_s - origin_s) + TRIGGER_LATENCY_S)
                 first = max(np.ceil((start_rel_s - base_rel_s) / self.period_s), 0.0)
                 last = min(np.floor((stop_rel_s - base_rel_s) / self.period_s), self.burst_cycles - 1.0)
                 if last >= first:
                     pieces.append(base_rel_s + np.arange(first, last + 1) * self.period_s)
             offsets = np.concatenate(pieces) if pieces else np.empty(0)
         else:
-            base_rel_s = self.running_since_s - origin_s
+            base_rel_s = _resolved(self.running_since_s - origin_s)
             first = max(np.ceil((start_rel_s - base_rel_s) / self.period_s), 0.0)
             last = np.floor((stop_rel_s - base_rel_s) / self.period_s)
             offsets = base_rel_s + np.arange(first, last + 1) * self.period_s
