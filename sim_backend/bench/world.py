@@ -144,10 +144,12 @@ class World:
         """The chip brought to the SMUs' present bias, as a real source ramps it: slowly.
 
         SMUs ramp over milliseconds, far slower than the chip's ns dynamics, so a bias change
-        is applied quasi-statically: as a DC redistribution when nothing can switch, otherwise
-        as a BIAS_RAMP_S ramp simulated for DC_SETTLE_S, whose last DC_READING_S is the next
-        SMU reading. Levels a driver wrote between two readings are points on that same slow
-        ramp.
+        is applied quasi-statically: as a DC redistribution (every loop keeping its flux) when
+        the chip is at rest and nothing can switch, otherwise as a BIAS_RAMP_S ramp simulated
+        for DC_SETTLE_S, whose last DC_READING_S is the next SMU reading. From a limit cycle
+        (a port in relaxation oscillation, a latched wire) a change simulated OUTCOMES_KEPT
+        times before is drawn from those (steady_outcomes). Levels a driver wrote between two
+        readings are points on that same slow ramp.
         """
         chip = self.chip_for_run()
         bias_a = self.bias_currents_a()

@@ -147,6 +147,10 @@ def test_what_a_closed_connection_left_never_reaches_the_next(served):
                      b":TIMebase:RANGe?;*IDN?\n",           # a reply nobody reads
                      b":TIMebase:RANGe 2",                  # half a line
                      b":WAVeform:DATA #9100000"):           # half a block header
+        deadline = time.monotonic() + 5             # the last round's connection has gone, so
+        while server.client_count and time.monotonic() < deadline:   # a count of one below
+            time.sleep(0.01)                        # is this one's, not that one's
+        assert server.client_count == 0
         with connect(server.port) as gone:
             deadline = time.monotonic() + 5         # admitted (not still in the listen backlog),
             while not server.client_count and time.monotonic() < deadline:   # so its leftover
@@ -155,6 +159,7 @@ def test_what_a_closed_connection_left_never_reaches_the_next(served):
         deadline = time.monotonic() + 5
         while server.client_count and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert server.client_count == 0, leftover
         with connect(server.port) as fresh:
             fresh.sendall(b"*IDN?\n")
             assert read_lines(fresh, 1) == reference, leftover
