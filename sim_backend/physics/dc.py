@@ -44,17 +44,15 @@ def dc_state(
 
     Superconducting branches short their end nodes together ("supernodes"); the resistive network
     between supernodes fixes how much current enters each; inside a supernode the currents divide
-    so that every loop's flux Σ±Φ(I) is zero (inverse-inductance division; iterated with the
-    secant inductance L(I) for nonlinear wires), or keeps the value it has in `keeping_flux_of`.
+    so that every loop's flux Σ±Φ(I) is zero (inverse-inductance division, Newton's method on
+    Φ(I) for nonlinear wires), or keeps the value it has in `keeping_flux_of`.
     Sources not named in ``source_values`` take their DC value. Wires at or above T_c are
     resistors here.
     """
     st, br, idx, find, inj = _injections(circuit, float(temperature_k), tuple(sorted((source_values or {}).items())))
-    if keeping_flux_of is None:
-        current = _divide_by_inductance(st, br, idx, find, inj)
-    else:
-        start = np.array([keeping_flux_of.branch_current_a[name] for name in st.branches])
-        current = _divide_keeping_flux(st, br, idx, find, inj, start)
+    start_a = (np.zeros(len(br)) if keeping_flux_of is None
+               else np.array([keeping_flux_of.branch_current_a[name] for name in st.branches]))
+    current = _divide_keeping_flux(st, br, idx, find, inj, start_a)
     return CircuitState(
         time_s=0.0,
         branch_current_a={name: float(i) for name, i in zip(st.branches, current)},
@@ -147,40 +145,11 @@ def _injections(circuit: Circuit, temperature_k: float, source_values: tuple):
     return st, br, idx, find, inj
 
 
-def _divide_by_inductance(st, br, idx, find, inj) -> np.ndarray:
-    n = len(st.nodes)
-    pinned = {}
-    for node in st.nodes:
-        r = find(node)
-        if r != find(GROUND) and r not in pinned:
-            pinned[r] = idx[node]
-    current = np.zeros(len(br))
-    for _ in range(200):
-        secant = np.array([_secant_inductance_h(st, b, i) for b, i in enumerate(current)])
-        lap = np.zeros((n, n))
-        for e, l_h in zip(br, secant):
-            p, q, g = idx[e.node_pos], idx[e.node_neg], 1.0 / l_h
-            for i_, j_, sg in ((p, p, g), (q, q, g), (p, q, -g), (q, p, -g)):
-                if i_ >= 0 and j_ >= 0:
-                    lap[i_, j_] += sg
-        b_vec = inj.copy()
-        for k in pinned.values():
-            lap[k, :] = 0.0
-            lap[k, k] = 1.0
-            b_vec[k] = 0.0
-        phi = np.linalg.solve(lap, b_vec) if n else np.zeros(0)
-        pot = lambda k: phi[k] if k >= 0 else 0.0  # noqa: E731
-        new = np.array([(pot(idx[e.node_pos]) - pot(idx[e.node_neg])) / l_h for e, l_h in zip(br, secant)])
-        if np.allclose(new, current, rtol=1e-12, atol=1e-15):
-            return new
-        current = new
-    return current
-
-
 def _divide_keeping_flux(st, br, idx, find, inj, start_a: np.ndarray) -> np.ndarray:
     """Branch currents with the node injections `inj` whose flux differs from that at `start_a`
-    only by differences of node potentials, so that no loop's flux changes: Newton's method on
-    Φ_b(I_b) = Φ_b(start_b) + φ_p − φ_q with KCL at every node."""
+    only by differences of node potentials, so that no loop's flux changes (from zero currents:
+    every loop's flux zero): Newton's method on Φ_b(I_b) = Φ_b(start_b) + φ_p − φ_q with KCL at
+    every node, one node of each supernode held at φ = 0."""
     n = len(st.nodes)
     pinned = {}
     for node in st.nodes:
@@ -226,10 +195,3 @@ def _differential_inductances_h(st: _layout.Structure, current_a: np.ndarray) ->
     """dΦ/dI by central differences (Newton's slope only: the fixed point is set by Φ itself)."""
     step_a = 1e-4 * np.where(st.branch_nonlinear.astype(bool), st.branch_isw_a, 1.0)
     return (_fluxes_wb(st, current_a + step_a) - _fluxes_wb(st, current_a - step_a)) / (2.0 * step_a)
-
-
-def _secant_inductance_h(st: _layout.Structure, b: int, current_a: float) -> float:
-    l0 = float(st.branch_l0_h[b])
-    if not st.branch_nonlinear[b]:
-        return l0
-    return l0 * nw.inductance_ratio(current_a, float(st.branch_isw_a[b]))
