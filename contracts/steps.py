@@ -133,7 +133,8 @@ class ConfigureCapture:
 class Capture:
     """Arm one acquisition, fire the input burst (if fire=True) and fetch the record.
 
-    Reply: `ChipTraces`, or None when no trigger came within timeout_s."""
+    Reply: `ChipTraces`, or None when no trigger came within timeout_s (lab time, as every
+    duration a procedure gives: on an emulated station the wait is that over its acceleration)."""
     fire: bool = True
     timeout_s: float = 2.0
 

@@ -19,7 +19,11 @@ from contracts.envelope import Envelope
 from contracts.records import Quantized
 from contracts.roles import AcquisitionLost, Traces
 
-#: How often wait_acquired asks whether the acquisition completed (wall time).
+#: wait_acquired asks whether the acquisition completed after FIRST_POLL_INTERVAL_S, then at
+#: doubling intervals up to POLL_INTERVAL_S (wall time): a trigger that comes soon after arming
+#: (the next pulse of a train, any event on an emulated station's accelerated clock) is seen
+#: soon, a long wait costs the scope a query every POLL_INTERVAL_S.
+FIRST_POLL_INTERVAL_S = 1e-4
 POLL_INTERVAL_S = 2e-3
 
 
@@ -75,6 +79,7 @@ class ScopeRole(RecoveringVisa):
 
     def wait_acquired(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
+        interval_s = FIRST_POLL_INTERVAL_S
         while True:
             acquired = self._read_acquired()
             self._check_acquisition_kept("waiting for the trigger")
@@ -82,7 +87,8 @@ class ScopeRole(RecoveringVisa):
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(min(POLL_INTERVAL_S, max(deadline - time.monotonic(), 0.0)))
+            time.sleep(min(interval_s, max(deadline - time.monotonic(), 0.0)))
+            interval_s = min(2.0 * interval_s, POLL_INTERVAL_S)
 
     def fetch_traces(self, channels: Sequence[int]) -> Traces:
         if not channels:

@@ -90,9 +90,9 @@ class WallModel:
             case steps.ConfigureCapture(record_length=length, node_ranges_v=nodes):
                 self.record_samples = length * (len(nodes) + 1)     # the input monitor too
             case steps.Capture(fire=fire, timeout_s=timeout_s):
-                # One on the chip's own trigger (not fired) may wait its whole timeout, on the
-                # wall clock (the scope driver's deadline): the model takes the most, as dry runs do.
-                wall_s += RECORD_SAMPLE_S * self.record_samples + (0.0 if fire else timeout_s)
+                # One on the chip's own trigger (not fired) may wait its whole timeout (lab
+                # time): the model takes the most, as dry runs do.
+                wall_s += RECORD_SAMPLE_S * self.record_samples + (0.0 if fire else timeout_s / self.acceleration)
         return wall_s
 
 
