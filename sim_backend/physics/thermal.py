@@ -34,6 +34,10 @@ COPPER_DEBYE_K = 343.0
 # Gauss-Legendre nodes for the Debye integrals on [0, min(Theta/T, X_CUT)]; beyond X_CUT the
 # integrands are below e^-40 of their peak, so the integrals equal their limits.
 _X_CUT = 45.0
+#: `step` (error-controlled) leaves a stage whose temperature would move by at most this (its
+#: rate times the step) where it is: a stage at its base temperature drifts in one call per
+#: reading, thousands of times in a sweep.
+AT_REST_K = 1e-12
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(96)
 _DEBYE_C_LIMIT = 4.0 * math.pi**4 / 15.0  # int_0^inf x^4 e^x/(e^x-1)^2 dx
 _DEBYE_U_LIMIT = math.pi**4 / 15.0  # int_0^inf x^3/(e^x-1) dx
@@ -237,8 +241,28 @@ def step(state: ThermalState, params: StageParams, heater_power_w: float, dt_s: 
     if heater_power_w < 0:
         raise ValueError(f"heater power must be >= 0, got {heater_power_w}")
     p_in = heater_power_w + params.parasitic_w
-    t, done = state.temperature_k, 0.0
-    q_cool = 0.0
+    t = state.temperature_k
+    cooling_w = params.cooler.power_w(t)
+    if adaptive and abs(p_in - cooling_w) / heat_capacity_j_per_k(params, t) * dt_s <= AT_REST_K:
+        # At equilibrium: the implicit steps move towards it and never past, by at most the
+        # initial rate times dt_s, so the temperature stays to within AT_REST_K. (The control
+        # loop's single steps are left as they are: the compiled loop matches them bit for bit.)
+        q_cool = cooling_w * dt_s
+    else:
+        t, q_cool = _backward_euler(params, t, p_in, dt_s, adaptive)
+    return replace(
+        state,
+        temperature_k=t,
+        time_s=state.time_s + dt_s,
+        heater_energy_j=state.heater_energy_j + heater_power_w * dt_s,
+        parasitic_energy_j=state.parasitic_energy_j + params.parasitic_w * dt_s,
+        cooling_energy_j=state.cooling_energy_j + q_cool,
+    )
+
+
+def _backward_euler(params: StageParams, t: float, p_in: float, dt_s: float, adaptive: bool) -> tuple[float, float]:
+    """`step`'s backward-Euler steps over dt_s: (temperature at the end, heat the cooler took)."""
+    done, q_cool = 0.0, 0.0
     h = dt_s
     while done < dt_s:
         h = min(h, dt_s - done)
@@ -255,14 +279,7 @@ def step(state: ThermalState, params: StageParams, heater_power_w: float, dt_s: 
         q_cool += h * params.cooler.power_w(t_new)
         t, done = t_new, done + h
         h *= min(4.0, 0.8 * math.sqrt(tol / err)) if err > 0 else 4.0
-    return replace(
-        state,
-        temperature_k=t,
-        time_s=state.time_s + dt_s,
-        heater_energy_j=state.heater_energy_j + heater_power_w * dt_s,
-        parasitic_energy_j=state.parasitic_energy_j + params.parasitic_w * dt_s,
-        cooling_energy_j=state.cooling_energy_j + q_cool,
-    )
+    return t, q_cool
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,5 +1,6 @@
 """Cryostat stage thermal model: base, power balance, cooldown time, large-dt stability, energy."""
 
+import dataclasses
 import math
 
 import pytest
@@ -87,6 +88,29 @@ def test_integrator_conserves_energy(start_k, heater_w, dt_s):
     gross = after.heater_energy_j + after.parasitic_energy_j + after.cooling_energy_j
     gross += thermal.enthalpy_j(STAGE_4K, start_k)
     assert abs(stored - supplied) <= 1e-9 * gross
+
+
+@STAGES
+def test_a_stage_at_rest_stays_where_the_full_integration_leaves_it(params):
+    """At equilibrium `step` books time and energy without integrating (a stage at base drifts
+    once per reading); where it does so the full backward-Euler path agrees to AT_REST_K."""
+    scale = 1.0 if params is STAGE_4K else 1e-6
+    at_rest = thermal.step(ThermalState(1.2 * thermal.equilibrium_temperature_k(params, 0.3 * scale)),
+                           params, 0.3 * scale, 7 * 24 * 3600.0)
+    for dt_s in (0.5, 30.0, 600.0):
+        kept = thermal.step(at_rest, params, 0.3 * scale, dt_s)
+        full_k, cooled_j = thermal._backward_euler(params, at_rest.temperature_k, 0.3 * scale + params.parasitic_w,
+                                                   dt_s, True)
+        rate_k_per_s = (0.3 * scale + params.parasitic_w - params.cooler.power_w(at_rest.temperature_k)) \
+            / thermal.heat_capacity_j_per_k(params, at_rest.temperature_k)
+        assert abs(rate_k_per_s) * dt_s <= thermal.AT_REST_K, "the stage is not at rest: the test shows nothing"
+        assert abs(kept.temperature_k - full_k) <= thermal.AT_REST_K
+        assert kept.cooling_energy_j - at_rest.cooling_energy_j == pytest.approx(cooled_j, rel=1e-9)
+        assert kept.time_s == at_rest.time_s + dt_s
+    # Off equilibrium it integrates: a warmer stage cools in the same call.
+    warm = thermal.step(dataclasses.replace(at_rest, temperature_k=1.01 * at_rest.temperature_k),
+                        params, 0.3 * scale, 30.0)
+    assert warm.temperature_k < 1.01 * at_rest.temperature_k
 
 
 def test_enthalpy_is_integral_of_heat_capacity():
