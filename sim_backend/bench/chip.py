@@ -184,9 +184,11 @@ class ChipUnderTest:
         self.settled = not result.events and not self.latched
         self.bias_a = dict(bias_a)
         self.release_latch_if_unbiased(bias_a)    # a run that ends unbiased frees a latched wire
-        # Report on the caller's clock: times relative to the window's origin, like the drives.
-        result = replace(result, time_s=result.time_s + start_s,
-                         events=tuple(replace(e, time_s=e.time_s + start_s) for e in result.events))
+        # Report on the caller's clock: times relative to the window's origin, like the drives
+        # (a settle's window starts at its origin: nothing to shift).
+        if start_s != 0.0:
+            result = replace(result, time_s=result.time_s + start_s,
+                             events=tuple(replace(e, time_s=e.time_s + start_s) for e in result.events))
         self.last_result = result
         return result
 
