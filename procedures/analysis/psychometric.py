@@ -269,8 +269,9 @@ class PsiSearch:
         p_no = 1.0 - p_yes
 
         def entropy(m, total):
-            m = m / total[..., None]
-            return -np.sum(special.xlogy(m, m), axis=2)
+            # of m / total over μ: log(total) − Σ m·log(m) / total (one log per cell, no division)
+            log_m = np.log(m, out=np.zeros_like(m), where=m > 0.0)
+            return np.log(total) - np.einsum("bxm,bxm->bx", m, log_m) / total
 
         expected = p_yes * entropy(yes, p_yes) + p_no * entropy(no, p_no)
         return np.argmin(expected, axis=1)
