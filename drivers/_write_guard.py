@@ -47,6 +47,8 @@ class ProgramUnit:
 
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    if "'" not in text and '"' not in text:
+        return text.split(separator)     # the same parts: nothing is quoted
     parts, current, quote = [], [], ""
     for char in text:
         if quote:
