@@ -164,10 +164,6 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         out[cursor[1], :] = row[:n_out]
         cursor[1] += 1
     need_f = True
-    # After a rejection the next accepted step does not grow (Hairer's DOPRI5 rule): near a
-    # hotspot's collapse growing again straight away ran into the next rejection (C2: 726
-    # rejected of 1,745 steps in 100 ns; 440 of 1,525 with the rule).
-    just_rejected = False
     while True:
         for w in range(nw):
             if math.isnan(zcur[w]):
@@ -229,7 +225,6 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         if not err <= 1.0:
             stats[1] += 1
             h *= 0.2 if math.isnan(err) else max(0.2, 0.9 * err ** -0.2)
-            just_rejected = True
             continue
         if _any_event(y1, s, thr, ip, fp) < 0:
             theta_in = interior_event(h, y, kst, s, thr, ip, fp, ysm) if h > H_INTERIOR_CHECK_S else 0.0
@@ -314,5 +309,4 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             need_f = True  # a new waveform segment starts: FSAL stage has the old slope
         else:
             k1[:] = kst[6]
-            h *= min(1.0 if just_rejected else 5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
-        just_rejected = False
+            h *= min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
