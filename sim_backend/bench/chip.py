@@ -268,4 +268,4 @@ def _normal_above(floor: float, rng: np.random.Generator) -> float:
 
 
 def _shifted(waveform: PiecewiseLinear, shift_s: float) -> PiecewiseLinear:
-    return PiecewiseLinear(waveform.times_s + shift_s, waveform.values)
+    return waveform if shift_s == 0.0 else PiecewiseLinear(waveform.times_s + shift_s, waveform.values)

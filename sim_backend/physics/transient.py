@@ -184,9 +184,9 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
     dissipated = {name: float(totals[k]) for k, name in enumerate(st.resistors)}
     dissipated.update({name: float(totals[nr + w]) for w, name in enumerate(st.wires)})
     delivered = {name: float(totals[nr + nw + k]) for k, name in enumerate(st.current_sources + st.voltage_sources)}
-    events = tuple(
-        SwitchEvent(st.wires[int(w)], float(t), "switch" if kind == 0 else "retrap", float(e))
-        for w, t, kind, e in ev
+    events = tuple(   # rows as Python floats: a switching climb has tens of events
+        SwitchEvent(st.wires[int(w)], t, "switch" if kind == 0 else "retrap", e)
+        for w, t, kind, e in ev.tolist()
     )
     final = CircuitState(
         time_s=float(t_end),
