@@ -9,8 +9,8 @@ from typing import Mapping
 import numpy as np
 
 from sim_backend.physics import _layout
-from sim_backend.physics._kernel_dc import divide_keeping_flux
 from sim_backend.physics import nanowire as nw
+from sim_backend.physics._kernel_dc import divide_keeping_flux
 from sim_backend.physics.circuit import GROUND, Circuit, CurrentSource, Resistor, VoltageSource
 from sim_backend.physics.results import CircuitState
 

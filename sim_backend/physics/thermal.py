@@ -34,13 +34,14 @@ COPPER_DEBYE_K = 343.0
 # Gauss-Legendre nodes for the Debye integrals on [0, min(Theta/T, X_CUT)]; beyond X_CUT the
 # integrands are below e^-40 of their peak, so the integrals equal their limits.
 _X_CUT = 45.0
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(96)
+_DEBYE_C_LIMIT = 4.0 * math.pi**4 / 15.0  # int_0^inf x^4 e^x/(e^x-1)^2 dx
+_DEBYE_U_LIMIT = math.pi**4 / 15.0  # int_0^inf x^3/(e^x-1) dx
+
 #: `step` (error-controlled) leaves a stage whose temperature would move by at most this (its
 #: rate times the step) where it is: a stage at its base temperature drifts in one call per
 #: reading, thousands of times in a sweep.
 AT_REST_K = 1e-12
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(96)
-_DEBYE_C_LIMIT = 4.0 * math.pi**4 / 15.0  # int_0^inf x^4 e^x/(e^x-1)^2 dx
-_DEBYE_U_LIMIT = math.pi**4 / 15.0  # int_0^inf x^3/(e^x-1) dx
 
 
 def _debye_integrals(x_max: float) -> tuple[float, float]:
