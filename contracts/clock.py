@@ -20,7 +20,11 @@ class LabTime:
         """Lab seconds since the clock was made."""
         return (time.monotonic() - self._origin) * self.acceleration
 
+    def wall_s(self, duration_s: float) -> float:
+        """The wall time duration_s of lab time takes."""
+        return duration_s / self.acceleration
+
     def sleep(self, duration_s: float) -> None:
         """Let duration_s of lab time pass."""
         if duration_s > 0:
-            time.sleep(duration_s / self.acceleration)
+            time.sleep(self.wall_s(duration_s))

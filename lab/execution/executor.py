@@ -391,7 +391,7 @@ class StepExecutor:
         scope.arm_single()
         if fire:
             self.role("pulse_generator").trigger()
-        if not scope.wait_acquired(timeout_s / self.clock.acceleration):   # the driver waits on the wall clock
+        if not scope.wait_acquired(self.clock.wall_s(timeout_s)):   # the driver waits on the wall clock
             return None
         wiring = self.wiring
         channels = [wiring.scope_channel(node) for node in self.capture_nodes] + [wiring.monitor.scope_channel]

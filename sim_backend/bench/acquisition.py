@@ -93,10 +93,7 @@ def _static_under_dc(world) -> bool:
     """Only DC levels drive the chip and its last simulated window had no switching: it sits in
     a static state, and nothing can trigger (below the f–I onset a scope waits out its timeout;
     simulating window after window of it would only cost time)."""
-    functions = [generator.channels[wire.channel].function for wire in world.station.pulse_inputs
-                 if isinstance(generator := world.panels.get(wire.instrument), PulseGeneratorPanel)
-                 and generator.channels[wire.channel].output_enabled]
-    if not functions or any(function != "DC" for function in functions):
+    if world.input_idle() or not world.input_steady():
         return False
     chip = world.chip_at_present_bias()
     return chip.settled and chip.state is not None

@@ -11,6 +11,7 @@ current is removed, when it recovers.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -198,10 +199,12 @@ class ChipUnderTest:
         node voltages carry, V·L/R over L, so each node's V over the smallest resistance bounds it."""
         if self.latched or any(result.final_state.resistive.values()):
             return False
-        smallest_ohm = min((e.resistance_ohm for e in self.circuit.elements if isinstance(e, Resistor)),
-                           default=math.inf)
         end_v = max((abs(float(v[-1])) for v in result.node_voltage_v.values()), default=0.0)
-        return result.time_s.size > 0 and end_v / smallest_ohm <= REST_CURRENT_A
+        return result.time_s.size > 0 and end_v / self._smallest_resistance_ohm <= REST_CURRENT_A
+
+    @functools.cached_property
+    def _smallest_resistance_ohm(self) -> float:
+        return min((e.resistance_ohm for e in self.circuit.elements if isinstance(e, Resistor)), default=math.inf)
 
     def continue_from(self, result: TransientResult, *, bias_a: Mapping[str, float], latched: frozenset[str],
                       temperature_k: float, rng: np.random.Generator) -> None:

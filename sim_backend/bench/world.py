@@ -160,7 +160,7 @@ class World:
             chip.settled_dc_inputs = dc_inputs
             return chip
         temperature_k = self.stage_temperature_k()
-        if self._input_idle() and chip.static_bias_change(bias_a, temperature_k=temperature_k, rng=self.rng):
+        if self.input_idle() and chip.static_bias_change(bias_a, temperature_k=temperature_k, rng=self.rng):
             chip.settled_dc_inputs = None
             return chip
         self._settle(chip, bias_a, dc_inputs, temperature_k)
@@ -170,7 +170,7 @@ class World:
                 temperature_k: float) -> None:
         """Settle the chip at a new DC drive; from a limit cycle, a change simulated
         OUTCOMES_KEPT times before is drawn from those instead (steady_outcomes)."""
-        drive = drive_of(bias_a, dc_inputs, temperature_k, chip.latched) if self._input_steady() else None
+        drive = drive_of(bias_a, dc_inputs, temperature_k, chip.latched) if self.input_steady() else None
         start = chip.on_cycle_of()
         change = (start, drive) if start is not None and drive is not None else None
         outcome = self.steady_outcomes.drawn(change, self.rng)
@@ -198,15 +198,9 @@ class World:
     def dc_inputs(self) -> tuple | None:
         """The settings of every pulse input held at a DC level (output on, function DC), None
         if no input is: what a state settled under a DC input depends on."""
-        held = []
-        for index, wire in enumerate(self.station.pulse_inputs):
-            generator = self.panels.get(wire.instrument)
-            if not isinstance(generator, PulseGeneratorPanel):
-                continue
-            channel = generator.channels[wire.channel]
-            if channel.output_enabled and channel.function == "DC":
-                held.append((index, channel.offset_v, channel.inverted, channel.load_ohm))
-        return tuple(held) or None
+        held = tuple((index, channel.offset_v, channel.inverted, channel.load_ohm)
+                     for index, channel in self._driving_channels() if channel.function == "DC")
+        return held or None
 
     def bias_port_voltage_v(self, role_name: str) -> float:
         """What an SMU reads: its line resistance drop plus the chip's mean voltage at its port.
@@ -222,7 +216,7 @@ class World:
         wire = wires[0]
         line_v = panel.sourced_current_a * wire.line_resistance_ohm
         chip = self.chip_at_present_bias()
-        if chip.settled and self._input_idle():
+        if chip.settled and self.input_idle():
             return line_v                    # superconducting and static: no voltage on the chip
         reading = chip.take_dc_reading()    # a second reading simulates a stretch of its own
         if reading is None:
@@ -234,20 +228,17 @@ class World:
             ))
         return line_v + reading.node_mean_v[port_node(chip.definition, wire.chip_port)]
 
-    def _input_steady(self) -> bool:
-        """Every generator output that is on holds a DC level: the drive has no time dependence."""
-        for wire in self.station.pulse_inputs:
-            generator = self.panels.get(wire.instrument)
-            if isinstance(generator, PulseGeneratorPanel):
-                channel = generator.channels[wire.channel]
-                if channel.output_enabled and channel.function != "DC":
-                    return False
-        return True
-
-    def _input_idle(self) -> bool:
-        """No generator is driving the chip (output off), so nothing but the bias acts on it."""
-        for wire in self.station.pulse_inputs:
+    def _driving_channels(self):
+        """(pulse input index, generator channel) of every pulse input whose output is on."""
+        for index, wire in enumerate(self.station.pulse_inputs):
             generator = self.panels.get(wire.instrument)
             if isinstance(generator, PulseGeneratorPanel) and generator.channels[wire.channel].output_enabled:
-                return False
-        return True
+                yield index, generator.channels[wire.channel]
+
+    def input_steady(self) -> bool:
+        """Every generator output that is on holds a DC level: the drive has no time dependence."""
+        return all(channel.function == "DC" for _, channel in self._driving_channels())
+
+    def input_idle(self) -> bool:
+        """No generator is driving the chip (output off), so nothing but the bias acts on it."""
+        return next(self._driving_channels(), None) is None

@@ -49,10 +49,11 @@ def dc_state(
     Sources not named in ``source_values`` take their DC value. Wires at or above T_c are
     resistors here.
     """
-    st, br, idx, find, inj = _injections(circuit, float(temperature_k), tuple(sorted((source_values or {}).items())))
-    start_a = (np.zeros(len(br)) if keeping_flux_of is None
+    st, incidence, rows, inj = _injections(circuit, float(temperature_k),
+                                           tuple(sorted((source_values or {}).items())))
+    start_a = (np.zeros(len(st.branches)) if keeping_flux_of is None
                else np.array([keeping_flux_of.branch_current_a[name] for name in st.branches]))
-    current = _divide_keeping_flux(st, br, idx, find, inj, start_a)
+    current = _divide_keeping_flux(st, incidence, rows, inj, start_a)
     return CircuitState(
         time_s=0.0,
         branch_current_a={name: float(i) for name, i in zip(st.branches, current)},
@@ -64,8 +65,9 @@ def dc_state(
 
 @functools.lru_cache(maxsize=4096)
 def _injections(circuit: Circuit, temperature_k: float, source_values: tuple):
-    """The circuit's layout, its supernodes and the current each node receives from resistors and
-    sources at DC (cached: bias sweeps revisit the same levels)."""
+    """The circuit's layout, its branch incidence (node x branch: +1 where a branch leaves a node,
+    -1 where it enters), the one node of each supernode held at φ = 0 and the current each node
+    receives from resistors and sources at DC (cached: bias sweeps revisit the same levels)."""
     values = dict(source_values)
     st = _layout.structure(circuit, float(temperature_k))
     for name in values:
@@ -142,28 +144,27 @@ def _injections(circuit: Circuit, temperature_k: float, source_values: tuple):
     for m, e in enumerate(vsrc):
         add(e.node_pos, sol[ns + m])
         add(e.node_neg, -sol[ns + m])
-    return st, br, idx, find, inj
-
-
-def _divide_keeping_flux(st, br, idx, find, inj, start_a: np.ndarray) -> np.ndarray:
-    """Branch currents with the node injections `inj` whose flux differs from that at `start_a`
-    only by differences of node potentials, so that no loop's flux changes (from zero currents:
-    every loop's flux zero): Newton's method on Φ_b(I_b) = Φ_b(start_b) + φ_p − φ_q with KCL at
-    every node, one node of each supernode held at φ = 0."""
-    n = len(st.nodes)
-    pinned = {}
-    for node in st.nodes:
-        r = find(node)
-        if r != find(GROUND) and r not in pinned:
-            pinned[r] = idx[node]
-    # incidence (node, branch): +1 where the branch leaves a node, -1 where it enters
-    incidence = np.zeros((n, len(br)))
+    incidence = np.zeros((len(nodes), len(br)))
     for b, e in enumerate(br):
         if idx[e.node_pos] >= 0:
             incidence[idx[e.node_pos], b] = 1.0
         if idx[e.node_neg] >= 0:
             incidence[idx[e.node_neg], b] = -1.0
-    rows = list(pinned.values())
+    pinned = {}
+    for node in nodes:
+        r = find(node)
+        if r != find(GROUND) and r not in pinned:
+            pinned[r] = idx[node]
+    return st, incidence, list(pinned.values()), inj
+
+
+def _divide_keeping_flux(st, incidence: np.ndarray, rows: list[int], inj: np.ndarray,
+                         start_a: np.ndarray) -> np.ndarray:
+    """Branch currents with the node injections `inj` whose flux differs from that at `start_a`
+    only by differences of node potentials, so that no loop's flux changes (from zero currents:
+    every loop's flux zero): Newton's method on Φ_b(I_b) = Φ_b(start_b) + φ_p − φ_q with KCL at
+    every node, the node of each supernode in `rows` held at φ = 0."""
+    n = len(st.nodes)
     keep = np.ones(n)
     keep[rows] = 0.0
     flux_kept = _fluxes_wb(st, start_a)

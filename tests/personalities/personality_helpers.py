@@ -27,6 +27,12 @@ class StandInWorld:
     def now_s(self) -> float:
         return self.time_s
 
+    def input_idle(self) -> bool:
+        return True         # no pulse inputs: nothing drives a chip
+
+    def input_steady(self) -> bool:
+        return True
+
 
 class ClockedWorld:
     """What a temperature controller uses of the world: panels and a lab clock, frozen until a
