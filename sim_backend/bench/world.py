@@ -20,6 +20,7 @@ from sim_backend.bench.station import EmulatedStation
 from sim_backend.bench.steady_outcomes import SteadyOutcome, SteadyOutcomes, drive_of, ends_on_cycle
 from sim_backend.bench.temperature_controller import TemperatureControllerPanel
 from sim_backend.clock import LabClock
+from sim_backend.physics.results import TransientResult
 from sim_backend.physics.waveform import PiecewiseLinear
 
 FrontPanel = PulseGeneratorPanel | OscilloscopePanel | SourceMeter | TemperatureControllerPanel
@@ -38,6 +39,17 @@ DC_INPUT_SETTLE_S = 3e-6
 #: The window an SMU reading averages (covers several relaxation-oscillation periods).
 DC_READING_S = 20e-9
 READING_SAMPLES = 101
+#: A settle that switched and has not come to rest is simulated on, RUN_OUT_STRETCH_S at a time,
+#: until a stretch passes without a switch or CYCLE_CONFIRM_S have passed in all. A step that
+#: makes a wire carrying trapped flux switch starts a burst of alternating switches in the loop
+#: that moves the flux out and dies 200-950 ns after the step on the default neuron (steps of
+#: 1.55 µA to 33-35 µA, below the port's 36.6 µA switching current): over milliseconds of dwell
+#: and aperture a real SMU reads 0 V there, where the end of a 150 ns settle is often still
+#: switching. Still switching after CYCLE_CONFIRM_S, the drive holds a limit cycle.
+RUN_OUT_STRETCH_S = 100e-9
+CYCLE_CONFIRM_S = 1e-6
+#: Drives known to hold a limit cycle, remembered at most (a sweep visits a few hundred).
+CYCLE_DRIVES_MAX = 4096
 
 
 @dataclass
@@ -60,6 +72,7 @@ class World:
         self.scheduled_latches: list[tuple[float, str, bool]] = []   # (lab time, nanowire, repeat)
         self.pending_excursions: list[tuple[float, float, float]] = []  # read from the station
         self.steady_outcomes = SteadyOutcomes()
+        self._cycle_drives: set = set()    # drives a settle found to hold a limit cycle (run_out)
 
     @property
     def chip(self) -> ChipUnderTest:
@@ -146,7 +159,8 @@ class World:
         SMUs ramp over milliseconds, far slower than the chip's ns dynamics, so a bias change
         is applied quasi-statically: as a DC redistribution (every loop keeping its flux) when
         the chip is at rest and nothing can switch, otherwise as a BIAS_RAMP_S ramp simulated
-        for DC_SETTLE_S, whose last DC_READING_S is the next SMU reading. From a limit cycle
+        for DC_SETTLE_S, and on while it is still switching (`run_out`), whose last
+        DC_READING_S is the next SMU reading. From a limit cycle
         (a port in relaxation oscillation, a latched wire) a change simulated OUTCOMES_KEPT
         times before is drawn from those (steady_outcomes). Levels a driver wrote between two
         readings are points on that same slow ramp.
@@ -183,6 +197,13 @@ class World:
                               inputs_a=self.input_currents_a(self.now_s(), 0.0, settle_s),
                               sample_times_s=np.linspace(settle_s - DC_READING_S, settle_s, READING_SAMPLES),
                               temperature_k=temperature_k, rng=self.rng, bias_ramp_s=BIAS_RAMP_S)
+            if drive is not None and drive not in self._cycle_drives and not chip.latched:
+                result = run_out(chip, result, bias_a, temperature_k, self.rng,
+                                 lambda stop_s: self.input_currents_a(self.now_s(), 0.0, stop_s))
+                if ends_on_cycle(result, DC_READING_S, chip.latched):
+                    if len(self._cycle_drives) >= CYCLE_DRIVES_MAX:
+                        self._cycle_drives.clear()
+                    self._cycle_drives.add(drive)
             outcome = SteadyOutcome(result, chip.latched)
             self.steady_outcomes.keep(change, outcome)
         on_cycle = drive is not None and ends_on_cycle(outcome.result, DC_READING_S, chip.latched)
@@ -242,3 +263,19 @@ class World:
     def input_idle(self) -> bool:
         """No generator is driving the chip (output off), so nothing but the bias acts on it."""
         return next(self._driving_channels(), None) is None
+
+
+def run_out(chip: ChipUnderTest, result: TransientResult, bias_a: dict[str, float], temperature_k: float,
+            rng: np.random.Generator, inputs_a=lambda stop_s: {}) -> TransientResult:
+    """The chip's last run `result`, simulated on at the same drive, RUN_OUT_STRETCH_S at a time,
+    while the last stretch switched and did not end at rest, up to CYCLE_CONFIRM_S after the
+    settle began; returns the last stretch, whose final DC_READING_S is what an SMU reads next. `inputs_a(stop_s)`
+    gives the pulse inputs' currents over a stretch (steady: the same for every stretch)."""
+    elapsed_s = float(result.time_s[-1]) if result.time_s.size else 0.0
+    while elapsed_s < CYCLE_CONFIRM_S and result.events and not chip.ended_at_rest(result):
+        result = chip.run(start_s=0.0, stop_s=RUN_OUT_STRETCH_S, bias_a=bias_a, inputs_a=inputs_a(RUN_OUT_STRETCH_S),
+                          sample_times_s=np.linspace(RUN_OUT_STRETCH_S - DC_READING_S, RUN_OUT_STRETCH_S,
+                                                     READING_SAMPLES),
+                          temperature_k=temperature_k, rng=rng)
+        elapsed_s += RUN_OUT_STRETCH_S
+    return result

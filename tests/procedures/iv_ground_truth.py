@@ -8,8 +8,8 @@ leaves short of the second wire's threshold: a protocol- and flux-dependent offs
 closed formula gives. So the truth is sampled: the chip (as the bench wires it) is stepped up
 from the reset level in fine steps, each step applied and read as the emulated source meter
 does (sim_backend/bench/world.py `chip_at_present_bias`, `bias_port_voltage_v`: a static DC
-redistribution when nothing can switch, else a BIAS_RAMP_S ramp simulated for DC_SETTLE_S, then
-the mean port voltage over DC_READING_S), reset below retrapping after each switch, many times.
+redistribution when nothing can switch, else a BIAS_RAMP_S ramp simulated for DC_SETTLE_S and on
+while it is still switching (`run_out`), then the mean port voltage over DC_READING_S), reset below retrapping after each switch, many times.
 The mean of the first resistive levels (minus half a step) is the port's mean switching
 current, with its Monte Carlo standard error.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sim_backend.bench.chip import ChipUnderTest, port_node
-from sim_backend.bench.world import BIAS_RAMP_S, DC_READING_S, DC_SETTLE_S
+from sim_backend.bench.world import BIAS_RAMP_S, DC_READING_S, DC_SETTLE_S, run_out
 
 #: The procedure's path between levels: steps of at most ramp_a_per_s · dwell_s (defaults).
 MAX_STEP_A = 2e-6
@@ -53,8 +53,10 @@ def port_switching_currents(world, attempts: int, *, seed: int = 1, step_a: floa
         bias = {"bias": float(level_a)}
         chip.release_latch_if_unbiased(bias)
         if bias != (chip.bias_a or {}) and not chip.static_bias_change(bias, temperature_k=temperature_k, rng=rng):
-            chip.run(start_s=0.0, stop_s=DC_SETTLE_S, bias_a=bias, inputs_a={}, sample_times_s=np.array([DC_SETTLE_S]),
-                     temperature_k=temperature_k, rng=rng, bias_ramp_s=BIAS_RAMP_S)
+            result = chip.run(start_s=0.0, stop_s=DC_SETTLE_S, bias_a=bias, inputs_a={},
+                              sample_times_s=np.array([DC_SETTLE_S]), temperature_k=temperature_k, rng=rng,
+                              bias_ramp_s=BIAS_RAMP_S)
+            run_out(chip, result, bias, temperature_k, rng)
         if chip.settled:
             return 0.0
         result = chip.run(start_s=0.0, stop_s=DC_READING_S, bias_a=bias, inputs_a={},

