@@ -86,6 +86,15 @@ def differential_inductance(l0, nonlinear, isw, i):
 
 
 @njit(cache=True)
+def flux(l0, nonlinear, isw, i):
+    """Φ(I) = L₀·I/(2cos(0.67·asin(0.6·min(|I|/I_sw, FIT_CAP)))−1), or L₀·I for linear branches."""
+    if nonlinear == 0:
+        return l0 * i
+    x = min(abs(i) / isw, FIT_CAP)
+    return l0 * i / (2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0)
+
+
+@njit(cache=True)
 def boundary_velocity(x_hs, delta):
     """u = (ψi²−2)/(√max(ψi²−1,0)+δ) with ψi² = 2(I/I_hs)²."""
     q = 2.0 * x_hs * x_hs

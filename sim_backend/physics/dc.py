@@ -10,6 +10,7 @@ import numpy as np
 
 from sim_backend.physics import _layout
 from sim_backend.physics import nanowire as nw
+from sim_backend.physics._kernel_dc import divide_keeping_flux
 from sim_backend.physics.circuit import GROUND, Circuit, CurrentSource, Resistor, VoltageSource
 from sim_backend.physics.results import CircuitState
 
@@ -49,11 +50,12 @@ def dc_state(
     Sources not named in ``source_values`` take their DC value. Wires at or above T_c are
     resistors here.
     """
-    st, incidence, rows, inj = _injections(circuit, float(temperature_k),
-                                           tuple(sorted((source_values or {}).items())))
+    st, incidence, pinned, inj = _injections(circuit, float(temperature_k),
+                                             tuple(sorted((source_values or {}).items())))
     start_a = (np.zeros(len(st.branches)) if keeping_flux_of is None
                else np.array([keeping_flux_of.branch_current_a[name] for name in st.branches]))
-    current = _divide_keeping_flux(st, incidence, rows, inj, start_a)
+    current = divide_keeping_flux(incidence, pinned, st.branch_l0_h, st.branch_nonlinear, st.branch_isw_a,
+                                  inj, start_a)
     return CircuitState(
         time_s=0.0,
         branch_current_a={name: float(i) for name, i in zip(st.branches, current)},
@@ -65,9 +67,9 @@ def dc_state(
 
 @functools.lru_cache(maxsize=4096)
 def _injections(circuit: Circuit, temperature_k: float, source_values: tuple):
-    """The circuit's layout, its branch incidence (node x branch: +1 where a branch leaves a node,
-    -1 where it enters), the one node of each supernode held at φ = 0 and the current each node
-    receives from resistors and sources at DC (cached: bias sweeps revisit the same levels)."""
+    """The circuit's layout, its branch incidence (node x branch, +1 where a branch leaves a node),
+    the node of each supernode held at φ = 0 (pinned) and the current each node receives from
+    resistors and sources at DC (cached: bias sweeps revisit the same levels)."""
     values = dict(source_values)
     st = _layout.structure(circuit, float(temperature_k))
     for name in values:
@@ -150,49 +152,11 @@ def _injections(circuit: Circuit, temperature_k: float, source_values: tuple):
             incidence[idx[e.node_pos], b] = 1.0
         if idx[e.node_neg] >= 0:
             incidence[idx[e.node_neg], b] = -1.0
-    pinned = {}
+    pinned = np.zeros(len(nodes), dtype=np.int64)
+    held = set()
     for node in nodes:
         r = find(node)
-        if r != find(GROUND) and r not in pinned:
-            pinned[r] = idx[node]
-    return st, incidence, list(pinned.values()), inj
-
-
-def _divide_keeping_flux(st, incidence: np.ndarray, rows: list[int], inj: np.ndarray,
-                         start_a: np.ndarray) -> np.ndarray:
-    """Branch currents with the node injections `inj` whose flux differs from that at `start_a`
-    only by differences of node potentials, so that no loop's flux changes (from zero currents:
-    every loop's flux zero): Newton's method on Φ_b(I_b) = Φ_b(start_b) + φ_p − φ_q with KCL at
-    every node, the node of each supernode in `rows` held at φ = 0."""
-    n = len(st.nodes)
-    keep = np.ones(n)
-    keep[rows] = 0.0
-    flux_kept = _fluxes_wb(st, start_a)
-    current = start_a.astype(float)
-    for _ in range(100):
-        slope = _differential_inductances_h(st, current)
-        # I_b = c_b + (φ_p − φ_q)/L_b, linearised about the present currents
-        c = current + (flux_kept - _fluxes_wb(st, current)) / slope
-        lap = (incidence / slope) @ incidence.T * keep[:, None]
-        b_vec = (inj - incidence @ c) * keep
-        lap[rows, rows] = 1.0
-        phi = np.linalg.solve(lap, b_vec) if n else np.zeros(0)
-        new = c + (incidence.T @ phi) / slope
-        if np.max(np.abs(new - current), initial=0.0) <= 1e-15 + 1e-12 * np.max(np.abs(current), initial=0.0):
-            return new
-        current = new
-    return current
-
-
-def _fluxes_wb(st: _layout.Structure, current_a: np.ndarray) -> np.ndarray:
-    """Φ_b(I_b) = L(I_b)·I_b of every inductive branch."""
-    nonlinear = st.branch_nonlinear.astype(bool)
-    ratio = np.ones_like(current_a)
-    ratio[nonlinear] = nw.inductance_ratios(current_a[nonlinear], st.branch_isw_a[nonlinear])
-    return st.branch_l0_h * ratio * current_a
-
-
-def _differential_inductances_h(st: _layout.Structure, current_a: np.ndarray) -> np.ndarray:
-    """dΦ/dI by central differences (Newton's slope only: the fixed point is set by Φ itself)."""
-    step_a = 1e-4 * np.where(st.branch_nonlinear.astype(bool), st.branch_isw_a, 1.0)
-    return (_fluxes_wb(st, current_a + step_a) - _fluxes_wb(st, current_a - step_a)) / (2.0 * step_a)
+        if r != find(GROUND) and r not in held:
+            held.add(r)
+            pinned[idx[node]] = 1
+    return st, incidence, pinned, inj
