@@ -225,9 +225,10 @@ class IvSweep(Procedure):
                         "window_high_a": (np.array([window[-1]]), "A")}))
                 reset_ok = not resistive[last]
                 # Not retrapped at the reset level: every later sweep of the batch starts resistive
-                # (latched). The pilot's down-sweep can retrap higher than fast sweeps do; later
-                # batches reset a margin lower (30-event runs, seeds 1000-1004: 33, 5, 43, 1, 31
-                # latched sweeps without this, 24, 5, 26, 1, 22 with it).
+                # (latched). The pilot reads retrapping to one coarse step, so its reset level can
+                # lie above where fast sweeps retrap; later batches reset a margin lower. (The
+                # emulated default chip's port retraps where it switches: 30-event runs, seeds
+                # 1000-1004, latch in no sweep with or without this.)
                 missed = missed or not reset_ok
             if missed:
                 lowered_a += p.reset_margin_a
@@ -316,8 +317,10 @@ class IvSweep(Procedure):
             below_a = 2 * window[0] - window[1] if len(window) > 1 else level_a
             if level_a < below_a:
                 # Arrive one window step below the window, not with a ramp step onto its first
-                # level: a µA step onto it switched the emulated port there ("below the window")
-                # in 131 of 1225 sweeps, 42 of 1150 when arriving like this (1000-event runs).
+                # level: a µA step can make the wire holding trapped flux switch, and the burst
+                # that moves the flux out can end on the port's cycle. (The emulated default
+                # chip's bursts die out: 1000-event runs, seeds 20261124 and 1000, have 0 and 0
+                # sweeps below the window without this, 0 and 1 with it.)
                 levels.extend(path_a(level_a, below_a, max_step_a))
                 level_a = float(below_a)
             for target_a in window:
