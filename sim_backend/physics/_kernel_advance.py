@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from sim_backend.physics._kernel_integrate import T_TOL_S, dense, error_norm, event_value, rk_step
-from sim_backend.physics._kernel_network import network, node_of, pwl_value, vdiff
+from sim_backend.physics._kernel_network import network, node_of, pwl_slope, pwl_value, solve_small, vdiff
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
 from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_ISW, W_SIGMA
 
@@ -35,6 +35,16 @@ THRESHOLD_FLOOR = 1e-3  # a drawn threshold never falls below this fraction of I
 # the dense output), so that a long step cannot carry a current above threshold and back unseen.
 H_INTERIOR_CHECK_S = 100e-12
 INTERIOR_THETAS = (0.25, 0.5, 0.75)
+# A stretch at rest (every wire superconducting, the sources constant up to the next breakpoint)
+# is crossed in one backward-Euler stride when that stride moves no branch current by more than
+# REST_TOLERANCE_FRACTION of its tolerance: what is left of the transient is no more than a step
+# may get wrong. An explicit method cannot stride there: its steps stay near 3x the fastest L/R
+# time (~1.5 ns on the default neuron with its wiring), with rejections, for the whole stretch,
+# and keep that fast mode excited at about one tolerance (0.5-1.5 of it on the neuron at rest).
+REST_TOLERANCE_FRACTION = 2.0
+# Tried only where striding saves steps and the state barely moves over the present step.
+REST_MIN_STEPS = 4.0
+REST_PREFILTER = 100.0
 
 
 @njit(cache=True)
@@ -75,6 +85,44 @@ def _any_event(y, s, thr, ip, fp):
         if event_value(w, y, s, thr, ip, fp) >= 0.0:
             return w
     return -1
+
+
+@njit(cache=True)
+def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rtol, ytr, ktr, jac):
+    """Branch currents after one backward-Euler step from t to t_limit, in ytr[:nb], if the
+    stretch is at rest (see REST_TOLERANCE_FRACTION) and no wire reaches its transition there;
+    False otherwise. The step solves (1/T − J)·δ = f for T = t_limit − t, J = ∂f/∂I by
+    differences: L-stable, it damps the L/R modes and keeps every superconducting loop's flux
+    (f has no component along a persistent current, which (1/T − J) leaves alone)."""
+    nb = ip[NB]
+    stride = t_limit - t
+    if stride < REST_MIN_STEPS * h:
+        return False
+    for w in range(s.shape[0]):
+        if s[w] != 0:
+            return False
+    for b in range(nb):
+        if abs(k1[b]) * h > REST_PREFILTER * (atol[b] + rtol * abs(y[b])):
+            return False
+    mid = 0.5 * (t + t_limit)
+    for k in range(ip[NCS] + ip[NVS]):
+        if pwl_slope(k, mid, ip, fp) != 0.0:
+            return False
+    for c in range(nb):
+        ytr[:] = y
+        step_a = 1e-7 * max(abs(y[c]), 1e-6)
+        ytr[c] += step_a
+        network(t, t, ytr, s, ip, fp, kinv, v, iv, ktr[0], wk)
+        for r in range(nb):
+            jac[r, c] = -(ktr[0, r] - k1[r]) / step_a
+        jac[c, c] += 1.0 / stride
+    delta = solve_small(jac, k1[:nb].copy())
+    ytr[:] = y
+    for b in range(nb):
+        if not abs(delta[b]) <= REST_TOLERANCE_FRACTION * (atol[b] + rtol * abs(y[b])):
+            return False
+        ytr[b] = y[b] + delta[b]
+    return _any_event(ytr, s, thr, ip, fp) < 0
 
 
 @njit(cache=True)
@@ -164,6 +212,8 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         out[cursor[1], :] = row[:n_out]
         cursor[1] += 1
     need_f = True
+    jac = np.empty((nb, nb))
+    e_cols = nn + nb + ip[NR] + ip[NCS] + nvs    # first cumulative-energy column of a sample row
     while True:
         for w in range(nw):
             if math.isnan(zcur[w]):
@@ -213,6 +263,24 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         t_limit = t_stop
         if cursor[0] < bp.shape[0] and bp[cursor[0]] < t_limit:
             t_limit = bp[cursor[0]]
+        if rest_stride(t, t_limit, min(h, h_max), y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rtol, ytr, ktr,
+                       jac):
+            # At rest up to the breakpoint: currents and node voltages stay, the energies go on
+            # at their present rates (a source feeding a resistor keeps doing so).
+            y[:nb] = ytr[:nb]
+            sample_row(t_limit, y, s, ip, fp, kinv, v, iv, dy, row, wk)
+            while cursor[1] < ns and ts[cursor[1]] <= t_limit:
+                out[cursor[1], :] = row[:n_out]
+                for j in range(n_ctrl, ny):
+                    if e_cols + j - n_ctrl < n_out:
+                        out[cursor[1], e_cols + j - n_ctrl] = y[j] + k1[j] * (ts[cursor[1]] - t)
+                cursor[1] += 1
+            for j in range(n_ctrl, ny):
+                y[j] += k1[j] * (t_limit - t)
+            t = t_limit
+            stats[0] += 1
+            need_f = True
+            continue
         h = min(h, h_max)
         to_limit = False
         if t + h >= t_limit or t_limit - (t + h) < 1e-6 * h:
