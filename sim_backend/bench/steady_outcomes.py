@@ -16,6 +16,7 @@ transient after a pulse) carries its history: settles from it are always simulat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ OUTCOMES_KEPT = 8
 TEMPERATURE_RESOLUTION_K = 1e-3
 #: Changes of drive remembered at most (a sweep visits a few hundred).
 CHANGES_MAX = 4096
+#: Drives known to hold a limit cycle, remembered at most.
+CYCLE_DRIVES_MAX = 4096
 
 Drive = tuple   # (DC bias per port, DC input settings, temperature, latched wires)
 
@@ -78,3 +81,42 @@ class SteadyOutcomes:
         if change not in self._kept and len(self._kept) >= CHANGES_MAX:
             self._kept.clear()
         self._kept.setdefault(change, []).append(outcome)
+
+
+class CycleDrives:
+    """Drives a settle found to hold a limit cycle (World's run-out of a settle still switching).
+
+    A port driven harder than one that holds a cycle holds one too: above its retrapping
+    current the relaxation oscillation only runs faster. So for a drive through one bias port,
+    the lowest |current| found to hold a cycle (per sign and the rest of the drive: inputs,
+    temperature, latched wires) answers for every higher one; other drives are kept as they are.
+    """
+
+    def __init__(self) -> None:
+        self._lowest_a: dict[tuple, float] = {}
+        self._exact: set[Drive] = set()
+
+    @staticmethod
+    def _one_port(drive: Drive) -> tuple[tuple, float] | None:
+        bias = drive[0]
+        if len(bias) != 1 or bias[0][1] == 0.0:
+            return None
+        port, current_a = bias[0]
+        return (port, current_a > 0.0, *drive[1:]), abs(current_a)
+
+    def holds_cycle(self, drive: Drive) -> bool:
+        one = self._one_port(drive)
+        if one is None:
+            return drive in self._exact
+        lowest_a = self._lowest_a.get(one[0])
+        return lowest_a is not None and one[1] >= lowest_a
+
+    def add(self, drive: Drive) -> None:
+        if len(self._lowest_a) + len(self._exact) >= CYCLE_DRIVES_MAX:
+            self._lowest_a.clear()
+            self._exact.clear()
+        one = self._one_port(drive)
+        if one is None:
+            self._exact.add(drive)
+        else:
+            self._lowest_a[one[0]] = min(one[1], self._lowest_a.get(one[0], math.inf))

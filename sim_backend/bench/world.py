@@ -17,7 +17,7 @@ from sim_backend.bench.pulse_generator import PulseGeneratorPanel
 from sim_backend.bench.scope import OscilloscopePanel
 from sim_backend.bench.source_meter import SourceMeter
 from sim_backend.bench.station import EmulatedStation
-from sim_backend.bench.steady_outcomes import SteadyOutcome, SteadyOutcomes, drive_of, ends_on_cycle
+from sim_backend.bench.steady_outcomes import CycleDrives, SteadyOutcome, SteadyOutcomes, drive_of, ends_on_cycle
 from sim_backend.bench.temperature_controller import TemperatureControllerPanel
 from sim_backend.clock import LabClock
 from sim_backend.physics.results import TransientResult
@@ -45,11 +45,11 @@ READING_SAMPLES = 101
 #: that moves the flux out and dies 200-950 ns after the step on the default neuron (steps of
 #: 1.55 µA to 33-35 µA, below the port's 36.6 µA switching current): over milliseconds of dwell
 #: and aperture a real SMU reads 0 V there, where the end of a 150 ns settle is often still
-#: switching. Still switching after CYCLE_CONFIRM_S, the drive holds a limit cycle.
+#: switching. Still switching after CYCLE_CONFIRM_S, the drive holds a limit cycle, and later
+#: settles into it, or into a harder drive of the same port, stop at DC_SETTLE_S
+#: (steady_outcomes.CycleDrives).
 RUN_OUT_STRETCH_S = 100e-9
 CYCLE_CONFIRM_S = 1e-6
-#: Drives known to hold a limit cycle, remembered at most (a sweep visits a few hundred).
-CYCLE_DRIVES_MAX = 4096
 
 
 @dataclass
@@ -72,7 +72,7 @@ class World:
         self.scheduled_latches: list[tuple[float, str, bool]] = []   # (lab time, nanowire, repeat)
         self.pending_excursions: list[tuple[float, float, float]] = []  # read from the station
         self.steady_outcomes = SteadyOutcomes()
-        self._cycle_drives: set = set()    # drives a settle found to hold a limit cycle (run_out)
+        self.cycle_drives = CycleDrives()
 
     @property
     def chip(self) -> ChipUnderTest:
@@ -197,13 +197,11 @@ class World:
                               inputs_a=self.input_currents_a(self.now_s(), 0.0, settle_s),
                               sample_times_s=np.linspace(settle_s - DC_READING_S, settle_s, READING_SAMPLES),
                               temperature_k=temperature_k, rng=self.rng, bias_ramp_s=BIAS_RAMP_S)
-            if drive is not None and drive not in self._cycle_drives and not chip.latched:
+            if drive is not None and not chip.latched and not self.cycle_drives.holds_cycle(drive):
                 result = run_out(chip, result, bias_a, temperature_k, self.rng,
                                  lambda stop_s: self.input_currents_a(self.now_s(), 0.0, stop_s))
                 if ends_on_cycle(result, DC_READING_S, chip.latched):
-                    if len(self._cycle_drives) >= CYCLE_DRIVES_MAX:
-                        self._cycle_drives.clear()
-                    self._cycle_drives.add(drive)
+                    self.cycle_drives.add(drive)
             outcome = SteadyOutcome(result, chip.latched)
             self.steady_outcomes.keep(change, outcome)
         on_cycle = drive is not None and ends_on_cycle(outcome.result, DC_READING_S, chip.latched)

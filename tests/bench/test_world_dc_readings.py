@@ -127,7 +127,8 @@ def test_a_reading_after_a_bias_change_is_the_settles_last_stretch():
     """A bias change is settled for DC_SETTLE_S, and on while still switching; the next SMU reading
     is the mean port voltage over the settle's last DC_READING_S (no stretch simulated of its
     own), the one after it simulates a stretch of its own. The first settle into a drive that
-    holds a limit cycle runs out to CYCLE_CONFIRM_S; once the drive is known, DC_SETTLE_S."""
+    holds a limit cycle runs out to CYCLE_CONFIRM_S; once that drive, or a gentler one of the same
+    port, is known to hold one, DC_SETTLE_S."""
     world, smu = bench_with_bias(simulate_every_reading=False)
     smu.current_level_a = 40e-6                          # above the port's switching current
     chip = world.chip_at_present_bias()
@@ -147,6 +148,14 @@ def test_a_reading_after_a_bias_change_is_the_settles_last_stretch():
     second_v = world.bias_port_voltage_v("bias")
     assert chip.last_result is not settle                # the second reading simulated its stretch
     assert second_v - 40e-6 * 25.0 > 5e-6
+    for current_a in (20e-6, 42e-6):                     # a harder drive of the port: known to cycle too
+        smu.current_level_a = current_a
+        chip = world.chip_at_present_bias()
+    assert chip.last_result.time_s[-1] == pytest.approx(DC_SETTLE_S) and chip.last_result.events
+    for current_a in (20e-6, 38e-6):                     # a gentler one is followed to its end
+        smu.current_level_a = current_a
+        chip = world.chip_at_present_bias()
+    assert chip.last_result.time_s[-1] == pytest.approx(RUN_OUT_STRETCH_S)
 
 
 def test_every_climb_past_a_survived_level_is_a_new_switching_trial():
