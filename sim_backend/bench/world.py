@@ -160,10 +160,10 @@ class World:
         is applied quasi-statically: as a DC redistribution (every loop keeping its flux) when
         the chip is at rest and nothing can switch, otherwise as a BIAS_RAMP_S ramp simulated
         for DC_SETTLE_S, and on while it is still switching (`run_out`), whose last
-        DC_READING_S is the next SMU reading. From a limit cycle
-        (a port in relaxation oscillation, a latched wire) a change simulated OUTCOMES_KEPT
-        times before is drawn from those (steady_outcomes). Levels a driver wrote between two
-        readings are points on that same slow ramp.
+        DC_READING_S is the next SMU reading. From a limit cycle (a port in relaxation
+        oscillation, a latched wire) a change simulated OUTCOMES_KEPT times before is drawn from
+        those (steady_outcomes). Levels a driver wrote between two readings are points on that
+        same slow ramp.
         """
         chip = self.chip_for_run()
         bias_a = self.bias_currents_a()
@@ -267,8 +267,8 @@ def run_out(chip: ChipUnderTest, result: TransientResult, bias_a: dict[str, floa
             rng: np.random.Generator, inputs_a=lambda stop_s: {}) -> TransientResult:
     """The chip's last run `result`, simulated on at the same drive, RUN_OUT_STRETCH_S at a time,
     while the last stretch switched and did not end at rest, up to CYCLE_CONFIRM_S after the
-    settle began; returns the last stretch, whose final DC_READING_S is what an SMU reads next. `inputs_a(stop_s)`
-    gives the pulse inputs' currents over a stretch (steady: the same for every stretch)."""
+    settle began. Returns the last stretch, whose final DC_READING_S is what an SMU reads next.
+    `inputs_a(stop_s)` gives the pulse inputs' currents over a stretch (steady inputs only)."""
     elapsed_s = float(result.time_s[-1]) if result.time_s.size else 0.0
     while elapsed_s < CYCLE_CONFIRM_S and result.events and not chip.ended_at_rest(result):
         result = chip.run(start_s=0.0, stop_s=RUN_OUT_STRETCH_S, bias_a=bias_a, inputs_a=inputs_a(RUN_OUT_STRETCH_S),
