@@ -8,8 +8,9 @@ leaves short of the second wire's threshold: a protocol- and flux-dependent offs
 closed formula gives. So the truth is sampled: the chip (as the bench wires it) is stepped up
 from the reset level in fine steps, each step applied and read as the emulated source meter
 does (sim_backend/bench/world.py `chip_at_present_bias`, `bias_port_voltage_v`: a static DC
-redistribution when nothing can switch, else a BIAS_RAMP_S ramp simulated for DC_SETTLE_S and on
-while it is still switching (`run_out`), then the mean port voltage over DC_READING_S), reset below retrapping after each switch, many times.
+redistribution when nothing can switch, else a BIAS_RAMP_S ramp simulated for DC_SETTLE_S and
+on while it is still switching (`run_out`), then the mean port voltage over DC_READING_S),
+reset below retrapping after each switch, many times.
 The mean of the first resistive levels (minus half a step) is the port's mean switching
 current, with its Monte Carlo standard error.
 
