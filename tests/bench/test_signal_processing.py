@@ -1,11 +1,12 @@
 """The scope front end's filter: two one-pole sections computed in one pass are the two sections,
-and a quiet channel decays to zero instead of stalling on subnormal doubles."""
+and a quiet channel decays to zero instead of stalling on subnormal doubles. Its resampling onto
+the scope's sample times: Catmull-Rom, exact for quadratics, the grid's own values at its points."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim_backend.bench.signal_processing import _one_pole, low_pass, section_constants
+from sim_backend.bench.signal_processing import _one_pole, low_pass, resample, section_constants
 
 
 def test_the_two_pole_pass_is_two_one_pole_sections_to_the_last_bit():
@@ -33,3 +34,17 @@ def test_a_pulse_then_silence_decays_to_zero_not_to_subnormal_numbers():
         subnormal = (filtered != 0.0) & (np.abs(filtered) < np.finfo(np.float64).tiny)
         assert not subnormal.any(), f"{subnormal.sum()} subnormal samples"
         assert filtered[-1] == 0.0 and filtered[159] > 0.1   # the pulse itself passes
+
+
+def test_resampling_is_exact_for_quadratics_and_keeps_the_grid_values():
+    start_s, step_s = -3e-9, 16.7e-12
+    grid_s = start_s + step_s * np.arange(400)
+    quadratic = 2e-3 + 5e5 * (grid_s - 1e-10) - 4e14 * (grid_s - 1e-10) ** 2
+    times_s = np.sort(np.random.default_rng(2).uniform(grid_s[1], grid_s[-3], 1000))
+    exact = 2e-3 + 5e5 * (times_s - 1e-10) - 4e14 * (times_s - 1e-10) ** 2
+    np.testing.assert_allclose(resample(start_s, step_s, quadratic, times_s), exact, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(resample(start_s, step_s, quadratic, grid_s[1:-2]), quadratic[1:-2], rtol=0, atol=1e-15)
+    # a spike's peak between grid points keeps its height better than joining them linearly
+    peak = np.exp(-(((grid_s - 1.008e-9) / 30e-12) ** 2))
+    at_peak = resample(start_s, step_s, peak, np.array([1.008e-9]))[0]
+    assert abs(at_peak - 1.0) < abs(np.interp(1.008e-9, grid_s, peak) - 1.0)
