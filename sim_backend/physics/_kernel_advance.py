@@ -116,7 +116,7 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
         for r in range(nb):
             jac[r, c] = -(ktr[0, r] - k1[r]) / step_a
         jac[c, c] += 1.0 / stride
-    delta = solve_small(jac, k1[:nb].copy())
+    delta = solve_small(jac, k1[:nb])     # works on copies
     ytr[:] = y
     for b in range(nb):
         if not abs(delta[b]) <= REST_TOLERANCE_FRACTION * (atol[b] + rtol * abs(y[b])):

@@ -70,14 +70,19 @@ def pwl_slope(k, t, ip, fp):
 
 
 @njit(cache=True)
+def _fit_denominator(x):
+    """L₀/L(I) = 2cos(0.67·asin(0.6·x))−1 for x = |I|/I_sw (the S5 fit)."""
+    return 2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0
+
+
+@njit(cache=True)
 def differential_inductance(l0, nonlinear, isw, i):
     """dΦ/dI for Φ = L₀·I/(2cos(0.67·asin(0.6·I/I_sw))−1), or L₀ for linear branches."""
     if nonlinear == 0:
         return l0
     x = abs(i) / isw
     if x >= FIT_CAP:
-        a = math.asin(0.6 * FIT_CAP)
-        return l0 / (2.0 * math.cos(0.67 * a) - 1.0)
+        return l0 / _fit_denominator(FIT_CAP)
     y = 0.6 * x
     a = math.asin(y)
     d = 2.0 * math.cos(0.67 * a) - 1.0
@@ -87,11 +92,10 @@ def differential_inductance(l0, nonlinear, isw, i):
 
 @njit(cache=True)
 def flux(l0, nonlinear, isw, i):
-    """Φ(I) = L₀·I/(2cos(0.67·asin(0.6·min(|I|/I_sw, FIT_CAP)))−1), or L₀·I for linear branches."""
+    """Φ(I) = L(I)·I with the fit's |I|/I_sw held at FIT_CAP above it, or L₀·I for linear branches."""
     if nonlinear == 0:
         return l0 * i
-    x = min(abs(i) / isw, FIT_CAP)
-    return l0 * i / (2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0)
+    return l0 * i / _fit_denominator(min(abs(i) / isw, FIT_CAP))
 
 
 @njit(cache=True)

@@ -186,8 +186,7 @@ def inductive_energy_j(l0_h: float, nonlinear: bool, isw_a: float, current_a: fl
     if not nonlinear:
         return 0.5 * l0_h * current_a * current_a
     s = 0.5 * current_a * (_GL_X + 1.0)
-    x = np.minimum(np.abs(s) / isw_a, MAX_FIT_RATIO)
-    phi = l0_h * s / (2.0 * np.cos(0.67 * np.arcsin(0.6 * x)) - 1.0)
+    phi = l0_h * inductance_ratios(s, isw_a) * s
     integral = 0.5 * current_a * float(np.dot(_GL_W, phi))
     phi_end = l0_h * current_a * inductance_ratio(current_a, isw_a)
     return current_a * phi_end - integral

@@ -35,14 +35,18 @@ def solver_settings(scale: float) -> dict[str, float]:
             "atol_resistance_ohm": transient.ATOL_RESISTANCE_OHM * scale}
 
 
-def events_by_wire(path: Path, scale: float) -> dict[tuple[str, str], list[float]]:
-    chip = load_chip(path)
-    drives = {}
-    if "input" in chip.ports:
-        train = [PiecewiseLinear.pulse(30e-6, delay_s=onset_s, width_s=2e-9, rise_s=0.2e-9) for onset_s in PULSE_ONSETS_S]
-        drives[chip.ports["input"]] = train[0] + train[1] + train[2]
+def pulse_drives(chip) -> dict[str, PiecewiseLinear]:
+    """Three 30 µA × 2 ns pulses into the input port, where the chip has one."""
+    if "input" not in chip.ports:
+        return {}
+    train = [PiecewiseLinear.pulse(30e-6, delay_s=onset_s, width_s=2e-9, rise_s=0.2e-9) for onset_s in PULSE_ONSETS_S]
+    return {chip.ports["input"]: train[0] + train[1] + train[2]}
+
+
+def events_by_wire(chip, drives, stop_s: float, scale: float) -> dict[tuple[str, str], list[float]]:
+    """Switching times per (wire, kind) of `stop_s` from the chip's DC operating point."""
     result = transient.simulate(
-        chip.circuit, STOP_S, drives=drives, sample_times_s=np.array([STOP_S]), temperature_k=chip.temperature_k,
+        chip.circuit, stop_s, drives=drives, sample_times_s=np.array([stop_s]), temperature_k=chip.temperature_k,
         rng=np.random.default_rng(1), initial=dc_state(chip.circuit, temperature_k=chip.temperature_k),
         **solver_settings(scale))
     times = defaultdict(list)
@@ -51,15 +55,21 @@ def events_by_wire(path: Path, scale: float) -> dict[tuple[str, str], list[float
     return dict(times)
 
 
-@pytest.mark.parametrize("path", CHIPS, ids=[p.stem for p in CHIPS])
-def test_halving_tolerances_and_step_changes_no_spike_and_no_switching_time(path):
-    default, halved = events_by_wire(path, 1.0), events_by_wire(path, 0.5)
-    assert sum(len(t) for t in default.values()) >= 4, "the stimulus must make the chip switch"
+def assert_same_switching(default, halved) -> None:
+    """The same switchings, each within RELATIVE_TOLERANCE of its time."""
     assert {k: len(t) for k, t in halved.items()} == {k: len(t) for k, t in default.items()}
     for key, times_s in default.items():
         for before_s, after_s in zip(times_s, halved[key]):
             moved_s = abs(after_s - before_s)
             assert moved_s <= RELATIVE_TOLERANCE * before_s, (key, before_s, after_s)
+
+
+@pytest.mark.parametrize("path", CHIPS, ids=[p.stem for p in CHIPS])
+def test_halving_tolerances_and_step_changes_no_spike_and_no_switching_time(path):
+    chip = load_chip(path)
+    default, halved = (events_by_wire(chip, pulse_drives(chip), STOP_S, scale) for scale in (1.0, 0.5))
+    assert sum(len(t) for t in default.values()) >= 4, "the stimulus must make the chip switch"
+    assert_same_switching(default, halved)
 
 
 def test_halving_tolerances_and_step_moves_no_threshold_and_no_refractory_period():
@@ -90,20 +100,6 @@ def test_halving_tolerances_and_step_keeps_dc_driven_firing(path, input_a):
     to their drive's last bit (synapse-fan-out at 40 µA less one ulp changes counts)."""
     chip = load_chip(path)
     drive = {chip.ports["input"]: PiecewiseLinear(np.array([0.0, 1e-9]), np.array([0.0, input_a]))}
-
-    def events(scale: float) -> dict[tuple[str, str], list[float]]:
-        result = transient.simulate(
-            chip.circuit, 300e-9, drives=drive, sample_times_s=np.array([300e-9]), temperature_k=chip.temperature_k,
-            rng=np.random.default_rng(1), initial=dc_state(chip.circuit, temperature_k=chip.temperature_k),
-            **solver_settings(scale))
-        times = defaultdict(list)
-        for event in result.events:
-            times[(event.element, event.kind)].append(event.time_s)
-        return dict(times)
-
-    default, halved = events(1.0), events(0.5)
+    default, halved = (events_by_wire(chip, drive, 300e-9, scale) for scale in (1.0, 0.5))
     assert sum(len(t) for t in default.values()) >= 100, "the drive must make the neuron fire"
-    assert {k: len(t) for k, t in halved.items()} == {k: len(t) for k, t in default.items()}
-    for key, times_s in default.items():
-        moved = np.abs(np.asarray(halved[key]) - np.asarray(times_s))
-        assert np.all(moved <= RELATIVE_TOLERANCE * np.asarray(times_s)), (key, float(np.max(moved)))
+    assert_same_switching(default, halved)
