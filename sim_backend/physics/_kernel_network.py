@@ -23,8 +23,9 @@ from sim_backend.physics._packing import (
     NVS, NW, PWL_LEN, PWL_OFF, PWL_T, PWL_V, R_G, R_N, R_P, W_BR, W_DELTA, W_IHS, W_K,
     W_RN,
 )
+from sim_backend.physics.nanowire import MAX_FIT_RATIO
 
-FIT_CAP = 0.99 / 0.6  # keep in step with nanowire.MAX_FIT_RATIO
+FIT_CAP = MAX_FIT_RATIO   # the fit's |I|/I_sw is held here above it (nanowire owns the fit)
 
 
 @njit(cache=True)
