@@ -87,7 +87,8 @@ def test_iv_sweep_switches_where_both_wires_reach_their_switching_current(bench)
     sigma_a = 50e-9                                    # the chip file's sigma_isw
     assert 0.2 * sigma_a < r["switching_current_std_a"] < 4 * sigma_a
     # The shunted port's relaxation oscillation stops where it starts: down-sweeps in 50 nA steps
-    # on this bench read 0 V first at 36.58 ± 0.06 µA (60 sweeps), the switches' 36.60 ± 0.07 µA.
+    # on this bench read 0 V first at 36.58 µA (mean of 60 sweeps, standard deviation 0.06 µA), the
+    # switches at 36.60 µA (standard deviation 0.07 µA).
     # The pilot's 1 µA step brackets both.
     retrap = outcome.results["retrapping_current_a"].uncertainty
     assert retrap.low < r["switching_current_mean_a"] < retrap.high
