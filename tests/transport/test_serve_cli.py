@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -72,12 +73,34 @@ def test_serve_prints_addresses_serves_and_stops_cleanly(stop_signal):
             proc.wait()
 
 
+def free_pair_below_ephemeral_range(rng: random.Random) -> int:
+    """A base port whose next port is free too, both below Linux's ephemeral range (32768 up):
+    there the kernel hands ports to other tests' client connections, which took base + 1 once."""
+    while True:
+        base = rng.randrange(20000, 32000)
+        with socket.socket() as first, socket.socket() as second:
+            try:
+                first.bind(("127.0.0.1", base))
+                second.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+        return base
+
+
 def test_base_port_gives_consecutive_ports():
-    with socket.socket() as probe:  # a free pair of ports is very likely after a free one
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
-    proc, lines = start([sys.executable, str(HERE / "serve_stand_in.py"),
-                         "--base-port", str(base)])
+    rng = random.Random()
+    for _ in range(5):  # another process may still take a port between the check and the bind
+        base = free_pair_below_ephemeral_range(rng)
+        try:
+            proc, lines = start([sys.executable, str(HERE / "serve_stand_in.py"),
+                                 "--base-port", str(base)])
+        except AssertionError as ended:
+            if "in use" in str(ended):
+                continue
+            raise
+        break
+    else:
+        pytest.fail("no free pair of ports was served in 5 tries")
     try:
         assert sorted(port_of(address) for _, _, address in lines) == [base, base + 1]
     finally:
