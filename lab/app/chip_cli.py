@@ -17,7 +17,6 @@ from contracts.units import format_si
 from sim_backend.chip.build import ChipFileError, load_chip
 from sim_backend.physics import nanowire as nw
 from sim_backend.physics.circuit import CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
-from sim_backend.physics.dc import dc_state
 
 CHIP_DIR = Path(__file__).resolve().parents[2] / "stations" / "chips"
 
@@ -102,6 +101,7 @@ def sample_count(args: argparse.Namespace, chip) -> int:
 def simulate_command(args: argparse.Namespace) -> int:
     from lab.app.chip_output import summary, write_csv, write_json
     from lab.archive.chip_traces import write_chip_traces
+    from sim_backend.physics.dc import dc_state
     from sim_backend.physics.transient import simulate
 
     try:
@@ -164,6 +164,8 @@ def check_command(args: argparse.Namespace) -> int:
 def describe_chip(chip) -> str:
     """What `nwlab chip check` prints: each element with its derived constants, ports, outputs
     and the DC bias state."""
+    from sim_backend.physics.dc import dc_state
+
     t = chip.temperature_k
     lines = [f"chip {chip.name} ({chip.path}): OK", f"  temperature {t:g} K",
              f"  nodes: {', '.join(chip.circuit.node_names)}; ground 0"]

@@ -90,9 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=lambda args: print(procedures_text()) or 0)
 
     run = subparsers.add_parser("run", help="run one procedure and archive it", add_help=False,
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=_procedures_epilog("run PROCEDURE --help"))
-    run.add_argument("-h", "--help", action=ProcedureHelp)
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("-h", "--help", action=ProcedureHelp, command="run")
     run.add_argument("procedure", help="the procedure to run (see below)")
     run.add_argument("--station", required=True, help="station file (e.g. stations/emulated.yaml)")
     run.add_argument("--out", required=True, help="directory for the run archive")
@@ -104,9 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     dry = subparsers.add_parser("dry-run", help="check a procedure's (or the campaign's) plan against the "
                                 "envelope and estimate its duration; touches no instrument", add_help=False,
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=_procedures_epilog("dry-run PROCEDURE --help"))
-    dry.add_argument("-h", "--help", action=ProcedureHelp)
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    dry.add_argument("-h", "--help", action=ProcedureHelp, command="dry-run")
     dry.add_argument("procedure", help="a procedure name, or 'campaign'")
     dry.add_argument("--station", required=True, help="station file (e.g. stations/emulated.yaml)")
     dry.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -231,15 +229,20 @@ def _dry_run(args: argparse.Namespace) -> int:
 # -- what the procedures are: `nwlab procedures`, `nwlab run PROCEDURE --help` --------------------
 
 class ProcedureHelp(argparse.Action):
-    """-h/--help: the command's help, and after a procedure's name its parameters too."""
+    """-h/--help: the command's help with the list of procedures, and after a procedure's name
+    its parameters. The list is made here, not when the parser is built: it imports every
+    procedure (scipy among them), which `nwlab archive ls` and the other commands need not wait for."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+    def __init__(self, option_strings, command: str, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
         super().__init__(option_strings, dest=dest, default=default, nargs=0,
                          help=help or "show this help (after a procedure's name: its parameters) and exit")
+        self.command = command
 
     def __call__(self, parser, namespace, values, option_string=None):
         name = getattr(namespace, "procedure", None)
         if not name or name == "campaign":
+            parser.epilog = _procedures_epilog(f"{self.command} PROCEDURE --help")
             parser.print_help()
             parser.exit()
         procedure = _known(name)

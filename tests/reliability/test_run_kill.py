@@ -39,7 +39,9 @@ THRESHOLD_A = 24e-6  # energy_per_spike: fires the emulated neuron (docs/reliabi
 #: procedure, --set overrides, tables it writes, kill window after the .partial appears (wall s)
 PROCEDURES = {
     "cooldown": ((f"log_interval_s={LOG_INTERVAL_S:g}", "log_duration_s=3000"), ("temperature_log",), 5.0),
-    "iv_sweep": (("switching_events=80", "pilot_points=10", "pilot_sweeps=1", "ramp_a_per_s=1e-3"),
+    # 800 events last ~12 s after the .partial appears (80 lasted 3.5 s once the emulator got
+    # faster, and a kill at 3.4 s found the run finished): the kill window stays inside the run.
+    "iv_sweep": (("switching_events=800", "pilot_points=10", "pilot_sweeps=1", "ramp_a_per_s=1e-3"),
                  ("iv_curve", "switching_events"), 5.5),
     # The SMU ramps in wall time: 24 uA at 1e-5 A/s is ~2.4 s up before the captures and ~2.4 s
     # down after the trace blocks were archived, so a kill lands before, between or after trace
@@ -60,7 +62,7 @@ _rng = random.Random(SEED)
 KILLS = [(name, "partial", round(_rng.uniform(0.05, PROCEDURES[name][2]), 3))
          for name in ["cooldown"] * 6 + ["iv_sweep"] * 4 + ["energy_per_spike"] * 3]
 KILLS += [("energy_per_spike", "flush", round(_rng.uniform(0.0, AFTER_TRACE_FLUSH_S), 3)) for _ in range(3)]
-PARALLEL = 2
+PARALLEL = 4
 
 
 def _start(tmp_path: Path, index: int, procedure: str) -> dict:
