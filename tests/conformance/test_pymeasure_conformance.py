@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import TRANSPORTS, Cause, cause_of, table, unexplained  # noqa: E402
+from walk import REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, table, unexplained  # noqa: E402
 
 pytest.importorskip("pymeasure", reason="pymeasure is a dev dependency: install .[dev]")
 pytestmark = pytest.mark.timeout(300)
@@ -148,8 +148,9 @@ def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[t
     reached = reach(model, transport, tmp_path)
     driver_class = getattr(importlib.import_module(module), name)
     # Raw sockets carry no message ends: a stock client names the terminator (VXI-11 would not).
-    # A query the instrument refuses gets no reply (it queues the error): 0.5 s bounds the wait.
-    instrument = driver_class(reached.address, visa_library=reached.visa_library, timeout=500,
+    # A query the instrument refuses gets no reply (it queues the error): REPLY_WAIT_S bounds the wait.
+    instrument = driver_class(reached.address, visa_library=reached.visa_library,
+                              timeout=round(REPLY_WAIT_S[transport] * 1000),
                               read_termination="\n", write_termination="\n")
     try:
         if reached.server is not None:

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import TRANSPORTS, Cause, cause_of, table, unexplained  # noqa: E402
+from walk import REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, table, unexplained  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -122,7 +122,7 @@ def open_stock(model: str, transport: str, tmp_path: Path):
     reached = reach(model, transport, tmp_path)
     driver_class = getattr(importlib.import_module(module), name)
     instrument = driver_class(f"{name}_{uuid.uuid4().hex[:6]}", reached.address, visalib=reached.visa_library,
-                              timeout=2)
+                              timeout=REPLY_WAIT_S[transport])
     if reached.server is not None:
         no_nagle(instrument.visa_handle)
     return instrument, reached

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TRANSPORTS = ("inproc", "tcp")
+#: How long a stock driver waits for a reply (its timeout, s). A refused query gets none (the
+#: instrument queues an error instead), so each refusal costs this much. In process the emulator
+#: answers inside the write; over TCP the bound leaves room for a loaded machine.
+REPLY_WAIT_S = {"inproc": 0.1, "tcp": 0.5}
 #: (model, transport, directory) -> (passed, [(path, failure)])
 Walk = Callable[[str, str, Path], tuple[int, list[tuple[str, str]]]]
 
