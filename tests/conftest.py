@@ -12,6 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EMULATED_STATION = ROOT / "stations" / "emulated.yaml"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a test marked `slow` first, each file's tests kept together and in order: the
+    workers take whole files (--dist loadfile) in this order, so a long file started last cannot
+    keep one worker busy while the other has nothing left."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order within stays
+
+
 @pytest.fixture(autouse=True)
 def _stop_signal_handling_as_found():
     """Each test starts with the stop-signal handling the process had: a command run in-process

@@ -162,6 +162,7 @@ def conformance(model: str, transport: str, tmp_path: Path) -> tuple[int, list[t
         reached.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("model", sorted(PAIRS))
 def test_every_stock_pymeasure_property_round_trips_or_has_a_reviewed_cause(model, transport, tmp_path):

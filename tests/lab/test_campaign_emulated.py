@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lab.app.campaign import run_campaign
 from lab.app.report.runs import load_run
@@ -22,6 +23,7 @@ REDUCED = {
 }
 
 
+@pytest.mark.slow
 def test_emulated_campaign_completes_every_run_and_reports(tmp_path, private_station):
     outcome = run_campaign(private_station, tmp_path / "runs", show_progress=False, overrides=REDUCED)
     problems = {name: f"{run.exit_status}: {run.message}" for name, run in outcome.outcomes.items()

@@ -127,6 +127,7 @@ def assert_report_covers_every_run(out: Path) -> str:
     return report
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_killed_campaign_resumed_ends_as_an_uninterrupted_one(station, full_campaign, tmp_path):
     out = tmp_path / "runs"

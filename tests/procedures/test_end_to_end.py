@@ -77,6 +77,7 @@ def test_cooldown_reaches_and_holds_its_setpoint(bench):
     assert np.all(np.isfinite(log_k)) and abs(log_k[-1] - 4.2) < abs(log_k[0] - 4.2)   # it approached
 
 
+@pytest.mark.slow
 def test_iv_sweep_switches_where_both_wires_reach_their_switching_current(bench):
     outcome = bench.run(IvSweep(switching_events=1000))
     r = bench.results(outcome)

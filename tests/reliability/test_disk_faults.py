@@ -199,6 +199,7 @@ def test_campaign_starts_no_run_after_the_disk_filled(tmp_path):
         assert table_lengths(runs[0])["temperature_log"] >= rows
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_file_size_limit_mid_run_keeps_every_flushed_block_and_no_zeros(tmp_path):
     """RLIMIT_FSIZE makes the kernel refuse writes past 3 MB (EFBIG) while the disk has room, so

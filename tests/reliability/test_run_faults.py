@@ -318,6 +318,7 @@ def test_stage_not_back_in_time_fails_the_run_safely(tmp_path, clean):
     assert_safe(outcome)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_dropped_tcp_connection_to_the_served_scope_is_recovered(tmp_path):
     """The same drop over real sockets: `nwlab sim serve` closes the scope's connection every

@@ -77,6 +77,7 @@ def test_signal_mid_run_aborts_with_every_output_safe(tmp_path, signum):
         assert state["heater range"] == "0", state
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_second_run_on_a_busy_station_is_refused_by_name(tmp_path):
     served_station = private_station(tmp_path, name="served.yaml")

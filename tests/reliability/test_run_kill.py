@@ -192,6 +192,7 @@ def _check_recovered_traces(final: Path, journal_traces: int, n: int) -> None:
     assert np.all(np.isfinite(ds["voltage"].values))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(160)
 def test_sigkill_at_random_points_loses_at_most_the_unflushed_block(tmp_path):
     jobs: list[dict] = []

@@ -188,6 +188,7 @@ def read_lines(sock: socket.socket, count: int) -> bytes:
     return data
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_fuzzing_client_never_crashes_the_server_and_others_keep_working(served):
     rng = random.Random(20261124)
