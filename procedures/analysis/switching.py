@@ -192,15 +192,18 @@ class _Likelihood:
         unique, counts = np.unique(rows, axis=0, return_counts=True)
         self.centre = float(np.mean((events.low_a + events.high_a) / 2))
         spread = float(np.std((events.low_a + events.high_a) / 2))
-        self.scale = spread or float(np.mean(events.high_a - events.low_a)) or 1.0
+        # The spread, or the step where the events fill fewer than a few steps (all in one: a
+        # spread of rounding noise, 1e-20 A, that would scale every parameter to nothing).
+        self.scale = max(spread, float(np.mean(events.high_a - events.low_a))) or 1.0
         self.rows = (unique - self.centre) / self.scale      # ±inf stay ±inf
         self.counts = counts.astype(float)
 
     def __call__(self, theta) -> float:
         mean, log_sigma = float(theta[0]), float(theta[1])
         sigma = math.exp(log_sigma)
-        z = (self.rows - mean) / sigma
-        value = _log_mass(z[:, 0], z[:, 1]) - _log_mass(z[:, 2], z[:, 3])
+        with np.errstate(all="ignore"):      # σ → 0 overflows z; a non-finite total is +inf below
+            z = (self.rows - mean) / sigma
+            value = _log_mass(z[:, 0], z[:, 1]) - _log_mass(z[:, 2], z[:, 3])
         total = float(np.dot(self.counts, value))
         return -total if math.isfinite(total) else math.inf
 
@@ -230,8 +233,10 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
         return None
     cutoff = float(stats.chi2.ppf(level, 1)) / 2
     covariance = _covariance(nll, theta)
-    se_mean = math.sqrt(max(covariance[0, 0], 0.0))
-    se_log_sigma = math.sqrt(max(covariance[1, 1], 0.0))
+    # Every event in one step leaves the likelihood flat towards σ → 0: no curvature there (a
+    # NaN or negative variance), so the interval searches start from a unit step instead.
+    se_mean, se_log_sigma = (math.sqrt(v) if math.isfinite(v) and v > 0 else 0.0
+                             for v in (covariance[0, 0], covariance[1, 1]))
 
     def profile_mean(mean: float) -> float:
         inner = optimize.minimize_scalar(lambda ls: nll([mean, ls]), bracket=(theta[1] - 0.1, theta[1] + 0.1))

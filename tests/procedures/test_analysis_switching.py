@@ -130,6 +130,20 @@ def test_95_percent_intervals_on_the_mean_cover_the_truth_95_percent_of_the_time
         assert low_k <= covered <= high_k, (covered_t, covered_fit, covered_width)
 
 
+def test_events_all_in_one_step_give_that_step_as_the_mean_interval():
+    """A short run at a coarse step can switch in one step every time: the likelihood is flat
+    towards σ → 0 (no curvature) and the spread is rounding noise. The fit must still stand:
+    the mean somewhere in the step, its interval the step, the width's from zero."""
+    step_a = 0.1e-6
+    events = CensoredEvents.from_steps(np.full(20, 36.6e-6), step_a, 30e-6, 40e-6)
+    fit = fit_gaussian(events, 0.95)
+    low, high = fit.mean_interval_a
+    assert 36.55e-6 - 1e-12 <= low < fit.mean_a < high <= 36.65e-6 + 1e-12
+    assert high - low == pytest.approx(step_a, rel=1e-6)
+    assert fit.width_interval_a[0] == pytest.approx(0.0, abs=1e-12)
+    assert 0 < fit.width_interval_a[1] < step_a
+
+
 def test_the_fit_interval_covers_under_window_truncation():
     """With iv_sweep's windows (−3.5σ to +2.5σ) the kept events are truncated; the fit, which
     conditions each event on its window, still covers the true mean at 95 %."""
