@@ -15,10 +15,11 @@ CHIPS = ROOT / "stations" / "chips"
 DEFAULT_CHIP = CHIPS / "default-neuron.yaml"
 
 
-def emulated_tree() -> dict:
-    """The parsed emulated station, its chip path made absolute (copies can live anywhere)."""
-    tree = yaml.safe_load(EMULATED.read_text())
-    tree["chip"] = str((EMULATED.parent / tree["chip"]).resolve())
+def emulated_tree(station: Path = EMULATED) -> dict:
+    """The parsed emulated station (or another shipped one), its chip path made absolute (copies
+    can live anywhere)."""
+    tree = yaml.safe_load(station.read_text())
+    tree["chip"] = str((station.parent / tree["chip"]).resolve())
     return tree
 
 

@@ -38,11 +38,12 @@ def nwlab_argv(*args: str) -> list[str]:
 
 
 def private_station(tmp_dir: Path, *, faults: dict[str, dict] | None = None,
-                    options: dict[str, dict] | None = None, name: str | None = None) -> Path:
-    """A copy of the emulated station with its own bench id (so its own in-process bench and its
-    own run lock), with `faults[role_key]` under `instruments.<key>.emulator.faults` and
-    `options[role_key]` merged into the driver options."""
-    tree = emulated_tree()
+                    options: dict[str, dict] | None = None, name: str | None = None,
+                    base: Path | None = None) -> Path:
+    """A copy of the emulated station (or of `base`, another shipped one) with its own bench id
+    (so its own in-process bench and its own run lock), with `faults[role_key]` under
+    `instruments.<key>.emulator.faults` and `options[role_key]` merged into the driver options."""
+    tree = emulated_tree() if base is None else emulated_tree(base)
     path = tmp_dir / (name or f"station-{uuid.uuid4().hex[:8]}.yaml")
     bench_id = f"rel-{uuid.uuid4().hex[:10]}"
     for key, instrument in tree["instruments"].items():
@@ -163,7 +164,9 @@ class ServedBench:
 
     def _read_addresses(self, timeout_s: float) -> None:
         """Read `ROLE MODEL ADDRESS` lines from a thread, so a silent server cannot block us."""
-        want = len(emulated_tree()["instruments"])
+        import yaml
+
+        want = len(yaml.safe_load(self.station.read_text())["instruments"])
         lines: queue.Queue[str] = queue.Queue()
         stdout = self.proc.stdout
 

@@ -41,8 +41,18 @@ CAMPAIGN = ("--only", "cooldown", "--only", "iv_sweep", "--only", "energy_per_sp
             "--set", "iv_sweep.search_sweeps=5",
             "--set", "energy_per_spike.spikes=20", "--set", "energy_per_spike.reference_captures=5",
             "--set", "energy_per_spike.threshold_a=24e-6")
-#: Roughly how long that campaign measures here (s): first signals are spread over it and a bit past.
-CAMPAIGN_S = 14.0
+#: The synapse station: three SMUs (pre bias, post bias, the synapse's weight) and an 8-channel
+#: scope; the synaptic procedures ramp the weight and the post bias (slowly here, so that signals
+#: land in ramps) and capture between them.
+SYNAPSE_CAMPAIGN = ("--only", "cooldown", "--only", "synaptic_transfer", "--only", "synaptic_energy",
+                    "--set", "cooldown.hold_s=10", "--set", "cooldown.log_duration_s=60",
+                    "--set", "synaptic_transfer.weight_points=3", "--set", "synaptic_transfer.ramp_a_per_s=3e-5",
+                    "--set", "synaptic_energy.repeats=2", "--set", "synaptic_energy.ramp_a_per_s=3e-5")
+STATIONS = Path(__file__).resolve().parents[2] / "stations"
+#: station -> (its file, the campaign, roughly how long that campaign measures here (s): first
+#: signals are spread over it and a bit past)
+STORMS = {"neuron": (STATIONS / "emulated.yaml", CAMPAIGN, 14.0),
+          "synapse": (STATIONS / "emulated-synapse.yaml", SYNAPSE_CAMPAIGN, 14.0)}
 HANG_S = 90.0
 
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -120,25 +130,57 @@ def levels_outside(log: list[dict], station) -> list[str]:
     return bad
 
 
-def last_states(log: list[dict], station) -> dict[str, str]:
-    """The state the last commands of the log left: SMU output and level, generator outputs,
-    heater range (what the in-process bench, gone with its process, last heard)."""
+def last_states(log: list[dict]) -> dict[str, str]:
+    """The state the last commands of the log left, per instrument key: each SMU's output and
+    level, each generator channel's output, the heater range (what the in-process bench, gone
+    with its process, last heard)."""
     state: dict[str, str] = {}
     for line in log:
-        model = line["model"]
+        role, model = line["role"], line["model"]
         for unit in units(line["data"]):
             if model == "keithley_2450":
                 if m := _SMU_LEVEL.fullmatch(unit):
-                    state["smu level"] = str(as_number(m.group(1)))
+                    state[f"{role} level"] = str(as_number(m.group(1)))
                 elif m := _SMU_OUTPUT.fullmatch(unit):
-                    state["smu output"] = "0" if m.group(1).upper() in ("0", "OFF") else "1"
+                    state[f"{role} output"] = "0" if m.group(1).upper() in ("0", "OFF") else "1"
             elif model.startswith("keysight"):
                 if m := _GEN_OUTPUT.fullmatch(unit):
-                    state[f"generator output {m.group(1) or '1'}"] = "0" if m.group(2).upper() in ("0", "OFF") else "1"
+                    state[f"{role} output {m.group(1) or '1'}"] = "0" if m.group(2).upper() in ("0", "OFF") else "1"
             elif model.startswith("lakeshore"):
                 if m := _RANGE.fullmatch(unit):
-                    state[f"heater range {m.group(1)}"] = m.group(2)
+                    state[f"{role} heater range {m.group(1)}"] = m.group(2)
     return state
+
+
+def safe_keys(station) -> dict[str, str]:
+    """What each instrument must hold at the end: every SMU's output off, every generator channel
+    off, the heater off (each level is checked apart: 0 A)."""
+    wanted = {}
+    for key, config in station.instruments.items():
+        model = config.emulated.model
+        if model == "keithley_2450":
+            wanted[f"{key} output"] = "0"
+        elif model.startswith(("keysight_8116", "keysight_33")):
+            wanted.update({f"{key} output 1": "0", f"{key} output 2": "0"})
+        elif model.startswith("lakeshore"):
+            wanted[f"{key} heater range 1"] = "0"
+    return wanted
+
+
+def state_over_tcp(addresses: dict[str, str], station) -> tuple[dict[str, str], dict[str, float]]:
+    """The served instruments' state, queried after the process ended: (states, SMU levels in A)."""
+    state, levels_a = {}, {}
+    for key, config in station.instruments.items():
+        model, address = config.emulated.model, addresses[key]
+        if model == "keithley_2450":
+            state[f"{key} output"] = scpi_query(address, ":OUTP?")
+            levels_a[key] = float(scpi_query(address, ":SOUR:CURR?"))
+        elif model.startswith(("keysight_8116", "keysight_33")):
+            for channel in (1, 2):
+                state[f"{key} output {channel}"] = scpi_query(address, f":OUTP{channel}?")
+        elif model.startswith("lakeshore"):
+            state[f"{key} heater range 1"] = scpi_query(address, "RANGE? 1")
+    return state, levels_a
 
 
 def archives(out: Path) -> list[tuple[str, str, datetime]]:
@@ -152,21 +194,22 @@ def archives(out: Path) -> list[tuple[str, str, datetime]]:
     return sorted(found, key=lambda a: a[2])
 
 
-def plan_of(trial: int, transport: str) -> tuple[float, list[float]]:
+def plan_of(trial: int, transport: str, station: str, campaign_s: float) -> tuple[float, list[float]]:
     """Seeded: the first signal's delay after the instruments first hear from the campaign, and
     the gaps before each further signal (1 ms, a few ms, or up to 3 s: into safe state and the report)."""
-    rng = random.Random(f"signal-storm-{transport}-{trial}")
-    first_s = rng.uniform(0.0, CAMPAIGN_S * 1.2)
+    rng = random.Random(f"signal-storm-{transport}-{trial}" if station == "neuron"
+                        else f"signal-storm-{station}-{transport}-{trial}")
+    first_s = rng.uniform(0.0, campaign_s * 1.2)
     gaps_s = [rng.choice([0.001, rng.uniform(0.001, 0.05), rng.uniform(0.05, 3.0)])
               for _ in range(rng.randint(1, 4))]
     return first_s, gaps_s
 
 
-def storm(station: Path, out: Path, log_path: Path, first_s: float, gaps_s: list[float],
+def storm(station: Path, campaign: tuple[str, ...], out: Path, log_path: Path, first_s: float, gaps_s: list[float],
           env: dict) -> tuple[subprocess.Popen, str, str, list[float], datetime | None]:
     """Start the campaign, send the signals, wait (bounded) for the process to end."""
     heard_before = len(received(log_path))       # a served bench logs its own start-up checks
-    proc = start_nwlab("campaign", "--station", str(station), "--out", str(out), "--quiet", *CAMPAIGN, env=env)
+    proc = start_nwlab("campaign", "--station", str(station), "--out", str(out), "--quiet", *campaign, env=env)
     sent_at: list[float] = []
     first_signal_at = None
     try:
@@ -209,47 +252,61 @@ def check_ending(proc, out_text: str, err_text: str, out: Path, sent_at: list[fl
         assert all(status == "completed" for _, status, _ in runs[:-1]), f"{trial}: {runs}"
 
 
-SAFE = {"smu output": "0", "generator output 1": "0", "generator output 2": "0", "heater range": "0"}
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(60 + TRIALS * 130)
 @pytest.mark.parametrize("transport", ["in-process", "tcp"])
-def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelope(tmp_path, transport):
+@pytest.mark.parametrize("station_kind", sorted(STORMS))
+def test_signals_at_random_moments_never_drive_an_instrument_outside_its_envelope(tmp_path, station_kind, transport):
+    base, campaign, campaign_s = STORMS[station_kind]
     failures = []
     for trial in range(TRIALS):
-        first_s, gaps_s = plan_of(trial, transport)
+        first_s, gaps_s = plan_of(trial, transport, station_kind, campaign_s)
         where = tmp_path / f"trial-{trial}"
         where.mkdir()
         log_path = where / "received.jsonl"
         env = {"NWLAB_SIM_RECEIVED_LOG": str(log_path)}
-        label = f"{transport} trial {trial} (first signal {first_s:.2f} s, gaps {[round(g, 3) for g in gaps_s]})"
+        label = (f"{station_kind} station, {transport} trial {trial} (first signal {first_s:.2f} s, "
+                 f"gaps {[round(g, 3) for g in gaps_s]})")
         if transport == "in-process":
-            station_path = private_station(where)
-            proc, out_text, err_text, sent_at, first_at = storm(station_path, where / "out", log_path, first_s,
-                                                                gaps_s, env)
+            station_path = private_station(where, base=base)
+            station = read_station(station_path)
+            proc, out_text, err_text, sent_at, first_at = storm(station_path, campaign, where / "out", log_path,
+                                                                first_s, gaps_s, env)
             check_ending(proc, out_text, err_text, where / "out", sent_at, first_at, label)
-            left = last_states(received(log_path), read_station(station_path))
-            state = {"smu output": left.get("smu output"), "generator output 1": left.get("generator output 1", "0"),
-                     "generator output 2": left.get("generator output 2", "0"),
-                     "heater range": left.get("heater range 1", "0")}
-            smu_level_a = float(left.get("smu level", "0"))
+            left = last_states(received(log_path))
+            # an instrument the campaign never commanded holds its power-on state: outputs off, 0 A
+            state = {key: left.get(key, "0") for key in safe_keys(station)}
+            levels_a = {key: float(left.get(f"{key} level", "0")) for key, config in station.instruments.items()
+                        if config.emulated.model == "keithley_2450"}
         else:
-            served_station = private_station(where, name="served.yaml")
+            served_station = private_station(where, name="served.yaml", base=base)
             with served_bench(served_station, env=env) as served:
                 station_path = tcp_station(where, served)
-                proc, out_text, err_text, sent_at, first_at = storm(station_path, where / "out", log_path,
+                station = read_station(station_path)
+                proc, out_text, err_text, sent_at, first_at = storm(station_path, campaign, where / "out", log_path,
                                                                     first_s, gaps_s, env)
                 check_ending(proc, out_text, err_text, where / "out", sent_at, first_at, label)
-                addresses = served.addresses
-                state = {"smu output": scpi_query(addresses["bias"], ":OUTP?"),
-                         "generator output 1": scpi_query(addresses["pulser"], ":OUTP1?"),
-                         "generator output 2": scpi_query(addresses["pulser"], ":OUTP2?"),
-                         "heater range": scpi_query(addresses["cryostat"], "RANGE? 1")}
-                smu_level_a = float(scpi_query(addresses["bias"], ":SOUR:CURR?"))
-        outside = levels_outside(received(log_path), read_station(station_path))
+                state, levels_a = state_over_tcp(served.addresses, station)
+        outside = levels_outside(received(log_path), station)
         if outside:
             failures.append(f"{label}: levels outside the envelope reached the instruments: {outside[:5]}")
-        if state != SAFE or abs(smu_level_a) > 1e-12:
-            failures.append(f"{label}: left {state}, SMU level {smu_level_a} A")
+        unsafe = {key: state.get(key) for key, want in safe_keys(station).items() if state.get(key) != want}
+        live_a = {key: level for key, level in levels_a.items() if abs(level) > 1e-12}
+        if unsafe or live_a:
+            failures.append(f"{label}: left {unsafe or 'outputs off'}, SMU levels {live_a or '0 A'}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_log_check_finds_a_level_outside_and_an_instrument_left_on():
+    """The checks above can fail: on the synapse station, a weight level over its 19.8 µA and
+    a post-bias output left on are found, in-envelope levels on the other SMUs are not."""
+    station = read_station(STORMS["synapse"][0])
+    log = [{"role": "bias", "model": "keithley_2450", "data": ":SOUR:CURR 40e-6\n:OUTP OFF\n"},
+           {"role": "bias_post", "model": "keithley_2450", "data": ":SOUR:CURR:LEV 3e-5;:OUTP ON\n"},
+           {"role": "weight", "model": "keithley_2450", "data": ":SOUR:CURR 19.8e-6\n:SOUR:CURR 25e-6\n"},
+           {"role": "weight", "model": "keithley_2450", "data": ":SOUR:CURR 0\n:OUTP OFF\n"}]
+    assert levels_outside(log, station) == ["weight: :SOUR:CURR 25e-6"]
+    left = last_states(log)
+    unsafe = {key for key, want in safe_keys(station).items() if left.get(key, "0") != want}
+    assert unsafe == {"bias_post output"}
+    assert left["bias_post level"] == "3e-05" and left["weight level"] == "0.0"
