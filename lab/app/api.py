@@ -62,13 +62,16 @@ def run_campaign(station: str | Path, out_dir: str | Path, *, only: Sequence[str
 
 def run_procedure(name: str, station: str | Path, out_dir: str | Path, *, show_progress: bool = False,
                   **parameters: Any) -> RunOutcome:
-    """One procedure with its parameters (SI units) into `out_dir`: `nwlab run NAME --set ...`.
-    Returns the RunOutcome (`.exit_status`, `.archive_path`, `.results`)."""
+    """One procedure with its parameters (SI units) into `out_dir`: `nwlab run NAME --set ...`,
+    the station's `procedure_defaults` under them. Returns the RunOutcome (`.exit_status`,
+    `.archive_path`, `.results`)."""
     from lab.app.campaign import selected
-    from lab.app.run_cli import run_procedure as run_one
+    from lab.app.run_cli import build_procedure, run_procedure as run_one
+    from lab.execution.station_checks import load_station
 
-    procedure = selected([name])[0](**parameters)
-    return run_one(procedure, station, out_dir, show_progress=show_progress)
+    loaded = load_station(station)
+    procedure = build_procedure(selected([name])[0], loaded, dict(parameters))
+    return run_one(procedure, loaded, out_dir, show_progress=show_progress)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -144,21 +144,22 @@ def _campaign(args: argparse.Namespace) -> int:
     return 0 if outcome.all_completed else 1
 
 
-def run_procedure(procedure, station_path, out_dir, *, show_progress: bool = True):
-    """Run one built procedure on the station and archive it in `out_dir` (the path of `nwlab
-    run` and of lab.app.api): returns the RunOutcome. Raises StationError, ParameterError,
-    EnvelopeError, ... before any instrument is opened, KeyboardInterrupt if stopped before the
-    run's archive was opened."""
+def run_procedure(procedure, station, out_dir, *, show_progress: bool = True):
+    """Run one built procedure on the station (a loaded Station, or its file) and archive it in
+    `out_dir` (the path of `nwlab run` and of lab.app.api): returns the RunOutcome. Raises
+    StationError, ParameterError, EnvelopeError, ... before any instrument is opened,
+    KeyboardInterrupt if stopped before the run's archive was opened."""
     from lab.archive.output_dir import check_for_runs
     from lab.execution.instruments import open_instruments
     from lab.app.campaign import chip_design
     from lab.execution.station_checks import load_station
     from lab.execution.dry_run import dry_run
+    from contracts.files.station import Station
     from contracts.procedure import PlanContext
     from lab.execution.run_lock import StationLock
     from lab.execution.runner import Runner
 
-    station = load_station(station_path)
+    station = station if isinstance(station, Station) else load_station(station)
     design = chip_design(station)
     check_for_runs(out_dir, [procedure])  # room, writable, a directory: before any instrument is opened
     # The dry run refuses whatever the run would refuse for static reasons, before any
@@ -169,12 +170,13 @@ def run_procedure(procedure, station_path, out_dir, *, show_progress: bool = Tru
                       chip_design=design, show_progress=show_progress).run(procedure)
 
 
-def _with_station_defaults(cls, station_path, values: dict):
-    """`cls` built with the station's procedure_defaults under the operator's values."""
+def build_procedure(cls, station, values: dict):
+    """`cls` built with the loaded station's procedure_defaults under the operator's values (the
+    same for `nwlab run` and lab.app.api: a station that says its scope samples at 16 GS/s, or
+    its stage regulates at 2 K, says so to both)."""
     from lab.app.campaign import with_station_defaults
-    from lab.execution.station_checks import load_station
 
-    return cls(**with_station_defaults(load_station(station_path), {cls.name: values}).get(cls.name, values))
+    return cls(**with_station_defaults(station, {cls.name: values}).get(cls.name, values))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -183,9 +185,12 @@ def _run(args: argparse.Namespace) -> int:
     # From here to the process's end a signal before the run's steps (loading, locking,
     # opening the instruments) or after them is noted, not raised (lab/execution/interrupts.py).
     handle_stop_signals_until_exit()
-    procedure = _with_station_defaults(_procedure_class(args.procedure), args.station, parse_sets(args.set, dotted=False))
+    from lab.execution.station_checks import load_station
+
+    station = load_station(args.station)
+    procedure = build_procedure(_procedure_class(args.procedure), station, parse_sets(args.set, dotted=False))
     try:
-        outcome = run_procedure(procedure, args.station, args.out, show_progress=not args.quiet)
+        outcome = run_procedure(procedure, station, args.out, show_progress=not args.quiet)
     except KeyboardInterrupt:          # stopped before the run's archive was opened
         print(f"nwlab run: interrupted before {procedure.name} started; nothing was measured", file=sys.stderr)
         return 1

@@ -186,3 +186,17 @@ def test_run_campaign_runs_the_campaign_and_writes_its_report(tmp_path):
     run = api.open_run(outcome.outcomes["cooldown"].archive_path)
     assert run.parameters.loc["log_duration_s", "value"] == 60.0
     assert run.tables["temperature_log"].attrs["units"] == {"time_s": "s", "temperature_k": "K"}
+
+
+def test_run_procedure_takes_the_stations_procedure_defaults_under_the_callers_values(tmp_path):
+    """As `nwlab run` does: the synapse station regulates its stage at 2 K (procedure_defaults),
+    where the cooldown's own default is another temperature; a value the caller gives wins."""
+    from procedures.cooldown import Cooldown
+
+    station = run_helpers.private_station(tmp_path, base=ROOT / "stations" / "emulated-synapse.yaml")
+    assert Cooldown().parameters.setpoint_k != 2.0
+    outcome = api.run_procedure("cooldown", station, tmp_path / "runs", log_duration_s=60.0, hold_s=10.0)
+    assert outcome.exit_status == "completed", outcome.message
+    parameters = api.open_run(outcome.archive_path).parameters
+    assert parameters.loc["setpoint_k", "value"] == 2.0
+    assert parameters.loc["log_duration_s", "value"] == 60.0
