@@ -5,9 +5,9 @@ with its error and the others are not disturbed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -95,10 +95,16 @@ def test_a_local_cluster_of_processes_gives_identical_results(spec_path, tmp_pat
     assert_same_results(open_results(tmp_path / "sweep"), in_process)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def scheduler_address(scheduler_file: Path, process: subprocess.Popen, timeout_s: float = 60.0) -> str:
+    """The address a starting `dask scheduler` wrote to its scheduler file."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):      # not written yet, or written halfway
+            assert process.poll() is None, f"the scheduler ended (exit {process.returncode})"
+            assert time.monotonic() < deadline, "the scheduler wrote no address"
+            time.sleep(0.1)
 
 
 def stop_group(process: subprocess.Popen) -> None:
@@ -119,14 +125,17 @@ def scheduler(tmp_path):
         pytest.skip(f"dask is not installed in this environment ({DASK} missing)")
     from distributed import Client
 
-    address = f"tcp://127.0.0.1:{free_port()}"
+    scheduler_file = tmp_path / "scheduler.json"
     started = []
     logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]  # noqa: SIM115 — closed below
     try:
+        # Port 0: the scheduler binds a free port itself and writes its address to the file (a
+        # port picked here and released could be taken before the scheduler binds it).
         started.append(subprocess.Popen(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard",
-             "--scheduler-file", str(tmp_path / "scheduler.json")],
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
             stdout=subprocess.DEVNULL, stderr=logs[0], start_new_session=True))
+        address = scheduler_address(scheduler_file, started[0])
         started.append(subprocess.Popen(
             [str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
              "--local-directory", str(tmp_path / "workers")],
