@@ -26,7 +26,8 @@ def cooldown(run: RunData, directory: Path) -> list[Figure]:
     if setpoint is not None:
         ax.axhline(setpoint.scalar(), color="C3", ls="--", label=f"setpoint {setpoint.scalar():g} K")
     ax.set(xlabel="lab time (min)", ylabel="temperature (K)", title="Cooldown: stage temperature")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:    # a run with neither readings nor setpoint has none
+        ax.legend()
     return [Figure(save(fig, directory / "cooldown_temperature.png"), "Cooldown",
                    "Stage temperature while approaching the setpoint (before the stability hold).")]
 
