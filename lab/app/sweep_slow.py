@@ -70,6 +70,10 @@ def evaluate_point_slow(spec: SweepSpec, index: int, values: Sequence[float], *,
     started = time.perf_counter()
     out: dict[str, Any] = {"point": int(index), "seed": seed, "values": tuple(float(v) for v in values), "error": ""}
     instruments = None
+    # The drivers' opening chatter is not the sweep's to show; the caller's level comes back after
+    # the point (a notebook running a sweep in process keeps its own logging).
+    qcodes_log = logging.getLogger("qcodes")
+    qcodes_level = qcodes_log.level
     try:
         directory = point_directory(Path(runs_dir), index)
         directory.mkdir(parents=True, exist_ok=True)
@@ -77,7 +81,7 @@ def evaluate_point_slow(spec: SweepSpec, index: int, values: Sequence[float], *,
         chip_path = directory / "chip.yaml"
         chip_path.write_text(yaml.safe_dump(tree, sort_keys=False))
         station = read_station(_station_file(spec, chip_path, seed, directory))
-        logging.getLogger("qcodes").setLevel(logging.ERROR)
+        qcodes_log.setLevel(logging.ERROR)
         instruments = open_instruments(station, name_prefix=f"sweep{index}_{uuid.uuid4().hex[:6]}_")
         runner = Runner(station, instruments.roles, archive_dir=directory, snapshot=instruments.snapshot,
                         chip_design=tree, show_progress=False)
@@ -119,5 +123,6 @@ def evaluate_point_slow(spec: SweepSpec, index: int, values: Sequence[float], *,
     finally:
         if instruments is not None:
             instruments.close()
+        qcodes_log.setLevel(qcodes_level)
     out["elapsed_s"] = time.perf_counter() - started
     return out

@@ -114,3 +114,23 @@ def test_the_procedures_path_runs_the_procedures_per_point_and_archives_each_run
     assert data["rheobase_a"].values.ravel().tolist() == [float(archives["strength_duration"].results["rheobase_a"]
                                                                 .value)]
     assert "procedure's own 95 % interval" in data["threshold_a_low"].attrs["uncertainty_method"]
+
+
+def test_a_point_through_the_procedures_leaves_the_callers_qcodes_logging_as_it_found_it(tmp_path):
+    """The procedures path quiets the drivers' logger for the point only: a notebook that runs a
+    sweep in process keeps its own level. The point here fails in its run (a stage temperature
+    outside the station's window), after the instruments were opened: the error is the point's."""
+    from lab.app.sweep_slow import evaluate_point_slow
+    from sweeps.spec import read_spec
+
+    spec = read_spec(write_spec(tmp_path, SLOW.replace("ib.current: {values: [24e-6]}",
+                                                       "temperature: {values: [300.0]}")))
+    qcodes_log = logging.getLogger("qcodes")
+    before = qcodes_log.level
+    qcodes_log.setLevel(logging.DEBUG)
+    try:
+        out = evaluate_point_slow(spec, 0, (300.0,), runs_dir=str(tmp_path / "runs"))
+        assert qcodes_log.level == logging.DEBUG
+    finally:
+        qcodes_log.setLevel(before)
+    assert out["error"] and "300" in out["error"], out
