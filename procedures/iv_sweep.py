@@ -27,8 +27,10 @@ Plan:
    windows move by whole steps only. Every event after the search therefore lies on one grid,
    step / dither_phases apart, which the histogram's bins follow (procedures/analysis/switching.py).
 
-Results: the mean of the recorded events (Student t interval) and their spread (chi-square
-interval; it includes the step's quantisation, about step²/12 in variance); a Gaussian fitted by
+Results: the mean of the recorded events (Student t interval; where the events spread less
+than a step's rounding, σ < step/√12, the GUM combination with the step as uniform, since the
+rounding then does not average out) and their spread (chi-square interval; it includes the
+step's quantisation, about step²/12 in variance); a Gaussian fitted by
 maximum likelihood to the events as observed, each a threshold inside its step and counted only
 inside its window (profile-likelihood intervals; its width is the distribution's, without the
 quantisation), with a Pearson chi-square goodness of fit over the histogram's bins.
@@ -346,7 +348,11 @@ class IvSweep(Procedure):
         spread = std_uncertainty(stats, level)
         # Each switch leaves flux in the loop that the next sweep starts from: successive events
         # are correlated, and the mean is known as from n/τ independent ones.
-        mean_u = correlated_mean_uncertainty(events, level)
+        # A run whose events fall within a step (a coarse window, few events) has a spread of 0:
+        # the step then bounds the mean (iv.quantized_mean_uncertainty).
+        student = correlated_mean_uncertainty(events, level)
+        mean_u = iv.quantized_mean_uncertainty(events, float(np.median(event_steps)) if len(event_steps) else math.nan,
+                                               level, student, "A")
         tau = integrated_autocorrelation_time(events)
         effective = stats.count / tau if math.isfinite(tau) else math.nan
         stderr = std_uncertainty(stats, level, scale=1 / math.sqrt(effective) if effective > 0 else math.nan)
@@ -359,7 +365,7 @@ class IvSweep(Procedure):
         results = [
             Result("switching_current_mean_a", stats.mean, "A", uncertainty=mean_u),
             Result("switching_current_std_a", stats.std, "A", uncertainty=spread),
-            Result("switching_current_stderr_a", mean_u.standard, "A", uncertainty=stderr),
+            Result("switching_current_stderr_a", student.standard, "A", uncertainty=stderr),
             Result("switching_events", stats.count, "1"), Result("fast_sweeps", counts["sweeps"], "1"),
             Result("latched_sweeps", counts["latched"], "1"),
             Result("below_window_sweeps", counts["below_window"], "1"),

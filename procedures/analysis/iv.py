@@ -74,6 +74,27 @@ def resistive_branch_fit(current_a, voltage_v, switched_v: float, level: float) 
                                          fit.slope - half, fit.slope + half, fit.stderr)
 
 
+def quantized_mean_uncertainty(values, step: float, level: float, spread_interval: Uncertainty,
+                               unit: str = "") -> Uncertainty:
+    """The mean's interval of readings rounded to a grid of `step`. While the readings spread
+    over steps (their standard deviation at least the rounding's own, step/√12) the rounding
+    averages out over them and `spread_interval` (their Student t interval) stands. Below that
+    it does not (all in one step: a spread of 0 and an interval of zero width around a value
+    the threshold only lies within a step of): the step bounds what is known, as in
+    bracketed_mean_uncertainty."""
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array)]
+    resolved = array.size > 1 and float(array.std(ddof=1)) >= abs(step) / math.sqrt(12.0)
+    if resolved or not (math.isfinite(step) and step > 0):
+        return spread_interval
+    _, bracketed = bracketed_mean_uncertainty(array, step, level, unit)
+    if bracketed is None:
+        return spread_interval
+    return Uncertainty(bracketed.method + " (the readings spread less than their step's own σ, step/√12: "
+                       "the rounding does not average out)", bracketed.level, bracketed.low, bracketed.high,
+                       bracketed.standard)
+
+
 def bracketed_mean_uncertainty(values, resolution: float, level: float,
                                unit: str = "") -> tuple[float, Uncertainty | None]:
     """Mean of readings each known only to within a step of width `resolution` (given as the

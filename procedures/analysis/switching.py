@@ -234,8 +234,9 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
     cutoff = float(stats.chi2.ppf(level, 1)) / 2
     covariance = _covariance(nll, theta)
     # Every event in one step leaves the likelihood flat towards σ → 0: no curvature there (a
-    # NaN or negative variance), so the interval searches start from a unit step instead.
-    se_mean, se_log_sigma = (math.sqrt(v) if math.isfinite(v) and v > 0 else 0.0
+    # NaN or negative variance), so no standard uncertainty (NaN), and the interval searches
+    # start from a unit step instead.
+    se_mean, se_log_sigma = (math.sqrt(v) if math.isfinite(v) and v > 0 else math.nan
                              for v in (covariance[0, 0], covariance[1, 1]))
 
     def profile_mean(mean: float) -> float:
@@ -246,10 +247,11 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
         inner = optimize.minimize_scalar(lambda m: nll([m, log_sigma]), bracket=(theta[0] - 0.1, theta[0] + 0.1))
         return float(inner.fun) - nll_min - cutoff
 
-    mean_low = _crossing(profile_mean, theta[0], -1, se_mean or 0.1)
-    mean_high = _crossing(profile_mean, theta[0], +1, se_mean or 0.1)
-    width_low = _crossing(profile_width, theta[1], -1, se_log_sigma or 0.1)
-    width_high = _crossing(profile_width, theta[1], +1, se_log_sigma or 0.1)
+    mean_search, width_search = (se if se > 0 else 0.1 for se in (se_mean, se_log_sigma))
+    mean_low = _crossing(profile_mean, theta[0], -1, mean_search)
+    mean_high = _crossing(profile_mean, theta[0], +1, mean_search)
+    width_low = _crossing(profile_width, theta[1], -1, width_search)
+    width_high = _crossing(profile_width, theta[1], +1, width_search)
     mean_a, width_a = nll.to_amps(theta[0], theta[1])
     chi_square, dof, p_value, tested = (math.nan, 0, math.nan, 0) if edges is None else \
         _goodness_of_fit(events, mean_a, width_a, np.asarray(edges, dtype=float))

@@ -3,11 +3,13 @@ maximum-likelihood Gaussian of interval-censored, window-truncated events."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from procedures.analysis.iv import bracketed_mean_uncertainty, resistive_branch_fit
+from procedures.analysis.iv import bracketed_mean_uncertainty, quantized_mean_uncertainty, resistive_branch_fit
 from procedures.analysis.statistics import mean_uncertainty, summarize
 from procedures.analysis.switching import (CensoredEvents, Grid, estimate_grid, expected_counts, fit_gaussian,
                                            grid_bin_edges, grid_histogram, pool_bins)
@@ -142,6 +144,7 @@ def test_events_all_in_one_step_give_that_step_as_the_mean_interval():
     assert high - low == pytest.approx(step_a, rel=1e-6)
     assert fit.width_interval_a[0] == pytest.approx(0.0, abs=1e-12)
     assert 0 < fit.width_interval_a[1] < step_a
+    assert math.isnan(fit.mean_standard_a)     # no curvature: no standard uncertainty to claim
 
 
 def test_the_fit_interval_covers_under_window_truncation():
@@ -168,3 +171,24 @@ def test_resistive_branch_slope_and_bracketed_retrap():
     assert mean == pytest.approx(33.85e-6)
     assert u.high - mean == pytest.approx(1.96 * 1.13e-6 / np.sqrt(12), rel=1e-3)
     assert "1.13 µA step" in u.method
+
+
+def test_the_mean_of_readings_within_one_step_is_known_to_the_step_not_to_zero():
+    """Rounded readings that spread over steps keep their Student t interval; readings that all
+    fall in one step (spread 0) get the step's GUM interval, which holds the truth the Student t
+    interval of zero width missed."""
+    from procedures.analysis.statistics import correlated_mean_uncertainty
+
+    step_a, truth_a = 0.5e-6, 36.62e-6
+    rng = np.random.default_rng(7)
+    spread = np.round(rng.normal(truth_a, 2e-6, 200) / step_a) * step_a      # σ 2 µA over 0.5 µA steps
+    student = correlated_mean_uncertainty(spread, 0.95)
+    assert quantized_mean_uncertainty(spread, step_a, 0.95, student) is student
+    one_step = np.full(25, 36.75e-6)          # every threshold in (36.5, 37.0] µA, read at its middle
+    student = correlated_mean_uncertainty(one_step, 0.95)
+    assert student.low == student.high == 36.75e-6 and not student.low <= truth_a <= student.high
+    bounded = quantized_mean_uncertainty(one_step, step_a, 0.95, student, "A")
+    assert bounded.standard == pytest.approx(step_a / math.sqrt(12))
+    assert bounded.low < truth_a < bounded.high
+    assert bounded.high - bounded.low == pytest.approx(2 * 1.959964 * step_a / math.sqrt(12), rel=1e-5)
+    assert "step" in bounded.method and "does not average out" in bounded.method

@@ -77,6 +77,18 @@ def test_cooldown_reaches_and_holds_its_setpoint(bench):
     assert np.all(np.isfinite(log_k)) and abs(log_k[-1] - 4.2) < abs(log_k[0] - 4.2)   # it approached
 
 
+def test_a_short_iv_sweep_on_a_coarse_step_states_an_interval_that_holds_the_switching_current(bench):
+    """20 events after a 5-point pilot: the windows' step (~0.6 µA) is wider than the port's
+    spread, every event falls in one step, and the run still ends with a mean whose interval
+    is the step's (not a zero-width Student t interval) and holds the chip's switching current."""
+    outcome = bench.run(IvSweep(switching_events=20, pilot_points=5, pilot_sweeps=1))
+    chip = Chip(bench.bench, 0.0)
+    expected_a = chip.switching_current_a("wm") + chip.switching_current_a("wc")
+    mean = outcome.results["switching_current_mean_a"].uncertainty
+    assert mean.low < expected_a < mean.high
+    assert mean.high - mean.low < 2e-6                  # bounded by the step, not open
+
+
 @pytest.mark.slow
 def test_iv_sweep_switches_where_both_wires_reach_their_switching_current(bench):
     outcome = bench.run(IvSweep(switching_events=1000))
