@@ -178,8 +178,7 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
                exact="one reading of the weight source per weight"),
         Result("weights_without_trials", int(np.sum(trials_n == 0)), "1"),
         Result("weight_onset_a", onset_a(weights_a, probability), "A",
-               exact="interpolated where the transfer probability gets halfway from its value at the lowest weight "
-                     "to that at the highest (NaN if it does not change)"),
+               uncertainty=onset_uncertainty(weights_a, trials_n, sent, level)),
     ]
     results.append(TableRows(TRANSFER_TABLE, {
         "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
@@ -190,10 +189,52 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
     return results
 
 
+#: Draws behind the weight onset's interval, and their fixed seed (the interval is a function of
+#: the counts alone: the same data give the same interval).
+ONSET_DRAWS, ONSET_SEED = 2000, 20261205
+
+
+def onset_uncertainty(weights_a, trials, transmitted, level: float) -> Uncertainty:
+    """Equal-tailed interval of the weight onset over draws of the transfer curve: each weight's
+    probability drawn from its Jeffreys posterior Beta(k + ½, n − k + ½) (k of n trials
+    transmitted), and in each draw the crossing of the halfway level placed uniformly within the
+    two measured weights around it (between them the curve is not measured: a transition
+    sharper than the spacing is located only to within it). NaN bounds when the counts give no
+    onset. (Resampling the counts at the observed fractions would hold a weight at 0 of 3 at 0
+    in every draw, and give an interval of zero width.)"""
+    weights_a = np.asarray(weights_a, dtype=float)
+    trials = np.asarray(trials, dtype=np.int64)
+    sent = np.asarray(transmitted, dtype=np.int64)
+    method = (f"equal-tailed interval over {ONSET_DRAWS} draws: each weight's transfer probability from its "
+              "Jeffreys posterior Beta(k + 1/2, n - k + 1/2), the halfway crossing (from the lowest weight's "
+              "probability to the highest's) placed uniformly between the two measured weights around it")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = np.where(trials > 0, sent / np.maximum(trials, 1), np.nan)
+    if math.isnan(onset_a(weights_a, observed)):
+        return Uncertainty(method, level, math.nan, math.nan)
+    rng = np.random.default_rng(ONSET_SEED)
+    probabilities = np.where(trials > 0, rng.beta(sent + 0.5, trials - sent + 0.5, size=(ONSET_DRAWS, trials.size)),
+                             np.nan)
+    placed = rng.uniform(size=ONSET_DRAWS)
+    onsets = np.array([_crossing(weights_a, row, u) for row, u in zip(probabilities, placed)])
+    located = onsets[np.isfinite(onsets)]
+    if located.size < level * ONSET_DRAWS:
+        return Uncertainty(method + f"; {ONSET_DRAWS - located.size} draws without an onset", level, math.nan,
+                           math.nan)
+    low, high = np.quantile(located, [(1 - level) / 2, (1 + level) / 2])
+    return Uncertainty(method, level, float(low), float(high), float(np.std(located, ddof=1)))
+
+
 def onset_a(weights_a: np.ndarray, probability: np.ndarray) -> float:
     """The weight where the probability first gets halfway from its value at the lowest weight
     to its value at the highest (rising for an excitatory synapse, falling for an inhibitory one),
     linearly between the two weights around it; NaN when it does not change."""
+    return _crossing(weights_a, probability, None)
+
+
+def _crossing(weights_a: np.ndarray, probability: np.ndarray, placed: float | None) -> float:
+    """onset_a, or with `placed` in [0, 1) the point that fraction of the way between the two
+    weights around the crossing."""
     finite = np.isfinite(probability)
     w, prob = weights_a[finite], probability[finite]
     if w.size < 2 or prob[0] == prob[-1]:
@@ -203,4 +244,5 @@ def onset_a(weights_a: np.ndarray, probability: np.ndarray) -> float:
     i = int(past[0])
     if i == 0:
         return float(w[0])
-    return float(w[i - 1] + (half - prob[i - 1]) / (prob[i] - prob[i - 1]) * (w[i] - w[i - 1]))
+    fraction = (half - prob[i - 1]) / (prob[i] - prob[i - 1]) if placed is None else placed
+    return float(w[i - 1] + fraction * (w[i] - w[i - 1]))

@@ -493,6 +493,7 @@ def test_summary_lists_figures_of_runs_not_in_the_directory(campaign_dir):
     (12345.6, 12000.0, 12700.0, 123.0, ("12350", "[12000, 12700]", "120")),
     (21.934, 21.03, 23.03, math.nan, ("21.9", "[21.0, 23.0]", "")),      # no standard: the half-width sets digits
     (5.0, math.nan, math.nan, math.nan, ("5", "", "")),
+    (18.24, 18.24, 18.24 + 1e-15, 3e-16, ("18.24", "[18.24, 18.24]", "3e-16")),   # rounding noise sets no digits
 ])
 def test_digits_follow_the_uncertainty(value, low, high, standard, expected):
     from lab.app.report.values import numbers

@@ -23,6 +23,7 @@ from lab.app.report.document import Table
 from lab.app.report.markdown import write_report
 from lab.app.report.runs import Quantity, load_runs
 from lab.app.report.summary import summary_blocks
+from lab.app.report.values import numbers
 from lab.execution.dry_run import dry_run
 from procedures.catalog import hand_off
 from procedures.cooldown import Cooldown
@@ -117,7 +118,10 @@ def test_summary_shows_both_energies_and_their_measured_ratio(synapse_dir):
     assert rows["Energy per spike"][1] == "**not measured**"
     onset = rows["Synaptic weight onset"]
     onset_a = runs["synaptic_transfer"].scalar("weight_onset_a")
-    assert onset[1] == (f"{onset_a * 1e6:.4g} µA" if math.isfinite(onset_a) else "n/a")
+    onset_u = runs["synaptic_transfer"].results["weight_onset_a"].uncertainty
+    shown = numbers(onset_a, float(onset_u.low), float(onset_u.high), float(onset_u.standard), 1e6)
+    assert onset[1] == (f"{shown[0]} µA" if math.isfinite(onset_a) else "n/a")
+    assert onset[2] == f"{shown[1]} µA (95 %)"          # the interval the run archived
     assert "synaptic_transfer `weight_onset_a`" in onset[7] and "weights from 0 A to" in onset[6]
 
 

@@ -477,8 +477,10 @@ SYNAPTIC_NOTES = {
                                 "ratio rises with E_syn and falls with E_spike), at the product of their levels "
                                 "(two independent measurements).",
     "weight_onset_a": "Synaptic weight onset: the weight (control) current at which the synapse takes effect, "
-                      "interpolated between the measured weights as its conditions say; the run archives no "
-                      "interval for it (the transfer figure shows each weight's Wilson interval).",
+                      "where the transfer probability gets halfway from its value at the lowest weight to that "
+                      "at the highest, interpolated between the measured weights; its interval from draws of "
+                      "each weight's probability (Jeffreys posterior) with the crossing anywhere between the two "
+                      "weights around it (the transfer figure shows each weight's Wilson interval).",
 }
 
 

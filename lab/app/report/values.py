@@ -79,7 +79,9 @@ def numbers(value: float, low: float, high: float, standard: float, factor: floa
     """(value, "[low, high]", standard) in the shown unit, digits matched to the uncertainty."""
     width = standard if math.isfinite(standard) and standard > 0 else (
         0.5 * (high - low) if math.isfinite(low) and math.isfinite(high) and high > low else math.nan)
-    if not math.isfinite(width) or width <= 0 or not math.isfinite(value):
+    # A width at the value's rounding (an interval of identical draws) sets no digits: 18 of them
+    # would be shown.
+    if not math.isfinite(width) or width <= abs(value) * 1e-12 or not math.isfinite(value):
         interval = (f"[{low * factor:.4g}, {high * factor:.4g}]" if math.isfinite(low) and math.isfinite(high)
                     else "")
         return (f"{value * factor:.4g}" if math.isfinite(value) else "n/a"), interval, (
