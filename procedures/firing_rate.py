@@ -2,8 +2,10 @@
 
 At each DC input current, `captures` long records triggered on node m itself (a spike starts
 the record). A record's rate is the number of spikes *after* the triggering one over the time from
-the trigger to the end of the record: for a steadily firing neuron that is unbiased, whereas
-counting the trigger spike would add one spike per record. A capture that never triggers
+the trigger to the end of the record (counting the trigger spike would add one spike per record).
+The count still rounds down: a nearly periodic train reads low by the part of an interval the
+record's end cuts off, up to one spike per record (on the default neuron with 99 ns records,
+1-10 % below the rate of the same records' inter-spike intervals at 12.8-18.8 µA, 2026-12-05). A capture that never triggers
 (no spike within the timeout) counts as 0 Hz. Near onset the neuron fires a burst when the input
 comes on (each spike leaves current in the loop, and firing stops after some 10-30 spikes, a few
 hundred ns): the scope is armed milliseconds after the level is set, so records see whether it
