@@ -1,11 +1,12 @@
 """f–I curve: firing rate against a constant input current.
 
 At each DC input current, `captures` long records triggered on node m itself (a spike starts
-the record). A record's rate is the number of spikes *after* the triggering one over the time from
-the trigger to the end of the record (counting the trigger spike would add one spike per record).
-The count still rounds down: a nearly periodic train reads low by the part of an interval the
-record's end cuts off, up to one spike per record (on the default neuron with 99 ns records,
-1-10 % below the rate of the same records' inter-spike intervals at 12.8-18.8 µA, 2026-12-05). A capture that never triggers
+the record). A record's rate is the number of spikes *after* the triggering one over the time they
+were counted in (counting the trigger spike would add one spike per record): up to the last spike
+where the train runs on to the record's end, since the count over the whole record rounds down
+and read a nearly periodic train low by up to one spike per record (1-10 % on the default neuron
+with 99 ns records at 12.8-18.8 µA); over the whole record where the train stopped earlier
+(analysis/rate.py, counted_time_s). The records table's `duration_s` is that time. A capture that never triggers
 (no spike within the timeout) counts as 0 Hz. Near onset the neuron fires a burst when the input
 comes on (each spike leaves current in the loop, and firing stops after some 10-30 spikes, a few
 hundred ns): the scope is armed milliseconds after the level is set, so records see whether it
@@ -38,7 +39,7 @@ from contracts.procedure import PlanContext, Procedure, parameter, refuse, too_l
 from contracts.records import Axis, ColumnSpec, Result, TableRows, TableSpec
 from contracts.units import format_si, format_si_range
 from procedures import _pulsed
-from procedures.analysis.rate import every_record_fired, gain_fit, rate_uncertainty
+from procedures.analysis.rate import counted_time_s, every_record_fired, gain_fit, rate_uncertainty
 from procedures.analysis.recovery import fit_recovery
 from procedures.analysis.spikes import firing_rate_hz, spike_times_s
 from procedures.analysis.statistics import CONFIDENCE_LEVEL
@@ -151,8 +152,9 @@ class FiringRate(Procedure):
                 if traces is not None:
                     time_s = np.asarray(traces.time_s, dtype=float)
                     times = spike_times_s(time_s, traces.node_voltage_v[settings.output_node], detect_v)
-                    spikes = int(np.sum(times > 2.0 / p.sample_rate_hz))   # after the trigger spike
-                    duration_s = float(time_s[-1]) if time_s.size else duration_s
+                    after = times[times > 2.0 / p.sample_rate_hz]          # after the trigger spike
+                    spikes = int(after.size)
+                    duration_s = counted_time_s(after, float(time_s[-1]) if time_s.size else duration_s)
                     yield from records.archive(traces, settings, input_current_a=current_a, spikes=spikes,
                                                counted=counted)
                 if counted:

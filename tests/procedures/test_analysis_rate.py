@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from procedures.analysis.rate import RATE_METHOD, every_record_fired, gain_fit, garwood_interval, rate_uncertainty
+from procedures.analysis.rate import (RATE_METHOD, counted_time_s, every_record_fired, gain_fit, garwood_interval,
+                                     rate_uncertainty)
 
 RECORD_S = 99e-9
 REPETITIONS = 200
@@ -86,3 +87,22 @@ def test_an_onset_outside_the_currents_is_nan_with_its_bound_and_a_reason():
     assert math.isnan(found["onset_current_a"].value) and found["onset_current_lower_bound_a"].value > 11e-6
     assert onset_gap_a(silent) is None and onset_gap_a(firing) is None
     assert onset_gap_a({**silent, 14e-6: ([3, 0, 2, 4], durations)}) == (12e-6, 14e-6)
+
+
+@pytest.mark.parametrize("period_s", [7.3e-9, 11.2e-9, 23e-9, 41e-9])
+def test_a_train_running_to_the_records_end_gives_its_rate_whatever_the_end_cuts_off(period_s):
+    """A record triggered on a spike of a periodic train: its k spikes after the trigger over
+    the time to the last of them is the train's rate exactly, where k over the whole record
+    reads low by up to one spike (k over 99 ns: 4.1-17 % low for these periods)."""
+    after_s = np.arange(1, int(RECORD_S / period_s) + 1) * period_s
+    assert after_s.size / counted_time_s(after_s, RECORD_S) == pytest.approx(1 / period_s, rel=1e-12)
+    assert after_s.size / RECORD_S < 0.98 / period_s
+
+
+def test_a_train_that_stopped_is_counted_over_the_whole_record():
+    """A burst that ended early (near onset), and no spike at all: the whole record."""
+    burst_s = np.array([5e-9, 10e-9, 15e-9])
+    assert counted_time_s(burst_s, RECORD_S) == RECORD_S
+    assert counted_time_s(np.array([]), RECORD_S) == RECORD_S
+    # one spike late in the record: a train of one interval that runs on
+    assert counted_time_s(np.array([80e-9]), RECORD_S) == 80e-9

@@ -210,8 +210,8 @@ def firing_rate(run: RunData, directory: Path) -> list[Figure]:
         empty_note(ax, "no firing rates archived")
     ax.set_title("f–I curve")
     return [Figure(save(fig, directory / "firing_rate.png"), "f–I curve",
-                   "Firing rate against a constant input current (spikes after the triggering one, over the record "
-                   "after the trigger), mean over records with its interval; the onset where half the records fire "
+                   "Firing rate against a constant input current (spikes after the triggering one, over the time "
+                   "they were counted in), mean over records with its interval; the onset where half the records fire "
                    "repeatedly (probit fit, profile-likelihood interval) and the least-squares line over the "
                    "currents where every record fired.")]
 
