@@ -6,12 +6,12 @@ were counted in (counting the trigger spike would add one spike per record): up 
 where the train runs on to the record's end, since the count over the whole record rounds down
 and read a nearly periodic train low by up to one spike per record (1-10 % on the default neuron
 with 99 ns records at 12.8-18.8 µA); over the whole record where the train stopped earlier
-(analysis/rate.py, counted_time_s). The records table's `duration_s` is that time. A capture that never triggers
-(no spike within the timeout) counts as 0 Hz. Near onset the neuron fires a burst when the input
-comes on (each spike leaves current in the loop, and firing stops after some 10-30 spikes, a few
-hundred ns): the scope is armed milliseconds after the level is set, so records see whether it
-keeps firing. `settle_records` records at each current can be taken and archived uncounted for a
-chip whose burst lasts longer.
+(analysis/rate.py, counted_time_s). The records table's `duration_s` is that time. A capture that
+never triggers (no spike within the timeout) counts as 0 Hz. Near onset the neuron fires a burst
+when the input comes on (each spike leaves current in the loop, and firing stops after some 10-30
+spikes, a few hundred ns): the scope is armed milliseconds after the level is set, so records see
+whether it keeps firing. `settle_records` records at each current can be taken and archived
+uncounted for a chip whose burst lasts longer.
 
 A point's rate is the mean of its records' rates, with a Student t interval over the records: a
 relaxation oscillator's spike count is far from Poisson (nearly periodic above onset, a few

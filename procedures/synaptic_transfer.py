@@ -159,6 +159,7 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
     wilson = proportion_uncertainty(sent, np.maximum(trials_n, 1), level)
     low = np.where(trials_n > 0, wilson.low, np.nan)
     high = np.where(trials_n > 0, wilson.high, np.nan)
+    onset = onset_a(weights_a, probability)
     stats = [summarize(d) for d in delays]
     delay_s = np.array([s.mean for s in stats])
     delay_u = [mean_uncertainty(s, level) for s in stats]
@@ -177,8 +178,8 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
         Result("weight_port_v", np.asarray(port_v, dtype=float), "V", axis=axis,
                exact="one reading of the weight source per weight"),
         Result("weights_without_trials", int(np.sum(trials_n == 0)), "1"),
-        Result("weight_onset_a", onset_a(weights_a, probability), "A",
-               uncertainty=onset_uncertainty(weights_a, trials_n, sent, level)),
+        Result("weight_onset_a", onset, "A",
+               uncertainty=onset_uncertainty(weights_a, trials_n, sent, onset, level)),
     ]
     results.append(TableRows(TRANSFER_TABLE, {
         "weight_a": (weights_a, "A"), "trials": (trials_n, "1"), "transmitted": (sent, "1"),
@@ -194,23 +195,22 @@ def transfer_results(weights_a, trials, transmitted, delays, spontaneous, port_v
 ONSET_DRAWS, ONSET_SEED = 2000, 20261205
 
 
-def onset_uncertainty(weights_a, trials, transmitted, level: float) -> Uncertainty:
+def onset_uncertainty(weights_a, trials, transmitted, onset: float, level: float) -> Uncertainty:
     """Equal-tailed interval of the weight onset over draws of the transfer curve: each weight's
     probability drawn from its Jeffreys posterior Beta(k + ½, n − k + ½) (k of n trials
     transmitted), and in each draw the crossing of the halfway level placed uniformly within the
     two measured weights around it (between them the curve is not measured: a transition
     sharper than the spacing is located only to within it). NaN bounds when the counts give no
-    onset. (Resampling the counts at the observed fractions would hold a weight at 0 of 3 at 0
-    in every draw, and give an interval of zero width.)"""
+    `onset` (onset_a of the observed fractions). (Resampling the counts at the observed
+    fractions would hold a weight at 0 of 3 at 0 in every draw, and give an interval of zero
+    width.)"""
     weights_a = np.asarray(weights_a, dtype=float)
     trials = np.asarray(trials, dtype=np.int64)
     sent = np.asarray(transmitted, dtype=np.int64)
     method = (f"equal-tailed interval over {ONSET_DRAWS} draws: each weight's transfer probability from its "
               "Jeffreys posterior Beta(k + 1/2, n - k + 1/2), the halfway crossing (from the lowest weight's "
               "probability to the highest's) placed uniformly between the two measured weights around it")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        observed = np.where(trials > 0, sent / np.maximum(trials, 1), np.nan)
-    if math.isnan(onset_a(weights_a, observed)):
+    if math.isnan(onset):
         return Uncertainty(method, level, math.nan, math.nan)
     rng = np.random.default_rng(ONSET_SEED)
     probabilities = np.where(trials > 0, rng.beta(sent + 0.5, trials - sent + 0.5, size=(ONSET_DRAWS, trials.size)),

@@ -145,21 +145,18 @@ def _campaign(args: argparse.Namespace) -> int:
 
 
 def run_procedure(procedure, station, out_dir, *, show_progress: bool = True):
-    """Run one built procedure on the station (a loaded Station, or its file) and archive it in
+    """Run one built procedure on the loaded station (build_procedure) and archive it in
     `out_dir` (the path of `nwlab run` and of lab.app.api): returns the RunOutcome. Raises
-    StationError, ParameterError, EnvelopeError, ... before any instrument is opened,
-    KeyboardInterrupt if stopped before the run's archive was opened."""
+    ParameterError, EnvelopeError, ... before any instrument is opened, KeyboardInterrupt if
+    stopped before the run's archive was opened."""
     from lab.archive.output_dir import check_for_runs
     from lab.execution.instruments import open_instruments
     from lab.app.campaign import chip_design
-    from lab.execution.station_checks import load_station
     from lab.execution.dry_run import dry_run
-    from contracts.files.station import Station
     from contracts.procedure import PlanContext
     from lab.execution.run_lock import StationLock
     from lab.execution.runner import Runner
 
-    station = station if isinstance(station, Station) else load_station(station)
     design = chip_design(station)
     check_for_runs(out_dir, [procedure])  # room, writable, a directory: before any instrument is opened
     # The dry run refuses whatever the run would refuse for static reasons, before any

@@ -339,11 +339,12 @@ def test_the_weight_onsets_interval_covers_the_onset_of_the_curve_the_counts_cam
     covered = 0
     for _ in range(100):
         sent = rng.binomial(TRIALS, p_true)
-        u = onset_uncertainty(WEIGHTS_A, TRIALS, sent, 0.95)
+        u = onset_uncertainty(WEIGHTS_A, TRIALS, sent, onset_a(WEIGHTS_A, sent / TRIALS), 0.95)
         covered += bool(u.low <= truth_a <= u.high)
     assert covered >= 90, covered
     sent = np.array([0, 0, 0, 2, 8, 14, 16])
-    first, again = (onset_uncertainty(WEIGHTS_A, TRIALS, sent, 0.95) for _ in range(2))
+    first, again = (onset_uncertainty(WEIGHTS_A, TRIALS, sent, onset_a(WEIGHTS_A, sent / TRIALS), 0.95)
+                    for _ in range(2))
     assert (first.low, first.high) == (again.low, again.high)
     assert WEIGHTS_A[3] < first.low < onset_a(WEIGHTS_A, sent / TRIALS) < first.high < WEIGHTS_A[5]
 
@@ -353,7 +354,7 @@ def test_a_transition_sharper_than_the_weight_spacing_is_located_to_within_the_s
     and the interval says so (a curve drawn through the two points alone would put it at 17.70
     µA to within the draws' scatter, tens of nA). No change at all: no onset, no interval."""
     sent = np.array([0, 0, 16, 16, 16, 16, 16])
-    u = onset_uncertainty(WEIGHTS_A, TRIALS, sent, 0.95)
+    u = onset_uncertainty(WEIGHTS_A, TRIALS, sent, onset_a(WEIGHTS_A, sent / TRIALS), 0.95)
     assert WEIGHTS_A[1] <= u.low < WEIGHTS_A[1] + 0.05e-6 and WEIGHTS_A[2] - 0.05e-6 < u.high <= WEIGHTS_A[2]
-    none = onset_uncertainty(WEIGHTS_A, TRIALS, np.zeros(7, dtype=int), 0.95)
+    none = onset_uncertainty(WEIGHTS_A, TRIALS, np.zeros(7, dtype=int), onset_a(WEIGHTS_A, np.zeros(7)), 0.95)
     assert np.isnan(onset_a(WEIGHTS_A, np.zeros(7))) and np.isnan(none.low) and np.isnan(none.high)
