@@ -210,13 +210,15 @@ def network(t, t_mid, y, s, ip, fp, kinv, v, iv, dy, wk):
         _cluster_potentials(t_mid, ip, fp, v, wk, o_ld, o_dr)
     for b in range(nb):
         dy[b] = wk[o_dr + b] / wk[o_ld + b]
-    # hotspot resistance, clamped to [0, R_n]
+    # hotspot resistance: held at R_n; below 0 the rate runs on (the step's stages stay smooth where
+    # a collapsing hotspot meets its retrap, just above 0), and the time loop clamps a committed
+    # state back to 0
     for w in range(nw):
         i = y[node_of(ip, W_BR, w)]
         r = y[nb + w]
         if s[w] == 1:
             rate = fp[ip[W_K] + w] * boundary_velocity(abs(i) / fp[ip[W_IHS] + w], fp[ip[W_DELTA] + w])
-            if (r >= fp[ip[W_RN] + w] and rate > 0.0) or (r <= 0.0 and rate < 0.0):
+            if r >= fp[ip[W_RN] + w] and rate > 0.0:
                 rate = 0.0
             dy[nb + w] = rate
         else:
