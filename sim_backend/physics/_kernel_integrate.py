@@ -100,7 +100,7 @@ def dense(theta, h, y, kst, out):
         out[j] = y[j] + h * acc
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')   # called for every wire at every step end (see network)
 def event_value(w, y, s, thr, ip, fp):
     """< 0 before wire w's next transition, ≥ 0 at it."""
     nb = ip[NB]

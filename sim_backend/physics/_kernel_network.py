@@ -154,7 +154,9 @@ def vdiff(v, p, n):
     return (v[p] if p >= 0 else 0.0) - (v[n] if n >= 0 else 0.0)
 
 
-@njit(cache=True)
+# Inlined into its callers: a call passes nine arrays, and numba counts a reference to each on
+# entry and exit (atomic operations); the network is evaluated six times a step.
+@njit(cache=True, inline='always')
 def network(t, t_mid, y, s, ip, fp, kinv, v, iv, dy, wk):
     """Fill node voltages v, voltage-source currents iv and dy/dt for state y, wire states s.
     wk: scratch ≥ n_nodes + n_vsources + 2·n_branches + n_clusters·(n_clusters+2)."""
