@@ -154,8 +154,8 @@ def vdiff(v, p, n):
     return (v[p] if p >= 0 else 0.0) - (v[n] if n >= 0 else 0.0)
 
 
-# Inlined into its callers: a call passes nine arrays, and numba counts a reference to each on
-# entry and exit (atomic operations); the network is evaluated six times a step.
+# Inlined into its callers: a call that passes its nine arrays costs ~100 ns even when it returns
+# at once (measured: half of an evaluation of the default neuron's network), six times a step.
 @njit(cache=True, inline='always')
 def network(t, t_mid, y, s, ip, fp, kinv, v, iv, dy, wk):
     """Fill node voltages v, voltage-source currents iv and dy/dt for state y, wire states s.
