@@ -147,6 +147,36 @@ def _earliest_event(y0, y1, s, thr, ip, fp):
 
 
 @njit(cache=True)
+def _falsi_point(lo, hi, e_lo, e_hi):
+    """Regula falsi's next point in the bracket (lo, hi); its middle where the secant would land
+    within 1e-3 of the bracket of either end (it then creeps, one end fixed)."""
+    theta = (lo * e_hi - hi * e_lo) / (e_hi - e_lo)
+    margin = 1e-3 * (hi - lo)
+    if not (lo + margin < theta < hi - margin):
+        theta = 0.5 * (lo + hi)
+    return theta
+
+
+@njit(cache=True)
+def _falsi_update(theta, fired, e_theta, lo, hi, e_lo, e_hi, side):
+    """(lo, hi, e_lo, e_hi, side) once the point θ (event value e_theta) is on the side that has
+    fired or not; Illinois: an end kept twice in a row has its value halved, so the secant moves it."""
+    if fired:
+        hi = theta
+        e_hi = e_theta
+        if side == 1:
+            e_lo *= 0.5
+        side = 1
+    else:
+        lo = theta
+        e_lo = e_theta
+        if side == -1:
+            e_hi *= 0.5
+        side = -1
+    return lo, hi, e_lo, e_hi, side
+
+
+@njit(cache=True)
 def dense_crossing(h, y, kst, s, thr, ip, fp, ysm):
     """(θ, wire, slope): the fraction of an accepted step at which the step's dense output shows
     its first transition (Illinois regula falsi on the interpolant, to T_TOL_S), whose wire, and
@@ -163,30 +193,17 @@ def dense_crossing(h, y, kst, s, thr, ip, fp, ysm):
     for _ in range(200):
         if (hi - lo) * h <= T_TOL_S:
             break
-        theta = (lo * e_hi - hi * e_lo) / (e_hi - e_lo)
-        margin = 1e-3 * (hi - lo)
-        if not (lo + margin < theta < hi - margin):
-            theta = 0.5 * (lo + hi)
+        theta = _falsi_point(lo, hi, e_lo, e_hi)
         dense(theta, h, y, kst, ysm)
         fired = _any_event(ysm, s, thr, ip, fp)
-        if fired >= 0:
-            if event_value(target, ysm, s, thr, ip, fp) < 0.0:
-                target = fired
-                dense(lo, h, y, kst, ysm)
-                e_lo = event_value(target, ysm, s, thr, ip, fp)
-                dense(theta, h, y, kst, ysm)
-                side = 0
-            hi = theta
-            e_hi = event_value(target, ysm, s, thr, ip, fp)
-            if side == 1:
-                e_lo *= 0.5
-            side = 1
-        else:
-            lo = theta
+        if fired >= 0 and event_value(target, ysm, s, thr, ip, fp) < 0.0:
+            target = fired          # another wire crosses first: its bracket from here on
+            dense(lo, h, y, kst, ysm)
             e_lo = event_value(target, ysm, s, thr, ip, fp)
-            if side == -1:
-                e_hi *= 0.5
-            side = -1
+            dense(theta, h, y, kst, ysm)
+            side = 0
+        lo, hi, e_lo, e_hi, side = _falsi_update(theta, fired >= 0, event_value(target, ysm, s, thr, ip, fp),
+                                                 lo, hi, e_lo, e_hi, side)
     # the slope over a span around the crossing (wider than the bracket, against rounding), as far
     # as the step reaches on either side
     span = min(1e3 * T_TOL_S / h, lo, 1.0 - hi)
@@ -419,32 +436,21 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             for _ in range(200):
                 if (hi - lo) * h <= T_TOL_S:
                     break
-                theta = (lo * e_hi - hi * e_lo) / (e_hi - e_lo)
-                margin = 1e-3 * (hi - lo)
-                if not (lo + margin < theta < hi - margin):
-                    theta = 0.5 * (lo + hi)
+                theta = _falsi_point(lo, hi, e_lo, e_hi)
                 rk_step(t, theta * h, y, k1, s, ip, fp, kinv, ktr, ytr, v, iv, wk, tmp)
                 stats[2] += 1
                 fired = _any_event(ytr, s, thr, ip, fp)
+                if fired >= 0 and event_value(target, ytr, s, thr, ip, fp) < 0.0:
+                    target = fired
+                    e_lo = event_value(target, ylo, s, thr, ip, fp)
+                    side = 0
                 if fired >= 0:
-                    if event_value(target, ytr, s, thr, ip, fp) < 0.0:
-                        target = fired
-                        e_lo = event_value(target, ylo, s, thr, ip, fp)
-                        side = 0
-                    hi = theta
                     yhi[:] = ytr
                     khi[:, :] = ktr
-                    e_hi = event_value(target, ytr, s, thr, ip, fp)
-                    if side == 1:
-                        e_lo *= 0.5
-                    side = 1
                 else:
-                    lo = theta
                     ylo[:] = ytr
-                    e_lo = event_value(target, ytr, s, thr, ip, fp)
-                    if side == -1:
-                        e_hi *= 0.5
-                    side = -1
+                lo, hi, e_lo, e_hi, side = _falsi_update(theta, fired >= 0, event_value(target, ytr, s, thr, ip, fp),
+                                                         lo, hi, e_lo, e_hi, side)
             h_acc = hi * h
             y1[:] = yhi
             kst[:, :] = khi
