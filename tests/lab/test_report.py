@@ -528,8 +528,8 @@ def test_the_report_writer_writes_what_it_was_last_told_and_ends_with_its_input(
 @pytest.mark.parametrize("stop_after_s", [0.3, 1.5, 3.0])
 def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campaign_dir, tmp_path, stop_after_s):
     """The campaign stops a report writer that outlives its wait for the last report and writes
-    that report itself (SIGTERM): whenever the signal lands, no temporary file is left, the lock
-    is free and the next report draws every figure."""
+    that report itself (SIGTERM): whenever the signal lands, no temporary file is left, the lock is free and the
+    next report draws every figure."""
     import json
     import shutil
     import signal
