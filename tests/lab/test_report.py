@@ -534,6 +534,7 @@ def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campa
     import shutil
     import signal
     import subprocess
+    import sys
     import time
     from dataclasses import asdict
 
