@@ -388,8 +388,7 @@ class _Journal:
 
     def _tell_writer(self, notes: dict, *, last: bool = False) -> bool:
         """Hand the writer the notes of a report to write (starting it the first time); `last`:
-        the end of its input follows. False when it cannot be told (it ended: a broken pipe); the
-        next run's ending then starts another."""
+        the end of its input follows. False when it cannot be told (it ended: a broken pipe)."""
         try:
             if self._writer is None:
                 self._writer = subprocess.Popen(
@@ -402,7 +401,6 @@ class _Journal:
                 self._writer.stdin.close()
             return True
         except (OSError, ValueError):
-            self._writer = None
             return False
 
     def not_run(self) -> None:
@@ -425,8 +423,8 @@ class _Journal:
         writer's last, if it has one and it writes it; else written here."""
         from lab.app.report.markdown import REPORT_NAME, write_report, write_report_in_turn
 
-        writer = self._writer
-        if writer is not None:
+        if self._writer is not None:
+            writer = self._writer
             told = self._tell_writer(asdict(self._notes()), last=True)
             self._writer = None
             try:

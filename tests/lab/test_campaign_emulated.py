@@ -241,23 +241,3 @@ if __name__ == "__main__":          # record FIGURES_BEFORE from this checkout
         FIGURES_BEFORE.write_text(json.dumps({name: figures(run.archive_path)
                                               for name, run in recorded.outcomes.items()}, indent=1) + "\n")
     print(f"wrote {FIGURES_BEFORE}")
-
-
-@pytest.mark.parametrize("writer", ["exits at once", "dies after its first report"])
-def test_a_campaign_whose_report_writer_died_writes_its_last_report_itself(tmp_path, private_station, monkeypatch,
-                                                                          writer):
-    """The report writer is a process of its own: if it cannot be told (gone) or does not end
-    well, the campaign writes the last report in process, covering every run."""
-    import sys
-
-    import lab.app.campaign as campaign
-
-    command = {"exits at once": "import sys; sys.exit(3)",
-               "dies after its first report": "import sys; sys.stdin.readline(); sys.exit(3)"}[writer]
-    monkeypatch.setattr(campaign, "REPORT_WRITER", (sys.executable, "-c", command))
-    outcome = run_campaign(private_station, tmp_path / "runs", only=["cooldown", "iv_sweep"], show_progress=False,
-                           overrides=REDUCED)
-    assert outcome.all_completed and outcome.report_path == tmp_path / "runs" / "report.md"
-    report = outcome.report_path.read_text()
-    for run in outcome.outcomes.values():
-        assert run.archive_path.name in report
