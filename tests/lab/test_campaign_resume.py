@@ -137,9 +137,9 @@ def test_a_killed_campaign_resumed_ends_as_an_uninterrupted_one(station, full_ca
     kept_first = {r.procedure: r.run_id for r in latest_completed(out).values()}
     assert set(kept_first) == {"cooldown"}, kept_first
     kill_at(station, out, completed_in_manifest("strength_duration"), log, "--resume")
-    # The report the killed campaign left covers every run that ended before the kill: its
-    # writer, told as strength_duration ended (before the manifest said so), outlives the
-    # campaign and writes what it was told once its input ends.
+    # The report the killed campaign left covers every run that ended before the kill (its
+    # writer, started as strength_duration ended, before the manifest said so, outlives the
+    # campaign). The writers queue (one per run ended) and each reads every run.
     strength_duration = latest_completed(out)["strength_duration"].path.name
     deadline = time.monotonic() + 120
     while not (out / "report.md").exists() or strength_duration not in (out / "report.md").read_text():
