@@ -271,14 +271,13 @@ def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
         raise write_error(getattr(exc, "filename", None) or out_dir, exc, "the report was not written") from exc
 
 
-#: Taken (flock) by each report writer in a directory in turn: a campaign's writer, the writer of
-#: an earlier campaign there still finishing, the campaign itself when its writer cannot.
+#: Taken (flock) by each report writer in a directory in turn: a campaign starts one after each run.
 LOCK_NAME = ".report.lock"
 
 
 def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None) -> Path:
     """`write_report(out_dir, notes)` once no other writer is writing that directory's report
-    (each reads every run there is)."""
+    (the writers a campaign starts after its runs queue, and each reads every run there is)."""
     from lab.archive import file_locks
 
     with open(Path(out_dir) / LOCK_NAME, "a") as lock:
