@@ -327,9 +327,11 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
             print(f"hand-off: {run.name}.{parameter} = {shown} from {sources[source].name}")
 
 
-#: The campaign's report writer (lab/app/report/writer.py): one process, told after each run.
-REPORT_WRITER = (sys.executable, "-m", "lab.app.report.writer")
-#: How long the last report may take the writer before the campaign writes it itself.
+#: The report writer started after each run (lab.app.report.markdown.write_report, CampaignNotes).
+#: SIGTERM ends it as an exception would, so its temporary files go and its lock is let go.
+REPORT_WRITER = ("import json, signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
+                 "from lab.app.report.markdown import CampaignNotes, write_report_in_turn; "
+                 "write_report_in_turn(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2])))")
 REPORT_WRITER_WAIT_S = 60.0
 
 
@@ -340,7 +342,7 @@ class _Journal:
                  started_s: float) -> None:
         self.directory, self.outcome = directory, outcome
         self.station_path, self.command, self.started_s = station_path, command, started_s
-        self._writer: subprocess.Popen | None = None    # the report writer, once a run has ended
+        self._writers: list[subprocess.Popen] = []      # the reports being rewritten after runs, in turn
         self.live: LiveJournal | None = None            # the directory's live files, once it is this campaign's
 
     def settle(self) -> None:
@@ -381,27 +383,18 @@ class _Journal:
         """The report, rewritten after each run by a process of its own, so that the next run
         starts at once: an emulated stage follows the wall clock, and a pause between two runs
         would change what the next one measures. A kill (of the campaign) leaves the report up
-        to the last run that ended (the writer finishes what it was told, then ends)."""
+        to the last run that ended; the last report is written here, after the writer ended."""
         if stop_requested():          # a signal: the campaign ends now and writes the report once
             return
-        self._tell_writer(asdict(self._notes()))
-
-    def _tell_writer(self, notes: dict, *, last: bool = False) -> bool:
-        """Hand the writer the notes of a report to write (starting it the first time); `last`:
-        the end of its input follows. False when it cannot be told (it ended: a broken pipe)."""
+        self._writers = [w for w in self._writers if w.poll() is None]
+        notes = asdict(self._notes())
         try:
-            if self._writer is None:
-                self._writer = subprocess.Popen(
-                    [*REPORT_WRITER, str(self.outcome.out_dir)], stdin=subprocess.PIPE, text=True,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    **OWN_SESSION)  # a Ctrl-C at the terminal is the campaign's, not the writer's
-            self._writer.stdin.write(json.dumps(notes) + "\n")
-            self._writer.stdin.flush()
-            if last:
-                self._writer.stdin.close()
-            return True
-        except (OSError, ValueError):
-            return False
+            self._writers.append(subprocess.Popen(
+                [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                **OWN_SESSION))  # a Ctrl-C at the terminal is the campaign's, not the writer's
+        except OSError:
+            pass
 
     def not_run(self) -> None:
         if self.directory.manifest is not None:
@@ -419,23 +412,21 @@ class _Journal:
                               "the campaign manifest was not updated") from exc
 
     def write_report(self, final: bool) -> None:
-        """The report of every run in the directory (never of this campaign's runs alone): the
-        writer's last, if it has one and it writes it; else written here."""
-        from lab.app.report.markdown import REPORT_NAME, write_report, write_report_in_turn
+        """The report of every run in the directory (never of this campaign's runs alone)."""
+        from lab.app.report.markdown import write_report, write_report_in_turn
 
-        if self._writer is not None:
-            writer = self._writer
-            told = self._tell_writer(asdict(self._notes()), last=True)
-            self._writer = None
+        # The last report is this one: no earlier writer may end after it, and what an earlier
+        # one would write this one writes too. A writer stopped halfway leaves its run's figures
+        # unlisted (figures.json is written last), so they are drawn here.
+        for writer in self._writers:
+            writer.terminate()
+        for writer in self._writers:
             try:
-                ended_well = writer.wait(timeout=REPORT_WRITER_WAIT_S) == 0 and told
+                writer.wait(timeout=REPORT_WRITER_WAIT_S)
             except subprocess.TimeoutExpired:
-                writer.terminate()
+                writer.kill()
                 writer.wait()
-                ended_well = False
-            if ended_well:
-                self.outcome.report_path = self.outcome.out_dir / REPORT_NAME
-                return
+        self._writers = []
         try:
             self.outcome.report_path = write_report_in_turn(self.outcome.out_dir, self._notes())
         except OSError:               # no room for the lock file: the report alone says what it can
