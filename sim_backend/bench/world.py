@@ -27,6 +27,12 @@ FrontPanel = PulseGeneratorPanel | OscilloscopePanel | SourceMeter | Temperature
 
 #: Stage temperature when the station has no temperature controller.
 DEFAULT_STAGE_TEMPERATURE_K = 2.0
+#: The chip sees the stage temperature on this grid. A regulated stage at its fixed point still
+#: moves in the last bits from one lab time to the next (3.1710526315789602, ...527, ...473 K),
+#: and a last-bit change of a wire's I_sw(T) changes the solver's step decisions, so a seeded
+#: campaign took another path whenever the machine's timing differed. 1 µK moves a default wire's
+#: I_sw by 2 pA, 4e-5 of its 50 nA switching spread.
+CHIP_TEMPERATURE_RESOLUTION_K = 1e-6
 #: Settling simulated after a bias change (the chip's L/R times reach ~10 ns; a real SMU reads
 #: milliseconds after its step, long after the transient), and the ramp that applies it.
 DC_SETTLE_S = 150e-9
@@ -89,13 +95,15 @@ class World:
         return [p for p in self.panels.values() if isinstance(p, TemperatureControllerPanel)]
 
     def stage_temperature_k(self) -> float:
-        """The chip's temperature: the regulated stage, brought up to the present."""
+        """The chip's temperature: the regulated stage, brought up to the present, on the
+        CHIP_TEMPERATURE_RESOLUTION_K grid."""
         controllers = self.temperature_controllers()
         if not controllers:
             return self.chip.definition.temperature_k or DEFAULT_STAGE_TEMPERATURE_K
         controller = controllers[0]
         controller.advance_to(self.now_s())
-        return controller.state.temperature_k
+        steps = round(controller.state.temperature_k / CHIP_TEMPERATURE_RESOLUTION_K)
+        return steps * CHIP_TEMPERATURE_RESOLUTION_K
 
     # --- what reaches the chip -------------------------------------------------------------
     def bias_currents_a(self) -> dict[str, float]:

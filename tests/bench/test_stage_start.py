@@ -13,6 +13,7 @@ import yaml
 
 from sim_backend.clock import LabClock
 from sim_backend.bench.station import StationFileError
+from sim_backend.bench.world import CHIP_TEMPERATURE_RESOLUTION_K
 from sim_backend.emulator import build_bench
 from sim_backend.physics import thermal
 
@@ -53,8 +54,8 @@ def test_two_fresh_benches_read_the_same_base_temperature_whenever_they_are_read
     time.sleep(0.5)
     assert late.world.now_s() >= 0.5
     late_k, late_reply = late.world.stage_temperature_k(), krdg(late)
-    assert early_k == pytest.approx(BASE_K, abs=1e-9)
-    assert late_k == pytest.approx(BASE_K, abs=1e-9)
+    # The chip sees the stage on a 1 µK grid (world.CHIP_TEMPERATURE_RESOLUTION_K): the same point of it.
+    assert early_k == late_k == pytest.approx(BASE_K, abs=CHIP_TEMPERATURE_RESOLUTION_K / 2)
     # Same sensor-noise draw on a fresh bench: the instrument's answers are identical too.
     assert early_reply == late_reply
     assert float(late_reply) == pytest.approx(BASE_K, abs=0.01)
