@@ -1,9 +1,11 @@
 """One archived run read back for the report.
 
 Everything the report needs is loaded into memory at once and the file is closed: status and
-provenance, parameters and results with their units, each table and the traces (if any). The
-header and tables are read with h5py in one open of the file (lab.archive.stored_run), giving
-exactly what xarray gives (tests/lab/test_run_header_read.py); the traces through xarray (h5netcdf).
+provenance, parameters and results with their units, and each table. The header and tables are
+read with h5py in one open of the file (lab.archive.stored_run), giving exactly what xarray gives
+(tests/lab/test_run_header_read.py); the traces (if any) through xarray (h5netcdf) when they are
+first asked for: xarray and what it imports take about a second in a fresh process, and only the
+energy figures of the report read traces.
 
 A file is checked with plain h5py first (lab.archive.reader.check_readable: every object's
 metadata, the first and last row of every dataset) and read only if that went cleanly: a damaged
@@ -78,10 +80,23 @@ class RunData:
     results: dict[str, Quantity] = field(default_factory=dict)
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     table_units: dict[str, dict[str, str]] = field(default_factory=dict)
-    traces: Any = None                # xarray.Dataset (loaded) or None
     with_data: bool = True            # tables and traces read (False: `load_run(..., data=False)`)
+    traced: bool = False              # the file holds traces (`traces` reads them)
+    _traces: Any = field(default=None, repr=False)
     #: The stage temperature the controller read as the run started (its snapshot); NaN if not archived.
     stage_temperature_k: float = float("nan")
+
+    @property
+    def traces(self) -> Any:
+        """The archived traces as an xarray Dataset (read from the file on first use); None if
+        the run has none or was read without its data."""
+        if self._traces is None and self.traced and self.with_data:
+            self._traces = _read_traces(self.path)
+        return self._traces
+
+    @traces.setter
+    def traces(self, dataset: Any) -> None:
+        self._traces = dataset
 
     def result(self, name: str) -> Quantity | None:
         return self.results.get(name)
@@ -150,16 +165,20 @@ def _checked_load(path: Path, data: bool = True) -> RunData:
 
 def _load(path: Path, data: bool = True) -> RunData:
     """The header (and with `data` the tables) read with h5py in one open of the file
-    (lab.archive.stored_run); the traces, an xarray Dataset, through xarray opening that one group
-    (not the whole tree: it walks every group)."""
-    stored = read_stored_run(path, tables=data)
-    run = run_from_stored(path, stored, data)
-    if data and stored.traced:
-        import xarray as xr     # only here: importing it takes most of a second
+    (lab.archive.stored_run)."""
+    return run_from_stored(path, read_stored_run(path, tables=data), data)
 
+
+def _read_traces(path: Path) -> Any:
+    """The traces group as an xarray Dataset, xarray opening that one group (not the whole tree:
+    it walks every group); RunFileError if it cannot be read."""
+    import xarray as xr     # only here: importing it (and dask, which it imports) takes a second
+
+    try:
         with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
-            run.traces = decoded_traces(traces.load())
-    return run
+            return decoded_traces(traces.load())
+    except Exception as exc:  # noqa: BLE001 - as _checked_load: the file changed or is not the layout
+        raise RunFileError(f"{path}: traces not readable ({type(exc).__name__}: {_short(exc)})") from exc
 
 
 def run_from_stored(path: Path, stored: StoredRun, data: bool = True) -> RunData:
@@ -171,7 +190,7 @@ def run_from_stored(path: Path, stored: StoredRun, data: bool = True) -> RunData
         software_version=fields["software_version"], bench=fields["bench"], emulator_seed=fields["emulator_seed"],
         station_text=fields["station_text"], chip_text=fields["chip_text"],
         metadata=json.loads(fields["metadata_text"]) if fields["metadata_text"] is not None else {},
-        with_data=data, tables=stored.tables, table_units=stored.table_units,
+        with_data=data, traced=stored.traced, tables=stored.tables, table_units=stored.table_units,
     )
     if fields["snapshot_text"] is not None and fields["station_text"]:
         run.stage_temperature_k = stage_temperature_k(fields["snapshot_text"], run.station_text)
