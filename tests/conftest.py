@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import uuid
 from pathlib import Path
@@ -10,6 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATED_STATION = ROOT / "stations" / "emulated.yaml"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core and one more. Many tests spend much of their time waiting
+    on a subprocess, a socket, a browser or the emulated clock, while one worker's CPU work keeps
+    a core busy: on 2 cores the suite took 8 min 16-25 s with 2 workers, 6 min 57 s with 3 and
+    7 min 08 s with 4 (2,039 tests, 2026-12-05)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
