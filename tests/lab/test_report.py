@@ -281,6 +281,42 @@ def test_every_figure_is_a_real_png(campaign_dir):
         assert pixels[..., :3].std() > 0.05            # not a blank canvas
 
 
+def test_the_figures_read_the_traces_the_python_api_reads(campaign_dir):
+    """The report's figures read traces with h5py (RunData.trace_arrays: no xarray import in a
+    report writer), the Python API as an xarray Dataset: the same samples, columns and times."""
+    energy = next(r for r in load_runs(campaign_dir) if r.procedure == "energy_per_spike")
+    arrays, dataset = energy.trace_arrays(), energy.traces
+    assert arrays.count == dataset.sizes["trace"] == 65 and list(arrays.indices) == list(range(65))
+    np.testing.assert_array_equal(arrays.time_s, dataset["time"].values)
+    for column in ("kind", "amplitude_a", "spikes", "attempt", "spike_energy_j"):
+        np.testing.assert_array_equal(arrays.columns[column], dataset[column].values, err_msg=column)
+    voltage = dataset["voltage"]
+    names = [str(n) for n in dataset[f"{voltage.dims[1]}_name"].values]
+    assert names == ["m", "c"] and set(arrays.samples) == {"m", "c", "input_a"}
+    for k, name in enumerate(names):
+        np.testing.assert_array_equal(arrays.samples[name], voltage.values[:, k, :], err_msg=name)
+    assert arrays.channel_units["m"] == "V" and arrays.channel_units["input_a"] == "A"
+    assert next(r for r in load_runs(campaign_dir) if r.procedure == "cooldown").trace_arrays() is None
+
+
+def test_a_report_writer_draws_every_figure_without_importing_xarray(campaign_dir, tmp_path):
+    """What each of a campaign's report writers does, in a fresh process: every figure drawn
+    (the trace figure too), and xarray (with pandas and dask: about a second) never imported."""
+    import shutil
+    import subprocess
+    import sys
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    script = ("import sys; from lab.app.report.markdown import write_report; write_report(sys.argv[1]); "
+              "print(sorted(m for m in ('xarray', 'dask', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script, str(directory)], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert len(list((directory / "figures").rglob("*.png"))) == 8
+
+
 def test_reproduce_line_carries_the_hand_off_parameters(campaign_dir):
     text = (campaign_dir / "report.md").read_text()
     assert "nwlab run refractory --station" in text and "--set threshold_a=2.5e-05" in text

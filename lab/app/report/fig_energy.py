@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.app.report.plots import Figure, empty_note, finite, histogram_with_mean, label, prefix_for, pyplot, save
-from lab.app.report.runs import RunData, trace_channel
+from lab.app.report.runs import RunData
 from procedures.analysis.spikes import (
     CAPTURE_CLASSES, CONTROL_AFTERPULSE, MULTIPLE_SPIKES, NO_RESET, NO_SPIKE, SINGLE_SPIKE,
 )
@@ -25,28 +25,23 @@ SHOWN_TRACES = 4
 CLASS_COLORS = {SINGLE_SPIKE: "C4", MULTIPLE_SPIKES: "C3", CONTROL_AFTERPULSE: "C1", NO_RESET: "C2", NO_SPIKE: "C7"}
 
 
-def _channel(traces, name: str) -> np.ndarray | None:
-    found = trace_channel(traces, name)
-    return found[0] if found is not None else None
-
-
 def spike_traces(run: RunData, directory: Path) -> list[Figure]:
     plt = pyplot()
     fig, (v_ax, c_ax, i_ax) = plt.subplots(3, 1, figsize=(7.5, 8.0), sharex=True)
-    traces = run.traces
-    output = _channel(traces, "m") if traces is not None else None
-    bias_node = _channel(traces, "c") if traces is not None else None
+    traces = run.trace_arrays()
+    output = traces.samples.get("m") if traces is not None else None
+    bias_node = traces.samples.get("c") if traces is not None else None
     if output is None or output.shape[0] == 0:
         empty_note(v_ax, "no traces archived")
     else:
-        time_ns = traces["time"].values * 1e9
-        kind = traces["kind"].values.copy()
-        if "attempt" in traces:     # captures a bias cycle made void (a latched wire) are not shown
-            attempt = traces["attempt"].values
+        time_ns = traces.time_s * 1e9
+        kind = traces.columns["kind"].copy()
+        if "attempt" in traces.columns:     # captures a bias cycle made void (a latched wire) are not shown
+            attempt = traces.columns["attempt"]
             kind[attempt != attempt.max()] = -1
-        spikes = traces["spikes"].values
-        amplitude = traces["amplitude_a"].values
-        monitor = _channel(traces, "input_a")
+        spikes = traces.columns["spikes"]
+        amplitude = traces.columns["amplitude_a"]
+        monitor = traces.samples.get("input_a")
         v_factor, v_unit = prefix_for(output, "V")
         reference = kind == KIND_REFERENCE
         shown = np.flatnonzero((kind == KIND_SPIKE) & (spikes > 0))[:SHOWN_TRACES]

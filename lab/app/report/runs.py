@@ -3,9 +3,10 @@
 Everything the report needs is loaded into memory at once and the file is closed: status and
 provenance, parameters and results with their units, and each table. The header and tables are
 read with h5py in one open of the file (lab.archive.stored_run), giving exactly what xarray gives
-(tests/lab/test_run_header_read.py); the traces (if any) through xarray (h5netcdf) when they are
-first asked for: xarray and what it imports take about a second in a fresh process, and only the
-energy figures of the report read traces.
+(tests/lab/test_run_header_read.py). The traces (if any) are read when first asked for: as an
+xarray Dataset (h5netcdf) for the Python API, or as arrays with h5py (`trace_arrays`) for the
+report's figures, which so never import xarray (with what it imports, about a second in a fresh
+process: each of a campaign's report writers paid it).
 
 A file is checked with plain h5py first (lab.archive.reader.check_readable: every object's
 metadata, the first and last row of every dataset) and read only if that went cleanly: a damaged
@@ -27,8 +28,13 @@ import numpy as np
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
 from lab.archive.layout import ENTRY, EXACT, decoded_traces, read_uncertainty, text_value
+from lab.archive.live_reader import LiveTraces, read_live_run
 from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity, StoredRun,
                                     read_stored_run)
+
+
+#: `last_traces` that reads every trace of a run (read_live_run reads the newest that many).
+EVERY_TRACE = 1 << 62
 
 
 class RunFileError(ValueError):
@@ -97,6 +103,17 @@ class RunData:
     @traces.setter
     def traces(self, dataset: Any) -> None:
         self._traces = dataset
+
+    def trace_arrays(self) -> LiveTraces | None:
+        """Every trace's samples per channel (decoded, in the channel's units) and the per-trace
+        columns, read with h5py (lab.archive.live_reader): what a figure draws, without xarray;
+        None if the run has no traces. RunFileError if they cannot be read."""
+        if not self.traced:
+            return None
+        try:
+            return read_live_run(self.path, last_traces=EVERY_TRACE).traces
+        except Exception as exc:  # noqa: BLE001 - as _checked_load: the file changed or is not the layout
+            raise RunFileError(f"{self.path}: traces not readable ({type(exc).__name__}: {_short(exc)})") from exc
 
     def result(self, name: str) -> Quantity | None:
         return self.results.get(name)
@@ -223,23 +240,6 @@ def _temperature_controller(station_text: str) -> str:
     once per text (a campaign's runs share one); StopIteration if there is none."""
     return next(n for n, i in archived_mapping(station_text).get("instruments", {}).items()
                 if isinstance(i, dict) and i.get("role") == "temperature_controller")
-
-
-def trace_channel(traces, name: str) -> tuple[np.ndarray, str] | None:
-    """One channel of the archived traces, (trace, time) as floats, and its units; None if no
-    channel has that name. Each unit has its own variable (voltage (trace, channel, time),
-    current (trace, current_channel, time), ...), whose channel names sit along its channel
-    dimension in `<dimension>_name`; an archive from before units per channel has only voltage."""
-    if traces is None:
-        return None
-    for var in traces.data_vars.values():
-        if var.ndim != 3 or var.dims[0] != "trace" or var.dims[2] != "time":
-            continue
-        names_var = traces.get(f"{var.dims[1]}_name")
-        names = [text_value(n) for n in names_var.values] if names_var is not None else []
-        if name in names:
-            return var.values[:, names.index(name), :].astype(float), str(var.attrs.get("units", ""))
-    return None
 
 
 def load_readable(paths, skipped: list[str] | None = None, *, data: bool = True) -> list[RunData]:
