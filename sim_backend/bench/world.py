@@ -31,7 +31,7 @@ DEFAULT_STAGE_TEMPERATURE_K = 2.0
 #: moves in the last bits from one lab time to the next (3.1710526315789602, ...527, ...473 K),
 #: and a last-bit change of a wire's I_sw(T) changes the solver's step decisions, so a seeded
 #: campaign took another path whenever the machine's timing differed. 1 µK moves a default wire's
-#: I_sw by 2 pA, 4e-5 of its 50 nA switching spread.
+#: I_sw by 1.7 pA, 3.5e-5 of its 50 nA switching spread.
 CHIP_TEMPERATURE_RESOLUTION_K = 1e-6
 #: Settling simulated after a bias change (the chip's L/R times reach ~10 ns; a real SMU reads
 #: milliseconds after its step, long after the transient), and the ramp that applies it.

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import yaml
+from sim_backend.emulator import build_bench
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-import run_helpers  # noqa: E402
-
+STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
 #: Lab seconds the stage needs to reach its regulated temperature, with margin.
 SETTLED_AFTER_S = 20_000.0
 
 
-def test_the_chip_sees_one_temperature_however_the_stage_was_brought_up_to_the_present(tmp_path):
+def test_the_chip_sees_one_temperature_however_the_stage_was_brought_up_to_the_present():
     """The emulated stage follows lab time, which follows the wall clock: a slower machine, or a
     process whose solver was loaded before, brings the stage up to the present in other steps.
     At its regulated temperature the stage then differs in its last bits (3.1710526315789473 and
     ...48 K), and a last-bit change of I_sw(T) changes the solver's step decisions: a seeded
     campaign took another path (its refractory period 6.3 ns or none, its f-I gain 1.6e13 or
     1.3e13 Hz/A). The chip must see one temperature."""
-    from sim_backend import emulator
-
     stage_k, chip_k = [], []
     for steps in (1, 7, 40):
-        directory = tmp_path / f"steps-{steps}"
-        directory.mkdir()
-        station = run_helpers.private_station(directory, name="emulated.yaml")
-        visalib = next(iter(yaml.safe_load(station.read_text())["instruments"].values()))["visalib"]
-        world = emulator.open_bench(visalib.removesuffix("@nwlab")).world
+        world = build_bench(STATION).world
         for _ in range(steps):
             world.clock.advance(SETTLED_AFTER_S / steps)
             chip_k.append(world.stage_temperature_k())
