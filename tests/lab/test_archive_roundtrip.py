@@ -374,16 +374,17 @@ def test_blocks_must_carry_the_declared_units(tmp_path):
 
 
 def test_mixed_units_are_shown_recovered_and_read_by_the_report(tmp_path):
-    from lab.app.report.runs import load_run, trace_channel
+    from lab.app.report.runs import load_run
     from lab.archive.reader import describe
     from lab.archive.recover import recover
 
     w, _ = mixed_run(tmp_path)
     assert "(m [V], c [V], input_a [A])" in describe(w.last_path)
-    run = load_run(w.last_path)
-    values, units = trace_channel(run.traces, "input_a")
-    assert units == "A" and values.shape == (15, TIME_S.size) and values[0, 0] == pytest.approx(1e-6)
-    assert trace_channel(run.traces, "c")[1] == "V" and trace_channel(run.traces, "x") is None
+    traces = load_run(w.last_path).trace_arrays()
+    values = traces.samples["input_a"]
+    assert traces.channel_units["input_a"] == "A" and values.shape == (15, TIME_S.size)
+    assert values[0, 0] == pytest.approx(1e-6)
+    assert traces.channel_units["c"] == "V" and set(traces.samples) == {"m", "c", "input_a"}
 
     # A writer that dies before its RunStop: recover keeps both variables and their scales.
     died = tmp_path / "died"
@@ -399,14 +400,13 @@ def test_mixed_units_are_shown_recovered_and_read_by_the_report(tmp_path):
 
 def test_an_archive_from_before_units_per_channel_still_reads(tmp_path):
     """Old energy_per_spike archives held the input current inside `voltage`: found by name."""
-    from lab.app.report.runs import load_run, trace_channel
+    from lab.app.report.runs import load_run
 
     w = ArchiveWriter(tmp_path)
     w(dataclasses.replace(start(run_id="old", tables={}), traces=TraceSpec(MIXED, TIME_S)))
     w(TraceBlock(np.ones((2, 3, TIME_S.size)), TIME_S, MIXED))
     w(RunStop("completed", "2026-03-01T10:05:00+00:00"))
-    run = load_run(w.last_path)
-    assert trace_channel(run.traces, "input_a")[0].shape == (2, TIME_S.size)
+    assert load_run(w.last_path).trace_arrays().samples["input_a"].shape == (2, TIME_S.size)
 
 
 def test_uncertainties_round_trip_to_the_file_the_report_and_the_api(tmp_path):
