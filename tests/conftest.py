@@ -32,13 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
     import numpy as np
 
     from sim_backend.bench import signal_processing
-    from sim_backend.bench.chip import ChipUnderTest
     from sim_backend.emulator import build_bench
 
-    world = build_bench(EMULATED_STATION).world          # the temperature controller's loop kernel
-    chip = ChipUnderTest.from_station(world.station)       # the circuit solver's kernels
+    chip = build_bench(EMULATED_STATION).world.chip     # the bench: the temperature controller's loop kernel
     chip.run(start_s=0.0, stop_s=20e-9, bias_a={port: 20e-6 for port in chip.port_sources}, inputs_a={},
-             sample_times_s=np.linspace(0.0, 20e-9, 11), temperature_k=3.0, rng=np.random.default_rng(0))
+             sample_times_s=np.linspace(0.0, 20e-9, 11), temperature_k=3.0,
+             rng=np.random.default_rng(0))            # the circuit solver's kernels
     trace = np.sin(np.arange(2000) * 0.01)                 # the scope's filter and resampling
     signal_processing.resample(0.0, 25e-12, signal_processing.low_pass(trace, 25e-12, 5e9),
                                np.linspace(0.0, 40e-9, 500))

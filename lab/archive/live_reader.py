@@ -111,23 +111,42 @@ def _number(quantity: StoredQuantity | None) -> float:
 Pick = Callable[[str, dict[str, np.ndarray], int], Iterable[int]]
 
 
-def read_live_run(path: str | os.PathLike[str], *, last_traces: int = 4, pick: Pick | None = None) -> LiveRun:
+def read_live_run(path: str | os.PathLike[str], *, last_traces: int | None = 4, pick: Pick | None = None) -> LiveRun:
     """Read `path` (see the module doc). `last_traces`: how many of the newest traces' samples
-    to read; `pick`: more traces to read (the newest PICKED_TRACES_MAX of those it names)."""
+    to read (None: every trace's); `pick`: more traces to read (the newest PICKED_TRACES_MAX of
+    those it names)."""
     path = Path(path)
+
+    def entry(top: h5py.Group) -> LiveRun:
+        stored = read_stored_entry(top)
+        run = LiveRun(path, path.name.endswith(layout.PARTIAL_SUFFIX), stored.fields, stored.quantities)
+        for name, group in table_groups(top).items():
+            run.tables[name] = _table(name, group)
+        traces = top.get(layout.TRACES)
+        if isinstance(traces, h5py.Group):
+            run.traces = _traces(traces, last_traces, pick, run.procedure)
+        return run
+
+    return _read(path, entry)
+
+
+def read_live_traces(path: str | os.PathLike[str], *, last_traces: int | None = None) -> LiveTraces | None:
+    """The traces of `path` alone (None if it has none), as `read_live_run` reads them; by
+    default every trace's samples."""
+    def entry(top: h5py.Group) -> LiveTraces | None:
+        traces = top.get(layout.TRACES)
+        return _traces(traces, last_traces, None, "") if isinstance(traces, h5py.Group) else None
+
+    return _read(Path(path), entry)
+
+
+def _read(path: Path, entry: Callable[[h5py.Group], Any]) -> Any:
+    """`entry` of the file's /entry group, with the errors the module doc names."""
     try:
         with _open(path) as f:
             if layout.ENTRY not in f:
                 raise layout.ArchiveError(f"{path}: no /{layout.ENTRY} group; not an nwlab run file")
-            top = f[layout.ENTRY]
-            stored = read_stored_entry(top)
-            run = LiveRun(path, path.name.endswith(layout.PARTIAL_SUFFIX), stored.fields, stored.quantities)
-            for name, group in table_groups(top).items():
-                run.tables[name] = _table(name, group)
-            traces = top.get(layout.TRACES)
-            if isinstance(traces, h5py.Group):
-                run.traces = _traces(traces, last_traces, pick, run.procedure)
-            return run
+            return entry(f[layout.ENTRY])
     except layout.ArchiveError:
         if not path.exists():
             raise FileGone(f"{path}: gone while it was read (a recovery renamed it?)") from None
@@ -177,7 +196,7 @@ def _table(name: str, group: h5py.Group) -> LiveTable:
                      axis if axis in datasets else None, signal if signal in datasets else None)
 
 
-def _traces(group: h5py.Group, last: int, pick: Pick | None, procedure: str) -> LiveTraces:
+def _traces(group: h5py.Group, last: int | None, pick: Pick | None, procedure: str) -> LiveTraces:
     signals = layout.trace_signal_names(group)
     skip = set(layout.TRACE_SCALES)
     for signal in signals:
@@ -188,7 +207,7 @@ def _traces(group: h5py.Group, last: int, pick: Pick | None, procedure: str) -> 
     stored = [group[part] for s in signals for part in layout.signal_parts(group, s)]
     count = min((_length(ds) for ds in [*growing, *stored, *columns.values()]), default=0)
     column_values = {name: ds[:count] for name, ds in columns.items()}
-    wanted = set(range(max(count - last, 0), count)) if last > 0 else set()
+    wanted = set(range(0 if last is None else max(count - last, 0), count))
     if pick is not None:
         picked = sorted({int(k) for k in pick(procedure, column_values, count) if 0 <= int(k) < count} - wanted)
         wanted |= set(picked[-PICKED_TRACES_MAX:])

@@ -1,7 +1,7 @@
 """One archived run read back for the report.
 
-Everything the report needs is loaded into memory at once and the file is closed: status and
-provenance, parameters and results with their units, and each table. The header and tables are
+Status and provenance, parameters and results with their units, and each table are loaded into
+memory at once and the file is closed. The header and tables are
 read with h5py in one open of the file (lab.archive.stored_run), giving exactly what xarray gives
 (tests/lab/test_run_header_read.py). The traces (if any) are read when first asked for: as an
 xarray Dataset (h5netcdf) for the Python API, or as arrays with h5py (`trace_arrays`) for the
@@ -28,13 +28,9 @@ import numpy as np
 from contracts.files.yaml12 import parse_yaml
 from contracts.records import Uncertainty
 from lab.archive.layout import ENTRY, EXACT, decoded_traces, read_uncertainty, text_value
-from lab.archive.live_reader import LiveTraces, read_live_run
+from lab.archive.live_reader import LiveTraces, read_live_traces
 from lab.archive.stored_run import (PARAMETERS, PARAMETERS_RESOLVED, RESULTS, TRACES, StoredQuantity, StoredRun,
                                     read_stored_run)
-
-
-#: `last_traces` that reads every trace of a run (read_live_run reads the newest that many).
-EVERY_TRACE = 1 << 62
 
 
 class RunFileError(ValueError):
@@ -111,9 +107,9 @@ class RunData:
         if not self.traced:
             return None
         try:
-            return read_live_run(self.path, last_traces=EVERY_TRACE).traces
+            return read_live_traces(self.path)
         except Exception as exc:  # noqa: BLE001 - as _checked_load: the file changed or is not the layout
-            raise RunFileError(f"{self.path}: traces not readable ({type(exc).__name__}: {_short(exc)})") from exc
+            raise _traces_unreadable(self.path, exc) from exc
 
     def result(self, name: str) -> Quantity | None:
         return self.results.get(name)
@@ -195,7 +191,11 @@ def _read_traces(path: Path) -> Any:
         with xr.open_dataset(path, engine="h5netcdf", group=f"{ENTRY}/{TRACES}") as traces:
             return decoded_traces(traces.load())
     except Exception as exc:  # noqa: BLE001 - as _checked_load: the file changed or is not the layout
-        raise RunFileError(f"{path}: traces not readable ({type(exc).__name__}: {_short(exc)})") from exc
+        raise _traces_unreadable(path, exc) from exc
+
+
+def _traces_unreadable(path: Path, exc: BaseException) -> RunFileError:
+    return RunFileError(f"{path}: traces not readable ({type(exc).__name__}: {_short(exc)})")
 
 
 def run_from_stored(path: Path, stored: StoredRun, data: bool = True) -> RunData:
