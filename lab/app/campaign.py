@@ -328,9 +328,9 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
 
 
 #: The report writer started after each run (lab.app.report.markdown.write_report, CampaignNotes).
-#: SIGTERM ends it as an exception would, so its temporary files go and its lock is let go.
-# Once the report is written a stop has nothing left to interrupt: SIGTERM is then ignored, since
-# Python's finalization restores its default action (a death by the signal) for handled signals.
+#: SIGTERM ends it as an exception would, so its temporary files go and its lock is let go; once
+#: the report is written it is ignored (finalization would put back its default action, a death by
+#: the signal, as lab.execution.interrupts says for the commands).
 REPORT_WRITER = ("import json, signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
                  "from lab.app.report.markdown import CampaignNotes, write_report_in_turn; "
                  "write_report_in_turn(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2]))); "
