@@ -52,7 +52,7 @@ class CampaignError(ValueError):
 class PlannedRun:
     procedure: Procedure
     dry_run: DryRunReport
-    dry_run_s: float = 0.0          # wall time the dry run took (the run will take it again first)
+    dry_run_s: float = 0.0          # wall time the dry run took (a run a hand-off changed takes it again)
 
     @property
     def name(self) -> str:
@@ -153,8 +153,16 @@ def plan_text(planned: Sequence[PlannedRun], station: Station) -> str:
 
 def _weight(run: PlannedRun, station: Station) -> tuple[str, float, float]:
     """What the overall bar knows of a run before it starts: its name, its steps' expected wall
-    time and its dry run's (lab.execution.progress.CampaignProgress corrects both as runs go)."""
-    return run.name, steps_wall_s(run.dry_run, station.clock_acceleration), run.dry_run_s
+    time and its dry run's, if hand-offs can make it walk its plan again (CampaignProgress
+    corrects both as runs go)."""
+    return (run.name, steps_wall_s(run.dry_run, station.clock_acceleration),
+            run.dry_run_s if HAND_OFFS.get(run.name) else 0.0)
+
+
+def _same_plan(run: PlannedRun, procedure: Procedure) -> DryRunReport | None:
+    """The plan's dry run if `procedure` has the parameters it was planned with (no hand-off
+    changed them), for the Runner to take instead of walking the same plan again."""
+    return run.dry_run if procedure.parameter_records() == run.procedure.parameter_records() else None
 
 
 def _blocked(name: str, outcomes: Mapping[str, RunOutcome], not_run: Sequence[tuple[str, str]]) -> str | None:
@@ -490,7 +498,7 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         began = time.monotonic()
         result = None
         try:
-            result = runner.run(procedure)
+            result = runner.run(procedure, _same_plan(run, procedure))
         except KeyboardInterrupt:          # between steps the Runner does not own (lock, dry run)
             outcome.interrupted = True
             outcome.not_run.append((name, f"not run: the campaign was interrupted ({stop_cause()})"))

@@ -71,12 +71,16 @@ class Runner:
         self.progress = progress
         self.monotonic = monotonic
 
-    def run(self, procedure: Procedure) -> RunOutcome:
+    def run(self, procedure: Procedure, planned: DryRunReport | None = None) -> RunOutcome:
+        """Dry-run `procedure` (refusing it before any instrument is touched), then run it.
+        `planned`: the dry run of an equal procedure on this station and chip design (a campaign's
+        plan), taken instead of walking the same plan again (a dry run is a function of those alone)."""
         began_s = self.monotonic()
         outcome = None
         try:
             with handling_stop_signals():
-                estimate = dry_run(procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
+                estimate = planned if planned is not None else dry_run(
+                    procedure, self.station, PlanContext(self.context.chip_design, dry_run=True))
                 progress = self._run_progress(procedure, estimate, began_s)
                 with StationLock(self.station, out_dir=self.archive_dir):
                     outcome = self._run_locked(procedure, estimate.duration_s, progress)

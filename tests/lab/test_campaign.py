@@ -25,10 +25,11 @@ class ScriptedRunner:
     """Returns the exit status scripted per procedure; records what it was asked to run."""
 
     def __init__(self, statuses: dict[str, str], results: dict[str, dict] | None = None):
-        self.statuses, self.results, self.ran = statuses, results or {}, []
+        self.statuses, self.results, self.ran, self.planned = statuses, results or {}, [], {}
 
-    def run(self, procedure):
+    def run(self, procedure, planned=None):
         self.ran.append(procedure)
+        self.planned[procedure.name] = planned
         status = self.statuses.get(procedure.name, "completed")
         return RunOutcome(f"run-{procedure.name}", Path(f"{procedure.name}.h5"), status, "",
                           self.results.get(procedure.name, {}))
@@ -79,6 +80,23 @@ def test_measured_thresholds_are_handed_forward():
     assert built["refractory"].threshold_a == pytest.approx(27e-6)
     assert built["energy_per_spike"].threshold_a == pytest.approx(27e-6)
     assert built["firing_rate"].current_max_a == pytest.approx(42e-6)
+
+
+def test_a_run_no_hand_off_changed_takes_the_plan_s_dry_run_and_a_changed_one_walks_its_own():
+    """The Runner dry-runs a procedure again before it runs, unless the campaign hands it the
+    plan's dry run of the very same parameters: a hand-off's new amplitudes are always checked
+    (and refused outside the envelope) before an instrument sees them."""
+    measured = {"strength_duration": {
+        "threshold_a": Result("threshold_a", np.array([27e-6, 24e-6]), "A", Axis("width_s", np.array([16e-9, 32e-9]), "s")),
+        "rheobase_a": Result("rheobase_a", 21e-6, "A")}}
+    runner = ScriptedRunner({}, measured)
+    station = read_station(EMULATED)
+    planned = campaign.plan_campaign(station, campaign.selected(None))
+    campaign._run_all(planned, runner, station, {}, {}, campaign.CampaignOutcome(Path(".")), tqdm(disable=True))
+    handed = {"refractory", "firing_rate", "energy_per_spike"}
+    assert [p.name for p in runner.ran] == [run.name for run in planned]
+    for run in planned:
+        assert runner.planned[run.name] is (None if run.name in handed else run.dry_run), run.name
 
 
 def test_everything_completed_is_all_completed():
