@@ -4,6 +4,8 @@ lab (one instrument, one entry, one run lock) and for the emulator (which device
 
 from __future__ import annotations
 
+import functools
+
 from pyvisa import rname
 
 _RESOURCE_CLASSES = {"INSTR", "SOCKET", "INTFC", "BACKPLANE", "SERVANT", "RAW", "MEMACC"}
@@ -26,6 +28,9 @@ def canonical_resource_name(name: str) -> str:
     return str(parsed)
 
 
+# Cached: the emulator's sessions look their instrument's fault plan up by it at every exchange,
+# and pyvisa's parser costs ~6 µs a call.
+@functools.lru_cache(maxsize=1024)
 def normalise_address(address: str) -> str:
     """The key two spellings of one resource share: the canonical name, upper case (VISA names
     are case-blind); text pyvisa does not parse is compared as itself, without spaces."""
