@@ -335,14 +335,12 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
             print(f"hand-off: {run.name}.{parameter} = {shown} from {sources[source].name}")
 
 
-#: The report writer started after each run (lab.app.report.markdown.write_report, CampaignNotes).
-#: SIGTERM ends it as an exception would, so its temporary files go and its lock is let go; once
-#: the report is written it is ignored (finalization would put back its default action, a death by
-#: the signal, as lab.execution.interrupts says for the commands).
-REPORT_WRITER = ("import json, signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
-                 "from lab.app.report.markdown import CampaignNotes, write_report_in_turn; "
-                 "write_report_in_turn(sys.argv[1], CampaignNotes(**json.loads(sys.argv[2]))); "
-                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)")
+#: The campaign's report writer: one process beside the runs, asked for the report again after
+#: each run by a line of CampaignNotes JSON on its stdin (lab.app.report.markdown.serve_report_requests).
+#: SIGTERM ends it as an exception would, from before its imports on.
+REPORT_WRITER = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
+                 "from lab.app.report.markdown import serve_report_requests; "
+                 "serve_report_requests(sys.argv[1], sys.stdin)")
 REPORT_WRITER_WAIT_S = 60.0
 
 
@@ -353,7 +351,7 @@ class _Journal:
                  started_s: float) -> None:
         self.directory, self.outcome = directory, outcome
         self.station_path, self.command, self.started_s = station_path, command, started_s
-        self._writers: list[subprocess.Popen] = []      # the reports being rewritten after runs, in turn
+        self._writer: subprocess.Popen | None = None     # rewrites the report after each run
         self.live: LiveJournal | None = None            # the directory's live files, once it is this campaign's
 
     def settle(self) -> None:
@@ -391,21 +389,47 @@ class _Journal:
                                                       result.exit_status, result.message))
 
     def after_run(self) -> None:
-        """The report, rewritten after each run by a process of its own, so that the next run
-        starts at once: an emulated stage follows the wall clock, and a pause between two runs
-        would change what the next one measures. A kill (of the campaign) leaves the report up
-        to the last run that ended; the last report is written here, after the writer ended."""
+        """The report, rewritten after each run by the writer process beside the runs, so that the
+        next run starts at once: an emulated stage follows the wall clock, and a pause between two
+        runs would change what the next one measures. A kill (of the campaign) leaves the report up
+        to the last run that ended (the writer answers the requests it was sent, then exits); the
+        last report is written here, after the writer ended."""
         if stop_requested():          # a signal: the campaign ends now and writes the report once
             return
-        self._writers = [w for w in self._writers if w.poll() is None]
-        notes = asdict(self._notes())
+        request = (json.dumps(asdict(self._notes())) + "\n").encode()
+        for _ in range(2):            # a writer that died is replaced once
+            if self._writer is None or self._writer.poll() is not None:
+                try:
+                    self._writer = subprocess.Popen(
+                        [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir)], stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        **OWN_SESSION)  # a Ctrl-C at the terminal is the campaign's, not the writer's
+                except OSError:
+                    self._writer = None
+                    return
+            try:
+                self._writer.stdin.write(request)
+                self._writer.stdin.flush()
+                return
+            except OSError:           # it had just died (a broken pipe)
+                self._stop_writer(wait=False)
+
+    def _stop_writer(self, *, wait: bool) -> None:
+        """End the writer: at once (SIGTERM), or (`wait`) once it answered what it was asked."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
         try:
-            self._writers.append(subprocess.Popen(
-                [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir), json.dumps(notes)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                **OWN_SESSION))  # a Ctrl-C at the terminal is the campaign's, not the writer's
+            writer.stdin.close()
         except OSError:
             pass
+        if not wait:
+            writer.terminate()
+        try:
+            writer.wait(timeout=REPORT_WRITER_WAIT_S)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+            writer.wait()
 
     def not_run(self) -> None:
         if self.directory.manifest is not None:
@@ -426,18 +450,11 @@ class _Journal:
         """The report of every run in the directory (never of this campaign's runs alone)."""
         from lab.app.report.markdown import write_report, write_report_in_turn
 
-        # The last report is this one: no earlier writer may end after it, and what an earlier
-        # one would write this one writes too. A writer stopped halfway leaves its run's figures
-        # unlisted (figures.json is written last), so they are drawn here.
-        for writer in self._writers:
-            writer.terminate()
-        for writer in self._writers:
-            try:
-                writer.wait(timeout=REPORT_WRITER_WAIT_S)
-            except subprocess.TimeoutExpired:
-                writer.kill()
-                writer.wait()
-        self._writers = []
+        # The last report is this one: the writer ends before it (having drawn the figures of the
+        # runs it was asked about, which this one then finds drawn), or at once after a stop
+        # signal. A writer stopped halfway leaves its run's figures unlisted (figures.json is
+        # written last), so they are drawn here.
+        self._stop_writer(wait=not stop_requested())
         try:
             self.outcome.report_path = write_report_in_turn(self.outcome.out_dir, self._notes())
         except OSError:               # no room for the lock file: the report alone says what it can

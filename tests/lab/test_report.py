@@ -555,7 +555,9 @@ def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campa
 
     directory = tmp_path / "runs"
     shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
-    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory), json.dumps(asdict(CampaignNotes()))])
+    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
+    writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+    writer.stdin.close()
     time.sleep(stop_after_s)
     writer.send_signal(signal.SIGTERM)
     assert writer.wait(timeout=60) in (0, 1)              # a clean exit, not a death by the signal
@@ -567,6 +569,30 @@ def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campa
     for listing in drawn:
         for figure in json.loads(listing.read_text())["figures"]:
             assert (listing.parent / figure["file"]).stat().st_size > 0 and figure["file"] in report
+
+
+def test_the_campaign_s_report_writer_ends_with_its_input_having_answered_the_last_request(campaign_dir, tmp_path):
+    """One writer serves a whole campaign, a line of notes per request: at the end of its input
+    the report is the last request's, and it exits 0 with the lock free."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from lab.app.campaign import REPORT_WRITER
+    from lab.app.report.markdown import LOCK_NAME, write_report_in_turn
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    requests = "".join(json.dumps(asdict(CampaignNotes(station_path=f"request-{i}.yaml"))) + "\n" for i in range(3))
+    done = subprocess.run([sys.executable, "-c", REPORT_WRITER, str(directory)], input=requests, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = (directory / "report.md").read_text()
+    assert "request-2.yaml" in report
+    assert (directory / LOCK_NAME).exists()
+    write_report_in_turn(directory, CampaignNotes())       # the lock is free: this does not wait
 
 
 def test_a_report_writer_stopped_as_it_finishes_exits_cleanly(campaign_dir, tmp_path):
@@ -589,8 +615,11 @@ def test_a_report_writer_stopped_as_it_finishes_exits_cleanly(campaign_dir, tmp_
         directory = tmp_path / f"runs{index}"
         directory.mkdir()
         shutil.copy(run, directory)
-        writers.append((directory, subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory),
-                                                     json.dumps(asdict(CampaignNotes()))])))
+        writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE,
+                                  text=True)
+        writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+        writer.stdin.close()
+        writers.append((directory, writer))
     for directory, writer in writers:
         while not (directory / "report.md").exists() and writer.poll() is None:
             time.sleep(0.0005)

@@ -19,6 +19,7 @@ import os
 import shlex
 from urllib.parse import quote
 from collections.abc import Callable, Sequence
+from typing import TextIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,18 +272,56 @@ def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
         raise write_error(getattr(exc, "filename", None) or out_dir, exc, "the report was not written") from exc
 
 
-#: Taken (flock) by each report writer in a directory in turn: a campaign starts one after each run.
+#: Taken (flock) by each report writer in a directory in turn: a campaign's writer, one that
+#: outlived an earlier campaign there, a report the campaign writes itself at its end.
 LOCK_NAME = ".report.lock"
 
 
 def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None) -> Path:
     """`write_report(out_dir, notes)` once no other writer is writing that directory's report
-    (the writers a campaign starts after its runs queue, and each reads every run there is)."""
+    (each reads every run there is)."""
     from lab.archive import file_locks
 
     with open(Path(out_dir) / LOCK_NAME, "a") as lock:
         file_locks.lock(lock.fileno())
         return write_report(out_dir, notes)
+
+
+def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
+    """The campaign's report writer (`lab.app.campaign.REPORT_WRITER`): each line of `requests`
+    (CampaignNotes as JSON, one after each run) asks for the report again; the newest line
+    waiting supersedes the ones before it, since each report reads every run there is. At the
+    end of `requests` the newest waiting line is answered, then it returns.
+
+    One process for the whole campaign imports the report's modules once and keeps drawing each
+    run's figures as the runs end (a process per run spent about a second on imports alone, and
+    fell behind the short runs at a campaign's end). Where SIGTERM ends a report as an exception
+    would (so its temporary files go and its lock is let go), it is ignored once the requests are
+    answered: finalization would put back its default action, a death by the signal (as
+    lab.execution.interrupts says for the commands). Runs in the main thread."""
+    import queue
+    import signal
+    import threading
+
+    waiting: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in requests:
+            if line.strip():
+                waiting.put(line)
+        waiting.put(None)
+
+    threading.Thread(target=read, name="report-requests", daemon=True).start()
+    ended = False
+    while not ended:
+        line = waiting.get()
+        while line is not None and not waiting.empty():
+            newer = waiting.get()
+            ended, line = newer is None, line if newer is None else newer
+        ended = ended or line is None
+        if line is not None:
+            write_report_in_turn(out_dir, CampaignNotes(**json.loads(line)))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def report_blocks(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> list[Block]:

@@ -6,7 +6,7 @@ read with h5py in one open of the file (lab.archive.stored_run), giving exactly 
 (tests/lab/test_run_header_read.py). The traces (if any) are read when first asked for: as an
 xarray Dataset (h5netcdf) for the Python API, or as arrays with h5py (`trace_arrays`) for the
 report's figures, which so never import xarray (with what it imports, about a second in a fresh
-process: each of a campaign's report writers paid it).
+process).
 
 A file is checked with plain h5py first (lab.archive.reader.check_readable: every object's
 metadata, the first and last row of every dataset) and read only if that went cleanly: a damaged
