@@ -19,9 +19,9 @@ import os
 import shlex
 from urllib.parse import quote
 from collections.abc import Callable, Sequence
-from typing import TextIO
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -312,15 +312,16 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
         waiting.put(None)
 
     threading.Thread(target=read, name="report-requests", daemon=True).start()
-    ended = False
-    while not ended:
+    while True:
         line = waiting.get()
-        while line is not None and not waiting.empty():
+        ended = line is None
+        while not waiting.empty():             # the newest request waiting supersedes the rest
             newer = waiting.get()
-            ended, line = newer is None, line if newer is None else newer
-        ended = ended or line is None
+            ended, line = (True, line) if newer is None else (ended, newer)
         if line is not None:
             write_report_in_turn(out_dir, CampaignNotes(**json.loads(line)))
+        if ended:
+            break
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
