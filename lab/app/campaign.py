@@ -232,6 +232,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
         journal.live = LiveJournal(out_dir, lambda: progress_snapshot(estimates[0] if estimates else None,
                                                                       time.monotonic()))
         journal.live.start([r.name for r in planned])
+        journal.start_writer()
         watcher = WatchProcess(out_dir, watch_port) if watch_port is not None else None
         try:
             instruments = open_instruments(station)
@@ -388,37 +389,51 @@ class _Journal:
         self._quietly(lambda: self.directory.finished(name, result.run_id, result.archive_path,
                                                       result.exit_status, result.message))
 
+    def start_writer(self) -> None:
+        """The report writer, started as the directory becomes this campaign's: a kill of the
+        campaign at any moment from here leaves a report of every run that ended (the writer
+        writes once more when its input ends without END_OF_REQUESTS)."""
+        if self._writer is None or self._writer.poll() is not None:
+            try:
+                self._writer = subprocess.Popen(
+                    [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir)], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    **OWN_SESSION)  # a Ctrl-C at the terminal is the campaign's, not the writer's
+            except OSError:
+                self._writer = None
+
     def after_run(self) -> None:
         """The report, rewritten after each run by the writer process beside the runs, so that the
         next run starts at once: an emulated stage follows the wall clock, and a pause between two
-        runs would change what the next one measures. A kill (of the campaign) leaves the report up
-        to the last run that ended (the writer answers the requests it was sent, then exits); the
-        last report is written here, after the writer ended."""
+        runs would change what the next one measures. The last report is written here, after the
+        writer ended."""
         if stop_requested():          # a signal: the campaign ends now and writes the report once
             return
-        request = (json.dumps(asdict(self._notes())) + "\n").encode()
         for _ in range(2):            # a writer that died is replaced once
-            if self._writer is None or self._writer.poll() is not None:
-                try:
-                    self._writer = subprocess.Popen(
-                        [sys.executable, "-c", REPORT_WRITER, str(self.outcome.out_dir)], stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        **OWN_SESSION)  # a Ctrl-C at the terminal is the campaign's, not the writer's
-                except OSError:
-                    self._writer = None
-                    return
-            try:
-                self._writer.stdin.write(request)
-                self._writer.stdin.flush()
+            self.start_writer()
+            if self._send(json.dumps(asdict(self._notes()))):
                 return
-            except OSError:           # it had just died (a broken pipe)
-                self._stop_writer(wait=False)
+            self._stop_writer(wait=False)
+
+    def _send(self, line: str) -> bool:
+        if self._writer is None:
+            return False
+        try:
+            self._writer.stdin.write((line + "\n").encode())
+            self._writer.stdin.flush()
+            return True
+        except OSError:               # it had died (a broken pipe)
+            return False
 
     def _stop_writer(self, *, wait: bool) -> None:
         """End the writer: at once (SIGTERM), or (`wait`) once it answered what it was asked."""
-        writer, self._writer = self._writer, None
+        from lab.app.report.markdown import END_OF_REQUESTS
+
+        writer = self._writer
         if writer is None:
             return
+        self._send(END_OF_REQUESTS)
+        self._writer = None
         try:
             writer.stdin.close()
         except OSError:

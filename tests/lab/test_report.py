@@ -595,6 +595,39 @@ def test_the_campaign_s_report_writer_ends_with_its_input_having_answered_the_la
     write_report_in_turn(directory, CampaignNotes())       # the lock is free: this does not wait
 
 
+@pytest.mark.parametrize("asked_before", [True, False])
+def test_a_campaign_killed_just_after_a_run_ended_leaves_a_report_of_that_run(campaign_dir, tmp_path, asked_before):
+    """The campaign asks its writer for the report after each run's archive appeared; killed in
+    between (or before its first run's request), its writer's input ends without the end line,
+    and the writer writes the report once more: it names the run the campaign never asked about."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    from lab.app.campaign import REPORT_WRITER
+
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    first, last = sorted(campaign_dir.glob("*.h5"))[:2]
+    shutil.copy(first, directory)
+    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
+    if asked_before:
+        writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+        writer.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not (directory / "report.md").exists():
+            assert time.monotonic() < deadline and writer.poll() is None
+            time.sleep(0.05)
+    shutil.copy(last, directory)          # the next run's archive, then the campaign's death
+    writer.stdin.close()
+    assert writer.wait(timeout=120) == 0
+    report = (directory / "report.md").read_text()
+    assert first.name in report and last.name in report
+
+
 def test_a_report_writer_stopped_as_it_finishes_exits_cleanly(campaign_dir, tmp_path):
     """A stop that lands after the report is written (while the writer releases its lock or
     Python finalizes, which restores a handled signal's default action) is not a death by the

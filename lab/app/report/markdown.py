@@ -214,9 +214,13 @@ def figures(run: RunData, run_figures: Path) -> list[Figure]:
     made = [figure for draw in FIGURES.get(run.procedure, ()) for figure in draw(run, run_figures)]
     if source is not None:
         tmp = drawn_path.with_name(f".{DRAWN_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"source": source, "figures": [
-            {"file": f.path.name, "title": f.title, "caption": f.caption} for f in made]}))
-        tmp.replace(drawn_path)
+        try:
+            tmp.write_text(json.dumps({"source": source, "figures": [
+                {"file": f.path.name, "title": f.title, "caption": f.caption} for f in made]}))
+            tmp.replace(drawn_path)
+        except BaseException:         # a full disk, or a writer stopped (SIGTERM) right here
+            tmp.unlink(missing_ok=True)
+            raise
     return made
 
 
@@ -287,11 +291,17 @@ def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None
         return write_report(out_dir, notes)
 
 
+#: The line that ends a campaign's requests to its report writer (`serve_report_requests`).
+END_OF_REQUESTS = "end"
+
+
 def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
     """The campaign's report writer (`lab.app.campaign.REPORT_WRITER`): each line of `requests`
     (CampaignNotes as JSON, one after each run) asks for the report again; the newest line
     waiting supersedes the ones before it, since each report reads every run there is. At the
-    end of `requests` the newest waiting line is answered, then it returns.
+    line END_OF_REQUESTS the newest waiting request is answered, then it returns. An end of
+    `requests` without it means the campaign died, maybe just after a run's archive appeared:
+    the report is then written once more, with the last notes it was sent, before it returns.
 
     One process for the whole campaign imports the report's modules once and keeps drawing each
     run's figures as the runs end (a process per run spent about a second on imports alone, and
@@ -303,24 +313,30 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
     import signal
     import threading
 
+    from lab.archive.layout import SUFFIX
+
     waiting: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
         for line in requests:
             if line.strip():
-                waiting.put(line)
+                waiting.put(line.strip())
         waiting.put(None)
 
     threading.Thread(target=read, name="report-requests", daemon=True).start()
+    last = "{}"                                # the notes of the newest request (none yet: the defaults)
     while True:
-        line = waiting.get()
-        ended = line is None
+        lines = [waiting.get()]
         while not waiting.empty():             # the newest request waiting supersedes the rest
-            newer = waiting.get()
-            ended, line = (True, line) if newer is None else (ended, newer)
-        if line is not None:
-            write_report_in_turn(out_dir, CampaignNotes(**json.loads(line)))
-        if ended:
+            lines.append(waiting.get())
+        asked = [line for line in lines if line not in (None, END_OF_REQUESTS)]
+        ended = END_OF_REQUESTS in lines
+        died = None in lines and not ended     # after the death: this report reads every archive
+        if asked:
+            last = asked[-1]
+        if asked or (died and any(Path(out_dir).glob(f"*{SUFFIX}"))):     # not for a campaign that ran nothing
+            write_report_in_turn(out_dir, CampaignNotes(**json.loads(last)))
+        if ended or died:
             break
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
