@@ -343,6 +343,9 @@ REPORT_WRITER = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: s
                  "from lab.app.report.markdown import serve_report_requests; "
                  "serve_report_requests(sys.argv[1], sys.stdin)")
 REPORT_WRITER_WAIT_S = 60.0
+#: After a stop signal, how long the last report waits for another writer's lock (s) before it
+#: is written anyway: an outside holder must not keep the campaign from ending.
+REPORT_LOCK_WAIT_AFTER_STOP_S = 5.0
 
 
 class _Journal:
@@ -469,9 +472,11 @@ class _Journal:
         # runs it was asked about, which this one then finds drawn), or at once after a stop
         # signal. A writer stopped halfway leaves its run's figures unlisted (figures.json is
         # written last), so they are drawn here.
-        self._stop_writer(wait=not stop_requested())
+        stopped = stop_requested()
+        self._stop_writer(wait=not stopped)
         try:
-            self.outcome.report_path = write_report_in_turn(self.outcome.out_dir, self._notes())
+            self.outcome.report_path = write_report_in_turn(self.outcome.out_dir, self._notes(),
+                                                            wait_s=REPORT_LOCK_WAIT_AFTER_STOP_S if stopped else None)
         except OSError:               # no room for the lock file: the report alone says what it can
             self.outcome.report_path = write_report(self.outcome.out_dir, self._notes())
 
