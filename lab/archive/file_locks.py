@@ -23,8 +23,9 @@ else:
 
 #: Where the Windows lock byte sits: beyond any file nwlab writes (locking past the end is allowed).
 WINDOWS_LOCK_OFFSET = 2**62
-#: How often a blocking lock is retried on Windows (msvcrt's own blocking mode gives up after 10 s).
-WINDOWS_RETRY_S = 0.05
+#: How often a lock held elsewhere is tried again: on Windows (msvcrt's own blocking mode gives up
+#: after 10 s), and by a caller that waits only so long.
+RETRY_S = 0.05
 #: What msvcrt.locking raises when another process holds the byte.
 _HELD_ERRNOS = {errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK)}
 
@@ -41,13 +42,18 @@ def try_lock(fd: int, *, shared: bool = False) -> bool:
     return True
 
 
-def lock(fd: int) -> None:
-    """Take the lock on `fd` exclusively, waiting as long as another process holds it."""
-    if sys.platform == "win32":
-        while not _windows_lock(fd, msvcrt.LK_NBLCK):
-            time.sleep(WINDOWS_RETRY_S)
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
+def lock(fd: int, *, wait_s: float | None = None) -> bool:
+    """Take the lock on `fd` exclusively, waiting as long as another process holds it, or (with
+    `wait_s`) that long at most: False if it was still held then."""
+    if wait_s is None and sys.platform != "win32":
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    while not try_lock(fd):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(RETRY_S)
+    return True
 
 
 def unlock(fd: int) -> None:

@@ -281,27 +281,16 @@ def write_report(out_dir: str | Path, notes: CampaignNotes | None = None,
 LOCK_NAME = ".report.lock"
 
 
-#: How often a writer that may not wait long looks for the lock again (s).
-LOCK_RETRY_S = 0.05
-
-
 def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None, *,
                          wait_s: float | None = None) -> Path:
     """`write_report(out_dir, notes)` once no other writer is writing that directory's report
     (each reads every run there is). With `wait_s`, written anyway once that long has passed (a
     campaign stopped by a signal ends promptly; each writer's files are replaced whole, so two
     at once leave one complete report)."""
-    import time
-
     from lab.archive import file_locks
 
     with open(Path(out_dir) / LOCK_NAME, "a") as lock:
-        if wait_s is None:
-            file_locks.lock(lock.fileno())
-        else:
-            deadline = time.monotonic() + wait_s
-            while not file_locks.try_lock(lock.fileno()) and time.monotonic() < deadline:
-                time.sleep(LOCK_RETRY_S)
+        file_locks.lock(lock.fileno(), wait_s=wait_s)
         return write_report(out_dir, notes)
 
 
