@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.app.child_process import OWN_SESSION
+from lab.app.report.writer_process import END_OF_REQUESTS, REPORT_WRITER
 from lab.app.live_journal import (FINISHED, INTERRUPTED, RUN_ENDED, RUN_STARTED, LiveJournal,
                                   progress_snapshot)
 from lab.app.watch_cli import WatchProcess
@@ -336,12 +337,7 @@ def _tell_hand_offs(planned: Sequence[PlannedRun], results, sources: Mapping[str
             print(f"hand-off: {run.name}.{parameter} = {shown} from {sources[source].name}")
 
 
-#: The campaign's report writer: one process beside the runs, asked for the report again after
-#: each run by a line of CampaignNotes JSON on its stdin (lab.app.report.markdown.serve_report_requests).
-#: SIGTERM ends it as an exception would, from before its imports on.
-REPORT_WRITER = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
-                 "from lab.app.report.markdown import serve_report_requests; "
-                 "serve_report_requests(sys.argv[1], sys.stdin)")
+#: How long the campaign waits for its report writer to end before it kills it (s).
 REPORT_WRITER_WAIT_S = 60.0
 #: After a stop signal, how long the last report waits for another writer's lock (s) before it
 #: is written anyway: an outside holder must not keep the campaign from ending.
@@ -430,8 +426,6 @@ class _Journal:
 
     def _stop_writer(self, *, wait: bool) -> None:
         """End the writer: at once (SIGTERM), or (`wait`) once it answered what it was asked."""
-        from lab.app.report.markdown import END_OF_REQUESTS
-
         writer = self._writer
         if writer is None:
             return

@@ -550,7 +550,7 @@ def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campa
     import time
     from dataclasses import asdict
 
-    from lab.app.campaign import REPORT_WRITER
+    from lab.app.report.writer_process import REPORT_WRITER
     from lab.app.report.markdown import write_report_in_turn
 
     directory = tmp_path / "runs"
@@ -580,7 +580,7 @@ def test_the_campaign_s_report_writer_ends_with_its_input_having_answered_the_la
     import sys
     from dataclasses import asdict
 
-    from lab.app.campaign import REPORT_WRITER
+    from lab.app.report.writer_process import REPORT_WRITER
     from lab.app.report.markdown import LOCK_NAME, write_report_in_turn
 
     directory = tmp_path / "runs"
@@ -607,7 +607,7 @@ def test_a_campaign_killed_just_after_a_run_ended_leaves_a_report_of_that_run(ca
     import time
     from dataclasses import asdict
 
-    from lab.app.campaign import REPORT_WRITER
+    from lab.app.report.writer_process import REPORT_WRITER
 
     directory = tmp_path / "runs"
     directory.mkdir()
@@ -661,7 +661,7 @@ def test_a_report_writer_stopped_as_it_finishes_exits_cleanly(campaign_dir, tmp_
     import time
     from dataclasses import asdict
 
-    from lab.app.campaign import REPORT_WRITER
+    from lab.app.report.writer_process import REPORT_WRITER
 
     writers = []
     for index, run in enumerate(sorted(campaign_dir.glob("*.h5"))[:4]):
