@@ -196,11 +196,19 @@ class IvSweep(Procedure):
         sweeps_max = 1.2 * p.switching_events + p.search_sweeps
         while len(events) < p.switching_events and counts["sweeps"] < sweeps_max:
             stats = summarize(events)
-            sigma_a = max(stats.std, sigma_floor_a) if stats.count >= 5 else math.nan
-            if grid is None and stats.count >= 5:
-                grid = (p.step_sigmas * sigma_a, stats.mean - p.window_below_sigmas * sigma_a)
-            windows = [search if counts["sweeps"] + k < p.search_sweeps or stats.count < 5
-                       else self._window(stats.mean, sigma_a, counts["sweeps"] + k, top_a, grid)
+            if stats.count >= 5:
+                mean_a, sigma_a = stats.mean, max(stats.std, sigma_floor_a)
+            elif context.dry_run:
+                # A dry run's stand-in readings switch nowhere: its windows after the search are
+                # the run's size around the pilot's level, so that its levels (the time estimate)
+                # are about the run's, not the search window's all along (2x as many).
+                mean_a, sigma_a = pilot_a, sigma_floor_a
+            else:
+                mean_a = sigma_a = math.nan
+            if grid is None and math.isfinite(sigma_a):
+                grid = (p.step_sigmas * sigma_a, mean_a - p.window_below_sigmas * sigma_a)
+            windows = [search if counts["sweeps"] + k < p.search_sweeps or not math.isfinite(sigma_a)
+                       else self._window(mean_a, sigma_a, counts["sweeps"] + k, top_a, grid)
                        for k in range(p.sweeps_per_step)]
             reset_a = max(min(retrap_a - p.reset_margin_a - lowered_a, min(w[0] for w in windows)), 0.0)
             levels, spans = self._batch(level_a, reset_a, windows, max_step_a)

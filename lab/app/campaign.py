@@ -38,7 +38,7 @@ from contracts.files.station import Station
 from lab.execution.station_checks import load_station
 from lab.execution.dry_run import DryRunReport, dry_run
 from lab.execution.interrupts import handling_stop_signals, stop_cause, stop_requested
-from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text, steps_wall_s
+from lab.execution.progress import CampaignProgress, ProgressBar, campaign_text, steps_wall_s_by_kind
 from contracts.procedure import ParameterError, PlanContext, Procedure
 from lab.execution.runner import RunOutcome
 from contracts.files.yaml12 import load_yaml
@@ -152,11 +152,11 @@ def plan_text(planned: Sequence[PlannedRun], station: Station) -> str:
     return "\n".join(lines)
 
 
-def _weight(run: PlannedRun, station: Station) -> tuple[str, float, float]:
+def _weight(run: PlannedRun, station: Station) -> tuple[str, dict[str, float], float]:
     """What the overall bar knows of a run before it starts: its name, its steps' expected wall
-    time and its dry run's, if hand-offs can make it walk its plan again (CampaignProgress
-    corrects both as runs go)."""
-    return (run.name, steps_wall_s(run.dry_run, station.clock_acceleration),
+    time per kind of step and its dry run's, if hand-offs can make it walk its plan again
+    (`_plan_again` and CampaignProgress correct both as runs go)."""
+    return (run.name, steps_wall_s_by_kind(run.dry_run, station.clock_acceleration),
             run.dry_run_s if HAND_OFFS.get(run.name) else 0.0)
 
 
@@ -248,7 +248,7 @@ def _run_campaign(station_path: str | Path, out_dir: str | Path, *, only: Sequen
                 progress.listeners.append(lambda: bar.refresh(force=False))
                 try:
                     _run_all(planned, runner, station, overrides or {}, results, outcome, bar,
-                             journal=journal, sources=sources)
+                             journal=journal, sources=sources, design=design, progress=progress)
                 finally:
                     bar.close()
             finally:
@@ -500,9 +500,39 @@ class _Journal:
             pass
 
 
+def _plan_again(planned: list[PlannedRun], after: int, results, overrides, station: Station,
+                design: Mapping[str, Any], progress: CampaignProgress | None) -> None:
+    """Dry-run again, once every run they take hand-offs from has ended, the runs after index
+    `after` whose parameters the hand-offs changed: the campaign's time left then counts the plans
+    they will walk (a threshold handed on spares energy_per_spike its own search: 104 captures
+    planned, 60 taken), and each takes that dry run at its start (`_same_plan`). One the dry run
+    refuses is left as planned: its start dry-runs it again and reports the refusal."""
+    to_come = {r.name for r in planned[after + 1:]}
+    for index in range(after + 1, len(planned)):
+        run = planned[index]
+        sources = set(HAND_OFFS.get(run.name, {}).values())
+        if not sources or sources & to_come or stop_requested():
+            continue
+        try:
+            procedure = type(run.procedure)(**hand_off(type(run.procedure), results, overrides.get(run.name)))
+        except ParameterError:
+            continue
+        if procedure.parameter_records() == run.procedure.parameter_records():
+            continue
+        began_s = time.monotonic()
+        try:
+            report = dry_run(procedure, station, PlanContext(chip_design=dict(design), dry_run=True))
+        except Exception:  # noqa: BLE001 - refused: its start refuses it again, with the reason
+            continue
+        planned[index] = PlannedRun(procedure, report, time.monotonic() - began_s)
+        if progress is not None:
+            progress.planned_again(run.name, steps_wall_s_by_kind(report, station.clock_acceleration))
+
+
 def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutcome, bar, *,
-             journal: _Journal | None = None, sources: dict[str, Path] | None = None) -> None:
-    for run in planned:
+             journal: _Journal | None = None, sources: dict[str, Path] | None = None,
+             design: Mapping[str, Any] | None = None, progress: CampaignProgress | None = None) -> None:
+    for index, run in enumerate(planned):  # _plan_again replaces runs to come: the loop reads them as it goes
         name = run.name
         if stop_requested():               # a signal the last run's ending noted
             outcome.interrupted = True
@@ -553,6 +583,8 @@ def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutc
         results[name] = result.results
         if sources is not None and result.archive_path is not None:
             sources[name] = Path(result.archive_path)
+        if result.exit_status == "completed":
+            _plan_again(planned, index, results, overrides, station, design or {}, progress)
         bar.refresh()
         if result.exit_status == "aborted" or stop_requested():
             outcome.interrupted = True

@@ -3,10 +3,11 @@
 Replies are stand-ins (the setpoint for a temperature, zero volts, flat traces), so a plan
 that branches on measurements follows its "nothing happened" path; plans keep their step
 count independent of replies where they can, so the estimate holds. An adaptive plan (trials
-until a threshold is precise, sweeps until enough switching events) walks its most steps here:
-its estimate is then an upper bound (iv_sweep's default plan: 26,218 sweep levels here, where
-emulated campaigns took 12,363 and 15,225), and a run's progress follows the plan's own reports
-and the rates measured (lab.execution.progress), not this step count.
+until a threshold is precise, sweeps until enough switching events) walks its most trials or
+sweeps here, each the size the run's will be where the plan can tell (iv_sweep's default plan:
+11,464 sweep levels here, where an emulated campaign's took 13,446 on 2026-12-05; 26,218 when
+its dry run swept the search window all along), and a run's progress follows the plan's own
+reports and the rates measured (lab.execution.progress), not this step count.
 """
 
 from __future__ import annotations

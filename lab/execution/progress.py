@@ -19,9 +19,11 @@ run is only its most (adaptive: trials until a threshold is precise, sweeps unti
 events) is thus timed by what it reports, not by its dry run's step count.
 
 The campaign's time left is the current run's plus the runs still to come: each one's dry-run
-estimate of its steps times the step rate measured so far (`StepRates`: measured over expected
-wall time of every step carried out, the running run's included, so a loaded machine shows at
-once), plus its dry run and the other costs besides steps that the runs measured.
+estimate of its steps times the step rates measured so far (`StepRates`: measured over expected
+wall time of the steps carried out, the running run's included, so a loaded machine shows at
+once; per kind of step, since the model errs differently for a sweep's levels, a capture's
+record and an archive append), plus its dry run and the other costs besides steps that the
+runs measured.
 Pure logic: every method takes the present time (`now_s`, any monotonic clock).
 """
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -98,10 +100,28 @@ class WallModel:
         return wall_s
 
 
+def step_kind(step: steps.Step) -> str:
+    """What a step's measured rate is kept under (`StepRates`): its kind. A capture on the chip's
+    own trigger is a kind of its own: the model takes its whole timeout, and it waits on what the
+    chip does (on the emulator: a DC-driven chip simulated until it spikes), where a fired one
+    costs about its record."""
+    if isinstance(step, steps.Capture) and not step.fire:
+        return "Capture on the chip's trigger"
+    return type(step).__name__
+
+
+def steps_wall_s_by_kind(report: DryRunReport, acceleration: float) -> dict[str, float]:
+    """Expected wall seconds of a dry-run plan's steps, per kind of step."""
+    model, costs = WallModel(acceleration), {}
+    for step, lab_s in report.steps:
+        kind = step_kind(step)
+        costs[kind] = costs.get(kind, 0.0) + model.step_s(step, lab_s)
+    return costs
+
+
 def steps_wall_s(report: DryRunReport, acceleration: float) -> float:
     """Expected wall seconds of a dry-run plan's steps."""
-    model = WallModel(acceleration)
-    return sum(model.step_s(step, lab_s) for step, lab_s in report.steps)
+    return sum(steps_wall_s_by_kind(report, acceleration).values())
 
 
 def report_marks(report: DryRunReport, acceleration: float) -> list[tuple[float, float]]:
@@ -125,20 +145,37 @@ def expected_wall_s(report: DryRunReport, acceleration: float) -> float:
 class StepRates:
     """How much longer than the model expects the steps carried out took: their measured wall
     time over their expected (each step from the end of the one before, so the plan's own
-    computation between steps counts). Measured on the steps actually carried out, so a plan
-    that ends before its dry run's count (adaptive, the dry run planning its most) biases it not."""
+    computation between steps counts), over all steps and per kind of step. Measured on the
+    steps actually carried out, so a plan that ends before its dry run's count (adaptive, the
+    dry run planning its most) biases it not."""
 
     wall_s: float = 0.0
     expected_s: float = 0.0
+    #: kind of step (`step_kind`) -> [measured wall s, expected wall s] of those carried out
+    kinds: dict[str, list[float]] = field(default_factory=dict)
 
-    def add(self, expected_s: float, wall_s: float) -> None:
-        self.expected_s += max(expected_s, 0.0)
-        self.wall_s += max(wall_s, 0.0)
+    def add(self, expected_s: float, wall_s: float, kind: str = "") -> None:
+        expected_s, wall_s = max(expected_s, 0.0), max(wall_s, 0.0)
+        self.expected_s += expected_s
+        self.wall_s += wall_s
+        measured = self.kinds.setdefault(kind, [0.0, 0.0])
+        measured[0] += wall_s
+        measured[1] += expected_s
 
     @property
     def ratio(self) -> float:
         """Measured over expected, drawn toward 1 while little is measured (`RATE_PRIOR_S`)."""
         return (self.wall_s + RATE_PRIOR_S) / (self.expected_s + RATE_PRIOR_S)
+
+    def ratio_of(self, kind: str) -> float:
+        """Measured over expected for one kind of step, drawn toward the ratio over all steps
+        while little of that kind is measured (a kind no run has carried out yet takes it)."""
+        wall_s, expected_s = self.kinds.get(kind, (0.0, 0.0))
+        return (wall_s + RATE_PRIOR_S * self.ratio) / (expected_s + RATE_PRIOR_S)
+
+    def expected_s_of(self, costs: Mapping[str, float]) -> float:
+        """Expected wall time of steps whose model costs per kind are `costs`, at these rates."""
+        return sum(self.ratio_of(kind) * cost_s for kind, cost_s in costs.items())
 
 
 class RunProgress:
@@ -178,11 +215,12 @@ class RunProgress:
             self._times_s[0] = now_s
         self._step_end_s = now_s
 
-    def step_done(self, expected_s: float, now_s: float) -> None:
+    def step_done(self, expected_s: float, now_s: float, kind: str = "") -> None:
+        """A step of `kind` (`step_kind`), expected to take `expected_s`, ended at `now_s`."""
         if self.began_s is None:                 # no word of the start: the run's own
             self.began_s = self.started_s
         wall_s, self._step_end_s = max(now_s - self._step_end_s, 0.0), now_s
-        self.rates.add(expected_s, wall_s)
+        self.rates.add(expected_s, wall_s, kind)
         self.steps_wall_s += wall_s
         self.step_count += 1
         self._done_s += expected_s
@@ -276,7 +314,7 @@ class RunProgress:
 @dataclass
 class _Planned:
     name: str
-    steps_s: float                          # expected wall time of its steps (its dry run's)
+    steps_s: dict[str, float]               # model's wall time of its steps per kind (its dry run's)
     dry_run_s: float = 0.0                  # wall time its dry run took: planning, then at its start
     state: str = "waiting"                  # waiting, running, ended, skipped
 
@@ -285,8 +323,9 @@ class _Planned:
 class CampaignProgress:
     """The campaign's runs in order with their steps' expected wall times: time left and fraction.
 
-    A run to come is expected to take its steps' expected wall time times the step rate
-    measured so far (`rates`), its dry run, and the costs besides steps that runs measured.
+    A run to come is expected to take its steps' expected wall time times the step rates
+    measured so far (`rates`, per kind of step), its dry run, and the costs besides steps that
+    runs measured.
     The runner calls `start` and `end` around each run; a run never started before a later one
     starts was skipped. Listeners are called after every change (a bar refreshes)."""
 
@@ -305,10 +344,11 @@ class CampaignProgress:
     ended_s: float | None = None
 
     @classmethod
-    def of(cls, planned: Iterable[tuple[str, float] | tuple[str, float, float]], now_s: float) -> CampaignProgress:
-        """`planned`: each run in order as (name, expected wall time of its steps (`steps_wall_s`)
-        [, wall time its dry run took])."""
-        return cls([_Planned(name, max(steps_s, 0.0), *(max(x, 0.0) for x in rest))
+    def of(cls, planned: Iterable[tuple[str, float | Mapping[str, float]]
+                                  | tuple[str, float | Mapping[str, float], float]], now_s: float) -> CampaignProgress:
+        """`planned`: each run in order as (name, expected wall time of its steps per kind
+        (`steps_wall_s_by_kind`; a number: of one kind) [, wall time its dry run took])."""
+        return cls([_Planned(name, _costs(steps_s), *(max(x, 0.0) for x in rest))
                     for name, steps_s, *rest in planned], now_s)
 
     @property
@@ -330,7 +370,7 @@ class CampaignProgress:
 
     def expected_s(self, entry: _Planned) -> float:
         """Expected wall time of a planned run, as measured so far."""
-        return entry.dry_run_s + self.head_s + self.rates.ratio * entry.steps_s + self.tail_s
+        return entry.dry_run_s + self.head_s + self.rates.expected_s_of(entry.steps_s) + self.tail_s
 
     def start(self, name: str, report: DryRunReport, acceleration: float, now_s: float, *,
               dry_run_s: float | None = None) -> RunProgress:
@@ -345,14 +385,23 @@ class CampaignProgress:
         entry = self.planned[index]
         if self.ended_s is not None:
             self.gaps_s.append(max(now_s - self.ended_s, 0.0))
-        entry.steps_s, entry.state = steps_wall_s(report, acceleration), "running"
+        entry.steps_s, entry.state = steps_wall_s_by_kind(report, acceleration), "running"
         if dry_run_s is not None:
             entry.dry_run_s = max(dry_run_s, 0.0)
-        self.current = RunProgress(entry.steps_s, self.expected_s(entry), now_s, self.rates,
+        self.current = RunProgress(sum(entry.steps_s.values()), self.expected_s(entry), now_s, self.rates,
                                    head_s=entry.dry_run_s + self.head_s, tail_s=self.tail_s,
                                    marks=report_marks(report, acceleration))
         self.changed()
         return self.current
+
+    def planned_again(self, name: str, steps_s: Mapping[str, float]) -> None:
+        """A run to come was dry-run again (its hand-offs known): its steps' model costs per kind
+        are `steps_s`, and its start walks no plan (it takes that dry run)."""
+        for entry in self.planned:
+            if entry.name == name and entry.state == "waiting":
+                entry.steps_s, entry.dry_run_s = _costs(steps_s), 0.0
+                self.changed()
+                return
 
     def end(self, name: str, completed: bool, now_s: float) -> None:
         """A run ended: what it took besides its steps is expected of those to come."""
@@ -400,8 +449,15 @@ class CampaignProgress:
         for index, entry in enumerate(self.planned):
             if entry.name == name and entry.state in ("waiting", "running"):
                 return index
-        self.planned.append(_Planned(name, 0.0))            # a run the plan did not list
+        self.planned.append(_Planned(name, {}))             # a run the plan did not list
         return len(self.planned) - 1
+
+
+def _costs(steps_s: float | Mapping[str, float]) -> dict[str, float]:
+    """Model costs per kind of step; a number is of one kind."""
+    if isinstance(steps_s, Mapping):
+        return {kind: max(cost_s, 0.0) for kind, cost_s in steps_s.items()}
+    return {"": max(steps_s, 0.0)}
 
 
 def clock_text(seconds: float) -> str:

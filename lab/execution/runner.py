@@ -32,7 +32,7 @@ from contracts.error_text import failure_message
 from lab.execution.executor import StepExecutor, estimate_s
 from lab.execution.interrupts import deferred, handling_stop_signals, interruptible, stop_cause
 from lab.execution.progress import (CampaignProgress, ProgressBar, RunProgress, WallModel, expected_wall_s,
-                                    run_text, steps_wall_s)
+                                    run_text, step_kind, steps_wall_s)
 from contracts.procedure import PlanContext, Procedure
 from lab.execution.provenance import software_version
 from contracts.records import ParametersResolved, Result, RunStart, RunStop
@@ -190,7 +190,7 @@ class Runner:
                         reply = executor.execute(step)
                         with deferred():
                             writer.flush_if_due()
-                progress.step_done(expected_s, self.monotonic())
+                progress.step_done(expected_s, self.monotonic(), step_kind(step))
                 bar.refresh(force=False)
                 if self.progress is not None:
                     self.progress.changed()

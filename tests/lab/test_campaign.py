@@ -11,10 +11,14 @@ import pytest
 import yaml
 from tqdm import tqdm
 
+from contracts import steps
 from lab.app import campaign
 from contracts.files.station import read_station
 from contracts.envelope import EnvelopeError
+from contracts.procedure import PlanContext
 from contracts.records import Axis, Result
+from lab.execution.dry_run import dry_run, step_text
+from lab.execution.progress import CampaignProgress
 from lab.execution.runner import RunOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,21 +86,55 @@ def test_measured_thresholds_are_handed_forward():
     assert built["firing_rate"].current_max_a == pytest.approx(42e-6)
 
 
-def test_a_run_no_hand_off_changed_takes_the_plan_s_dry_run_and_a_changed_one_walks_its_own():
-    """The Runner dry-runs a procedure again before it runs, unless the campaign hands it the
-    plan's dry run of the very same parameters: a hand-off's new amplitudes are always checked
-    (and refused outside the envelope) before an instrument sees them."""
+def test_each_run_takes_a_dry_run_of_its_own_parameters_planned_again_once_its_hand_offs_are_in():
+    """The Runner dry-runs a procedure again before it runs, unless the campaign hands it a dry
+    run of the very same parameters: the plan's, or one made again as soon as the runs it takes
+    hand-offs from have ended (the campaign's time left then counts the plan it will walk). A
+    hand-off's new amplitudes are thus always checked (and refused outside the envelope) before
+    an instrument sees them."""
     measured = {"strength_duration": {
         "threshold_a": Result("threshold_a", np.array([27e-6, 24e-6]), "A", Axis("width_s", np.array([16e-9, 32e-9]), "s")),
         "rheobase_a": Result("rheobase_a", 21e-6, "A")}}
     runner = ScriptedRunner({}, measured)
     station = read_station(EMULATED)
     planned = campaign.plan_campaign(station, campaign.selected(None))
-    campaign._run_all(planned, runner, station, {}, {}, campaign.CampaignOutcome(Path(".")), tqdm(disable=True))
+    original = list(planned)
+    progress = CampaignProgress.of([(r.name, 1.0, 0.5) for r in planned], now_s=0.0)
+    campaign._run_all(planned, runner, station, {}, {}, campaign.CampaignOutcome(Path(".")), tqdm(disable=True),
+                      progress=progress)
     handed = {"refractory", "firing_rate", "energy_per_spike"}
-    assert [p.name for p in runner.ran] == [run.name for run in planned]
-    for run in planned:
-        assert runner.planned[run.name] is (None if run.name in handed else run.dry_run), run.name
+    assert [p.name for p in runner.ran] == [run.name for run in original]
+    for before, after, ran in zip(original, planned, runner.ran):
+        assert runner.planned[ran.name] is after.dry_run, ran.name
+        assert after.procedure.parameter_records() == ran.parameter_records()
+        assert (after is not before) == (ran.name in handed), ran.name
+        if ran.name in handed:     # the plan of the handed-on parameters, not the one planned first
+            again = dry_run(ran, station, PlanContext(chip_design={}, dry_run=True))
+            assert listed(after.dry_run) == listed(again) != listed(before.dry_run), ran.name
+    # energy_per_spike, handed a threshold, plans no search of its own: fewer captures.
+    index = [r.name for r in planned].index("energy_per_spike")
+    assert planned[index].dry_run.count(steps.Capture) < original[index].dry_run.count(steps.Capture)
+
+
+def listed(report) -> list[str]:
+    """A dry run's steps as text, in any order (refractory's dry run shuffles its pairs)."""
+    return sorted(step_text(step, width=10_000) for step, _ in report.steps)
+
+
+def test_a_hand_off_the_dry_run_refuses_leaves_the_run_to_be_refused_at_its_start():
+    measured = {"strength_duration": {
+        "threshold_a": Result("threshold_a", np.array([900e-6, 800e-6]), "A",
+                              Axis("width_s", np.array([16e-9, 32e-9]), "s")),
+        "rheobase_a": Result("rheobase_a", 700e-6, "A")}}
+    runner = ScriptedRunner({}, measured)
+    station = read_station(EMULATED)
+    planned = campaign.plan_campaign(station, campaign.selected(["cooldown", "strength_duration", "energy_per_spike"]))
+    original = list(planned)
+    campaign._run_all(planned, runner, station, {}, {}, campaign.CampaignOutcome(Path(".")), tqdm(disable=True))
+    assert planned[-1] is original[-1]                 # kept as first planned
+    assert runner.planned["energy_per_spike"] is None  # so the Runner dry-runs it, and refuses it
+    with pytest.raises(EnvelopeError):
+        dry_run(runner.ran[-1], station, PlanContext(chip_design={}, dry_run=True))
 
 
 def test_everything_completed_is_all_completed():

@@ -4,6 +4,7 @@ the time that actually remained."""
 
 from __future__ import annotations
 
+import math
 
 import pytest
 
@@ -114,16 +115,17 @@ def steps_of(wait_s: float) -> float:
 
 
 def run_steps(run: RunProgress, expected_s: list[float], wall_s: float, now_s: float) -> float:
-    """The steps carried out, each taking `wall_s`; returns the time after the last."""
+    """The steps carried out (waits, as `report_of` plans), each taking `wall_s`; returns the
+    time after the last."""
     for step_s in expected_s:
         now_s += wall_s
-        run.step_done(step_s, now_s)
+        run.step_done(step_s, now_s, "Wait")
     return now_s
 
 
 def test_runs_to_come_take_their_steps_at_the_rate_measured_and_the_costs_runs_measured_besides():
     a, b, c = steps_of(10.0), steps_of(20.0), steps_of(30.0)
-    campaign = CampaignProgress.of([("a", a), ("b", b, 0.5), ("c", c)], now_s=0.0)
+    campaign = CampaignProgress.of([("a", {"Wait": a}), ("b", {"Wait": b}, 0.5), ("c", {"Wait": c})], now_s=0.0)
     fixed_s = progress.RUN_HEAD_S + progress.RUN_TAIL_S
     assert campaign.left_s(0.0) == pytest.approx(a + b + c + 3 * fixed_s + 0.5)
     assert campaign.fraction(0.0) == 0.0
@@ -132,8 +134,11 @@ def test_runs_to_come_take_their_steps_at_the_rate_measured_and_the_costs_runs_m
     now_s = run_steps(run, [a / 4] * 4, a, 1.0)                  # each step four times as slow
     campaign.end("a", completed=True, now_s=now_s + 0.3)          # 0.3 s after its last
     # Four times as slow over `a` s expected: the measured ratio, drawn toward 1 by RATE_PRIOR_S.
-    ratio = (4 * a + progress.RATE_PRIOR_S) / (a + progress.RATE_PRIOR_S)
-    assert campaign.rates.ratio == pytest.approx(ratio)
+    pooled = (4 * a + progress.RATE_PRIOR_S) / (a + progress.RATE_PRIOR_S)
+    assert campaign.rates.ratio == pytest.approx(pooled)
+    # b and c have steps of a's kind: that kind's ratio, drawn toward the pooled one.
+    ratio = (4 * a + progress.RATE_PRIOR_S * pooled) / (a + progress.RATE_PRIOR_S)
+    assert campaign.rates.ratio_of("Wait") == pytest.approx(ratio)
     head_s, tail_s = (1.0 + progress.RUN_HEAD_S) / 2, (0.3 + progress.RUN_TAIL_S) / 2
     assert campaign.head_s == pytest.approx(head_s) and campaign.tail_s == pytest.approx(tail_s)
     # b's dry run (0.5 s, timed at planning) comes before its steps.
@@ -145,6 +150,29 @@ def test_runs_to_come_take_their_steps_at_the_rate_measured_and_the_costs_runs_m
     assert campaign.left_s(end_s + 2.0) == pytest.approx(
         ratio * b + 0.5 + head_s + tail_s + 1.0 + ratio * c + head_s + tail_s)
     assert campaign.position() == (2, 3)
+
+
+def test_runs_to_come_take_each_kind_of_step_at_the_rate_measured_for_that_kind():
+    # Run a: sweeps four times as slow as the model, captures twice as fast. Run b has only
+    # captures: it is expected quick, where one rate over all steps would make it slow.
+    campaign = CampaignProgress.of([("a", {"SweepBias": 10.0, "Capture": 10.0}), ("b", {"Capture": 10.0}),
+                                    ("c", {"Wait": 10.0})], now_s=0.0)
+    run = campaign.start("a", DryRunReport("a", []), 1.0, 0.0)
+    run.steps_begin(0.0)
+    for second in range(10):
+        run.step_done(1.0, 4.0 * second + 4.0, "SweepBias")
+    for second in range(10):
+        run.step_done(1.0, 40.0 + 0.5 * second + 0.5, "Capture")
+    campaign.end("a", completed=True, now_s=45.0)
+    prior_s = progress.RATE_PRIOR_S
+    pooled = (45.0 + prior_s) / (20.0 + prior_s)
+    assert campaign.rates.ratio == pytest.approx(pooled)
+    assert campaign.rates.ratio_of("Capture") == pytest.approx((5.0 + prior_s * pooled) / (10.0 + prior_s))
+    assert campaign.rates.ratio_of("SweepBias") == pytest.approx((40.0 + prior_s * pooled) / (10.0 + prior_s))
+    b, c = campaign.planned[1], campaign.planned[2]
+    assert campaign.expected_s(b) - campaign.expected_s(c) == pytest.approx(
+        10.0 * (campaign.rates.ratio_of("Capture") - pooled))       # a kind not yet seen: the pooled ratio
+    assert campaign.expected_s(b) < campaign.expected_s(c) / 2
 
 
 def test_a_dry_run_the_hand_offs_made_longer_is_not_expected_of_the_runs_to_come():
@@ -220,6 +248,19 @@ def test_iv_sweep_reports_switching_events_of_events_wanted_up_to_one(station_fo
     fractions = [s.fraction for s, _ in dry_run(IvSweep(switching_events=40), station_for_dry_runs).steps
                  if isinstance(s, steps.Progress)]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_iv_sweeps_dry_run_plans_windows_of_the_runs_size_after_its_search(station_for_dry_runs):
+    # Its stand-in readings switch nowhere, so the dry run sweeps its most (events never come);
+    # each sweep after the search still climbs a window of the size the run's will be, not the
+    # search's 20 levels (which made the campaign's I-V prior twice the run's).
+    plan = IvSweep(switching_events=200)
+    p = plan.parameters
+    sweeps = [len(s.levels_a) for s, _ in dry_run(plan, station_for_dry_runs).steps if isinstance(s, steps.SweepBias)]
+    window_levels = math.ceil((p.window_below_sigmas + p.window_above_sigmas) / p.step_sigmas) + 1
+    batches = sweeps[p.pilot_sweeps + 1:-1]                    # after the pilots and the search's batch
+    assert batches and all(levels <= p.sweeps_per_step * (window_levels + 4) for levels in batches)
+    assert sweeps[p.pilot_sweeps] > p.search_sweeps * p.search_points     # the search itself as planned
 
 
 @pytest.fixture
