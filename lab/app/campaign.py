@@ -123,8 +123,8 @@ def plan_campaign(station: Station, procedures: Sequence[type[Procedure]],
                   overrides: Mapping[str, Mapping[str, Any]] | None = None,
                   design: Mapping[str, Any] | None = None) -> list[PlannedRun]:
     """Build every procedure with the parameters known now and dry-run it (EnvelopeError,
-    ParameterError propagate). Hand-offs change amplitudes later; the Runner dry-runs each
-    procedure again with them before it touches an instrument."""
+    ParameterError propagate). Hand-offs change amplitudes later; each procedure is dry-run
+    again with them before it touches an instrument (`_plan_again`, or the Runner)."""
     overrides = overrides or {}
     unknown = sorted(set(overrides) - {p.name for p in CAMPAIGN})
     if unknown:
