@@ -360,12 +360,17 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             # at their present rates (a source feeding a resistor keeps doing so).
             y[:nb] = ytr[:nb]
             sample_row(t_limit, y, s, ip, fp, kinv, v, iv, dy, row, wk)
-            while cursor[1] < ns and ts[cursor[1]] <= t_limit:
-                out[cursor[1], :] = row[:n_out]
-                for j in range(n_ctrl, ny):
-                    if e_cols + j - n_ctrl < n_out:
-                        out[cursor[1], e_cols + j - n_ctrl] = y[j] + k1[j] * (ts[cursor[1]] - t)
-                cursor[1] += 1
+            # a stride at rest spans most of a capture's samples: plain loops, no slice per
+            # sample, and the energy columns only where the caller records them
+            energies_out = min(max(n_out - e_cols, 0), ny - n_ctrl)
+            k = cursor[1]
+            while k < ns and ts[k] <= t_limit:
+                for c in range(n_out):
+                    out[k, c] = row[c]
+                for j in range(energies_out):
+                    out[k, e_cols + j] = y[n_ctrl + j] + k1[n_ctrl + j] * (ts[k] - t)
+                k += 1
+            cursor[1] = k
             for j in range(n_ctrl, ny):
                 y[j] += k1[j] * (t_limit - t)
             t = t_limit

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+#: Waveforms of at most this many points are checked in Python: numpy's cost per call dominates
+#: tiny arrays, and the bench builds several of them for every simulated window.
+SMALL_POINTS = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,9 +27,16 @@ class PiecewiseLinear:
         v = np.array(self.values, dtype=np.float64).reshape(-1)
         if t.size == 0 or t.size != v.size:
             raise ValueError(f"PiecewiseLinear needs equal, non-zero numbers of times and values ({t.size} vs {v.size})")
-        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
+        if t.size <= SMALL_POINTS:
+            times = t.tolist()
+            finite = all(map(math.isfinite, times)) and all(map(math.isfinite, v.tolist()))
+            increasing = all(a < b for a, b in zip(times, times[1:]))
+        else:
+            finite = bool(np.all(np.isfinite(t)) and np.all(np.isfinite(v)))
+            increasing = not np.any(np.diff(t) <= 0)
+        if not finite:
             raise ValueError("PiecewiseLinear times and values must be finite")
-        if np.any(np.diff(t) <= 0):
+        if not increasing:
             raise ValueError("PiecewiseLinear times_s must be strictly increasing")
         t.setflags(write=False)
         v.setflags(write=False)

@@ -1,5 +1,7 @@
 """Netlist validation, DC operating point, superconducting loops and floating nodes."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,22 @@ def test_pwl_holds_ends_and_builds_pulses():
     assert s(0.5e-9) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="increasing"):
         PiecewiseLinear(np.array([0.0, 0.0]), np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("points", [4, 40])     # checked in Python, and with numpy, by size
+@pytest.mark.parametrize("at, time_s, value, message", [
+    (2, None, None, None),                       # a valid waveform
+    (2, 1.0, None, "increasing"), (3, 1.5, None, "increasing"),
+    (1, math.nan, None, "finite"), (2, None, math.inf, "finite"), (0, None, -math.inf, "finite"),
+])
+def test_pwl_refuses_times_that_do_not_increase_and_values_that_are_not_finite(points, at, time_s, value, message):
+    times, values = np.arange(points, dtype=float), np.ones(points)
+    if time_s is not None:
+        times[at] = time_s
+    if value is not None:
+        values[at] = value
+    if message is None:
+        assert PiecewiseLinear(times, values)(1.5) == 1.0
+    else:
+        with pytest.raises(ValueError, match=message):
+            PiecewiseLinear(times, values)
