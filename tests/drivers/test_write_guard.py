@@ -7,6 +7,7 @@ bench; `received` is what the instrument itself got.
 
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import time
@@ -16,7 +17,7 @@ from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, en
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers._write_guard import program_units
+from drivers._write_guard import copy_state, program_units
 from drivers.keithley_2450 import LEVEL_AGREEMENT_A, clamped_to_envelope_a, ramp_start_a
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
@@ -136,6 +137,21 @@ def test_program_units_follow_the_compound_header_rule():
     assert units[1].arguments == ("5e-6",)
     with pytest.raises(EnvelopeError, match="not a program unit"):
         program_units("SETP1,4.2")
+    with pytest.raises(EnvelopeError, match="not a program unit"):    # refused again, not remembered
+        program_units("SETP1,4.2")
+
+
+def test_the_guards_state_copy_is_a_deep_copy():
+    """What `admit` works on: a change to it (a nested pulse-level dict included) never reaches
+    the state it was copied from, as with copy.deepcopy."""
+    state = {("levels", 1): {"high": 0.5, "low": 0.0, "offset": None}, "level_a": 1e-6,
+             "list_a": (1e-6, 2e-6), ("output_on", 1): True, "odd": [1.0, {"x": 2.0}]}
+    copied = copy_state(state)
+    assert copied == copy.deepcopy(state) == state
+    copied[("levels", 1)]["high"] = 9.0
+    copied["odd"][1]["x"] = 9.0
+    copied["level_a"] = 9.0
+    assert state[("levels", 1)]["high"] == 0.5 and state["odd"][1]["x"] == 2.0 and state["level_a"] == 1e-6
 
 
 # -- an interrupted exchange ---------------------------------------------------------------------
