@@ -34,6 +34,12 @@ PROBLEMS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota e
             errno.EPERM: "operation not permitted", errno.EFBIG: "file too large",
             errno.EIO: "input/output error", errno.ENOTDIR: "not a directory",
             errno.EISDIR: "is a directory", errno.ENOENT: "no such file or directory"}
+#: What to do about each, in a message that asks for it before `nwlab archive recover`.
+REMEDIES = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space or raise the quota",
+            errno.EFBIG: "raise the file-size limit (ulimit -f) or move to a file system that takes larger files",
+            errno.EROFS: "make the file system writable",
+            errno.EACCES: "make the directory writable", errno.EPERM: "make the directory writable (its "
+            "permissions, or an immutable or append-only attribute: lsattr)", errno.EIO: "check the disk"}
 _H5_ERRNO = re.compile(r"errno = (\d+)")
 
 
@@ -61,6 +67,11 @@ def problem(exc: BaseException) -> str:
         return PROBLEMS.get(number, os.strerror(number).lower())
     text = str(exc).split("\n", 1)[0].strip()
     return text[:200] or type(exc).__name__
+
+
+def remedy(errno_: int | None) -> str:
+    """What to do about a write that failed with `errno_`, as a request ("free some space")."""
+    return REMEDIES.get(errno_, "fix that") if errno_ is not None else "fix that"
 
 
 def write_error(path: Path | str, exc: BaseException, then: str = "") -> ArchiveWriteError:

@@ -348,7 +348,7 @@ class RunFile:
             liveness.release(self.lock)
         if self.broken is not None:
             raise ArchiveWriteError(
-                f"{self.broken}; the file is {self.path}: fix that (free some space), then run "
+                f"{self.broken}; the file is {self.path}: {output_dir.remedy(self.broken.errno)}, then run "
                 f"`nwlab archive recover {self.path}`", self.broken.path, self.broken.errno)
         if self.stopped is not None:
             lost = f" (no room for the last {' and '.join(self.dropped)})" if self.dropped else ""

@@ -5,6 +5,7 @@ every trace it was given archived in a finished file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lab.archive.output_dir import ArchiveWriteError, check_output_dir
+from lab.archive.output_dir import ArchiveWriteError, check_output_dir, remedy
 from lab.archive.writer import ArchiveWriter, WriterOptions
 from lab.app.cli import main as nwlab_main
 from contracts.records import RunStart, RunStop, TraceBlock, TraceSpec
@@ -165,3 +166,14 @@ def test_no_run_starts_without_room_for_its_first_block(small_fs):
     with pytest.raises(ArchiveWriteError, match="it was not started"):
         w(RunStart("r", "p", "2026-03-01T10:00:00+00:00", {}, "", "", {}, "0.1.0", traces=SPEC))
     assert sorted(p.name for p in small_fs.iterdir()) == ["filler"]     # no empty .partial
+
+
+@pytest.mark.parametrize("error, asked", [
+    (errno.ENOSPC, "free some space"), (errno.EDQUOT, "raise the quota"), (errno.EFBIG, "file-size limit"),
+    (errno.EROFS, "writable"), (errno.EACCES, "writable"), (errno.EPERM, "immutable"), (errno.EIO, "check the disk"),
+    (None, "fix that"),
+])
+def test_a_broken_write_asks_for_what_its_error_needs(error, asked):
+    # A directory made immutable mid-run (EPERM) was told to "free some space".
+    assert asked in remedy(error)
+    assert (error in (errno.ENOSPC, errno.EDQUOT)) == ("free some space" in remedy(error))

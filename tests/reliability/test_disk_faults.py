@@ -231,6 +231,7 @@ def test_file_size_limit_mid_run_keeps_every_flushed_block_and_no_zeros(tmp_path
     partials = list(out.glob("*.h5.partial"))
     if partials:      # no room even to finish it: recover does
         assert f"nwlab archive recover {partials[0]}" in line, line
+        assert "file-size limit" in line and "free some space" not in line, line
         listed = run_nwlab("archive", "ls", str(out), timeout_s=30)
         assert listed.returncode == 0 and "incomplete (recover with" in listed.stdout, listed
         recovered = run_nwlab("archive", "recover", str(partials[0]), timeout_s=30)
