@@ -501,7 +501,12 @@ def design_notes(chip: Chip, temperatures: Sequence[float]) -> list[str]:
         "Port switching current: DC current into the bias port divides between the wires by inductance; the "
         "wire that reaches its I_sw first switches only transiently (its current moves into the superconducting "
         "loop as trapped flux and the port stays at zero volts), so a steady voltage needs every wire at its "
-        "I_sw at once: I_sw,port = Σ I_sw,wire (`procedures/design.py`, DesignHints.switching_current_a).",
+        "I_sw at once: I_sw,port = Σ I_sw,wire (`procedures/design.py`, DesignHints.switching_current_a). "
+        "Each switch leaves flux in the loop, and flux moves in finite amounts, so repeated sweeps switch the "
+        "port somewhat below that sum, by what the flux left by earlier sweeps sets: noise-free sweeps of the "
+        "emulated default neuron at 3.17 K switch 2-82 nA below it, 45.5 nA on average (`validation/ground_truth.py`, "
+        "`benchmarks/coverage_truths.json`). A "
+        "deviation of that size below the sum, however many σ, is that effect; one above it is not.",
         "Rheobase: the input current at which the first wire reaches I_sw(T) by the DC (long-pulse) "
         "inductive division of input and bias currents, linear inductance (DesignHints.threshold_a). The first "
         "wire can be the control wire when the bias alone holds it near its I_sw(T): its switching resets the loop "
