@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -63,6 +64,10 @@ def is_transport_failure(exc: BaseException) -> bool:
     if isinstance(exc, pyvisa.VisaIOError):
         return exc.error_code in _TRANSPORT_CODES
     return isinstance(exc, (OSError, pyvisa.InvalidSession))
+
+
+#: Guards the creation of each driver's exchange lock.
+_LOCKS_MADE = threading.Lock()
 
 
 class RecoveringVisa:
@@ -149,10 +154,25 @@ class RecoveringVisa:
     def ask_raw(self, cmd: str) -> str:
         return self.exchange(f"query {cmd!r}", cmd, lambda: super(RecoveringVisa, self).ask_raw(cmd))
 
+    @property
+    def exchange_lock(self) -> threading.RLock:
+        """Held from a message's check to its commit: two threads sharing a driver would
+        otherwise both be checked against the same level (two steps each within the ramp
+        limit, from one level, make one twice as large); re-entered by a reconnect's writes."""
+        lock = self.__dict__.get("_exchange_lock")
+        if lock is None:
+            with _LOCKS_MADE:
+                lock = self.__dict__.setdefault("_exchange_lock", threading.RLock())
+        return lock
+
     def exchange(self, what: str, message: str, operation: Callable[[], T]) -> T:
         """Send `message` (and read its reply) through `operation`: the envelope guard first,
         then a resynchronisation if the last exchange was cut short, then the exchange itself
-        with the reconnect policy of `guarded`."""
+        with the reconnect policy of `guarded`; one message at a time (`exchange_lock`)."""
+        with self.exchange_lock:
+            return self._exchange(what, message, operation)
+
+    def _exchange(self, what: str, message: str, operation: Callable[[], T]) -> T:
         admitted = self.write_guard.admit(message)     # raises before a byte is written
         if self._unsynced and not self._recovering:
             self._resynchronise(what)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Any
 
-from drivers._write_guard import Admission, Rule, forget, number, refuse, switch
+from drivers._write_guard import Admission, Check, Rule, forget, number, refuse, switch
 from contracts.envelope import Envelope, EnvelopeError
 
 #: Fraction of the edge time a pulse's width and gap must each hold (Keysight: 10-90 % edges
@@ -113,6 +113,9 @@ class PulseHeaders:
     #: Headers whose one allowed value keeps the levels and width what the guard follows
     #: (a pulse held by its width, amplitudes in volts peak to peak).
     fixed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Other spellings the model takes for one of the settings above: (spelling, field name),
+    #: checked as that field is.
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
@@ -215,20 +218,18 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
                                     f"width mean (allowed: {', '.join(values)}); nothing was written")
         return check
 
+    checks: dict[str, Check] = {
+        "high": set_high_or_low("high"), "low": set_high_or_low("low"), "offset": set_offset,
+        "amplitude": set_amplitude, "width": set_width, "function": set_function, "output": set_output,
+        "duty_cycle": refuse("a duty cycle sets a width the guard cannot check; set the width"),
+        "apply": refuse("APPLy sets levels and switches the output on in one command; set them one by one"),
+        "load": load,
+    }
     return [
-        Rule(headers.high, set_high_or_low("high")),
-        Rule(headers.low, set_high_or_low("low")),
-        Rule(headers.offset, set_offset),
-        Rule(headers.amplitude, set_amplitude),
-        Rule(headers.width, set_width),
-        Rule(headers.function, set_function),
-        Rule(headers.output, set_output),
+        *(Rule(getattr(headers, name), check) for name, check in checks.items()),
         Rule("*RST", reset),
-        Rule(headers.duty_cycle, refuse("a duty cycle sets a width the guard cannot check; set the width")),
-        Rule(headers.apply, refuse("APPLy sets levels and switches the output on in one command; "
-                                   "set them one by one")),
-        Rule(headers.load, load),
         *(Rule(spelling, only(values)) for spelling, values in headers.fixed),
+        *(Rule(spelling, checks[name]) for spelling, name in headers.aliases),
     ]
 
 

@@ -200,21 +200,26 @@ class WriteGuard:
                 continue
             rule, suffix = found
             try:
+                if suffix is None:
+                    raise EnvelopeError(f"refused: {unit.header} names two channels (its suffixes differ); "
+                                        "nothing was written")
                 rule.check(Admission(state, unit, suffix))
             except EnvelopeError as error:
                 raise EnvelopeError(f"{self._who()}: {error} (in {unit.text[:120]!r})") from None
         return state
 
-    def _rule_for(self, header: str) -> tuple[Rule, int] | None:
-        """The first rule whose spelling matches `header`, with the header's suffix (1 if none)."""
+    def _rule_for(self, header: str) -> tuple[Rule, int | None] | None:
+        """The first rule whose spelling matches `header`, with the channel its suffixes name (1 if
+        none; None if two name different ones: `:SOUR2:VOLT1:HIGH`, which an instrument may read
+        as either)."""
         if header not in self._rule_of:
             found = None
             for rule in self.rules:
                 match = rule.pattern.fullmatch(header)
                 if match is not None:
                     groups = match.groupdict()
-                    suffix = groups.get("n") or groups.get("m") or ""
-                    found = rule, int(suffix) if suffix else 1
+                    named = {int(suffix) for suffix in (groups.get("n"), groups.get("m")) if suffix}
+                    found = rule, (named.pop() if len(named) == 1 else None) if named else 1
                     break
             self._rule_of[header] = found
         return self._rule_of[header]

@@ -78,10 +78,15 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
         offset="[:SOURce{m}]:VOLTage{n}[:LEVel][:IMMediate]:OFFSet",
         amplitude="[:SOURce{m}]:VOLTage{n}[:LEVel][:IMMediate][:AMPLitude]",
         width="[:SOURce{m}]:PULSe:WIDTh{n}", duty_cycle="[:SOURce{m}]:PULSe:DCYCle{n}",
-        function="[:SOURce{m}]:FUNCtion{n}[:SHAPe]", output=":OUTPut{n}[:STATe]",
+        function="[:SOURce{m}]:FUNCtion{n}[:SHAPe]", output=":OUTPut{n}[:NORMal][:STATe]",
         apply="[:SOURce{m}]:APPLy{n}*", load=":OUTPut{n}:LOAD",
         fixed=(("[:SOURce{m}]:PULSe:HOLD{n}", ("WIDT", "WIDTH")),
-               ("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",))))
+               ("[:SOURce{m}]:FUNCtion{n}:PULSe:HOLD", ("WIDT", "WIDTH")),
+               ("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",))),
+        # The pulse settings answer under FUNCtion too, and the load as the external impedance.
+        aliases=(("[:SOURce{m}]:FUNCtion{n}:PULSe:WIDTh", "width"),
+                 ("[:SOURce{m}]:FUNCtion{n}:PULSe:DCYCle", "duty_cycle"),
+                 (":OUTPut{n}:IMPedance:EXTernal", "load")))
 
     default_terminator = "\n"
 

@@ -117,6 +117,89 @@ class TestKeysight33500B:
         assert not any("OUTP1 ON" in m or "VOLT 0.1" in m for m in log.messages), log.messages
 
 
+WIDTH_MAX_S = ENVELOPES["pulser"].limits["pulse_width_max_s"]
+#: Spellings the 81160A takes for a width, a duty cycle, a load, an output or a channel that the
+#: guard once let through (each one put a channel outside the envelope, or on unbeknown to it).
+UNRULED_81160A = {
+    "width under FUNCtion": [":PULS:PER1 1e-3", ":FUNC1:PULS:WIDT 1e-4"],
+    "duty cycle under FUNCtion": [":PULS:PER1 1e-3", ":FUNC1:PULS:DCYC 50"],
+    "hold under FUNCtion": [":FUNC1:PULS:HOLD DCYC", ":FREQ1 1000"],
+    "external impedance": [":OUTP1:IMP:EXT INF"],
+    "two channel suffixes": [":SOUR2:FUNC PULS", ":SOUR2:VOLT:HIGH 1.0", ":SOUR2:VOLT:LOW 0", ":OUTP2 ON",
+                             ":SOUR2:VOLT1:OFFS 0.85"],
+    "output NORMal": [":OUTP1 OFF", ":OUTP1:NORM ON"],
+}
+
+
+@pytest.mark.parametrize("attack", sorted(UNRULED_81160A))
+def test_every_spelling_the_81160a_takes_is_checked(connect, bench, attack):
+    generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
+    # Channel 1's pulse low enough that the offset read as its own stays inside the envelope.
+    amplitude_v = (0.5 if attack == "two channel suffixes" else 0.8) * PULSE_MAX_V
+    generator.configure_pulse(amplitude_v=amplitude_v, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
+    generator.set_output_enabled(True)
+    outcomes = []
+    for message in UNRULED_81160A[attack]:
+        try:
+            generator.write(message)
+            outcomes.append((message, "sent"))
+        except EnvelopeError:
+            outcomes.append((message, "refused"))
+    generator.ask(":SYST:ERR?")
+    problems = []
+    for number, channel in bench.world.panels["pulser"].channels.items():
+        if not channel.output_enabled:
+            continue
+        peak_v = abs(channel.offset_v) if channel.function == "DC" else max(abs(channel.high_v), abs(channel.low_v))
+        if peak_v > PULSE_MAX_V * (1 + 1e-9):
+            problems.append(f"channel {number} at {channel.low_v:.3g}..{channel.high_v:.3g} V, limit {PULSE_MAX_V:.3g} V")
+        if channel.function == "PULS" and channel.pulse_width_s > WIDTH_MAX_S:
+            problems.append(f"channel {number} width {channel.pulse_width_s:.3g} s, limit {WIDTH_MAX_S:.3g} s")
+        if not generator.write_guard.state.get(("output_on", number)):
+            problems.append(f"channel {number} on, the guard believes it off")
+    assert not problems, (outcomes, problems)
+
+
+def test_two_threads_sharing_a_driver_are_checked_one_after_the_other(connect, bench):
+    """Each message is checked against the level the one before it left: a write that waits for
+    the driver while another's reply is delayed is checked after that one, so two steps each
+    within the largest step, from one level, cannot make one twice as large."""
+    import threading
+
+    driver = smu(connect)
+    driver.set_output_enabled(True)
+    step_a = 0.99 * driver._largest_step_a()
+    time.sleep(1.5 * step_a / ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"])   # within the ramp rate too
+    faults = bias_faults(bench)
+    faults.reply_delay_s = 0.3
+    outcomes: dict[str, str] = {}
+
+    def up() -> None:
+        try:
+            driver.ask(f":SOUR:CURR {step_a:.6e};:SOUR:CURR?")
+            outcomes["up"] = "sent"
+        except Exception as error:  # noqa: BLE001 - the assertion below names it
+            outcomes["up"] = repr(error)
+
+    def down() -> None:
+        try:
+            driver.write(f":SOUR:CURR {-step_a:.6e}")
+            outcomes["down"] = "sent"
+        except EnvelopeError:
+            outcomes["down"] = "refused"
+
+    first = threading.Thread(target=up)
+    first.start()
+    time.sleep(0.1)                                       # the up step's reply is on its way
+    second = threading.Thread(target=down)
+    second.start()
+    first.join(5)
+    second.join(5)
+    faults.reply_delay_s = 0.0
+    assert outcomes == {"up": "sent", "down": "refused"}, outcomes
+    assert bench.world.panels["bias"].current_level_a == pytest.approx(step_a)
+
+
 def test_setpoints_by_any_path_are_checked(connect, received):
     controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
     log = received("cryostat")
