@@ -31,6 +31,7 @@ interval output; the grid posterior here is ~150 lines of numpy.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -228,6 +229,29 @@ SEARCH_MIDPOINTS, SEARCH_WIDTHS, CANDIDATE_STRIDE = 301, 20, 2
 SEARCH_WIDTH_RANGE = (5e-4, 0.2)
 
 
+def _search_grid(low: float, high: float, grid: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(μ grid, σ grid) of a search over [low, high]."""
+    span = high - low
+    midpoints, widths, _ = grid
+    return (np.geomspace(low, high, midpoints),
+            np.geomspace(span * SEARCH_WIDTH_RANGE[0], span * SEARCH_WIDTH_RANGE[1], widths))
+
+
+@functools.lru_cache(maxsize=2)      # 29 MB each; a procedure's searches share one bracket
+@_QUIET
+def _search_tables(low: float, high: float, lapse: float, grid: tuple[int, int, int]):
+    """(stimuli, P(yes) as (n_μ, n_x, n_σ), log P(yes) and log P(no) as (n_x, n_μ, n_σ)) of a
+    search: a function of its bracket alone, computed once for the searches that share it
+    (strength_duration's 15 all search one bracket), read-only."""
+    posterior = GridPosterior(*_search_grid(low, high, grid), lapse=lapse)
+    stimuli = posterior.midpoints[::grid[2]]
+    table = posterior.curve(stimuli)                                   # (n_x, n_μ, n_σ)
+    tables = (stimuli, np.ascontiguousarray(table.transpose(1, 0, 2)), np.log(table), np.log1p(-table))
+    for array in tables:
+        array.setflags(write=False)
+    return tables
+
+
 class PsiSearch:
     """The psi-marginal search for a rising curve's midpoint inside [low, high] (low > 0), for
     `batch` independent searches at once (the procedures use one; tests many). `grid`: μ grid
@@ -241,16 +265,9 @@ class PsiSearch:
                  grid: tuple[int, int, int] = (SEARCH_MIDPOINTS, SEARCH_WIDTHS, CANDIDATE_STRIDE)):
         if not 0 < low < high:
             raise ValueError(f"PsiSearch needs 0 < low < high, got {low!r}, {high!r}")
-        span = high - low
-        midpoints, widths, stride = grid
         self.level = level
-        self.posterior = GridPosterior(np.geomspace(low, high, midpoints),
-                                       np.geomspace(span * SEARCH_WIDTH_RANGE[0], span * SEARCH_WIDTH_RANGE[1], widths),
-                                       batch=batch, lapse=lapse)
-        self.stimuli = self.posterior.midpoints[::stride]
-        self._table = self.posterior.curve(self.stimuli)            # (n_x, n_μ, n_σ)
-        self._table_by_midpoint = np.ascontiguousarray(self._table.transpose(1, 0, 2))   # (n_μ, n_x, n_σ)
-        self._log_yes, self._log_no = np.log(self._table), np.log1p(-self._table)
+        self.posterior = GridPosterior(*_search_grid(low, high, grid), batch=batch, lapse=lapse)
+        self.stimuli, self._table_by_midpoint, self._log_yes, self._log_no = _search_tables(low, high, lapse, grid)
         self.trials = np.zeros(batch, dtype=int)
         self.method = method_text(level, "log-uniform prior on the threshold over the bracket, log-uniform on the "
                                          "width", lapse) + "; psi-marginal adaptive design"

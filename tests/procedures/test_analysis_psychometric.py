@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from procedures.analysis.psychometric import PsiSearch, fit_psychometric, probability
+from procedures.analysis.psychometric import GridPosterior, PsiSearch, fit_psychometric, probability
 
 TRUE_MU_A, TRUE_SIGMA_A = 20e-6, 1e-6
 LOW_A, HIGH_A = 8e-6, 48e-6
@@ -89,3 +89,19 @@ def test_fit_of_all_or_no_responses_or_no_data_is_open_or_nan_never_an_error():
     assert math.isnan(empty.midpoint) and math.isnan(empty.midpoint_low) and empty.trials == 0
     single = fit_psychometric([2.0], [3], [6])
     assert math.isnan(single.midpoint) or single.midpoint_low <= 2.0 <= single.midpoint_high
+
+
+def test_searches_of_one_bracket_share_its_tables_read_only_and_exact():
+    """strength_duration's searches all search one bracket: its tables are computed once, are
+    the model's own values to the last bit, and no search can change them for the next."""
+    low, high = 4.8e-6, 4.8e-5
+    first, second = PsiSearch(low, high), PsiSearch(low, high)
+    assert first._log_yes is second._log_yes and first.stimuli is second.stimuli
+    with pytest.raises(ValueError):
+        first._log_no[0, 0, 0] = 0.0
+    span = high - low
+    grid = GridPosterior(np.geomspace(low, high, 301), np.geomspace(span * 5e-4, span * 0.2, 20))
+    table = grid.curve(grid.midpoints[::2])
+    np.testing.assert_array_equal(first._log_yes, np.log(table))
+    np.testing.assert_array_equal(first._log_no, np.log1p(-table))
+    np.testing.assert_array_equal(first._table_by_midpoint, table.transpose(1, 0, 2))
