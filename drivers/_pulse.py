@@ -174,7 +174,9 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         settle(admission, present)
 
     def set_width(admission: Admission) -> None:
-        envelope.check_at_most("pulse_width_max_s", number(admission, 0, "pulse width", "s"), "pulse width", "s")
+        width_s = number(admission, 0, "pulse width", "s")
+        envelope.check_at_most("pulse_width_max_s", width_s, "pulse width", "s")
+        admission.state[("width", admission.channel)] = width_s
 
     def check_output_levels_known(admission: Admission) -> None:
         present = levels(admission)
@@ -183,6 +185,10 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         if any(present[name] is None for name in needed):
             raise EnvelopeError(f"refused: output {admission.channel} would put out levels that are unknown "
                                 "(set them first); nothing was written")
+        if not is_dc and ("width", admission.channel) not in admission.state:
+            # A 33500B's width after power-on or *RST is 100 µs.
+            raise EnvelopeError(f"refused: output {admission.channel} would put out pulses of a width this session "
+                                "never set (set it first); nothing was written")
         settle(admission, present)
 
     def set_function(admission: Admission) -> None:
@@ -201,7 +207,7 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         admission.state[("output_on", admission.channel)] = on
 
     def reset(admission: Admission) -> None:
-        forget("levels", "function", "output_on")(admission)
+        forget("levels", "width", "function", "output_on")(admission)
 
     def load(admission: Admission) -> None:
         # Levels are set "into the load": a high-Z setting doubles them at the chip, which the

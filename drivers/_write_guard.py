@@ -47,22 +47,48 @@ class ProgramUnit:
         return self.header.endswith("?")
 
 
+_DIGITS = "0123456789"
+
+
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
-    if "'" not in text and '"' not in text:
+    """`text` split at `separator` outside quoted strings and IEEE 488.2 blocks, whose data may
+    hold any byte: a quote or a `;` there is data, as the instrument reads it (a quote in a
+    block once hid the units after it from the check)."""
+    if "'" not in text and '"' not in text and "#" not in text:
         return text.split(separator)     # the same parts: nothing is quoted
-    parts, current, quote = [], [], ""
-    for char in text:
+    parts, start, i, quote = [], 0, 0, ""
+    while i < len(text):
+        char = text[i]
         if quote:
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
-        elif char == separator:
-            parts.append("".join(current))
-            current = []
+        elif char == "#" and text[i + 1:i + 2] and text[i + 1] in _DIGITS:
+            i = _block_end(text, i)
             continue
-        current.append(char)
-    parts.append("".join(current))
+        elif char == separator:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
     return parts
+
+
+def _block_end(text: str, at: int) -> int:
+    """Where the block starting at text[at] (`#`) ends: `#<n><length><data>`, or `#0<data>` up to
+    the line's end (taken as the end of the message, so what follows a line feed is checked)."""
+    digits = int(text[at + 1])
+    if digits == 0:
+        end = text.find("\n", at + 2)
+        return len(text) if end < 0 else end
+    length = text[at + 2:at + 2 + digits]
+    if len(length) != digits or any(c not in _DIGITS for c in length):
+        raise EnvelopeError(f"refused: {text[at:at + 12]!r} is not a block the envelope check can read; "
+                            "nothing was written")
+    end = at + 2 + digits + int(length)
+    if end > len(text):
+        raise EnvelopeError(f"refused: a block of {int(length)} bytes with fewer after it; nothing was written")
+    return end
 
 
 @functools.lru_cache(maxsize=4096)      # a run sends the same few messages thousands of times
@@ -279,6 +305,15 @@ def number(admission: Admission, index: int, what: str, unit: str) -> float:
     if not math.isfinite(value):
         raise EnvelopeError(f"refused: {what} {text[:40]!r} {unit} is not finite; nothing was written")
     return value
+
+
+def whole_number(admission: Admission, index: int, what: str) -> int:
+    """Argument `index` as a whole number (an instrument rounds 1.5 as it likes: to 2, where
+    truncating it gives 1), or refuse the unit."""
+    value = number(admission, index, what, "")
+    if not value.is_integer():
+        raise EnvelopeError(f"refused: {what} {value:g} is not a whole number; nothing was written")
+    return int(value)
 
 
 def numbers(admission: Admission, what: str, unit: str) -> list[float]:

@@ -38,7 +38,7 @@ from qcodes import validators as vals
 from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
 
 from drivers._common import MalformedReplyError, RecoveringVisa
-from drivers._write_guard import Admission, Learner, Rule, forget, number, numbers, refuse, switch
+from drivers._write_guard import Admission, Learner, Rule, forget, number, numbers, refuse, switch, whole_number
 from contracts.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ LEVEL_AGREEMENT_A = 1e-9
 
 #: What the write guard remembers of the SMU (keys of `WriteGuard.state`).
 LEVEL_A, LEVEL_AT_S, OUTPUT_ON, LIST_A = "source_level_a", "source_level_at_s", "output_on", "source_list_a"
+#: The guard's record of the compliance, and of the list sweep last set: (levels, dwell, count).
+COMPLIANCE_V, SWEEP = "compliance_v", "list_sweep"
 
 
 def _is_decimal(text: str) -> bool:
@@ -341,8 +343,13 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             if OUTPUT_ON not in state and reply.upper() in ("0", "1", "ON", "OFF"):
                 state[OUTPUT_ON] = reply.upper() in ("1", "ON")
 
+        def compliance(state: dict, reply: str) -> None:
+            if COMPLIANCE_V not in state and _is_decimal(reply):
+                state[COMPLIANCE_V] = float(reply)
+
         return [Learner("[:SOURce[1]]:CURRent[:LEVel][:IMMediate][:AMPLitude]", level),
-                Learner(":OUTPut[1][:STATe]", output)]
+                Learner(":OUTPut[1][:STATe]", output),
+                Learner("[:SOURce[1]]:CURRent:VLIMit[:LEVel]", compliance)]
 
     def _largest_step_a(self) -> float:
         """The largest single step a ramp of this driver makes: the rate limit bounds steps over
@@ -380,8 +387,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         state[LEVEL_A], state[LEVEL_AT_S] = level_a, now_s
 
     def _admit_compliance(self, admission: Admission) -> None:
-        self.envelope.check_at_most("compliance_max_v", number(admission, 0, "compliance voltage", "V"),
-                                    "compliance voltage", "V")
+        compliance_v = number(admission, 0, "compliance voltage", "V")
+        self.envelope.check_at_most("compliance_max_v", compliance_v, "compliance voltage", "V")
+        admission.state[COMPLIANCE_V] = compliance_v
 
     def _admit_list(self, *, append: bool):
         def check(admission: Admission) -> None:
@@ -392,21 +400,28 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                 raise EnvelopeError("refused: appending to a source list this session never wrote (its levels "
                                     "are unknown); write the list first; nothing was written")
             admission.state[LIST_A] = (admission.state.get(LIST_A, ()) if append else ()) + tuple(levels_a)
+            admission.state.pop(SWEEP, None)   # a sweep set before may now play the new list
         return check
 
     def _admit_list_sweep(self, admission: Admission) -> None:
         state = admission.state
-        start = int(number(admission, 0, "list start index", ""))
+        start = whole_number(admission, 0, "list start index")
         dwell_s = number(admission, 1, "sweep dwell", "s")
-        count = int(number(admission, 2, "sweep count", "")) if len(admission.unit.arguments) > 2 else 1
+        count = whole_number(admission, 2, "sweep count") if len(admission.unit.arguments) > 2 else 1
         levels_a = state.get(LIST_A, ())[max(start, 1) - 1:]
         if not levels_a:
             raise EnvelopeError("refused: a list sweep with no checked list levels; nothing was written")
-        path_a = [state.get(LEVEL_A), *levels_a * max(count, 1)]
+        sweep = levels_a, dwell_s, max(count, 1)
+        self._check_sweep(state, sweep)          # refused here already, not only at :INIT
+        state[SWEEP] = sweep
+
+    def _check_sweep(self, state: dict, sweep: tuple) -> None:
+        """The sweep's steps from the present level, each within the ramp rate over its dwell."""
+        levels_a, dwell_s, count = sweep
+        path_a = [state.get(LEVEL_A), *levels_a * count]
         sweeping = {**state, OUTPUT_ON: True}           # :INIT switches the output on to sweep
         for from_a, to_a in zip(path_a, path_a[1:]):
             self._check_rise(sweeping, from_a, to_a, dwell_s, "a list sweep step", single_write=False)
-        state[LEVEL_A], state[LEVEL_AT_S] = levels_a[-1], time.monotonic()
 
     def _admit_function(self, admission: Admission) -> None:
         function = (admission.unit.arguments or ("",))[0].upper()
@@ -416,21 +431,34 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         admission.state.pop(LEVEL_A, None)     # the current function keeps a level of its own
 
     def _admit_output(self, admission: Admission) -> None:
-        on = switch(admission)
-        if on:
-            level_a = admission.state.get(LEVEL_A)
+        state, on = admission.state, switch(admission)
+        if on and state.get(OUTPUT_ON) is not True:
+            level_a = state.get(LEVEL_A)
             if level_a is None:
                 raise EnvelopeError("refused: switching the output on while the source level is unknown "
                                     "(set it first); nothing was written")
+            if COMPLIANCE_V not in state:
+                raise EnvelopeError("refused: switching the output on with a compliance this session never set "
+                                    "(a reset restores 21 V); set it first; nothing was written")
             self.envelope.check_at_most("bias_current_max_a", level_a, "bias current", "A")
-        admission.state[OUTPUT_ON] = on
+            # From 0 A to the level at once: a step like any other.
+            self._check_rise({**state, OUTPUT_ON: True}, 0.0, level_a, None, "switching the output on")
+        state[OUTPUT_ON] = on
 
     def _admit_initiate(self, admission: Admission) -> None:
-        # A sweep's trigger model switches the output on; its levels were checked with it.
-        admission.state[OUTPUT_ON] = True
+        # The trigger model switches the output on and plays the list sweep last set, each time
+        # from the level the source is at then.
+        state = admission.state
+        sweep = state.get(SWEEP)
+        if sweep is None:
+            raise EnvelopeError("refused: :INIT plays a sweep this session has not set (or whose list changed "
+                                "since); set the list sweep first; nothing was written")
+        self._check_sweep(state, sweep)
+        state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
+        state[OUTPUT_ON] = True
 
     def _admit_reset(self, admission: Admission) -> None:
-        forget(LEVEL_A, LIST_A)(admission)
+        forget(LEVEL_A, LIST_A, COMPLIANCE_V, SWEEP)(admission)
         admission.state[OUTPUT_ON] = False
 
     def reapply_role_settings(self) -> None:

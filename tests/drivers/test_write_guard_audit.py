@@ -1,0 +1,195 @@
+"""An audit of the write guard against what the emulated instruments accept (2026-12-05): each
+message here was once let through and left an instrument outside the envelope, or on at a level
+or width the guard did not know. Each test asserts the safe outcome; each failed on the code
+before the fix (docs/reliability.md).
+
+Real drivers, both transports (in-process and TCP), the emulated bench, as test_write_guard.py.
+`trace_smu` only watches the emulated SMU's panel: every change of its sourced current, in order.
+"""
+
+from __future__ import annotations
+
+import pytest
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu
+
+from contracts.envelope import EnvelopeError
+from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_81160a import Keysight81160A
+
+BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]
+COMPLIANCE_MAX_V = ENVELOPES["bias"].limits["compliance_max_v"]
+PULSE_MAX_V = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
+WIDTH_MAX_S = ENVELOPES["pulser"].limits["pulse_width_max_s"]
+
+
+def send(driver, message: str) -> str:
+    try:
+        driver.write(message)
+        return "sent"
+    except EnvelopeError as error:
+        return f"refused: {error}"
+
+
+def trace_smu(bench) -> list[tuple[float, float]]:
+    """(lab time, current sourced into the chip) after every change of the SMU panel."""
+    panel, world = bench.world.panels["bias"], bench.world
+    events: list[tuple[float, float]] = [(world.now_s(), panel.sourced_current_a)]
+
+    class Traced(type(panel)):
+        def __setattr__(self, name, value):
+            object.__setattr__(self, name, value)
+            if name in ("current_level_a", "output_enabled", "source_function"):
+                events.append((world.now_s(), self.sourced_current_a))
+
+    panel.__class__ = Traced
+    return events
+
+
+def largest_rise_a(events) -> float:
+    """Largest single step that raised |I| or crossed zero."""
+    worst = 0.0
+    for (_, a), (_, b) in zip(events, events[1:]):
+        if abs(b) > abs(a) or a * b < 0:
+            worst = max(worst, abs(b - a))
+    return worst
+
+
+# --------------------------------------------------------------------------- Keithley 2450
+
+def test_smu_block_with_a_quote_hides_a_level(connect, bench):
+    """The guard splits units outside quotes but knows no IEEE 488.2 blocks: a `'` inside a
+    definite block opens a 'string' for the guard that swallows the rest of the message,
+    which the instrument executes."""
+    driver = enveloped_smu(connect)
+    driver.set_output_enabled(True)
+    driver.set_current_a(10e-6, ramp_a_per_s=100e-6)
+    outcome = send(driver, """:TRIG:LOAD "Empty",#11';:SOUR:CURR 100e-6""")
+    errors = driver.ask(":SYST:ERR?")
+    panel = bench.world.panels["bias"]
+    assert not (panel.output_enabled and abs(panel.current_level_a) > BIAS_MAX_A), (
+        outcome, errors, f"output on at {panel.current_level_a:.3g} A (limit {BIAS_MAX_A:.3g} A); "
+        f"guard believes {driver.write_guard.commanded('source_level_a')!r} A")
+
+
+def test_smu_output_on_at_a_level_set_while_off_is_one_step(connect, bench):
+    driver = enveloped_smu(connect)
+    driver.set_output_enabled(True)
+    events = trace_smu(bench)
+    outcomes = [send(driver, m) for m in (":OUTP OFF", ":SOUR:CURR 25e-6", ":OUTP ON")]
+    step = largest_rise_a(events)
+    assert step <= driver._largest_step_a() * (1 + 1e-9), (
+        outcomes, f"0 -> {bench.world.panels['bias'].sourced_current_a:.3g} A in one step; the guard's "
+        f"largest step is {driver._largest_step_a():.3g} A, ramp limit 100 uA/s")
+
+
+def test_smu_reset_leaves_a_compliance_outside_the_envelope(connect, bench):
+    driver = enveloped_smu(connect)                     # compliance 0.5 V
+    outcomes = [send(driver, "*RST")]
+    try:
+        driver.set_output_enabled(True)                 # the role verb itself
+        outcomes.append("on")
+    except EnvelopeError as error:
+        outcomes.append(f"refused: {error}")
+    panel = bench.world.panels["bias"]
+    assert not (panel.output_enabled and panel.voltage_limit_v > COMPLIANCE_MAX_V), (
+        outcomes, f"output on ({panel.source_function}) with compliance {panel.voltage_limit_v} V, "
+        f"limit {COMPLIANCE_MAX_V} V")
+
+
+def test_smu_reset_then_raw_output_on_with_default_compliance(connect, bench):
+    driver = enveloped_smu(connect)
+    outcomes = [send(driver, m) for m in ("*RST", ":SOUR:FUNC CURR", ":SOUR:CURR 0", ":OUTP ON")]
+    panel = bench.world.panels["bias"]
+    assert not (panel.output_enabled and panel.voltage_limit_v > COMPLIANCE_MAX_V), (
+        outcomes, f"output on with compliance {panel.voltage_limit_v} V, limit {COMPLIANCE_MAX_V} V")
+
+
+def _smu_at(connect, level_a: float):
+    driver = enveloped_smu(connect)
+    driver.set_output_enabled(True)
+    driver.set_current_a(level_a, ramp_a_per_s=100e-6)
+    return driver
+
+
+def test_smu_a_second_initiate_reruns_a_list_sweep_unchecked(connect, bench):
+    driver = _smu_at(connect, 25e-6)
+    outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
+                                          ':SOUR:SWE:CURR:LIST 1, 5e-05, 1, OFF, "defbuffer1"', ":INIT")]
+    driver.ask("*OPC?")
+    events = trace_smu(bench)
+    outcomes.append(send(driver, ":INIT"))             # the same sweep again: from 0 A to 25 uA at once
+    driver.ask("*OPC?")
+    step = largest_rise_a(events)
+    assert step <= driver._largest_step_a() * (1 + 1e-9), (
+        outcomes, f"a rise of {step:.3g} A in one source step (dwell 50 us); largest step "
+        f"{driver._largest_step_a():.3g} A, ramp limit 100 uA/s")
+
+
+def test_smu_list_sweep_count_rounded_differently(connect, bench):
+    """The guard reads the count with int() (1.5 -> 1); the instrument rounds (1.5 -> 2)."""
+    driver = _smu_at(connect, 25e-6)
+    outcomes = [send(driver, ":SOUR:LIST:CURR 25e-6,0"),
+                send(driver, ':SOUR:SWE:CURR:LIST 1, 5e-05, 1.5, OFF, "defbuffer1"')]
+    events = trace_smu(bench)
+    outcomes.append(send(driver, ":INIT"))
+    driver.ask("*OPC?")
+    step = largest_rise_a(events)
+    assert step <= driver._largest_step_a() * (1 + 1e-9), (
+        outcomes, f"a rise of {step:.3g} A in one source step (dwell 50 us); largest step "
+        f"{driver._largest_step_a():.3g} A; levels {[round(v * 1e6, 3) for _, v in events]} uA")
+
+
+# --------------------------------------------------------------------------- pulse generators
+
+def _pulser_problems(generator, bench) -> list[str]:
+    problems = []
+    for number, channel in bench.world.panels["pulser"].channels.items():
+        if not channel.output_enabled:
+            continue
+        peak_v = abs(channel.offset_v) if channel.function == "DC" else max(abs(channel.high_v), abs(channel.low_v))
+        if peak_v > PULSE_MAX_V * (1 + 1e-9):
+            problems.append(f"channel {number} at {channel.low_v:.3g}..{channel.high_v:.3g} V, limit {PULSE_MAX_V:.3g} V;"
+                            f" guard believes {generator.write_guard.commanded(('levels', number))}")
+        if channel.function == "PULS" and channel.pulse_width_s > WIDTH_MAX_S:
+            problems.append(f"channel {number} width {channel.pulse_width_s:.3g} s, limit {WIDTH_MAX_S:.3g} s")
+        if not generator.write_guard.state.get(("output_on", number)):
+            problems.append(f"channel {number} on, the guard believes it off")
+    return problems
+
+
+def test_81160a_block_with_a_quote_hides_a_level(connect, bench):
+    generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
+    generator.set_output_enabled(True)
+    # Two DAC codes, 0x0127 and 0x0101 (within +-8191); the second byte is a `'`.
+    outcome = send(generator, ":DATA1:DAC VOLATILE,#14\x01'\x01\x01;:VOLT1:HIGH 4;:VOLT1:LOW 0")
+    errors = generator.ask(":SYST:ERR?")
+    problems = _pulser_problems(generator, bench)
+    assert not problems, (outcome, errors, problems)
+
+
+class TestKeysight33500B:
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {"pulser": "keysight_33522b"}
+
+    def test_block_with_a_quote_hides_a_level(self, connect, bench):
+        generator = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
+        generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=10e-9, period_s=1e-6,
+                                  count=1)
+        generator.set_output_enabled(True)
+        # Eight DAC codes (0x6127, 0x6161 ...), one byte a `'`.
+        outcome = send(generator, ":SOUR1:DATA:ARB:DAC AUDIT,#216a'aaaaaaaaaaaaaa;:SOUR1:VOLT:HIGH 4")
+        errors = generator.ask("SYST:ERR?")
+        problems = _pulser_problems(generator, bench)
+        assert not problems, (outcome, errors, problems)
+
+    def test_output_on_with_a_width_never_commanded(self, connect, bench):
+        """The guard wants the levels known before an output goes on, not the width: the
+        33500B's power-on/*RST width is 100 us."""
+        generator = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
+        outcomes = [send(generator, m) for m in ("*RST", "SOUR1:FUNC PULS", "SOUR1:VOLT:HIGH 0.5",
+                                                 "SOUR1:VOLT:LOW 0", "OUTP1 ON")]
+        errors = generator.ask("SYST:ERR?")
+        problems = _pulser_problems(generator, bench)
+        assert not problems, (outcomes, errors, problems)
