@@ -96,3 +96,23 @@ def enveloped_smu(connect):
     driver = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
     driver.set_compliance_v(0.5)
     return driver
+
+
+def pulser_problems(generator, bench) -> list[str]:
+    """What is wrong with the emulated generator's outputs that are on: a level outside the
+    envelope, a pulse wider than it allows, an output the guard believes off."""
+    level_max_v = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
+    width_max_s = ENVELOPES["pulser"].limits["pulse_width_max_s"]
+    problems = []
+    for number, channel in bench.world.panels["pulser"].channels.items():
+        if not channel.output_enabled:
+            continue
+        peak_v = abs(channel.offset_v) if channel.function == "DC" else max(abs(channel.high_v), abs(channel.low_v))
+        if peak_v > level_max_v * (1 + 1e-9):
+            problems.append(f"channel {number} at {channel.low_v:.3g}..{channel.high_v:.3g} V, limit "
+                            f"{level_max_v:.3g} V; guard believes {generator.write_guard.commanded(('levels', number))}")
+        if channel.function == "PULS" and channel.pulse_width_s > width_max_s:
+            problems.append(f"channel {number} width {channel.pulse_width_s:.3g} s, limit {width_max_s:.3g} s")
+        if not generator.write_guard.state.get(("output_on", number)):
+            problems.append(f"channel {number} on, the guard believes it off")
+    return problems

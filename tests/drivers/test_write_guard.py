@@ -13,7 +13,7 @@ import signal
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, pulser_problems
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -117,7 +117,6 @@ class TestKeysight33500B:
         assert not any("OUTP1 ON" in m or "VOLT 0.1" in m for m in log.messages), log.messages
 
 
-WIDTH_MAX_S = ENVELOPES["pulser"].limits["pulse_width_max_s"]
 #: Spellings the 81160A takes for a width, a duty cycle, a load, an output or a channel that the
 #: guard once let through (each one put a channel outside the envelope, or on unbeknown to it).
 UNRULED_81160A = {
@@ -146,17 +145,7 @@ def test_every_spelling_the_81160a_takes_is_checked(connect, bench, attack):
         except EnvelopeError:
             outcomes.append((message, "refused"))
     generator.ask(":SYST:ERR?")
-    problems = []
-    for number, channel in bench.world.panels["pulser"].channels.items():
-        if not channel.output_enabled:
-            continue
-        peak_v = abs(channel.offset_v) if channel.function == "DC" else max(abs(channel.high_v), abs(channel.low_v))
-        if peak_v > PULSE_MAX_V * (1 + 1e-9):
-            problems.append(f"channel {number} at {channel.low_v:.3g}..{channel.high_v:.3g} V, limit {PULSE_MAX_V:.3g} V")
-        if channel.function == "PULS" and channel.pulse_width_s > WIDTH_MAX_S:
-            problems.append(f"channel {number} width {channel.pulse_width_s:.3g} s, limit {WIDTH_MAX_S:.3g} s")
-        if not generator.write_guard.state.get(("output_on", number)):
-            problems.append(f"channel {number} on, the guard believes it off")
+    problems = pulser_problems(generator, bench)
     assert not problems, (outcomes, problems)
 
 

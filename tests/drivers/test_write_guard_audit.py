@@ -10,7 +10,7 @@ Real drivers, both transports (in-process and TCP), the emulated bench, as test_
 from __future__ import annotations
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, pulser_problems
 
 from contracts.envelope import EnvelopeError
 from drivers.keysight_33500b import Keysight33500B
@@ -19,7 +19,6 @@ from drivers.keysight_81160a import Keysight81160A
 BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]
 COMPLIANCE_MAX_V = ENVELOPES["bias"].limits["compliance_max_v"]
 PULSE_MAX_V = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
-WIDTH_MAX_S = ENVELOPES["pulser"].limits["pulse_width_max_s"]
 
 
 def send(driver, message: str) -> str:
@@ -54,6 +53,13 @@ def largest_rise_a(events) -> float:
     return worst
 
 
+def assert_no_step_above_the_largest(driver, events, outcomes) -> None:
+    step = largest_rise_a(events)
+    assert step <= driver._largest_step_a() * (1 + 1e-9), (
+        outcomes, f"a rise of {step:.3g} A in one source step; the largest step is {driver._largest_step_a():.3g} A; "
+        f"levels {[round(v * 1e6, 3) for _, v in events]} uA")
+
+
 # --------------------------------------------------------------------------- Keithley 2450
 
 def test_smu_block_with_a_quote_hides_a_level(connect, bench):
@@ -76,10 +82,7 @@ def test_smu_output_on_at_a_level_set_while_off_is_one_step(connect, bench):
     driver.set_output_enabled(True)
     events = trace_smu(bench)
     outcomes = [send(driver, m) for m in (":OUTP OFF", ":SOUR:CURR 25e-6", ":OUTP ON")]
-    step = largest_rise_a(events)
-    assert step <= driver._largest_step_a() * (1 + 1e-9), (
-        outcomes, f"0 -> {bench.world.panels['bias'].sourced_current_a:.3g} A in one step; the guard's "
-        f"largest step is {driver._largest_step_a():.3g} A, ramp limit 100 uA/s")
+    assert_no_step_above_the_largest(driver, events, outcomes)
 
 
 def test_smu_reset_leaves_a_compliance_outside_the_envelope(connect, bench):
@@ -119,10 +122,7 @@ def test_smu_a_second_initiate_reruns_a_list_sweep_unchecked(connect, bench):
     events = trace_smu(bench)
     outcomes.append(send(driver, ":INIT"))             # the same sweep again: from 0 A to 25 uA at once
     driver.ask("*OPC?")
-    step = largest_rise_a(events)
-    assert step <= driver._largest_step_a() * (1 + 1e-9), (
-        outcomes, f"a rise of {step:.3g} A in one source step (dwell 50 us); largest step "
-        f"{driver._largest_step_a():.3g} A, ramp limit 100 uA/s")
+    assert_no_step_above_the_largest(driver, events, outcomes)
 
 
 def test_smu_list_sweep_count_rounded_differently(connect, bench):
@@ -133,29 +133,10 @@ def test_smu_list_sweep_count_rounded_differently(connect, bench):
     events = trace_smu(bench)
     outcomes.append(send(driver, ":INIT"))
     driver.ask("*OPC?")
-    step = largest_rise_a(events)
-    assert step <= driver._largest_step_a() * (1 + 1e-9), (
-        outcomes, f"a rise of {step:.3g} A in one source step (dwell 50 us); largest step "
-        f"{driver._largest_step_a():.3g} A; levels {[round(v * 1e6, 3) for _, v in events]} uA")
+    assert_no_step_above_the_largest(driver, events, outcomes)
 
 
 # --------------------------------------------------------------------------- pulse generators
-
-def _pulser_problems(generator, bench) -> list[str]:
-    problems = []
-    for number, channel in bench.world.panels["pulser"].channels.items():
-        if not channel.output_enabled:
-            continue
-        peak_v = abs(channel.offset_v) if channel.function == "DC" else max(abs(channel.high_v), abs(channel.low_v))
-        if peak_v > PULSE_MAX_V * (1 + 1e-9):
-            problems.append(f"channel {number} at {channel.low_v:.3g}..{channel.high_v:.3g} V, limit {PULSE_MAX_V:.3g} V;"
-                            f" guard believes {generator.write_guard.commanded(('levels', number))}")
-        if channel.function == "PULS" and channel.pulse_width_s > WIDTH_MAX_S:
-            problems.append(f"channel {number} width {channel.pulse_width_s:.3g} s, limit {WIDTH_MAX_S:.3g} s")
-        if not generator.write_guard.state.get(("output_on", number)):
-            problems.append(f"channel {number} on, the guard believes it off")
-    return problems
-
 
 def test_81160a_block_with_a_quote_hides_a_level(connect, bench):
     generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
@@ -164,7 +145,7 @@ def test_81160a_block_with_a_quote_hides_a_level(connect, bench):
     # Two DAC codes, 0x0127 and 0x0101 (within +-8191); the second byte is a `'`.
     outcome = send(generator, ":DATA1:DAC VOLATILE,#14\x01'\x01\x01;:VOLT1:HIGH 4;:VOLT1:LOW 0")
     errors = generator.ask(":SYST:ERR?")
-    problems = _pulser_problems(generator, bench)
+    problems = pulser_problems(generator, bench)
     assert not problems, (outcome, errors, problems)
 
 
@@ -181,7 +162,7 @@ class TestKeysight33500B:
         # Eight DAC codes (0x6127, 0x6161 ...), one byte a `'`.
         outcome = send(generator, ":SOUR1:DATA:ARB:DAC AUDIT,#216a'aaaaaaaaaaaaaa;:SOUR1:VOLT:HIGH 4")
         errors = generator.ask("SYST:ERR?")
-        problems = _pulser_problems(generator, bench)
+        problems = pulser_problems(generator, bench)
         assert not problems, (outcome, errors, problems)
 
     def test_output_on_with_a_width_never_commanded(self, connect, bench):
@@ -191,5 +172,5 @@ class TestKeysight33500B:
         outcomes = [send(generator, m) for m in ("*RST", "SOUR1:FUNC PULS", "SOUR1:VOLT:HIGH 0.5",
                                                  "SOUR1:VOLT:LOW 0", "OUTP1 ON")]
         errors = generator.ask("SYST:ERR?")
-        problems = _pulser_problems(generator, bench)
+        problems = pulser_problems(generator, bench)
         assert not problems, (outcomes, errors, problems)
