@@ -71,7 +71,9 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     # --- the write guard's rules (336 manual §6.6, 372 manual §6.12) --------------------------
     def write_rules(self) -> list[Rule]:
         """Every setpoint inside the temperature window, every enabled ramp within the limit;
-        a manual heater output (an open-loop level no window bounds) is refused."""
+        a manual heater output (an open-loop level no window bounds) is refused, and so is what
+        changes a setpoint's meaning (input type, curve) or the heater's protection (its
+        resistance and largest current, an input's temperature limit)."""
         def setpoint(admission: Admission) -> None:
             self.envelope.check_temperature_k(number(admission, 1, "setpoint", "K"))
 
@@ -87,7 +89,13 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         return [Rule("SETP", setpoint), Rule("RAMP", ramp),
                 Rule("MOUT", refuse("a manual heater output is not bounded by the temperature window")),
                 Rule("INTYPE", refuse("an input's type sets the units a setpoint is read in (the window is "
-                                      "in kelvin)"))]
+                                      "in kelvin)")),
+                Rule("INCRV", refuse("an input's curve sets what a setpoint's kelvin mean")),
+                Rule("CRVPT", refuse("a curve's points set what a setpoint's kelvin mean")),
+                Rule("HTRSET", refuse("the heater's resistance and largest current set the power it may take, "
+                                      "which no envelope field bounds; set them at the instrument")),
+                Rule("TLIMIT", refuse("an input's temperature limit is the instrument's own protection; set it "
+                                      "at the instrument"))]
 
     # --- helpers ----------------------------------------------------------------------------
     @staticmethod

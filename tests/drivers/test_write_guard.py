@@ -197,7 +197,11 @@ def test_setpoints_by_any_path_are_checked(connect, received):
                   lambda: controller.write("SETP 1,MIN"),
                   lambda: controller.write("SETP 1, 0.5"),
                   lambda: controller.write("RAMP 1,1,100"),
-                  lambda: controller.write("MOUT 1,50")):
+                  lambda: controller.write("MOUT 1,50"),
+                  lambda: controller.write("HTRSET 1,2,0,2.0,1"),      # 2 A into 50 ohm: 200 W full scale
+                  lambda: controller.write("TLIMIT A,0"),
+                  lambda: controller.write("INCRV A,0"),
+                  lambda: controller.write("CRVPT 21,1,0.1,300")):
         with pytest.raises(EnvelopeError, match="refused"):
             write()
     assert log.messages == []
