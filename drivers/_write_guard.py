@@ -213,7 +213,7 @@ class WriteGuard:
         self.rules = tuple(rules)
         self.learners = list(learners)
         self.state: dict[Any, Any] = {}
-        self._rule_of: dict[str, tuple[Rule, int] | None] = {}   # header -> its rule and suffix
+        self._rule_of: dict[str, tuple[Rule, int | None] | None] = {}   # header -> `_rule_for`
 
     def admit(self, message: str) -> dict[Any, Any]:
         """Check `message`; returns the state it would leave (commit it once it was sent)."""

@@ -437,13 +437,19 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             if level_a is None:
                 raise EnvelopeError("refused: switching the output on while the source level is unknown "
                                     "(set it first); nothing was written")
-            if COMPLIANCE_V not in state:
-                raise EnvelopeError("refused: switching the output on with a compliance this session never set "
-                                    "(a reset restores 21 V); set it first; nothing was written")
+            self._check_compliance_for_output(state)
             self.envelope.check_at_most("bias_current_max_a", level_a, "bias current", "A")
             # From 0 A to the level at once: a step like any other.
             self._check_rise({**state, OUTPUT_ON: True}, 0.0, level_a, None, "switching the output on")
         state[OUTPUT_ON] = on
+
+    def _check_compliance_for_output(self, state: dict) -> None:
+        """An output going on (`:OUTP ON`, or a sweep's `:INIT`) needs a compliance this session
+        set, or learnt from a reply, inside the envelope."""
+        if COMPLIANCE_V not in state:
+            raise EnvelopeError("refused: switching the output on with a compliance this session never set "
+                                "(a reset restores 21 V); set it first; nothing was written")
+        self.envelope.check_at_most("compliance_max_v", state[COMPLIANCE_V], "compliance voltage", "V")
 
     def _admit_initiate(self, admission: Admission) -> None:
         # The trigger model switches the output on and plays the list sweep last set, each time
@@ -453,6 +459,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if sweep is None:
             raise EnvelopeError("refused: :INIT plays a sweep this session has not set (or whose list changed "
                                 "since); set the list sweep first; nothing was written")
+        if state.get(OUTPUT_ON) is not True:
+            self._check_compliance_for_output(state)
         self._check_sweep(state, sweep)
         state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
         state[OUTPUT_ON] = True

@@ -130,13 +130,15 @@ def plan_campaign(station: Station, procedures: Sequence[type[Procedure]],
     if unknown:
         raise CampaignError(f"--set names unknown procedure {unknown[0]!r}")
     context = PlanContext(chip_design=dict(design or {}), dry_run=True)
-    planned = []
-    for procedure in procedures:
-        built = procedure(**hand_off(procedure, {}, overrides.get(procedure.name)))
-        began_s = time.monotonic()
-        report = dry_run(built, station, context)
-        planned.append(PlannedRun(built, report, time.monotonic() - began_s))
-    return planned
+    return [_planned(procedure(**hand_off(procedure, {}, overrides.get(procedure.name))), station, context)
+            for procedure in procedures]
+
+
+def _planned(procedure: Procedure, station: Station, context: PlanContext) -> PlannedRun:
+    """`procedure` dry-run (EnvelopeError, ParameterError propagate), with the wall time it took."""
+    began_s = time.monotonic()
+    report = dry_run(procedure, station, context)
+    return PlannedRun(procedure, report, time.monotonic() - began_s)
 
 
 def plan_text(planned: Sequence[PlannedRun], station: Station) -> str:
@@ -519,14 +521,12 @@ def _plan_again(planned: list[PlannedRun], after: int, results, overrides, stati
             continue
         if procedure.parameter_records() == run.procedure.parameter_records():
             continue
-        began_s = time.monotonic()
         try:
-            report = dry_run(procedure, station, PlanContext(chip_design=dict(design), dry_run=True))
+            planned[index] = _planned(procedure, station, PlanContext(chip_design=dict(design), dry_run=True))
         except Exception:  # noqa: BLE001 - refused: its start refuses it again, with the reason
             continue
-        planned[index] = PlannedRun(procedure, report, time.monotonic() - began_s)
         if progress is not None:
-            progress.planned_again(run.name, steps_wall_s_by_kind(report, station.clock_acceleration))
+            progress.planned_again(run.name, steps_wall_s_by_kind(planned[index].dry_run, station.clock_acceleration))
 
 
 def _run_all(planned, runner, station, overrides, results, outcome: CampaignOutcome, bar, *,

@@ -99,9 +99,16 @@ def test_smu_reset_leaves_a_compliance_outside_the_envelope(connect, bench):
         f"limit {COMPLIANCE_MAX_V} V")
 
 
-def test_smu_reset_then_raw_output_on_with_default_compliance(connect, bench):
+@pytest.mark.parametrize("way_on", [("*RST", ":SOUR:FUNC CURR", ":SOUR:CURR 0", ":OUTP ON"),
+                                    ("*RST", ":SOUR:FUNC CURR", ":SOUR:CURR 0", ":SOUR:LIST:CURR 0",
+                                     ':SOUR:SWE:CURR:LIST 1, 1e-3, 1, OFF, "defbuffer1"', ":INIT")])
+@pytest.mark.parametrize("asked", [False, True])     # the compliance read back, and so learnt
+def test_smu_reset_then_raw_output_on_with_default_compliance(connect, bench, way_on, asked):
     driver = enveloped_smu(connect)
-    outcomes = [send(driver, m) for m in ("*RST", ":SOUR:FUNC CURR", ":SOUR:CURR 0", ":OUTP ON")]
+    outcomes = [send(driver, way_on[0])]
+    if asked:
+        outcomes.append(driver.ask(":SOUR:CURR:VLIM?"))
+    outcomes += [send(driver, m) for m in way_on[1:]]
     panel = bench.world.panels["bias"]
     assert not (panel.output_enabled and panel.voltage_limit_v > COMPLIANCE_MAX_V), (
         outcomes, f"output on with compliance {panel.voltage_limit_v} V, limit {COMPLIANCE_MAX_V} V")
