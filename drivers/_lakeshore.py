@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from drivers._common import InstrumentError, RecoveringVisa
-from drivers._write_guard import Admission, Rule, number, refuse
+from drivers._write_guard import Admission, Rule, number, refuse, whole_number
 from contracts.envelope import Envelope, EnvelopeError
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
@@ -31,6 +31,9 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     envelope: Envelope
     error_query = None            # Lake Shore keeps no error queue, only *ESR bits
     heater_range_on: str          # the stock driver's range name used while regulating
+    #: The range the station file chose for regulating (option `heater_range`), kept as given:
+    #: the largest any write may switch on, whatever `regulating_range` is set to later.
+    station_heater_range: str
     _last_setpoint: tuple[float, float | None] | None = None
 
     def role_output(self) -> Any:
@@ -70,10 +73,16 @@ class LakeshoreTemperatureRole(RecoveringVisa):
 
     # --- the write guard's rules (336 manual §6.6, 372 manual §6.12) --------------------------
     def write_rules(self) -> list[Rule]:
-        """Every setpoint inside the temperature window, every enabled ramp within the limit;
-        a manual heater output (an open-loop level no window bounds) is refused, and so is what
-        changes a setpoint's meaning (input type, curve) or the heater's protection (its
-        resistance and largest current, an input's temperature limit)."""
+        """Every setpoint inside the temperature window, every enabled ramp within the limit.
+
+        Heat goes only through the output the role regulates with, in closed loop on the control
+        input, at most at the heater range the station chose for regulating: any other output
+        may only be switched off, and a mode whose heat no setpoint bounds (open loop, zone,
+        warm-up, still, monitor) is refused, as are its levels (`MOUT`, `STILL`, `ZONE`). PID
+        gains pass: in closed loop they shape the approach to a setpoint inside the window, and
+        the range bounds the power any gain can ask for. Refused too is what changes a
+        setpoint's meaning (input type, curve) or the heater's protection (its resistance and
+        largest current, an input's temperature limit)."""
         def setpoint(admission: Admission) -> None:
             self.envelope.check_temperature_k(number(admission, 1, "setpoint", "K"))
 
@@ -86,8 +95,45 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                                     "nothing was written")
             self.envelope.check_at_most("setpoint_ramp_max_k_per_min", rate_k_per_min, "setpoint ramp", "K/min")
 
-        return [Rule("SETP", setpoint), Rule("RAMP", ramp),
-                Rule("MOUT", refuse("a manual heater output is not bounded by the temperature window")),
+        def heater_range(admission: Admission) -> None:
+            output, range_index = whole_number(admission, 0, "output"), whole_number(admission, 1, "heater range")
+            if range_index == 0:
+                return                                          # off: always allowed
+            largest = self.role_output().RANGES[self.station_heater_range]
+            if output != self._regulating_output():
+                raise EnvelopeError(f"refused: heater output {output} may only be switched off (range 0): the "
+                                    f"station regulates with output {self._regulating_output()}; nothing was "
+                                    "written")
+            if range_index > largest:
+                raise EnvelopeError(f"refused: heater range {range_index} is above the range the station chose "
+                                    f"for regulating ({largest}, {self.station_heater_range!r}: option "
+                                    f"heater_range, {self.envelope.where}); nothing was written")
+
+        def output_mode(admission: Admission) -> None:
+            output, mode = whole_number(admission, 0, "output"), whole_number(admission, 1, "output mode")
+            modes = self.role_output().MODES
+            if mode == modes["off"]:
+                return
+            if mode != modes["closed_loop"]:
+                name = next((k for k, v in modes.items() if v == mode), str(mode))
+                raise EnvelopeError(f"refused: output mode {mode} ({name}) heats the stage without a setpoint "
+                                    "the temperature window bounds; only off and closed loop may be set; "
+                                    "nothing was written")
+            if output != self._regulating_output():
+                raise EnvelopeError(f"refused: heater output {output} may only be off: the station regulates "
+                                    f"with output {self._regulating_output()}; nothing was written")
+            control = self._control_input_code()
+            if whole_number(admission, 2, "control input") != control:
+                raise EnvelopeError(f"refused: closed loop on input {admission.unit.arguments[2]!r} regulates "
+                                    f"on a sensor other than the control input ({self.role_control_input()}, "
+                                    f"code {control}), which the window is read on; nothing was written")
+
+        open_loop = "a heater level no temperature window bounds"
+        return [Rule("SETP", setpoint), Rule("RAMP", ramp), Rule("RANGE", heater_range),
+                Rule("OUTMODE", output_mode),
+                Rule("MOUT", refuse(f"a manual heater output is {open_loop}")),
+                Rule("STILL", refuse(f"the still heater's output is {open_loop}")),
+                Rule("ZONE", refuse("a zone table sets heater ranges and setpoints beside the guard")),
                 Rule("INTYPE", refuse("an input's type sets the units a setpoint is read in (the window is "
                                       "in kelvin)")),
                 Rule("INCRV", refuse("an input's curve sets what a setpoint's kelvin mean")),
@@ -96,6 +142,24 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                                       "which no envelope field bounds; set them at the instrument")),
                 Rule("TLIMIT", refuse("an input's temperature limit is the instrument's own protection; set it "
                                       "at the instrument"))]
+
+    def ranges_up_to(self, heater_range: str) -> list[str]:
+        """The regulating output's ranges from the lowest on up to `heater_range`; ValueError
+        for a range it does not have (a station file's typo, named at load)."""
+        ranges = self.role_output().RANGES
+        if heater_range not in ranges or ranges[heater_range] == 0:
+            raise ValueError(f"heater_range {heater_range!r} is not one of {[r for r in ranges if ranges[r]]}")
+        return [name for name, index in ranges.items() if 0 < index <= ranges[heater_range]]
+
+    def _regulating_output(self) -> int:
+        """The output the role heats with, as the commands number it."""
+        return int(self.role_output()._output_index)
+
+    def _control_input_code(self) -> int:
+        """The control input as `OUTMODE` spells it (the 336 numbers inputs A-D 1-4)."""
+        mapping = self.role_output().input_channel.val_mapping
+        control = self.role_control_input()
+        return int(mapping[control]) if mapping else int(control)
 
     # --- helpers ----------------------------------------------------------------------------
     @staticmethod

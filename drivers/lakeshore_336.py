@@ -43,6 +43,7 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
                  sensor_input: str = "A", heater_output: int = 1, heater_range: str = "medium",
                  **kwargs: Any) -> None:
         self.envelope = envelope or Envelope("temperature_controller")
+        self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))
         self.control_sensor = self.add_parameter(
@@ -52,8 +53,9 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
             "control_output", initial_value=heater_output, vals=vals.Enum(1, 2), unit="",
             get_cmd=None, set_cmd=None, docstring="Heater output (1 or 2) the role verbs drive.")
         self.regulating_range = self.add_parameter(
-            "regulating_range", initial_value=heater_range, vals=vals.Enum("low", "medium", "high"), unit="",
-            get_cmd=None, set_cmd=None, docstring="Heater range switched on by set_setpoint_k.")
+            "regulating_range", initial_value=heater_range, vals=vals.Enum(*self.ranges_up_to(heater_range)),
+            unit="", get_cmd=None, set_cmd=None,
+            docstring="Heater range switched on by set_setpoint_k, at most the station's heater_range.")
         # Model 336 manual §6.6, HTRSET: four fields (no output type; that is the 335's), and
         # for the heater outputs 1-2 only (3-4 are analog voltage outputs without a heater
         # setup); the stock parameters read the 335's five (see exclude_stock_heater_setup).

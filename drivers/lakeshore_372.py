@@ -19,7 +19,6 @@ from typing import Any
 
 from qcodes import validators as vals
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372
-from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import LakeshoreModel372Output
 
 from drivers._lakeshore import LakeshoreTemperatureRole
 from contracts.envelope import Envelope
@@ -36,15 +35,16 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, sensor_input: int = 1,
                  heater_range: str = "316μA", **kwargs: Any) -> None:
         self.envelope = envelope or Envelope("temperature_controller")
+        self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))
         self.control_sensor = self.add_parameter(
             "control_sensor", initial_value=sensor_input, vals=vals.Ints(1, 16), unit="",
             get_cmd=None, set_cmd=None, docstring="Scanner channel the role verbs read and regulate on.")
         self.regulating_range = self.add_parameter(
-            "regulating_range", initial_value=heater_range,
-            vals=vals.Enum(*(r for r in LakeshoreModel372Output.RANGES if r != "off")), unit="",
-            get_cmd=None, set_cmd=None, docstring="Sample heater range switched on by set_setpoint_k.")
+            "regulating_range", initial_value=heater_range, vals=vals.Enum(*self.ranges_up_to(heater_range)),
+            unit="", get_cmd=None, set_cmd=None,
+            docstring="Sample heater range switched on by set_setpoint_k, at most the station's heater_range.")
         # Model 372 manual §6.12, HTRSET: four fields (no output type), and for the sample and
         # warm-up heaters (outputs 0-1) only, not the analog heater (output 2); the stock
         # parameters read the 335's five (see exclude_stock_heater_setup).

@@ -137,3 +137,67 @@ def test_a_min_max_reply_not_of_the_manuals_form_is_refused(reply):
     with pytest.raises(ValueError):
         parse_extremes(reply)
     assert parse_extremes("+3.1711,+5.9286\r\n") == (3.1711, 5.9286)
+
+
+# --- heat goes through one output, in closed loop, at most at the station's range ----------------
+
+#: model -> messages the guard refuses: (what, message, a fragment of its refusal)
+REFUSED_HEAT = {
+    "lakeshore_336": [
+        ("a range above the station's (medium)", "RANGE 1,3", "above the range the station chose"),
+        ("the other heater output on", "RANGE 2,1", "may only be switched off"),
+        ("open loop", "OUTMODE 1,3,1,0", "open_loop"),
+        ("zone", "OUTMODE 1,2,1,0", "zone"),
+        ("closed loop on another input", "OUTMODE 1,1,2,0", "another sensor|other than the control input"),
+        ("closed loop on the other output", "OUTMODE 2,1,1,0", "may only be off"),
+        ("a zone table entry", "ZONE 1,1,10,50,20,0,0,3,1,1", "zone table"),
+        ("a range that is not a whole number", "RANGE 1,1.5", "not a whole number"),
+    ],
+    "lakeshore_372": [
+        ("a range above the station's (316 uA)", "RANGE 0,4", "above the range the station chose"),
+        ("the warm-up heater on", "RANGE 1,1", "may only be switched off"),
+        ("open loop", "OUTMODE 0,2,6,0,0,0,1", "open_loop"),
+        ("warm-up mode", "OUTMODE 0,6,6,0,0,0,1", "warm_up"),
+        ("closed loop on another channel", "OUTMODE 0,5,7,0,0,0,1", "other than the control input"),
+        ("the still heater", "STILL 50", "still heater"),
+    ],
+}
+
+
+@pytest.mark.parametrize(("model", "what", "message", "refusal"),
+                         [(model, *case) for model, cases in REFUSED_HEAT.items() for case in cases],
+                         ids=[f"{model}-{case[1]}" for model, cases in REFUSED_HEAT.items() for case in cases])
+def test_heat_outside_the_regulating_output_and_range_is_refused(controller, bench, received, what, message,
+                                                                 refusal):
+    """Every way to heat the stage past what the station chose for regulating is refused before
+    a byte leaves, while the heater regulates (the panel's outputs as they were)."""
+    controller.set_setpoint_k(4.0)
+    before = copy.deepcopy(bench.world.panels["cryostat"].outputs)
+    log = received("cryostat")
+    with pytest.raises(EnvelopeError, match=refusal):
+        controller.write(message)
+    assert log.byte_count == 0, f"{what}: reached the instrument"
+    assert bench.world.panels["cryostat"].outputs == before
+
+
+def test_the_regulating_output_takes_ranges_up_to_the_stations_and_closed_loop_on_its_input(
+        controller, model, heater):
+    _, options, output, control_input, largest = MODELS[model]
+    controller.set_setpoint_k(4.0)
+    for range_index in range(largest, -1, -1):                  # every range the station allows, and off
+        controller.write(f"RANGE {output},{range_index}")
+        assert int(controller.ask(f"RANGE? {output}")) == heater.range_index == range_index
+    code = 1 if model == "lakeshore_336" else int(control_input)          # the 336 numbers inputs A-D 1-4
+    closed_loop = controller.role_output().MODES["closed_loop"]
+    tail = ",0" if model == "lakeshore_336" else ",0,0,0,1"          # 372: powerup, polarity, filter, delay
+    controller.write(f"OUTMODE {output},{closed_loop},{code}{tail}")
+    controller.write(f"PID {output},40,15,0")                  # gains pass: the range bounds the power
+    controller.raise_on_status_errors("the allowed writes")
+    with pytest.raises(ValueError, match="regulating_range"):      # above the station's: not even kept
+        controller.regulating_range("high" if model == "lakeshore_336" else "1mA")
+
+
+def test_a_station_heater_range_the_model_lacks_is_named(connect, model):
+    driver, options, *_ = MODELS[model]
+    with pytest.raises(ValueError, match="heater_range 'hot'"):
+        connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **{**options, "heater_range": "hot"})
