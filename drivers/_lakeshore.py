@@ -48,6 +48,11 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         """The control input as the stock OUTMODE `input_channel` parameter spells it."""
         raise NotImplementedError
 
+    def heater_outputs(self) -> list[Any]:
+        """Every stock output that can heat: safe state switches each off, whatever this session
+        did (one may have been left on at the front panel)."""
+        raise NotImplementedError
+
     # --- role: TemperatureController --------------------------------------------------------
     def read_temperature_k(self) -> float:
         return self.read_parsed("the control sensor's temperature", lambda: float(self.role_sensor().temperature()))
@@ -67,7 +72,10 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         return self.read_parsed("the heater output", lambda: float(self.role_output().output()))
 
     def safe_state(self) -> None:
-        self.role_output().output_range("off")
+        self.role_output().output_range("off")      # the regulating output first: it is the one heating
+        for output in self.heater_outputs():
+            if output is not self.role_output():
+                output.output_range("off")
         self._last_setpoint = None
         self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
 
@@ -99,6 +107,8 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             output, range_index = whole_number(admission, 0, "output"), whole_number(admission, 1, "heater range")
             if range_index == 0:
                 return                                          # off: always allowed
+            if range_index < 0:
+                raise EnvelopeError(f"refused: heater range {range_index} is not a range; nothing was written")
             largest = self.role_output().RANGES[self.station_heater_range]
             if output != self._regulating_output():
                 raise EnvelopeError(f"refused: heater output {output} may only be switched off (range 0): the "
@@ -128,12 +138,19 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                                     f"on a sensor other than the control input ({self.role_control_input()}, "
                                     f"code {control}), which the window is read on; nothing was written")
 
+        def input_setup(admission: Admission) -> None:
+            if admission.unit.arguments and self._is_control_input(admission.unit.arguments[0]):
+                raise EnvelopeError(f"refused: the control input's setup ({admission.unit.header.lstrip(':')}: its "
+                                    "enable and curve) sets what the window's kelvin are read from; set it at "
+                                    "the instrument; nothing was written")
+
         open_loop = "a heater level no temperature window bounds"
         return [Rule("SETP", setpoint), Rule("RAMP", ramp), Rule("RANGE", heater_range),
                 Rule("OUTMODE", output_mode),
                 Rule("MOUT", refuse(f"a manual heater output is {open_loop}")),
                 Rule("STILL", refuse(f"the still heater's output is {open_loop}")),
                 Rule("ZONE", refuse("a zone table sets heater ranges and setpoints beside the guard")),
+                Rule("INSET", input_setup),
                 Rule("INTYPE", refuse("an input's type sets the units a setpoint is read in (the window is "
                                       "in kelvin)")),
                 Rule("INCRV", refuse("an input's curve sets what a setpoint's kelvin mean")),
@@ -154,6 +171,15 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     def _regulating_output(self) -> int:
         """The output the role heats with, as the commands number it."""
         return int(self.role_output()._output_index)
+
+    def _is_control_input(self, text: str) -> bool:
+        """Whether an input argument names the control input, however its number is written
+        (`6`, `06`, `+6`, `6.0`)."""
+        control = str(self.role_control_input()).upper()
+        try:
+            return float(text) == float(control)
+        except ValueError:
+            return text.strip().upper() == control
 
     def _control_input_code(self) -> int:
         """The control input as `OUTMODE` spells it (the 336 numbers inputs A-D 1-4)."""

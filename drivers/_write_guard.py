@@ -53,13 +53,17 @@ _DIGITS = "0123456789"
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
     """`text` split at `separator` outside quoted strings and IEEE 488.2 blocks, whose data may
     hold any byte: a quote or a `;` there is data, as the instrument reads it (a quote in a
-    block once hid the units after it from the check)."""
+    block once hid the units after it from the check). A line feed in a quoted string is
+    refused: a socket instrument's framing may end the message there (a 64 KiB read did, once)."""
     if "'" not in text and '"' not in text and "#" not in text:
         return text.split(separator)     # the same parts: nothing is quoted
     parts, start, i, quote = [], 0, 0, ""
     while i < len(text):
         char = text[i]
         if quote:
+            if char == "\n":
+                raise EnvelopeError("refused: a line feed inside a quoted string: an instrument on a socket ends "
+                                    "the message there and would run what follows unchecked; nothing was written")
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char

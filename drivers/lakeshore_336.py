@@ -42,16 +42,21 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
                  sensor_input: str = "A", heater_output: int = 1, heater_range: str = "medium",
                  **kwargs: Any) -> None:
+        if sensor_input not in ("A", "B", "C", "D") or heater_output not in (1, 2):
+            raise ValueError(f"sensor_input must be one of A-D and heater_output 1 or 2, got {sensor_input!r} and "
+                             f"{heater_output!r}")
         self.envelope = envelope or Envelope("temperature_controller")
         self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))
         self.control_sensor = self.add_parameter(
-            "control_sensor", initial_value=sensor_input, vals=vals.Enum("A", "B", "C", "D"), unit="",
-            get_cmd=None, set_cmd=None, docstring="Sensor input the role verbs read and regulate on.")
+            "control_sensor", initial_value=sensor_input, vals=vals.Enum(sensor_input), unit="",
+            get_cmd=None, set_cmd=None, docstring="Sensor input the role verbs read and regulate on (the "
+            "station's: the write guard holds closed loop to it, so it cannot be changed at run time).")
         self.control_output = self.add_parameter(
-            "control_output", initial_value=heater_output, vals=vals.Enum(1, 2), unit="",
-            get_cmd=None, set_cmd=None, docstring="Heater output (1 or 2) the role verbs drive.")
+            "control_output", initial_value=heater_output, vals=vals.Enum(heater_output), unit="",
+            get_cmd=None, set_cmd=None, docstring="Heater output (1 or 2) the role verbs drive (the station's: "
+            "the only one the write guard lets heat, so it cannot be changed at run time).")
         self.regulating_range = self.add_parameter(
             "regulating_range", initial_value=heater_range, vals=vals.Enum(*self.ranges_up_to(heater_range)),
             unit="", get_cmd=None, set_cmd=None,
@@ -67,6 +72,10 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
 
     def role_output(self) -> Any:
         return self.output_1 if self.control_output() == 1 else self.output_2
+
+    def heater_outputs(self) -> list[Any]:
+        # 3 and 4 are analog voltage outputs, which may drive an external heater's amplifier
+        return [self.output_1, self.output_2, self.output_3, self.output_4]
 
     def role_sensor(self) -> Any:
         return self.submodules[self.control_sensor()]

@@ -34,13 +34,16 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
 
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, sensor_input: int = 1,
                  heater_range: str = "316μA", **kwargs: Any) -> None:
+        if not isinstance(sensor_input, int) or not 1 <= sensor_input <= 16:
+            raise ValueError(f"sensor_input must be a scanner channel 1-16, got {sensor_input!r}")
         self.envelope = envelope or Envelope("temperature_controller")
         self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))
         self.control_sensor = self.add_parameter(
-            "control_sensor", initial_value=sensor_input, vals=vals.Ints(1, 16), unit="",
-            get_cmd=None, set_cmd=None, docstring="Scanner channel the role verbs read and regulate on.")
+            "control_sensor", initial_value=sensor_input, vals=vals.Enum(sensor_input), unit="",
+            get_cmd=None, set_cmd=None, docstring="Scanner channel the role verbs read and regulate on (the "
+            "station's: the write guard holds closed loop to it, so it cannot be changed at run time).")
         self.regulating_range = self.add_parameter(
             "regulating_range", initial_value=heater_range, vals=vals.Enum(*self.ranges_up_to(heater_range)),
             unit="", get_cmd=None, set_cmd=None,
@@ -56,6 +59,9 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
 
     def role_output(self) -> Any:
         return self.sample_heater
+
+    def heater_outputs(self) -> list[Any]:
+        return [self.sample_heater, self.warmup_heater, self.analog_heater]
 
     def role_sensor(self) -> Any:
         return self.submodules[f"ch{self.control_sensor():02d}"]

@@ -152,6 +152,7 @@ REFUSED_HEAT = {
         ("closed loop on the other output", "OUTMODE 2,1,1,0", "may only be off"),
         ("a zone table entry", "ZONE 1,1,10,50,20,0,0,3,1,1", "zone table"),
         ("a range that is not a whole number", "RANGE 1,1.5", "not a whole number"),
+        ("a negative range", "RANGE 1,-1", "not a range"),
     ],
     "lakeshore_372": [
         ("a range above the station's (316 uA)", "RANGE 0,4", "above the range the station chose"),
@@ -160,6 +161,9 @@ REFUSED_HEAT = {
         ("warm-up mode", "OUTMODE 0,6,6,0,0,0,1", "warm_up"),
         ("closed loop on another channel", "OUTMODE 0,5,7,0,0,0,1", "other than the control input"),
         ("the still heater", "STILL 50", "still heater"),
+        ("a negative range", "RANGE 0,-1", "not a range"),
+        ("the control channel's curve", "INSET 6,1,10,3,7,1", "control input's setup"),
+        ("the control channel disabled, its number written 06", "INSET 06,0,10,3,0,1", "control input's setup"),
     ],
 }
 
@@ -201,3 +205,38 @@ def test_a_station_heater_range_the_model_lacks_is_named(connect, model):
     driver, options, *_ = MODELS[model]
     with pytest.raises(ValueError, match="heater_range 'hot'"):
         connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **{**options, "heater_range": "hot"})
+
+
+def test_the_control_output_and_input_are_the_stations(controller, model):
+    """The guard holds heat to the station's output and closed loop to its input: neither can be
+    moved at run time (a moved output once let two heat, and safe state switch off the wrong one)."""
+    with pytest.raises(ValueError, match="control_sensor"):
+        controller.control_sensor("B" if model == "lakeshore_336" else 7)
+    if model == "lakeshore_336":
+        with pytest.raises(ValueError, match="control_output"):
+            controller.control_output(2)
+
+
+def test_safe_state_switches_off_a_heater_left_on_at_the_front_panel(controller, model, bench):
+    """Safe state switches every output that can heat off, not only the one this session used."""
+    other = 2 if model == "lakeshore_336" else 1                   # 336 output 2; 372 warm-up heater
+    bench.device("cryostat").write_bytes(f"RANGE {other},1\n".encode())   # set at the instrument itself
+    assert int(controller.ask(f"RANGE? {other}")) == 1
+    controller.set_setpoint_k(4.0)
+    controller.safe_state()
+    outputs = (1, 2, 3, 4) if model == "lakeshore_336" else (0, 1, 2)
+    assert {output: int(controller.ask(f"RANGE? {output}")) for output in outputs} == dict.fromkeys(outputs, 0)
+
+
+def test_a_line_feed_inside_a_quoted_string_is_refused(controller, model, bench, received):
+    """Over a socket an instrument may end a message at any line feed: lines hidden in a quoted
+    string longer than one 64 KiB read once ran as commands (open loop at 100 % on the top range)."""
+    output = MODELS[model][2]
+    mode = "3,1,0" if model == "lakeshore_336" else "2,6,0,0,0,10"
+    lines = f"OUTMODE {output},{mode}\nMOUT {output},100\nRANGE {output},3\n"
+    before = copy.deepcopy(bench.world.panels["cryostat"].outputs)
+    log = received("cryostat")
+    with pytest.raises(EnvelopeError, match="line feed inside a quoted string"):
+        controller.write('INNAME A,"' + lines * (70_000 // len(lines) + 1) + '"')
+    assert log.byte_count == 0
+    assert bench.world.panels["cryostat"].outputs == before

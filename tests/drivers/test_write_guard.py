@@ -51,6 +51,8 @@ SMU_REFUSED = {
     "recalled setup": lambda d: d.write("*RCL 1"),
     "compliance": lambda d: d.write(":SOUR:CURR:VLIM 20"),
     "linear sweep": lambda d: d.write(':SOUR:SWE:CURR:LIN 0, 1e-3, 10, 1e-3'),
+    # a socket instrument may end the message at the line feed and run the rest
+    "line feed in a string": lambda d: d.write(':DISP:USER1:TEXT "x\n:SOUR:CURR 1e-3\n"'),
 }
 
 
