@@ -2,7 +2,7 @@
 
 Each pass writes N traces of 2 x 10,000 points from an 8-bit scope (int8 codes as the driver
 hands them on, plus a per-trace trigger-time column) twice: through
-`ArchiveWriter` (RunStart ... RunStop: SWMR, flush per block, reopen, fsync, rename), which
+`ArchiveWriter` (RunStart ... RunStop: SWMR, flush per block of ~5 MB, reopen, fsync, rename), which
 keeps them as int8 codes with a step, origin and point count per trace and channel, and as the
 same bytes with `f.write` per block + fsync. Passes
 alternate (ABBA) so neither writer always follows the other; the medians are compared.

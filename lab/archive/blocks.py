@@ -11,6 +11,11 @@ import numpy as np
 from lab.archive.layout import ArchiveError
 
 
+#: Parts of a dataset's pending rows up to this size are joined into one write (a write costs
+#: ~30 µs whatever its size); larger ones are written part by part, without the copy.
+JOIN_BELOW_BYTES = 1 << 20
+
+
 class Buffer:
     """Pending arrays for one group of equal-length datasets."""
 
@@ -26,8 +31,11 @@ class Buffer:
             self.parts.setdefault(name, []).append(a)
         self.rows += rows
 
-    def take(self) -> dict[str, np.ndarray]:
-        out = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in self.parts.items()}
+    def take(self) -> dict[str, np.ndarray | list[np.ndarray]]:
+        """The pending arrays by dataset: small ones joined, large ones as their parts, which the
+        appender writes one after the other (joining a block's traces copied every byte once more)."""
+        out = {k: v[0] if len(v) == 1 else v if sum(a.nbytes for a in v) >= JOIN_BELOW_BYTES else np.concatenate(v)
+               for k, v in self.parts.items()}
         self.parts, self.rows = {}, 0
         return out
 
@@ -75,17 +83,24 @@ class Appender:
                 total += sum(len(str(x)) + 16 for part in parts.get(name, ()) for x in part)
         return total
 
-    def append(self, arrays: dict[str, np.ndarray]) -> int:
-        """Append one block; the scale gets the running row index. Returns the new length."""
+    def append(self, arrays: dict[str, np.ndarray | list[np.ndarray]]) -> int:
+        """Append one block, each dataset's rows as one array or as consecutive parts; the scale
+        gets the running row index. Returns the new length."""
         start = self.length
-        end = start + len(next(iter(arrays.values())))
+        first = next(iter(arrays.values()))
+        end = start + (sum(len(part) for part in first) if isinstance(first, list) else len(first))
         for name, data in ((self.scale_name, np.arange(start, end)), *arrays.items()):
             ds, k = self._dataset(name)[:2]
             shape = ds.id.shape
             if shape[0] != start:
                 raise ArchiveError(f"{ds.file.filename}: {ds.name} has {shape[0]} rows, expected {start}")
             ds.id.set_extent((end, *shape[1:]))
-            write_rows(ds, start, data, k)
+            row = start
+            for part in data if isinstance(data, list) else (data,):
+                write_rows(ds, row, part, k)
+                row += len(part)
+            if row != end:
+                raise ArchiveError(f"{ds.file.filename}: {ds.name} got {row - start} rows in a block of {end - start}")
         self.length = end
         return end
 

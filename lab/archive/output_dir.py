@@ -89,7 +89,7 @@ def megabytes(n: float) -> str:
 
 
 def first_block_bytes(traces: TraceSpec | None, tables: Mapping[str, TableSpec],
-                      block_traces: int = 64, skeleton_bytes: int = START_BYTES) -> int:
+                      block_traces: int | None = None, skeleton_bytes: int = START_BYTES) -> int:
     """Bytes of a run's file up to its first flushed block: the skeleton, one block of traces
     (whole chunks) and one chunk of every table column (a column's first rows allocate a chunk)."""
     total = skeleton_bytes

@@ -5,8 +5,9 @@ Life of a file (reference/hdf5.md §5):
    and every dataset the run declared, flush, then switch SWMR on. From here a SIGKILL loses at
    most the records not yet flushed, and the file stays readable (`recover`).
 2. Data: trace blocks and table rows are buffered; per block one resize + one slice write per
-   dataset, then one `flush()`. A block is written when it holds `block_traces` traces (64 by
-   default, whole chunks), `table_rows` rows, or its oldest record is `max_latency_s` old.
+   dataset, then one `flush()`. A block is written when it holds `block_traces` traces (by
+   default about 5 MB of them, whole chunks: `layout.block_traces`), `table_rows` rows, or its
+   oldest record is `max_latency_s` old.
 3. `RunStop`: write what is buffered, close, reopen `r+` for end_time/exit status/results/
    snapshot notes, close, fsync, rename to `<run_id>.h5`. Aborted and failed runs too.
    The writer's lock on the `.partial` (liveness.py) is held until the rename, so `recover`
@@ -64,7 +65,7 @@ from contracts.records import (ParametersResolved, Record, Result, RunStart, Run
 
 @dataclass(frozen=True)
 class WriterOptions:
-    block_traces: int = 64  # traces per write (rounded to whole chunks)
+    block_traces: int | None = None  # traces per write (whole chunks); None: ~5 MB of them (layout)
     table_rows: int = 4096  # table rows per write
     max_latency_s: float = 1.0  # write a partial block once its oldest record is this old
     fsync_every_blocks: int | None = None  # also fsync (power-loss safety) every N blocks

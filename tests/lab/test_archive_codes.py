@@ -140,3 +140,31 @@ def test_words_carrying_8_bit_samples_narrow_to_bytes_without_changing_a_value()
     averaged = Quantized(words.codes + np.array([0, 1, 0, 0, 0], dtype=np.int16), words.step, words.origin)
     assert averaged.narrowed(8) is averaged      # its low bits are used: kept whole
     assert Quantized(adc, 1.0, 0.0).scaled(lambda v: -2.5 * v).values().tolist() == (-2.5 * adc).tolist()
+
+
+def test_blocks_of_large_captures_are_written_part_by_part_and_read_back_whole(tmp_path):
+    """With the default block size (about 5 MB), blocks of 64 traces of 3 x 4,000 codes (~0.8
+    MB) are buffered and written part by part, without joining them first; every sample reads
+    back."""
+    rng = np.random.default_rng(5)
+    long_time_s = np.arange(4000) * 5e-11
+    long_spec = TraceSpec(CHANNELS, long_time_s, {"capture": ColumnSpec("1", "i8")}, UNITS, code_bits=8)
+    blocks = []
+    for b in range(9):
+        codes = rng.integers(-128, 128, (64, 3, long_time_s.size)).astype(np.int8)
+        step = rng.uniform(1e-6, 1e-5, (64, 3))
+        blocks.append(TraceBlock(None, long_time_s, CHANNELS, {"capture": (np.arange(64) + 64 * b, "1")},
+                                 channel_units=UNITS,
+                                 codes=TraceCodes(codes, step, np.zeros_like(step), np.full(step.shape, 4000))))
+    writer = ArchiveWriter(tmp_path)
+    writer(RunStart("large", "strength_duration", "2026-12-05T00:00:00+00:00", {}, "", "", {}, "test",
+                    traces=long_spec))
+    assert writer.run.block_traces == 384           # 5.12 MB of 12,060-byte traces, in whole chunks of 64
+    for block in blocks:
+        writer(block)
+    writer(RunStop("completed", "2026-12-05T00:00:01+00:00"))
+    with h5py.File(writer.last_path) as f:
+        g = f["entry/traces"]
+        np.testing.assert_array_equal(g["voltage_code"][()], np.concatenate([b.codes.codes[:, :2] for b in blocks]))
+        np.testing.assert_array_equal(g["current_code"][()], np.concatenate([b.codes.codes[:, 2:] for b in blocks]))
+        np.testing.assert_array_equal(g["capture"][()], np.arange(64 * 9))

@@ -22,7 +22,9 @@ def test_chunks_hold_whole_traces_within_a_quarter_to_one_mib():
         k = layout.chunk_traces(bytes_per_trace)
         assert 0.25 * 2**20 <= k * bytes_per_trace <= 2**20, (n_channels, n_points, k)
         block = layout.block_traces(k, bytes_per_trace)
-        assert block % k == 0 and block <= 64
+        assert block % k == 0 and block * bytes_per_trace <= layout.BLOCK_WANTED_BYTES
+        assert (block + k) * bytes_per_trace > layout.BLOCK_WANTED_BYTES      # as many whole chunks as fit
+        assert layout.block_traces(k, bytes_per_trace, wanted=2 * k) == 2 * k       # a run's own choice stands
     assert layout.chunk_traces(80_000) == 8  # the measured sweet spot (hdf5.md §3)
 
 
@@ -39,8 +41,12 @@ def test_blocks_of_any_size_append_exactly(tmp_path_factory, sizes):
         layout.attach(v, trace)
         f.swmr_mode = True
         appender, start = Appender(g, "trace"), 0
-        for n in sizes:
-            assert appender.append({"v": data[start:start + n]}) == start + n
+        for block, n in enumerate(sizes):
+            rows = data[start:start + n]
+            # every other block as consecutive parts of any size, as a buffer hands large ones on
+            cuts = sorted(rng.integers(0, n + 1, size=2)) if block % 2 else None
+            value = [rows[:cuts[0]], rows[cuts[0]:cuts[1]], rows[cuts[1]:]] if cuts is not None else rows
+            assert appender.append({"v": value}) == start + n
             start += n
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["g/v"][()], data)
