@@ -33,7 +33,7 @@ from contracts.records import ColumnSpec, RunStart, RunStop, TableRows, TableSpe
 
 SEED = 20261124
 LOG_INTERVAL_S = 10.0
-REFERENCE_CAPTURES = 64  # energy_per_spike: one whole trace block (the writer's block_traces)
+REFERENCE_CAPTURES = 64  # energy_per_spike: traces kept (flushed when a ~5 MB block fills or 1 s after the first)
 THRESHOLD_A = 24e-6  # energy_per_spike: fires the emulated neuron (docs/reliability.md)
 
 #: procedure, --set overrides, tables it writes, kill window after the .partial appears (wall s)
@@ -45,7 +45,7 @@ PROCEDURES = {
                  ("iv_curve", "switching_events"), 5.5),
     # The SMU ramps in wall time: 24 uA at 1e-5 A/s is ~2.4 s up before the captures and ~2.4 s
     # down after the trace blocks were archived, so a kill lands before, between or after trace
-    # flushes. 64 reference captures fill one trace block (the writer's block_traces).
+    # flushes (a block is written when it fills or its oldest trace is 1 s old).
     "energy_per_spike": ((f"reference_captures={REFERENCE_CAPTURES}", "spikes=300",
                           f"threshold_a={THRESHOLD_A:g}", "ramp_a_per_s=1e-5"), ("spike_energies",), 5.0),
 }
