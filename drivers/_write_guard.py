@@ -74,17 +74,26 @@ def _split_outside_quotes(text: str, separator: str) -> list[str]:
             parts.append(text[start:i])
             start = i + 1
         i += 1
+    if quote:
+        # Where the instrument ends it depends on its framing (a socket read's last line feed,
+        # the next write's quote): what follows could run unchecked.
+        raise EnvelopeError(f"refused: a quoted string not closed in {text[:40]!r}; nothing was written")
     parts.append(text[start:])
     return parts
 
 
 def _block_end(text: str, at: int) -> int:
-    """Where the block starting at text[at] (`#`) ends: `#<n><length><data>`, or `#0<data>` up to
-    the line's end (taken as the end of the message, so what follows a line feed is checked)."""
+    """Where the definite-length block starting at text[at] (`#<n><length><data>`) ends.
+
+    Refused: an indefinite block (`#0`), which ends only at the message's END, a mark a socket
+    does not carry (an instrument may run on past a line feed); and a block holding text beyond
+    ASCII, whose length the instrument counts in bytes of an encoding the check does not know.
+    Either once hid what followed from the check."""
     digits = int(text[at + 1])
     if digits == 0:
-        end = text.find("\n", at + 2)
-        return len(text) if end < 0 else end
+        raise EnvelopeError("refused: an indefinite-length block (#0) ends where the instrument sees the "
+                            "message's end, which a socket does not mark; send a definite-length block; "
+                            "nothing was written")
     length = text[at + 2:at + 2 + digits]
     if len(length) != digits or any(c not in _DIGITS for c in length):
         raise EnvelopeError(f"refused: {text[at:at + 12]!r} is not a block the envelope check can read; "
@@ -92,6 +101,9 @@ def _block_end(text: str, at: int) -> int:
     end = at + 2 + digits + int(length)
     if end > len(text):
         raise EnvelopeError(f"refused: a block of {int(length)} bytes with fewer after it; nothing was written")
+    if not text[at + 2 + digits:end].isascii():
+        raise EnvelopeError("refused: a block holding characters beyond ASCII: the instrument counts its "
+                            "length in encoded bytes, the check in characters; nothing was written")
     return end
 
 

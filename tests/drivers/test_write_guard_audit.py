@@ -181,3 +181,53 @@ class TestKeysight33500B:
         errors = generator.ask("SYST:ERR?")
         problems = pulser_problems(generator, bench)
         assert not problems, (outcomes, errors, problems)
+
+
+# -- framing: where the guard and an instrument on a socket could end a message differently ---------
+# A second attack (2026-12-05) found each of these let a level through, over TCP (where the
+# emulator's framing, like a socket instrument's, sees no END: a `#0` block or a string runs on
+# past a line feed) or with a multi-byte encoding set on the VISA resource.
+
+def indefinite_then_definite(hidden: str, copies: int) -> str:
+    """A `#0` block ended, for the guard, by a line feed, then a definite block whose data are lines
+    that an instrument still reading the `#0` block past that line feed runs as commands."""
+    payload = f"\n{hidden}" * copies                                    # several 64 KiB socket reads
+    return f":DISP:TEXT #0x\n:DISP:TEXT #6{len(payload):06d}{payload}"
+
+
+#: name -> (writes, in order; the encoding set on the VISA resource for them)
+SMU_FRAMING = {
+    "indefinite block": ([indefinite_then_definite(":SOUR:CURR 1e-3", 20_000)], "ascii"),
+    # the first write busy long enough for the next two to arrive in one socket read
+    "string closed by the next write": ([";".join([":SENS:COUN 1"] * 10_000), ":TRAC:MAKE 'a",
+                                         ":TRAC:MAKE ', 100;:SOUR:CURR 1e-3"], "ascii"),
+    # é is one character and two bytes: the instrument's 32-byte block ends before the guard's
+    "block length in bytes": ([':TRIG:LOAD "Empty",#232' + "\u00e9" * 16 + ";:SOUR:CURR 1e-3"], "utf-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SMU_FRAMING))
+def test_smu_framing_cannot_hide_a_level(connect, bench, case):
+    driver = enveloped_smu(connect)
+    driver.set_output_enabled(True)
+    driver.set_current_a(10e-6, ramp_a_per_s=100e-6)
+    writes, encoding = SMU_FRAMING[case]
+    driver.visa_handle.encoding = encoding
+    outcomes = [send(driver, message) for message in writes]
+    driver.visa_handle.encoding = "ascii"
+    driver.ask("*OPC?")
+    panel = bench.world.panels["bias"]
+    assert panel.current_level_a == pytest.approx(10e-6), (case, [o[:120] for o in outcomes])
+    assert outcomes[-1].startswith("refused"), outcomes[-1][:120]
+
+
+@pytest.mark.parametrize("bench_models", [{"pulser": "keysight_81160a"}, {"pulser": "keysight_33522b"}],
+                         ids=["81160a", "33522b"])
+def test_generator_indefinite_block_cannot_hide_a_level(connect, bench, bench_models):
+    model = Keysight81160A if bench_models["pulser"] == "keysight_81160a" else Keysight33500B
+    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    generator.set_output_enabled(True)
+    outcome = send(generator, indefinite_then_definite(":SOUR1:VOLT:HIGH 4", 15_000))
+    generator.ask("*OPC?")
+    assert outcome.startswith("refused") and not pulser_problems(generator, bench), outcome[:120]
