@@ -9,7 +9,8 @@ role verb the driver reads *ESR? and raises if a command or execution error bit 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from drivers._common import InstrumentError, RecoveringVisa
 from drivers._write_guard import Admission, Rule, number, refuse, whole_number
@@ -31,6 +32,8 @@ class LakeshoreTemperatureRole(RecoveringVisa):
     envelope: Envelope
     error_query = None            # Lake Shore keeps no error queue, only *ESR bits
     heater_range_on: str          # the stock driver's range name used while regulating
+    #: The regulating output's ranges, name -> the number `RANGE` takes (the stock output's).
+    heater_ranges: ClassVar[Mapping[str, int]]
     #: The range the station file chose for regulating (option `heater_range`), kept as given:
     #: the largest any write may switch on, whatever `regulating_range` is set to later.
     station_heater_range: str
@@ -109,7 +112,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                 return                                          # off: always allowed
             if range_index < 0:
                 raise EnvelopeError(f"refused: heater range {range_index} is not a range; nothing was written")
-            largest = self.role_output().RANGES[self.station_heater_range]
+            largest = self.heater_ranges[self.station_heater_range]
             if output != self._regulating_output():
                 raise EnvelopeError(f"refused: heater output {output} may only be switched off (range 0): the "
                                     f"station regulates with output {self._regulating_output()}; nothing was "
@@ -160,11 +163,20 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                 Rule("TLIMIT", refuse("an input's temperature limit is the instrument's own protection; set it "
                                       "at the instrument"))]
 
-    def ranges_up_to(self, heater_range: str) -> list[str]:
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """The station file's options for this driver, checked before any instrument is opened
+        (lab.execution.station_checks: the dry run refuses them as the run would); ValueError
+        naming the option."""
+        if "heater_range" in options:
+            cls.ranges_up_to(options["heater_range"])
+
+    @classmethod
+    def ranges_up_to(cls, heater_range: str) -> list[str]:
         """The regulating output's ranges from the lowest on up to `heater_range`; ValueError
-        for a range it does not have (a station file's typo, named at load)."""
-        ranges = self.role_output().RANGES
-        if heater_range not in ranges or ranges[heater_range] == 0:
+        for a range it does not have."""
+        ranges = cls.heater_ranges
+        if not isinstance(heater_range, str) or ranges.get(heater_range, 0) == 0:
             raise ValueError(f"heater_range {heater_range!r} is not one of {[r for r in ranges if ranges[r]]}")
         return [name for name, index in ranges.items() if 0 < index <= ranges[heater_range]]
 

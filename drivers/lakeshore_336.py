@@ -16,10 +16,12 @@ write guard refuses INTYPE).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from qcodes import validators as vals
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336
+from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_336 import LakeshoreModel336CurrentSource
 
 from drivers._lakeshore import LakeshoreTemperatureRole
 from contracts.envelope import Envelope
@@ -39,12 +41,20 @@ def parse_extremes(reply: str) -> tuple[float, float]:
 class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
     """TemperatureController role on a Lake Shore 336."""
 
+    heater_ranges = LakeshoreModel336CurrentSource.RANGES     # outputs 1 and 2 alike
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        super().check_options(options)
+        if options.get("sensor_input", "A") not in ("A", "B", "C", "D"):
+            raise ValueError(f"sensor_input {options['sensor_input']!r} is not one of A, B, C, D")
+        if options.get("heater_output", 1) not in (1, 2):
+            raise ValueError(f"heater_output {options['heater_output']!r} is not 1 or 2 (the outputs that heat)")
+
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None,
                  sensor_input: str = "A", heater_output: int = 1, heater_range: str = "medium",
                  **kwargs: Any) -> None:
-        if sensor_input not in ("A", "B", "C", "D") or heater_output not in (1, 2):
-            raise ValueError(f"sensor_input must be one of A-D and heater_output 1 or 2, got {sensor_input!r} and "
-                             f"{heater_output!r}")
+        self.check_options(dict(sensor_input=sensor_input, heater_output=heater_output, heater_range=heater_range))
         self.envelope = envelope or Envelope("temperature_controller")
         self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)

@@ -15,10 +15,12 @@ supports; neither the stock QCoDeS driver nor the emulated 372 has a min/max que
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from qcodes import validators as vals
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372
+from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import LakeshoreModel372Output
 
 from drivers._lakeshore import LakeshoreTemperatureRole
 from contracts.envelope import Envelope
@@ -32,10 +34,18 @@ NO_CAPTURE = ("the Lake Shore 372 driver has no min/max capture to use (the 372 
 class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
     """TemperatureController role on a Lake Shore 372."""
 
+    heater_ranges = LakeshoreModel372Output.RANGES            # the sample heater's
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        super().check_options(options)
+        channel = options.get("sensor_input", 1)
+        if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 16:
+            raise ValueError(f"sensor_input {channel!r} is not a scanner channel 1-16")
+
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, sensor_input: int = 1,
                  heater_range: str = "316μA", **kwargs: Any) -> None:
-        if not isinstance(sensor_input, int) or not 1 <= sensor_input <= 16:
-            raise ValueError(f"sensor_input must be a scanner channel 1-16, got {sensor_input!r}")
+        self.check_options(dict(sensor_input=sensor_input, heater_range=heater_range))
         self.envelope = envelope or Envelope("temperature_controller")
         self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)

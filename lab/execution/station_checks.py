@@ -3,7 +3,8 @@ driver classes it names, which this module imports (no instrument is opened).
 
 So `nwlab dry-run`, `nwlab run` and `nwlab campaign` refuse alike, before anything is opened, a
 misspelt driver module or class, a wired channel the instrument does not have (or that its
-driver is told not to drive), and a clock that does not move (`clock.acceleration: 0`, which
+driver is told not to drive), an option value a driver's `check_options` refuses (a Lake Shore
+heater range the model does not have), and a clock that does not move (`clock.acceleration: 0`, which
 the emulator's own tests use to move lab time by hand). The messages have the station file's shape (file, key path, problem).
 """
 
@@ -26,12 +27,18 @@ def load_station(path: str | Path) -> Station:
 
 
 def check_drivers(station: Station) -> None:
-    """Lab time that moves, every driver class imports, and every wired channel is one its
-    instrument has."""
+    """Lab time that moves, every driver class imports and takes its options (a driver's
+    `check_options`), and every wired channel is one its instrument has."""
     if station.clock_acceleration <= 0:     # frozen lab time: the emulator's tests move it themselves
         raise station_error(station.path, "clock.acceleration", f"must be > 0, got {station.clock_acceleration:g}")
     for config in station.instruments.values():
-        driver_class(station, config.driver, f"instruments.{config.name}.driver")
+        cls = driver_class(station, config.driver, f"instruments.{config.name}.driver")
+        check_options = getattr(cls, "check_options", None)     # a driver's own static checks of its options
+        if check_options is not None:
+            try:
+                check_options(config.options)
+            except (ValueError, TypeError) as exc:
+                raise station_error(station.path, f"instruments.{config.name}.options", clip(exc)) from None
     for wire in (*station.pulse_inputs, *station.bias_lines):
         _check_channel(station, station.instruments[wire.instrument], wire.channel,
                        f"wiring.{clip(wire.name)}.source.channel", source=True)

@@ -7,7 +7,8 @@ same address with a 1 A envelope listed first (the run sent 100 uA past the wire
 45 uA envelope), duplicate YAML keys (last one silently won), a misspelt driver, no oscilloscope,
 the chip path naming a station file, a wired channel the generator does not have (the run timed
 out after 120 s), no `wiring:` (IndexError in the executor), a readout node the chip does not
-have (failed after cooldown and I-V had run), a billion-laughs alias (the loader grew 75 MB/s).
+have (failed after cooldown and I-V had run), a billion-laughs alias (the loader grew 75 MB/s), a
+Lake Shore heater range or output the model does not have (the run failed opening it).
 
 All CLI calls run in one interpreter (`lab.app.cli.main`, as `nwlab` runs it) to keep the set fast;
 after each refused `run` the emulator has built no bench: no instrument was opened or written.
@@ -121,6 +122,12 @@ CASES = {
                                  "wiring.readout[0].chip_node: the chip ({chip}) has no node 'out'; its nodes: m, c"),
     "chip_port_not_on_chip": (lambda t: t["wiring"]["bias"].update(chip_port="bias_in"), None,
                               "wiring.bias.chip_port: the chip ({chip}) has no port 'bias_in'; its ports: input, bias"),
+    "heater_range_not_on_model": (lambda t: t["instruments"]["cryostat"]["options"].update(heater_range="hot"), None,
+                                  "instruments.cryostat.options: heater_range 'hot' is not one of ['low', 'medium', "
+                                  "'high']"),
+    "heater_output_that_does_not_heat": (lambda t: t["instruments"]["cryostat"]["options"].update(heater_output=3),
+                                         None, "instruments.cryostat.options: heater_output 3 is not 1 or 2 (the "
+                                               "outputs that heat)"),
     "billion_laughs": (None, _laughs, "line 1: YAML anchor or alias &l0 is not allowed in this file: "
                                       "write each value out"),
 }
