@@ -75,11 +75,13 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         return self.read_parsed("the heater output", lambda: float(self.role_output().output()))
 
     def safe_state(self) -> None:
+        # Forgotten first: a reconnect while these go out must not re-apply the setpoint (and
+        # switch the heater on again) before the range is off.
+        self._last_setpoint = None
         self.role_output().output_range("off")      # the regulating output first: it is the one heating
         for output in self.heater_outputs():
             if output is not self.role_output():
                 output.output_range("off")
-        self._last_setpoint = None
         self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
 
     # --- the write guard's rules (336 manual §6.6, 372 manual §6.12) --------------------------
