@@ -174,13 +174,24 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             cls.ranges_up_to(options["heater_range"])
 
     @classmethod
+    def range_name(cls, heater_range: str) -> str:
+        """The stock driver's name of a heater range however a station file spells it: any case,
+        and for the 372's currents `u` or the micro sign (U+00B5) for the stock names' Greek mu
+        (U+03BC), which look alike in a file; ValueError for a range the model does not have."""
+        names = {name.casefold(): name for name, index in cls.heater_ranges.items() if index}
+        key = heater_range.replace("\u00b5", "\u03bc").casefold() if isinstance(heater_range, str) else None
+        if key is not None and key.endswith("ua"):
+            key = key[:-2] + "\u03bca"
+        if key not in names:
+            raise ValueError(f"heater_range {heater_range!r} is not one of {list(names.values())}")
+        return names[key]
+
+    @classmethod
     def ranges_up_to(cls, heater_range: str) -> list[str]:
-        """The regulating output's ranges from the lowest on up to `heater_range`; ValueError
-        for a range it does not have."""
-        ranges = cls.heater_ranges
-        if not isinstance(heater_range, str) or ranges.get(heater_range, 0) == 0:
-            raise ValueError(f"heater_range {heater_range!r} is not one of {[r for r in ranges if ranges[r]]}")
-        return [name for name, index in ranges.items() if 0 < index <= ranges[heater_range]]
+        """The regulating output's ranges from the lowest on up to `heater_range` (any spelling
+        `range_name` takes); ValueError for a range the model does not have."""
+        largest = cls.heater_ranges[cls.range_name(heater_range)]
+        return [name for name, index in cls.heater_ranges.items() if 0 < index <= largest]
 
     def _regulating_output(self) -> int:
         """The output the role heats with, as the commands number it."""

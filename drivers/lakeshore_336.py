@@ -56,6 +56,7 @@ class Lakeshore336(LakeshoreTemperatureRole, LakeshoreModel336):
                  **kwargs: Any) -> None:
         self.check_options(dict(sensor_input=sensor_input, heater_output=heater_output, heater_range=heater_range))
         self.envelope = envelope or Envelope("temperature_controller")
+        heater_range = self.range_name(heater_range)       # the stock spelling
         self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))

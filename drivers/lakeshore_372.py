@@ -47,6 +47,7 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
                  heater_range: str = "316μA", **kwargs: Any) -> None:
         self.check_options(dict(sensor_input=sensor_input, heater_range=heater_range))
         self.envelope = envelope or Envelope("temperature_controller")
+        heater_range = self.range_name(heater_range)       # the stock spelling
         self.station_heater_range = heater_range
         super().__init__(name, address, **kwargs)
         self.remember_address(address, kwargs.get("visalib"))

@@ -240,3 +240,13 @@ def test_a_line_feed_inside_a_quoted_string_is_refused(controller, model, bench,
         controller.write('INNAME A,"' + lines * (70_000 // len(lines) + 1) + '"')
     assert log.byte_count == 0
     assert bench.world.panels["cryostat"].outputs == before
+
+
+@pytest.mark.parametrize(("model", "spelling"), [("lakeshore_372", "316uA"), ("lakeshore_372", "316\u00b5A"),
+                                                 ("lakeshore_336", "Medium")])
+def test_a_station_heater_range_spelt_as_people_type_it_is_the_models_range(connect, model, heater, spelling):
+    """`u` or the micro sign for the stock names' Greek mu (they look alike in a file), any case."""
+    driver, options, _, _, largest = MODELS[model]
+    controller = connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **{**options, "heater_range": spelling})
+    controller.set_setpoint_k(4.0)
+    assert heater.range_index == largest
