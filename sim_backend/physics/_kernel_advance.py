@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from sim_backend.physics._kernel_integrate import T_TOL_S, dense, error_norm, event_value, rk_step
-from sim_backend.physics._kernel_network import network, node_of, pwl_slope, pwl_value, solve_small, vdiff
+from sim_backend.physics._kernel_network import network, node_of, pwl_slope, pwl_value, solve_in_place, vdiff
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
 from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_ISW, W_SIGMA
 
@@ -52,7 +52,7 @@ REST_MIN_STEPS = 4.0
 REST_PREFILTER = 100.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
     """[node voltages | branch currents | resistor currents | current sources | V-source currents |
     energies | hotspot resistances]."""
@@ -84,7 +84,7 @@ def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
         k += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _any_event(y, s, thr, ip, fp):
     for w in range(s.shape[0]):
         if event_value(w, y, s, thr, ip, fp) >= 0.0:
@@ -92,7 +92,7 @@ def _any_event(y, s, thr, ip, fp):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rtol, ytr, ktr, jac):
     """Branch currents after one backward-Euler step from t to t_limit, in ytr[:nb], if the
     stretch is at rest (see REST_TOLERANCE_FRACTION) and no wire reaches its transition there;
@@ -114,15 +114,20 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
         if pwl_slope(k, mid, ip, fp) != 0.0:
             return False
     for c in range(nb):
-        ytr[:] = y
+        for j in range(y.shape[0]):
+            ytr[j] = y[j]
         step_a = 1e-7 * max(abs(y[c]), 1e-6)
         ytr[c] += step_a
         network(t, t, ytr, s, ip, fp, kinv, v, iv, ktr[0], wk)
         for r in range(nb):
             jac[r, c] = -(ktr[0, r] - k1[r]) / step_a
         jac[c, c] += 1.0 / stride
-    delta = solve_small(jac, k1[:nb])     # works on copies
-    ytr[:] = y
+    delta = ktr[1]                        # scratch: the solution, in its first nb entries
+    for b in range(nb):
+        delta[b] = k1[b]
+    solve_in_place(jac, delta, nb)        # jac is rebuilt on every call
+    for j in range(y.shape[0]):
+        ytr[j] = y[j]
     for b in range(nb):
         if not abs(delta[b]) <= REST_TOLERANCE_FRACTION * (atol[b] + rtol * abs(y[b])):
             return False
@@ -130,7 +135,7 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
     return _any_event(ytr, s, thr, ip, fp) < 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _earliest_event(y0, y1, s, thr, ip, fp):
     """The wire whose event function crosses earliest (linearly) between y0 (none fired) and y1."""
     target = -1
@@ -146,7 +151,7 @@ def _earliest_event(y0, y1, s, thr, ip, fp):
     return target
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _falsi_point(lo, hi, e_lo, e_hi):
     """Regula falsi's next point in the bracket (lo, hi); its middle where the secant would land
     within 1e-3 of the bracket of either end (it then creeps, one end fixed)."""
@@ -157,7 +162,7 @@ def _falsi_point(lo, hi, e_lo, e_hi):
     return theta
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _falsi_update(theta, fired, e_theta, lo, hi, e_lo, e_hi, side):
     """(lo, hi, e_lo, e_hi, side) once the point θ (event value e_theta) is on the side that has
     fired or not; Illinois: an end kept twice in a row has its value halved, so the secant moves it."""
@@ -176,7 +181,7 @@ def _falsi_update(theta, fired, e_theta, lo, hi, e_lo, e_hi, side):
     return lo, hi, e_lo, e_hi, side
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def dense_crossing(h, y, kst, s, thr, ip, fp, ysm):
     """(θ, wire, slope): the fraction of an accepted step at which the step's dense output shows
     its first transition (Illinois regula falsi on the interpolant, to T_TOL_S), whose wire, and
@@ -214,7 +219,7 @@ def dense_crossing(h, y, kst, s, thr, ip, fp, ysm):
     return 0.5 * (lo + hi), target, (e_after - e_before) / (hi - lo + 2.0 * span)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def interior_event(h, y, kst, s, thr, ip, fp, ysm):
     """Smallest checked fraction θ of the step at which a wire's event function is ≥ 0 on the
     dense output, or 0 when there is none."""
@@ -225,7 +230,7 @@ def interior_event(h, y, kst, s, thr, ip, fp, ysm):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def peak_event(h, y, y1, k1, kst, s, thr, ip, fp, ysm):
     """Smallest fraction θ of the step at which a superconducting wire's |I| peaks inside the
     step above its threshold, or 0 when none does.

@@ -50,11 +50,12 @@ _P = np.array([
 ])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rk_step(t, h, y, k1, s, ip, fp, kinv, kst, y1, v, iv, wk, tmp):
     """One DP5 step; kst[0] must hold f(t, y). Fills kst[1..6] and y1; returns the error norm data."""
     ny = y.shape[0]
-    kst[0, :] = k1
+    for j in range(ny):               # a loop, not a slice copy: no runtime (see _kernel_network)
+        kst[0, j] = k1[j]
     t_mid = t + 0.5 * h
     for st in range(1, 6):
         for j in range(ny):
@@ -71,7 +72,7 @@ def rk_step(t, h, y, k1, s, ip, fp, kinv, kst, y1, v, iv, wk, tmp):
     network(t + h, t_mid, y1, s, ip, fp, kinv, v, iv, kst[6], wk)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def error_norm(h, y, y1, kst, n_ctrl, atol, rtol):
     if n_ctrl == 0:
         return 0.0  # no dynamic state (purely resistive at this temperature)
@@ -85,7 +86,7 @@ def error_norm(h, y, y1, kst, n_ctrl, atol, rtol):
     return math.sqrt(acc / n_ctrl)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def dense(theta, h, y, kst, out):
     t2 = theta * theta
     b0 = _P[0, 0] * theta + _P[0, 1] * t2 + _P[0, 2] * t2 * theta + _P[0, 3] * t2 * t2

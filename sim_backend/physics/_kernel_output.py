@@ -25,7 +25,7 @@ from sim_backend.physics._packing import BR_N, BR_P, CS_N, CS_P, NB, NCS, NN, NR
 N_COEF = 5  # θ⁰ … θ⁴
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
     """Fill coef[column, p] (coefficient of θ^p) for the step [t, t + h] with stages kst.
     rhs: scratch of shape (N_COEF, n_nodes + n_vsources). Needs no floating clusters."""
@@ -109,7 +109,7 @@ def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
             coef[c_res + k, p] = g * (va - vb)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def write_samples(coef, n_clamped, t, h, ts, first, t_end, out):
     """Evaluate the step's polynomials at ts[first], ts[first+1], … ≤ t_end into out's rows (its
     columns: the first out.shape[1] traces); the last n_clamped of coef's columns (hotspot
