@@ -43,10 +43,11 @@ from lab.execution.dry_run import REAL_TIME_STEPS, DryRunReport
 #: command round trips (a few ms over GPIB, LAN or the emulator's in-process bus).
 INSTRUMENT_STEP_S = 3e-3
 #: Per level of a bias sweep: the source's reading (integration and transfer; the emulator
-#: solves the chip at every level), measured at ~0.7 ms on the emulated station (13,446 readings
-#: in a campaign's I–V of ~9.5 s, 2026-12-05; ~3 ms before the solver's speed-ups, when a prior
-#: 4x too high made the campaign's time left 5-6x too long at the I–V's start).
-SWEEP_LEVEL_S = 0.7e-3
+#: solves the chip at every level), measured at ~0.42 ms on the emulated station (a campaign's
+#: I–V of ~13,400 readings in 5.6 s, 2026-12-06, once the kernel ran without numba's reference
+#: counting; 0.7 ms before, and ~3 ms before the solver's speed-ups, when a prior 4x too high
+#: made the campaign's time left 5-6x too long at the I–V's start).
+SWEEP_LEVEL_S = 0.42e-3
 #: Per sample of a capture record (every recorded channel): its transfer and scaling.
 RECORD_SAMPLE_S = 1e-6
 #: An archived record: one HDF5 append.
@@ -204,6 +205,7 @@ class RunProgress:
         self._anchor_fraction, self._anchor_done_s = 0.0, 0.0   # at the plan's last report
         self._times_s: list[float] = [now_s]     # (time, fraction) at each change
         self._fractions: list[float] = [0.0]
+        self._waiting_since_s: float | None = None   # the fraction waits for the plan's next report
 
     # --- what the runner tells it -------------------------------------------------------------
     def steps_begin(self, now_s: float) -> None:
@@ -243,8 +245,13 @@ class RunProgress:
         else the end) as the expected wall time of the steps since covers the dry run's between
         the two; never up to the next one until the plan reports it (a plan whose steps take
         longer than its dry run's would otherwise show the run done early)."""
+        return self._position()[0]
+
+    def _position(self) -> tuple[float, bool]:
+        """(fraction, whether it waits short of the plan's next report: the steps since the last
+        one already cover what the dry run had between the two)."""
         if self.ended_s is not None:
-            return 1.0
+            return 1.0, False
         anchor = self._anchor_fraction
         # Where the dry run was at the last report and at the next (without its reports: the
         # steps carried out, and the end).
@@ -259,7 +266,7 @@ class RunProgress:
         left_s = next_s - behind_s
         since = (self._done_s - self._anchor_done_s) / left_s if left_s > 0 else 0.0
         share = min(since, FRACTION_BEFORE_REPORT if reported else 1.0)
-        return min(anchor + (target - anchor) * share, FRACTION_BEFORE_END)
+        return min(anchor + (target - anchor) * share, FRACTION_BEFORE_END), reported and since >= FRACTION_BEFORE_REPORT
 
     def elapsed_s(self, now_s: float) -> float:
         return (self.ended_s if self.ended_s is not None else now_s) - self.started_s
@@ -272,7 +279,15 @@ class RunProgress:
         return max(self.began_s - self.started_s, 0.0), max(self.ended_s - self._step_end_s, 0.0)
 
     def measured_left_s(self, now_s: float) -> float | None:
-        """Time left of the steps at the rate of the recent window; None before any progress."""
+        """Time left of the steps at the rate of the recent window; None before any progress.
+
+        While the fraction waits short of a report the plan is late with (an adaptive search
+        taking 80 trials where its dry run had 45), its steps go on and the fraction cannot: the
+        rate is the one measured up to that wait, which says nothing of the rest of the run
+        (taken for its rate, a 0.2 s wait in strength_duration's first search had the campaign's
+        time left at 2.5x what remained)."""
+        if self._waiting_since_s is not None:
+            now_s = min(now_s, self._waiting_since_s)
         fraction = self.fraction
         elapsed_s = now_s - self._times_s[0]
         if fraction <= 0.0 or elapsed_s <= 0.0:
@@ -305,7 +320,11 @@ class RunProgress:
         return math.exp(trust * math.log(measured_s) + (1.0 - trust) * math.log(prior_s)) + self.tail_s
 
     def _record(self, now_s: float) -> None:
-        fraction = self.fraction
+        fraction, waiting = self._position()
+        if not waiting:
+            self._waiting_since_s = None
+        elif self._waiting_since_s is None:
+            self._waiting_since_s = now_s
         if fraction != self._fractions[-1]:
             self._times_s.append(now_s)
             self._fractions.append(fraction)

@@ -271,3 +271,23 @@ def station_for_dry_runs(private_station):
 
 # How close the campaign's time left comes on the emulated station is a timing figure, measured
 # by benchmarks/progress_estimate.py (a shared machine's load moves it), not asserted here.
+
+
+def test_a_wait_for_a_report_the_plan_is_late_with_does_not_drag_the_rate_down():
+    """An adaptive search taking more trials than its dry run planned: the fraction waits short
+    of the next report while the steps go on, and the rate stays the one measured before the wait."""
+    report = DryRunReport("x", [(steps.Wait(5.0), 5.0), (steps.Progress(0.5), 0.0),
+                                (steps.Wait(5.0), 5.0), (steps.Progress(1.0), 0.0)])
+    marks = progress.report_marks(report, 1.0)
+    step_s = marks[0][0]
+    run = RunProgress(steps_s=2 * step_s, prior_s=2 * step_s, now_s=0.0, marks=marks)
+    for second in range(1, 10):                                  # a tenth of the way a second
+        run.step_done(step_s / 10, float(second))
+    before_s = run.measured_left_s(9.0)
+    for second in range(10, 40):                                 # the search goes on past its plan
+        run.step_done(step_s / 10, float(second))
+    assert run.fraction == pytest.approx(0.5 * progress.FRACTION_BEFORE_REPORT)
+    assert run.measured_left_s(39.0) == pytest.approx(before_s)  # not 4x longer for the wait
+    run.reported(0.5, "half", 40.0)                              # the report: the rate is measured again
+    run.step_done(step_s / 10, 41.0)
+    assert run.measured_left_s(41.0) > before_s
