@@ -68,6 +68,9 @@ def _two_poles(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
     for k in range(1, signal.size):
         x0 = signal[k - 1]
         x1 = signal[k]
+        if x1 == 0.0 and x0 == 0.0 and first == 0.0 and second == 0.0:
+            out[k] = 0.0            # settled on zero input (a monitored input between pulses): stays 0
+            continue
         previous = first
         first = x1 + decay * (first - x0) - ramp * (x1 - x0)
         if abs(first) < FLUSH_BELOW:
