@@ -66,9 +66,7 @@ def test_smu_block_with_a_quote_hides_a_level(connect, bench):
     """The guard splits units outside quotes but knows no IEEE 488.2 blocks: a `'` inside a
     definite block opens a 'string' for the guard that swallows the rest of the message,
     which the instrument executes."""
-    driver = enveloped_smu(connect)
-    driver.set_output_enabled(True)
-    driver.set_current_a(10e-6, ramp_a_per_s=100e-6)
+    driver = _smu_at(connect, 10e-6)
     outcome = send(driver, """:TRIG:LOAD "Empty",#11';:SOUR:CURR 100e-6""")
     errors = driver.ask(":SYST:ERR?")
     panel = bench.world.panels["bias"]
@@ -121,6 +119,14 @@ def _smu_at(connect, level_a: float):
     return driver
 
 
+def _pulsing(connect, model: type, edge_s: float = 10e-9):
+    """A generator on, pulsing at half the envelope's amplitude."""
+    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=edge_s, period_s=1e-6, count=1)
+    generator.set_output_enabled(True)
+    return generator
+
+
 def test_smu_a_second_initiate_reruns_a_list_sweep_unchecked(connect, bench):
     driver = _smu_at(connect, 25e-6)
     outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
@@ -146,9 +152,7 @@ def test_smu_list_sweep_count_rounded_differently(connect, bench):
 # --------------------------------------------------------------------------- pulse generators
 
 def test_81160a_block_with_a_quote_hides_a_level(connect, bench):
-    generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
-    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
-    generator.set_output_enabled(True)
+    generator = _pulsing(connect, Keysight81160A, edge_s=5e-9)
     # Two DAC codes, 0x0127 and 0x0101 (within +-8191); the second byte is a `'`.
     outcome = send(generator, ":DATA1:DAC VOLATILE,#14\x01'\x01\x01;:VOLT1:HIGH 4;:VOLT1:LOW 0")
     errors = generator.ask(":SYST:ERR?")
@@ -162,10 +166,7 @@ class TestKeysight33500B:
         return {"pulser": "keysight_33522b"}
 
     def test_block_with_a_quote_hides_a_level(self, connect, bench):
-        generator = connect("pulser", Keysight33500B, envelope=PULSER_ENVELOPE)
-        generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=10e-9, period_s=1e-6,
-                                  count=1)
-        generator.set_output_enabled(True)
+        generator = _pulsing(connect, Keysight33500B)
         # Eight DAC codes (0x6127, 0x6161 ...), one byte a `'`.
         outcome = send(generator, ":SOUR1:DATA:ARB:DAC AUDIT,#216a'aaaaaaaaaaaaaa;:SOUR1:VOLT:HIGH 4")
         errors = generator.ask("SYST:ERR?")
@@ -208,9 +209,7 @@ SMU_FRAMING = {
 
 @pytest.mark.parametrize("case", sorted(SMU_FRAMING))
 def test_smu_framing_cannot_hide_a_level(connect, bench, case):
-    driver = enveloped_smu(connect)
-    driver.set_output_enabled(True)
-    driver.set_current_a(10e-6, ramp_a_per_s=100e-6)
+    driver = _smu_at(connect, 10e-6)
     writes, encoding = SMU_FRAMING[case]
     driver.visa_handle.encoding = encoding
     outcomes = [send(driver, message) for message in writes]
@@ -224,10 +223,7 @@ def test_smu_framing_cannot_hide_a_level(connect, bench, case):
 @pytest.mark.parametrize("bench_models", [{"pulser": "keysight_81160a"}, {"pulser": "keysight_33522b"}],
                          ids=["81160a", "33522b"])
 def test_generator_indefinite_block_cannot_hide_a_level(connect, bench, bench_models):
-    model = Keysight81160A if bench_models["pulser"] == "keysight_81160a" else Keysight33500B
-    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
-    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
-    generator.set_output_enabled(True)
+    generator = _pulsing(connect, Keysight81160A if bench_models["pulser"] == "keysight_81160a" else Keysight33500B)
     outcome = send(generator, indefinite_then_definite(":SOUR1:VOLT:HIGH 4", 15_000))
     generator.ask("*OPC?")
     assert outcome.startswith("refused") and not pulser_problems(generator, bench), outcome[:120]
