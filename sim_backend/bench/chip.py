@@ -189,7 +189,7 @@ class ChipUnderTest:
         # (a settle's window starts at its origin: nothing to shift).
         if start_s != 0.0:
             result = replace(result, time_s=result.time_s + start_s,
-                             events=tuple(replace(e, time_s=e.time_s + start_s) for e in result.events))
+                             events=tuple(e._replace(time_s=e.time_s + start_s) for e in result.events))
         self.last_result = result
         return result
 

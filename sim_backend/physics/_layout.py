@@ -6,6 +6,7 @@ metal: a resistor of R_n (its kinetic inductance and hotspot do not exist there)
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -178,27 +179,56 @@ def waveform_arrays(circuit: Circuit, st: Structure, drives: dict[str, Piecewise
 
 
 def pack(st: Structure, pwl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ip, fp, kinv) for the kernel; layout in _packing."""
+    """(ip, fp, kinv) for the kernel; layout in _packing. The waveforms' arrays are the last of
+    each kind, so everything before them is the structure's, packed once (_packed_structure)."""
     from sim_backend.physics import _packing as pk
 
+    header, ints, floats, kinv = _packed_structure(st)
+    pwl_off, pwl_len, pwl_t, pwl_v = pwl
+    header = header.copy()
+    header[pk.PWL_V] = header[pk.PWL_T] + pwl_t.size
+    ip = np.concatenate((header, ints, np.asarray(pwl_off, dtype=_I), np.asarray(pwl_len, dtype=_I)))
+    fp = np.concatenate((floats, np.asarray(pwl_t, dtype=np.float64), np.asarray(pwl_v, dtype=np.float64),
+                         np.zeros(1)))
+    return ip, fp, kinv
+
+
+_PACKED: weakref.WeakKeyDictionary[Structure, tuple] = weakref.WeakKeyDictionary()
+
+
+def _packed_structure(st: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(header, ints, floats, kinv) of `st`: the header with every offset but the last waveform
+    array's (it follows the waveforms' times), the structure's int and float arrays in order."""
+    from sim_backend.physics import _packing as pk
+
+    packed = _PACKED.get(st)
+    if packed is not None:
+        return packed
     a = st.arrays
     fields = dict(zip(
         ("kinv", "cl_of_node", "n_cl", "cl_rep", "br_p", "br_n", "br_l0", "br_nl", "br_isw",
          "br_wire", "w_br", "w_ihs", "w_k", "w_rn", "w_delta", "r_p", "r_n", "r_g", "cs_p", "cs_n",
          "vs_p", "vs_n", "w_mode", "w_isw", "w_sigma"), a[1:]))
-    fields.update(zip(("pwl_off", "pwl_len", "pwl_t", "pwl_v"), pwl))
+    n_sources = fields["cs_p"].size + fields["vs_p"].size
     header = np.zeros(pk.N_HEADER, dtype=_I)
     header[[pk.NN, pk.NB, pk.NW, pk.NR, pk.NCS, pk.NVS, pk.NCL]] = [
         a[0], fields["br_p"].size, fields["w_br"].size, fields["r_p"].size, fields["cs_p"].size,
         fields["vs_p"].size, a[3]]
-    ints, pos = [header], pk.N_HEADER
+    ints, pos = [], pk.N_HEADER
     for k, name in enumerate(pk.INT_FIELDS):
         header[pk.CL_OF_NODE + k] = pos
+        if name in ("pwl_off", "pwl_len"):
+            pos += n_sources                       # one offset and one length per source
+            continue
         ints.append(np.asarray(fields[name], dtype=_I))
         pos += ints[-1].size
     floats, pos = [], 0
     for k, name in enumerate(pk.FLOAT_FIELDS):
         header[pk.BR_L0 + k] = pos
+        if name in ("pwl_t", "pwl_v"):
+            break                                  # PWL_V: pack's, after the times
         floats.append(np.asarray(fields[name], dtype=np.float64))
         pos += floats[-1].size
-    return np.concatenate(ints), np.concatenate(floats + [np.zeros(1)]), np.ascontiguousarray(a[1])
+    packed = (header, np.concatenate(ints), np.concatenate(floats), np.ascontiguousarray(a[1]))
+    _PACKED[st] = packed
+    return packed

@@ -11,30 +11,15 @@ import numpy as np
 from sim_backend.physics import _layout
 from sim_backend.physics import nanowire as nw
 from sim_backend.physics._kernel_dc import divide_keeping_flux
+from sim_backend.physics._kernel_network import stored_energy
 from sim_backend.physics.circuit import GROUND, Circuit, CurrentSource, Resistor, VoltageSource
 from sim_backend.physics.results import CircuitState
 
 
-#: (branches and currents, energy) of the last stored energy computed: a simulation starts where
-#: the one before it ended, so its stored energy at the start is the one computed at that end.
-_last_stored: tuple[bytes, float] = (b"", 0.0)
-
-
 def stored_energy_total_j(st: _layout.Structure, branch_current_a: np.ndarray) -> float:
     """Σ ∫₀^I I dΦ over the inductive branches (nonlinear-aware)."""
-    global _last_stored
-    currents = np.asarray(branch_current_a, dtype=np.float64)
-    key = b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
-                   for a in (st.branch_l0_h, st.branch_nonlinear, st.branch_isw_a, currents))
-    last = _last_stored                     # one read: another thread may replace it
-    if last[0] == key:
-        return last[1]
-    energy_j = float(sum(
-        nw.inductive_energy_j(float(l0), bool(nl), float(isw), float(i))
-        for l0, nl, isw, i in zip(st.branch_l0_h, st.branch_nonlinear, st.branch_isw_a, currents)
-    ))
-    _last_stored = (key, energy_j)
-    return energy_j
+    return float(stored_energy(st.branch_l0_h, st.branch_nonlinear, st.branch_isw_a,
+                               np.ascontiguousarray(branch_current_a, dtype=np.float64)))
 
 
 def project_cluster_kcl(st: _layout.Structure, current_a: np.ndarray, injection_a: np.ndarray) -> np.ndarray:

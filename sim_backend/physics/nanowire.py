@@ -178,15 +178,8 @@ def stored_energy_j(p: NanowireParams, current_a: float) -> float:
     return inductive_energy_j(p.inductance_h, p.nonlinear_inductance, switching_current_a(p), current_a)
 
 
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
-
-
 def inductive_energy_j(l0_h: float, nonlinear: bool, isw_a: float, current_a: float) -> float:
-    """∫₀^I I' dΦ(I') = I·Φ(I) − ∫₀^I Φ(I') dI' (Gauss–Legendre, exact to ~1e-12 for the fit)."""
-    if not nonlinear:
-        return 0.5 * l0_h * current_a * current_a
-    s = 0.5 * current_a * (_GL_X + 1.0)
-    phi = l0_h * inductance_ratios(s, isw_a) * s
-    integral = 0.5 * current_a * float(np.dot(_GL_W, phi))
-    phi_end = l0_h * current_a * inductance_ratio(current_a, isw_a)
-    return current_a * phi_end - integral
+    """∫₀^I I' dΦ(I') = I·Φ(I) − ∫₀^I Φ(I') dI' (= ½L₀I² for linear wires); the solver's own."""
+    from sim_backend.physics._kernel_network import inductive_energy  # it imports this module
+
+    return float(inductive_energy(float(l0_h), int(bool(nonlinear)), float(isw_a), float(current_a)))
