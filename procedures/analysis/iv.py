@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+import scipy
 
 from contracts.records import Uncertainty
 from contracts.units import format_si
@@ -68,8 +68,8 @@ def resistive_branch_fit(current_a, voltage_v, switched_v: float, level: float) 
     n = int(keep.sum())
     if n < 3 or np.ptp(current_a[keep]) == 0:
         return math.nan, None
-    fit = stats.linregress(current_a[keep], voltage_v[keep])
-    half = float(stats.t.ppf(0.5 + level / 2, n - 2)) * fit.stderr
+    fit = scipy.stats.linregress(current_a[keep], voltage_v[keep])
+    half = float(scipy.stats.t.ppf(0.5 + level / 2, n - 2)) * fit.stderr
     return float(fit.slope), Uncertainty(f"{SLOPE_METHOD} (n = {n} points, {n - 2} dof)", level,
                                          fit.slope - half, fit.slope + half, fit.stderr)
 
@@ -113,7 +113,7 @@ def bracketed_mean_uncertainty(values, resolution: float, level: float,
     if n == 1 and type_b == 0:
         return mean, None
     dof = math.inf if type_a == 0 else (standard**4 / (type_a**4 / (n - 1)) if n > 1 else math.inf)
-    k = float(stats.norm.ppf(0.5 + level / 2)) if math.isinf(dof) else float(stats.t.ppf(0.5 + level / 2, dof))
+    k = float(scipy.stats.norm.ppf(0.5 + level / 2) if math.isinf(dof) else scipy.stats.t.ppf(0.5 + level / 2, dof))
     method = (f"GUM combined uncertainty: Student t spread over n = {n} readings and a "
               f"{format_si(resolution, unit)} step (uniform), coverage factor {k:.3g} from the Welch-Satterthwaite dof")
     return mean, Uncertainty(method, level, mean - k * standard, mean + k * standard, standard)

@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+import scipy
 
 from contracts.records import Uncertainty
 
@@ -56,7 +56,7 @@ _QUIET = np.errstate(under="ignore")
 def probability(x, midpoint, width, lapse: float = LAPSE, falling: bool = False) -> np.ndarray:
     """P(response | x) of the model (arrays broadcast)."""
     z = (np.asarray(x, dtype=float) - midpoint) / width
-    return lapse / 2 + (1 - lapse) * special.ndtr(-z if falling else z)
+    return lapse / 2 + (1 - lapse) * scipy.special.ndtr(-z if falling else z)
 
 
 def _cell_edges(grid: np.ndarray) -> np.ndarray:
@@ -133,7 +133,7 @@ class GridPosterior:
         mean = marginal @ grid
         standard = np.sqrt(np.maximum(marginal @ grid**2 - mean**2, 0.0))
         # An edge the data do not exclude (likelihood-ratio test at `level`) leaves that side open.
-        cut = stats.chi2.ppf(level, 1) / 2
+        cut = scipy.stats.chi2.ppf(level, 1) / 2
         top = profile.max(axis=-1)
         low = np.where(top - profile[:, 0] < cut, low_open, q[:, 0])
         high = np.where(top - profile[:, -1] < cut, high_open, q[:, 2])

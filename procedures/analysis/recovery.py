@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+import scipy
 
 from contracts.records import Result, Uncertainty
 from procedures.analysis.psychometric import LAPSE, probability
@@ -117,13 +117,13 @@ class _Likelihood:
 
     def profile_mu(self, mu: float) -> float:
         """max over σ of ℓ(μ, σ) (unimodal in log σ: the probit is log-concave in 1/σ)."""
-        found = optimize.minimize_scalar(lambda s: -float(self.loglik(mu, s)), bounds=self.log_sigma_bounds,
+        found = scipy.optimize.minimize_scalar(lambda s: -float(self.loglik(mu, s)), bounds=self.log_sigma_bounds,
                                          method="bounded", options={"xatol": 1e-4})
         return max(-float(found.fun), float(self.loglik(mu, self.log_sigma_bounds[0])))
 
     def profile_sigma(self, log_sigma: float, near_mu: float) -> float:
         """max over μ of ℓ(μ, σ) (unimodal in μ at fixed σ)."""
-        found = optimize.minimize_scalar(lambda m: -float(self.loglik(m, log_sigma)), bounds=self.mu_bounds,
+        found = scipy.optimize.minimize_scalar(lambda m: -float(self.loglik(m, log_sigma)), bounds=self.mu_bounds,
                                          method="bounded", options={"xatol": 1e-5})
         return max(-float(found.fun), float(self.loglik(near_mu, log_sigma)))
 
@@ -137,7 +137,7 @@ def _root(f, inside: float, outside: float) -> float:
     is not below 0 there (a profile flat at the cut)."""
     if not f(inside) < 0:
         return inside
-    return float(optimize.brentq(f, inside, outside, xtol=1e-6, rtol=1e-8))
+    return float(scipy.optimize.brentq(f, inside, outside, xtol=1e-6, rtol=1e-8))
 
 
 def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
@@ -153,14 +153,14 @@ def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
     if x.size == 0:
         return RecoveryFit(*[math.nan] * 6, level, 0, 0, math.nan, method)
     like = _Likelihood(x, k, n)
-    cut = float(stats.chi2.ppf(level, 1))
+    cut = float(scipy.stats.chi2.ppf(level, 1))
 
     # A coarse grid finds the maximum and brackets the interval's ends.
     mu_grid = np.linspace(*like.mu_bounds, GRID_MU)
     log_sigma_grid = np.linspace(*like.log_sigma_bounds, GRID_SIGMA)
     table = like.loglik(mu_grid[:, None], log_sigma_grid[None, :])
     i, j = np.unravel_index(np.argmax(table), table.shape)
-    found = optimize.minimize(lambda v: -float(like.loglik(v[0], v[1])), [mu_grid[i], log_sigma_grid[j]],
+    found = scipy.optimize.minimize(lambda v: -float(like.loglik(v[0], v[1])), [mu_grid[i], log_sigma_grid[j]],
                               method="L-BFGS-B", bounds=[like.mu_bounds, like.log_sigma_bounds])
     best = max(-float(found.fun), float(table[i, j]))
     mu_hat, log_sigma_hat = (found.x if -found.fun >= table[i, j] else (mu_grid[i], log_sigma_grid[j]))

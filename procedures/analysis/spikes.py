@@ -9,7 +9,7 @@ the reference is zero and the excess is the trace itself.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import find_peaks
+import scipy
 
 
 def linear_excess_v(voltage_v: np.ndarray, reference_v: np.ndarray | None, scale: float) -> np.ndarray:
@@ -118,7 +118,7 @@ def peak_count(excess_v: np.ndarray, level_v: float, prominence_v: float | None 
 def peak_indices(excess_v: np.ndarray, level_v: float, prominence_v: float | None = None) -> np.ndarray:
     """The samples where `peak_count` finds its spikes."""
     prominence_v = 0.5 * level_v if prominence_v is None else prominence_v
-    peaks, _ = find_peaks(np.asarray(excess_v, dtype=float), height=level_v, prominence=prominence_v)
+    peaks, _ = scipy.signal.find_peaks(np.asarray(excess_v, dtype=float), height=level_v, prominence=prominence_v)
     return peaks
 
 

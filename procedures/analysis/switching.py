@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special, stats
+import scipy
 
 #: Pool bins until each expects at least this many events (Cochran's rule for the chi-square test).
 EXPECTED_MIN = 5.0
@@ -178,8 +178,8 @@ def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     upper = a > 0
     lo = np.where(upper, -b, a)
     hi = np.where(upper, -a, b)
-    log_hi = special.log_ndtr(hi)
-    log_lo = special.log_ndtr(lo)
+    log_hi = scipy.special.log_ndtr(hi)
+    log_lo = scipy.special.log_ndtr(lo)
     with np.errstate(divide="ignore", invalid="ignore"):
         return log_hi + np.log1p(-np.exp(log_lo - log_hi))
 
@@ -225,13 +225,13 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
     steps = (events.high_a - events.low_a) / nll.scale
     sheppard = max(float(np.var(midpoints, ddof=1) - np.mean(steps**2) / 12), 1e-4)
     start = np.array([float(np.mean(midpoints)), 0.5 * math.log(sheppard)])
-    best = optimize.minimize(nll, start, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-9,
-                                                                       "maxiter": 4000})
-    best = optimize.minimize(nll, best.x, method="BFGS")   # polish; BFGS also gives the curvature
+    best = scipy.optimize.minimize(nll, start, method="Nelder-Mead",
+                                   options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000})
+    best = scipy.optimize.minimize(nll, best.x, method="BFGS")   # polish; BFGS also gives the curvature
     theta, nll_min = best.x, float(best.fun)
     if not math.isfinite(nll_min):
         return None
-    cutoff = float(stats.chi2.ppf(level, 1)) / 2
+    cutoff = float(scipy.stats.chi2.ppf(level, 1)) / 2
     covariance = _covariance(nll, theta)
     # Every event in one step leaves the likelihood flat towards σ → 0: no curvature there (a
     # NaN or negative variance), so no standard uncertainty (NaN), and the interval searches
@@ -240,11 +240,11 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
                              for v in (covariance[0, 0], covariance[1, 1]))
 
     def profile_mean(mean: float) -> float:
-        inner = optimize.minimize_scalar(lambda ls: nll([mean, ls]), bracket=(theta[1] - 0.1, theta[1] + 0.1))
+        inner = scipy.optimize.minimize_scalar(lambda ls: nll([mean, ls]), bracket=(theta[1] - 0.1, theta[1] + 0.1))
         return float(inner.fun) - nll_min - cutoff
 
     def profile_width(log_sigma: float) -> float:
-        inner = optimize.minimize_scalar(lambda m: nll([m, log_sigma]), bracket=(theta[0] - 0.1, theta[0] + 0.1))
+        inner = scipy.optimize.minimize_scalar(lambda m: nll([m, log_sigma]), bracket=(theta[0] - 0.1, theta[0] + 0.1))
         return float(inner.fun) - nll_min - cutoff
 
     mean_search, width_search = (se if se > 0 else 0.1 for se in (se_mean, se_log_sigma))
@@ -285,7 +285,7 @@ def _crossing(excess, at: float, direction: int, scale: float) -> float:
     for _ in range(40):
         far = at + direction * step
         if excess(far) > 0:
-            return float(optimize.brentq(excess, *sorted((at, far)), xtol=1e-6 * scale))
+            return float(scipy.optimize.brentq(excess, *sorted((at, far)), xtol=1e-6 * scale))
         step *= 2.0
     return direction * math.inf
 
@@ -351,4 +351,4 @@ def _goodness_of_fit(events: CensoredEvents, mean_a: float, width_a: float, edge
     if dof < 1:
         return math.nan, max(dof, 0), math.nan, int(pooled_o.size)
     chi_square = float(np.sum((pooled_o - pooled_e) ** 2 / pooled_e))
-    return chi_square, dof, float(stats.chi2.sf(chi_square, dof)), int(pooled_o.size)
+    return chi_square, dof, float(scipy.stats.chi2.sf(chi_square, dof)), int(pooled_o.size)

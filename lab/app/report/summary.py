@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+import scipy
 
 from contracts.files.chip import GROUND, ChipDocument, ChipFileError, chip_document, switching_current_ratio, \
     wire_switching_current_a
@@ -354,7 +354,7 @@ def standard_of(quantity: Quantity, run: RunData, name: str, k: int | None) -> t
             return standard, False
         low, high = pick(u.low), pick(u.high)
         if math.isfinite(low) and math.isfinite(high) and high > low:
-            return (high - low) / 2 / float(stats.norm.ppf(0.5 + u.level / 2)), True
+            return (high - low) / 2 / float(scipy.stats.norm.ppf(0.5 + u.level / 2)), True
         return math.nan, False
     stderr = companion(name, "stderr", run.results)
     return (run.results[stderr].scalar(), False) if stderr else (math.nan, False)
