@@ -1,0 +1,128 @@
+"""A further audit of the write guard: the guard's record of what it commanded against what the
+emulated instrument really did.
+
+The guard commits a message's effect once the exchange completes, whether or not the
+instrument executed it. An instrument refuses a unit it cannot execute (a settings conflict, a
+parameter out of range, an undefined header earlier in the message, after which it runs
+nothing more of that message) and keeps its old settings; the guard then follows levels the
+instrument never took, and a later write that is relative to them (an amplitude around the
+offset, a step from the present level, a sweep set earlier) is checked against the wrong state.
+
+Real drivers, both transports (in-process and TCP), the emulated bench, as
+test_write_guard_audit.py; each test asserts what the instrument must stay inside.
+"""
+
+from __future__ import annotations
+
+import pytest
+from driver_helpers import PULSER_ENVELOPE, pulser_problems
+from test_write_guard_audit import _smu_at, assert_no_step_above_the_largest, send, trace_smu
+
+from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_81160a import Keysight81160A
+
+
+# --------------------------------------------------------------------------- pulse generators
+
+GENERATORS = {"81160a": ("keysight_81160a", Keysight81160A, ":VOLT1"),
+              "33522b": ("keysight_33522b", Keysight33500B, ":SOUR1:VOLT")}
+
+
+@pytest.fixture
+def bench_models(generator_model) -> dict[str, str]:
+    return {"pulser": GENERATORS[generator_model][0]}
+
+
+per_generator = pytest.mark.parametrize("generator_model", sorted(GENERATORS))
+
+
+@per_generator
+def test_generator_amplitude_around_an_offset_the_instrument_refused(connect, bench, generator_model):
+    """`HIGH -1.2` with the low level at 1.0 V: the instrument refuses it (-221, the high level
+    must exceed the low), the guard records levels -1.2..1.0 V (offset -0.1 V). An amplitude of
+    2.2 V is then checked around -0.1 V (-1.2..1.0 V, inside), and the instrument, still at
+    offset 1.1 V, puts out 0..2.2 V."""
+    _, model, prefix = GENERATORS[generator_model]
+    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    outcomes = [send(generator, f"{prefix}:HIGH 1.2"), send(generator, f"{prefix}:LOW 1.0")]
+    generator.set_output_enabled(True)
+    assert not pulser_problems(generator, bench), outcomes
+    outcomes.append(send(generator, f"{prefix}:HIGH -1.2"))
+    outcomes.append(generator.ask("SYST:ERR?"))
+    outcomes.append(send(generator, f"{prefix}:AMPL 2.2"))
+    generator.ask("*OPC?")                                  # over TCP: the write has been run
+    problems = pulser_problems(generator, bench)
+    assert not problems, (outcomes, problems)
+
+
+@per_generator
+def test_generator_offset_after_a_message_the_instrument_stopped_in(connect, bench, generator_model):
+    """An undefined header first: the instrument runs nothing of the message, the guard commits
+    the offset it holds (0 V), and an amplitude around it."""
+    _, model, prefix = GENERATORS[generator_model]
+    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    outcomes = [send(generator, f"{prefix}:HIGH 1.2"), send(generator, f"{prefix}:LOW 1.0")]
+    generator.set_output_enabled(True)
+    assert not pulser_problems(generator, bench), outcomes
+    outcomes.append(send(generator, f":NOSUCH:HEADER 1;{prefix}:OFFS 0"))
+    outcomes.append(generator.ask("SYST:ERR?"))
+    outcomes.append(send(generator, f"{prefix}:AMPL 2.4"))
+    generator.ask("*OPC?")
+    problems = pulser_problems(generator, bench)
+    assert not problems, (outcomes, problems)
+
+
+# --------------------------------------------------------------------------- Keithley 2450
+
+class TestKeithley2450:
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {}
+
+    def test_a_refused_list_sweep_leaves_the_old_one_to_play(self, connect, bench):
+        """`:SOUR:SWE:CURR:LIST 1, 5e-05, 0, …`: the guard reads count 0 as 1 and records the new
+        sweep (0 A); the instrument refuses the count (-222) and keeps the sweep set before
+        (25 uA, 0 A), which the next `:INIT` plays: 0 -> 25 uA in one step."""
+        driver = _smu_at(connect, 25e-6)
+        outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
+                                              ':SOUR:SWE:CURR:LIST 1, 5e-05, 1, OFF, "defbuffer1"', ":INIT")]
+        driver.ask("*OPC?")
+        outcomes += [send(driver, m) for m in (":SOUR:LIST:CURR 0",
+                                               ':SOUR:SWE:CURR:LIST 1, 5e-05, 0, OFF, "defbuffer1"')]
+        outcomes.append(driver.ask(":SYST:ERR?"))
+        events = trace_smu(bench)
+        outcomes.append(send(driver, ":INIT"))
+        driver.ask("*OPC?")
+        assert_no_step_above_the_largest(driver, events, outcomes)
+
+    def test_output_off_the_instrument_never_ran(self, connect, bench):
+        """`:NOSUCH;:OUTP OFF`: the instrument stops at the undefined header, its output stays on
+        at 10 uA; the guard believes it off and lets any level within the limit through at once."""
+        driver = _smu_at(connect, 10e-6)
+        outcomes = [send(driver, ":NOSUCH:HEADER 1;:OUTP OFF"), driver.ask(":SYST:ERR?")]
+        events = trace_smu(bench)
+        outcomes.append(send(driver, ":SOUR:CURR 29e-6"))
+        driver.ask("*OPC?")
+        assert_no_step_above_the_largest(driver, events, outcomes)
+
+    def test_levels_the_fixed_source_range_refused(self, connect, bench):
+        """With source autorange off at 10 uA, every level above 10.5 uA is refused (-222) and the
+        guard records it anyway: ramped up in steps the instrument never took, the guard's level
+        reaches 29 uA while the source stays at 10 uA; autorange on, then 29 uA is one step."""
+        import time
+
+        driver = _smu_at(connect, 10e-6)
+        outcomes = [send(driver, ":SOUR:CURR:RANG:AUTO OFF")]
+        level = 10e-6
+        while level < 29e-6 - 1e-12:
+            level = min(level + 1e-6, 29e-6)
+            time.sleep(0.012)
+            outcomes.append(send(driver, f":SOUR:CURR {level:.6g}"))
+        outcomes.append(driver.ask(":SYST:ERR?"))
+        outcomes.append(send(driver, ":SOUR:CURR:RANG:AUTO ON"))
+        events = trace_smu(bench)
+        outcomes.append(send(driver, ":SOUR:CURR 29e-6"))
+        driver.ask("*OPC?")
+        assert_no_step_above_the_largest(driver, events, outcomes)
