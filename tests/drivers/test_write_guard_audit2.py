@@ -126,3 +126,25 @@ class TestKeithley2450:
         outcomes.append(send(driver, ":SOUR:CURR 29e-6"))
         driver.ask("*OPC?")
         assert_no_step_above_the_largest(driver, events, outcomes)
+
+
+# --------------------------------------------------------------------------- Infiniium
+
+class TestInfiniium:
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {"scope": "keysight_infiniium"}
+
+    @pytest.mark.parametrize("message", [":CHAN1:SCAL 1", ":CHANnel1:SCALe 0.5", ":CHAN2:SCAL 1"])
+    def test_a_channel_scale_is_a_range_too(self, connect, bench, message):
+        """The Infiniium's `:CHANnel<n>:SCALe` sets the range as well (range = 8 x scale); the
+        guard checks only `:CHANnel<n>:RANGe`: 1 V/div is an 8 V full scale (limit 2 V)."""
+        from contracts.envelope import Envelope
+        from drivers.keysight_infiniium import KeysightInfiniium
+
+        limit_v = 2.0
+        scope = connect("scope", KeysightInfiniium, envelope=Envelope("oscilloscope", {"input_range_max_v": limit_v}))
+        outcome = send(scope, message)
+        scope.ask("*OPC?")
+        ranges = {n: ch.range_v for n, ch in bench.world.panels["scope"].channels.items()}
+        assert max(ranges.values()) <= limit_v, (outcome, f"full-scale ranges {ranges} V, limit {limit_v} V")
