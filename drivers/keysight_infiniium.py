@@ -81,7 +81,17 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
         def channel_range(admission: Admission) -> None:
             self.envelope.check_at_most("input_range_max_v", number(admission, 0, "input range", "V"),
                                         f"channel {admission.channel} input range", "V")
-        return [Rule(":CHANnel{n}:RANGe", channel_range)]
+
+        def channel_scale(admission: Admission) -> None:
+            # The scale sets the range too: full scale is 8 divisions.
+            range_v = SCREEN_DIVISIONS * number(admission, 0, "vertical scale", "V/div")
+            self.envelope.check_at_most("input_range_max_v", range_v,
+                                        f"channel {admission.channel} input range (8 x its scale)", "V")
+        return [Rule(":CHANnel{n}:RANGe", channel_range), Rule(":CHANnel{n}:SCALe", channel_scale)]
+
+
+#: Vertical divisions on an Infiniium's screen: `:CHANnel<n>:RANGe` = 8 x `:CHANnel<n>:SCALe`.
+SCREEN_DIVISIONS = 8
 
 
 def _preamble(reply: str) -> tuple[int, float, float, float, float]:
