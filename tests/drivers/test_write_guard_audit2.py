@@ -14,6 +14,8 @@ test_write_guard_audit.py; each test asserts what the instrument must stay insid
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from driver_helpers import PULSER_ENVELOPE, pulser_problems
 from test_write_guard_audit import _smu_at, assert_no_step_above_the_largest, send, trace_smu
@@ -111,8 +113,6 @@ class TestKeithley2450:
         """With source autorange off at 10 uA, every level above 10.5 uA is refused (-222) and the
         guard records it anyway: ramped up in steps the instrument never took, the guard's level
         reaches 29 uA while the source stays at 10 uA; autorange on, then 29 uA is one step."""
-        import time
-
         driver = _smu_at(connect, 10e-6)
         outcomes = [send(driver, ":SOUR:CURR:RANG:AUTO OFF")]
         level = 10e-6
@@ -124,6 +124,22 @@ class TestKeithley2450:
         outcomes.append(send(driver, ":SOUR:CURR:RANG:AUTO ON"))
         events = trace_smu(bench)
         outcomes.append(send(driver, ":SOUR:CURR 29e-6"))
+        driver.ask("*OPC?")
+        assert_no_step_above_the_largest(driver, events, outcomes)
+
+    def test_a_trigger_model_loaded_after_a_sweep(self, connect, bench):
+        """`:TRIG:LOAD "SimpleLoop", 1` replaces the list sweep set before; the guard still plays
+        that sweep at `:INIT` and records its last level (0 A) while the source stays at 25 uA: a
+        step to -1 uA, one small step for the guard, is a 26 uA reversal."""
+        driver = _smu_at(connect, 25e-6)
+        outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
+                                              ':SOUR:SWE:CURR:LIST 1, 5e-05, 1, OFF, "defbuffer1"',
+                                              ':TRIG:LOAD "SimpleLoop", 1', ":INIT")]
+        driver.ask("*OPC?")
+        outcomes += [driver.ask(":SYST:ERR?"), driver.ask(":SOUR:CURR?")]
+        time.sleep(0.05)                 # 1 uA at 100 uA/s needs 10 ms: the rate does not refuse it
+        events = trace_smu(bench)
+        outcomes.append(send(driver, ":SOUR:CURR -1e-6"))
         driver.ask("*OPC?")
         assert_no_step_above_the_largest(driver, events, outcomes)
 
