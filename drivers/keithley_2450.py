@@ -319,6 +319,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             Rule("[:SOURce[1]]:FUNCtion[:MODE]", self._admit_function),
             Rule(":OUTPut[1][:STATe]", self._admit_output),
             Rule(":INITiate[:IMMediate]", self._admit_initiate),
+            # A trigger model template replaces the list sweep set before: :INIT no longer plays it.
+            Rule(":TRIGger:LOAD", forget(SWEEP)),
             Rule("*RST", self._admit_reset),
             Rule("[:SOURce[1]]:SWEep:CURRent:LINear*", refuse("a linear sweep's levels are not checked step by "
                                                               "step; use a list sweep")),
