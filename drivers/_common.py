@@ -13,6 +13,12 @@ decides three things:
   malformed block in the middle of it) leaves the session unsynchronised — its reply may still
   be on the way and would be taken as the answer to the next query — so the next exchange
   first clears the device and reconnects, and checks `*IDN?` answers like an `*IDN?`;
+- whether the instrument did what the guard let through: a message that changes what the guard
+  follows (a level, an output, a list sweep) may have been refused by the instrument, in part or
+  in all, leaving its old settings, so the error queue is read after it; an error (or an entry
+  garbled on the way) leaves what the message changed unknown to the guard, as after an
+  interrupted exchange, until a query reads it back; the errors are kept for the role verb's
+  own check;
 - what a timeout or a dropped link means: close the VISA resource, reopen it with exponential
   backoff (bounded attempts), check `*IDN?`, re-apply the last role settings, then retry the
   operation once. If that fails the caller gets an `InstrumentConnectionError` naming the
@@ -188,6 +194,20 @@ class RecoveringVisa:
         except BaseException:
             self.write_guard.commit_uncertain(admitted)   # the bytes may have been executed
             raise
+        if admitted != self.write_guard.state:
+            # A message that changes what the guard follows may have been refused, in part or in
+            # all, by the instrument, which then keeps its old settings: only a clean error
+            # report lets the guard take the new ones as the instrument's.
+            try:
+                refused = self.refusals_after_write()
+            except BaseException:
+                self.write_guard.commit_uncertain(admitted)
+                raise
+            if refused:
+                log.warning("%s: after %s the instrument reported %s; what it changed is taken as "
+                            "unknown until read back", self._who(), what, "; ".join(refused))
+                self.write_guard.commit_uncertain(admitted)
+                return result
         self.write_guard.commit(admitted)
         if isinstance(result, str):
             self.write_guard.learn(message, result)
@@ -336,12 +356,34 @@ class RecoveringVisa:
     #: The query that pops one error ("SYST:ERR?"); None for instruments without a queue.
     error_query: str | None = "SYST:ERR?"
 
+    #: Errors read after a write (refusals_after_write), kept for the next drain_errors.
+    _held_errors: list[str] | None = None
+
     def drain_errors(self, query: str | None = None, limit: int = 32) -> list[str]:
-        """Read the error queue until it reports 0; returns the errors it held."""
+        """Read the error queue until it reports 0; returns the errors it held, after those read
+        since the last drain (refusals_after_write)."""
+        held, self._held_errors = self._held_errors or [], None
+        return held + self._read_error_queue(query, limit)[0]
+
+    def refusals_after_write(self) -> list[str]:
+        """What the instrument reports refusing, read after a write that changed what the guard
+        follows: its error queue (an entry garbled on the way counts too). The errors are kept
+        for the next drain_errors, so the role verb that checks for them still reports them.
+        An instrument without a queue reports nothing the guard could trust (none of ours
+        follows such an instrument's state: the Lake Shore and scope rules are absolute)."""
+        if self.error_query is None:
+            return ["no error queue to say it ran the message"]
+        errors, garbled = self._read_error_queue(None, 32)
+        if errors:
+            self._held_errors = (self._held_errors or []) + errors
+        return errors + (["an error-queue entry that arrived garbled"] if garbled else [])
+
+    def _read_error_queue(self, query: str | None, limit: int) -> tuple[list[str], bool]:
+        """(the errors read until the queue reported 0, whether an entry arrived garbled)."""
         query = query or self.error_query
         if query is None:
-            return []
-        errors = []
+            return [], False
+        errors, garbled = [], False
         for _ in range(limit):
             try:
                 code, reply = self.ask_parsed(query, _error_entry, repeatable=False)
@@ -351,11 +393,12 @@ class RecoveringVisa:
                 self.safety_notes.append(f"{self.name}: an error-queue entry arrived garbled and is "  # type: ignore[attr-defined]
                                          f"lost ({error_text(error)[-80:]})")
                 log.warning("%s: %s", self._who(), error)
+                garbled = True
                 continue
             if code == 0:
                 break
             errors.append(reply)
-        return errors
+        return errors, garbled
 
     def raise_on_errors(self, after: str, query: str | None = None) -> None:
         errors = self.drain_errors(query)

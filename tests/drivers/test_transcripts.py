@@ -45,19 +45,23 @@ def transcript(bench, visalib, received):
         driver.close()
 
 
-# Keithley 2450 Reference Manual (2450-901-01), section 14 "SCPI command reference".
+# Keithley 2450 Reference Manual (2450-901-01), section 14 "SCPI command reference". After each
+# write that changes what the write guard follows, SYST:ERR?: only a clean queue lets the guard
+# take the new state as the instrument's (drivers/_common.py).
 KEITHLEY_2450 = [
     ":SOUR:FUNC?",               # :SOURce[1]:FUNCtion[:MODE]?
     ":OUTP?",                    # :OUTPut[1][:STATe]?
     ":SOUR:FUNC CURR",           # :SOURce[1]:FUNCtion[:MODE] CURRent
     ":SOUR:CURR 0",              # :SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]
+    "SYST:ERR?",                 # :SYSTem:ERRor[:NEXT]?, the guard's
     ":SOUR:CURR:VLIM 0.5",       # :SOURce[1]:CURRent:VLIMit[:LEVel]
-    "SYST:ERR?",                 # :SYSTem:ERRor[:NEXT]?
+    "SYST:ERR?", "SYST:ERR?",    # the guard's, then the verb's
     ":SOUR:FUNC?", ":SOUR:CURR?",
     ":OUTP ON",                  # :OUTPut[1][:STATe] ON, at zero current
-    "SYST:ERR?",
+    "SYST:ERR?", "SYST:ERR?",
     ":SOUR:FUNC?", ":SOUR:CURR?",
-    ":SOUR:CURR 1e-06", ":SOUR:CURR 2e-06", ":SOUR:CURR 3e-06", ":SOUR:CURR 4e-06",  # the ramp
+    ":SOUR:CURR 1e-06", "SYST:ERR?", ":SOUR:CURR 2e-06", "SYST:ERR?",   # the ramp
+    ":SOUR:CURR 3e-06", "SYST:ERR?", ":SOUR:CURR 4e-06", "SYST:ERR?",
     "SYST:ERR?",
 ]
 
@@ -80,18 +84,18 @@ LAKESHORE_372 = [
 # FUNCtion:PULSe:PERiod|WIDTh|TRANsition, OUTPut:POLarity, VOLTage:HIGH|LOW, TRIGger:SOURce,
 # BURSt:MODE|NCYCles|STATe, OUTPut, SYSTem:ERRor?, *TRG, *OPC?.
 KEYSIGHT_33500B = [
-    "SOURce1:FUNCtion PULS",
+    "SOURce1:FUNCtion PULS", "SYST:ERR?",
     "SOURce1:FUNCtion:PULSe:PERiod?", "SOURce1:FUNCtion:PULSE:WIDTh?",
     "SOURce1:FUNCtion:PULSe:TRANsition:LEADing?", "SOURce1:FUNCtion:PULSe:TRANsition:TRAiling?",
-    "SOURce1:FUNCtion:PULSE:WIDTh 2e-08",           # width first: it must fit the present period
+    "SOURce1:FUNCtion:PULSE:WIDTh 2e-08", "SYST:ERR?",   # width first: it must fit the present period
     "SOURce1:FUNCtion:PULSe:PERiod 1e-06",
     "SOURce1:FUNCtion:PULSe:TRANsition 9e-09",
     "OUTPut1:POLarity NORM",
     "SOURce1:VOLTage:HIGH?", "SOURce1:VOLTage:LOW?",
-    "SOURce1:VOLTage:HIGH 0.5", "SOURce1:VOLTage:LOW 0",
+    "SOURce1:VOLTage:HIGH 0.5", "SYST:ERR?", "SOURce1:VOLTage:LOW 0", "SYST:ERR?",
     "TRIGger1:SOURce BUS", "SOURce1:BURSt:MODE TRIG", "SOURce1:BURSt:NCYCles 3", "SOURce1:BURSt:STATe 1",
     "SYST:ERR?",
-    "OUTPut1 1", "SYST:ERR?",
+    "OUTPut1 1", "SYST:ERR?", "SYST:ERR?",
     "*TRG", "*OPC?",
 ]
 
@@ -99,14 +103,14 @@ KEYSIGHT_33500B = [
 # :PULSe:TRANsition[1|2]:TRAiling:AUTO, :PULSe:PERiod|WIDTh|TRANsition[1|2], :OUTPut[1|2]:POLarity,
 # :VOLTage[1|2]:HIGH|LOW, :TRIGger:SOURce|COUNt[1|2], :ARM:SOURce[1|2] MANual, :OUTPut[1|2].
 KEYSIGHT_81160A = [
-    ":FUNCtion1 PULS", ":PULSe:TRANsition1:TRAiling:AUTO 1",
+    ":FUNCtion1 PULS", "SYST:ERR?", ":PULSe:TRANsition1:TRAiling:AUTO 1",
     ":PULSe:PERiod1?", ":PULSe:WIDTh1?", ":PULSe:TRANsition1?", ":PULSe:TRANsition1:TRAiling?",
-    ":PULSe:PERiod1 1e-06", ":PULSe:WIDTh1 2e-08", ":PULSe:TRANsition1 9e-09",
+    ":PULSe:PERiod1 1e-06", ":PULSe:WIDTh1 2e-08", "SYST:ERR?", ":PULSe:TRANsition1 9e-09",
     ":OUTPut1:POLarity NORM",
-    ":VOLTage1:HIGH?", ":VOLTage1:LOW?", ":VOLTage1:HIGH 0.5", ":VOLTage1:LOW 0.0",
+    ":VOLTage1:HIGH?", ":VOLTage1:LOW?", ":VOLTage1:HIGH 0.5", "SYST:ERR?", ":VOLTage1:LOW 0.0", "SYST:ERR?",
     ":TRIGger:SOURce1 IMM", ":TRIGger:COUNt1 3", ":ARM:SOURce1 MAN",
     "SYST:ERR?",
-    ":OUTPut1 1", "SYST:ERR?",
+    ":OUTPut1 1", "SYST:ERR?", "SYST:ERR?",
     "*TRG", "*OPC?",
 ]
 
