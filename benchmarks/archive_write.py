@@ -10,7 +10,7 @@ alternate (ABBA) so neither writer always follows the other; the medians are com
 Prints the archive's bytes per sample (the file's size over the samples it holds) and the ratio
 of the raw write's time to the archive's.
 
-    .ci/env python benchmarks/archive_write.py [--traces 8000] [--repeats 9] [--dir DIR]
+    .ci/env python benchmarks/archive_write.py [--traces 8000] [--repeats 9] [--dir DIR] [--parts]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def archive_pass(directory: Path, run_id: str, blocks: list[TraceBlock], n_block
     return time.perf_counter() - t0
 
 
-def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int) -> float:
+def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int, parts: dict[str, list[float]] | None = None) -> float:
     t0 = time.perf_counter()
     with open(path, "wb") as f:
         for i in range(n_blocks):
@@ -71,8 +71,42 @@ def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int) -> float:
             for part in (codes.step, codes.origin, codes.points, block.columns["t_trigger_s"][0]):
                 f.write(memoryview(np.ascontiguousarray(part)))
         f.flush()
+        t1 = time.perf_counter()
         os.fsync(f.fileno())
+    if parts is not None:
+        parts.setdefault("raw: write", []).append(t1 - t0)
+        parts.setdefault("raw: fsync", []).append(time.perf_counter() - t1)
     return time.perf_counter() - t0
+
+
+def archive_parts(directory: Path, run_id: str, blocks: list[TraceBlock], n_blocks: int,
+                  parts: dict[str, list[float]]) -> None:
+    """One archive pass timed in parts: its start, its blocks, its end, and the fsyncs inside."""
+    fsyncs: list[float] = []
+    real_fsync = os.fsync
+
+    def timed_fsync(fd: int) -> None:
+        t = time.perf_counter()
+        real_fsync(fd)
+        fsyncs.append(time.perf_counter() - t)
+
+    spec = TraceSpec(CHANNELS, TIME_S, {"t_trigger_s": ColumnSpec("s")}, code_bits=CODE_BITS)
+    os.fsync = timed_fsync
+    try:
+        t0 = time.perf_counter()
+        writer = ArchiveWriter(directory)
+        writer(RunStart(run_id, "benchmark", "2026-01-01T00:00:00+00:00", {}, "", "", {}, "bench", traces=spec))
+        t1 = time.perf_counter()
+        for i in range(n_blocks):
+            writer(blocks[i % len(blocks)])
+        t2 = time.perf_counter()
+        writer(RunStop("completed", "2026-01-01T00:00:01+00:00"))
+        t3 = time.perf_counter()
+    finally:
+        os.fsync = real_fsync
+    for name, value in (("archive: start", t1 - t0), ("archive: blocks", t2 - t1), ("archive: end", t3 - t2),
+                        ("archive: fsyncs in its end", sum(fsyncs))):
+        parts.setdefault(name, []).append(value)
 
 
 def main() -> None:
@@ -80,6 +114,8 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=8000)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--parts", action="store_true",
+                        help="also time each writer in parts (start, blocks, end, fsync), as many passes again")
     args = parser.parse_args()
     n_blocks = max(1, args.traces // BLOCK)
     blocks = make_blocks()
@@ -99,6 +135,12 @@ def main() -> None:
                     archive_bytes = (scratch / f"run{r}.h5").stat().st_size
             for p in scratch.iterdir():  # keep the page cache from filling with old passes
                 p.unlink()
+        parts: dict[str, list[float]] = {}
+        for r in range(args.repeats if args.parts else 0):
+            archive_parts(scratch, f"parts{r}", blocks, n_blocks, parts)
+            raw_pass(scratch / f"raw-parts{r}.bin", blocks, n_blocks, parts)
+            for p in scratch.iterdir():
+                p.unlink()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -110,11 +152,15 @@ def main() -> None:
     for k in ("raw", "archive"):
         print(f"{k:<10}{med[k]:>10.3f}{min(times[k]):>9.3f}{max(times[k]):>9.3f}"
               f"{megabytes / med[k]:>9.0f}{n_blocks * BLOCK / med[k]:>11.0f}")
+    for name, values in parts.items():
+        print(f"  {name:<28}{statistics.median(values) * 1e3:8.1f} ms (median of {len(values)})")
     print(json.dumps({"benchmark": "archive_write", "ratio_to_raw": round(med["raw"] / med["archive"], 3),
                       "bytes_per_sample": round(bytes_per_sample, 4),
                       "target_met": bytes_per_sample <= TARGET_BYTES_PER_SAMPLE,
                       "archive_mb_per_s": round(megabytes / med["archive"], 1),
-                      "raw_mb_per_s": round(megabytes / med["raw"], 1)}))
+                      "raw_mb_per_s": round(megabytes / med["raw"], 1),
+                      **({"parts_ms": {name: round(statistics.median(values) * 1e3, 1)
+                                       for name, values in parts.items()}} if parts else {})}))
 
 
 if __name__ == "__main__":
