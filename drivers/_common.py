@@ -102,6 +102,8 @@ class RecoveringVisa:
     _unsynced: str = ""
     #: Times the session was cleared and reopened because the link was out of step (_unsynced).
     resynchronisations: int = 0
+    #: Times the link was reopened (a resynchronisation or a reconnect after a transport fault).
+    reconnects: int = 0
     _write_guard: WriteGuard | None = None
     _safety_notes: list[str] | None = None
 
@@ -288,6 +290,7 @@ class RecoveringVisa:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
                     self._reopen(address, visalib, timeout_ms)
+                    self.reconnects += 1
                     if not self._making_safe:
                         # Settings written again end what the instrument held for us (an armed
                         # acquisition); a bare reopen (safe state, a resync) leaves it be.
@@ -373,10 +376,15 @@ class RecoveringVisa:
         follows such an instrument's state: the Lake Shore and scope rules are absolute)."""
         if self.error_query is None:
             return ["no error queue to say it ran the message"]
+        reconnects = self.reconnects
         errors, garbled = self._read_error_queue(None, 32)
         if errors:
             self._held_errors = (self._held_errors or []) + errors
-        return errors + (["an error-queue entry that arrived garbled"] if garbled else [])
+        # A query asked again after a reconnect: the entry its lost reply carried (popped by the
+        # instrument when it answered) is gone, and the queue may now read clean.
+        lost = self.reconnects != reconnects
+        return (errors + (["an error-queue entry that arrived garbled"] if garbled else [])
+                + (["an error-queue reply lost with the link"] if lost else []))
 
     def _read_error_queue(self, query: str | None, limit: int) -> tuple[list[str], bool]:
         """(the errors read until the queue reported 0, whether an entry arrived garbled)."""

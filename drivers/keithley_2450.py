@@ -240,14 +240,25 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         return levels, span_a / steps / ramp_a_per_s
 
     def _ramp_to(self, target_a: float, ramp_a_per_s: float) -> None:
-        start_a = self._ramp_start_a()
-        levels, wait_s = self.ramp_plan(start_a, target_a, ramp_a_per_s)
-        if levels and start_a != self.write_guard.commanded(LEVEL_A):
-            levels.insert(0, start_a)     # say where the ramp starts: a move that only lowers |I|
-        for level_a in levels:
-            # Wait before each step, so back-to-back ramps cannot exceed the rate either.
-            time.sleep(wait_s)
-            self.write(f":SOUR:CURR {level_a:.9g}")
+        # A step the instrument may not have taken (its error queue held an error after it, or
+        # the reply was lost with the link) leaves the level unknown to the guard: the ramp reads
+        # it back and is planned again from there (a bounded number of times), rather than
+        # stepping on from a level that may not be the source's.
+        for replans in range(self.ramp_steps_max() + 1):
+            start_a = self._ramp_start_a()
+            levels, wait_s = self.ramp_plan(start_a, target_a, ramp_a_per_s)
+            if levels and start_a != self.write_guard.commanded(LEVEL_A):
+                levels.insert(0, start_a)     # say where the ramp starts: a move that only lowers |I|
+            lost = False
+            for level_a in levels:
+                # Wait before each step, so back-to-back ramps cannot exceed the rate either.
+                time.sleep(wait_s)
+                self.write(f":SOUR:CURR {level_a:.9g}")
+                if self.write_guard.commanded(LEVEL_A) is None and replans < self.ramp_steps_max():
+                    lost = True
+                    break
+            if not lost:
+                break
         if self.write_guard.commanded(LEVEL_A) != float(f"{target_a:.9g}"):
             # The start was taken as the target (or 0 A was the only safe move): say it once, so
             # the commanded level is known from here on.
@@ -366,6 +377,12 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         are bounded by the rate over its dwell); an unknown level counts as 0 A."""
         if not state.get(OUTPUT_ON, True):
             return
+        if from_a is None and to_a != 0.0:
+            # The source may hold any level in the envelope, of either sign: any level but 0 A
+            # could be a rise or a reversal of up to twice the limit.
+            raise EnvelopeError(f"refused: {what} to {to_a:.6g} A from an unknown level (the source may hold any "
+                                "level in the envelope, of either sign); read the level first or set 0 A; "
+                                "nothing was written")
         start_a = 0.0 if from_a is None else from_a
         crosses = start_a * to_a < 0
         if not crosses and abs(to_a) <= abs(start_a) and from_a is not None:
