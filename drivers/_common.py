@@ -191,29 +191,41 @@ class RecoveringVisa:
             self._unsynced = ""
             return result
 
+        def admit_again() -> None:
+            # The link failed and was reopened, which set aside what the guard had recorded (the
+            # instrument may have been reset) and wrote the role settings again: the message is
+            # sent again only if it passes against that state, and commits onto it.
+            nonlocal admitted
+            admitted = self.write_guard.admit(message)
+
         try:
-            result = self.guarded(what, attempt)
+            result = self.guarded(what, attempt, before_retry=admit_again)
         except BaseException:
             self.write_guard.commit_uncertain(admitted)   # the bytes may have been executed
             raise
-        if admitted != self.write_guard.state:
+        if admitted != self.write_guard.state and self._refused(what, admitted):
             # A message that changes what the guard follows may have been refused, in part or in
             # all, by the instrument, which then keeps its old settings: only a clean error
             # report lets the guard take the new ones as the instrument's.
-            try:
-                refused = self.refusals_after_write()
-            except BaseException:
-                self.write_guard.commit_uncertain(admitted)
-                raise
-            if refused:
-                log.warning("%s: after %s the instrument reported %s; what it changed is taken as "
-                            "unknown until read back", self._who(), what, "; ".join(refused))
-                self.write_guard.commit_uncertain(admitted)
-                return result
+            self.write_guard.commit_uncertain(admitted)
+            return result
         self.write_guard.commit(admitted)
         if isinstance(result, str):
             self.write_guard.learn(message, result)
         return result
+
+    def _refused(self, what: str, admitted: dict[Any, Any]) -> bool:
+        """Whether the instrument reported refusing something (refusals_after_write) after `what`,
+        whose state the guard admitted; failing to read that report leaves the state unknown too."""
+        try:
+            refused = self.refusals_after_write()
+        except BaseException:
+            self.write_guard.commit_uncertain(admitted)
+            raise
+        if refused:
+            log.warning("%s: after %s the instrument reported %s; what it changed is taken as "
+                        "unknown until read back", self._who(), what, "; ".join(refused))
+        return bool(refused)
 
     def _resynchronise(self, what: str) -> None:
         """Device clear and a fresh session, with no settings re-applied: the instrument kept
@@ -227,8 +239,9 @@ class RecoveringVisa:
         finally:
             self._making_safe = previous
 
-    def guarded(self, what: str, operation: Callable[[], T]) -> T:
-        """Run `operation`; on a transport failure reconnect and run it once more."""
+    def guarded(self, what: str, operation: Callable[[], T], before_retry: Callable[[], None] | None = None) -> T:
+        """Run `operation`; on a transport failure reconnect and run it once more (after
+        `before_retry`, which may refuse it)."""
         try:
             return operation()
         except Exception as exc:
@@ -236,6 +249,8 @@ class RecoveringVisa:
                 raise
             first_error = exc
         self._reconnect(what, first_error)
+        if before_retry is not None:
+            before_retry()
         try:
             return operation()
         except Exception as exc:
@@ -291,6 +306,11 @@ class RecoveringVisa:
                 try:
                     self._reopen(address, visalib, timeout_ms)
                     self.reconnects += 1
+                    if cause is not None:
+                        # The link failed: the instrument may have been power-cycled or reset
+                        # meanwhile, so nothing the guard recorded is taken as its state any
+                        # more (an output counts as on, every level as unknown).
+                        self.write_guard.commit_uncertain({})
                     if not self._making_safe:
                         # Settings written again end what the instrument held for us (an armed
                         # acquisition); a bare reopen (safe state, a resync) leaves it be.

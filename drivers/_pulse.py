@@ -286,6 +286,9 @@ class PulseGeneratorRole:
 
     # --- recovery ---------------------------------------------------------------------------
     def reapply_role_settings(self) -> None:
+        # After a failed link every level is unknown to the guard and the output may be on: off
+        # first (always allowed), so that the settings can be written again, then as it was.
+        self._switch_output(False)
         if self._last_config is not None:
             kind, settings = self._last_config
             (self.configure_pulse if kind == "pulse" else self.configure_dc)(**settings)
