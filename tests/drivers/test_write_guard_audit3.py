@@ -111,11 +111,12 @@ def test_a_level_after_a_cut_ramp_cannot_reverse_the_current(connect, bench, cut
 
 # --------------------------------------------------------------------------- a reconnect
 
-def test_a_reconnect_after_a_power_cycle_trusts_the_old_output_state(connect, bench):
+def test_a_reconnect_after_a_power_cycle_does_not_trust_the_old_output_state(connect, bench):
     """The link drops while the SMU is power-cycled (output off, 0 A, compliance 21 V); the
-    driver reconnects and re-applies its compliance, as it expects after a power cycle, but the
-    guard still holds the output on at 20 uA: `:SOUR:CURR 21e-6` is a 1 uA step for it, and
-    `:OUTP ON` switches on nothing new. The source goes from 0 to 21 uA at once."""
+    driver reconnects and re-applies its compliance, as it expects after a power cycle. A guard
+    that still held the output on at 20 uA took `:SOUR:CURR 21e-6` for a 1 uA step and `:OUTP
+    ON` for no change: the source went from 0 to 21 uA at once. The reconnect sets that record
+    aside: from an unknown level only 0 A may be written."""
     from sim_backend.faults.plan import drop
 
     driver = _smu_at(connect, 20e-6)
