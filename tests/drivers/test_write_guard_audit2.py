@@ -38,40 +38,33 @@ def bench_models(generator_model) -> dict[str, str]:
 per_generator = pytest.mark.parametrize("generator_model", sorted(GENERATORS))
 
 
+#: A message the instrument refuses with the generator pulsing at 1.0..1.2 V, and the amplitude
+#: then asked for around the offset the guard recorded from it.
+REFUSED_LEVELS = {
+    # the high level must exceed the low (-221): the guard recorded -1.2..1.0 V (offset -0.1 V),
+    # the instrument stays at offset 1.1 V, so 2.2 V around it is 0..2.2 V
+    "high_below_low": ("{prefix}:HIGH -1.2", 2.2),
+    # the instrument runs nothing of a message after an undefined header (-113): the guard
+    # recorded offset 0 V, the instrument stays at 1.1 V, so 2.4 V around it is -0.1..2.3 V
+    "after_an_undefined_header": (":NOSUCH:HEADER 1;{prefix}:OFFS 0", 2.4),
+}
+
+
 @per_generator
-def test_generator_amplitude_around_an_offset_the_instrument_refused(connect, bench, generator_model):
-    """`HIGH -1.2` with the low level at 1.0 V: the instrument refuses it (-221, the high level
-    must exceed the low), the guard records levels -1.2..1.0 V (offset -0.1 V). An amplitude of
-    2.2 V is then checked around -0.1 V (-1.2..1.0 V, inside), and the instrument, still at
-    offset 1.1 V, puts out 0..2.2 V."""
+@pytest.mark.parametrize("refused", sorted(REFUSED_LEVELS))
+def test_generator_amplitude_around_levels_the_instrument_refused(connect, bench, generator_model, refused):
+    """A setting the instrument refused is not the offset an amplitude is checked around."""
     _, model, prefix = GENERATORS[generator_model]
+    message, amplitude_v = REFUSED_LEVELS[refused]
     generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
     generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
     outcomes = [send(generator, f"{prefix}:HIGH 1.2"), send(generator, f"{prefix}:LOW 1.0")]
     generator.set_output_enabled(True)
     assert not pulser_problems(generator, bench), outcomes
-    outcomes.append(send(generator, f"{prefix}:HIGH -1.2"))
+    outcomes.append(send(generator, message.format(prefix=prefix)))
     outcomes.append(generator.ask("SYST:ERR?"))
-    outcomes.append(send(generator, f"{prefix}:AMPL 2.2"))
+    outcomes.append(send(generator, f"{prefix}:AMPL {amplitude_v}"))
     generator.ask("*OPC?")                                  # over TCP: the write has been run
-    problems = pulser_problems(generator, bench)
-    assert not problems, (outcomes, problems)
-
-
-@per_generator
-def test_generator_offset_after_a_message_the_instrument_stopped_in(connect, bench, generator_model):
-    """An undefined header first: the instrument runs nothing of the message, the guard commits
-    the offset it holds (0 V), and an amplitude around it."""
-    _, model, prefix = GENERATORS[generator_model]
-    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
-    generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
-    outcomes = [send(generator, f"{prefix}:HIGH 1.2"), send(generator, f"{prefix}:LOW 1.0")]
-    generator.set_output_enabled(True)
-    assert not pulser_problems(generator, bench), outcomes
-    outcomes.append(send(generator, f":NOSUCH:HEADER 1;{prefix}:OFFS 0"))
-    outcomes.append(generator.ask("SYST:ERR?"))
-    outcomes.append(send(generator, f"{prefix}:AMPL 2.4"))
-    generator.ask("*OPC?")
     problems = pulser_problems(generator, bench)
     assert not problems, (outcomes, problems)
 
