@@ -374,7 +374,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                     *, single_write: bool = True) -> None:
         """A step that raises |I| or crosses zero, with the output on (or possibly on), keeps to
         the ramp limit, and a single write also to the largest ramp step (a list sweep's steps
-        are bounded by the rate over its dwell); an unknown level counts as 0 A."""
+        are bounded by the rate over its dwell); from an unknown level only 0 A may be written."""
         if not state.get(OUTPUT_ON, True):
             return
         if from_a is None and to_a != 0.0:
