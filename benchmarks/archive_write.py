@@ -49,16 +49,39 @@ def make_blocks(n_distinct: int = 4) -> list[TraceBlock]:
     return blocks
 
 
-def archive_pass(directory: Path, run_id: str, blocks: list[TraceBlock], n_blocks: int) -> float:
+def archive_pass(directory: Path, run_id: str, blocks: list[TraceBlock], n_blocks: int,
+                 parts: dict[str, list[float]] | None = None) -> float:
+    """One archive pass; with `parts`, its start, blocks and end timed apart, and the fsyncs
+    inside its end (os.fsync wrapped for the pass)."""
     spec = TraceSpec(CHANNELS, TIME_S, {"t_trigger_s": ColumnSpec("s")}, code_bits=CODE_BITS)
-    t0 = time.perf_counter()
-    writer = ArchiveWriter(directory)
-    writer(RunStart(run_id, "benchmark", "2026-01-01T00:00:00+00:00", {}, "", "", {}, "bench",
-                    traces=spec))
-    for i in range(n_blocks):
-        writer(blocks[i % len(blocks)])
-    writer(RunStop("completed", "2026-01-01T00:00:01+00:00"))
-    return time.perf_counter() - t0
+    fsyncs: list[float] = []
+    real_fsync = os.fsync
+
+    def timed_fsync(fd: int) -> None:
+        t = time.perf_counter()
+        real_fsync(fd)
+        fsyncs.append(time.perf_counter() - t)
+
+    if parts is not None:
+        os.fsync = timed_fsync
+    try:
+        t0 = time.perf_counter()
+        writer = ArchiveWriter(directory)
+        writer(RunStart(run_id, "benchmark", "2026-01-01T00:00:00+00:00", {}, "", "", {}, "bench",
+                        traces=spec))
+        t1 = time.perf_counter()
+        for i in range(n_blocks):
+            writer(blocks[i % len(blocks)])
+        t2 = time.perf_counter()
+        writer(RunStop("completed", "2026-01-01T00:00:01+00:00"))
+        t3 = time.perf_counter()
+    finally:
+        os.fsync = real_fsync
+    if parts is not None:
+        for name, value in (("archive: start", t1 - t0), ("archive: blocks", t2 - t1), ("archive: end", t3 - t2),
+                            ("archive: fsyncs in its end", sum(fsyncs))):
+            parts.setdefault(name, []).append(value)
+    return t3 - t0
 
 
 def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int, parts: dict[str, list[float]] | None = None) -> float:
@@ -77,36 +100,6 @@ def raw_pass(path: Path, blocks: list[TraceBlock], n_blocks: int, parts: dict[st
         parts.setdefault("raw: write", []).append(t1 - t0)
         parts.setdefault("raw: fsync", []).append(time.perf_counter() - t1)
     return time.perf_counter() - t0
-
-
-def archive_parts(directory: Path, run_id: str, blocks: list[TraceBlock], n_blocks: int,
-                  parts: dict[str, list[float]]) -> None:
-    """One archive pass timed in parts: its start, its blocks, its end, and the fsyncs inside."""
-    fsyncs: list[float] = []
-    real_fsync = os.fsync
-
-    def timed_fsync(fd: int) -> None:
-        t = time.perf_counter()
-        real_fsync(fd)
-        fsyncs.append(time.perf_counter() - t)
-
-    spec = TraceSpec(CHANNELS, TIME_S, {"t_trigger_s": ColumnSpec("s")}, code_bits=CODE_BITS)
-    os.fsync = timed_fsync
-    try:
-        t0 = time.perf_counter()
-        writer = ArchiveWriter(directory)
-        writer(RunStart(run_id, "benchmark", "2026-01-01T00:00:00+00:00", {}, "", "", {}, "bench", traces=spec))
-        t1 = time.perf_counter()
-        for i in range(n_blocks):
-            writer(blocks[i % len(blocks)])
-        t2 = time.perf_counter()
-        writer(RunStop("completed", "2026-01-01T00:00:01+00:00"))
-        t3 = time.perf_counter()
-    finally:
-        os.fsync = real_fsync
-    for name, value in (("archive: start", t1 - t0), ("archive: blocks", t2 - t1), ("archive: end", t3 - t2),
-                        ("archive: fsyncs in its end", sum(fsyncs))):
-        parts.setdefault(name, []).append(value)
 
 
 def main() -> None:
@@ -137,7 +130,7 @@ def main() -> None:
                 p.unlink()
         parts: dict[str, list[float]] = {}
         for r in range(args.repeats if args.parts else 0):
-            archive_parts(scratch, f"parts{r}", blocks, n_blocks, parts)
+            archive_pass(scratch, f"parts{r}", blocks, n_blocks, parts)
             raw_pass(scratch / f"raw-parts{r}.bin", blocks, n_blocks, parts)
             for p in scratch.iterdir():
                 p.unlink()

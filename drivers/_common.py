@@ -204,7 +204,8 @@ class RecoveringVisa:
         except BaseException:
             self.write_guard.commit_uncertain(admitted)   # the bytes may have been executed
             raise
-        if admitted != self.write_guard.state and self._refused(what, admitted):
+        changed = admitted is not self.write_guard.state and admitted != self.write_guard.state
+        if changed and self._refused(what, admitted):
             # A message that changes what the guard follows may have been refused, in part or in
             # all, by the instrument, which then keeps its old settings: only a clean error
             # report lets the guard take the new ones as the instrument's.

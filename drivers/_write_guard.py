@@ -232,8 +232,9 @@ class WriteGuard:
         self._rule_of: dict[str, tuple[Rule, int | None] | None] = {}   # header -> `_rule_for`
 
     def admit(self, message: str) -> dict[Any, Any]:
-        """Check `message`; returns the state it would leave (commit it once it was sent)."""
-        state = copy_state(self.state)          # a refused message leaves no trace
+        """Check `message`; returns the state it would leave (commit it once it was sent): the
+        guard's own when no unit has a rule (a query, most settings), else a changed copy."""
+        state = None                            # copied at the first unit with a rule
         for unit in program_units(message):
             if unit.is_query:
                 continue
@@ -245,10 +246,12 @@ class WriteGuard:
                 if suffix is None:
                     raise EnvelopeError(f"refused: {unit.header} names two channels (its suffixes differ); "
                                         "nothing was written")
+                if state is None:
+                    state = copy_state(self.state)   # a refused message leaves no trace
                 rule.check(Admission(state, unit, suffix))
             except EnvelopeError as error:
                 raise EnvelopeError(f"{self._who()}: {error} (in {unit.text[:120]!r})") from None
-        return state
+        return self.state if state is None else state
 
     def _rule_for(self, header: str) -> tuple[Rule, int | None] | None:
         """The first rule whose spelling matches `header`, with the channel its suffixes name (1 if

@@ -249,15 +249,13 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             levels, wait_s = self.ramp_plan(start_a, target_a, ramp_a_per_s)
             if levels and start_a != self.write_guard.commanded(LEVEL_A):
                 levels.insert(0, start_a)     # say where the ramp starts: a move that only lowers |I|
-            lost = False
             for level_a in levels:
                 # Wait before each step, so back-to-back ramps cannot exceed the rate either.
                 time.sleep(wait_s)
                 self.write(f":SOUR:CURR {level_a:.9g}")
                 if self.write_guard.commanded(LEVEL_A) is None and replans < self.ramp_steps_max():
-                    lost = True
-                    break
-            if not lost:
+                    break                 # plan again from the level read back
+            else:
                 break
         if self.write_guard.commanded(LEVEL_A) != float(f"{target_a:.9g}"):
             # The start was taken as the target (or 0 A was the only safe move): say it once, so
@@ -377,19 +375,19 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         are bounded by the rate over its dwell); from an unknown level only 0 A may be written."""
         if not state.get(OUTPUT_ON, True):
             return
-        if from_a is None and to_a != 0.0:
+        if from_a is None:
+            if to_a == 0.0:
+                return
             # The source may hold any level in the envelope, of either sign: any level but 0 A
             # could be a rise or a reversal of up to twice the limit.
             raise EnvelopeError(f"refused: {what} to {to_a:.6g} A from an unknown level (the source may hold any "
                                 "level in the envelope, of either sign); read the level first or set 0 A; "
                                 "nothing was written")
-        start_a = 0.0 if from_a is None else from_a
-        crosses = start_a * to_a < 0
-        if not crosses and abs(to_a) <= abs(start_a) and from_a is not None:
-            return
-        step_a = abs(to_a) if from_a is None else abs(to_a - from_a)
+        if from_a * to_a >= 0 and abs(to_a) <= abs(from_a):
+            return                        # neither a rise nor a crossing of zero
+        step_a = abs(to_a - from_a)
         if single_write and step_a > self._largest_step_a() * (1 + 1e-9) + 1e-15:
-            raise EnvelopeError(f"refused: {what} from {'an unknown level' if from_a is None else f'{from_a:.6g} A'} "
+            raise EnvelopeError(f"refused: {what} from {from_a:.6g} A "
                                 f"to {to_a:.6g} A is a step of {step_a:.3g} A, above the largest ramp step "
                                 f"{self._largest_step_a():.3g} A; nothing was written")
         rate_limit = self.envelope.limit("bias_ramp_max_a_per_s")
