@@ -299,7 +299,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     # when that is all the caller records)
     n_out = out.shape[1]
     row = np.empty(nn + nb + ip[NR] + ip[NCS] + nvs + (ny - nb - nw) + nw)
-    coef = np.empty((row.shape[0], N_COEF))
+    coef = np.empty((N_COEF, row.shape[0]))
     rhs = np.empty((N_COEF, nn + nvs))
     while cursor[1] < ns and ts[cursor[1]] <= t:
         sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, row, wk)

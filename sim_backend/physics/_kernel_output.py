@@ -27,7 +27,7 @@ N_COEF = 5  # θ⁰ … θ⁴
 
 @njit(cache=True, _nrt=False)
 def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
-    """Fill coef[column, p] (coefficient of θ^p) for the step [t, t + h] with stages kst.
+    """Fill coef[p, column] (coefficient of θ^p) for the step [t, t + h] with stages kst.
     rhs: scratch of shape (N_COEF, n_nodes + n_vsources). Needs no floating clusters."""
     nn = ip[NN]
     nb = ip[NB]
@@ -50,10 +50,10 @@ def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
     for k in range(ncs):
         j0 = pwl_value(k, t, ip, fp)
         j1 = pwl_slope(k, t_mid, ip, fp) * h
-        coef[c_cs + k, 0] = j0
-        coef[c_cs + k, 1] = j1
+        coef[0, c_cs + k] = j0
+        coef[1, c_cs + k] = j1
         for p in range(2, N_COEF):
-            coef[c_cs + k, p] = 0.0
+            coef[p, c_cs + k] = 0.0
         a = node_of(ip, CS_P, k)
         b = node_of(ip, CS_N, k)
         if a >= 0:
@@ -73,40 +73,40 @@ def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
             col = c_hs + (j - nb)
         else:
             col = c_en + (j - nb - nw)
-        coef[col, 0] = y[j]
+        coef[0, col] = y[j]
         for p in range(1, N_COEF):
             acc = 0.0
             for q in range(7):
                 acc += _P[q, p - 1] * kst[q, j]
-            coef[col, p] = h * acc
+            coef[p, col] = h * acc
         if nb <= j < nb + nw and s[j - nb] == 0:
             for p in range(N_COEF):
-                coef[col, p] = 0.0
+                coef[p, col] = 0.0
     for b in range(nb):
         a = node_of(ip, BR_P, b)
         n = node_of(ip, BR_N, b)
         for p in range(N_COEF):
             if a >= 0:
-                rhs[p, a] -= coef[c_br + b, p]
+                rhs[p, a] -= coef[p, c_br + b]
             if n >= 0:
-                rhs[p, n] += coef[c_br + b, p]
+                rhs[p, n] += coef[p, c_br + b]
     for p in range(N_COEF):
         for r in range(m):
             acc = 0.0
             for c in range(m):
                 acc += kinv[r, c] * rhs[p, c]
             if r < nn:
-                coef[r, p] = acc
+                coef[p, r] = acc
             else:
-                coef[c_iv + r - nn, p] = acc
+                coef[p, c_iv + r - nn] = acc
     for k in range(nr):
         g = fp[ip[R_G] + k]
         a = node_of(ip, R_P, k)
         b = node_of(ip, R_N, k)
         for p in range(N_COEF):
-            va = coef[a, p] if a >= 0 else 0.0
-            vb = coef[b, p] if b >= 0 else 0.0
-            coef[c_res + k, p] = g * (va - vb)
+            va = coef[p, a] if a >= 0 else 0.0
+            vb = coef[p, b] if b >= 0 else 0.0
+            coef[p, c_res + k] = g * (va - vb)
 
 
 @njit(cache=True, _nrt=False)
@@ -116,15 +116,29 @@ def write_samples(coef, n_clamped, t, h, ts, first, t_end, out):
     resistances) are clamped at 0. Returns the next sample index."""
     ns = ts.shape[0]
     ncol = out.shape[1]
-    n_free = coef.shape[0] - n_clamped
+    n_free = min(coef.shape[1] - n_clamped, ncol)
+    # rows of coef, contiguous over the columns: the free columns' loop has no branch and vectorizes
+    c0, c1, c2, c3, c4 = coef[0], coef[1], coef[2], coef[3], coef[4]
     k = first
     inv_h = 1.0 / h
     while k < ns and ts[k] <= t_end:
         th = min((ts[k] - t) * inv_h, 1.0)
-        for c in range(ncol):
-            val = (((coef[c, 4] * th + coef[c, 3]) * th + coef[c, 2]) * th + coef[c, 1]) * th + coef[c, 0]
-            if c >= n_free and val < 0.0:
-                val = 0.0
-            out[k, c] = val
+        row = out[k]
+        for c in range(n_free):
+            row[c] = (((c4[c] * th + c3[c]) * th + c2[c]) * th + c1[c]) * th + c0[c]
+        for c in range(n_free, ncol):
+            val = (((c4[c] * th + c3[c]) * th + c2[c]) * th + c1[c]) * th + c0[c]
+            row[c] = 0.0 if val < 0.0 else val
         k += 1
     return k
+
+
+@njit(cache=True, _nrt=False)
+def sample_times_in_order(ts, t_start, t_stop):
+    """Whether ts is non-decreasing and inside [t_start, t_stop] (NaN is not)."""
+    previous = t_start
+    for k in range(ts.shape[0]):
+        if not previous <= ts[k]:
+            return False
+        previous = ts[k]
+    return previous <= t_stop

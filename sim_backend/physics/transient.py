@@ -19,6 +19,7 @@ import numpy as np
 
 from sim_backend.physics import _layout
 from sim_backend.physics._kernel_advance import advance
+from sim_backend.physics._kernel_output import sample_times_in_order
 from sim_backend.physics.circuit import Circuit
 from sim_backend.physics.dc import project_cluster_kcl, stored_energy_total_j
 from sim_backend.physics.results import CircuitState, EnergyReport, SwitchEvent, TransientResult
@@ -92,7 +93,7 @@ def simulate(
         n = int(min(MAX_DEFAULT_SAMPLES, math.floor((stop_s - t0) / DEFAULT_SAMPLE_INTERVAL_S) + 1))
         sample_times_s = np.linspace(t0, stop_s, max(n, 2))
     ts = np.ascontiguousarray(sample_times_s, dtype=np.float64)
-    if ts.ndim != 1 or np.any(np.diff(ts) < 0) or (ts.size and (ts[0] < t0 or ts[-1] > stop_s)):
+    if ts.ndim != 1 or not sample_times_in_order(ts, t0, float(stop_s)):
         raise ValueError("sample_times_s must be non-decreasing and inside [start, stop_s]")
     n_traces = len(st.nodes) if node_voltages_only else _trace_columns(st)
     needed = ts.size * (n_traces + 1) * 8
@@ -117,14 +118,15 @@ def simulate(
     j0 = np.array([_source_at(circuit, drives, n, t0) for n in st.current_sources])
     y[:nb] = project_cluster_kcl(st, y[:nb], j0)
 
-    sigma = np.array(st.arrays[-1])
-    if np.any(sigma > 0) and rng is None:
+    random_thresholds = bool(st.arrays[-1].any())     # some sigma_isw_a > 0 (none is negative)
+    if random_thresholds and rng is None:
         raise ValueError("wires with sigma_isw_a > 0 need rng (a seeded numpy.random.Generator)")
-    z = rng.standard_normal((nw, DRAW_BLOCK)) if (rng is not None and np.any(sigma > 0)) else np.zeros((nw, 0))
+    z = rng.standard_normal((nw, DRAW_BLOCK)) if random_thresholds else np.zeros((nw, 0))
     z_idx = np.zeros(nw, dtype=np.int64)
     thr = np.zeros(nw)
     e_sw = np.full(nw, math.nan)
-    atol = np.concatenate([np.full(nb, atol_current_a), np.full(nw, atol_resistance_ohm)])
+    atol = np.full(nb + nw, float(atol_current_a))
+    atol[nb:] = atol_resistance_ohm
     bp = np.unique(pwl[2])
     bp = bp[(bp > t0) & (bp < stop_s)]
     out = np.empty((ts.size, n_traces))   # the kernel writes every row
@@ -167,6 +169,10 @@ def _source_at(circuit: Circuit, drives: Mapping[str, PiecewiseLinear], name: st
     return float(circuit.element(name).current_a)
 
 
+_new_tuple = tuple.__new__
+_EVENT_KINDS = ("switch", "retrap")   # the kernel's event kinds 0 and 1
+
+
 def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> TransientResult:
     nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
     cols = iter(range(out.shape[1]))
@@ -184,10 +190,10 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
     dissipated = {name: float(totals[k]) for k, name in enumerate(st.resistors)}
     dissipated.update({name: float(totals[nr + w]) for w, name in enumerate(st.wires)})
     delivered = {name: float(totals[nr + nw + k]) for k, name in enumerate(st.current_sources + st.voltage_sources)}
-    events = tuple(   # rows as Python floats: a switching climb has tens of events
-        SwitchEvent(st.wires[int(w)], t, "switch" if kind == 0 else "retrap", e)
-        for w, t, kind, e in ev.tolist()
-    )
+    # rows as Python floats, each tuple made as tuple.__new__ would (SwitchEvent's own __new__ is
+    # Python code): a switching climb has tens of events, a bias sweep ~10⁵
+    events = tuple([_new_tuple(SwitchEvent, (st.wires[int(w)], t, _EVENT_KINDS[int(kind)], e))
+                    for w, t, kind, e in ev.tolist()])
     final = CircuitState(
         time_s=float(t_end),
         branch_current_a={name: float(y[b]) for b, name in enumerate(st.branches)},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class PiecewiseLinear:
 
     @classmethod
     def constant(cls, value: float) -> PiecewiseLinear:
-        return cls(np.array([0.0]), np.array([float(value)]))
+        return _constant(cls, float(value))
 
     @classmethod
     def from_samples(cls, start_s: float, interval_s: float, values: np.ndarray) -> PiecewiseLinear:
@@ -81,3 +82,10 @@ class PiecewiseLinear:
     def __add__(self, other: PiecewiseLinear) -> PiecewiseLinear:
         t = np.union1d(self.times_s, other.times_s)
         return PiecewiseLinear(t, self(t) + other(t))
+
+
+@lru_cache(maxsize=1024)
+def _constant(cls: type[PiecewiseLinear], value: float) -> PiecewiseLinear:
+    """One object per constant (immutable, its arrays read-only): a simulation's undriven sources
+    and a bias held at one level would otherwise build and check a new waveform on every call."""
+    return cls(np.array([0.0]), np.array([value]))

@@ -153,3 +153,18 @@ def test_pwl_refuses_times_that_do_not_increase_and_values_that_are_not_finite(p
     else:
         with pytest.raises(ValueError, match=message):
             PiecewiseLinear(times, values)
+
+
+@pytest.mark.parametrize("times_s", [
+    [0.0, 2e-9, 1e-9],            # decreasing
+    [-1e-12, 1e-9],               # before the start
+    [0.0, 10e-9 + 1e-18],         # after the stop
+    [0.0, math.nan, 5e-9],        # not a time
+])
+def test_simulate_refuses_sample_times_out_of_order_or_outside_the_run(times_s):
+    circuit = Circuit([CurrentSource("ib", "a", "0", 1e-6), Resistor("r", "a", "0", 50.0)])
+    with pytest.raises(ValueError, match="sample_times_s must be non-decreasing and inside"):
+        simulate(circuit, 10e-9, sample_times_s=np.array(times_s))
+    # repeated times and the run's own ends are samples like any other
+    result = simulate(circuit, 10e-9, sample_times_s=np.array([0.0, 5e-9, 5e-9, 10e-9]))
+    assert np.allclose(result.node_voltage_v["a"], 50e-6)

@@ -69,7 +69,7 @@ def test_polynomial_output_matches_network_at_dense_states(case):
 
     ts = t + h * np.array([0.0, 0.13, 0.5, 0.77, 1.0])
     fast = np.full((ts.size, ncol), np.nan)
-    coef = np.empty((ncol, N_COEF))
+    coef = np.empty((N_COEF, ncol))
     output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, np.empty((N_COEF, nn + nvs)))
     assert write_samples(coef, nw, t, h, ts, 0, t + h, fast) == ts.size
     direct = np.empty_like(fast)
