@@ -1,6 +1,7 @@
 """A TCP port served with one thread per connection, and a cap: the newcomer past
 `max_connections` is reset at once (RST), so its client reports a refused connection instead
-of waiting on one that is never served. With `evict_idle_s`, a full port first gives the
+of waiting on one that is never served; only while a slot is emptying (its client gone, the
+server finishing with it) does the newcomer wait for it, up to ENDING_SLOT_WAIT_S. With `evict_idle_s`, a full port first gives the
 newcomer the slot of the connection idle longest, if that one has been idle that long, so
 clients that connect and do nothing lock the port out for no longer. The raw SCPI, VXI-11
 (ONC RPC) and HiSLIP servers build on it; what a connection carries is the `serve` function's
@@ -26,6 +27,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DEFAULT_SEND_STALL_S = 30.0
 #: A message left unfinished this long closes its connection.
 DEFAULT_IDLE_TIMEOUT_S = 10.0
+#: A connection whose client has left holds its slot until the instrument has dropped what it
+#: held for it (`ConnectionServer`). A newcomer at a full port waits up to this long for such a
+#: slot instead of being refused: a client that closes and reconnects at once (pyvisa's reopen)
+#: would otherwise meet a full port that is emptying.
+ENDING_SLOT_WAIT_S = 2.0
 
 
 @dataclass(eq=False)
@@ -59,6 +65,7 @@ class ConnectionServer:
         self._accept_thread: threading.Thread | None = None
         self._connections: dict[socket.socket, Connection] = {}
         self._guard = threading.Lock()
+        self._slot_freed = threading.Condition(self._guard)
 
     def start(self) -> ConnectionServer:
         if self._listener is not None:
@@ -113,6 +120,10 @@ class ConnectionServer:
                 break
             with self._guard:
                 connection = self._admit(conn, peer)
+                deadline = time.monotonic() + ENDING_SLOT_WAIT_S
+                while connection is None and self._one_ending() and time.monotonic() < deadline:
+                    self._slot_freed.wait(deadline - time.monotonic())
+                    connection = self._admit(conn, peer)
             if connection is None:
                 log.warning("%s port %d: refusing %s, %d connections open", self.name, self.port,
                             peer, self.max_connections)
@@ -136,6 +147,11 @@ class ConnectionServer:
         self._connections[conn] = connection
         return connection
 
+    def _one_ending(self) -> bool:
+        """Under the guard: a connection holding a slot has been closed by its client (or shut by
+        this server, timed out), so its slot is about to be free."""
+        return any(c.gone() for c in self._connections.values() if not c.evicted)
+
     def _evict_idlest(self, live: list[Connection], peer: tuple[str, int]) -> bool:
         """Close the connection idle longest if it has been idle `evict_idle_s`; True: its
         slot is the newcomer's."""
@@ -158,6 +174,7 @@ class ConnectionServer:
             shutdown(connection.sock)
             with self._guard:
                 self._connections.pop(connection.sock, None)
+                self._slot_freed.notify_all()
             connection.sock.close()
 
 
