@@ -30,7 +30,7 @@ from sim_backend.physics._packing import (
 )
 from sim_backend.physics.nanowire import MAX_FIT_RATIO
 
-FIT_CAP = MAX_FIT_RATIO   # the fit's |I|/I_sw is held here above it (nanowire owns the fit)
+FIT_CAP = MAX_FIT_RATIO   # the fit's |I|/I_sw is held here above it (nanowire's constant)
 
 
 @njit(cache=True, _nrt=False)
@@ -76,7 +76,7 @@ def pwl_slope(k, t, ip, fp):
 
 
 @njit(cache=True, _nrt=False)
-def _fit_denominator(x):
+def fit_denominator(x):
     """L₀/L(I) = 2cos(0.67·asin(0.6·x))−1 for x = |I|/I_sw (the S5 fit)."""
     return 2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0
 
@@ -88,7 +88,7 @@ def differential_inductance(l0, nonlinear, isw, i):
         return l0
     x = abs(i) / isw
     if x >= FIT_CAP:
-        return l0 / _fit_denominator(FIT_CAP)
+        return l0 / fit_denominator(FIT_CAP)
     y = 0.6 * x
     a = math.asin(y)
     d = 2.0 * math.cos(0.67 * a) - 1.0
@@ -101,7 +101,7 @@ def flux(l0, nonlinear, isw, i):
     """Φ(I) = L(I)·I with the fit's |I|/I_sw held at FIT_CAP above it, or L₀·I for linear branches."""
     if nonlinear == 0:
         return l0 * i
-    return l0 * i / _fit_denominator(min(abs(i) / isw, FIT_CAP))
+    return l0 * i / fit_denominator(min(abs(i) / isw, FIT_CAP))
 
 
 #: Nodes and weights of the stored-energy integral: exact to ~1e-12 for the fit.

@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 
 # L□ = 1.38 ps·K · R□ / Tc  (ħ/(π·1.76·k_B) = 1.38e-12 s·K)
 KINETIC_INDUCTANCE_CONSTANT_S_K = 1.38e-12
@@ -140,9 +139,11 @@ def growth_prefactor_ohm_per_s(p: NanowireParams) -> float:
 
 
 def boundary_velocity_factor(x_hs: float, delta: float) -> float:
-    """u(i) = (ψi²−2)/(√max(ψi²−1,0)+δ), written with ψi² = 2·(I/I_hs)² (x_hs = I/I_hs)."""
-    q = 2.0 * x_hs * x_hs
-    return (q - 2.0) / (math.sqrt(max(q - 1.0, 0.0)) + delta)
+    """u(i) = (ψi²−2)/(√max(ψi²−1,0)+δ), written with ψi² = 2·(I/I_hs)² (x_hs = I/I_hs); the
+    solver's own function, so that the law is written once."""
+    from sim_backend.physics._kernel_network import boundary_velocity  # it imports this module
+
+    return float(boundary_velocity(float(x_hs), float(delta)))
 
 
 def growth_rate_ohm_per_s(p: NanowireParams, current_a: float, temperature_k: float | None = None) -> float:
@@ -154,23 +155,21 @@ def growth_rate_ohm_per_s(p: NanowireParams, current_a: float, temperature_k: fl
     return growth_prefactor_ohm_per_s(p) * boundary_velocity_factor(abs(current_a) / ihs, p.delta)
 
 
-def inductance_ratios(current_a: np.ndarray, isw_a: np.ndarray | float) -> np.ndarray:
-    """L(I)/L₀ = 1/(2cos(0.67·asin(0.6·I/I_sw))−1) (S5 empirical fit), element by element."""
-    x = np.minimum(np.abs(current_a) / isw_a, MAX_FIT_RATIO)
-    return 1.0 / (2.0 * np.cos(0.67 * np.arcsin(0.6 * x)) - 1.0)
-
-
 def inductance_ratio(current_a: float, isw_a: float) -> float:
-    """L(I)/L₀ of one wire (inductance_ratios)."""
-    return float(inductance_ratios(np.asarray(current_a, dtype=float), isw_a))
+    """L(I)/L₀ = 1/(2cos(0.67·asin(0.6·I/I_sw))−1) (S5 empirical fit; |I|/I_sw held at
+    MAX_FIT_RATIO above it); the solver's own fit, so that it is written once."""
+    from sim_backend.physics._kernel_network import fit_denominator  # it imports this module
+
+    return 1.0 / fit_denominator(min(abs(float(current_a)) / float(isw_a), MAX_FIT_RATIO))
 
 
 def flux_wb(p: NanowireParams, current_a: float, isw_a: float | None = None) -> float:
-    """Φ(I) = L(I)·I (linear wires: L₀·I). I_sw for the fit is the reference-temperature value."""
-    if not p.nonlinear_inductance:
-        return p.inductance_h * current_a
+    """Φ(I) = L(I)·I (linear wires: L₀·I). I_sw for the fit is the reference-temperature value;
+    the solver's own flux."""
+    from sim_backend.physics._kernel_network import flux  # it imports this module
+
     isw = switching_current_a(p) if isw_a is None else isw_a
-    return p.inductance_h * inductance_ratio(current_a, isw) * current_a
+    return float(flux(p.inductance_h, int(p.nonlinear_inductance), float(isw), float(current_a)))
 
 
 def stored_energy_j(p: NanowireParams, current_a: float) -> float:
