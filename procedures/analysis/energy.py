@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy
 
 from contracts.records import Uncertainty
 from procedures.analysis.spikes import in_window
 from procedures.analysis.statistics import CONFIDENCE_LEVEL
+from procedures.analysis.distributions import t_quantile
 
 
 def integrate_j(time_s: np.ndarray, power_w: np.ndarray, window_s: tuple[float, float] | None = None) -> float:
@@ -81,7 +81,7 @@ def ratio_uncertainty(energies_j, counts, level: float = CONFIDENCE_LEVEL) -> Un
         return Uncertainty(method, level, math.nan, math.nan, math.nan)
     ratio = e.sum() / n.sum()
     standard = math.sqrt(np.sum((e - ratio * n) ** 2) / (size * (size - 1))) / n.mean()
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, size - 1)) * standard
+    half = t_quantile(0.5 + level / 2, size - 1) * standard
     return Uncertainty(method, level, ratio - half, ratio + half, standard)
 
 
@@ -99,5 +99,5 @@ def combined_uncertainty(estimate: float, parts, level: float = CONFIDENCE_LEVEL
     if variance == 0.0:
         return Uncertainty(method, level, estimate, estimate, 0.0)
     dof = variance**2 / sum(u**4 / d for u, d in parts)
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, dof)) * math.sqrt(variance)
+    half = t_quantile(0.5 + level / 2, dof) * math.sqrt(variance)
     return Uncertainty(method, level, estimate - half, estimate + half, math.sqrt(variance))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy
 
 from contracts.records import Uncertainty
 from contracts.units import format_si
+from procedures.analysis.distributions import t_quantile
 
 
 def first_switch_index(voltage_v, switched_v: float) -> int | None:
@@ -68,10 +68,12 @@ def resistive_branch_fit(current_a, voltage_v, switched_v: float, level: float) 
     n = int(keep.sum())
     if n < 3 or np.ptp(current_a[keep]) == 0:
         return math.nan, None
-    fit = scipy.stats.linregress(current_a[keep], voltage_v[keep])
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, n - 2)) * fit.stderr
-    return float(fit.slope), Uncertainty(f"{SLOPE_METHOD} (n = {n} points, {n - 2} dof)", level,
-                                         fit.slope - half, fit.slope + half, fit.stderr)
+    # the covariance numpy returns is scaled by the residuals' variance over n − 2 dof
+    (slope, _), covariance = np.polyfit(current_a[keep], voltage_v[keep], 1, cov=True)
+    stderr = math.sqrt(covariance[0, 0])
+    half = t_quantile(0.5 + level / 2, n - 2) * stderr
+    return float(slope), Uncertainty(f"{SLOPE_METHOD} (n = {n} points, {n - 2} dof)", level,
+                                     slope - half, slope + half, stderr)
 
 
 def quantized_mean_uncertainty(values, step: float, level: float, spread_interval: Uncertainty,
@@ -113,7 +115,7 @@ def bracketed_mean_uncertainty(values, resolution: float, level: float,
     if n == 1 and type_b == 0:
         return mean, None
     dof = math.inf if type_a == 0 else (standard**4 / (type_a**4 / (n - 1)) if n > 1 else math.inf)
-    k = float(scipy.stats.norm.ppf(0.5 + level / 2) if math.isinf(dof) else scipy.stats.t.ppf(0.5 + level / 2, dof))
+    k = t_quantile(0.5 + level / 2, dof)
     method = (f"GUM combined uncertainty: Student t spread over n = {n} readings and a "
               f"{format_si(resolution, unit)} step (uniform), coverage factor {k:.3g} from the Welch-Satterthwaite dof")
     return mean, Uncertainty(method, level, mean - k * standard, mean + k * standard, standard)

@@ -39,6 +39,7 @@ import numpy as np
 import scipy
 
 from contracts.records import Uncertainty
+from procedures.analysis.distributions import chi2_quantile
 
 #: Fixed lapse rate λ (see the module doc): half of it below the curve, half above.
 LAPSE = 0.01
@@ -133,7 +134,7 @@ class GridPosterior:
         mean = marginal @ grid
         standard = np.sqrt(np.maximum(marginal @ grid**2 - mean**2, 0.0))
         # An edge the data do not exclude (likelihood-ratio test at `level`) leaves that side open.
-        cut = scipy.stats.chi2.ppf(level, 1) / 2
+        cut = chi2_quantile(level, 1) / 2
         top = profile.max(axis=-1)
         low = np.where(top - profile[:, 0] < cut, low_open, q[:, 0])
         high = np.where(top - profile[:, -1] < cut, high_open, q[:, 2])

@@ -15,10 +15,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy
 
 from contracts.records import Uncertainty
 from procedures.analysis.statistics import CONFIDENCE_LEVEL, mean_uncertainty, summarize
+from procedures.analysis.distributions import chi2_quantile, t_quantile
 
 RATE_METHOD = ("Student t interval on the mean of the records' rates (spikes after the trigger over the time they "
                "were counted in: to the last spike where the train runs on to the record's end, else to the end); "
@@ -47,8 +47,8 @@ def counted_time_s(after_trigger_s, record_end_s: float) -> float:
 def garwood_interval(count: int, total_s: float, level: float = CONFIDENCE_LEVEL) -> tuple[float, float]:
     """Exact (Garwood) interval on a Poisson rate: `count` events in `total_s`."""
     tail = (1 - level) / 2
-    low = 0.0 if count == 0 else float(scipy.stats.chi2.ppf(tail, 2 * count)) / 2
-    high = float(scipy.stats.chi2.ppf(1 - tail, 2 * count + 2)) / 2
+    low = 0.0 if count == 0 else chi2_quantile(tail, 2 * count) / 2
+    high = chi2_quantile(1 - tail, 2 * count + 2) / 2
     return low / total_s, high / total_s
 
 
@@ -106,7 +106,7 @@ def gain_fit(currents_a, spikes, durations_s, level: float = CONFIDENCE_LEVEL) -
     slope = float(np.sum((x - x.mean()) * (y - y.mean())) / sxx)
     residual = y - y.mean() - slope * (x - x.mean())
     error = math.sqrt(float(np.sum(residual**2)) / (y.size - 2) / sxx)
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, y.size - 2)) * error
+    half = t_quantile(0.5 + level / 2, y.size - 2) * error
     return Gain(slope, Uncertainty(method, level, slope - half, slope + half, error), float(x.mean()),
                 float(y.mean()), currents_a)
 

@@ -35,6 +35,7 @@ import scipy
 
 from contracts.records import Result, Uncertainty
 from procedures.analysis.psychometric import LAPSE, probability
+from procedures.analysis.distributions import chi2_quantile
 
 #: Search range, in units of the data's x range (span): μ within span of the data, σ in
 #: [SIGMA_RANGE[0], SIGMA_RANGE[1]] x span; the coarse grid that brackets the roots.
@@ -153,7 +154,7 @@ def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
     if x.size == 0:
         return RecoveryFit(*[math.nan] * 6, level, 0, 0, math.nan, method)
     like = _Likelihood(x, k, n)
-    cut = float(scipy.stats.chi2.ppf(level, 1))
+    cut = chi2_quantile(level, 1)
 
     # A coarse grid finds the maximum and brackets the interval's ends.
     mu_grid = np.linspace(*like.mu_bounds, GRID_MU)

@@ -9,7 +9,6 @@ the reference is zero and the excess is the trace itself.
 from __future__ import annotations
 
 import numpy as np
-import scipy
 
 
 def linear_excess_v(voltage_v: np.ndarray, reference_v: np.ndarray | None, scale: float) -> np.ndarray:
@@ -116,10 +115,31 @@ def peak_count(excess_v: np.ndarray, level_v: float, prominence_v: float | None 
 
 
 def peak_indices(excess_v: np.ndarray, level_v: float, prominence_v: float | None = None) -> np.ndarray:
-    """The samples where `peak_count` finds its spikes."""
+    """The samples where `peak_count` finds its spikes: the peaks scipy.signal.find_peaks(excess_v,
+    height=level_v, prominence=prominence_v) finds, by its definitions (a peak is a sample, or the
+    middle of a flat run, higher than both neighbours; its prominence is its height over the higher
+    of the lowest samples on either side before a higher one). Not scipy.signal itself: importing
+    it takes 0.46 s here, in every process that counts spikes."""
     prominence_v = 0.5 * level_v if prominence_v is None else prominence_v
-    peaks, _ = scipy.signal.find_peaks(np.asarray(excess_v, dtype=float), height=level_v, prominence=prominence_v)
-    return peaks
+    x = np.asarray(excess_v, dtype=float)
+    steps = np.flatnonzero(np.diff(x))            # flat runs left out: a peak may be a plateau
+    rises = np.diff(x)[steps] > 0
+    tops = np.flatnonzero(rises[:-1] & ~rises[1:])  # a rise, then (after any flat run) a fall
+    peaks = (steps[tops] + 1 + steps[tops + 1]) // 2
+    peaks = peaks[x[peaks] >= level_v]
+    keep = [p for p in peaks.tolist() if _prominence(x, p) >= prominence_v]
+    return np.array(keep, dtype=np.intp)
+
+
+def _prominence(x: np.ndarray, peak: int) -> float:
+    """x[peak] over the higher of the minima of x on either side, each taken up to the first
+    sample higher than the peak (or the trace's end)."""
+    height = x[peak]
+    higher_left = np.flatnonzero(x[:peak] > height)
+    start = higher_left[-1] + 1 if higher_left.size else 0
+    higher_right = np.flatnonzero(x[peak:] > height)
+    stop = peak + higher_right[0] if higher_right.size else x.size
+    return float(height - max(x[start:peak + 1].min(), x[peak:stop].min()))
 
 
 def classify_spiking_capture(main_spikes: int, control_events: int) -> int:

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy
 
 from contracts.records import Uncertainty
+from procedures.analysis.distributions import chi2_quantile, normal_quantile, t_quantile
 
 #: The confidence level of every reported interval unless a procedure's parameter says otherwise.
 CONFIDENCE_LEVEL = 0.95
@@ -47,7 +47,7 @@ def mean_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL) -> Uncer
     if summary.count < 2 or not math.isfinite(summary.stderr):
         return Uncertainty(f"Student t interval on the mean (n = {summary.count})", level, math.nan, math.nan,
                            math.nan)
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, summary.count - 1)) * summary.stderr
+    half = t_quantile(0.5 + level / 2, summary.count - 1) * summary.stderr
     return Uncertainty(f"Student t interval on the mean (n = {summary.count})", level, summary.mean - half,
                        summary.mean + half, summary.stderr)
 
@@ -87,7 +87,7 @@ def correlated_mean_uncertainty(values, level: float = CONFIDENCE_LEVEL) -> Unce
         return Uncertainty(method, level, math.nan, math.nan, math.nan)
     effective = summary.count / tau
     stderr = summary.std / math.sqrt(effective)
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, max(effective - 1.0, 1.0))) * stderr
+    half = t_quantile(0.5 + level / 2, max(effective - 1.0, 1.0)) * stderr
     return Uncertainty(method, level, summary.mean - half, summary.mean + half, stderr)
 
 
@@ -100,8 +100,8 @@ def std_uncertainty(summary: Summary, level: float = CONFIDENCE_LEVEL, scale: fl
     if n < 2 or not math.isfinite(summary.std):
         return Uncertainty(method, level, math.nan, math.nan, math.nan)
     dof = n - 1
-    low = summary.std * math.sqrt(dof / scipy.stats.chi2.ppf(0.5 + level / 2, dof))
-    high = summary.std * math.sqrt(dof / scipy.stats.chi2.ppf(0.5 - level / 2, dof))
+    low = summary.std * math.sqrt(dof / chi2_quantile(0.5 + level / 2, dof))
+    high = summary.std * math.sqrt(dof / chi2_quantile(0.5 - level / 2, dof))
     return Uncertainty(method, level, scale * low, scale * high, scale * summary.std / math.sqrt(2 * dof))
 
 
@@ -126,7 +126,7 @@ def wilson_interval(successes: int, trials: int, level: float = CONFIDENCE_LEVEL
     """Wilson score interval of a binomial proportion at confidence `level`; (0, 1) for no trials."""
     if trials <= 0:
         return 0.0, 1.0
-    z = float(scipy.stats.norm.ppf(0.5 + level / 2))
+    z = normal_quantile(0.5 + level / 2)
     p = successes / trials
     denominator = 1 + z**2 / trials
     centre = (p + z**2 / (2 * trials)) / denominator

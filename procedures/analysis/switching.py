@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy
 
+from procedures.analysis.distributions import chi2_quantile, chi2_survival
+
 #: Pool bins until each expects at least this many events (Cochran's rule for the chi-square test).
 EXPECTED_MIN = 5.0
 
@@ -231,7 +233,7 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
     theta, nll_min = best.x, float(best.fun)
     if not math.isfinite(nll_min):
         return None
-    cutoff = float(scipy.stats.chi2.ppf(level, 1)) / 2
+    cutoff = chi2_quantile(level, 1) / 2
     covariance = _covariance(nll, theta)
     # Every event in one step leaves the likelihood flat towards σ → 0: no curvature there (a
     # NaN or negative variance), so no standard uncertainty (NaN), and the interval searches
@@ -351,4 +353,4 @@ def _goodness_of_fit(events: CensoredEvents, mean_a: float, width_a: float, edge
     if dof < 1:
         return math.nan, max(dof, 0), math.nan, int(pooled_o.size)
     chi_square = float(np.sum((pooled_o - pooled_e) ** 2 / pooled_e))
-    return chi_square, dof, float(scipy.stats.chi2.sf(chi_square, dof)), int(pooled_o.size)
+    return chi_square, dof, chi2_survival(chi_square, dof), int(pooled_o.size)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy
 
 from contracts.files.chip import GROUND, ChipDocument, ChipFileError, chip_document, switching_current_ratio, \
     wire_switching_current_a
@@ -32,6 +31,7 @@ from lab.app.report.values import companion, level_text, numbers
 from procedures.catalog import SYNAPTIC, has_synapse
 from procedures.efficiency import ASSUMING
 from procedures.synaptic_energy import REPEAT_AGREEMENT
+from procedures.analysis.distributions import normal_quantile
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ def standard_of(quantity: Quantity, run: RunData, name: str, k: int | None) -> t
             return standard, False
         low, high = pick(u.low), pick(u.high)
         if math.isfinite(low) and math.isfinite(high) and high > low:
-            return (high - low) / 2 / float(scipy.stats.norm.ppf(0.5 + u.level / 2)), True
+            return (high - low) / 2 / normal_quantile(0.5 + u.level / 2), True
         return math.nan, False
     stderr = companion(name, "stderr", run.results)
     return (run.results[stderr].scalar(), False) if stderr else (math.nan, False)
