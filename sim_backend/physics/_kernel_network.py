@@ -75,10 +75,70 @@ def pwl_slope(k, t, ip, fp):
     return (fp[pv + hi] - fp[pv + lo]) / (fp[pt + hi] - fp[pt + lo])
 
 
+# The fit is even in I, so a function of u = (I/I_sw)². Up to FIT_TABLE_U it is evaluated from
+# polynomials on FIT_PIECES equal pieces of u (Chebyshev interpolants of the closed form, of degree
+# FIT_DEGREE, turned into powers of the piece's own variable t ∈ [−1, 1]): within 2e-15 of the
+# closed form (tests/physics/test_nanowire_constants.py), without its asin, cos and sin, which took
+# a quarter of a step on a chip with nonlinear wires. Above it (|I| > 1.3 I_sw, where a wire has
+# switched) the closed form.
+FIT_TABLE_U = 1.69
+FIT_PIECES = 64
+FIT_DEGREE = 6
+
+
+def _fit_polynomials() -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients of L₀/L, of its derivative in u), each (FIT_PIECES, FIT_DEGREE + 1), lowest
+    power first, in t = (u − centre)/half-width of each piece: Chebyshev interpolation at the
+    first-kind points (numpy's chebinterpolate, for all pieces at once), then powers of t."""
+    from numpy.polynomial import chebyshev
+
+    order = FIT_DEGREE + 1
+    nodes = chebyshev.chebpts1(order)                  # inside (−1, 1): never u = 0 below
+    lows = np.linspace(0.0, FIT_TABLE_U, FIT_PIECES + 1)[:-1]
+    u = lows[:, None] + (nodes[None, :] + 1.0) * (FIT_TABLE_U / FIT_PIECES / 2.0)
+    x = np.sqrt(u)
+    angle = 0.67 * np.arcsin(0.6 * x)
+    ratio = 2.0 * np.cos(angle) - 1.0
+    slope = -np.sin(angle) * 0.67 * 0.6 / np.sqrt(1.0 - 0.36 * u) / x
+    to_chebyshev = chebyshev.chebvander(nodes, FIT_DEGREE) / (0.5 * order)
+    to_chebyshev[:, 0] /= 2.0
+    to_powers = np.zeros((order, order))
+    for k in range(order):
+        powers = chebyshev.cheb2poly(np.eye(order)[k])
+        to_powers[k, :powers.size] = powers
+    return ratio @ to_chebyshev @ to_powers, slope @ to_chebyshev @ to_powers
+
+
+_FIT_RATIO, _FIT_SLOPE = _fit_polynomials()
+_FIT_HALF_WIDTH = FIT_TABLE_U / FIT_PIECES / 2.0
+
+
+@njit(cache=True, _nrt=False)
+def _fit_closed(x):
+    """L₀/L(I) = 2cos(0.67·asin(0.6·x))−1 for x = |I|/I_sw (the S5 fit)."""
+    return 2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0
+
+
+@njit(cache=True, _nrt=False)
+def _fit_tabled(u):
+    """(L₀/L, d(L₀/L)/du) at u = (I/I_sw)² < FIT_TABLE_U, from the piece's polynomials."""
+    k = min(int(u * (FIT_PIECES / FIT_TABLE_U)), FIT_PIECES - 1)
+    t = (u - (2 * k + 1) * _FIT_HALF_WIDTH) / _FIT_HALF_WIDTH
+    ratio = _FIT_RATIO[k, FIT_DEGREE]
+    slope = _FIT_SLOPE[k, FIT_DEGREE]
+    for p in range(FIT_DEGREE - 1, -1, -1):
+        ratio = ratio * t + _FIT_RATIO[k, p]
+        slope = slope * t + _FIT_SLOPE[k, p]
+    return ratio, slope
+
+
 @njit(cache=True, _nrt=False)
 def fit_denominator(x):
     """L₀/L(I) = 2cos(0.67·asin(0.6·x))−1 for x = |I|/I_sw (the S5 fit)."""
-    return 2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0
+    u = x * x
+    if u < FIT_TABLE_U:
+        return _fit_tabled(u)[0]
+    return _fit_closed(x)
 
 
 @njit(cache=True, _nrt=False)
@@ -87,8 +147,12 @@ def differential_inductance(l0, nonlinear, isw, i):
     if nonlinear == 0:
         return l0
     x = abs(i) / isw
+    u = x * x
+    if u < FIT_TABLE_U:
+        d, dd_du = _fit_tabled(u)
+        return l0 * (d - 2.0 * u * dd_du) / (d * d)       # x·d(L₀/L)/dx = 2u·d(L₀/L)/du
     if x >= FIT_CAP:
-        return l0 / fit_denominator(FIT_CAP)
+        return l0 / _fit_closed(FIT_CAP)
     y = 0.6 * x
     a = math.asin(y)
     d = 2.0 * math.cos(0.67 * a) - 1.0

@@ -56,6 +56,33 @@ def test_nonlinear_inductance_fit_values():
     assert nw.stored_energy_j(DEFAULT, isw) == pytest.approx(14.0e-18, rel=1e-3)
 
 
+def test_the_tabled_fit_is_the_closed_form_to_rounding():
+    """The kernel evaluates L0/L and dPhi/dI from polynomials in (I/I_sw)^2 up to FIT_TABLE_U:
+    within 4e-15 of the closed form everywhere there (piece edges included), and the closed form
+    itself above."""
+    import numpy as np
+
+    from sim_backend.physics import _kernel_network as kn
+
+    edges_x = np.sqrt(np.linspace(0.0, kn.FIT_TABLE_U, kn.FIT_PIECES + 1))
+    x = np.concatenate([np.linspace(0.0, 1.65, 200_001), edges_x, np.nextafter(edges_x, 0.0),
+                        np.nextafter(edges_x, 2.0)])
+    x = x[x <= nw.MAX_FIT_RATIO]
+    a = np.arcsin(0.6 * x)
+    ratio = 2.0 * np.cos(0.67 * a) - 1.0
+    slope = -2.0 * np.sin(0.67 * a) * 0.67 * 0.6 / np.sqrt(1.0 - 0.36 * x * x)   # d(L0/L)/dx
+    dphi_di = 1.0 / ratio - x * slope / ratio**2
+    tabled = np.array([kn.fit_denominator(v) for v in x])
+    kernel = np.array([kn.differential_inductance(1.0, 1, 1.0, v) for v in x])
+    tab = x * x < kn.FIT_TABLE_U
+    assert tab.sum() > 150_000 and (~tab).sum() > 10_000
+    assert np.max(np.abs(tabled / ratio - 1.0)) < 4e-15
+    assert np.max(np.abs(kernel[tab] / dphi_di[tab] - 1.0)) < 4e-15
+    # above: the closed form, whose derivative loses digits toward the fit's cap (1e-14 between
+    # numpy's and the compiled libm's evaluation of it)
+    assert np.max(np.abs(kernel[~tab] / dphi_di[~tab] - 1.0)) < 5e-14
+
+
 def test_switching_current_temperature_curve():
     """I_sw(T) = I_sw(0)(1-(T/Tc)^2)^1.5, anchored so that I_sw(T_ref = 2 K) = C Jc w d."""
     isw0 = nw.switching_current_a(DEFAULT, 0.0)
