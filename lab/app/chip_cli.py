@@ -2,6 +2,8 @@
 
 The application's one use of the emulator's chip reader and solver, outside any bench: the
 import-linter contract "Only the command line reaches into the emulator" names each module.
+They are imported by the commands that use them: `nwlab` builds every command's parser each time
+it starts, and `nwlab archive ls` has no use for the solver.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from contracts.units import format_si
-from sim_backend.chip.build import ChipFileError, load_chip
-from sim_backend.physics import nanowire as nw
-from sim_backend.physics.circuit import CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
 
 CHIP_DIR = Path(__file__).resolve().parents[2] / "stations" / "chips"
 
@@ -101,6 +100,7 @@ def sample_count(args: argparse.Namespace, chip) -> int:
 def simulate_command(args: argparse.Namespace) -> int:
     from lab.app.chip_output import summary, write_csv, write_json
     from lab.archive.chip_traces import write_chip_traces
+    from sim_backend.chip.build import ChipFileError, load_chip
     from sim_backend.physics.dc import dc_state
     from sim_backend.physics.transient import simulate
 
@@ -151,6 +151,8 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def check_command(args: argparse.Namespace) -> int:
+    from sim_backend.chip.build import ChipFileError, load_chip
+
     try:
         chip = load_chip(resolve_chip(args.chip))
         text = describe_chip(chip)
@@ -164,6 +166,8 @@ def check_command(args: argparse.Namespace) -> int:
 def describe_chip(chip) -> str:
     """What `nwlab chip check` prints: each element with its derived constants, ports, outputs
     and the DC bias state."""
+    from sim_backend.physics import nanowire as nw
+    from sim_backend.physics.circuit import CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
     from sim_backend.physics.dc import dc_state
 
     t = chip.temperature_k

@@ -4,7 +4,6 @@ same page started beside a campaign (`nwlab campaign … --watch [PORT]`)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
 import os
 import secrets
@@ -72,6 +71,8 @@ def listening_socket(host: str, port: int, allow_remote: bool) -> tuple[socket.s
 def serve(directory: str | Path, *, host: str = LOOPBACK, port: int = DEFAULT_PORT, allow_remote: bool = False,
           stop_pid: int | None = None) -> None:
     """Serve until interrupted (Ctrl-C, SIGTERM). Prints the page's address with its token."""
+    import asyncio     # here with the server's own imports: `nwlab` imports this module on every start
+
     import uvicorn
 
     from lab.app.watch.server import WatchSettings, create_app

@@ -21,7 +21,6 @@ import sys
 from dataclasses import dataclass
 
 from contracts.files.transcript import Event, TranscriptError, read_transcript
-from sim_backend.transport._bench_lookup import device_table, lookup_key, open_bench
 
 _SPLIT = re.compile(r"[,;]")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -54,6 +53,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def conform_command(args: argparse.Namespace) -> int:
+    # the transports' lookup here and below, not at the top: `nwlab` builds every command's
+    # parser each time it starts, and most commands need no pyvisa
+    from sim_backend.transport._bench_lookup import open_bench
+
     try:
         transcript = read_transcript(args.transcript)
     except TranscriptError as error:
@@ -84,6 +87,8 @@ def conform_command(args: argparse.Namespace) -> int:
 
 
 def _devices_for(bench, transcript) -> dict[str, object]:
+    from sim_backend.transport._bench_lookup import device_table, lookup_key
+
     table = device_table(bench)
     by_model = {}
     for entry in table.values():
@@ -106,6 +111,8 @@ def _devices_for(bench, transcript) -> dict[str, object]:
 
 
 def _parses(resource: str) -> bool:
+    from sim_backend.transport._bench_lookup import lookup_key
+
     try:
         lookup_key(resource)
     except Exception:  # noqa: BLE001 - a name pyvisa cannot parse has no address to match

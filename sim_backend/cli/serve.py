@@ -20,9 +20,7 @@ import threading
 from pathlib import Path
 
 from sim_backend.cli.served_station import StationOutError, served_station_text, write_served_station
-from sim_backend.transport._bench_lookup import open_bench
-from sim_backend.transport.bench_server import BenchServer, is_loopback
-from sim_backend.transport.tcp_server import DEFAULT_IDLE_TIMEOUT_S
+from sim_backend.transport.connection_server import DEFAULT_IDLE_TIMEOUT_S
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -76,6 +74,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    # here, not at the top: `nwlab` builds every command's parser each time it starts
+    from sim_backend.transport._bench_lookup import open_bench
+    from sim_backend.transport.bench_server import BenchServer, is_loopback
+
     for option in ("base_port", "vxi11_port", "hislip_port"):
         if not 0 <= getattr(args, option) <= 65535:
             print(f"--{option.replace('_', '-')} must be 0..65535, got {getattr(args, option)}",

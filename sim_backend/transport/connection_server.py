@@ -79,6 +79,8 @@ class ConnectionServer:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Close the port and every connection; returns when their threads have ended."""
         self.stopping.set()
+        with self._guard:
+            self._slot_freed.notify_all()      # a newcomer waiting for a slot stops waiting
         if self._accept_thread is not None:
             self._accept_thread.join(timeout_s)
         with self._guard:
@@ -121,7 +123,8 @@ class ConnectionServer:
             with self._guard:
                 connection = self._admit(conn, peer)
                 deadline = time.monotonic() + ENDING_SLOT_WAIT_S
-                while connection is None and self._one_ending() and time.monotonic() < deadline:
+                while (connection is None and self._one_ending() and time.monotonic() < deadline
+                       and not self.stopping.is_set()):
                     self._slot_freed.wait(deadline - time.monotonic())
                     connection = self._admit(conn, peer)
             if connection is None:
