@@ -110,8 +110,8 @@ class PulseHeaders:
     output: str
     apply: str
     load: str
-    #: Headers whose one allowed value keeps the levels and width what the guard follows
-    #: (a pulse held by its width, amplitudes in volts peak to peak).
+    #: Headers whose allowed values keep the levels and width what the guard follows (a pulse
+    #: held by its width, amplitudes in volts peak to peak, a modulation off).
     fixed: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: Other spellings the model takes for one of the settings above: (spelling, field name),
     #: checked as that field is.
@@ -220,8 +220,9 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         def check(admission: Admission) -> None:
             value = (admission.unit.arguments or ("",))[0].upper()
             if value not in values:
-                raise EnvelopeError(f"refused: {admission.unit.header} {value[:12]!r} changes what the levels or the "
-                                    f"width mean (allowed: {', '.join(values)}); nothing was written")
+                raise EnvelopeError(f"refused: {admission.unit.header} {value[:12]!r} would put out other than the "
+                                    f"levels and width the guard follows (allowed: {', '.join(values)}); "
+                                    "nothing was written")
         return check
 
     checks: dict[str, Check] = {

@@ -13,6 +13,8 @@ nothing is written. Only after the exchange completes does the commanded state a
 the driver always knows what it last told the instrument (a ramp starts from there).
 
 Headers no rule names pass unchanged: they set no level (triggering, acquisition, display).
+What a generator offers that adds to or copies a channel's levels (the modulations, the other
+channel fed in, tracking, coupled amplitudes) has a rule that lets it only be switched off.
 """
 
 from __future__ import annotations

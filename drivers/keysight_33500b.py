@@ -32,7 +32,13 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
         width="[:SOURce{n}]:FUNCtion:PULSe:WIDTh", duty_cycle="[:SOURce{n}]:FUNCtion:PULSe:DCYCle",
         function="[:SOURce{n}]:FUNCtion[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce{n}]:APPLy*",
         load=":OUTPut{n}:LOAD",
-        fixed=(("[:SOURce{n}]:VOLTage:UNIT", ("VPP",)), ("[:SOURce{n}]:FUNCtion:PULSe:HOLD", ("WIDT", "WIDTH"))))
+        fixed=(("[:SOURce{n}]:VOLTage:UNIT", ("VPP",)), ("[:SOURce{n}]:FUNCtion:PULSe:HOLD", ("WIDT", "WIDTH")),
+               # what adds to a channel's output or copies levels between channels, off only:
+               # the other channel fed in, tracking, coupled amplitudes, the modulations
+               ("[:SOURce{n}]:COMBine:FEED", ("NONE",)), ("[:SOURce{n}]:TRACk", ("OFF", "0")),
+               ("[:SOURce{n}]:VOLTage:COUPle[:STATe]", ("OFF", "0")),
+               *((f"[:SOURce{{n}}]:{kind}:STATe", ("OFF", "0"))
+                 for kind in ("AM", "FM", "PM", "PWM", "SUM", "FSKey", "BPSK"))))
 
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, channel: int = 1,
                  **kwargs: Any) -> None:

@@ -82,7 +82,11 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
         apply="[:SOURce{m}]:APPLy{n}*", load=":OUTPut{n}:LOAD",
         fixed=(("[:SOURce{m}]:PULSe:HOLD{n}", ("WIDT", "WIDTH")),
                ("[:SOURce{m}]:FUNCtion{n}:PULSe:HOLD", ("WIDT", "WIDTH")),
-               ("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",))),
+               ("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",)),
+               # the modulations add to the output or move the width, off only; a 5 ohm source
+               # changes the level at a chip that is not a matched 50 ohm line
+               *((f"[:SOURce{{m}}]:{kind}{{n}}[:STATe]", ("OFF", "0")) for kind in ("AM", "FM", "PM", "PWM", "FSKey")),
+               (":OUTPut{n}:IMPedance[:INTernal]", ("50",))),
         # The pulse settings answer under FUNCtion too, and the load as the external impedance.
         aliases=(("[:SOURce{m}]:FUNCtion{n}:PULSe:WIDTh", "width"),
                  ("[:SOURce{m}]:FUNCtion{n}:PULSe:DCYCle", "duty_cycle"),

@@ -119,6 +119,39 @@ class TestKeysight33500B:
         assert not any("OUTP1 ON" in m or "VOLT 0.1" in m for m in log.messages), log.messages
 
 
+#: What a generator offers that adds to a channel's output or copies levels between channels:
+#: (model, bench model, message refused, the same switched off, which passes the guard). The
+#: emulator implements none of these (it answers -113): the spellings are the programming
+#: guides', and what is checked is that the guard stops the message before a byte is written.
+ADDING_TO_THE_OUTPUT = {
+    "33500b other channel fed in": (Keysight33500B, "keysight_33522b", ":SOUR1:COMB:FEED CH2", ":SOUR1:COMB:FEED NONE"),
+    "33500b tracking": (Keysight33500B, "keysight_33522b", "SOURCE1:TRACK INVERTED", ":SOUR1:TRAC OFF"),
+    "33500b coupled amplitudes": (Keysight33500B, "keysight_33522b", ":SOUR2:VOLT:COUP ON", ":SOUR2:VOLT:COUP:STAT 0"),
+    "33500b sum modulation": (Keysight33500B, "keysight_33522b", ":SOUR1:SUM:STAT ON", ":SOUR1:SUM:STAT OFF"),
+    "33500b amplitude modulation": (Keysight33500B, "keysight_33522b", "AM:STAT 1", "AM:STAT 0"),
+    "33500b pulse width modulation": (Keysight33500B, "keysight_33522b", ":SOUR1:PWM:STAT ON", ":SOUR1:PWM:STAT OFF"),
+    "33500b in a compound message": (Keysight33500B, "keysight_33522b", ":SOUR1:VOLT:HIGH 0.1;:SOUR1:FSK:STAT ON",
+                                     ":SOUR1:FSK:STAT OFF"),
+    "81160a amplitude modulation": (Keysight81160A, "keysight_81160a", ":AM1 ON", ":AM1 OFF"),
+    "81160a pulse width modulation on SOURce": (Keysight81160A, "keysight_81160a", ":SOUR2:PWM:STAT 1", ":SOUR2:PWM 0"),
+    "81160a 5 ohm source": (Keysight81160A, "keysight_81160a", ":OUTP1:IMP 5", ":OUTP1:IMP:INT 50"),
+}
+
+
+@pytest.mark.parametrize("case, bench_models", [(case, {"pulser": ADDING_TO_THE_OUTPUT[case][1]})
+                                                 for case in sorted(ADDING_TO_THE_OUTPUT)])
+def test_what_adds_to_a_generators_output_is_refused_unless_off(connect, received, case):
+    model, _, message, switched_off = ADDING_TO_THE_OUTPUT[case]
+    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
+    log = received("pulser")
+    with pytest.raises(EnvelopeError, match="would put out other than the levels"):
+        generator.write(message)
+    assert log.messages == []                              # nothing of the message was written
+    generator.write(switched_off)                          # off is no risk: it reaches the instrument
+    generator.ask("*OPC?")                                 # over TCP: the write has been run
+    assert [m.strip() for m in log.messages][0] == switched_off
+
+
 #: Spellings the 81160A takes for a width, a duty cycle, a load, an output or a channel that the
 #: guard once let through (each one put a channel outside the envelope, or on unbeknown to it).
 UNRULED_81160A = {
