@@ -343,6 +343,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                                                        "outside the envelope")),
             Rule("[:SOURce[1]]:CONFiguration:LIST:RECall", refuse("recalling a source configuration could "
                                                                   "apply levels outside the envelope")),
+            # RECall, NEXT, PREVious: trigger-model blocks that apply a configuration list's entries
+            Rule(":TRIGger:BLOCk:CONFig*", refuse("a trigger-model block that recalls a source configuration "
+                                                  "could apply levels outside the envelope")),
         ]
 
     def reply_learners(self) -> list[Learner]:

@@ -49,6 +49,10 @@ SMU_REFUSED = {
     "voltage level": lambda d: d.write(":SOUR:VOLT 1"),
     "list entry": lambda d: d.write(":SOUR:LIST:CURR 1e-6,1e-3"),
     "recalled setup": lambda d: d.write("*RCL 1"),
+    "recalled source configuration": lambda d: d.write(':SOUR:CONF:LIST:REC "biases", 2'),
+    # trigger-model blocks that apply a configuration list's stored source settings when it runs
+    "configuration block": lambda d: d.write(':TRIG:BLOC:CONF:REC 3, "biases"'),
+    "next configuration block": lambda d: d.write(':trigger:block:config:next 4, "biases"'),
     "compliance": lambda d: d.write(":SOUR:CURR:VLIM 20"),
     "linear sweep": lambda d: d.write(':SOUR:SWE:CURR:LIN 0, 1e-3, 10, 1e-3'),
     # a socket instrument may end the message at the line feed and run the rest
