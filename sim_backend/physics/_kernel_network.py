@@ -86,6 +86,15 @@ FIT_PIECES = 64
 FIT_DEGREE = 6
 
 
+@njit(cache=True, _nrt=False)
+def _fit_closed(x):
+    """(L₀/L(I), its derivative in x) with L₀/L = 2cos(0.67·asin(0.6·x))−1 for x = |I|/I_sw
+    (the S5 fit), x < 1/0.6."""
+    y = 0.6 * x
+    a = math.asin(y)
+    return 2.0 * math.cos(0.67 * a) - 1.0, -2.0 * math.sin(0.67 * a) * 0.67 * 0.6 / math.sqrt(1.0 - y * y)
+
+
 def _fit_polynomials() -> tuple[np.ndarray, np.ndarray]:
     """(coefficients of L₀/L, of its derivative in u), each (FIT_PIECES, FIT_DEGREE + 1), lowest
     power first, in t = (u − centre)/half-width of each piece: Chebyshev interpolation at the
@@ -95,11 +104,9 @@ def _fit_polynomials() -> tuple[np.ndarray, np.ndarray]:
     order = FIT_DEGREE + 1
     nodes = chebyshev.chebpts1(order)                  # inside (−1, 1): never u = 0 below
     lows = np.linspace(0.0, FIT_TABLE_U, FIT_PIECES + 1)[:-1]
-    u = lows[:, None] + (nodes[None, :] + 1.0) * (FIT_TABLE_U / FIT_PIECES / 2.0)
-    x = np.sqrt(u)
-    angle = 0.67 * np.arcsin(0.6 * x)
-    ratio = 2.0 * np.cos(angle) - 1.0
-    slope = -np.sin(angle) * 0.67 * 0.6 / np.sqrt(1.0 - 0.36 * u) / x
+    x = np.sqrt(lows[:, None] + (nodes[None, :] + 1.0) * (FIT_TABLE_U / FIT_PIECES / 2.0))
+    closed = np.array([_fit_closed(v) for v in x.ravel()]).reshape(*x.shape, 2)
+    ratio, slope = closed[..., 0], closed[..., 1] / (2.0 * x)     # d/du = d/dx / 2x
     to_chebyshev = chebyshev.chebvander(nodes, FIT_DEGREE) / (0.5 * order)
     to_chebyshev[:, 0] /= 2.0
     to_powers = np.zeros((order, order))
@@ -111,12 +118,6 @@ def _fit_polynomials() -> tuple[np.ndarray, np.ndarray]:
 
 _FIT_RATIO, _FIT_SLOPE = _fit_polynomials()
 _FIT_HALF_WIDTH = FIT_TABLE_U / FIT_PIECES / 2.0
-
-
-@njit(cache=True, _nrt=False)
-def _fit_closed(x):
-    """L₀/L(I) = 2cos(0.67·asin(0.6·x))−1 for x = |I|/I_sw (the S5 fit)."""
-    return 2.0 * math.cos(0.67 * math.asin(0.6 * x)) - 1.0
 
 
 @njit(cache=True, _nrt=False)
@@ -138,7 +139,7 @@ def fit_denominator(x):
     u = x * x
     if u < FIT_TABLE_U:
         return _fit_tabled(u)[0]
-    return _fit_closed(x)
+    return _fit_closed(x)[0]
 
 
 @njit(cache=True, _nrt=False)
@@ -152,11 +153,8 @@ def differential_inductance(l0, nonlinear, isw, i):
         d, dd_du = _fit_tabled(u)
         return l0 * (d - 2.0 * u * dd_du) / (d * d)       # x·d(L₀/L)/dx = 2u·d(L₀/L)/du
     if x >= FIT_CAP:
-        return l0 / _fit_closed(FIT_CAP)
-    y = 0.6 * x
-    a = math.asin(y)
-    d = 2.0 * math.cos(0.67 * a) - 1.0
-    dd_dx = -2.0 * math.sin(0.67 * a) * 0.67 * 0.6 / math.sqrt(1.0 - y * y)
+        return l0 / _fit_closed(FIT_CAP)[0]
+    d, dd_dx = _fit_closed(x)
     return l0 / d - l0 * x * dd_dx / (d * d)
 
 
