@@ -122,8 +122,9 @@ def peak_indices(excess_v: np.ndarray, level_v: float, prominence_v: float | Non
     it takes 0.46 s here, in every process that counts spikes."""
     prominence_v = 0.5 * level_v if prominence_v is None else prominence_v
     x = np.asarray(excess_v, dtype=float)
-    steps = np.flatnonzero(np.diff(x))            # flat runs left out: a peak may be a plateau
-    rises = np.diff(x)[steps] > 0
+    change = np.diff(x)
+    steps = np.flatnonzero(change)                # flat runs left out: a peak may be a plateau
+    rises = change[steps] > 0
     tops = np.flatnonzero(rises[:-1] & ~rises[1:])  # a rise, then (after any flat run) a fall
     peaks = (steps[tops] + 1 + steps[tops + 1]) // 2
     peaks = peaks[x[peaks] >= level_v]
