@@ -182,7 +182,8 @@ class RecoveringVisa:
             return self._exchange(what, message, operation)
 
     def _exchange(self, what: str, message: str, operation: Callable[[], T]) -> T:
-        admitted = self.write_guard.admit(message)     # raises before a byte is written
+        # raises before a byte is written; `touched`: what some unit changes, written back or not
+        admitted, touched = self.write_guard.admit_changes(message)
         if self._unsynced and not self._recovering:
             self._resynchronise(what)
 
@@ -196,33 +197,34 @@ class RecoveringVisa:
             # The link failed and was reopened, which set aside what the guard had recorded (the
             # instrument may have been reset) and wrote the role settings again: the message is
             # sent again only if it passes against that state, and commits onto it.
-            nonlocal admitted
-            admitted = self.write_guard.admit(message)
+            nonlocal admitted, touched
+            admitted, touched = self.write_guard.admit_changes(message)
 
         try:
             result = self.guarded(what, attempt, before_retry=admit_again)
         except BaseException:
-            self.write_guard.commit_uncertain(admitted)   # the bytes may have been executed
+            self.write_guard.commit_uncertain(admitted, touched)   # the bytes may have been executed
             raise
-        changed = admitted is not self.write_guard.state and admitted != self.write_guard.state
-        if changed and self._refused(what, admitted):
+        # A message that writes a setting back (`LOW 0.2;...;LOW 1.0`) changes it too: an
+        # instrument that ran only its first part holds the new value.
+        if touched and self._refused(what, admitted, touched):
             # A message that changes what the guard follows may have been refused, in part or in
             # all, by the instrument, which then keeps its old settings: only a clean error
             # report lets the guard take the new ones as the instrument's.
-            self.write_guard.commit_uncertain(admitted)
+            self.write_guard.commit_uncertain(admitted, touched)
             return result
         self.write_guard.commit(admitted)
         if isinstance(result, str):
             self.write_guard.learn(message, result)
         return result
 
-    def _refused(self, what: str, admitted: dict[Any, Any]) -> bool:
+    def _refused(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any] = frozenset()) -> bool:
         """Whether the instrument reported refusing something (refusals_after_write) after `what`,
         whose state the guard admitted; failing to read that report leaves the state unknown too."""
         try:
             refused = self.refusals_after_write()
         except BaseException:
-            self.write_guard.commit_uncertain(admitted)
+            self.write_guard.commit_uncertain(admitted, touched)
             raise
         if refused:
             log.warning("%s: after %s the instrument reported %s; what it changed is taken as "

@@ -157,6 +157,12 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
             shift_v = offset_v - (high + low) / 2
             present["high"], present["low"] = high + shift_v, low + shift_v
         else:
+            # A pulse around the offset, of an amplitude the guard does not know (a message the
+            # instrument ran in part, a reconnect): only the DC function puts out the offset alone.
+            if (admission.state.get(("output_on", admission.channel))
+                    and admission.state.get(("function", admission.channel)) != "DC"):
+                raise EnvelopeError(f"refused: offset {offset_v:.6g} V with output {admission.channel} on and its "
+                                    "amplitude unknown (set the high and low levels); nothing was written")
             present["high"] = present["low"] = None
         present["offset"] = offset_v
         settle(admission, present)

@@ -236,24 +236,35 @@ class WriteGuard:
     def admit(self, message: str) -> dict[Any, Any]:
         """Check `message`; returns the state it would leave (commit it once it was sent): the
         guard's own when no unit has a rule (a query, most settings), else a changed copy."""
+        return self.admit_changes(message)[0]
+
+    def admit_changes(self, message: str) -> tuple[dict[Any, Any], frozenset[Any]]:
+        """`admit`, and the keys of the state some unit of `message` changes, the final state
+        aside: a message that sets a level and writes the old one back (`LOW 0.2;…;LOW 1.0`)
+        leaves the state as it was, yet an instrument that ran only its first part holds the
+        new level."""
+        units = program_units(message)
+        ruled = [(unit, self._rule_for(unit.header)) for unit in units if not unit.is_query]
+        ruled = [(unit, found) for unit, found in ruled if found is not None]
         state = None                            # copied at the first unit with a rule
-        for unit in program_units(message):
-            if unit.is_query:
-                continue
-            found = self._rule_for(unit.header)
-            if found is None:
-                continue
-            rule, suffix = found
+        touched: set[Any] = set()
+        for unit, (rule, suffix) in ruled:
             try:
                 if suffix is None:
                     raise EnvelopeError(f"refused: {unit.header} names two channels (its suffixes differ); "
                                         "nothing was written")
                 if state is None:
                     state = copy_state(self.state)   # a refused message leaves no trace
+                before = copy_state(state) if len(ruled) > 1 else None
                 rule.check(Admission(state, unit, suffix))
+                if before is not None:
+                    touched.update(key for key in before.keys() | state.keys() if before.get(key) != state.get(key))
             except EnvelopeError as error:
                 raise EnvelopeError(f"{self._who()}: {error} (in {unit.text[:120]!r})") from None
-        return self.state if state is None else state
+        if state is None:
+            return self.state, frozenset()
+        touched.update(key for key in self.state.keys() | state.keys() if self.state.get(key) != state.get(key))
+        return state, frozenset(touched)
 
     def _rule_for(self, header: str) -> tuple[Rule, int | None] | None:
         """The first rule whose spelling matches `header`, with the channel its suffixes name (1 if
@@ -274,13 +285,15 @@ class WriteGuard:
     def commit(self, state: dict[Any, Any]) -> None:
         self.state = state
 
-    def commit_uncertain(self, state: dict[Any, Any]) -> None:
+    def commit_uncertain(self, state: dict[Any, Any], touched: Iterable[Any] = ()) -> None:
         """After an exchange that did not complete, the instrument may have the old state or the
-        new: what differs becomes unknown, and an output that may be on counts as on."""
+        new, or what a unit of the message left on the way (`touched`: keys some unit changed):
+        what differs becomes unknown, and an output that may be on counts as on."""
+        touched = set(touched)
         merged = {}
-        for key in self.state.keys() | state.keys():
+        for key in self.state.keys() | state.keys() | touched:
             old, new = self.state.get(key), state.get(key)
-            if old == new:
+            if old == new and key not in touched:
                 merged[key] = old
             elif isinstance(old, bool) or isinstance(new, bool):
                 merged[key] = True
