@@ -223,6 +223,26 @@ class Learner:
         self.pattern = header_pattern(self.spelling)
 
 
+class _Possibly:
+    """An on/off setting an unfinished exchange left unknown. True in a condition (a rise is
+    checked as with the output on) but not `True`: switching it on is checked as from off."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "POSSIBLY"
+
+    def __copy__(self) -> _Possibly:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Possibly:
+        return self
+
+
+POSSIBLY = _Possibly()
+
+
 class WriteGuard:
     """The envelope check at the bottom of one driver's write path, and what it last commanded."""
 
@@ -288,15 +308,15 @@ class WriteGuard:
     def commit_uncertain(self, state: dict[Any, Any], touched: Iterable[Any] = ()) -> None:
         """After an exchange that did not complete, the instrument may have the old state or the
         new, or what a unit of the message left on the way (`touched`: keys some unit changed):
-        what differs becomes unknown, and an output that may be on counts as on."""
+        what differs becomes unknown, and an output that may be on is POSSIBLY on."""
         touched = set(touched)
         merged = {}
         for key in self.state.keys() | state.keys() | touched:
             old, new = self.state.get(key), state.get(key)
             if old == new and key not in touched:
                 merged[key] = old
-            elif isinstance(old, bool) or isinstance(new, bool):
-                merged[key] = True
+            elif isinstance(old, (bool, _Possibly)) or isinstance(new, (bool, _Possibly)):
+                merged[key] = POSSIBLY
         self.state = merged
 
     def learn(self, message: str, reply: str) -> None:

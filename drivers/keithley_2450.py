@@ -38,7 +38,9 @@ from qcodes import validators as vals
 from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
 
 from drivers._common import MalformedReplyError, RecoveringVisa
-from drivers._write_guard import Admission, Learner, Rule, forget, number, numbers, refuse, switch, whole_number
+from drivers._write_guard import (
+    POSSIBLY, Admission, Learner, Rule, forget, number, numbers, refuse, switch, whole_number,
+)
 from contracts.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger(__name__)
@@ -354,7 +356,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                 state[LEVEL_A], state[LEVEL_AT_S] = float(reply), time.monotonic()
 
         def output(state: dict, reply: str) -> None:
-            if OUTPUT_ON not in state and reply.upper() in ("0", "1", "ON", "OFF"):
+            if state.get(OUTPUT_ON, POSSIBLY) is POSSIBLY and reply.upper() in ("0", "1", "ON", "OFF"):
                 state[OUTPUT_ON] = reply.upper() in ("1", "ON")
 
         def compliance(state: dict, reply: str) -> None:

@@ -72,18 +72,15 @@ class TestAMessageRunInPart:
         assert not problems, (outcomes, problems)
 
 
-OUTPUT_MAYBE_ON = pytest.mark.xfail(strict=True, reason=(
-    "an output that may be on counts as on (commit_uncertain: True), also when it is switched on: "
-    "`:OUTP ON` is then no step for the guard; needs a 'possibly on' value that counts as on for a "
-    "rise and as off for switching on, and the :OUTP? learner to resolve it"))
-
-
 class TestAnOutputSwitchedOffAndOnInOneMessage:
+    """An output that may be on (an exchange the instrument ran in part) counts as on when a rise
+    is checked, and as off when it is switched on (`POSSIBLY`): both tests failed before, when it
+    was recorded as on and `:OUTP ON` was then no step for the guard."""
+
     @pytest.fixture
     def bench_models(self) -> dict[str, str]:
         return {}
 
-    @OUTPUT_MAYBE_ON
     def test_smu_output_off_and_on_after_an_undefined_header(self, connect, bench):
         """At 0 A, output on: `:OUTP OFF;:NOSUCH:HEADER 1;:OUTP ON` (the instrument stops at the
         undefined header: output off; the guard's record unchanged: on). Ramped within the rate
@@ -101,7 +98,6 @@ class TestAnOutputSwitchedOffAndOnInOneMessage:
         driver.ask("*OPC?")
         assert_no_step_above_the_largest(driver, events, outcomes)
 
-    @OUTPUT_MAYBE_ON
     def test_smu_output_off_refused_in_part_then_on(self, connect, bench):
         """At 0 A, output on: `:OUTP OFF;:NOSUCH:HEADER 1` (the output goes off; the -113 makes
         the guard's record uncertain, and an output that may be on counts as on). Ramped within
