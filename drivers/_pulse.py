@@ -116,6 +116,8 @@ class PulseHeaders:
     #: Other spellings the model takes for one of the settings above: (spelling, field name),
     #: checked as that field is.
     aliases: tuple[tuple[str, str], ...] = ()
+    #: Headers that set levels some other way, refused: (spelling, why).
+    refused: tuple[tuple[str, str], ...] = ()
 
 
 def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
@@ -243,6 +245,7 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         Rule("*RST", reset),
         *(Rule(spelling, only(values)) for spelling, values in headers.fixed),
         *(Rule(spelling, checks[name]) for spelling, name in headers.aliases),
+        *(Rule(spelling, refuse(reason)) for spelling, reason in headers.refused),
     ]
 
 

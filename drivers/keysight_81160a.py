@@ -87,6 +87,8 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
                # changes the level at a chip that is not a matched 50 ohm line
                *((f"[:SOURce{{m}}]:{kind}{{n}}[:STATe]", ("OFF", "0")) for kind in ("AM", "FM", "PM", "PWM", "FSKey")),
                (":OUTPut{n}:IMPedance[:INTernal]", ("50",))),
+        # levels in amperes into the expected load: set them in volts
+        refused=(("[:SOURce{m}]:CURRent{n}*", "levels set in amperes are not checked; set them in volts"),),
         # The pulse settings answer under FUNCtion too, and the load as the external impedance.
         aliases=(("[:SOURce{m}]:FUNCtion{n}:PULSe:WIDTh", "width"),
                  ("[:SOURce{m}]:FUNCtion{n}:PULSe:DCYCle", "duty_cycle"),

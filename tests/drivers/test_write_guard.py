@@ -100,7 +100,11 @@ def test_pulse_levels_by_any_path_are_checked(connect, received, bench):
                   lambda: generator.write(f":VOLT1:OFFS {PULSE_MAX_V}"),  # offset moves both levels up
                   lambda: generator.write(":VOLT2:LOW -4"),                # another channel
                   lambda: generator.write(":PULS:WIDT1 5e-6"),
-                  lambda: generator.write(":APPL1:PULS 1e6, 1, 0")):
+                  lambda: generator.write(":APPL1:PULS 1e6, 1, 0"),
+                  # levels in amperes into the expected load (the emulator has no CURRent
+                  # subsystem: the guard refuses it whole)
+                  lambda: generator.write(":CURR1:HIGH 0.1"),
+                  lambda: generator.write(":SOUR2:CURR:OFFS 0.02")):
         with pytest.raises(EnvelopeError, match="refused"):
             write()
     assert log.messages == []

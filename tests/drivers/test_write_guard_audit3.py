@@ -8,7 +8,6 @@ legitimate flow (safe state) still ends where it must.
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
