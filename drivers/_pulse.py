@@ -23,6 +23,10 @@ from contracts.envelope import Envelope, EnvelopeError
 EDGE_FIT = 1.6
 
 
+#: The load the levels are specified into: the matched line the wiring's amperes per volt assume.
+MATCHED_LOAD_OHM = 50
+
+
 @dataclass(frozen=True)
 class PulseTiming:
     period_s: float
@@ -220,7 +224,7 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
     def load(admission: Admission) -> None:
         # Levels are set "into the load": a high-Z setting doubles them at the chip, which the
         # wiring's amperes per volt (a 50 ohm source into the matched line) does not allow for.
-        if number(admission, 0, "load", "ohm") != 50:
+        if number(admission, 0, "load", "ohm") != MATCHED_LOAD_OHM:
             raise EnvelopeError("refused: a load setting other than 50 ohm changes the levels at the chip; "
                                 "nothing was written")
 
@@ -269,6 +273,7 @@ class PulseGeneratorRole:
                         count: int) -> None:
         check_pulse_request(self.envelope, amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                             period_s=period_s, count=count)
+        self._write_matched_load()
         self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
@@ -276,9 +281,16 @@ class PulseGeneratorRole:
 
     def configure_dc(self, *, level_v: float) -> None:
         check_dc_request(self.envelope, level_v)
+        self._write_matched_load()
         self._write_dc(level_v)
         self._last_config = ("dc", dict(level_v=level_v))
         self.raise_on_errors("configure_dc")
+
+    def _write_matched_load(self) -> None:
+        # The levels are written into the load the instrument is told of: a load set at its front
+        # panel (before the session, or while the link was down) would scale them at the chip,
+        # 10 ohm threefold. Lowering the load the instrument assumes only lowers its output.
+        self.write(f":OUTP{self.channel}:LOAD {MATCHED_LOAD_OHM}")
 
     def set_output_enabled(self, enabled: bool) -> None:
         self._switch_output(enabled)

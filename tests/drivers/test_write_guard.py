@@ -160,6 +160,30 @@ def test_what_adds_to_a_generators_output_is_refused_unless_off(connect, receive
     assert [m.strip() for m in log.messages][0] == switched_off
 
 
+@pytest.mark.parametrize("model, bench_models", [(Keysight33500B, {"pulser": "keysight_33522b"}),
+                                                  (Keysight81160A, {"pulser": "keysight_81160a"})])
+def test_a_load_set_at_the_front_panel_is_put_back_before_levels_are_written(connect, bench, model):
+    """The levels are written into the load the instrument is told of: 10 ohm set at its panel
+    (before the session, or while the link was down) makes the same setting three times the
+    level at the chip's matched line. Every configuration writes the load back first, and a
+    reconnect re-applies the configuration."""
+    from sim_backend.faults.plan import drop
+
+    panel = bench.world.panels["pulser"].channels[1]
+    at_the_panel = bench.device("pulser").write_bytes          # past the driver, as a person would
+    at_the_panel(b":OUTP1:LOAD 10\n")                          # before the session
+    assert panel.load_ohm == 10.0
+    generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    assert panel.load_ohm == 50.0
+    generator.set_output_enabled(True)
+    at_the_panel(b":OUTP1:LOAD 10\n")                          # while the link is down
+    bench.faults_for(next(e.address for e in bench.instruments if e.role == "pulser")).inject(drop())
+    generator.ask("*OPC?")                                      # dropped, reconnected, re-applied, asked again
+    assert panel.load_ohm == 50.0
+    assert not pulser_problems(generator, bench)
+
+
 #: Spellings the 81160A takes for a width, a duty cycle, a load, an output or a channel that the
 #: guard once let through (each one put a channel outside the envelope, or on unbeknown to it).
 UNRULED_81160A = {
