@@ -183,12 +183,17 @@ def disagreements(run_name: str, before: dict[str, dict], now: dict[str, dict]) 
             continue
         if a.ndim == 0 and np.isfinite(a) != np.isfinite(b):
             # A figure the run could not pin down (its value outside the scan) is NaN with the
-            # confidence limits it has, or an interval open on a side: the other must keep to them.
-            nan_side, finite = (before[name], b) if np.isnan(a) else (now[name], a)
+            # confidence limits it has, or an interval open on a side: the other must keep to them,
+            # within its own interval (as two finite figures agree within their combined σ below).
+            nan_side, finite, finite_side = ((before[name], b, now[name]) if np.isnan(a)
+                                             else (now[name], a, before[name]))
             low, high = (float(nan_side[end]) if np.isfinite(nan_side[end]) else bound
                          for end, bound in (("low", -np.inf), ("high", np.inf)))
-            if not (within_bound(nan_side, finite) or low <= finite <= high):
-                found.append(f"{run_name} {name}: before {a}, now {b} (no confidence limit the other keeps to)")
+            own_low, own_high = (float(finite_side.get(end, np.nan)) for end in ("low", "high"))
+            overlaps = bool(own_low <= high and own_high >= low)       # False where either end is NaN
+            if not (within_bound(nan_side, finite) or low <= finite <= high or overlaps):
+                found.append(f"{run_name} {name}: before {a}, now {b} (no confidence limit the other keeps to: "
+                             f"[{low:.4g}, {high:.4g}] against [{own_low:.4g}, {own_high:.4g}])")
             continue
         combined = np.hypot(standard_uncertainty(before[name]), standard_uncertainty(now[name]))
         both = np.isfinite(a) & np.isfinite(b) & np.isfinite(combined)
