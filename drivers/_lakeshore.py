@@ -22,6 +22,20 @@ _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device
 #: The stock QCoDeS output's HTRSET group (`lakeshore_base.LakeshoreBaseOutput.heater_group`),
 #: in the Model 335's five-field layout: `HTRSET? <output>` answers
 #: <output type>,<heater resistance>,<max current>,<max user current>,<current/power>.
+#: INTYPE's last field, the preferred units a setpoint is read in (336: 1 kelvin, 2 Celsius, 3 sensor
+#: units; 372: 1 kelvin, 2 ohms).
+KELVIN_UNITS = 1
+
+
+def parse_preferred_units(reply: str) -> int:
+    """`INTYPE? <input>`'s last field, the preferred units; ValueError for anything else (read
+    again). The 336 answers five fields, the 372 six: units last on both."""
+    fields = reply.strip().split(",")
+    if len(fields) < 5:
+        raise ValueError(f"expected INTYPE's fields ending in the preferred units, got {reply!r}")
+    return int(fields[-1])
+
+
 STOCK_HTRSET_PARAMETERS = ("output_type", "output_heater_resistance", "output_max_current",
                            "output_max_user_current", "output_display")
 
@@ -228,7 +242,22 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             for name in STOCK_HTRSET_PARAMETERS:
                 output.parameters[name].snapshot_exclude = True
 
+    def _require_kelvin_setpoints(self) -> None:
+        """Refuse, before anything is written, while the control input reads in units other
+        than kelvin: `SETP` is taken in the input's preferred units, which a person at the panel
+        may have changed (before the session or while the link was down), and `SETP 1,4.0` read
+        in Celsius regulates at 277 K (a 4 ohm RuOx on a 372: above 1000 K). The guard refuses
+        INTYPE from the driver; this reads what the instrument holds."""
+        control = self.role_control_input()
+        units = self.ask_parsed(f"INTYPE? {control}", parse_preferred_units)
+        if units != KELVIN_UNITS:
+            raise EnvelopeError(f"refused: {self._who()}: the control input {control} reads in units {units} "
+                                "(INTYPE's preferred units, set at the instrument), not kelvin, so a setpoint in "
+                                "kelvin would regulate elsewhere; set the input to kelvin at the instrument; "
+                                "nothing was written")
+
     def _write_setpoint(self, temperature_k: float, ramp_k_per_min: float | None) -> None:
+        self._require_kelvin_setpoints()
         output = self.role_output()
         # The stock 0.5 s pause guards a read-back right after SETP; the verbs never read it
         # back, so the manual's 50 ms command spacing is enough.
