@@ -63,6 +63,10 @@ class InstrumentError(RuntimeError):
     """The instrument reported errors (its SCPI error queue) after a role verb."""
 
 
+#: Reads of a state the guard must learn before giving up on two alike in a row.
+AGREED_READS_MAX = 4
+
+
 class MalformedReplyError(InstrumentError):
     """An instrument's reply could not be read as what the query returns, twice in a row."""
 
@@ -291,6 +295,18 @@ class RecoveringVisa:
         """A query whose reply `parse` turns into a value; see read_parsed."""
         return self.read_parsed(f"query {query!r}", lambda: parse(self.ask(query)),  # type: ignore[attr-defined]
                                 repeatable=repeatable)
+
+    def ask_agreed(self, query: str, parse: Callable[[str], T], *, reads_max: int = AGREED_READS_MAX) -> T:
+        """`query` asked until two replies in a row agree, as the write guard needs before it
+        learns a state it does not know from them (WriteGuard.learn); MalformedReplyError when
+        no two of `reads_max` do."""
+        previous = self.ask_parsed(query, parse)
+        for _ in range(reads_max - 1):
+            value = self.ask_parsed(query, parse)
+            if value == previous:
+                return value
+            previous = value
+        raise MalformedReplyError(f"{self._who()}: {reads_max} replies to {query!r}, no two in a row alike")
 
     # --- recovery ---------------------------------------------------------------------------
     def reapply_role_settings(self) -> None:

@@ -22,6 +22,9 @@ _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device
 #: The stock QCoDeS output's HTRSET group (`lakeshore_base.LakeshoreBaseOutput.heater_group`),
 #: in the Model 335's five-field layout: `HTRSET? <output>` answers
 #: <output type>,<heater resistance>,<max current>,<max user current>,<current/power>.
+STOCK_HTRSET_PARAMETERS = ("output_type", "output_heater_resistance", "output_max_current",
+                           "output_max_user_current", "output_display")
+
 #: INTYPE's last field, the preferred units a setpoint is read in (336: 1 kelvin, 2 Celsius, 3 sensor
 #: units; 372: 1 kelvin, 2 ohms).
 KELVIN_UNITS = 1
@@ -34,10 +37,6 @@ def parse_preferred_units(reply: str) -> int:
     if len(fields) < 5:
         raise ValueError(f"expected INTYPE's fields ending in the preferred units, got {reply!r}")
     return int(fields[-1])
-
-
-STOCK_HTRSET_PARAMETERS = ("output_type", "output_heater_resistance", "output_max_current",
-                           "output_max_user_current", "output_display")
 
 
 class LakeshoreTemperatureRole(RecoveringVisa):

@@ -13,6 +13,8 @@ nothing is written. Only after the exchange completes does the commanded state a
 the driver always knows what it last told the instrument (a ramp starts from there).
 
 Headers no rule names pass unchanged: they set no level (triggering, acquisition, display).
+A state the guard does not know (after a reconnect, at the start of a session) it learns only
+from two replies in a row that agree.
 What a generator offers that adds to or copies a channel's levels (the modulations, the other
 channel fed in, tracking, coupled amplitudes) has a rule that lets it only be switched off.
 """
@@ -252,6 +254,10 @@ class WriteGuard:
         self.learners = list(learners)
         self.state: dict[Any, Any] = {}
         self._rule_of: dict[str, tuple[Rule, int | None] | None] = {}   # header -> `_rule_for`
+        # learner spelling -> its last reply since the state last changed: a reply teaches the
+        # guard only when the one before it said the same (a garbled reply, a bit flipped on the
+        # line, would have to be garbled alike twice)
+        self._heard: dict[str, str] = {}
 
     def admit(self, message: str) -> dict[Any, Any]:
         """Check `message`; returns the state it would leave (commit it once it was sent): the
@@ -303,6 +309,8 @@ class WriteGuard:
         return self._rule_of[header]
 
     def commit(self, state: dict[Any, Any]) -> None:
+        if state is not self.state:
+            self._heard.clear()          # a reply from before may not hold after a write
         self.state = state
 
     def commit_uncertain(self, state: dict[Any, Any], touched: Iterable[Any] = ()) -> None:
@@ -318,14 +326,20 @@ class WriteGuard:
             elif isinstance(old, (bool, _Possibly)) or isinstance(new, (bool, _Possibly)):
                 merged[key] = POSSIBLY
         self.state = merged
+        self._heard.clear()
 
     def learn(self, message: str, reply: str) -> None:
+        """Teach the learners of a one-query message's header its reply, if the reply to that
+        header before it (with the state unchanged since) was the same."""
         units = program_units(message)
         if len(units) != 1 or not units[0].is_query:
             return
         for learner in self.learners:
             if learner.pattern.fullmatch(units[0].header[:-1]):
-                learner.learn(self.state, reply.strip())
+                heard = reply.strip()
+                if self._heard.get(learner.spelling) == heard:
+                    learner.learn(self.state, heard)
+                self._heard[learner.spelling] = heard
                 return
 
     def commanded(self, key: Any) -> Any:

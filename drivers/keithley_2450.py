@@ -30,8 +30,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from qcodes import validators as vals
@@ -44,6 +44,7 @@ from drivers._write_guard import (
 from contracts.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Ramp rate used to bring the level to zero when none was asked for and the envelope sets none.
 DEFAULT_RAMP_A_PER_S = 10e-6
@@ -230,7 +231,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                 raise ValueError(f"source level {reply.strip()[:40]!r} A lies outside the envelope")
             return level_a
 
-        return self.ask_parsed(":SOUR:CURR?", parse)
+        return self._read_state(LEVEL_A, ":SOUR:CURR?", parse)
+
+    def _read_state(self, key: str, query: str, parse: Callable[[str], T]) -> T:
+        """`query`'s value; asked until two replies agree while the guard does not know `key`,
+        since it then learns it from them (a single garbled reply once taught it a level)."""
+        if self.write_guard.state.get(key, POSSIBLY) is POSSIBLY:
+            return self.ask_agreed(query, parse)
+        return self.ask_parsed(query, parse)
 
     def ramp_plan(self, start_a: float, stop_a: float, ramp_a_per_s: float) -> tuple[list[float], float]:
         """Levels to write and the wait before each one, in seconds."""
@@ -303,7 +311,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def _check_compliance_in_envelope(self) -> None:
         if self.envelope.limit("compliance_max_v") is None:
             return
-        present_v = self._compliance_v if self._compliance_v is not None else self.ask_parsed(":SOUR:CURR:VLIM?", float)
+        present_v = (self._compliance_v if self._compliance_v is not None
+                     else self._read_state(COMPLIANCE_V, ":SOUR:CURR:VLIM?", float))
         self.envelope.check_at_most("compliance_max_v", present_v, "compliance voltage (set it first)", "V")
 
     def _safe_ramp_a_per_s(self) -> float:
@@ -316,7 +325,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             if state is None:
                 raise ValueError(f"not an output state: {reply[:40]!r}")
             return state
-        self._output_on = self.ask_parsed(":OUTP?", parse)
+        self._output_on = self._read_state(OUTPUT_ON, ":OUTP?", parse)
         return self._output_on
 
     # --- the write guard's rules (Keithley 2450 manual, section 14) ---------------------------

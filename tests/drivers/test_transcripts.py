@@ -50,7 +50,7 @@ def transcript(bench, visalib, received):
 # take the new state as the instrument's (drivers/_common.py).
 KEITHLEY_2450 = [
     ":SOUR:FUNC?",               # :SOURce[1]:FUNCtion[:MODE]?
-    ":OUTP?",                    # :OUTPut[1][:STATe]?
+    ":OUTP?", ":OUTP?",          # :OUTPut[1][:STATe]?, twice: the guard learns an unknown state from two alike
     ":SOUR:FUNC CURR",           # :SOURce[1]:FUNCtion[:MODE] CURRent
     ":SOUR:CURR 0",              # :SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]
     "SYST:ERR?",                 # :SYSTem:ERRor[:NEXT]?, the guard's
