@@ -89,14 +89,7 @@ class TestAnOutputSwitchedOffAndOnInOneMessage:
         driver = enveloped_smu(connect)
         driver.set_output_enabled(True)
         outcomes = [send(driver, ":OUTP OFF;:NOSUCH:HEADER 1;:OUTP ON"), driver.ask(":SYST:ERR?")]
-        for k in range(1, 21):
-            time.sleep(0.02)                                    # within the ramp rate
-            outcomes.append(send(driver, f":SOUR:CURR {k * 1e-6:.6g}"))
-        driver.ask("*OPC?")
-        events = trace_smu(bench)
-        outcomes.append(send(driver, ":OUTP ON"))
-        driver.ask("*OPC?")
-        assert_no_step_above_the_largest(driver, events, outcomes)
+        _ramp_then_switch_on(driver, bench, outcomes)
 
     def test_smu_output_off_refused_in_part_then_on(self, connect, bench):
         """At 0 A, output on: `:OUTP OFF;:NOSUCH:HEADER 1` (the output goes off; the -113 makes
@@ -105,11 +98,17 @@ class TestAnOutputSwitchedOffAndOnInOneMessage:
         driver = enveloped_smu(connect)
         driver.set_output_enabled(True)
         outcomes = [send(driver, ":OUTP OFF;:NOSUCH:HEADER 1")]
-        for k in range(1, 21):
-            time.sleep(0.02)
-            outcomes.append(send(driver, f":SOUR:CURR {k * 1e-6:.6g}"))
-        driver.ask("*OPC?")
-        events = trace_smu(bench)
-        outcomes.append(send(driver, ":OUTP ON"))
-        driver.ask("*OPC?")
-        assert_no_step_above_the_largest(driver, events, outcomes)
+        _ramp_then_switch_on(driver, bench, outcomes)
+
+
+def _ramp_then_switch_on(driver, bench, outcomes: list) -> None:
+    """Raw level writes 1 uA apart up to 20 uA, within the ramp rate, then `:OUTP ON`: no step
+    the instrument takes may exceed the driver's largest."""
+    for k in range(1, 21):
+        time.sleep(0.02)                                        # within the ramp rate
+        outcomes.append(send(driver, f":SOUR:CURR {k * 1e-6:.6g}"))
+    driver.ask("*OPC?")
+    events = trace_smu(bench)
+    outcomes.append(send(driver, ":OUTP ON"))
+    driver.ask("*OPC?")
+    assert_no_step_above_the_largest(driver, events, outcomes)
