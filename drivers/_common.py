@@ -222,7 +222,7 @@ class RecoveringVisa:
             self.write_guard.learn(message, result)
         return result
 
-    def _refused(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any] = frozenset()) -> bool:
+    def _refused(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any]) -> bool:
         """Whether the instrument reported refusing something (refusals_after_write) after `what`,
         whose state the guard admitted; failing to read that report leaves the state unknown too."""
         try:

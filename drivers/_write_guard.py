@@ -245,6 +245,11 @@ class _Possibly:
 POSSIBLY = _Possibly()
 
 
+def unknown(state: dict[Any, Any], key: Any) -> bool:
+    """Whether the guard's `state` does not know `key`: never recorded, set aside, or POSSIBLY."""
+    return state.get(key, POSSIBLY) is POSSIBLY
+
+
 class WriteGuard:
     """The envelope check at the bottom of one driver's write path, and what it last commanded."""
 

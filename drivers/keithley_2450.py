@@ -39,7 +39,7 @@ from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley245
 
 from drivers._common import MalformedReplyError, RecoveringVisa
 from drivers._write_guard import (
-    POSSIBLY, Admission, Learner, Rule, forget, number, numbers, refuse, switch, whole_number,
+    Admission, Learner, Rule, forget, number, numbers, refuse, switch, unknown, whole_number,
 )
 from contracts.envelope import Envelope, EnvelopeError
 
@@ -236,7 +236,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def _read_state(self, key: str, query: str, parse: Callable[[str], T]) -> T:
         """`query`'s value; asked until two replies agree while the guard does not know `key`,
         since it then learns it from them (a single garbled reply once taught it a level)."""
-        if self.write_guard.state.get(key, POSSIBLY) is POSSIBLY:
+        if unknown(self.write_guard.state, key):
             return self.ask_agreed(query, parse)
         return self.ask_parsed(query, parse)
 
@@ -361,15 +361,15 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
 
     def reply_learners(self) -> list[Learner]:
         def level(state: dict, reply: str) -> None:
-            if LEVEL_A not in state and _is_decimal(reply):
+            if unknown(state, LEVEL_A) and _is_decimal(reply):
                 state[LEVEL_A], state[LEVEL_AT_S] = float(reply), time.monotonic()
 
         def output(state: dict, reply: str) -> None:
-            if state.get(OUTPUT_ON, POSSIBLY) is POSSIBLY and reply.upper() in ("0", "1", "ON", "OFF"):
+            if unknown(state, OUTPUT_ON) and reply.upper() in ("0", "1", "ON", "OFF"):
                 state[OUTPUT_ON] = reply.upper() in ("1", "ON")
 
         def compliance(state: dict, reply: str) -> None:
-            if COMPLIANCE_V not in state and _is_decimal(reply):
+            if unknown(state, COMPLIANCE_V) and _is_decimal(reply):
                 state[COMPLIANCE_V] = float(reply)
 
         return [Learner("[:SOURce[1]]:CURRent[:LEVel][:IMMediate][:AMPLitude]", level),

@@ -63,6 +63,11 @@ CHIP_AMPERES_PER_VOLT = 0.1 / 2000.0
 PULSER_ENVELOPE = PulsePath("pulser", 1, "input", CHIP_AMPERES_PER_VOLT).generator_envelope(ENVELOPES["pulser"])
 
 
+def faults_of(bench, role: str):
+    """The fault plan of the instrument in `role`, which both transports consult before every reply."""
+    return bench.faults_for(next(e.address for e in bench.instruments if e.role == role))
+
+
 def station_address(bench, role_name: str) -> str:
     return next(entry.address for entry in bench.instruments if entry.role == role_name)
 

@@ -13,7 +13,9 @@ import signal
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, pulser_problems
+from driver_helpers import (
+    CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, faults_of, pulser_problems,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -178,7 +180,7 @@ def test_a_load_set_at_the_front_panel_is_put_back_before_levels_are_written(con
     assert panel.load_ohm == 50.0
     generator.set_output_enabled(True)
     at_the_panel(b":OUTP1:LOAD 10\n")                          # while the link is down
-    bench.faults_for(next(e.address for e in bench.instruments if e.role == "pulser")).inject(drop())
+    faults_of(bench, "pulser").inject(drop())
     generator.ask("*OPC?")                                      # dropped, reconnected, re-applied, asked again
     assert panel.load_ohm == 50.0
     assert not pulser_problems(generator, bench)
@@ -301,7 +303,7 @@ def test_the_guards_state_copy_is_a_deep_copy():
 
 def bias_faults(bench):
     """The SMU's fault plan, which both transports consult before every reply."""
-    return bench.faults_for(next(e.address for e in bench.instruments if e.role == "bias"))
+    return faults_of(bench, "bias")
 
 
 def interrupted_query(driver, query: str, after_s: float) -> None:

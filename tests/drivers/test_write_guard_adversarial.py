@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu
+from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, faults_of
 
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
@@ -129,10 +129,6 @@ def test_smu_a_full_scale_step_after_idling_is_refused(connect, bench, received)
 
 
 # -- a garbled reply that splits into two lines ----------------------------------------------------
-
-def faults_of(bench, role: str):
-    return bench.faults_for(next(e.address for e in bench.instruments if e.role == role))
-
 
 def test_smu_a_reply_split_by_line_noise_is_never_taken_for_the_next(connect, bench):
     """Line noise that turns one byte of `+1.200000E-05` into LF: the driver reads `+1.20000`

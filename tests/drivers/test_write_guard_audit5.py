@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import ENVELOPES
+from driver_helpers import ENVELOPES, faults_of
 
 from contracts.envelope import EnvelopeError
 from drivers._common import InstrumentError
@@ -74,7 +74,7 @@ class TestLakeshoreFrontPanel:
         controller.set_setpoint_k(4.0)
         controller.write(f"RANGE {LAKESHORES[lakeshore_model][2]},0")   # off; the reconnect puts it on again
         bench.device("cryostat").write_bytes(f"{LAKESHORES[lakeshore_model][3]}\n".encode())
-        bench.faults_for(next(e.address for e in bench.instruments if e.role == "cryostat")).inject(drop())
+        faults_of(bench, "cryostat").inject(drop())
         try:
             controller.ask("*ESR?")                             # dropped, reconnected, asked again
         except Exception:                                      # noqa: BLE001 - a refused re-apply may fail it
