@@ -105,3 +105,25 @@ def test_searches_of_one_bracket_share_its_tables_read_only_and_exact():
     np.testing.assert_array_equal(first._log_yes, np.log(table))
     np.testing.assert_array_equal(first._log_no, np.log1p(-table))
     np.testing.assert_array_equal(first._table_by_midpoint, table.transpose(1, 0, 2))
+
+
+def test_the_cells_left_out_of_the_next_stimulus_change_no_choice(monkeypatch):
+    """The search leaves μ cells below SEARCH_MASS_CUT of the peak out of its choice (for speed):
+    on the procedures' grid, against observers of several thresholds and widths, it chooses the
+    very stimuli the whole grid gives, trial after trial."""
+    from procedures.analysis import psychometric
+
+    def choices(cut: float, seed: int) -> list[int]:
+        monkeypatch.setattr(psychometric, "SEARCH_MASS_CUT", cut)
+        rng = np.random.default_rng(seed)
+        mu_a = rng.uniform(1.2, 0.8 * HIGH_A / LOW_A) * LOW_A
+        sigma_a = mu_a * rng.uniform(0.005, 0.05)
+        search, chosen = PsiSearch(LOW_A, HIGH_A), []
+        for _ in range(45):
+            index = int(search.next_index()[0])
+            chosen.append(index)
+            search.update([index], [rng.random() < probability(search.stimuli[index], mu_a, sigma_a)])
+        return chosen
+
+    for seed in range(4):
+        assert choices(psychometric.SEARCH_MASS_CUT, seed) == choices(0.0, seed)
