@@ -25,7 +25,7 @@ import numpy as np
 from sim_backend.bench.pulse_generator import TRIGGER_LATENCY_S, PulseGeneratorPanel
 from sim_backend.bench.scope import ChannelRecord, OscilloscopePanel
 from sim_backend.bench.signal_processing import (
-    crossing_time_s, first_crossing_index, low_pass, resample,
+    crossing_time_s, first_crossing_index, low_pass,
 )
 from sim_backend.physics.results import CircuitState, TransientResult
 from sim_backend.physics.waveform import PiecewiseLinear
@@ -131,26 +131,29 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float, *, forced: bool =
         record = _record(world, scope, origin_s, fine_s, forced=forced)
         if record is None:
             return False
-        trigger_rel_s, volts_by_channel, (chip, initial_state, inputs_a) = record
-        for number, volts in volts_by_channel.items():
-            volts += scope.input_noise_v_rms * world.rng.standard_normal(volts.size)
-            codes = scope.channels[number].quantize(volts).astype(np.int32)
-            sums[number] = codes if repeat == 0 else sums[number] + codes
+        trigger_rel_s, sample_times_s, signals, (chip, initial_state, inputs_a) = record
+        start_rel_s = scope.first_sample_s - PREROLL_S
+        for number, signal in signals.items():
+            codes = scope.channels[number].digitize(start_rel_s, fine_s, signal, sample_times_s,
+                                                    world.rng.standard_normal(sample_times_s.size),
+                                                    scope.input_noise_v_rms)
+            sums[number] = codes if average == 1 else codes.astype(np.int32) + sums.get(number, 0)
         world.last_capture = CaptureTruth(origin_s, trigger_rel_s, chip, initial_state, inputs_a)
 
     # Averaging N records of 8-bit codes gains resolution: keep 8 more bits, as WORD data do.
     extra_bits = 0 if average == 1 else 8
     for number, total in sums.items():
         channel = scope.channels[number]
-        codes = np.round(total * (2**extra_bits) / average).astype(np.int16)
+        codes = total if average == 1 else np.round(total * (2**extra_bits) / average).astype(np.int16)
         scope.records[number] = ChannelRecord(codes, channel.lsb_v / 2**extra_bits, channel.offset_v,
                                               scope.first_sample_s, interval_s)
     return True
 
 
 def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, forced: bool = False):
-    """One triggered record before noise: (trigger_rel_s, noiseless volts per channel, (chip
-    transient, its initial state, input currents)),
+    """One triggered record before noise: (trigger_rel_s, the record's sample times, each channel's
+    band-limited signal on the fine grid from scope.first_sample_s − PREROLL_S, (chip transient,
+    its initial state, input currents)),
     or None when the trigger does not come within SEARCH_S of the event. `forced`: the trigger
     is at `origin_s` itself (an auto trigger), nothing searched.
 
@@ -166,8 +169,7 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, 
         stop_rel_s = scope.first_sample_s + scope.record_length * interval_s
         fine_time_s = _fine_grid_s(start_rel_s, stop_rel_s, fine_s)
         signals, chip = _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s)
-        sample_times_s = scope.first_sample_s + interval_s * np.arange(scope.record_length)
-        return 0.0, {n: resample(start_rel_s, fine_s, v, sample_times_s) for n, v in signals.items()}, chip
+        return 0.0, scope.first_sample_s + interval_s * np.arange(scope.record_length), signals, chip
     for search_s in (FIRST_SEARCH_S, SEARCH_S):
         final = search_s >= SEARCH_S
         saved = None if final else _save(world)
@@ -182,9 +184,8 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, 
                                      scope.trigger.slope == "rising", search_from)
         if index is not None and fine_time_s[index] <= search_s:
             trigger_rel_s = crossing_time_s(fine_time_s, trigger_signal, index, scope.trigger.level_v)
-            sample_times_s = trigger_rel_s + scope.first_sample_s + interval_s * np.arange(scope.record_length)
-            volts = {number: resample(start_rel_s, fine_s, signal, sample_times_s) for number, signal in signals.items()}
-            return trigger_rel_s, volts, chip
+            return (trigger_rel_s, trigger_rel_s + scope.first_sample_s + interval_s * np.arange(scope.record_length),
+                    signals, chip)
         if final:
             return None
         _restore(world, saved)

@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from sim_backend.bench.signal_processing import digitize
+
 AcquisitionState = Literal["stopped", "armed", "done"]
 ADC_BITS = 8
 #: Auto trigger (Infiniium AUTO sweep, Tektronix AUTO mode): with no trigger event this long
@@ -32,11 +34,12 @@ class ScopeChannel:
     def lsb_v(self) -> float:
         return self.range_v / 2**ADC_BITS
 
-    def quantize(self, volts: np.ndarray) -> np.ndarray:
-        """ADC codes, signed, centred on the offset; clipped at the screen edges."""
-        codes = np.round((volts - self.offset_v) / self.lsb_v)
-        return np.clip(codes, -(2 ** (ADC_BITS - 1)), 2 ** (ADC_BITS - 1) - 1).astype(np.int16)
-
+    def digitize(self, start_s: float, step_s: float, signal: np.ndarray, sample_times_s: np.ndarray,
+                 noise_z: np.ndarray, noise_rms_v: float) -> np.ndarray:
+        """ADC codes (int16, signed, centred on the offset, clipped at the screen edges) of a
+        uniformly sampled signal at the sample times, with noise_rms_v·noise_z added first."""
+        return digitize(start_s, step_s, signal, sample_times_s, noise_z, noise_rms_v, self.offset_v, self.lsb_v,
+                        ADC_BITS)
 
 @dataclass
 class ScopeTrigger:

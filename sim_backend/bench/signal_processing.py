@@ -105,16 +105,42 @@ def resample(start_s: float, step_s: float, signal: np.ndarray, sample_times_s: 
                         np.ascontiguousarray(sample_times_s, dtype=np.float64))
 
 
+def digitize(start_s: float, step_s: float, signal: np.ndarray, sample_times_s: np.ndarray, noise_z: np.ndarray,
+             noise_rms_v: float, offset_v: float, lsb_v: float, bits: int) -> np.ndarray:
+    """An ADC's signed codes (int16) of the signal at the sample times (`resample`), with noise
+    `noise_rms_v`·`noise_z` added: rounded to the nearest code (half to even), centred on
+    `offset_v`, clipped to the `bits`-bit range at the screen's edges. One pass, no temporaries:
+    the same numbers as resampling, adding the noise, rounding and clipping with numpy."""
+    return _digitized(float(start_s), float(step_s), np.ascontiguousarray(signal, dtype=np.float64),
+                      np.ascontiguousarray(sample_times_s, dtype=np.float64),
+                      np.ascontiguousarray(noise_z, dtype=np.float64), float(noise_rms_v), float(offset_v),
+                      float(lsb_v), float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1))
+
+
+@njit(cache=True, inline="always")
+def _catmull_rom_at(start_s, step_s, signal, time_s):
+    position = (time_s - start_s) / step_s
+    index = min(max(int(math.floor(position)), 1), signal.size - 3)
+    u = position - index
+    p0, p1, p2, p3 = signal[index - 1], signal[index], signal[index + 1], signal[index + 2]
+    return p1 + 0.5 * u * (p2 - p0 + u * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + u * (3.0 * (p1 - p2) + p3 - p0)))
+
+
 @njit(cache=True)
 def _catmull_rom(start_s: float, step_s: float, signal: np.ndarray, sample_times_s: np.ndarray) -> np.ndarray:
     # One pass instead of numpy's temporaries and four gathers (0.31 ms for a 10,000-sample
     # record, two per acquisition); the same operations in the same order.
     out = np.empty(sample_times_s.size)
-    last = signal.size - 3
     for k in range(sample_times_s.size):
-        position = (sample_times_s[k] - start_s) / step_s
-        index = min(max(int(math.floor(position)), 1), last)
-        u = position - index
-        p0, p1, p2, p3 = signal[index - 1], signal[index], signal[index + 1], signal[index + 2]
-        out[k] = p1 + 0.5 * u * (p2 - p0 + u * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + u * (3.0 * (p1 - p2) + p3 - p0)))
+        out[k] = _catmull_rom_at(start_s, step_s, signal, sample_times_s[k])
+    return out
+
+
+@njit(cache=True)
+def _digitized(start_s, step_s, signal, sample_times_s, noise_z, noise_rms_v, offset_v, lsb_v, code_min, code_max):
+    out = np.empty(sample_times_s.size, dtype=np.int16)
+    for k in range(sample_times_s.size):
+        volts = _catmull_rom_at(start_s, step_s, signal, sample_times_s[k]) + noise_rms_v * noise_z[k]
+        code = np.rint((volts - offset_v) / lsb_v)
+        out[k] = np.int16(min(max(code, code_min), code_max))
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backend.bench.signal_processing import _one_pole, low_pass, resample, section_constants
+from sim_backend.bench.signal_processing import _one_pole, digitize, low_pass, resample, section_constants
 
 
 def test_the_two_pole_pass_is_two_one_pole_sections_to_the_last_bit():
@@ -48,3 +48,28 @@ def test_resampling_is_exact_for_quadratics_and_keeps_the_grid_values():
     peak = np.exp(-(((grid_s - 1.008e-9) / 30e-12) ** 2))
     at_peak = resample(start_s, step_s, peak, np.array([1.008e-9]))[0]
     assert abs(at_peak - 1.0) < abs(np.interp(1.008e-9, grid_s, peak) - 1.0)
+
+
+def test_digitize_gives_the_codes_of_resampling_adding_noise_rounding_and_clipping():
+    """The scope's ADC in one compiled pass: the very codes of the numpy steps it replaces
+    (resample, add the noise, round, clip to 8 bits), on signals that cross the screen's edges."""
+    rng = np.random.default_rng(20261206)
+    lsb_v, offset_v, step_s = 0.4 / 256, 0.1, 16.7e-12
+    for _ in range(30):
+        signal = np.cumsum(rng.normal(0.0, 0.02, 30_901)) + rng.uniform(-0.3, 0.5)
+        times_s = np.sort(rng.uniform(step_s, step_s * (signal.size - 3), 10_000))
+        noise_z = rng.standard_normal(times_s.size)
+        codes = digitize(0.0, step_s, signal, times_s, noise_z, 0.5e-3, offset_v, lsb_v, 8)
+        volts = resample(0.0, step_s, signal, times_s) + 0.5e-3 * noise_z
+        expected = np.clip(np.round((volts - offset_v) / lsb_v), -128, 127).astype(np.int16)
+        assert codes.dtype == np.int16 and 0 < np.count_nonzero(np.abs(codes) == 127) + np.count_nonzero(codes == -128)
+        np.testing.assert_array_equal(codes, expected)
+
+
+def test_digitize_rounds_half_codes_to_even_as_numpy_does():
+    lsb_v = 2.0**-8               # exact halves: (m + 1/2)·lsb over lsb is m + 1/2 to the bit
+    times_s = np.linspace(1e-11, 5e-10, 50)
+    for m in range(-130, 130):
+        signal = np.full(64, (m + 0.5) * lsb_v)
+        codes = digitize(0.0, 1e-11, signal, times_s, np.zeros(times_s.size), 0.0, 0.0, lsb_v, 8)
+        assert set(codes.tolist()) == {int(np.clip(np.round(m + 0.5), -128, 127))}
