@@ -25,7 +25,7 @@ import numpy as np
 from sim_backend.bench.pulse_generator import TRIGGER_LATENCY_S, PulseGeneratorPanel
 from sim_backend.bench.scope import ChannelRecord, OscilloscopePanel
 from sim_backend.bench.signal_processing import (
-    crossing_time_s, first_crossing_index, low_pass,
+    crossing_time_s, first_crossing_index, low_pass, low_pass_of_piecewise_linear,
 )
 from sim_backend.physics.results import CircuitState, TransientResult
 from sim_backend.physics.waveform import PiecewiseLinear
@@ -226,14 +226,17 @@ def _analog_signals(world, scope, origin_s, start_rel_s, stop_rel_s, fine_time_s
         if wiring is None:
             signals[number] = np.zeros_like(fine_time_s)
             continue
+        bandwidth_hz = min(wiring.bandwidth_hz, scope.analog_bandwidth_hz, channel.bandwidth_limit_hz or math.inf)
         if wiring.chip_node is not None:
-            raw_v = chip.node_voltage_v[wiring.chip_node]
+            signals[number] = low_pass(chip.node_voltage_v[wiring.chip_node] * wiring.scope_volts_per_source_volt,
+                                       fine_s, bandwidth_hz)
         else:
-            index = _monitored_input(world, wiring.monitor)
-            waveform = world.generator_output_v(index, origin_s, start_rel_s, stop_rel_s)
-            raw_v = np.interp(fine_time_s, waveform.times_s, waveform.values)
-        bandwidths = [wiring.bandwidth_hz, scope.analog_bandwidth_hz, channel.bandwidth_limit_hz or math.inf]
-        signals[number] = low_pass(raw_v * wiring.scope_volts_per_source_volt, fine_s, min(bandwidths))
+            # the generator's output is piecewise linear: filtered as it is sampled
+            waveform = world.generator_output_v(_monitored_input(world, wiring.monitor), origin_s, start_rel_s,
+                                                stop_rel_s)
+            signals[number] = low_pass_of_piecewise_linear(waveform.times_s, waveform.values,
+                                                           wiring.scope_volts_per_source_volt, fine_time_s, fine_s,
+                                                           bandwidth_hz)
     return signals, (chip, initial_state, inputs_a)
 
 

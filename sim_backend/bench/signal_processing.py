@@ -56,6 +56,21 @@ def section_constants(sample_interval_s: float, bandwidth_hz: float) -> tuple[fl
     return math.exp(-1.0 / ratio), ratio
 
 
+@njit(cache=True, inline="always")
+def _two_pole_step(x0, x1, first, second, decay, ramp):
+    """Both sections' states after the input moved linearly from x0 to x1 over one sample."""
+    if x1 == 0.0 and x0 == 0.0 and first == 0.0 and second == 0.0:
+        return 0.0, 0.0         # settled on zero input (a monitored input between pulses): stays 0
+    previous = first
+    first = x1 + decay * (first - x0) - ramp * (x1 - x0)
+    if abs(first) < FLUSH_BELOW:
+        first = 0.0
+    second = first + decay * (second - previous) - ramp * (first - previous)
+    if abs(second) < FLUSH_BELOW:
+        second = 0.0
+    return first, second
+
+
 @njit(cache=True)
 def _two_poles(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
     """`_one_pole` twice in one pass over the signal (the same operations in the same order, so the
@@ -68,16 +83,58 @@ def _two_poles(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
     for k in range(1, signal.size):
         x0 = signal[k - 1]
         x1 = signal[k]
-        if x1 == 0.0 and x0 == 0.0 and first == 0.0 and second == 0.0:
-            out[k] = 0.0            # settled on zero input (a monitored input between pulses): stays 0
-            continue
-        previous = first
-        first = x1 + decay * (first - x0) - ramp * (x1 - x0)
-        if abs(first) < FLUSH_BELOW:
-            first = 0.0
-        second = first + decay * (second - previous) - ramp * (first - previous)
-        if abs(second) < FLUSH_BELOW:
-            second = 0.0
+        first, second = _two_pole_step(x0, x1, first, second, decay, ramp)
+        out[k] = second
+    return out
+
+
+def low_pass_of_piecewise_linear(times_s: np.ndarray, values: np.ndarray, gain: float, sample_times_s: np.ndarray,
+                                  sample_interval_s: float, bandwidth_hz: float) -> np.ndarray:
+    """`low_pass` of gain × the piecewise-linear (times_s, values) at the (uniform, rising)
+    sample times, held at its end values outside, without making the sampled array: the same
+    numbers as np.interp, the product and low_pass, in one pass that skips what stays at zero
+    (a monitored input between pulses)."""
+    if not math.isfinite(bandwidth_hz) or bandwidth_hz <= 0:
+        return np.interp(sample_times_s, times_s, values) * gain
+    decay, ratio = section_constants(sample_interval_s, bandwidth_hz)
+    return _two_poles_of_piecewise_linear(np.ascontiguousarray(times_s, dtype=np.float64),
+                                          np.ascontiguousarray(values, dtype=np.float64), float(gain),
+                                          np.ascontiguousarray(sample_times_s, dtype=np.float64), decay, ratio)
+
+
+@njit(cache=True, inline="always")
+def _interpolated(times_s, values, time_s, j):
+    """(value at time_s, segment index) of the piecewise-linear function as np.interp gives it:
+    the end values outside, a breakpoint's own value on it; `j` the segment to start looking from
+    (times only grow)."""
+    last = times_s.size - 1
+    if time_s < times_s[0]:
+        return values[0], j
+    if time_s >= times_s[last]:
+        return values[last], j
+    while times_s[j + 1] <= time_s:
+        j += 1
+    if times_s[j] == time_s:
+        return values[j], j
+    slope = (values[j + 1] - values[j]) / (times_s[j + 1] - times_s[j])
+    return slope * (time_s - times_s[j]) + values[j], j
+
+
+@njit(cache=True)
+def _two_poles_of_piecewise_linear(times_s, values, gain, sample_times_s, decay, ratio):
+    # _two_poles on the samples computed as it goes (the same operations in the same order)
+    out = np.empty(sample_times_s.size)
+    x1, j = _interpolated(times_s, values, sample_times_s[0], 0)
+    x1 = x1 * gain
+    first = x1
+    second = first
+    out[0] = second
+    ramp = ratio * (1.0 - decay)
+    for k in range(1, sample_times_s.size):
+        x0 = x1
+        x1, j = _interpolated(times_s, values, sample_times_s[k], j)
+        x1 = x1 * gain
+        first, second = _two_pole_step(x0, x1, first, second, decay, ramp)
         out[k] = second
     return out
 

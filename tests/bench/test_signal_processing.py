@@ -4,9 +4,13 @@ the scope's sample times: Catmull-Rom, exact for quadratics, the grid's own valu
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from sim_backend.bench.signal_processing import _one_pole, digitize, low_pass, resample, section_constants
+from sim_backend.bench.signal_processing import (
+    _one_pole, digitize, low_pass, low_pass_of_piecewise_linear, resample, section_constants,
+)
 
 
 def test_the_two_pole_pass_is_two_one_pole_sections_to_the_last_bit():
@@ -73,3 +77,22 @@ def test_digitize_rounds_half_codes_to_even_as_numpy_does():
         signal = np.full(64, (m + 0.5) * lsb_v)
         codes = digitize(0.0, 1e-11, signal, times_s, np.zeros(times_s.size), 0.0, 0.0, lsb_v, 8)
         assert set(codes.tolist()) == {int(np.clip(np.round(m + 0.5), -128, 127))}
+
+
+def test_a_piecewise_linear_input_filtered_as_it_is_sampled_is_the_filtered_samples_to_the_bit():
+    """A generator's output (piecewise linear, with vertical steps, breakpoints on grid points and
+    ends inside and outside the window) filtered without its sampled array: np.interp, the gain
+    and low_pass give the very same numbers."""
+    rng = np.random.default_rng(3)
+    step_s = 16.7e-12
+    for case in range(60):
+        grid_s = np.minimum(-2e-9 + step_s * np.arange(4_000), 60e-9)
+        times_s = np.sort(rng.uniform(-5e-9, 70e-9, rng.integers(2, 40)))
+        if case % 3 == 0:
+            times_s = np.sort(np.concatenate([times_s, times_s[:3], grid_s[rng.integers(0, grid_s.size, 4)]]))
+        values = rng.uniform(-1.0, 1.0, times_s.size) * (rng.random(times_s.size) < 0.7)
+        gain = rng.uniform(0.05, 2.0)
+        bandwidth_hz = [4e9, 1e9, math.inf][case % 3]
+        expected = low_pass(np.interp(grid_s, times_s, values) * gain, step_s, bandwidth_hz)
+        np.testing.assert_array_equal(
+            low_pass_of_piecewise_linear(times_s, values, gain, grid_s, step_s, bandwidth_hz), expected)
