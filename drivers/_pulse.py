@@ -122,6 +122,11 @@ class PulseHeaders:
     aliases: tuple[tuple[str, str], ...] = ()
     #: Headers that set levels some other way, refused: (spelling, why).
     refused: tuple[tuple[str, str], ...] = ()
+    #: What a period change keeps (`PULSe:HOLD`): only the width may be held.
+    hold: tuple[str, ...] = ()
+    #: Headers that set the period (or the frequency): a pulse held by its duty cycle would
+    #: change its width with it.
+    period: tuple[str, ...] = ()
 
 
 def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
@@ -219,7 +224,24 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         admission.state[("output_on", admission.channel)] = on
 
     def reset(admission: Admission) -> None:
-        forget("levels", "width", "function", "output_on")(admission)
+        forget("levels", "width", "function", "output_on", "hold")(admission)
+
+    def set_hold(admission: Admission) -> None:
+        only(("WIDT", "WIDTH"))(admission)
+        admission.state[("hold", admission.channel)] = "WIDT"
+
+    def set_period(admission: Admission) -> None:
+        # A pulse held by its duty cycle (set at the front panel: the guard refuses it) keeps that
+        # when the period changes, so its width follows the period; only a hold this session set
+        # to the width keeps the width the guard checked.
+        channel = admission.channel
+        if admission.state.get(("hold", channel)) == "WIDT":
+            return
+        if admission.state.get(("output_on", channel)) and admission.state.get(("function", channel)) != "DC":
+            raise EnvelopeError(f"refused: a new period with output {channel} on and the pulse held by what this "
+                                "session does not know (a duty cycle set at the front panel would stretch the "
+                                "width; set the hold to the width first); nothing was written")
+        admission.state.pop(("width", channel), None)     # the width is set again before an output goes on
 
     def load(admission: Admission) -> None:
         # Levels are set "into the load": a high-Z setting doubles them at the chip, which the
@@ -248,6 +270,8 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         *(Rule(getattr(headers, name), check) for name, check in checks.items()),
         Rule("*RST", reset),
         *(Rule(spelling, only(values)) for spelling, values in headers.fixed),
+        *(Rule(spelling, set_hold) for spelling in headers.hold),
+        *(Rule(spelling, set_period) for spelling in headers.period),
         *(Rule(spelling, checks[name]) for spelling, name in headers.aliases),
         *(Rule(spelling, refuse(reason)) for spelling, reason in headers.refused),
     ]
@@ -265,6 +289,8 @@ class PulseGeneratorRole:
     _output_on = False
     #: The model's spelling of the level headers, for the write guard.
     pulse_headers: PulseHeaders
+    #: What the driver writes to hold the pulse's width (not its duty cycle) across a new period.
+    pulse_hold_command: str
 
     def write_rules(self) -> list[Rule]:
         return pulse_write_rules(self.pulse_headers, self.envelope)
@@ -274,6 +300,7 @@ class PulseGeneratorRole:
         check_pulse_request(self.envelope, amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                             period_s=period_s, count=count)
         self._write_matched_load()
+        self._write_width_hold()
         self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
@@ -291,6 +318,12 @@ class PulseGeneratorRole:
         # panel (before the session, or while the link was down) would scale them at the chip,
         # 10 ohm threefold. Lowering the load the instrument assumes only lowers its output.
         self.write(f":OUTP{self.channel}:LOAD {MATCHED_LOAD_OHM}")
+
+    def _write_width_hold(self) -> None:
+        # A period change keeps the width only with the hold on the width: a hold on the duty
+        # cycle set at the front panel (before the session, or while the link was down) would
+        # stretch the pulse with every longer period, the width never written again.
+        self.write(self.pulse_hold_command)
 
     def set_output_enabled(self, enabled: bool) -> None:
         self._switch_output(enabled)

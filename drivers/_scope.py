@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 
 from drivers._common import RecoveringVisa
-from contracts.envelope import Envelope
+from drivers._write_guard import Admission, Rule
+from contracts.envelope import Envelope, EnvelopeError
 from contracts.records import Quantized
 from contracts.roles import AcquisitionLost, Traces
 
@@ -184,3 +185,17 @@ class ScopeRole(RecoveringVisa):
     def reapply_role_settings(self) -> None:
         if self._last_settings is not None:
             self._write_acquisition(self._last_settings)
+
+
+def ranges_unseen_rules(envelope: Envelope, spellings: tuple[str, ...]) -> list[Rule]:
+    """Rules for commands that set every channel's input range to what the check cannot see (a
+    reset's default range, an autoscale's, a recalled setup's): refused while the station limits
+    the range (`input_range_max_v`), allowed otherwise."""
+
+    def check(admission: Admission) -> None:
+        limit_v = envelope.limit("input_range_max_v")
+        if limit_v is not None:
+            raise EnvelopeError(f"refused: {admission.unit.header} sets input ranges the check cannot see (the "
+                                f"station limits them to {limit_v:.6g} V); nothing was written")
+
+    return [Rule(spelling, check) for spelling in spellings]

@@ -32,13 +32,17 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
         width="[:SOURce{n}]:FUNCtion:PULSe:WIDTh", duty_cycle="[:SOURce{n}]:FUNCtion:PULSe:DCYCle",
         function="[:SOURce{n}]:FUNCtion[:SHAPe]", output=":OUTPut{n}[:STATe]", apply="[:SOURce{n}]:APPLy*",
         load=":OUTPut{n}:LOAD",
-        fixed=(("[:SOURce{n}]:VOLTage:UNIT", ("VPP",)), ("[:SOURce{n}]:FUNCtion:PULSe:HOLD", ("WIDT", "WIDTH")),
+        fixed=(("[:SOURce{n}]:VOLTage:UNIT", ("VPP",)),
                # what adds to a channel's output or copies levels between channels, off only:
-               # the other channel fed in, tracking, coupled amplitudes, the modulations
+               # the other channel fed in, tracking, coupled amplitudes, the modulations; and
+               # coupled frequencies (a period set on the other channel)
                ("[:SOURce{n}]:COMBine:FEED", ("NONE",)), ("[:SOURce{n}]:TRACk", ("OFF", "0")),
                ("[:SOURce{n}]:VOLTage:COUPle[:STATe]", ("OFF", "0")),
+               ("[:SOURce{n}]:FREQuency:COUPle[:STATe]", ("OFF", "0")),
                *((f"[:SOURce{{n}}]:{kind}:STATe", ("OFF", "0"))
-                 for kind in ("AM", "FM", "PM", "PWM", "SUM", "FSKey", "BPSK"))))
+                 for kind in ("AM", "FM", "PM", "PWM", "SUM", "FSKey", "BPSK"))),
+        hold=("[:SOURce{n}]:FUNCtion:PULSe:HOLD",),
+        period=("[:SOURce{n}]:FUNCtion:PULSe:PERiod", "[:SOURce{n}]:FREQuency*"))
 
     def __init__(self, name: str, address: str, *, envelope: Envelope | None = None, channel: int = 1,
                  **kwargs: Any) -> None:
@@ -48,6 +52,7 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
         if channel not in range(1, self.num_channels + 1):
             raise ValueError(f"{name}: channel {channel} does not exist on a {self.model}")
         self.channel = channel
+        self.pulse_hold_command = f"SOURce{channel}:FUNCtion:PULSe:HOLD WIDTh"
         self.role_channel = self.submodules[f"ch{channel}"]
         _declare_pulse_parameters(self.role_channel, channel)
 

@@ -80,9 +80,9 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
         width="[:SOURce{m}]:PULSe:WIDTh{n}", duty_cycle="[:SOURce{m}]:PULSe:DCYCle{n}",
         function="[:SOURce{m}]:FUNCtion{n}[:SHAPe]", output=":OUTPut{n}[:NORMal][:STATe]",
         apply="[:SOURce{m}]:APPLy{n}*", load=":OUTPut{n}:LOAD",
-        fixed=(("[:SOURce{m}]:PULSe:HOLD{n}", ("WIDT", "WIDTH")),
-               ("[:SOURce{m}]:FUNCtion{n}:PULSe:HOLD", ("WIDT", "WIDTH")),
-               ("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",)),
+        fixed=(("[:SOURce{m}]:VOLTage{n}:UNIT", ("VPP",)),
+               # channel 2 run at channel 1's frequency: a period set on the other channel
+               (":TRACe:CHANnel[1][:STATe]", ("OFF", "0")),
                # the modulations add to the output or move the width, off only; a 5 ohm source
                # changes the level at a chip that is not a matched 50 ohm line
                *((f"[:SOURce{{m}}]:{kind}{{n}}[:STATe]", ("OFF", "0")) for kind in ("AM", "FM", "PM", "PWM", "FSKey")),
@@ -92,7 +92,9 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
         # The pulse settings answer under FUNCtion too, and the load as the external impedance.
         aliases=(("[:SOURce{m}]:FUNCtion{n}:PULSe:WIDTh", "width"),
                  ("[:SOURce{m}]:FUNCtion{n}:PULSe:DCYCle", "duty_cycle"),
-                 (":OUTPut{n}:IMPedance:EXTernal", "load")))
+                 (":OUTPut{n}:IMPedance:EXTernal", "load")),
+        hold=("[:SOURce{m}]:PULSe:HOLD{n}", "[:SOURce{m}]:FUNCtion{n}:PULSe:HOLD"),
+        period=("[:SOURce{m}]:PULSe:PERiod{n}", "[:SOURce{m}]:FREQuency{n}*"))
 
     default_terminator = "\n"
 
@@ -106,6 +108,7 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
         if channel not in range(1, channels + 1):
             raise ValueError(f"{name}: channel {channel} does not exist on a {channels}-channel 81160A")
         self.channel = channel
+        self.pulse_hold_command = f":PULSe:HOLD{channel} WIDTh"
         self.role_channel: Keysight81160AChannel = self.submodules[f"ch{channel}"]  # type: ignore[assignment]
         self.connect_message()
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from qcodes.instrument_drivers.Keysight import KeysightInfiniium as _StockInfiniium
 
-from drivers._scope import AcquisitionSettings, ScopeRole
+from drivers._scope import AcquisitionSettings, ScopeRole, ranges_unseen_rules
 from drivers._write_guard import Admission, Rule, number
 from contracts.envelope import Envelope
 from contracts.records import Quantized
@@ -87,7 +87,9 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
             range_v = SCREEN_DIVISIONS * number(admission, 0, "vertical scale", "V/div")
             self.envelope.check_at_most("input_range_max_v", range_v,
                                         f"channel {admission.channel} input range (8 x its scale)", "V")
-        return [Rule(":CHANnel{n}:RANGe", channel_range), Rule(":CHANnel{n}:SCALe", channel_scale)]
+        # *RST: 0.8 V full scale on every channel; :AUToscale: what the signals call for.
+        return [Rule(":CHANnel{n}:RANGe", channel_range), Rule(":CHANnel{n}:SCALe", channel_scale),
+                *ranges_unseen_rules(self.envelope, ("*RST", ":AUToscale*"))]
 
 
 #: Vertical divisions on an Infiniium's screen: `:CHANnel<n>:RANGe` = 8 x `:CHANnel<n>:SCALe`.

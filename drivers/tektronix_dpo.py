@@ -22,7 +22,7 @@ from qcodes.instrument_drivers.tektronix.DPO7200xx import (
     TektronixDPOWaveform,
 )
 
-from drivers._scope import AcquisitionSettings, ScopeRole
+from drivers._scope import AcquisitionSettings, ScopeRole, ranges_unseen_rules
 from drivers._write_guard import Admission, Rule, number
 from contracts.envelope import Envelope
 from contracts.records import Quantized
@@ -110,7 +110,10 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
         def channel_scale(admission: Admission) -> None:
             range_v = SCREEN_DIVISIONS * number(admission, 0, "vertical scale", "V/div")
             self.envelope.check_at_most("input_range_max_v", range_v, f"channel {admission.channel} input range", "V")
-        return [Rule(":CH{n}:SCAle", channel_scale)]
+        # *RST and FACtory: 100 mV/div on every channel; AUTOSet: what the signals call for;
+        # RECAll:SETUp: a stored setup's.
+        return [Rule(":CH{n}:SCAle", channel_scale),
+                *ranges_unseen_rules(self.envelope, ("*RST", "FACtory", "AUTOSet*", "RECAll:SETUp*"))]
 
 
 def _exclude_state_changing_from_snapshots(instrument: Any) -> None:

@@ -82,10 +82,11 @@ LAKESHORE_372 = [
 ]
 
 # 33500/33600 Series Operating and Service Guide, "SCPI Programming Reference": OUTPut:LOAD, FUNCtion,
-# FUNCtion:PULSe:PERiod|WIDTh|TRANsition, OUTPut:POLarity, VOLTage:HIGH|LOW, TRIGger:SOURce,
+# FUNCtion:PULSe:HOLD|PERiod|WIDTh|TRANsition, OUTPut:POLarity, VOLTage:HIGH|LOW, TRIGger:SOURce,
 # BURSt:MODE|NCYCles|STATe, OUTPut, SYSTem:ERRor?, *TRG, *OPC?.
 KEYSIGHT_33500B = [
     ":OUTP1:LOAD 50",            # OUTPut[1|2]:LOAD: the levels are written into the matched line
+    "SOURce1:FUNCtion:PULSe:HOLD WIDTh", "SYST:ERR?",    # a new period keeps the width
     "SOURce1:FUNCtion PULS", "SYST:ERR?",
     "SOURce1:FUNCtion:PULSe:PERiod?", "SOURce1:FUNCtion:PULSE:WIDTh?",
     "SOURce1:FUNCtion:PULSe:TRANsition:LEADing?", "SOURce1:FUNCtion:PULSe:TRANsition:TRAiling?",
@@ -101,11 +102,13 @@ KEYSIGHT_33500B = [
     "*TRG", "*OPC?",
 ]
 
-# 81150A/81160A Programming Reference, "SCPI Command Reference": :OUTPut[1|2]:LOAD, :FUNCtion[1|2],
+# 81150A/81160A Programming Reference, "SCPI Command Reference": :OUTPut[1|2]:LOAD, :PULSe:HOLD[1|2],
+# :FUNCtion[1|2],
 # :PULSe:TRANsition[1|2]:TRAiling:AUTO, :PULSe:PERiod|WIDTh|TRANsition[1|2], :OUTPut[1|2]:POLarity,
 # :VOLTage[1|2]:HIGH|LOW, :TRIGger:SOURce|COUNt[1|2], :ARM:SOURce[1|2] MANual, :OUTPut[1|2].
 KEYSIGHT_81160A = [
     ":OUTP1:LOAD 50",            # :OUTPut[1|2]:LOAD: the levels are written into the matched line
+    ":PULSe:HOLD1 WIDTh", "SYST:ERR?",                   # a new period keeps the width
     ":FUNCtion1 PULS", "SYST:ERR?", ":PULSe:TRANsition1:TRAiling:AUTO 1",
     ":PULSe:PERiod1?", ":PULSe:WIDTh1?", ":PULSe:TRANsition1?", ":PULSe:TRANsition1:TRAiling?",
     ":PULSe:PERiod1 1e-06", ":PULSe:WIDTh1 2e-08", "SYST:ERR?", ":PULSe:TRANsition1 9e-09",
