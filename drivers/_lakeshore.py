@@ -2,7 +2,7 @@
 
 Lake Shore's command set (Model 336 manual §6.6, Model 372 manual §6.12 "Command list"):
 `KRDG? <input>`, `SETP <output>,<value>`, `RAMP <output>,<off/on>,<rate K/min>`,
-`OUTMODE <output>,<mode>,<input>,...`, `RANGE <output>,<range>`, `HTR? <output>`, `*ESR?`.
+`OUTMODE <output>,<mode>,<input>,...`, `RANGE <output>,<range>`, `MOUT <output>,0`, `HTR? <output>`, `*ESR?`.
 The controllers keep no SCPI error queue: a bad command only sets *ESR bits, so after each
 role verb the driver reads *ESR? and raises if a command or execution error bit is set.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from drivers._common import InstrumentError, RecoveringVisa
-from drivers._write_guard import Admission, Rule, number, refuse, whole_number
+from drivers._write_guard import Admission, Learner, Rule, number, refuse, whole_number
 from contracts.envelope import Envelope, EnvelopeError
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
@@ -28,6 +28,9 @@ STOCK_HTRSET_PARAMETERS = ("output_type", "output_heater_resistance", "output_ma
 #: INTYPE's last field, the preferred units a setpoint is read in (336: 1 kelvin, 2 Celsius, 3 sensor
 #: units; 372: 1 kelvin, 2 ohms).
 KELVIN_UNITS = 1
+#: What the write guard learns of the control input (a key of `WriteGuard.state`): its preferred
+#: units, from two `INTYPE?` replies alike; a reconnect sets it aside.
+SETPOINT_UNITS = "setpoint_units"
 
 
 def parse_preferred_units(reply: str) -> int:
@@ -104,13 +107,20 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         Heat goes only through the output the role regulates with, in closed loop on the control
         input, at most at the heater range the station chose for regulating: any other output
         may only be switched off, and a mode whose heat no setpoint bounds (open loop, zone,
-        warm-up, still, monitor) is refused, as are its levels (`MOUT`, `STILL`, `ZONE`). PID
+        warm-up, still, monitor) is refused, as are its levels (`STILL`, `ZONE`, and `MOUT` but
+        0 %: in closed loop the manual output is added to the loop's). PID
         gains pass: in closed loop they shape the approach to a setpoint inside the window, and
         the range bounds the power any gain can ask for. Refused too is what changes a
         setpoint's meaning (input type, curve) or the heater's protection (its resistance and
         largest current, an input's temperature limit)."""
         def setpoint(admission: Admission) -> None:
             self.envelope.check_temperature_k(number(admission, 1, "setpoint", "K"))
+            if admission.state.get(SETPOINT_UNITS) != KELVIN_UNITS:
+                # SETP is read in the control input's preferred units, which a person at the
+                # panel may have set to Celsius or sensor units (SETP 1,10 then regulates at 283 K).
+                raise EnvelopeError("refused: a setpoint while the control input's units are not known to be kelvin "
+                                    f"(read INTYPE? {self.role_control_input()} first, twice alike); nothing was "
+                                    "written")
 
         def ramp(admission: Admission) -> None:
             if number(admission, 1, "ramp enable", "") == 0:
@@ -163,9 +173,15 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                                     "the instrument; nothing was written")
 
         open_loop = "a heater level no temperature window bounds"
+
+        def manual_output(admission: Admission) -> None:
+            whole_number(admission, 0, "output")
+            if number(admission, 1, "manual output", "%") != 0:
+                raise EnvelopeError(f"refused: a manual heater output is {open_loop} (in closed loop it is added "
+                                    "to the loop's); only 0 % may be set; nothing was written")
         return [Rule("SETP", setpoint), Rule("RAMP", ramp), Rule("RANGE", heater_range),
                 Rule("OUTMODE", output_mode),
-                Rule("MOUT", refuse(f"a manual heater output is {open_loop}")),
+                Rule("MOUT", manual_output),
                 Rule("STILL", refuse(f"the still heater's output is {open_loop}")),
                 Rule("ZONE", refuse("a zone table sets heater ranges and setpoints beside the guard")),
                 Rule("INSET", input_setup),
@@ -177,6 +193,16 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                                       "which no envelope field bounds; set them at the instrument")),
                 Rule("TLIMIT", refuse("an input's temperature limit is the instrument's own protection; set it "
                                       "at the instrument"))]
+
+    def reply_learners(self) -> list[Learner]:
+        def units(state: dict, reply: str) -> None:
+            try:
+                state[SETPOINT_UNITS] = parse_preferred_units(reply)
+            except ValueError:
+                state.pop(SETPOINT_UNITS, None)
+
+        return [Learner("INTYPE", units, asks=lambda arguments: len(arguments) == 1
+                        and self._is_control_input(arguments[0]))]
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
@@ -248,7 +274,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         in Celsius regulates at 277 K (a 4 ohm RuOx on a 372: above 1000 K). The guard refuses
         INTYPE from the driver; this reads what the instrument holds."""
         control = self.role_control_input()
-        units = self.ask_parsed(f"INTYPE? {control}", parse_preferred_units)
+        units = self.ask_agreed(f"INTYPE? {control}", parse_preferred_units)     # the guard learns them too
         if units != KELVIN_UNITS:
             raise EnvelopeError(f"refused: {self._who()}: the control input {control} reads in units {units} "
                                 "(INTYPE's preferred units, set at the instrument), not kelvin, so a setpoint in "
@@ -261,10 +287,14 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         # The stock 0.5 s pause guards a read-back right after SETP; the verbs never read it
         # back, so the manual's 50 ms command spacing is enough.
         output.setpoint.post_delay = 0.05
-        if ramp_k_per_min is not None and output.output_range() == "off":
-            # A ramp starts from the present setpoint; while the heater was off that may be far
-            # from the stage (0 K after a reset), so start it from the stage temperature.
-            # Clamped to the window: the stage may sit outside it, a setpoint may not.
+        # In closed loop the manual output is added to the PID's: one left at the front panel
+        # would heat at that share of the range's power whatever the setpoint.
+        self.write(f"MOUT {self._regulating_output()},0")
+        if ramp_k_per_min is not None:
+            # A ramp starts from the present setpoint (or from where a ramp left running has got
+            # to), which may lie anywhere: 0 K after a reset, outside the window if set at the
+            # front panel. So it starts from the stage temperature, clamped to the window: the
+            # stage may sit outside it, a setpoint may not.
             output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": False})
             output.setpoint(self._inside_window_k(round(self.read_temperature_k(), 4)))
         # Ramp first: the new setpoint is then approached at the rate from the present one.

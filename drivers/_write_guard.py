@@ -219,6 +219,8 @@ class Learner:
 
     spelling: str
     learn: Callable[[dict[Any, Any], str], None]
+    #: Which queries of that header it learns from, by their arguments (`INTYPE? A`, not `INTYPE? B`).
+    asks: Callable[[tuple[str, ...]], bool] = lambda arguments: True
     pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -340,7 +342,7 @@ class WriteGuard:
         if len(units) != 1 or not units[0].is_query:
             return
         for learner in self.learners:
-            if learner.pattern.fullmatch(units[0].header[:-1]):
+            if learner.pattern.fullmatch(units[0].header[:-1]) and learner.asks(units[0].arguments):
                 heard = reply.strip()
                 if self._heard.get(learner.spelling) == heard:
                     learner.learn(self.state, heard)

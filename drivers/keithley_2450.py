@@ -459,6 +459,12 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if function not in ("CURR", "CURRENT"):
             raise EnvelopeError(f"refused: source function {function[:20]!r}: the bias is a current source; "
                                 "nothing was written")
+        if admission.state.get(OUTPUT_ON) is not False:
+            # From voltage, with the output on, the source would jump to the current function's
+            # level, which may have been set at the front panel to anything.
+            raise EnvelopeError("refused: switching the source function while the output may be on puts out the "
+                                "current function's level at once; read the output state or switch it off first; "
+                                "nothing was written")
         admission.state.pop(LEVEL_A, None)     # the current function keeps a level of its own
 
     def _admit_output(self, admission: Admission) -> None:
@@ -502,6 +508,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
 
     def reapply_role_settings(self) -> None:
         if self._compliance_v is not None:
-            if self._source_function() != "current":
-                self.write(":SOUR:FUNC CURR")
+            # Found sourcing voltage (set at the front panel while the link was down): back to
+            # current only with the output off, or its level would be applied at once.
+            self._ensure_current_source()
             self.write(f":SOUR:CURR:VLIM {self._compliance_v:.6g}")

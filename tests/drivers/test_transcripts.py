@@ -65,11 +65,13 @@ KEITHLEY_2450 = [
     "SYST:ERR?",
 ]
 
-# Lake Shore Model 336 manual, §6.6 "Command list": RANGE?, RAMP, KRDG?, SETP, OUTMODE, RANGE,
+# Lake Shore Model 336 manual, §6.6 "Command list": MOUT, RAMP, KRDG?, SETP, OUTMODE, RANGE,
 # HTR?, *ESR?. A ramp starts from the present setpoint, so it is first seeded with the reading.
-# INTYPE? first: a setpoint is read in the control input's preferred units, kelvin or refused.
+# INTYPE? first, until two replies agree (the guard learns the units from them): a setpoint is
+# read in the control input's preferred units, kelvin or refused. MOUT 0: in closed loop a
+# manual output is added to the loop's.
 LAKESHORE_336 = [
-    "INTYPE? A", "RANGE? 1", "RAMP? 1", "RAMP 1,0,+0.0", "KRDG? A", "SETP 1, 3.0166",
+    "INTYPE? A", "INTYPE? A", "MOUT 1,0", "RAMP? 1", "RAMP 1,0,+0.0", "KRDG? A", "SETP 1, 3.0166",
     "RAMP 1,1,2.0", "OUTMODE? 1", "OUTMODE 1, 1, 1, 0", "SETP 1, 4.2", "RANGE 1, 2", "*ESR?",
     "KRDG? A", "HTR? 1", "RANGE 1, 0", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0", "*ESR?",   # every heat source off
 ]
@@ -77,7 +79,7 @@ LAKESHORE_336 = [
 # Lake Shore Model 372 manual, §6.12 "Command list": RAMP, OUTMODE (output 0, closed loop = 5,
 # input 6, powerup, polarity, filter, delay), SETP, RANGE, *ESR?, KRDG?; INTYPE? first, as on the 336.
 LAKESHORE_372 = [
-    "INTYPE? 6", "RAMP? 0", "RAMP 0,0,0.0", "OUTMODE? 0", "OUTMODE 0, 5, 6, 0, 0, 0, 10", "SETP 0, 4.2", "RANGE 0, 3",
+    "INTYPE? 6", "INTYPE? 6", "MOUT 0,0", "RAMP? 0", "RAMP 0,0,0.0", "OUTMODE? 0", "OUTMODE 0, 5, 6, 0, 0, 0, 10", "SETP 0, 4.2", "RANGE 0, 3",
     "*ESR?", "KRDG? 6",
 ]
 
@@ -197,7 +199,7 @@ def test_transcript(transcript, bench_models, role_name, driver, kwargs, operati
     sent = transcript(role_name, driver, operation, **kwargs)
     if driver is Lakeshore336:
         # The seeded setpoint is the stage reading at that moment: pin its form, not its digits.
-        seed = sent[5]
+        seed = sent[6]
         assert seed.startswith("SETP 1, ") and 2.5 < float(seed.split(",")[1]) < 4.0
-        sent[5] = golden[5]
+        sent[6] = golden[6]
     assert sent == golden
