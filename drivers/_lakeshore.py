@@ -9,6 +9,7 @@ role verb the driver reads *ESR? and raises if a command or execution error bit 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -31,6 +32,9 @@ KELVIN_UNITS = 1
 #: What the write guard learns of the control input (a key of `WriteGuard.state`): its preferred
 #: units, from two `INTYPE?` replies alike; a reconnect sets it aside.
 SETPOINT_UNITS = "setpoint_units"
+#: What it learns of the regulating output's setpoint (K), from two `SETP?` replies alike read in
+#: kelvin: the loop heats towards it once closed and given a range. A setpoint write sets it aside.
+SETPOINT_K = "setpoint_k"
 
 
 def parse_preferred_units(reply: str) -> int:
@@ -115,12 +119,23 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         largest current, an input's temperature limit)."""
         def setpoint(admission: Admission) -> None:
             self.envelope.check_temperature_k(number(admission, 1, "setpoint", "K"))
+            admission.state.pop(SETPOINT_K, None)     # known again once read back
             if admission.state.get(SETPOINT_UNITS) != KELVIN_UNITS:
                 # SETP is read in the control input's preferred units, which a person at the
                 # panel may have set to Celsius or sensor units (SETP 1,10 then regulates at 283 K).
                 raise EnvelopeError("refused: a setpoint while the control input's units are not known to be kelvin "
                                     f"(read INTYPE? {self.role_control_input()} first, twice alike); nothing was "
                                     "written")
+
+        def known_setpoint(admission: Admission, what: str) -> None:
+            # The loop heats towards the setpoint the instrument holds, which a person at the panel
+            # may have left anywhere (SETP 1,300 with the heater off heats nothing, until now).
+            setpoint_k = admission.state.get(SETPOINT_K)
+            if setpoint_k is None:
+                raise EnvelopeError(f"refused: {what} would regulate towards a setpoint the check has not read "
+                                    f"(read SETP? {self._regulating_output()} first, twice alike); nothing was "
+                                    "written")
+            self.envelope.check_temperature_k(setpoint_k)
 
         def ramp(admission: Admission) -> None:
             if number(admission, 1, "ramp enable", "") == 0:
@@ -135,6 +150,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             output, range_index = whole_number(admission, 0, "output"), whole_number(admission, 1, "heater range")
             if range_index == 0:
                 return                                          # off: always allowed
+            known_setpoint(admission, "a heater range")
             if range_index < 0:
                 raise EnvelopeError(f"refused: heater range {range_index} is not a range; nothing was written")
             largest = self.heater_ranges[self.station_heater_range]
@@ -160,6 +176,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             if output != self._regulating_output():
                 raise EnvelopeError(f"refused: heater output {output} may only be off: the station regulates "
                                     f"with output {self._regulating_output()}; nothing was written")
+            known_setpoint(admission, "closed loop")
             control = self._control_input_code()
             if whole_number(admission, 2, "control input") != control:
                 raise EnvelopeError(f"refused: closed loop on input {admission.unit.arguments[2]!r} regulates "
@@ -201,8 +218,20 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             except ValueError:
                 state.pop(SETPOINT_UNITS, None)
 
+        def setpoint_k(state: dict, reply: str) -> None:
+            try:
+                value = float(reply)
+            except ValueError:
+                value = math.nan
+            if state.get(SETPOINT_UNITS) == KELVIN_UNITS and math.isfinite(value):
+                state[SETPOINT_K] = value
+            else:
+                state.pop(SETPOINT_K, None)
+
         return [Learner("INTYPE", units, asks=lambda arguments: len(arguments) == 1
-                        and self._is_control_input(arguments[0]))]
+                        and self._is_control_input(arguments[0])),
+                Learner("SETP", setpoint_k, asks=lambda arguments: len(arguments) == 1
+                        and arguments[0].strip() == str(self._regulating_output()))]
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
@@ -290,19 +319,21 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         # In closed loop the manual output is added to the PID's: one left at the front panel
         # would heat at that share of the range's power whatever the setpoint.
         self.write(f"MOUT {self._regulating_output()},0")
-        if ramp_k_per_min is not None:
-            # A ramp starts from the present setpoint (or from where a ramp left running has got
-            # to), which may lie anywhere: 0 K after a reset, outside the window if set at the
-            # front panel. So it starts from the stage temperature, clamped to the window: the
-            # stage may sit outside it, a setpoint may not.
-            output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": False})
-            output.setpoint(self._inside_window_k(round(self.read_temperature_k(), 4)))
-        # Ramp first: the new setpoint is then approached at the rate from the present one.
-        output.setpoint_ramp_group.set_parameters(
-            {"setpoint_ramp_enabled": ramp_k_per_min is not None, "setpoint_ramp_rate": ramp_k_per_min or 0.0})
+        # The loop is closed and given its range at a setpoint read back (the guard lets heat
+        # through only towards a setpoint it has read, twice alike), with the ramp off: the
+        # target, or for a ramp the stage temperature clamped to the window, since a ramp starts
+        # from the present setpoint, which may lie anywhere (0 K after a reset, outside the window
+        # if set at the front panel). A ramp then runs from there to the target.
+        output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": False})
+        start_k = temperature_k if ramp_k_per_min is None else self._inside_window_k(round(self.read_temperature_k(), 4))
+        output.setpoint(start_k)
+        self.ask_agreed(f"SETP? {self._regulating_output()}", float)         # the guard learns it
         output.output_group.set_parameters({"mode": "closed_loop", "input_channel": self.role_control_input()})
-        output.setpoint(temperature_k)
         output.output_range(self.heater_range_on)
+        if ramp_k_per_min is not None:
+            output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": True,
+                                                       "setpoint_ramp_rate": ramp_k_per_min})
+            output.setpoint(temperature_k)
 
     def _inside_window_k(self, temperature_k: float) -> float:
         low, high = self.envelope.limit("temperature_min_k"), self.envelope.limit("temperature_max_k")

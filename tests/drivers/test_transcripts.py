@@ -69,18 +69,20 @@ KEITHLEY_2450 = [
 # HTR?, *ESR?. A ramp starts from the present setpoint, so it is first seeded with the reading.
 # INTYPE? first, until two replies agree (the guard learns the units from them): a setpoint is
 # read in the control input's preferred units, kelvin or refused. MOUT 0: in closed loop a
-# manual output is added to the loop's.
+# manual output is added to the loop's. SETP? until two replies agree before closed loop and a
+# heater range: the guard lets heat through only towards a setpoint it has read.
 LAKESHORE_336 = [
     "INTYPE? A", "INTYPE? A", "MOUT 1,0", "RAMP? 1", "RAMP 1,0,+0.0", "KRDG? A", "SETP 1, 3.0166",
-    "RAMP 1,1,2.0", "OUTMODE? 1", "OUTMODE 1, 1, 1, 0", "SETP 1, 4.2", "RANGE 1, 2", "*ESR?",
-    "KRDG? A", "HTR? 1", "RANGE 1, 0", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0", "*ESR?",   # every heat source off
+    "SETP? 1", "SETP? 1", "OUTMODE? 1", "OUTMODE 1, 1, 1, 0", "RANGE 1, 2", "RAMP 1,1,2.0", "SETP 1, 4.2",
+    "*ESR?", "KRDG? A", "HTR? 1", "RANGE 1, 0", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0", "*ESR?",   # every heat source off
 ]
 
 # Lake Shore Model 372 manual, §6.12 "Command list": RAMP, OUTMODE (output 0, closed loop = 5,
-# input 6, powerup, polarity, filter, delay), SETP, RANGE, *ESR?, KRDG?; INTYPE? first, as on the 336.
+# input 6, powerup, polarity, filter, delay), SETP, RANGE, *ESR?, KRDG?; INTYPE? and SETP? until two
+# replies agree, as on the 336.
 LAKESHORE_372 = [
-    "INTYPE? 6", "INTYPE? 6", "MOUT 0,0", "RAMP? 0", "RAMP 0,0,0.0", "OUTMODE? 0", "OUTMODE 0, 5, 6, 0, 0, 0, 10", "SETP 0, 4.2", "RANGE 0, 3",
-    "*ESR?", "KRDG? 6",
+    "INTYPE? 6", "INTYPE? 6", "MOUT 0,0", "RAMP? 0", "RAMP 0,0,+0.000", "SETP 0, 4.2", "SETP? 0", "SETP? 0",
+    "OUTMODE? 0", "OUTMODE 0, 5, 6, 0, 0, 0, 10", "RANGE 0, 3", "*ESR?", "KRDG? 6",
 ]
 
 # 33500/33600 Series Operating and Service Guide, "SCPI Programming Reference": OUTPut:LOAD, FUNCtion,

@@ -161,13 +161,11 @@ class TestLakeshoreFrontPanel:
         assert self._heater(bench, lakeshore_model).setpoint_k == pytest.approx(10.0)
 
     @per_lakeshore
-    @pytest.mark.xfail(strict=True, reason="closed loop and a heater range are checked without the setpoint the "
-                                           "instrument holds, which the guard never saw")
     def test_a_heater_range_with_a_setpoint_left_at_the_panel(self, connect, bench, lakeshore_model):
         """`SETP <output>,300` left at the panel (mode and range off: nothing heats). Closed loop
         and a heater range within the station's through the driver's write path (the stock
-        `output_group` and `output_range` parameters send the same): each passes the guard, which
-        checks a setpoint only when one is written, and the loop heats the stage towards 300 K."""
+        `output_group` and `output_range` parameters send the same): the loop would heat the stage
+        towards 300 K. Closed loop and a heater range now need a setpoint the guard has read."""
         _, _, output, (closed_loop, loop), *_ = LAKESHORES[lakeshore_model]
         controller = self._controller(connect, lakeshore_model)
         bench.device("cryostat").write_bytes(f"SETP {output},300\n".encode())
