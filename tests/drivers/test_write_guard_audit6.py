@@ -1,4 +1,4 @@
-"""An eighth audit of the write guard: front panels changed before the session or while the link
+"""A ninth audit of the write guard: front panels changed before the session or while the link
 was down (the 2450's source function with its output on; a Lake Shore's manual output and a
 setpoint left outside the window with the heater range on), then the driver's own verbs and
 reconnects.
