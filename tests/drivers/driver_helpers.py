@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from contracts.envelope import Envelope
@@ -121,3 +122,21 @@ def pulser_problems(generator, bench) -> list[str]:
         if not generator.write_guard.state.get(("output_on", number)):
             problems.append(f"channel {number} on, the guard believes it off")
     return problems
+
+
+class LakeshoreOnTheBench:
+    """A Lake Shore in the cryostat role, per `lakeshore_model`: a test class sets LAKESHORES
+    (model -> (driver, options, regulating output, ...))."""
+
+    LAKESHORES: dict[str, tuple] = {}
+
+    @pytest.fixture
+    def bench_models(self, lakeshore_model) -> dict[str, str]:
+        return {"cryostat": lakeshore_model}
+
+    def _controller(self, connect, lakeshore_model):
+        driver, options, *_ = self.LAKESHORES[lakeshore_model]
+        return connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **options)
+
+    def _heater(self, bench, lakeshore_model):
+        return bench.world.panels["cryostat"].outputs[self.LAKESHORES[lakeshore_model][2]]

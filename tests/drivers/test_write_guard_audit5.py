@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import ENVELOPES, faults_of
+from driver_helpers import ENVELOPES, LakeshoreOnTheBench, faults_of
 
 from contracts.envelope import EnvelopeError
 from drivers._common import InstrumentError
@@ -32,19 +32,8 @@ LAKESHORES = {
 per_lakeshore = pytest.mark.parametrize("lakeshore_model", sorted(LAKESHORES))
 
 
-class TestLakeshoreFrontPanel:
-    @pytest.fixture
-    def bench_models(self, lakeshore_model) -> dict[str, str]:
-        return {"cryostat": lakeshore_model}
-
-    @staticmethod
-    def _controller(connect, lakeshore_model):
-        driver, options, *_ = LAKESHORES[lakeshore_model]
-        return connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **options)
-
-    @staticmethod
-    def _heater(bench, lakeshore_model):
-        return bench.world.panels["cryostat"].outputs[LAKESHORES[lakeshore_model][2]]
+class TestLakeshoreFrontPanel(LakeshoreOnTheBench):
+    LAKESHORES = LAKESHORES
 
     @per_lakeshore
     def test_a_setpoint_is_not_written_in_units_set_at_the_front_panel(self, connect, bench, lakeshore_model):

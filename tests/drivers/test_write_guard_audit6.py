@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import ENVELOPES, enveloped_smu, faults_of
+from driver_helpers import ENVELOPES, LakeshoreOnTheBench, enveloped_smu, faults_of
 from test_write_guard_audit import send, trace_smu
 
 from contracts.envelope import EnvelopeError
@@ -68,19 +68,8 @@ LAKESHORES = {
 per_lakeshore = pytest.mark.parametrize("lakeshore_model", sorted(LAKESHORES))
 
 
-class TestLakeshoreFrontPanel:
-    @pytest.fixture
-    def bench_models(self, lakeshore_model) -> dict[str, str]:
-        return {"cryostat": lakeshore_model}
-
-    @staticmethod
-    def _controller(connect, lakeshore_model):
-        driver, options, *_ = LAKESHORES[lakeshore_model]
-        return connect("cryostat", driver, envelope=ENVELOPES["cryostat"], **options)
-
-    @staticmethod
-    def _heater(bench, lakeshore_model):
-        return bench.world.panels["cryostat"].outputs[LAKESHORES[lakeshore_model][2]]
+class TestLakeshoreFrontPanel(LakeshoreOnTheBench):
+    LAKESHORES = LAKESHORES
 
     @pytest.mark.parametrize("lakeshore_model", ["lakeshore_336"])    # the 372's ranges cannot heat that far
     def test_a_manual_output_left_at_the_panel_does_not_heat_past_the_window(self, connect, bench, lakeshore_model):
