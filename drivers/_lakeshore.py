@@ -325,8 +325,10 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         # from the present setpoint, which may lie anywhere (0 K after a reset, outside the window
         # if set at the front panel). A ramp then runs from there to the target.
         output.setpoint_ramp_group.set_parameters({"setpoint_ramp_enabled": False})
-        start_k = temperature_k if ramp_k_per_min is None else self._inside_window_k(round(self.read_temperature_k(), 4))
-        output.setpoint(start_k)
+        if ramp_k_per_min is None:
+            output.setpoint(temperature_k)
+        else:
+            output.setpoint(self._inside_window_k(round(self.read_temperature_k(), 4)))
         self.ask_agreed(f"SETP? {self._regulating_output()}", float)         # the guard learns it
         output.output_group.set_parameters({"mode": "closed_loop", "input_channel": self.role_control_input()})
         output.output_range(self.heater_range_on)

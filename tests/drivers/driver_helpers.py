@@ -115,8 +115,9 @@ def pulser_problems(generator, bench) -> list[str]:
             continue
         peak_v = abs(channel.offset_v) if channel.function == "DC" else max(abs(channel.high_v), abs(channel.low_v))
         if peak_v > level_max_v * (1 + 1e-9):
+            believed = generator.write_guard.commanded(("levels", number))
             problems.append(f"channel {number} at {channel.low_v:.3g}..{channel.high_v:.3g} V, limit "
-                            f"{level_max_v:.3g} V; guard believes {generator.write_guard.commanded(('levels', number))}")
+                            f"{level_max_v:.3g} V; guard believes {believed}")
         if channel.function == "PULS" and channel.pulse_width_s > width_max_s:
             problems.append(f"channel {number} width {channel.pulse_width_s:.3g} s, limit {width_max_s:.3g} s")
         if not generator.write_guard.state.get(("output_on", number)):

@@ -74,7 +74,8 @@ KEITHLEY_2450 = [
 LAKESHORE_336 = [
     "INTYPE? A", "INTYPE? A", "MOUT 1,0", "RAMP? 1", "RAMP 1,0,+0.0", "KRDG? A", "SETP 1, 3.0166",
     "SETP? 1", "SETP? 1", "OUTMODE? 1", "OUTMODE 1, 1, 1, 0", "RANGE 1, 2", "RAMP 1,1,2.0", "SETP 1, 4.2",
-    "*ESR?", "KRDG? A", "HTR? 1", "RANGE 1, 0", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0", "*ESR?",   # every heat source off
+    "*ESR?", "KRDG? A", "HTR? 1",
+    "RANGE 1, 0", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0", "*ESR?",   # every heat source off
 ]
 
 # Lake Shore Model 372 manual, §6.12 "Command list": RAMP, OUTMODE (output 0, closed loop = 5,
