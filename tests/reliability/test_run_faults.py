@@ -58,8 +58,9 @@ def run_with_faults(tmp_path: Path, faults: dict[str, dict], procedure=None) -> 
     library = station.instruments["bias"].visalib.rsplit("@", 1)[0]
     try:
         with open_instruments(station) as instruments:
-            outcome = Runner(station, instruments.roles, archive_dir=work / "out", snapshot=instruments.snapshot,
-                             chip_design=chip_design(station), show_progress=False).run(procedure or EnergyPerSpike(**PARAMETERS))
+            runner = Runner(station, instruments.roles, archive_dir=work / "out", snapshot=instruments.snapshot,
+                            chip_design=chip_design(station), show_progress=False)
+            outcome = runner.run(procedure or EnergyPerSpike(**PARAMETERS))
         world = emulator.open_bench(library).world
         smu, generator, controller = world.panels["bias"], world.panels["pulser"], world.panels["cryostat"]
         safe = {"smu_on": smu.output_enabled, "smu_level_a": smu.current_level_a,
