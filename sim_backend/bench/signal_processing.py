@@ -59,8 +59,6 @@ def section_constants(sample_interval_s: float, bandwidth_hz: float) -> tuple[fl
 @njit(cache=True, inline="always")
 def _two_pole_step(x0, x1, first, second, decay, ramp):
     """Both sections' states after the input moved linearly from x0 to x1 over one sample."""
-    if x1 == 0.0 and x0 == 0.0 and first == 0.0 and second == 0.0:
-        return 0.0, 0.0         # settled on zero input (a monitored input between pulses): stays 0
     previous = first
     first = x1 + decay * (first - x0) - ramp * (x1 - x0)
     if abs(first) < FLUSH_BELOW:
@@ -80,10 +78,16 @@ def _two_poles(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
     second = first
     out[0] = second
     ramp = ratio * (1.0 - decay)
+    settled = False
     for k in range(1, signal.size):
         x0 = signal[k - 1]
         x1 = signal[k]
-        first, second = _two_pole_step(x0, x1, first, second, decay, ramp)
+        if settled and x1 == x0:
+            out[k] = second     # see _two_poles_of_piecewise_linear
+            continue
+        new_first, new_second = _two_pole_step(x0, x1, first, second, decay, ramp)
+        settled = x1 == x0 and new_first == first and new_second == second
+        first, second = new_first, new_second
         out[k] = second
     return out
 
@@ -130,11 +134,20 @@ def _two_poles_of_piecewise_linear(times_s, values, gain, sample_times_s, decay,
     second = first
     out[0] = second
     ramp = ratio * (1.0 - decay)
+    settled = False
     for k in range(1, sample_times_s.size):
         x0 = x1
         x1, j = _interpolated(times_s, values, sample_times_s[k], j)
         x1 = x1 * gain
-        first, second = _two_pole_step(x0, x1, first, second, decay, ramp)
+        if settled and x1 == x0:
+            # A step that left both sections where they were, on a constant input, leaves them
+            # there at every later one on the same input (the same operations on the same
+            # numbers): a quiet input (at zero between pulses, a chip at rest) costs no steps.
+            out[k] = second
+            continue
+        new_first, new_second = _two_pole_step(x0, x1, first, second, decay, ramp)
+        settled = x1 == x0 and new_first == first and new_second == second
+        first, second = new_first, new_second
         out[k] = second
     return out
 
