@@ -107,10 +107,10 @@ def low_pass_of_piecewise_linear(times_s: np.ndarray, values: np.ndarray, gain: 
 
 
 @njit(cache=True, inline="always")
-def _interpolated(times_s, values, time_s, j):
-    """(value at time_s, segment index) of the piecewise-linear function as np.interp gives it:
-    the end values outside, a breakpoint's own value on it; `j` the segment to start looking from
-    (times only grow)."""
+def _interpolated(times_s, values, slopes, time_s, j):
+    """(value at time_s, segment index) of the piecewise-linear function as np.interp gives it
+    (`slopes` as it computes them): the end values outside, a breakpoint's own value on it; `j`
+    the segment to start looking from (times only grow)."""
     last = times_s.size - 1
     if time_s < times_s[0]:
         return values[0], j
@@ -120,15 +120,18 @@ def _interpolated(times_s, values, time_s, j):
         j += 1
     if times_s[j] == time_s:
         return values[j], j
-    slope = (values[j + 1] - values[j]) / (times_s[j + 1] - times_s[j])
-    return slope * (time_s - times_s[j]) + values[j], j
+    return slopes[j] * (time_s - times_s[j]) + values[j], j
 
 
 @njit(cache=True)
 def _two_poles_of_piecewise_linear(times_s, values, gain, sample_times_s, decay, ratio):
     # _two_poles on the samples computed as it goes (the same operations in the same order)
     out = np.empty(sample_times_s.size)
-    x1, j = _interpolated(times_s, values, sample_times_s[0], 0)
+    slopes = np.empty(max(times_s.size - 1, 0))
+    for i in range(slopes.size):    # a vertical step's segment is never interpolated in
+        span_s = times_s[i + 1] - times_s[i]
+        slopes[i] = (values[i + 1] - values[i]) / span_s if span_s != 0.0 else 0.0
+    x1, j = _interpolated(times_s, values, slopes, sample_times_s[0], 0)
     x1 = x1 * gain
     first = x1
     second = first
@@ -137,7 +140,7 @@ def _two_poles_of_piecewise_linear(times_s, values, gain, sample_times_s, decay,
     settled = False
     for k in range(1, sample_times_s.size):
         x0 = x1
-        x1, j = _interpolated(times_s, values, sample_times_s[k], j)
+        x1, j = _interpolated(times_s, values, slopes, sample_times_s[k], j)
         x1 = x1 * gain
         if settled and x1 == x0:
             # A step that left both sections where they were, on a constant input, leaves them
