@@ -406,8 +406,7 @@ class _Journal:
     def after_run(self) -> None:
         """The report, rewritten after each run by the writer process beside the runs, so that the
         next run starts at once: an emulated stage follows the wall clock, and a pause between two
-        runs would change what the next one measures. The last report is written here, after the
-        writer ended."""
+        runs would change what the next one measures. The last report: write_report."""
         if stop_requested():          # a signal: the campaign ends now and writes the report once
             return
         for _ in range(2):            # a writer that died is replaced once
@@ -464,17 +463,36 @@ class _Journal:
         """The report of every run in the directory (never of this campaign's runs alone)."""
         from lab.app.report.markdown import write_report, write_report_in_turn
 
-        # The last report is this one: the writer ends before it (having drawn the figures of the
-        # runs it was asked about, which this one then finds drawn), or at once after a stop
-        # signal. A writer stopped halfway leaves its run's figures unlisted (figures.json is
-        # written last), so they are drawn here.
+        # The last report is the writer's, asked with the final notes as its requests end; or,
+        # after a stop signal (the writer ended at once) or where the writer failed, this one,
+        # which finds drawn the figures of the runs the writer was asked about. A writer stopped
+        # halfway leaves its run's figures unlisted (figures.json is written last), so they are
+        # drawn here.
         stopped = stop_requested()
+        if not stopped and self._final_report_by_writer():
+            return
         self._stop_writer(wait=not stopped)
         try:
             self.outcome.report_path = write_report_in_turn(self.outcome.out_dir, self._notes(),
                                                             wait_s=REPORT_LOCK_WAIT_AFTER_STOP_S if stopped else None)
         except OSError:               # no room for the lock file: the report alone says what it can
             self.outcome.report_path = write_report(self.outcome.out_dir, self._notes())
+
+    def _final_report_by_writer(self) -> bool:
+        """The last report written by the writer, asked with the final notes just before its
+        requests end: it has the report's modules loaded and every figure drawn, so the campaign
+        does not read every run again to write the same report. False where there is no writer
+        or it failed (a full disk, a crash): the campaign then writes the report itself."""
+        from lab.app.report.markdown import REPORT_NAME
+
+        writer = self._writer
+        if writer is None or writer.poll() is not None or not self._send(json.dumps(asdict(self._notes()))):
+            return False
+        self._stop_writer(wait=True)
+        if writer.returncode != 0:
+            return False
+        self.outcome.report_path = self.outcome.out_dir / REPORT_NAME
+        return True
 
     def _notes(self):
         from lab.app.report.markdown import CampaignNotes
