@@ -206,6 +206,11 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                                       "in kelvin)")),
                 Rule("INCRV", refuse("an input's curve sets what a setpoint's kelvin mean")),
                 Rule("CRVPT", refuse("a curve's points set what a setpoint's kelvin mean")),
+                Rule("CRVHDR", refuse("a curve's header (its format, limit and coefficient) sets what a setpoint's "
+                                      "kelvin mean")),
+                Rule("CRVDEL", refuse("deleting a curve changes what a setpoint's kelvin mean on an input that "
+                                      "reads it")),
+                Rule("SCAL", refuse("a SoftCal curve sets what a setpoint's kelvin mean")),
                 Rule("HTRSET", refuse("the heater's resistance and largest current set the power it may take, "
                                       "which no envelope field bounds; set them at the instrument")),
                 Rule("TLIMIT", refuse("an input's temperature limit is the instrument's own protection; set it "
@@ -316,6 +321,11 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         # The stock 0.5 s pause guards a read-back right after SETP; the verbs never read it
         # back, so the manual's 50 ms command spacing is enough.
         output.setpoint.post_delay = 0.05
+        # Only the regulating output heats: another left heating at the front panel (an analog
+        # output in warm-up mode) would heat on through the run, as safe state switches it off.
+        for other in self.heater_outputs():
+            if other is not output:
+                other.output_range("off")
         # In closed loop the manual output is added to the PID's: one left at the front panel
         # would heat at that share of the range's power whatever the setpoint.
         self.write(f"MOUT {self._regulating_output()},0")

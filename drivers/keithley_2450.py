@@ -211,7 +211,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self.raise_on_errors("set_output_enabled")
 
     def safe_state(self) -> None:
-        if self._source_function() != "current":
+        # Read until two replies agree: one reply garbled into the other function (VOLT read as
+        # CURR) made `_ensure_current_source` refuse below with a voltage output left on.
+        if self._source_function(agreed=True) != "current":
             # Found sourcing voltage (set by hand): no current ramp applies, and the guard
             # refuses voltage levels, so the output goes off at once.
             self.write(":OUTP OFF")
@@ -289,15 +291,16 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             self.safety_notes.append(f"{self.name}: {text}")
         return start_a
 
-    def _source_function(self) -> str:
-        """ "current" or "voltage"; any other reply is malformed (read again after a resync)."""
+    def _source_function(self, *, agreed: bool = False) -> str:
+        """ "current" or "voltage"; any other reply is malformed (read again after a resync);
+        `agreed`: asked until two replies in a row agree."""
         def parse(reply: str) -> str:
             function = {"CURR": "current", "CURRENT": "current", "VOLT": "voltage", "VOLTAGE": "voltage"}.get(
                 reply.strip().strip('"').upper())
             if function is None:
                 raise ValueError(f"not a source function: {reply[:40]!r}")
             return function
-        return self.ask_parsed(":SOUR:FUNC?", parse)
+        return (self.ask_agreed if agreed else self.ask_parsed)(":SOUR:FUNC?", parse)
 
     def _ensure_current_source(self) -> None:
         if self._source_function() != "current":
@@ -357,6 +360,16 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             # RECall, NEXT, PREVious: trigger-model blocks that apply a configuration list's entries
             Rule(":TRIGger:BLOCk:CONFig*", refuse("a trigger-model block that recalls a source configuration "
                                                   "could apply levels outside the envelope")),
+            # Any other block (a shorter delay, a branch that repeats, a source block switching the
+            # output on) changes the model the list sweep built: :INIT no longer plays the sweep checked.
+            Rule(":TRIGger:BLOCk*", forget(SWEEP)),
+            # ZERO: the output "off" is a 0 V source limited at the whole present current range (100 uA
+            # for a level inside a 30 uA envelope); NORMal limits it at 10 % of the range.
+            Rule(":OUTPut[1][:CURRent]:SMODe", self._admit_off_state),
+            Rule(":OUTPut[1]:VOLTage:SMODe", self._admit_off_state),
+            Rule(":ROUTe:TERMinals", self._admit_terminals),
+            Rule(":SYSTem:POSetup", self._admit_power_on_setup),
+            Rule("*LANG", self._admit_language),
         ]
 
     def reply_learners(self) -> list[Learner]:
@@ -501,6 +514,34 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self._check_sweep(state, sweep)
         state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
         state[OUTPUT_ON] = True
+
+    @staticmethod
+    def _argument(admission: Admission) -> str:
+        return (admission.unit.arguments or ("",))[0].strip().upper()
+
+    def _admit_off_state(self, admission: Admission) -> None:
+        state = self._argument(admission)
+        if state not in ("NORM", "NORMAL", "HIMP", "HIMPEDANCE", "GUAR", "GUARD"):
+            raise EnvelopeError(f"refused: output-off state {state[:20]!r}: in the zero state the output, off, is a "
+                                "0 V source limited only at the whole present current range; use NORMal, "
+                                "HIMPedance or GUARd; nothing was written")
+
+    def _admit_terminals(self, admission: Admission) -> None:
+        if admission.state.get(OUTPUT_ON) is not False:
+            # The 2450 switches an output that is on off when the terminals change: at its level, and
+            # behind the guard's record, which would then let :OUTP ON apply the level in one step.
+            raise EnvelopeError("refused: switching the terminals while the output may be on switches it off at "
+                                "its level, unrecorded; switch the output off first; nothing was written")
+
+    def _admit_power_on_setup(self, admission: Admission) -> None:
+        if self._argument(admission) != "RST":
+            raise EnvelopeError("refused: a power-on setup other than RST recalls a saved setup at the next "
+                                "power-up, levels the guard never saw; nothing was written")
+
+    def _admit_language(self, admission: Admission) -> None:
+        if self._argument(admission) != "SCPI":
+            raise EnvelopeError("refused: a command language other than SCPI, from the next power-up, leaves the "
+                                "driver (and its safe state) unable to reach the instrument; nothing was written")
 
     def _admit_reset(self, admission: Admission) -> None:
         forget(LEVEL_A, LIST_A, COMPLIANCE_V, SWEEP)(admission)

@@ -23,7 +23,8 @@ from qcodes.instrument_drivers.Lakeshore import LakeshoreModel372
 from qcodes.instrument_drivers.Lakeshore.Lakeshore_model_372 import LakeshoreModel372Output
 
 from drivers._lakeshore import LakeshoreTemperatureRole
-from contracts.envelope import Envelope
+from drivers._write_guard import Admission, Rule, number
+from contracts.envelope import Envelope, EnvelopeError
 from contracts.roles import NoExtremesCapture
 
 #: Why the 372 role has no min/max capture (the run's record quotes it).
@@ -73,6 +74,17 @@ class Lakeshore372(LakeshoreTemperatureRole, LakeshoreModel372):
 
     def heater_outputs(self) -> list[Any]:
         return [self.sample_heater, self.warmup_heater, self.analog_heater]
+
+    def write_rules(self) -> list[Rule]:
+        """The shared rules, and the scanner held on the control channel: parked elsewhere (or
+        scanning on), the control channel's reading goes stale and the loop regulates on it."""
+        def scan(admission: Admission) -> None:
+            channel = admission.unit.arguments[0] if admission.unit.arguments else ""
+            if not self._is_control_input(channel) or number(admission, 1, "autoscan", "") != 0:
+                raise EnvelopeError(f"refused: the scanner may only stay on the control channel "
+                                    f"({self.control_sensor()}) with autoscan off: on another channel the loop "
+                                    "regulates on a stale reading; nothing was written")
+        return [*super().write_rules(), Rule("SCAN", scan)]
 
     def role_sensor(self) -> Any:
         return self.submodules[f"ch{self.control_sensor():02d}"]

@@ -70,9 +70,12 @@ KEITHLEY_2450 = [
 # INTYPE? first, until two replies agree (the guard learns the units from them): a setpoint is
 # read in the control input's preferred units, kelvin or refused. MOUT 0: in closed loop a
 # manual output is added to the loop's. SETP? until two replies agree before closed loop and a
-# heater range: the guard lets heat through only towards a setpoint it has read.
+# heater range: the guard lets heat through only towards a setpoint it has read. The other outputs'
+# RANGE 0 first: one left heating at the front panel (an analog output in warm-up mode) heats on
+# through the run otherwise.
 LAKESHORE_336 = [
-    "INTYPE? A", "INTYPE? A", "MOUT 1,0", "RAMP? 1", "RAMP 1,0,+0.0", "KRDG? A", "SETP 1, 3.0166",
+    "INTYPE? A", "INTYPE? A", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0",
+    "MOUT 1,0", "RAMP? 1", "RAMP 1,0,+0.0", "KRDG? A", "SETP 1, 3.0166",
     "SETP? 1", "SETP? 1", "OUTMODE? 1", "OUTMODE 1, 1, 1, 0", "RANGE 1, 2", "RAMP 1,1,2.0", "SETP 1, 4.2",
     "*ESR?", "KRDG? A", "HTR? 1",
     "RANGE 1, 0", "RANGE 2, 0", "RANGE 3, 0", "RANGE 4, 0", "*ESR?",   # every heat source off
@@ -80,9 +83,10 @@ LAKESHORE_336 = [
 
 # Lake Shore Model 372 manual, §6.12 "Command list": RAMP, OUTMODE (output 0, closed loop = 5,
 # input 6, powerup, polarity, filter, delay), SETP, RANGE, *ESR?, KRDG?; INTYPE? and SETP? until two
-# replies agree, as on the 336.
+# replies agree, and the other outputs off first, as on the 336.
 LAKESHORE_372 = [
-    "INTYPE? 6", "INTYPE? 6", "MOUT 0,0", "RAMP? 0", "RAMP 0,0,+0.000", "SETP 0, 4.2", "SETP? 0", "SETP? 0",
+    "INTYPE? 6", "INTYPE? 6", "RANGE 1, 0", "RANGE 2, 0",
+    "MOUT 0,0", "RAMP? 0", "RAMP 0,0,+0.000", "SETP 0, 4.2", "SETP? 0", "SETP? 0",
     "OUTMODE? 0", "OUTMODE 0, 5, 6, 0, 0, 0, 10", "RANGE 0, 3", "*ESR?", "KRDG? 6",
 ]
 
@@ -202,7 +206,7 @@ def test_transcript(transcript, bench_models, role_name, driver, kwargs, operati
     sent = transcript(role_name, driver, operation, **kwargs)
     if driver is Lakeshore336:
         # The seeded setpoint is the stage reading at that moment: pin its form, not its digits.
-        seed = sent[6]
+        seed = sent[9]
         assert seed.startswith("SETP 1, ") and 2.5 < float(seed.split(",")[1]) < 4.0
-        sent[6] = golden[6]
+        sent[9] = golden[9]
     assert sent == golden
