@@ -299,13 +299,15 @@ class RecoveringVisa:
     def ask_agreed(self, query: str, parse: Callable[[str], T], *, reads_max: int = AGREED_READS_MAX) -> T:
         """`query` asked until two replies in a row agree, as the write guard needs before it
         learns a state it does not know from them (WriteGuard.learn); MalformedReplyError when
-        no two of `reads_max` do."""
-        previous = self.ask_parsed(query, parse)
+        no two of `reads_max` do. Two replies with the link reopened between them are not in a
+        row: a reconnect sets aside what the guard heard (a lost reply once left the 2450's level
+        unknown after two alike, and its ramp down was refused)."""
+        previous, link = self.ask_parsed(query, parse), self.reconnects
         for _ in range(reads_max - 1):
             value = self.ask_parsed(query, parse)
-            if value == previous:
+            if value == previous and self.reconnects == link:
                 return value
-            previous = value
+            previous, link = value, self.reconnects
         raise MalformedReplyError(f"{self._who()}: {reads_max} replies to {query!r}, no two in a row alike")
 
     # --- recovery ---------------------------------------------------------------------------

@@ -13,9 +13,13 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from drivers._common import InstrumentError, RecoveringVisa
+from drivers._common import InstrumentError, MalformedReplyError, RecoveringVisa
 from drivers._write_guard import Admission, Learner, Rule, number, refuse, whole_number
 from contracts.envelope import Envelope, EnvelopeError
+
+#: Times a safe state writes the heater ranges off and reads the status after them, while that
+#: status is lost or garbled on the way.
+SAFE_STATE_ATTEMPTS = 4
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
 _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}
@@ -98,11 +102,22 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         # Forgotten first: a reconnect while these go out must not re-apply the setpoint (and
         # switch the heater on again) before the range is off.
         self._last_setpoint = None
-        self.role_output().output_range("off")      # the regulating output first: it is the one heating
-        for output in self.heater_outputs():
-            if output is not self.role_output():
-                output.output_range("off")
-        self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
+        for attempt in range(1, SAFE_STATE_ATTEMPTS + 1):
+            self.role_output().output_range("off")      # the regulating output first: it is the one heating
+            for output in self.heater_outputs():
+                if output is not self.role_output():
+                    output.output_range("off")
+            reconnects = self.reconnects
+            try:
+                self.raise_on_status_errors("safe_state")  # a query: returns once the range is off
+            except MalformedReplyError:
+                if attempt == SAFE_STATE_ATTEMPTS:
+                    raise
+                continue            # the status arrived garbled, and reading it cleared it: off again
+            if self.reconnects == reconnects or attempt == SAFE_STATE_ATTEMPTS:
+                return
+            # The status reply was lost with the link: the one asked again after the reconnect
+            # reads clear whatever the ranges' writes did, so they are written and checked again.
 
     # --- the write guard's rules (336 manual §6.6, 372 manual §6.12) --------------------------
     def write_rules(self) -> list[Rule]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Any
 
+from drivers._common import InstrumentError
 from drivers._write_guard import Admission, Check, Rule, forget, number, refuse, switch
 from contracts.envelope import Envelope, EnvelopeError
 
@@ -25,6 +26,9 @@ EDGE_FIT = 1.6
 
 #: The load the levels are specified into: the matched line the wiring's amperes per volt assume.
 MATCHED_LOAD_OHM = 50
+
+#: Times a safe state sends its message before it gives up confirming it (see safe_state).
+SAFE_STATE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -277,12 +281,21 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
     ]
 
 
+def holds_dc(state: dict[Any, Any], channel: int, level_v: float) -> bool:
+    """Whether a guard's `state` (see pulse_write_rules) knows `channel` off, in the DC function,
+    at `level_v`: each of them commanded, and the instrument's report after it read clean."""
+    levels = state.get(("levels", channel)) or {}
+    return (state.get(("output_on", channel)) is False and state.get(("function", channel)) == "DC"
+            and levels.get("offset") == level_v)
+
+
 class PulseGeneratorRole:
     """PulseGenerator verbs for a `RecoveringVisa` driver (put it first in the bases).
 
     The driver sets `envelope` (in generator volts: contracts.wiring derives it for the
     channel) and `role_channel`, and supplies
-    `_write_pulse(target, amplitude_v, count)`, `_write_dc(level_v)` and `_switch_output(on)`.
+    `_write_pulse(target, amplitude_v, count)`, `_write_dc(level_v)`, `_switch_output(on)` and
+    `_safe_message()`.
     """
 
     _last_config: tuple[str, dict[str, Any]] | None = None
@@ -336,8 +349,31 @@ class PulseGeneratorRole:
         self.ask("*OPC?")
 
     def safe_state(self) -> None:
-        self.set_output_enabled(False)
-        self.configure_dc(level_v=0.0)
+        """The output off and the generator at 0 V DC, in one message (`_safe_message`): the guard
+        checks its units in order, the switch-off (always admitted) first, then the DC function
+        and 0 V with the output off, and one error-queue read reports on them all. A report lost
+        with the link or garbled leaves the guard not knowing what the instrument ran (the output
+        possibly on; after a reconnect, every level unknown), as it must: written one by one, the
+        0 V level was then refused. So the message is sent again until the guard knows the
+        generator off at 0 V DC, up to SAFE_STATE_ATTEMPTS times."""
+        self._output_on, self._last_config = False, ("dc", dict(level_v=0.0))
+        for _ in range(SAFE_STATE_ATTEMPTS):
+            try:
+                self.write(self._safe_message())
+            except EnvelopeError:
+                self._switch_output(False)    # off, whatever refused the level (an envelope that checks none)
+                raise
+            if holds_dc(self.write_guard.state, self.channel, 0.0):
+                self.raise_on_errors("safe_state")
+                return
+        self.raise_on_errors("safe_state")
+        raise InstrumentError(f"{self._who()}: safe_state switched the output off and wrote 0 V DC "
+                              f"{SAFE_STATE_ATTEMPTS} times, and the instrument's report after each was lost or "
+                              "garbled: the output may still be on")
+
+    def _safe_message(self) -> str:
+        """The role channel's output off, the DC function and 0 V, as one program message."""
+        raise NotImplementedError
 
     # --- recovery ---------------------------------------------------------------------------
     def reapply_role_settings(self) -> None:

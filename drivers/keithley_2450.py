@@ -278,6 +278,10 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         commanded_a = self.write_guard.commanded(LEVEL_A)     # before the reading can teach it
         try:
             read_a: float | None = self.source_level_a()
+            if commanded_a is not None and unknown(self.write_guard.state, LEVEL_A):
+                # The link was reopened during the read, which set the commanded level aside (the
+                # source may have been reset meanwhile): read again, until the guard learns it.
+                commanded_a, read_a = None, self.source_level_a()
         except MalformedReplyError as error:
             read_a = None
             log.warning("%s: %s", self._who(), error)

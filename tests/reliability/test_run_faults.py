@@ -65,6 +65,8 @@ def run_with_faults(tmp_path: Path, faults: dict[str, dict], procedure=None) -> 
         smu, generator, controller = world.panels["bias"], world.panels["pulser"], world.panels["cryostat"]
         safe = {"smu_on": smu.output_enabled, "smu_level_a": smu.current_level_a,
                 "generator_on": [c.output_enabled for c in generator.channels.values()],
+                "generator_dc_v": [c.offset_v if c.function == "DC" else None     # None: not DC
+                                   for c in generator.channels.values()],
                 "heater_ranges": [h.range_index for h in controller.outputs.values()]}
         stage_k = world.stage_temperature_k()
     finally:
@@ -212,8 +214,7 @@ def test_generator_made_safe_even_when_reconnects_keep_failing(tmp_path):
     """F-RUN-5 (fixed): the pulser drops every 4th reply. Each reconnect during the run
     re-applies the role settings (more than 4 replies), so the attempts fail and the run fails
     naming the pulser; while making safe, a reconnect only reopens the link, so the output is
-    switched off. (Every 5th reply, until the configuration wrote the pulse hold: the drops then
-    land where a lost error-queue reply leaves the levels unknown and the output is refused.)"""
+    switched off. (Every 5th reply: see the test below.)"""
     outcome = run_with_faults(tmp_path, {"pulser": {"drop_every": 4}})
     assert outcome.status == "failed"
     assert "Keysight81160A" in outcome.message and "pulser" in outcome.message, outcome.message
@@ -222,6 +223,21 @@ def test_generator_made_safe_even_when_reconnects_keep_failing(tmp_path):
     assert outcome.safe["smu_on"] is False and outcome.safe["smu_level_a"] == 0.0, outcome.safe
     assert not any(outcome.safe["heater_ranges"]), outcome.safe
     assert not any(outcome.safe["generator_on"]), outcome.safe         # every pulse output is off
+
+
+@pytest.mark.timeout(60)
+def test_generator_made_safe_at_zero_volts_when_its_reports_are_lost(tmp_path):
+    """The pulser drops every 5th reply: a lost error-queue reply leaves the pulse's levels
+    unknown, switching the output on is refused and the run fails naming the pulser. Its safe
+    state completes all the same: output off and 0 V DC, though drops land on the error-queue
+    replies after its writes too (a lost one once left the output possibly on to the guard,
+    which then refused the 0 V level: the safe state failed, twice, and 0 V was never written)."""
+    outcome = run_with_faults(tmp_path, {"pulser": {"drop_every": 5}})
+    assert outcome.status == "failed"
+    assert "Keysight81160A 'pulser'" in outcome.message, outcome.message
+    assert "safe_state" not in outcome.message, outcome.message
+    assert_safe(outcome)
+    assert outcome.safe["generator_dc_v"][0] == 0.0, outcome.safe       # the station's channel 1
 
 
 @pytest.mark.timeout(60)
