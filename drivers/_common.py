@@ -109,6 +109,9 @@ class RecoveringVisa:
     resynchronisations: int = 0
     #: Times the link was reopened (a resynchronisation or a reconnect after a transport fault).
     reconnects: int = 0
+    #: Reconnects after a failed link, which set aside what the write guard had recorded and heard
+    #: (a resynchronisation's bare reopen keeps both).
+    links_lost: int = 0
     _write_guard: WriteGuard | None = None
     _safety_notes: list[str] | None = None
 
@@ -300,14 +303,15 @@ class RecoveringVisa:
         """`query` asked until two replies in a row agree, as the write guard needs before it
         learns a state it does not know from them (WriteGuard.learn); MalformedReplyError when
         no two of `reads_max` do. Two replies with the link reopened between them are not in a
-        row: a reconnect sets aside what the guard heard (a lost reply once left the 2450's level
-        unknown after two alike, and its ramp down was refused)."""
-        previous, link = self.ask_parsed(query, parse), self.reconnects
+        row: a reconnect after a failed link sets aside what the guard heard (a lost reply once left
+        the 2450's level unknown after two alike, and its ramp down was refused); a
+        resynchronisation's bare reopen (after a garbled reply) does not."""
+        previous, link = self.ask_parsed(query, parse), self.links_lost
         for _ in range(reads_max - 1):
             value = self.ask_parsed(query, parse)
-            if value == previous and self.reconnects == link:
+            if value == previous and self.links_lost == link:
                 return value
-            previous, link = value, self.reconnects
+            previous, link = value, self.links_lost
         raise MalformedReplyError(f"{self._who()}: {reads_max} replies to {query!r}, no two in a row alike")
 
     # --- recovery ---------------------------------------------------------------------------
@@ -332,6 +336,7 @@ class RecoveringVisa:
                         # The link failed: the instrument may have been power-cycled or reset
                         # meanwhile, so nothing the guard recorded is taken as its state any
                         # more (an output counts as on, every level as unknown).
+                        self.links_lost += 1
                         self.write_guard.commit_uncertain({})
                     if not self._making_safe:
                         # Settings written again end what the instrument held for us (an armed
