@@ -36,9 +36,18 @@ KELVIN_UNITS = 1
 #: What the write guard learns of the control input (a key of `WriteGuard.state`): its preferred
 #: units, from two `INTYPE?` replies alike; a reconnect sets it aside.
 SETPOINT_UNITS = "setpoint_units"
-#: What it learns of the regulating output's setpoint (K), from two `SETP?` replies alike read in
-#: kelvin: the loop heats towards it once closed and given a range. A setpoint write sets it aside.
+#: What it learns of the regulating output's setpoint, from two `SETP?` replies alike read in
+#: kelvin: (K, half a unit of the reply's last digit); the loop heats towards it once closed and
+#: given a range. A setpoint write sets it aside.
 SETPOINT_K = "setpoint_k"
+
+
+def reply_resolution(reply: str) -> float:
+    """The value of one unit in the last digit of a numeric reply (`+004.2000` → 1e-4,
+    `1.45703E+00` → 1e-5); ValueError if it is no number."""
+    mantissa, _, exponent = reply.strip().lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
 
 
 def parse_preferred_units(reply: str) -> int:
@@ -145,11 +154,18 @@ class LakeshoreTemperatureRole(RecoveringVisa):
         def known_setpoint(admission: Admission, what: str) -> None:
             # The loop heats towards the setpoint the instrument holds, which a person at the panel
             # may have left anywhere (SETP 1,300 with the heater off heats nothing, until now).
-            setpoint_k = admission.state.get(SETPOINT_K)
-            if setpoint_k is None:
+            learned = admission.state.get(SETPOINT_K)
+            if learned is None:
                 raise EnvelopeError(f"refused: {what} would regulate towards a setpoint the check has not read "
                                     f"(read SETP? {self._regulating_output()} first, twice alike); nothing was "
                                     "written")
+            setpoint_k, slack_k = learned
+            # A setpoint written at the window's edge may read back a last digit beyond it.
+            low, high = self.envelope.limit("temperature_min_k"), self.envelope.limit("temperature_max_k")
+            if low is not None and low - slack_k <= setpoint_k < low:
+                setpoint_k = low
+            if high is not None and high < setpoint_k <= high + slack_k:
+                setpoint_k = high
             self.envelope.check_temperature_k(setpoint_k)
 
         def ramp(admission: Admission) -> None:
@@ -240,11 +256,11 @@ class LakeshoreTemperatureRole(RecoveringVisa):
 
         def setpoint_k(state: dict, reply: str) -> None:
             try:
-                value = float(reply)
+                value, resolution = float(reply), reply_resolution(reply)
             except ValueError:
-                value = math.nan
-            if state.get(SETPOINT_UNITS) == KELVIN_UNITS and math.isfinite(value):
-                state[SETPOINT_K] = value
+                value, resolution = math.nan, math.nan
+            if state.get(SETPOINT_UNITS) == KELVIN_UNITS and math.isfinite(value) and math.isfinite(resolution):
+                state[SETPOINT_K] = (value, 0.5 * resolution)      # with half the reply's last digit
             else:
                 state.pop(SETPOINT_K, None)
 

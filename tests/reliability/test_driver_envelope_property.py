@@ -228,6 +228,10 @@ temperature_envelopes = st.builds(lambda low, span, ramp: dict(temperature_min_k
 @SETTINGS
 @given(limits=temperature_envelopes, position=st.floats(-1.0, 2.0), ramp_fraction=st.floats(0.05, 1.0)
        | st.floats(1.001, 3.0) | st.just(0.0))
+# A setpoint on the window's edge whose read-back (the guard learns it before closing the loop)
+# has its last digit beyond the edge: 1.45703 K against 1.45703125 K.
+@example(limits=dict(temperature_min_k=1.45703125, temperature_max_k=2.45703125, setpoint_ramp_max_k_per_min=1.0),
+         position=0.0, ramp_fraction=1.0)
 def test_setpoints_outside_the_window_are_refused_unsent_inside_applied(request, which, limits, position,
                                                                         ramp_fraction):
     bench, drivers, logs = request.getfixturevalue(which)
