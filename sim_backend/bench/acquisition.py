@@ -132,9 +132,8 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float, *, forced: bool =
         if record is None:
             return False
         trigger_rel_s, sample_times_s, signals, (chip, initial_state, inputs_a) = record
-        start_rel_s = scope.first_sample_s - PREROLL_S
         for number, signal in signals.items():
-            codes = scope.channels[number].digitize(start_rel_s, fine_s, signal, sample_times_s,
+            codes = scope.channels[number].digitize(_fine_start_s(scope), fine_s, signal, sample_times_s,
                                                     world.rng.standard_normal(sample_times_s.size),
                                                     scope.input_noise_v_rms)
             sums[number] = codes if average == 1 else codes.astype(np.int32) + sums.get(number, 0)
@@ -152,7 +151,7 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float, *, forced: bool =
 
 def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, forced: bool = False):
     """One triggered record before noise: (trigger_rel_s, the record's sample times, each channel's
-    band-limited signal on the fine grid from scope.first_sample_s − PREROLL_S, (chip transient,
+    band-limited signal on the fine grid from `_fine_start_s`, (chip transient,
     its initial state, input currents)),
     or None when the trigger does not come within SEARCH_S of the event. `forced`: the trigger
     is at `origin_s` itself (an auto trigger), nothing searched.
@@ -163,7 +162,7 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, 
     the first trigger crossing found is the same.
     """
     interval_s = scope.sample_interval_s
-    start_rel_s = scope.first_sample_s - PREROLL_S
+    start_rel_s = _fine_start_s(scope)
     world.chip_at_present_bias()     # settled once, before the state the second search restarts from
     if forced:
         stop_rel_s = scope.first_sample_s + scope.record_length * interval_s
@@ -190,6 +189,12 @@ def _record(world, scope: OscilloscopePanel, origin_s: float, fine_s: float, *, 
             return None
         _restore(world, saved)
     return None
+
+
+def _fine_start_s(scope: OscilloscopePanel) -> float:
+    """Where the simulated window and its fine grid begin, relative to the trigger: PREROLL_S
+    before the record's first sample."""
+    return scope.first_sample_s - PREROLL_S
 
 
 def _fine_grid_s(start_rel_s: float, stop_rel_s: float, fine_s: float) -> np.ndarray:

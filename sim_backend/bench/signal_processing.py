@@ -57,16 +57,23 @@ def section_constants(sample_interval_s: float, bandwidth_hz: float) -> tuple[fl
 
 
 @njit(cache=True, inline="always")
-def _two_pole_step(x0, x1, first, second, decay, ramp):
-    """Both sections' states after the input moved linearly from x0 to x1 over one sample."""
+def _two_pole_step(x0, x1, first, second, settled, decay, ramp):
+    """(first, second, settled): both sections' states after the input moved linearly from x0 to
+    x1 over one sample. A step that left both where they were, on a constant input, leaves them
+    there at every later one on the same input (the same operations on the same numbers), so
+    while `settled` and the input stays it is not computed: a quiet input (at zero between
+    pulses, a chip at rest, where the sections settle on a fixed point often an ulp off the
+    input) costs no steps."""
+    if settled and x1 == x0:
+        return first, second, True
     previous = first
-    first = x1 + decay * (first - x0) - ramp * (x1 - x0)
-    if abs(first) < FLUSH_BELOW:
-        first = 0.0
-    second = first + decay * (second - previous) - ramp * (first - previous)
-    if abs(second) < FLUSH_BELOW:
-        second = 0.0
-    return first, second
+    new_first = x1 + decay * (first - x0) - ramp * (x1 - x0)
+    if abs(new_first) < FLUSH_BELOW:
+        new_first = 0.0
+    new_second = new_first + decay * (second - previous) - ramp * (new_first - previous)
+    if abs(new_second) < FLUSH_BELOW:
+        new_second = 0.0
+    return new_first, new_second, x1 == x0 and new_first == first and new_second == second
 
 
 @njit(cache=True)
@@ -80,14 +87,7 @@ def _two_poles(signal: np.ndarray, decay: float, ratio: float) -> np.ndarray:
     ramp = ratio * (1.0 - decay)
     settled = False
     for k in range(1, signal.size):
-        x0 = signal[k - 1]
-        x1 = signal[k]
-        if settled and x1 == x0:
-            out[k] = second     # see _two_poles_of_piecewise_linear
-            continue
-        new_first, new_second = _two_pole_step(x0, x1, first, second, decay, ramp)
-        settled = x1 == x0 and new_first == first and new_second == second
-        first, second = new_first, new_second
+        first, second, settled = _two_pole_step(signal[k - 1], signal[k], first, second, settled, decay, ramp)
         out[k] = second
     return out
 
@@ -142,15 +142,7 @@ def _two_poles_of_piecewise_linear(times_s, values, gain, sample_times_s, decay,
         x0 = x1
         x1, j = _interpolated(times_s, values, slopes, sample_times_s[k], j)
         x1 = x1 * gain
-        if settled and x1 == x0:
-            # A step that left both sections where they were, on a constant input, leaves them
-            # there at every later one on the same input (the same operations on the same
-            # numbers): a quiet input (at zero between pulses, a chip at rest) costs no steps.
-            out[k] = second
-            continue
-        new_first, new_second = _two_pole_step(x0, x1, first, second, decay, ramp)
-        settled = x1 == x0 and new_first == first and new_second == second
-        first, second = new_first, new_second
+        first, second, settled = _two_pole_step(x0, x1, first, second, settled, decay, ramp)
         out[k] = second
     return out
 
