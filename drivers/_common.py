@@ -22,8 +22,9 @@ decides three things:
 - what a timeout or a dropped link means: close the VISA resource, reopen it with exponential
   backoff (bounded attempts), check `*IDN?`, set aside what the guard recorded (the instrument
   may have been power-cycled: an output counts as on, every level as unknown), re-apply the
-  last role settings, then check the operation's message again and retry it once. If that fails the caller gets an `InstrumentConnectionError` naming the
-  instrument, its address and what failed; never a hang, because every read has the VISA
+  last role settings, then check the operation's message again and retry it once. If that
+  fails the caller gets an `InstrumentConnectionError` naming the instrument, its address and
+  what failed; never a hang, because every read has the VISA
   timeout (`timeout_s`, seconds; pyvisa itself counts ms).
 """
 

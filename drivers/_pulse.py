@@ -16,7 +16,7 @@ from itertools import permutations
 from typing import Any
 
 from drivers._common import InstrumentError
-from drivers._write_guard import Admission, Check, Rule, forget, number, refuse, switch
+from drivers._write_guard import Admission, Check, Rule, forget, number, only, refuse, switch
 from contracts.envelope import Envelope, EnvelopeError
 
 #: Fraction of the edge time a pulse's width and gap must each hold (Keysight: 10-90 % edges
@@ -231,7 +231,7 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         forget("levels", "width", "function", "output_on", "hold")(admission)
 
     def set_hold(admission: Admission) -> None:
-        only(("WIDT", "WIDTH"))(admission)
+        followed_only(("WIDT", "WIDTH"))(admission)
         admission.state[("hold", admission.channel)] = "WIDT"
 
     def set_period(admission: Admission) -> None:
@@ -254,14 +254,8 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
             raise EnvelopeError("refused: a load setting other than 50 ohm changes the levels at the chip; "
                                 "nothing was written")
 
-    def only(values: tuple[str, ...]) -> Callable[[Admission], None]:
-        def check(admission: Admission) -> None:
-            value = (admission.unit.arguments or ("",))[0].upper()
-            if value not in values:
-                raise EnvelopeError(f"refused: {admission.unit.header} {value[:12]!r} would put out other than the "
-                                    f"levels and width the guard follows (allowed: {', '.join(values)}); "
-                                    "nothing was written")
-        return check
+    def followed_only(values: tuple[str, ...]) -> Check:
+        return only(values, "would put out other than the levels and width the guard follows")
 
     checks: dict[str, Check] = {
         "high": set_high_or_low("high"), "low": set_high_or_low("low"), "offset": set_offset,
@@ -273,7 +267,7 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
     return [
         *(Rule(getattr(headers, name), check) for name, check in checks.items()),
         Rule("*RST", reset),
-        *(Rule(spelling, only(values)) for spelling, values in headers.fixed),
+        *(Rule(spelling, followed_only(values)) for spelling, values in headers.fixed),
         *(Rule(spelling, set_hold) for spelling in headers.hold),
         *(Rule(spelling, set_period) for spelling in headers.period),
         *(Rule(spelling, checks[name]) for spelling, name in headers.aliases),

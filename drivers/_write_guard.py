@@ -413,6 +413,17 @@ def refuse(reason: str) -> Check:
     return check
 
 
+def only(values: tuple[str, ...], effect: str) -> Check:
+    """A rule for a command whose first argument may only be one of `values` (upper case): any
+    other `effect`s what the guard follows."""
+    def check(admission: Admission) -> None:
+        value = (admission.unit.arguments or ("",))[0].strip().upper()
+        if value not in values:
+            raise EnvelopeError(f"refused: {admission.unit.header} {value[:12]!r} {effect} (allowed: "
+                                f"{', '.join(values)}); nothing was written")
+    return check
+
+
 def forget(*keys: Any) -> Check:
     """A rule for a command after which the instrument's levels are no longer known (*RST)."""
     def check(admission: Admission) -> None:

@@ -39,7 +39,7 @@ from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley245
 
 from drivers._common import MalformedReplyError, RecoveringVisa
 from drivers._write_guard import (
-    Admission, Learner, Rule, forget, number, numbers, refuse, switch, unknown, whole_number,
+    Admission, Learner, Rule, forget, number, numbers, only, refuse, switch, unknown, whole_number,
 )
 from contracts.envelope import Envelope, EnvelopeError
 
@@ -369,11 +369,15 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             Rule(":TRIGger:BLOCk*", forget(SWEEP)),
             # ZERO: the output "off" is a 0 V source limited at the whole present current range (100 uA
             # for a level inside a 30 uA envelope); NORMal limits it at 10 % of the range.
-            Rule(":OUTPut[1][:CURRent]:SMODe", self._admit_off_state),
-            Rule(":OUTPut[1]:VOLTage:SMODe", self._admit_off_state),
+            *(Rule(spelling, only(("NORM", "NORMAL", "HIMP", "HIMPEDANCE", "GUAR", "GUARD"),
+                                  "would make the output, off, a 0 V source limited only at the whole present "
+                                  "current range (the zero state)"))
+              for spelling in (":OUTPut[1][:CURRent]:SMODe", ":OUTPut[1]:VOLTage:SMODe")),
             Rule(":ROUTe:TERMinals", self._admit_terminals),
-            Rule(":SYSTem:POSetup", self._admit_power_on_setup),
-            Rule("*LANG", self._admit_language),
+            Rule(":SYSTem:POSetup", only(("RST",), "would recall a saved setup at the next power-up, levels the "
+                                                   "guard never saw")),
+            Rule("*LANG", only(("SCPI",), "would leave the driver (and its safe state) unable to reach the "
+                                          "instrument from the next power-up")),
         ]
 
     def reply_learners(self) -> list[Learner]:
@@ -519,33 +523,12 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
         state[OUTPUT_ON] = True
 
-    @staticmethod
-    def _argument(admission: Admission) -> str:
-        return (admission.unit.arguments or ("",))[0].strip().upper()
-
-    def _admit_off_state(self, admission: Admission) -> None:
-        state = self._argument(admission)
-        if state not in ("NORM", "NORMAL", "HIMP", "HIMPEDANCE", "GUAR", "GUARD"):
-            raise EnvelopeError(f"refused: output-off state {state[:20]!r}: in the zero state the output, off, is a "
-                                "0 V source limited only at the whole present current range; use NORMal, "
-                                "HIMPedance or GUARd; nothing was written")
-
     def _admit_terminals(self, admission: Admission) -> None:
         if admission.state.get(OUTPUT_ON) is not False:
             # The 2450 switches an output that is on off when the terminals change: at its level, and
             # behind the guard's record, which would then let :OUTP ON apply the level in one step.
             raise EnvelopeError("refused: switching the terminals while the output may be on switches it off at "
                                 "its level, unrecorded; switch the output off first; nothing was written")
-
-    def _admit_power_on_setup(self, admission: Admission) -> None:
-        if self._argument(admission) != "RST":
-            raise EnvelopeError("refused: a power-on setup other than RST recalls a saved setup at the next "
-                                "power-up, levels the guard never saw; nothing was written")
-
-    def _admit_language(self, admission: Admission) -> None:
-        if self._argument(admission) != "SCPI":
-            raise EnvelopeError("refused: a command language other than SCPI, from the next power-up, leaves the "
-                                "driver (and its safe state) unable to reach the instrument; nothing was written")
 
     def _admit_reset(self, admission: Admission) -> None:
         forget(LEVEL_A, LIST_A, COMPLIANCE_V, SWEEP)(admission)
