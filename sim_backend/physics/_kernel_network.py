@@ -105,7 +105,9 @@ def _fit_polynomials() -> tuple[np.ndarray, np.ndarray]:
     nodes = chebyshev.chebpts1(order)                  # inside (−1, 1): never u = 0 below
     lows = np.linspace(0.0, FIT_TABLE_U, FIT_PIECES + 1)[:-1]
     x = np.sqrt(lows[:, None] + (nodes[None, :] + 1.0) * (FIT_TABLE_U / FIT_PIECES / 2.0))
-    closed = np.array([_fit_closed(v) for v in x.ravel()]).reshape(*x.shape, 2)
+    # the closed form's Python source: the same libm calls (the same values, to the bit), without
+    # loading its compiled code at every import
+    closed = np.array([_fit_closed.py_func(v) for v in x.ravel()]).reshape(*x.shape, 2)
     ratio, slope = closed[..., 0], closed[..., 1] / (2.0 * x)     # d/du = d/dx / 2x
     to_chebyshev = chebyshev.chebvander(nodes, FIT_DEGREE) / (0.5 * order)
     to_chebyshev[:, 0] /= 2.0

@@ -12,11 +12,15 @@ Pattern syntax (as in instrument manuals):
 
 A header to resolve is the full path in upper case, one `:` before each node (`:SOUR2:VOLT`).
 Each pattern becomes one regex; results are cached per header string, so a command a scope
-sees a thousand times is one dict lookup after the first.
+sees a thousand times is one dict lookup after the first. A header is tried only against the
+patterns whose first node it can begin with, and a regex is compiled the first time it is tried:
+an instrument declares hundreds of patterns, and compiling them all took a sixth of a second at
+every start of an emulator process.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,15 +35,36 @@ _NODE = re.compile(r"(\[)?:?([A-Za-z][A-Za-z0-9_]*)(#|\[\d+\])?(\])?")
 _CACHE_LIMIT = 4096  # bounded: a fuzzer must not grow it forever
 
 
+_compiled = functools.cache(re.compile)   # one regex per source, shared by every table
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
-    """One header pattern: its regex, the short names of its `#` nodes (handler arguments), and
-    one (short name, fixed suffix or None) per capture group of the regex, in order."""
+    """One header pattern: its regex's source, the short names of its `#` nodes (handler
+    arguments), one (short name, fixed suffix or None) per capture group of the regex, in order,
+    and the words a header matching it can begin with (None: any, as every node
+    is optional)."""
 
     text: str
-    regex: re.Pattern[str]
+    source: str
     suffix_nodes: tuple[str, ...]
     groups: tuple[tuple[str, int | None], ...] = ()
+    first_words: frozenset[str] | None = None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return _compiled(self.source)
+
+
+def first_word(path: str) -> str | None:
+    """The letters a header path's first node begins with (`:SOUR2:VOLT` -> SOUR); None if the
+    path does not begin with a node. A mnemonic's forms begin with the same letters."""
+    if not path.startswith(":"):
+        return None
+    end = 1
+    while end < len(path) and path[end].isalpha():
+        end += 1
+    return path[1:end]
 
 
 def compile_pattern(text: str) -> CompiledPattern:
@@ -47,15 +72,20 @@ def compile_pattern(text: str) -> CompiledPattern:
     if text.startswith("*"):
         if not re.fullmatch(r"\*[A-Za-z]+", text):
             raise ValueError(f"common command pattern {text!r} must be '*' and letters")
-        return CompiledPattern(text, re.compile(re.escape(text.upper())), ())
+        return CompiledPattern(text, re.escape(text.upper()), ())
     parts: list[str] = []
     suffix_nodes: list[str] = []
     groups: list[tuple[str, int | None]] = []
+    first_words: set[str] = set()
+    required_seen = False       # the first words are those up to the first node that is not optional
     pos = 0
     for match in _NODE.finditer(text):
         if match.start() != pos or bool(match.group(1)) != bool(match.group(4)):
             raise ValueError(f"cannot parse header pattern {text!r} at {text[pos:]!r}")
         short, long = mnemonic_forms(match.group(2))
+        if not required_seen:
+            first_words.update(first_word(f":{form}") for form in (short, long))
+            required_seen = not match.group(1)
         forms = short if short == long else f"{short}|{long}"
         node = f":(?:{forms})"
         suffix = match.group(3)
@@ -73,7 +103,8 @@ def compile_pattern(text: str) -> CompiledPattern:
         pos = match.end()
     if pos != len(text) or not parts:
         raise ValueError(f"cannot parse header pattern {text!r} at {text[pos:]!r}")
-    return CompiledPattern(text, re.compile("".join(parts)), tuple(suffix_nodes), tuple(groups))
+    return CompiledPattern(text, "".join(parts), tuple(suffix_nodes), tuple(groups),
+                           frozenset(first_words) if required_seen else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +129,14 @@ class HeaderTable(Generic[T]):
                 self._common.setdefault(text.upper(), entry)
             else:
                 self._compound.append((pattern, entry))
+        # Per first word, the patterns a header beginning with it can match, in declaration order
+        # (those that can begin with any word among them); a word not listed: those alone.
+        self._any_word = [i for i, (pattern, _) in enumerate(self._compound) if pattern.first_words is None]
+        listed: dict[str, list[int]] = {}
+        for i, (pattern, _) in enumerate(self._compound):
+            for word in pattern.first_words or ():
+                listed.setdefault(word, []).append(i)
+        self._by_word = {word: sorted({*indices, *self._any_word}) for word, indices in listed.items()}
         self._cache: dict[str, Match[T] | None] = {}
 
     def common(self, header: str) -> T | None:
@@ -111,7 +150,8 @@ class HeaderTable(Generic[T]):
         except KeyError:
             pass
         found: Match[T] | None = None
-        for pattern, entry in self._compound:
+        for index in self._by_word.get(first_word(path), self._any_word):
+            pattern, entry = self._compound[index]
             match = pattern.regex.fullmatch(path)
             if match is not None:
                 suffixes: list[tuple[str, int]] = []

@@ -118,6 +118,15 @@ def test_table_resolves_suffixes_and_first_declaration_wins():
     assert table.resolve(":CHAN:PROBE:X") is None
 
 
+def test_a_pattern_of_optional_nodes_alone_is_tried_for_every_header_in_its_turn():
+    table = HeaderTable([("VOLTage", "a"), ("[:SOURce]", "b"), ("SOURce:VOLTage", "c"), ("[:OUTPut]", "d")])
+    assert table.resolve(":SOUR").entry == "b"
+    assert table.resolve(":OUTPUT").entry == "d"
+    assert table.resolve(":SOUR:VOLT").entry == "c"
+    assert table.resolve(":VOLT").entry == "a"
+    assert table.resolve(":CURR") is None
+
+
 def test_fixed_optional_suffix_accepts_none_or_that_number_only():
     """`SOURce[1]` (as the Keithley manual writes it): SOUR and SOUR1 match, with no handler
     argument; SOUR2 and SOUR0 match the entry but are marked invalid (-114 in the engine)."""
@@ -138,3 +147,41 @@ def test_fixed_optional_suffix_accepts_none_or_that_number_only():
 def test_malformed_fixed_suffix_patterns_are_rejected(bad):
     with pytest.raises(ValueError):
         compile_pattern(bad)
+
+
+def _headers_of(pattern: str) -> list[str]:
+    """Headers written from a pattern: each node's short and long form, optional nodes left out
+    and given, suffixes none, 1, 2 and 12 (so wrong fixed suffixes too)."""
+    import itertools
+    import re
+
+    from sim_backend.scpi.params import mnemonic_forms
+
+    nodes = re.findall(r"(\[)?:?([A-Za-z][A-Za-z0-9_]*)(#|\[\d+\])?(\])?", pattern)
+    choices = []
+    for optional, name, suffix, _ in nodes:
+        short, long = mnemonic_forms(name)
+        written = [f":{form}{digits}" for form in (short, long) for digits in (("", "1", "2", "12") if suffix else ("",))]
+        choices.append(written + ([""] if optional else []))
+    return ["".join(parts) for parts in itertools.islice(itertools.product(*choices), 64)]
+
+
+def test_each_header_resolves_to_the_first_declared_pattern_matching_it():
+    """The table tries a header only against the patterns its first word can begin: for every
+    header written from every shipped instrument's declarations (and each cut short or with a
+    word added in front), it finds the entry a walk through all declarations in order finds."""
+    from sim_backend.scpi.models import personality_classes
+
+    checked = 0
+    for cls in set(personality_classes().values()):
+        patterns = [c.pattern for c in cls.commands if not c.pattern.startswith("*")]
+        table = HeaderTable((p, p) for p in patterns)
+        compiled = [compile_pattern(p) for p in patterns]
+        for pattern in patterns:
+            for header in _headers_of(pattern):
+                for probe in (header, header.rsplit(":", 1)[0], ":X" + header, header + ":LEV", header[1:]):
+                    walked = next((c.text for c in compiled if c.regex.fullmatch(probe)), None)
+                    found = table.resolve(probe)
+                    assert (found.entry if found else None) == walked, (cls.__name__, probe)
+                    checked += 1
+    assert checked > 10_000
