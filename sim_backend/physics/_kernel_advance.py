@@ -408,20 +408,35 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
                 stats[1] += 1
                 h *= theta_in   # the shorter step ends past the crossing: located below
                 continue
-        # earliest crossing in this step: located on the dense output, then on real RK steps
+        # earliest crossing in this step: located on the dense output (the state there is the
+        # interpolant's, within the step's tolerance), or where that does not show it fired, on
+        # real RK steps
         target = _earliest_event(y, y1, s, thr, ip, fp)
         h_acc = h
+        h_out = h      # the step kst holds the stages of: the output polynomials' step
+        located = target < 0
         if target >= 0:
+            theta, aim, slope = dense_crossing(h, y, kst, s, thr, ip, fp, ysm)
+            theta_fired = theta + 0.5 * T_TOL_S / h     # the bracket's fired end, or just past it
+            if theta_fired >= 1.0:
+                located = True                          # at the step's end: the step as it is
+            elif theta > 0.0:
+                dense(theta_fired, h, y, kst, ysm)
+                if _any_event(ysm, s, thr, ip, fp) >= 0:
+                    located = True
+                    h_acc = theta_fired * h
+                    y1[:] = ysm
+                    need_f = True
+        if not located:
             lo = 0.0
             hi = 1.0
             ylo[:] = y
             yhi[:] = y1
             khi[:, :] = kst
-            # The crossing on the step's dense output costs no network evaluation; real steps then
-            # confirm it from both sides, each placed by a Newton step on the real event function
-            # with the interpolant's slope (the two differ by a nearly constant offset there).
-            # What they leave unconfirmed, regula falsi (Illinois) on real steps finishes.
-            theta, aim, slope = dense_crossing(h, y, kst, s, thr, ip, fp, ysm)
+            # Real steps confirm the interpolant's crossing from both sides, each placed by a
+            # Newton step on the real event function with the interpolant's slope (the two differ
+            # by a nearly constant offset there). What they leave unconfirmed, regula falsi
+            # (Illinois) on real steps finishes.
             half = 0.5 * T_TOL_S / h
             theta -= half
             for _ in range(3):
@@ -462,6 +477,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
                 lo, hi, e_lo, e_hi, side = _falsi_update(theta, fired >= 0, event_value(target, ytr, s, thr, ip, fp),
                                                          lo, hi, e_lo, e_hi, side)
             h_acc = hi * h
+            h_out = h_acc
             y1[:] = yhi
             kst[:, :] = khi
             need_f = True
@@ -469,11 +485,11 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         t_new = t_limit if (to_limit and target < 0) else t + h_acc
         if poly_out:
             if cursor[1] < ns and ts[cursor[1]] <= t_new:
-                output_coefficients(t, h_acc, y, kst, s, ip, fp, kinv, coef, rhs)
-                cursor[1] = write_samples(coef, nw, t, h_acc, ts, cursor[1], t_new, out)
+                output_coefficients(t, h_out, y, kst, s, ip, fp, kinv, coef, rhs)
+                cursor[1] = write_samples(coef, nw, t, h_out, ts, cursor[1], t_new, out)
         else:
             while cursor[1] < ns and ts[cursor[1]] <= t_new:
-                dense(min((ts[cursor[1]] - t) / h_acc, 1.0), h_acc, y, kst, ysm)
+                dense(min((ts[cursor[1]] - t) / h_out, 1.0), h_out, y, kst, ysm)
                 sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, row, wk)
                 out[cursor[1], :] = row[:n_out]
                 cursor[1] += 1

@@ -9,8 +9,10 @@ circuit is given; it then only costs time.
 
 Events: a wire switches when |I| ≥ its threshold; it retraps when |I| < threshold and the hold
 condition fails (variant a: max(R,0)·|I| < I_hs·1 Ω; variant b: |I| < I_hs). Each event function e
-is < 0 before and ≥ 0 at the event. A step that crosses one is cut back onto the crossing by
-Illinois regula falsi on *real* RK steps (not the interpolant), to ``T_TOL_S``.
+is < 0 before and ≥ 0 at the event. A step that crosses one is cut back onto the crossing, found
+to ``T_TOL_S`` on the step's dense output (Illinois regula falsi), and the state there is the
+interpolant's, as accurate as the step; only where the interpolant does not show the crossing
+is it found on real RK steps.
 """
 
 from __future__ import annotations
