@@ -5,8 +5,8 @@ One real acquisition on the emulated station (the chip's output node and the mon
 node's two-pole filter, the monitored input filtered as it is sampled, the ADC in one pass
 (`sim_backend.bench.signal_processing`) — and, as the reference in the same run, by the steps
 those replace: np.interp of the input and the gain, the two one-pole sections one after the
-other, Catmull-Rom resampling, the noise added, numpy rounding and clipping. Both give the same
-codes (checked). Prints the best time of each over the repeats, their ratio and a JSON line.
+other, Catmull-Rom resampling, the noise drawn as an array and added, numpy rounding and
+clipping. Both give the same codes (checked). Prints the best time of each over the repeats, their ratio and a JSON line.
 
     .ci/env python benchmarks/scope_processing.py [--repeats 300]
 """
@@ -57,26 +57,27 @@ def main() -> None:
     fine_time_s = np.minimum(start_s + fine_s * np.arange(node_v.size), start_s + fine_s * (node_v.size - 1))
     monitor = world.generator_output_v(0, truth.origin_s, start_s, float(fine_time_s[-1]))
     sample_times_s = truth.trigger_rel_s + panel.first_sample_s + panel.sample_interval_s * np.arange(10_000)
-    noise_z = np.random.default_rng(1).standard_normal(sample_times_s.size)
     channel = panel.channels[1]
     decay, ratio = sp.section_constants(fine_s, BANDWIDTH_HZ)
     low, high = -(2 ** (ADC_BITS - 1)), 2 ** (ADC_BITS - 1) - 1
 
     def separate() -> list[np.ndarray]:
+        rng = np.random.default_rng(1)
         signals = (node_v, np.interp(fine_time_s, monitor.times_s, monitor.values) * MONITOR_GAIN)
         codes = []
         for signal in signals:
             filtered = sp._one_pole(sp._one_pole(signal, decay, ratio), decay, ratio)
             volts = sp.resample(start_s, fine_s, filtered, sample_times_s)
-            volts += NOISE_RMS_V * noise_z
+            volts += NOISE_RMS_V * rng.standard_normal(sample_times_s.size)
             codes.append(np.clip(np.round((volts - channel.offset_v) / channel.lsb_v), low, high).astype(np.int16))
         return codes
 
     def fused() -> list[np.ndarray]:
+        rng = np.random.default_rng(1)
         signals = (sp.low_pass(node_v, fine_s, BANDWIDTH_HZ),
                    sp.low_pass_of_piecewise_linear(monitor.times_s, monitor.values, MONITOR_GAIN, fine_time_s,
                                                    fine_s, BANDWIDTH_HZ))
-        return [sp.digitize(start_s, fine_s, signal, sample_times_s, noise_z, NOISE_RMS_V, channel.offset_v,
+        return [sp.digitize(start_s, fine_s, signal, sample_times_s, rng, NOISE_RMS_V, channel.offset_v,
                             channel.lsb_v, ADC_BITS) for signal in signals]
 
     same = all(np.array_equal(a, b) for a, b in zip(separate(), fused()))

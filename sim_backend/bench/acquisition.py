@@ -134,8 +134,7 @@ def _capture(world, scope: OscilloscopePanel, origin_s: float, *, forced: bool =
         trigger_rel_s, sample_times_s, signals, (chip, initial_state, inputs_a) = record
         for number, signal in signals.items():
             codes = scope.channels[number].digitize(_fine_start_s(scope), fine_s, signal, sample_times_s,
-                                                    world.rng.standard_normal(sample_times_s.size),
-                                                    scope.input_noise_v_rms)
+                                                    world.rng, scope.input_noise_v_rms)
             sums[number] = codes if average == 1 else codes.astype(np.int32) + sums.get(number, 0)
         world.last_capture = CaptureTruth(origin_s, trigger_rel_s, chip, initial_state, inputs_a)
 

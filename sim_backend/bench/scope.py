@@ -35,10 +35,11 @@ class ScopeChannel:
         return self.range_v / 2**ADC_BITS
 
     def digitize(self, start_s: float, step_s: float, signal: np.ndarray, sample_times_s: np.ndarray,
-                 noise_z: np.ndarray, noise_rms_v: float) -> np.ndarray:
+                 rng: np.random.Generator, noise_rms_v: float) -> np.ndarray:
         """ADC codes (int16, signed, centred on the offset, clipped at the screen edges) of a
-        uniformly sampled signal at the sample times, with noise_rms_v·noise_z added first."""
-        return digitize(start_s, step_s, signal, sample_times_s, noise_z, noise_rms_v, self.offset_v, self.lsb_v,
+        uniformly sampled signal at the sample times, with noise_rms_v times a standard normal
+        drawn from rng added to each sample first."""
+        return digitize(start_s, step_s, signal, sample_times_s, rng, noise_rms_v, self.offset_v, self.lsb_v,
                         ADC_BITS)
 
 @dataclass

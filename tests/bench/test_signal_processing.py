@@ -70,18 +70,20 @@ def test_resampling_is_exact_for_quadratics_and_keeps_the_grid_values():
 
 def test_digitize_gives_the_codes_of_resampling_adding_noise_rounding_and_clipping():
     """The scope's ADC in one compiled pass: the very codes of the numpy steps it replaces
-    (resample, add the noise, round, clip to 8 bits), on signals that cross the screen's edges."""
+    (resample, add the noise drawn as one array, round, clip to 8 bits), on signals that cross the
+    screen's edges, and its generator left where numpy's array draw leaves it."""
     rng = np.random.default_rng(20261206)
     lsb_v, offset_v, step_s = 0.4 / 256, 0.1, 16.7e-12
-    for _ in range(30):
+    for seed in range(30):
         signal = np.cumsum(rng.normal(0.0, 0.02, 30_901)) + rng.uniform(-0.3, 0.5)
         times_s = np.sort(rng.uniform(step_s, step_s * (signal.size - 3), 10_000))
-        noise_z = rng.standard_normal(times_s.size)
-        codes = digitize(0.0, step_s, signal, times_s, noise_z, 0.5e-3, offset_v, lsb_v, 8)
-        volts = resample(0.0, step_s, signal, times_s) + 0.5e-3 * noise_z
+        drawing, reference = np.random.default_rng(seed), np.random.default_rng(seed)
+        codes = digitize(0.0, step_s, signal, times_s, drawing, 0.5e-3, offset_v, lsb_v, 8)
+        volts = resample(0.0, step_s, signal, times_s) + 0.5e-3 * reference.standard_normal(times_s.size)
         expected = np.clip(np.round((volts - offset_v) / lsb_v), -128, 127).astype(np.int16)
         assert codes.dtype == np.int16 and 0 < np.count_nonzero(np.abs(codes) == 127) + np.count_nonzero(codes == -128)
         np.testing.assert_array_equal(codes, expected)
+        assert drawing.bit_generator.state == reference.bit_generator.state
 
 
 def test_digitize_rounds_half_codes_to_even_as_numpy_does():
@@ -89,7 +91,7 @@ def test_digitize_rounds_half_codes_to_even_as_numpy_does():
     times_s = np.linspace(1e-11, 5e-10, 50)
     for m in range(-130, 130):
         signal = np.full(64, (m + 0.5) * lsb_v)
-        codes = digitize(0.0, 1e-11, signal, times_s, np.zeros(times_s.size), 0.0, 0.0, lsb_v, 8)
+        codes = digitize(0.0, 1e-11, signal, times_s, np.random.default_rng(0), 0.0, 0.0, lsb_v, 8)
         assert set(codes.tolist()) == {int(np.clip(np.round(m + 0.5), -128, 127))}
 
 
