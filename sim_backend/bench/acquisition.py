@@ -16,6 +16,7 @@ scope waits out its timeout without simulating anything.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -196,9 +197,13 @@ def _fine_start_s(scope: OscilloscopePanel) -> float:
     return scope.first_sample_s - PREROLL_S
 
 
+@functools.lru_cache(maxsize=8)
 def _fine_grid_s(start_rel_s: float, stop_rel_s: float, fine_s: float) -> np.ndarray:
+    """The fine grid (read-only: one array serves every acquisition of the same settings)."""
     steps = int(round((stop_rel_s - start_rel_s) / fine_s))
-    return np.minimum(start_rel_s + fine_s * np.arange(steps + 1), stop_rel_s)
+    grid = np.minimum(start_rel_s + fine_s * np.arange(steps + 1), stop_rel_s)
+    grid.setflags(write=False)
+    return grid
 
 
 def _save(world):

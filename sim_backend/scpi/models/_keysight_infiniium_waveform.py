@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim_backend.bench.scope import ChannelRecord
 from sim_backend.scpi.commands import query
 from sim_backend.scpi.models._scope_common import ScopePersonality, measure, stored
 from sim_backend.scpi.params import Boolean, Choice, Raw
@@ -78,8 +79,9 @@ class InfiniiumWaveformCommands(ScopePersonality):
     waveform_streaming = stored(":WAVeform:STReaming", Boolean(), "streaming",
                                 "ON: :WAVeform:DATA? answers #0 blocks, OFF: definite blocks.")
 
-    def _transfer(self) -> tuple[np.ndarray | None, float, float, float, int, float]:
-        """(codes or None, y increment, y origin, x origin, points, x increment) of the source."""
+    def _transfer(self) -> tuple[ChannelRecord | None, float, float, float, int, float]:
+        """(record or None, y increment, y origin, x origin, points, x increment) of the source:
+        what the preamble tells, without converting the record's codes (`waveform_data` does)."""
         panel, byte_count = self.panel, 1 if self.wave_format == "BYTE" else 2
         number = int(self.wave_source[4:]) if self.wave_source.startswith("CHAN") else None
         if number is None:
@@ -89,14 +91,14 @@ class InfiniiumWaveformCommands(ScopePersonality):
             channel = panel.channels[number]
             return (None, channel.range_v / 2.0 ** (8 * byte_count), channel.offset_v, panel.first_sample_s,
                     panel.record_length, panel.sample_interval_s)
-        codes, lsb_v = self.word_codes(record, byte_count)
-        return codes, lsb_v, record.offset_v, record.first_sample_s, codes.size, record.sample_interval_s
+        return (record, self.word_lsb_v(record, byte_count), record.offset_v, record.first_sample_s,
+                record.codes.size, record.sample_interval_s)
 
     @query(":WAVeform:PREamble")
     def preamble(self) -> str:
         """Format, type, points, count, x inc/origin/ref, y inc/origin/ref, coupling, display
         ranges, date, time, frame, mode, completion, x/y units, bandwidth limits."""
-        codes, yinc, yorg, xorg, points, xinc = self._transfer()
+        _, yinc, yorg, xorg, points, xinc = self._transfer()
         panel = self.panel
         number = int(self.wave_source[4:]) if self.wave_source.startswith("CHAN") else 1
         channel = panel.channels[number]
@@ -114,10 +116,12 @@ class InfiniiumWaveformCommands(ScopePersonality):
     @query(":WAVeform:DATA")
     def waveform_data(self) -> bytes:
         """The source's record: ASCii volts, BYTE or WORD codes in a #0 or definite block."""
-        codes, yinc, yorg, *_ = self._transfer()
-        if codes is None:
+        record, yinc, yorg, *_ = self._transfer()
+        if record is None:
             self.queue_error(-230, "Data corrupt or stale;no acquired record for this source")
             codes = np.zeros(0, np.int32)
+        else:
+            codes = self.word_codes(record, 1 if self.wave_format == "BYTE" else 2)[0]
         if self.wave_format == "ASC":
             return ",".join(NR3.format(v) for v in codes * yinc + yorg).encode()
         dtype = np.dtype("i1" if self.wave_format == "BYTE" else "<i2" if self.byte_order == "LSBF" else ">i2")

@@ -148,7 +148,11 @@ class ScopePersonality(ScpiPersonality):
         shift = 8 * byte_count - self.record_bits
         codes = record.codes.astype(np.int32)
         codes = codes << shift if shift >= 0 else codes >> -shift
-        return codes, record.lsb_v / 2.0**shift
+        return codes, self.word_lsb_v(record, byte_count)
+
+    def word_lsb_v(self, record: ChannelRecord, byte_count: int) -> float:
+        """The LSB of `word_codes`, without converting the codes."""
+        return record.lsb_v / 2.0 ** (8 * byte_count - self.record_bits)
 
     def _query(self, command, suffixes, unit) -> bytes:
         answer = super()._query(command, suffixes, unit)
