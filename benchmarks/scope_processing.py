@@ -6,7 +6,8 @@ node's two-pole filter, the monitored input filtered as it is sampled, the ADC i
 (`sim_backend.bench.signal_processing`) — and, as the reference in the same run, by the steps
 those replace: np.interp of the input and the gain, the two one-pole sections one after the
 other, Catmull-Rom resampling, the noise drawn as an array and added, numpy rounding and
-clipping. Both give the same codes (checked). Prints the best time of each over the repeats, their ratio and a JSON line.
+clipping. Both give the same codes (checked). Prints the best time of each over the repeats,
+their ratio and a JSON line.
 
     .ci/env python benchmarks/scope_processing.py [--repeats 300]
 """

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
 from scpi_helpers import ask, codes
 
 from sim_backend.scpi.headers import HeaderTable, compile_pattern
+from sim_backend.scpi.models import personality_classes
+from sim_backend.scpi.params import mnemonic_forms
 
 
 @pytest.mark.parametrize(
@@ -152,16 +157,12 @@ def test_malformed_fixed_suffix_patterns_are_rejected(bad):
 def _headers_of(pattern: str) -> list[str]:
     """Headers written from a pattern: each node's short and long form, optional nodes left out
     and given, suffixes none, 1, 2 and 12 (so wrong fixed suffixes too)."""
-    import itertools
-    import re
-
-    from sim_backend.scpi.params import mnemonic_forms
-
     nodes = re.findall(r"(\[)?:?([A-Za-z][A-Za-z0-9_]*)(#|\[\d+\])?(\])?", pattern)
     choices = []
     for optional, name, suffix, _ in nodes:
         short, long = mnemonic_forms(name)
-        written = [f":{form}{digits}" for form in (short, long) for digits in (("", "1", "2", "12") if suffix else ("",))]
+        suffixes = ("", "1", "2", "12") if suffix else ("",)
+        written = [f":{form}{digits}" for form in (short, long) for digits in suffixes]
         choices.append(written + ([""] if optional else []))
     return ["".join(parts) for parts in itertools.islice(itertools.product(*choices), 64)]
 
@@ -170,8 +171,6 @@ def test_each_header_resolves_to_the_first_declared_pattern_matching_it():
     """The table tries a header only against the patterns its first word can begin: for every
     header written from every shipped instrument's declarations (and each cut short or with a
     word added in front), it finds the entry a walk through all declarations in order finds."""
-    from sim_backend.scpi.models import personality_classes
-
     checked = 0
     for cls in set(personality_classes().values()):
         patterns = [c.pattern for c in cls.commands if not c.pattern.startswith("*")]

@@ -1,9 +1,10 @@
 """The sweep's fast path measures what the procedures measure on the emulated bench: for two
 design points (the default neuron, and the same with a 15 nH loop inductor), the firing
 threshold (strength_duration), the energy per spike (energy_per_spike), the refractory period
-(refractory) and the f–I onset and gain (firing_rate) run end to end on a fresh emulated station — real drivers, the in-process emulator,
-archives — agree with the sweep's figures for the same chip at the bench's stage temperature
-with the station's wiring loads (`station:` in the spec).
+(refractory) and the f–I onset and gain (firing_rate) run end to end on a fresh emulated
+station — real drivers, the in-process emulator, archives — agree with the sweep's figures for
+the same chip at the bench's stage temperature with the station's wiring loads (`station:` in
+the spec).
 
 Tolerances: the procedures stop at their own precision (a threshold to 3 % by default) and see
 the chip through the scope (8-bit samples, noise, 20 GS/s); the sweep bisects noise-free
