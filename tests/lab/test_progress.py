@@ -98,6 +98,18 @@ def test_the_rate_is_that_of_the_recent_window_not_of_the_first_steps():
     assert run.left_s(now_s) == pytest.approx(true_left_s, rel=0.1)
 
 
+def test_a_slow_stretch_of_a_quarter_of_the_run_does_not_take_over_its_time_left():
+    """An even pace (1 % a second for 60 s), then 20 s that move it 2 % (a level whose steps
+    cost more, as above the f-I onset): the time left stays within 1.5x of the pace's (38 s)."""
+    run = RunProgress(steps_s=100.0, prior_s=100.0, now_s=0.0)
+    for second in range(1, 61):
+        run.step_done(1.0, float(second))
+    for step in range(1, 11):
+        run.step_done(0.2, 60.0 + 2.0 * step)
+    assert run.fraction == pytest.approx(0.62)
+    assert 38.0 < run.measured_left_s(80.0) < 1.5 * 38.0
+
+
 def test_a_long_step_without_progress_makes_the_time_left_grow():
     run = RunProgress(steps_s=10.0, prior_s=10.0, now_s=0.0)
     for second in range(1, 6):
