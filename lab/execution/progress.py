@@ -11,12 +11,12 @@ A run's fraction done is the plan's own, where it reports one (`steps.Progress`,
 procedure's units: switching events collected, widths measured), and between two reports it
 heads for the next report the dry run made (or the end) as the expected wall time of the steps
 carried out since covers what the dry run expected between the two, stopping short of it until
-the plan reports it (`FRACTION_BEFORE_REPORT`); it never goes back. Time left is the remaining fraction over the rate measured
-in the recent part of the run (the latest `WINDOW_SHARE` of its elapsed time and at least its
-last `WINDOW_CHANGES_MIN` steps, so a slow start or a quick first step is forgotten), blended
-(geometrically) with the dry run's estimate while little of the run is done. A plan whose dry
-run is only its most (adaptive: trials until a threshold is precise, sweeps until enough
-events) is thus timed by what it reports, not by its dry run's step count.
+the plan reports it (`FRACTION_BEFORE_REPORT`); it never goes back. Time left is the remaining
+fraction over the rate measured in the recent part of the run (the latest `WINDOW_SHARE` of its
+elapsed time and at least its last `WINDOW_CHANGES_MIN` steps, so a slow start or a quick first
+step is forgotten), blended (geometrically) with the dry run's estimate while little of the run
+is done. A plan whose dry run is only its most (adaptive: trials until a threshold is precise,
+sweeps until enough events) is thus timed by what it reports, not by its dry run's step count.
 
 The campaign's time left is the current run's plus the runs still to come: each one's dry-run
 estimate of its steps times the step rates measured so far (`StepRates`: measured over expected
@@ -270,7 +270,8 @@ class RunProgress:
         left_s = next_s - behind_s
         since = (self._done_s - self._anchor_done_s) / left_s if left_s > 0 else 0.0
         share = min(since, FRACTION_BEFORE_REPORT if reported else 1.0)
-        return min(anchor + (target - anchor) * share, FRACTION_BEFORE_END), reported and since >= FRACTION_BEFORE_REPORT
+        waiting = reported and since >= FRACTION_BEFORE_REPORT
+        return min(anchor + (target - anchor) * share, FRACTION_BEFORE_END), waiting
 
     def elapsed_s(self, now_s: float) -> float:
         return (self.ended_s if self.ended_s is not None else now_s) - self.started_s

@@ -130,7 +130,8 @@ class World:
         for index, wire in enumerate(self.station.pulse_inputs):
             # What leaves the generator at t reaches the port at t + the path's delay.
             volts = self.generator_output_v(index, origin_s, start_rel_s - wire.delay_s, stop_rel_s - wire.delay_s)
-            currents[wire.chip_port] = PiecewiseLinear(volts.times_s + wire.delay_s, volts.values * wire.amperes_per_volt)
+            currents[wire.chip_port] = PiecewiseLinear(volts.times_s + wire.delay_s,
+                                                       volts.values * wire.amperes_per_volt)
         return currents
 
     # --- injected faults ----------------------------------------------------------------------
