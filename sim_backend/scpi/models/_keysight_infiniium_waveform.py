@@ -82,7 +82,7 @@ class InfiniiumWaveformCommands(ScopePersonality):
     def _transfer(self) -> tuple[ChannelRecord | None, float, float, float, int, float]:
         """(record or None, y increment, y origin, x origin, points, x increment) of the source:
         what the preamble tells, without converting the record's codes (`waveform_data` does)."""
-        panel, byte_count = self.panel, 1 if self.wave_format == "BYTE" else 2
+        panel, byte_count = self.panel, self._byte_count()
         number = int(self.wave_source[4:]) if self.wave_source.startswith("CHAN") else None
         if number is None:
             return None, 0.0, 0.0, 0.0, 0, 0.0
@@ -93,6 +93,10 @@ class InfiniiumWaveformCommands(ScopePersonality):
                     panel.record_length, panel.sample_interval_s)
         return (record, self.word_lsb_v(record, byte_count), record.offset_v, record.first_sample_s,
                 record.codes.size, record.sample_interval_s)
+
+    def _byte_count(self) -> int:
+        """Bytes per sample of the transfer format (ASCii is scaled from WORD codes)."""
+        return 1 if self.wave_format == "BYTE" else 2
 
     @query(":WAVeform:PREamble")
     def preamble(self) -> str:
@@ -121,7 +125,7 @@ class InfiniiumWaveformCommands(ScopePersonality):
             self.queue_error(-230, "Data corrupt or stale;no acquired record for this source")
             codes = np.zeros(0, np.int32)
         else:
-            codes = self.word_codes(record, 1 if self.wave_format == "BYTE" else 2)[0]
+            codes = self.word_codes(record, self._byte_count())[0]
         if self.wave_format == "ASC":
             return ",".join(NR3.format(v) for v in codes * yinc + yorg).encode()
         dtype = np.dtype("i1" if self.wave_format == "BYTE" else "<i2" if self.byte_order == "LSBF" else ">i2")

@@ -145,14 +145,18 @@ class ScopePersonality(ScpiPersonality):
         8-bit records are shifted into the high byte of a word, as both families send WORD /
         2-byte data; 16-bit (averaged) records lose their low byte in 1-byte transfers.
         """
-        shift = 8 * byte_count - self.record_bits
+        shift = self._word_shift(byte_count)
         codes = record.codes.astype(np.int32)
         codes = codes << shift if shift >= 0 else codes >> -shift
         return codes, self.word_lsb_v(record, byte_count)
 
     def word_lsb_v(self, record: ChannelRecord, byte_count: int) -> float:
         """The LSB of `word_codes`, without converting the codes."""
-        return record.lsb_v / 2.0 ** (8 * byte_count - self.record_bits)
+        return record.lsb_v / 2.0 ** self._word_shift(byte_count)
+
+    def _word_shift(self, byte_count: int) -> int:
+        """Bits the record's codes move up to fill `byte_count`-byte integers (negative: down)."""
+        return 8 * byte_count - self.record_bits
 
     def _query(self, command, suffixes, unit) -> bytes:
         answer = super()._query(command, suffixes, unit)
