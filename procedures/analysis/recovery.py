@@ -41,6 +41,13 @@ from procedures.analysis.distributions import chi2_quantile
 #: [SIGMA_RANGE[0], SIGMA_RANGE[1]] x span; the coarse grid that brackets the roots.
 MU_EXTENSION, SIGMA_RANGE = 1.0, (1e-4, 2.0)
 GRID_MU, GRID_SIGMA = 241, 60
+#: A profile's inner maximum: ℓ over the whole grid (a profile can have two maxima, which a
+#: search for one misses), then REFINE_ROUNDS times on REFINE_POINTS points across the best
+#: point's neighbours (each round divides the spacing by (REFINE_POINTS − 1)/2: σ's to 7e-4 of
+#: log σ, μ's to 5e-5 of the span), each grid evaluated at once.
+REFINE_POINTS, REFINE_ROUNDS = 9, 4
+#: The joint maximum (the estimates themselves): μ to 3e-6 of the span.
+JOINT_ROUNDS = 6
 
 
 def method_text(level: float) -> str:
@@ -107,6 +114,8 @@ class _Likelihood:
         self.mu_bounds = (-MU_EXTENSION if self.origin <= 0 else max(-MU_EXTENSION, -self.origin / self.scale),
                           1.0 + MU_EXTENSION)
         self.log_sigma_bounds = (math.log(SIGMA_RANGE[0]), math.log(SIGMA_RANGE[1]))
+        self.mu_grid = np.linspace(*self.mu_bounds, GRID_MU)
+        self.log_sigma_grid = np.linspace(*self.log_sigma_bounds, GRID_SIGMA)
 
     def loglik(self, mu, log_sigma):
         """ℓ, broadcasting μ and log σ against each other (data on a trailing axis)."""
@@ -116,21 +125,44 @@ class _Likelihood:
             p = probability(self.x, mu, sigma)
             return np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p), axis=-1)
 
-    def profile_mu(self, mu: float) -> float:
-        """max over σ of ℓ(μ, σ) (unimodal in log σ: the probit is log-concave in 1/σ)."""
-        found = scipy.optimize.minimize_scalar(lambda s: -float(self.loglik(mu, s)), bounds=self.log_sigma_bounds,
-                                         method="bounded", options={"xatol": 1e-4})
-        return max(-float(found.fun), float(self.loglik(mu, self.log_sigma_bounds[0])))
+    def profile_mu(self, mu) -> tuple[np.ndarray, np.ndarray]:
+        """max over σ of ℓ(μ, σ), and the log σ where it is, at each μ of an array (a profile
+        need not be unimodal in log σ: data on both sides of a gap fit a step and a slope)."""
+        mu = np.asarray(mu, dtype=float)[:, None]
+        return _maximum(lambda log_sigma: self.loglik(mu, log_sigma), self.log_sigma_grid)
 
-    def profile_sigma(self, log_sigma: float, near_mu: float) -> float:
-        """max over μ of ℓ(μ, σ) (unimodal in μ at fixed σ)."""
-        found = scipy.optimize.minimize_scalar(lambda m: -float(self.loglik(m, log_sigma)), bounds=self.mu_bounds,
-                                         method="bounded", options={"xatol": 1e-5})
-        return max(-float(found.fun), float(self.loglik(near_mu, log_sigma)))
+    def profile_sigma(self, log_sigma) -> tuple[np.ndarray, np.ndarray]:
+        """max over μ of ℓ(μ, σ), and the μ where it is, at each log σ of an array."""
+        log_sigma = np.asarray(log_sigma, dtype=float)[:, None]
+        return _maximum(lambda mu: self.loglik(mu, log_sigma), self.mu_grid)
 
     def saturated(self) -> float:
         p = np.clip(self.k / self.n, LAPSE / 2, 1 - LAPSE / 2)
         return float(np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p)))
+
+
+def _maximum(f, grid: np.ndarray, values: np.ndarray | None = None,
+             rounds: int = REFINE_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
+    """Row by row, the largest value of f over [grid[0], grid[-1]] and where it is. f maps points
+    (rows × points, or one row for every row) to their values; `values` are f(grid), if known.
+    f on `grid`, then `rounds` times on a finer grid around each row's best point so far. Never
+    above the true maximum."""
+    if values is None:
+        values = f(grid[None, :])
+    best = np.argmax(values, axis=-1)[:, None]
+    value, at = np.take_along_axis(values, best, -1)[:, 0], grid[best[:, 0]]
+    step = grid[1] - grid[0]
+    offsets = np.linspace(-1.0, 1.0, REFINE_POINTS)
+    for _ in range(rounds):
+        points = np.clip(at[:, None] + step * offsets, grid[0], grid[-1])
+        values = f(points)
+        best = np.argmax(values, axis=-1)[:, None]
+        found = np.take_along_axis(values, best, -1)[:, 0]
+        better = found > value
+        value = np.where(better, found, value)
+        at = np.where(better, np.take_along_axis(points, best, -1)[:, 0], at)
+        step *= 2.0 / (REFINE_POINTS - 1)
+    return value, at
 
 
 def _root(f, inside: float, outside: float) -> float:
@@ -156,31 +188,28 @@ def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
     like = _Likelihood(x, k, n)
     cut = chi2_quantile(level, 1)
 
-    # A coarse grid finds the maximum and brackets the interval's ends.
-    mu_grid = np.linspace(*like.mu_bounds, GRID_MU)
-    log_sigma_grid = np.linspace(*like.log_sigma_bounds, GRID_SIGMA)
+    # The profile over μ's grid brackets the maximum and the interval's ends.
+    mu_grid, log_sigma_grid = like.mu_grid, like.log_sigma_grid
     table = like.loglik(mu_grid[:, None], log_sigma_grid[None, :])
-    i, j = np.unravel_index(np.argmax(table), table.shape)
-    found = scipy.optimize.minimize(lambda v: -float(like.loglik(v[0], v[1])), [mu_grid[i], log_sigma_grid[j]],
-                              method="L-BFGS-B", bounds=[like.mu_bounds, like.log_sigma_bounds])
-    best = max(-float(found.fun), float(table[i, j]))
-    mu_hat, log_sigma_hat = (found.x if -found.fun >= table[i, j] else (mu_grid[i], log_sigma_grid[j]))
-    mu_hat, log_sigma_hat = float(mu_hat), float(log_sigma_hat)
+    profile, _ = _maximum(lambda log_sigma: like.loglik(mu_grid[:, None], log_sigma), log_sigma_grid, table)
+    best, mu_hat = (float(v[0]) for v in _maximum(lambda mu: like.profile_mu(mu.ravel())[0][None, :], mu_grid,
+                                                  profile[None, :], JOINT_ROUNDS))
 
     def deviance_mu(mu: float) -> float:
-        return 2 * (best - like.profile_mu(mu)) - cut
+        return 2 * (best - float(like.profile_mu([mu])[0][0])) - cut
 
     def deviance_sigma(log_sigma: float) -> float:
-        return 2 * (best - like.profile_sigma(log_sigma, mu_hat)) - cut
+        return 2 * (best - float(like.profile_sigma([log_sigma])[0][0])) - cut
 
     # The flat part of μ's profile (perfect separation): its middle is the estimate.
-    profile_grid = table.max(axis=1)
-    flat = mu_grid[2 * (best - profile_grid) <= 1e-3]
+    flat = mu_grid[2 * (best - profile) <= 1e-3]
     if flat.size and np.ptp(flat) > 2 * (mu_grid[1] - mu_grid[0]):
         mu_hat = float(np.clip(0.5 * (flat.min() + flat.max()), *like.mu_bounds))
+    at_estimate, log_sigma_at = like.profile_mu([mu_hat])
+    log_sigma_hat = float(log_sigma_at[0])
 
     # The inner maximisations may find a little more than the 2-D search did.
-    best = max(best, like.profile_mu(mu_hat), like.profile_sigma(log_sigma_hat, mu_hat))
+    best = max(best, float(at_estimate[0]), float(like.profile_sigma([log_sigma_hat])[0][0]))
 
     def ends(deviance, estimate: float, grid: np.ndarray, coarse: np.ndarray, open_low: float,
              open_high: float) -> tuple[float, float]:
@@ -204,15 +233,16 @@ def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
 
     scale, origin = like.scale, like.origin
     located = math.isfinite(mu_low) and math.isfinite(mu_high)
-    if mu_low == -math.inf and origin > 0:
-        mu_low = -origin / scale            # open down to 0: the bound of a positive stimulus
+    low = origin + scale * mu_low
+    if origin > 0:                          # a positive stimulus: open down to 0 at most (not -1e-25)
+        low = max(low, 0.0)
     midpoint = origin + scale * mu_hat if located else math.nan
     if not located:        # no transition inside the range: its width is not measured
         s_low, log_sigma_hat, s_high = -math.inf, math.nan, math.inf
     width = scale * math.exp(log_sigma_hat) if math.isfinite(s_high) else math.nan
     deviance = 2 * (like.saturated() - best)
     return RecoveryFit(
-        midpoint, origin + scale * mu_low, origin + scale * mu_high,
+        midpoint, low, origin + scale * mu_high,
         width, 0.0 if not math.isfinite(s_low) else scale * math.exp(s_low),
         math.inf if not math.isfinite(s_high) else scale * math.exp(s_high),
         level, int(n.sum()), int(x.size), deviance, method)

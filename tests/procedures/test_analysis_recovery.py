@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from procedures.analysis.recovery import fit_recovery, probability
+from procedures.analysis.distributions import chi2_quantile
+from procedures.analysis.recovery import _Likelihood, fit_recovery, probability
 from procedures.refractory import adaptive_spacings_s, precise, results_of
 
 TRUE_PERIOD_S, TRUE_WIDTH_S = 5e-9, 0.8e-9
@@ -43,6 +44,34 @@ def test_95_percent_intervals_cover_the_truth_95_percent_of_the_time():
     band = 3 * math.sqrt(0.95 * 0.05 / repetitions)
     assert abs(period / repetitions - 0.95) <= band, period
     assert abs(width / repetitions - 0.95) <= band, width
+
+
+@pytest.mark.parametrize("spacings_s, seconds, pairs", [
+    # A profile over σ with two maxima (a step in the gap, a slope across it): a search for one
+    # maximum missed the higher, so the interval came out too short on one side.
+    ([1.94169287e-09, 1.23811192e-08, 1.83327726e-08], [1, 13, 5], [9, 13, 5]),
+    ([2.27807134e-09, 6.54693426e-09, 1.11348032e-08, 1.12075277e-08, 1.13234612e-08, 1.52874704e-08,
+      1.56633191e-08, 1.64379612e-08, 1.64732706e-08, 1.68238344e-08],
+     [1, 14, 5, 32, 23, 34, 8, 26, 28, 34], [38, 15, 5, 32, 23, 34, 8, 26, 28, 35]),
+    (np.linspace(3e-9, 9e-9, 10), [0, 0, 1, 3, 2, 5, 7, 8, 8, 8], [8] * 10),
+])
+def test_the_interval_is_the_profile_likelihood_s_on_a_dense_grid(spacings_s, seconds, pairs):
+    """The interval's ends and the estimate against ℓ on a 1201 × 1201 grid of (μ, log σ) over
+    the fit's whole search range: the same interval to within the grid's spacing, and no point of
+    the grid more likely than the estimate."""
+    x, k, n = (np.asarray(v, dtype=float) for v in (spacings_s, seconds, pairs))
+    fit = fit_recovery(x, k, n)
+    like = _Likelihood(x, k, n)
+    mu = np.linspace(*like.mu_bounds, 1201)
+    log_sigma = np.linspace(*like.log_sigma_bounds, 1201)
+    table = np.concatenate([like.loglik(mu[i:i + 100, None], log_sigma[None, :]) for i in range(0, mu.size, 100)])
+    best = table.max()
+    inside = like.origin + like.scale * mu[2 * (best - table.max(axis=1)) <= chi2_quantile(0.95, 1)]
+    spacing_s = like.scale * (mu[1] - mu[0])
+    assert fit.midpoint_low == pytest.approx(inside.min(), abs=spacing_s)
+    assert fit.midpoint_high == pytest.approx(inside.max(), abs=spacing_s)
+    at_estimate = like.loglik((fit.midpoint - like.origin) / like.scale, math.log(fit.width / like.scale))
+    assert at_estimate >= best - 1e-6
 
 
 def test_no_transition_in_range_gives_nan_and_the_open_side_never_an_exception():
