@@ -30,11 +30,12 @@ decides three things:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pyvisa
@@ -114,6 +115,8 @@ class RecoveringVisa:
     #: (a resynchronisation's bare reopen keeps both).
     links_lost: int = 0
     _write_guard: WriteGuard | None = None
+    #: The commands gathered instead of sent (`gathering_writes`), None when writes go out.
+    _gathered: list[str] | None = None
     _safety_notes: list[str] | None = None
 
     @property
@@ -166,10 +169,30 @@ class RecoveringVisa:
 
     # --- the choke point of all traffic -------------------------------------------------------
     def write_raw(self, cmd: str) -> None:
-        self.exchange(f"write {cmd!r}", cmd, lambda: super(RecoveringVisa, self).write_raw(cmd))
+        with self.exchange_lock:
+            if self._gathered is not None:
+                self._gathered.append(cmd)
+                return
+            self.exchange(f"write {cmd!r}", cmd, lambda: super(RecoveringVisa, self).write_raw(cmd))
 
     def ask_raw(self, cmd: str) -> str:
-        return self.exchange(f"query {cmd!r}", cmd, lambda: super(RecoveringVisa, self).ask_raw(cmd))
+        with self.exchange_lock:
+            if self._gathered is not None:
+                raise RuntimeError(f"{self._who()}: query {cmd!r} while writes are gathered into one message")
+            return self.exchange(f"query {cmd!r}", cmd, lambda: super(RecoveringVisa, self).ask_raw(cmd))
+
+    @contextlib.contextmanager
+    def gathering_writes(self) -> Iterator[list[str]]:
+        """The commands written inside (a driver's own verbs, through its parameters) gathered
+        into the list yielded, not sent: what a message of several units will hold, each written
+        once, where it is declared. The exchange lock is held throughout, so another thread's
+        write waits rather than joining them."""
+        with self.exchange_lock:
+            self._gathered = gathered = []
+            try:
+                yield gathered
+            finally:
+                self._gathered = None
 
     @property
     def exchange_lock(self) -> threading.RLock:

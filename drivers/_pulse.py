@@ -288,8 +288,7 @@ class PulseGeneratorRole:
 
     The driver sets `envelope` (in generator volts: contracts.wiring derives it for the
     channel) and `role_channel`, and supplies
-    `_write_pulse(target, amplitude_v, count)`, `_write_dc(level_v)`, `_switch_output(on)` and
-    `_safe_message()`.
+    `_write_pulse(target, amplitude_v, count)`, `_write_dc(level_v)` and `_switch_output(on)`.
     """
 
     _last_config: tuple[str, dict[str, Any]] | None = None
@@ -366,8 +365,13 @@ class PulseGeneratorRole:
                               "garbled: the output may still be on")
 
     def _safe_message(self) -> str:
-        """The role channel's output off, the DC function and 0 V, as one program message."""
-        raise NotImplementedError
+        """The role channel's output off, the DC function and 0 V, as one program message: what
+        `_switch_output(False)` and `_write_dc(0.0)` write, in that order, each unit from the root
+        (after a ';' a unit without its leading ':' would continue the path of the one before)."""
+        with self.gathering_writes() as units:
+            self._switch_output(False)
+            self._write_dc(0.0)
+        return ";".join(":" + unit.strip().lstrip(":") for unit in units)
 
     # --- recovery ---------------------------------------------------------------------------
     def reapply_role_settings(self) -> None:

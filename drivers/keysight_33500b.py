@@ -79,11 +79,6 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
     def _switch_output(self, enabled: bool) -> None:
         self.role_channel.output("ON" if enabled else "OFF")
 
-    def _safe_message(self) -> str:
-        # What _switch_output(False) and _write_dc(0.0) write, with the output off first.
-        n = self.channel
-        return f":OUTPut{n} 0;:SOURce{n}:BURSt:STATe 0;:SOURce{n}:FUNCtion DC;:SOURce{n}:VOLTage:OFFSet 0"
-
 
 def _declare_pulse_parameters(ch: Any, n: int) -> None:
     """Pulse settings the stock channel lacks, declared like its own."""

@@ -133,8 +133,3 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
 
     def _switch_output(self, enabled: bool) -> None:
         self.role_channel.output(enabled)
-
-    def _safe_message(self) -> str:
-        # What _switch_output(False) and _write_dc(0.0) write, with the output off first.
-        n = self.channel
-        return f":OUTPut{n} 0;:ARM:SOURce{n} IMM;:FUNCtion{n} DC;:VOLTage{n}:OFFSet 0"

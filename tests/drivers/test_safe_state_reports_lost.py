@@ -20,7 +20,6 @@ import re
 import pytest
 from driver_helpers import ENVELOPES, PULSER_ENVELOPE, enveloped_smu, faults_of
 
-from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
@@ -100,6 +99,48 @@ def assert_generator_safe(bench) -> None:
     channel = bench.world.panels["pulser"].channels[1]
     assert not channel.output_enabled, "the output is on"
     assert (channel.function, channel.offset_v) == ("DC", 0.0), (channel.function, channel.offset_v)
+
+
+def test_generator_safe_state_is_one_message_of_what_its_verbs_write(connect, bench, generator_model):
+    """The safe state's message holds what the driver's own verbs write for the output off and
+    for 0 V DC (each unit declared once, in the driver's parameters), the switch-off first, every
+    unit from the root; the instrument runs it to off at 0 V DC."""
+    generator = _pulsing(connect, generator_model)
+    sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)      # records, loses nothing
+    generator.set_output_enabled(False)
+    generator.configure_dc(level_v=0.0)
+    one_by_one = [m for m in sent if not m.upper().startswith(("SYST:ERR?", ":OUTP1:LOAD"))]
+    sent.clear()
+    generator.set_output_enabled(True)
+    generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    sent.clear()
+    generator.safe_state()
+    messages = [m for m in sent if m.upper() != "SYST:ERR?"]
+    assert len(messages) == 1, messages
+    assert messages[0].split(";") == [":" + unit.lstrip(":") for unit in one_by_one]
+    assert re.fullmatch(GENERATOR_WRITES["switch-off"], messages[0].split(";")[0], re.IGNORECASE)
+    assert_generator_safe(bench)
+
+
+def test_gathered_writes_are_not_sent_and_are_only_this_thread_s(connect, bench, generator_model):
+    """Inside `gathering_writes` nothing reaches the instrument: a query is refused (its reply
+    would be needed at once), and another thread's write waits until the gathering ends and then
+    goes out on its own, not inside the gathered message."""
+    import threading
+
+    generator = _pulsing(connect, generator_model)
+    sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)
+    other = threading.Thread(target=lambda: generator.write("*CLS"))
+    with generator.gathering_writes() as units:
+        generator.write(":OUTP1 OFF")
+        with pytest.raises(RuntimeError, match=re.escape(repr(generator.name))):
+            generator.ask("*OPC?")
+        other.start()
+        other.join(0.2)
+        assert other.is_alive(), "the other thread's write did not wait"
+    other.join(5)
+    assert units == [":OUTP1 OFF"] and sent == ["*CLS"]
+    assert bench.world.panels["pulser"].channels[1].output_enabled, "a gathered write was sent"
 
 
 @pytest.mark.parametrize("loss", LOSSES.values(), ids=LOSSES.keys())
