@@ -188,8 +188,8 @@ class RecoveringVisa:
         once, where it is declared. The exchange lock is held throughout, so another thread's
         write waits rather than joining them."""
         with self.exchange_lock:
-            self._gathered = gathered = []
-            try:
+            try:       # set inside: an interrupt at any point cannot leave later writes gathered
+                self._gathered = gathered = []
                 yield gathered
             finally:
                 self._gathered = None
