@@ -21,7 +21,8 @@ the one from the present level) before anything is written.
 
 Below the verbs, `write_rules` is the SMU's part of the write-path guard: every source level,
 list entry, list sweep, compliance and output switch any code sends is checked there, rises
-against the ramp limit too; voltage sourcing and recalled setups are refused. A ramp starts from
+against the ramp limit too; voltage sourcing and recalled setups are refused, and the output goes
+on only with the source function known to be current. A ramp starts from
 the level last commanded, cross-checked with the instrument's reading (`ramp_start_a`).
 """
 
@@ -61,6 +62,16 @@ LEVEL_AGREEMENT_A = 1e-9
 LEVEL_A, LEVEL_AT_S, OUTPUT_ON, LIST_A = "source_level_a", "source_level_at_s", "output_on", "source_list_a"
 #: The guard's record of the compliance, and of the list sweep last set: (levels, dwell, count).
 COMPLIANCE_V, SWEEP = "compliance_v", "list_sweep"
+#: The source function ("current" or "voltage"): an output switched on puts out that function's
+#: level, and a voltage level (set at the front panel, or by *RST: 0 V) is no current the
+#: envelope bounds.
+SOURCE_FUNCTION = "source_function"
+FUNCTION_REPLIES = {"CURR": "current", "CURRENT": "current", "VOLT": "voltage", "VOLTAGE": "voltage"}
+
+
+def _function_of(reply: str) -> str | None:
+    """A `:SOUR:FUNC?` reply's source function ("current", "voltage"); None for anything else."""
+    return FUNCTION_REPLIES.get(reply.strip().strip('"').upper())
 
 
 def _is_decimal(text: str) -> bool:
@@ -297,14 +308,16 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
 
     def _source_function(self, *, agreed: bool = False) -> str:
         """ "current" or "voltage"; any other reply is malformed (read again after a resync);
-        `agreed`: asked until two replies in a row agree."""
+        asked until two replies in a row agree when `agreed` or when the guard does not know it
+        (it learns it from them, and switches the output on only with the function known)."""
         def parse(reply: str) -> str:
-            function = {"CURR": "current", "CURRENT": "current", "VOLT": "voltage", "VOLTAGE": "voltage"}.get(
-                reply.strip().strip('"').upper())
+            function = _function_of(reply)
             if function is None:
                 raise ValueError(f"not a source function: {reply[:40]!r}")
             return function
-        return (self.ask_agreed if agreed else self.ask_parsed)(":SOUR:FUNC?", parse)
+        if agreed:
+            return self.ask_agreed(":SOUR:FUNC?", parse)
+        return self._read_state(SOURCE_FUNCTION, ":SOUR:FUNC?", parse)
 
     def _ensure_current_source(self) -> None:
         if self._source_function() != "current":
@@ -393,9 +406,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             if unknown(state, COMPLIANCE_V) and _is_decimal(reply):
                 state[COMPLIANCE_V] = float(reply)
 
+        def function(state: dict, reply: str) -> None:
+            if unknown(state, SOURCE_FUNCTION) and _function_of(reply) is not None:
+                state[SOURCE_FUNCTION] = _function_of(reply)
+
         return [Learner("[:SOURce[1]]:CURRent[:LEVel][:IMMediate][:AMPLitude]", level),
                 Learner(":OUTPut[1][:STATe]", output),
-                Learner("[:SOURce[1]]:CURRent:VLIMit[:LEVel]", compliance)]
+                Learner("[:SOURce[1]]:CURRent:VLIMit[:LEVel]", compliance),
+                Learner("[:SOURce[1]]:FUNCtion[:MODE]", function)]
 
     def _largest_step_a(self) -> float:
         """The largest single step a ramp of this driver makes: the rate limit bounds steps over
@@ -487,10 +505,15 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                                 "current function's level at once; read the output state or switch it off first; "
                                 "nothing was written")
         admission.state.pop(LEVEL_A, None)     # the current function keeps a level of its own
+        admission.state[SOURCE_FUNCTION] = "current"
 
     def _admit_output(self, admission: Admission) -> None:
         state, on = admission.state, switch(admission)
         if on and state.get(OUTPUT_ON) is not True:
+            if state.get(SOURCE_FUNCTION) != "current":
+                raise EnvelopeError("refused: switching the output on while the source function is not known to be "
+                                    "current (a voltage source's level is outside the envelope); set it or read it "
+                                    "first; nothing was written")
             level_a = state.get(LEVEL_A)
             if level_a is None:
                 raise EnvelopeError("refused: switching the output on while the source level is unknown "
@@ -521,7 +544,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             self._check_compliance_for_output(state)
         self._check_sweep(state, sweep)
         state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
-        state[OUTPUT_ON] = True
+        state[OUTPUT_ON], state[SOURCE_FUNCTION] = True, "current"    # a current sweep sources current
 
     def _admit_terminals(self, admission: Admission) -> None:
         if admission.state.get(OUTPUT_ON) is not False:
@@ -532,7 +555,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
 
     def _admit_reset(self, admission: Admission) -> None:
         forget(LEVEL_A, LIST_A, COMPLIANCE_V, SWEEP)(admission)
-        admission.state[OUTPUT_ON] = False
+        admission.state[OUTPUT_ON], admission.state[SOURCE_FUNCTION] = False, "voltage"   # *RST sources 0 V
 
     def reapply_role_settings(self) -> None:
         if self._compliance_v is not None:

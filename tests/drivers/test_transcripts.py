@@ -49,9 +49,11 @@ def transcript(bench, visalib, received):
 # write that changes what the write guard follows, SYST:ERR?: only a clean queue lets the guard
 # take the new state as the instrument's (drivers/_common.py).
 KEITHLEY_2450 = [
-    ":SOUR:FUNC?",               # :SOURce[1]:FUNCtion[:MODE]?
+    ":SOUR:FUNC?", ":SOUR:FUNC?",  # :SOURce[1]:FUNCtion[:MODE]?, twice: the guard switches an output on
+                                   # only with the function known to be current
     ":OUTP?", ":OUTP?",          # :OUTPut[1][:STATe]?, twice: the guard learns an unknown state from two alike
     ":SOUR:FUNC CURR",           # :SOURce[1]:FUNCtion[:MODE] CURRent
+    "SYST:ERR?",                 # the guard's: the function it follows
     ":SOUR:CURR 0",              # :SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]
     "SYST:ERR?",                 # :SYSTem:ERRor[:NEXT]?, the guard's
     ":SOUR:CURR:VLIM 0.5",       # :SOURce[1]:CURRent:VLIMit[:LEVel]

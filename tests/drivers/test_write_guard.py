@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers._write_guard import copy_state, program_units
-from drivers.keithley_2450 import LEVEL_AGREEMENT_A, clamped_to_envelope_a, ramp_start_a
+from drivers.keithley_2450 import LEVEL_AGREEMENT_A, Keithley2450, clamped_to_envelope_a, ramp_start_a
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
@@ -87,11 +87,58 @@ def test_a_bias_rise_faster_than_the_envelope_is_refused(connect, received):
 
 def test_output_on_with_an_unknown_level_is_refused(connect, received):
     driver = smu(connect)
-    driver.write("*RST")                                   # the source level is now the instrument's
+    driver.write("*RST")
+    driver.write(":SOUR:FUNC CURR")                        # the current level is now the instrument's
     log = received("bias")
     with pytest.raises(EnvelopeError, match="unknown"):
         driver.write(":OUTP ON")
     assert log.messages == []
+
+
+def _sourcing_five_volts(connect, bench):
+    """A 2450 left sourcing 5 V at the front panel, output off, and a driver that has not read it."""
+    panel = bench.world.panels["bias"]
+    panel.source_function, panel.voltage_level_v, panel.output_enabled = "voltage", 5.0, False
+    return panel, connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+
+
+def test_output_on_sourcing_voltage_is_refused_whatever_the_current_level(connect, received, bench):
+    """A source function left at voltage (at the front panel, or by *RST) puts out its voltage
+    level when the output goes on: refused until the function is set, or read twice alike, as
+    current, though the current level, the compliance and the output state are all known."""
+    panel, driver = _sourcing_five_volts(connect, bench)
+    for _ in range(2):                                     # learnt from two replies alike
+        assert float(driver.ask(":SOUR:CURR?")) == 0.0 and driver.ask(":OUTP?") == "0"
+    driver.write(":SOUR:CURR:VLIM 0.5")
+    log = received("bias")
+    with pytest.raises(EnvelopeError, match="source function is not known to be current"):
+        driver.write(":OUTP ON")
+    assert log.messages == [] and not panel.output_enabled
+    for _ in range(2):
+        assert driver.ask(":SOUR:FUNC?") == "VOLT"
+    with pytest.raises(EnvelopeError, match="source function is not known to be current"):
+        driver.write(":OUTP ON")
+    driver.write(":SOUR:FUNC CURR")
+    driver.write(":SOUR:CURR 0")
+    driver.write(":OUTP ON")
+    assert panel.output_enabled and panel.source_function == "current"
+
+
+def test_a_function_reply_garbled_into_current_does_not_switch_a_voltage_source_on(connect, received, bench):
+    """`set_output_enabled(True)` on a 2450 left sourcing 5 V: its `:SOUR:FUNC?` answered `CURR`
+    once (a valid reply, garbled). The verb reads until two replies agree, finds voltage, and
+    switches to current with the output off before switching it on: 0 A, never 5 V."""
+    from sim_backend.faults.plan import DELIVER, garble
+
+    panel, driver = _sourcing_five_volts(connect, bench)
+    driver.write(":SOUR:CURR:VLIM 0.5")
+    faults = faults_of(bench, "bias")
+    faults.inject(DELIVER)                                 # :SOUR:CURR:VLIM?
+    faults.inject(garble(b"CURR\n"))                       # the first :SOUR:FUNC?
+    log = received("bias")
+    driver.set_output_enabled(True)
+    assert panel.output_enabled and panel.source_function == "current" and panel.current_level_a == 0.0
+    assert log.messages.index(":SOUR:FUNC CURR") < log.messages.index(":OUTP ON")
 
 
 def test_pulse_levels_by_any_path_are_checked(connect, received, bench):
@@ -396,7 +443,8 @@ def test_safe_state_after_a_cut_exchange_and_garbage_stays_in_the_envelope(conne
 
     handle.read = read
     try:
-        driver.set_current_a(level_fraction * BIAS_MAX_A, ramp_a_per_s=ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"])
+        driver.set_current_a(level_fraction * BIAS_MAX_A,
+                             ramp_a_per_s=ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"])
     except KeyboardInterrupt:
         pass
     finally:
