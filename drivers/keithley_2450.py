@@ -67,6 +67,10 @@ COMPLIANCE_V, SWEEP = "compliance_v", "list_sweep"
 #: envelope bounds.
 SOURCE_FUNCTION = "source_function"
 FUNCTION_REPLIES = {"CURR": "current", "CURRENT": "current", "VOLT": "voltage", "VOLTAGE": "voltage"}
+#: The current source's ranges (`:SOURce[1]:CURRent:RANGe` selects the smallest that holds its
+#: value). On a fixed range a level's accuracy is that range's (±900 µA on 1 A) and the output-off
+#: state limits at 10 % of it: no range wider than the envelope's largest current needs.
+CURRENT_RANGES_A = (10e-9, 100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0)
 
 
 def _function_of(reply: str) -> str | None:
@@ -353,6 +357,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         return [
             Rule("[:SOURce[1]]:CURRent[:LEVel][:IMMediate][:AMPLitude]", self._admit_level),
             Rule("[:SOURce[1]]:CURRent:VLIMit[:LEVel]", self._admit_compliance),
+            Rule("[:SOURce[1]]:CURRent:RANGe", self._admit_current_range),
             Rule("[:SOURce[1]]:LIST:CURRent", self._admit_list(append=False)),
             Rule("[:SOURce[1]]:LIST:CURRent:APPend", self._admit_list(append=True)),
             Rule("[:SOURce[1]]:SWEep:CURRent:LIST", self._admit_list_sweep),
@@ -460,6 +465,18 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         compliance_v = number(admission, 0, "compliance voltage", "V")
         self.envelope.check_at_most("compliance_max_v", compliance_v, "compliance voltage", "V")
         admission.state[COMPLIANCE_V] = compliance_v
+
+    def _admit_current_range(self, admission: Admission) -> None:
+        range_a = abs(number(admission, 0, "source range", "A"))
+        limit_a = self.envelope.limit("bias_current_max_a")
+        if limit_a is None:
+            return
+        widest_a = next((r for r in CURRENT_RANGES_A if r >= limit_a * (1 - 1e-9)), CURRENT_RANGES_A[-1])
+        if range_a > widest_a * (1 + 1e-9):
+            raise EnvelopeError(f"refused: source range {range_a:g} A: on a fixed range wider than the "
+                                f"{widest_a:g} A one the envelope's {limit_a:g} A needs, a level's accuracy and the "
+                                "output-off state's current limit are that range's (±0.9 mA and 100 mA on 1 A); "
+                                "nothing was written")
 
     def _admit_list(self, *, append: bool):
         def check(admission: Admission) -> None:

@@ -141,6 +141,27 @@ def test_a_function_reply_garbled_into_current_does_not_switch_a_voltage_source_
     assert log.messages.index(":SOUR:FUNC CURR") < log.messages.index(":OUTP ON")
 
 
+@pytest.mark.parametrize("command", [":SOUR:CURR:RANG 1", ":SOUR:CURR:RANG 1e-3", ":SOUR:CURR:RANG MAX",
+                                     ":SOURce1:CURRent:RANGe 100.1e-6", ":SOUR:CURR:RANG -1e-3"])
+def test_a_fixed_source_range_wider_than_the_envelope_needs_is_refused(connect, received, bench, command):
+    """On a fixed 1 A range a 2450's level is accurate to ±0.9 mA and its output-off state limits at
+    100 mA: ranges wider than the one the envelope's largest current (30 µA) needs, 100 µA, are
+    refused, whatever the spelling or path."""
+    driver = smu(connect)
+    before = driver.ask(":SOUR:CURR:RANG?")
+    log = received("bias")
+    with pytest.raises(EnvelopeError, match="source range"):
+        driver.write(command)
+    assert log.messages == [] and driver.ask(":SOUR:CURR:RANG?") == before
+
+
+def test_a_fixed_source_range_the_envelope_needs_passes(connect, bench):
+    driver = smu(connect)
+    for command in (":SOUR:CURR:RANG 100e-6", ":SOUR:CURR:RANG 30e-6", ":SOUR:CURR:RANG:AUTO ON"):
+        driver.write(command)
+    assert driver.ask(":SOUR:CURR:RANG:AUTO?") == "1"
+
+
 def test_pulse_levels_by_any_path_are_checked(connect, received, bench):
     generator = connect("pulser", Keysight81160A, envelope=PULSER_ENVELOPE)
     generator.configure_pulse(amplitude_v=0.5 * PULSE_MAX_V, width_s=50e-9, edge_s=5e-9, period_s=1e-6, count=1)
