@@ -68,8 +68,9 @@ COMPLIANCE_V, SWEEP = "compliance_v", "list_sweep"
 SOURCE_FUNCTION = "source_function"
 FUNCTION_REPLIES = {"CURR": "current", "CURRENT": "current", "VOLT": "voltage", "VOLTAGE": "voltage"}
 #: The current source's ranges (`:SOURce[1]:CURRent:RANGe` selects the smallest that holds its
-#: value). On a fixed range a level's accuracy is that range's (±900 µA on 1 A) and the output-off
-#: state limits at 10 % of it: no range wider than the envelope's largest current needs.
+#: value). On a fixed range a level's accuracy is that range's (±(0.067 % + 900 µA) on 1 A: the
+#: 2450 datasheet, SPEC-2450 Rev. A) and the output-off state limits at 10 % of it: no range wider
+#: than the envelope's largest current needs.
 CURRENT_RANGES_A = (10e-9, 100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0)
 
 
