@@ -36,17 +36,14 @@ import scipy
 from contracts.records import Result, Uncertainty
 from procedures.analysis.psychometric import LAPSE, probability
 from procedures.analysis.distributions import chi2_quantile
+from procedures.analysis.grid_search import grid_maximum
 
 #: Search range, in units of the data's x range (span): μ within span of the data, σ in
 #: [SIGMA_RANGE[0], SIGMA_RANGE[1]] x span; the coarse grid that brackets the roots.
 MU_EXTENSION, SIGMA_RANGE = 1.0, (1e-4, 2.0)
 GRID_MU, GRID_SIGMA = 241, 60
-#: A profile's inner maximum: ℓ over the whole grid (a profile can have two maxima, which a
-#: search for one misses), then REFINE_ROUNDS times on REFINE_POINTS points across the best
-#: point's neighbours (each round divides the spacing by (REFINE_POINTS − 1)/2: σ's to 7e-4 of
-#: log σ, μ's to 5e-5 of the span), each grid evaluated at once.
-REFINE_POINTS, REFINE_ROUNDS = 9, 4
-#: The joint maximum (the estimates themselves): μ to 3e-6 of the span.
+#: The joint maximum (the estimates themselves) refined six rounds: μ to 3e-6 of the span (the
+#: profiles' four: σ to 7e-4 of log σ, μ to 5e-5 of the span; grid_search).
 JOINT_ROUNDS = 6
 
 
@@ -129,40 +126,16 @@ class _Likelihood:
         """max over σ of ℓ(μ, σ), and the log σ where it is, at each μ of an array (a profile
         need not be unimodal in log σ: data on both sides of a gap fit a step and a slope)."""
         mu = np.asarray(mu, dtype=float)[:, None]
-        return _maximum(lambda log_sigma: self.loglik(mu, log_sigma), self.log_sigma_grid)
+        return grid_maximum(lambda log_sigma: self.loglik(mu, log_sigma), self.log_sigma_grid)
 
     def profile_sigma(self, log_sigma) -> tuple[np.ndarray, np.ndarray]:
         """max over μ of ℓ(μ, σ), and the μ where it is, at each log σ of an array."""
         log_sigma = np.asarray(log_sigma, dtype=float)[:, None]
-        return _maximum(lambda mu: self.loglik(mu, log_sigma), self.mu_grid)
+        return grid_maximum(lambda mu: self.loglik(mu, log_sigma), self.mu_grid)
 
     def saturated(self) -> float:
         p = np.clip(self.k / self.n, LAPSE / 2, 1 - LAPSE / 2)
         return float(np.sum(self.k * np.log(p) + (self.n - self.k) * np.log1p(-p)))
-
-
-def _maximum(f, grid: np.ndarray, values: np.ndarray | None = None,
-             rounds: int = REFINE_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
-    """Row by row, the largest value of f over [grid[0], grid[-1]] and where it is. f maps points
-    (rows × points, or one row for every row) to their values; `values` are f(grid), if known.
-    f on `grid`, then `rounds` times on a finer grid around each row's best point so far. Never
-    above the true maximum."""
-    if values is None:
-        values = f(grid[None, :])
-    best = np.argmax(values, axis=-1)[:, None]
-    value, at = np.take_along_axis(values, best, -1)[:, 0], grid[best[:, 0]]
-    step = grid[1] - grid[0]
-    offsets = np.linspace(-1.0, 1.0, REFINE_POINTS)
-    for _ in range(rounds):
-        points = np.clip(at[:, None] + step * offsets, grid[0], grid[-1])
-        values = f(points)
-        best = np.argmax(values, axis=-1)[:, None]
-        found = np.take_along_axis(values, best, -1)[:, 0]
-        better = found > value
-        value = np.where(better, found, value)
-        at = np.where(better, np.take_along_axis(points, best, -1)[:, 0], at)
-        step *= 2.0 / (REFINE_POINTS - 1)
-    return value, at
 
 
 def _root(f, inside: float, outside: float) -> float:
@@ -191,8 +164,8 @@ def fit_recovery(x, successes, trials, level: float = 0.95) -> RecoveryFit:
     # The profile over μ's grid brackets the maximum and the interval's ends.
     mu_grid, log_sigma_grid = like.mu_grid, like.log_sigma_grid
     table = like.loglik(mu_grid[:, None], log_sigma_grid[None, :])
-    profile, _ = _maximum(lambda log_sigma: like.loglik(mu_grid[:, None], log_sigma), log_sigma_grid, table)
-    best, mu_hat = (float(v[0]) for v in _maximum(lambda mu: like.profile_mu(mu.ravel())[0][None, :], mu_grid,
+    profile, _ = grid_maximum(lambda log_sigma: like.loglik(mu_grid[:, None], log_sigma), log_sigma_grid, table)
+    best, mu_hat = (float(v[0]) for v in grid_maximum(lambda mu: like.profile_mu(mu.ravel())[0][None, :], mu_grid,
                                                   profile[None, :], JOINT_ROUNDS))
 
     def deviance_mu(mu: float) -> float:

@@ -22,6 +22,7 @@ import numpy as np
 import scipy
 
 from procedures.analysis.distributions import chi2_quantile, chi2_survival
+from procedures.analysis.grid_search import grid_maximum
 
 #: Pool bins until each expects at least this many events (Cochran's rule for the chi-square test).
 EXPECTED_MIN = 5.0
@@ -175,6 +176,23 @@ class GaussianFit:
                 f">= {EXPECTED_MIN:g} expected events, dof = bins - 1 - 2 fitted parameters")
 
 
+#: The profiles' inner minimum is searched over these grids (in units of the events' spread or
+#: step, log σ and μ): log σ from 3e-7 to 3e6 spreads, μ within 20 spreads (20 σ², for a wide
+#: σ) of the estimate, each refined around its best point. A search from the estimate alone
+#: found the nearer of two minima, and an interval's end then fell on the jump between them
+#: (finite widths up to 5e9 A where the likelihood leaves σ unbounded above).
+LOG_SIGMA_GRID = np.linspace(-15.0, 15.0, 121)
+MEAN_GRID = np.linspace(-20.0, 20.0, 161)
+EDGE_GRID = np.linspace(-4.0, 4.0, 33)        # μ around a step's edge, in σ
+#: Where an interval's end is searched to (log σ from e^-20 to e^12 spreads, μ within 1e6
+#: spreads), from the estimate in steps doubling from twice the standard error, kept within
+#: [SEARCH_STEP_MIN, SEARCH_STEP_MAX]; an end not found there is open (0 or ±inf). Beyond them
+#: −log L loses its digits: above, its μ lies σ² away (a likelihood still flat there once gave a
+#: spurious end at 18 A); below, adjacent steps' edges differ in their last bits.
+LOG_SIGMA_BOUNDS, MEAN_BOUNDS = (-20.0, 12.0), (-1e6, 1e6)
+SEARCH_STEP_MIN, SEARCH_STEP_MAX = 1e-3, 1.0
+
+
 def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Φ(b) − Φ(a)) for a < b, accurate in both tails (the upper tail by symmetry)."""
     upper = a > 0
@@ -198,16 +216,40 @@ class _Likelihood:
         # spread of rounding noise, 1e-20 A, that would scale every parameter to nothing).
         self.scale = max(spread, float(np.mean(events.high_a - events.low_a))) or 1.0
         self.rows = (unique - self.centre) / self.scale      # ±inf stay ±inf
+        self.edges = np.unique(self.rows[:, :2][np.isfinite(self.rows[:, :2])])
         self.counts = counts.astype(float)
 
     def __call__(self, theta) -> float:
-        mean, log_sigma = float(theta[0]), float(theta[1])
-        sigma = math.exp(log_sigma)
-        with np.errstate(all="ignore"):      # σ → 0 overflows z; a non-finite total is +inf below
-            z = (self.rows - mean) / sigma
-            value = _log_mass(z[:, 0], z[:, 1]) - _log_mass(z[:, 2], z[:, 3])
-        total = float(np.dot(self.counts, value))
-        return -total if math.isfinite(total) else math.inf
+        return float(self.values(float(theta[0]), float(theta[1])))
+
+    def values(self, mean, log_sigma) -> np.ndarray:
+        """−log L at each (μ, log σ) of two arrays broadcast against each other; +inf where it
+        is not finite (σ → 0 overflows z, log σ beyond ~709 overflows σ)."""
+        mean = np.asarray(mean, dtype=float)[..., None, None]            # (..., rows, edges)
+        log_sigma = np.asarray(log_sigma, dtype=float)[..., None, None]
+        with np.errstate(all="ignore"):
+            z = (self.rows - mean) / np.exp(log_sigma)
+            value = _log_mass(z[..., 0], z[..., 1]) - _log_mass(z[..., 2], z[..., 3])
+            total = -(value @ self.counts)
+        return np.where(np.isfinite(total), total, np.inf)
+
+    def profile_mean(self, mean: float, near: float) -> float:
+        """min over σ of −log L(μ, σ): on LOG_SIGMA_GRID, refined (grid_search), and at `near`."""
+        found, _ = grid_maximum(lambda log_sigma: -self.values(mean, log_sigma), LOG_SIGMA_GRID)
+        return min(-float(found[0]), float(self.values(mean, near)))
+
+    def profile_width(self, log_sigma: float, near: float) -> float:
+        """min over μ of −log L(μ, σ): on MEAN_GRID × max(1, σ²) around `near` (a wide Gaussian
+        truncated to the windows fits as an exponential, slope (μ − x)/σ², its μ ∝ −σ²), refined,
+        and at `near`."""
+        sigma = math.exp(min(log_sigma, 300.0))
+        found, _ = grid_maximum(lambda mean: -self.values(mean, log_sigma), near + max(1.0, sigma**2) * MEAN_GRID)
+        # A narrow Gaussian fits events in adjacent steps best from the edge between them: μ
+        # within σ of an edge, which a grid of spread-sized steps passes by.
+        at_edges = self.values(self.edges, log_sigma)
+        edge = float(self.edges[int(np.argmin(at_edges))])
+        near_edge, _ = grid_maximum(lambda mean: -self.values(mean, log_sigma), edge + sigma * EDGE_GRID)
+        return min(-float(found[0]), -float(near_edge[0]), float(at_edges.min()), float(self.values(near, log_sigma)))
 
     def to_amps(self, mean: float, log_sigma: float) -> tuple[float, float]:
         return self.centre + self.scale * mean, self.scale * math.exp(log_sigma)
@@ -242,18 +284,16 @@ def fit_gaussian(events: CensoredEvents, level: float, edges=None) -> GaussianFi
                              for v in (covariance[0, 0], covariance[1, 1]))
 
     def profile_mean(mean: float) -> float:
-        inner = scipy.optimize.minimize_scalar(lambda ls: nll([mean, ls]), bracket=(theta[1] - 0.1, theta[1] + 0.1))
-        return float(inner.fun) - nll_min - cutoff
+        return nll.profile_mean(mean, theta[1]) - nll_min - cutoff
 
     def profile_width(log_sigma: float) -> float:
-        inner = scipy.optimize.minimize_scalar(lambda m: nll([m, log_sigma]), bracket=(theta[0] - 0.1, theta[0] + 0.1))
-        return float(inner.fun) - nll_min - cutoff
+        return nll.profile_width(log_sigma, theta[0]) - nll_min - cutoff
 
     mean_search, width_search = (se if se > 0 else 0.1 for se in (se_mean, se_log_sigma))
-    mean_low = _crossing(profile_mean, theta[0], -1, mean_search)
-    mean_high = _crossing(profile_mean, theta[0], +1, mean_search)
-    width_low = _crossing(profile_width, theta[1], -1, width_search)
-    width_high = _crossing(profile_width, theta[1], +1, width_search)
+    mean_low = _crossing(profile_mean, theta[0], -1, mean_search, MEAN_BOUNDS)
+    mean_high = _crossing(profile_mean, theta[0], +1, mean_search, MEAN_BOUNDS)
+    width_low = _crossing(profile_width, theta[1], -1, width_search, LOG_SIGMA_BOUNDS)
+    width_high = _crossing(profile_width, theta[1], +1, width_search, LOG_SIGMA_BOUNDS)
     mean_a, width_a = nll.to_amps(theta[0], theta[1])
     chi_square, dof, p_value, tested = (math.nan, 0, math.nan, 0) if edges is None else \
         _goodness_of_fit(events, mean_a, width_a, np.asarray(edges, dtype=float))
@@ -281,13 +321,19 @@ def _covariance(nll: _Likelihood, theta: np.ndarray) -> np.ndarray:
         return np.full((2, 2), np.nan)
 
 
-def _crossing(excess, at: float, direction: int, scale: float) -> float:
-    """Where excess (negative at `at`) crosses zero on the `direction` side; ±inf if never."""
+def _crossing(excess, at: float, direction: int, scale: float, bounds: tuple[float, float]) -> float:
+    """Where excess (negative at `at`) crosses zero on the `direction` side, searched in steps
+    doubling from twice `scale` (the standard error, taken within [1e-3, 1]: a flat likelihood's
+    is ~1e3, a degenerate one's ~1e-26) up to `bounds`; ±inf if it does not within them."""
+    scale = min(max(scale, SEARCH_STEP_MIN), SEARCH_STEP_MAX)
+    bound = bounds[1] if direction > 0 else bounds[0]
     step = 2.0 * scale
-    for _ in range(40):
-        far = at + direction * step
+    while direction * (bound - at) > 0:
+        far = at + direction * min(step, direction * (bound - at))
         if excess(far) > 0:
             return float(scipy.optimize.brentq(excess, *sorted((at, far)), xtol=1e-6 * scale))
+        if far == bound:
+            break
         step *= 2.0
     return direction * math.inf
 

@@ -147,6 +147,32 @@ def test_events_all_in_one_step_give_that_step_as_the_mean_interval():
     assert math.isnan(fit.mean_standard_a)     # no curvature: no standard uncertainty to claim
 
 
+def test_events_in_a_few_steps_give_intervals_not_an_overflow():
+    """15 events in three overlapping 2.4 µA steps: the likelihood is nearly flat towards σ → 0,
+    so the width's standard error is ~800 (in log σ) and the search for its interval's end began
+    at e^1600, an OverflowError. Fewer events in the same steps left the mean's standard error
+    at 1e-26 and its interval at (−inf, inf); the likelihood on a dense grid closes it at
+    (57.446, 58.600) µA."""
+    few = fit_gaussian(CensoredEvents.from_steps(np.repeat([57.4e-6, 58.2e-6, 59.0e-6], [10, 4, 1]), 2.4e-6), 0.95)
+    assert few.mean_interval_a[0] < few.mean_a < few.mean_interval_a[1] <= 58.6e-6 + 1e-12
+    assert few.width_interval_a[0] == 0.0 and few.width_a < few.width_interval_a[1] < 2.4e-6
+    fewer = fit_gaussian(CensoredEvents.from_steps(np.repeat([57.4e-6, 58.2e-6, 59.0e-6], [5, 2, 1]), 2.4e-6), 0.95)
+    assert fewer.mean_interval_a == pytest.approx((57.446e-6, 58.600e-6), abs=1e-9)
+
+
+def test_a_width_the_events_do_not_bound_has_an_open_interval():
+    """13 events in two adjacent steps of one window: a narrow Gaussian on the edge between the
+    steps and an arbitrarily wide one (truncated to the window: an exponential) both fit, so the
+    width's interval is (0, inf) and the mean's open above, as the likelihood on a dense grid
+    says. A search for the inner minimum from the estimate alone found finite ends (to 0.03 A)
+    that depended on the order of the events, or overflowed."""
+    events = CensoredEvents.from_steps(np.repeat([4.231588404920449e-05, 4.251213835722595e-05], [4, 9]),
+                                       1.9625430802144855e-07, 4.084397673904362e-05, 4.261026551123667e-05)
+    fit = fit_gaussian(events, 0.95)
+    assert fit.width_interval_a == (0.0, math.inf)
+    assert fit.mean_interval_a[1] == math.inf and fit.mean_interval_a[0] < fit.mean_a
+
+
 def test_the_fit_interval_covers_under_window_truncation():
     """With iv_sweep's windows (−3.5σ to +2.5σ) the kept events are truncated; the fit, which
     conditions each event on its window, still covers the true mean at 95 %."""
