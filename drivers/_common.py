@@ -114,6 +114,8 @@ class RecoveringVisa:
     #: Reconnects after a failed link, which set aside what the write guard had recorded and heard
     #: (a resynchronisation's bare reopen keeps both).
     links_lost: int = 0
+    #: A failed link's role settings not yet written again (`_set_aside_after_link_loss`).
+    _link_lost_pending: bool = False
     _write_guard: WriteGuard | None = None
     #: The commands gathered instead of sent (`gathering_writes`), None when writes go out.
     _gathered: list[str] | None = None
@@ -214,9 +216,19 @@ class RecoveringVisa:
 
     def _exchange(self, what: str, message: str, operation: Callable[[], T]) -> T:
         # raises before a byte is written; `touched`: what some unit changes, written back or not
+        if self._link_lost_pending and not self._recovering and not self._making_safe:
+            # A failed link's reconnect never completed (interrupted, or every attempt failed):
+            # completed first, its role settings written again onto the record it set aside.
+            if self._unsynced:
+                self._resynchronise(what)
+            else:
+                self._reapply_after_link_loss()
         admitted, touched = self.write_guard.admit_changes(message)
         if self._unsynced and not self._recovering:
             self._resynchronise(what)
+            # Admitted again against what the guard holds now, at this moment: a level stamped
+            # before a slow resynchronisation was credited with time it did not hold.
+            admitted, touched = self.write_guard.admit_changes(message)
 
         def attempt() -> T:
             self._unsynced = "the previous exchange was interrupted"
@@ -268,7 +280,9 @@ class RecoveringVisa:
         log.warning("%s: %s, so what the link holds cannot be trusted; "
                     "clearing the device and reconnecting before %s", self._who(), self._unsynced, what)
         self.resynchronisations += 1
-        previous, self._making_safe = self._making_safe, True
+        # After a failed link whose reconnect never completed (an interrupt in it), this reopen is
+        # that reconnect's: the role settings are written again, unless a safe state is under way.
+        previous, self._making_safe = self._making_safe, self._making_safe or not self._link_lost_pending
         try:
             self._reconnect(f"resynchronising before {what}", None)
         finally:
@@ -350,26 +364,22 @@ class RecoveringVisa:
         last: BaseException | None = cause
         if cause is not None:
             log.warning("%s: %s failed (%s); reconnecting", self._who(), what, cause)
+            self._set_aside_after_link_loss()
         self._recovering = True
         try:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
                     self._reopen(address, visalib, timeout_ms)
                     self.reconnects += 1
-                    if cause is not None:
-                        # The link failed: the instrument may have been power-cycled or reset
-                        # meanwhile, so nothing the guard recorded is taken as its state any
-                        # more (an output counts as on, every level as unknown).
-                        self.links_lost += 1
-                        self.write_guard.commit_uncertain({})
                     if not self._making_safe:
                         # Settings written again end what the instrument held for us (an armed
                         # acquisition); a bare reopen (safe state, a resync) leaves it be.
-                        self.link_generation += 1
-                        self.reapply_role_settings()
+                        self._reapply_after_link_loss(always=True)
                     log.warning("%s: reconnected on attempt %d", self._who(), attempt)
                     return
                 except Exception as exc:  # noqa: BLE001 - every failure counts as an attempt
+                    if not self._link_lost_pending:
+                        self._set_aside_after_link_loss()   # the link failed in a resynchronisation
                     last = exc
                     log.warning("%s: reconnect attempt %d failed: %s", self._who(), attempt, exc)
                     time.sleep(backoff_s)
@@ -380,6 +390,30 @@ class RecoveringVisa:
         raise self._connection_error(
             what, f"{cause_text}{self.reconnect_attempts} reconnect attempts failed, "
                   f"last: {error_text(last) if last is not None else '?'}") from last
+
+    def _set_aside_after_link_loss(self) -> None:
+        """The link failed: the instrument may have been power-cycled or reset meanwhile (its
+        front panel used), so nothing the guard recorded is taken as its state any more (an
+        output counts as on, every level as unknown), at once, before the reconnect (an
+        interrupt in it, or a link failing again, must not leave the old record standing); and
+        the role settings are written again at the next reopen or exchange that is no safe
+        state's."""
+        self._link_lost_pending = True
+        self.links_lost += 1
+        self.write_guard.commit_uncertain({})
+
+    def _reapply_after_link_loss(self, *, always: bool = False) -> None:
+        """The role settings written again (after a link loss, or `always` after a reopen that
+        is no safe state's); pending again if that fails."""
+        if not (always or self._link_lost_pending):
+            return
+        self._link_lost_pending = False
+        try:
+            self.link_generation += 1
+            self.reapply_role_settings()
+        except BaseException:
+            self._link_lost_pending = True
+            raise
 
     def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
         handle: Any = self.visa_handle  # type: ignore[attr-defined]

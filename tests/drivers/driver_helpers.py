@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, EnvelopeError
 from contracts.wiring import PulsePath
 
 EMULATED_STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
@@ -141,3 +141,26 @@ class LakeshoreOnTheBench:
 
     def _heater(self, bench, lakeshore_model):
         return bench.world.panels["cryostat"].outputs[self.LAKESHORES[lakeshore_model][2]]
+
+
+def send(driver, message: str) -> str:
+    try:
+        driver.write(message)
+        return "sent"
+    except EnvelopeError as error:
+        return f"refused: {error}"
+
+
+def trace_smu(bench) -> list[tuple[float, float]]:
+    """(lab time, current sourced into the chip) after every change of the SMU panel."""
+    panel, world = bench.world.panels["bias"], bench.world
+    events: list[tuple[float, float]] = [(world.now_s(), panel.sourced_current_a)]
+
+    class Traced(type(panel)):
+        def __setattr__(self, name, value):
+            object.__setattr__(self, name, value)
+            if name in ("current_level_a", "output_enabled", "source_function"):
+                events.append((world.now_s(), self.sourced_current_a))
+
+    panel.__class__ = Traced
+    return events

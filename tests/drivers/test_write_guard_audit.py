@@ -10,7 +10,8 @@ Real drivers, both transports (in-process and TCP), the emulated bench, as test_
 from __future__ import annotations
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, pulser_problems
+from driver_helpers import (CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, pulser_problems, send,
+                            trace_smu)
 
 from contracts.envelope import EnvelopeError
 from drivers.keysight_33500b import Keysight33500B
@@ -19,29 +20,6 @@ from drivers.keysight_81160a import Keysight81160A
 BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]
 COMPLIANCE_MAX_V = ENVELOPES["bias"].limits["compliance_max_v"]
 PULSE_MAX_V = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
-
-
-def send(driver, message: str) -> str:
-    try:
-        driver.write(message)
-        return "sent"
-    except EnvelopeError as error:
-        return f"refused: {error}"
-
-
-def trace_smu(bench) -> list[tuple[float, float]]:
-    """(lab time, current sourced into the chip) after every change of the SMU panel."""
-    panel, world = bench.world.panels["bias"], bench.world
-    events: list[tuple[float, float]] = [(world.now_s(), panel.sourced_current_a)]
-
-    class Traced(type(panel)):
-        def __setattr__(self, name, value):
-            object.__setattr__(self, name, value)
-            if name in ("current_level_a", "output_enabled", "source_function"):
-                events.append((world.now_s(), self.sourced_current_a))
-
-    panel.__class__ = Traced
-    return events
 
 
 def largest_rise_a(events) -> float:

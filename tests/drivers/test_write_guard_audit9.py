@@ -1,0 +1,172 @@
+"""A twelfth attack (2026-12-06), on the 2450's ramps with faults at every exchange, interrupts and
+front-panel changes while the link was down: two ways past the guard, each failing on the code
+before (docs/reliability.md).
+
+- A link loss the guard never heard of. A Ctrl-C during the reconnect's `*IDN?`, or the link
+  failing during a resynchronisation, left the guard's record standing (it was set aside only
+  after a reconnect that completed, and only for a reconnect with a cause): the output switched
+  off at the panel meanwhile was still "on at 20 µA" to the guard, and a level and `:OUTP ON`
+  made 0 → 21 µA at once; a compliance set to 21 V at the panel stayed through a ramp.
+- A level stamped before a slow resynchronisation: the next write after an interrupted exchange
+  was admitted (its time noted), then the link resynchronised (0.25 s), and a second step right
+  after was credited with those 0.25 s: 1.2 µA within a millisecond.
+
+Real drivers, both transports, the emulated bench; `trace_smu` watches the emulated SMU's panel.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import pyvisa.resources.messagebased as messagebased
+from driver_helpers import ENVELOPES, enveloped_smu, faults_of, send, trace_smu
+
+from sim_backend.faults.plan import delay, drop, garble, withhold
+
+pytestmark = pytest.mark.timeout(60)
+
+RATE_A_PER_S = ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"]
+COMPLIANCE_MAX_V = ENVELOPES["bias"].limits["compliance_max_v"]
+
+
+@pytest.fixture
+def bench_models() -> dict[str, str]:
+    return {}
+
+
+def assert_ramp_invariant(driver, events, what) -> None:
+    """Every rise of the sourced current at most the largest ramp step, and at most the ramp
+    limit times the time since the previous change (0.5 ms allowed for the clock's jitter)."""
+    largest, last_change_s = driver._largest_step_a(), events[0][0]
+    for (_, a), (t, b) in zip(events, events[1:]):
+        if b == a:
+            continue
+        if abs(b) > abs(a) or a * b < 0:
+            step = abs(b - a)
+            levels = [round(v * 1e6, 3) for _, v in events]
+            assert step <= largest * (1 + 1e-9), (what, f"a rise of {step * 1e6:.3g} uA at once; levels {levels} uA")
+            assert step <= RATE_A_PER_S * (t - last_change_s + 0.5e-3), (
+                what, f"a rise of {step * 1e6:.3g} uA {(t - last_change_s) * 1e3:.3g} ms after the previous change; "
+                      f"levels {levels} uA")
+        last_change_s = t
+
+
+def smu_at(connect, level_a: float):
+    driver = enveloped_smu(connect)
+    driver.timeout(0.3)
+    driver.set_output_enabled(True)
+    driver.set_current_a(level_a, ramp_a_per_s=RATE_A_PER_S)
+    return driver
+
+
+def on_reply(bench, pick, action, before=None) -> None:
+    """The first reply `pick(reply_bytes)` accepts gets `action`, after `before()` (the
+    operator's hand at the panel while that reply is on its way)."""
+    faults = faults_of(bench, "bias")
+    original, hit = faults.before_reply, []
+
+    def before_reply(message):
+        if not hit and pick(message):
+            hit.append(message)
+            if before is not None:
+                before()
+            return action
+        return original(message)
+
+    faults.before_reply = before_reply
+
+
+def signal_during_the_reconnect(driver, bench, operator) -> None:
+    """The link drops (the operator at the panel meanwhile) and a Ctrl-C lands on the
+    reconnect's *IDN?; the next exchange resynchronises."""
+    on_reply(bench, lambda m: True, drop(), before=operator)
+    original_query, armed = messagebased.MessageBasedResource.query, [True]
+
+    def query(self, message, *args, **kwargs):
+        if armed[0] and message.strip() == "*IDN?":
+            armed[0] = False
+            raise KeyboardInterrupt("signal during the reconnect")
+        return original_query(self, message, *args, **kwargs)
+
+    messagebased.MessageBasedResource.query = query
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            driver.ask("*OPC?")
+    finally:
+        messagebased.MessageBasedResource.query = original_query
+    driver.ask("*OPC?")
+
+
+def link_lost_during_a_resynchronisation(driver, bench, operator, loss=drop) -> None:
+    """A garbled reply makes the driver resynchronise; that resynchronisation's *IDN? reply is
+    lost with the link (the operator at the panel meanwhile)."""
+    faults_of(bench, "bias").inject(garble())
+    on_reply(bench, lambda m: m.startswith(b"KEITHLEY"), loss(), before=operator)
+    driver.source_level_a()
+
+
+HIDDEN_LINK_LOSSES = {
+    "signal in the reconnect": signal_during_the_reconnect,
+    "resync link dropped": link_lost_during_a_resynchronisation,
+    "resync reply withheld": lambda d, b, o: link_lost_during_a_resynchronisation(d, b, o, withhold),
+}
+
+
+@pytest.mark.parametrize("hidden", HIDDEN_LINK_LOSSES.values(), ids=HIDDEN_LINK_LOSSES.keys())
+def test_a_link_lost_in_a_reconnect_or_a_resynchronisation_sets_the_record_aside(connect, bench, hidden):
+    """The output switched off at the panel while the link was down: a level and `:OUTP ON`
+    (what the stock parameters send) go out only as steps from a level read again."""
+    driver = smu_at(connect, 20e-6)
+    panel = bench.world.panels["bias"]
+
+    def operator():
+        panel.output_enabled, panel.current_level_a = False, 0.0
+
+    hidden(driver, bench, operator)
+    assert driver.links_lost == 1
+    events = trace_smu(bench)
+    time.sleep(0.02)
+    outcomes = [send(driver, m) for m in (":SOUR:CURR 21e-6", ":OUTP ON")]
+    driver.ask("*OPC?")
+    assert_ramp_invariant(driver, events, outcomes)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN_LINK_LOSSES.values(), ids=HIDDEN_LINK_LOSSES.keys())
+def test_a_compliance_changed_while_the_link_was_lost_is_set_again(connect, bench, hidden):
+    """The compliance set to 21 V at the panel while the link was down (the envelope's is 1 V):
+    the driver's 0.5 V is written again before its next ramp."""
+    driver = smu_at(connect, 20e-6)
+    panel = bench.world.panels["bias"]
+
+    def operator():
+        panel.voltage_limit_v = 21.0
+
+    hidden(driver, bench, operator)
+    driver.set_current_a(25e-6, ramp_a_per_s=RATE_A_PER_S)
+    assert panel.voltage_limit_v <= COMPLIANCE_MAX_V, f"{panel.voltage_limit_v} V compliance at {panel.current_level_a}"
+
+
+def test_a_level_is_weighed_after_a_slow_resynchronisation_not_before(connect, bench):
+    """After an interrupted query a slow resynchronisation (its *IDN? reply 0.25 s late, inside
+    the timeout) delays the next write: a second 1.2 µA step right after it is not credited
+    with those 0.25 s."""
+    driver = smu_at(connect, 10e-6)
+    time.sleep(0.05)
+    handle = driver.visa_handle
+    original_read = handle.read
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt("cut")
+
+    handle.read = cut
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            driver.ask("*OPC?")
+    finally:
+        handle.read = original_read
+    on_reply(bench, lambda m: m.startswith(b"KEITHLEY"), delay(0.25))
+    events = trace_smu(bench)
+    outcomes = [send(driver, m) for m in (":SOUR:CURR 11.2e-6", ":SOUR:CURR 12.4e-6")]
+    driver.ask("*OPC?")
+    assert_ramp_invariant(driver, events, outcomes)
