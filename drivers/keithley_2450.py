@@ -204,6 +204,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             self.write(f":SOUR:LIST:CURR{':APP' if k else ''} {values}")
         self.write(':TRAC:CLE "defbuffer1"')
         self.write(f':SOUR:SWE:CURR:LIST 1, {dwell_s:.6g}, 1, OFF, "defbuffer1"')
+        # The instrument makes the first step as :INIT runs, not a dwell after the level before.
+        time.sleep(self.sweep_first_wait_s(float(levels[0])))
         self.write(":INIT")
         # The sweep runs on the instrument: wait for it with a timeout that covers its duration.
         with self.timeout.set_to(max(self.timeout() or 0.0, 10.0 + 2.0 * levels.size * dwell_s)):
@@ -500,16 +502,30 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if not levels_a:
             raise EnvelopeError("refused: a list sweep with no checked list levels; nothing was written")
         sweep = levels_a, dwell_s, max(count, 1)
-        self._check_sweep(state, sweep)          # refused here already, not only at :INIT
+        self._check_sweep(state, sweep, at_init=False)   # refused here already, not only at :INIT
         state[SWEEP] = sweep
 
-    def _check_sweep(self, state: dict, sweep: tuple) -> None:
-        """The sweep's steps from the present level, each within the ramp rate over its dwell."""
+    def _check_sweep(self, state: dict, sweep: tuple, *, at_init: bool = True) -> None:
+        """The sweep's steps from the present level, each within the ramp rate over its dwell;
+        the first, which the instrument makes as :INIT runs, also over the time since the level
+        before it (`sweep_first_wait_s`)."""
         levels_a, dwell_s, count = sweep
         path_a = [state.get(LEVEL_A), *levels_a * count]
         sweeping = {**state, OUTPUT_ON: True}           # :INIT switches the output on to sweep
-        for from_a, to_a in zip(path_a, path_a[1:]):
-            self._check_rise(sweeping, from_a, to_a, dwell_s, "a list sweep step", single_write=False)
+        since_s = time.monotonic() - state.get(LEVEL_AT_S, -math.inf) if at_init else math.inf
+        for k, (from_a, to_a) in enumerate(zip(path_a, path_a[1:])):
+            self._check_rise(sweeping, from_a, to_a, min(dwell_s, since_s) if k == 0 else dwell_s,
+                             "a list sweep step", single_write=False)
+
+    def sweep_first_wait_s(self, first_a: float) -> float:
+        """How long before :INIT may make a list sweep's first step, to `first_a`, from the level
+        the guard holds: the step over the ramp limit, less the time since that level was set."""
+        state, rate_limit = self.write_guard.state, self.envelope.limit("bias_ramp_max_a_per_s")
+        level_a = state.get(LEVEL_A)
+        if rate_limit is None or not isinstance(level_a, float):
+            return 0.0
+        since_s = time.monotonic() - state.get(LEVEL_AT_S, -math.inf)
+        return max(0.0, abs(first_a - level_a) / rate_limit - since_s)
 
     def _admit_function(self, admission: Admission) -> None:
         function = (admission.unit.arguments or ("",))[0].upper()
@@ -561,7 +577,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if state.get(OUTPUT_ON) is not True:
             self._check_compliance_for_output(state)
         self._check_sweep(state, sweep)
-        state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
+        # Its last level is set a dwell after each before it: the next rise is timed from there.
+        levels_a, dwell_s, count = sweep
+        state[LEVEL_A], state[LEVEL_AT_S] = levels_a[-1], time.monotonic() + (len(levels_a) * count - 1) * dwell_s
         state[OUTPUT_ON], state[SOURCE_FUNCTION] = True, "current"    # a current sweep sources current
 
     def _admit_terminals(self, admission: Admission) -> None:

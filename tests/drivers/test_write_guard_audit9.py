@@ -1,5 +1,5 @@
 """A twelfth attack (2026-12-06), on the 2450's ramps with faults at every exchange, interrupts and
-front-panel changes while the link was down: two ways past the guard, each failing on the code
+front-panel changes while the link was down: three ways past the guard, each failing on the code
 before (docs/reliability.md).
 
 - A link loss the guard never heard of. A Ctrl-C during the reconnect's `*IDN?`, or the link
@@ -10,6 +10,8 @@ before (docs/reliability.md).
 - A level stamped before a slow resynchronisation: the next write after an interrupted exchange
   was admitted (its time noted), then the link resynchronised (0.25 s), and a second step right
   after was credited with those 0.25 s: 1.2 µA within a millisecond.
+- A list sweep's first step, made as :INIT runs, was checked over the sweep's dwell, not over the
+  time since the level before it.
 
 Real drivers, both transports, the emulated bench; `trace_smu` watches the emulated SMU's panel.
 """
@@ -170,3 +172,36 @@ def test_a_level_is_weighed_after_a_slow_resynchronisation_not_before(connect, b
     outcomes = [send(driver, m) for m in (":SOUR:CURR 11.2e-6", ":SOUR:CURR 12.4e-6")]
     driver.ask("*OPC?")
     assert_ramp_invariant(driver, events, outcomes)
+
+
+def test_a_list_sweep_s_first_step_keeps_to_the_ramp_limit_from_the_level_before(connect, bench):
+    """The 2450 makes a list sweep's first step as :INIT runs, not a dwell after the level before:
+    `set_current_a(10 µA)` then `sweep_current_a([11, 12, 13 µA], dwell_s=0.01)` (iv_sweep's
+    SetBias then SweepBias) rose 1 µA within 1.4-5 ms (200-700 µA/s), and `[25 µA]` with a 0.2 s
+    dwell 15 µA at once. The verb now waits for the ramp limit before :INIT."""
+    driver = smu_at(connect, 0.0)
+    events = trace_smu(bench)
+    driver.set_current_a(10e-6, ramp_a_per_s=RATE_A_PER_S)
+    driver.sweep_current_a([11e-6, 12e-6, 13e-6], dwell_s=0.01)
+    driver.set_current_a(10e-6, ramp_a_per_s=RATE_A_PER_S)
+    driver.sweep_current_a([25e-6], dwell_s=0.2)
+    last_change_s = events[0][0]
+    for (_, a), (t, b) in zip(events, events[1:]):      # each rise within the ramp limit since the last change
+        if b != a and abs(b) > abs(a):
+            assert abs(b - a) <= RATE_A_PER_S * (t - last_change_s + 0.5e-3), [round(v * 1e6, 3) for _, v in events]
+        if b != a:
+            last_change_s = t
+
+
+def test_a_list_sweep_s_first_step_at_once_after_the_level_before_is_refused(connect, bench, received):
+    """The same by raw writes: the first step's time is the time since the level before it (at
+    most the dwell), when :INIT runs."""
+    driver = smu_at(connect, 10e-6)
+    driver.write(":SOUR:LIST:CURR 11e-6, 12e-6")
+    driver.write(':SOUR:SWE:CURR:LIST 1, 0.01, 1, OFF, "defbuffer1"')
+    driver.write(":SOUR:CURR 10e-6")                    # a level change just now
+    log = received("bias")
+    assert send(driver, ":INIT").startswith("refused: ") and log.messages == []
+    time.sleep(0.02)
+    assert send(driver, ":INIT") == "sent"
+    driver.ask("*OPC?")
