@@ -1,6 +1,6 @@
 """A twelfth attack (2026-12-06), on the 2450's ramps with faults at every exchange, interrupts and
-front-panel changes while the link was down: three ways past the guard, each failing on the code
-before (docs/reliability.md).
+front-panel changes while the link was down: three ways past the guard and a safe state that left
+the chip biased, each failing on the code before (docs/reliability.md).
 
 - A link loss the guard never heard of. A Ctrl-C during the reconnect's `*IDN?`, or the link
   failing during a resynchronisation, left the guard's record standing (it was set aside only
@@ -12,6 +12,7 @@ before (docs/reliability.md).
   after was credited with those 0.25 s: 1.2 µA within a millisecond.
 - A list sweep's first step, made as :INIT runs, was checked over the sweep's dwell, not over the
   time since the level before it.
+- A safe state whose ramp down the instrument refused left the output on.
 
 Real drivers, both transports, the emulated bench; `trace_smu` watches the emulated SMU's panel.
 """
@@ -205,3 +206,16 @@ def test_a_list_sweep_s_first_step_at_once_after_the_level_before_is_refused(con
     time.sleep(0.02)
     assert send(driver, ":INIT") == "sent"
     driver.ask("*OPC?")
+
+
+def test_safe_state_whose_ramp_down_fails_still_switches_the_output_off(connect, bench):
+    """At 25 µA the range fixed at 10 µA at the panel (autorange off; the emulator keeps the level):
+    the instrument refuses every step of the ramp down. safe_state reports it, naming the 2450,
+    and switches the output off rather than leaving the chip biased."""
+    driver = smu_at(connect, 25e-6)
+    device = bench.device("bias")
+    device.source_auto["CURR"], device.source_range["CURR"] = False, 10e-6
+    with pytest.raises(Exception, match=repr(driver.name)):
+        driver.safe_state()
+    panel = bench.world.panels["bias"]
+    assert not panel.output_enabled, f"output left on at {panel.current_level_a * 1e6:.3g} uA"
