@@ -169,8 +169,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def measure_voltage_v(self) -> float:
         if not self._output_is_on():
             raise RuntimeError(f"{self.name}: the output is off; switch it on to measure a voltage")
-        if self.sense_function.get_latest() != "voltage":
-            self.sense_function("voltage")
+        self._ensure_sensing_voltage()
         return self.ask_parsed(":MEAS:VOLT?", float)
 
     def sweep_current_a(self, levels_a: Sequence[float], *, dwell_s: float) -> np.ndarray:
@@ -191,8 +190,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if not self._output_is_on():
             raise RuntimeError(f"{self.name}: the output is off; switch it on before a sweep")
         self._ensure_current_source()
-        if self.sense_function.get_latest() != "voltage":
-            self.sense_function("voltage")
+        self._ensure_sensing_voltage()
         readings = [self._list_sweep(levels[k:k + LIST_POINTS_MAX], dwell_s)
                     for k in range(0, levels.size, LIST_POINTS_MAX)]
         self.raise_on_errors("sweep_current_a")
@@ -333,6 +331,16 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if agreed:
             return self.ask_agreed(":SOUR:FUNC?", parse)
         return self._read_state(SOURCE_FUNCTION, ":SOUR:FUNC?", parse)
+
+    def _ensure_sensing_voltage(self) -> None:
+        def sense_function() -> str:
+            try:
+                return self.sense_function.get_latest()
+            except KeyError as exc:    # a reply outside the stock parameter's mapping: garbled on the way
+                raise ValueError(f"not a sense function: {exc}") from exc
+
+        if self.read_parsed("the sense function", sense_function) != "voltage":
+            self.sense_function("voltage")
 
     def _ensure_current_source(self) -> None:
         if self._source_function() != "current":

@@ -13,6 +13,7 @@ the chip biased, each failing on the code before (docs/reliability.md).
 - A list sweep's first step, made as :INIT runs, was checked over the sweep's dwell, not over the
   time since the level before it.
 - A safe state whose ramp down the instrument refused left the output on.
+- A garbled `:SENS:FUNC?` reply escaped a sweep as a bare KeyError.
 
 Real drivers, both transports, the emulated bench; `trace_smu` watches the emulated SMU's panel.
 """
@@ -219,3 +220,13 @@ def test_safe_state_whose_ramp_down_fails_still_switches_the_output_off(connect,
         driver.safe_state()
     panel = bench.world.panels["bias"]
     assert not panel.output_enabled, f"output left on at {panel.current_level_a * 1e6:.3g} uA"
+
+
+def test_a_garbled_sense_function_reply_is_read_again(connect, bench):
+    """A `:SENS:FUNC?` reply garbled on the way (outside the stock parameter's mapping) once
+    escaped the sweep as a bare KeyError; it is read again after a resynchronisation."""
+    driver = smu_at(connect, 10e-6)
+    driver.sense_function.cache.invalidate()
+    on_reply(bench, lambda m: m.strip(b'"\r\n').upper() in (b"CURR:DC", b"VOLT:DC", b"RES"), garble())
+    readings = driver.sweep_current_a([11e-6], dwell_s=0.02)
+    assert readings.size == 1 and driver.sense_function.get_latest() == "voltage"
