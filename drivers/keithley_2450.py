@@ -593,9 +593,10 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if state.get(OUTPUT_ON) is not True:
             self._check_compliance_for_output(state)
         self._check_sweep(state, sweep)
-        # Its last level is set a dwell after each before it: the next rise is timed from there.
-        levels_a, dwell_s, count = sweep
-        state[LEVEL_A], state[LEVEL_AT_S] = levels_a[-1], time.monotonic() + (len(levels_a) * count - 1) * dwell_s
+        # The next rise is timed from :INIT, not from the sweep's last level (a dwell after each
+        # before it): an emulated instrument plays the sweep in its accelerated lab time, and the
+        # *OPC? a driver waits on returns a dwell after that level on a real one.
+        state[LEVEL_A], state[LEVEL_AT_S] = sweep[0][-1], time.monotonic()
         state[OUTPUT_ON], state[SOURCE_FUNCTION] = True, "current"    # a current sweep sources current
 
     def _admit_terminals(self, admission: Admission) -> None:

@@ -10,9 +10,10 @@ write path refuses it with EnvelopeError before anything reaches the instrument.
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from driver_helpers import ENVELOPES, enveloped_smu
-from test_write_guard_audit import send
+from driver_helpers import ENVELOPES, enveloped_smu, send
 
 from drivers.keithley_2450 import Keithley2450
 from drivers.lakeshore_336 import Lakeshore336
@@ -40,8 +41,11 @@ class TestKeithley2450:
         return driver
 
     def test_init_plays_the_sweep_the_driver_set(self, connect, bench):
-        """The control case: with the trigger model as the sweep left it, `:INIT` is let through."""
+        """The control case: with the trigger model as the sweep left it, `:INIT` is let through
+        once its first step keeps to the ramp limit from the level the sweep left (the emulated
+        2450 plays a sweep in its accelerated lab time; a real one answers *OPC? a dwell later)."""
         driver = self._swept(connect)
+        time.sleep(driver.sweep_first_wait_s(SWEEP_A[0]))
         assert send(driver, ":INIT") == "sent"
         driver.ask("*OPC?")
 
