@@ -197,14 +197,25 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         return np.concatenate(readings)
 
     def _list_sweep(self, levels: np.ndarray, dwell_s: float) -> np.ndarray:
-        for k in range(0, levels.size, LIST_CHUNK):
-            values = ",".join(f"{v:.9g}" for v in levels[k:k + LIST_CHUNK])
-            self.write(f":SOUR:LIST:CURR{':APP' if k else ''} {values}")
-        self.write(':TRAC:CLE "defbuffer1"')
-        self.write(f':SOUR:SWE:CURR:LIST 1, {dwell_s:.6g}, 1, OFF, "defbuffer1"')
-        # The instrument makes the first step as :INIT runs, not a dwell after the level before.
-        time.sleep(self.sweep_first_wait_s(float(levels[0])))
-        self.write(":INIT")
+        for attempt in (1, 2):
+            links_lost = self.links_lost
+            try:
+                for k in range(0, levels.size, LIST_CHUNK):
+                    values = ",".join(f"{v:.9g}" for v in levels[k:k + LIST_CHUNK])
+                    self.write(f":SOUR:LIST:CURR{':APP' if k else ''} {values}")
+                self.write(':TRAC:CLE "defbuffer1"')
+                if unknown(self.write_guard.state, LEVEL_A):
+                    self.source_level_a()     # set aside with a link lost before: read again
+                self.write(f':SOUR:SWE:CURR:LIST 1, {dwell_s:.6g}, 1, OFF, "defbuffer1"')
+                # The instrument makes the first step as :INIT runs, not a dwell after the level before.
+                time.sleep(self.sweep_first_wait_s(float(levels[0])))
+                self.write(":INIT")
+                break
+            except EnvelopeError:
+                # A link lost on the way set the list, the sweep and the level aside (the
+                # instrument may have been reset meanwhile): the sweep is set up again, once.
+                if self.links_lost == links_lost or attempt == 2:
+                    raise
         # The sweep runs on the instrument: wait for it with a timeout that covers its duration.
         with self.timeout.set_to(max(self.timeout() or 0.0, 10.0 + 2.0 * levels.size * dwell_s)):
             self.ask("*OPC?")

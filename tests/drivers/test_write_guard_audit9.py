@@ -13,7 +13,8 @@ the chip biased, each failing on the code before (docs/reliability.md).
 - A list sweep's first step, made as :INIT runs, was checked over the sweep's dwell, not over the
   time since the level before it.
 - A safe state whose ramp down the instrument refused left the output on.
-- A garbled `:SENS:FUNC?` reply escaped a sweep as a bare KeyError.
+- A garbled `:SENS:FUNC?` reply escaped a sweep as a bare KeyError, and a link lost during a
+  sweep's set-up failed it (a safe refusal, but a failed run).
 
 Real drivers, both transports, the emulated bench; `trace_smu` watches the emulated SMU's panel.
 """
@@ -230,3 +231,23 @@ def test_a_garbled_sense_function_reply_is_read_again(connect, bench):
     on_reply(bench, lambda m: m.strip(b'"\r\n').upper() in (b"CURR:DC", b"VOLT:DC", b"RES"), garble())
     readings = driver.sweep_current_a([11e-6], dwell_s=0.02)
     assert readings.size == 1 and driver.sense_function.get_latest() == "voltage"
+
+
+@pytest.mark.parametrize("reply", range(14))
+def test_a_sweep_completes_within_the_ramp_limit_whichever_reply_the_link_loses(connect, bench, reply):
+    """The link lost at any one of a sweep's first 14 replies (its checks, its set-up, its run):
+    it once failed on a list or level the lost link had set aside (6 of the 14); the sweep is now
+    set up again, its level read again, and completes inside the ramp limit."""
+    driver = smu_at(connect, 10e-6)
+    events = trace_smu(bench)
+    faults = faults_of(bench, "bias")
+    original, seen = faults.before_reply, [0]
+
+    def before_reply(message):
+        seen[0] += 1
+        return drop() if seen[0] == reply + 1 else original(message)
+
+    faults.before_reply = before_reply
+    time.sleep(0.02)
+    assert driver.sweep_current_a([11e-6, 12e-6, 13e-6], dwell_s=0.01).size == 3
+    assert_ramp_invariant(driver, events, f"a sweep with reply {reply} dropped")
