@@ -116,6 +116,8 @@ class RecoveringVisa:
     links_lost: int = 0
     #: A failed link's role settings not yet written again (`_set_aside_after_link_loss`).
     _link_lost_pending: bool = False
+    #: A resynchronisation's reopen is under way (bare unless the link failed).
+    _resynchronising: bool = False
     _write_guard: WriteGuard | None = None
     #: The commands gathered instead of sent (`gathering_writes`), None when writes go out.
     _gathered: list[str] | None = None
@@ -280,13 +282,11 @@ class RecoveringVisa:
         log.warning("%s: %s, so what the link holds cannot be trusted; "
                     "clearing the device and reconnecting before %s", self._who(), self._unsynced, what)
         self.resynchronisations += 1
-        # After a failed link whose reconnect never completed (an interrupt in it), this reopen is
-        # that reconnect's: the role settings are written again, unless a safe state is under way.
-        previous, self._making_safe = self._making_safe, self._making_safe or not self._link_lost_pending
+        previous, self._resynchronising = self._resynchronising, True
         try:
             self._reconnect(f"resynchronising before {what}", None)
         finally:
-            self._making_safe = previous
+            self._resynchronising = previous
 
     def guarded(self, what: str, operation: Callable[[], T], before_retry: Callable[[], None] | None = None) -> T:
         """Run `operation`; on a transport failure reconnect and run it once more (after
@@ -371,9 +371,10 @@ class RecoveringVisa:
                 try:
                     self._reopen(address, visalib, timeout_ms)
                     self.reconnects += 1
-                    if not self._making_safe:
-                        # Settings written again end what the instrument held for us (an armed
-                        # acquisition); a bare reopen (safe state, a resync) leaves it be.
+                    # Settings written again end what the instrument held for us (an armed
+                    # acquisition); a bare reopen (safe state, a resync) leaves it be, unless the
+                    # link failed (before, or in this resync): the settings go out again then.
+                    if not self._making_safe and (self._link_lost_pending or not self._resynchronising):
                         self._reapply_after_link_loss(always=True)
                     log.warning("%s: reconnected on attempt %d", self._who(), attempt)
                     return

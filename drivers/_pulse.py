@@ -201,7 +201,13 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
 
     def check_output_levels_known(admission: Admission) -> None:
         present = levels(admission)
-        is_dc = admission.state.get(("function", admission.channel)) == "DC"
+        function = admission.state.get(("function", admission.channel))
+        if function not in ("PULS", "DC"):
+            # At power-on a generator puts out a sine; a function refused by the instrument, or
+            # set at its panel while the link was down, is not known either.
+            raise EnvelopeError(f"refused: output {admission.channel} would put out a function this session never "
+                                "set, or the instrument may not have taken (set it first); nothing was written")
+        is_dc = function == "DC"
         needed = ("offset",) if is_dc else ("high", "low")
         if any(present[name] is None for name in needed):
             raise EnvelopeError(f"refused: output {admission.channel} would put out levels that are unknown "
@@ -305,19 +311,35 @@ class PulseGeneratorRole:
                         count: int) -> None:
         check_pulse_request(self.envelope, amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                             period_s=period_s, count=count)
-        self._write_matched_load()
-        self._write_width_hold()
-        self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
+
+        def write() -> None:
+            self._write_matched_load()
+            self._write_width_hold()
+            self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
+        self._written_whole(write)
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
         self.raise_on_errors("configure_pulse")
 
     def configure_dc(self, *, level_v: float) -> None:
         check_dc_request(self.envelope, level_v)
-        self._write_matched_load()
-        self._write_dc(level_v)
+
+        def write() -> None:
+            self._write_matched_load()
+            self._write_dc(level_v)
+        self._written_whole(write)
         self._last_config = ("dc", dict(level_v=level_v))
         self.raise_on_errors("configure_dc")
+
+    def _written_whole(self, write: Callable[[], None]) -> None:
+        """`write` (a configuration's messages), once more if a link was lost on the way: the
+        reconnect re-applied the configuration before this one (or none, on the first), and the
+        panel may have changed what was written before the loss (the load, the function)."""
+        for attempt in (1, 2):
+            links_lost = self.links_lost
+            write()
+            if self.links_lost == links_lost:
+                return
 
     def _write_matched_load(self) -> None:
         # The levels are written into the load the instrument is told of: a load set at its front
@@ -332,6 +354,8 @@ class PulseGeneratorRole:
         self.write(self.pulse_hold_command)
 
     def set_output_enabled(self, enabled: bool) -> None:
+        if not enabled:
+            self._output_on = False     # a reconnect during the switch-off re-applies it off
         self._switch_output(enabled)
         self._output_on = enabled
         self.raise_on_errors("set_output_enabled")
