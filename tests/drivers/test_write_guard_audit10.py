@@ -11,7 +11,7 @@ bench panel, which shows a sine as "DC" at its mean.
 from __future__ import annotations
 
 import pytest
-from driver_helpers import PULSER_ENVELOPE, faults_of
+from driver_helpers import PULSER_ENVELOPE, faults_of, send
 
 from contracts.envelope import EnvelopeError
 from drivers.keysight_33500b import Keysight33500B
@@ -49,14 +49,6 @@ def bench_models(generator_model) -> dict[str, str]:
 def instrument(bench):
     """Channel 1 as the emulated instrument holds it."""
     return bench.device("pulser").channels[1]
-
-
-def send(driver, message: str) -> str:
-    try:
-        driver.write(message)
-        return "sent"
-    except EnvelopeError as error:
-        return f"refused: {error}"
 
 
 def test_output_is_not_switched_on_with_a_function_the_guard_never_checked(connect, bench, generator_model):
