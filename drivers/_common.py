@@ -12,7 +12,9 @@ decides three things:
 - whether a reply can be trusted: an exchange that did not complete (a signal, a timeout or a
   malformed block in the middle of it) leaves the session unsynchronised — its reply may still
   be on the way and would be taken as the answer to the next query — so the next exchange
-  first clears the device and reconnects, and checks `*IDN?` answers like an `*IDN?`;
+  first clears the device and reconnects, and checks `*IDN?` answers like an `*IDN?` (a raw
+  socket has no device clear: the old session is first asked `*IDN?` and read up to its
+  answer, so what the interrupted exchange wrote has run before the new session's commands);
 - whether the instrument did what the guard let through: a message that changes what the guard
   follows (a level, an output, a list sweep) may have been refused by the instrument, in part or
   in all, leaving its old settings, so the error queue is read after it; an error (or an entry
@@ -419,6 +421,8 @@ class RecoveringVisa:
     def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
         handle: Any = self.visa_handle  # type: ignore[attr-defined]
         read_term, write_term = handle.read_termination, handle.write_termination
+        if self._resynchronising and not self._link_lost_pending and _is_raw_socket(handle):
+            self._let_old_session_finish(handle)
         try:
             handle.close()
         except Exception:  # noqa: BLE001 - a dead session may refuse to close; reopen anyway
@@ -438,6 +442,26 @@ class RecoveringVisa:
         if identity.count(",") < 3:
             raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
         self._unsynced = ""
+
+    def _let_old_session_finish(self, handle: Any) -> None:
+        """A raw socket has no device clear, and the instrument runs what an interrupted exchange
+        wrote whenever it arrives: a level still on its way would run after the new session's
+        commands (after safe state's zero). An identification asked on the old session and read
+        back there means the instrument has run everything written before it. Without that
+        reply the link counts as lost (the panel may have been used meanwhile)."""
+        deadline_s = time.monotonic() + float(handle.timeout or 0.0) / 1000.0
+        why = "no identification came back in time"
+        try:
+            handle.write("*IDN?")
+            while time.monotonic() <= deadline_s:
+                # Bytes, not text: the reply left unread may be a binary block.
+                if _is_identification(handle.read_raw().decode("ascii", "replace")):
+                    return
+        except Exception as exc:  # noqa: BLE001 - a dead or garbled link: reopen regardless
+            why = error_text(exc)
+        log.warning("%s: the old session did not confirm it had run what was written on it (%s); "
+                    "taken as a lost link", self._who(), why)
+        self._set_aside_after_link_loss()
 
     def _last_timeout_ms(self) -> float:
         try:
@@ -518,6 +542,22 @@ class RecoveringVisa:
         errors = self.drain_errors(query)
         if errors:
             raise InstrumentError(f"{self._who()}: after {after} the instrument reported {'; '.join(errors)}")
+
+
+def _is_raw_socket(resource: Any) -> bool:
+    try:
+        return str(resource.resource_name).upper().endswith("::SOCKET")
+    except Exception:  # noqa: BLE001 - a closed session may not answer attribute reads
+        return False
+
+
+def _is_identification(reply: str) -> bool:
+    """An IEEE 488.2 *IDN? reply: four fields, the first a maker's name (a line of four numbers,
+    an ASCII waveform's end, is not one)."""
+    line = reply.strip()
+    fields = line.split(",")
+    return (len(fields) == 4 and any(c.isalpha() for c in fields[0])
+            and all(" " <= c <= "~" for c in line))
 
 
 def _is_pyvisa_py_socket(resource: Any) -> bool:

@@ -1,0 +1,189 @@
+"""A raw socket has no device clear: what an interrupted exchange wrote may still be on its way
+to the instrument when the driver opens a new session, and the instrument runs it whenever it
+arrives, after the new session's commands if it comes late. Before the driver opens the new
+session it must know the old one's bytes have run.
+
+Real driver, real pyvisa-py socket, the emulator's TCP server; between them a proxy on
+127.0.0.1 that delivers the first connection's bytes late once told to (a congested or slow
+link), as a loaded machine did by chance once in a CI run.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from driver_helpers import ENVELOPES, faults_of
+
+from drivers.keithley_2450 import Keithley2450
+
+BIAS_MAX_A = ENVELOPES["bias"].limits["bias_current_max_a"]
+RAMP_A_PER_S = ENVELOPES["bias"].limits["bias_ramp_max_a_per_s"]
+LATE_S = 0.3  # how late the first connection's bytes arrive once the proxy is told to hold them
+
+
+class LateLinkProxy:
+    """Forwards TCP connections to `target`; the first connection's client-to-instrument bytes
+    arrive `LATE_S` late once `late` is set, in order, and its upstream end closes only after
+    they are delivered (as a socket's buffered bytes outlive the client's close)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.late = threading.Event()
+        self._connections = 0
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = [self._listener]
+        self._start(self._accept)
+
+    def _start(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            self._sockets += [client, upstream]
+            first = self._connections == 0
+            self._connections += 1
+            self._start(self._forward, client, upstream, first)
+            self._start(self._forward, upstream, client, False)
+
+    def _forward(self, source: socket.socket, sink: socket.socket, may_be_late: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if may_be_late and self.late.is_set():
+                    time.sleep(LATE_S)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def proxied_smu(bench) -> Iterator[tuple[Keithley2450, LateLinkProxy]]:
+    from sim_backend.transport.bench_server import BenchServer
+
+    server = BenchServer(bench).start()
+    served = next(s for s in server.instruments if s.role == "bias")
+    host, port = served.server.visa_address.split("::")[1:3]
+    proxy = LateLinkProxy((host, int(port)))
+    driver = Keithley2450("bias_late", f"TCPIP::127.0.0.1::{proxy.port}::SOCKET", visalib="@py",
+                          envelope=ENVELOPES["bias"])
+    try:
+        driver.visa_handle.timeout = 5000
+        driver.set_compliance_v(0.5)
+        yield driver, proxy
+    finally:
+        driver.close()
+        proxy.close()
+        server.stop()
+
+
+def _cut_after_the_level_write(driver: Keithley2450, proxy: LateLinkProxy, level_a: float) -> None:
+    """Set `level_a`; from its level write on the link is late, and the first read after that
+    write is interrupted (a Ctrl-C), its reply left unread."""
+    handle = driver.visa_handle
+    original_write, original_read = handle.write, handle.read
+    written = threading.Event()
+
+    def write(message, *args, **kwargs):
+        if message.upper().startswith(":SOUR:CURR ") and float(message.split()[-1]) != 0.0:
+            proxy.late.set()
+            written.set()
+        return original_write(message, *args, **kwargs)
+
+    def read(*args, **kwargs):
+        if written.is_set():
+            raise KeyboardInterrupt("cut")
+        return original_read(*args, **kwargs)
+
+    handle.write, handle.read = write, read
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            driver.set_current_a(level_a, ramp_a_per_s=RAMP_A_PER_S)
+    finally:
+        handle.write, handle.read = original_write, original_read
+    assert written.is_set(), "the level was never written: the test cut nothing"
+
+
+def test_safe_state_after_a_cut_level_write_on_a_late_link_ends_at_zero(bench, proxied_smu):
+    """The level write of the interrupted exchange reaches the instrument late. Safe state
+    after it must still leave the source at 0 A with the output off: the late level must have
+    run before safe state's zero, not after it."""
+    driver, proxy = proxied_smu
+    driver.set_output_enabled(True)
+    _cut_after_the_level_write(driver, proxy, 0.4 * BIAS_MAX_A)
+    driver.safe_state()
+    time.sleep(2 * LATE_S)   # anything still on its way has arrived and run
+    panel = bench.world.panels["bias"]
+    assert (panel.current_level_a, panel.output_enabled) == (0.0, False)
+
+
+def test_a_level_set_after_a_cut_level_write_on_a_late_link_is_the_one_that_stays(bench, proxied_smu):
+    """After the interrupted exchange the next bias change is the level the source holds, not
+    the late one of the exchange that was cut."""
+    driver, proxy = proxied_smu
+    driver.set_output_enabled(True)
+    _cut_after_the_level_write(driver, proxy, 0.4 * BIAS_MAX_A)
+    driver.set_current_a(0.1 * BIAS_MAX_A, ramp_a_per_s=RAMP_A_PER_S)
+    time.sleep(2 * LATE_S)
+    assert bench.world.panels["bias"].current_level_a == pytest.approx(0.1 * BIAS_MAX_A)
+
+
+class TestLeftoverReply:
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {"scope": "keysight_infiniium"}
+
+    @pytest.fixture
+    def transport(self) -> str:
+        return "tcp"    # a raw socket: the in-process scope is a VXI-11 instrument, with a device clear
+
+    def test_a_binary_reply_left_unread_is_passed_over_without_counting_the_link_lost(self, connect, bench):
+        """The reply left unread by an interrupt is a block of bytes with line feeds in it, one
+        line of four numbers, one of four fields with no maker's name: none is taken for the old
+        session's identification, the one that is ends the wait, and the link counts as kept
+        (a resynchronisation, no settings written again)."""
+        from drivers.keysight_infiniium import KeysightInfiniium
+        from contracts.envelope import Envelope
+        from sim_backend.faults.plan import garble
+
+        scope = connect("scope", KeysightInfiniium, envelope=Envelope("oscilloscope", {"input_range_max_v": 2.0}))
+        leftover = b"#18\x01\n\x02\xff\x00\n1.0,2.0,3.0,4.0\n\x02,a,b,c\n"
+        faults_of(bench, "scope").inject(garble(leftover))
+        handle = scope.visa_handle
+        original_read = handle.read
+
+        def read(*args, **kwargs):
+            raise KeyboardInterrupt("cut")          # before a byte of the reply is read
+
+        handle.read = read
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                scope.ask("*IDN?")
+        finally:
+            handle.read = original_read
+        identity = scope.ask("*IDN?")
+        assert identity.count(",") == 3 and "KEYSIGHT" in identity.upper(), f"*IDN? answered {identity!r}"
+        assert (scope.resynchronisations, scope.links_lost) == (1, 0)
