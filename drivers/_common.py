@@ -156,6 +156,7 @@ class RecoveringVisa:
     def remember_address(self, address: str, visalib: str | None) -> None:
         """Called by each driver's __init__ with what it was opened with."""
         self._open_spec = (address, visalib)
+        _say_when_the_peer_closes(self.visa_handle)  # type: ignore[attr-defined]
 
     # --- what may be written -----------------------------------------------------------------
     def write_rules(self) -> list[Rule]:
@@ -429,6 +430,7 @@ class RecoveringVisa:
             pass
         manager = pyvisa.ResourceManager(visalib) if visalib else pyvisa.ResourceManager()
         resource = manager.open_resource(address)
+        _say_when_the_peer_closes(resource)
         self._visa_handle = resource
         resource.read_termination, resource.write_termination = read_term, write_term
         resource.timeout = timeout_ms
@@ -558,6 +560,38 @@ def _is_identification(reply: str) -> bool:
     fields = line.split(",")
     return (len(fields) == 4 and any(c.isalpha() for c in fields[0])
             and all(" " <= c <= "~" for c in line))
+
+
+class _PeerCloseAwareSocket:
+    """A pyvisa-py socket session's socket that says when the instrument has closed the
+    connection. pyvisa-py reads on after the close (select finds the socket readable, recv
+    gives nothing) until its timeout, spinning a core: a power-cycled instrument or a server
+    that dropped the client cost the whole timeout before the reconnect. A read at the end of
+    the stream raises ConnectionResetError instead (a transport failure: reconnect), as
+    NI-VISA reports a lost connection."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        data = self._sock.recv(size, *flags)
+        if not data and size:
+            raise ConnectionResetError("the instrument closed the connection")
+        return data
+
+    def fileno(self) -> int:          # select() waits on the socket itself
+        return self._sock.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _say_when_the_peer_closes(resource: Any) -> None:
+    if not _is_pyvisa_py_socket(resource):
+        return
+    session = resource.visalib.sessions[resource.session]
+    if not isinstance(session.interface, _PeerCloseAwareSocket):
+        session.interface = _PeerCloseAwareSocket(session.interface)
 
 
 def _is_pyvisa_py_socket(resource: Any) -> bool:

@@ -111,6 +111,25 @@ def test_reconnects_after_a_dropped_connection(case, connect, bench):
     case.read(driver)                       # and keeps working
 
 
+class TestAConnectionClosedByTheInstrument:
+    @pytest.fixture
+    def transport(self) -> str:
+        return "tcp"        # a socket the emulator's server closes (in-process, the fault is the backend's)
+
+    def test_is_told_at_once_not_waited_out(self, case, connect, bench, caplog):
+        """pyvisa-py reads on after the peer closed a socket until its timeout: with a minute's
+        timeout the reconnect must still start from the close itself (its cause names it)."""
+        driver = connect(case.role_name, case.driver, timeout=WORKING_TIMEOUT_S, **case.kwargs)
+        case.configure(driver)
+        driver.timeout(60.0)
+        bench.faults_for(station_address(bench, case.role_name)).inject(faults.drop())
+        with caplog.at_level("WARNING", logger="drivers._common"):
+            case.read(driver)
+        causes = [r.getMessage() for r in caplog.records if "reconnecting" in r.getMessage()]
+        assert causes and all("closed the connection" in cause for cause in causes), causes
+        case.read(driver)
+
+
 def test_persistent_timeout_gives_a_clear_error_not_a_hang(case, connect, bench):
     driver = connect(case.role_name, case.driver, timeout=WORKING_TIMEOUT_S, **case.kwargs)
     driver.reconnect_backoff_s = 0.01   # the bound below follows it
