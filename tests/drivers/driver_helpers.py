@@ -164,3 +164,27 @@ def trace_smu(bench) -> list[tuple[float, float]]:
 
     panel.__class__ = Traced
     return events
+
+
+def largest_rise_a(events) -> float:
+    """Largest single step that raised |I| or crossed zero."""
+    worst = 0.0
+    for (_, a), (_, b) in zip(events, events[1:]):
+        if abs(b) > abs(a) or a * b < 0:
+            worst = max(worst, abs(b - a))
+    return worst
+
+
+def assert_no_step_above_the_largest(driver, events, outcomes) -> None:
+    step = largest_rise_a(events)
+    assert step <= driver._largest_step_a() * (1 + 1e-9), (
+        outcomes, f"a rise of {step:.3g} A in one source step; the largest step is {driver._largest_step_a():.3g} A; "
+        f"levels {[round(v * 1e6, 3) for _, v in events]} uA")
+
+
+def smu_at(connect, level_a: float):
+    """The enveloped SMU on, sourcing `level_a` (ramped there at 100 uA/s)."""
+    driver = enveloped_smu(connect)
+    driver.set_output_enabled(True)
+    driver.set_current_a(level_a, ramp_a_per_s=100e-6)
+    return driver

@@ -10,8 +10,8 @@ Real drivers, both transports (in-process and TCP), the emulated bench, as test_
 from __future__ import annotations
 
 import pytest
-from driver_helpers import (CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, pulser_problems, send,
-                            trace_smu)
+from driver_helpers import (CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, assert_no_step_above_the_largest,
+                            enveloped_smu, pulser_problems, send, smu_at, trace_smu)
 
 from contracts.envelope import EnvelopeError
 from drivers.keysight_33500b import Keysight33500B
@@ -22,29 +22,13 @@ COMPLIANCE_MAX_V = ENVELOPES["bias"].limits["compliance_max_v"]
 PULSE_MAX_V = ENVELOPES["pulser"].limits["pulse_current_max_a"] / CHIP_AMPERES_PER_VOLT
 
 
-def largest_rise_a(events) -> float:
-    """Largest single step that raised |I| or crossed zero."""
-    worst = 0.0
-    for (_, a), (_, b) in zip(events, events[1:]):
-        if abs(b) > abs(a) or a * b < 0:
-            worst = max(worst, abs(b - a))
-    return worst
-
-
-def assert_no_step_above_the_largest(driver, events, outcomes) -> None:
-    step = largest_rise_a(events)
-    assert step <= driver._largest_step_a() * (1 + 1e-9), (
-        outcomes, f"a rise of {step:.3g} A in one source step; the largest step is {driver._largest_step_a():.3g} A; "
-        f"levels {[round(v * 1e6, 3) for _, v in events]} uA")
-
-
 # --------------------------------------------------------------------------- Keithley 2450
 
 def test_smu_block_with_a_quote_hides_a_level(connect, bench):
     """The guard splits units outside quotes but knows no IEEE 488.2 blocks: a `'` inside a
     definite block opens a 'string' for the guard that swallows the rest of the message,
     which the instrument executes."""
-    driver = _smu_at(connect, 10e-6)
+    driver = smu_at(connect, 10e-6)
     outcome = send(driver, """:TRIG:LOAD "Empty",#11';:SOUR:CURR 100e-6""")
     errors = driver.ask(":SYST:ERR?")
     panel = bench.world.panels["bias"]
@@ -90,13 +74,6 @@ def test_smu_reset_then_raw_output_on_with_default_compliance(connect, bench, wa
         outcomes, f"output on with compliance {panel.voltage_limit_v} V, limit {COMPLIANCE_MAX_V} V")
 
 
-def _smu_at(connect, level_a: float):
-    driver = enveloped_smu(connect)
-    driver.set_output_enabled(True)
-    driver.set_current_a(level_a, ramp_a_per_s=100e-6)
-    return driver
-
-
 def _pulsing(connect, model: type, edge_s: float = 10e-9):
     """A generator on, pulsing at half the envelope's amplitude."""
     generator = connect("pulser", model, envelope=PULSER_ENVELOPE)
@@ -106,7 +83,7 @@ def _pulsing(connect, model: type, edge_s: float = 10e-9):
 
 
 def test_smu_a_second_initiate_reruns_a_list_sweep_unchecked(connect, bench):
-    driver = _smu_at(connect, 25e-6)
+    driver = smu_at(connect, 25e-6)
     outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
                                           ':SOUR:SWE:CURR:LIST 1, 5e-05, 1, OFF, "defbuffer1"', ":INIT")]
     driver.ask("*OPC?")
@@ -118,7 +95,7 @@ def test_smu_a_second_initiate_reruns_a_list_sweep_unchecked(connect, bench):
 
 def test_smu_list_sweep_count_rounded_differently(connect, bench):
     """The guard reads the count with int() (1.5 -> 1); the instrument rounds (1.5 -> 2)."""
-    driver = _smu_at(connect, 25e-6)
+    driver = smu_at(connect, 25e-6)
     outcomes = [send(driver, ":SOUR:LIST:CURR 25e-6,0"),
                 send(driver, ':SOUR:SWE:CURR:LIST 1, 5e-05, 1.5, OFF, "defbuffer1"')]
     events = trace_smu(bench)
@@ -187,7 +164,7 @@ SMU_FRAMING = {
 
 @pytest.mark.parametrize("case", sorted(SMU_FRAMING))
 def test_smu_framing_cannot_hide_a_level(connect, bench, case):
-    driver = _smu_at(connect, 10e-6)
+    driver = smu_at(connect, 10e-6)
     writes, encoding = SMU_FRAMING[case]
     driver.visa_handle.encoding = encoding
     outcomes = [send(driver, message) for message in writes]

@@ -17,8 +17,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import PULSER_ENVELOPE, pulser_problems
-from test_write_guard_audit import _smu_at, assert_no_step_above_the_largest, send, trace_smu
+from driver_helpers import PULSER_ENVELOPE, assert_no_step_above_the_largest, pulser_problems, send, smu_at, trace_smu
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
@@ -80,7 +79,7 @@ class TestKeithley2450:
         """`:SOUR:SWE:CURR:LIST 1, 5e-05, 0, …`: the guard reads count 0 as 1 and records the new
         sweep (0 A); the instrument refuses the count (-222) and keeps the sweep set before
         (25 uA, 0 A), which the next `:INIT` plays: 0 -> 25 uA in one step."""
-        driver = _smu_at(connect, 25e-6)
+        driver = smu_at(connect, 25e-6)
         outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
                                               ':SOUR:SWE:CURR:LIST 1, 5e-05, 1, OFF, "defbuffer1"', ":INIT")]
         driver.ask("*OPC?")
@@ -95,7 +94,7 @@ class TestKeithley2450:
     def test_output_off_the_instrument_never_ran(self, connect, bench):
         """`:NOSUCH;:OUTP OFF`: the instrument stops at the undefined header, its output stays on
         at 10 uA; the guard believes it off and lets any level within the limit through at once."""
-        driver = _smu_at(connect, 10e-6)
+        driver = smu_at(connect, 10e-6)
         outcomes = [send(driver, ":NOSUCH:HEADER 1;:OUTP OFF"), driver.ask(":SYST:ERR?")]
         events = trace_smu(bench)
         outcomes.append(send(driver, ":SOUR:CURR 29e-6"))
@@ -106,7 +105,7 @@ class TestKeithley2450:
         """With source autorange off at 10 uA, every level above 10.5 uA is refused (-222) and the
         guard records it anyway: ramped up in steps the instrument never took, the guard's level
         reaches 29 uA while the source stays at 10 uA; autorange on, then 29 uA is one step."""
-        driver = _smu_at(connect, 10e-6)
+        driver = smu_at(connect, 10e-6)
         outcomes = [send(driver, ":SOUR:CURR:RANG:AUTO OFF")]
         level = 10e-6
         while level < 29e-6 - 1e-12:
@@ -124,7 +123,7 @@ class TestKeithley2450:
         """`:TRIG:LOAD "SimpleLoop", 1` replaces the list sweep set before; the guard still plays
         that sweep at `:INIT` and records its last level (0 A) while the source stays at 25 uA: a
         step to -1 uA, one small step for the guard, is a 26 uA reversal."""
-        driver = _smu_at(connect, 25e-6)
+        driver = smu_at(connect, 25e-6)
         outcomes = [send(driver, m) for m in (":SOUR:LIST:CURR 25e-6,0",
                                               ':SOUR:SWE:CURR:LIST 1, 5e-05, 1, OFF, "defbuffer1"',
                                               ':TRIG:LOAD "SimpleLoop", 1', ":INIT")]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import ENVELOPES
+from driver_helpers import ENVELOPES, assert_no_step_above_the_largest, send, smu_at, trace_smu
 from test_write_guard import bias_faults
-from test_write_guard_audit import _smu_at, assert_no_step_above_the_largest, send, trace_smu
 
 from sim_backend.faults.plan import withhold
 
@@ -48,7 +47,7 @@ def test_safe_state_with_an_old_error_in_the_queue_ends_off_at_zero(connect, ben
     is read after the first step of safe state's ramp to 0 A: the guard takes that step's level
     as unknown, and the next step, from an unknown level to 19 uA, is refused: the output stays
     on at 19 uA."""
-    driver = _smu_at(connect, 20e-6)
+    driver = smu_at(connect, 20e-6)
     outcomes = [send(driver, ":NOSUCH:HEADER 1")]          # changes nothing the guard follows
     try:
         driver.safe_state()
@@ -67,7 +66,7 @@ def test_an_error_reply_lost_with_the_link_is_not_a_clean_queue(connect, bench):
     query is asked again and the queue reports 0: the guard takes the refused level as set.
     Stepping up that way, the guard's level climbs while the source stays at 10 uA; autorange
     on, the next step is many steps at once."""
-    driver = _smu_at(connect, 10e-6)
+    driver = smu_at(connect, 10e-6)
     driver.timeout(0.3)
     faults = bias_faults(bench)
     outcomes = [send(driver, ":SOUR:CURR:RANG:AUTO OFF")]
@@ -93,7 +92,7 @@ def test_a_level_after_a_cut_ramp_cannot_reverse_the_current(connect, bench, cut
     """`set_current_a(20 uA)` from 10 uA cut by a signal at one of its reads: the step's level
     becomes unknown, which the guard counts as 0 A, so -1.2 uA (one largest step from 0 A) is
     let through while the source is at 10..20 uA: a reversal of 11 uA or more at once."""
-    driver = _smu_at(connect, 10e-6)
+    driver = smu_at(connect, 10e-6)
     undo = cut_at_read(driver, cut)
     try:
         driver.set_current_a(20e-6, ramp_a_per_s=RAMP_MAX_A_PER_S)
@@ -118,7 +117,7 @@ def test_a_reconnect_after_a_power_cycle_does_not_trust_the_old_output_state(con
     aside: from an unknown level only 0 A may be written."""
     from sim_backend.faults.plan import drop
 
-    driver = _smu_at(connect, 20e-6)
+    driver = smu_at(connect, 20e-6)
     bench.device("bias").write_bytes(b"*RST\n")            # the power cycle
     bias_faults(bench).inject(drop())
     outcomes = [driver.ask("*OPC?")]                       # dropped, reconnected, asked again

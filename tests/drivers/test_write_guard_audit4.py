@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import PULSER_ENVELOPE, pulser_problems
-from test_write_guard_audit import assert_no_step_above_the_largest, enveloped_smu, send, trace_smu
+from driver_helpers import (PULSER_ENVELOPE, assert_no_step_above_the_largest, enveloped_smu, pulser_problems, send,
+                            trace_smu)
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import ENVELOPES, LakeshoreOnTheBench, faults_of
+from driver_helpers import (ENVELOPES, LakeshoreOnTheBench, assert_no_step_above_the_largest, faults_of, send,
+                            smu_at, trace_smu)
 
 from contracts.envelope import EnvelopeError
 from drivers._common import InstrumentError
@@ -91,11 +92,10 @@ class TestAGarbledReplyLearnt:
     @staticmethod
     def _reconnected_smu_at_zero(connect, bench):
         from test_write_guard import bias_faults
-        from test_write_guard_audit import _smu_at
 
         from sim_backend.faults.plan import drop
 
-        driver = _smu_at(connect, 0.0)
+        driver = smu_at(connect, 0.0)
         bias_faults(bench).inject(drop())
         driver.ask("*OPC?")                                    # dropped, reconnected, asked again
         return driver, bias_faults(bench)
@@ -104,7 +104,6 @@ class TestAGarbledReplyLearnt:
         """`:OUTP?` answered `0` instead of `1` (one bit): the guard learns the output off, then
         `:SOUR:CURR 2e-05` passes as a level set with the output off; the instrument, on at 0 A,
         sources 20 uA at once (largest step 1.2 uA)."""
-        from test_write_guard_audit import assert_no_step_above_the_largest, send, trace_smu
 
         from sim_backend.faults.plan import garble
 
@@ -118,7 +117,6 @@ class TestAGarbledReplyLearnt:
     def test_a_level_garbled_upwards_does_not_license_a_jump(self, connect, bench):
         """`:SOUR:CURR?` answered `+2.000000E-05` instead of `+0.000000E+00`: the guard learns
         20 uA, then, 50 ms later, `:SOUR:CURR 2.1e-05` passes as a 1 uA step; the instrument goes 0 -> 21 uA."""
-        from test_write_guard_audit import assert_no_step_above_the_largest, send, trace_smu
 
         from sim_backend.faults.plan import garble
 

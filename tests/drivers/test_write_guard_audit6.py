@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import ENVELOPES, LakeshoreOnTheBench, enveloped_smu, faults_of
-from test_write_guard_audit import send, trace_smu
+from driver_helpers import ENVELOPES, LakeshoreOnTheBench, enveloped_smu, faults_of, send, trace_smu
 
 from contracts.envelope import EnvelopeError
 from drivers._common import InstrumentError

@@ -9,8 +9,7 @@ test_write_guard_audit.py; each test asserts what the instrument must stay insid
 from __future__ import annotations
 
 import pytest
-from driver_helpers import PULSER_ENVELOPE, faults_of, pulser_problems
-from test_write_guard_audit import send
+from driver_helpers import PULSER_ENVELOPE, faults_of, pulser_problems, send
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
