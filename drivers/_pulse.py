@@ -151,8 +151,12 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
         return admission.state.setdefault(("levels", admission.channel), {"high": None, "low": None, "offset": None})
 
     def settle(admission: Admission, present: dict[str, float | None]) -> None:
+        # The DC function puts out the offset alone: the high and low it keeps (a pulse's
+        # amplitude around the offset) are checked when the pulse function or an output brings
+        # them back (set_function, check_output_levels_known).
+        in_dc = admission.state.get(("function", admission.channel)) == "DC"
         for name, level_v in present.items():
-            if level_v is not None:
+            if level_v is not None and not (in_dc and name != "offset"):
                 check_level(level_v)
 
     def set_high_or_low(name: str) -> Callable[[Admission], None]:

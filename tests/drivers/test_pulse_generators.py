@@ -74,6 +74,30 @@ def test_dc_level_and_safe_state(generator, bench):
     assert not channel.output_enabled and channel.offset_v == 0.0
 
 
+def test_dc_after_a_pulse_is_the_offset_alone_and_the_pulse_back_is_checked_again(generator, bench, connect):
+    """In the DC function the generator puts out its offset alone: the pulse's amplitude it keeps
+    does not bound a DC level (a -1.1 V pulse then 0.8 V DC: the kept amplitude around 0.8 V would
+    reach 1.35 V, but nothing puts it out). Back in the pulse function, with the output on, the
+    kept amplitude around the new offset is checked again, and refused."""
+    generator.configure_pulse(amplitude_v=-1.1, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    generator.set_output_enabled(True)
+    generator.configure_dc(level_v=0.8)
+    channel = bench.world.panels["pulser"].channels[1]
+    assert (channel.function, channel.offset_v, channel.output_enabled) == ("DC", pytest.approx(0.8), True)
+    function = ":SOUR1:FUNC PULS" if isinstance(generator, Keysight33500B) else ":FUNC1 PULS"
+    with pytest.raises(EnvelopeError, match="pulse_current_max_a"):
+        generator.write(function)           # the kept 1.1 Vpp around 0.8 V: 0.25..1.35 V
+    assert channel.function == "DC"
+    generator.set_output_enabled(False)
+    generator.write(function)               # off, the pulse function may be set ...
+    with pytest.raises(EnvelopeError, match="pulse_current_max_a"):
+        generator.set_output_enabled(True)  # ... but not put out
+    assert not channel.output_enabled
+    generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
+    generator.set_output_enabled(True)
+    assert (channel.low_v, channel.high_v, channel.output_enabled) == (pytest.approx(0.0), pytest.approx(0.5), True)
+
+
 REFUSED = [  # (amplitude_v, width_s, the limit named in the refusal)
     (1.3, 100e-9, "pulse_current_max_a"),     # 1.3 V -> 65 uA at the chip, above 60 uA
     (-1.3, 100e-9, "pulse_current_max_a"),
