@@ -595,8 +595,7 @@ def _say_when_the_peer_closes(resource: Any) -> None:
 
 
 def _is_pyvisa_py_socket(resource: Any) -> bool:
-    return (resource.resource_name.upper().endswith("::SOCKET")
-            and type(resource.visalib).__module__.startswith("pyvisa_py"))
+    return _is_raw_socket(resource) and type(resource.visalib).__module__.startswith("pyvisa_py")
 
 
 def _error_entry(reply: str) -> tuple[int, str]:
