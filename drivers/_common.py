@@ -35,6 +35,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -368,6 +370,9 @@ class RecoveringVisa:
         if cause is not None:
             log.warning("%s: %s failed (%s); reconnecting", self._who(), what, cause)
             self._set_aside_after_link_loss()
+        handle: Any = self.visa_handle  # type: ignore[attr-defined]
+        if _is_raw_socket(handle):
+            self._let_old_session_finish(handle, lost_already=cause is not None)
         self._recovering = True
         try:
             for attempt in range(1, self.reconnect_attempts + 1):
@@ -422,8 +427,6 @@ class RecoveringVisa:
     def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
         handle: Any = self.visa_handle  # type: ignore[attr-defined]
         read_term, write_term = handle.read_termination, handle.write_termination
-        if self._resynchronising and not self._link_lost_pending and _is_raw_socket(handle):
-            self._let_old_session_finish(handle)
         try:
             handle.close()
         except Exception:  # noqa: BLE001 - a dead session may refuse to close; reopen anyway
@@ -445,12 +448,15 @@ class RecoveringVisa:
             raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
         self._unsynced = ""
 
-    def _let_old_session_finish(self, handle: Any) -> None:
-        """A raw socket has no device clear, and the instrument runs what an interrupted exchange
-        wrote whenever it arrives: a level still on its way would run after the new session's
-        commands (after safe state's zero). An identification asked on the old session and read
-        back there means the instrument has run everything written before it. Without that
-        reply the link counts as lost (the panel may have been used meanwhile)."""
+    def _let_old_session_finish(self, handle: Any, *, lost_already: bool) -> None:
+        """Before a raw socket is reopened (a resynchronisation, or a reconnect after a failure
+        such as a timeout, which a slow link gives too): a socket has no device clear, and the
+        instrument runs what the old session wrote whenever it arrives, so a level still on its
+        way would run after the new session's commands (after safe state's zero). An
+        identification asked on the old session and read back there, within the VISA timeout,
+        means the instrument has run everything written before it. Without that reply the link
+        counts as lost (the panel may have been used meanwhile), and the old connection is
+        reset rather than closed: TCP then drops what it still held to send or retransmit."""
         deadline_s = time.monotonic() + float(handle.timeout or 0.0) / 1000.0
         why = "no identification came back in time"
         try:
@@ -462,8 +468,10 @@ class RecoveringVisa:
         except Exception as exc:  # noqa: BLE001 - a dead or garbled link: reopen regardless
             why = error_text(exc)
         log.warning("%s: the old session did not confirm it had run what was written on it (%s); "
-                    "taken as a lost link", self._who(), why)
-        self._set_aside_after_link_loss()
+                    "taken as a lost link, its connection reset", self._who(), why)
+        _reset_on_close(handle)
+        if not (lost_already or self._link_lost_pending):   # counted once, as a failed reconnect attempt is
+            self._set_aside_after_link_loss()
 
     def _last_timeout_ms(self) -> float:
         try:
@@ -479,8 +487,12 @@ class RecoveringVisa:
         return InstrumentConnectionError(f"{self._who()}: {what} failed: {detail}")
 
     def _errors_after_failure(self) -> list[str]:
-        self._recovering = True
         try:
+            if self._unsynced:
+                # The failed exchange's reply may still come: taken for an error-queue entry it
+                # would shift every later reply by one.
+                self._resynchronise("reading the error queue")
+            self._recovering = True
             return self.drain_errors()
         except Exception:  # noqa: BLE001 - best effort: the link may be gone after all
             return []
@@ -584,6 +596,17 @@ class _PeerCloseAwareSocket:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
+
+
+def _reset_on_close(resource: Any) -> None:
+    """Close a pyvisa-py socket with a TCP reset (SO_LINGER 0), dropping unsent data."""
+    if not _is_pyvisa_py_socket(resource):
+        return
+    try:
+        resource.visalib.sessions[resource.session].interface.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except Exception:  # noqa: BLE001 - a session already closed has nothing left to send
+        pass
 
 
 def _say_when_the_peer_closes(resource: Any) -> None:

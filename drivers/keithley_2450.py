@@ -292,10 +292,12 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         # it back and is planned again from there (a bounded number of times), rather than
         # stepping on from a level that may not be the source's.
         for replans in range(self.ramp_steps_max() + 1):
-            start_a = self._ramp_start_a()
+            start_a, disagreed = self._ramp_start_a()
             levels, wait_s = self.ramp_plan(start_a, target_a, ramp_a_per_s)
-            if levels and start_a != self.write_guard.commanded(LEVEL_A):
-                levels.insert(0, start_a)     # say where the ramp starts: a move that only lowers |I|
+            if disagreed or (levels and start_a != self.write_guard.commanded(LEVEL_A)):
+                # Say where the ramp starts, a move that only lowers |I|: also when it is the
+                # target, or the level last commanded, which the source did not hold.
+                levels.insert(0, start_a)
             for level_a in levels:
                 # Wait before each step, so back-to-back ramps cannot exceed the rate either.
                 time.sleep(wait_s)
@@ -309,7 +311,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             # the commanded level is known from here on.
             self.write(f":SOUR:CURR {target_a:.9g}")
 
-    def _ramp_start_a(self) -> float:
+    def _ramp_start_a(self) -> tuple[float, bool]:
+        """Where a ramp starts, and whether the source's reading disagreed with the guard's record."""
         commanded_a = self.write_guard.commanded(LEVEL_A)     # before the reading can teach it
         try:
             read_a: float | None = self.source_level_a()
@@ -328,7 +331,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         for text in filter(None, (note, clamp_note)):
             log.warning("%s: %s", self._who(), text)
             self.safety_notes.append(f"{self.name}: {text}")
-        return start_a
+        return start_a, bool(note)
 
     def _source_function(self, *, agreed: bool = False) -> str:
         """ "current" or "voltage"; any other reply is malformed (read again after a resync);
