@@ -72,6 +72,9 @@ class InstrumentError(RuntimeError):
 #: Reads of a state the guard must learn before giving up on two alike in a row.
 AGREED_READS_MAX = 4
 
+#: `*IDN?` asked at most this often on an old session before a reopen (_let_old_session_finish).
+OLD_SESSION_ASKS_MAX = 4
+
 
 class MalformedReplyError(InstrumentError):
     """An instrument's reply could not be read as what the query returns, twice in a row."""
@@ -461,10 +464,16 @@ class RecoveringVisa:
         why = "no identification came back in time"
         try:
             handle.write("*IDN?")
+            asked = 1
             while time.monotonic() <= deadline_s:
                 # Bytes, not text: the reply left unread may be a binary block.
                 if _is_identification(handle.read_raw().decode("ascii", "replace")):
                     return
+                if asked < OLD_SESSION_ASKS_MAX:
+                    # That may have been the identification, garbled: asked again, an answer
+                    # still comes without waiting out the timeout.
+                    handle.write("*IDN?")
+                    asked += 1
         except Exception as exc:  # noqa: BLE001 - a dead or garbled link: reopen regardless
             why = error_text(exc)
         log.warning("%s: the old session did not confirm it had run what was written on it (%s); "
