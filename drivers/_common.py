@@ -75,6 +75,10 @@ AGREED_READS_MAX = 4
 #: `*IDN?` asked at most this often on an old session before a reopen (_let_old_session_finish).
 OLD_SESSION_ASKS_MAX = 4
 
+#: Times a safe state writes its switch-off (and reads the report after it) while that report
+#: is lost or garbled on the way, before it says the instrument may not be safe.
+SAFE_STATE_ATTEMPTS = 4
+
 
 class MalformedReplyError(InstrumentError):
     """An instrument's reply could not be read as what the query returns, twice in a row."""

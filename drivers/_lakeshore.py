@@ -13,13 +13,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from drivers._common import InstrumentError, MalformedReplyError, RecoveringVisa
+from drivers._common import SAFE_STATE_ATTEMPTS, InstrumentError, MalformedReplyError, RecoveringVisa
 from drivers._write_guard import Admission, Learner, Rule, number, refuse, whole_number
 from contracts.envelope import Envelope, EnvelopeError
-
-#: Times a safe state writes the heater ranges off and reads the status after them, while that
-#: status is lost or garbled on the way.
-SAFE_STATE_ATTEMPTS = 4
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
 _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}

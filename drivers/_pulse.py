@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Any
 
-from drivers._common import InstrumentError
+from drivers._common import SAFE_STATE_ATTEMPTS, InstrumentError
 from drivers._write_guard import Admission, Check, Rule, forget, number, only, refuse, switch
 from contracts.envelope import Envelope, EnvelopeError
 
@@ -26,9 +26,6 @@ EDGE_FIT = 1.6
 
 #: The load the levels are specified into: the matched line the wiring's amperes per volt assume.
 MATCHED_LOAD_OHM = 50
-
-#: Times a safe state sends its message before it gives up confirming it (see safe_state).
-SAFE_STATE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)

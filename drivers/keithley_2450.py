@@ -38,7 +38,7 @@ import numpy as np
 from qcodes import validators as vals
 from qcodes.instrument_drivers.Keithley import Keithley2450 as _StockKeithley2450
 
-from drivers._common import MalformedReplyError, RecoveringVisa
+from drivers._common import SAFE_STATE_ATTEMPTS, InstrumentError, MalformedReplyError, RecoveringVisa
 from drivers._write_guard import (
     Admission, Learner, Rule, forget, number, numbers, only, refuse, switch, unknown, whole_number,
 )
@@ -254,6 +254,16 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             self.write(":OUTP OFF")
             self._output_on = False
             raise
+        # The switch-off's report lost with the link (or garbled) leaves the guard not knowing
+        # the output off: written again until it does, or said.
+        for _ in range(SAFE_STATE_ATTEMPTS):
+            if self.write_guard.state.get(OUTPUT_ON) is False:
+                return
+            self.write(":OUTP OFF")
+        if self.write_guard.state.get(OUTPUT_ON) is not False:
+            raise InstrumentError(f"{self._who()}: safe_state switched the output off {SAFE_STATE_ATTEMPTS + 1} "
+                                  "times, and the instrument's report after each was lost or garbled: the output "
+                                  "may still be on")
 
     # --- helpers ----------------------------------------------------------------------------
     def source_level_a(self) -> float:

@@ -10,6 +10,7 @@ link), as a loaded machine did by chance once in a CI run.
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -63,6 +64,8 @@ class LateLinkProxy:
         try:
             while chunk := source.recv(65536):
                 if may_be_late and self.late.is_set():
+                    if self.late_s == math.inf:
+                        continue                   # an outage: never delivered
                     time.sleep(self.late_s)
                 sink.sendall(chunk)
         except OSError:
@@ -253,6 +256,30 @@ def test_a_reply_late_twice_is_never_read_as_a_later_answer(bench, connect):
     time.sleep(0.5)
     answer = driver.ask(":SOUR:CURR?")
     assert level.match(answer.encode()), f":SOUR:CURR? answered {answer!r}"
+
+
+def test_safe_state_whose_switch_off_is_lost_in_an_outage_switches_off_again(bench, late_smu):
+    """On at 5 uA. The link goes down as safe state writes `:OUTP OFF` (nothing written on that
+    connection arrives any more; a new one works): the error-queue read after it times out, the
+    old session never answers and is reset, and the report read on the new session is clean. The
+    switch-off's own report was lost, so the output may still be on: safe state must write it
+    again, not return with the output on at 0 A."""
+    driver, proxy = late_smu(late_s=math.inf, timeout_ms=300)
+    driver.set_output_enabled(True)
+    driver.set_current_a(5e-6, ramp_a_per_s=RAMP_A_PER_S)
+    handle = driver.visa_handle
+    original_write = handle.write
+
+    def write(message, *args, **kwargs):
+        if message.upper().startswith(":OUTP OFF"):
+            proxy.late.set()
+        return original_write(message, *args, **kwargs)
+
+    handle.write = write
+    driver.safe_state()
+    panel = bench.world.panels["bias"]
+    assert (panel.output_enabled, panel.current_level_a) == (False, 0.0)
+    assert driver.write_guard.state.get("output_on") is False
 
 
 class TestLeftoverReply:
