@@ -188,3 +188,21 @@ def smu_at(connect, level_a: float):
     driver.set_output_enabled(True)
     driver.set_current_a(level_a, ramp_a_per_s=100e-6)
     return driver
+
+
+def ask_cut(driver, query: str) -> None:
+    """`driver.ask(query)` interrupted (a Ctrl-C) as it starts reading: its reply left unread."""
+    import pytest
+
+    handle = driver.visa_handle
+    original_read = handle.read
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt("cut")
+
+    handle.read = cut
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            driver.ask(query)
+    finally:
+        handle.read = original_read

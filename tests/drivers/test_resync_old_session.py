@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from driver_helpers import ENVELOPES, faults_of
+from driver_helpers import ENVELOPES, ask_cut, faults_of
 
 from drivers.keithley_2450 import Keithley2450
 
@@ -303,18 +303,7 @@ class TestLeftoverReply:
         scope = connect("scope", KeysightInfiniium, envelope=Envelope("oscilloscope", {"input_range_max_v": 2.0}))
         leftover = b"#18\x01\n\x02\xff\x00\n1.0,2.0,3.0,4.0\n\x02,a,b,c\n"
         faults_of(bench, "scope").inject(garble(leftover))
-        handle = scope.visa_handle
-        original_read = handle.read
-
-        def read(*args, **kwargs):
-            raise KeyboardInterrupt("cut")          # before a byte of the reply is read
-
-        handle.read = read
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                scope.ask("*IDN?")
-        finally:
-            handle.read = original_read
+        ask_cut(scope, "*IDN?")                     # before a byte of the reply is read
         identity = scope.ask("*IDN?")
         assert identity.count(",") == 3 and "KEYSIGHT" in identity.upper(), f"*IDN? answered {identity!r}"
         assert (scope.resynchronisations, scope.links_lost) == (1, 0)

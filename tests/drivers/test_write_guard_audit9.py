@@ -25,7 +25,7 @@ import time
 
 import pytest
 import pyvisa.resources.messagebased as messagebased
-from driver_helpers import ENVELOPES, enveloped_smu, faults_of, send, trace_smu
+from driver_helpers import ENVELOPES, ask_cut, enveloped_smu, faults_of, send, trace_smu
 
 from sim_backend.faults.plan import delay, drop, garble, withhold
 
@@ -158,18 +158,7 @@ def test_a_level_is_weighed_after_a_slow_resynchronisation_not_before(connect, b
     with those 0.25 s."""
     driver = smu_at(connect, 10e-6)
     time.sleep(0.05)
-    handle = driver.visa_handle
-    original_read = handle.read
-
-    def cut(*args, **kwargs):
-        raise KeyboardInterrupt("cut")
-
-    handle.read = cut
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            driver.ask("*OPC?")
-    finally:
-        handle.read = original_read
+    ask_cut(driver, "*OPC?")
     on_reply(bench, lambda m: m.startswith(b"KEITHLEY"), delay(0.25))
     events = trace_smu(bench)
     outcomes = [send(driver, m) for m in (":SOUR:CURR 11.2e-6", ":SOUR:CURR 12.4e-6")]
