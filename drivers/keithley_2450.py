@@ -145,6 +145,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         self._compliance_v: float | None = None
         self._last_ramp_a_per_s: float | None = None
         self._output_on: bool | None = None
+        #: When the last level a ramp wrote was confirmed (its exchange, error-queue read
+        #: included, returned): the instrument had run it by then.
+        self._level_confirmed_s = -math.inf
 
     # --- role: BiasSource -------------------------------------------------------------------
     def set_compliance_v(self, voltage_v: float) -> None:
@@ -312,6 +315,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                 # Wait before each step, so back-to-back ramps cannot exceed the rate either.
                 time.sleep(wait_s)
                 self.write(f":SOUR:CURR {level_a:.9g}")
+                self._level_confirmed_s = time.monotonic()
                 if self.write_guard.commanded(LEVEL_A) is None and replans < self.ramp_steps_max():
                     break                 # plan again from the level read back
             else:
@@ -320,6 +324,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             # The start was taken as the target (or 0 A was the only safe move): say it once, so
             # the commanded level is known from here on.
             self.write(f":SOUR:CURR {target_a:.9g}")
+            self._level_confirmed_s = time.monotonic()
 
     def _ramp_start_a(self) -> tuple[float, bool]:
         """Where a ramp starts, and whether the source's reading disagreed with the guard's record."""
@@ -564,8 +569,11 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         level_a = state.get(LEVEL_A)
         if rate_limit is None or not isinstance(level_a, float):
             return 0.0
-        since_s = time.monotonic() - state.get(LEVEL_AT_S, -math.inf)
-        return max(0.0, abs(first_a - level_a) / rate_limit - since_s)
+        # Timed from when the level was confirmed if a ramp wrote it: the guard's time is when
+        # it was sent, and the instrument may have run it later (a loaded link), the step at
+        # :INIT then coming sooner after it than the client counted.
+        set_s = max(state.get(LEVEL_AT_S, -math.inf), self._level_confirmed_s)
+        return max(0.0, abs(first_a - level_a) / rate_limit - (time.monotonic() - set_s))
 
     def _admit_function(self, admission: Admission) -> None:
         function = (admission.unit.arguments or ("",))[0].upper()
