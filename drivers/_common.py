@@ -451,7 +451,7 @@ class RecoveringVisa:
             # silent: forever, if the peer closes the connection.
             resource.clear()
         identity = resource.query("*IDN?")
-        if identity.count(",") < 3:
+        if not _is_identification(identity):
             raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
         self._unsynced = ""
 
@@ -611,22 +611,26 @@ class _PeerCloseAwareSocket:
         return getattr(self._sock, name)
 
 
+def _pyvisa_py_session(resource: Any) -> Any | None:
+    """The pyvisa-py session behind a raw socket resource (its `interface` is the socket), or None."""
+    if not _is_pyvisa_py_socket(resource):
+        return None
+    return resource.visalib.sessions.get(resource.session)
+
+
 def _reset_on_close(resource: Any) -> None:
     """Close a pyvisa-py socket with a TCP reset (SO_LINGER 0), dropping unsent data."""
-    if not _is_pyvisa_py_socket(resource):
-        return
+    session = _pyvisa_py_session(resource)
     try:
-        resource.visalib.sessions[resource.session].interface.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if session is not None:
+            session.interface.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except Exception:  # noqa: BLE001 - a session already closed has nothing left to send
         pass
 
 
 def _say_when_the_peer_closes(resource: Any) -> None:
-    if not _is_pyvisa_py_socket(resource):
-        return
-    session = resource.visalib.sessions[resource.session]
-    if not isinstance(session.interface, _PeerCloseAwareSocket):
+    session = _pyvisa_py_session(resource)
+    if session is not None and not isinstance(session.interface, _PeerCloseAwareSocket):
         session.interface = _PeerCloseAwareSocket(session.interface)
 
 

@@ -336,7 +336,7 @@ class PulseGeneratorRole:
         """`write` (a configuration's messages), once more if a link was lost on the way: the
         reconnect re-applied the configuration before this one (or none, on the first), and the
         panel may have changed what was written before the loss (the load, the function)."""
-        for attempt in (1, 2):
+        for _ in range(2):
             links_lost = self.links_lost
             write()
             if self.links_lost == links_lost:

@@ -314,8 +314,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             for level_a in levels:
                 # Wait before each step, so back-to-back ramps cannot exceed the rate either.
                 time.sleep(wait_s)
-                self.write(f":SOUR:CURR {level_a:.9g}")
-                self._level_confirmed_s = time.monotonic()
+                self._write_level(level_a)
                 if self.write_guard.commanded(LEVEL_A) is None and replans < self.ramp_steps_max():
                     break                 # plan again from the level read back
             else:
@@ -323,8 +322,13 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         if self.write_guard.commanded(LEVEL_A) != float(f"{target_a:.9g}"):
             # The start was taken as the target (or 0 A was the only safe move): say it once, so
             # the commanded level is known from here on.
-            self.write(f":SOUR:CURR {target_a:.9g}")
-            self._level_confirmed_s = time.monotonic()
+            self._write_level(target_a)
+
+    def _write_level(self, level_a: float) -> None:
+        """One level of a ramp; the instrument has run it once this returns (its error queue
+        was read after it), the time `sweep_first_wait_s` counts from."""
+        self.write(f":SOUR:CURR {level_a:.9g}")
+        self._level_confirmed_s = time.monotonic()
 
     def _ramp_start_a(self) -> tuple[float, bool]:
         """Where a ramp starts, and whether the source's reading disagreed with the guard's record."""
