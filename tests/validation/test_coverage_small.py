@@ -1,5 +1,5 @@
 """The coverage harness end to end on one short run: it reads the run's archived interval and
-conditions and finds the truth for them (benchmarks/coverage.py repeats this with 30 seeds; no
+conditions and finds the truth for them (benchmarks/interval_coverage.py repeats this with 30 seeds; no
 figure is cheap enough to repeat 30 times here: a reduced run takes 5-20 s)."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ coverage with its exact (Clopper-Pearson) 95 % interval, the claimed level, the 
 test's p-value against it (and against 68 %), the mean interval width. A run that fails, or
 gives no interval, is counted as a failure and listed. Ends with one JSON line.
 
-    .ci/env python benchmarks/coverage.py [--repetitions 30] [--only FIGURE_OR_PROCEDURE ...] [--workers 2]
+    .ci/env python benchmarks/interval_coverage.py [--repetitions 30] [--only FIGURE_OR_PROCEDURE ...] [--workers 2]
                                           [--log reps.jsonl] [--truths benchmarks/coverage_truths.json]
 """
 
