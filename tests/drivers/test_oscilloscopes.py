@@ -10,12 +10,13 @@ import copy
 
 import numpy as np
 import pytest
-from driver_helpers import PULSER_ENVELOPE
+from driver_helpers import PULSER_ENVELOPE, station_address
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_infiniium import KeysightInfiniium
 from drivers.tektronix_dpo import TektronixDPO
 from contracts.envelope import Envelope, EnvelopeError
+from sim_backend.faults import plan as faults
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -23,6 +24,13 @@ MODELS = {"keysight_infiniium": KeysightInfiniium, "tektronix_dpo7254": Tektroni
 #: The monitor channel sees the generator through a -20 dB pick-off.
 CAPTURE = dict(channel_ranges_v={1: 0.4, 2: 0.16}, record_length=2000, sample_rate_hz=20e9, pretrigger_s=20e-9,
                trigger_channel=2, trigger_level_v=0.02)
+#: What a procedure asks for next: the monitor's range and the trigger level follow the pulse.
+MOVED = {**CAPTURE, "channel_ranges_v": {1: 0.4, 2: 0.2}, "trigger_level_v": 0.03}
+#: Channel 1 to 0.8 V full scale, written as a user (or a stock parameter) would.
+OUTSIDE_WRITE = {"keysight_infiniium": ":CHANnel1:RANGe 0.8", "tektronix_dpo7254": "CH1:SCAle 0.08"}
+#: Half the record, set at the scope itself.
+HALF_RECORD = {"keysight_infiniium": ":ACQuire:POINts:ANALog 1000",
+               "tektronix_dpo7254": "HORizontal:MODE:RECOrdlength 1000"}
 
 
 @pytest.fixture(params=sorted(MODELS))
@@ -94,3 +102,64 @@ def test_safe_state_stops_acquiring(scope, bench):
     assert bench.world.panels["scope"].state == "armed"
     scope.safe_state()
     assert bench.world.panels["scope"].state != "armed"
+
+
+def _writes(log) -> list[str]:
+    return [message for message in log.messages if "?" not in message]
+
+
+def _holds(panel, capture) -> bool:
+    """The emulated scope's panel holds `capture` (full scale to the Tek's 10.24 divisions)."""
+    return (panel.record_length == capture["record_length"] and panel.trigger.level_v == pytest.approx(
+        capture["trigger_level_v"]) and all(panel.channels[n].range_v == pytest.approx(range_v, rel=0.03)
+                                           for n, range_v in capture["channel_ranges_v"].items()))
+
+
+def test_a_repeated_configuration_writes_only_what_changed(scope, bench, received):
+    """A threshold search asks for the capture before every trial: the same settings but for the
+    monitor's range and the trigger level, which follow the pulse's amplitude."""
+    scope.configure_acquisition(**CAPTURE)
+    log = received("scope")
+    scope.configure_acquisition(**CAPTURE)
+    assert _writes(log) == []                   # the error queue is still read
+    scope.configure_acquisition(**MOVED)
+    assert len(_writes(log)) == 2, _writes(log)
+    assert _holds(bench.world.panels["scope"], MOVED)
+
+
+def test_a_write_from_outside_the_verbs_makes_the_next_configuration_whole(scope, bench, received, model):
+    panel = bench.world.panels["scope"]
+    scope.configure_acquisition(**CAPTURE)
+    scope.write(OUTSIDE_WRITE[model])
+    scope.ask("*OPC?")                          # over TCP: the write has run
+    assert panel.channels[1].range_v == pytest.approx(0.8, rel=0.03)
+    log = received("scope")
+    scope.configure_acquisition(**CAPTURE)
+    assert len(_writes(log)) > 15 and _holds(panel, CAPTURE)
+
+
+def test_a_reconnect_makes_the_next_configuration_whole(scope, bench, received):
+    scope.configure_acquisition(**CAPTURE)
+    bench.faults_for(station_address(bench, "scope")).inject(faults.drop())
+    scope.ask("*IDN?")                          # the reply is lost with the link: the driver reconnects
+    assert scope.links_lost == 1
+    log = received("scope")
+    scope.configure_acquisition(**CAPTURE)
+    assert len(_writes(log)) > 15 and _holds(bench.world.panels["scope"], CAPTURE)
+
+
+def test_a_record_changed_at_the_front_panel_makes_the_next_configuration_whole(scope, generator, bench,
+                                                                                 received, model):
+    """Nothing the driver sends shows a change made at the scope's panel while the link is up; the
+    record it fetches does, and the next configuration is written whole: the capture after is
+    as asked."""
+    panel = bench.world.panels["scope"]
+    scope.configure_acquisition(**CAPTURE)
+    bench.device("scope").write_bytes(f"{HALF_RECORD[model]}\n".encode())    # at the scope itself
+    scope.arm_single()
+    generator.trigger()
+    assert scope.wait_acquired(5.0)
+    assert scope.fetch_traces([1, 2]).time_s.size == 1000
+    log = received("scope")
+    scope.configure_acquisition(**CAPTURE)
+    assert len(_writes(log)) > 15 and _holds(panel, CAPTURE)
