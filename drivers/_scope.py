@@ -98,9 +98,11 @@ class ScopeRole(RecoveringVisa):
             with self.gathering_writes() as messages:
                 self._write_acquisition(settings)
             held, self._held, generation = self._held, None, self.link_generation
+            # Set first: a link lost between the messages re-applies these settings whole, not the
+            # ones before with this configuration's later messages on top.
+            self._last_settings = settings
             for message in self._messages_to_write(messages, held):
                 self.write(message)
-            self._last_settings = settings
             self.raise_on_errors("configure_acquisition")
         if self.link_generation == generation:   # a reconnect between the messages re-applied others
             self._held = (tuple(messages), generation, self._writes_outside_verbs)
