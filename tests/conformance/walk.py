@@ -6,15 +6,19 @@ from __future__ import annotations
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 TRANSPORTS = ("inproc", "tcp")
 #: How long a stock driver waits for a reply (its timeout, s). A refused query gets none (the
 #: instrument queues an error instead), so each refusal costs this much. In process the emulator
-#: answers inside the write; over TCP the bound leaves room for a loaded machine.
-REPLY_WAIT_S = {"inproc": 0.1, "tcp": 0.5}
+#: answers inside the write; over TCP a loaded machine may answer later than this: after a
+#: timeout, `reply_came_late` tells a late reply from none, and the walk reads the value again
+#: with LATE_REPLY_WAIT_S (it was 0.5 s over TCP for every query: 31 s of the two TCP walks).
+REPLY_WAIT_S = {"inproc": 0.1, "tcp": 0.1}
+LATE_REPLY_WAIT_S = 10.0
 #: (model, transport, directory) -> (passed, [(path, failure)])
 Walk = Callable[[str, str, Path], tuple[int, list[tuple[str, str]]]]
 
@@ -27,6 +31,33 @@ class Cause:
     reason: str
     error: str                       # regex on "<operation>: <exception type>: <message>…"
     path: str = ".*"                 # regex on the parameter's or property's path
+
+
+def timed_out(error: BaseException) -> bool:
+    return "VI_ERROR_TMO" in str(error) or "Timeout expired" in str(error)
+
+
+@contextmanager
+def waiting(resource, wait_s: float) -> Iterator[None]:
+    """The pyvisa `resource`'s timeout set to `wait_s` inside."""
+    before, resource.timeout = resource.timeout, wait_s * 1000
+    try:
+        yield
+    finally:
+        resource.timeout = before
+
+
+def reply_came_late(resource, identity: str) -> bool:
+    """After a query of `resource` timed out: whether a reply still came (a slow answer, not a
+    refusal). `*IDN?` is sent and everything read up to its answer, `identity`, with
+    LATE_REPLY_WAIT_S: what came before it was the late reply (any reply but the identity can
+    be one, "1" included), and the session is in step again either way."""
+    with waiting(resource, LATE_REPLY_WAIT_S):
+        resource.write("*IDN?")
+        late = 0
+        while resource.read().strip() != identity:
+            late += 1
+        return late > 0
 
 
 def cause_of(causes: Sequence[Cause], path: str, failure: str) -> Cause | None:
