@@ -105,7 +105,8 @@ def round_trips(instrument, error_query: str | None) -> tuple[int, list[tuple[st
     queue is read, where it has one: a refusal no exception shows is a failure too."""
     passed, failures = 0, []
     connection = instrument.adapter.connection
-    identity = connection.query("*IDN?").strip()
+    with waiting(connection, LATE_REPLY_WAIT_S):
+        identity = connection.query("*IDN?").strip()
 
     def get(owner, name: str):
         """The property's value; one that timed out is read again, waiting longer, if its reply

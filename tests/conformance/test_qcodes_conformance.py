@@ -96,7 +96,8 @@ def parameters(node, prefix=""):
 def round_trips(instrument) -> tuple[int, list[tuple[str, str]]]:
     """(parameters that pass, [(path, failure)]) over every parameter but the identity."""
     passed, failures = 0, []
-    identity = instrument.visa_handle.query("*IDN?").strip()
+    with instrument.timeout.set_to(LATE_REPLY_WAIT_S):
+        identity = instrument.visa_handle.query("*IDN?").strip()
 
     def get(parameter):
         """The parameter's value; one that timed out is read again, waiting longer, if its reply
