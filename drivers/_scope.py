@@ -7,10 +7,8 @@ volts at the scope input and seconds relative to the trigger.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,33 +55,6 @@ class ScopeRole(RecoveringVisa):
     _last_settings: AcquisitionSettings | None = None
     #: link_generation when the last acquisition was armed (None: nothing armed yet).
     _armed_generation: int | None = None
-    #: What the scope holds: the messages of the settings this session last wrote whole or in
-    #: part, each run with a clean report, the link generation they were written on and the count
-    #: of writes from outside the role's verbs then. A procedure asks for settings before every
-    #: capture (a threshold search: hundreds of times), most often the ones held but for an input
-    #: range and the trigger level that follow the pulse's amplitude: while nothing else can have
-    #: changed the scope, only those messages are written (2 of the Infiniium's 23). A change at
-    #: the scope itself no message shows; a record fetched with another length or sample interval
-    #: does, and the next configuration is written whole.
-    _held: tuple[tuple[str, ...], int, int] | None = None
-    #: Headers (regular expressions, matched from the start, case-insensitive) of the messages of
-    #: `_write_acquisition` that set one value and nothing else: written alone when changed.
-    independent_headers: tuple[str, ...] = ()
-    _writes_outside_verbs = 0
-    _verbs_running = 0
-
-    @contextmanager
-    def _verb(self) -> Iterator[None]:
-        self._verbs_running += 1
-        try:
-            yield
-        finally:
-            self._verbs_running -= 1
-
-    def write_raw(self, cmd: str) -> None:
-        if not self._verbs_running:
-            self._writes_outside_verbs += 1    # a stock parameter, a user's write: settings may change
-        super().write_raw(cmd)
 
     # --- role: Oscilloscope -----------------------------------------------------------------
     def configure_acquisition(
@@ -94,40 +65,22 @@ class ScopeRole(RecoveringVisa):
         settings = AcquisitionSettings(dict(channel_ranges_v), record_length, sample_rate_hz, pretrigger_s,
                                        trigger_channel, trigger_level_v, trigger_slope, average_count)
         self._check(settings)
-        with self._verb():
-            with self.gathering_writes() as messages:
-                self._write_acquisition(settings)
-            held, self._held, generation = self._held, None, self.link_generation
-            # Set first: a link lost between the messages re-applies these settings whole, not the
-            # ones before with this configuration's later messages on top.
-            self._last_settings = settings
-            for message in self._messages_to_write(messages, held):
-                self.write(message)
-            self.raise_on_errors("configure_acquisition")
-        if self.link_generation == generation:   # a reconnect between the messages re-applied others
-            self._held = (tuple(messages), generation, self._writes_outside_verbs)
-
-    def _messages_to_write(self, messages: list[str], held: tuple[tuple[str, ...], int, int] | None) -> list[str]:
-        """All of `messages`, or those that differ from the held ones where the scope still holds
-        them (same link, nothing written from outside the verbs) and each sets one value alone."""
-        if held is None or held[1:] != (self.link_generation, self._writes_outside_verbs) \
-                or len(held[0]) != len(messages):
-            return messages
-        changed = [new for new, old in zip(messages, held[0]) if new != old]
-        independent = [re.compile(pattern, re.IGNORECASE) for pattern in self.independent_headers]
-        if all(any(p.match(message) for p in independent) for message in changed):
-            return changed
-        return messages
+        # Set first: a link lost between the messages re-applies these settings whole, not the
+        # ones before with this configuration's later messages on top. Every message is written
+        # each time: what the scope holds can have been changed at the scope itself, which no
+        # message shows (a trigger slope, an average count, a channel's range).
+        self._last_settings = settings
+        self._write_acquisition(settings)
+        self.raise_on_errors("configure_acquisition")
 
     def arm_single(self) -> None:
         # Taken before arming: a reconnect while arming (after which the write is retried and the
         # scope armed) also counts as lost, so the capture is taken again; one pulse more, never
         # a record of unknown origin.
         self._armed_generation = self.link_generation
-        with self._verb():
-            self._write_arm()
-            # A query, not *OPC? (which would wait for the trigger): returns once the scope is armed.
-            self.raise_on_errors("arm_single")
+        self._write_arm()
+        # A query, not *OPC? (which would wait for the trigger): returns once the scope is armed.
+        self.raise_on_errors("arm_single")
 
     def wait_acquired(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -145,8 +98,7 @@ class ScopeRole(RecoveringVisa):
     def fetch_traces(self, channels: Sequence[int]) -> Traces:
         if not channels:
             raise ValueError("fetch_traces needs at least one channel")
-        with self._verb():
-            traces = self._fetch(channels)
+        traces = self._fetch(channels)
         self._check_acquisition_kept("reading the records")
         return traces
 
@@ -169,23 +121,12 @@ class ScopeRole(RecoveringVisa):
             elif channel_time_s.shape != time_s.shape or not np.allclose(channel_time_s, time_s, rtol=0, atol=1e-15):
                 raise RuntimeError(f"{self.name}: channel {channel}'s record has another time axis")  # type: ignore[attr-defined]
         assert time_s is not None
-        if not self._record_as_set(time_s):
-            self._held = None     # changed at the front panel: the next configuration is written whole
         volts = {channel: record.values() for channel, record in records.items()}
         return Traces(time_s=time_s, voltage_v=volts, quantized_v=records)
 
-    def _record_as_set(self, time_s: np.ndarray) -> bool:
-        """The record has the length and sample interval last configured (to 0.1 %)."""
-        settings = self._last_settings
-        if settings is None or time_s.size < 2:
-            return settings is None
-        interval_s = (time_s[-1] - time_s[0]) / (time_s.size - 1)
-        return time_s.size == settings.record_length and abs(interval_s * settings.sample_rate_hz - 1.0) < 1e-3
-
     def safe_state(self) -> None:
-        with self._verb():
-            self._write_stop()
-            self.raise_on_errors("safe_state")
+        self._write_stop()
+        self.raise_on_errors("safe_state")
 
     # --- hooks ------------------------------------------------------------------------------
     def _write_acquisition(self, settings: AcquisitionSettings) -> None:

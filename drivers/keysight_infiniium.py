@@ -33,8 +33,6 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
         # Definite-length blocks: a #0 block ends only at LF+END, which a socket cannot mark.
         self.write(":WAVeform:STReaming OFF")
 
-    independent_headers = (r":CHANnel\d+:RANGe ", r":CHANnel\d+:OFFSet ", r":TRIGger:LEVel ")
-
     def _write_acquisition(self, s: AcquisitionSettings) -> None:
         self.write(":STOP")
         shown = set(s.channel_ranges_v) | {s.trigger_channel}

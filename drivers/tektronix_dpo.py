@@ -55,8 +55,6 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
         if s.record_length < RECORD_LENGTH_MIN:
             raise ValueError(f"record_length must be >= {RECORD_LENGTH_MIN} on this scope, got {s.record_length}")
 
-    independent_headers = (r"CH\d+:SCAle ", r"CH\d+:OFFSet ", r"CH\d+:POSition ", r"TRIGger:A:LEVel ")
-
     def _write_acquisition(self, s: AcquisitionSettings) -> None:
         self.write("ACQuire:STATE STOP")
         shown = set(s.channel_ranges_v) | {s.trigger_channel}
