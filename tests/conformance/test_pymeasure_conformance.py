@@ -22,8 +22,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, reply_came_late,  # noqa: E402
-                  table, timed_out, unexplained, waiting)
+from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, read_allowing_late,  # noqa: E402
+                  table, unexplained, waiting)
 
 pytest.importorskip("pymeasure", reason="pymeasure is a dev dependency: install .[dev]")
 pytestmark = pytest.mark.timeout(300)
@@ -109,15 +109,7 @@ def round_trips(instrument, error_query: str | None) -> tuple[int, list[tuple[st
         identity = connection.query("*IDN?").strip()
 
     def get(owner, name: str):
-        """The property's value; one that timed out is read again, waiting longer, if its reply
-        still came (a loaded machine), not if none did (a refused query)."""
-        try:
-            return getattr(owner, name)
-        except Exception as error:
-            if not (timed_out(error) and reply_came_late(connection, identity)):
-                raise
-        with waiting(connection, LATE_REPLY_WAIT_S):
-            return getattr(owner, name)
+        return read_allowing_late(lambda: getattr(owner, name), connection, identity)
 
     for path, owner, name, attribute in properties(instrument):
         problem = None

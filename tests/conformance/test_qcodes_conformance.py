@@ -21,8 +21,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, reply_came_late,  # noqa: E402
-                  table, timed_out, unexplained)
+from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, read_allowing_late,  # noqa: E402
+                  table, unexplained, waiting)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -96,19 +96,11 @@ def parameters(node, prefix=""):
 def round_trips(instrument) -> tuple[int, list[tuple[str, str]]]:
     """(parameters that pass, [(path, failure)]) over every parameter but the identity."""
     passed, failures = 0, []
-    with instrument.timeout.set_to(LATE_REPLY_WAIT_S):
+    with waiting(instrument.visa_handle, LATE_REPLY_WAIT_S):
         identity = instrument.visa_handle.query("*IDN?").strip()
 
     def get(parameter):
-        """The parameter's value; one that timed out is read again, waiting longer, if its reply
-        still came (a loaded machine), not if none did (a refused query)."""
-        try:
-            return parameter.get()
-        except Exception as error:
-            if not (timed_out(error) and reply_came_late(instrument.visa_handle, identity)):
-                raise
-        with instrument.timeout.set_to(LATE_REPLY_WAIT_S):
-            return parameter.get()
+        return read_allowing_late(parameter.get, instrument.visa_handle, identity)
 
     for path, parameter in parameters(instrument):
         if path in ("IDN", "timeout") or not parameter.gettable:

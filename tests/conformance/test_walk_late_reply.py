@@ -12,7 +12,7 @@ import pyvisa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import REPLY_WAIT_S, reply_came_late, timed_out  # noqa: E402
+from walk import REPLY_WAIT_S, read_allowing_late, reply_came_late, timed_out  # noqa: E402
 
 from sim_backend.faults import plan as faults  # noqa: E402
 
@@ -36,6 +36,12 @@ def test_a_late_reply_is_told_from_a_refused_query(tmp_path):
             resource.query("NOSUCH? 1")
         assert timed_out(refused.value) and not reply_came_late(resource, identity)
         assert resource.query("SETP? 1").strip() == setpoint          # in step: its own reply
+        # What the walks call: the late value read again, the refusal raised.
+        reached.bench.faults_for(cryostat).inject(faults.delay(5 * REPLY_WAIT_S["tcp"]))
+        assert read_allowing_late(lambda: resource.query("SETP? 1"), resource, identity).strip() == setpoint
+        with pytest.raises(pyvisa.VisaIOError):
+            read_allowing_late(lambda: resource.query("NOSUCH? 1"), resource, identity)
+        assert resource.query("SETP? 1").strip() == setpoint
     finally:
         resource.close()
         reached.stop()

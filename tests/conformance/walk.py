@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 TRANSPORTS = ("inproc", "tcp")
 #: How long a stock driver waits for a reply (its timeout, s). A refused query gets none (the
@@ -19,6 +20,7 @@ TRANSPORTS = ("inproc", "tcp")
 #: with LATE_REPLY_WAIT_S (it was 0.5 s over TCP for every query: 31 s of the two TCP walks).
 REPLY_WAIT_S = {"inproc": 0.1, "tcp": 0.1}
 LATE_REPLY_WAIT_S = 10.0
+T = TypeVar("T")
 #: (model, transport, directory) -> (passed, [(path, failure)])
 Walk = Callable[[str, str, Path], tuple[int, list[tuple[str, str]]]]
 
@@ -58,6 +60,19 @@ def reply_came_late(resource, identity: str) -> bool:
         while resource.read().strip() != identity:
             late += 1
         return late > 0
+
+
+def read_allowing_late(read: Callable[[], T], resource, identity: str) -> T:
+    """`read()` (a stock driver's get); one that timed out is read again, waiting
+    LATE_REPLY_WAIT_S, if its reply still came (a loaded machine), not if none did (a refused
+    query: the timeout is raised)."""
+    try:
+        return read()
+    except Exception as error:
+        if not (timed_out(error) and reply_came_late(resource, identity)):
+            raise
+    with waiting(resource, LATE_REPLY_WAIT_S):
+        return read()
 
 
 def cause_of(causes: Sequence[Cause], path: str, failure: str) -> Cause | None:
