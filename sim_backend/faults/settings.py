@@ -87,9 +87,8 @@ class InstrumentFaults:
             every = self.every["scpi_error_every"]
             if every and self.queue_error is not None and self.replies % every == 0:
                 self.queue_error(-200, "Execution error;injected fault")
-            for key, action in (("drop_every", drop()), ("withhold_every", withhold()),
-                                ("garble_every", garble()),
-                                ("truncate_every", truncate(max(len(message) // 2, 1)))):
+            for key, action in (("drop_every", drop), ("withhold_every", withhold), ("garble_every", garble),
+                                ("truncate_every", lambda: truncate(max(len(message) // 2, 1)))):
                 if self.every[key] and self.replies % self.every[key] == 0:
-                    return action
+                    return action()     # made only when due: this runs for every reply
             return delay(self.reply_delay_s) if self.reply_delay_s else DELIVER
