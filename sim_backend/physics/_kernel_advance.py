@@ -22,10 +22,14 @@ import math
 import numpy as np
 from numba import njit
 
-from sim_backend.physics._kernel_integrate import T_TOL_S, dense, error_norm, event_value, rk_step
+from sim_backend.physics._kernel_integrate import (
+    RETRAP_REFERENCE_RESISTANCE_OHM, T_TOL_S, dense, error_norm, event_value, rk_step,
+)
 from sim_backend.physics._kernel_network import network, node_of, pwl_slope, pwl_value, solve_in_place, vdiff
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
-from sim_backend.physics._packing import NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_ISW, W_SIGMA
+from sim_backend.physics._packing import (
+    NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_IHS, W_ISW, W_MODE, W_SIGMA,
+)
 
 H_AFTER_EVENT_S = 1e-13
 GROW_MAX = 5.0  # largest factor a step grows by after an accepted one
@@ -50,6 +54,22 @@ REST_TOLERANCE_FRACTION = 2.0
 # Tried only where striding saves steps and the state barely moves over the present step.
 REST_MIN_STEPS = 4.0
 REST_PREFILTER = 100.0
+# A resistive wire's growth law u = (ψi²−2)/(√max(ψi²−1, 0)+δ) has a branch point at ψi² = 1. Near
+# it the hotspot resistance goes as √|t*−t|, which no polynomial step follows, and a step that the
+# controller lengthens on its last error is rejected there, several times in a row. The rejections
+# depend on the fraction of the time left to the branch point that a step covers (measured on C2:
+# up to 0.83 of it accepted, from 0.9 of it rejected), so a step towards it is held to KINK_RHO of
+# that time at ψi²'s present rate: the approach is geometric. Within KINK_JUMP of it, a step crosses
+# it, held to cover KINK_CROSS·KINK_JUMP of ψi² (that step's error grows with how far it runs past).
+KINK_RHO = 0.8
+KINK_JUMP = 2e-4
+KINK_CROSS = 2.0
+# Below the branch point the hotspot collapses (several hundred Ω/ps) onto its retrap. A step that
+# runs on past R = 0 meets the kink of the branch's R·I drive there (its current's second
+# derivative jumps) and fails unless it ends within tens of fs of it, so such a step is held to the
+# time R needs, at its present rate and curvature, to reach COLLAPSE_AIM times the retrap level
+# (variant a; 0 for variant b): past the retrap by a few fs, where the step ends located on it.
+COLLAPSE_AIM = -1.0
 
 
 @njit(cache=True, _nrt=False)
@@ -133,6 +153,50 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
             return False
         ytr[b] = y[b] + delta[b]
     return _any_event(ytr, s, thr, ip, fp) < 0
+
+
+@njit(cache=True, _nrt=False)
+def kink_limit(h, y, k1, s, ip, fp):
+    """h, or less where a resistive wire nears the branch point of its growth law or its hotspot
+    collapses onto the retrap (see KINK_RHO and COLLAPSE_AIM); k1 = f(t, y)."""
+    nb = ip[NB]
+    for w in range(s.shape[0]):
+        if s[w] != 1:
+            continue
+        b = ip[ip[W_BR] + w]
+        ihs = fp[ip[W_IHS] + w]
+        x = y[b] / ihs
+        q = 2.0 * x * x
+        dq = 4.0 * x * k1[b] / ihs
+        if (q - 1.0) * dq < 0.0:
+            # towards the branch point: from above, or from below (a short wire's current can turn
+            # back up through it before the retrap)
+            gap = abs(q - 1.0)
+            h = min(h, (KINK_RHO * gap if gap > KINK_JUMP else KINK_CROSS * KINK_JUMP) / abs(dq))
+        if q < 1.0 and k1[nb + w] < 0.0 and y[nb + w] > 0.0 and y[b] != 0.0:
+            r_aim = 0.0
+            if ip[ip[W_MODE] + w] == 0:
+                r_aim = COLLAPSE_AIM * ihs * RETRAP_REFERENCE_RESISTANCE_OHM / abs(y[b])
+            c = y[nb + w] - r_aim
+            if c > 0.0:
+                # R(t) to second order: R'' = k·q'/δ below the branch point, i.e. R'·q'/(q − 2)
+                r1 = k1[nb + w]
+                r2 = r1 * dq / (q - 2.0)
+                disc = r1 * r1 - 2.0 * r2 * c
+                h = min(h, 2.0 * c / (-r1 + math.sqrt(disc)) if disc > 0.0 else c / -r1)
+    return h
+
+
+@njit(cache=True, _nrt=False)
+def crossed_branch_point(y, y1, s, ip, fp):
+    """Whether a resistive wire's ψi² fell through 1 from y to y1."""
+    for w in range(s.shape[0]):
+        if s[w] == 1:
+            b = ip[ip[W_BR] + w]
+            ihs = fp[ip[W_IHS] + w]
+            if 2.0 * (y[b] / ihs) ** 2 > 1.0 >= 2.0 * (y1[b] / ihs) ** 2:
+                return True
+    return False
 
 
 @njit(cache=True, _nrt=False)
@@ -382,7 +446,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             stats[0] += 1
             need_f = True
             continue
-        h = min(h, h_max)
+        h = kink_limit(min(h, h_max), y, k1, s, ip, fp)
         to_limit = False
         if t + h >= t_limit or t_limit - (t + h) < 1e-6 * h:
             h = t_limit - t
@@ -493,6 +557,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
                 sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, row, wk)
                 out[cursor[1], :] = row[:n_out]
                 cursor[1] += 1
+        crossed = crossed_branch_point(y, y1, s, ip, fp)
         t = t_new
         y[:] = y1
         for w in range(nw):
@@ -506,4 +571,6 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         else:
             k1[:] = kst[6]
             h *= min(grow_max, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
-        grow_max = GROW_MAX
+        # below the branch point the growth law is linear in ψi²: like the first step after a
+        # transition, the step that crossed it is far shorter than the collapse needs
+        grow_max = GROW_AFTER_EVENT if crossed else GROW_MAX

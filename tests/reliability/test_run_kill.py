@@ -39,10 +39,11 @@ THRESHOLD_A = 24e-6  # energy_per_spike: fires the emulated neuron (docs/reliabi
 #: procedure, --set overrides, tables it writes, kill window after the .partial appears (wall s)
 PROCEDURES = {
     "cooldown": ((f"log_interval_s={LOG_INTERVAL_S:g}", "log_duration_s=3000"), ("temperature_log",), 5.0),
-    # 800 events last ~5 s after the .partial appears (~12 s before the kernel's speed-up of
-    # 2026-12-06; 80 lasted 3.5 s once the emulator got faster, and a kill at 3.4 s found the run
-    # finished): the kill window stays inside the run (the delays drawn reach 3.35 s).
-    "iv_sweep": (("switching_events=800", "pilot_points=10", "pilot_sweeps=1", "ramp_a_per_s=1e-3"),
+    # 2000 events last ~9.7 s after the .partial appears, alone on the machine: the kill window
+    # stays inside the run (the delays drawn reach 3.35 s) with room for a faster emulator (800
+    # lasted ~12 s, then ~5 s, then 4.2 s as the solver got faster; 80 lasted 3.5 s and a kill at
+    # 3.4 s found the run finished). A longer run costs nothing: every one is killed.
+    "iv_sweep": (("switching_events=2000", "pilot_points=10", "pilot_sweeps=1", "ramp_a_per_s=1e-3"),
                  ("iv_curve", "switching_events"), 5.5),
     # The SMU ramps in wall time: 24 uA at 1e-5 A/s is ~2.4 s up before the captures and ~2.4 s
     # down after the trace blocks were archived, so a kill lands before, between or after trace
