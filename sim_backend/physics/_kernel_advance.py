@@ -28,7 +28,7 @@ from sim_backend.physics._kernel_integrate import (
 from sim_backend.physics._kernel_network import network, node_of, pwl_slope, pwl_value, solve_in_place, vdiff
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
 from sim_backend.physics._packing import (
-    NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_IHS, W_ISW, W_MODE, W_SIGMA,
+    NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_IHS, W_ISW, W_SIGMA,
 )
 
 H_AFTER_EVENT_S = 1e-13
@@ -67,9 +67,15 @@ KINK_CROSS = 2.0
 # Below the branch point the hotspot collapses (several hundred Ω/ps) onto its retrap. A step that
 # runs on past R = 0 meets the kink of the branch's R·I drive there (its current's second
 # derivative jumps) and fails unless it ends within tens of fs of it, so such a step is held to the
-# time R needs, at its present rate and curvature, to reach COLLAPSE_AIM times the retrap level
-# (variant a; 0 for variant b): past the retrap by a few fs, where the step ends located on it.
+# time R needs, at its present rate and curvature, to reach COLLAPSE_AIM times the voltage retrap's
+# level (I_hs·1 Ω/|I|): past that retrap by a few fs, where the step ends located on it, and past
+# R = 0 by as much under the current retrap, where a wire near Tc (ψ < 1: I_sw below I_hs/√2) can
+# collapse to R = 0 and stay resistive. Aimed at R = 0 itself, a step could land a hair above it
+# and the next be held to a hair's time.
 COLLAPSE_AIM = -1.0
+# None of these limits holds a step below this (far below any step they shape, far above H_MIN_S):
+# they shape steps, they must not end a run.
+KINK_H_FLOOR_S = 1e-18
 
 
 @njit(cache=True, _nrt=False)
@@ -172,18 +178,17 @@ def kink_limit(h, y, k1, s, ip, fp):
             # towards the branch point: from above, or from below (a short wire's current can turn
             # back up through it before the retrap)
             gap = abs(q - 1.0)
-            h = min(h, (KINK_RHO * gap if gap > KINK_JUMP else KINK_CROSS * KINK_JUMP) / abs(dq))
+            h_kink = (KINK_RHO * gap if gap > KINK_JUMP else KINK_CROSS * KINK_JUMP) / abs(dq)
+            h = min(h, max(h_kink, KINK_H_FLOOR_S))
         if q < 1.0 and k1[nb + w] < 0.0 and y[nb + w] > 0.0 and y[b] != 0.0:
-            r_aim = 0.0
-            if ip[ip[W_MODE] + w] == 0:
-                r_aim = COLLAPSE_AIM * ihs * RETRAP_REFERENCE_RESISTANCE_OHM / abs(y[b])
-            c = y[nb + w] - r_aim
-            if c > 0.0:
-                # R(t) to second order: R'' = k·q'/δ below the branch point, i.e. R'·q'/(q − 2)
-                r1 = k1[nb + w]
-                r2 = r1 * dq / (q - 2.0)
-                disc = r1 * r1 - 2.0 * r2 * c
-                h = min(h, 2.0 * c / (-r1 + math.sqrt(disc)) if disc > 0.0 else c / -r1)
+            # R ≥ 0 here, so the distance to the aim is at least the retrap level
+            c = y[nb + w] - COLLAPSE_AIM * ihs * RETRAP_REFERENCE_RESISTANCE_OHM / abs(y[b])
+            # R(t) to second order: R'' = k·q'/δ below the branch point, i.e. R'·q'/(q − 2)
+            r1 = k1[nb + w]
+            r2 = r1 * dq / (q - 2.0)
+            disc = r1 * r1 - 2.0 * r2 * c
+            h_collapse = 2.0 * c / (-r1 + math.sqrt(disc)) if disc > 0.0 else c / -r1
+            h = min(h, max(h_collapse, KINK_H_FLOOR_S))
     return h
 
 

@@ -11,7 +11,8 @@ from sim_backend.physics._kernel_integrate import _C, dense, rk_step
 from sim_backend.physics._kernel_network import network
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
 from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor
-from sim_backend.physics.nanowire import NanowireParams
+from sim_backend.physics.nanowire import NanowireParams, hotspot_current_a, switching_current_a
+from sim_backend.physics.results import CircuitState
 from sim_backend.physics.transient import DEFAULT_MAX_STEP_S, simulate
 from sim_backend.physics.waveform import PiecewiseLinear
 from tests.physics.physics_cases import oscillator
@@ -198,3 +199,23 @@ def test_steps_near_the_branch_point_keep_every_switching_time(case):
     relative = [abs(e.time_s - r.time_s) / r.time_s for e, r in zip(result.events, reference.events)]
     assert max(relative) <= 1e-5, max(relative)
     assert result.solver_steps["rejected"] <= 0.1 * result.solver_steps["accepted"], result.solver_steps
+
+
+@pytest.mark.parametrize("retrap", ["current", "voltage"])
+def test_a_hotspot_collapsing_to_zero_and_staying_resistive_runs_on(retrap):
+    """Near Tc (ψ < 1: I_sw below I_hs/√2) a wire under the current retrap collapses to R = 0 and
+    stays resistive while |I| is above its retrap current. A step held to end the collapse exactly
+    at R = 0 landed a hair above it and the next was held below the smallest step: "step size
+    underflow", where the step controller alone retrapped at 0.356 ns. Both retraps run to the end
+    and retrap there or before."""
+    temperature_k = 10.2
+    wire = NanowireParams(inductance_h=12.67e-9, retrap=retrap)
+    ihs_a = hotspot_current_a(wire, temperature_k)
+    assert switching_current_a(wire, temperature_k) < ihs_a / 2**0.5      # ψ < 1
+    circuit = Circuit((Resistor("rsh", "d", "0", 35.1), Nanowire("w", "d", "0", wire),
+                       CurrentSource("ib", "d", "0", 0.0)))
+    start = CircuitState(resistive={"w": True}, hotspot_resistance_ohm={"w": 0.63},
+                         branch_current_a={"w": 2.494 * ihs_a})
+    result = simulate(circuit, 5e-9, temperature_k=temperature_k, initial=start, sample_times_s=np.array([0.0, 5e-9]))
+    assert [e.kind for e in result.events] == ["retrap"]
+    assert 0.3e-9 < result.events[0].time_s < 0.6e-9
