@@ -25,7 +25,9 @@ from numba import njit
 from sim_backend.physics._kernel_integrate import (
     RETRAP_REFERENCE_RESISTANCE_OHM, T_TOL_S, dense, error_norm, event_value, rk_step,
 )
-from sim_backend.physics._kernel_network import network, node_of, pwl_slope, pwl_value, solve_in_place, vdiff
+from sim_backend.physics._kernel_network import (
+    network, node_of, psi_i2, pwl_slope, pwl_value, solve_in_place, vdiff,
+)
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
 from sim_backend.physics._packing import (
     NB, NCL, NCS, NN, NR, NVS, NW, R_G, R_N, R_P, W_BR, W_IHS, W_ISW, W_SIGMA,
@@ -172,8 +174,8 @@ def kink_limit(h, y, k1, s, ip, fp):
         b = ip[ip[W_BR] + w]
         ihs = fp[ip[W_IHS] + w]
         x = y[b] / ihs
-        q = 2.0 * x * x
-        dq = 4.0 * x * k1[b] / ihs
+        q = psi_i2(x)
+        dq = 4.0 * x * k1[b] / ihs     # its rate: d(2x²)/dt
         if (q - 1.0) * dq < 0.0:
             # towards the branch point: from above, or from below (a short wire's current can turn
             # back up through it before the retrap)
@@ -199,7 +201,7 @@ def crossed_branch_point(y, y1, s, ip, fp):
         if s[w] == 1:
             b = ip[ip[W_BR] + w]
             ihs = fp[ip[W_IHS] + w]
-            if 2.0 * (y[b] / ihs) ** 2 > 1.0 >= 2.0 * (y1[b] / ihs) ** 2:
+            if psi_i2(y[b] / ihs) > 1.0 >= psi_i2(y1[b] / ihs):
                 return True
     return False
 

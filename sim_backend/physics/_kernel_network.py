@@ -192,10 +192,17 @@ def stored_energy(l0, nonlinear, isw, current):
     return total
 
 
+@njit(cache=True, _nrt=False, inline='always')
+def psi_i2(x_hs):
+    """ψi² = ψ(I/I_sw)² = 2(I/I_hs)², with x_hs = I/I_hs: the growth law's argument, whose branch
+    point is at 1."""
+    return 2.0 * x_hs * x_hs
+
+
 @njit(cache=True, _nrt=False)
 def boundary_velocity(x_hs, delta):
-    """u = (ψi²−2)/(√max(ψi²−1,0)+δ) with ψi² = 2(I/I_hs)²."""
-    q = 2.0 * x_hs * x_hs
+    """u = (ψi²−2)/(√max(ψi²−1,0)+δ) (psi_i2)."""
+    q = psi_i2(x_hs)
     r = q - 1.0
     if r < 0.0:
         r = 0.0
