@@ -22,8 +22,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, read_allowing_late,  # noqa: E402
-                  table, unexplained, waiting)
+from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, identity_of,  # noqa: E402
+                  read_allowing_late, table, unexplained, waiting)
 
 pytest.importorskip("pymeasure", reason="pymeasure is a dev dependency: install .[dev]")
 pytestmark = pytest.mark.timeout(300)
@@ -105,8 +105,7 @@ def round_trips(instrument, error_query: str | None) -> tuple[int, list[tuple[st
     queue is read, where it has one: a refusal no exception shows is a failure too."""
     passed, failures = 0, []
     connection = instrument.adapter.connection
-    with waiting(connection, LATE_REPLY_WAIT_S):
-        identity = connection.query("*IDN?").strip()
+    identity = identity_of(connection)
 
     def get(owner, name: str):
         return read_allowing_late(lambda: getattr(owner, name), connection, identity)

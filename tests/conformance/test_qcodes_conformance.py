@@ -21,8 +21,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import (LATE_REPLY_WAIT_S, REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, read_allowing_late,  # noqa: E402
-                  table, unexplained, waiting)
+from walk import (REPLY_WAIT_S, TRANSPORTS, Cause, cause_of, identity_of, read_allowing_late,  # noqa: E402
+                  table, unexplained)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -96,8 +96,7 @@ def parameters(node, prefix=""):
 def round_trips(instrument) -> tuple[int, list[tuple[str, str]]]:
     """(parameters that pass, [(path, failure)]) over every parameter but the identity."""
     passed, failures = 0, []
-    with waiting(instrument.visa_handle, LATE_REPLY_WAIT_S):
-        identity = instrument.visa_handle.query("*IDN?").strip()
+    identity = identity_of(instrument.visa_handle)
 
     def get(parameter):
         return read_allowing_late(parameter.get, instrument.visa_handle, identity)

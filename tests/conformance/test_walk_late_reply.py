@@ -12,7 +12,7 @@ import pyvisa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stock_bench import no_nagle, reach  # noqa: E402
-from walk import REPLY_WAIT_S, read_allowing_late, reply_came_late, timed_out  # noqa: E402
+from walk import REPLY_WAIT_S, identity_of, read_allowing_late, reply_came_late, timed_out  # noqa: E402
 
 from sim_backend.faults import plan as faults  # noqa: E402
 
@@ -25,7 +25,7 @@ def test_a_late_reply_is_told_from_a_refused_query(tmp_path):
         reached.address, read_termination="\n", write_termination="\n", timeout=REPLY_WAIT_S["tcp"] * 1000)
     try:
         no_nagle(resource)
-        identity = resource.query("*IDN?").strip()
+        identity = identity_of(resource)
         setpoint = resource.query("SETP? 1").strip()
         cryostat = next(e.address for e in reached.bench.instruments if e.role == "cryostat")
         reached.bench.faults_for(cryostat).inject(faults.delay(5 * REPLY_WAIT_S["tcp"]))

@@ -49,6 +49,12 @@ def waiting(resource, wait_s: float) -> Iterator[None]:
         resource.timeout = before
 
 
+def identity_of(resource) -> str:
+    """The `*IDN?` answer `reply_came_late` reads up to, asked with LATE_REPLY_WAIT_S."""
+    with waiting(resource, LATE_REPLY_WAIT_S):
+        return resource.query("*IDN?").strip()
+
+
 def reply_came_late(resource, identity: str) -> bool:
     """After a query of `resource` timed out: whether a reply still came (a slow answer, not a
     refusal). `*IDN?` is sent and everything read up to its answer, `identity`, with

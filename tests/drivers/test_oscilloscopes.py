@@ -109,7 +109,6 @@ def test_safe_state_stops_acquiring(scope, bench):
     assert bench.world.panels["scope"].state != "armed"
 
 
-
 def _writes(log) -> list[str]:
     return [message for message in log.messages if "?" not in message]
 

@@ -9,12 +9,11 @@ from sim_backend.physics.nanowire import NanowireParams
 
 
 def oscillator(*, nonlinear: bool = False, retrap: str = "voltage", sigma_isw_a: float = 0.0,
-               inductance_h: float = 70e-9, delta: float | None = None) -> Circuit:
+               inductance_h: float = 70e-9, delta: float = NanowireParams.delta) -> Circuit:
     """C2/C3: 70 nH wire, 2.08 V through 100 kOhm, 50 Ohm shunt (another inductance or growth-law
     δ on request)."""
-    extra = {} if delta is None else {"delta": delta}
     wire = NanowireParams(inductance_h=inductance_h, nonlinear_inductance=nonlinear, retrap=retrap,
-                          sigma_isw_a=sigma_isw_a, **extra)
+                          sigma_isw_a=sigma_isw_a, delta=delta)
     return Circuit((
         VoltageSource("vb", "src", "0", 2.08),
         Resistor("rb", "src", "d", 100e3),
