@@ -7,7 +7,9 @@ Life of a file (reference/hdf5.md §5):
 2. Data: trace blocks and table rows are buffered; per block one resize + one slice write per
    dataset, then one `flush()`. A block is written when it holds `block_traces` traces (by
    default about 5 MB of them, whole chunks: `layout.block_traces`), `table_rows` rows, or its
-   oldest record is `max_latency_s` old.
+   oldest record is `max_latency_s` old. After each flush the kernel is asked to start writing
+   the file's dirty pages to disk (`start_writeback`), so they go while the run goes on, not all
+   at once in the fsync that ends it, and a long run does not pile up unwritten page cache.
 3. `RunStop`: write what is buffered, close, reopen `r+` for end_time/exit status/results/
    snapshot notes, close, fsync, rename to `<run_id>.h5`. Aborted and failed runs too.
    The writer's lock on the `.partial` (liveness.py) is held until the rename, so `recover`
@@ -44,11 +46,13 @@ the end of a run) are likewise written at `RunStop`; snapshot changes are journa
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -282,6 +286,7 @@ class RunFile:
             for name, buffer in pending:
                 self.appenders[name].append(buffer.take())
             self.file.flush()
+            start_writeback(self.file.id.get_vfd_handle())
             self.blocks += 1
             every = self.options.fsync_every_blocks
             if every and self.blocks % every == 0:
@@ -454,6 +459,30 @@ def _reserve(file: h5py.File, nbytes: int) -> OSError | None:
     except (OSError, superblock.SuperblockError):
         start = None
     return _allocate(fd, nbytes, start)
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) from the C library, or None where there is none."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError, TypeError):  # TypeError: Windows has no process-wide CDLL(None)
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2  # start writing dirty pages not already being written; do not wait
+
+
+def start_writeback(fd: int) -> bool:
+    """Start writing the file's dirty pages to disk without waiting for them (sync_file_range
+    with SYNC_FILE_RANGE_WRITE over the whole file; nothing where the C library lacks it).
+    True if the kernel took the request. A hint, as PostgreSQL's `*_flush_after`: it makes
+    nothing durable (the fsync at the run's end does), and a failure it meets is the fsync's to
+    report, so the writer does not read the result."""
+    return _SYNC_FILE_RANGE is not None and _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) == 0
 
 
 def _reserve_path(path: Path, nbytes: int) -> OSError | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 import xarray as xr
 
 from lab.archive.layout import ArchiveError
-from lab.archive.writer import ArchiveWriter, WriterOptions
+from lab.archive.writer import ArchiveWriter, WriterOptions, start_writeback
 from contracts.records import (Axis, ColumnSpec, ParametersResolved, Result, RunStart, RunStop, SnapshotChanged,
                               TableRows, TableSpec, TraceBlock, TraceSpec)
 
@@ -323,6 +324,19 @@ def test_fsync_cadence_and_a_refused_start_leave_no_debris(tmp_path):
     with pytest.raises(ArchiveError, match="'results' is reserved"):
         w(bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-1.h5"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range(2) is Linux's; elsewhere the "
+                    "writer starts no writeback and the fsync at the run's end writes everything")
+def test_the_writers_writeback_request_reaches_the_kernel_and_a_refused_one_raises_nothing(tmp_path):
+    path = tmp_path / "dirty.bin"
+    with open(path, "wb") as f:
+        f.write(bytes(1 << 20))
+        f.flush()
+        assert start_writeback(f.fileno())
+        fd = os.dup(f.fileno())
+    os.close(fd)
+    assert not start_writeback(fd)  # a closed descriptor: refused (EBADF), and nothing raised
 
 
 MIXED = ("m", "c", "input_a")
