@@ -39,6 +39,13 @@ GROW_MAX = 5.0  # largest factor a step grows by after an accepted one
 # new regime needs, and its error scales as h⁵ there (measured on C2: 4e-13 at 0.1 ps, 0.015 at
 # 12.5 ps), so it may grow to what its error asks for instead of climbing 5x at a time
 GROW_AFTER_EVENT = 200.0
+# After a retrap into a wholly superconducting chip the new regime is the L–R approach to the bias,
+# whose scale the state itself gives: the first step is Hairer's starting-step estimate
+# (`starting_step`) times STARTING_STEP_SAFETY, not H_AFTER_EVENT_S climbing 90x, then 5x a step
+# (C2: 0.1, 9, 45, 225 ps before the ~300 ps its error allows). Taken whole, the estimate is
+# rejected every cycle under the current retrap (error 2.0 of the tolerance); at 0.7 of it the
+# neuron's relaxation rejects 11 % of its steps; at 0.5 neither rejects more than before.
+STARTING_STEP_SAFETY = 0.5
 H_MIN_S = 1e-21
 T_SNAP_S = 1e-19  # closer than this to a breakpoint or the end counts as on it
 THRESHOLD_FLOOR = 1e-3  # a drawn threshold never falls below this fraction of I_sw(T)
@@ -161,6 +168,38 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
             return False
         ytr[b] = y[b] + delta[b]
     return _any_event(ytr, s, thr, ip, fp) < 0
+
+
+@njit(cache=True, _nrt=False)
+def starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rtol, ytr, ktr):
+    """A first step for a new regime from its own scales (Hairer, Nørsett & Wanner, Solving ODEs
+    I, II.4: the state over its rate, and the step an explicit Euler step and the change of the
+    rate over it allow a fifth-order method), times STARTING_STEP_SAFETY. k1 holds f(t, y); ktr[0]
+    gets f at the Euler step's end."""
+    if n_ctrl == 0:
+        return h_max
+    d0 = 0.0
+    d1 = 0.0
+    for j in range(n_ctrl):
+        sc = atol[j] + rtol * abs(y[j])
+        d0 += (y[j] / sc) ** 2
+        d1 += (k1[j] / sc) ** 2
+    d0 = math.sqrt(d0 / n_ctrl)
+    d1 = math.sqrt(d1 / n_ctrl)
+    if d0 < 1e-5 or d1 < 1e-5:
+        return H_AFTER_EVENT_S
+    h0 = min(0.01 * d0 / d1, h_max)
+    for j in range(y.shape[0]):
+        ytr[j] = y[j] + h0 * k1[j]
+    network(t + h0, t + 0.5 * h0, ytr, s, ip, fp, kinv, v, iv, ktr[0], wk)
+    d2 = 0.0
+    for j in range(n_ctrl):
+        sc = atol[j] + rtol * abs(y[j])
+        d2 += ((ktr[0, j] - k1[j]) / sc) ** 2
+    d2 = math.sqrt(d2 / n_ctrl) / h0
+    big = max(d1, d2)
+    h1 = max(H_AFTER_EVENT_S, h0 * 1e-3) if big <= 1e-15 else (0.01 / big) ** 0.2
+    return max(H_AFTER_EVENT_S, min(STARTING_STEP_SAFETY * min(100.0 * h0, h1), h_max))
 
 
 @njit(cache=True, _nrt=False)
@@ -377,6 +416,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         out[cursor[1], :] = row[:n_out]
         cursor[1] += 1
     need_f = True
+    pick_step = False
     grow_max = GROW_MAX
     jac = np.empty((nb, nb))
     e_cols = nn + nb + ip[NR] + ip[NCS] + nvs    # first cumulative-energy column of a sample row
@@ -414,6 +454,9 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             need_f = True
             h = min(h, H_AFTER_EVENT_S)
             grow_max = GROW_AFTER_EVENT
+            pick_step = True      # after a retrap into a wholly superconducting chip (STARTING_STEP_SAFETY)
+            for other in range(nw):
+                pick_step = pick_step and s[other] == 0
             continue
         if t >= t_stop - T_SNAP_S:
             # samples left only by rounding (t a few ulp short of t_stop) take the final state
@@ -425,6 +468,9 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         if need_f:
             network(t, t, y, s, ip, fp, kinv, v, iv, k1, wk)
             need_f = False
+        if pick_step:
+            h = starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rtol, ytr, ktr)
+            pick_step = False
         while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t + T_SNAP_S:
             cursor[0] += 1
         t_limit = t_stop

@@ -157,13 +157,27 @@ def test_a_relaxation_cycle_spends_few_steps_on_rejections_and_locating(nonlinea
     its error allows. 100 ns of C2 took 2,023 steps (726 rejected, 278 locating 44 transitions) before
     the step control near transitions, 1,393 with the confirming steps, 1,217 (330 rejected) with the
     transitions located on the dense output, 777 (44 rejected) with the limits near the branch
-    point; C3 1,643, 952, 848 (210 rejected) and 548 (15 rejected)."""
+    point, 733 (44 rejected) with the first step after a retrap sized from the state; C3 1,643,
+    952, 848 (210 rejected), 548 (15 rejected) and 517 (15 rejected)."""
     result = simulate(oscillator(nonlinear=nonlinear), 100e-9, sample_times_s=np.array([0.0, 100e-9]))
     steps = result.solver_steps
     assert len(result.events) >= 30
     assert steps["rejected"] <= 0.1 * steps["accepted"], steps
     assert steps["event_location"] == 0, steps
     assert sum(steps.values()) <= 850, steps
+
+
+def test_the_first_step_after_a_retrap_is_sized_from_the_state_not_climbed_to():
+    """After a retrap into a superconducting chip the first step is what the L–R approach allows
+    (half Hairer's starting-step estimate), not 0.1 ps growing 90x, then 5x a step: 100 ns of C2
+    took 777 step attempts before (44 rejected), 733 after (44); the neuron's 300 ns of relaxation
+    under 30 µA DC, as in the campaign's settles, 7,813 (565) and 7,109 (565)."""
+    c2 = simulate(oscillator(), 100e-9, sample_times_s=np.array([0.0, 100e-9])).solver_steps
+    make, stop_s, drives = BRANCH_POINT_CASES["neuron-30uA-dc"]
+    neuron = simulate(make(), stop_s, drives=drives, sample_times_s=np.array([0.0, stop_s])).solver_steps
+    for steps, most in ((c2, 750), (neuron, 7400)):
+        assert steps["accepted"] + steps["rejected"] <= most, steps
+        assert steps["rejected"] <= 0.1 * steps["accepted"], steps
 
 
 #: Circuits whose hotspots meet the growth law's branch point in other ways than C2's: a short wire
