@@ -286,7 +286,9 @@ class RunFile:
             for name, buffer in pending:
                 self.appenders[name].append(buffer.take())
             self.file.flush()
-            start_writeback(self.file.id.get_vfd_handle())
+            fd = _descriptor(self.file)
+            if fd is not None:
+                start_writeback(fd)
             self.blocks += 1
             every = self.options.fsync_every_blocks
             if every and self.blocks % every == 0:
@@ -449,9 +451,8 @@ def _reserve(file: h5py.File, nbytes: int) -> OSError | None:
     the end): a full disk, a quota or a file-size limit then refuses this call, not HDF5's write
     halfway through a flush — whose metadata would land and whose data would not. Returns the
     refusal, None when the space is the file's (HDF5 trims what it does not use when it flushes)."""
-    try:
-        fd = file.id.get_vfd_handle()
-    except Exception:  # noqa: BLE001 - a driver without a descriptor: nothing to reserve with
+    fd = _descriptor(file)
+    if fd is None:          # nothing to reserve with
         return None
     try:  # from HDF5's end of allocation at its last flush: reservations overlap, not pile up
         sb = superblock.read_superblock(Path(file.filename))
@@ -459,6 +460,15 @@ def _reserve(file: h5py.File, nbytes: int) -> OSError | None:
     except (OSError, superblock.SuperblockError):
         start = None
     return _allocate(fd, nbytes, start)
+
+
+def _descriptor(file: h5py.File) -> int | None:
+    """The OS file descriptor HDF5 writes the file through; None for a file already closed or
+    a driver without one."""
+    try:
+        return file.id.get_vfd_handle()
+    except Exception:  # noqa: BLE001 - h5py says either in several ways
+        return None
 
 
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -496,9 +506,8 @@ def _reserve_path(path: Path, nbytes: int) -> OSError | None:
 def _detach(file: h5py.File) -> None:
     """Point HDF5's file descriptor at /dev/null: whatever the library writes from now on (the
     rest of a failed flush, the close) is dropped, and the file keeps its last flushed state."""
-    try:
-        fd = file.id.get_vfd_handle()
-    except Exception:  # noqa: BLE001 - already closed, or a driver without a descriptor
+    fd = _descriptor(file)
+    if fd is None:
         return
     null = os.open(os.devnull, os.O_RDWR)
     try:
