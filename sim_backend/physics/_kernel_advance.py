@@ -40,11 +40,11 @@ GROW_MAX = 5.0  # largest factor a step grows by after an accepted one
 # 12.5 ps), so it may grow to what its error asks for instead of climbing 5x at a time
 GROW_AFTER_EVENT = 200.0
 # After a retrap into a wholly superconducting chip the new regime is the L–R approach to the bias,
-# whose scale the state itself gives: the first step is Hairer's starting-step estimate
-# (`starting_step`) times STARTING_STEP_SAFETY, not H_AFTER_EVENT_S climbing 90x, then 5x a step
-# (C2: 0.1, 9, 45, 225 ps before the ~300 ps its error allows). Taken whole, the estimate is
-# rejected every cycle under the current retrap (error 2.0 of the tolerance); at 0.7 of it the
-# neuron's relaxation rejects 11 % of its steps; at 0.5 neither rejects more than before.
+# whose scale the state itself gives: the first step is STARTING_STEP_SAFETY times the state over
+# its rate (`starting_step`), not H_AFTER_EVENT_S climbing 90x, then 5x a step (C2: 0.1, 9, 45,
+# 225 ps before the ~300 ps its error allows). Taken whole, that step is rejected every cycle under
+# the current retrap (error 2.0 of the tolerance); at 0.7 of it the neuron's relaxation rejects 11 %
+# of its steps; at 0.5 neither rejects more than before.
 STARTING_STEP_SAFETY = 0.5
 H_MIN_S = 1e-21
 T_SNAP_S = 1e-19  # closer than this to a breakpoint or the end counts as on it
@@ -172,10 +172,16 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
 
 @njit(cache=True, _nrt=False)
 def starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rtol, ytr, ktr):
-    """A first step for a new regime from its own scales (Hairer, Nørsett & Wanner, Solving ODEs
-    I, II.4: the state over its rate, and the step an explicit Euler step and the change of the
-    rate over it allow a fifth-order method), times STARTING_STEP_SAFETY. k1 holds f(t, y); ktr[0]
-    gets f at the Euler step's end."""
+    """A first step for a new regime from its own scales, after Hairer, Nørsett & Wanner (Solving
+    ODEs I, II.4): STARTING_STEP_SAFETY times the state over its rate (in tolerances), where the
+    rate changes no faster than the state (its change over an Euler step of 1/100 of that time,
+    against the rate). Where it changes faster, a fast L/R mode is on (a small inductance beside a
+    large resistance): a long first step would excite it, and the controller then hunts at its
+    stability limit for the whole stretch (2-3x the rejections in the stiff cases of an attack on
+    1,258 random circuits), so
+    the step starts at H_AFTER_EVENT_S as after any transition. (Hairer's own bound on the second
+    derivative, (0.01/max(d1, d2))^(1/5), assumes time in units near 1: in seconds it allowed
+    microseconds and never bound.) k1 holds f(t, y); ktr[0] gets f at the Euler step's end."""
     if n_ctrl == 0:
         return h_max
     d0 = 0.0
@@ -197,9 +203,9 @@ def starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rto
         sc = atol[j] + rtol * abs(y[j])
         d2 += ((ktr[0, j] - k1[j]) / sc) ** 2
     d2 = math.sqrt(d2 / n_ctrl) / h0
-    big = max(d1, d2)
-    h1 = max(H_AFTER_EVENT_S, h0 * 1e-3) if big <= 1e-15 else (0.01 / big) ** 0.2
-    return max(H_AFTER_EVENT_S, min(STARTING_STEP_SAFETY * min(100.0 * h0, h1), h_max))
+    if d2 * 100.0 * h0 > d1:       # the rate's own time scale, d1/d2, is shorter than the state's
+        return H_AFTER_EVENT_S
+    return max(H_AFTER_EVENT_S, min(STARTING_STEP_SAFETY * 100.0 * h0, h_max))
 
 
 @njit(cache=True, _nrt=False)
@@ -435,6 +441,10 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
         if w >= 0:
             if n_ev >= ev.shape[0]:
                 return 1, t, h, n_ev
+            if s[w] == 1 and fp[ip[W_SIGMA] + w] != 0.0 and z_idx[w] >= z.shape[1]:
+                # the wire's next threshold draw is needed at this retrap: renewed before it is
+                # taken, so the retrap and the step it chooses happen within one call
+                return 2, t, h, n_ev
             if n_ev > 4 * nw + 4 and ev[n_ev - 4 * nw - 4, 1] == t:
                 return 4, t, h, n_ev  # transitions without time passing: inconsistent thresholds
             ev[n_ev, 0] = w

@@ -180,6 +180,27 @@ def test_the_first_step_after_a_retrap_is_sized_from_the_state_not_climbed_to():
         assert steps["rejected"] <= 0.1 * steps["accepted"], steps
 
 
+@pytest.mark.parametrize("block", [1, 8])
+def test_a_run_does_not_depend_on_how_its_threshold_draws_are_fetched(monkeypatch, block):
+    """The kernel returns to fetch a wire's next threshold draws when its block is used up (one
+    per retrap); the retrap, and the first step it chooses, happen after the fetch in one call.
+    Fetched 1 or 8 at a time instead of 64, a one-wire run meets the same draws in the same order,
+    so it has the same events at the same times, in the same steps. Before, the fetch came
+    between the retrap and its step, which then started from 0.1 ps again."""
+    circuit = oscillator(sigma_isw_a=0.3e-6)
+    stop_s = 300e-9
+
+    def run():
+        return simulate(circuit, stop_s, sample_times_s=np.array([0.0, stop_s]), rng=np.random.default_rng(7))
+
+    reference = run()
+    monkeypatch.setattr(transient, "DRAW_BLOCK", block)
+    result = run()
+    assert sum(e.kind == "retrap" for e in reference.events) > 64
+    assert [(e.kind, e.time_s) for e in result.events] == [(e.kind, e.time_s) for e in reference.events]
+    assert result.solver_steps == reference.solver_steps
+
+
 #: Circuits whose hotspots meet the growth law's branch point in other ways than C2's: a short wire
 #: (its current turns back up through ψi² = 1 before the retrap), the current-retrap variant (no
 #: collapse onto a voltage level), a larger δ, and the neuron driven into relaxation by 30 µA DC.
