@@ -178,10 +178,10 @@ def starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rto
     against the rate). Where it changes faster, a fast L/R mode is on (a small inductance beside a
     large resistance): a long first step would excite it, and the controller then hunts at its
     stability limit for the whole stretch (2-3x the rejections in the stiff cases of an attack on
-    1,258 random circuits), so
-    the step starts at H_AFTER_EVENT_S as after any transition. (Hairer's own bound on the second
-    derivative, (0.01/max(d1, d2))^(1/5), assumes time in units near 1: in seconds it allowed
-    microseconds and never bound.) k1 holds f(t, y); ktr[0] gets f at the Euler step's end."""
+    1,258 random circuits), so the step starts at H_AFTER_EVENT_S as after any transition.
+    (Hairer's own bound on the second derivative, (0.01/max(d1, d2))^(1/5), assumes time in units
+    near 1: in seconds it allowed microseconds and never bound.) k1 holds f(t, y); ktr[0] gets f
+    at the Euler step's end."""
     if n_ctrl == 0:
         return h_max
     d0 = 0.0
