@@ -170,6 +170,15 @@ def rest_stride(t, t_limit, h, y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rto
     return _any_event(ytr, s, thr, ip, fp) < 0
 
 
+@njit(cache=True, _nrt=False, inline='always')
+def _rms_in_tolerances(a, y, n, atol, rtol):
+    """The root mean square of a's first n entries, each in units of its tolerance at y."""
+    acc = 0.0
+    for j in range(n):
+        acc += (a[j] / (atol[j] + rtol * abs(y[j]))) ** 2
+    return math.sqrt(acc / n)
+
+
 @njit(cache=True, _nrt=False)
 def starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rtol, ytr, ktr):
     """A first step for a new regime from its own scales, after Hairer, Nørsett & Wanner (Solving
@@ -181,28 +190,18 @@ def starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rto
     1,258 random circuits), so the step starts at H_AFTER_EVENT_S as after any transition.
     (Hairer's own bound on the second derivative, (0.01/max(d1, d2))^(1/5), assumes time in units
     near 1: in seconds it allowed microseconds and never bound.) k1 holds f(t, y); ktr[0] gets f
-    at the Euler step's end."""
-    if n_ctrl == 0:
-        return h_max
-    d0 = 0.0
-    d1 = 0.0
-    for j in range(n_ctrl):
-        sc = atol[j] + rtol * abs(y[j])
-        d0 += (y[j] / sc) ** 2
-        d1 += (k1[j] / sc) ** 2
-    d0 = math.sqrt(d0 / n_ctrl)
-    d1 = math.sqrt(d1 / n_ctrl)
+    at the Euler step's end; n_ctrl > 0 (a retrap needs a wire)."""
+    d0 = _rms_in_tolerances(y, y, n_ctrl, atol, rtol)
+    d1 = _rms_in_tolerances(k1, y, n_ctrl, atol, rtol)
     if d0 < 1e-5 or d1 < 1e-5:
         return H_AFTER_EVENT_S
     h0 = min(0.01 * d0 / d1, h_max)
     for j in range(y.shape[0]):
         ytr[j] = y[j] + h0 * k1[j]
     network(t + h0, t + 0.5 * h0, ytr, s, ip, fp, kinv, v, iv, ktr[0], wk)
-    d2 = 0.0
     for j in range(n_ctrl):
-        sc = atol[j] + rtol * abs(y[j])
-        d2 += ((ktr[0, j] - k1[j]) / sc) ** 2
-    d2 = math.sqrt(d2 / n_ctrl) / h0
+        ytr[j] = ktr[0, j] - k1[j]     # the rate's change over the Euler step
+    d2 = _rms_in_tolerances(ytr, y, n_ctrl, atol, rtol) / h0
     if d2 * 100.0 * h0 > d1:       # the rate's own time scale, d1/d2, is shorter than the state's
         return H_AFTER_EVENT_S
     return max(H_AFTER_EVENT_S, min(STARTING_STEP_SAFETY * 100.0 * h0, h_max))
@@ -429,10 +428,10 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     while True:
         for w in range(nw):
             if math.isnan(zcur[w]):
+                # a draw is there: each call starts with a block of them, and a retrap that would
+                # need one past it returns for the next block first (below)
                 if fp[ip[W_SIGMA] + w] == 0.0:
                     zcur[w] = 0.0
-                elif z_idx[w] >= z.shape[1]:
-                    return 2, t, h, n_ev
                 else:
                     zcur[w] = z[w, z_idx[w]]
                     z_idx[w] += 1
