@@ -1,9 +1,11 @@
 """The archive writer: subscribes to run records and writes one HDF5 file per run.
 
 Life of a file (reference/hdf5.md §5):
-1. `RunStart`: create `<dir>/<run_id>.h5.partial` (libver v110) with the whole NeXus skeleton
-   and every dataset the run declared, flush, then switch SWMR on. From here a SIGKILL loses at
-   most the records not yet flushed, and the file stays readable (`recover`).
+1. `RunStart`: create `<dir>/.<run_id>.h5.starting` (libver v110) with the whole NeXus skeleton
+   and every dataset the run declared, close it, rename it `<run_id>.h5.partial`, reopen it and
+   switch SWMR on. A SIGKILL before the rename leaves no `.partial` (nothing was measured yet);
+   from the rename on it loses at most the records not yet flushed, and the file stays readable
+   (`recover`).
 2. Data: trace blocks and table rows are buffered; per block one resize + one slice write per
    dataset, then one `flush()`. A block is written when it holds `block_traces` traces (by
    default about 5 MB of them, whole chunks: `layout.block_traces`), `table_rows` rows, or its
@@ -101,14 +103,20 @@ class RunFile:
         self.journal_bytes = 0
         self.dropped: list[str] = []  # blocks the end of a stopped run had no room for
         self._check_room_to_start()
+        # The skeleton is written under a hidden name and becomes the `.partial` only once it is
+        # whole: a death while it is written (tens of ms, more on a loaded machine) leaves a file
+        # no listing or recovery reads, not a `.partial` whose metadata is torn mid-write.
+        starting = directory / f".{start.run_id}{layout.SUFFIX}.starting"
         try:
-            self.file = h5py.File(self.path, "w", libver=layout.LIBVER)
+            self.file = h5py.File(starting, "w", libver=layout.LIBVER)
         except Exception as exc:  # noqa: BLE001 - h5py reports write failures as OSError or RuntimeError
-            self.path.unlink(missing_ok=True)
+            starting.unlink(missing_ok=True)
             raise output_dir.write_error(self.path, exc, "the run was not started") from exc
         try:
             self._skeleton()
-            self.file.flush()
+            self.file.close()
+            os.replace(starting, self.path)   # (a file open elsewhere cannot be renamed on Windows)
+            self.file = h5py.File(self.path, "r+", libver=layout.LIBVER)
             self.file.swmr_mode = True
         except BaseException as exc:
             if not isinstance(exc, layout.ArchiveError) and isinstance(exc, (OSError, RuntimeError)):
@@ -117,7 +125,8 @@ class RunFile:
                 self.file.close()
             except Exception:  # noqa: BLE001 - the file is removed below
                 pass
-            self.path.unlink(missing_ok=True)  # a run that could not start has nothing to keep
+            for path in (starting, self.path):
+                path.unlink(missing_ok=True)  # a run that could not start has nothing to keep
             if isinstance(exc, layout.ArchiveError) or not isinstance(exc, (OSError, RuntimeError)):
                 raise
             raise output_dir.write_error(self.path, exc, "the run was not started") from exc
