@@ -283,10 +283,13 @@ class RunFile:
         free = output_dir.free_bytes(self.directory)
         if keep_room and free < need + self._finish_bytes():
             raise self._stop(free, need + self._finish_bytes())
-        refused = _reserve(self.file, need + METADATA_BYTES)
+        # at the end, a block that would leave too little for the finishing is dropped before any
+        # room is reserved for it: a reservation stays in the file, and took the finishing's room
+        fits = keep_room or free >= need + 2 * METADATA_BYTES + self._finishing_bytes()
+        refused = _reserve(self.file, need + METADATA_BYTES) if fits else None
         if keep_room and refused is not None:
             raise self._stop(free, need + self._finish_bytes(), refused)
-        if not keep_room and (refused is not None or free < need + METADATA_BYTES):
+        if not fits or refused is not None:
             for name, buffer in pending:
                 self.dropped.append(f"{buffer.rows} {'traces' if name == layout.TRACES else name + ' rows'}")
                 buffer.take()
@@ -312,6 +315,11 @@ class RunFile:
         left = free - need
         if keep_room and left < self.next_block_bytes + self._finish_bytes():
             raise self._stop(left, self.next_block_bytes + self._finish_bytes())
+
+    def _finishing_bytes(self) -> int:
+        """Room the `r+` session of the run's end adds to the closed file (reserved in `_finish`):
+        the last block is written only where it leaves this, its own metadata and the close's."""
+        return self._finish_bytes() - self.options.finish_bytes + 2 * METADATA_BYTES
 
     def _finish_bytes(self) -> int:
         """Room the run's end needs: the fixed reserve, the snapshot notes the journal becomes,
@@ -388,7 +396,7 @@ class RunFile:
             self._close_detached()
             return
         if refused is None:
-            refused = _reserve_path(self.path, self._finish_bytes() - self.options.finish_bytes + 2 * METADATA_BYTES)
+            refused = _reserve_path(self.path, self._finishing_bytes())
         if refused is not None:  # the closed file holds every block; recover finishes it elsewhere
             self.broken = output_dir.write_error(self.directory, refused, f"no room to finish {self.path.name}; "
                                                  "every block flushed before is kept in it")
