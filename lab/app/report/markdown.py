@@ -12,13 +12,14 @@ none completed, its latest run) in full and listing the others.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import shlex
 from urllib.parse import quote
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,23 +191,46 @@ def other_runs(others: Sequence[RunData], out_dir: Path) -> list[Block]:
 DRAWN_NAME = "figures.json"
 
 
-def figures(run: RunData, run_figures: Path) -> list[Figure]:
-    """The run's figures, drawn once: a finished run file does not change, so a report rewritten
-    after every run of a campaign (or by a resumed one) draws only the runs it has not drawn yet.
-    `figures.json` beside them names the run file (size, modification time) they came from."""
+#: The report's figures, beside it: one folder per run.
+FIGURES_DIR_NAME = "figures"
+
+
+def run_figures_dir(out_dir: Path, run: RunData) -> Path:
+    """Where a run's figures go: two runs of one procedure keep their own."""
+    return out_dir / FIGURES_DIR_NAME / run.run_id
+
+
+def _source(run: RunData) -> dict[str, object] | None:
+    """The run file as figures.json names it (name, size, modification time); None if unreadable."""
     try:
         stat = run.path.stat()
-        source = {"archive": run.path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     except OSError:
-        source = None
-    drawn_path = run_figures / DRAWN_NAME
+        return None
+    return {"archive": run.path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def drawn_figures(run: RunData, run_figures: Path) -> list[Figure] | None:
+    """The run's figures if they are drawn already, from this very run file; else None."""
+    source = _source(run)
     try:
-        drawn = json.loads(drawn_path.read_text())
+        drawn = json.loads((run_figures / DRAWN_NAME).read_text())
         listed = [Figure(run_figures / f["file"], f["title"], f["caption"]) for f in drawn["figures"]]
         if source is not None and drawn["source"] == source and all(f.path.is_file() for f in listed):
             return listed
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    return None
+
+
+def figures(run: RunData, run_figures: Path) -> list[Figure]:
+    """The run's figures, drawn once: a finished run file does not change, so a report rewritten
+    after every run of a campaign (or by a resumed one) draws only the runs it has not drawn yet.
+    `figures.json` beside them names the run file (size, modification time) they came from."""
+    listed = drawn_figures(run, run_figures)
+    if listed is not None:
+        return listed
+    source = _source(run)
+    drawn_path = run_figures / DRAWN_NAME
     run_figures.mkdir(parents=True, exist_ok=True)
     if not run.with_data:            # read without its tables and traces: the figures need them
         run = load_run(run.path)
@@ -223,7 +247,7 @@ def figures(run: RunData, run_figures: Path) -> list[Figure]:
     return made
 
 
-def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Sequence[RunData] = (),
+def procedure_section(run: RunData, out_dir: Path, others: Sequence[RunData] = (),
                       later: Sequence[RunData] = ()) -> list[Block]:
     """A procedure's section: its shown run's results, figures and how to reproduce it (`later`:
     the runs that started after it, whose conditions the cooldown's account mentions)."""
@@ -236,8 +260,7 @@ def procedure_section(run: RunData, out_dir: Path, figure_dir: Path, others: Seq
         blocks.append(Quote(run.message.replace("\n", " ")))
     blocks += other_runs(others, out_dir)
     blocks += results_table(run)
-    run_figures = figure_dir / run.run_id       # two runs of one procedure keep their own figures
-    drawn = figures(run, run_figures)
+    drawn = figures(run, run_figures_dir(out_dir, run))
     if run.procedure == "cooldown":             # what the temperature log shows, read from it
         if not run.with_data:
             run = load_run(run.path)
@@ -286,17 +309,23 @@ def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None
     (each reads every run there is). With `wait_s`, written anyway once that long has passed (a
     campaign stopped by a signal ends promptly; each writer's files are replaced whole, so two
     at once leave one complete report)."""
+    with report_turn(out_dir, wait_s=wait_s):
+        return write_report(out_dir, notes)
+
+
+@contextlib.contextmanager
+def report_turn(out_dir: str | Path, *, wait_s: float | None = None) -> Iterator[None]:
+    """This writer's turn at the directory's report and figures (write_report_in_turn)."""
     from lab.archive import file_locks
 
     with open(Path(out_dir) / LOCK_NAME, "a") as lock:
         file_locks.lock(lock.fileno(), wait_s=wait_s)
-        return write_report(out_dir, notes)
+        yield
 
 
 def report_blocks(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> list[Block]:
     """The whole report's content, in order: header, summary, runs, one section per procedure, units."""
-    figure_dir = out_dir / "figures"
-    figure_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / FIGURES_DIR_NAME).mkdir(parents=True, exist_ok=True)
     entries = by_procedure(runs)
     try:
         summary = summary_blocks([shown for shown, _ in entries])
@@ -306,7 +335,7 @@ def report_blocks(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> l
     blocks = header(runs, notes) + summary + runs_table(runs, notes, out_dir)
     for run, others in entries:
         later = [r for r in runs if r.started_at > run.started_at]
-        blocks += procedure_section(run, out_dir, figure_dir, others, later)
+        blocks += procedure_section(run, out_dir, others, later)
     blocks += [Heading(2, "Units"), Paragraph(
         "Values are shown with SI prefixes (µ = 1e-6, n = 1e-9, a = 1e-18); the archive stores SI (last column). "
         "Each value has as many digits as its uncertainty supports: the standard uncertainty (or the interval's "

@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import TextIO
 
 #: The writer's command line (`python -c REPORT_WRITER OUT_DIR`, requests on stdin). SIGTERM ends
-#: it as an exception would, from before its imports on.
-REPORT_WRITER = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
+#: it as an exception would, from before its imports on. Once every request is answered it leaves
+#: without the interpreter's teardown of matplotlib, h5py and numpy (~0.1 s the campaign waited
+#: for): its files are written and closed by then.
+REPORT_WRITER = ("import os, signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
                  "from lab.app.report.writer_process import serve_report_requests; "
-                 "serve_report_requests(sys.argv[1], sys.stdin)")
+                 "serve_report_requests(sys.argv[1], sys.stdin); sys.stdout.flush(); sys.stderr.flush(); os._exit(0)")
 
 #: The line that ends the campaign's requests.
 END_OF_REQUESTS = "end"
+#: How often the writer looks at its children while they draw (s).
+POLL_S = 0.02
 
 
 def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
@@ -37,7 +41,8 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
     would (so its temporary files go and its lock is let go), it is ignored once the requests are
     answered: finalization would put back its default action, a death by the signal (as
     lab.execution.interrupts says for the commands). Runs in the main thread."""
-    from lab.app.report.markdown import CampaignNotes, write_report_in_turn
+    from lab.app.report.figure_children import FigureChildren
+    from lab.app.report.markdown import CampaignNotes, report_turn, write_report
     from lab.archive.layout import SUFFIX
 
     waiting: queue.Queue[str | None] = queue.Queue()
@@ -50,17 +55,31 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
 
     threading.Thread(target=read, name="report-requests", daemon=True).start()
     last = "{}"                                # the notes of the newest request (none yet: the defaults)
-    while True:
-        lines = [waiting.get()]
-        while not waiting.empty():             # the newest request waiting supersedes the rest
-            lines.append(waiting.get())
-        asked = [line for line in lines if line not in (None, END_OF_REQUESTS)]
-        ended = END_OF_REQUESTS in lines
-        died = None in lines and not ended     # after the death: this report reads every archive
-        if asked:
-            last = asked[-1]
-        if asked or (died and any(Path(out_dir).glob(f"*{SUFFIX}"))):     # not for a campaign that ran nothing
-            write_report_in_turn(out_dir, CampaignNotes(**json.loads(last)))
-        if ended or died:
-            break
+    children = FigureChildren(out_dir)
+    try:
+        while True:
+            lines = [waiting.get()]
+            with report_turn(out_dir):
+                # The figures of every run that ended, drawn beside each other; a request that
+                # comes meanwhile (the next run ended) has its run drawn beside them too.
+                children.start_undrawn()
+                while children.busy():
+                    try:
+                        lines.append(waiting.get(timeout=POLL_S))
+                    except queue.Empty:
+                        pass
+                    children.start_undrawn()
+                while not waiting.empty():             # the newest request waiting supersedes the rest
+                    lines.append(waiting.get())
+                asked = [line for line in lines if line not in (None, END_OF_REQUESTS)]
+                ended = END_OF_REQUESTS in lines
+                died = None in lines and not ended     # after the death: this report reads every archive
+                if asked:
+                    last = asked[-1]
+                if asked or (died and any(Path(out_dir).glob(f"*{SUFFIX}"))):  # not for a campaign that ran nothing
+                    write_report(out_dir, CampaignNotes(**json.loads(last)))
+            if ended or died:
+                break
+    finally:
+        children.stop()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
