@@ -595,6 +595,77 @@ def test_the_campaign_s_report_writer_ends_with_its_input_having_answered_the_la
     write_report_in_turn(directory, CampaignNotes())       # the lock is free: this does not wait
 
 
+def _writer_children(writer) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(writer.pid).children()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_the_report_writer_draws_the_runs_that_ended_beside_each_other(campaign_dir, tmp_path):
+    """Runs that end while the writer draws another's figures are drawn at once, each in a child
+    of the writer (at a campaign's end the last runs end a fraction of a second apart): two
+    children draw at the same moment, and the report lists every figure they drew."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    from lab.app.report.writer_process import REPORT_WRITER
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
+    writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+    writer.stdin.close()
+    most_at_once = 0
+    while writer.poll() is None:
+        most_at_once = max(most_at_once, len(_writer_children(writer)))
+        time.sleep(0.002)
+    assert writer.returncode == 0
+    assert most_at_once == 2
+    report = (directory / "report.md").read_text()
+    drawn = sorted(directory.glob("figures/*/figures.json"))
+    assert len(drawn) == len(list(directory.glob("*.h5")))
+    for listing in drawn:
+        for figure in json.loads(listing.read_text())["figures"]:
+            assert (listing.parent / figure["file"]).stat().st_size > 0 and figure["file"] in report
+
+
+def test_a_report_writer_stopped_while_its_children_draw_ends_them_first(campaign_dir, tmp_path):
+    """SIGTERM while children draw: the writer ends them (each removing its temporary file) and
+    waits for them before it exits, so no drawing process outlives it."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    import psutil
+
+    from lab.app.report.writer_process import REPORT_WRITER
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
+    writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+    writer.stdin.close()
+    deadline = time.monotonic() + 60
+    while not (children := _writer_children(writer)):
+        assert writer.poll() is None and time.monotonic() < deadline
+        time.sleep(0.002)
+    writer.send_signal(signal.SIGTERM)
+    assert writer.wait(timeout=60) in (0, 1)
+    assert not [child.pid for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+    assert not [p.name for p in directory.rglob("*") if ".tmp" in p.name]
+
+
 @pytest.mark.parametrize("asked_before", [True, False])
 def test_a_campaign_killed_just_after_a_run_ended_leaves_a_report_of_that_run(campaign_dir, tmp_path, asked_before):
     """The campaign asks its writer for the report after each run's archive appeared; killed in
