@@ -39,15 +39,20 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
     acceleration = read_station(args.station).clock_acceleration
     lab_s = outcome.estimated_lab_time_s
+    # Before the first run (imports, station checks, dry runs, opening the instruments), between
+    # runs, and the wait for the last report after the last run.
+    outside_runs_s = wall_s - sum(outcome.per_procedure_wall_s.values())
     print(f"{'procedure':<20}{'status':<12}{'wall s':>9}")
     for name, run in outcome.outcomes.items():
         print(f"{name:<20}{run.exit_status:<12}{outcome.per_procedure_wall_s.get(name, float('nan')):>9.2f}")
     for name, why in outcome.not_run:
         print(f"{name:<20}{'not run':<12}{'':>9}  {why}")
+    print(f"{'outside the runs':<32}{outside_runs_s:>9.2f}")
     print(f"campaign wall time {wall_s:.1f} s (target {TARGET_S:.0f} s); estimated lab time {lab_s:.1f} s; "
           f"achieved acceleration {lab_s / wall_s:.1f}x (clock nominal {acceleration:g}x)")
     print(json.dumps({"benchmark": "campaign", "wall_s": round(wall_s, 2),
                       "per_procedure_s": {k: round(v, 2) for k, v in outcome.per_procedure_wall_s.items()},
+                      "outside_runs_s": round(outside_runs_s, 2),
                       "target_s": TARGET_S, "estimated_lab_s": round(lab_s, 1),
                       "acceleration": round(lab_s / wall_s, 1), "all_completed": outcome.all_completed}))
 
