@@ -604,6 +604,17 @@ def _writer_children(writer) -> list:
         return []
 
 
+def _first_child(writer) -> int:
+    """The pid of the writer's first figure child, once there is one."""
+    import time
+
+    began = time.monotonic()
+    while not (children := _writer_children(writer)):
+        assert writer.poll() is None and time.monotonic() - began < 60
+        time.sleep(0.001)
+    return children[0].pid
+
+
 def test_the_report_writer_draws_the_runs_that_ended_beside_each_other(campaign_dir, tmp_path):
     """Runs that end while the writer draws another's figures are drawn at once, each in a child
     of the writer (at a campaign's end the last runs end a fraction of a second apart): two
@@ -664,6 +675,130 @@ def test_a_report_writer_stopped_while_its_children_draw_ends_them_first(campaig
     assert writer.wait(timeout=60) in (0, 1)
     assert not [child.pid for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
     assert not [p.name for p in directory.rglob("*") if ".tmp" in p.name]
+
+
+def test_two_files_of_one_run_are_drawn_once_each_and_reported(campaign_dir, tmp_path):
+    """A run file and a copy of it (one run id, so one figure folder): each gets one child, the
+    report draws what is left and names both; before, the children overwrote each other's
+    figures.json and the writer forked a child every 20 ms without end."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from lab.app.report.writer_process import REPORT_WRITER
+
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    run = sorted(campaign_dir.glob("*.h5"))[0]
+    shutil.copy(run, directory)
+    shutil.copy(run, directory / f"copy-of-{run.name}")
+    done = subprocess.run([sys.executable, "-c", REPORT_WRITER, str(directory)], text=True, capture_output=True,
+                          input=json.dumps(asdict(CampaignNotes())) + "\nend\n", timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = (directory / "report.md").read_text()
+    assert run.name in report and f"copy-of-{run.name}" in report
+
+
+#: Prepended to the writer's command: the writer signals itself as its `which`-th fork returns
+#: (where a SIGTERM that arrived during the fork is handled), the deterministic form of a stop
+#: landing in fork's own hooks or before the writer has noted its child.
+_STOP_AT_FORK = ("import os, signal\n"
+                 "_fork, _forks = os.fork, []\n"
+                 "def fork():\n"
+                 "    pid = _fork()\n"
+                 "    if pid:\n"
+                 "        _forks.append(pid)\n"
+                 "        if len(_forks) == {which}: os.kill(os.getpid(), signal.SIGTERM)\n"
+                 "    return pid\n"
+                 "os.fork = fork\n")
+
+
+@pytest.mark.parametrize("which", [1, 2])
+def test_a_stop_that_lands_as_a_child_is_forked_ends_the_writer_and_the_child(campaign_dir, tmp_path, which):
+    """A SIGTERM handled as fork returns: the writer still stops (before, the exit was swallowed
+    in fork's hooks and the writer drew on), and the child is stopped and waited for (before, it
+    outlived the writer holding the report's lock)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    import psutil
+
+    from lab.archive import file_locks
+    from lab.app.report.markdown import LOCK_NAME
+    from lab.app.report.writer_process import REPORT_WRITER
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    writer = subprocess.Popen([sys.executable, "-c", _STOP_AT_FORK.format(which=which) + REPORT_WRITER, str(directory)],
+                              stdin=subprocess.PIPE, text=True)
+    writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+    writer.stdin.flush()                # left open: a writer that swallowed the stop would wait on
+    began = time.monotonic()
+    try:
+        assert writer.wait(timeout=30) == 1
+    finally:
+        writer.kill()
+    assert time.monotonic() - began < 10
+    left = [p for p in psutil.process_iter(["cmdline"]) if str(directory) in " ".join(p.info["cmdline"] or ())
+            and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left
+    with open(directory / LOCK_NAME, "a") as lock:
+        assert file_locks.try_lock(lock.fileno())
+    assert not [p.name for p in directory.rglob("*") if ".tmp" in p.name]
+
+
+def test_a_stuck_child_neither_holds_the_writer_nor_keeps_the_report_locked(campaign_dir, tmp_path):
+    """A child that stops drawing (SIGSTOP: a deadlock, a hung read) is killed at its deadline and
+    the report draws its run; and a writer killed meanwhile leaves the report's lock free (the
+    child closed its copy), so the campaign's own last report is not kept waiting."""
+    import json
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from lab.archive import file_locks
+    from lab.app.report.markdown import LOCK_NAME
+    from lab.app.report.writer_process import REPORT_WRITER
+
+    directory = tmp_path / "runs"
+    shutil.copytree(campaign_dir, directory, ignore=shutil.ignore_patterns("figures", "report.*"))
+    deadline = "import lab.app.report.figure_children as f; f.CHILD_DEADLINE_S = 3.0\n"
+    writer = subprocess.Popen([sys.executable, "-c", deadline + REPORT_WRITER, str(directory)],
+                              stdin=subprocess.PIPE, text=True)
+    writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+    writer.stdin.flush()
+    stuck = _first_child(writer)
+    os.kill(stuck, signal.SIGSTOP)
+    writer.stdin.write("end\n")
+    writer.stdin.close()
+    assert writer.wait(timeout=60) == 0                     # past the deadline: killed, drawn by the report
+    report = (directory / "report.md").read_text()
+    assert all(run.name in report for run in directory.glob("*.h5"))
+    assert len(list(directory.glob("figures/*/figures.json"))) == len(list(directory.glob("*.h5")))
+
+    # A writer killed while its child is stuck: the lock is free at once.
+    shutil.rmtree(directory / "figures")
+    writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
+    writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
+    writer.stdin.flush()
+    stuck = _first_child(writer)
+    os.kill(stuck, signal.SIGSTOP)
+    writer.kill()
+    writer.wait()
+    try:
+        with open(directory / LOCK_NAME, "a") as lock:
+            assert file_locks.try_lock(lock.fileno())
+    finally:
+        os.kill(stuck, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("asked_before", [True, False])

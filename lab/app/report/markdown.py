@@ -314,13 +314,14 @@ def write_report_in_turn(out_dir: str | Path, notes: CampaignNotes | None = None
 
 
 @contextlib.contextmanager
-def report_turn(out_dir: str | Path, *, wait_s: float | None = None) -> Iterator[None]:
-    """This writer's turn at the directory's report and figures (write_report_in_turn)."""
+def report_turn(out_dir: str | Path, *, wait_s: float | None = None) -> Iterator[int]:
+    """This writer's turn at the directory's report and figures (write_report_in_turn); yields
+    the lock file's descriptor."""
     from lab.archive import file_locks
 
     with open(Path(out_dir) / LOCK_NAME, "a") as lock:
         file_locks.lock(lock.fileno(), wait_s=wait_s)
-        yield
+        yield lock.fileno()
 
 
 def report_blocks(out_dir: Path, notes: CampaignNotes, runs: list[RunData]) -> list[Block]:

@@ -41,13 +41,14 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
     would (so its temporary files go and its lock is let go), it is ignored once the requests are
     answered: finalization would put back its default action, a death by the signal (as
     lab.execution.interrupts says for the commands). Runs in the main thread."""
-    from lab.app.report.figure_children import FigureChildren
+    from lab.app.report.figure_children import FigureChildren, block_stop_signals
     from lab.app.report.markdown import CampaignNotes, report_turn, write_report
     from lab.archive.layout import SUFFIX
 
     waiting: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
+        block_stop_signals()                   # a stop is the main thread's (figure_children)
         for line in requests:
             if line.strip():
                 waiting.put(line.strip())
@@ -59,16 +60,16 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
     try:
         while True:
             lines = [waiting.get()]
-            with report_turn(out_dir):
+            with report_turn(out_dir) as lock_fd:
                 # The figures of every run that ended, drawn beside each other; a request that
                 # comes meanwhile (the next run ended) has its run drawn beside them too.
-                children.start_undrawn()
+                children.start_undrawn(lock_fd)
                 while children.busy():
                     try:
                         lines.append(waiting.get(timeout=POLL_S))
                     except queue.Empty:
                         pass
-                    children.start_undrawn()
+                    children.start_undrawn(lock_fd)
                 while not waiting.empty():             # the newest request waiting supersedes the rest
                     lines.append(waiting.get())
                 asked = [line for line in lines if line not in (None, END_OF_REQUESTS)]
