@@ -537,6 +537,18 @@ def test_digits_follow_the_uncertainty(value, low, high, standard, expected):
     assert numbers(value, low, high, standard, 1.0) == expected
 
 
+def _assert_every_figure_drawn_and_reported(directory: Path) -> None:
+    """Each run file has its figures drawn, each figure file is there and the report shows it."""
+    import json
+
+    report = (directory / "report.md").read_text()
+    drawn = sorted(directory.glob("figures/*/figures.json"))
+    assert len(drawn) == len(list(directory.glob("*.h5")))
+    for listing in drawn:
+        for figure in json.loads(listing.read_text())["figures"]:
+            assert (listing.parent / figure["file"]).stat().st_size > 0 and figure["file"] in report
+
+
 @pytest.mark.parametrize("stop_after_s", [0.3, 1.5, 3.0])
 def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campaign_dir, tmp_path, stop_after_s):
     """The campaign stops a report writer still running when it writes the last report itself
@@ -563,12 +575,7 @@ def test_a_report_writer_stopped_at_any_moment_leaves_nothing_half_written(campa
     assert writer.wait(timeout=60) in (0, 1)              # a clean exit, not a death by the signal
     assert not [p.name for p in directory.rglob("*") if ".tmp" in p.name]
     write_report_in_turn(directory, CampaignNotes())
-    report = (directory / "report.md").read_text()
-    drawn = sorted(directory.glob("figures/*/figures.json"))
-    assert len(drawn) == len(list(directory.glob("*.h5")))
-    for listing in drawn:
-        for figure in json.loads(listing.read_text())["figures"]:
-            assert (listing.parent / figure["file"]).stat().st_size > 0 and figure["file"] in report
+    _assert_every_figure_drawn_and_reported(directory)
 
 
 def test_the_campaign_s_report_writer_ends_with_its_input_having_answered_the_last_request(campaign_dir, tmp_path):
@@ -596,21 +603,33 @@ def test_the_campaign_s_report_writer_ends_with_its_input_having_answered_the_la
 
 
 def _writer_children(writer) -> list:
+    """The writer's figure children: forked, so of its own command line (its imports may run a
+    program of their own, such as ldconfig, for a moment)."""
     import psutil
 
     try:
-        return psutil.Process(writer.pid).children()
+        process = psutil.Process(writer.pid)
+        command = process.cmdline()
+        return [child for child in process.children() if child.cmdline() == command]
     except psutil.NoSuchProcess:
         return []
 
 
-def _first_child(writer) -> int:
-    """The pid of the writer's first figure child, once there is one."""
+def _drawing_child(writer, directory: Path) -> int:
+    """The pid of a figure child of the writer once it draws: after the writer took the report's
+    lock (its imports, which may start a program of their own, are over) and once the child has
+    closed its copy of that lock, its first act."""
     import time
 
+    from lab.app.report.markdown import LOCK_NAME
+
     began = time.monotonic()
-    while not (children := _writer_children(writer)):
+    while not (directory / LOCK_NAME).exists() or not (children := _writer_children(writer)):
         assert writer.poll() is None and time.monotonic() - began < 60
+        time.sleep(0.001)
+    lock_path = str(directory / LOCK_NAME)
+    while any(f.path == lock_path for f in children[0].open_files()):
+        assert time.monotonic() - began < 60
         time.sleep(0.001)
     return children[0].pid
 
@@ -639,12 +658,7 @@ def test_the_report_writer_draws_the_runs_that_ended_beside_each_other(campaign_
         time.sleep(0.002)
     assert writer.returncode == 0
     assert most_at_once == 2
-    report = (directory / "report.md").read_text()
-    drawn = sorted(directory.glob("figures/*/figures.json"))
-    assert len(drawn) == len(list(directory.glob("*.h5")))
-    for listing in drawn:
-        for figure in json.loads(listing.read_text())["figures"]:
-            assert (listing.parent / figure["file"]).stat().st_size > 0 and figure["file"] in report
+    _assert_every_figure_drawn_and_reported(directory)
 
 
 def test_a_report_writer_stopped_while_its_children_draw_ends_them_first(campaign_dir, tmp_path):
@@ -655,7 +669,6 @@ def test_a_report_writer_stopped_while_its_children_draw_ends_them_first(campaig
     import signal
     import subprocess
     import sys
-    import time
     from dataclasses import asdict
 
     import psutil
@@ -667,10 +680,7 @@ def test_a_report_writer_stopped_while_its_children_draw_ends_them_first(campaig
     writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
     writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
     writer.stdin.close()
-    deadline = time.monotonic() + 60
-    while not (children := _writer_children(writer)):
-        assert writer.poll() is None and time.monotonic() < deadline
-        time.sleep(0.002)
+    children = [psutil.Process(_drawing_child(writer, directory))]
     writer.send_signal(signal.SIGTERM)
     assert writer.wait(timeout=60) in (0, 1)
     assert not [child.pid for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
@@ -776,7 +786,7 @@ def test_a_stuck_child_neither_holds_the_writer_nor_keeps_the_report_locked(camp
                               stdin=subprocess.PIPE, text=True)
     writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
     writer.stdin.flush()
-    stuck = _first_child(writer)
+    stuck = _drawing_child(writer, directory)
     os.kill(stuck, signal.SIGSTOP)
     writer.stdin.write("end\n")
     writer.stdin.close()
@@ -787,10 +797,11 @@ def test_a_stuck_child_neither_holds_the_writer_nor_keeps_the_report_locked(camp
 
     # A writer killed while its child is stuck: the lock is free at once.
     shutil.rmtree(directory / "figures")
+    (directory / LOCK_NAME).unlink()          # made again by this writer once its imports are over
     writer = subprocess.Popen([sys.executable, "-c", REPORT_WRITER, str(directory)], stdin=subprocess.PIPE, text=True)
     writer.stdin.write(json.dumps(asdict(CampaignNotes())) + "\n")
     writer.stdin.flush()
-    stuck = _first_child(writer)
+    stuck = _drawing_child(writer, directory)
     os.kill(stuck, signal.SIGSTOP)
     writer.kill()
     writer.wait()

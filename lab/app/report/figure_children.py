@@ -132,7 +132,8 @@ def _child(path: Path, out_dir: Path, lock_fd: int, mask: set) -> None:
         run = load_run(path, data=False)
         figures(run, run_figures_dir(out_dir, run))
         code = 0
-    except BaseException:   # noqa: BLE001 - the report draws the run itself and says why
-        traceback.print_exc()
+    except BaseException as exc:   # noqa: BLE001 - the report draws the run itself and says why
+        if not isinstance(exc, (SystemExit, KeyboardInterrupt)):    # not a stop: say what failed
+            traceback.print_exc()
     finally:
         os._exit(code)

@@ -37,7 +37,8 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
 
     One process for the whole campaign imports the report's modules once and keeps drawing each
     run's figures as the runs end (a process per run spent about a second on imports alone, and
-    fell behind the short runs at a campaign's end). Where SIGTERM ends a report as an exception
+    fell behind the short runs at a campaign's end), each run's in a child forked from it, two
+    runs at once (figure_children), before it writes the report. Where SIGTERM ends a report as an exception
     would (so its temporary files go and its lock is let go), it is ignored once the requests are
     answered: finalization would put back its default action, a death by the signal (as
     lab.execution.interrupts says for the commands). Runs in the main thread."""
