@@ -65,13 +65,19 @@ class FigureChildren:
         self.out_dir = Path(out_dir)
         self._drawing: dict[tuple, tuple[int, float]] = {}   # run key -> (child pid, its deadline)
         self._tried: set[tuple] = set()        # run keys given a child: none gets a second
+        self._child_ended = False              # since the runs were last looked over
 
-    def start_undrawn(self, lock_fd: int) -> None:
+    def start_undrawn(self, lock_fd: int, *, asked: bool = True) -> None:
         """A child for each finished run whose figures are not drawn and that had none yet,
-        DRAWERS_MAX at most at once; `lock_fd`: the writer's report lock, closed in the child."""
+        DRAWERS_MAX at most at once; `lock_fd`: the writer's report lock, closed in the child.
+        The runs are looked over when a request came (`asked`: a run may have ended) or a child
+        ended (a place is free), not at every look at the children."""
         if not hasattr(os, "fork"):
             return
         self._reap()
+        if not (asked or self._child_ended):
+            return
+        self._child_ended = False
         for run in load_runs(self.out_dir, data=False):
             if len(self._drawing) >= DRAWERS_MAX:
                 return
@@ -107,6 +113,7 @@ class FigureChildren:
                 done, _ = os.waitpid(pid, 0)
             if done:
                 del self._drawing[key]
+                self._child_ended = True
 
     def stop(self) -> None:
         """End every child at once (SIGTERM: it removes its temporary file), waiting until each

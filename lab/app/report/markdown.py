@@ -211,7 +211,10 @@ def _source(run: RunData) -> dict[str, object] | None:
 
 def drawn_figures(run: RunData, run_figures: Path) -> list[Figure] | None:
     """The run's figures if they are drawn already, from this very run file; else None."""
-    source = _source(run)
+    return _drawn(run_figures, _source(run))
+
+
+def _drawn(run_figures: Path, source: dict[str, object] | None) -> list[Figure] | None:
     try:
         drawn = json.loads((run_figures / DRAWN_NAME).read_text())
         listed = [Figure(run_figures / f["file"], f["title"], f["caption"]) for f in drawn["figures"]]
@@ -226,10 +229,10 @@ def figures(run: RunData, run_figures: Path) -> list[Figure]:
     """The run's figures, drawn once: a finished run file does not change, so a report rewritten
     after every run of a campaign (or by a resumed one) draws only the runs it has not drawn yet.
     `figures.json` beside them names the run file (size, modification time) they came from."""
-    listed = drawn_figures(run, run_figures)
+    source = _source(run)
+    listed = _drawn(run_figures, source)
     if listed is not None:
         return listed
-    source = _source(run)
     drawn_path = run_figures / DRAWN_NAME
     run_figures.mkdir(parents=True, exist_ok=True)
     if not run.with_data:            # read without its tables and traces: the figures need them

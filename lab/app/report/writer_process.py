@@ -68,9 +68,10 @@ def serve_report_requests(out_dir: str | Path, requests: TextIO) -> None:
                 while children.busy():
                     try:
                         lines.append(waiting.get(timeout=POLL_S))
+                        came = True
                     except queue.Empty:
-                        pass
-                    children.start_undrawn(lock_fd)
+                        came = False
+                    children.start_undrawn(lock_fd, asked=came)
                 while not waiting.empty():             # the newest request waiting supersedes the rest
                     lines.append(waiting.get())
                 asked = [line for line in lines if line not in (None, END_OF_REQUESTS)]
