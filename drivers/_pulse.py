@@ -314,9 +314,10 @@ class PulseGeneratorRole:
                             period_s=period_s, count=count)
 
         def write() -> None:
-            self._write_matched_load()
-            self._write_width_hold()
-            self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
+            with self.writes_in_messages():
+                self._write_matched_load()
+                self._write_width_hold()
+                self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
         self._written_whole(write)
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
@@ -326,6 +327,11 @@ class PulseGeneratorRole:
         check_dc_request(self.envelope, level_v)
 
         def write() -> None:
+            # One write at a time, not `writes_in_messages`: with the report after the DC function
+            # lost, the reconnect re-applies the pulse before it and this is written again; as one
+            # message, that second pass switched to DC, the output on, at an offset the guard no
+            # longer knew, and was refused. Written one by one, the first pass's offset went out
+            # after the reconnect (test_configure_dc_that_returns_leaves_the_dc_function).
             self._write_matched_load()
             self._write_dc(level_v)
         self._written_whole(write)
@@ -393,10 +399,10 @@ class PulseGeneratorRole:
         """The role channel's output off, the DC function and 0 V, as one program message: what
         `_switch_output(False)` and `_write_dc(0.0)` write, in that order, each unit from the root
         (after a ';' a unit without its leading ':' would continue the path of the one before)."""
-        with self.gathering_writes() as units:
+        def write() -> None:
             self._switch_output(False)
             self._write_dc(0.0)
-        return ";".join(":" + unit.strip().lstrip(":") for unit in units)
+        return self.gathered_message(write)
 
     # --- recovery ---------------------------------------------------------------------------
     def reapply_role_settings(self) -> None:

@@ -65,12 +65,12 @@ class ScopeRole(RecoveringVisa):
         settings = AcquisitionSettings(dict(channel_ranges_v), record_length, sample_rate_hz, pretrigger_s,
                                        trigger_channel, trigger_level_v, trigger_slope, average_count)
         self._check(settings)
-        # Set first: a link lost between the messages re-applies these settings whole, not the
-        # ones before with this configuration's later messages on top. Every message is written
-        # each time: what the scope holds can have been changed at the scope itself, which no
-        # message shows (a trigger slope, an average count, a channel's range).
+        # Set first: a link lost on the way re-applies these settings whole. Every setting is
+        # written each time: what the scope holds can have been changed at the scope itself,
+        # which no message shows (a trigger slope, an average count, a channel's range); all of
+        # them in one message.
         self._last_settings = settings
-        self._write_acquisition(settings)
+        self._write_settings(settings)
         self.raise_on_errors("configure_acquisition")
 
     def arm_single(self) -> None:
@@ -188,7 +188,12 @@ class ScopeRole(RecoveringVisa):
 
     def reapply_role_settings(self) -> None:
         if self._last_settings is not None:
-            self._write_acquisition(self._last_settings)
+            self._write_settings(self._last_settings)
+
+    def _write_settings(self, settings: AcquisitionSettings) -> None:
+        """Every setting of an acquisition (`_write_acquisition`'s), as one program message."""
+        with self.writes_in_messages():
+            self._write_acquisition(settings)
 
 
 def ranges_unseen_rules(envelope: Envelope, spellings: tuple[str, ...]) -> list[Rule]:

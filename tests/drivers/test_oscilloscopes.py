@@ -110,7 +110,8 @@ def test_safe_state_stops_acquiring(scope, bench):
 
 
 def _writes(log) -> list[str]:
-    return [message for message in log.messages if "?" not in message]
+    """The program units of every message without a query (a configuration is one message)."""
+    return [unit for message in log.messages if "?" not in message for unit in message.split(";")]
 
 
 def _holds(panel, capture) -> bool:

@@ -96,18 +96,21 @@ LAKESHORE_372 = [
 # FUNCtion:PULSe:HOLD|PERiod|WIDTh|TRANsition, OUTPut:POLarity, VOLTage:HIGH|LOW, TRIGger:SOURce,
 # BURSt:MODE|NCYCles|STATe, OUTPut, SYSTem:ERRor?, *TRG, *OPC?.
 KEYSIGHT_33500B = [
-    ":OUTP1:LOAD 50",            # OUTPut[1|2]:LOAD: the levels are written into the matched line
-    "SOURce1:FUNCtion:PULSe:HOLD WIDTh", "SYST:ERR?",    # a new period keeps the width
-    "SOURce1:FUNCtion PULS", "SYST:ERR?",
+    # A pulse's configuration is held into one message up to each query (the readings its order
+    # is planned on), each unit from the root, and the error queue read after each message.
+    ";".join([":OUTP1:LOAD 50",            # OUTPut[1|2]:LOAD: the levels are written into the matched line
+              ":SOURce1:FUNCtion:PULSe:HOLD WIDTh",            # a new period keeps the width
+              ":SOURce1:FUNCtion PULS"]), "SYST:ERR?",
     "SOURce1:FUNCtion:PULSe:PERiod?", "SOURce1:FUNCtion:PULSE:WIDTh?",
     "SOURce1:FUNCtion:PULSe:TRANsition:LEADing?", "SOURce1:FUNCtion:PULSe:TRANsition:TRAiling?",
-    "SOURce1:FUNCtion:PULSE:WIDTh 2e-08", "SYST:ERR?",   # width first: it must fit the present period
-    "SOURce1:FUNCtion:PULSe:PERiod 1e-06",
-    "SOURce1:FUNCtion:PULSe:TRANsition 9e-09",
-    "OUTPut1:POLarity NORM",
+    ";".join([":SOURce1:FUNCtion:PULSE:WIDTh 2e-08",          # width first: it must fit the present period
+              ":SOURce1:FUNCtion:PULSe:PERiod 1e-06",
+              ":SOURce1:FUNCtion:PULSe:TRANsition 9e-09",
+              ":OUTPut1:POLarity NORM"]), "SYST:ERR?",
     "SOURce1:VOLTage:HIGH?", "SOURce1:VOLTage:LOW?",
-    "SOURce1:VOLTage:HIGH 0.5", "SYST:ERR?", "SOURce1:VOLTage:LOW 0", "SYST:ERR?",
-    "TRIGger1:SOURce BUS", "SOURce1:BURSt:MODE TRIG", "SOURce1:BURSt:NCYCles 3", "SOURce1:BURSt:STATe 1",
+    ";".join([":SOURce1:VOLTage:HIGH 0.5", ":SOURce1:VOLTage:LOW 0",
+              ":TRIGger1:SOURce BUS", ":SOURce1:BURSt:MODE TRIG", ":SOURce1:BURSt:NCYCles 3",
+              ":SOURce1:BURSt:STATe 1"]), "SYST:ERR?",
     "SYST:ERR?",
     "OUTPut1 1", "SYST:ERR?", "SYST:ERR?",
     "*TRG", "*OPC?",
@@ -118,14 +121,16 @@ KEYSIGHT_33500B = [
 # :PULSe:TRANsition[1|2]:TRAiling:AUTO, :PULSe:PERiod|WIDTh|TRANsition[1|2], :OUTPut[1|2]:POLarity,
 # :VOLTage[1|2]:HIGH|LOW, :TRIGger:SOURce|COUNt[1|2], :ARM:SOURce[1|2] MANual, :OUTPut[1|2].
 KEYSIGHT_81160A = [
-    ":OUTP1:LOAD 50",            # :OUTPut[1|2]:LOAD: the levels are written into the matched line
-    ":PULSe:HOLD1 WIDTh", "SYST:ERR?",                   # a new period keeps the width
-    ":FUNCtion1 PULS", "SYST:ERR?", ":PULSe:TRANsition1:TRAiling:AUTO 1",
+    # One message up to each query, as for the 33500B.
+    ";".join([":OUTP1:LOAD 50",            # :OUTPut[1|2]:LOAD: the levels are written into the matched line
+              ":PULSe:HOLD1 WIDTh",                            # a new period keeps the width
+              ":FUNCtion1 PULS", ":PULSe:TRANsition1:TRAiling:AUTO 1"]), "SYST:ERR?",
     ":PULSe:PERiod1?", ":PULSe:WIDTh1?", ":PULSe:TRANsition1?", ":PULSe:TRANsition1:TRAiling?",
-    ":PULSe:PERiod1 1e-06", ":PULSe:WIDTh1 2e-08", "SYST:ERR?", ":PULSe:TRANsition1 9e-09",
-    ":OUTPut1:POLarity NORM",
-    ":VOLTage1:HIGH?", ":VOLTage1:LOW?", ":VOLTage1:HIGH 0.5", "SYST:ERR?", ":VOLTage1:LOW 0.0", "SYST:ERR?",
-    ":TRIGger:SOURce1 IMM", ":TRIGger:COUNt1 3", ":ARM:SOURce1 MAN",
+    ";".join([":PULSe:PERiod1 1e-06", ":PULSe:WIDTh1 2e-08", ":PULSe:TRANsition1 9e-09",
+              ":OUTPut1:POLarity NORM"]), "SYST:ERR?",
+    ":VOLTage1:HIGH?", ":VOLTage1:LOW?",
+    ";".join([":VOLTage1:HIGH 0.5", ":VOLTage1:LOW 0.0",
+              ":TRIGger:SOURce1 IMM", ":TRIGger:COUNt1 3", ":ARM:SOURce1 MAN"]), "SYST:ERR?",
     "SYST:ERR?",
     ":OUTPut1 1", "SYST:ERR?", "SYST:ERR?",
     "*TRG", "*OPC?",
@@ -135,15 +140,18 @@ KEYSIGHT_81160A = [
 # RANGe|OFFSet), Acquire (:ACQuire:SRATe:ANALog, :ACQuire:POINts:ANALog, :ACQuire:AVERage), Timebase
 # (:TIMebase:REFerence|RANGe|POSition), Trigger (:TRIGger:EDGE:SOURce|SLOPe, :TRIGger:LEVel
 # <source>,<level>, :TRIGger:SWEep), Waveform (:WAVeform:FORMat|BYTeorder|STReaming), System.
+# A scope's configuration is one program message, each unit from the root.
 KEYSIGHT_INFINIIUM = [
-    ":STOP",
-    ":CHANnel1:DISPlay ON", ":CHANnel2:DISPlay ON", ":CHANnel3:DISPlay OFF", ":CHANnel4:DISPlay OFF",
-    ":CHANnel1:RANGe 0.4", ":CHANnel1:OFFSet 0", ":CHANnel2:RANGe 0.16", ":CHANnel2:OFFSet 0",
-    ":ACQuire:SRATe:ANALog 2e+10", ":ACQuire:POINts:ANALog 1000",
-    ":TIMebase:REFerence LEFT", ":TIMebase:RANGe 5e-08", ":TIMebase:POSition -1e-08",
-    ":TRIGger:EDGE:SOURce CHANnel2", ":TRIGger:EDGE:SLOPe POSitive", ":TRIGger:LEVel CHANnel2,0.02",
-    ":TRIGger:SWEep TRIGgered", ":ACQuire:AVERage OFF",
-    ":WAVeform:FORMat WORD", ":WAVeform:BYTeorder LSBFirst", ":WAVeform:STReaming OFF",
+    ";".join([
+        ":STOP",
+        ":CHANnel1:DISPlay ON", ":CHANnel2:DISPlay ON", ":CHANnel3:DISPlay OFF", ":CHANnel4:DISPlay OFF",
+        ":CHANnel1:RANGe 0.4", ":CHANnel1:OFFSet 0", ":CHANnel2:RANGe 0.16", ":CHANnel2:OFFSet 0",
+        ":ACQuire:SRATe:ANALog 2e+10", ":ACQuire:POINts:ANALog 1000",
+        ":TIMebase:REFerence LEFT", ":TIMebase:RANGe 5e-08", ":TIMebase:POSition -1e-08",
+        ":TRIGger:EDGE:SOURce CHANnel2", ":TRIGger:EDGE:SLOPe POSitive", ":TRIGger:LEVel CHANnel2,0.02",
+        ":TRIGger:SWEep TRIGgered", ":ACQuire:AVERage OFF",
+        ":WAVeform:FORMat WORD", ":WAVeform:BYTeorder LSBFirst", ":WAVeform:STReaming OFF",
+    ]),
     "SYST:ERR?",
     ":SINGle", "SYST:ERR?", ":ASTate?",
 ]
@@ -152,15 +160,19 @@ KEYSIGHT_INFINIIUM = [
 # STOPAfter), Vertical (SELect:CH<x>, CH<x>:SCAle|OFFSet|POSition), Horizontal (HORizontal:MODE,
 # :MODE:SAMPLERate, :MODE:RECOrdlength, :POSition), Trigger (TRIGger:A:TYPe|EDGE:SOUrce|EDGE:SLOpe|
 # LEVel|MODe), Waveform Transfer (DATa:ENCdg|WIDth|STARt|STOP), Status and Error (*ESR?, EVMsg?).
+# Command Syntax: "[:]<Header>": a header may begin with a colon, and concatenated commands need
+# it; a star command never has one. A configuration is one message.
 TEKTRONIX_DPO = [
-    "ACQuire:STATE STOP",
-    "SELect:CH1 ON", "SELect:CH2 ON", "SELect:CH3 OFF", "SELect:CH4 OFF",
-    "CH1:SCAle 0.04", "CH1:OFFSet 0", "CH1:POSition 0", "CH2:SCAle 0.016", "CH2:OFFSet 0", "CH2:POSition 0",
-    "HORizontal:MODE MANual", "HORizontal:MODE:SAMPLERate 2e+10", "HORizontal:MODE:RECOrdlength 1000",
-    "HORizontal:POSition 20",
-    "TRIGger:A:TYPe EDGE", "TRIGger:A:EDGE:SOUrce CH2", "TRIGger:A:EDGE:SLOpe RISe", "TRIGger:A:LEVel 0.02",
-    "TRIGger:A:MODe NORMal", "ACQuire:MODe SAMple", "ACQuire:STOPAfter SEQuence",
-    "DATa:ENCdg SRIBinary", "DATa:WIDth 2", "DATa:STARt 1", "DATa:STOP 1000",
+    ";".join(":" + unit for unit in [
+        "ACQuire:STATE STOP",
+        "SELect:CH1 ON", "SELect:CH2 ON", "SELect:CH3 OFF", "SELect:CH4 OFF",
+        "CH1:SCAle 0.04", "CH1:OFFSet 0", "CH1:POSition 0", "CH2:SCAle 0.016", "CH2:OFFSet 0", "CH2:POSition 0",
+        "HORizontal:MODE MANual", "HORizontal:MODE:SAMPLERate 2e+10", "HORizontal:MODE:RECOrdlength 1000",
+        "HORizontal:POSition 20",
+        "TRIGger:A:TYPe EDGE", "TRIGger:A:EDGE:SOUrce CH2", "TRIGger:A:EDGE:SLOpe RISe", "TRIGger:A:LEVel 0.02",
+        "TRIGger:A:MODe NORMal", "ACQuire:MODe SAMple", "ACQuire:STOPAfter SEQuence",
+        "DATa:ENCdg SRIBinary", "DATa:WIDth 2", "DATa:STARt 1", "DATa:STOP 1000",
+    ]),
     "*ESR?", "EVMsg?",
     "ACQuire:STATE RUN", "*ESR?", "EVMsg?", "ACQuire:STATE?",
 ]
