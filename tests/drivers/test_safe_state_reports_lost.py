@@ -144,6 +144,50 @@ def test_gathered_writes_are_not_sent_and_are_only_this_thread_s(connect, bench,
     assert bench.world.panels["pulser"].channels[1].output_enabled, "a gathered write was sent"
 
 
+def test_held_writes_go_out_as_one_message_before_each_query_and_only_this_thread_s(connect, bench,
+                                                                                    generator_model):
+    """Inside `writes_in_messages` the writes go out as one message, each unit from the root,
+    before the next query and at the end, in the order written; another thread's write waits until
+    the block ends and goes out on its own."""
+    import threading
+
+    generator = _pulsing(connect, generator_model)
+    sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)
+    other = threading.Thread(target=lambda: generator.write("*CLS"))
+    with generator.writes_in_messages():
+        generator.write(":OUTP1:LOAD 50")
+        generator.write("*CLS")
+        generator.write("OUTP1 OFF")
+        assert sent == [], "a held write was sent before a query or the end"
+        generator.ask("*OPC?")
+        generator.write(":OUTP1 OFF")
+        other.start()
+        other.join(0.2)
+        assert other.is_alive(), "the other thread's write did not wait"
+    other.join(5)
+    generator.ask("*OPC?")         # answered after the instrument has read what came before it
+    # (the error-queue reads after what the guard follows are the driver's own)
+    assert [m for m in sent if m != "SYST:ERR?"] == [":OUTP1:LOAD 50;*CLS;:OUTP1 OFF", "*OPC?", ":OUTP1 OFF",
+                                                     "*CLS", "*OPC?"], sent
+    assert not bench.world.panels["pulser"].channels[1].output_enabled
+
+
+def test_held_writes_are_not_sent_when_an_exception_leaves_the_block(connect, bench, generator_model):
+    """What was held when an exception (an interrupt, a refused unit) left the block is dropped:
+    the instrument gets none of it, and the next block starts empty."""
+    generator = _pulsing(connect, generator_model)
+    sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)
+    with pytest.raises(KeyboardInterrupt):
+        with generator.writes_in_messages():
+            generator.write(":OUTP1 OFF")
+            raise KeyboardInterrupt
+    with generator.writes_in_messages():
+        generator.write(":OUTP1:LOAD 50")
+    generator.ask("*OPC?")
+    assert [m for m in sent if m != "SYST:ERR?"] == [":OUTP1:LOAD 50", "*OPC?"], sent
+    assert bench.world.panels["pulser"].channels[1].output_enabled, "a dropped write was sent"
+
+
 @pytest.mark.parametrize("loss", LOSSES.values(), ids=LOSSES.keys())
 @pytest.mark.parametrize("write", GENERATOR_WRITES.values(), ids=GENERATOR_WRITES.keys())
 def test_generator_safe_state_completes_when_a_report_is_lost(connect, bench, generator_model, write, loss):
