@@ -32,14 +32,13 @@ decides three things:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pyvisa
@@ -130,9 +129,9 @@ class RecoveringVisa:
     #: A resynchronisation's reopen is under way (bare unless the link failed).
     _resynchronising: bool = False
     _write_guard: WriteGuard | None = None
-    #: The commands gathered instead of sent (`gathering_writes`), None when writes go out.
+    #: The commands gathered instead of sent (`gathered_message`), None when writes go out.
     _gathered: list[str] | None = None
-    #: Writes held for the next program message (`writes_in_messages`), None when not holding.
+    #: Writes held for the next program message (`write_in_messages`), None when not holding.
     _held: list[str] | None = None
     _safety_notes: list[str] | None = None
 
@@ -202,21 +201,24 @@ class RecoveringVisa:
                 raise RuntimeError(f"{self._who()}: query {cmd!r} while writes are gathered into one message")
             return self.exchange(f"query {cmd!r}", cmd, lambda: super(RecoveringVisa, self).ask_raw(cmd))
 
-    @contextlib.contextmanager
-    def writes_in_messages(self) -> Iterator[None]:
-        """The writes inside held and sent as one program message (`one_message`) before the next
-        exchange and at the end: the instrument gets the same units in the same order, each query
-        after the writes before it, and the guard checks them in that order, as it would separate
-        writes; a configuration of ~20 settings takes a few exchanges instead of one each (over
-        VXI-11 or GPIB, where a write is acknowledged, ~20 round trips), and one error-queue read
-        after each message instead of one after every write the guard follows. Writes held when
-        an exception leaves the block are not sent. Nested blocks (a reconnect's re-applied
-        settings) hold their own writes."""
+    def write_in_messages(self, write: Callable[[], T]) -> T:
+        """`write()`, its writes held and sent as one program message (`one_message`) before the
+        next exchange and when it returns: the instrument gets the same units in the same order,
+        each query after the writes before it, and the guard checks them in that order, as it
+        would separate writes; a configuration of ~20 settings takes a few exchanges instead of
+        one each (over VXI-11 or GPIB, where a write is acknowledged, ~20 round trips), and one
+        error-queue read after each message instead of one after every write the guard follows.
+        What is held when an exception leaves `write` is not sent. A call inside (a reconnect's
+        re-applied settings) holds its own writes. Not a context manager: a stop signal handled
+        as a generator-based one exits would leave it suspended, the writes held and the lock
+        taken, for as long as the exception's traceback lives (in the handler that makes the
+        instrument safe)."""
         with self.exchange_lock:
             outer, self._held = self._held, []
             try:
-                yield
+                result = write()
                 self._send_held()
+                return result
             finally:
                 self._held = outer
 
@@ -226,25 +228,18 @@ class RecoveringVisa:
             self._held.clear()
             self.exchange(f"write {message!r}", message, lambda: super(RecoveringVisa, self).write_raw(message))
 
-    @contextlib.contextmanager
-    def gathering_writes(self) -> Iterator[list[str]]:
-        """The commands written inside (a driver's own verbs, through its parameters) gathered
-        into the list yielded, not sent: what a message of several units will hold, each written
-        once, where it is declared. The exchange lock is held throughout, so another thread's
-        write waits rather than joining them."""
+    def gathered_message(self, write: Callable[[], None]) -> str:
+        """What `write` (a driver's own verbs, through its parameters) writes, as one program
+        message (`one_message`), not sent: each unit written once, where it is declared. Inside,
+        a query is refused (its reply would be needed at once), and another thread's write waits
+        for the exchange lock, held throughout, rather than joining the message."""
         with self.exchange_lock:
-            try:       # set inside: an interrupt at any point cannot leave later writes gathered
-                self._gathered = gathered = []
-                yield gathered
+            self._gathered = gathered = []
+            try:
+                write()
+                return one_message(gathered)
             finally:
                 self._gathered = None
-
-    def gathered_message(self, write: Callable[[], None]) -> str:
-        """What `write` (a driver's own verbs, through its parameters) would write, as one
-        program message (`one_message`), not sent."""
-        with self.gathering_writes() as units:
-            write()
-        return one_message(units)
 
     @property
     def exchange_lock(self) -> threading.RLock:
@@ -287,6 +282,8 @@ class RecoveringVisa:
             # before a slow resynchronisation was credited with time it did not hold.
             admitted, touched = self.write_guard.admit_changes(message)
 
+        self._doubt_until_done(admitted, touched)
+
         def attempt() -> T:
             self._unsynced = "the previous exchange was interrupted"
             result = operation()
@@ -299,6 +296,7 @@ class RecoveringVisa:
             # sent again only if it passes against that state, and commits onto it.
             nonlocal admitted, touched
             admitted, touched = self.write_guard.admit_changes(message)
+            self._doubt_until_done(admitted, touched)
 
         try:
             result = self.guarded(what, attempt, before_retry=admit_again)
@@ -317,6 +315,16 @@ class RecoveringVisa:
         if isinstance(result, str):
             self.write_guard.learn(message, result)
         return result
+
+    def _doubt_until_done(self, admitted: dict[Any, Any], touched: frozenset[Any]) -> None:
+        """Before a message's bytes leave, what it changes is taken as uncertain, as after an
+        exchange that did not complete (`commit_uncertain`); `commit` makes it known once the
+        exchange and its report are through. A stop signal anywhere in between (in the exchange,
+        reading the report, as the commit starts) leaves the guard doubting, never holding the
+        state from before a message the instrument ran: from it, a later offset that shifts the
+        levels it believed was admitted beyond the envelope."""
+        if touched or admitted is not self.write_guard.state:
+            self.write_guard.commit_uncertain(admitted, touched)
 
     def _refused(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any]) -> bool:
         """Whether the instrument reported refusing something (refusals_after_write) after `what`,

@@ -314,11 +314,10 @@ class PulseGeneratorRole:
                             period_s=period_s, count=count)
 
         def write() -> None:
-            with self.writes_in_messages():
-                self._write_matched_load()
-                self._write_width_hold()
-                self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
-        self._written_whole(write)
+            self._write_matched_load()
+            self._write_width_hold()
+            self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
+        self._written_whole(lambda: self.write_in_messages(write))
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
         self.raise_on_errors("configure_pulse")
@@ -327,7 +326,7 @@ class PulseGeneratorRole:
         check_dc_request(self.envelope, level_v)
 
         def write() -> None:
-            # One write at a time, not `writes_in_messages`: with the report after the DC function
+            # One write at a time, not `write_in_messages`: with the report after the DC function
             # lost, the reconnect re-applies the pulse before it and this is written again; as one
             # message, that second pass switched to DC, the output on, at an offset the guard no
             # longer knew, and was refused. Written one by one, the first pass's offset went out

@@ -192,8 +192,7 @@ class ScopeRole(RecoveringVisa):
 
     def _write_settings(self, settings: AcquisitionSettings) -> None:
         """Every setting of an acquisition (`_write_acquisition`'s), as one program message."""
-        with self.writes_in_messages():
-            self._write_acquisition(settings)
+        self.write_in_messages(lambda: self._write_acquisition(settings))
 
 
 def ranges_unseen_rules(envelope: Envelope, spellings: tuple[str, ...]) -> list[Rule]:

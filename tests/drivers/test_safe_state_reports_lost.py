@@ -123,7 +123,7 @@ def test_generator_safe_state_is_one_message_of_what_its_verbs_write(connect, be
 
 
 def test_gathered_writes_are_not_sent_and_are_only_this_thread_s(connect, bench, generator_model):
-    """Inside `gathering_writes` nothing reaches the instrument: a query is refused (its reply
+    """Inside `gathered_message` nothing reaches the instrument: a query is refused (its reply
     would be needed at once), and another thread's write waits until the gathering ends and then
     goes out on its own, not inside the gathered message."""
     import threading
@@ -131,30 +131,33 @@ def test_gathered_writes_are_not_sent_and_are_only_this_thread_s(connect, bench,
     generator = _pulsing(connect, generator_model)
     sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)
     other = threading.Thread(target=lambda: generator.write("*CLS"))
-    with generator.gathering_writes() as units:
+
+    def write() -> None:
         generator.write(":OUTP1 OFF")
         with pytest.raises(RuntimeError, match=re.escape(repr(generator.name))):
             generator.ask("*OPC?")
         other.start()
         other.join(0.2)
         assert other.is_alive(), "the other thread's write did not wait"
+    message = generator.gathered_message(write)
     other.join(5)
     generator.ask("*OPC?")         # answered after the instrument has read what came before it
-    assert units == [":OUTP1 OFF"] and sent == ["*CLS", "*OPC?"]
+    assert message == ":OUTP1 OFF" and sent == ["*CLS", "*OPC?"]
     assert bench.world.panels["pulser"].channels[1].output_enabled, "a gathered write was sent"
 
 
 def test_held_writes_go_out_as_one_message_before_each_query_and_only_this_thread_s(connect, bench,
                                                                                     generator_model):
-    """Inside `writes_in_messages` the writes go out as one message, each unit from the root,
+    """Inside `write_in_messages` the writes go out as one message, each unit from the root,
     before the next query and at the end, in the order written; another thread's write waits until
-    the block ends and goes out on its own."""
+    the call returns and goes out on its own."""
     import threading
 
     generator = _pulsing(connect, generator_model)
     sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)
     other = threading.Thread(target=lambda: generator.write("*CLS"))
-    with generator.writes_in_messages():
+
+    def write() -> None:
         generator.write(":OUTP1:LOAD 50")
         generator.write("*CLS")
         generator.write("OUTP1 OFF")
@@ -164,6 +167,7 @@ def test_held_writes_go_out_as_one_message_before_each_query_and_only_this_threa
         other.start()
         other.join(0.2)
         assert other.is_alive(), "the other thread's write did not wait"
+    generator.write_in_messages(write)
     other.join(5)
     generator.ask("*OPC?")         # answered after the instrument has read what came before it
     # (the error-queue reads after what the guard follows are the driver's own)
@@ -172,17 +176,18 @@ def test_held_writes_go_out_as_one_message_before_each_query_and_only_this_threa
     assert not bench.world.panels["pulser"].channels[1].output_enabled
 
 
-def test_held_writes_are_not_sent_when_an_exception_leaves_the_block(connect, bench, generator_model):
-    """What was held when an exception (an interrupt, a refused unit) left the block is dropped:
-    the instrument gets none of it, and the next block starts empty."""
+def test_held_writes_are_not_sent_when_an_exception_leaves_the_call(connect, bench, generator_model):
+    """What was held when an exception (an interrupt, a refused unit) left `write_in_messages` is
+    dropped: the instrument gets none of it, and the next call starts empty."""
     generator = _pulsing(connect, generator_model)
     sent = lose_reports_after(bench, "pulser", "$^", "", DELIVER)
+
+    def interrupted() -> None:
+        generator.write(":OUTP1 OFF")
+        raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        with generator.writes_in_messages():
-            generator.write(":OUTP1 OFF")
-            raise KeyboardInterrupt
-    with generator.writes_in_messages():
-        generator.write(":OUTP1:LOAD 50")
+        generator.write_in_messages(interrupted)
+    generator.write_in_messages(lambda: generator.write(":OUTP1:LOAD 50"))
     generator.ask("*OPC?")
     assert [m for m in sent if m != "SYST:ERR?"] == [":OUTP1:LOAD 50", "*OPC?"], sent
     assert bench.world.panels["pulser"].channels[1].output_enabled, "a dropped write was sent"
