@@ -214,8 +214,9 @@ class RecoveringVisa:
         taken, for as long as the exception's traceback lives (in the handler that makes the
         instrument safe)."""
         with self.exchange_lock:
-            outer, self._held = self._held, []
-            try:
+            outer = self._held
+            try:       # set inside: an interrupt at any point cannot leave writes held
+                self._held = []
                 result = write()
                 self._send_held()
                 return result
@@ -234,8 +235,8 @@ class RecoveringVisa:
         a query is refused (its reply would be needed at once), and another thread's write waits
         for the exchange lock, held throughout, rather than joining the message."""
         with self.exchange_lock:
-            self._gathered = gathered = []
-            try:
+            try:       # set inside: an interrupt at any point cannot leave later writes gathered
+                self._gathered = gathered = []
                 write()
                 return one_message(gathered)
             finally:
@@ -321,8 +322,8 @@ class RecoveringVisa:
         exchange that did not complete (`commit_uncertain`); `commit` makes it known once the
         exchange and its report are through. A stop signal anywhere in between (in the exchange,
         reading the report, as the commit starts) leaves the guard doubting, never holding the
-        state from before a message the instrument ran: from it, a later offset that shifts the
-        levels it believed was admitted beyond the envelope."""
+        state from before a message the instrument ran (holding it, the guard admitted an offset
+        that shifted the levels it believed, and put a generator past its envelope)."""
         if touched or admitted is not self.write_guard.state:
             self.write_guard.commit_uncertain(admitted, touched)
 
