@@ -628,8 +628,8 @@ def one_message(units: list[str]) -> str:
     leading ':' would continue the header path of the one before (SCPI's compound headers; Tek's
     programmer manuals: a concatenated command needs the colon), so every unit gets one but a
     common command (`*...`), which never has one."""
-    return ";".join(unit.strip() if unit.strip().startswith("*") else ":" + unit.strip().lstrip(":")
-                    for unit in units)
+    stripped = (unit.strip() for unit in units)
+    return ";".join(unit if unit.startswith("*") else ":" + unit.lstrip(":") for unit in stripped)
 
 
 def _is_raw_socket(resource: Any) -> bool:

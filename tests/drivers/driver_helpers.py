@@ -125,6 +125,13 @@ def pulser_problems(generator, bench) -> list[str]:
     return problems
 
 
+def assert_generator_safe(bench) -> None:
+    """The emulated generator's channel 1 off, at 0 V DC: where its safe state leaves it."""
+    channel = bench.world.panels["pulser"].channels[1]
+    assert not channel.output_enabled, "the output is on"
+    assert (channel.function, channel.offset_v) == ("DC", 0.0), (channel.function, channel.offset_v)
+
+
 class LakeshoreOnTheBench:
     """A Lake Shore in the cryostat role, per `lakeshore_model`: a test class sets LAKESHORES
     (model -> (driver, options, regulating output, ...))."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from driver_helpers import ENVELOPES, PULSER_ENVELOPE, enveloped_smu, faults_of
+from driver_helpers import ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, enveloped_smu, faults_of
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
@@ -93,12 +93,6 @@ def _pulsing(connect, generator_model: str):
     generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=1)
     generator.set_output_enabled(True)
     return generator
-
-
-def assert_generator_safe(bench) -> None:
-    channel = bench.world.panels["pulser"].channels[1]
-    assert not channel.output_enabled, "the output is on"
-    assert (channel.function, channel.offset_v) == ("DC", 0.0), (channel.function, channel.offset_v)
 
 
 def test_generator_safe_state_is_one_message_of_what_its_verbs_write(connect, bench, generator_model):
