@@ -112,6 +112,9 @@ class RecoveringVisa:
 
     _recovering: bool = False
     _making_safe: bool = False
+    #: The VISA timeout last read from the session: what a reopen gives the new one when the
+    #: old one, closed, has none to read.
+    _timeout_ms: float = 5000.0
     _open_spec: tuple[str, str | None] | None = None
     #: Why the link is out of step ("" when it is not), set from the moment an exchange starts
     #: until it completes: if it never completes, its reply may still arrive and must not be
@@ -167,6 +170,7 @@ class RecoveringVisa:
         """Called by each driver's __init__ with what it was opened with."""
         self._open_spec = (address, visalib)
         _say_when_the_peer_closes(self.visa_handle)  # type: ignore[attr-defined]
+        self._last_timeout_ms()
 
     # --- what may be written -----------------------------------------------------------------
     def write_rules(self) -> list[Rule]:
@@ -492,10 +496,17 @@ class RecoveringVisa:
             pass
         manager = pyvisa.ResourceManager(visalib) if visalib else pyvisa.ResourceManager()
         resource = manager.open_resource(address)
-        _say_when_the_peer_closes(resource)
+        # Configured whole before it becomes the handle, closed if that is cut short: a stop
+        # signal here left a handle with pyvisa's default terminations, which every later
+        # reopen copied, and no identification ever read back (the safe state could not go out).
+        try:
+            _say_when_the_peer_closes(resource)
+            resource.read_termination, resource.write_termination = read_term, write_term
+            resource.timeout = timeout_ms
+        except BaseException:
+            resource.close()
+            raise
         self._visa_handle = resource
-        resource.read_termination, resource.write_termination = read_term, write_term
-        resource.timeout = timeout_ms
         self._unsynced = "the previous reconnect did not complete"
         if not _is_pyvisa_py_socket(resource):
             # Device clear: the instrument drops what it held for the old session. A new
@@ -540,9 +551,10 @@ class RecoveringVisa:
 
     def _last_timeout_ms(self) -> float:
         try:
-            return float(self.visa_handle.timeout)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - the dead session may not answer attribute reads
-            return 5000.0
+            self._timeout_ms = float(self.visa_handle.timeout)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a closed session (a reopen cut short) has none to read
+            pass
+        return self._timeout_ms
 
     def _who(self) -> str:
         address = self._open_spec[0] if self._open_spec else "?"

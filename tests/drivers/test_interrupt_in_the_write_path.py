@@ -1,5 +1,6 @@
 """A stop signal (Ctrl-C, a SIGTERM turned into an exception) handled at a function entry on a
-generator's write path, in the middle of a pulse configuration, wherever it lands.
+generator's write path, in the middle of a pulse configuration, or anywhere in the reconnect that
+follows a dropped link, wherever it lands.
 
 CPython runs a pending signal handler when a function starts, so each function entry in the
 drivers' code is a place where the exception can appear: here it is raised there (a trace
@@ -15,26 +16,35 @@ message, one trial at each. After each trial, from the emulated instrument itsel
 - the safe state, called where a run calls it (in the handler, the exception alive), returns
   with the generator off at 0 V DC, and the next configuration is exact.
 
+In a reconnect the stop lands at entries of the drivers' code and of pyvisa's and pyvisa-py's (the
+client a driver reopens its session through): a stop as pyvisa set the new session's read
+termination once left a session with pyvisa's default, which every later reopen copied, so no
+identification was ever read back and the safe state never reached the instrument (over TCP).
+
 Real drivers, the emulated bench, both transports."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import re
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from driver_helpers import PULSER_ENVELOPE, assert_generator_safe, pulser_problems
+from driver_helpers import PULSER_ENVELOPE, assert_generator_safe, pulser_problems, station_address
 
 from drivers._write_guard import POSSIBLY
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
+from sim_backend.faults.plan import drop
 
 pytestmark = pytest.mark.timeout(60)
 
 GENERATORS = {"keysight_33522b": Keysight33500B, "keysight_81160a": Keysight81160A}
 DRIVERS_DIR = str(Path(__file__).resolve().parents[2] / "drivers")
+PYVISA_FILES = re.compile(r"[/\\]pyvisa(_py)?[/\\]")
 #: Where a message is sent, held, checked or committed.
 WRITE_PATH = frozenset({"exchange", "_exchange", "_send_held", "write_in_messages", "_doubt_until_done",
                         "_refused", "refusals_after_write", "commit", "commit_uncertain", "admit_changes"})
@@ -62,29 +72,39 @@ def _write_path_entry(frame) -> str | None:
     return None
 
 
-def _entries(action) -> list[str]:
-    """The write path's function entries while `action` runs, in order."""
+def _entries(action, entry=_write_path_entry) -> tuple[list[str], list[tuple[int, int]]]:
+    """The function entries `entry` names while `action` runs, in order, and the (first, last)
+    entry numbers (from 1) of each driver's reconnect among them."""
     names: list[str] = []
+    reconnects: list[tuple[int, int]] = []
 
     def trace(frame, event, arg):
-        if event == "call" and (name := _write_path_entry(frame)):
+        if event == "call" and (name := entry(frame)):
             names.append(name)
+            if name == "_reconnect" and frame.f_code.co_filename.startswith(DRIVERS_DIR):
+                began = len(names)
+
+                def on_return(frame, event, arg):
+                    if event == "return":
+                        reconnects.append((began, len(names)))
+                    return on_return
+                return on_return
         return None
     sys.settrace(trace)
     try:
         action()
     finally:
         sys.settrace(None)
-    return names
+    return names, reconnects
 
 
-def _stopped_at(index: int, action) -> Stop | None:
-    """`action` with Stop raised at its `index`-th write-path entry: the exception, with its
-    traceback (alive, as in the handler where a run makes its instruments safe), or None."""
+def _stopped_at(index: int, action, entry=_write_path_entry) -> Stop | None:
+    """`action` with Stop raised at its `index`-th entry that `entry` names: the exception, with
+    its traceback (alive, as in the handler where a run makes its instruments safe), or None."""
     seen = [0]
 
     def trace(frame, event, arg):
-        if event == "call" and (name := _write_path_entry(frame)):
+        if event == "call" and (name := entry(frame)):
             seen[0] += 1
             if seen[0] == index:
                 sys.settrace(None)
@@ -126,24 +146,85 @@ def bench_models(model) -> dict[str, str]:
     return {"pulser": model}
 
 
-def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, bench, model):
-    generator = connect("pulser", GENERATORS[model], envelope=PULSER_ENVELOPE)
-    generator.timeout(0.5)
+def _client_entry(frame) -> str | None:
+    """The name of any function whose entry `frame` is in the drivers' code ("_reopen") or in
+    pyvisa's and pyvisa-py's, the VISA client both transports go through ("pyvisa timeout"), or
+    of the exit of a context manager a driver's generator makes; None for any other. A
+    generator's frames are left out: resumed, or closed when collected (where an exception is
+    ignored), they are no function's entry."""
+    code = frame.f_code
+    if code.co_flags & inspect.CO_GENERATOR:
+        return None
+    if code.co_filename.startswith(DRIVERS_DIR):
+        return code.co_name
+    if PYVISA_FILES.search(code.co_filename):
+        return f"pyvisa {code.co_name}"
+    return _write_path_entry(frame)
+
+
+def _watched(generator, bench) -> list[str]:
+    """The problems `pulser_problems` finds at every state the emulated generator takes from now on."""
     device = bench.device("pulser")
-    channel = device.channels
     problems: list[str] = []
     commit = device.commit
 
-    def watched_commit(number, settings):          # every state the instrument takes, checked
+    def watched_commit(number, settings):
         commit(number, settings)
         problems.extend(pulser_problems(generator, bench))
     device.commit = watched_commit
+    return problems
 
-    def pulsing() -> None:
-        generator.configure_pulse(**FIRST)
-        generator.set_output_enabled(True)
-    pulsing()
-    entries = _entries(lambda: generator.configure_pulse(**SECOND))
+
+def _left_safe(generator, bench, where: str, stop: Stop) -> list[str]:
+    """What is wrong after `stop` ended a call, the exception still alive: a guard more confident
+    than the instrument allows, writes left held, the exchange lock taken, a safe state that
+    fails or leaves the generator anything but off at 0 V DC."""
+    failures = []
+    try:
+        wrong = _overconfident(generator, bench.device("pulser").channels[1])
+        if wrong:
+            failures.append(f"{where}: the guard believes {'; '.join(wrong)}")
+        if generator._held is not None:
+            failures.append(f"{where}: writes left held: {generator._held}")
+        free: list[bool] = []
+
+        def take_and_give_back() -> None:
+            taken = generator.exchange_lock.acquire(timeout=1.0)
+            free.append(taken)
+            if taken:
+                generator.exchange_lock.release()
+        other = threading.Thread(target=take_and_give_back)
+        other.start()
+        other.join(5)
+        if free != [True]:
+            return failures + [f"{where}: the exchange lock is held"]
+        generator.safe_state()              # in the handler: the exception is alive
+        assert_generator_safe(bench)
+    except Exception as error:  # noqa: BLE001 - every trial is reported, not the first only
+        failures.append(f"{where}: {type(error).__name__}: {error}")
+    return failures
+
+
+def _pulsing(generator) -> None:
+    generator.configure_pulse(**FIRST)
+    generator.set_output_enabled(True)
+
+
+def _configures_exactly(generator, bench) -> None:
+    generator.safe_state()
+    _pulsing(generator)
+    generator.configure_pulse(**SECOND)
+    channel = bench.device("pulser").channels[1]
+    assert (channel.amplitude_vpp, channel.width_s, channel.period_s) == pytest.approx(
+        (SECOND["amplitude_v"], SECOND["width_s"], SECOND["period_s"]))
+
+
+def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, bench, model):
+    generator = connect("pulser", GENERATORS[model], envelope=PULSER_ENVELOPE)
+    generator.timeout(0.5)
+    problems = _watched(generator, bench)
+    _pulsing(generator)
+    entries, _ = _entries(lambda: generator.configure_pulse(**SECOND))
     assert len(entries) > 20 and "commit" in entries, entries
     # every entry where a message is sent or committed, and entries spread over the rest
     picks = sorted({index for index, name in enumerate(entries, 1) if name in ("_send_held", "commit")
@@ -152,40 +233,62 @@ def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, be
     failures = []
     for index in picks:
         generator.safe_state()
-        pulsing()
+        _pulsing(generator)
         stop = _stopped_at(index, lambda: generator.configure_pulse(**SECOND))
-        if stop is None:
-            continue
-        where = f"stop at entry {index} ({entries[index - 1]})"
-        try:
-            wrong = _overconfident(generator, channel[1])
-            if wrong:
-                failures.append(f"{where}: the guard believes {'; '.join(wrong)}")
-            if generator._held is not None:
-                failures.append(f"{where}: writes left held: {generator._held}")
-            free: list[bool] = []
-
-            def take_and_give_back() -> None:
-                taken = generator.exchange_lock.acquire(timeout=1.0)
-                free.append(taken)
-                if taken:
-                    generator.exchange_lock.release()
-            other = threading.Thread(target=take_and_give_back)
-            other.start()
-            other.join(5)
-            if free != [True]:
-                failures.append(f"{where}: the exchange lock is held")
-                continue
-            generator.safe_state()              # in the handler: the exception is alive
-            assert_generator_safe(bench)
-        except Exception as error:  # noqa: BLE001 - every trial is reported, not the first only
-            failures.append(f"{where}: {type(error).__name__}: {error}")
-        finally:
-            del stop                            # the handler ends
+        if stop is not None:
+            failures += _left_safe(generator, bench, f"stop at entry {index} ({entries[index - 1]})", stop)
+            del stop                        # the handler ends
     assert not problems, f"the instrument outside the envelope, or on with the guard believing it off: {problems[:5]}"
     assert not failures, "\n".join(failures)
-    generator.safe_state()
-    pulsing()
-    generator.configure_pulse(**SECOND)
-    assert (channel[1].amplitude_vpp, channel[1].width_s, channel[1].period_s) == pytest.approx(
-        (SECOND["amplitude_v"], SECOND["width_s"], SECOND["period_s"]))
+    _configures_exactly(generator, bench)
+
+
+#: Where a reconnect reopens the link, checks the old session, configures the new one and writes
+#: the role settings again.
+RECONNECT_PATH = frozenset({"_reconnect", "_reopen", "_let_old_session_finish", "_set_aside_after_link_loss",
+                            "_reapply_after_link_loss", "reapply_role_settings", "_resynchronise", "_send_held",
+                            "commit", "commit_uncertain", "pyvisa open_resource", "pyvisa close", "pyvisa clear",
+                            "pyvisa read_termination", "pyvisa write_termination", "pyvisa __set__"})
+#: Trials per model and transport spread over the rest of a reconnect's entries.
+RECONNECT_TRIALS = 24
+
+
+# A stop inside pyvisa's Resource.__init__ leaves a half-built resource whose __del__ fails (pyvisa's own).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, model, transport):
+    """The link drops at a pulse configuration's first reply; the stop lands at an entry of the
+    drivers' code while the reconnect that follows runs (reopening, the old session's check over
+    TCP, the role settings written again). Each trial as above, then the next configuration is
+    exact: no connection is left dead or out of step."""
+    generator = connect("pulser", GENERATORS[model], envelope=PULSER_ENVELOPE)
+    generator.timeout(0.5)
+    faults = bench.faults_for(station_address(bench, "pulser"))
+    problems = _watched(generator, bench)
+
+    def dropped_at_the_first_reply() -> None:
+        faults.inject(drop())
+        generator.configure_pulse(**SECOND)
+    _pulsing(generator)
+    entries, spans = _entries(dropped_at_the_first_reply, entry=_client_entry)
+    assert len(spans) == 1 and spans[0][1] - spans[0][0] > 20, (spans, entries[:40])
+    first, last = spans[0]
+    picks = sorted({index for index in range(first, last + 1) if entries[index - 1] in RECONNECT_PATH}
+                   | {first + round(k * (last - first) / (RECONNECT_TRIALS - 1)) for k in range(RECONNECT_TRIALS)})
+    assert {"_reopen", "pyvisa read_termination", "pyvisa __set__"} <= {entries[index - 1] for index in picks}
+    failures = []
+    for index in picks:
+        generator.safe_state()
+        _pulsing(generator)
+        stop = _stopped_at(index, dropped_at_the_first_reply, entry=_client_entry)
+        faults.clear()                      # a drop the stop came before is not left for the next trial
+        if stop is None:
+            failures.append(f"entry {index} ({entries[index - 1]}): not reached")
+            continue
+        failures += _left_safe(generator, bench, f"stop at entry {index} ({entries[index - 1]})", stop)
+        del stop
+        try:
+            _configures_exactly(generator, bench)
+        except Exception as error:  # noqa: BLE001 - every trial is reported
+            failures.append(f"after a stop at entry {index} ({entries[index - 1]}): {type(error).__name__}: {error}")
+    assert not problems, f"the instrument outside the envelope, or on with the guard believing it off: {problems[:5]}"
+    assert not failures, "\n".join(failures)
