@@ -70,9 +70,10 @@ class KeysightInfiniium(ScopeRole, _StockInfiniium):
         return self.ask(":ASTate?").strip().upper() == "ADONE"
 
     def _read_record(self, channel: int) -> tuple[np.ndarray, Quantized]:
-        self.write(f":WAVeform:SOURce CHANnel{channel}")
+        # The source and its preamble in one exchange, the data in a second: the source written
+        # alone was a round trip of its own for every channel of every capture.
         points, x_increment_s, x_origin_s, y_increment_v, y_origin_v = self.ask_parsed(
-            ":WAVeform:PREamble?", _preamble)
+            f":WAVeform:SOURce CHANnel{channel};:WAVeform:PREamble?", _preamble)
         codes = self._read_int16_block(":WAVeform:DATA?", channel, points, "its preamble")
         return x_origin_s + np.arange(points) * x_increment_s, Quantized(codes, y_increment_v, y_origin_v)
 

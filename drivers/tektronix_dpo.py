@@ -96,11 +96,12 @@ class TektronixDPO(ScopeRole, TektronixDPO7000xx):
         return self.ask("ACQuire:STATE?").strip() == "0"
 
     def _read_record(self, channel: int) -> tuple[np.ndarray, Quantized]:
-        self.write(f"DATa:SOUrce CH{channel}")
-        points = self.ask_parsed("WFMOutpre:NR_Pt?", int)
-        x_increment_s, x_zero_s = self.ask_parsed("WFMOutpre:XINcr?", float), self.ask_parsed("WFMOutpre:XZEro?", float)
-        y_mult_v = self.ask_parsed("WFMOutpre:YMUlt?", float)
-        y_offset, y_zero_v = self.ask_parsed("WFMOutpre:YOFf?", float), self.ask_parsed("WFMOutpre:YZEro?", float)
+        # The source and the record's axes in one exchange (the answers of a message's queries
+        # come back as one, joined by ';'), the codes in a second: one exchange per value was
+        # eight round trips for every channel of every capture.
+        points, x_increment_s, x_zero_s, y_mult_v, y_offset, y_zero_v = self.ask_parsed(
+            ";".join([f"DATa:SOUrce CH{channel}", *(f":WFMOutpre:{value}?" for value in WAVEFORM_AXES)]),
+            _waveform_axes)
         raw = self._read_int16_block("CURVe?", channel, points, "WFMOutpre:NR_Pt")
         # (raw - YOFf) * YMUlt + YZEro, with the codes kept as sent
         return x_zero_s + np.arange(points) * x_increment_s, Quantized(raw, y_mult_v, y_zero_v - y_offset * y_mult_v)
@@ -126,3 +127,18 @@ def _exclude_state_changing_from_snapshots(instrument: Any) -> None:
             if isinstance(parameter, TektronixDPOMeasurementParameter) or isinstance(module, TektronixDPOWaveform):
                 parameter.snapshot_exclude = True
         modules.extend(m for m in module.submodules.values() if hasattr(m, "parameters"))
+
+
+#: The WFMOutpre values a record's axes are computed from, in the order they are asked.
+WAVEFORM_AXES = ("NR_Pt", "XINcr", "XZEro", "YMUlt", "YOFf", "YZEro")
+
+
+def _waveform_axes(reply: str) -> tuple[int, float, float, float, float, float]:
+    """(points, x increment s, x zero s, y multiplier V, y offset in codes, y zero V) of the
+    answers to WAVEFORM_AXES' queries in one reply."""
+    fields = reply.strip().split(";")
+    if len(fields) != len(WAVEFORM_AXES):
+        raise ValueError(f"{len(fields)} values where {len(WAVEFORM_AXES)} were asked: {reply[:80]!r}")
+    points, *values = fields
+    x_increment_s, x_zero_s, y_mult_v, y_offset, y_zero_v = (float(value) for value in values)
+    return int(points), x_increment_s, x_zero_s, y_mult_v, y_offset, y_zero_v

@@ -73,13 +73,26 @@ def test_configuration_reaches_the_scope(scope, bench):
     assert panel.channels[2].range_v == pytest.approx(0.16, rel=0.03)
 
 
-def test_armed_capture_returns_volts_and_seconds(scope, generator, bench):
+#: The messages that read one channel's record: its source and everything its axes are computed
+#: from in one query (Infiniium Programmer's Guide, Waveform commands; DPO Programmer Manual,
+#: Waveform Transfer; the answers to one message's queries come back joined by ';'), the codes in
+#: a second.
+RECORD_READ = {
+    "keysight_infiniium": lambda n: [f":WAVeform:SOURce CHANnel{n};:WAVeform:PREamble?", ":WAVeform:DATA?"],
+    "tektronix_dpo7254": lambda n: [f"DATa:SOUrce CH{n};:WFMOutpre:NR_Pt?;:WFMOutpre:XINcr?;:WFMOutpre:XZEro?;"
+                                    ":WFMOutpre:YMUlt?;:WFMOutpre:YOFf?;:WFMOutpre:YZEro?", "CURVe?"],
+}
+
+
+def test_armed_capture_returns_volts_and_seconds(scope, generator, bench, model, received):
     scope.configure_acquisition(**CAPTURE)
     scope.arm_single()
     assert not scope.wait_acquired(0.05)       # nothing fired yet
     generator.trigger()
     assert scope.wait_acquired(5.0)
+    log = received("scope")
     traces = scope.fetch_traces([1, 2])
+    assert log.messages == RECORD_READ[model](1) + RECORD_READ[model](2)
     assert traces.time_s.shape == (2000,)
     assert traces.time_s[0] == pytest.approx(-20e-9, abs=1e-12)
     assert np.diff(traces.time_s) == pytest.approx(np.full(1999, 50e-12))
