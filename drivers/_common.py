@@ -504,7 +504,10 @@ class RecoveringVisa:
             resource.read_termination, resource.write_termination = read_term, write_term
             resource.timeout = timeout_ms
         except BaseException:
-            resource.close()
+            try:
+                resource.close()
+            except Exception:  # noqa: BLE001 - the cut-short configuration is what is reported
+                pass
             raise
         self._visa_handle = resource
         self._unsynced = "the previous reconnect did not complete"
