@@ -129,6 +129,10 @@ class RecoveringVisa:
     links_lost: int = 0
     #: A failed link's role settings not yet written again (`_set_aside_after_link_loss`).
     _link_lost_pending: bool = False
+    #: A failed link's record in the guard not yet set aside: stored the moment the failure is
+    #: known, cleared once the record is set aside (`write_guard`, at its next use if a stop
+    #: signal cut that short: a stop as the record was being set aside left it standing for good).
+    _record_stale: bool = False
     #: A resynchronisation's reopen is under way (bare unless the link failed).
     _resynchronising: bool = False
     _write_guard: WriteGuard | None = None
@@ -186,6 +190,9 @@ class RecoveringVisa:
         if self._write_guard is None:
             self._write_guard = WriteGuard(self._who, [*self.write_rules(), *STORED_SETUP_RULES],
                                            self.reply_learners())
+        if self._record_stale:
+            self._write_guard.commit_uncertain({})
+            self._record_stale = False
         return self._write_guard
 
     # --- the choke point of all traffic -------------------------------------------------------
@@ -364,6 +371,8 @@ class RecoveringVisa:
         except Exception as exc:
             if self._recovering or self._open_spec is None or not is_transport_failure(exc):
                 raise
+            # Stores, not calls (where a stop signal's handler runs): the loss is known from here on.
+            self._record_stale = self._link_lost_pending = True
             first_error = exc
         self._reconnect(what, first_error)
         if before_retry is not None:
@@ -470,9 +479,9 @@ class RecoveringVisa:
         interrupt in it, or a link failing again, must not leave the old record standing); and
         the role settings are written again at the next reopen or exchange that is no safe
         state's."""
-        self._link_lost_pending = True
+        self._link_lost_pending = self._record_stale = True
         self.links_lost += 1
-        self.write_guard.commit_uncertain({})
+        self.write_guard                    # sets the record aside (again at its next use, if cut short)
 
     def _reapply_after_link_loss(self, *, always: bool = False) -> None:
         """The role settings written again (after a link loss, or `always` after a reopen that

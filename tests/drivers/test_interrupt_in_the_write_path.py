@@ -25,15 +25,11 @@ Real drivers, the emulated bench, both transports."""
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import re
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from driver_helpers import PULSER_ENVELOPE, assert_generator_safe, pulser_problems, station_address
+from stop_points import DRIVERS_DIR, Stop, entries_during, generator_exit_entry, stopped_at
 
 from drivers._write_guard import POSSIBLY
 from drivers.keysight_33500b import Keysight33500B
@@ -43,8 +39,6 @@ from sim_backend.faults.plan import drop
 pytestmark = pytest.mark.timeout(60)
 
 GENERATORS = {"keysight_33522b": Keysight33500B, "keysight_81160a": Keysight81160A}
-DRIVERS_DIR = str(Path(__file__).resolve().parents[2] / "drivers")
-PYVISA_FILES = re.compile(r"[/\\]pyvisa(_py)?[/\\]")
 #: Where a message is sent, held, checked or committed.
 WRITE_PATH = frozenset({"exchange", "_exchange", "_send_held", "write_in_messages", "_doubt_until_done",
                         "_refused", "refusals_after_write", "commit", "commit_uncertain", "admit_changes"})
@@ -54,70 +48,13 @@ FIRST = dict(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=
 SECOND = dict(amplitude_v=1.1, width_s=100e-9, edge_s=20e-9, period_s=2e-6, count=3)
 
 
-class Stop(KeyboardInterrupt):
-    """The injected stop signal."""
-
-
 def _write_path_entry(frame) -> str | None:
     """The name of a write-path function whose entry `frame` is, None for any other: a driver's
-    own, or the exit of a context manager a driver's generator makes (where a handler runs before
-    the generator resumes, and it stays suspended)."""
+    own, or the exit of a context manager a driver's generator makes."""
     code = frame.f_code
     if code.co_name in WRITE_PATH and code.co_filename.startswith(DRIVERS_DIR):
         return code.co_name
-    if code.co_name == "__exit__" and code.co_filename == contextlib.__file__:
-        generator = getattr(frame.f_locals.get("self"), "gen", None)
-        if generator is not None and generator.gi_code.co_filename.startswith(DRIVERS_DIR):
-            return f"{generator.gi_code.co_name} (its exit)"
-    return None
-
-
-def _entries(action, entry=_write_path_entry) -> tuple[list[str], list[tuple[int, int]]]:
-    """The function entries `entry` names while `action` runs, in order, and the (first, last)
-    entry numbers (from 1) of each driver's reconnect among them."""
-    names: list[str] = []
-    reconnects: list[tuple[int, int]] = []
-
-    def trace(frame, event, arg):
-        if event == "call" and (name := entry(frame)):
-            names.append(name)
-            if name == "_reconnect" and frame.f_code.co_filename.startswith(DRIVERS_DIR):
-                began = len(names)
-
-                def on_return(frame, event, arg):
-                    if event == "return":
-                        reconnects.append((began, len(names)))
-                    return on_return
-                return on_return
-        return None
-    sys.settrace(trace)
-    try:
-        action()
-    finally:
-        sys.settrace(None)
-    return names, reconnects
-
-
-def _stopped_at(index: int, action, entry=_write_path_entry) -> Stop | None:
-    """`action` with Stop raised at its `index`-th entry that `entry` names: the exception, with
-    its traceback (alive, as in the handler where a run makes its instruments safe), or None."""
-    seen = [0]
-
-    def trace(frame, event, arg):
-        if event == "call" and (name := entry(frame)):
-            seen[0] += 1
-            if seen[0] == index:
-                sys.settrace(None)
-                raise Stop(f"at {name}")
-        return None
-    sys.settrace(trace)
-    try:
-        action()
-    except Stop as stop:
-        return stop
-    finally:
-        sys.settrace(None)
-    return None
+    return generator_exit_entry(frame)
 
 
 def _overconfident(generator, channel) -> list[str]:
@@ -144,22 +81,6 @@ def model(request) -> str:
 @pytest.fixture
 def bench_models(model) -> dict[str, str]:
     return {"pulser": model}
-
-
-def _client_entry(frame) -> str | None:
-    """The name of any function whose entry `frame` is in the drivers' code ("_reopen") or in
-    pyvisa's and pyvisa-py's, the VISA client both transports go through ("pyvisa timeout"), or
-    of the exit of a context manager a driver's generator makes; None for any other. A
-    generator's frames are left out: resumed, or closed when collected (where an exception is
-    ignored), they are no function's entry."""
-    code = frame.f_code
-    if code.co_flags & inspect.CO_GENERATOR:
-        return None
-    if code.co_filename.startswith(DRIVERS_DIR):
-        return code.co_name
-    if PYVISA_FILES.search(code.co_filename):
-        return f"pyvisa {code.co_name}"
-    return _write_path_entry(frame)
 
 
 def _watched(generator, bench) -> list[str]:
@@ -224,7 +145,7 @@ def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, be
     generator.timeout(0.5)
     problems = _watched(generator, bench)
     _pulsing(generator)
-    entries, _ = _entries(lambda: generator.configure_pulse(**SECOND))
+    entries, _ = entries_during(lambda: generator.configure_pulse(**SECOND), _write_path_entry)
     assert len(entries) > 20 and "commit" in entries, entries
     # every entry where a message is sent or committed, and entries spread over the rest
     picks = sorted({index for index, name in enumerate(entries, 1) if name in ("_send_held", "commit")
@@ -234,7 +155,7 @@ def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, be
     for index in picks:
         generator.safe_state()
         _pulsing(generator)
-        stop = _stopped_at(index, lambda: generator.configure_pulse(**SECOND))
+        stop = stopped_at(index, lambda: generator.configure_pulse(**SECOND), _write_path_entry)
         if stop is not None:
             failures += _left_safe(generator, bench, f"stop at entry {index} ({entries[index - 1]})", stop)
             del stop                        # the handler ends
@@ -269,7 +190,7 @@ def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, mo
         faults.inject(drop())
         generator.configure_pulse(**SECOND)
     _pulsing(generator)
-    entries, spans = _entries(dropped_at_the_first_reply, entry=_client_entry)
+    entries, spans = entries_during(dropped_at_the_first_reply)
     assert len(spans) == 1 and spans[0][1] - spans[0][0] > 20, (spans, entries[:40])
     first, last = spans[0]
     picks = sorted({index for index in range(first, last + 1) if entries[index - 1] in RECONNECT_PATH}
@@ -279,7 +200,7 @@ def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, mo
     for index in picks:
         generator.safe_state()
         _pulsing(generator)
-        stop = _stopped_at(index, dropped_at_the_first_reply, entry=_client_entry)
+        stop = stopped_at(index, dropped_at_the_first_reply)
         faults.clear()                      # a drop the stop came before is not left for the next trial
         if stop is None:
             failures.append(f"entry {index} ({entries[index - 1]}): not reached")

@@ -45,7 +45,8 @@ def run_procedure(station_path):
         assert scope.wait_acquired(5.0)
         traces = scope.fetch_traces([1, 2])
         snapshot = opened.snapshot()
-        assert set(opened.qcodes_station().components) == {f"{station_path.stem.replace('-', '_')}_{k}" for k in opened.instruments}
+        prefix = station_path.stem.replace('-', '_')
+        assert set(opened.qcodes_station().components) == {f"{prefix}_{k}" for k in opened.instruments}
         for role in roles.ROLE_PROTOCOLS:
             opened.roles[role].safe_state()
         return temperature_k, traces, snapshot

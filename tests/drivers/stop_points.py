@@ -1,0 +1,106 @@
+"""A stop signal (a KeyboardInterrupt) raised at a chosen function entry while an action runs.
+
+CPython runs a pending signal handler as a function starts, so each function entry is a place
+where a Ctrl-C or a SIGTERM turned into an exception can appear. `entries_during` lists the entries an
+`entry` function names while an action runs (and where each driver's reconnect begins and ends);
+`stopped_at` runs the action again with `Stop` raised at one of them. A trace function's 'call'
+event is each entry; generators' frames are left out (resumed, or closed when collected, they are
+no function's entry), and garbage is collected before and not during a trace, so that no
+finalizer swallows the stop (Python ignores an exception raised in one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+DRIVERS_DIR = str(Path(__file__).resolve().parents[2] / "drivers")
+PYVISA_FILES = re.compile(r"[/\\]pyvisa(_py)?[/\\]")
+
+
+class Stop(KeyboardInterrupt):
+    """The injected stop signal."""
+
+
+def generator_exit_entry(frame) -> str | None:
+    """The exit of a context manager a driver's generator makes (where a handler runs before the
+    generator resumes, and it stays suspended), named after the generator; None for any other."""
+    code = frame.f_code
+    if code.co_name == "__exit__" and code.co_filename == contextlib.__file__:
+        generator = getattr(frame.f_locals.get("self"), "gen", None)
+        if generator is not None and generator.gi_code.co_filename.startswith(DRIVERS_DIR):
+            return f"{generator.gi_code.co_name} (its exit)"
+    return None
+
+
+def client_entry(frame) -> str | None:
+    """Any function entry in the drivers' code ("_reopen") or in pyvisa's and pyvisa-py's, the
+    VISA client both transports go through ("pyvisa timeout"), or a driver generator's exit."""
+    code = frame.f_code
+    if code.co_flags & inspect.CO_GENERATOR:
+        return None
+    if code.co_filename.startswith(DRIVERS_DIR):
+        return code.co_name
+    if PYVISA_FILES.search(code.co_filename):
+        return f"pyvisa {code.co_name}"
+    return generator_exit_entry(frame)
+
+
+def entries_during(action: Callable[[], object], entry=client_entry) -> tuple[list[str], list[tuple[int, int]]]:
+    """The function entries `entry` names while `action` runs, in order, and the (first, last)
+    entry numbers (from 1) of each driver's reconnect among them."""
+    names: list[str] = []
+    reconnects: list[tuple[int, int]] = []
+
+    def trace(frame, event, arg):
+        if event == "call" and (name := entry(frame)):
+            names.append(name)
+            if name == "_reconnect" and frame.f_code.co_filename.startswith(DRIVERS_DIR):
+                began = len(names)
+
+                def on_return(frame, event, arg):
+                    if event == "return":
+                        reconnects.append((began, len(names)))
+                    return on_return
+                return on_return
+        return None
+    with _traced(trace):
+        action()
+    return names, reconnects
+
+
+def stopped_at(index: int, action: Callable[[], object], entry=client_entry) -> Stop | None:
+    """`action` with Stop raised at its `index`-th entry that `entry` names: the exception, with
+    its traceback (alive, as in the handler where a run makes its instruments safe), or None."""
+    seen = [0]
+
+    def trace(frame, event, arg):
+        if event == "call" and (name := entry(frame)):
+            seen[0] += 1
+            if seen[0] == index:
+                sys.settrace(None)
+                raise Stop(f"at {name}")
+        return None
+    try:
+        with _traced(trace):
+            action()
+    except Stop as stop:
+        return stop
+    return None
+
+
+@contextlib.contextmanager
+def _traced(trace):
+    gc.collect()
+    gc.disable()
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(None)
+        gc.enable()
