@@ -16,11 +16,20 @@ import gc
 import inspect
 import re
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 DRIVERS_DIR = str(Path(__file__).resolve().parents[2] / "drivers")
 PYVISA_FILES = re.compile(r"[/\\]pyvisa(_py)?[/\\]")
+
+
+#: Where a reconnect reopens the link, checks the old session, configures the new one and writes
+#: the role settings again: every entry of these is tried (`reconnect_picks`).
+RECONNECT_PATH = frozenset({"_reconnect", "_reopen", "_let_old_session_finish", "_set_aside_after_link_loss",
+                            "_reapply_after_link_loss", "reapply_role_settings", "_resynchronise", "_send_held",
+                            "commit", "commit_uncertain", "pyvisa open_resource", "pyvisa close", "pyvisa clear",
+                            "pyvisa read_termination", "pyvisa write_termination", "pyvisa __set__"})
 
 
 class Stop(KeyboardInterrupt):
@@ -104,3 +113,29 @@ def _traced(trace):
     finally:
         sys.settrace(None)
         gc.enable()
+
+
+def reconnect_picks(names: list[str], reconnects: list[tuple[int, int]], spread: int) -> list[int]:
+    """Entry numbers to stop at in the one reconnect of `entries_during`'s result: every entry of
+    RECONNECT_PATH's functions and `spread` more spread evenly over the rest."""
+    assert len(reconnects) == 1 and reconnects[0][1] - reconnects[0][0] > 20, (reconnects, names[:40])
+    first, last = reconnects[0]
+    picks = sorted({index for index in range(first, last + 1) if names[index - 1] in RECONNECT_PATH}
+                   | {first + round(k * (last - first) / (spread - 1)) for k in range(spread)})
+    assert {"_reopen", "pyvisa read_termination", "pyvisa __set__"} <= {names[index - 1] for index in picks}
+    return picks
+
+
+def lock_is_free(driver) -> bool:
+    """Whether another thread can take the driver's exchange lock (within 1 s)."""
+    free: list[bool] = []
+
+    def take_and_give_back() -> None:
+        taken = driver.exchange_lock.acquire(timeout=1.0)
+        free.append(taken)
+        if taken:
+            driver.exchange_lock.release()
+    other = threading.Thread(target=take_and_give_back)
+    other.start()
+    other.join(5)
+    return free == [True]

@@ -25,11 +25,10 @@ Real drivers, the emulated bench, both transports."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from driver_helpers import PULSER_ENVELOPE, assert_generator_safe, pulser_problems, station_address
-from stop_points import DRIVERS_DIR, Stop, entries_during, generator_exit_entry, stopped_at
+from stop_points import (DRIVERS_DIR, Stop, entries_during, generator_exit_entry, lock_is_free, reconnect_picks,
+                         stopped_at)
 
 from drivers._write_guard import POSSIBLY
 from drivers.keysight_33500b import Keysight33500B
@@ -107,17 +106,7 @@ def _left_safe(generator, bench, where: str, stop: Stop) -> list[str]:
             failures.append(f"{where}: the guard believes {'; '.join(wrong)}")
         if generator._held is not None:
             failures.append(f"{where}: writes left held: {generator._held}")
-        free: list[bool] = []
-
-        def take_and_give_back() -> None:
-            taken = generator.exchange_lock.acquire(timeout=1.0)
-            free.append(taken)
-            if taken:
-                generator.exchange_lock.release()
-        other = threading.Thread(target=take_and_give_back)
-        other.start()
-        other.join(5)
-        if free != [True]:
+        if not lock_is_free(generator):
             return failures + [f"{where}: the exchange lock is held"]
         generator.safe_state()              # in the handler: the exception is alive
         assert_generator_safe(bench)
@@ -164,12 +153,6 @@ def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, be
     _configures_exactly(generator, bench)
 
 
-#: Where a reconnect reopens the link, checks the old session, configures the new one and writes
-#: the role settings again.
-RECONNECT_PATH = frozenset({"_reconnect", "_reopen", "_let_old_session_finish", "_set_aside_after_link_loss",
-                            "_reapply_after_link_loss", "reapply_role_settings", "_resynchronise", "_send_held",
-                            "commit", "commit_uncertain", "pyvisa open_resource", "pyvisa close", "pyvisa clear",
-                            "pyvisa read_termination", "pyvisa write_termination", "pyvisa __set__"})
 #: Trials per model and transport spread over the rest of a reconnect's entries.
 RECONNECT_TRIALS = 24
 
@@ -191,11 +174,7 @@ def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, mo
         generator.configure_pulse(**SECOND)
     _pulsing(generator)
     entries, spans = entries_during(dropped_at_the_first_reply)
-    assert len(spans) == 1 and spans[0][1] - spans[0][0] > 20, (spans, entries[:40])
-    first, last = spans[0]
-    picks = sorted({index for index in range(first, last + 1) if entries[index - 1] in RECONNECT_PATH}
-                   | {first + round(k * (last - first) / (RECONNECT_TRIALS - 1)) for k in range(RECONNECT_TRIALS)})
-    assert {"_reopen", "pyvisa read_termination", "pyvisa __set__"} <= {entries[index - 1] for index in picks}
+    picks = reconnect_picks(entries, spans, RECONNECT_TRIALS)
     failures = []
     for index in picks:
         generator.safe_state()
