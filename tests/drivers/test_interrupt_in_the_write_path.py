@@ -159,10 +159,10 @@ RECONNECT_TRIALS = 24
 
 # A stop inside pyvisa's Resource.__init__ leaves a half-built resource whose __del__ fails (pyvisa's own).
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, model, transport):
+def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, model):
     """The link drops at a pulse configuration's first reply; the stop lands at an entry of the
-    drivers' code while the reconnect that follows runs (reopening, the old session's check over
-    TCP, the role settings written again). Each trial as above, then the next configuration is
+    drivers' or pyvisa's code while the reconnect that follows runs (reopening, the old session's
+    check over TCP, the role settings written again). Each trial as above, then the next configuration is
     exact: no connection is left dead or out of step."""
     generator = connect("pulser", GENERATORS[model], envelope=PULSER_ENVELOPE)
     generator.timeout(0.5)
