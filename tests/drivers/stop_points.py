@@ -126,8 +126,10 @@ def reconnect_picks(names: list[str], reconnects: list[tuple[int, int]], spread:
     return picks
 
 
-def lock_is_free(driver) -> bool:
-    """Whether another thread can take the driver's exchange lock (within 1 s)."""
+def in_the_way(driver, where: str) -> list[str]:
+    """What a stop left in the way of the next exchange: writes held for a later message, or the
+    exchange lock taken (another thread's safe state would wait for ever)."""
+    problems = [f"{where}: writes left held: {driver._held}"] if driver._held is not None else []
     free: list[bool] = []
 
     def take_and_give_back() -> None:
@@ -138,4 +140,37 @@ def lock_is_free(driver) -> bool:
     other = threading.Thread(target=take_and_give_back)
     other.start()
     other.join(5)
-    return free == [True]
+    return problems if free == [True] else problems + [f"{where}: the exchange lock is held"]
+
+
+def stops_in_the_reconnect(driver, faults, dropped: Callable[[], object], *, prepare: Callable[[], object],
+                           spread: int, left_safe: Callable[[str], list[str]],
+                           follow: Callable[[], object]) -> list[str]:
+    """The failures of a trial at each of `reconnect_picks`' entries of the reconnect `dropped`
+    runs into (a drop injected into `faults`, then a verb): the driver made safe and `prepare`d,
+    `dropped` run with the stop there, then, the exception alive as in a run's handler, what is
+    `in_the_way` and what `left_safe(where)` finds (it calls the safe state and checks the
+    instrument), and last `follow()`, the next verb, which must land exactly."""
+    names, reconnects = entries_during(dropped)
+    failures: list[str] = []
+    for index in reconnect_picks(names, reconnects, spread):
+        driver.safe_state()
+        prepare()
+        stop = stopped_at(index, dropped)
+        faults.clear()                      # a drop the stop came before is not left for the next trial
+        where = f"stop at entry {index} ({names[index - 1]})"
+        if stop is None:
+            failures.append(f"{where}: not reached")
+            continue
+        try:
+            blocked = in_the_way(driver, where)
+            failures += blocked or left_safe(where)
+        except Exception as error:  # noqa: BLE001 - every trial is reported, not the first only
+            failures.append(f"{where}: {type(error).__name__}: {error}")
+        finally:
+            del stop                        # the handler ends
+        try:
+            follow()
+        except Exception as error:  # noqa: BLE001 - every trial is reported
+            failures.append(f"after a {where}: {type(error).__name__}: {error}")
+    return failures

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 from driver_helpers import ENVELOPES, assert_no_step_above_the_largest, enveloped_smu, station_address, trace_smu
-from stop_points import entries_during, lock_is_free, reconnect_picks, stopped_at
+from stop_points import stops_in_the_reconnect
 
 from sim_backend.faults.plan import drop
 
@@ -46,38 +46,19 @@ def test_a_stop_anywhere_in_an_smu_reconnect_leaves_the_bias_safe(connect, bench
         faults.inject(drop())
         smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
 
-    biased()
-    names, reconnects = entries_during(dropped_at_the_first_reply)
-    picks = reconnect_picks(names, reconnects, SPREAD)
-    failures = []
-    for index in picks:
-        smu.safe_state()
+    def left_safe(where: str) -> list[str]:
+        smu.safe_state()                    # in the handler: the exception is alive
+        on = panel.output_enabled and panel.sourced_current_a != 0.0
+        return [f"{where}: the safe state left {panel.sourced_current_a:.3g} A on"] if on else []
+
+    def ramps_exactly() -> None:
         biased()
-        stop = stopped_at(index, dropped_at_the_first_reply)
-        faults.clear()                      # a drop the stop came before is not left for the next trial
-        where = f"stop at entry {index} ({names[index - 1]})"
-        if stop is None:
-            failures.append(f"{where}: not reached")
-            continue
-        try:
-            if smu._held is not None:
-                failures.append(f"{where}: writes left held: {smu._held}")
-            if not lock_is_free(smu):
-                failures.append(f"{where}: the exchange lock is held")
-                continue
-            smu.safe_state()                # in the handler: the exception is alive
-            if panel.output_enabled and panel.sourced_current_a != 0.0:
-                failures.append(f"{where}: the safe state left {panel.sourced_current_a:.3g} A on")
-        except Exception as error:  # noqa: BLE001 - every trial is reported, not the first only
-            failures.append(f"{where}: {type(error).__name__}: {error}")
-        finally:
-            del stop                        # the handler ends
-        try:
-            biased()
-            smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
-            assert panel.output_enabled and panel.current_level_a == pytest.approx(TARGET_A, abs=1e-12)
-        except Exception as error:  # noqa: BLE001 - every trial is reported
-            failures.append(f"after a {where}: {type(error).__name__}: {error}")
+        smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
+        assert panel.output_enabled and panel.current_level_a == pytest.approx(TARGET_A, abs=1e-12)
+
+    biased()
+    failures = stops_in_the_reconnect(smu, faults, dropped_at_the_first_reply, prepare=biased, spread=SPREAD,
+                                      left_safe=left_safe, follow=ramps_exactly)
     assert not failures, "\n".join(failures)
     bias_max_a = ENVELOPES["bias"].limits["bias_current_max_a"]
     assert max(abs(current_a) for _, current_a in events) <= bias_max_a, "a level above the envelope"

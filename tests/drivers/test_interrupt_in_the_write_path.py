@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import pytest
 from driver_helpers import PULSER_ENVELOPE, assert_generator_safe, pulser_problems, station_address
-from stop_points import (DRIVERS_DIR, Stop, entries_during, generator_exit_entry, lock_is_free, reconnect_picks,
-                         stopped_at)
+from stop_points import (DRIVERS_DIR, entries_during, generator_exit_entry, in_the_way, stopped_at,
+                         stops_in_the_reconnect)
 
 from drivers._write_guard import POSSIBLY
 from drivers.keysight_33500b import Keysight33500B
@@ -95,19 +95,13 @@ def _watched(generator, bench) -> list[str]:
     return problems
 
 
-def _left_safe(generator, bench, where: str, stop: Stop) -> list[str]:
-    """What is wrong after `stop` ended a call, the exception still alive: a guard more confident
-    than the instrument allows, writes left held, the exchange lock taken, a safe state that
-    fails or leaves the generator anything but off at 0 V DC."""
-    failures = []
+def _left_safe(generator, bench, where: str) -> list[str]:
+    """What is wrong after a stop ended a call, the exception still alive: a guard more confident
+    than the instrument allows, a safe state that fails or leaves the generator anything but off
+    at 0 V DC."""
+    wrong = _overconfident(generator, bench.device("pulser").channels[1])
+    failures = [f"{where}: the guard believes {'; '.join(wrong)}"] if wrong else []
     try:
-        wrong = _overconfident(generator, bench.device("pulser").channels[1])
-        if wrong:
-            failures.append(f"{where}: the guard believes {'; '.join(wrong)}")
-        if generator._held is not None:
-            failures.append(f"{where}: writes left held: {generator._held}")
-        if not lock_is_free(generator):
-            return failures + [f"{where}: the exchange lock is held"]
         generator.safe_state()              # in the handler: the exception is alive
         assert_generator_safe(bench)
     except Exception as error:  # noqa: BLE001 - every trial is reported, not the first only
@@ -146,7 +140,8 @@ def test_a_stop_at_any_entry_of_the_write_path_leaves_nothing_unsafe(connect, be
         _pulsing(generator)
         stop = stopped_at(index, lambda: generator.configure_pulse(**SECOND), _write_path_entry)
         if stop is not None:
-            failures += _left_safe(generator, bench, f"stop at entry {index} ({entries[index - 1]})", stop)
+            where = f"stop at entry {index} ({entries[index - 1]})"
+            failures += in_the_way(generator, where) or _left_safe(generator, bench, where)
             del stop                        # the handler ends
     assert not problems, f"the instrument outside the envelope, or on with the guard believing it off: {problems[:5]}"
     assert not failures, "\n".join(failures)
@@ -173,22 +168,9 @@ def test_a_stop_anywhere_in_a_reconnect_leaves_nothing_unsafe(connect, bench, mo
         faults.inject(drop())
         generator.configure_pulse(**SECOND)
     _pulsing(generator)
-    entries, spans = entries_during(dropped_at_the_first_reply)
-    picks = reconnect_picks(entries, spans, RECONNECT_TRIALS)
-    failures = []
-    for index in picks:
-        generator.safe_state()
-        _pulsing(generator)
-        stop = stopped_at(index, dropped_at_the_first_reply)
-        faults.clear()                      # a drop the stop came before is not left for the next trial
-        if stop is None:
-            failures.append(f"entry {index} ({entries[index - 1]}): not reached")
-            continue
-        failures += _left_safe(generator, bench, f"stop at entry {index} ({entries[index - 1]})", stop)
-        del stop
-        try:
-            _configures_exactly(generator, bench)
-        except Exception as error:  # noqa: BLE001 - every trial is reported
-            failures.append(f"after a stop at entry {index} ({entries[index - 1]}): {type(error).__name__}: {error}")
+    failures = stops_in_the_reconnect(generator, faults, dropped_at_the_first_reply,
+                                      prepare=lambda: _pulsing(generator), spread=RECONNECT_TRIALS,
+                                      left_safe=lambda where: _left_safe(generator, bench, where),
+                                      follow=lambda: _configures_exactly(generator, bench))
     assert not problems, f"the instrument outside the envelope, or on with the guard believing it off: {problems[:5]}"
     assert not failures, "\n".join(failures)
