@@ -33,11 +33,13 @@ decides three things:
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import socket
 import struct
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -73,6 +75,9 @@ AGREED_READS_MAX = 4
 
 #: `*IDN?` asked at most this often on an old session before a reopen (_let_old_session_finish).
 OLD_SESSION_ASKS_MAX = 4
+
+#: Why the link is out of step when an exchange did not complete (`_unsynced`).
+INTERRUPTED_EXCHANGE = "the previous exchange was interrupted"
 
 #: Times a safe state writes its switch-off (and reads the report after it) while that report
 #: is lost or garbled on the way, before it says the instrument may not be safe.
@@ -297,7 +302,7 @@ class RecoveringVisa:
         self._doubt_until_done(admitted, touched)
 
         def attempt() -> T:
-            self._unsynced = "the previous exchange was interrupted"
+            self._unsynced = INTERRUPTED_EXCHANGE
             result = operation()
             self._unsynced = ""
             return result
@@ -369,10 +374,14 @@ class RecoveringVisa:
         try:
             return operation()
         except Exception as exc:
-            if self._recovering or self._open_spec is None or not is_transport_failure(exc):
-                raise
-            # Stores, not calls (where a stop signal's handler runs): the loss is known from here on.
+            # Stores before any call (where a stop signal's handler runs): the failure counts as
+            # the link's until it is known not to be. A stop as `is_transport_failure` was
+            # entered once left a failed link unknown, and a bare reopen kept the record.
+            stale, pending = self._record_stale, self._link_lost_pending
             self._record_stale = self._link_lost_pending = True
+            if self._recovering or self._open_spec is None or not is_transport_failure(exc):
+                self._record_stale, self._link_lost_pending = stale, pending
+                raise
             first_error = exc
         self._reconnect(what, first_error)
         if before_retry is not None:
@@ -445,6 +454,11 @@ class RecoveringVisa:
         handle: Any = self.visa_handle  # type: ignore[attr-defined]
         if _is_raw_socket(handle):
             self._let_old_session_finish(handle, lost_already=cause is not None)
+        elif self._unsynced == INTERRUPTED_EXCHANGE and not self._link_lost_pending:
+            # No old session is asked here (VXI-11, HiSLIP: a device clear ends what it held), so
+            # nothing tells a kept link from one whose failure a stop signal hid (a stop as pyvisa
+            # raised a timeout): the exchange counts as failed, and the record as stale.
+            self._set_aside_after_link_loss()
         self._recovering = True
         try:
             for attempt in range(1, self.reconnect_attempts + 1):
@@ -504,19 +518,25 @@ class RecoveringVisa:
         except Exception:  # noqa: BLE001 - a dead session may refuse to close; reopen anyway
             pass
         manager = pyvisa.ResourceManager(visalib) if visalib else pyvisa.ResourceManager()
-        resource = manager.open_resource(address)
-        # Configured whole before it becomes the handle, closed if that is cut short: a stop
-        # signal here left a handle with pyvisa's default terminations, which every later
-        # reopen copied, and no identification ever read back (the safe state could not go out).
+        sessions_before = _sessions_to(manager.visalib, address)
+        resource = None
+        # Opened and configured whole before it becomes the handle, closed if that is cut short.
+        # A stop signal as pyvisa-py opened it left its socket connected, held in the library's
+        # sessions for good: an instrument serving one client refused every later connection,
+        # the safe state's included. A stop as it was configured left a handle with pyvisa's
+        # default terminations, which every later reopen copied: no identification read back.
         try:
+            resource = manager.open_resource(address)
             _say_when_the_peer_closes(resource)
             resource.read_termination, resource.write_termination = read_term, write_term
             resource.timeout = timeout_ms
-        except BaseException:
-            try:
-                resource.close()
-            except Exception:  # noqa: BLE001 - the cut-short configuration is what is reported
-                pass
+        except BaseException as cut_short:
+            _close_sessions_opened_since(manager.visalib, address, sessions_before, resource)
+            # A session the open had half built (connected, not yet in the library's sessions) is
+            # held by pyvisa's frames in the traceback alone, in a reference cycle: freed now, its
+            # socket closed, not once the handler that makes the instruments safe has ended.
+            traceback.clear_frames(cut_short.__traceback__)
+            gc.collect()
             raise
         self._visa_handle = resource
         self._unsynced = "the previous reconnect did not complete"
@@ -701,6 +721,44 @@ def _pyvisa_py_session(resource: Any) -> Any | None:
     if not _is_pyvisa_py_socket(resource):
         return None
     return resource.visalib.sessions.get(resource.session)
+
+
+def _sessions_to(library: Any, address: str) -> set[Any]:
+    """The sessions `library` holds open to `address` (pyvisa-py and the emulator keep theirs in
+    `sessions`; a library that does not gives none). Other drivers' sessions are left out: one
+    may be opening in another thread."""
+    wanted = _canonical_name(address)
+    found = set()
+    for session in list(getattr(library, "sessions", ())):
+        try:
+            name, _ = library.get_attribute(session, constants.ResourceAttribute.resource_name)
+        except Exception:  # noqa: BLE001 - not a resource's session (the manager's own)
+            continue
+        if isinstance(name, str) and _canonical_name(name) == wanted:
+            found.add(session)
+    return found
+
+
+def _canonical_name(address: str) -> str:
+    try:
+        return str(pyvisa.rname.parse_resource_name(address)).upper()
+    except Exception:  # noqa: BLE001 - a form pyvisa does not parse is compared as written
+        return address.upper()
+
+
+def _close_sessions_opened_since(library: Any, address: str, before: set[Any], resource: Any | None) -> None:
+    """Close `resource` and every session to `address` that `library` opened since `before` (an
+    open cut short may have connected one that no resource holds yet)."""
+    if resource is not None:
+        try:
+            resource.close()
+        except Exception:  # noqa: BLE001 - the cut-short open is what is reported
+            pass
+    for session in _sessions_to(library, address) - before:
+        try:
+            library.close(session)
+        except Exception:  # noqa: BLE001 - as above; closed already with its resource
+            pass
 
 
 def _reset_on_close(resource: Any) -> None:
