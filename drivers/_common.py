@@ -40,7 +40,7 @@ import struct
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pyvisa
@@ -423,6 +423,12 @@ class RecoveringVisa:
         return self.read_parsed(f"query {query!r}", lambda: parse(self.ask(query)),  # type: ignore[attr-defined]
                                 repeatable=repeatable)
 
+    def ask_numbers(self, queries: Sequence[str]) -> tuple[float, ...]:
+        """Queries answered with a number each, asked as one compound query (IEEE 488.2: one
+        message, the answers joined by ';' in one reply): one exchange, not one each."""
+        return self.ask_parsed(";".join(queries),
+                               lambda reply: tuple(float(answer) for answer in reply_units(reply, len(queries))))
+
     def ask_agreed(self, query: str, parse: Callable[[str], T], *, reads_max: int = AGREED_READS_MAX) -> T:
         """`query` asked until two replies in a row agree, as the write guard needs before it
         learns a state it does not know from them (WriteGuard.learn); MalformedReplyError when
@@ -779,6 +785,15 @@ def _say_when_the_peer_closes(resource: Any) -> None:
 
 def _is_pyvisa_py_socket(resource: Any) -> bool:
     return _is_raw_socket(resource) and type(resource.visalib).__module__.startswith("pyvisa_py")
+
+
+def reply_units(reply: str, count: int) -> list[str]:
+    """The `count` answers in the one reply to a compound query (joined by ';'); ValueError when
+    there are not as many."""
+    units = reply.strip().split(";")
+    if len(units) != count:
+        raise ValueError(f"{len(units)} answers where {count} were asked: {reply[:80]!r}")
+    return units
 
 
 def _error_entry(reply: str) -> tuple[int, str]:

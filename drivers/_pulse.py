@@ -57,9 +57,8 @@ def timing_order(present: PulseTiming, target: PulseTiming, width_min_s: float) 
     return ("period", "width", "edge")
 
 
-def level_order(present_high_v: float, present_low_v: float, high_v: float, low_v: float) -> tuple[str, ...]:
+def level_order(present_low_v: float, high_v: float) -> tuple[str, ...]:
     """Write "high" first when the new high stays above the present low, else "low" first."""
-    del present_high_v, low_v  # the order depends only on the new high against the present low
     return ("high", "low") if high_v > present_low_v else ("low", "high")
 
 
@@ -72,14 +71,15 @@ def write_timing(present: PulseTiming, target: PulseTiming, width_min_s: float,
 
 def write_levels(amplitude_v: float, polarity: Callable[..., Any], level_high: Callable[..., Any],
                  level_low: Callable[..., Any]) -> None:
-    """Levels of a pulse from 0 V to `amplitude_v`, written in `level_order`.
+    """Levels of a pulse from 0 V to `amplitude_v`, written in `level_order` (which needs the
+    present low level alone).
 
     A negative pulse is the positive one inverted about the offset, so it idles at 0 V.
     """
     polarity("NORM" if amplitude_v > 0 else "INV")
     high_v, low_v = (amplitude_v, 0.0) if amplitude_v > 0 else (0.0, amplitude_v)
     levels = {"high": (level_high, high_v), "low": (level_low, low_v)}
-    for name in level_order(level_high(), level_low(), high_v, low_v):
+    for name in level_order(level_low(), high_v):
         parameter, value = levels[name]
         parameter(value)
 

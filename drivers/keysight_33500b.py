@@ -60,8 +60,10 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
     def _write_pulse(self, target: PulseTiming, amplitude_v: float, count: int) -> None:
         ch = self.role_channel
         ch.function_type("PULS")
-        present = PulseTiming(ch.pulse_period(), ch.pulse_width(), max(ch.pulse_edge_leading(),
-                                                                         ch.pulse_edge_trailing()))
+        pulse = f":SOURce{self.channel}:FUNCtion:PULSe"
+        period_s, width_s, leading_s, trailing_s = self.ask_numbers(
+            (f"{pulse}:PERiod?", f"{pulse}:WIDTh?", f"{pulse}:TRANsition:LEADing?", f"{pulse}:TRANsition:TRAiling?"))
+        present = PulseTiming(period_s, width_s, max(leading_s, trailing_s))
         write_timing(present, target, WIDTH_MIN_S,
                      {"period": ch.pulse_period, "width": ch.pulse_width, "edge": ch.pulse_edge})
         write_levels(amplitude_v, ch.output_polarity, ch.level_high, ch.level_low)

@@ -117,7 +117,10 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
         ch = self.role_channel
         ch.function("PULS")
         ch.edge_trailing_auto(True)
-        present = PulseTiming(ch.pulse_period(), ch.pulse_width(), max(ch.edge_leading(), ch.edge_trailing()))
+        n = self.channel
+        period_s, width_s, leading_s, trailing_s = self.ask_numbers(
+            (f":PULSe:PERiod{n}?", f":PULSe:WIDTh{n}?", f":PULSe:TRANsition{n}?", f":PULSe:TRANsition{n}:TRAiling?"))
+        present = PulseTiming(period_s, width_s, max(leading_s, trailing_s))
         write_timing(present, target, WIDTH_MIN_S,
                      {"period": ch.pulse_period, "width": ch.pulse_width, "edge": ch.edge_leading})
         write_levels(amplitude_v, ch.polarity, ch.level_high, ch.level_low)

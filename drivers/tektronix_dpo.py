@@ -22,6 +22,7 @@ from qcodes.instrument_drivers.tektronix.DPO7200xx import (
     TektronixDPOWaveform,
 )
 
+from drivers._common import reply_units
 from drivers._scope import AcquisitionSettings, ScopeRole, ranges_unseen_rules
 from drivers._write_guard import Admission, Rule, number
 from contracts.envelope import Envelope
@@ -136,9 +137,6 @@ WAVEFORM_AXES = ("NR_Pt", "XINcr", "XZEro", "YMUlt", "YOFf", "YZEro")
 def _waveform_axes(reply: str) -> tuple[int, float, float, float, float, float]:
     """(points, x increment s, x zero s, y multiplier V, y offset in codes, y zero V) of the
     answers to WAVEFORM_AXES' queries in one reply."""
-    fields = reply.strip().split(";")
-    if len(fields) != len(WAVEFORM_AXES):
-        raise ValueError(f"{len(fields)} values where {len(WAVEFORM_AXES)} were asked: {reply[:80]!r}")
-    points, *values = fields
+    points, *values = reply_units(reply, len(WAVEFORM_AXES))
     x_increment_s, x_zero_s, y_mult_v, y_offset, y_zero_v = (float(value) for value in values)
     return int(points), x_increment_s, x_zero_s, y_mult_v, y_offset, y_zero_v

@@ -97,17 +97,19 @@ LAKESHORE_372 = [
 # BURSt:MODE|NCYCles|STATe, OUTPut, SYSTem:ERRor?, *TRG, *OPC?.
 KEYSIGHT_33500B = [
     # A pulse's configuration is held into one message up to each query (the readings its order
-    # is planned on), each unit from the root, and the error queue read after each message.
+    # is planned on), each unit from the root, and the error queue read after each message. The
+    # readings are one compound query each time (IEEE 488.2: the answers come back in one reply,
+    # joined by ';'); the levels' order needs the present low level alone.
     ";".join([":OUTP1:LOAD 50",            # OUTPut[1|2]:LOAD: the levels are written into the matched line
               ":SOURce1:FUNCtion:PULSe:HOLD WIDTh",            # a new period keeps the width
               ":SOURce1:FUNCtion PULS"]), "SYST:ERR?",
-    "SOURce1:FUNCtion:PULSe:PERiod?", "SOURce1:FUNCtion:PULSE:WIDTh?",
-    "SOURce1:FUNCtion:PULSe:TRANsition:LEADing?", "SOURce1:FUNCtion:PULSe:TRANsition:TRAiling?",
+    ";".join([":SOURce1:FUNCtion:PULSe:PERiod?", ":SOURce1:FUNCtion:PULSe:WIDTh?",
+              ":SOURce1:FUNCtion:PULSe:TRANsition:LEADing?", ":SOURce1:FUNCtion:PULSe:TRANsition:TRAiling?"]),
     ";".join([":SOURce1:FUNCtion:PULSE:WIDTh 2e-08",          # width first: it must fit the present period
               ":SOURce1:FUNCtion:PULSe:PERiod 1e-06",
               ":SOURce1:FUNCtion:PULSe:TRANsition 9e-09",
               ":OUTPut1:POLarity NORM"]), "SYST:ERR?",
-    "SOURce1:VOLTage:HIGH?", "SOURce1:VOLTage:LOW?",
+    "SOURce1:VOLTage:LOW?",
     ";".join([":SOURce1:VOLTage:HIGH 0.5", ":SOURce1:VOLTage:LOW 0",
               ":TRIGger1:SOURce BUS", ":SOURce1:BURSt:MODE TRIG", ":SOURce1:BURSt:NCYCles 3",
               ":SOURce1:BURSt:STATe 1"]), "SYST:ERR?",
@@ -125,10 +127,10 @@ KEYSIGHT_81160A = [
     ";".join([":OUTP1:LOAD 50",            # :OUTPut[1|2]:LOAD: the levels are written into the matched line
               ":PULSe:HOLD1 WIDTh",                            # a new period keeps the width
               ":FUNCtion1 PULS", ":PULSe:TRANsition1:TRAiling:AUTO 1"]), "SYST:ERR?",
-    ":PULSe:PERiod1?", ":PULSe:WIDTh1?", ":PULSe:TRANsition1?", ":PULSe:TRANsition1:TRAiling?",
+    ";".join([":PULSe:PERiod1?", ":PULSe:WIDTh1?", ":PULSe:TRANsition1?", ":PULSe:TRANsition1:TRAiling?"]),
     ";".join([":PULSe:PERiod1 1e-06", ":PULSe:WIDTh1 2e-08", ":PULSe:TRANsition1 9e-09",
               ":OUTPut1:POLarity NORM"]), "SYST:ERR?",
-    ":VOLTage1:HIGH?", ":VOLTage1:LOW?",
+    ":VOLTage1:LOW?",
     ";".join([":VOLTage1:HIGH 0.5", ":VOLTage1:LOW 0.0",
               ":TRIGger:SOURce1 IMM", ":TRIGger:COUNt1 3", ":ARM:SOURce1 MAN"]), "SYST:ERR?",
     "SYST:ERR?",
