@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
 from contracts.envelope import Envelope, EnvelopeError
 from contracts.wiring import PulsePath
+from sim_backend.faults.plan import drop
 
 EMULATED_STATION = Path(__file__).resolve().parents[2] / "stations" / "emulated.yaml"
 
@@ -213,3 +215,40 @@ def ask_cut(driver, query: str) -> None:
             driver.ask(query)
     finally:
         handle.read = original_read
+
+
+class SmuLevelChange(NamedTuple):
+    """A stop trial's verbs on a Keithley 2450 (`stop_points.stops_in_the_reconnect`)."""
+
+    prepare: Callable[[], None]             # the output on at 2 µA
+    dropped: Callable[[], None]             # a change to 3 µA whose first reply is lost
+    left_safe: Callable[[str], list[str]]   # the safe state, called with the exception alive; a bias left on
+    follow: Callable[[], None]              # the next ramp, which must land exactly
+
+
+SMU_START_A, SMU_TARGET_A, SMU_RAMP_A_PER_S = 2e-6, 3e-6, 100e-6   # small levels: short ramps at the envelope's rate
+
+
+def smu_level_change(smu, bench) -> SmuLevelChange:
+    faults = bench.faults_for(station_address(bench, "bias"))
+    panel = bench.world.panels["bias"]
+
+    def biased() -> None:
+        smu.set_output_enabled(True)
+        smu.set_current_a(SMU_START_A, ramp_a_per_s=SMU_RAMP_A_PER_S)
+
+    def dropped_at_the_first_reply() -> None:
+        faults.inject(drop())
+        smu.set_current_a(SMU_TARGET_A, ramp_a_per_s=SMU_RAMP_A_PER_S)
+
+    def left_safe(where: str) -> list[str]:
+        smu.safe_state()
+        on = panel.output_enabled and panel.sourced_current_a != 0.0
+        return [f"{where}: the safe state left {panel.sourced_current_a:.3g} A on"] if on else []
+
+    def ramps_exactly() -> None:
+        biased()
+        smu.set_current_a(SMU_TARGET_A, ramp_a_per_s=SMU_RAMP_A_PER_S)
+        assert panel.output_enabled and panel.current_level_a == pytest.approx(SMU_TARGET_A, abs=1e-12)
+
+    return SmuLevelChange(biased, dropped_at_the_first_reply, left_safe, ramps_exactly)

@@ -144,16 +144,18 @@ def in_the_way(driver, where: str) -> list[str]:
 
 
 def stops_in_the_reconnect(driver, faults, dropped: Callable[[], object], *, prepare: Callable[[], object],
-                           spread: int, left_safe: Callable[[str], list[str]],
-                           follow: Callable[[], object]) -> list[str]:
-    """The failures of a trial at each of `reconnect_picks`' entries of the reconnect `dropped`
+                           left_safe: Callable[[str], list[str]], follow: Callable[[], object], spread: int = 0,
+                           picks: Callable[[list[str], list[tuple[int, int]]], list[int]] | None = None) -> list[str]:
+    """The failures of a trial at each entry `picks(names, reconnects)` chooses (by default
+    `reconnect_picks`, `spread` over the rest) in the reconnect `dropped`
     runs into (a drop injected into `faults`, then a verb): the driver made safe and `prepare`d,
     `dropped` run with the stop there, then, the exception alive as in a run's handler, what is
     `in_the_way` and what `left_safe(where)` finds (it calls the safe state and checks the
     instrument), and last `follow()`, the next verb, which must land exactly."""
     names, reconnects = entries_during(dropped)
     failures: list[str] = []
-    for index in reconnect_picks(names, reconnects, spread):
+    chosen = picks(names, reconnects) if picks else reconnect_picks(names, reconnects, spread)
+    for index in chosen:
         driver.safe_state()
         prepare()
         stop = stopped_at(index, dropped)

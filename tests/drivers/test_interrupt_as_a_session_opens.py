@@ -11,19 +11,14 @@ leave the output off or at 0 A, and the next ramp must land exactly. Real driver
 
 from __future__ import annotations
 
-import gc
-
 import pytest
-from driver_helpers import ENVELOPES, station_address
-from stop_points import client_entry, entries_during, stopped_at
+from driver_helpers import ENVELOPES, smu_level_change, station_address
+from stop_points import stops_in_the_reconnect
 
 from drivers.keithley_2450 import Keithley2450
-from sim_backend.faults.plan import drop
 from sim_backend.transport.bench_server import BenchServer
 
 pytestmark = pytest.mark.timeout(120)
-
-START_A, TARGET_A, RAMP_A_PER_S = 2e-6, 3e-6, 100e-6
 
 
 @pytest.fixture
@@ -31,11 +26,13 @@ def bench_models() -> dict[str, str]:
     return {"bias": "keithley_2450"}
 
 
-def _inside_open_resource(names: list[str]) -> list[int]:
-    """Entry numbers (from 1) inside the first `open_resource`: from it to the driver's next entry."""
-    first = names.index("pyvisa open_resource") + 1
+def _inside_open_resource(names: list[str], reconnects: list[tuple[int, int]]) -> list[int]:
+    """Entry numbers (from 1) inside the reconnect's `open_resource`: from it to the driver's next entry."""
+    first = names.index("pyvisa open_resource", reconnects[0][0] - 1) + 1
     last = next(index for index in range(first + 1, len(names) + 1) if not names[index - 1].startswith("pyvisa "))
-    return list(range(first, last))
+    picks = list(range(first, last))
+    assert len(picks) > 10, names[first - 1:last]
+    return picks
 
 
 # A stop inside pyvisa's Resource.__init__ leaves a half-built resource whose __del__ fails (pyvisa's own).
@@ -47,60 +44,12 @@ def test_a_stop_as_the_new_session_opens_leaves_the_one_slot_free_for_the_safe_s
         try:
             smu.timeout(0.5)
             smu.set_compliance_v(0.5)
-            failures = _trials(smu, bench)
+            trial = smu_level_change(smu, bench)
+            trial.prepare()
+            failures = stops_in_the_reconnect(smu, bench.faults_for(station_address(bench, "bias")), trial.dropped,
+                                              prepare=trial.prepare, picks=_inside_open_resource,
+                                              left_safe=trial.left_safe, follow=trial.follow)
+            smu.safe_state()
         finally:
             smu.close()
     assert not failures, "\n".join(failures)
-
-
-def _trials(smu: Keithley2450, bench) -> list[str]:
-    faults = bench.faults_for(station_address(bench, "bias"))
-    panel = bench.world.panels["bias"]
-
-    def biased() -> None:
-        smu.set_output_enabled(True)
-        smu.set_current_a(START_A, ramp_a_per_s=RAMP_A_PER_S)
-
-    def dropped() -> None:
-        faults.inject(drop())
-        smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
-
-    biased()
-    names, _ = entries_during(dropped)
-    picks = _inside_open_resource(names)
-    assert len(picks) > 10, names
-    failures: list[str] = []
-    for index in picks:
-        try:
-            smu.safe_state()
-            biased()
-        except Exception as error:  # noqa: BLE001 - the instrument is out of reach: no later trial can run
-            failures.append(f"before the trial at entry {index}: {type(error).__name__}: {error}")
-            break
-        stop = stopped_at(index, dropped, client_entry)
-        faults.clear()
-        where = f"stop at entry {index} ({names[index - 1]})"
-        if stop is None:
-            failures.append(f"{where}: not reached")
-            continue
-        try:
-            smu.safe_state()                # in the handler: the exception is alive
-            if panel.output_enabled and panel.sourced_current_a != 0.0:
-                failures.append(f"{where}: the safe state left {panel.sourced_current_a:.3g} A on")
-        except Exception as error:  # noqa: BLE001 - every trial is reported
-            failures.append(f"{where}: the safe state failed: {type(error).__name__}: {error}")
-        finally:
-            del stop
-            gc.collect()                    # what a stop left unreachable is gone before the next trial
-        try:
-            biased()
-            smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
-            if not (panel.output_enabled and panel.current_level_a == pytest.approx(TARGET_A, abs=1e-12)):
-                failures.append(f"after a {where}: the next ramp ended at {panel.current_level_a:.3g} A")
-        except Exception as error:  # noqa: BLE001 - every trial is reported
-            failures.append(f"after a {where}: {type(error).__name__}: {error}")
-    try:
-        smu.safe_state()
-    except Exception as error:  # noqa: BLE001 - reported with the trials
-        failures.append(f"after the trials, the safe state failed: {type(error).__name__}: {error}")
-    return failures

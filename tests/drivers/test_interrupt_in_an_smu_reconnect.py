@@ -12,14 +12,12 @@ larger than one step of the driver's ramp. Real driver, both transports."""
 from __future__ import annotations
 
 import pytest
-from driver_helpers import ENVELOPES, assert_no_step_above_the_largest, enveloped_smu, station_address, trace_smu
+from driver_helpers import (ENVELOPES, assert_no_step_above_the_largest, enveloped_smu, smu_level_change,
+                            station_address, trace_smu)
 from stop_points import stops_in_the_reconnect
-
-from sim_backend.faults.plan import drop
 
 pytestmark = pytest.mark.timeout(120)
 
-START_A, TARGET_A, RAMP_A_PER_S = 2e-6, 3e-6, 100e-6   # small levels: short ramps at the envelope's rate
 #: Trials per transport spread over the rest of the reconnect's entries.
 SPREAD = 12
 
@@ -34,31 +32,12 @@ def bench_models() -> dict[str, str]:
 def test_a_stop_anywhere_in_an_smu_reconnect_leaves_the_bias_safe(connect, bench):
     smu = enveloped_smu(connect)
     smu.timeout(0.5)
-    faults = bench.faults_for(station_address(bench, "bias"))
-    panel = bench.world.panels["bias"]
     events = trace_smu(bench)
-
-    def biased() -> None:
-        smu.set_output_enabled(True)
-        smu.set_current_a(START_A, ramp_a_per_s=RAMP_A_PER_S)
-
-    def dropped_at_the_first_reply() -> None:
-        faults.inject(drop())
-        smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
-
-    def left_safe(where: str) -> list[str]:
-        smu.safe_state()                    # in the handler: the exception is alive
-        on = panel.output_enabled and panel.sourced_current_a != 0.0
-        return [f"{where}: the safe state left {panel.sourced_current_a:.3g} A on"] if on else []
-
-    def ramps_exactly() -> None:
-        biased()
-        smu.set_current_a(TARGET_A, ramp_a_per_s=RAMP_A_PER_S)
-        assert panel.output_enabled and panel.current_level_a == pytest.approx(TARGET_A, abs=1e-12)
-
-    biased()
-    failures = stops_in_the_reconnect(smu, faults, dropped_at_the_first_reply, prepare=biased, spread=SPREAD,
-                                      left_safe=left_safe, follow=ramps_exactly)
+    trial = smu_level_change(smu, bench)
+    trial.prepare()
+    failures = stops_in_the_reconnect(smu, bench.faults_for(station_address(bench, "bias")), trial.dropped,
+                                      prepare=trial.prepare, spread=SPREAD, left_safe=trial.left_safe,
+                                      follow=trial.follow)
     assert not failures, "\n".join(failures)
     bias_max_a = ENVELOPES["bias"].limits["bias_current_max_a"]
     assert max(abs(current_a) for _, current_a in events) <= bias_max_a, "a level above the envelope"
