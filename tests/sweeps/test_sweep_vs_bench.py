@@ -106,8 +106,8 @@ def test_the_procedures_path_runs_the_procedures_per_point_and_archives_each_run
     from tests.sweeps.conftest import nwlab_sweep, open_results
 
     summary, _ = nwlab_sweep(str(write_spec(tmp_path, SLOW)), "--out", str(tmp_path / "sweep"), "--in-process")
-    assert summary["computed"] == 1 and summary["failed"] == 0
     data = open_results(tmp_path / "sweep")
+    assert summary["computed"] == 1 and summary["failed"] == 0, data["error"].values.ravel().tolist()
     point = tmp_path / "sweep" / "runs" / "point-000000"
     archives = {load_run(path).procedure: load_run(path) for path in point.glob("*.h5")}
     assert set(archives) == {"strength_duration"}
