@@ -524,26 +524,30 @@ class RecoveringVisa:
         except Exception:  # noqa: BLE001 - a dead session may refuse to close; reopen anyway
             pass
         manager = pyvisa.ResourceManager(visalib) if visalib else pyvisa.ResourceManager()
-        sessions_before = _sessions_to(manager.visalib, address)
-        resource = None
         # Opened and configured whole before it becomes the handle, closed if that is cut short.
         # A stop signal as pyvisa-py opened it left its socket connected, held in the library's
         # sessions for good: an instrument serving one client refused every later connection,
         # the safe state's included. A stop as it was configured left a handle with pyvisa's
         # default terminations, which every later reopen copied: no identification read back.
-        try:
-            resource = manager.open_resource(address)
-            _say_when_the_peer_closes(resource)
-            resource.read_termination, resource.write_termination = read_term, write_term
-            resource.timeout = timeout_ms
-        except BaseException as cut_short:
-            _close_sessions_opened_since(manager.visalib, address, sessions_before, resource)
-            # A session the open had half built (connected, not yet in the library's sessions) is
-            # held by pyvisa's frames in the traceback alone, in a reference cycle: freed now, its
-            # socket closed, not once the handler that makes the instruments safe has ended.
-            traceback.clear_frames(cut_short.__traceback__)
-            gc.collect()
-            raise
+        # One reopen to an address at a time, so that the sessions a cut-short one closes are
+        # its own, not another driver's of the same instrument (a monitor's) opened meanwhile.
+        with _reopening(address):
+            sessions_before = _sessions_to(manager.visalib, address)
+            resource = None
+            try:
+                resource = manager.open_resource(address)
+                _say_when_the_peer_closes(resource)
+                resource.read_termination, resource.write_termination = read_term, write_term
+                resource.timeout = timeout_ms
+            except BaseException as cut_short:
+                _close_sessions_opened_since(manager.visalib, address, sessions_before, resource)
+                # A session the open had half built (connected, not yet in the library's
+                # sessions) is held by pyvisa's frames in the traceback alone, in a reference
+                # cycle: freed now, its socket closed, not once the handler that makes the
+                # instruments safe has ended.
+                traceback.clear_frames(cut_short.__traceback__)
+                gc.collect()
+                raise
         self._visa_handle = resource
         self._unsynced = "the previous reconnect did not complete"
         if not _is_pyvisa_py_socket(resource):
@@ -729,10 +733,20 @@ def _pyvisa_py_session(resource: Any) -> Any | None:
     return resource.visalib.sessions.get(resource.session)
 
 
+_REOPENING_BY_ADDRESS: dict[str, threading.RLock] = {}
+_REOPENING_TABLE_LOCK = threading.Lock()
+
+
+def _reopening(address: str) -> threading.RLock:
+    """The lock a reopen of `address` holds in this process (one per instrument: a slow open
+    delays no other instrument's safe state)."""
+    with _REOPENING_TABLE_LOCK:
+        return _REOPENING_BY_ADDRESS.setdefault(_canonical_name(address), threading.RLock())
+
+
 def _sessions_to(library: Any, address: str) -> set[Any]:
     """The sessions `library` holds open to `address` (pyvisa-py and the emulator keep theirs in
-    `sessions`; a library that does not gives none). Other drivers' sessions are left out: one
-    may be opening in another thread."""
+    `sessions`; a library that does not gives none). Other instruments' sessions are left out."""
     wanted = _canonical_name(address)
     found = set()
     for session in list(getattr(library, "sessions", ())):
