@@ -76,8 +76,10 @@ AGREED_READS_MAX = 4
 #: `*IDN?` asked at most this often on an old session before a reopen (_let_old_session_finish).
 OLD_SESSION_ASKS_MAX = 4
 
-#: Why the link is out of step when an exchange did not complete (`_unsynced`).
+#: Why the link is out of step (`_unsynced`): an exchange that did not complete, a reply that did
+#: not parse (the link answered).
 INTERRUPTED_EXCHANGE = "the previous exchange was interrupted"
+GARBLED_REPLY = "the previous reply was garbled"
 
 #: Times a safe state writes its switch-off (and reads the report after it) while that report
 #: is lost or garbled on the way, before it says the instrument may not be safe.
@@ -410,7 +412,7 @@ class RecoveringVisa:
             except (ValueError, IndexError) as exc:
                 # A reply that does not parse may be half of one split by a stray line feed:
                 # the rest would answer the next query. Resynchronise before reading again.
-                self._unsynced = "the previous reply was garbled"
+                self._unsynced = GARBLED_REPLY
                 if attempt == attempts:
                     raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
                                               f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
@@ -450,6 +452,14 @@ class RecoveringVisa:
 
     def _reconnect(self, what: str, cause: BaseException | None) -> None:
         assert self._open_spec is not None
+        # A resynchronisation takes the link as lost until it has shown it kept and the new
+        # session has answered: stores first, where no stop signal's handler runs, so that a stop
+        # hiding a failure on the way (as pyvisa raised a timeout, or as the loss was being set
+        # aside) leaves the record set aside, not standing.
+        suspected = cause is None and not self._link_lost_pending
+        stale_before = self._record_stale
+        if suspected:
+            self._record_stale = self._link_lost_pending = True
         address, visalib = self._open_spec
         timeout_ms = self._last_timeout_ms()
         backoff_s = self.reconnect_backoff_s
@@ -459,18 +469,23 @@ class RecoveringVisa:
             self._set_aside_after_link_loss()
         handle: Any = self.visa_handle  # type: ignore[attr-defined]
         if _is_raw_socket(handle):
-            self._let_old_session_finish(handle, lost_already=cause is not None)
-        elif self._unsynced == INTERRUPTED_EXCHANGE and not self._link_lost_pending:
-            # No old session is asked here (VXI-11, HiSLIP: a device clear ends what it held), so
-            # nothing tells a kept link from one whose failure a stop signal hid (a stop as pyvisa
-            # raised a timeout): the exchange counts as failed, and the record as stale.
+            kept = self._let_old_session_finish(handle)
+        else:
+            # No old session is asked here (VXI-11, HiSLIP: a device clear ends what it held):
+            # only a reply that arrived garbled shows the link was live.
+            kept = self._unsynced == GARBLED_REPLY
+        counted = not suspected
+        if not kept and not counted:
             self._set_aside_after_link_loss()
+            counted = True
         self._recovering = True
         try:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
                     self._reopen(address, visalib, timeout_ms)
                     self.reconnects += 1
+                    if not counted:             # shown kept, and the new session answered
+                        self._record_stale, self._link_lost_pending = stale_before, False
                     # Settings written again end what the instrument held for us (an armed
                     # acquisition); a bare reopen (safe state, a resync) leaves it be, unless the
                     # link failed (before, or in this resync): the settings go out again then.
@@ -479,8 +494,9 @@ class RecoveringVisa:
                     log.warning("%s: reconnected on attempt %d", self._who(), attempt)
                     return
                 except Exception as exc:  # noqa: BLE001 - every failure counts as an attempt
-                    if not self._link_lost_pending:
+                    if not counted:
                         self._set_aside_after_link_loss()   # the link failed in a resynchronisation
+                        counted = True
                     last = exc
                     log.warning("%s: reconnect attempt %d failed: %s", self._who(), attempt, exc)
                     time.sleep(backoff_s)
@@ -560,14 +576,14 @@ class RecoveringVisa:
             raise ValueError(f"*IDN? after reconnecting answered {identity[:60]!r}, not an identification")
         self._unsynced = ""
 
-    def _let_old_session_finish(self, handle: Any, *, lost_already: bool) -> None:
+    def _let_old_session_finish(self, handle: Any) -> bool:
         """Before a raw socket is reopened (a resynchronisation, or a reconnect after a failure
         such as a timeout, which a slow link gives too): a socket has no device clear, and the
         instrument runs what the old session wrote whenever it arrives, so a level still on its
         way would run after the new session's commands (after safe state's zero). An
         identification asked on the old session and read back there, within the VISA timeout,
-        means the instrument has run everything written before it. Without that reply the link
-        counts as lost (the panel may have been used meanwhile), and the old connection is
+        means the instrument has run everything written before it: True. Without that reply the
+        link counts as lost (the panel may have been used meanwhile), and the old connection is
         reset rather than closed: TCP then drops what it still held to send or retransmit."""
         deadline_s = time.monotonic() + float(handle.timeout or 0.0) / 1000.0
         why = "no identification came back in time"
@@ -577,7 +593,7 @@ class RecoveringVisa:
             while time.monotonic() <= deadline_s:
                 # Bytes, not text: the reply left unread may be a binary block.
                 if _is_identification(handle.read_raw().decode("ascii", "replace")):
-                    return
+                    return True
                 if asked < OLD_SESSION_ASKS_MAX:
                     # That may have been the identification, garbled: asked again, an answer
                     # still comes without waiting out the timeout.
@@ -588,8 +604,7 @@ class RecoveringVisa:
         log.warning("%s: the old session did not confirm it had run what was written on it (%s); "
                     "taken as a lost link, its connection reset", self._who(), why)
         _reset_on_close(handle)
-        if not (lost_already or self._link_lost_pending):   # counted once, as a failed reconnect attempt is
-            self._set_aside_after_link_loss()
+        return False
 
     def _last_timeout_ms(self) -> float:
         try:
