@@ -48,6 +48,7 @@ from pyvisa import constants
 
 from drivers._write_guard import STORED_SETUP_RULES, Learner, Rule, WriteGuard
 from contracts.error_text import error_text
+from contracts.files.addresses import normalise_address
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -756,29 +757,22 @@ def _reopening(address: str) -> threading.RLock:
     """The lock a reopen of `address` holds in this process (one per instrument: a slow open
     delays no other instrument's safe state)."""
     with _REOPENING_TABLE_LOCK:
-        return _REOPENING_BY_ADDRESS.setdefault(_canonical_name(address), threading.RLock())
+        return _REOPENING_BY_ADDRESS.setdefault(normalise_address(address), threading.RLock())
 
 
 def _sessions_to(library: Any, address: str) -> set[Any]:
     """The sessions `library` holds open to `address` (pyvisa-py and the emulator keep theirs in
     `sessions`; a library that does not gives none). Other instruments' sessions are left out."""
-    wanted = _canonical_name(address)
+    wanted = normalise_address(address)
     found = set()
     for session in list(getattr(library, "sessions", ())):
         try:
             name, _ = library.get_attribute(session, constants.ResourceAttribute.resource_name)
         except Exception:  # noqa: BLE001 - not a resource's session (the manager's own)
             continue
-        if isinstance(name, str) and _canonical_name(name) == wanted:
+        if isinstance(name, str) and normalise_address(name) == wanted:
             found.add(session)
     return found
-
-
-def _canonical_name(address: str) -> str:
-    try:
-        return str(pyvisa.rname.parse_resource_name(address)).upper()
-    except Exception:  # noqa: BLE001 - a form pyvisa does not parse is compared as written
-        return address.upper()
 
 
 def _close_sessions_opened_since(library: Any, address: str, before: set[Any], resource: Any | None) -> None:

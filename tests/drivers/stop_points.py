@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pyvisa.errors
+
 DRIVERS_DIR = str(Path(__file__).resolve().parents[2] / "drivers")
 PYVISA_FILES = re.compile(r"[/\\]pyvisa(_py)?[/\\]")
 
@@ -58,6 +60,30 @@ def client_entry(frame) -> str | None:
     if PYVISA_FILES.search(code.co_filename):
         return f"pyvisa {code.co_name}"
     return generator_exit_entry(frame)
+
+
+#: The name `first_after` gives pyvisa's VisaIOError.__init__: where a timeout is being raised.
+TIMEOUT_RAISED = "pyvisa VisaIOError"
+_PYVISA_ERRORS = str(Path(pyvisa.errors.__file__).resolve())
+
+
+def first_after(began_at: frozenset[str], where: str):
+    """An entry function naming the entries of `where` (a function of the drivers', or
+    TIMEOUT_RAISED) once a function of the drivers' in `began_at` was entered (at once if it
+    is empty): stopped at its first, a trial stops at that moment, however many exchanges
+    came before it."""
+    began = [not began_at]
+
+    def entry(frame) -> str | None:
+        code = frame.f_code
+        ours = code.co_filename.startswith(DRIVERS_DIR)
+        began[0] = began[0] or (ours and code.co_name in began_at)
+        if not began[0]:
+            return None
+        if where == TIMEOUT_RAISED:
+            return where if code.co_name == "__init__" and code.co_filename == _PYVISA_ERRORS else None
+        return where if ours and code.co_name == where else None
+    return entry
 
 
 def entries_during(action: Callable[[], object], entry=client_entry) -> tuple[list[str], list[tuple[int, int]]]:

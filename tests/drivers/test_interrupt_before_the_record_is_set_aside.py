@@ -16,9 +16,8 @@ raw TCP and VXI-11.
 from __future__ import annotations
 
 import pytest
-import pyvisa.errors
 from driver_helpers import ENVELOPES, station_address
-from stop_points import DRIVERS_DIR, stopped_at
+from stop_points import TIMEOUT_RAISED, first_after, stopped_at
 
 from contracts.envelope import EnvelopeError
 from drivers.lakeshore_336 import Lakeshore336
@@ -27,27 +26,10 @@ from sim_backend.transport.bench_server import BenchServer
 
 pytestmark = pytest.mark.timeout(60)
 
-PYVISA_ERRORS = pyvisa.errors.__file__
-
 
 @pytest.fixture
 def bench_models() -> dict[str, str]:
     return {"cryostat": "lakeshore_336"}
-
-
-def _first_in_the_reconnect(where: str):
-    """An entry function naming only the entries of the drivers' `where` from the failure's
-    recognition (`is_transport_failure`, before the reconnect) on: the first is where the stop
-    lands, however many exchanges came before it."""
-    began = [False]
-
-    def entry(frame) -> str | None:
-        code = frame.f_code
-        if not code.co_filename.startswith(DRIVERS_DIR):
-            return None
-        began[0] = began[0] or code.co_name in ("is_transport_failure", "_reconnect")
-        return code.co_name if began[0] and code.co_name == where else None
-    return entry
 
 
 @pytest.mark.parametrize("where", ["is_transport_failure", "_reconnect", "_set_aside_after_link_loss",
@@ -58,7 +40,7 @@ def test_a_stop_before_the_record_is_set_aside_leaves_it_set_aside(connect, benc
     _stop_then_use_the_front_panel(driver, bench, where)
 
 
-@pytest.mark.parametrize("where", ["is_transport_failure", "pyvisa VisaIOError"])
+@pytest.mark.parametrize("where", ["is_transport_failure", TIMEOUT_RAISED])
 def test_over_vxi11_a_stop_as_the_failure_is_raised_or_recognised_leaves_the_record_set_aside(bench, where):
     """Over VXI-11 (an INSTR address, as many labs give their SMUs and generators) a
     resynchronisation asks the old link nothing: a stop as pyvisa raised the timeout, or as
@@ -74,12 +56,6 @@ def test_over_vxi11_a_stop_as_the_failure_is_raised_or_recognised_leaves_the_rec
             driver.close()
 
 
-def _timeout_raised(frame) -> str | None:
-    """The entry into pyvisa's VisaIOError as the lost reply's timeout is raised."""
-    code = frame.f_code
-    return "pyvisa VisaIOError" if code.co_name == "__init__" and code.co_filename == PYVISA_ERRORS else None
-
-
 def _stop_then_use_the_front_panel(driver: Lakeshore336, bench, where: str) -> None:
     driver.timeout(0.5)
     heater = bench.world.panels["cryostat"].outputs[1]
@@ -90,8 +66,9 @@ def _stop_then_use_the_front_panel(driver: Lakeshore336, bench, where: str) -> N
         driver.set_setpoint_k(5.0)
 
     driver.set_setpoint_k(4.2)                  # the heater on; the guard read the setpoint and its units
-    entry = _timeout_raised if where == "pyvisa VisaIOError" else _first_in_the_reconnect(where)
-    stop = stopped_at(1, dropped, entry)
+    # from the failure's recognition (`is_transport_failure`, before the reconnect) on
+    began_at = frozenset() if where == TIMEOUT_RAISED else frozenset({"is_transport_failure", "_reconnect"})
+    stop = stopped_at(1, dropped, first_after(began_at, where))
     faults.clear()
     assert stop is not None and str(stop) == f"at {where}", stop
     bench.device("cryostat").write_bytes(b"SETP 1,300\n")    # at the front panel, the link down

@@ -13,9 +13,8 @@ stock QCoDeS parameter must be refused. Real driver over raw TCP, VXI-11 and HiS
 from __future__ import annotations
 
 import pytest
-import pyvisa.errors
 from driver_helpers import ENVELOPES, station_address
-from stop_points import DRIVERS_DIR, stopped_at
+from stop_points import TIMEOUT_RAISED, first_after, stopped_at
 
 from contracts.envelope import EnvelopeError
 from drivers.lakeshore_336 import Lakeshore336
@@ -24,7 +23,6 @@ from sim_backend.transport.bench_server import BenchServer
 
 pytestmark = pytest.mark.timeout(120)
 
-PYVISA_ERRORS = pyvisa.errors.__file__
 SERVED = {"tcp": {}, "vxi11": {"vxi11": True, "portmapper_port": None}, "hislip": {"hislip": True}}
 
 
@@ -33,23 +31,8 @@ def bench_models() -> dict[str, str]:
     return {"cryostat": "lakeshore_336"}
 
 
-def _first_in_the_resynchronisation(where: str):
-    """An entry function naming the first entry of `where` once `_resynchronise` began."""
-    began = [False]
-
-    def entry(frame) -> str | None:
-        code = frame.f_code
-        began[0] = began[0] or (code.co_filename.startswith(DRIVERS_DIR) and code.co_name == "_resynchronise")
-        if not began[0]:
-            return None
-        if where == "pyvisa VisaIOError":
-            return where if code.co_name == "__init__" and code.co_filename == PYVISA_ERRORS else None
-        return where if code.co_filename.startswith(DRIVERS_DIR) and code.co_name == where else None
-    return entry
-
-
 @pytest.mark.parametrize(("link", "where"), [
-    *((link, where) for link in SERVED for where in ("no stop", "pyvisa VisaIOError", "_set_aside_after_link_loss")),
+    *((link, where) for link in SERVED for where in ("no stop", TIMEOUT_RAISED, "_set_aside_after_link_loss")),
     ("tcp", "_reset_on_close"),
 ])
 def test_a_failed_resynchronisation_hidden_by_a_stop_leaves_the_record_set_aside(bench, link, where):
@@ -74,7 +57,7 @@ def test_a_failed_resynchronisation_hidden_by_a_stop_leaves_the_record_set_aside
                 with pytest.raises(Exception):  # noqa: B017 - whichever: the link failed
                     garbled_then_lost()
             else:
-                stop = stopped_at(1, garbled_then_lost, _first_in_the_resynchronisation(where))
+                stop = stopped_at(1, garbled_then_lost, first_after(frozenset({"_resynchronise"}), where))
                 assert stop is not None and str(stop) == f"at {where}", stop
             faults.clear()
             bench.device("cryostat").write_bytes(b"SETP 1,300\n")    # at the front panel
