@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
+from sim_backend.physics._kernel_exact import exact_stretch, sources_constant
 from sim_backend.physics._kernel_integrate import (
     RETRAP_REFERENCE_RESISTANCE_OHM, T_TOL_S, dense, error_norm, event_value, rk_step,
 )
@@ -382,10 +383,11 @@ def peak_event(h, y, y1, k1, kst, s, thr, ip, fp, ysm):
 
 
 @njit(cache=True)
-def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, atol, rtol,
+def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, lin, lwk, atol, rtol,
             bp, ts, out, ev, n_ev, cursor, stats):
-    """Integrate from t to t_stop. cursor = [breakpoint index, sample index];
-    stats = [accepted steps, rejected steps, event-location steps]. Returns (status, t, h, n_ev)."""
+    """Integrate from t to t_stop. cursor = [breakpoint index, sample index]; lin: the chip's
+    modal form (_linear_modes; [0.0] for none), lwk its scratch; stats = [accepted steps, rejected
+    steps, event-location steps, exact stretches]. Returns (status, t, h, n_ev)."""
     nb = ip[NB]
     nw = ip[NW]
     nn = ip[NN]
@@ -410,6 +412,8 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     ns = ts.shape[0]
     # polynomial output per step (see _kernel_output) unless floating clusters need the network
     poly_out = ip[NCL] == 0
+    # closed-form stretches where every wire is superconducting (see _kernel_exact)
+    exact = lin[0] != 0.0
     # every trace is computed; out keeps its first out.shape[1] columns (the node voltages alone
     # when that is all the caller records)
     n_out = out.shape[1]
@@ -474,17 +478,26 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
                 out[cursor[1], :] = row[:n_out]
                 cursor[1] += 1
             return 0, t, h, n_ev
+        while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t + T_SNAP_S:
+            cursor[0] += 1
+        t_limit = t_stop
+        if cursor[0] < bp.shape[0] and bp[cursor[0]] < t_limit:
+            t_limit = bp[cursor[0]]
+        if exact:
+            superconducting = True
+            for w in range(nw):
+                superconducting = superconducting and s[w] == 0
+            if superconducting and sources_constant(t, t_limit, ip, fp):
+                t = exact_stretch(t, t_limit, y, thr, ip, fp, lin, lwk, ts, cursor, out)
+                stats[3] += 1
+                need_f = True
+                continue
         if need_f:
             network(t, t, y, s, ip, fp, kinv, v, iv, k1, wk)
             need_f = False
         if pick_step:
             h = starting_step(t, h_max, y, k1, s, ip, fp, kinv, v, iv, wk, n_ctrl, atol, rtol, ytr, ktr)
             pick_step = False
-        while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t + T_SNAP_S:
-            cursor[0] += 1
-        t_limit = t_stop
-        if cursor[0] < bp.shape[0] and bp[cursor[0]] < t_limit:
-            t_limit = bp[cursor[0]]
         if rest_stride(t, t_limit, min(h, h_max), y, k1, s, thr, ip, fp, kinv, v, iv, wk, atol, rtol, ytr, ktr,
                        jac):
             # At rest up to the breakpoint: currents and node voltages stay, the energies go on

@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from sim_backend.physics import _layout
+from sim_backend.physics import _layout, _linear_modes
 from sim_backend.physics._kernel_advance import advance
 from sim_backend.physics._kernel_output import sample_times_in_order
 from sim_backend.physics.circuit import Circuit
@@ -132,12 +132,15 @@ def simulate(
     out = np.empty((ts.size, n_traces))   # the kernel writes every row
     ev = np.zeros((64, 4))
     cursor = np.zeros(2, dtype=np.int64)
-    stats = np.zeros(3, dtype=np.int64)
+    stats = np.zeros(4, dtype=np.int64)
+    lin = _linear_modes.modes(st)
+    lwk = np.empty(_linear_modes.scratch_size(st) if lin[0] else 1)
     stored_start = stored_energy_total_j(st, y[:nb])
     t, h, n_ev = t0, 1e-12, 0
     while True:
         status, t, h, n_ev = advance(t, float(stop_s), h, float(max_step_s), y, s, zcur, thr, z, z_idx,
-                                     e_sw, ip, fp, kinv, atol, rtol, bp, ts, out, ev, n_ev, cursor, stats)
+                                     e_sw, ip, fp, kinv, lin, lwk, atol, rtol, bp, ts, out, ev, n_ev, cursor,
+                                     stats)
         if status == 0:
             break
         if status == 1:
@@ -203,4 +206,5 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
     )
     energy = EnergyReport(dissipated, delivered, float(stored_start), stored_energy_total_j(st, y[:nb]))
     return TransientResult(ts, node_v, currents, diss, deliv, hotspot, events, energy, final,
-                           {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2])})
+                           {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2]),
+                            "exact_stretches": int(stats[3])})

@@ -157,25 +157,30 @@ def test_a_relaxation_cycle_spends_few_steps_on_rejections_and_locating(nonlinea
     its error allows. 100 ns of C2 took 2,023 steps (726 rejected, 278 locating 44 transitions) before
     the step control near transitions, 1,393 with the confirming steps, 1,217 (330 rejected) with the
     transitions located on the dense output, 777 (44 rejected) with the limits near the branch
-    point, 733 (44 rejected) with the first step after a retrap sized from the state; C3 1,643,
-    952, 848 (210 rejected), 548 (15 rejected) and 517 (15 rejected)."""
+    point, 733 (44 rejected) with the first step after a retrap sized from the state, 462 (44
+    rejected) and 23 exact stretches with the superconducting stretches in closed form (C2's
+    inductance is linear); C3 1,643, 952, 848 (210 rejected), 548 (15 rejected) and 517 (15
+    rejected). The rejections are counted per transition: the stretches took the steps they are
+    a share of."""
     result = simulate(oscillator(nonlinear=nonlinear), 100e-9, sample_times_s=np.array([0.0, 100e-9]))
     steps = result.solver_steps
     assert len(result.events) >= 30
-    assert steps["rejected"] <= 0.1 * steps["accepted"], steps
+    assert steps["rejected"] <= len(result.events), steps
     assert steps["event_location"] == 0, steps
-    assert sum(steps.values()) <= 850, steps
+    assert sum(steps.values()) <= (520 if not nonlinear else 550), steps
 
 
 def test_the_first_step_after_a_retrap_is_sized_from_the_state_not_climbed_to():
     """After a retrap into a superconducting chip the first step is what the L–R approach allows
     (half Hairer's starting-step estimate), not 0.1 ps growing 90x, then 5x a step: 100 ns of C2
-    took 777 step attempts before (44 rejected), 733 after (44); the neuron's 300 ns of relaxation
-    under 30 µA DC, as in the campaign's settles, 7,813 (565) and 7,109 (565)."""
-    c2 = simulate(oscillator(), 100e-9, sample_times_s=np.array([0.0, 100e-9])).solver_steps
+    took 777 step attempts before (44 rejected), 733 after (44), and C3 548 and 517 (15); the
+    neuron's 300 ns of relaxation under 30 µA DC, as in the campaign's settles, 7,813 (565) and
+    7,109 (565). (C2 now crosses its superconducting stretches in closed form: C3 and the neuron,
+    whose kinetic inductance is nonlinear, still step there.)"""
+    c3 = simulate(oscillator(nonlinear=True), 100e-9, sample_times_s=np.array([0.0, 100e-9])).solver_steps
     make, stop_s, drives = BRANCH_POINT_CASES["neuron-30uA-dc"]
     neuron = simulate(make(), stop_s, drives=drives, sample_times_s=np.array([0.0, stop_s])).solver_steps
-    for steps, most in ((c2, 750), (neuron, 7400)):
+    for steps, most in ((c3, 530), (neuron, 7400)):
         assert steps["accepted"] + steps["rejected"] <= most, steps
         assert steps["rejected"] <= 0.1 * steps["accepted"], steps
 
@@ -217,8 +222,11 @@ BRANCH_POINT_CASES = {
 def test_steps_near_the_branch_point_keep_every_switching_time(case):
     """The step limits near ψi² = 1 and the retrap leave every switching where a run at 1/1000 of
     the tolerances puts it (the same sequence, each time within 1e-5 of it, relative; measured:
-    ≤ 4e-6), with few rejected steps (at most 10 % of the accepted ones; the step controller alone
-    rejected ~50 % in the neuron's relaxation and the short wire's cycles)."""
+    ≤ 4e-6), with few rejected steps: at most 1.5 a transition (measured: 1.5 for the short wire,
+    1.0 for C2 with the current retrap and for the neuron, 0.5 for C3 with δ = 0.01), where the
+    step controller alone rejected ~50 % of its steps in the neuron's relaxation and the short
+    wire's cycles (~5 a transition). Per transition, not per step: the linear wires' stretches
+    between transitions take no steps."""
     make, stop_s, drives = BRANCH_POINT_CASES[case]
     grid = np.array([0.0, stop_s])
 
@@ -233,7 +241,7 @@ def test_steps_near_the_branch_point_keep_every_switching_time(case):
     assert len(result.events) >= 12
     relative = [abs(e.time_s - r.time_s) / r.time_s for e, r in zip(result.events, reference.events)]
     assert max(relative) <= 1e-5, max(relative)
-    assert result.solver_steps["rejected"] <= 0.1 * result.solver_steps["accepted"], result.solver_steps
+    assert result.solver_steps["rejected"] <= 1.5 * len(result.events), result.solver_steps
 
 
 @pytest.mark.parametrize("retrap", ["current", "voltage"])
