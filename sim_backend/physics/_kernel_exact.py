@@ -54,7 +54,7 @@ def offsets(nb, nsrc, ncol, nen):
     o_en = o_k + (nb + 2) * ncol
     o_t = o_en + (3 + 2 * nb + pairs) * nen
     o_ch = o_t + max(3 * nb + pairs, (nb + 2) * dim)     # (the setup's Q·ξ before the terms)
-    return o_xi, o_k, o_en, o_t, o_ch, o_ch + CHUNK * (2 + 3 * nb + pairs)   # (a column's sums last)
+    return o_xi, o_k, o_en, o_t, o_ch, o_ch + CHUNK * (1 + 3 * nb + pairs + ncol + nen)   # (the sums last)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -274,8 +274,8 @@ def _chunk_terms(n, lin, w, nb, o_ch, linear):
 
 @njit(cache=True, _nrt=False)
 def _write_chunk(k0, n, y, ip, lin, w, linear, out):
-    """out's rows k0 … k0+n−1 at the chunk's times (w[o_ch:]), a column at a time: each summed
-    over the chunk in a row of scratch (contiguous: the loops vectorize), then stored."""
+    """out's rows k0 … k0+n−1 at the chunk's times (w[o_ch:]): each column summed over the chunk
+    in scratch (contiguous: the loops vectorize), then the rows copied out whole."""
     nb, nsrc, ncol, nen, pairs = _sizes(ip)
     e_start = y[ip[NB] + ip[NW]:]
     _, o_k, o_en, _, o_ch, _ = offsets(nb, nsrc, ncol, nen)
@@ -285,18 +285,20 @@ def _write_chunk(k0, n, y, ip, lin, w, linear, out):
     o_f1 = o_e + nb * CHUNK
     o_f2 = o_f1 + nb * CHUNK
     o_p = o_f2 + nb * CHUNK
-    acc = w[o_p + pairs * CHUNK:o_p + pairs * CHUNK + n]
+    o_buf = o_p + pairs * CHUNK
     n_out = out.shape[1]
-    for c in range(min(n_out, ncol)):
+    n_lin = min(n_out, ncol)
+    n_en = min(max(n_out - ncol, 0), nen)
+    for c in range(n_lin):
+        acc = w[o_buf + c * CHUNK:o_buf + c * CHUNK + n]
         k_const = w[o_k + c]
         k_lin = w[o_k + ncol + c]
         for j in range(n):
             acc[j] = k_const + k_lin * tau[j]
         for m in range(nb):
             _add(acc, w[o_k + (2 + m) * ncol + c], w, o_e + m * CHUNK, n)
-        for j in range(n):
-            out[k0 + j, c] = acc[j]
-    for e in range(min(max(n_out - ncol, 0), nen)):
+    for e in range(n_en):
+        acc = w[o_buf + (ncol + e) * CHUNK:o_buf + (ncol + e) * CHUNK + n]
         start = e_start[e]
         p0 = w[o_en + e]
         p1 = 0.5 * w[o_en + nen + e]
@@ -309,11 +311,13 @@ def _write_chunk(k0, n, y, ip, lin, w, linear, out):
                 _add(acc, w[o_en + (3 + nb + m) * nen + e], w, o_f2 + m * CHUNK, n)
         for p in range(pairs):
             _add(acc, w[o_en + (3 + 2 * nb + p) * nen + e], w, o_p + p * CHUNK, n)
-        for j in range(n):
-            out[k0 + j, ncol + e] = acc[j]
-    for c in range(ncol + nen, n_out):
-        for j in range(n):
-            out[k0 + j, c] = 0.0          # hotspot resistances: every wire superconducting
+    n_sums = n_lin + n_en
+    for j in range(n):
+        row = out[k0 + j]
+        for c in range(n_sums):
+            row[c] = w[o_buf + c * CHUNK + j]
+        for c in range(n_sums, n_out):
+            row[c] = 0.0                  # hotspot resistances: every wire superconducting
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -372,11 +376,15 @@ def exact_stretch(t, t_limit, y, thr, ip, fp, lin, w, ts, cursor, out):
         lo += leap
     t_end = t_limit if tau_end >= span else t + tau_end
     k = cursor[1]
-    while k < ts.shape[0] and ts[k] <= t_end:
-        n = 0
-        while n < CHUNK and k + n < ts.shape[0] and ts[k + n] <= t_end:
-            w[o_ch + n] = min(ts[k + n] - t, tau_end)
-            n += 1
+    last = k
+    while last < ts.shape[0] and ts[last] <= t_end:
+        last += 1
+    while k < last:
+        n = min(CHUNK, last - k)
+        tau = w[o_ch:o_ch + n]
+        for j in range(n):
+            tau[j] = ts[k + j] - t
+        tau[n - 1] = min(tau[n - 1], tau_end)      # (t + τ rounds: no sample past the end)
         _write_chunk(k, n, y, ip, lin, w, linear, out)
         k += n
     cursor[1] = k

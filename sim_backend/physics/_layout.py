@@ -178,6 +178,19 @@ def waveform_arrays(circuit: Circuit, st: Structure, drives: dict[str, Piecewise
     return np.array(off, dtype=_I), np.array(ln, dtype=_I), cat(ts), cat(vs)
 
 
+def packed(circuit: Circuit, st: Structure, drives: dict[str, PiecewiseLinear]):
+    """(ip, fp, kinv, the waveforms' times) of the circuit under `drives`: packed once per
+    structure when nothing is driven (every source at its own value, as most calls are)."""
+    if not drives:
+        cached = _UNDRIVEN.get(st)
+        if cached is None:
+            pwl = waveform_arrays(circuit, st, drives)
+            cached = _UNDRIVEN[st] = (*pack(st, pwl), pwl[2])
+        return cached
+    pwl = waveform_arrays(circuit, st, drives)
+    return (*pack(st, pwl), pwl[2])
+
+
 def pack(st: Structure, pwl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ip, fp, kinv) for the kernel; layout in _packing. The waveforms' arrays are the last of
     each kind, so everything before them is the structure's, packed once (_packed_structure)."""
@@ -194,6 +207,7 @@ def pack(st: Structure, pwl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _PACKED: weakref.WeakKeyDictionary[Structure, tuple] = weakref.WeakKeyDictionary()
+_UNDRIVEN: weakref.WeakKeyDictionary[Structure, tuple] = weakref.WeakKeyDictionary()
 
 
 def _packed_structure(st: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

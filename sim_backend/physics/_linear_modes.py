@@ -23,6 +23,7 @@ energy columns (resistors, hotspots, current sources, V sources), as sample_row 
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import numpy as np
@@ -48,6 +49,7 @@ def counts(st: _layout.Structure) -> tuple[int, int, int, int]:
     return nb, nsrc, len(st.nodes) + nb + nr + nsrc, nr + nw + nsrc
 
 
+@functools.lru_cache(maxsize=64)
 def scratch_size(st: _layout.Structure) -> int:
     """Floats of the kernel's scratch for an exact stretch (_kernel_exact.offsets)."""
     return int(offsets(*counts(st))[-1])

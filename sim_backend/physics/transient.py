@@ -12,6 +12,7 @@ unused draws are discarded at the end of the call. Same seed, same inputs -> ide
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Mapping
 
@@ -100,8 +101,7 @@ def simulate(
     if needed > max_trace_bytes:
         raise ValueError(f"{ts.size} sample times x {n_traces + 1} traces x 8 bytes = "
                          f"{format_bytes(needed)}, above the {format_bytes(max_trace_bytes)} limit of one simulation")
-    pwl = _layout.waveform_arrays(circuit, st, drives)
-    ip, fp, kinv = _layout.pack(st, pwl)
+    ip, fp, kinv, waveform_times = _layout.packed(circuit, st, drives)
     nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
     ncs, nvs = len(st.current_sources), len(st.voltage_sources)
 
@@ -115,8 +115,9 @@ def simulate(
             s[w] = 1
             y[nb + w] = float(initial.hotspot_resistance_ohm.get(name, 0.0))
         zcur[w] = float(initial.threshold_z.get(name, math.nan))
-    j0 = np.array([_source_at(circuit, drives, n, t0) for n in st.current_sources])
-    y[:nb] = project_cluster_kcl(st, y[:nb], j0)
+    if st.cluster_incidence.shape[0]:
+        j0 = np.array([_source_at(circuit, drives, n, t0) for n in st.current_sources])
+        y[:nb] = project_cluster_kcl(st, y[:nb], j0)
 
     random_thresholds = bool(st.arrays[-1].any())     # some sigma_isw_a > 0 (none is negative)
     if random_thresholds and rng is None:
@@ -127,7 +128,7 @@ def simulate(
     e_sw = np.full(nw, math.nan)
     atol = np.full(nb + nw, float(atol_current_a))
     atol[nb:] = atol_resistance_ohm
-    bp = np.unique(pwl[2])
+    bp = np.sort(waveform_times)           # (a time twice: the kernel passes both at once)
     bp = bp[(bp > t0) & (bp < stop_s)]
     out = np.empty((ts.size, n_traces))   # the kernel writes every row
     ev = np.zeros((64, 4))
@@ -173,7 +174,13 @@ def _source_at(circuit: Circuit, drives: Mapping[str, PiecewiseLinear], name: st
 
 
 _new_tuple = tuple.__new__
-_EVENT_KINDS = ("switch", "retrap")   # the kernel's event kinds 0 and 1
+_EVENT_KINDS = {0.0: "switch", 1.0: "retrap"}   # the kernel's event kinds
+
+
+@functools.lru_cache(maxsize=64)
+def _wire_codes(st: _layout.Structure) -> dict[float, str]:
+    """The kernel's wire index (a float in its event rows) to the wire's name."""
+    return {float(w): name for w, name in enumerate(st.wires)}
 
 
 def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> TransientResult:
@@ -194,9 +201,10 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
     dissipated.update({name: float(totals[nr + w]) for w, name in enumerate(st.wires)})
     delivered = {name: float(totals[nr + nw + k]) for k, name in enumerate(st.current_sources + st.voltage_sources)}
     # rows as Python floats, each tuple made as tuple.__new__ would (SwitchEvent's own __new__ is
-    # Python code): a switching climb has tens of events, a bias sweep ~10⁵
-    events = tuple([_new_tuple(SwitchEvent, (st.wires[int(w)], t, _EVENT_KINDS[int(kind)], e))
-                    for w, t, kind, e in ev.tolist()])
+    # Python code), the wire and kind looked up by their float codes: a switching climb has tens
+    # of events, a bias sweep ~10⁵
+    wire_of = _wire_codes(st)
+    events = tuple([_new_tuple(SwitchEvent, (wire_of[w], t, _EVENT_KINDS[kind], e)) for w, t, kind, e in ev.tolist()])
     final = CircuitState(
         time_s=float(t_end),
         branch_current_a={name: float(y[b]) for b, name in enumerate(st.branches)},
