@@ -13,16 +13,16 @@ The switching is found by marching on a bound: every exponential decays (λ ≤ 
 |dI/dτ| ≤ |κ₁| + Σ |κ_m·λ_m|·e^{λ_m τ₀} for all τ ≥ τ₀, and no wire can reach its threshold
 before (threshold − |I(τ₀)|) over that bound: the march takes such leaps and can skip no
 crossing. On a single dominant mode the bound is the slope itself, and on the concave rise to a
-threshold each leap is a Newton step from below, converging quadratically; within T_TOL_S of the
-crossing, two more such leaps land past it. Where modes of opposite sign make the bound loose the
-march is slower; after MAX_LEAPS it ends the stretch where it is (exactly), and the next starts
-there.
+threshold each leap is a Newton step from below, converging quadratically; once a leap is below
+half of T_TOL_S, one of twice its length lands past the crossing. Where modes of opposite sign make
+the bound loose the march is slower; after MAX_LEAPS it ends the stretch where it is (exactly),
+and the next starts there.
 
 Scratch ``w`` (see `offsets`): the modes' A, B, C and the sources | ξ_r, X(τ)'s coefficient
 vectors (r = 0: constant, 1: τ, 2 + m: e^{λ_m τ}) | κ, each output column's coefficients, a row
-per r over the columns | the energies' coefficients, a row per term over the energies (τ, τ², τ³,
-then ∫e^{λ_m τ}, ∫τe^{λ_m τ}, then the pairs' ∫e^{(λ_m+λ_n)τ}) | one time's terms | a chunk's
-times and terms.
+per r over the columns | the energies' coefficients, a row per term of their rates over the
+energies (1, τ, τ², then e^{λ_m τ}, τ·e^{λ_m τ}, then the pairs' e^{(λ_m+λ_n)τ}) | one time's
+terms | a chunk's times, terms and column sums.
 """
 
 from __future__ import annotations
@@ -353,16 +353,17 @@ def exact_stretch(t, t_limit, y, thr, ip, fp, lin, w, ts, cursor, out):
             bound = abs(w[o_k + ncol + c])
             for m in range(nb):
                 bound += abs(w[o_k + (2 + m) * ncol + c] * lin[1 + m]) * w[o_t + m]
-            gap = thr[wi] - abs(_column(c, lo, w, o_k, o_t, nb, ncol))
+            # at the start the state itself, which the time loop found below every threshold (the
+            # closed form's current there differs from it by rounding, and must not fire on that)
+            now = y[c - nn] if lo == 0.0 else _column(c, lo, w, o_k, o_t, nb, ncol)
+            gap = thr[wi] - abs(now)
             if gap <= 0.0:
                 fired = True
             elif bound > 0.0:
                 leap = min(leap, gap / bound)
         if fired:
-            if lo > 0.0:
-                tau_end = lo
-                break
-            leap = 0.0        # at its threshold already (rounding): the step past it below
+            tau_end = lo
+            break
         if lo + leap >= span:
             break
         if leap <= 0.5 * T_TOL_S:

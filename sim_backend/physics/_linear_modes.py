@@ -101,13 +101,49 @@ def _modes(st: _layout.Structure) -> np.ndarray:
     scale = np.max(np.abs(sym))
     if not np.isfinite(scale) or np.max(np.abs(sym - sym.T)) > SYMMETRY_TOLERANCE * scale:
         return _NONE
-    lam, vecs = np.linalg.eigh(0.5 * (sym + sym.T))
+    lam, vecs = _modes_by_part(0.5 * (sym + sym.T))
     if np.max(lam) > ZERO_MODE_FRACTION * scale:
         return _NONE                                   # an active network: not a chip's
     lam = np.where(np.abs(lam) <= ZERO_MODE_FRACTION * scale, 0.0, lam)
     v = vecs / root_l[:, None]
     v_inv = vecs.T * root_l[None, :]
     return np.concatenate(([1.0], lam, v.ravel(), v_inv.ravel(), n_src.ravel(), lin_cols.ravel(), q.ravel()))
+
+
+def _modes_by_part(sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and orthonormal eigenvectors of `sym`, found for each set of branches that
+    couple (a connected part of its non-zero pattern) on its own: eigh of the whole would mix
+    parts that do not couple by rounding, and a branch that should carry no current would then
+    carry ~1e-21 A, which the steps after a stretch can amplify near a stiff mode's stability
+    limit to the current tolerance."""
+    n = sym.shape[0]
+    part = list(range(n))
+
+    def root(k: int) -> int:
+        while part[k] != k:
+            part[k] = part[part[k]]
+            k = part[k]
+        return k
+
+    for i, j in zip(*np.nonzero(sym)):
+        part[root(int(i))] = root(int(j))
+    lam = np.zeros(n)
+    vecs = np.zeros((n, n))
+    column = 0
+    for members in _parts(root, n):
+        block = np.ix_(members, members)
+        values, vectors = np.linalg.eigh(sym[block])
+        lam[column:column + len(members)] = values
+        vecs[np.ix_(members, range(column, column + len(members)))] = vectors
+        column += len(members)
+    return lam, vecs
+
+
+def _parts(root, n: int) -> list[list[int]]:
+    groups: dict[int, list[int]] = {}
+    for k in range(n):
+        groups.setdefault(root(k), []).append(k)
+    return list(groups.values())
 
 
 class _Probe:
