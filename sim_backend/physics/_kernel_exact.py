@@ -131,21 +131,10 @@ def _setup(t, y, ip, fp, lin, w):
             w[o_xi + (2 + m) * dim + b] = vbm * w[m]
     for k in range(nsrc):
         w[o_xi + nb + k] = w[o_src + k]
-    for r in range(nb + 2):
-        for c in range(ncol):
-            acc = 0.0
-            for j in range(dim):
-                acc += lin[o_c + c * dim + j] * w[o_xi + r * dim + j]
-            w[o_k + r * ncol + c] = acc
+    _times_xi(lin, o_c, ncol, dim, nb + 2, w, o_xi, o_k)
     # energies: Xᵀ·Q·X = Σ_rs (ξ_rᵀ·Q·ξ_s)·f_r·f_s with f = (1, τ, e^{λ_m τ}); Q·ξ_s at o_t first
     for e in range(nen):
-        base = o_q + e * dim * dim
-        for s_ in range(nb + 2):
-            for j in range(dim):
-                acc = 0.0
-                for k in range(dim):
-                    acc += lin[base + j * dim + k] * w[o_xi + s_ * dim + k]
-                w[o_t + s_ * dim + j] = acc
+        _times_xi(lin, o_q + e * dim * dim, dim, dim, nb + 2, w, o_xi, o_t)
         w[o_en + e] = _dot(w, o_xi, o_t, dim)                                   # 1
         w[o_en + nen + e] = 2.0 * _dot(w, o_xi, o_t + dim, dim)                 # τ
         w[o_en + 2 * nen + e] = _dot(w, o_xi + dim, o_t + dim, dim)             # τ²
@@ -158,6 +147,18 @@ def _setup(t, y, ip, fp, lin, w):
                 w[o_en + p * nen + e] = twice * _dot(w, o_xi + (2 + m) * dim, o_t + (2 + n) * dim, dim)
                 p += 1
     return linear
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def _times_xi(lin, base, rows, dim, n_xi, w, o_xi, o_out):
+    """w[o_out + r·rows + i] = (M·ξ_r)_i for the rows × dim matrix M at lin[base] (row-major)
+    and each of the n_xi vectors ξ_r at w[o_xi + r·dim]."""
+    for r in range(n_xi):
+        for i in range(rows):
+            acc = 0.0
+            for j in range(dim):
+                acc += lin[base + i * dim + j] * w[o_xi + r * dim + j]
+            w[o_out + r * rows + i] = acc
 
 
 @njit(cache=True, _nrt=False, inline='always')
