@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backend.physics.circuit import Circuit, Nanowire, Resistor, VoltageSource
+from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
 from sim_backend.physics.nanowire import NanowireParams
 
 
@@ -19,6 +19,21 @@ def oscillator(*, nonlinear: bool = False, retrap: str = "voltage", sigma_isw_a:
         Resistor("rb", "src", "d", 100e3),
         Resistor("rsh", "d", "0", 50.0),
         Nanowire("w", "d", "0", wire),
+    ))
+
+
+def neuron_like(nonlinear: bool) -> Circuit:
+    """Two 20 nH wires, main and control, joined by a 100 nH inductor (a superconducting loop),
+    each shunted by 20 Ohm; 20 uA DC into control, an input source at main (0 A unless driven)."""
+    wire = NanowireParams(inductance_h=20e-9, nonlinear_inductance=nonlinear)
+    return Circuit((
+        CurrentSource("bias", "0", "c", 20e-6),
+        CurrentSource("input", "0", "m", 0.0),
+        Nanowire("main", "m", "0", wire),
+        Nanowire("control", "c", "0", wire),
+        Inductor("ls", "m", "c", 100e-9),
+        Resistor("rm", "m", "0", 20.0),
+        Resistor("rc", "c", "0", 20.0),
     ))
 
 

@@ -11,8 +11,7 @@ from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowi
 from sim_backend.physics.nanowire import NanowireParams, switching_current_a
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
-from tests.physics.physics_cases import oscillator
-from tests.physics.test_performance_paths import _neuron_like
+from tests.physics.physics_cases import neuron_like, oscillator
 
 
 def _loop_with_pulses() -> tuple[Circuit, dict]:
@@ -22,7 +21,7 @@ def _loop_with_pulses() -> tuple[Circuit, dict]:
     for start in (10e-9, 40e-9, 70e-9):
         times += [start, start + 0.2e-9, start + 2.2e-9, start + 2.4e-9]
         values += [0.0, 30e-6, 30e-6, 0.0]
-    return _neuron_like(nonlinear=False), {"input": PiecewiseLinear(np.array(times), np.array(values))}
+    return neuron_like(nonlinear=False), {"input": PiecewiseLinear(np.array(times), np.array(values))}
 
 
 CASES = {
@@ -146,7 +145,7 @@ def test_only_a_linear_chip_without_floating_clusters_has_a_modal_form():
     def lin(circuit):
         return _linear_modes.modes(_layout.structure(circuit, 2.0))
 
-    for circuit in (oscillator(), _neuron_like(nonlinear=False)):
+    for circuit in (oscillator(), neuron_like(nonlinear=False)):
         form = lin(circuit)
         nb = len(_layout.structure(circuit, 2.0).branches)
         assert form[0] == 1.0
@@ -155,7 +154,7 @@ def test_only_a_linear_chip_without_floating_clusters_has_a_modal_form():
         v = form[1 + nb:1 + nb + nb * nb].reshape(nb, nb)
         v_inv = form[1 + nb + nb * nb:1 + nb + 2 * nb * nb].reshape(nb, nb)
         np.testing.assert_allclose(v @ v_inv, np.eye(nb), atol=1e-12)
-    assert lin(_neuron_like(nonlinear=False))[1:4].tolist().count(0.0) == 1      # the loop
+    assert lin(neuron_like(nonlinear=False))[1:4].tolist().count(0.0) == 1      # the loop
     assert lin(oscillator(nonlinear=True))[0] == 0.0
     floating = Circuit((CurrentSource("i", "0", "a", 1e-6), Inductor("l1", "a", "b", 1e-9),
                         Inductor("l2", "b", "0", 1e-9), Nanowire("w", "b", "c", NanowireParams()),

@@ -10,25 +10,12 @@ from sim_backend.physics._kernel_advance import interior_event, sample_row
 from sim_backend.physics._kernel_integrate import _C, dense, rk_step
 from sim_backend.physics._kernel_network import network
 from sim_backend.physics._kernel_output import N_COEF, output_coefficients, write_samples
-from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor
+from sim_backend.physics.circuit import Circuit, CurrentSource, Nanowire, Resistor
 from sim_backend.physics.nanowire import NanowireParams, hotspot_current_a, switching_current_a
 from sim_backend.physics.results import CircuitState
 from sim_backend.physics.transient import DEFAULT_MAX_STEP_S, simulate
 from sim_backend.physics.waveform import PiecewiseLinear
-from tests.physics.physics_cases import oscillator
-
-
-def _neuron_like(nonlinear: bool) -> Circuit:
-    wire = NanowireParams(inductance_h=20e-9, nonlinear_inductance=nonlinear)
-    return Circuit((
-        CurrentSource("bias", "0", "c", 20e-6),
-        CurrentSource("input", "0", "m", 0.0),
-        Nanowire("main", "m", "0", wire),
-        Nanowire("control", "c", "0", wire),
-        Inductor("ls", "m", "c", 100e-9),
-        Resistor("rm", "m", "0", 20.0),
-        Resistor("rc", "c", "0", 20.0),
-    ))
+from tests.physics.physics_cases import neuron_like, oscillator
 
 
 def _kernel_inputs(circuit, drives):
@@ -48,7 +35,7 @@ def test_polynomial_output_matches_network_at_dense_states(case):
     if case.startswith("c"):
         circuit, drives = oscillator(nonlinear=case.startswith("c3")), {}
     else:
-        circuit = _neuron_like(nonlinear="nonlinear" in case)
+        circuit = neuron_like(nonlinear="nonlinear" in case)
         # the step lies on the rising edge of a ramp: sources vary linearly inside it
         drives = {"input": PiecewiseLinear(np.array([0.0, 1e-9]), np.array([0.0, 40e-6]))}
     st, ip, fp, kinv, ny, ncol = _kernel_inputs(circuit, drives)
@@ -113,7 +100,7 @@ def test_long_default_steps_keep_switching_times(case):
     if case == "c3":
         circuit, drives = oscillator(nonlinear=True), {}
     else:
-        circuit = _neuron_like(nonlinear=True)
+        circuit = neuron_like(nonlinear=True)
         drives = {"input": PiecewiseLinear.pulse(30e-6, delay_s=10e-9, width_s=2e-9, rise_s=0.2e-9)
                   + PiecewiseLinear.pulse(30e-6, delay_s=60e-9, width_s=2e-9, rise_s=0.2e-9)}
     grid = np.array([0.0, 100e-9])
@@ -134,7 +121,7 @@ def test_node_voltages_only_are_the_full_runs_node_voltages(case):
     if case == "c3":
         circuit, drives = oscillator(nonlinear=True), {}
     else:
-        circuit = _neuron_like(nonlinear=True)
+        circuit = neuron_like(nonlinear=True)
         drives = {"input": PiecewiseLinear.pulse(30e-6, delay_s=10e-9, width_s=2e-9, rise_s=0.2e-9)}
     grid = np.linspace(0.0, 60e-9, 2401)
     full = simulate(circuit, 60e-9, drives=drives, sample_times_s=grid)
@@ -213,7 +200,7 @@ BRANCH_POINT_CASES = {
     "c2-20nH": (lambda: oscillator(inductance_h=20e-9), 50e-9, {}),
     "c2-current-retrap": (lambda: oscillator(retrap="current"), 100e-9, {}),
     "c3-delta-0.01": (lambda: oscillator(nonlinear=True, delta=0.01), 100e-9, {}),
-    "neuron-30uA-dc": (lambda: _neuron_like(True), 300e-9,
+    "neuron-30uA-dc": (lambda: neuron_like(True), 300e-9,
                        {"input": PiecewiseLinear(np.array([0.0, 1e-9]), np.array([0.0, 30e-6]))}),
 }
 
