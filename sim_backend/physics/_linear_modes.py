@@ -11,9 +11,10 @@ M, N, C and Q are not derived here a second time: they are read off the kernel's
 (`sample_row` at unit currents and source values; Q by polarisation of the energy rates), so the
 two cannot disagree. M = L⁻¹·G with G symmetric (a reciprocal resistive network seen from its
 inductive branches), so L^½·M·L^-½ is symmetric: its eigenvalues λ are real and ≤ 0 (passive)
-and its eigenvectors orthonormal, which makes the modal basis V = L^-½·Q as well conditioned as
-the inductances' spread. A chip for which any of this does not hold (numerically) has no modal
-form, and the kernel steps as ever.
+and its eigenvectors U orthonormal, which makes the modal basis V = L^-½·U as well conditioned as
+the inductances' spread. Each set of branches that couple is decomposed on its own, so that a
+branch no source reaches keeps exactly no current. A chip for which any of this does not hold
+(numerically) has no modal form, and the kernel steps as ever.
 
 Layout of the packed array ``lin`` (float64): [valid (1.0 or 0.0) | λ (nb) | V (nb×nb) |
 V⁻¹ (nb×nb) | N (nb×nsrc) | C (ncol×dim) | Q (nen×dim×dim)], dim = nb + nsrc, ncol the linear
@@ -39,7 +40,7 @@ SYMMETRY_TOLERANCE = 1e-9
 ZERO_MODE_FRACTION = 1e-9
 
 _NONE = np.zeros(1)
-_MODES: weakref.WeakKeyDictionary[_layout.Structure, tuple[np.ndarray, int]] = weakref.WeakKeyDictionary()
+_MODES: weakref.WeakKeyDictionary[_layout.Structure, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def counts(st: _layout.Structure) -> tuple[int, int, int, int]:
@@ -117,33 +118,21 @@ def _modes_by_part(sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     carry ~1e-21 A, which the steps after a stretch can amplify near a stiff mode's stability
     limit to the current tolerance."""
     n = sym.shape[0]
-    part = list(range(n))
-
-    def root(k: int) -> int:
-        while part[k] != k:
-            part[k] = part[part[k]]
-            k = part[k]
-        return k
-
+    parent, find = _layout._union_find(range(n))
     for i, j in zip(*np.nonzero(sym)):
-        part[root(int(i))] = root(int(j))
+        parent[find(int(i))] = find(int(j))
+    parts: dict[int, list[int]] = {}
+    for k in range(n):
+        parts.setdefault(find(k), []).append(k)
     lam = np.zeros(n)
     vecs = np.zeros((n, n))
     column = 0
-    for members in _parts(root, n):
-        block = np.ix_(members, members)
-        values, vectors = np.linalg.eigh(sym[block])
+    for members in parts.values():
+        values, vectors = np.linalg.eigh(sym[np.ix_(members, members)])
         lam[column:column + len(members)] = values
         vecs[np.ix_(members, range(column, column + len(members)))] = vectors
         column += len(members)
     return lam, vecs
-
-
-def _parts(root, n: int) -> list[list[int]]:
-    groups: dict[int, list[int]] = {}
-    for k in range(n):
-        groups.setdefault(root(k), []).append(k)
-    return list(groups.values())
 
 
 class _Probe:
