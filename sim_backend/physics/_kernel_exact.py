@@ -369,8 +369,8 @@ def exact_stretch(t, t_limit, y, thr, ip, fp, lin, w, ts, cursor, out):
             break
         if leap <= 0.5 * T_TOL_S:
             # within the location tolerance of a crossing, which the last leap's Newton step puts
-            # about one such leap ahead: two land past it (at least a tenth of the tolerance: a
-            # current grazing its threshold must not hold the march still)
+            # about one such leap ahead: a leap of twice it lands past it (at least a tenth of the
+            # tolerance: a current grazing its threshold must not hold the march still)
             leap = max(2.0 * leap, 0.1 * T_TOL_S)
         if leaps == MAX_LEAPS:
             tau_end = lo
