@@ -21,8 +21,8 @@ and the next starts there.
 Scratch ``w`` (see `offsets`): the modes' A, B, C and the sources | ξ_r, X(τ)'s coefficient
 vectors (r = 0: constant, 1: τ, 2 + m: e^{λ_m τ}) | κ, each output column's coefficients, a row
 per r over the columns | the energies' coefficients, a row per term of their rates over the
-energies (1, τ, τ², then e^{λ_m τ}, τ·e^{λ_m τ}, then the pairs' e^{(λ_m+λ_n)τ}) | one time's
-terms | a chunk's times, terms and column sums.
+energies (1, τ, τ², then e^{λ_m τ}, τ·e^{λ_m τ}, then the pairs' e^{(λ_m+λ_n)τ}) | the setup's
+Q·ξ, then the march's exponentials | a chunk's times and terms | its column sums.
 """
 
 from __future__ import annotations
@@ -46,15 +46,17 @@ UNIFORM_TOLERANCE = 1e-9
 
 @njit(cache=True)
 def offsets(nb, nsrc, ncol, nen):
-    """(ξ, κ, energy coefficients, one time's terms, chunk, total floats) of the scratch."""
+    """(ξ, κ, energy coefficients, the setup's Q·ξ and the march's exponentials, the chunk's times
+    and terms, its column sums, total floats) of the scratch."""
     dim = nb + nsrc
     pairs = nb * (nb + 1) // 2
     o_xi = 3 * nb + nsrc
     o_k = o_xi + (nb + 2) * dim
     o_en = o_k + (nb + 2) * ncol
     o_t = o_en + (3 + 2 * nb + pairs) * nen
-    o_ch = o_t + max(3 * nb + pairs, (nb + 2) * dim)     # (the setup's Q·ξ before the terms)
-    return o_xi, o_k, o_en, o_t, o_ch, o_ch + CHUNK * (1 + 3 * nb + pairs + ncol + nen)   # (the sums last)
+    o_ch = o_t + (nb + 2) * dim
+    o_sums = o_ch + CHUNK * (1 + 3 * nb + pairs)
+    return o_xi, o_k, o_en, o_t, o_ch, o_sums, o_sums + CHUNK * (ncol + nen)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -96,7 +98,7 @@ def _setup(t, y, ip, fp, lin, w):
     a linear term (a loop driven by a constant voltage), which the energies then integrate."""
     nb, nsrc, ncol, nen, pairs = _sizes(ip)
     dim = nb + nsrc
-    o_xi, o_k, o_en, o_t, _, _ = offsets(nb, nsrc, ncol, nen)
+    o_xi, o_k, o_en, o_t, _, _, _ = offsets(nb, nsrc, ncol, nen)
     o_v = 1 + nb
     o_vi = o_v + nb * nb
     o_n = o_vi + nb * nb
@@ -169,42 +171,11 @@ def _dot(w, a, b, n):
     return acc
 
 
-@njit(cache=True, _nrt=False)
-def _terms(tau, lin, w, nb, o_t, linear):
-    """At one time τ: e^{λ_m τ}, ∫₀^τ e^{λ_m u} du, ∫₀^τ u·e^{λ_m u} du (if `linear`) and the
-    pairs' ∫₀^τ e^{(λ_m+λ_n)u} du, from w[o_t] on."""
-    for m in range(nb):
-        x = lin[1 + m] * tau
-        ex = math.exp(x)
-        w[o_t + m] = ex
-        w[o_t + nb + m] = tau * _phi1(x, ex)
-        if linear:
-            w[o_t + 2 * nb + m] = tau * tau * _phi2(x, ex)
-    p = o_t + 3 * nb
-    for m in range(nb):
-        for n in range(m, nb):
-            w[p] = tau * _phi1((lin[1 + m] + lin[1 + n]) * tau, w[o_t + m] * w[o_t + n])
-            p += 1
-
-
 @njit(cache=True, _nrt=False, inline='always')
 def _column(c, tau, w, o_k, o_t, nb, ncol):
     acc = w[o_k + c] + w[o_k + ncol + c] * tau
     for m in range(nb):
         acc += w[o_k + (2 + m) * ncol + c] * w[o_t + m]
-    return acc
-
-
-@njit(cache=True, _nrt=False, inline='always')
-def _energy(e, tau, w, o_en, o_t, nb, nen, pairs, linear):
-    """∫₀^τ of energy e's rate (the terms at τ in w[o_t:])."""
-    acc = tau * (w[o_en + e] + tau * (0.5 * w[o_en + nen + e] + tau * w[o_en + 2 * nen + e] / 3.0))
-    for m in range(nb):
-        acc += w[o_en + (3 + m) * nen + e] * w[o_t + nb + m]
-        if linear:
-            acc += w[o_en + (3 + nb + m) * nen + e] * w[o_t + 2 * nb + m]
-    for p in range(pairs):
-        acc += w[o_en + (3 + 2 * nb + p) * nen + e] * w[o_t + 3 * nb + p]
     return acc
 
 
@@ -275,21 +246,37 @@ def _chunk_terms(n, lin, w, nb, o_ch, linear):
 
 @njit(cache=True, _nrt=False)
 def _write_chunk(k0, n, y, ip, lin, w, linear, out):
-    """out's rows k0 … k0+n−1 at the chunk's times (w[o_ch:]): each column summed over the chunk
-    in scratch (contiguous: the loops vectorize), then the rows copied out whole."""
+    """out's rows k0 … k0+n−1 at the chunk's times (w[o_ch:]): the columns out keeps summed over
+    the chunk (_chunk_sums), then the rows copied out whole."""
+    nb, nsrc, ncol, nen, pairs = _sizes(ip)
+    n_out = out.shape[1]
+    n_sums = min(n_out, ncol + nen)
+    _chunk_sums(n, y, ip, lin, w, linear, n_sums)
+    o_buf = offsets(nb, nsrc, ncol, nen)[5]
+    for j in range(n):
+        row = out[k0 + j]
+        for c in range(n_sums):
+            row[c] = w[o_buf + c * CHUNK + j]
+        for c in range(n_sums, n_out):
+            row[c] = 0.0                  # hotspot resistances: every wire superconducting
+
+
+@njit(cache=True, _nrt=False)
+def _chunk_sums(n, y, ip, lin, w, linear, n_sums):
+    """The first n_sums output columns (linear columns, then energies from their values in y, at
+    the stretch's start) at the chunk's n times (w[o_ch:]), each summed over the chunk in a row of
+    scratch (contiguous: the loops vectorize)."""
     nb, nsrc, ncol, nen, pairs = _sizes(ip)
     e_start = y[ip[NB] + ip[NW]:]
-    _, o_k, o_en, _, o_ch, _ = offsets(nb, nsrc, ncol, nen)
+    _, o_k, o_en, _, o_ch, o_buf, _ = offsets(nb, nsrc, ncol, nen)
     _chunk_terms(n, lin, w, nb, o_ch, linear)
     tau = w[o_ch:o_ch + n]
     o_e = o_ch + CHUNK
     o_f1 = o_e + nb * CHUNK
     o_f2 = o_f1 + nb * CHUNK
     o_p = o_f2 + nb * CHUNK
-    o_buf = o_p + pairs * CHUNK
-    n_out = out.shape[1]
-    n_lin = min(n_out, ncol)
-    n_en = min(max(n_out - ncol, 0), nen)
+    n_lin = min(n_sums, ncol)
+    n_en = n_sums - n_lin
     for c in range(n_lin):
         acc = w[o_buf + c * CHUNK:o_buf + c * CHUNK + n]
         k_const = w[o_k + c]
@@ -312,13 +299,6 @@ def _write_chunk(k0, n, y, ip, lin, w, linear, out):
                 _add(acc, w[o_en + (3 + nb + m) * nen + e], w, o_f2 + m * CHUNK, n)
         for p in range(pairs):
             _add(acc, w[o_en + (3 + 2 * nb + p) * nen + e], w, o_p + p * CHUNK, n)
-    n_sums = n_lin + n_en
-    for j in range(n):
-        row = out[k0 + j]
-        for c in range(n_sums):
-            row[c] = w[o_buf + c * CHUNK + j]
-        for c in range(n_sums, n_out):
-            row[c] = 0.0                  # hotspot resistances: every wire superconducting
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -339,7 +319,7 @@ def exact_stretch(t, t_limit, y, thr, ip, fp, lin, w, ts, cursor, out):
     nb, nsrc, ncol, nen, pairs = _sizes(ip)
     nn = ip[NN]
     nw = ip[NW]
-    _, o_k, o_en, o_t, o_ch, _ = offsets(nb, nsrc, ncol, nen)
+    _, o_k, _, o_t, o_ch, o_buf, _ = offsets(nb, nsrc, ncol, nen)
     linear = _setup(t, y, ip, fp, lin, w)
     span = t_limit - t
     lo = 0.0
@@ -390,11 +370,13 @@ def exact_stretch(t, t_limit, y, thr, ip, fp, lin, w, ts, cursor, out):
         _write_chunk(k, n, y, ip, lin, w, linear, out)
         k += n
     cursor[1] = k
-    _terms(tau_end, lin, w, nb, o_t, linear)
-    for e in range(nen):
-        y[nb + nw + e] += _energy(e, tau_end, w, o_en, o_t, nb, nen, pairs, linear)
+    # the state where it ends: every column at that one time, as a sample's
+    w[o_ch] = tau_end
+    _chunk_sums(1, y, ip, lin, w, linear, ncol + nen)
     for b in range(nb):
-        y[b] = _column(nn + b, tau_end, w, o_k, o_t, nb, ncol)
+        y[b] = w[o_buf + (nn + b) * CHUNK]
     for wi in range(nw):
         y[nb + wi] = 0.0
+    for e in range(nen):
+        y[nb + nw + e] = w[o_buf + (ncol + e) * CHUNK]
     return t_end

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim_backend.physics import transient
+
 from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
 from sim_backend.physics.nanowire import NanowireParams
 
@@ -35,6 +37,14 @@ def neuron_like(nonlinear: bool) -> Circuit:
         Resistor("rm", "m", "0", 20.0),
         Resistor("rc", "c", "0", 20.0),
     ))
+
+
+def reference_settings(scale: float) -> dict[str, float]:
+    """simulate()'s tolerances times `scale` and its maximum step times min(100·scale, 1): at
+    scale 1e-3, the tight runs the tests measure switching times against."""
+    return {"rtol": transient.RTOL * scale, "atol_current_a": transient.ATOL_CURRENT_A * scale,
+            "atol_resistance_ohm": transient.ATOL_RESISTANCE_OHM * scale,
+            "max_step_s": transient.DEFAULT_MAX_STEP_S * min(scale * 100, 1.0)}
 
 
 def cycle_window(result, element="w", cycle=-2):

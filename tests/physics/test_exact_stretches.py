@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim_backend.physics import _layout, _linear_modes, transient
+from sim_backend.physics import _layout, _linear_modes
 from sim_backend.physics.circuit import Circuit, CurrentSource, Inductor, Nanowire, Resistor, VoltageSource
 from sim_backend.physics.nanowire import NanowireParams, switching_current_a
 from sim_backend.physics.transient import simulate
 from sim_backend.physics.waveform import PiecewiseLinear
-from tests.physics.physics_cases import neuron_like, oscillator
+from tests.physics.physics_cases import neuron_like, oscillator, reference_settings
 
 
 def _loop_with_pulses() -> tuple[Circuit, dict]:
@@ -36,10 +36,7 @@ GRID = np.linspace(0.0, 100e-9, 10_001)
 def _run(case: str, grid: np.ndarray = GRID, scale: float = 1.0):
     circuit, drives, seed = CASES[case]()
     rng = None if seed is None else np.random.default_rng(seed)
-    return simulate(circuit, float(grid[-1]), drives=drives, sample_times_s=grid, rng=rng,
-                    rtol=transient.RTOL * scale, atol_current_a=transient.ATOL_CURRENT_A * scale,
-                    atol_resistance_ohm=transient.ATOL_RESISTANCE_OHM * scale,
-                    max_step_s=transient.DEFAULT_MAX_STEP_S * min(scale * 100, 1.0))
+    return simulate(circuit, float(grid[-1]), drives=drives, sample_times_s=grid, rng=rng, **reference_settings(scale))
 
 
 def _stepping(monkeypatch) -> None:

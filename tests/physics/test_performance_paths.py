@@ -15,7 +15,7 @@ from sim_backend.physics.nanowire import NanowireParams, hotspot_current_a, swit
 from sim_backend.physics.results import CircuitState
 from sim_backend.physics.transient import DEFAULT_MAX_STEP_S, simulate
 from sim_backend.physics.waveform import PiecewiseLinear
-from tests.physics.physics_cases import neuron_like, oscillator
+from tests.physics.physics_cases import neuron_like, oscillator, reference_settings
 
 
 def _kernel_inputs(circuit, drives):
@@ -218,10 +218,7 @@ def test_steps_near_the_branch_point_keep_every_switching_time(case):
     grid = np.array([0.0, stop_s])
 
     def run(scale: float):
-        return simulate(make(), stop_s, drives=drives, sample_times_s=grid, rtol=transient.RTOL * scale,
-                        atol_current_a=transient.ATOL_CURRENT_A * scale,
-                        atol_resistance_ohm=transient.ATOL_RESISTANCE_OHM * scale,
-                        max_step_s=DEFAULT_MAX_STEP_S * min(scale * 100, 1.0))
+        return simulate(make(), stop_s, drives=drives, sample_times_s=grid, **reference_settings(scale))
 
     result, reference = run(1.0), run(1e-3)
     assert [(e.element, e.kind) for e in result.events] == [(e.element, e.kind) for e in reference.events]
