@@ -107,16 +107,18 @@ def _setup(t, y, ip, fp, lin, w):
     o_src = 3 * nb
     for k in range(nsrc):
         w[o_src + k] = pwl_value(k, t, ip, fp)
+    for b in range(nb):                 # the sources' drive N·src, at o_t until the energies need it
+        drive = 0.0
+        for k in range(nsrc):
+            drive += lin[o_n + b * nsrc + k] * w[o_src + k]
+        w[o_t + b] = drive
     linear = False
     for m in range(nb):
         z0 = 0.0
         g = 0.0
         for b in range(nb):
             z0 += lin[o_vi + m * nb + b] * y[b]
-            drive = 0.0
-            for k in range(nsrc):
-                drive += lin[o_n + b * nsrc + k] * w[o_src + k]
-            g += lin[o_vi + m * nb + b] * drive
+            g += lin[o_vi + m * nb + b] * w[o_t + b]
         lam = lin[1 + m]
         if lam == 0.0:
             w[m], w[nb + m], w[2 * nb + m] = 0.0, z0, g

@@ -145,7 +145,7 @@ class _Probe:
         self.ny = nb + 2 * len(st.wires) + len(st.resistors) + nsrc
         self.row = np.empty(ncol + nen + len(st.wires))
         self.s = np.zeros(len(st.wires), dtype=np.int64)
-        self.wk = np.empty(len(st.nodes) + len(st.voltage_sources) + 2 * nb + 8)
+        self.wk = np.empty(len(st.nodes) + len(st.voltage_sources) + 2 * nb)   # network's scratch, no clusters
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nb, nsrc = self.nb, self.nsrc
