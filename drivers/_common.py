@@ -91,10 +91,30 @@ class MalformedReplyError(InstrumentError):
     """An instrument's reply could not be read as what the query returns, twice in a row."""
 
 
+#: The module of pyvisa-py's HiSLIP client (path's last parts). Where the server closes the
+#: connection it raises a plain RuntimeError ("Connection was dropped by server."), as it does
+#: where the stream has lost its framing (a header without its "HS" prologue, a message of an
+#: unknown or unexpected type): either way the session is broken and only a new one goes on.
+_HISLIP_CLIENT = ("pyvisa_py", "protocols", "hislip.py")
+
+
 def is_transport_failure(exc: BaseException) -> bool:
     if isinstance(exc, pyvisa.VisaIOError):
         return exc.error_code in _TRANSPORT_CODES
+    if isinstance(exc, RuntimeError) and _raised_in_hislip_client(exc):
+        return True
     return isinstance(exc, (OSError, pyvisa.InvalidSession))
+
+
+def _raised_in_hislip_client(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside pyvisa-py's HiSLIP client (told by where, not by its
+    message, whose wording is pyvisa-py's to change)."""
+    frame = exc.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return tuple(frame.tb_frame.f_code.co_filename.replace("\\", "/").split("/")[-3:]) == _HISLIP_CLIENT
 
 
 #: Guards the creation of each driver's exchange lock.
@@ -483,7 +503,7 @@ class RecoveringVisa:
         try:
             for attempt in range(1, self.reconnect_attempts + 1):
                 try:
-                    self._reopen(address, visalib, timeout_ms)
+                    self._reopen(address, visalib, timeout_ms, link_failed=last is not None)
                     self.reconnects += 1
                     if not counted:             # shown kept, and the new session answered
                         self._record_stale, self._link_lost_pending = stale_before, False
@@ -533,9 +553,13 @@ class RecoveringVisa:
             self._link_lost_pending = True
             raise
 
-    def _reopen(self, address: str, visalib: str | None, timeout_ms: float) -> None:
+    def _reopen(self, address: str, visalib: str | None, timeout_ms: float, *, link_failed: bool = False) -> None:
+        """A new session to `address` in place of the old one; `link_failed`: the old one's link
+        failed (a transport failure, or an earlier reopen), so nothing is asked over it."""
         handle: Any = self.visa_handle  # type: ignore[attr-defined]
         read_term, write_term = handle.read_termination, handle.write_termination
+        if link_failed:
+            _shut_vxi11_core_channel(handle)
         try:
             handle.close()
         except Exception:  # noqa: BLE001 - a dead session may refuse to close; reopen anyway
@@ -804,6 +828,24 @@ def _say_when_the_peer_closes(resource: Any) -> None:
     session = _pyvisa_py_session(resource)
     if session is not None and not isinstance(session.interface, _PeerCloseAwareSocket):
         session.interface = _PeerCloseAwareSocket(session.interface)
+
+
+def _shut_vxi11_core_channel(resource: Any) -> None:
+    """Shut down the core channel of a pyvisa-py VXI-11 session whose link failed. Its close asks
+    the instrument to destroy the link first and waits pyvisa-py's own 5 s (not the VISA timeout)
+    for a reply a dead link never gives; on a channel shut down that call fails at once, and the
+    close goes on to close the socket. (Closed instead, the socket's select raises what the close
+    does not catch: the session stays registered, and its finalizer fails later.) The instrument
+    ends the link as its connection closes, as VXI-11 servers do (the emulated one:
+    sim_backend/transport/vxi11_server.py)."""
+    try:
+        if not type(resource.visalib).__module__.startswith("pyvisa_py"):
+            return
+        client = getattr(resource.visalib.sessions.get(resource.session), "interface", None)
+        if hasattr(client, "destroy_link"):       # the VXI-11 core client, an ONC RPC client
+            client.sock.shutdown(socket.SHUT_RDWR)
+    except Exception:  # noqa: BLE001 - a session already closed has nothing to shut down
+        pass
 
 
 def _is_pyvisa_py_socket(resource: Any) -> bool:

@@ -55,6 +55,14 @@ def bench(bench_path):
         set_bench_opener(previous)
 
 
+#: Transports served on 127.0.0.1 (BenchServer's options) and the served instrument's address on
+#: each; "inproc" is the in-process pyvisa backend. A test module or class chooses among them by
+#: overriding `transport`.
+SERVED = {"tcp": {}, "vxi11": {"vxi11": True, "portmapper_port": None}, "hislip": {"hislip": True}}
+SERVED_ADDRESS = {"tcp": lambda served: served.server.visa_address,
+                  "vxi11": lambda served: served.vxi11_address, "hislip": lambda served: served.hislip_address}
+
+
 @pytest.fixture(params=["inproc", "tcp"])
 def transport(request) -> str:
     return request.param
@@ -68,11 +76,11 @@ def connect(bench, visalib, transport) -> Iterator[Callable[..., object]]:
     drivers = []
 
     def _connect(role_name: str, driver_class: type, **kwargs: object):
-        if transport == "tcp":
+        if transport in SERVED:
             if not servers:
-                servers.append(BenchServer(bench).start())
+                servers.append(BenchServer(bench, **SERVED[transport]).start())
             served = next(s for s in servers[0].instruments if s.role == role_name)
-            address, library = served.server.visa_address, "@py"
+            address, library = SERVED_ADDRESS[transport](served), "@py"
         else:
             address, library = station_address(bench, role_name), visalib
         driver = driver_class(f"{role_name}_{uuid.uuid4().hex[:8]}", address, visalib=library, **kwargs)

@@ -111,6 +111,28 @@ def test_reconnects_after_a_dropped_connection(case, connect, bench):
     case.read(driver)                       # and keeps working
 
 
+class TestOverTheLanProtocols:
+    """The same drop over VXI-11 and HiSLIP, which the drivers reach through pyvisa-py.
+    - Its HiSLIP client reports a connection the server closed as a plain RuntimeError, not a
+      VISA error: once taken for an instrument's error, the call failed without a reconnect.
+    - Its VXI-11 close asks the instrument to destroy the link, and waited its own 5 s for the
+      reply a dead link never gives (pyvisa logged the close's timeout), at every reconnect."""
+
+    @pytest.fixture(params=["vxi11", "hislip"])
+    def transport(self, request) -> str:
+        return request.param
+
+    def test_reconnects_after_a_dropped_connection(self, case, connect, bench, caplog):
+        driver = connect(case.role_name, case.driver, timeout=WORKING_TIMEOUT_S, **case.kwargs)
+        case.configure(driver)
+        links_lost = driver.links_lost
+        with caplog.at_level("ERROR", logger="pyvisa"):
+            test_reconnects_after_a_dropped_connection(case, lambda *args, **kwargs: driver, bench)
+        assert driver.reconnects == 1 and driver.links_lost == links_lost + 1
+        waited = [r.getMessage() for r in caplog.records if "stopped responding" in r.getMessage()]
+        assert not waited, waited
+
+
 class TestAConnectionClosedByTheInstrument:
     @pytest.fixture
     def transport(self) -> str:
