@@ -109,12 +109,12 @@ def is_transport_failure(exc: BaseException) -> bool:
 def _raised_in_hislip_client(exc: BaseException) -> bool:
     """Whether `exc` was raised inside pyvisa-py's HiSLIP client (told by where, not by its
     message, whose wording is pyvisa-py's to change)."""
-    frame = exc.__traceback__
-    if frame is None:
+    innermost = exc.__traceback__
+    if innermost is None:
         return False
-    while frame.tb_next is not None:
-        frame = frame.tb_next
-    return tuple(frame.tb_frame.f_code.co_filename.replace("\\", "/").split("/")[-3:]) == _HISLIP_CLIENT
+    while innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    return tuple(innermost.tb_frame.f_code.co_filename.replace("\\", "/").split("/")[-3:]) == _HISLIP_CLIENT
 
 
 #: Guards the creation of each driver's exchange lock.

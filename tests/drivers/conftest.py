@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from driver_helpers import EMULATED_STATION, Received, station_address, write_station
+from driver_helpers import EMULATED_STATION, SERVED, Received, served_address, station_address, write_station
 
 
 @pytest.fixture
@@ -55,16 +55,10 @@ def bench(bench_path):
         set_bench_opener(previous)
 
 
-#: Transports served on 127.0.0.1 (BenchServer's options) and the served instrument's address on
-#: each; "inproc" is the in-process pyvisa backend. A test module or class chooses among them by
-#: overriding `transport`.
-SERVED = {"tcp": {}, "vxi11": {"vxi11": True, "portmapper_port": None}, "hislip": {"hislip": True}}
-SERVED_ADDRESS = {"tcp": lambda served: served.server.visa_address,
-                  "vxi11": lambda served: served.vxi11_address, "hislip": lambda served: served.hislip_address}
-
-
 @pytest.fixture(params=["inproc", "tcp"])
 def transport(request) -> str:
+    """The in-process backend or a key of driver_helpers.SERVED; a module or class overrides it
+    for others (VXI-11, HiSLIP)."""
     return request.param
 
 
@@ -80,7 +74,7 @@ def connect(bench, visalib, transport) -> Iterator[Callable[..., object]]:
             if not servers:
                 servers.append(BenchServer(bench, **SERVED[transport]).start())
             served = next(s for s in servers[0].instruments if s.role == role_name)
-            address, library = SERVED_ADDRESS[transport](served), "@py"
+            address, library = served_address(served, transport), "@py"
         else:
             address, library = station_address(bench, role_name), visalib
         driver = driver_class(f"{role_name}_{uuid.uuid4().hex[:8]}", address, visalib=library, **kwargs)

@@ -71,6 +71,17 @@ def faults_of(bench, role: str):
     return bench.faults_for(next(e.address for e in bench.instruments if e.role == role))
 
 
+#: Transports served on 127.0.0.1: BenchServer's options for each. ("inproc", the in-process
+#: pyvisa backend, is the other transport of the driver tests.)
+SERVED = {"tcp": {}, "vxi11": {"vxi11": True, "portmapper_port": None}, "hislip": {"hislip": True}}
+
+
+def served_address(served, transport: str) -> str:
+    """The VISA address of a BenchServer's served instrument over `transport` (a key of SERVED)."""
+    return {"tcp": lambda: served.server.visa_address, "vxi11": lambda: served.vxi11_address,
+            "hislip": lambda: served.hislip_address}[transport]()
+
+
 def station_address(bench, role_name: str) -> str:
     return next(entry.address for entry in bench.instruments if entry.role == role_name)
 

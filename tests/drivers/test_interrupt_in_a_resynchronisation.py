@@ -13,7 +13,7 @@ stock QCoDeS parameter must be refused. Real driver over raw TCP, VXI-11 and HiS
 from __future__ import annotations
 
 import pytest
-from driver_helpers import ENVELOPES, station_address
+from driver_helpers import ENVELOPES, SERVED, served_address, station_address
 from stop_points import TIMEOUT_RAISED, first_after, stopped_at
 
 from contracts.envelope import EnvelopeError
@@ -22,8 +22,6 @@ from sim_backend.faults.plan import garble, withhold
 from sim_backend.transport.bench_server import BenchServer
 
 pytestmark = pytest.mark.timeout(120)
-
-SERVED = {"tcp": {}, "vxi11": {"vxi11": True, "portmapper_port": None}, "hislip": {"hislip": True}}
 
 
 @pytest.fixture
@@ -38,8 +36,7 @@ def bench_models() -> dict[str, str]:
 def test_a_failed_resynchronisation_hidden_by_a_stop_leaves_the_record_set_aside(bench, link, where):
     with BenchServer(bench, **SERVED[link]) as server:
         served = next(s for s in server.instruments if s.role == "cryostat")
-        address = {"tcp": served.server.visa_address, "vxi11": served.vxi11_address,
-                   "hislip": served.hislip_address}[link]
+        address = served_address(served, link)
         driver = Lakeshore336(f"cryostat_{link}", address, visalib="@py", envelope=ENVELOPES["cryostat"],
                               sensor_input="A", heater_output=1, heater_range="medium")
         heater = bench.world.panels["cryostat"].outputs[1]
