@@ -388,7 +388,10 @@ class PulseGeneratorRole:
                 raise
             if holds_dc(self.write_guard.state, self.channel, 0.0):
                 self.raise_on_errors("safe_state")
-                return
+                # Checked again: a link lost in that read set the guard's record aside, and the
+                # output may have been switched on (the front panel) while it was down.
+                if holds_dc(self.write_guard.state, self.channel, 0.0):
+                    return
         self.raise_on_errors("safe_state")
         raise InstrumentError(f"{self._who()}: safe_state switched the output off and wrote 0 V DC "
                               f"{SAFE_STATE_ATTEMPTS} times, and the instrument's report after each was lost or "

@@ -562,6 +562,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         path_a = [state.get(LEVEL_A), *levels_a * count]
         sweeping = {**state, OUTPUT_ON: True}           # :INIT switches the output on to sweep
         since_s = time.monotonic() - state.get(LEVEL_AT_S, -math.inf) if at_init else math.inf
+        if state.get(OUTPUT_ON) is not True:
+            # An output off (or possibly off: a link lost, the front panel) gives 0 A until :INIT
+            # switches it on, at the programmed level, then the first point: a step from 0 A
+            # made at once, as switching the output on would make it, and the first point none
+            # of the time since the level was programmed. (An unknown level: the loop refuses.)
+            if path_a[0] is not None:
+                self._check_rise(sweeping, 0.0, path_a[0], None, "switching the output on to sweep")
+            since_s = 0.0
         for k, (from_a, to_a) in enumerate(zip(path_a, path_a[1:])):
             self._check_rise(sweeping, from_a, to_a, min(dwell_s, since_s) if k == 0 else dwell_s,
                              "a list sweep step", single_write=False)

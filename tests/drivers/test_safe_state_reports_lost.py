@@ -210,6 +210,32 @@ def test_generator_safe_state_completes_with_every_fifth_reply_dropped(connect, 
     assert_generator_safe(bench)
 
 
+#: Switching channel 1's output on at the front panel, as either model spells it.
+PANEL_OUTPUT_ON = {"keysight_33522b": b"OUTP1 ON\n", "keysight_81160a": b":OUTP1 ON\n"}
+
+
+def test_generator_safe_state_checks_again_after_a_link_lost_in_its_last_report(connect, bench, generator_model):
+    """The safe state ran (the guard knows the generator off at 0 V DC); the link drops at the
+    error-queue read that reports on it, and the output is switched on at the front panel while
+    it is down. The reconnect sets the guard's record aside, so the safe state writes its message
+    again: it once returned with the output on (and over HiSLIP, before the drop was taken for a
+    lost link, it failed instead)."""
+    generator = _pulsing(connect, generator_model)
+    faults = faults_of(bench, "pulser")
+    before_reply = faults.before_reply
+
+    def switched_on_while_down(message):
+        action = before_reply(message)
+        if action.kind == "drop":
+            bench.device("pulser").write_bytes(PANEL_OUTPUT_ON[generator_model])
+        return action
+    faults.before_reply = switched_on_while_down
+    faults.inject(DELIVER, drop())     # the safe message's report, then raise_on_errors' read
+    generator.safe_state()
+    assert generator.links_lost >= 1
+    assert_generator_safe(bench)
+
+
 def test_generator_safe_state_that_cannot_confirm_fails_with_the_output_off(connect, bench, generator_model):
     """Every report after the switch-off lost with the link: the guard never learns the output
     off, so no level is written; the safe state gives up after a bounded number of attempts,

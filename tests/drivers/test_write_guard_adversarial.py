@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from driver_helpers import CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, faults_of
+from driver_helpers import (CHIP_AMPERES_PER_VOLT, ENVELOPES, PULSER_ENVELOPE, enveloped_smu, faults_of,
+                            largest_rise_a, trace_smu)
 
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
@@ -105,6 +106,25 @@ def test_smu_initiate_counts_as_switching_the_output_on(connect, bench):
     assert bench.world.panels["bias"].output_enabled        # the instrument's output is on now
     try_write(driver, f":SOUR:CURR {BIAS_MAX_A:.6g}")         # 0 -> 30 uA at once; limit 100 uA/s
     assert bench.world.panels["bias"].current_level_a == 0.0, "a 30 uA step got past the ramp-rate check"
+
+
+@pytest.mark.parametrize("programmed_a", [2e-6, 0.6e-6])
+def test_smu_a_list_sweep_with_the_output_off_starts_from_0_a(connect, bench, programmed_a):
+    """With the output off, a level may be programmed (nothing flows); :INIT then switches the
+    output on at it and steps to the first point at once. The sweep's check started from the
+    programmed level as if it were flowing: 0 -> 2 uA went through in one step, above the largest
+    ramp step (1.2 uA here). A level within one step is let through, as switching the output on
+    at it would be, and the first point then at no faster than the rate allows: none at once."""
+    driver = smu(connect)
+    driver.set_output_enabled(False)
+    panel = bench.world.panels["bias"]
+    levels = trace_smu(bench)
+    try_write(driver, f":SOUR:CURR {programmed_a:.6g}")
+    try_write(driver, f":SOUR:LIST:CURR {programmed_a:.6g},{programmed_a + 1e-6:.6g}")
+    try_write(driver, ':SOUR:SWE:CURR:LIST 1, 0.01, 1, OFF, "defbuffer1"')
+    try_write(driver, ":INIT")
+    assert largest_rise_a(levels) <= driver._largest_step_a() * (1 + 1e-9), [a for _, a in levels]
+    assert not panel.output_enabled or programmed_a <= driver._largest_step_a()
 
 
 def test_smu_an_unknown_output_state_at_connect_counts_as_on(connect, bench):
