@@ -209,6 +209,11 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                 self.write(':TRAC:CLE "defbuffer1"')
                 if unknown(self.write_guard.state, LEVEL_A):
                     self.source_level_a()     # set aside with a link lost before: read again
+                # So is the output state (the front panel may have switched it off meanwhile): a
+                # sweep from an output off starts from 0 A, which the guard would refuse here.
+                if unknown(self.write_guard.state, OUTPUT_ON) and not self._output_is_on():
+                    raise RuntimeError(f"{self.name}: the output is off (switched off while the link was "
+                                       "down); switch it on before a sweep")
                 self.write(f':SOUR:SWE:CURR:LIST 1, {dwell_s:.6g}, 1, OFF, "defbuffer1"')
                 # The instrument makes the first step as :INIT runs, not a dwell after the level before.
                 time.sleep(self.sweep_first_wait_s(float(levels[0])))

@@ -240,3 +240,30 @@ def test_a_sweep_completes_within_the_ramp_limit_whichever_reply_the_link_loses(
     time.sleep(0.02)
     assert driver.sweep_current_a([11e-6, 12e-6, 13e-6], dwell_s=0.01).size == 3
     assert_ramp_invariant(driver, events, f"a sweep with reply {reply} dropped")
+
+
+@pytest.mark.parametrize("reply", range(6))
+def test_a_sweep_after_a_link_lost_with_the_output_switched_off_meanwhile_makes_no_jump(connect, bench, reply):
+    """The link lost at one of a sweep's first replies, and the output switched off at the front
+    panel while it is down. Before the output state was read again, the sweep went on from its
+    earlier `:OUTP?` and `:INIT` switched the output on at the programmed level: 0 -> 2 uA in one
+    step, above the largest ramp step. Now the sweep says the output is off, and nothing jumps."""
+    driver = enveloped_smu(connect)
+    driver.timeout(1.0)
+    driver.set_output_enabled(True)
+    driver.set_current_a(2e-6, ramp_a_per_s=100e-6)
+    events = trace_smu(bench)
+    faults = faults_of(bench, "bias")
+    original, seen = faults.before_reply, [0]
+
+    def before_reply(message):
+        seen[0] += 1
+        if seen[0] != reply + 1:
+            return original(message)
+        bench.device("bias").write_bytes(b":OUTP OFF\n")     # at the front panel, the link down
+        return drop()
+
+    faults.before_reply = before_reply
+    with pytest.raises(RuntimeError, match="the output is off"):
+        driver.sweep_current_a([2e-6, 3e-6, 4e-6], dwell_s=0.01)
+    assert_ramp_invariant(driver, events, f"a sweep with reply {reply} dropped and the output switched off")
