@@ -766,9 +766,10 @@ class _PeerCloseAwareSocket:
         return getattr(self._sock, name)
 
 
-def _pyvisa_py_session(resource: Any) -> Any | None:
-    """The pyvisa-py session behind a raw socket resource (its `interface` is the socket), or None."""
-    if not _is_pyvisa_py_socket(resource):
+def _pyvisa_py_session(resource: Any, *, socket_only: bool = True) -> Any | None:
+    """The pyvisa-py session behind a resource (a raw socket's `interface` is the socket; with
+    `socket_only`, only a raw socket's), or None."""
+    if not (_is_pyvisa_py_socket(resource) if socket_only else _is_pyvisa_py(resource)):
         return None
     return resource.visalib.sessions.get(resource.session)
 
@@ -839,17 +840,19 @@ def _shut_vxi11_core_channel(resource: Any) -> None:
     ends the link as its connection closes, as VXI-11 servers do (the emulated one:
     sim_backend/transport/vxi11_server.py)."""
     try:
-        if not type(resource.visalib).__module__.startswith("pyvisa_py"):
-            return
-        client = getattr(resource.visalib.sessions.get(resource.session), "interface", None)
+        client = getattr(_pyvisa_py_session(resource, socket_only=False), "interface", None)
         if hasattr(client, "destroy_link"):       # the VXI-11 core client, an ONC RPC client
             client.sock.shutdown(socket.SHUT_RDWR)
     except Exception:  # noqa: BLE001 - a session already closed has nothing to shut down
         pass
 
 
+def _is_pyvisa_py(resource: Any) -> bool:
+    return type(resource.visalib).__module__.startswith("pyvisa_py")
+
+
 def _is_pyvisa_py_socket(resource: Any) -> bool:
-    return _is_raw_socket(resource) and type(resource.visalib).__module__.startswith("pyvisa_py")
+    return _is_raw_socket(resource) and _is_pyvisa_py(resource)
 
 
 def reply_units(reply: str, count: int) -> list[str]:

@@ -190,14 +190,18 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         start_a = self.source_level_a()
         steepest_a = float(np.max(np.abs(np.diff(np.concatenate([[start_a], levels])))))
         self.envelope.check_bias(float(levels[np.argmax(np.abs(levels))]), max(steepest_a / dwell_s, 1e-300))
-        if not self._output_is_on():
-            raise RuntimeError(f"{self.name}: the output is off; switch it on before a sweep")
+        self._require_output_on("")
         self._ensure_current_source()
         self._ensure_sensing_voltage()
         readings = [self._list_sweep(levels[k:k + LIST_POINTS_MAX], dwell_s)
                     for k in range(0, levels.size, LIST_POINTS_MAX)]
         self.raise_on_errors("sweep_current_a")
         return np.concatenate(readings)
+
+    def _require_output_on(self, why: str) -> None:
+        """The output read on, or RuntimeError: a sweep does not switch it on itself."""
+        if not self._output_is_on():
+            raise RuntimeError(f"{self.name}: the output is off{why}; switch it on before a sweep")
 
     def _list_sweep(self, levels: np.ndarray, dwell_s: float) -> np.ndarray:
         for attempt in (1, 2):
@@ -211,9 +215,8 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
                     self.source_level_a()     # set aside with a link lost before: read again
                 # So is the output state (the front panel may have switched it off meanwhile): a
                 # sweep from an output off starts from 0 A, which the guard would refuse here.
-                if unknown(self.write_guard.state, OUTPUT_ON) and not self._output_is_on():
-                    raise RuntimeError(f"{self.name}: the output is off (switched off while the link was "
-                                       "down); switch it on before a sweep")
+                if unknown(self.write_guard.state, OUTPUT_ON):
+                    self._require_output_on(" (switched off while the link was down)")
                 self.write(f':SOUR:SWE:CURR:LIST 1, {dwell_s:.6g}, 1, OFF, "defbuffer1"')
                 # The instrument makes the first step as :INIT runs, not a dwell after the level before.
                 time.sleep(self.sweep_first_wait_s(float(levels[0])))
