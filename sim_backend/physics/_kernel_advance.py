@@ -120,6 +120,13 @@ def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
         k += 1
 
 
+@njit(cache=True, _nrt=False, inline='always')
+def _put_sample(out, k, row):
+    """Sample k (out's column k) of every trace out keeps, from a full sample row."""
+    for c in range(out.shape[0]):
+        out[c, k] = row[c]
+
+
 @njit(cache=True, _nrt=False)
 def _any_event(y, s, thr, ip, fp):
     for w in range(s.shape[0]):
@@ -414,15 +421,15 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     poly_out = ip[NCL] == 0
     # closed-form stretches where every wire is superconducting (see _kernel_exact)
     exact = lin[0] != 0.0
-    # every trace is computed; out keeps its first out.shape[1] columns (the node voltages alone
-    # when that is all the caller records)
-    n_out = out.shape[1]
+    # every trace is computed; out (a row a trace, a column a sample) keeps its first out.shape[0]
+    # traces (the node voltages alone when that is all the caller records)
+    n_out = out.shape[0]
     row = np.empty(nn + nb + ip[NR] + ip[NCS] + nvs + (ny - nb - nw) + nw)
     coef = np.empty((N_COEF, row.shape[0]))
     rhs = np.empty((N_COEF, nn + nvs))
     while cursor[1] < ns and ts[cursor[1]] <= t:
         sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, row, wk)
-        out[cursor[1], :] = row[:n_out]
+        _put_sample(out, cursor[1], row)
         cursor[1] += 1
     need_f = True
     pick_step = False
@@ -475,7 +482,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             # samples left only by rounding (t a few ulp short of t_stop) take the final state
             while cursor[1] < ns:
                 sample_row(ts[cursor[1]], y, s, ip, fp, kinv, v, iv, dy, row, wk)
-                out[cursor[1], :] = row[:n_out]
+                _put_sample(out, cursor[1], row)
                 cursor[1] += 1
             return 0, t, h, n_ev
         while cursor[0] < bp.shape[0] and bp[cursor[0]] <= t + T_SNAP_S:
@@ -507,14 +514,18 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             # a stride at rest spans most of a capture's samples: plain loops, no slice per
             # sample, and the energy columns only where the caller records them
             energies_out = min(max(n_out - e_cols, 0), ny - n_ctrl)
-            k = cursor[1]
-            while k < ns and ts[k] <= t_limit:
-                for c in range(n_out):
-                    out[k, c] = row[c]
-                for j in range(energies_out):
-                    out[k, e_cols + j] = y[n_ctrl + j] + k1[n_ctrl + j] * (ts[k] - t)
-                k += 1
-            cursor[1] = k
+            last = cursor[1]
+            while last < ns and ts[last] <= t_limit:
+                last += 1
+            times = ts[cursor[1]:last]      # views from index 0 vectorize (see write_samples)
+            for c in range(n_out):
+                out[c, cursor[1]:last] = row[c]
+            for j in range(energies_out):
+                trace = out[e_cols + j, cursor[1]:last]
+                energy, power = y[n_ctrl + j], k1[n_ctrl + j]
+                for k in range(times.shape[0]):
+                    trace[k] = energy + power * (times[k] - t)
+            cursor[1] = last
             for j in range(n_ctrl, ny):
                 y[j] += k1[j] * (t_limit - t)
             t = t_limit
@@ -630,7 +641,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
             while cursor[1] < ns and ts[cursor[1]] <= t_new:
                 dense(min((ts[cursor[1]] - t) / h_out, 1.0), h_out, y, kst, ysm)
                 sample_row(ts[cursor[1]], ysm, s, ip, fp, kinv, v, iv, dy, row, wk)
-                out[cursor[1], :] = row[:n_out]
+                _put_sample(out, cursor[1], row)
                 cursor[1] += 1
         crossed = crossed_branch_point(y, y1, s, ip, fp)
         t = t_new

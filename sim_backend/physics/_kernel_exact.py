@@ -248,19 +248,20 @@ def _chunk_terms(n, lin, w, nb, o_ch, linear):
 
 @njit(cache=True, _nrt=False)
 def _write_chunk(k0, n, y, ip, lin, w, linear, out):
-    """out's rows k0 … k0+n−1 at the chunk's times (w[o_ch:]): the columns out keeps summed over
-    the chunk (_chunk_sums), then the rows copied out whole."""
+    """out's samples k0 … k0+n−1 (its columns) at the chunk's times (w[o_ch:]): the traces out
+    keeps summed over the chunk (_chunk_sums), then copied out a trace at a time."""
     nb, nsrc, ncol, nen, pairs = _sizes(ip)
-    n_out = out.shape[1]
+    n_out = out.shape[0]
     n_sums = min(n_out, ncol + nen)
     _chunk_sums(n, y, ip, lin, w, linear, n_sums)
     o_buf = offsets(nb, nsrc, ncol, nen)[5]
-    for j in range(n):
-        row = out[k0 + j]
-        for c in range(n_sums):
-            row[c] = w[o_buf + c * CHUNK + j]
-        for c in range(n_sums, n_out):
-            row[c] = 0.0                  # hotspot resistances: every wire superconducting
+    for c in range(n_sums):
+        trace = out[c, k0:k0 + n]         # views from index 0: the copy vectorizes
+        summed = w[o_buf + c * CHUNK:o_buf + c * CHUNK + n]
+        for j in range(n):
+            trace[j] = summed[j]
+    for c in range(n_sums, n_out):
+        out[c, k0:k0 + n] = 0.0           # hotspot resistances: every wire superconducting
 
 
 @njit(cache=True, _nrt=False)

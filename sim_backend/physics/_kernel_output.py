@@ -111,26 +111,32 @@ def output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, rhs):
 
 @njit(cache=True, _nrt=False)
 def write_samples(coef, n_clamped, t, h, ts, first, t_end, out):
-    """Evaluate the step's polynomials at ts[first], ts[first+1], … ≤ t_end into out's rows (its
-    columns: the first out.shape[1] traces); the last n_clamped of coef's columns (hotspot
+    """Evaluate the step's polynomials at ts[first], ts[first+1], … ≤ t_end into out's columns
+    (its rows: the first out.shape[0] traces); the last n_clamped of coef's columns (hotspot
     resistances) are clamped at 0. Returns the next sample index."""
     ns = ts.shape[0]
-    ncol = out.shape[1]
-    n_free = min(coef.shape[1] - n_clamped, ncol)
-    # rows of coef, contiguous over the columns: the free columns' loop has no branch and vectorizes
-    c0, c1, c2, c3, c4 = coef[0], coef[1], coef[2], coef[3], coef[4]
-    k = first
+    last = first
+    while last < ns and ts[last] <= t_end:
+        last += 1
+    n_rows = out.shape[0]
+    n_free = min(coef.shape[1] - n_clamped, n_rows)
     inv_h = 1.0 / h
-    while k < ns and ts[k] <= t_end:
-        th = min((ts[k] - t) * inv_h, 1.0)
-        row = out[k]
-        for c in range(n_free):
-            row[c] = (((c4[c] * th + c3[c]) * th + c2[c]) * th + c1[c]) * th + c0[c]
-        for c in range(n_free, ncol):
-            val = (((c4[c] * th + c3[c]) * th + c2[c]) * th + c1[c]) * th + c0[c]
-            row[c] = 0.0 if val < 0.0 else val
-        k += 1
-    return k
+    # a trace at a time over the step's samples, through views that start at index 0: numba then
+    # knows no index is negative, and the loops (contiguous, branch-free) vectorize (6x faster
+    # than indexing from `first`, which wraps negative indices a sample at a time)
+    times = ts[first:last]
+    for c in range(n_rows):
+        c0, c1, c2, c3, c4 = coef[0, c], coef[1, c], coef[2, c], coef[3, c], coef[4, c]
+        trace = out[c, first:last]
+        if c < n_free:
+            for k in range(times.shape[0]):
+                th = min((times[k] - t) * inv_h, 1.0)
+                trace[k] = (((c4 * th + c3) * th + c2) * th + c1) * th + c0
+        else:
+            for k in range(times.shape[0]):
+                th = min((times[k] - t) * inv_h, 1.0)
+                trace[k] = max((((c4 * th + c3) * th + c2) * th + c1) * th + c0, 0.0)
+    return last
 
 
 @njit(cache=True, _nrt=False)

@@ -130,7 +130,7 @@ def simulate(
     atol[nb:] = atol_resistance_ohm
     bp = np.sort(waveform_times)           # (a time twice: the kernel passes both at once)
     bp = bp[(bp > t0) & (bp < stop_s)]
-    out = np.empty((ts.size, n_traces))   # the kernel writes every row
+    out = np.empty((n_traces, ts.size))   # a row a trace (contiguous); the kernel writes every sample
     ev = np.zeros((64, 4))
     cursor = np.zeros(2, dtype=np.int64)
     stats = np.zeros(4, dtype=np.int64)
@@ -185,16 +185,16 @@ def _wire_codes(st: _layout.Structure) -> dict[float, str]:
 
 def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> TransientResult:
     nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
-    cols = iter(range(out.shape[1]))
-    node_v = {n: out[:, next(cols)] for n in st.nodes}
+    cols = iter(range(out.shape[0]))
+    node_v = {n: out[next(cols)] for n in st.nodes}
     currents, diss, deliv, hotspot = {}, {}, {}, {}
-    if out.shape[1] > len(st.nodes):
+    if out.shape[0] > len(st.nodes):
         for name in st.branches + st.resistors + st.current_sources + st.voltage_sources:
-            currents[name] = out[:, next(cols)]
-        diss = {name: out[:, next(cols)] for name in st.resistors}
-        diss.update({name: out[:, next(cols)] for name in st.wires})
-        deliv = {name: out[:, next(cols)] for name in st.current_sources + st.voltage_sources}
-        hotspot = {name: out[:, next(cols)] for name in st.wires}
+            currents[name] = out[next(cols)]
+        diss = {name: out[next(cols)] for name in st.resistors}
+        diss.update({name: out[next(cols)] for name in st.wires})
+        deliv = {name: out[next(cols)] for name in st.current_sources + st.voltage_sources}
+        hotspot = {name: out[next(cols)] for name in st.wires}
     off = nb + nw
     totals = y[off:]
     dissipated = {name: float(totals[k]) for k, name in enumerate(st.resistors)}

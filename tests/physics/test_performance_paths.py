@@ -56,10 +56,11 @@ def test_polynomial_output_matches_network_at_dense_states(case):
     rk_step(t, h, y, k1, s, ip, fp, kinv, kst, y1, v, iv, wk, tmp)
 
     ts = t + h * np.array([0.0, 0.13, 0.5, 0.77, 1.0])
-    fast = np.full((ts.size, ncol), np.nan)
+    traces = np.full((ncol, ts.size), np.nan)     # the kernel's layout: a row a trace
     coef = np.empty((N_COEF, ncol))
     output_coefficients(t, h, y, kst, s, ip, fp, kinv, coef, np.empty((N_COEF, nn + nvs)))
-    assert write_samples(coef, nw, t, h, ts, 0, t + h, fast) == ts.size
+    assert write_samples(coef, nw, t, h, ts, 0, t + h, traces) == ts.size
+    fast = traces.T
     direct = np.empty_like(fast)
     ysm = np.empty(ny)
     for row, t_s in enumerate(ts):
@@ -69,6 +70,21 @@ def test_polynomial_output_matches_network_at_dense_states(case):
     assert np.all(np.abs(fast - direct) <= 1e-12 * scale)
     if "resistive" in case:
         assert np.all(fast[:, -nw] > 0)                # the hotspot column carries R while resistive
+
+
+def test_samples_of_a_step_are_written_from_its_first_to_its_end_only():
+    """A step writes the samples from the one it is given up to its end, in every trace kept, and
+    no other: before it and after it the record is untouched, and it returns the next sample."""
+    coef = np.arange(1.0, 16.0).reshape(5, 3)          # θ-polynomials of three traces, the last clamped at 0
+    coef[:, 2] = [-1.0, 0.5, 0.0, 0.0, 0.0]            # −1 + θ/2 < 0 throughout: clamped
+    ts = np.linspace(0.0, 10.0, 11)
+    traces = np.full((3, ts.size), np.nan)
+    assert write_samples(coef, 1, 3.0, 4.0, ts, 4, 7.0, traces) == 8
+    theta = (ts[4:8] - 3.0) / 4.0
+    expected = sum(coef[p, :2, None] * theta[None, :] ** p for p in range(5))
+    np.testing.assert_allclose(traces[:2, 4:8], expected, rtol=1e-15)
+    assert np.all(traces[2, 4:8] == 0.0)
+    assert np.isnan(traces[:, :4]).all() and np.isnan(traces[:, 8:]).all()
 
 
 @pytest.mark.parametrize("bump_a, fires", [(8e-6, True), (3e-6, False)])
