@@ -54,7 +54,7 @@ def _segment(k, t, ip, fp):
     return lo, hi
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def pwl_value(k, t, ip, fp):
     lo, hi = _segment(k, t, ip, fp)
     pt = ip[PWL_T]
@@ -144,7 +144,7 @@ def fit_denominator(x):
     return _fit_closed(x)[0]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def differential_inductance(l0, nonlinear, isw, i):
     """dΦ/dI for Φ = L₀·I/(2cos(0.67·asin(0.6·I/I_sw))−1), or L₀ for linear branches."""
     if nonlinear == 0:
@@ -277,10 +277,12 @@ def network(t, t_mid, y, s, ip, fp, kinv, v, iv, dy, wk):
     # scratch layout in wk: [rhs (nn+nvs) | dΦ/dI (nb) | branch drive (nb) | cluster system]
     o_ld = nn + nvs
     o_dr = o_ld + nb
-    for k in range(nn + nvs):
+    o_cs = nb + nw + nr + nw    # the current sources' delivered-power entries of dy: their values
+    for k in range(nn + nvs):   # wait there until the node voltages are known (one lookup each)
         wk[k] = 0.0
     for k in range(ncs):
         val = pwl_value(k, t, ip, fp)
+        dy[o_cs + k] = val
         p = node_of(ip, CS_P, k)
         n = node_of(ip, CS_N, k)
         if p >= 0:
@@ -343,10 +345,10 @@ def network(t, t_mid, y, s, ip, fp, kinv, v, iv, dy, wk):
         dy[off + w] = max(y[nb + w], 0.0) * i * i if s[w] == 1 else 0.0
     off += nw
     for k in range(ncs):
-        dy[off + k] = pwl_value(k, t, ip, fp) * vdiff(v, node_of(ip, CS_P, k), node_of(ip, CS_N, k))
+        dy[off + k] *= vdiff(v, node_of(ip, CS_P, k), node_of(ip, CS_N, k))
     off += ncs
     for m in range(nvs):
-        dy[off + m] = pwl_value(ncs + m, t, ip, fp) * iv[m]
+        dy[off + m] = wk[nn + m] * iv[m]      # the source's value, as the MNA right-hand side has it
 
 
 @njit(cache=True, _nrt=False)
