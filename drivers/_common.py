@@ -198,6 +198,53 @@ class RecoveringVisa:
         safe_state_with_bare_reconnects._reconnects_bare = True  # type: ignore[attr-defined]
         cls.safe_state = safe_state_with_bare_reconnects  # type: ignore[attr-defined]
 
+    @classmethod
+    def record_instance(cls, instance: Any) -> None:
+        """QCoDeS calls this once the driver's __init__ has completed: every parameter is there."""
+        super().record_instance(instance)  # type: ignore[misc]
+        instance._read_malformed_parameter_replies_again()
+
+    def _read_malformed_parameter_replies_again(self) -> None:
+        """Every parameter that is a plain query (a QCoDeS get_cmd string, the stock drivers' as
+        ours) reads a reply its parser or value mapping cannot take as a reply that does not
+        parse (read_parsed): read again after a resynchronisation, then MalformedReplyError,
+        instead of the parser's own ValueError or KeyError ending the verb at the first garbled
+        line."""
+        from qcodes.parameters.command import Command
+
+        seen: set[int] = set()
+        pending: list[Any] = [self]
+        while pending:
+            node = pending.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            pending.extend(getattr(node, "submodules", {}).values())
+            pending.extend(node if isinstance(node, Sequence) and not isinstance(node, str) else ())  # channel lists
+            for parameter in getattr(node, "parameters", {}).values():
+                query = getattr(parameter, "get_raw", None)
+                # a query string, not a function (a stock sweep's or measurement's get runs more
+                # than one exchange: reading it again would do all of them again)
+                plain_query = isinstance(query, Command) and isinstance(getattr(query, "cmd_str", None), str)
+                if plain_query and id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    parameter.get = self._parsed_get(parameter, parameter.get)
+
+    def _parsed_get(self, parameter: Any, get: Callable[[], T]) -> Callable[[], T]:
+        what = f"{parameter.full_name}'s query"
+
+        def read() -> T:
+            try:
+                return get()
+            except KeyError as exc:          # an enumerated reply outside the value mapping
+                raise ValueError(f"reply outside {parameter.name}'s values: {exc}") from exc
+
+        @functools.wraps(get)
+        def parsed_get() -> T:
+            return self.read_parsed(what, read)
+
+        return parsed_get
+
     def remember_address(self, address: str, visalib: str | None) -> None:
         """Called by each driver's __init__ with what it was opened with."""
         self._open_spec = (address, visalib)

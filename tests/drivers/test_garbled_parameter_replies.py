@@ -1,0 +1,111 @@
+"""A garbled reply to a parameter's query is read again, as any other query's is.
+
+The drivers read some settings through QCoDeS parameters, ours and the stock drivers' (a pulse
+generator's present low level before it writes new levels, a Lake Shore's setpoint). Their
+parsers used to meet a garbled line with a bare ValueError ("could not convert string to float",
+"getting ..._level_low") that ended the verb at the first garbled line, where every other query
+resynchronises and reads again. Now the same: read again, and where it stays garbled a
+MalformedReplyError that names the instrument and the parameter, with nothing written after it.
+
+Real drivers, in-process and over TCP, the emulated bench; the replies are garbled through the
+bench's fault plan, which both transports consult before every reply.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from driver_helpers import ENVELOPES, PULSER_ENVELOPE, faults_of
+
+from drivers._common import MalformedReplyError
+from drivers.keysight_33500b import Keysight33500B
+from drivers.keysight_81160a import Keysight81160A
+from drivers.lakeshore_336 import Lakeshore336
+from sim_backend.faults.plan import garble
+
+pytestmark = pytest.mark.timeout(60)
+
+GENERATORS = {"keysight_33522b": Keysight33500B, "keysight_81160a": Keysight81160A}
+#: The generator's low-level query on channel 1, as either model spells it.
+LOW_LEVEL_QUERY = r":?(?:SOUR(?:CE)?1:)?VOLT(?:AGE)?1?:LOW\?"
+
+
+def garble_replies_to(bench, role: str, query: str, times: int) -> list[str]:
+    """Garble the replies to the next `times` messages that hold a unit matching `query` (a
+    regex); returns the messages the instrument got."""
+    device, faults = bench.device(role), faults_of(bench, role)
+    original, messages, left = device.write_bytes, [], [times]
+    unit = re.compile(rf"(^|;)\s*(?:{query})\s*(;|$)", re.IGNORECASE)
+
+    def write_bytes(data: bytes) -> None:
+        for message in bytes(data).decode("ascii", "replace").split("\n"):
+            if message.strip():
+                if unit.search(message.strip()) and left[0] > 0:
+                    left[0] -= 1
+                    faults.inject(garble())
+                messages.append(message.strip())
+        original(data)
+
+    device.write_bytes = write_bytes             # the transports look it up on the instance
+    return messages
+
+
+class TestPulseGenerators:
+    @pytest.fixture(params=sorted(GENERATORS))
+    def generator_model(self, request) -> str:
+        return request.param
+
+    @pytest.fixture
+    def bench_models(self, generator_model) -> dict[str, str]:
+        return {"pulser": generator_model}
+
+    def _configure(self, generator, amplitude_v: float) -> None:
+        generator.configure_pulse(amplitude_v=amplitude_v, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+
+    def test_a_garbled_low_level_is_read_again_and_the_pulse_configured(self, connect, bench, generator_model):
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        self._configure(generator, 0.6)
+        resynchronised = generator.resynchronisations
+        sent = garble_replies_to(bench, "pulser", LOW_LEVEL_QUERY, 1)
+        self._configure(generator, -0.4)
+        assert sum(bool(re.search(LOW_LEVEL_QUERY, m, re.IGNORECASE)) for m in sent) == 2, sent   # asked again
+        assert generator.resynchronisations == resynchronised + 1
+        channel = bench.world.panels["pulser"].channels[1]
+        assert (channel.inverted, channel.amplitude_vpp) == (True, pytest.approx(0.4))
+        generator.set_output_enabled(True)
+        assert channel.output_enabled
+
+    def test_a_low_level_garbled_every_time_names_the_parameter_and_writes_no_level(self, connect, bench,
+                                                                                    generator_model):
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        self._configure(generator, 0.6)
+        channel = bench.world.panels["pulser"].channels[1]
+        levels_before = (channel.amplitude_vpp, channel.offset_v)
+        sent = garble_replies_to(bench, "pulser", LOW_LEVEL_QUERY, generator.parse_attempts)
+        with pytest.raises(MalformedReplyError, match=r"ch1_level_low's query gave a malformed reply 2 times in a row"):
+            self._configure(generator, 0.3)
+        asked = [k for k, m in enumerate(sent) if re.search(LOW_LEVEL_QUERY, m, re.IGNORECASE)]
+        assert len(asked) == 2, sent
+        assert not any(re.search(r"VOLT(?:AGE)?1?:(?:HIGH|LOW) ", m, re.IGNORECASE) for m in sent[asked[0]:]), sent
+        assert (channel.amplitude_vpp, channel.offset_v) == levels_before
+
+
+class TestStockParameters:
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {"cryostat": "lakeshore_336"}
+
+    def test_a_stock_drivers_garbled_setpoint_is_read_again(self, connect, bench):
+        controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+        controller.set_setpoint_k(4.5)
+        garble_replies_to(bench, "cryostat", r"SETP\? ?1", 1)
+        resynchronised = controller.resynchronisations
+        assert controller.output_1.setpoint() == pytest.approx(4.5)
+        assert controller.resynchronisations == resynchronised + 1
+
+    def test_a_stock_drivers_enumerated_reply_garbled_every_time_is_a_malformed_reply(self, connect, bench):
+        controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+        garble_replies_to(bench, "cryostat", r"RANGE\? ?1", controller.parse_attempts)
+        with pytest.raises(MalformedReplyError, match=r"output_1_output_range's query gave a malformed reply"):
+            controller.output_1.output_range()
