@@ -155,6 +155,9 @@ class RecoveringVisa:
     #: Reconnects after a failed link, which set aside what the write guard had recorded and heard
     #: (a resynchronisation's bare reopen keeps both).
     links_lost: int = 0
+    #: Error-queue entries that arrived garbled (each lost: reading consumed it), so a message
+    #: they reported on may or may not have been run.
+    reports_garbled: int = 0
     #: A failed link's role settings not yet written again (`_set_aside_after_link_loss`).
     _link_lost_pending: bool = False
     #: A failed link's record in the guard not yet set aside: stored the moment the failure is
@@ -752,6 +755,7 @@ class RecoveringVisa:
                                          f"lost ({error_text(error)[-80:]})")
                 log.warning("%s: %s", self._who(), error)
                 garbled = True
+                self.reports_garbled += 1
                 continue
             if code == 0:
                 break

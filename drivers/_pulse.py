@@ -338,14 +338,26 @@ class PulseGeneratorRole:
         self.raise_on_errors("configure_dc")
 
     def _written_whole(self, write: Callable[[], None]) -> None:
-        """`write` (a configuration's messages), once more if a link was lost on the way: the
-        reconnect re-applied the configuration before this one (or none, on the first), and the
-        panel may have changed what was written before the loss (the load, the function)."""
+        """`write` (a configuration's messages), once more if a link was lost on the way (the
+        reconnect re-applied the configuration before this one, or none, on the first, and the
+        panel may have changed what was written before the loss: the load, the function) or a
+        report on one of its messages arrived garbled (the guard cannot know the message was run,
+        and the output would be refused as if its settings had never been written)."""
+        again_for_a_garbled_report = False
         for _ in range(2):
-            links_lost = self.links_lost
-            write()
-            if self.links_lost == links_lost:
+            links_lost, reports_garbled = self.links_lost, self.reports_garbled
+            try:
+                write()
+            except EnvelopeError:
+                if not again_for_a_garbled_report:
+                    raise
+                # What the guard no longer knows after the lost report can refuse the same
+                # settings now (the DC function with the output on, its offset unknown): they
+                # stand as first written, unconfirmed, as they would without this pass.
                 return
+            if self.links_lost == links_lost and self.reports_garbled == reports_garbled:
+                return
+            again_for_a_garbled_report = self.links_lost == links_lost
 
     def _write_matched_load(self) -> None:
         # The levels are written into the load the instrument is told of: a load set at its front

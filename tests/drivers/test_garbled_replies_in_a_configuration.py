@@ -1,11 +1,18 @@
-"""A garbled reply to a parameter's query is read again, as any other query's is.
+"""A garbled reply inside a generator's configuration, or to any parameter's query, ends nothing.
 
-The drivers read some settings through QCoDeS parameters, ours and the stock drivers' (a pulse
+A garbled reply to a parameter's query is read again, as any other query's is. The drivers read some settings through QCoDeS parameters, ours and the stock drivers' (a pulse
 generator's present low level before it writes new levels, a Lake Shore's setpoint). Their
 parsers used to meet a garbled line with a bare ValueError ("could not convert string to float",
 "getting ..._level_low") that ended the verb at the first garbled line, where every other query
 resynchronises and reads again. Now the same: read again, and where it stays garbled a
 MalformedReplyError that names the instrument and the parameter, with nothing written after it.
+
+A garbled report after a configuration's message (the error-queue entry, consumed by the read)
+leaves the guard not knowing whether the message was run, and switching the output on was then
+refused as if its settings had never been written ("a function this session never set ... (set
+it first)"). Now the configuration is written again, as after a lost link; where the guard,
+not knowing, refuses the same settings now (the DC function with the output on), they stand as
+first written.
 
 Real drivers, in-process and over TCP, the emulated bench; the replies are garbled through the
 bench's fault plan, which both transports consult before every reply.
@@ -16,13 +23,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from driver_helpers import ENVELOPES, PULSER_ENVELOPE, faults_of
+from driver_helpers import ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, faults_of
 
 from drivers._common import MalformedReplyError
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
-from sim_backend.faults.plan import garble
+from sim_backend.faults.plan import DELIVER, garble
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -89,6 +96,24 @@ class TestPulseGenerators:
         assert len(asked) == 2, sent
         assert not any(re.search(r"VOLT(?:AGE)?1?:(?:HIGH|LOW) ", m, re.IGNORECASE) for m in sent[asked[0]:]), sent
         assert (channel.amplitude_vpp, channel.offset_v) == levels_before
+
+
+    @pytest.mark.parametrize("garbled_reply", range(20))     # a sequence takes 18 replies unfaulted
+    def test_one_garbled_reply_anywhere_in_a_sequence_of_verbs_ends_none_of_them(self, connect, bench,
+                                                                                generator_model, garbled_reply):
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        channel = bench.world.panels["pulser"].channels[1]
+        faults_of(bench, "pulser").inject(*[DELIVER] * garbled_reply, garble())
+        self._configure(generator, 0.6)
+        assert (channel.function, channel.pulse_width_s, channel.amplitude_vpp) == ("PULS", 50e-9, pytest.approx(0.6))
+        generator.set_output_enabled(True)
+        assert channel.output_enabled
+        generator.configure_pulse(amplitude_v=0.5, width_s=40e-9, edge_s=10e-9, period_s=1e-6, count=3)
+        assert (channel.pulse_width_s, channel.burst_cycles, channel.amplitude_vpp) == (40e-9, 3, pytest.approx(0.5))
+        generator.configure_dc(level_v=0.1)
+        assert (channel.function, channel.offset_v, channel.output_enabled) == ("DC", pytest.approx(0.1), True)
+        generator.safe_state()
+        assert_generator_safe(bench)
 
 
 class TestStockParameters:
