@@ -47,6 +47,7 @@ import pyvisa
 from pyvisa import constants
 
 from drivers._write_guard import STORED_SETUP_RULES, Learner, Rule, WriteGuard
+from contracts.envelope import EnvelopeError
 from contracts.error_text import error_text
 from contracts.files.addresses import normalise_address
 
@@ -311,6 +312,29 @@ class RecoveringVisa:
                 return result
             finally:
                 self._held = outer
+
+    def write_whole(self, write: Callable[[], None]) -> None:
+        """`write` (a role verb's settings), once more if a link was lost on the way (the
+        reconnect re-applied the role settings before these, or none, on the first, and the
+        front panel may have changed what was written before the loss) or a report on one of its
+        messages arrived garbled (the guard cannot know the message was run, and what needs its
+        settings, an output switched on, would be refused as if they had never been written).
+        Where the guard, not knowing what the first pass did, refuses the same settings on the
+        second (a generator's DC function with the output on and its offset unknown), nothing of
+        the refused unit is written and they stand as first written, unconfirmed, as they would
+        without the second pass."""
+        again_for_a_garbled_report = False
+        for _ in range(2):
+            links_lost, reports_garbled = self.links_lost, self.reports_garbled
+            try:
+                write()
+            except EnvelopeError:
+                if not again_for_a_garbled_report:
+                    raise
+                return
+            if self.links_lost == links_lost and self.reports_garbled == reports_garbled:
+                return
+            again_for_a_garbled_report = self.links_lost == links_lost
 
     def _send_held(self) -> None:
         if self._held:

@@ -317,7 +317,7 @@ class PulseGeneratorRole:
             self._write_matched_load()
             self._write_width_hold()
             self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
-        self._written_whole(lambda: self.write_in_messages(write))
+        self.write_whole(lambda: self.write_in_messages(write))
         self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
                                            period_s=period_s, count=count))
         self.raise_on_errors("configure_pulse")
@@ -333,31 +333,9 @@ class PulseGeneratorRole:
             # after the reconnect (test_configure_dc_that_returns_leaves_the_dc_function).
             self._write_matched_load()
             self._write_dc(level_v)
-        self._written_whole(write)
+        self.write_whole(write)
         self._last_config = ("dc", dict(level_v=level_v))
         self.raise_on_errors("configure_dc")
-
-    def _written_whole(self, write: Callable[[], None]) -> None:
-        """`write` (a configuration's messages), once more if a link was lost on the way (the
-        reconnect re-applied the configuration before this one, or none, on the first, and the
-        panel may have changed what was written before the loss: the load, the function) or a
-        report on one of its messages arrived garbled (the guard cannot know the message was run,
-        and the output would be refused as if its settings had never been written)."""
-        again_for_a_garbled_report = False
-        for _ in range(2):
-            links_lost, reports_garbled = self.links_lost, self.reports_garbled
-            try:
-                write()
-            except EnvelopeError:
-                if not again_for_a_garbled_report:
-                    raise
-                # What the guard no longer knows after the lost report can refuse the same
-                # settings now (the DC function with the output on, its offset unknown): they
-                # stand as first written, unconfirmed, as they would without this pass.
-                return
-            if self.links_lost == links_lost and self.reports_garbled == reports_garbled:
-                return
-            again_for_a_garbled_report = self.links_lost == links_lost
 
     def _write_matched_load(self) -> None:
         # The levels are written into the load the instrument is told of: a load set at its front

@@ -153,7 +153,7 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def set_compliance_v(self, voltage_v: float) -> None:
         self.envelope.check_at_most("compliance_max_v", voltage_v, "compliance voltage", "V")
         self._ensure_current_source()
-        self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}")
+        self.write_whole(lambda: self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}"))
         self._compliance_v = voltage_v
         self.raise_on_errors("set_compliance_v")
 
@@ -667,4 +667,5 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             # Found sourcing voltage (set at the front panel while the link was down): back to
             # current only with the output off, or its level would be applied at once.
             self._ensure_current_source()
-            self.write(f":SOUR:CURR:VLIM {self._compliance_v:.6g}")
+            compliance_v = self._compliance_v
+            self.write_whole(lambda: self.write(f":SOUR:CURR:VLIM {compliance_v:.6g}"))

@@ -1,4 +1,4 @@
-"""A garbled reply inside a generator's configuration, or to any parameter's query, ends nothing.
+"""A garbled reply inside a configuration, or to any parameter's query, ends nothing.
 
 A garbled reply to a parameter's query is read again, as any other query's is. The drivers read some settings through QCoDeS parameters, ours and the stock drivers' (a pulse
 generator's present low level before it writes new levels, a Lake Shore's setpoint). Their
@@ -10,9 +10,9 @@ MalformedReplyError that names the instrument and the parameter, with nothing wr
 A garbled report after a configuration's message (the error-queue entry, consumed by the read)
 leaves the guard not knowing whether the message was run, and switching the output on was then
 refused as if its settings had never been written ("a function this session never set ... (set
-it first)"). Now the configuration is written again, as after a lost link; where the guard,
-not knowing, refuses the same settings now (the DC function with the output on), they stand as
-first written.
+it first)"; the 2450's compliance, set or re-applied after a lost link). Now the configuration is
+written again, as after a lost link; where the guard, not knowing, refuses the same settings now
+(a generator's DC function with the output on), they stand as first written.
 
 Real drivers, in-process and over TCP, the emulated bench; the replies are garbled through the
 bench's fault plan, which both transports consult before every reply.
@@ -26,10 +26,11 @@ import pytest
 from driver_helpers import ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, faults_of
 
 from drivers._common import MalformedReplyError
+from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
 from drivers.lakeshore_336 import Lakeshore336
-from sim_backend.faults.plan import DELIVER, garble
+from sim_backend.faults.plan import DELIVER, drop, garble
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -114,6 +115,60 @@ class TestPulseGenerators:
         assert (channel.function, channel.offset_v, channel.output_enabled) == ("DC", pytest.approx(0.1), True)
         generator.safe_state()
         assert_generator_safe(bench)
+
+
+def garble_the_report_after(bench, role: str, written: str, report: str = "SYST:ERR?") -> list[str]:
+    """Garble the reply to the next `report` query that follows a message holding a unit that
+    matches `written` (a regex); returns the messages the instrument got."""
+    device, faults = bench.device(role), faults_of(bench, role)
+    original, messages, left = device.write_bytes, [], [1]
+    unit = re.compile(rf"(^|;)\s*(?:{written})\s*(;|$)", re.IGNORECASE)
+
+    def write_bytes(data: bytes) -> None:
+        for message in bytes(data).decode("ascii", "replace").split("\n"):
+            if message.strip():
+                if (message.strip().upper() == report and messages and unit.search(messages[-1])
+                        and left[0] > 0):
+                    left[0] -= 1
+                    faults.inject(garble())
+                messages.append(message.strip())
+        original(data)
+
+    device.write_bytes = write_bytes
+    return messages
+
+
+class TestSourceMeter:
+    COMPLIANCE = r":?SOUR(?:CE)?:CURR(?:ENT)?:VLIM [0-9.e+-]+"
+
+    @pytest.fixture
+    def bench_models(self) -> dict[str, str]:
+        return {}
+
+    def test_a_compliance_whose_report_arrived_garbled_is_written_again_and_the_output_switches_on(
+            self, connect, bench):
+        smu = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+        sent = garble_the_report_after(bench, "bias", self.COMPLIANCE)
+        smu.set_compliance_v(0.5)
+        assert sum(bool(re.search(self.COMPLIANCE, m, re.IGNORECASE)) for m in sent) == 2, sent
+        smu.set_output_enabled(True)
+        smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
+        panel = bench.world.panels["bias"]
+        assert (panel.output_enabled, panel.current_level_a) == (True, pytest.approx(2e-6))
+
+    def test_a_compliance_re_applied_after_a_lost_link_and_garbled_is_written_again(self, connect, bench):
+        smu = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+        smu.set_compliance_v(0.5)
+        smu.set_output_enabled(True)
+        smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
+        garble_the_report_after(bench, "bias", self.COMPLIANCE)
+        faults_of(bench, "bias").inject(drop())         # the next reply: the link is lost, then reopened
+        assert smu.current_a() == pytest.approx(2e-6, rel=1e-3)
+        assert smu.links_lost == 1
+        smu.set_output_enabled(True)                      # refused with the compliance unknown
+        smu.set_current_a(3e-6, ramp_a_per_s=100e-6)
+        panel = bench.world.panels["bias"]
+        assert (panel.output_enabled, panel.current_level_a) == (True, pytest.approx(3e-6))
 
 
 class TestStockParameters:
