@@ -18,6 +18,8 @@ from drivers._write_guard import Admission, Learner, Rule, number, refuse, whole
 from contracts.envelope import Envelope, EnvelopeError
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
+#: Writes of a setpoint whose status report (*ESR?, cleared by reading it) arrived garbled.
+SETPOINT_ATTEMPTS = 2
 _ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}
 
 #: The stock QCoDeS output's HTRSET group (`lakeshore_base.LakeshoreBaseOutput.heater_group`),
@@ -96,9 +98,17 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                 raise EnvelopeError(f"refused: setpoint ramp must be > 0 K/min, got {ramp_k_per_min!r}; "
                                     "nothing was written")
             self.envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp_k_per_min, "setpoint ramp", "K/min")
-        self._write_setpoint(temperature_k, ramp_k_per_min)
-        self._last_setpoint = (temperature_k, ramp_k_per_min)
-        self.raise_on_status_errors("set_setpoint_k")
+        for attempt in range(1, SETPOINT_ATTEMPTS + 1):
+            self._write_setpoint(temperature_k, ramp_k_per_min)
+            self._last_setpoint = (temperature_k, ramp_k_per_min)
+            try:
+                self.raise_on_status_errors("set_setpoint_k")
+                return
+            except MalformedReplyError:
+                # The status arrived garbled, and reading it cleared it: written again and
+                # checked again, as the safe state does, rather than the run ending on one byte.
+                if attempt == SETPOINT_ATTEMPTS:
+                    raise
 
     def heater_output_pct(self) -> float:
         return self.read_parsed("the heater output", lambda: float(self.role_output().output()))

@@ -176,6 +176,14 @@ class TestStockParameters:
     def bench_models(self) -> dict[str, str]:
         return {"cryostat": "lakeshore_336"}
 
+    def test_a_setpoint_whose_status_report_arrived_garbled_is_written_again(self, connect, bench):
+        controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+        # the status is read once the setpoint, the control mode and the heater range are written
+        sent = garble_the_report_after(bench, "cryostat", r"RANGE 1, ?[1-3]", report="*ESR?")
+        controller.set_setpoint_k(4.2)
+        assert sum(bool(re.match(r"SETP 1, ?4\.2", m)) for m in sent) == 2, sent
+        assert bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(4.2)
+
     def test_a_stock_drivers_garbled_setpoint_is_read_again(self, connect, bench):
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
         controller.set_setpoint_k(4.5)
