@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -80,6 +81,38 @@ def served_address(served, transport: str) -> str:
     """The VISA address of a BenchServer's served instrument over `transport` (a key of SERVED)."""
     return {"tcp": lambda: served.server.visa_address, "vxi11": lambda: served.vxi11_address,
             "hislip": lambda: served.hislip_address}[transport]()
+
+
+def lose_replies(bench, role: str, loss, *, to: str, after: str | None = None, times: int = 1) -> list[str]:
+    """Lose the replies to the next `times` messages that hold a unit matching `to` (a regex), as
+    `loss` does (`after`: only where the message before holds a unit matching it); returns the
+    messages the instrument got."""
+    device, faults = bench.device(role), faults_of(bench, role)
+    original, messages, left = device.write_bytes, [], [times]
+
+    def unit(pattern: str) -> re.Pattern:
+        return re.compile(rf"(^|;)\s*(?:{pattern})\s*(;|$)", re.IGNORECASE)
+
+    query, before = unit(to), unit(after) if after is not None else None
+
+    def write_bytes(data: bytes) -> None:
+        for message in bytes(data).decode("ascii", "replace").split("\n"):
+            if message.strip():
+                if (query.search(message.strip()) and left[0] > 0
+                        and (before is None or (messages and before.search(messages[-1])))):
+                    left[0] -= 1
+                    faults.inject(loss())        # this query's reply
+                messages.append(message.strip())
+        original(data)
+
+    device.write_bytes = write_bytes             # the transports look it up on the instance
+    return messages
+
+
+def lose_reports_after(bench, role: str, written: str, report: str, loss, times: int = 1) -> list[str]:
+    """Lose the reply to the next `times` `report` queries that follow a message holding a unit
+    that matches `written` (a regex), as `loss` does; returns the messages the instrument got."""
+    return lose_replies(bench, role, loss, to=re.escape(report), after=written, times=times)
 
 
 def station_address(bench, role_name: str) -> str:

@@ -1,7 +1,8 @@
 """A garbled reply inside a configuration, or to any parameter's query, ends nothing.
 
-A garbled reply to a parameter's query is read again, as any other query's is. The drivers read some settings through QCoDeS parameters, ours and the stock drivers' (a pulse
-generator's present low level before it writes new levels, a Lake Shore's setpoint). Their
+A garbled reply to a parameter's query is read again, as any other query's is. The drivers read
+some settings through QCoDeS parameters, ours and the stock drivers' (a pulse generator's present
+low level before it writes new levels, a Lake Shore's setpoint). Their
 parsers used to meet a garbled line with a bare ValueError ("could not convert string to float",
 "getting ..._level_low") that ended the verb at the first garbled line, where every other query
 resynchronises and reads again. Now the same: read again, and where it stays garbled a
@@ -23,7 +24,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from driver_helpers import ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, faults_of
+from driver_helpers import (
+    ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, faults_of, lose_replies, lose_reports_after,
+)
 
 from drivers._common import MalformedReplyError
 from drivers.keithley_2450 import Keithley2450
@@ -37,26 +40,6 @@ pytestmark = pytest.mark.timeout(60)
 GENERATORS = {"keysight_33522b": Keysight33500B, "keysight_81160a": Keysight81160A}
 #: The generator's low-level query on channel 1, as either model spells it.
 LOW_LEVEL_QUERY = r":?(?:SOUR(?:CE)?1:)?VOLT(?:AGE)?1?:LOW\?"
-
-
-def garble_replies_to(bench, role: str, query: str, times: int) -> list[str]:
-    """Garble the replies to the next `times` messages that hold a unit matching `query` (a
-    regex); returns the messages the instrument got."""
-    device, faults = bench.device(role), faults_of(bench, role)
-    original, messages, left = device.write_bytes, [], [times]
-    unit = re.compile(rf"(^|;)\s*(?:{query})\s*(;|$)", re.IGNORECASE)
-
-    def write_bytes(data: bytes) -> None:
-        for message in bytes(data).decode("ascii", "replace").split("\n"):
-            if message.strip():
-                if unit.search(message.strip()) and left[0] > 0:
-                    left[0] -= 1
-                    faults.inject(garble())
-                messages.append(message.strip())
-        original(data)
-
-    device.write_bytes = write_bytes             # the transports look it up on the instance
-    return messages
 
 
 class TestPulseGenerators:
@@ -75,7 +58,7 @@ class TestPulseGenerators:
         generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
         self._configure(generator, 0.6)
         resynchronised = generator.resynchronisations
-        sent = garble_replies_to(bench, "pulser", LOW_LEVEL_QUERY, 1)
+        sent = lose_replies(bench, "pulser", garble, to=LOW_LEVEL_QUERY, times=1)
         self._configure(generator, -0.4)
         assert sum(bool(re.search(LOW_LEVEL_QUERY, m, re.IGNORECASE)) for m in sent) == 2, sent   # asked again
         assert generator.resynchronisations == resynchronised + 1
@@ -90,7 +73,7 @@ class TestPulseGenerators:
         self._configure(generator, 0.6)
         channel = bench.world.panels["pulser"].channels[1]
         levels_before = (channel.amplitude_vpp, channel.offset_v)
-        sent = garble_replies_to(bench, "pulser", LOW_LEVEL_QUERY, generator.parse_attempts)
+        sent = lose_replies(bench, "pulser", garble, to=LOW_LEVEL_QUERY, times=generator.parse_attempts)
         with pytest.raises(MalformedReplyError, match=r"ch1_level_low's query gave a malformed reply 2 times in a row"):
             self._configure(generator, 0.3)
         asked = [k for k, m in enumerate(sent) if re.search(LOW_LEVEL_QUERY, m, re.IGNORECASE)]
@@ -117,27 +100,6 @@ class TestPulseGenerators:
         assert_generator_safe(bench)
 
 
-def garble_the_report_after(bench, role: str, written: str, report: str = "SYST:ERR?") -> list[str]:
-    """Garble the reply to the next `report` query that follows a message holding a unit that
-    matches `written` (a regex); returns the messages the instrument got."""
-    device, faults = bench.device(role), faults_of(bench, role)
-    original, messages, left = device.write_bytes, [], [1]
-    unit = re.compile(rf"(^|;)\s*(?:{written})\s*(;|$)", re.IGNORECASE)
-
-    def write_bytes(data: bytes) -> None:
-        for message in bytes(data).decode("ascii", "replace").split("\n"):
-            if message.strip():
-                if (message.strip().upper() == report and messages and unit.search(messages[-1])
-                        and left[0] > 0):
-                    left[0] -= 1
-                    faults.inject(garble())
-                messages.append(message.strip())
-        original(data)
-
-    device.write_bytes = write_bytes
-    return messages
-
-
 class TestSourceMeter:
     COMPLIANCE = r":?SOUR(?:CE)?:CURR(?:ENT)?:VLIM [0-9.e+-]+"
 
@@ -148,7 +110,7 @@ class TestSourceMeter:
     def test_a_compliance_whose_report_arrived_garbled_is_written_again_and_the_output_switches_on(
             self, connect, bench):
         smu = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
-        sent = garble_the_report_after(bench, "bias", self.COMPLIANCE)
+        sent = lose_reports_after(bench, "bias", self.COMPLIANCE, "SYST:ERR?", garble)
         smu.set_compliance_v(0.5)
         assert sum(bool(re.search(self.COMPLIANCE, m, re.IGNORECASE)) for m in sent) == 2, sent
         smu.set_output_enabled(True)
@@ -161,7 +123,7 @@ class TestSourceMeter:
         smu.set_compliance_v(0.5)
         smu.set_output_enabled(True)
         smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
-        garble_the_report_after(bench, "bias", self.COMPLIANCE)
+        lose_reports_after(bench, "bias", self.COMPLIANCE, "SYST:ERR?", garble)
         faults_of(bench, "bias").inject(drop())         # the next reply: the link is lost, then reopened
         assert smu.current_a() == pytest.approx(2e-6, rel=1e-3)
         assert smu.links_lost == 1
@@ -179,7 +141,7 @@ class TestStockParameters:
     def test_a_setpoint_whose_status_report_arrived_garbled_is_written_again(self, connect, bench):
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
         # the status is read once the setpoint, the control mode and the heater range are written
-        sent = garble_the_report_after(bench, "cryostat", r"RANGE 1, ?[1-3]", report="*ESR?")
+        sent = lose_reports_after(bench, "cryostat", r"RANGE 1, ?[1-3]", "*ESR?", garble)
         controller.set_setpoint_k(4.2)
         assert sum(bool(re.match(r"SETP 1, ?4\.2", m)) for m in sent) == 2, sent
         assert bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(4.2)
@@ -187,13 +149,13 @@ class TestStockParameters:
     def test_a_stock_drivers_garbled_setpoint_is_read_again(self, connect, bench):
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
         controller.set_setpoint_k(4.5)
-        garble_replies_to(bench, "cryostat", r"SETP\? ?1", 1)
+        lose_replies(bench, "cryostat", garble, to=r"SETP\? ?1", times=1)
         resynchronised = controller.resynchronisations
         assert controller.output_1.setpoint() == pytest.approx(4.5)
         assert controller.resynchronisations == resynchronised + 1
 
     def test_a_stock_drivers_enumerated_reply_garbled_every_time_is_a_malformed_reply(self, connect, bench):
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
-        garble_replies_to(bench, "cryostat", r"RANGE\? ?1", controller.parse_attempts)
+        lose_replies(bench, "cryostat", garble, to=r"RANGE\? ?1", times=controller.parse_attempts)
         with pytest.raises(MalformedReplyError, match=r"output_1_output_range's query gave a malformed reply"):
             controller.output_1.output_range()

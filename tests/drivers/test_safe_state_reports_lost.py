@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from driver_helpers import ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, enveloped_smu, faults_of
+from driver_helpers import (
+    ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, enveloped_smu, faults_of, lose_reports_after,
+)
 
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A
@@ -33,27 +35,6 @@ pytestmark = pytest.mark.timeout(60)
 LOSSES = {"dropped": drop, "withheld": withhold, "garbled": garble}
 #: Every 5th reply dropped, from each of the five places in the cycle (the report's fault).
 PHASES = range(5)
-
-
-def lose_reports_after(bench, role: str, written: str, report: str, loss, times: int = 1) -> list[str]:
-    """Lose the reply to the next `times` `report` queries that follow a message holding a unit
-    that matches `written` (a regex), as `loss` does; returns the messages the instrument got."""
-    device, faults = bench.device(role), faults_of(bench, role)
-    original, messages, left = device.write_bytes, [], [times]
-    unit = re.compile(rf"(^|;)\s*(?:{written})\s*(;|$)", re.IGNORECASE)
-
-    def write_bytes(data: bytes) -> None:
-        for message in bytes(data).decode("ascii", "replace").split("\n"):
-            if message.strip():
-                if (message.strip().upper() == report and messages and unit.search(messages[-1])
-                        and left[0] > 0):
-                    left[0] -= 1
-                    faults.inject(loss())        # this query's reply
-                messages.append(message.strip())
-        original(data)
-
-    device.write_bytes = write_bytes             # the transports look it up on the instance
-    return messages
 
 
 def drop_every_fifth(bench, role: str, phase: int, replies: int = 200) -> None:
