@@ -18,9 +18,9 @@ from drivers._write_guard import Admission, Learner, Rule, number, refuse, whole
 from contracts.envelope import Envelope, EnvelopeError
 
 #: *ESR bits: command error, execution error, device-dependent error, query error.
+_ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}
 #: Writes of a setpoint whose status report (*ESR?, cleared by reading it) arrived garbled.
 SETPOINT_ATTEMPTS = 2
-_ESR_ERROR_BITS = {0x20: "command error", 0x10: "execution error", 0x08: "device error", 0x04: "query error"}
 
 #: The stock QCoDeS output's HTRSET group (`lakeshore_base.LakeshoreBaseOutput.heater_group`),
 #: in the Model 335's five-field layout: `HTRSET? <output>` answers
