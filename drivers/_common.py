@@ -318,23 +318,23 @@ class RecoveringVisa:
         reconnect re-applied the role settings before these, or none, on the first, and the
         front panel may have changed what was written before the loss) or a report on one of its
         messages arrived garbled (the guard cannot know the message was run, and what needs its
-        settings, an output switched on, would be refused as if they had never been written).
-        Where the guard, not knowing what the first pass did, refuses the same settings on the
-        second (a generator's DC function with the output on and its offset unknown), nothing of
-        the refused unit is written and they stand as first written, unconfirmed, as they would
-        without the second pass."""
+        settings, an output switched on, would be refused as if they had never been written:
+        written again by `write_again_unconfirmed`)."""
         again_for_a_garbled_report = False
         for _ in range(2):
             links_lost, reports_garbled = self.links_lost, self.reports_garbled
-            try:
+            if again_for_a_garbled_report:
+                self.write_again_unconfirmed(write)
+            else:
                 write()
-            except EnvelopeError:
-                if not again_for_a_garbled_report:
-                    raise
-                return
             if self.links_lost == links_lost and self.reports_garbled == reports_garbled:
                 return
             again_for_a_garbled_report = self.links_lost == links_lost
+
+    def write_again_unconfirmed(self, write: Callable[[], None]) -> None:
+        """`write` again after a report on it arrived garbled; a role whose guard cannot admit
+        the same settings again while it does not know what the first pass did overrides it."""
+        write()
 
     def _send_held(self) -> None:
         if self._held:
@@ -504,6 +504,8 @@ class RecoveringVisa:
         for attempt in range(1, attempts + 1):
             try:
                 return read()
+            except EnvelopeError:
+                raise       # writes held for the query's message refused: no reply was asked for
             except (ValueError, IndexError) as exc:
                 # A reply that does not parse may be half of one split by a stray line feed:
                 # the rest would answer the next query. Resynchronise before reading again.

@@ -337,6 +337,22 @@ class PulseGeneratorRole:
         self._last_config = ("dc", dict(level_v=level_v))
         self.raise_on_errors("configure_dc")
 
+    def write_again_unconfirmed(self, write: Callable[[], None]) -> None:
+        # With the output on, the guard cannot admit the same settings while it does not know
+        # what the first pass did (the DC function with its offset unknown): the output off
+        # first (always admitted), written again, then on as it was, as a reconnect re-applies
+        # them. Refused even so, the output stays off and the role says so.
+        if not self._output_on:
+            write()
+            return
+        self._switch_output(False)
+        try:
+            write()
+            self._switch_output(True)
+        except BaseException:
+            self._output_on = False
+            raise
+
     def _write_matched_load(self) -> None:
         # The levels are written into the load the instrument is told of: a load set at its front
         # panel (before the session, or while the link was down) would scale them at the chip,

@@ -28,6 +28,7 @@ from driver_helpers import (
     ENVELOPES, PULSER_ENVELOPE, assert_generator_safe, faults_of, lose_replies, lose_reports_after,
 )
 
+from contracts.envelope import EnvelopeError
 from drivers._common import MalformedReplyError
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
@@ -81,6 +82,20 @@ class TestPulseGenerators:
         assert not any(re.search(r"VOLT(?:AGE)?1?:(?:HIGH|LOW) ", m, re.IGNORECASE) for m in sent[asked[0]:]), sent
         assert (channel.amplitude_vpp, channel.offset_v) == levels_before
 
+
+    def test_a_refusal_of_the_writes_sent_with_a_parameters_query_is_no_malformed_reply(self, connect, bench,
+                                                                                      generator_model):
+        """The low level's query sends the timing writes held before it; the guard refuses them
+        (pulses with the output on in the DC function). Taken for a malformed reply, the refusal
+        was read again, the held writes gone, and the configuration returned with the instrument
+        still at DC."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        generator.configure_dc(level_v=0.3)
+        generator.set_output_enabled(True)
+        with pytest.raises(EnvelopeError, match="refused"):
+            self._configure(generator, 0.5)
+        channel = bench.world.panels["pulser"].channels[1]
+        assert (channel.function, channel.offset_v) == ("DC", pytest.approx(0.3))
 
     @pytest.mark.parametrize("garbled_reply", range(20))     # a sequence takes 18 replies unfaulted
     def test_one_garbled_reply_anywhere_in_a_sequence_of_verbs_ends_none_of_them(self, connect, bench,
