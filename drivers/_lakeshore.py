@@ -98,9 +98,15 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                 raise EnvelopeError(f"refused: setpoint ramp must be > 0 K/min, got {ramp_k_per_min!r}; "
                                     "nothing was written")
             self.envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp_k_per_min, "setpoint ramp", "K/min")
+        # Recorded first: a reconnect on the way (a read-back lost) re-applies the setpoint asked
+        # for, not the one before it, which the read-back then confirmed while the verb returned.
+        previous, self._last_setpoint = self._last_setpoint, (temperature_k, ramp_k_per_min)
         for attempt in range(1, SETPOINT_ATTEMPTS + 1):
-            self._write_setpoint(temperature_k, ramp_k_per_min)
-            self._last_setpoint = (temperature_k, ramp_k_per_min)
+            try:
+                self._write_setpoint(temperature_k, ramp_k_per_min)
+            except EnvelopeError:
+                self._last_setpoint = previous
+                raise
             try:
                 self.raise_on_status_errors("set_setpoint_k")
                 return

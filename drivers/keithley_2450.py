@@ -153,8 +153,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def set_compliance_v(self, voltage_v: float) -> None:
         self.envelope.check_at_most("compliance_max_v", voltage_v, "compliance voltage", "V")
         self._ensure_current_source()
-        self.write_whole(lambda: self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}"))
-        self._compliance_v = voltage_v
+        # Recorded first: a reconnect on the way re-applies the compliance asked for, not the one
+        # before it (which a second lost link then left standing while the verb returned).
+        previous_v, self._compliance_v = self._compliance_v, voltage_v
+        try:
+            self.write_whole(lambda: self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}"))
+        except EnvelopeError:
+            self._compliance_v = previous_v
+            raise
         self.raise_on_errors("set_compliance_v")
 
     def set_current_a(self, current_a: float, *, ramp_a_per_s: float) -> None:
@@ -398,6 +404,9 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
         present_v = (self._compliance_v if self._compliance_v is not None
                      else self._read_state(COMPLIANCE_V, ":SOUR:CURR:VLIM?", float))
         self.envelope.check_at_most("compliance_max_v", present_v, "compliance voltage (set it first)", "V")
+        # The compliance the output goes on with is a role setting from now on: a reconnect
+        # re-applies it (21 V set at the front panel while the link was down stood otherwise).
+        self._compliance_v = present_v
 
     def _safe_ramp_a_per_s(self) -> float:
         limit = self.envelope.limit("bias_ramp_max_a_per_s")

@@ -148,6 +148,38 @@ class TestSourceMeter:
         assert (panel.output_enabled, panel.current_level_a) == (True, pytest.approx(3e-6))
 
 
+    def test_a_compliance_whose_report_is_garbled_then_lost_with_the_link_is_the_one_asked_for(self, connect,
+                                                                                             bench):
+        """The second pass's link lost: the reconnect re-applied the compliance before, which then
+        stood while the verb returned (a helper's attack; a single lost link did it before)."""
+        smu = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+        smu.set_compliance_v(0.5)
+        smu.set_output_enabled(True)
+        smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
+        losses = iter([garble(), drop()])
+        lose_replies(bench, "bias", lambda: next(losses), to=r"SYST:ERR\?", after=self.COMPLIANCE, times=2)
+        smu.set_compliance_v(0.2)
+        assert bench.world.panels["bias"].voltage_limit_v == pytest.approx(0.2)
+
+    def test_a_compliance_learnt_from_the_panel_is_re_applied_after_a_lost_link(self, connect, bench):
+        """Switched on with the compliance the panel held (never set by the session), 21 V set at
+        the front panel while the link was down then stood, the output on (envelope: 1 V)."""
+        panel = bench.world.panels["bias"]
+        panel.voltage_limit_v = 0.5
+        smu = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+        smu.set_output_enabled(True)
+        smu.set_current_a(5e-6, ramp_a_per_s=100e-6)
+
+        def lost_while_the_panel_is_used():
+            panel.voltage_limit_v = 21.0
+            return drop()
+        lose_replies(bench, "bias", lost_while_the_panel_is_used, to=r":?OUTP\?")
+        smu.current_a()
+        smu.set_current_a(6e-6, ramp_a_per_s=100e-6)
+        assert smu.links_lost == 1
+        assert (panel.output_enabled, panel.voltage_limit_v) == (True, pytest.approx(0.5))
+
+
 class TestStockParameters:
     @pytest.fixture
     def bench_models(self) -> dict[str, str]:
@@ -160,6 +192,16 @@ class TestStockParameters:
         controller.set_setpoint_k(4.2)
         assert sum(bool(re.match(r"SETP 1, ?4\.2", m)) for m in sent) == 2, sent
         assert bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(4.2)
+
+    def test_a_setpoint_whose_read_back_is_lost_with_the_link_is_the_one_asked_for(self, connect, bench):
+        """The reconnect re-applied the setpoint before, which the read-back then confirmed while
+        the verb returned (a helper's attack; older than the status report's second pass)."""
+        controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+        controller.set_setpoint_k(5.0)
+        lose_replies(bench, "cryostat", drop, to=r"SETP\? ?1")
+        controller.set_setpoint_k(8.0)
+        assert controller.links_lost == 1
+        assert bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(8.0)
 
     def test_a_stock_drivers_garbled_setpoint_is_read_again(self, connect, bench):
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
