@@ -232,16 +232,24 @@ class RecoveringVisa:
                 plain_query = isinstance(query, Command) and isinstance(getattr(query, "cmd_str", None), str)
                 if plain_query and id(parameter) not in seen:
                     seen.add(id(parameter))
-                    parameter.get = self._parsed_get(parameter, parameter.get)
+                    parameter.get = self._parsed_get(parameter.full_name, parameter.get)
+                # A group's parameters (a Lake Shore's `RAMP? 1`) are read together by the
+                # group's update, one query parsed into each.
+                group = getattr(parameter, "group", None)
+                if isinstance(getattr(group, "_get_cmd", None), str) and id(group) not in seen:
+                    seen.add(id(group))
+                    names = ", ".join(group.parameters)
+                    group.update = self._parsed_get(f"{getattr(parameter.instrument, 'full_name', self.name)} group ({names})",
+                                                    group.update)
 
-    def _parsed_get(self, parameter: Any, get: Callable[[], T]) -> Callable[[], T]:
-        what = f"{parameter.full_name}'s query"
+    def _parsed_get(self, name: str, get: Callable[[], T]) -> Callable[[], T]:
+        what = f"{name}'s query"
 
         def read() -> T:
             try:
                 return get()
             except KeyError as exc:          # an enumerated reply outside the value mapping
-                raise ValueError(f"reply outside {parameter.name}'s values: {exc}") from exc
+                raise ValueError(f"a reply outside the values it takes ({exc.args[0] if exc.args else exc})") from exc
 
         @functools.wraps(get)
         def parsed_get() -> T:
@@ -314,26 +322,34 @@ class RecoveringVisa:
                 self._held = outer
 
     def write_whole(self, write: Callable[[], None]) -> None:
-        """`write` (a role verb's settings), once more if a link was lost on the way (the
-        reconnect re-applied the role settings before these, or none, on the first, and the
-        front panel may have changed what was written before the loss) or a report on one of its
-        messages arrived garbled (the guard cannot know the message was run, and what needs its
-        settings, an output switched on, would be refused as if they had never been written:
-        written again by `write_again_unconfirmed`)."""
-        again_for_a_garbled_report = False
-        for _ in range(2):
-            links_lost, reports_garbled = self.links_lost, self.reports_garbled
-            if again_for_a_garbled_report:
-                self.write_again_unconfirmed(write)
-            else:
-                write()
-            if self.links_lost == links_lost and self.reports_garbled == reports_garbled:
-                return
-            again_for_a_garbled_report = self.links_lost == links_lost
+        """`write` (a role verb's settings), once more (`write_again_unconfirmed`) if a link was
+        lost on the way or a report on one of its messages arrived garbled. After a lost link the
+        reconnect re-applied the role settings, but the front panel may have changed what was
+        written before the loss, and the message whose report was lost is unknown to the guard;
+        after a garbled report the guard cannot know the message was run. Either way what needs
+        its settings, an output switched on, would be refused as if they had never been written."""
+        links_lost, reports_garbled = self.links_lost, self.reports_garbled
+        write()
+        if (self.links_lost, self.reports_garbled) != (links_lost, reports_garbled):
+            self.write_again_unconfirmed(write)
+
+    def write_role_setting(self, attribute: str, value: Any, write: Callable[[], None]) -> None:
+        """`write_whole(write)` of a role setting that a reconnect re-applies (`reapply_role_settings`),
+        recorded in `attribute` first: a link lost on the way re-applies the setting asked for,
+        not the one before, which would otherwise stand while the verb returned. The one before
+        is recorded again if the guard refuses the new one (nothing of it was written)."""
+        previous = getattr(self, attribute)
+        setattr(self, attribute, value)
+        try:
+            self.write_whole(write)
+        except EnvelopeError:
+            setattr(self, attribute, previous)
+            raise
 
     def write_again_unconfirmed(self, write: Callable[[], None]) -> None:
-        """`write` again after a report on it arrived garbled; a role whose guard cannot admit
-        the same settings again while it does not know what the first pass did overrides it."""
+        """`write` again after a report on it was lost or arrived garbled; a role whose guard
+        cannot admit the same settings again while it does not know what the first pass did
+        overrides it."""
         write()
 
     def _send_held(self) -> None:
@@ -419,7 +435,15 @@ class RecoveringVisa:
             raise
         # A message that writes a setting back (`LOW 0.2;...;LOW 1.0`) changes it too: an
         # instrument that ran only its first part holds the new value.
+        links_lost = self.links_lost          # of the link the message went out on
         if touched and self._refused(what, admitted, touched):
+            if self.links_lost != links_lost:
+                # Lost with the link as its report was read: the reconnect set the record aside
+                # (nothing sent on the old link is taken as known) and wrote the role settings
+                # again after the message went out, so the guard's record is newer than the
+                # message's admission, which would take back what was written since (a width
+                # re-applied, then refused as "never set").
+                return result
             # A message that changes what the guard follows may have been refused, in part or in
             # all, by the instrument, which then keeps its old settings: only a clean error
             # report lets the guard take the new ones as the instrument's.

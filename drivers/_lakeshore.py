@@ -98,15 +98,13 @@ class LakeshoreTemperatureRole(RecoveringVisa):
                 raise EnvelopeError(f"refused: setpoint ramp must be > 0 K/min, got {ramp_k_per_min!r}; "
                                     "nothing was written")
             self.envelope.check_at_most("setpoint_ramp_max_k_per_min", ramp_k_per_min, "setpoint ramp", "K/min")
-        # Recorded first: a reconnect on the way (a read-back lost) re-applies the setpoint asked
-        # for, not the one before it, which the read-back then confirmed while the verb returned.
-        previous, self._last_setpoint = self._last_setpoint, (temperature_k, ramp_k_per_min)
+        # Recorded first (a read-back lost with the link re-applied the setpoint before it).
+        self.write_role_setting("_last_setpoint", (temperature_k, ramp_k_per_min),
+                                lambda: self._write_setpoint_and_check(temperature_k, ramp_k_per_min))
+
+    def _write_setpoint_and_check(self, temperature_k: float, ramp_k_per_min: float | None) -> None:
         for attempt in range(1, SETPOINT_ATTEMPTS + 1):
-            try:
-                self._write_setpoint(temperature_k, ramp_k_per_min)
-            except EnvelopeError:
-                self._last_setpoint = previous
-                raise
+            self._write_setpoint(temperature_k, ramp_k_per_min)
             try:
                 self.raise_on_status_errors("set_setpoint_k")
                 return

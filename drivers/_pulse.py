@@ -317,9 +317,8 @@ class PulseGeneratorRole:
             self._write_matched_load()
             self._write_width_hold()
             self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
-        self.write_whole(lambda: self.write_in_messages(write))
-        self._last_config = ("pulse", dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s,
-                                           period_s=period_s, count=count))
+        settings = dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s, period_s=period_s, count=count)
+        self.write_role_setting("_last_config", ("pulse", settings), lambda: self.write_in_messages(write))
         self.raise_on_errors("configure_pulse")
 
     def configure_dc(self, *, level_v: float) -> None:
@@ -333,8 +332,7 @@ class PulseGeneratorRole:
             # after the reconnect (test_configure_dc_that_returns_leaves_the_dc_function).
             self._write_matched_load()
             self._write_dc(level_v)
-        self.write_whole(write)
-        self._last_config = ("dc", dict(level_v=level_v))
+        self.write_role_setting("_last_config", ("dc", dict(level_v=level_v)), write)
         self.raise_on_errors("configure_dc")
 
     def write_again_unconfirmed(self, write: Callable[[], None]) -> None:

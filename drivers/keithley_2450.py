@@ -153,15 +153,11 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def set_compliance_v(self, voltage_v: float) -> None:
         self.envelope.check_at_most("compliance_max_v", voltage_v, "compliance voltage", "V")
         self._ensure_current_source()
-        # Recorded first: a reconnect on the way re-applies the compliance asked for, not the one
-        # before it (which a second lost link then left standing while the verb returned).
-        previous_v, self._compliance_v = self._compliance_v, voltage_v
-        try:
-            self.write_whole(lambda: self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}"))
-        except EnvelopeError:
-            self._compliance_v = previous_v
-            raise
+        self.write_role_setting("_compliance_v", voltage_v, lambda: self._write_compliance(voltage_v))
         self.raise_on_errors("set_compliance_v")
+
+    def _write_compliance(self, voltage_v: float) -> None:
+        self.write(f":SOUR:CURR:VLIM {voltage_v:.6g}")
 
     def set_current_a(self, current_a: float, *, ramp_a_per_s: float) -> None:
         self.envelope.check_bias(current_a, ramp_a_per_s)
@@ -676,5 +672,4 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
             # Found sourcing voltage (set at the front panel while the link was down): back to
             # current only with the output off, or its level would be applied at once.
             self._ensure_current_source()
-            compliance_v = self._compliance_v
-            self.write_whole(lambda: self.write(f":SOUR:CURR:VLIM {compliance_v:.6g}"))
+            self.write_whole(lambda: self._write_compliance(self._compliance_v))
