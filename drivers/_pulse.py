@@ -364,10 +364,10 @@ class PulseGeneratorRole:
         self.write(self.pulse_hold_command)
 
     def set_output_enabled(self, enabled: bool) -> None:
-        if not enabled:
-            self._output_on = False     # a reconnect during the switch-off re-applies it off
-        self._switch_output(enabled)
-        self._output_on = enabled
+        # Recorded first, as a configuration is: a reconnect during the switch re-applies the
+        # output as asked (the switch-on's report lost with the link left it off, the verb
+        # returned and the role believed it on).
+        self.write_role_setting("_output_on", enabled, lambda: self._switch_output(enabled))
         self.raise_on_errors("set_output_enabled")
 
     def trigger(self) -> None:

@@ -256,7 +256,7 @@ class TestAGarbleAndALostLinkInOneConfiguration:
         faults_of(bench, "pulser").inject(*[DELIVER] * garbled_reply, garble(),
                                           *[DELIVER] * (replies_to_the_loss - 1), drop())
 
-    # Before, 36 of these 88 in process ended refused (the width or levels "never set") and 8
+    # Before, of these 88 in process 28 ended refused (the width or levels "never set") and 8
     # returned with the previous pulse on the instrument (1-10 replies to the loss).
     @pytest.mark.parametrize("garbled_reply", range(4))
     @pytest.mark.parametrize("replies_to_the_loss", range(1, 12))
@@ -284,3 +284,13 @@ class TestAGarbleAndALostLinkInOneConfiguration:
         self._fault(bench, garbled_reply, replies_to_the_loss)
         generator.configure_dc(level_v=0.2)
         assert (channel.function, channel.offset_v, channel.output_enabled) == ("DC", pytest.approx(0.2), True)
+
+    @pytest.mark.parametrize("loss", [drop, garble], ids=["lost", "garbled"])
+    def test_an_output_switched_on_whose_report_is_lost_is_on(self, connect, bench, generator_model, loss):
+        """Its report lost with the link, the reconnect re-applied the output as recorded before
+        the switch (off), and the verb returned with it off (older than write_role_setting)."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+        lose_reports_after(bench, "pulser", r":?OUTP(?:ut)?1 (?:1|ON)", "SYST:ERR?", loss)
+        generator.set_output_enabled(True)
+        assert bench.world.panels["pulser"].channels[1].output_enabled
