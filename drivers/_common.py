@@ -194,6 +194,12 @@ class RecoveringVisa:
         @functools.wraps(safe_state)
         def safe_state_with_bare_reconnects(self, *args: Any, **kw: Any) -> Any:
             previous, self._making_safe = self._making_safe, True
+            # Errors read after an earlier verb's writes that it never reported (it ended on a
+            # refusal first) are said with the run, not as the safe state's failure.
+            held, self._held_errors = self._held_errors, None
+            if held:
+                self.safety_notes.append(f"{self.name}: before its safe state the instrument had reported "
+                                         f"{'; '.join(held)}")
             try:
                 return safe_state(self, *args, **kw)
             finally:
@@ -238,9 +244,8 @@ class RecoveringVisa:
                 group = getattr(parameter, "group", None)
                 if isinstance(getattr(group, "_get_cmd", None), str) and id(group) not in seen:
                     seen.add(id(group))
-                    names = ", ".join(group.parameters)
-                    group.update = self._parsed_get(f"{getattr(parameter.instrument, 'full_name', self.name)} group ({names})",
-                                                    group.update)
+                    owner = getattr(parameter.instrument, "full_name", self.name)
+                    group.update = self._parsed_get(f"{owner} group ({', '.join(group.parameters)})", group.update)
 
     def _parsed_get(self, name: str, get: Callable[[], T]) -> Callable[[], T]:
         what = f"{name}'s query"
@@ -249,7 +254,7 @@ class RecoveringVisa:
             try:
                 return get()
             except KeyError as exc:          # an enumerated reply outside the value mapping
-                raise ValueError(f"a reply outside the values it takes ({exc.args[0] if exc.args else exc})") from exc
+                raise ValueError(f"a reply outside its values ({exc.args[0] if exc.args else exc})") from exc
 
         @functools.wraps(get)
         def parsed_get() -> T:

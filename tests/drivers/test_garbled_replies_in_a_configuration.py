@@ -29,7 +29,7 @@ from driver_helpers import (
 )
 
 from contracts.envelope import EnvelopeError
-from drivers._common import InstrumentError, MalformedReplyError
+from drivers._common import MalformedReplyError
 from drivers.keithley_2450 import Keithley2450
 from drivers.keysight_33500b import Keysight33500B
 from drivers.keysight_81160a import Keysight81160A

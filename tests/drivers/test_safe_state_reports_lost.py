@@ -329,3 +329,17 @@ def test_controller_safe_state_completes_with_every_fifth_reply_dropped(connect,
     drop_every_fifth(bench, "cryostat", phase)
     controller.safe_state()
     assert_heaters_off(bench)
+
+
+def test_errors_a_verb_left_unreported_are_said_with_the_run_not_as_the_safe_states_failure(connect, bench,
+                                                                                        generator_model):
+    """Errors the instrument reported after a write are held for the verb's own check; a verb
+    that ended before it (on a refusal) left them to the next check, and a clean safe state then
+    raised them as its own failure."""
+    generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+    generator.configure_pulse(amplitude_v=0.3, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+    generator.role_channel.level_low(0.5)          # above the high level: the instrument refuses it
+    assert generator._held_errors, "the instrument took a low level above the high"
+    generator.safe_state()
+    assert_generator_safe(bench)
+    assert any("before its safe state the instrument had reported" in note for note in generator.safety_notes)
