@@ -342,12 +342,13 @@ class RecoveringVisa:
         """`write_whole(write)` of a role setting that a reconnect re-applies (`reapply_role_settings`),
         recorded in `attribute` first: a link lost on the way re-applies the setting asked for,
         not the one before, which would otherwise stand while the verb returned. The one before
-        is recorded again if the guard refuses the new one (nothing of it was written)."""
+        is recorded again if the write fails (refused, or a reply that stays garbled): the
+        caller was told the setting failed, and a later reconnect wrote it all the same."""
         previous = getattr(self, attribute)
         setattr(self, attribute, value)
         try:
             self.write_whole(write)
-        except EnvelopeError:
+        except BaseException:
             setattr(self, attribute, previous)
             raise
 
@@ -472,10 +473,12 @@ class RecoveringVisa:
     def _refused(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any]) -> bool:
         """Whether the instrument reported refusing something (refusals_after_write) after `what`,
         whose state the guard admitted; failing to read that report leaves the state unknown too."""
+        links_lost = self.links_lost
         try:
             refused = self.refusals_after_write()
         except BaseException:
-            self.write_guard.commit_uncertain(admitted, touched)
+            if self.links_lost == links_lost:     # else superseded: see _exchange
+                self.write_guard.commit_uncertain(admitted, touched)
             raise
         if refused:
             log.warning("%s: after %s the instrument reported %s; what it changed is taken as "

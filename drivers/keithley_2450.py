@@ -162,9 +162,14 @@ class Keithley2450(RecoveringVisa, _StockKeithley2450):
     def set_current_a(self, current_a: float, *, ramp_a_per_s: float) -> None:
         self.envelope.check_bias(current_a, ramp_a_per_s)
         self._ensure_current_source()
-        self._ramp_to(current_a, ramp_a_per_s)
+
+        def ramp() -> None:
+            self._ramp_to(current_a, ramp_a_per_s)
+            self.raise_on_errors("set_current_a")  # also waits until the last step is applied
+        # Ramped again from the level read back if the link was lost on the way, its last report
+        # included: a level set at the front panel while it was down stood while the verb returned.
+        self.write_whole(ramp)
         self._last_ramp_a_per_s = ramp_a_per_s
-        self.raise_on_errors("set_current_a")  # also waits until the last step is applied
 
     def current_a(self) -> float:
         if not self._output_is_on():

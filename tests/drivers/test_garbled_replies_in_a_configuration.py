@@ -180,6 +180,26 @@ class TestSourceMeter:
         assert (panel.output_enabled, panel.voltage_limit_v) == (True, pytest.approx(0.5))
 
 
+    def test_a_level_set_at_the_panel_while_the_link_was_down_is_ramped_to_the_one_asked_for(self, connect, bench):
+        """The link lost at the last report of a ramp, 25 uA set at the front panel meanwhile: the
+        reconnect re-applied the compliance, the report was read again, and the verb returned
+        with 25 uA sourcing (a helper's attack; older than write_whole)."""
+        panel = bench.world.panels["bias"]
+        smu = connect("bias", Keithley2450, envelope=ENVELOPES["bias"])
+        smu.set_compliance_v(0.5)
+        smu.set_output_enabled(True)
+        smu.set_current_a(2e-6, ramp_a_per_s=100e-6)
+
+        def lost_while_the_panel_is_used():
+            panel.current_level_a = 25e-6
+            return drop()
+        # the verb's own check, after the last step's report: two error-queue reads in a row
+        lose_replies(bench, "bias", lost_while_the_panel_is_used, to=r"SYST:ERR\?", after=r"SYST:ERR\?")
+        smu.set_current_a(8e-6, ramp_a_per_s=100e-6)
+        assert smu.links_lost == 1
+        assert (panel.output_enabled, panel.current_level_a) == (True, pytest.approx(8e-6))
+
+
 class TestStockParameters:
     @pytest.fixture
     def bench_models(self) -> dict[str, str]:
@@ -294,3 +314,20 @@ class TestAGarbleAndALostLinkInOneConfiguration:
         lose_reports_after(bench, "pulser", r":?OUTP(?:ut)?1 (?:1|ON)", "SYST:ERR?", loss)
         generator.set_output_enabled(True)
         assert bench.world.panels["pulser"].channels[1].output_enabled
+
+    def test_a_configuration_that_failed_is_not_written_by_a_later_reconnect(self, connect, bench, generator_model):
+        """Recorded before it is written, a configuration that then failed (its timing query
+        garbled twice) stayed recorded, and the next lost link put it on the instrument, the
+        output on, while the caller had been told it failed (a helper's attack)."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+        generator.set_output_enabled(True)
+        lose_replies(bench, "pulser", garble, to=r".*PER(?:iod)?1?\?.*", times=generator.parse_attempts)
+        with pytest.raises(MalformedReplyError):
+            generator.configure_pulse(amplitude_v=1.1, width_s=900e-9, edge_s=10e-9, period_s=2e-6, count=7)
+        faults_of(bench, "pulser").inject(drop())
+        generator.trigger()                              # its reply lost with the link
+        assert generator.links_lost == 1
+        channel = bench.world.panels["pulser"].channels[1]
+        assert (channel.pulse_width_s, channel.burst_cycles, channel.amplitude_vpp, channel.output_enabled) == (
+            50e-9, 2, pytest.approx(0.6), True)
