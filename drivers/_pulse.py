@@ -364,10 +364,16 @@ class PulseGeneratorRole:
         self.write(self.pulse_hold_command)
 
     def set_output_enabled(self, enabled: bool) -> None:
-        # Recorded first, as a configuration is: a reconnect during the switch re-applies the
-        # output as asked (the switch-on's report lost with the link left it off, the verb
-        # returned and the role believed it on).
-        self.write_role_setting("_output_on", enabled, lambda: self._switch_output(enabled))
+        if enabled:
+            # Recorded first, as a configuration is: a reconnect during the switch re-applies the
+            # output on (the switch-on's report lost with the link left it off, the verb returned
+            # and the role believed it on); recorded back off if the switch fails.
+            self.write_role_setting("_output_on", True, lambda: self._switch_output(True))
+        else:
+            # Off for good, whatever happens next: a switch-off that fails is never recorded
+            # back on, for a later reconnect to switch the output on again.
+            self._output_on = False
+            self.write_whole(lambda: self._switch_output(False))
         self.raise_on_errors("set_output_enabled")
 
     def trigger(self) -> None:

@@ -331,3 +331,19 @@ class TestAGarbleAndALostLinkInOneConfiguration:
         channel = bench.world.panels["pulser"].channels[1]
         assert (channel.pulse_width_s, channel.burst_cycles, channel.amplitude_vpp, channel.output_enabled) == (
             50e-9, 2, pytest.approx(0.6), True)
+
+    def test_an_output_switch_off_that_failed_is_never_switched_on_by_a_later_reconnect(self, connect, bench,
+                                                                                       generator_model):
+        """A setting recorded first is recorded back when its write fails; the output's
+        switch-off must not be: a later reconnect would switch the output on again."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+        generator.set_output_enabled(True)
+        channel = bench.world.panels["pulser"].channels[1]
+        faults_of(bench, "pulser").set_persistent(drop())       # the link fails, and every reconnect
+        with pytest.raises(ConnectionError):
+            generator.set_output_enabled(False)
+        faults_of(bench, "pulser").set_persistent(None)
+        channel.output_enabled = False          # whatever the instrument ran; a person switched it off
+        generator.trigger()                     # the next verb completes the reconnect
+        assert not channel.output_enabled
