@@ -43,11 +43,12 @@ GENERATORS = {"keysight_33522b": Keysight33500B, "keysight_81160a": Keysight8116
 LOW_LEVEL_QUERY = r":?(?:SOUR(?:CE)?1:)?VOLT(?:AGE)?1?:LOW\?"
 
 
-class TestPulseGenerators:
-    @pytest.fixture(params=sorted(GENERATORS))
-    def generator_model(self, request) -> str:
-        return request.param
+@pytest.fixture(params=sorted(GENERATORS))
+def generator_model(request) -> str:
+    return request.param
 
+
+class TestPulseGenerators:
     @pytest.fixture
     def bench_models(self, generator_model) -> dict[str, str]:
         return {"pulser": generator_model}
@@ -264,13 +265,17 @@ class TestAGarbleAndALostLinkInOneConfiguration:
     the new one only once written), which then stood, the output on, while the verb returned (a
     helper's grid: 28 of 384 trials for a pulse after a pulse)."""
 
-    @pytest.fixture(params=sorted(GENERATORS))
-    def generator_model(self, request) -> str:
-        return request.param
-
     @pytest.fixture
     def bench_models(self, generator_model) -> dict[str, str]:
         return {"pulser": generator_model}
+
+    @staticmethod
+    def _pulsing(connect, bench, generator_model):
+        """(the generator, its channel's panel): a 0.6 V pulse configured, the output on."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+        generator.set_output_enabled(True)
+        return generator, bench.world.panels["pulser"].channels[1]
 
     def _fault(self, bench, garbled_reply: int, replies_to_the_loss: int) -> None:
         faults_of(bench, "pulser").inject(*[DELIVER] * garbled_reply, garble(),
@@ -282,10 +287,7 @@ class TestAGarbleAndALostLinkInOneConfiguration:
     @pytest.mark.parametrize("replies_to_the_loss", range(1, 12))
     def test_a_verb_that_returns_leaves_what_it_was_asked_for(self, connect, bench, generator_model,
                                                               garbled_reply, replies_to_the_loss):
-        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
-        channel = bench.world.panels["pulser"].channels[1]
-        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
-        generator.set_output_enabled(True)
+        generator, channel = self._pulsing(connect, bench, generator_model)
         self._fault(bench, garbled_reply, replies_to_the_loss)
         generator.configure_pulse(amplitude_v=0.4, width_s=40e-9, edge_s=10e-9, period_s=1e-6, count=3)
         assert (channel.function, channel.pulse_width_s, channel.burst_cycles, channel.amplitude_vpp,
@@ -297,10 +299,7 @@ class TestAGarbleAndALostLinkInOneConfiguration:
     @pytest.mark.parametrize("replies_to_the_loss", range(1, 10))
     def test_a_dc_level_after_a_pulse_that_returns_is_on_the_instrument(self, connect, bench, generator_model,
                                                                         garbled_reply, replies_to_the_loss):
-        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
-        channel = bench.world.panels["pulser"].channels[1]
-        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
-        generator.set_output_enabled(True)
+        generator, channel = self._pulsing(connect, bench, generator_model)
         self._fault(bench, garbled_reply, replies_to_the_loss)
         generator.configure_dc(level_v=0.2)
         assert (channel.function, channel.offset_v, channel.output_enabled) == ("DC", pytest.approx(0.2), True)
@@ -319,16 +318,13 @@ class TestAGarbleAndALostLinkInOneConfiguration:
         """Recorded before it is written, a configuration that then failed (its timing query
         garbled twice) stayed recorded, and the next lost link put it on the instrument, the
         output on, while the caller had been told it failed (a helper's attack)."""
-        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
-        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
-        generator.set_output_enabled(True)
+        generator, channel = self._pulsing(connect, bench, generator_model)
         lose_replies(bench, "pulser", garble, to=r".*PER(?:iod)?1?\?.*", times=generator.parse_attempts)
         with pytest.raises(MalformedReplyError):
             generator.configure_pulse(amplitude_v=1.1, width_s=900e-9, edge_s=10e-9, period_s=2e-6, count=7)
         faults_of(bench, "pulser").inject(drop())
         generator.trigger()                              # its reply lost with the link
         assert generator.links_lost == 1
-        channel = bench.world.panels["pulser"].channels[1]
         assert (channel.pulse_width_s, channel.burst_cycles, channel.amplitude_vpp, channel.output_enabled) == (
             50e-9, 2, pytest.approx(0.6), True)
 
@@ -336,10 +332,7 @@ class TestAGarbleAndALostLinkInOneConfiguration:
                                                                                        generator_model):
         """A setting recorded first is recorded back when its write fails; the output's
         switch-off must not be: a later reconnect would switch the output on again."""
-        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
-        generator.configure_pulse(amplitude_v=0.6, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
-        generator.set_output_enabled(True)
-        channel = bench.world.panels["pulser"].channels[1]
+        generator, channel = self._pulsing(connect, bench, generator_model)
         faults_of(bench, "pulser").set_persistent(drop())       # the link fails, and every reconnect
         with pytest.raises(ConnectionError):
             generator.set_output_enabled(False)
