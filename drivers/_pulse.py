@@ -304,6 +304,8 @@ class PulseGeneratorRole:
     pulse_headers: PulseHeaders
     #: What the driver writes to hold the pulse's width (not its duty cycle) across a new period.
     pulse_hold_command: str
+    #: What the driver writes to set a small amplitude around the offset (`_leave_dc_at_zero`).
+    leaving_dc_amplitude_command: str
 
     def write_rules(self) -> list[Rule]:
         return pulse_write_rules(self.pulse_headers, self.envelope)
@@ -316,6 +318,7 @@ class PulseGeneratorRole:
         def write() -> None:
             self._write_matched_load()
             self._write_width_hold()
+            self._leave_dc_at_zero()
             self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
         settings = dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s, period_s=period_s, count=count)
         self.write_role_setting("_last_config", ("pulse", settings), lambda: self.write_in_messages(write))
@@ -356,6 +359,25 @@ class PulseGeneratorRole:
         # panel (before the session, or while the link was down) would scale them at the chip,
         # 10 ohm threefold. Lowering the load the instrument assumes only lowers its output.
         self.write(f":OUTP{self.channel}:LOAD {MATCHED_LOAD_OHM}")
+
+    def _leave_dc_at_zero(self) -> None:
+        # In the DC function a generator keeps the last pulse's amplitude around the offset (the
+        # offset set alone keeps it): a 1.1 V pulse, then DC at 1.2 V, store a high of 1.75 V,
+        # which the pulse function brings back, and every level written then was refused. A small
+        # amplitude (the DC output stays where it is), then 0 V: the pulse function then starts
+        # from levels a few tens of mV around 0 V, whatever the DC level was.
+        # Only where a stored level is outside the envelope: elsewhere the levels are left as they
+        # were (a few tens of mV around 0 V would be above a very small envelope).
+        state = self.write_guard.state
+        if state.get(("function", self.channel)) != "DC":
+            return
+        try:
+            for level_v in (state.get(("levels", self.channel)) or {}).values():
+                if level_v is not None:
+                    self.envelope.check_generator_level(level_v)
+        except EnvelopeError:
+            self.write(self.leaving_dc_amplitude_command)
+            self.role_channel.offset(0.0)
 
     def _write_width_hold(self) -> None:
         # A period change keeps the width only with the hold on the width: a hold on the duty

@@ -20,6 +20,10 @@ from contracts.envelope import Envelope
 
 #: The 33500B's minimum pulse width (the 33600A's is 5 ns): a safe margin for write ordering.
 WIDTH_MIN_S = 16e-9
+#: The amplitude a pulse starts from after the DC function (`_leave_dc_at_zero`), around 0 V:
+#: its first level written moves one of its levels to 0 V and must leave at least the model's
+#: smallest amplitude, 1 mVpp into 50 ohm.
+LEAVING_DC_AMPLITUDE_V = 0.01
 
 
 class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
@@ -53,6 +57,7 @@ class Keysight33500B(PulseGeneratorRole, RecoveringVisa, Keysight33xxx):
             raise ValueError(f"{name}: channel {channel} does not exist on a {self.model}")
         self.channel = channel
         self.pulse_hold_command = f"SOURce{channel}:FUNCtion:PULSe:HOLD WIDTh"
+        self.leaving_dc_amplitude_command = f"SOURce{channel}:VOLTage {LEAVING_DC_AMPLITUDE_V}"
         self.role_channel = self.submodules[f"ch{channel}"]
         _declare_pulse_parameters(self.role_channel, channel)
 

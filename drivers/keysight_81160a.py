@@ -22,6 +22,10 @@ from contracts.envelope import Envelope
 
 #: Data sheet limits (81160A, 50 ohm load where levels are concerned).
 WIDTH_MIN_S, EDGE_MIN_S, PERIOD_MIN_S = 1.5e-9, 1e-9, 1 / 330e6
+#: The amplitude a pulse starts from after the DC function (`_leave_dc_at_zero`), around 0 V:
+#: its first level written moves one of its levels to 0 V and must leave at least the model's
+#: smallest amplitude, 50 mVpp into 50 ohm.
+LEAVING_DC_AMPLITUDE_V = 0.12
 
 
 class Keysight81160AChannel(InstrumentChannel):
@@ -109,6 +113,7 @@ class Keysight81160A(PulseGeneratorRole, RecoveringVisa, VisaInstrument):
             raise ValueError(f"{name}: channel {channel} does not exist on a {channels}-channel 81160A")
         self.channel = channel
         self.pulse_hold_command = f":PULSe:HOLD{channel} WIDTh"
+        self.leaving_dc_amplitude_command = f":VOLTage{channel} {LEAVING_DC_AMPLITUDE_V}"
         self.role_channel: Keysight81160AChannel = self.submodules[f"ch{channel}"]  # type: ignore[assignment]
         self.connect_message()
 

@@ -98,6 +98,20 @@ def test_dc_after_a_pulse_is_the_offset_alone_and_the_pulse_back_is_checked_agai
     assert (channel.low_v, channel.high_v, channel.output_enabled) == (pytest.approx(0.0), pytest.approx(0.5), True)
 
 
+@pytest.mark.parametrize("output_on", [False, True], ids=["off", "on"])
+def test_a_pulse_after_a_dc_level_near_the_top_is_configured(generator, bench, output_on):
+    """A 1.1 V pulse, then DC at 1.2 V (the envelope's top): the generator keeps the pulse's
+    amplitude around the offset, a high of 1.75 V that the pulse function brings back, and the
+    next pulse was refused at its first level, with the output off as on (a helper's attack)."""
+    generator.configure_pulse(amplitude_v=1.1, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+    generator.configure_dc(level_v=1.2)
+    generator.set_output_enabled(output_on)
+    generator.configure_pulse(amplitude_v=-1.0, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+    channel = bench.world.panels["pulser"].channels[1]
+    assert (channel.function, channel.low_v, channel.high_v, channel.output_enabled) == (
+        "PULS", pytest.approx(-1.0), pytest.approx(0.0), output_on)
+
+
 REFUSED = [  # (amplitude_v, width_s, the limit named in the refusal)
     (1.3, 100e-9, "pulse_current_max_a"),     # 1.3 V -> 65 uA at the chip, above 60 uA
     (-1.3, 100e-9, "pulse_current_max_a"),
