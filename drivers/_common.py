@@ -441,19 +441,7 @@ class RecoveringVisa:
             raise
         # A message that writes a setting back (`LOW 0.2;...;LOW 1.0`) changes it too: an
         # instrument that ran only its first part holds the new value.
-        links_lost = self.links_lost          # of the link the message went out on
-        if touched and self._refused(what, admitted, touched):
-            if self.links_lost != links_lost:
-                # Lost with the link as its report was read: the reconnect set the record aside
-                # (nothing sent on the old link is taken as known) and wrote the role settings
-                # again after the message went out, so the guard's record is newer than the
-                # message's admission, which would take back what was written since (a width
-                # re-applied, then refused as "never set").
-                return result
-            # A message that changes what the guard follows may have been refused, in part or in
-            # all, by the instrument, which then keeps its old settings: only a clean error
-            # report lets the guard take the new ones as the instrument's.
-            self.write_guard.commit_uncertain(admitted, touched)
+        if touched and not self._report_read_clean(what, admitted, touched):
             return result
         self.write_guard.commit(admitted)
         if isinstance(result, str):
@@ -470,20 +458,28 @@ class RecoveringVisa:
         if touched or admitted is not self.write_guard.state:
             self.write_guard.commit_uncertain(admitted, touched)
 
-    def _refused(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any]) -> bool:
-        """Whether the instrument reported refusing something (refusals_after_write) after `what`,
-        whose state the guard admitted; failing to read that report leaves the state unknown too."""
+    def _report_read_clean(self, what: str, admitted: dict[Any, Any], touched: frozenset[Any]) -> bool:
+        """Whether the instrument's report after `what` (refusals_after_write) read clean, so the
+        guard may take the state it admitted as the instrument's. Otherwise what the message
+        changes becomes unknown: the instrument may have refused it in part or in all and kept its
+        old settings, or the report could not be read. Unless the link was lost as the report was
+        read: the reconnect set the record aside (nothing sent on the old link is taken as known)
+        and wrote the role settings again after the message went out, so the record is newer than
+        the admission, which would take back what was written since (a width re-applied, then
+        refused as "never set")."""
         links_lost = self.links_lost
         try:
             refused = self.refusals_after_write()
         except BaseException:
-            if self.links_lost == links_lost:     # else superseded: see _exchange
+            if self.links_lost == links_lost:
                 self.write_guard.commit_uncertain(admitted, touched)
             raise
         if refused:
             log.warning("%s: after %s the instrument reported %s; what it changed is taken as "
                         "unknown until read back", self._who(), what, "; ".join(refused))
-        return bool(refused)
+            if self.links_lost == links_lost:
+                self.write_guard.commit_uncertain(admitted, touched)
+        return not refused
 
     def _resynchronise(self, what: str) -> None:
         """Device clear and a fresh session, with no settings re-applied: the instrument kept
