@@ -86,6 +86,9 @@ GARBLED_REPLY = "the previous reply was garbled"
 #: Times a safe state writes its switch-off (and reads the report after it) while that report
 #: is lost or garbled on the way, before it says the instrument may not be safe.
 SAFE_STATE_ATTEMPTS = 4
+#: Passes a role verb's settings get (`write_whole`): the first, then one more after each pass on
+#: which a link was lost or a report arrived garbled, the last one whatever it met.
+WHOLE_WRITE_PASSES = 3
 
 
 class MalformedReplyError(InstrumentError):
@@ -328,15 +331,29 @@ class RecoveringVisa:
 
     def write_whole(self, write: Callable[[], None]) -> None:
         """`write` (a role verb's settings), once more (`write_again_unconfirmed`) if a link was
-        lost on the way or a report on one of its messages arrived garbled. After a lost link the
-        reconnect re-applied the role settings, but the front panel may have changed what was
-        written before the loss, and the message whose report was lost is unknown to the guard;
-        after a garbled report the guard cannot know the message was run. Either way what needs
-        its settings, an output switched on, would be refused as if they had never been written."""
-        links_lost, reports_garbled = self.links_lost, self.reports_garbled
-        write()
-        if (self.links_lost, self.reports_garbled) != (links_lost, reports_garbled):
-            self.write_again_unconfirmed(write)
+        lost on the way or a report on one of its messages arrived garbled, up to
+        WHOLE_WRITE_PASSES passes in all. After a lost link the reconnect re-applied the role
+        settings, but the front panel may have changed what was written before the loss, and the
+        message whose report was lost is unknown to the guard; after a garbled report the guard
+        cannot know the message was run. Either way what needs its settings, an output switched
+        on, would be refused as if they had never been written. So a pass refused after such a
+        fault on it is not the verb's end either: what the guard knew was lost on the way (the
+        switch-off before a second pass, its report garbled, left the output possibly on), and
+        the next pass writes it again. A refusal on a pass without a fault is the verb's."""
+        intent = self.unconfirmed_write_intent()
+        for passes in range(1, WHOLE_WRITE_PASSES + 1):
+            faults = self.links_lost, self.reports_garbled
+            try:
+                if passes == 1:
+                    write()
+                else:
+                    self.write_again_unconfirmed(write, intent)
+            except EnvelopeError:
+                if passes == WHOLE_WRITE_PASSES or (self.links_lost, self.reports_garbled) == faults:
+                    raise
+                continue
+            if (self.links_lost, self.reports_garbled) == faults:
+                return
 
     def write_role_setting(self, attribute: str, value: Any, write: Callable[[], None]) -> None:
         """`write_whole(write)` of a role setting that a reconnect re-applies (`reapply_role_settings`),
@@ -352,10 +369,15 @@ class RecoveringVisa:
             setattr(self, attribute, previous)
             raise
 
-    def write_again_unconfirmed(self, write: Callable[[], None]) -> None:
+    def unconfirmed_write_intent(self) -> Any:
+        """What a role keeps from before `write_whole`'s first pass for `write_again_unconfirmed`
+        (a generator: whether its output was on, which a pass refused leaves off)."""
+        return None
+
+    def write_again_unconfirmed(self, write: Callable[[], None], intent: Any) -> None:
         """`write` again after a report on it was lost or arrived garbled; a role whose guard
         cannot admit the same settings again while it does not know what the first pass did
-        overrides it."""
+        overrides it (`intent`: `unconfirmed_write_intent` before the first pass)."""
         write()
 
     def _send_held(self) -> None:

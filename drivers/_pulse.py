@@ -338,17 +338,22 @@ class PulseGeneratorRole:
         self.write_role_setting("_last_config", ("dc", dict(level_v=level_v)), write)
         self.raise_on_errors("configure_dc")
 
-    def write_again_unconfirmed(self, write: Callable[[], None]) -> None:
+    def unconfirmed_write_intent(self) -> bool:
+        return self._output_on
+
+    def write_again_unconfirmed(self, write: Callable[[], None], output_was_on: bool) -> None:
         # With the output on, the guard cannot admit the same settings while it does not know
         # what the first pass did (the DC function with its offset unknown): the output off
-        # first (always admitted), written again, then on as it was, as a reconnect re-applies
-        # them. Refused even so, the output stays off and the role says so.
-        if not self._output_on:
+        # first (always admitted), written again, then on as it was before the verb's first
+        # pass, as a reconnect re-applies them. Refused even so, the output stays off and the
+        # role says so; a later pass (write_whole) switches it on again, recorded first.
+        if not output_was_on:
             write()
             return
         self._switch_output(False)
         try:
             write()
+            self._output_on = True
             self._switch_output(True)
         except BaseException:
             self._output_on = False

@@ -259,6 +259,47 @@ class TestStockParameters:
             controller.output_1.output_range()
 
 
+class TestTwoGarbledReportsInOneConfiguration:
+    """Two garbled reports in one `configure_pulse`, the output on: the second pass switched the
+    output off to write the configuration again, that switch-off's report (or a later one) came
+    garbled, and the next message was refused, "levels that are unknown ... nothing was written",
+    while the new configuration stood on the instrument with the output off. A pass refused after
+    a fault on it is now written once more (write_whole, up to WHOLE_WRITE_PASSES passes)."""
+
+    @pytest.fixture
+    def bench_models(self, generator_model) -> dict[str, str]:
+        return {"pulser": generator_model}
+
+    # (first garbled reply, replies from it to the second): the positions refused before, for both
+    # models, of a grid of 12 x 7 (the other pairs returned with the pulse asked for, or named a
+    # query garbled twice in a row).
+    @pytest.mark.parametrize(("garbled_reply", "replies_to_the_second"), [(3, 4), (1, 6), (3, 7)])
+    def test_the_configuration_asked_for_is_on_with_the_output(self, connect, bench, generator_model,
+                                                              garbled_reply, replies_to_the_second):
+        generator, channel = TestAGarbleAndALostLinkInOneConfiguration._pulsing(connect, bench, generator_model)
+        faults_of(bench, "pulser").inject(*[DELIVER] * garbled_reply, garble(),
+                                          *[DELIVER] * (replies_to_the_second - 1), garble())
+        generator.configure_pulse(amplitude_v=0.5, width_s=40e-9, edge_s=10e-9, period_s=1e-6, count=3)
+        assert generator.reports_garbled >= 2
+        assert (channel.function, channel.pulse_width_s, channel.burst_cycles, channel.amplitude_vpp,
+                channel.output_enabled) == ("PULS", 40e-9, 3, pytest.approx(0.5), True)
+        assert generator._output_on
+
+    def test_a_refusal_on_a_pass_without_a_fault_is_raised_at_once(self, connect, bench, generator_model):
+        """Only a pass that met a fault is written again: a refusal of the request itself is the
+        verb's, the output left as it was (pulses asked for with the output on in the DC function:
+        a second pass would switch the output off first)."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        generator.configure_dc(level_v=0.3)
+        generator.set_output_enabled(True)
+        sent = lose_replies(bench, "pulser", garble, to="NOTHING", times=0)      # what the instrument gets
+        with pytest.raises(EnvelopeError, match="refused"):
+            generator.configure_pulse(amplitude_v=0.5, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+        assert not any(re.search(r"OUTP(?:ut)?1 (?:0|OFF)", m, re.IGNORECASE) for m in sent), sent
+        channel = bench.world.panels["pulser"].channels[1]
+        assert (channel.function, channel.offset_v, channel.output_enabled) == ("DC", pytest.approx(0.3), True)
+
+
 class TestAGarbleAndALostLinkInOneConfiguration:
     """A garbled report, then the link lost a few replies later, in one generator configuration:
     the second pass's reconnect re-applied the configuration recorded before (the role recorded
