@@ -552,6 +552,7 @@ class RecoveringVisa:
         queue entry, an event register) is not `repeatable`: the first malformed reply is final."""
         attempts = self.parse_attempts if repeatable else 1
         for attempt in range(1, attempts + 1):
+            heard = self.write_guard.heard_mark()
             try:
                 return read()
             except EnvelopeError:
@@ -560,11 +561,14 @@ class RecoveringVisa:
                 # A reply that does not parse may be half of one split by a stray line feed:
                 # the rest would answer the next query. Resynchronise before reading again.
                 self._unsynced = GARBLED_REPLY
+                self.write_guard.forget_heard_since(heard)
                 if attempt == attempts:
                     raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
                                               f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
                                               f"{error_text(exc)}") from exc
                 log.warning("%s: %s gave a malformed reply (%s); reading it again", self._who(), what, exc)
+            finally:
+                self.write_guard.end_heard_mark(heard)
         raise AssertionError("unreachable")
 
     def ask_parsed(self, query: str, parse: Callable[[str], T], *, repeatable: bool = True) -> T:

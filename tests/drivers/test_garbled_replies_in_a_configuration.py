@@ -224,6 +224,33 @@ class TestStockParameters:
         assert controller.links_lost == 1
         assert bench.world.panels["cryostat"].outputs[1].setpoint_k == pytest.approx(8.0)
 
+    @pytest.mark.parametrize("ramp_k_per_min", [None, 0.5], ids=["step", "ramp"])
+    def test_a_setpoints_read_back_garbled_at_its_second_read_closes_the_loop(self, connect, bench, ramp_k_per_min):
+        """The read-back (two replies alike, as the guard needs before it lets heat through)
+        garbled at its second read: the driver took the first and the one read again for two
+        alike, the guard had heard the garbled reply between them, and closing the loop was
+        refused, "a setpoint the check has not read" (a helper's attack: 3 of ~18 reply positions).
+        A reply that does not parse is now not heard by the guard either."""
+        controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+        controller.set_setpoint_k(4.5)
+        sent = lose_replies(bench, "cryostat", garble, to=r"SETP\? ?1", after=r"SETP\? ?1")
+        controller.set_setpoint_k(5.0, ramp_k_per_min=ramp_k_per_min)
+        assert sum(bool(re.match(r"SETP\? ?1", m)) for m in sent) == 3, sent    # the garbled one read again
+        output = bench.world.panels["cryostat"].outputs[1]
+        assert (output.setpoint_k, output.mode, output.range_index > 0) == (pytest.approx(5.0), "closed_loop", True)
+
+    def test_a_read_back_changed_on_the_line_into_another_number_still_parts_two_alike(self, connect, bench):
+        """Only a reply that does not parse is taken back: one that reads as another setpoint (a
+        bit flipped on the line) stays heard, and two more alike are read before the loop closes."""
+        controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
+        controller.set_setpoint_k(4.5)
+        sent = lose_replies(bench, "cryostat", lambda: garble(b"+7.0000\r\n"), to=r"SETP\? ?1",
+                            after=r"SETP\? ?1")
+        controller.set_setpoint_k(5.0)
+        assert sum(bool(re.match(r"SETP\? ?1", m)) for m in sent) == 4, sent    # 5.0, 7.0, then 5.0 twice
+        output = bench.world.panels["cryostat"].outputs[1]
+        assert (output.setpoint_k, output.mode) == (pytest.approx(5.0), "closed_loop")
+
     def test_a_stock_drivers_garbled_setpoint_is_read_again(self, connect, bench):
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
         controller.set_setpoint_k(4.5)
