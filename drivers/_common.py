@@ -329,7 +329,7 @@ class RecoveringVisa:
             finally:
                 self._held = outer
 
-    def write_whole(self, write: Callable[[], None]) -> None:
+    def write_whole(self, write: Callable[[], None], *, unconfirmed_at_once: bool = False) -> None:
         """`write` (a role verb's settings), once more (`write_again_unconfirmed`) if a link was
         lost on the way or a report on one of its messages arrived garbled, up to
         WHOLE_WRITE_PASSES passes in all. After a lost link the reconnect re-applied the role
@@ -339,12 +339,14 @@ class RecoveringVisa:
         on, would be refused as if they had never been written. So a pass refused after such a
         fault on it is not the verb's end either: what the guard knew was lost on the way (the
         switch-off before a second pass, its report garbled, left the output possibly on), and
-        the next pass writes it again. A refusal on a pass without a fault is the verb's."""
+        the next pass writes it again. A refusal on a pass without a fault is the verb's.
+        `unconfirmed_at_once`: the first pass too is written as a second one is, where an earlier
+        verb's fault left the guard's record short of what these settings need."""
         intent = self.unconfirmed_write_intent()
         for passes in range(1, WHOLE_WRITE_PASSES + 1):
             faults = self.links_lost, self.reports_garbled
             try:
-                if passes == 1:
+                if passes == 1 and not unconfirmed_at_once:
                     write()
                 else:
                     self.write_again_unconfirmed(write, intent)
@@ -355,7 +357,8 @@ class RecoveringVisa:
             if (self.links_lost, self.reports_garbled) == faults:
                 return
 
-    def write_role_setting(self, attribute: str, value: Any, write: Callable[[], None]) -> None:
+    def write_role_setting(self, attribute: str, value: Any, write: Callable[[], None], *,
+                           unconfirmed_at_once: bool = False) -> None:
         """`write_whole(write)` of a role setting that a reconnect re-applies (`reapply_role_settings`),
         recorded in `attribute` first: a link lost on the way re-applies the setting asked for,
         not the one before, which would otherwise stand while the verb returned. The one before
@@ -364,7 +367,7 @@ class RecoveringVisa:
         previous = getattr(self, attribute)
         setattr(self, attribute, value)
         try:
-            self.write_whole(write)
+            self.write_whole(write, unconfirmed_at_once=unconfirmed_at_once)
         except BaseException:
             setattr(self, attribute, previous)
             raise

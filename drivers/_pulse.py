@@ -321,7 +321,8 @@ class PulseGeneratorRole:
             self._leave_dc_at_zero()
             self._write_pulse(PulseTiming(period_s, width_s, edge_s), amplitude_v, count)
         settings = dict(amplitude_v=amplitude_v, width_s=width_s, edge_s=edge_s, period_s=period_s, count=count)
-        self.write_role_setting("_last_config", ("pulse", settings), lambda: self.write_in_messages(write))
+        self.write_role_setting("_last_config", ("pulse", settings), lambda: self.write_in_messages(write),
+                                unconfirmed_at_once=self._record_short_of_a_pulse())
         self.raise_on_errors("configure_pulse")
 
     def configure_dc(self, *, level_v: float) -> None:
@@ -340,6 +341,17 @@ class PulseGeneratorRole:
 
     def unconfirmed_write_intent(self) -> bool:
         return self._output_on
+
+    def _record_short_of_a_pulse(self) -> bool:
+        """The output on and the guard's record without the levels or the width a pulse needs (a
+        report lost with the link, or garbled, in an earlier verb set them aside): the pulse
+        function would be refused, "levels that are unknown", unless written as a second pass
+        is, the output off meanwhile."""
+        if not self._output_on:
+            return False
+        state = self.write_guard.state
+        levels = state.get(("levels", self.channel)) or {}
+        return any(levels.get(name) is None for name in ("high", "low")) or ("width", self.channel) not in state
 
     def write_again_unconfirmed(self, write: Callable[[], None], output_was_on: bool) -> None:
         # With the output on, the guard cannot admit the same settings while it does not know
