@@ -98,6 +98,22 @@ class TestPulseGenerators:
         assert (channel.function, channel.pulse_width_s, channel.amplitude_vpp, channel.output_enabled) == (
             "PULS", 50e-9, pytest.approx(0.5), True)
 
+    def test_a_refusal_inside_a_parsed_read_is_no_malformed_reply(self, connect, bench, generator_model):
+        """A refusal is a ValueError too: read_parsed, which reads a reply that does not parse
+        again, must let it through at once (writes held for a query's message refused: no reply
+        was asked for), not read again and end in a MalformedReplyError."""
+        generator = connect("pulser", GENERATORS[generator_model], envelope=PULSER_ENVELOPE)
+        attempts = []
+
+        def read() -> float:
+            attempts.append(1)
+            generator.write(":OUTP1:LOAD 1000")            # refused: other than 50 ohm
+            return float(generator.ask("*OPC?"))
+
+        with pytest.raises(EnvelopeError, match="load setting other than 50 ohm"):
+            generator.read_parsed("a read after a refused write", read)
+        assert len(attempts) == 1
+
     @pytest.mark.parametrize("garbled_reply", range(20))     # a sequence takes 18 replies unfaulted
     def test_one_garbled_reply_anywhere_in_a_sequence_of_verbs_ends_none_of_them(self, connect, bench,
                                                                                 generator_model, garbled_reply):
