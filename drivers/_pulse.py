@@ -346,10 +346,13 @@ class PulseGeneratorRole:
         """The output on and the guard's record without the levels or the width a pulse needs (a
         report lost with the link, or garbled, in an earlier verb set them aside): the pulse
         function would be refused, "levels that are unknown", unless written as a second pass
-        is, the output off meanwhile."""
-        if not self._output_on:
-            return False
+        is, the output off meanwhile. Not where the guard knows the output off: a reconnect
+        re-applying the pulse has switched it off first and switches it on at its end (written
+        as a second pass there, a link lost again recorded the output off, and the verb returned
+        with it off)."""
         state = self.write_guard.state
+        if not self._output_on or state.get(("output_on", self.channel)) is False:
+            return False
         levels = state.get(("levels", self.channel)) or {}
         return any(levels.get(name) is None for name in ("high", "low")) or ("width", self.channel) not in state
 

@@ -369,6 +369,26 @@ class TestAPulseAfterADcLevelWhoseReportWasLost:
         assert (channel.function, channel.amplitude_vpp, channel.inverted, channel.output_enabled) == (
             "PULS", pytest.approx(1.0), True, True)
 
+    @pytest.mark.parametrize("replies_to_the_second", range(2, 9))
+    def test_a_second_lost_link_in_a_reconnects_re_applied_pulse_leaves_the_output_on(
+            self, connect, bench, generator_model, replies_to_the_second):
+        """The reconnect re-applies the pulse with the output off (the guard's record set aside):
+        written there as a second pass, a second lost link recorded the output off, and a query
+        returned with it off, nothing having asked for it (a helper's attack on 29623fb)."""
+        generator, channel = TestAGarbleAndALostLinkInOneConfiguration._pulsing(connect, bench, generator_model)
+        faults_of(bench, "pulser").inject(drop(), *[DELIVER] * (replies_to_the_second - 1), drop())
+        assert generator.ask("*OPC?").strip() == "1"
+        assert (generator._output_on, channel.output_enabled) == (True, True)
+
+    @pytest.mark.parametrize("replies_to_the_second", range(3, 7))
+    def test_a_pulse_after_a_pulse_with_two_lost_links_returns_with_the_output_on(
+            self, connect, bench, generator_model, replies_to_the_second):
+        generator, channel = TestAGarbleAndALostLinkInOneConfiguration._pulsing(connect, bench, generator_model)
+        faults_of(bench, "pulser").inject(*[DELIVER] * 3, drop(), *[DELIVER] * (replies_to_the_second - 1), drop())
+        generator.configure_pulse(amplitude_v=-1.2, width_s=50e-9, edge_s=10e-9, period_s=1e-6, count=2)
+        assert (channel.function, channel.amplitude_vpp, channel.inverted, channel.output_enabled,
+                generator._output_on) == ("PULS", pytest.approx(1.2), True, True, True)
+
     def test_without_a_fault_the_output_stays_on_throughout(self, connect, bench, generator_model):
         """Only a record short of a pulse's levels or width switches the output off meanwhile: a
         pulse after a DC level, none lost, goes to the chip without a gap."""
