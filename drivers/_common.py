@@ -555,7 +555,6 @@ class RecoveringVisa:
         queue entry, an event register) is not `repeatable`: the first malformed reply is final."""
         attempts = self.parse_attempts if repeatable else 1
         for attempt in range(1, attempts + 1):
-            heard = self.write_guard.heard_mark()
             try:
                 return read()
             except EnvelopeError:
@@ -564,14 +563,11 @@ class RecoveringVisa:
                 # A reply that does not parse may be half of one split by a stray line feed:
                 # the rest would answer the next query. Resynchronise before reading again.
                 self._unsynced = GARBLED_REPLY
-                self.write_guard.forget_heard_since(heard)
                 if attempt == attempts:
                     raise MalformedReplyError(f"{self._who()}: {what} gave a malformed reply"
                                               f"{f' {attempts} times in a row' if attempts > 1 else ''}: "
                                               f"{error_text(exc)}") from exc
                 log.warning("%s: %s gave a malformed reply (%s); reading it again", self._who(), what, exc)
-            finally:
-                self.write_guard.end_heard_mark(heard)
         raise AssertionError("unreachable")
 
     def ask_parsed(self, query: str, parse: Callable[[str], T], *, repeatable: bool = True) -> T:
@@ -585,19 +581,25 @@ class RecoveringVisa:
         return self.ask_parsed(";".join(queries),
                                lambda reply: tuple(float(answer) for answer in reply_units(reply, len(queries))))
 
-    def ask_agreed(self, query: str, parse: Callable[[str], T], *, reads_max: int = AGREED_READS_MAX) -> T:
+    def ask_agreed(self, query: str, parse: Callable[[str], T], *, reads_max: int = AGREED_READS_MAX,
+                   for_the_guard: bool = False) -> T:
         """`query` asked until two replies in a row agree, as the write guard needs before it
         learns a state it does not know from them (WriteGuard.learn); MalformedReplyError when
         no two of `reads_max` do. Two replies with the link reopened between them are not in a
         row: a reconnect after a failed link sets aside what the guard heard (a lost reply once left
         the 2450's level unknown after two alike, and its ramp down was refused); a
-        resynchronisation's bare reopen (after a garbled reply) does not."""
-        previous, link = self.ask_parsed(query, parse), self.links_lost
+        resynchronisation's bare reopen (after a garbled reply) does not, unless the reply is read
+        `for_the_guard` to learn: it heard the garbled line between the two (a Lake Shore's
+        setpoint read back garbled at its second read agreed here, and closing the loop was refused)."""
+        def row() -> tuple[int, int]:
+            return self.links_lost, self.resynchronisations if for_the_guard else 0
+
+        previous, before = self.ask_parsed(query, parse), row()
         for _ in range(reads_max - 1):
             value = self.ask_parsed(query, parse)
-            if value == previous and self.links_lost == link:
+            if value == previous and row() == before:
                 return value
-            previous, link = value, self.links_lost
+            previous, before = value, row()
         raise MalformedReplyError(f"{self._who()}: {reads_max} replies to {query!r}, no two in a row alike")
 
     # --- recovery ---------------------------------------------------------------------------

@@ -380,7 +380,7 @@ class LakeshoreTemperatureRole(RecoveringVisa):
             output.setpoint(temperature_k)
         else:
             output.setpoint(self._inside_window_k(round(self.read_temperature_k(), 4)))
-        self.ask_agreed(f"SETP? {self._regulating_output()}", float)         # the guard learns it
+        self.ask_agreed(f"SETP? {self._regulating_output()}", float, for_the_guard=True)   # the guard learns it
         output.output_group.set_parameters({"mode": "closed_loop", "input_channel": self.role_control_input()})
         output.output_range(self.heater_range_on)
         if ramp_k_per_min is not None:

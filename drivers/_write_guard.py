@@ -265,9 +265,6 @@ class WriteGuard:
         # guard only when the one before it said the same (a garbled reply, a bit flipped on the
         # line, would have to be garbled alike twice)
         self._heard: dict[str, str] = {}
-        # while a reply is read to be parsed (`heard_mark`): what each reply heard since replaced
-        # in `_heard`, for `forget_heard_since` to put back
-        self._replaced_heard: list[tuple[str, str | None]] | None = None
 
     def admit(self, message: str) -> dict[Any, Any]:
         """Check `message`; returns the state it would leave (commit it once it was sent): the
@@ -320,12 +317,8 @@ class WriteGuard:
 
     def commit(self, state: dict[Any, Any]) -> None:
         if state is not self.state:
-            self._forget_heard()         # a reply from before may not hold after a write
+            self._heard.clear()          # a reply from before may not hold after a write
         self.state = state
-
-    def _forget_heard(self) -> None:
-        self._heard.clear()
-        self._replaced_heard = None      # nothing heard before may come back (forget_heard_since)
 
     def commit_uncertain(self, state: dict[Any, Any], touched: Iterable[Any] = ()) -> None:
         """After an exchange that did not complete, the instrument may have the old state or the
@@ -340,31 +333,7 @@ class WriteGuard:
             elif isinstance(old, (bool, _Possibly)) or isinstance(new, (bool, _Possibly)):
                 merged[key] = POSSIBLY
         self.state = merged
-        self._forget_heard()
-
-    def heard_mark(self) -> list:
-        """A mark before a reply is read to be parsed (RecoveringVisa.read_parsed): replies heard
-        after it that do not parse are then taken back (`forget_heard_since`)."""
-        self._replaced_heard = []
-        return self._replaced_heard
-
-    def forget_heard_since(self, mark: list) -> None:
-        """The replies heard since `mark` did not parse (a garbled line): as if they had not come,
-        so that one does not part two replies alike that came either side of it (the driver
-        reads them as two in a row: a Lake Shore's setpoint read back was refused as not read).
-        Nothing, where the state has changed since the mark (what was heard then is gone)."""
-        if mark is self._replaced_heard:
-            for spelling, before in reversed(mark):
-                if before is None:
-                    self._heard.pop(spelling, None)
-                else:
-                    self._heard[spelling] = before
-            mark.clear()
-
-    def end_heard_mark(self, mark: list) -> None:
-        """The read that took `mark` has ended: what is heard from now on is kept as it comes."""
-        if mark is self._replaced_heard:
-            self._replaced_heard = None
+        self._heard.clear()
 
     def learn(self, message: str, reply: str) -> None:
         """Teach the learners of a one-query message's header its reply, if the reply to that
@@ -377,8 +346,6 @@ class WriteGuard:
                 heard = reply.strip()
                 if self._heard.get(learner.spelling) == heard:
                     learner.learn(self.state, heard)
-                if self._replaced_heard is not None:
-                    self._replaced_heard.append((learner.spelling, self._heard.get(learner.spelling)))
                 self._heard[learner.spelling] = heard
                 return
 

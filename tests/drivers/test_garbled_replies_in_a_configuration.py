@@ -246,12 +246,12 @@ class TestStockParameters:
         garbled at its second read: the driver took the first and the one read again for two
         alike, the guard had heard the garbled reply between them, and closing the loop was
         refused, "a setpoint the check has not read" (a helper's attack: 3 of ~18 reply positions).
-        A reply that does not parse is now not heard by the guard either."""
+        The read-back now takes a resynchronisation as parting two replies, as the guard does."""
         controller = connect("cryostat", Lakeshore336, envelope=ENVELOPES["cryostat"])
         controller.set_setpoint_k(4.5)
         sent = lose_replies(bench, "cryostat", garble, to=r"SETP\? ?1", after=r"SETP\? ?1")
         controller.set_setpoint_k(5.0, ramp_k_per_min=ramp_k_per_min)
-        assert sum(bool(re.match(r"SETP\? ?1", m)) for m in sent) == 3, sent    # the garbled one read again
+        assert sum(bool(re.match(r"SETP\? ?1", m)) for m in sent) == 4, sent    # then two alike after it
         output = bench.world.panels["cryostat"].outputs[1]
         assert (output.setpoint_k, output.mode, output.range_index > 0) == (pytest.approx(5.0), "closed_loop", True)
 
