@@ -365,10 +365,14 @@ class PulseGeneratorRole:
         if not output_was_on:
             write()
             return
+        # Recorded off while written again: a reconnect inside the pass leaves the output off
+        # (recorded on, it switched the output on again, and the pass then failing left it on while
+        # the role recorded it off).
+        self._output_on = False
         self._switch_output(False)
+        write()
+        self._output_on = True
         try:
-            write()
-            self._output_on = True
             self._switch_output(True)
         except BaseException:
             self._output_on = False

@@ -341,6 +341,26 @@ class TestTwoGarbledReportsInOneConfiguration:
         assert not generator._output_on
 
 
+class TestALostLinkInsideASecondPass:
+    """Output on, a DC level asked for: the first pass's report garbled, so a second pass switches
+    the output off and writes again; the link lost in that write. The reconnect re-applied the
+    output on as the role recorded it, the pass's retried message was lost again, and the verb
+    raised with the output on while the role recorded it off (a helper's attack on 1b854e2, older
+    than it). The role now records the output off while the pass writes again."""
+
+    @pytest.fixture
+    def bench_models(self, generator_model) -> dict[str, str]:
+        return {"pulser": generator_model}
+
+    def test_the_verb_returns_with_the_level_and_the_output_on(self, connect, bench, generator_model):
+        generator, channel = TestAGarbleAndALostLinkInOneConfiguration._pulsing(connect, bench, generator_model)
+        faults_of(bench, "pulser").inject(garble(), *[DELIVER] * 5, drop(), *[DELIVER] * 6, drop())
+        generator.configure_dc(level_v=0.2)
+        assert generator.links_lost == 2
+        assert (channel.function, channel.offset_v, channel.output_enabled, generator._output_on) == (
+            "DC", pytest.approx(0.2), True, True)
+
+
 class TestAPulseAfterADcLevelWhoseReportWasLost:
     """A 1.1 V pulse, the output on, then DC at 1.2 V with a report lost with the link (or
     garbled): the guard set the levels and the width aside, and the next pulse was refused,
