@@ -360,14 +360,13 @@ class PulseGeneratorRole:
         # With the output on, the guard cannot admit the same settings while it does not know
         # what the first pass did (the DC function with its offset unknown): the output off
         # first (always admitted), written again, then on as it was before the verb's first
-        # pass, as a reconnect re-applies them. Refused even so, the output stays off and the
-        # role says so; a later pass (write_whole) switches it on again, recorded first.
+        # pass, recorded first. Recorded off meanwhile: a reconnect inside the pass leaves it
+        # off (recorded on, it switched the output on, and the pass failing then left it on
+        # while the role recorded it off). Refused, the output stays off and the role says so;
+        # a later pass (write_whole) switches it on again.
         if not output_was_on:
             write()
             return
-        # Recorded off while written again: a reconnect inside the pass leaves the output off
-        # (recorded on, it switched the output on again, and the pass then failing left it on while
-        # the role recorded it off).
         self._output_on = False
         self._switch_output(False)
         write()
