@@ -138,14 +138,16 @@ def open_flags_cleared(path: Path) -> h5py.File:
     Raises `SuperblockError` when there is no readable v2/v3 superblock, `OSError` when HDF5
     cannot read the file even so (damaged metadata)."""
     sb = read_superblock(path)
-    # A writer that died outside SWMR mode may have written metadata it had moved or grown past
-    # the end of allocation its superblock records (the superblock is rewritten only at flush
-    # and close), e.g. a global heap collection that got more strings: allocate the whole file,
-    # as `h5clear --increment` would. A SWMR writer orders its writes so that the recorded end
-    # of allocation holds everything its flushed metadata points to: keep it (past it the
-    # writer may have reserved space it never wrote, zeros a raised end would hand out).
-    grow = None if sb.open_for_swmr_write else path.stat().st_size
-    view = _PatchedView(path, sb.offset, sb.cleared(end_of_file=grow))
+    # Flushed metadata may point past the end of allocation the superblock records, which HDF5
+    # rewrites only when it flushes or closes it: outside SWMR mode, metadata moved or grown since
+    # (a global heap collection that got more strings); in SWMR mode, a chunk and the index entry
+    # pointing at it, written before the superblock in a flush the kill cut short (HDF5's SWMR
+    # readers skip the end-of-allocation check for this reason). So allocate the whole file, as
+    # `h5clear --increment` would. HDF5 writes a chunk before the metadata pointing at it (and the
+    # writer keeps a failed write from landing metadata alone, writer.py `_reserve`), so what
+    # metadata reaches past the recorded end was written; the space the writer reserved and never
+    # used is reached by nothing.
+    view = _PatchedView(path, sb.offset, sb.cleared(end_of_file=path.stat().st_size))
     try:
         f = h5py.File(view, "r")
     except BaseException:
