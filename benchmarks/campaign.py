@@ -10,7 +10,10 @@ acceleration the emulator achieved, against the clock's nominal acceleration.
 With --breakdown, where the wall time went as well: the phases outside the runs (the station's
 checks, the dry runs, opening the instruments, the last report) and the chip's physics (the
 compiled solver's own time, the SMU settles simulated and drawn from kept outcomes), timed by
-wrapping those functions (a few microseconds per call over ~5,000 calls).
+wrapping those functions (a few microseconds per call over ~5,000 calls); the compiled kernels'
+first calls (numba loading them from its cache); and what each simulated settle started from:
+a limit cycle (its change simulated OUTCOMES_KEPT times, then drawn), a chip at rest (its
+history, the current trapped in its loops, makes every such settle its own), or neither.
 """
 
 from __future__ import annotations
@@ -66,6 +69,43 @@ class Breakdown:
             return outcome
 
         SteadyOutcomes.drawn = counted
+        self.settle_starts: Counter[str] = Counter()
+        self._count_settle_starts()
+        self._time_kernel_loads()
+
+    def _count_settle_starts(self) -> None:
+        from sim_backend.bench.world import World
+
+        settle = World._settle
+
+        @functools.wraps(settle)
+        def classified(world, chip, *args, **kwargs):
+            drawn_before = self.settles_drawn
+            start = ("from a limit cycle" if chip.on_cycle_of() is not None
+                     else "from rest" if chip.settled and chip.latched == frozenset() else "other")
+            result = settle(world, chip, *args, **kwargs)
+            if self.settles_drawn == drawn_before:
+                self.settle_starts[start] += 1
+            return result
+
+        World._settle = classified
+
+    def _time_kernel_loads(self) -> None:
+        from numba.core.dispatcher import _DispatcherBase
+
+        self.kernel_loads_s: dict[str, float] = {}
+        compile_for_args = _DispatcherBase._compile_for_args
+
+        @functools.wraps(compile_for_args)
+        def timed(dispatcher, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return compile_for_args(dispatcher, *args, **kwargs)
+            finally:
+                name = dispatcher.py_func.__qualname__
+                self.kernel_loads_s[name] = self.kernel_loads_s.get(name, 0.0) + time.perf_counter() - began
+
+        _DispatcherBase._compile_for_args = timed
 
     def _timed(self, label: str, function):
         @functools.wraps(function)
@@ -83,8 +123,14 @@ class Breakdown:
             print(f"  {label:<26}{self.wall_s[label]:>8.2f} s  {self.calls[label]:>6} calls")
         simulated = self.calls["SMU settles"] - self.settles_drawn
         print(f"  SMU settles simulated {simulated}, drawn from kept outcomes {self.settles_drawn}")
+        print("  simulated settles by start: " + ", ".join(f"{k} {v}" for k, v in self.settle_starts.most_common()))
+        loads = sorted(self.kernel_loads_s.items(), key=lambda kv: -kv[1])
+        print(f"  compiled kernels' first calls {sum(self.kernel_loads_s.values()):.2f} s: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in loads[:5]))
         return {"wall_s": {k: round(v, 3) for k, v in self.wall_s.items()}, "calls": dict(self.calls),
-                "settles_simulated": simulated, "settles_drawn": self.settles_drawn}
+                "settles_simulated": simulated, "settles_drawn": self.settles_drawn,
+                "simulated_settle_starts": dict(self.settle_starts),
+                "kernel_first_calls_s": {k: round(v, 3) for k, v in loads}}
 
 
 def main() -> None:
