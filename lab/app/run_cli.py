@@ -122,10 +122,10 @@ def _procedure_class(name: str):
 
 
 def _campaign(args: argparse.Namespace) -> int:
-    from lab.app.campaign import run_campaign
     from lab.execution.interrupts import handle_stop_signals_until_exit
 
     handle_stop_signals_until_exit()     # from here to the process's end (lab/execution/interrupts.py)
+    from lab.app.campaign import run_campaign
 
     overrides = parse_sets(args.set, dotted=True)
     outcome = run_campaign(args.station, args.out, only=args.only, show_progress=not args.quiet,

@@ -270,3 +270,38 @@ def test_sigterm_to_a_run_reports_sigterm(tmp_path):
     assert code == 1, (code, out, err)
     assert ": aborted (interrupted by the operator (SIGTERM))" in out, out
     assert "Ctrl-C" not in out + err and "Traceback" not in err, (out, err)
+
+
+# A Ctrl-C as `nwlab` imports its commands, before any has installed nwlab's handler: the
+# process sends itself SIGINT from inside `build_parser`, as a Ctrl-C half a second after Enter
+# lands (the commands' modules take ~0.1 s to import, numpy and h5py with them).
+_CTRL_C_WHILE_IMPORTING = """
+import os, signal, sys
+from lab.app import cli
+build_parser = cli.build_parser
+def interrupted():
+    os.kill(os.getpid(), signal.SIGINT)
+    return build_parser()
+cli.build_parser = interrupted
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command, says", [
+    (("campaign", "--out", "{out}", "--quiet"), ", before the campaign had started; nothing was opened"),
+    (("run", "cooldown", "--out", "{out}", "--quiet"), ", before the run had started; nothing was opened"),
+    (("archive", "ls", "{out}"), ""),
+], ids=["campaign", "run", "archive ls"])
+def test_a_ctrl_c_before_the_command_took_the_signal_is_one_line(tmp_path, command, says):
+    """Python's own KeyboardInterrupt (no handler of nwlab's yet) ends the command with one line
+    naming it and the shell's 130, not a traceback; a run or campaign has created nothing."""
+    out_dir = tmp_path / "out"
+    argv = [a.format(out=out_dir) for a in command]
+    if command[0] != "archive":
+        argv += ["--station", str(private_station(tmp_path))]
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_IMPORTING, *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=100)
+    assert done.returncode == 128 + signal.SIGINT, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.strip() == f"nwlab: stopped by Ctrl-C (SIGINT){says}", done.stderr
+    assert done.stdout == "" and not out_dir.exists()
