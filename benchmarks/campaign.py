@@ -82,7 +82,7 @@ class Breakdown:
         def classified(world, chip, *args, **kwargs):
             drawn_before = self.settles_drawn
             start = ("from a limit cycle" if chip.on_cycle_of() is not None
-                     else "from rest" if chip.settled and chip.latched == frozenset() else "other")
+                     else "from rest" if chip.settled and not chip.latched else "other")
             result = settle(world, chip, *args, **kwargs)
             if self.settles_drawn == drawn_before:
                 self.settle_starts[start] += 1
