@@ -3,7 +3,9 @@ had flushed, intact, as a normal `.h5` that plain h5py and xarray open."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,3 +214,81 @@ def test_a_chunk_past_the_recorded_end_of_allocation_is_recovered(tmp_path):
     idx = np.arange(result.n_traces, dtype=np.float32)
     np.testing.assert_array_equal(v[:, 0, :], np.repeat(idx[:, None], N_POINTS, 1))
     np.testing.assert_array_equal(v[:, 1, :], -np.repeat(idx[:, None], N_POINTS, 1))
+
+
+def _strace_or_skip() -> str:
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (`.ci/env --test-tools` installs it): a writer cannot be killed at a "
+                    "chosen write")
+    probe = subprocess.run([strace, "-f", "-qq", "-o", os.devnull, "-e", "trace=none", sys.executable, "-c", "pass"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"strace cannot trace here (ptrace refused?): {probe.stderr.strip()[:200]}")
+    return strace
+
+
+def _writes_of_the_first_flush(strace: str, tmp_path, seed: int) -> range:
+    """Which of the WRITER's pwrite64 calls (counted from 1) its first flush makes: the ones after its
+    skeleton became the `.partial` (renamed once whole) up to the first line it prints (each line
+    printed after a flush)."""
+    log, work = tmp_path / "calls.log", tmp_path / "traced"
+    work.mkdir()
+    # Killed at its 300th write (it writes forever), some ten flushes in.
+    subprocess.run([strace, "-f", "-qq", "-o", str(log), "-e", "trace=pwrite64,write,rename,renameat,renameat2",
+                    "-e", "inject=pwrite64:signal=KILL:when=300", sys.executable, "-c", WRITER, str(work), str(seed)],
+                   capture_output=True, timeout=120)
+    calls = [line.split(None, 1) for line in log.read_text().splitlines()]
+    writer = next(pid for pid, call in calls if call.startswith("pwrite64("))   # not a child it starts
+    writes, published, printed = 0, None, []
+    for pid, call in calls:
+        if pid != writer:
+            continue
+        if call.startswith("pwrite64("):
+            writes += 1
+        elif call.startswith("rename") and '.partial"' in call:
+            published = writes
+        elif call.startswith("write(1,") and "\\n" in call.split(",", 2)[1]:    # a printed line's end
+            printed.append(writes)
+    assert published is not None and printed, (published, printed)
+    return range(published + 1, printed[0] + 1)
+
+
+@pytest.mark.timeout(300)
+def test_a_writer_killed_at_each_write_of_a_flush_loses_nothing_it_flushed(tmp_path):
+    """The writer killed at each write of one flush in turn (strace's signal injection): the
+    superblock, written last, still records the end of allocation before the flush, while the
+    chunks and index the flush wrote lie past it. Every kill is recovered with every trace the
+    writer had reported flushed, each with its own values; and some of the kills met that state
+    (before cd4a68e, recover refused each of those files: "addr overflow")."""
+    strace = _strace_or_skip()
+    seed = 11
+    writes = _writes_of_the_first_flush(strace, tmp_path, seed)
+    assert len(writes) >= 5, writes
+    past_the_end = 0
+    for nth in writes:
+        work = tmp_path / f"kill-{nth}"
+        work.mkdir()
+        done = subprocess.run([strace, "-f", "-qq", "-o", os.devnull, "-e", "trace=pwrite64", "-e",
+                               f"inject=pwrite64:signal=KILL:when={nth}", sys.executable, "-c", WRITER, str(work),
+                               str(seed)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == -signal.SIGKILL, (nth, done.returncode, done.stderr[-500:])
+        printed = [line.split() for line in done.stdout.splitlines() if line.strip()]
+        flushed_traces = int(printed[-1][0]) if printed else 0
+        partial = work / "crash.h5.partial"
+        sb = superblock.read_superblock(partial)
+        with superblock.open_flags_cleared(partial) as f:
+            voltage = f["entry/traces/voltage"]
+            chunks = [voltage.id.get_chunk_info(i) for i in range(voltage.id.get_num_chunks())]
+        past_the_end += any(c.byte_offset + c.size > sb.offset + sb.end_of_file for c in chunks)
+        result = recover(partial)
+        assert result.n_traces >= flushed_traces, (nth, result.n_traces, flushed_traces)
+        with h5py.File(result.path, "r") as f:
+            v = f["entry/traces/voltage"][()]
+            triggers = f["entry/traces/t_trigger_s"][()]
+        idx = np.arange(result.n_traces, dtype=np.float32)
+        np.testing.assert_array_equal(v[:, 0, :], np.repeat(idx[:, None], N_POINTS, 1), err_msg=f"kill at {nth}")
+        np.testing.assert_array_equal(v[:, 1, :], -np.repeat(idx[:, None], N_POINTS, 1), err_msg=f"kill at {nth}")
+        np.testing.assert_array_equal(triggers, idx * 1e-3, err_msg=f"kill at {nth}")
+    assert past_the_end >= 1, f"no kill among writes {writes.start}-{writes.stop - 1} left a chunk past the " \
+                              "recorded end of allocation: this test no longer cuts a flush where it matters"
