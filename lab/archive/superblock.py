@@ -10,8 +10,9 @@ open for write (may use <h5clear file> to clear file consistency flags)").
 
 `open_flags_cleared` reads such a file as if the flags were clear, without touching it: a
 read-only file object that returns the real bytes except for the superblock, whose flag byte is
-zeroed and whose checksum (Jenkins lookup3, as HDF5 computes it) is recomputed. This is what
-`h5clear` does, but on a view instead of on the file.
+zeroed, whose end of allocation is raised to the file's size, and whose checksum (Jenkins lookup3,
+as HDF5 computes it) is recomputed. This is what `h5clear --increment` does, but on a view
+instead of on the file.
 """
 
 from __future__ import annotations
