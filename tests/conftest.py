@@ -24,23 +24,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     """With workers, compile the compiled kernels once first, in this (the controlling) process.
-    In a fresh clone their on-disk cache is empty, and every worker, and every `nwlab` process a
-    test starts, compiled them at once on its own: 24 s alone, 37.5 s each for three at a time on
-    2 cores. Once cached, this costs the time to load them (about 2 s)."""
+    Where their on-disk cache is empty (a fresh clone whose environment `.ci/env` did not set up),
+    every worker, and every `nwlab` process a test starts, compiled them at once on its own: 24 s
+    alone, 37.5 s each for three at a time on 2 cores. Once cached, this costs the time to load
+    them (about 2 s)."""
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         return
-    import numpy as np
+    from sim_backend.compile_kernels import compile_kernels
 
-    from sim_backend.bench import signal_processing
-    from sim_backend.emulator import build_bench
-
-    chip = build_bench(EMULATED_STATION).world.chip     # the bench: the temperature controller's loop kernel
-    chip.run(start_s=0.0, stop_s=20e-9, bias_a={port: 20e-6 for port in chip.port_sources}, inputs_a={},
-             sample_times_s=np.linspace(0.0, 20e-9, 11), temperature_k=3.0,
-             rng=np.random.default_rng(0))            # the circuit solver's kernels
-    trace = np.sin(np.arange(2000) * 0.01)                 # the scope's filter and resampling
-    signal_processing.resample(0.0, 25e-12, signal_processing.low_pass(trace, 25e-12, 5e9),
-                               np.linspace(0.0, 40e-9, 500))
+    compile_kernels(EMULATED_STATION)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
