@@ -52,21 +52,31 @@ class Superblock:
         return self.raw[9]
 
     @property
+    def _end_of_allocation_at(self) -> int:
+        return 12 + 2 * self.size_of_offsets  # after the base and superblock extension addresses
+
+    @property
     def end_of_file(self) -> int:
         """The end-of-allocation address (relative to the superblock) HDF5 last wrote."""
-        at = 12 + 2 * self.size_of_offsets  # after the base and superblock extension addresses
+        at = self._end_of_allocation_at
         return int.from_bytes(self.raw[at:at + self.size_of_offsets], "little")
+
+    def patched(self, *, flags: int | None = None, end_of_file: int | None = None) -> bytes:
+        """This superblock's bytes with the consistency flags and/or the end-of-allocation address
+        (`end_of_file`, an address in the file) replaced, and the checksum recomputed."""
+        body = bytearray(self.raw[:-4])
+        if flags is not None:
+            body[_FLAGS_AT] = flags
+        if end_of_file is not None:
+            at, relative = self._end_of_allocation_at, end_of_file - self.offset  # addresses start at the superblock
+            body[at:at + self.size_of_offsets] = relative.to_bytes(self.size_of_offsets, "little")
+        return bytes(body) + lookup3(bytes(body)).to_bytes(4, "little")
 
     def cleared(self, end_of_file: int | None = None) -> bytes:
         """The same superblock with the consistency flags zeroed, the end-of-allocation address
         raised to `end_of_file` if that is larger, and the checksum recomputed."""
-        body = bytearray(self.raw[:-4])
-        body[_FLAGS_AT] = 0
-        relative = None if end_of_file is None else end_of_file - self.offset  # addresses start at the superblock
-        if relative is not None and relative > self.end_of_file:
-            at = 12 + 2 * self.size_of_offsets
-            body[at:at + self.size_of_offsets] = relative.to_bytes(self.size_of_offsets, "little")
-        return bytes(body) + lookup3(bytes(body)).to_bytes(4, "little")
+        raise_to = end_of_file if end_of_file is not None and end_of_file - self.offset > self.end_of_file else None
+        return self.patched(flags=0, end_of_file=raise_to)
 
 
 def read_superblock(path: Path) -> Superblock:

@@ -178,16 +178,22 @@ def test_a_writer_killed_while_writing_its_skeleton_leaves_no_partial(tmp_path, 
 
 
 def _record_end_of_allocation(partial, end: int) -> None:
-    """Rewrite the superblock's end of allocation (flags kept, checksum recomputed), as a writer
-    killed after its flush wrote a new chunk and the index pointing at it, but before it wrote
-    the superblock, leaves it."""
+    """Rewrite the superblock's end of allocation (flags kept), as a writer killed after its flush
+    wrote a new chunk and the index pointing at it, but before it wrote the superblock, leaves it."""
     sb = superblock.read_superblock(partial)
-    body = bytearray(sb.raw[:-4])
-    at = 12 + 2 * sb.size_of_offsets
-    body[at:at + sb.size_of_offsets] = (end - sb.offset).to_bytes(sb.size_of_offsets, "little")
     with open(partial, "r+b") as f:
         f.seek(sb.offset)
-        f.write(bytes(body) + superblock.lookup3(bytes(body)).to_bytes(4, "little"))
+        f.write(sb.patched(end_of_file=end))
+
+
+def _voltage_chunks(partial) -> tuple[list, bool]:
+    """The voltage traces' chunks in a killed writer's `.partial`, and whether any of them reaches
+    past the end of allocation its superblock records."""
+    sb = superblock.read_superblock(partial)
+    with superblock.open_flags_cleared(partial) as f:
+        voltage = f["entry/traces/voltage"]
+        chunks = [voltage.id.get_chunk_info(i) for i in range(voltage.id.get_num_chunks())]
+    return chunks, any(c.byte_offset + c.size > sb.offset + sb.end_of_file for c in chunks)
 
 
 def test_a_chunk_past_the_recorded_end_of_allocation_is_recovered(tmp_path):
@@ -199,13 +205,12 @@ def test_a_chunk_past_the_recorded_end_of_allocation_is_recovered(tmp_path):
     flushed_traces, _, _ = run_and_kill(tmp_path, 77, 12)
     partial = tmp_path / "crash.h5.partial"
     with superblock.open_flags_cleared(partial) as f:
-        voltage = f["entry/traces/voltage"]
-        chunks = [voltage.id.get_chunk_info(i) for i in range(voltage.id.get_num_chunks())]
-        last_chunk_at = max(chunk.byte_offset for chunk in chunks)
-        chunk_traces = voltage.chunks[0]
+        chunk_traces = f["entry/traces/voltage"].chunks[0]
+    chunks, _ = _voltage_chunks(partial)
     assert len(chunks) >= 2 and flushed_traces > chunk_traces, (len(chunks), flushed_traces)
-    _record_end_of_allocation(partial, last_chunk_at)
+    _record_end_of_allocation(partial, max(chunk.byte_offset for chunk in chunks))
     assert superblock.read_superblock(partial).open_for_swmr_write
+    assert _voltage_chunks(partial)[1], "the rewritten superblock leaves no chunk past its end of allocation"
 
     result = recover(partial)
     assert result.n_traces >= flushed_traces
@@ -276,11 +281,7 @@ def test_a_writer_killed_at_each_write_of_a_flush_loses_nothing_it_flushed(tmp_p
         printed = [line.split() for line in done.stdout.splitlines() if line.strip()]
         flushed_traces = int(printed[-1][0]) if printed else 0
         partial = work / "crash.h5.partial"
-        sb = superblock.read_superblock(partial)
-        with superblock.open_flags_cleared(partial) as f:
-            voltage = f["entry/traces/voltage"]
-            chunks = [voltage.id.get_chunk_info(i) for i in range(voltage.id.get_num_chunks())]
-        past_the_end += any(c.byte_offset + c.size > sb.offset + sb.end_of_file for c in chunks)
+        past_the_end += _voltage_chunks(partial)[1]
         result = recover(partial)
         assert result.n_traces >= flushed_traces, (nth, result.n_traces, flushed_traces)
         with h5py.File(result.path, "r") as f:
