@@ -91,7 +91,7 @@ KINK_H_FLOOR_S = 1e-18
 @njit(cache=True, _nrt=False)
 def sample_row(t, y, s, ip, fp, kinv, v, iv, dy, row, wk):
     """[node voltages | branch currents | resistor currents | current sources | V-source currents |
-    energies | hotspot resistances]."""
+    energies | hotspot resistances], as _layout.Structure.sample_columns names them for Python."""
     network(t, t, y, s, ip, fp, kinv, v, iv, dy, wk)
     nn = ip[NN]
     nb = ip[NB]
@@ -435,7 +435,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     pick_step = False
     grow_max = GROW_MAX
     jac = np.empty((nb, nb))
-    e_cols = nn + nb + ip[NR] + ip[NCS] + nvs    # first cumulative-energy column of a sample row
+    e_cols = nn + nb + ip[NR] + ip[NCS] + nvs    # first energy column of a sample row (_layout.sample_columns)
     while True:
         for w in range(nw):
             if math.isnan(zcur[w]):

@@ -38,6 +38,24 @@ class Structure:
     branch_nonlinear: np.ndarray
     branch_isw_a: np.ndarray
 
+    @property
+    def sample_columns(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The kernel's sample row (`sample_row`), what each column holds, group by group in its
+        order (each group named as the TransientResult field it fills): node voltages; branch,
+        resistor, current-source and voltage-source currents; energy dissipated in resistors and
+        hotspots; energy delivered by current and voltage sources; hotspot resistances. The
+        state's energies (after the branch currents and hotspots) come in the same order."""
+        sources = self.current_sources + self.voltage_sources
+        return (("node_voltage_v", self.nodes),
+                ("branch_current_a", self.branches + self.resistors + sources),
+                ("cumulative_dissipated_j", self.resistors + self.wires),
+                ("cumulative_delivered_j", sources),
+                ("hotspot_resistance_ohm", self.wires))
+
+    def sample_column_count(self, *groups: str) -> int:
+        """Columns of the sample row in `groups` (every group by default)."""
+        return sum(len(names) for group, names in self.sample_columns if not groups or group in groups)
+
 
 def _union_find(items):
     parent = {x: x for x in items}

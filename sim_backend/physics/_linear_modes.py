@@ -45,9 +45,9 @@ _MODES: weakref.WeakKeyDictionary[_layout.Structure, np.ndarray] = weakref.WeakK
 
 def counts(st: _layout.Structure) -> tuple[int, int, int, int]:
     """(nb, nsrc, ncol, nen) of the structure (see the module's layout)."""
-    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
     nsrc = len(st.current_sources) + len(st.voltage_sources)
-    return nb, nsrc, len(st.nodes) + nb + nr + nsrc, nr + nw + nsrc
+    return (len(st.branches), nsrc, st.sample_column_count("node_voltage_v", "branch_current_a"),
+            st.sample_column_count("cumulative_dissipated_j", "cumulative_delivered_j"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -143,7 +143,7 @@ class _Probe:
         self.nb, self.nsrc = nb, nsrc
         self.st = st
         self.ny = nb + 2 * len(st.wires) + len(st.resistors) + nsrc
-        self.row = np.empty(ncol + nen + len(st.wires))
+        self.row = np.empty(st.sample_column_count())
         self.s = np.zeros(len(st.wires), dtype=np.int64)
         self.wk = np.empty(len(st.nodes) + len(st.voltage_sources) + 2 * nb)   # network's scratch, no clusters
 

@@ -45,14 +45,7 @@ MAX_TRACE_BYTES = 1 << 30
 def trace_bytes(circuit: Circuit, n_samples: int, temperature_k: float = 2.0) -> int:
     """Bytes of the traces `simulate` records at `n_samples` sample times (time axis included)."""
     st = _layout.structure(circuit, float(temperature_k))
-    return int(n_samples) * (_trace_columns(st) + 1) * 8
-
-
-def _trace_columns(st: _layout.Structure) -> int:
-    """Recorded traces: node voltages, element currents, dissipated/delivered power, hotspot R."""
-    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
-    ncs, nvs = len(st.current_sources), len(st.voltage_sources)
-    return len(st.nodes) + nb + nr + ncs + nvs + nr + nw + ncs + nvs + nw
+    return int(n_samples) * (st.sample_column_count() + 1) * 8
 
 
 def simulate(
@@ -96,7 +89,7 @@ def simulate(
     ts = np.ascontiguousarray(sample_times_s, dtype=np.float64)
     if ts.ndim != 1 or not sample_times_in_order(ts, t0, float(stop_s)):
         raise ValueError("sample_times_s must be non-decreasing and inside [start, stop_s]")
-    n_traces = len(st.nodes) if node_voltages_only else _trace_columns(st)
+    n_traces = st.sample_column_count(*("node_voltage_v",) * node_voltages_only)
     needed = ts.size * (n_traces + 1) * 8
     if needed > max_trace_bytes:
         raise ValueError(f"{ts.size} sample times x {n_traces + 1} traces x 8 bytes = "
@@ -184,22 +177,15 @@ def _wire_codes(st: _layout.Structure) -> dict[float, str]:
 
 
 def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> TransientResult:
-    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
-    cols = iter(range(out.shape[0]))
-    node_v = {n: out[next(cols)] for n in st.nodes}
-    currents, diss, deliv, hotspot = {}, {}, {}, {}
-    if out.shape[0] > len(st.nodes):
-        for name in st.branches + st.resistors + st.current_sources + st.voltage_sources:
-            currents[name] = out[next(cols)]
-        diss = {name: out[next(cols)] for name in st.resistors}
-        diss.update({name: out[next(cols)] for name in st.wires})
-        deliv = {name: out[next(cols)] for name in st.current_sources + st.voltage_sources}
-        hotspot = {name: out[next(cols)] for name in st.wires}
-    off = nb + nw
-    totals = y[off:]
-    dissipated = {name: float(totals[k]) for k, name in enumerate(st.resistors)}
-    dissipated.update({name: float(totals[nr + w]) for w, name in enumerate(st.wires)})
-    delivered = {name: float(totals[nr + nw + k]) for k, name in enumerate(st.current_sources + st.voltage_sources)}
+    nb = len(st.branches)
+    traces = {group: {} for group, _ in st.sample_columns}
+    cols = iter(out)                  # the node voltages alone, or every column
+    for group, names in st.sample_columns:
+        traces[group].update(zip(names, cols))
+    groups = dict(st.sample_columns)
+    totals = iter(y[nb + len(st.wires):].tolist())     # the state's energies, in the sample row's order
+    dissipated = dict(zip(groups["cumulative_dissipated_j"], totals))
+    delivered = dict(zip(groups["cumulative_delivered_j"], totals))
     # rows as Python floats, each tuple made as tuple.__new__ would (SwitchEvent's own __new__ is
     # Python code), the wire and kind looked up by their float codes: a switching climb has tens
     # of events, a bias sweep ~10⁵
@@ -213,6 +199,6 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
         threshold_z={name: float(zcur[w]) for w, name in enumerate(st.wires)},
     )
     energy = EnergyReport(dissipated, delivered, float(stored_start), stored_energy_total_j(st, y[:nb]))
-    return TransientResult(ts, node_v, currents, diss, deliv, hotspot, events, energy, final,
+    return TransientResult(ts, **traces, events=events, energy=energy, final_state=final, solver_steps=
                            {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2]),
                             "exact_stretches": int(stats[3])})

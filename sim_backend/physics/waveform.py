@@ -27,7 +27,8 @@ class PiecewiseLinear:
         t = np.array(self.times_s, dtype=np.float64).reshape(-1)
         v = np.array(self.values, dtype=np.float64).reshape(-1)
         if t.size == 0 or t.size != v.size:
-            raise ValueError(f"PiecewiseLinear needs equal, non-zero numbers of times and values ({t.size} vs {v.size})")
+            raise ValueError(f"PiecewiseLinear needs equal, non-zero numbers of times and values "
+                             f"({t.size} vs {v.size})")
         if t.size <= SMALL_POINTS:
             times = t.tolist()
             finite = all(map(math.isfinite, times)) and all(map(math.isfinite, v.tolist()))
