@@ -282,12 +282,32 @@ def pulse_write_rules(headers: PulseHeaders, envelope: Envelope) -> list[Rule]:
     ]
 
 
+# What a guard's `state` records of a channel, as pulse_write_rules keeps it (the role reads it
+# through these alone).
+
+def recorded_levels(state: dict[Any, Any], channel: int) -> dict[str, float | None]:
+    """The channel's high, low and offset levels (V) the guard knows (None: unknown; {}: none yet)."""
+    return state.get(("levels", channel)) or {}
+
+
+def recorded_output_on(state: dict[Any, Any], channel: int) -> bool | None:
+    """The channel's output known on (True) or off (False); None where it may be either."""
+    return state.get(("output_on", channel))
+
+
+def recorded_function(state: dict[Any, Any], channel: int) -> str | None:
+    return state.get(("function", channel))
+
+
+def width_recorded(state: dict[Any, Any], channel: int) -> bool:
+    return ("width", channel) in state
+
+
 def holds_dc(state: dict[Any, Any], channel: int, level_v: float) -> bool:
     """Whether a guard's `state` (see pulse_write_rules) knows `channel` off, in the DC function,
     at `level_v`: each of them commanded, and the instrument's report after it read clean."""
-    levels = state.get(("levels", channel)) or {}
-    return (state.get(("output_on", channel)) is False and state.get(("function", channel)) == "DC"
-            and levels.get("offset") == level_v)
+    return (recorded_output_on(state, channel) is False and recorded_function(state, channel) == "DC"
+            and recorded_levels(state, channel).get("offset") == level_v)
 
 
 class PulseGeneratorRole:
@@ -351,10 +371,10 @@ class PulseGeneratorRole:
         as a second pass there, a link lost again recorded the output off, and the verb returned
         with it off)."""
         state = self.write_guard.state
-        if not self._output_on or state.get(("output_on", self.channel)) is False:
+        if not self._output_on or recorded_output_on(state, self.channel) is False:
             return False
-        levels = state.get(("levels", self.channel)) or {}
-        return any(levels.get(name) is None for name in ("high", "low")) or ("width", self.channel) not in state
+        levels = recorded_levels(state, self.channel)
+        return any(levels.get(name) is None for name in ("high", "low")) or not width_recorded(state, self.channel)
 
     def write_again_unconfirmed(self, write: Callable[[], None], output_was_on: bool) -> None:
         # With the output on, the guard cannot admit the same settings while it does not know
@@ -392,10 +412,10 @@ class PulseGeneratorRole:
         # Only where a stored level is outside the envelope: elsewhere the levels are left as they
         # were (a few tens of mV around 0 V would be above a very small envelope).
         state = self.write_guard.state
-        if state.get(("function", self.channel)) != "DC":
+        if recorded_function(state, self.channel) != "DC":
             return
         try:
-            for level_v in (state.get(("levels", self.channel)) or {}).values():
+            for level_v in recorded_levels(state, self.channel).values():
                 if level_v is not None:
                     self.envelope.check_generator_level(level_v)
         except EnvelopeError:
