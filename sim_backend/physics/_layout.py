@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Structure:
     branch_nonlinear: np.ndarray
     branch_isw_a: np.ndarray
 
-    @property
+    @cached_property        # read by every simulate() call
     def sample_columns(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The kernel's sample row (`sample_row`), what each column holds, group by group in its
         order (each group named as the TransientResult field it fills): node voltages; branch,
