@@ -66,7 +66,9 @@ def client_entry(frame) -> str | None:
 
 #: The name `first_after` gives pyvisa's VisaIOError.__init__: where a timeout is being raised.
 TIMEOUT_RAISED = "pyvisa VisaIOError"
-_PYVISA_ERRORS = str(Path(pyvisa.errors.__file__).resolve())
+# The module's path as its frames name it and as resolved: the two differ where the environment is
+# reached through a symbolic link (a worktree sharing a venv), and frames carry the one imported.
+_PYVISA_ERRORS = frozenset({pyvisa.errors.__file__, str(Path(pyvisa.errors.__file__).resolve())})
 
 
 def first_after(began_at: frozenset[str], where: str):
@@ -83,7 +85,7 @@ def first_after(began_at: frozenset[str], where: str):
         if not began[0]:
             return None
         if where == TIMEOUT_RAISED:
-            return where if code.co_name == "__init__" and code.co_filename == _PYVISA_ERRORS else None
+            return where if code.co_name == "__init__" and code.co_filename in _PYVISA_ERRORS else None
         return where if ours and code.co_name == where else None
     return entry
 
