@@ -56,6 +56,12 @@ class Structure:
         """Columns of the sample row in `groups` (every group by default)."""
         return sum(len(names) for group, names in self.sample_columns if not groups or group in groups)
 
+    @property
+    def state_length(self) -> int:
+        """The kernel's state vector: branch currents, hotspot resistances, then the energies."""
+        return len(self.branches) + len(self.wires) + self.sample_column_count("cumulative_dissipated_j",
+                                                                               "cumulative_delivered_j")
+
 
 def _union_find(items):
     parent = {x: x for x in items}

@@ -142,7 +142,7 @@ class _Probe:
         nb, nsrc, ncol, nen = counts(st)
         self.nb, self.nsrc = nb, nsrc
         self.st = st
-        self.ny = nb + 2 * len(st.wires) + len(st.resistors) + nsrc
+        self.ny = st.state_length
         self.row = np.empty(st.sample_column_count())
         self.s = np.zeros(len(st.wires), dtype=np.int64)
         self.wk = np.empty(len(st.nodes) + len(st.voltage_sources) + 2 * nb)   # network's scratch, no clusters

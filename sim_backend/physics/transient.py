@@ -89,16 +89,15 @@ def simulate(
     ts = np.ascontiguousarray(sample_times_s, dtype=np.float64)
     if ts.ndim != 1 or not sample_times_in_order(ts, t0, float(stop_s)):
         raise ValueError("sample_times_s must be non-decreasing and inside [start, stop_s]")
-    n_traces = st.sample_column_count(*("node_voltage_v",) * node_voltages_only)
+    n_traces = st.sample_column_count("node_voltage_v") if node_voltages_only else st.sample_column_count()
     needed = ts.size * (n_traces + 1) * 8
     if needed > max_trace_bytes:
         raise ValueError(f"{ts.size} sample times x {n_traces + 1} traces x 8 bytes = "
                          f"{format_bytes(needed)}, above the {format_bytes(max_trace_bytes)} limit of one simulation")
     ip, fp, kinv, waveform_times = _layout.packed(circuit, st, drives)
-    nb, nw, nr = len(st.branches), len(st.wires), len(st.resistors)
-    ncs, nvs = len(st.current_sources), len(st.voltage_sources)
+    nb, nw = len(st.branches), len(st.wires)
 
-    y = np.zeros(nb + nw + nr + nw + ncs + nvs)
+    y = np.zeros(st.state_length)
     for b, name in enumerate(st.branches):
         y[b] = float(initial.branch_current_a.get(name, 0.0))
     s = np.zeros(nw, dtype=np.int64)
@@ -199,6 +198,6 @@ def _result(st, ts, out, ev, y, s, zcur, t_end, stored_start, stats) -> Transien
         threshold_z={name: float(zcur[w]) for w, name in enumerate(st.wires)},
     )
     energy = EnergyReport(dissipated, delivered, float(stored_start), stored_energy_total_j(st, y[:nb]))
-    return TransientResult(ts, **traces, events=events, energy=energy, final_state=final, solver_steps=
-                           {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2]),
-                            "exact_stretches": int(stats[3])})
+    steps = {"accepted": int(stats[0]), "rejected": int(stats[1]), "event_location": int(stats[2]),
+             "exact_stretches": int(stats[3])}
+    return TransientResult(ts, **traces, events=events, energy=energy, final_state=final, solver_steps=steps)
