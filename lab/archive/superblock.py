@@ -75,8 +75,8 @@ class Superblock:
     def cleared(self, end_of_file: int | None = None) -> bytes:
         """The same superblock with the consistency flags zeroed, the end-of-allocation address
         raised to `end_of_file` if that is larger, and the checksum recomputed."""
-        raise_to = end_of_file if end_of_file is not None and end_of_file - self.offset > self.end_of_file else None
-        return self.patched(flags=0, end_of_file=raise_to)
+        end = None if end_of_file is None else max(end_of_file, self.offset + self.end_of_file)
+        return self.patched(flags=0, end_of_file=end)
 
 
 def read_superblock(path: Path) -> Superblock:

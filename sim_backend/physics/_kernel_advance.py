@@ -415,7 +415,7 @@ def advance(t, t_stop, h, h_max, y, s, zcur, thr, z, z_idx, e_sw, ip, fp, kinv, 
     khi = np.empty((7, ny))
     ysm = np.empty(ny)
     tmp = np.empty(ny)
-    wk = np.empty(nn + nvs + 2 * nb + ip[NCL] * (ip[NCL] + 2))
+    wk = np.empty(nn + nvs + 2 * nb + ip[NCL] * (ip[NCL] + 2))   # _layout.Structure.network_scratch_length
     ns = ts.shape[0]
     # polynomial output per step (see _kernel_output) unless floating clusters need the network
     poly_out = ip[NCL] == 0

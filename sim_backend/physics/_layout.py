@@ -57,6 +57,13 @@ class Structure:
         return sum(len(names) for group, names in self.sample_columns if not groups or group in groups)
 
     @property
+    def network_scratch_length(self) -> int:
+        """Floats of the scratch the kernel's `network` takes (as `advance` allocates it): node
+        and V-source right-hand side, two per branch, and each floating cluster's system."""
+        clusters = self.cluster_incidence.shape[0]
+        return len(self.nodes) + len(self.voltage_sources) + 2 * len(self.branches) + clusters * (clusters + 2)
+
+    @property
     def state_length(self) -> int:
         """The kernel's state vector: branch currents, hotspot resistances, then the energies."""
         return len(self.branches) + len(self.wires) + self.sample_column_count("cumulative_dissipated_j",

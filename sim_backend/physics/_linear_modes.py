@@ -145,7 +145,7 @@ class _Probe:
         self.ny = st.state_length
         self.row = np.empty(st.sample_column_count())
         self.s = np.zeros(len(st.wires), dtype=np.int64)
-        self.wk = np.empty(len(st.nodes) + len(st.voltage_sources) + 2 * nb)   # network's scratch, no clusters
+        self.wk = np.empty(st.network_scratch_length)
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nb, nsrc = self.nb, self.nsrc

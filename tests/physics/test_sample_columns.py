@@ -24,8 +24,6 @@ def test_the_kernel_writes_as_many_columns_as_the_structure_names(chip_path):
     probe = _Probe(st)
     probe.row = np.full(count + 3, np.nan)      # room past the end: what the kernel writes there shows
     nb, nsrc = len(st.branches), len(st.current_sources) + len(st.voltage_sources)
-    clusters = st.cluster_incidence.shape[0]     # the network's scratch, with room for their system
-    probe.wk = np.empty(len(st.nodes) + len(st.voltage_sources) + 2 * nb + clusters * (clusters + 2))
     row, _ = probe(np.linspace(1e-6, 2e-6, nb + nsrc))
     assert np.isfinite(row[:count]).all(), row
     assert np.isnan(row[count:]).all(), f"the kernel wrote {np.flatnonzero(~np.isnan(row))[-1] + 1} columns, " \
